@@ -1,0 +1,159 @@
+// Object rules shared by every verb and transport (API.md §1): the shape of a
+// stored object, server-owned metadata, validation of names, labels and the
+// type's schemas, generation, and the size bound.
+
+import { isDeepStrictEqual } from "node:util";
+import { ApiError, BadRequestError, InvalidError, type FieldCause } from "../errors.ts";
+import { apiVersionOf, type TypeInfo } from "./types.ts";
+import {
+  validateAnnotations,
+  validateFinalizers,
+  validateLabels,
+  validateName,
+  validateNamespace,
+} from "./validation.ts";
+
+/** The most JSON one stored object may take (API.md §1). */
+export const MAX_OBJECT_BYTES = 1.5 * 1024 * 1024;
+
+export interface Metadata {
+  name?: string;
+  generateName?: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+  deletionGracePeriodSeconds?: number;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  finalizers?: string[];
+  ownerReferences?: unknown[];
+  [other: string]: unknown;
+}
+
+export interface ApiObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: Metadata;
+  spec?: unknown;
+  status?: unknown;
+  [other: string]: unknown;
+}
+
+/** RFC 3339 time with second precision, as Kubernetes writes it. */
+export function timestamp(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+/** Checks that a request body is a JSON object; BadRequest otherwise. */
+export function asObject(body: unknown, what = "body"): ApiObject {
+  if (body === null || typeof body !== "object" || Array.isArray(body)) {
+    throw new BadRequestError(`${what} must be a JSON object`, { causes: [{ field: "", message: `${what} must be a JSON object`, reason: "FieldValueInvalid" }] });
+  }
+  const o = body as ApiObject;
+  if (o.metadata === undefined || o.metadata === null) o.metadata = {};
+  if (typeof o.metadata !== "object" || Array.isArray(o.metadata)) {
+    throw new BadRequestError("metadata must be an object", { causes: [{ field: "metadata", message: "must be an object", reason: "FieldValueInvalid" }] });
+  }
+  return o;
+}
+
+/** BadRequest unless `apiVersion` and `kind`, when given, name `type`. */
+export function checkTypeMatches(o: ApiObject, type: TypeInfo): void {
+  const av = apiVersionOf(type);
+  if (o.apiVersion !== undefined && o.apiVersion !== av) {
+    throw new BadRequestError(`the API version in the data (${String(o.apiVersion)}) does not match the expected API version (${av})`, {
+      causes: [{ field: "apiVersion", message: `must be ${av}`, reason: "FieldValueInvalid" }],
+    });
+  }
+  if (o.kind !== undefined && o.kind !== type.kind) {
+    throw new BadRequestError(`the kind in the data (${String(o.kind)}) does not match the expected kind (${type.kind})`, {
+      causes: [{ field: "kind", message: `must be ${type.kind}`, reason: "FieldValueInvalid" }],
+    });
+  }
+}
+
+/** Validates user-settable metadata and the type's schemas; throws InvalidError with every cause. */
+export function validateObject(o: ApiObject, type: TypeInfo, parts: { spec: boolean; status: boolean }): void {
+  const m = o.metadata;
+  const causes: FieldCause[] = [];
+  if (typeof m.name !== "string" || m.name === "") causes.push({ field: "metadata.name", message: "Required value: name or generateName is required", reason: "FieldValueRequired" });
+  else causes.push(...validateName(m.name, "metadata.name"));
+  if (type.namespaced) {
+    if (typeof m.namespace !== "string" || m.namespace === "") causes.push({ field: "metadata.namespace", message: "Required value", reason: "FieldValueRequired" });
+    else causes.push(...validateNamespace(m.namespace, "metadata.namespace"));
+  }
+  if (m.labels !== undefined) causes.push(...validateLabels(m.labels, "metadata.labels"));
+  if (m.annotations !== undefined) causes.push(...validateAnnotations(m.annotations, "metadata.annotations"));
+  if (m.finalizers !== undefined) causes.push(...validateFinalizers(m.finalizers, "metadata.finalizers"));
+  if (parts.spec && type.specCheck) causes.push(...type.specCheck(o.spec, "spec"));
+  if (parts.status && type.statusCheck && o.status !== undefined) causes.push(...type.statusCheck(o.status, "status"));
+  if (causes.length > 0) throw invalid(type, m.name ?? "", causes);
+}
+
+/** An InvalidError in kube-apiserver's words: `Kind.group "name" is invalid: field: message, …`. */
+export function invalid(type: TypeInfo, name: string, causes: FieldCause[]): InvalidError {
+  const summary = causes.map((c) => (c.field ? `${c.field}: ${c.message}` : c.message)).join(", ");
+  return new InvalidError(`${type.kind}.${type.group} "${name}" is invalid: ${summary}`, causes, {
+    subject: { kind: type.kind, group: type.group, name },
+  });
+}
+
+const METADATA_ORDER = [
+  "name",
+  "generateName",
+  "namespace",
+  "uid",
+  "resourceVersion",
+  "generation",
+  "creationTimestamp",
+  "deletionTimestamp",
+  "deletionGracePeriodSeconds",
+  "labels",
+  "annotations",
+  "ownerReferences",
+  "finalizers",
+  "managedFields",
+] as const;
+
+/**
+ * Serializes an object in Kubernetes' field order with only known metadata
+ * fields; throws RequestEntityTooLarge past MAX_OBJECT_BYTES.
+ */
+export function serialize(o: ApiObject, type: TypeInfo): string {
+  const meta: Record<string, unknown> = {};
+  for (const k of METADATA_ORDER) {
+    const v = o.metadata[k];
+    if (v === undefined || v === null) continue;
+    if ((k === "labels" || k === "annotations") && Object.keys(v as object).length === 0) continue;
+    if (k === "finalizers" && (v as unknown[]).length === 0) continue;
+    meta[k] = v;
+  }
+  const out: Record<string, unknown> = { apiVersion: apiVersionOf(type), kind: type.kind, metadata: meta };
+  if (o.spec !== undefined) out.spec = o.spec;
+  if (o.status !== undefined) out.status = o.status;
+  for (const k of Object.keys(o)) {
+    if (!(k in out) && k !== "apiVersion" && k !== "kind" && o[k] !== undefined) out[k] = o[k];
+  }
+  const json = JSON.stringify(out);
+  if (json.length > MAX_OBJECT_BYTES && Buffer.byteLength(json) > MAX_OBJECT_BYTES) {
+    throw new ApiError("RequestEntityTooLarge", `${type.kind} "${o.metadata.name ?? ""}" is too large: ${Buffer.byteLength(json)} bytes of JSON, at most ${MAX_OBJECT_BYTES}`, {
+      subject: { kind: type.kind, group: type.group, name: o.metadata.name },
+    });
+  }
+  return json;
+}
+
+/** Whether `after` needs a new generation compared with `before` (spec changed, or deletion started). */
+export function generationChanged(before: ApiObject, after: ApiObject): boolean {
+  if (!isDeepStrictEqual(before.spec, after.spec)) return true;
+  return before.metadata.deletionTimestamp === undefined && after.metadata.deletionTimestamp !== undefined;
+}
+
+/** Whether two objects are equal apart from resourceVersion (an update that changes nothing). */
+export function sameContent(a: ApiObject, b: ApiObject): boolean {
+  const strip = (o: ApiObject) => ({ ...o, metadata: { ...o.metadata, resourceVersion: undefined } });
+  return isDeepStrictEqual(JSON.parse(JSON.stringify(strip(a))), JSON.parse(JSON.stringify(strip(b))));
+}

@@ -1,0 +1,46 @@
+// Patches (API.md §4): JSON merge patch (RFC 7386) and JSON patch (RFC 6902,
+// `test` included), applied by well-kept libraries. Any other content type is
+// 415; a malformed patch is 400; a patch that cannot apply (a failed `test`, a
+// missing path) is 422, as kube-apiserver answers.
+
+import jsonpatch from "fast-json-patch";
+import mergePatch from "json-merge-patch";
+import { ApiError, BadRequestError, InvalidError } from "../errors.ts";
+
+export const MERGE_PATCH = "application/merge-patch+json";
+export const JSON_PATCH = "application/json-patch+json";
+export type PatchType = typeof MERGE_PATCH | typeof JSON_PATCH;
+
+/** Checks a Content-Type for PATCH; throws UnsupportedMediaType for anything else. */
+export function patchTypeOf(contentType: string | undefined): PatchType {
+  const base = (contentType ?? "").split(";")[0]!.trim().toLowerCase();
+  if (base === MERGE_PATCH || base === JSON_PATCH) return base;
+  throw new ApiError(
+    "UnsupportedMediaType",
+    `the body of the request was in an unknown format - accepted media types include: ${JSON_PATCH}, ${MERGE_PATCH}`,
+    { causes: [{ field: "Content-Type", message: `unsupported patch type ${JSON.stringify(base)}`, reason: "FieldValueNotSupported" }] },
+  );
+}
+
+/** Checks a patch body's shape before it is applied (so errors come before any write). */
+export function checkPatch(type: PatchType, patch: unknown): void {
+  if (type === JSON_PATCH) {
+    if (!Array.isArray(patch)) throw new BadRequestError("json patch must be an array of operations", { causes: [{ field: "", message: "must be an array", reason: "FieldValueInvalid" }] });
+    const err = jsonpatch.validate(patch as jsonpatch.Operation[]);
+    if (err) throw new BadRequestError(`invalid json patch: ${err.message.split("\n")[0]}`, { causes: [{ field: `[${err.index ?? 0}]`, message: err.message.split("\n")[0]!, reason: "FieldValueInvalid" }] });
+  } else if (patch === null || typeof patch !== "object" || Array.isArray(patch)) {
+    throw new BadRequestError("merge patch must be a JSON object", { causes: [{ field: "", message: "must be a JSON object", reason: "FieldValueInvalid" }] });
+  }
+}
+
+/** Applies a checked patch to a copy of `target`. */
+export function applyPatch(type: PatchType, target: unknown, patch: unknown): unknown {
+  if (type === MERGE_PATCH) return mergePatch.apply(structuredClone(target), patch);
+  try {
+    return jsonpatch.applyPatch(structuredClone(target), patch as jsonpatch.Operation[], true, false).newDocument;
+  } catch (err) {
+    const e = err as { message?: string; index?: number; name?: string };
+    const message = (e.message ?? String(err)).split("\n")[0]!;
+    throw new InvalidError(`the patch could not be applied: ${message}`, [{ field: `[${e.index ?? 0}]`, message, reason: "FieldValueInvalid" }], { cause: err });
+  }
+}

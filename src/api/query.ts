@@ -1,0 +1,115 @@
+// List and watch query options (API.md §4, §5): parsed and checked once, from
+// whatever transport carried them, into typed values. Bad values are
+// BadRequest errors naming the parameter.
+
+import { BadRequestError, ExpiredError } from "../errors.ts";
+import { parseFieldSelector, parseLabelSelector, type FieldSelector, type LabelSelector } from "../watch/selector.ts";
+
+/** Raw query parameters as strings (absent ones undefined). */
+export interface RawQuery {
+  labelSelector?: string;
+  fieldSelector?: string;
+  limit?: string;
+  continue?: string;
+  resourceVersion?: string;
+  allowWatchBookmarks?: string;
+  sendInitialEvents?: string;
+  timeoutSeconds?: string;
+}
+
+export interface ListQuery {
+  labelSelector?: LabelSelector;
+  fieldSelector?: FieldSelector;
+  limit?: number;
+  continueFrom?: ContinueToken;
+  /** Minimum revision the answer must reflect; undefined: newest. */
+  resourceVersion?: number;
+}
+
+export interface WatchQuery {
+  labelSelector?: LabelSelector;
+  fieldSelector?: FieldSelector;
+  resourceVersion?: number;
+  allowBookmarks: boolean;
+  sendInitialEvents?: boolean;
+  timeoutMs?: number;
+}
+
+/** Where a paginated list goes on: the first page's revision and the last key served. */
+export interface ContinueToken {
+  revision: number;
+  namespace: string;
+  name: string;
+}
+
+function bad(param: string, message: string): BadRequestError {
+  return new BadRequestError(message, { causes: [{ field: param, message, reason: "FieldValueInvalid" }] });
+}
+
+/** Parses a resourceVersion parameter: a non-negative integer; "" and undefined mean unset. */
+export function parseRevision(text: string | undefined, param = "resourceVersion"): number | undefined {
+  if (text === undefined || text === "") return undefined;
+  if (!/^\d{1,16}$/.test(text)) throw bad(param, `invalid ${param} ${JSON.stringify(text)}: must be a non-negative integer`);
+  return Number(text);
+}
+
+function parseBool(text: string | undefined, param: string): boolean | undefined {
+  if (text === undefined || text === "") return undefined;
+  if (text === "true" || text === "1") return true;
+  if (text === "false" || text === "0") return false;
+  throw bad(param, `invalid ${param} ${JSON.stringify(text)}: must be true or false`);
+}
+
+function parseCount(text: string | undefined, param: string): number | undefined {
+  if (text === undefined || text === "") return undefined;
+  if (!/^\d{1,12}$/.test(text)) throw bad(param, `invalid ${param} ${JSON.stringify(text)}: must be a non-negative integer`);
+  return Number(text);
+}
+
+export function encodeContinue(token: ContinueToken): string {
+  return Buffer.from(JSON.stringify({ v: 1, rv: token.revision, ns: token.namespace, n: token.name })).toString("base64url");
+}
+
+export function decodeContinue(text: string): ContinueToken {
+  try {
+    const o = JSON.parse(Buffer.from(text, "base64url").toString()) as { v?: number; rv?: unknown; ns?: unknown; n?: unknown };
+    if (o.v === 1 && Number.isSafeInteger(o.rv) && typeof o.ns === "string" && typeof o.n === "string") {
+      return { revision: o.rv as number, namespace: o.ns, name: o.n };
+    }
+  } catch {
+    // fall through
+  }
+  throw bad("continue", "continue key is not valid: it was not issued by this server");
+}
+
+/** The error for a continue token whose revision has been compacted. */
+export function expiredContinue(): ExpiredError {
+  return new ExpiredError(
+    "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+  );
+}
+
+export function parseListQuery(q: RawQuery): ListQuery {
+  const out: ListQuery = {};
+  if (q.labelSelector) out.labelSelector = parseLabelSelector(q.labelSelector);
+  if (q.fieldSelector) out.fieldSelector = parseFieldSelector(q.fieldSelector);
+  const limit = parseCount(q.limit, "limit");
+  if (limit !== undefined && limit > 0) out.limit = limit;
+  if (q.continue) out.continueFrom = decodeContinue(q.continue);
+  const rv = parseRevision(q.resourceVersion);
+  if (rv !== undefined && rv > 0) out.resourceVersion = rv;
+  return out;
+}
+
+export function parseWatchQuery(q: RawQuery): WatchQuery {
+  const out: WatchQuery = { allowBookmarks: parseBool(q.allowWatchBookmarks, "allowWatchBookmarks") ?? false };
+  if (q.labelSelector) out.labelSelector = parseLabelSelector(q.labelSelector);
+  if (q.fieldSelector) out.fieldSelector = parseFieldSelector(q.fieldSelector);
+  const rv = parseRevision(q.resourceVersion);
+  if (rv !== undefined) out.resourceVersion = rv;
+  const initial = parseBool(q.sendInitialEvents, "sendInitialEvents");
+  if (initial !== undefined) out.sendInitialEvents = initial;
+  const timeout = parseCount(q.timeoutSeconds, "timeoutSeconds");
+  if (timeout !== undefined && timeout > 0) out.timeoutMs = timeout * 1000;
+  return out;
+}

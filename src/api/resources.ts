@@ -1,0 +1,407 @@
+// The verbs of the API (API.md §2–§5) in one transport-neutral place: REST
+// and gRPC both call these, so validation, preconditions, finalizers,
+// generation, selectors, pagination and watch semantics exist once.
+//
+// Every write is a store decision made inside the store's write transaction
+// against the object's current state, so preconditions and patches are atomic.
+// Results are JSON text (objects and lists), ready to send.
+
+import { randomUUID } from "node:crypto";
+import { systemClock, type Clock } from "../clock.ts";
+import { AlreadyExistsError, ApiError, BadRequestError, ConflictError, NotFoundError } from "../errors.ts";
+import type { ObjectKey, Store, StoredObject, WriteDecision } from "../store.ts";
+import type { WatchHub, WatchSink } from "../watch.ts";
+import {
+  asObject,
+  checkTypeMatches,
+  generationChanged,
+  invalid,
+  sameContent,
+  serialize,
+  timestamp,
+  validateObject,
+  type ApiObject,
+} from "./object.ts";
+import { applyPatch, checkPatch, type PatchType } from "./patch.ts";
+import {
+  encodeContinue,
+  expiredContinue,
+  parseListQuery,
+  parseRevision,
+  parseWatchQuery,
+  type RawQuery,
+} from "./query.ts";
+import type { TypeRegistry } from "./registry.ts";
+import { RESOURCE_TYPES, apiVersionOf, immutableTypeChanges, typeFromResourceType, type TypeInfo } from "./types.ts";
+
+/** Names the resource a request is about, as the URL or the gRPC request does. */
+export interface ResourceRef {
+  group: string;
+  version: string;
+  plural: string;
+  /** Set for namespaced paths; undefined for cluster-wide ones. */
+  namespace?: string;
+  name?: string;
+}
+
+export interface DeleteOptions {
+  preconditions?: { resourceVersion?: string; uid?: string };
+}
+
+export interface ResourcesOptions {
+  clock?: Clock;
+  /** How long a list or watch waits for a revision this server has not seen yet. Default 3000 ms. */
+  catchUpMs?: number;
+}
+
+const GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789";
+
+export class Resources {
+  readonly #store: Store;
+  readonly #hub: WatchHub;
+  readonly #types: TypeRegistry;
+  readonly #clock: Clock;
+  readonly #catchUpMs: number;
+
+  constructor(store: Store, hub: WatchHub, types: TypeRegistry, options: ResourcesOptions = {}) {
+    this.#store = store;
+    this.#hub = hub;
+    this.#types = types;
+    this.#clock = options.clock ?? systemClock;
+    this.#catchUpMs = options.catchUpMs ?? 3000;
+  }
+
+  /** The live type a reference names; NotFound if unknown or if the path's scope does not fit it. */
+  resolve(ref: ResourceRef, needName: boolean): TypeInfo {
+    const t = this.#types.lookup(ref.group, ref.version, ref.plural);
+    if (!t.namespaced && ref.namespace !== undefined) {
+      throw new NotFoundError(`${t.kind} is cluster-scoped: use /apis/${apiVersionOf(t)}/${t.plural}`, { subject: { group: t.group, kind: t.plural } });
+    }
+    if (t.namespaced && needName && ref.namespace === undefined) {
+      throw new NotFoundError(`${t.kind} is namespaced: use /apis/${apiVersionOf(t)}/namespaces/NAMESPACE/${t.plural}/NAME`, { subject: { group: t.group, kind: t.plural } });
+    }
+    return t;
+  }
+
+  #key(t: TypeInfo, ref: ResourceRef): ObjectKey {
+    return { type: t.name, namespace: t.namespaced ? (ref.namespace ?? "") : "", name: ref.name ?? "" };
+  }
+
+  #notFound(t: TypeInfo, name: string): NotFoundError {
+    return new NotFoundError(`${t.plural}.${t.group} "${name}" not found`, { subject: { group: t.group, kind: t.plural, name } });
+  }
+
+  get(ref: ResourceRef): string {
+    const t = this.resolve(ref, true);
+    const stored = this.#store.get(this.#key(t, ref));
+    if (!stored) throw this.#notFound(t, ref.name ?? "");
+    return stored.json;
+  }
+
+  /** A `<Kind>List` as JSON text. */
+  async list(ref: ResourceRef, raw: RawQuery): Promise<string> {
+    const t = this.resolve(ref, false);
+    const q = parseListQuery(raw);
+    let revision: number | undefined;
+    if (q.continueFrom) {
+      revision = q.continueFrom.revision;
+      if (revision < this.#store.compacted()) throw expiredContinue();
+    } else if (q.resourceVersion !== undefined && q.resourceVersion > this.#store.head()) {
+      await this.#hub.waitFor(q.resourceVersion, this.#catchUpMs);
+    }
+    const sel = q.labelSelector;
+    const fs = q.fieldSelector;
+    const namespace = t.namespaced ? (ref.namespace ?? fs?.namespace) : undefined;
+    const filter =
+      (sel && !sel.empty) || (fs && !fs.empty)
+        ? (json: string, ns: string, name: string) => {
+            if (fs && !fs.matches(ns, name)) return false;
+            if (sel && !sel.empty) return sel.matches((JSON.parse(json) as ApiObject).metadata.labels);
+            return true;
+          }
+        : undefined;
+    let result;
+    try {
+      result = this.#store.list({
+        type: t.name,
+        namespace,
+        revision,
+        after: q.continueFrom ? { namespace: q.continueFrom.namespace, name: q.continueFrom.name } : undefined,
+        limit: q.limit,
+        filter,
+      });
+    } catch (err) {
+      if ((err as ApiError).reason === "Expired" && q.continueFrom) throw expiredContinue();
+      throw err;
+    }
+    const meta: Record<string, string> = { resourceVersion: String(result.revision) };
+    if (result.next) meta.continue = encodeContinue({ revision: result.revision, ...result.next });
+    return `{"apiVersion":${JSON.stringify(apiVersionOf(t))},"kind":"${t.kind}List","metadata":${JSON.stringify(meta)},"items":[${result.items.join(",")}]}`;
+  }
+
+  /**
+   * Checks a watch request and waits (up to the catch-up time) for a revision
+   * this server has not seen yet; resolves to the function that starts the
+   * stream on a sink. Errors here come before any byte of the stream.
+   */
+  async openWatch(ref: ResourceRef, raw: RawQuery): Promise<(sink: WatchSink) => () => void> {
+    const t = this.resolve(ref, false);
+    const q = parseWatchQuery(raw);
+    if (q.resourceVersion !== undefined && q.resourceVersion > this.#hub.revision) {
+      await this.#hub.waitFor(q.resourceVersion, this.#catchUpMs);
+    }
+    const fs = q.fieldSelector;
+    const request = {
+      type: t.name,
+      apiVersion: apiVersionOf(t),
+      kind: t.kind,
+      namespace: t.namespaced ? (ref.namespace ?? fs?.namespace) : undefined,
+      labelSelector: q.labelSelector,
+      fieldSelector: fs,
+      resourceVersion: q.resourceVersion,
+      sendInitialEvents: q.sendInitialEvents,
+      allowBookmarks: q.allowBookmarks,
+      timeoutMs: q.timeoutMs,
+    };
+    return (sink) => this.#hub.watch(request, sink);
+  }
+
+  /** Creates an object (201); status in the body is dropped. */
+  async create(ref: ResourceRef, body: unknown): Promise<string> {
+    const t = this.resolve(ref, false);
+    if (t.namespaced && ref.namespace === undefined) {
+      throw new ApiError("MethodNotAllowed", `create ${t.plural}: POST to /apis/${apiVersionOf(t)}/namespaces/NAMESPACE/${t.plural}`);
+    }
+    const o = asObject(body);
+    checkTypeMatches(o, t);
+    const m = o.metadata;
+    if (t.namespaced) {
+      if (m.namespace !== undefined && m.namespace !== "" && m.namespace !== ref.namespace) {
+        throw new BadRequestError("the namespace of the provided object does not match the namespace sent on the request", {
+          causes: [{ field: "metadata.namespace", message: `must be ${ref.namespace}`, reason: "FieldValueInvalid" }],
+        });
+      }
+      m.namespace = ref.namespace;
+    } else {
+      delete m.namespace;
+    }
+    const generated = (m.name === undefined || m.name === "") && typeof m.generateName === "string" && m.generateName !== "";
+    if (generated && m.generateName!.length > 248) {
+      throw invalid(t, "", [{ field: "metadata.generateName", message: "Invalid value: must be no more than 248 characters", reason: "FieldValueTooLong" }]);
+    }
+    if (generated) m.name = this.#generateName(m.generateName!);
+    m.uid = randomUUID();
+    m.creationTimestamp = timestamp(this.#clock.now());
+    m.generation = 1;
+    delete m.deletionTimestamp;
+    delete m.deletionGracePeriodSeconds;
+    delete o.status;
+    validateObject(o, t, { spec: true, status: false });
+    if (t === RESOURCE_TYPES) typeFromResourceType(o, 0);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const res = await this.#store.write(this.#key(t, { ...ref, name: m.name }), (current, revision) => {
+          if (current) throw new AlreadyExistsError(`${t.plural}.${t.group} "${m.name}" already exists`, { subject: { group: t.group, kind: t.plural, name: m.name } });
+          m.resourceVersion = String(revision);
+          return { op: "put", object: serialize(o, t) };
+        });
+        return res.object!;
+      } catch (err) {
+        if (!generated || !(err instanceof AlreadyExistsError) || attempt >= 8) throw err;
+        m.name = this.#generateName(m.generateName!);
+      }
+    }
+  }
+
+  /** Replaces an object (PUT). `status` names the /status subresource: only status changes there, and only there. */
+  async update(ref: ResourceRef, body: unknown, subresource?: "status"): Promise<string> {
+    const t = this.resolve(ref, true);
+    const o = asObject(body);
+    checkTypeMatches(o, t);
+    this.#checkIdentity(t, ref, o);
+    const precondition = parseRevision(o.metadata.resourceVersion === undefined ? undefined : String(o.metadata.resourceVersion), "metadata.resourceVersion");
+    const res = await this.#store.write(this.#key(t, ref), (current, revision) => {
+      if (!current) throw this.#notFound(t, ref.name!);
+      if (precondition !== undefined && precondition !== current.revision) throw this.#conflict(t, ref.name!);
+      const uid = o.metadata.uid;
+      const before = JSON.parse(current.json) as ApiObject;
+      if (uid !== undefined && uid !== before.metadata.uid) throw this.#uidConflict(uid, before.metadata.uid);
+      return this.#decideUpdate(t, before, o, current, revision, subresource);
+    });
+    return res.object!;
+  }
+
+  /** Patches an object or its status, atomically against its current state. */
+  async patch(ref: ResourceRef, type: PatchType, patch: unknown, subresource?: "status"): Promise<string> {
+    const t = this.resolve(ref, true);
+    checkPatch(type, patch);
+    const res = await this.#store.write(this.#key(t, ref), (current, revision) => {
+      if (!current) throw this.#notFound(t, ref.name!);
+      const before = JSON.parse(current.json) as ApiObject;
+      const patched = asObject(applyPatch(type, before, patch), "patched object");
+      checkTypeMatches(patched, t);
+      this.#checkIdentity(t, ref, patched);
+      const rv = patched.metadata.resourceVersion;
+      if (rv !== undefined && rv !== null && String(rv) !== String(current.revision)) {
+        parseRevision(String(rv), "metadata.resourceVersion");
+        throw this.#conflict(t, ref.name!);
+      }
+      if (patched.metadata.uid !== undefined && patched.metadata.uid !== before.metadata.uid) {
+        throw this.#uidConflict(String(patched.metadata.uid), before.metadata.uid);
+      }
+      return this.#decideUpdate(t, before, patched, current, revision, subresource);
+    });
+    return res.object!;
+  }
+
+  /** Deletes an object, or marks it for deletion while it has finalizers. Returns its last state. */
+  async delete(ref: ResourceRef, options: DeleteOptions = {}): Promise<string> {
+    const t = this.resolve(ref, true);
+    const pre = options.preconditions ?? {};
+    const preRv = parseRevision(pre.resourceVersion, "preconditions.resourceVersion");
+    const res = await this.#store.write(this.#key(t, ref), (current, revision) => {
+      if (!current) throw this.#notFound(t, ref.name!);
+      if (preRv !== undefined && preRv !== current.revision) throw this.#conflict(t, ref.name!);
+      const before = JSON.parse(current.json) as ApiObject;
+      if (pre.uid !== undefined && pre.uid !== before.metadata.uid) throw this.#uidConflict(pre.uid, before.metadata.uid);
+      return this.#decideDelete(t, before, revision);
+    });
+    if (t === RESOURCE_TYPES && res.op === "delete") this.#dropObjectsOf(ref.name!);
+    return res.object!;
+  }
+
+  /** Deletes every object a list query selects; returns the list of what was deleted. */
+  async deleteCollection(ref: ResourceRef, raw: RawQuery): Promise<string> {
+    const t = this.resolve(ref, false);
+    const listed = JSON.parse(await this.list(ref, { labelSelector: raw.labelSelector, fieldSelector: raw.fieldSelector })) as { items: ApiObject[] };
+    const deleted = await Promise.all(
+      listed.items.map((item) =>
+        this.delete({ ...ref, namespace: item.metadata.namespace, name: item.metadata.name }).catch((err: ApiError) => {
+          if (err.reason === "NotFound") return undefined;
+          throw err;
+        }),
+      ),
+    );
+    const items = deleted.filter((x): x is string => x !== undefined);
+    return `{"apiVersion":${JSON.stringify(apiVersionOf(t))},"kind":"${t.kind}List","metadata":{"resourceVersion":"${this.#store.head()}"},"items":[${items.join(",")}]}`;
+  }
+
+  #decideUpdate(t: TypeInfo, before: ApiObject, input: ApiObject, current: StoredObject, revision: number, subresource?: "status"): WriteDecision {
+    let after: ApiObject;
+    if (subresource === "status") {
+      after = { ...before, metadata: { ...before.metadata } };
+      if (input.status === undefined) delete after.status;
+      else after.status = input.status;
+      validateObject(after, t, { spec: false, status: true });
+    } else {
+      after = { ...input, metadata: { ...input.metadata } };
+      const m = after.metadata;
+      const b = before.metadata;
+      m.name = b.name;
+      m.namespace = b.namespace;
+      m.uid = b.uid;
+      m.creationTimestamp = b.creationTimestamp;
+      m.deletionTimestamp = b.deletionTimestamp;
+      m.deletionGracePeriodSeconds = b.deletionGracePeriodSeconds;
+      delete m.generateName;
+      if (b.generateName !== undefined) m.generateName = b.generateName;
+      if (before.status === undefined) delete after.status;
+      else after.status = before.status;
+      if (b.deletionTimestamp !== undefined) {
+        const had = new Set(b.finalizers ?? []);
+        const added = (m.finalizers ?? []).filter((f) => !had.has(f));
+        if (added.length > 0) {
+          throw invalid(t, b.name ?? "", [{ field: "metadata.finalizers", message: `Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify(added)}`, reason: "FieldValueForbidden" }]);
+        }
+      }
+      validateObject(after, t, { spec: true, status: false });
+      if (t === RESOURCE_TYPES) {
+        const causes = immutableTypeChanges(typeFromResourceType(before, 0), typeFromResourceType(after, 0));
+        if (causes.length > 0) throw invalid(t, b.name ?? "", causes);
+      }
+    }
+    after.metadata.generation = (before.metadata.generation ?? 1) + (generationChanged(before, after) ? 1 : 0);
+    after.metadata.resourceVersion = String(current.revision);
+    if (sameContent(before, after)) return { op: "none" };
+    after.metadata.resourceVersion = String(revision);
+    if (after.metadata.deletionTimestamp !== undefined && (after.metadata.finalizers ?? []).length === 0) {
+      return { op: "delete", object: serialize(after, t) };
+    }
+    return { op: "put", object: serialize(after, t) };
+  }
+
+  #decideDelete(t: TypeInfo, before: ApiObject, revision: number): WriteDecision {
+    const m = before.metadata;
+    if ((m.finalizers ?? []).length > 0) {
+      if (m.deletionTimestamp !== undefined) return { op: "none" };
+      const after: ApiObject = { ...before, metadata: { ...m, deletionTimestamp: timestamp(this.#clock.now()), deletionGracePeriodSeconds: 0 } };
+      after.metadata.generation = (m.generation ?? 1) + 1;
+      after.metadata.resourceVersion = String(revision);
+      return { op: "put", object: serialize(after, t) };
+    }
+    const last: ApiObject = { ...before, metadata: { ...m, resourceVersion: String(revision) } };
+    return { op: "delete", object: serialize(last, t) };
+  }
+
+  /** Removes the objects of a deleted ResourceType, in the background, one write each. */
+  #dropObjectsOf(typeName: string): void {
+    const run = async () => {
+      for (;;) {
+        if (this.#types.byName(typeName)) return; // recreated meanwhile: keep its objects
+        const page = this.#store.list({ type: typeName, limit: 500 });
+        if (page.items.length === 0) return;
+        await Promise.all(
+          page.items.map((json) => {
+            const o = JSON.parse(json) as ApiObject;
+            const key = { type: typeName, namespace: o.metadata.namespace ?? "", name: o.metadata.name ?? "" };
+            return this.#store.write(key, (current, revision) => {
+              if (!current) return { op: "none" };
+              const last = JSON.parse(current.json) as ApiObject;
+              last.metadata.resourceVersion = String(revision);
+              return { op: "delete", object: JSON.stringify(last) };
+            });
+          }),
+        );
+      }
+    };
+    run().catch(() => {
+      // The store is closing; what is left is removed if the type is deleted again.
+    });
+  }
+
+  #checkIdentity(t: TypeInfo, ref: ResourceRef, o: ApiObject): void {
+    const m = o.metadata;
+    if (m.name !== undefined && m.name !== ref.name) {
+      throw new BadRequestError(`the name of the object (${String(m.name)}) does not match the name on the URL (${ref.name})`, {
+        causes: [{ field: "metadata.name", message: `must be ${ref.name}`, reason: "FieldValueInvalid" }],
+      });
+    }
+    if (t.namespaced && m.namespace !== undefined && m.namespace !== "" && m.namespace !== ref.namespace) {
+      throw new BadRequestError("the namespace of the provided object does not match the namespace sent on the request", {
+        causes: [{ field: "metadata.namespace", message: `must be ${ref.namespace}`, reason: "FieldValueInvalid" }],
+      });
+    }
+    m.name = ref.name;
+    if (t.namespaced) m.namespace = ref.namespace;
+  }
+
+  #conflict(t: TypeInfo, name: string): ConflictError {
+    return new ConflictError(
+      `Operation cannot be fulfilled on ${t.plural}.${t.group} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+      { subject: { group: t.group, kind: t.plural, name } },
+    );
+  }
+
+  #uidConflict(wanted: string, actual: string | undefined): ConflictError {
+    return new ConflictError(`Precondition failed: UID in precondition: ${wanted}, UID in object meta: ${actual ?? ""}`, {
+      causes: [{ field: "metadata.uid", message: "does not match", reason: "FieldValueInvalid" }],
+    });
+  }
+
+  #generateName(prefix: string): string {
+    let s = prefix;
+    const bytes = crypto.getRandomValues(new Uint8Array(5));
+    for (const b of bytes) s += GENERATE_ALPHABET[b % GENERATE_ALPHABET.length];
+    return s;
+  }
+}

@@ -1,0 +1,166 @@
+// Resource types: what the server knows about a kind of object (its group,
+// version, plural, scope and compiled schemas), the two built-in types
+// (ResourceType and Lease), and the rules for ResourceType objects themselves.
+
+import { InvalidError, type FieldCause } from "../errors.ts";
+import { compileSchema, validateName } from "./validation.ts";
+
+/** Checks one part (`spec` or `status`) of an object; returns causes. */
+export type PartCheck = (value: unknown, fieldPrefix: string) => FieldCause[];
+
+/** A live resource type, as the API layer uses it. */
+export interface TypeInfo {
+  /** `plural.group`; also the store's type key. */
+  name: string;
+  group: string;
+  version: string;
+  kind: string;
+  plural: string;
+  singular: string;
+  namespaced: boolean;
+  specCheck?: PartCheck;
+  statusCheck?: PartCheck;
+  /** Revision of the ResourceType object it came from (0 for built-ins). */
+  revision: number;
+}
+
+/** `group/version` of a type. */
+export function apiVersionOf(t: TypeInfo): string {
+  return `${t.group}/${t.version}`;
+}
+
+export const SYSTEM_GROUP = "setpoint.dev";
+
+export const RESOURCE_TYPES: TypeInfo = {
+  name: `resourcetypes.${SYSTEM_GROUP}`,
+  group: SYSTEM_GROUP,
+  version: "v1",
+  kind: "ResourceType",
+  plural: "resourcetypes",
+  singular: "resourcetype",
+  namespaced: false,
+  revision: 0,
+};
+
+const leaseSpecSchema = {
+  type: "object",
+  properties: {
+    holderIdentity: { type: "string", maxLength: 253 },
+    leaseDurationSeconds: { type: "integer", minimum: 1 },
+    acquireTime: { type: "string" },
+    renewTime: { type: "string" },
+    leaseTransitions: { type: "integer", minimum: 0 },
+  },
+};
+
+export const LEASES: TypeInfo = {
+  name: `leases.${SYSTEM_GROUP}`,
+  group: SYSTEM_GROUP,
+  version: "v1",
+  kind: "Lease",
+  plural: "leases",
+  singular: "lease",
+  namespaced: true,
+  specCheck: compileSchema(leaseSpecSchema, "spec").check,
+  revision: 0,
+};
+
+export const BUILT_IN_TYPES: readonly TypeInfo[] = [RESOURCE_TYPES, LEASES];
+
+const KIND = /^[A-Z][A-Za-z0-9]*$/;
+const PLURAL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+const VERSION = /^v[0-9]+((alpha|beta)[0-9]+)?$/;
+
+interface ResourceTypeSpec {
+  group?: unknown;
+  version?: unknown;
+  kind?: unknown;
+  plural?: unknown;
+  scope?: unknown;
+  schema?: { spec?: unknown; status?: unknown } | unknown;
+}
+
+/**
+ * Validates a ResourceType object and turns it into a TypeInfo.
+ * Throws InvalidError with one cause per bad field.
+ */
+export function typeFromResourceType(object: Record<string, unknown>, revision: number): TypeInfo {
+  const metadata = (object.metadata ?? {}) as { name?: string };
+  const spec = object.spec as ResourceTypeSpec | undefined;
+  const causes: FieldCause[] = [];
+  const bad = (field: string, message: string, reason = "FieldValueInvalid") => causes.push({ field, message, reason });
+  if (!spec || typeof spec !== "object" || Array.isArray(spec)) {
+    bad("spec", "Required value: spec must be an object", "FieldValueRequired");
+    throw new InvalidError(`ResourceType.${SYSTEM_GROUP} "${metadata.name ?? ""}" is invalid: spec: Required value`, causes, {
+      subject: { kind: "ResourceType", group: SYSTEM_GROUP, name: metadata.name },
+    });
+  }
+  const str = (field: keyof ResourceTypeSpec, re: RegExp, what: string): string => {
+    const v = spec[field];
+    if (typeof v !== "string" || v === "") bad(`spec.${field}`, "Required value", "FieldValueRequired");
+    else if (!re.test(v)) bad(`spec.${field}`, `Invalid value: ${JSON.stringify(v)}: ${what}`);
+    return typeof v === "string" ? v : "";
+  };
+  const group = spec.group;
+  if (typeof group !== "string" || group === "") bad("spec.group", "Required value", "FieldValueRequired");
+  else {
+    for (const c of validateName(group, "spec.group")) causes.push(c);
+    if (group === SYSTEM_GROUP) bad("spec.group", `Invalid value: "${group}": the group ${SYSTEM_GROUP} is reserved for built-in types`);
+  }
+  const version = str("version", VERSION, "must look like v1, v2beta1 or v1alpha2");
+  const kind = str("kind", KIND, "must be CamelCase: start with an uppercase letter, then letters and digits");
+  const plural = str("plural", PLURAL, "must be a lowercase RFC 1123 label");
+  const scope = spec.scope ?? "Namespaced";
+  if (scope !== "Namespaced" && scope !== "Cluster") bad("spec.scope", `Unsupported value: ${JSON.stringify(scope)}: supported values: "Namespaced", "Cluster"`, "FieldValueNotSupported");
+  const info: TypeInfo = {
+    name: `${plural}.${typeof group === "string" ? group : ""}`,
+    group: typeof group === "string" ? group : "",
+    version,
+    kind,
+    plural,
+    singular: kind.toLowerCase(),
+    namespaced: scope !== "Cluster",
+    revision,
+  };
+  if (metadata.name !== undefined && metadata.name !== info.name && causes.length === 0) {
+    bad("metadata.name", `Invalid value: ${JSON.stringify(metadata.name)}: must be spec.plural + "." + spec.group (${info.name})`);
+  }
+  const schema = spec.schema;
+  if (schema !== undefined && schema !== null) {
+    if (typeof schema !== "object" || Array.isArray(schema)) bad("spec.schema", "Invalid value: must be an object with optional spec and status schemas");
+    else {
+      const s = schema as { spec?: unknown; status?: unknown };
+      for (const part of Object.keys(s)) {
+        if (part !== "spec" && part !== "status") bad(`spec.schema.${part}`, 'Unsupported value: only "spec" and "status" schemas are supported', "FieldValueNotSupported");
+      }
+      if (s.spec !== undefined) {
+        const c = compileSchema(s.spec, "spec.schema.spec");
+        causes.push(...c.causes);
+        if (c.check) info.specCheck = c.check;
+      }
+      if (s.status !== undefined) {
+        const c = compileSchema(s.status, "spec.schema.status");
+        causes.push(...c.causes);
+        if (c.check) info.statusCheck = c.check;
+      }
+    }
+  }
+  if (causes.length > 0) {
+    throw new InvalidError(
+      `ResourceType.${SYSTEM_GROUP} "${metadata.name ?? info.name}" is invalid: ${causes.map((c) => `${c.field}: ${c.message}`).join(", ")}`,
+      causes,
+      { subject: { kind: "ResourceType", group: SYSTEM_GROUP, name: metadata.name ?? info.name } },
+    );
+  }
+  return info;
+}
+
+/** Causes for changes to a ResourceType's identity, which is immutable. */
+export function immutableTypeChanges(before: TypeInfo, after: TypeInfo): FieldCause[] {
+  const causes: FieldCause[] = [];
+  for (const f of ["group", "version", "kind", "plural"] as const) {
+    if (before[f] !== after[f]) causes.push({ field: `spec.${f}`, message: "Invalid value: field is immutable", reason: "FieldValueInvalid" });
+  }
+  if (before.namespaced !== after.namespaced) causes.push({ field: "spec.scope", message: "Invalid value: field is immutable", reason: "FieldValueInvalid" });
+  return causes;
+}

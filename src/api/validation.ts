@@ -1,0 +1,291 @@
+// Object-level validation with Kubernetes' rules and wording: names,
+// namespaces, label/annotation keys and values, finalizers, and user-supplied
+// JSON Schemas (checked against the meta-schema, then compiled once with
+// TypeBox). Pure: every helper returns `FieldCause[]`, empty when the value is
+// fine; callers decide whether to throw `InvalidError`. Field paths follow
+// kube's style (`metadata.name`, `spec.tasks[0].name`).
+
+import { Compile } from "typebox/compile";
+import { Meta } from "typebox/schema";
+import type { TSchema } from "typebox";
+import type { FieldCause } from "../errors.ts";
+
+const DNS1123_LABEL_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
+const DNS1123_SUBDOMAIN_FMT = `${DNS1123_LABEL_FMT}(\\.${DNS1123_LABEL_FMT})*`;
+const QUALIFIED_NAME_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
+const LABEL_VALUE_FMT = `(${QUALIFIED_NAME_FMT})?`;
+const DNS1123_LABEL_RE = new RegExp(`^${DNS1123_LABEL_FMT}$`);
+const DNS1123_SUBDOMAIN_RE = new RegExp(`^${DNS1123_SUBDOMAIN_FMT}$`);
+const QUALIFIED_NAME_RE = new RegExp(`^${QUALIFIED_NAME_FMT}$`);
+const LABEL_VALUE_RE = new RegExp(`^${LABEL_VALUE_FMT}$`);
+const QUALIFIED_NAME_MSG =
+  "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
+
+/** Kubernetes' limit on the summed size of all annotation keys and values. */
+export const TOTAL_ANNOTATION_SIZE_LIMIT = 256 * 1024;
+
+const byteLength = (s: string): number => Buffer.byteLength(s, "utf8");
+const maxLenError = (n: number): string => `must be no more than ${n} bytes`;
+function regexError(msg: string, re: string, ...examples: string[]): string {
+  const eg = examples.map((e) => `'${e}', `).join(" or ");
+  return `${msg} (e.g. ${eg}regex used for validation is '${re}')`;
+}
+
+/** Messages explaining why `value` is not a DNS-1123 subdomain (≤253); empty when it is. */
+export function isDNS1123Subdomain(value: string): string[] {
+  const errs: string[] = [];
+  if (byteLength(value) > 253) errs.push(maxLenError(253));
+  if (!DNS1123_SUBDOMAIN_RE.test(value)) {
+    errs.push(regexError(
+      "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
+      DNS1123_SUBDOMAIN_FMT, "example.com"));
+  }
+  return errs;
+}
+
+/** Messages explaining why `value` is not a DNS-1123 label (≤63, no dots); empty when it is. */
+export function isDNS1123Label(value: string): string[] {
+  const errs: string[] = [];
+  if (byteLength(value) > 63) errs.push(maxLenError(63));
+  if (!DNS1123_LABEL_RE.test(value)) {
+    if (DNS1123_SUBDOMAIN_RE.test(value)) errs.push("must not contain dots");
+    else errs.push(regexError(
+      "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character",
+      DNS1123_LABEL_FMT, "my-name", "123-abc"));
+  }
+  return errs;
+}
+
+/** Messages explaining why `value` is not a qualified name (label key, finalizer); empty when it is. */
+export function isQualifiedName(value: string): string[] {
+  const errs: string[] = [];
+  const parts = value.split("/");
+  let name: string;
+  if (parts.length === 1) {
+    name = value;
+  } else if (parts.length === 2) {
+    const prefix = parts[0]!;
+    name = parts[1]!;
+    if (prefix.length === 0) errs.push("prefix part must be non-empty");
+    else for (const msg of isDNS1123Subdomain(prefix)) errs.push(`prefix part ${msg}`);
+  } else {
+    return [`a qualified name ${regexError(QUALIFIED_NAME_MSG, QUALIFIED_NAME_FMT, "MyName", "my.name", "123-abc")}` +
+      " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"];
+  }
+  if (name.length === 0) errs.push("name part must be non-empty");
+  else if (byteLength(name) > 63) errs.push(`name part ${maxLenError(63)}`);
+  if (!QUALIFIED_NAME_RE.test(name)) {
+    errs.push(`name part ${regexError(QUALIFIED_NAME_MSG, QUALIFIED_NAME_FMT, "MyName", "my.name", "123-abc")}`);
+  }
+  return errs;
+}
+
+/** Messages explaining why `value` is not a label value (empty or name syntax, ≤63); empty when it is. */
+export function isValidLabelValue(value: string): string[] {
+  const errs: string[] = [];
+  if (byteLength(value) > 63) errs.push(maxLenError(63));
+  if (!LABEL_VALUE_RE.test(value)) {
+    errs.push(regexError(
+      "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+      LABEL_VALUE_FMT, "MyValue", "my_value", "12345"));
+  }
+  return errs;
+}
+
+/** Renders a bad value the way kube's `field.Invalid` does: strings quoted, scalars bare. */
+function show(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (value === null || value === undefined) return "null";
+  if (typeof value === "object") return Array.isArray(value) ? '"array"' : '"object"';
+  return String(value);
+}
+
+const invalid = (field: string, value: unknown, detail: string): FieldCause =>
+  ({ field, message: `Invalid value: ${show(value)}: ${detail}`, reason: "FieldValueInvalid" });
+const typeInvalid = (field: string, value: unknown, detail: string): FieldCause =>
+  ({ field, message: `Invalid value: ${show(value)}: ${detail}`, reason: "FieldValueTypeInvalid" });
+const required = (field: string): FieldCause =>
+  ({ field, message: "Required value", reason: "FieldValueRequired" });
+
+function validateDNSName(value: unknown, field: string, check: (s: string) => string[]): FieldCause[] {
+  if (value === undefined || value === null || value === "") return [required(field)];
+  if (typeof value !== "string") return [typeInvalid(field, value, "must be a string")];
+  return check(value).map((msg) => invalid(field, value, msg));
+}
+
+/** Checks an object name: a DNS-1123 subdomain of at most 253 characters. */
+export function validateName(name: unknown, field: string): FieldCause[] {
+  return validateDNSName(name, field, isDNS1123Subdomain);
+}
+
+/** Checks a namespace name: a DNS-1123 label of at most 63 characters. */
+export function validateNamespace(ns: unknown, field: string): FieldCause[] {
+  return validateDNSName(ns, field, isDNS1123Label);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** Checks a label map: absent is fine; otherwise string→string with kube's key and value syntax. */
+export function validateLabels(labels: unknown, field: string): FieldCause[] {
+  if (labels === undefined || labels === null) return [];
+  if (!isPlainObject(labels)) return [typeInvalid(field, labels, "must be a map of string keys to string values")];
+  const causes: FieldCause[] = [];
+  for (const [key, value] of Object.entries(labels)) {
+    for (const msg of isQualifiedName(key)) causes.push(invalid(field, key, msg));
+    if (typeof value !== "string") causes.push(typeInvalid(`${field}[${key}]`, value, "must be a string"));
+    else for (const msg of isValidLabelValue(value)) causes.push(invalid(field, value, msg));
+  }
+  return causes;
+}
+
+/** Checks an annotation map: keys are qualified names (any case), values strings, total ≤256 KiB. */
+export function validateAnnotations(annotations: unknown, field: string): FieldCause[] {
+  if (annotations === undefined || annotations === null) return [];
+  if (!isPlainObject(annotations)) {
+    return [typeInvalid(field, annotations, "must be a map of string keys to string values")];
+  }
+  const causes: FieldCause[] = [];
+  let size = 0;
+  for (const [key, value] of Object.entries(annotations)) {
+    for (const msg of isQualifiedName(key.toLowerCase())) causes.push(invalid(field, key, msg));
+    if (typeof value !== "string") {
+      causes.push(typeInvalid(`${field}[${key}]`, value, "must be a string"));
+      continue;
+    }
+    size += byteLength(key) + byteLength(value);
+  }
+  if (size > TOTAL_ANNOTATION_SIZE_LIMIT) {
+    causes.push({
+      field,
+      message: `Too long: must have at most ${TOTAL_ANNOTATION_SIZE_LIMIT} bytes`,
+      reason: "FieldValueTooLong",
+    });
+  }
+  return causes;
+}
+
+/** Checks a finalizer list: absent is fine; otherwise distinct qualified-name strings. */
+export function validateFinalizers(list: unknown, field: string): FieldCause[] {
+  if (list === undefined || list === null) return [];
+  if (!Array.isArray(list)) return [typeInvalid(field, list, "must be a list of strings")];
+  const causes: FieldCause[] = [];
+  const seen = new Set<string>();
+  list.forEach((item: unknown, i) => {
+    if (typeof item !== "string") {
+      causes.push(typeInvalid(`${field}[${i}]`, item, "must be a string"));
+      return;
+    }
+    for (const msg of isQualifiedName(item)) causes.push(invalid(field, item, msg));
+    if (seen.has(item)) {
+      causes.push({ field: `${field}[${i}]`, message: `Duplicate value: ${show(item)}`, reason: "FieldValueDuplicate" });
+    }
+    seen.add(item);
+  });
+  return causes;
+}
+
+/** A user schema compiled once; `check` is present only when `causes` is empty. */
+export interface CompiledSchema {
+  causes: FieldCause[];
+  /** Validates a value; causes' fields are `fieldPrefix` + the value's path (`spec.tasks[0].name`). */
+  check?: (value: unknown, fieldPrefix: string) => FieldCause[];
+}
+
+type MetaUri = keyof typeof Meta;
+const DEFAULT_META: MetaUri = "https://json-schema.org/draft/2020-12/schema";
+const metaValidators = new Map<MetaUri, ReturnType<typeof Compile>>();
+
+function metaValidator(uri: MetaUri): ReturnType<typeof Compile> {
+  let v = metaValidators.get(uri);
+  if (v === undefined) {
+    v = Compile(Meta[uri] as unknown as TSchema);
+    metaValidators.set(uri, v);
+  }
+  return v;
+}
+
+interface SchemaError { instancePath: string; keyword: string; message: string; params: object }
+
+/**
+ * Validates a user-supplied JSON Schema against its meta-schema (its `$schema`,
+ * default draft 2020-12) and compiles it once. `undefined` means "no schema":
+ * no causes and no `check`. Meta-schema violations are reported at `field`.
+ * @example
+ * const { causes, check } = compileSchema(type.spec.schema?.spec, "spec.schema.spec");
+ * const bad = check?.(obj.spec, "spec") ?? [];
+ */
+export function compileSchema(schema: unknown, field: string): CompiledSchema {
+  if (schema === undefined) return { causes: [] };
+  const declared = isPlainObject(schema) ? schema["$schema"] : undefined;
+  if (declared !== undefined && !(typeof declared === "string" && Object.hasOwn(Meta, declared))) {
+    const supported = Object.keys(Meta).map((k) => JSON.stringify(k)).join(", ");
+    return { causes: [{ field, message: `Unsupported value: ${show(declared)}: supported $schema values: ${supported}`, reason: "FieldValueNotSupported" }] };
+  }
+  const meta = metaValidator((declared as MetaUri | undefined) ?? DEFAULT_META);
+  if (!meta.Check(schema)) {
+    const seen = new Set<string>();
+    const causes: FieldCause[] = [];
+    for (const e of meta.Errors(schema) as SchemaError[]) {
+      if (seen.has(e.instancePath)) continue; // first error per location is the most specific
+      seen.add(e.instancePath);
+      causes.push(invalid(field, schema, `invalid JSON Schema at '${e.instancePath || "/"}': ${e.message}`));
+    }
+    return { causes };
+  }
+  let validator: ReturnType<typeof Compile>;
+  try {
+    validator = Compile(schema as TSchema);
+  } catch (err) {
+    return { causes: [invalid(field, schema, `cannot compile JSON Schema: ${(err as Error).message}`)] };
+  }
+  const check = (value: unknown, fieldPrefix: string): FieldCause[] =>
+    validator.Check(value) ? [] : toCauses(validator.Errors(value) as SchemaError[], value, fieldPrefix);
+  return { causes: [], check };
+}
+
+/** Turns TypeBox errors into causes, one per distinct (field, message). */
+function toCauses(errors: SchemaError[], root: unknown, prefix: string): FieldCause[] {
+  const causes: FieldCause[] = [];
+  const seen = new Set<string>();
+  const add = (c: FieldCause): void => {
+    const key = `${c.field}\0${c.message}`;
+    if (!seen.has(key)) { seen.add(key); causes.push(c); }
+  };
+  for (const e of errors) {
+    const { path, value } = resolvePointer(root, e.instancePath, prefix);
+    if (e.keyword === "required") {
+      const missing = (e.params as { requiredProperties?: string[] }).requiredProperties ?? [];
+      for (const name of missing) add(required(childPath(path, name)));
+      if (missing.length === 0) add({ field: path, message: e.message, reason: "FieldValueRequired" });
+    } else if (e.keyword === "additionalProperties") {
+      continue; // a summary: TypeBox also reports each extra property at its own path
+    } else if (e.keyword === "boolean") {
+      add(invalid(path, value, "field is not allowed by the schema")); // a `false` schema, e.g. additionalProperties
+    } else {
+      add(invalid(path, value, e.message));
+    }
+  }
+  return causes;
+}
+
+const childPath = (path: string, name: string): string => (path === "" ? name : `${path}.${name}`);
+
+/** Follows a JSON Pointer through `root`, building kube's path: array items as `[i]`, properties as `.name`. */
+function resolvePointer(root: unknown, pointer: string, prefix: string): { path: string; value: unknown } {
+  let path = prefix;
+  let node: unknown = root;
+  if (pointer === "") return { path, value: node };
+  for (const raw of pointer.slice(1).split("/")) {
+    const seg = raw.includes("~") ? raw.replace(/~1/g, "/").replace(/~0/g, "~") : raw;
+    if (Array.isArray(node)) {
+      path += `[${seg}]`;
+      node = node[Number(seg)];
+    } else {
+      path = childPath(path, seg);
+      node = isPlainObject(node) ? node[seg] : undefined;
+    }
+  }
+  return { path, value: node };
+}

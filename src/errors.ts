@@ -1,0 +1,101 @@
+// Errors that callers branch on. Each carries a stable `reason` (the
+// Kubernetes Status reason) and, for validation errors, per-field causes.
+// Only the edge (src/server/status.ts) turns them into HTTP Status objects
+// and gRPC codes; everything below it throws these.
+
+/** One invalid field, as in a Kubernetes `Status.details.causes` entry. */
+export interface FieldCause {
+  field: string;
+  message: string;
+  /** Kubernetes cause type, e.g. `FieldValueInvalid`, `FieldValueRequired`. */
+  reason?: string;
+}
+
+/** Which object an error is about, for `Status.details`. */
+export interface ErrorSubject {
+  kind?: string;
+  group?: string;
+  name?: string;
+}
+
+export type Reason =
+  | "BadRequest"
+  | "Unauthorized"
+  | "Forbidden"
+  | "NotFound"
+  | "MethodNotAllowed"
+  | "AlreadyExists"
+  | "Conflict"
+  | "Expired"
+  | "RequestEntityTooLarge"
+  | "UnsupportedMediaType"
+  | "Invalid"
+  | "TooManyRequests"
+  | "Timeout"
+  | "InternalError";
+
+export interface ApiErrorOptions {
+  subject?: ErrorSubject;
+  causes?: FieldCause[];
+  cause?: unknown;
+}
+
+/** Base of every error that maps to a Kubernetes Status. */
+export class ApiError extends Error {
+  readonly reason: Reason;
+  readonly subject: ErrorSubject;
+  readonly causes: FieldCause[];
+  constructor(reason: Reason, message: string, options: ApiErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = `${reason}Error`;
+    this.reason = reason;
+    this.subject = options.subject ?? {};
+    this.causes = options.causes ?? [];
+  }
+}
+
+export class NotFoundError extends ApiError {
+  constructor(message: string, options?: ApiErrorOptions) {
+    super("NotFound", message, options);
+  }
+}
+
+export class AlreadyExistsError extends ApiError {
+  constructor(message: string, options?: ApiErrorOptions) {
+    super("AlreadyExists", message, options);
+  }
+}
+
+/** A precondition (resourceVersion, uid) did not hold. */
+export class ConflictError extends ApiError {
+  constructor(message: string, options?: ApiErrorOptions) {
+    super("Conflict", message, options);
+  }
+}
+
+/** A revision older than the retained history was asked for. */
+export class ExpiredError extends ApiError {
+  constructor(message: string, options?: ApiErrorOptions) {
+    super("Expired", message, options);
+  }
+}
+
+/** Schema, name or field errors; one cause per field. */
+export class InvalidError extends ApiError {
+  constructor(message: string, causes: FieldCause[], options?: Omit<ApiErrorOptions, "causes">) {
+    super("Invalid", message, { ...options, causes });
+  }
+}
+
+export class BadRequestError extends ApiError {
+  constructor(message: string, options?: ApiErrorOptions) {
+    super("BadRequest", message, options);
+  }
+}
+
+/** A revision the server has not reached in time (API.md §4, §5). */
+export class TimeoutError extends ApiError {
+  constructor(message: string, options?: ApiErrorOptions) {
+    super("Timeout", message, options);
+  }
+}

@@ -1,0 +1,53 @@
+// Prometheus metrics (API.md §4 `/metrics`), via prom-client: requests by
+// verb/resource/code with latency, watchers, events and bookmarks sent,
+// watchers cut off, revision, compactions, store size, and process metrics.
+// Watch and store figures are read from their owners at scrape time.
+
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { Store } from "../store.ts";
+import type { WatchHub } from "../watch.ts";
+
+export interface Metrics {
+  registry: Registry;
+  /** Records one finished request. */
+  request(verb: string, resource: string, code: number, seconds: number): void;
+  compaction(): void;
+}
+
+export function createMetrics(store: Store, hub: WatchHub): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "setpoint_" });
+  const requests = new Counter({
+    name: "setpoint_requests_total",
+    help: "API requests by verb, resource and HTTP code.",
+    labelNames: ["verb", "resource", "code"],
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: "setpoint_request_duration_seconds",
+    help: "API request latency by verb and resource (watch: time to set up the stream).",
+    labelNames: ["verb", "resource"],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  const compactions = new Counter({ name: "setpoint_compactions_total", help: "Change-log compactions run.", registers: [registry] });
+  const fromHub = (name: string, help: string, pick: (s: ReturnType<WatchHub["stats"]>) => number) =>
+    new Gauge({ name, help, registers: [registry], collect() { this.set(pick(hub.stats())); } });
+  fromHub("setpoint_watchers", "Open watches.", (s) => s.watchers);
+  fromHub("setpoint_watch_events_sent_total", "Watch events sent (all watchers).", (s) => s.eventsSent);
+  fromHub("setpoint_watch_bookmarks_sent_total", "Bookmarks sent.", (s) => s.bookmarksSent);
+  fromHub("setpoint_watchers_cut_off_total", "Watchers cut off for passing the send-buffer bound.", (s) => s.cutOff);
+  new Gauge({ name: "setpoint_revision", help: "Newest committed revision.", registers: [registry], collect() { this.set(store.head()); } });
+  new Gauge({ name: "setpoint_compacted_revision", help: "Oldest revision still listable and watchable.", registers: [registry], collect() { this.set(store.compacted()); } });
+  new Gauge({ name: "setpoint_store_size_bytes", help: "Bytes the store's files take on disk.", registers: [registry], collect() { this.set(store.size()); } });
+  return {
+    registry,
+    request(verb, resource, code, seconds) {
+      requests.inc({ verb, resource, code: String(code) });
+      latency.observe({ verb, resource }, seconds);
+    },
+    compaction() {
+      compactions.inc();
+    },
+  };
+}

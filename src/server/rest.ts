@@ -1,0 +1,295 @@
+// The HTTP edge: authenticates, routes, reads bodies (3 MiB bound), calls the
+// transport-neutral verbs in src/api/resources.ts, and writes objects, lists,
+// discovery documents and Status errors. Watches (`?watch=true`) stream as
+// chunked JSON lines; WebSocket upgrades on the same paths are in server.ts.
+
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { parse as parseYaml } from "yaml";
+import type { Logger } from "pino";
+import type { TypeRegistry } from "../api/registry.ts";
+import type { DeleteOptions, Resources } from "../api/resources.ts";
+import { patchTypeOf } from "../api/patch.ts";
+import type { RawQuery } from "../api/query.ts";
+import { ApiError, BadRequestError, NotFoundError } from "../errors.ts";
+import { apiGroup, apiGroupList, apiResourceList, apiVersions, coreResources, versionInfo } from "./discovery.ts";
+import type { Metrics } from "./metrics.ts";
+import { parseRoute, type Route } from "./routes.ts";
+import { statusOf, toApiError } from "./status.ts";
+import { httpWatchSink } from "./watch-sinks.ts";
+
+/** The largest request body accepted (API.md §1). */
+export const MAX_BODY_BYTES = 3 * 1024 * 1024;
+
+export interface RestContext {
+  resources: Resources;
+  registry: TypeRegistry;
+  metrics: Metrics;
+  log: Logger;
+  version: string;
+  token?: string;
+  /** False once shutdown began: /readyz fails and new watches are refused. */
+  ready: () => boolean;
+  /** Called when a watch stream starts; returns the function to call when it ends. */
+  trackWatch: (stop: () => void) => () => void;
+}
+
+const QUERY_KEYS: Array<keyof RawQuery> = [
+  "labelSelector",
+  "fieldSelector",
+  "limit",
+  "continue",
+  "resourceVersion",
+  "allowWatchBookmarks",
+  "sendInitialEvents",
+  "timeoutSeconds",
+];
+
+export function rawQuery(params: URLSearchParams): RawQuery {
+  const q: RawQuery = {};
+  for (const k of QUERY_KEYS) {
+    const v = params.get(k);
+    if (v !== null) q[k] = v;
+  }
+  return q;
+}
+
+export function isWatch(params: URLSearchParams): boolean {
+  const w = params.get("watch");
+  return w === "true" || w === "1";
+}
+
+/** Checks the bearer token when one is configured; throws Unauthorized. */
+export function authenticate(ctx: RestContext, req: IncomingMessage): void {
+  if (ctx.token === undefined) return;
+  const header = req.headers.authorization ?? "";
+  if (header !== `Bearer ${ctx.token}`) throw new ApiError("Unauthorized", "Unauthorized: a valid bearer token is required");
+}
+
+function send(res: ServerResponse, code: number, body: string, contentType = "application/json"): void {
+  res.writeHead(code, { "Content-Type": contentType, "Content-Length": Buffer.byteLength(body) });
+  res.end(body);
+}
+
+export function sendError(res: ServerResponse, err: unknown, log: Logger): number {
+  const status = statusOf(err);
+  if (status.code === 500) log.error({ err: toApiError(err).cause ?? err }, "internal error");
+  if (!res.headersSent) send(res, status.code, JSON.stringify(status));
+  else res.destroy();
+  return status.code;
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const declared = Number(req.headers["content-length"] ?? 0);
+  if (declared > MAX_BODY_BYTES) throw tooLarge();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw tooLarge();
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+function tooLarge(): ApiError {
+  return new ApiError("RequestEntityTooLarge", `request body too large: at most ${MAX_BODY_BYTES} bytes`);
+}
+
+/** Parses a JSON (or YAML) request body; an empty body is undefined. */
+async function readJson(req: IncomingMessage, allowYaml: boolean): Promise<unknown> {
+  const buf = await readBody(req);
+  if (buf.length === 0) return undefined;
+  const type = (req.headers["content-type"] ?? "application/json").split(";")[0]!.trim().toLowerCase();
+  const text = buf.toString("utf8");
+  if (allowYaml && (type === "application/yaml" || type === "application/x-yaml" || type === "text/yaml")) {
+    try {
+      return parseYaml(text);
+    } catch (err) {
+      throw new BadRequestError(`invalid YAML body: ${(err as Error).message.split("\n")[0]}`, { causes: [{ field: "body", message: "invalid YAML", reason: "FieldValueInvalid" }] });
+    }
+  }
+  if (allowYaml && type !== "application/json" && type !== "" && !type.endsWith("+json") && type !== "*/*") {
+    throw new ApiError("UnsupportedMediaType", `unsupported media type ${JSON.stringify(type)}: send application/json or application/yaml`, {
+      causes: [{ field: "Content-Type", message: `unsupported media type ${type}`, reason: "FieldValueNotSupported" }],
+    });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new BadRequestError(`invalid JSON body: ${(err as Error).message}`, { causes: [{ field: "body", message: "invalid JSON", reason: "FieldValueInvalid" }] });
+  }
+}
+
+function methodNotAllowed(method: string, what: string): ApiError {
+  return new ApiError("MethodNotAllowed", `the server does not allow this method on the requested resource: ${method} ${what}`);
+}
+
+function verbOf(route: Route | undefined, method: string, watch: boolean): string {
+  if (!route) return "unknown";
+  if (route.kind === "collection") {
+    if (method === "GET") return watch ? "watch" : "list";
+    if (method === "POST") return "create";
+    if (method === "DELETE") return "deletecollection";
+  } else if (route.kind === "object" || route.kind === "status") {
+    const v: Record<string, string> = { GET: "get", PUT: "update", PATCH: "patch", DELETE: "delete" };
+    return v[method] ?? method.toLowerCase();
+  }
+  return "get";
+}
+
+/** Serves one HTTP request. Never throws; every failure becomes a Status. */
+export async function handleRequest(ctx: RestContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const started = performance.now();
+  const method = req.method ?? "GET";
+  let url: URL;
+  try {
+    url = new URL(req.url ?? "/", "http://setpoint");
+  } catch {
+    sendError(res, new BadRequestError("malformed request URL"), ctx.log);
+    return;
+  }
+  const route = parseRoute(url.pathname);
+  const watch = isWatch(url.searchParams);
+  const verb = verbOf(route, method, watch);
+  const resource = route && "ref" in route ? `${route.ref.plural}.${route.ref.group}${route.kind === "status" ? "/status" : ""}` : (route?.kind ?? "unknown");
+  let code: number;
+  try {
+    code = await serve(ctx, req, res, route, url, method, watch);
+  } catch (err) {
+    code = sendError(res, err, ctx.log);
+  }
+  ctx.metrics.request(verb, resource, code, (performance.now() - started) / 1000);
+}
+
+async function serve(ctx: RestContext, req: IncomingMessage, res: ServerResponse, route: Route | undefined, url: URL, method: string, watch: boolean): Promise<number> {
+  if (route?.kind === "healthz" || route?.kind === "livez") {
+    send(res, 200, "ok", "text/plain");
+    return 200;
+  }
+  if (route?.kind === "readyz") {
+    const ok = ctx.ready();
+    send(res, ok ? 200 : 503, ok ? "ok" : "shutting down", "text/plain");
+    return ok ? 200 : 503;
+  }
+  authenticate(ctx, req);
+  if (!route) throw new NotFoundError(`the server could not find the requested resource: ${url.pathname}`);
+  const isRead = method === "GET" || method === "HEAD";
+  switch (route.kind) {
+    case "metrics": {
+      if (!isRead) throw methodNotAllowed(method, url.pathname);
+      send(res, 200, await ctx.metrics.registry.metrics(), ctx.metrics.registry.contentType);
+      return 200;
+    }
+    case "version":
+    case "api":
+    case "api-v1":
+    case "apis":
+    case "group":
+    case "group-version": {
+      if (!isRead) throw methodNotAllowed(method, url.pathname);
+      const doc = discovery(ctx, route, req);
+      if (doc === undefined) throw new NotFoundError(`the server could not find the requested resource: ${url.pathname}`);
+      send(res, 200, JSON.stringify(doc));
+      return 200;
+    }
+    case "collection":
+      return serveCollection(ctx, req, res, route.ref, url, method, watch);
+    case "object":
+    case "status":
+      return serveObject(ctx, req, res, route, method);
+  }
+}
+
+function discovery(ctx: RestContext, route: Route, req: IncomingMessage): unknown {
+  switch (route.kind) {
+    case "version":
+      return versionInfo(ctx.version);
+    case "api":
+      return apiVersions(req.headers.host ?? "");
+    case "api-v1":
+      return coreResources();
+    case "apis":
+      return apiGroupList(ctx.registry);
+    case "group":
+      return apiGroup(ctx.registry, route.group);
+    case "group-version":
+      return apiResourceList(ctx.registry, route.group, route.version);
+    default:
+      return undefined;
+  }
+}
+
+async function serveCollection(ctx: RestContext, req: IncomingMessage, res: ServerResponse, ref: import("../api/resources.ts").ResourceRef, url: URL, method: string, watch: boolean): Promise<number> {
+  const q = rawQuery(url.searchParams);
+  if (method === "GET" && watch) {
+    if (!ctx.ready()) throw new ApiError("TooManyRequests", "the server is shutting down; retry against another replica");
+    const start = await ctx.resources.openWatch(ref, q);
+    res.writeHead(200, { "Content-Type": "application/json", "Transfer-Encoding": "chunked", "Cache-Control": "no-cache" });
+    res.flushHeaders();
+    let untrack = () => {};
+    const stop = start(httpWatchSink(res, () => untrack()));
+    untrack = ctx.trackWatch(stop);
+    res.on("close", () => {
+      stop();
+      untrack();
+    });
+    return 200;
+  }
+  if (method === "GET") {
+    send(res, 200, await ctx.resources.list(ref, q));
+    return 200;
+  }
+  if (method === "POST") {
+    const body = await readJson(req, true);
+    send(res, 201, await ctx.resources.create(ref, body));
+    return 201;
+  }
+  if (method === "DELETE") {
+    await readBody(req);
+    send(res, 200, await ctx.resources.deleteCollection(ref, q));
+    return 200;
+  }
+  throw methodNotAllowed(method, url.pathname);
+}
+
+async function serveObject(ctx: RestContext, req: IncomingMessage, res: ServerResponse, route: Extract<Route, { kind: "object" | "status" }>, method: string): Promise<number> {
+  const ref = route.ref;
+  const sub = route.kind === "status" ? "status" : undefined;
+  switch (method) {
+    case "GET":
+      send(res, 200, ctx.resources.get(ref));
+      return 200;
+    case "PUT": {
+      const body = await readJson(req, true);
+      send(res, 200, await ctx.resources.update(ref, body, sub));
+      return 200;
+    }
+    case "PATCH": {
+      const type = patchTypeOf(req.headers["content-type"]);
+      const body = await readJson(req, false);
+      send(res, 200, await ctx.resources.patch(ref, type, body, sub));
+      return 200;
+    }
+    case "DELETE": {
+      if (sub) throw methodNotAllowed(method, "status");
+      const body = await readJson(req, false);
+      send(res, 200, await ctx.resources.delete(ref, deleteOptions(body)));
+      return 200;
+    }
+    default:
+      throw methodNotAllowed(method, sub ? "status" : "object");
+  }
+}
+
+function deleteOptions(body: unknown): DeleteOptions {
+  if (body === undefined || body === null) return {};
+  if (typeof body !== "object" || Array.isArray(body)) throw new BadRequestError("delete options must be a JSON object", { causes: [{ field: "body", message: "must be an object", reason: "FieldValueInvalid" }] });
+  const pre = (body as { preconditions?: unknown }).preconditions;
+  if (pre === undefined || pre === null) return {};
+  if (typeof pre !== "object" || Array.isArray(pre)) throw new BadRequestError("preconditions must be an object", { causes: [{ field: "preconditions", message: "must be an object", reason: "FieldValueInvalid" }] });
+  const { resourceVersion, uid } = pre as { resourceVersion?: unknown; uid?: unknown };
+  const out: DeleteOptions["preconditions"] = {};
+  if (resourceVersion !== undefined && resourceVersion !== null) out.resourceVersion = String(resourceVersion);
+  if (uid !== undefined && uid !== null) out.uid = String(uid);
+  return { preconditions: out };
+}

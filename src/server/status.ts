@@ -1,0 +1,67 @@
+// The one table that turns errors into Kubernetes Status objects (HTTP) and
+// gRPC status codes. Every error that leaves the server passes through here;
+// anything that is not an ApiError is an internal error (500) whose details
+// are logged, not sent.
+
+import { ApiError, type Reason } from "../errors.ts";
+
+/** HTTP code and gRPC code for each reason (API.md §4, §6). */
+export const REASONS: Record<Reason, { http: number; grpc: number }> = {
+  BadRequest: { http: 400, grpc: 3 }, // INVALID_ARGUMENT
+  Unauthorized: { http: 401, grpc: 16 }, // UNAUTHENTICATED
+  Forbidden: { http: 403, grpc: 7 }, // PERMISSION_DENIED
+  NotFound: { http: 404, grpc: 5 }, // NOT_FOUND
+  MethodNotAllowed: { http: 405, grpc: 12 }, // UNIMPLEMENTED
+  AlreadyExists: { http: 409, grpc: 6 }, // ALREADY_EXISTS
+  Conflict: { http: 409, grpc: 10 }, // ABORTED
+  Expired: { http: 410, grpc: 11 }, // OUT_OF_RANGE
+  RequestEntityTooLarge: { http: 413, grpc: 8 }, // RESOURCE_EXHAUSTED
+  UnsupportedMediaType: { http: 415, grpc: 3 }, // INVALID_ARGUMENT
+  Invalid: { http: 422, grpc: 3 }, // INVALID_ARGUMENT
+  TooManyRequests: { http: 429, grpc: 8 }, // RESOURCE_EXHAUSTED
+  Timeout: { http: 504, grpc: 4 }, // DEADLINE_EXCEEDED
+  InternalError: { http: 500, grpc: 13 }, // INTERNAL
+};
+
+export interface StatusObject {
+  kind: "Status";
+  apiVersion: "v1";
+  metadata: Record<string, never>;
+  status: "Failure";
+  message: string;
+  reason: Reason;
+  details?: { name?: string; group?: string; kind?: string; causes?: Array<{ field: string; message: string; reason?: string }> };
+  code: number;
+}
+
+/** Any thrown value as an ApiError (non-API errors become InternalError with a generic message). */
+export function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  return new ApiError("InternalError", "an internal error occurred; see the server log", { cause: err });
+}
+
+/** The Kubernetes Status for an error. */
+export function statusOf(err: unknown): StatusObject {
+  const e = toApiError(err);
+  const status: StatusObject = {
+    kind: "Status",
+    apiVersion: "v1",
+    metadata: {},
+    status: "Failure",
+    message: e.message,
+    reason: e.reason,
+    code: REASONS[e.reason].http,
+  };
+  const details: NonNullable<StatusObject["details"]> = {};
+  if (e.subject.name !== undefined) details.name = e.subject.name;
+  if (e.subject.group !== undefined) details.group = e.subject.group;
+  if (e.subject.kind !== undefined) details.kind = e.subject.kind;
+  if (e.causes.length > 0) details.causes = e.causes.map((c) => ({ reason: c.reason ?? "FieldValueInvalid", message: c.message, field: c.field }));
+  if (Object.keys(details).length > 0) status.details = details;
+  return status;
+}
+
+/** The gRPC status code for an error. */
+export function grpcCodeOf(err: unknown): number {
+  return REASONS[toApiError(err).reason].grpc;
+}

@@ -1,0 +1,302 @@
+// The embedded store: objects, the global revision counter and the change log
+// in one LMDB environment.
+//
+// Layout (three named databases):
+//   objects  "type\0namespace\0name" → object JSON; the entry version is its revision
+//   log      revision → {t: change type, k: [type, ns, name], o: object, p: previous, m: ms}
+//   meta     "head" → newest revision, "compacted" → oldest revision still listable/watchable
+//
+// Every write is one LMDB transaction that reads the head, decides, and writes
+// object + log entry + head together, so revisions are gap-free and ordered
+// even when several processes share the directory (LMDB serialises writers).
+// Writes issued in the same event-loop turn are group-committed by lmdb-js:
+// one fsync acknowledges them all. Reads use the current read snapshot.
+
+import { open, type Database, type RootDatabase } from "lmdb";
+import { statSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { ExpiredError } from "../errors.ts";
+import type {
+  Change,
+  ChangeType,
+  CompactOptions,
+  Decider,
+  ListOptions,
+  ListResult,
+  ObjectKey,
+  Store,
+  StoredObject,
+  WriteResult,
+} from "./types.ts";
+
+export interface LmdbStoreOptions {
+  /** fsync each commit before acknowledging it. Default true. */
+  durable?: boolean;
+  /** How often to look for commits made by other processes sharing the directory. Default 50 ms; 0 disables. */
+  pollIntervalMs?: number;
+  /** Clock for change-log timestamps (compaction by age). Default Date.now. */
+  now?: () => number;
+}
+
+interface LogRecord {
+  t: ChangeType;
+  k: [string, string, string];
+  o: string;
+  p?: string;
+  m: number;
+}
+
+const SEP = "\u0000";
+const END = "\uffff";
+
+function objectKey(key: ObjectKey): string {
+  return key.type + SEP + key.namespace + SEP + key.name;
+}
+
+function splitKey(raw: string): { namespace: string; name: string } {
+  const first = raw.indexOf(SEP);
+  const second = raw.indexOf(SEP, first + 1);
+  return { namespace: raw.slice(first + 1, second), name: raw.slice(second + 1) };
+}
+
+function compareNsName(a: { namespace: string; name: string }, b: { namespace: string; name: string }): number {
+  if (a.namespace !== b.namespace) return a.namespace < b.namespace ? -1 : 1;
+  if (a.name === b.name) return 0;
+  return a.name < b.name ? -1 : 1;
+}
+
+function toChange(revision: number, r: LogRecord): Change {
+  const change: Change = {
+    revision,
+    type: r.t,
+    key: { type: r.k[0], namespace: r.k[1], name: r.k[2] },
+    object: r.o,
+    time: r.m,
+  };
+  if (r.p !== undefined) change.previous = r.p;
+  return change;
+}
+
+/** Opens (creating if needed) an LMDB-backed store in `path`. */
+export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Store {
+  const now = options.now ?? Date.now;
+  const root: RootDatabase = open({
+    path,
+    maxDbs: 8,
+    noSync: options.durable === false,
+    // Large objects (1.5 MiB) and large lists: leave room to grow without remaps.
+    mapSize: 64 * 1024 ** 3,
+  });
+  const objects: Database<string, string> = root.openDB({ name: "objects", encoding: "string", useVersions: true });
+  const log: Database<LogRecord, number> = root.openDB({ name: "log", encoding: "msgpack" });
+  const meta: Database<number, string> = root.openDB({ name: "meta", encoding: "msgpack" });
+
+  const listeners = new Set<() => void>();
+  let notifyQueued = false;
+  const notify = () => {
+    if (notifyQueued) return;
+    notifyQueued = true;
+    queueMicrotask(() => {
+      notifyQueued = false;
+      for (const l of listeners) l();
+    });
+  };
+
+  let seenHead = meta.get("head") ?? 0;
+  const pollMs = options.pollIntervalMs ?? 50;
+  const poller =
+    pollMs > 0
+      ? setInterval(() => {
+          root.resetReadTxn();
+          const h = meta.get("head") ?? 0;
+          if (h !== seenHead) {
+            seenHead = h;
+            notify();
+          }
+        }, pollMs)
+      : undefined;
+  poller?.unref();
+
+  const head = () => meta.get("head") ?? 0;
+  const compacted = () => meta.get("compacted") ?? 0;
+
+  function assertRetained(revision: number, what: string): void {
+    const c = compacted();
+    if (revision < c) {
+      throw new ExpiredError(`too old resource version: ${revision} (${c})`, {
+        cause: new RangeError(`store: ${what} revision ${revision} is compacted (oldest ${c})`),
+      });
+    }
+  }
+
+  function changes(after: number, limit: number): Change[] {
+    assertRetained(after, "changes after");
+    const out: Change[] = [];
+    for (const { key, value } of log.getRange({ start: after + 1, limit })) {
+      out.push(toChange(key, value));
+    }
+    return out;
+  }
+
+  function list(opts: ListOptions): ListResult {
+    const current = head();
+    const revision = opts.revision ?? current;
+    const prefix = opts.type + SEP + (opts.namespace === undefined ? "" : opts.namespace + SEP);
+    let start = prefix;
+    // `after` is exclusive: "name\0" sorts after "name" and before any longer name.
+    if (opts.after) start = opts.type + SEP + opts.after.namespace + SEP + opts.after.name + SEP;
+    const end = prefix + END;
+
+    // State as of `revision`: undo every change after it. The first change
+    // after `revision` to each key tells what the key held at `revision`.
+    let overrides: Map<string, string | null> | undefined;
+    if (revision < current) {
+      assertRetained(revision, "list at");
+      overrides = new Map();
+      for (const { value } of log.getRange({ start: revision + 1 })) {
+        if (value.k[0] !== opts.type) continue;
+        if (opts.namespace !== undefined && value.k[1] !== opts.namespace) continue;
+        const k = value.k[0] + SEP + value.k[1] + SEP + value.k[2];
+        if (overrides.has(k)) continue;
+        overrides.set(k, value.t === "ADDED" ? null : (value.p ?? null));
+      }
+    }
+    const extra: Array<[string, string]> = [];
+    if (overrides) {
+      for (const [k, v] of overrides) if (v !== null && k >= start && k < end) extra.push([k, v]);
+      extra.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    }
+
+    const items: string[] = [];
+    const limit = opts.limit ?? Infinity;
+    let lastKey: string | undefined;
+    let more = false;
+    let ei = 0;
+    const take = (k: string, json: string): boolean => {
+      const { namespace, name } = splitKey(k);
+      if (opts.filter && !opts.filter(json, namespace, name)) return true;
+      if (items.length >= limit) {
+        more = true;
+        return false;
+      }
+      items.push(json);
+      lastKey = k;
+      return true;
+    };
+    outer: for (const { key, value } of objects.getRange({ start, end })) {
+      while (ei < extra.length && extra[ei]![0] < key) {
+        const [k, v] = extra[ei++]!;
+        if (!take(k, v)) break outer;
+      }
+      if (overrides?.has(key)) continue; // served from `extra` (or absent at `revision`)
+      if (!take(key, value)) break;
+    }
+    while (!more && ei < extra.length) {
+      const [k, v] = extra[ei++]!;
+      if (!take(k, v)) break;
+    }
+    const result: ListResult = { items, revision };
+    if (more && lastKey !== undefined) result.next = splitKey(lastKey);
+    return result;
+  }
+
+  function get(key: ObjectKey): StoredObject | undefined {
+    const entry = objects.getEntry(objectKey(key));
+    if (!entry) return undefined;
+    return { json: entry.value, revision: entry.version ?? 0 };
+  }
+
+  async function write(key: ObjectKey, decide: Decider): Promise<WriteResult> {
+    const k = objectKey(key);
+    let failure: unknown;
+    const result = await root.transaction((): WriteResult | undefined => {
+      const entry = objects.getEntry(k);
+      const current: StoredObject | undefined = entry ? { json: entry.value, revision: entry.version ?? 0 } : undefined;
+      const revision = (meta.get("head") ?? 0) + 1;
+      let decision;
+      try {
+        decision = decide(current, revision);
+      } catch (err) {
+        failure = err;
+        return undefined;
+      }
+      if (decision.op === "none") {
+        return { revision: current?.revision ?? 0, object: current?.json, op: "none" };
+      }
+      const record: LogRecord = {
+        t: decision.op === "delete" ? "DELETED" : current ? "MODIFIED" : "ADDED",
+        k: [key.type, key.namespace, key.name],
+        o: decision.object,
+        m: now(),
+      };
+      if (current) record.p = current.json;
+      if (decision.op === "delete") objects.removeSync(k);
+      else objects.putSync(k, decision.object, revision);
+      log.putSync(revision, record);
+      meta.putSync("head", revision);
+      return { revision, object: decision.object, op: decision.op };
+    });
+    if (result === undefined) throw failure;
+    if (result.op !== "none") {
+      if (result.revision > seenHead) seenHead = result.revision;
+      notify();
+    }
+    return result;
+  }
+
+  async function compact(opts: CompactOptions): Promise<number> {
+    const h = head();
+    let target = Math.max(0, h - opts.minEvents);
+    const cutoff = now() - opts.windowMs;
+    // Never drop a change younger than the window: stop at the first one.
+    let lastOld = compacted();
+    for (const { key, value } of log.getRange({ start: compacted() + 1, end: target + 1 })) {
+      if (value.m >= cutoff) break;
+      lastOld = key;
+    }
+    target = Math.min(target, lastOld);
+    if (target <= compacted()) return compacted();
+    // Delete in bounded chunks so one compaction never holds the writer long.
+    const CHUNK = 10_000;
+    let from = compacted() + 1;
+    while (from <= target) {
+      const to = Math.min(target, from + CHUNK - 1);
+      await root.transaction(() => {
+        for (const r of log.getKeys({ start: from, end: to + 1 })) log.removeSync(r);
+        if ((meta.get("compacted") ?? 0) < to) meta.putSync("compacted", to);
+      });
+      from = to + 1;
+    }
+    return compacted();
+  }
+
+  function size(): number {
+    let total = 0;
+    try {
+      for (const f of readdirSync(path)) total += statSync(join(path, f)).size;
+    } catch {
+      // the directory may be gone during shutdown
+    }
+    return total;
+  }
+
+  return {
+    head,
+    compacted,
+    get,
+    list,
+    changes,
+    write,
+    compact,
+    onCommit(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    size,
+    async close() {
+      if (poller) clearInterval(poller);
+      listeners.clear();
+      await root.close();
+    },
+  };
+}

@@ -1,0 +1,117 @@
+// The revisioned store's interface: what the watch hub, the API layer and
+// every backend (LMDB now, etcd later) agree on. Small on purpose, in the
+// spirit of etcd's mvcc ReadView/WriteView: reads, one kind of write, the
+// ordered change log, compaction.
+//
+// Contract:
+// - One global revision counter; every successful write (put or delete) of any
+//   object gets exactly the next revision. A write whose decision is "none"
+//   writes nothing and takes no revision.
+// - `changes(after)` returns committed changes in revision order with no gaps,
+//   whichever process wrote them.
+// - `list({revision})` serves the state as of a past revision as long as that
+//   revision is not compacted.
+
+/** Where an object lives. `type` is the ResourceType name (`plural.group`); `namespace` is "" for cluster-scoped objects. */
+export interface ObjectKey {
+  type: string;
+  namespace: string;
+  name: string;
+}
+
+/** An object as stored: its JSON text and the revision of its last write. */
+export interface StoredObject {
+  json: string;
+  revision: number;
+}
+
+export type ChangeType = "ADDED" | "MODIFIED" | "DELETED";
+
+/** One committed write, as kept in the change log. */
+export interface Change {
+  revision: number;
+  type: ChangeType;
+  key: ObjectKey;
+  /** The object after the write; for DELETED its last state, carrying the deletion's resourceVersion. */
+  object: string;
+  /** The object before the write (undefined for ADDED). */
+  previous?: string;
+  /** Commit time, milliseconds since the epoch. */
+  time: number;
+}
+
+/**
+ * What a write does, decided inside the write transaction from the current
+ * state. `object` is the complete JSON to store (with `metadata.resourceVersion`
+ * already set to the revision the decider was given).
+ */
+export type WriteDecision =
+  | { op: "put"; object: string }
+  | { op: "delete"; object: string }
+  | { op: "none" };
+
+/**
+ * Decides a write from the current state and the revision the write would get.
+ * Throwing (e.g. a ConflictError) aborts the write; nothing is stored.
+ */
+export type Decider = (current: StoredObject | undefined, revision: number) => WriteDecision;
+
+export interface WriteResult {
+  /** The revision of this write, or the object's current revision for `none`. */
+  revision: number;
+  /** The stored JSON (for delete: the last state), or current for `none`; undefined if `none` and absent. */
+  object: string | undefined;
+  op: WriteDecision["op"];
+}
+
+export interface ListOptions {
+  /** ResourceType name. */
+  type: string;
+  /** Limit to one namespace; undefined lists all namespaces. */
+  namespace?: string;
+  /** Serve the state as of this revision (must not be compacted); default: newest. */
+  revision?: number;
+  /** Resume after this (namespace, name); exclusive. */
+  after?: { namespace: string; name: string };
+  /** At most this many items; default unlimited. */
+  limit?: number;
+  /** Keep only items for which this returns true (filtered before `limit` counts). */
+  filter?: (json: string, namespace: string, name: string) => boolean;
+}
+
+export interface ListResult {
+  /** Object JSON texts in (namespace, name) order. */
+  items: string[];
+  /** The revision the list was served at. */
+  revision: number;
+  /** Where the next page starts, when `limit` cut the list. */
+  next?: { namespace: string; name: string };
+}
+
+export interface CompactOptions {
+  /** Keep at least this many most recent changes. */
+  minEvents: number;
+  /** Keep at least the changes committed within this many milliseconds. */
+  windowMs: number;
+}
+
+/** A revisioned object store with a change log. */
+export interface Store {
+  /** Newest committed revision (0 for an empty store). */
+  head(): number;
+  /** Revisions at or above this can be listed at and watched from; older ones are compacted. */
+  compacted(): number;
+  get(key: ObjectKey): StoredObject | undefined;
+  list(options: ListOptions): ListResult;
+  /** Committed changes after `after`, ascending, at most `limit`. Throws ExpiredError if `after` is compacted. */
+  changes(after: number, limit: number): Change[];
+  /** Atomic read-decide-write of one object; resolves once durable. */
+  write(key: ObjectKey, decide: Decider): Promise<WriteResult>;
+  /** Drops log entries older than both bounds; resolves to the new compacted revision. */
+  compact(options: CompactOptions): Promise<number>;
+  /** Calls `listener` whenever the head may have advanced (own commits, or another process's seen by polling). */
+  onCommit(listener: () => void): () => void;
+  /** Approximate bytes used on disk. */
+  size(): number;
+  close(): Promise<void>;
+}

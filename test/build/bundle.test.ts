@@ -1,0 +1,128 @@
+// The deployable bundle: builds dist/ into a temp folder with no node_modules
+// above it (so nothing can be resolved from the repo), then runs the bundled
+// `setpoint-server` from there. Set SETPOINT_TEST_DIST=<dir> to test an
+// existing build instead of building (it is copied first).
+
+import assert from "node:assert/strict";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, parse } from "node:path";
+import { createInterface } from "node:readline";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { SERVER_FLAGS } from "../../src/cli/flags.ts";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string };
+const serverWritten = existsSync(join(root, "src/server.ts")) || process.env.SETPOINT_TEST_DIST !== undefined;
+
+/** True if some folder from dir up to / holds a node_modules. */
+function nodeModulesAbove(dir: string): boolean {
+  for (let d = dir; ; d = dirname(d)) {
+    if (existsSync(join(d, "node_modules"))) return true;
+    if (d === parse(d).root) return false;
+  }
+}
+
+/** Waits for a child to exit, failing after ms. */
+function exited(child: ChildProcess, ms: number): Promise<{ code: number | null; signal: string | null }> {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  }
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`process ${child.pid} still running after ${ms} ms`)), ms);
+    child.once("exit", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal });
+    });
+  });
+}
+
+describe("bundled setpoint-server", { skip: !serverWritten && "src/server.ts not written yet: main.ts cannot be bundled" }, () => {
+  let deploy: string;
+  const run = (args: string[]) =>
+    spawnSync(process.execPath, ["dist/server.mjs", ...args], { cwd: deploy, encoding: "utf8", timeout: 30_000 });
+
+  before(() => {
+    deploy = mkdtempSync(join(tmpdir(), "setpoint-deploy-"));
+    assert.ok(!nodeModulesAbove(deploy), `${deploy} has a node_modules above it; the test would prove nothing`);
+    const prebuilt = process.env.SETPOINT_TEST_DIST;
+    if (prebuilt !== undefined) {
+      cpSync(prebuilt, join(deploy, "dist"), { recursive: true });
+    } else {
+      const build = spawnSync(process.execPath, ["esbuild.config.mjs", "--outdir", join(deploy, "dist")], {
+        cwd: root,
+        encoding: "utf8",
+        timeout: 120_000,
+      });
+      assert.equal(build.status, 0, `build failed:\n${build.stdout}\n${build.stderr}`);
+    }
+    assert.ok(existsSync(join(deploy, "dist/server.mjs")), "no dist/server.mjs");
+    assert.ok(existsSync(join(deploy, "dist/lmdb.node")), "no dist/lmdb.node next to the bundle");
+  });
+
+  after(() => {
+    if (deploy !== undefined) rmSync(deploy, { recursive: true, force: true });
+  });
+
+  it("prints help naming every flag, from a folder with only dist/", () => {
+    const r = run(["--help"]);
+    assert.equal(r.status, 0, r.stderr);
+    for (const s of SERVER_FLAGS) {
+      assert.ok(r.stdout.includes(s.flag), `help lacks ${s.flag}`);
+      assert.ok(r.stdout.includes(s.env), `help lacks ${s.env}`);
+    }
+  });
+
+  it("prints the package version", () => {
+    const r = run(["--version"]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), pkg.version);
+  });
+
+  it("exits 2 naming the flag for a bad value", () => {
+    const r = run(["--watch-buffer-bytes", "lots"]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /--watch-buffer-bytes/);
+  });
+
+  it("starts on an ephemeral port, answers /healthz, and exits 0 on SIGTERM", async () => {
+    const child = spawn(
+      process.execPath,
+      ["dist/server.mjs", "--data-dir", join(deploy, "data"), "--http-port", "0", "--grpc-port", "0", "--no-fsync"],
+      { cwd: deploy, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let stderr = "";
+    child.stderr!.setEncoding("utf8").on("data", (s: string) => (stderr += s));
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no 'listening' log line within 30 s; stderr:\n${stderr}`)), 30_000);
+        child.once("exit", (code) => reject(new Error(`server exited with ${code} before listening; stderr:\n${stderr}`)));
+        createInterface({ input: child.stdout! }).on("line", (line) => {
+          let record: { msg?: string; url?: string } | undefined;
+          try {
+            record = JSON.parse(line) as typeof record;
+          } catch {
+            return;
+          }
+          if (record?.msg === "setpoint-server listening" && typeof record.url === "string") {
+            clearTimeout(timer);
+            resolve(record.url);
+          }
+        });
+      });
+      const response = await fetch(new URL("/healthz", url), { signal: AbortSignal.timeout(10_000) });
+      assert.equal(response.status, 200);
+      await response.body?.cancel();
+
+      child.kill("SIGTERM");
+      const { code, signal } = await exited(child, 30_000);
+      assert.equal(signal, null, stderr);
+      assert.equal(code, 0, stderr);
+      assert.ok(existsSync(join(deploy, "data")), "no data directory was created");
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    }
+  });
+});
