@@ -20,6 +20,9 @@ export interface TypeInfo {
   namespaced: boolean;
   specCheck?: PartCheck;
   statusCheck?: PartCheck;
+  /** The JSON Schemas as declared (for OpenAPI documents). */
+  specSchema?: unknown;
+  statusSchema?: unknown;
   /** Revision of the ResourceType object it came from (0 for built-ins). */
   revision: number;
 }
@@ -62,6 +65,7 @@ export const LEASES: TypeInfo = {
   singular: "lease",
   namespaced: true,
   specCheck: compileSchema(leaseSpecSchema, "spec").check,
+  specSchema: leaseSpecSchema,
   revision: 0,
 };
 
@@ -137,11 +141,13 @@ export function typeFromResourceType(object: Record<string, unknown>, revision: 
         const c = compileSchema(s.spec, "spec.schema.spec");
         causes.push(...c.causes);
         if (c.check) info.specCheck = c.check;
+        info.specSchema = s.spec;
       }
       if (s.status !== undefined) {
         const c = compileSchema(s.status, "spec.schema.status");
         causes.push(...c.causes);
         if (c.check) info.statusCheck = c.check;
+        info.statusSchema = s.status;
       }
     }
   }

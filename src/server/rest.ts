@@ -13,6 +13,7 @@ import type { RawQuery } from "../api/query.ts";
 import { ApiError, BadRequestError, NotFoundError } from "../errors.ts";
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, coreResources, versionInfo } from "./discovery.ts";
 import type { Metrics } from "./metrics.ts";
+import { openApiGroupVersion, openApiRoot } from "./openapi.ts";
 import { parseRoute, type Route } from "./routes.ts";
 import { statusOf, toApiError } from "./status.ts";
 import { httpWatchSink } from "./watch-sinks.ts";
@@ -185,7 +186,9 @@ async function serve(ctx: RestContext, req: IncomingMessage, res: ServerResponse
     case "api-v1":
     case "apis":
     case "group":
-    case "group-version": {
+    case "group-version":
+    case "openapi-v3":
+    case "openapi-group-version": {
       if (!isRead) throw methodNotAllowed(method, url.pathname);
       const doc = discovery(ctx, route, req);
       if (doc === undefined) throw new NotFoundError(`the server could not find the requested resource: ${url.pathname}`);
@@ -214,6 +217,10 @@ function discovery(ctx: RestContext, route: Route, req: IncomingMessage): unknow
       return apiGroup(ctx.registry, route.group);
     case "group-version":
       return apiResourceList(ctx.registry, route.group, route.version);
+    case "openapi-v3":
+      return openApiRoot(ctx.registry);
+    case "openapi-group-version":
+      return openApiGroupVersion(ctx.registry, route.group, route.version);
     default:
       return undefined;
   }

@@ -3,7 +3,8 @@
 import type { ResourceRef } from "../api/resources.ts";
 
 export type Route =
-  | { kind: "healthz" | "readyz" | "livez" | "metrics" | "version" | "api" | "api-v1" | "apis" }
+  | { kind: "healthz" | "readyz" | "livez" | "metrics" | "version" | "api" | "api-v1" | "apis" | "openapi-v3" }
+  | { kind: "openapi-group-version"; group: string; version: string }
   | { kind: "group"; group: string }
   | { kind: "group-version"; group: string; version: string }
   | { kind: "collection"; ref: ResourceRef }
@@ -19,6 +20,7 @@ const FIXED: Record<string, Route> = {
   "/api": { kind: "api" },
   "/api/v1": { kind: "api-v1" },
   "/apis": { kind: "apis" },
+  "/openapi/v3": { kind: "openapi-v3" },
 };
 
 /** The route for a path, or undefined (404). Segments are percent-decoded. */
@@ -26,6 +28,8 @@ export function parseRoute(pathname: string): Route | undefined {
   const trimmed = pathname.length > 1 && pathname.endsWith("/") ? pathname.slice(0, -1) : pathname;
   const fixed = FIXED[trimmed];
   if (fixed) return fixed;
+  const openapi = /^\/openapi\/v3\/apis\/([^/]+)\/([^/]+)$/.exec(trimmed);
+  if (openapi) return { kind: "openapi-group-version", group: openapi[1]!, version: openapi[2]! };
   if (!trimmed.startsWith("/apis/")) return undefined;
   let segs: string[];
   try {
