@@ -44,6 +44,13 @@ export interface ResourceRef {
   name?: string;
 }
 
+export interface ListPage {
+  type: TypeInfo;
+  items: string[];
+  revision: number;
+  continue?: string;
+}
+
 export interface DeleteOptions {
   preconditions?: { resourceVersion?: string; uid?: string };
 }
@@ -100,12 +107,21 @@ export class Resources {
 
   /** A `<Kind>List` as JSON text. */
   async list(ref: ResourceRef, raw: RawQuery): Promise<string> {
+    const page = await this.listPage(ref, raw);
+    const meta: Record<string, string> = { resourceVersion: String(page.revision) };
+    if (page.continue !== undefined) meta.continue = page.continue;
+    return `{"apiVersion":${JSON.stringify(apiVersionOf(page.type))},"kind":"${page.type.kind}List","metadata":${JSON.stringify(meta)},"items":[${page.items.join(",")}]}`;
+  }
+
+  /** One page of a list: item JSON texts, the revision served at, and the continue token if more remain. */
+  async listPage(ref: ResourceRef, raw: RawQuery): Promise<ListPage> {
     const t = this.resolve(ref, false);
     const q = parseListQuery(raw);
     let revision: number | undefined;
     if (q.continueFrom) {
       revision = q.continueFrom.revision;
       if (revision < this.#store.compacted()) throw expiredContinue();
+      if (revision > this.#store.head()) await this.#hub.waitFor(revision, this.#catchUpMs);
     } else if (q.resourceVersion !== undefined && q.resourceVersion > this.#store.head()) {
       await this.#hub.waitFor(q.resourceVersion, this.#catchUpMs);
     }
@@ -134,9 +150,9 @@ export class Resources {
       if ((err as ApiError).reason === "Expired" && q.continueFrom) throw expiredContinue();
       throw err;
     }
-    const meta: Record<string, string> = { resourceVersion: String(result.revision) };
-    if (result.next) meta.continue = encodeContinue({ revision: result.revision, ...result.next });
-    return `{"apiVersion":${JSON.stringify(apiVersionOf(t))},"kind":"${t.kind}List","metadata":${JSON.stringify(meta)},"items":[${result.items.join(",")}]}`;
+    const page: ListPage = { type: t, items: result.items, revision: result.revision };
+    if (result.next) page.continue = encodeContinue({ revision: result.revision, ...result.next });
+    return page;
   }
 
   /**

@@ -127,41 +127,36 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-/** Checks a label map: absent is fine; otherwise string→string with kube's key and value syntax. */
-export function validateLabels(labels: unknown, field: string): FieldCause[] {
-  if (labels === undefined || labels === null) return [];
-  if (!isPlainObject(labels)) return [typeInvalid(field, labels, "must be a map of string keys to string values")];
-  const causes: FieldCause[] = [];
-  for (const [key, value] of Object.entries(labels)) {
-    for (const msg of isQualifiedName(key)) causes.push(invalid(field, key, msg));
-    if (typeof value !== "string") causes.push(typeInvalid(`${field}[${key}]`, value, "must be a string"));
-    else for (const msg of isValidLabelValue(value)) causes.push(invalid(field, value, msg));
-  }
-  return causes;
-}
-
-/** Checks an annotation map: keys are qualified names (any case), values strings, total ≤256 KiB. */
-export function validateAnnotations(annotations: unknown, field: string): FieldCause[] {
-  if (annotations === undefined || annotations === null) return [];
-  if (!isPlainObject(annotations)) {
-    return [typeInvalid(field, annotations, "must be a map of string keys to string values")];
-  }
+/** Walks a string→string map, applying kube's key and value rules; also sums its UTF-8 size. */
+function checkMap(
+  map: unknown, field: string, keyRule: (k: string) => string[], valueRule: (v: string) => string[],
+): { causes: FieldCause[]; size: number } {
+  if (map === undefined || map === null) return { causes: [], size: 0 };
+  if (!isPlainObject(map)) return { causes: [typeInvalid(field, map, "must be a map of string keys to string values")], size: 0 };
   const causes: FieldCause[] = [];
   let size = 0;
-  for (const [key, value] of Object.entries(annotations)) {
-    for (const msg of isQualifiedName(key.toLowerCase())) causes.push(invalid(field, key, msg));
+  for (const [key, value] of Object.entries(map)) {
+    for (const msg of keyRule(key)) causes.push(invalid(field, key, msg));
     if (typeof value !== "string") {
       causes.push(typeInvalid(`${field}[${key}]`, value, "must be a string"));
       continue;
     }
+    for (const msg of valueRule(value)) causes.push(invalid(field, value, msg));
     size += byteLength(key) + byteLength(value);
   }
+  return { causes, size };
+}
+
+/** Checks a label map: absent is fine; otherwise string→string with kube's key and value syntax. */
+export function validateLabels(labels: unknown, field: string): FieldCause[] {
+  return checkMap(labels, field, isQualifiedName, isValidLabelValue).causes;
+}
+
+/** Checks an annotation map: keys are qualified names (any case), values strings, total ≤256 KiB. */
+export function validateAnnotations(annotations: unknown, field: string): FieldCause[] {
+  const { causes, size } = checkMap(annotations, field, (k) => isQualifiedName(k.toLowerCase()), () => []);
   if (size > TOTAL_ANNOTATION_SIZE_LIMIT) {
-    causes.push({
-      field,
-      message: `Too long: must have at most ${TOTAL_ANNOTATION_SIZE_LIMIT} bytes`,
-      reason: "FieldValueTooLong",
-    });
+    causes.push({ field, message: `Too long: must have at most ${TOTAL_ANNOTATION_SIZE_LIMIT} bytes`, reason: "FieldValueTooLong" });
   }
   return causes;
 }
@@ -194,17 +189,11 @@ export interface CompiledSchema {
 }
 
 type MetaUri = keyof typeof Meta;
+type Validator = ReturnType<typeof Compile>;
 const DEFAULT_META: MetaUri = "https://json-schema.org/draft/2020-12/schema";
-const metaValidators = new Map<MetaUri, ReturnType<typeof Compile>>();
-
-function metaValidator(uri: MetaUri): ReturnType<typeof Compile> {
-  let v = metaValidators.get(uri);
-  if (v === undefined) {
-    v = Compile(Meta[uri] as unknown as TSchema);
-    metaValidators.set(uri, v);
-  }
-  return v;
-}
+const metaValidators = new Map<MetaUri, Validator>(); // compiled on first use
+const metaValidator = (uri: MetaUri): Validator =>
+  metaValidators.get(uri) ?? metaValidators.set(uri, Compile(Meta[uri] as unknown as TSchema)).get(uri)!;
 
 interface SchemaError { instancePath: string; keyword: string; message: string; params: object }
 
@@ -221,7 +210,8 @@ export function compileSchema(schema: unknown, field: string): CompiledSchema {
   const declared = isPlainObject(schema) ? schema["$schema"] : undefined;
   if (declared !== undefined && !(typeof declared === "string" && Object.hasOwn(Meta, declared))) {
     const supported = Object.keys(Meta).map((k) => JSON.stringify(k)).join(", ");
-    return { causes: [{ field, message: `Unsupported value: ${show(declared)}: supported $schema values: ${supported}`, reason: "FieldValueNotSupported" }] };
+    const message = `Unsupported value: ${show(declared)}: supported $schema values: ${supported}`;
+    return { causes: [{ field, message, reason: "FieldValueNotSupported" }] };
   }
   const meta = metaValidator((declared as MetaUri | undefined) ?? DEFAULT_META);
   if (!meta.Check(schema)) {
@@ -234,7 +224,7 @@ export function compileSchema(schema: unknown, field: string): CompiledSchema {
     }
     return { causes };
   }
-  let validator: ReturnType<typeof Compile>;
+  let validator: Validator;
   try {
     validator = Compile(schema as TSchema);
   } catch (err) {

@@ -141,6 +141,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   function list(opts: ListOptions): ListResult {
     const current = head();
     const revision = opts.revision ?? current;
+    if (revision > current) throw new RangeError(`store: cannot list at revision ${revision}: newest is ${current}`);
     const prefix = opts.type + SEP + (opts.namespace === undefined ? "" : opts.namespace + SEP);
     let start = prefix;
     // `after` is exclusive: "name\0" sorts after "name" and before any longer name.

@@ -47,7 +47,7 @@ export interface Change {
  */
 export type WriteDecision =
   | { op: "put"; object: string }
-  | { op: "delete"; object: string }
+  | { op: "delete"; object: string } // only for an object that exists
   | { op: "none" };
 
 /**
@@ -69,7 +69,7 @@ export interface ListOptions {
   type: string;
   /** Limit to one namespace; undefined lists all namespaces. */
   namespace?: string;
-  /** Serve the state as of this revision (must not be compacted); default: newest. */
+  /** Serve the state as of this revision (not compacted, not newer than head()); default: newest. */
   revision?: number;
   /** Resume after this (namespace, name); exclusive. */
   after?: { namespace: string; name: string };

@@ -81,33 +81,40 @@ function names(items: string[]): string[] {
   });
 }
 
-/** Walks every page of a list with `limit`, passing `next` on as `after`; checks each page's shape. */
-function listAllPages(store: Store, options: ListOptions, limit: number, between?: () => Promise<void>): Promise<{ items: string[]; pages: number; revisions: number[] }> {
-  return (async () => {
-    const items: string[] = [];
-    const revisions: number[] = [];
-    let after = options.after;
-    let pages = 0;
-    for (;;) {
-      const page = store.list({ ...options, limit, ...(after ? { after } : {}) });
-      pages++;
-      revisions.push(page.revision);
-      assert.ok(page.items.length <= limit, `page ${pages} has ${page.items.length} items, limit ${limit}`);
-      items.push(...page.items);
-      if (!page.next) break;
-      assert.equal(page.items.length, limit, `page ${pages} is short (${page.items.length} < ${limit}) yet has next`);
-      const last = parse(page.items[page.items.length - 1]!).metadata;
-      assert.deepEqual(page.next, { namespace: last.namespace, name: last.name }, "next is the last item of the page");
-      after = page.next;
-      assert.ok(pages < 1000, "pagination does not terminate");
-      if (between) await between();
-    }
-    return { items, pages, revisions };
-  })();
+/** Walks every page of a list with `options.limit`, passing `next` on as `after` and calling `between` between pages; checks each page's shape. */
+async function listAllPages(
+  store: Store,
+  options: ListOptions & { limit: number },
+  between?: () => Promise<void>,
+): Promise<{ items: string[]; pages: number; revisions: number[] }> {
+  const { limit } = options;
+  const items: string[] = [];
+  const revisions: number[] = [];
+  let after = options.after;
+  let pages = 0;
+  for (;;) {
+    const page = store.list({ ...options, ...(after ? { after } : {}) });
+    pages++;
+    revisions.push(page.revision);
+    assert.ok(page.items.length <= limit, `page ${pages} has ${page.items.length} items, limit ${limit}`);
+    items.push(...page.items);
+    if (!page.next) break;
+    assert.equal(page.items.length, limit, `page ${pages} is short (${page.items.length} < ${limit}) yet has next`);
+    const last = parse(page.items[page.items.length - 1]!).metadata;
+    assert.deepEqual(page.next, { namespace: last.namespace, name: last.name }, "next is the last item of the page");
+    after = page.next;
+    assert.ok(pages < 1000, "pagination does not terminate");
+    if (between) await between();
+  }
+  return { items, pages, revisions };
 }
 
-/** Resolves once `condition()` holds, checking now and at every onCommit notification; rejects after `ms`. */
-function waitForCommit(store: Store, condition: () => boolean, what: string, ms = DEADLINE_MS): Promise<void> {
+/**
+ * Resolves once `until()` holds, checking now and at every onCommit notification of `store`;
+ * rejects naming `what` after `ms` (default 10 s).
+ */
+export function waitForCommit(store: Store, options: { what: string; until: () => boolean; ms?: number }): Promise<void> {
+  const { what, until: condition, ms = DEADLINE_MS } = options;
   return new Promise((resolve, reject) => {
     if (condition()) {
       resolve();
@@ -126,8 +133,9 @@ function waitForCommit(store: Store, condition: () => boolean, what: string, ms 
   });
 }
 
-/** Resolves at the next onCommit notification of `store`; rejects after `ms`. */
-function nextCommit(store: Store, what: string, ms = DEADLINE_MS): Promise<void> {
+/** Resolves at the next onCommit notification of `store`; rejects naming `what` after 10 s. */
+function nextCommit(store: Store, what: string): Promise<void> {
+  const ms = DEADLINE_MS;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       off();
@@ -468,10 +476,10 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
         withStore(async ({ store }) => {
           await seed(store);
           for (const limit of [1, 2, 3, 4, 5, 7, 14, 15, 16, 100]) {
-            const { items, pages } = await listAllPages(store, { type: WIDGETS }, limit);
+            const { items, pages } = await listAllPages(store, { type: WIDGETS, limit });
             assert.deepEqual(names(items), allWidgets, `limit ${limit}`);
             assert.ok(pages >= Math.ceil(allWidgets.length / limit), `limit ${limit}: ${pages} pages`);
-            const one = await listAllPages(store, { type: WIDGETS, namespace: "a-b" }, limit);
+            const one = await listAllPages(store, { type: WIDGETS, namespace: "a-b", limit });
             assert.deepEqual(names(one.items), objectNames.map((n) => `a-b/${n}`), `namespace a-b, limit ${limit}`);
           }
           const first = store.list({ type: WIDGETS, limit: 4 });
@@ -499,11 +507,15 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
           const startsWithA = (_json: string, _ns: string, n: string) => n.startsWith("a");
           const first = store.list({ type: WIDGETS, filter: startsWithA, limit: 5 });
           assert.deepEqual(names(first.items), ["a/a", "a/a-b", "a/a.b", "a/ab", "a-b/a"]);
-          const pages = await listAllPages(store, { type: WIDGETS, filter: startsWithA }, 3);
+          const pages = await listAllPages(store, { type: WIDGETS, filter: startsWithA, limit: 3 });
           assert.deepEqual(
             names(pages.items),
             allWidgets.filter((s) => s.split("/")[1]!.startsWith("a")),
           );
+          // The limit is reached with the last matching item: nothing is cut, so no next.
+          const exact = store.list({ type: WIDGETS, filter: (_json, _ns, n) => n === "a", limit: 3 });
+          assert.deepEqual(names(exact.items), ["a/a", "a-b/a", "b/a"]);
+          assert.equal(exact.next, undefined, "no next when no later item matches");
           const none = store.list({ type: WIDGETS, filter: () => false, limit: 2 });
           assert.deepEqual(none.items, []);
           assert.equal(none.next, undefined);
@@ -542,7 +554,7 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
             assert.deepEqual(store.list({ type: WIDGETS, namespace: "a", revision: r }).items, want.a, `a at ${r}`);
             assert.deepEqual(store.list({ type: WIDGETS, namespace: "b", revision: r }).items, want.b, `b at ${r}`);
             assert.deepEqual(store.list({ type: WIDGETS_AU, revision: r }).items, want.other, `other type at ${r}`);
-            const paged = await listAllPages(store, { type: WIDGETS, revision: r }, 2);
+            const paged = await listAllPages(store, { type: WIDGETS, revision: r, limit: 2 });
             assert.deepEqual(paged.items, want.all, `paged at ${r}`);
             assert.ok(paged.revisions.every((x) => x === r));
           }
@@ -592,7 +604,7 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
           const r = store.head();
           const atR = store.list({ type: WIDGETS }).items;
           let step = 0;
-          const { items, revisions, pages } = await listAllPages(store, { type: WIDGETS, revision: r }, 3, async () => {
+          const { items, revisions, pages } = await listAllPages(store, { type: WIDGETS, revision: r, limit: 3 }, async () => {
             // Churn every part of the key space: before, at and after the next page.
             step++;
             await put(store, key("a", `o${String(step * 2 - 1).padStart(2, "0")}`), { v: 2 });
@@ -618,7 +630,7 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
           await put(store, key("a", "o5"), { v: 2 });
           await put(store, key("a", "o55"), { v: 2 });
           await del(store, key("a", "o8"));
-          const rest = await listAllPages(store, { type: WIDGETS, revision: pinned, after: first.next! }, 4);
+          const rest = await listAllPages(store, { type: WIDGETS, revision: pinned, after: first.next!, limit: 4 });
           assert.deepEqual(names([...first.items, ...rest.items]), [0, 1, 2, 3, 4, 5, 6, 7, 8].map((i) => `a/o${i}`));
           for (const json of rest.items) assert.equal(parse(json)["v"], 1);
         }));
@@ -742,6 +754,21 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
           assert.deepEqual(store.changes(10, 100), []);
         }));
 
+      it("concurrent compactions never move compacted back", () =>
+        withStore(async ({ store }, clock) => {
+          await history(store, clock, 12);
+          clock.advance(1_000_000);
+          const results = await Promise.all([
+            store.compact({ minEvents: 2, windowMs: 0 }),
+            store.compact({ minEvents: 6, windowMs: 0 }),
+            store.compact({ minEvents: 4, windowMs: 0 }),
+          ]);
+          assert.equal(store.compacted(), 10);
+          for (const r of results) assert.ok(r >= 6 && r <= 10, `compact resolved to ${r}`);
+          assert.deepEqual(store.changes(10, 100).map((c) => c.revision), [11, 12]);
+          assertExpired(() => store.changes(9, 10), 9, 10);
+        }));
+
       it("does nothing on a young or short log", () =>
         withStore(async ({ store }, clock) => {
           assert.equal(await store.compact({ minEvents: 0, windowMs: 0 }), 0, "empty store");
@@ -794,10 +821,10 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
         withStore(async ({ store }) => {
           const heads: number[] = [];
           const off = store.onCommit(() => heads.push(store.head()));
-          const fired = waitForCommit(store, () => heads.includes(1), "a notification at head 1");
+          const fired = waitForCommit(store, { what: "a notification at head 1", until: () => heads.includes(1) });
           await put(store, key("a", "x"));
           await fired;
-          const second = waitForCommit(store, () => heads.includes(2), "a notification at head 2");
+          const second = waitForCommit(store, { what: "a notification at head 2", until: () => heads.includes(2) });
           await del(store, key("a", "x"));
           await second;
           assert.ok(heads.every((h) => h >= 1), `heads seen: ${heads.join(",")}`);
@@ -811,12 +838,12 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
           const offA = store.onCommit(() => a++);
           const offB = store.onCommit(() => b++);
           await put(store, key("a", "x"));
-          await waitForCommit(store, () => a > 0 && b > 0, "both listeners");
+          await waitForCommit(store, { what: "both listeners", until: () => a > 0 && b > 0 });
           offA();
           const seenA = a;
           const bBefore = b;
           await put(store, key("a", "y"));
-          await waitForCommit(store, () => b > bBefore, "the remaining listener");
+          await waitForCommit(store, { what: "the remaining listener", until: () => b > bBefore });
           assert.equal(a, seenA, "the unsubscribed listener was not called");
           offB();
         }));
@@ -856,7 +883,7 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
           assert.deepEqual(store.get(key("a", "o3")), before.got);
           assertExpired(() => store.changes(compacted - 1, 10), compacted - 1, compacted);
 
-          const fired = waitForCommit(store, () => store.head() === before.head + 1, "a commit after reopen");
+          const fired = waitForCommit(store, { what: "a commit after reopen", until: () => store.head() === before.head + 1 });
           const next = await put(store, key("a", "after-reopen"));
           assert.equal(next.revision, before.head + 1, "the counter continues");
           await fired;
@@ -892,8 +919,8 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
             concurrent.map((r) => r.revision).sort((x, y) => x - y),
             Array.from({ length: 50 }, (_, i) => i + 21),
           );
-          await waitForCommit(a, () => a.head() === 70, "a to reach 70");
-          await waitForCommit(b, () => b.head() === 70, "b to reach 70");
+          await waitForCommit(a, { what: "a to reach 70", until: () => a.head() === 70 });
+          await waitForCommit(b, { what: "b to reach 70", until: () => b.head() === 70 });
           assert.equal(parse(a.get(counter)!.json)["n"], 50);
           assert.deepEqual(a.get(counter), b.get(counter));
           const logA = a.changes(0, 1000);
@@ -920,7 +947,7 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
             const noticed = nextCommit(reader, `the reader to notice ${name}`);
             const written = await put(writer, k, { v: name });
             await noticed;
-            await waitForCommit(reader, () => reader.head() >= written.revision, `the reader's head to reach ${written.revision}`);
+            await waitForCommit(reader, { what: `the reader's head to reach ${written.revision}`, until: () => reader.head() >= written.revision });
             const [change] = reader.changes(written.revision - 1, 10);
             assert.ok(change, `${name} is in the reader's log`);
             assert.equal(change.revision, written.revision);

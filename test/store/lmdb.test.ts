@@ -12,7 +12,7 @@ import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { openLmdbStore, type LmdbStoreOptions } from "../../src/store/lmdb.ts";
 import type { ObjectKey, Store } from "../../src/store/types.ts";
-import { runStoreContract, type MakeStoreOptions, type StoreFixture } from "./contract.ts";
+import { runStoreContract, waitForCommit, type MakeStoreOptions, type StoreFixture } from "./contract.ts";
 
 const REPO = fileURLToPath(new URL("../..", import.meta.url));
 const LMDB_MODULE = new URL("../../src/store/lmdb.ts", import.meta.url).href;
@@ -61,26 +61,6 @@ function increment(store: Store, by: string) {
   return store.write(counter, (current, revision) => {
     const n = current ? (JSON.parse(current.json) as { n: number }).n : 0;
     return { op: "put", object: JSON.stringify({ metadata: { resourceVersion: String(revision) }, n: n + 1, by }) };
-  });
-}
-
-/** Resolves once `condition()` holds, checking at every onCommit; rejects after `ms`. */
-function waitForCommit(store: Store, condition: () => boolean, what: string, ms = DEADLINE_MS): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (condition()) {
-      resolve();
-      return;
-    }
-    const timer = setTimeout(() => {
-      off();
-      reject(new Error(`timed out after ${ms} ms waiting for ${what}`));
-    }, ms);
-    const off = store.onCommit(() => {
-      if (!condition()) return;
-      clearTimeout(timer);
-      off();
-      resolve();
-    });
   });
 }
 
@@ -180,7 +160,7 @@ describe("lmdb: specifics", () => {
       let calls = 0;
       store.onCommit(() => calls++);
       await increment(store, "me");
-      await waitForCommit(store, () => calls > 0, "a notification");
+      await waitForCommit(store, { what: "a notification", until: () => calls > 0 });
       assert.equal(store.head(), 1);
     } finally {
       await store.close();
@@ -188,7 +168,7 @@ describe("lmdb: specifics", () => {
     }
   });
 
-  it("another process writing the same directory: gap-free revisions, and this store notices its commits", async () => {
+  it("another process writing the same directory: gap-free revisions, and this store notices its commits", async (t) => {
     const dir = tempDir();
     const store = openLmdbStore(dir, { pollIntervalMs: 5 });
     const child = startChild(dir);
@@ -198,7 +178,7 @@ describe("lmdb: specifics", () => {
       child.send(`inc ${N}`);
       for (let i = 0; i < N; i++) await increment(store, "parent");
       assert.equal(await child.nextLine("done"), "done");
-      await waitForCommit(store, () => store.head() === 2 * N, `head ${2 * N}`);
+      await waitForCommit(store, { what: `head ${2 * N}`, until: () => store.head() === 2 * N });
 
       const log = store.changes(0, 10 * N);
       assert.deepEqual(log.map((c) => c.revision), Array.from({ length: 2 * N }, (_, i) => i + 1));
@@ -213,14 +193,14 @@ describe("lmdb: specifics", () => {
       assert.deepEqual(writers, { parent: N, child: N });
       assert.equal((JSON.parse(store.get(counter)!.json) as { n: number }).n, 2 * N);
       // Interleaving depends on scheduling; print it, do not assert it.
-      console.log(`# lmdb cross-process: ${switches} writer switches in ${2 * N} writes`);
+      t.diagnostic(`${switches} writer switches in ${2 * N} writes`);
 
       // A commit from the other process alone wakes this store's listeners.
       let woke = 0;
       const off = store.onCommit(() => woke++);
       child.send("inc 1");
       assert.equal(await child.nextLine("done"), "done");
-      await waitForCommit(store, () => woke > 0 && store.head() === 2 * N + 1, "a notification of the child's last commit");
+      await waitForCommit(store, { what: "a notification of the child's last commit", until: () => woke > 0 && store.head() === 2 * N + 1 });
       off();
       const [last] = store.changes(2 * N, 10);
       assert.equal((JSON.parse(last!.object) as { by: string }).by, "child");
