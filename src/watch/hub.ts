@@ -14,7 +14,7 @@
 //   initial events, and before a deliberate close (timeout, shutdown).
 
 import { systemClock, type Clock, type Timer } from "../clock.ts";
-import { TimeoutError, type ApiError } from "../errors.ts";
+import { ExpiredError, TimeoutError, type ApiError } from "../errors.ts";
 import type { Change, Store } from "../store.ts";
 import { HubEvent, encodeBookmark, encodeEvent } from "./event.ts";
 import type { Watcher, WatchRequest, WatchSink } from "./watcher.ts";
@@ -140,11 +140,12 @@ export class WatchHub {
     if (this.#closed) throw new RangeError("watch: hub is closed");
     this.pump();
     const w: Watcher = { request, sink, timer: undefined, closed: false };
-    const from = request.resourceVersion ?? 0;
+    // sendInitialEvents=false without a revision starts at the newest one (kube's "most recent").
+    const from = request.resourceVersion || (request.sendInitialEvents === false ? this.#delivered : 0);
     if (request.sendInitialEvents ?? from === 0) {
       this.#sendInitial(w);
       if (request.allowBookmarks && request.sendInitialEvents) {
-        this.#send(w, encodeBookmark(request.apiVersion, request.kind, this.#delivered, true));
+        this.#send(w, encodeBookmark(request.apiVersion, request.kind, this.#delivered, true), this.#delivered);
         this.#stats.bookmarksSent++;
       }
     } else if (!this.#replay(w, from)) {
@@ -204,13 +205,13 @@ export class WatchHub {
         else if (!now && before) type = "DELETED";
       }
     }
-    this.#send(w, ev.bytes(type));
+    this.#send(w, ev.bytes(type), ev.revision);
     this.#stats.eventsSent++;
   }
 
-  #send(w: Watcher, bytes: Buffer): void {
+  #send(w: Watcher, bytes: Buffer, revision: number): void {
     if (w.closed) return;
-    w.sink.send(bytes);
+    w.sink.send(bytes, revision);
     if (w.sink.buffered() > this.#bufferBytes) {
       this.#stats.cutOff++;
       this.#remove(w);
@@ -231,13 +232,20 @@ export class WatchHub {
     const list = this.#store.list({ type: r.type, namespace: r.namespace, revision: this.#delivered, filter });
     for (const json of list.items) {
       if (w.closed) return;
-      this.#send(w, encodeEvent("ADDED", json));
+      this.#send(w, encodeEvent("ADDED", json), list.revision);
       this.#stats.eventsSent++;
     }
   }
 
   /** Replays changes after `from` up to `#delivered`; false if the watch ended instead. */
   #replay(w: Watcher, from: number): boolean {
+    // The store's compaction bounds what can be watched, whatever the window still holds.
+    const oldest = this.#store.compacted();
+    if (from < oldest) {
+      w.closed = true;
+      w.sink.fail(new ExpiredError(`too old resource version: ${from} (${oldest})`));
+      return false;
+    }
     const oldestInWindow = this.#window.length > 0 ? this.#window[0]!.revision - 1 : this.#delivered;
     let next = from;
     if (from < oldestInWindow) {
@@ -284,7 +292,7 @@ export class WatchHub {
         const key = w.request.apiVersion + "/" + w.request.kind;
         let bytes = cache.get(key);
         if (!bytes) cache.set(key, (bytes = encodeBookmark(w.request.apiVersion, w.request.kind, this.#delivered)));
-        this.#send(w, bytes);
+        this.#send(w, bytes, this.#delivered);
         this.#stats.bookmarksSent++;
       }
     }
@@ -293,7 +301,7 @@ export class WatchHub {
   #end(w: Watcher, why: "timeout" | "shutdown"): void {
     if (w.closed) return;
     if (w.request.allowBookmarks) {
-      this.#send(w, encodeBookmark(w.request.apiVersion, w.request.kind, this.#delivered));
+      this.#send(w, encodeBookmark(w.request.apiVersion, w.request.kind, this.#delivered), this.#delivered);
       this.#stats.bookmarksSent++;
     }
     this.#remove(w);

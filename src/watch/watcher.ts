@@ -18,7 +18,7 @@ export interface WatchRequest {
   fieldSelector?: FieldSelector;
   /** Start after this revision; undefined or 0 starts with the current state as ADDED events. */
   resourceVersion?: number;
-  /** Send the current state as ADDED events first (default: when resourceVersion is unset or 0). */
+  /** Send the current state as ADDED events first (default: when resourceVersion is unset or 0; false without a resourceVersion starts at the newest revision). */
   sendInitialEvents?: boolean;
   allowBookmarks: boolean;
   /** End the watch (after a bookmark) after this long. */
@@ -30,8 +30,12 @@ export type CloseReason = "timeout" | "shutdown" | "slow";
 
 /** Where a watch's events go. */
 export interface WatchSink {
-  /** Sends one newline-terminated event (the buffer is shared: never modify it). */
-  send(event: Buffer): void;
+  /**
+   * Sends one event: `{"type":"T","object":…}` plus a newline (the buffer is
+   * shared: never modify it). `revision` is the event's revision (for initial
+   * ADDED events and bookmarks, the revision they were taken at).
+   */
+  send(event: Buffer, revision: number): void;
   /** Bytes accepted by send() but not yet written to the peer. */
   buffered(): number;
   /** Sends an ERROR event carrying `error` as a Status, then ends the stream. */
