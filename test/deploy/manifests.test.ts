@@ -1,0 +1,502 @@
+// The deploy files agree with each other and with the server: every YAML under
+// deploy/openshift parses into named objects; the StatefulSet's ports, probes,
+// data directory and token match the server's defaults (src/server/options.ts)
+// and the image's entrypoint as the server's own flag parser reads them; the
+// Service, Route, Secret and bench Job point at the right things; and
+// deploy/Containerfile ships only the bundle and lmdb's addon.
+//
+// (`kubectl apply --dry-run=client` is not used: even with --validate=false it
+// needs a server for API discovery.)
+
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { join, posix, relative } from "node:path";
+import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { parseAllDocuments } from "yaml";
+import { parseDuration, parseServerArgs } from "../../src/cli/flags.ts";
+import { defaultServerOptions, type ServerOptions } from "../../src/server/options.ts";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const deployDir = join(root, "deploy");
+const manifestsDir = join(deployDir, "openshift");
+
+// ---------------------------------------------------------------------------
+// The Kubernetes shapes this test reads (only the fields it looks at).
+
+interface Metadata {
+  name?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: { secretKeyRef?: { name: string; key: string } };
+}
+interface Probe {
+  httpGet?: { path?: string; port?: number | string };
+}
+type Quantities = Record<string, string | number>;
+interface SecurityContext {
+  runAsNonRoot?: boolean;
+  runAsUser?: number;
+  runAsGroup?: number;
+  fsGroup?: number;
+  privileged?: boolean;
+  allowPrivilegeEscalation?: boolean;
+  capabilities?: { add?: string[]; drop?: string[] };
+  seccompProfile?: { type?: string };
+}
+interface Container {
+  name: string;
+  image?: string;
+  command?: string[];
+  args?: string[];
+  workingDir?: string;
+  env?: EnvVar[];
+  ports?: { name?: string; containerPort: number; protocol?: string }[];
+  readinessProbe?: Probe;
+  livenessProbe?: Probe;
+  startupProbe?: Probe;
+  resources?: { requests?: Quantities; limits?: Quantities };
+  volumeMounts?: { name: string; mountPath: string }[];
+  securityContext?: SecurityContext;
+}
+interface PodTemplate {
+  metadata?: Metadata;
+  spec: {
+    containers: Container[];
+    initContainers?: Container[];
+    restartPolicy?: string;
+    enableServiceLinks?: boolean;
+    terminationGracePeriodSeconds?: number;
+    securityContext?: SecurityContext;
+  };
+}
+interface StatefulSetSpec {
+  replicas?: number;
+  serviceName: string;
+  selector: { matchLabels?: Record<string, string> };
+  template: PodTemplate;
+  volumeClaimTemplates?: {
+    metadata: Metadata;
+    spec: { accessModes?: string[]; resources?: { requests?: Quantities } };
+  }[];
+}
+interface ServiceSpec {
+  clusterIP?: string;
+  selector?: Record<string, string>;
+  ports: { name?: string; port: number; targetPort?: number | string }[];
+}
+interface RouteSpec {
+  host?: string;
+  to: { kind: string; name: string };
+  port?: { targetPort: number | string };
+  tls?: { termination?: string };
+}
+interface Doc<Spec = unknown> {
+  file: string;
+  apiVersion: string;
+  kind: string;
+  metadata: Metadata & { name: string };
+  spec: Spec;
+  data?: Record<string, string>;
+  stringData?: Record<string, string>;
+}
+
+// ---------------------------------------------------------------------------
+// Loading.
+
+function yamlFiles(dir: string): string[] {
+  return readdirSync(dir, { recursive: true })
+    .map(String)
+    .filter((name) => /\.ya?ml$/.test(name))
+    .map((name) => join(dir, name))
+    .sort();
+}
+
+const files = yamlFiles(manifestsDir);
+const parsed = files.flatMap((path) => {
+  const file = relative(root, path);
+  return parseAllDocuments(readFileSync(path, "utf8"))
+    .map((doc, index) => ({ file, index, doc }))
+    // An empty document (e.g. after a trailing ---) holds no object, as for kubectl.
+    .filter(({ doc }) => doc.errors.length > 0 || (doc.toJS() as unknown) != null);
+});
+const docs: Doc[] = parsed.map(({ file, index, doc }) => ({ ...(doc.toJS() as Omit<Doc, "file">), file: `${file}#${index}` }));
+
+function only<Spec>(kind: string, name?: string): Doc<Spec> {
+  const found = docs.filter((d) => d.kind === kind && (name === undefined || d.metadata.name === name));
+  assert.equal(found.length, 1, `expected exactly one ${kind}${name ? ` ${name}` : ""}, found ${found.length}`);
+  return found[0] as Doc<Spec>;
+}
+
+const statefulSet = only<StatefulSetSpec>("StatefulSet", "setpoint");
+const services = docs.filter((d) => d.kind === "Service") as Doc<ServiceSpec>[];
+const route = only<RouteSpec>("Route");
+const job = only<{ template: PodTemplate }>("Job", "setpoint-bench");
+const pod = statefulSet.spec.template;
+const server: Container = pod.spec.containers.find((c) => c.name === "setpoint") ?? assert.fail("the StatefulSet has a container named setpoint");
+const benchPod = job.spec.template;
+const bench: Container = benchPod.spec.containers[0] ?? assert.fail("the Job has a container");
+
+// ---------------------------------------------------------------------------
+// The Containerfile, as stages of instructions.
+
+interface Instruction {
+  keyword: string;
+  args: string;
+}
+interface Stage {
+  name: string;
+  image: string;
+  instructions: Instruction[];
+}
+
+/** Splits a Containerfile into stages: comments dropped, continuation lines joined. */
+function parseContainerfile(text: string): Stage[] {
+  const logical: string[] = [];
+  let pending = "";
+  for (const raw of text.split("\n")) {
+    const line = raw.trimEnd();
+    if (/^\s*#/.test(line) || (pending === "" && line.trim() === "")) continue;
+    if (line.endsWith("\\")) {
+      pending += line.slice(0, -1) + " ";
+      continue;
+    }
+    logical.push((pending + line).trim());
+    pending = "";
+  }
+  assert.equal(pending, "", "the Containerfile ends inside a continued line");
+  const stages: Stage[] = [];
+  for (const line of logical) {
+    if (line === "") continue;
+    const m = /^(\S+)\s*(.*)$/.exec(line)!;
+    const keyword = m[1]!.toUpperCase();
+    const args = m[2]!;
+    if (keyword === "FROM") {
+      const from = /^(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?$/i.exec(args);
+      assert.ok(from, `cannot read FROM ${args}`);
+      stages.push({ image: from[1]!, name: from[2] ?? String(stages.length), instructions: [] });
+      continue;
+    }
+    const stage = stages.at(-1);
+    assert.ok(stage, `${keyword} before the first FROM`);
+    stage.instructions.push({ keyword, args });
+  }
+  return stages;
+}
+
+/** The exec-form (JSON array) arguments of an instruction such as ENTRYPOINT. */
+function execForm(instruction: Instruction): string[] {
+  const value: unknown = JSON.parse(instruction.args);
+  assert.ok(Array.isArray(value) && value.every((v) => typeof v === "string"), `${instruction.keyword} must be exec form`);
+  return value as string[];
+}
+
+/** COPY's flags, sources and destination (shell form). */
+function copyParts(args: string): { from?: string; sources: string[]; dest: string } {
+  const words = args.split(/\s+/);
+  const flags = words.filter((w) => w.startsWith("--"));
+  const paths = words.filter((w) => !w.startsWith("--"));
+  const from = flags.find((f) => f.startsWith("--from="))?.slice("--from=".length);
+  assert.ok(paths.length >= 2, `COPY ${args}: needs a source and a destination`);
+  return { ...(from !== undefined && { from }), sources: paths.slice(0, -1), dest: paths.at(-1)! };
+}
+
+const containerfile = readFileSync(join(deployDir, "Containerfile"), "utf8");
+const stages = parseContainerfile(containerfile);
+const runtime = stages.at(-1)!;
+const buildStage = stages[0]!;
+const of = (stage: Stage, keyword: string) => stage.instructions.filter((i) => i.keyword === keyword);
+const entrypointInstruction = of(runtime, "ENTRYPOINT").at(-1);
+assert.ok(entrypointInstruction, "the runtime stage has an ENTRYPOINT");
+const entrypoint = execForm(entrypointInstruction);
+
+/** Files from dist/ the runtime stage receives, read through the build stage's staging folder. */
+function shippedFiles(): { files: string[]; dest: string } {
+  const copies = of(runtime, "COPY").concat(of(runtime, "ADD")).map((i) => copyParts(i.args));
+  assert.ok(copies.length > 0, "the runtime stage copies the bundle in");
+  const files: string[] = [];
+  const dests = new Set<string>();
+  for (const copy of copies) {
+    assert.equal(copy.from, buildStage.name, `the runtime stage copies only from the build stage, not from the context: ${copy.sources.join(" ")}`);
+    dests.add(copy.dest.replace(/\/$/, ""));
+    for (const source of copy.sources) {
+      if (/(^|\/)dist\//.test(source)) {
+        files.push(source.slice(source.indexOf("dist/")));
+        continue;
+      }
+      // A staging folder (e.g. /ship/): read what the build stage puts in it.
+      const dir = source.replace(/\/$/, "");
+      const staging = of(buildStage, "RUN").filter((r) => r.args.includes(`mkdir ${dir}`) || r.args.includes(`mkdir -p ${dir}`));
+      assert.equal(staging.length, 1, `the build stage fills ${dir} in one RUN`);
+      const text = staging[0]!.args;
+      assert.doesNotMatch(text, /node_modules/, `${dir} gets nothing from node_modules`);
+      files.push(...(text.match(/\bdist\/[\w.*-]+/g) ?? []));
+    }
+  }
+  assert.equal(dests.size, 1, "everything lands in one folder");
+  return { files: [...new Set(files)], dest: [...dests][0]! };
+}
+
+// ---------------------------------------------------------------------------
+// Helpers over the manifests.
+
+const env = (c: Container, name: string): EnvVar | undefined => c.env?.find((e) => e.name === name);
+
+/** The port number a probe or Service names, by name or number. */
+function containerPort(c: Container, port: number | string | undefined): number | undefined {
+  if (typeof port === "number") return c.ports?.some((p) => p.containerPort === port) ? port : undefined;
+  return c.ports?.find((p) => p.name === port)?.containerPort;
+}
+
+const selects = (selector: Record<string, string> | undefined, labels: Record<string, string> | undefined): boolean =>
+  selector !== undefined &&
+  Object.keys(selector).length > 0 &&
+  Object.entries(selector).every(([k, v]) => labels?.[k] === v);
+
+/** Kubernetes `$(VAR)` expansion from a container's literal env values. */
+function expand(c: Container, text: string): string {
+  return text.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (whole, name: string) => env(c, name)?.value ?? whole);
+}
+
+/** The value after `flag` in a container's command and args. */
+function flagValue(c: Container, flag: string): string | undefined {
+  const argv = [...(c.command ?? []), ...(c.args ?? [])];
+  const i = argv.indexOf(flag);
+  return i === -1 ? undefined : argv[i + 1];
+}
+
+/** CPU in cores or memory in bytes from a Kubernetes quantity. */
+function quantity(q: string | number | undefined): number {
+  assert.ok(q !== undefined, "quantity is set");
+  const m = /^(\d+(?:\.\d+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/.exec(String(q));
+  assert.ok(m, `unreadable quantity ${q}`);
+  const unit: Record<string, number> = { "": 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40 };
+  return Number(m[1]) * unit[m[2] ?? ""]!;
+}
+
+/** What the server in the StatefulSet runs with: the image's entrypoint (unless overridden), the container's args and env, read by the server's own parser. */
+function effectiveServerOptions(): ServerOptions {
+  const argv = server.command ?? entrypoint;
+  assert.equal(argv[0], "node");
+  const values: Record<string, string> = {};
+  for (const e of server.env ?? []) values[e.name] = e.value ?? `from-${e.valueFrom?.secretKeyRef?.name ?? "elsewhere"}`;
+  let errors = "";
+  try {
+    return parseServerArgs([...argv.slice(2), ...(server.args ?? [])], values, {
+      version: "test",
+      writeOut: () => {},
+      writeErr: (text) => (errors += text),
+    });
+  } catch (error) {
+    assert.fail(`the server would not start with this entrypoint, args and env: ${errors || String(error)}`);
+  }
+}
+
+const dataMount = server.volumeMounts?.find((m) => m.name === "data");
+
+// ---------------------------------------------------------------------------
+
+describe("deploy/openshift manifests", () => {
+  it("parse, and every document has apiVersion, kind and metadata.name", () => {
+    assert.ok(files.length >= 4, `expected the manifests under ${relative(root, manifestsDir)}, found ${files.length} files`);
+    for (const { file, index, doc } of parsed) {
+      assert.deepEqual(doc.errors.map(String), [], `${file}#${index} parses`);
+      assert.deepEqual(doc.warnings.map(String), [], `${file}#${index} parses without warnings`);
+    }
+    for (const d of docs) {
+      assert.ok(d !== null && typeof d === "object", `${d?.file ?? "a document"} is an object, not empty`);
+      assert.match(String(d.apiVersion), /^([a-z0-9.-]+\/)?v\d+(\w+)?$/, `${d.file}: apiVersion`);
+      assert.match(String(d.kind), /^[A-Z]\w+$/, `${d.file}: kind`);
+      assert.match(String(d.metadata?.name), /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, `${d.file}: metadata.name`);
+    }
+    const keys = docs.map((d) => `${d.kind}/${d.metadata.name}`);
+    assert.equal(new Set(keys).size, keys.length, `no object is defined twice: ${keys.join(", ")}`);
+    for (const kind of ["StatefulSet", "Service", "Route", "Secret", "Job"]) {
+      assert.ok(docs.some((d) => d.kind === kind), `there is a ${kind}`);
+    }
+  });
+
+  it("StatefulSet: one replica whose http and grpc ports are the server's defaults and what it listens on", () => {
+    assert.equal(statefulSet.apiVersion, "apps/v1");
+    assert.equal(statefulSet.spec.replicas, 1, "one replica: each replica would get its own, separate store");
+    assert.ok(selects(statefulSet.spec.selector.matchLabels, pod.metadata?.labels), "the selector matches the pod labels");
+    const port = (name: string) => server.ports?.find((p) => p.name === name)?.containerPort;
+    assert.equal(port("http"), defaultServerOptions.httpPort);
+    assert.equal(port("grpc"), defaultServerOptions.grpcPort);
+    const options = effectiveServerOptions();
+    assert.equal(options.httpPort, port("http"), "the server listens on the http container port");
+    assert.equal(options.grpcPort, port("grpc"), "the server listens on the grpc container port");
+    assert.ok(["0.0.0.0", "::"].includes(options.host), `the server listens on all interfaces, not ${options.host}`);
+  });
+
+  it("StatefulSet: the LMDB directory the server uses is the mounted ReadWriteOnce claim", () => {
+    assert.ok(dataMount, "the container mounts a volume named data");
+    assert.equal(effectiveServerOptions().dataDir, dataMount.mountPath, "the server's --data-dir/SETPOINT_DATA_DIR is the mount");
+    const declared = env(server, "SETPOINT_DATA_DIR");
+    if (declared !== undefined) assert.equal(declared.value, dataMount.mountPath, "SETPOINT_DATA_DIR says the same");
+    const claim = statefulSet.spec.volumeClaimTemplates?.find((t) => t.metadata.name === dataMount.name);
+    assert.ok(claim, "the data volume comes from a volumeClaimTemplate");
+    assert.deepEqual(claim.spec.accessModes, ["ReadWriteOnce"], "LMDB needs one writer node");
+    assert.ok(quantity(claim.spec.resources?.requests?.storage) >= 2 ** 30, "the claim asks for some storage");
+  });
+
+  it("StatefulSet: probes hit /readyz and /healthz on the http port", () => {
+    const http = defaultServerOptions.httpPort;
+    const readiness = server.readinessProbe?.httpGet;
+    const liveness = server.livenessProbe?.httpGet;
+    assert.equal(readiness?.path, "/readyz");
+    assert.equal(containerPort(server, readiness?.port), http);
+    assert.equal(liveness?.path, "/healthz");
+    assert.equal(containerPort(server, liveness?.port), http);
+    const startup = server.startupProbe?.httpGet;
+    if (server.startupProbe !== undefined) {
+      assert.ok(startup?.path === "/healthz" || startup?.path === "/readyz", "the startup probe uses a health endpoint");
+      assert.equal(containerPort(server, startup.port), http);
+    }
+  });
+
+  it("StatefulSet: the token comes from the Secret, which has that key", () => {
+    const ref = env(server, "SETPOINT_TOKEN")?.valueFrom?.secretKeyRef;
+    assert.ok(ref, "SETPOINT_TOKEN comes from a secretKeyRef");
+    const secret = only("Secret", ref.name);
+    assert.ok(ref.key in { ...secret.data, ...secret.stringData }, `Secret ${ref.name} has key ${ref.key}`);
+    assert.ok(!(server.args ?? []).includes("--token"), "the token is not a flag (flags show in ps)");
+  });
+
+  it("StatefulSet and Job: resource requests exist and fit a 2-core node together", () => {
+    let cores = 0;
+    for (const c of [server, bench]) {
+      const { requests, limits } = c.resources ?? {};
+      assert.ok(requests?.cpu !== undefined && requests.memory !== undefined, `${c.name} requests cpu and memory`);
+      assert.ok(limits?.memory !== undefined, `${c.name} has a memory limit`);
+      assert.ok(quantity(requests.memory) <= quantity(limits.memory), `${c.name}: memory request <= limit`);
+      if (limits.cpu !== undefined) assert.ok(quantity(requests.cpu) <= quantity(limits.cpu), `${c.name}: cpu request <= limit`);
+      cores += quantity(requests.cpu);
+    }
+    assert.ok(cores <= 1.5, `server and bench request ${cores} cores; a 2-core node has less than 2 allocatable`);
+    const heap = /--max-old-space-size=(\d+)/.exec(env(server, "NODE_OPTIONS")?.value ?? "");
+    if (heap) assert.ok(Number(heap[1]) * 2 ** 20 < quantity(server.resources?.limits?.memory), "the V8 heap cap is below the memory limit");
+  });
+
+  it("pods fit OpenShift's restricted SCC and get no SETPOINT_* service-link variables", () => {
+    for (const [what, template] of [["StatefulSet", pod], ["Job", benchPod]] as const) {
+      const podContext = template.spec.securityContext;
+      assert.equal(podContext?.runAsNonRoot, true, `${what}: runAsNonRoot`);
+      assert.equal(podContext?.seccompProfile?.type, "RuntimeDefault", `${what}: seccomp RuntimeDefault`);
+      for (const key of ["runAsUser", "runAsGroup", "fsGroup"] as const) {
+        assert.equal(podContext?.[key], undefined, `${what}: no fixed ${key} (OpenShift assigns one)`);
+      }
+      // Services named setpoint* would inject SETPOINT_SERVICE_HOST, SETPOINT_PORT, ...
+      assert.equal(template.spec.enableServiceLinks, false, `${what}: enableServiceLinks false`);
+      for (const c of [...template.spec.containers, ...(template.spec.initContainers ?? [])]) {
+        const sc = c.securityContext;
+        assert.equal(sc?.allowPrivilegeEscalation, false, `${what}/${c.name}: allowPrivilegeEscalation false`);
+        assert.ok(sc?.capabilities?.drop?.includes("ALL"), `${what}/${c.name}: drops ALL capabilities`);
+        assert.equal(sc?.capabilities?.add, undefined, `${what}/${c.name}: adds no capabilities`);
+        assert.notEqual(sc?.privileged, true, `${what}/${c.name}: not privileged`);
+        assert.equal(sc?.runAsUser, undefined, `${what}/${c.name}: no fixed UID`);
+      }
+    }
+    const grace = pod.spec.terminationGracePeriodSeconds;
+    assert.ok(grace !== undefined && grace >= 10 && grace <= 60, `terminationGracePeriodSeconds ~30, not ${grace}`);
+  });
+
+  it("Service: selects the server pods (and not the bench) and exposes http and grpc", () => {
+    const service = only<ServiceSpec>("Service", "setpoint");
+    assert.ok(selects(service.spec.selector, pod.metadata?.labels), "selects the StatefulSet's pods");
+    assert.ok(!selects(service.spec.selector, benchPod.metadata?.labels), "does not select the bench pods");
+    for (const [name, port] of [["http", defaultServerOptions.httpPort], ["grpc", defaultServerOptions.grpcPort]] as const) {
+      const p = service.spec.ports.find((sp) => sp.name === name);
+      assert.ok(p, `port ${name}`);
+      assert.equal(p.port, port, `Service port ${name} is ${port}`);
+      assert.equal(containerPort(server, p.targetPort ?? p.port), port, `port ${name} targets container port ${port}`);
+    }
+    const governing = services.find((s) => s.metadata.name === statefulSet.spec.serviceName);
+    assert.ok(governing, `the StatefulSet's serviceName ${statefulSet.spec.serviceName} is defined`);
+    assert.ok(selects(governing.spec.selector, pod.metadata?.labels), "the governing Service selects the pods");
+  });
+
+  it("Route: edge TLS to the Service's http port, with a watch-friendly timeout", () => {
+    assert.equal(route.apiVersion, "route.openshift.io/v1");
+    assert.equal(route.spec.to.kind, "Service");
+    const service = only<ServiceSpec>("Service", route.spec.to.name);
+    const target = route.spec.port?.targetPort;
+    const port = service.spec.ports.find((p) => p.name === target || p.port === target || p.targetPort === target);
+    assert.ok(port, `the Route's targetPort ${target} is a port of Service ${service.metadata.name}`);
+    assert.equal(containerPort(server, port.targetPort ?? port.port), defaultServerOptions.httpPort, "it reaches the http port");
+    assert.equal(route.spec.tls?.termination, "edge");
+    const timeout = route.metadata.annotations?.["haproxy.router.openshift.io/timeout"];
+    assert.ok(timeout !== undefined, "sets haproxy.router.openshift.io/timeout");
+    assert.ok(parseDuration(timeout) >= 10 * 60_000, `the router timeout ${timeout} outlasts quiet watches (>= 10m)`);
+  });
+
+  it("Job: runs `npm run bench -- --target <Service or Route URL> --token <the Secret>`", () => {
+    assert.equal(benchPod.spec.restartPolicy, "Never");
+    const argv = [...(bench.command ?? []), ...(bench.args ?? [])];
+    assert.deepEqual(argv.slice(0, 4), ["npm", "run", "bench", "--"]);
+    const targetText = flagValue(bench, "--target");
+    assert.ok(targetText !== undefined, "passes --target");
+    const target = new URL(expand(bench, targetText));
+    const service = only<ServiceSpec>("Service", "setpoint");
+    const viaService = target.hostname === service.metadata.name || target.hostname.startsWith(`${service.metadata.name}.`);
+    const viaRoute = route.spec.host !== undefined && target.hostname === route.spec.host;
+    assert.ok(viaService || viaRoute, `--target ${target.href} is the Service (or the Route)`);
+    if (viaService) {
+      assert.equal(target.protocol, "http:");
+      const httpPort = service.spec.ports.find((p) => p.name === "http")?.port;
+      assert.equal(Number(target.port), httpPort, "--target uses the Service's http port");
+    }
+    const tokenText = flagValue(bench, "--token");
+    assert.ok(tokenText !== undefined, "passes --token");
+    const tokenVar = /^\$\((\w+)\)$/.exec(tokenText)?.[1];
+    assert.ok(tokenVar, "--token comes from an env var, not a literal");
+    assert.deepEqual(env(bench, tokenVar)?.valueFrom?.secretKeyRef, env(server, "SETPOINT_TOKEN")?.valueFrom?.secretKeyRef, "the same Secret as the server");
+  });
+});
+
+describe("deploy/Containerfile", () => {
+  it("builds on node:20-bookworm-slim with npm ci and npm run build", () => {
+    assert.ok(stages.length >= 2, "multi-stage");
+    assert.match(buildStage.image, /^node:20-bookworm-slim(@sha256:[0-9a-f]{64})?$/);
+    const runs = of(buildStage, "RUN").map((r) => r.args).join("\n");
+    assert.match(runs, /\bnpm ci\b/);
+    assert.match(runs, /\bnpm run build\b/);
+  });
+
+  it("ships only dist/server.mjs and lmdb's addon, on a glibc Node 20 base, nothing from node_modules", () => {
+    assert.match(runtime.image, /^(node:20[\w.-]*|gcr\.io\/distroless\/nodejs20-debian\d+[\w:.-]*)$/, "a Node 20 base");
+    assert.doesNotMatch(runtime.image, /alpine|musl/, "glibc: dist/lmdb.node is built for glibc");
+    const { files: shipped, dest } = shippedFiles();
+    assert.ok(shipped.includes("dist/server.mjs"), `ships dist/server.mjs (ships ${shipped.join(", ")})`);
+    assert.ok(shipped.includes("dist/lmdb.node"), "ships dist/lmdb.node");
+    const allowed = /^dist\/([\w-]+\.mjs|\*\.mjs|lmdb\.node|lmdb\.napi\.node)$/;
+    for (const f of shipped) assert.match(f, allowed, `${f} is a bundle or lmdb's addon`);
+    for (const i of runtime.instructions) assert.doesNotMatch(i.args, /node_modules/, `${i.keyword} ${i.args}`);
+    assert.equal(entrypoint[1], posix.join(dest, "server.mjs"), "the entrypoint runs the shipped bundle");
+  });
+
+  it("runs server.mjs as non-root on the exposed ports with --data-dir on the volume the StatefulSet mounts", () => {
+    const user = of(runtime, "USER").at(-1)?.args;
+    assert.ok(user !== undefined && /^\d+(:\d+)?$/.test(user) && !/^0(:|$)/.test(user), `numeric non-root USER, not ${user}`);
+    const exposed = of(runtime, "EXPOSE").flatMap((i) => i.args.split(/\s+/)).map((p) => Number(p.replace(/\/tcp$/, "")));
+    assert.ok(exposed.includes(defaultServerOptions.httpPort), "EXPOSEs the http port");
+    assert.ok(exposed.includes(defaultServerOptions.grpcPort), "EXPOSEs the grpc port");
+    assert.equal(entrypoint[0], "node");
+    const options = parseServerArgs(entrypoint.slice(2), {}, { version: "test", writeOut: () => {}, writeErr: () => {} });
+    assert.equal(options.host, "0.0.0.0");
+    const volumes = of(runtime, "VOLUME").flatMap((i) => (i.args.startsWith("[") ? execForm(i) : i.args.split(/\s+/)));
+    assert.ok(volumes.includes(options.dataDir), `VOLUME ${options.dataDir} (the --data-dir)`);
+    assert.equal(options.dataDir, dataMount?.mountPath, "the StatefulSet mounts its claim there");
+  });
+
+  it("has a bench stage built on the build stage, for the bench Job", () => {
+    const benchStage = stages.find((s) => s.name === "bench");
+    assert.ok(benchStage, "a stage named bench");
+    assert.equal(benchStage.image, buildStage.name, "FROM the build stage");
+    assert.equal(bench.workingDir ?? "/src", of(buildStage, "WORKDIR").at(-1)?.args, "the Job runs in the build stage's WORKDIR");
+  });
+});
