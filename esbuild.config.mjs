@@ -12,6 +12,12 @@
 // is not shipped: msgpackr's require of it fails inside a try and it falls
 // back to pure JS.
 //
+// ordered-binary (lmdb's key encoding) is bundled from its CommonJS build: its
+// ESM build reads strings with a direct `eval` of code naming the module's
+// `position` and `readString`, which esbuild's scope hoisting renames, so in
+// an ESM bundle every range read (store.list) loops forever. The CJS build is
+// wrapped in its own function scope, where the names stay as they are.
+//
 // Usage: node esbuild.config.mjs [--outdir DIR]   (default: dist)
 
 import { build } from "esbuild";
@@ -27,6 +33,7 @@ const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
 /** Bundles to build: add entries here (e.g. the `setpoint` CLI as dist/setpoint.mjs). */
 export const entries = [
   { in: "src/main.ts", out: "server" },
+  { in: "src/cli/setpoint.ts", out: "setpoint" },
 ];
 
 const BANNER = [
@@ -121,6 +128,16 @@ export function lmdbAddon({ outdir }) {
   };
 }
 
+/** esbuild plugin: bundles ordered-binary's CJS build (see the file comment). */
+export function orderedBinaryCjs() {
+  return {
+    name: "ordered-binary-cjs",
+    setup(b) {
+      b.onResolve({ filter: /^ordered-binary$/ }, (args) => ({ path: createRequire(args.importer).resolve("ordered-binary") }));
+    },
+  };
+}
+
 /** Builds every entry into outdir; `plugins` run before the lmdb one. */
 export async function buildAll({ outdir = join(root, "dist"), plugins = [] } = {}) {
   outdir = resolve(outdir);
@@ -136,7 +153,7 @@ export async function buildAll({ outdir = join(root, "dist"), plugins = [] } = {
     banner: { js: BANNER },
     define: { __SETPOINT_VERSION__: JSON.stringify(pkg.version) },
     external: ["msgpackr-extract"],
-    plugins: [...plugins, lmdbAddon({ outdir })],
+    plugins: [...plugins, orderedBinaryCjs(), lmdbAddon({ outdir })],
     sourcemap: "linked",
     legalComments: "none",
     logLevel: "warning",

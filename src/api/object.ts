@@ -4,6 +4,7 @@
 
 import { isDeepStrictEqual } from "node:util";
 import { ApiError, BadRequestError, InvalidError, type FieldCause } from "../errors.ts";
+import type { ObjectCheck } from "./type-validators.ts";
 import { apiVersionOf, type TypeInfo } from "./types.ts";
 import {
   validateAnnotations,
@@ -47,11 +48,39 @@ export function timestamp(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
-/** Checks that a request body is a JSON object; BadRequest otherwise. */
+/**
+ * How deep JSON values may nest. Deeper ones would overflow the stack in the
+ * recursive JSON code every write runs (stringify, merge patch, deep equality).
+ */
+export const MAX_JSON_DEPTH = 512;
+
+/** BadRequest if `value` nests deeper than MAX_JSON_DEPTH; walks without recursion. */
+export function checkDepth(value: unknown, what = "body"): void {
+  const nodes: unknown[] = [value];
+  const depths: number[] = [1];
+  while (nodes.length > 0) {
+    const node = nodes.pop();
+    const depth = depths.pop()!;
+    if (node === null || typeof node !== "object") continue;
+    if (depth > MAX_JSON_DEPTH) {
+      const message = `${what} is nested too deeply: at most ${MAX_JSON_DEPTH} levels`;
+      throw new BadRequestError(message, { causes: [{ field: "", message, reason: "FieldValueInvalid" }] });
+    }
+    for (const child of Array.isArray(node) ? node : Object.values(node)) {
+      if (child !== null && typeof child === "object") {
+        nodes.push(child);
+        depths.push(depth + 1);
+      }
+    }
+  }
+}
+
+/** Checks that a request body is a JSON object (nested at most MAX_JSON_DEPTH deep); BadRequest otherwise. */
 export function asObject(body: unknown, what = "body"): ApiObject {
   if (body === null || typeof body !== "object" || Array.isArray(body)) {
     throw new BadRequestError(`${what} must be a JSON object`, { causes: [{ field: "", message: `${what} must be a JSON object`, reason: "FieldValueInvalid" }] });
   }
+  checkDepth(body, what);
   const o = body as ApiObject;
   if (o.metadata === undefined || o.metadata === null) o.metadata = {};
   if (typeof o.metadata !== "object" || Array.isArray(o.metadata)) {
@@ -75,8 +104,11 @@ export function checkTypeMatches(o: ApiObject, type: TypeInfo): void {
   }
 }
 
-/** Validates user-settable metadata and the type's schemas; throws InvalidError with every cause. */
-export function validateObject(o: ApiObject, type: TypeInfo, parts: { spec: boolean; status: boolean }): void {
+/**
+ * Validates user-settable metadata, the type's schemas and, when spec is
+ * checked, the type's whole-object `check`; throws InvalidError with every cause.
+ */
+export function validateObject(o: ApiObject, type: TypeInfo, parts: { spec: boolean; status: boolean; check?: ObjectCheck }): void {
   const m = o.metadata;
   const causes: FieldCause[] = [];
   if (typeof m.name !== "string" || m.name === "") causes.push({ field: "metadata.name", message: "Required value: name or generateName is required", reason: "FieldValueRequired" });
@@ -89,6 +121,7 @@ export function validateObject(o: ApiObject, type: TypeInfo, parts: { spec: bool
   if (m.annotations !== undefined) causes.push(...validateAnnotations(m.annotations, "metadata.annotations"));
   if (m.finalizers !== undefined) causes.push(...validateFinalizers(m.finalizers, "metadata.finalizers"));
   if (parts.spec && type.specCheck) causes.push(...type.specCheck(o.spec, "spec"));
+  if (parts.spec && parts.check) causes.push(...parts.check(o));
   if (parts.status && type.statusCheck && o.status !== undefined) causes.push(...type.statusCheck(o.status, "status"));
   if (causes.length > 0) throw invalid(type, m.name ?? "", causes);
 }

@@ -6,6 +6,7 @@
 import jsonpatch from "fast-json-patch";
 import mergePatch from "json-merge-patch";
 import { ApiError, BadRequestError, InvalidError } from "../errors.ts";
+import { checkDepth } from "./object.ts";
 
 export const MERGE_PATCH = "application/merge-patch+json";
 export const JSON_PATCH = "application/json-patch+json";
@@ -24,6 +25,7 @@ export function patchTypeOf(contentType: string | undefined): PatchType {
 
 /** Checks a patch body's shape before it is applied (so errors come before any write). */
 export function checkPatch(type: PatchType, patch: unknown): void {
+  checkDepth(patch, "patch");
   if (type === JSON_PATCH) {
     if (!Array.isArray(patch)) throw new BadRequestError("json patch must be an array of operations", { causes: [{ field: "", message: "must be an array", reason: "FieldValueInvalid" }] });
     const err = jsonpatch.validate(patch as jsonpatch.Operation[]);

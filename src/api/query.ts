@@ -110,6 +110,7 @@ export function parseWatchQuery(q: RawQuery): WatchQuery {
   const initial = parseBool(q.sendInitialEvents, "sendInitialEvents");
   if (initial !== undefined) out.sendInitialEvents = initial;
   const timeout = parseCount(q.timeoutSeconds, "timeoutSeconds");
-  if (timeout !== undefined && timeout > 0) out.timeoutMs = timeout * 1000;
+  // Timers cannot wait longer than 2^31-1 ms; a longer one would fire at once.
+  if (timeout !== undefined && timeout > 0) out.timeoutMs = Math.min(timeout * 1000, 2 ** 31 - 1);
   return out;
 }

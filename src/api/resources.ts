@@ -32,6 +32,7 @@ import {
   type RawQuery,
 } from "./query.ts";
 import type { TypeRegistry } from "./registry.ts";
+import type { TypeValidators } from "./type-validators.ts";
 import { RESOURCE_TYPES, apiVersionOf, immutableTypeChanges, typeFromResourceType, type TypeInfo } from "./types.ts";
 
 /** Names the resource a request is about, as the URL or the gRPC request does. */
@@ -59,6 +60,8 @@ export interface ResourcesOptions {
   clock?: Clock;
   /** How long a list or watch waits for a revision this server has not seen yet. Default 3000 ms. */
   catchUpMs?: number;
+  /** Whole-object checks by type name, run with the schema on every spec write. Default: none. */
+  validators?: TypeValidators;
 }
 
 const GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789";
@@ -69,6 +72,7 @@ export class Resources {
   readonly #types: TypeRegistry;
   readonly #clock: Clock;
   readonly #catchUpMs: number;
+  readonly #validators: TypeValidators;
 
   constructor(store: Store, hub: WatchHub, types: TypeRegistry, options: ResourcesOptions = {}) {
     this.#store = store;
@@ -76,6 +80,7 @@ export class Resources {
     this.#types = types;
     this.#clock = options.clock ?? systemClock;
     this.#catchUpMs = options.catchUpMs ?? 3000;
+    this.#validators = options.validators ?? new Map();
   }
 
   /** The live type a reference names; NotFound if unknown or if the path's scope does not fit it. */
@@ -212,7 +217,7 @@ export class Resources {
     delete m.deletionTimestamp;
     delete m.deletionGracePeriodSeconds;
     delete o.status;
-    validateObject(o, t, { spec: true, status: false });
+    validateObject(o, t, { spec: true, status: false, check: this.#validators.get(t.name) });
     if (t === RESOURCE_TYPES) typeFromResourceType(o, 0);
     for (let attempt = 0; ; attempt++) {
       try {
@@ -330,7 +335,10 @@ export class Resources {
           throw invalid(t, b.name ?? "", [{ field: "metadata.finalizers", message: `Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify(added)}`, reason: "FieldValueForbidden" }]);
         }
       }
-      validateObject(after, t, { spec: true, status: false });
+      // The whole-object check runs only when spec changes, so that an object
+      // stored before a check existed can still have its metadata updated.
+      const check = generationChanged(before, after) ? this.#validators.get(t.name) : undefined;
+      validateObject(after, t, { spec: true, status: false, check });
       if (t === RESOURCE_TYPES) {
         const causes = immutableTypeChanges(typeFromResourceType(before, 0), typeFromResourceType(after, 0));
         if (causes.length > 0) throw invalid(t, b.name ?? "", causes);

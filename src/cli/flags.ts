@@ -266,17 +266,19 @@ export interface CommandOutput {
 }
 
 /**
- * Builds the `setpoint-server` commander program. It never exits the process:
+ * Builds the `setpoint-server` commander program (named `name`, e.g. `server`
+ * as a subcommand of `setpoint`). It never exits the process:
  * help, version and errors throw a CommanderError (exitCode 0 for help and
  * version, 2 for bad usage) after writing their text.
  */
-export function createServerCommand(options: { version: string } & CommandOutput): Command {
-  const command = new Command("setpoint-server")
+export function createServerCommand(options: { version: string; name?: string } & CommandOutput): Command {
+  const name = options.name ?? "setpoint-server";
+  const command = new Command(name)
     .description(DESCRIPTION)
     .version(options.version, "-V, --version", "print the version and exit")
     .helpOption("-h, --help", "print this help and exit")
     .allowExcessArguments(false)
-    .showHelpAfterError("(run setpoint-server --help for usage)")
+    .showHelpAfterError(`(run ${name} --help for usage)`)
     .addHelpText("after", FORMATS)
     .configureHelp({ helpWidth: 100 })
     .exitOverride((error) => {
@@ -307,6 +309,15 @@ export function parseServerArgs(
 ): ServerOptions {
   const command = createServerCommand(options);
   command.parse([...argv], { from: "user" });
+  return serverOptionsOf(command, env);
+}
+
+/**
+ * The ServerOptions of a server command (from createServerCommand) that has
+ * parsed its arguments, e.g. inside its action when it is a subcommand of
+ * another program. Throws CommanderError (exitCode 2) naming a bad flag.
+ */
+export function serverOptionsOf(command: Command, env: Readonly<Record<string, string | undefined>>): ServerOptions {
   const cli: Record<string, string | true> = {};
   for (const option of command.options) {
     const key = option.attributeName();

@@ -104,7 +104,7 @@ async function readJson(req: IncomingMessage, allowYaml: boolean): Promise<unkno
   const text = buf.toString("utf8");
   if (allowYaml && (type === "application/yaml" || type === "application/x-yaml" || type === "text/yaml")) {
     try {
-      return parseYaml(text);
+      return parseYaml(text, { logLevel: "error" }); // a client's YAML must not print warnings on the server's stderr
     } catch (err) {
       throw new BadRequestError(`invalid YAML body: ${(err as Error).message.split("\n")[0]}`, { causes: [{ field: "body", message: "invalid YAML", reason: "FieldValueInvalid" }] });
     }
@@ -133,9 +133,19 @@ function verbOf(route: Route | undefined, method: string, watch: boolean): strin
     if (method === "DELETE") return "deletecollection";
   } else if (route.kind === "object" || route.kind === "status") {
     const v: Record<string, string> = { GET: "get", PUT: "update", PATCH: "patch", DELETE: "delete" };
-    return v[method] ?? method.toLowerCase();
+    return v[method] ?? "unknown"; // a client's method names must not grow the metrics without bound
   }
   return "get";
+}
+
+/** The `resource` label of a request: a live type's name, else the route kind, so unknown paths add no series. */
+function metricsResource(ctx: RestContext, route: Route | undefined): string {
+  if (!route) return "unknown";
+  if (!("ref" in route)) return route.kind;
+  const { group, version, plural } = route.ref;
+  const live = ctx.registry.byName(`${plural}.${group}`);
+  if (!live || live.version !== version) return "unknown";
+  return `${live.name}${route.kind === "status" ? "/status" : ""}`;
 }
 
 /** Serves one HTTP request. Never throws; every failure becomes a Status. */
@@ -152,14 +162,16 @@ export async function handleRequest(ctx: RestContext, req: IncomingMessage, res:
   const route = parseRoute(url.pathname);
   const watch = isWatch(url.searchParams);
   const verb = verbOf(route, method, watch);
-  const resource = route && "ref" in route ? `${route.ref.plural}.${route.ref.group}${route.kind === "status" ? "/status" : ""}` : (route?.kind ?? "unknown");
   let code: number;
   try {
     code = await serve(ctx, req, res, route, url, method, watch);
   } catch (err) {
+    // A body left half-read (e.g. cut off at the size bound) would stall the
+    // keep-alive connection: close it after this response.
+    if (!req.complete && !res.headersSent) res.setHeader("Connection", "close");
     code = sendError(res, err, ctx.log);
   }
-  ctx.metrics.request(verb, resource, code, (performance.now() - started) / 1000);
+  ctx.metrics.request(verb, metricsResource(ctx, route), code, (performance.now() - started) / 1000);
 }
 
 async function serve(ctx: RestContext, req: IncomingMessage, res: ServerResponse, route: Route | undefined, url: URL, method: string, watch: boolean): Promise<number> {

@@ -14,6 +14,15 @@ import { statusOf } from "./status.ts";
 /** WebSocket close code for a watcher cut off by the send-buffer bound (API.md §5). */
 export const CLOSE_SLOW = 4008;
 
+/** Calls `listener` once, on whichever of the emitter's events comes first. */
+function onceOf(emitter: { once(event: string, fn: () => void): unknown; off(event: string, fn: () => void): unknown }, events: string[], listener: () => void): void {
+  const fire = () => {
+    for (const e of events) emitter.off(e, fire);
+    listener();
+  };
+  for (const e of events) emitter.once(e, fire);
+}
+
 function errorEvent(err: ApiError): string {
   return JSON.stringify({ type: "ERROR", object: statusOf(err) });
 }
@@ -33,6 +42,10 @@ export function httpWatchSink(res: ServerResponse, onClose: () => void): WatchSi
     buffered() {
       return res.writableLength;
     },
+    onDrain(listener) {
+      if (done || res.writableLength === 0) setImmediate(listener);
+      else onceOf(res, ["drain", "close"], listener);
+    },
     fail(err) {
       if (done) return;
       res.write(errorEvent(err) + "\n");
@@ -49,7 +62,8 @@ export function httpWatchSink(res: ServerResponse, onClose: () => void): WatchSi
 export function webSocketWatchSink(ws: WebSocket, onClose: () => void): WatchSink {
   let done = false;
   let corked = false;
-  const socket = (ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+  type Socket = { cork(): void; uncork(): void; once(e: string, fn: () => void): unknown; off(e: string, fn: () => void): unknown };
+  const socket = (ws as unknown as { _socket?: Socket })._socket;
   const finish = () => {
     if (done) return false;
     done = true;
@@ -71,6 +85,10 @@ export function webSocketWatchSink(ws: WebSocket, onClose: () => void): WatchSin
     },
     buffered() {
       return ws.bufferedAmount;
+    },
+    onDrain(listener) {
+      if (done || !socket || ws.bufferedAmount === 0) setImmediate(listener);
+      else onceOf(socket, ["drain", "close"], listener);
     },
     fail(err) {
       if (done) return;

@@ -48,6 +48,8 @@ export class WatchHub {
   readonly #bufferBytes: number;
   readonly #windowEvents: number;
   readonly #windowBytes: number;
+  /** A catching-up watcher waits for its sink to drain below this many unsent bytes. */
+  readonly #lowWater = 1024 * 1024;
   /** Recent events, ascending and gap-free; the last one has revision `#delivered` (when non-empty). */
   #window: HubEvent[] = [];
   #windowWeight = 0;
@@ -55,7 +57,7 @@ export class WatchHub {
   #delivered: number;
   /** Live watchers by ResourceType name. */
   #byType = new Map<string, Set<Watcher>>();
-  #waiters = new Set<{ revision: number; resolve: () => void }>();
+  #waiters = new Set<{ revision: number; resolve: () => void; reject: (err: Error) => void }>();
   #stats = { eventsSent: 0, bookmarksSent: 0, cutOff: 0 };
   #unsubscribe: () => void;
   #bookmarkTimer: Timer;
@@ -119,6 +121,10 @@ export class WatchHub {
           timer.cancel();
           resolve();
         },
+        reject: (err: Error) => {
+          timer.cancel();
+          reject(err);
+        },
       };
       const timer = this.#clock.after(timeoutMs, () => {
         this.#waiters.delete(waiter);
@@ -135,29 +141,41 @@ export class WatchHub {
    * then live changes. If that revision is compacted, the sink gets one Expired
    * error and is closed. Call `waitFor(resourceVersion)` first for revisions
    * newer than `revision`. Returns a function that stops the watch.
+   *
+   * Catch-up (initial events, replay) is paced by the sink: it sends while the
+   * sink's unsent bytes stay under a low-water mark and resumes on drain, so a
+   * reader that keeps up is never cut off for the size of what it missed. Live
+   * events pass a catching-up watcher by; it reads them from the window (or
+   * the store's log) when it gets there, and joins the live fan-out in the same
+   * synchronous step that sends its last missed event.
    */
   watch(request: WatchRequest, sink: WatchSink): () => void {
-    if (this.#closed) throw new RangeError("watch: hub is closed");
-    this.pump();
-    const w: Watcher = { request, sink, timer: undefined, closed: false };
-    // sendInitialEvents=false without a revision starts at the newest one (kube's "most recent").
-    const from = request.resourceVersion || (request.sendInitialEvents === false ? this.#delivered : 0);
-    if (request.sendInitialEvents ?? from === 0) {
-      this.#sendInitial(w);
-      if (request.allowBookmarks && request.sendInitialEvents) {
-        this.#send(w, encodeBookmark(request.apiVersion, request.kind, this.#delivered, true), this.#delivered);
-        this.#stats.bookmarksSent++;
-      }
-    } else if (!this.#replay(w, from)) {
+    if (this.#closed) {
+      sink.close("shutdown");
       return () => {};
     }
-    if (w.closed) return () => {};
+    this.pump();
+    // sendInitialEvents=false without a revision starts at the newest one (kube's "most recent").
+    const from = request.resourceVersion || (request.sendInitialEvents === false ? this.#delivered : 0);
+    const w: Watcher = { request, sink, timer: undefined, closed: false, cursor: from, catchingUp: true };
+    if (request.sendInitialEvents ?? from === 0) {
+      w.initial = { revision: this.#delivered, after: undefined };
+      w.cursor = this.#delivered;
+    } else {
+      const oldest = this.#store.compacted();
+      if (from < oldest) {
+        w.closed = true;
+        sink.fail(new ExpiredError(`too old resource version: ${from} (${oldest})`));
+        return () => {};
+      }
+    }
     let set = this.#byType.get(request.type);
     if (!set) this.#byType.set(request.type, (set = new Set()));
     set.add(w);
     if (request.timeoutMs !== undefined) {
       w.timer = this.#clock.after(request.timeoutMs, () => this.#end(w, "timeout"));
     }
+    this.#catchUp(w);
     return () => this.#remove(w);
   }
 
@@ -169,7 +187,7 @@ export class WatchHub {
     this.#unsubscribe();
     this.#bookmarkTimer.cancel();
     for (const set of this.#byType.values()) for (const w of [...set]) this.#end(w, "shutdown");
-    for (const w of this.#waiters) w.resolve();
+    for (const w of this.#waiters) w.reject(new TimeoutError("the server is shutting down; retry against another replica"));
     this.#waiters.clear();
   }
 
@@ -182,7 +200,7 @@ export class WatchHub {
     }
     const set = this.#byType.get(ev.resource);
     if (!set) return;
-    for (const w of set) this.#offer(w, ev);
+    for (const w of set) if (!w.catchingUp) this.#offer(w, ev);
   }
 
   /** Sends `ev` to `w` as the event type its selectors make it (or not at all). */
@@ -212,15 +230,44 @@ export class WatchHub {
   #send(w: Watcher, bytes: Buffer, revision: number): void {
     if (w.closed) return;
     w.sink.send(bytes, revision);
-    if (w.sink.buffered() > this.#bufferBytes) {
+    // One event larger than the bound alone does not make a watcher slow.
+    if (w.sink.buffered() - bytes.length > this.#bufferBytes) {
       this.#stats.cutOff++;
       this.#remove(w);
       w.sink.close("slow");
     }
   }
 
-  #sendInitial(w: Watcher): void {
+  /** Sends what `w` missed, a chunk at a time, while its sink keeps up; then joins it to the live fan-out. */
+  #catchUp(w: Watcher): void {
+    const lowWater = this.#lowWaterFor();
+    while (!w.closed) {
+      if (w.sink.buffered() > lowWater) {
+        w.sink.onDrain(() => {
+          if (!this.#closed) this.#catchUp(w);
+        });
+        return;
+      }
+      if (w.initial) {
+        this.#sendInitialPage(w);
+        continue;
+      }
+      if (w.cursor >= this.#delivered) {
+        w.catchingUp = false;
+        return;
+      }
+      if (!this.#replayChunk(w)) return;
+    }
+  }
+
+  #lowWaterFor(): number {
+    return Math.min(this.#lowWater, this.#bufferBytes / 2);
+  }
+
+  /** One page of the initial state as ADDED events; after the last, the initial-events-end bookmark. */
+  #sendInitialPage(w: Watcher): void {
     const r = w.request;
+    const init = w.initial!;
     const filter = (json: string, namespace: string, name: string): boolean => {
       if (r.fieldSelector && !r.fieldSelector.matches(namespace, name)) return false;
       if (r.labelSelector && !r.labelSelector.empty) {
@@ -229,56 +276,77 @@ export class WatchHub {
       }
       return true;
     };
-    const list = this.#store.list({ type: r.type, namespace: r.namespace, revision: this.#delivered, filter });
-    for (const json of list.items) {
+    let page;
+    try {
+      page = this.#store.list({ type: r.type, namespace: r.namespace, revision: init.revision, after: init.after, limit: CHUNK, filter });
+    } catch (err) {
+      // The snapshot was compacted while a slow reader was still taking it.
+      if ((err as ApiError).reason !== "Expired") throw err;
+      this.#remove(w);
+      w.sink.fail(err as ApiError);
+      return;
+    }
+    const lowWater = this.#lowWaterFor();
+    for (let i = 0; i < page.items.length; i++) {
       if (w.closed) return;
-      this.#send(w, encodeEvent("ADDED", json), list.revision);
+      const json = page.items[i]!;
+      this.#send(w, encodeEvent("ADDED", json), init.revision);
       this.#stats.eventsSent++;
+      if (i < page.items.length - 1 && w.sink.buffered() > lowWater) {
+        // Stop mid-page; go on after this object once the sink drains.
+        const m = (JSON.parse(json) as { metadata: { namespace?: string; name: string } }).metadata;
+        init.after = { namespace: m.namespace ?? "", name: m.name };
+        return;
+      }
+    }
+    if (page.next) {
+      init.after = page.next;
+      return;
+    }
+    w.initial = undefined;
+    if (r.allowBookmarks && r.sendInitialEvents) {
+      this.#send(w, encodeBookmark(r.apiVersion, r.kind, init.revision, true), init.revision);
+      this.#stats.bookmarksSent++;
     }
   }
 
-  /** Replays changes after `from` up to `#delivered`; false if the watch ended instead. */
-  #replay(w: Watcher, from: number): boolean {
-    // The store's compaction bounds what can be watched, whatever the window still holds.
-    const oldest = this.#store.compacted();
-    if (from < oldest) {
-      w.closed = true;
-      w.sink.fail(new ExpiredError(`too old resource version: ${from} (${oldest})`));
-      return false;
-    }
+  /** Sends the next chunk of changes after `w.cursor`, from the window or the store's log; false if the watch ended. */
+  #replayChunk(w: Watcher): boolean {
     const oldestInWindow = this.#window.length > 0 ? this.#window[0]!.revision - 1 : this.#delivered;
-    let next = from;
-    if (from < oldestInWindow) {
-      // Older than the window: read the retained log (throws if compacted).
+    if (w.cursor < oldestInWindow) {
+      let batch: Change[];
       try {
-        while (next < oldestInWindow) {
-          const batch = this.#store.changes(next, CHUNK);
-          if (batch.length === 0) break;
-          for (const change of batch) {
-            if (change.revision > oldestInWindow) break;
-            if (change.key.type === w.request.type) this.#offer(w, new HubEvent(change));
-            next = change.revision;
-          }
-          if (w.closed) return false;
-        }
+        batch = this.#store.changes(w.cursor, CHUNK);
       } catch (err) {
         if ((err as ApiError).reason !== "Expired") throw err;
-        w.closed = true;
+        this.#remove(w);
         w.sink.fail(err as ApiError);
         return false;
       }
+      const lowWater = this.#lowWaterFor();
+      for (const change of batch) {
+        if (change.revision > this.#delivered || w.closed) break;
+        if (change.key.type === w.request.type) this.#offer(w, new HubEvent(change));
+        w.cursor = change.revision;
+        if (w.sink.buffered() > lowWater) break;
+      }
+      return !w.closed;
     }
-    // From the window: binary search the first event after `next`.
+    // From the window: binary search the first event after the cursor.
     let lo = 0;
     let hi = this.#window.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.#window[mid]!.revision <= next) lo = mid + 1;
+      if (this.#window[mid]!.revision <= w.cursor) lo = mid + 1;
       else hi = mid;
     }
-    for (let i = lo; i < this.#window.length && !w.closed; i++) {
+    const end = Math.min(this.#window.length, lo + CHUNK);
+    const lowWater = this.#lowWaterFor();
+    for (let i = lo; i < end && !w.closed; i++) {
       const ev = this.#window[i]!;
       if (ev.resource === w.request.type) this.#offer(w, ev);
+      w.cursor = ev.revision;
+      if (w.sink.buffered() > lowWater) break;
     }
     return !w.closed;
   }
@@ -288,7 +356,7 @@ export class WatchHub {
     const cache = new Map<string, Buffer>();
     for (const set of this.#byType.values()) {
       for (const w of set) {
-        if (!w.request.allowBookmarks) continue;
+        if (!w.request.allowBookmarks || w.catchingUp) continue;
         const key = w.request.apiVersion + "/" + w.request.kind;
         let bytes = cache.get(key);
         if (!bytes) cache.set(key, (bytes = encodeBookmark(w.request.apiVersion, w.request.kind, this.#delivered)));
@@ -300,8 +368,11 @@ export class WatchHub {
 
   #end(w: Watcher, why: "timeout" | "shutdown"): void {
     if (w.closed) return;
-    if (w.request.allowBookmarks) {
-      this.#send(w, encodeBookmark(w.request.apiVersion, w.request.kind, this.#delivered), this.#delivered);
+    // The final bookmark says how far this watcher got: the newest revision, or
+    // its catch-up cursor (none while it is still taking the initial state).
+    if (w.request.allowBookmarks && !w.initial) {
+      const revision = w.catchingUp ? w.cursor : this.#delivered;
+      this.#send(w, encodeBookmark(w.request.apiVersion, w.request.kind, revision), revision);
       this.#stats.bookmarksSent++;
     }
     this.#remove(w);

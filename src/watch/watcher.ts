@@ -38,6 +38,8 @@ export interface WatchSink {
   send(event: Buffer, revision: number): void;
   /** Bytes accepted by send() but not yet written to the peer. */
   buffered(): number;
+  /** Calls `listener` once, when the unsent bytes have been written out (or the stream has ended). */
+  onDrain(listener: () => void): void;
   /** Sends an ERROR event carrying `error` as a Status, then ends the stream. */
   fail(error: ApiError): void;
   /** Ends the stream. */
@@ -50,4 +52,10 @@ export interface Watcher {
   sink: WatchSink;
   timer: Timer | undefined;
   closed: boolean;
+  /** Newest revision this watcher has been offered (sent or filtered out). */
+  cursor: number;
+  /** True until it has caught up with the hub; live events pass it by meanwhile. */
+  catchingUp: boolean;
+  /** While sending the initial state: the snapshot's revision and the last key sent. */
+  initial?: { revision: number; after: { namespace: string; name: string } | undefined };
 }

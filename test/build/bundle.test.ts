@@ -11,7 +11,9 @@ import { dirname, join, parse } from "node:path";
 import { createInterface } from "node:readline";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import * as grpc from "@grpc/grpc-js";
 import { SERVER_FLAGS } from "../../src/cli/flags.ts";
+import { loadResourcesService } from "../../src/proto.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string };
@@ -87,7 +89,7 @@ describe("bundled setpoint-server", { skip: !serverWritten && "src/server.ts not
     assert.match(r.stderr, /--watch-buffer-bytes/);
   });
 
-  it("starts on an ephemeral port, answers /healthz, and exits 0 on SIGTERM", async () => {
+  it("starts on ephemeral ports, answers /healthz and gRPC, and exits 0 on SIGTERM", async () => {
     const child = spawn(
       process.execPath,
       ["dist/server.mjs", "--data-dir", join(deploy, "data"), "--http-port", "0", "--grpc-port", "0", "--no-fsync"],
@@ -96,11 +98,12 @@ describe("bundled setpoint-server", { skip: !serverWritten && "src/server.ts not
     let stderr = "";
     child.stderr!.setEncoding("utf8").on("data", (s: string) => (stderr += s));
     try {
+      let grpcAddress: unknown;
       const url = await new Promise<string>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no 'listening' log line within 30 s; stderr:\n${stderr}`)), 30_000);
         child.once("exit", (code) => reject(new Error(`server exited with ${code} before listening; stderr:\n${stderr}`)));
         createInterface({ input: child.stdout! }).on("line", (line) => {
-          let record: { msg?: string; url?: string } | undefined;
+          let record: { msg?: string; url?: string; grpc?: string } | undefined;
           try {
             record = JSON.parse(line) as typeof record;
           } catch {
@@ -108,6 +111,7 @@ describe("bundled setpoint-server", { skip: !serverWritten && "src/server.ts not
           }
           if (record?.msg === "setpoint-server listening" && typeof record.url === "string") {
             clearTimeout(timer);
+            grpcAddress = record.grpc;
             resolve(record.url);
           }
         });
@@ -115,6 +119,27 @@ describe("bundled setpoint-server", { skip: !serverWritten && "src/server.ts not
       const response = await fetch(new URL("/healthz", url), { signal: AbortSignal.timeout(10_000) });
       assert.equal(response.status, 200);
       await response.body?.cancel();
+
+      // The bundle serves gRPC with the descriptor inlined (no .proto on disk).
+      assert.equal(typeof grpcAddress, "string", "no grpc address in the listening line");
+      const { Client } = loadResourcesService();
+      const client = new Client(grpcAddress as string, grpc.credentials.createInsecure());
+      try {
+        const lease = { apiVersion: "setpoint.dev/v1", kind: "Lease", metadata: { name: "bundle" }, spec: { holderIdentity: "test" } };
+        const ref = { group: "setpoint.dev", version: "v1", plural: "leases", namespace: "default" };
+        const created = await new Promise<{ object: Buffer }>((resolve, reject) =>
+          client.create({ ref, object: Buffer.from(JSON.stringify(lease)) }, new grpc.Metadata(), { deadline: Date.now() + 10_000 }, (err, res) =>
+            err ? reject(err) : resolve(res!),
+          ),
+        );
+        const listed = await new Promise<{ items: Buffer[]; revision: number }>((resolve, reject) =>
+          client.list({ ref }, new grpc.Metadata(), { deadline: Date.now() + 10_000 }, (err, res) => (err ? reject(err) : resolve(res!))),
+        );
+        assert.deepEqual(listed.items.map((b) => JSON.parse(b.toString()).metadata.name), ["bundle"]);
+        assert.equal(String(listed.revision), JSON.parse(created.object.toString()).metadata.resourceVersion);
+      } finally {
+        client.close();
+      }
 
       child.kill("SIGTERM");
       const { code, signal } = await exited(child, 30_000);

@@ -1,0 +1,67 @@
+// Runs a server in this process until a signal stops it: what `setpoint-server`
+// (src/main.ts) and `setpoint server` both do once their flags are parsed.
+// Logs one JSON line `setpoint-server listening` with the addresses.
+//
+// Exit: SIGTERM/SIGINT close the server gracefully (final bookmarks, watches
+// closed, store flushed) and exit 0; a second signal exits 1 at once; a
+// server that fails to start or to close exits 1.
+
+import { pino } from "pino";
+import { startServer } from "../server.ts";
+import type { ServerOptions } from "../server/options.ts";
+
+function hostPort(host: string, port: number): string {
+  return `${host.includes(":") ? `[${host}]` : host}:${port}`;
+}
+
+/** Starts the server and wires the signals; resolves once it listens. The process exits on shutdown. */
+export async function runServer(options: ServerOptions, info: { version: string }): Promise<void> {
+  const log = pino(
+    { name: "setpoint-server", level: options.logLevel, base: { pid: process.pid } },
+    pino.destination({ dest: 1, sync: true }),
+  );
+
+  const starting = startServer(options, { version: info.version });
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      log.warn({ signal }, "second signal: exiting without finishing shutdown");
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, "shutting down");
+    starting
+      .then((server) => server.close())
+      .then(
+        () => {
+          log.info("stopped");
+          process.exit(0);
+        },
+        (error: unknown) => {
+          log.error({ err: error }, "shutdown failed");
+          process.exit(1);
+        },
+      );
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+
+  let server;
+  try {
+    server = await starting;
+  } catch (error) {
+    log.fatal({ err: error }, "failed to start");
+    process.exit(1);
+  }
+  log.info(
+    {
+      url: server.url,
+      grpc: server.grpcPort === -1 ? null : hostPort(options.host, server.grpcPort),
+      dataDir: options.dataDir,
+      durable: options.durable,
+      auth: options.token !== undefined,
+      version: info.version,
+    },
+    "setpoint-server listening",
+  );
+}

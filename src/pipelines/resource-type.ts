@@ -1,0 +1,283 @@
+// The PipelineRun resource type (`pipelineruns.ci.setpoint.dev`, version v1,
+// namespaced): its ResourceType object with the JSON Schemas of spec and
+// status, and the whole-object check (task graph, run/command) that a schema
+// cannot express. examples/pipelines/resource-type.yaml is this object as YAML
+// (regenerate it with `node --import tsx scripts/gen-pipeline-type.ts`; a test
+// checks that they match).
+//
+// spec (written by users):
+//   tasks[]           at least 1, at most MAX_TASKS; run in parallel unless
+//                     ordered by runAfter
+//     name            DNS-1123 label, unique within the run
+//     run             shell command, run as `/bin/sh -c RUN`        } exactly
+//     command, args   argv: command[0] is the program, then         } one of
+//                     command[1..], then args (no shell)            } the two
+//     runAfter[]      names of tasks that must succeed first (no cycles)
+//     env             map NAME → value (names are environment variable names)
+//     workingDir      relative to the run's workspace (the directory the agent
+//                     makes for the run, shared by its tasks, removed by the
+//                     agent's finalizer when the run is deleted), or absolute
+//     timeoutSeconds  per attempt; past it the task is killed and the attempt fails
+//     retries         extra attempts after a failed one (default 0: one attempt)
+//   params            map NAME → value, exported to every task as environment
+//                     variables (a task's env overrides a param of the same name)
+//   cancel            true stops the run: running tasks get SIGTERM, then SIGKILL
+//
+// Environment of a task's process, lowest precedence first: the agent's own
+// environment, params, the task's env, then these, set by the runner:
+//   SETPOINT_RUN_NAME        metadata.name of the run
+//   SETPOINT_RUN_NAMESPACE   metadata.namespace of the run
+//   SETPOINT_TASK_NAME       the task's name
+//   SETPOINT_TASK_ATTEMPT    1 for the first attempt, 2 for the first retry, …
+//   SETPOINT_WORKSPACE       absolute path of the run's workspace directory
+//
+// status (written by the runner agent):
+//   phase               Pending | Running | Succeeded | Failed | Cancelled
+//   observedGeneration  metadata.generation the runner last acted on
+//   startTime, completionTime   RFC 3339
+//   message             one line for humans (why it failed, …)
+//   conditions[]        Kubernetes metav1.Condition: type, status (True, False,
+//                       Unknown), reason, message, lastTransitionTime,
+//                       observedGeneration. The runner keeps type "Succeeded":
+//                       Unknown while running, True on success, False on
+//                       failure or cancel (reason Failed or Cancelled).
+//   tasks               map task name → task status, so a merge patch can
+//                       update one task without touching the others:
+//     phase             Pending | Running | Succeeded | Failed | Cancelled |
+//                       Skipped (not run because a task it needs failed or
+//                       the run was cancelled before it started)
+//     attempt           1-based number of the current or last attempt (0: none yet)
+//     startTime, completionTime   of the current or last attempt, RFC 3339
+//     exitCode          the process's exit code (absent if it died of a signal)
+//     signal            the signal that ended it, e.g. SIGKILL
+//     reason, message   why the attempt ended, e.g. TimedOut, AgentLost
+//     output            the tail of stdout and stderr, at most OUTPUT_TAIL_MAX chars
+//     agent             identity of the agent running the attempt
+// Status objects allow further fields, so the runner may record more.
+
+import type { FieldCause } from "../errors.ts";
+import { validateTaskGraph, type TaskLike } from "./graph.ts";
+
+export const PIPELINES_GROUP = "ci.setpoint.dev";
+export const PIPELINES_VERSION = "v1";
+export const PIPELINE_RUN_KIND = "PipelineRun";
+export const PIPELINE_RUN_PLURAL = "pipelineruns";
+/** `plural.group`: the ResourceType's name and the server's type key. */
+export const PIPELINE_RUN_TYPE_NAME = `${PIPELINE_RUN_PLURAL}.${PIPELINES_GROUP}`;
+/** `group/version`, the `apiVersion` of PipelineRun objects. */
+export const PIPELINE_RUN_API_VERSION = `${PIPELINES_GROUP}/${PIPELINES_VERSION}`;
+
+/** The most tasks one run may have (keeps a run's status well under the 1.5 MiB object bound). */
+export const MAX_TASKS = 100;
+/** The most characters of a task's output kept in `status.tasks[name].output`. */
+export const OUTPUT_TAIL_MAX = 8192;
+
+/** Run phases. */
+export const RUN_PHASES = ["Pending", "Running", "Succeeded", "Failed", "Cancelled"] as const;
+export type RunPhase = (typeof RUN_PHASES)[number];
+/** Task phases: the run's, plus Skipped. */
+export const TASK_PHASES = [...RUN_PHASES, "Skipped"] as const;
+export type TaskPhase = (typeof TASK_PHASES)[number];
+
+/** One task of `spec.tasks`. */
+export interface PipelineTask {
+  name: string;
+  run?: string;
+  command?: string[];
+  args?: string[];
+  runAfter?: string[];
+  env?: Record<string, string>;
+  workingDir?: string;
+  timeoutSeconds?: number;
+  retries?: number;
+}
+
+export interface PipelineRunSpec {
+  tasks: PipelineTask[];
+  params?: Record<string, string>;
+  cancel?: boolean;
+}
+
+/** A Kubernetes-style condition (metav1.Condition). */
+export interface Condition {
+  type: string;
+  status: "True" | "False" | "Unknown";
+  reason?: string;
+  message?: string;
+  lastTransitionTime?: string;
+  observedGeneration?: number;
+}
+
+export interface TaskStatus {
+  phase: TaskPhase;
+  attempt?: number;
+  startTime?: string;
+  completionTime?: string;
+  exitCode?: number;
+  signal?: string;
+  reason?: string;
+  message?: string;
+  output?: string;
+  agent?: string;
+  [other: string]: unknown;
+}
+
+export interface PipelineRunStatus {
+  phase?: RunPhase;
+  observedGeneration?: number;
+  startTime?: string;
+  completionTime?: string;
+  message?: string;
+  conditions?: Condition[];
+  tasks?: Record<string, TaskStatus>;
+  [other: string]: unknown;
+}
+
+const DNS1123_LABEL = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+const ENV_NAME = "^[A-Za-z_][A-Za-z0-9_]*$";
+const TIME = { type: "string", description: "RFC 3339 time, e.g. 2026-11-25T10:00:00Z" };
+
+const envMap = (what: string) => ({
+  type: "object",
+  description: what,
+  propertyNames: { pattern: ENV_NAME, maxLength: 256 },
+  additionalProperties: { type: "string" },
+});
+
+const taskSchema = {
+  type: "object",
+  description: "One task: a shell command (run) or a program with arguments (command, args).",
+  required: ["name"],
+  additionalProperties: false,
+  properties: {
+    name: { type: "string", maxLength: 63, pattern: DNS1123_LABEL, description: "Unique within the run; a DNS-1123 label." },
+    run: { type: "string", minLength: 1, description: "Shell command, run as /bin/sh -c RUN. Exclusive with command." },
+    command: {
+      type: "array",
+      minItems: 1,
+      items: { type: "string" },
+      description: "Program and leading arguments, run without a shell. Exclusive with run.",
+    },
+    args: { type: "array", items: { type: "string" }, description: "Arguments appended to command." },
+    runAfter: {
+      type: "array",
+      uniqueItems: true,
+      items: { type: "string" },
+      description: "Names of tasks that must succeed before this one starts.",
+    },
+    env: envMap("Environment variables for this task: NAME → value. Overrides params of the same name."),
+    workingDir: {
+      type: "string",
+      minLength: 1,
+      description: "Directory to run in: relative to the run's workspace, or absolute. Default: the workspace.",
+    },
+    timeoutSeconds: { type: "integer", minimum: 1, description: "Kill an attempt that runs longer than this." },
+    retries: { type: "integer", minimum: 0, maximum: 100, description: "Extra attempts after a failed one. Default 0." },
+  },
+};
+
+const specSchema = {
+  type: "object",
+  description: "The tasks to run and how.",
+  required: ["tasks"],
+  additionalProperties: false,
+  properties: {
+    tasks: { type: "array", minItems: 1, maxItems: MAX_TASKS, items: taskSchema, description: "The task graph." },
+    params: envMap("Values exported to every task as environment variables: NAME → value."),
+    cancel: { type: "boolean", description: "true stops the run: running tasks get SIGTERM, then SIGKILL." },
+  },
+};
+
+const conditionSchema = {
+  type: "object",
+  required: ["type", "status"],
+  properties: {
+    type: { type: "string", minLength: 1, maxLength: 316 },
+    status: { type: "string", enum: ["True", "False", "Unknown"] },
+    reason: { type: "string", maxLength: 1024 },
+    message: { type: "string", maxLength: 32768 },
+    lastTransitionTime: TIME,
+    observedGeneration: { type: "integer", minimum: 0 },
+  },
+};
+
+const taskStatusSchema = {
+  type: "object",
+  required: ["phase"],
+  properties: {
+    phase: { type: "string", enum: [...TASK_PHASES] },
+    attempt: { type: "integer", minimum: 0, description: "1-based number of the current or last attempt." },
+    startTime: TIME,
+    completionTime: TIME,
+    exitCode: { type: "integer" },
+    signal: { type: "string", maxLength: 32 },
+    reason: { type: "string", maxLength: 1024 },
+    message: { type: "string", maxLength: 32768 },
+    output: { type: "string", maxLength: OUTPUT_TAIL_MAX, description: `The last ${OUTPUT_TAIL_MAX} characters of stdout and stderr.` },
+    agent: { type: "string", maxLength: 253, description: "Identity of the agent running the attempt." },
+  },
+};
+
+const statusSchema = {
+  type: "object",
+  properties: {
+    phase: { type: "string", enum: [...RUN_PHASES] },
+    observedGeneration: { type: "integer", minimum: 0 },
+    startTime: TIME,
+    completionTime: TIME,
+    message: { type: "string", maxLength: 32768 },
+    conditions: { type: "array", items: conditionSchema },
+    tasks: {
+      type: "object",
+      description: "Per-task status, keyed by task name.",
+      propertyNames: { maxLength: 63 },
+      additionalProperties: taskStatusSchema,
+    },
+  },
+};
+
+/** The ResourceType object that declares PipelineRun (what `setpoint apply` or a POST to resourcetypes takes). */
+export const PIPELINE_RUN_RESOURCE_TYPE = {
+  apiVersion: "setpoint.dev/v1",
+  kind: "ResourceType",
+  metadata: { name: PIPELINE_RUN_TYPE_NAME },
+  spec: {
+    group: PIPELINES_GROUP,
+    version: PIPELINES_VERSION,
+    kind: PIPELINE_RUN_KIND,
+    plural: PIPELINE_RUN_PLURAL,
+    scope: "Namespaced",
+    schema: { spec: specSchema, status: statusSchema },
+  },
+} as const;
+
+/**
+ * Checks what the schema cannot: each task has exactly one of `run` and
+ * `command`, `args` only with `command`, and the `runAfter` graph (unique
+ * names, known names, no cycles). Returns kube-style causes, empty when fine.
+ * Tolerates a malformed spec (the schema reports those): it checks what it can.
+ */
+export function validatePipelineRun(object: { spec?: unknown }): FieldCause[] {
+  const spec = object.spec;
+  if (spec === null || typeof spec !== "object" || Array.isArray(spec)) return [];
+  const tasks = (spec as { tasks?: unknown }).tasks;
+  if (!Array.isArray(tasks)) return [];
+  const causes: FieldCause[] = [];
+  tasks.forEach((task: unknown, i) => {
+    if (task === null || typeof task !== "object" || Array.isArray(task)) return;
+    const t = task as Record<string, unknown>;
+    const field = `spec.tasks[${i}]`;
+    const hasRun = t.run !== undefined;
+    const hasCommand = t.command !== undefined;
+    if (hasRun && hasCommand) {
+      causes.push({ field: `${field}.command`, message: "Forbidden: may not be set together with run: use run (a shell command) or command (argv)", reason: "FieldValueForbidden" });
+    } else if (!hasRun && !hasCommand) {
+      causes.push({ field: `${field}.run`, message: "Required value: set run (a shell command) or command (argv)", reason: "FieldValueRequired" });
+    }
+    if (t.args !== undefined && !hasCommand) {
+      causes.push({ field: `${field}.args`, message: "Forbidden: args needs command (with run, write the arguments into the shell command)", reason: "FieldValueForbidden" });
+    }
+  });
+  causes.push(...validateTaskGraph(tasks as TaskLike[], "spec.tasks"));
+  return causes;
+}

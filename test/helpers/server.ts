@@ -1,0 +1,182 @@
+// Shared helpers for integration tests: start the real server on an ephemeral
+// port with a fresh data directory, talk to it over real HTTP, and create
+// ResourceTypes. Every request has a deadline so a hung server fails the test
+// instead of stalling it.
+
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startServer, type RunningServer, type ServerOptions, type StartOptions } from "../../src/server.ts";
+
+export interface TestServer {
+  /** Base URL, e.g. `http://127.0.0.1:41234`. */
+  url: string;
+  server: RunningServer;
+  dataDir: string;
+  /** Closes the server and removes its data directory. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a server on 127.0.0.1, HTTP port 0, gRPC off, silent logs, on a fresh
+ * temp directory (unless `opts.dataDir` is given, which is then kept on stop).
+ */
+export async function startTestServer(opts: Partial<ServerOptions> = {}, extra: StartOptions = {}): Promise<TestServer> {
+  const ownDir = opts.dataDir === undefined;
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "setpoint-test-"));
+  const server = await startServer({ host: "127.0.0.1", httpPort: 0, grpcPort: -1, logLevel: "silent", ...opts, dataDir }, extra);
+  let stopped: Promise<void> | undefined;
+  return {
+    url: server.url,
+    server,
+    dataDir,
+    stop() {
+      stopped ??= server.close().finally(() => {
+        if (ownDir) rmSync(dataDir, { recursive: true, force: true });
+      });
+      return stopped;
+    },
+  };
+}
+
+/** A response: status code, parsed JSON body (or the text when not JSON), headers. */
+export interface Reply {
+  status: number;
+  body: any;
+  text: string;
+  headers: Headers;
+}
+
+export interface RequestOptions {
+  /** JSON-encoded unless a string or Buffer (sent as is). */
+  body?: unknown;
+  /** Default `application/json` when there is a body. */
+  contentType?: string;
+  headers?: Record<string, string>;
+  /** Per-request deadline. Default 10 s. */
+  timeoutMs?: number;
+}
+
+export interface ApiClient {
+  request(method: string, path: string, options?: RequestOptions): Promise<Reply>;
+  get(path: string): Promise<Reply>;
+  post(path: string, body: unknown): Promise<Reply>;
+  put(path: string, body: unknown): Promise<Reply>;
+  /** PATCH; content type defaults to `application/merge-patch+json`. */
+  patch(path: string, body: unknown, contentType?: string): Promise<Reply>;
+  del(path: string, body?: unknown): Promise<Reply>;
+}
+
+/** Request helpers against `url`; `token` adds a bearer Authorization header. */
+export function api(url: string, options: { token?: string } = {}): ApiClient {
+  const request = async (method: string, path: string, o: RequestOptions = {}): Promise<Reply> => {
+    const headers: Record<string, string> = { ...o.headers };
+    if (options.token !== undefined) headers.authorization ??= `Bearer ${options.token}`;
+    let body: string | Buffer | undefined;
+    if (o.body !== undefined) {
+      body = typeof o.body === "string" || Buffer.isBuffer(o.body) ? o.body : JSON.stringify(o.body);
+      headers["content-type"] ??= o.contentType ?? "application/json";
+    }
+    const res = await fetch(url + path, { method, headers, body, signal: AbortSignal.timeout(o.timeoutMs ?? 10_000) });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // not JSON: keep the text
+    }
+    return { status: res.status, body: parsed, text, headers: res.headers };
+  };
+  return {
+    request,
+    get: (path) => request("GET", path),
+    post: (path, body) => request("POST", path, { body }),
+    put: (path, body) => request("PUT", path, { body }),
+    patch: (path, body, contentType = "application/merge-patch+json") => request("PATCH", path, { body, contentType }),
+    del: (path, body) => request("DELETE", path, body === undefined ? {} : { body }),
+  };
+}
+
+export interface TypeSpec {
+  group: string;
+  kind: string;
+  plural: string;
+  /** Default "v1". */
+  version?: string;
+  /** Default "Namespaced". */
+  scope?: "Namespaced" | "Cluster";
+  schema?: { spec?: unknown; status?: unknown };
+}
+
+/** Creates a ResourceType (asserting 201) and returns its `/apis/G/V` prefix. */
+export async function createType(client: ApiClient, spec: TypeSpec): Promise<string> {
+  const version = spec.version ?? "v1";
+  const res = await client.post("/apis/setpoint.dev/v1/resourcetypes", {
+    apiVersion: "setpoint.dev/v1",
+    kind: "ResourceType",
+    metadata: { name: `${spec.plural}.${spec.group}` },
+    spec: { ...spec, version, scope: spec.scope ?? "Namespaced" },
+  });
+  assert.equal(res.status, 201, `create ResourceType ${spec.plural}.${spec.group}: ${res.text}`);
+  return `/apis/${spec.group}/${version}`;
+}
+
+/** Asserts that a reply is a well-formed Kubernetes Status failure with this code (and reason, if given). */
+export function assertStatus(res: Reply, code: number, reason?: string): void {
+  const context = `${res.status} ${res.text.slice(0, 500)}`;
+  assert.equal(res.status, code, context);
+  const b = res.body as Record<string, unknown>;
+  assert.equal(typeof b, "object", context);
+  assert.equal(b.kind, "Status", context);
+  assert.equal(b.apiVersion, "v1", context);
+  assert.equal(b.status, "Failure", context);
+  assert.equal(b.code, code, context);
+  assert.equal(typeof b.message, "string", context);
+  assert.ok((b.message as string).length > 0, context);
+  assert.equal(typeof b.reason, "string", context);
+  if (reason !== undefined) assert.equal(b.reason, reason, context);
+}
+
+/** The `field`s of a Status's `details.causes`. */
+export function causeFields(res: Reply): string[] {
+  const causes = (res.body?.details?.causes ?? []) as Array<{ field?: string }>;
+  return causes.map((c) => c.field ?? "");
+}
+
+/** One line of a chunked HTTP watch. */
+export interface WatchEvent {
+  type: string;
+  object: any;
+}
+
+/**
+ * Opens an HTTP watch (`url` is the full URL with `watch=true`) and reads
+ * events until `until` accepts one, which it returns; fails if the stream
+ * ends first or `deadlineMs` passes. The stream is closed either way.
+ */
+export async function watchUntil(url: string, until: (event: WatchEvent) => boolean, deadlineMs = 10_000): Promise<WatchEvent> {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(new Error("watch deadline passed")), deadlineMs);
+  try {
+    const res = await fetch(url, { signal: abort.signal });
+    assert.equal(res.status, 200);
+    const decoder = new TextDecoder();
+    let buffered = "";
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      buffered += decoder.decode(chunk, { stream: true });
+      let nl: number;
+      while ((nl = buffered.indexOf("\n")) >= 0) {
+        const line = buffered.slice(0, nl).trim();
+        buffered = buffered.slice(nl + 1);
+        if (line === "") continue;
+        const event = JSON.parse(line) as WatchEvent;
+        if (until(event)) return event;
+      }
+    }
+    throw new Error("watch ended before the expected event");
+  } finally {
+    clearTimeout(timer);
+    abort.abort();
+  }
+}

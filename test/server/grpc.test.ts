@@ -1,0 +1,466 @@
+// The gRPC edge (API.md §6) against the real server over a real grpc-js
+// client: every RPC, the error table (codes, human-readable details, the
+// Status in the `setpoint-status-bin` trailer), watch ordering from a
+// revision, initial events, bookmarks, timeouts, expiry, the slow-watcher
+// bound, pagination, shutdown, token auth, and the generated descriptor being
+// current.
+
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import * as grpc from "@grpc/grpc-js";
+import {
+  loadResourcesService,
+  statusOfError,
+  type ResourceRef,
+  type ResourcesClient,
+  type UnaryMethod,
+  type WatchEvent,
+  type WatchRequest,
+  type WireStatus,
+} from "../../src/proto.ts";
+import { startTestServer, type TestServer } from "../helpers/server.ts";
+
+const GROUP = "grpc.example.com";
+const DEADLINE_MS = 10_000;
+const { Client } = loadResourcesService();
+
+const widgetSchema = {
+  spec: { type: "object", required: ["size"], properties: { size: { type: "integer", minimum: 1 } } },
+  status: { type: "object", properties: { phase: { type: "string" } } },
+};
+
+let nsCounter = 0;
+/** A namespace no other test uses. */
+const freshNs = () => `g-${++nsCounter}`;
+const widgets = (namespace: string, name = ""): ResourceRef => ({ group: GROUP, version: "v1", plural: "widgets", namespace, name });
+const widget = (name: string, spec: Record<string, unknown> = { size: 1 }, metadata: Record<string, unknown> = {}) =>
+  Buffer.from(JSON.stringify({ apiVersion: `${GROUP}/v1`, kind: "Widget", metadata: { name, ...metadata }, spec }));
+const parse = (b: Buffer): Record<string, any> => JSON.parse(b.toString("utf8"));
+const rv = (o: Record<string, any>) => Number(o.metadata.resourceVersion);
+
+function connect(server: TestServer): ResourcesClient {
+  return new Client(`127.0.0.1:${server.server.grpcPort}`, grpc.credentials.createInsecure());
+}
+
+/** Calls a unary method with a deadline. */
+function call<Req, Res>(client: ResourcesClient, method: UnaryMethod<Req, Res>, request: Req, metadata = new grpc.Metadata()): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    method.call(client, request, metadata, { deadline: Date.now() + DEADLINE_MS }, (err, res) => (err ? reject(err) : resolve(res!)));
+  });
+}
+
+/** Asserts that `p` fails with `code`, a human-readable message, and the Status trailer with `reason`. */
+async function fails(p: Promise<unknown>, code: grpc.status, reason: string): Promise<WireStatus> {
+  const err = await p.then(
+    () => assert.fail(`expected ${grpc.status[code]}`),
+    (e: grpc.ServiceError) => e,
+  );
+  assert.equal(err.code, code, `${err.message}`);
+  const status = statusOfError(err);
+  assert.ok(status, `no status trailer on ${err.message}`);
+  assert.equal(status.kind, "Status");
+  assert.equal(status.reason, reason, err.message);
+  assert.equal(err.details, status.message);
+  assert.ok(err.details.length > 0 && !err.details.startsWith("{"), `details should be a message: ${err.details}`);
+  return status;
+}
+
+/** A watch whose events are collected; wait on them with deadlines. */
+function watch(client: ResourcesClient, request: WatchRequest, metadata = new grpc.Metadata()) {
+  const stream = client.watch(request, metadata);
+  const events: WatchEvent[] = [];
+  let wake = () => {};
+  stream.on("data", (ev: WatchEvent) => {
+    events.push(ev);
+    wake();
+  });
+  stream.on("error", () => {}); // reported through `ended`
+  const ended = new Promise<grpc.StatusObject>((resolve) => stream.on("status", resolve));
+  return {
+    stream,
+    events,
+    ended,
+    /** Resolves once `count` events arrived; fails after the deadline. */
+    async until(count: number, ms = DEADLINE_MS): Promise<WatchEvent[]> {
+      const deadline = Date.now() + ms;
+      while (events.length < count) {
+        const left = deadline - Date.now();
+        if (left <= 0) assert.fail(`got ${events.length} of ${count} events: ${JSON.stringify(events.map((e) => e.type))}`);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, left);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      return events.slice(0, count);
+    },
+    /** Resolves with the stream's final status; fails after the deadline. */
+    async end(ms = DEADLINE_MS): Promise<grpc.StatusObject> {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error("watch did not end")), ms)));
+      try {
+        return await Promise.race([ended, timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
+}
+
+async function createWidgetType(client: ResourcesClient): Promise<void> {
+  const type = {
+    apiVersion: "setpoint.dev/v1",
+    kind: "ResourceType",
+    metadata: { name: `widgets.${GROUP}` },
+    spec: { group: GROUP, version: "v1", kind: "Widget", plural: "widgets", scope: "Namespaced", schema: widgetSchema },
+  };
+  const ref = { group: "setpoint.dev", version: "v1", plural: "resourcetypes" };
+  const res = await call(client, client.create, { ref, object: Buffer.from(JSON.stringify(type)) });
+  assert.equal(parse(res.object).metadata.name, `widgets.${GROUP}`);
+}
+
+describe("gRPC Resources", () => {
+  let t: TestServer;
+  let c: ResourcesClient;
+
+  before(async () => {
+    t = await startTestServer({ grpcPort: 0, durable: false, bookmarkIntervalMs: 100 });
+    assert.ok(t.server.grpcPort > 0, `grpcPort ${t.server.grpcPort}`);
+    c = connect(t);
+    await createWidgetType(c);
+  });
+  after(async () => {
+    c?.close();
+    await t?.stop();
+  });
+
+  it("creates, gets, updates, writes status, patches and deletes", async () => {
+    const ns = freshNs();
+    const made = parse((await call(c, c.create, { ref: widgets(ns), object: widget("a", { size: 1 }) })).object);
+    assert.equal(made.metadata.namespace, ns);
+    assert.equal(made.metadata.generation, 1);
+    assert.ok(made.metadata.uid);
+
+    const got = parse((await call(c, c.get, { ref: widgets(ns, "a") })).object);
+    assert.deepEqual(got, made);
+
+    const updated = parse((await call(c, c.update, { ref: widgets(ns, "a"), object: widget("a", { size: 2 }, { resourceVersion: made.metadata.resourceVersion }) })).object);
+    assert.equal(updated.spec.size, 2);
+    assert.equal(updated.metadata.generation, 2);
+    assert.ok(rv(updated) > rv(made));
+
+    const withStatus = { ...updated, status: { phase: "Running" }, spec: { size: 99 } };
+    const st = parse((await call(c, c.updateStatus, { ref: widgets(ns, "a"), object: Buffer.from(JSON.stringify(withStatus)) })).object);
+    assert.deepEqual(st.status, { phase: "Running" });
+    assert.equal(st.spec.size, 2, "UpdateStatus ignores spec");
+    assert.equal(st.metadata.generation, 2);
+
+    const merged = parse((await call(c, c.patch, { ref: widgets(ns, "a"), patchType: "application/merge-patch+json", patch: Buffer.from('{"spec":{"size":3}}') })).object);
+    assert.equal(merged.spec.size, 3);
+    const jsonPatched = parse(
+      (await call(c, c.patch, { ref: widgets(ns, "a"), patchType: "application/json-patch+json", patch: Buffer.from('[{"op":"test","path":"/spec/size","value":3},{"op":"replace","path":"/spec/size","value":4}]') })).object,
+    );
+    assert.equal(jsonPatched.spec.size, 4);
+    const statusPatched = parse((await call(c, c.patch, { ref: widgets(ns, "a"), patchType: "application/merge-patch+json", patch: Buffer.from('{"status":{"phase":"Done"},"spec":{"size":50}}'), status: true })).object);
+    assert.equal(statusPatched.status.phase, "Done");
+    assert.equal(statusPatched.spec.size, 4, "a status patch leaves spec alone");
+
+    const deleted = parse((await call(c, c.delete, { ref: widgets(ns, "a"), resourceVersion: statusPatched.metadata.resourceVersion, uid: made.metadata.uid })).object);
+    assert.equal(deleted.metadata.name, "a");
+    assert.ok(rv(deleted) > rv(statusPatched));
+    await fails(call(c, c.get, { ref: widgets(ns, "a") }), grpc.status.NOT_FOUND, "NotFound");
+  });
+
+  it("lists in pages, every page at the first page's revision", async () => {
+    const ns = freshNs();
+    for (const name of ["e", "b", "d", "a", "c"]) await call(c, c.create, { ref: widgets(ns), object: widget(name) });
+    const first = await call(c, c.list, { ref: widgets(ns), limit: 2 });
+    assert.equal(first.items.length, 2);
+    assert.ok(first.continue !== "");
+    // A write after the first page does not show in later pages.
+    await call(c, c.create, { ref: widgets(ns), object: widget("bb") });
+    const names = first.items.map((b) => parse(b).metadata.name as string);
+    let page = first;
+    while (page.continue !== "") {
+      page = await call(c, c.list, { ref: widgets(ns), limit: 2, continue: page.continue });
+      assert.equal(page.revision, first.revision);
+      names.push(...page.items.map((b) => parse(b).metadata.name as string));
+    }
+    assert.deepEqual(names, ["a", "b", "c", "d", "e"]);
+
+    const all = await call(c, c.list, { ref: widgets(ns) });
+    assert.equal(all.continue, "");
+    assert.deepEqual(all.items.map((b) => parse(b).metadata.name), ["a", "b", "bb", "c", "d", "e"]);
+    assert.ok(all.revision > first.revision);
+    const selected = await call(c, c.list, { ref: widgets(ns), fieldSelector: "metadata.name=c" });
+    assert.deepEqual(selected.items.map((b) => parse(b).metadata.name), ["c"]);
+  });
+
+  it("maps errors to gRPC codes with the Status in a trailer", async () => {
+    const ns = freshNs();
+    const nf = await fails(call(c, c.get, { ref: widgets(ns, "nope") }), grpc.status.NOT_FOUND, "NotFound");
+    assert.equal(nf.code, 404);
+    assert.equal(nf.details?.name, "nope");
+
+    const made = parse((await call(c, c.create, { ref: widgets(ns), object: widget("x") })).object);
+    await fails(call(c, c.create, { ref: widgets(ns), object: widget("x") }), grpc.status.ALREADY_EXISTS, "AlreadyExists");
+
+    await call(c, c.patch, { ref: widgets(ns, "x"), patchType: "application/merge-patch+json", patch: Buffer.from('{"spec":{"size":5}}') });
+    const stale = widget("x", { size: 6 }, { resourceVersion: made.metadata.resourceVersion });
+    const conflict = await fails(call(c, c.update, { ref: widgets(ns, "x"), object: stale }), grpc.status.ABORTED, "Conflict");
+    assert.equal(conflict.code, 409);
+    await fails(call(c, c.delete, { ref: widgets(ns, "x"), resourceVersion: made.metadata.resourceVersion }), grpc.status.ABORTED, "Conflict");
+
+    const invalid = await fails(call(c, c.create, { ref: widgets(ns), object: widget("y", { size: 0 }) }), grpc.status.INVALID_ARGUMENT, "Invalid");
+    assert.equal(invalid.code, 422);
+    assert.ok(invalid.details?.causes?.some((cause) => cause.field.includes("spec.size")), JSON.stringify(invalid));
+    await fails(call(c, c.create, { ref: widgets(ns), object: widget("Bad_Name") }), grpc.status.INVALID_ARGUMENT, "Invalid");
+    await fails(call(c, c.create, { ref: widgets(ns), object: Buffer.from("{not json") }), grpc.status.INVALID_ARGUMENT, "BadRequest");
+    await fails(
+      call(c, c.patch, { ref: widgets(ns, "x"), patchType: "text/plain" as "application/merge-patch+json", patch: Buffer.from("{}") }),
+      grpc.status.INVALID_ARGUMENT,
+      "UnsupportedMediaType",
+    );
+    await fails(call(c, c.get, { ref: widgets(ns) }), grpc.status.INVALID_ARGUMENT, "BadRequest");
+
+    const unknown = { group: GROUP, version: "v1", plural: "nothings", namespace: ns };
+    await fails(call(c, c.list, { ref: unknown }), grpc.status.NOT_FOUND, "NotFound");
+    await fails(call(c, c.get, { ref: { ...unknown, name: "a" } }), grpc.status.NOT_FOUND, "NotFound");
+    const w = watch(c, { ref: unknown });
+    const end = await w.end();
+    assert.equal(end.code, grpc.status.NOT_FOUND);
+    assert.equal(w.events.length, 0);
+  });
+
+  it("watches from a revision: every later change once, in order, then live changes", async () => {
+    const ns = freshNs();
+    const start = parse((await call(c, c.create, { ref: widgets(ns), object: widget("a") })).object);
+    const writes: Array<[string, number]> = [];
+    const b = parse((await call(c, c.create, { ref: widgets(ns), object: widget("b") })).object);
+    writes.push(["ADDED", rv(b)]);
+    const a2 = parse((await call(c, c.patch, { ref: widgets(ns, "a"), patchType: "application/merge-patch+json", patch: Buffer.from('{"spec":{"size":2}}') })).object);
+    writes.push(["MODIFIED", rv(a2)]);
+    const bGone = parse((await call(c, c.delete, { ref: widgets(ns, "b") })).object);
+    writes.push(["DELETED", rv(bGone)]);
+    // A change in another namespace is not this watch's.
+    await call(c, c.create, { ref: widgets(freshNs()), object: widget("other") });
+
+    const w = watch(c, { ref: widgets(ns), resourceVersion: String(rv(start)) });
+    const replayed = await w.until(3);
+    assert.deepEqual(replayed.map((e) => [e.type, e.revision]), writes);
+    for (const e of replayed) assert.equal(rv(parse(e.object)), e.revision);
+    assert.equal(parse(replayed[2]!.object).metadata.name, "b");
+
+    const c1 = parse((await call(c, c.create, { ref: widgets(ns), object: widget("c") })).object);
+    const live = await w.until(4);
+    assert.deepEqual([live[3]!.type, live[3]!.revision], ["ADDED", rv(c1)]);
+    assert.deepEqual(parse(live[3]!.object), c1);
+    w.stream.cancel();
+    assert.equal((await w.end()).code, grpc.status.CANCELLED);
+    assert.equal(w.events.length, 4, "nothing repeats");
+  });
+
+  it("starts with the current state as ADDED events, then an initial-events-end bookmark", async () => {
+    const ns = freshNs();
+    for (const name of ["p", "q"]) await call(c, c.create, { ref: widgets(ns), object: widget(name) });
+    const plain = watch(c, { ref: widgets(ns) });
+    const initial = await plain.until(2);
+    assert.deepEqual(initial.map((e) => [e.type, parse(e.object).metadata.name]), [["ADDED", "p"], ["ADDED", "q"]]);
+    plain.stream.cancel();
+
+    const w = watch(c, { ref: widgets(ns), sendInitialEvents: true, allowBookmarks: true });
+    const got = await w.until(3);
+    assert.deepEqual(got.slice(0, 2).map((e) => e.type), ["ADDED", "ADDED"]);
+    const end = got[2]!;
+    assert.equal(end.type, "BOOKMARK");
+    const bookmark = parse(end.object);
+    assert.equal(bookmark.metadata.annotations["k8s.io/initial-events-end"], "true");
+    assert.equal(bookmark.metadata.resourceVersion, String(end.revision));
+    assert.ok(end.revision >= got[0]!.revision);
+    w.stream.cancel();
+  });
+
+  it("sends periodic bookmarks, and a last one when the watch times out", async () => {
+    const ns = freshNs();
+    const made = parse((await call(c, c.create, { ref: widgets(ns), object: widget("m") })).object);
+    const w = watch(c, { ref: widgets(ns), resourceVersion: String(rv(made)), allowBookmarks: true, timeoutSeconds: 1 });
+    const [first] = await w.until(1);
+    assert.equal(first!.type, "BOOKMARK");
+    assert.ok(first!.revision >= rv(made));
+    const bookmark = parse(first!.object);
+    assert.equal(bookmark.kind, "Widget");
+    assert.equal(bookmark.apiVersion, `${GROUP}/v1`);
+    assert.equal(bookmark.metadata.resourceVersion, String(first!.revision));
+    const end = await w.end();
+    assert.equal(end.code, grpc.status.OK);
+    assert.equal(w.events.at(-1)!.type, "BOOKMARK");
+    assert.ok(w.events.every((e) => e.type === "BOOKMARK"));
+  });
+
+  it("sends no bookmarks to a watch that did not ask for them", async () => {
+    const ns = freshNs();
+    const made = parse((await call(c, c.create, { ref: widgets(ns), object: widget("n") })).object);
+    const w = watch(c, { ref: widgets(ns), resourceVersion: String(rv(made)), timeoutSeconds: 1 });
+    assert.equal((await w.end()).code, grpc.status.OK);
+    assert.deepEqual(w.events, []);
+  });
+
+  it("ships a generated descriptor that matches the .proto", () => {
+    const root = fileURLToPath(new URL("../..", import.meta.url));
+    const r = spawnSync(process.execPath, ["scripts/gen-proto.mjs", "--check"], { cwd: root, encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+  });
+});
+
+describe("gRPC watch expiry and the slow-watcher bound", () => {
+  it("answers a watch from a compacted revision with an ERROR event, then OUT_OF_RANGE", async () => {
+    const t = await startTestServer({ grpcPort: 0, durable: false });
+    const c = connect(t);
+    try {
+      await createWidgetType(c);
+      for (const name of ["a", "b", "c"]) await call(c, c.create, { ref: widgets("ns"), object: widget(name) });
+      await t.server.store.compact({ minEvents: 0, windowMs: 0 });
+      assert.ok(t.server.store.compacted() > 1);
+      const w = watch(c, { ref: widgets("ns"), resourceVersion: "1" });
+      const end = await w.end();
+      assert.equal(end.code, grpc.status.OUT_OF_RANGE, end.details);
+      assert.equal(w.events.length, 1);
+      assert.equal(w.events[0]!.type, "ERROR");
+      const status = parse(w.events[0]!.object);
+      assert.equal(status.code, 410);
+      assert.equal(status.reason, "Expired");
+      assert.match(status.message, /too old resource version: 1/);
+      assert.equal(statusOfError({ metadata: end.metadata })?.reason, "Expired");
+    } finally {
+      c.close();
+      await t.stop();
+    }
+  });
+
+  it("holds events for a watcher that pauses under the bound and delivers them all, in order", async () => {
+    const t = await startTestServer({ grpcPort: 0, durable: false });
+    const c = connect(t);
+    try {
+      await createWidgetType(c);
+      const ns = freshNs();
+      const start = parse((await call(c, c.create, { ref: widgets(ns), object: widget("start") })).object);
+      const w = watch(c, { ref: widgets(ns), resourceVersion: String(rv(start)) });
+      w.stream.pause();
+      const pad = "y".repeat(1024);
+      const revisions: number[] = [];
+      for (let batch = 0; batch < 20; batch++) {
+        const made = await Promise.all(
+          Array.from({ length: 100 }, (_, i) => call(c, c.create, { ref: widgets(ns), object: widget(`p${batch}-${i}`, { size: 1, pad }) })),
+        );
+        revisions.push(...made.map((r) => rv(parse(r.object))));
+      }
+      revisions.sort((a, b) => a - b);
+      w.stream.resume();
+      const got = await w.until(revisions.length);
+      assert.deepEqual(got.map((e) => e.revision), revisions);
+      assert.equal(t.server.hub.stats().cutOff, 0);
+      w.stream.cancel();
+    } finally {
+      c.close();
+      await t.stop();
+    }
+  });
+
+  it("cuts off a watcher that stops reading with RESOURCE_EXHAUSTED, after a prefix of its events in order", async () => {
+    const t = await startTestServer({ grpcPort: 0, durable: false, watchBufferBytes: 256 * 1024 });
+    const c = connect(t);
+    try {
+      await createWidgetType(c);
+      const ns = freshNs();
+      const start = parse((await call(c, c.create, { ref: widgets(ns), object: widget("start") })).object);
+      const w = watch(c, { ref: widgets(ns), resourceVersion: String(rv(start)) });
+      w.stream.pause();
+      const pad = "x".repeat(32 * 1024);
+      const revisions: number[] = [];
+      for (let i = 0; t.server.hub.stats().cutOff === 0; i++) {
+        assert.ok(i < 2000, "the slow watcher was never cut off");
+        const o = parse((await call(c, c.create, { ref: widgets(ns), object: widget(`w${i}`, { size: 1, pad }) })).object);
+        revisions.push(rv(o));
+      }
+      // Changes after the cut never reach it.
+      for (const name of ["late1", "late2"]) await call(c, c.create, { ref: widgets(ns), object: widget(name) });
+      w.stream.resume();
+      const end = await w.end();
+      assert.equal(end.code, grpc.status.RESOURCE_EXHAUSTED, end.details);
+      assert.match(end.details, /reconnect from your last resourceVersion/);
+      assert.ok(w.events.length <= revisions.length, `${w.events.length} events for ${revisions.length} writes before the cut`);
+      assert.deepEqual(w.events.map((e) => e.revision), revisions.slice(0, w.events.length));
+    } finally {
+      c.close();
+      await t.stop();
+    }
+  });
+});
+
+describe("gRPC shutdown", () => {
+  it("ends open watches with a last bookmark and status OK, then stops serving", async () => {
+    const t = await startTestServer({ grpcPort: 0, durable: false, bookmarkIntervalMs: 100 });
+    const c = connect(t);
+    try {
+      await createWidgetType(c);
+      const made = parse((await call(c, c.create, { ref: widgets("ns"), object: widget("a") })).object);
+      const w = watch(c, { ref: widgets("ns"), resourceVersion: String(rv(made)), allowBookmarks: true });
+      await w.until(1); // a periodic bookmark: the watch is live
+      const started = Date.now();
+      await t.stop();
+      assert.ok(Date.now() - started < 2000, `close took ${Date.now() - started} ms: the watch was not ended`);
+      const end = await w.end();
+      assert.equal(end.code, grpc.status.OK, end.details);
+      assert.equal(w.events.at(-1)?.type, "BOOKMARK");
+      assert.equal(w.events.at(-1)?.revision, rv(made));
+      await assert.rejects(call(c, c.get, { ref: widgets("ns", "a") }), (err: grpc.ServiceError) => err.code === grpc.status.UNAVAILABLE);
+    } finally {
+      c.close();
+      await t.stop();
+    }
+  });
+});
+
+describe("gRPC token auth", () => {
+  let t: TestServer;
+  let c: ResourcesClient;
+  const bearer = (token: string) => {
+    const md = new grpc.Metadata();
+    md.set("authorization", `Bearer ${token}`);
+    return md;
+  };
+  const ref = { group: "setpoint.dev", version: "v1", plural: "resourcetypes" };
+
+  before(async () => {
+    t = await startTestServer({ grpcPort: 0, durable: false, token: "s3cret" });
+    c = connect(t);
+  });
+  after(async () => {
+    c?.close();
+    await t?.stop();
+  });
+
+  it("rejects calls without the bearer token with UNAUTHENTICATED", async () => {
+    const status = await fails(call(c, c.list, { ref }), grpc.status.UNAUTHENTICATED, "Unauthorized");
+    assert.equal(status.code, 401);
+    await fails(call(c, c.list, { ref }, bearer("wrong")), grpc.status.UNAUTHENTICATED, "Unauthorized");
+    await fails(call(c, c.get, { ref: { ...ref, name: `leases.setpoint.dev` } }), grpc.status.UNAUTHENTICATED, "Unauthorized");
+    const w = watch(c, { ref });
+    assert.equal((await w.end()).code, grpc.status.UNAUTHENTICATED);
+  });
+
+  it("serves calls that carry it", async () => {
+    const list = await call(c, c.list, { ref }, bearer("s3cret"));
+    assert.ok(list.revision >= 0);
+    // No ResourceType objects are stored yet: the first event is the initial-events-end bookmark.
+    const w = watch(c, { ref, allowBookmarks: true, sendInitialEvents: true }, bearer("s3cret"));
+    const [first] = await w.until(1);
+    assert.equal(first!.type, "BOOKMARK");
+    assert.equal(parse(first!.object).metadata.annotations["k8s.io/initial-events-end"], "true");
+    w.stream.cancel();
+  });
+});
