@@ -1,10 +1,11 @@
 // The Setpoint server: wires the store, the watch hub and the API verbs to the
 // network. HTTP serves REST and chunked watches (src/server/rest.ts); the same
-// list paths opened as WebSockets serve watches too; a timer compacts history.
+// list paths opened as WebSockets serve watches too; gRPC serves the same
+// verbs (src/server/grpc.ts) unless grpcPort is -1; a timer compacts history.
 //
-// Shutdown (close()): /readyz turns 503, the listener stops accepting, every
-// watch gets a final bookmark and is closed, in-flight requests finish, the
-// store flushes and closes.
+// Shutdown (close()): /readyz turns 503, the listeners stop accepting, every
+// watch gets a final bookmark and is closed, in-flight requests and gRPC calls
+// finish (or are cut after 2 s), the store flushes and closes.
 
 import { createServer, type IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
@@ -12,8 +13,11 @@ import { pino, type Logger } from "pino";
 import { WebSocketServer, type WebSocket } from "ws";
 import { TypeRegistry } from "./api/registry.ts";
 import { Resources } from "./api/resources.ts";
+import type { TypeValidators } from "./api/type-validators.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import { ApiError, NotFoundError } from "./errors.ts";
+import { startGrpcServer, type RunningGrpcServer } from "./server/grpc.ts";
+import { PIPELINE_RUN_TYPE_NAME, validatePipelineRun } from "./pipelines/resource-type.ts";
 import { createMetrics } from "./server/metrics.ts";
 import { defaultServerOptions, type ServerOptions } from "./server/options.ts";
 import { authenticate, handleRequest, isWatch, rawQuery, type RestContext } from "./server/rest.ts";
@@ -43,7 +47,15 @@ export interface StartOptions {
   logger?: Logger;
   /** Server version for /version. */
   version?: string;
+  /**
+   * Whole-object checks by type name, run with the schema on spec writes
+   * (src/api/type-validators.ts). Default: BUILT_IN_VALIDATORS.
+   */
+  validators?: TypeValidators;
 }
+
+/** The checks every server runs unless told otherwise: a PipelineRun's task graph (src/pipelines). */
+export const BUILT_IN_VALIDATORS: TypeValidators = new Map([[PIPELINE_RUN_TYPE_NAME, validatePipelineRun]]);
 
 const PING_INTERVAL_MS = 30_000;
 
@@ -55,7 +67,7 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
   const store = openLmdbStore(o.dataDir, { durable: o.durable, now: () => clock.now() });
   const hub = new WatchHub(store, { bookmarkIntervalMs: o.bookmarkIntervalMs, bufferBytes: o.watchBufferBytes, clock });
   const registry = new TypeRegistry(store);
-  const resources = new Resources(store, hub, registry, { clock });
+  const resources = new Resources(store, hub, registry, { clock, validators: extra.validators ?? BUILT_IN_VALIDATORS });
   const metrics = createMetrics(store, hub);
   let ready = true;
   const watches = new Set<() => void>();
@@ -81,9 +93,21 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
   http.on("upgrade", (req, socket, head) => {
     void upgrade(ctx, wss, req, socket, head);
   });
-  http.on("clientError", (_err, socket) => {
-    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
-    else socket.destroy();
+  // Requests Node cannot parse (unknown methods, oversized headers) still get a Status.
+  http.on("clientError", (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return socket.destroy();
+    const tooLarge = err.code === "HPE_HEADER_OVERFLOW";
+    const code = tooLarge ? 431 : 400;
+    const body = JSON.stringify({
+      kind: "Status",
+      apiVersion: "v1",
+      metadata: {},
+      status: "Failure",
+      message: tooLarge ? "request headers too large" : `malformed HTTP request: ${err.code ?? err.message}`,
+      reason: "BadRequest",
+      code,
+    });
+    socket.end(`HTTP/1.1 ${code} ${tooLarge ? "Request Header Fields Too Large" : "Bad Request"}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   });
 
   // Keepalive: a WebSocket that misses a pong between two pings is dropped.
@@ -128,12 +152,25 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
   const address = http.address();
   const port = typeof address === "object" && address ? address.port : o.httpPort;
   const host = o.host.includes(":") ? `[${o.host}]` : o.host;
+  let grpc: RunningGrpcServer | undefined;
+  if (o.grpcPort !== -1) {
+    try {
+      grpc = await startGrpcServer(resources, { host: o.host, port: o.grpcPort, token: o.token, log, metrics });
+    } catch (err) {
+      compactor.cancel();
+      pinger.cancel();
+      hub.close();
+      await new Promise((resolve) => http.close(resolve));
+      await store.close();
+      throw err;
+    }
+  }
 
   let closing: Promise<void> | undefined;
   return {
     url: `http://${host}:${port}`,
     port,
-    grpcPort: -1,
+    grpcPort: grpc?.port ?? -1,
     store,
     hub,
     resources,
@@ -144,6 +181,7 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
         pinger.cancel();
         const stopped = new Promise<void>((resolve) => http.close(() => resolve()));
         http.closeIdleConnections();
+        const grpcStopped = grpc?.close();
         hub.close();
         for (const stop of watches) stop();
         for (const ws of wss.clients) ws.close(1001, "server shutting down");
@@ -153,6 +191,7 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
         clearTimeout(grace);
         for (const ws of wss.clients) ws.terminate();
         wss.close();
+        await grpcStopped;
         while (compacting) await new Promise((r) => setTimeout(r, 10));
         await store.close();
       })();
