@@ -31,9 +31,11 @@ export function createMetrics(store: Store, hub: WatchHub): Metrics {
     registers: [registry],
   });
   const compactions = new Counter({ name: "setpoint_compactions_total", help: "Change-log compactions run.", registers: [registry] });
+  const stats = () => hub.stats();
+  new Gauge({ name: "setpoint_watchers", help: "Open watches.", registers: [registry], collect() { this.set(stats().watchers); } });
+  // Cumulative figures owned by the hub, exposed as counters at scrape time.
   const fromHub = (name: string, help: string, pick: (s: ReturnType<WatchHub["stats"]>) => number) =>
-    new Gauge({ name, help, registers: [registry], collect() { this.set(pick(hub.stats())); } });
-  fromHub("setpoint_watchers", "Open watches.", (s) => s.watchers);
+    new Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(pick(stats())); } });
   fromHub("setpoint_watch_events_sent_total", "Watch events sent (all watchers).", (s) => s.eventsSent);
   fromHub("setpoint_watch_bookmarks_sent_total", "Bookmarks sent.", (s) => s.bookmarksSent);
   fromHub("setpoint_watchers_cut_off_total", "Watchers cut off for passing the send-buffer bound.", (s) => s.cutOff);
