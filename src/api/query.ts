@@ -12,6 +12,7 @@ export interface RawQuery {
   limit?: string;
   continue?: string;
   resourceVersion?: string;
+  resourceVersionMatch?: string;
   allowWatchBookmarks?: string;
   sendInitialEvents?: string;
   timeoutSeconds?: string;
@@ -24,6 +25,8 @@ export interface ListQuery {
   continueFrom?: ContinueToken;
   /** Minimum revision the answer must reflect; undefined: newest. */
   resourceVersion?: number;
+  /** With resourceVersionMatch=Exact: serve the state at exactly `resourceVersion`. */
+  exact?: boolean;
 }
 
 export interface WatchQuery {
@@ -98,6 +101,18 @@ export function parseListQuery(q: RawQuery): ListQuery {
   if (q.continue) out.continueFrom = decodeContinue(q.continue);
   const rv = parseRevision(q.resourceVersion);
   if (rv !== undefined && rv > 0) out.resourceVersion = rv;
+  const match = q.resourceVersionMatch;
+  if (match !== undefined && match !== "") {
+    if (match !== "Exact" && match !== "NotOlderThan") {
+      throw bad("resourceVersionMatch", `invalid resourceVersionMatch ${JSON.stringify(match)}: supported values: "Exact", "NotOlderThan"`);
+    }
+    if (rv === undefined) throw bad("resourceVersionMatch", "resourceVersionMatch is forbidden unless resourceVersion is provided");
+    if (q.continue) throw bad("resourceVersionMatch", "resourceVersionMatch is forbidden when continue is provided");
+    if (match === "Exact") {
+      if (rv === 0) throw bad("resourceVersionMatch", 'resourceVersionMatch "Exact" is forbidden for resourceVersion "0"');
+      out.exact = true;
+    }
+  }
   return out;
 }
 

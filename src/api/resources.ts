@@ -130,6 +130,7 @@ export class Resources {
     } else if (q.resourceVersion !== undefined && q.resourceVersion > this.#store.head()) {
       await this.#hub.waitFor(q.resourceVersion, this.#catchUpMs);
     }
+    if (q.exact) revision = q.resourceVersion; // a past state, from the change log
     const sel = q.labelSelector;
     const fs = q.fieldSelector;
     const namespace = t.namespaced ? (ref.namespace ?? fs?.namespace) : undefined;

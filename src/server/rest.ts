@@ -40,6 +40,7 @@ const QUERY_KEYS: Array<keyof RawQuery> = [
   "limit",
   "continue",
   "resourceVersion",
+  "resourceVersionMatch",
   "allowWatchBookmarks",
   "sendInitialEvents",
   "timeoutSeconds",

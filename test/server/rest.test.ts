@@ -621,6 +621,24 @@ describe("list", () => {
     assert.deepEqual(keys, sorted);
   });
 
+  it("resourceVersionMatch=Exact serves the state at exactly that revision; bad combinations are 400", async () => {
+    const ns = freshNs();
+    const a = await created(c.post(gadgets(ns), gadget("a")));
+    await created(c.post(gadgets(ns), gadget("b")));
+    const del = await c.del(`${gadgets(ns)}/a`);
+    assert.equal(del.status, 200);
+    const exact = await ok(c.get(`${gadgets(ns)}?resourceVersion=${rv(a)}&resourceVersionMatch=Exact`));
+    assert.equal(exact.metadata.resourceVersion, String(rv(a)));
+    assert.deepEqual(names(exact), ["a"], "b did not exist yet and a was not deleted yet");
+    const notOlder = await ok(c.get(`${gadgets(ns)}?resourceVersion=${rv(a)}&resourceVersionMatch=NotOlderThan`));
+    assert.deepEqual(names(notOlder), ["b"]);
+    for (const q of ["resourceVersionMatch=Exact", `resourceVersion=${rv(a)}&resourceVersionMatch=Sometimes`, "resourceVersion=0&resourceVersionMatch=Exact"]) {
+      const res = await c.get(`${gadgets(ns)}?${q}`);
+      assertStatus(res, 400, "BadRequest");
+      assert.deepEqual(causeFields(res), ["resourceVersionMatch"], q);
+    }
+  });
+
   it("an empty list still has kind, items [] and the store's newest revision", async () => {
     const ns = freshNs();
     const w = await created(c.post(widgets(ns), widget("newest")));
