@@ -82,6 +82,8 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   const now = options.now ?? Date.now;
   const root: RootDatabase = open({
     path,
+    // Always a directory, even when its name has a dot (lmdb-js would take it for a file).
+    noSubdir: false,
     maxDbs: 8,
     noSync: options.durable === false,
     // Large objects (1.5 MiB) and large lists: leave room to grow without remaps.

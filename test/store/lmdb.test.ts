@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -148,6 +148,22 @@ describe("lmdb: specifics", () => {
       } finally {
         await strict.close();
       }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a data directory whose name has a dot is a directory, not a file", async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), "setpoint-lmdb-")), "data.v1");
+    const key: ObjectKey = { type: "things.example.com", namespace: "", name: "a" };
+    try {
+      const store = openLmdbStore(dir);
+      await store.write(key, (_current, revision) => ({ op: "put", object: `{"n":${revision}}` }));
+      await store.close();
+      assert.ok(statSync(dir).isDirectory());
+      const again = openLmdbStore(dir);
+      assert.equal(again.get(key)?.json, '{"n":1}');
+      await again.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
