@@ -1,0 +1,23 @@
+// A complete Setpoint agent: greets every Greeting (demo.example.com/v1) by
+// writing `status.message`. Run several copies to share the work; Ctrl-C stops
+// one gracefully. Start it with `npx tsx examples/agents/hello.ts`.
+import { runAgent, type ApiObject } from "../../src/agent.ts";
+
+type Greeting = ApiObject<{ name: string }, { message?: string; observedGeneration?: number }>;
+
+const stop = new AbortController();
+process.once("SIGINT", () => stop.abort());
+
+await runAgent<Greeting>({
+  name: "hello",
+  grpcAddress: process.env.SETPOINT_GRPC ?? "127.0.0.1:9090",
+  httpUrl: process.env.SETPOINT_URL ?? "http://127.0.0.1:8080",
+  type: { group: "demo.example.com", version: "v1", plural: "greetings" },
+  stateDir: ".hello-state",
+  signal: stop.signal,
+  async reconcile(key, { object, updateStatus }) {
+    if (!object) return console.log(`${key} is gone`);
+    if (object.status?.observedGeneration === object.metadata.generation) return; // up to date
+    await updateStatus({ message: `Hello, ${object.spec?.name ?? "world"}!` });
+  },
+});

@@ -1,0 +1,225 @@
+// A thin typed client of one Setpoint server for agents, speaking only the
+// wire protocol: unary verbs over gRPC (each with a deadline and an optional
+// AbortSignal), watches over a WebSocket (one JSON event per text message) or
+// over the gRPC Watch stream.
+//
+// Errors: a failed call rejects with the error class of its Status reason
+// (`NotFoundError`, `ConflictError` for ABORTED, `ExpiredError` for
+// OUT_OF_RANGE, … from src/errors.ts); a server that cannot be reached, or
+// that answers something that is not the protocol, rejects with
+// `TransportError`. A watch ends by resolving `done` when the server closes it
+// on purpose (timeout, shutdown, slow-watcher cut-off: resume from the last
+// revision) and by rejecting it otherwise (ERROR event, dropped connection, no
+// message for `idleTimeoutMs`).
+
+import * as grpc from "@grpc/grpc-js";
+import { systemClock, type Clock } from "../clock.ts";
+import { loadResourcesService, type ResourcesClient, type UnaryMethod } from "../proto.ts";
+import { grpcWatch, webSocketWatch } from "./watch-transports.ts";
+import { TransportError, errorOfGrpc, parseEvent, parseObject, type ApiObject, type ObjectRef, type TypeRef, type WatchEvent } from "./wire.ts";
+
+export { TransportError, errorOfStatus, type ApiObject, type ObjectMeta, type ObjectRef, type TypeRef, type WatchEvent } from "./wire.ts";
+
+export interface ClientOptions {
+  /** gRPC address, `host:port`. */
+  grpcAddress: string;
+  /** HTTP base URL (e.g. `http://127.0.0.1:8080`); needed only for WebSocket watches. */
+  httpUrl?: string;
+  /** Bearer token sent with every call. */
+  token?: string;
+  /** Deadline of each unary call. Default 10000 ms. */
+  timeoutMs?: number;
+  /** Time source for watch idle checks. Default `systemClock`. */
+  clock?: Clock;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+  /** Overrides the client's deadline for this call. */
+  timeoutMs?: number;
+}
+
+export interface ListOptions extends CallOptions {
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** Page size; 0 or absent: everything. */
+  limit?: number;
+  continue?: string;
+  /** Minimum revision the list must reflect; absent: newest. */
+  resourceVersion?: string;
+}
+
+export interface ListResult<T extends ApiObject = ApiObject> {
+  /** Revision the list was served at: watch from here. */
+  revision: number;
+  /** Token for the next page; "" on the last one. */
+  continue: string;
+  items: T[];
+}
+
+export interface WatchOptions {
+  /** Start after this revision; absent or "0": initial ADDED events first. */
+  resourceVersion?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** Ask for bookmarks. Default true. */
+  allowBookmarks?: boolean;
+  /** Default "websocket". */
+  transport?: "websocket" | "grpc";
+  /** Aborting it closes the watch (`done` resolves). */
+  signal?: AbortSignal;
+  /** A watch that receives nothing for this long is dropped (`done` rejects). Default 30000 ms. */
+  idleTimeoutMs?: number;
+}
+
+/** An open watch. */
+export interface Watch {
+  /** Resolves when the server ends the watch on purpose or it is closed; rejects on errors. */
+  done: Promise<void>;
+  close(): void;
+}
+
+/**
+ * A client of one server.
+ * @example
+ * const client = new SetpointClient({ grpcAddress: "127.0.0.1:9090", httpUrl: "http://127.0.0.1:8080" });
+ * const obj = await client.get({ group: "ci.example.com", version: "v1", plural: "runs", namespace: "default", name: "a" });
+ */
+export class SetpointClient {
+  readonly #grpc: ResourcesClient;
+  readonly #options: ClientOptions;
+  readonly #clock: Clock;
+  /** Calls made, by verb (`list`, `watch`, `get`, …); for tests and metrics. */
+  readonly calls: Record<string, number> = {};
+
+  constructor(options: ClientOptions) {
+    const { Client } = loadResourcesService();
+    this.#options = options;
+    this.#clock = options.clock ?? systemClock;
+    this.#grpc = new Client(options.grpcAddress, grpc.credentials.createInsecure(), {
+      // grpc-js backs off reconnects up to 120 s by default; a restarted server must be found again quickly.
+      "grpc.initial_reconnect_backoff_ms": 200,
+      "grpc.max_reconnect_backoff_ms": 5000,
+    });
+  }
+
+  async get<T extends ApiObject = ApiObject>(ref: ObjectRef, options: CallOptions = {}): Promise<T> {
+    const res = await this.#unary("get", this.#grpc.get, { ref }, options);
+    return parseObject<T>(res.object, "get response");
+  }
+
+  /** One page of a list (everything when `limit` is unset). */
+  async list<T extends ApiObject = ApiObject>(ref: TypeRef, options: ListOptions = {}): Promise<ListResult<T>> {
+    const { labelSelector = "", fieldSelector = "", limit = 0, resourceVersion = "" } = options;
+    const req = { ref, labelSelector, fieldSelector, limit, continue: options.continue ?? "", resourceVersion };
+    const res = await this.#unary("list", this.#grpc.list, req, { timeoutMs: 60_000, ...options });
+    if (!Number.isSafeInteger(res.revision) || res.revision < 1) throw new TransportError(`client: list revision ${res.revision} is not a revision`);
+    return { revision: res.revision, continue: res.continue, items: res.items.map((b, i) => parseObject<T>(b, `list item ${i}`)) };
+  }
+
+  async create<T extends ApiObject = ApiObject>(ref: TypeRef, object: ApiObject, options: CallOptions = {}): Promise<T> {
+    const res = await this.#unary("create", this.#grpc.create, { ref, object: Buffer.from(JSON.stringify(object)) }, options);
+    return parseObject<T>(res.object, "create response");
+  }
+
+  /** Replaces an object; `metadata.resourceVersion`, if set, is a precondition (ConflictError). */
+  async update<T extends ApiObject = ApiObject>(ref: ObjectRef, object: ApiObject, options: CallOptions = {}): Promise<T> {
+    const res = await this.#unary("update", this.#grpc.update, { ref, object: Buffer.from(JSON.stringify(object)) }, options);
+    return parseObject<T>(res.object, "update response");
+  }
+
+  /** Replaces an object's status; `metadata.resourceVersion`, if set, is a precondition (ConflictError). */
+  async updateStatus<T extends ApiObject = ApiObject>(ref: ObjectRef, object: ApiObject, options: CallOptions = {}): Promise<T> {
+    const res = await this.#unary("updateStatus", this.#grpc.updateStatus, { ref, object: Buffer.from(JSON.stringify(object)) }, options);
+    return parseObject<T>(res.object, "updateStatus response");
+  }
+
+  /** Patches an object (or, with `status: true`, its status). Default type: merge patch. */
+  async patch<T extends ApiObject = ApiObject>(
+    ref: ObjectRef,
+    patch: unknown,
+    options: CallOptions & { type?: "merge" | "json"; status?: boolean } = {},
+  ): Promise<T> {
+    const patchType = options.type === "json" ? "application/json-patch+json" : "application/merge-patch+json";
+    const req = { ref, patchType, patch: Buffer.from(JSON.stringify(patch)), status: options.status ?? false } as const;
+    const res = await this.#unary("patch", this.#grpc.patch, req, options);
+    return parseObject<T>(res.object, "patch response");
+  }
+
+  /** Deletes an object (or marks it for deletion while it has finalizers); returns its last state. */
+  async delete<T extends ApiObject = ApiObject>(ref: ObjectRef, options: CallOptions & { resourceVersion?: string; uid?: string } = {}): Promise<T> {
+    const res = await this.#unary("delete", this.#grpc.delete, { ref, resourceVersion: options.resourceVersion ?? "", uid: options.uid ?? "" }, options);
+    return parseObject<T>(res.object, "delete response");
+  }
+
+  /** Opens a watch; `onEvent` gets every event in order, synchronously as it arrives. */
+  watch(ref: TypeRef, options: WatchOptions, onEvent: (event: WatchEvent) => void): Watch {
+    this.calls.watch = (this.calls.watch ?? 0) + 1;
+    let closeStream = () => {};
+    let settle!: (err?: unknown) => void;
+    const done = new Promise<void>((resolve, reject) => {
+      let settled = false;
+      settle = (err) => {
+        if (settled) return;
+        settled = true;
+        idle.cancel();
+        options.signal?.removeEventListener("abort", close);
+        closeStream();
+        if (err === undefined) resolve();
+        else reject(err);
+      };
+    });
+    const idleMs = options.idleTimeoutMs ?? 30_000;
+    let lastMessage = this.#clock.now();
+    const idle = this.#clock.every(Math.max(10, idleMs / 4), () => {
+      if (this.#clock.now() - lastMessage > idleMs) settle(new TransportError(`client: watch received nothing for ${idleMs} ms`));
+    });
+    const deliver = (type: unknown, object: Record<string, any>) => {
+      lastMessage = this.#clock.now();
+      try {
+        onEvent(parseEvent(type, object));
+      } catch (err) {
+        settle(err);
+      }
+    };
+    const close = () => settle();
+    if (options.signal?.aborted) settle();
+    else {
+      options.signal?.addEventListener("abort", close, { once: true });
+      closeStream =
+        options.transport === "grpc"
+          ? grpcWatch(ref, { options, deliver, settle, client: this.#grpc, metadata: this.#metadata() })
+          : webSocketWatch(ref, { options, deliver, settle, httpUrl: this.#options.httpUrl, token: this.#options.token });
+    }
+    return { done, close };
+  }
+
+  /** Closes the gRPC channel. */
+  close(): void {
+    this.#grpc.close();
+  }
+
+  #metadata(): grpc.Metadata {
+    const md = new grpc.Metadata();
+    if (this.#options.token) md.set("authorization", `Bearer ${this.#options.token}`);
+    return md;
+  }
+
+  #unary<Req, Res>(verb: string, method: UnaryMethod<Req, Res>, req: Req, options: CallOptions): Promise<Res> {
+    this.calls[verb] = (this.calls[verb] ?? 0) + 1;
+    const { signal } = options;
+    return new Promise<Res>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const deadline = Date.now() + (options.timeoutMs ?? this.#options.timeoutMs ?? 10_000);
+      const onAbort = () => call.cancel();
+      const call = method.call(this.#grpc, req, this.#metadata(), { deadline }, (err, res) => {
+        signal?.removeEventListener("abort", onAbort);
+        if (signal?.aborted) reject(signal.reason);
+        else if (err) reject(errorOfGrpc(err));
+        else if (res === undefined) reject(new TransportError(`client: empty ${verb} response`));
+        else resolve(res);
+      });
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+}

@@ -1,0 +1,224 @@
+// The agent end to end against a real server: level-triggered reconcile with
+// status writes (and the latency from a REST create to the reconcile and on
+// to a watcher seeing the status), conflicts requeue instead of overwriting,
+// deduplication of a busy key, isolation of failing and hanging reconciles,
+// graceful shutdown, resume after a server restart and warm restart without
+// listing, and a server that is down.
+
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { Agent, ConflictError, SetpointClient, type AgentOptions, type ApiObject } from "../../src/agent.ts";
+import { PREFIX, TYPE, createWidget, requestCount, startEnv, waitFor, type Env } from "./fixtures.ts";
+
+const RESOURCE = `${TYPE.plural}.${TYPE.group}`;
+const path = (name: string) => `${PREFIX}/namespaces/default/widgets/${name}`;
+
+describe("agent", () => {
+  let env: Env;
+  before(async () => (env = await startEnv()));
+  after(() => env.stop());
+
+  /** Starts an agent on the test server; reconciles of keys outside `only` are ignored. */
+  function start(options: Partial<AgentOptions> & Pick<AgentOptions, "reconcile">, only?: (key: string) => boolean) {
+    const stop = new AbortController();
+    const errors: unknown[] = [];
+    const reconcile = options.reconcile;
+    const agent = new Agent({
+      name: "agent-test",
+      grpcAddress: env.grpcAddress,
+      httpUrl: env.server.url,
+      type: TYPE,
+      onError: (err) => errors.push(err),
+      ...options,
+      reconcile: (key, ctx) => (only && !only(key) ? Promise.resolve() : reconcile(key, ctx)),
+    });
+    const running = agent.run(stop.signal);
+    return { agent, errors, stop: () => (stop.abort(), running) };
+  }
+
+  test("reconciles the current object and writes status with observedGeneration; measures latency", async (t) => {
+    const reconciledAt = new Map<string, number>();
+    const a = start(
+      {
+        reconcile: async (key, ctx) => {
+          if (!reconciledAt.has(key)) reconciledAt.set(key, performance.now());
+          const o = ctx.object as ApiObject<{ size: number }, { observedGeneration?: number }> | undefined;
+          if (o && o.status?.observedGeneration !== o.metadata.generation) await ctx.updateStatus({ doubled: o.spec!.size * 2 });
+        },
+      },
+      (key) => key.startsWith("default/lat-"),
+    );
+    const watcher = new SetpointClient({ grpcAddress: env.grpcAddress, httpUrl: env.server.url });
+    const statusSeenAt = new Map<string, number>();
+    const watch = watcher.watch(TYPE, { resourceVersion: String(env.server.store.head()) }, (e) => {
+      if ((e.object.status as any)?.doubled !== undefined && !statusSeenAt.has(e.object.metadata.name)) statusSeenAt.set(e.object.metadata.name, performance.now());
+    });
+    await waitFor("the agent's lease", () => a.agent.membership?.member);
+    const toReconcile: number[] = [];
+    const toStatus: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      const name = `lat-${i}`;
+      const created = performance.now();
+      await createWidget(env.http, name, { size: i });
+      await waitFor(`status of ${name}`, () => statusSeenAt.get(name));
+      toReconcile.push(reconciledAt.get(`default/${name}`)! - created);
+      toStatus.push(statusSeenAt.get(name)! - reconciledAt.get(`default/${name}`)!);
+    }
+    const stored = (await env.http.get(path("lat-7"))).body;
+    assert.deepEqual(stored.status, { doubled: 14, observedGeneration: 1 });
+    const q = (xs: number[], p: number) => [...xs].sort((x, y) => x - y)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!.toFixed(1);
+    t.diagnostic(`REST create -> reconcile: median ${q(toReconcile, 0.5)} ms, p90 ${q(toReconcile, 0.9)} ms, max ${q(toReconcile, 1)} ms`);
+    t.diagnostic(`reconcile -> status seen by a watcher: median ${q(toStatus, 0.5)} ms, p90 ${q(toStatus, 0.9)} ms, max ${q(toStatus, 1)} ms`);
+    watch.close();
+    watcher.close();
+    await a.stop();
+  });
+
+  test("a stale status write gets a conflict and a requeue, never an overwrite", async () => {
+    await createWidget(env.http, "conflict", { size: 1 });
+    const seen: Array<{ generation: number; outcome: string }> = [];
+    const a = start(
+      {
+        reconcile: async (_key, ctx) => {
+          const o = ctx.object!;
+          if (o.metadata.generation === 1) {
+            // Someone changes the spec between our read and our write.
+            assert.equal((await env.http.patch(path("conflict"), { spec: { size: 2 } })).status, 200);
+          }
+          try {
+            await ctx.updateStatus({ size: (o.spec as { size: number }).size });
+            seen.push({ generation: o.metadata.generation!, outcome: "written" });
+          } catch (err) {
+            seen.push({ generation: o.metadata.generation!, outcome: err instanceof ConflictError ? "conflict" : String(err) });
+            throw err;
+          }
+        },
+      },
+      (key) => key === "default/conflict",
+    );
+    await waitFor("the second reconcile", () => seen.some((s) => s.outcome === "written"));
+    assert.deepEqual(seen.slice(0, 2), [
+      { generation: 1, outcome: "conflict" },
+      { generation: 2, outcome: "written" },
+    ]);
+    assert.deepEqual((await env.http.get(path("conflict"))).body.status, { size: 2, observedGeneration: 2 });
+    assert.deepEqual(a.errors, [], "conflicts are not reported as errors");
+    await a.stop();
+  });
+
+  test("100 updates to a key while its reconcile is slow lead to at most two more reconciles", async () => {
+    await createWidget(env.http, "busy", { size: 0 });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const versions: string[] = [];
+    const a = start(
+      {
+        reconcile: async (_key, ctx) => {
+          versions.push(ctx.object!.metadata.resourceVersion!);
+          if (versions.length === 1) await gate;
+        },
+      },
+      (key) => key === "default/busy",
+    );
+    await waitFor("the first reconcile", () => versions.length === 1);
+    let last = "";
+    for (let i = 1; i <= 100; i++) last = (await env.http.patch(path("busy"), { spec: { size: i } })).body.metadata.resourceVersion;
+    await waitFor("the last update in the cache", () => a.agent.cache.get("default/busy")?.metadata.resourceVersion === last);
+    release();
+    await waitFor("a reconcile of the last version", () => versions.at(-1) === last);
+    await new Promise((r) => setTimeout(r, 300)); // room for reconciles that should not happen
+    assert.ok(versions.length <= 3, `${versions.length} reconciles: ${versions.join(",")}`);
+    await a.stop();
+  });
+
+  test("a reconcile that throws or hangs does not stop the others", async () => {
+    for (const n of ["throws", "hangs", "ok1", "ok2"]) await createWidget(env.http, `iso-${n}`);
+    const calls = new Map<string, number>();
+    const a = start(
+      {
+        workers: 2,
+        reconcile: async (key, ctx) => {
+          calls.set(key, (calls.get(key) ?? 0) + 1);
+          if (key === "default/iso-throws" && calls.get(key)! < 3) throw new Error("boom");
+          if (key === "default/iso-hangs") await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve));
+        },
+        shutdownGraceMs: 100,
+      },
+      (key) => key.startsWith("default/iso-"),
+    );
+    await waitFor("every other key reconciled, the failing one retried", () => calls.get("default/iso-ok1") && calls.get("default/iso-ok2") && calls.get("default/iso-throws") === 3);
+    assert.equal(a.errors.filter((e) => (e as Error).message === "boom").length, 2);
+    await a.stop();
+  });
+
+  test("graceful shutdown lets a running reconcile finish and releases the lease", async () => {
+    await createWidget(env.http, "shutdown");
+    let started = false;
+    let finished = false;
+    const a = start(
+      {
+        reconcile: async () => {
+          started = true;
+          await new Promise((r) => setTimeout(r, 200));
+          finished = true;
+        },
+      },
+      (key) => key === "default/shutdown",
+    );
+    await waitFor("the reconcile", () => started);
+    const lease = `/apis/setpoint.dev/v1/namespaces/default/leases/${a.agent.membership!.leaseName}`;
+    assert.equal((await env.http.get(lease)).status, 200);
+    await a.stop();
+    assert.equal(finished, true);
+    assert.equal((await env.http.get(lease)).status, 404);
+  });
+
+  test("resumes after a server restart without listing, and warm-restarts from its state directory", async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), "setpoint-agent-state-"));
+    const reconciled = new Set<string>();
+    const options = { stateDir, reconcile: async (key: string) => void reconciled.add(key) };
+    const only = (key: string) => key.startsWith("default/warm-");
+    await createWidget(env.http, "warm-1");
+    const first = start(options, only);
+    await waitFor("warm-1", () => reconciled.has("default/warm-1"));
+    await env.restart();
+    await createWidget(env.http, "warm-2");
+    await waitFor("warm-2 after the restart", () => reconciled.has("default/warm-2"));
+    assert.equal(await requestCount(env.server.url, "list", RESOURCE), 0, "no List on the restarted server");
+    assert.equal(first.agent.informer.stats.lists, 1);
+    await first.stop();
+
+    await createWidget(env.http, "warm-3");
+    reconciled.clear();
+    const second = start(options, only);
+    await waitFor("every widget reconciled by the new agent", () => ["warm-1", "warm-2", "warm-3"].every((n) => reconciled.has(`default/${n}`)));
+    assert.equal(second.agent.informer.stats.restores, 1);
+    assert.equal(second.agent.informer.stats.lists, 0);
+    assert.equal(await requestCount(env.server.url, "list", RESOURCE), 0, "still no List of widgets");
+    await second.stop();
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+});
+
+test("an agent whose server is down retries with backoff and stops cleanly", async () => {
+  const errors: unknown[] = [];
+  const stop = new AbortController();
+  const agent = new Agent({
+    name: "down",
+    grpcAddress: "127.0.0.1:1",
+    httpUrl: "http://127.0.0.1:1",
+    type: TYPE,
+    reconcile: async () => assert.fail("nothing to reconcile"),
+    onError: (err) => errors.push(err),
+  });
+  const running = agent.run(stop.signal);
+  await new Promise((r) => setTimeout(r, 1500));
+  // Two informers (widgets and leases) with 250 ms doubling backoff: a handful of tries each, not a busy loop.
+  assert.ok(errors.length >= 2 && errors.length <= 14, `${errors.length} failures in 1.5 s`);
+  assert.ok(agent.client.calls.list! <= 8, `${agent.client.calls.list} list calls`);
+  stop.abort();
+  await running;
+});
