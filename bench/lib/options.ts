@@ -1,0 +1,90 @@
+// Command-line options shared by every bench (bench/*.ts and bench/run.ts).
+//
+//   --full              the issue's full sizes (default: small sizes, all benches < 5 min)
+//   --systems a,b       which systems to run: setpoint, etcd, floor (default: all the bench knows)
+//   --target URL        run against a deployed Setpoint; start no server, no etcd, no floor
+//   --grpc-target H:P   that deployment's gRPC address (agent benches; default: host of --target, port 9090)
+//   --token T           bearer token for --target
+//   --insecure          do not verify the target's TLS certificate
+//   --table-out FILE    also write the markdown table to FILE
+//   --json-out FILE     also append every JSON result line to FILE
+// Workload-specific sizes (--watchers 10,100 …) are read by each bench from `values`.
+
+import { parseArgs } from "node:util";
+
+export type SystemName = "setpoint" | "etcd" | "floor";
+
+export interface BenchOptions {
+  full: boolean;
+  systems: SystemName[];
+  target?: URL;
+  grpcTarget?: string;
+  token?: string;
+  insecure: boolean;
+  tableOut?: string;
+  jsonOut?: string;
+  /** Every option as given, for workload-specific sizes. */
+  values: Record<string, string | boolean | undefined>;
+}
+
+const SYSTEMS: SystemName[] = ["setpoint", "etcd", "floor"];
+
+/** Size options the benches read (each documented in its bench file). */
+const WORKLOAD_OPTIONS = ["watchers", "changes", "watcher-procs", "count", "objects", "list-objects", "sequential", "concurrent", "rounds", "cache-objects", "prof-out"];
+
+/** Parses argv (without node and script); throws on an unknown option. */
+export function parseBenchArgs(argv: string[]): BenchOptions {
+  const options: Record<string, { type: "string" | "boolean" }> = {
+    full: { type: "boolean" },
+    systems: { type: "string" },
+    target: { type: "string" },
+    "grpc-target": { type: "string" },
+    token: { type: "string" },
+    insecure: { type: "boolean" },
+    "table-out": { type: "string" },
+    "json-out": { type: "string" },
+    only: { type: "string" },
+  };
+  // Workload sizes of every bench, so that run.ts can forward one argv to all.
+  for (const name of WORKLOAD_OPTIONS) options[name] = { type: "string" };
+  const { values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false });
+  const v = values as Record<string, string | boolean | undefined>;
+  let systems = SYSTEMS;
+  if (typeof v.systems === "string") {
+    systems = v.systems.split(",").map((s) => s.trim()).filter(Boolean) as SystemName[];
+    for (const s of systems) if (!SYSTEMS.includes(s)) throw new RangeError(`bench: unknown system ${JSON.stringify(s)} (known: ${SYSTEMS.join(", ")})`);
+  }
+  let target: URL | undefined;
+  if (typeof v.target === "string") {
+    target = new URL(v.target);
+    if (target.protocol !== "http:" && target.protocol !== "https:") throw new RangeError(`bench: --target must be http(s)://, got ${v.target}`);
+    // Remote runs measure only the deployed Setpoint.
+    systems = ["setpoint"];
+  }
+  const grpcTarget = typeof v["grpc-target"] === "string" ? v["grpc-target"] : target ? `${target.hostname}:9090` : undefined;
+  return {
+    full: v.full === true,
+    systems,
+    target,
+    grpcTarget,
+    token: typeof v.token === "string" ? v.token : undefined,
+    insecure: v.insecure === true,
+    tableOut: typeof v["table-out"] === "string" ? v["table-out"] : undefined,
+    jsonOut: typeof v["json-out"] === "string" ? v["json-out"] : undefined,
+    values: v,
+  };
+}
+
+/** A comma-separated list of positive integers from option `name`, or `fallback`. */
+export function intList(o: BenchOptions, name: string, fallback: number[]): number[] {
+  const raw = o.values[name];
+  if (typeof raw !== "string") return fallback;
+  const list = raw.split(",").map((s) => Number(s.trim()));
+  for (const n of list) if (!Number.isInteger(n) || n < 0) throw new RangeError(`bench: --${name} must be non-negative integers, got ${raw}`);
+  return list;
+}
+
+/** One positive integer from option `name`, or `fallback`. */
+export function intOption(o: BenchOptions, name: string, fallback: number): number {
+  return intList(o, name, [fallback])[0]!;
+}

@@ -1,0 +1,245 @@
+// Reconcile: the time from a declared change to the agent's reported status,
+// as the driver (this process) sees it through its own watch. A real agent
+// built with the SDK (bench/lib/reconcile-agent.ts, its own process)
+// reconciles with no work and writes status; etcd's baseline is a minimal
+// watch → get → put-status loop. First `--sequential` objects one at a time
+// (create, wait for its status), then `--concurrent` objects changed at once
+// for `--rounds` rounds (round 0 creates them, later rounds update spec).
+//
+//   node --import tsx bench/reconcile.ts [--full] [--systems setpoint,etcd]
+//        [--sequential 300] [--concurrent 100] [--rounds 10]
+//        [--target URL --grpc-target HOST:PORT --token T]
+//
+// Defaults: 300 sequential (1,000 with --full), 100 concurrent × 10 rounds.
+// The Setpoint agent runs one replica (no leases) with 100 workers, matching
+// the etcd loop, which handles every event as it comes.
+
+import { randomUUID } from "node:crypto";
+import type { ChildProcess } from "node:child_process";
+import type { Etcd3 } from "etcd3";
+import { WebSocket } from "ws";
+import { BENCH_GROUP, HttpClient, currentRevision, ensureBenchType, etcdClient } from "./lib/clients.ts";
+import { runStandalone } from "./lib/main.ts";
+import { intOption, type BenchOptions, type SystemName } from "./lib/options.ts";
+import { cpuSeconds, peakRssMb, remoteSetpoint, resetPeakRss, spawnTracked, startEtcd, startSetpoint, stopChild, tsxArgs, type ServerHandle } from "./lib/procs.ts";
+import { emit, note, type Result } from "./lib/report.ts";
+import { Histogram, round } from "./lib/stats.ts";
+
+const PAD = "x".repeat(100);
+const WAIT_MS = 10_000;
+
+/** Pending status waits by object name: resolved when the driver's watch shows status.seq === seq. */
+class Waiters {
+  #map = new Map<string, { seq: number; resolve: () => void }>();
+
+  wait(name: string, seq: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#map.delete(name);
+        resolve(false);
+      }, WAIT_MS);
+      this.#map.set(name, {
+        seq,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve(true);
+        },
+      });
+    });
+  }
+
+  seen(name: string, seq: number | undefined): void {
+    const w = this.#map.get(name);
+    if (w && w.seq === seq) {
+      this.#map.delete(name);
+      w.resolve();
+    }
+  }
+}
+
+interface Driver {
+  server: ServerHandle;
+  waiters: Waiters;
+  /** Declares `spec.seq = seq` for `name` (creating it when `create`). */
+  write(name: string, seq: number, create: boolean): Promise<void>;
+  agentArgs: Record<string, unknown>;
+  close(): Promise<void>;
+}
+
+async function setpointDriver(o: BenchOptions): Promise<Driver> {
+  const server = o.target ? remoteSetpoint(o.target, { ...o, grpc: o.grpcTarget }) : await startSetpoint({ grpc: true });
+  if (!server.grpc) throw new Error("reconcile: the Setpoint agent needs gRPC (--grpc-target for a remote target)");
+  const client = new HttpClient(server.url, { token: o.token, insecure: o.insecure, connections: 100 });
+  const path = await ensureBenchType(client, "Recon", "recons");
+  const run = randomUUID().slice(0, 8);
+  const from = await currentRevision(client, path);
+  const waiters = new Waiters();
+  const ws = new WebSocket(client.wsUrl(`${path}?resourceVersion=${from}`), client.wsOptions());
+  await new Promise<void>((resolve, reject) => {
+    ws.once("open", () => resolve());
+    ws.once("error", reject);
+  });
+  ws.on("message", (data: Buffer) => {
+    const ev = JSON.parse(data.toString()) as { object?: { metadata?: { name?: string }; status?: { seq?: number } } };
+    const name = ev.object?.metadata?.name;
+    // Names on the server carry the run id; waiters use the short name.
+    if (name?.startsWith(`${run}-`) && ev.object?.status?.seq !== undefined) waiters.seen(name.slice(run.length + 1), ev.object.status.seq);
+  });
+  return {
+    server,
+    waiters,
+    async write(name, seq, create) {
+      const res = create
+        ? await client.request("POST", path, { apiVersion: `${BENCH_GROUP}/v1`, kind: "Recon", metadata: { name: `${run}-${name}`, labels: { "bench-run": run } }, spec: { seq, pad: PAD } })
+        : await client.request("PATCH", `${path}/${run}-${name}`, { spec: { seq } }, "application/merge-patch+json");
+      if (res.status !== 201 && res.status !== 200) throw new Error(`reconcile: write ${name}: ${res.status} ${res.text.slice(0, 200)}`);
+    },
+    agentArgs: { system: "setpoint", url: server.url, grpc: server.grpc, token: o.token, group: BENCH_GROUP, plural: "recons", namespace: "default" },
+    async close() {
+      ws.terminate();
+      if (o.target) await client.request("DELETE", `${path}?labelSelector=bench-run%3D${run}`).catch(() => undefined);
+      client.close();
+    },
+  };
+}
+
+async function etcdDriver(): Promise<Driver> {
+  const server = await startEtcd();
+  const prefix = `/recon/${randomUUID().slice(0, 8)}/`;
+  const writer: Etcd3 = etcdClient(server.url);
+  const watcherClient: Etcd3 = etcdClient(server.url);
+  const waiters = new Waiters();
+  const statusPrefix = `${prefix}status/`;
+  const watcher = await watcherClient.watch().prefix(statusPrefix).create();
+  watcher.on("put", (kv) => {
+    const name = kv.key.toString().slice(statusPrefix.length);
+    waiters.seen(name, (JSON.parse(kv.value.toString()) as { seq?: number }).seq);
+  });
+  return {
+    server,
+    waiters,
+    async write(name, seq) {
+      await writer.put(`${prefix}spec/${name}`).value(JSON.stringify({ metadata: { name }, spec: { seq, pad: PAD } }));
+    },
+    agentArgs: { system: "etcd", url: server.url, prefix, group: "", plural: "", namespace: "" },
+    async close() {
+      await watcher.cancel().catch(() => undefined);
+      writer.close();
+      watcherClient.close();
+    },
+  };
+}
+
+async function startAgent(args: Record<string, unknown>): Promise<ChildProcess> {
+  const child = spawnTracked(process.execPath, tsxArgs("bench/lib/reconcile-agent.ts", [JSON.stringify(args)]), { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("reconcile: agent not ready after 60 s")), 60_000);
+    child.once("message", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.once("exit", (code) => reject(new Error(`reconcile: agent exited (${code}) before it was ready`)));
+  });
+  return child;
+}
+
+/** Runs the sequential and concurrent reconcile workloads against every system in `o`. */
+export async function reconcile(o: BenchOptions): Promise<Result[]> {
+  const sequential = intOption(o, "sequential", o.full ? 1000 : 300);
+  const concurrent = intOption(o, "concurrent", 100);
+  const rounds = intOption(o, "rounds", 10);
+  const results: Result[] = [];
+  for (const system of o.systems.filter((s): s is Exclude<SystemName, "floor"> => s !== "floor")) {
+    const d = system === "setpoint" ? await setpointDriver(o) : await etcdDriver();
+    let agent: ChildProcess | undefined;
+    try {
+      agent = await startAgent(d.agentArgs);
+      const pid = d.server.pid;
+      const agentPid = agent.pid!;
+      const record = (params: Result["params"], hist: Histogram, seconds: number, cpu: number | null, agentCpu: number, failures: number, count: number) => {
+        const s = hist.summary();
+        results.push(
+          emit(
+            {
+              system,
+              workload: "reconcile",
+              params,
+              p50_ms: s.p50_ms,
+              p99_ms: s.p99_ms,
+              max_ms: s.max_ms,
+              throughput: round(count / seconds, 1),
+              throughput_unit: "reconciles/s",
+              server_cpu_s: round(cpu),
+              server_peak_rss_mb: pid ? peakRssMb(pid) : null,
+              agent_cpu_s: round(agentCpu),
+              completed: s.count,
+              failures,
+            },
+            o,
+          ),
+        );
+      };
+
+      // Warm-up (connections, JIT on every side), not measured.
+      for (let i = 0; i < 20; i++) {
+        const seen = d.waiters.wait(`w-${i}`, 1);
+        await d.write(`w-${i}`, 1, true);
+        await seen;
+      }
+
+      // Sequential: create one object, wait for its status, next.
+      note(`reconcile ${system}: ${sequential} sequential`);
+      {
+        const hist = new Histogram();
+        let failures = 0;
+        if (pid) resetPeakRss(pid);
+        const cpu0 = pid ? cpuSeconds(pid) : 0;
+        const acpu0 = cpuSeconds(agentPid);
+        const t0 = process.hrtime.bigint();
+        const deadline = Date.now() + 120_000;
+        for (let i = 0; i < sequential && Date.now() < deadline; i++) {
+          const name = `s-${i}`;
+          const seen = d.waiters.wait(name, 1);
+          const s = process.hrtime.bigint();
+          await d.write(name, 1, true);
+          if (await seen) hist.record(Number(process.hrtime.bigint() - s) / 1e6);
+          else failures++;
+        }
+        const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+        record({ mode: "sequential", objects: sequential }, hist, seconds, pid ? cpuSeconds(pid) - cpu0 : null, cpuSeconds(agentPid) - acpu0, failures, hist.count);
+      }
+
+      // Concurrent: `concurrent` objects changed at once, `rounds` times.
+      note(`reconcile ${system}: ${concurrent} concurrent × ${rounds} rounds`);
+      {
+        const hist = new Histogram();
+        let failures = 0;
+        if (pid) resetPeakRss(pid);
+        const cpu0 = pid ? cpuSeconds(pid) : 0;
+        const acpu0 = cpuSeconds(agentPid);
+        const t0 = process.hrtime.bigint();
+        for (let r = 0; r < rounds; r++) {
+          await Promise.all(
+            Array.from({ length: concurrent }, async (_, i) => {
+              const name = `c-${i}`;
+              const seen = d.waiters.wait(name, r);
+              const s = process.hrtime.bigint();
+              await d.write(name, r, r === 0);
+              if (await seen) hist.record(Number(process.hrtime.bigint() - s) / 1e6);
+              else failures++;
+            }),
+          );
+        }
+        const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+        record({ mode: "concurrent", objects: concurrent, rounds }, hist, seconds, pid ? cpuSeconds(pid) - cpu0 : null, cpuSeconds(agentPid) - acpu0, failures, hist.count);
+      }
+    } finally {
+      if (agent) await stopChild(agent, 3000);
+      await d.close();
+      await d.server.stop();
+    }
+  }
+  return results;
+}
+
+runStandalone(import.meta.url, reconcile);

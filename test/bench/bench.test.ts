@@ -1,0 +1,58 @@
+// The benches run: fan-out at a tiny size against Setpoint only prints one
+// well-formed JSON line per result, its delivery check passes, and the table
+// follows. (The full side-by-side run is `npm run bench`.)
+
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+
+function run(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ["--import", "tsx", ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d));
+    child.stderr.on("data", (d: Buffer) => (stderr += d));
+    const timer = setTimeout(() => child.kill("SIGINT"), timeoutMs);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+test("fan-out with 10 watchers and 10 changes per phase prints valid result lines, every delivery verified", { timeout: 90_000 }, async () => {
+  const { code, stdout, stderr } = await run(["bench/fanout.ts", "--systems", "setpoint", "--watchers", "10", "--changes", "10"], 80_000);
+  assert.equal(code, 0, stderr.slice(-3000));
+  const lines = stdout.split("\n").filter((l) => l.startsWith("{"));
+  const results = lines.map((l) => JSON.parse(l) as Record<string, any>);
+  const phases = results.filter((r) => r.workload === "fanout");
+  assert.deepEqual(
+    phases.map((r) => r.params.phase),
+    ["10/s", "100/s", "burst"],
+  );
+  for (const r of results) {
+    assert.equal(r.system, "setpoint");
+    for (const field of ["workload", "params", "p50_ms", "p99_ms", "max_ms", "throughput", "server_cpu_s", "server_peak_rss_mb"]) {
+      assert.ok(field in r, `${field} missing in ${JSON.stringify(r)}`);
+    }
+  }
+  for (const r of phases) {
+    assert.equal(r.params.watchers, 10);
+    assert.equal(r.deliveries, 100, JSON.stringify(r));
+    assert.ok(r.p50_ms > 0 && r.p99_ms >= r.p50_ms && r.max_ms >= r.p99_ms, JSON.stringify(r));
+    assert.ok(r.throughput > 0, JSON.stringify(r));
+    assert.ok(r.server_cpu_s >= 0 && r.server_peak_rss_mb > 0, JSON.stringify(r));
+  }
+  const total = results.find((r) => r.workload === "fanout-total");
+  assert.ok(total, "no fanout-total line");
+  assert.equal(total.verified, true, JSON.stringify(total));
+  assert.equal(total.deliveries, 300);
+  assert.equal(total.missing, 0);
+  assert.equal(total.duplicates, 0);
+  assert.equal(total.out_of_order, 0);
+  assert.match(stdout, /\| workload \| params \| metric \| Setpoint \| etcd \| floor \| Setpoint\/etcd \| Setpoint\/floor \|/);
+});
