@@ -1,0 +1,141 @@
+// The CLI's HTTP client for the REST API (API.md §4): fetch with a bearer
+// token and a deadline per request, JSON in and out, and errors that keep the
+// server's Status (message, reason, field causes) so commands can print them.
+
+import { asStatus, ServerError, UnreachableError, UsageError } from "./errors.ts";
+
+export interface ClientOptions {
+  /** Base URL, e.g. `http://127.0.0.1:8080`. */
+  server: string;
+  /** Sent as `Authorization: Bearer TOKEN`. */
+  token?: string;
+  /** Deadline of each request. Default 30 000 ms. */
+  timeoutMs?: number;
+}
+
+export interface RequestOptions {
+  /** Sent as JSON unless a string. */
+  body?: unknown;
+  /** Default `application/json` when there is a body. */
+  contentType?: string;
+  query?: Record<string, string | undefined>;
+}
+
+/** A list as the server sends it: `<Kind>List` with items and the revision it was served at. */
+export interface ObjectList {
+  apiVersion: string;
+  kind: string;
+  metadata: { resourceVersion: string; continue?: string };
+  items: ApiObject[];
+}
+
+/** An object in the shape of API.md §1 (loosely typed: the CLI handles any type). */
+export interface ApiObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: {
+    name?: string;
+    generateName?: string;
+    namespace?: string;
+    uid?: string;
+    resourceVersion?: string;
+    generation?: number;
+    creationTimestamp?: string;
+    deletionTimestamp?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    finalizers?: string[];
+    [other: string]: unknown;
+  };
+  spec?: any;
+  status?: any;
+  [other: string]: unknown;
+}
+
+/** Talks to one Setpoint server over HTTP. */
+export class ApiClient {
+  readonly server: string;
+  readonly #token: string | undefined;
+  readonly #timeoutMs: number;
+
+  constructor(options: ClientOptions) {
+    let url: URL;
+    try {
+      url = new URL(options.server);
+    } catch {
+      throw new UsageError(`invalid server URL ${JSON.stringify(options.server)}: use e.g. http://127.0.0.1:8080`);
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+      throw new UsageError(`invalid server URL ${JSON.stringify(options.server)}: use http:// or https://`);
+    }
+    this.server = url.href.replace(/\/+$/, "");
+    this.#token = options.token;
+    this.#timeoutMs = options.timeoutMs ?? 30_000;
+  }
+
+  /** Headers every request carries (the bearer token, if any). */
+  headers(): Record<string, string> {
+    return this.#token === undefined ? {} : { authorization: `Bearer ${this.#token}` };
+  }
+
+  /** `path` with `query` on this server, as a URL string. */
+  url(path: string, query: Record<string, string | undefined> = {}): string {
+    const url = new URL(this.server + path);
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, v);
+    return url.href;
+  }
+
+  /** Sends a request; resolves to the parsed JSON body of a 2xx answer, throws ServerError or CliError otherwise. */
+  async request(method: string, path: string, options: RequestOptions = {}): Promise<any> {
+    const headers: Record<string, string> = { accept: "application/json", ...this.headers() };
+    let body: string | undefined;
+    if (options.body !== undefined) {
+      body = typeof options.body === "string" ? options.body : JSON.stringify(options.body);
+      headers["content-type"] = options.contentType ?? "application/json";
+    }
+    let res: Response;
+    try {
+      res = await fetch(this.url(path, options.query), { method, headers, body, signal: AbortSignal.timeout(this.#timeoutMs) });
+    } catch (error) {
+      throw this.unreachable(error);
+    }
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = text === "" ? undefined : JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+    if (res.ok) return parsed;
+    throw new ServerError(asStatus(parsed, res.status, text));
+  }
+
+  get(path: string, query?: Record<string, string | undefined>): Promise<any> {
+    return this.request("GET", path, { query });
+  }
+
+  /** Every item of a list, following `continue` tokens; the revision is the first page's. */
+  async listAll(path: string, query: Record<string, string | undefined> = {}): Promise<ObjectList> {
+    const first = (await this.get(path, { ...query, limit: "500" })) as ObjectList;
+    const items = [...first.items];
+    for (let next = first.metadata.continue; next; ) {
+      const page = (await this.get(path, { ...query, limit: "500", continue: next })) as ObjectList;
+      items.push(...page.items);
+      next = page.metadata.continue;
+    }
+    return { ...first, metadata: { resourceVersion: first.metadata.resourceVersion }, items };
+  }
+
+  /** The error for a server that cannot be reached. */
+  unreachable(error: unknown): UnreachableError {
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    const why =
+      (error as Error).name === "TimeoutError"
+        ? `no answer within ${this.#timeoutMs / 1000} s`
+        : (cause?.code ?? cause?.message ?? (error as Error).message);
+    return new UnreachableError(
+      `cannot reach the Setpoint server at ${this.server}: ${why} (is it running? start one with "setpoint server", or point --server or SETPOINT_SERVER at it)`,
+      { cause: error },
+    );
+  }
+}

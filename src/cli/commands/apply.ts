@@ -1,0 +1,132 @@
+// `setpoint apply -f FILE|DIR|-`: create or update every object of the
+// manifests. ResourceTypes go first (so a file may declare a type and then
+// objects of it); the rest keep their order.
+//
+// Per object: GET it; absent → POST; present → PUT the manifest guarded by
+// the resourceVersion just read. A 409 (someone wrote in between, or created
+// it first) starts the object over, up to 5 times. The PUT carries the
+// manifest's spec whole; metadata fields the manifest leaves out (labels,
+// annotations, finalizers, ownerReferences) keep their stored values, so an
+// agent's finalizer survives a re-apply. status is the agents': never sent.
+// Prints `<type>/<name> created|configured|unchanged` per object; on errors
+// it goes on with the other objects and exits 1 at the end.
+
+import { Command, Option } from "commander";
+import type { ApiObject, ApiClient } from "../client.ts";
+import { addClientOptions, sessionFor, type CliContext } from "../context.ts";
+import { apiVersionOf, collectionPath, objectPath, objectTypeName, type Discovery, type ResourceInfo } from "../discovery.ts";
+import { CliError, ExitError, ServerError, UnreachableError } from "../errors.ts";
+import { readManifests, type Manifest } from "../manifests.ts";
+import { formatError } from "../printers.ts";
+
+const RESOURCE_TYPE_API_VERSION = "setpoint.dev/v1";
+const MAX_ATTEMPTS = 5;
+/** Metadata the server owns: never sent from a manifest. */
+const SERVER_OWNED = ["uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields"];
+/** Metadata kept from the stored object when the manifest does not set it. */
+const KEPT = ["labels", "annotations", "finalizers", "ownerReferences"];
+
+export function applyCommand(ctx: CliContext): Command {
+  const command = new Command("apply")
+    .summary("create or update objects from YAML or JSON files")
+    .description(
+      "Creates or updates every object in the files (several YAML documents each; JSON works too).\n" +
+        "ResourceTypes are applied first, so a file may declare a type and objects of it.",
+    )
+    .addOption(new Option("-f, --filename <file>", "file, directory of .yaml/.yml/.json files, or - for stdin (repeatable)").argParser(collect).makeOptionMandatory())
+    .addHelpText("after", "\nExamples:\n  setpoint apply -f examples/pipelines/diamond.yaml\n  cat run.yaml | setpoint apply -f -");
+  addClientOptions(command);
+  command.action(async (opts: { filename: string[] }) => {
+    const session = sessionFor(command, ctx);
+    const manifests = await readManifests(opts.filename, ctx.readStdin);
+    if (manifests.length === 0) throw new CliError(`no objects in ${opts.filename.join(", ")}`);
+    const isType = (m: Manifest) => m.object.apiVersion === RESOURCE_TYPE_API_VERSION && m.object.kind === "ResourceType";
+    const ordered = [...manifests.filter(isType), ...manifests.filter((m) => !isType(m))];
+    let failed = false;
+    let typesChanged = false;
+    for (const m of ordered) {
+      if (typesChanged && !isType(m)) {
+        session.discovery.refresh();
+        typesChanged = false;
+      }
+      try {
+        const t = await typeOf(session.discovery, m);
+        const namespace = namespaceOf(t, m, session.namespace, session.namespaceGiven);
+        const { name, outcome } = await applyOne(session.client, t, namespace, m.object);
+        ctx.out(`${objectTypeName(t)}/${name} ${outcome}`);
+        if (isType(m) && outcome !== "unchanged") typesChanged = true;
+      } catch (error) {
+        if (error instanceof UnreachableError) throw error;
+        failed = true;
+        const what = `${m.object.kind ?? "object"} ${JSON.stringify(m.object.metadata.name ?? m.object.metadata.generateName ?? "")} from ${m.source}`;
+        ctx.err(formatError(error, `error when applying ${what}`));
+      }
+    }
+    if (failed) throw new ExitError(1);
+  });
+  return command;
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+async function typeOf(discovery: Discovery, m: Manifest): Promise<ResourceInfo> {
+  const t = await discovery.forObject(String(m.object.apiVersion), String(m.object.kind));
+  if (t) return t;
+  throw new CliError(`the server has no resource type for kind ${JSON.stringify(m.object.kind)} in ${JSON.stringify(m.object.apiVersion)}: apply its ResourceType first`);
+}
+
+function namespaceOf(t: ResourceInfo, m: Manifest, namespace: string, given: boolean): string | undefined {
+  if (!t.namespaced) return undefined;
+  const own = m.object.metadata.namespace;
+  if (own === undefined || own === "") return namespace;
+  if (given && own !== namespace) {
+    throw new CliError(`the namespace from the object (${JSON.stringify(own)}) does not match the namespace given with -n (${JSON.stringify(namespace)})`);
+  }
+  return own;
+}
+
+type Outcome = "created" | "configured" | "unchanged";
+
+/** Creates or updates one object; retries on 409. */
+export async function applyOne(client: ApiClient, t: ResourceInfo, namespace: string | undefined, manifest: ApiObject): Promise<{ name: string; outcome: Outcome }> {
+  const desired: ApiObject = { ...manifest, apiVersion: apiVersionOf(t), kind: t.kind, metadata: { ...manifest.metadata } };
+  delete desired.status;
+  for (const k of SERVER_OWNED) delete desired.metadata[k];
+  if (namespace !== undefined) desired.metadata.namespace = namespace;
+  else delete desired.metadata.namespace;
+  const name = desired.metadata.name;
+  if (name === undefined || name === "") {
+    // generateName (or nothing, which the server refuses with its own message): always a new object.
+    const created = (await client.request("POST", collectionPath(t, namespace), { body: desired })) as ApiObject;
+    return { name: created.metadata.name ?? "", outcome: "created" };
+  }
+  const path = objectPath(t, namespace ?? "", name);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const current = await getOrUndefined(client, path);
+      if (current === undefined) {
+        await client.request("POST", collectionPath(t, namespace), { body: desired });
+        return { name, outcome: "created" };
+      }
+      const body: ApiObject = { ...desired, metadata: { ...desired.metadata } };
+      for (const k of KEPT) if (!(k in manifest.metadata) && current.metadata[k] !== undefined) body.metadata[k] = current.metadata[k];
+      body.metadata.resourceVersion = current.metadata.resourceVersion;
+      const updated = (await client.request("PUT", path, { body })) as ApiObject;
+      return { name, outcome: updated.metadata.resourceVersion === current.metadata.resourceVersion ? "unchanged" : "configured" };
+    } catch (error) {
+      if (error instanceof ServerError && error.code === 409 && attempt < MAX_ATTEMPTS) continue;
+      throw error;
+    }
+  }
+}
+
+async function getOrUndefined(client: ApiClient, path: string): Promise<ApiObject | undefined> {
+  try {
+    return (await client.get(path)) as ApiObject;
+  } catch (error) {
+    if (error instanceof ServerError && error.code === 404 && error.reason === "NotFound") return undefined;
+    throw error;
+  }
+}

@@ -1,0 +1,78 @@
+// `setpoint delete TYPE NAME...` or `setpoint delete -f FILE`: deletes the
+// objects (for -f, the objects the manifests name, ResourceTypes last so
+// their objects go first). An object with finalizers is only marked: the
+// line says what it waits for. Goes on past errors and exits 1 at the end.
+
+import { Command, Option } from "commander";
+import type { ApiObject, ApiClient } from "../client.ts";
+import { addClientOptions, sessionFor, type CliContext } from "../context.ts";
+import { objectPath, objectTypeName, type ResourceInfo } from "../discovery.ts";
+import { CliError, ExitError, ServerError, UnreachableError, UsageError } from "../errors.ts";
+import { readManifests } from "../manifests.ts";
+import { formatError } from "../printers.ts";
+
+export function deleteCommand(ctx: CliContext): Command {
+  const command = new Command("delete")
+    .summary("delete objects by type and name, or those in files")
+    .description("Deletes the NAMEd objects of TYPE, or every object the files (-f) describe.")
+    .argument("[type]", "resource type, e.g. pipelineruns")
+    .argument("[names...]", "object names")
+    .addOption(new Option("-f, --filename <file>", "file, directory or - for stdin (repeatable)").argParser((v: string, p: string[] | undefined) => [...(p ?? []), v]))
+    .option("--ignore-not-found", "treat an object that does not exist as deleted")
+    .addHelpText("after", "\nExamples:\n  setpoint delete pipelinerun diamond\n  setpoint delete -f examples/pipelines/diamond.yaml");
+  addClientOptions(command);
+  command.action(async (type: string | undefined, names: string[], opts: { filename?: string[]; ignoreNotFound?: boolean }) => {
+    if (opts.filename !== undefined && type !== undefined) throw new UsageError("give either TYPE NAME... or -f FILE, not both");
+    if (opts.filename === undefined && (type === undefined || names.length === 0)) {
+      throw new UsageError("say what to delete: TYPE NAME... or -f FILE");
+    }
+    const session = sessionFor(command, ctx);
+    const targets: Array<{ t: ResourceInfo; namespace: string; name: string }> = [];
+    if (opts.filename !== undefined) {
+      const manifests = await readManifests(opts.filename, ctx.readStdin);
+      const isType = (o: ApiObject) => o.apiVersion === "setpoint.dev/v1" && o.kind === "ResourceType";
+      const ordered = [...manifests.filter((m) => !isType(m.object)), ...manifests.filter((m) => isType(m.object))];
+      for (const m of ordered) {
+        const t = await session.discovery.forObject(String(m.object.apiVersion), String(m.object.kind));
+        const name = m.object.metadata.name;
+        if (t === undefined) {
+          if (opts.ignoreNotFound) continue;
+          throw new CliError(`${m.source}: the server has no resource type for kind ${JSON.stringify(m.object.kind)} in ${JSON.stringify(m.object.apiVersion)}`);
+        }
+        if (name === undefined || name === "") throw new CliError(`${m.source}: the object has no metadata.name, so there is nothing to delete`);
+        targets.push({ t, namespace: m.object.metadata.namespace || session.namespace, name });
+      }
+    } else {
+      const t = await session.discovery.resolve(type!);
+      for (const name of names) targets.push({ t, namespace: session.namespace, name });
+    }
+    let failed = false;
+    for (const { t, namespace, name } of targets) {
+      try {
+        ctx.out(await deleteOne(session.client, t, namespace, name, opts.ignoreNotFound === true));
+      } catch (error) {
+        if (error instanceof UnreachableError) throw error;
+        failed = true;
+        ctx.err(formatError(error));
+      }
+    }
+    if (failed) throw new ExitError(1);
+  });
+  return command;
+}
+
+async function deleteOne(client: ApiClient, t: ResourceInfo, namespace: string, name: string, ignoreNotFound: boolean): Promise<string> {
+  const id = `${objectTypeName(t)} ${JSON.stringify(name)}`;
+  let last: ApiObject;
+  try {
+    last = (await client.request("DELETE", objectPath(t, namespace, name))) as ApiObject;
+  } catch (error) {
+    if (ignoreNotFound && error instanceof ServerError && error.code === 404) return `${id} not found (ignored)`;
+    throw error;
+  }
+  const finalizers = last.metadata?.finalizers ?? [];
+  if (last.metadata?.deletionTimestamp !== undefined && finalizers.length > 0) {
+    return `${id} marked for deletion (waiting for finalizers: ${finalizers.join(", ")})`;
+  }
+  return `${id} deleted`;
+}

@@ -1,0 +1,82 @@
+// `setpoint get TYPE [NAME...]`: a table like kubectl's (NAME, the type's
+// columns, AGE; NAMESPACE first with -A), or the objects as JSON, YAML or
+// bare names. A list follows `continue` pages; a missing NAME is an error
+// (exit 1) after the ones found are printed.
+
+import { Command, Option } from "commander";
+import type { ApiObject } from "../client.ts";
+import { addClientOptions, sessionFor, type CliContext } from "../context.ts";
+import { collectionPath, objectPath, objectTypeName, type ResourceInfo } from "../discovery.ts";
+import { ExitError, UsageError } from "../errors.ts";
+import { columnsFor, formatError, objectTable, toJson, toYamlText } from "../printers.ts";
+
+export const OUTPUT_FORMATS = ["json", "yaml", "wide", "name"] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+export function getCommand(ctx: CliContext): Command {
+  const command = new Command("get")
+    .summary("list objects of a type, or show some by name")
+    .description(
+      "Lists objects of TYPE (a plural, singular or kind, any case; plural.group when two groups share it),\n" +
+        "or shows the NAMEd ones, as a table or as JSON or YAML.",
+    )
+    .argument("<type>", "resource type, e.g. pipelineruns, pipelinerun, PipelineRun, pipelineruns.ci.setpoint.dev")
+    .argument("[names...]", "object names (default: all)")
+    .addOption(new Option("-o, --output <format>", "output format").choices(OUTPUT_FORMATS))
+    .option("-l, --selector <selector>", "label selector, e.g. app=web,tier!=db or 'env in (prod,staging)'")
+    .option("-A, --all-namespaces", "list across all namespaces")
+    .addHelpText("after", "\nExamples:\n  setpoint get pipelineruns\n  setpoint get pipelinerun diamond -o yaml\n  setpoint get pipelineruns -A -l app=web");
+  addClientOptions(command);
+  command.action(async (type: string, names: string[], opts: { output?: OutputFormat; selector?: string; allNamespaces?: boolean }) => {
+    if (names.length > 0 && opts.allNamespaces) throw new UsageError("a name cannot be combined with -A: objects are named within a namespace");
+    if (names.length > 0 && opts.selector !== undefined) throw new UsageError("names cannot be combined with a label selector (-l)");
+    const session = sessionFor(command, ctx);
+    const t = await session.discovery.resolve(type);
+    const all = opts.allNamespaces === true && t.namespaced;
+    if (names.length === 0) {
+      const list = await session.client.listAll(collectionPath(t, all ? undefined : session.namespace), { labelSelector: opts.selector });
+      printObjects(ctx, t, list.items, { output: opts.output, allNamespaces: all, list, namespace: session.namespace });
+      return;
+    }
+    const found: ApiObject[] = [];
+    let failed = false;
+    for (const name of names) {
+      try {
+        found.push((await session.client.get(objectPath(t, session.namespace, name))) as ApiObject);
+      } catch (error) {
+        failed = true;
+        ctx.err(formatError(error));
+      }
+    }
+    if (found.length > 0) printObjects(ctx, t, found, { output: opts.output, single: names.length === 1, namespace: session.namespace });
+    if (failed) throw new ExitError(1);
+  });
+  return command;
+}
+
+interface PrintOptions {
+  output?: OutputFormat;
+  allNamespaces?: boolean;
+  /** The server's list, printed as is for -o json/yaml. */
+  list?: unknown;
+  /** One object asked for by name: -o json/yaml prints it alone. */
+  single?: boolean;
+  namespace: string;
+}
+
+function printObjects(ctx: CliContext, t: ResourceInfo, objects: ApiObject[], o: PrintOptions): void {
+  if (o.output === "json" || o.output === "yaml") {
+    const value = o.single ? objects[0] : (o.list ?? { apiVersion: "v1", kind: "List", metadata: { resourceVersion: "" }, items: objects });
+    ctx.out(o.output === "json" ? toJson(value) : toYamlText(value).trimEnd());
+    return;
+  }
+  if (o.output === "name") {
+    for (const obj of objects) ctx.out(`${objectTypeName(t)}/${obj.metadata.name ?? ""}`);
+    return;
+  }
+  if (objects.length === 0) {
+    ctx.err(t.namespaced && !o.allNamespaces ? `No resources found in ${o.namespace} namespace.` : "No resources found");
+    return;
+  }
+  ctx.out(objectTable(columnsFor(t, { wide: o.output === "wide", allNamespaces: o.allNamespaces }), objects, ctx.now()));
+}

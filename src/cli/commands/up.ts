@@ -1,0 +1,173 @@
+// `setpoint up`: everything needed to run pipelines on one machine, in one
+// command: the server on the embedded store (in this process, with every
+// `setpoint server` flag), the PipelineRun type, and one pipeline agent as a
+// child process (`setpoint agent pipelines`), restarted if it dies, so that
+// killing it shows runs recovering. Prints where to go next.
+//
+// Shutdown: Ctrl-C (SIGINT) or SIGTERM stops the agent first (its tasks get
+// SIGTERM, then SIGKILL after --kill-grace; it releases its lease), then
+// closes the server; exit 0. The agent runs in a process group of its own so
+// that a terminal's Ctrl-C reaches it only through `up`; if `up` itself dies,
+// the agent sees its IPC channel close and shuts down too.
+
+import { spawn, type ChildProcess } from "node:child_process";
+import { basename, join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { SetpointClient } from "../../agent.ts";
+import { ensurePipelineRunType } from "../../pipelines/runner.ts";
+import { startServer } from "../../server.ts";
+import type { CliContext } from "../context.ts";
+import { DEFAULT_SERVER } from "../context.ts";
+import { UsageError } from "../errors.ts";
+import { createServerCommand, parseDuration, parseInteger, serverOptionsOf } from "../flags.ts";
+
+const arg = <T>(parse: (text: string) => T) => (text: string): T => {
+  try {
+    return parse(text);
+  } catch (error) {
+    throw new InvalidArgumentError(error instanceof Error ? error.message : String(error));
+  }
+};
+
+/** The command line that runs this same `setpoint` (from source through tsx, or the bundle). */
+function setpointArgv(): string[] {
+  const here = fileURLToPath(import.meta.url);
+  if (here.endsWith(".ts")) return ["--import", import.meta.resolve("tsx"), fileURLToPath(new URL("../setpoint.ts", import.meta.url))];
+  return [here];
+}
+
+/** How a user in this shell runs `setpoint`, for the hints `up` prints. */
+function setpointHint(): string {
+  if (fileURLToPath(import.meta.url).endsWith(".ts")) return "npm run -s setpoint --";
+  const script = process.argv[1] ?? "setpoint";
+  if (basename(script) === "setpoint") return "setpoint";
+  return `node ${relative(process.cwd(), script) || script}`;
+}
+
+/** A host to connect to for a server listening on `host` (any-address binds are reached on loopback). */
+function connectHost(host: string): string {
+  if (host === "0.0.0.0" || host === "") return "127.0.0.1";
+  if (host === "::" || host === "[::]") return "[::1]";
+  return host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
+}
+
+interface Supervisor {
+  /** The running agent's pid, if one runs. */
+  pid(): number | undefined;
+  /** Stops the agent (SIGTERM; SIGKILL after `waitMs`) and does not restart it. */
+  stop(waitMs: number): Promise<void>;
+}
+
+/** Runs `setpoint agent pipelines ARGS` as a child, restarting it (with capped backoff) whenever it exits. */
+function superviseAgent(args: string[], env: NodeJS.ProcessEnv, ctx: CliContext): Supervisor {
+  let child: ChildProcess | undefined;
+  let stopping = false;
+  let failures = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const start = () => {
+    const startedAt = Date.now();
+    const c = spawn(process.execPath, [...setpointArgv(), "agent", "pipelines", ...args], {
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+      detached: true,
+      env,
+    });
+    child = c;
+    c.on("error", (err) => ctx.err(`setpoint up: cannot start the pipeline agent: ${err.message}`));
+    c.once("exit", (code, signal) => {
+      if (stopping) return;
+      failures = Date.now() - startedAt > 30_000 ? 0 : failures + 1;
+      const delay = Math.min(30_000, 500 * 2 ** Math.max(0, failures - 1));
+      ctx.err(`setpoint up: the pipeline agent (pid ${c.pid}) exited (${signal ?? `exit code ${code}`}); starting a new one in ${delay / 1000} s`);
+      timer = setTimeout(() => {
+        start();
+        ctx.err(`setpoint up: pipeline agent restarted (pid ${child?.pid}); it takes over the old one's runs once its lease expires`);
+      }, delay);
+    });
+  };
+  start();
+  return {
+    pid: () => (child && child.exitCode === null && child.signalCode === null ? child.pid : undefined),
+    async stop(waitMs) {
+      stopping = true;
+      clearTimeout(timer);
+      const c = child;
+      if (!c || c.exitCode !== null || c.signalCode !== null) return;
+      const exited = new Promise<void>((resolve) => c.once("exit", () => resolve()));
+      c.kill("SIGTERM");
+      const killer = setTimeout(() => c.kill("SIGKILL"), waitMs);
+      await exited;
+      clearTimeout(killer);
+    },
+  };
+}
+
+export function upCommand(ctx: CliContext): Command {
+  const command = createServerCommand({ version: ctx.version, name: "up" });
+  command
+    .summary("run the server and a pipeline agent together; Ctrl-C stops both")
+    .description(
+      "Runs the Setpoint server on the embedded store (every `setpoint server` flag works here), declares\n" +
+        "the PipelineRun type, and starts one pipeline agent as a child process (restarted if it dies).\n" +
+        "Ctrl-C stops the agent, then the server. Logs at warn level unless --log-level says otherwise.",
+    )
+    .addOption(new Option("--work-dir <dir>", "directory for the runs' workspaces (default: <data-dir>/workspaces)"))
+    .addOption(new Option("--parallel <n>", "task processes the agent runs at once").argParser(arg((t) => {
+      const n = parseInteger(t);
+      if (n < 1) throw new RangeError(`${JSON.stringify(t)} is too small: must be at least 1`);
+      return n;
+    })).default(4))
+    .addOption(new Option("--lease-duration <duration>", "the agent's lease: a killed agent's runs are taken over this long after").argParser(arg(parseDuration)).default(15_000, "15s"))
+    .addOption(new Option("--kill-grace <duration>", "time between SIGTERM and SIGKILL when stopping a task").argParser(arg(parseDuration)).default(5000, "5s"));
+  command.action(async (opts: { workDir?: string; parallel: number; leaseDuration: number; killGrace: number }) => {
+    const options = serverOptionsOf(command, ctx.env);
+    if (options.grpcPort === -1) throw new UsageError("setpoint up runs a pipeline agent, which talks gRPC: --grpc-port cannot be -1");
+    if (command.getOptionValueSource("logLevel") !== "cli" && !ctx.env.SETPOINT_LOG_LEVEL) options.logLevel = "warn";
+    const signal = ctx.interrupted();
+    const server = await startServer(options, { version: ctx.version });
+    try {
+      const host = connectHost(options.host);
+      const url = `http://${host}:${server.port}`;
+      const grpc = `${host}:${server.grpcPort}`;
+      const client = new SetpointClient({ grpcAddress: grpc, token: options.token });
+      try {
+        await ensurePipelineRunType(client, { signal });
+      } finally {
+        client.close();
+      }
+      const workDir = opts.workDir ?? join(options.dataDir, "workspaces");
+      const agentArgs = ["--server", url, "--grpc", grpc, "--work-dir", workDir, "--parallel", String(opts.parallel)];
+      agentArgs.push("--lease-duration", `${opts.leaseDuration}ms`, "--kill-grace", `${opts.killGrace}ms`);
+      // The token travels in the environment (SETPOINT_TOKEN), not in argv where ps shows it.
+      const env = options.token === undefined ? process.env : { ...process.env, SETPOINT_TOKEN: options.token };
+      const agent = superviseAgent(agentArgs, env, ctx);
+
+      const cli = setpointHint();
+      const s = url === DEFAULT_SERVER ? "" : ` -s ${url}`;
+      ctx.out(
+        [
+          `Setpoint is up: the server and a pipeline agent (pid ${agent.pid() ?? "?"}).`,
+          `  API         ${url}   gRPC ${grpc}`,
+          `  data        ${options.dataDir}   workspaces ${workDir}`,
+          "",
+          "In another terminal, from this directory:",
+          `  alias setpoint='${cli}${s}'`,
+          "  setpoint apply -f examples/pipelines/diamond.yaml -f examples/pipelines/flaky.yaml",
+          "  setpoint watch pipelineruns          # live; Ctrl-C to stop watching",
+          "  setpoint describe pipelinerun diamond",
+          "  setpoint logs flaky test",
+          `Kill the agent (kill -9 PID) mid-run: up starts a new one, which reruns only the interrupted task.`,
+          "Ctrl-C here stops the agent and the server.",
+          "",
+        ].join("\n"),
+      );
+      await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener("abort", () => resolve(), { once: true })));
+      ctx.out("setpoint up: stopping the pipeline agent, then the server");
+      await agent.stop(opts.killGrace + 15_000);
+    } finally {
+      await server.close();
+    }
+    ctx.out("setpoint up: stopped");
+  });
+  return command;
+}

@@ -1,0 +1,71 @@
+// What every `setpoint` command gets: its input and output (so tests and
+// embedders can swap them), the environment, the clock, and — for commands
+// that talk to a server — the client options shared by all of them:
+// `-s/--server` (SETPOINT_SERVER), `--token` (SETPOINT_TOKEN) and
+// `-n/--namespace`, accepted before the command (`setpoint -n ci get runs`) or
+// after it (`setpoint get runs -n ci`); after wins.
+
+import { Option, type Command } from "commander";
+import { ApiClient } from "./client.ts";
+import { Discovery } from "./discovery.ts";
+
+/** The server a command talks to when neither --server nor SETPOINT_SERVER says. */
+export const DEFAULT_SERVER = "http://127.0.0.1:8080";
+export const DEFAULT_NAMESPACE = "default";
+
+export interface CliContext {
+  /** Writes a line (a newline is added) to standard output. */
+  out(text: string): void;
+  /** Writes a line (a newline is added) to standard error. */
+  err(text: string): void;
+  /** Reads all of standard input (for `-f -`). */
+  readStdin(): Promise<string>;
+  env: Readonly<Record<string, string | undefined>>;
+  /** Milliseconds since the epoch (ages in tables). */
+  now(): number;
+  version: string;
+  /**
+   * A signal aborted when the user interrupts (SIGINT, SIGTERM), for commands
+   * that run until then (watch) and exit 0. Until a command asks for it, an
+   * interrupt ends the process as usual.
+   */
+  interrupted(): AbortSignal;
+}
+
+/** Adds the client options to a command (and to the root program, for use before the command). */
+export function addClientOptions(command: Command, options: { namespace?: boolean } = {}): Command {
+  command.addOption(new Option("-s, --server <url>", `Setpoint server URL (env: SETPOINT_SERVER; default: ${DEFAULT_SERVER})`));
+  command.addOption(new Option("--token <token>", "bearer token for the server (env: SETPOINT_TOKEN; prefer the env var: flags show in ps)"));
+  if (options.namespace !== false) {
+    command.addOption(new Option("-n, --namespace <namespace>", `namespace of namespaced objects (default: ${DEFAULT_NAMESPACE})`));
+  }
+  return command;
+}
+
+/** A command's connection to its server, with the namespace it works in. */
+export interface Session {
+  client: ApiClient;
+  discovery: Discovery;
+  namespace: string;
+  /** Whether -n was given (apply refuses objects of another namespace then). */
+  namespaceGiven: boolean;
+}
+
+/** The value of an option on this command or, if not given there, on a parent. */
+function optionValue(command: Command, key: string): string | undefined {
+  for (let c: Command | null = command; c !== null; c = c.parent) {
+    const v: unknown = c.getOptionValue(key);
+    if (typeof v === "string") return v;
+  }
+  return undefined;
+}
+
+/** The client, discovery and namespace for a command that has parsed its options. */
+export function sessionFor(command: Command, ctx: CliContext): Session {
+  const nonEmpty = (v: string | undefined) => (v === undefined || v === "" ? undefined : v);
+  const server = nonEmpty(optionValue(command, "server")) ?? nonEmpty(ctx.env.SETPOINT_SERVER) ?? DEFAULT_SERVER;
+  const token = nonEmpty(optionValue(command, "token")) ?? nonEmpty(ctx.env.SETPOINT_TOKEN);
+  const ns = optionValue(command, "namespace");
+  const client = new ApiClient({ server, token });
+  return { client, discovery: new Discovery(client), namespace: ns ?? DEFAULT_NAMESPACE, namespaceGiven: ns !== undefined };
+}

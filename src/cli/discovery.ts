@@ -1,0 +1,117 @@
+// Finds resource types the way kubectl does: from the server's discovery
+// documents (`/apis`, then `/apis/G/V` for each group's preferred version).
+// A TYPE argument may be a plural, a singular or a kind, in any case, and may
+// be qualified with its group (`pipelineruns.ci.setpoint.dev`) when two groups
+// share a name. Also builds the REST paths of a type's collections and objects.
+
+import type { ApiClient } from "./client.ts";
+import { CliError } from "./errors.ts";
+
+/** One resource type as discovery describes it. */
+export interface ResourceInfo {
+  group: string;
+  version: string;
+  plural: string;
+  singular: string;
+  kind: string;
+  namespaced: boolean;
+}
+
+interface ApiGroupList {
+  groups: Array<{ name: string; preferredVersion?: { groupVersion: string; version: string }; versions: Array<{ groupVersion: string; version: string }> }>;
+}
+interface ApiResourceList {
+  groupVersion: string;
+  resources: Array<{ name: string; singularName?: string; namespaced: boolean; kind: string }>;
+}
+
+/** `plural.group`, the type's full name. */
+export const typeName = (t: ResourceInfo): string => `${t.plural}.${t.group}`;
+/** `singular.group`, how kubectl names one object's type in messages (`pipelinerun.ci.setpoint.dev`). */
+export const objectTypeName = (t: ResourceInfo): string => `${t.singular}.${t.group}`;
+export const apiVersionOf = (t: ResourceInfo): string => `${t.group}/${t.version}`;
+
+/** The path of a type's collection: in `namespace`, or across all namespaces (and for cluster-scoped types) when undefined. */
+export function collectionPath(t: ResourceInfo, namespace: string | undefined): string {
+  const base = `/apis/${t.group}/${t.version}`;
+  return t.namespaced && namespace !== undefined ? `${base}/namespaces/${enc(namespace)}/${t.plural}` : `${base}/${t.plural}`;
+}
+
+/** The path of one object (namespace ignored for cluster-scoped types). */
+export function objectPath(t: ResourceInfo, namespace: string, name: string): string {
+  return `${collectionPath(t, t.namespaced ? namespace : undefined)}/${enc(name)}`;
+}
+
+const enc = (s: string): string => encodeURIComponent(s);
+
+/** The server's types, fetched once and refreshed on demand (after `apply` creates ResourceTypes). */
+export class Discovery {
+  readonly #client: ApiClient;
+  #types: Promise<ResourceInfo[]> | undefined;
+
+  constructor(client: ApiClient) {
+    this.#client = client;
+  }
+
+  /** Every type the server serves, built-ins first. */
+  types(): Promise<ResourceInfo[]> {
+    this.#types ??= this.#fetch();
+    return this.#types;
+  }
+
+  /** Forgets what was fetched; the next call asks the server again. */
+  refresh(): void {
+    this.#types = undefined;
+  }
+
+  async #fetch(): Promise<ResourceInfo[]> {
+    const groups = (await this.#client.get("/apis")) as ApiGroupList;
+    const lists = await Promise.all(
+      groups.groups.map((g) => {
+        const gv = g.preferredVersion?.groupVersion ?? g.versions[0]?.groupVersion;
+        return gv === undefined ? undefined : (this.#client.get(`/apis/${gv}`) as Promise<ApiResourceList>);
+      }),
+    );
+    const out: ResourceInfo[] = [];
+    for (const list of lists) {
+      if (list === undefined) continue;
+      const [group, version] = splitApiVersion(list.groupVersion);
+      for (const r of list.resources) {
+        if (r.name.includes("/")) continue; // subresources such as pipelineruns/status
+        out.push({ group, version, plural: r.name, singular: r.singularName || r.kind.toLowerCase(), kind: r.kind, namespaced: r.namespaced });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * The type a user named: plural, singular or kind (any case), optionally
+   * followed by `.group`. Throws CliError if none or several match.
+   */
+  async resolve(query: string): Promise<ResourceInfo> {
+    const types = await this.types();
+    const q = query.toLowerCase();
+    const matches = types.filter((t) => {
+      const names = [t.plural, t.singular, t.kind.toLowerCase()];
+      return names.includes(q) || names.some((n) => q === `${n}.${t.group}` || q === `${n}.${t.version}.${t.group}`);
+    });
+    if (matches.length === 1) return matches[0]!;
+    if (matches.length === 0) {
+      throw new CliError(`the server doesn't have a resource type ${JSON.stringify(query)} (the types it has: setpoint get resourcetypes)`);
+    }
+    const names = matches.map(typeName).join(", ");
+    throw new CliError(`resource type ${JSON.stringify(query)} is ambiguous: it could be ${names}; name one with plural.group`);
+  }
+
+  /** The type of objects with this `apiVersion` and `kind`, or undefined if the server has none. */
+  async forObject(apiVersion: string, kind: string): Promise<ResourceInfo | undefined> {
+    const [group, version] = splitApiVersion(apiVersion);
+    return (await this.types()).find((t) => t.group === group && t.version === version && t.kind === kind);
+  }
+}
+
+/** `group/version` → [group, version]; a bare `v1` is the core group "". */
+export function splitApiVersion(apiVersion: string): [string, string] {
+  const i = apiVersion.lastIndexOf("/");
+  return i === -1 ? ["", apiVersion] : [apiVersion.slice(0, i), apiVersion.slice(i + 1)];
+}

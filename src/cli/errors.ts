@@ -1,0 +1,69 @@
+// The CLI's errors and the exit code each one means: 1 for a failure (a
+// server error, an unreachable server, a bad file), 2 for bad usage.
+// program.ts prints them (printers.ts formats them) and exits with the code.
+
+/** An error the CLI reports and exits on; `exitCode` 1 unless said otherwise. */
+export class CliError extends Error {
+  override name = "CliError";
+  readonly exitCode: number;
+  constructor(message: string, options: { exitCode?: number; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.exitCode = options.exitCode ?? 1;
+  }
+}
+
+/** Bad usage that commander cannot see (a flag combination, an argument's value): exit 2. */
+export class UsageError extends CliError {
+  override name = "UsageError";
+  constructor(message: string) {
+    super(message, { exitCode: 2 });
+  }
+}
+
+/** A Kubernetes Status as the server sends it with every error. */
+export interface Status {
+  kind?: string;
+  code: number;
+  reason: string;
+  message: string;
+  details?: { name?: string; group?: string; kind?: string; causes?: Array<{ field?: string; message?: string; reason?: string }> };
+}
+
+/** The server answered with an error Status. */
+export class ServerError extends CliError {
+  override name = "ServerError";
+  readonly status: Status;
+  constructor(status: Status) {
+    super(status.message);
+    this.status = status;
+  }
+  get code(): number {
+    return this.status.code;
+  }
+  get reason(): string {
+    return this.status.reason;
+  }
+}
+
+/** The server cannot be reached (refused, timed out): commands stop at the first one. */
+export class UnreachableError extends CliError {
+  override name = "UnreachableError";
+}
+
+/** Ends a command with an exit code after it has printed its own errors. */
+export class ExitError extends CliError {
+  override name = "ExitError";
+  constructor(exitCode: number) {
+    super("", { exitCode });
+  }
+}
+
+/** The server's Status, or one made up from the HTTP code when the body is not a Status. */
+export function asStatus(body: unknown, code: number, text: string): Status {
+  const b = body as Partial<Status> | undefined;
+  if (b && typeof b === "object" && typeof b.message === "string") {
+    return { ...b, code: typeof b.code === "number" ? b.code : code, reason: b.reason ?? "Unknown", message: b.message } as Status;
+  }
+  const reason = code === 404 ? "NotFound" : code === 401 ? "Unauthorized" : "Unknown";
+  return { code, reason, message: text.trim() === "" ? `the server answered HTTP ${code}` : text.trim().slice(0, 500) };
+}

@@ -1,0 +1,204 @@
+// Follows a collection live (API.md §5): list it, then watch it over a
+// WebSocket from the list's revision, keeping the newest revision seen from
+// events and bookmarks. A dropped connection (server restart, network,
+// slow-watcher cut-off 4008) is resumed from that revision after a backoff,
+// so nothing is missed or repeated; a revision that has left the server's
+// history (410 Expired) is answered by a relist whose differences from what
+// was already reported become ADDED, MODIFIED and DELETED events.
+// Delivery: every change at most once and in revision order, as the server
+// sends it; the relist after a 410 reports the net change of the gap.
+
+import WebSocket from "ws";
+import type { ApiClient, ApiObject } from "./client.ts";
+import { asStatus, ServerError, type Status } from "./errors.ts";
+
+export type EventType = "ADDED" | "MODIFIED" | "DELETED";
+
+export interface WatchEvent {
+  type: EventType;
+  object: ApiObject;
+}
+
+export interface FollowOptions {
+  /** A collection path, e.g. `/apis/ci.setpoint.dev/v1/namespaces/default/pipelineruns`. */
+  path: string;
+  labelSelector?: string;
+  /** E.g. `metadata.name=build-1`. */
+  fieldSelector?: string;
+  /** Stops following; followCollection then resolves. */
+  signal: AbortSignal;
+  /** The events of the first list (all ADDED), at once, so a table can size its columns. */
+  onInitial(events: WatchEvent[]): void;
+  /** Each later change. */
+  onEvent(event: WatchEvent): void;
+  /** Reconnects and relists, for the user to see on stderr. */
+  onNotice?(message: string): void;
+  /** Backoff between reconnects: first and largest delay. Default 250 ms and 2000 ms. */
+  backoff?: { initialMs: number; maxMs: number };
+}
+
+type StreamEnd = { kind: "closed"; reason: string } | { kind: "expired" } | { kind: "fatal"; status: Status };
+
+const keyOf = (o: ApiObject): string => `${o.metadata.namespace ?? ""}/${o.metadata.name ?? ""}`;
+
+/**
+ * Lists then watches `path` until `signal` aborts. Throws ServerError when
+ * the server refuses the watch for good (unknown type, unauthorized); other
+ * failures are retried forever.
+ */
+export async function followCollection(client: ApiClient, options: FollowOptions): Promise<void> {
+  const { signal } = options;
+  const known = new Map<string, ApiObject>();
+  let revision = "0";
+  const initialMs = options.backoff?.initialMs ?? 250;
+  const maxMs = options.backoff?.maxMs ?? 2000;
+  let delay = initialMs;
+  let lastProblem: string | undefined; // the last disconnect reported, so a retry loop reports it once
+
+  const relist = async (first: boolean): Promise<void> => {
+    const list = await client.listAll(options.path, { labelSelector: options.labelSelector, fieldSelector: options.fieldSelector });
+    revision = list.metadata.resourceVersion;
+    const events: WatchEvent[] = [];
+    const seen = new Set<string>();
+    for (const item of list.items) {
+      const key = keyOf(item);
+      seen.add(key);
+      const before = known.get(key);
+      if (before === undefined) events.push({ type: "ADDED", object: item });
+      else if (before.metadata.resourceVersion !== item.metadata.resourceVersion) events.push({ type: "MODIFIED", object: item });
+      known.set(key, item);
+    }
+    for (const [key, before] of known) {
+      if (!seen.has(key)) {
+        known.delete(key);
+        events.push({ type: "DELETED", object: before });
+      }
+    }
+    if (first) options.onInitial(events);
+    else for (const e of events) options.onEvent(e);
+  };
+
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+    });
+
+  for (let first = true; !signal.aborted; ) {
+    try {
+      await relist(first);
+      first = false;
+    } catch (error) {
+      if (error instanceof ServerError && error.code < 500 && error.code !== 429) throw error;
+      options.onNotice?.(`watch: list failed (${(error as Error).message}); retrying in ${delay} ms`);
+      await sleep(delay);
+      delay = Math.min(maxMs, delay * 2);
+      continue;
+    }
+    // Watch from the newest revision until the history no longer has it.
+    while (!signal.aborted) {
+      const end = await streamOnce(client, options, revision, {
+        onOpen() {
+          if (lastProblem !== undefined) options.onNotice?.(`watch: reconnected; resuming from revision ${revision}`);
+          lastProblem = undefined;
+        },
+        onEvent(type, object) {
+          delay = initialMs; // the connection works: the next drop starts the backoff over
+          revision = object.metadata.resourceVersion ?? revision;
+          const key = keyOf(object);
+          if (type === "DELETED") known.delete(key);
+          else known.set(key, object);
+          options.onEvent({ type, object });
+        },
+        onBookmark(rv) {
+          revision = rv;
+        },
+      });
+      if (signal.aborted) return;
+      if (end.kind === "fatal") throw new ServerError(end.status);
+      if (end.kind === "expired") {
+        options.onNotice?.(`watch: revision ${revision} is no longer in the server's history; relisting`);
+        break;
+      }
+      if (end.reason !== lastProblem) options.onNotice?.(`watch: disconnected (${end.reason}); retrying from revision ${revision}`);
+      lastProblem = end.reason;
+      await sleep(delay);
+      delay = Math.min(maxMs, delay * 2);
+    }
+  }
+}
+
+interface StreamHandlers {
+  onOpen(): void;
+  onEvent(type: EventType, object: ApiObject): void;
+  onBookmark(revision: string): void;
+}
+
+/** One WebSocket watch from `revision`; resolves when it ends, saying how. */
+function streamOnce(client: ApiClient, options: FollowOptions, revision: string, handlers: StreamHandlers): Promise<StreamEnd> {
+  const url = client
+    .url(options.path, {
+      resourceVersion: revision,
+      allowWatchBookmarks: "true",
+      labelSelector: options.labelSelector,
+      fieldSelector: options.fieldSelector,
+    })
+    .replace(/^http/, "ws");
+  return new Promise<StreamEnd>((resolve) => {
+    let end: StreamEnd | undefined;
+    const finish = (e: StreamEnd) => {
+      end ??= e;
+    };
+    const ws = new WebSocket(url, { headers: client.headers(), handshakeTimeout: 10_000 });
+    const onAbort = () => ws.close(1000, "client done");
+    options.signal.addEventListener("abort", onAbort, { once: true });
+
+    ws.on("open", () => handlers.onOpen());
+    ws.on("unexpected-response", (_req, res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => (text += chunk));
+      res.on("end", () => {
+        let body: unknown;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          body = undefined;
+        }
+        const code = res.statusCode ?? 0;
+        const status = asStatus(body, code, text);
+        if (code === 410) finish({ kind: "expired" });
+        else if (code >= 500 || code === 429) finish({ kind: "closed", reason: `HTTP ${code}: ${status.message}` });
+        else finish({ kind: "fatal", status });
+        ws.terminate();
+      });
+    });
+    ws.on("message", (data) => {
+      let event: { type?: string; object?: ApiObject };
+      try {
+        event = JSON.parse(String(data)) as typeof event;
+      } catch {
+        return;
+      }
+      const object = event.object;
+      if (!object || typeof object !== "object") return;
+      if (event.type === "BOOKMARK") {
+        const rv = object.metadata?.resourceVersion;
+        if (typeof rv === "string" && rv !== "") handlers.onBookmark(rv);
+      } else if (event.type === "ERROR") {
+        const status = object as unknown as Status;
+        if (status.code === 410) finish({ kind: "expired" });
+        else finish({ kind: "closed", reason: `server error: ${status.message ?? "unknown"}` });
+        ws.close();
+      } else if (event.type === "ADDED" || event.type === "MODIFIED" || event.type === "DELETED") {
+        handlers.onEvent(event.type, object);
+      }
+    });
+    ws.on("error", (error) => finish({ kind: "closed", reason: (error as NodeJS.ErrnoException).code ?? error.message }));
+    ws.on("close", (code, reason) => {
+      options.signal.removeEventListener("abort", onAbort);
+      finish({ kind: "closed", reason: `connection closed (${code}${reason.length > 0 ? ` ${String(reason)}` : ""})` });
+      resolve(end!);
+    });
+  });
+}

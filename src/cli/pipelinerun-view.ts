@@ -1,0 +1,133 @@
+// How the CLI shows a PipelineRun (src/pipelines/resource-type.ts has its
+// shape): its table columns, `describe` text and `logs` output. Tasks are
+// shown in graph order (each after the tasks it runs after), falling back to
+// spec order for a graph that does not validate.
+
+import { topologicalOrder } from "../pipelines/graph.ts";
+import type { PipelineRunStatus, PipelineTask, TaskStatus } from "../pipelines/resource-type.ts";
+import type { ApiObject } from "./client.ts";
+import { age, AGE, humanDuration, renderTable, type Column } from "./table.ts";
+
+const tasksOf = (o: ApiObject): PipelineTask[] => (Array.isArray(o.spec?.tasks) ? (o.spec.tasks as PipelineTask[]) : []);
+const statusOf = (o: ApiObject): PipelineRunStatus => (o.status && typeof o.status === "object" ? (o.status as PipelineRunStatus) : {});
+const taskStatus = (o: ApiObject, name: string): TaskStatus | undefined => statusOf(o).tasks?.[name];
+
+/** The run's phase; `Pending` before an agent has written any status. */
+export const runPhase = (o: ApiObject): string => statusOf(o).phase ?? "Pending";
+
+/** `succeeded/total` tasks. */
+function taskCount(o: ApiObject): string {
+  const tasks = tasksOf(o);
+  const done = tasks.filter((t) => taskStatus(o, t.name)?.phase === "Succeeded").length;
+  return `${done}/${tasks.length}`;
+}
+
+function duration(start: string | undefined, end: string | undefined, now: number): string {
+  const s = start === undefined ? NaN : Date.parse(start);
+  if (Number.isNaN(s)) return "<none>";
+  const e = end === undefined ? now : Date.parse(end);
+  return humanDuration((Number.isNaN(e) ? now : e) - s);
+}
+
+const PHASE: Column = { header: "PHASE", cell: (o) => runPhase(o) };
+const TASKS: Column = { header: "TASKS", cell: (o) => taskCount(o) };
+
+/** NAME is added by the caller; these follow it. TASKS is succeeded/total. */
+export const PIPELINE_RUN_COLUMNS: Column[] = [PHASE, TASKS, AGE];
+
+export const PIPELINE_RUN_WIDE_COLUMNS: Column[] = [
+  PHASE,
+  TASKS,
+  AGE,
+  { header: "DURATION", cell: (o, now) => duration(statusOf(o).startTime, statusOf(o).completionTime, now) },
+  {
+    header: "RUNNING",
+    cell: (o) => tasksOf(o).filter((t) => taskStatus(o, t.name)?.phase === "Running").map((t) => t.name).join(",") || "<none>",
+  },
+];
+
+/** Task names in graph order, or spec order if the graph does not validate. */
+export function orderedTasks(o: ApiObject): PipelineTask[] {
+  const tasks = tasksOf(o).filter((t) => t && typeof t.name === "string");
+  try {
+    const order = topologicalOrder(tasks);
+    const byName = new Map(tasks.map((t) => [t.name, t]));
+    return order.map((n) => byName.get(n)!);
+  } catch {
+    return tasks;
+  }
+}
+
+const none = (v: unknown): string => (v === undefined || v === null || v === "" ? "<none>" : String(v));
+const when = (t: string | undefined, now: number): string => (t === undefined ? "<none>" : `${t} (${age(t, now)} ago)`);
+export const indent = (text: string, by = "  "): string => text.split("\n").map((l) => (l === "" ? l : by + l)).join("\n");
+
+/** The task's command on one line, at most 60 characters. */
+function commandOf(t: PipelineTask): string {
+  const full =
+    typeof t.run === "string"
+      ? t.run.trim()
+      : [...(t.command ?? []), ...(t.args ?? [])].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(" ");
+  const lines = full.split("\n");
+  const first = lines[0]!.trim() + (lines.length > 1 ? " …" : "");
+  return first.length > 60 ? `${first.slice(0, 59)}…` : first;
+}
+
+/** `describe`'s text for a PipelineRun, after the common metadata lines. */
+export function describePipelineRun(o: ApiObject, now: number): string {
+  const s = statusOf(o);
+  const lines: string[] = [];
+  const field = (k: string, v: string) => lines.push(`${(k + ":").padEnd(14)}${v}`);
+  field("Phase", runPhase(o) + (o.spec?.cancel === true && s.phase !== "Cancelled" ? " (cancel requested)" : ""));
+  if (s.message) field("Message", s.message);
+  field("Started", when(s.startTime, now));
+  field("Completed", when(s.completionTime, now));
+  field("Duration", duration(s.startTime, s.completionTime, now));
+  field("Observed", `generation ${none(s.observedGeneration)} of ${none(o.metadata.generation)}`);
+  const params = Object.entries((o.spec?.params ?? {}) as Record<string, string>);
+  lines.push(params.length === 0 ? "Params:       <none>" : "Params:");
+  for (const [k, v] of params) lines.push(`  ${k}=${v}`);
+
+  const conditions = s.conditions ?? [];
+  if (conditions.length === 0) lines.push("Conditions:   <none>");
+  else {
+    lines.push("Conditions:");
+    const rows = conditions.map((c) => [c.type, c.status, none(c.reason), c.lastTransitionTime ? age(c.lastTransitionTime, now) : "<none>", none(c.message)]);
+    lines.push(indent(renderTable(["TYPE", "STATUS", "REASON", "AGE", "MESSAGE"], rows)));
+  }
+
+  const tasks = orderedTasks(o);
+  lines.push("Tasks:");
+  const rows = tasks.map((t) => {
+    const ts = taskStatus(o, t.name);
+    const attempts = (t.retries ?? 0) + 1;
+    return [
+      t.name,
+      ts?.phase ?? "Pending",
+      `${ts?.attempt ?? 0}/${attempts}`,
+      ts?.exitCode !== undefined ? String(ts.exitCode) : ts?.signal ?? "<none>",
+      ts?.startTime !== undefined ? duration(ts.startTime, ts.completionTime, now) : "<none>",
+      (t.runAfter ?? []).join(",") || "<none>",
+      none(ts?.reason),
+      commandOf(t),
+    ];
+  });
+  lines.push(indent(renderTable(["NAME", "PHASE", "ATTEMPT", "EXIT", "DURATION", "RUN AFTER", "REASON", "COMMAND"], rows)));
+  const extra = Object.keys(s.tasks ?? {}).filter((n) => !tasks.some((t) => t.name === n));
+  if (extra.length > 0) lines.push(`  (status also has tasks no longer in spec: ${extra.join(", ")})`);
+  lines.push(`Output:       setpoint logs ${o.metadata.name ?? ""}${o.metadata.namespace && o.metadata.namespace !== "default" ? ` -n ${o.metadata.namespace}` : ""} [TASK]`);
+  return lines.join("\n");
+}
+
+/** A task's recorded output tail, or undefined when nothing was recorded. */
+export function taskOutput(o: ApiObject, task: string): string | undefined {
+  return taskStatus(o, task)?.output;
+}
+
+/** The header `logs` prints above each task's output when showing several. */
+export function logHeader(o: ApiObject, task: string): string {
+  const ts = taskStatus(o, task);
+  if (!ts) return `==> ${task} (not started) <==`;
+  const bits = [ts.phase, ts.attempt !== undefined ? `attempt ${ts.attempt}` : undefined, ts.exitCode !== undefined ? `exit ${ts.exitCode}` : ts.signal];
+  return `==> ${task} (${bits.filter(Boolean).join(", ")}) <==`;
+}

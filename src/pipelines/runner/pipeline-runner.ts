@@ -1,0 +1,511 @@
+// The PipelineRun reconciler: what one agent process does for each run. It
+// owns this process's task processes, keyed by run uid, task and attempt, and
+// keeps the run's status (the record) in step with them.
+//
+// - Reconcile (under the agent's claim on the run): adds the workdir
+//   finalizer, asks the scheduler what to record and start, writes status
+//   with ctx.updateStatus (a conflict propagates: the run is requeued, newer
+//   state is never overwritten), and only then starts the processes. A task's
+//   process is started only after status durably says it runs, so a crash can
+//   only lose an attempt, never run one unrecorded; and never twice, because a
+//   task with a process here is never started again.
+// - Record (when a process of this agent ends, and at most every
+//   `outputFlushMs` while its output grows): reads the run, and writes only
+//   what this agent knows of its own attempts (guarded by attempt number and
+//   agent id, with the read resourceVersion as precondition). The write wakes
+//   the owner's reconcile, which starts what comes next.
+// - Restart-safety: status is the record. A Running attempt that no process
+//   here owns, whose agent is neither this one nor a live replica, is lost:
+//   it reruns as a new attempt. Finished tasks are never run again.
+// - A process never outlives its right to run: when the agent loses its lease
+//   (the fence), its processes are killed at once; on shutdown they are
+//   stopped (SIGTERM, then SIGKILL); and if the agent dies, task-process.ts's
+//   watchdog kills them.
+// - Deletion: the run's processes are stopped, its workspace removed, then the
+//   finalizer. Every replica removes its own copy of a deleted run's
+//   workspace when it sees the deletion.
+
+import { mkdirSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { isAbsolute, join, relative, resolve } from "node:path";
+import { isDeepStrictEqual } from "node:util";
+import { ConflictError, NotFoundError, type ApiObject, type InformerHandlers, type ReconcileContext, type ReconcileResult, type SetpointClient, type TypeRef } from "../../agent.ts";
+import { OUTPUT_TAIL_MAX, type PipelineRunSpec, type PipelineRunStatus, type PipelineTask, type RunPhase, type TaskStatus } from "../resource-type.ts";
+import { isFinalPhase, schedule, type AttemptResult, type AttemptState } from "./scheduler.ts";
+import { TaskProcess, type TaskExit } from "./task-process.ts";
+
+/** A PipelineRun as the runner reads it. */
+export type PipelineRun = ApiObject<PipelineRunSpec, PipelineRunStatus>;
+
+/** The finalizer the runner keeps on every run until it has removed the run's workspace. */
+export const WORKDIR_FINALIZER = "ci.setpoint.dev/workdir";
+
+/** What the runner tells about its work (for logs). `run` is `namespace/name`. */
+export type RunnerEvent =
+  | { type: "TaskStarted"; run: string; task: string; attempt: number; pid: number | undefined; workspace: string }
+  | { type: "TaskFinished"; run: string; task: string; attempt: number; outcome: AttemptResult["outcome"]; reason: string; message: string; durationMs: number }
+  | { type: "TaskStopped"; run: string; task: string; attempt: number; reason: string }
+  | { type: "RunFinished"; run: string; phase: RunPhase; message: string }
+  | { type: "RunCleanedUp"; run: string; workspace: string };
+
+export interface PipelineRunnerOptions {
+  client: SetpointClient;
+  /** The PipelineRun type. */
+  type: TypeRef;
+  /** Absolute directory under which each run gets its workspace. */
+  workDir: string;
+  /** Task processes this agent runs at once, across runs. */
+  maxParallelTasks: number;
+  /** SIGTERM → SIGKILL grace when stopping a task. */
+  killGraceMs: number;
+  /** Least time between two writes of a running task's output. */
+  outputFlushMs: number;
+  /** This agent's current member id (recorded as a task's `agent`); undefined while it holds no lease. */
+  member(): string | undefined;
+  /** The member ids of the live replicas (this one's included). */
+  liveMembers(): readonly string[];
+  /** Base environment of task processes. Default process.env. */
+  env?: Record<string, string | undefined>;
+  now?: () => number;
+  onEvent?: (event: RunnerEvent) => void;
+  onError?: (err: unknown, key?: string) => void;
+}
+
+interface TaskEntry {
+  uid: string;
+  task: string;
+  attempt: number;
+  /** The member id the attempt was started (and recorded) under. */
+  agent: string;
+  process: TaskProcess;
+  startedAt: number;
+  /** Set when the process has ended and its end is to be recorded. */
+  result?: AttemptResult;
+}
+
+interface RunState {
+  uid: string;
+  key: string;
+  namespace: string;
+  name: string;
+  workspace: string;
+  /** Tail of the chain that serialises this run's status writes. */
+  lock: Promise<unknown>;
+  flushTimer?: NodeJS.Timeout;
+  retryTimer?: NodeJS.Timeout;
+}
+
+/** Stop reasons after which the attempt is not recorded (the next owner reruns it). */
+const UNRECORDED = new Set(["AgentLost", "AgentStopped"]);
+
+const plain = (v: unknown): unknown => JSON.parse(JSON.stringify(v ?? {}));
+const changed = (a: unknown, b: unknown): boolean => !isDeepStrictEqual(plain(a), plain(b));
+
+/** Reconciles PipelineRuns and runs their tasks (see the file header). */
+export class PipelineRunner {
+  readonly #o: PipelineRunnerOptions;
+  readonly #now: () => number;
+  /** This process's task processes by `uid/task/attempt`; an entry leaves once its end is recorded (or moot). */
+  readonly #entries = new Map<string, TaskEntry>();
+  /** Runs this process has touched, by uid. */
+  readonly #runs = new Map<string, RunState>();
+  /** Slots promised to starts whose status write is in flight. */
+  #reserved = 0;
+  #stopping = false;
+
+  constructor(options: PipelineRunnerOptions) {
+    if (!Number.isInteger(options.maxParallelTasks) || options.maxParallelTasks < 1) {
+      throw new RangeError(`runner: maxParallelTasks must be an integer >= 1, got ${options.maxParallelTasks}`);
+    }
+    if (!isAbsolute(options.workDir)) throw new RangeError(`runner: workDir must be absolute, got ${JSON.stringify(options.workDir)}`);
+    this.#o = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Task processes running now. */
+  get runningTasks(): number {
+    let n = 0;
+    for (const e of this.#entries.values()) if (!e.result) n++;
+    return n;
+  }
+
+  /** The workspace directory of a run. */
+  workspaceOf(run: PipelineRun): string {
+    const uid = (run.metadata.uid ?? "").slice(0, 8);
+    return join(this.#o.workDir, run.metadata.namespace ?? "_cluster", `${run.metadata.name}${uid ? `-${uid}` : ""}`);
+  }
+
+  /** Informer handlers: stop this process's tasks of cancelled or deleted runs at once, whoever owns the run. */
+  readonly handlers: InformerHandlers<PipelineRun> = {
+    onUpdate: (_old, run) => {
+      const uid = run.metadata.uid ?? "";
+      if (run.metadata.deletionTimestamp) this.#stopRun(uid, "Deleted");
+      else if (run.spec?.cancel === true) this.#stopRun(uid, "Cancelled");
+    },
+    onDelete: (run) => {
+      const uid = run.metadata.uid ?? "";
+      this.#stopRun(uid, "Deleted");
+      void this.#cleanUp(uid, this.workspaceOf(run)).catch((err) => this.#o.onError?.(err, keyOf(run)));
+    },
+  };
+
+  /** The agent's reconcile function for PipelineRuns. */
+  async reconcile(key: string, ctx: ReconcileContext<PipelineRun>): Promise<ReconcileResult | void> {
+    const run = ctx.object;
+    if (!run) {
+      for (const state of [...this.#runs.values()].filter((s) => s.key === key)) {
+        this.#stopRun(state.uid, "Deleted");
+        await this.#cleanUp(state.uid, state.workspace);
+      }
+      return;
+    }
+    const state = this.#stateOf(run);
+    if (run.metadata.deletionTimestamp) return this.#finalize(state, run, ctx);
+    if (!Array.isArray(run.spec?.tasks)) return; // the server's schema rules this out
+    const finalizers = run.metadata.finalizers ?? [];
+    if (!finalizers.includes(WORKDIR_FINALIZER)) {
+      await ctx.client.update(this.#ref(state), { ...run, metadata: { ...run.metadata, finalizers: [...finalizers, WORKDIR_FINALIZER] } }, { signal: ctx.signal });
+      return; // the watch brings the new version, and with it the next reconcile
+    }
+    if (run.spec?.cancel === true) this.#stopRun(state.uid, "Cancelled");
+    this.#stopRemovedTasks(state.uid, run);
+    const member = this.#o.member();
+    if (member === undefined || this.#stopping) return { requeueAfter: 1000 };
+
+    return this.#locked(state, async () => {
+      this.#prune(state.uid, run);
+      const slots = Math.max(0, this.#o.maxParallelTasks - this.runningTasks - this.#reserved);
+      const live = new Set(this.#o.liveMembers());
+      let foreign = false;
+      const result = schedule({
+        spec: run.spec!,
+        status: run.status,
+        observedGeneration: run.metadata.generation,
+        now: this.#iso(),
+        agent: member,
+        slots,
+        busy: this.#busy(state.uid),
+        attempt: (name, s) => {
+          const local = this.#attemptState(state.uid, name, s, false);
+          if (local) return local;
+          if (s.agent !== undefined && s.agent !== member && live.has(s.agent)) {
+            foreign = true; // another live replica runs it and will record its end
+            return { state: "running" };
+          }
+          return { state: "lost" };
+        },
+      });
+      this.#reserved += result.start.length;
+      try {
+        let written = run;
+        if (changed(run.status, { ...result.status, observedGeneration: run.metadata.generation })) {
+          written = await ctx.updateStatus(result.status as Record<string, unknown>);
+          this.#noteWrite(state, run, written);
+        }
+        for (const { task, attempt } of result.start) {
+          if (ctx.signal.aborted) break; // recorded as running under a member that lost its lease: the next owner reruns it
+          this.#start(state, written, task, attempt, member);
+        }
+        this.#prune(state.uid, written);
+      } finally {
+        this.#reserved -= result.start.length;
+      }
+      if (isFinalPhase(result.status.phase)) {
+        if (this.#entriesOf(state.uid).length === 0) this.#forgetState(state); // rebuilt from the object if it is needed again
+        return;
+      }
+      if (foreign || this.#stoppingHere(state.uid)) return { requeueAfter: 1000 };
+      if (result.waiting.length > 0) return { requeueAfter: 500 };
+      return { requeueAfter: 10_000 }; // a safety net: process ends are recorded as they happen
+    });
+  }
+
+  /** Kills, at once, every running task started under a member id that is no longer this agent's (the lease fence). */
+  checkFence(): void {
+    const member = this.#o.member();
+    for (const e of this.#entries.values()) {
+      if (!e.result && e.agent !== member) this.#stopEntry(e, "AgentLost", 0);
+    }
+  }
+
+  /** Stops every task (SIGTERM, then SIGKILL after the grace) without recording it, and waits for them to end. */
+  async shutdown(): Promise<void> {
+    this.#stopping = true;
+    const running = [...this.#entries.values()].filter((e) => !e.result);
+    for (const e of running) this.#stopEntry(e, "AgentStopped");
+    await Promise.all(running.map((e) => e.process.done));
+    for (const s of this.#runs.values()) {
+      clearTimeout(s.flushTimer);
+      clearTimeout(s.retryTimer);
+    }
+  }
+
+  // ---- internals ----
+
+  /** RFC 3339 with milliseconds: task durations are often well under a second. */
+  #iso(): string {
+    return new Date(this.#now()).toISOString();
+  }
+
+  #ref(state: RunState) {
+    return { ...this.#o.type, namespace: state.namespace, name: state.name };
+  }
+
+  #stateOf(run: PipelineRun): RunState {
+    const uid = run.metadata.uid ?? "";
+    let state = this.#runs.get(uid);
+    if (!state) {
+      state = {
+        uid,
+        key: keyOf(run),
+        namespace: run.metadata.namespace ?? "",
+        name: run.metadata.name,
+        workspace: this.workspaceOf(run),
+        lock: Promise.resolve(),
+      };
+      this.#runs.set(uid, state);
+    }
+    return state;
+  }
+
+  /** Runs `fn` after every earlier write of this run's status has settled. */
+  #locked<T>(state: RunState, fn: () => Promise<T>): Promise<T> {
+    const next = state.lock.then(fn, fn);
+    state.lock = next.catch(() => {});
+    return next;
+  }
+
+  #entriesOf(uid: string): TaskEntry[] {
+    return [...this.#entries.values()].filter((e) => e.uid === uid);
+  }
+
+  /** Tasks with a process still running here (an ended one's result is recorded in the same pass that may start the next attempt). */
+  #busy(uid: string): Set<string> {
+    return new Set(this.#entriesOf(uid).filter((e) => !e.result).map((e) => e.task));
+  }
+
+  #stoppingHere(uid: string): boolean {
+    return this.#entriesOf(uid).some((e) => !e.result && e.process.stopReason !== undefined);
+  }
+
+  /** What this process knows of the attempt `s` records; undefined if it is not one of this process's. */
+  #attemptState(uid: string, name: string, s: TaskStatus, withOutput: boolean): AttemptState | undefined {
+    const e = this.#entries.get(`${uid}/${name}/${s.attempt ?? 0}`);
+    if (!e || e.agent !== s.agent) return undefined;
+    if (e.result) return { state: "finished", result: e.result };
+    return withOutput ? { state: "running", output: e.process.output() } : { state: "running" };
+  }
+
+  /** Forgets ended attempts whose end `run`'s status has recorded (or that it has moved past). */
+  #prune(uid: string, run: PipelineRun): void {
+    const names = new Set((run.spec?.tasks ?? []).map((t) => t.name));
+    for (const [k, e] of this.#entries) {
+      if (e.uid !== uid || !e.result) continue;
+      const s = run.status?.tasks?.[e.task];
+      const attempt = s?.attempt ?? 0;
+      const recorded = s !== undefined && (attempt > e.attempt || (attempt === e.attempt && (s.phase !== "Running" || s.agent !== e.agent)));
+      if (recorded || !names.has(e.task)) this.#entries.delete(k);
+    }
+  }
+
+  #start(state: RunState, run: PipelineRun, task: PipelineTask, attempt: number, member: string): void {
+    const spec = run.spec!;
+    const workspace = state.workspace;
+    let cwd = workspace;
+    let setupError: string | undefined;
+    try {
+      mkdirSync(workspace, { recursive: true });
+      if (task.workingDir !== undefined) {
+        cwd = resolve(workspace, task.workingDir);
+        const inside = relative(workspace, cwd);
+        if (!inside.startsWith("..") && !isAbsolute(inside)) mkdirSync(cwd, { recursive: true });
+      }
+    } catch (err) {
+      setupError = (err as Error).message;
+    }
+    const env: Record<string, string> = {};
+    // The agent's environment, less its own credential: tasks do not get to act as the agent.
+    for (const [k, v] of Object.entries(this.#o.env ?? process.env)) if (v !== undefined && k !== "SETPOINT_TOKEN") env[k] = v;
+    Object.assign(env, spec.params ?? {}, task.env ?? {}, {
+      SETPOINT_RUN_NAME: run.metadata.name,
+      SETPOINT_RUN_NAMESPACE: run.metadata.namespace ?? "",
+      SETPOINT_TASK_NAME: task.name,
+      SETPOINT_TASK_ATTEMPT: String(attempt),
+      SETPOINT_WORKSPACE: workspace,
+    });
+    const argv = task.run !== undefined ? ["/bin/sh", "-c", task.run] : [...(task.command ?? []), ...(task.args ?? [])];
+    const proc = new TaskProcess(setupError === undefined ? argv : ["/bin/sh", "-c", `echo "$1" >&2; exit 1`, "sh", `setpoint: cannot prepare the workspace: ${setupError}`], {
+      cwd: setupError === undefined ? cwd : "/",
+      env,
+      timeoutMs: task.timeoutSeconds === undefined ? undefined : task.timeoutSeconds * 1000,
+      killGraceMs: this.#o.killGraceMs,
+      outputMax: OUTPUT_TAIL_MAX,
+      onOutput: () => this.#scheduleFlush(state),
+    });
+    const entry: TaskEntry = { uid: state.uid, task: task.name, attempt, agent: member, process: proc, startedAt: this.#now() };
+    const k = `${state.uid}/${task.name}/${attempt}`;
+    this.#entries.set(k, entry);
+    this.#o.onEvent?.({ type: "TaskStarted", run: state.key, task: task.name, attempt, pid: proc.pid, workspace });
+    void proc.done.then((exit) => {
+      const reason = proc.stopReason;
+      if (reason !== undefined && UNRECORDED.has(reason)) {
+        this.#entries.delete(k);
+        return;
+      }
+      entry.result = resultOf(exit, reason, this.#isoOf(exit.endedAt));
+      this.#o.onEvent?.({
+        type: "TaskFinished",
+        run: state.key,
+        task: task.name,
+        attempt,
+        outcome: entry.result.outcome,
+        reason: entry.result.reason,
+        message: entry.result.message,
+        durationMs: exit.endedAt - entry.startedAt,
+      });
+      this.#record(state);
+    });
+  }
+
+  #isoOf(ms: number): string {
+    return new Date(ms).toISOString();
+  }
+
+  #stopEntry(e: TaskEntry, reason: string, graceMs?: number): void {
+    if (e.result) return;
+    const first = e.process.stopReason === undefined;
+    e.process.stop(reason, graceMs);
+    if (first) {
+      const state = this.#runs.get(e.uid);
+      this.#o.onEvent?.({ type: "TaskStopped", run: state?.key ?? e.uid, task: e.task, attempt: e.attempt, reason });
+    }
+  }
+
+  #stopRun(uid: string, reason: string): void {
+    for (const e of this.#entriesOf(uid)) this.#stopEntry(e, reason);
+  }
+
+  #stopRemovedTasks(uid: string, run: PipelineRun): void {
+    const names = new Set((run.spec?.tasks ?? []).map((t) => t.name));
+    for (const e of this.#entriesOf(uid)) if (!names.has(e.task)) this.#stopEntry(e, "Removed");
+  }
+
+  #scheduleFlush(state: RunState): void {
+    if (state.flushTimer !== undefined) return;
+    state.flushTimer = setTimeout(() => {
+      state.flushTimer = undefined;
+      this.#record(state);
+    }, this.#o.outputFlushMs);
+    state.flushTimer.unref();
+  }
+
+  /** Writes what this process knows of its own attempts of the run (see the file header). */
+  #record(state: RunState): void {
+    if (this.#stopping) return;
+    void this.#locked(state, async () => {
+      for (let attempt = 0; attempt < 5; attempt++) {
+        if (!this.#entriesOf(state.uid).length) return;
+        let run: PipelineRun;
+        try {
+          run = await this.#o.client.get<PipelineRun>(this.#ref(state));
+        } catch (err) {
+          if (err instanceof NotFoundError) return;
+          throw err;
+        }
+        if (run.metadata.uid !== state.uid || run.metadata.deletionTimestamp || !run.spec) return;
+        this.#prune(state.uid, run);
+        const result = schedule({
+          spec: run.spec,
+          status: run.status,
+          observedGeneration: run.status?.observedGeneration,
+          now: this.#iso(),
+          agent: this.#o.member() ?? "",
+          slots: 0,
+          attempt: (name, s) => this.#attemptState(state.uid, name, s, true) ?? { state: "running" },
+        });
+        if (!changed(run.status, result.status)) return;
+        try {
+          const written = await this.#o.client.updateStatus<PipelineRun>(this.#ref(state), { ...run, status: result.status });
+          this.#noteWrite(state, run, written);
+          this.#prune(state.uid, written);
+          return;
+        } catch (err) {
+          if (err instanceof NotFoundError) return;
+          if (!(err instanceof ConflictError)) throw err;
+        }
+      }
+      throw new ConflictError(`runner: status of ${state.key} kept changing; will retry`);
+    }).catch((err) => {
+      this.#o.onError?.(err, state.key);
+      if (state.retryTimer === undefined && !this.#stopping) {
+        state.retryTimer = setTimeout(() => {
+          state.retryTimer = undefined;
+          this.#record(state);
+        }, 1000);
+        state.retryTimer.unref();
+      }
+    });
+  }
+
+  #noteWrite(state: RunState, before: PipelineRun, after: PipelineRun): void {
+    const phase = after.status?.phase;
+    if (phase !== undefined && isFinalPhase(phase) && !isFinalPhase(before.status?.phase)) {
+      this.#o.onEvent?.({ type: "RunFinished", run: state.key, phase, message: after.status?.message ?? "" });
+    }
+  }
+
+  async #finalize(state: RunState, run: PipelineRun, ctx: ReconcileContext<PipelineRun>): Promise<ReconcileResult | void> {
+    this.#stopRun(state.uid, "Deleted");
+    const running = this.#entriesOf(state.uid).filter((e) => !e.result);
+    if (running.length > 0) {
+      await Promise.race([
+        Promise.all(running.map((e) => e.process.done)),
+        new Promise((resolve) => ctx.signal.addEventListener("abort", resolve, { once: true })),
+      ]);
+      if (this.#entriesOf(state.uid).some((e) => !e.result)) return { requeueAfter: 200 };
+    }
+    await this.#cleanUp(state.uid, state.workspace);
+    const finalizers = run.metadata.finalizers ?? [];
+    if (finalizers.includes(WORKDIR_FINALIZER)) {
+      const rest = finalizers.filter((f) => f !== WORKDIR_FINALIZER);
+      await ctx.client.update(this.#ref(state), { ...run, metadata: { ...run.metadata, finalizers: rest } }, { signal: ctx.signal });
+    }
+  }
+
+  /** Removes a run's workspace once its processes here have ended, and forgets the run. */
+  async #cleanUp(uid: string, workspace: string): Promise<void> {
+    await Promise.all(this.#entriesOf(uid).map((e) => e.process.done));
+    await rm(workspace, { recursive: true, force: true });
+    for (const [k, e] of this.#entries) if (e.uid === uid) this.#entries.delete(k);
+    const state = this.#runs.get(uid);
+    if (state) {
+      this.#forgetState(state);
+      this.#o.onEvent?.({ type: "RunCleanedUp", run: state.key, workspace });
+    }
+  }
+
+  #forgetState(state: RunState): void {
+    clearTimeout(state.flushTimer);
+    clearTimeout(state.retryTimer);
+    if (this.#runs.get(state.uid) === state) this.#runs.delete(state.uid);
+  }
+}
+
+/** `namespace/name` (or `name`), the agent's key of an object. */
+function keyOf(o: ApiObject): string {
+  return o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name;
+}
+
+/** An attempt's result from how its process ended. */
+function resultOf(exit: TaskExit, stopReason: string | undefined, completionTime: string): AttemptResult {
+  const base = {
+    ...(exit.exitCode !== undefined && { exitCode: exit.exitCode }),
+    ...(exit.signal !== undefined && { signal: exit.signal }),
+    message: exit.message,
+    output: exit.output,
+    completionTime,
+  };
+  if (stopReason === "Cancelled" || stopReason === "Deleted" || stopReason === "Removed") return { ...base, outcome: "Cancelled", reason: stopReason };
+  if (exit.reason === "Completed" && exit.exitCode === 0) return { ...base, outcome: "Succeeded", reason: "Completed" };
+  return { ...base, outcome: "Failed", reason: exit.reason === "Completed" ? "Error" : exit.reason };
+}

@@ -1,0 +1,180 @@
+// End to end with real processes: pipeline agents run as `setpoint agent
+// pipelines` child processes against a real server, and get SIGKILLed mid-run.
+// A restarted agent never reruns a finished task and reruns the interrupted
+// one as a new attempt; with two agents, the survivor finishes the killed
+// one's runs; and `setpoint up` (what `npm start` runs) brings up a server and
+// an agent that runs the examples, recovers from `kill -9` of its agent, and
+// stops on Ctrl-C. Leases are 3 s here (15 s by default). failover.test.ts has
+// the hand-overs without a crash (an agent joining, stopping, cut off).
+
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { parse as parseYaml } from "yaml";
+import { api } from "../helpers/server.ts";
+import { exited, LineReader, spawnSetpoint } from "../helpers/cli.ts";
+import { createRun, getRun, mark, markers, RUNS, startAgent, startPipelineEnv, waitFor, waitForPhase, type AgentProcess } from "./fixtures.ts";
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A task that logs `<label> start <attempt> <pid>`, works `seconds`, then logs `<label> end <attempt>`. */
+const slowTask = (file: string, label: string, seconds: number) =>
+  `${mark(file, `${label} start $SETPOINT_TASK_ATTEMPT $$`)}; sleep ${seconds}; ${mark(file, `${label} end $SETPOINT_TASK_ATTEMPT`)}`;
+
+describe("pipeline agents as processes", () => {
+  it("kill -9 mid-run, restart: finished tasks are not rerun, the interrupted one is, as attempt 2, and the run completes", async () => {
+    const env = await startPipelineEnv();
+    const agents: AgentProcess[] = [];
+    try {
+      const file = join(env.dir, "markers");
+      agents.push(await startAgent(env, { identity: "solo" }));
+      await createRun(env.http, "crash", {
+        tasks: [
+          { name: "first", run: mark(file, "first $SETPOINT_TASK_ATTEMPT") },
+          { name: "slow", runAfter: ["first"], run: slowTask(file, "slow", 4) },
+          { name: "last", runAfter: ["slow"], run: mark(file, "last $SETPOINT_TASK_ATTEMPT") },
+        ],
+      });
+      const started = await waitFor("the slow task to start", () => markers(file).find((l) => l.startsWith("slow start 1")));
+      const pid = Number(started.split(" ")[3]);
+      const before = (await getRun(env.http, "crash"))!.status!;
+      assert.equal(before.tasks!.first!.phase, "Succeeded");
+      assert.equal(before.tasks!.slow!.phase, "Running");
+
+      await agents[0]!.kill();
+      await waitFor("the interrupted task's process to die with its agent", () => !alive(pid), 5000);
+      agents.push(await startAgent(env, { identity: "solo" }));
+      const run = await waitForPhase(env.http, "crash", "Succeeded", 40_000);
+
+      assert.deepEqual(markers(file).map((l) => l.split(" ").slice(0, 3).join(" ")), ["first 1", "slow start 1", "slow start 2", "slow end 2", "last 1"]);
+      const s = run.status!.tasks!;
+      assert.equal(s.first!.attempt, 1, "finished before the kill: not rerun");
+      assert.equal(s.first!.agent, before.tasks!.first!.agent);
+      assert.equal(s.slow!.attempt, 2);
+      assert.notEqual(s.slow!.agent, before.tasks!.slow!.agent, "rerun by the new incarnation");
+      assert.match(s.slow!.agent ?? "", /^solo#/);
+      assert.equal(s.last!.attempt, 1);
+    } finally {
+      for (const a of agents) await a.kill().catch(() => {});
+      await env.stop();
+    }
+  });
+
+  it("two agents share runs; kill one and the other finishes its runs, rerunning only what was interrupted", async () => {
+    const env = await startPipelineEnv();
+    const agents = new Map<string, AgentProcess>();
+    try {
+      const file = join(env.dir, "markers");
+      const [a, b] = await Promise.all([startAgent(env, { identity: "a", parallel: 6 }), startAgent(env, { identity: "b", parallel: 6 })]);
+      agents.set("a", a);
+      agents.set("b", b);
+      // Both replicas know each other before work arrives (each publishes the members it sees).
+      await waitFor("both agents to see each other", async () => {
+        const leases = (await env.http.get("/apis/setpoint.dev/v1/namespaces/default/leases")).body.items as Array<{ metadata: { annotations?: Record<string, string> } }>;
+        const views = leases.map((l) => JSON.parse(l.metadata.annotations?.["agent.setpoint.dev/view"] ?? "[]") as string[]);
+        return views.length === 2 && views.every((v) => v.length === 2);
+      });
+
+      const names = ["r1", "r2", "r3", "r4", "r5", "r6"];
+      for (const n of names) {
+        await createRun(env.http, n, {
+          tasks: [
+            { name: "prep", run: mark(file, `${n} prep $SETPOINT_TASK_ATTEMPT`) },
+            { name: "work", runAfter: ["prep"], run: slowTask(file, `${n}-work`, 4) },
+          ],
+        });
+      }
+      const owner = new Map<string, string>();
+      await waitFor("every run's work task to be running", async () => {
+        const lines = markers(file);
+        if (!names.every((n) => lines.some((l) => l.startsWith(`${n}-work start 1`)))) return false;
+        for (const n of names) {
+          const t = (await getRun(env.http, n))?.status?.tasks?.work;
+          if (t?.phase !== "Running") return false;
+          owner.set(n, (t.agent ?? "").split("#")[0]!);
+        }
+        return true;
+      });
+      const count = (id: string) => [...owner.values()].filter((o) => o === id).length;
+      const victim = count("a") >= count("b") ? "a" : "b";
+      const survivor = victim === "a" ? "b" : "a";
+      await agents.get(victim)!.kill();
+
+      for (const n of names) await waitForPhase(env.http, n, "Succeeded", 40_000);
+      const lines = markers(file);
+      for (const n of names) {
+        const work = (await getRun(env.http, n))!.status!.tasks!.work!;
+        const starts = lines.filter((l) => l.startsWith(`${n}-work start`)).map((l) => l.split(" ")[2]);
+        const ends = lines.filter((l) => l.startsWith(`${n}-work end`)).map((l) => l.split(" ")[2]);
+        assert.deepEqual(lines.filter((l) => l.startsWith(`${n} prep`)), [`${n} prep 1`], `${n}: prep ran once`);
+        if (owner.get(n) === victim) {
+          assert.deepEqual(starts, ["1", "2"], `${n} was the killed agent's: rerun`);
+          assert.deepEqual(ends, ["2"]);
+          assert.equal(work.attempt, 2);
+          assert.match(work.agent ?? "", new RegExp(`^${survivor}#`));
+        } else {
+          assert.deepEqual(starts, ["1"], `${n} was the survivor's: untouched`);
+          assert.equal(work.attempt, 1);
+        }
+      }
+    } finally {
+      for (const a of agents.values()) await a.kill().catch(() => {});
+      await env.stop();
+    }
+  });
+
+  it("setpoint up: a server and an agent that run the examples, recover from kill -9 of the agent, and stop on Ctrl-C", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "setpoint-up-"));
+    const up = spawnSetpoint(["up", "--data-dir", dataDir, "--http-port", "0", "--grpc-port", "0", "--lease-duration", "3s", "--kill-grace", "1s"]);
+    const out = new LineReader(up.stdout!);
+    let stderr = "";
+    up.stderr!.setEncoding("utf8").on("data", (s: string) => (stderr += s));
+    try {
+      const banner = await out.waitFor(/pipeline agent \(pid \d+\)/, { timeoutMs: 30_000 });
+      const url = /API\s+(http:\/\/\S+)/.exec(await out.waitFor(/API\s+http/))![1]!;
+      await out.waitFor(/Ctrl-C here stops/);
+      const http = api(url);
+      for (const name of ["diamond.yaml", "flaky.yaml"]) {
+        const object = parseYaml(readFileSync(new URL(`../../examples/pipelines/${name}`, import.meta.url), "utf8"));
+        const res = await http.post(RUNS, object);
+        assert.equal(res.status, 201, res.text);
+      }
+      const diamond = (await waitForPhase(http, "diamond", "Succeeded", 30_000)).status!;
+      const wall = Date.parse(diamond.completionTime!) - Date.parse(diamond.startTime!);
+      assert.ok(wall < 4000, `the diamond's 2 s tasks ran in parallel: ${wall} ms`);
+      assert.equal((await waitForPhase(http, "flaky", "Succeeded", 30_000)).status!.tasks!.test!.attempt, 2);
+
+      const file = join(dataDir, "markers");
+      await createRun(http, "survivor", { tasks: [{ name: "slow", run: slowTask(file, "slow", 3) }] });
+      await waitFor("the slow task to start", () => markers(file).length === 1);
+      const agentPid = Number(/pid (\d+)/.exec(banner)![1]);
+      process.kill(agentPid, "SIGKILL");
+      const run = await waitForPhase(http, "survivor", "Succeeded", 40_000);
+      assert.equal(run.status!.tasks!.slow!.attempt, 2);
+      assert.match(stderr, /restarted/);
+
+      up.kill("SIGINT");
+      const { code } = await exited(up, 30_000);
+      assert.equal(code, 0, `up exits 0 on Ctrl-C\nstderr:\n${stderr}`);
+      assert.ok(out.lines.some((l) => l.includes("setpoint up: stopped")));
+      const agents = out.lines.filter((l) => /ready; workspaces/.test(l)).length;
+      assert.ok(agents >= 2, "the agent was restarted");
+      await waitFor("no agent process left", async () => {
+        const res = await fetch(`${url}/healthz`).catch(() => undefined);
+        return res === undefined && !alive(agentPid);
+      });
+    } finally {
+      if (up.exitCode === null && up.signalCode === null) up.kill("SIGKILL");
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,112 @@
+// Pipeline agents as processes when membership changes without a crash: an
+// agent joining mid-run, an agent stopped gracefully, and an agent cut off
+// from the server (the lease fence). Agents run as `setpoint agent pipelines`
+// child processes with 3 s leases; e2e.test.ts has the kill -9 cases.
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { startProxy } from "../agent/fixtures.ts";
+import { createRun, getRun, mark, markers, startAgent, startPipelineEnv, waitFor, waitForPhase, type AgentProcess } from "./fixtures.ts";
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A task that logs `<label> start <attempt> <pid>`, works `seconds`, then logs `<label> end <attempt>`. */
+const slowTask = (file: string, label: string, seconds: number) =>
+  `${mark(file, `${label} start $SETPOINT_TASK_ATTEMPT $$`)}; sleep ${seconds}; ${mark(file, `${label} end $SETPOINT_TASK_ATTEMPT`)}`;
+
+describe("pipeline agents as processes, handing runs over", () => {
+  it("an agent joining mid-run leaves running tasks to the agent that runs them, then takes its share", async () => {
+    const env = await startPipelineEnv();
+    const agents: AgentProcess[] = [];
+    try {
+      const file = join(env.dir, "markers");
+      agents.push(await startAgent(env, { identity: "first", parallel: 2 }));
+      const names = ["j1", "j2", "j3", "j4", "j5", "j6", "j7", "j8"];
+      for (const n of names) {
+        await createRun(env.http, n, {
+          tasks: [
+            { name: "work", run: slowTask(file, `${n}-work`, 4) },
+            { name: "after", runAfter: ["work"], run: mark(file, `${n}-after $SETPOINT_TASK_ATTEMPT`) },
+          ],
+        });
+      }
+      await waitFor("two tasks to run (the first agent's bound)", () => markers(file).filter((l) => l.includes("-work start")).length >= 2);
+      agents.push(await startAgent(env, { identity: "second", parallel: 2 }));
+      for (const n of names) await waitForPhase(env.http, n, "Succeeded", 60_000);
+      const lines = markers(file);
+      for (const n of names) {
+        assert.deepEqual(lines.filter((l) => l.startsWith(`${n}-work start`)).map((l) => l.split(" ")[2]), ["1"], `${n}: work ran once`);
+        assert.deepEqual(lines.filter((l) => l.startsWith(`${n}-after`)), [`${n}-after 1`]);
+      }
+      const agentsUsed = new Set<string>();
+      for (const n of names) for (const t of Object.values((await getRun(env.http, n))!.status!.tasks!)) agentsUsed.add((t.agent ?? "").split("#")[0]!);
+      assert.deepEqual([...agentsUsed].sort(), ["first", "second"], "the new agent took a share");
+    } finally {
+      for (const a of agents) await a.kill().catch(() => {});
+      await env.stop();
+    }
+  });
+
+  it("a stopped agent stops its tasks and releases its runs at once; the next agent reruns the stopped task", async () => {
+    const env = await startPipelineEnv();
+    const agents: AgentProcess[] = [];
+    try {
+      const file = join(env.dir, "markers");
+      agents.push(await startAgent(env, { identity: "one", leaseDuration: "30s" }));
+      await createRun(env.http, "handover", {
+        tasks: [{ name: "slow", run: `trap '${mark(file, "slow got TERM")}; exit 143' TERM; ${mark(file, "slow start $SETPOINT_TASK_ATTEMPT")}; sleep 3 & wait; ${mark(file, "slow end $SETPOINT_TASK_ATTEMPT")}` }],
+      });
+      await waitFor("the task to start", () => markers(file).includes("slow start 1"));
+      await agents[0]!.stop();
+      assert.ok(markers(file).includes("slow got TERM"), "the task got SIGTERM");
+      const stoppedAt = Date.now();
+      agents.push(await startAgent(env, { identity: "two", leaseDuration: "30s" }));
+      const run = await waitForPhase(env.http, "handover", "Succeeded", 20_000);
+      assert.ok(Date.now() - stoppedAt < 20_000, "no wait for a 30 s lease to expire");
+      assert.equal(run.status!.tasks!.slow!.attempt, 2);
+      assert.deepEqual(markers(file), ["slow start 1", "slow got TERM", "slow start 2", "slow end 2"]);
+    } finally {
+      for (const a of agents) await a.kill().catch(() => {});
+      await env.stop();
+    }
+  });
+
+  it("an agent cut off from the server kills its tasks before its lease could pass to another, and reruns them once back", async () => {
+    const env = await startPipelineEnv();
+    const httpProxy = await startProxy(env.server.port);
+    const grpcProxy = await startProxy(env.server.grpcPort);
+    let agent: AgentProcess | undefined;
+    try {
+      const file = join(env.dir, "markers");
+      const proxied = { ...env, server: { ...env.server, url: `http://127.0.0.1:${httpProxy.port}` }, grpcAddress: `127.0.0.1:${grpcProxy.port}` };
+      agent = await startAgent(proxied as typeof env, { identity: "cut" });
+      await createRun(env.http, "partition", { tasks: [{ name: "slow", run: slowTask(file, "slow", 6) }] });
+      const started = await waitFor("the task to start", () => markers(file).find((l) => l.startsWith("slow start 1")));
+      const pid = Number(started.split(" ")[3]);
+      const cutAt = Date.now();
+      httpProxy.cut();
+      grpcProxy.cut();
+      await waitFor("the task to be killed by the lease fence", () => !alive(pid), 10_000);
+      // The fence fires two thirds into a lease without renewal; others could take over only after a whole lease (3 s).
+      assert.ok(Date.now() - cutAt < 3000 + 500, `killed ${Date.now() - cutAt} ms after the cut`);
+      httpProxy.restore();
+      grpcProxy.restore();
+      const run = await waitForPhase(env.http, "partition", "Succeeded", 40_000);
+      assert.equal(run.status!.tasks!.slow!.attempt, 2);
+      assert.deepEqual(markers(file).map((l) => l.split(" ").slice(0, 3).join(" ")), ["slow start 1", "slow start 2", "slow end 2"]);
+    } finally {
+      await agent?.kill().catch(() => {});
+      await httpProxy.close();
+      await grpcProxy.close();
+      await env.stop();
+    }
+  });
+});
