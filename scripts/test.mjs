@@ -55,7 +55,7 @@ if (files.length === 0) {
 
 const child = spawn(
   process.execPath,
-  ["--import", "tsx", "--test", "--test-concurrency=1", "--test-timeout=120000", ...nodeOptions, ...files],
+  ["--import", "tsx", "--test", "--test-concurrency=1", "--test-timeout=600000", ...nodeOptions, ...files],
   { cwd: root, stdio: "inherit" },
 );
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
