@@ -9,6 +9,14 @@ import { packageVersion } from "./version.ts";
 
 let interrupt: AbortController | undefined;
 
+// `setpoint get … | head`: a reader that goes away is not an error.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
+
 const code = await runCli(process.argv.slice(2), {
   out: (text) => process.stdout.write(`${text}\n`),
   err: (text) => process.stderr.write(`${text}\n`),
