@@ -15,16 +15,8 @@ import { describe, it } from "node:test";
 import { parse as parseYaml } from "yaml";
 import { api } from "../helpers/server.ts";
 import { exited, LineReader, spawnSetpoint } from "../helpers/cli.ts";
-import { createRun, getRun, mark, markers, RUNS, startAgent, startPipelineEnv, waitFor, waitForPhase, type AgentProcess } from "./fixtures.ts";
+import { alive, createRun, getRun, mark, markers, RUNS, startAgent, startPipelineEnv, waitFor, waitForPhase, type AgentProcess } from "./fixtures.ts";
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** A task that logs `<label> start <attempt> <pid>`, works `seconds`, then logs `<label> end <attempt>`. */
 const slowTask = (file: string, label: string, seconds: number) =>

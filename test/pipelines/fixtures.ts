@@ -148,3 +148,13 @@ export async function startAgent(env: PipelineEnv, options: { identity?: string;
     },
   };
 }
+
+/** Whether a process with this pid is alive. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

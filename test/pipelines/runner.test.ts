@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parse as parseYaml } from "yaml";
 import { runPipelineAgent, WORKDIR_FINALIZER, type RunnerEvent } from "../../src/pipelines/runner.ts";
-import { createRun, getRun, mark, markers, RUNS, startPipelineEnv, waitFor, waitForPhase, type PipelineEnv, type Run } from "./fixtures.ts";
+import { alive, createRun, getRun, mark, markers, RUNS, startPipelineEnv, waitFor, waitForPhase, type PipelineEnv, type Run } from "./fixtures.ts";
 
 const PARALLEL = 4;
 let env: PipelineEnv;
@@ -62,14 +62,6 @@ const stamped = (file: string, task: string, body: string) =>
 
 const ms = (t: string | undefined) => Date.parse(t ?? "");
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe("pipeline runner", () => {
   it("runs a diamond's independent tasks in parallel and records each task's status", async () => {

@@ -10,22 +10,13 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { OutputTail, TaskProcess } from "../../src/pipelines/runner/task-process.ts";
-import { waitFor } from "./fixtures.ts";
+import { alive, waitFor } from "./fixtures.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "setpoint-task-process-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const env = { PATH: process.env.PATH ?? "/usr/bin:/bin" };
 const sh = (script: string) => ["/bin/sh", "-c", script];
 
-/** Whether a process with this pid is alive. */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe("TaskProcess", () => {
   it("reports the exit code and the output of stdout and stderr, in the working directory and environment given", async () => {
