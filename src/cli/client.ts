@@ -3,6 +3,7 @@
 // server's Status (message, reason, field causes) so commands can print them.
 
 import { asStatus, ServerError, UnreachableError, UsageError } from "./errors.ts";
+import type { ObjectMeta } from "../agent/wire.ts";
 
 export interface ClientOptions {
   /** Base URL, e.g. `http://127.0.0.1:8080`. */
@@ -29,24 +30,15 @@ export interface ObjectList {
   items: ApiObject[];
 }
 
-/** An object in the shape of API.md §1 (loosely typed: the CLI handles any type). */
+/**
+ * An object in the shape of API.md §1, loosely typed (the CLI handles any
+ * type, and manifests may leave out what the server fills in). Metadata is the
+ * agent SDK's wire type, every field optional.
+ */
 export interface ApiObject {
   apiVersion?: string;
   kind?: string;
-  metadata: {
-    name?: string;
-    generateName?: string;
-    namespace?: string;
-    uid?: string;
-    resourceVersion?: string;
-    generation?: number;
-    creationTimestamp?: string;
-    deletionTimestamp?: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-    finalizers?: string[];
-    [other: string]: unknown;
-  };
+  metadata: Partial<ObjectMeta> & { [other: string]: unknown };
   spec?: any;
   status?: any;
   [other: string]: unknown;
