@@ -32,6 +32,7 @@ export type Reason =
   | "Invalid"
   | "TooManyRequests"
   | "Timeout"
+  | "ServiceUnavailable"
   | "InternalError";
 
 export interface ApiErrorOptions {
@@ -97,5 +98,12 @@ export class BadRequestError extends ApiError {
 export class TimeoutError extends ApiError {
   constructor(message: string, options?: ApiErrorOptions) {
     super("Timeout", message, options);
+  }
+}
+
+/** The backing store cannot answer now (etcd lost quorum or is unreachable); retry later or elsewhere (API.md §9). */
+export class ServiceUnavailableError extends ApiError {
+  constructor(message: string, options?: ApiErrorOptions) {
+    super("ServiceUnavailable", message, options);
   }
 }

@@ -129,6 +129,9 @@ export class Resources {
       if (revision > this.#store.head()) await this.#hub.waitFor(revision, this.#catchUpMs);
     } else if (q.resourceVersion !== undefined && q.resourceVersion > this.#store.head()) {
       await this.#hub.waitFor(q.resourceVersion, this.#catchUpMs);
+    } else if (q.resourceVersion === undefined) {
+      // The newest state: every write acknowledged anywhere before this list (API.md §9).
+      await this.#store.sync?.();
     }
     if (q.exact) revision = q.resourceVersion; // a past state, from the change log
     const sel = q.labelSelector;

@@ -5,10 +5,13 @@
 //
 // Contract:
 // - One global revision counter; every successful write (put or delete) of any
-//   object gets exactly the next revision. A write whose decision is "none"
+//   object gets a larger revision than every write before it. In the embedded
+//   backend it grows by exactly one; with etcd, other writers of the cluster
+//   may make it grow by more (API.md §9). A write whose decision is "none"
 //   writes nothing and takes no revision.
-// - `changes(after)` returns committed changes in revision order with no gaps,
-//   whichever process wrote them.
+// - `changes(after)` returns committed changes in revision order, none missed
+//   and none repeated, whichever process wrote them; `head()` may pass the
+//   last change's revision (revisions taken by writes outside this store).
 // - `list({revision})` serves the state as of a past revision as long as that
 //   revision is not compacted.
 
@@ -111,6 +114,14 @@ export interface Store {
   compact(options: CompactOptions): Promise<number>;
   /** Calls `listener` whenever the head may have advanced (own commits, or another process's seen by polling). */
   onCommit(listener: () => void): () => void;
+  /**
+   * Resolves once this store serves every write committed anywhere (by any
+   * process or replica) before the call, to the revision it then serves: a
+   * consistent read is `await sync()` then a read. Backends whose reads are
+   * always current may omit it. Rejects with ServiceUnavailableError when the
+   * backing store cannot answer in time.
+   */
+  sync?(): Promise<number>;
   /** Approximate bytes used on disk. */
   size(): number;
   close(): Promise<void>;

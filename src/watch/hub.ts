@@ -89,6 +89,10 @@ export class WatchHub {
   pump(): void {
     if (this.#closed) return;
     for (;;) {
+      // Read before the changes: once they are drained, every change up to it
+      // has been delivered, even where revisions were taken by writes outside
+      // this store (etcd) and no change carries them.
+      const head = this.#store.head();
       let batch: Change[];
       try {
         batch = this.#store.changes(this.#delivered, CHUNK);
@@ -98,9 +102,11 @@ export class WatchHub {
         this.#expireAll(err as ApiError);
         return;
       }
-      if (batch.length === 0) break;
       for (const change of batch) this.#deliver(new HubEvent(change));
-      if (batch.length < CHUNK) break;
+      if (batch.length < CHUNK) {
+        if (head > this.#delivered) this.#delivered = head;
+        break;
+      }
     }
     for (const w of this.#waiters) {
       if (this.#delivered >= w.revision) {
@@ -324,12 +330,19 @@ export class WatchHub {
         return false;
       }
       const lowWater = this.#lowWaterFor();
-      for (const change of batch) {
+      let i = 0;
+      for (; i < batch.length; i++) {
+        const change = batch[i]!;
         if (change.revision > this.#delivered || w.closed) break;
         if (change.key.type === w.request.type) this.#offer(w, new HubEvent(change));
         w.cursor = change.revision;
-        if (w.sink.buffered() > lowWater) break;
+        if (w.sink.buffered() > lowWater) {
+          i++;
+          break;
+        }
       }
+      // The whole rest of the log was read: nothing else up to the delivered revision.
+      if (i === batch.length && batch.length < CHUNK && w.cursor < this.#delivered) w.cursor = this.#delivered;
       return !w.closed;
     }
     // From the window: binary search the first event after the cursor.
@@ -342,12 +355,18 @@ export class WatchHub {
     }
     const end = Math.min(this.#window.length, lo + CHUNK);
     const lowWater = this.#lowWaterFor();
-    for (let i = lo; i < end && !w.closed; i++) {
+    let i = lo;
+    for (; i < end && !w.closed; i++) {
       const ev = this.#window[i]!;
       if (ev.resource === w.request.type) this.#offer(w, ev);
       w.cursor = ev.revision;
-      if (w.sink.buffered() > lowWater) break;
+      if (w.sink.buffered() > lowWater) {
+        i++;
+        break;
+      }
     }
+    // Past the window's last event: revisions up to the delivered one carry no change.
+    if (i === this.#window.length && !w.closed) w.cursor = this.#delivered;
     return !w.closed;
   }
 
