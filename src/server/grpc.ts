@@ -4,7 +4,8 @@
 // the gRPC code of its reason (src/server/status.ts), the Status message as
 // details and the Status JSON in the `setpoint-status-bin` trailer.
 //
-// Watch streams: events go out in hub order. Once `call.write()` returns
+// Watch streams: events go out in hub order, each serialized once (GRPC_EVENT)
+// and the bytes shared by every watcher. Once `call.write()` returns
 // false the sink queues events until 'drain'; `buffered()` counts queued
 // bytes plus bytes handed to grpc-js and not yet written, so the hub's
 // send-buffer bound cuts a slow reader off (RESOURCE_EXHAUSTED, queue dropped).
@@ -22,7 +23,7 @@ import type { RawQuery } from "../api/query.ts";
 import type { ResourceRef, Resources } from "../api/resources.ts";
 import { ApiError, BadRequestError } from "../errors.ts";
 import * as wire from "../proto.ts";
-import type { CloseReason, WatchSink } from "../watch.ts";
+import type { CloseReason, WatchEncoding, WatchSink } from "../watch.ts";
 import type { Metrics } from "./metrics.ts";
 import { MAX_BODY_BYTES } from "./rest.ts";
 import { grpcCodeOf, statusOf, toApiError } from "./status.ts";
@@ -150,7 +151,7 @@ export async function startGrpcServer(resources: Resources, options: GrpcServerO
       return resources.delete(ref, { preconditions: pre });
     }),
   };
-  server.addService(wire.loadResourcesService().definition, handlers);
+  server.addService(withPreSerializedWatch(wire.loadResourcesService().definition), handlers);
 
   const host = options.host.includes(":") ? `[${options.host}]` : options.host;
   const port = await new Promise<number>((resolve, reject) => {
@@ -230,13 +231,30 @@ function watchQuery(r: wire.WatchRequest): RawQuery {
   return q;
 }
 
-// `{"type":"` + T + `","object":` + object + `}\n`
-const TYPE_START = 9;
-const OBJECT_AFTER_TYPE = 11;
+/**
+ * A gRPC watch event: the serialized `WatchEvent` message, made once per event
+ * and written as is by every watcher (the service's Watch serializer passes
+ * Buffers through, see `withPreSerializedWatch`).
+ */
+const GRPC_EVENT: WatchEncoding<Buffer> = {
+  name: "grpc",
+  encode: (e) => serializeWatchEvent({ type: e.type, object: Buffer.from(e.object), revision: e.revision }),
+};
+
+function serializeWatchEvent(message: wire.WatchEvent): Buffer {
+  return wire.loadResourcesService().definition.Watch!.responseSerialize(message);
+}
+
+/** The service definition with a Watch serializer that writes an already serialized message (a Buffer) unchanged. */
+function withPreSerializedWatch(definition: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const watch = definition.Watch!;
+  const serialize = watch.responseSerialize;
+  return { ...definition, Watch: { ...watch, responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : serialize(value)) } };
+}
 
 /** Adapts a server-streaming call to the hub's WatchSink (see the file comment). */
 function grpcWatchSink(call: grpc.ServerWritableStream<wire.WatchRequest, wire.WatchEvent>): WatchSink {
-  let queue: Array<{ message: wire.WatchEvent; size: number }> = [];
+  let queue: Array<{ message: Buffer; size: number }> = [];
   let head = 0; // queue[head..] are waiting for 'drain'
   let queued = 0; // bytes in queue[head..]
   let inFlight = 0; // bytes given to call.write() whose callback has not run
@@ -244,9 +262,10 @@ function grpcWatchSink(call: grpc.ServerWritableStream<wire.WatchRequest, wire.W
   let done = false; // no more events accepted
   let finish: (() => void) | undefined; // how to end once the queue is empty
 
-  const write = (message: wire.WatchEvent, size: number) => {
+  // A pre-serialized message (see withPreSerializedWatch), typed as the stream's message type.
+  const write = (message: Buffer, size: number) => {
     inFlight += size;
-    blocked = !call.write(message, () => (inFlight -= size));
+    blocked = !call.write(message as unknown as wire.WatchEvent, () => (inFlight -= size));
   };
   const flush = () => {
     while (!blocked && head < queue.length) {
@@ -267,7 +286,7 @@ function grpcWatchSink(call: grpc.ServerWritableStream<wire.WatchRequest, wire.W
       end();
     }
   };
-  const push = (message: wire.WatchEvent, size: number) => {
+  const push = (message: Buffer, size: number) => {
     if (blocked || queue.length > 0) {
       queue.push({ message, size });
       queued += size;
@@ -291,11 +310,10 @@ function grpcWatchSink(call: grpc.ServerWritableStream<wire.WatchRequest, wire.W
   });
 
   return {
-    send(event, revision) {
+    send(event) {
       if (done) return;
-      const typeEnd = event.indexOf(0x22, TYPE_START);
-      const type = event.toString("latin1", TYPE_START, typeEnd) as wire.WatchEventType;
-      push({ type, object: event.subarray(typeEnd + OBJECT_AFTER_TYPE, event.length - 2), revision }, event.length);
+      const message = event.encoded(GRPC_EVENT);
+      push(message, message.length);
     },
     buffered() {
       return queued + inFlight;
@@ -309,8 +327,8 @@ function grpcWatchSink(call: grpc.ServerWritableStream<wire.WatchRequest, wire.W
     fail(err) {
       if (done) return;
       done = true;
-      const object = Buffer.from(JSON.stringify(statusOf(err)));
-      push({ type: "ERROR", object, revision: 0 }, object.length);
+      const message = serializeWatchEvent({ type: "ERROR", object: Buffer.from(JSON.stringify(statusOf(err))), revision: 0 });
+      push(message, message.length);
       finish = () => call.emit("error", serviceError(err));
       flush();
     },

@@ -1,6 +1,7 @@
 // Watch transports: adapt a chunked HTTP response and a WebSocket to the hub's
 // WatchSink. HTTP gets one JSON event per line; a WebSocket one JSON event per
-// text message. Events sent in one event-loop turn to one WebSocket are corked
+// text message. Each transport encodes an event once (its WatchEncoding) and
+// every watcher on it writes the same bytes. Events sent in one event-loop turn to one WebSocket are corked
 // into one socket write. A sink cut off for being slow is closed at once
 // (WebSocket code 4008) and its buffered bytes are dropped soon after, so a
 // stalled client cannot hold the server's memory.
@@ -8,7 +9,7 @@
 import type { ServerResponse } from "node:http";
 import type { WebSocket } from "ws";
 import type { ApiError } from "../errors.ts";
-import type { CloseReason, WatchSink } from "../watch.ts";
+import type { CloseReason, WatchEncoding, WatchSink } from "../watch.ts";
 import { statusOf } from "./status.ts";
 
 /** WebSocket close code for a watcher cut off by the send-buffer bound (API.md §5). */
@@ -22,6 +23,18 @@ function onceOf(emitter: { once(event: string, fn: () => void): unknown; off(eve
   };
   for (const e of events) emitter.once(e, fire);
 }
+
+/** A chunked-HTTP watch event: `{"type":"T","object":…}` and a newline. */
+export const HTTP_EVENT: WatchEncoding<Buffer> = {
+  name: "http",
+  encode: (e) => Buffer.from(`{"type":"${e.type}","object":${e.object}}\n`),
+};
+
+/** A WebSocket watch event: `{"type":"T","object":…}` as one text message. */
+export const WEBSOCKET_EVENT: WatchEncoding<Buffer> = {
+  name: "websocket",
+  encode: (e) => Buffer.from(`{"type":"${e.type}","object":${e.object}}`),
+};
 
 function errorEvent(err: ApiError): string {
   return JSON.stringify({ type: "ERROR", object: statusOf(err) });
@@ -37,7 +50,7 @@ export function httpWatchSink(res: ServerResponse, onClose: () => void): WatchSi
   };
   return {
     send(event) {
-      if (!done) res.write(event);
+      if (!done) res.write(event.encoded(HTTP_EVENT));
     },
     buffered() {
       return res.writableLength;
@@ -81,7 +94,7 @@ export function webSocketWatchSink(ws: WebSocket, onClose: () => void): WatchSin
           socket.uncork();
         });
       }
-      ws.send(event.subarray(0, event.length - 1), { binary: false });
+      ws.send(event.encoded(WEBSOCKET_EVENT), { binary: false });
     },
     buffered() {
       return ws.bufferedAmount;

@@ -1,15 +1,65 @@
-// One change as the watch hub fans it out: the store's Change plus what every
-// watcher would otherwise recompute — labels before and after (parsed once,
-// lazily) and the wire bytes of each event type (serialized once, shared by
-// every watcher that gets it).
+// Watch events as the hub hands them to transports: typed values (event type,
+// the object's JSON text, revision), never wire bytes. Each transport encodes
+// an event once, through its own WatchEncoding, and the encoding is cached on
+// the event, so every watcher on that transport shares it (as etcd's
+// watchable store sends mvccpb.Event values and only the gRPC layer marshals
+// them). No transport reads another's encoding.
 //
-// Wire form: `{"type":"T","object":<object JSON>}\n`. HTTP watchers write the
-// whole buffer; WebSocket watchers send it without the trailing newline.
+// HubEvent is one committed change inside the hub: the store's Change plus
+// what every watcher would otherwise recompute (labels before and after,
+// parsed once, lazily) and the WatchEvent of each type it is delivered as
+// (label selectors turn a MODIFIED into ADDED or DELETED for some watchers).
 
 import type { Change, ChangeType } from "../store.ts";
 
 export type Labels = Record<string, string> | undefined;
 
+/** The event types the hub delivers (ERROR events are written by the transports themselves). */
+export type WatchEventType = ChangeType | "BOOKMARK";
+
+/**
+ * One transport's wire form of watch events. `encode` runs at most once per
+ * event (per encoding object): keep one encoding object per transport.
+ */
+export interface WatchEncoding<T> {
+  /** For debugging: which transport this is. */
+  readonly name: string;
+  encode(event: WatchEvent): T;
+}
+
+/** One watch event. Shared by every watcher that receives it: never modify it. */
+export class WatchEvent {
+  readonly type: WatchEventType;
+  /** The object (for BOOKMARK, a bookmark object) as JSON text. */
+  readonly object: string;
+  /** The event's revision (initial ADDED events and bookmarks: the revision they were taken at). */
+  readonly revision: number;
+  #encoded: Map<WatchEncoding<unknown>, unknown> | undefined;
+
+  constructor(type: WatchEventType, object: string, revision: number) {
+    this.type = type;
+    this.object = object;
+    this.revision = revision;
+  }
+
+  /** This event in `encoding`'s wire form, encoded on first use and cached on the event. */
+  encoded<T>(encoding: WatchEncoding<T>): T {
+    this.#encoded ??= new Map();
+    let value = this.#encoded.get(encoding) as T | undefined;
+    if (value === undefined) {
+      value = encoding.encode(this);
+      this.#encoded.set(encoding, value);
+    }
+    return value;
+  }
+
+  /** Approximate bytes on the wire (the object plus the envelope). */
+  get size(): number {
+    return this.object.length + 40;
+  }
+}
+
+/** A committed change inside the hub. */
 export class HubEvent {
   readonly revision: number;
   readonly type: ChangeType;
@@ -21,7 +71,7 @@ export class HubEvent {
   readonly previous: string | undefined;
   #labels: Labels | null = null;
   #previousLabels: Labels | null = null;
-  #bytes: Partial<Record<ChangeType, Buffer>> = {};
+  #events: Partial<Record<ChangeType, WatchEvent>> = {};
 
   constructor(change: Change) {
     this.revision = change.revision;
@@ -45,9 +95,9 @@ export class HubEvent {
     return this.#previousLabels;
   }
 
-  /** The newline-terminated wire bytes of this change delivered as `type`. */
-  bytes(type: ChangeType): Buffer {
-    return (this.#bytes[type] ??= encodeEvent(type, this.object));
+  /** This change delivered as `type` (one shared WatchEvent per type). */
+  as(type: ChangeType): WatchEvent {
+    return (this.#events[type] ??= new WatchEvent(type, this.object, this.revision));
   }
 
   /** Approximate memory held, for bounding the in-memory window. */
@@ -61,15 +111,13 @@ function labelsOf(json: string): Labels {
   return meta?.labels;
 }
 
-/** Encodes one watch event line from an object's JSON text, without re-serializing it. */
-export function encodeEvent(type: string, objectJson: string): Buffer {
-  return Buffer.from(`{"type":"${type}","object":${objectJson}}\n`);
+/** The object of a BOOKMARK event for a watch of `apiVersion`/`kind` at `revision`, as JSON text. */
+export function bookmarkObject(apiVersion: string, kind: string, revision: number, initialEventsEnd = false): string {
+  const annotations = initialEventsEnd ? `,"annotations":{"k8s.io/initial-events-end":"true"}` : "";
+  return `{"apiVersion":${JSON.stringify(apiVersion)},"kind":${JSON.stringify(kind)},"metadata":{"resourceVersion":"${revision}"${annotations}}}`;
 }
 
-/** Encodes a BOOKMARK event line for a watch of `apiVersion`/`kind` at `revision`. */
-export function encodeBookmark(apiVersion: string, kind: string, revision: number, initialEventsEnd = false): Buffer {
-  const annotations = initialEventsEnd ? `,"annotations":{"k8s.io/initial-events-end":"true"}` : "";
-  return Buffer.from(
-    `{"type":"BOOKMARK","object":{"apiVersion":${JSON.stringify(apiVersion)},"kind":${JSON.stringify(kind)},"metadata":{"resourceVersion":"${revision}"${annotations}}}}\n`,
-  );
+/** A BOOKMARK event at `revision`. */
+export function bookmarkEvent(apiVersion: string, kind: string, revision: number, initialEventsEnd = false): WatchEvent {
+  return new WatchEvent("BOOKMARK", bookmarkObject(apiVersion, kind, revision, initialEventsEnd), revision);
 }

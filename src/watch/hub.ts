@@ -7,7 +7,8 @@
 //   with the store, then replays (from the in-memory window, or the store's
 //   log for older retained revisions) or sends the initial state, then joins
 //   the live fan-out. Nothing can slip in between.
-// - Each event's bytes are built once per event type and shared.
+// - Each change becomes one typed WatchEvent per event type, shared by every
+//   watcher; transports encode it once each (src/watch/event.ts).
 // - Writers never wait on watchers: a watcher whose unsent bytes pass the bound
 //   is cut off (it resumes from its last revision).
 // - Bookmarks carry the newest delivered revision: periodically, after the
@@ -16,7 +17,7 @@
 import { systemClock, type Clock, type Timer } from "../clock.ts";
 import { ExpiredError, TimeoutError, type ApiError } from "../errors.ts";
 import type { Change, Store } from "../store.ts";
-import { HubEvent, encodeBookmark, encodeEvent } from "./event.ts";
+import { HubEvent, WatchEvent, bookmarkEvent } from "./event.ts";
 import type { Watcher, WatchRequest, WatchSink } from "./watcher.ts";
 
 export interface WatchHubOptions {
@@ -229,15 +230,15 @@ export class WatchHub {
         else if (!now && before) type = "DELETED";
       }
     }
-    this.#send(w, ev.bytes(type), ev.revision);
+    this.#send(w, ev.as(type));
     this.#stats.eventsSent++;
   }
 
-  #send(w: Watcher, bytes: Buffer, revision: number): void {
+  #send(w: Watcher, event: WatchEvent): void {
     if (w.closed) return;
-    w.sink.send(bytes, revision);
+    w.sink.send(event);
     // One event larger than the bound alone does not make a watcher slow.
-    if (w.sink.buffered() - bytes.length > this.#bufferBytes) {
+    if (w.sink.buffered() - event.size > this.#bufferBytes) {
       this.#stats.cutOff++;
       this.#remove(w);
       w.sink.close("slow");
@@ -296,7 +297,7 @@ export class WatchHub {
     for (let i = 0; i < page.items.length; i++) {
       if (w.closed) return;
       const json = page.items[i]!;
-      this.#send(w, encodeEvent("ADDED", json), init.revision);
+      this.#send(w, new WatchEvent("ADDED", json, init.revision));
       this.#stats.eventsSent++;
       if (i < page.items.length - 1 && w.sink.buffered() > lowWater) {
         // Stop mid-page; go on after this object once the sink drains.
@@ -311,7 +312,7 @@ export class WatchHub {
     }
     w.initial = undefined;
     if (r.allowBookmarks && r.sendInitialEvents) {
-      this.#send(w, encodeBookmark(r.apiVersion, r.kind, init.revision, true), init.revision);
+      this.#send(w, bookmarkEvent(r.apiVersion, r.kind, init.revision, true));
       this.#stats.bookmarksSent++;
     }
   }
@@ -372,14 +373,14 @@ export class WatchHub {
 
   #bookmarkAll(): void {
     this.pump();
-    const cache = new Map<string, Buffer>();
+    const cache = new Map<string, WatchEvent>();
     for (const set of this.#byType.values()) {
       for (const w of set) {
         if (!w.request.allowBookmarks || w.catchingUp) continue;
         const key = w.request.apiVersion + "/" + w.request.kind;
-        let bytes = cache.get(key);
-        if (!bytes) cache.set(key, (bytes = encodeBookmark(w.request.apiVersion, w.request.kind, this.#delivered)));
-        this.#send(w, bytes, this.#delivered);
+        let event = cache.get(key);
+        if (!event) cache.set(key, (event = bookmarkEvent(w.request.apiVersion, w.request.kind, this.#delivered)));
+        this.#send(w, event);
         this.#stats.bookmarksSent++;
       }
     }
@@ -391,7 +392,7 @@ export class WatchHub {
     // its catch-up cursor (none while it is still taking the initial state).
     if (w.request.allowBookmarks && !w.initial) {
       const revision = w.catchingUp ? w.cursor : this.#delivered;
-      this.#send(w, encodeBookmark(w.request.apiVersion, w.request.kind, revision), revision);
+      this.#send(w, bookmarkEvent(w.request.apiVersion, w.request.kind, revision));
       this.#stats.bookmarksSent++;
     }
     this.#remove(w);

@@ -4,7 +4,20 @@
 
 import type { Timer } from "../clock.ts";
 import type { ApiError } from "../errors.ts";
-import type { FieldSelector, LabelSelector } from "./selector.ts";
+import type { WatchEvent } from "./event.ts";
+
+/** What a label selector must offer the hub (the grammar lives in src/api/selector.ts). */
+export interface LabelMatcher {
+  /** True when it matches everything (the hub can skip parsing labels). */
+  readonly empty: boolean;
+  /** Whether an object with these labels (`undefined`: none) is selected. */
+  matches(labels: Record<string, string> | undefined): boolean;
+}
+
+/** What a field selector must offer the hub: a test on an object's namespace and name. */
+export interface FieldMatcher {
+  matches(namespace: string, name: string): boolean;
+}
 
 export interface WatchRequest {
   /** ResourceType name (`plural.group`). */
@@ -14,8 +27,8 @@ export interface WatchRequest {
   kind: string;
   /** Only this namespace; undefined for all. */
   namespace?: string;
-  labelSelector?: LabelSelector;
-  fieldSelector?: FieldSelector;
+  labelSelector?: LabelMatcher;
+  fieldSelector?: FieldMatcher;
   /** Start after this revision; undefined or 0 starts with the current state as ADDED events. */
   resourceVersion?: number;
   /** Send the current state as ADDED events first (default: when resourceVersion is unset or 0; false without a resourceVersion starts at the newest revision). */
@@ -31,11 +44,10 @@ export type CloseReason = "timeout" | "shutdown" | "slow";
 /** Where a watch's events go. */
 export interface WatchSink {
   /**
-   * Sends one event: `{"type":"T","object":…}` plus a newline (the buffer is
-   * shared: never modify it). `revision` is the event's revision (for initial
-   * ADDED events and bookmarks, the revision they were taken at).
+   * Sends one event. The event is shared with other watchers: encode it with
+   * `event.encoded(yourTransportEncoding)` so that the encoding is made once.
    */
-  send(event: Buffer, revision: number): void;
+  send(event: WatchEvent): void;
   /** Bytes accepted by send() but not yet written to the peer. */
   buffered(): number;
   /** Calls `listener` once, when the unsent bytes have been written out (or the stream has ended). */

@@ -15,13 +15,13 @@ import { fileURLToPath } from "node:url";
 import { ManualClock } from "../../src/clock.ts";
 import type { ApiError } from "../../src/errors.ts";
 import { openLmdbStore, type Change, type Store } from "../../src/store.ts";
+import { parseFieldSelector, parseLabelSelector } from "../../src/api/selector.ts";
 import {
   WatchHub,
-  parseFieldSelector,
-  parseLabelSelector,
   type CloseReason,
   type WatchHubOptions,
   type WatchRequest,
+  type WatchEvent,
   type WatchSink,
 } from "../../src/watch.ts";
 
@@ -61,14 +61,14 @@ class TestSink implements WatchSink {
   accumulate = false;
   #waiters = new Set<() => void>();
 
-  send(event: Buffer, revision?: number): void {
+  /** Every WatchEvent received, in order (to check that watchers share them). */
+  readonly received: WatchEvent[] = [];
+
+  send(event: WatchEvent): void {
     if (this.closedWith !== undefined || this.failedWith !== undefined) this.sentAfterEnd++;
-    const text = event.toString("utf8");
-    assert.ok(text.endsWith("\n"), `event must end with a newline: ${text}`);
-    assert.equal(text.indexOf("\n"), text.length - 1, "one event per line");
-    const parsed = JSON.parse(text) as Omit<Ev, "revision">;
-    this.events.push({ ...parsed, revision });
-    if (this.accumulate) this.pending += event.length;
+    this.received.push(event);
+    this.events.push({ type: event.type, object: JSON.parse(event.object) as Ev["object"], revision: event.revision });
+    if (this.accumulate) this.pending += event.size;
     this.#wake();
   }
 
@@ -253,6 +253,41 @@ function assertOrdered(events: Ev[]): void {
 }
 
 // ---------------------------------------------------------------------------
+
+describe("WatchHub: typed events shared by watchers", () => {
+  it("hands every watcher of a change the same WatchEvent, and a transport's encoding is made once per event", async () => {
+    await withHub({}, async ({ store, hub }) => {
+      const from = store.head();
+      const a = new TestSink();
+      const b = new TestSink();
+      const web = new TestSink();
+      hub.watch(request({ resourceVersion: from }), a);
+      hub.watch(request({ resourceVersion: from }), b);
+      // Selected by labels: the MODIFIED that adds the label arrives as ADDED, a different event.
+      hub.watch(request({ resourceVersion: from, labelSelector: parseLabelSelector("app=web") }), web);
+      await put(store, "a", "x");
+      const r2 = await put(store, "a", "x", { labels: { app: "web" } });
+      await a.untilRevision(r2);
+      await b.untilRevision(r2);
+      await web.untilRevision(r2);
+      assert.deepEqual(got(a.events), got(b.events));
+      assert.equal(a.received.length, 2);
+      for (let i = 0; i < 2; i++) assert.equal(a.received[i], b.received[i], `event ${i} is one shared object`);
+      assert.equal(web.received.length, 1);
+      assert.equal(web.received[0]!.type, "ADDED");
+      assert.equal(web.received[0]!.revision, r2);
+      assert.notEqual(web.received[0], a.received[1], "ADDED and MODIFIED of one change are distinct events");
+
+      let encodes = 0;
+      const encoding = { name: "test", encode: (e: WatchEvent) => (encodes++, `${e.type} ${e.revision}`) };
+      const ev = a.received[1]!;
+      assert.equal(ev.encoded(encoding), `MODIFIED ${r2}`);
+      assert.equal(b.received[1]!.encoded(encoding), `MODIFIED ${r2}`);
+      assert.equal(encodes, 1, "the second watcher reuses the first one's encoding");
+      assert.equal(ev.encoded({ name: "other", encode: () => "other" }), "other", "each encoding has its own cache entry");
+    });
+  });
+});
 
 describe("WatchHub: order and exactly-once", () => {
   it("delivers every change of the watched type after R, in revision order, exactly once, across many concurrent writes", async () => {
