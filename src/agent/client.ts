@@ -15,7 +15,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { systemClock, type Clock } from "../clock.ts";
 import { loadResourcesService, type ResourcesClient, type UnaryMethod } from "../proto.ts";
-import { grpcWatch, webSocketWatch } from "./watch-transports.ts";
+import { grpcWatch, webSocketWatch, type WatchOptions } from "./watch-transports.ts";
 import { TransportError, errorOfGrpc, parseEvent, parseObject, type ApiObject, type ObjectRef, type TypeRef, type WatchEvent } from "./wire.ts";
 
 export { TransportError, errorOfStatus, type ApiObject, type ObjectMeta, type ObjectRef, type TypeRef, type WatchEvent } from "./wire.ts";
@@ -57,20 +57,7 @@ export interface ListResult<T extends ApiObject = ApiObject> {
   items: T[];
 }
 
-export interface WatchOptions {
-  /** Start after this revision; absent or "0": initial ADDED events first. */
-  resourceVersion?: string;
-  labelSelector?: string;
-  fieldSelector?: string;
-  /** Ask for bookmarks. Default true. */
-  allowBookmarks?: boolean;
-  /** Default "websocket". */
-  transport?: "websocket" | "grpc";
-  /** Aborting it closes the watch (`done` resolves). */
-  signal?: AbortSignal;
-  /** A watch that receives nothing for this long is dropped (`done` rejects). Default 30000 ms. */
-  idleTimeoutMs?: number;
-}
+export type { WatchOptions } from "./watch-transports.ts";
 
 /** An open watch. */
 export interface Watch {

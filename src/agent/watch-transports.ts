@@ -8,8 +8,23 @@
 import type * as grpc from "@grpc/grpc-js";
 import { WebSocket } from "ws";
 import type { ResourcesClient, WireStatus } from "../proto.ts";
-import type { WatchOptions } from "./client.ts";
 import { TransportError, errorOfGrpc, errorOfStatus, parseObject, type TypeRef } from "./wire.ts";
+
+/** How to watch a type (SetpointClient.watch). */
+export interface WatchOptions {
+  /** Start after this revision; absent or "0": initial ADDED events first. */
+  resourceVersion?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** Ask for bookmarks. Default true. */
+  allowBookmarks?: boolean;
+  /** Default "websocket". */
+  transport?: "websocket" | "grpc";
+  /** Aborting it closes the watch (`done` resolves). */
+  signal?: AbortSignal;
+  /** A watch that receives nothing for this long is dropped (`done` rejects). Default 30000 ms. */
+  idleTimeoutMs?: number;
+}
 
 /** What both transports get: the watch's options, where events go, and how the watch ends. */
 export interface WatchWiring {

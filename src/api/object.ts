@@ -4,7 +4,6 @@
 
 import { isDeepStrictEqual } from "node:util";
 import { ApiError, BadRequestError, InvalidError, type FieldCause } from "../errors.ts";
-import type { ObjectCheck } from "./type-validators.ts";
 import { apiVersionOf, type TypeInfo } from "./types.ts";
 import {
   validateAnnotations,
@@ -108,7 +107,7 @@ export function checkTypeMatches(o: ApiObject, type: TypeInfo): void {
  * Validates user-settable metadata, the type's schemas and, when spec is
  * checked, the type's whole-object `check`; throws InvalidError with every cause.
  */
-export function validateObject(o: ApiObject, type: TypeInfo, parts: { spec: boolean; status: boolean; check?: ObjectCheck }): void {
+export function validateObject(o: ApiObject, type: TypeInfo, parts: { spec: boolean; status: boolean; check?: (object: ApiObject) => FieldCause[] }): void {
   const m = o.metadata;
   const causes: FieldCause[] = [];
   if (typeof m.name !== "string" || m.name === "") causes.push({ field: "metadata.name", message: "Required value: name or generateName is required", reason: "FieldValueRequired" });

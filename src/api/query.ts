@@ -3,7 +3,7 @@
 // BadRequest errors naming the parameter.
 
 import { BadRequestError, ExpiredError } from "../errors.ts";
-import { parseFieldSelector, parseLabelSelector, type FieldSelector, type LabelSelector } from "../watch/selector.ts";
+import { parseFieldSelector, parseLabelSelector, type FieldSelector, type LabelSelector } from "./selector.ts";
 
 /** Raw query parameters as strings (absent ones undefined). */
 export interface RawQuery {

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { parseFieldSelector, parseLabelSelector } from "../../src/watch/selector.ts";
+import { parseFieldSelector, parseLabelSelector } from "../../src/api/selector.ts";
 import { api, assertStatus, createType, startTestServer, watchUntil, type ApiClient, type Reply, type TestServer } from "../helpers/server.ts";
 
 const SEED = Number(process.env.SETPOINT_FUZZ_SEED ?? 0x5e7901);

@@ -2,9 +2,11 @@
 // messages. Parsing happens once per request or watch; `matches` runs for
 // every object and every change, so it is precompiled into plain comparisons
 // that allocate nothing. Requirements are ANDed; an empty selector matches all.
+// The grammar is the API's (query parameters, src/api/query.ts); the watch hub
+// sees a parsed selector only through its `matches()` (LabelMatcher, FieldMatcher).
 
 import { BadRequestError } from "../errors.ts";
-import { isQualifiedName, isValidLabelValue } from "../api/validation.ts";
+import { isQualifiedName, isValidLabelValue } from "./validation.ts";
 
 /** Kube's `selection.Operator` values. */
 export type LabelOperator = "=" | "==" | "!=" | "in" | "notin" | "exists" | "!" | "gt" | "lt";

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseFieldSelector, parseLabelSelector } from "../../src/watch/selector.ts";
+import { parseFieldSelector, parseLabelSelector } from "../../src/api/selector.ts";
 import { BadRequestError } from "../../src/errors.ts";
 
 /** Asserts that parsing throws a BadRequestError naming `field`, whose message matches `re`. */
