@@ -17,7 +17,6 @@ import type { TypeValidators } from "./api/type-validators.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import { ApiError, NotFoundError } from "./errors.ts";
 import { startGrpcServer, type RunningGrpcServer } from "./server/grpc.ts";
-import { PIPELINE_RUN_TYPE_NAME, validatePipelineRun } from "./pipelines/resource-type.ts";
 import { createMetrics } from "./server/metrics.ts";
 import { defaultServerOptions, type ServerOptions } from "./server/options.ts";
 import { authenticate, handleRequest, isWatch, rawQuery, type RestContext } from "./server/rest.ts";
@@ -49,13 +48,11 @@ export interface StartOptions {
   version?: string;
   /**
    * Whole-object checks by type name, run with the schema on spec writes
-   * (src/api/type-validators.ts). Default: BUILT_IN_VALIDATORS.
+   * (src/api/type-validators.ts). Default: none. The CLI passes
+   * PIPELINE_VALIDATORS (src/pipelines/resource-type.ts).
    */
   validators?: TypeValidators;
 }
-
-/** The checks every server runs unless told otherwise: a PipelineRun's task graph (src/pipelines). */
-export const BUILT_IN_VALIDATORS: TypeValidators = new Map([[PIPELINE_RUN_TYPE_NAME, validatePipelineRun]]);
 
 const PING_INTERVAL_MS = 30_000;
 
@@ -67,7 +64,7 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
   const store = openLmdbStore(o.dataDir, { durable: o.durable, now: () => clock.now() });
   const hub = new WatchHub(store, { bookmarkIntervalMs: o.bookmarkIntervalMs, bufferBytes: o.watchBufferBytes, clock });
   const registry = new TypeRegistry(store);
-  const resources = new Resources(store, hub, registry, { clock, validators: extra.validators ?? BUILT_IN_VALIDATORS });
+  const resources = new Resources(store, hub, registry, { clock, validators: extra.validators ?? new Map() });
   const metrics = createMetrics(store, hub);
   let ready = true;
   const watches = new Set<() => void>();

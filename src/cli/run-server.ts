@@ -7,6 +7,7 @@
 // server that fails to start or to close exits 1.
 
 import { pino } from "pino";
+import { PIPELINE_VALIDATORS } from "../pipelines/resource-type.ts";
 import { startServer } from "../server.ts";
 import type { ServerOptions } from "../server/options.ts";
 
@@ -21,7 +22,7 @@ export async function runServer(options: ServerOptions, info: { version: string 
     pino.destination({ dest: 1, sync: true }),
   );
 
-  const starting = startServer(options, { version: info.version });
+  const starting = startServer(options, { version: info.version, validators: PIPELINE_VALIDATORS });
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopping) {

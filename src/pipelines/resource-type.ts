@@ -55,6 +55,7 @@
 //     agent             identity of the agent running the attempt
 // Status objects allow further fields, so the runner may record more.
 
+import type { TypeValidators } from "../api/type-validators.ts";
 import type { FieldCause } from "../errors.ts";
 import { validateTaskGraph, type TaskLike } from "./graph.ts";
 
@@ -281,3 +282,6 @@ export function validatePipelineRun(object: { spec?: unknown }): FieldCause[] {
   causes.push(...validateTaskGraph(tasks as TaskLike[], "spec.tasks"));
   return causes;
 }
+
+/** The whole-object checks a server that hosts pipelines runs (startServer's `validators`): a PipelineRun's task graph. */
+export const PIPELINE_VALIDATORS: TypeValidators = new Map([[PIPELINE_RUN_TYPE_NAME, validatePipelineRun]]);

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parse } from "yaml";
-import { PIPELINE_RUN_RESOURCE_TYPE } from "../../src/pipelines/resource-type.ts";
+import { PIPELINE_RUN_RESOURCE_TYPE, PIPELINE_VALIDATORS } from "../../src/pipelines/resource-type.ts";
 import { exited, LineReader, runSetpoint, spawnSetpoint, type CliOptions } from "../helpers/cli.ts";
 import { api, createType, startTestServer, type ApiClient, type TestServer } from "../helpers/server.ts";
 
@@ -61,7 +61,8 @@ function ok(r: { code: number | null; stdout: string; stderr: string }, what = "
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), "setpoint-cli-test-"));
-  t = await startTestServer();
+  // The server as the CLI assembles it (src/cli/run-server.ts): with the pipeline checks.
+  t = await startTestServer({}, { validators: PIPELINE_VALIDATORS });
   c = api(t.url);
 });
 after(async () => {

@@ -16,6 +16,7 @@ import { fileURLToPath } from "node:url";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { SetpointClient } from "../../agent.ts";
 import { ensurePipelineRunType } from "../../pipelines/runner.ts";
+import { PIPELINE_VALIDATORS } from "../../pipelines/resource-type.ts";
 import { startServer } from "../../server.ts";
 import type { CliContext } from "../context.ts";
 import { DEFAULT_SERVER } from "../context.ts";
@@ -124,7 +125,7 @@ export function upCommand(ctx: CliContext): Command {
     if (options.grpcPort === -1) throw new UsageError("setpoint up runs a pipeline agent, which talks gRPC: --grpc-port cannot be -1");
     if (command.getOptionValueSource("logLevel") !== "cli" && !ctx.env.SETPOINT_LOG_LEVEL) options.logLevel = "warn";
     const signal = ctx.interrupted();
-    const server = await startServer(options, { version: ctx.version });
+    const server = await startServer(options, { version: ctx.version, validators: PIPELINE_VALIDATORS });
     try {
       const host = connectHost(options.host);
       const url = `http://${host}:${server.port}`;
