@@ -7,21 +7,21 @@
 // watch gets a final bookmark and is closed, in-flight requests and gRPC calls
 // finish (or are cut after 2 s), the store flushes and closes.
 
-import { createServer, type IncomingMessage } from "node:http";
+import { createServer, type IncomingMessage, type Server as HttpServer } from "node:http";
 import type { Duplex } from "node:stream";
 import { pino, type Logger } from "pino";
 import { WebSocketServer, type WebSocket } from "ws";
 import { TypeRegistry } from "./api/registry.ts";
 import { Resources } from "./api/resources.ts";
 import type { TypeValidators } from "./api/type-validators.ts";
-import { systemClock, type Clock } from "./clock.ts";
-import { ApiError, NotFoundError } from "./errors.ts";
+import { systemClock, type Clock, type Timer } from "./clock.ts";
+import { ApiError, BadRequestError, NotFoundError } from "./errors.ts";
 import { startGrpcServer, type RunningGrpcServer } from "./server/grpc.ts";
 import { createMetrics } from "./server/metrics.ts";
 import { defaultServerOptions, type ServerOptions } from "./server/options.ts";
 import { authenticate, handleRequest, isWatch, rawQuery, type RestContext } from "./server/rest.ts";
 import { parseRoute } from "./server/routes.ts";
-import { statusOf } from "./server/status.ts";
+import { rawHttpReply, statusOf } from "./server/status.ts";
 import { webSocketWatchSink } from "./server/watch-sinks.ts";
 import { openLmdbStore, type Store } from "./store.ts";
 import { WatchHub } from "./watch.ts";
@@ -52,14 +52,17 @@ export interface StartOptions {
    * PIPELINE_VALIDATORS (src/pipelines/resource-type.ts).
    */
   validators?: TypeValidators;
+  /** A WebSocket that misses a pong between two pings this far apart is dropped. Default 30000 ms. */
+  pingIntervalMs?: number;
+  /** How long close() lets in-flight requests and gRPC calls finish before cutting them. Default 2000 ms. */
+  shutdownGraceMs?: number;
 }
-
-const PING_INTERVAL_MS = 30_000;
 
 /** Starts a server with `options` (missing fields take their defaults). */
 export async function startServer(options: Partial<ServerOptions> = {}, extra: StartOptions = {}): Promise<RunningServer> {
   const o: ServerOptions = { ...defaultServerOptions, ...options };
   const clock = extra.clock ?? systemClock;
+  const graceMs = extra.shutdownGraceMs ?? 2000;
   const log = extra.logger ?? pino({ name: "setpoint", level: o.logLevel });
   const store = openLmdbStore(o.dataDir, { durable: o.durable, now: () => clock.now() });
   const hub = new WatchHub(store, { bookmarkIntervalMs: o.bookmarkIntervalMs, bufferBytes: o.watchBufferBytes, clock });
@@ -94,26 +97,81 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
   http.on("clientError", (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) return socket.destroy();
     const tooLarge = err.code === "HPE_HEADER_OVERFLOW";
-    const code = tooLarge ? 431 : 400;
-    const body = JSON.stringify({
-      kind: "Status",
-      apiVersion: "v1",
-      metadata: {},
-      status: "Failure",
-      message: tooLarge ? "request headers too large" : `malformed HTTP request: ${err.code ?? err.message}`,
-      reason: "BadRequest",
-      code,
-    });
-    socket.end(`HTTP/1.1 ${code} ${tooLarge ? "Request Header Fields Too Large" : "Bad Request"}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    const status = statusOf(new BadRequestError(tooLarge ? "request headers too large" : `malformed HTTP request: ${err.code ?? err.message}`));
+    socket.end(rawHttpReply(tooLarge ? { ...status, code: 431 } : status));
   });
+  const pinger = keepWebSocketsAlive(wss, clock, extra.pingIntervalMs ?? 30_000);
+  const compactor = startCompactor(store, { clock, minEvents: o.historyMinEvents, windowMs: o.historyWindowMs, log, onCompacted: () => metrics.compaction() });
 
-  // Keepalive: a WebSocket that misses a pong between two pings is dropped.
+  let port: number;
+  let grpc: RunningGrpcServer | undefined;
+  try {
+    port = await listen(http, o.host, o.httpPort);
+    if (o.grpcPort !== -1) grpc = await startGrpcServer(resources, { host: o.host, port: o.grpcPort, token: o.token, log, metrics, graceMs, clock });
+  } catch (err) {
+    pinger.cancel();
+    hub.close();
+    await compactor.stop();
+    if (http.listening) await new Promise((resolve) => http.close(resolve));
+    await store.close();
+    throw err;
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${o.host.includes(":") ? `[${o.host}]` : o.host}:${port}`,
+    port,
+    grpcPort: grpc?.port ?? -1,
+    store,
+    hub,
+    resources,
+    close() {
+      closing ??= (async () => {
+        ready = false;
+        pinger.cancel();
+        const compacted = compactor.stop();
+        const stopped = new Promise<void>((resolve) => http.close(() => resolve()));
+        http.closeIdleConnections();
+        const grpcStopped = grpc?.close();
+        hub.close();
+        for (const stop of watches) stop();
+        for (const ws of wss.clients) ws.close(1001, "server shutting down");
+        // Give in-flight requests a moment, then drop what is left.
+        const grace = clock.after(graceMs, () => http.closeAllConnections());
+        await stopped;
+        grace.cancel();
+        for (const ws of wss.clients) ws.terminate();
+        wss.close();
+        await grpcStopped;
+        await compacted;
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/** Listens on host:port; resolves to the bound port. */
+async function listen(http: HttpServer, host: string, port: number): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    http.once("error", reject);
+    http.listen(port, host, () => {
+      http.off("error", reject);
+      resolve();
+    });
+  });
+  const address = http.address();
+  return typeof address === "object" && address ? address.port : port;
+}
+
+/** Pings every WebSocket each `intervalMs`; one that did not answer the previous ping is dropped. */
+function keepWebSocketsAlive(wss: WebSocketServer, clock: Clock, intervalMs: number): Timer {
   const alive = new WeakMap<WebSocket, boolean>();
   wss.on("connection", (ws) => {
     alive.set(ws, true);
     ws.on("pong", () => alive.set(ws, true));
   });
-  const pinger = clock.every(PING_INTERVAL_MS, () => {
+  return clock.every(intervalMs, () => {
     for (const ws of wss.clients) {
       if (!alive.get(ws)) {
         ws.terminate();
@@ -123,76 +181,40 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
       ws.ping();
     }
   });
+}
 
-  const compactEvery = Math.max(1000, Math.min(30_000, o.historyWindowMs / 10));
-  let compacting = false;
-  const compactor = clock.every(compactEvery, () => {
-    if (compacting) return;
-    compacting = true;
+interface CompactorOptions {
+  clock: Clock;
+  /** Keep at least this many changes and this much time of history (ServerOptions.historyMinEvents, historyWindowMs). */
+  minEvents: number;
+  windowMs: number;
+  log: Logger;
+  /** Called after a compaction that dropped history. */
+  onCompacted: () => void;
+}
+
+/**
+ * Compacts the store's history every tenth of the history window (between 1 s
+ * and 30 s), one compaction at a time. `stop()` cancels the timer and resolves
+ * once a running compaction has finished.
+ */
+function startCompactor(store: Store, o: CompactorOptions): { stop(): Promise<void> } {
+  let running: Promise<void> | undefined;
+  const timer = o.clock.every(Math.max(1000, Math.min(30_000, o.windowMs / 10)), () => {
+    if (running) return;
     const before = store.compacted();
-    store
-      .compact({ minEvents: o.historyMinEvents, windowMs: o.historyWindowMs })
+    running = store
+      .compact({ minEvents: o.minEvents, windowMs: o.windowMs })
       .then((after) => {
-        if (after > before) metrics.compaction();
+        if (after > before) o.onCompacted();
       })
-      .catch((err: unknown) => log.error({ err }, "compaction failed"))
-      .finally(() => (compacting = false));
+      .catch((err: unknown) => o.log.error({ err }, "compaction failed"))
+      .finally(() => (running = undefined));
   });
-
-  await new Promise<void>((resolve, reject) => {
-    http.once("error", reject);
-    http.listen(o.httpPort, o.host, () => {
-      http.off("error", reject);
-      resolve();
-    });
-  });
-  const address = http.address();
-  const port = typeof address === "object" && address ? address.port : o.httpPort;
-  const host = o.host.includes(":") ? `[${o.host}]` : o.host;
-  let grpc: RunningGrpcServer | undefined;
-  if (o.grpcPort !== -1) {
-    try {
-      grpc = await startGrpcServer(resources, { host: o.host, port: o.grpcPort, token: o.token, log, metrics });
-    } catch (err) {
-      compactor.cancel();
-      pinger.cancel();
-      hub.close();
-      await new Promise((resolve) => http.close(resolve));
-      await store.close();
-      throw err;
-    }
-  }
-
-  let closing: Promise<void> | undefined;
   return {
-    url: `http://${host}:${port}`,
-    port,
-    grpcPort: grpc?.port ?? -1,
-    store,
-    hub,
-    resources,
-    close() {
-      closing ??= (async () => {
-        ready = false;
-        compactor.cancel();
-        pinger.cancel();
-        const stopped = new Promise<void>((resolve) => http.close(() => resolve()));
-        http.closeIdleConnections();
-        const grpcStopped = grpc?.close();
-        hub.close();
-        for (const stop of watches) stop();
-        for (const ws of wss.clients) ws.close(1001, "server shutting down");
-        // Give in-flight requests a moment, then drop what is left.
-        const grace = setTimeout(() => http.closeAllConnections(), 2000);
-        await stopped;
-        clearTimeout(grace);
-        for (const ws of wss.clients) ws.terminate();
-        wss.close();
-        await grpcStopped;
-        while (compacting) await new Promise((r) => setTimeout(r, 10));
-        await store.close();
-      })();
-      return closing;
+    async stop() {
+      timer.cancel();
+      await running;
     },
   };
 }
@@ -200,13 +222,7 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
 /** Serves a WebSocket watch on a list path, or answers the upgrade with a Status. */
 async function upgrade(ctx: RestContext, wss: WebSocketServer, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
   const reject = (err: unknown) => {
-    const status = statusOf(err);
-    const body = JSON.stringify(status);
-    if (socket.writable) {
-      socket.end(
-        `HTTP/1.1 ${status.code} ${status.reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-      );
-    }
+    if (socket.writable) socket.end(rawHttpReply(statusOf(err)));
   };
   try {
     const url = new URL(req.url ?? "/", "http://setpoint");

@@ -4,14 +4,8 @@
 // the gRPC code of its reason (src/server/status.ts), the Status message as
 // details and the Status JSON in the `setpoint-status-bin` trailer.
 //
-// Watch streams: events go out in hub order, each serialized once (GRPC_EVENT)
-// and the bytes shared by every watcher. Once `call.write()` returns
-// false the sink queues events until 'drain'; `buffered()` counts queued
-// bytes plus bytes handed to grpc-js and not yet written, so the hub's
-// send-buffer bound cuts a slow reader off (RESOURCE_EXHAUSTED, queue dropped).
-// A watch that fails (410 Expired) sends one ERROR event with the Status, then
-// ends with the error's code; one that ends on purpose (timeout, shutdown)
-// ends OK after its final bookmark. A cancelled call stops its watcher.
+// Watch streams are served by src/server/grpc-watch-sink.ts (flow control,
+// the slow-reader bound, how a watch ends). A cancelled call stops its watcher.
 //
 // Shutdown (close()): stop accepting calls, let running calls finish for
 // `graceMs`, then cut what is left.
@@ -21,12 +15,13 @@ import type { Logger } from "pino";
 import { patchTypeOf } from "../api/patch.ts";
 import type { RawQuery } from "../api/query.ts";
 import type { ResourceRef, Resources } from "../api/resources.ts";
+import { systemClock, type Clock } from "../clock.ts";
 import { ApiError, BadRequestError } from "../errors.ts";
 import * as wire from "../proto.ts";
-import type { CloseReason, WatchEncoding, WatchSink } from "../watch.ts";
 import type { Metrics } from "./metrics.ts";
 import { MAX_BODY_BYTES } from "./rest.ts";
-import { grpcCodeOf, statusOf, toApiError } from "./status.ts";
+import { grpcWatchSink, withPreSerializedWatch } from "./grpc-watch-sink.ts";
+import { serviceError, statusOf, toApiError } from "./status.ts";
 
 export interface GrpcServerOptions {
   host: string;
@@ -39,6 +34,10 @@ export interface GrpcServerOptions {
   metrics?: Metrics;
   /** How long close() lets running calls finish before cutting them. Default 2000 ms. */
   graceMs?: number;
+  /** Times the shutdown grace. Default: the system clock. */
+  clock?: Clock;
+  /** Ping an idle connection this often, so a vanished agent's watch is dropped. Default 30000 ms. */
+  keepaliveMs?: number;
 }
 
 export interface RunningGrpcServer {
@@ -48,17 +47,14 @@ export interface RunningGrpcServer {
   close(): Promise<void>;
 }
 
-const KEEPALIVE_MS = 30_000;
-
 /** Starts serving `setpoint.v1.Resources` on host:port. */
 export async function startGrpcServer(resources: Resources, options: GrpcServerOptions): Promise<RunningGrpcServer> {
   const { log, metrics, token } = options;
-  const graceMs = options.graceMs ?? 2000;
   const server = new grpc.Server({
     // A little over the REST body bound, for the envelope around the object.
     "grpc.max_receive_message_length": MAX_BODY_BYTES + 64 * 1024,
     // Ping idle connections, so a vanished agent's watch is dropped (as WebSockets are).
-    "grpc.keepalive_time_ms": KEEPALIVE_MS,
+    "grpc.keepalive_time_ms": options.keepaliveMs ?? 30_000,
     "grpc.keepalive_timeout_ms": 10_000,
   });
 
@@ -105,35 +101,28 @@ export async function startGrpcServer(resources: Resources, options: GrpcServerO
       const page = await resources.listPage(refOf(r.ref, false), listQuery(r));
       return { revision: page.revision, continue: page.continue ?? "", items: page.items.map((s) => Buffer.from(s)) };
     }),
-    Watch: (call: grpc.ServerWritableStream<wire.WatchRequest, wire.WatchEvent>) => {
+    Watch: (call: WatchCall) => {
       const started = performance.now();
       const r = call.request;
       Promise.resolve()
-        .then(() => {
+        .then(async () => {
           authenticate(call.metadata);
-          return resources.openWatch(refOf(r.ref, false), watchQuery(r));
+          const start = await resources.openWatch(refOf(r.ref, false), watchQuery(r));
+          if (call.cancelled) return;
+          let stop: () => void;
+          try {
+            stop = start(grpcWatchSink(call));
+          } catch (err) {
+            // The hub refuses new watches once it is closed: close() has begun.
+            throw closing ? new ApiError("TooManyRequests", "the server is shutting down; retry against another replica") : err;
+          }
+          call.on("cancelled", stop);
+          record("watch", r.ref, undefined, started);
         })
-        .then(
-          (start) => {
-            if (call.cancelled) return;
-            let stop: () => void;
-            try {
-              stop = start(grpcWatchSink(call));
-            } catch (err) {
-              // The hub refuses new watches once it is closed: close() has begun.
-              const error = closing ? new ApiError("TooManyRequests", "the server is shutting down; retry against another replica") : err;
-              record("watch", r.ref, error, started);
-              call.emit("error", serviceError(error));
-              return;
-            }
-            record("watch", r.ref, undefined, started);
-            call.on("cancelled", stop);
-          },
-          (err: unknown) => {
-            record("watch", r.ref, err, started);
-            call.emit("error", serviceError(err));
-          },
-        );
+        .catch((err: unknown) => {
+          record("watch", r.ref, err, started);
+          call.emit("error", serviceError(err));
+        });
     },
     Create: object<wire.CreateRequest>("create", (r) => resources.create(refOf(r.ref, false), jsonOf(r.object, "object"))),
     Update: object<wire.UpdateRequest>("update", (r) => resources.update(refOf(r.ref, true), jsonOf(r.object, "object"))),
@@ -161,27 +150,26 @@ export async function startGrpcServer(resources: Resources, options: GrpcServerO
   return {
     port,
     close() {
-      closing ??= new Promise<void>((resolve) => {
-        const force = setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, graceMs);
-        server.tryShutdown(() => {
-          clearTimeout(force);
-          resolve();
-        });
-      });
+      closing ??= shutdown(server, options.clock ?? systemClock, options.graceMs ?? 2000);
       return closing;
     },
   };
 }
 
-/** A failed call: the reason's gRPC code, the Status message, the Status JSON in the trailer. */
-function serviceError(err: unknown): Partial<grpc.StatusObject> & { code: number; details: string } {
-  const status = statusOf(err);
-  const metadata = new grpc.Metadata();
-  metadata.set(wire.STATUS_TRAILER, Buffer.from(JSON.stringify(status)));
-  return { code: grpcCodeOf(err), details: status.message, metadata };
+type WatchCall = grpc.ServerWritableStream<wire.WatchRequest, wire.WatchEvent>;
+
+/** tryShutdown, then forceShutdown after `graceMs`. */
+function shutdown(server: grpc.Server, clock: Clock, graceMs: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const force = clock.after(graceMs, () => {
+      server.forceShutdown();
+      resolve();
+    });
+    server.tryShutdown(() => {
+      force.cancel();
+      resolve();
+    });
+  });
 }
 
 /** The API's ResourceRef from the wire's: "" means absent. */
@@ -229,122 +217,4 @@ function watchQuery(r: wire.WatchRequest): RawQuery {
   if (r.sendInitialEvents) q.sendInitialEvents = "true"; // false: the default (proto3 has no "unset")
   if (r.timeoutSeconds) q.timeoutSeconds = String(r.timeoutSeconds);
   return q;
-}
-
-/**
- * A gRPC watch event: the serialized `WatchEvent` message, made once per event
- * and written as is by every watcher (the service's Watch serializer passes
- * Buffers through, see `withPreSerializedWatch`).
- */
-const GRPC_EVENT: WatchEncoding<Buffer> = {
-  name: "grpc",
-  encode: (e) => serializeWatchEvent({ type: e.type, object: Buffer.from(e.object), revision: e.revision }),
-};
-
-function serializeWatchEvent(message: wire.WatchEvent): Buffer {
-  return wire.loadResourcesService().definition.Watch!.responseSerialize(message);
-}
-
-/** The service definition with a Watch serializer that writes an already serialized message (a Buffer) unchanged. */
-function withPreSerializedWatch(definition: grpc.ServiceDefinition): grpc.ServiceDefinition {
-  const watch = definition.Watch!;
-  const serialize = watch.responseSerialize;
-  return { ...definition, Watch: { ...watch, responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : serialize(value)) } };
-}
-
-/** Adapts a server-streaming call to the hub's WatchSink (see the file comment). */
-function grpcWatchSink(call: grpc.ServerWritableStream<wire.WatchRequest, wire.WatchEvent>): WatchSink {
-  let queue: Array<{ message: Buffer; size: number }> = [];
-  let head = 0; // queue[head..] are waiting for 'drain'
-  let queued = 0; // bytes in queue[head..]
-  let inFlight = 0; // bytes given to call.write() whose callback has not run
-  let blocked = false; // the last call.write() returned false
-  let done = false; // no more events accepted
-  let finish: (() => void) | undefined; // how to end once the queue is empty
-
-  // A pre-serialized message (see withPreSerializedWatch), typed as the stream's message type.
-  const write = (message: Buffer, size: number) => {
-    inFlight += size;
-    blocked = !call.write(message as unknown as wire.WatchEvent, () => (inFlight -= size));
-  };
-  const flush = () => {
-    while (!blocked && head < queue.length) {
-      const next = queue[head++]!;
-      queued -= next.size;
-      write(next.message, next.size);
-    }
-    if (head === queue.length) {
-      queue = [];
-      head = 0;
-    } else if (head > 1024 && head * 2 > queue.length) {
-      queue = queue.slice(head);
-      head = 0;
-    }
-    if (!blocked && queue.length === 0 && finish) {
-      const end = finish;
-      finish = undefined;
-      end();
-    }
-  };
-  const push = (message: Buffer, size: number) => {
-    if (blocked || queue.length > 0) {
-      queue.push({ message, size });
-      queued += size;
-    } else {
-      write(message, size);
-    }
-  };
-  const drop = () => {
-    queue = [];
-    head = 0;
-    queued = 0;
-  };
-  call.on("drain", () => {
-    blocked = false;
-    flush();
-  });
-  call.on("cancelled", () => {
-    done = true;
-    finish = undefined;
-    drop();
-  });
-
-  return {
-    send(event) {
-      if (done) return;
-      const message = event.encoded(GRPC_EVENT);
-      push(message, message.length);
-    },
-    buffered() {
-      return queued + inFlight;
-    },
-    onDrain(listener) {
-      // Blocked: grpc-js says when it can take more. Otherwise the bytes in
-      // flight are written within a turn or two: look again then.
-      if (blocked && !done) call.once("drain", () => setImmediate(listener));
-      else setImmediate(listener);
-    },
-    fail(err) {
-      if (done) return;
-      done = true;
-      const message = serializeWatchEvent({ type: "ERROR", object: Buffer.from(JSON.stringify(statusOf(err))), revision: 0 });
-      push(message, message.length);
-      finish = () => call.emit("error", serviceError(err));
-      flush();
-    },
-    close(reason: CloseReason) {
-      if (done) return;
-      done = true;
-      if (reason === "slow") {
-        drop();
-        call.emit("error", {
-          code: grpc.status.RESOURCE_EXHAUSTED,
-          details: "watch send buffer full: reconnect from your last resourceVersion",
-        });
-        return;
-      }
-      finish = () => call.end();
-      flush();
-    },
-  };
 }

@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { parse as parseYaml } from "yaml";
 import type { Logger } from "pino";
 import type { TypeRegistry } from "../api/registry.ts";
-import type { DeleteOptions, Resources } from "../api/resources.ts";
+import type { DeleteOptions, ResourceRef, Resources } from "../api/resources.ts";
 import { patchTypeOf } from "../api/patch.ts";
 import type { RawQuery } from "../api/query.ts";
 import { ApiError, BadRequestError, NotFoundError } from "../errors.ts";
@@ -149,6 +149,18 @@ function metricsResource(ctx: RestContext, route: Route | undefined): string {
   return `${live.name}${route.kind === "status" ? "/status" : ""}`;
 }
 
+/** One request on its way through the handlers below. */
+interface Call {
+  req: IncomingMessage;
+  res: ServerResponse;
+  url: URL;
+  method: string;
+  /** Undefined when the path names nothing the server serves. */
+  route: Route | undefined;
+  /** `?watch=true` (or `1`). */
+  watch: boolean;
+}
+
 /** Serves one HTTP request. Never throws; every failure becomes a Status. */
 export async function handleRequest(ctx: RestContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const started = performance.now();
@@ -160,22 +172,22 @@ export async function handleRequest(ctx: RestContext, req: IncomingMessage, res:
     sendError(res, new BadRequestError("malformed request URL"), ctx.log);
     return;
   }
-  const route = parseRoute(url.pathname);
-  const watch = isWatch(url.searchParams);
-  const verb = verbOf(route, method, watch);
+  const call: Call = { req, res, url, method, route: parseRoute(url.pathname), watch: isWatch(url.searchParams) };
+  const verb = verbOf(call.route, method, call.watch);
   let code: number;
   try {
-    code = await serve(ctx, req, res, route, url, method, watch);
+    code = await serve(ctx, call);
   } catch (err) {
     // A body left half-read (e.g. cut off at the size bound) would stall the
     // keep-alive connection: close it after this response.
     if (!req.complete && !res.headersSent) res.setHeader("Connection", "close");
     code = sendError(res, err, ctx.log);
   }
-  ctx.metrics.request(verb, metricsResource(ctx, route), code, (performance.now() - started) / 1000);
+  ctx.metrics.request(verb, metricsResource(ctx, call.route), code, (performance.now() - started) / 1000);
 }
 
-async function serve(ctx: RestContext, req: IncomingMessage, res: ServerResponse, route: Route | undefined, url: URL, method: string, watch: boolean): Promise<number> {
+async function serve(ctx: RestContext, call: Call): Promise<number> {
+  const { req, res, route, url, method } = call;
   if (route?.kind === "healthz" || route?.kind === "livez") {
     send(res, 200, "ok", "text/plain");
     return 200;
@@ -209,10 +221,10 @@ async function serve(ctx: RestContext, req: IncomingMessage, res: ServerResponse
       return 200;
     }
     case "collection":
-      return serveCollection(ctx, req, res, route.ref, url, method, watch);
+      return serveCollection(ctx, call, route.ref);
     case "object":
     case "status":
-      return serveObject(ctx, req, res, route, method);
+      return serveObject(ctx, call, route);
   }
 }
 
@@ -239,7 +251,8 @@ function discovery(ctx: RestContext, route: Route, req: IncomingMessage): unknow
   }
 }
 
-async function serveCollection(ctx: RestContext, req: IncomingMessage, res: ServerResponse, ref: import("../api/resources.ts").ResourceRef, url: URL, method: string, watch: boolean): Promise<number> {
+async function serveCollection(ctx: RestContext, call: Call, ref: ResourceRef): Promise<number> {
+  const { req, res, url, method, watch } = call;
   const q = rawQuery(url.searchParams);
   if (method === "GET" && watch) {
     if (!ctx.ready()) throw new ApiError("TooManyRequests", "the server is shutting down; retry against another replica");
@@ -272,7 +285,8 @@ async function serveCollection(ctx: RestContext, req: IncomingMessage, res: Serv
   throw methodNotAllowed(method, url.pathname);
 }
 
-async function serveObject(ctx: RestContext, req: IncomingMessage, res: ServerResponse, route: Extract<Route, { kind: "object" | "status" }>, method: string): Promise<number> {
+async function serveObject(ctx: RestContext, call: Call, route: Extract<Route, { kind: "object" | "status" }>): Promise<number> {
+  const { req, res, method } = call;
   const ref = route.ref;
   const sub = route.kind === "status" ? "status" : undefined;
   switch (method) {

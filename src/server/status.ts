@@ -3,6 +3,9 @@
 // anything that is not an ApiError is an internal error (500) whose details
 // are logged, not sent.
 
+import { STATUS_CODES } from "node:http";
+import * as grpc from "@grpc/grpc-js";
+import { STATUS_TRAILER } from "../proto.ts";
 import { ApiError, type Reason } from "../errors.ts";
 
 /** HTTP code and gRPC code for each reason (API.md §4, §6). */
@@ -65,4 +68,23 @@ export function statusOf(err: unknown): StatusObject {
 /** The gRPC status code for an error. */
 export function grpcCodeOf(err: unknown): number {
   return REASONS[toApiError(err).reason].grpc;
+}
+
+/** A failed gRPC call: the reason's gRPC code, the Status message, the Status JSON in the trailer. */
+export function serviceError(err: unknown): Partial<grpc.StatusObject> & { code: number; details: string } {
+  const status = statusOf(err);
+  const metadata = new grpc.Metadata();
+  metadata.set(STATUS_TRAILER, Buffer.from(JSON.stringify(status)));
+  return { code: grpcCodeOf(err), details: status.message, metadata };
+}
+
+/**
+ * A whole HTTP/1.1 response carrying `status`, for a raw socket that no
+ * ServerResponse serves (an unparseable request, a refused WebSocket upgrade).
+ * The connection closes after it.
+ */
+export function rawHttpReply(status: StatusObject): string {
+  const body = JSON.stringify(status);
+  const phrase = STATUS_CODES[status.code] ?? status.reason;
+  return `HTTP/1.1 ${status.code} ${phrase}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
 }
