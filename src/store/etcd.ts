@@ -1,0 +1,596 @@
+// The etcd backend: objects live in etcd under a prefix, revisions are etcd's,
+// and any number of server processes share them (API.md §9).
+//
+// Layout under `prefix` (default "/setpoint"):
+//   {prefix}/o/{type}/{namespace}\0{name}  the object: "{ms} {guess}\n{json}"
+//   {prefix}/d/{type}/{namespace}\0{name}  the last state of its last delete (same envelope)
+//   {prefix}/m/compacted                   {"revision": R, "time": ms}: oldest servable revision
+//
+// `ms` is the commit time (compaction by age); `guess` is the revision the
+// decider was given. etcd assigns the real revision at commit, so a stored
+// JSON whose guess missed gets its `metadata.resourceVersion` fixed when read
+// back (kube-apiserver sets it on read too).
+//
+// Each process keeps a Mirror (src/store/mirror.ts): the objects and the
+// change log from the compacted revision on, fed by ONE etcd watch of the
+// whole prefix with prevKv. Reads are served from it. After a disconnect the
+// watch resumes from the mirror's head + 1, so no change is delivered twice or
+// skipped; if etcd compacted past that point the mirror is rebuilt and the
+// log before it is Expired.
+//
+// Writes are transactions comparing the object's mod_revision with the one
+// the decider saw; a lost race re-reads the key (in the same transaction) and
+// decides again. A write resolves once the mirror has applied it.
+//
+// sync() (consistent reads) asks etcd, in one linearizable range, for the
+// newest revision and the newest mod_revision under the prefix past the
+// mirror's head; once the mirror has that change, nothing of this store lies
+// between it and the newest revision, so the head moves there. It runs
+// periodically too, so quiet replicas advance (bookmarks).
+//
+// Compaction: one transaction on {prefix}/m/compacted (compare its
+// mod_revision) decides it for the whole cluster; the winner then compacts
+// etcd. `compactIntervalMs` makes replicas skip a compaction another did
+// recently, so the cluster compacts about once per interval.
+
+import { readFileSync } from "node:fs";
+import { Etcd3, isRecoverableError, type IKeyValue, type IWatchResponse } from "etcd3";
+import { circuitBreaker, ConsecutiveBreaker, handleWhen, retry } from "cockatiel";
+import { ApiError, ServiceUnavailableError, TimeoutError } from "../errors.ts";
+import { Mirror } from "./mirror.ts";
+import type { Change, CompactOptions, Decider, ObjectKey, Store, StoredObject, WriteResult } from "./types.ts";
+
+export interface EtcdStoreOptions {
+  /** Client URLs, e.g. ["http://127.0.0.1:2379"]. */
+  endpoints: string[];
+  /** Key prefix of every key this store writes. Default "/setpoint". */
+  prefix?: string;
+  /** PEM files for etcd over TLS: CA, client certificate and key (kube-apiserver's --etcd-cafile/certfile/keyfile). */
+  tls?: { caFile?: string; certFile?: string; keyFile?: string };
+  /** Clock for commit times (compaction by age). Default Date.now. */
+  now?: () => number;
+  /** Deadline of each etcd request; past it the operation fails with ServiceUnavailable. Default 5000 ms. */
+  requestTimeoutMs?: number;
+  /** How long a write, after etcd committed it, or a sync waits for this process's watch to catch up. Default 3000 ms. */
+  catchUpMs?: number;
+  /** How often to sync in the background, so a quiet replica's head (and its bookmarks) advance. Default 1000 ms; 0 disables. */
+  syncIntervalMs?: number;
+  /** Skip a compaction when any replica compacted less than this long ago. Default 0 (never skip). */
+  compactIntervalMs?: number;
+  /** Called with problems the store recovers from by itself (watch reconnects, rebuilds). */
+  onWarning?: (message: string, err?: unknown) => void;
+}
+
+/** The first key after every key that starts with `prefix`. */
+function prefixEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i]! < 0xff) {
+      end[i]!++;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
+}
+
+interface Envelope {
+  time: number;
+  guess: number;
+  json: string;
+}
+
+function encode(time: number, guess: number, json: string): Buffer {
+  return Buffer.from(`${time} ${guess}\n${json}`);
+}
+
+function decode(value: Buffer): Envelope {
+  const text = value.toString();
+  const nl = text.indexOf("\n");
+  const head = text.slice(0, nl);
+  const sp = head.indexOf(" ");
+  return { time: Number(head.slice(0, sp)), guess: Number(head.slice(sp + 1)), json: text.slice(nl + 1) };
+}
+
+/** The JSON with `metadata.resourceVersion` set to `actual` where the writer guessed another revision. */
+function withRevision(env: Envelope, actual: number): string {
+  if (env.guess === actual) return env.json;
+  try {
+    const o = JSON.parse(env.json) as { metadata?: { resourceVersion?: unknown } };
+    if (o.metadata && o.metadata.resourceVersion === String(env.guess)) {
+      o.metadata.resourceVersion = String(actual);
+      return JSON.stringify(o);
+    }
+  } catch {
+    // not JSON: served as stored
+  }
+  return env.json;
+}
+
+function unavailable(what: string, err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new ServiceUnavailableError(`store: etcd ${what} failed: ${message}`, { cause: err });
+}
+
+/** Opens the etcd-backed store: loads the mirror and starts the watch; resolves once it serves the newest state. */
+export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
+  if (options.endpoints.length === 0) throw new RangeError("store: etcd needs at least one endpoint (--etcd-servers)");
+  const now = options.now ?? Date.now;
+  const prefix = (options.prefix ?? "/setpoint").replace(/\/+$/, "");
+  const timeoutMs = options.requestTimeoutMs ?? 5000;
+  const catchUpMs = options.catchUpMs ?? 3000;
+  const warn = options.onWarning ?? (() => {});
+  const tls = options.tls;
+  const client = new Etcd3({
+    hosts: options.endpoints.map((e) => e.trim()).filter((e) => e !== ""),
+    credentials:
+      tls && (tls.caFile || tls.certFile)
+        ? {
+            rootCertificate: tls.caFile ? readFileSync(tls.caFile) : Buffer.alloc(0),
+            ...(tls.keyFile ? { privateKey: readFileSync(tls.keyFile) } : {}),
+            ...(tls.certFile ? { certChain: readFileSync(tls.certFile) } : {}),
+          }
+        : undefined,
+    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeoutMs }),
+    faultHandling: {
+      // A member that fails twice in a row is skipped for a second; others take its calls.
+      host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(2) }),
+      // Retry only what never reached etcd (connection refused): a retried transaction must not apply twice.
+      global: retry(handleWhen((err) => (err as { constructor?: { name?: string } }).constructor?.name === "GRPCUnavailableError"), { maxAttempts: 3 }),
+    },
+  });
+
+  const objPrefix = Buffer.from(`${prefix}/o/`);
+  const allPrefix = Buffer.from(`${prefix}/`);
+  const metaKey = Buffer.from(`${prefix}/m/compacted`);
+  const objKey = (k: ObjectKey) => Buffer.from(`${prefix}/o/${k.type}/${k.namespace}\u0000${k.name}`);
+  const tombKey = (k: ObjectKey) => Buffer.from(`${prefix}/d/${k.type}/${k.namespace}\u0000${k.name}`);
+  const parseKey = (key: Buffer, part: "o" | "d"): ObjectKey | undefined => {
+    const s = key.toString();
+    const lead = `${prefix}/${part}/`;
+    if (!s.startsWith(lead)) return undefined;
+    const rest = s.slice(lead.length);
+    const slash = rest.indexOf("/");
+    const zero = rest.indexOf("\u0000", slash + 1);
+    if (slash < 0 || zero < 0) return undefined;
+    return { type: rest.slice(0, slash), namespace: rest.slice(slash + 1, zero), name: rest.slice(zero + 1) };
+  };
+
+  let mirror: Mirror;
+  /** mod_revision of the compaction marker as the mirror last saw it. */
+  let metaModRevision = 0;
+  let metaTime = 0;
+  let closed = false;
+  const listeners = new Set<() => void>();
+  const headWaiters = new Set<{ revision: number; resolve: () => void }>();
+  let notifyQueued = false;
+  const notify = () => {
+    for (const w of headWaiters) {
+      if (mirror.head() >= w.revision) {
+        headWaiters.delete(w);
+        w.resolve();
+      }
+    }
+    if (notifyQueued) return;
+    notifyQueued = true;
+    queueMicrotask(() => {
+      notifyQueued = false;
+      for (const l of listeners) l();
+    });
+  };
+
+  /** Resolves true once the mirror's head reaches `revision`, false after `ms`. */
+  const waitHead = (revision: number, ms: number): Promise<boolean> => {
+    if (mirror.head() >= revision) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const w = {
+        revision,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve(true);
+        },
+      };
+      const timer = setTimeout(() => {
+        headWaiters.delete(w);
+        resolve(false);
+      }, ms);
+      timer.unref();
+      headWaiters.add(w);
+    });
+  };
+
+  const readMeta = (kv: IKeyValue | undefined): { revision: number; time: number; mod: number } | undefined => {
+    if (!kv) return undefined;
+    const v = JSON.parse(kv.value.toString()) as { revision: number; time: number };
+    const mod = Number(kv.mod_revision);
+    return { revision: v.revision || mod, time: v.time, mod };
+  };
+
+  /** The compaction marker, created (at the current revision) on a prefix that has none. */
+  async function loadMeta(): Promise<{ revision: number; time: number; mod: number }> {
+    for (;;) {
+      const res = await client.kv.range({ key: metaKey });
+      const meta = readMeta(res.kvs[0]);
+      if (meta) return meta;
+      await client.kv.txn({
+        compare: [{ key: metaKey, target: "Version", result: "Equal", version: 0 }],
+        success: [{ request_put: { key: metaKey, value: Buffer.from(JSON.stringify({ revision: 0, time: now() })) } }],
+      });
+    }
+  }
+
+  /** A mirror of the objects at the compaction marker's revision (or, if etcd compacted past it, the newest). */
+  async function loadMirror(): Promise<Mirror> {
+    const meta = await loadMeta();
+    let start = meta.revision;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const m = new Mirror(start);
+        let from: Buffer = objPrefix;
+        const end = prefixEnd(objPrefix);
+        for (;;) {
+          const page = await client.kv.range({ key: from, range_end: end, revision: start, limit: 1000 });
+          for (const kv of page.kvs) {
+            const key = parseKey(kv.key, "o");
+            if (!key) continue;
+            const rev = Number(kv.mod_revision);
+            m.load(key, { json: withRevision(decode(kv.value), rev), revision: rev });
+          }
+          if (!page.more || page.kvs.length === 0) break;
+          from = Buffer.concat([page.kvs[page.kvs.length - 1]!.key, Buffer.from([0])]);
+        }
+        metaModRevision = meta.mod;
+        metaTime = meta.time;
+        return m;
+      } catch (err) {
+        if (attempt > 0 || !String((err as Error).message).includes("compacted")) throw err;
+        // Someone compacted etcd past our marker: what came before is gone; start at the newest state.
+        const res = await client.kv.range({ key: metaKey, count_only: true });
+        warn(`store: etcd was compacted past this prefix's marker ${start}; history before ${res.header.revision} is lost`);
+        start = Number(res.header.revision);
+      }
+    }
+  }
+
+  // ---- the watch ----
+
+  let stream: Awaited<ReturnType<typeof client.watchClient.watch>> | undefined;
+  let reconnectTimer: NodeJS.Timeout | undefined;
+  let backoffMs = 50;
+
+  /** Applies the events of one watch response, grouped by revision. */
+  function applyEvents(res: IWatchResponse): void {
+    const events = res.events;
+    let i = 0;
+    while (i < events.length) {
+      const rev = Number(events[i]!.kv.mod_revision);
+      let j = i;
+      while (j < events.length && Number(events[j]!.kv.mod_revision) === rev) j++;
+      const group = events.slice(i, j);
+      i = j;
+      if (rev <= mirror.head()) {
+        warn(`store: etcd watch delivered revision ${rev} at or below head ${mirror.head()}; ignored`);
+        continue;
+      }
+      const tombs = new Map<string, IKeyValue>();
+      for (const ev of group) if (ev.type === "Put" && parseKey(ev.kv.key, "d")) tombs.set(ev.kv.key.toString().slice(prefix.length + 3), ev.kv);
+      for (const ev of group) {
+        const kv = ev.kv;
+        if (kv.key.equals(metaKey)) {
+          if (ev.type === "Put") {
+            const meta = readMeta(kv)!;
+            metaModRevision = meta.mod;
+            metaTime = meta.time;
+            // The marker is applied after this revision's changes (below), so it never passes the head.
+            continue;
+          }
+          continue;
+        }
+        const key = parseKey(kv.key, "o");
+        if (!key) continue;
+        let change: Change;
+        if (ev.type === "Put") {
+          const env = decode(kv.value);
+          change = {
+            revision: rev,
+            type: kv.version === "1" ? "ADDED" : "MODIFIED",
+            key,
+            object: withRevision(env, rev),
+            time: env.time,
+          };
+          if (ev.prev_kv && kv.version !== "1") change.previous = withRevision(decode(ev.prev_kv.value), Number(ev.prev_kv.mod_revision));
+        } else {
+          const prev = ev.prev_kv ? decode(ev.prev_kv.value) : undefined;
+          const tomb = tombs.get(kv.key.toString().slice(prefix.length + 3));
+          const last = tomb ? decode(tomb.value) : undefined;
+          change = {
+            revision: rev,
+            type: "DELETED",
+            key,
+            object: last ? withRevision(last, rev) : prev ? withRevision({ ...prev, guess: Number(ev.prev_kv.mod_revision) }, rev) : "{}",
+            time: last?.time ?? now(),
+          };
+          if (prev) change.previous = withRevision(prev, Number(ev.prev_kv.mod_revision));
+        }
+        mirror.apply(change);
+      }
+      mirror.advance(rev);
+      for (const ev of group) {
+        if (ev.kv.key.equals(metaKey) && ev.type === "Put") mirror.compact(readMeta(ev.kv)!.revision);
+      }
+    }
+    if (events.length > 0) notify();
+  }
+
+  function scheduleReconnect(why: unknown): void {
+    if (closed || reconnectTimer) return;
+    stream = undefined;
+    warn(`store: etcd watch lost (${(why as Error)?.message ?? String(why)}); resuming from ${mirror.head() + 1}`, why);
+    reconnectTimer = setTimeout(() => {
+      reconnectTimer = undefined;
+      void openWatch();
+    }, backoffMs);
+    reconnectTimer.unref();
+    backoffMs = Math.min(2000, backoffMs * 2);
+  }
+
+  async function openWatch(): Promise<void> {
+    if (closed) return;
+    let s: NonNullable<typeof stream>;
+    try {
+      s = await client.watchClient.watch();
+    } catch (err) {
+      scheduleReconnect(err);
+      return;
+    }
+    if (closed) {
+      s.cancel?.();
+      return;
+    }
+    stream = s;
+    const startRevision = mirror.head() + 1;
+    s.on("data", (res: IWatchResponse) => {
+      if (stream !== s) return;
+      if (res.canceled) {
+        const compactRevision = Number(res.compact_revision ?? 0);
+        s.cancel?.();
+        if (compactRevision > 0) void rebuild(`etcd compacted to ${compactRevision}, past this replica's head ${mirror.head()}`);
+        else scheduleReconnect(new Error(`watch canceled: ${res.cancel_reason ?? "no reason"}`));
+        return;
+      }
+      if (res.created) {
+        backoffMs = 50;
+        return;
+      }
+      try {
+        applyEvents(res);
+      } catch (err) {
+        warn("store: applying an etcd watch response failed; rebuilding", err);
+        s.cancel?.();
+        void rebuild("a watch response could not be applied");
+      }
+    });
+    s.on("error", (err: Error) => {
+      if (stream === s) scheduleReconnect(err);
+    });
+    s.on("end", () => {
+      if (stream === s) scheduleReconnect(new Error("watch stream ended"));
+    });
+    s.write({
+      create_request: { key: allPrefix, range_end: prefixEnd(allPrefix), start_revision: startRevision, prev_kv: true, progress_notify: true },
+    });
+  }
+
+  /** Starts over from the newest state: every change before it is Expired for this process. */
+  async function rebuild(why: string): Promise<void> {
+    if (closed) return;
+    stream = undefined;
+    warn(`store: rebuilding the etcd mirror: ${why}`);
+    for (;;) {
+      try {
+        const fresh = await loadMirror();
+        const head = mirror.head();
+        mirror = fresh;
+        if (fresh.head() < head) fresh.advance(head);
+        break;
+      } catch (err) {
+        warn("store: etcd mirror rebuild failed; retrying", err);
+        await new Promise((r) => setTimeout(r, 1000).unref());
+        if (closed) return;
+      }
+    }
+    notify();
+    await openWatch();
+  }
+
+  // ---- sync ----
+
+  async function doSync(): Promise<number> {
+    const after = mirror.head();
+    let res;
+    try {
+      res = await client.kv.range({
+        key: allPrefix,
+        range_end: prefixEnd(allPrefix),
+        keys_only: true,
+        sort_order: "Descend",
+        sort_target: "Mod",
+        limit: 1,
+        min_mod_revision: after + 1,
+      });
+    } catch (err) {
+      throw unavailable("read of the newest revision", err);
+    }
+    const newest = Number(res.header.revision);
+    const kv = res.kvs[0];
+    if (kv) {
+      const target = Number(kv.mod_revision);
+      if (!(await waitHead(target, catchUpMs))) {
+        throw new TimeoutError(`Too large resource version: ${newest}, current resource version: ${mirror.head()}`);
+      }
+    }
+    if (newest > mirror.head()) {
+      mirror.advance(newest);
+      notify();
+    }
+    return mirror.head();
+  }
+
+  let syncing: Promise<number> | undefined;
+  let syncQueued: Promise<number> | undefined;
+  function sync(): Promise<number> {
+    if (closed) return Promise.reject(new ServiceUnavailableError("store: closed"));
+    if (!syncing) {
+      syncing = doSync().finally(() => (syncing = undefined));
+      return syncing;
+    }
+    // One in flight started before this call: a read that began after it is needed.
+    syncQueued ??= syncing
+      .catch(() => 0)
+      .then(() => {
+        syncQueued = undefined;
+        return sync();
+      });
+    return syncQueued;
+  }
+
+  // ---- writes ----
+
+  async function write(key: ObjectKey, decide: Decider): Promise<WriteResult> {
+    const k = objKey(key);
+    let current: StoredObject | undefined = mirror.get(key);
+    let known = mirror.head();
+    for (let attempt = 0; ; attempt++) {
+      if (closed) throw new ServiceUnavailableError("store: closed");
+      const guess = Math.max(known, mirror.head()) + 1;
+      const decision = decide(current, guess);
+      const compare = [{ key: k, target: "Mod" as const, result: "Equal" as const, mod_revision: current?.revision ?? 0 }];
+      const failure = [{ request_range: { key: k } }];
+      const success =
+        decision.op === "none"
+          ? []
+          : decision.op === "put"
+            ? [{ request_put: { key: k, value: encode(now(), guess, decision.object) } }]
+            : [{ request_delete_range: { key: k } }, { request_put: { key: tombKey(key), value: encode(now(), guess, decision.object) } }];
+      let res;
+      try {
+        res = await client.kv.txn({ compare, success, failure });
+      } catch (err) {
+        throw unavailable("write", err);
+      }
+      known = Number(res.header.revision);
+      if (res.succeeded) {
+        if (decision.op === "none") return { revision: current?.revision ?? 0, object: current?.json, op: "none" };
+        const revision = known;
+        if (!(await waitHead(revision, catchUpMs))) warn(`store: write at ${revision} is committed but this replica's watch has not delivered it yet`);
+        return { revision, object: withRevision({ time: 0, guess, json: decision.object }, revision), op: decision.op };
+      }
+      // Lost a race: decide again on what etcd holds now.
+      const kv = res.responses[0]?.response_range?.kvs?.[0];
+      current = kv ? { json: withRevision(decode(kv.value), Number(kv.mod_revision)), revision: Number(kv.mod_revision) } : undefined;
+      if (attempt > 1000) throw new ServiceUnavailableError(`store: gave up writing ${k.toString()} after 1000 conflicting attempts`);
+    }
+  }
+
+  // ---- compaction ----
+
+  async function compact(opts: CompactOptions): Promise<number> {
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const m = mirror;
+      if (options.compactIntervalMs && now() - metaTime < options.compactIntervalMs) return m.compacted();
+      const log = m.logUpTo(m.head());
+      if (log.length <= opts.minEvents) return m.compacted();
+      let target = log[log.length - opts.minEvents - 1]!.revision;
+      const cutoff = now() - opts.windowMs;
+      // Never drop a change younger than the window: stop at the first one.
+      let lastOld = m.compacted();
+      for (const c of log) {
+        if (c.revision > target || c.time >= cutoff) break;
+        lastOld = c.revision;
+      }
+      target = Math.min(target, lastOld);
+      if (target <= m.compacted()) return m.compacted();
+      let res;
+      try {
+        res = await client.kv.txn({
+          compare: [{ key: metaKey, target: "Mod", result: "Equal", mod_revision: metaModRevision }],
+          success: [{ request_put: { key: metaKey, value: Buffer.from(JSON.stringify({ revision: target, time: now() })) } }],
+          failure: [{ request_range: { key: metaKey } }],
+        });
+      } catch (err) {
+        throw unavailable("compaction", err);
+      }
+      if (!res.succeeded) {
+        // Another replica (or call) compacted first: follow it, and go on only if it did less.
+        const meta = readMeta(res.responses[0]?.response_range?.kvs?.[0]);
+        if (meta) await waitHead(meta.mod, catchUpMs);
+        continue;
+      }
+      await waitHead(Number(res.header.revision), catchUpMs);
+      try {
+        await client.kv.compact({ revision: target });
+      } catch (err) {
+        // Already compacted further (by the etcd cluster or another deployment): nothing to do.
+        if (!String((err as Error).message).includes("compacted")) warn("store: etcd compaction failed", err);
+      }
+      return mirror.compacted();
+    }
+    return mirror.compacted();
+  }
+
+  // ---- open ----
+
+  try {
+    mirror = await loadMirror();
+  } catch (err) {
+    client.close();
+    throw unavailable(`connection to ${options.endpoints.join(",")}`, err);
+  }
+  await openWatch();
+  try {
+    await sync();
+  } catch (err) {
+    closed = true;
+    stream?.cancel?.();
+    client.close();
+    throw err;
+  }
+  const syncTimer =
+    (options.syncIntervalMs ?? 1000) > 0
+      ? setInterval(() => {
+          if (!syncing) sync().catch(() => {});
+        }, options.syncIntervalMs ?? 1000)
+      : undefined;
+  syncTimer?.unref();
+
+  return {
+    head: () => mirror.head(),
+    compacted: () => mirror.compacted(),
+    get: (key) => mirror.get(key),
+    list: (opts) => mirror.list(opts),
+    changes: (after, limit) => mirror.changes(after, limit),
+    write,
+    compact,
+    sync,
+    onCommit(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    size: () => mirror.bytes(),
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (syncTimer) clearInterval(syncTimer);
+      if (reconnectTimer) clearTimeout(reconnectTimer);
+      const s = stream;
+      stream = undefined;
+      s?.cancel?.();
+      listeners.clear();
+      for (const w of headWaiters) w.resolve();
+      headWaiters.clear();
+      await syncing?.catch(() => {});
+      client.close();
+    },
+  };
+}
+

@@ -1,0 +1,174 @@
+// A real etcd cluster for tests: 1 or 3 members on 127.0.0.1 ephemeral
+// ports, each with a temp data dir, started with short election timeouts so
+// fault tests run in seconds. Members can be killed with SIGKILL, restarted
+// on their data dir, or paused (SIGSTOP: a member cut off from its peers and
+// clients). `stop()` kills every member and removes the data dirs.
+
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export interface EtcdMember {
+  name: string;
+  /** Client URL, e.g. `http://127.0.0.1:23790`. */
+  clientUrl: string;
+  peerUrl: string;
+  dataDir: string;
+  /** The running process, or undefined while killed. */
+  child: ChildProcess | undefined;
+}
+
+export interface EtcdCluster {
+  members: EtcdMember[];
+  /** Client URLs of every member, comma-separated (the `--etcd-servers` value). */
+  endpoints: string;
+  /** SIGKILLs a member and waits for it to exit. */
+  kill(member: EtcdMember): Promise<void>;
+  /** Starts a killed member again on its data dir and waits until it answers. */
+  restart(member: EtcdMember): Promise<void>;
+  /** SIGSTOP / SIGCONT: a member that stops answering peers and clients without dying. */
+  pause(member: EtcdMember): void;
+  resume(member: EtcdMember): void;
+  /** The current leader, asked of the members that answer. */
+  leader(): Promise<EtcdMember>;
+  /** Kills every member and removes the data dirs. */
+  stop(): Promise<void>;
+}
+
+/** Whether an `etcd` binary is on the PATH. */
+export function haveEtcd(): boolean {
+  return spawnSync("sh", ["-c", "command -v etcd"], { encoding: "utf8" }).status === 0;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === "object" && a ? a.port : 0));
+    });
+  });
+}
+
+async function waitHealthy(m: EtcdMember, deadlineMs: number, log: () => string): Promise<void> {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    if (m.child && m.child.exitCode !== null) throw new Error(`etcd ${m.name} exited (${m.child.exitCode}): ${log().slice(-2000)}`);
+    try {
+      const res = await fetch(`${m.clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
+      const body = (await res.json()) as { health?: string };
+      if (body.health === "true") return;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline) throw new Error(`etcd ${m.name} not healthy after ${deadlineMs} ms: ${log().slice(-2000)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Starts an etcd cluster of `size` members (1 or 3) and waits until every member is healthy. */
+export async function startEtcd(options: { size?: number } = {}): Promise<EtcdCluster> {
+  const size = options.size ?? 1;
+  const token = `setpoint-test-${process.pid}-${Date.now()}`;
+  const members: EtcdMember[] = [];
+  for (let i = 0; i < size; i++) {
+    const [c, p] = [await freePort(), await freePort()];
+    members.push({
+      name: `m${i}`,
+      clientUrl: `http://127.0.0.1:${c}`,
+      peerUrl: `http://127.0.0.1:${p}`,
+      dataDir: mkdtempSync(join(tmpdir(), "setpoint-etcd-test-")),
+      child: undefined,
+    });
+  }
+  const initialCluster = members.map((m) => `${m.name}=${m.peerUrl}`).join(",");
+  const logs = new Map<EtcdMember, string>();
+
+  const launch = (m: EtcdMember) => {
+    const child = spawn(
+      "etcd",
+      [
+        "--name", m.name,
+        "--data-dir", m.dataDir,
+        "--listen-client-urls", m.clientUrl,
+        "--advertise-client-urls", m.clientUrl,
+        "--listen-peer-urls", m.peerUrl,
+        "--initial-advertise-peer-urls", m.peerUrl,
+        "--initial-cluster", initialCluster,
+        "--initial-cluster-state", "new",
+        "--initial-cluster-token", token,
+        "--heartbeat-interval", "50",
+        "--election-timeout", "500",
+        "--log-level", "error",
+        "--logger", "zap",
+      ],
+      { stdio: ["ignore", "ignore", "pipe"] },
+    );
+    logs.set(m, "");
+    child.stderr!.on("data", (d: Buffer) => {
+      const s = logs.get(m)! + d.toString();
+      logs.set(m, s.length > 20_000 ? s.slice(-20_000) : s);
+    });
+    m.child = child;
+  };
+
+  const kill = async (m: EtcdMember) => {
+    const child = m.child;
+    if (!child) return;
+    m.child = undefined;
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once("exit", r));
+    child.kill("SIGCONT");
+    child.kill("SIGKILL");
+    await exited;
+  };
+
+  const cluster: EtcdCluster = {
+    members,
+    endpoints: members.map((m) => m.clientUrl).join(","),
+    kill,
+    async restart(m) {
+      if (m.child) return;
+      launch(m);
+      await waitHealthy(m, 30_000, () => logs.get(m) ?? "");
+    },
+    pause(m) {
+      m.child?.kill("SIGSTOP");
+    },
+    resume(m) {
+      m.child?.kill("SIGCONT");
+    },
+    async leader() {
+      const deadline = Date.now() + 15_000;
+      for (;;) {
+        for (const m of members) {
+          if (!m.child) continue;
+          try {
+            const res = await fetch(`${m.clientUrl}/v3/maintenance/status`, { method: "POST", body: "{}", signal: AbortSignal.timeout(1000) });
+            const body = (await res.json()) as { header?: { member_id?: string }; leader?: string };
+            if (body.leader && body.leader !== "0" && body.header?.member_id === body.leader) return m;
+          } catch {
+            // down or paused
+          }
+        }
+        if (Date.now() > deadline) throw new Error("etcd: no leader found within 15 s");
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    async stop() {
+      await Promise.all(members.map(kill));
+      for (const m of members) rmSync(m.dataDir, { recursive: true, force: true });
+    },
+  };
+  try {
+    for (const m of members) launch(m);
+    await Promise.all(members.map((m) => waitHealthy(m, 30_000, () => logs.get(m) ?? "")));
+  } catch (err) {
+    await cluster.stop();
+    throw err;
+  }
+  return cluster;
+}

@@ -1,0 +1,168 @@
+// The etcd store: the shared Store contract against a real single-member etcd
+// started for this file (each fixture on a fresh key prefix; the suite's tests
+// run one at a time, so its writes are the only ones and revisions still grow
+// by one from the fixture's start), plus what only this backend has: a peer
+// replica's view, a restarted etcd, etcd compacted by someone else, a watch
+// resumed after etcd went away, and writes by a foreign client under the prefix.
+
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { Etcd3 } from "etcd3";
+import { openEtcdStore, type EtcdStoreOptions } from "../../src/store/etcd.ts";
+import type { ObjectKey, Store } from "../../src/store/types.ts";
+import { startEtcd, type EtcdCluster } from "../helpers/etcd.ts";
+import { runStoreContract, waitForCommit, type MakeStoreOptions, type StoreFixture } from "./contract.ts";
+
+let etcd: EtcdCluster;
+let fixtures = 0;
+
+before(async () => {
+  etcd = await startEtcd({ size: 1 });
+});
+after(async () => {
+  await etcd?.stop();
+});
+
+function options(prefix: string, extra: Partial<EtcdStoreOptions> = {}): EtcdStoreOptions {
+  return { endpoints: etcd.endpoints.split(","), prefix, requestTimeoutMs: 5000, ...extra };
+}
+
+/** A store on a fresh prefix of the file's etcd; reopen and peers use the same prefix. */
+async function makeEtcdStore(o: MakeStoreOptions): Promise<StoreFixture> {
+  const prefix = `/contract-${process.pid}-${++fixtures}`;
+  const open = () => openEtcdStore(options(prefix, { now: o.now }));
+  const openStores = new Set<Store>();
+  let main = await open();
+  openStores.add(main);
+  return {
+    store: main,
+    async reopen() {
+      openStores.delete(main);
+      await main.close();
+      main = await open();
+      openStores.add(main);
+      return main;
+    },
+    async openPeer() {
+      const peer = await open();
+      openStores.add(peer);
+      return peer;
+    },
+    async cleanup() {
+      for (const s of openStores) await s.close();
+      openStores.clear();
+    },
+  };
+}
+
+runStoreContract("etcd", makeEtcdStore);
+
+const k: ObjectKey = { type: "widgets.example.com", namespace: "a", name: "x" };
+const json = (rv: number, extra: Record<string, unknown> = {}) => JSON.stringify({ metadata: { name: "x", namespace: "a", resourceVersion: String(rv) }, ...extra });
+
+describe("etcd store: what only etcd has", () => {
+  it("a write whose guessed revision was taken by another writer stores and serves the real one", async () => {
+    const prefix = `/guess-${process.pid}`;
+    const store = await openEtcdStore(options(prefix, { syncIntervalMs: 0 }));
+    const foreign = new Etcd3({ hosts: etcd.endpoints });
+    try {
+      // Another client of the cluster takes revisions this store has not seen.
+      for (let i = 0; i < 3; i++) await foreign.put(`/elsewhere/${i}`).value("x");
+      const seen: number[] = [];
+      const res = await store.write(k, (_c, revision) => {
+        seen.push(revision);
+        return { op: "put", object: json(revision, { v: 1 }) };
+      });
+      assert.ok(res.revision > seen[0]!, `the guess ${seen[0]} was taken; got ${res.revision}`);
+      assert.equal(JSON.parse(res.object!).metadata.resourceVersion, String(res.revision));
+      assert.deepEqual(store.get(k), { json: res.object, revision: res.revision });
+      const [change] = store.changes(res.revision - 1, 1);
+      assert.equal(change?.object, res.object);
+      // A consistent read passes revisions nothing of this store took.
+      await foreign.put("/elsewhere/late").value("y");
+      const newest = Number((await foreign.get("/elsewhere/late").exec()).header.revision);
+      assert.equal(await store.sync!(), newest);
+      assert.equal(store.head(), newest);
+    } finally {
+      foreign.close();
+      await store.close();
+    }
+  });
+
+  it("a peer sees every write of another replica, and sync() makes it current at once", async () => {
+    const prefix = `/peer-${process.pid}`;
+    const a = await openEtcdStore(options(prefix, { syncIntervalMs: 0 }));
+    const b = await openEtcdStore(options(prefix, { syncIntervalMs: 0 }));
+    try {
+      for (let i = 0; i < 20; i++) {
+        const res = await a.write({ ...k, name: `o${i}` }, (_c, r) => ({ op: "put", object: json(r, { i }) }));
+        // Without waiting for B's watch: sync() alone must make B serve it.
+        await b.sync!();
+        assert.ok(b.head() >= res.revision);
+        assert.equal(b.get({ ...k, name: `o${i}` })?.json, res.object);
+      }
+      assert.deepEqual(b.list({ type: k.type }), a.list({ type: k.type }));
+      assert.deepEqual(b.changes(b.compacted(), 100), a.changes(a.compacted(), 100));
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it("a store compacted by another replica serves 410 below the shared marker", async () => {
+    const prefix = `/compact-${process.pid}`;
+    let t = 1_000_000;
+    const a = await openEtcdStore(options(prefix, { now: () => t, syncIntervalMs: 0 }));
+    const b = await openEtcdStore(options(prefix, { now: () => t, syncIntervalMs: 0, compactIntervalMs: 60_000 }));
+    try {
+      const revs: number[] = [];
+      for (let i = 0; i < 10; i++) revs.push((await a.write(k, (_c, r) => ({ op: "put", object: json(r, { i }) }))).revision);
+      t += 10_000;
+      const c = await a.compact({ minEvents: 3, windowMs: 0 });
+      assert.equal(c, revs[6]);
+      await waitForCommit(b, { what: "b to see the marker", until: () => b.compacted() === c });
+      assert.throws(() => b.changes(revs[2]!, 10), { name: "ExpiredError" });
+      assert.deepEqual(b.changes(c, 10).map((x) => x.revision), revs.slice(7));
+      // B compacts only once per interval, counted from A's compaction.
+      for (let i = 0; i < 5; i++) await a.write(k, (_c, r) => ({ op: "put", object: json(r, { i }) }));
+      t += 1000;
+      assert.equal(await b.compact({ minEvents: 0, windowMs: 0 }), c, "a compaction 1 s ago suppresses B's");
+      t += 60_000;
+      assert.ok((await b.compact({ minEvents: 0, windowMs: 0 })) > c, "past the interval B compacts");
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it("the watch resumes after etcd restarts, losing and repeating nothing", async () => {
+    const own = await startEtcd({ size: 1 });
+    const store = await openEtcdStore({ endpoints: [own.endpoints], prefix: "/restart", requestTimeoutMs: 2000 });
+    const writer = await openEtcdStore({ endpoints: [own.endpoints], prefix: "/restart", requestTimeoutMs: 2000 });
+    try {
+      const written: number[] = [];
+      for (let i = 0; i < 5; i++) written.push((await writer.write({ ...k, name: `a${i}` }, (_c, r) => ({ op: "put", object: json(r) }))).revision);
+      await waitForCommit(store, { what: "the first writes", until: () => store.head() >= written.at(-1)! });
+      await own.kill(own.members[0]!);
+      await assert.rejects(writer.write(k, (_c, r) => ({ op: "put", object: json(r) })), { name: "ServiceUnavailableError" });
+      await own.restart(own.members[0]!);
+      for (let i = 0; i < 5; i++) {
+        for (;;) {
+          try {
+            written.push((await writer.write({ ...k, name: `b${i}` }, (_c, r) => ({ op: "put", object: json(r) }))).revision);
+            break;
+          } catch (err) {
+            if ((err as Error).name !== "ServiceUnavailableError") throw err;
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        }
+      }
+      await waitForCommit(store, { what: "the writes after the restart", until: () => store.head() >= written.at(-1)! });
+      assert.deepEqual(store.changes(store.compacted(), 100).map((c) => c.revision), written);
+    } finally {
+      await store.close();
+      await writer.close();
+      await own.stop();
+    }
+  });
+});
