@@ -3,6 +3,7 @@
 // (ResourceType and Lease), and the rules for ResourceType objects themselves.
 
 import { InvalidError, type FieldCause } from "../errors.ts";
+import { parsePrinterColumns, validateNameList, type PrinterColumn } from "./printer-columns.ts";
 import { compileSchema, validateName } from "./validation.ts";
 
 /** Checks one part (`spec` or `status`) of an object; returns causes. */
@@ -23,6 +24,14 @@ export interface TypeInfo {
   /** The JSON Schemas as declared (for OpenAPI documents). */
   specSchema?: unknown;
   statusSchema?: unknown;
+  /** What the type is for, one or two sentences (OpenAPI, `kubectl explain`). */
+  description?: string;
+  /** Short names kubectl accepts for the plural (`kubectl get pr`). */
+  shortNames?: string[];
+  /** Categories the type belongs to (`kubectl get all`, `kubectl get setpoint`). */
+  categories?: string[];
+  /** Table columns after Name (and before Age), as CRDs declare them. */
+  printerColumns?: PrinterColumn[];
   /** Revision of the ResourceType object it came from (0 for built-ins). */
   revision: number;
 }
@@ -42,6 +51,15 @@ export const RESOURCE_TYPES: TypeInfo = {
   plural: "resourcetypes",
   singular: "resourcetype",
   namespaced: false,
+  description: "Declares a type of object the server serves: its group, version, kind, plural, scope and JSON Schemas.",
+  shortNames: ["rt"],
+  categories: ["setpoint"],
+  printerColumns: [
+    { name: "Kind", type: "string", jsonPath: ".spec.kind", description: "The kind of the objects" },
+    { name: "Group", type: "string", jsonPath: ".spec.group" },
+    { name: "Version", type: "string", jsonPath: ".spec.version" },
+    { name: "Scope", type: "string", jsonPath: ".spec.scope", priority: 1 },
+  ],
   revision: 0,
 };
 
@@ -66,6 +84,12 @@ export const LEASES: TypeInfo = {
   namespaced: true,
   specCheck: compileSchema(leaseSpecSchema, "spec").check,
   specSchema: leaseSpecSchema,
+  description: "A lease held by one replica of an agent, renewed while it lives (agent membership and failover).",
+  categories: ["setpoint"],
+  printerColumns: [
+    { name: "Holder", type: "string", jsonPath: ".spec.holderIdentity", description: "Who holds the lease" },
+    { name: "Renewed", type: "date", jsonPath: ".spec.renewTime" },
+  ],
   revision: 0,
 };
 
@@ -82,6 +106,10 @@ interface ResourceTypeSpec {
   plural?: unknown;
   scope?: unknown;
   schema?: { spec?: unknown; status?: unknown } | unknown;
+  description?: unknown;
+  shortNames?: unknown;
+  categories?: unknown;
+  additionalPrinterColumns?: unknown;
 }
 
 /**
@@ -126,6 +154,17 @@ export function typeFromResourceType(object: Record<string, unknown>, revision: 
     namespaced: scope !== "Cluster",
     revision,
   };
+  if (spec.description !== undefined && typeof spec.description !== "string") bad("spec.description", "Invalid value: must be a string", "FieldValueTypeInvalid");
+  else if (typeof spec.description === "string") info.description = spec.description;
+  const nameLists = [...validateNameList(spec.shortNames, "spec.shortNames"), ...validateNameList(spec.categories, "spec.categories")];
+  causes.push(...nameLists);
+  if (nameLists.length === 0) {
+    if (Array.isArray(spec.shortNames) && spec.shortNames.length > 0) info.shortNames = spec.shortNames as string[];
+    if (Array.isArray(spec.categories) && spec.categories.length > 0) info.categories = spec.categories as string[];
+  }
+  const printer = parsePrinterColumns(spec.additionalPrinterColumns, "spec.additionalPrinterColumns");
+  causes.push(...printer.causes);
+  if (printer.columns.length > 0) info.printerColumns = printer.columns;
   if (metadata.name !== undefined && metadata.name !== info.name && causes.length === 0) {
     bad("metadata.name", `Invalid value: ${JSON.stringify(metadata.name)}: must be spec.plural + "." + spec.group (${info.name})`);
   }

@@ -35,6 +35,8 @@
 //   phase               Pending | Running | Succeeded | Failed | Cancelled
 //   observedGeneration  metadata.generation the runner last acted on
 //   startTime, completionTime   RFC 3339
+//   progress            tasks succeeded out of all tasks, e.g. 2/4
+//   duration            startTime to completionTime (2s, 5m30s), once final
 //   message             one line for humans (why it failed, …)
 //   conditions[]        Kubernetes metav1.Condition: type, status (True, False,
 //                       Unknown), reason, message, lastTransitionTime,
@@ -128,6 +130,10 @@ export interface PipelineRunStatus {
   observedGeneration?: number;
   startTime?: string;
   completionTime?: string;
+  /** Tasks succeeded out of all tasks, e.g. `2/4`. */
+  progress?: string;
+  /** From startTime to completionTime in kubectl's short form (`2s`, `5m30s`); set once the run ends. */
+  duration?: string;
   message?: string;
   conditions?: Condition[];
   tasks?: Record<string, TaskStatus>;
@@ -221,16 +227,19 @@ const taskStatusSchema = {
 
 const statusSchema = {
   type: "object",
+  description: "What the runner agent observed and did; written by the agent only.",
   properties: {
-    phase: { type: "string", enum: [...RUN_PHASES] },
-    observedGeneration: { type: "integer", minimum: 0 },
-    startTime: TIME,
-    completionTime: TIME,
-    message: { type: "string", maxLength: 32768 },
+    phase: { type: "string", enum: [...RUN_PHASES], description: "Pending, Running, Succeeded, Failed or Cancelled." },
+    observedGeneration: { type: "integer", minimum: 0, description: "The metadata.generation the runner last acted on." },
+    startTime: { ...TIME, description: "When the runner first acted on the run (RFC 3339)." },
+    completionTime: { ...TIME, description: "When the run reached a final phase (RFC 3339)." },
+    progress: { type: "string", maxLength: 32, description: "Tasks succeeded out of all tasks, e.g. 2/4." },
+    duration: { type: "string", maxLength: 32, description: "From startTime to completionTime, e.g. 2s or 5m30s; set once the run ends." },
+    message: { type: "string", maxLength: 32768, description: "One line for humans: progress, or why the run failed." },
     conditions: { type: "array", items: conditionSchema },
     tasks: {
       type: "object",
-      description: "Per-task status, keyed by task name.",
+      description: "Per-task status, keyed by task name; setpoint logs RUN TASK prints each attempt's output.",
       propertyNames: { maxLength: 63 },
       additionalProperties: taskStatusSchema,
     },
@@ -248,6 +257,16 @@ export const PIPELINE_RUN_RESOURCE_TYPE = {
     kind: PIPELINE_RUN_KIND,
     plural: PIPELINE_RUN_PLURAL,
     scope: "Namespaced",
+    description: "A run of a task graph: each task is a process (a shell command or a program) run by a pipeline agent, in parallel where runAfter allows, with retries, timeouts and cancel.",
+    shortNames: ["pr"],
+    categories: ["setpoint", "pipelines"],
+    additionalPrinterColumns: [
+      { name: "Phase", type: "string", jsonPath: ".status.phase", description: "Pending, Running, Succeeded, Failed or Cancelled" },
+      { name: "Progress", type: "string", jsonPath: ".status.progress", description: "Tasks succeeded out of all tasks" },
+      { name: "Started", type: "date", jsonPath: ".status.startTime", description: "Time since the run started" },
+      { name: "Duration", type: "string", jsonPath: ".status.duration", description: "How long the run took, once it ended" },
+      { name: "Message", type: "string", jsonPath: ".status.message", priority: 1, description: "Progress, or why the run failed" },
+    ],
     schema: { spec: specSchema, status: statusSchema },
   },
 } as const;

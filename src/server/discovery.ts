@@ -8,11 +8,16 @@ import type { TypeInfo } from "../api/types.ts";
 const OBJECT_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
 const STATUS_VERBS = ["get", "patch", "update"];
 
+/**
+ * `/api`: Setpoint serves no core (legacy) group, so it lists no versions.
+ * kubectl then leaves the core group out of discovery; advertising an empty
+ * `v1` would make `kubectl api-resources` fail ("received empty response for: v1").
+ */
 export function apiVersions(serverAddress: string): unknown {
   return {
     kind: "APIVersions",
     apiVersion: "v1",
-    versions: ["v1"],
+    versions: [],
     serverAddressByClientCIDRs: [{ clientCIDR: "0.0.0.0/0", serverAddress }],
   };
 }
@@ -45,17 +50,34 @@ export function apiResourceList(registry: TypeRegistry, group: string, version: 
   const types = registry.all().filter((t) => t.group === group && t.version === version);
   if (types.length === 0) return undefined;
   const resources = types.flatMap((t) => [
-    { name: t.plural, singularName: t.singular, namespaced: t.namespaced, kind: t.kind, verbs: OBJECT_VERBS },
+    {
+      name: t.plural,
+      singularName: t.singular,
+      namespaced: t.namespaced,
+      kind: t.kind,
+      verbs: OBJECT_VERBS,
+      ...(t.shortNames && { shortNames: t.shortNames }),
+      ...(t.categories && { categories: t.categories }),
+    },
     { name: `${t.plural}/status`, singularName: "", namespaced: t.namespaced, kind: t.kind, verbs: STATUS_VERBS },
   ]);
   return { kind: "APIResourceList", apiVersion: "v1", groupVersion: `${group}/${version}`, resources };
 }
 
+/** The Kubernetes API version Setpoint's REST API follows (what kubectl compares its own version with). */
+export const KUBERNETES_COMPAT = { major: "1", minor: "32" };
+
+/**
+ * `/version`: a Kubernetes-style version kubectl does not warn about
+ * (`v1.32.0-setpoint.0.1.0`), with Setpoint's own version as the pre-release
+ * part of gitVersion and in `setpointVersion`.
+ */
 export function versionInfo(version: string): unknown {
   return {
-    major: "0",
-    minor: version.split(".")[1] ?? "0",
-    gitVersion: `v${version}`,
+    major: KUBERNETES_COMPAT.major,
+    minor: KUBERNETES_COMPAT.minor,
+    gitVersion: `v${KUBERNETES_COMPAT.major}.${KUBERNETES_COMPAT.minor}.0-setpoint.${version}`,
+    setpointVersion: version,
     gitCommit: "",
     gitTreeState: "",
     buildDate: "",

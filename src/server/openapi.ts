@@ -38,6 +38,18 @@ function operations(t: TypeInfo, verbs: string[]) {
   return ops;
 }
 
+const API_VERSION_DESCRIPTION =
+  "APIVersion defines the versioned schema of this representation of an object: GROUP/VERSION of its type.";
+const KIND_DESCRIPTION = "Kind is a string value representing the REST resource this object represents. In CamelCase.";
+const METADATA_DESCRIPTION =
+  "Standard object's metadata: name, namespace, labels, annotations, resourceVersion (the revision of its last write), generation, uid, finalizers.";
+
+/** A part's schema with a description (the declared one wins), or an open object. */
+function withDescription(schema: unknown, description: string): unknown {
+  if (schema === undefined || schema === null || typeof schema !== "object") return { type: "object", description, "x-kubernetes-preserve-unknown-fields": true };
+  return { description, ...(schema as object) };
+}
+
 function schemaName(t: TypeInfo): string {
   return `${t.group.split(".").reverse().join(".")}.${t.version}.${t.kind}`;
 }
@@ -55,13 +67,14 @@ export function openApiGroupVersion(registry: TypeRegistry, group: string, versi
     paths[`${base}/{name}/status`] = operations(t, ["put", "patch"]);
     schemas[schemaName(t)] = {
       type: "object",
+      description: t.description ?? `${t.kind} objects of ${apiVersionOf(t)}.`,
       "x-kubernetes-group-version-kind": [gvk(t)],
       properties: {
-        apiVersion: { type: "string" },
-        kind: { type: "string" },
-        metadata: { type: "object" },
-        spec: t.specSchema ?? { type: "object", "x-kubernetes-preserve-unknown-fields": true },
-        status: t.statusSchema ?? { type: "object", "x-kubernetes-preserve-unknown-fields": true },
+        apiVersion: { type: "string", description: API_VERSION_DESCRIPTION },
+        kind: { type: "string", description: KIND_DESCRIPTION },
+        metadata: { type: "object", description: METADATA_DESCRIPTION },
+        spec: withDescription(t.specSchema, "Desired state, written by users."),
+        status: withDescription(t.statusSchema, "Observed state, written by the agent that acts on the object."),
       },
     };
   }

@@ -16,7 +16,9 @@ import type { Metrics } from "./metrics.ts";
 import { openApiGroupVersion, openApiRoot } from "./openapi.ts";
 import { parseRoute, type Route } from "./routes.ts";
 import { statusOf, toApiError } from "./status.ts";
+import { includeObjectOf, listAsTable, objectAsTable, renderingOf, watchEventAsTable, type TableOptions } from "./table.ts";
 import { httpWatchSink } from "./watch-sinks.ts";
+import type { WatchSink } from "../watch.ts";
 
 /** The largest request body accepted (API.md §1). */
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
@@ -251,16 +253,37 @@ function discovery(ctx: RestContext, route: Route, req: IncomingMessage): unknow
   }
 }
 
+/** Table options when the request asked for a Table (kubectl's `as=Table`), else undefined. */
+function tableOptions(req: IncomingMessage, url: URL): TableOptions | undefined {
+  const r = renderingOf(req.headers.accept);
+  if (r.as !== "table") return undefined;
+  return { apiVersion: r.apiVersion, includeObject: includeObjectOf(url.searchParams), now: Date.now() };
+}
+
+/** `sink` with each event's object turned into a Table row (see table.ts). */
+function tableSink(sink: WatchSink, type: import("../api/types.ts").TypeInfo, opts: TableOptions): WatchSink {
+  return {
+    send: (event) => sink.send(watchEventAsTable(type, event, { ...opts, now: Date.now() })),
+    buffered: () => sink.buffered(),
+    onDrain: (listener) => sink.onDrain(listener),
+    fail: (err) => sink.fail(err),
+    close: (reason) => sink.close(reason),
+  };
+}
+
 async function serveCollection(ctx: RestContext, call: Call, ref: ResourceRef): Promise<number> {
   const { req, res, url, method, watch } = call;
   const q = rawQuery(url.searchParams);
+  const table = method === "GET" ? tableOptions(req, url) : undefined;
   if (method === "GET" && watch) {
     if (!ctx.ready()) throw new ApiError("TooManyRequests", "the server is shutting down; retry against another replica");
     const start = await ctx.resources.openWatch(ref, q);
+    const type = table && ctx.resources.resolve(ref, false);
     res.writeHead(200, { "Content-Type": "application/json", "Transfer-Encoding": "chunked", "Cache-Control": "no-cache" });
     res.flushHeaders();
     let untrack = () => {};
-    const stop = start(httpWatchSink(res, () => untrack()));
+    const plain = httpWatchSink(res, () => untrack());
+    const stop = start(table && type ? tableSink(plain, type, table) : plain);
     untrack = ctx.trackWatch(stop);
     res.on("close", () => {
       stop();
@@ -269,7 +292,8 @@ async function serveCollection(ctx: RestContext, call: Call, ref: ResourceRef): 
     return 200;
   }
   if (method === "GET") {
-    send(res, 200, await ctx.resources.list(ref, q));
+    const list = await ctx.resources.list(ref, q);
+    send(res, 200, table ? listAsTable(ctx.resources.resolve(ref, false), list, table) : list);
     return 200;
   }
   if (method === "POST") {
@@ -286,13 +310,16 @@ async function serveCollection(ctx: RestContext, call: Call, ref: ResourceRef): 
 }
 
 async function serveObject(ctx: RestContext, call: Call, route: Extract<Route, { kind: "object" | "status" }>): Promise<number> {
-  const { req, res, method } = call;
+  const { req, res, url, method } = call;
   const ref = route.ref;
   const sub = route.kind === "status" ? "status" : undefined;
   switch (method) {
-    case "GET":
-      send(res, 200, ctx.resources.get(ref));
+    case "GET": {
+      const object = ctx.resources.get(ref);
+      const table = route.kind === "object" ? tableOptions(req, url) : undefined;
+      send(res, 200, table ? objectAsTable(ctx.resources.resolve(ref, true), object, table) : object);
       return 200;
+    }
     case "PUT": {
       const body = await readJson(req, true);
       send(res, 200, await ctx.resources.update(ref, body, sub));

@@ -22,6 +22,7 @@
 //   order, at most `slots` of them; each start records phase Running, the next
 //   attempt number, startTime and the agent.
 
+import { humanDuration } from "../../human-duration.ts";
 import { blockedTasks } from "../graph.ts";
 import type { Condition, PipelineRunSpec, PipelineRunStatus, PipelineTask, RunPhase, TaskPhase, TaskStatus } from "../resource-type.ts";
 
@@ -182,9 +183,14 @@ export function schedule(input: ScheduleInput): ScheduleResult {
   else phase = tasks.some((t) => (next[t.name]!.attempt ?? 0) > 0) ? "Running" : "Pending";
 
   const message = runMessage(phase, tasks, next, cancel);
-  const status: PipelineRunStatus = { ...prev, ...observed, phase, startTime: prev.startTime ?? now, message, tasks: next };
+  const startTime = prev.startTime ?? now;
+  const status: PipelineRunStatus = { ...prev, ...observed, phase, startTime, progress: `${count("Succeeded")}/${tasks.length}`, message, tasks: next };
   delete status.completionTime;
-  if (isFinalPhase(phase)) status.completionTime = now;
+  delete status.duration;
+  if (isFinalPhase(phase)) {
+    status.completionTime = now;
+    status.duration = humanDuration(Date.parse(now) - Date.parse(startTime));
+  }
   status.conditions = withSucceededCondition(prev.conditions, phase, message, now, input.observedGeneration);
   return { status, start, waiting };
 }

@@ -1,0 +1,154 @@
+// Server-side printing (`meta.k8s.io/v1` Table), the answer to kubectl's
+// `Accept: application/json;as=Table;v=v1;g=meta.k8s.io` on get, list and
+// watch. Columns: Name, the type's printer columns (JSONPath, as CRDs
+// declare them), then Age. Cells are computed as kube-apiserver's CRD table
+// convertor does: dates become ages (`5m`), missing values are null, and each
+// row carries its object as PartialObjectMetadata (default), the full object
+// (`includeObject=Object`) or nothing (`includeObject=None`).
+//
+// A watch answered as Table sends each event's object as a Table of one row
+// (with its column definitions, so a client may print headers from any
+// event); BOOKMARK and ERROR events pass through unchanged.
+
+import { evaluateJsonPath, type PrinterColumn } from "../api/printer-columns.ts";
+import type { TypeInfo } from "../api/types.ts";
+import { BadRequestError } from "../errors.ts";
+import { humanDuration } from "../human-duration.ts";
+import { WatchEvent } from "../watch.ts";
+
+/** What a request asked for: plain JSON, or a Table of this `meta.k8s.io` version. */
+export type Rendering = { as: "json" } | { as: "table"; apiVersion: string };
+
+/**
+ * Reads an Accept header as kube-apiserver does: the first media range the
+ * server can produce wins. Ranges it cannot produce (other `as=` kinds) are
+ * skipped; when none is left the answer is plain JSON, as before Tables existed.
+ */
+export function renderingOf(accept: string | undefined): Rendering {
+  for (const range of (accept ?? "").split(",")) {
+    const [type = "", ...params] = range.split(";").map((p) => p.trim());
+    const p = Object.fromEntries(params.map((kv) => kv.split("=").map((x) => x.trim()) as [string, string]));
+    const media = type.toLowerCase();
+    if (media !== "application/json" && media !== "*/*" && media !== "application/*") continue;
+    if (p.as === undefined) return { as: "json" };
+    if (p.as === "Table" && p.g === "meta.k8s.io" && (p.v === "v1" || p.v === "v1beta1")) return { as: "table", apiVersion: `meta.k8s.io/${p.v}` };
+  }
+  return { as: "json" };
+}
+
+export type IncludeObject = "None" | "Metadata" | "Object";
+
+/** The `includeObject` query parameter (default Metadata); throws BadRequestError. */
+export function includeObjectOf(params: URLSearchParams): IncludeObject {
+  const v = params.get("includeObject");
+  if (v === null || v === "") return "Metadata";
+  if (v === "None" || v === "Metadata" || v === "Object") return v;
+  throw new BadRequestError(`includeObject must be None, Metadata or Object, not ${JSON.stringify(v)}`, {
+    causes: [{ field: "includeObject", message: `Unsupported value: ${JSON.stringify(v)}`, reason: "FieldValueNotSupported" }],
+  });
+}
+
+export interface TableOptions {
+  /** The `meta.k8s.io` version of the answer, e.g. `meta.k8s.io/v1`. */
+  apiVersion: string;
+  includeObject: IncludeObject;
+  /** Milliseconds since the epoch, for ages. */
+  now: number;
+}
+
+interface ObjectLike {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { name?: string; creationTimestamp?: string; [k: string]: unknown };
+  [k: string]: unknown;
+}
+
+const NAME_COLUMN = {
+  name: "Name",
+  type: "string",
+  format: "name",
+  description: "Name must be unique within a namespace. Cannot be updated.",
+  priority: 0,
+};
+const AGE_COLUMN = {
+  name: "Age",
+  type: "date",
+  format: "",
+  description: "Time since the object was created (metadata.creationTimestamp).",
+  priority: 0,
+};
+
+/** Column definitions of a type's Tables. */
+export function columnDefinitions(t: TypeInfo): unknown[] {
+  const declared = (t.printerColumns ?? []).map((c) => ({
+    name: c.name,
+    type: c.type,
+    format: c.format ?? "",
+    description: c.description ?? `Value at ${c.jsonPath}`,
+    priority: c.priority ?? 0,
+  }));
+  return [NAME_COLUMN, ...declared, AGE_COLUMN];
+}
+
+function age(value: unknown, now: number): string {
+  const t = typeof value === "string" ? Date.parse(value) : NaN;
+  return Number.isNaN(t) ? "<unknown>" : humanDuration(now - t);
+}
+
+function cell(c: PrinterColumn, o: ObjectLike, now: number): unknown {
+  const v = evaluateJsonPath(o, c.jsonPath);
+  if (v === undefined || v === null) return null;
+  switch (c.type) {
+    case "date":
+      return age(v, now);
+    case "integer":
+    case "number":
+      return typeof v === "number" ? v : null;
+    case "boolean":
+      return typeof v === "boolean" ? v : null;
+    default:
+      return typeof v === "object" ? JSON.stringify(v) : String(v);
+  }
+}
+
+function rowOf(t: TypeInfo, o: ObjectLike, opts: TableOptions): unknown {
+  const cells = [o.metadata?.name ?? "", ...(t.printerColumns ?? []).map((c) => cell(c, o, opts.now)), age(o.metadata?.creationTimestamp, opts.now)];
+  if (opts.includeObject === "None") return { cells };
+  const object = opts.includeObject === "Object" ? o : { kind: "PartialObjectMetadata", apiVersion: "meta.k8s.io/v1", metadata: o.metadata ?? {} };
+  return { cells, object };
+}
+
+/** A Table of `objects`, with list metadata (resourceVersion, continue) when given. */
+export function toTable(t: TypeInfo, objects: readonly ObjectLike[], metadata: Record<string, unknown>, opts: TableOptions): unknown {
+  return {
+    kind: "Table",
+    apiVersion: opts.apiVersion,
+    metadata,
+    columnDefinitions: columnDefinitions(t),
+    rows: objects.map((o) => rowOf(t, o, opts)),
+  };
+}
+
+/** A list's JSON text as a Table. */
+export function listAsTable(t: TypeInfo, listJson: string, opts: TableOptions): string {
+  const list = JSON.parse(listJson) as { metadata?: Record<string, unknown>; items?: ObjectLike[] };
+  const { resourceVersion, continue: cont, remainingItemCount } = list.metadata ?? {};
+  const metadata = { ...(resourceVersion !== undefined && { resourceVersion }), ...(cont !== undefined && cont !== "" && { continue: cont }), ...(remainingItemCount !== undefined && { remainingItemCount }) };
+  return JSON.stringify(toTable(t, list.items ?? [], metadata, opts));
+}
+
+/** One object's JSON text as a Table of one row. */
+export function objectAsTable(t: TypeInfo, objectJson: string, opts: TableOptions): string {
+  const o = JSON.parse(objectJson) as ObjectLike;
+  const rv = o.metadata?.resourceVersion;
+  return JSON.stringify(toTable(t, [o], rv === undefined ? {} : { resourceVersion: rv }, opts));
+}
+
+/** A watch event with its object as a one-row Table; BOOKMARK (and any other) events unchanged. */
+export function watchEventAsTable(t: TypeInfo, event: WatchEvent, opts: TableOptions): WatchEvent {
+  if (event.type !== "ADDED" && event.type !== "MODIFIED" && event.type !== "DELETED") return event;
+  const o = JSON.parse(event.object) as ObjectLike;
+  const rv = o.metadata?.resourceVersion;
+  const table = toTable(t, [o], rv === undefined ? {} : { resourceVersion: rv }, opts);
+  return new WatchEvent(event.type, JSON.stringify(table), event.revision);
+}

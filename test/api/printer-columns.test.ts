@@ -1,0 +1,74 @@
+// Printer columns, short names and categories on ResourceType: the JSONPath
+// grammar, and the validation causes for bad declarations.
+
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { compileJsonPath, evaluateJsonPath, parsePrinterColumns, validateNameList } from "../../src/api/printer-columns.ts";
+import { typeFromResourceType } from "../../src/api/types.ts";
+import { InvalidError } from "../../src/errors.ts";
+
+describe("printer columns", () => {
+  it("evaluates simple JSONPaths: keys, indices, quoted keys; undefined when absent", () => {
+    const o = { status: { phase: "Running", tasks: [{ name: "a" }] }, metadata: { labels: { "app.kubernetes.io/name": "x" } } };
+    assert.equal(evaluateJsonPath(o, ".status.phase"), "Running");
+    assert.equal(evaluateJsonPath(o, ".status.tasks[0].name"), "a");
+    assert.equal(evaluateJsonPath(o, ".metadata.labels['app.kubernetes.io/name']"), "x");
+    assert.equal(evaluateJsonPath(o, '.metadata.labels["app.kubernetes.io/name"]'), "x");
+    assert.equal(evaluateJsonPath(o, ".status.tasks[3].name"), undefined);
+    assert.equal(evaluateJsonPath(o, ".status.phase.deeper"), undefined);
+    assert.equal(evaluateJsonPath(o, ".status[0]"), undefined);
+    for (const bad of ["status.phase", ".", ".a..b", ".a[*]", ".a[?(@.x)]", "{.a}", ".a[-1]"]) assert.equal(compileJsonPath(bad), undefined, bad);
+  });
+
+  it("names every bad field of a column declaration", () => {
+    const { columns, causes } = parsePrinterColumns(
+      [
+        { name: "Phase", type: "string", jsonPath: ".status.phase" },
+        { name: "Phase", type: "text", jsonPath: "status" },
+        { type: "string", jsonPath: ".a", priority: -1 },
+        { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
+        "nope",
+      ],
+      "spec.additionalPrinterColumns",
+    );
+    assert.deepEqual(columns, []);
+    assert.deepEqual(causes.map((c) => c.field), [
+      "spec.additionalPrinterColumns[1].name",
+      "spec.additionalPrinterColumns[1].type",
+      "spec.additionalPrinterColumns[1].jsonPath",
+      "spec.additionalPrinterColumns[2].name",
+      "spec.additionalPrinterColumns[2].priority",
+      "spec.additionalPrinterColumns[3].name",
+      "spec.additionalPrinterColumns[4]",
+    ]);
+    const good = parsePrinterColumns([{ name: "Phase", type: "string", jsonPath: ".status.phase", priority: 1, description: "d" }], "f");
+    assert.deepEqual(good, { columns: [{ name: "Phase", type: "string", jsonPath: ".status.phase", priority: 1, description: "d" }], causes: [] });
+  });
+
+  it("short names and categories are unique lowercase labels", () => {
+    assert.deepEqual(validateNameList(["pr", "runs"], "spec.shortNames"), []);
+    assert.deepEqual(validateNameList(["pr", "PR", "pr"], "spec.shortNames").map((c) => [c.field, c.reason]), [
+      ["spec.shortNames[1]", "FieldValueInvalid"],
+      ["spec.shortNames[2]", "FieldValueDuplicate"],
+    ]);
+    assert.equal(validateNameList("pr", "spec.categories")[0]?.reason, "FieldValueTypeInvalid");
+  });
+
+  it("a ResourceType carries them into the live type, or is refused with the field at fault", () => {
+    const rt = (extra: Record<string, unknown>) => ({
+      apiVersion: "setpoint.dev/v1",
+      kind: "ResourceType",
+      metadata: { name: "widgets.demo.example.com" },
+      spec: { group: "demo.example.com", version: "v1", kind: "Widget", plural: "widgets", ...extra },
+    });
+    const t = typeFromResourceType(rt({ shortNames: ["wd"], categories: ["demo"], description: "A widget.", additionalPrinterColumns: [{ name: "Size", type: "integer", jsonPath: ".spec.size" }] }), 7);
+    assert.deepEqual(t.shortNames, ["wd"]);
+    assert.deepEqual(t.categories, ["demo"]);
+    assert.equal(t.description, "A widget.");
+    assert.deepEqual(t.printerColumns, [{ name: "Size", type: "integer", jsonPath: ".spec.size" }]);
+    assert.throws(
+      () => typeFromResourceType(rt({ shortNames: ["Bad"], additionalPrinterColumns: [{ name: "X", type: "string", jsonPath: "nope" }] }), 7),
+      (err: unknown) => err instanceof InvalidError && /spec\.shortNames\[0\]/.test(err.message) && /spec\.additionalPrinterColumns\[0\]\.jsonPath/.test(err.message),
+    );
+  });
+});

@@ -1,0 +1,138 @@
+// kubectl (1.32) against a real server on an ephemeral port: the first hour of
+// a Kubernetes user. Every command gets `--server URL` and a KUBECONFIG, HOME
+// and cache directory of its own, so the user's own config is never read or
+// changed. Checks api-resources, api-versions, version (no skew warning), get
+// with printer columns (and by short name and category), explain, and get -w.
+
+import assert from "node:assert/strict";
+import { execFile, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { PIPELINE_RUN_RESOURCE_TYPE } from "../../src/pipelines/resource-type.ts";
+import { api, startTestServer, type ApiClient, type TestServer } from "../helpers/server.ts";
+
+const RUNS = "/apis/ci.setpoint.dev/v1/namespaces/default/pipelineruns";
+
+let s: TestServer;
+let c: ApiClient;
+let home: string;
+
+/** Runs kubectl with `args`; resolves with exit code, stdout and stderr (never rejects). */
+function kubectl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    execFile("kubectl", ["--server", s.url, "--cache-dir", join(home, "cache"), ...args], { env: kubeEnv(), timeout: 30_000 }, (err, stdout, stderr) => {
+      done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+const kubeEnv = () => ({ PATH: process.env.PATH, HOME: home, KUBECONFIG: join(home, "config") });
+
+/** Lines of a kubectl table split on runs of spaces. */
+const rows = (text: string): string[][] => text.trim().split("\n").map((l) => l.trim().split(/\s{2,}/));
+
+before(async () => {
+  const which = spawnSync("kubectl", ["version", "--client"], { encoding: "utf8" });
+  assert.equal(which.status, 0, "kubectl must be installed (it is on the machine image; .ci/run installs it when missing)");
+  home = mkdtempSync(join(tmpdir(), "setpoint-kubectl-"));
+  writeFileSync(join(home, "config"), "apiVersion: v1\nkind: Config\n");
+  s = await startTestServer();
+  c = api(s.url);
+  assert.equal((await c.post("/apis/setpoint.dev/v1/resourcetypes", PIPELINE_RUN_RESOURCE_TYPE)).status, 201);
+  const created = await c.post(RUNS, { metadata: { name: "diamond" }, spec: { tasks: [{ name: "a", run: "true" }, { name: "b", run: "true", runAfter: ["a"] }] } });
+  assert.equal(created.status, 201, created.text);
+  const status = { phase: "Running", progress: "1/2", startTime: new Date().toISOString(), message: "1 of 2 tasks succeeded; running b" };
+  assert.equal((await c.put(`${RUNS}/diamond/status`, { ...created.body, status })).status, 200);
+});
+after(async () => {
+  await s?.stop();
+  if (home) rmSync(home, { recursive: true, force: true });
+});
+
+describe("kubectl", () => {
+  it("api-resources exits 0 and lists every type with short names and categories", async () => {
+    const r = await kubectl("api-resources", "-o", "wide");
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, "");
+    const byName = new Map(rows(r.stdout).slice(1).map((cells) => [cells[0], cells]));
+    assert.deepEqual(rows(r.stdout)[0]!.slice(0, 5), ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]);
+    assert.deepEqual(byName.get("pipelineruns")?.slice(0, 5), ["pipelineruns", "pr", "ci.setpoint.dev/v1", "true", "PipelineRun"]);
+    assert.equal(byName.get("pipelineruns")?.at(-1), "setpoint,pipelines");
+    assert.deepEqual(byName.get("resourcetypes")?.slice(0, 5), ["resourcetypes", "rt", "setpoint.dev/v1", "false", "ResourceType"]);
+    assert.ok(byName.has("leases"));
+  });
+
+  it("api-versions exits 0 and lists the groups", async () => {
+    const r = await kubectl("api-versions");
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split("\n").sort(), ["ci.setpoint.dev/v1", "setpoint.dev/v1"]);
+  });
+
+  it("version: no skew warning, Setpoint's version visible", async () => {
+    const r = await kubectl("version");
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /WARNING/);
+    assert.match(r.stdout, /^Server Version: v1\.32\.0-setpoint\.\d+\.\d+\.\d+/m);
+  });
+
+  it("get shows the printer columns, by plural, short name and category; -o wide adds the priority ones", async () => {
+    for (const what of ["pipelineruns", "pr"]) {
+      const r = await kubectl("get", what);
+      assert.equal(r.code, 0, r.stderr);
+      const [head, row] = rows(r.stdout);
+      assert.deepEqual(head, ["NAME", "PHASE", "PROGRESS", "STARTED", "DURATION", "AGE"]);
+      assert.deepEqual(row!.slice(0, 3), ["diamond", "Running", "1/2"]);
+    }
+    const wide = await kubectl("get", "pr", "-o", "wide");
+    assert.deepEqual(rows(wide.stdout)[0], ["NAME", "PHASE", "PROGRESS", "STARTED", "DURATION", "MESSAGE", "AGE"]);
+    assert.match(wide.stdout, /1 of 2 tasks succeeded; running b/);
+    const one = await kubectl("get", "pr", "diamond");
+    assert.equal(rows(one.stdout).length, 2);
+    const category = await kubectl("get", "setpoint");
+    assert.equal(category.code, 0, category.stderr);
+    assert.match(category.stdout, /pipelinerun\.ci\.setpoint\.dev\/diamond\s+Running\s+1\/2/);
+    assert.match(category.stdout, /resourcetype\.setpoint\.dev\/pipelineruns\.ci\.setpoint\.dev\s+PipelineRun\s+ci\.setpoint\.dev\s+v1/);
+  });
+
+  it("explain describes the kind and its fields", async () => {
+    const top = await kubectl("explain", "pipelineruns");
+    assert.equal(top.code, 0, top.stderr);
+    assert.match(top.stdout, /DESCRIPTION:\n\s+A run of a task graph/);
+    assert.doesNotMatch(top.stdout, /<empty>|<no description>/);
+    const tasks = await kubectl("explain", "pipelineruns.spec.tasks");
+    assert.equal(tasks.code, 0, tasks.stderr);
+    assert.match(tasks.stdout, /runAfter\s+<\[\]string>\n\s+Names of tasks that must succeed/);
+    assert.match(tasks.stdout, /name\s+<string> -required-/);
+  });
+
+  it("get -w prints the table, then a row per change with its columns", async () => {
+    const child = spawn("kubectl", ["--server", s.url, "--cache-dir", join(home, "cache"), "get", "pr", "-w"], { env: kubeEnv() });
+    let out = "";
+    const seen = (re: RegExp) =>
+      new Promise<void>((done, fail) => {
+        const timer = setTimeout(() => fail(new Error(`kubectl get -w printed no line matching ${re} within 20 s:\n${out}`)), 20_000);
+        const check = () => {
+          if (re.test(out)) {
+            clearTimeout(timer);
+            child.stdout.off("data", check);
+            done();
+          }
+        };
+        child.stdout.on("data", (d: Buffer) => (out += d.toString("utf8")));
+        child.stdout.on("data", check);
+        check();
+      });
+    try {
+      await seen(/^diamond\s+Running\s+1\/2/m);
+      const current = await c.get(`${RUNS}/diamond`);
+      const status = { ...current.body.status, phase: "Succeeded", progress: "2/2", duration: "3s" };
+      assert.equal((await c.put(`${RUNS}/diamond/status`, { ...current.body, status })).status, 200);
+      await seen(/^diamond\s+Succeeded\s+2\/2\s+\S+\s+3s/m);
+      assert.equal(out.match(/^NAME\s+PHASE\s+PROGRESS/gm)?.length, 1, `one header:\n${out}`);
+    } finally {
+      child.kill();
+    }
+  });
+});

@@ -1,0 +1,123 @@
+// Server-side printing: `Accept: application/json;as=Table;v=v1;g=meta.k8s.io`
+// on get, list and watch answers a meta.k8s.io Table built from the type's
+// printer columns (Name, declared columns, Age), as kube-apiserver does for CRDs.
+
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { api, assertStatus, createType, startTestServer, type ApiClient, type TestServer } from "../helpers/server.ts";
+
+const TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
+
+let s: TestServer;
+let c: ApiClient;
+let gv: string;
+
+before(async () => {
+  s = await startTestServer();
+  c = api(s.url);
+  gv = await createType(c, { group: "demo.example.com", kind: "Widget", plural: "widgets" });
+  const rt = await c.get("/apis/setpoint.dev/v1/resourcetypes/widgets.demo.example.com");
+  const spec = {
+    ...rt.body.spec,
+    shortNames: ["wd"],
+    additionalPrinterColumns: [
+      { name: "Color", type: "string", jsonPath: ".spec.color" },
+      { name: "Size", type: "integer", jsonPath: ".spec.size", priority: 1 },
+      { name: "Seen", type: "date", jsonPath: ".status.seen" },
+    ],
+  };
+  assert.equal((await c.put("/apis/setpoint.dev/v1/resourcetypes/widgets.demo.example.com", { ...rt.body, spec })).status, 200);
+  for (const [name, color] of [["a", "red"], ["b", undefined]] as const) {
+    const r = await c.post(`${gv}/namespaces/default/widgets`, { metadata: { name }, spec: { ...(color && { color }), size: 3 } });
+    assert.equal(r.status, 201, r.text);
+  }
+});
+after(() => s.stop());
+
+const table = (path: string) => c.request("GET", path, { headers: { accept: TABLE } });
+
+describe("Table responses", () => {
+  it("a list as Table: Name, the declared columns, Age; rows carry PartialObjectMetadata", async () => {
+    const r = await table(`${gv}/namespaces/default/widgets`);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.body.kind, "Table");
+    assert.equal(r.body.apiVersion, "meta.k8s.io/v1");
+    assert.ok(Number(r.body.metadata.resourceVersion) > 0);
+    assert.deepEqual(r.body.columnDefinitions.map((d: any) => [d.name, d.type, d.priority]), [
+      ["Name", "string", 0],
+      ["Color", "string", 0],
+      ["Size", "integer", 1],
+      ["Seen", "date", 0],
+      ["Age", "date", 0],
+    ]);
+    assert.equal(r.body.columnDefinitions[0].format, "name");
+    assert.equal(r.body.rows.length, 2);
+    const [a, b] = r.body.rows;
+    assert.deepEqual(a.cells.slice(0, 4), ["a", "red", 3, null]);
+    assert.match(a.cells[4], /^\d+s$/);
+    assert.deepEqual(b.cells.slice(0, 2), ["b", null]);
+    assert.equal(a.object.kind, "PartialObjectMetadata");
+    assert.equal(a.object.apiVersion, "meta.k8s.io/v1");
+    assert.equal(a.object.metadata.name, "a");
+    assert.equal(a.object.spec, undefined);
+  });
+
+  it("includeObject=Object carries the whole object; None none; anything else is 400", async () => {
+    const full = await table(`${gv}/namespaces/default/widgets?includeObject=Object`);
+    assert.equal(full.body.rows[0].object.kind, "Widget");
+    assert.equal(full.body.rows[0].object.spec.color, "red");
+    const none = await table(`${gv}/namespaces/default/widgets?includeObject=None`);
+    assert.equal(none.body.rows[0].object, undefined);
+    assertStatus(await table(`${gv}/namespaces/default/widgets?includeObject=All`), 400, "BadRequest");
+  });
+
+  it("paged lists keep their continue token; a single get is a Table of one row; v1beta1 when asked first", async () => {
+    const page = await table(`${gv}/namespaces/default/widgets?limit=1`);
+    assert.equal(page.body.rows.length, 1);
+    assert.equal(typeof page.body.metadata.continue, "string");
+    const one = await table(`${gv}/namespaces/default/widgets/a`);
+    assert.equal(one.body.kind, "Table");
+    assert.deepEqual(one.body.rows.map((row: any) => row.cells[0]), ["a"]);
+    const beta = await c.request("GET", `${gv}/namespaces/default/widgets/a`, { headers: { accept: "application/json;as=Table;v=v1beta1;g=meta.k8s.io" } });
+    assert.equal(beta.body.apiVersion, "meta.k8s.io/v1beta1");
+  });
+
+  it("without as=Table (or with an as= the server cannot make) the answer is the object", async () => {
+    assert.equal((await c.get(`${gv}/namespaces/default/widgets/a`)).body.kind, "Widget");
+    const other = await c.request("GET", `${gv}/namespaces/default/widgets/a`, { headers: { accept: "application/json;as=Widget;v=v9;g=x, application/json" } });
+    assert.equal(other.body.kind, "Widget");
+    const status = await c.request("GET", `${gv}/namespaces/default/widgets/a/status`, { headers: { accept: TABLE } });
+    assert.equal(status.body.kind, "Widget");
+  });
+
+  it("a watch as Table sends each event's object as a one-row Table", async () => {
+    const list = await table(`${gv}/namespaces/default/widgets`);
+    const res = await fetch(`${s.url}${gv}/namespaces/default/widgets?watch=true&resourceVersion=${list.body.metadata.resourceVersion}`, {
+      headers: { accept: TABLE },
+      signal: AbortSignal.timeout(10_000),
+    });
+    const reader = res.body!.getReader();
+    assert.equal((await c.patch(`${gv}/namespaces/default/widgets/a`, { spec: { color: "blue" } })).status, 200);
+    let text = "";
+    while (!text.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += Buffer.from(value).toString("utf8");
+    }
+    await reader.cancel();
+    const event = JSON.parse(text.split("\n")[0]!);
+    assert.equal(event.type, "MODIFIED");
+    assert.equal(event.object.kind, "Table");
+    assert.equal(event.object.columnDefinitions.length, 5);
+    assert.deepEqual(event.object.rows[0].cells.slice(0, 2), ["a", "blue"]);
+    assert.equal(event.object.rows[0].object.kind, "PartialObjectMetadata");
+  });
+
+  it("discovery lists short names; an unknown short name is not a type", async () => {
+    const rl = await c.get(gv);
+    assert.deepEqual(rl.body.resources.find((r: any) => r.name === "widgets").shortNames, ["wd"]);
+    const sys = await c.get("/apis/setpoint.dev/v1");
+    assert.deepEqual(sys.body.resources.find((r: any) => r.name === "resourcetypes").shortNames, ["rt"]);
+    assert.deepEqual((await c.get("/api")).body.versions, []);
+  });
+});
