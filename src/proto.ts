@@ -4,7 +4,8 @@
 // proto/setpoint/v1/resources.proto (`npm run gen:proto`), so it works under
 // tsx and inside the esbuild bundle with no .proto file on disk.
 //
-// How messages look in JS (the load options below, the same on both ends):
+// The message types are generated from the .proto too (same file); how
+// messages look in JS (the load options below, the same on both ends):
 // - field names are camelCase (`labelSelector`, `allowBookmarks`, `patchType`);
 // - int64 fields (revisions, limit, timeoutSeconds) are JS numbers: revisions
 //   stay below 2^53 (resourceVersion parsing accepts at most 16 digits), so
@@ -25,7 +26,8 @@
 
 import * as grpc from "@grpc/grpc-js";
 import { fromJSON, type Options } from "@grpc/proto-loader";
-import { resourcesDescriptor } from "./generated/resources-descriptor.ts";
+import { resourcesDescriptor, type CreateRequest, type DeleteRequest, type GetRequest, type ListRequest, type ListResponse, type ObjectResponse, type PatchRequest, type UpdateRequest, type WatchEvent, type WatchRequest } from "./generated/resources-descriptor.ts";
+import type { Status } from "./wire.ts";
 
 /** Fully qualified service name. */
 export const RESOURCES_SERVICE = "setpoint.v1.Resources";
@@ -43,104 +45,27 @@ export const LOAD_OPTIONS: Readonly<Options> = {
   oneofs: false,
 };
 
-/** Names a type (group, version, plural) and, for object calls, an object. */
-export interface ResourceRef {
-  group: string;
-  version: string;
-  plural: string;
-  /** Empty or absent: cluster-scoped type, or all namespaces in list and watch. */
-  namespace?: string;
-  name?: string;
-}
+export type {
+  CreateRequest,
+  DeleteRequest,
+  GetRequest,
+  ListRequest,
+  ListResponse,
+  ObjectResponse,
+  PatchRequest,
+  ResourceRef,
+  UpdateRequest,
+  WatchEvent,
+  WatchRequest,
+} from "./generated/resources-descriptor.ts";
 
-export interface GetRequest {
-  ref: ResourceRef;
-}
-
-export interface ObjectResponse {
-  /** The object as UTF-8 JSON. */
-  object: Buffer;
-}
-
-export interface ListRequest {
-  ref: ResourceRef;
-  labelSelector?: string;
-  fieldSelector?: string;
-  /** Page size; 0: everything. */
-  limit?: number;
-  continue?: string;
-  /** Minimum revision the list must reflect (decimal); empty: newest. */
-  resourceVersion?: string;
-}
-
-export interface ListResponse {
-  /** Revision the list was served at: watch from here. */
-  revision: number;
-  /** Token for the next page; "" on the last one. */
-  continue: string;
-  /** Each item as UTF-8 JSON, in (namespace, name) order. */
-  items: Buffer[];
-}
-
-export interface WatchRequest {
-  ref: ResourceRef;
-  labelSelector?: string;
-  fieldSelector?: string;
-  /** Start after this revision (decimal); empty or "0": initial ADDED events first. */
-  resourceVersion?: string;
-  allowBookmarks?: boolean;
-  /** true: initial ADDED events even from a revision. false means "default" (initial events iff no revision). */
-  sendInitialEvents?: boolean;
-  timeoutSeconds?: number;
-}
-
-export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
-
-export interface WatchEvent {
-  type: WatchEventType;
-  /** The object (for ERROR, a Kubernetes Status) as UTF-8 JSON. */
-  object: Buffer;
-  /** The event's revision; for a bookmark, every change up to it was delivered; 0 for ERROR. */
-  revision: number;
-}
-
-export interface CreateRequest {
-  ref: ResourceRef;
-  object: Uint8Array;
-}
-
-/** For Update and UpdateStatus; `metadata.resourceVersion`, if set, is a precondition. */
-export interface UpdateRequest {
-  ref: ResourceRef;
-  object: Uint8Array;
-}
-
-export interface PatchRequest {
-  ref: ResourceRef;
-  patchType: "application/merge-patch+json" | "application/json-patch+json";
-  patch: Uint8Array;
-  /** Patch the status subresource instead of the object. */
-  status?: boolean;
-}
-
-export interface DeleteRequest {
-  ref: ResourceRef;
-  /** Preconditions; empty means none. */
-  resourceVersion?: string;
-  uid?: string;
-}
-
-/** The Kubernetes Status a failed call carries in its `setpoint-status-bin` trailer. */
-export interface WireStatus {
-  kind: "Status";
-  apiVersion: "v1";
-  status: "Failure";
-  message: string;
-  reason: string;
-  /** The HTTP code of the reason (404, 409, 410, …). */
-  code: number;
-  details?: { name?: string; group?: string; kind?: string; causes?: Array<{ field: string; message: string; reason?: string }> };
-}
+/**
+ * A message as a sender may give it: any field may be left out (proto3 sends
+ * its default), a nested message only in part, bytes as any Uint8Array.
+ */
+export type Outgoing<T> = {
+  [K in keyof T]?: T[K] extends Buffer ? Uint8Array : T[K] extends Buffer[] ? Uint8Array[] : T[K] extends object | null ? Outgoing<NonNullable<T[K]>> | null : T[K];
+};
 
 type Callback<T> = (err: grpc.ServiceError | null, value?: T) => void;
 
@@ -153,14 +78,14 @@ export interface UnaryMethod<Req, Res> {
 
 /** The grpc-js client of the service (PascalCase aliases `Get`, `List`, … exist too). */
 export interface ResourcesClient extends grpc.Client {
-  get: UnaryMethod<GetRequest, ObjectResponse>;
-  list: UnaryMethod<ListRequest, ListResponse>;
-  watch(request: WatchRequest, metadata?: grpc.Metadata, options?: Partial<grpc.CallOptions>): grpc.ClientReadableStream<WatchEvent>;
-  create: UnaryMethod<CreateRequest, ObjectResponse>;
-  update: UnaryMethod<UpdateRequest, ObjectResponse>;
-  updateStatus: UnaryMethod<UpdateRequest, ObjectResponse>;
-  patch: UnaryMethod<PatchRequest, ObjectResponse>;
-  delete: UnaryMethod<DeleteRequest, ObjectResponse>;
+  get: UnaryMethod<Outgoing<GetRequest>, ObjectResponse>;
+  list: UnaryMethod<Outgoing<ListRequest>, ListResponse>;
+  watch(request: Outgoing<WatchRequest>, metadata?: grpc.Metadata, options?: Partial<grpc.CallOptions>): grpc.ClientReadableStream<WatchEvent>;
+  create: UnaryMethod<Outgoing<CreateRequest>, ObjectResponse>;
+  update: UnaryMethod<Outgoing<UpdateRequest>, ObjectResponse>;
+  updateStatus: UnaryMethod<Outgoing<UpdateRequest>, ObjectResponse>;
+  patch: UnaryMethod<Outgoing<PatchRequest>, ObjectResponse>;
+  delete: UnaryMethod<Outgoing<DeleteRequest>, ObjectResponse>;
 }
 
 export interface ResourcesClientConstructor {
@@ -195,11 +120,11 @@ export function loadResourcesService(): ResourcesService {
 }
 
 /** The Status a failed call carried in its trailer, if any. */
-export function statusOfError(err: { metadata?: grpc.Metadata }): WireStatus | undefined {
+export function statusOfError(err: { metadata?: grpc.Metadata }): Status | undefined {
   const value = err.metadata?.get(STATUS_TRAILER)[0];
   if (value === undefined) return undefined;
   try {
-    return JSON.parse(Buffer.isBuffer(value) ? value.toString("utf8") : value) as WireStatus;
+    return JSON.parse(Buffer.isBuffer(value) ? value.toString("utf8") : value) as Status;
   } catch {
     return undefined;
   }

@@ -99,3 +99,18 @@ test("layers depend downwards only", () => {
   }
   assert.deepEqual(violations, []);
 });
+
+test("each wire type is declared once (src/wire.ts; proto messages generated from proto/)", () => {
+  const declared = new Map<string, string[]>();
+  for (const file of importGraph().keys()) {
+    const text = readFileSync(join(SRC, file), "utf8");
+    for (const m of text.matchAll(/^export (?:interface|type) (\w+)\b/gm)) {
+      const list = declared.get(m[1]!) ?? [];
+      list.push(file);
+      declared.set(m[1]!, list);
+    }
+  }
+  for (const name of ["ApiObject", "ObjectMeta", "ObjectInput", "ObjectList", "Status", "ListResponse", "ObjectResponse", "PatchRequest"]) {
+    assert.equal(declared.get(name)?.length, 1, `${name} is declared in ${JSON.stringify(declared.get(name) ?? [])}`);
+  }
+});

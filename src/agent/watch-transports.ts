@@ -7,7 +7,8 @@
 
 import type * as grpc from "@grpc/grpc-js";
 import { WebSocket } from "ws";
-import type { ResourcesClient, WireStatus } from "../proto.ts";
+import type { ResourcesClient } from "../proto.ts";
+import type { Status } from "../wire.ts";
 import { TransportError, errorOfGrpc, errorOfStatus, parseObject, type TypeRef } from "./wire.ts";
 
 /** How to watch a type (SetpointClient.watch). */
@@ -63,7 +64,7 @@ export function webSocketWatch(ref: TypeRef, wiring: WatchWiring & { httpUrl?: s
     res.on("error", (err) => settle(new TransportError(`client: watch refused with HTTP ${res.statusCode}`, { cause: err })));
     res.on("end", () => {
       try {
-        const status = parseObject<WireStatus>(body, "watch refusal");
+        const status = parseObject<Status>(body, "watch refusal");
         settle(typeof status.reason === "string" ? errorOfStatus(status) : new TransportError(`client: watch refused with HTTP ${res.statusCode}`));
       } catch {
         settle(new TransportError(`client: watch refused with HTTP ${res.statusCode}`, { code: res.statusCode }));

@@ -5,31 +5,10 @@
 
 import type * as grpc from "@grpc/grpc-js";
 import { ApiError, BadRequestError, ConflictError, ExpiredError, NotFoundError, TimeoutError, type Reason } from "../errors.ts";
-import { statusOfError, type WireStatus } from "../proto.ts";
+import { statusOfError } from "../proto.ts";
+import type { ApiObject, Status } from "../wire.ts";
 
-/** Object metadata as the server stores it (API.md §1). */
-export interface ObjectMeta {
-  name: string;
-  namespace?: string;
-  generateName?: string;
-  uid?: string;
-  resourceVersion?: string;
-  generation?: number;
-  creationTimestamp?: string;
-  deletionTimestamp?: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  finalizers?: string[];
-}
-
-/** An object of any type; narrow `spec` and `status` with the type parameters. */
-export interface ApiObject<Spec = unknown, Status = unknown> {
-  apiVersion: string;
-  kind: string;
-  metadata: ObjectMeta;
-  spec?: Spec;
-  status?: Status;
-}
+export type { ApiObject, ObjectMeta } from "../wire.ts";
 
 /** A type, and for list and watch optionally one namespace (absent: all). */
 export interface TypeRef {
@@ -67,7 +46,7 @@ const REASON_OF_GRPC_CODE: Record<number, Reason> = {
 };
 
 /** The error class of a Status reason. */
-export function errorOfStatus(status: Pick<WireStatus, "reason" | "message">): ApiError {
+export function errorOfStatus(status: Pick<Status, "reason" | "message">): ApiError {
   const message = `server: ${status.message}`;
   switch (status.reason) {
     case "NotFound": return new NotFoundError(message);

@@ -9,10 +9,10 @@
 // runs inside the store's write transaction.
 
 import type { FieldCause } from "../errors.ts";
-import type { ApiObject } from "./object.ts";
+import type { ObjectInput } from "../wire.ts";
 
 /** Checks a whole object about to be stored; returns causes, empty when fine. */
-export type ObjectCheck = (object: ApiObject) => FieldCause[];
+export type ObjectCheck = (object: ObjectInput) => FieldCause[];
 
 /** Checks by type name (`plural.group`, e.g. `pipelineruns.ci.setpoint.dev`). */
 export type TypeValidators = ReadonlyMap<string, ObjectCheck>;

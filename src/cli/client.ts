@@ -3,7 +3,7 @@
 // server's Status (message, reason, field causes) so commands can print them.
 
 import { asStatus, ServerError, UnreachableError, UsageError } from "./errors.ts";
-import type { ObjectMeta } from "../agent/wire.ts";
+import type { ObjectInput, ObjectList } from "../wire.ts";
 
 export interface ClientOptions {
   /** Base URL, e.g. `http://127.0.0.1:8080`. */
@@ -20,28 +20,6 @@ export interface RequestOptions {
   /** Default `application/json` when there is a body. */
   contentType?: string;
   query?: Record<string, string | undefined>;
-}
-
-/** A list as the server sends it: `<Kind>List` with items and the revision it was served at. */
-export interface ObjectList {
-  apiVersion: string;
-  kind: string;
-  metadata: { resourceVersion: string; continue?: string };
-  items: ApiObject[];
-}
-
-/**
- * An object in the shape of API.md §1, loosely typed (the CLI handles any
- * type, and manifests may leave out what the server fills in). Metadata is the
- * agent SDK's wire type, every field optional.
- */
-export interface ApiObject {
-  apiVersion?: string;
-  kind?: string;
-  metadata: Partial<ObjectMeta> & { [other: string]: unknown };
-  spec?: any;
-  status?: any;
-  [other: string]: unknown;
 }
 
 /** Talks to one Setpoint server over HTTP. */
@@ -107,11 +85,11 @@ export class ApiClient {
   }
 
   /** Every item of a list, following `continue` tokens; the revision is the first page's. */
-  async listAll(path: string, query: Record<string, string | undefined> = {}): Promise<ObjectList> {
-    const first = (await this.get(path, { ...query, limit: "500" })) as ObjectList;
+  async listAll(path: string, query: Record<string, string | undefined> = {}): Promise<ObjectList<ObjectInput>> {
+    const first = (await this.get(path, { ...query, limit: "500" })) as ObjectList<ObjectInput>;
     const items = [...first.items];
     for (let next = first.metadata.continue; next; ) {
-      const page = (await this.get(path, { ...query, limit: "500", continue: next })) as ObjectList;
+      const page = (await this.get(path, { ...query, limit: "500", continue: next })) as ObjectList<ObjectInput>;
       items.push(...page.items);
       next = page.metadata.continue;
     }

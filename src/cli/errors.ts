@@ -2,6 +2,8 @@
 // server error, an unreachable server, a bad file), 2 for bad usage.
 // program.ts prints them (printers.ts formats them) and exits with the code.
 
+import type { Status } from "../wire.ts";
+
 /** An error the CLI reports and exits on; `exitCode` 1 unless said otherwise. */
 export class CliError extends Error {
   override name = "CliError";
@@ -20,20 +22,14 @@ export class UsageError extends CliError {
   }
 }
 
-/** A Kubernetes Status as the server sends it with every error. */
-export interface Status {
-  kind?: string;
-  code: number;
-  reason: string;
-  message: string;
-  details?: { name?: string; group?: string; kind?: string; causes?: Array<{ field?: string; message?: string; reason?: string }> };
-}
+/** What the CLI needs of an error's Status (src/wire.ts): made up from the HTTP code when the body is not one. */
+export type ErrorStatus = Pick<Status, "code" | "reason" | "message" | "details">;
 
 /** The server answered with an error Status. */
 export class ServerError extends CliError {
   override name = "ServerError";
-  readonly status: Status;
-  constructor(status: Status) {
+  readonly status: ErrorStatus;
+  constructor(status: ErrorStatus) {
     super(status.message);
     this.status = status;
   }
@@ -59,10 +55,10 @@ export class ExitError extends CliError {
 }
 
 /** The server's Status, or one made up from the HTTP code when the body is not a Status. */
-export function asStatus(body: unknown, code: number, text: string): Status {
-  const b = body as Partial<Status> | undefined;
+export function asStatus(body: unknown, code: number, text: string): ErrorStatus {
+  const b = body as Partial<ErrorStatus> | undefined;
   if (b && typeof b === "object" && typeof b.message === "string") {
-    return { ...b, code: typeof b.code === "number" ? b.code : code, reason: b.reason ?? "Unknown", message: b.message } as Status;
+    return { ...b, code: typeof b.code === "number" ? b.code : code, reason: b.reason ?? "Unknown", message: b.message } as ErrorStatus;
   }
   const reason = code === 404 ? "NotFound" : code === 401 ? "Unauthorized" : "Unknown";
   return { code, reason, message: text.trim() === "" ? `the server answered HTTP ${code}` : text.trim().slice(0, 500) };

@@ -9,14 +9,15 @@
 // sends it; the relist after a 410 reports the net change of the gap.
 
 import WebSocket from "ws";
-import type { ApiClient, ApiObject } from "./client.ts";
-import { asStatus, ServerError, type Status } from "./errors.ts";
+import type { ApiClient } from "./client.ts";
+import type { ObjectInput } from "../wire.ts";
+import { asStatus, ServerError, type ErrorStatus } from "./errors.ts";
 
 export type EventType = "ADDED" | "MODIFIED" | "DELETED";
 
 export interface WatchEvent {
   type: EventType;
-  object: ApiObject;
+  object: ObjectInput;
 }
 
 export interface FollowOptions {
@@ -37,9 +38,9 @@ export interface FollowOptions {
   backoff?: { initialMs: number; maxMs: number };
 }
 
-type StreamEnd = { kind: "closed"; reason: string } | { kind: "expired" } | { kind: "fatal"; status: Status };
+type StreamEnd = { kind: "closed"; reason: string } | { kind: "expired" } | { kind: "fatal"; status: ErrorStatus };
 
-const keyOf = (o: ApiObject): string => `${o.metadata.namespace ?? ""}/${o.metadata.name ?? ""}`;
+const keyOf = (o: ObjectInput): string => `${o.metadata.namespace ?? ""}/${o.metadata.name ?? ""}`;
 
 /**
  * Lists then watches `path` until `signal` aborts. Throws ServerError when
@@ -48,7 +49,7 @@ const keyOf = (o: ApiObject): string => `${o.metadata.namespace ?? ""}/${o.metad
  */
 export async function followCollection(client: ApiClient, options: FollowOptions): Promise<void> {
   const { signal } = options;
-  const known = new Map<string, ApiObject>();
+  const known = new Map<string, ObjectInput>();
   let revision = "0";
   const initialMs = options.backoff?.initialMs ?? 250;
   const maxMs = options.backoff?.maxMs ?? 2000;
@@ -130,7 +131,7 @@ export async function followCollection(client: ApiClient, options: FollowOptions
 
 interface StreamHandlers {
   onOpen(): void;
-  onEvent(type: EventType, object: ApiObject): void;
+  onEvent(type: EventType, object: ObjectInput): void;
   onBookmark(revision: string): void;
 }
 
@@ -174,7 +175,7 @@ function streamOnce(client: ApiClient, options: FollowOptions, revision: string,
       });
     });
     ws.on("message", (data) => {
-      let event: { type?: string; object?: ApiObject };
+      let event: { type?: string; object?: ObjectInput };
       try {
         event = JSON.parse(String(data)) as typeof event;
       } catch {
@@ -186,7 +187,7 @@ function streamOnce(client: ApiClient, options: FollowOptions, revision: string,
         const rv = object.metadata?.resourceVersion;
         if (typeof rv === "string" && rv !== "") handlers.onBookmark(rv);
       } else if (event.type === "ERROR") {
-        const status = object as unknown as Status;
+        const status = object as unknown as ErrorStatus;
         if (status.code === 410) finish({ kind: "expired" });
         else finish({ kind: "closed", reason: `server error: ${status.message ?? "unknown"}` });
         ws.close();

@@ -5,18 +5,18 @@
 
 import { topologicalOrder } from "../pipelines/graph.ts";
 import type { PipelineRunStatus, PipelineTask, TaskStatus } from "../pipelines/resource-type.ts";
-import type { ApiObject } from "./client.ts";
+import type { ObjectInput } from "../wire.ts";
 import { age, AGE, humanDuration, renderTable, type Column } from "./table.ts";
 
-const tasksOf = (o: ApiObject): PipelineTask[] => (Array.isArray(o.spec?.tasks) ? (o.spec.tasks as PipelineTask[]) : []);
-const statusOf = (o: ApiObject): PipelineRunStatus => (o.status && typeof o.status === "object" ? (o.status as PipelineRunStatus) : {});
-const taskStatus = (o: ApiObject, name: string): TaskStatus | undefined => statusOf(o).tasks?.[name];
+const tasksOf = (o: ObjectInput): PipelineTask[] => (Array.isArray(o.spec?.tasks) ? (o.spec.tasks as PipelineTask[]) : []);
+const statusOf = (o: ObjectInput): PipelineRunStatus => (o.status && typeof o.status === "object" ? (o.status as PipelineRunStatus) : {});
+const taskStatus = (o: ObjectInput, name: string): TaskStatus | undefined => statusOf(o).tasks?.[name];
 
 /** The run's phase; `Pending` before an agent has written any status. */
-export const runPhase = (o: ApiObject): string => statusOf(o).phase ?? "Pending";
+export const runPhase = (o: ObjectInput): string => statusOf(o).phase ?? "Pending";
 
 /** `succeeded/total` tasks. */
-function taskCount(o: ApiObject): string {
+function taskCount(o: ObjectInput): string {
   const tasks = tasksOf(o);
   const done = tasks.filter((t) => taskStatus(o, t.name)?.phase === "Succeeded").length;
   return `${done}/${tasks.length}`;
@@ -47,7 +47,7 @@ export const PIPELINE_RUN_WIDE_COLUMNS: Column[] = [
 ];
 
 /** Task names in graph order, or spec order if the graph does not validate. */
-export function orderedTasks(o: ApiObject): PipelineTask[] {
+export function orderedTasks(o: ObjectInput): PipelineTask[] {
   const tasks = tasksOf(o).filter((t) => t && typeof t.name === "string");
   try {
     const order = topologicalOrder(tasks);
@@ -74,7 +74,7 @@ function commandOf(t: PipelineTask): string {
 }
 
 /** `describe`'s text for a PipelineRun, after the common metadata lines. */
-export function describePipelineRun(o: ApiObject, now: number): string {
+export function describePipelineRun(o: ObjectInput, now: number): string {
   const s = statusOf(o);
   const lines: string[] = [];
   const field = (k: string, v: string) => lines.push(`${(k + ":").padEnd(14)}${v}`);
@@ -120,12 +120,12 @@ export function describePipelineRun(o: ApiObject, now: number): string {
 }
 
 /** A task's recorded output tail, or undefined when nothing was recorded. */
-export function taskOutput(o: ApiObject, task: string): string | undefined {
+export function taskOutput(o: ObjectInput, task: string): string | undefined {
   return taskStatus(o, task)?.output;
 }
 
 /** The header `logs` prints above each task's output when showing several. */
-export function logHeader(o: ApiObject, task: string): string {
+export function logHeader(o: ObjectInput, task: string): string {
   const ts = taskStatus(o, task);
   if (!ts) return `==> ${task} (not started) <==`;
   const bits = [ts.phase, ts.attempt !== undefined ? `attempt ${ts.attempt}` : undefined, ts.exitCode !== undefined ? `exit ${ts.exitCode}` : ts.signal];

@@ -3,7 +3,7 @@
 // in kubectl's short format.
 
 import Table from "cli-table3";
-import type { ApiObject } from "./client.ts";
+import type { ObjectInput } from "../wire.ts";
 import { humanDuration } from "../human-duration.ts";
 
 export { humanDuration };
@@ -11,7 +11,7 @@ export { humanDuration };
 /** One table column: its header and how to get a cell from an object. `now` is ms since the epoch. */
 export interface Column {
   header: string;
-  cell(o: ApiObject, now: number): string;
+  cell(o: ObjectInput, now: number): string;
 }
 
 const NO_BORDER = {

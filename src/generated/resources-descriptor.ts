@@ -244,3 +244,108 @@ export const resourcesDescriptor = {
     }
   }
 };
+
+// The messages as JS receives them (src/proto.ts LOAD_OPTIONS): every field
+// present (unset ones as their proto3 default), an unset message field null.
+
+/**
+ * Names a resource: a type by group, version and plural; an object by
+ * namespace (empty for cluster-scoped types, or for all namespaces in List and
+ * Watch) and name.
+ */
+export interface ResourceRef {
+  group: string;
+  version: string;
+  plural: string;
+  namespace: string;
+  name: string;
+}
+
+/** setpoint.v1.GetRequest. */
+export interface GetRequest {
+  ref: ResourceRef | null;
+}
+
+/** setpoint.v1.ObjectResponse. */
+export interface ObjectResponse {
+  /** The object as JSON. */
+  object: Buffer;
+}
+
+/** setpoint.v1.ListRequest. */
+export interface ListRequest {
+  ref: ResourceRef | null;
+  labelSelector: string;
+  fieldSelector: string;
+  limit: number;
+  continue: string;
+  /** Minimum revision the list must reflect, as a decimal string; empty: newest. */
+  resourceVersion: string;
+}
+
+/** setpoint.v1.ListResponse. */
+export interface ListResponse {
+  /** Revision the list was served at. */
+  revision: number;
+  /** Token for the next page; empty when this is the last page. */
+  continue: string;
+  /** Each item as JSON, in (namespace, name) order. */
+  items: Buffer[];
+}
+
+/** setpoint.v1.WatchRequest. */
+export interface WatchRequest {
+  ref: ResourceRef | null;
+  labelSelector: string;
+  fieldSelector: string;
+  /** Start after this revision (decimal string); empty or "0": initial ADDED events first. */
+  resourceVersion: string;
+  allowBookmarks: boolean;
+  /**
+   * true: initial ADDED events even when starting from a revision. false is the
+   * default: initial events exactly when resource_version is empty or "0".
+   */
+  sendInitialEvents: boolean;
+  timeoutSeconds: number;
+}
+
+/** setpoint.v1.WatchEvent. */
+export interface WatchEvent {
+  /** ADDED, MODIFIED, DELETED, BOOKMARK or ERROR. */
+  type: string;
+  /** The object (for ERROR, a Kubernetes Status) as JSON. */
+  object: Buffer;
+  /** The event's revision (a bookmark's: every change up to it was delivered). */
+  revision: number;
+}
+
+/** setpoint.v1.CreateRequest. */
+export interface CreateRequest {
+  ref: ResourceRef | null;
+  object: Buffer;
+}
+
+/** setpoint.v1.UpdateRequest. */
+export interface UpdateRequest {
+  ref: ResourceRef | null;
+  /** The whole object as JSON; metadata.resourceVersion, if set, is a precondition. */
+  object: Buffer;
+}
+
+/** setpoint.v1.PatchRequest. */
+export interface PatchRequest {
+  ref: ResourceRef | null;
+  /** "application/merge-patch+json" or "application/json-patch+json". */
+  patchType: string;
+  patch: Buffer;
+  /** Patch the status subresource instead of the object. */
+  status: boolean;
+}
+
+/** setpoint.v1.DeleteRequest. */
+export interface DeleteRequest {
+  ref: ResourceRef | null;
+  /** Preconditions; empty means none. */
+  resourceVersion: string;
+  uid: string;
+}

@@ -6,6 +6,7 @@
 import { STATUS_CODES } from "node:http";
 import * as grpc from "@grpc/grpc-js";
 import { STATUS_TRAILER } from "../proto.ts";
+import type { Status } from "../wire.ts";
 import { ApiError, type Reason } from "../errors.ts";
 
 /** HTTP code and gRPC code for each reason (API.md §4, §6). */
@@ -27,17 +28,6 @@ export const REASONS: Record<Reason, { http: number; grpc: number }> = {
   InternalError: { http: 500, grpc: 13 }, // INTERNAL
 };
 
-export interface StatusObject {
-  kind: "Status";
-  apiVersion: "v1";
-  metadata: Record<string, never>;
-  status: "Failure";
-  message: string;
-  reason: Reason;
-  details?: { name?: string; group?: string; kind?: string; causes?: Array<{ field: string; message: string; reason?: string }> };
-  code: number;
-}
-
 /** Any thrown value as an ApiError (non-API errors become InternalError with a generic message). */
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
@@ -45,9 +35,9 @@ export function toApiError(err: unknown): ApiError {
 }
 
 /** The Kubernetes Status for an error. */
-export function statusOf(err: unknown): StatusObject {
+export function statusOf(err: unknown): Status {
   const e = toApiError(err);
-  const status: StatusObject = {
+  const status: Status = {
     kind: "Status",
     apiVersion: "v1",
     metadata: {},
@@ -56,7 +46,7 @@ export function statusOf(err: unknown): StatusObject {
     reason: e.reason,
     code: REASONS[e.reason].http,
   };
-  const details: NonNullable<StatusObject["details"]> = {};
+  const details: NonNullable<Status["details"]> = {};
   if (e.subject.name !== undefined) details.name = e.subject.name;
   if (e.subject.group !== undefined) details.group = e.subject.group;
   if (e.subject.kind !== undefined) details.kind = e.subject.kind;
@@ -83,7 +73,7 @@ export function serviceError(err: unknown): Partial<grpc.StatusObject> & { code:
  * ServerResponse serves (an unparseable request, a refused WebSocket upgrade).
  * The connection closes after it.
  */
-export function rawHttpReply(status: StatusObject): string {
+export function rawHttpReply(status: Status): string {
   const body = JSON.stringify(status);
   const phrase = STATUS_CODES[status.code] ?? status.reason;
   return `HTTP/1.1 ${status.code} ${phrase}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;

@@ -13,13 +13,14 @@ import * as grpc from "@grpc/grpc-js";
 import {
   loadResourcesService,
   statusOfError,
+  type Outgoing,
   type ResourceRef,
   type ResourcesClient,
   type UnaryMethod,
   type WatchEvent,
   type WatchRequest,
-  type WireStatus,
 } from "../../src/proto.ts";
+import type { Status } from "../../src/wire.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 
 const GROUP = "grpc.example.com";
@@ -34,7 +35,7 @@ const widgetSchema = {
 let nsCounter = 0;
 /** A namespace no other test uses. */
 const freshNs = () => `g-${++nsCounter}`;
-const widgets = (namespace: string, name = ""): ResourceRef => ({ group: GROUP, version: "v1", plural: "widgets", namespace, name });
+const widgets = (namespace: string, name = ""): Outgoing<ResourceRef> => ({ group: GROUP, version: "v1", plural: "widgets", namespace, name });
 const widget = (name: string, spec: Record<string, unknown> = { size: 1 }, metadata: Record<string, unknown> = {}) =>
   Buffer.from(JSON.stringify({ apiVersion: `${GROUP}/v1`, kind: "Widget", metadata: { name, ...metadata }, spec }));
 const parse = (b: Buffer): Record<string, any> => JSON.parse(b.toString("utf8"));
@@ -52,7 +53,7 @@ function call<Req, Res>(client: ResourcesClient, method: UnaryMethod<Req, Res>, 
 }
 
 /** Asserts that `p` fails with `code`, a human-readable message, and the Status trailer with `reason`. */
-async function fails(p: Promise<unknown>, code: grpc.status, reason: string): Promise<WireStatus> {
+async function fails(p: Promise<unknown>, code: grpc.status, reason: string): Promise<Status> {
   const err = await p.then(
     () => assert.fail(`expected ${grpc.status[code]}`),
     (e: grpc.ServiceError) => e,
@@ -68,7 +69,7 @@ async function fails(p: Promise<unknown>, code: grpc.status, reason: string): Pr
 }
 
 /** A watch whose events are collected; wait on them with deadlines. */
-function watch(client: ResourcesClient, request: WatchRequest, metadata = new grpc.Metadata()) {
+function watch(client: ResourcesClient, request: Outgoing<WatchRequest>, metadata = new grpc.Metadata()) {
   const stream = client.watch(request, metadata);
   const events: WatchEvent[] = [];
   let wake = () => {};

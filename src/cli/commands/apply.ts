@@ -12,7 +12,8 @@
 // it goes on with the other objects and exits 1 at the end.
 
 import { Command, Option } from "commander";
-import type { ApiObject, ApiClient } from "../client.ts";
+import type { ApiClient } from "../client.ts";
+import type { ObjectInput } from "../../wire.ts";
 import { addClientOptions, sessionFor, type CliContext } from "../context.ts";
 import { apiVersionOf, collectionPath, objectPath, objectTypeName, type Discovery, type ResourceInfo } from "../discovery.ts";
 import { CliError, ExitError, ServerError, UnreachableError } from "../errors.ts";
@@ -90,8 +91,8 @@ function namespaceOf(t: ResourceInfo, m: Manifest, namespace: string, given: boo
 type Outcome = "created" | "configured" | "unchanged";
 
 /** Creates or updates one object; retries on 409. */
-export async function applyOne(client: ApiClient, t: ResourceInfo, namespace: string | undefined, manifest: ApiObject): Promise<{ name: string; outcome: Outcome }> {
-  const desired: ApiObject = { ...manifest, apiVersion: apiVersionOf(t), kind: t.kind, metadata: { ...manifest.metadata } };
+export async function applyOne(client: ApiClient, t: ResourceInfo, namespace: string | undefined, manifest: ObjectInput): Promise<{ name: string; outcome: Outcome }> {
+  const desired: ObjectInput = { ...manifest, apiVersion: apiVersionOf(t), kind: t.kind, metadata: { ...manifest.metadata } };
   delete desired.status;
   for (const k of SERVER_OWNED) delete desired.metadata[k];
   if (namespace !== undefined) desired.metadata.namespace = namespace;
@@ -99,7 +100,7 @@ export async function applyOne(client: ApiClient, t: ResourceInfo, namespace: st
   const name = desired.metadata.name;
   if (name === undefined || name === "") {
     // generateName (or nothing, which the server refuses with its own message): always a new object.
-    const created = (await client.request("POST", collectionPath(t, namespace), { body: desired })) as ApiObject;
+    const created = (await client.request("POST", collectionPath(t, namespace), { body: desired })) as ObjectInput;
     return { name: created.metadata.name ?? "", outcome: "created" };
   }
   const path = objectPath(t, namespace ?? "", name);
@@ -110,10 +111,10 @@ export async function applyOne(client: ApiClient, t: ResourceInfo, namespace: st
         await client.request("POST", collectionPath(t, namespace), { body: desired });
         return { name, outcome: "created" };
       }
-      const body: ApiObject = { ...desired, metadata: { ...desired.metadata } };
+      const body: ObjectInput = { ...desired, metadata: { ...desired.metadata } };
       for (const k of KEPT) if (!(k in manifest.metadata) && current.metadata[k] !== undefined) body.metadata[k] = current.metadata[k];
       body.metadata.resourceVersion = current.metadata.resourceVersion;
-      const updated = (await client.request("PUT", path, { body })) as ApiObject;
+      const updated = (await client.request("PUT", path, { body })) as ObjectInput;
       return { name, outcome: updated.metadata.resourceVersion === current.metadata.resourceVersion ? "unchanged" : "configured" };
     } catch (error) {
       if (error instanceof ServerError && error.code === 409 && attempt < MAX_ATTEMPTS) continue;
@@ -122,9 +123,9 @@ export async function applyOne(client: ApiClient, t: ResourceInfo, namespace: st
   }
 }
 
-async function getOrUndefined(client: ApiClient, path: string): Promise<ApiObject | undefined> {
+async function getOrUndefined(client: ApiClient, path: string): Promise<ObjectInput | undefined> {
   try {
-    return (await client.get(path)) as ApiObject;
+    return (await client.get(path)) as ObjectInput;
   } catch (error) {
     if (error instanceof ServerError && error.code === 404 && error.reason === "NotFound") return undefined;
     throw error;

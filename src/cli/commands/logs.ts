@@ -5,7 +5,7 @@
 // header.
 
 import { Command } from "commander";
-import type { ApiObject } from "../client.ts";
+import type { ObjectInput } from "../../wire.ts";
 import { addClientOptions, sessionFor, type CliContext } from "../context.ts";
 import { objectPath } from "../discovery.ts";
 import { CliError, ServerError } from "../errors.ts";
@@ -31,9 +31,9 @@ export function logsCommand(ctx: CliContext): Command {
   addClientOptions(command);
   command.action(async (run: string, task: string | undefined) => {
     const session = sessionFor(command, ctx);
-    let o: ApiObject;
+    let o: ObjectInput;
     try {
-      o = (await session.client.get(objectPath(PIPELINE_RUNS, session.namespace, run))) as ApiObject;
+      o = (await session.client.get(objectPath(PIPELINE_RUNS, session.namespace, run))) as ObjectInput;
     } catch (error) {
       if (error instanceof ServerError && error.code === 404 && !error.message.includes(`"${run}"`)) {
         throw new CliError(`the server has no PipelineRun type (${error.message}): apply examples/pipelines/resource-type.yaml first`);
