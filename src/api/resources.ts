@@ -52,6 +52,29 @@ export interface ListPage {
   continue?: string;
 }
 
+/** A list request, checked, with the revision it needs reached: what is left is reading pages. */
+interface ListPlan {
+  type: TypeInfo;
+  namespace: string | undefined;
+  /** Serve at this revision; undefined for the newest (the first page pins it). */
+  revision: number | undefined;
+  after: { namespace: string; name: string } | undefined;
+  limit: number | undefined;
+  filter: ((json: string, namespace: string, name: string) => boolean) | undefined;
+  /** The request carried a continue token (an expired revision is then 410 with a fresh-list hint). */
+  continued: boolean;
+}
+
+/** Items per store read when a list streams. */
+const LIST_CHUNK_ITEMS = 500;
+
+/** A list's JSON text up to the opening bracket of `items`. */
+function listHead(t: TypeInfo, revision: number, cont: string | undefined): string {
+  const meta: Record<string, string> = { resourceVersion: String(revision) };
+  if (cont !== undefined) meta.continue = cont;
+  return `{"apiVersion":${JSON.stringify(apiVersionOf(t))},"kind":"${t.kind}List","metadata":${JSON.stringify(meta)},"items":[`;
+}
+
 export interface DeleteOptions {
   preconditions?: { resourceVersion?: string; uid?: string };
 }
@@ -113,13 +136,50 @@ export class Resources {
   /** A `<Kind>List` as JSON text. */
   async list(ref: ResourceRef, raw: RawQuery): Promise<string> {
     const page = await this.listPage(ref, raw);
-    const meta: Record<string, string> = { resourceVersion: String(page.revision) };
-    if (page.continue !== undefined) meta.continue = page.continue;
-    return `{"apiVersion":${JSON.stringify(apiVersionOf(page.type))},"kind":"${page.type.kind}List","metadata":${JSON.stringify(meta)},"items":[${page.items.join(",")}]}`;
+    return listHead(page.type, page.revision, page.continue) + page.items.join(",") + "]}";
+  }
+
+  /**
+   * A `<Kind>List` as a lazy sequence of JSON text chunks whose concatenation
+   * is what `list` returns. Without `limit`, the items are read from the store
+   * a page at a time as the caller pulls (every page at the revision of the
+   * first), so memory stays flat whatever the list's size. Errors of the
+   * request (unknown type, bad query, expired continue, catch-up timeout)
+   * throw here or at the first chunk, before any byte could be sent.
+   */
+  async listChunks(ref: ResourceRef, raw: RawQuery): Promise<Iterable<string>> {
+    const plan = await this.#planList(ref, raw);
+    if (plan.limit !== undefined) {
+      const page = this.#readPage(plan, plan.after, plan.limit);
+      return [listHead(page.type, page.revision, page.continue), page.items.join(","), "]}"];
+    }
+    return this.#streamList(plan);
+  }
+
+  *#streamList(plan: ListPlan): Generator<string> {
+    let page = this.#readPage(plan, plan.after, LIST_CHUNK_ITEMS);
+    yield listHead(plan.type, page.revision, undefined);
+    const pinned: ListPlan = { ...plan, revision: page.revision };
+    let first = true;
+    for (;;) {
+      if (page.items.length > 0) {
+        yield (first ? "" : ",") + page.items.join(",");
+        first = false;
+      }
+      if (page.next === undefined) break;
+      page = this.#readPage(pinned, page.next, LIST_CHUNK_ITEMS);
+    }
+    yield "]}";
   }
 
   /** One page of a list: item JSON texts, the revision served at, and the continue token if more remain. */
   async listPage(ref: ResourceRef, raw: RawQuery): Promise<ListPage> {
+    const plan = await this.#planList(ref, raw);
+    return this.#readPage(plan, plan.after, plan.limit);
+  }
+
+  /** Checks a list request and waits for the revision it needs; what is left is reading pages. */
+  async #planList(ref: ResourceRef, raw: RawQuery): Promise<ListPlan> {
     const t = this.resolve(ref, false);
     const q = parseListQuery(raw);
     let revision: number | undefined;
@@ -145,22 +205,30 @@ export class Resources {
             return true;
           }
         : undefined;
+    return {
+      type: t,
+      namespace,
+      revision,
+      after: q.continueFrom ? { namespace: q.continueFrom.namespace, name: q.continueFrom.name } : undefined,
+      limit: q.limit,
+      filter,
+      continued: q.continueFrom !== undefined,
+    };
+  }
+
+  #readPage(plan: ListPlan, after: ListPlan["after"], limit: number | undefined): ListPage & { next?: { namespace: string; name: string } } {
     let result;
     try {
-      result = this.#store.list({
-        type: t.name,
-        namespace,
-        revision,
-        after: q.continueFrom ? { namespace: q.continueFrom.namespace, name: q.continueFrom.name } : undefined,
-        limit: q.limit,
-        filter,
-      });
+      result = this.#store.list({ type: plan.type.name, namespace: plan.namespace, revision: plan.revision, after, limit, filter: plan.filter });
     } catch (err) {
-      if ((err as ApiError).reason === "Expired" && q.continueFrom) throw expiredContinue();
+      if ((err as ApiError).reason === "Expired" && plan.continued) throw expiredContinue();
       throw err;
     }
-    const page: ListPage = { type: t, items: result.items, revision: result.revision };
-    if (result.next) page.continue = encodeContinue({ revision: result.revision, ...result.next });
+    const page: ListPage & { next?: { namespace: string; name: string } } = { type: plan.type, items: result.items, revision: result.revision };
+    if (result.next) {
+      page.continue = encodeContinue({ revision: result.revision, ...result.next });
+      page.next = result.next;
+    }
     return page;
   }
 

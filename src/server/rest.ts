@@ -74,6 +74,60 @@ function send(res: ServerResponse, code: number, body: string, contentType = "ap
   res.end(body);
 }
 
+/** Below this many bytes a chunked body is sent whole, with a Content-Length. */
+const STREAM_AFTER_BYTES = 64 * 1024;
+
+/**
+ * Sends a body produced a chunk at a time, pulling the next chunk only once
+ * the socket has taken the previous ones, so the server never holds more than
+ * a chunk or two of it. A body that ends within STREAM_AFTER_BYTES goes out
+ * whole with a Content-Length. An error before the first byte throws (the
+ * caller answers with a Status); one after it cuts the connection, which the
+ * client sees as a truncated body.
+ */
+async function sendChunks(res: ServerResponse, code: number, body: Iterable<string>): Promise<void> {
+  const it = body[Symbol.iterator]();
+  const head: string[] = [];
+  let size = 0;
+  for (;;) {
+    const next = it.next();
+    if (next.done) {
+      send(res, code, head.length === 1 ? head[0]! : head.join(""));
+      return;
+    }
+    head.push(next.value);
+    size += next.value.length;
+    if (size >= STREAM_AFTER_BYTES) break;
+  }
+  res.writeHead(code, { "Content-Type": "application/json" });
+  let ok = res.write(head.join(""));
+  try {
+    for (;;) {
+      if (!ok) {
+        if (res.destroyed) return;
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            res.off("drain", done);
+            res.off("close", done);
+            resolve();
+          };
+          res.on("drain", done);
+          res.on("close", done);
+        });
+      }
+      if (res.destroyed) return;
+      const next = it.next();
+      if (next.done) break;
+      ok = res.write(next.value);
+    }
+  } catch {
+    // e.g. the revision the list is served at was compacted mid-way
+    res.destroy();
+    return;
+  }
+  res.end();
+}
+
 export function sendError(res: ServerResponse, err: unknown, log: Logger): number {
   const status = statusOf(err);
   if (status.code === 500) log.error({ err: toApiError(err).cause ?? err }, "internal error");
@@ -292,8 +346,11 @@ async function serveCollection(ctx: RestContext, call: Call, ref: ResourceRef): 
     return 200;
   }
   if (method === "GET") {
-    const list = await ctx.resources.list(ref, q);
-    send(res, 200, table ? listAsTable(ctx.resources.resolve(ref, false), list, table) : list);
+    if (table) {
+      send(res, 200, listAsTable(ctx.resources.resolve(ref, false), await ctx.resources.list(ref, q), table));
+      return 200;
+    }
+    await sendChunks(res, 200, await ctx.resources.listChunks(ref, q));
     return 200;
   }
   if (method === "POST") {

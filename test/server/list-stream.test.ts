@@ -1,0 +1,161 @@
+// Lists stream (issue 12, item 3): a list without `limit` is read from the
+// store a page at a time as the client takes it, so the server holds a page or
+// two of it, never the whole list; every page is served at the revision of the
+// first, so writes during a slow read do not show; small lists still go out
+// whole with a Content-Length.
+
+import assert from "node:assert/strict";
+import { request as httpRequest, type IncomingMessage } from "node:http";
+import { after, before, describe, it } from "node:test";
+import type { ListOptions, ListResult } from "../../src/store.ts";
+import { api, createType, startTestServer, type ApiClient, type TestServer } from "../helpers/server.ts";
+
+const GROUP = "stream.example.com";
+const TYPE = `items.${GROUP}`;
+const PATH = `/apis/${GROUP}/v1/namespaces/big/items`;
+const PAD = "p".repeat(2000);
+
+let t: TestServer;
+let c: ApiClient;
+/** Every store.list call the server made, with its options. */
+const reads: ListOptions[] = [];
+
+/** Writes `count` items straight through the store (fast: one turn, one commit). */
+async function populate(from: number, count: number): Promise<void> {
+  const writes = [];
+  for (let i = from; i < from + count; i++) {
+    const name = `item-${String(i).padStart(6, "0")}`;
+    writes.push(
+      t.server.store.write({ type: TYPE, namespace: "big", name }, (_current, revision) => ({
+        op: "put",
+        object: JSON.stringify({ apiVersion: `${GROUP}/v1`, kind: "Item", metadata: { name, namespace: "big", resourceVersion: String(revision) }, spec: { i, pad: PAD } }),
+      })),
+    );
+  }
+  await Promise.all(writes);
+}
+
+/** GET `path`, returning the response with its body not yet read (paused). */
+function open(path: string): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(t.url + path, (res) => {
+      res.pause();
+      resolve(res);
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+async function readAll(res: IncomingMessage): Promise<string> {
+  res.resume();
+  const chunks: Buffer[] = [];
+  for await (const chunk of res as AsyncIterable<Buffer>) chunks.push(chunk);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+const until = async (what: string, ok: () => boolean, deadlineMs = 20_000): Promise<void> => {
+  const deadline = Date.now() + deadlineMs;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+before(async () => {
+  t = await startTestServer({ durable: false });
+  c = api(t.url);
+  await createType(c, { group: GROUP, kind: "Item", plural: "items", schema: { spec: { type: "object" } } });
+  const store = t.server.store;
+  const list = store.list.bind(store);
+  store.list = (o: ListOptions): ListResult => {
+    if (o.type === TYPE) reads.push(o);
+    return list(o);
+  };
+  for (let i = 0; i < 20_000; i += 5000) await populate(i, 5000);
+});
+
+after(async () => {
+  await t?.stop();
+});
+
+describe("list streaming", () => {
+  it("a big list comes in chunks, read from the store a page at a time while the client reads", async () => {
+    reads.length = 0;
+    const res = await open(PATH);
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.headers["content-length"], undefined, "no Content-Length: the body is streamed");
+    assert.equal(res.headers["transfer-encoding"], "chunked");
+    // The client reads nothing: the server stops pulling pages once the socket is full.
+    await new Promise((r) => setTimeout(r, 500));
+    const pagesWhilePaused = reads.length;
+    for (const r of reads) assert.ok(r.limit !== undefined && r.limit <= 1000, `each read is a bounded page (limit ${r.limit})`);
+    assert.ok(pagesWhilePaused < 20_000 / 500, `the server read ${pagesWhilePaused} pages before the client read anything: it must wait for it`);
+    const list = JSON.parse(await readAll(res)) as { kind: string; metadata: { resourceVersion: string; continue?: string }; items: Array<{ metadata: { name: string } }> };
+    assert.equal(list.kind, "ItemList");
+    assert.equal(list.metadata.continue, undefined);
+    assert.equal(list.items.length, 20_000);
+    list.items.forEach((item, i) => assert.equal(item.metadata.name, `item-${String(i).padStart(6, "0")}`));
+    assert.equal(list.metadata.resourceVersion, String(t.server.store.head()));
+    assert.ok(reads.length > pagesWhilePaused, "more pages were read once the client read");
+  });
+
+  it("every page is served at the first page's revision: writes during a slow read do not show", async () => {
+    const res = await open(PATH);
+    await new Promise((r) => setTimeout(r, 200));
+    const servedAt = t.server.store.head();
+    // Change items the server has not read yet (the end of the list), delete one, add one.
+    await t.server.store.write({ type: TYPE, namespace: "big", name: "item-019999" }, () => ({ op: "delete", object: "{}" }));
+    await populate(20_000, 1);
+    await t.server.store.write({ type: TYPE, namespace: "big", name: "item-019990" }, (current, revision) => {
+      const o = JSON.parse(current!.json) as { metadata: { resourceVersion: string }; spec: Record<string, unknown> };
+      o.metadata.resourceVersion = String(revision);
+      o.spec.changed = true;
+      return { op: "put", object: JSON.stringify(o) };
+    });
+    const list = JSON.parse(await readAll(res)) as { metadata: { resourceVersion: string }; items: Array<{ metadata: { name: string; resourceVersion: string }; spec: Record<string, unknown> }> };
+    assert.equal(list.metadata.resourceVersion, String(servedAt));
+    assert.equal(list.items.length, 20_000);
+    assert.equal(list.items.at(-1)!.metadata.name, "item-019999", "the deleted item is still there at the list's revision");
+    const changed = list.items.find((i) => i.metadata.name === "item-019990")!;
+    assert.equal(changed.spec.changed, undefined, "the later change does not show");
+    for (const item of list.items) assert.ok(Number(item.metadata.resourceVersion) <= servedAt);
+    const now = await c.get(PATH);
+    assert.equal(now.status, 200);
+    assert.equal(now.body.items.length, 20_000, "19999 deleted, 20000 added");
+    assert.equal(now.body.items.at(-1).metadata.name, "item-020000");
+  });
+
+  it("pages with limit and continue walk the same items; small lists have a Content-Length", async () => {
+    const whole = (await c.get(PATH)).body as { items: Array<{ metadata: { name: string } }> };
+    const walked: string[] = [];
+    let token: string | undefined;
+    let pages = 0;
+    do {
+      const res = await c.get(`${PATH}?limit=3000${token ? `&continue=${encodeURIComponent(token)}` : ""}`);
+      assert.equal(res.status, 200, res.text.slice(0, 300));
+      walked.push(...(res.body.items as Array<{ metadata: { name: string } }>).map((i) => i.metadata.name));
+      token = res.body.metadata.continue;
+      pages++;
+    } while (token && pages < 20);
+    assert.deepEqual(walked, whole.items.map((i) => i.metadata.name));
+    const small = await c.get(`${PATH}?fieldSelector=metadata.name%3Ditem-000007`);
+    assert.equal(small.status, 200);
+    assert.deepEqual(small.body.items.map((i: { metadata: { name: string } }) => i.metadata.name), ["item-000007"]);
+    assert.notEqual(small.headers.get("content-length"), null);
+  });
+
+  it("a client that goes away mid-list stops the reads", async () => {
+    reads.length = 0;
+    const res = await open(PATH);
+    await until("the first page", () => reads.length > 0);
+    res.destroy();
+    await new Promise((r) => setTimeout(r, 300));
+    const n = reads.length;
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(reads.length, n, "no reads after the client left");
+    assert.ok(n < 20_000 / 500);
+    const again = await c.get(`${PATH}?limit=1`);
+    assert.equal(again.status, 200, "the server still serves");
+  });
+});
