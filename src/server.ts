@@ -66,8 +66,8 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
   const log = extra.logger ?? pino({ name: "setpoint", level: o.logLevel });
   const store = openLmdbStore(o.dataDir, { durable: o.durable, now: () => clock.now() });
   const hub = new WatchHub(store, { bookmarkIntervalMs: o.bookmarkIntervalMs, bufferBytes: o.watchBufferBytes, clock });
-  const registry = new TypeRegistry(store);
-  const resources = new Resources(store, hub, registry, { clock, validators: extra.validators ?? new Map() });
+  const registry = new TypeRegistry(store, { log });
+  const resources = new Resources(store, hub, registry, { clock, log, validators: extra.validators ?? new Map() });
   const metrics = createMetrics(store, hub);
   let ready = true;
   const watches = new Set<() => void>();

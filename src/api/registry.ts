@@ -5,15 +5,20 @@
 // sharing the store is live (or gone) at once, with no restart.
 
 import { NotFoundError } from "../errors.ts";
+import { consoleLog, type WarnLog } from "./log.ts";
 import type { Store } from "../store.ts";
 import { BUILT_IN_TYPES, RESOURCE_TYPES, typeFromResourceType, type TypeInfo } from "./types.ts";
 
 export class TypeRegistry {
   readonly #store: Store;
   readonly #cache = new Map<string, TypeInfo>();
+  readonly #log: WarnLog;
+  /** `name@revision` of stored types that failed to load and were logged (once each). */
+  readonly #reported = new Set<string>();
 
-  constructor(store: Store) {
+  constructor(store: Store, options: { log?: WarnLog } = {}) {
     this.#store = store;
+    this.#log = options.log ?? consoleLog;
   }
 
   /** The live type served at `/apis/{group}/{version}/{plural}`; throws NotFoundError. */
@@ -42,8 +47,13 @@ export class TypeRegistry {
       const t = typeFromResourceType(JSON.parse(stored.json) as Record<string, unknown>, stored.revision);
       this.#cache.set(name, t);
       return t;
-    } catch {
-      // Stored before a rule tightened: serve nothing rather than crash.
+    } catch (err) {
+      // Stored before a rule tightened: serve nothing rather than crash, and say so once.
+      const key = `${name}@${stored.revision}`;
+      if (!this.#reported.has(key)) {
+        this.#reported.add(key);
+        this.#log.warn({ err, type: name, revision: stored.revision }, "api: a stored ResourceType does not load; its type is not served");
+      }
       return undefined;
     }
   }

@@ -8,9 +8,10 @@
 
 import { randomUUID } from "node:crypto";
 import { systemClock, type Clock } from "../clock.ts";
-import { AlreadyExistsError, ApiError, BadRequestError, ConflictError, NotFoundError } from "../errors.ts";
+import { AlreadyExistsError, ApiError, BadRequestError, ConflictError, ExpiredError, NotFoundError } from "../errors.ts";
 import type { ObjectKey, Store, StoredObject, WriteDecision } from "../store.ts";
 import type { WatchHub, WatchSink } from "../watch.ts";
+import { consoleLog, type WarnLog } from "./log.ts";
 import {
   asObject,
   checkTypeMatches,
@@ -85,7 +86,10 @@ export interface ResourcesOptions {
   catchUpMs?: number;
   /** Whole-object checks by type name, run with the schema on every spec write. Default: none. */
   validators?: TypeValidators;
+  /** Where errors the verbs cannot return go (background cleanup). Default: console.warn. */
+  log?: WarnLog;
 }
+
 
 const GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789";
 
@@ -96,6 +100,7 @@ export class Resources {
   readonly #clock: Clock;
   readonly #catchUpMs: number;
   readonly #validators: TypeValidators;
+  readonly #log: WarnLog;
 
   constructor(store: Store, hub: WatchHub, types: TypeRegistry, options: ResourcesOptions = {}) {
     this.#store = store;
@@ -104,6 +109,7 @@ export class Resources {
     this.#clock = options.clock ?? systemClock;
     this.#catchUpMs = options.catchUpMs ?? 3000;
     this.#validators = options.validators ?? new Map();
+    this.#log = options.log ?? consoleLog;
   }
 
   /** The live type a reference names; NotFound if unknown or if the path's scope does not fit it. */
@@ -221,7 +227,7 @@ export class Resources {
     try {
       result = this.#store.list({ type: plan.type.name, namespace: plan.namespace, revision: plan.revision, after, limit, filter: plan.filter });
     } catch (err) {
-      if ((err as ApiError).reason === "Expired" && plan.continued) throw expiredContinue();
+      if (err instanceof ExpiredError && plan.continued) throw expiredContinue();
       throw err;
     }
     const page: ListPage & { next?: { namespace: string; name: string } } = { type: plan.type, items: result.items, revision: result.revision };
@@ -369,8 +375,8 @@ export class Resources {
     const listed = JSON.parse(await this.list(ref, { labelSelector: raw.labelSelector, fieldSelector: raw.fieldSelector })) as { items: ObjectInput[] };
     const deleted = await Promise.all(
       listed.items.map((item) =>
-        this.delete({ ...ref, namespace: item.metadata.namespace, name: item.metadata.name }).catch((err: ApiError) => {
-          if (err.reason === "NotFound") return undefined;
+        this.delete({ ...ref, namespace: item.metadata.namespace, name: item.metadata.name }).catch((err: unknown) => {
+          if (err instanceof NotFoundError) return undefined;
           throw err;
         }),
       ),
@@ -460,8 +466,9 @@ export class Resources {
         );
       }
     };
-    run().catch(() => {
-      // The store is closing; what is left is removed if the type is deleted again.
+    run().catch((err: unknown) => {
+      // Typically the store is closing; what is left is removed if the type is deleted again.
+      this.#log.warn({ err, type: typeName }, "api: removing the objects of a deleted type stopped");
     });
   }
 

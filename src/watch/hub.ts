@@ -99,7 +99,7 @@ export class WatchHub {
         batch = this.#store.changes(this.#delivered, CHUNK);
       } catch (err) {
         // Another process compacted past us: every watcher has lost its place.
-        if ((err as ApiError).reason !== "Expired") throw err;
+        if (!(err instanceof ExpiredError)) throw err;
         this.#expireAll(err as ApiError);
         return;
       }
@@ -288,7 +288,7 @@ export class WatchHub {
       page = this.#store.list({ type: r.type, namespace: r.namespace, revision: init.revision, after: init.after, limit: CHUNK, filter });
     } catch (err) {
       // The snapshot was compacted while a slow reader was still taking it.
-      if ((err as ApiError).reason !== "Expired") throw err;
+      if (!(err instanceof ExpiredError)) throw err;
       this.#remove(w);
       w.sink.fail(err as ApiError);
       return;
@@ -325,7 +325,7 @@ export class WatchHub {
       try {
         batch = this.#store.changes(w.cursor, CHUNK);
       } catch (err) {
-        if ((err as ApiError).reason !== "Expired") throw err;
+        if (!(err instanceof ExpiredError)) throw err;
         this.#remove(w);
         w.sink.fail(err as ApiError);
         return false;

@@ -1,0 +1,39 @@
+// The type registry reports a stored ResourceType it cannot load (one stored
+// before a rule tightened) instead of dropping the error silently: once per
+// stored revision, and the type is not served.
+
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { TypeRegistry } from "../../src/api/registry.ts";
+import { RESOURCE_TYPES } from "../../src/api/types.ts";
+import { openLmdbStore } from "../../src/store.ts";
+
+test("a stored ResourceType that does not load is logged once per revision and not served", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "setpoint-registry-test-"));
+  const store = openLmdbStore(dir, { durable: false });
+  try {
+    const name = "broken.example.com";
+    const put = (spec: unknown) =>
+      store.write({ type: RESOURCE_TYPES.name, namespace: "", name }, () => ({ op: "put", object: JSON.stringify({ metadata: { name }, spec }) }));
+    await put("not an object");
+    const warnings: Array<{ details: object; message: string }> = [];
+    const registry = new TypeRegistry(store, { log: { warn: (details, message) => warnings.push({ details, message }) } });
+
+    assert.equal(registry.byName(name), undefined);
+    assert.equal(registry.byName(name), undefined);
+    assert.equal(warnings.length, 1, "logged once, not on every lookup");
+    assert.match(warnings[0]!.message, /ResourceType does not load/);
+    assert.equal((warnings[0]!.details as { type: string }).type, name);
+    assert.ok((warnings[0]!.details as { err?: unknown }).err instanceof Error, "carries the error");
+
+    await put({ still: "bad" });
+    assert.equal(registry.byName(name), undefined);
+    assert.equal(warnings.length, 2, "a new revision that still fails is reported again");
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
