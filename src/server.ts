@@ -64,7 +64,7 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
   const clock = extra.clock ?? systemClock;
   const graceMs = extra.shutdownGraceMs ?? 2000;
   const log = extra.logger ?? pino({ name: "setpoint", level: o.logLevel });
-  const store = openLmdbStore(o.dataDir, { durable: o.durable, now: () => clock.now() });
+  const store = openLmdbStore(o.dataDir, { durable: o.durable, clock });
   const hub = new WatchHub(store, { bookmarkIntervalMs: o.bookmarkIntervalMs, bufferBytes: o.watchBufferBytes, clock });
   const registry = new TypeRegistry(store, { log });
   const resources = new Resources(store, hub, registry, { clock, log, validators: extra.validators ?? new Map() });

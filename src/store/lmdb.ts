@@ -15,6 +15,7 @@
 import { open, type Database, type RootDatabase } from "lmdb";
 import { statSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import { systemClock, type Clock } from "../clock.ts";
 import { ExpiredError } from "../errors.ts";
 import type {
   Change,
@@ -34,7 +35,9 @@ export interface LmdbStoreOptions {
   durable?: boolean;
   /** How often to look for commits made by other processes sharing the directory. Default 50 ms; 0 disables. */
   pollIntervalMs?: number;
-  /** Clock for change-log timestamps (compaction by age). Default Date.now. */
+  /** Runs the poll timer, and stamps the change log (compaction by age) unless `now` is given. Default: the system clock. */
+  clock?: Clock;
+  /** Clock for change-log timestamps (compaction by age). Default: `clock.now`. */
   now?: () => number;
 }
 
@@ -79,7 +82,8 @@ function toChange(revision: number, r: LogRecord): Change {
 
 /** Opens (creating if needed) an LMDB-backed store in `path`. */
 export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Store {
-  const now = options.now ?? Date.now;
+  const clock = options.clock ?? systemClock;
+  const now = options.now ?? (() => clock.now());
   const root: RootDatabase = open({
     path,
     // Always a directory, even when its name has a dot (lmdb-js would take it for a file).
@@ -108,16 +112,15 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   const pollMs = options.pollIntervalMs ?? 50;
   const poller =
     pollMs > 0
-      ? setInterval(() => {
+      ? clock.every(pollMs, () => {
           root.resetReadTxn();
           const h = meta.get("head") ?? 0;
           if (h !== seenHead) {
             seenHead = h;
             notify();
           }
-        }, pollMs)
+        })
       : undefined;
-  poller?.unref();
 
   const head = () => meta.get("head") ?? 0;
   const compacted = () => meta.get("compacted") ?? 0;
@@ -297,7 +300,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     },
     size,
     async close() {
-      if (poller) clearInterval(poller);
+      poller?.cancel();
       listeners.clear();
       await root.close();
     },

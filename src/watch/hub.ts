@@ -25,6 +25,8 @@ export interface WatchHubOptions {
   bookmarkIntervalMs?: number;
   /** Unsent bytes past which a watcher is cut off. Default 16 MiB. */
   bufferBytes?: number;
+  /** A catching-up watcher waits for its sink to drain below this many unsent bytes (at most half of bufferBytes). Default 1 MiB. */
+  lowWaterBytes?: number;
   /** Most events kept in memory for replay. Default 20000. */
   windowEvents?: number;
   /** Most bytes of events kept in memory for replay. Default 64 MiB. */
@@ -50,7 +52,7 @@ export class WatchHub {
   readonly #windowEvents: number;
   readonly #windowBytes: number;
   /** A catching-up watcher waits for its sink to drain below this many unsent bytes. */
-  readonly #lowWater = 1024 * 1024;
+  readonly #lowWater: number;
   /** Recent events, ascending and gap-free; the last one has revision `#delivered` (when non-empty). */
   #window: HubEvent[] = [];
   #windowWeight = 0;
@@ -68,6 +70,7 @@ export class WatchHub {
     this.#store = store;
     this.#clock = options.clock ?? systemClock;
     this.#bufferBytes = options.bufferBytes ?? 16 * 1024 * 1024;
+    this.#lowWater = options.lowWaterBytes ?? 1024 * 1024;
     this.#windowEvents = options.windowEvents ?? 20_000;
     this.#windowBytes = options.windowBytes ?? 64 * 1024 * 1024;
     this.#delivered = store.head();

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { ManualClock } from "../../src/clock.ts";
 import { openLmdbStore, type LmdbStoreOptions } from "../../src/store/lmdb.ts";
 import type { ObjectKey, Store } from "../../src/store/types.ts";
 import { runStoreContract, waitForCommit, type MakeStoreOptions, type StoreFixture } from "./contract.ts";
@@ -180,6 +181,29 @@ describe("lmdb: specifics", () => {
       assert.equal(store.head(), 1);
     } finally {
       await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("looks for other writers' commits on its clock's timer", async () => {
+    const dir = tempDir();
+    const clock = new ManualClock(1_700_000_000_000);
+    const watcher = openLmdbStore(dir, { pollIntervalMs: 50, clock });
+    const writer = openLmdbStore(dir, { pollIntervalMs: 0 });
+    try {
+      let woke = 0;
+      watcher.onCommit(() => woke++);
+      await increment(writer, "other");
+      // Give a stray real timer every chance to fire: only the manual clock may poll.
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      assert.equal(woke, 0, "no poll before the clock moves");
+      clock.advance(50);
+      await waitForCommit(watcher, { what: "the poll's notification", until: () => woke > 0 });
+      assert.equal(watcher.head(), 1);
+      assert.equal(watcher.changes(0, 10)[0]!.key.name, counter.name);
+    } finally {
+      await writer.close();
+      await watcher.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });
