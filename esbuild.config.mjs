@@ -18,6 +18,13 @@
 // an ESM bundle every range read (store.list) loops forever. The CJS build is
 // wrapped in its own function scope, where the names stay as they are.
 //
+// The web console (src/ui) is built at the same time and put inside
+// dist/server.mjs: the uiAssets plugin replaces src/server/ui-assets.ts (which
+// builds the console in memory when running from source) with a module that
+// returns the files built here. dist/watch-client.mjs is the console's watch
+// client for others (package.json `exports`: "setpoint/watch-client"), an ES
+// module for browsers and Node alike.
+//
 // Usage: node esbuild.config.mjs [--outdir DIR]   (default: dist)
 
 import { build } from "esbuild";
@@ -26,6 +33,8 @@ import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import * as esbuild from "esbuild";
+import { buildUi } from "./src/ui/build.mjs";
 
 const root = dirname(fileURLToPath(import.meta.url));
 const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
@@ -138,6 +147,19 @@ export function orderedBinaryCjs() {
   };
 }
 
+/** esbuild plugin: serves the console built now from inside the bundle (see the file comment). */
+export function uiAssets() {
+  return {
+    name: "ui-assets",
+    setup(b) {
+      b.onLoad({ filter: /[\\/]src[\\/]server[\\/]ui-assets\.ts$/ }, async () => {
+        const files = await buildUi(esbuild);
+        return { contents: `export async function loadUiAssets() { return ${JSON.stringify(files)}; }`, loader: "js" };
+      });
+    },
+  };
+}
+
 /** Builds every entry into outdir; `plugins` run before the lmdb one. */
 export async function buildAll({ outdir = join(root, "dist"), plugins = [] } = {}) {
   outdir = resolve(outdir);
@@ -153,13 +175,25 @@ export async function buildAll({ outdir = join(root, "dist"), plugins = [] } = {
     banner: { js: BANNER },
     define: { __SETPOINT_VERSION__: JSON.stringify(pkg.version) },
     external: ["msgpackr-extract"],
-    plugins: [...plugins, orderedBinaryCjs(), lmdbAddon({ outdir })],
+    plugins: [...plugins, uiAssets(), orderedBinaryCjs(), lmdbAddon({ outdir })],
     sourcemap: "linked",
     legalComments: "none",
     logLevel: "warning",
     metafile: true,
   });
   for (const entry of entries) chmodSync(join(outdir, `${entry.out}.mjs`), 0o755);
+  await build({
+    absWorkingDir: root,
+    entryPoints: { "watch-client": "src/client/watch-client.ts" },
+    outdir,
+    outExtension: { ".js": ".mjs" },
+    bundle: true,
+    platform: "neutral",
+    target: ["node20", "chrome110", "firefox115", "safari16"],
+    format: "esm",
+    sourcemap: "linked",
+    logLevel: "warning",
+  });
   return result;
 }
 
@@ -167,7 +201,7 @@ if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(
   const { values } = parseArgs({ options: { outdir: { type: "string" } } });
   const outdir = values.outdir ?? join(root, "dist");
   await buildAll({ outdir });
-  const files = entries.map((e) => `${e.out}.mjs`).concat("lmdb.node");
+  const files = entries.map((e) => `${e.out}.mjs`).concat("watch-client.mjs", "lmdb.node");
   if (existsSync(join(resolve(outdir), "lmdb.napi.node"))) files.push("lmdb.napi.node");
   console.log(`built ${files.join(", ")} in ${resolve(outdir)}`);
 }

@@ -17,6 +17,7 @@ import { openApiGroupVersion, openApiRoot } from "./openapi.ts";
 import { parseRoute, type Route } from "./routes.ts";
 import { statusOf, toApiError } from "./status.ts";
 import { includeObjectOf, listAsTable, objectAsTable, renderingOf, watchEventAsTable, type TableOptions } from "./table.ts";
+import { isUiPath, serveUi } from "./ui.ts";
 import { httpWatchSink } from "./watch-sinks.ts";
 import type { WatchSink } from "../watch.ts";
 
@@ -253,6 +254,8 @@ async function serve(ctx: RestContext, call: Call): Promise<number> {
     send(res, ok ? 200 : 503, ok ? "ok" : "shutting down", "text/plain");
     return ok ? 200 : 503;
   }
+  // The console's static files load without credentials; its data comes from the API below.
+  if (isUiPath(url.pathname)) return serveUi(req, res, url.pathname);
   authenticate(ctx, req);
   if (!route) throw new NotFoundError(`the server could not find the requested resource: ${url.pathname}`);
   const isRead = method === "GET" || method === "HEAD";

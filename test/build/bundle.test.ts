@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, parse } from "node:path";
 import { createInterface } from "node:readline";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import { SERVER_FLAGS } from "../../src/cli/flags.ts";
 import { loadResourcesService } from "../../src/proto.ts";
@@ -82,6 +82,12 @@ describe("bundled setpoint-server", () => {
     assert.equal(r.stdout.trim(), pkg.version);
   });
 
+  it("ships the watch client as an ES module next to the bundle", async () => {
+    const mod = (await import(pathToFileURL(join(deploy, "dist/watch-client.mjs")).href)) as { watchList?: unknown; watchSubprotocols?: (t?: string) => string[] };
+    assert.equal(typeof mod.watchList, "function");
+    assert.deepEqual(mod.watchSubprotocols?.("a"), ["watch.setpoint.dev", "base64url.bearer.authorization.k8s.io.YQ"]);
+  });
+
   it("exits 2 naming the flag for a bad value", () => {
     const r = run(["--watch-buffer-bytes", "lots"]);
     assert.equal(r.status, 2);
@@ -118,6 +124,15 @@ describe("bundled setpoint-server", () => {
       const response = await fetch(new URL("/healthz", url), { signal: AbortSignal.timeout(10_000) });
       assert.equal(response.status, 200);
       await response.body?.cancel();
+
+      // The web console is inside the bundle: no esbuild, no src/ui on disk.
+      const ui = await fetch(new URL("/ui/", url), { signal: AbortSignal.timeout(10_000) });
+      assert.equal(ui.status, 200);
+      const script = /src="(app-[^"]+\.js)"/.exec(await ui.text())?.[1];
+      assert.ok(script, "no script in /ui/");
+      const js = await fetch(new URL(`/ui/${script}`, url), { signal: AbortSignal.timeout(10_000) });
+      assert.equal(js.status, 200);
+      assert.ok((await js.text()).length > 1000);
 
       // The bundle serves gRPC with the descriptor inlined (no .proto on disk).
       assert.equal(typeof grpcAddress, "string", "no grpc address in the listening line");

@@ -1,0 +1,91 @@
+// The console's REST calls and credentials. The token lives in
+// sessionStorage only (gone when the tab closes); it is sent as
+// `Authorization: Bearer` here and as the WebSocket subprotocol by the watch
+// client. A 401 anywhere tells the listeners, so the app can ask for a token.
+
+import type { WatchFailure } from "../client/watch-client.ts";
+
+const TOKEN_KEY = "setpoint.console.token";
+
+/** An API error as the server's Status describes it. */
+export interface ApiFailure extends WatchFailure {
+  causes?: Array<{ field?: string; message?: string }>;
+}
+
+export class ApiRequestError extends Error {
+  override name = "ApiRequestError";
+  readonly failure: ApiFailure;
+  constructor(failure: ApiFailure) {
+    super(`${failure.code} ${failure.reason}: ${failure.message}`);
+    this.failure = failure;
+  }
+}
+
+const unauthorizedListeners = new Set<(f: WatchFailure) => void>();
+
+export const auth = {
+  token(): string | undefined {
+    try {
+      return sessionStorage.getItem(TOKEN_KEY) ?? undefined;
+    } catch {
+      return undefined;
+    }
+  },
+  setToken(token: string | undefined): void {
+    if (token) sessionStorage.setItem(TOKEN_KEY, token);
+    else sessionStorage.removeItem(TOKEN_KEY);
+  },
+  /** Calls `fn` on every 401; returns the function that stops it. */
+  onUnauthorized(fn: (f: WatchFailure) => void): () => void {
+    unauthorizedListeners.add(fn);
+    return () => unauthorizedListeners.delete(fn);
+  },
+  /** Reports a 401 seen elsewhere (a watch). */
+  unauthorized(f: WatchFailure): void {
+    for (const fn of unauthorizedListeners) fn(f);
+  },
+};
+
+/** Human words for a failure: 401 and 403 say what they mean. */
+export function describeFailure(f: WatchFailure): string {
+  if (f.code === 401) return `Not signed in (401 Unauthorized): ${f.message || "a token is required"}`;
+  if (f.code === 403) return `Not allowed (403 Forbidden): ${f.message}`;
+  if (f.code === 0) return `${f.reason}: ${f.message}`;
+  return `${f.code} ${f.reason}: ${f.message}`;
+}
+
+/** Sends a request to the API; resolves to the parsed JSON (or text) of a 2xx answer, else throws ApiRequestError. */
+export async function request(method: string, path: string, options: { body?: string; contentType?: string } = {}): Promise<any> {
+  const headers: Record<string, string> = { accept: "application/json" };
+  const token = auth.token();
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (options.body !== undefined) headers["content-type"] = options.contentType ?? "application/json";
+  let res: Response;
+  try {
+    res = await fetch(path, { method, headers, body: options.body });
+  } catch (err) {
+    throw new ApiRequestError({ code: 0, reason: "Unreachable", message: `cannot reach the server: ${(err as Error).message}` });
+  }
+  const text = await res.text();
+  let body: any = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON (metrics): keep the text
+  }
+  if (res.ok) return body;
+  const failure: ApiFailure =
+    body && typeof body === "object" && body.kind === "Status"
+      ? { code: Number(body.code) || res.status, reason: String(body.reason ?? ""), message: String(body.message ?? ""), causes: body.details?.causes }
+      : { code: res.status, reason: res.statusText, message: typeof body === "string" ? body.slice(0, 300) : "" };
+  if (failure.code === 401) auth.unauthorized(failure);
+  throw new ApiRequestError(failure);
+}
+
+export const api = {
+  get: (path: string) => request("GET", path),
+  create: (path: string, object: unknown) => request("POST", path, { body: JSON.stringify(object) }),
+  replace: (path: string, object: unknown) => request("PUT", path, { body: JSON.stringify(object) }),
+  mergePatch: (path: string, patch: unknown) => request("PATCH", path, { body: JSON.stringify(patch), contentType: "application/merge-patch+json" }),
+  remove: (path: string) => request("DELETE", path),
+};

@@ -1,0 +1,52 @@
+// Every resource type, with a live count of its objects (one watch per type).
+
+import { Connection } from "../components.tsx";
+import { useLiveList } from "../live.ts";
+import { listPath, type TypeInfo } from "../types.ts";
+import type { WatchState } from "../../client/watch-client.ts";
+
+function Count({ type, epoch }: { type: TypeInfo; epoch: number }) {
+  const live = useLiveList(listPath(type), { epoch });
+  return (
+    <td class="num" data-count={live.state.phase === "live" ? live.items.size : undefined}>
+      {live.state.phase === "live" || live.items.size > 0 ? live.items.size : "…"}
+    </td>
+  );
+}
+
+export function TypesView({ types, state, epoch }: { types: TypeInfo[]; state: WatchState; epoch: number }) {
+  return (
+    <section aria-labelledby="types-title">
+      <header class="view-head">
+        <h1 id="types-title">Resource types</h1>
+        <Connection state={state} />
+      </header>
+      <table class="plain types">
+        <thead>
+          <tr>
+            <th scope="col">Kind</th>
+            <th scope="col">Name</th>
+            <th scope="col" class="wide">API version</th>
+            <th scope="col" class="wide">Scope</th>
+            <th scope="col" class="num">Objects</th>
+          </tr>
+        </thead>
+        <tbody>
+          {types.map((t) => (
+            <tr key={t.name} data-type={t.name}>
+              <td>
+                <a href={`#/t/${encodeURIComponent(t.name)}`}>{t.kind}</a>
+              </td>
+              <td class="mono">{t.name}</td>
+              <td class="mono wide">
+                {t.group}/{t.version}
+              </td>
+              <td class="wide">{t.namespaced ? "Namespaced" : "Cluster"}</td>
+              <Count type={t} epoch={epoch} />
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}

@@ -1,0 +1,341 @@
+// The web console in a real browser (headless Chromium via playwright-core)
+// against a real server on an ephemeral port: it is served with its security
+// headers and no credentials; it lists types; an object created over REST
+// appears in its table without a reload, a status write shows in the object
+// view, a delete removes the row; a diamond PipelineRun run by a real
+// pipeline agent shows its graph, every task reaches Succeeded live, and the
+// tasks' output appears (as text, never as HTML); the table stays virtual
+// with 10,000 objects; a server restart on the same port and data directory
+// shows as a reconnect and the table misses nothing; with a token configured,
+// no token means no data. Every wait has a deadline. Screenshots of each view
+// go to scratch/screenshots/ (test/helpers/browser.ts).
+
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { browserSkipReason, launchChromium, screenshotDir } from "../helpers/browser.ts";
+import { api, createType, startTestServer, type TestServer } from "../helpers/server.ts";
+import { createRun, startAgent, startPipelineEnv, waitForPhase, type AgentProcess, type PipelineEnv } from "../pipelines/fixtures.ts";
+
+const WIDGETS = { group: "demo.example.com", kind: "Widget", plural: "widgets" };
+const WIDGET_TYPE = "widgets.demo.example.com";
+const widget = (name: string, labels: Record<string, string> = {}) => ({ apiVersion: "demo.example.com/v1", kind: "Widget", metadata: { name, labels }, spec: { size: 1 } });
+const DEADLINE = 15_000;
+
+/** A page that records what the browser reported: console errors (CSP violations among them) and page errors. */
+async function openPage(browser: Browser, options: Parameters<Browser["newContext"]>[0] = {}): Promise<{ context: BrowserContext; page: Page; errors: string[] }> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
+  const page = await context.newPage();
+  page.setDefaultTimeout(DEADLINE);
+  const errors: string[] = [];
+  page.on("console", (m) => {
+    if (m.type() === "error") errors.push(m.text());
+  });
+  page.on("pageerror", (e) => errors.push(String(e)));
+  return { context, page, errors };
+}
+
+async function shot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: join(screenshotDir(), `${name}.png`) });
+}
+
+/** Console errors other than failed network loads (a dropped WebSocket or a refused request logs those on purpose). */
+const unexpected = (errors: string[]) => errors.filter((e) => !/Failed to load resource|WebSocket connection to|ERR_CONNECTION_REFUSED|401|403/.test(e));
+
+describe("web console in Chromium", { skip: browserSkipReason() }, () => {
+  let browser: Browser;
+  before(async () => {
+    browser = await launchChromium();
+  });
+  after(async () => {
+    await browser?.close();
+  });
+
+  it("is served at /ui/ without credentials, with a CSP allowing only the server, and caches hashed assets for good", async () => {
+    const s = await startTestServer({ token: "t0ken" });
+    try {
+      const res = await fetch(`${s.url}/ui/`);
+      assert.equal(res.status, 200);
+      const csp = res.headers.get("content-security-policy") ?? "";
+      assert.match(csp, /default-src 'none'/);
+      assert.match(csp, /script-src 'self'(;|$)/);
+      assert.match(csp, /connect-src 'self'(;|$)/);
+      assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval|https?:/);
+      assert.equal(res.headers.get("cache-control"), "no-cache");
+      const html = await res.text();
+      assert.doesNotMatch(html, /<script>|<style>|\sstyle=|\son\w+=/i, "no inline script or style");
+      const script = /src="(app-[^"]+\.js)"/.exec(html)?.[1];
+      assert.ok(script, html);
+      const js = await fetch(`${s.url}/ui/${script}`);
+      assert.equal(js.status, 200);
+      assert.match(js.headers.get("content-type") ?? "", /javascript/);
+      assert.match(js.headers.get("cache-control") ?? "", /immutable/);
+      const again = await fetch(`${s.url}/ui/`, { headers: { "if-none-match": res.headers.get("etag")! } });
+      assert.equal(again.status, 304);
+      assert.equal((await fetch(`${s.url}/ui`, { redirect: "manual" })).headers.get("location"), "/ui/");
+      assert.equal((await fetch(`${s.url}/ui/nope.js`)).status, 404);
+      assert.equal((await fetch(`${s.url}/apis/setpoint.dev/v1/resourcetypes`)).status, 401, "data still needs the token");
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it("lists types; an object created over REST appears live, its status shows in the object view, and a delete removes the row", async () => {
+    const s = await startTestServer();
+    const { context, page, errors } = await openPage(browser);
+    try {
+      const http = api(s.url);
+      const prefix = await createType(http, WIDGETS);
+      const path = `${prefix}/namespaces/default/widgets`;
+      await http.post(path, widget("first", { app: "web" }));
+
+      await page.goto(`${s.url}/ui/`);
+      await page.locator(`tr[data-type="${WIDGET_TYPE}"] td[data-count="1"]`).waitFor();
+      await page.locator(`tr[data-type="resourcetypes.setpoint.dev"]`).waitFor();
+      await shot(page, "types");
+
+      await page.click(`tr[data-type="${WIDGET_TYPE}"] a`);
+      await page.locator('.grid-row[data-name="first"]').waitFor();
+      await page.locator('.conn[data-state="live"]').waitFor();
+      const created = Date.now();
+      await http.post(path, widget("second", { app: "db" }));
+      await page.locator('.grid-row[data-name="second"]').waitFor();
+      const latency = Date.now() - created;
+      console.log(`# a created object appeared in the table ${latency} ms after the POST answered`);
+      await shot(page, "table");
+
+      // A label selector is the watch's: only matching rows stay.
+      await page.fill('input[name="labelSelector"]', "app=web");
+      await page.press('input[name="labelSelector"]', "Enter");
+      await page.locator('.grid-row[data-name="second"]').waitFor({ state: "detached" });
+      assert.equal(await page.locator('.grid-row[data-name="first"]').count(), 1);
+      await page.fill('input[name="labelSelector"]', "");
+      await page.press('input[name="labelSelector"]', "Enter");
+      await page.locator('.grid-row[data-name="second"]').waitFor();
+
+      // Keyboard: focus the rows, move down, open with Enter.
+      await page.focus(".grid-body");
+      await page.keyboard.press("ArrowDown");
+      await page.keyboard.press("Enter");
+      await page.locator("#object-title", { hasText: "second" }).waitFor();
+      await page.locator("pre.yaml", { hasText: "name: second" }).waitFor();
+
+      const put = await http.put(`${path}/second/status`, { ...widget("second"), status: { phase: "Running", conditions: [{ type: "Ready", status: "False", reason: "Warming" }] } });
+      assert.equal(put.status, 200, put.text);
+      await page.locator(".phase", { hasText: "Running" }).first().waitFor();
+      await page.locator(".history li", { hasText: "MODIFIED" }).waitFor();
+      await page.locator("table.plain td", { hasText: "Warming" }).waitFor();
+      await shot(page, "object");
+
+      await page.goBack();
+      await page.locator('.grid-row[data-name="second"]').waitFor();
+      assert.equal((await http.del(`${path}/second`)).status, 200);
+      await page.locator('.grid-row[data-name="second"]').waitFor({ state: "detached" });
+      assert.equal(await page.locator(".grid-body .grid-row").count(), 1);
+      assert.deepEqual(unexpected(errors), [], "no console errors (CSP violations would show here)");
+    } finally {
+      await context.close();
+      await s.stop();
+    }
+  });
+
+  it("creates from YAML, shows the API's errors with their fields, edits, and deletes through the UI", async () => {
+    const s = await startTestServer();
+    const { context, page, errors } = await openPage(browser);
+    try {
+      const http = api(s.url);
+      const prefix = await createType(http, { ...WIDGETS, schema: { spec: { type: "object", required: ["size"], properties: { size: { type: "integer" } } } } });
+      await page.goto(`${s.url}/ui/#/create/${WIDGET_TYPE}`);
+      await page.fill("#create-yaml", "apiVersion: demo.example.com/v1\nkind: Widget\nmetadata:\n  name: Bad_Name\nspec: {}\n");
+      await page.click('button[type="submit"]');
+      await page.locator(".failure", { hasText: "422 Invalid" }).waitFor();
+      await page.locator(".failure code", { hasText: "metadata.name" }).waitFor();
+      await page.locator(".failure code", { hasText: "spec.size" }).waitFor();
+      await shot(page, "create-error");
+
+      await page.fill("#create-yaml", "apiVersion: demo.example.com/v1\nkind: Widget\nmetadata:\n  name: made-in-ui\n  annotations:\n    note: \"<img src=x onerror=alert(1)>\"\nspec:\n  size: 3\n");
+      await page.click('button[type="submit"]');
+      await page.locator("#object-title", { hasText: "made-in-ui" }).waitFor();
+      assert.equal((await http.get(`${prefix}/namespaces/default/widgets/made-in-ui`)).body.spec.size, 3);
+      assert.equal(await page.locator("img").count(), 0, "user data is shown as text");
+      await page.locator("pre.yaml", { hasText: "<img src=x onerror=alert(1)>" }).waitFor();
+
+      await page.click('button:has-text("Edit")');
+      const text = await page.inputValue("#edit-yaml");
+      await page.fill("#edit-yaml", text.replace("size: 3", "size: 4"));
+      await page.click('button:has-text("Save")');
+      await page.locator("pre.yaml", { hasText: "size: 4" }).waitFor();
+      assert.equal((await http.get(`${prefix}/namespaces/default/widgets/made-in-ui`)).body.spec.size, 4);
+
+      await page.click('button:has-text("Delete")');
+      await page.click('button:has-text("Yes, delete")');
+      await page.locator('[data-gone="true"]').waitFor();
+      assert.equal((await http.get(`${prefix}/namespaces/default/widgets/made-in-ui`)).status, 404);
+      assert.deepEqual(unexpected(errors), []);
+    } finally {
+      await context.close();
+      await s.stop();
+    }
+  });
+
+  it("shows a diamond PipelineRun's graph; every task reaches Succeeded live; output appears as text", async () => {
+    const env: PipelineEnv = await startPipelineEnv();
+    let agent: AgentProcess | undefined;
+    const { context, page, errors } = await openPage(browser);
+    try {
+      agent = await startAgent(env);
+      await page.goto(`${env.server.url}/ui/#/o/pipelineruns.ci.setpoint.dev/default/diamond`);
+      await page.locator('.conn[data-state="live"]').waitFor();
+      await createRun(env.http, "diamond", {
+        tasks: [
+          { name: "checkout", run: "echo 'checked out <b>main</b>'" },
+          { name: "unit-tests", runAfter: ["checkout"], run: "echo tests start; sleep 1.5; echo tests passed" },
+          { name: "lint", runAfter: ["checkout"], run: "echo lint start; sleep 1.5; echo lint clean" },
+          { name: "package", runAfter: ["unit-tests", "lint"], run: "echo packaged" },
+        ],
+      });
+      for (const t of ["checkout", "unit-tests", "lint", "package"]) await page.locator(`g.node[data-task="${t}"]`).waitFor();
+      for (const e of ["checkout->unit-tests", "checkout->lint", "unit-tests->package", "lint->package"]) await page.locator(`path.edge[data-edge="${e}"]`).waitFor({ state: "attached" });
+      await page.locator('g.node[data-task="lint"][data-phase="Running"]').waitFor({ timeout: 30_000 });
+      await shot(page, "pipelinerun-running");
+      for (const t of ["checkout", "unit-tests", "lint", "package"]) {
+        await page.locator(`g.node[data-task="${t}"][data-phase="Succeeded"]`).waitFor({ timeout: 30_000 });
+      }
+      await waitForPhase(env.http, "diamond", "Succeeded");
+      await page.locator('.output[data-task="unit-tests"] pre', { hasText: "tests passed" }).waitFor();
+      const checkout = page.locator('.output[data-task="checkout"] pre');
+      await checkout.waitFor();
+      assert.match(await checkout.textContent() ?? "", /checked out <b>main<\/b>/);
+      assert.equal(await checkout.locator("b").count(), 0, "output is text, not HTML");
+      assert.equal(await page.locator('.tl-row[data-task="package"][data-attempt="1"]').count(), 1);
+      await page.locator(".phase", { hasText: "Succeeded" }).first().waitFor();
+      await shot(page, "pipelinerun");
+      assert.deepEqual(unexpected(errors), []);
+    } finally {
+      await context.close();
+      await agent?.kill().catch(() => {});
+      await env.stop();
+    }
+  });
+
+  it("stays virtual with 10,000 objects: every one counted, a few dozen rows in the page, the last reachable by keyboard", async () => {
+    const s = await startTestServer({ durable: false });
+    const { context, page } = await openPage(browser);
+    try {
+      const http = api(s.url);
+      const prefix = await createType(http, WIDGETS);
+      const path = `${prefix}/namespaces/default/widgets`;
+      const N = 10_000;
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 32 }, async () => {
+          while (next < N) {
+            const i = next++;
+            const r = await http.post(path, widget(`w-${String(i).padStart(5, "0")}`));
+            assert.equal(r.status, 201, r.text);
+          }
+        }),
+      );
+      const started = Date.now();
+      await page.goto(`${s.url}/ui/#/t/${WIDGET_TYPE}`);
+      await page.locator(`.count[data-rows="${N}"]`).waitFor({ timeout: 60_000 });
+      console.log(`# 10,000 objects listed and shown in ${Date.now() - started} ms`);
+      const rendered = await page.locator(".grid-body .grid-row").count();
+      assert.ok(rendered > 10 && rendered < 100, `rendered ${rendered} rows`);
+      await page.focus(".grid-body");
+      await page.keyboard.press("End");
+      await page.locator('.grid-row[data-name="w-09999"]').waitFor();
+      assert.ok((await page.locator(".grid-body .grid-row").count()) < 100);
+      await http.post(path, widget("w-10000"));
+      await page.locator(`.count[data-rows="${N + 1}"]`).waitFor();
+      await page.locator('.grid-row[data-name="w-10000"]').waitFor();
+    } finally {
+      await context.close();
+      await s.stop();
+    }
+  });
+
+  it("reconnects after the server restarts on the same port and data directory, and misses nothing", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "setpoint-ui-restart-"));
+    let s: TestServer | undefined = await startTestServer({ dataDir });
+    const { context, page } = await openPage(browser);
+    try {
+      const port = s.server.port;
+      let http = api(s.url);
+      const prefix = await createType(http, WIDGETS);
+      const path = `${prefix}/namespaces/default/widgets`;
+      for (const n of ["a", "b", "c"]) await http.post(path, widget(n));
+      await page.goto(`${s.url}/ui/#/t/${WIDGET_TYPE}`);
+      await page.locator('.grid-row[data-name="c"]').waitFor();
+      await page.locator('.conn[data-state="live"]').waitFor();
+
+      await s.stop();
+      await page.locator('.conn[data-state="retrying"]').waitFor();
+      await shot(page, "reconnecting");
+      s = await startTestServer({ dataDir, httpPort: port });
+      http = api(s.url);
+      await http.del(`${path}/a`);
+      await http.post(path, widget("d"));
+      await http.patch(`${path}/b`, { metadata: { labels: { touched: "yes" } } });
+      await page.locator('.conn[data-state="live"]').waitFor({ timeout: 30_000 });
+      await http.post(path, widget("e"));
+      await page.locator('.grid-row[data-name="e"]').waitFor();
+      const shown = (await page.locator(".grid-body .grid-row").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-name")))).sort();
+      const listed = ((await http.get(path)).body.items as Array<{ metadata: { name: string } }>).map((o) => o.metadata.name).sort();
+      assert.deepEqual(shown, listed);
+      assert.deepEqual(shown, ["b", "c", "d", "e"]);
+    } finally {
+      await context.close();
+      await s?.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it("with a token configured: no token means no data and a sign-in prompt that says 401; the token is kept in sessionStorage only", async () => {
+    const s = await startTestServer({ token: "s3cret-token" });
+    const { context, page } = await openPage(browser, { colorScheme: "dark" });
+    try {
+      const http = api(s.url, { token: "s3cret-token" });
+      const prefix = await createType(http, WIDGETS);
+      await http.post(`${prefix}/namespaces/default/widgets`, widget("classified"));
+      await page.goto(`${s.url}/ui/`);
+      await page.locator('[role="dialog"]', { hasText: "401" }).waitFor();
+      await shot(page, "sign-in");
+      const body = await page.locator("body").textContent();
+      assert.doesNotMatch(body ?? "", /widgets\.demo\.example\.com|classified/, "no data without a token");
+      assert.equal(await page.locator("tr[data-type]").count(), 0);
+
+      await page.fill("#token", "s3cret-token");
+      await page.press("#token", "Enter");
+      await page.locator(`tr[data-type="${WIDGET_TYPE}"]`).waitFor();
+      assert.equal(await page.evaluate('sessionStorage.getItem("setpoint.console.token")'), "s3cret-token");
+      assert.equal(await page.evaluate("localStorage.length"), 0);
+      assert.equal((await context.cookies()).length, 0);
+    } finally {
+      await context.close();
+      await s.stop();
+    }
+  });
+
+  it("fits a phone-sized viewport", async () => {
+    const env: PipelineEnv = await startPipelineEnv();
+    const { context, page } = await openPage(browser, { viewport: { width: 390, height: 844 }, colorScheme: "dark" });
+    try {
+      await createRun(env.http, "phone", { tasks: [{ name: "one", run: "true" }, { name: "two", runAfter: ["one"], run: "true" }] });
+      await page.goto(`${env.server.url}/ui/#/t/pipelineruns.ci.setpoint.dev`);
+      await page.locator('.grid-row[data-name="phone"]').waitFor();
+      const overflow = Number(await page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth"));
+      assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px`);
+      await shot(page, "phone-table");
+      await page.goto(`${env.server.url}/ui/#/server`);
+      await page.locator('[data-metric="revision"] .card-value', { hasText: /^\d+$/ }).waitFor();
+      await shot(page, "phone-server");
+    } finally {
+      await context.close();
+      await env.stop();
+    }
+  });
+});
