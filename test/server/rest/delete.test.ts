@@ -1,0 +1,138 @@
+// REST contract (API.md §1, §4), against the real server over real HTTP:
+// DELETE with preconditions, finalizers, and deletecollection.
+
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { assertStatus, causeFields } from "../../helpers/server.ts";
+import { c, created, freshNs, gadget, gadgets, head, JSON_PATCH, names, ok, rv, useRestServer, widget, widgets } from "./fixture.ts";
+
+useRestServer();
+
+describe("delete", () => {
+  it("returns 200 with the object's last state, then it is gone", async () => {
+    const ns = freshNs();
+    const o = await created(c.post(widgets(ns), widget("d", { size: 3 })));
+    const h = await head();
+    const d = await ok(c.del(`${widgets(ns)}/d`));
+    assert.equal(d.metadata.name, "d");
+    assert.equal(d.metadata.uid, o.metadata.uid);
+    assert.deepEqual(d.spec, { size: 3 });
+    assert.equal(d.kind, "Widget");
+    assert.equal(await head(), h + 1);
+    assertStatus(await c.get(`${widgets(ns)}/d`), 404, "NotFound");
+    assertStatus(await c.del(`${widgets(ns)}/d`), 404, "NotFound");
+  });
+
+  it("preconditions: a stale resourceVersion or another uid is 409 Conflict; matching ones delete", async () => {
+    const ns = freshNs();
+    const o = await created(c.post(widgets(ns), widget("d")));
+    const u = await ok(c.patch(`${widgets(ns)}/d`, { spec: { size: 2 } }));
+    assertStatus(await c.del(`${widgets(ns)}/d`, { preconditions: { resourceVersion: o.metadata.resourceVersion } }), 409, "Conflict");
+    assertStatus(await c.del(`${widgets(ns)}/d`, { preconditions: { uid: "00000000-0000-0000-0000-000000000000" } }), 409, "Conflict");
+    await ok(c.get(`${widgets(ns)}/d`));
+    await ok(c.del(`${widgets(ns)}/d`, { kind: "DeleteOptions", apiVersion: "v1", preconditions: { resourceVersion: u.metadata.resourceVersion, uid: o.metadata.uid } }));
+    assertStatus(await c.get(`${widgets(ns)}/d`), 404, "NotFound");
+  });
+
+  it("a re-created object has a new uid, and an old uid precondition does not match it", async () => {
+    const ns = freshNs();
+    const o = await created(c.post(widgets(ns), widget("d")));
+    await ok(c.del(`${widgets(ns)}/d`));
+    const o2 = await created(c.post(widgets(ns), widget("d")));
+    assert.notEqual(o2.metadata.uid, o.metadata.uid);
+    assertStatus(await c.del(`${widgets(ns)}/d`, { preconditions: { uid: o.metadata.uid } }), 409, "Conflict");
+  });
+
+  it("DELETE on /status is 405", async () => {
+    const ns = freshNs();
+    await created(c.post(widgets(ns), widget("d")));
+    assertStatus(await c.del(`${widgets(ns)}/d/status`), 405, "MethodNotAllowed");
+    await ok(c.get(`${widgets(ns)}/d`));
+  });
+});
+
+describe("finalizers", () => {
+  it("delete marks the object; it stays until the write that empties finalizers removes it", async () => {
+    const ns = freshNs();
+    const path = `${widgets(ns)}/f`;
+    const o = await created(c.post(widgets(ns), widget("f", { size: 1 }, { finalizers: ["example.com/a", "example.com/b"] })));
+    const d = await ok(c.del(path));
+    assert.equal(typeof d.metadata.deletionTimestamp, "string");
+    assert.match(d.metadata.deletionTimestamp, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
+    assert.equal(d.metadata.generation, 2);
+    assert.equal(rv(d), rv(o) + 1);
+    const got = await ok(c.get(path));
+    assert.equal(got.metadata.deletionTimestamp, d.metadata.deletionTimestamp);
+    // deleting again changes nothing
+    const again = await ok(c.del(path));
+    assert.equal(again.metadata.resourceVersion, d.metadata.resourceVersion);
+    assert.equal(again.metadata.deletionTimestamp, d.metadata.deletionTimestamp);
+    // a client cannot clear deletionTimestamp
+    const put = await ok(c.put(path, { ...got, metadata: { ...got.metadata, deletionTimestamp: undefined, labels: { k: "v" } } }));
+    assert.equal(put.metadata.deletionTimestamp, d.metadata.deletionTimestamp);
+    // no new finalizers while deleting
+    const add = await c.patch(path, { metadata: { finalizers: ["example.com/a", "example.com/b", "example.com/c"] } });
+    assertStatus(add, 422, "Invalid");
+    assert.ok(causeFields(add).includes("metadata.finalizers"));
+    const addJp = await c.patch(path, [{ op: "add", path: "/metadata/finalizers/-", value: "example.com/z" }], JSON_PATCH);
+    assertStatus(addJp, 422, "Invalid");
+    // removing one keeps it
+    const one = await ok(c.patch(path, { metadata: { finalizers: ["example.com/b"] } }));
+    assert.deepEqual(one.metadata.finalizers, ["example.com/b"]);
+    await ok(c.get(path));
+    // the write that empties finalizers removes it
+    const h = await head();
+    await ok(c.patch(path, [{ op: "remove", path: "/metadata/finalizers" }], JSON_PATCH));
+    assert.equal(await head(), h + 1);
+    assertStatus(await c.get(path), 404, "NotFound");
+  });
+
+  it("an object without deletionTimestamp keeps living when its finalizers are removed", async () => {
+    const ns = freshNs();
+    await created(c.post(widgets(ns), widget("f", { size: 1 }, { finalizers: ["example.com/a"] })));
+    const u = await ok(c.patch(`${widgets(ns)}/f`, { metadata: { finalizers: null } }));
+    assert.equal(u.metadata.finalizers, undefined);
+    await ok(c.get(`${widgets(ns)}/f`));
+  });
+
+  it("a PUT that empties finalizers of a deleting object removes it", async () => {
+    const ns = freshNs();
+    await created(c.post(widgets(ns), widget("f", { size: 1 }, { finalizers: ["example.com/a"] })));
+    const d = await ok(c.del(`${widgets(ns)}/f`));
+    await ok(c.put(`${widgets(ns)}/f`, { ...d, metadata: { ...d.metadata, finalizers: [] } }));
+    assertStatus(await c.get(`${widgets(ns)}/f`), 404, "NotFound");
+  });
+
+  it("bad finalizer names are 422", async () => {
+    const res = await c.post(widgets(freshNs()), widget("f", { size: 1 }, { finalizers: ["Not A Finalizer!"] }));
+    assertStatus(res, 422, "Invalid");
+    assert.ok(causeFields(res).every((f) => f.startsWith("metadata.finalizers")));
+  });
+});
+
+describe("deletecollection", () => {
+  it("deletes what the labelSelector selects and returns it", async () => {
+    const ns = freshNs();
+    const other = freshNs();
+    await created(c.post(gadgets(ns), gadget("a", { labels: { app: "web" } })));
+    await created(c.post(gadgets(ns), gadget("b", { labels: { app: "web" } })));
+    await created(c.post(gadgets(ns), gadget("c", { labels: { app: "db" } })));
+    await created(c.post(gadgets(other), gadget("a", { labels: { app: "web" } })));
+    const h = await head();
+    const res = await ok(c.del(`${gadgets(ns)}?labelSelector=app%3Dweb`));
+    assert.deepEqual(names(res).sort(), ["a", "b"]);
+    assert.equal(await head(), h + 2);
+    assert.deepEqual(names(await ok(c.get(gadgets(ns)))), ["c"]);
+    assert.deepEqual(names(await ok(c.get(gadgets(other)))), ["a"], "other namespaces are untouched");
+  });
+
+  it("marks objects with finalizers instead of removing them", async () => {
+    const ns = freshNs();
+    await created(c.post(gadgets(ns), gadget("keep", { finalizers: ["example.com/f"] })));
+    await created(c.post(gadgets(ns), gadget("gone")));
+    await ok(c.del(gadgets(ns)));
+    const list = await ok(c.get(gadgets(ns)));
+    assert.deepEqual(names(list), ["keep"]);
+    assert.equal(typeof list.items[0].metadata.deletionTimestamp, "string");
+  });
+});

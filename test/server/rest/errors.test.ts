@@ -1,0 +1,155 @@
+// REST contract (API.md §4), against the real server over real HTTP: every
+// error is a Kubernetes Status object with the right code and reason.
+
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { assertStatus, causeFields } from "../../helpers/server.ts";
+import { c, created, freshNs, gadget, gadgets, GROUP, GV, JSON_PATCH, MERGE, names, ok, t, useRestServer, widget, widgets } from "./fixture.ts";
+
+useRestServer();
+
+describe("errors are Status objects", () => {
+  it("malformed JSON and non-object bodies are 400", async () => {
+    const ns = freshNs();
+    await created(c.post(widgets(ns), widget("e")));
+    for (const body of ["{", '{"metadata": ', "nul", "[1,2]", '"a string"', "42", "null", '{"metadata": "x"}', '{"metadata": []}']) {
+      assertStatus(await c.request("POST", widgets(ns), { body }), 400, "BadRequest");
+      assertStatus(await c.request("PUT", `${widgets(ns)}/e`, { body }), 400, "BadRequest");
+    }
+    assertStatus(await c.request("PATCH", `${widgets(ns)}/e`, { body: "{", contentType: MERGE }), 400, "BadRequest");
+    assertStatus(await c.request("PATCH", `${widgets(ns)}/e`, { body: "[", contentType: JSON_PATCH }), 400, "BadRequest");
+    assertStatus(await c.request("DELETE", `${widgets(ns)}/e`, { body: "{" }), 400, "BadRequest");
+    assertStatus(await c.request("DELETE", `${widgets(ns)}/e`, { body: '{"preconditions": 5}' }), 400, "BadRequest");
+    await ok(c.get(`${widgets(ns)}/e`));
+  });
+
+  it("a bad name is 422 on metadata.name", async () => {
+    const ns = freshNs();
+    for (const name of ["UPPER", "under_score", "-lead", "trail-", "a".repeat(254), "sp ace", "ünï"]) {
+      const res = await c.post(widgets(ns), widget(name));
+      assertStatus(res, 422, "Invalid");
+      assert.ok(causeFields(res).includes("metadata.name"), `${name}: ${res.text}`);
+    }
+    const notString = await c.post(widgets(ns), { metadata: { name: 5 }, spec: { size: 1 } });
+    assert.ok(notString.status === 400 || notString.status === 422, notString.text);
+    assertStatus(notString, notString.status);
+    assert.equal((await ok(c.get(widgets(ns)))).items.length, 0);
+  });
+
+  it("a bad namespace in the path is 422 on metadata.namespace", async () => {
+    const res = await c.post(widgets("Bad_NS"), widget("a"));
+    assertStatus(res, 422, "Invalid");
+    assert.ok(causeFields(res).includes("metadata.namespace"));
+  });
+
+  it("bad labels and annotations are 422 on metadata.labels / metadata.annotations", async () => {
+    const ns = freshNs();
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ labels: { "bad key!": "v" } }, "metadata.labels"],
+      [{ labels: { k: "bad value!" } }, "metadata.labels"],
+      [{ labels: { k: "v".repeat(64) } }, "metadata.labels"],
+      [{ labels: { ["k".repeat(64)]: "v" } }, "metadata.labels"],
+      [{ labels: { k: 5 } }, "metadata.labels"],
+      [{ labels: "app=web" }, "metadata.labels"],
+      [{ labels: { "Bad_Prefix/k": "v" } }, "metadata.labels"],
+      [{ annotations: { "bad key!": "v" } }, "metadata.annotations"],
+      [{ annotations: { k: 5 } }, "metadata.annotations"],
+    ];
+    for (const [meta, field] of cases) {
+      const res = await c.post(widgets(ns), widget("l", { size: 1 }, meta));
+      assertStatus(res, 422, "Invalid");
+      const fields = causeFields(res);
+      assert.ok(fields.length > 0 && fields.every((f) => f.startsWith(field)), `${JSON.stringify(meta)}: ${res.text}`);
+    }
+    // good ones pass
+    await created(c.post(widgets(ns), widget("l", { size: 1 }, { labels: { "example.com/app": "web-1", empty: "" }, annotations: { "Any.Case/Key": "any value at all ✓" } })));
+  });
+
+  it("an unknown type, group or version is 404", async () => {
+    for (const path of ["/apis/nope.example.com/v1/namespaces/x/things", `${GV}/namespaces/x/nothings`, `/apis/${GROUP}/v2/namespaces/x/widgets`, "/nope", "/apis/a/b/c/d/e/f/g", `${widgets("x")}/a/scale`]) {
+      assertStatus(await c.get(path), 404, "NotFound");
+    }
+    assertStatus(await c.post("/apis/nope.example.com/v1/namespaces/x/things", { metadata: { name: "a" } }), 404, "NotFound");
+  });
+
+  it("a bad labelSelector is 400", async () => {
+    for (const sel of ["a in (", "a b", "=x", "a=(b)", "bad key!=x", "a=b c", "a in x", "k=" + "v".repeat(64)]) {
+      const res = await c.get(`${gadgets("x")}?labelSelector=${encodeURIComponent(sel)}`);
+      assertStatus(res, 400, "BadRequest");
+    }
+  });
+
+  it("a bad resourceVersion is 400, in the query, the body and the delete preconditions", async () => {
+    const ns = freshNs();
+    const o = await created(c.post(widgets(ns), widget("r")));
+    assertStatus(await c.get(`${widgets(ns)}?resourceVersion=abc`), 400, "BadRequest");
+    assertStatus(await c.put(`${widgets(ns)}/r`, { ...o, metadata: { ...o.metadata, resourceVersion: "abc" } }), 400, "BadRequest");
+    assertStatus(await c.patch(`${widgets(ns)}/r`, { metadata: { resourceVersion: "x1" } }), 400, "BadRequest");
+    assertStatus(await c.del(`${widgets(ns)}/r`, { preconditions: { resourceVersion: "-1" } }), 400, "BadRequest");
+    await ok(c.get(`${widgets(ns)}/r`));
+  });
+
+  it("a body over 3 MiB is 413; an object over 1.5 MiB is 413", async () => {
+    const ns = freshNs();
+    const huge = await c.request("POST", gadgets(ns), { body: JSON.stringify(gadget("huge", {}, { blob: "x".repeat(3 * 1024 * 1024 + 10) })) });
+    assertStatus(huge, 413, "RequestEntityTooLarge");
+    const big = await c.post(gadgets(ns), gadget("big", {}, { blob: "x".repeat(1.5 * 1024 * 1024) }));
+    assertStatus(big, 413, "RequestEntityTooLarge");
+    // an update that makes an object too large is refused too
+    await created(c.post(gadgets(ns), gadget("grow")));
+    assertStatus(await c.patch(`${gadgets(ns)}/grow`, { spec: { blob: "y".repeat(1.6 * 1024 * 1024) } }), 413, "RequestEntityTooLarge");
+    const under = await created(c.post(gadgets(ns), gadget("under", {}, { blob: "z".repeat(1024 * 1024) })));
+    assert.equal(under.spec.blob.length, 1024 * 1024);
+    assert.deepEqual(names(await ok(c.get(gadgets(ns)))), ["grow", "under"]);
+  });
+
+  it("a chunked body that passes 3 MiB is 413, and the server keeps serving on its connections", async () => {
+    const ns = freshNs();
+    const chunk = new Uint8Array(64 * 1024).fill(0x61);
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(ctrl) {
+        if (sent >= 4 * 1024 * 1024) return ctrl.close();
+        sent += chunk.length;
+        ctrl.enqueue(chunk);
+      },
+    });
+    const init = { method: "POST", body, duplex: "half", headers: { "content-type": "application/json" }, signal: AbortSignal.timeout(10_000) };
+    const res = await fetch(t.url + gadgets(ns), init as RequestInit);
+    const text = await res.text();
+    assertStatus({ status: res.status, body: JSON.parse(text), text, headers: res.headers }, 413, "RequestEntityTooLarge");
+    // the pooled connections still work, one after another and in parallel
+    for (let i = 0; i < 4; i++) assert.equal((await c.request("GET", "/healthz", { timeoutMs: 5000 })).status, 200);
+    const parallel = await Promise.all(Array.from({ length: 8 }, () => c.request("GET", gadgets(ns), { timeoutMs: 5000 })));
+    assert.deepEqual(parallel.map((r) => r.status), Array(8).fill(200));
+  });
+
+  it("a wrong method is 405", async () => {
+    const ns = freshNs();
+    await created(c.post(gadgets(ns), gadget("m")));
+    const cases: Array<[string, string]> = [
+      ["PUT", gadgets(ns)],
+      ["PATCH", gadgets(ns)],
+      ["POST", `${gadgets(ns)}/m`],
+      ["POST", `${gadgets(ns)}/m/status`],
+      ["DELETE", `${gadgets(ns)}/m/status`],
+      ["POST", "/apis"],
+      ["DELETE", "/version"],
+      ["PUT", "/metrics"],
+    ];
+    for (const [method, path] of cases) {
+      const res = await c.request(method, path, { body: "{}" });
+      assertStatus(res, 405, "MethodNotAllowed");
+    }
+    await ok(c.get(`${gadgets(ns)}/m`));
+  });
+
+  it("a Status names the object in details", async () => {
+    const res = await c.get(`${widgets("x")}/who`);
+    assertStatus(res, 404, "NotFound");
+    assert.equal(res.body.details.name, "who");
+    assert.equal(res.body.details.group, GROUP);
+    assert.equal(typeof res.body.details.kind, "string");
+    assert.match(res.headers.get("content-type") ?? "", /^application\/json/);
+  });
+});

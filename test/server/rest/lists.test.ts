@@ -1,0 +1,223 @@
+// REST contract (API.md §4), against the real server over real HTTP: lists
+// (selectors, pagination, consistency, expiry) and the query parameters of
+// watch requests.
+
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { assertStatus, causeFields, watchUntil, type Reply } from "../../helpers/server.ts";
+import { c, created, freshNs, gadget, gadgets, GROUP, GV, head, names, ok, rv, t, useRestServer, widget, widgets } from "./fixture.ts";
+
+useRestServer();
+
+describe("list", () => {
+  it("has the List shape and items in (namespace, name) order, within and across namespaces", async () => {
+    const base = freshNs();
+    const [nb, na] = [`${base}-b`, `${base}-a`];
+    for (const [ns, n] of [[nb, "y"], [na, "z"], [nb, "a"], [na, "b"], [nb, "m.2"], [nb, "m-1"]] as const) {
+      await created(c.post(gadgets(ns), gadget(n)));
+    }
+    const one = await ok(c.get(gadgets(nb)));
+    assert.equal(one.apiVersion, `${GROUP}/v1`);
+    assert.equal(one.kind, "GadgetList");
+    assert.equal(typeof one.metadata.resourceVersion, "string");
+    assert.equal(one.metadata.continue, undefined);
+    assert.deepEqual(names(one), ["a", "m-1", "m.2", "y"]);
+    const all = await ok(c.get(`${GV}/gadgets`));
+    assert.equal(all.kind, "GadgetList");
+    const mine = (all.items as Array<Record<string, any>>)
+      .filter((i) => i.metadata.namespace === na || i.metadata.namespace === nb)
+      .map((i) => `${i.metadata.namespace}/${i.metadata.name}`);
+    assert.deepEqual(mine, [`${na}/b`, `${na}/z`, `${nb}/a`, `${nb}/m-1`, `${nb}/m.2`, `${nb}/y`]);
+    // the whole cross-namespace list is sorted too
+    const keys = (all.items as Array<Record<string, any>>).map((i) => [i.metadata.namespace as string, i.metadata.name as string] as const);
+    const sorted = [...keys].sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : x[1] < y[1] ? -1 : x[1] > y[1] ? 1 : 0));
+    assert.deepEqual(keys, sorted);
+  });
+
+  it("resourceVersionMatch=Exact serves the state at exactly that revision; bad combinations are 400", async () => {
+    const ns = freshNs();
+    const a = await created(c.post(gadgets(ns), gadget("a")));
+    await created(c.post(gadgets(ns), gadget("b")));
+    const del = await c.del(`${gadgets(ns)}/a`);
+    assert.equal(del.status, 200);
+    const exact = await ok(c.get(`${gadgets(ns)}?resourceVersion=${rv(a)}&resourceVersionMatch=Exact`));
+    assert.equal(exact.metadata.resourceVersion, String(rv(a)));
+    assert.deepEqual(names(exact), ["a"], "b did not exist yet and a was not deleted yet");
+    const notOlder = await ok(c.get(`${gadgets(ns)}?resourceVersion=${rv(a)}&resourceVersionMatch=NotOlderThan`));
+    assert.deepEqual(names(notOlder), ["b"]);
+    for (const q of ["resourceVersionMatch=Exact", `resourceVersion=${rv(a)}&resourceVersionMatch=Sometimes`, "resourceVersion=0&resourceVersionMatch=Exact"]) {
+      const res = await c.get(`${gadgets(ns)}?${q}`);
+      assertStatus(res, 400, "BadRequest");
+      assert.deepEqual(causeFields(res), ["resourceVersionMatch"], q);
+    }
+  });
+
+  it("an empty list still has kind, items [] and the store's newest revision", async () => {
+    const ns = freshNs();
+    const w = await created(c.post(widgets(ns), widget("newest")));
+    const list = await ok(c.get(gadgets(freshNs())));
+    assert.equal(list.kind, "GadgetList");
+    assert.deepEqual(list.items, []);
+    // a list without resourceVersion is served at the newest revision of the whole store, not of its type
+    assert.equal(list.metadata.resourceVersion, w.metadata.resourceVersion);
+  });
+
+  it("labelSelector operators", async () => {
+    const ns = freshNs();
+    await created(c.post(gadgets(ns), gadget("o1", { labels: { app: "web", tier: "fe" } })));
+    await created(c.post(gadgets(ns), gadget("o2", { labels: { app: "web", tier: "be" } })));
+    await created(c.post(gadgets(ns), gadget("o3", { labels: { app: "db" } })));
+    await created(c.post(gadgets(ns), gadget("o4")));
+    const cases: Array<[string, string[]]> = [
+      ["app=web", ["o1", "o2"]],
+      ["app==web", ["o1", "o2"]],
+      ["app!=web", ["o3", "o4"]],
+      ["tier in (fe,be)", ["o1", "o2"]],
+      ["tier in (fe)", ["o1"]],
+      ["tier notin (fe)", ["o2", "o3", "o4"]],
+      ["app notin (web,db)", ["o4"]],
+      ["tier", ["o1", "o2"]],
+      ["!tier", ["o3", "o4"]],
+      ["app=web,tier=be", ["o2"]],
+      ["app,!tier", ["o3"]],
+      ["app=nothing", []],
+      ["", ["o1", "o2", "o3", "o4"]],
+    ];
+    for (const [sel, want] of cases) {
+      const list = await ok(c.get(`${gadgets(ns)}?labelSelector=${encodeURIComponent(sel)}`));
+      assert.deepEqual(names(list), want, `labelSelector ${sel}`);
+    }
+  });
+
+  it("fieldSelector on metadata.name and metadata.namespace", async () => {
+    const [n1, n2] = [freshNs(), freshNs()];
+    await created(c.post(gadgets(n1), gadget("a")));
+    await created(c.post(gadgets(n1), gadget("b")));
+    await created(c.post(gadgets(n2), gadget("a")));
+    const q = (path: string, sel: string) => ok(c.get(`${path}?fieldSelector=${encodeURIComponent(sel)}`));
+    assert.deepEqual(names(await q(gadgets(n1), "metadata.name=a")), ["a"]);
+    assert.deepEqual(names(await q(gadgets(n1), "metadata.name==b")), ["b"]);
+    assert.deepEqual(names(await q(gadgets(n1), "metadata.name!=a")), ["b"]);
+    const across = await q(`${GV}/gadgets`, `metadata.namespace=${n2}`);
+    assert.deepEqual((across.items as Array<Record<string, any>>).map((i) => `${i.metadata.namespace}/${i.metadata.name}`), [`${n2}/a`]);
+    const both = await q(`${GV}/gadgets`, `metadata.name=a,metadata.namespace=${n1}`);
+    assert.deepEqual((both.items as Array<Record<string, any>>).map((i) => `${i.metadata.namespace}/${i.metadata.name}`), [`${n1}/a`]);
+    const nameAcross = await q(`${GV}/gadgets`, "metadata.name=a");
+    const nsOfA = (nameAcross.items as Array<Record<string, any>>).map((i) => i.metadata.namespace).filter((x) => x === n1 || x === n2);
+    assert.deepEqual(nsOfA, [n1, n2]);
+    assert.deepEqual(names(await q(gadgets(n1), `metadata.namespace=${n2}`)), []);
+    const bad = await c.get(`${gadgets(n1)}?fieldSelector=${encodeURIComponent("spec.x=1")}`);
+    assertStatus(bad, 400, "BadRequest");
+  });
+
+  it("labelSelector and fieldSelector combine with limit: filtered items count toward the page", async () => {
+    const ns = freshNs();
+    for (let i = 0; i < 6; i++) await created(c.post(gadgets(ns), gadget(`i${i}`, { labels: { even: String(i % 2 === 0) } })));
+    const seen: string[] = [];
+    let token: string | undefined;
+    for (let pages = 0; pages < 10; pages++) {
+      const page = await ok(c.get(`${gadgets(ns)}?labelSelector=even%3Dtrue&limit=2${token ? `&continue=${encodeURIComponent(token)}` : ""}`));
+      assert.ok(page.items.length <= 2);
+      seen.push(...names(page));
+      token = page.metadata.continue;
+      if (!token) break;
+    }
+    assert.deepEqual(seen, ["i0", "i2", "i4"]);
+  });
+
+  it("limit and continue: every page is served at the first page's revision while writes happen between pages", async () => {
+    const ns = freshNs();
+    for (const n of ["n1", "n2", "n3", "n4", "n5", "n6"]) await created(c.post(gadgets(ns), gadget(n)));
+    const p1 = await ok(c.get(`${gadgets(ns)}?limit=2`));
+    assert.deepEqual(names(p1), ["n1", "n2"]);
+    assert.equal(typeof p1.metadata.continue, "string");
+    const at = p1.metadata.resourceVersion;
+    // writes after page 1: a new object in the unread range, a delete, an update
+    await created(c.post(gadgets(ns), gadget("n3a")));
+    await created(c.post(gadgets(ns), gadget("n0")));
+    await ok(c.del(`${gadgets(ns)}/n4`));
+    await ok(c.patch(`${gadgets(ns)}/n3`, { spec: { x: 99 } }));
+    await ok(c.del(`${gadgets(ns)}/n6`));
+    const p2 = await ok(c.get(`${gadgets(ns)}?limit=2&continue=${encodeURIComponent(p1.metadata.continue)}`));
+    assert.equal(p2.metadata.resourceVersion, at);
+    assert.deepEqual(names(p2), ["n3", "n4"], "page 2 must not show n3a (created later) and must show n4 (deleted later)");
+    assert.deepEqual(p2.items[0].spec, { x: 1 }, "page 2 shows n3 as it was at page 1's revision");
+    assert.ok(Number(p2.items[0].metadata.resourceVersion) <= Number(at));
+    const p3 = await ok(c.get(`${gadgets(ns)}?limit=2&continue=${encodeURIComponent(p2.metadata.continue)}`));
+    assert.equal(p3.metadata.resourceVersion, at);
+    assert.deepEqual(names(p3), ["n5", "n6"]);
+    assert.ok(!p3.metadata.continue, "the last page has no continue token");
+    // a fresh list sees the new state
+    assert.deepEqual(names(await ok(c.get(gadgets(ns)))), ["n0", "n1", "n2", "n3", "n3a", "n5"]);
+  });
+
+  it("limit=0 or no limit returns everything; a limit beyond the size returns no continue", async () => {
+    const ns = freshNs();
+    for (const n of ["a", "b", "c"]) await created(c.post(gadgets(ns), gadget(n)));
+    assert.deepEqual(names(await ok(c.get(`${gadgets(ns)}?limit=0`))), ["a", "b", "c"]);
+    const big = await ok(c.get(`${gadgets(ns)}?limit=10`));
+    assert.deepEqual(names(big), ["a", "b", "c"]);
+    assert.ok(!big.metadata.continue);
+  });
+
+  it("resourceVersion=R at or below the newest revision is served at once, at least as new as R", async () => {
+    const ns = freshNs();
+    const o = await created(c.post(gadgets(ns), gadget("a")));
+    const list = await ok(c.get(`${gadgets(ns)}?resourceVersion=${o.metadata.resourceVersion}`));
+    assert.ok(Number(list.metadata.resourceVersion) >= rv(o));
+    assert.deepEqual(names(list), ["a"]);
+    const zero = await ok(c.get(`${gadgets(ns)}?resourceVersion=0`));
+    assert.deepEqual(names(zero), ["a"]);
+  });
+
+  it("resourceVersion=R newer than the store's head: 504 Timeout after waiting ~3 s", async () => {
+    const h = await head();
+    const started = Date.now();
+    const res = await c.request("GET", `${gadgets(freshNs())}?resourceVersion=${h + 1000}`, { timeoutMs: 15_000 });
+    const took = Date.now() - started;
+    assertStatus(res, 504, "Timeout");
+    assert.ok(took >= 2500 && took < 10_000, `waited ${took} ms`);
+  });
+
+  it("a continue token whose revision was compacted is 410 Expired", async () => {
+    const ns = freshNs();
+    for (const n of ["a", "b", "c"]) await created(c.post(gadgets(ns), gadget(n)));
+    const p1 = await ok(c.get(`${gadgets(ns)}?limit=1`));
+    await created(c.post(gadgets(ns), gadget("d")));
+    await created(c.post(gadgets(ns), gadget("e")));
+    await t.server.store.compact({ minEvents: 0, windowMs: 0 });
+    assert.ok(t.server.store.compacted() > Number(p1.metadata.resourceVersion));
+    const res = await c.get(`${gadgets(ns)}?limit=1&continue=${encodeURIComponent(p1.metadata.continue)}`);
+    assertStatus(res, 410, "Expired");
+    // a fresh list still works
+    assert.deepEqual(names(await ok(c.get(gadgets(ns)))), ["a", "b", "c", "d", "e"]);
+  });
+
+  it("bad continue, limit and resourceVersion parameters are 400", async () => {
+    const ns = freshNs();
+    for (const q of ["continue=garbage", "limit=-1", "limit=abc", "resourceVersion=abc", "resourceVersion=-5", "resourceVersion=1.5"]) {
+      const res = await c.get(`${gadgets(ns)}?${q}`);
+      assertStatus(res, 400, "BadRequest");
+    }
+  });
+});
+
+describe("watch query parameters", () => {
+  it("a timeoutSeconds beyond what a timer can hold keeps the watch open", async () => {
+    const ns = freshNs();
+    await created(c.post(gadgets(ns), gadget("first")));
+    let second: Promise<Reply> | undefined;
+    const event = await watchUntil(`${t.url}${gadgets(ns)}?watch=true&timeoutSeconds=999999999999`, (e) => {
+      if (e.object?.metadata?.name === "first") second ??= c.post(gadgets(ns), gadget("second"));
+      return e.object?.metadata?.name === "second";
+    });
+    assert.equal(event.type, "ADDED");
+    assert.equal((await second)?.status, 201);
+  });
+
+  it("bad watch parameters are 400 before any stream starts", async () => {
+    for (const query of ["timeoutSeconds=-1", "timeoutSeconds=x", "allowWatchBookmarks=maybe", "sendInitialEvents=2", "resourceVersion=x", "labelSelector=a%20in%20("]) {
+      assertStatus(await c.get(`${gadgets("x")}?watch=true&${query}`), 400, "BadRequest");
+    }
+  });
+});

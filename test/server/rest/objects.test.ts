@@ -1,0 +1,283 @@
+// REST contract (API.md §1, §4), against the real server over real HTTP:
+// objects and server-owned metadata, names, generateName, schemas, and the
+// create, get and update (PUT) verbs.
+
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { assertStatus, causeFields } from "../../helpers/server.ts";
+import { c, created, fieldSet, freshNs, GROUP, head, JSON_PATCH, ok, rv, useRestServer, widget, widgets } from "./fixture.ts";
+
+useRestServer();
+
+describe("create", () => {
+  it("returns 201 with server-set metadata, ignoring client values and dropping status", async () => {
+    const ns = freshNs();
+    const before = await head();
+    const o = await created(
+      c.post(
+        widgets(ns),
+        widget("a", { size: 2 }, {
+          uid: "client-uid",
+          resourceVersion: "99999",
+          generation: 42,
+          creationTimestamp: "2001-01-01T00:00:00Z",
+          deletionTimestamp: "2001-01-01T00:00:00Z",
+          labels: { app: "web" },
+        }),
+      ),
+    );
+    // status in a create is dropped
+    assert.equal(o.status, undefined);
+    assert.equal(o.apiVersion, `${GROUP}/v1`);
+    assert.equal(o.kind, "Widget");
+    assert.equal(o.metadata.name, "a");
+    assert.equal(o.metadata.namespace, ns);
+    assert.match(o.metadata.uid, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    assert.notEqual(o.metadata.uid, "client-uid");
+    assert.equal(o.metadata.resourceVersion, String(before + 1));
+    assert.equal(o.metadata.generation, 1);
+    assert.match(o.metadata.creationTimestamp, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
+    assert.ok(Math.abs(Date.parse(o.metadata.creationTimestamp) - Date.now()) < 60_000);
+    assert.equal(o.metadata.deletionTimestamp, undefined);
+    assert.deepEqual(o.metadata.labels, { app: "web" });
+    assert.deepEqual(o.spec, { size: 2 });
+    // and GET returns the same stored object
+    assert.deepEqual(await ok(c.get(`${widgets(ns)}/a`)), o);
+  });
+
+  it("drops status sent on create", async () => {
+    const ns = freshNs();
+    const o = await created(c.post(widgets(ns), { ...widget("s"), status: { phase: "Done" } }));
+    assert.equal(o.status, undefined);
+    assert.equal((await ok(c.get(`${widgets(ns)}/s`))).status, undefined);
+  });
+
+  it("makes a unique name from generateName", async () => {
+    const ns = freshNs();
+    const a = await created(c.post(widgets(ns), { ...widget(""), metadata: { generateName: "job-" } }));
+    const b = await created(c.post(widgets(ns), { ...widget(""), metadata: { generateName: "job-" } }));
+    assert.match(a.metadata.name, /^job-[a-z0-9]+$/);
+    assert.match(b.metadata.name, /^job-[a-z0-9]+$/);
+    assert.notEqual(a.metadata.name, b.metadata.name);
+    await ok(c.get(`${widgets(ns)}/${a.metadata.name}`));
+  });
+
+  it("concurrent creates of one name: exactly one 201, the rest 409 AlreadyExists", async () => {
+    const ns = freshNs();
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => c.post(widgets(ns), widget("once", { size: i + 1 }))));
+    assert.equal(results.filter((r) => r.status === 201).length, 1);
+    for (const r of results) if (r.status !== 201) assertStatus(r, 409, "AlreadyExists");
+  });
+
+  it("generateName: a given name wins; an invalid prefix is 422", async () => {
+    const ns = freshNs();
+    const named = await created(c.post(widgets(ns), { ...widget("given"), metadata: { name: "given", generateName: "gen-" } }));
+    assert.equal(named.metadata.name, "given");
+    const bad = await c.post(widgets(ns), { ...widget(""), metadata: { generateName: "UPPER-" } });
+    assertStatus(bad, 422, "Invalid");
+    assert.ok(causeFields(bad).includes("metadata.name"));
+  });
+
+  it("answers 409 AlreadyExists for an existing name, without a write", async () => {
+    const ns = freshNs();
+    await created(c.post(widgets(ns), widget("dup")));
+    const h = await head();
+    const res = await c.post(widgets(ns), widget("dup", { size: 9 }));
+    assertStatus(res, 409, "AlreadyExists");
+    assert.equal(res.body.details.name, "dup");
+    assert.equal(await head(), h);
+    assert.deepEqual((await ok(c.get(`${widgets(ns)}/dup`))).spec, { size: 1 });
+  });
+
+  it("the same name in another namespace is another object", async () => {
+    const [n1, n2] = [freshNs(), freshNs()];
+    const a = await created(c.post(widgets(n1), widget("same")));
+    const b = await created(c.post(widgets(n2), widget("same")));
+    assert.notEqual(a.metadata.uid, b.metadata.uid);
+  });
+
+  it("rejects a name that is missing, and a namespace or type that does not match the path", async () => {
+    const ns = freshNs();
+    const noName = await c.post(widgets(ns), { spec: { size: 1 } });
+    assertStatus(noName, 422, "Invalid");
+    assert.ok(causeFields(noName).includes("metadata.name"));
+    assertStatus(await c.post(widgets(ns), widget("x", { size: 1 }, { namespace: "other" })), 400, "BadRequest");
+    assertStatus(await c.post(widgets(ns), { ...widget("x"), kind: "Gadget" }), 400, "BadRequest");
+    assertStatus(await c.post(widgets(ns), { ...widget("x"), apiVersion: "other.example.com/v1" }), 400, "BadRequest");
+    assertStatus(await c.get(`${widgets(ns)}/x`), 404, "NotFound");
+  });
+});
+
+describe("get", () => {
+  it("404 NotFound Status for a missing object", async () => {
+    const res = await c.get(`${widgets(freshNs())}/missing`);
+    assertStatus(res, 404, "NotFound");
+    assert.equal(res.body.details.name, "missing");
+  });
+
+  it("/status returns the whole object", async () => {
+    const ns = freshNs();
+    const o = await created(c.post(widgets(ns), widget("g")));
+    assert.deepEqual(await ok(c.get(`${widgets(ns)}/g/status`)), o);
+  });
+});
+
+describe("update (PUT)", () => {
+  it("with the current resourceVersion: writes, bumps generation on a spec change", async () => {
+    const ns = freshNs();
+    const o = await created(c.post(widgets(ns), widget("u")));
+    const u = await ok(c.put(`${widgets(ns)}/u`, { ...o, spec: { size: 5 } }));
+    assert.equal(rv(u), rv(o) + 1);
+    assert.equal(u.metadata.generation, 2);
+    assert.deepEqual(u.spec, { size: 5 });
+    assert.equal(u.metadata.uid, o.metadata.uid);
+    assert.equal(u.metadata.creationTimestamp, o.metadata.creationTimestamp);
+  });
+
+  it("with a stale resourceVersion: 409 Conflict and nothing written", async () => {
+    const ns = freshNs();
+    const o = await created(c.post(widgets(ns), widget("u")));
+    await ok(c.put(`${widgets(ns)}/u`, { ...o, spec: { size: 2 } }));
+    const h = await head();
+    const res = await c.put(`${widgets(ns)}/u`, { ...o, spec: { size: 3 } });
+    assertStatus(res, 409, "Conflict");
+    assert.equal(await head(), h);
+    assert.deepEqual((await ok(c.get(`${widgets(ns)}/u`))).spec, { size: 2 });
+  });
+
+  it("without a resourceVersion: writes unconditionally", async () => {
+    const ns = freshNs();
+    const o = await created(c.post(widgets(ns), widget("u")));
+    await ok(c.put(`${widgets(ns)}/u`, { ...o, spec: { size: 2 } }));
+    const u = await ok(c.put(`${widgets(ns)}/u`, widget("u", { size: 3 })));
+    assert.deepEqual(u.spec, { size: 3 });
+    assert.equal(u.metadata.generation, 3);
+    assert.equal(u.metadata.uid, o.metadata.uid);
+  });
+
+  it("ignores status and server-set fields", async () => {
+    const ns = freshNs();
+    const o = await created(c.post(widgets(ns), widget("u")));
+    const st = await ok(c.put(`${widgets(ns)}/u/status`, { ...o, status: { phase: "Running" } }));
+    const u = await ok(
+      c.put(`${widgets(ns)}/u`, {
+        ...st,
+        metadata: { ...st.metadata, generation: 77, creationTimestamp: "2001-01-01T00:00:00Z", deletionTimestamp: "2001-01-01T00:00:00Z" },
+        spec: { size: 4 },
+        status: { phase: "Done" },
+      }),
+    );
+    assert.deepEqual(u.status, { phase: "Running" });
+    assert.deepEqual(u.spec, { size: 4 });
+    assert.equal(u.metadata.generation, 2);
+    assert.equal(u.metadata.creationTimestamp, o.metadata.creationTimestamp);
+    assert.equal(u.metadata.deletionTimestamp, undefined);
+  });
+
+  it("a PUT that changes only status is a no-op", async () => {
+    const ns = freshNs();
+    const o = await created(c.post(widgets(ns), widget("u")));
+    const h = await head();
+    const u = await ok(c.put(`${widgets(ns)}/u`, { ...o, status: { phase: "Done" } }));
+    assert.equal(u.status, undefined);
+    assert.equal(rv(u), rv(o));
+    assert.equal(await head(), h);
+  });
+
+  it("on /status ignores everything but status", async () => {
+    const ns = freshNs();
+    const o = await created(c.post(widgets(ns), widget("u", { size: 1 }, { labels: { a: "1" } })));
+    const u = await ok(
+      c.put(`${widgets(ns)}/u/status`, {
+        ...o,
+        metadata: { ...o.metadata, labels: { a: "2" }, annotations: { note: "x" }, finalizers: ["example.com/f"] },
+        spec: { size: 9 },
+        status: { phase: "Running", observedGeneration: 1 },
+      }),
+    );
+    assert.deepEqual(u.status, { phase: "Running", observedGeneration: 1 });
+    assert.deepEqual(u.spec, { size: 1 });
+    assert.deepEqual(u.metadata.labels, { a: "1" });
+    assert.equal(u.metadata.annotations, undefined);
+    assert.equal(u.metadata.finalizers, undefined);
+    assert.equal(u.metadata.generation, 1);
+    assert.equal(rv(u), rv(o) + 1);
+  });
+
+  it("on /status honours the resourceVersion precondition", async () => {
+    const ns = freshNs();
+    const o = await created(c.post(widgets(ns), widget("u")));
+    await ok(c.put(`${widgets(ns)}/u`, { ...o, spec: { size: 2 } }));
+    assertStatus(await c.put(`${widgets(ns)}/u/status`, { ...o, status: { phase: "Done" } }), 409, "Conflict");
+    assert.equal((await ok(c.get(`${widgets(ns)}/u`))).status, undefined);
+  });
+
+  it("generation grows only when spec changes, not on labels, annotations or status", async () => {
+    const ns = freshNs();
+    const o = await created(c.post(widgets(ns), widget("g")));
+    const l = await ok(c.patch(`${widgets(ns)}/g`, { metadata: { labels: { x: "y" }, annotations: { a: "b" } } }));
+    assert.equal(l.metadata.generation, 1);
+    assert.equal(rv(l), rv(o) + 1);
+    const s = await ok(c.patch(`${widgets(ns)}/g/status`, { status: { phase: "Running" } }));
+    assert.equal(s.metadata.generation, 1);
+    assert.equal(rv(s), rv(l) + 1);
+    const sp = await ok(c.patch(`${widgets(ns)}/g`, { spec: { size: 7 } }));
+    assert.equal(sp.metadata.generation, 2);
+    const sp2 = await ok(c.put(`${widgets(ns)}/g`, { ...sp, spec: { size: 8, color: "red" } }));
+    assert.equal(sp2.metadata.generation, 3);
+  });
+
+  it("concurrent PUTs with the same resourceVersion: exactly one wins", async () => {
+    const ns = freshNs();
+    const o = await created(c.post(widgets(ns), widget("race")));
+    const h = await head();
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => c.put(`${widgets(ns)}/race`, { ...o, spec: { size: i + 2 } })));
+    const winners = results.filter((r) => r.status === 200);
+    assert.equal(winners.length, 1, results.map((r) => r.status).join(","));
+    for (const r of results) if (r.status !== 200) assertStatus(r, 409, "Conflict");
+    assert.equal(await head(), h + 1);
+    assert.deepEqual((await ok(c.get(`${widgets(ns)}/race`))).spec, winners[0]!.body.spec);
+  });
+
+  it("concurrent patches all apply, each at its own revision", async () => {
+    const ns = freshNs();
+    await created(c.post(widgets(ns), widget("merge")));
+    const h = await head();
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => c.patch(`${widgets(ns)}/merge`, { metadata: { labels: { [`l${i}`]: "x" } } })));
+    const revisions = results.map((r) => {
+      assert.equal(r.status, 200, r.text);
+      return rv(r.body);
+    });
+    assert.deepEqual([...revisions].sort((a, b) => a - b), Array.from({ length: 10 }, (_, i) => h + 1 + i));
+    const labels = (await ok(c.get(`${widgets(ns)}/merge`))).metadata.labels;
+    assert.deepEqual(Object.keys(labels).sort(), Array.from({ length: 10 }, (_, i) => `l${i}`).sort());
+  });
+
+  it("an update that changes nothing does not bump resourceVersion or the store revision", async () => {
+    const ns = freshNs();
+    const o = await created(c.post(widgets(ns), widget("n", { size: 1 }, { labels: { a: "b" } })));
+    const h = await head();
+    const same = await ok(c.put(`${widgets(ns)}/n`, o));
+    assert.equal(same.metadata.resourceVersion, o.metadata.resourceVersion);
+    const merged = await ok(c.patch(`${widgets(ns)}/n`, { metadata: { labels: { a: "b" } } }));
+    assert.equal(merged.metadata.resourceVersion, o.metadata.resourceVersion);
+    const jp = await ok(c.patch(`${widgets(ns)}/n`, [{ op: "replace", path: "/spec/size", value: 1 }], JSON_PATCH));
+    assert.equal(jp.metadata.resourceVersion, o.metadata.resourceVersion);
+    assert.equal(await head(), h);
+  });
+
+  it("404 for a missing object, 400 when the body's name differs from the URL", async () => {
+    const ns = freshNs();
+    assertStatus(await c.put(`${widgets(ns)}/nope`, widget("nope")), 404, "NotFound");
+    await created(c.post(widgets(ns), widget("a")));
+    assertStatus(await c.put(`${widgets(ns)}/a`, widget("b")), 400, "BadRequest");
+  });
+
+  it("validates the spec schema on update", async () => {
+    const ns = freshNs();
+    const o = await created(c.post(widgets(ns), widget("v")));
+    const res = await c.put(`${widgets(ns)}/v`, { ...o, spec: { size: 0 } });
+    assertStatus(res, 422, "Invalid");
+    assert.deepEqual(fieldSet(res), ["spec.size"]);
+  });
+});

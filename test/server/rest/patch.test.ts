@@ -1,0 +1,124 @@
+// REST contract (API.md §4), against the real server over real HTTP: merge
+// patch and JSON patch, on objects and the status subresource.
+
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { assertStatus } from "../../helpers/server.ts";
+import { c, created, fieldSet, freshNs, head, JSON_PATCH, MERGE, ok, useRestServer, widget, widgets } from "./fixture.ts";
+
+useRestServer();
+
+describe("patch", () => {
+  it("merge patch (RFC 7386) sets and removes fields", async () => {
+    const ns = freshNs();
+    await created(c.post(widgets(ns), widget("p", { size: 1, color: "red" }, { labels: { a: "1", b: "2" } })));
+    const p = await ok(c.patch(`${widgets(ns)}/p`, { spec: { color: null, tags: ["x"] }, metadata: { labels: { b: null, c: "3" } } }));
+    assert.deepEqual(p.spec, { size: 1, tags: ["x"] });
+    assert.deepEqual(p.metadata.labels, { a: "1", c: "3" });
+    assert.equal(p.metadata.generation, 2);
+  });
+
+  it("merge patch on the object ignores status; on /status ignores everything else", async () => {
+    const ns = freshNs();
+    const o = await created(c.post(widgets(ns), widget("p")));
+    const a = await ok(c.patch(`${widgets(ns)}/p`, { status: { phase: "Done" } }));
+    assert.equal(a.status, undefined);
+    assert.equal(a.metadata.resourceVersion, o.metadata.resourceVersion);
+    const b = await ok(c.patch(`${widgets(ns)}/p/status`, { spec: { size: 9 }, metadata: { labels: { x: "y" } }, status: { phase: "Done" } }));
+    assert.deepEqual(b.status, { phase: "Done" });
+    assert.deepEqual(b.spec, { size: 1 });
+    assert.equal(b.metadata.labels, undefined);
+    assert.equal(b.metadata.generation, 1);
+  });
+
+  it("JSON patch (RFC 6902) on the object and on /status", async () => {
+    const ns = freshNs();
+    await created(c.post(widgets(ns), widget("j", { size: 1, tags: ["a"] })));
+    const p = await ok(
+      c.patch(
+        `${widgets(ns)}/j`,
+        [
+          { op: "test", path: "/spec/size", value: 1 },
+          { op: "replace", path: "/spec/size", value: 3 },
+          { op: "add", path: "/spec/tags/-", value: "b" },
+        ],
+        JSON_PATCH,
+      ),
+    );
+    assert.deepEqual(p.spec, { size: 3, tags: ["a", "b"] });
+    assert.equal(p.metadata.generation, 2);
+    const s = await ok(c.patch(`${widgets(ns)}/j/status`, [{ op: "add", path: "/status", value: { phase: "Pending" } }], JSON_PATCH));
+    assert.deepEqual(s.status, { phase: "Pending" });
+    const s2 = await ok(c.patch(`${widgets(ns)}/j/status`, [{ op: "replace", path: "/status/phase", value: "Done" }], JSON_PATCH));
+    assert.deepEqual(s2.status, { phase: "Done" });
+    assert.deepEqual(s2.spec, { size: 3, tags: ["a", "b"] });
+  });
+
+  it("a failing `test` op is 422 and writes nothing, on the object and on /status", async () => {
+    const ns = freshNs();
+    const o = await created(c.post(widgets(ns), widget("j")));
+    const h = await head();
+    const res = await c.patch(`${widgets(ns)}/j`, [{ op: "test", path: "/spec/size", value: 2 }, { op: "replace", path: "/spec/size", value: 5 }], JSON_PATCH);
+    assertStatus(res, 422, "Invalid");
+    const res2 = await c.patch(`${widgets(ns)}/j/status`, [{ op: "test", path: "/spec/size", value: 2 }, { op: "add", path: "/status", value: { phase: "Done" } }], JSON_PATCH);
+    assertStatus(res2, 422, "Invalid");
+    assert.equal(await head(), h);
+    assert.deepEqual(await ok(c.get(`${widgets(ns)}/j`)), o);
+  });
+
+  it("a JSON patch that removes a missing path is 422; a malformed one is 400", async () => {
+    const ns = freshNs();
+    await created(c.post(widgets(ns), widget("j")));
+    assertStatus(await c.patch(`${widgets(ns)}/j`, [{ op: "remove", path: "/spec/nothing" }], JSON_PATCH), 422, "Invalid");
+    assertStatus(await c.patch(`${widgets(ns)}/j`, { op: "remove", path: "/spec" }, JSON_PATCH), 400, "BadRequest");
+    assertStatus(await c.patch(`${widgets(ns)}/j`, [{ op: "frobnicate", path: "/spec" }], JSON_PATCH), 400, "BadRequest");
+    assertStatus(await c.patch(`${widgets(ns)}/j`, [1, 2], MERGE), 400, "BadRequest");
+  });
+
+  it("415 UnsupportedMediaType for any other content type", async () => {
+    const ns = freshNs();
+    await created(c.post(widgets(ns), widget("m")));
+    for (const type of ["application/strategic-merge-patch+json", "application/apply-patch+yaml", "application/json", "text/plain"]) {
+      const body = type.includes("yaml") ? "spec:\n  size: 2\n" : JSON.stringify({ spec: { size: 2 } });
+      assertStatus(await c.request("PATCH", `${widgets(ns)}/m`, { body, contentType: type }), 415, "UnsupportedMediaType");
+      assertStatus(await c.request("PATCH", `${widgets(ns)}/m/status`, { body, contentType: type }), 415, "UnsupportedMediaType");
+    }
+    assert.deepEqual((await ok(c.get(`${widgets(ns)}/m`))).spec, { size: 1 });
+  });
+
+  it("a patch carrying a stale resourceVersion is 409 Conflict", async () => {
+    const ns = freshNs();
+    const o = await created(c.post(widgets(ns), widget("m")));
+    await ok(c.patch(`${widgets(ns)}/m`, { spec: { size: 2 } }));
+    assertStatus(await c.patch(`${widgets(ns)}/m`, { metadata: { resourceVersion: o.metadata.resourceVersion }, spec: { size: 3 } }), 409, "Conflict");
+    const cur = await ok(c.get(`${widgets(ns)}/m`));
+    const p = await ok(c.patch(`${widgets(ns)}/m`, { metadata: { resourceVersion: cur.metadata.resourceVersion }, spec: { size: 3 } }));
+    assert.deepEqual(p.spec, { size: 3 });
+  });
+
+  it("validates the status schema on /status writes", async () => {
+    const ns = freshNs();
+    const o = await created(c.post(widgets(ns), widget("v")));
+    const put = await c.put(`${widgets(ns)}/v/status`, { ...o, status: { phase: "Exploded", observedGeneration: "one" } });
+    assertStatus(put, 422, "Invalid");
+    assert.deepEqual(fieldSet(put), ["status.observedGeneration", "status.phase"]);
+    const merge = await c.patch(`${widgets(ns)}/v/status`, { status: { phase: 3 } });
+    assertStatus(merge, 422, "Invalid");
+    assert.deepEqual(fieldSet(merge), ["status.phase"]);
+    const jp = await c.patch(`${widgets(ns)}/v/status`, [{ op: "add", path: "/status", value: { phase: "Nope" } }], JSON_PATCH);
+    assertStatus(jp, 422, "Invalid");
+    assert.equal((await ok(c.get(`${widgets(ns)}/v`))).status, undefined);
+  });
+
+  it("validates the spec schema on patches", async () => {
+    const ns = freshNs();
+    await created(c.post(widgets(ns), widget("v")));
+    const res = await c.patch(`${widgets(ns)}/v`, { spec: { size: null, color: 5 } });
+    assertStatus(res, 422, "Invalid");
+    assert.deepEqual(fieldSet(res), ["spec.color", "spec.size"]);
+  });
+
+  it("404 for a missing object", async () => {
+    assertStatus(await c.patch(`${widgets(freshNs())}/nope`, { spec: { size: 2 } }), 404, "NotFound");
+  });
+});

@@ -1,0 +1,163 @@
+// REST contract (API.md §3), against the real server over real HTTP:
+// declaring, changing and deleting resource types, and the built-in Lease.
+
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { assertStatus, causeFields, createType } from "../../helpers/server.ts";
+import { c, created, fieldSet, freshNs, gadget, gadgets, GROUP, GV, names, ok, rv, t, useRestServer, widget, widgets } from "./fixture.ts";
+
+useRestServer();
+
+describe("resource types", () => {
+  it("a new type's endpoints are live at once, and go away at once when it is deleted; its objects eventually go", async () => {
+    const g = "live.example.com";
+    const typePath = `/apis/setpoint.dev/v1/resourcetypes/things.${g}`;
+    assertStatus(await c.get(`/apis/${g}/v1/namespaces/x/things`), 404, "NotFound");
+    const base = await createType(c, { group: g, kind: "Thing", plural: "things" });
+    await created(c.post(`${base}/namespaces/x/things`, { metadata: { name: "t1" }, spec: { a: 1 } }));
+    await created(c.post(`${base}/namespaces/y/things`, { metadata: { name: "t2" } }));
+    assert.deepEqual(names(await ok(c.get(`${base}/things`))), ["t1", "t2"]);
+    const disco = await ok(c.get(base));
+    assert.ok(disco.resources.some((r: Record<string, unknown>) => r.name === "things"));
+    const rt = await ok(c.get(typePath));
+    assert.equal(rt.kind, "ResourceType");
+    assert.equal(rt.metadata.namespace, undefined);
+
+    await ok(c.del(typePath));
+    assertStatus(await c.get(`${base}/namespaces/x/things`), 404, "NotFound");
+    assertStatus(await c.get(`${base}/namespaces/x/things/t1`), 404, "NotFound");
+    assertStatus(await c.post(`${base}/namespaces/x/things`, { metadata: { name: "t3" } }), 404, "NotFound");
+    assertStatus(await c.get(base), 404, "NotFound");
+    const groups = await ok(c.get("/apis"));
+    assert.ok(!groups.groups.some((gr: Record<string, unknown>) => gr.name === g));
+
+    const deadline = Date.now() + 10_000;
+    while (t.server.store.list({ type: `things.${g}` }).items.length > 0) {
+      assert.ok(Date.now() < deadline, "objects of a deleted type must eventually be removed");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // re-creating the type starts empty
+    await createType(c, { group: g, kind: "Thing", plural: "things" });
+    assert.deepEqual(names(await ok(c.get(`${base}/things`))), []);
+  });
+
+  it("schema validation: 422 with one cause per bad field", async () => {
+    const ns = freshNs();
+    const res = await c.post(widgets(ns), widget("bad", { color: 1, tags: ["ok", 2] }));
+    assertStatus(res, 422, "Invalid");
+    assert.deepEqual(fieldSet(res), ["spec.color", "spec.size", "spec.tags[1]"]);
+    assert.equal(res.body.details.name, "bad");
+    assert.equal(res.body.details.kind, "Widget");
+    assert.ok(res.body.details.causes.every((x: Record<string, unknown>) => typeof x.message === "string" && x.message !== ""));
+  });
+
+  it("an invalid schema is 422", async () => {
+    const res = await c.post("/apis/setpoint.dev/v1/resourcetypes", {
+      metadata: { name: "bads.bad.example.com" },
+      spec: { group: "bad.example.com", version: "v1", kind: "Bad", plural: "bads", schema: { spec: { type: 12 } } },
+    });
+    assertStatus(res, 422, "Invalid");
+    assert.ok(causeFields(res).some((f) => f.startsWith("spec.schema.spec")));
+    const res2 = await c.post("/apis/setpoint.dev/v1/resourcetypes", {
+      metadata: { name: "bads.bad.example.com" },
+      spec: { group: "bad.example.com", version: "v1", kind: "Bad", plural: "bads", schema: { status: { properties: 5 } } },
+    });
+    assertStatus(res2, 422, "Invalid");
+    assert.ok(causeFields(res2).some((f) => f.startsWith("spec.schema.status")));
+    assertStatus(await c.get("/apis/bad.example.com/v1/bads"), 404, "NotFound");
+  });
+
+  it("the name must be <plural>.<group>; identity fields are checked", async () => {
+    const res = await c.post("/apis/setpoint.dev/v1/resourcetypes", {
+      metadata: { name: "wrong.example.com" },
+      spec: { group: "named.example.com", version: "v1", kind: "Named", plural: "nameds" },
+    });
+    assertStatus(res, 422, "Invalid");
+    assert.deepEqual(fieldSet(res), ["metadata.name"]);
+    const res2 = await c.post("/apis/setpoint.dev/v1/resourcetypes", {
+      metadata: { name: "x.named.example.com" },
+      spec: { group: "named.example.com", version: "one", kind: "lower", plural: "Bad_Plural", scope: "Galaxy" },
+    });
+    assertStatus(res2, 422, "Invalid");
+    assert.deepEqual(fieldSet(res2), ["spec.kind", "spec.plural", "spec.scope", "spec.version"]);
+    const res3 = await c.post("/apis/setpoint.dev/v1/resourcetypes", { metadata: { name: "x.y.com" } });
+    assertStatus(res3, 422, "Invalid");
+  });
+
+  it("a type's identity is immutable", async () => {
+    await createType(c, { group: "immutable.example.com", kind: "Fixed", plural: "fixeds" });
+    const path = "/apis/setpoint.dev/v1/resourcetypes/fixeds.immutable.example.com";
+    const rt = await ok(c.get(path));
+    const res = await c.put(path, { ...rt, spec: { ...rt.spec, kind: "Other", scope: "Cluster" } });
+    assertStatus(res, 422, "Invalid");
+    assert.deepEqual(fieldSet(res), ["spec.kind", "spec.scope"]);
+  });
+
+  it("changing a type's schema applies at once", async () => {
+    const base = await createType(c, { group: "evolve.example.com", kind: "Evo", plural: "evos" });
+    const ns = freshNs();
+    await created(c.post(`${base}/namespaces/${ns}/evos`, { metadata: { name: "a" }, spec: { n: "text" } }));
+    await ok(c.patch("/apis/setpoint.dev/v1/resourcetypes/evos.evolve.example.com", { spec: { schema: { spec: { type: "object", properties: { n: { type: "integer" } } } } } }));
+    const res = await c.post(`${base}/namespaces/${ns}/evos`, { metadata: { name: "b" }, spec: { n: "text" } });
+    assertStatus(res, 422, "Invalid");
+    assert.deepEqual(fieldSet(res), ["spec.n"]);
+  });
+
+  it("cluster-scoped types live at /apis/G/V/PLURAL/NAME with no namespace", async () => {
+    const o = await created(c.post(`${GV}/realms`, { apiVersion: `${GROUP}/v1`, kind: "Realm", metadata: { name: "earth", namespace: "ignored" }, spec: { size: 1 } }));
+    assert.equal(o.metadata.namespace, undefined);
+    assert.equal(o.metadata.generation, 1);
+    const got = await ok(c.get(`${GV}/realms/earth`));
+    assert.deepEqual(got, o);
+    assert.ok(names(await ok(c.get(`${GV}/realms`))).includes("earth"));
+    assertStatus(await c.get(`${GV}/namespaces/x/realms`), 404, "NotFound");
+    assertStatus(await c.get(`${GV}/namespaces/x/realms/earth`), 404, "NotFound");
+    const p = await ok(c.patch(`${GV}/realms/earth/status`, { status: { ok: true } }));
+    assert.deepEqual(p.status, { ok: true });
+    const u = await ok(c.put(`${GV}/realms/earth`, { ...p, spec: { size: 2 } }));
+    assert.equal(u.metadata.generation, 2);
+    await ok(c.del(`${GV}/realms/earth`));
+    assertStatus(await c.get(`${GV}/realms/earth`), 404, "NotFound");
+  });
+
+  it("namespaced objects are not addressable without a namespace", async () => {
+    const ns = freshNs();
+    await created(c.post(gadgets(ns), gadget("a")));
+    assertStatus(await c.get(`${GV}/gadgets/a`), 404, "NotFound");
+    const res = await c.post(`${GV}/gadgets`, gadget("b"));
+    assert.ok(res.status >= 400 && res.status < 500, res.text);
+    assertStatus(res, res.status);
+  });
+
+  it("lists ResourceTypes", async () => {
+    const list = await ok(c.get("/apis/setpoint.dev/v1/resourcetypes"));
+    assert.equal(list.kind, "ResourceTypeList");
+    assert.ok(names(list).includes(`widgets.${GROUP}`));
+  });
+});
+
+describe("built-in Lease", () => {
+  it("create, renew with a precondition, and schema checks", async () => {
+    const ns = freshNs();
+    const path = `/apis/setpoint.dev/v1/namespaces/${ns}/leases`;
+    const now = new Date().toISOString();
+    const l = await created(
+      c.post(path, {
+        apiVersion: "setpoint.dev/v1",
+        kind: "Lease",
+        metadata: { name: "leader" },
+        spec: { holderIdentity: "agent-1", leaseDurationSeconds: 15, acquireTime: now, renewTime: now },
+      }),
+    );
+    assert.equal(l.kind, "Lease");
+    assert.equal(l.metadata.namespace, ns);
+    const renewed = await ok(c.put(`${path}/leader`, { ...l, spec: { ...l.spec, renewTime: new Date(Date.now() + 1000).toISOString() } }));
+    assert.equal(rv(renewed), rv(l) + 1);
+    // a second agent racing with the stale copy loses
+    assertStatus(await c.put(`${path}/leader`, { ...l, spec: { ...l.spec, holderIdentity: "agent-2" } }), 409, "Conflict");
+    const bad = await c.post(path, { metadata: { name: "bad" }, spec: { holderIdentity: 5, leaseDurationSeconds: "long" } });
+    assertStatus(bad, 422, "Invalid");
+    assert.deepEqual(fieldSet(bad), ["spec.holderIdentity", "spec.leaseDurationSeconds"]);
+    assert.deepEqual(names(await ok(c.get(path))), ["leader"]);
+  });
+});
