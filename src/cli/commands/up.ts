@@ -149,6 +149,7 @@ export function upCommand(ctx: CliContext): Command {
         [
           `Setpoint is up: the server and a pipeline agent (pid ${agent.pid() ?? "?"}).`,
           `  API         ${url}   gRPC ${grpc}`,
+          `  console     ${url}/ui/`,
           `  data        ${options.dataDir}   workspaces ${workDir}`,
           "",
           "In another terminal, from this directory:",
