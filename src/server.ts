@@ -17,6 +17,7 @@ import type { TypeValidators } from "./api/type-validators.ts";
 import { systemClock, type Clock, type Timer } from "./clock.ts";
 import { ApiError, BadRequestError, NotFoundError } from "./errors.ts";
 import { startGrpcServer, type RunningGrpcServer } from "./server/grpc.ts";
+import { ListenError, probePort } from "./server/listen-error.ts";
 import { createMetrics } from "./server/metrics.ts";
 import { defaultServerOptions, type ServerOptions } from "./server/options.ts";
 import { authenticate, handleRequest, isWatch, rawQuery, type RestContext } from "./server/rest.ts";
@@ -27,6 +28,7 @@ import { openLmdbStore, type Store } from "./store.ts";
 import { WatchHub } from "./watch.ts";
 
 export { defaultServerOptions, type ServerOptions } from "./server/options.ts";
+export { ListenError } from "./server/listen-error.ts";
 
 export interface RunningServer {
   /** Base URL of the HTTP API, e.g. `http://127.0.0.1:8080`. */
@@ -106,8 +108,16 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
   let port: number;
   let grpc: RunningGrpcServer | undefined;
   try {
-    port = await listen(http, o.host, o.httpPort);
-    if (o.grpcPort !== -1) grpc = await startGrpcServer(resources, { host: o.host, port: o.grpcPort, token: o.token, log, metrics, graceMs, clock });
+    port = await listen(http, o.host, o.httpPort).catch((err: unknown) => {
+      throw new ListenError("http", o.host, o.httpPort, err);
+    });
+    if (o.grpcPort !== -1) {
+      const grpcPort = o.grpcPort;
+      const bind = probePort(o.host, grpcPort).then(() => startGrpcServer(resources, { host: o.host, port: grpcPort, token: o.token, log, metrics, graceMs, clock }));
+      grpc = await bind.catch((err: unknown) => {
+        throw new ListenError("grpc", o.host, grpcPort, err);
+      });
+    }
   } catch (err) {
     pinger.cancel();
     hub.close();

@@ -63,6 +63,10 @@ export function errorOfGrpc(err: grpc.ServiceError): Error {
   if (status && typeof status.reason === "string") return errorOfStatus(status);
   const reason = REASON_OF_GRPC_CODE[err.code];
   if (reason) return errorOfStatus({ reason, message: err.details || err.message });
+  if (err.code === 14 /* UNAVAILABLE */ && /Protocol error/.test(err.details ?? err.message)) {
+    // An HTTP/1.1 server answered the HTTP/2 preface: the gRPC address is the REST port.
+    return new TransportError("client: the gRPC address answered, but not in gRPC (Protocol error): is it the server's HTTP port? The server serves gRPC on a port of its own (its --grpc-port, 9090 by default)", { code: err.code, cause: err });
+  }
   return new TransportError(`client: gRPC call failed: ${err.message}`, { code: err.code, cause: err });
 }
 

@@ -96,16 +96,22 @@ export class ApiClient {
     return { ...first, metadata: { resourceVersion: first.metadata.resourceVersion }, items };
   }
 
-  /** The error for a server that cannot be reached. */
+  /** The error for a server that cannot be reached, saying what to do about it in one line. */
   unreachable(error: unknown): UnreachableError {
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-    const why =
-      (error as Error).name === "TimeoutError"
-        ? `no answer within ${this.#timeoutMs / 1000} s`
-        : (cause?.code ?? cause?.message ?? (error as Error).message);
-    return new UnreachableError(
-      `cannot reach the Setpoint server at ${this.server}: ${why} (is it running? start one with "setpoint server", or point --server or SETPOINT_SERVER at it)`,
-      { cause: error },
-    );
+    const code = cause?.code ?? "";
+    const url = new URL(this.server);
+    let message: string;
+    if ((error as Error).name === "TimeoutError") {
+      message = `the Setpoint server at ${this.server} did not answer within ${this.#timeoutMs / 1000} s`;
+    } else if (url.protocol === "https:" && /^ERR_SSL_|^EPROTO$/.test(code)) {
+      message = `${this.server} does not speak TLS: this server serves plain HTTP, so use --server http://${url.host}`;
+    } else if (/^HPE_/.test(code)) {
+      message = `${this.server} did not answer in HTTP/1.1 (${code}): is it the gRPC port? --server takes the HTTP port (8080 by default), e.g. --server http://${url.hostname}:8080`;
+    } else {
+      const why = code || cause?.message || (error as Error).message;
+      message = `cannot reach the Setpoint server at ${this.server}: ${why} (is it running? start one with "npm start" in a clone or "setpoint up"; or point --server or SETPOINT_SERVER at it)`;
+    }
+    return new UnreachableError(message, { cause: error });
   }
 }

@@ -333,3 +333,20 @@ export function serverOptionsOf(command: Command, env: Readonly<Record<string, s
     return command.error(`error: ${error.message}`, { exitCode: 2, code: "setpoint.invalidFlag" });
   }
 }
+
+/**
+ * One line for a server that could not bind a port, naming the flag (and
+ * variable) that changes it: what `setpoint server`, `setpoint up` and
+ * `setpoint-server` print before exiting with code 2.
+ */
+export function listenErrorMessage(err: { listener: "http" | "grpc"; host: string; port: number; code: string }): string {
+  const http = err.listener === "http";
+  const what = http ? "HTTP" : "gRPC";
+  const flag = http ? "--http-port (or SETPOINT_HTTP_PORT; 0 picks a free port)" : "--grpc-port (or SETPOINT_GRPC_PORT; 0 picks a free port)";
+  const why =
+    err.code === "EADDRINUSE" ? `port ${err.port} on ${err.host} is already in use (another Setpoint, or another program)`
+    : err.code === "EACCES" ? `port ${err.port} on ${err.host} needs privileges this process lacks`
+    : err.code === "EADDRNOTAVAIL" ? `${err.host} is not an address of this machine (see --host)`
+    : `cannot listen on ${err.host}:${err.port} (${err.code})`;
+  return `the ${what} ${why}: choose another with ${flag}`;
+}

@@ -3,12 +3,14 @@
 // Logs one JSON line `setpoint-server listening` with the addresses.
 //
 // Exit: SIGTERM/SIGINT close the server gracefully (final bookmarks, watches
-// closed, store flushed) and exit 0; a second signal exits 1 at once; a
-// server that fails to start or to close exits 1.
+// closed, store flushed) and exit 0; a second signal exits 1 at once; a port
+// that cannot be bound prints one line naming the flag to change and exits 2;
+// a server that fails otherwise to start, or to close, exits 1.
 
 import { pino } from "pino";
 import { PIPELINE_VALIDATORS } from "../pipelines/resource-type.ts";
-import { startServer } from "../server.ts";
+import { ListenError, startServer } from "../server.ts";
+import { listenErrorMessage } from "./flags.ts";
 import type { ServerOptions } from "../server/options.ts";
 
 function hostPort(host: string, port: number): string {
@@ -51,6 +53,10 @@ export async function runServer(options: ServerOptions, info: { version: string 
   try {
     server = await starting;
   } catch (error) {
+    if (error instanceof ListenError) {
+      process.stderr.write(`error: ${listenErrorMessage(error)}\n`);
+      process.exit(2);
+    }
     log.fatal({ err: error }, "failed to start");
     process.exit(1);
   }

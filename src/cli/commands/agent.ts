@@ -10,36 +10,16 @@
 // exits 0; so does the parent that started the agent with an IPC channel
 // (`setpoint up`) going away.
 
-import { Command, InvalidArgumentError, Option } from "commander";
+import { Command, Option } from "commander";
 import { PIPELINE_AGENT_NAME, runPipelineAgent, type PipelineAgentOptions } from "../../pipelines/runner.ts";
 import { addClientOptions, sessionFor, type CliContext } from "../context.ts";
-import { parseDuration, parseInteger } from "../flags.ts";
+import { addPipelineAgentOptions, type PipelineAgentFlags } from "../agent-options.ts";
 import { formatError } from "../printers.ts";
 
 /** The default gRPC port of a server, for agents told only its URL. */
 export const DEFAULT_GRPC_PORT = 9090;
 
 type AgentEvent = Parameters<NonNullable<PipelineAgentOptions["onEvent"]>>[0];
-
-const arg = <T>(parse: (text: string) => T) => (text: string): T => {
-  try {
-    return parse(text);
-  } catch (error) {
-    throw new InvalidArgumentError(error instanceof Error ? error.message : String(error));
-  }
-};
-
-const positive = arg((text) => {
-  const n = parseInteger(text);
-  if (n < 1) throw new RangeError(`${JSON.stringify(text)} is too small: must be at least 1`);
-  return n;
-});
-const duration = (min: number) =>
-  arg((text) => {
-    const ms = parseDuration(text);
-    if (ms < min) throw new RangeError(`${JSON.stringify(text)} is too short: must be at least ${min} ms`);
-    return ms;
-  });
 
 function seconds(ms: number): string {
   return ms < 10_000 ? `${(ms / 1000).toFixed(1)}s` : `${Math.round(ms / 1000)}s`;
@@ -82,21 +62,18 @@ function pipelinesCommand(ctx: CliContext): Command {
         "when one dies, the others rerun its interrupted tasks (never finished ones) a lease duration later.",
     )
     .option("--grpc <address>", `gRPC address of the server (env: SETPOINT_GRPC; default: the --server host, port ${DEFAULT_GRPC_PORT})`)
-    .option("--work-dir <dir>", "directory for the runs' workspaces (env: SETPOINT_WORK_DIR; default: ./work)")
-    .addOption(new Option("--parallel <n>", "task processes this agent runs at once, across runs").argParser(positive).default(4))
     .option("--state-dir <dir>", "keep the agent's cache here for warm restarts (default: none)")
     .option("--identity <id>", "this replica's identity; its lease is pipelines-<id> (default: <hostname>-<pid>-<random>)")
-    .addOption(new Option("--lease-duration <duration>", "a dead replica's runs move to the others this long after it last renewed").argParser(duration(300)).default(15_000, "15s"))
-    .addOption(new Option("--kill-grace <duration>", "time between SIGTERM and SIGKILL when stopping a task").argParser(duration(0)).default(5000, "5s"))
     .addOption(new Option("--log-format <format>", "output: a line of text per event, or JSON").choices(["text", "json"]).default("text"))
     .addHelpText(
       "after",
       "\nExamples:\n  setpoint agent pipelines --server http://127.0.0.1:8080 --work-dir /var/tmp/setpoint\n" +
         "  setpoint agent pipelines --grpc 10.0.0.5:9090 --server http://10.0.0.5:8080 --parallel 8",
     );
+  addPipelineAgentOptions(command, { workDirDefault: "./work; env: SETPOINT_WORK_DIR" });
   addClientOptions(command, { namespace: false });
   command.action(
-    async (opts: { grpc?: string; workDir?: string; parallel: number; stateDir?: string; identity?: string; leaseDuration: number; killGrace: number; logFormat: string }) => {
+    async (opts: PipelineAgentFlags & { grpc?: string; stateDir?: string; identity?: string; logFormat: string }) => {
       const session = sessionFor(command, ctx);
       const server = new URL(session.client.server);
       const grpcAddress = opts.grpc ?? (ctx.env.SETPOINT_GRPC || `${server.hostname}:${DEFAULT_GRPC_PORT}`);

@@ -13,23 +13,16 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { basename, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Command, InvalidArgumentError, Option } from "commander";
+import type { Command } from "commander";
 import { SetpointClient } from "../../agent.ts";
 import { ensurePipelineRunType } from "../../pipelines/runner.ts";
 import { PIPELINE_VALIDATORS } from "../../pipelines/resource-type.ts";
-import { startServer } from "../../server.ts";
+import { ListenError, startServer } from "../../server.ts";
 import type { CliContext } from "../context.ts";
 import { DEFAULT_SERVER } from "../context.ts";
 import { UsageError } from "../errors.ts";
-import { createServerCommand, parseDuration, parseInteger, serverOptionsOf } from "../flags.ts";
-
-const arg = <T>(parse: (text: string) => T) => (text: string): T => {
-  try {
-    return parse(text);
-  } catch (error) {
-    throw new InvalidArgumentError(error instanceof Error ? error.message : String(error));
-  }
-};
+import { addPipelineAgentOptions, pipelineAgentArgs, type PipelineAgentFlags } from "../agent-options.ts";
+import { createServerCommand, listenErrorMessage, serverOptionsOf } from "../flags.ts";
 
 /** The command line that runs this same `setpoint` (from source through tsx, or the bundle). */
 function setpointArgv(): string[] {
@@ -112,20 +105,15 @@ export function upCommand(ctx: CliContext): Command {
         "the PipelineRun type, and starts one pipeline agent as a child process (restarted if it dies).\n" +
         "Ctrl-C stops the agent, then the server. Logs at warn level unless --log-level says otherwise.",
     )
-    .addOption(new Option("--work-dir <dir>", "directory for the runs' workspaces (default: <data-dir>/workspaces)"))
-    .addOption(new Option("--parallel <n>", "task processes the agent runs at once").argParser(arg((t) => {
-      const n = parseInteger(t);
-      if (n < 1) throw new RangeError(`${JSON.stringify(t)} is too small: must be at least 1`);
-      return n;
-    })).default(4))
-    .addOption(new Option("--lease-duration <duration>", "the agent's lease: a killed agent's runs are taken over this long after").argParser(arg(parseDuration)).default(15_000, "15s"))
-    .addOption(new Option("--kill-grace <duration>", "time between SIGTERM and SIGKILL when stopping a task").argParser(arg(parseDuration)).default(5000, "5s"));
-  command.action(async (opts: { workDir?: string; parallel: number; leaseDuration: number; killGrace: number }) => {
+  addPipelineAgentOptions(command, { workDirDefault: "<data-dir>/workspaces" });
+  command.action(async (opts: PipelineAgentFlags) => {
     const options = serverOptionsOf(command, ctx.env);
     if (options.grpcPort === -1) throw new UsageError("setpoint up runs a pipeline agent, which talks gRPC: --grpc-port cannot be -1");
     if (command.getOptionValueSource("logLevel") !== "cli" && !ctx.env.SETPOINT_LOG_LEVEL) options.logLevel = "warn";
     const signal = ctx.interrupted();
-    const server = await startServer(options, { version: ctx.version, validators: PIPELINE_VALIDATORS });
+    const server = await startServer(options, { version: ctx.version, validators: PIPELINE_VALIDATORS }).catch((err: unknown) => {
+      throw err instanceof ListenError ? new UsageError(listenErrorMessage(err)) : err;
+    });
     try {
       const host = connectHost(options.host);
       const url = `http://${host}:${server.port}`;
@@ -137,8 +125,7 @@ export function upCommand(ctx: CliContext): Command {
         client.close();
       }
       const workDir = opts.workDir ?? join(options.dataDir, "workspaces");
-      const agentArgs = ["--server", url, "--grpc", grpc, "--work-dir", workDir, "--parallel", String(opts.parallel)];
-      agentArgs.push("--lease-duration", `${opts.leaseDuration}ms`, "--kill-grace", `${opts.killGrace}ms`);
+      const agentArgs = ["--server", url, "--grpc", grpc, ...pipelineAgentArgs({ ...opts, workDir })];
       // The token travels in the environment (SETPOINT_TOKEN), not in argv where ps shows it.
       const env = options.token === undefined ? process.env : { ...process.env, SETPOINT_TOKEN: options.token };
       const agent = superviseAgent(agentArgs, env, ctx);

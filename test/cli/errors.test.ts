@@ -1,0 +1,102 @@
+// Errors that say what to do, one line each, from real processes: a taken
+// HTTP or gRPC port names its flag (exit 2, no stack trace); https against the
+// plain server, the gRPC port given as the HTTP URL, and the HTTP port given
+// as the gRPC address each say what is wrong; an unreachable server's hint
+// names `npm start` and `setpoint up`. `up` and `agent pipelines` check their
+// shared options alike.
+
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { exited, LineReader, runSetpoint, spawnSetpoint, type CliResult } from "../helpers/cli.ts";
+import { startTestServer, type TestServer } from "../helpers/server.ts";
+
+let s: TestServer;
+let dir: string;
+
+before(async () => {
+  s = await startTestServer({ grpcPort: 0 });
+  dir = mkdtempSync(join(tmpdir(), "setpoint-errors-"));
+});
+after(async () => {
+  await s.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Asserts one line on stderr, no stack trace, and the exit code. */
+function oneLine(r: CliResult, code: number, pattern: RegExp): void {
+  const context = `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
+  assert.equal(r.code, code, context);
+  assert.equal(r.stderr.trimEnd().split("\n").length, 1, context);
+  assert.doesNotMatch(r.stderr, /^\s+at /m, context);
+  assert.match(r.stderr, pattern, context);
+}
+
+describe("taken ports", () => {
+  it("server: a taken HTTP port names --http-port", async () => {
+    const r = await runSetpoint(["server", "--http-port", String(s.server.port), "--grpc-port", "-1", "--data-dir", join(dir, "a")]);
+    oneLine(r, 2, /^error: the HTTP port \d+ on 127\.0\.0\.1 is already in use .*choose another with --http-port/);
+  });
+
+  it("server and up: a taken gRPC port names --grpc-port, without grpc-js's own log line", async () => {
+    for (const command of ["server", "up"]) {
+      const r = await runSetpoint([command, "--http-port", "0", "--grpc-port", String(s.server.grpcPort), "--data-dir", join(dir, command)]);
+      oneLine(r, 2, /^error: the gRPC port \d+ on 127\.0\.0\.1 is already in use .*choose another with --grpc-port/);
+    }
+  });
+
+  it("up: a taken HTTP port names --http-port", async () => {
+    const r = await runSetpoint(["up", "--http-port", String(s.server.port), "--grpc-port", "0", "--data-dir", join(dir, "b")]);
+    oneLine(r, 2, /--http-port/);
+  });
+});
+
+describe("the wrong address", () => {
+  const port = () => s.server.port;
+
+  it("https against the plain server says to use http://", async () => {
+    const r = await runSetpoint(["get", "resourcetypes", "--server", `https://127.0.0.1:${port()}`]);
+    oneLine(r, 1, new RegExp(`does not speak TLS.*use --server http://127\\.0\\.0\\.1:${port()}`));
+  });
+
+  it("the gRPC port as the server URL says it looks like the gRPC port", async () => {
+    const r = await runSetpoint(["get", "resourcetypes", "--server", `http://127.0.0.1:${s.server.grpcPort}`]);
+    oneLine(r, 1, /did not answer in HTTP\/1\.1.*is it the gRPC port\? --server takes the HTTP port/);
+  });
+
+  it("the HTTP port as the agent's gRPC address says it is the HTTP port", async () => {
+    const child = spawnSetpoint(["agent", "pipelines", "--server", s.url, "--grpc", `127.0.0.1:${port()}`, "--work-dir", join(dir, "w")]);
+    const err = new LineReader(child.stderr!);
+    try {
+      await err.waitFor(/the gRPC address answered, but not in gRPC .*is it the server's HTTP port\?/);
+    } finally {
+      child.kill("SIGTERM");
+    }
+    await exited(child);
+  });
+
+  it("an unreachable server: the hint names npm start and setpoint up", async () => {
+    const closed = await startTestServer();
+    const url = closed.url;
+    await closed.stop();
+    const r = await runSetpoint(["get", "resourcetypes", "--server", url]);
+    oneLine(r, 1, /cannot reach the Setpoint server at .*ECONNREFUSED.*"npm start".*"setpoint up"/);
+  });
+});
+
+describe("up and agent pipelines share their agent options", () => {
+  it("both refuse a lease under 300 ms with the same message, and a --parallel of 0", async () => {
+    const [up, agent] = await Promise.all([runSetpoint(["up", "--lease-duration", "1ms"]), runSetpoint(["agent", "pipelines", "--lease-duration", "1ms"])]);
+    for (const r of [up, agent]) {
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /'--lease-duration <duration>' argument '1ms' is invalid\. "1ms" is too short: must be at least 300 ms/);
+    }
+    const [up0, agent0] = await Promise.all([runSetpoint(["up", "--parallel", "0"]), runSetpoint(["agent", "pipelines", "--parallel", "0"])]);
+    for (const r of [up0, agent0]) {
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /'--parallel <n>' argument '0' is invalid/);
+    }
+  });
+});
