@@ -5,6 +5,11 @@
 // JSON line per measurement on stdout.
 //
 //   node --import tsx bench/store-keys.ts [--objects 20000] [--name-length 9] [--rounds 5]
+//        [--at GIT-REV]
+//
+// --at times src/store/lmdb.ts as it was at a git revision instead (e.g.
+// 379489a, the last with "type\0namespace\0name" string keys), for a
+// before/after comparison on the same machine.
 //
 // --name-length sets how long each object's name is (padded with "x"); with
 // long names the old "type\0namespace\0name" string keys lost objects from
@@ -14,6 +19,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { lmdbStoreAt } from "../scripts/lmdb-store-at.ts";
 import { openLmdbStore } from "../src/store/lmdb.ts";
 import type { ObjectKey, Store } from "../src/store/types.ts";
 
@@ -22,6 +28,7 @@ const { values } = parseArgs({
     objects: { type: "string", default: "20000" },
     "name-length": { type: "string", default: "9" },
     rounds: { type: "string", default: "5" },
+    at: { type: "string" },
   },
 });
 const OBJECTS = Number(values.objects);
@@ -39,6 +46,7 @@ function keyOf(i: number): ObjectKey {
 function emit(workload: string, ops: number, seconds: number, extra: Record<string, unknown>): void {
   const line = {
     bench: "store-keys",
+    code: values.at ?? "worktree",
     workload,
     objects: OBJECTS,
     name_length: NAME_LENGTH,
@@ -74,7 +82,8 @@ async function populate(store: Store): Promise<void> {
 }
 
 const dir = mkdtempSync(join(tmpdir(), "setpoint-bench-keys-"));
-const store = openLmdbStore(dir, { durable: false, pollIntervalMs: 0 });
+const open = values.at ? await lmdbStoreAt(values.at) : openLmdbStore;
+const store = open(dir, { durable: false, pollIntervalMs: 0 });
 try {
   await populate(store);
   const keys = Array.from({ length: OBJECTS }, (_, i) => keyOf((i * 7919) % OBJECTS));

@@ -1,10 +1,12 @@
 // The embedded store: objects, the global revision counter and the change log
 // in one LMDB environment.
 //
-// Layout (three named databases):
-//   objects  "type\0namespace\0name" → object JSON; the entry version is its revision
+// Layout (three named databases in use):
+//   objects2 [type, namespace, name] → object JSON; the entry version is its revision
+//            (key format and its migration from "objects": src/store/lmdb-format.ts)
 //   log      revision → {t: change type, k: [type, ns, name], o: object, p: previous, m: ms}
-//   meta     "head" → newest revision, "compacted" → oldest revision still listable/watchable
+//   meta     "head" → newest revision, "compacted" → oldest revision still listable/watchable,
+//            "format" → key format version
 //
 // Every write is one LMDB transaction that reads the head, decides, and writes
 // object + log entry + head together, so revisions are gap-free and ordered
@@ -17,6 +19,7 @@ import { statSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { systemClock, type Clock } from "../clock.ts";
 import { ExpiredError } from "../errors.ts";
+import { encodeKey, ensureFormat, keyRange, OBJECTS_DB, type KeyTuple } from "./lmdb-format.ts";
 import type {
   Change,
   ChangeType,
@@ -47,19 +50,6 @@ interface LogRecord {
   o: string;
   p?: string;
   m: number;
-}
-
-const SEP = "\u0000";
-const END = "\uffff";
-
-function objectKey(key: ObjectKey): string {
-  return key.type + SEP + key.namespace + SEP + key.name;
-}
-
-function splitKey(raw: string): { namespace: string; name: string } {
-  const first = raw.indexOf(SEP);
-  const second = raw.indexOf(SEP, first + 1);
-  return { namespace: raw.slice(first + 1, second), name: raw.slice(second + 1) };
 }
 
 function compareNsName(a: { namespace: string; name: string }, b: { namespace: string; name: string }): number {
@@ -93,9 +83,15 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     // Large objects (1.5 MiB) and large lists: leave room to grow without remaps.
     mapSize: 64 * 1024 ** 3,
   });
-  const objects: Database<string, string> = root.openDB({ name: "objects", encoding: "string", useVersions: true });
+  const objects: Database<string, KeyTuple> = root.openDB({ name: OBJECTS_DB, encoding: "string", useVersions: true });
   const log: Database<LogRecord, number> = root.openDB({ name: "log", encoding: "msgpack" });
   const meta: Database<number, string> = root.openDB({ name: "meta", encoding: "msgpack" });
+  try {
+    ensureFormat(root, { objects, meta }, path);
+  } catch (err) {
+    root.close().catch(() => {});
+    throw err;
+  }
 
   const listeners = new Set<() => void>();
   let notifyQueued = false;
@@ -147,73 +143,77 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     const current = head();
     const revision = opts.revision ?? current;
     if (revision > current) throw new RangeError(`store: cannot list at revision ${revision}: newest is ${current}`);
-    const prefix = opts.type + SEP + (opts.namespace === undefined ? "" : opts.namespace + SEP);
-    let start = prefix;
-    // `after` is exclusive: "name\0" sorts after "name" and before any longer name.
-    if (opts.after) start = opts.type + SEP + opts.after.namespace + SEP + opts.after.name + SEP;
-    const end = prefix + END;
+    const after = opts.after;
+    const range = keyRange(opts.type, opts.namespace);
+    // `after` is exclusive: the range starts at it and skips it if present.
+    const start = after ? encodeKey({ type: opts.type, ...after }) : range.start;
+    const end = range.end;
 
     // State as of `revision`: undo every change after it. The first change
     // after `revision` to each key tells what the key held at `revision`.
-    let overrides: Map<string, string | null> | undefined;
+    // Keyed by namespace + "\0" + name (in memory only).
+    let overrides: Map<string, { namespace: string; name: string; json: string | null }> | undefined;
     if (revision < current) {
       assertRetained(revision, "list at");
       overrides = new Map();
       for (const { value } of log.getRange({ start: revision + 1 })) {
         if (value.k[0] !== opts.type) continue;
         if (opts.namespace !== undefined && value.k[1] !== opts.namespace) continue;
-        const k = value.k[0] + SEP + value.k[1] + SEP + value.k[2];
+        const k = value.k[1] + "\u0000" + value.k[2];
         if (overrides.has(k)) continue;
-        overrides.set(k, value.t === "ADDED" ? null : (value.p ?? null));
+        overrides.set(k, { namespace: value.k[1], name: value.k[2], json: value.t === "ADDED" ? null : (value.p ?? null) });
       }
     }
-    const extra: Array<[string, string]> = [];
+    const extra: Array<{ namespace: string; name: string; json: string }> = [];
     if (overrides) {
-      for (const [k, v] of overrides) if (v !== null && k >= start && k < end) extra.push([k, v]);
-      extra.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+      for (const o of overrides.values()) {
+        if (o.json !== null && (!after || compareNsName(o, after) > 0)) extra.push({ namespace: o.namespace, name: o.name, json: o.json });
+      }
+      extra.sort(compareNsName);
     }
 
     const items: string[] = [];
     const limit = opts.limit ?? Infinity;
-    let lastKey: string | undefined;
+    let last: { namespace: string; name: string } | undefined;
     let more = false;
     let ei = 0;
-    const take = (k: string, json: string): boolean => {
-      const { namespace, name } = splitKey(k);
+    const take = (namespace: string, name: string, json: string): boolean => {
       if (opts.filter && !opts.filter(json, namespace, name)) return true;
       if (items.length >= limit) {
         more = true;
         return false;
       }
       items.push(json);
-      lastKey = k;
+      last = { namespace, name };
       return true;
     };
     outer: for (const { key, value } of objects.getRange({ start, end })) {
-      while (ei < extra.length && extra[ei]![0] < key) {
-        const [k, v] = extra[ei++]!;
-        if (!take(k, v)) break outer;
+      const at = { namespace: key[1], name: key[2] };
+      if (after && compareNsName(at, after) === 0) continue;
+      while (ei < extra.length && compareNsName(extra[ei]!, at) < 0) {
+        const e = extra[ei++]!;
+        if (!take(e.namespace, e.name, e.json)) break outer;
       }
-      if (overrides?.has(key)) continue; // served from `extra` (or absent at `revision`)
-      if (!take(key, value)) break;
+      if (overrides?.has(at.namespace + "\u0000" + at.name)) continue; // served from `extra` (or absent at `revision`)
+      if (!take(at.namespace, at.name, value)) break;
     }
     while (!more && ei < extra.length) {
-      const [k, v] = extra[ei++]!;
-      if (!take(k, v)) break;
+      const e = extra[ei++]!;
+      if (!take(e.namespace, e.name, e.json)) break;
     }
     const result: ListResult = { items, revision };
-    if (more && lastKey !== undefined) result.next = splitKey(lastKey);
+    if (more && last !== undefined) result.next = last;
     return result;
   }
 
   function get(key: ObjectKey): StoredObject | undefined {
-    const entry = objects.getEntry(objectKey(key));
+    const entry = objects.getEntry(encodeKey(key));
     if (!entry) return undefined;
     return { json: entry.value, revision: entry.version ?? 0 };
   }
 
   async function write(key: ObjectKey, decide: Decider): Promise<WriteResult> {
-    const k = objectKey(key);
+    const k = encodeKey(key);
     let failure: unknown;
     const result = await root.transaction((): WriteResult | undefined => {
       const entry = objects.getEntry(k);
