@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ConflictError, ExpiredError, NotFoundError } from "../../src/errors.ts";
 import type { Change, ListOptions, ObjectKey, Store, StoredObject, WriteResult } from "../../src/store/types.ts";
+import { storeProperty } from "./contract-property.ts";
 
 /** What a backend's test file hands the suite: a fresh store and ways to reach its location again. */
 export interface StoreFixture {
@@ -966,6 +967,65 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
             assert.deepEqual(reader.get(k), { json: written.object, revision: written.revision });
           }
         }));
+    });
+
+    describe("keys of every allowed length", () => {
+      const LONG_TYPE = `${"t".repeat(200)}.${"widgets-example".repeat(4)}`.slice(0, 253);
+      const LONG_NS = "n".repeat(62) + "s";
+      /** Names of every length 1..253, sharing prefixes, so short and long keys interleave in order. */
+      const everyLength = Array.from({ length: 253 }, (_, i) => "a".repeat(i) + "z").map((n) => n.slice(-253));
+
+      it("get, list, pages, past revisions and the log see names of 1–253 in namespaces of 63 and types of 253", () =>
+        withStore(async ({ store }) => {
+          assert.equal(LONG_TYPE.length, 253);
+          const spots: Array<[string, string]> = [
+            [WIDGETS, "a"],
+            [WIDGETS, LONG_NS],
+            [LONG_TYPE, LONG_NS],
+            [LONG_TYPE, ""],
+          ];
+          const names0 = [...new Set(everyLength)];
+          for (const [type, ns] of spots) {
+            for (const n of names0) await put(store, key(ns, n, type));
+          }
+          const mid = store.head();
+          // Delete every third object of each spot and rewrite every fifth, after `mid`.
+          for (const [type, ns] of spots) {
+            for (const [i, n] of names0.entries()) {
+              if (i % 3 === 0) await del(store, key(ns, n, type));
+              else if (i % 5 === 0) await put(store, key(ns, n, type), { v: 2 });
+            }
+          }
+          const sorted = [...names0].sort();
+          const live = sorted.filter((n) => names0.indexOf(n) % 3 !== 0);
+          for (const [type, ns] of spots) {
+            const what = `${type.length}-character type, namespace of ${ns.length}`;
+            for (const n of live) assert.ok(store.get(key(ns, n, type)), `${what}: get ${n.length}`);
+            assert.deepEqual(names(store.list({ type, namespace: ns }).items), live.map((n) => `${ns}/${n}`), `${what}: list`);
+            assert.deepEqual(names(store.list({ type, namespace: ns, revision: mid }).items), sorted.map((n) => `${ns}/${n}`), `${what}: list at ${mid}`);
+            for (const limit of [1, 63, 64, 100]) {
+              const paged = await listAllPages(store, { type, namespace: ns, limit });
+              assert.deepEqual(names(paged.items), live.map((n) => `${ns}/${n}`), `${what}: pages of ${limit}`);
+            }
+            const pastPages = await listAllPages(store, { type, namespace: ns, limit: 64, revision: mid });
+            assert.equal(pastPages.items.length, sorted.length, `${what}: pages of 64 at ${mid}`);
+          }
+          const allWidgets = store.list({ type: WIDGETS }).items;
+          assert.deepEqual(names(allWidgets), [...live.map((n) => `a/${n}`), ...live.map((n) => `${LONG_NS}/${n}`)]);
+          assert.deepEqual(names(store.list({ type: LONG_TYPE }).items), [...live.map((n) => `/${n}`), ...live.map((n) => `${LONG_NS}/${n}`)]);
+          assert.deepEqual(store.list({ type: LONG_TYPE.slice(0, 252) }).items, [], "a type's prefix is another type");
+          const log = store.changes(0, 10_000);
+          assert.equal(log.length, store.head());
+          assert.ok(log.some((c) => c.key.type === LONG_TYPE && c.key.namespace === LONG_NS && c.key.name.length === 253), "the log keeps full keys");
+        }));
+
+      storeProperty(
+        async () => {
+          const f = await makeStore({ now: () => 1_800_000_000_000 });
+          return { store: f.store, cleanup: () => f.cleanup() };
+        },
+        { runs: 100, now: 1_800_000_000_000 },
+      );
     });
 
     it("reports a positive size once it holds data", () =>
