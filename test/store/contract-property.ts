@@ -102,27 +102,37 @@ function compareKeys(a: ObjectKey, b: ObjectKey): number {
   return a.name < b.name ? -1 : 1;
 }
 
-/** The model: the state after each revision (index = revision) and the change log. */
+/**
+ * The model: the state after each write (states[i] is the state at revision
+ * base + i) and the change log. `base` is the store's head when the run
+ * starts: 0, or where a shared revision counter (etcd) stood.
+ */
 class Model {
   readonly states: Array<Map<string, { key: ObjectKey; json: string; revision: number }>> = [new Map()];
   readonly log: Change[] = [];
+
+  constructor(readonly base: number) {}
 
   static id(k: ObjectKey): string {
     return JSON.stringify([k.type, k.namespace, k.name]);
   }
 
   get head(): number {
-    return this.states.length - 1;
+    return this.base + this.states.length - 1;
+  }
+
+  state(revision: number): Map<string, { key: ObjectKey; json: string; revision: number }> {
+    return this.states[revision - this.base]!;
   }
 
   current(k: ObjectKey): { json: string; revision: number } | undefined {
-    const v = this.states[this.head]!.get(Model.id(k));
+    const v = this.state(this.head).get(Model.id(k));
     return v && { json: v.json, revision: v.revision };
   }
 
   apply(k: ObjectKey, del: boolean, now: number): void {
     const revision = this.head + 1;
-    const next = new Map(this.states[this.head]!);
+    const next = new Map(this.state(this.head));
     const previous = this.current(k);
     const json = objectJson(k, revision, del);
     if (del) next.delete(Model.id(k));
@@ -135,7 +145,7 @@ class Model {
 
   /** What list(options) must return, ignoring limit/after. */
   list(o: Pick<ListOptions, "type" | "namespace" | "revision">): string[] {
-    const state = this.states[o.revision ?? this.head]!;
+    const state = this.state(o.revision ?? this.head);
     return [...state.values()]
       .filter((v) => v.key.type === o.type && (o.namespace === undefined || v.key.namespace === o.namespace))
       .sort((a, b) => compareKeys(a.key, b.key))
@@ -166,7 +176,7 @@ function pages(store: Store, options: ListOptions & { limit: number }): string[]
 async function check(store: Store, s: Scenario, now: number): Promise<void> {
   for (const n of [...s.types, ...s.names]) assert.deepEqual(isDNS1123Subdomain(n), [], `generated ${n}`);
   for (const n of s.namespaces) if (n !== "") assert.deepEqual(isDNS1123Label(n), [], `generated ${n}`);
-  const model = new Model();
+  const model = new Model(store.head());
   const keyOf = (op: Op): ObjectKey => {
     const type = s.types[op.type % s.types.length]!;
     return { type, namespace: s.namespaces[op.namespace % s.namespaces.length]!, name: s.names[op.name % s.names.length]! };
@@ -197,7 +207,7 @@ async function check(store: Store, s: Scenario, now: number): Promise<void> {
   }
 
   // list: whole type and per namespace, at every revision; paginated at every limit now, at one per past revision.
-  for (let r = 0; r <= model.head; r++) {
+  for (let r = model.base; r <= model.head; r++) {
     const revision = r === model.head ? {} : { revision: r };
     for (const type of s.types) {
       const want = model.list({ type, revision: r });
@@ -221,10 +231,11 @@ async function check(store: Store, s: Scenario, now: number): Promise<void> {
   }
 
   // changes: the whole log, and from every revision in windows of a few.
-  assert.deepEqual(store.changes(0, model.head + 10), model.log, "change log");
-  for (let after = 0; after <= model.head; after++) {
+  assert.deepEqual(store.changes(model.base, model.log.length + 10), model.log, "change log");
+  for (let after = model.base; after <= model.head; after++) {
     const limit = 1 + (after % 4);
-    assert.deepEqual(store.changes(after, limit), model.log.slice(after, after + limit), `changes(${after}, ${limit})`);
+    const i = after - model.base;
+    assert.deepEqual(store.changes(after, limit), model.log.slice(i, i + limit), `changes(${after}, ${limit})`);
   }
 }
 
