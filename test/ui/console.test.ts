@@ -221,6 +221,60 @@ describe("web console in Chromium", { skip: browserSkipReason() }, () => {
     }
   });
 
+  it("cancels a running PipelineRun and reruns it as a copy with a new name, through the API", async () => {
+    const env: PipelineEnv = await startPipelineEnv();
+    let agent: AgentProcess | undefined;
+    const { context, page, errors } = await openPage(browser);
+    try {
+      agent = await startAgent(env);
+      await createRun(env.http, "long", { tasks: [{ name: "prepare", run: "echo ready" }, { name: "wait", runAfter: ["prepare"], run: "echo waiting; sleep 60" }] }, { team: "ui" });
+      await page.goto(`${env.server.url}/ui/#/o/pipelineruns.ci.setpoint.dev/default/long`);
+      await page.locator('g.node[data-task="wait"][data-phase="Running"]').waitFor({ timeout: 30_000 });
+      await page.click('button:has-text("Cancel run")');
+      await page.locator("h1 + .phase", { hasText: "Cancelled" }).waitFor({ timeout: 30_000 });
+      await page.locator('g.node[data-task="wait"][data-phase="Cancelled"]').waitFor();
+      assert.equal((await env.http.get("/apis/ci.setpoint.dev/v1/namespaces/default/pipelineruns/long")).body.spec.cancel, true);
+
+      await page.click('button:has-text("Rerun")');
+      await page.locator("#object-title", { hasText: /long-r[0-9a-z]{5}/ }).waitFor();
+      const name = /long-r[0-9a-z]{5}/.exec((await page.locator("#object-title").textContent()) ?? "")![0];
+      const copy = (await env.http.get(`/apis/ci.setpoint.dev/v1/namespaces/default/pipelineruns/${name}`)).body;
+      assert.deepEqual(copy.spec.tasks.map((t: { name: string }) => t.name), ["prepare", "wait"]);
+      assert.equal(copy.spec.cancel, undefined, "the copy is not cancelled");
+      assert.deepEqual(copy.metadata.labels, { team: "ui" });
+      await page.locator('g.node[data-task="prepare"][data-phase="Succeeded"]').waitFor({ timeout: 30_000 });
+      await shot(page, "pipelinerun-rerun");
+      await page.click('button:has-text("Cancel run")');
+      await page.locator("h1 + .phase", { hasText: "Cancelled" }).waitFor({ timeout: 30_000 });
+      assert.deepEqual(unexpected(errors), []);
+    } finally {
+      await context.close();
+      await agent?.kill().catch(() => {});
+      await env.stop();
+    }
+  });
+
+  it("shows the server's revision, watchers, events and write latency from /metrics", async () => {
+    const s = await startTestServer();
+    const { context, page } = await openPage(browser);
+    try {
+      const http = api(s.url);
+      const prefix = await createType(http, WIDGETS);
+      await page.goto(`${s.url}/ui/#/server`);
+      await page.locator('[data-metric="revision"] .card-value', { hasText: "1" }).waitFor();
+      for (let i = 0; i < 5; i++) await http.post(`${prefix}/namespaces/default/widgets`, widget(`m${i}`));
+      await page.locator('[data-metric="revision"] .card-value', { hasText: "6" }).waitFor();
+      await page.locator('[data-metric="latency-all"] .card-value', { hasText: / ms$/ }).waitFor();
+      const watchers = Number(await page.locator('[data-metric="watchers"] .card-value').textContent());
+      assert.ok(watchers >= 1, `the console's own watch of resource types counts: ${watchers}`);
+      await page.locator('[data-metric="events"] svg.spark').waitFor();
+      await shot(page, "server");
+    } finally {
+      await context.close();
+      await s.stop();
+    }
+  });
+
   it("stays virtual with 10,000 objects: every one counted, a few dozen rows in the page, the last reachable by keyboard", async () => {
     const s = await startTestServer({ durable: false });
     const { context, page } = await openPage(browser);
