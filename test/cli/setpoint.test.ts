@@ -1,6 +1,8 @@
-// The `setpoint` CLI end to end: each command runs as a real child process
-// (from source, through tsx) against a real server started in this process
-// on an ephemeral port with a temp data directory.
+// The `setpoint` CLI end to end against a real server started in this
+// process on an ephemeral port with a temp data directory. Commands run in
+// this process through runCli (fast); a handful run as real child processes
+// (from source, through tsx): usage and help exit codes, the environment,
+// watch until interrupted, and `setpoint server`.
 
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -10,7 +12,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parse } from "yaml";
 import { PIPELINE_RUN_RESOURCE_TYPE, PIPELINE_VALIDATORS } from "../../src/pipelines/resource-type.ts";
-import { exited, LineReader, runSetpoint, spawnSetpoint, type CliOptions } from "../helpers/cli.ts";
+import { exited, LineReader, runSetpoint, runSetpointInProcess, spawnSetpoint, type CliOptions } from "../helpers/cli.ts";
 import { api, createType, startTestServer, type ApiClient, type TestServer } from "../helpers/server.ts";
 
 let t: TestServer;
@@ -18,7 +20,7 @@ let c: ApiClient;
 let dir: string;
 
 /** `setpoint ARGS --server URL`. */
-const cli = (args: string[], options?: CliOptions) => runSetpoint([...args, "--server", t.url], options);
+const cli = (args: string[], options?: CliOptions) => runSetpointInProcess([...args, "--server", t.url], options);
 const runs = (ns: string) => `/apis/ci.setpoint.dev/v1/namespaces/${ns}/pipelineruns`;
 const lines = (text: string) => text.split("\n").filter((l) => l !== "");
 
@@ -246,7 +248,7 @@ describe("setpoint get", () => {
   it("reads the server from SETPOINT_SERVER, and exits 1 when it cannot be reached", async () => {
     const [fromEnv, down] = await Promise.all([
       runSetpoint(["get", "pipelineruns", "-n", "get", "-o", "name"], { env: { SETPOINT_SERVER: t.url } }),
-      runSetpoint(["get", "pipelineruns", "--server", `http://127.0.0.1:${await closedPort()}`]),
+      runSetpointInProcess(["get", "pipelineruns", "--server", `http://127.0.0.1:${await closedPort()}`]),
     ]);
     ok(fromEnv);
     assert.equal(fromEnv.stdout, "pipelinerun.ci.setpoint.dev/alpha\npipelinerun.ci.setpoint.dev/beta\n");
@@ -397,9 +399,9 @@ describe("setpoint usage and auth", () => {
       cli(["get", "pipelineruns", "-o", "xml"]),
       runSetpoint(["frobnicate"]),
       runSetpoint(["--help"]),
-      runSetpoint(["get", "--help"]),
-      runSetpoint(["server", "--help"]),
-      runSetpoint(["delete"]),
+      runSetpointInProcess(["get", "--help"]),
+      runSetpointInProcess(["server", "--help"]),
+      runSetpointInProcess(["delete"]),
     ]);
     assert.equal(noType.code, 2);
     assert.match(noType.stderr, /missing required argument 'type'/);
@@ -419,9 +421,9 @@ describe("setpoint usage and auth", () => {
     const secured = await startTestServer({ token: "s3cret" });
     try {
       const [none, flag, env] = await Promise.all([
-        runSetpoint(["get", "resourcetypes", "--server", secured.url]),
-        runSetpoint(["get", "resourcetypes", "--server", secured.url, "--token", "s3cret"]),
-        runSetpoint(["get", "resourcetypes", "--server", secured.url], { env: { SETPOINT_TOKEN: "s3cret" } }),
+        runSetpointInProcess(["get", "resourcetypes", "--server", secured.url]),
+        runSetpointInProcess(["get", "resourcetypes", "--server", secured.url, "--token", "s3cret"]),
+        runSetpointInProcess(["get", "resourcetypes", "--server", secured.url], { env: { SETPOINT_TOKEN: "s3cret" } }),
       ]);
       assert.equal(none.code, 1);
       assert.match(none.stderr, /Error from server \(Unauthorized\)/);

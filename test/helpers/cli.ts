@@ -1,10 +1,14 @@
-// Runs the `setpoint` CLI from source as a child process (node --import tsx
-// src/cli/setpoint.ts), with a clean SETPOINT_* environment, and collects its
-// exit code and output; or starts it for a long-running command (watch) and
-// waits for lines of its output, each wait with a deadline.
+// Runs the `setpoint` CLI and collects its exit code and output: in this
+// process through runCli (src/cli/program.ts) with its own streams and
+// environment, as Hono tests call app.request() — the fast default — or from
+// source as a child process (node --import tsx src/cli/setpoint.ts) with a
+// clean SETPOINT_* environment, for the few smoke tests of the real binary and
+// for long-running commands (watch) whose lines a test waits for, each wait
+// with a deadline.
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { runCli } from "../../src/cli/program.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const CLI = "src/cli/setpoint.ts";
@@ -29,6 +33,37 @@ function environment(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("SETPOINT_")) env[k] = v;
   return { ...env, ...extra };
+}
+
+/**
+ * Runs `setpoint ARGS` in this process (runCli) with `options.env` as its
+ * whole environment and `options.input` as its standard input; the result has
+ * the shape runSetpoint gives (signal always null). Rejects after
+ * `options.timeoutMs` (default 60 s).
+ */
+export async function runSetpointInProcess(args: readonly string[], options: CliOptions = {}): Promise<CliResult> {
+  let stdout = "";
+  let stderr = "";
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`setpoint ${args.join(" ")}: no result within ${timeoutMs} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`)), timeoutMs);
+  });
+  const run = runCli(args, {
+    out: (text) => void (stdout += `${text}\n`),
+    err: (text) => void (stderr += `${text}\n`),
+    readStdin: async () => options.input ?? "",
+    env: { ...options.env },
+    now: () => Date.now(),
+    version: "0.0.0-test",
+    interrupted: () => new AbortController().signal,
+  });
+  try {
+    const code = await Promise.race([run, deadline]);
+    return { code, signal: null, stdout, stderr };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Starts `setpoint ARGS` and returns the child; stdout and stderr are piped. */
