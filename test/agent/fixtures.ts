@@ -7,6 +7,7 @@ import { createServer, connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startServer, type RunningServer, type ServerOptions } from "../../src/server.ts";
+import { skewedClock } from "../helpers/clock.ts";
 import { api, createType, type ApiClient } from "../helpers/server.ts";
 
 export const TYPE = { group: "agent.example.com", version: "v1", plural: "widgets" } as const;
@@ -21,13 +22,22 @@ export interface Env {
   stop(): Promise<void>;
   /** Closes the server and starts it again on the same data directory and ports. */
   restart(): Promise<void>;
+  /**
+   * Moves the server's clock forward by `ms`: later commits, and compaction's
+   * history window, see the new time (timers keep running in real time). After
+   * `skipTime(1000)`, `compact({ minEvents: 0, windowMs: 0 })` drops every
+   * change committed before, however fast the test ran.
+   */
+  skipTime(ms: number): void;
 }
+
 
 /** A server with gRPC and fast bookmarks on a fresh data directory, with the `widgets` type created. */
 export async function startEnv(options: Partial<ServerOptions> = {}): Promise<Env> {
   const dataDir = mkdtempSync(join(tmpdir(), "setpoint-agent-test-"));
   const base = { host: "127.0.0.1", httpPort: 0, grpcPort: 0, dataDir, logLevel: "silent", bookmarkIntervalMs: 200, ...options };
-  let server = await startServer(base);
+  const clock = skewedClock();
+  let server = await startServer(base, { clock });
   const env: Env = {
     server,
     http: api(server.url),
@@ -39,8 +49,11 @@ export async function startEnv(options: Partial<ServerOptions> = {}): Promise<En
     },
     async restart() {
       await env.server.close();
-      server = await startServer({ ...base, httpPort: env.server.port, grpcPort: env.server.grpcPort });
+      server = await startServer({ ...base, httpPort: env.server.port, grpcPort: env.server.grpcPort }, { clock });
       env.server = server;
+    },
+    skipTime(ms) {
+      clock.skip(ms);
     },
   };
   await createType(env.http, { group: TYPE.group, kind: "Widget", plural: TYPE.plural });

@@ -76,6 +76,8 @@ for (const transport of ["websocket", "grpc"] as const) {
       assert.equal((await env.http.del(`${ns}/${transport}-gone2`)).status, 200);
       assert.equal((await env.http.patch(`${ns}/${transport}-changed`, { spec: { size: 2 } })).status, 200);
       await createWidget(env.http, `${transport}-new`);
+      // Past the history window for every change so far, however fast this ran.
+      env.skipTime(1000);
       await env.server.store.compact({ minEvents: 0, windowMs: 0 });
       assert.ok(env.server.store.compacted() > r.informer.revision, "the informer's revision is compacted");
       grpcProxy.restore();
@@ -138,6 +140,8 @@ describe("informer warm restart", () => {
 
     // Compacted past the saved revision: the next start relists and reports what it missed.
     assert.equal((await env.http.del(`${PREFIX}/namespaces/default/widgets/w1`)).status, 200);
+    // Past the history window for every change so far, however fast this ran.
+    env.skipTime(1000);
     await env.server.store.compact({ minEvents: 0, windowMs: 0 });
     const third = start();
     const last = third.run();

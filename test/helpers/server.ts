@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startServer, type RunningServer, type ServerOptions, type StartOptions } from "../../src/server.ts";
+import { skewedClock } from "./clock.ts";
 
 export interface TestServer {
   /** Base URL, e.g. `http://127.0.0.1:41234`. */
@@ -16,6 +17,12 @@ export interface TestServer {
   dataDir: string;
   /** Closes the server and removes its data directory. */
   stop(): Promise<void>;
+  /**
+   * Moves the server's clock forward by `ms` (see test/helpers/clock.ts): after
+   * `skipTime(1000)`, `compact({ minEvents: 0, windowMs: 0 })` drops every change
+   * committed before. Throws for a server started with a clock of the test's own.
+   */
+  skipTime(ms: number): void;
 }
 
 /**
@@ -25,7 +32,8 @@ export interface TestServer {
 export async function startTestServer(opts: Partial<ServerOptions> = {}, extra: StartOptions = {}): Promise<TestServer> {
   const ownDir = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "setpoint-test-"));
-  const server = await startServer({ host: "127.0.0.1", httpPort: 0, grpcPort: -1, logLevel: "silent", ...opts, dataDir }, extra);
+  const clock = extra.clock === undefined ? skewedClock() : undefined;
+  const server = await startServer({ host: "127.0.0.1", httpPort: 0, grpcPort: -1, logLevel: "silent", ...opts, dataDir }, { ...extra, clock: extra.clock ?? clock });
   let stopped: Promise<void> | undefined;
   return {
     url: server.url,
@@ -36,6 +44,10 @@ export async function startTestServer(opts: Partial<ServerOptions> = {}, extra: 
         if (ownDir) rmSync(dataDir, { recursive: true, force: true });
       });
       return stopped;
+    },
+    skipTime(ms) {
+      if (!clock) throw new Error("skipTime: this server runs on the test's own clock; advance that");
+      clock.skip(ms);
     },
   };
 }

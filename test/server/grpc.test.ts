@@ -324,6 +324,7 @@ describe("gRPC watch expiry and the slow-watcher bound", () => {
     try {
       await createWidgetType(c);
       for (const name of ["a", "b", "c"]) await call(c, c.create, { ref: widgets("ns"), object: widget(name) });
+      t.skipTime(1000); // every change so far is older than the window
       await t.server.store.compact({ minEvents: 0, windowMs: 0 });
       assert.ok(t.server.store.compacted() > 1);
       const w = watch(c, { ref: widgets("ns"), resourceVersion: "1" });
