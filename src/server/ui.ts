@@ -6,6 +6,7 @@
 // no other origin, no framing.
 
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { gzipSync } from "node:zlib";
 import { loadUiAssets, type UiFile } from "./ui-assets.ts";
 
 /** Where the console lives. */
@@ -22,6 +23,11 @@ export const UI_CSP = [
   "form-action 'none'",
   "frame-ancestors 'none'",
 ].join("; ");
+
+/** Files smaller than this go out as they are. */
+const GZIP_MIN_BYTES = 1024;
+/** Each file's gzip encoding, made on first demand. */
+const gzipped = new WeakMap<UiFile, Buffer>();
 
 /** True for `/ui` and everything under `/ui/`. */
 export function isUiPath(pathname: string): boolean {
@@ -60,8 +66,16 @@ export async function serveUi(req: IncomingMessage, res: ServerResponse, pathnam
       return 304;
     }
   }
-  headers["Content-Length"] = String(Buffer.byteLength(file.body));
+  headers.Vary = "Accept-Encoding";
+  let body: string | Buffer = file.body;
+  if (Buffer.byteLength(file.body) >= GZIP_MIN_BYTES && /\bgzip\b/.test(String(req.headers["accept-encoding"] ?? ""))) {
+    let zipped = gzipped.get(file);
+    if (!zipped) gzipped.set(file, (zipped = gzipSync(file.body)));
+    body = zipped;
+    headers["Content-Encoding"] = "gzip";
+  }
+  headers["Content-Length"] = String(Buffer.byteLength(body));
   res.writeHead(200, headers);
-  res.end(req.method === "HEAD" ? undefined : file.body);
+  res.end(req.method === "HEAD" ? undefined : body);
   return 200;
 }

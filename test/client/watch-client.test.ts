@@ -182,6 +182,31 @@ describe("watch client (Node, ws)", () => {
     }
   });
 
+  it("follows bookmarks: a quiet watch's revision moves on with writes to other types", async () => {
+    const s = await startTestServer({ bookmarkIntervalMs: 100 });
+    const rec = recorder();
+    try {
+      const http = api(s.url);
+      const prefix = await createType(http, NOTES);
+      const other = await createType(http, { group: "client.example.com", kind: "Other", plural: "others" });
+      const view = watchList({ server: s.url, path: `${prefix}/namespaces/default/notes`, WebSocket: WebSocket as unknown as WebSocketConstructorLike, ...rec });
+      await rec.until("live", () => view.state.phase === "live");
+      const listed = Number(view.revision);
+      let head = listed;
+      for (let i = 0; i < 3; i++) {
+        const r = await http.post(`${other}/namespaces/default/others`, { apiVersion: "client.example.com/v1", kind: "Other", metadata: { name: `o${i}` } });
+        head = Number(r.body.metadata.resourceVersion);
+      }
+      const deadline = Date.now() + 10_000;
+      while (Number(view.revision) < head && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(Number(view.revision), head, "the bookmark carried the newest revision");
+      assert.equal(rec.events.length, 0, "bookmarks are not events");
+      view.close();
+    } finally {
+      await s.stop();
+    }
+  });
+
   it("with a token configured: no token means failed with 401 and no data; the right token lists", async () => {
     const s = await startTestServer({ token: "s3cret" });
     try {

@@ -69,10 +69,13 @@ describe("web console in Chromium", { skip: browserSkipReason() }, () => {
       assert.doesNotMatch(html, /<script>|<style>|\sstyle=|\son\w+=/i, "no inline script or style");
       const script = /src="(app-[^"]+\.js)"/.exec(html)?.[1];
       assert.ok(script, html);
-      const js = await fetch(`${s.url}/ui/${script}`);
+      const js = await fetch(`${s.url}/ui/${script}`, { headers: { "accept-encoding": "identity" } });
       assert.equal(js.status, 200);
       assert.match(js.headers.get("content-type") ?? "", /javascript/);
       assert.match(js.headers.get("cache-control") ?? "", /immutable/);
+      const zipped = await fetch(`${s.url}/ui/${script}`, { headers: { "accept-encoding": "gzip" } });
+      assert.equal(zipped.headers.get("content-encoding"), "gzip");
+      assert.ok(Number(zipped.headers.get("content-length")) < Number(js.headers.get("content-length")) / 2, "gzip at least halves the script");
       const again = await fetch(`${s.url}/ui/`, { headers: { "if-none-match": res.headers.get("etag")! } });
       assert.equal(again.status, 304);
       assert.equal((await fetch(`${s.url}/ui`, { redirect: "manual" })).headers.get("location"), "/ui/");
