@@ -25,6 +25,7 @@ import { parseRoute } from "./server/routes.ts";
 import { rawHttpReply, statusOf } from "./server/status.ts";
 import { webSocketWatchSink } from "./server/watch-sinks.ts";
 import { openLmdbStore, type Store } from "./store.ts";
+import type { CommitPeers } from "./store/commit-peers.ts";
 import { WatchHub } from "./watch.ts";
 
 export { defaultServerOptions, type ServerOptions } from "./server/options.ts";
@@ -58,6 +59,8 @@ export interface StartOptions {
   pingIntervalMs?: number;
   /** How long close() lets in-flight requests and gRPC calls finish before cutting them. Default 2000 ms. */
   shutdownGraceMs?: number;
+  /** Other server processes on the same data directory, told of each commit and telling of theirs (src/cli/cluster.ts). */
+  commitPeers?: CommitPeers;
 }
 
 /** Starts a server with `options` (missing fields take their defaults). */
@@ -66,7 +69,7 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
   const clock = extra.clock ?? systemClock;
   const graceMs = extra.shutdownGraceMs ?? 2000;
   const log = extra.logger ?? pino({ name: "setpoint", level: o.logLevel });
-  const store = openLmdbStore(o.dataDir, { durable: o.durable, clock });
+  const store = openLmdbStore(o.dataDir, { durable: o.durable, clock, peers: extra.commitPeers });
   const hub = new WatchHub(store, { bookmarkIntervalMs: o.bookmarkIntervalMs, bufferBytes: o.watchBufferBytes, clock });
   const registry = new TypeRegistry(store, { log });
   const resources = new Resources(store, hub, registry, { clock, log, validators: extra.validators ?? new Map() });

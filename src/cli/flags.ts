@@ -194,6 +194,11 @@ export const SERVER_FLAGS: readonly AnyFlagSpec[] = [
     whenGiven: false,
   }),
   spec({
+    flag: "--workers", value: "<count>", env: "SETPOINT_WORKERS", key: "workers",
+    help: "server processes sharing the ports and the data directory (default: the number of cores; 1 runs one process)",
+    parse: atLeast(1, parseInteger),
+  }),
+  spec({
     flag: "--token", value: "<token>", env: "SETPOINT_TOKEN", key: "token",
     help: "require 'Authorization: Bearer <token>' on every request (prefer the env var: flags show in ps)",
     parse: nonEmpty("token"),

@@ -7,27 +7,51 @@
 // that cannot be bound prints one line naming the flag to change and exits 2;
 // a server that fails otherwise to start, or to close, exits 1.
 
-import { pino } from "pino";
+import { pino, type Logger } from "pino";
 import { PIPELINE_VALIDATORS } from "../pipelines/resource-type.ts";
 import { ListenError, startServer } from "../server.ts";
 import { listenErrorMessage } from "./flags.ts";
 import type { ServerOptions } from "../server/options.ts";
+import { ipcCommitPeers } from "../store/commit-peers.ts";
+import { announceListening, isClusterWorker, runPrimary } from "./cluster.ts";
 
 function hostPort(host: string, port: number): string {
   return `${host.includes(":") ? `[${host}]` : host}:${port}`;
 }
 
-/** Starts the server and wires the signals; resolves once it listens. The process exits on shutdown. */
+/**
+ * Starts the server and wires the signals; resolves once it listens. The
+ * process exits on shutdown. With `workers` > 1 this process becomes the
+ * primary of a cluster (src/cli/cluster.ts) whose workers run this same
+ * function again.
+ */
 export async function runServer(options: ServerOptions, info: { version: string }): Promise<void> {
   const log = pino(
     { name: "setpoint-server", level: options.logLevel, base: { pid: process.pid } },
     pino.destination({ dest: 1, sync: true }),
   );
+  const worker = isClusterWorker();
+  if (!worker && options.workers > 1) {
+    runPrimary({
+      workers: options.workers,
+      log,
+      onListening: ({ url, grpcPort }) => logListening(log, options, info, url, grpcPort, options.workers),
+    });
+    return;
+  }
 
-  const starting = startServer(options, { version: info.version, validators: PIPELINE_VALIDATORS });
+  const starting = startServer(options, {
+    version: info.version,
+    validators: PIPELINE_VALIDATORS,
+    ...(worker && { commitPeers: ipcCommitPeers() }),
+  });
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals): void => {
+    // A cluster's primary decides when its workers stop: Ctrl-C reaches the
+    // whole process group, and the primary's SIGTERM follows.
+    if (worker && signal === "SIGINT") return;
     if (stopping) {
+      if (worker) return;
       log.warn({ signal }, "second signal: exiting without finishing shutdown");
       process.exit(1);
     }
@@ -60,14 +84,24 @@ export async function runServer(options: ServerOptions, info: { version: string 
     log.fatal({ err: error }, "failed to start");
     process.exit(1);
   }
+  if (worker) {
+    log.debug({ url: server.url }, "worker listening");
+    announceListening(server.url, server.grpcPort);
+    return;
+  }
+  logListening(log, options, info, server.url, server.grpcPort, 1);
+}
+
+function logListening(log: Logger, options: ServerOptions, info: { version: string }, url: string, grpcPort: number, workers: number): void {
   log.info(
     {
-      url: server.url,
-      grpc: server.grpcPort === -1 ? null : hostPort(options.host, server.grpcPort),
+      url,
+      grpc: grpcPort === -1 ? null : hostPort(options.host, grpcPort),
       dataDir: options.dataDir,
       durable: options.durable,
       auth: options.token !== undefined,
       version: info.version,
+      workers,
     },
     "setpoint-server listening",
   );

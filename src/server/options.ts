@@ -2,6 +2,8 @@
 // (src/main.ts) fills them from flags and SETPOINT_* environment variables;
 // tests pass them directly to startServer.
 
+import { availableParallelism } from "node:os";
+
 export interface ServerOptions {
   /** Address to listen on. Default "127.0.0.1". */
   host: string;
@@ -25,6 +27,12 @@ export interface ServerOptions {
   token?: string;
   /** Log level: "silent", "error", "warn", "info", "debug". Default "info". */
   logLevel: string;
+  /**
+   * Server processes sharing the listening sockets and the data directory
+   * (src/cli/cluster.ts); 1 runs the server in the calling process. Only the
+   * command line reads it (startServer always runs one). Default: the number of cores.
+   */
+  workers: number;
 }
 
 export const defaultServerOptions: ServerOptions = {
@@ -38,4 +46,5 @@ export const defaultServerOptions: ServerOptions = {
   watchBufferBytes: 16 * 1024 * 1024,
   durable: true,
   logLevel: "info",
+  workers: availableParallelism(),
 };

@@ -20,6 +20,7 @@ import { join } from "node:path";
 import { systemClock, type Clock } from "../clock.ts";
 import { ExpiredError } from "../errors.ts";
 import { encodeKey, ensureFormat, keyRange, OBJECTS_DB, type KeyTuple } from "./lmdb-format.ts";
+import type { CommitPeers } from "./commit-peers.ts";
 import type {
   Change,
   ChangeType,
@@ -36,10 +37,16 @@ import type {
 export interface LmdbStoreOptions {
   /** fsync each commit before acknowledging it. Default true. */
   durable?: boolean;
-  /** How often to look for commits made by other processes sharing the directory. Default 50 ms; 0 disables. */
+  /** How often to look for commits made by other processes sharing the directory. Default 50 ms, none with `peers`; 0 disables. */
   pollIntervalMs?: number;
   /** Runs the poll timer, and stamps the change log (compaction by age) unless `now` is given. Default: the system clock. */
   clock?: Clock;
+  /**
+   * The other processes sharing the directory, told of each commit and telling
+   * of theirs, so that their commits are seen at once rather than at the next
+   * poll; a writer outside the group is then seen only at its next notice.
+   */
+  peers?: CommitPeers;
   /** Clock for change-log timestamps (compaction by age). Default: `clock.now`. */
   now?: () => number;
 }
@@ -105,18 +112,22 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   };
 
   let seenHead = meta.get("head") ?? 0;
-  const pollMs = options.pollIntervalMs ?? 50;
-  const poller =
-    pollMs > 0
-      ? clock.every(pollMs, () => {
-          root.resetReadTxn();
-          const h = meta.get("head") ?? 0;
-          if (h !== seenHead) {
-            seenHead = h;
-            notify();
-          }
-        })
-      : undefined;
+  /** Takes a fresh read snapshot; tells the listeners if another process moved the head. */
+  const refresh = (): number => {
+    root.resetReadTxn();
+    const h = meta.get("head") ?? 0;
+    if (h !== seenHead) {
+      seenHead = h;
+      notify();
+    }
+    return h;
+  };
+  const peers = options.peers;
+  const stopPeers = peers?.onAnnounce((revision) => {
+    if (revision > seenHead) refresh();
+  });
+  const pollMs = options.pollIntervalMs ?? (peers ? 0 : 50);
+  const poller = pollMs > 0 ? clock.every(pollMs, refresh) : undefined;
 
   const head = () => meta.get("head") ?? 0;
   const compacted = () => meta.get("compacted") ?? 0;
@@ -245,6 +256,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     if (result === undefined) throw failure;
     if (result.op !== "none") {
       if (result.revision > seenHead) seenHead = result.revision;
+      peers?.announce(result.revision);
       notify();
     }
     return result;
@@ -299,8 +311,13 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
       return () => listeners.delete(listener);
     },
     size,
+    /** A fresh read snapshot: every commit of any process sharing the directory before the call. */
+    async sync() {
+      return refresh();
+    },
     async close() {
       poller?.cancel();
+      stopPeers?.();
       listeners.clear();
       await root.close();
     },

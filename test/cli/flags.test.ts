@@ -91,6 +91,7 @@ describe("resolveServerOptions", () => {
         "--no-fsync": true,
         "--token": "s3cret",
         "--log-level": "DEBUG",
+        "--workers": "3",
       },
       {},
     );
@@ -106,6 +107,7 @@ describe("resolveServerOptions", () => {
       durable: false,
       token: "s3cret",
       logLevel: "debug",
+      workers: 3,
     });
   });
 

@@ -1,0 +1,211 @@
+// `--workers 2` (src/cli/cluster.ts): two server processes share the ports and
+// the data directory. Watches on both workers get every create, whichever
+// worker took it, in revision order, exactly once: the workers poll nothing
+// (with peers the store's poll is off), so a cross-worker delivery can only
+// come from the primary's relayed commit notice. A worker killed with SIGKILL
+// ends only its own watches; the primary restarts it and the service goes on;
+// SIGTERM to the primary stops everything with exit 0.
+
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { request as httpRequest, type IncomingMessage } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+
+const REPO = fileURLToPath(new URL("../..", import.meta.url));
+const DEADLINE_MS = 60_000;
+const GROUP = "cluster.example.com";
+const LIST = `/apis/${GROUP}/v1/namespaces/default/things`;
+
+let dataDir: string;
+let child: ChildProcess;
+let exited: Promise<number | null>;
+let url: string;
+let output = "";
+
+function workerPids(): number[] {
+  try {
+    return readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + DEADLINE_MS;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${output.slice(-2000)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A request on a connection of its own (so that the primary hands it to the next worker). */
+function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url + path, { method, agent: false, headers: { connection: "close", ...(body !== undefined && { "content-type": "application/json" }) }, timeout: DEADLINE_MS }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => (text += d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+interface Watch {
+  events: Array<{ type: string; object: { metadata: { name: string; resourceVersion: string } } }>;
+  ended: boolean;
+  res: IncomingMessage;
+}
+
+/** An HTTP watch on a connection of its own, collecting its events. */
+function watch(from: number): Promise<Watch> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(`${url}${LIST}?watch=true&resourceVersion=${from}`, { agent: false }, (res) => {
+      assert.equal(res.statusCode, 200);
+      const w: Watch = { events: [], ended: false, res };
+      let buffered = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => {
+        buffered += d;
+        let nl: number;
+        while ((nl = buffered.indexOf("\n")) >= 0) {
+          const line = buffered.slice(0, nl).trim();
+          buffered = buffered.slice(nl + 1);
+          if (line) w.events.push(JSON.parse(line));
+        }
+      });
+      const end = () => (w.ended = true);
+      res.on("end", end);
+      res.on("close", end);
+      res.on("error", end);
+      resolve(w);
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+const thing = (name: string) => ({ apiVersion: `${GROUP}/v1`, kind: "Thing", metadata: { name }, spec: {} });
+
+before(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), "setpoint-cluster-"));
+  child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "--http-port", "0", "--grpc-port", "-1", "--data-dir", dataDir, "--workers", "2", "--no-fsync"], {
+    cwd: REPO,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
+  exited = new Promise((resolve) => child.on("exit", (code) => resolve(code)));
+  url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no listening line within ${DEADLINE_MS} ms: ${output}`)), DEADLINE_MS);
+    void exited.then((code) => reject(new Error(`server exited with ${code}: ${output}`)));
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      output += line + "\n";
+      try {
+        const entry = JSON.parse(line) as { msg?: string; url?: string; workers?: number };
+        if (entry.msg === "setpoint-server listening" && entry.url) {
+          clearTimeout(timer);
+          assert.equal(entry.workers, 2);
+          resolve(entry.url);
+        }
+      } catch {
+        // not a log line
+      }
+    });
+  });
+  assert.equal(workerPids().length, 2, "two worker processes");
+  const res = await call("POST", "/apis/setpoint.dev/v1/resourcetypes", {
+    apiVersion: "setpoint.dev/v1",
+    kind: "ResourceType",
+    metadata: { name: `things.${GROUP}` },
+    spec: { group: GROUP, version: "v1", kind: "Thing", plural: "things", scope: "Namespaced", schema: { spec: { type: "object" } } },
+  });
+  assert.equal(res.status, 201, JSON.stringify(res.body));
+});
+
+after(async () => {
+  if (child && child.exitCode === null) {
+    child.kill("SIGTERM");
+    const code = await Promise.race([exited, new Promise((r) => setTimeout(r, DEADLINE_MS))]);
+    if (code === undefined) child.kill("SIGKILL");
+  }
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe("--workers 2", () => {
+  it("a create on either worker reaches watches on both, in order, exactly once; a killed worker ends only its watches and comes back", { timeout: 180_000 }, async () => {
+    const start = Number((await call("GET", LIST)).body.metadata.resourceVersion);
+    const watches: Watch[] = [];
+    for (let i = 0; i < 6; i++) watches.push(await watch(start));
+    const created: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const res = await call("POST", LIST, thing(`t-${i}`));
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      created.push(Number(res.body.metadata.resourceVersion));
+    }
+    for (const w of watches) {
+      await until("every create on every watch", () => (w.events.length >= 20 ? true : undefined));
+      assert.deepEqual(
+        w.events.map((e) => [e.type, e.object.metadata.name, Number(e.object.metadata.resourceVersion)]),
+        created.map((rv, i) => ["ADDED", `t-${i}`, rv]),
+      );
+    }
+
+    // Kill one worker: the watches it served end, the others stay, so watches were on both workers.
+    const [victim] = workerPids();
+    process.kill(victim!, "SIGKILL");
+    await until("the killed worker's watches to end", () => (watches.some((w) => w.ended) ? true : undefined));
+    await new Promise((r) => setTimeout(r, 300));
+    const survivors = watches.filter((w) => !w.ended);
+    assert.ok(survivors.length > 0 && survivors.length < watches.length, `watches on both workers (${survivors.length} of ${watches.length} survived)`);
+    await until("a new worker", () => {
+      const pids = workerPids();
+      return pids.length === 2 && !pids.includes(victim!) ? true : undefined;
+    });
+    // The service goes on; a resumed watch misses nothing; the survivors get the new creates too.
+    const resumed = await watch(created.at(-1)!);
+    for (let i = 20; i < 30; i++) {
+      const res = await call("POST", LIST, thing(`t-${i}`));
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      created.push(Number(res.body.metadata.resourceVersion));
+    }
+    for (const w of survivors) {
+      await until("the later creates on the surviving watches", () => (w.events.length >= 30 ? true : undefined));
+      assert.deepEqual(w.events.map((e) => Number(e.object.metadata.resourceVersion)), created);
+    }
+    await until("the later creates on the resumed watch", () => (resumed.events.length >= 10 ? true : undefined));
+    assert.deepEqual(resumed.events.map((e) => Number(e.object.metadata.resourceVersion)), created.slice(20));
+    for (const w of [...watches, resumed]) w.res.destroy();
+
+    // A list on any worker sees every acknowledged create.
+    for (let i = 0; i < 4; i++) {
+      const list = await call("GET", LIST);
+      assert.equal(list.body.items.length, 30);
+    }
+  });
+
+  it("SIGTERM to the primary stops every worker and exits 0", { timeout: 120_000 }, async () => {
+    const pids = workerPids();
+    assert.equal(pids.length, 2);
+    child.kill("SIGTERM");
+    assert.equal(await exited, 0, output.slice(-2000));
+    for (const pid of pids) {
+      await until(`worker ${pid} to exit`, () => {
+        try {
+          process.kill(pid, 0);
+          return undefined;
+        } catch {
+          return true;
+        }
+      });
+    }
+  });
+});
