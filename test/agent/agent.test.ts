@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { ManualClock } from "../../src/clock.ts";
 import { Agent, ConflictError, SetpointClient, type AgentOptions, type ApiObject } from "../../src/agent.ts";
 import { PREFIX, TYPE, createWidget, requestCount, startEnv, waitFor, type Env } from "./fixtures.ts";
 
@@ -203,7 +204,8 @@ describe("agent", () => {
   });
 });
 
-test("an agent whose server is down retries with backoff and stops cleanly", async () => {
+test("an agent whose server is down retries with backoff on its clock, never in a busy loop, and stops cleanly", async () => {
+  const clock = new ManualClock(0);
   const errors: unknown[] = [];
   const stop = new AbortController();
   const agent = new Agent({
@@ -211,14 +213,23 @@ test("an agent whose server is down retries with backoff and stops cleanly", asy
     grpcAddress: "127.0.0.1:1",
     httpUrl: "http://127.0.0.1:1",
     type: TYPE,
+    clock,
     reconcile: async () => assert.fail("nothing to reconcile"),
     onError: (err) => errors.push(err),
   });
   const running = agent.run(stop.signal);
-  await new Promise((r) => setTimeout(r, 1500));
-  // Two informers (widgets and leases) with 250 ms doubling backoff: a handful of tries each, not a busy loop.
-  assert.ok(errors.length >= 2 && errors.length <= 14, `${errors.length} failures in 1.5 s`);
-  assert.ok(agent.client.calls.list! <= 8, `${agent.client.calls.list} list calls`);
+  const lists = () => agent.client.calls.list ?? 0;
+  // Two informers (widgets and leases) list once each, fail, and wait on the clock.
+  await waitFor("both informers' first list", () => lists() === 2 && errors.length >= 2);
+  const settle = async () => {
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+  };
+  await settle();
+  assert.equal(lists(), 2, "no retry while the clock stands still");
+  clock.advance(60_000); // past any backoff: each informer retries once, then waits again
+  await waitFor("one retry of each informer", () => lists() === 4);
+  await settle();
+  assert.equal(lists(), 4, "one retry per informer per backoff");
   stop.abort();
   await running;
 });
