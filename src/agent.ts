@@ -42,3 +42,4 @@ export {
   type RateLimiter,
 } from "./agent/rate-limiter.ts";
 export { ApiError, ConflictError, ExpiredError, NotFoundError } from "./errors.ts";
+export { boundedName, MAX_PATH_COMPONENT_BYTES } from "./agent/bounded-name.ts";

@@ -25,6 +25,7 @@ import { hostname } from "node:os";
 import { systemClock, type Clock, type Timer } from "../clock.ts";
 import { ConflictError, NotFoundError } from "../errors.ts";
 import { Backoff, sleep } from "./backoff.ts";
+import { boundedName } from "./bounded-name.ts";
 import { drainingKeys, mayClaim, ownerOf } from "./claims.ts";
 import type { ApiObject, SetpointClient } from "./client.ts";
 import { Informer } from "./informer.ts";
@@ -114,7 +115,8 @@ export class LeaseMembership {
     this.#deadlineMs = options.renewDeadlineMs ?? (this.#durationMs * 2) / 3;
     if (!(this.#renewMs < this.#deadlineMs && this.#deadlineMs < this.#durationMs)) throw new RangeError("lease: need renewIntervalMs < renewDeadlineMs < leaseDurationMs");
     this.identity = options.identity ?? `${hostname()}-${process.pid}-${crypto.randomUUID().slice(0, 6)}`;
-    this.leaseName = `${options.agentName}-${this.identity}`.toLowerCase().replace(/[^a-z0-9.-]+/g, "-").replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, "").slice(0, 253);
+    // Hash-shortened past 253 characters, so replicas whose identities differ only past that still get leases of their own.
+    this.leaseName = boundedName(`${options.agentName}-${this.identity}`.toLowerCase().replace(/[^a-z0-9.-]+/g, "-").replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, ""), 253);
     this.#informer = new Informer<LeaseObject>({
       client: this.#client,
       type: { ...LEASES, namespace: options.namespace ?? "default" },

@@ -15,9 +15,12 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { open, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { systemClock, type Clock, type Timer } from "../clock.ts";
+import { boundedName, MAX_PATH_COMPONENT_BYTES } from "./bounded-name.ts";
 import type { ApiObject } from "./client.ts";
 
 const FORMAT = "setpoint.dev/agent-state/v1";
+/** What a save adds to the file name: ".json", and ".PID.XXXXXXXX.tmp" for its temp file (PIDs up to 7 digits). */
+const SUFFIX_BYTES = ".json".length + ".1234567.12345678.tmp".length;
 
 /** What is saved: the revision the cache reflects and every object in it. */
 export interface InformerState {
@@ -59,7 +62,8 @@ export class StateFile {
     this.#intervalMs = options.intervalMs ?? 5000;
     this.#clock = options.clock ?? systemClock;
     this.#onError = options.onError ?? (() => {});
-    this.path = join(dir, `${options.identity.replace(/[^a-zA-Z0-9.-]+/g, "_")}.json`);
+    // A long identity (253-character type, 63-character namespace, selectors) is hash-shortened to fit one path component.
+    this.path = join(dir, `${boundedName(options.identity.replace(/[^a-zA-Z0-9.-]+/g, "_"), MAX_PATH_COMPONENT_BYTES - SUFFIX_BYTES)}.json`);
   }
 
   /** The saved state, or undefined when there is none usable. */

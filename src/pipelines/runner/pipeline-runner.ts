@@ -29,7 +29,7 @@ import { mkdirSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { isAbsolute, join, relative, resolve } from "node:path";
 import { isDeepStrictEqual } from "node:util";
-import { ConflictError, NotFoundError, type ApiObject, type InformerHandlers, type ReconcileContext, type ReconcileResult, type SetpointClient, type TypeRef } from "../../agent.ts";
+import { boundedName, ConflictError, MAX_PATH_COMPONENT_BYTES, NotFoundError, type ApiObject, type InformerHandlers, type ReconcileContext, type ReconcileResult, type SetpointClient, type TypeRef } from "../../agent.ts";
 import { OUTPUT_TAIL_MAX, type PipelineRunSpec, type PipelineRunStatus, type PipelineTask, type RunPhase, type TaskStatus } from "../resource-type.ts";
 import { isFinalPhase, schedule, type AttemptResult, type AttemptState } from "./scheduler.ts";
 import { TaskProcess, type TaskExit } from "./task-process.ts";
@@ -129,10 +129,11 @@ export class PipelineRunner {
     return n;
   }
 
-  /** The workspace directory of a run. */
+  /** The workspace directory of a run: `NAMESPACE/NAME-UID`, the name hash-shortened where the component would pass 255 bytes. */
   workspaceOf(run: PipelineRun): string {
     const uid = (run.metadata.uid ?? "").slice(0, 8);
-    return join(this.#o.workDir, run.metadata.namespace ?? "_cluster", `${run.metadata.name}${uid ? `-${uid}` : ""}`);
+    const name = boundedName(run.metadata.name, MAX_PATH_COMPONENT_BYTES - (uid ? uid.length + 1 : 0));
+    return join(this.#o.workDir, run.metadata.namespace ?? "_cluster", `${name}${uid ? `-${uid}` : ""}`);
   }
 
   /** Informer handlers: stop this process's tasks of cancelled or deleted runs at once, whoever owns the run. */
