@@ -64,8 +64,17 @@ export async function startGrpcServer(resources: Resources, options: GrpcServerO
       throw new ApiError("Unauthorized", "Unauthorized: a valid bearer token is required");
     }
   };
+  /** A call's metrics label: the live type it names, as REST labels it; "unknown" otherwise, so any text a caller sends cannot add series. */
+  const resourceLabel = (ref: wire.ResourceRef | null | undefined, sub: string): string => {
+    if (!ref?.group || !ref.version || !ref.plural) return "unknown";
+    try {
+      return `${resources.resolve({ group: ref.group, version: ref.version, plural: ref.plural }, false).name}${sub}`;
+    } catch {
+      return "unknown";
+    }
+  };
   const record = (verb: string, ref: wire.ResourceRef | null | undefined, err: unknown, started: number, sub = "") => {
-    const resource = ref ? `${ref.plural}.${ref.group}${sub}` : "unknown";
+    const resource = resourceLabel(ref, sub);
     const code = err === undefined ? (verb === "create" ? 201 : 200) : statusOf(err).code;
     if (code === 500) log.error({ err: toApiError(err).cause ?? err, verb, resource }, "internal error (grpc)");
     metrics?.request(verb, resource, code, (performance.now() - started) / 1000);

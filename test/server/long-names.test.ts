@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { WebSocket } from "ws";
+import { SetpointClient } from "../../src/agent/client.ts";
 import { api, createType, startTestServer, type ApiClient, type TestServer } from "../helpers/server.ts";
 
 const DEADLINE_MS = 15_000;
@@ -52,7 +53,7 @@ before(async () => {
   assert.equal(NS63.length, 63);
   assert.equal(Math.max(...NAMES.map((n) => n.length)), 253);
   dataDir = mkdtempSync(join(tmpdir(), "setpoint-long-names-"));
-  s = await startTestServer({ dataDir });
+  s = await startTestServer({ dataDir, grpcPort: 0 });
   c = api(s.url);
   await createType(c, { group: GROUP, kind: "Gadget", plural: PLURAL });
   await createType(c, { group: GROUP, kind: "Realm", plural: CLUSTER_PLURAL, scope: "Cluster" });
@@ -230,6 +231,28 @@ describe("kubectl against a 253-character type", () => {
     const cluster = await kubectl("get", CLUSTER_PLURAL, "-o", "name");
     assert.equal(cluster.code, 0, cluster.stderr);
     assert.equal(cluster.stdout.trim().split("\n").length, NAMES.length);
+  });
+});
+
+describe("metrics labels", () => {
+  it("name a 253-character type in full, over REST and gRPC; a type that does not exist is \"unknown\", however long", async () => {
+    assert.equal((await c.get(listAll(LONG))).status, 200);
+    const client = new SetpointClient({ grpcAddress: `127.0.0.1:${s.server.grpcPort}` });
+    const bogus = "nothing".padEnd(10_000, "x");
+    try {
+      const listed = await client.list({ group: GROUP, version: "v1", plural: PLURAL, namespace: NS63 });
+      assert.equal(listed.items.length, NAMES.length);
+      await assert.rejects(client.get({ group: GROUP, version: "v1", plural: bogus, namespace: "default", name: "a" }));
+    } finally {
+      client.close();
+    }
+    const metrics = (await c.get("/metrics")).text;
+    const requests = metrics.split("\n").filter((l) => l.startsWith("setpoint_requests_total{"));
+    const count = (verb: string, resource: string) =>
+      requests.filter((l) => l.includes(`verb="${verb}"`) && l.includes(`resource="${resource}"`)).reduce((n, l) => n + Number(l.split(" ").pop()), 0);
+    assert.ok(count("list", TYPE) >= 2, `REST and gRPC lists of the long type: ${requests.filter((l) => l.includes(PLURAL)).join("\n")}`);
+    assert.ok(count("get", "unknown") >= 1, "the get of a type that does not exist is labelled unknown");
+    assert.ok(!metrics.includes(bogus.slice(0, 100)), "no label carries the caller's text");
   });
 });
 
