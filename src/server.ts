@@ -7,11 +7,12 @@
 // watch gets a final bookmark and is closed, in-flight requests and gRPC calls
 // finish (or are cut after 2 s), the store flushes and closes.
 
-import { createServer, type IncomingMessage, type Server as HttpServer } from "node:http";
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { pino, type Logger } from "pino";
 import { WebSocketServer, type WebSocket } from "ws";
 import { TypeRegistry } from "./api/registry.ts";
+import { RBAC_VALIDATORS } from "./api/rbac-types.ts";
 import { Resources } from "./api/resources.ts";
 import type { TypeValidators } from "./api/type-validators.ts";
 import { systemClock, type Clock, type Timer } from "./clock.ts";
@@ -20,8 +21,9 @@ import { startGrpcServer, type RunningGrpcServer } from "./server/grpc.ts";
 import { ListenError, probePort } from "./server/listen-error.ts";
 import { createMetrics } from "./server/metrics.ts";
 import { defaultServerOptions, type ServerOptions } from "./server/options.ts";
-import { authenticate, handleRequest, isWatch, rawQuery, type RestContext } from "./server/rest.ts";
+import { handleRequest, isWatch, rawQuery, type RestContext } from "./server/rest.ts";
 import { parseRoute } from "./server/routes.ts";
+import { createSecurity, WATCH_SUBPROTOCOL, type Security } from "./server/security.ts";
 import { rawHttpReply, statusOf } from "./server/status.ts";
 import { webSocketWatchSink } from "./server/watch-sinks.ts";
 import { openLmdbStore, type Store } from "./store.ts";
@@ -72,8 +74,16 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
   const store = openLmdbStore(o.dataDir, { durable: o.durable, clock, peers: extra.commitPeers });
   const hub = new WatchHub(store, { bookmarkIntervalMs: o.bookmarkIntervalMs, bufferBytes: o.watchBufferBytes, clock });
   const registry = new TypeRegistry(store, { log });
-  const resources = new Resources(store, hub, registry, { clock, log, validators: extra.validators ?? new Map() });
+  const resources = new Resources(store, hub, registry, { clock, log, validators: new Map([...RBAC_VALIDATORS, ...(extra.validators ?? [])]) });
   const metrics = createMetrics(store, hub);
+  let security: Security;
+  try {
+    security = createSecurity(o, { hub, store, log, clock });
+  } catch (err) {
+    hub.close();
+    await store.close();
+    throw err;
+  }
   let ready = true;
   const watches = new Set<() => void>();
 
@@ -83,7 +93,6 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
     metrics,
     log,
     version: extra.version ?? "0.1.0",
-    token: o.token,
     ready: () => ready,
     trackWatch(stop) {
       watches.add(stop);
@@ -91,12 +100,14 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
     },
   };
 
-  const http = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
-    void handleRequest(ctx, req, res);
-  });
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
+  const serve = (req: IncomingMessage, res: ServerResponse) => {
+    if (security.gateHttp(req, res)) void handleRequest(ctx, req, res);
+  };
+  const http = security.tls ? security.tls.createHttpsServer({ keepAliveTimeout: 65_000 }, serve) : createServer({ keepAliveTimeout: 65_000 }, serve);
+  // Select the watch subprotocol when offered; never another (the bearer one would echo the token).
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, handleProtocols: (offered) => (offered.has(WATCH_SUBPROTOCOL) ? WATCH_SUBPROTOCOL : false) });
   http.on("upgrade", (req, socket, head) => {
-    void upgrade(ctx, wss, req, socket, head);
+    void upgrade(ctx, security, wss, req, socket, head);
   });
   // Requests Node cannot parse (unknown methods, oversized headers) still get a Status.
   http.on("clientError", (err: NodeJS.ErrnoException, socket) => {
@@ -116,7 +127,7 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
     });
     if (o.grpcPort !== -1) {
       const grpcPort = o.grpcPort;
-      const bind = probePort(o.host, grpcPort).then(() => startGrpcServer(resources, { host: o.host, port: grpcPort, token: o.token, log, metrics, graceMs, clock }));
+      const bind = probePort(o.host, grpcPort).then(() => startGrpcServer(resources, { host: o.host, port: grpcPort, log, metrics, graceMs, clock, security }));
       grpc = await bind.catch((err: unknown) => {
         throw new ListenError("grpc", o.host, grpcPort, err);
       });
@@ -126,13 +137,14 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
     hub.close();
     await compactor.stop();
     if (http.listening) await new Promise((resolve) => http.close(resolve));
+    await security.close();
     await store.close();
     throw err;
   }
 
   let closing: Promise<void> | undefined;
   return {
-    url: `http://${o.host.includes(":") ? `[${o.host}]` : o.host}:${port}`,
+    url: `${security.tls ? "https" : "http"}://${o.host.includes(":") ? `[${o.host}]` : o.host}:${port}`,
     port,
     grpcPort: grpc?.port ?? -1,
     store,
@@ -157,6 +169,7 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
         wss.close();
         await grpcStopped;
         await compacted;
+        await security.close();
         await store.close();
       })();
       return closing;
@@ -233,18 +246,23 @@ function startCompactor(store: Store, o: CompactorOptions): { stop(): Promise<vo
 }
 
 /** Serves a WebSocket watch on a list path, or answers the upgrade with a Status. */
-async function upgrade(ctx: RestContext, wss: WebSocketServer, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+async function upgrade(ctx: RestContext, security: Security, wss: WebSocketServer, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
   const reject = (err: unknown) => {
     if (socket.writable) socket.end(rawHttpReply(statusOf(err)));
   };
+  const admission = security.gateUpgrade(req, socket);
+  if (!admission) return;
+  // The watch counts (and is audited) until its socket closes, however it ends.
+  let code = 400;
+  socket.once("close", () => admission.done(code));
   try {
     const url = new URL(req.url ?? "/", "http://setpoint");
-    authenticate(ctx, req);
     const route = parseRoute(url.pathname);
     if (!route || route.kind !== "collection") throw new NotFoundError(`no watch at ${url.pathname}: open a list path`);
     if (url.searchParams.has("watch") && !isWatch(url.searchParams)) throw new ApiError("BadRequest", "a WebSocket on a list path is a watch: drop watch=false");
     if (!ctx.ready()) throw new ApiError("TooManyRequests", "the server is shutting down; retry against another replica");
     const start = await ctx.resources.openWatch(route.ref, rawQuery(url.searchParams));
+    code = 101;
     wss.handleUpgrade(req, socket, head, (ws) => {
       wss.emit("connection", ws, req);
       let untrack = () => {};
@@ -257,6 +275,7 @@ async function upgrade(ctx: RestContext, wss: WebSocketServer, req: IncomingMess
       ws.on("error", () => ws.terminate());
     });
   } catch (err) {
+    code = statusOf(err).code;
     reject(err);
   }
 }

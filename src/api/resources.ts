@@ -415,7 +415,7 @@ export class Resources {
       }
       // The whole-object check runs only when spec changes, so that an object
       // stored before a check existed can still have its metadata updated.
-      const check = generationChanged(before, after) ? this.#validators.get(t.name) : undefined;
+      const check = generationChanged(before, after) || t.specless ? this.#validators.get(t.name) : undefined;
       validateObject(after, t, { spec: true, status: false, check });
       if (t === RESOURCE_TYPES) {
         const causes = immutableTypeChanges(typeFromResourceType(before, 0), typeFromResourceType(after, 0));

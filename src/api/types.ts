@@ -4,6 +4,7 @@
 
 import { InvalidError, type FieldCause } from "../errors.ts";
 import { parsePrinterColumns, validateNameList, type PrinterColumn } from "./printer-columns.ts";
+import { RBAC_TYPES } from "./rbac-types.ts";
 import { compileSchema, validateName } from "./validation.ts";
 
 /** Checks one part (`spec` or `status`) of an object; returns causes. */
@@ -34,6 +35,8 @@ export interface TypeInfo {
   printerColumns?: PrinterColumn[];
   /** Revision of the ResourceType object it came from (0 for built-ins). */
   revision: number;
+  /** Fields at the top level, no spec (the RBAC types): whole-object checks run on every write. */
+  specless?: boolean;
 }
 
 /** `group/version` of a type. */
@@ -93,7 +96,7 @@ export const LEASES: TypeInfo = {
   revision: 0,
 };
 
-export const BUILT_IN_TYPES: readonly TypeInfo[] = [RESOURCE_TYPES, LEASES];
+export const BUILT_IN_TYPES: readonly TypeInfo[] = [RESOURCE_TYPES, LEASES, ...RBAC_TYPES];
 
 const KIND = /^[A-Z][A-Za-z0-9]*$/;
 const PLURAL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;

@@ -200,8 +200,61 @@ export const SERVER_FLAGS: readonly AnyFlagSpec[] = [
   }),
   spec({
     flag: "--token", value: "<token>", env: "SETPOINT_TOKEN", key: "token",
-    help: "require 'Authorization: Bearer <token>' on every request (prefer the env var: flags show in ps)",
+    help: "shorthand for one token of user admin in group system:masters (prefer the env var: flags show in ps)",
     parse: nonEmpty("token"),
+  }),
+  spec({
+    flag: "--token-auth-file", value: "<path>", env: "SETPOINT_TOKEN_AUTH_FILE", key: "tokenAuthFile",
+    help: 'static token file as kube-apiserver reads it: one line token,user,uid,"group1,group2" per token',
+    parse: nonEmpty("token file"),
+  }),
+  spec({
+    flag: "--client-ca-file", value: "<path>", env: "SETPOINT_CLIENT_CA_FILE", key: "clientCaFile",
+    help: "client certificates signed by this CA authenticate: CN is the user, O the groups (needs TLS)",
+    parse: nonEmpty("client CA file"),
+  }),
+  spec({
+    flag: "--tls-cert-file", value: "<path>", env: "SETPOINT_TLS_CERT_FILE", key: "tlsCertFile",
+    help: "serve HTTPS/WSS and gRPC over TLS 1.2+ with this certificate (PEM); reloaded when it changes",
+    parse: nonEmpty("TLS certificate file"),
+  }),
+  spec({
+    flag: "--tls-private-key-file", value: "<path>", env: "SETPOINT_TLS_PRIVATE_KEY_FILE", key: "tlsPrivateKeyFile",
+    help: "private key (PEM) of --tls-cert-file",
+    parse: nonEmpty("TLS private key file"),
+  }),
+  spec({
+    flag: "--authorization-mode", value: "<mode>", env: "SETPOINT_AUTHORIZATION_MODE", key: "authorizationMode",
+    defaultText: "AlwaysAllow",
+    help: "AlwaysAllow, or RBAC (Role, ClusterRole, RoleBinding, ClusterRoleBinding in rbac.authorization.k8s.io/v1)",
+    parse: (t) => {
+      const mode = t.trim();
+      if (mode !== "AlwaysAllow" && mode !== "RBAC") throw new RangeError(`unknown authorization mode ${JSON.stringify(t)}: use AlwaysAllow or RBAC`);
+      return mode;
+    },
+  }),
+  spec({
+    flag: "--max-requests-inflight", value: "<count>", env: "SETPOINT_MAX_REQUESTS_INFLIGHT", key: "maxRequestsInflight",
+    defaultText: "400",
+    help: "read requests served at once; past it 429 with Retry-After (watches do not count; 0 = no limit)",
+    parse: atLeast(0, parseInteger),
+  }),
+  spec({
+    flag: "--max-mutating-requests-inflight", value: "<count>", env: "SETPOINT_MAX_MUTATING_REQUESTS_INFLIGHT", key: "maxMutatingRequestsInflight",
+    defaultText: "200",
+    help: "writes served at once; past it 429 with Retry-After (0 = no limit)",
+    parse: atLeast(0, parseInteger),
+  }),
+  spec({
+    flag: "--max-watches-per-user", value: "<count>", env: "SETPOINT_MAX_WATCHES_PER_USER", key: "maxWatchesPerUser",
+    defaultText: "1000",
+    help: "watches one authenticated user may hold open at once, all transports together; past it 429 (0 = no limit)",
+    parse: atLeast(0, parseInteger),
+  }),
+  spec({
+    flag: "--audit-log-path", value: "<path>", env: "SETPOINT_AUDIT_LOG_PATH", key: "auditLogPath",
+    help: "append one audit.k8s.io/v1 Event (level Metadata) per request to this file",
+    parse: nonEmpty("audit log path"),
   }),
   spec({
     flag: "--log-level", value: "<level>", env: "SETPOINT_LOG_LEVEL", key: "logLevel", defaultText: "info",

@@ -21,6 +21,7 @@ import * as wire from "../proto.ts";
 import type { Metrics } from "./metrics.ts";
 import { MAX_BODY_BYTES } from "./rest.ts";
 import { grpcWatchSink, withPreSerializedWatch } from "./grpc-watch-sink.ts";
+import type { Admission, GrpcCall, Security } from "./security.ts";
 import { serviceError, statusOf, toApiError } from "./status.ts";
 
 export interface GrpcServerOptions {
@@ -38,6 +39,8 @@ export interface GrpcServerOptions {
   clock?: Clock;
   /** Ping an idle connection this often, so a vanished agent's watch is dropped. Default 30000 ms. */
   keepaliveMs?: number;
+  /** The security edge (src/server/security.ts): authentication, limits, RBAC, audit, TLS. */
+  security?: Security;
 }
 
 export interface RunningGrpcServer {
@@ -49,7 +52,7 @@ export interface RunningGrpcServer {
 
 /** Starts serving `setpoint.v1.Resources` on host:port. */
 export async function startGrpcServer(resources: Resources, options: GrpcServerOptions): Promise<RunningGrpcServer> {
-  const { log, metrics, token } = options;
+  const { log, metrics, token, security } = options;
   const server = new grpc.Server({
     // A little over the REST body bound, for the envelope around the object.
     "grpc.max_receive_message_length": MAX_BODY_BYTES + 64 * 1024,
@@ -59,10 +62,13 @@ export async function startGrpcServer(resources: Resources, options: GrpcServerO
   });
 
   let closing: Promise<void> | undefined;
-  const authenticate = (md: grpc.Metadata) => {
-    if (token !== undefined && md.get("authorization")[0] !== `Bearer ${token}`) {
-      throw new ApiError("Unauthorized", "Unauthorized: a valid bearer token is required");
+  /** Admits a call through the security edge (or the bare token check without one). */
+  const admit = (call: GrpcCall, verb: string, ref: wire.ResourceRef | null | undefined, sub: string): Admission | undefined => {
+    if (security) return security.admitGrpc(call, verb, ref, sub === "/status" ? "status" : "");
+    if (token !== undefined && call.metadata.get("authorization")[0] !== `Bearer ${token}`) {
+      throw new ApiError("Unauthorized", "Unauthorized");
     }
+    return undefined;
   };
   /** A call's metrics label: the live type it names, as REST labels it; "unknown" otherwise, so any text a caller sends cannot add series. */
   const resourceLabel = (ref: wire.ResourceRef | null | undefined, sub: string): string => {
@@ -83,18 +89,21 @@ export async function startGrpcServer(resources: Resources, options: GrpcServerO
   const unary = <Req extends { ref: wire.ResourceRef | null }, Res>(verb: string, run: (req: Req) => Promise<Res> | Res, sub = ""): grpc.handleUnaryCall<Req, Res> => {
     return (call, callback) => {
       const started = performance.now();
+      let admission: Admission | undefined;
       Promise.resolve()
         .then(() => {
-          authenticate(call.metadata);
+          admission = admit(call, verb, call.request.ref, sub);
           return run(call.request);
         })
         .then(
           (res) => {
             record(verb, call.request.ref, undefined, started, sub);
+            admission?.done(verb === "create" ? 201 : 200);
             callback(null, res);
           },
           (err: unknown) => {
             record(verb, call.request.ref, err, started, sub);
+            admission?.done(statusOf(err).code);
             callback(serviceError(err));
           },
         );
@@ -113,9 +122,15 @@ export async function startGrpcServer(resources: Resources, options: GrpcServerO
     Watch: (call: WatchCall) => {
       const started = performance.now();
       const r = call.request;
+      let code = 200;
       Promise.resolve()
         .then(async () => {
-          authenticate(call.metadata);
+          const admission = admit(call, "watch", r.ref, "");
+          if (admission) {
+            // The watch counts (and is audited) until the call ends, however it ends.
+            const end = () => admission.done(code);
+            for (const event of ["finish", "cancelled", "error", "close"]) call.once(event, end);
+          }
           const start = await resources.openWatch(refOf(r.ref, false), watchQuery(r));
           if (call.cancelled) return;
           let stop: () => void;
@@ -129,6 +144,7 @@ export async function startGrpcServer(resources: Resources, options: GrpcServerO
           record("watch", r.ref, undefined, started);
         })
         .catch((err: unknown) => {
+          code = statusOf(err).code;
           record("watch", r.ref, err, started);
           call.emit("error", serviceError(err));
         });
@@ -153,7 +169,7 @@ export async function startGrpcServer(resources: Resources, options: GrpcServerO
 
   const host = options.host.includes(":") ? `[${options.host}]` : options.host;
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${host}:${options.port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+    server.bindAsync(`${host}:${options.port}`, security?.tls?.grpcCredentials() ?? grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
   });
 
   return {

@@ -23,8 +23,27 @@ export interface ServerOptions {
   watchBufferBytes: number;
   /** fsync every commit before acknowledging it. Default true. */
   durable: boolean;
-  /** If set, every request must carry `Authorization: Bearer <token>`. */
+  /** Shorthand for one token of user `admin` in group `system:masters` (API.md §8). */
   token?: string;
+  /** Kubernetes static token file: `token,user,uid,"group1,group2"` per line. */
+  tokenAuthFile?: string;
+  /** CA whose client certificates authenticate (CN = user, O = groups); needs TLS. */
+  clientCaFile?: string;
+  /** Serving certificate (PEM) for HTTPS/WSS and gRPC over TLS; with tlsPrivateKeyFile. */
+  tlsCertFile?: string;
+  tlsPrivateKeyFile?: string;
+  /** How often the TLS files are checked for changes. Default 10000 ms. */
+  tlsReloadIntervalMs: number;
+  /** `AlwaysAllow` (default) or `RBAC`. */
+  authorizationMode: "AlwaysAllow" | "RBAC";
+  /** Read requests in flight at once before 429; 0 = unlimited. Default 400. */
+  maxRequestsInflight: number;
+  /** Writes in flight at once before 429; 0 = unlimited. Default 200. */
+  maxMutatingRequestsInflight: number;
+  /** Watches one authenticated user may hold open at once; 0 = unlimited. Default 1000. */
+  maxWatchesPerUser: number;
+  /** Append one audit.k8s.io/v1 Event per request to this file. */
+  auditLogPath?: string;
   /** Log level: "silent", "error", "warn", "info", "debug". Default "info". */
   logLevel: string;
   /**
@@ -45,6 +64,11 @@ export const defaultServerOptions: ServerOptions = {
   historyMinEvents: 100_000,
   watchBufferBytes: 16 * 1024 * 1024,
   durable: true,
+  tlsReloadIntervalMs: 10_000,
+  authorizationMode: "AlwaysAllow",
+  maxRequestsInflight: 400,
+  maxMutatingRequestsInflight: 200,
+  maxWatchesPerUser: 1000,
   logLevel: "info",
   workers: availableParallelism(),
 };

@@ -14,11 +14,11 @@ describe("token auth", () => {
     await secured.stop();
   });
 
-  it("a missing or wrong token is 401; the right one works; /healthz and /readyz need none", async () => {
+  it("a missing or wrong token is 401; the right one works; /healthz, /readyz and /version need none", async () => {
     const anon = api(secured.url);
     const wrong = api(secured.url, { token: "nope" });
     const right = api(secured.url, { token: "s3cret-token" });
-    for (const path of ["/apis", "/api", "/version", "/apis/setpoint.dev/v1/resourcetypes", "/apis/setpoint.dev/v1/namespaces/a/leases/x"]) {
+    for (const path of ["/apis", "/api", "/metrics", "/openapi/v3", "/apis/setpoint.dev/v1/resourcetypes", "/apis/setpoint.dev/v1/namespaces/a/leases/x"]) {
       assertStatus(await anon.get(path), 401, "Unauthorized");
       assertStatus(await wrong.get(path), 401, "Unauthorized");
     }
@@ -31,5 +31,6 @@ describe("token auth", () => {
     assert.equal((await right.get("/apis/setpoint.dev/v1/namespaces/a/leases/x")).status, 200);
     assert.equal((await anon.get("/healthz")).status, 200);
     assert.equal((await anon.get("/readyz")).status, 200);
+    assert.equal((await anon.get("/version")).status, 200);
   });
 });

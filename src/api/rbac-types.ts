@@ -1,0 +1,118 @@
+// The RBAC types (API.md §8), built in like ResourceType and Lease, in
+// Kubernetes' shapes (rbac.authorization.k8s.io/v1): Role and RoleBinding
+// (namespaced), ClusterRole and ClusterRoleBinding (cluster-scoped). Their
+// fields sit at the top level, not under `spec`; the checks here run on every
+// write of them and reject what kube-apiserver's validation rejects.
+// Evaluating them is the server's business (src/server/auth/rbac.ts).
+
+import type { FieldCause } from "../errors.ts";
+import type { ObjectInput as ApiObject } from "../wire.ts";
+import type { ObjectCheck } from "./type-validators.ts";
+import type { TypeInfo } from "./types.ts";
+
+export const RBAC_GROUP = "rbac.authorization.k8s.io";
+
+/** One rule of a Role or ClusterRole. */
+export interface PolicyRule {
+  verbs: string[];
+  apiGroups?: string[];
+  resources?: string[];
+  resourceNames?: string[];
+  nonResourceURLs?: string[];
+}
+
+export interface Subject {
+  kind: "User" | "Group" | "ServiceAccount";
+  name: string;
+  apiGroup?: string;
+  namespace?: string;
+}
+
+export interface RoleRef {
+  apiGroup: string;
+  kind: "Role" | "ClusterRole";
+  name: string;
+}
+
+const rbacType = (kind: string, plural: string, namespaced: boolean): TypeInfo => ({
+  name: `${plural}.${RBAC_GROUP}`,
+  group: RBAC_GROUP,
+  version: "v1",
+  kind,
+  plural,
+  singular: kind.toLowerCase(),
+  namespaced,
+  specless: true,
+  revision: 0,
+});
+
+export const ROLES = rbacType("Role", "roles", true);
+export const CLUSTER_ROLES = rbacType("ClusterRole", "clusterroles", false);
+export const ROLE_BINDINGS = rbacType("RoleBinding", "rolebindings", true);
+export const CLUSTER_ROLE_BINDINGS = rbacType("ClusterRoleBinding", "clusterrolebindings", false);
+
+export const RBAC_TYPES: readonly TypeInfo[] = [CLUSTER_ROLES, CLUSTER_ROLE_BINDINGS, ROLES, ROLE_BINDINGS];
+
+const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === "string");
+
+function checkRules(o: ApiObject, allowNonResource: boolean): FieldCause[] {
+  const causes: FieldCause[] = [];
+  const rules = o.rules;
+  if (rules === undefined || rules === null) return causes;
+  if (!Array.isArray(rules)) return [{ field: "rules", message: "Invalid value: must be a list of rules", reason: "FieldValueInvalid" }];
+  rules.forEach((r: unknown, i) => {
+    const at = `rules[${i}]`;
+    if (r === null || typeof r !== "object" || Array.isArray(r)) {
+      causes.push({ field: at, message: "Invalid value: must be an object", reason: "FieldValueInvalid" });
+      return;
+    }
+    const rule = r as Record<string, unknown>;
+    for (const f of ["verbs", "apiGroups", "resources", "resourceNames", "nonResourceURLs"]) {
+      if (rule[f] !== undefined && rule[f] !== null && !isStringArray(rule[f])) causes.push({ field: `${at}.${f}`, message: "Invalid value: must be a list of strings", reason: "FieldValueInvalid" });
+    }
+    if (!isStringArray(rule.verbs) || rule.verbs.length === 0) causes.push({ field: `${at}.verbs`, message: "Required value: verbs must contain at least one value", reason: "FieldValueRequired" });
+    const nonResource = isStringArray(rule.nonResourceURLs) && rule.nonResourceURLs.length > 0;
+    const resource = isStringArray(rule.resources) && rule.resources.length > 0;
+    if (nonResource && !allowNonResource) causes.push({ field: `${at}.nonResourceURLs`, message: "Invalid value: namespaced rules cannot apply to non-resource URLs", reason: "FieldValueInvalid" });
+    if (nonResource && resource) causes.push({ field: `${at}.nonResourceURLs`, message: "Invalid value: rules cannot apply to both regular resources and non-resource URLs", reason: "FieldValueInvalid" });
+    if (!nonResource && !resource) causes.push({ field: `${at}.resources`, message: "Required value: resource rules must supply at least one resource", reason: "FieldValueRequired" });
+    if (resource && !(isStringArray(rule.apiGroups) && rule.apiGroups.length > 0)) causes.push({ field: `${at}.apiGroups`, message: "Required value: resource rules must supply at least one api group", reason: "FieldValueRequired" });
+  });
+  return causes;
+}
+
+function checkBinding(o: ApiObject, clusterBinding: boolean): FieldCause[] {
+  const causes: FieldCause[] = [];
+  const ref = o.roleRef as Record<string, unknown> | undefined;
+  if (ref === undefined || ref === null || typeof ref !== "object" || Array.isArray(ref)) {
+    causes.push({ field: "roleRef", message: "Required value", reason: "FieldValueRequired" });
+  } else {
+    if (ref.apiGroup !== RBAC_GROUP) causes.push({ field: "roleRef.apiGroup", message: `Unsupported value: ${JSON.stringify(ref.apiGroup)}: supported values: "${RBAC_GROUP}"`, reason: "FieldValueNotSupported" });
+    const kinds = clusterBinding ? ["ClusterRole"] : ["Role", "ClusterRole"];
+    if (typeof ref.kind !== "string" || !kinds.includes(ref.kind)) causes.push({ field: "roleRef.kind", message: `Unsupported value: ${JSON.stringify(ref.kind)}: supported values: ${kinds.map((k) => `"${k}"`).join(", ")}`, reason: "FieldValueNotSupported" });
+    if (typeof ref.name !== "string" || ref.name === "") causes.push({ field: "roleRef.name", message: "Required value", reason: "FieldValueRequired" });
+  }
+  const subjects = o.subjects;
+  if (subjects !== undefined && subjects !== null) {
+    if (!Array.isArray(subjects)) causes.push({ field: "subjects", message: "Invalid value: must be a list of subjects", reason: "FieldValueInvalid" });
+    else {
+      subjects.forEach((s: unknown, i) => {
+        const at = `subjects[${i}]`;
+        const subject = (s ?? {}) as Record<string, unknown>;
+        if (!["User", "Group", "ServiceAccount"].includes(subject.kind as string)) causes.push({ field: `${at}.kind`, message: `Unsupported value: ${JSON.stringify(subject.kind)}: supported values: "ServiceAccount", "User", "Group"`, reason: "FieldValueNotSupported" });
+        if (typeof subject.name !== "string" || subject.name === "") causes.push({ field: `${at}.name`, message: "Required value", reason: "FieldValueRequired" });
+        if (subject.kind === "ServiceAccount" && !clusterBinding && subject.namespace === undefined) return;
+        if (subject.kind === "ServiceAccount" && (typeof subject.namespace !== "string" || subject.namespace === "")) causes.push({ field: `${at}.namespace`, message: "Required value", reason: "FieldValueRequired" });
+      });
+    }
+  }
+  return causes;
+}
+
+/** Whole-object checks of the RBAC types, by type name, for the server's validators. */
+export const RBAC_VALIDATORS: ReadonlyMap<string, ObjectCheck> = new Map<string, ObjectCheck>([
+  [ROLES.name, (o) => checkRules(o, false)],
+  [CLUSTER_ROLES.name, (o) => checkRules(o, true)],
+  [ROLE_BINDINGS.name, (o) => checkBinding(o, false)],
+  [CLUSTER_ROLE_BINDINGS.name, (o) => checkBinding(o, true)],
+]);

@@ -1,0 +1,310 @@
+// The security edge (API.md §8), one gate in front of every surface: REST and
+// HTTP watches, WebSocket upgrades, gRPC calls. For each request, in
+// kube-apiserver's order: authenticate (401), take an in-flight slot or count
+// the watch (429), authorize (403), then let the API handler run; when the
+// response is complete, release the slot and write the audit event. The
+// health and version endpoints bypass the gate. SelfSubjectAccessReviews are
+// answered here.
+//
+// Transports hand the gate the credentials they carry and what the request
+// asks (attributes); nothing below this file knows about users.
+
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { TLSSocket } from "node:tls";
+import type { Duplex } from "node:stream";
+import type * as grpc from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import type { Clock } from "../clock.ts";
+import { ApiError, BadRequestError } from "../errors.ts";
+import type { Store } from "../store.ts";
+import type { WatchHub } from "../watch.ts";
+import type { ResourceRef as WireRef } from "../proto.ts";
+import { ACCESS_REVIEW_PATH, reviewAccess } from "./auth/access-review.ts";
+import { forbidden, MUTATING_VERBS, nonResourceVerb, resourceVerb, unauthorized, type RequestAttributes } from "./auth/attributes.ts";
+import { ANONYMOUS, Authenticator, bearerOf, bearerOfSubprotocols, MASTERS_GROUP, type Credentials, type UserInfo } from "./auth/authenticator.ts";
+import { alwaysAllow, followRbac, RbacAuthorizer, RbacIndex, type Authorizer } from "./auth/rbac.ts";
+import { AuditLog, type AuditRecord } from "./audit.ts";
+import { Limits, TooManyRequestsError } from "./limits.ts";
+import type { ServerOptions } from "./options.ts";
+import { parseRoute, type Route } from "./routes.ts";
+import { statusOf } from "./status.ts";
+import { TlsCertificates } from "./tls.ts";
+
+/** What the gRPC gate reads of a call (grpc-js's ServerSurfaceCall, which it does not export). */
+export interface GrpcCall {
+  metadata: grpc.Metadata;
+  getPeer(): string;
+  getAuthContext?(): { sslPeerCertificate?: import("node:tls").PeerCertificate } | null;
+}
+
+/** A request let through the gate; `done` (idempotent) releases its slot and audits it with the response code. */
+export interface Admission {
+  user: UserInfo;
+  done(code: number): void;
+}
+
+/** What a transport tells the gate about one request. */
+export interface GateRequest {
+  credentials: Credentials;
+  attributes: RequestAttributes;
+  /** A watch: exempt from the in-flight limits, counted against the per-user watch cap. */
+  longRunning: boolean;
+  requestURI: string;
+  sourceIP: string;
+  userAgent?: string;
+}
+
+const OPEN_ROUTES = new Set(["healthz", "livez", "readyz", "version"]);
+
+/** The WebSocket subprotocol a watch is served with (API.md §8, §10). */
+export const WATCH_SUBPROTOCOL = "watch.setpoint.dev";
+
+export class Security {
+  readonly authenticator: Authenticator;
+  readonly authorizer: Authorizer;
+  readonly limits: Limits;
+  readonly audit: AuditLog | undefined;
+  readonly tls: TlsCertificates | undefined;
+  readonly #now: () => number;
+  readonly #stops: Array<() => void> = [];
+
+  constructor(parts: { authenticator: Authenticator; authorizer: Authorizer; limits: Limits; audit?: AuditLog; tls?: TlsCertificates; now?: () => number; stops?: Array<() => void> }) {
+    this.authenticator = parts.authenticator;
+    this.authorizer = parts.authorizer;
+    this.limits = parts.limits;
+    this.audit = parts.audit;
+    this.tls = parts.tls;
+    this.#now = parts.now ?? Date.now;
+    this.#stops.push(...(parts.stops ?? []));
+  }
+
+  /** Authenticates, limits and authorizes one request; throws a 401/403/429 ApiError (already audited). */
+  admit(r: GateRequest): Admission {
+    const receivedAt = this.#now();
+    const base = { attributes: r.attributes, requestURI: r.requestURI, sourceIP: r.sourceIP, userAgent: r.userAgent, receivedAt };
+    const refuse = (err: ApiError, user: UserInfo | undefined, decision?: "forbid"): never => {
+      const status = statusOf(err);
+      this.audit?.record({ ...base, user, code: status.code, failure: { reason: status.reason, message: status.message }, decision });
+      throw err;
+    };
+    const user = this.authenticator.enabled ? this.authenticator.authenticate(r.credentials) : ANONYMOUS;
+    if (!user) return refuse(unauthorized(), undefined);
+    const master = user.groups.includes(MASTERS_GROUP);
+    let release: () => void = () => {};
+    try {
+      if (r.longRunning) {
+        if (this.authenticator.enabled && !master) release = this.limits.watch(user.name);
+      } else if (!master) {
+        release = this.limits.request(MUTATING_VERBS.has(r.attributes.verb));
+      }
+    } catch (err) {
+      return refuse(err as ApiError, user);
+    }
+    const decision = this.authorizer.authorize(user, r.attributes);
+    if (!decision.allowed) {
+      release();
+      return refuse(forbidden(user, r.attributes, decision.reason), user, "forbid");
+    }
+    let finished = false;
+    return {
+      user,
+      done: (code) => {
+        if (finished) return;
+        finished = true;
+        release();
+        this.audit?.record({ ...base, user, code, decision: "allow" } satisfies AuditRecord);
+      },
+    };
+  }
+
+  /**
+   * The HTTP gate: true when the request may go on to the API handler (its
+   * admission ends when the response closes); false when it was answered here
+   * (refused, or a SelfSubjectAccessReview).
+   */
+  gateHttp(req: IncomingMessage, res: ServerResponse): boolean {
+    const method = req.method ?? "GET";
+    let url: URL;
+    try {
+      url = new URL(req.url ?? "/", "http://setpoint");
+    } catch {
+      return true; // the handler answers 400
+    }
+    const route = parseRoute(url.pathname);
+    if (route && OPEN_ROUTES.has(route.kind)) return true;
+    const attributes = attributesOf(route, method, url);
+    let admission: Admission;
+    try {
+      admission = this.admit({
+        credentials: httpCredentials(req, false),
+        attributes,
+        longRunning: attributes.verb === "watch",
+        requestURI: req.url ?? "/",
+        sourceIP: req.socket.remoteAddress ?? "",
+        userAgent: req.headers["user-agent"],
+      });
+    } catch (err) {
+      writeRefusal(res, err);
+      return false;
+    }
+    res.once("close", () => admission.done(res.statusCode));
+    if (trimSlash(url.pathname) === ACCESS_REVIEW_PATH) {
+      void this.#serveReview(req, res, admission.user, method);
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * The WebSocket gate, before the upgrade: the admission, or undefined after
+   * answering the handshake with the refusal. Call `done` when the socket closes.
+   */
+  gateUpgrade(req: IncomingMessage, socket: Duplex): Admission | undefined {
+    let url: URL;
+    try {
+      url = new URL(req.url ?? "/", "http://setpoint");
+    } catch {
+      url = new URL("http://setpoint/");
+    }
+    const attributes = attributesOf(parseRoute(url.pathname), "GET", url, true);
+    try {
+      return this.admit({
+        credentials: httpCredentials(req, true),
+        attributes,
+        longRunning: true,
+        requestURI: req.url ?? "/",
+        sourceIP: req.socket.remoteAddress ?? "",
+        userAgent: req.headers["user-agent"],
+      });
+    } catch (err) {
+      const status = statusOf(err);
+      const body = JSON.stringify(status);
+      const retry = err instanceof TooManyRequestsError ? `Retry-After: ${err.retryAfterSeconds}\r\n` : "";
+      if (socket.writable) {
+        socket.end(`HTTP/1.1 ${status.code} ${status.reason}\r\nContent-Type: application/json\r\n${retry}Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      }
+      return undefined;
+    }
+  }
+
+  /** The gRPC gate: admits one call on `ref` (the wire's) for `verb`; throws a 401/403/429 ApiError. */
+  admitGrpc(call: GrpcCall, verb: string, ref: WireRef | null | undefined, subresource = ""): Admission {
+    const header = call.metadata.get("authorization")[0];
+    const credentials: Credentials = { token: bearerOf(typeof header === "string" ? header : header?.toString("utf8")) };
+    const cert = call.getAuthContext?.()?.sslPeerCertificate;
+    if (cert) credentials.certificate = cert;
+    const attributes: RequestAttributes = {
+      kind: "resource",
+      verb,
+      group: ref?.group ?? "",
+      version: ref?.version ?? "",
+      resource: ref?.plural ?? "",
+      subresource,
+      namespace: ref?.namespace ?? "",
+      name: ref?.name ?? "",
+    };
+    return this.admit({ credentials, attributes, longRunning: verb === "watch", requestURI: `/setpoint.v1.Resources/${verb}`, sourceIP: call.getPeer(), userAgent: call.metadata.get("user-agent")[0]?.toString() });
+  }
+
+  async #serveReview(req: IncomingMessage, res: ServerResponse, user: UserInfo, method: string): Promise<void> {
+    try {
+      if (method !== "POST") throw new ApiError("MethodNotAllowed", `the server does not allow this method on the requested resource: ${method} selfsubjectaccessreviews`);
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of req as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (size > 64 * 1024) throw new ApiError("RequestEntityTooLarge", "request body too large: at most 65536 bytes");
+        chunks.push(chunk);
+      }
+      let body: unknown;
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+      } catch (err) {
+        throw new BadRequestError(`invalid JSON body: ${(err as Error).message}`);
+      }
+      const review = JSON.stringify(reviewAccess(this.authorizer, user, body));
+      res.writeHead(201, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(review) });
+      res.end(review);
+    } catch (err) {
+      writeRefusal(res, err);
+    }
+  }
+
+  /** Flushes the audit log and stops following RBAC objects and certificate files. */
+  async close(): Promise<void> {
+    for (const stop of this.#stops) stop();
+    this.tls?.close();
+    await this.audit?.close();
+  }
+}
+
+/** Builds the security edge from the server's options (TLS files are read now; a bad file throws). */
+export function createSecurity(o: ServerOptions, deps: { hub: WatchHub; store: Store; log: Logger; clock: Clock }): Security {
+  const tls = o.tlsCertFile !== undefined && o.tlsPrivateKeyFile !== undefined
+    ? new TlsCertificates({ certFile: o.tlsCertFile, keyFile: o.tlsPrivateKeyFile, clientCaFile: o.clientCaFile }, { log: deps.log, clock: deps.clock, reloadIntervalMs: o.tlsReloadIntervalMs })
+    : undefined;
+  if (o.clientCaFile !== undefined && !tls) throw new RangeError("--client-ca-file needs TLS: set --tls-cert-file and --tls-private-key-file");
+  if ((o.tlsCertFile === undefined) !== (o.tlsPrivateKeyFile === undefined)) throw new RangeError("--tls-cert-file and --tls-private-key-file go together");
+  const authenticator = new Authenticator({ tokenAuthFile: o.tokenAuthFile, token: o.token, clientCertificates: o.clientCaFile !== undefined });
+  const stops: Array<() => void> = [];
+  let authorizer: Authorizer = alwaysAllow;
+  if (o.authorizationMode === "RBAC") {
+    const index = new RbacIndex();
+    stops.push(followRbac(deps.hub, index));
+    const { hub, store } = deps;
+    authorizer = new RbacAuthorizer(index, { sync: () => (store.head() > hub.revision ? hub.pump() : undefined) });
+  }
+  const limits = new Limits({ maxRequestsInflight: o.maxRequestsInflight, maxMutatingRequestsInflight: o.maxMutatingRequestsInflight, maxWatchesPerUser: o.maxWatchesPerUser });
+  const audit = o.auditLogPath !== undefined ? new AuditLog(o.auditLogPath, { log: deps.log, now: () => deps.clock.now() }) : undefined;
+  return new Security({ authenticator, authorizer, limits, audit, tls, now: () => deps.clock.now(), stops });
+}
+
+const trimSlash = (p: string) => (p.length > 1 && p.endsWith("/") ? p.slice(0, -1) : p);
+
+/** The credentials an HTTP request carries; on a WebSocket upgrade also the bearer subprotocol. */
+function httpCredentials(req: IncomingMessage, upgrade: boolean): Credentials {
+  const credentials: Credentials = {};
+  const token = bearerOf(req.headers.authorization) ?? (upgrade ? bearerOfSubprotocols(req.headers["sec-websocket-protocol"]) : undefined);
+  if (token !== undefined) credentials.token = token;
+  const socket = req.socket;
+  if (socket instanceof TLSSocket && socket.authorized) {
+    const cert = socket.getPeerCertificate();
+    if (cert && cert.raw) credentials.certificate = cert;
+  }
+  return credentials;
+}
+
+/** What an HTTP request on `route` asks, as authorization sees it. */
+export function attributesOf(route: Route | undefined, method: string, url: URL, websocket = false): RequestAttributes {
+  if (route && "ref" in route) {
+    const { ref } = route;
+    const named = route.kind !== "collection";
+    const w = url.searchParams.get("watch");
+    const watch = websocket || w === "true" || w === "1";
+    return {
+      kind: "resource",
+      verb: resourceVerb(method, named, watch),
+      group: ref.group,
+      version: ref.version,
+      resource: ref.plural,
+      subresource: route.kind === "status" ? "status" : "",
+      namespace: ref.namespace ?? "",
+      name: ref.name ?? "",
+    };
+  }
+  return { kind: "nonResource", verb: nonResourceVerb(method), path: url.pathname };
+}
+
+/** Answers a refused request with its Status (and Retry-After for 429). */
+function writeRefusal(res: ServerResponse, err: unknown): void {
+  const status = statusOf(err);
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify(status);
+  const headers: Record<string, string | number> = { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) };
+  if (err instanceof TooManyRequestsError) headers["Retry-After"] = err.retryAfterSeconds;
+  res.writeHead(status.code, headers);
+  res.end(body);
+}
