@@ -100,11 +100,10 @@ export function describePipelineRun(o: ObjectInput, now: number): string {
   lines.push("Tasks:");
   const rows = tasks.map((t) => {
     const ts = taskStatus(o, t.name);
-    const attempts = (t.retries ?? 0) + 1;
     return [
       t.name,
       ts?.phase ?? "Pending",
-      `${ts?.attempt ?? 0}/${attempts}`,
+      attemptCell(t, ts),
       ts?.exitCode !== undefined ? String(ts.exitCode) : ts?.signal ?? "<none>",
       ts?.startTime !== undefined ? duration(ts.startTime, ts.completionTime, now) : "<none>",
       (t.runAfter ?? []).join(",") || "<none>",
@@ -119,15 +118,56 @@ export function describePipelineRun(o: ObjectInput, now: number): string {
   return lines.join("\n");
 }
 
-/** A task's recorded output tail, or undefined when nothing was recorded. */
-export function taskOutput(o: ObjectInput, task: string): string | undefined {
-  return taskStatus(o, task)?.output;
+/**
+ * describe's ATTEMPT cell: the attempt number, then what it means: how many
+ * retries the task allows, and which earlier attempts were lost with their
+ * agent (the attempt after one is a takeover, not a retry).
+ */
+export function attemptCell(t: PipelineTask, ts: TaskStatus | undefined): string {
+  const attempt = ts?.attempt ?? 0;
+  const notes: string[] = [];
+  const retries = t.retries ?? 0;
+  if (retries > 0) notes.push(`${retries} ${retries === 1 ? "retry" : "retries"} allowed`);
+  const lost = (ts?.previousAttempts ?? []).filter((a) => a.outcome === "Lost").map((a) => a.attempt);
+  if (lost.length > 0) notes.push(`takeover: attempt ${lost.join(", ")} lost with ${lost.length === 1 ? "its agent" : "their agents"}`);
+  return notes.length === 0 ? String(attempt) : `${attempt} (${notes.join("; ")})`;
 }
 
-/** The header `logs` prints above each task's output when showing several. */
-export function logHeader(o: ObjectInput, task: string): string {
+/** One attempt of a task as `logs` shows it. */
+export interface AttemptLog {
+  attempt: number;
+  /** Succeeded, Failed, Running, … for the current attempt; Failed or Lost for earlier ones. */
+  phase: string;
+  exitCode?: number;
+  signal?: string;
+  output?: string;
+}
+
+/** A task's attempts that status records, oldest first: the kept earlier ones, then the current or last one. */
+export function taskAttempts(o: ObjectInput, task: string): AttemptLog[] {
   const ts = taskStatus(o, task);
-  if (!ts) return `==> ${task} (not started) <==`;
-  const bits = [ts.phase, ts.attempt !== undefined ? `attempt ${ts.attempt}` : undefined, ts.exitCode !== undefined ? `exit ${ts.exitCode}` : ts.signal];
-  return `==> ${task} (${bits.filter(Boolean).join(", ")}) <==`;
+  if (!ts) return [];
+  const earlier: AttemptLog[] = (ts.previousAttempts ?? []).map((a) => ({
+    attempt: a.attempt,
+    phase: a.outcome,
+    ...(a.exitCode !== undefined && { exitCode: a.exitCode }),
+    ...(a.signal !== undefined && { signal: a.signal }),
+    ...(a.output !== undefined && { output: a.output }),
+  }));
+  const n = ts.attempt ?? 0;
+  if (n === 0 || earlier.some((a) => a.attempt === n)) return earlier;
+  const current: AttemptLog = {
+    attempt: n,
+    phase: ts.phase === "Pending" && ts.reason === "AgentLost" ? "Lost" : ts.phase,
+    ...(ts.exitCode !== undefined && { exitCode: ts.exitCode }),
+    ...(ts.signal !== undefined && { signal: ts.signal }),
+    ...(ts.output !== undefined && { output: ts.output }),
+  };
+  return [...earlier, current];
+}
+
+/** The header `logs` prints above one attempt's output. */
+export function attemptHeader(task: string, a: AttemptLog): string {
+  const bits = [a.phase, a.exitCode !== undefined ? `exit ${a.exitCode}` : a.signal];
+  return `==> ${task} attempt ${a.attempt} (${bits.filter(Boolean).join(", ")}) <==`;
 }

@@ -49,7 +49,7 @@ Examples:
   setpoint apply -f examples/pipelines/
   setpoint get pipelineruns
   setpoint watch pipelineruns
-  setpoint logs diamond build
+  setpoint logs diamond unit-tests
 `;
 
 /** Applies the root's output, help and exit settings to a command tree built elsewhere. */

@@ -55,6 +55,10 @@
 //     reason, message   why the attempt ended, e.g. TimedOut, AgentLost
 //     output            the tail of stdout and stderr, at most OUTPUT_TAIL_MAX chars
 //     agent             identity of the agent running the attempt
+//     previousAttempts[]  earlier attempts, oldest first (the newest
+//                       MAX_PREVIOUS_ATTEMPTS): attempt, outcome (Failed, or
+//                       Lost with its agent), times, exit, reason, message,
+//                       and the tail of their output (PREVIOUS_OUTPUT_MAX)
 // Status objects allow further fields, so the runner may record more.
 
 import type { TypeValidators } from "../api/type-validators.ts";
@@ -74,6 +78,11 @@ export const PIPELINE_RUN_API_VERSION = `${PIPELINES_GROUP}/${PIPELINES_VERSION}
 export const MAX_TASKS = 100;
 /** The most characters of a task's output kept in `status.tasks[name].output`. */
 export const OUTPUT_TAIL_MAX = 8192;
+
+/** How many earlier attempts of a task keep their record (and output) in status; older ones are dropped. */
+export const MAX_PREVIOUS_ATTEMPTS = 3;
+/** The most characters of an earlier attempt's output kept in `previousAttempts[].output`. */
+export const PREVIOUS_OUTPUT_MAX = 2048;
 
 /** Run phases. */
 export const RUN_PHASES = ["Pending", "Running", "Succeeded", "Failed", "Cancelled"] as const;
@@ -111,8 +120,25 @@ export interface Condition {
   observedGeneration?: number;
 }
 
+/** How an earlier attempt of a task ended: Failed (and retried), or Lost with its agent (and taken over). */
+export interface AttemptRecord {
+  attempt: number;
+  outcome: "Failed" | "Lost";
+  startTime?: string;
+  completionTime?: string;
+  exitCode?: number;
+  signal?: string;
+  reason?: string;
+  message?: string;
+  /** The tail of the attempt's output, at most PREVIOUS_OUTPUT_MAX characters. */
+  output?: string;
+  agent?: string;
+}
+
 export interface TaskStatus {
   phase: TaskPhase;
+  /** Earlier attempts, oldest first, at most MAX_PREVIOUS_ATTEMPTS of them (the newest). */
+  previousAttempts?: AttemptRecord[];
   attempt?: number;
   startTime?: string;
   completionTime?: string;
@@ -222,6 +248,27 @@ const taskStatusSchema = {
     message: { type: "string", maxLength: 32768 },
     output: { type: "string", maxLength: OUTPUT_TAIL_MAX, description: `The last ${OUTPUT_TAIL_MAX} characters of stdout and stderr.` },
     agent: { type: "string", maxLength: 253, description: "Identity of the agent running the attempt." },
+    previousAttempts: {
+      type: "array",
+      maxItems: MAX_PREVIOUS_ATTEMPTS,
+      description: `Earlier attempts, oldest first (the newest ${MAX_PREVIOUS_ATTEMPTS}): how each ended and the tail of its output.`,
+      items: {
+        type: "object",
+        required: ["attempt", "outcome"],
+        properties: {
+          attempt: { type: "integer", minimum: 1 },
+          outcome: { type: "string", enum: ["Failed", "Lost"], description: "Failed (then retried), or Lost with its agent (then taken over)." },
+          startTime: TIME,
+          completionTime: TIME,
+          exitCode: { type: "integer" },
+          signal: { type: "string", maxLength: 32 },
+          reason: { type: "string", maxLength: 1024 },
+          message: { type: "string", maxLength: 32768 },
+          output: { type: "string", maxLength: PREVIOUS_OUTPUT_MAX, description: `The last ${PREVIOUS_OUTPUT_MAX} characters of the attempt's output.` },
+          agent: { type: "string", maxLength: 253 },
+        },
+      },
+    },
   },
 };
 

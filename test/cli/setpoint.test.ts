@@ -272,8 +272,14 @@ describe("setpoint describe and logs", () => {
       completionTime: "2026-01-01T00:00:09Z",
       conditions: [{ type: "Succeeded", status: "False", reason: "Failed", message: "task b failed", lastTransitionTime: "2026-01-01T00:00:09Z" }],
       tasks: {
-        a: { phase: "Succeeded", attempt: 1, exitCode: 0, startTime: "2026-01-01T00:00:00Z", completionTime: "2026-01-01T00:00:01Z", output: "a says hi\n" },
-        b: { phase: "Failed", attempt: 2, exitCode: 3, startTime: "2026-01-01T00:00:05Z", completionTime: "2026-01-01T00:00:09Z", output: "first line\nsecond line\n" },
+        a: {
+          phase: "Succeeded", attempt: 2, exitCode: 0, startTime: "2026-01-01T00:00:00Z", completionTime: "2026-01-01T00:00:01Z", output: "a says hi\n",
+          previousAttempts: [{ attempt: 1, outcome: "Lost", reason: "AgentLost", output: "a started\n" }],
+        },
+        b: {
+          phase: "Failed", attempt: 2, exitCode: 3, startTime: "2026-01-01T00:00:05Z", completionTime: "2026-01-01T00:00:09Z", output: "first line\nsecond line\n",
+          previousAttempts: [{ attempt: 1, outcome: "Failed", exitCode: 3, output: "attempt one\n" }],
+        },
         c: { phase: "Skipped" },
       },
     });
@@ -288,9 +294,9 @@ describe("setpoint describe and logs", () => {
     assert.match(r.stdout, /^Duration:\s+9s$/m);
     assert.match(r.stdout, /^\s+Succeeded\s+False\s+Failed\s+\S+\s+task b failed$/m);
     assert.match(r.stdout, /^\s+NAME\s+PHASE\s+ATTEMPT\s+EXIT\s+DURATION\s+RUN AFTER/m);
-    assert.match(r.stdout, /^\s+a\s+Succeeded\s+1\/1\s+0\s+1s\s+<none>/m);
-    assert.match(r.stdout, /^\s+b\s+Failed\s+2\/2\s+3\s+4s\s+a\s+<none>\s+sh -c "exit 3"$/m);
-    assert.match(r.stdout, /^\s+c\s+Skipped\s+0\/1\s+<none>\s+<none>\s+b/m);
+    assert.match(r.stdout, /^\s+a\s+Succeeded\s+2 \(takeover: attempt 1 lost with its agent\)\s+0\s+1s\s+<none>/m);
+    assert.match(r.stdout, /^\s+b\s+Failed\s+2 \(1 retry allowed\)\s+3\s+4s\s+a\s+<none>\s+sh -c "exit 3"$/m);
+    assert.match(r.stdout, /^\s+c\s+Skipped\s+0\s+<none>\s+<none>\s+b/m);
   });
 
   it("describe shows spec and status of other types as YAML", async () => {
@@ -300,18 +306,31 @@ describe("setpoint describe and logs", () => {
     assert.match(r.stdout, /^Spec:\n {2}group: ci\.setpoint\.dev$/m);
   });
 
-  it("logs prints each task's recorded output under a header, in graph order; with TASK just that output", async () => {
-    const [all, one, missing] = await Promise.all([
+  it("logs prints every attempt's recorded output under a header, in graph order; with TASK that task's; --attempt N one attempt as is", async () => {
+    const [all, one, first, gone, missing, noTask] = await Promise.all([
       cli(["logs", "shown", "-n", "show"]),
       cli(["logs", "shown", "b", "-n", "show"]),
+      cli(["logs", "shown", "b", "--attempt", "1", "-n", "show"]),
+      cli(["logs", "shown", "b", "--attempt", "3", "-n", "show"]),
       cli(["logs", "shown", "zz", "-n", "show"]),
+      cli(["logs", "shown", "--attempt", "1", "-n", "show"]),
     ]);
     ok(all);
-    assert.equal(all.stdout, "==> a (Succeeded, attempt 1, exit 0) <==\na says hi\n\n==> b (Failed, attempt 2, exit 3) <==\nfirst line\nsecond line\n");
+    assert.equal(
+      all.stdout,
+      "==> a attempt 1 (Lost) <==\na started\n\n==> a attempt 2 (Succeeded, exit 0) <==\na says hi\n\n" +
+        "==> b attempt 1 (Failed, exit 3) <==\nattempt one\n\n==> b attempt 2 (Failed, exit 3) <==\nfirst line\nsecond line\n",
+    );
     ok(one);
-    assert.equal(one.stdout, "first line\nsecond line\n");
+    assert.equal(one.stdout, "==> b attempt 1 (Failed, exit 3) <==\nattempt one\n\n==> b attempt 2 (Failed, exit 3) <==\nfirst line\nsecond line\n");
+    ok(first);
+    assert.equal(first.stdout, "attempt one\n");
+    assert.equal(gone.code, 1);
+    assert.match(gone.stderr, /task b of shown has no recorded attempt 3; recorded: 1, 2/);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /has no task "zz"; its tasks: a, b, c/);
+    assert.equal(noTask.code, 2);
+    assert.match(noTask.stderr, /--attempt needs a TASK/);
   });
 });
 

@@ -157,4 +157,43 @@ describe("schedule", () => {
     assert.equal(second.status.conditions?.[0]?.lastTransitionTime, NOW);
     assert.equal(second.status.phase, "Running");
   });
+
+  it("keeps each earlier attempt's ending and output tail in previousAttempts: failed ones and lost ones, the newest few", () => {
+    const spec: PipelineRunSpec = { tasks: [{ name: "t", run: "x", retries: 10 }] };
+    // Attempt 1 fails; the retry starts as attempt 2 with attempt 1 recorded.
+    const failed = schedule(input(spec, { phase: "Running", startTime: NOW, tasks: { t: running(1) } }, { attempt: () => fail({ output: "first\n" }) }));
+    const t2 = failed.status.tasks!.t!;
+    assert.equal(t2.attempt, 2);
+    assert.equal(t2.output, undefined);
+    assert.deepEqual(t2.previousAttempts, [
+      { attempt: 1, outcome: "Failed", startTime: NOW, completionTime: LATER, exitCode: 1, reason: "Error", message: "exit code 1; retrying (1 of 10 retries used)", output: "first\n", agent: "me#1" },
+    ]);
+    // Attempt 2 is lost with its agent after printing something: attempt 3 records it as Lost, output kept.
+    const lost = schedule(input(spec, { ...failed.status, tasks: { t: { ...t2, output: "second, partial\n" } } }, { attempt: () => ({ state: "lost" }) }));
+    const t3 = lost.status.tasks!.t!;
+    assert.equal(t3.attempt, 3);
+    assert.deepEqual(t3.previousAttempts?.map((a) => [a.attempt, a.outcome, a.reason, a.output]), [
+      [1, "Failed", "Error", "first\n"],
+      [2, "Lost", "AgentLost", "second, partial\n"],
+    ]);
+    // Only the newest MAX_PREVIOUS_ATTEMPTS are kept, each output cut to its tail.
+    let status = lost.status;
+    for (let i = 0; i < 4; i++) {
+      status = schedule(input(spec, status, { attempt: () => fail({ output: "y".repeat(5000) }) })).status;
+    }
+    const t7 = status.tasks!.t!;
+    assert.equal(t7.attempt, 7);
+    assert.deepEqual(t7.previousAttempts?.map((a) => a.attempt), [4, 5, 6]);
+    assert.ok(t7.previousAttempts!.every((a) => a.output!.length === 2048));
+  });
+
+  it("records progress, and the duration once the run ends", () => {
+    const spec: PipelineRunSpec = { tasks: [{ name: "a", run: "x" }, { name: "b", run: "x" }] };
+    const r = schedule(input(spec, { phase: "Running", startTime: NOW, tasks: { a: running(), b: done() } }, { attempt: () => ok(), now: LATER }));
+    assert.equal(r.status.progress, "2/2");
+    assert.equal(r.status.duration, "5s");
+    const mid = schedule(input(spec, { phase: "Running", startTime: NOW, tasks: { a: running(), b: done() } }));
+    assert.equal(mid.status.progress, "1/2");
+    assert.equal(mid.status.duration, undefined);
+  });
 });

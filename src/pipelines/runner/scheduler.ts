@@ -20,11 +20,13 @@
 //   once no task runs.
 // - Ready tasks (Pending, every runAfter Succeeded, not busy) start in spec
 //   order, at most `slots` of them; each start records phase Running, the next
-//   attempt number, startTime and the agent.
+//   attempt number, startTime and the agent, and moves how the previous
+//   attempt ended (with its output's tail) to previousAttempts (the newest
+//   MAX_PREVIOUS_ATTEMPTS), so every attempt's output can still be read.
 
 import { humanDuration } from "../../human-duration.ts";
 import { blockedTasks } from "../graph.ts";
-import type { Condition, PipelineRunSpec, PipelineRunStatus, PipelineTask, RunPhase, TaskPhase, TaskStatus } from "../resource-type.ts";
+import { MAX_PREVIOUS_ATTEMPTS, PREVIOUS_OUTPUT_MAX, type AttemptRecord, type Condition, type PipelineRunSpec, type PipelineRunStatus, type PipelineTask, type RunPhase, type TaskPhase, type TaskStatus } from "../resource-type.ts";
 
 /** How an attempt ended, as the agent that ran it saw. */
 export interface AttemptResult {
@@ -84,6 +86,23 @@ function withoutEnding(s: TaskStatus): TaskStatus {
   return rest as TaskStatus;
 }
 
+/** The record of the attempt that `s` (a Pending task about to run again) describes. */
+function endedAttempt(s: TaskStatus): AttemptRecord {
+  const output = s.output === undefined ? undefined : s.output.slice(-PREVIOUS_OUTPUT_MAX);
+  return {
+    attempt: s.attempt ?? 0,
+    outcome: s.reason === "AgentLost" ? "Lost" : "Failed",
+    ...(s.startTime !== undefined && { startTime: s.startTime }),
+    ...(s.completionTime !== undefined && { completionTime: s.completionTime }),
+    ...(s.exitCode !== undefined && { exitCode: s.exitCode }),
+    ...(s.signal !== undefined && { signal: s.signal }),
+    ...(s.reason !== undefined && { reason: s.reason }),
+    ...(s.message !== undefined && { message: s.message }),
+    ...(output !== undefined && { output }),
+    ...(s.agent !== undefined && { agent: s.agent }),
+  };
+}
+
 /** The next status of a run and the tasks to start (see the file header). */
 export function schedule(input: ScheduleInput): ScheduleResult {
   const { spec, now } = input;
@@ -106,6 +125,7 @@ export function schedule(input: ScheduleInput): ScheduleResult {
       } else if (a.state === "lost") {
         s = {
           ...withoutEnding(s),
+          ...(s.output !== undefined && { output: s.output }), // what it printed before it was lost, for previousAttempts
           phase: cancel ? "Cancelled" : "Pending",
           completionTime: now,
           reason: "AgentLost",
@@ -168,7 +188,8 @@ export function schedule(input: ScheduleInput): ScheduleResult {
         continue;
       }
       const attempt = (s.attempt ?? 0) + 1;
-      next[t.name] = { ...withoutEnding(s), phase: "Running", attempt, startTime: now, agent: input.agent };
+      const previousAttempts = (s.attempt ?? 0) > 0 ? [...(s.previousAttempts ?? []), endedAttempt(s)].slice(-MAX_PREVIOUS_ATTEMPTS) : s.previousAttempts;
+      next[t.name] = { ...withoutEnding(s), ...(previousAttempts && { previousAttempts }), phase: "Running", attempt, startTime: now, agent: input.agent };
       start.push({ task: t, attempt });
     }
   }
