@@ -31,6 +31,7 @@ export type Reason =
   | "UnsupportedMediaType"
   | "Invalid"
   | "TooManyRequests"
+  | "InsufficientStorage"
   | "Timeout"
   | "ServiceUnavailable"
   | "InternalError";
@@ -105,5 +106,16 @@ export class TimeoutError extends ApiError {
 export class ServiceUnavailableError extends ApiError {
   constructor(message: string, options?: ApiErrorOptions) {
     super("ServiceUnavailable", message, options);
+  }
+}
+
+/**
+ * The store is past its space quota or its disk is full (etcd's NOSPACE
+ * alarm): writes that add data are refused; reads, watches, deletes and
+ * compaction still work.
+ */
+export class InsufficientStorageError extends ApiError {
+  constructor(message: string, options?: ApiErrorOptions) {
+    super("InsufficientStorage", message, options);
   }
 }

@@ -71,11 +71,22 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
   const clock = extra.clock ?? systemClock;
   const graceMs = extra.shutdownGraceMs ?? 2000;
   const log = extra.logger ?? pino({ name: "setpoint", level: o.logLevel });
-  const store = openLmdbStore(o.dataDir, { durable: o.durable, clock, peers: extra.commitPeers });
+  let onCommitFailure = (_err: Error) => {};
+  const store = openLmdbStore(o.dataDir, {
+    durable: o.durable,
+    clock,
+    peers: extra.commitPeers,
+    quotaBytes: o.quotaBackendBytes,
+    onCommitFailure: (err) => onCommitFailure(err),
+  });
   const hub = new WatchHub(store, { bookmarkIntervalMs: o.bookmarkIntervalMs, bufferBytes: o.watchBufferBytes, clock });
   const registry = new TypeRegistry(store, { log });
   const resources = new Resources(store, hub, registry, { clock, log, validators: new Map([...RBAC_VALIDATORS, ...(extra.validators ?? [])]) });
   const metrics = createMetrics(store, hub);
+  onCommitFailure = (err) => {
+    metrics.commitFailure();
+    log.error({ err, space: store.space() }, "store commit failed; its writes were answered with the error");
+  };
   let security: Security;
   try {
     security = createSecurity(o, { hub, store, log, clock });
@@ -94,6 +105,7 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
     log,
     version: extra.version ?? "0.1.0",
     ready: () => ready,
+    spaceAlarm: () => store.space().alarm,
     trackWatch(stop) {
       watches.add(stop);
       return () => watches.delete(stop);
@@ -117,6 +129,7 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
     socket.end(rawHttpReply(tooLarge ? { ...status, code: 431 } : status));
   });
   const pinger = keepWebSocketsAlive(wss, clock, extra.pingIntervalMs ?? 30_000);
+  const alarmWatch = logSpaceAlarm(store, clock, log);
   const compactor = startCompactor(store, { clock, minEvents: o.historyMinEvents, windowMs: o.historyWindowMs, log, onCompacted: () => metrics.compaction() });
 
   let port: number;
@@ -134,6 +147,7 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
     }
   } catch (err) {
     pinger.cancel();
+    alarmWatch.cancel();
     hub.close();
     await compactor.stop();
     if (http.listening) await new Promise((resolve) => http.close(resolve));
@@ -154,6 +168,7 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
       closing ??= (async () => {
         ready = false;
         pinger.cancel();
+        alarmWatch.cancel();
         const compacted = compactor.stop();
         const stopped = new Promise<void>((resolve) => http.close(() => resolve()));
         http.closeIdleConnections();
@@ -209,6 +224,18 @@ function keepWebSocketsAlive(wss: WebSocketServer, clock: Clock, intervalMs: num
   });
 }
 
+/** Logs the store's space alarm when it is raised and when it clears, once each (failed commits are logged as they happen). */
+function logSpaceAlarm(store: Store, clock: Clock, log: Logger): Timer {
+  let last: string | undefined;
+  return clock.every(1000, () => {
+    const alarm = store.space().alarm;
+    if (alarm?.message === last) return;
+    if (alarm) log.warn({ alarm }, "store space alarm raised: writes get 507 InsufficientStorage");
+    else log.info("store space alarm cleared: writes accepted again");
+    last = alarm?.message;
+  });
+}
+
 interface CompactorOptions {
   clock: Clock;
   /** Keep at least this many changes and this much time of history (ServerOptions.historyMinEvents, historyWindowMs). */
@@ -229,8 +256,11 @@ function startCompactor(store: Store, o: CompactorOptions): { stop(): Promise<vo
   const timer = o.clock.every(Math.max(1000, Math.min(30_000, o.windowMs / 10)), () => {
     if (running) return;
     const before = store.compacted();
+    // Under the space alarm history is kept for the window only, not for a
+    // count of changes: old history is what compaction can free.
+    const alarmed = store.space().alarm !== undefined;
     running = store
-      .compact({ minEvents: o.minEvents, windowMs: o.windowMs })
+      .compact({ minEvents: alarmed ? 0 : o.minEvents, windowMs: o.windowMs })
       .then((after) => {
         if (after > before) o.onCompacted();
       })

@@ -188,6 +188,12 @@ export const SERVER_FLAGS: readonly AnyFlagSpec[] = [
     parse: atLeast(1, parseByteSize, " byte"),
   }),
   spec({
+    flag: "--quota-backend-bytes", value: "<size>", env: "SETPOINT_QUOTA_BACKEND_BYTES", key: "quotaBackendBytes",
+    defaultText: "2Gi",
+    help: "past this much stored data and history, writes get 507 until deletes and compaction free room; 0 for no quota",
+    parse: atLeast(0, parseByteSize, " byte"),
+  }),
+  spec({
     flag: "--no-fsync", env: "SETPOINT_NO_FSYNC", key: "durable",
     help: "relax durability: acknowledge writes before they are fsync'd (faster; a crash may lose acknowledged writes)",
     parse: (t) => !parseBoolean(t),

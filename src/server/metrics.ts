@@ -12,6 +12,8 @@ export interface Metrics {
   /** Records one finished request. */
   request(verb: string, resource: string, code: number, seconds: number): void;
   compaction(): void;
+  /** Records one failed store commit. */
+  commitFailure(): void;
 }
 
 export function createMetrics(store: Store, hub: WatchHub): Metrics {
@@ -42,6 +44,19 @@ export function createMetrics(store: Store, hub: WatchHub): Metrics {
   new Gauge({ name: "setpoint_revision", help: "Newest committed revision.", registers: [registry], collect() { this.set(store.head()); } });
   new Gauge({ name: "setpoint_compacted_revision", help: "Oldest revision still listable and watchable.", registers: [registry], collect() { this.set(store.compacted()); } });
   new Gauge({ name: "setpoint_store_size_bytes", help: "Bytes the store's files take on disk.", registers: [registry], collect() { this.set(store.size()); } });
+  new Gauge({ name: "setpoint_store_used_bytes", help: "Bytes of live data and retained history in the store (counted against the quota).", registers: [registry], collect() { this.set(store.space().usedBytes); } });
+  new Gauge({ name: "setpoint_store_quota_bytes", help: "The store's space quota (0: none).", registers: [registry], collect() { this.set(store.space().quotaBytes); } });
+  new Gauge({
+    name: "setpoint_store_alarm",
+    help: "1 while the store's space alarm is raised (writes get 507), by kind: quota or disk-full.",
+    labelNames: ["kind"],
+    registers: [registry],
+    collect() {
+      const alarm = store.space().alarm;
+      for (const kind of ["quota", "disk-full"]) this.set({ kind }, alarm?.kind === kind ? 1 : 0);
+    },
+  });
+  const commitFailures = new Counter({ name: "setpoint_store_commit_failures_total", help: "Store commits that failed (disk full, I/O errors); each was answered to its writers.", registers: [registry] });
   return {
     registry,
     request(verb, resource, code, seconds) {
@@ -50,6 +65,9 @@ export function createMetrics(store: Store, hub: WatchHub): Metrics {
     },
     compaction() {
       compactions.inc();
+    },
+    commitFailure() {
+      commitFailures.inc();
     },
   };
 }

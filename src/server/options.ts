@@ -21,6 +21,12 @@ export interface ServerOptions {
   historyMinEvents: number;
   /** A watcher whose unsent bytes pass this is cut off (close code 4008). Default 16 MiB. */
   watchBufferBytes: number;
+  /**
+   * Bytes of live data and history past which the store raises its space
+   * alarm and writes get 507 InsufficientStorage (deletes and compaction go
+   * on); 0 for no quota. Default 2 GiB (etcd's default).
+   */
+  quotaBackendBytes: number;
   /** fsync every commit before acknowledging it. Default true. */
   durable: boolean;
   /** Shorthand for one token of user `admin` in group `system:masters` (API.md §8). */
@@ -63,6 +69,7 @@ export const defaultServerOptions: ServerOptions = {
   historyWindowMs: 300_000,
   historyMinEvents: 100_000,
   watchBufferBytes: 16 * 1024 * 1024,
+  quotaBackendBytes: 2 * 1024 ** 3,
   durable: true,
   tlsReloadIntervalMs: 10_000,
   authorizationMode: "AlwaysAllow",

@@ -10,6 +10,7 @@ import type { TypeRegistry } from "../api/registry.ts";
 import type { DeleteOptions, ResourceRef, Resources } from "../api/resources.ts";
 import { patchTypeOf } from "../api/patch.ts";
 import type { RawQuery } from "../api/query.ts";
+import type { SpaceAlarm } from "../store.ts";
 import { ApiError, BadRequestError, NotFoundError } from "../errors.ts";
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, coreResources, versionInfo } from "./discovery.ts";
 import type { Metrics } from "./metrics.ts";
@@ -33,6 +34,8 @@ export interface RestContext {
   token?: string;
   /** False once shutdown began: /readyz fails and new watches are refused. */
   ready: () => boolean;
+  /** The store's space alarm, if raised: /readyz stays 200 (reads and deletes work) and says why writes get 507. */
+  spaceAlarm: () => SpaceAlarm | undefined;
   /** Called when a watch stream starts; returns the function to call when it ends. */
   trackWatch: (stop: () => void) => () => void;
 }
@@ -251,7 +254,9 @@ async function serve(ctx: RestContext, call: Call): Promise<number> {
   }
   if (route?.kind === "readyz") {
     const ok = ctx.ready();
-    send(res, ok ? 200 : 503, ok ? "ok" : "shutting down", "text/plain");
+    const alarm = ok ? ctx.spaceAlarm() : undefined;
+    const detail = alarm ? `\nstore space alarm (${alarm.kind}) since ${new Date(alarm.since).toISOString()}: ${alarm.message}\n` : "";
+    send(res, ok ? 200 : 503, (ok ? "ok" : "shutting down") + detail, "text/plain");
     return ok ? 200 : 503;
   }
   // The console's static files load without credentials; its data comes from the API below.

@@ -23,6 +23,7 @@ export const REASONS: Record<Reason, { http: number; grpc: number }> = {
   UnsupportedMediaType: { http: 415, grpc: 3 }, // INVALID_ARGUMENT
   Invalid: { http: 422, grpc: 3 }, // INVALID_ARGUMENT
   TooManyRequests: { http: 429, grpc: 8 }, // RESOURCE_EXHAUSTED
+  InsufficientStorage: { http: 507, grpc: 8 }, // RESOURCE_EXHAUSTED
   Timeout: { http: 504, grpc: 4 }, // DEADLINE_EXCEEDED
   ServiceUnavailable: { http: 503, grpc: 14 }, // UNAVAILABLE
   InternalError: { http: 500, grpc: 13 }, // INTERNAL

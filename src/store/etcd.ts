@@ -36,9 +36,9 @@
 import { readFileSync } from "node:fs";
 import { Etcd3, isRecoverableError, type IKeyValue, type IWatchResponse } from "etcd3";
 import { circuitBreaker, ConsecutiveBreaker, handleWhen, retry } from "cockatiel";
-import { ApiError, ServiceUnavailableError, TimeoutError } from "../errors.ts";
+import { ApiError, InsufficientStorageError, ServiceUnavailableError, TimeoutError } from "../errors.ts";
 import { Mirror } from "./mirror.ts";
-import type { Change, CompactOptions, Decider, ObjectKey, Store, StoredObject, WriteResult } from "./types.ts";
+import type { Change, CompactOptions, Decider, ObjectKey, SpaceAlarm, Store, StoredObject, WriteResult } from "./types.ts";
 
 export interface EtcdStoreOptions {
   /** Client URLs, e.g. ["http://127.0.0.1:2379"]. */
@@ -456,6 +456,19 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
 
   // ---- writes ----
 
+  // etcd's own NOSPACE alarm (past --quota-backend-bytes of etcd): reported
+  // from the first write it refuses until the next write etcd accepts.
+  let spaceAlarm: SpaceAlarm | undefined;
+  const noSpace = (err: unknown): ApiError | undefined => {
+    if (!/database space exceeded/i.test(err instanceof Error ? err.message : String(err))) return undefined;
+    spaceAlarm ??= {
+      kind: "quota",
+      message: "store: etcd is past its space quota (NOSPACE alarm): writes are refused; reads, watches and deletes still work. Compact and defragment etcd, then disarm its alarm",
+      since: now(),
+    };
+    return new InsufficientStorageError(spaceAlarm.message, { cause: err });
+  };
+
   async function write(key: ObjectKey, decide: Decider): Promise<WriteResult> {
     const k = objKey(key);
     let current: StoredObject | undefined = mirror.get(key);
@@ -476,8 +489,9 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
       try {
         res = await client.kv.txn({ compare, success, failure });
       } catch (err) {
-        throw unavailable("write", err);
+        throw noSpace(err) ?? unavailable("write", err);
       }
+      spaceAlarm = undefined;
       known = Number(res.header.revision);
       if (res.succeeded) {
         if (decision.op === "none") return { revision: current?.revision ?? 0, object: current?.json, op: "none" };
@@ -577,6 +591,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
       return () => listeners.delete(listener);
     },
     size: () => mirror.bytes(),
+    space: () => (spaceAlarm ? { usedBytes: mirror.bytes(), quotaBytes: 0, alarm: spaceAlarm } : { usedBytes: mirror.bytes(), quotaBytes: 0 }),
     async close() {
       if (closed) return;
       closed = true;

@@ -13,14 +13,21 @@
 // even when several processes share the directory (LMDB serialises writers).
 // Writes issued in the same event-loop turn are group-committed by lmdb-js:
 // one fsync acknowledges them all. Reads use the current read snapshot.
+//
+// Space (src/store/space.ts): past `quotaBytes` of used pages, or after a
+// commit failed for a full disk, puts are refused with InsufficientStorageError
+// while deletes and compaction go on. A failed commit rejects its writes (each
+// with the cause), is reported once to `onCommitFailure`, and leaves no
+// promise unhandled.
 
 import { open, type Database, type RootDatabase } from "lmdb";
-import { statSync, readdirSync } from "node:fs";
+import { statSync, statfsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { systemClock, type Clock } from "../clock.ts";
 import { ExpiredError } from "../errors.ts";
 import { encodeKey, ensureFormat, keyRange, OBJECTS_DB, type KeyTuple } from "./lmdb-format.ts";
 import type { CommitPeers } from "./commit-peers.ts";
+import { SpaceMonitor, type SpaceMeasure } from "./space.ts";
 import type {
   Change,
   ChangeType,
@@ -49,6 +56,16 @@ export interface LmdbStoreOptions {
   peers?: CommitPeers;
   /** Clock for change-log timestamps (compaction by age). Default: `clock.now`. */
   now?: () => number;
+  /** Used bytes past which puts are refused (InsufficientStorageError) until deletes and compaction make room. Default 0: no quota. */
+  quotaBytes?: number;
+  /** Called once per failed commit (disk full, I/O error) with the error its writes were rejected with. */
+  onCommitFailure?: (error: Error) => void;
+}
+
+interface PageCounts {
+  treeBranchPageCount: number;
+  treeLeafPageCount: number;
+  overflowPages: number;
 }
 
 interface LogRecord {
@@ -87,6 +104,10 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     noSubdir: false,
     maxDbs: 8,
     noSync: options.durable === false,
+    // With event-turn batching lmdb-js leaves the promise of a failed batch
+    // unhandled, which ends the process (kriszyp/lmdb-js#368); concurrent
+    // writes are still committed together by its write thread.
+    eventTurnBatching: false,
     // Large objects (1.5 MiB) and large lists: leave room to grow without remaps.
     mapSize: 64 * 1024 ** 3,
   });
@@ -128,6 +149,47 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   });
   const pollMs = options.pollIntervalMs ?? (peers ? 0 : 50);
   const poller = pollMs > 0 ? clock.every(pollMs, refresh) : undefined;
+
+  const pages = (s: PageCounts) => s.treeBranchPageCount + s.treeLeafPageCount + s.overflowPages;
+  const measure = (): SpaceMeasure => {
+    const env = root.getStats() as PageCounts & { pageSize: number; lastPageNumber: number; root: PageCounts; free: PageCounts };
+    let used = 2 + pages(env.root) + pages(env.free); // 2: LMDB's meta pages
+    for (const db of [objects, log, meta]) used += pages(db.getStats() as PageCounts);
+    let diskFreeBytes = Infinity;
+    let diskBytes = Infinity;
+    try {
+      const fs = statfsSync(path);
+      diskFreeBytes = fs.bavail * fs.bsize;
+      diskBytes = fs.blocks * fs.bsize;
+    } catch {
+      // no statfs here: count on the quota alone
+    }
+    return { usedBytes: used * env.pageSize, fileBytes: (env.lastPageNumber + 1) * env.pageSize, diskFreeBytes, diskBytes };
+  };
+  const space = new SpaceMonitor({ quotaBytes: options.quotaBytes ?? 0, measure, now });
+  const reported = new WeakSet<object>();
+
+  /** Runs `fn` in a write transaction; a failed commit rejects with its cause, as InsufficientStorageError when the disk is full. */
+  async function commit<T>(fn: () => T): Promise<T> {
+    try {
+      return await root.transaction(fn);
+    } catch (err) {
+      // lmdb-js rejects every write of a failed commit with "Commit failed"
+      // and the cause in `commitError`, a promise nothing else handles.
+      const pending = (err as { commitError?: unknown } | undefined)?.commitError;
+      if (!(pending instanceof Promise)) throw err;
+      const cause: unknown = await pending.then(
+        () => err,
+        (e: unknown) => e,
+      );
+      const error = space.commitFailed(cause) ?? new Error(`store: commit failed: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+      if (!reported.has(pending)) {
+        reported.add(pending);
+        options.onCommitFailure?.(error);
+      }
+      throw error;
+    }
+  }
 
   const head = () => meta.get("head") ?? 0;
   const compacted = () => meta.get("compacted") ?? 0;
@@ -226,7 +288,9 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   async function write(key: ObjectKey, decide: Decider): Promise<WriteResult> {
     const k = encodeKey(key);
     let failure: unknown;
-    const result = await root.transaction((): WriteResult | undefined => {
+    const refusal = space.refusal();
+    let bytes = 0;
+    const result = await commit((): WriteResult | undefined => {
       const entry = objects.getEntry(k);
       const current: StoredObject | undefined = entry ? { json: entry.value, revision: entry.version ?? 0 } : undefined;
       const revision = (meta.get("head") ?? 0) + 1;
@@ -240,6 +304,11 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
       if (decision.op === "none") {
         return { revision: current?.revision ?? 0, object: current?.json, op: "none" };
       }
+      if (refusal && decision.op === "put") {
+        failure = refusal;
+        return undefined;
+      }
+      bytes = 2 * decision.object.length + (current?.json.length ?? 0) + 64; // object, its log record, keys
       const record: LogRecord = {
         t: decision.op === "delete" ? "DELETED" : current ? "MODIFIED" : "ADDED",
         k: [key.type, key.namespace, key.name],
@@ -255,6 +324,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     });
     if (result === undefined) throw failure;
     if (result.op !== "none") {
+      space.committed(bytes);
       if (result.revision > seenHead) seenHead = result.revision;
       peers?.announce(result.revision);
       notify();
@@ -279,12 +349,13 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     let from = compacted() + 1;
     while (from <= target) {
       const to = Math.min(target, from + CHUNK - 1);
-      await root.transaction(() => {
+      await commit(() => {
         for (const r of log.getKeys({ start: from, end: to + 1 })) log.removeSync(r);
         if ((meta.get("compacted") ?? 0) < to) meta.putSync("compacted", to);
       });
       from = to + 1;
     }
+    space.freed();
     return compacted();
   }
 
@@ -315,6 +386,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     async sync() {
       return refresh();
     },
+    space: () => space.space(),
     async close() {
       poller?.cancel();
       stopPeers?.();

@@ -98,6 +98,30 @@ export interface CompactOptions {
   windowMs: number;
 }
 
+/**
+ * The space alarm (etcd's NOSPACE): raised when the store passes its quota or
+ * a commit fails because the disk is full; cleared by the store on its own
+ * once deletes and compaction have made room again.
+ */
+export interface SpaceAlarm {
+  /** `quota`: used bytes passed the quota; `disk-full`: a commit failed for lack of disk space. */
+  kind: "quota" | "disk-full";
+  /** What happened and what to do, for a Status message and /readyz. */
+  message: string;
+  /** When it was raised, milliseconds since the epoch. */
+  since: number;
+}
+
+/** How much space the store uses, against its quota. */
+export interface StoreSpace {
+  /** Bytes holding live objects and retained history (space freed by deletes and compaction excluded). */
+  usedBytes: number;
+  /** The quota; 0 for none. */
+  quotaBytes: number;
+  /** Set while writes that add data are refused (InsufficientStorageError). */
+  alarm?: SpaceAlarm;
+}
+
 /** A revisioned object store with a change log. */
 export interface Store {
   /** Newest committed revision (0 for an empty store). */
@@ -108,7 +132,12 @@ export interface Store {
   list(options: ListOptions): ListResult;
   /** Committed changes after `after`, ascending, at most `limit`. Throws ExpiredError if `after` is compacted. */
   changes(after: number, limit: number): Change[];
-  /** Atomic read-decide-write of one object; resolves once durable. */
+  /**
+   * Atomic read-decide-write of one object; resolves once durable. While the
+   * space alarm is raised a `put` is refused with InsufficientStorageError
+   * (a `delete` is still tried); a commit that fails rejects, never throws
+   * anywhere else.
+   */
   write(key: ObjectKey, decide: Decider): Promise<WriteResult>;
   /** Drops log entries older than both bounds; resolves to the new compacted revision. */
   compact(options: CompactOptions): Promise<number>;
@@ -124,5 +153,7 @@ export interface Store {
   sync?(): Promise<number>;
   /** Approximate bytes used on disk. */
   size(): number;
+  /** Used bytes, quota and the space alarm. Cheap: safe to call on every request. */
+  space(): StoreSpace;
   close(): Promise<void>;
 }

@@ -1,0 +1,170 @@
+// Space accounting and the space alarm of a store backend (etcd's NOSPACE):
+// what a backend calls before a write (may it grow the store?), after a
+// commit (how much did it add?) and when a commit fails (was the disk full?).
+//
+// Contract:
+// - The alarm is raised when the used bytes pass the quota, when the room
+//   left (free pages in the store's file plus free space on its filesystem)
+//   falls below a reserve kept for deletes and compaction (which need new
+//   pages too: on a disk with no room at all nothing could free space), or
+//   when a commit fails for lack of disk space. While it is raised, `refusal()` returns the
+//   error a write that adds data must be refused with; deletes and compaction
+//   go on and free space.
+// - It clears on its own: a quota alarm once the used bytes are back under
+//   the quota, a disk-full alarm once the room is back above the reserve and
+//   has grown by `headroomBytes` since a failed commit.
+// - Measuring is costly (tens of µs), so while no alarm is raised it happens
+//   at most every `refreshMs` of real time; in between, the bytes of each
+//   commit are added to the last measure, so a burst of writes cannot run
+//   far past the quota unseen. While an alarm is raised every look measures,
+//   so it clears as soon as there is room.
+
+import { InsufficientStorageError } from "../errors.ts";
+import type { SpaceAlarm, StoreSpace } from "./types.ts";
+
+/** One measure of the store's files. */
+export interface SpaceMeasure {
+  /** Bytes of pages holding data (objects, history, indexes). */
+  usedBytes: number;
+  /** Bytes of pages the store's files already hold (used or free for reuse). */
+  fileBytes: number;
+  /** Bytes still free on the filesystem holding the files. */
+  diskFreeBytes: number;
+  /** Size of that filesystem (Infinity if unknown). */
+  diskBytes: number;
+}
+
+export interface SpaceMonitorOptions {
+  /** Used bytes past which writes that add data are refused; 0 for no quota. */
+  quotaBytes: number;
+  /** Measures the store's files. Called at most every `refreshMs`. */
+  measure: () => SpaceMeasure;
+  /** Milliseconds since the epoch, for `SpaceAlarm.since`. */
+  now: () => number;
+  /** Longest time between two measures while no alarm is raised (real time). Default 100 ms. */
+  refreshMs?: number;
+  /** Room to regain after a disk-full commit before writes are tried again. Default 1 MiB. */
+  headroomBytes?: number;
+  /** Room kept for deletes and compaction. Default a tenth of the filesystem, at least 4 MiB, at most 64 MiB. */
+  reserveBytes?: number;
+}
+
+/** errno values (and LMDB's MDB_MAP_FULL) that mean "no space". */
+const NO_SPACE_CODES = new Set<unknown>([28, "ENOSPC", 122, "EDQUOT", -30792, "MDB_MAP_FULL"]);
+/** LMDB reports a short write (the usual face of a full disk) as EIO. */
+const SHORT_WRITE_CODES = new Set<unknown>([5, "EIO"]);
+/** Below this much free disk space an EIO on commit is taken for a full disk. */
+const NEARLY_FULL_BYTES = 8 * 1024 * 1024;
+
+const MiB = 1024 * 1024;
+const mib = (bytes: number) => `${(bytes / MiB).toFixed(1)} MiB`;
+
+/** Tracks a store's used bytes against its quota and raises or clears the space alarm. */
+export class SpaceMonitor {
+  readonly #o: Required<Omit<SpaceMonitorOptions, "reserveBytes">> & { reserveBytes?: number };
+  #measured: SpaceMeasure = { usedBytes: 0, fileBytes: 0, diskFreeBytes: Infinity, diskBytes: Infinity };
+  #measuredAt = -Infinity;
+  /** Bytes committed since the last measure (an estimate of its growth). */
+  #since = 0;
+  #alarm: SpaceAlarm | undefined;
+  /** For a disk-full alarm: the room there was when the commit failed. */
+  #roomAtFailure = 0;
+
+  constructor(options: SpaceMonitorOptions) {
+    if (!(options.quotaBytes >= 0)) throw new RangeError(`store: quotaBytes must be 0 or more, got ${options.quotaBytes}`);
+    this.#o = { refreshMs: 100, headroomBytes: MiB, ...options };
+  }
+
+  /** Used bytes, quota and alarm, re-measured if the last measure is stale. */
+  space(): StoreSpace {
+    this.#refresh(this.#alarm !== undefined);
+    const out: StoreSpace = { usedBytes: this.#measured.usedBytes + this.#since, quotaBytes: this.#o.quotaBytes };
+    if (this.#alarm) out.alarm = this.#alarm;
+    return out;
+  }
+
+  /** The error to refuse a write that adds data with, or undefined if there is room. */
+  refusal(): InsufficientStorageError | undefined {
+    const alarm = this.space().alarm;
+    return alarm ? new InsufficientStorageError(alarm.message) : undefined;
+  }
+
+  /** Records a successful commit of about `bytes`. */
+  committed(bytes: number): void {
+    this.#since += bytes;
+    if (this.#alarm) return;
+    const m = this.#measured;
+    const overQuota = this.#o.quotaBytes > 0 && m.usedBytes + this.#since > this.#o.quotaBytes;
+    if (overQuota || this.#room(m) - this.#since < this.#reserve(m)) this.#refresh(true);
+  }
+
+  /** Space was freed (compaction): measure again on the next look. */
+  freed(): void {
+    this.#measuredAt = -Infinity;
+  }
+
+  /**
+   * Classifies a failed commit: an InsufficientStorageError (and a raised
+   * disk-full alarm) when the disk is full, else undefined.
+   */
+  commitFailed(cause: unknown): InsufficientStorageError | undefined {
+    const code = (cause as { code?: unknown } | undefined)?.code;
+    this.#refresh(true);
+    const m = this.#measured;
+    const full = NO_SPACE_CODES.has(code) || (SHORT_WRITE_CODES.has(code) && m.diskFreeBytes < NEARLY_FULL_BYTES);
+    if (!full) return undefined;
+    this.#roomAtFailure = this.#room(m);
+    if (this.#alarm?.kind !== "disk-full") this.#alarm = this.#diskFull(m);
+    return new InsufficientStorageError(this.#alarm!.message, { cause });
+  }
+
+  #diskFull(m: SpaceMeasure): SpaceAlarm {
+    return {
+      kind: "disk-full",
+      message:
+        `store: the disk holding the data directory is full (${mib(this.#room(m))} left, ${mib(this.#reserve(m))} kept for deletes and compaction): ` +
+        `writes are refused until there is room; reads, watches and deletes still work. ` +
+        `Delete objects, shorten --history-window, or give the data directory more space`,
+      since: this.#o.now(),
+    };
+  }
+
+  #room(m: SpaceMeasure): number {
+    return Math.max(0, m.fileBytes - m.usedBytes) + m.diskFreeBytes;
+  }
+
+  #reserve(m: SpaceMeasure): number {
+    return this.#o.reserveBytes ?? Math.min(64 * MiB, Math.max(4 * MiB, m.diskBytes / 10));
+  }
+
+  #refresh(force: boolean): void {
+    const now = performance.now();
+    if (!force && now - this.#measuredAt < this.#o.refreshMs) return;
+    this.#measured = this.#o.measure();
+    this.#measuredAt = now;
+    this.#since = 0;
+    const { usedBytes } = this.#measured;
+    const quota = this.#o.quotaBytes;
+    const over = quota > 0 && usedBytes > quota;
+    const room = this.#room(this.#measured);
+    const reserve = this.#reserve(this.#measured);
+    if (this.#alarm?.kind === "disk-full") {
+      if (room < Math.max(this.#roomAtFailure, reserve) + this.#o.headroomBytes) return;
+      this.#alarm = undefined;
+      this.#roomAtFailure = 0;
+    }
+    if (room < reserve) {
+      this.#alarm = this.#diskFull(this.#measured);
+    } else if (over && !this.#alarm) {
+      this.#alarm = {
+        kind: "quota",
+        message:
+          `store: the store is past its quota (${mib(usedBytes)} used of ${mib(quota)}): writes are refused until there is room; ` +
+          `reads, watches and deletes still work. Delete objects, shorten --history-window, or raise --quota-backend-bytes`,
+        since: this.#o.now(),
+      };
+    } else if (!over && this.#alarm?.kind === "quota") {
+      this.#alarm = undefined;
+    }
+  }
+}

@@ -1,0 +1,252 @@
+// Running out of space (API.md §4 `InsufficientStorage`), the way etcd's
+// NOSPACE alarm works: fill the store until writes get 507, check that reads,
+// watches, deletes and compaction keep working, that the alarm shows in
+// /readyz and /metrics and clears by itself once there is room, and that a
+// restart loses nothing acknowledged.
+//
+// Two ways to run out: the quota (--quota-backend-bytes; any machine, in
+// process, on the manual clock), and a real full disk: a small tmpfs the test
+// mounts (needs root and `mount`; skipped with the reason otherwise) under the
+// real server process, which must survive every failed commit.
+
+import assert from "node:assert/strict";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { ManualClock } from "../../src/clock.ts";
+import { api, assertStatus, createType, startTestServer, watchUntil, type ApiClient } from "../helpers/server.ts";
+
+const REPO = fileURLToPath(new URL("../..", import.meta.url));
+const DEADLINE_MS = 60_000;
+const GROUP = "space.example.com";
+const MiB = 1024 * 1024;
+
+const thing = (name: string, bytes: number) => ({
+  apiVersion: `${GROUP}/v1`,
+  kind: "Thing",
+  metadata: { name },
+  spec: { payload: "x".repeat(bytes) },
+});
+
+/** Creates things until one gets 507 (at most `max`); returns the acknowledged ones (name → resourceVersion) and the 507. */
+async function fill(c: ApiClient, list: string, bytes: number, max: number, concurrency = 1) {
+  const acknowledged = new Map<string, string>();
+  let refused: Awaited<ReturnType<ApiClient["post"]>> | undefined;
+  let next = 0;
+  const worker = async () => {
+    while (!refused && next < max) {
+      const name = `t-${next++}`;
+      const res = await c.post(list, thing(name, bytes));
+      if (res.status === 201) acknowledged.set(name, res.body.metadata.resourceVersion);
+      else if (res.status === 507) refused ??= res;
+      else assert.fail(`create ${name}: ${res.status} ${res.text.slice(0, 300)}`);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return { acknowledged, refused };
+}
+
+async function metric(c: ApiClient, line: RegExp): Promise<number> {
+  const text = (await c.get("/metrics")).text;
+  const m = line.exec(text);
+  assert.ok(m, `no ${line} in /metrics`);
+  return Number(m[1]);
+}
+
+/** After a restart: every acknowledged object is there at its acknowledged revision, and nothing deleted came back. */
+async function assertKept(c: ApiClient, list: string, kept: Map<string, string>, deleted: Set<string>) {
+  const res = await c.get(list);
+  assert.equal(res.status, 200);
+  const found = new Map<string, string>((res.body.items as any[]).map((o) => [o.metadata.name, o.metadata.resourceVersion]));
+  for (const [name, rv] of kept) assert.equal(found.get(name), rv, `acknowledged ${name}@${rv} after restart`);
+  for (const name of deleted) assert.equal(found.has(name), false, `deleted ${name} came back`);
+}
+
+describe("a store past its quota", () => {
+  it("refuses writes with 507 while reads, watches, deletes and compaction go on; the alarm clears by itself; a restart loses nothing", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "setpoint-quota-"));
+    const clock = new ManualClock(Date.now());
+    const options = { dataDir, quotaBackendBytes: 2 * MiB, historyWindowMs: 10_000, historyMinEvents: 100_000 };
+    let s = await startTestServer(options, { clock });
+    try {
+      const c = api(s.url);
+      const prefix = await createType(c, { group: GROUP, kind: "Thing", plural: "things" });
+      const list = `${prefix}/namespaces/default/things`;
+      const { acknowledged, refused } = await fill(c, list, 20_000, 500);
+      assert.ok(refused, "the quota was never reached");
+      assert.ok(acknowledged.size > 10, `only ${acknowledged.size} creates fitted`);
+      assertStatus(refused, 507, "InsufficientStorage");
+      assert.match(refused.body.message, /past its quota.*reads, watches and deletes still work/);
+
+      // Every write that adds data is refused, on any verb.
+      assertStatus(await c.post(list, thing("late", 10)), 507, "InsufficientStorage");
+      assertStatus(await c.patch(`${list}/t-0`, { spec: { more: 1 } }), 507, "InsufficientStorage");
+      // Reads and watches work.
+      assert.equal((await c.get(`${list}/t-0`)).status, 200);
+      assert.equal((await c.get(list)).body.items.length, acknowledged.size);
+      const seen = await watchUntil(`${s.url}${list}?watch=true&fieldSelector=metadata.name%3Dt-1`, (e) => e.type === "ADDED");
+      assert.equal(seen.object.metadata.name, "t-1");
+      // The alarm shows in /readyz (still ready: reads and deletes are served) and /metrics.
+      const ready = await c.get("/readyz");
+      assert.equal(ready.status, 200);
+      assert.match(ready.text, /store space alarm \(quota\)/);
+      assert.equal(await metric(c, /^setpoint_store_alarm\{kind="quota"\} (\d+)$/m), 1);
+      assert.ok((await metric(c, /^setpoint_store_used_bytes (\d+)$/m)) > 2 * MiB);
+
+      // Deletes go through; the history they leave is compacted once it is older than the window.
+      const deleted = new Set<string>();
+      for (const name of [...acknowledged.keys()].slice(0, Math.ceil(acknowledged.size / 2))) {
+        const res = await c.del(`${list}/${name}`);
+        assert.equal(res.status, 200, `delete ${name} under the alarm: ${res.text.slice(0, 200)}`);
+        acknowledged.delete(name);
+        deleted.add(name);
+      }
+      const compactedBefore = s.server.store.compacted();
+      clock.advance(10_000);
+      const deadline = Date.now() + DEADLINE_MS;
+      while (s.server.store.compacted() === compactedBefore) {
+        assert.ok(Date.now() < deadline, "compaction never ran");
+        clock.advance(1000); // the next compaction pass, once the last one is done
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      // Room again: the alarm has cleared by itself and writes are accepted.
+      const again = await c.post(list, thing("again", 20_000));
+      assert.equal(again.status, 201, again.text.slice(0, 300));
+      acknowledged.set("again", again.body.metadata.resourceVersion);
+      assert.equal((await c.get("/readyz")).text, "ok");
+      assert.equal(await metric(c, /^setpoint_store_alarm\{kind="quota"\} (\d+)$/m), 0);
+
+      await s.stop();
+      s = await startTestServer(options, { clock });
+      await assertKept(api(s.url), list, acknowledged, deleted);
+    } finally {
+      await s.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** Mounts a tmpfs of `bytes` at a fresh directory; the reason, where that is not possible. */
+function mountTmpfs(bytes: number): { dir: string; unmount: () => void } | string {
+  if (process.getuid?.() !== 0) return "needs root to mount a tmpfs";
+  const dir = mkdtempSync(join(tmpdir(), "setpoint-tmpfs-"));
+  try {
+    execFileSync("mount", ["-t", "tmpfs", "-o", `size=${bytes}`, "tmpfs", dir], { stdio: "pipe" });
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    return `cannot mount a tmpfs here: ${(err as Error).message.split("\n")[0]}`;
+  }
+  return {
+    dir,
+    unmount() {
+      execFileSync("umount", [dir], { stdio: "pipe" });
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The server as a child process; resolves once it listens. */
+async function startChild(dataDir: string): Promise<{ url: string; child: ChildProcess; exited: Promise<number | null>; output: () => string }> {
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", "src/main.ts", "--http-port", "0", "--grpc-port", "-1", "--data-dir", dataDir, "--history-window", "2s"],
+    { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let output = "";
+  child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start within ${DEADLINE_MS} ms: ${output}`)), DEADLINE_MS);
+    void exited.then((code) => reject(new Error(`server exited with ${code} before listening: ${output}`)));
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      output += line + "\n";
+      if (line.includes('"setpoint-server listening"')) {
+        clearTimeout(timer);
+        resolve((JSON.parse(line) as { url: string }).url);
+      }
+    });
+  });
+  return { url, child, exited, output: () => output };
+}
+
+async function stopChild(p: { child: ChildProcess; exited: Promise<number | null> }): Promise<number | null> {
+  p.child.kill("SIGTERM");
+  return p.exited;
+}
+
+/** Retries `attempt` until it answers other than 507 (deadline-polling: space comes back when compaction runs). */
+async function untilRoom(what: string, attempt: () => Promise<{ status: number; text: string }>) {
+  const deadline = Date.now() + DEADLINE_MS;
+  for (;;) {
+    const res = await attempt();
+    if (res.status !== 507) return res;
+    assert.ok(Date.now() < deadline, `${what}: still 507 after ${DEADLINE_MS} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe("a full disk", () => {
+  it("is answered with 507, never ends the process, and recovers by itself once deletes and compaction make room", async (t) => {
+    const mounted = mountTmpfs(24 * MiB);
+    if (typeof mounted === "string") return t.skip(mounted);
+    const dataDir = join(mounted.dir, "data");
+    mkdirSync(dataDir);
+    let p = await startChild(dataDir);
+    try {
+      const c = api(p.url);
+      const prefix = await createType(c, { group: GROUP, kind: "Thing", plural: "things" });
+      const list = `${prefix}/namespaces/default/things`;
+      // Four writers at once, so whole group commits fail together.
+      const { acknowledged, refused } = await fill(c, list, 50_000, 2000, 4);
+      assert.ok(refused, "the disk never filled");
+      assertStatus(refused, 507, "InsufficientStorage");
+      assert.match(refused.body.message, /disk holding the data directory is full/);
+      // Still alive and serving; the alarm shows.
+      assert.equal((await c.get("/healthz")).status, 200);
+      assert.equal((await c.get(list)).body.items.length, acknowledged.size);
+      assert.match((await c.get("/readyz")).text, /store space alarm \(disk-full\)/);
+      assert.equal(await metric(c, /^setpoint_store_alarm\{kind="disk-full"\} (\d+)$/m), 1);
+
+      // Something else takes the reserve: now even a delete's commit fails. It is answered, logged once and counted.
+      const filler = join(mounted.dir, "filler");
+      try {
+        execFileSync("dd", ["if=/dev/zero", `of=${filler}`, "bs=64k"], { stdio: "pipe" });
+      } catch {
+        // dd stops with "No space left on device": that is the point
+      }
+      const victim = [...acknowledged.keys()][0]!;
+      assertStatus(await c.del(`${list}/${victim}`), 507, "InsufficientStorage");
+      assert.equal((await c.get("/healthz")).status, 200);
+      const failures = await metric(c, /^setpoint_store_commit_failures_total (\d+)$/m);
+      assert.ok(failures >= 1, "the delete's commit did not fail");
+      assert.equal(p.output().split("\n").filter((l) => l.includes("store commit failed")).length, failures);
+      rmSync(filler);
+
+      // Delete half; the history they leave is compacted after the window, and there is room to write again.
+      const deleted = new Set<string>();
+      for (const name of [...acknowledged.keys()].slice(0, Math.ceil(acknowledged.size / 2))) {
+        const res = await untilRoom(`delete ${name}`, () => c.del(`${list}/${name}`));
+        assert.equal(res.status, 200, `delete ${name}: ${res.text.slice(0, 200)}`);
+        acknowledged.delete(name);
+        deleted.add(name);
+      }
+      const again = await untilRoom("create after deletes", () => c.post(list, thing("again", 50_000)));
+      assert.equal(again.status, 201, again.text.slice(0, 300));
+      acknowledged.set("again", JSON.parse(again.text).metadata.resourceVersion);
+      assert.equal(await metric(c, /^setpoint_store_alarm\{kind="disk-full"\} (\d+)$/m), 0);
+      assert.equal((await c.get("/readyz")).text, "ok");
+
+      assert.equal(await stopChild(p), 0, p.output());
+      p = await startChild(dataDir);
+      await assertKept(api(p.url), list, acknowledged, deleted);
+      assert.ok(!/unhandled|uncaught/i.test(p.output()), p.output());
+    } finally {
+      await stopChild(p);
+      mounted.unmount();
+    }
+  });
+});
