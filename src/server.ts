@@ -25,6 +25,7 @@ import { handleRequest, isWatch, rawQuery, type RestContext } from "./server/res
 import { parseRoute } from "./server/routes.ts";
 import { createSecurity, WATCH_SUBPROTOCOL, type Security } from "./server/security.ts";
 import { rawHttpReply, statusOf } from "./server/status.ts";
+import { WatchLimit } from "./server/watch-limit.ts";
 import { webSocketWatchSink } from "./server/watch-sinks.ts";
 import { openLmdbStore, type Store } from "./store.ts";
 import type { CommitPeers } from "./store/commit-peers.ts";
@@ -106,6 +107,7 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
     version: extra.version ?? "0.1.0",
     ready: () => ready,
     spaceAlarm: () => store.space().alarm,
+    watchLimit: new WatchLimit(o.maxWatchesPerClient),
     trackWatch(stop) {
       watches.add(stop);
       return () => watches.delete(stop);
@@ -292,6 +294,8 @@ async function upgrade(ctx: RestContext, security: Security, wss: WebSocketServe
     if (url.searchParams.has("watch") && !isWatch(url.searchParams)) throw new ApiError("BadRequest", "a WebSocket on a list path is a watch: drop watch=false");
     if (!ctx.ready()) throw new ApiError("TooManyRequests", "the server is shutting down; retry against another replica");
     const start = await ctx.resources.openWatch(route.ref, rawQuery(url.searchParams));
+    const release = ctx.watchLimit.acquire(req.socket.remoteAddress);
+    socket.once("close", release);
     code = 101;
     wss.handleUpgrade(req, socket, head, (ws) => {
       wss.emit("connection", ws, req);

@@ -9,6 +9,7 @@
 import { randomUUID } from "node:crypto";
 import { systemClock, type Clock } from "../clock.ts";
 import { AlreadyExistsError, ApiError, BadRequestError, ConflictError, ExpiredError, NotFoundError } from "../errors.ts";
+import { labelsOf } from "../object-labels.ts";
 import type { ObjectKey, Store, StoredObject, WriteDecision } from "../store.ts";
 import type { WatchHub, WatchSink } from "../watch.ts";
 import { consoleLog, type WarnLog } from "./log.ts";
@@ -207,7 +208,7 @@ export class Resources {
       (sel && !sel.empty) || (fs && !fs.empty)
         ? (json: string, ns: string, name: string) => {
             if (fs && !fs.matches(ns, name)) return false;
-            if (sel && !sel.empty) return sel.matches((JSON.parse(json) as ObjectInput).metadata.labels);
+            if (sel && !sel.empty) return sel.matches(labelsOf(json));
             return true;
           }
         : undefined;

@@ -194,6 +194,12 @@ export const SERVER_FLAGS: readonly AnyFlagSpec[] = [
     parse: atLeast(0, parseByteSize, " byte"),
   }),
   spec({
+    flag: "--max-watches-per-client", value: "<count>", env: "SETPOINT_MAX_WATCHES_PER_CLIENT", key: "maxWatchesPerClient",
+    defaultText: "5000",
+    help: "most WebSocket and HTTP watches one client address may hold open; past it a new watch gets 429; 0 for no cap",
+    parse: atLeast(0, parseInteger),
+  }),
+  spec({
     flag: "--no-fsync", env: "SETPOINT_NO_FSYNC", key: "durable",
     help: "relax durability: acknowledge writes before they are fsync'd (faster; a crash may lose acknowledged writes)",
     parse: (t) => !parseBoolean(t),

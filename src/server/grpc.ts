@@ -20,6 +20,7 @@ import { ApiError, BadRequestError } from "../errors.ts";
 import * as wire from "../proto.ts";
 import type { Metrics } from "./metrics.ts";
 import { MAX_BODY_BYTES } from "./rest.ts";
+import { malformedRequest, resetAnsweredStreams, withMalformedRequests } from "./grpc-guards.ts";
 import { grpcWatchSink, withPreSerializedWatch } from "./grpc-watch-sink.ts";
 import type { Admission, GrpcCall, Security } from "./security.ts";
 import { serviceError, statusOf, toApiError } from "./status.ts";
@@ -59,6 +60,7 @@ export async function startGrpcServer(resources: Resources, options: GrpcServerO
     // Ping idle connections, so a vanished agent's watch is dropped (as WebSockets are).
     "grpc.keepalive_time_ms": options.keepaliveMs ?? 30_000,
     "grpc.keepalive_timeout_ms": 10_000,
+    interceptors: [resetAnsweredStreams],
   });
 
   let closing: Promise<void> | undefined;
@@ -92,6 +94,9 @@ export async function startGrpcServer(resources: Resources, options: GrpcServerO
       let admission: Admission | undefined;
       Promise.resolve()
         .then(() => {
+          // A request that did not decode names nothing to authorize: refuse it first.
+          const malformed = malformedRequest(call.request, verb);
+          if (malformed) throw malformed;
           admission = admit(call, verb, call.request.ref, sub);
           return run(call.request);
         })
@@ -125,6 +130,8 @@ export async function startGrpcServer(resources: Resources, options: GrpcServerO
       let code = 200;
       Promise.resolve()
         .then(async () => {
+          const malformed = malformedRequest(r, "watch");
+          if (malformed) throw malformed;
           const admission = admit(call, "watch", r.ref, "");
           if (admission) {
             // The watch counts (and is audited) until the call ends, however it ends.
@@ -165,7 +172,7 @@ export async function startGrpcServer(resources: Resources, options: GrpcServerO
       return resources.delete(ref, { preconditions: pre });
     }),
   };
-  server.addService(withPreSerializedWatch(wire.loadResourcesService().definition), handlers);
+  server.addService(withMalformedRequests(withPreSerializedWatch(wire.loadResourcesService().definition)), handlers);
 
   const host = options.host.includes(":") ? `[${options.host}]` : options.host;
   const port = await new Promise<number>((resolve, reject) => {

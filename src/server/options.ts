@@ -27,6 +27,11 @@ export interface ServerOptions {
    * on); 0 for no quota. Default 2 GiB (etcd's default).
    */
   quotaBackendBytes: number;
+  /**
+   * Most WebSocket and HTTP watches one client address holds open at once;
+   * past it a new watch gets 429. 0 for no cap. Default 5000.
+   */
+  maxWatchesPerClient: number;
   /** fsync every commit before acknowledging it. Default true. */
   durable: boolean;
   /** Shorthand for one token of user `admin` in group `system:masters` (API.md §8). */
@@ -70,6 +75,7 @@ export const defaultServerOptions: ServerOptions = {
   historyMinEvents: 100_000,
   watchBufferBytes: 16 * 1024 * 1024,
   quotaBackendBytes: 2 * 1024 ** 3,
+  maxWatchesPerClient: 5000,
   durable: true,
   tlsReloadIntervalMs: 10_000,
   authorizationMode: "AlwaysAllow",

@@ -19,6 +19,7 @@ import { parseRoute, type Route } from "./routes.ts";
 import { statusOf, toApiError } from "./status.ts";
 import { includeObjectOf, listAsTable, objectAsTable, renderingOf, watchEventAsTable, type TableOptions } from "./table.ts";
 import { isUiPath, serveUi } from "./ui.ts";
+import type { WatchLimit } from "./watch-limit.ts";
 import { httpWatchSink } from "./watch-sinks.ts";
 import type { WatchSink } from "../watch.ts";
 
@@ -38,6 +39,8 @@ export interface RestContext {
   spaceAlarm: () => SpaceAlarm | undefined;
   /** Called when a watch stream starts; returns the function to call when it ends. */
   trackWatch: (stop: () => void) => () => void;
+  /** Open WebSocket and HTTP watches per client address (429 past the cap). */
+  watchLimit: WatchLimit;
 }
 
 const QUERY_KEYS: Array<keyof RawQuery> = [
@@ -341,6 +344,8 @@ async function serveCollection(ctx: RestContext, call: Call, ref: ResourceRef): 
     if (!ctx.ready()) throw new ApiError("TooManyRequests", "the server is shutting down; retry against another replica");
     const start = await ctx.resources.openWatch(ref, q);
     const type = table && ctx.resources.resolve(ref, false);
+    const release = ctx.watchLimit.acquire(req.socket.remoteAddress);
+    res.on("close", release);
     res.writeHead(200, { "Content-Type": "application/json", "Transfer-Encoding": "chunked", "Cache-Control": "no-cache" });
     res.flushHeaders();
     let untrack = () => {};

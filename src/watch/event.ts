@@ -10,6 +10,7 @@
 // parsed once, lazily) and the WatchEvent of each type it is delivered as
 // (label selectors turn a MODIFIED into ADDED or DELETED for some watchers).
 
+import { labelsOf } from "../object-labels.ts";
 import type { Change, ChangeType } from "../store.ts";
 
 export type Labels = Record<string, string> | undefined;
@@ -104,11 +105,6 @@ export class HubEvent {
   get weight(): number {
     return this.object.length + (this.previous?.length ?? 0) + 128;
   }
-}
-
-function labelsOf(json: string): Labels {
-  const meta = (JSON.parse(json) as { metadata?: { labels?: Record<string, string> } }).metadata;
-  return meta?.labels;
 }
 
 /** The object of a BOOKMARK event for a watch of `apiVersion`/`kind` at `revision`, as JSON text. */

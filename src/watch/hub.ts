@@ -16,6 +16,7 @@
 
 import { systemClock, type Clock, type Timer } from "../clock.ts";
 import { ExpiredError, TimeoutError, type ApiError } from "../errors.ts";
+import { labelsOf } from "../object-labels.ts";
 import type { Change, Store } from "../store.ts";
 import { HubEvent, WatchEvent, bookmarkEvent } from "./event.ts";
 import type { Watcher, WatchRequest, WatchSink } from "./watcher.ts";
@@ -281,7 +282,7 @@ export class WatchHub {
     const filter = (json: string, namespace: string, name: string): boolean => {
       if (r.fieldSelector && !r.fieldSelector.matches(namespace, name)) return false;
       if (r.labelSelector && !r.labelSelector.empty) {
-        const labels = (JSON.parse(json) as { metadata?: { labels?: Record<string, string> } }).metadata?.labels;
+        const labels = labelsOf(json);
         if (!r.labelSelector.matches(labels)) return false;
       }
       return true;
