@@ -55,6 +55,7 @@ const SHOWN: Record<string, Metric[]> = {
   list: ["p50_ms", "p99_ms", "server_peak_rss_mb"],
   reconcile: ["p50_ms", "p99_ms", "throughput"],
   resume: ["p50_ms", "bytes", "server_cpu_s"],
+  soak: ["p99_ms", "throughput", "server_peak_rss_mb"],
 };
 
 interface Target {
