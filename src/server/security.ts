@@ -19,7 +19,7 @@ import { ApiError, BadRequestError } from "../errors.ts";
 import type { Store } from "../store.ts";
 import type { WatchHub } from "../watch.ts";
 import type { ResourceRef as WireRef } from "../proto.ts";
-import { ACCESS_REVIEW_PATH, reviewAccess } from "./auth/access-review.ts";
+import { ACCESS_REVIEW_PATH, reviewAccess, reviewFromProtobuf } from "./auth/access-review.ts";
 import { forbidden, MUTATING_VERBS, nonResourceVerb, resourceVerb, unauthorized, type RequestAttributes } from "./auth/attributes.ts";
 import { ANONYMOUS, Authenticator, bearerOf, bearerOfSubprotocols, MASTERS_GROUP, type Credentials, type UserInfo } from "./auth/authenticator.ts";
 import { alwaysAllow, followRbac, RbacAuthorizer, RbacIndex, type Authorizer } from "./auth/rbac.ts";
@@ -216,11 +216,15 @@ export class Security {
         if (size > 64 * 1024) throw new ApiError("RequestEntityTooLarge", "request body too large: at most 65536 bytes");
         chunks.push(chunk);
       }
+      const raw = Buffer.concat(chunks);
       let body: unknown;
-      try {
-        body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-      } catch (err) {
-        throw new BadRequestError(`invalid JSON body: ${(err as Error).message}`);
+      if ((req.headers["content-type"] ?? "").startsWith("application/vnd.kubernetes.protobuf")) body = reviewFromProtobuf(raw);
+      else {
+        try {
+          body = JSON.parse(raw.toString("utf8"));
+        } catch (err) {
+          throw new BadRequestError(`invalid JSON body: ${(err as Error).message}`);
+        }
       }
       const review = JSON.stringify(reviewAccess(this.authorizer, user, body));
       res.writeHead(201, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(review) });

@@ -48,3 +48,64 @@ export function reviewAccess(authorizer: Authorizer, user: UserInfo, body: unkno
     status,
   };
 }
+
+/** The magic prefix of a Kubernetes protobuf body (`k8s\0`), before its runtime.Unknown envelope. */
+const PROTOBUF_MAGIC = Buffer.from([0x6b, 0x38, 0x73, 0x00]);
+
+/** Length-delimited fields of one protobuf message, by field number (other wire types skipped). */
+function protoFields(buf: Buffer): Map<number, Buffer> {
+  const out = new Map<number, Buffer>();
+  let i = 0;
+  const varint = (): number => {
+    let n = 0;
+    let shift = 0;
+    for (;;) {
+      if (i >= buf.length || shift > 49) throw new BadRequestError("malformed protobuf body");
+      const b = buf[i++]!;
+      n += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return n;
+      shift += 7;
+    }
+  };
+  while (i < buf.length) {
+    const key = varint();
+    const wire = key % 8;
+    const field = Math.floor(key / 8);
+    if (wire === 0) varint();
+    else if (wire === 1) i += 8;
+    else if (wire === 5) i += 4;
+    else if (wire === 2) {
+      const len = varint();
+      if (i + len > buf.length) throw new BadRequestError("malformed protobuf body");
+      out.set(field, buf.subarray(i, i + len));
+      i += len;
+    } else throw new BadRequestError("malformed protobuf body");
+  }
+  return out;
+}
+
+/**
+ * A SelfSubjectAccessReview sent as `application/vnd.kubernetes.protobuf`
+ * (kubectl sends built-in types so), as the JSON shape reviewAccess reads.
+ */
+export function reviewFromProtobuf(body: Buffer): unknown {
+  if (body.length < 4 || !body.subarray(0, 4).equals(PROTOBUF_MAGIC)) throw new BadRequestError("protobuf body without the k8s magic prefix");
+  const raw = protoFields(body.subarray(4)).get(2); // runtime.Unknown.raw
+  if (!raw) throw new BadRequestError("protobuf body without an object");
+  const spec = protoFields(raw).get(2); // SelfSubjectAccessReview.spec
+  const parts = spec ? protoFields(spec) : new Map<number, Buffer>();
+  const strings = (b: Buffer | undefined, names: string[]) => {
+    const out: Record<string, string> = {};
+    if (!b) return out;
+    const f = protoFields(b);
+    names.forEach((n, k) => {
+      const v = f.get(k + 1);
+      if (v !== undefined) out[n] = v.toString("utf8");
+    });
+    return out;
+  };
+  const reviewSpec: Record<string, unknown> = {};
+  if (parts.has(1)) reviewSpec.resourceAttributes = strings(parts.get(1), ["namespace", "verb", "group", "version", "resource", "subresource", "name"]);
+  if (parts.has(2)) reviewSpec.nonResourceAttributes = strings(parts.get(2), ["path", "verb"]);
+  return { apiVersion: "authorization.k8s.io/v1", kind: "SelfSubjectAccessReview", spec: reviewSpec };
+}
