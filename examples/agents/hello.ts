@@ -7,6 +7,7 @@ type Greeting = ApiObject<{ name: string }, { message?: string; observedGenerati
 
 const stop = new AbortController();
 process.once("SIGINT", () => stop.abort());
+console.log("hello: reconciling greetings.demo.example.com; Ctrl-C stops");
 
 await runAgent<Greeting>({
   name: "hello",
@@ -16,8 +17,11 @@ await runAgent<Greeting>({
   stateDir: ".hello-state",
   signal: stop.signal,
   async reconcile(key, { object, updateStatus }) {
-    if (!object) return console.log(`${key} is gone`);
-    if (object.status?.observedGeneration === object.metadata.generation) return; // up to date
-    await updateStatus({ message: `Hello, ${object.spec?.name ?? "world"}!` });
+    if (!object) return console.log(`${key}: gone`);
+    const generation = object.metadata.generation;
+    if (object.status?.observedGeneration === generation) return console.log(`${key}: generation ${generation} is up to date`);
+    const message = `Hello, ${object.spec?.name ?? "world"}!`;
+    await updateStatus({ message });
+    console.log(`${key}: generation ${generation}: wrote status.message ${JSON.stringify(message)}`);
   },
 });

@@ -31,26 +31,51 @@ export function renderTable(header: readonly string[], rows: readonly string[][]
 
 /**
  * A table printed a row at a time (for `watch`): each line is aligned with
- * the ones before; a column widens when a cell needs it.
+ * the ones before; a column widens to the longest cell seen, and when one
+ * widens after the header was printed the header is printed again, so the
+ * lines that follow line up under it.
  */
 export class LineTable {
+  readonly #header: readonly string[];
   #widths: number[];
+  #headerShown = false;
 
   constructor(header: readonly string[], firstRows: readonly string[][] = []) {
+    this.#header = header;
     this.#widths = header.map((h) => h.length + GAP);
     for (const row of firstRows) this.#fit(row);
   }
 
-  #fit(row: readonly string[]): void {
-    row.forEach((cell, i) => (this.#widths[i] = Math.max(this.#widths[i] ?? 0, cell.length + GAP)));
+  /** Whether a column but the last had to widen for `row`. */
+  #fit(row: readonly string[]): boolean {
+    let widened = false;
+    row.forEach((cell, i) => {
+      const need = cell.length + GAP;
+      if (need > (this.#widths[i] ?? 0)) {
+        if (i < this.#header.length - 1 && this.#widths[i] !== undefined) widened = true;
+        this.#widths[i] = need;
+      }
+    });
+    return widened;
   }
 
-  /** One line for `row` (no trailing newline). */
+  /** The header line, at the current widths. */
+  header(): string {
+    this.#headerShown = true;
+    return this.#render(this.#header);
+  }
+
+  /** One line for `row` (no trailing newline); preceded by the header again when a column had to widen. */
   line(row: readonly string[]): string {
     const cells = row.map((c) => c.replace(/\n/g, " "));
-    this.#fit(cells);
+    const widened = this.#fit(cells);
+    const text = this.#render(cells);
+    return widened && this.#headerShown ? `${this.header()}\n${text}` : text;
+  }
+
+  #render(cells: readonly string[]): string {
     const table = new Table({ chars: NO_BORDER, style: STYLE, colWidths: this.#widths.slice(0, cells.length) });
-    table.push(cells);
+    table.push([...cells]);
     return trimLines(table.toString());
   }
 }

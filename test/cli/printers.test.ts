@@ -27,9 +27,18 @@ describe("tables", () => {
 
   it("keeps a row-at-a-time table aligned, widening a column when a cell needs it", () => {
     const table = new LineTable(["EVENT", "NAME"], [["MODIFIED", "x"]]);
-    assert.equal(table.line(["EVENT", "NAME"]), "EVENT      NAME");
+    assert.equal(table.header(), "EVENT      NAME");
     assert.equal(table.line(["ADDED", "x"]), "ADDED      x");
     assert.equal(table.line(["DELETED", "y"]), "DELETED    y");
+  });
+
+  it("sizes columns to the longest cell seen, printing the header again when a column but the last widens", () => {
+    const table = new LineTable(["NAME", "PHASE", "AGE"], [["short", "Running", "1s"]]);
+    assert.equal(table.header(), "NAME    PHASE     AGE");
+    assert.equal(table.line(["short", "Running", "1s"]), "short   Running   1s");
+    assert.equal(table.line(["a-much-longer-name", "Running", "1s"]), "NAME                 PHASE     AGE\na-much-longer-name   Running   1s");
+    assert.equal(table.line(["short", "Succeeded", "2s"]), "NAME                 PHASE       AGE\nshort                Succeeded   2s");
+    assert.equal(table.line(["short", "Failed", "a long last cell"]), "short                Failed      a long last cell");
   });
 });
 

@@ -51,7 +51,7 @@ export function watchCommand(ctx: CliContext): Command {
         if (opts.output !== "json" && opts.output !== "yaml") {
           // Size the columns for the current objects, and EVENT for its longest value.
           table = new LineTable(columns.map((c) => c.header), [["MODIFIED"], ...events.map(row)]);
-          ctx.out(table.line(columns.map((c) => c.header)));
+          ctx.out(table.header());
         }
         for (const e of events) print(e);
       },
