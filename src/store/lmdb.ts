@@ -247,7 +247,8 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
 
     const items: string[] = [];
     const limit = opts.limit ?? Infinity;
-    let last: { namespace: string; name: string } | undefined;
+    let lastNamespace: string | undefined;
+    let lastName = "";
     let more = false;
     let ei = 0;
     const take = (namespace: string, name: string, json: string): boolean => {
@@ -257,25 +258,29 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
         return false;
       }
       items.push(json);
-      last = { namespace, name };
+      lastNamespace = namespace;
+      lastName = name;
       return true;
     };
     outer: for (const { key, value } of objects.getRange({ start, end })) {
-      const at = { namespace: key[1], name: key[2] };
-      if (after && compareNsName(at, after) === 0) continue;
-      while (ei < extra.length && compareNsName(extra[ei]!, at) < 0) {
-        const e = extra[ei++]!;
-        if (!take(e.namespace, e.name, e.json)) break outer;
+      const namespace = key[1];
+      const name = key[2];
+      if (after && name === after.name && namespace === after.namespace) continue;
+      if (overrides) {
+        for (let e = extra[ei]; e && (e.namespace < namespace || (e.namespace === namespace && e.name < name)); e = extra[ei]) {
+          ei++;
+          if (!take(e.namespace, e.name, e.json)) break outer;
+        }
+        if (overrides.has(namespace + "\u0000" + name)) continue; // served from `extra` (or absent at `revision`)
       }
-      if (overrides?.has(at.namespace + "\u0000" + at.name)) continue; // served from `extra` (or absent at `revision`)
-      if (!take(at.namespace, at.name, value)) break;
+      if (!take(namespace, name, value)) break;
     }
     while (!more && ei < extra.length) {
       const e = extra[ei++]!;
       if (!take(e.namespace, e.name, e.json)) break;
     }
     const result: ListResult = { items, revision };
-    if (more && last !== undefined) result.next = last;
+    if (more && lastNamespace !== undefined) result.next = { namespace: lastNamespace, name: lastName };
     return result;
   }
 
