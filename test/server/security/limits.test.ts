@@ -103,7 +103,7 @@ describe("limits under load", () => {
   const httpWatch = async (token: string) => {
     const abort = new AbortController();
     const res = await fetch(`${t.url}/apis/${G}/v1/namespaces/w/items?watch=true`, { headers: { authorization: `Bearer ${token}` }, signal: abort.signal });
-    return { status: res.status, headers: res.headers, body: res.status === 200 ? undefined : await res.json(), close: () => abort.abort() };
+    return { status: res.status, headers: res.headers, body: (res.status === 200 ? undefined : await res.json()) as { message: string }, close: () => abort.abort() };
   };
   const wsWatch = (token: string) =>
     new Promise<{ status: number; retryAfter?: string; close: () => void }>((resolve, reject) => {
@@ -132,7 +132,7 @@ describe("limits under load", () => {
     const overHttp = await httpWatch(USER);
     assert.equal(overHttp.status, 429);
     assert.equal(overHttp.headers.get("retry-after"), "1");
-    assert.match(overHttp.body.message, /too many watches open for user "loader": at most 3/);
+    assert.match(overHttp.body!.message, /too many watches open for user "loader": at most 3/);
     const overWs = await wsWatch(USER);
     assert.equal(overWs.status, 429);
     assert.equal(overWs.retryAfter, "1");
