@@ -1,0 +1,92 @@
+// The audit log (API.md §8): one audit.k8s.io/v1 Event per request at level
+// Metadata, on every surface, flushed on shutdown; a full disk (/dev/full)
+// loses events but never fails or stalls a request; the buffer is bounded.
+
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import * as grpc from "@grpc/grpc-js";
+import { loadResourcesService } from "../../../src/proto.ts";
+import { AuditLog } from "../../../src/server/audit.ts";
+import { api, startTestServer } from "../../helpers/server.ts";
+
+const { Client } = loadResourcesService();
+
+describe("audit log", () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), "setpoint-audit-"));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("writes one Metadata-level Event per request, on every surface, flushed on shutdown", async () => {
+    const tokens = join(dir, "tokens.csv");
+    writeFileSync(tokens, "t-admin,admin,1,system:masters\nt-bob,bob,2\n");
+    const path = join(dir, "audit.log");
+    const t = await startTestServer({ grpcPort: 0, durable: false, tokenAuthFile: tokens, authorizationMode: "RBAC", auditLogPath: path });
+    const admin = api(t.url, { token: "t-admin" });
+    const lease = { metadata: { name: "l1" }, spec: { holderIdentity: "x" } };
+    assert.equal((await admin.post("/apis/setpoint.dev/v1/namespaces/ns1/leases", lease)).status, 201);
+    assert.equal((await api(t.url, { token: "t-bob" }).get("/apis/setpoint.dev/v1/namespaces/ns1/leases/l1")).status, 403);
+    assert.equal((await api(t.url).get("/apis/setpoint.dev/v1/namespaces/ns1/leases")).status, 401);
+    assert.equal((await admin.get("/healthz")).status, 200);
+    const watch = await fetch(`${t.url}/apis/setpoint.dev/v1/namespaces/ns1/leases?watch=true&timeoutSeconds=1`, { headers: { authorization: "Bearer t-admin" } });
+    await watch.text();
+    const rpc = new Client(`127.0.0.1:${t.server.grpcPort}`, grpc.credentials.createInsecure());
+    const md = new grpc.Metadata();
+    md.set("authorization", "Bearer t-admin");
+    await new Promise<void>((resolve, reject) => rpc.get({ ref: { group: "setpoint.dev", version: "v1", plural: "leases", namespace: "ns1", name: "l1" } }, md, (err) => (err ? reject(err) : resolve())));
+    rpc.close();
+    await t.stop();
+
+    const events = readFileSync(path, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const summary = events.map((e) => `${e.user.username ?? "-"} ${e.verb} ${e.objectRef?.resource ?? e.requestURI} ${e.responseStatus.code}`);
+    assert.deepEqual(summary.sort(), ["- list leases 401", "admin create leases 201", "admin get leases 200", "admin watch leases 200", "bob get leases 403"].sort(), "one event per request; none for /healthz");
+    for (const e of events) {
+      assert.equal(e.kind, "Event");
+      assert.equal(e.apiVersion, "audit.k8s.io/v1");
+      assert.equal(e.level, "Metadata");
+      assert.equal(e.stage, "ResponseComplete");
+      assert.match(e.auditID, /^[0-9a-f-]{36}$/);
+      assert.ok(Date.parse(e.stageTimestamp) >= Date.parse(e.requestReceivedTimestamp));
+      assert.equal(e.requestObject, undefined, "Metadata level: no bodies");
+    }
+    const create = events.find((e) => e.verb === "create");
+    assert.deepEqual(create.objectRef, { resource: "leases", namespace: "ns1", apiGroup: "setpoint.dev", apiVersion: "v1" });
+    assert.deepEqual(create.user.groups, ["system:masters", "system:authenticated"]);
+    assert.deepEqual(create.sourceIPs, ["127.0.0.1"]);
+    const denied = events.find((e) => e.responseStatus.code === 403);
+    assert.equal(denied.responseStatus.reason, "Forbidden");
+    assert.equal(denied.annotations["authorization.k8s.io/decision"], "forbid");
+    assert.equal(denied.objectRef.name, "l1");
+  });
+
+  it("a full disk loses events without failing or stalling anything, and auditing resumes by itself", async () => {
+    assert.ok(existsSync("/dev/full"), "/dev/full is on every Linux machine");
+    const full = new AuditLog("/dev/full");
+    const record = (code: number) =>
+      full.record({ user: { name: "u", groups: [] }, attributes: { kind: "nonResource", verb: "get", path: "/x" }, requestURI: "/x", sourceIP: "127.0.0.1", code, receivedAt: Date.now() });
+    for (let i = 0; i < 100; i++) record(200);
+    await full.flush();
+    assert.equal(full.stats.written, 0);
+    assert.equal(full.stats.failed, 100);
+    for (let i = 0; i < 10; i++) record(200);
+    await full.close();
+    assert.equal(full.stats.failed, 110, "later batches are tried again");
+  });
+
+  it("keeps at most maxBufferBytes waiting for the disk; past it events are dropped and counted", async () => {
+    const path = join(dir, "small.log");
+    const log = new AuditLog(path, { maxBufferBytes: 2000 });
+    for (let i = 0; i < 200; i++) {
+      log.record({ user: { name: "u", groups: [] }, attributes: { kind: "nonResource", verb: "get", path: `/p${i}` }, requestURI: `/p${i}`, sourceIP: "127.0.0.1", code: 200, receivedAt: Date.now() });
+    }
+    await log.close();
+    const lines = readFileSync(path, "utf8").trim().split("\n");
+    assert.ok(log.stats.dropped > 0);
+    assert.equal(lines.length, log.stats.written);
+    assert.equal(log.stats.written + log.stats.dropped, 200);
+  });
+});
