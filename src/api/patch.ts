@@ -1,11 +1,11 @@
-// Patches (API.md §4): JSON merge patch (RFC 7386) and JSON patch (RFC 6902,
-// `test` included), applied by well-kept libraries. Any other content type is
+// Patches (API.md §4): JSON merge patch (RFC 7386, src/api/merge-patch.ts) and
+// JSON patch (RFC 6902, `test` included, by fast-json-patch). Any other content type is
 // 415; a malformed patch is 400; a patch that cannot apply (a failed `test`, a
 // missing path) is 422, as kube-apiserver answers.
 
 import jsonpatch from "fast-json-patch";
-import mergePatch from "json-merge-patch";
 import { ApiError, BadRequestError, InvalidError } from "../errors.ts";
+import { mergePatch } from "./merge-patch.ts";
 import { checkDepth } from "./object.ts";
 
 export const MERGE_PATCH = "application/merge-patch+json";
@@ -37,7 +37,7 @@ export function checkPatch(type: PatchType, patch: unknown): void {
 
 /** Applies a checked patch to a copy of `target`. */
 export function applyPatch(type: PatchType, target: unknown, patch: unknown): unknown {
-  if (type === MERGE_PATCH) return mergePatch.apply(structuredClone(target), patch);
+  if (type === MERGE_PATCH) return mergePatch(target, patch);
   try {
     return jsonpatch.applyPatch(structuredClone(target), patch as jsonpatch.Operation[], true, false).newDocument;
   } catch (err) {

@@ -1,8 +1,8 @@
-// Borderless tables in kubectl's look (cli-table3): a whole table at once, or
-// a row at a time for `watch`; the column type every printer uses, and ages
-// in kubectl's short format.
+// Borderless tables in kubectl's look: a whole table at once, or a row at a
+// time for `watch`; the column type every printer uses, and ages in kubectl's
+// short format. One padder serves both: every cell is padded to its column's
+// width plus a three-space gap, newlines become spaces, trailing spaces go.
 
-import Table from "cli-table3";
 import type { ObjectInput } from "../wire.ts";
 import { humanDuration } from "../human-duration.ts";
 
@@ -14,19 +14,18 @@ export interface Column {
   cell(o: ObjectInput, now: number): string;
 }
 
-const NO_BORDER = {
-  top: "", "top-mid": "", "top-left": "", "top-right": "",
-  bottom: "", "bottom-mid": "", "bottom-left": "", "bottom-right": "",
-  left: "", "left-mid": "", mid: "", "mid-mid": "", right: "", "right-mid": "", middle: "",
-};
 const GAP = 3;
-const STYLE = { head: [], border: [], "padding-left": 0, "padding-right": GAP, compact: true };
+
+/** One line: each cell padded to `widths[i]`, newlines flattened, trailing spaces dropped. */
+function formatRow(cells: readonly string[], widths: readonly number[]): string {
+  return cells.map((c, i) => c.replace(/\n/g, " ").padEnd(widths[i] ?? 0)).join("").trimEnd();
+}
 
 /** Rows under a header, columns separated by three spaces, no borders (kubectl's look). */
 export function renderTable(header: readonly string[], rows: readonly string[][]): string {
-  const table = new Table({ head: [...header], chars: NO_BORDER, style: STYLE });
-  for (const row of rows) table.push(row.map((c) => c.replace(/\n/g, " ")));
-  return trimLines(table.toString());
+  const all = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...all.map((row) => (row[i] ?? "").replace(/\n/g, " ").length)) + GAP);
+  return all.map((row) => formatRow(row, widths)).join("\n");
 }
 
 /**
@@ -74,13 +73,9 @@ export class LineTable {
   }
 
   #render(cells: readonly string[]): string {
-    const table = new Table({ chars: NO_BORDER, style: STYLE, colWidths: this.#widths.slice(0, cells.length) });
-    table.push([...cells]);
-    return trimLines(table.toString());
+    return formatRow(cells, this.#widths);
   }
 }
-
-const trimLines = (s: string): string => s.split("\n").map((l) => l.trimEnd()).join("\n");
 
 /** Time since an RFC 3339 timestamp, or `<unknown>`. */
 export function age(timestamp: string | undefined, now: number): string {
