@@ -8,6 +8,7 @@
 //   --insecure          do not verify the target's TLS certificate
 //   --table-out FILE    also write the markdown table to FILE
 //   --json-out FILE     also append every JSON result line to FILE
+//   --only a,b          npm run bench only: run just these benches (fanout, writes, reconcile, resume, soak)
 // Workload-specific sizes (--watchers 10,100 …) are read by each bench from `values`.
 
 import { parseArgs } from "node:util";

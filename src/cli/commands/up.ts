@@ -11,6 +11,7 @@
 // the agent sees its IPC channel close and shuts down too.
 
 import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
 import { basename, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
@@ -23,6 +24,7 @@ import { DEFAULT_SERVER } from "../context.ts";
 import { UsageError } from "../errors.ts";
 import { addPipelineAgentOptions, pipelineAgentArgs, type PipelineAgentFlags } from "../agent-options.ts";
 import { createServerCommand, listenErrorMessage, serverOptionsOf } from "../flags.ts";
+import { writeKubeconfig } from "../kubeconfig.ts";
 
 /** The command line that runs this same `setpoint` (from source through tsx, or the bundle). */
 function setpointArgv(): string[] {
@@ -37,6 +39,24 @@ function setpointHint(): string {
   const script = process.argv[1] ?? "setpoint";
   if (basename(script) === "setpoint") return "setpoint";
   return `node ${relative(process.cwd(), script) || script}`;
+}
+
+/** The banner's first commands: the example pipelines when this directory has them (a clone), else one inline. */
+function tryLines(): string[] {
+  if (existsSync(join("examples", "pipelines", "diamond.yaml")) && existsSync(join("examples", "pipelines", "flaky.yaml"))) {
+    return [
+      "  setpoint apply -f examples/pipelines/diamond.yaml -f examples/pipelines/flaky.yaml",
+      "  setpoint describe pipelinerun diamond",
+      "  setpoint logs flaky test",
+    ];
+  }
+  return [
+    "  setpoint apply -f - <<'YAML'",
+    "  {apiVersion: ci.setpoint.dev/v1, kind: PipelineRun, metadata: {name: hello}, spec: {tasks: [{name: hi, run: 'echo hello'}]}}",
+    "  YAML",
+    "  setpoint describe pipelinerun hello",
+    "  setpoint logs hello hi",
+  ];
 }
 
 /** A host to connect to for a server listening on `host` (any-address binds are reached on loopback). */
@@ -106,7 +126,12 @@ export function upCommand(ctx: CliContext): Command {
         "Ctrl-C stops the agent, then the server. Logs at warn level unless --log-level says otherwise.",
     )
   addPipelineAgentOptions(command, { workDirDefault: "<data-dir>/workspaces" });
-  command.action(async (opts: PipelineAgentFlags) => {
+  command.option("--write-kubeconfig <path>", "write a kubeconfig for this server to PATH, for KUBECONFIG=PATH kubectl …");
+  command.addHelpText(
+    "after",
+    "\nExamples:\n  setpoint up\n  setpoint up --http-port 8081 --grpc-port 9091 --data-dir ./data2\n  setpoint up --write-kubeconfig setpoint.kubeconfig",
+  );
+  command.action(async (opts: PipelineAgentFlags & { writeKubeconfig?: string }) => {
     const options = serverOptionsOf(command, ctx.env);
     if (options.grpcPort === -1) throw new UsageError("setpoint up runs a pipeline agent, which talks gRPC: --grpc-port cannot be -1");
     if (command.getOptionValueSource("logLevel") !== "cli" && !ctx.env.SETPOINT_LOG_LEVEL) options.logLevel = "warn";
@@ -124,6 +149,7 @@ export function upCommand(ctx: CliContext): Command {
       } finally {
         client.close();
       }
+      if (opts.writeKubeconfig !== undefined) writeKubeconfig(opts.writeKubeconfig, url, { token: options.token });
       const workDir = opts.workDir ?? join(options.dataDir, "workspaces");
       const agentArgs = ["--server", url, "--grpc", grpc, ...pipelineAgentArgs({ ...opts, workDir })];
       // The token travels in the environment (SETPOINT_TOKEN), not in argv where ps shows it.
@@ -132,6 +158,7 @@ export function upCommand(ctx: CliContext): Command {
 
       const cli = setpointHint();
       const s = url === DEFAULT_SERVER ? "" : ` -s ${url}`;
+      const kubectl = opts.writeKubeconfig === undefined ? `kubectl --server ${url}` : `KUBECONFIG=${opts.writeKubeconfig} kubectl`;
       ctx.out(
         [
           `Setpoint is up: the server and a pipeline agent (pid ${agent.pid() ?? "?"}).`,
@@ -141,10 +168,9 @@ export function upCommand(ctx: CliContext): Command {
           "",
           "In another terminal, from this directory:",
           `  alias setpoint='${cli}${s}'`,
-          "  setpoint apply -f examples/pipelines/diamond.yaml -f examples/pipelines/flaky.yaml",
+          ...tryLines(),
           "  setpoint watch pipelineruns          # live; Ctrl-C to stop watching",
-          "  setpoint describe pipelinerun diamond",
-          "  setpoint logs flaky test",
+          `  ${kubectl} get pipelineruns`,
           `Kill the agent (kill -9 PID) mid-run: up starts a new one, which reruns only the interrupted task.`,
           "Ctrl-C here stops the agent and the server.",
           "",
