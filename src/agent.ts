@@ -15,6 +15,8 @@ export { Agent, runAgent, type AgentOptions, type AgentReconciler, type Reconcil
 export {
   SetpointClient,
   TransportError,
+  clientOptionsFromKubeconfig,
+  type ClientTls,
   type ApiObject,
   type CallOptions,
   type ClientOptions,

@@ -54,6 +54,8 @@ export interface AgentOptions<T extends ApiObject = ApiObject> {
   /** HTTP URL of the server; needed for WebSocket watches (the default). */
   httpUrl?: string;
   token?: string;
+  /** TLS for gRPC and wss:// (see ClientOptions.tls). */
+  tls?: import("./client.ts").ClientTls;
   /** The type to reconcile; with `namespace`, only that namespace. */
   type: TypeRef;
   labelSelector?: string;
@@ -107,7 +109,7 @@ export class Agent<T extends ApiObject = ApiObject> {
     this.#o = options;
     this.#clock = options.clock ?? systemClock;
     const onError = (err: unknown) => options.onError?.(err);
-    this.client = new SetpointClient({ grpcAddress: options.grpcAddress, httpUrl: options.httpUrl, token: options.token, clock: this.#clock });
+    this.client = new SetpointClient({ grpcAddress: options.grpcAddress, httpUrl: options.httpUrl, token: options.token, tls: options.tls, clock: this.#clock });
     this.informer = new Informer<T>({
       client: this.client,
       type: options.type,

@@ -27,10 +27,51 @@ export interface ClientOptions {
   httpUrl?: string;
   /** Bearer token sent with every call. */
   token?: string;
+  /**
+   * TLS for gRPC and wss:// (from a kubeconfig: src/kubeconfig.ts). When set,
+   * gRPC speaks TLS, trusting `ca` (else the system's roots) and presenting
+   * `cert`/`key` if given. Default: plaintext gRPC.
+   */
+  tls?: ClientTls;
   /** Deadline of each unary call. Default 10000 ms. */
   timeoutMs?: number;
   /** Time source for watch idle checks. Default `systemClock`. */
   clock?: Clock;
+}
+
+/** TLS settings of a client: what to trust, and the client certificate to present. */
+export interface ClientTls {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  /** false skips verifying the server (kubeconfig insecure-skip-tls-verify). */
+  rejectUnauthorized?: boolean;
+  /** Name to verify the server's certificate against. */
+  servername?: string;
+}
+
+/**
+ * Client options from a kubeconfig target (src/kubeconfig.ts): the HTTP URL,
+ * token and TLS; the gRPC address from its `grpc.setpoint.dev` extension, else
+ * the server's host on `defaultGrpcPort`.
+ */
+export function clientOptionsFromKubeconfig(
+  target: { server: string; token?: string; ca?: Buffer; cert?: Buffer; key?: Buffer; insecureSkipTlsVerify?: boolean; tlsServerName?: string; grpcAddress?: string },
+  defaultGrpcPort = 9090,
+): ClientOptions {
+  const url = new URL(target.server);
+  const o: ClientOptions = { grpcAddress: target.grpcAddress ?? `${url.hostname}:${defaultGrpcPort}`, httpUrl: target.server };
+  if (target.token) o.token = target.token;
+  if (url.protocol === "https:") {
+    const tls: ClientTls = {};
+    if (target.ca) tls.ca = target.ca;
+    if (target.cert) tls.cert = target.cert;
+    if (target.key) tls.key = target.key;
+    if (target.insecureSkipTlsVerify) tls.rejectUnauthorized = false;
+    if (target.tlsServerName) tls.servername = target.tlsServerName;
+    o.tls = tls;
+  }
+  return o;
 }
 
 export interface CallOptions {
@@ -83,10 +124,15 @@ export class SetpointClient {
     const { Client } = loadResourcesService();
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
-    this.#grpc = new Client(options.grpcAddress, grpc.credentials.createInsecure(), {
+    const tls = options.tls;
+    const credentials = tls
+      ? grpc.credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null, tls.rejectUnauthorized === false ? { checkServerIdentity: () => undefined } : {})
+      : grpc.credentials.createInsecure();
+    this.#grpc = new Client(options.grpcAddress, credentials, {
       // grpc-js backs off reconnects up to 120 s by default; a restarted server must be found again quickly.
       "grpc.initial_reconnect_backoff_ms": 200,
       "grpc.max_reconnect_backoff_ms": 5000,
+      ...(tls?.servername ? { "grpc.ssl_target_name_override": tls.servername } : {}),
     });
   }
 
@@ -176,7 +222,7 @@ export class SetpointClient {
       closeStream =
         options.transport === "grpc"
           ? grpcWatch(ref, { options, deliver, settle, client: this.#grpc, metadata: this.#metadata() })
-          : webSocketWatch(ref, { options, deliver, settle, httpUrl: this.#options.httpUrl, token: this.#options.token });
+          : webSocketWatch(ref, { options, deliver, settle, httpUrl: this.#options.httpUrl, token: this.#options.token, tls: this.#options.tls });
     }
     return { done, close };
   }

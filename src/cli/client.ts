@@ -2,6 +2,7 @@
 // token and a deadline per request, JSON in and out, and errors that keep the
 // server's Status (message, reason, field causes) so commands can print them.
 
+import { request as httpsRequest } from "node:https";
 import { asStatus, ServerError, UnreachableError, UsageError } from "./errors.ts";
 import type { ObjectInput, ObjectList } from "../wire.ts";
 
@@ -12,6 +13,17 @@ export interface ClientOptions {
   token?: string;
   /** Deadline of each request. Default 30 000 ms. */
   timeoutMs?: number;
+  /** TLS for an https:// server from a kubeconfig (src/kubeconfig.ts): CA, client certificate, verification. */
+  tls?: TlsClientOptions;
+}
+
+/** What a client needs to know about TLS beyond the system's trust store. */
+export interface TlsClientOptions {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  rejectUnauthorized?: boolean;
+  servername?: string;
 }
 
 export interface RequestOptions {
@@ -27,6 +39,8 @@ export class ApiClient {
   readonly server: string;
   readonly #token: string | undefined;
   readonly #timeoutMs: number;
+  /** TLS options for https:// and wss:// connections (empty for plain HTTP or the system's trust). */
+  readonly tls: TlsClientOptions;
 
   constructor(options: ClientOptions) {
     let url: URL;
@@ -41,6 +55,7 @@ export class ApiClient {
     this.server = url.href.replace(/\/+$/, "");
     this.#token = options.token;
     this.#timeoutMs = options.timeoutMs ?? 30_000;
+    this.tls = options.tls ?? {};
   }
 
   /** Headers every request carries (the bearer token, if any). */
@@ -65,7 +80,8 @@ export class ApiClient {
     }
     let res: Response;
     try {
-      res = await fetch(this.url(path, options.query), { method, headers, body, signal: AbortSignal.timeout(this.#timeoutMs) });
+      const init = { method, headers, body, signal: AbortSignal.timeout(this.#timeoutMs) };
+      res = Object.keys(this.tls).length > 0 && this.server.startsWith("https:") ? await tlsFetch(this.url(path, options.query), init, this.tls) : await fetch(this.url(path, options.query), init);
     } catch (error) {
       throw this.unreachable(error);
     }
@@ -114,4 +130,18 @@ export class ApiClient {
     }
     return new UnreachableError(message, { cause: error });
   }
+}
+
+/** fetch's subset the client uses, over node:https with a kubeconfig's TLS options (fetch cannot take a CA). */
+function tlsFetch(url: string, init: { method: string; headers: Record<string, string>; body?: string; signal: AbortSignal }, tls: TlsClientOptions): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { method: init.method, headers: init.headers, signal: init.signal, ...tls }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("error", reject);
+      res.on("end", () => resolve(new Response(res.statusCode === 204 ? null : Buffer.concat(chunks), { status: res.statusCode ?? 500, headers: res.headers as Record<string, string> })));
+    });
+    req.on("error", (err) => reject(Object.assign(new TypeError("fetch failed"), { cause: err })));
+    req.end(init.body);
+  });
 }

@@ -6,7 +6,9 @@
 // after it (`setpoint get runs -n ci`); after wins.
 
 import { Option, type Command } from "commander";
+import { loadKubeconfig, tlsOptionsOf, type KubeconfigTarget } from "../kubeconfig.ts";
 import { ApiClient } from "./client.ts";
+import { UsageError } from "./errors.ts";
 import { Discovery } from "./discovery.ts";
 
 /** The server a command talks to when neither --server nor SETPOINT_SERVER says. */
@@ -36,6 +38,8 @@ export interface CliContext {
 export function addClientOptions(command: Command, options: { namespace?: boolean } = {}): Command {
   command.addOption(new Option("-s, --server <url>", `Setpoint server URL (env: SETPOINT_SERVER; default: ${DEFAULT_SERVER})`));
   command.addOption(new Option("--token <token>", "bearer token for the server (env: SETPOINT_TOKEN; prefer the env var: flags show in ps)"));
+  command.addOption(new Option("--kubeconfig <file>", "kubeconfig file for server, CA, token or client certificate (default: KUBECONFIG, then ~/.kube/config, as kubectl)"));
+  command.addOption(new Option("--context <name>", "kubeconfig context to use (default: its current-context)"));
   if (options.namespace !== false) {
     command.addOption(new Option("-n, --namespace <namespace>", `namespace of namespaced objects (default: ${DEFAULT_NAMESPACE})`));
   }
@@ -49,6 +53,8 @@ export interface Session {
   namespace: string;
   /** Whether -n was given (apply refuses objects of another namespace then). */
   namespaceGiven: boolean;
+  /** The kubeconfig context used, if any (the agent takes its gRPC address and TLS from it). */
+  kubeconfig?: KubeconfigTarget;
 }
 
 /** The value of an option on this command or, if not given there, on a parent. */
@@ -63,9 +69,23 @@ function optionValue(command: Command, key: string): string | undefined {
 /** The client, discovery and namespace for a command that has parsed its options. */
 export function sessionFor(command: Command, ctx: CliContext): Session {
   const nonEmpty = (v: string | undefined) => (v === undefined || v === "" ? undefined : v);
-  const server = nonEmpty(optionValue(command, "server")) ?? nonEmpty(ctx.env.SETPOINT_SERVER) ?? DEFAULT_SERVER;
-  const token = nonEmpty(optionValue(command, "token")) ?? nonEmpty(ctx.env.SETPOINT_TOKEN);
+  const explicitServer = nonEmpty(optionValue(command, "server")) ?? nonEmpty(ctx.env.SETPOINT_SERVER);
+  const kubeconfigFlag = nonEmpty(optionValue(command, "kubeconfig"));
+  // As kubectl: --kubeconfig, KUBECONFIG, ~/.kube/config. An explicit --server
+  // or SETPOINT_SERVER without --kubeconfig means: not the kubeconfig's cluster.
+  let kc: KubeconfigTarget | undefined;
+  if (kubeconfigFlag !== undefined || explicitServer === undefined) {
+    try {
+      kc = loadKubeconfig({ kubeconfig: kubeconfigFlag, context: nonEmpty(optionValue(command, "context")), env: ctx.env });
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+  }
+  const server = explicitServer ?? kc?.server ?? DEFAULT_SERVER;
+  const token = nonEmpty(optionValue(command, "token")) ?? nonEmpty(ctx.env.SETPOINT_TOKEN) ?? kc?.token;
   const ns = optionValue(command, "namespace");
-  const client = new ApiClient({ server, token });
-  return { client, discovery: new Discovery(client), namespace: ns ?? DEFAULT_NAMESPACE, namespaceGiven: ns !== undefined };
+  const client = new ApiClient({ server, token, tls: kc ? tlsOptionsOf(kc) : undefined });
+  const session: Session = { client, discovery: new Discovery(client), namespace: ns ?? kc?.namespace ?? DEFAULT_NAMESPACE, namespaceGiven: ns !== undefined };
+  if (kc) session.kubeconfig = kc;
+  return session;
 }

@@ -150,7 +150,7 @@ function streamOnce(client: ApiClient, options: FollowOptions, revision: string,
     const finish = (e: StreamEnd) => {
       end ??= e;
     };
-    const ws = new WebSocket(url, { headers: client.headers(), handshakeTimeout: 10_000 });
+    const ws = new WebSocket(url, { headers: client.headers(), handshakeTimeout: 10_000, ...client.tls });
     const onAbort = () => ws.close(1000, "client done");
     options.signal.addEventListener("abort", onAbort, { once: true });
 

@@ -34,6 +34,8 @@ export interface PipelineAgentOptions {
   /** HTTP URL of the server, for WebSocket watches. */
   httpUrl?: string;
   token?: string;
+  /** TLS for gRPC and wss:// (from a kubeconfig). */
+  tls?: import("../agent.ts").ClientTls;
   /** Directory under which each run gets its workspace. Default "./work", resolved against the current directory. */
   workDir?: string;
   /** Task processes this agent runs at once, across all runs. Default 4. */
@@ -86,6 +88,7 @@ export async function runPipelineAgent(options: PipelineAgentOptions): Promise<v
     grpcAddress: options.grpcAddress,
     httpUrl: options.httpUrl,
     token: options.token,
+    tls: options.tls,
     type: { ...type, namespace: options.namespace },
     workers: options.workers,
     stateDir: options.stateDir,

@@ -76,7 +76,8 @@ function pipelinesCommand(ctx: CliContext): Command {
     async (opts: PipelineAgentFlags & { grpc?: string; stateDir?: string; identity?: string; logFormat: string }) => {
       const session = sessionFor(command, ctx);
       const server = new URL(session.client.server);
-      const grpcAddress = opts.grpc ?? (ctx.env.SETPOINT_GRPC || `${server.hostname}:${DEFAULT_GRPC_PORT}`);
+      const grpcAddress = opts.grpc ?? (ctx.env.SETPOINT_GRPC || session.kubeconfig?.grpcAddress || `${server.hostname}:${DEFAULT_GRPC_PORT}`);
+      const tls = server.protocol === "https:" ? session.client.tls : undefined;
       const token = session.client.headers().authorization?.replace(/^Bearer /, "");
       const json = opts.logFormat === "json";
       const time = () => new Date(ctx.now()).toISOString();
@@ -86,6 +87,7 @@ function pipelinesCommand(ctx: CliContext): Command {
         grpcAddress,
         httpUrl: session.client.server,
         token,
+        tls,
         workDir: opts.workDir ?? (ctx.env.SETPOINT_WORK_DIR || "work"),
         maxParallelTasks: opts.parallel,
         stateDir: opts.stateDir,

@@ -34,6 +34,9 @@ import { OUTPUT_TAIL_MAX, type PipelineRunSpec, type PipelineRunStatus, type Pip
 import { isFinalPhase, schedule, type AttemptResult, type AttemptState } from "./scheduler.ts";
 import { TaskProcess, type TaskExit } from "./task-process.ts";
 
+/** Variables of the agent's environment that carry its credentials; task processes never get them. */
+export const AGENT_CREDENTIAL_ENV: ReadonlySet<string> = new Set(["SETPOINT_TOKEN", "KUBECONFIG"]);
+
 /** A PipelineRun as the runner reads it. */
 export type PipelineRun = ApiObject<PipelineRunSpec, PipelineRunStatus>;
 
@@ -325,8 +328,8 @@ export class PipelineRunner {
       setupError = (err as Error).message;
     }
     const env: Record<string, string> = {};
-    // The agent's environment, less its own credential: tasks do not get to act as the agent.
-    for (const [k, v] of Object.entries(this.#o.env ?? process.env)) if (v !== undefined && k !== "SETPOINT_TOKEN") env[k] = v;
+    // The agent's environment, less its credentials: tasks do not get to act as the agent.
+    for (const [k, v] of Object.entries(this.#o.env ?? process.env)) if (v !== undefined && !AGENT_CREDENTIAL_ENV.has(k)) env[k] = v;
     Object.assign(env, spec.params ?? {}, task.env ?? {}, {
       SETPOINT_RUN_NAME: run.metadata.name,
       SETPOINT_RUN_NAMESPACE: run.metadata.namespace ?? "",
