@@ -12,7 +12,7 @@ import { followCollection, type WatchEvent } from "../../src/cli/follow.ts";
 import { api, createType, startTestServer, type ApiClient as TestClient, type TestServer } from "../helpers/server.ts";
 
 /** Forwards connections to `target`; `cut()` drops them all and refuses new ones until `resume()`. */
-class Proxy {
+class TcpProxy {
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
   #open = true;
@@ -74,7 +74,7 @@ class Recorder {
 describe("followCollection", () => {
   let t: TestServer;
   let c: TestClient;
-  let proxy: Proxy;
+  let proxy: TcpProxy;
   let base: string;
 
   before(async () => {
@@ -82,7 +82,7 @@ describe("followCollection", () => {
     t = await startTestServer({ historyMinEvents: 0, historyWindowMs: 0 });
     c = api(t.url);
     base = await createType(c, { group: "follow.example.com", kind: "Thing", plural: "things" });
-    proxy = new Proxy(t.server.port);
+    proxy = new TcpProxy(t.server.port);
     await proxy.listen();
   });
   after(async () => {

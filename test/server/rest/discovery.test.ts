@@ -3,8 +3,8 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { api, assertStatus } from "../../helpers/server.ts";
-import { c, created, freshNs, gadgets, GROUP, GV, ok, t, useRestServer, widget, widgets } from "./fixture.ts";
+import { assertStatus } from "../../helpers/server.ts";
+import { c, freshNs, gadgets, GROUP, GV, ok, t, useRestServer } from "./fixture.ts";
 
 useRestServer();
 
