@@ -20,7 +20,7 @@ export function deleteCommand(ctx: CliContext): Command {
     .argument("[names...]", "object names")
     .addOption(new Option("-f, --filename <file>", "file, directory or - for stdin (repeatable)").argParser((v: string, p: string[] | undefined) => [...(p ?? []), v]))
     .option("--ignore-not-found", "treat an object that does not exist as deleted")
-    .addHelpText("after", "\nExamples:\n  setpoint delete pipelinerun diamond\n  setpoint delete -f examples/pipelines/diamond.yaml");
+    .addHelpText("after", "\nExamples:\n  setpoint delete pipelinerun diamond\n  setpoint delete -f examples/pipelines/flaky.yaml");
   addClientOptions(command);
   command.action(async (type: string | undefined, names: string[], opts: { filename?: string[]; ignoreNotFound?: boolean }) => {
     if (opts.filename !== undefined && type !== undefined) throw new UsageError("give either TYPE NAME... or -f FILE, not both");
