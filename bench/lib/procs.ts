@@ -143,32 +143,71 @@ export function waitForLine<T>(child: ChildProcess, pick: (line: string) => T | 
 
 let clockTicks: number | undefined;
 
-/** CPU seconds (user + system) used so far by process `pid`. */
+/** `pid` and every process below it (a server with --workers is a primary and its workers). */
+export function processTree(pid: number): number[] {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    const p = out[i]!;
+    let tasks: string[] = [];
+    try {
+      tasks = readdirSync(`/proc/${p}/task`);
+    } catch {
+      continue; // gone
+    }
+    for (const task of tasks) {
+      try {
+        for (const c of readFileSync(`/proc/${p}/task/${task}/children`, "utf8").trim().split(/\s+/)) if (c) out.push(Number(c));
+      } catch {
+        // gone
+      }
+    }
+  }
+  return out;
+}
+
+/** CPU seconds (user + system) used so far by process `pid` and the processes it started (living ones: a worker's CPU counts while it runs). */
 export function cpuSeconds(pid: number): number {
   clockTicks ??= Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / clockTicks;
+  let total = 0;
+  for (const p of processTree(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      total += (Number(fields[11]) + Number(fields[12])) / clockTicks;
+    } catch {
+      // exited between the listing and the read
+    }
+  }
+  return total;
 }
 
-/** Peak resident set size (VmHWM) of `pid` in MiB since start or the last `resetPeakRss`. */
+function statusKb(pid: number, field: "VmHWM" | "VmRSS"): number {
+  let kb = 0;
+  for (const p of processTree(pid)) {
+    try {
+      const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${p}/status`, "utf8"));
+      if (m) kb += Number(m[1]);
+    } catch {
+      // exited
+    }
+  }
+  return kb;
+}
+
+/** Peak resident set size (VmHWM) in MiB since start or the last `resetPeakRss`, summed over `pid` and its children. */
 export function peakRssMb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const m = /VmHWM:\s+(\d+) kB/.exec(status);
-  return m ? Math.round(Number(m[1]) / 102.4) / 10 : NaN;
+  return Math.round(statusKb(pid, "VmHWM") / 102.4) / 10;
 }
 
-/** Current resident set size of `pid` in MiB. */
+/** Current resident set size in MiB, summed over `pid` and its children. */
 export function rssMb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const m = /VmRSS:\s+(\d+) kB/.exec(status);
-  return m ? Math.round(Number(m[1]) / 102.4) / 10 : NaN;
+  return Math.round(statusKb(pid, "VmRSS") / 102.4) / 10;
 }
 
-/** Resets VmHWM to the current RSS (Linux clear_refs 5); false if not allowed. */
+/** Resets VmHWM to the current RSS (Linux clear_refs 5) of `pid` and its children; false if not allowed. */
 export function resetPeakRss(pid: number): boolean {
   try {
-    writeFileSync(`/proc/${pid}/clear_refs`, "5");
+    for (const p of processTree(pid)) writeFileSync(`/proc/${p}/clear_refs`, "5");
     return true;
   } catch {
     return false;
@@ -228,6 +267,8 @@ export interface SetpointStartOptions {
   nodeArgs?: string[];
   /** Reuse this data dir (kept on stop) instead of a fresh temp one. */
   dataDir?: string;
+  /** Server processes (`--workers`). Default 1. */
+  workers?: number;
 }
 
 /** Starts `node server.mjs` on 127.0.0.1 with a temp data dir; resolves once it logs its URL. */
@@ -241,6 +282,7 @@ export async function startSetpoint(options: SetpointStartOptions = {}): Promise
     "--grpc-port", options.grpc ? "0" : "-1",
     "--data-dir", dataDir,
     "--log-level", "info",
+    "--workers", String(options.workers ?? 1),
     ...(options.args ?? []),
   ];
   const child = spawnTracked(process.execPath, args, { cwd: dataDir });
