@@ -8,6 +8,7 @@
 //
 //   node --import tsx bench/fanout.ts [--full] [--systems setpoint,etcd,floor]
 //        [--watchers 100,1000,3000] [--changes N] [--watcher-procs 2]
+//        [--setpoint-workers 1,2]   (Setpoint also with 2 server processes: every N with --full, the middle N by default)
 //        [--target URL --token T --insecure]
 //
 // Sizes: --full runs the issue's: 100, 1000, 3000 and 5000 watchers; 200
@@ -60,7 +61,7 @@ function spec(seq: number): { seq: number; sentAt: number; pad: string } {
 }
 
 async function setpointTarget(o: BenchOptions, hooks: RunHooks): Promise<Target> {
-  const server = o.target ? remoteSetpoint(o.target, o) : await startSetpoint({ nodeArgs: hooks.serverNodeArgs });
+  const server = o.target ? remoteSetpoint(o.target, o) : await startSetpoint({ nodeArgs: hooks.serverNodeArgs, workers: hooks.workers });
   const client = new HttpClient(server.url, { token: o.token, insecure: o.insecure, connections: BURST_INFLIGHT });
   const path = await ensureBenchType(client, "Fanout", "fanouts");
   const run = randomUUID().slice(0, 8);
@@ -228,6 +229,8 @@ function workerCpu(workers: Worker[]): number {
 export interface RunHooks {
   /** Node flags for the server process (Setpoint, floor), e.g. --cpu-prof. */
   serverNodeArgs?: string[];
+  /** Setpoint server processes (--workers); default 1. Results of more than one carry `workers` in their params. */
+  workers?: number;
   /** Told each phase's window: from the first write sent to the last delivery received (hrtime µs). */
   onPhase?: (name: Phase["name"], startUs: number, endUs: number) => void;
 }
@@ -236,6 +239,7 @@ export interface RunHooks {
 export async function runOne(o: BenchOptions, system: SystemName, n: number, phases: Phase[], procs: number, hooks: RunHooks = {}): Promise<Result[]> {
   // Worker processes load while the server starts.
   const k = Math.max(1, Math.min(procs, n));
+  const workersParam: Record<string, number> = system === "setpoint" && (hooks.workers ?? 1) > 1 ? { workers: hooks.workers! } : {};
   const workers: Worker[] = [];
   for (let i = 0; i < k; i++) workers.push(spawnWorker(Math.floor(n / k) + (i < n % k ? 1 : 0)));
   let target: Target;
@@ -338,7 +342,7 @@ export async function runOne(o: BenchOptions, system: SystemName, n: number, pha
           {
             system,
             workload: "fanout",
-            params: { watchers: n, phase: phase.name, changes: phase.count },
+            params: { watchers: n, phase: phase.name, changes: phase.count, ...workersParam },
             p50_ms: s.p50_ms,
             p99_ms: s.p99_ms,
             max_ms: s.max_ms,
@@ -368,7 +372,7 @@ export async function runOne(o: BenchOptions, system: SystemName, n: number, pha
         {
           system,
           workload: "fanout-total",
-          params: { watchers: n },
+          params: { watchers: n, ...workersParam },
           p50_ms: null,
           p99_ms: null,
           max_ms: null,
@@ -425,11 +429,18 @@ export async function fanout(o: BenchOptions): Promise<Result[]> {
   const procs = intOption(o, "watcher-procs", 2);
   const systems = o.systems;
   const results: Result[] = [];
+  // Setpoint with more worker processes too: at every N with --full, at the middle N by default.
+  const moreWorkers = intList(o, "setpoint-workers", [1, 2]).filter((w) => w > 1 && !o.target);
   for (const n of ns) {
     const phases = fanoutPhases(o, n);
     for (const system of systems) {
       note(`fanout ${system} N=${n}: ${phases.map((p) => `${p.count} @ ${p.name}`).join(", ")}`);
       results.push(...(await runOne(o, system, n, phases, procs)));
+      if (system !== "setpoint" || !(o.full || n === ns[Math.floor((ns.length - 1) / 2)])) continue;
+      for (const workers of moreWorkers) {
+        note(`fanout setpoint --workers ${workers} N=${n}`);
+        results.push(...(await runOne(o, system, n, phases, procs, { workers })));
+      }
     }
   }
   return results;

@@ -4,7 +4,7 @@
 // with --full): latency, response bytes, server CPU and peak RSS.
 //
 //   node --import tsx bench/writes.ts [--full] [--systems setpoint,etcd]
-//        [--count 2000] [--list-objects 10000,100000]
+//        [--count 2000] [--list-objects 10000,100000] [--setpoint-workers 1,2]
 //        [--target URL --token T --insecure]
 //
 // Both servers keep their default durability: Setpoint fsyncs each commit
@@ -15,7 +15,7 @@ import { Etcd3 } from "etcd3";
 import { noop } from "cockatiel";
 import { HttpClient, ensureBenchType, pool } from "./lib/clients.ts";
 import { runStandalone } from "./lib/main.ts";
-import { intList, intOption, type BenchOptions } from "./lib/options.ts";
+import { intList, intOption, type BenchOptions, type SystemName } from "./lib/options.ts";
 import { cpuSeconds, peakRssMb, remoteSetpoint, resetPeakRss, startEtcd, startSetpoint, type ServerHandle } from "./lib/procs.ts";
 import { emit, note, type Result } from "./lib/report.ts";
 import { Histogram, round } from "./lib/stats.ts";
@@ -43,8 +43,8 @@ function body(name: string, i: number, run: string) {
   return { apiVersion: "bench.setpoint.dev/v1", kind: "Item", metadata: { name, labels: { "bench-run": run } }, spec: { i, pad: PAD } };
 }
 
-async function setpointSystem(o: BenchOptions): Promise<System> {
-  const server = o.target ? remoteSetpoint(o.target, o) : await startSetpoint();
+async function setpointSystem(o: BenchOptions, workers = 1): Promise<System> {
+  const server = o.target ? remoteSetpoint(o.target, o) : await startSetpoint({ workers });
   const client = new HttpClient(server.url, { token: o.token, insecure: o.insecure, connections: 64, timeoutMs: 120_000 });
   const run = randomUUID().slice(0, 8);
   const items = await ensureBenchType(client, "Item", "items");
@@ -156,8 +156,15 @@ export async function writes(o: BenchOptions): Promise<Result[]> {
   const count = intOption(o, "count", o.full ? 10_000 : 2000);
   const listSizes = intList(o, "list-objects", o.full ? [10_000, 100_000] : [10_000]);
   const results: Result[] = [];
+  // Setpoint runs once more per extra worker count (creates only: a list is served by one worker).
+  const runs: Array<{ name: SystemName; workers: number }> = [];
   for (const name of o.systems.filter((s) => s !== "floor")) {
-    const sys = name === "setpoint" ? await setpointSystem(o) : await etcdSystem();
+    runs.push({ name, workers: 1 });
+    if (name === "setpoint" && !o.target) for (const workers of intList(o, "setpoint-workers", [1, 2]).filter((w) => w > 1)) runs.push({ name, workers });
+  }
+  for (const { name, workers } of runs) {
+    const sys = name === "setpoint" ? await setpointSystem(o, workers) : await etcdSystem();
+    const workersParam: Record<string, number> = workers > 1 ? { workers } : {};
     try {
       // Warm up both sides (connections, JIT) with writes that are not measured.
       const warmup = Math.min(200, Math.ceil(count / 10));
@@ -174,7 +181,7 @@ export async function writes(o: BenchOptions): Promise<Result[]> {
             {
               system: name,
               workload: "writes",
-              params: { inflight, count },
+              params: { inflight, count, ...workersParam },
               p50_ms: s.p50_ms,
               p99_ms: s.p99_ms,
               max_ms: s.max_ms,
@@ -190,7 +197,7 @@ export async function writes(o: BenchOptions): Promise<Result[]> {
         );
       }
       let populated = 0;
-      for (const size of listSizes) {
+      for (const size of workers > 1 ? [] : listSizes) {
         note(`writes ${name}: populating ${size} objects, then ${LIST_REPEATS} lists`);
         const t0 = Date.now();
         const from = populated;
