@@ -149,7 +149,7 @@ export function upCommand(ctx: CliContext): Command {
       } finally {
         client.close();
       }
-      if (opts.writeKubeconfig !== undefined) writeKubeconfig(opts.writeKubeconfig, url, { token: options.token });
+      if (opts.writeKubeconfig !== undefined) writeKubeconfig(opts.writeKubeconfig, url, { token: options.token, grpcAddress: grpc });
       const workDir = opts.workDir ?? join(options.dataDir, "workspaces");
       const agentArgs = ["--server", url, "--grpc", grpc, ...pipelineAgentArgs({ ...opts, workDir })];
       // The token travels in the environment (SETPOINT_TOKEN), not in argv where ps shows it.
