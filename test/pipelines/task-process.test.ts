@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { OutputTail, TaskProcess } from "../../src/pipelines/runner/task-process.ts";
+import { OutputTail, startTaskProcess } from "../../src/pipelines/runner/task-process.ts";
 import { alive, waitFor } from "./fixtures.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "setpoint-task-process-"));
@@ -20,7 +20,7 @@ const sh = (script: string) => ["/bin/sh", "-c", script];
 
 describe("TaskProcess", () => {
   it("reports the exit code and the output of stdout and stderr, in the working directory and environment given", async () => {
-    const p = new TaskProcess(sh('echo "in $(pwd) as $WHO"; echo oops >&2; exit 3'), { cwd: dir, env: { ...env, WHO: "tester" } });
+    const p = startTaskProcess(sh('echo "in $(pwd) as $WHO"; echo oops >&2; exit 3'), { cwd: dir, env: { ...env, WHO: "tester" } });
     const exit = await p.done;
     assert.equal(exit.exitCode, 3);
     assert.equal(exit.signal, undefined);
@@ -29,13 +29,13 @@ describe("TaskProcess", () => {
   });
 
   it("runs command and args without a shell", async () => {
-    const exit = await new TaskProcess(["printf", "%s|", "a b", "$HOME"], { cwd: dir, env }).done;
+    const exit = await startTaskProcess(["printf", "%s|", "a b", "$HOME"], { cwd: dir, env }).done;
     assert.equal(exit.exitCode, 0);
     assert.equal(exit.output, "a b|$HOME|");
   });
 
   it("keeps only the tail of a long output", async () => {
-    const exit = await new TaskProcess(sh("i=0; while [ $i -lt 3000 ]; do echo line-$i; i=$((i+1)); done"), { cwd: dir, env, outputMax: 100 }).done;
+    const exit = await startTaskProcess(sh("i=0; while [ $i -lt 3000 ]; do echo line-$i; i=$((i+1)); done"), { cwd: dir, env, outputMax: 100 }).done;
     assert.equal(exit.output.length, 100);
     assert.ok(exit.output.endsWith("line-2999\n"));
     const tail = new OutputTail(3);
@@ -45,10 +45,10 @@ describe("TaskProcess", () => {
 
   it("times out: SIGTERM, then SIGKILL after the grace for a task that ignores it", async () => {
     const started = Date.now();
-    const polite = await new TaskProcess(sh("sleep 30"), { cwd: dir, env, timeoutMs: 200 }).done;
+    const polite = await startTaskProcess(sh("sleep 30"), { cwd: dir, env, timeoutMs: 200 }).done;
     assert.equal(polite.reason, "TimedOut");
     assert.equal(polite.signal, "SIGTERM");
-    const stubborn = await new TaskProcess(sh("trap '' TERM; echo ready; sleep 30"), { cwd: dir, env, timeoutMs: 300, killGraceMs: 300 }).done;
+    const stubborn = await startTaskProcess(sh("trap '' TERM; echo ready; sleep 30"), { cwd: dir, env, timeoutMs: 300, killGraceMs: 300 }).done;
     assert.equal(stubborn.reason, "TimedOut");
     assert.equal(stubborn.signal, "SIGKILL");
     assert.equal(stubborn.output, "ready\n");
@@ -57,7 +57,7 @@ describe("TaskProcess", () => {
 
   it("stop() ends a task and everything it started; the reason is kept", async () => {
     const pidFile = join(dir, "child.pid");
-    const p = new TaskProcess(sh(`sleep 30 & echo $! > '${pidFile}'; wait`), { cwd: dir, env, killGraceMs: 2000 });
+    const p = startTaskProcess(sh(`sleep 30 & echo $! > '${pidFile}'; wait`), { cwd: dir, env, killGraceMs: 2000 });
     await waitFor("the grandchild's pid", () => existsSync(pidFile) && readFileSync(pidFile, "utf8").trim() !== "");
     const grandchild = Number(readFileSync(pidFile, "utf8"));
     p.stop("Cancelled");
@@ -68,14 +68,14 @@ describe("TaskProcess", () => {
 
   it("kills what a task leaves running in the background once it exits", async () => {
     const pidFile = join(dir, "leftover.pid");
-    const exit = await new TaskProcess(sh(`(sleep 30 & echo $! > '${pidFile}'); echo done`), { cwd: dir, env }).done;
+    const exit = await startTaskProcess(sh(`(sleep 30 & echo $! > '${pidFile}'); echo done`), { cwd: dir, env }).done;
     assert.equal(exit.exitCode, 0);
     const leftover = Number(readFileSync(pidFile, "utf8"));
     await waitFor("the leftover to be gone", () => !alive(leftover), 5000);
   });
 
   it("reports a missing working directory as a start error", async () => {
-    const exit = await new TaskProcess(["true"], { cwd: join(dir, "missing"), env }).done;
+    const exit = await startTaskProcess(["true"], { cwd: join(dir, "missing"), env }).done;
     assert.equal(exit.reason, "StartError");
     assert.match(exit.message, /working directory .*missing does not exist/);
   });
@@ -85,8 +85,8 @@ describe("TaskProcess", () => {
     const endFile = join(dir, "task.end");
     const module = fileURLToPath(new URL("../../src/pipelines/runner/task-process.ts", import.meta.url));
     const script = `
-      const { TaskProcess } = await import(${JSON.stringify(module)});
-      new TaskProcess(["/bin/sh", "-c", "echo $$ > '${pidFile}'; sleep 3; echo end > '${endFile}'"], { cwd: ${JSON.stringify(dir)}, env: process.env });
+      const { startTaskProcess } = await import(${JSON.stringify(module)});
+      startTaskProcess(["/bin/sh", "-c", "echo $$ > '${pidFile}'; sleep 3; echo end > '${endFile}'"], { cwd: ${JSON.stringify(dir)}, env: process.env });
       setInterval(() => {}, 1000);`;
     const parent = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { stdio: "ignore" });
     await waitFor("the task to start", () => existsSync(pidFile) && readFileSync(pidFile, "utf8").trim() !== "", 20_000);

@@ -25,17 +25,18 @@
 //   finalizer. Every replica removes its own copy of a deleted run's
 //   workspace when it sees the deletion.
 
-import { mkdirSync } from "node:fs";
 import { rm } from "node:fs/promises";
-import { isAbsolute, join, relative, resolve } from "node:path";
+import { isAbsolute, join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { boundedName, ConflictError, MAX_PATH_COMPONENT_BYTES, NotFoundError, type ApiObject, type InformerHandlers, type ReconcileContext, type ReconcileResult, type SetpointClient, type TypeRef } from "../../agent.ts";
-import { OUTPUT_TAIL_MAX, type PipelineRunSpec, type PipelineRunStatus, type PipelineTask, type RunPhase, type TaskStatus } from "../resource-type.ts";
-import { isFinalPhase, schedule, type AttemptResult, type AttemptState } from "./scheduler.ts";
-import { TaskProcess, type TaskExit } from "./task-process.ts";
+import { OUTPUT_TAIL_MAX, type PipelineRunSpec, type PipelineRunStatus, type PipelineTask, type RunPhase } from "../resource-type.ts";
+import { isFinalPhase, schedule, type AttemptResult } from "./scheduler.ts";
+import { Attempts, type TaskEntry } from "./attempts.ts";
+import { taskLaunch } from "./task-launch.ts";
+import { startTaskProcess, type TaskExit } from "./task-process.ts";
+import { systemClock, type Clock, type Timer } from "../../clock.ts";
 
-/** Variables of the agent's environment that carry its credentials; task processes never get them. */
-export const AGENT_CREDENTIAL_ENV: ReadonlySet<string> = new Set(["SETPOINT_TOKEN", "KUBECONFIG"]);
+export { AGENT_CREDENTIAL_ENV } from "./task-launch.ts";
 
 /** A PipelineRun as the runner reads it. */
 export type PipelineRun = ApiObject<PipelineRunSpec, PipelineRunStatus>;
@@ -69,21 +70,10 @@ export interface PipelineRunnerOptions {
   liveMembers(): readonly string[];
   /** Base environment of task processes. Default process.env. */
   env?: Record<string, string | undefined>;
-  now?: () => number;
+  /** Time source and timers (output flushes, retries, task timeouts and kill grace). Default: the system clock. */
+  clock?: Clock;
   onEvent?: (event: RunnerEvent) => void;
   onError?: (err: unknown, key?: string) => void;
-}
-
-interface TaskEntry {
-  uid: string;
-  task: string;
-  attempt: number;
-  /** The member id the attempt was started (and recorded) under. */
-  agent: string;
-  process: TaskProcess;
-  startedAt: number;
-  /** Set when the process has ended and its end is to be recorded. */
-  result?: AttemptResult;
 }
 
 interface RunState {
@@ -94,8 +84,8 @@ interface RunState {
   workspace: string;
   /** Tail of the chain that serialises this run's status writes. */
   lock: Promise<unknown>;
-  flushTimer?: NodeJS.Timeout;
-  retryTimer?: NodeJS.Timeout;
+  flushTimer?: Timer;
+  retryTimer?: Timer;
 }
 
 /** Stop reasons after which the attempt is not recorded (the next owner reruns it). */
@@ -107,9 +97,10 @@ const changed = (a: unknown, b: unknown): boolean => !isDeepStrictEqual(plain(a)
 /** Reconciles PipelineRuns and runs their tasks (see the file header). */
 export class PipelineRunner {
   readonly #o: PipelineRunnerOptions;
+  readonly #clock: Clock;
   readonly #now: () => number;
   /** This process's task processes by `uid/task/attempt`; an entry leaves once its end is recorded (or moot). */
-  readonly #entries = new Map<string, TaskEntry>();
+  readonly #attempts = new Attempts();
   /** Runs this process has touched, by uid. */
   readonly #runs = new Map<string, RunState>();
   /** Slots promised to starts whose status write is in flight. */
@@ -122,14 +113,13 @@ export class PipelineRunner {
     }
     if (!isAbsolute(options.workDir)) throw new RangeError(`runner: workDir must be absolute, got ${JSON.stringify(options.workDir)}`);
     this.#o = options;
-    this.#now = options.now ?? Date.now;
+    const clock = (this.#clock = options.clock ?? systemClock);
+    this.#now = () => clock.now();
   }
 
   /** Task processes running now. */
   get runningTasks(): number {
-    let n = 0;
-    for (const e of this.#entries.values()) if (!e.result) n++;
-    return n;
+    return this.#attempts.running;
   }
 
   /** The workspace directory of a run: `NAMESPACE/NAME-UID`, the name hash-shortened where the component would pass 255 bytes. */
@@ -177,7 +167,7 @@ export class PipelineRunner {
     if (member === undefined || this.#stopping) return { requeueAfter: 1000 };
 
     return this.#locked(state, async () => {
-      this.#prune(state.uid, run);
+      this.#attempts.prune(state.uid, run);
       const slots = Math.max(0, this.#o.maxParallelTasks - this.runningTasks - this.#reserved);
       const live = new Set(this.#o.liveMembers());
       let foreign = false;
@@ -188,9 +178,9 @@ export class PipelineRunner {
         now: this.#iso(),
         agent: member,
         slots,
-        busy: this.#busy(state.uid),
+        busy: this.#attempts.busy(state.uid),
         attempt: (name, s) => {
-          const local = this.#attemptState(state.uid, name, s, false);
+          const local = this.#attempts.stateOf(state.uid, name, s, false);
           if (local) return local;
           if (s.agent !== undefined && s.agent !== member && live.has(s.agent)) {
             foreign = true; // another live replica runs it and will record its end
@@ -210,15 +200,15 @@ export class PipelineRunner {
           if (ctx.signal.aborted) break; // recorded as running under a member that lost its lease: the next owner reruns it
           this.#start(state, written, task, attempt, member);
         }
-        this.#prune(state.uid, written);
+        this.#attempts.prune(state.uid, written);
       } finally {
         this.#reserved -= result.start.length;
       }
       if (isFinalPhase(result.status.phase)) {
-        if (this.#entriesOf(state.uid).length === 0) this.#forgetState(state); // rebuilt from the object if it is needed again
+        if (this.#attempts.all(state.uid).length === 0) this.#forgetState(state); // rebuilt from the object if it is needed again
         return;
       }
-      if (foreign || this.#stoppingHere(state.uid)) return { requeueAfter: 1000 };
+      if (foreign || this.#attempts.stopping(state.uid)) return { requeueAfter: 1000 };
       if (result.waiting.length > 0) return { requeueAfter: 500 };
       return { requeueAfter: 10_000 }; // a safety net: process ends are recorded as they happen
     });
@@ -227,7 +217,7 @@ export class PipelineRunner {
   /** Kills, at once, every running task started under a member id that is no longer this agent's (the lease fence). */
   checkFence(): void {
     const member = this.#o.member();
-    for (const e of this.#entries.values()) {
+    for (const e of this.#attempts.all()) {
       if (!e.result && e.agent !== member) this.#stopEntry(e, "AgentLost", 0);
     }
   }
@@ -235,12 +225,12 @@ export class PipelineRunner {
   /** Stops every task (SIGTERM, then SIGKILL after the grace) without recording it, and waits for them to end. */
   async shutdown(): Promise<void> {
     this.#stopping = true;
-    const running = [...this.#entries.values()].filter((e) => !e.result);
+    const running = this.#attempts.all().filter((e) => !e.result);
     for (const e of running) this.#stopEntry(e, "AgentStopped");
     await Promise.all(running.map((e) => e.process.done));
     for (const s of this.#runs.values()) {
-      clearTimeout(s.flushTimer);
-      clearTimeout(s.retryTimer);
+      s.flushTimer?.cancel();
+      s.retryTimer?.cancel();
     }
   }
 
@@ -279,81 +269,31 @@ export class PipelineRunner {
     return next;
   }
 
-  #entriesOf(uid: string): TaskEntry[] {
-    return [...this.#entries.values()].filter((e) => e.uid === uid);
-  }
-
-  /** Tasks with a process still running here (an ended one's result is recorded in the same pass that may start the next attempt). */
-  #busy(uid: string): Set<string> {
-    return new Set(this.#entriesOf(uid).filter((e) => !e.result).map((e) => e.task));
-  }
-
-  #stoppingHere(uid: string): boolean {
-    return this.#entriesOf(uid).some((e) => !e.result && e.process.stopReason !== undefined);
-  }
-
-  /** What this process knows of the attempt `s` records; undefined if it is not one of this process's. */
-  #attemptState(uid: string, name: string, s: TaskStatus, withOutput: boolean): AttemptState | undefined {
-    const e = this.#entries.get(`${uid}/${name}/${s.attempt ?? 0}`);
-    if (!e || e.agent !== s.agent) return undefined;
-    if (e.result) return { state: "finished", result: e.result };
-    return withOutput ? { state: "running", output: e.process.output() } : { state: "running" };
-  }
-
-  /** Forgets ended attempts whose end `run`'s status has recorded (or that it has moved past). */
-  #prune(uid: string, run: PipelineRun): void {
-    const names = new Set((run.spec?.tasks ?? []).map((t) => t.name));
-    for (const [k, e] of this.#entries) {
-      if (e.uid !== uid || !e.result) continue;
-      const s = run.status?.tasks?.[e.task];
-      const attempt = s?.attempt ?? 0;
-      const recorded = s !== undefined && (attempt > e.attempt || (attempt === e.attempt && (s.phase !== "Running" || s.agent !== e.agent)));
-      if (recorded || !names.has(e.task)) this.#entries.delete(k);
-    }
-  }
-
   #start(state: RunState, run: PipelineRun, task: PipelineTask, attempt: number, member: string): void {
-    const spec = run.spec!;
     const workspace = state.workspace;
-    let cwd = workspace;
-    let setupError: string | undefined;
-    try {
-      mkdirSync(workspace, { recursive: true });
-      if (task.workingDir !== undefined) {
-        cwd = resolve(workspace, task.workingDir);
-        const inside = relative(workspace, cwd);
-        if (!inside.startsWith("..") && !isAbsolute(inside)) mkdirSync(cwd, { recursive: true });
-      }
-    } catch (err) {
-      setupError = (err as Error).message;
-    }
-    const env: Record<string, string> = {};
-    // The agent's environment, less its credentials: tasks do not get to act as the agent.
-    for (const [k, v] of Object.entries(this.#o.env ?? process.env)) if (v !== undefined && !AGENT_CREDENTIAL_ENV.has(k)) env[k] = v;
-    Object.assign(env, spec.params ?? {}, task.env ?? {}, {
-      SETPOINT_RUN_NAME: run.metadata.name,
-      SETPOINT_RUN_NAMESPACE: run.metadata.namespace ?? "",
-      SETPOINT_TASK_NAME: task.name,
-      SETPOINT_TASK_ATTEMPT: String(attempt),
-      SETPOINT_WORKSPACE: workspace,
+    const launch = taskLaunch({
+      run: { name: run.metadata.name, namespace: run.metadata.namespace, spec: run.spec! },
+      task,
+      attempt,
+      workspace,
+      baseEnv: this.#o.env ?? process.env,
     });
-    const argv = task.run !== undefined ? ["/bin/sh", "-c", task.run] : [...(task.command ?? []), ...(task.args ?? [])];
-    const proc = new TaskProcess(setupError === undefined ? argv : ["/bin/sh", "-c", `echo "$1" >&2; exit 1`, "sh", `setpoint: cannot prepare the workspace: ${setupError}`], {
-      cwd: setupError === undefined ? cwd : "/",
-      env,
+    const proc = startTaskProcess(launch.argv, {
+      cwd: launch.cwd,
+      env: launch.env,
       timeoutMs: task.timeoutSeconds === undefined ? undefined : task.timeoutSeconds * 1000,
       killGraceMs: this.#o.killGraceMs,
       outputMax: OUTPUT_TAIL_MAX,
       onOutput: () => this.#scheduleFlush(state),
+      clock: this.#clock,
     });
     const entry: TaskEntry = { uid: state.uid, task: task.name, attempt, agent: member, process: proc, startedAt: this.#now() };
-    const k = `${state.uid}/${task.name}/${attempt}`;
-    this.#entries.set(k, entry);
+    this.#attempts.add(entry);
     this.#o.onEvent?.({ type: "TaskStarted", run: state.key, task: task.name, attempt, pid: proc.pid, workspace });
     void proc.done.then((exit) => {
       const reason = proc.stopReason;
       if (reason !== undefined && UNRECORDED.has(reason)) {
-        this.#entries.delete(k);
+        this.#attempts.delete(entry);
         return;
       }
       entry.result = resultOf(exit, reason, this.#isoOf(exit.endedAt));
@@ -386,21 +326,20 @@ export class PipelineRunner {
   }
 
   #stopRun(uid: string, reason: string): void {
-    for (const e of this.#entriesOf(uid)) this.#stopEntry(e, reason);
+    for (const e of this.#attempts.all(uid)) this.#stopEntry(e, reason);
   }
 
   #stopRemovedTasks(uid: string, run: PipelineRun): void {
     const names = new Set((run.spec?.tasks ?? []).map((t) => t.name));
-    for (const e of this.#entriesOf(uid)) if (!names.has(e.task)) this.#stopEntry(e, "Removed");
+    for (const e of this.#attempts.all(uid)) if (!names.has(e.task)) this.#stopEntry(e, "Removed");
   }
 
   #scheduleFlush(state: RunState): void {
     if (state.flushTimer !== undefined) return;
-    state.flushTimer = setTimeout(() => {
+    state.flushTimer = this.#clock.after(this.#o.outputFlushMs, () => {
       state.flushTimer = undefined;
       this.#record(state);
-    }, this.#o.outputFlushMs);
-    state.flushTimer.unref();
+    });
   }
 
   /** Writes what this process knows of its own attempts of the run (see the file header). */
@@ -408,7 +347,7 @@ export class PipelineRunner {
     if (this.#stopping) return;
     void this.#locked(state, async () => {
       for (let attempt = 0; attempt < 5; attempt++) {
-        if (!this.#entriesOf(state.uid).length) return;
+        if (!this.#attempts.all(state.uid).length) return;
         let run: PipelineRun;
         try {
           run = await this.#o.client.get<PipelineRun>(this.#ref(state));
@@ -417,7 +356,7 @@ export class PipelineRunner {
           throw err;
         }
         if (run.metadata.uid !== state.uid || run.metadata.deletionTimestamp || !run.spec) return;
-        this.#prune(state.uid, run);
+        this.#attempts.prune(state.uid, run);
         const result = schedule({
           spec: run.spec,
           status: run.status,
@@ -425,13 +364,13 @@ export class PipelineRunner {
           now: this.#iso(),
           agent: this.#o.member() ?? "",
           slots: 0,
-          attempt: (name, s) => this.#attemptState(state.uid, name, s, true) ?? { state: "running" },
+          attempt: (name, s) => this.#attempts.stateOf(state.uid, name, s, true) ?? { state: "running" },
         });
         if (!changed(run.status, result.status)) return;
         try {
           const written = await this.#o.client.updateStatus<PipelineRun>(this.#ref(state), { ...run, status: result.status });
           this.#noteWrite(state, run, written);
-          this.#prune(state.uid, written);
+          this.#attempts.prune(state.uid, written);
           return;
         } catch (err) {
           if (err instanceof NotFoundError) return;
@@ -442,11 +381,10 @@ export class PipelineRunner {
     }).catch((err) => {
       this.#o.onError?.(err, state.key);
       if (state.retryTimer === undefined && !this.#stopping) {
-        state.retryTimer = setTimeout(() => {
+        state.retryTimer = this.#clock.after(1000, () => {
           state.retryTimer = undefined;
           this.#record(state);
-        }, 1000);
-        state.retryTimer.unref();
+        });
       }
     });
   }
@@ -460,13 +398,13 @@ export class PipelineRunner {
 
   async #finalize(state: RunState, run: PipelineRun, ctx: ReconcileContext<PipelineRun>): Promise<ReconcileResult | void> {
     this.#stopRun(state.uid, "Deleted");
-    const running = this.#entriesOf(state.uid).filter((e) => !e.result);
+    const running = this.#attempts.all(state.uid).filter((e) => !e.result);
     if (running.length > 0) {
       await Promise.race([
         Promise.all(running.map((e) => e.process.done)),
         new Promise((resolve) => ctx.signal.addEventListener("abort", resolve, { once: true })),
       ]);
-      if (this.#entriesOf(state.uid).some((e) => !e.result)) return { requeueAfter: 200 };
+      if (this.#attempts.all(state.uid).some((e) => !e.result)) return { requeueAfter: 200 };
     }
     await this.#cleanUp(state.uid, state.workspace);
     const finalizers = run.metadata.finalizers ?? [];
@@ -478,9 +416,9 @@ export class PipelineRunner {
 
   /** Removes a run's workspace once its processes here have ended, and forgets the run. */
   async #cleanUp(uid: string, workspace: string): Promise<void> {
-    await Promise.all(this.#entriesOf(uid).map((e) => e.process.done));
+    await Promise.all(this.#attempts.all(uid).map((e) => e.process.done));
     await rm(workspace, { recursive: true, force: true });
-    for (const [k, e] of this.#entries) if (e.uid === uid) this.#entries.delete(k);
+    this.#attempts.forget(uid);
     const state = this.#runs.get(uid);
     if (state) {
       this.#forgetState(state);
@@ -489,8 +427,8 @@ export class PipelineRunner {
   }
 
   #forgetState(state: RunState): void {
-    clearTimeout(state.flushTimer);
-    clearTimeout(state.retryTimer);
+    state.flushTimer?.cancel();
+    state.retryTimer?.cancel();
     if (this.#runs.get(state.uid) === state) this.#runs.delete(state.uid);
   }
 }

@@ -19,6 +19,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { StringDecoder } from "node:string_decoder";
+import { systemClock, type Clock, type Timer } from "../../clock.ts";
 
 /**
  * The supervisor: keeps the agent's pipe on fd 3 for a watchdog that kills the
@@ -65,8 +66,30 @@ export interface TaskProcessOptions {
   outputMax?: number;
   /** Called (synchronously) whenever output arrives. */
   onOutput?: () => void;
-  /** Time source. Default Date.now. */
-  now?: () => number;
+  /** Time source and timers (timeout, kill grace, waiting for the pipes). Default: the system clock. */
+  clock?: Clock;
+}
+
+/**
+ * Starts `argv` (program, then its arguments; the program is looked up in
+ * PATH) under the supervisor, in a process group of its own.
+ * @example
+ * const attempt = startTaskProcess(["/bin/sh", "-c", "make test"], { cwd: "/work", env: {} });
+ * const exit = await attempt.done;
+ */
+export function startTaskProcess(argv: readonly string[], options: TaskProcessOptions): TaskProcess {
+  if (argv.length === 0) throw new RangeError("task-process: argv must name a program");
+  try {
+    const child = spawn("/bin/sh", ["-c", SUPERVISOR, "setpoint-task", ...argv], {
+      cwd: options.cwd,
+      env: options.env,
+      detached: true,
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    return new TaskProcess(child, options);
+  } catch (err) {
+    return new TaskProcess(err as Error, options);
+  }
 }
 
 /** Keeps the last `max` characters of what is appended. */
@@ -101,7 +124,7 @@ export class OutputTail {
   }
 }
 
-/** A running (or finished) attempt. */
+/** A running (or finished) attempt; made by startTaskProcess. */
 export class TaskProcess {
   readonly pid: number | undefined;
   /** Resolves once the attempt is over. */
@@ -111,27 +134,20 @@ export class TaskProcess {
   readonly #graceMs: number;
   #exited = false;
   #stopReason: string | undefined;
-  #killTimer: NodeJS.Timeout | undefined;
+  readonly #clock: Clock;
+  #killTimer: Timer | undefined;
   #killAt = Infinity;
 
-  /** Starts `argv` (program, then its arguments; the program is looked up in PATH). */
-  constructor(argv: readonly string[], options: TaskProcessOptions) {
-    if (argv.length === 0) throw new RangeError("task-process: argv must name a program");
-    const now = options.now ?? Date.now;
+  /** Follows a spawned supervisor `child` (or records that spawning it threw `child`). */
+  constructor(child: ChildProcess | Error, options: TaskProcessOptions) {
+    const clock = (this.#clock = options.clock ?? systemClock);
+    const now = () => clock.now();
     this.#tail = new OutputTail(options.outputMax ?? 8192);
     this.#graceMs = options.killGraceMs ?? 5000;
-    let child: ChildProcess;
-    try {
-      child = spawn("/bin/sh", ["-c", SUPERVISOR, "setpoint-task", ...argv], {
-        cwd: options.cwd,
-        env: options.env,
-        detached: true,
-        stdio: ["pipe", "pipe", "pipe"],
-      });
-    } catch (err) {
+    if (child instanceof Error) {
       this.pid = undefined;
       this.#child = undefined;
-      this.done = Promise.resolve({ reason: "StartError", message: `cannot start: ${(err as Error).message}`, output: "", endedAt: now() });
+      this.done = Promise.resolve({ reason: "StartError", message: `cannot start: ${child.message}`, output: "", endedAt: now() });
       return;
     }
     this.#child = child;
@@ -146,8 +162,7 @@ export class TaskProcess {
     // The agent never writes to the task; an EPIPE once the group is gone is expected.
     child.stdin!.on("error", () => {});
 
-    const timeout = options.timeoutMs === undefined ? undefined : setTimeout(() => this.stop("TimedOut"), options.timeoutMs);
-    timeout?.unref();
+    const timeout = options.timeoutMs === undefined ? undefined : clock.after(options.timeoutMs, () => this.stop("TimedOut"));
 
     this.done = new Promise<TaskExit>((resolve) => {
       let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
@@ -156,8 +171,8 @@ export class TaskProcess {
       const finish = () => {
         if (finished) return;
         finished = true;
-        if (timeout) clearTimeout(timeout);
-        if (this.#killTimer) clearTimeout(this.#killTimer);
+        timeout?.cancel();
+        this.#killTimer?.cancel();
         for (const d of decoders) this.#tail.append(d.end());
         child.stdin?.destroy();
         const endedAt = now();
@@ -192,13 +207,12 @@ export class TaskProcess {
         exit = { code, signal };
         // Kill what the task left behind (and the watchdog) unless a graceful stop is under way.
         if (this.#stopReason === undefined || this.#graceMs === 0) this.#signalGroup("SIGKILL");
-        const wait = setTimeout(() => {
+        const wait = clock.after(PIPE_CLOSE_WAIT_MS + (this.#stopReason !== undefined ? this.#graceMs : 0), () => {
           this.#signalGroup("SIGKILL");
           finish();
-        }, PIPE_CLOSE_WAIT_MS + (this.#stopReason !== undefined ? this.#graceMs : 0));
-        wait.unref();
+        });
         child.once("close", () => {
-          clearTimeout(wait);
+          wait.cancel();
           finish();
         });
       });
@@ -233,12 +247,11 @@ export class TaskProcess {
       return;
     }
     if (this.#killTimer === undefined) this.#signalGroup("SIGTERM");
-    const at = Date.now() + graceMs;
+    const at = this.#clock.now() + graceMs;
     if (at >= this.#killAt) return;
     this.#killAt = at;
-    if (this.#killTimer !== undefined) clearTimeout(this.#killTimer);
-    this.#killTimer = setTimeout(() => this.#signalGroup("SIGKILL"), graceMs);
-    this.#killTimer.unref();
+    this.#killTimer?.cancel();
+    this.#killTimer = this.#clock.after(graceMs, () => this.#signalGroup("SIGKILL"));
   }
 
   #signalGroup(signal: NodeJS.Signals): void {
