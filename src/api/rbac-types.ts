@@ -8,7 +8,7 @@
 import type { FieldCause } from "../errors.ts";
 import type { ObjectInput as ApiObject } from "../wire.ts";
 import type { ObjectCheck } from "./type-validators.ts";
-import type { TypeInfo } from "./types.ts";
+import type { TypeInfo } from "./type-info.ts";
 
 export const RBAC_GROUP = "rbac.authorization.k8s.io";
 

@@ -3,41 +3,12 @@
 // (ResourceType and Lease), and the rules for ResourceType objects themselves.
 
 import { InvalidError, type FieldCause } from "../errors.ts";
-import { parsePrinterColumns, validateNameList, type PrinterColumn } from "./printer-columns.ts";
+import { parsePrinterColumns, validateNameList } from "./printer-columns.ts";
 import { RBAC_TYPES } from "./rbac-types.ts";
+import type { TypeInfo } from "./type-info.ts";
 import { compileSchema, validateName } from "./validation.ts";
 
-/** Checks one part (`spec` or `status`) of an object; returns causes. */
-export type PartCheck = (value: unknown, fieldPrefix: string) => FieldCause[];
-
-/** A live resource type, as the API layer uses it. */
-export interface TypeInfo {
-  /** `plural.group`; also the store's type key. */
-  name: string;
-  group: string;
-  version: string;
-  kind: string;
-  plural: string;
-  singular: string;
-  namespaced: boolean;
-  specCheck?: PartCheck;
-  statusCheck?: PartCheck;
-  /** The JSON Schemas as declared (for OpenAPI documents). */
-  specSchema?: unknown;
-  statusSchema?: unknown;
-  /** What the type is for, one or two sentences (OpenAPI, `kubectl explain`). */
-  description?: string;
-  /** Short names kubectl accepts for the plural (`kubectl get pr`). */
-  shortNames?: string[];
-  /** Categories the type belongs to (`kubectl get all`, `kubectl get setpoint`). */
-  categories?: string[];
-  /** Table columns after Name (and before Age), as CRDs declare them. */
-  printerColumns?: PrinterColumn[];
-  /** Revision of the ResourceType object it came from (0 for built-ins). */
-  revision: number;
-  /** Fields at the top level, no spec (the RBAC types): whole-object checks run on every write. */
-  specless?: boolean;
-}
+export type { PartCheck, TypeInfo } from "./type-info.ts";
 
 /** `group/version` of a type. */
 export function apiVersionOf(t: TypeInfo): string {
