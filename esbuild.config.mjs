@@ -49,6 +49,7 @@ const BANNER = [
   "#!/usr/bin/env node",
   'import { createRequire as __setpointCreateRequire } from "node:module";',
   "const require = __setpointCreateRequire(import.meta.url);",
+  "const __setpointBundleUrl = import.meta.url;",
 ].join("\n");
 
 /** The lmdb addon file for this machine's Node, as lmdb itself would pick it. */
@@ -137,6 +138,31 @@ export function lmdbAddon({ outdir }) {
   };
 }
 
+/**
+ * esbuild plugin: etcd3 loads its gRPC service from proto/rpc.proto next to
+ * its own module at startup of its connection pool; the build copies those
+ * .proto files to etcd3-proto/ next to the bundle and points the load there.
+ */
+export function etcd3Protos({ outdir }) {
+  return {
+    name: "etcd3-protos",
+    setup(b) {
+      const protoDir = join(dirname(createRequire(join(root, "package.json")).resolve("etcd3")), "..", "proto");
+      b.onStart(() => {
+        mkdirSync(join(outdir, "etcd3-proto"), { recursive: true });
+        for (const f of readdirSync(protoDir)) if (f.endsWith(".proto")) copyFileSync(join(protoDir, f), join(outdir, "etcd3-proto", f));
+      });
+      b.onLoad({ filter: /[\\/]etcd3[\\/]lib[\\/]connection-pool\.js$/ }, (args) => {
+        const source = readFileSync(args.path, "utf8");
+        const needle = "`${__dirname}/../proto/rpc.proto`";
+        if (!source.includes(needle)) throw new Error(`etcd3-protos plugin: proto load not found in ${args.path}; update the plugin for this etcd3 version`);
+        const here = 'require("node:url").fileURLToPath(new URL("./etcd3-proto/rpc.proto", __setpointBundleUrl))';
+        return { contents: source.replace(needle, here), loader: "js" };
+      });
+    },
+  };
+}
+
 /** esbuild plugin: bundles ordered-binary's CJS build (see the file comment). */
 export function orderedBinaryCjs() {
   return {
@@ -175,7 +201,7 @@ export async function buildAll({ outdir = join(root, "dist"), plugins = [] } = {
     banner: { js: BANNER },
     define: { __SETPOINT_VERSION__: JSON.stringify(pkg.version) },
     external: ["msgpackr-extract"],
-    plugins: [...plugins, uiAssets(), orderedBinaryCjs(), lmdbAddon({ outdir })],
+    plugins: [...plugins, uiAssets(), orderedBinaryCjs(), etcd3Protos({ outdir }), lmdbAddon({ outdir })],
     sourcemap: "linked",
     legalComments: "none",
     logLevel: "warning",

@@ -73,13 +73,7 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
   const graceMs = extra.shutdownGraceMs ?? 2000;
   const log = extra.logger ?? pino({ name: "setpoint", level: o.logLevel });
   let onCommitFailure = (_err: Error) => {};
-  const store = openLmdbStore(o.dataDir, {
-    durable: o.durable,
-    clock,
-    peers: extra.commitPeers,
-    quotaBytes: o.quotaBackendBytes,
-    onCommitFailure: (err) => onCommitFailure(err),
-  });
+  const store = await openStore(o, clock, log, { peers: extra.commitPeers, onCommitFailure: (err) => onCommitFailure(err) });
   const hub = new WatchHub(store, { bookmarkIntervalMs: o.bookmarkIntervalMs, bufferBytes: o.watchBufferBytes, clock });
   const registry = new TypeRegistry(store, { log });
   const resources = new Resources(store, hub, registry, { clock, log, validators: new Map([...RBAC_VALIDATORS, ...(extra.validators ?? [])]) });
@@ -97,6 +91,7 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
     throw err;
   }
   let ready = true;
+  const storeCheck = watchStoreHealth(store, clock);
   const watches = new Set<() => void>();
 
   const ctx: RestContext = {
@@ -108,6 +103,7 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
     ready: () => ready,
     spaceAlarm: () => store.space().alarm,
     watchLimit: new WatchLimit(o.maxWatchesPerClient),
+    storeReady: () => storeCheck.ok,
     trackWatch(stop) {
       watches.add(stop);
       return () => watches.delete(stop);
@@ -152,6 +148,7 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
     alarmWatch.cancel();
     hub.close();
     await compactor.stop();
+    await storeCheck.stop();
     if (http.listening) await new Promise((resolve) => http.close(resolve));
     await security.close();
     await store.close();
@@ -187,6 +184,7 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
         await grpcStopped;
         await compacted;
         await security.close();
+        await storeCheck.stop();
         await store.close();
       })();
       return closing;
@@ -238,6 +236,11 @@ function logSpaceAlarm(store: Store, clock: Clock, log: Logger): Timer {
   });
 }
 
+/** How often the compactor runs: a tenth of the history window, between 1 s and 30 s. */
+function compactionPeriodMs(windowMs: number): number {
+  return Math.max(1000, Math.min(30_000, windowMs / 10));
+}
+
 interface CompactorOptions {
   clock: Clock;
   /** Keep at least this many changes and this much time of history (ServerOptions.historyMinEvents, historyWindowMs). */
@@ -255,14 +258,16 @@ interface CompactorOptions {
  */
 function startCompactor(store: Store, o: CompactorOptions): { stop(): Promise<void> } {
   let running: Promise<void> | undefined;
-  const timer = o.clock.every(Math.max(1000, Math.min(30_000, o.windowMs / 10)), () => {
+  const period = compactionPeriodMs(o.windowMs);
+  const timer = o.clock.every(period, () => {
     if (running) return;
     const before = store.compacted();
     // Under the space alarm history is kept for the window only, not for a
     // count of changes: old history is what compaction can free.
     const alarmed = store.space().alarm !== undefined;
     running = store
-      .compact({ minEvents: alarmed ? 0 : o.minEvents, windowMs: o.windowMs })
+      // Replicas sharing a store compact about once per period between them, not once each.
+      .compact({ minEvents: alarmed ? 0 : o.minEvents, windowMs: o.windowMs, skipIfCompactedWithinMs: alarmed ? 0 : period * 0.9 })
       .then((after) => {
         if (after > before) o.onCompacted();
       })
@@ -272,6 +277,60 @@ function startCompactor(store: Store, o: CompactorOptions): { stop(): Promise<vo
   return {
     async stop() {
       timer.cancel();
+      await running;
+    },
+  };
+}
+
+/** The store `o.store` names: the embedded LMDB one, or etcd (its client loaded only then). */
+async function openStore(
+  o: ServerOptions,
+  clock: Clock,
+  log: Logger,
+  lmdb: { peers: CommitPeers | undefined; onCommitFailure: (err: Error) => void },
+): Promise<Store> {
+  if (o.store === "lmdb") {
+    return openLmdbStore(o.dataDir, { durable: o.durable, clock, peers: lmdb.peers, quotaBytes: o.quotaBackendBytes, onCommitFailure: lmdb.onCommitFailure });
+  }
+  if (o.etcdServers.length === 0) throw new RangeError("server: --store etcd needs --etcd-servers");
+  const { openEtcdStore } = await import("./store/etcd.ts");
+  return openEtcdStore({
+    endpoints: o.etcdServers,
+    prefix: o.etcdPrefix,
+    tls: { caFile: o.etcdCaFile, certFile: o.etcdCertFile, keyFile: o.etcdKeyFile },
+    now: () => clock.now(),
+    requestTimeoutMs: o.etcdRequestTimeoutMs,
+    // The readiness check below syncs every second; the store need not too.
+    syncIntervalMs: 0,
+    onWarning: (message, err) => log.warn({ err }, message),
+  });
+}
+
+/**
+ * For a store shared between replicas (one with sync()): syncs every second,
+ * which advances a quiet replica's head (bookmarks), and reports whether the
+ * last sync succeeded: a replica cut off from etcd's quorum fails /readyz.
+ */
+function watchStoreHealth(store: Store, clock: Clock): { readonly ok: boolean; stop(): Promise<void> } {
+  let ok = true;
+  let running: Promise<void> | undefined;
+  const timer = store.sync
+    ? clock.every(1000, () => {
+        if (running) return;
+        running = store.sync!()
+          .then(
+            () => void (ok = true),
+            () => void (ok = false),
+          )
+          .finally(() => (running = undefined));
+      })
+    : undefined;
+  return {
+    get ok() {
+      return ok;
+    },
+    async stop() {
+      timer?.cancel();
       await running;
     },
   };

@@ -133,8 +133,25 @@ export class Resources {
     return new NotFoundError(`${t.plural}.${t.group} "${name}" not found`, { subject: { group: t.group, kind: t.plural, name } });
   }
 
-  get(ref: ResourceRef): string {
-    const t = this.resolve(ref, true);
+  /**
+   * Like resolve, but a type this process has not seen yet is looked up again
+   * once the store is current: a ResourceType created through another replica
+   * is live here as soon as its create was acknowledged there.
+   */
+  async #resolveCurrent(ref: ResourceRef, needName: boolean): Promise<TypeInfo> {
+    try {
+      return this.resolve(ref, needName);
+    } catch (err) {
+      if (!(err instanceof NotFoundError) || !this.#store.sync) throw err;
+      await this.#store.sync();
+      return this.resolve(ref, needName);
+    }
+  }
+
+  /** The object's newest state: every write acknowledged anywhere before the call (a consistent read). */
+  async get(ref: ResourceRef): Promise<string> {
+    const t = await this.#resolveCurrent(ref, true);
+    await this.#store.sync?.();
     const stored = this.#store.get(this.#key(t, ref));
     if (!stored) throw this.#notFound(t, ref.name ?? "");
     return stored.json;
@@ -187,7 +204,7 @@ export class Resources {
 
   /** Checks a list request and waits for the revision it needs; what is left is reading pages. */
   async #planList(ref: ResourceRef, raw: RawQuery): Promise<ListPlan> {
-    const t = this.resolve(ref, false);
+    const t = await this.#resolveCurrent(ref, false);
     const q = parseListQuery(raw);
     let revision: number | undefined;
     if (q.continueFrom) {
@@ -245,7 +262,7 @@ export class Resources {
    * stream on a sink. Errors here come before any byte of the stream.
    */
   async openWatch(ref: ResourceRef, raw: RawQuery): Promise<(sink: WatchSink) => () => void> {
-    const t = this.resolve(ref, false);
+    const t = await this.#resolveCurrent(ref, false);
     const q = parseWatchQuery(raw);
     if (q.resourceVersion !== undefined && q.resourceVersion > this.#hub.revision) {
       await this.#hub.waitFor(q.resourceVersion, this.#catchUpMs);
@@ -268,7 +285,7 @@ export class Resources {
 
   /** Creates an object (201); status in the body is dropped. */
   async create(ref: ResourceRef, body: unknown): Promise<string> {
-    const t = this.resolve(ref, false);
+    const t = await this.#resolveCurrent(ref, false);
     if (t.namespaced && ref.namespace === undefined) {
       throw new ApiError("MethodNotAllowed", `create ${t.plural}: POST to /apis/${apiVersionOf(t)}/namespaces/NAMESPACE/${t.plural}`);
     }
@@ -315,7 +332,7 @@ export class Resources {
 
   /** Replaces an object (PUT). `status` names the /status subresource: only status changes there, and only there. */
   async update(ref: ResourceRef, body: unknown, subresource?: "status"): Promise<string> {
-    const t = this.resolve(ref, true);
+    const t = await this.#resolveCurrent(ref, true);
     const o = asObject(body);
     checkTypeMatches(o, t);
     this.#checkIdentity(t, ref, o);
@@ -333,7 +350,7 @@ export class Resources {
 
   /** Patches an object or its status, atomically against its current state. */
   async patch(ref: ResourceRef, type: PatchType, patch: unknown, subresource?: "status"): Promise<string> {
-    const t = this.resolve(ref, true);
+    const t = await this.#resolveCurrent(ref, true);
     checkPatch(type, patch);
     const res = await this.#store.write(this.#key(t, ref), (current, revision) => {
       if (!current) throw this.#notFound(t, ref.name!);
@@ -356,7 +373,7 @@ export class Resources {
 
   /** Deletes an object, or marks it for deletion while it has finalizers. Returns its last state. */
   async delete(ref: ResourceRef, options: DeleteOptions = {}): Promise<string> {
-    const t = this.resolve(ref, true);
+    const t = await this.#resolveCurrent(ref, true);
     const pre = options.preconditions ?? {};
     const preRv = parseRevision(pre.resourceVersion, "preconditions.resourceVersion");
     const res = await this.#store.write(this.#key(t, ref), (current, revision) => {
@@ -372,7 +389,7 @@ export class Resources {
 
   /** Deletes every object a list query selects; returns the list of what was deleted. */
   async deleteCollection(ref: ResourceRef, raw: RawQuery): Promise<string> {
-    const t = this.resolve(ref, false);
+    const t = await this.#resolveCurrent(ref, false);
     const listed = JSON.parse(await this.list(ref, { labelSelector: raw.labelSelector, fieldSelector: raw.fieldSelector })) as { items: ObjectInput[] };
     const deleted = await Promise.all(
       listed.items.map((item) =>

@@ -164,6 +164,59 @@ export const SERVER_FLAGS: readonly AnyFlagSpec[] = [
     parse: nonEmpty("data directory"),
   }),
   spec({
+    flag: "--store", value: "<lmdb|etcd>", env: "SETPOINT_STORE", key: "store", defaultText: "lmdb",
+    help: "where objects live: lmdb (embedded, in --data-dir) or etcd (--etcd-servers; run any number of replicas)",
+    parse: (t) => {
+      const v = t.trim().toLowerCase();
+      if (v !== "lmdb" && v !== "etcd") throw new RangeError(`unknown store ${JSON.stringify(t)}: use lmdb or etcd`);
+      return v;
+    },
+  }),
+  spec({
+    flag: "--etcd-servers", value: "<urls>", env: "SETPOINT_ETCD_SERVERS", key: "etcdServers",
+    help: "comma-separated etcd client URLs for --store etcd, e.g. http://h1:2379,http://h2:2379",
+    parse: (t) => {
+      const urls = t.split(",").map((u) => u.trim()).filter((u) => u !== "");
+      if (urls.length === 0) throw new RangeError("etcd servers must not be empty");
+      for (const u of urls) {
+        let url: URL;
+        try {
+          url = new URL(u);
+        } catch {
+          throw new RangeError(`invalid etcd URL ${JSON.stringify(u)}: use http(s)://host:port`);
+        }
+        if (url.protocol !== "http:" && url.protocol !== "https:") throw new RangeError(`invalid etcd URL ${JSON.stringify(u)}: use http(s)://host:port`);
+      }
+      return urls;
+    },
+  }),
+  spec({
+    flag: "--etcd-prefix", value: "<prefix>", env: "SETPOINT_ETCD_PREFIX", key: "etcdPrefix", defaultText: "/setpoint",
+    help: "key prefix of everything Setpoint stores in etcd",
+    parse: nonEmpty("etcd prefix"),
+  }),
+  spec({
+    flag: "--etcd-cafile", value: "<path>", env: "SETPOINT_ETCD_CAFILE", key: "etcdCaFile",
+    help: "CA bundle to verify etcd's TLS certificate",
+    parse: nonEmpty("etcd CA file"),
+  }),
+  spec({
+    flag: "--etcd-certfile", value: "<path>", env: "SETPOINT_ETCD_CERTFILE", key: "etcdCertFile",
+    help: "client certificate for etcd over TLS",
+    parse: nonEmpty("etcd certificate file"),
+  }),
+  spec({
+    flag: "--etcd-keyfile", value: "<path>", env: "SETPOINT_ETCD_KEYFILE", key: "etcdKeyFile",
+    help: "private key of the etcd client certificate",
+    parse: nonEmpty("etcd key file"),
+  }),
+  spec({
+    flag: "--etcd-request-timeout", value: "<duration>", env: "SETPOINT_ETCD_REQUEST_TIMEOUT", key: "etcdRequestTimeoutMs",
+    defaultText: "5s",
+    help: "deadline of each etcd request; past it writes and lists fail with 503 ServiceUnavailable",
+    parse: atLeast(1, parseDuration, " ms"),
+  }),
+  spec({
     flag: "--bookmark-interval", value: "<duration>", env: "SETPOINT_BOOKMARK_INTERVAL", key: "bookmarkIntervalMs",
     defaultText: "5s",
     help: "how often watchers that asked for bookmarks receive one",

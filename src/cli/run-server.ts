@@ -97,7 +97,8 @@ function logListening(log: Logger, options: ServerOptions, info: { version: stri
     {
       url,
       grpc: grpcPort === -1 ? null : hostPort(options.host, grpcPort),
-      dataDir: options.dataDir,
+      store: options.store,
+      ...(options.store === "etcd" ? { etcdServers: options.etcdServers, etcdPrefix: options.etcdPrefix } : { dataDir: options.dataDir }),
       durable: options.durable,
       auth: options.token !== undefined,
       version: info.version,

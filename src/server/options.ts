@@ -63,6 +63,18 @@ export interface ServerOptions {
    * command line reads it (startServer always runs one). Default: the number of cores.
    */
   workers: number;
+  /** Where objects live: "lmdb" (embedded, in dataDir) or "etcd" (etcdServers; any number of replicas). Default "lmdb". */
+  store: "lmdb" | "etcd";
+  /** etcd client URLs, for store "etcd". Default none. */
+  etcdServers: string[];
+  /** Key prefix of every key Setpoint writes in etcd. Default "/setpoint". */
+  etcdPrefix: string;
+  /** PEM files for etcd over TLS: CA bundle, client certificate, client key. */
+  etcdCaFile?: string;
+  etcdCertFile?: string;
+  etcdKeyFile?: string;
+  /** Deadline of each etcd request; past it a write or list fails with 503. Default 5000 ms. */
+  etcdRequestTimeoutMs: number;
 }
 
 export const defaultServerOptions: ServerOptions = {
@@ -84,4 +96,8 @@ export const defaultServerOptions: ServerOptions = {
   maxWatchesPerUser: 1000,
   logLevel: "info",
   workers: availableParallelism(),
+  store: "lmdb",
+  etcdServers: [],
+  etcdPrefix: "/setpoint",
+  etcdRequestTimeoutMs: 5000,
 };

@@ -37,6 +37,8 @@ export interface RestContext {
   ready: () => boolean;
   /** The store's space alarm, if raised: /readyz stays 200 (reads and deletes work) and says why writes get 507. */
   spaceAlarm: () => SpaceAlarm | undefined;
+  /** False while the store does not answer (etcd without quorum): /readyz fails. Default: always true. */
+  storeReady?: () => boolean;
   /** Called when a watch stream starts; returns the function to call when it ends. */
   trackWatch: (stop: () => void) => () => void;
   /** Open WebSocket and HTTP watches per client address (429 past the cap). */
@@ -256,10 +258,10 @@ async function serve(ctx: RestContext, call: Call): Promise<number> {
     return 200;
   }
   if (route?.kind === "readyz") {
-    const ok = ctx.ready();
+    const ok = ctx.ready() && (ctx.storeReady?.() ?? true);
     const alarm = ok ? ctx.spaceAlarm() : undefined;
     const detail = alarm ? `\nstore space alarm (${alarm.kind}) since ${new Date(alarm.since).toISOString()}: ${alarm.message}\n` : "";
-    send(res, ok ? 200 : 503, (ok ? "ok" : "shutting down") + detail, "text/plain");
+    send(res, ok ? 200 : 503, (ok ? "ok" : ctx.ready() ? "the store is unavailable" : "shutting down") + detail, "text/plain");
     return ok ? 200 : 503;
   }
   // The console's static files load without credentials; its data comes from the API below.
@@ -385,7 +387,7 @@ async function serveObject(ctx: RestContext, call: Call, route: Extract<Route, {
   const sub = route.kind === "status" ? "status" : undefined;
   switch (method) {
     case "GET": {
-      const object = ctx.resources.get(ref);
+      const object = await ctx.resources.get(ref);
       const table = route.kind === "object" ? tableOptions(req, url) : undefined;
       send(res, 200, table ? objectAsTable(ctx.resources.resolve(ref, true), object, table) : object);
       return 200;

@@ -30,8 +30,8 @@
 //
 // Compaction: one transaction on {prefix}/m/compacted (compare its
 // mod_revision) decides it for the whole cluster; the winner then compacts
-// etcd. `compactIntervalMs` makes replicas skip a compaction another did
-// recently, so the cluster compacts about once per interval.
+// etcd. `skipIfCompactedWithinMs` makes replicas skip a compaction another
+// did recently, so the cluster compacts about once per period.
 
 import { readFileSync } from "node:fs";
 import { Etcd3, isRecoverableError, type IKeyValue, type IWatchResponse } from "etcd3";
@@ -55,8 +55,6 @@ export interface EtcdStoreOptions {
   catchUpMs?: number;
   /** How often to sync in the background, so a quiet replica's head (and its bookmarks) advance. Default 1000 ms; 0 disables. */
   syncIntervalMs?: number;
-  /** Skip a compaction when any replica compacted less than this long ago. Default 0 (never skip). */
-  compactIntervalMs?: number;
   /** Called with problems the store recovers from by itself (watch reconnects, rebuilds). */
   onWarning?: (message: string, err?: unknown) => void;
 }
@@ -511,7 +509,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
   async function compact(opts: CompactOptions): Promise<number> {
     for (let attempt = 0; attempt < 100; attempt++) {
       const m = mirror;
-      if (options.compactIntervalMs && now() - metaTime < options.compactIntervalMs) return m.compacted();
+      if (opts.skipIfCompactedWithinMs && now() - metaTime < opts.skipIfCompactedWithinMs) return m.compacted();
       const log = m.logUpTo(m.head());
       if (log.length <= opts.minEvents) return m.compacted();
       let target = log[log.length - opts.minEvents - 1]!.revision;

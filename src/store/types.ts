@@ -96,6 +96,12 @@ export interface CompactOptions {
   minEvents: number;
   /** Keep at least the changes committed within this many milliseconds. */
   windowMs: number;
+  /**
+   * Do nothing if any process sharing the store compacted less than this many
+   * milliseconds ago, so that periodic compactors of several replicas compact
+   * about once per period between them. Default 0 (always compact).
+   */
+  skipIfCompactedWithinMs?: number;
 }
 
 /**

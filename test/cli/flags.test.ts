@@ -103,6 +103,13 @@ describe("resolveServerOptions", () => {
         "--audit-log-path": "/var/log/setpoint/audit.log",
         "--log-level": "DEBUG",
         "--workers": "3",
+        "--store": "etcd",
+        "--etcd-servers": "http://127.0.0.1:2379, https://h2:2379",
+        "--etcd-prefix": "/sp",
+        "--etcd-cafile": "/tls/ca.pem",
+        "--etcd-certfile": "/tls/client.pem",
+        "--etcd-keyfile": "/tls/client-key.pem",
+        "--etcd-request-timeout": "2s",
       },
       {},
     );
@@ -131,6 +138,13 @@ describe("resolveServerOptions", () => {
       auditLogPath: "/var/log/setpoint/audit.log",
       logLevel: "debug",
       workers: 3,
+      store: "etcd",
+      etcdServers: ["http://127.0.0.1:2379", "https://h2:2379"],
+      etcdPrefix: "/sp",
+      etcdCaFile: "/tls/ca.pem",
+      etcdCertFile: "/tls/client.pem",
+      etcdKeyFile: "/tls/client-key.pem",
+      etcdRequestTimeoutMs: 2000,
     });
   });
 

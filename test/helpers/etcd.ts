@@ -112,6 +112,9 @@ export async function startEtcd(options: { size?: number } = {}): Promise<EtcdCl
       const s = logs.get(m)! + d.toString();
       logs.set(m, s.length > 20_000 ? s.slice(-20_000) : s);
     });
+    // A test process must be able to end while a shared etcd still runs (its exit hook kills it).
+    child.unref();
+    (child.stderr as unknown as { unref(): void }).unref();
     m.child = child;
   };
 
@@ -120,6 +123,8 @@ export async function startEtcd(options: { size?: number } = {}): Promise<EtcdCl
     if (!child) return;
     m.child = undefined;
     if (child.exitCode !== null || child.signalCode !== null) return;
+    // Waiting for its exit must keep the process alive (the child is unref'd).
+    child.ref();
     const exited = new Promise((r) => child.once("exit", r));
     child.kill("SIGCONT");
     child.kill("SIGKILL");

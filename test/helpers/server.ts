@@ -9,6 +9,35 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startServer, type RunningServer, type ServerOptions, type StartOptions } from "../../src/server.ts";
 import { skewedClock } from "./clock.ts";
+import { startEtcd, type EtcdCluster } from "./etcd.ts";
+
+/**
+ * The store test servers use unless a test names one: "lmdb", or "etcd" with
+ * SETPOINT_TEST_STORE=etcd (one etcd per test process, started on first use,
+ * each server on a fresh key prefix), so a whole test file can run on etcd.
+ */
+export const TEST_STORE: "lmdb" | "etcd" = process.env.SETPOINT_TEST_STORE === "etcd" ? "etcd" : "lmdb";
+
+let etcdStarting: Promise<EtcdCluster> | undefined;
+let prefixes = 0;
+
+/** The test process's etcd (1 member), started on first use and killed when the process exits. */
+export function testEtcd(): Promise<EtcdCluster> {
+  etcdStarting ??= startEtcd({ size: 1 }).then((cluster) => {
+    process.once("exit", () => {
+      for (const m of cluster.members) m.child?.kill("SIGKILL");
+      for (const m of cluster.members) rmSync(m.dataDir, { recursive: true, force: true });
+    });
+    return cluster;
+  });
+  return etcdStarting;
+}
+
+/** Options for a server on the test etcd: a fresh prefix unless `prefix` is given (replicas share one). */
+export async function etcdServerOptions(prefix?: string): Promise<Partial<ServerOptions>> {
+  const etcd = await testEtcd();
+  return { store: "etcd", etcdServers: etcd.endpoints.split(","), etcdPrefix: prefix ?? `/test-${process.pid}-${++prefixes}` };
+}
 
 export interface TestServer {
   /** Base URL, e.g. `http://127.0.0.1:41234`. */
@@ -33,7 +62,8 @@ export async function startTestServer(opts: Partial<ServerOptions> = {}, extra: 
   const ownDir = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "setpoint-test-"));
   const clock = extra.clock === undefined ? skewedClock() : undefined;
-  const server = await startServer({ host: "127.0.0.1", httpPort: 0, grpcPort: -1, logLevel: "silent", ...opts, dataDir }, { ...extra, clock: extra.clock ?? clock });
+  const storeOpts = opts.store === undefined && TEST_STORE === "etcd" ? await etcdServerOptions() : {};
+  const server = await startServer({ host: "127.0.0.1", httpPort: 0, grpcPort: -1, logLevel: "silent", ...storeOpts, ...opts, dataDir }, { ...extra, clock: extra.clock ?? clock });
   let stopped: Promise<void> | undefined;
   return {
     url: server.url,

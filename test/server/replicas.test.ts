@@ -1,0 +1,242 @@
+// Several server replicas on one etcd (API.md §9): writes through one replica
+// are seen, at once and in order, through another — consistent lists and
+// gets, watches resumed on B from a revision A acknowledged, 504 for a
+// revision no replica reached, bookmarks that advance on a quiet replica,
+// ResourceTypes live everywhere as soon as one replica created them, and
+// preconditions (leases) that hold across replicas. Over REST, WebSocket
+// watches and gRPC. Every replica is a real server on its own ports; they
+// share a real etcd (3 members) and one key prefix.
+
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { WebSocket } from "ws";
+import { Etcd3 } from "etcd3";
+import { SetpointClient, type WatchEvent as ClientEvent } from "../../src/agent/client.ts";
+import { api, createType, startTestServer, type ApiClient, type TestServer } from "../helpers/server.ts";
+import { startEtcd, type EtcdCluster } from "../helpers/etcd.ts";
+
+const GROUP = "replicas.example.com";
+const GV = `/apis/${GROUP}/v1`;
+const DEADLINE_MS = 15_000;
+
+let etcd: EtcdCluster;
+let a: TestServer;
+let b: TestServer;
+let ca: ApiClient;
+let cb: ApiClient;
+let ns = 0;
+const freshNs = () => `r${++ns}`;
+const things = (n: string) => `${GV}/namespaces/${n}/things`;
+const thing = (name: string, spec: Record<string, unknown> = { v: 1 }) => ({ apiVersion: `${GROUP}/v1`, kind: "Thing", metadata: { name }, spec });
+
+async function replica(prefix: string, extra: Record<string, unknown> = {}): Promise<TestServer> {
+  return startTestServer({ store: "etcd", etcdServers: etcd.endpoints.split(","), etcdPrefix: prefix, grpcPort: 0, bookmarkIntervalMs: 300, ...extra });
+}
+
+async function ok(p: Promise<{ status: number; body: any; text: string }>, code = 200): Promise<any> {
+  const res = await p;
+  assert.equal(res.status, code, res.text);
+  return res.body;
+}
+
+/** A WebSocket watch recording its events. */
+function wsWatch(url: string): { events: any[]; until(pred: (events: any[]) => boolean, what: string): Promise<void>; close(): void; closed: Promise<void> } {
+  const ws = new WebSocket(url.replace(/^http/, "ws"));
+  const events: any[] = [];
+  let wake = () => {};
+  ws.on("message", (data) => {
+    events.push(JSON.parse(data.toString()));
+    wake();
+  });
+  const closed = new Promise<void>((resolve) => ws.once("close", () => resolve()));
+  return {
+    events,
+    closed,
+    async until(pred, what) {
+      const deadline = Date.now() + DEADLINE_MS;
+      while (!pred(events)) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; got ${JSON.stringify(events.map((e) => [e.type, e.object?.metadata?.name, e.object?.metadata?.resourceVersion]))}`);
+        await new Promise<void>((r) => {
+          wake = r;
+          setTimeout(r, 100);
+        });
+      }
+    },
+    close: () => ws.close(),
+  };
+}
+
+before(async () => {
+  etcd = await startEtcd({ size: 3 });
+  a = await replica("/replicas");
+  b = await replica("/replicas");
+  ca = api(a.url);
+  cb = api(b.url);
+  await createType(ca, { group: GROUP, kind: "Thing", plural: "things" });
+});
+
+after(async () => {
+  await a?.stop();
+  await b?.stop();
+  await etcd?.stop();
+});
+
+describe("replicas on one etcd", () => {
+  it("a ResourceType created on A is live on B at once", async () => {
+    for (let i = 0; i < 5; i++) {
+      const plural = `kinds${i}`;
+      await createType(ca, { group: GROUP, kind: `Kind${i}`, plural });
+      // No wait: B must serve the new type on the very next request.
+      const n = freshNs();
+      await ok(cb.post(`${GV}/namespaces/${n}/${plural}`, { apiVersion: `${GROUP}/v1`, kind: `Kind${i}`, metadata: { name: "x" }, spec: {} }), 201);
+      assert.equal((await ok(ca.get(`${GV}/namespaces/${n}/${plural}/x`))).metadata.name, "x");
+      const discovery = await ok(cb.get(GV));
+      assert.ok(discovery.resources.some((r: { name: string }) => r.name === plural), `B's discovery lists ${plural}`);
+    }
+  });
+
+  it("a write acknowledged by A is in B's next get and list, with one history of numeric revisions", async () => {
+    const n = freshNs();
+    let last = 0;
+    for (let i = 0; i < 30; i++) {
+      const [writer, reader] = i % 2 ? [ca, cb] : [cb, ca];
+      const created = await ok(writer.post(things(n), thing(`t${i}`)), 201);
+      const rv = Number(created.metadata.resourceVersion);
+      assert.ok(rv > last, `revision ${rv} after ${last}`);
+      last = rv;
+      const got = await ok(reader.get(`${things(n)}/t${i}`));
+      assert.equal(got.metadata.resourceVersion, created.metadata.resourceVersion);
+      const list = await ok(reader.get(things(n)));
+      assert.equal(list.items.length, i + 1, "the list reflects every acknowledged write");
+      assert.ok(Number(list.metadata.resourceVersion) >= rv);
+    }
+  });
+
+  it("preconditions hold across replicas: of two updates from one revision, one wins (leases)", async () => {
+    const n = freshNs();
+    const lease = { apiVersion: "setpoint.dev/v1", kind: "Lease", metadata: { name: "leader" }, spec: { holderIdentity: "none", leaseDurationSeconds: 10 } };
+    const base = await ok(ca.post(`/apis/setpoint.dev/v1/namespaces/${n}/leases`, lease), 201);
+    for (let round = 0; round < 10; round++) {
+      const current = await ok(cb.get(`/apis/setpoint.dev/v1/namespaces/${n}/leases/leader`));
+      const take = (c: ApiClient, who: string) =>
+        c.put(`/apis/setpoint.dev/v1/namespaces/${n}/leases/leader`, { ...current, spec: { ...current.spec, holderIdentity: who } });
+      const [ra, rb] = await Promise.all([take(ca, `a${round}`), take(cb, `b${round}`)]);
+      assert.deepEqual([ra.status, rb.status].sort(), [200, 409], `round ${round}: ${ra.text} / ${rb.text}`);
+    }
+    assert.ok(base.metadata.uid);
+  });
+
+  it("a watch on B from a revision A acknowledged gets every later change once, in order", async () => {
+    const n = freshNs();
+    const first = await ok(ca.post(things(n), thing("w0")), 201);
+    const from = first.metadata.resourceVersion;
+    const writes: Array<Promise<any>> = [];
+    for (let i = 1; i <= 20; i++) writes.push(ok((i % 2 ? ca : cb).post(things(n), thing(`w${i}`)), 201));
+    const acked = await Promise.all(writes);
+    await ok(ca.del(`${things(n)}/w3`));
+    // B may not have seen the latest write yet: it must wait, never skip.
+    const w = wsWatch(`${b.url}${things(n)}?watch=true&resourceVersion=${from}`);
+    try {
+      await w.until((e) => e.some((x) => x.type === "DELETED"), "the delete");
+      const revs = w.events.map((e) => Number(e.object.metadata.resourceVersion));
+      assert.deepEqual(revs, [...revs].sort((x, y) => x - y), "in revision order");
+      assert.equal(new Set(revs).size, revs.length, "no repeats");
+      assert.deepEqual(
+        w.events.filter((e) => e.type === "ADDED").map((e) => e.object.metadata.resourceVersion).sort(),
+        acked.map((o) => o.metadata.resourceVersion).sort(),
+        "every acknowledged write after the start",
+      );
+    } finally {
+      w.close();
+    }
+  });
+
+  it("a revision no replica has reached is 504 on B after ~3 s", async () => {
+    const n = freshNs();
+    const created = await ok(ca.post(things(n), thing("x")), 201);
+    const far = Number(created.metadata.resourceVersion) + 1_000_000;
+    const t0 = Date.now();
+    const res = await cb.get(`${things(n)}?resourceVersion=${far}`);
+    assert.equal(res.status, 504, res.text);
+    assert.ok(Date.now() - t0 >= 2500, `waited ${Date.now() - t0} ms`);
+  });
+
+  it("bookmarks on a quiet replica advance past revisions written elsewhere", async () => {
+    const n = freshNs();
+    const created = await ok(ca.post(things(n), thing("quiet")), 201);
+    const w = wsWatch(`${b.url}${things(n)}?watch=true&allowWatchBookmarks=true&resourceVersion=${created.metadata.resourceVersion}`);
+    const foreign = new Etcd3({ hosts: etcd.endpoints.split(",") });
+    try {
+      // Revisions taken outside Setpoint's prefix: no change of B's, yet B must pass them.
+      let newest = 0;
+      for (let i = 0; i < 3; i++) newest = Number((await foreign.put(`/elsewhere/${i}`).value("x").exec()).header.revision);
+      await w.until((e) => e.some((x) => x.type === "BOOKMARK" && Number(x.object.metadata.resourceVersion) >= newest), `a bookmark at ${newest} or later`);
+    } finally {
+      foreign.close();
+      w.close();
+    }
+  });
+
+  it("over gRPC: create on A, watch and list on B, update with A's revision on B", async () => {
+    const ga = new SetpointClient({ grpcAddress: `127.0.0.1:${a.server.grpcPort}`, httpUrl: a.url });
+    const gb = new SetpointClient({ grpcAddress: `127.0.0.1:${b.server.grpcPort}`, httpUrl: b.url });
+    const n = freshNs();
+    const ref = { group: GROUP, version: "v1", plural: "things", namespace: n };
+    try {
+      const created = await ga.create(ref, thing("g"));
+      const listed = await gb.list(ref);
+      assert.deepEqual(listed.items.map((o) => o.metadata.name), ["g"]);
+      const events: ClientEvent[] = [];
+      const w = gb.watch(ref, { resourceVersion: created.metadata.resourceVersion, transport: "grpc" }, (e) => events.push(e));
+      const updated = await gb.update({ ...ref, name: "g" }, { ...created, spec: { v: 2 } });
+      assert.ok(Number(updated.metadata.resourceVersion) > Number(created.metadata.resourceVersion));
+      await assert.rejects(ga.update({ ...ref, name: "g" }, { ...created, spec: { v: 3 } }), { name: "ConflictError" });
+      const deadline = Date.now() + DEADLINE_MS;
+      while (!events.some((e) => e.type === "MODIFIED")) {
+        assert.ok(Date.now() < deadline, "the MODIFIED event on B");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const modified = events.find((e) => e.type === "MODIFIED")!;
+      assert.equal(modified.object.metadata.resourceVersion, updated.metadata.resourceVersion);
+      w.close();
+    } finally {
+      ga.close();
+      gb.close();
+    }
+  });
+
+  it("compaction happens once for the cluster, and B answers 410 for what A compacted", async () => {
+    const prefix = "/replicas-compact";
+    const x = await replica(prefix, { historyWindowMs: 0, historyMinEvents: 0 });
+    const y = await replica(prefix, { historyWindowMs: 0, historyMinEvents: 0 });
+    try {
+      const cx = api(x.url);
+      const cy = api(y.url);
+      await createType(cx, { group: GROUP, kind: "Thing", plural: "things" });
+      const n = freshNs();
+      const first = await ok(cx.post(things(n), thing("c0")), 201);
+      for (let i = 1; i < 5; i++) await ok(cy.post(things(n), thing(`c${i}`)), 201);
+      // The compactors (every second at this window) move the shared marker past the first write.
+      const deadline = Date.now() + DEADLINE_MS;
+      while (y.server.store.compacted() <= Number(first.metadata.resourceVersion)) {
+        assert.ok(Date.now() < deadline, "compaction reached the first write");
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const w = wsWatch(`${y.url}${things(n)}?watch=true&resourceVersion=${first.metadata.resourceVersion}`);
+      await w.until((e) => e.some((ev) => ev.type === "ERROR"), "410 Expired");
+      assert.equal(w.events[0].object.code, 410);
+      // One marker, written by the replicas between them: etcd keeps one compaction record.
+      const client = new Etcd3({ hosts: etcd.endpoints.split(",") });
+      try {
+        const meta = JSON.parse((await client.get(`${prefix}/m/compacted`).string())!) as { revision: number };
+        assert.equal(meta.revision, x.server.store.compacted());
+      } finally {
+        client.close();
+      }
+      w.close();
+    } finally {
+      await x.stop();
+      await y.stop();
+    }
+  });
+});
