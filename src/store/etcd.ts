@@ -424,6 +424,14 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     if (kv) {
       const target = Number(kv.mod_revision);
       if (!(await waitHead(target, catchUpMs))) {
+        // etcd has it and the watch did not bring it: the stream may hang on a
+        // member that stopped answering (partitioned, paused). Open a new one.
+        const s = stream;
+        if (s && mirror.head() < target) {
+          stream = undefined;
+          s.cancel?.();
+          scheduleReconnect(new Error(`the watch did not deliver revision ${target} within ${catchUpMs} ms`));
+        }
         throw new TimeoutError(`Too large resource version: ${newest}, current resource version: ${mirror.head()}`);
       }
     }

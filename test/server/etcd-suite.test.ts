@@ -1,21 +1,29 @@
-// The REST, watch and gRPC test files, run again with every test server on
+// The REST (test/server/rest/), watch and gRPC test files, run again with every test server on
 // etcd (SETPOINT_TEST_STORE=etcd: test/helpers/server.ts starts one etcd for
 // the child test process and gives each server a fresh key prefix). What the
 // LMDB server passes, the etcd-backed server must pass too (API.md §9).
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const FILES = ["test/server/rest.test.ts", "test/server/watch.test.ts", "test/server/grpc.test.ts"];
+const FILES = [
+  ...readdirSync(join(ROOT, "test/server/rest")).filter((f) => f.endsWith(".test.ts")).sort().map((f) => `test/server/rest/${f}`),
+  "test/server/watch.test.ts",
+  "test/server/grpc.test.ts",
+];
 
 describe("the server test suite on etcd", () => {
-  it(`passes ${FILES.join(", ")} with SETPOINT_TEST_STORE=etcd`, async () => {
+  it(`passes the REST, watch and gRPC files (${FILES.length}) with SETPOINT_TEST_STORE=etcd`, async () => {
+    assert.ok(FILES.length >= 5, `found ${FILES.join(", ")}`);
     const child = spawn(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=1", "--test-reporter=tap", ...FILES], {
       cwd: ROOT,
-      env: { ...process.env, SETPOINT_TEST_STORE: "etcd" },
+      // Without the parent's NODE_TEST_CONTEXT: the child reports TAP on its own instead of to this runner.
+      env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== "NODE_TEST_CONTEXT")), SETPOINT_TEST_STORE: "etcd" },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let out = "";
