@@ -13,6 +13,7 @@ export function age(since: string | undefined, now: number): string {
 
 /** A duration in ms as `850ms`, `12s`, `3m4s`, `2h5m`, `4d3h`. */
 export function duration(ms: number): string {
+  if (ms === 0) return "0s";
   if (ms < 1000) return `${Math.round(ms)}ms`;
   if (ms < 10_000) return `${(Math.floor(ms / 100) / 10).toFixed(1)}s`;
   const s = Math.floor(ms / 1000);
@@ -29,7 +30,9 @@ export function span(start: string | undefined, end: string | undefined, now: nu
   if (!start) return "";
   const a = Date.parse(start);
   const b = end ? Date.parse(end) : now;
-  return Number.isNaN(a) || Number.isNaN(b) ? "" : duration(Math.max(0, b - a));
+  if (Number.isNaN(a) || Number.isNaN(b)) return "";
+  // While it runs, `now` ticks once a second: count whole seconds, not milliseconds.
+  return end ? duration(Math.max(0, b - a)) : duration(Math.max(0, Math.floor((b - a) / 1000) * 1000));
 }
 
 export interface Condition {

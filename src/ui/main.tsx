@@ -14,6 +14,7 @@ import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import "./styles.css";
 import { auth, describeFailure } from "./api.ts";
 import { Connection } from "./components.tsx";
+import { useDiscoveredTypes } from "./discovery.ts";
 import { useLiveList } from "./live.ts";
 import { LEASES, RESOURCE_TYPES, listPath, typeInfo, type TypeInfo } from "./types.ts";
 import { CreateView } from "./views/create-view.tsx";
@@ -79,12 +80,16 @@ function App() {
   const [unauthorized, setUnauthorized] = useState<WatchFailure | undefined>(undefined);
   useEffect(() => auth.onUnauthorized((f) => setUnauthorized(f)), []);
   const typesLive = useLiveList(listPath(RESOURCE_TYPES), { epoch });
+  const discovered = useDiscoveredTypes(typesLive.version, epoch);
   const types = useMemo(() => {
     const all = new Map<string, TypeInfo>();
-    if (typesLive.state.phase === "live" || typesLive.items.size > 0) for (const t of [RESOURCE_TYPES, LEASES]) all.set(t.name, t);
+    if (typesLive.state.phase === "live" || typesLive.items.size > 0) {
+      // Built-ins from discovery (ResourceType and Lease even before it answers); declared types from the live watch.
+      for (const t of [RESOURCE_TYPES, LEASES, ...discovered]) all.set(t.name, t);
+    }
     for (const rt of typesLive.items.values()) all.set(rt.metadata.name, typeInfo(rt));
     return [...all.values()].sort((a, b) => a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name));
-  }, [typesLive.version, typesLive.state.phase]);
+  }, [typesLive.version, typesLive.state.phase, discovered]);
   const byName = (name: string | undefined) => types.find((t) => t.name === name);
 
   const signIn = (token: string) => {

@@ -398,6 +398,11 @@ describe("web console in Chromium", { skip: browserSkipReason() }, () => {
       const overflow = Number(await page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth"));
       assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px`);
       await shot(page, "phone-table");
+      await page.click('.grid-row[data-name="phone"]');
+      await page.locator('g.node[data-task="two"]').waitFor();
+      const objectOverflow = Number(await page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth"));
+      assert.ok(objectOverflow <= 0, `the object page scrolls sideways by ${objectOverflow}px`);
+      await shot(page, "phone-object");
       await page.goto(`${env.server.url}/ui/#/server`);
       await page.locator('[data-metric="revision"] .card-value', { hasText: /^\d+$/ }).waitFor();
       await shot(page, "phone-server");

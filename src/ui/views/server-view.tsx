@@ -17,6 +17,8 @@ interface Sample {
   events: number;
   writes: number;
   writeSeconds: number;
+  compacted: number;
+  storeBytes: number;
 }
 
 /** The samples of a Prometheus text exposition: name, labels, value. */
@@ -34,10 +36,12 @@ export function parseMetrics(text: string): Array<{ name: string; labels: Record
 }
 
 function sampleOf(text: string): Sample {
-  const s: Sample = { at: Date.now(), revision: 0, watchers: 0, events: 0, writes: 0, writeSeconds: 0 };
+  const s: Sample = { at: Date.now(), revision: 0, watchers: 0, events: 0, writes: 0, writeSeconds: 0, compacted: 0, storeBytes: 0 };
   for (const m of parseMetrics(text)) {
     if (m.name === "setpoint_revision") s.revision = m.value;
     else if (m.name === "setpoint_watchers") s.watchers = m.value;
+    else if (m.name === "setpoint_compacted_revision") s.compacted = m.value;
+    else if (m.name === "setpoint_store_size_bytes") s.storeBytes = m.value;
     else if (m.name === "setpoint_watch_events_sent_total") s.events = m.value;
     else if (m.name === "setpoint_request_duration_seconds_count" && WRITES.has(m.labels.verb ?? "")) s.writes += m.value;
     else if (m.name === "setpoint_request_duration_seconds_sum" && WRITES.has(m.labels.verb ?? "")) s.writeSeconds += m.value;
@@ -112,6 +116,8 @@ export function ServerView({ epoch }: { epoch: number }) {
         {card("Writes / s", rate ? rate.writes.toFixed(1) : "…", "writes", rates.map((r) => r.writes))}
         {card("Write latency (last 2 s)", rate?.latency !== undefined ? `${rate.latency.toFixed(2)} ms` : "no writes", "latency", rates.map((r) => r.latency ?? 0))}
         {card("Write latency (since start)", overall !== undefined ? `${overall.toFixed(2)} ms` : "no writes", "latency-all")}
+        {card("Oldest watchable revision", now ? String(now.compacted) : "…", "compacted")}
+        {card("Store on disk", now ? `${(now.storeBytes / 1048576).toFixed(1)} MiB` : "…", "store")}
       </div>
     </section>
   );
