@@ -29,6 +29,7 @@ import type { ServerOptions } from "./options.ts";
 import { parseRoute, type Route } from "./routes.ts";
 import { statusOf } from "./status.ts";
 import { TlsCertificates } from "./tls.ts";
+import { isUiPath } from "./ui.ts";
 
 /** What the gRPC gate reads of a call (grpc-js's ServerSurfaceCall, which it does not export). */
 export interface GrpcCall {
@@ -132,6 +133,8 @@ export class Security {
     }
     const route = parseRoute(url.pathname);
     if (route && OPEN_ROUTES.has(route.kind)) return true;
+    // The console's static files (src/server/ui.ts) hold no data: they load without credentials.
+    if (isUiPath(url.pathname)) return true;
     const attributes = attributesOf(route, method, url);
     let admission: Admission;
     try {

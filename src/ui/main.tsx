@@ -83,7 +83,9 @@ function App() {
   const discovered = useDiscoveredTypes(typesLive.version, epoch);
   const types = useMemo(() => {
     const all = new Map<string, TypeInfo>();
-    if (typesLive.state.phase === "live" || typesLive.items.size > 0) {
+    // A user who may not list ResourceTypes still gets discovery, and sees the types there.
+    const forbidden = typesLive.state.phase === "failed" && typesLive.state.error?.code === 403;
+    if (typesLive.state.phase === "live" || typesLive.items.size > 0 || forbidden) {
       // Built-ins from discovery (ResourceType and Lease even before it answers); declared types from the live watch.
       for (const t of [RESOURCE_TYPES, LEASES, ...discovered]) all.set(t.name, t);
     }

@@ -225,6 +225,9 @@ describe("watch client (Node, ws)", () => {
       const authed = watchList({ server: s.url, path, token: () => "s3cret", WebSocket: WebSocket as unknown as WebSocketConstructorLike, ...ok });
       await ok.until("a sync", () => ok.syncs.length === 1);
       assert.deepEqual(ok.syncs[0]!.names, ["secret-note"]);
+      await ok.until("live: the WebSocket authenticated with the bearer subprotocol", () => authed.state.phase === "live");
+      await api(s.url, { token: "s3cret" }).post(path, note("another"));
+      await ok.until("the new note", () => ok.events.length === 1);
       authed.close();
     } finally {
       await s.stop();

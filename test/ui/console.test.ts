@@ -11,7 +11,7 @@
 // go to scratch/screenshots/ (test/helpers/browser.ts).
 
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -378,13 +378,52 @@ describe("web console in Chromium", { skip: browserSkipReason() }, () => {
 
       await page.fill("#token", "s3cret-token");
       await page.press("#token", "Enter");
-      await page.locator(`tr[data-type="${WIDGET_TYPE}"]`).waitFor();
+      await page.locator(`tr[data-type="${WIDGET_TYPE}"] td[data-count="1"]`).waitFor();
+      // The watches authenticate with the bearer subprotocol: they go live, and see new objects.
+      await page.locator('.conn[data-state="live"]').waitFor();
+      await page.click(`tr[data-type="${WIDGET_TYPE}"] a`);
+      await page.locator('.grid-row[data-name="classified"]').waitFor();
+      await page.locator('.conn[data-state="live"]').waitFor();
+      await http.post(`${prefix}/namespaces/default/widgets`, widget("also-classified"));
+      await page.locator('.grid-row[data-name="also-classified"]').waitFor();
       assert.equal(await page.evaluate('sessionStorage.getItem("setpoint.console.token")'), "s3cret-token");
       assert.equal(await page.evaluate("localStorage.length"), 0);
       assert.equal((await context.cookies()).length, 0);
     } finally {
       await context.close();
       await s.stop();
+    }
+  });
+
+  it("with RBAC: a user without a binding sees 403 as 'not allowed', and no data", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "setpoint-ui-rbac-"));
+    const tokens = join(dir, "tokens.csv");
+    writeFileSync(tokens, "t-admin,admin,1,system:masters\nt-bob,bob,2\n");
+    const s = await startTestServer({ tokenAuthFile: tokens, authorizationMode: "RBAC" });
+    const { context, page } = await openPage(browser);
+    try {
+      const admin = api(s.url, { token: "t-admin" });
+      const prefix = await createType(admin, WIDGETS);
+      await admin.post(`${prefix}/namespaces/default/widgets`, widget("bobs-not-allowed"));
+      await page.goto(`${s.url}/ui/`);
+      await page.fill("#token", "t-bob");
+      await page.press("#token", "Enter");
+      const stopped = page.locator('.conn[data-state="failed"]');
+      await stopped.first().waitFor();
+      assert.match((await stopped.first().textContent()) ?? "", /Not allowed \(403 Forbidden\).*bob/);
+      await shot(page, "forbidden");
+      assert.doesNotMatch((await page.locator("body").textContent()) ?? "", /bobs-not-allowed/);
+      assert.equal(await page.locator('[role="dialog"]').count(), 0, "403 is not a sign-in problem");
+      // Discovery is open to every signed-in user: the types are listed, their objects are not.
+      await page.locator(`tr[data-type="${WIDGET_TYPE}"] td.num`, { hasText: "not allowed" }).waitFor();
+
+      // Direct to the table: the same, for the type's own watch.
+      await page.goto(`${s.url}/ui/#/server`);
+      await page.locator(".failure", { hasText: "403 Forbidden" }).waitFor();
+    } finally {
+      await context.close();
+      await s.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -1,5 +1,6 @@
 // Every resource type, with a live count of its objects (one watch per type).
 
+import { describeFailure } from "../api.ts";
 import { Connection } from "../components.tsx";
 import { useLiveList } from "../live.ts";
 import { listPath, type TypeInfo } from "../types.ts";
@@ -7,9 +8,10 @@ import type { WatchState } from "../../client/watch-client.ts";
 
 function Count({ type, epoch }: { type: TypeInfo; epoch: number }) {
   const live = useLiveList(listPath(type), { epoch });
+  const failed = live.state.phase === "failed" ? live.state.error : undefined;
   return (
-    <td class="num" data-count={live.state.phase === "live" ? live.items.size : undefined}>
-      {live.state.phase === "live" || live.items.size > 0 ? live.items.size : "…"}
+    <td class="num" data-count={live.state.phase === "live" ? live.items.size : undefined} title={failed ? describeFailure(failed) : undefined}>
+      {failed ? (failed.code === 403 ? "not allowed" : failed.reason) : live.state.phase === "live" || live.items.size > 0 ? live.items.size : "…"}
     </td>
   );
 }
