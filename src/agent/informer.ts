@@ -21,7 +21,7 @@ import { systemClock, type Clock } from "../clock.ts";
 import { ExpiredError, TimeoutError } from "../errors.ts";
 import { Backoff, sleep, type BackoffOptions } from "./backoff.ts";
 import { keyOf, ObjectCache, type CacheReader } from "./cache.ts";
-import type { ApiObject, SetpointClient, TypeRef, WatchEvent } from "./client.ts";
+import type { ApiObject, ListOptions, ListResult, TypeRef, Watch, WatchEvent, WatchOptions } from "./client.ts";
 import { StateFile } from "./state-dir.ts";
 
 /** What an informer tells about changes; keys are `namespace/name`. */
@@ -32,8 +32,19 @@ export interface InformerHandlers<T extends ApiObject = ApiObject> {
   onDelete?(object: T): void;
 }
 
+/**
+ * What an informer needs of a client, as client-go's ListerWatcher: pages of
+ * a list at a revision, and a watch from a revision. SetpointClient is one;
+ * a test can hand in a fake.
+ */
+export interface ListerWatcher {
+  list<T extends ApiObject = ApiObject>(ref: TypeRef, options?: ListOptions): Promise<ListResult<T>>;
+  watch(ref: TypeRef, options: WatchOptions, onEvent: (event: WatchEvent) => void): Watch;
+}
+
 export interface InformerOptions {
-  client: SetpointClient;
+  /** Where the informer lists and watches: a SetpointClient, or anything with its list and watch. */
+  client: ListerWatcher;
   /** The type to follow; with `namespace`, only that namespace. */
   type: TypeRef;
   labelSelector?: string;
