@@ -7,7 +7,7 @@ import {
   exponentialFailureRateLimiter,
   maxOfRateLimiter,
   type RateLimiter,
-} from "../../src/agent/rate-limiter.ts";
+} from "../../src/agent.ts";
 
 const waits = (limiter: RateLimiter, key: string, n: number) => Array.from({ length: n }, () => limiter.when(key));
 

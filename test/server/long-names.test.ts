@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { WebSocket } from "ws";
-import { SetpointClient } from "../../src/agent/client.ts";
+import { SetpointClient } from "../../src/agent.ts";
 import { api, createType, startTestServer, type ApiClient, type TestServer } from "../helpers/server.ts";
 
 const DEADLINE_MS = 15_000;

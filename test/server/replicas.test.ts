@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { WebSocket } from "ws";
 import { Etcd3 } from "etcd3";
-import { SetpointClient, type WatchEvent as ClientEvent } from "../../src/agent/client.ts";
+import { SetpointClient, type WatchEvent as ClientEvent } from "../../src/agent.ts";
 import { api, createType, startTestServer, type ApiClient, type TestServer } from "../helpers/server.ts";
 import { startEtcd, type EtcdCluster } from "../helpers/etcd.ts";
 

@@ -11,8 +11,7 @@ import { createInterface } from "node:readline";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { ManualClock } from "../../src/clock.ts";
-import { openLmdbStore, type LmdbStoreOptions } from "../../src/store/lmdb.ts";
-import type { ObjectKey, Store } from "../../src/store/types.ts";
+import { openLmdbStore, type LmdbStoreOptions, type ObjectKey, type Store } from "../../src/store.ts";
 import { runStoreContract, waitForCommit, type MakeStoreOptions, type StoreFixture } from "./contract.ts";
 
 const REPO = fileURLToPath(new URL("../..", import.meta.url));
