@@ -190,20 +190,27 @@ describe("web console in Chromium", { skip: browserSkipReason() }, () => {
     const { context, page, errors } = await openPage(browser);
     try {
       agent = await startAgent(env);
+      const gate = join(env.dir, "unit-tests-may-finish");
       await page.goto(`${env.server.url}/ui/#/o/pipelineruns.ci.setpoint.dev/default/diamond`);
       await page.locator('.conn[data-state="live"]').waitFor();
       await createRun(env.http, "diamond", {
         tasks: [
           { name: "checkout", run: "echo 'checked out <b>main</b>'" },
-          { name: "unit-tests", runAfter: ["checkout"], run: "echo tests start; sleep 1.5; echo tests passed" },
+          // Holds until the test has seen its first line in the page (at most 60 s), so "output follows" is checked without a race.
+          { name: "unit-tests", runAfter: ["checkout"], run: `echo tests start; i=0; while [ ! -f '${gate}' ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; echo tests passed` },
           { name: "lint", runAfter: ["checkout"], run: "echo lint start; sleep 1.5; echo lint clean" },
           { name: "package", runAfter: ["unit-tests", "lint"], run: "echo packaged" },
         ],
       });
       for (const t of ["checkout", "unit-tests", "lint", "package"]) await page.locator(`g.node[data-task="${t}"]`).waitFor();
       for (const e of ["checkout->unit-tests", "checkout->lint", "unit-tests->package", "lint->package"]) await page.locator(`path.edge[data-edge="${e}"]`).waitFor({ state: "attached" });
-      await page.locator('g.node[data-task="lint"][data-phase="Running"]').waitFor({ timeout: 30_000 });
+      // The running task's output shows while it runs, then follows as it grows.
+      const unitOutput = page.locator('.output[data-task="unit-tests"] pre');
+      await unitOutput.filter({ hasText: "tests start" }).waitFor({ timeout: 30_000 });
+      assert.equal(await page.locator('g.node[data-task="unit-tests"]').getAttribute("data-phase"), "Running");
+      assert.doesNotMatch((await unitOutput.textContent()) ?? "", /tests passed/);
       await shot(page, "pipelinerun-running");
+      writeFileSync(gate, "go\n");
       for (const t of ["checkout", "unit-tests", "lint", "package"]) {
         await page.locator(`g.node[data-task="${t}"][data-phase="Succeeded"]`).waitFor({ timeout: 30_000 });
       }

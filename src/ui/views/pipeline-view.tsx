@@ -138,7 +138,7 @@ function Timeline({ tasks, attempts, now }: { tasks: Task[]; attempts: Attempts;
             <span class="tl-track">
               <span class={`tl-bar tone-${b.phase ?? "Running"}`} style={{ left: pct(start), width: `max(2px, ${pct(t0 + Math.max(0, end - start))})` }} title={`${b.phase ?? ""} ${duration(end - start)}`} />
             </span>
-            <span class="tl-took">{duration(Math.max(0, end - start))}</span>
+            <span class="tl-took">{span(b.start, b.end, now)}</span>
           </div>
         );
       })}
