@@ -19,6 +19,10 @@
 // transaction and records format 2; objects, revisions (entry versions), the
 // change log and the rest of meta are untouched. A release before format 2
 // must not open the directory afterwards: it would find no objects.
+//
+// The other databases need no change: `log` is keyed by revision numbers and
+// `meta` by short printable strings, which lmdb-js encodes one way at every
+// length.
 
 import type { Database, RootDatabase } from "lmdb";
 import type { ObjectKey } from "./types.ts";
