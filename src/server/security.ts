@@ -27,7 +27,7 @@ import { AuditLog, type AuditRecord } from "./audit.ts";
 import { Limits, TooManyRequestsError } from "./limits.ts";
 import type { ServerOptions } from "./options.ts";
 import { parseRoute, type Route } from "./routes.ts";
-import { statusOf } from "./status.ts";
+import { rawHttpReply, statusOf } from "./status.ts";
 import { TlsCertificates } from "./tls.ts";
 import { isUiPath } from "./ui.ts";
 
@@ -180,12 +180,8 @@ export class Security {
         userAgent: req.headers["user-agent"],
       });
     } catch (err) {
-      const status = statusOf(err);
-      const body = JSON.stringify(status);
-      const retry = err instanceof TooManyRequestsError ? `Retry-After: ${err.retryAfterSeconds}\r\n` : "";
-      if (socket.writable) {
-        socket.end(`HTTP/1.1 ${status.code} ${status.reason}\r\nContent-Type: application/json\r\n${retry}Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
-      }
+      const retry: Record<string, number> = err instanceof TooManyRequestsError ? { "Retry-After": err.retryAfterSeconds } : {};
+      if (socket.writable) socket.end(rawHttpReply(statusOf(err), retry));
       return undefined;
     }
   }

@@ -72,10 +72,11 @@ export function serviceError(err: unknown): Partial<grpc.StatusObject> & { code:
 /**
  * A whole HTTP/1.1 response carrying `status`, for a raw socket that no
  * ServerResponse serves (an unparseable request, a refused WebSocket upgrade).
- * The connection closes after it.
+ * The connection closes after it. `headers` are added (e.g. Retry-After).
  */
-export function rawHttpReply(status: Status): string {
+export function rawHttpReply(status: Status, headers: Record<string, string | number> = {}): string {
   const body = JSON.stringify(status);
   const phrase = STATUS_CODES[status.code] ?? status.reason;
-  return `HTTP/1.1 ${status.code} ${phrase}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+  const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+  return `HTTP/1.1 ${status.code} ${phrase}\r\nContent-Type: application/json\r\n${extra}Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
 }
