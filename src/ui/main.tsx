@@ -135,6 +135,17 @@ function App() {
     view = <TypesView types={types} state={typesLive.state} epoch={epoch} />;
   }
 
+  // A new page moves focus to its content, so keyboard and screen reader users start there.
+  const page = `${head ?? ""}/${a ?? ""}/${b ?? ""}/${c ?? ""}`;
+  const firstPage = useRef(true);
+  useEffect(() => {
+    if (firstPage.current) {
+      firstPage.current = false;
+      return;
+    }
+    document.getElementById("main")?.focus({ preventScroll: true });
+  }, [page]);
+
   const here = head ?? "";
   return (
     <>

@@ -82,7 +82,10 @@ describe("bundled setpoint-server", () => {
     assert.equal(r.stdout.trim(), pkg.version);
   });
 
-  it("ships the watch client as an ES module next to the bundle", async () => {
+  it("ships the watch client as an ES module next to the bundle, where package.json exports it", async () => {
+    const exported = (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { exports: Record<string, { types: string; default: string }> }).exports["./watch-client"]!;
+    assert.equal(exported.default, "./dist/watch-client.mjs");
+    assert.ok(existsSync(join(root, exported.types)), `${exported.types} is missing`);
     const mod = (await import(pathToFileURL(join(deploy, "dist/watch-client.mjs")).href)) as { watchList?: unknown; watchSubprotocols?: (t?: string) => string[] };
     assert.equal(typeof mod.watchList, "function");
     assert.deepEqual(mod.watchSubprotocols?.("a"), ["watch.setpoint.dev", "base64url.bearer.authorization.k8s.io.YQ"]);

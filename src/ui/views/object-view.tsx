@@ -137,6 +137,9 @@ export function ObjectView({ type, namespace, name, epoch }: { type: TypeInfo; n
             e.preventDefault();
             void save();
           }}
+          onKeyDown={(e) => {
+            if (e.key === "Escape") setEditing(undefined);
+          }}
         >
           <label for="edit-yaml">Edit as YAML (saved with PUT; a newer revision on the server gets 409 Conflict)</label>
           <textarea id="edit-yaml" spellcheck={false} value={editing} onInput={(e) => setEditing(e.currentTarget.value)} rows={20} />
