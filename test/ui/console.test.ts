@@ -115,9 +115,25 @@ describe("web console in Chromium", { skip: browserSkipReason() }, () => {
       await page.press('input[name="labelSelector"]', "Enter");
       await page.locator('.grid-row[data-name="second"]').waitFor({ state: "detached" });
       assert.equal(await page.locator('.grid-row[data-name="first"]').count(), 1);
+      // A selector the server refuses stops the watch with its 400, shown as such.
+      await page.fill('input[name="labelSelector"]', "app in (");
+      await page.press('input[name="labelSelector"]', "Enter");
+      await page.locator('.conn[data-state="failed"]', { hasText: "400" }).waitFor();
       await page.fill('input[name="labelSelector"]', "");
       await page.press('input[name="labelSelector"]', "Enter");
       await page.locator('.grid-row[data-name="second"]').waitFor();
+      // A namespace is the watch's path: objects elsewhere go, and come back without it.
+      await http.post(`${prefix}/namespaces/other/widgets`, widget("elsewhere"));
+      await page.locator('.grid-row[data-name="elsewhere"]').waitFor();
+      await page.fill('input[name="namespace"]', "other");
+      await page.press('input[name="namespace"]', "Enter");
+      await page.locator('.grid-row[data-name="first"]').waitFor({ state: "detached" });
+      assert.deepEqual(await page.locator(".grid-body .grid-row").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-name"))), ["elsewhere"]);
+      await page.fill('input[name="namespace"]', "");
+      await page.press('input[name="namespace"]', "Enter");
+      await page.locator('.grid-row[data-name="first"]').waitFor();
+      assert.equal((await http.del(`${prefix}/namespaces/other/widgets/elsewhere`)).status, 200);
+      await page.locator('.grid-row[data-name="elsewhere"]').waitFor({ state: "detached" });
 
       // Keyboard: focus the rows, move down, open with Enter.
       await page.focus(".grid-body");
