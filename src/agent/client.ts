@@ -21,9 +21,13 @@ import { TransportError, errorOfGrpc, parseEvent, parseObject, type ApiObject, t
 export { TransportError, errorOfStatus, type ApiObject, type ObjectMeta, type ObjectRef, type TypeRef, type WatchEvent } from "./wire.ts";
 
 export interface ClientOptions {
-  /** gRPC address, `host:port`. */
+  /**
+   * gRPC address, `host:port`, or several replicas' comma-separated. A name
+   * that resolves to several addresses is tried address by address (grpc-js's
+   * pick_first); a list is failed over in order (see SetpointClient).
+   */
   grpcAddress: string;
-  /** HTTP base URL (e.g. `http://127.0.0.1:8080`); needed only for WebSocket watches. */
+  /** HTTP base URL (e.g. `http://127.0.0.1:8080`), or several comma-separated; needed only for WebSocket watches. */
   httpUrl?: string;
   /** Bearer token sent with every call. */
   token?: string;
@@ -108,13 +112,20 @@ export interface Watch {
 }
 
 /**
- * A client of one server.
+ * A client of one server, or of several replicas of one (API.md §9): calls go
+ * to the current replica; one that cannot be reached (UNAVAILABLE: down, or
+ * its store unavailable) makes the client move to the next and retry there,
+ * and a watch that fails moves it too, so the informer's resume (from its last
+ * revision) lands on another replica.
  * @example
  * const client = new SetpointClient({ grpcAddress: "127.0.0.1:9090", httpUrl: "http://127.0.0.1:8080" });
  * const obj = await client.get({ group: "ci.example.com", version: "v1", plural: "runs", namespace: "default", name: "a" });
  */
 export class SetpointClient {
-  readonly #grpc: ResourcesClient;
+  /** One gRPC client per replica address; `#current` picks the one in use. */
+  readonly #clients: ResourcesClient[];
+  readonly #httpUrls: string[];
+  #current = 0;
   readonly #options: ClientOptions;
   readonly #clock: Clock;
   /** Calls made, by verb (`list`, `watch`, `get`, …); for tests and metrics. */
@@ -128,12 +139,36 @@ export class SetpointClient {
     const credentials = tls
       ? grpc.credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null, tls.rejectUnauthorized === false ? { checkServerIdentity: () => undefined } : {})
       : grpc.credentials.createInsecure();
-    this.#grpc = new Client(options.grpcAddress, credentials, {
-      // grpc-js backs off reconnects up to 120 s by default; a restarted server must be found again quickly.
-      "grpc.initial_reconnect_backoff_ms": 200,
-      "grpc.max_reconnect_backoff_ms": 5000,
-      ...(tls?.servername ? { "grpc.ssl_target_name_override": tls.servername } : {}),
-    });
+    const addresses = options.grpcAddress.split(",").map((a) => a.trim()).filter((a) => a !== "");
+    if (addresses.length === 0) throw new TypeError("client: grpcAddress names no address");
+    this.#httpUrls = (options.httpUrl ?? "").split(",").map((u) => u.trim()).filter((u) => u !== "");
+    this.#clients = addresses.map(
+      (address) =>
+        new Client(address, credentials, {
+          // grpc-js backs off reconnects up to 120 s by default; a restarted server must be found again quickly.
+          "grpc.initial_reconnect_backoff_ms": 200,
+          "grpc.max_reconnect_backoff_ms": 5000,
+          ...(tls?.servername ? { "grpc.ssl_target_name_override": tls.servername } : {}),
+        }),
+    );
+  }
+
+  /** The gRPC client of the replica in use. */
+  get #grpc(): ResourcesClient {
+    return this.#clients[this.#current % this.#clients.length]!;
+  }
+
+  /** The replica in use: its gRPC address and HTTP URL. */
+  get replica(): { grpcAddress: string; httpUrl: string | undefined } {
+    const addresses = this.#options.grpcAddress.split(",").map((a) => a.trim()).filter((a) => a !== "");
+    return { grpcAddress: addresses[this.#current % addresses.length]!, httpUrl: this.#httpUrls[this.#current % Math.max(1, this.#httpUrls.length)] };
+  }
+
+  /** Moves past the replica numbered `from` (default: the current one) to the next; no-op if another call already moved on. */
+  failover(from: number = this.#current): void {
+    if (this.#current !== from) return;
+    this.#current++;
+    this.calls.failover = (this.calls.failover ?? 0) + 1;
   }
 
   async get<T extends ApiObject = ApiObject>(ref: ObjectRef, options: CallOptions = {}): Promise<T> {
@@ -190,6 +225,7 @@ export class SetpointClient {
     this.calls.watch = (this.calls.watch ?? 0) + 1;
     let closeStream = () => {};
     let settle!: (err?: unknown) => void;
+    const used = this.#current;
     const done = new Promise<void>((resolve, reject) => {
       let settled = false;
       settle = (err) => {
@@ -199,7 +235,11 @@ export class SetpointClient {
         options.signal?.removeEventListener("abort", close);
         closeStream();
         if (err === undefined) resolve();
-        else reject(err);
+        else {
+          // The replica failed this watch (not the API refusing it): resume on the next one.
+          if (err instanceof TransportError && (this.#clients.length > 1 || this.#httpUrls.length > 1)) this.failover(used);
+          reject(err);
+        }
       };
     });
     const idleMs = options.idleTimeoutMs ?? 30_000;
@@ -222,14 +262,14 @@ export class SetpointClient {
       closeStream =
         options.transport === "grpc"
           ? grpcWatch(ref, { options, deliver, settle, client: this.#grpc, metadata: this.#metadata() })
-          : webSocketWatch(ref, { options, deliver, settle, httpUrl: this.#options.httpUrl, token: this.#options.token, tls: this.#options.tls });
+          : webSocketWatch(ref, { options, deliver, settle, httpUrl: this.replica.httpUrl, token: this.#options.token, tls: this.#options.tls });
     }
     return { done, close };
   }
 
-  /** Closes the gRPC channel. */
+  /** Closes the gRPC channels. */
   close(): void {
-    this.#grpc.close();
+    for (const c of this.#clients) c.close();
   }
 
   #metadata(): grpc.Metadata {
@@ -244,15 +284,28 @@ export class SetpointClient {
     return new Promise<Res>((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);
       const deadline = Date.now() + (options.timeoutMs ?? this.#options.timeoutMs ?? 10_000);
-      const onAbort = () => call.cancel();
-      const call = method.call(this.#grpc, req, this.#metadata(), { deadline }, (err, res) => {
-        signal?.removeEventListener("abort", onAbort);
-        if (signal?.aborted) reject(signal.reason);
-        else if (err) reject(errorOfGrpc(err));
-        else if (res === undefined) reject(new TransportError(`client: empty ${verb} response`));
-        else resolve(res);
-      });
-      signal?.addEventListener("abort", onAbort, { once: true });
+      // With several replicas, one that is UNAVAILABLE (down, or cut off from
+      // its store) passes the call to the next, each tried once.
+      let triesLeft = this.#clients.length - 1;
+      const attempt = () => {
+        const used = this.#current;
+        const onAbort = () => call.cancel();
+        const call = method.call(this.#grpc, req, this.#metadata(), { deadline }, (err, res) => {
+          signal?.removeEventListener("abort", onAbort);
+          if (signal?.aborted) reject(signal.reason);
+          else if (err && err.code === grpc.status.UNAVAILABLE && triesLeft > 0 && Date.now() < deadline) {
+            triesLeft--;
+            this.failover(used);
+            attempt();
+          } else if (err) {
+            if (err.code === grpc.status.DEADLINE_EXCEEDED && this.#clients.length > 1) this.failover(used);
+            reject(errorOfGrpc(err));
+          } else if (res === undefined) reject(new TransportError(`client: empty ${verb} response`));
+          else resolve(res);
+        });
+        signal?.addEventListener("abort", onAbort, { once: true });
+      };
+      attempt();
     });
   }
 }

@@ -7,7 +7,7 @@ import { asStatus, ServerError, UnreachableError, UsageError } from "./errors.ts
 import type { ObjectInput, ObjectList } from "../wire.ts";
 
 export interface ClientOptions {
-  /** Base URL, e.g. `http://127.0.0.1:8080`. */
+  /** Base URL, e.g. `http://127.0.0.1:8080`, or several replicas' comma-separated (failed over in order). */
   server: string;
   /** Sent as `Authorization: Bearer TOKEN`. */
   token?: string;
@@ -34,28 +34,53 @@ export interface RequestOptions {
   query?: Record<string, string | undefined>;
 }
 
-/** Talks to one Setpoint server over HTTP. */
+/**
+ * Talks to one Setpoint server over HTTP, or to several replicas of one: a
+ * request that cannot reach the current replica, or that it answers 503
+ * (its store is unavailable), is sent to the next one; `failover()` moves on
+ * too (a follow whose watch broke resumes on the next replica).
+ */
 export class ApiClient {
-  readonly server: string;
+  readonly #servers: string[];
+  #current = 0;
   readonly #token: string | undefined;
   readonly #timeoutMs: number;
   /** TLS options for https:// and wss:// connections (empty for plain HTTP or the system's trust). */
   readonly tls: TlsClientOptions;
 
   constructor(options: ClientOptions) {
-    let url: URL;
-    try {
-      url = new URL(options.server);
-    } catch {
-      throw new UsageError(`invalid server URL ${JSON.stringify(options.server)}: use e.g. http://127.0.0.1:8080`);
-    }
-    if (url.protocol !== "http:" && url.protocol !== "https:") {
-      throw new UsageError(`invalid server URL ${JSON.stringify(options.server)}: use http:// or https://`);
-    }
-    this.server = url.href.replace(/\/+$/, "");
+    const servers = options.server.split(",").map((s) => s.trim()).filter((s) => s !== "");
+    if (servers.length === 0) throw new UsageError(`invalid server URL ${JSON.stringify(options.server)}: use e.g. http://127.0.0.1:8080`);
+    this.#servers = servers.map((server) => {
+      let url: URL;
+      try {
+        url = new URL(server);
+      } catch {
+        throw new UsageError(`invalid server URL ${JSON.stringify(server)}: use e.g. http://127.0.0.1:8080`);
+      }
+      if (url.protocol !== "http:" && url.protocol !== "https:") {
+        throw new UsageError(`invalid server URL ${JSON.stringify(server)}: use http:// or https://`);
+      }
+      return url.href.replace(/\/+$/, "");
+    });
     this.#token = options.token;
     this.#timeoutMs = options.timeoutMs ?? 30_000;
     this.tls = options.tls ?? {};
+  }
+
+  /** The replica in use, e.g. `http://127.0.0.1:8080`. */
+  get server(): string {
+    return this.#servers[this.#current % this.#servers.length]!;
+  }
+
+  /** Every replica this client knows. */
+  get servers(): readonly string[] {
+    return this.#servers;
+  }
+
+  /** Moves past replica `from` (default: the current one) to the next; no-op if another caller already moved on. */
+  failover(from: string = this.server): void {
+    if (this.server === from) this.#current++;
   }
 
   /** Headers every request carries (the bearer token, if any). */
@@ -72,6 +97,19 @@ export class ApiClient {
 
   /** Sends a request; resolves to the parsed JSON body of a 2xx answer, throws ServerError or CliError otherwise. */
   async request(method: string, path: string, options: RequestOptions = {}): Promise<any> {
+    for (let tries = this.#servers.length; ; tries--) {
+      const server = this.server;
+      try {
+        return await this.#requestOnce(method, path, options);
+      } catch (error) {
+        const replicaDown = error instanceof UnreachableError || (error instanceof ServerError && error.code === 503);
+        if (!replicaDown || tries <= 1) throw error;
+        this.failover(server);
+      }
+    }
+  }
+
+  async #requestOnce(method: string, path: string, options: RequestOptions): Promise<any> {
     const headers: Record<string, string> = { accept: "application/json", ...this.headers() };
     let body: string | undefined;
     if (options.body !== undefined) {

@@ -98,6 +98,7 @@ export async function followCollection(client: ApiClient, options: FollowOptions
     }
     // Watch from the newest revision until the history no longer has it.
     while (!signal.aborted) {
+      const streamServer = client.server;
       const end = await streamOnce(client, options, revision, {
         onOpen() {
           if (lastProblem !== undefined) options.onNotice?.(`watch: reconnected; resuming from revision ${revision}`);
@@ -121,7 +122,9 @@ export async function followCollection(client: ApiClient, options: FollowOptions
         options.onNotice?.(`watch: revision ${revision} is no longer in the server's history; relisting`);
         break;
       }
-      if (end.reason !== lastProblem) options.onNotice?.(`watch: disconnected (${end.reason}); retrying from revision ${revision}`);
+      // With several replicas, resume on the next one.
+      if (client.servers.length > 1) client.failover(streamServer);
+      if (end.reason !== lastProblem) options.onNotice?.(`watch: disconnected (${end.reason}); retrying from revision ${revision}${client.servers.length > 1 ? ` on ${client.server}` : ""}`);
       lastProblem = end.reason;
       await sleep(delay);
       delay = Math.min(maxMs, delay * 2);

@@ -76,7 +76,10 @@ function pipelinesCommand(ctx: CliContext): Command {
     async (opts: PipelineAgentFlags & { grpc?: string; stateDir?: string; identity?: string; logFormat: string }) => {
       const session = sessionFor(command, ctx);
       const server = new URL(session.client.server);
-      const grpcAddress = opts.grpc ?? (ctx.env.SETPOINT_GRPC || session.kubeconfig?.grpcAddress || `${server.hostname}:${DEFAULT_GRPC_PORT}`);
+      // Several --server replicas: the agent fails over between them, over gRPC and WebSocket alike.
+      const grpcAddress =
+        opts.grpc ??
+        (ctx.env.SETPOINT_GRPC || session.kubeconfig?.grpcAddress || session.client.servers.map((s) => `${new URL(s).hostname}:${DEFAULT_GRPC_PORT}`).join(","));
       const tls = server.protocol === "https:" ? session.client.tls : undefined;
       const token = session.client.headers().authorization?.replace(/^Bearer /, "");
       const json = opts.logFormat === "json";
@@ -85,7 +88,7 @@ function pipelinesCommand(ctx: CliContext): Command {
       await runPipelineAgent({
         name: PIPELINE_AGENT_NAME,
         grpcAddress,
-        httpUrl: session.client.server,
+        httpUrl: session.client.servers.join(","),
         token,
         tls,
         workDir: opts.workDir ?? (ctx.env.SETPOINT_WORK_DIR || "work"),

@@ -1,0 +1,113 @@
+// Clients of several server replicas (API.md §9): the agent SDK (an informer
+// over WebSocket and over gRPC, and unary calls) and the CLI's client and
+// follow are given two replicas on one etcd; the one they use goes away, and
+// they carry on against the other, resuming from their last revision: no
+// relist, nothing missed, nothing repeated.
+
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { SetpointClient, type ApiObject } from "../../src/agent/client.ts";
+import { Informer } from "../../src/agent/informer.ts";
+import { ApiClient } from "../../src/cli/client.ts";
+import { followCollection, type WatchEvent } from "../../src/cli/follow.ts";
+import { api, createType, etcdServerOptions, startTestServer, type TestServer } from "../helpers/server.ts";
+
+const GROUP = "failover.example.com";
+const DEADLINE_MS = 20_000;
+
+let prefixes = 0;
+const replicas: TestServer[] = [];
+after(async () => {
+  for (const r of replicas) await r.stop();
+});
+
+/** Two replicas on one fresh etcd prefix, the type created; returns them. */
+async function pair(): Promise<[TestServer, TestServer]> {
+  const opts = await etcdServerOptions(`/failover-${process.pid}-${++prefixes}`);
+  const a = await startTestServer({ ...opts, grpcPort: 0, bookmarkIntervalMs: 300 });
+  const b = await startTestServer({ ...opts, grpcPort: 0, bookmarkIntervalMs: 300 });
+  replicas.push(a, b);
+  await createType(api(a.url), { group: GROUP, kind: "Item", plural: "items" });
+  return [a, b];
+}
+
+const item = (name: string) => ({ apiVersion: `${GROUP}/v1`, kind: "Item", metadata: { name }, spec: {} });
+
+async function until(cond: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + DEADLINE_MS;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+before(async () => {
+  await etcdServerOptions(); // start the test etcd once, up front
+});
+
+describe("clients fail over between replicas", () => {
+  for (const transport of ["websocket", "grpc"] as const) {
+    it(`the SDK informer (${transport}) resumes on the other replica from its last revision`, async () => {
+      const [a, b] = await pair();
+      const client = new SetpointClient({ grpcAddress: `127.0.0.1:${a.server.grpcPort},127.0.0.1:${b.server.grpcPort}`, httpUrl: `${a.url},${b.url}` });
+      const ref = { group: GROUP, version: "v1", plural: "items", namespace: "default" };
+      const adds = new Map<string, number>();
+      const informer = new Informer<ApiObject>({ client, type: ref, transport, backoff: { initialMs: 50, maxMs: 200 } });
+      informer.addHandlers({ onAdd: (o) => adds.set(o.metadata.name!, (adds.get(o.metadata.name!) ?? 0) + 1) });
+      const stop = new AbortController();
+      const running = informer.run(stop.signal);
+      try {
+        for (let i = 0; i < 5; i++) await client.create(ref, item(`before-${i}`));
+        await until(() => adds.size === 5, "the first five");
+        assert.equal(client.replica.httpUrl, a.url, "the client starts on the first replica");
+        await a.stop();
+        // Unary calls move to B at once.
+        for (let i = 0; i < 5; i++) await client.create(ref, item(`after-${i}`));
+        assert.equal((await client.get({ ...ref, name: "before-0" })).metadata.name, "before-0");
+        await until(() => adds.size === 10, "the five created after A went away");
+        assert.ok([...adds.values()].every((n) => n === 1), `each object added once: ${JSON.stringify([...adds])}`);
+        assert.equal(informer.stats.lists, 1, "resumed from its revision, not relisted");
+        assert.ok(informer.stats.watches >= 2, "the watch was reopened");
+        assert.ok((client.calls.failover ?? 0) >= 1, "the client failed over");
+      } finally {
+        stop.abort();
+        await running;
+        client.close();
+      }
+    });
+  }
+
+  it("the CLI's client and follow move to the other replica and resume", async () => {
+    const [a, b] = await pair();
+    const client = new ApiClient({ server: `${a.url},${b.url}` });
+    const path = `/apis/${GROUP}/v1/namespaces/default/items`;
+    const seen: string[] = [];
+    const stop = new AbortController();
+    const notices: string[] = [];
+    let initial = -1;
+    const following = followCollection(client, {
+      path,
+      signal: stop.signal,
+      onInitial: (events) => (initial = events.length),
+      onEvent: (e: WatchEvent) => seen.push(`${e.type} ${e.object.metadata.name}`),
+      onNotice: (m) => notices.push(m),
+      backoff: { initialMs: 50, maxMs: 200 },
+    });
+    try {
+      await until(() => initial === 0, "the initial list");
+      for (let i = 0; i < 3; i++) await client.request("POST", path, { body: item(`c${i}`) });
+      await until(() => seen.length === 3, "three events");
+      await a.stop();
+      // Requests go to B; the follow resumes there.
+      for (let i = 3; i < 6; i++) await client.request("POST", path, { body: item(`c${i}`) });
+      await until(() => seen.length === 6, "six events");
+      assert.deepEqual(seen, [0, 1, 2, 3, 4, 5].map((i) => `ADDED c${i}`));
+      assert.equal(client.server, b.url);
+      assert.ok(notices.some((m) => m.includes(b.url)), `resumed on B: ${notices.join(" | ")}`);
+      assert.ok(!notices.some((m) => m.includes("relisting")), "no relist");
+    } finally {
+      stop.abort();
+      await following;
+    }
+  });
+});
