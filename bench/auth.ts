@@ -5,7 +5,7 @@
 // alternately, plus the cost of one RBAC decision alone. Prints one JSON line
 // per measurement.
 //
-//   node --import tsx bench/auth.ts [--seconds 5] [--rounds 2] [--concurrency 32]
+//   node --import tsx bench/auth.ts [--seconds 1] [--rounds 15] [--concurrency 32]
 //
 // To split the cost: MODE=AlwaysAllow keeps the token file but not RBAC;
 // BENCH_USER=t-admin asks as a system:masters member (no rule walk).
@@ -19,7 +19,7 @@ import { CLUSTER_ROLES, ROLE_BINDINGS } from "../src/api/rbac-types.ts";
 import { RbacAuthorizer, RbacIndex } from "../src/server/auth/rbac.ts";
 import { startServer, type RunningServer } from "../src/server.ts";
 
-const { values } = parseArgs({ options: { seconds: { type: "string", default: "5" }, rounds: { type: "string", default: "2" }, concurrency: { type: "string", default: "32" } } });
+const { values } = parseArgs({ options: { seconds: { type: "string", default: "1" }, rounds: { type: "string", default: "15" }, concurrency: { type: "string", default: "32" } } });
 const seconds = Number(values.seconds);
 const rounds = Number(values.rounds);
 const concurrency = Number(values.concurrency);
@@ -36,7 +36,8 @@ async function server(secure: boolean, dir: string): Promise<{ s: RunningServer;
   };
   await post("/apis/setpoint.dev/v1/resourcetypes", { metadata: { name: `things.${G}` }, spec: { group: G, version: "v1", kind: "Thing", plural: "things" } });
   await post(`/apis/${G}/v1/namespaces/ns/things`, { metadata: { name: "t1" }, spec: { n: 1 } });
-  if (secure) {
+  // The same objects on both servers, so that only the flags differ.
+  {
     await post("/apis/rbac.authorization.k8s.io/v1/clusterroles", { metadata: { name: "reader" }, rules: [{ apiGroups: [G], resources: ["things"], verbs: ["get", "list", "watch"] }] });
     for (let i = 0; i < 200; i++) {
       await post(`/apis/rbac.authorization.k8s.io/v1/namespaces/ns${i}/rolebindings`, { metadata: { name: `b${i}` }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "reader" }, subjects: [{ kind: "User", name: `other${i}` }] });
@@ -46,10 +47,13 @@ async function server(secure: boolean, dir: string): Promise<{ s: RunningServer;
   return { s, token: secure ? (process.env.BENCH_USER ?? "t-user") : undefined };
 }
 
-async function load(url: string, token: string | undefined): Promise<number> {
+/** Requests per second of wall time, and CPU microseconds (this process: client and server) per request. */
+async function load(url: string, token: string | undefined): Promise<{ rps: number; cpuUs: number }> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const target = new URL(`${url}/apis/${G}/v1/namespaces/ns/things/t1`);
-  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+  // Both sides send the same header (ignored without authentication), so that only the server differs.
+  const headers: Record<string, string> = { authorization: `Bearer ${token ?? "t-user"}` };
+  const cpu0 = process.cpuUsage();
   const end = Date.now() + seconds * 1000;
   let done = 0;
   const one = () =>
@@ -69,20 +73,39 @@ async function load(url: string, token: string | undefined): Promise<number> {
     }
   }));
   agent.destroy();
-  return done / seconds;
+  const cpu = process.cpuUsage(cpu0);
+  return { rps: done / seconds, cpuUs: (cpu.user + cpu.system) / done };
 }
 
 const dir = mkdtempSync(join(tmpdir(), "setpoint-bench-auth-"));
 try {
-  const off = await server(false, dir);
-  const on = await server(true, dir);
+  // Which server starts first alternates with SWAP=1, to see that order is not what differs.
+  const swap = process.env.SWAP === "1";
+  const first = await server(swap, dir);
+  const second = await server(!swap, dir);
+  const [off, on] = swap ? [second, first] : [first, second];
   await load(off.s.url, off.token); // warm up both
   await load(on.s.url, on.token);
+  // Short slices, alternating (and alternating which goes first), so that the
+  // load of a shared machine falls on both sides alike; the medians are the result.
+  const offs: number[] = [];
+  const ons: number[] = [];
+  const offCpu: number[] = [];
+  const onCpu: number[] = [];
   for (let r = 0; r < rounds; r++) {
+    const first = r % 2 === 0;
+    const b0 = first ? await load(on.s.url, on.token) : undefined;
     const a = await load(off.s.url, off.token);
-    const b = await load(on.s.url, on.token);
-    console.log(JSON.stringify({ bench: "auth", round: r + 1, seconds, concurrency, rbacOffRps: Math.round(a), rbacOnRps: Math.round(b), ratio: Number((b / a).toFixed(3)) }));
+    const b = b0 ?? (await load(on.s.url, on.token));
+    offs.push(a.rps);
+    ons.push(b.rps);
+    offCpu.push(a.cpuUs);
+    onCpu.push(b.cpuUs);
+    console.log(JSON.stringify({ bench: "auth", round: r + 1, seconds, concurrency, rbacOffRps: Math.round(a.rps), rbacOnRps: Math.round(b.rps), ratio: Number((b.rps / a.rps).toFixed(3)), rbacOffCpuUs: Math.round(a.cpuUs), rbacOnCpuUs: Math.round(b.cpuUs) }));
   }
+  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+  const ratios = offs.map((a, i) => ons[i]! / a);
+  console.log(JSON.stringify({ bench: "auth-summary", rounds, medianRbacOffRps: Math.round(median(offs)), medianRbacOnRps: Math.round(median(ons)), medianRatio: Number(median(ratios).toFixed(3)), medianRbacOffCpuUsPerRequest: Math.round(median(offCpu)), medianRbacOnCpuUsPerRequest: Math.round(median(onCpu)) }));
   await off.s.close();
   await on.s.close();
 } finally {

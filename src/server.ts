@@ -84,7 +84,7 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
   };
   let security: Security;
   try {
-    security = createSecurity(o, { hub, store, log, clock });
+    security = createSecurity(o, { hub, log, clock });
   } catch (err) {
     hub.close();
     await store.close();

@@ -11,7 +11,7 @@
 // much of a token was right. With no source configured, `enabled` is false and
 // every caller is `system:anonymous` (the embedded single-user default).
 
-import { createHash, timingSafeEqual } from "node:crypto";
+import { hash, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { PeerCertificate } from "node:tls";
 
@@ -53,7 +53,7 @@ export class AuthConfigError extends Error {
   override name = "AuthConfigError";
 }
 
-const digestOf = (token: string): Buffer => createHash("sha256").update(token, "utf8").digest();
+const digestOf = (token: string): Buffer => hash("sha256", token, "buffer");
 
 /** Parses one CSV line as kube's static token file does: quoted fields may hold commas. */
 function csvFields(line: string): string[] {
@@ -117,7 +117,7 @@ export class Authenticator {
 
   #add(token: string, user: UserInfo): void {
     const digest = digestOf(token);
-    this.#tokens.set(digest.toString("base64"), { digest, user });
+    this.#tokens.set(digest.toString("latin1"), { digest, user });
   }
 
   /** True once any source is configured: then requests without valid credentials get 401. */
@@ -136,7 +136,7 @@ export class Authenticator {
     if (cert) return withAuthenticated(cert);
     if (credentials.token === undefined || this.#tokens.size === 0) return undefined;
     const digest = digestOf(credentials.token);
-    const entry = this.#tokens.get(digest.toString("base64"));
+    const entry = this.#tokens.get(digest.toString("latin1"));
     if (!entry || !timingSafeEqual(entry.digest, digest)) return undefined;
     return withAuthenticated(entry.user);
   }

@@ -5,9 +5,9 @@
 // The index is kept current by watching the four types through the watch hub
 // (followRbac), so it follows the store's change stream whoever wrote it: a
 // role written through any replica reaches every replica's index as soon as
-// that replica's hub sees the commit. Before each decision the authorizer
-// lets the hub catch up with its store's head (a read of one number), so a
-// change committed through this process applies to the very next request.
+// that replica's hub sees the commit. The store tells this process's hub of
+// a commit before the write is acknowledged, so a change committed through
+// this process applies to the very next request.
 //
 // A decision looks up the bindings of the user's name and each of its groups
 // (a map lookup each), resolves each binding's role by name at that moment,
