@@ -48,7 +48,7 @@ export const auth = {
 
 /** Human words for a failure: 401 and 403 say what they mean. */
 export function describeFailure(f: WatchFailure): string {
-  if (f.code === 401) return `Not signed in (401 Unauthorized): ${f.message || "a token is required"}`;
+  if (f.code === 401) return `Not signed in (401 Unauthorized): ${f.message && f.message !== "Unauthorized" ? f.message : "this server needs a bearer token"}`;
   if (f.code === 403) return `Not allowed (403 Forbidden): ${f.message}`;
   if (f.code === 0) return `${f.reason}: ${f.message}`;
   return `${f.code} ${f.reason}: ${f.message}`;
