@@ -57,6 +57,8 @@ export function runPrimary(o: ClusterOptions): void {
   let listening = 0;
   let announced = false;
   let failures = 0;
+  /** The exit code when the first workers failed to start (2: a port they could not bind). */
+  let startFailureCode: number | undefined;
   /** Workers that died within a minute of their start, in a row: each doubles the restart delay. */
   let deaths = 0;
   const started = new Map<Worker, number>();
@@ -88,16 +90,18 @@ export function runPrimary(o: ClusterOptions): void {
       if (code !== 0 && signal !== "SIGTERM") failures++;
       if (started.size === 0) {
         o.log.info({ failures }, "stopped");
-        process.exit(failures > 0 ? 1 : 0);
+        process.exit(startFailureCode ?? (failures > 0 ? 1 : 0));
       }
       return;
     }
     if (!announced) {
       o.log.fatal({ pid: worker.process.pid, code, signal }, "a worker failed to start");
+      // Exit code 2: the worker could not bind a port and has said which flag to change; pass the code on.
+      startFailureCode = code === 2 ? 2 : 1;
       stopping = true;
       failures++;
       for (const w of started.keys()) w.process.kill("SIGTERM");
-      if (started.size === 0) process.exit(1);
+      if (started.size === 0) process.exit(startFailureCode);
       return;
     }
     const lived = Date.now() - since;

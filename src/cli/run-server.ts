@@ -10,6 +10,7 @@
 import { pino, type Logger } from "pino";
 import { PIPELINE_VALIDATORS } from "../pipelines/resource-type.ts";
 import { ListenError, startServer } from "../server.ts";
+import { probePort } from "../server/listen-error.ts";
 import { listenErrorMessage } from "./flags.ts";
 import type { ServerOptions } from "../server/options.ts";
 import { ipcCommitPeers } from "../store/commit-peers.ts";
@@ -32,6 +33,8 @@ export async function runServer(options: ServerOptions, info: { version: string 
   );
   const worker = isClusterWorker();
   if (!worker && options.workers > 1) {
+    // Every worker would fail on a taken port and say so: check once, here, and say it once.
+    await checkPorts(options);
     runPrimary({
       workers: options.workers,
       log,
@@ -90,6 +93,20 @@ export async function runServer(options: ServerOptions, info: { version: string 
     return;
   }
   logListening(log, options, info, server.url, server.grpcPort, 1);
+}
+
+/** Exits 2 with one line naming the flag when the HTTP or gRPC port cannot be bound. */
+async function checkPorts(options: ServerOptions): Promise<void> {
+  const ports: Array<["http" | "grpc", number]> = [["http", options.httpPort]];
+  if (options.grpcPort !== -1) ports.push(["grpc", options.grpcPort]);
+  for (const [listener, port] of ports) {
+    try {
+      await probePort(options.host, port);
+    } catch (err) {
+      process.stderr.write(`error: ${listenErrorMessage(new ListenError(listener, options.host, port, err))}\n`);
+      process.exit(2);
+    }
+  }
 }
 
 function logListening(log: Logger, options: ServerOptions, info: { version: string }, url: string, grpcPort: number, workers: number): void {
