@@ -52,10 +52,10 @@ describe("lease membership", () => {
   after(() => env.stop());
 
   /** A replica of agent `agentName` (one per test, so that tests do not see each other's replicas). */
-  function member(agentName: string, identity: string, address = { grpc: env.grpcAddress, http: env.server.url }) {
+  function member(agentName: string, identity: string, address = { grpc: env.grpcAddress, http: env.server.url }, leaseDurationMs = DURATION) {
     const client = new SetpointClient({ grpcAddress: address.grpc, httpUrl: address.http });
     const stop = new AbortController();
-    const m = new LeaseMembership({ client, agentName, identity, leaseDurationMs: DURATION });
+    const m = new LeaseMembership({ client, agentName, identity, leaseDurationMs });
     const running = m.run(stop.signal).finally(() => client.close());
     return { m, stop: () => (stop.abort(), running) };
   }
@@ -82,18 +82,22 @@ describe("lease membership", () => {
   });
 
   test("a joining replica waits until the old owner finished a key it takes over", async () => {
-    const a = member("join", "a");
+    // A longer lease than the other tests: this one is about the handoff, and on a
+    // loaded machine a 1.5 s lease can lapse mid-test and reshuffle the keys.
+    const SLOW = 6000;
+    const here = { grpc: env.grpcAddress, http: env.server.url };
+    const a = member("join", "a", here, SLOW);
     await waitFor("a's lease", () => a.m.member && runnable(a.m, KEYS));
     // Hold a claim on every key: some of them will move to b.
     const claims = new Map(KEYS.map((k) => [k, a.m.begin(k)!]));
-    const b = member("join", "b");
+    const b = member("join", "b", here, SLOW);
     await waitFor("a sees b", () => a.m.members().length === 2 && b.m.members().length === 2);
     const moving = mine(b.m);
     const staying = mine(a.m);
     assert.ok(moving.length > 0 && staying.length > 0);
     assert.ok(runnable(a.m, staying), "a keeps running its own keys");
     assert.ok(!moving.some((k) => a.m.begin(k)), "a starts nothing that moves");
-    await new Promise((r) => setTimeout(r, 2 * DURATION)); // long past any renewal
+    await new Promise((r) => setTimeout(r, 2 * (SLOW / 3))); // two renewals: room for b to start a key it must not
     assert.ok(!moving.some((k) => b.m.begin(k)), "b waits while a still runs the keys");
     const leaseOfA = (await env.http.get(`/apis/setpoint.dev/v1/namespaces/default/leases/${a.m.leaseName}`)).body;
     assert.deepEqual(JSON.parse(leaseOfA.metadata.annotations["agent.setpoint.dev/draining"]), [...moving].sort(), "a publishes what it still runs");

@@ -173,11 +173,13 @@ test("label selector: a million matches take well under a second", () => {
   const s = parseLabelSelector("app=web,tier in (front,back,mid,edge),!legacy,env notin (dev)");
   const labels = { app: "web", tier: "edge", env: "prod" };
   let hits = 0;
-  const start = performance.now();
+  // CPU time, not wall time: other work on a shared machine must not fail this.
+  const start = process.cpuUsage();
   for (let i = 0; i < 1_000_000; i++) if (s.matches(labels)) hits++;
-  const ms = performance.now() - start;
+  const used = process.cpuUsage(start);
+  const ms = (used.user + used.system) / 1000;
   assert.equal(hits, 1_000_000);
-  assert.ok(ms < 1000, `1M matches took ${ms.toFixed(0)} ms`);
+  assert.ok(ms < 1000, `1M matches took ${ms.toFixed(0)} ms of CPU`);
 });
 
 test("field selector: empty matches everything", () => {

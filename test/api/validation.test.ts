@@ -171,10 +171,12 @@ test("check maps TypeBox errors to kube field paths", () => {
 test("check runs at millions per second on valid input", () => {
   const { check } = compileSchema(taskSchema, "f");
   const value = { tasks: [{ name: "build", image: "node:20", retries: 2 }], labels: { a: "b" } };
-  const start = performance.now();
+  // CPU time, not wall time: other work on a shared machine must not fail this.
+  const start = process.cpuUsage();
   let ok = 0;
   for (let i = 0; i < 1_000_000; i++) if (check!(value, "spec").length === 0) ok++;
-  const ms = performance.now() - start;
+  const used = process.cpuUsage(start);
+  const ms = (used.user + used.system) / 1000;
   assert.equal(ok, 1_000_000);
-  assert.ok(ms < 2000, `1M checks took ${ms.toFixed(0)} ms`);
+  assert.ok(ms < 2000, `1M checks took ${ms.toFixed(0)} ms of CPU`);
 });
