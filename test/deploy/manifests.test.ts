@@ -9,6 +9,7 @@
 // needs a server for API discovery.)
 
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join, posix, relative } from "node:path";
 import { describe, it } from "node:test";
@@ -116,7 +117,9 @@ function yamlFiles(dir: string): string[] {
     .sort();
 }
 
-const files = yamlFiles(manifestsDir);
+const haDir = join(manifestsDir, "ha");
+/** The single-node shape; the HA shape in ha/ replaces its StatefulSet, so it is read on its own (below). */
+const files = yamlFiles(manifestsDir).filter((path) => !path.startsWith(haDir + "/"));
 const parsed = files.flatMap((path) => {
   const file = relative(root, path);
   return parseAllDocuments(readFileSync(path, "utf8"))
@@ -473,8 +476,9 @@ describe("deploy/Containerfile", () => {
     const { files: shipped, dest } = shippedFiles();
     assert.ok(shipped.includes("dist/server.mjs"), `ships dist/server.mjs (ships ${shipped.join(", ")})`);
     assert.ok(shipped.includes("dist/lmdb.node"), "ships dist/lmdb.node");
-    const allowed = /^dist\/([\w-]+\.mjs|\*\.mjs|lmdb\.node|lmdb\.napi\.node)$/;
-    for (const f of shipped) assert.match(f, allowed, `${f} is a bundle or lmdb's addon`);
+    assert.ok(shipped.includes("dist/etcd3-proto"), "ships etcd3's .proto files, which the bundle loads for --store etcd");
+    const allowed = /^dist\/([\w-]+\.mjs|\*\.mjs|lmdb\.node|lmdb\.napi\.node|etcd3-proto)$/;
+    for (const f of shipped) assert.match(f, allowed, `${f} is a bundle, lmdb's addon or etcd3's protos`);
     for (const i of runtime.instructions) assert.doesNotMatch(i.args, /node_modules/, `${i.keyword} ${i.args}`);
     assert.equal(entrypoint[1], posix.join(dest, "server.mjs"), "the entrypoint runs the shipped bundle");
   });
@@ -498,5 +502,174 @@ describe("deploy/Containerfile", () => {
     assert.ok(benchStage, "a stage named bench");
     assert.equal(benchStage.image, buildStage.name, "FROM the build stage");
     assert.equal(bench.workingDir ?? "/src", of(buildStage, "WORKDIR").at(-1)?.args, "the Job runs in the build stage's WORKDIR");
+  });
+});
+
+// ---------------------------------------------------------------------------
+// The HA shape (deploy/openshift/ha/, API.md §9): a 3-member etcd StatefulSet
+// behind a headless Service, Setpoint as a Deployment of stateless replicas on
+// it, pipeline agents as a Deployment, PodDisruptionBudgets for each. Applied
+// with ../secret, ../service.yaml and ../route.yaml instead of ../statefulset.yaml.
+
+interface Affinity {
+  podAntiAffinity?: {
+    requiredDuringSchedulingIgnoredDuringExecution?: { topologyKey: string; labelSelector?: { matchLabels?: Record<string, string> } }[];
+    preferredDuringSchedulingIgnoredDuringExecution?: { weight: number; podAffinityTerm: { topologyKey: string; labelSelector?: { matchLabels?: Record<string, string> } } }[];
+  };
+}
+type HaPodTemplate = PodTemplate & { spec: PodTemplate["spec"] & { affinity?: Affinity } };
+interface WorkloadSpec {
+  replicas?: number;
+  serviceName?: string;
+  selector: { matchLabels?: Record<string, string> };
+  template: HaPodTemplate;
+}
+interface PdbSpec {
+  minAvailable?: number;
+  maxUnavailable?: number;
+  selector: { matchLabels?: Record<string, string> };
+}
+
+const haFiles = yamlFiles(haDir);
+const haDocs: Doc[] = haFiles.flatMap((path) =>
+  parseAllDocuments(readFileSync(path, "utf8"))
+    .filter((doc) => (doc.toJS() as unknown) != null)
+    .map((doc, index) => ({ ...(doc.toJS() as Omit<Doc, "file">), file: `${relative(root, path)}#${index}` })),
+);
+function haOnly<Spec>(kind: string, name: string): Doc<Spec> {
+  const found = haDocs.filter((d) => d.kind === kind && d.metadata.name === name);
+  assert.equal(found.length, 1, `expected exactly one ${kind} ${name} in ha/, found ${found.length}`);
+  return found[0] as Doc<Spec>;
+}
+
+/** A container's env with $(VAR) references to earlier literal values and the pod name expanded, for pod `podName`. */
+function envOf(c: Container, podName: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of c.env ?? []) {
+    const fieldRef = (e.valueFrom as { fieldRef?: { fieldPath?: string } } | undefined)?.fieldRef?.fieldPath;
+    const value = fieldRef === "metadata.name" ? podName : (e.value ?? `from-${e.valueFrom?.secretKeyRef?.name ?? "elsewhere"}`);
+    out[e.name] = value.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (whole, name: string) => out[name] ?? whole);
+  }
+  return out;
+}
+
+function antiAffinityLabels(t: HaPodTemplate): Array<Record<string, string> | undefined> {
+  const a = t.spec.affinity?.podAntiAffinity;
+  return [
+    ...(a?.requiredDuringSchedulingIgnoredDuringExecution ?? []).map((r) => (r.topologyKey === "kubernetes.io/hostname" ? r.labelSelector?.matchLabels : undefined)),
+    ...(a?.preferredDuringSchedulingIgnoredDuringExecution ?? []).map((p) => (p.podAffinityTerm.topologyKey === "kubernetes.io/hostname" ? p.podAffinityTerm.labelSelector?.matchLabels : undefined)),
+  ];
+}
+
+describe("deploy/openshift/ha: replicas on a 3-member etcd", () => {
+  const etcdSet = haOnly<WorkloadSpec>("StatefulSet", "setpoint-etcd");
+  const etcdService = haOnly<ServiceSpec & { publishNotReadyAddresses?: boolean }>("Service", etcdSet.spec.serviceName ?? "");
+  const servers = haOnly<WorkloadSpec>("Deployment", "setpoint");
+  const agents = haOnly<WorkloadSpec>("Deployment", "setpoint-pipeline-agents");
+  const etcdContainer = etcdSet.spec.template.spec.containers[0]!;
+  const serverContainer = servers.spec.template.spec.containers.find((c) => c.name === "setpoint") ?? assert.fail("a container named setpoint");
+
+  it("parse into named objects, none defined twice, none clashing with the single-node shape's other objects", () => {
+    assert.ok(haFiles.length >= 3, `ha/ has the etcd, server and agent manifests (${haFiles.length} files)`);
+    const keys = haDocs.map((d) => `${d.kind}/${d.metadata.name}`);
+    assert.equal(new Set(keys).size, keys.length, keys.join(", "));
+    for (const d of haDocs) assert.match(String(d.metadata?.name), /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, d.file);
+    // Applied next to secret/, service.yaml and route.yaml: only the StatefulSet "setpoint" is replaced.
+    const shared = new Set(docs.filter((d) => !(d.kind === "StatefulSet" && d.metadata.name === "setpoint")).map((d) => `${d.kind}/${d.metadata.name}`));
+    for (const k of keys) assert.ok(!shared.has(k), `${k} is also defined outside ha/`);
+  });
+
+  it("etcd: 3 members, one per node, each peer named in the initial cluster through the headless Service", () => {
+    assert.equal(etcdSet.spec.replicas, 3);
+    assert.ok(selects(etcdSet.spec.selector.matchLabels, etcdSet.spec.template.metadata?.labels), "the selector matches the pod labels");
+    assert.equal(etcdService.spec.clusterIP, "None", "headless");
+    assert.equal(etcdService.spec.publishNotReadyAddresses, true, "peers resolve each other before they are ready");
+    assert.ok(selects(etcdService.spec.selector, etcdSet.spec.template.metadata?.labels), "the Service selects the members");
+    const port = (name: string) => containerPort(etcdContainer, name);
+    for (const p of etcdService.spec.ports) assert.equal(containerPort(etcdContainer, p.targetPort), p.port, `Service port ${p.name}`);
+    const members = [0, 1, 2].map((i) => `${etcdSet.metadata.name}-${i}`);
+    for (const pod of members) {
+      const e = envOf(etcdContainer, pod);
+      assert.equal(e.ETCD_NAME, pod);
+      const cluster = new Map(e.ETCD_INITIAL_CLUSTER!.split(",").map((kv) => kv.split("=") as [string, string]));
+      assert.deepEqual([...cluster.keys()].sort(), members, "the initial cluster names every member");
+      assert.equal(cluster.get(pod), e.ETCD_INITIAL_ADVERTISE_PEER_URLS, `${pod} advertises the peer URL the others expect`);
+      for (const [name, url] of cluster) assert.equal(url, `http://${name}.${etcdService.metadata.name}:${port("peer")}`, `${name}'s peer URL`);
+      assert.equal(e.ETCD_ADVERTISE_CLIENT_URLS, `http://${pod}.${etcdService.metadata.name}:${port("client")}`);
+    }
+    assert.ok(antiAffinityLabels(etcdSet.spec.template).some((l) => selects(l, etcdSet.spec.template.metadata?.labels)), "anti-affinity spreads members over nodes");
+    const claims = (etcdSet.spec as unknown as StatefulSetSpec).volumeClaimTemplates ?? [];
+    assert.ok(claims.some((c) => etcdContainer.volumeMounts?.some((m) => m.name === c.metadata.name && m.mountPath === envOf(etcdContainer, members[0]!).ETCD_DATA_DIR)), "each member's data dir is its own claim");
+  });
+
+  it("servers: 3 replicas that run --store etcd on exactly the etcd members' client URLs, ready on /readyz", () => {
+    assert.equal(servers.spec.replicas, 3);
+    const labels = servers.spec.template.metadata?.labels;
+    assert.ok(selects(servers.spec.selector.matchLabels, labels));
+    const argv = serverContainer.command ?? entrypoint;
+    const values = envOf(serverContainer, "setpoint-x");
+    const options = parseServerArgs([...argv.slice(2), ...(serverContainer.args ?? [])], values, { version: "test", writeOut: () => {}, writeErr: () => {} });
+    assert.equal(options.store, "etcd");
+    assert.equal(options.workers, 1, "one process per pod: the pods are the replicas");
+    const clientPort = containerPort(etcdContainer, "client");
+    assert.deepEqual(options.etcdServers, [0, 1, 2].map((i) => `http://${etcdSet.metadata.name}-${i}.${etcdService.metadata.name}:${clientPort}`));
+    const port = (name: string) => serverContainer.ports?.find((p) => p.name === name)?.containerPort;
+    assert.equal(port("http"), options.httpPort);
+    assert.equal(port("grpc"), options.grpcPort);
+    assert.equal(serverContainer.readinessProbe?.httpGet?.path, "/readyz");
+    assert.equal(containerPort(serverContainer, serverContainer.readinessProbe?.httpGet?.port), options.httpPort);
+    assert.ok(antiAffinityLabels(servers.spec.template).some((l) => selects(l, labels)), "anti-affinity spreads replicas over nodes");
+    // ../service.yaml's Service (behind the Route) reaches the replicas.
+    const svc = services.find((s) => s.metadata.name === "setpoint") ?? assert.fail("Service setpoint");
+    assert.ok(selects(svc.spec.selector, labels), "Service setpoint selects the replicas");
+    for (const p of svc.spec.ports) assert.ok(containerPort(serverContainer, p.targetPort) !== undefined, `Service port ${p.name} reaches a replica port`);
+    assert.equal(env(serverContainer, "SETPOINT_TOKEN")?.valueFrom?.secretKeyRef?.name, "setpoint-token");
+  });
+
+  it("PodDisruptionBudgets keep etcd's quorum and a serving majority, and select their pods only", () => {
+    const pdbs = haDocs.filter((d) => d.kind === "PodDisruptionBudget") as Doc<PdbSpec>[];
+    for (const [workload, needAtLeast] of [[etcdSet, 2], [servers, 2], [agents, 1]] as const) {
+      const labels = workload.spec.template.metadata?.labels;
+      const mine = pdbs.filter((p) => selects(p.spec.selector.matchLabels, labels));
+      assert.equal(mine.length, 1, `one PDB for ${workload.kind} ${workload.metadata.name}`);
+      const pdb = mine[0]!.spec;
+      const replicas = workload.spec.replicas ?? 1;
+      const kept = pdb.minAvailable ?? replicas - (pdb.maxUnavailable ?? 0);
+      assert.ok(kept >= needAtLeast - (workload === agents ? 1 : 0) && kept < replicas, `${workload.metadata.name}: keeps ${kept} of ${replicas} and still lets a node drain`);
+    }
+  });
+
+  it("pipeline agents: a Deployment running `setpoint agent pipelines` against the Service, with the token", () => {
+    assert.ok((agents.spec.replicas ?? 1) >= 2, "more than one agent");
+    assert.ok(selects(agents.spec.selector.matchLabels, agents.spec.template.metadata?.labels));
+    const c = agents.spec.template.spec.containers[0]!;
+    assert.deepEqual(c.command, ["node", "/app/setpoint.mjs"], "the CLI bundle the image ships (dist/*.mjs)");
+    const args = c.args ?? [];
+    assert.deepEqual(args.slice(0, 2), ["agent", "pipelines"]);
+    const flag = (name: string) => args[args.indexOf(name) + 1];
+    const svc = services.find((s) => s.metadata.name === "setpoint")!;
+    const httpPort = svc.spec.ports.find((p) => p.name === "http")!.port;
+    const grpcPort = svc.spec.ports.find((p) => p.name === "grpc")!.port;
+    assert.equal(flag("--server"), `http://${svc.metadata.name}:${httpPort}`);
+    assert.equal(flag("--grpc"), `${svc.metadata.name}:${grpcPort}`);
+    assert.ok(c.volumeMounts?.some((m) => m.mountPath === flag("--work-dir")), "the work dir is a mounted volume");
+    assert.equal(env(c, "SETPOINT_TOKEN")?.valueFrom?.secretKeyRef?.name, "setpoint-token");
+    // Every flag is one the command accepts.
+    const help = spawnSync(process.execPath, ["--import", "tsx", "src/cli/setpoint.ts", "agent", "pipelines", "--help"], { cwd: root, encoding: "utf8" });
+    assert.equal(help.status, 0, help.stderr);
+    for (const a of args.filter((x) => x.startsWith("--"))) assert.ok(help.stdout.includes(a + " "), `setpoint agent pipelines accepts ${a}`);
+  });
+
+  it("pods fit OpenShift's restricted SCC and get no SETPOINT_* service-link variables", () => {
+    for (const w of [etcdSet, servers, agents]) {
+      const spec = w.spec.template.spec;
+      assert.equal(spec.enableServiceLinks, false, `${w.metadata.name}: enableServiceLinks false`);
+      assert.equal(spec.securityContext?.runAsNonRoot, true, `${w.metadata.name}: runAsNonRoot`);
+      for (const c of spec.containers) {
+        assert.equal(c.securityContext?.allowPrivilegeEscalation, false, `${w.metadata.name}/${c.name}`);
+        assert.deepEqual(c.securityContext?.capabilities?.drop, ["ALL"], `${w.metadata.name}/${c.name}`);
+        assert.ok(c.resources?.requests && c.resources.limits, `${w.metadata.name}/${c.name}: requests and limits`);
+      }
+    }
   });
 });
