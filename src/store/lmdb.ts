@@ -341,16 +341,24 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     const h = head();
     let target = Math.max(0, h - opts.minEvents);
     const cutoff = now() - opts.windowMs;
-    // Never drop a change younger than the window: stop at the first one.
-    let lastOld = compacted();
-    for (const { key, value } of log.getRange({ start: compacted() + 1, end: target + 1 })) {
-      if (value.m >= cutoff) break;
-      lastOld = key;
+    // Never drop a change younger than the window: stop before the first one.
+    // Commit times never go down as revisions go up (LMDB runs one writer at a
+    // time, each stamping its own commit), so a binary search over the
+    // revisions finds it in a few reads; a scan would read, in the event
+    // loop, every record of a history of millions.
+    let lo = compacted() + 1;
+    let hi = target + 1; // the first change at or past the window is in [lo, hi]; hi: none before target
+    while (lo < hi) {
+      const mid = lo + Math.floor((hi - lo) / 2);
+      let young = true;
+      for (const { value } of log.getRange({ start: mid, end: target + 1, limit: 1 })) young = value.m >= cutoff;
+      if (young) hi = mid;
+      else lo = mid + 1;
     }
-    target = Math.min(target, lastOld);
+    target = Math.min(target, lo - 1);
     if (target <= compacted()) return compacted();
     // Delete in bounded chunks so one compaction never holds the writer long.
-    const CHUNK = 10_000;
+    const CHUNK = 2500;
     let from = compacted() + 1;
     while (from <= target) {
       const to = Math.min(target, from + CHUNK - 1);
