@@ -30,6 +30,9 @@ const agent = new Agent({
   grpcAddress: args.grpc,
   httpUrl: args.url,
   token: args.token,
+  // An https:// target serves gRPC over TLS too, trusted through the system's
+  // roots (GRPC_DEFAULT_SSL_ROOTS_FILE_PATH, as deploy/openshift/bench/job.yaml sets).
+  tls: args.url.startsWith("https:") ? {} : undefined,
   type: { group: args.group, version: "v1", plural: args.plural, namespace: args.namespace },
   stateDir: args.stateDir,
   claims: false,

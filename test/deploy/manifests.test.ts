@@ -10,7 +10,8 @@
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, posix, relative } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -127,7 +128,10 @@ const parsed = files.flatMap((path) => {
     // An empty document (e.g. after a trailing ---) holds no object, as for kubectl.
     .filter(({ doc }) => doc.errors.length > 0 || (doc.toJS() as unknown) != null);
 });
-const docs: Doc[] = parsed.map(({ file, index, doc }) => ({ ...(doc.toJS() as Omit<Doc, "file">), file: `${file}#${index}` }));
+const allDocs: Doc[] = parsed.map(({ file, index, doc }) => ({ ...(doc.toJS() as Omit<Doc, "file">), file: `${file}#${index}` }));
+// A kubeconfig (kind Config) is a client file, not an object: checked on its own below.
+const docs = allDocs.filter((d) => d?.kind !== "Config");
+const kubeconfigs = allDocs.filter((d) => d?.kind === "Config");
 
 function only<Spec>(kind: string, name?: string): Doc<Spec> {
   const found = docs.filter((d) => d.kind === kind && (name === undefined || d.metadata.name === name));
@@ -423,7 +427,7 @@ describe("deploy/openshift manifests", () => {
     assert.ok(selects(governing.spec.selector, pod.metadata?.labels), "the governing Service selects the pods");
   });
 
-  it("Route: edge TLS to the Service's http port, with a watch-friendly timeout", () => {
+  it("Route: reencrypt TLS to the Service's http port, with a watch-friendly timeout", () => {
     assert.equal(route.apiVersion, "route.openshift.io/v1");
     assert.equal(route.spec.to.kind, "Service");
     const service = only<ServiceSpec>("Service", route.spec.to.name);
@@ -431,7 +435,7 @@ describe("deploy/openshift manifests", () => {
     const port = service.spec.ports.find((p) => p.name === target || p.port === target || p.targetPort === target);
     assert.ok(port, `the Route's targetPort ${target} is a port of Service ${service.metadata.name}`);
     assert.equal(containerPort(server, port.targetPort ?? port.port), defaultServerOptions.httpPort, "it reaches the http port");
-    assert.equal(route.spec.tls?.termination, "edge");
+    assert.equal(route.spec.tls?.termination, "reencrypt", "the pod serves TLS: the router re-encrypts to it");
     const timeout = route.metadata.annotations?.["haproxy.router.openshift.io/timeout"];
     assert.ok(timeout !== undefined, "sets haproxy.router.openshift.io/timeout");
     assert.ok(parseDuration(timeout) >= 10 * 60_000, `the router timeout ${timeout} outlasts quiet watches (>= 10m)`);
@@ -449,7 +453,9 @@ describe("deploy/openshift manifests", () => {
     const viaRoute = route.spec.host !== undefined && target.hostname === route.spec.host;
     assert.ok(viaService || viaRoute, `--target ${target.href} is the Service (or the Route)`);
     if (viaService) {
-      assert.equal(target.protocol, "http:");
+      assert.equal(target.protocol, "https:", "the server serves TLS only");
+      const namespace = target.hostname.split(".")[1];
+      assert.equal(target.hostname, `${service.metadata.name}.${namespace}.svc`, "the name the service-serving certificate is issued for");
       const httpPort = service.spec.ports.find((p) => p.name === "http")?.port;
       assert.equal(Number(target.port), httpPort, "--target uses the Service's http port");
     }
@@ -458,6 +464,94 @@ describe("deploy/openshift manifests", () => {
     const tokenVar = /^\$\((\w+)\)$/.exec(tokenText)?.[1];
     assert.ok(tokenVar, "--token comes from an env var, not a literal");
     assert.deepEqual(env(bench, tokenVar)?.valueFrom?.secretKeyRef, env(server, "SETPOINT_TOKEN")?.valueFrom?.secretKeyRef, "the same Secret as the server");
+  });
+});
+
+describe("deploy/openshift security (docs/security.md)", () => {
+  const envValue = (c: Container, name: string) => c.env?.find((e) => e.name === name)?.value;
+  const mountOf = (c: Container, file: string) => c.volumeMounts?.find((m) => file.startsWith(m.mountPath + "/"));
+  const volumes = (statefulSet.spec.template.spec as { volumes?: Array<{ name: string; secret?: { secretName: string }; configMap?: { name: string } }> }).volumes ?? [];
+
+  it("StatefulSet: TLS from the service-serving certificate, users from a token file Secret, RBAC, audit on the data volume", () => {
+    const service = only<ServiceSpec>("Service", "setpoint");
+    const secretName = service.metadata.annotations?.["service.beta.openshift.io/serving-cert-secret-name"];
+    assert.ok(secretName, "the Service asks the service CA for a serving certificate");
+    for (const [variable, key] of [["SETPOINT_TLS_CERT_FILE", "tls.crt"], ["SETPOINT_TLS_PRIVATE_KEY_FILE", "tls.key"]] as const) {
+      const file = envValue(server, variable);
+      assert.ok(file?.endsWith(`/${key}`), `${variable} names ${key}`);
+      const mount = mountOf(server, file!);
+      assert.ok(mount, `${file} is on a mounted volume`);
+      assert.equal(volumes.find((v) => v.name === mount!.name)?.secret?.secretName, secretName, `${file} comes from the serving-certificate Secret`);
+    }
+    const tokenFile = envValue(server, "SETPOINT_TOKEN_AUTH_FILE");
+    assert.ok(tokenFile, "a token file");
+    const tokenMount = mountOf(server, tokenFile!);
+    const tokenSecret = volumes.find((v) => v.name === tokenMount?.name)?.secret?.secretName;
+    assert.ok(tokenSecret, "the token file comes from a Secret");
+    const secret = only("Secret", tokenSecret);
+    const key = tokenFile!.slice(tokenMount!.mountPath.length + 1);
+    assert.ok(key in { ...secret.data, ...secret.stringData }, `Secret ${tokenSecret} has key ${key}`);
+    assert.equal(envValue(server, "SETPOINT_AUTHORIZATION_MODE"), "RBAC");
+    const audit = envValue(server, "SETPOINT_AUDIT_LOG_PATH");
+    assert.ok(audit?.startsWith("/data/"), "the audit log is on the data volume (the root filesystem is read-only)");
+    const options = parseServerArgs([], Object.fromEntries((server.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value])), { version: "0" });
+    assert.equal(options.authorizationMode, "RBAC", "the server's own flag parser reads the mode");
+    for (const probe of [server.readinessProbe, server.livenessProbe, server.startupProbe]) {
+      assert.equal((probe?.httpGet as { scheme?: string } | undefined)?.scheme, "HTTPS", "probes speak TLS");
+    }
+  });
+
+  it("RBAC: the objects are valid, the agent's role covers what the pipeline agent does, the viewer changes nothing", async () => {
+    const { RBAC_VALIDATORS } = await import("../../src/api/rbac-types.ts");
+    const { RbacAuthorizer, RbacIndex } = await import("../../src/server/auth/rbac.ts");
+    const { BUILT_IN_TYPES } = await import("../../src/api/types.ts");
+    const index = new RbacIndex();
+    const rbac = docs.filter((d) => d.apiVersion === "rbac.authorization.k8s.io/v1");
+    assert.ok(rbac.length >= 4, "RBAC objects for the agent and a read-only role");
+    for (const d of rbac) {
+      const type = BUILT_IN_TYPES.find((t) => t.kind === d.kind && t.group === "rbac.authorization.k8s.io")!;
+      assert.ok(type, `${d.file}: ${d.kind} is an RBAC type`);
+      assert.deepEqual(RBAC_VALIDATORS.get(type.name)!(d as never), [], `${d.file} is valid`);
+      index.put(type, d as unknown as Record<string, unknown>);
+    }
+    const authz = new RbacAuthorizer(index);
+    // The users of the token file template, with their groups.
+    const tokens = only("Secret", "setpoint-tokens").stringData!["tokens.csv"]!;
+    const users = new Map(tokens.trim().split("\n").map((line) => {
+      const [, name, , groups] = line.split(",");
+      return [name!, { name: name!, groups: [groups!, "system:authenticated"] }];
+    }));
+    const agent = users.get("pipeline-agent") ?? assert.fail("the token file has the pipeline-agent user");
+    const viewer = users.get("viewer") ?? assert.fail("the token file has the viewer user");
+    const can = (user: { name: string; groups: string[] }, verb: string, group: string, resource: string, subresource = "") =>
+      authz.authorize(user, { kind: "resource", verb, group, version: "v1", resource, subresource, namespace: "default", name: "x" }).allowed;
+    for (const verb of ["get", "list", "watch", "update", "patch"]) assert.ok(can(agent, verb, "ci.setpoint.dev", "pipelineruns"), `agent may ${verb} pipelineruns`);
+    for (const verb of ["update", "patch"]) assert.ok(can(agent, verb, "ci.setpoint.dev", "pipelineruns", "status"), `agent may ${verb} pipelineruns/status`);
+    for (const verb of ["get", "create", "update", "delete", "watch"]) assert.ok(can(agent, verb, "setpoint.dev", "leases"), `agent may ${verb} leases`);
+    assert.ok(!can(agent, "create", "ci.setpoint.dev", "pipelineruns"), "the agent does not start runs");
+    assert.ok(!can(agent, "create", "rbac.authorization.k8s.io", "clusterrolebindings"), "the agent cannot grant itself more");
+    for (const verb of ["get", "list", "watch"]) assert.ok(can(viewer, verb, "ci.setpoint.dev", "pipelineruns"));
+    for (const verb of ["create", "update", "patch", "delete"]) assert.ok(!can(viewer, verb, "ci.setpoint.dev", "pipelineruns"), `the viewer may not ${verb}`);
+  });
+
+  it("the example kubeconfig loads as kubectl reads it and points at the Service and its gRPC port", async () => {
+    const { loadKubeconfig } = await import("../../src/kubeconfig.ts");
+    assert.equal(kubeconfigs.length, 1, "one example kubeconfig");
+    const file = join(root, kubeconfigs[0]!.file.replace(/#\d+$/, ""));
+    const service = only<ServiceSpec>("Service", "setpoint");
+    for (const context of ["pipeline-agent", "viewer"]) {
+      // The CA file is in the cluster only: read a copy with the path left out.
+      const text = readFileSync(file, "utf8").replace(/^\s*certificate-authority: .*$/m, "");
+      const tmp = join(mkdtempSync(join(tmpdir(), "kc-")), "config");
+      writeFileSync(tmp, text);
+      const target = loadKubeconfig({ kubeconfig: tmp, context, env: {} })!;
+      const url = new URL(target.server);
+      assert.equal(url.protocol, "https:");
+      assert.equal(url.hostname.split(".")[0], service.metadata.name);
+      assert.equal(Number(url.port), service.spec.ports.find((p) => p.name === "http")?.port);
+      assert.equal(target.grpcAddress, `${url.hostname}:${service.spec.ports.find((p) => p.name === "grpc")?.port}`);
+      assert.ok(target.token, `context ${context} has a token`);
+    }
   });
 });
 
