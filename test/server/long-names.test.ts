@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { execFile, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -268,8 +268,55 @@ describe("after a restart on the same data directory", () => {
   });
 });
 
+describe("a data directory written before key format 2 (test/fixtures/store-format1)", () => {
+  it("serves every type in discovery and every object in lists, and takes new writes", async () => {
+    const fixture = new URL("../fixtures/store-format1/", import.meta.url);
+    const expected = JSON.parse(readFileSync(new URL("expected.json", fixture), "utf8")) as {
+      head: number;
+      objects: Array<{ key: { type: string; namespace: string; name: string }; revision: number; json: string }>;
+    };
+    const dir = join(mkdtempSync(join(tmpdir(), "setpoint-format1-server-")), "data");
+    cpSync(fixture, dir, { recursive: true });
+    const old = await startTestServer({ dataDir: dir });
+    try {
+      const oc = api(old.url);
+      const types = expected.objects.filter((o) => o.key.type === "resourcetypes.setpoint.dev");
+      assert.equal(types.length, 3);
+      assert.ok(types.some((t) => t.key.name.length === 253));
+      const listed = await oc.get("/apis/setpoint.dev/v1/resourcetypes");
+      assert.deepEqual(names(listed.body.items), types.map((t) => `/${t.key.name}`).sort());
+      for (const t of types) {
+        const spec = (JSON.parse(t.json) as { spec: { group: string; plural: string; scope: string } }).spec;
+        const rl = await oc.get(`/apis/${spec.group}/v1`);
+        assert.equal(rl.status, 200, rl.text);
+        assert.ok((rl.body.resources as Array<{ name: string }>).some((r) => r.name === spec.plural), `${t.key.name} in discovery`);
+        const objects = expected.objects.filter((o) => o.key.type === t.key.name);
+        assert.ok(objects.length > 0);
+        const list = await oc.get(`/apis/${spec.group}/v1/${spec.plural}`);
+        assert.equal(list.status, 200, list.text);
+        assert.ok(Number(list.body.metadata.resourceVersion) >= expected.head, "the history goes on from the directory's head");
+        const want = objects.map((o) => `${o.key.namespace}/${o.key.name}`).sort((a, b) => {
+          const [an, ax] = a.split("/") as [string, string];
+          const [bn, bx] = b.split("/") as [string, string];
+          return an !== bn ? (an < bn ? -1 : 1) : ax < bx ? -1 : ax > bx ? 1 : 0;
+        });
+        assert.deepEqual(names(list.body.items), want, `list of ${t.key.name}`);
+        assert.deepEqual(await pages(`/apis/${spec.group}/v1/${spec.plural}`, 2, oc), want, `pages of ${t.key.name}`);
+        if (spec.scope === "Namespaced") {
+          const created = await oc.post(`/apis/${spec.group}/v1/namespaces/default/${spec.plural}`, { apiVersion: `${spec.group}/v1`, kind: JSON.parse(t.json).spec.kind, metadata: { name: "new-".padEnd(253, "n") } });
+          assert.equal(created.status, 201, created.text);
+          assert.ok(Number(created.body.metadata.resourceVersion) > expected.head);
+        }
+      }
+    } finally {
+      await old.stop();
+      rmSync(join(dir, ".."), { recursive: true, force: true });
+    }
+  });
+});
+
 /** Walks a list in pages of `limit` through continue tokens; returns "namespace/name" of every item. */
-async function pages(listPath: string, limit: number): Promise<string[]> {
+async function pages(listPath: string, limit: number, client: ApiClient = c): Promise<string[]> {
   const out: string[] = [];
   let token: string | undefined;
   for (let i = 0; i < 1000; i++) {
@@ -282,7 +329,7 @@ async function pages(listPath: string, limit: number): Promise<string[]> {
       u.searchParams.set("continue", token);
     }
     const url = u.pathname + u.search;
-    const res = await c.get(url);
+    const res = await client.get(url);
     assert.equal(res.status, 200, `${url}: ${res.text.slice(0, 300)}`);
     assert.ok(res.body.items.length <= limit);
     out.push(...names(res.body.items));

@@ -94,7 +94,8 @@ describe("lmdb: key format", () => {
     const lengths = expected.objects.map((o) => `${o.key.type}\0${o.key.namespace}\0${o.key.name}`.length);
     assert.ok(lengths.some((n) => n < 64) && lengths.filter((n) => n >= 64).length >= 8, `key lengths ${lengths.join(",")}`);
     assert.ok(expected.objects.some((o) => o.key.name.length === 253 && o.key.namespace.length === 63));
-    assert.ok(expected.objects.some((o) => o.key.type.length === 253 && o.key.namespace === ""));
+    assert.ok(expected.objects.some((o) => o.key.type.length === 253 && o.key.namespace.length === 63), "objects of a 253-character type");
+    assert.ok(expected.objects.some((o) => o.key.name.length === 253 && o.key.namespace === ""), "a ResourceType named with 253 characters");
     const keys = rawObjectKeys(fixtureCopyForReading, "objects");
     assert.ok(keys.some((k) => typeof k === "string"), "short keys are format-1 strings");
     assert.ok(keys.some((k) => Array.isArray(k)), "long keys read back as arrays");
