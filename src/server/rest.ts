@@ -1,4 +1,4 @@
-// The HTTP edge: authenticates, routes, reads bodies (3 MiB bound), calls the
+// The HTTP edge (behind the security gate, src/server/security.ts): routes, reads bodies (3 MiB bound), calls the
 // transport-neutral verbs in src/api/resources.ts, and writes objects, lists,
 // discovery documents and Status errors. Watches (`?watch=true`) stream as
 // chunked JSON lines; WebSocket upgrades on the same paths are in server.ts.
@@ -32,7 +32,6 @@ export interface RestContext {
   metrics: Metrics;
   log: Logger;
   version: string;
-  token?: string;
   /** False once shutdown began: /readyz fails and new watches are refused. */
   ready: () => boolean;
   /** The store's space alarm, if raised: /readyz stays 200 (reads and deletes work) and says why writes get 507. */
@@ -69,13 +68,6 @@ export function rawQuery(params: URLSearchParams): RawQuery {
 export function isWatch(params: URLSearchParams): boolean {
   const w = params.get("watch");
   return w === "true" || w === "1";
-}
-
-/** Checks the bearer token when one is configured; throws Unauthorized. */
-export function authenticate(ctx: RestContext, req: IncomingMessage): void {
-  if (ctx.token === undefined) return;
-  const header = req.headers.authorization ?? "";
-  if (header !== `Bearer ${ctx.token}`) throw new ApiError("Unauthorized", "Unauthorized: a valid bearer token is required");
 }
 
 function send(res: ServerResponse, code: number, body: string, contentType = "application/json"): void {
@@ -266,7 +258,6 @@ async function serve(ctx: RestContext, call: Call): Promise<number> {
   }
   // The console's static files load without credentials; its data comes from the API below.
   if (isUiPath(url.pathname)) return serveUi(req, res, url.pathname);
-  authenticate(ctx, req);
   if (!route) throw new NotFoundError(`the server could not find the requested resource: ${url.pathname}`);
   const isRead = method === "GET" || method === "HEAD";
   switch (route.kind) {
