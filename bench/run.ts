@@ -9,6 +9,7 @@ import { cpus, loadavg, totalmem } from "node:os";
 import { fanout } from "./fanout.ts";
 import type { Bench } from "./lib/main.ts";
 import { parseBenchArgs } from "./lib/options.ts";
+import { useEtcdStore } from "./lib/procs.ts";
 import { note, printTable, type Result } from "./lib/report.ts";
 import { reconcile } from "./reconcile.ts";
 import { resume } from "./resume.ts";
@@ -24,6 +25,7 @@ const o = parseBenchArgs(argv);
 const only = typeof o.values.only === "string" ? o.values.only.split(",") : Object.keys(BENCHES);
 for (const name of only) if (!(name in BENCHES)) throw new RangeError(`bench: unknown bench ${JSON.stringify(name)} (known: ${Object.keys(BENCHES).join(", ")})`);
 
+if (o.store === "etcd") await useEtcdStore();
 const started = Date.now();
 const loadBefore = loadavg()[0]!;
 const results: Result[] = [];

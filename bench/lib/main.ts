@@ -4,6 +4,7 @@
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseBenchArgs, type BenchOptions } from "./options.ts";
+import { useEtcdStore } from "./procs.ts";
 import { printTable, type Result } from "./report.ts";
 
 /** A bench: runs its workloads for `o`, printing each result line as it goes, and returns them. */
@@ -24,7 +25,9 @@ export function isMain(moduleUrl: string): boolean {
 export function runStandalone(moduleUrl: string, bench: Bench): void {
   if (!isMain(moduleUrl)) return;
   const o = parseBenchArgs(process.argv.slice(2));
-  bench(o).then(
+  (o.store === "etcd" ? useEtcdStore() : Promise.resolve())
+    .then(() => bench(o))
+    .then(
     (results) => {
       printTable(results, o);
       process.exit(0);

@@ -9,6 +9,9 @@
 //   --table-out FILE    also write the markdown table to FILE
 //   --json-out FILE     also append every JSON result line to FILE
 //   --only a,b          npm run bench only: run just these benches (fanout, writes, reconcile, resume, soak)
+//   --store lmdb|etcd   the store of the Setpoint servers the bench starts (default lmdb); with etcd,
+//                       a 3-member etcd on loopback that the servers share and that is also the "etcd"
+//                       system; --setpoint-workers N then means N replicas (one process each) on it
 // Workload-specific sizes (--watchers 10,100 …) are read by each bench from `values`.
 
 import { parseArgs } from "node:util";
@@ -24,6 +27,8 @@ export interface BenchOptions {
   insecure: boolean;
   tableOut?: string;
   jsonOut?: string;
+  /** The store of the Setpoint servers the bench starts. */
+  store: "lmdb" | "etcd";
   /** Every option as given, for workload-specific sizes. */
   values: Record<string, string | boolean | undefined>;
 }
@@ -45,6 +50,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     "table-out": { type: "string" },
     "json-out": { type: "string" },
     only: { type: "string" },
+    store: { type: "string" },
   };
   // Workload sizes of every bench, so that run.ts can forward one argv to all.
   for (const name of WORKLOAD_OPTIONS) options[name] = { type: "string" };
@@ -63,7 +69,10 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     systems = ["setpoint"];
   }
   const grpcTarget = typeof v["grpc-target"] === "string" ? v["grpc-target"] : target ? `${target.hostname}:9090` : undefined;
+  const store = v.store === undefined ? "lmdb" : v.store;
+  if (store !== "lmdb" && store !== "etcd") throw new RangeError(`bench: --store must be lmdb or etcd, got ${String(store)}`);
   return {
+    store,
     full: v.full === true,
     systems,
     target,

@@ -271,9 +271,26 @@ export interface SetpointStartOptions {
   workers?: number;
 }
 
+/** With `--store etcd`: the 3-member etcd every Setpoint the bench starts runs on (useEtcdStore). */
+let sharedEtcd: { handle: ServerHandle; endpoints: string } | undefined;
+let etcdPrefixes = 0;
+
+/**
+ * For `--store etcd`: starts a 3-member etcd on loopback, which every later
+ * startSetpoint runs on (each server on a fresh key prefix, its --workers as
+ * that many replicas) and which startEtcd returns as the "etcd" system.
+ */
+export async function useEtcdStore(): Promise<void> {
+  if (sharedEtcd) return;
+  const cluster = await startEtcdCluster(3);
+  sharedEtcd = { handle: { ...cluster.handle, stop: async () => {} }, endpoints: cluster.endpoints };
+  process.once("exit", () => void cluster.handle.stop());
+}
+
 /** Starts `node server.mjs` on 127.0.0.1 with a temp data dir; resolves once it logs its URL. */
 export async function startSetpoint(options: SetpointStartOptions = {}): Promise<ServerHandle> {
   const dataDir = options.dataDir ?? tempDir("setpoint-bench-data-");
+  const storeArgs = sharedEtcd ? ["--store", "etcd", "--etcd-servers", sharedEtcd.endpoints, "--etcd-prefix", `/bench-${process.pid}-${++etcdPrefixes}`] : [];
   const args = [
     ...(options.nodeArgs ?? []),
     serverBundle(),
@@ -283,6 +300,7 @@ export async function startSetpoint(options: SetpointStartOptions = {}): Promise
     "--data-dir", dataDir,
     "--log-level", "info",
     "--workers", String(options.workers ?? 1),
+    ...storeArgs,
     ...(options.args ?? []),
   ];
   const child = spawnTracked(process.execPath, args, { cwd: dataDir });
@@ -328,8 +346,9 @@ export function ensureEtcd(): string {
   throw new Error("bench: etcd not found; install it (apt-get install etcd-server etcd-client) or pass --systems setpoint,floor");
 }
 
-/** Starts a single-member etcd on 127.0.0.1 with a temp data dir and default durability. */
+/** Starts a single-member etcd on 127.0.0.1 with a temp data dir and default durability (with --store etcd: the shared 3-member one). */
 export async function startEtcd(): Promise<ServerHandle> {
+  if (sharedEtcd) return sharedEtcd.handle;
   const bin = ensureEtcd();
   const dataDir = tempDir("setpoint-bench-etcd-");
   const [client, peer] = [await freePort(), await freePort()];
@@ -420,4 +439,60 @@ export async function startFloor(nodeArgs: string[] = []): Promise<ServerHandle>
 /** True if `path` exists (small helper for optional modules such as src/agent.ts). */
 export function exists(path: string): boolean {
   return existsSync(join(ROOT, path));
+}
+
+/**
+ * Starts an etcd cluster of `size` members on 127.0.0.1 (temp data dirs,
+ * default durability). The handle's url is member 0's client URL and its pid
+ * member 0's (CPU figures are that member's); `endpoints` lists every member.
+ */
+export async function startEtcdCluster(size: number): Promise<{ handle: ServerHandle; endpoints: string }> {
+  const bin = ensureEtcd();
+  const members: Array<{ name: string; client: string; peer: string; dir: string }> = [];
+  for (let i = 0; i < size; i++) {
+    members.push({ name: `bench${i}`, client: `http://127.0.0.1:${await freePort()}`, peer: `http://127.0.0.1:${await freePort()}`, dir: tempDir("setpoint-bench-etcd-") });
+  }
+  const initial = members.map((m) => `${m.name}=${m.peer}`).join(",");
+  const children = members.map((m) => {
+    const child = spawnTracked(bin, [
+      "--name", m.name,
+      "--data-dir", m.dir,
+      "--listen-client-urls", m.client,
+      "--advertise-client-urls", m.client,
+      "--listen-peer-urls", m.peer,
+      "--initial-advertise-peer-urls", m.peer,
+      "--initial-cluster", initial,
+      "--initial-cluster-state", "new",
+      "--initial-cluster-token", `bench-${process.pid}`,
+      "--log-level", "warn",
+    ]);
+    child.stdout?.resume();
+    child.stderr?.resume();
+    return child;
+  });
+  const deadline = Date.now() + 30_000;
+  for (const m of members) {
+    for (;;) {
+      try {
+        const res = await fetch(`${m.client}/health`, { signal: AbortSignal.timeout(1000) });
+        if (((await res.json()) as { health?: string }).health === "true") break;
+      } catch {
+        // not up yet
+      }
+      if (Date.now() > deadline) throw new Error(`etcd member ${m.name} not healthy after 30 s`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return {
+    endpoints: members.map((m) => m.client).join(","),
+    handle: {
+      system: "etcd",
+      url: members[0]!.client,
+      pid: children[0]!.pid!,
+      async stop() {
+        await Promise.all(children.map((c) => stopChild(c, 5000)));
+        for (const m of members) removeTempDir(m.dir);
+      },
+    },
+  };
 }
