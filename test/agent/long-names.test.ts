@@ -7,12 +7,15 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
+import { Informer } from "../../src/agent/informer.ts";
 import { boundedName, MAX_PATH_COMPONENT_BYTES } from "../../src/agent/bounded-name.ts";
 import { SetpointClient } from "../../src/agent/client.ts";
 import { LeaseMembership } from "../../src/agent/lease.ts";
 import { StateFile } from "../../src/agent/state-dir.ts";
 import { isDNS1123Subdomain } from "../../src/api/validation.ts";
+import { createType } from "../helpers/server.ts";
+import { startEnv, type Env } from "./fixtures.ts";
 
 const PLURAL = "gadget".padEnd(62, "x") + "s";
 const GROUP = `${"g".repeat(63)}.${"h".repeat(62)}.${"example".padEnd(62, "e")}`;
@@ -100,6 +103,58 @@ describe("lease names at the limit", () => {
       assert.equal(plain, "hello-node-1-123-abcdef", "short names are unchanged");
     } finally {
       client.close();
+    }
+  });
+});
+
+describe("an informer of a 253-character type in a 63-character namespace", () => {
+  let env: Env;
+  let stateDir: string;
+  before(async () => {
+    env = await startEnv();
+    stateDir = mkdtempSync(join(tmpdir(), "setpoint-agent-state-long-"));
+  });
+  after(async () => {
+    await env.stop();
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  it("lists 253-character names, saves its state, and a new informer resumes from it without listing", async () => {
+    await createType(env.http, { group: GROUP, kind: "Gadget", plural: PLURAL });
+    const path = `/apis/${GROUP}/v1/namespaces/${NS63}/${PLURAL}`;
+    const names = [1, 63, 64, 253].map((n) => "g".repeat(n - 1) + "1");
+    for (const name of names) {
+      const res = await env.http.post(path, { apiVersion: `${GROUP}/v1`, kind: "Gadget", metadata: { name, labels: { tier: "t".repeat(63) } } });
+      assert.equal(res.status, 201, res.text);
+    }
+    const type = { group: GROUP, version: "v1", plural: PLURAL, namespace: NS63 };
+    const labelSelector = `tier=${"t".repeat(63)},app.kubernetes.io/name notin (${"x".repeat(63)},${"y".repeat(63)})`;
+    const start = () => {
+      const client = new SetpointClient({ grpcAddress: env.grpcAddress, httpUrl: env.server.url });
+      const informer = new Informer({ client, type, labelSelector, stateDir, persistIntervalMs: 20 });
+      const stop = new AbortController();
+      return { client, informer, stop, running: informer.run(stop.signal) };
+    };
+    const first = start();
+    assert.equal(await first.informer.waitForSync(AbortSignal.timeout(15_000)), true);
+    assert.deepEqual(first.informer.cache.list().map((o) => o.metadata.name).sort(), [...names].sort());
+    first.stop.abort();
+    await first.running;
+    first.client.close();
+    const files = readdirSync(stateDir).filter((f) => f.endsWith(".json"));
+    assert.equal(files.length, 1, "the state was saved");
+    assert.ok(Buffer.byteLength(files[0]!) <= MAX_PATH_COMPONENT_BYTES);
+
+    const second = start();
+    try {
+      assert.equal(second.informer.hasSynced(), true, "synced from the state file at once");
+      assert.equal(second.informer.stats.restores, 1);
+      assert.equal(second.client.calls.list ?? 0, 0);
+      assert.ok(second.informer.cache.get(`${NS63}/${names[3]}`), "the 253-character name came back from the file");
+    } finally {
+      second.stop.abort();
+      await second.running;
+      second.client.close();
     }
   });
 });
