@@ -5,7 +5,8 @@
 // clients). `stop()` kills every member and removes the data dirs.
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { request as httpsRequest } from "node:https";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -53,13 +54,46 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function waitHealthy(m: EtcdMember, deadlineMs: number, log: () => string): Promise<void> {
+/** PEM files for etcd's client port over TLS: its certificate and key, and the CA that signed the clients'. */
+export interface EtcdTls {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
+  /** A client certificate and key the health checks present (etcd then requires one: --client-cert-auth). */
+  clientCertFile: string;
+  clientKeyFile: string;
+}
+
+/** GET /health over HTTPS with the test CA and client certificate. */
+function tlsHealth(url: string, tls: EtcdTls): Promise<{ health?: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      `${url}/health`,
+      { ca: readFileSync(tls.caFile), cert: readFileSync(tls.clientCertFile), key: readFileSync(tls.clientKeyFile), timeout: 1000 },
+      (res) => {
+        let text = "";
+        res.on("data", (d: Buffer) => (text += d.toString()));
+        res.on("end", () => {
+          try {
+            resolve(JSON.parse(text) as { health?: string });
+          } catch (err) {
+            reject(err);
+          }
+        });
+      },
+    );
+    req.on("error", reject);
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.end();
+  });
+}
+
+async function waitHealthy(m: EtcdMember, deadlineMs: number, log: () => string, tls?: EtcdTls): Promise<void> {
   const deadline = Date.now() + deadlineMs;
   for (;;) {
     if (m.child && m.child.exitCode !== null) throw new Error(`etcd ${m.name} exited (${m.child.exitCode}): ${log().slice(-2000)}`);
     try {
-      const res = await fetch(`${m.clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
-      const body = (await res.json()) as { health?: string };
+      const body = tls ? await tlsHealth(m.clientUrl, tls) : ((await (await fetch(`${m.clientUrl}/health`, { signal: AbortSignal.timeout(1000) })).json()) as { health?: string });
       if (body.health === "true") return;
     } catch {
       // not up yet
@@ -69,16 +103,17 @@ async function waitHealthy(m: EtcdMember, deadlineMs: number, log: () => string)
   }
 }
 
-/** Starts an etcd cluster of `size` members (1 or 3) and waits until every member is healthy. */
-export async function startEtcd(options: { size?: number } = {}): Promise<EtcdCluster> {
+/** Starts an etcd cluster of `size` members (1 or 3) and waits until every member is healthy; with `tls`, clients speak TLS with a client certificate. */
+export async function startEtcd(options: { size?: number; tls?: EtcdTls } = {}): Promise<EtcdCluster> {
   const size = options.size ?? 1;
+  const tls = options.tls;
   const token = `setpoint-test-${process.pid}-${Date.now()}`;
   const members: EtcdMember[] = [];
   for (let i = 0; i < size; i++) {
     const [c, p] = [await freePort(), await freePort()];
     members.push({
       name: `m${i}`,
-      clientUrl: `http://127.0.0.1:${c}`,
+      clientUrl: `${tls ? "https" : "http"}://127.0.0.1:${c}`,
       peerUrl: `http://127.0.0.1:${p}`,
       dataDir: mkdtempSync(join(tmpdir(), "setpoint-etcd-test-")),
       child: undefined,
@@ -104,6 +139,7 @@ export async function startEtcd(options: { size?: number } = {}): Promise<EtcdCl
         "--election-timeout", "500",
         "--log-level", "error",
         "--logger", "zap",
+        ...(tls ? ["--cert-file", tls.certFile, "--key-file", tls.keyFile, "--trusted-ca-file", tls.caFile, "--client-cert-auth"] : []),
       ],
       { stdio: ["ignore", "ignore", "pipe"] },
     );
@@ -138,7 +174,7 @@ export async function startEtcd(options: { size?: number } = {}): Promise<EtcdCl
     async restart(m) {
       if (m.child) return;
       launch(m);
-      await waitHealthy(m, 30_000, () => logs.get(m) ?? "");
+      await waitHealthy(m, 30_000, () => logs.get(m) ?? "", tls);
     },
     pause(m) {
       m.child?.kill("SIGSTOP");
@@ -170,10 +206,34 @@ export async function startEtcd(options: { size?: number } = {}): Promise<EtcdCl
   };
   try {
     for (const m of members) launch(m);
-    await Promise.all(members.map((m) => waitHealthy(m, 30_000, () => logs.get(m) ?? "")));
+    await Promise.all(members.map((m) => waitHealthy(m, 30_000, () => logs.get(m) ?? "", tls)));
   } catch (err) {
     await cluster.stop();
     throw err;
   }
   return cluster;
+}
+
+/** Makes a CA, a server certificate for 127.0.0.1 and a client certificate with openssl in `dir`. */
+export function makeTestCertificates(dir: string): EtcdTls {
+  const run = (args: string[]) => {
+    const r = spawnSync("openssl", args, { cwd: dir, encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`openssl ${args.join(" ")}: ${r.stderr}`);
+  };
+  run(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=setpoint-test-ca"]);
+  for (const [name, cn, ext] of [
+    ["server", "127.0.0.1", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n"],
+    ["client", "setpoint", "extendedKeyUsage=clientAuth\n"],
+  ] as const) {
+    run(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${cn}`]);
+    spawnSync("sh", ["-c", `printf '${ext}' > ${name}.ext`], { cwd: dir });
+    run(["x509", "-req", "-in", `${name}.csr`, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", `${name}.pem`, "-days", "2", "-extfile", `${name}.ext`]);
+  }
+  return {
+    certFile: `${dir}/server.pem`,
+    keyFile: `${dir}/server.key`,
+    caFile: `${dir}/ca.pem`,
+    clientCertFile: `${dir}/client.pem`,
+    clientKeyFile: `${dir}/client.key`,
+  };
 }
