@@ -196,12 +196,13 @@ export interface WatchEvent {
  * Opens an HTTP watch (`url` is the full URL with `watch=true`) and reads
  * events until `until` accepts one, which it returns; fails if the stream
  * ends first or `deadlineMs` passes. The stream is closed either way.
+ * `headers` go with the request (e.g. an Authorization header).
  */
-export async function watchUntil(url: string, until: (event: WatchEvent) => boolean, deadlineMs = 10_000): Promise<WatchEvent> {
+export async function watchUntil(url: string, until: (event: WatchEvent) => boolean, deadlineMs = 10_000, headers: Record<string, string> = {}): Promise<WatchEvent> {
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(new Error("watch deadline passed")), deadlineMs);
   try {
-    const res = await fetch(url, { signal: abort.signal });
+    const res = await fetch(url, { signal: abort.signal, headers });
     assert.equal(res.status, 200);
     const decoder = new TextDecoder();
     let buffered = "";
