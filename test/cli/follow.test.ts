@@ -78,8 +78,9 @@ describe("followCollection", () => {
   let base: string;
 
   before(async () => {
-    // No retained history beyond what compaction must keep: compacting drops every past change.
-    t = await startTestServer({ historyMinEvents: 0, historyWindowMs: 0 });
+    // The background compactor keeps 10 minutes of history, so it never races the
+    // resume test; the 410 test compacts everything itself (after skipTime).
+    t = await startTestServer({ historyMinEvents: 0, historyWindowMs: 600_000 });
     c = api(t.url);
     base = await createType(c, { group: "follow.example.com", kind: "Thing", plural: "things" });
     proxy = new TcpProxy(t.server.port);
@@ -112,18 +113,22 @@ describe("followCollection", () => {
     const rec = new Recorder();
     const stop = new AbortController();
     const { done, initial } = await follow("resume", rec, stop.signal);
-    assert.deepEqual(await initial, ["ADDED a"]);
-    await c.patch(`${base}/namespaces/resume/things/a`, { spec: { size: 2 } });
-    await rec.waitForCount(1);
+    try {
+      assert.deepEqual(await initial, ["ADDED a"]);
+      await c.patch(`${base}/namespaces/resume/things/a`, { spec: { size: 2 } });
+      await rec.waitForCount(1);
 
-    proxy.cut();
-    await c.post(`${base}/namespaces/resume/things`, thing("b"));
-    await c.patch(`${base}/namespaces/resume/things/a`, { spec: { size: 3 } });
-    await c.del(`${base}/namespaces/resume/things/b`);
-    proxy.resume();
+      proxy.cut();
+      await c.post(`${base}/namespaces/resume/things`, thing("b"));
+      await c.patch(`${base}/namespaces/resume/things/a`, { spec: { size: 3 } });
+      await c.del(`${base}/namespaces/resume/things/b`);
+      proxy.resume();
 
-    await rec.waitForCount(4);
-    stop.abort();
+      await rec.waitForCount(4);
+    } finally {
+      stop.abort(); // a failed assertion must not leave the follower retrying (the file would never end)
+      proxy.resume();
+    }
     await done;
     assert.deepEqual(rec.seen, ["MODIFIED a", "ADDED b", "MODIFIED a", "DELETED b"]);
     assert.ok(rec.notices.some((n) => /disconnected/.test(n)), JSON.stringify(rec.notices));
@@ -138,19 +143,23 @@ describe("followCollection", () => {
     const rec = new Recorder();
     const stop = new AbortController();
     const { done, initial } = await follow(ns, rec, stop.signal);
-    assert.deepEqual((await initial).sort(), ["ADDED change", "ADDED drop", "ADDED keep"]);
+    try {
+      assert.deepEqual((await initial).sort(), ["ADDED change", "ADDED drop", "ADDED keep"]);
 
-    proxy.cut();
-    await c.patch(`${base}/namespaces/${ns}/things/change`, { spec: { size: 9 } });
-    await c.del(`${base}/namespaces/${ns}/things/drop`);
-    await c.post(`${base}/namespaces/${ns}/things`, thing("new"));
-    t.skipTime(1000); // every change so far is older than the window
-    const compacted = await t.server.store.compact({ minEvents: 0, windowMs: 0 });
-    assert.ok(compacted > 0);
-    proxy.resume();
+      proxy.cut();
+      await c.patch(`${base}/namespaces/${ns}/things/change`, { spec: { size: 9 } });
+      await c.del(`${base}/namespaces/${ns}/things/drop`);
+      await c.post(`${base}/namespaces/${ns}/things`, thing("new"));
+      t.skipTime(1000); // every change so far is older than the window
+      const compacted = await t.server.store.compact({ minEvents: 0, windowMs: 0 });
+      assert.ok(compacted > 0);
+      proxy.resume();
 
-    await rec.waitForCount(3);
-    stop.abort();
+      await rec.waitForCount(3);
+    } finally {
+      stop.abort();
+      proxy.resume();
+    }
     await done;
     assert.deepEqual(rec.seen.sort(), ["ADDED new", "DELETED drop", "MODIFIED change"]);
     assert.ok(rec.notices.some((n) => /relisting/.test(n)), JSON.stringify(rec.notices));
