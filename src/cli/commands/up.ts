@@ -25,6 +25,7 @@ import { UsageError } from "../errors.ts";
 import { addPipelineAgentOptions, pipelineAgentArgs, type PipelineAgentFlags } from "../agent-options.ts";
 import { createServerCommand, listenErrorMessage, serverOptionsOf } from "../flags.ts";
 import { writeKubeconfig } from "../kubeconfig.ts";
+import type { ServerOptions } from "../../server/options.ts";
 
 /** The command line that runs this same `setpoint` (from source through tsx, or the bundle). */
 function setpointArgv(): string[] {
@@ -165,6 +166,7 @@ export function upCommand(ctx: CliContext): Command {
           `  API         ${url}   gRPC ${grpc}`,
           `  console     ${url}/ui/`,
           `  data        ${options.dataDir}   workspaces ${workDir}`,
+          `  security    ${securitySummary(options)}`,
           "",
           "In another terminal, from this directory:",
           `  alias setpoint='${cli}${s}'`,
@@ -185,4 +187,12 @@ export function upCommand(ctx: CliContext): Command {
     ctx.out("setpoint up: stopped");
   });
   return command;
+}
+
+/** One line on what protects this server (docs/security.md): the zero-config default says it trusts every caller. */
+function securitySummary(o: ServerOptions): string {
+  const authn = [o.token !== undefined ? "--token" : "", o.tokenAuthFile !== undefined ? "token file" : "", o.clientCaFile !== undefined ? "client certificates" : ""].filter(Boolean);
+  if (authn.length === 0) return `none: every caller that can reach ${o.host} is trusted (zero-config default; docs/security.md turns on tokens, RBAC and TLS)`;
+  const tls = o.tlsCertFile !== undefined ? "TLS" : "no TLS";
+  return `${authn.join(" + ")}; authorization ${o.authorizationMode}; ${tls}`;
 }
