@@ -8,6 +8,10 @@
 //   npm test -- watch                 files whose path contains "watch"
 //   npm test -- --test-name-pattern=bookmark   options starting with - go to node
 //
+// Two files run at a time (each in its own process; every test uses its own
+// temp directory and port 0): SETPOINT_TEST_CONCURRENCY=1 runs them one at a
+// time, e.g. to time one file alone.
+//
 // Exits 1 with a message when no file matches, so an empty run never passes.
 
 import { spawn } from "node:child_process";
@@ -53,9 +57,15 @@ if (files.length === 0) {
   process.exit(1);
 }
 
+const concurrency = Number(process.env.SETPOINT_TEST_CONCURRENCY ?? 2);
+if (!Number.isInteger(concurrency) || concurrency < 1) {
+  console.error(`scripts/test.mjs: SETPOINT_TEST_CONCURRENCY must be a positive integer, got ${JSON.stringify(process.env.SETPOINT_TEST_CONCURRENCY)}`);
+  process.exit(1);
+}
+
 const child = spawn(
   process.execPath,
-  ["--import", "tsx", "--test", "--test-concurrency=1", "--test-timeout=600000", ...nodeOptions, ...files],
+  ["--import", "tsx", "--test", `--test-concurrency=${concurrency}`, "--test-timeout=600000", ...nodeOptions, ...files],
   { cwd: root, stdio: "inherit" },
 );
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
