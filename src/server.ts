@@ -14,7 +14,7 @@ import { WebSocketServer, type WebSocket } from "ws";
 import { TypeRegistry } from "./api/registry.ts";
 import { RBAC_VALIDATORS } from "./api/rbac-types.ts";
 import { Resources } from "./api/resources.ts";
-import type { TypeValidators } from "./api/type-validators.ts";
+import type { ObjectCheck, TypeValidators } from "./api/type-validators.ts";
 import { systemClock, type Clock, type Timer } from "./clock.ts";
 import { ApiError, BadRequestError, NotFoundError } from "./errors.ts";
 import { startGrpcServer, type RunningGrpcServer } from "./server/grpc.ts";
@@ -76,7 +76,14 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
   const store = await openStore(o, clock, log, { peers: extra.commitPeers, onCommitFailure: (err) => onCommitFailure(err) });
   const hub = new WatchHub(store, { bookmarkIntervalMs: o.bookmarkIntervalMs, bufferBytes: o.watchBufferBytes, clock });
   const registry = new TypeRegistry(store, { log });
-  const resources = new Resources(store, hub, registry, { clock, log, validators: new Map([...RBAC_VALIDATORS, ...(extra.validators ?? [])]) });
+  // RBAC objects: kube's shape checks, then (RBAC mode) no granting of what the writer does not hold.
+  let escalation = (_type: string, _object: object): void => {};
+  const rbacChecks = [...RBAC_VALIDATORS].map(([type, shape]): [string, ObjectCheck] => [type, (o) => {
+    const causes = shape(o);
+    if (causes.length === 0) escalation(type, o);
+    return causes;
+  }]);
+  const resources = new Resources(store, hub, registry, { clock, log, validators: new Map([...rbacChecks, ...(extra.validators ?? [])]) });
   const metrics = createMetrics(store, hub);
   onCommitFailure = (err) => {
     metrics.commitFailure();
@@ -85,6 +92,7 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
   let security: Security;
   try {
     security = createSecurity(o, { hub, log, clock });
+    escalation = (type, object) => security.checkEscalation(type, object);
   } catch (err) {
     hub.close();
     await store.close();
@@ -111,7 +119,7 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
   };
 
   const serve = (req: IncomingMessage, res: ServerResponse) => {
-    if (security.gateHttp(req, res)) void handleRequest(ctx, req, res);
+    security.serveHttp(req, res, () => handleRequest(ctx, req, res));
   };
   const http = security.tls ? security.tls.createHttpsServer({ keepAliveTimeout: 65_000 }, serve) : createServer({ keepAliveTimeout: 65_000 }, serve);
   // Select the watch subprotocol when offered; never another (the bearer one would echo the token).

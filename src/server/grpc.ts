@@ -98,7 +98,8 @@ export async function startGrpcServer(resources: Resources, options: GrpcServerO
           const malformed = malformedRequest(call.request, verb);
           if (malformed) throw malformed;
           admission = admit(call, verb, call.request.ref, sub);
-          return run(call.request);
+          const user = admission?.user;
+          return security && user ? security.runAs(user, () => run(call.request)) : run(call.request);
         })
         .then(
           (res) => {

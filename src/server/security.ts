@@ -10,6 +10,7 @@
 // asks (attributes); nothing below this file knows about users.
 
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { AsyncLocalStorage } from "node:async_hooks";
 import { timingSafeEqual } from "node:crypto";
 import { TLSSocket } from "node:tls";
 import type { Duplex } from "node:stream";
@@ -22,6 +23,7 @@ import type { ResourceRef as WireRef } from "../proto.ts";
 import { ACCESS_REVIEW_PATH, reviewAccess, reviewFromProtobuf } from "./auth/access-review.ts";
 import { forbidden, MUTATING_VERBS, nonResourceVerb, resourceVerb, unauthorized, type RequestAttributes } from "./auth/attributes.ts";
 import { ANONYMOUS, Authenticator, bearerOf, bearerOfSubprotocols, MASTERS_GROUP, type Credentials, type UserInfo } from "./auth/authenticator.ts";
+import { checkEscalation } from "./auth/escalation.ts";
 import { alwaysAllow, followRbac, RbacAuthorizer, RbacIndex, type Authorizer } from "./auth/rbac.ts";
 import { AuditLog, type AuditRecord } from "./audit.ts";
 import { Limits, TooManyRequestsError } from "./limits.ts";
@@ -74,10 +76,17 @@ export class Security {
   readonly tls: TlsCertificates | undefined;
   readonly #now: () => number;
   readonly #stops: Array<() => void> = [];
+  /** The RBAC index, in RBAC mode (for escalation checks). */
+  readonly #index: RbacIndex | undefined;
+  /** The user on whose behalf the current request runs (set around the API handler). */
+  readonly #als = new AsyncLocalStorage<UserInfo>();
+  /** The user each admitted HTTP request was admitted as. */
+  readonly #requestUsers = new WeakMap<IncomingMessage, UserInfo>();
   /** The last token authenticated on each connection, and its user. */
   readonly #byConnection = new WeakMap<object, { token: Buffer; user: UserInfo }>();
 
-  constructor(parts: { authenticator: Authenticator; authorizer: Authorizer; limits: Limits; audit?: AuditLog; tls?: TlsCertificates; now?: () => number; stops?: Array<() => void> }) {
+  constructor(parts: { authenticator: Authenticator; authorizer: Authorizer; limits: Limits; audit?: AuditLog; tls?: TlsCertificates; now?: () => number; stops?: Array<() => void>; rbacIndex?: RbacIndex }) {
+    this.#index = parts.rbacIndex;
     this.authenticator = parts.authenticator;
     this.authorizer = parts.authorizer;
     this.limits = parts.limits;
@@ -85,6 +94,24 @@ export class Security {
     this.tls = parts.tls;
     this.#now = parts.now ?? Date.now;
     this.#stops.push(...(parts.stops ?? []));
+  }
+
+  /** Runs `fn` (the API handler) as `user`: writes of RBAC objects inside it are checked for escalation. */
+  runAs<T>(user: UserInfo, fn: () => T): T {
+    return this.#als.run(user, fn);
+  }
+
+  /**
+   * In RBAC mode, throws 403 when the user of the current request would grant
+   * permissions they do not hold by writing `object` of RBAC type `typeName`
+   * (src/server/auth/escalation.ts). Writes outside any request are the
+   * server's own and pass.
+   */
+  checkEscalation(typeName: string, object: Parameters<typeof checkEscalation>[3]): void {
+    const index = this.#index;
+    const user = this.#als.getStore();
+    if (!index || !user) return;
+    checkEscalation(this.authorizer, user, typeName, object, (ref, ns) => index.rulesOfRef(ref, ns));
   }
 
   /** Authenticates, limits and authorizes one request; throws a 401/403/429 ApiError (already audited). */
@@ -171,11 +198,19 @@ export class Security {
       return false;
     }
     res.once("close", () => admission.done(res.statusCode));
+    this.#requestUsers.set(req, admission.user);
     if (trimSlash(url.pathname) === ACCESS_REVIEW_PATH) {
       void this.#serveReview(req, res, admission.user, method);
       return false;
     }
     return true;
+  }
+
+  /** The HTTP gate, then `handler` (the API) as the admitted user, if the gate lets the request through. */
+  serveHttp(req: IncomingMessage, res: ServerResponse, handler: () => Promise<void>): void {
+    if (!this.gateHttp(req, res)) return;
+    const user = this.#requestUsers.get(req);
+    void (user ? this.#als.run(user, handler) : handler());
   }
 
   /**
@@ -271,16 +306,18 @@ export function createSecurity(o: ServerOptions, deps: { hub: WatchHub; log: Log
   const authenticator = new Authenticator({ tokenAuthFile: o.tokenAuthFile, token: o.token, clientCertificates: o.clientCaFile !== undefined });
   const stops: Array<() => void> = [];
   let authorizer: Authorizer = alwaysAllow;
+  let rbacIndex: RbacIndex | undefined;
   if (o.authorizationMode === "RBAC") {
     const index = new RbacIndex();
     stops.push(followRbac(deps.hub, index));
+    rbacIndex = index;
     // No catch-up per decision: the store tells the hub of each commit before
     // the write is acknowledged (this process) or announced (--workers peers).
     authorizer = new RbacAuthorizer(index);
   }
   const limits = new Limits({ maxRequestsInflight: o.maxRequestsInflight, maxMutatingRequestsInflight: o.maxMutatingRequestsInflight, maxWatchesPerUser: o.maxWatchesPerUser });
   const audit = o.auditLogPath !== undefined ? new AuditLog(o.auditLogPath, { log: deps.log, now: () => deps.clock.now() }) : undefined;
-  return new Security({ authenticator, authorizer, limits, audit, tls, now: () => deps.clock.now(), stops });
+  return new Security({ authenticator, authorizer, limits, audit, tls, now: () => deps.clock.now(), stops, rbacIndex });
 }
 
 const trimSlash = (p: string) => (p.length > 1 && p.endsWith("/") ? p.slice(0, -1) : p);

@@ -163,6 +163,13 @@ export class RbacIndex {
     return [];
   }
 
+  /** The rules of the role a binding in `namespace` refers to; undefined if it does not exist. */
+  rulesOfRef(ref: RoleRef, namespace: string): PolicyRule[] | undefined {
+    if (ref.kind === "ClusterRole") return this.#clusterRoles.get(ref.name);
+    if (ref.kind === "Role") return this.#roles.get(`${namespace}/${ref.name}`);
+    return undefined;
+  }
+
   /** Calls `visit` with the rules that apply to `user` in `namespace` ("" = cluster-wide bindings only) until it returns true. */
   visitRules(user: UserInfo, namespace: string, visit: (rule: PolicyRule) => boolean): boolean {
     const check = (key: string): boolean => {
