@@ -20,7 +20,7 @@ import type { Clock } from "../clock.ts";
 import { ApiError, BadRequestError } from "../errors.ts";
 import type { WatchHub } from "../watch.ts";
 import type { ResourceRef as WireRef } from "../proto.ts";
-import { ACCESS_REVIEW_PATH, reviewAccess, reviewFromProtobuf } from "./auth/access-review.ts";
+import { ACCESS_REVIEW_PATH, reviewAccess, reviewFromProtobuf, reviewRules, RULES_REVIEW_PATH, rulesReviewNamespace } from "./auth/access-review.ts";
 import { forbidden, MUTATING_VERBS, nonResourceVerb, resourceVerb, unauthorized, type RequestAttributes } from "./auth/attributes.ts";
 import { ANONYMOUS, Authenticator, bearerOf, bearerOfSubprotocols, MASTERS_GROUP, type Credentials, type UserInfo } from "./auth/authenticator.ts";
 import { checkEscalation } from "./auth/escalation.ts";
@@ -199,8 +199,9 @@ export class Security {
     }
     res.once("close", () => admission.done(res.statusCode));
     this.#requestUsers.set(req, admission.user);
-    if (trimSlash(url.pathname) === ACCESS_REVIEW_PATH) {
-      void this.#serveReview(req, res, admission.user, method);
+    const path = trimSlash(url.pathname);
+    if (path === ACCESS_REVIEW_PATH || path === RULES_REVIEW_PATH) {
+      void this.#serveReview(req, res, admission.user, method, path === RULES_REVIEW_PATH);
       return false;
     }
     return true;
@@ -260,9 +261,9 @@ export class Security {
     return this.admit({ credentials, attributes, longRunning: verb === "watch", requestURI: `/setpoint.v1.Resources/${verb}`, sourceIP: call.getPeer(), userAgent: call.metadata.get("user-agent")[0]?.toString() });
   }
 
-  async #serveReview(req: IncomingMessage, res: ServerResponse, user: UserInfo, method: string): Promise<void> {
+  async #serveReview(req: IncomingMessage, res: ServerResponse, user: UserInfo, method: string, rules: boolean): Promise<void> {
     try {
-      if (method !== "POST") throw new ApiError("MethodNotAllowed", `the server does not allow this method on the requested resource: ${method} selfsubjectaccessreviews`);
+      if (method !== "POST") throw new ApiError("MethodNotAllowed", `the server does not allow this method on the requested resource: ${method} ${rules ? "selfsubjectrulesreviews" : "selfsubjectaccessreviews"}`);
       const chunks: Buffer[] = [];
       let size = 0;
       for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -271,8 +272,9 @@ export class Security {
         chunks.push(chunk);
       }
       const raw = Buffer.concat(chunks);
+      const protobuf = (req.headers["content-type"] ?? "").startsWith("application/vnd.kubernetes.protobuf");
       let body: unknown;
-      if ((req.headers["content-type"] ?? "").startsWith("application/vnd.kubernetes.protobuf")) body = reviewFromProtobuf(raw);
+      if (protobuf) body = rules ? undefined : reviewFromProtobuf(raw);
       else {
         try {
           body = JSON.parse(raw.toString("utf8"));
@@ -280,7 +282,7 @@ export class Security {
           throw new BadRequestError(`invalid JSON body: ${(err as Error).message}`);
         }
       }
-      const review = JSON.stringify(reviewAccess(this.authorizer, user, body));
+      const review = JSON.stringify(rules ? reviewRules(this.authorizer, user, rulesReviewNamespace(body, protobuf ? raw : undefined)) : reviewAccess(this.authorizer, user, body));
       res.writeHead(201, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(review) });
       res.end(review);
     } catch (err) {

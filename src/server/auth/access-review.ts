@@ -109,3 +109,29 @@ export function reviewFromProtobuf(body: Buffer): unknown {
   if (parts.has(2)) reviewSpec.nonResourceAttributes = strings(parts.get(2), ["path", "verb"]);
   return { apiVersion: "authorization.k8s.io/v1", kind: "SelfSubjectAccessReview", spec: reviewSpec };
 }
+
+export const RULES_REVIEW_PATH = "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews";
+
+/** The namespace a SelfSubjectRulesReview asks about, from JSON or Kubernetes protobuf. */
+export function rulesReviewNamespace(body: unknown, protobuf: Buffer | undefined): string {
+  if (protobuf) {
+    if (protobuf.length < 4 || !protobuf.subarray(0, 4).equals(PROTOBUF_MAGIC)) throw new BadRequestError("protobuf body without the k8s magic prefix");
+    const raw = protoFields(protobuf.subarray(4)).get(2);
+    const spec = raw ? protoFields(raw).get(2) : undefined;
+    return spec ? (protoFields(spec).get(1)?.toString("utf8") ?? "") : "";
+  }
+  const ns = (body as { spec?: { namespace?: unknown } } | null)?.spec?.namespace;
+  return typeof ns === "string" ? ns : "";
+}
+
+/** kube's SelfSubjectRulesReview answer: the rules that apply to the caller in `namespace`. */
+export function reviewRules(authorizer: Authorizer, user: UserInfo, namespace: string): Record<string, unknown> {
+  const rules = authorizer.rulesFor?.(user, namespace) ?? { resourceRules: [], nonResourceRules: [], incomplete: true };
+  return {
+    kind: "SelfSubjectRulesReview",
+    apiVersion: "authorization.k8s.io/v1",
+    metadata: { creationTimestamp: null },
+    spec: { namespace },
+    status: { resourceRules: rules.resourceRules, nonResourceRules: rules.nonResourceRules, incomplete: rules.incomplete },
+  };
+}

@@ -28,16 +28,38 @@ export interface Decision {
   reason: string;
 }
 
+/** The rules that apply to a user in a namespace (SelfSubjectRulesReview, `kubectl auth can-i --list`). */
+export interface RuleList {
+  resourceRules: Array<{ verbs: string[]; apiGroups?: string[]; resources?: string[]; resourceNames?: string[] }>;
+  nonResourceRules: Array<{ verbs: string[]; nonResourceURLs: string[] }>;
+  incomplete: boolean;
+}
+
 /** Decides whether a user may do what a request asks. */
 export interface Authorizer {
   authorize(user: UserInfo, attributes: RequestAttributes): Decision;
+  /** Lists the rules that apply to `user` in `namespace`, if the authorizer can. */
+  rulesFor?(user: UserInfo, namespace: string): RuleList;
 }
+
+const EVERYTHING: RuleList = Object.freeze({
+  resourceRules: [{ verbs: ["*"], apiGroups: ["*"], resources: ["*"] }],
+  nonResourceRules: [{ verbs: ["*"], nonResourceURLs: ["*"] }],
+  incomplete: false,
+});
+
+/** What every authenticated user may do (kube's system:basic-user and system:discovery). */
+const BASIC: RuleList = Object.freeze({
+  resourceRules: [{ verbs: ["create"], apiGroups: ["authorization.k8s.io"], resources: ["selfsubjectaccessreviews", "selfsubjectrulesreviews"] }],
+  nonResourceRules: [{ verbs: ["get"], nonResourceURLs: ["/api", "/api/*", "/apis", "/apis/*", "/openapi", "/openapi/*", "/version", "/version/", "/healthz", "/livez", "/readyz"] }],
+  incomplete: false,
+});
 
 const ALLOW: Decision = Object.freeze({ allowed: true, reason: "" });
 const DENY: Decision = Object.freeze({ allowed: false, reason: "" });
 
 /** `--authorization-mode AlwaysAllow`: every authenticated request is allowed. */
-export const alwaysAllow: Authorizer = { authorize: () => ALLOW };
+export const alwaysAllow: Authorizer = { authorize: () => ALLOW, rulesFor: () => EVERYTHING };
 
 interface Binding {
   /** Undefined for a ClusterRoleBinding. */
@@ -206,6 +228,26 @@ export class RbacAuthorizer implements Authorizer {
     this.#sync();
     const namespace = a.kind === "resource" ? a.namespace : "";
     return this.#index.visitRules(user, namespace, (rule) => ruleAllows(rule, a)) ? ALLOW : DENY;
+  }
+
+  rulesFor(user: UserInfo, namespace: string): RuleList {
+    if (user.groups.includes(MASTERS_GROUP)) return EVERYTHING;
+    const out: RuleList = { resourceRules: [], nonResourceRules: [], incomplete: false };
+    if (user.groups.includes(AUTHENTICATED_GROUP)) {
+      out.resourceRules.push(...BASIC.resourceRules);
+      out.nonResourceRules.push(...BASIC.nonResourceRules);
+    }
+    this.#index.visitRules(user, namespace, (rule) => {
+      const verbs = Array.isArray(rule.verbs) ? rule.verbs : [];
+      if (Array.isArray(rule.nonResourceURLs) && rule.nonResourceURLs.length > 0) out.nonResourceRules.push({ verbs, nonResourceURLs: rule.nonResourceURLs });
+      else {
+        const r: RuleList["resourceRules"][number] = { verbs, apiGroups: rule.apiGroups ?? [], resources: rule.resources ?? [] };
+        if (Array.isArray(rule.resourceNames) && rule.resourceNames.length > 0) r.resourceNames = rule.resourceNames;
+        out.resourceRules.push(r);
+      }
+      return false;
+    });
+    return out;
   }
 }
 

@@ -211,6 +211,15 @@ current-context: alice
     assert.match(carolDelete.stderr, /Error from server \(Forbidden\): gadgets\.tls\.example\.com "g1" is forbidden: User "carol" cannot delete resource "gadgets" in API group "tls\.example\.com" in the namespace "dev"/);
     const carolCan = await kubectl("--context", "carol", "auth", "can-i", "list", `gadgets.${G}`, "--all-namespaces");
     assert.equal(carolCan.stdout.trim(), "yes", carolCan.stderr);
+    // `--list` is a SelfSubjectRulesReview: alice's rules in dev (the RoleBinding to gadget-editor) and the basic ones.
+    const list = await kubectl("auth", "can-i", "--list");
+    assert.equal(list.code, 0, list.stderr);
+    const line = list.stdout.split("\n").find((l) => l.startsWith(`gadgets.${G} `));
+    assert.ok(line, list.stdout);
+    assert.match(line!, /\[\*\]\s*$/, "verbs [*]");
+    assert.match(list.stdout, /selfsubjectaccessreviews\.authorization\.k8s\.io/);
+    const qa = await kubectl("auth", "can-i", "--list", "-n", "qa");
+    assert.ok(!qa.stdout.includes(`gadgets.${G} `), "no gadget rules for alice in qa");
   });
 
   it("a new certificate on disk is served without a restart, on HTTPS and gRPC", async () => {
