@@ -62,7 +62,7 @@ function spec(seq: number): { seq: number; sentAt: number; pad: string } {
 
 async function setpointTarget(o: BenchOptions, hooks: RunHooks): Promise<Target> {
   const server = o.target ? remoteSetpoint(o.target, o) : await startSetpoint({ nodeArgs: hooks.serverNodeArgs, workers: hooks.workers });
-  const client = new HttpClient(server.url, { token: o.token, insecure: o.insecure, connections: BURST_INFLIGHT });
+  const client = new HttpClient(server.url, { token: o.token, insecure: o.insecure, ca: o.ca, connections: BURST_INFLIGHT });
   const path = await ensureBenchType(client, "Fanout", "fanouts");
   const run = randomUUID().slice(0, 8);
   const from = await currentRevision(client, path);

@@ -69,7 +69,7 @@ interface Driver {
 async function setpointDriver(o: BenchOptions): Promise<Driver> {
   const server = o.target ? remoteSetpoint(o.target, { ...o, grpc: o.grpcTarget }) : await startSetpoint({ grpc: true });
   if (!server.grpc) throw new Error("reconcile: the Setpoint agent needs gRPC (--grpc-target for a remote target)");
-  const client = new HttpClient(server.url, { token: o.token, insecure: o.insecure, connections: 100 });
+  const client = new HttpClient(server.url, { token: o.token, insecure: o.insecure, ca: o.ca, connections: 100 });
   const path = await ensureBenchType(client, "Recon", "recons");
   const run = randomUUID().slice(0, 8);
   const from = await currentRevision(client, path);

@@ -37,7 +37,7 @@ export async function resume(o: BenchOptions): Promise<Result[]> {
   const objects = intOption(o, "cache-objects", o.full ? 100_000 : 10_000);
   const server = o.target ? remoteSetpoint(o.target, { ...o, grpc: o.grpcTarget }) : await startSetpoint({ grpc: true });
   if (!server.grpc) throw new Error("resume: the agent needs gRPC (--grpc-target for a remote target)");
-  const client = new HttpClient(server.url, { token: o.token, insecure: o.insecure, connections: 64 });
+  const client = new HttpClient(server.url, { token: o.token, insecure: o.insecure, ca: o.ca, connections: 64 });
   const run = randomUUID().slice(0, 8);
   const plural = `resume${run}`;
   const grpcProxy = await startCountingProxy(server.grpc);

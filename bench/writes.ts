@@ -45,7 +45,7 @@ function body(name: string, i: number, run: string) {
 
 async function setpointSystem(o: BenchOptions, workers = 1): Promise<System> {
   const server = o.target ? remoteSetpoint(o.target, o) : await startSetpoint({ workers });
-  const client = new HttpClient(server.url, { token: o.token, insecure: o.insecure, connections: 64, timeoutMs: 120_000 });
+  const client = new HttpClient(server.url, { token: o.token, insecure: o.insecure, ca: o.ca, connections: 64, timeoutMs: 120_000 });
   const run = randomUUID().slice(0, 8);
   const items = await ensureBenchType(client, "Item", "items");
   const listPlural = `listitems${run}`;

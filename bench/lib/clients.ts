@@ -6,6 +6,7 @@
 
 import { Agent as HttpAgent, request as httpRequest } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import { rootCertificates as tlsRootCertificates } from "node:tls";
 import { noop } from "cockatiel";
 import { Etcd3 } from "etcd3";
 
@@ -18,6 +19,8 @@ export interface HttpClientOptions {
   token?: string;
   /** Accept any TLS certificate. */
   insecure?: boolean;
+  /** A CA to trust (PEM), besides the system's. */
+  ca?: Buffer;
   /** Most sockets kept open (= most requests in flight). Default 64. */
   connections?: number;
   /** Per-request deadline. Default 30 s. */
@@ -37,7 +40,7 @@ export class HttpClient {
     this.base = new URL(base);
     const tls = this.base.protocol === "https:";
     const agentOptions = { keepAlive: true, maxSockets: o.connections ?? 64, maxFreeSockets: o.connections ?? 64 };
-    this.#agent = tls ? new HttpsAgent({ ...agentOptions, rejectUnauthorized: !o.insecure }) : new HttpAgent(agentOptions);
+    this.#agent = tls ? new HttpsAgent({ ...agentOptions, rejectUnauthorized: !o.insecure, ...(o.ca ? { ca: [...tlsRootCertificates, o.ca.toString()] } : {}) }) : new HttpAgent(agentOptions);
     this.#request = tls ? (httpsRequest as unknown as typeof httpRequest) : httpRequest;
     this.#headers = o.token ? { authorization: `Bearer ${o.token}` } : {};
     this.#timeoutMs = o.timeoutMs ?? 30_000;

@@ -6,6 +6,10 @@
 //   --grpc-target H:P   that deployment's gRPC address (agent benches; default: host of --target, port 9090)
 //   --token T           bearer token for --target
 //   --insecure          do not verify the target's TLS certificate
+//   --kubeconfig FILE   take --target, --token, --grpc-target and the CA from a kubeconfig, as kubectl
+//                       reads it (--context NAME picks a context); flags given win. The CA is trusted
+//                       by this process and, through NODE_EXTRA_CA_CERTS and
+//                       GRPC_DEFAULT_SSL_ROOTS_FILE_PATH, by the bench's child processes.
 //   --table-out FILE    also write the markdown table to FILE
 //   --json-out FILE     also append every JSON result line to FILE
 //   --only a,b          npm run bench only: run just these benches (fanout, writes, reconcile, resume, soak)
@@ -14,7 +18,11 @@
 //                       system; --setpoint-workers N then means N replicas (one process each) on it
 // Workload-specific sizes (--watchers 10,100 …) are read by each bench from `values`.
 
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { loadKubeconfig } from "../../src/kubeconfig.ts";
 
 export type SystemName = "setpoint" | "etcd" | "floor";
 
@@ -25,6 +33,8 @@ export interface BenchOptions {
   grpcTarget?: string;
   token?: string;
   insecure: boolean;
+  /** PEM of a CA to trust for the target (from --kubeconfig). */
+  ca?: Buffer;
   tableOut?: string;
   jsonOut?: string;
   /** The store of the Setpoint servers the bench starts. */
@@ -47,6 +57,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     "grpc-target": { type: "string" },
     token: { type: "string" },
     insecure: { type: "boolean" },
+    kubeconfig: { type: "string" },
+    context: { type: "string" },
     "table-out": { type: "string" },
     "json-out": { type: "string" },
     only: { type: "string" },
@@ -60,6 +72,23 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
   if (typeof v.systems === "string") {
     systems = v.systems.split(",").map((s) => s.trim()).filter(Boolean) as SystemName[];
     for (const s of systems) if (!SYSTEMS.includes(s)) throw new RangeError(`bench: unknown system ${JSON.stringify(s)} (known: ${SYSTEMS.join(", ")})`);
+  }
+  let ca: Buffer | undefined;
+  if (typeof v.kubeconfig === "string") {
+    const kc = loadKubeconfig({ kubeconfig: v.kubeconfig, context: typeof v.context === "string" ? v.context : undefined });
+    if (kc) {
+      if (typeof v.target !== "string") v.target = kc.server;
+      if (typeof v.token !== "string" && kc.token) v.token = kc.token;
+      if (typeof v["grpc-target"] !== "string" && kc.grpcAddress) v["grpc-target"] = kc.grpcAddress;
+      if (kc.insecureSkipTlsVerify) v.insecure = true;
+      if (kc.ca) {
+        ca = kc.ca;
+        const file = join(mkdtempSync(join(tmpdir(), "setpoint-bench-ca-")), "ca.crt");
+        writeFileSync(file, kc.ca);
+        process.env.NODE_EXTRA_CA_CERTS = file;
+        process.env.GRPC_DEFAULT_SSL_ROOTS_FILE_PATH = file;
+      }
+    }
   }
   let target: URL | undefined;
   if (typeof v.target === "string") {
@@ -79,6 +108,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     grpcTarget,
     token: typeof v.token === "string" ? v.token : undefined,
     insecure: v.insecure === true,
+    ca,
     tableOut: typeof v["table-out"] === "string" ? v["table-out"] : undefined,
     jsonOut: typeof v["json-out"] === "string" ? v["json-out"] : undefined,
     values: v,

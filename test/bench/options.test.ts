@@ -1,0 +1,42 @@
+// `npm run bench -- --kubeconfig FILE` takes the target, token, gRPC address
+// and CA from the same kubeconfig kubectl reads; flags given on the command
+// line win.
+
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { parseBenchArgs } from "../../bench/lib/options.ts";
+
+test("--kubeconfig sets --target, --token, --grpc-target and the CA; flags win", () => {
+  const dir = mkdtempSync(join(tmpdir(), "setpoint-bench-kc-"));
+  const saved = { a: process.env.NODE_EXTRA_CA_CERTS, b: process.env.GRPC_DEFAULT_SSL_ROOTS_FILE_PATH };
+  try {
+    const file = join(dir, "config");
+    writeFileSync(file, `apiVersion: v1
+kind: Config
+current-context: c
+clusters: [{name: s, cluster: {server: "https://setpoint.example:8443", certificate-authority-data: ${Buffer.from("PEM").toString("base64")}, extensions: [{name: grpc.setpoint.dev, extension: {address: "setpoint.example:9443"}}]}}]
+users: [{name: u, user: {token: kc-token}}]
+contexts: [{name: c, context: {cluster: s, user: u}}]
+`);
+    const o = parseBenchArgs(["--kubeconfig", file]);
+    assert.equal(o.target?.href, "https://setpoint.example:8443/");
+    assert.equal(o.token, "kc-token");
+    assert.equal(o.grpcTarget, "setpoint.example:9443");
+    assert.equal(o.ca?.toString(), "PEM");
+    assert.deepEqual(o.systems, ["setpoint"], "a target means only the deployed Setpoint");
+    assert.equal(readFileSync(process.env.NODE_EXTRA_CA_CERTS!, "utf8"), "PEM", "child processes trust the CA");
+    assert.equal(process.env.GRPC_DEFAULT_SSL_ROOTS_FILE_PATH, process.env.NODE_EXTRA_CA_CERTS);
+    const flags = parseBenchArgs(["--kubeconfig", file, "--token", "flag-token", "--target", "https://other:1"]);
+    assert.equal(flags.token, "flag-token");
+    assert.equal(flags.target?.host, "other:1");
+  } finally {
+    for (const [k, v] of [["NODE_EXTRA_CA_CERTS", saved.a], ["GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", saved.b]] as const) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
