@@ -153,7 +153,7 @@ export async function soak(o: BenchOptions): Promise<Result[]> {
   const server = await startSetpoint({
     grpc: true,
     dataDir,
-    args: ["--history-window", `${historyWindowMs}ms`, "--history-min-events", "1000", "--watch-buffer-bytes", "256Ki"],
+    args: ["--history-window", `${historyWindowMs}ms`, "--history-min-events", "1000", "--watch-buffer-bytes", "256Ki", "--workers", "1", "--max-watches-per-user", "0"],
   });
   const pid = server.pid!;
   const client = new HttpClient(server.url, { connections: 16 });

@@ -29,7 +29,7 @@ import { WatchLimit } from "./server/watch-limit.ts";
 import { webSocketWatchSink } from "./server/watch-sinks.ts";
 import { openLmdbStore, type Store } from "./store.ts";
 import type { CommitPeers } from "./store/commit-peers.ts";
-import { WatchHub } from "./watch.ts";
+import { WatchHub, type CutOffReason, type WatchRequest } from "./watch.ts";
 
 export { defaultServerOptions, type ServerOptions } from "./server/options.ts";
 export { ListenError } from "./server/listen-error.ts";
@@ -74,7 +74,13 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
   const log = extra.logger ?? pino({ name: "setpoint", level: o.logLevel });
   let onCommitFailure = (_err: Error) => {};
   const store = await openStore(o, clock, log, { peers: extra.commitPeers, onCommitFailure: (err) => onCommitFailure(err) });
-  const hub = new WatchHub(store, { bookmarkIntervalMs: o.bookmarkIntervalMs, bufferBytes: o.watchBufferBytes, clock });
+  const hub = new WatchHub(store, {
+    bookmarkIntervalMs: o.bookmarkIntervalMs,
+    bufferBytes: o.watchBufferBytes,
+    memoryBudgetBytes: o.watchMemoryBudgetBytes,
+    onCutOff: logCutOffs(log),
+    clock,
+  });
   const registry = new TypeRegistry(store, { log });
   // RBAC objects: kube's shape checks, then (RBAC mode) no granting of what the writer does not hold.
   let escalation = (_type: string, _object: object): void => {};
@@ -230,6 +236,30 @@ function keepWebSocketsAlive(wss: WebSocketServer, clock: Clock, intervalMs: num
       ws.ping();
     }
   });
+}
+
+/**
+ * The hub's cut-off listener: one log line per event-loop turn in which
+ * watchers were cut off (thousands can be at once), with how many, why, and
+ * the types they watched.
+ */
+function logCutOffs(log: Logger): (request: WatchRequest, why: CutOffReason, bufferedBytes: number) => void {
+  let turn: { buffer: number; budget: number; bytes: number; types: Set<string> } | undefined;
+  return (request, why, bufferedBytes) => {
+    if (!turn) {
+      const t = (turn = { buffer: 0, budget: 0, bytes: 0, types: new Set<string>() });
+      setImmediate(() => {
+        turn = undefined;
+        log.warn(
+          { cutOff: t.buffer + t.budget, overOwnBound: t.buffer, overMemoryBudget: t.budget, unsentBytes: t.bytes, types: [...t.types].slice(0, 10) },
+          "watchers cut off for not reading fast enough (WebSocket close code 4008); they resume from their last resourceVersion",
+        );
+      });
+    }
+    turn[why]++;
+    turn.bytes += bufferedBytes;
+    turn.types.add(request.type);
+  };
 }
 
 /** Logs the store's space alarm when it is raised and when it clears, once each (failed commits are logged as they happen). */

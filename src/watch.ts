@@ -2,6 +2,6 @@
 // stream (as etcd's watchable store wraps its store) and fans changes out to
 // watchers as typed events; see src/watch/hub.ts for the delivery contract.
 
-export { WatchHub, type WatchHubOptions, type WatchStats } from "./watch/hub.ts";
+export { WatchHub, type CutOffReason, type WatchHubOptions, type WatchStats } from "./watch/hub.ts";
 export type { CloseReason, FieldMatcher, LabelMatcher, WatchRequest, WatchSink } from "./watch/watcher.ts";
 export { WatchEvent, type WatchEncoding, type WatchEventType } from "./watch/event.ts";

@@ -241,6 +241,11 @@ export const SERVER_FLAGS: readonly AnyFlagSpec[] = [
     parse: atLeast(1, parseByteSize, " byte"),
   }),
   spec({
+    flag: "--watch-memory-budget", value: "<size>", env: "SETPOINT_WATCH_MEMORY_BUDGET", key: "watchMemoryBudgetBytes",
+    help: "when the unsent bytes of all watchers together pass this, the watchers furthest behind are disconnected; 0 for no budget (default: 1/16 of RAM, 64Mi to 1Gi)",
+    parse: atLeast(0, parseByteSize, " byte"),
+  }),
+  spec({
     flag: "--quota-backend-bytes", value: "<size>", env: "SETPOINT_QUOTA_BACKEND_BYTES", key: "quotaBackendBytes",
     defaultText: "2Gi",
     help: "past this much stored data and history, writes get 507 until deletes and compaction free room; 0 for no quota",

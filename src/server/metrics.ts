@@ -40,7 +40,9 @@ export function createMetrics(store: Store, hub: WatchHub): Metrics {
     new Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(pick(stats())); } });
   fromHub("setpoint_watch_events_sent_total", "Watch events sent (all watchers).", (s) => s.eventsSent);
   fromHub("setpoint_watch_bookmarks_sent_total", "Bookmarks sent.", (s) => s.bookmarksSent);
-  fromHub("setpoint_watchers_cut_off_total", "Watchers cut off for passing the send-buffer bound.", (s) => s.cutOff);
+  fromHub("setpoint_watchers_cut_off_total", "Watchers cut off for not reading fast enough (their send-buffer bound, or the memory budget of all watchers).", (s) => s.cutOff);
+  fromHub("setpoint_watchers_cut_off_budget_total", "Watchers cut off, furthest behind first, because all watchers' unsent bytes passed --watch-memory-budget.", (s) => s.cutOffBudget);
+  new Gauge({ name: "setpoint_watch_queued_bytes", help: "Unsent bytes of all watchers, as last summed for the memory budget.", registers: [registry], collect() { this.set(stats().queuedBytes); } });
   new Gauge({ name: "setpoint_revision", help: "Newest committed revision.", registers: [registry], collect() { this.set(store.head()); } });
   new Gauge({ name: "setpoint_compacted_revision", help: "Oldest revision still listable and watchable.", registers: [registry], collect() { this.set(store.compacted()); } });
   new Gauge({ name: "setpoint_store_size_bytes", help: "Bytes the store's files take on disk.", registers: [registry], collect() { this.set(store.size()); } });

@@ -2,7 +2,7 @@
 // (src/main.ts) fills them from flags and SETPOINT_* environment variables;
 // tests pass them directly to startServer.
 
-import { availableParallelism } from "node:os";
+import { availableParallelism, totalmem } from "node:os";
 
 export interface ServerOptions {
   /** Address to listen on. Default "127.0.0.1". */
@@ -21,6 +21,12 @@ export interface ServerOptions {
   historyMinEvents: number;
   /** A watcher whose unsent bytes pass this is cut off (close code 4008). Default 16 MiB. */
   watchBufferBytes: number;
+  /**
+   * Unsent bytes of all watchers together (WebSocket, HTTP and gRPC) past
+   * which the watchers furthest behind are cut off. 0 for no budget.
+   * Default: 1/16 of the machine's memory, between 64 MiB and 1 GiB.
+   */
+  watchMemoryBudgetBytes: number;
   /**
    * Bytes of live data and history past which the store raises its space
    * alarm and writes get 507 InsufficientStorage (deletes and compaction go
@@ -86,6 +92,7 @@ export const defaultServerOptions: ServerOptions = {
   historyWindowMs: 300_000,
   historyMinEvents: 100_000,
   watchBufferBytes: 16 * 1024 * 1024,
+  watchMemoryBudgetBytes: Math.min(1024 ** 3, Math.max(64 * 1024 ** 2, Math.floor(totalmem() / 16))),
   quotaBackendBytes: 2 * 1024 ** 3,
   maxWatchesPerClient: 5000,
   durable: true,

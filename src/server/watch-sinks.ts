@@ -1,14 +1,27 @@
 // Watch transports: adapt a chunked HTTP response and a WebSocket to the hub's
 // WatchSink. HTTP gets one JSON event per line; a WebSocket one JSON event per
 // text message. Each transport encodes an event once (its WatchEncoding) and
-// every watcher on it writes the same bytes. Events sent in one event-loop turn to one WebSocket are corked
-// into one socket write. A sink cut off for being slow is closed at once
-// (WebSocket code 4008) and its buffered bytes are dropped soon after, so a
-// stalled client cannot hold the server's memory.
+// every watcher on it writes the same bytes. Events sent to a WebSocket are
+// corked and written out by Flusher, a few MiB per event-loop turn across
+// all sockets, so that fanning an event out to thousands of sockets (one
+// kernel copy each) never holds the event loop for long.
+//
+// Each sink writes to its socket only while the socket holds less than
+// SOCKET_BYTES unsent; beyond that it queues events itself and writes them on
+// 'drain'. So a stalled client's backlog is a list of shared Buffers the sink
+// can drop at once when it is cut off, instead of thousands of socket writes
+// that Node would fail one by one (one Error object each).
+//
+// A sink cut off for being slow drops its queue at once; closing the
+// connection is left to CutOffs, which spreads it over event-loop turns so
+// that cutting thousands of watchers never stalls the server. A WebSocket
+// gets close code 4008, an HTTP watch a final ERROR event (429
+// TooManyRequests); both reach a client that still reads. The connection is
+// destroyed 2 s later if the client has not taken them.
 
 import type { ServerResponse } from "node:http";
 import type { WebSocket } from "ws";
-import type { ApiError } from "../errors.ts";
+import { ApiError } from "../errors.ts";
 import type { CloseReason, WatchEncoding, WatchSink } from "../watch.ts";
 import { statusOf } from "./status.ts";
 
@@ -40,8 +53,155 @@ function errorEvent(err: ApiError): string {
   return JSON.stringify({ type: "ERROR", object: statusOf(err) });
 }
 
+/** Unsent bytes a sink lets its socket hold before it queues events itself. */
+export const SOCKET_BYTES = 64 * 1024;
+/** How long a cut-off client has to read its close code (or ERROR event) before its connection is destroyed. */
+const CLOSE_GRACE_MS = 2000;
+/** Connections closed per event-loop turn when many watchers are cut off at once. */
+const CUTS_PER_TURN = 64;
+
+/** Closes cut-off connections a few per event-loop turn, so that cutting thousands never stalls the server. */
+class CutOffs {
+  #pending: Array<() => void> = [];
+  #scheduled = false;
+
+  add(close: () => void): void {
+    this.#pending.push(close);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => this.#run());
+    }
+  }
+
+  #run(): void {
+    const batch = this.#pending.splice(0, CUTS_PER_TURN);
+    for (const close of batch) close();
+    if (this.#pending.length > 0) setImmediate(() => this.#run());
+    else this.#scheduled = false;
+  }
+}
+
+const cutOffs = new CutOffs();
+
+/** Bytes written out to corked sockets per event-loop turn, before yielding. */
+const FLUSH_BYTES_PER_TURN = 2 * 1024 * 1024;
+
+interface Corkable {
+  cork(): void;
+  uncork(): void;
+  writableLength: number;
+  destroyed: boolean;
+}
+
+/** Uncorks sockets in the order they were corked, FLUSH_BYTES_PER_TURN per event-loop turn. */
+class Flusher {
+  #queue: Corkable[] = [];
+  #head = 0;
+  #scheduled = false;
+
+  /** Corks `socket` until its turn comes (call it only for a socket not corked yet). */
+  add(socket: Corkable): void {
+    socket.cork();
+    this.#queue.push(socket);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => this.#run());
+    }
+  }
+
+  #run(): void {
+    let bytes = 0;
+    while (this.#head < this.#queue.length && bytes < FLUSH_BYTES_PER_TURN) {
+      const socket = this.#queue[this.#head++]!;
+      bytes += socket.writableLength;
+      socket.uncork();
+    }
+    if (this.#head === this.#queue.length) {
+      this.#queue = [];
+      this.#head = 0;
+      this.#scheduled = false;
+    } else {
+      if (this.#head > 1024) {
+        this.#queue = this.#queue.slice(this.#head);
+        this.#head = 0;
+      }
+      setImmediate(() => this.#run());
+    }
+  }
+}
+
+const flusher = new Flusher();
+
+/**
+ * The events a sink holds back while its socket is full. Invariant:
+ * `queue[head..]` are unsent and hold `bytes` bytes; they are non-empty only
+ * while the socket holds SOCKET_BYTES or more.
+ */
+class Backlog {
+  #queue: Buffer[] = [];
+  #head = 0;
+  bytes = 0;
+  #drained: Array<() => void> = [];
+  readonly #socketBytes: () => number;
+  readonly #write: (b: Buffer) => void;
+
+  constructor(socketBytes: () => number, write: (b: Buffer) => void) {
+    this.#socketBytes = socketBytes;
+    this.#write = write;
+  }
+
+  push(b: Buffer): void {
+    if (this.#head === this.#queue.length && this.#socketBytes() < SOCKET_BYTES) {
+      this.#write(b);
+      return;
+    }
+    this.#queue.push(b);
+    this.bytes += b.length;
+  }
+
+  /** Writes queued events while the socket has room; calls the drain listeners once the queue is empty. */
+  flush(): void {
+    while (this.#head < this.#queue.length && this.#socketBytes() < SOCKET_BYTES) {
+      const b = this.#queue[this.#head++]!;
+      this.bytes -= b.length;
+      this.#write(b);
+    }
+    if (this.#head === this.#queue.length) {
+      this.#queue = [];
+      this.#head = 0;
+      const listeners = this.#drained;
+      this.#drained = [];
+      for (const l of listeners) l();
+    } else if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  onEmpty(listener: () => void): void {
+    this.#drained.push(listener);
+  }
+
+  /** Forgets every queued event at once; calls the drain listeners. */
+  drop(): void {
+    this.#queue = [];
+    this.#head = 0;
+    this.bytes = 0;
+    const listeners = this.#drained;
+    this.#drained = [];
+    for (const l of listeners) l();
+  }
+}
+
+function slowStatus(): ApiError {
+  return new ApiError("TooManyRequests", "watch cut off: this client did not read fast enough; reconnect from your last resourceVersion");
+}
+
 export function httpWatchSink(res: ServerResponse, onClose: () => void): WatchSink {
   let done = false;
+  const backlog = new Backlog(() => res.writableLength, (b) => res.write(b));
+  res.on("drain", () => backlog.flush());
+  res.once("close", () => backlog.drop());
   const finish = () => {
     if (done) return false;
     done = true;
@@ -50,14 +210,16 @@ export function httpWatchSink(res: ServerResponse, onClose: () => void): WatchSi
   };
   return {
     send(event) {
-      if (!done) res.write(event.encoded(HTTP_EVENT));
+      if (!done) backlog.push(event.encoded(HTTP_EVENT));
     },
     buffered() {
-      return res.writableLength;
+      return backlog.bytes + res.writableLength;
     },
     onDrain(listener) {
-      if (done || res.writableLength === 0) setImmediate(listener);
-      else onceOf(res, ["drain", "close"], listener);
+      if (done) setImmediate(listener);
+      else if (backlog.bytes > 0) backlog.onEmpty(() => setImmediate(listener));
+      else if (res.writableLength > 0) onceOf(res, ["drain", "close"], listener);
+      else setImmediate(listener);
     },
     fail(err) {
       if (done) return;
@@ -66,17 +228,33 @@ export function httpWatchSink(res: ServerResponse, onClose: () => void): WatchSi
     },
     close(reason: CloseReason) {
       if (!finish()) return;
-      if (reason === "slow") res.destroy();
-      else res.end();
+      if (reason !== "slow") {
+        res.end();
+        return;
+      }
+      backlog.drop();
+      cutOffs.add(() => {
+        if (res.destroyed) return;
+        res.end(errorEvent(slowStatus()) + "\n");
+        setTimeout(() => res.destroy(), CLOSE_GRACE_MS).unref();
+      });
     },
   };
 }
 
 export function webSocketWatchSink(ws: WebSocket, onClose: () => void): WatchSink {
   let done = false;
-  let corked = false;
-  type Socket = { cork(): void; uncork(): void; once(e: string, fn: () => void): unknown; off(e: string, fn: () => void): unknown };
+  type Socket = Corkable & { writableCorked: number; on(e: string, fn: () => void): unknown; once(e: string, fn: () => void): unknown; off(e: string, fn: () => void): unknown };
   const socket = (ws as unknown as { _socket?: Socket })._socket;
+  const backlog = new Backlog(
+    () => ws.bufferedAmount,
+    (b) => {
+      if (socket && socket.writableCorked === 0) flusher.add(socket);
+      ws.send(b, { binary: false });
+    },
+  );
+  socket?.on("drain", () => backlog.flush());
+  ws.once("close", () => backlog.drop());
   const finish = () => {
     if (done) return false;
     done = true;
@@ -86,22 +264,16 @@ export function webSocketWatchSink(ws: WebSocket, onClose: () => void): WatchSin
   return {
     send(event) {
       if (done || ws.readyState !== ws.OPEN) return;
-      if (!corked && socket) {
-        corked = true;
-        socket.cork();
-        process.nextTick(() => {
-          corked = false;
-          socket.uncork();
-        });
-      }
-      ws.send(event.encoded(WEBSOCKET_EVENT), { binary: false });
+      backlog.push(event.encoded(WEBSOCKET_EVENT));
     },
     buffered() {
-      return ws.bufferedAmount;
+      return backlog.bytes + ws.bufferedAmount;
     },
     onDrain(listener) {
-      if (done || !socket || ws.bufferedAmount === 0) setImmediate(listener);
-      else onceOf(socket, ["drain", "close"], listener);
+      if (done || !socket) setImmediate(listener);
+      else if (backlog.bytes > 0) backlog.onEmpty(() => setImmediate(listener));
+      else if (ws.bufferedAmount > 0) onceOf(socket, ["drain", "close"], listener);
+      else setImmediate(listener);
     },
     fail(err) {
       if (done) return;
@@ -110,12 +282,16 @@ export function webSocketWatchSink(ws: WebSocket, onClose: () => void): WatchSin
     },
     close(reason: CloseReason) {
       if (!finish()) return;
-      if (reason === "slow") {
-        ws.close(CLOSE_SLOW, "send buffer full: reconnect from your last resourceVersion");
-        setTimeout(() => ws.terminate(), 2000).unref();
-      } else {
+      if (reason !== "slow") {
         ws.close(1000, reason === "timeout" ? "watch timeout" : "server shutting down");
+        return;
       }
+      backlog.drop();
+      cutOffs.add(() => {
+        if (ws.readyState !== ws.OPEN) return;
+        ws.close(CLOSE_SLOW, "send buffer full: reconnect from your last resourceVersion");
+        setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();
+      });
     },
   };
 }

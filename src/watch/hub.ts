@@ -10,7 +10,9 @@
 // - Each change becomes one typed WatchEvent per event type, shared by every
 //   watcher; transports encode it once each (src/watch/event.ts).
 // - Writers never wait on watchers: a watcher whose unsent bytes pass the bound
-//   is cut off (it resumes from its last revision).
+//   is cut off (it resumes from its last revision). So are the watchers
+//   furthest behind (most unsent bytes) when the unsent bytes of all watchers
+//   together pass the memory budget, until they are back under 90% of it.
 // - Bookmarks carry the newest delivered revision: periodically, after the
 //   initial events, and before a deliberate close (timeout, shutdown).
 
@@ -26,6 +28,10 @@ export interface WatchHubOptions {
   bookmarkIntervalMs?: number;
   /** Unsent bytes past which a watcher is cut off. Default 16 MiB. */
   bufferBytes?: number;
+  /** Unsent bytes of all watchers together past which the furthest behind are cut off. Default 0: no budget. */
+  memoryBudgetBytes?: number;
+  /** Told of every watcher cut off, with why and its unsent bytes. */
+  onCutOff?: (request: WatchRequest, why: CutOffReason, bufferedBytes: number) => void;
   /** A catching-up watcher waits for its sink to drain below this many unsent bytes (at most half of bufferBytes). Default 1 MiB. */
   lowWaterBytes?: number;
   /** Most events kept in memory for replay. Default 20000. */
@@ -35,12 +41,20 @@ export interface WatchHubOptions {
   clock?: Clock;
 }
 
+/** Why a watcher was cut off: its own send-buffer bound, or the memory budget of all watchers. */
+export type CutOffReason = "buffer" | "budget";
+
 /** Counters for metrics. */
 export interface WatchStats {
   watchers: number;
   eventsSent: number;
   bookmarksSent: number;
+  /** Watchers cut off for either reason. */
   cutOff: number;
+  /** Of those, cut off by the memory budget. */
+  cutOffBudget: number;
+  /** Unsent bytes of all watchers at the last look (looked at when the budget may be near). */
+  queuedBytes: number;
   revision: number;
 }
 
@@ -62,7 +76,12 @@ export class WatchHub {
   /** Live watchers by ResourceType name. */
   #byType = new Map<string, Set<Watcher>>();
   #waiters = new Set<{ revision: number; resolve: () => void; reject: (err: Error) => void }>();
-  #stats = { eventsSent: 0, bookmarksSent: 0, cutOff: 0 };
+  #stats = { eventsSent: 0, bookmarksSent: 0, cutOff: 0, cutOffBudget: 0 };
+  readonly #budget: number;
+  readonly #onCutOff: WatchHubOptions["onCutOff"];
+  /** Unsent bytes of all watchers when last summed, and bytes sent since (an upper bound of the growth). */
+  #queuedAtLook = 0;
+  #sentSinceLook = 0;
   #unsubscribe: () => void;
   #bookmarkTimer: Timer;
   #closed = false;
@@ -71,6 +90,9 @@ export class WatchHub {
     this.#store = store;
     this.#clock = options.clock ?? systemClock;
     this.#bufferBytes = options.bufferBytes ?? 16 * 1024 * 1024;
+    this.#budget = options.memoryBudgetBytes ?? 0;
+    if (!(this.#budget >= 0)) throw new RangeError(`watch hub: memoryBudgetBytes must be 0 or more, got ${this.#budget}`);
+    this.#onCutOff = options.onCutOff;
     this.#lowWater = options.lowWaterBytes ?? 1024 * 1024;
     this.#windowEvents = options.windowEvents ?? 20_000;
     this.#windowBytes = options.windowBytes ?? 64 * 1024 * 1024;
@@ -87,7 +109,7 @@ export class WatchHub {
   stats(): WatchStats {
     let watchers = 0;
     for (const set of this.#byType.values()) watchers += set.size;
-    return { watchers, ...this.#stats, revision: this.#delivered };
+    return { watchers, ...this.#stats, queuedBytes: this.#queuedAtLook, revision: this.#delivered };
   }
 
   /** Delivers every change committed since the last pump. Called on each commit; safe to call any time. */
@@ -241,12 +263,51 @@ export class WatchHub {
   #send(w: Watcher, event: WatchEvent): void {
     if (w.closed) return;
     w.sink.send(event);
+    const buffered = w.sink.buffered();
     // One event larger than the bound alone does not make a watcher slow.
-    if (w.sink.buffered() - event.size > this.#bufferBytes) {
-      this.#stats.cutOff++;
-      this.#remove(w);
-      w.sink.close("slow");
+    if (buffered - event.size > this.#bufferBytes) {
+      this.#cutOff(w, "buffer", buffered);
+      return;
     }
+    if (this.#budget > 0) {
+      this.#sentSinceLook += event.size;
+      // Summing every watcher's unsent bytes is O(watchers): do it only when
+      // the bound on the growth since the last sum could reach the budget,
+      // and at most once per 1/64 of the budget sent.
+      if (this.#queuedAtLook + this.#sentSinceLook > this.#budget && this.#sentSinceLook * 64 >= this.#budget) this.#enforceBudget();
+    }
+  }
+
+  #cutOff(w: Watcher, why: CutOffReason, buffered: number): void {
+    this.#stats.cutOff++;
+    if (why === "budget") this.#stats.cutOffBudget++;
+    this.#remove(w);
+    w.sink.close("slow");
+    this.#onCutOff?.(w.request, why, buffered);
+  }
+
+  /** Sums the unsent bytes of all watchers; past the budget, cuts off the furthest behind until under 90% of it. */
+  #enforceBudget(): void {
+    const all: Array<{ w: Watcher; bytes: number }> = [];
+    let total = 0;
+    for (const set of this.#byType.values()) {
+      for (const w of set) {
+        const bytes = w.sink.buffered();
+        total += bytes;
+        if (bytes > 0) all.push({ w, bytes });
+      }
+    }
+    this.#sentSinceLook = 0;
+    if (total > this.#budget) {
+      all.sort((a, b) => b.bytes - a.bytes);
+      const target = this.#budget * 0.9;
+      for (const { w, bytes } of all) {
+        if (total <= target) break;
+        this.#cutOff(w, "budget", bytes);
+        total -= bytes;
+      }
+    }
+    this.#queuedAtLook = total;
   }
 
   /** Sends what `w` missed, a chunk at a time, while its sink keeps up; then joins it to the live fan-out. */

@@ -153,7 +153,7 @@ function mountTmpfs(bytes: number): { dir: string; unmount: () => void } | strin
 async function startChild(dataDir: string, historyWindow: string): Promise<{ url: string; child: ChildProcess; exited: Promise<number | null>; output: () => string }> {
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", "src/main.ts", "--http-port", "0", "--grpc-port", "-1", "--data-dir", dataDir, "--history-window", historyWindow],
+    ["--import", "tsx", "src/main.ts", "--http-port", "0", "--grpc-port", "-1", "--data-dir", dataDir, "--history-window", historyWindow, "--workers", "1"],
     { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] },
   );
   let output = "";
