@@ -142,7 +142,7 @@ export function upCommand(ctx: CliContext): Command {
     });
     try {
       const host = connectHost(options.host);
-      const url = `http://${host}:${server.port}`;
+      const url = `${new URL(server.url).protocol}//${host}:${server.port}`;
       const grpc = `${host}:${server.grpcPort}`;
       const client = new SetpointClient({ grpcAddress: grpc, token: options.token });
       try {
