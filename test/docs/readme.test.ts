@@ -7,8 +7,10 @@
 // examples and scripts, then runs every ```sh (or ```bash) block of README.md
 // in order, each with `bash -eo pipefail` in that directory, and checks that
 // it exits 0. In the blocks, `127.0.0.1:8080` and `127.0.0.1:9090` are
-// rewritten to the test server's HTTP and gRPC ports, and SETPOINT_SERVER,
-// SETPOINT_URL and SETPOINT_GRPC point at it too. A line of its own that sets
+// rewritten to the test server's HTTP and gRPC ports, and SETPOINT_URL and
+// SETPOINT_GRPC (the hello agent's) point at it too; SETPOINT_SERVER is not
+// set, and HOME has no kubeconfig, so a `setpoint` command that names no
+// server fails instead of passing by accident. A line of its own that sets
 // a variable (`S=http://…`) or an alias carries over to the later blocks, as
 // in one terminal.
 //
@@ -18,8 +20,12 @@
 //   <!-- doctest: skip REASON -->       not run; REASON is required (e.g. "needs
 //                                       the agent's pid", "CI runs npm test")
 //   <!-- doctest: stop-after 8s -->     a command that runs until stopped
-//                                       (watch, an agent): it gets SIGINT after
-//                                       that long; its exit code is not checked
+//                                       (watch, an agent): it gets SIGINT once
+//                                       its output block's lines have all
+//                                       appeared (waiting up to 90 s, so a slow
+//                                       machine does not fail it), or after 8 s
+//                                       when it has no output block; its exit
+//                                       code is not checked
 //   <!-- doctest: exit 1 -->            must exit with this code instead of 0
 //   <!-- doctest: output -->            on a ```text block right after a command
 //                                       block: the key lines that block must
@@ -127,13 +133,22 @@ function rewrite(body: string): string {
     .replaceAll("127.0.0.1:9090", `127.0.0.1:${ports.grpc}`);
 }
 
-function runBlock(body: string, stopAfterMs?: number): Promise<Run> {
+/** Runs a block; a long-running one gets SIGINT once `done(output)` holds, or after `stopAfterMs`. */
+function runBlock(body: string, stopAfterMs?: number, done?: (output: string) => boolean): Promise<Run> {
   const script = ["shopt -s expand_aliases", ...carried, rewrite(body)].join("\n");
   return new Promise((resolve, reject) => {
     const child = spawn("bash", ["-eo", "pipefail", "-c", script], { cwd: scratch, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
-    child.stdout.on("data", (d: Buffer) => (output += d.toString("utf8")));
-    child.stderr.on("data", (d: Buffer) => (output += d.toString("utf8")));
+    let stopped = false;
+    const collect = (d: Buffer) => {
+      output += d.toString("utf8");
+      if (stopAfterMs !== undefined && done && !stopped && done(output)) {
+        stopped = true;
+        group("SIGINT");
+      }
+    };
+    child.stdout.on("data", collect);
+    child.stderr.on("data", collect);
     const group = (signal: NodeJS.Signals) => {
       try {
         process.kill(-child.pid!, signal);
@@ -212,7 +227,7 @@ describe("README.md command blocks, run in order against a real server", () => {
       up!.once("exit", (code) => reject(new Error(`npm start exited (${code}):\n${banner}`)));
     });
     const url = `http://127.0.0.1:${ports.http}`;
-    env = { ...env, SETPOINT_SERVER: url, SETPOINT_URL: url, SETPOINT_GRPC: `127.0.0.1:${ports.grpc}` };
+    env = { ...env, SETPOINT_URL: url, SETPOINT_GRPC: `127.0.0.1:${ports.grpc}` };
   });
 
   after(async () => {
@@ -235,8 +250,9 @@ describe("README.md command blocks, run in order against a real server", () => {
     }
     const expected = blocks[i + 1]?.marker?.kind === "output" ? blocks[i + 1]!.body : undefined;
     it(title, async () => {
-      const stopAfter = b.marker?.kind === "stop-after" ? seconds(b.marker.arg) : undefined;
-      const r = await runBlock(b.body, stopAfter);
+      const given = b.marker?.kind === "stop-after" ? seconds(b.marker.arg) : undefined;
+      const stopAfter = given !== undefined && expected !== undefined ? 90_000 : given;
+      const r = await runBlock(b.body, stopAfter, expected === undefined ? undefined : (out) => missingLines(expected, out).length === 0);
       for (const line of b.body.split("\n")) {
         if (/^alias \w+=/.test(line) || /^[A-Z_][A-Z0-9_]*=\S*$/.test(line)) carried.push(rewrite(line));
       }

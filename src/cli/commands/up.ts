@@ -20,7 +20,6 @@ import { ensurePipelineRunType } from "../../pipelines/runner.ts";
 import { PIPELINE_VALIDATORS } from "../../pipelines/resource-type.ts";
 import { ListenError, startServer } from "../../server.ts";
 import type { CliContext } from "../context.ts";
-import { DEFAULT_SERVER } from "../context.ts";
 import { UsageError } from "../errors.ts";
 import { addPipelineAgentOptions, pipelineAgentArgs, type PipelineAgentFlags } from "../agent-options.ts";
 import { createServerCommand, listenErrorMessage, serverOptionsOf } from "../flags.ts";
@@ -158,7 +157,9 @@ export function upCommand(ctx: CliContext): Command {
       const agent = superviseAgent(agentArgs, env, ctx);
 
       const cli = setpointHint();
-      const s = url === DEFAULT_SERVER ? "" : ` -s ${url}`;
+      // Always name the server: without -s the CLI follows KUBECONFIG or ~/.kube/config, as kubectl does,
+      // and a Kubernetes user's current context is their real cluster, not this one.
+      const s = ` -s ${url}`;
       const kubectl = opts.writeKubeconfig === undefined ? `kubectl --server ${url}` : `KUBECONFIG=${opts.writeKubeconfig} kubectl`;
       ctx.out(
         [
