@@ -114,7 +114,7 @@ describe("kubectl", () => {
     let out = "";
     const seen = (re: RegExp) =>
       new Promise<void>((done, fail) => {
-        const timer = setTimeout(() => fail(new Error(`kubectl get -w printed no line matching ${re} within 60 s:\n${out}`)), 20_000);
+        const timer = setTimeout(() => fail(new Error(`kubectl get -w printed no line matching ${re} within 60 s:\n${out}`)), 60_000);
         const check = () => {
           if (re.test(out)) {
             clearTimeout(timer);
