@@ -1,6 +1,6 @@
 // `npm run bench [-- --full] [-- --only fanout,writes] [-- --target URL ...]`:
 // runs every bench in one process, one after another (fan-out, writes,
-// reconcile, resume, soak, scale, compaction), prints each result as a JSON line as it comes, and ends
+// reconcile, resume, soak, stalled, scale, compaction), prints each result as a JSON line as it comes, and ends
 // with one markdown table of all of them with Setpoint/etcd and
 // Setpoint/floor ratios. --table-out FILE writes that table (with the date,
 // the machine and the command) to FILE, for bench/RESULTS.md.
@@ -14,11 +14,12 @@ import { note, printTable, type Result } from "./lib/report.ts";
 import { reconcile } from "./reconcile.ts";
 import { resume } from "./resume.ts";
 import { soak } from "./soak.ts";
+import { stalled } from "./stalled.ts";
 import { compaction } from "./compaction.ts";
 import { scale } from "./scale.ts";
 import { writes } from "./writes.ts";
 
-const BENCHES: Record<string, Bench> = { fanout, writes, reconcile, resume, soak, scale, compaction };
+const BENCHES: Record<string, Bench> = { fanout, writes, reconcile, resume, soak, stalled, scale, compaction };
 
 const argv = process.argv.slice(2);
 const o = parseBenchArgs(argv);

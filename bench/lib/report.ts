@@ -56,6 +56,7 @@ const SHOWN: Record<string, Metric[]> = {
   reconcile: ["p50_ms", "p99_ms", "throughput"],
   resume: ["p50_ms", "bytes", "server_cpu_s"],
   soak: ["p99_ms", "throughput", "server_peak_rss_mb"],
+  stalled: ["server_peak_rss_mb", "server_cpu_s"],
 };
 
 interface Target {
