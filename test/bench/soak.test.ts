@@ -1,0 +1,44 @@
+// The soak bench's CI smoke run: 2 minutes of the mix (writes, watchers that
+// keep up, watchers that stall and resume, lists, agents) against a real
+// server. It must finish, sample RSS and the data directory's size over time
+// as JSON lines, and see no failed write or list. Whether RSS and the data
+// directory level off is reported, not asserted: two minutes on a shared
+// machine cannot show it; the 30-minute run (`--full`) is the measure.
+
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+
+test("soak: a 2-minute run samples RSS and data-dir size and sees no errors", { timeout: 600_000 }, async () => {
+  const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "bench/soak.ts", "--duration", "2m", "--sample-every", "10s"], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (out += d));
+    child.stderr.on("data", (d: Buffer) => (err += d));
+    const timer = setTimeout(() => child.kill("SIGINT"), 540_000);
+    child.on("exit", (c) => {
+      clearTimeout(timer);
+      resolve({ code: c, stdout: out, stderr: err });
+    });
+  });
+  assert.equal(code, 0, stderr.slice(-3000));
+  const lines = stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, any>);
+  const samples = lines.filter((r) => r.workload === "soak-sample");
+  assert.ok(samples.length >= 10, `${samples.length} samples`);
+  for (const s of samples) {
+    assert.ok(s.rss_mb > 0 && s.data_dir_bytes > 0 && s.revision > 0, JSON.stringify(s));
+  }
+  assert.ok(samples.at(-1)!.t_s >= 110, "ran for the whole 2 minutes");
+  const soak = lines.find((r) => r.workload === "soak");
+  assert.ok(soak, "no soak line");
+  assert.equal(soak.write_errors, 0, JSON.stringify(soak));
+  assert.equal(soak.list_errors, 0, JSON.stringify(soak));
+  assert.ok(soak.writes > 0 && soak.watch_events > 0 && soak.lists > 0, JSON.stringify(soak));
+  assert.equal(soak.curve.length, samples.length);
+  for (const field of ["rss_levelled_off", "data_dir_levelled_off", "server_peak_rss_mb", "p99_ms"]) assert.ok(field in soak, field);
+  process.stderr.write(`soak smoke: levelled off: RSS ${soak.rss_levelled_off}, data dir ${soak.data_dir_levelled_off}; peak RSS ${soak.server_peak_rss_mb} MiB\n`);
+});
