@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { exited, LineReader, runSetpoint, spawnSetpoint, type CliResult } from "../helpers/cli.ts";
+import { exited, LineReader, runSetpoint, runSetpointInProcess, spawnSetpoint, type CliResult } from "../helpers/cli.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 
 let s: TestServer;
@@ -57,12 +57,12 @@ describe("the wrong address", () => {
   const port = () => s.server.port;
 
   it("https against the plain server says to use http://", async () => {
-    const r = await runSetpoint(["get", "resourcetypes", "--server", `https://127.0.0.1:${port()}`]);
+    const r = await runSetpointInProcess(["get", "resourcetypes", "--server", `https://127.0.0.1:${port()}`]);
     oneLine(r, 1, new RegExp(`does not speak TLS.*use --server http://127\\.0\\.0\\.1:${port()}`));
   });
 
   it("the gRPC port as the server URL says it looks like the gRPC port", async () => {
-    const r = await runSetpoint(["get", "resourcetypes", "--server", `http://127.0.0.1:${s.server.grpcPort}`]);
+    const r = await runSetpointInProcess(["get", "resourcetypes", "--server", `http://127.0.0.1:${s.server.grpcPort}`]);
     oneLine(r, 1, /did not answer in HTTP\/1\.1.*is it the gRPC port\? --server takes the HTTP port/);
   });
 
@@ -81,19 +81,19 @@ describe("the wrong address", () => {
     const closed = await startTestServer();
     const url = closed.url;
     await closed.stop();
-    const r = await runSetpoint(["get", "resourcetypes", "--server", url]);
+    const r = await runSetpointInProcess(["get", "resourcetypes", "--server", url]);
     oneLine(r, 1, /cannot reach the Setpoint server at .*ECONNREFUSED.*"npm start".*"setpoint up"/);
   });
 });
 
 describe("up and agent pipelines share their agent options", () => {
   it("both refuse a lease under 300 ms with the same message, and a --parallel of 0", async () => {
-    const [up, agent] = await Promise.all([runSetpoint(["up", "--lease-duration", "1ms"]), runSetpoint(["agent", "pipelines", "--lease-duration", "1ms"])]);
+    const [up, agent] = await Promise.all([runSetpointInProcess(["up", "--lease-duration", "1ms"]), runSetpointInProcess(["agent", "pipelines", "--lease-duration", "1ms"])]);
     for (const r of [up, agent]) {
       assert.equal(r.code, 2, r.stderr);
       assert.match(r.stderr, /'--lease-duration <duration>' argument '1ms' is invalid\. "1ms" is too short: must be at least 300 ms/);
     }
-    const [up0, agent0] = await Promise.all([runSetpoint(["up", "--parallel", "0"]), runSetpoint(["agent", "pipelines", "--parallel", "0"])]);
+    const [up0, agent0] = await Promise.all([runSetpointInProcess(["up", "--parallel", "0"]), runSetpointInProcess(["agent", "pipelines", "--parallel", "0"])]);
     for (const r of [up0, agent0]) {
       assert.equal(r.code, 2, r.stderr);
       assert.match(r.stderr, /'--parallel <n>' argument '0' is invalid/);
