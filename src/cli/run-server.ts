@@ -43,6 +43,15 @@ export async function runServer(options: ServerOptions, info: { version: string 
     return;
   }
 
+  if (worker) {
+    // The primary owns the listening sockets and restarts workers: without it
+    // a worker would serve on, orphaned, and hold the data directory.
+    // Die at once, as the primary did, without a log line (its stdout may
+    // have no reader left): process.exit() runs exit handlers that can wait
+    // forever on lmdb-js's write thread mid-transaction. Acknowledged writes
+    // are durable; the rest were never acknowledged.
+    process.once("disconnect", () => process.kill(process.pid, "SIGKILL"));
+  }
   const starting = startServer(options, {
     version: info.version,
     validators: PIPELINE_VALIDATORS,

@@ -192,6 +192,38 @@ describe("--workers 2", () => {
     }
   });
 
+  it("workers exit when the primary is killed (SIGKILL)", { timeout: 120_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "setpoint-cluster-kill-"));
+    const other = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "--http-port", "0", "--grpc-port", "-1", "--data-dir", dir, "--workers", "2", "--no-fsync"], {
+      cwd: REPO,
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        other.on("exit", (code) => reject(new Error(`exited with ${code} before listening`)));
+        createInterface({ input: other.stdout! }).on("line", (line) => {
+          if (line.includes("setpoint-server listening")) resolve();
+        });
+      });
+      const pids = readFileSync(`/proc/${other.pid}/task/${other.pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+      assert.equal(pids.length, 2);
+      other.kill("SIGKILL");
+      for (const pid of pids) {
+        await until(`orphaned worker ${pid} to exit`, () => {
+          try {
+            process.kill(pid, 0);
+            return undefined;
+          } catch {
+            return true;
+          }
+        });
+      }
+    } finally {
+      if (other.exitCode === null && other.signalCode === null) other.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("SIGTERM to the primary stops every worker and exits 0", { timeout: 120_000 }, async () => {
     const pids = workerPids();
     assert.equal(pids.length, 2);
