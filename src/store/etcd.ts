@@ -188,11 +188,11 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
           resolve(true);
         },
       };
+      // Not unref'd: someone awaits it (a request, or the store's own opening).
       const timer = setTimeout(() => {
         headWaiters.delete(w);
         resolve(false);
       }, ms);
-      timer.unref();
       headWaiters.add(w);
     });
   };
@@ -568,7 +568,15 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
   }
   await openWatch();
   try {
-    await sync();
+    // The watch may be reconnecting (a member down): give it a few catch-up periods.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await sync();
+        break;
+      } catch (err) {
+        if (!(err instanceof TimeoutError) || attempt >= 5) throw err;
+      }
+    }
   } catch (err) {
     closed = true;
     stream?.cancel?.();

@@ -165,6 +165,18 @@ describe("etcd store: what only etcd has", () => {
     }
   });
 
+  it("opens while some listed members are down, its watch retrying until it reaches a live one", async () => {
+    // Ports nothing listens on: most first tries (of the watch and of reads) hit a dead member.
+    const dead = ["http://127.0.0.1:1", "http://127.0.0.1:2", "http://127.0.0.1:3", "http://127.0.0.1:4"];
+    const store = await openEtcdStore(options(`/dead-members-${process.pid}`, { endpoints: [...dead, ...etcd.endpoints.split(",")], syncIntervalMs: 0 }));
+    try {
+      const res = await store.write(k, (_c, r) => ({ op: "put", object: json(r) }));
+      assert.equal(store.get(k)?.revision, res.revision);
+    } finally {
+      await store.close();
+    }
+  });
+
   it("the watch resumes after etcd restarts, losing and repeating nothing", async () => {
     const own = await startEtcd({ size: 1 });
     const store = await openEtcdStore({ endpoints: [own.endpoints], prefix: "/restart", requestTimeoutMs: 2000 });
