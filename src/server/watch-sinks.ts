@@ -182,6 +182,12 @@ class Backlog {
     this.#drained.push(listener);
   }
 
+  /** Runs `fn` once everything queued has been handed to the socket (now, if nothing is queued). */
+  whenEmpty(fn: () => void): void {
+    if (this.#head === this.#queue.length) fn();
+    else this.#drained.push(fn);
+  }
+
   /** Forgets every queued event at once; calls the drain listeners. */
   drop(): void {
     this.#queue = [];
@@ -223,13 +229,14 @@ export function httpWatchSink(res: ServerResponse, onClose: () => void): WatchSi
     },
     fail(err) {
       if (done) return;
-      res.write(errorEvent(err) + "\n");
-      if (finish()) res.end();
+      backlog.push(Buffer.from(errorEvent(err) + "\n"));
+      if (finish()) backlog.whenEmpty(() => res.end());
     },
     close(reason: CloseReason) {
       if (!finish()) return;
       if (reason !== "slow") {
-        res.end();
+        // After what is queued (the final bookmark among it).
+        backlog.whenEmpty(() => res.end());
         return;
       }
       backlog.drop();
@@ -277,13 +284,14 @@ export function webSocketWatchSink(ws: WebSocket, onClose: () => void): WatchSin
     },
     fail(err) {
       if (done) return;
-      if (ws.readyState === ws.OPEN) ws.send(errorEvent(err));
-      if (finish()) ws.close(1000, "watch ended");
+      if (ws.readyState === ws.OPEN) backlog.push(Buffer.from(errorEvent(err)));
+      if (finish()) backlog.whenEmpty(() => ws.close(1000, "watch ended"));
     },
     close(reason: CloseReason) {
       if (!finish()) return;
       if (reason !== "slow") {
-        ws.close(1000, reason === "timeout" ? "watch timeout" : "server shutting down");
+        // After what is queued (the final bookmark among it).
+        backlog.whenEmpty(() => ws.close(1000, reason === "timeout" ? "watch timeout" : "server shutting down"));
         return;
       }
       backlog.drop();
