@@ -2,7 +2,7 @@
 // WatchSink. HTTP gets one JSON event per line; a WebSocket one JSON event per
 // text message. Each transport encodes an event once (its WatchEncoding) and
 // every watcher on it writes the same bytes. Events sent to a WebSocket are
-// corked and written out by Flusher, a few MiB per event-loop turn across
+// corked and written out by Flusher, 1 MiB per event-loop turn across
 // all sockets, so that fanning an event out to thousands of sockets (one
 // kernel copy each) never holds the event loop for long.
 //
@@ -84,7 +84,7 @@ class CutOffs {
 const cutOffs = new CutOffs();
 
 /** Bytes written out to corked sockets per event-loop turn, before yielding. */
-const FLUSH_BYTES_PER_TURN = 2 * 1024 * 1024;
+const FLUSH_BYTES_PER_TURN = 1024 * 1024;
 
 interface Corkable {
   cork(): void;
@@ -105,7 +105,7 @@ class Flusher {
     this.#queue.push(socket);
     if (!this.#scheduled) {
       this.#scheduled = true;
-      setImmediate(() => this.#run());
+      process.nextTick(() => this.#run()); // the first batch at the end of this turn, as a plain cork; the rest in later turns
     }
   }
 
