@@ -50,7 +50,8 @@ export async function runServer(options: ServerOptions, info: { version: string 
     // have no reader left): process.exit() runs exit handlers that can wait
     // forever on lmdb-js's write thread mid-transaction. Acknowledged writes
     // are durable; the rest were never acknowledged.
-    process.once("disconnect", () => process.kill(process.pid, "SIGKILL"));
+    // prepend: node:cluster's own listener (registered first) calls process.exit().
+    process.prependOnceListener("disconnect", () => process.kill(process.pid, "SIGKILL"));
   }
   const starting = startServer(options, {
     version: info.version,
