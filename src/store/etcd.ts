@@ -134,7 +134,9 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
       // A member that fails twice in a row is skipped for a second; others take its calls.
       host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(2) }),
       // Retry only what never reached etcd (connection refused): a retried transaction must not apply twice.
-      global: retry(handleWhen((err) => (err as { constructor?: { name?: string } }).constructor?.name === "GRPCUnavailableError"), { maxAttempts: 3 }),
+      global: retry(handleWhen((err) => (err as { constructor?: { name?: string } }).constructor?.name === "GRPCUnavailableError"), {
+        maxAttempts: Math.max(3, options.endpoints.length + 1),
+      }),
     },
   });
 
@@ -560,11 +562,18 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
 
   // ---- open ----
 
-  try {
-    mirror = await loadMirror();
-  } catch (err) {
-    client.close();
-    throw unavailable(`connection to ${options.endpoints.join(",")}`, err);
+  // Members may be down while this replica starts: try a few times before giving up.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      mirror = await loadMirror();
+      break;
+    } catch (err) {
+      if (attempt >= 5) {
+        client.close();
+        throw unavailable(`connection to ${options.endpoints.join(",")}`, err);
+      }
+      await new Promise((r) => setTimeout(r, 200 * attempt));
+    }
   }
   await openWatch();
   try {
