@@ -34,7 +34,7 @@ function isListeningNotice(message: unknown): message is ListeningNotice {
 
 /** In a worker: tells the primary this worker listens. */
 export function announceListening(url: string, grpcPort: number): void {
-  process.send?.({ setpoint: "listening", url, grpcPort } satisfies ListeningNotice);
+  process.send?.({ setpoint: "listening", url, grpcPort } satisfies ListeningNotice, undefined, {}, () => {});
 }
 
 export interface ClusterOptions {

@@ -52,6 +52,15 @@ export async function runServer(options: ServerOptions, info: { version: string 
     // are durable; the rest were never acknowledged.
     // prepend: node:cluster's own listener (registered first) calls process.exit().
     process.prependOnceListener("disconnect", () => process.kill(process.pid, "SIGKILL"));
+    // The same hang awaits a worker that dies of an uncaught error: log it,
+    // then die at once; the primary restarts it.
+    process.on("uncaughtException", (err) => {
+      try {
+        log.fatal({ err }, "worker: uncaught error; exiting");
+      } finally {
+        process.kill(process.pid, "SIGKILL");
+      }
+    });
   }
   const starting = startServer(options, {
     version: info.version,

@@ -37,7 +37,9 @@ export function ipcCommitPeers(proc: NodeJS.Process = process): CommitPeers {
   const flush = () => {
     const revision = pending;
     pending = 0;
-    if (proc.connected) proc.send?.({ setpoint: "commit", revision } satisfies CommitNotice);
+    // With a callback, a channel that closes mid-send reports to it instead of
+    // throwing an 'error' event at the process (the primary may just have died).
+    if (proc.connected) proc.send?.({ setpoint: "commit", revision } satisfies CommitNotice, undefined, {}, () => {});
   };
   return {
     announce(revision) {
