@@ -45,6 +45,18 @@ async function shot(page: Page, name: string): Promise<void> {
 /** Console errors other than failed network loads (a dropped WebSocket or a refused request logs those on purpose). */
 const unexpected = (errors: string[]) => errors.filter((e) => !/Failed to load resource|WebSocket connection to|ERR_CONNECTION_REFUSED|401|403/.test(e));
 
+/**
+ * Waits until the table shows exactly these rows, in order. A filter change
+ * restarts the table's watch, so the table may be empty for a moment between
+ * the old watch and the new list: wait for the final state, not the first.
+ */
+async function rowsAre(page: { waitForFunction(fn: (names: string) => boolean, arg: string): Promise<unknown> }, names: string[]): Promise<void> {
+  await page.waitForFunction((want) => {
+    const doc = (globalThis as unknown as { document: { querySelectorAll(s: string): Iterable<{ getAttribute(n: string): string | null }> } }).document;
+    return [...doc.querySelectorAll(".grid-body .grid-row")].map((r) => r.getAttribute("data-name")).join(",") === want;
+  }, names.join(","));
+}
+
 describe("web console in Chromium", { skip: browserSkipReason() }, () => {
   let browser: Browser;
   before(async () => {
@@ -113,8 +125,10 @@ describe("web console in Chromium", { skip: browserSkipReason() }, () => {
       // A label selector is the watch's: only matching rows stay.
       await page.fill('input[name="labelSelector"]', "app=web");
       await page.press('input[name="labelSelector"]', "Enter");
-      await page.locator('.grid-row[data-name="second"]').waitFor({ state: "detached" });
-      assert.equal(await page.locator('.grid-row[data-name="first"]').count(), 1);
+      // The table restarts its watch with the selector: wait for its final rows
+      // (it may be empty for a moment between the old watch and the new list).
+      await rowsAre(page, ["first"]);
+      assert.equal(await page.locator('.grid-row[data-name="second"]').count(), 0);
       // A selector the server refuses stops the watch with its 400, shown as such.
       await page.fill('input[name="labelSelector"]', "app in (");
       await page.press('input[name="labelSelector"]', "Enter");
@@ -128,6 +142,7 @@ describe("web console in Chromium", { skip: browserSkipReason() }, () => {
       await page.fill('input[name="namespace"]', "other");
       await page.press('input[name="namespace"]', "Enter");
       await page.locator('.grid-row[data-name="first"]').waitFor({ state: "detached" });
+      await rowsAre(page, ["elsewhere"]);
       assert.deepEqual(await page.locator(".grid-body .grid-row").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-name"))), ["elsewhere"]);
       await page.fill('input[name="namespace"]', "");
       await page.press('input[name="namespace"]', "Enter");
