@@ -10,16 +10,17 @@
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { pino, type Logger } from "pino";
-import { WebSocketServer, type WebSocket } from "ws";
+import { WebSocketServer } from "ws";
 import { TypeRegistry } from "./api/registry.ts";
 import { RBAC_VALIDATORS } from "./api/rbac-types.ts";
 import { Resources } from "./api/resources.ts";
 import type { ObjectCheck, TypeValidators } from "./api/type-validators.ts";
 import { systemClock, type Clock, type Timer } from "./clock.ts";
 import { ApiError, BadRequestError, NotFoundError } from "./errors.ts";
-import { startGrpcServer, type RunningGrpcServer } from "./server/grpc.ts";
+import { keepWebSocketsAlive, logSpaceAlarm, startCompactor, watchStoreHealth } from "./server/background.ts";
+import { startGrpcServer, type GrpcServerOptions, type RunningGrpcServer } from "./server/grpc.ts";
 import { ListenError, probePort } from "./server/listen-error.ts";
-import { createMetrics } from "./server/metrics.ts";
+import { createMetrics, type Metrics } from "./server/metrics.ts";
 import { defaultServerOptions, type ServerOptions } from "./server/options.ts";
 import { handleRequest, isWatch, rawQuery, type RestContext } from "./server/rest.ts";
 import { parseRoute } from "./server/routes.ts";
@@ -72,7 +73,67 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
   const clock = extra.clock ?? systemClock;
   const graceMs = extra.shutdownGraceMs ?? 2000;
   const log = extra.logger ?? pino({ name: "setpoint", level: o.logLevel });
+  const core = await openCore(o, { clock, log, validators: extra.validators, commitPeers: extra.commitPeers });
+  const { store, hub, resources, metrics, security } = core;
+  let ready = true;
+  const storeCheck = watchStoreHealth(store, clock);
+  const watches = new Set<() => void>();
+  const ctx = restContext(core, { o, log, clock, version: extra.version ?? "0.1.0", ready: () => ready, storeReady: () => storeCheck.ok, watches });
+  const { http, wss } = createHttpServer(ctx, security);
+  const pinger = keepWebSocketsAlive(wss, clock, extra.pingIntervalMs ?? 30_000);
+  const alarmWatch = logSpaceAlarm(store, clock, log);
+  const compactor = startCompactor(store, { clock, minEvents: o.historyMinEvents, windowMs: o.historyWindowMs, log, onCompacted: () => metrics.compaction() });
+  const parts: ServerParts = { core, http, wss, watches, clock, graceMs, timers: [pinger, alarmWatch], compactor, storeCheck };
+
+  let bound: { port: number; grpc: RunningGrpcServer | undefined };
+  try {
+    bound = await listenAll(http, o, { resources, log, metrics, graceMs, clock, security });
+  } catch (err) {
+    await abandon(parts);
+    throw err;
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `${security.tls ? "https" : "http"}://${o.host.includes(":") ? `[${o.host}]` : o.host}:${bound.port}`,
+    port: bound.port,
+    grpcPort: bound.grpc?.port ?? -1,
+    store,
+    hub,
+    resources,
+    close() {
+      closing ??= (() => {
+        ready = false;
+        return shutdown(parts, bound.grpc);
+      })();
+      return closing;
+    },
+  };
+}
+
+/** What the server is made of below its listeners. */
+interface Core {
+  store: Store;
+  hub: WatchHub;
+  registry: TypeRegistry;
+  resources: Resources;
+  metrics: Metrics;
+  security: Security;
+}
+
+/**
+ * Opens the store and builds the hub, the type registry, the API verbs, the
+ * metrics and the security edge on it. If the security edge cannot be built
+ * (bad TLS or auth files), closes what was opened and throws.
+ */
+async function openCore(
+  o: ServerOptions,
+  extra: { clock: Clock; log: Logger; validators: TypeValidators | undefined; commitPeers: CommitPeers | undefined },
+): Promise<Core> {
+  const { clock, log } = extra;
+  // Both are set once the metrics and the security edge exist, below.
   let onCommitFailure = (_err: Error) => {};
+  let escalation = (_type: string, _object: object): void => {};
   const store = await openStore(o, clock, log, { peers: extra.commitPeers, onCommitFailure: (err) => onCommitFailure(err) });
   const hub = new WatchHub(store, {
     bookmarkIntervalMs: o.bookmarkIntervalMs,
@@ -82,14 +143,8 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
     clock,
   });
   const registry = new TypeRegistry(store, { log });
-  // RBAC objects: kube's shape checks, then (RBAC mode) no granting of what the writer does not hold.
-  let escalation = (_type: string, _object: object): void => {};
-  const rbacChecks = [...RBAC_VALIDATORS].map(([type, shape]): [string, ObjectCheck] => [type, (o) => {
-    const causes = shape(o);
-    if (causes.length === 0) escalation(type, o);
-    return causes;
-  }]);
-  const resources = new Resources(store, hub, registry, { clock, log, validators: new Map([...rbacChecks, ...(extra.validators ?? [])]) });
+  const validators = new Map([...rbacChecks((type, object) => escalation(type, object)), ...(extra.validators ?? [])]);
+  const resources = new Resources(store, hub, registry, { clock, log, validators });
   const metrics = createMetrics(store, hub);
   onCommitFailure = (err) => {
     metrics.commitFailure();
@@ -98,32 +153,53 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
   let security: Security;
   try {
     security = createSecurity(o, { hub, log, clock });
-    escalation = (type, object) => security.checkEscalation(type, object);
   } catch (err) {
     hub.close();
     await store.close();
     throw err;
   }
-  let ready = true;
-  const storeCheck = watchStoreHealth(store, clock);
-  const watches = new Set<() => void>();
+  escalation = (type, object) => security.checkEscalation(type, object);
+  return { store, hub, registry, resources, metrics, security };
+}
 
-  const ctx: RestContext = {
-    resources,
-    registry,
-    metrics,
-    log,
-    version: extra.version ?? "0.1.0",
-    ready: () => ready,
-    spaceAlarm: () => store.space().alarm,
-    watchLimit: new WatchLimit(o.maxWatchesPerClient),
-    storeReady: () => storeCheck.ok,
+/** RBAC objects: kube's shape checks, then (when the shape is right) `escalation`, which refuses granting what the writer does not hold. */
+function rbacChecks(escalation: (type: string, object: object) => void): Array<[string, ObjectCheck]> {
+  return [...RBAC_VALIDATORS].map(([type, shape]): [string, ObjectCheck] => [
+    type,
+    (o) => {
+      const causes = shape(o);
+      if (causes.length === 0) escalation(type, o);
+      return causes;
+    },
+  ]);
+}
+
+/** The REST handlers' view of the server. */
+function restContext(
+  core: Core,
+  parts: { o: ServerOptions; log: Logger; clock: Clock; version: string; ready: () => boolean; storeReady: () => boolean; watches: Set<() => void> },
+): RestContext {
+  const { watches } = parts;
+  return {
+    resources: core.resources,
+    registry: core.registry,
+    metrics: core.metrics,
+    log: parts.log,
+    clock: parts.clock,
+    version: parts.version,
+    ready: parts.ready,
+    spaceAlarm: () => core.store.space().alarm,
+    watchLimit: new WatchLimit(parts.o.maxWatchesPerClient),
+    storeReady: parts.storeReady,
     trackWatch(stop) {
       watches.add(stop);
       return () => watches.delete(stop);
     },
   };
+}
 
+/** The HTTP(S) server for REST and chunked watches, and the WebSocket server its upgrades go to. */
+function createHttpServer(ctx: RestContext, security: Security): { http: HttpServer; wss: WebSocketServer } {
   const serve = (req: IncomingMessage, res: ServerResponse) => {
     security.serveHttp(req, res, () => handleRequest(ctx, req, res));
   };
@@ -140,70 +216,76 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
     const status = statusOf(new BadRequestError(tooLarge ? "request headers too large" : `malformed HTTP request: ${err.code ?? err.message}`));
     socket.end(rawHttpReply(tooLarge ? { ...status, code: 431 } : status));
   });
-  const pinger = keepWebSocketsAlive(wss, clock, extra.pingIntervalMs ?? 30_000);
-  const alarmWatch = logSpaceAlarm(store, clock, log);
-  const compactor = startCompactor(store, { clock, minEvents: o.historyMinEvents, windowMs: o.historyWindowMs, log, onCompacted: () => metrics.compaction() });
+  return { http, wss };
+}
 
-  let port: number;
-  let grpc: RunningGrpcServer | undefined;
-  try {
-    port = await listen(http, o.host, o.httpPort).catch((err: unknown) => {
-      throw new ListenError("http", o.host, o.httpPort, err);
-    });
-    if (o.grpcPort !== -1) {
-      const grpcPort = o.grpcPort;
-      const bind = probePort(o.host, grpcPort).then(() => startGrpcServer(resources, { host: o.host, port: grpcPort, log, metrics, graceMs, clock, security }));
-      grpc = await bind.catch((err: unknown) => {
-        throw new ListenError("grpc", o.host, grpcPort, err);
-      });
-    }
-  } catch (err) {
-    pinger.cancel();
-    alarmWatch.cancel();
-    hub.close();
-    await compactor.stop();
-    await storeCheck.stop();
-    if (http.listening) await new Promise((resolve) => http.close(resolve));
-    await security.close();
-    await store.close();
-    throw err;
-  }
+/** Binds the HTTP port, then the gRPC one (unless o.grpcPort is -1); a port that cannot be bound throws ListenError. */
+async function listenAll(
+  http: HttpServer,
+  o: ServerOptions,
+  grpcOptions: Omit<GrpcServerOptions, "host" | "port"> & { resources: Resources },
+): Promise<{ port: number; grpc: RunningGrpcServer | undefined }> {
+  const port = await listen(http, o.host, o.httpPort).catch((err: unknown) => {
+    throw new ListenError("http", o.host, o.httpPort, err);
+  });
+  if (o.grpcPort === -1) return { port, grpc: undefined };
+  const grpcPort = o.grpcPort;
+  const { resources, ...rest } = grpcOptions;
+  const bind = probePort(o.host, grpcPort).then(() => startGrpcServer(resources, { ...rest, host: o.host, port: grpcPort }));
+  const grpc = await bind.catch((err: unknown) => {
+    throw new ListenError("grpc", o.host, grpcPort, err);
+  });
+  return { port, grpc };
+}
 
-  let closing: Promise<void> | undefined;
-  return {
-    url: `${security.tls ? "https" : "http"}://${o.host.includes(":") ? `[${o.host}]` : o.host}:${port}`,
-    port,
-    grpcPort: grpc?.port ?? -1,
-    store,
-    hub,
-    resources,
-    close() {
-      closing ??= (async () => {
-        ready = false;
-        pinger.cancel();
-        alarmWatch.cancel();
-        const compacted = compactor.stop();
-        const stopped = new Promise<void>((resolve) => http.close(() => resolve()));
-        http.closeIdleConnections();
-        const grpcStopped = grpc?.close();
-        hub.close();
-        for (const stop of watches) stop();
-        for (const ws of wss.clients) ws.close(1001, "server shutting down");
-        // Give in-flight requests a moment, then drop what is left.
-        const grace = clock.after(graceMs, () => http.closeAllConnections());
-        await stopped;
-        grace.cancel();
-        for (const ws of wss.clients) ws.terminate();
-        wss.close();
-        await grpcStopped;
-        await compacted;
-        await security.close();
-        await storeCheck.stop();
-        await store.close();
-      })();
-      return closing;
-    },
-  };
+/** Everything close() (or a failed start) has to stop. */
+interface ServerParts {
+  core: Core;
+  http: HttpServer;
+  wss: WebSocketServer;
+  /** Stops every open watch stream. */
+  watches: Set<() => void>;
+  clock: Clock;
+  graceMs: number;
+  /** The WebSocket pinger and the space-alarm logger. */
+  timers: Timer[];
+  compactor: { stop(): Promise<void> };
+  storeCheck: { stop(): Promise<void> };
+}
+
+/** Undoes a start whose listeners could not all bind. */
+async function abandon(p: ServerParts): Promise<void> {
+  for (const timer of p.timers) timer.cancel();
+  p.core.hub.close();
+  await p.compactor.stop();
+  await p.storeCheck.stop();
+  if (p.http.listening) await new Promise((resolve) => p.http.close(resolve));
+  await p.core.security.close();
+  await p.core.store.close();
+}
+
+/** Graceful shutdown (see the file's comment); /readyz already fails. */
+async function shutdown(p: ServerParts, grpc: RunningGrpcServer | undefined): Promise<void> {
+  const { http, wss } = p;
+  for (const timer of p.timers) timer.cancel();
+  const compacted = p.compactor.stop();
+  const stopped = new Promise<void>((resolve) => http.close(() => resolve()));
+  http.closeIdleConnections();
+  const grpcStopped = grpc?.close();
+  p.core.hub.close();
+  for (const stop of p.watches) stop();
+  for (const ws of wss.clients) ws.close(1001, "server shutting down");
+  // Give in-flight requests a moment, then drop what is left.
+  const grace = p.clock.after(p.graceMs, () => http.closeAllConnections());
+  await stopped;
+  grace.cancel();
+  for (const ws of wss.clients) ws.terminate();
+  wss.close();
+  await grpcStopped;
+  await compacted;
+  await p.core.security.close();
+  await p.storeCheck.stop();
+  await p.core.store.close();
 }
 
 /** Listens on host:port; resolves to the bound port. */
@@ -217,25 +299,6 @@ async function listen(http: HttpServer, host: string, port: number): Promise<num
   });
   const address = http.address();
   return typeof address === "object" && address ? address.port : port;
-}
-
-/** Pings every WebSocket each `intervalMs`; one that did not answer the previous ping is dropped. */
-function keepWebSocketsAlive(wss: WebSocketServer, clock: Clock, intervalMs: number): Timer {
-  const alive = new WeakMap<WebSocket, boolean>();
-  wss.on("connection", (ws) => {
-    alive.set(ws, true);
-    ws.on("pong", () => alive.set(ws, true));
-  });
-  return clock.every(intervalMs, () => {
-    for (const ws of wss.clients) {
-      if (!alive.get(ws)) {
-        ws.terminate();
-        continue;
-      }
-      alive.set(ws, false);
-      ws.ping();
-    }
-  });
 }
 
 /**
@@ -259,64 +322,6 @@ function logCutOffs(log: Logger): (request: WatchRequest, why: CutOffReason, buf
     turn[why]++;
     turn.bytes += bufferedBytes;
     turn.types.add(request.type);
-  };
-}
-
-/** Logs the store's space alarm when it is raised and when it clears, once each (failed commits are logged as they happen). */
-function logSpaceAlarm(store: Store, clock: Clock, log: Logger): Timer {
-  let last: string | undefined;
-  return clock.every(1000, () => {
-    const alarm = store.space().alarm;
-    if (alarm?.message === last) return;
-    if (alarm) log.warn({ alarm }, "store space alarm raised: writes get 507 InsufficientStorage");
-    else log.info("store space alarm cleared: writes accepted again");
-    last = alarm?.message;
-  });
-}
-
-/** How often the compactor runs: a tenth of the history window, between 1 s and 30 s. */
-function compactionPeriodMs(windowMs: number): number {
-  return Math.max(1000, Math.min(30_000, windowMs / 10));
-}
-
-interface CompactorOptions {
-  clock: Clock;
-  /** Keep at least this many changes and this much time of history (ServerOptions.historyMinEvents, historyWindowMs). */
-  minEvents: number;
-  windowMs: number;
-  log: Logger;
-  /** Called after a compaction that dropped history. */
-  onCompacted: () => void;
-}
-
-/**
- * Compacts the store's history every tenth of the history window (between 1 s
- * and 30 s), one compaction at a time. `stop()` cancels the timer and resolves
- * once a running compaction has finished.
- */
-function startCompactor(store: Store, o: CompactorOptions): { stop(): Promise<void> } {
-  let running: Promise<void> | undefined;
-  const period = compactionPeriodMs(o.windowMs);
-  const timer = o.clock.every(period, () => {
-    if (running) return;
-    const before = store.compacted();
-    // Under the space alarm history is kept for the window only, not for a
-    // count of changes: old history is what compaction can free.
-    const alarmed = store.space().alarm !== undefined;
-    running = store
-      // Replicas sharing a store compact about once per period between them, not once each.
-      .compact({ minEvents: alarmed ? 0 : o.minEvents, windowMs: o.windowMs, skipIfCompactedWithinMs: alarmed ? 0 : period * 0.9 })
-      .then((after) => {
-        if (after > before) o.onCompacted();
-      })
-      .catch((err: unknown) => o.log.error({ err }, "compaction failed"))
-      .finally(() => (running = undefined));
-  });
-  return {
-    async stop() {
-      timer.cancel();
-      await running;
-    },
   };
 }
 
@@ -344,36 +349,6 @@ async function openStore(
   });
 }
 
-/**
- * For a store shared between replicas (one with sync()): syncs every second,
- * which advances a quiet replica's head (bookmarks), and reports whether the
- * last sync succeeded: a replica cut off from etcd's quorum fails /readyz.
- */
-function watchStoreHealth(store: Store, clock: Clock): { readonly ok: boolean; stop(): Promise<void> } {
-  let ok = true;
-  let running: Promise<void> | undefined;
-  const timer = store.sync
-    ? clock.every(1000, () => {
-        if (running) return;
-        running = store.sync!()
-          .then(
-            () => void (ok = true),
-            () => void (ok = false),
-          )
-          .finally(() => (running = undefined));
-      })
-    : undefined;
-  return {
-    get ok() {
-      return ok;
-    },
-    async stop() {
-      timer?.cancel();
-      await running;
-    },
-  };
-}
-
 /** Serves a WebSocket watch on a list path, or answers the upgrade with a Status. */
 async function upgrade(ctx: RestContext, security: Security, wss: WebSocketServer, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
   const reject = (err: unknown) => {
@@ -397,7 +372,7 @@ async function upgrade(ctx: RestContext, security: Security, wss: WebSocketServe
     wss.handleUpgrade(req, socket, head, (ws) => {
       wss.emit("connection", ws, req);
       let untrack = () => {};
-      const stop = start(webSocketWatchSink(ws, () => untrack()));
+      const stop = start(webSocketWatchSink(ws, () => untrack(), { clock: ctx.clock }));
       untrack = ctx.trackWatch(stop);
       ws.on("close", () => {
         stop();

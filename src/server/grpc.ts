@@ -53,7 +53,6 @@ export interface RunningGrpcServer {
 
 /** Starts serving `setpoint.v1.Resources` on host:port. */
 export async function startGrpcServer(resources: Resources, options: GrpcServerOptions): Promise<RunningGrpcServer> {
-  const { log, metrics, token, security } = options;
   const server = new grpc.Server({
     // A little over the REST body bound, for the envelope around the object.
     "grpc.max_receive_message_length": MAX_BODY_BYTES + 64 * 1024,
@@ -62,16 +61,32 @@ export async function startGrpcServer(resources: Resources, options: GrpcServerO
     "grpc.keepalive_timeout_ms": 10_000,
     interceptors: [resetAnsweredStreams],
   });
-
   let closing: Promise<void> | undefined;
-  /** Admits a call through the security edge (or the bare token check without one). */
-  const admit = (call: GrpcCall, verb: string, ref: wire.ResourceRef | null | undefined, sub: string): Admission | undefined => {
-    if (security) return security.admitGrpc(call, verb, ref, sub === "/status" ? "status" : "");
-    if (token !== undefined && call.metadata.get("authorization")[0] !== `Bearer ${token}`) {
-      throw new ApiError("Unauthorized", "Unauthorized");
-    }
-    return undefined;
+  const edge = callEdge(resources, options);
+  const handlers = resourceHandlers(resources, edge, () => closing !== undefined);
+  server.addService(withMalformedRequests(withPreSerializedWatch(wire.loadResourcesService().definition)), handlers);
+  const port = await bind(server, options);
+  return {
+    port,
+    close() {
+      closing ??= shutdown(server, options.clock ?? systemClock, options.graceMs ?? 2000);
+      return closing;
+    },
   };
+}
+
+/** What every call goes through: admission by the security edge, and a metrics record of its outcome. */
+interface CallEdge {
+  /** Admits a call through the security edge (or the bare token check without one); throws if refused. */
+  admit(call: GrpcCall, verb: string, ref: wire.ResourceRef | null | undefined, sub: string): Admission | undefined;
+  /** Records a call like a REST request; logs an internal error. */
+  record(verb: string, ref: wire.ResourceRef | null | undefined, err: unknown, started: number, sub?: string): void;
+  /** One unary RPC: authenticate, run (as the caller, under RBAC), answer with the response or the error. */
+  unary<Req extends { ref: wire.ResourceRef | null }, Res>(verb: string, run: (req: Req) => Promise<Res> | Res, sub?: string): grpc.handleUnaryCall<Req, Res>;
+}
+
+function callEdge(resources: Resources, options: GrpcServerOptions): CallEdge {
+  const { log, metrics, token, security } = options;
   /** A call's metrics label: the live type it names, as REST labels it; "unknown" otherwise, so any text a caller sends cannot add series. */
   const resourceLabel = (ref: wire.ResourceRef | null | undefined, sub: string): string => {
     if (!ref?.group || !ref.version || !ref.plural) return "unknown";
@@ -81,82 +96,63 @@ export async function startGrpcServer(resources: Resources, options: GrpcServerO
       return "unknown";
     }
   };
-  const record = (verb: string, ref: wire.ResourceRef | null | undefined, err: unknown, started: number, sub = "") => {
-    const resource = resourceLabel(ref, sub);
-    const code = err === undefined ? (verb === "create" ? 201 : 200) : statusOf(err).code;
-    if (code === 500) log.error({ err: toApiError(err).cause ?? err, verb, resource }, "internal error (grpc)");
-    metrics?.request(verb, resource, code, (performance.now() - started) / 1000);
+  const edge: CallEdge = {
+    admit(call, verb, ref, sub) {
+      if (security) return security.admitGrpc(call, verb, ref, sub === "/status" ? "status" : "");
+      if (token !== undefined && call.metadata.get("authorization")[0] !== `Bearer ${token}`) {
+        throw new ApiError("Unauthorized", "Unauthorized");
+      }
+      return undefined;
+    },
+    record(verb, ref, err, started, sub = "") {
+      const resource = resourceLabel(ref, sub);
+      const code = err === undefined ? (verb === "create" ? 201 : 200) : statusOf(err).code;
+      if (code === 500) log.error({ err: toApiError(err).cause ?? err, verb, resource }, "internal error (grpc)");
+      metrics?.request(verb, resource, code, (performance.now() - started) / 1000);
+    },
+    unary<Req extends { ref: wire.ResourceRef | null }, Res>(verb: string, run: (req: Req) => Promise<Res> | Res, sub = ""): grpc.handleUnaryCall<Req, Res> {
+      return (call, callback) => {
+        const started = performance.now();
+        let admission: Admission | undefined;
+        Promise.resolve()
+          .then(() => {
+            // A request that did not decode names nothing to authorize: refuse it first.
+            const malformed = malformedRequest(call.request, verb);
+            if (malformed) throw malformed;
+            admission = edge.admit(call, verb, call.request.ref, sub);
+            const user = admission?.user;
+            return security && user ? security.runAs(user, () => run(call.request)) : run(call.request);
+          })
+          .then(
+            (res) => {
+              edge.record(verb, call.request.ref, undefined, started, sub);
+              admission?.done(verb === "create" ? 201 : 200);
+              callback(null, res);
+            },
+            (err: unknown) => {
+              edge.record(verb, call.request.ref, err, started, sub);
+              admission?.done(statusOf(err).code);
+              callback(serviceError(err));
+            },
+          );
+      };
+    },
   };
-  /** One unary RPC: authenticate, run, answer with the response or the error. */
-  const unary = <Req extends { ref: wire.ResourceRef | null }, Res>(verb: string, run: (req: Req) => Promise<Res> | Res, sub = ""): grpc.handleUnaryCall<Req, Res> => {
-    return (call, callback) => {
-      const started = performance.now();
-      let admission: Admission | undefined;
-      Promise.resolve()
-        .then(() => {
-          // A request that did not decode names nothing to authorize: refuse it first.
-          const malformed = malformedRequest(call.request, verb);
-          if (malformed) throw malformed;
-          admission = admit(call, verb, call.request.ref, sub);
-          const user = admission?.user;
-          return security && user ? security.runAs(user, () => run(call.request)) : run(call.request);
-        })
-        .then(
-          (res) => {
-            record(verb, call.request.ref, undefined, started, sub);
-            admission?.done(verb === "create" ? 201 : 200);
-            callback(null, res);
-          },
-          (err: unknown) => {
-            record(verb, call.request.ref, err, started, sub);
-            admission?.done(statusOf(err).code);
-            callback(serviceError(err));
-          },
-        );
-    };
-  };
+  return edge;
+}
+
+/** The service's handlers: each RPC a thin adapter onto `resources`. */
+function resourceHandlers(resources: Resources, edge: CallEdge, shuttingDown: () => boolean): grpc.UntypedServiceImplementation {
   /** A unary RPC answering with one object. */
   const object = <Req extends { ref: wire.ResourceRef | null }>(verb: string, run: (req: Req) => Promise<string> | string, sub = "") =>
-    unary<Req, wire.ObjectResponse>(verb, async (r) => ({ object: Buffer.from(await run(r)) }), sub);
-
-  const handlers: grpc.UntypedServiceImplementation = {
+    edge.unary<Req, wire.ObjectResponse>(verb, async (r) => ({ object: Buffer.from(await run(r)) }), sub);
+  return {
     Get: object<wire.GetRequest>("get", (r) => resources.get(refOf(r.ref, true))),
-    List: unary<wire.ListRequest, wire.ListResponse>("list", async (r) => {
+    List: edge.unary<wire.ListRequest, wire.ListResponse>("list", async (r) => {
       const page = await resources.listPage(refOf(r.ref, false), listQuery(r));
       return { revision: page.revision, continue: page.continue ?? "", items: page.items.map((s) => Buffer.from(s)) };
     }),
-    Watch: (call: WatchCall) => {
-      const started = performance.now();
-      const r = call.request;
-      let code = 200;
-      Promise.resolve()
-        .then(async () => {
-          const malformed = malformedRequest(r, "watch");
-          if (malformed) throw malformed;
-          const admission = admit(call, "watch", r.ref, "");
-          if (admission) {
-            // The watch counts (and is audited) until the call ends, however it ends.
-            const end = () => admission.done(code);
-            for (const event of ["finish", "cancelled", "error", "close"]) call.once(event, end);
-          }
-          const start = await resources.openWatch(refOf(r.ref, false), watchQuery(r));
-          if (call.cancelled) return;
-          let stop: () => void;
-          try {
-            stop = start(grpcWatchSink(call));
-          } catch (err) {
-            // The hub refuses new watches once it is closed: close() has begun.
-            throw closing ? new ApiError("TooManyRequests", "the server is shutting down; retry against another replica") : err;
-          }
-          call.on("cancelled", stop);
-          record("watch", r.ref, undefined, started);
-        })
-        .catch((err: unknown) => {
-          code = statusOf(err).code;
-          record("watch", r.ref, err, started);
-          call.emit("error", serviceError(err));
-        });
-    },
+    Watch: watchHandler(resources, edge, shuttingDown),
     Create: object<wire.CreateRequest>("create", (r) => resources.create(refOf(r.ref, false), jsonOf(r.object, "object"))),
     Update: object<wire.UpdateRequest>("update", (r) => resources.update(refOf(r.ref, true), jsonOf(r.object, "object"))),
     UpdateStatus: object<wire.UpdateRequest>("update", (r) => resources.update(refOf(r.ref, true), jsonOf(r.object, "object"), "status"), "/status"),
@@ -173,20 +169,51 @@ export async function startGrpcServer(resources: Resources, options: GrpcServerO
       return resources.delete(ref, { preconditions: pre });
     }),
   };
-  server.addService(withMalformedRequests(withPreSerializedWatch(wire.loadResourcesService().definition)), handlers);
+}
 
-  const host = options.host.includes(":") ? `[${options.host}]` : options.host;
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${host}:${options.port}`, security?.tls?.grpcCredentials() ?? grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
-  });
-
-  return {
-    port,
-    close() {
-      closing ??= shutdown(server, options.clock ?? systemClock, options.graceMs ?? 2000);
-      return closing;
-    },
+/** The Watch RPC: admit, open the watch, stream it through a grpcWatchSink until the call ends. */
+function watchHandler(resources: Resources, edge: CallEdge, shuttingDown: () => boolean): (call: WatchCall) => void {
+  return (call) => {
+    const started = performance.now();
+    const r = call.request;
+    let code = 200;
+    Promise.resolve()
+      .then(async () => {
+        const malformed = malformedRequest(r, "watch");
+        if (malformed) throw malformed;
+        const admission = edge.admit(call, "watch", r.ref, "");
+        if (admission) {
+          // The watch counts (and is audited) until the call ends, however it ends.
+          const end = () => admission.done(code);
+          for (const event of ["finish", "cancelled", "error", "close"]) call.once(event, end);
+        }
+        const start = await resources.openWatch(refOf(r.ref, false), watchQuery(r));
+        if (call.cancelled) return;
+        let stop: () => void;
+        try {
+          stop = start(grpcWatchSink(call));
+        } catch (err) {
+          // The hub refuses new watches once it is closed: close() has begun.
+          throw shuttingDown() ? new ApiError("TooManyRequests", "the server is shutting down; retry against another replica") : err;
+        }
+        call.on("cancelled", stop);
+        edge.record("watch", r.ref, undefined, started);
+      })
+      .catch((err: unknown) => {
+        code = statusOf(err).code;
+        edge.record("watch", r.ref, err, started);
+        call.emit("error", serviceError(err));
+      });
   };
+}
+
+/** Binds host:port (TLS when the security edge has it); resolves to the bound port. */
+function bind(server: grpc.Server, options: GrpcServerOptions): Promise<number> {
+  const host = options.host.includes(":") ? `[${options.host}]` : options.host;
+  const credentials = options.security?.tls?.grpcCredentials() ?? grpc.ServerCredentials.createInsecure();
+  return new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${host}:${options.port}`, credentials, (err, bound) => (err ? reject(err) : resolve(bound)));
+  });
 }
 
 type WatchCall = grpc.ServerWritableStream<wire.WatchRequest, wire.WatchEvent>;

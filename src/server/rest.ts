@@ -10,6 +10,7 @@ import type { TypeRegistry } from "../api/registry.ts";
 import type { DeleteOptions, ResourceRef, Resources } from "../api/resources.ts";
 import { patchTypeOf } from "../api/patch.ts";
 import type { RawQuery } from "../api/query.ts";
+import type { Clock } from "../clock.ts";
 import type { SpaceAlarm } from "../store.ts";
 import { ApiError, BadRequestError, NotFoundError } from "../errors.ts";
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, coreResources, versionInfo } from "./discovery.ts";
@@ -31,6 +32,8 @@ export interface RestContext {
   registry: TypeRegistry;
   metrics: Metrics;
   log: Logger;
+  /** Ages in Table rows, and the grace timer of a cut-off watch. */
+  clock: Clock;
   version: string;
   /** False once shutdown began: /readyz fails and new watches are refused. */
   ready: () => boolean;
@@ -312,16 +315,17 @@ function discovery(ctx: RestContext, route: Route, req: IncomingMessage): unknow
 }
 
 /** Table options when the request asked for a Table (kubectl's `as=Table`), else undefined. */
-function tableOptions(req: IncomingMessage, url: URL): TableOptions | undefined {
-  const r = renderingOf(req.headers.accept);
+function tableOptions(call: Call, now: number): TableOptions | undefined {
+  const r = renderingOf(call.req.headers.accept);
   if (r.as !== "table") return undefined;
-  return { apiVersion: r.apiVersion, includeObject: includeObjectOf(url.searchParams), now: Date.now() };
+  return { apiVersion: r.apiVersion, includeObject: includeObjectOf(call.url.searchParams), now };
 }
 
-/** `sink` with each event's object turned into a Table row (see table.ts). */
-function tableSink(sink: WatchSink, type: import("../api/types.ts").TypeInfo, opts: TableOptions): WatchSink {
+/** `sink` with each event's object turned into a Table row (see table.ts), its age as of the event. */
+function tableSink(sink: WatchSink, rows: { type: import("../api/types.ts").TypeInfo; table: TableOptions; clock: Clock }): WatchSink {
+  const { type, table, clock } = rows;
   return {
-    send: (event) => sink.send(watchEventAsTable(type, event, { ...opts, now: Date.now() })),
+    send: (event) => sink.send(watchEventAsTable(type, event, { ...table, now: clock.now() })),
     buffered: () => sink.buffered(),
     onDrain: (listener) => sink.onDrain(listener),
     fail: (err) => sink.fail(err),
@@ -332,7 +336,7 @@ function tableSink(sink: WatchSink, type: import("../api/types.ts").TypeInfo, op
 async function serveCollection(ctx: RestContext, call: Call, ref: ResourceRef): Promise<number> {
   const { req, res, url, method, watch } = call;
   const q = rawQuery(url.searchParams);
-  const table = method === "GET" ? tableOptions(req, url) : undefined;
+  const table = method === "GET" ? tableOptions(call, ctx.clock.now()) : undefined;
   if (method === "GET" && watch) {
     if (!ctx.ready()) throw new ApiError("TooManyRequests", "the server is shutting down; retry against another replica");
     const start = await ctx.resources.openWatch(ref, q);
@@ -342,8 +346,8 @@ async function serveCollection(ctx: RestContext, call: Call, ref: ResourceRef): 
     res.writeHead(200, { "Content-Type": "application/json", "Transfer-Encoding": "chunked", "Cache-Control": "no-cache" });
     res.flushHeaders();
     let untrack = () => {};
-    const plain = httpWatchSink(res, () => untrack());
-    const stop = start(table && type ? tableSink(plain, type, table) : plain);
+    const plain = httpWatchSink(res, () => untrack(), { clock: ctx.clock });
+    const stop = start(table && type ? tableSink(plain, { type, table, clock: ctx.clock }) : plain);
     untrack = ctx.trackWatch(stop);
     res.on("close", () => {
       stop();
@@ -373,13 +377,13 @@ async function serveCollection(ctx: RestContext, call: Call, ref: ResourceRef): 
 }
 
 async function serveObject(ctx: RestContext, call: Call, route: Extract<Route, { kind: "object" | "status" }>): Promise<number> {
-  const { req, res, url, method } = call;
+  const { req, res, method } = call;
   const ref = route.ref;
   const sub = route.kind === "status" ? "status" : undefined;
   switch (method) {
     case "GET": {
       const object = await ctx.resources.get(ref);
-      const table = route.kind === "object" ? tableOptions(req, url) : undefined;
+      const table = route.kind === "object" ? tableOptions(call, ctx.clock.now()) : undefined;
       send(res, 200, table ? objectAsTable(ctx.resources.resolve(ref, true), object, table) : object);
       return 200;
     }

@@ -21,6 +21,7 @@
 
 import type { ServerResponse } from "node:http";
 import type { WebSocket } from "ws";
+import { systemClock, type Clock } from "../clock.ts";
 import { ApiError } from "../errors.ts";
 import type { CloseReason, WatchEncoding, WatchSink } from "../watch.ts";
 import { statusOf } from "./status.ts";
@@ -203,7 +204,15 @@ function slowStatus(): ApiError {
   return new ApiError("TooManyRequests", "watch cut off: this client did not read fast enough; reconnect from your last resourceVersion");
 }
 
-export function httpWatchSink(res: ServerResponse, onClose: () => void): WatchSink {
+/** What a watch sink needs besides its connection. */
+export interface WatchSinkOptions {
+  /** Times the grace a cut-off client gets before its connection is destroyed. Default: the system clock. */
+  clock?: Clock;
+}
+
+/** A chunked HTTP response as a watch sink; `onClose` runs once when the watch ends. */
+export function httpWatchSink(res: ServerResponse, onClose: () => void, options: WatchSinkOptions = {}): WatchSink {
+  const clock = options.clock ?? systemClock;
   let done = false;
   const backlog = new Backlog(() => res.writableLength, (b) => res.write(b));
   res.on("drain", () => backlog.flush());
@@ -243,13 +252,15 @@ export function httpWatchSink(res: ServerResponse, onClose: () => void): WatchSi
       cutOffs.add(() => {
         if (res.destroyed) return;
         res.end(errorEvent(slowStatus()) + "\n");
-        setTimeout(() => res.destroy(), CLOSE_GRACE_MS).unref();
+        clock.after(CLOSE_GRACE_MS, () => res.destroy());
       });
     },
   };
 }
 
-export function webSocketWatchSink(ws: WebSocket, onClose: () => void): WatchSink {
+/** A WebSocket as a watch sink; `onClose` runs once when the watch ends. */
+export function webSocketWatchSink(ws: WebSocket, onClose: () => void, options: WatchSinkOptions = {}): WatchSink {
+  const clock = options.clock ?? systemClock;
   let done = false;
   type Socket = Corkable & { writableCorked: number; on(e: string, fn: () => void): unknown; once(e: string, fn: () => void): unknown; off(e: string, fn: () => void): unknown };
   const socket = (ws as unknown as { _socket?: Socket })._socket;
@@ -298,7 +309,7 @@ export function webSocketWatchSink(ws: WebSocket, onClose: () => void): WatchSin
       cutOffs.add(() => {
         if (ws.readyState !== ws.OPEN) return;
         ws.close(CLOSE_SLOW, "send buffer full: reconnect from your last resourceVersion");
-        setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();
+        clock.after(CLOSE_GRACE_MS, () => ws.terminate());
       });
     },
   };
