@@ -283,6 +283,7 @@ export class SetpointClient {
     const { signal } = options;
     return new Promise<Res>((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);
+      // Date.now, not an injected clock: grpc-js deadlines are wall-clock dates.
       const deadline = Date.now() + (options.timeoutMs ?? this.#options.timeoutMs ?? 10_000);
       // With several replicas, one that is UNAVAILABLE (down, or cut off from
       // its store) passes the call to the next, each tried once.

@@ -63,6 +63,8 @@ export function runPrimary(o: ClusterOptions): void {
   let deaths = 0;
   const started = new Map<Worker, number>();
 
+  // Real time and timers, not an injected clock: this supervises real worker
+  // processes, and its restart backoff is tested only with them.
   const fork = (): void => {
     const worker = cluster.fork();
     started.set(worker, Date.now());

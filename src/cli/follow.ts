@@ -79,6 +79,7 @@ export async function followCollection(client: ApiClient, options: FollowOptions
     else for (const e of events) options.onEvent(e);
   };
 
+  // A plain (ref'd) timer on purpose: while it waits to relist, it is what keeps the CLI alive.
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, ms);

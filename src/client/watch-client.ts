@@ -159,6 +159,7 @@ export function watchList<T extends WatchedObject = WatchedObject>(options: Watc
   let state: WatchState = { phase: "connecting", attempt: 0 };
   let revision: string | undefined;
   let socket: WebSocketLike | undefined;
+  // The standard timers, not src/clock.ts: this file imports nothing (it ships alone); the injectable part is `retryDelay`.
   let timer: ReturnType<typeof setTimeout> | undefined;
   let closed = false;
   // Every connection gets a number; callbacks of an older one are ignored.

@@ -114,6 +114,9 @@ export async function runPipelineAgent(options: PipelineAgentOptions): Promise<v
   agent.informer.addHandlers(runner.handlers);
 
   const stop = new AbortController();
+  // Plain (ref'd) timers here, not the runner's clock (whose system timers do
+  // not hold the process): the agent process must stay up while its informer
+  // waits out a server outage. The fence check reads the lease on the clock.
   const fence = setInterval(() => runner.checkFence(), FENCE_CHECK_MS);
   const onAbort = () => {
     clearInterval(fence);
@@ -145,6 +148,7 @@ async function install(agent: Agent<PipelineRun>, options: PipelineAgentOptions)
     } catch (err) {
       if (options.signal.aborted) return;
       options.onError?.(err);
+      // Ref'd: before agent.run nothing else keeps the process alive while it retries.
       await new Promise<void>((done) => {
         const t = setTimeout(done, delay);
         options.signal.addEventListener("abort", () => (clearTimeout(t), done()), { once: true });

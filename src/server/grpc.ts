@@ -79,7 +79,7 @@ export async function startGrpcServer(resources: Resources, options: GrpcServerO
 interface CallEdge {
   /** Admits a call through the security edge (or the bare token check without one); throws if refused. */
   admit(call: GrpcCall, verb: string, ref: wire.ResourceRef | null | undefined, sub: string): Admission | undefined;
-  /** Records a call like a REST request; logs an internal error. */
+  /** Records a call like a REST request; logs an internal error. `started` is performance.now() (real elapsed time for the latency histogram). */
   record(verb: string, ref: wire.ResourceRef | null | undefined, err: unknown, started: number, sub?: string): void;
   /** One unary RPC: authenticate, run (as the caller, under RBAC), answer with the response or the error. */
   unary<Req extends { ref: wire.ResourceRef | null }, Res>(verb: string, run: (req: Req) => Promise<Res> | Res, sub?: string): grpc.handleUnaryCall<Req, Res>;

@@ -223,6 +223,7 @@ interface Call {
 
 /** Serves one HTTP request. Never throws; every failure becomes a Status. */
 export async function handleRequest(ctx: RestContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  // Real elapsed time for the latency histogram, not the injected clock.
   const started = performance.now();
   const method = req.method ?? "GET";
   let url: URL;

@@ -47,7 +47,12 @@ export interface EtcdStoreOptions {
   prefix?: string;
   /** PEM files for etcd over TLS: CA, client certificate and key (kube-apiserver's --etcd-cafile/certfile/keyfile). */
   tls?: { caFile?: string; certFile?: string; keyFile?: string };
-  /** Clock for commit times (compaction by age). Default Date.now. */
+  /**
+   * Clock for commit times (compaction by age). Default Date.now. The store's
+   * timers (request deadlines, reconnect and retry backoff, the sync
+   * interval) are real timers on purpose: they pace a real etcd cluster's
+   * recovery, and grpc-js deadlines are wall-clock dates.
+   */
   now?: () => number;
   /** Deadline of each etcd request; past it the operation fails with ServiceUnavailable. Default 5000 ms. */
   requestTimeoutMs?: number;

@@ -138,6 +138,8 @@ export class SpaceMonitor {
   }
 
   #refresh(force: boolean): void {
+    // Real elapsed time, not the store's clock: this rate-limits statfs calls,
+    // and a test's manual clock standing still must not freeze the reading.
     const now = performance.now();
     if (!force && now - this.#measuredAt < this.#o.refreshMs) return;
     this.#measured = this.#o.measure();

@@ -27,6 +27,7 @@ export function useDiscoveredTypes(changes: number, epoch: number): TypeInfo[] {
   const [types, setTypes] = useState<TypeInfo[]>([]);
   useEffect(() => {
     let stopped = false;
+    // The browser's timers (src/ui is a page, tested in a real browser), as throughout the console.
     const t = setTimeout(() => {
       discover().then(
         (found) => !stopped && setTypes(found),

@@ -82,7 +82,7 @@ export function useLiveList(path: string | undefined, options: LiveOptions = {})
   return { items, version, state: { ...state, revision: revision.current ?? state.revision }, revision: revision.current ?? state.revision };
 }
 
-/** The current time, refreshed every `ms` (for ages and running durations). */
+/** The current time, refreshed every `ms` (for ages and running durations). The browser's own timers: the console shows the viewer's wall clock. */
 export function useNow(ms = 1000): number {
   const [now, setNow] = useState(Date.now());
   useEffect(() => {

@@ -79,6 +79,9 @@ function superviseAgent(args: string[], env: NodeJS.ProcessEnv, ctx: CliContext)
   let stopping = false;
   let failures = 0;
   let timer: NodeJS.Timeout | undefined;
+  // Real time and timers, not an injected clock: this supervises a real child
+  // process. The timers are ref'd on purpose: a pending restart, or the wait
+  // for a child to exit, keeps `up` alive.
   const start = () => {
     const startedAt = Date.now();
     const c = spawn(process.execPath, [...setpointArgv(), "agent", "pipelines", ...args], {

@@ -78,6 +78,7 @@ export function ServerView({ epoch }: { epoch: number }) {
       if (!stopped) setTick((t) => t + 1);
     };
     void poll();
+    // The browser's timers (src/ui is a page, tested in a real browser), as throughout the console.
     const t = setInterval(poll, EVERY_MS);
     return () => {
       stopped = true;
