@@ -2,7 +2,7 @@
 // memory and its data directory level off instead of growing.
 //
 //   node --import tsx bench/soak.ts [--duration 30m] [--sample-every 10s] [--full]
-//        [--write-rate 100] [--watchers 40] [--stallers 20] [--agents 2]
+//        [--write-rate 100] [--watchers 40] [--stallers 20] [--agents 2] [--history-window 3m]
 //
 // Duration: 2 minutes by default (the smoke run CI does), 30 minutes with
 // --full, or --duration. The mix, all paced and bounded:
@@ -16,15 +16,24 @@
 //     revision (relisting on 410);
 //   - a list of everything and a label-selector list every second;
 //   - --agents SDK agents (gRPC list, WebSocket watch) writing status.
-// The server runs with --history-window a tenth of the duration (15 s to
-// 5 min) and --history-min-events 1000, so history is compacted within the run.
+// History is kept by count, not by time, so that what the store and the
+// watch hub's replay window hold does not depend on how fast this machine
+// manages to write (on a shared machine that changes during the run): the
+// server runs with --history-min-events N (a tenth of the run's seconds times
+// 100, between 1,000 and 5,000) and --history-window 5s, so compaction keeps
+// about N changes. `--history-window D` keeps D of history instead (then the
+// data directory follows the write rate).
 //
-// Output: one `soak-sample` JSON line every --sample-every (server RSS, data
-// directory bytes on disk, store used bytes, watchers, revision, cut-offs),
-// then one `soak` line with the curve, the write latencies, and whether RSS
-// and the data directory levelled off: the highest value of the last quarter
-// of the run is within 10% (plus 16 MiB for RSS, 4 MiB for the data dir) of
-// the highest value of the second quarter.
+// Output: one `soak-sample` JSON line every --sample-every: server RSS and its
+// parts (anonymous memory, mapped files: LMDB's data file is memory-mapped),
+// V8 heap used and reserved, external memory and Buffers, the hub's replay
+// window (events, bytes), the data directory's bytes on disk, the store's used
+// bytes, changes retained, writes, watchers, revision, cut-offs. Then one
+// `soak` line with the curve, the write latencies, and for RSS, its anonymous
+// part, and the data directory whether they levelled off, by the criterion in
+// its `criterion` field (bench/lib/levelling.ts): the highest value of the
+// last third of the run is at most the highest of the middle third times 1.05
+// (the first third is warm-up); `levelled_off` is RSS and data directory both.
 
 import { randomUUID } from "node:crypto";
 import type { ChildProcess } from "node:child_process";
@@ -35,7 +44,8 @@ import { parseDuration } from "../src/cli/flags.ts";
 import { BENCH_GROUP, HttpClient, ensureBenchType } from "./lib/clients.ts";
 import { runStandalone } from "./lib/main.ts";
 import { intOption, type BenchOptions } from "./lib/options.ts";
-import { cpuSeconds, peakRssMb, rssMb, spawnTracked, startSetpoint, stopChild, tempDir, tsxArgs } from "./lib/procs.ts";
+import { levelling, levellingCriterion } from "./lib/levelling.ts";
+import { cpuSeconds, peakRssMb, rssMb, rssPartsMb, spawnTracked, startSetpoint, stopChild, tempDir, tsxArgs } from "./lib/procs.ts";
 import { emit, note, type Result } from "./lib/report.ts";
 import { Histogram, round } from "./lib/stats.ts";
 
@@ -46,8 +56,23 @@ const MiB = 1024 * 1024;
 interface Sample {
   t_s: number;
   rss_mb: number;
+  /** RSS as anonymous memory and as mapped files (the binary, LMDB's memory-mapped data file). */
+  rss_anon_mb: number;
+  rss_file_mb: number;
+  /** Where the anonymous memory goes: the V8 heap (used, and reserved), memory outside it, and of that the Buffers. */
+  heap_used_mb: number;
+  heap_total_mb: number;
+  external_mb: number;
+  array_buffers_mb: number;
+  /** The hub's in-memory replay window. */
+  window_events: number;
+  window_mb: number;
   data_dir_bytes: number;
   used_bytes: number;
+  /** Changes kept in the store's history (revision minus compacted revision). */
+  retained_events: number;
+  /** Writes acknowledged so far. */
+  writes: number;
   watchers: number;
   revision: number;
   compacted: number;
@@ -59,6 +84,7 @@ function diskUsage(dir: string): number {
   let total = 0;
   for (const name of readdirSync(dir, { recursive: true })) {
     try {
+      if (String(name).endsWith(".heapsnapshot")) continue; // SETPOINT_SOAK_NODE_ARGS=--heapsnapshot-signal
       const st = statSync(join(dir, String(name)));
       if (st.isFile()) total += st.blocks * 512;
     } catch {
@@ -71,13 +97,6 @@ function diskUsage(dir: string): number {
 function metric(text: string, name: string): number {
   const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text);
   return m ? Number(m[1]) : NaN;
-}
-
-/** Highest value of `xs` between fractions `from` and `to` of the run. */
-function peak(samples: Sample[], pick: (s: Sample) => number, from: number, to: number): number {
-  const end = samples.at(-1)?.t_s ?? 0;
-  const xs = samples.filter((s) => s.t_s >= end * from && s.t_s <= end * to).map(pick);
-  return xs.length ? Math.max(...xs) : NaN;
 }
 
 /** A WebSocket watcher that resumes from its last revision whenever it is cut off; `stall()` stops its reading for a while. */
@@ -148,12 +167,16 @@ export async function soak(o: BenchOptions): Promise<Result[]> {
   const watcherCount = intOption(o, "watchers", 40);
   const stallerCount = intOption(o, "stallers", 20);
   const agentCount = intOption(o, "agents", 2);
-  const historyWindowMs = Math.max(15_000, Math.min(300_000, Math.round(durationMs / 10)));
+  const byTime = typeof o.values["history-window"] === "string";
+  const historyWindowMs = byTime ? parseDuration(o.values["history-window"] as string) : 5000;
+  const historyEvents = byTime ? 1000 : Math.max(1000, Math.min(5000, Math.round(durationMs / 100)));
   const dataDir = tempDir("setpoint-bench-soak-");
   const server = await startSetpoint({
     grpc: true,
     dataDir,
-    args: ["--history-window", `${historyWindowMs}ms`, "--history-min-events", "1000", "--watch-buffer-bytes", "256Ki", "--workers", "1", "--max-watches-per-user", "0"],
+    // For a closer look, e.g. SETPOINT_SOAK_NODE_ARGS=--heapsnapshot-signal=SIGUSR2 (snapshots land in the data dir).
+    nodeArgs: process.env.SETPOINT_SOAK_NODE_ARGS?.split(" ").filter(Boolean),
+    args: ["--history-window", `${historyWindowMs}ms`, "--history-min-events", String(historyEvents), "--watch-buffer-bytes", "256Ki", "--workers", "1", "--max-watches-per-user", "0"],
   });
   const pid = server.pid!;
   const client = new HttpClient(server.url, { connections: 16 });
@@ -174,7 +197,7 @@ export async function soak(o: BenchOptions): Promise<Result[]> {
     for (let i = 0; i < OBJECTS; i += 50) {
       await Promise.all(Array.from({ length: Math.min(50, OBJECTS - i) }, (_, j) => client.expect(201, "POST", path, body(i + j, 0))));
     }
-    note(`soak: ${OBJECTS} objects; running ${durationMs / 1000} s with ${writeRate} writes/s, ${watcherCount} watchers, ${stallerCount} stalling watchers, ${agentCount} agents; history window ${historyWindowMs / 1000} s`);
+    note(`soak: ${OBJECTS} objects; running ${durationMs / 1000} s with ${writeRate} writes/s, ${watcherCount} watchers, ${stallerCount} stalling watchers, ${agentCount} agents; history kept: ${byTime ? `${historyWindowMs / 1000} s` : `${historyEvents} changes`}`);
 
     const wsUrl = server.url.replace(/^http/, "ws") + path;
     for (let i = 0; i < watcherCount; i++) watchers.push(new ResumingWatcher(wsUrl, server.token, 0));
@@ -239,11 +262,23 @@ export async function soak(o: BenchOptions): Promise<Result[]> {
     const cpu0 = cpuSeconds(pid);
     const sample = async () => {
       const text = (await client.request("GET", "/metrics")).text;
+      const mb = (name: string) => round(metric(text, name) / MiB, 1)!;
+      const parts = rssPartsMb(pid);
       const s: Sample = {
         t_s: round((Date.now() - started) / 1000, 1)!,
         rss_mb: rssMb(pid),
+        rss_anon_mb: parts.anon,
+        rss_file_mb: parts.file,
+        heap_used_mb: mb("setpoint_nodejs_heap_size_used_bytes"),
+        heap_total_mb: mb("setpoint_nodejs_heap_size_total_bytes"),
+        external_mb: mb("setpoint_nodejs_external_memory_bytes"),
+        array_buffers_mb: mb("setpoint_nodejs_array_buffers_bytes"),
+        window_events: metric(text, "setpoint_watch_window_events"),
+        window_mb: mb("setpoint_watch_window_bytes"),
         data_dir_bytes: diskUsage(dataDir),
         used_bytes: metric(text, "setpoint_store_used_bytes"),
+        retained_events: metric(text, "setpoint_revision") - metric(text, "setpoint_compacted_revision"),
+        writes,
         watchers: metric(text, "setpoint_watchers"),
         revision: metric(text, "setpoint_revision"),
         compacted: metric(text, "setpoint_compacted_revision"),
@@ -260,12 +295,10 @@ export async function soak(o: BenchOptions): Promise<Result[]> {
     for (const t of timers) clearInterval(t);
     const elapsed = (Date.now() - started) / 1000;
 
-    const rssQ2 = peak(samples, (s) => s.rss_mb, 0.25, 0.5);
-    const rssQ4 = peak(samples, (s) => s.rss_mb, 0.75, 1);
-    const diskQ2 = peak(samples, (s) => s.data_dir_bytes, 0.25, 0.5);
-    const diskQ4 = peak(samples, (s) => s.data_dir_bytes, 0.75, 1);
-    const rssLevelled = rssQ4 <= rssQ2 * 1.1 + 16;
-    const diskLevelled = diskQ4 <= diskQ2 * 1.1 + 4 * MiB;
+    const curve = (pick: (s: Sample) => number) => samples.map((s) => [s.t_s, pick(s)] as const);
+    const rss = levelling(curve((s) => s.rss_mb));
+    const rssAnon = levelling(curve((s) => s.rss_anon_mb));
+    const disk = levelling(curve((s) => s.data_dir_bytes));
     const sum = latency.summary();
     const all = [...watchers, ...stallers];
     const result = emit(
@@ -280,13 +313,14 @@ export async function soak(o: BenchOptions): Promise<Result[]> {
         throughput_unit: "writes/s",
         server_cpu_s: round(cpuSeconds(pid) - cpu0),
         server_peak_rss_mb: peakRssMb(pid),
-        rss_q2_peak_mb: rssQ2,
-        rss_q4_peak_mb: rssQ4,
-        rss_levelled_off: rssLevelled,
-        data_dir_q2_peak_bytes: diskQ2,
-        data_dir_q4_peak_bytes: diskQ4,
-        data_dir_levelled_off: diskLevelled,
-        levelled_off: rssLevelled && diskLevelled,
+        criterion: levellingCriterion(0.05),
+        rss_levelled_off: rss.levelled_off,
+        rss_anon_levelled_off: rssAnon.levelled_off,
+        data_dir_levelled_off: disk.levelled_off,
+        levelled_off: rss.levelled_off && disk.levelled_off,
+        rss_mb: rss,
+        rss_anon_mb: rssAnon,
+        data_dir_bytes: disk,
         writes,
         write_errors: writeErrors,
         lists,
@@ -296,13 +330,15 @@ export async function soak(o: BenchOptions): Promise<Result[]> {
         reconnects: all.reduce((n, w) => n + w.reconnects, 0),
         relists: all.reduce((n, w) => n + w.relists, 0),
         history_window_s: historyWindowMs / 1000,
+        history_min_events: historyEvents,
         curve: samples.map((s) => [s.t_s, s.rss_mb, s.data_dir_bytes]),
       },
       o,
     );
+    const verdict = (l: { levelled_off: boolean }) => (l.levelled_off ? "levelled off" : "still growing");
     note(
-      `soak: RSS peak ${rssQ2} MiB in the 2nd quarter, ${rssQ4} MiB in the last (${rssLevelled ? "levelled off" : "still growing"}); ` +
-        `data dir ${round(diskQ2 / MiB, 1)} → ${round(diskQ4 / MiB, 1)} MiB (${diskLevelled ? "levelled off" : "still growing"}); ` +
+      `soak: RSS max ${rss.middle_max} → ${rss.last_max} MiB from the middle to the last third (${verdict(rss)}; anonymous part ${rssAnon.middle_max} → ${rssAnon.last_max}, ${verdict(rssAnon)}); ` +
+        `data dir ${round(disk.middle_max / MiB, 1)} → ${round(disk.last_max / MiB, 1)} MiB (${verdict(disk)}); ` +
         `${writes} writes (${writeErrors} errors), ${result.cut_off} cut-offs, ${result.reconnects} reconnects`,
     );
     return [result];

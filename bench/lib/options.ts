@@ -46,7 +46,7 @@ export interface BenchOptions {
 const SYSTEMS: SystemName[] = ["setpoint", "etcd", "floor"];
 
 /** Size options the benches read (each documented in its bench file). */
-const WORKLOAD_OPTIONS = ["watchers", "changes", "watcher-procs", "count", "objects", "list-objects", "sequential", "concurrent", "rounds", "cache-objects", "prof-out", "duration", "sample-every", "write-rate", "stallers", "agents", "inflight", "setpoint-workers", "scale-objects", "compaction-changes", "budget"];
+const WORKLOAD_OPTIONS = ["watchers", "changes", "watcher-procs", "count", "objects", "list-objects", "sequential", "concurrent", "rounds", "cache-objects", "prof-out", "duration", "sample-every", "write-rate", "stallers", "agents", "inflight", "setpoint-workers", "scale-objects", "compaction-changes", "budget", "history-window"];
 
 /** Parses argv (without node and script); throws on an unknown option. */
 export function parseBenchArgs(argv: string[]): BenchOptions {

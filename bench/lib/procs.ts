@@ -181,7 +181,7 @@ export function cpuSeconds(pid: number): number {
   return total;
 }
 
-function statusKb(pid: number, field: "VmHWM" | "VmRSS"): number {
+function statusKb(pid: number, field: "VmHWM" | "VmRSS" | "RssAnon" | "RssFile"): number {
   let kb = 0;
   for (const p of processTree(pid)) {
     try {
@@ -202,6 +202,15 @@ export function peakRssMb(pid: number): number {
 /** Current resident set size in MiB, summed over `pid` and its children. */
 export function rssMb(pid: number): number {
   return Math.round(statusKb(pid, "VmRSS") / 102.4) / 10;
+}
+
+/**
+ * The two parts of the current RSS in MiB, summed over `pid` and its children:
+ * anonymous memory (heaps, buffers) and mapped files (the binary, and LMDB's
+ * memory-mapped data file: page cache the kernel can reclaim).
+ */
+export function rssPartsMb(pid: number): { anon: number; file: number } {
+  return { anon: Math.round(statusKb(pid, "RssAnon") / 102.4) / 10, file: Math.round(statusKb(pid, "RssFile") / 102.4) / 10 };
 }
 
 /** Resets VmHWM to the current RSS (Linux clear_refs 5) of `pid` and its children; false if not allowed. */

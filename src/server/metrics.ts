@@ -43,6 +43,9 @@ export function createMetrics(store: Store, hub: WatchHub): Metrics {
   fromHub("setpoint_watchers_cut_off_total", "Watchers cut off for not reading fast enough (their send-buffer bound, or the memory budget of all watchers).", (s) => s.cutOff);
   fromHub("setpoint_watchers_cut_off_budget_total", "Watchers cut off, furthest behind first, because all watchers' unsent bytes passed --watch-memory-budget.", (s) => s.cutOffBudget);
   new Gauge({ name: "setpoint_watch_queued_bytes", help: "Unsent bytes of all watchers, as last summed for the memory budget.", registers: [registry], collect() { this.set(stats().queuedBytes); } });
+  new Gauge({ name: "setpoint_watch_window_events", help: "Events kept in memory for watchers to resume from.", registers: [registry], collect() { this.set(stats().windowEvents); } });
+  new Gauge({ name: "setpoint_watch_window_bytes", help: "Bytes those events hold (objects, previous objects, each transport's encoding).", registers: [registry], collect() { this.set(stats().windowBytes); } });
+  new Gauge({ name: "setpoint_nodejs_array_buffers_bytes", help: "Bytes of ArrayBuffers and Buffers (part of external memory).", registers: [registry], collect() { this.set(process.memoryUsage().arrayBuffers); } });
   new Gauge({ name: "setpoint_revision", help: "Newest committed revision.", registers: [registry], collect() { this.set(store.head()); } });
   new Gauge({ name: "setpoint_compacted_revision", help: "Oldest revision still listable and watchable.", registers: [registry], collect() { this.set(store.compacted()); } });
   new Gauge({ name: "setpoint_store_size_bytes", help: "Bytes the store's files take on disk.", registers: [registry], collect() { this.set(store.size()); } });

@@ -36,6 +36,7 @@ export class WatchEvent {
   /** The event's revision (initial ADDED events and bookmarks: the revision they were taken at). */
   readonly revision: number;
   #encoded: Map<WatchEncoding<unknown>, unknown> | undefined;
+  #encodedBytes = 0;
 
   constructor(type: WatchEventType, object: string, revision: number) {
     this.type = type;
@@ -50,14 +51,30 @@ export class WatchEvent {
     if (value === undefined) {
       value = encoding.encode(this);
       this.#encoded.set(encoding, value);
+      this.#encodedBytes += byteSize(value) + ENTRY_BYTES;
     }
     return value;
+  }
+
+  /** Approximate memory the cached encodings hold (what `encoded` has added to this event). */
+  get encodedBytes(): number {
+    return this.#encodedBytes;
   }
 
   /** Approximate bytes on the wire (the object plus the envelope). */
   get size(): number {
     return this.object.length + 40;
   }
+}
+
+/** Bookkeeping per cached encoding (map entry, Buffer object), beyond its bytes. */
+const ENTRY_BYTES = 100;
+
+/** Bytes an encoding holds: a Buffer's (or any typed array's) length, a string's length, else a guess. */
+function byteSize(value: unknown): number {
+  if (ArrayBuffer.isView(value)) return value.byteLength;
+  if (typeof value === "string") return value.length;
+  return 64;
 }
 
 /** A committed change inside the hub. */
@@ -69,10 +86,13 @@ export class HubEvent {
   readonly namespace: string;
   readonly name: string;
   readonly object: string;
-  readonly previous: string | undefined;
+  /** The object before the change, until `settle()` keeps only its labels. */
+  #previous: string | undefined;
   #labels: Labels | null = null;
   #previousLabels: Labels | null = null;
   #events: Partial<Record<ChangeType, WatchEvent>> = {};
+  /** The weight the hub's window counted for this event when it last looked (see `weight`). */
+  counted = 0;
 
   constructor(change: Change) {
     this.revision = change.revision;
@@ -81,7 +101,7 @@ export class HubEvent {
     this.namespace = change.key.namespace;
     this.name = change.key.name;
     this.object = change.object;
-    this.previous = change.previous;
+    this.#previous = change.previous;
   }
 
   /** Labels of the object after the change. */
@@ -92,8 +112,18 @@ export class HubEvent {
 
   /** Labels of the object before the change (undefined for ADDED). */
   previousLabels(): Labels {
-    if (this.#previousLabels === null) this.#previousLabels = this.previous === undefined ? undefined : labelsOf(this.previous);
+    if (this.#previousLabels === null) this.#previousLabels = this.#previous === undefined ? undefined : labelsOf(this.#previous);
     return this.#previousLabels;
+  }
+
+  /**
+   * Drops the previous object, keeping only its labels (all a watcher needs
+   * of it): for events kept in the hub's window, where it would otherwise
+   * hold a second copy of each object.
+   */
+  settle(): void {
+    this.previousLabels();
+    this.#previous = undefined;
   }
 
   /** This change delivered as `type` (one shared WatchEvent per type). */
@@ -101,9 +131,17 @@ export class HubEvent {
     return (this.#events[type] ??= new WatchEvent(type, this.object, this.revision));
   }
 
-  /** Approximate memory held, for bounding the in-memory window. */
+  /**
+   * Approximate memory held, for bounding the in-memory window: the object,
+   * the previous object (or its labels), and every WatchEvent made of this
+   * change with each transport's cached encoding of it. Grows when a
+   * transport first encodes the event.
+   */
   get weight(): number {
-    return this.object.length + (this.previous?.length ?? 0) + 128;
+    let bytes = this.object.length + (this.#previous?.length ?? 0) + 128;
+    if (this.#previous === undefined && this.#previousLabels) bytes += 256;
+    for (const type in this.#events) bytes += 64 + this.#events[type as ChangeType]!.encodedBytes;
+    return bytes;
   }
 }
 

@@ -55,6 +55,9 @@ export interface WatchStats {
   cutOffBudget: number;
   /** Unsent bytes of all watchers at the last look (looked at when the budget may be near). */
   queuedBytes: number;
+  /** Events in the in-memory replay window, and the bytes they hold (objects, previous objects, cached encodings). */
+  windowEvents: number;
+  windowBytes: number;
   revision: number;
 }
 
@@ -109,7 +112,7 @@ export class WatchHub {
   stats(): WatchStats {
     let watchers = 0;
     for (const set of this.#byType.values()) watchers += set.size;
-    return { watchers, ...this.#stats, queuedBytes: this.#queuedAtLook, revision: this.#delivered };
+    return { watchers, ...this.#stats, queuedBytes: this.#queuedAtLook, windowEvents: this.#window.length, windowBytes: this.#windowWeight, revision: this.#delivered };
   }
 
   /** Delivers every change committed since the last pump. Called on each commit; safe to call any time. */
@@ -135,6 +138,7 @@ export class WatchHub {
         break;
       }
     }
+    this.#dropCompacted();
     for (const w of this.#waiters) {
       if (this.#delivered >= w.revision) {
         this.#waiters.delete(w);
@@ -227,13 +231,33 @@ export class WatchHub {
   #deliver(ev: HubEvent): void {
     this.#delivered = ev.revision;
     this.#window.push(ev);
-    this.#windowWeight += ev.weight;
-    while (this.#window.length > this.#windowEvents || (this.#windowWeight > this.#windowBytes && this.#window.length > 1)) {
-      this.#windowWeight -= this.#window.shift()!.weight;
-    }
     const set = this.#byType.get(ev.resource);
-    if (!set) return;
-    for (const w of set) if (!w.catchingUp) this.#offer(w, ev);
+    if (set) for (const w of set) if (!w.catchingUp) this.#offer(w, ev);
+    // Counted after the fan-out, so that the transports' encodings are in.
+    ev.settle();
+    this.#recount(ev);
+    this.#trimWindow();
+  }
+
+  /** Brings the window's weight up to date with what `ev` holds now (a transport may have encoded it since). */
+  #recount(ev: HubEvent): void {
+    const weight = ev.weight;
+    this.#windowWeight += weight - ev.counted;
+    ev.counted = weight;
+  }
+
+  /** Drops the oldest events while the window holds more than its bounds, or events the store has compacted (no watch can start before them). */
+  #trimWindow(): void {
+    while (this.#window.length > this.#windowEvents || (this.#windowWeight > this.#windowBytes && this.#window.length > 1)) {
+      this.#windowWeight -= this.#window.shift()!.counted;
+    }
+  }
+
+  /** Drops the window's events at or before the store's compacted revision: a watch from before it gets 410 Expired, never these. */
+  #dropCompacted(): void {
+    if (this.#window.length === 0) return;
+    const compacted = this.#store.compacted();
+    while (this.#window.length > 0 && this.#window[0]!.revision <= compacted) this.#windowWeight -= this.#window.shift()!.counted;
   }
 
   /** Sends `ev` to `w` as the event type its selectors make it (or not at all). */
@@ -422,9 +446,17 @@ export class WatchHub {
     const end = Math.min(this.#window.length, lo + CHUNK);
     const lowWater = this.#lowWaterFor();
     let i = lo;
+    let recounted = false;
     for (; i < end && !w.closed; i++) {
       const ev = this.#window[i]!;
-      if (ev.resource === w.request.type) this.#offer(w, ev);
+      if (ev.resource === w.request.type) {
+        this.#offer(w, ev);
+        // This watcher's transport may be the first to encode it.
+        if (ev.weight !== ev.counted) {
+          this.#recount(ev);
+          recounted = true;
+        }
+      }
       w.cursor = ev.revision;
       if (w.sink.buffered() > lowWater) {
         i++;
@@ -433,6 +465,7 @@ export class WatchHub {
     }
     // Past the window's last event: revisions up to the delivered one carry no change.
     if (i === this.#window.length && !w.closed) w.cursor = this.#delivered;
+    if (recounted) this.#trimWindow();
     return !w.closed;
   }
 
