@@ -1,6 +1,7 @@
-// The wire types of the REST and gRPC API (API.md §1, §4): objects, lists and
-// the Status every error carries. One definition, imported by the server
-// (src/api, src/server), the agent SDK and the CLI. Types only.
+// The wire types of the REST and gRPC API (API.md §1, §4): objects, their
+// conditions, lists and the Status every error carries. One definition,
+// imported by the server (src/api, src/server), the agent SDK, the CLI and the
+// web console. Types only.
 
 /** Object metadata as the server stores and sends it (API.md §1). */
 export interface ObjectMeta {
@@ -48,6 +49,16 @@ export interface ObjectList<T = ApiObject> {
   kind: string;
   metadata: { resourceVersion: string; continue?: string };
   items: T[];
+}
+
+/** A Kubernetes-style condition (metav1.Condition). */
+export interface Condition {
+  type: string;
+  status: "True" | "False" | "Unknown";
+  reason?: string;
+  message?: string;
+  lastTransitionTime?: string;
+  observedGeneration?: number;
 }
 
 /** One field that failed validation. */

@@ -63,6 +63,7 @@
 
 import type { TypeValidators } from "../api/type-validators.ts";
 import type { FieldCause } from "../errors.ts";
+import type { Condition } from "../wire.ts";
 import { validateTaskGraph, type TaskLike } from "./graph.ts";
 
 export const PIPELINES_GROUP = "ci.setpoint.dev";
@@ -108,16 +109,6 @@ export interface PipelineRunSpec {
   tasks: PipelineTask[];
   params?: Record<string, string>;
   cancel?: boolean;
-}
-
-/** A Kubernetes-style condition (metav1.Condition). */
-export interface Condition {
-  type: string;
-  status: "True" | "False" | "Unknown";
-  reason?: string;
-  message?: string;
-  lastTransitionTime?: string;
-  observedGeneration?: number;
 }
 
 /** How an earlier attempt of a task ended: Failed (and retried), or Lost with its agent (and taken over). */

@@ -1,5 +1,6 @@
 // Formatting of times, durations and object status for display.
 
+import type { Condition } from "../wire.ts";
 import type { Obj } from "./types.ts";
 
 /** `3s`, `5m`, `2h`, `4d`: kubectl's age style. */
@@ -33,14 +34,6 @@ export function span(start: string | undefined, end: string | undefined, now: nu
   if (Number.isNaN(a) || Number.isNaN(b)) return "";
   // While it runs, `now` ticks once a second: count whole seconds, not milliseconds.
   return end ? duration(Math.max(0, b - a)) : duration(Math.max(0, Math.floor((b - a) / 1000) * 1000));
-}
-
-export interface Condition {
-  type: string;
-  status: string;
-  reason?: string;
-  message?: string;
-  lastTransitionTime?: string;
 }
 
 /** The conditions of an object's status (empty when it has none). */

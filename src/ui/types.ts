@@ -1,34 +1,15 @@
 // Resource types as the console uses them: where a type's objects live on
 // the API, and the shape of the objects it shows.
 
+import type { TypeInfo as ApiTypeInfo } from "../api/type-info.ts";
 import type { WatchedObject } from "../client/watch-client.ts";
+import type { ApiObject } from "../wire.ts";
 
-export interface Obj extends WatchedObject {
-  metadata: {
-    name: string;
-    namespace?: string;
-    uid?: string;
-    resourceVersion?: string;
-    generation?: number;
-    creationTimestamp?: string;
-    deletionTimestamp?: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-    [k: string]: unknown;
-  };
-  spec?: any;
-  status?: any;
-}
+/** An object as the server sends it (src/wire.ts), as the watch client holds it. */
+export type Obj = ApiObject<any, any> & WatchedObject;
 
-export interface TypeInfo {
-  /** `plural.group`, the ResourceType's name. */
-  name: string;
-  group: string;
-  version: string;
-  kind: string;
-  plural: string;
-  namespaced: boolean;
-}
+/** What the console needs of a resource type: the API layer's TypeInfo (src/api/type-info.ts) without its checks and schemas. */
+export type TypeInfo = Pick<ApiTypeInfo, "name" | "group" | "version" | "kind" | "plural" | "namespaced">;
 
 export const RESOURCE_TYPES: TypeInfo = { name: "resourcetypes.setpoint.dev", group: "setpoint.dev", version: "v1", kind: "ResourceType", plural: "resourcetypes", namespaced: false };
 export const LEASES: TypeInfo = { name: "leases.setpoint.dev", group: "setpoint.dev", version: "v1", kind: "Lease", plural: "leases", namespaced: true };

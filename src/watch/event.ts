@@ -10,10 +10,8 @@
 // parsed once, lazily) and the WatchEvent of each type it is delivered as
 // (label selectors turn a MODIFIED into ADDED or DELETED for some watchers).
 
-import { labelsOf } from "../object-labels.ts";
+import { labelsOf, type Labels } from "../object-labels.ts";
 import type { Change, ChangeType } from "../store.ts";
-
-export type Labels = Record<string, string> | undefined;
 
 /** The event types the hub delivers (ERROR events are written by the transports themselves). */
 export type WatchEventType = ChangeType | "BOOKMARK";

@@ -26,7 +26,8 @@
 
 import { humanDuration } from "../../human-duration.ts";
 import { blockedTasks } from "../graph.ts";
-import { MAX_PREVIOUS_ATTEMPTS, PREVIOUS_OUTPUT_MAX, type AttemptRecord, type Condition, type PipelineRunSpec, type PipelineRunStatus, type PipelineTask, type RunPhase, type TaskPhase, type TaskStatus } from "../resource-type.ts";
+import { MAX_PREVIOUS_ATTEMPTS, PREVIOUS_OUTPUT_MAX, type AttemptRecord, type PipelineRunSpec, type PipelineRunStatus, type PipelineTask, type RunPhase, type TaskPhase, type TaskStatus } from "../resource-type.ts";
+import type { Condition } from "../../wire.ts";
 
 /** How an attempt ended, as the agent that ran it saw. */
 export interface AttemptResult {
