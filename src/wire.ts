@@ -30,11 +30,12 @@ export interface ApiObject<Spec = unknown, Status = unknown> {
 }
 
 /**
- * An object as a client sends it (a request body, a manifest): not yet
- * checked, so what the server fills in may be missing and unknown fields may
- * be present.
+ * An object typed loosely: a request body or manifest not yet checked (what
+ * the server fills in may be missing, unknown fields may be present), or any
+ * object read where only a few fields are relied on (the CLI's printers, the
+ * API layer's stored JSON). Use ApiObject where the server's shape is meant.
  */
-export interface ObjectInput {
+export interface LooseObject {
   apiVersion?: string;
   kind?: string;
   metadata: Partial<ObjectMeta> & { [other: string]: unknown };

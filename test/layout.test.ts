@@ -110,7 +110,7 @@ test("each wire type is declared once (src/wire.ts; proto messages generated fro
       declared.set(m[1]!, list);
     }
   }
-  for (const name of ["ApiObject", "ObjectMeta", "ObjectInput", "ObjectList", "Status", "Condition", "ListResponse", "ObjectResponse", "PatchRequest"]) {
+  for (const name of ["ApiObject", "ObjectMeta", "LooseObject", "ObjectList", "Status", "Condition", "ListResponse", "ObjectResponse", "PatchRequest"]) {
     assert.equal(declared.get(name)?.length, 1, `${name} is declared in ${JSON.stringify(declared.get(name) ?? [])}`);
   }
 });

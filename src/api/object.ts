@@ -4,7 +4,7 @@
 
 import { isDeepStrictEqual } from "node:util";
 import { ApiError, BadRequestError, InvalidError, type FieldCause } from "../errors.ts";
-import type { ObjectInput } from "../wire.ts";
+import type { LooseObject } from "../wire.ts";
 import { apiVersionOf, type TypeInfo } from "./types.ts";
 import {
   validateAnnotations,
@@ -50,12 +50,12 @@ export function checkDepth(value: unknown, what = "body"): void {
 }
 
 /** Checks that a request body is a JSON object (nested at most MAX_JSON_DEPTH deep); BadRequest otherwise. */
-export function asObject(body: unknown, what = "body"): ObjectInput {
+export function asObject(body: unknown, what = "body"): LooseObject {
   if (body === null || typeof body !== "object" || Array.isArray(body)) {
     throw new BadRequestError(`${what} must be a JSON object`, { causes: [{ field: "", message: `${what} must be a JSON object`, reason: "FieldValueInvalid" }] });
   }
   checkDepth(body, what);
-  const o = body as ObjectInput;
+  const o = body as LooseObject;
   if (o.metadata === undefined || o.metadata === null) o.metadata = {};
   if (typeof o.metadata !== "object" || Array.isArray(o.metadata)) {
     throw new BadRequestError("metadata must be an object", { causes: [{ field: "metadata", message: "must be an object", reason: "FieldValueInvalid" }] });
@@ -64,7 +64,7 @@ export function asObject(body: unknown, what = "body"): ObjectInput {
 }
 
 /** BadRequest unless `apiVersion` and `kind`, when given, name `type`. */
-export function checkTypeMatches(o: ObjectInput, type: TypeInfo): void {
+export function checkTypeMatches(o: LooseObject, type: TypeInfo): void {
   const av = apiVersionOf(type);
   if (o.apiVersion !== undefined && o.apiVersion !== av) {
     throw new BadRequestError(`the API version in the data (${String(o.apiVersion)}) does not match the expected API version (${av})`, {
@@ -82,7 +82,7 @@ export function checkTypeMatches(o: ObjectInput, type: TypeInfo): void {
  * Validates user-settable metadata, the type's schemas and, when spec is
  * checked, the type's whole-object `check`; throws InvalidError with every cause.
  */
-export function validateObject(o: ObjectInput, type: TypeInfo, parts: { spec: boolean; status: boolean; check?: (object: ObjectInput) => FieldCause[] }): void {
+export function validateObject(o: LooseObject, type: TypeInfo, parts: { spec: boolean; status: boolean; check?: (object: LooseObject) => FieldCause[] }): void {
   const m = o.metadata;
   const causes: FieldCause[] = [];
   if (typeof m.name !== "string" || m.name === "") causes.push({ field: "metadata.name", message: "Required value: name or generateName is required", reason: "FieldValueRequired" });
@@ -129,7 +129,7 @@ const METADATA_ORDER = [
  * Serializes an object in Kubernetes' field order with only known metadata
  * fields; throws RequestEntityTooLarge past MAX_OBJECT_BYTES.
  */
-export function serialize(o: ObjectInput, type: TypeInfo): string {
+export function serialize(o: LooseObject, type: TypeInfo): string {
   const meta: Record<string, unknown> = {};
   for (const k of METADATA_ORDER) {
     const v = o.metadata[k];
@@ -154,13 +154,13 @@ export function serialize(o: ObjectInput, type: TypeInfo): string {
 }
 
 /** Whether `after` needs a new generation compared with `before` (spec changed, or deletion started). */
-export function generationChanged(before: ObjectInput, after: ObjectInput): boolean {
+export function generationChanged(before: LooseObject, after: LooseObject): boolean {
   if (!isDeepStrictEqual(before.spec, after.spec)) return true;
   return before.metadata.deletionTimestamp === undefined && after.metadata.deletionTimestamp !== undefined;
 }
 
 /** Whether two objects are equal apart from resourceVersion (an update that changes nothing). */
-export function sameContent(a: ObjectInput, b: ObjectInput): boolean {
-  const strip = (o: ObjectInput) => ({ ...o, metadata: { ...o.metadata, resourceVersion: undefined } });
+export function sameContent(a: LooseObject, b: LooseObject): boolean {
+  const strip = (o: LooseObject) => ({ ...o, metadata: { ...o.metadata, resourceVersion: undefined } });
   return isDeepStrictEqual(JSON.parse(JSON.stringify(strip(a))), JSON.parse(JSON.stringify(strip(b))));
 }

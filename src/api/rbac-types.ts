@@ -6,7 +6,7 @@
 // Evaluating them is the server's business (src/server/auth/rbac.ts).
 
 import type { FieldCause } from "../errors.ts";
-import type { ObjectInput as ApiObject } from "../wire.ts";
+import type { LooseObject } from "../wire.ts";
 import type { ObjectCheck } from "./type-validators.ts";
 import type { TypeInfo } from "./type-info.ts";
 
@@ -55,7 +55,7 @@ export const RBAC_TYPES: readonly TypeInfo[] = [CLUSTER_ROLES, CLUSTER_ROLE_BIND
 
 const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === "string");
 
-function checkRules(o: ApiObject, allowNonResource: boolean): FieldCause[] {
+function checkRules(o: LooseObject, allowNonResource: boolean): FieldCause[] {
   const causes: FieldCause[] = [];
   const rules = o.rules;
   if (rules === undefined || rules === null) return causes;
@@ -81,7 +81,7 @@ function checkRules(o: ApiObject, allowNonResource: boolean): FieldCause[] {
   return causes;
 }
 
-function checkBinding(o: ApiObject, clusterBinding: boolean): FieldCause[] {
+function checkBinding(o: LooseObject, clusterBinding: boolean): FieldCause[] {
   const causes: FieldCause[] = [];
   const ref = o.roleRef as Record<string, unknown> | undefined;
   if (ref === undefined || ref === null || typeof ref !== "object" || Array.isArray(ref)) {

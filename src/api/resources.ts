@@ -23,7 +23,7 @@ import {
   timestamp,
   validateObject,
 } from "./object.ts";
-import type { ObjectInput } from "../wire.ts";
+import type { LooseObject } from "../wire.ts";
 import { applyPatch, checkPatch, type PatchType } from "./patch.ts";
 import {
   encodeContinue,
@@ -341,7 +341,7 @@ export class Resources {
       if (!current) throw this.#notFound(t, ref.name!);
       if (precondition !== undefined && precondition !== current.revision) throw this.#conflict(t, ref.name!);
       const uid = o.metadata.uid;
-      const before = JSON.parse(current.json) as ObjectInput;
+      const before = JSON.parse(current.json) as LooseObject;
       if (uid !== undefined && uid !== before.metadata.uid) throw this.#uidConflict(uid, before.metadata.uid);
       return this.#decideUpdate(t, before, o, current, revision, subresource);
     });
@@ -354,7 +354,7 @@ export class Resources {
     checkPatch(type, patch);
     const res = await this.#store.write(this.#key(t, ref), (current, revision) => {
       if (!current) throw this.#notFound(t, ref.name!);
-      const before = JSON.parse(current.json) as ObjectInput;
+      const before = JSON.parse(current.json) as LooseObject;
       const patched = asObject(applyPatch(type, before, patch), "patched object");
       checkTypeMatches(patched, t);
       this.#checkIdentity(t, ref, patched);
@@ -379,7 +379,7 @@ export class Resources {
     const res = await this.#store.write(this.#key(t, ref), (current, revision) => {
       if (!current) throw this.#notFound(t, ref.name!);
       if (preRv !== undefined && preRv !== current.revision) throw this.#conflict(t, ref.name!);
-      const before = JSON.parse(current.json) as ObjectInput;
+      const before = JSON.parse(current.json) as LooseObject;
       if (pre.uid !== undefined && pre.uid !== before.metadata.uid) throw this.#uidConflict(pre.uid, before.metadata.uid);
       return this.#decideDelete(t, before, revision);
     });
@@ -390,7 +390,7 @@ export class Resources {
   /** Deletes every object a list query selects; returns the list of what was deleted. */
   async deleteCollection(ref: ResourceRef, raw: RawQuery): Promise<string> {
     const t = await this.#resolveCurrent(ref, false);
-    const listed = JSON.parse(await this.list(ref, { labelSelector: raw.labelSelector, fieldSelector: raw.fieldSelector })) as { items: ObjectInput[] };
+    const listed = JSON.parse(await this.list(ref, { labelSelector: raw.labelSelector, fieldSelector: raw.fieldSelector })) as { items: LooseObject[] };
     const deleted = await Promise.all(
       listed.items.map((item) =>
         this.delete({ ...ref, namespace: item.metadata.namespace, name: item.metadata.name }).catch((err: unknown) => {
@@ -403,8 +403,8 @@ export class Resources {
     return `{"apiVersion":${JSON.stringify(apiVersionOf(t))},"kind":"${t.kind}List","metadata":{"resourceVersion":"${this.#store.head()}"},"items":[${items.join(",")}]}`;
   }
 
-  #decideUpdate(t: TypeInfo, before: ObjectInput, input: ObjectInput, current: StoredObject, revision: number, subresource?: "status"): WriteDecision {
-    let after: ObjectInput;
+  #decideUpdate(t: TypeInfo, before: LooseObject, input: LooseObject, current: StoredObject, revision: number, subresource?: "status"): WriteDecision {
+    let after: LooseObject;
     if (subresource === "status") {
       after = { ...before, metadata: { ...before.metadata } };
       if (input.status === undefined) delete after.status;
@@ -450,16 +450,16 @@ export class Resources {
     return { op: "put", object: serialize(after, t) };
   }
 
-  #decideDelete(t: TypeInfo, before: ObjectInput, revision: number): WriteDecision {
+  #decideDelete(t: TypeInfo, before: LooseObject, revision: number): WriteDecision {
     const m = before.metadata;
     if ((m.finalizers ?? []).length > 0) {
       if (m.deletionTimestamp !== undefined) return { op: "none" };
-      const after: ObjectInput = { ...before, metadata: { ...m, deletionTimestamp: timestamp(this.#clock.now()), deletionGracePeriodSeconds: 0 } };
+      const after: LooseObject = { ...before, metadata: { ...m, deletionTimestamp: timestamp(this.#clock.now()), deletionGracePeriodSeconds: 0 } };
       after.metadata.generation = (m.generation ?? 1) + 1;
       after.metadata.resourceVersion = String(revision);
       return { op: "put", object: serialize(after, t) };
     }
-    const last: ObjectInput = { ...before, metadata: { ...m, resourceVersion: String(revision) } };
+    const last: LooseObject = { ...before, metadata: { ...m, resourceVersion: String(revision) } };
     return { op: "delete", object: serialize(last, t) };
   }
 
@@ -472,11 +472,11 @@ export class Resources {
         if (page.items.length === 0) return;
         await Promise.all(
           page.items.map((json) => {
-            const o = JSON.parse(json) as ObjectInput;
+            const o = JSON.parse(json) as LooseObject;
             const key = { type: typeName, namespace: o.metadata.namespace ?? "", name: o.metadata.name ?? "" };
             return this.#store.write(key, (current, revision) => {
               if (!current) return { op: "none" };
-              const last = JSON.parse(current.json) as ObjectInput;
+              const last = JSON.parse(current.json) as LooseObject;
               last.metadata.resourceVersion = String(revision);
               return { op: "delete", object: JSON.stringify(last) };
             });
@@ -490,7 +490,7 @@ export class Resources {
     });
   }
 
-  #checkIdentity(t: TypeInfo, ref: ResourceRef, o: ObjectInput): void {
+  #checkIdentity(t: TypeInfo, ref: ResourceRef, o: LooseObject): void {
     const m = o.metadata;
     if (m.name !== undefined && m.name !== ref.name) {
       throw new BadRequestError(`the name of the object (${String(m.name)}) does not match the name on the URL (${ref.name})`, {

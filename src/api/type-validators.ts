@@ -9,10 +9,10 @@
 // runs inside the store's write transaction.
 
 import type { FieldCause } from "../errors.ts";
-import type { ObjectInput } from "../wire.ts";
+import type { LooseObject } from "../wire.ts";
 
 /** Checks a whole object about to be stored; returns causes, empty when fine. */
-export type ObjectCheck = (object: ObjectInput) => FieldCause[];
+export type ObjectCheck = (object: LooseObject) => FieldCause[];
 
 /** Checks by type name (`plural.group`, e.g. `pipelineruns.ci.setpoint.dev`). */
 export type TypeValidators = ReadonlyMap<string, ObjectCheck>;

@@ -4,7 +4,7 @@
 
 import { request as httpsRequest } from "node:https";
 import { asStatus, ServerError, UnreachableError, UsageError } from "./errors.ts";
-import type { ObjectInput, ObjectList } from "../wire.ts";
+import type { LooseObject, ObjectList } from "../wire.ts";
 
 export interface ClientOptions {
   /** Base URL, e.g. `http://127.0.0.1:8080`, or several replicas' comma-separated (failed over in order). */
@@ -139,11 +139,11 @@ export class ApiClient {
   }
 
   /** Every item of a list, following `continue` tokens; the revision is the first page's. */
-  async listAll(path: string, query: Record<string, string | undefined> = {}): Promise<ObjectList<ObjectInput>> {
-    const first = (await this.get(path, { ...query, limit: "500" })) as ObjectList<ObjectInput>;
+  async listAll(path: string, query: Record<string, string | undefined> = {}): Promise<ObjectList<LooseObject>> {
+    const first = (await this.get(path, { ...query, limit: "500" })) as ObjectList<LooseObject>;
     const items = [...first.items];
     for (let next = first.metadata.continue; next; ) {
-      const page = (await this.get(path, { ...query, limit: "500", continue: next })) as ObjectList<ObjectInput>;
+      const page = (await this.get(path, { ...query, limit: "500", continue: next })) as ObjectList<LooseObject>;
       items.push(...page.items);
       next = page.metadata.continue;
     }

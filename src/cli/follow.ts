@@ -10,14 +10,14 @@
 
 import WebSocket from "ws";
 import type { ApiClient } from "./client.ts";
-import type { ObjectInput } from "../wire.ts";
+import type { LooseObject } from "../wire.ts";
 import { asStatus, ServerError, type ErrorStatus } from "./errors.ts";
 
 export type EventType = "ADDED" | "MODIFIED" | "DELETED";
 
 export interface WatchEvent {
   type: EventType;
-  object: ObjectInput;
+  object: LooseObject;
 }
 
 export interface FollowOptions {
@@ -40,7 +40,7 @@ export interface FollowOptions {
 
 type StreamEnd = { kind: "closed"; reason: string } | { kind: "expired" } | { kind: "fatal"; status: ErrorStatus };
 
-const keyOf = (o: ObjectInput): string => `${o.metadata.namespace ?? ""}/${o.metadata.name ?? ""}`;
+const keyOf = (o: LooseObject): string => `${o.metadata.namespace ?? ""}/${o.metadata.name ?? ""}`;
 
 /**
  * Lists then watches `path` until `signal` aborts. Throws ServerError when
@@ -49,7 +49,7 @@ const keyOf = (o: ObjectInput): string => `${o.metadata.namespace ?? ""}/${o.met
  */
 export async function followCollection(client: ApiClient, options: FollowOptions): Promise<void> {
   const { signal } = options;
-  const known = new Map<string, ObjectInput>();
+  const known = new Map<string, LooseObject>();
   let revision = "0";
   const initialMs = options.backoff?.initialMs ?? 250;
   const maxMs = options.backoff?.maxMs ?? 2000;
@@ -135,7 +135,7 @@ export async function followCollection(client: ApiClient, options: FollowOptions
 
 interface StreamHandlers {
   onOpen(): void;
-  onEvent(type: EventType, object: ObjectInput): void;
+  onEvent(type: EventType, object: LooseObject): void;
   onBookmark(revision: string): void;
 }
 
@@ -179,7 +179,7 @@ function streamOnce(client: ApiClient, options: FollowOptions, revision: string,
       });
     });
     ws.on("message", (data) => {
-      let event: { type?: string; object?: ObjectInput };
+      let event: { type?: string; object?: LooseObject };
       try {
         event = JSON.parse(String(data)) as typeof event;
       } catch {

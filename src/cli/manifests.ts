@@ -8,11 +8,11 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { CliError } from "./errors.ts";
-import type { ObjectInput } from "../wire.ts";
+import type { LooseObject } from "../wire.ts";
 
 /** An object read from a manifest, with where it came from for messages. */
 export interface Manifest {
-  object: ObjectInput;
+  object: LooseObject;
   /** `file.yaml` or `-`, plus the document number when the source has several: `file.yaml#2`. */
   source: string;
 }
@@ -70,7 +70,7 @@ export function parseManifests(text: string, source: string): Manifest[] {
   return out;
 }
 
-function expand(value: unknown, where: string): ObjectInput[] {
+function expand(value: unknown, where: string): LooseObject[] {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new CliError(`${where}: a document must be an object with apiVersion, kind and metadata`);
   }
@@ -82,5 +82,5 @@ function expand(value: unknown, where: string): ObjectInput[] {
   if (typeof o.kind !== "string" || o.kind === "") throw new CliError(`${where}: kind is missing`);
   if (o.metadata === undefined || o.metadata === null) o.metadata = {};
   if (typeof o.metadata !== "object" || Array.isArray(o.metadata)) throw new CliError(`${where}: metadata must be an object`);
-  return [o as ObjectInput];
+  return [o as LooseObject];
 }

@@ -5,18 +5,18 @@
 
 import { topologicalOrder } from "../pipelines/graph.ts";
 import type { PipelineRunStatus, PipelineTask, TaskStatus } from "../pipelines/resource-type.ts";
-import type { ObjectInput } from "../wire.ts";
+import type { LooseObject } from "../wire.ts";
 import { age, AGE, humanDuration, renderTable, type Column } from "./table.ts";
 
-const tasksOf = (o: ObjectInput): PipelineTask[] => (Array.isArray(o.spec?.tasks) ? (o.spec.tasks as PipelineTask[]) : []);
-const statusOf = (o: ObjectInput): PipelineRunStatus => (o.status && typeof o.status === "object" ? (o.status as PipelineRunStatus) : {});
-const taskStatus = (o: ObjectInput, name: string): TaskStatus | undefined => statusOf(o).tasks?.[name];
+const tasksOf = (o: LooseObject): PipelineTask[] => (Array.isArray(o.spec?.tasks) ? (o.spec.tasks as PipelineTask[]) : []);
+const statusOf = (o: LooseObject): PipelineRunStatus => (o.status && typeof o.status === "object" ? (o.status as PipelineRunStatus) : {});
+const taskStatus = (o: LooseObject, name: string): TaskStatus | undefined => statusOf(o).tasks?.[name];
 
 /** The run's phase; `Pending` before an agent has written any status. */
-export const runPhase = (o: ObjectInput): string => statusOf(o).phase ?? "Pending";
+export const runPhase = (o: LooseObject): string => statusOf(o).phase ?? "Pending";
 
 /** `succeeded/total` tasks. */
-function taskCount(o: ObjectInput): string {
+function taskCount(o: LooseObject): string {
   const tasks = tasksOf(o);
   const done = tasks.filter((t) => taskStatus(o, t.name)?.phase === "Succeeded").length;
   return `${done}/${tasks.length}`;
@@ -47,7 +47,7 @@ export const PIPELINE_RUN_WIDE_COLUMNS: Column[] = [
 ];
 
 /** Task names in graph order, or spec order if the graph does not validate. */
-export function orderedTasks(o: ObjectInput): PipelineTask[] {
+export function orderedTasks(o: LooseObject): PipelineTask[] {
   const tasks = tasksOf(o).filter((t) => t && typeof t.name === "string");
   try {
     const order = topologicalOrder(tasks);
@@ -74,7 +74,7 @@ function commandOf(t: PipelineTask): string {
 }
 
 /** `describe`'s text for a PipelineRun, after the common metadata lines. */
-export function describePipelineRun(o: ObjectInput, now: number): string {
+export function describePipelineRun(o: LooseObject, now: number): string {
   const s = statusOf(o);
   const lines: string[] = [];
   const field = (k: string, v: string) => lines.push(`${(k + ":").padEnd(14)}${v}`);
@@ -144,7 +144,7 @@ export interface AttemptLog {
 }
 
 /** A task's attempts that status records, oldest first: the kept earlier ones, then the current or last one. */
-export function taskAttempts(o: ObjectInput, task: string): AttemptLog[] {
+export function taskAttempts(o: LooseObject, task: string): AttemptLog[] {
   const ts = taskStatus(o, task);
   if (!ts) return [];
   const earlier: AttemptLog[] = (ts.previousAttempts ?? []).map((a) => ({

@@ -3,7 +3,7 @@
 // and YAML output, and server errors with their field causes.
 
 import { stringify as toYaml } from "yaml";
-import type { ObjectInput } from "../wire.ts";
+import type { LooseObject } from "../wire.ts";
 import { CliError, ExitError, ServerError } from "./errors.ts";
 import { typeName, type ResourceInfo } from "./discovery.ts";
 import { PIPELINE_RUN_COLUMNS, PIPELINE_RUN_WIDE_COLUMNS } from "./pipelinerun-view.ts";
@@ -52,7 +52,7 @@ export function columnsFor(t: ResourceInfo, options: { wide?: boolean; allNamesp
 }
 
 /** A table of objects with the type's columns. */
-export function objectTable(columns: readonly Column[], objects: readonly ObjectInput[], now: number): string {
+export function objectTable(columns: readonly Column[], objects: readonly LooseObject[], now: number): string {
   return renderTable(columns.map((c) => c.header), objects.map((o) => columns.map((c) => c.cell(o, now))));
 }
 

@@ -3,7 +3,7 @@
 // short format. One padder serves both: every cell is padded to its column's
 // width plus a three-space gap, newlines become spaces, trailing spaces go.
 
-import type { ObjectInput } from "../wire.ts";
+import type { LooseObject } from "../wire.ts";
 import { humanDuration } from "../human-duration.ts";
 
 export { humanDuration };
@@ -11,7 +11,7 @@ export { humanDuration };
 /** One table column: its header and how to get a cell from an object. `now` is ms since the epoch. */
 export interface Column {
   header: string;
-  cell(o: ObjectInput, now: number): string;
+  cell(o: LooseObject, now: number): string;
 }
 
 const GAP = 3;

@@ -13,7 +13,7 @@
 
 import { Command, Option } from "commander";
 import type { ApiClient } from "../client.ts";
-import type { ObjectInput } from "../../wire.ts";
+import type { LooseObject } from "../../wire.ts";
 import { addClientOptions, sessionFor, type CliContext } from "../context.ts";
 import { apiVersionOf, collectionPath, objectPath, objectTypeName, type Discovery, type ResourceInfo } from "../discovery.ts";
 import { CliError, ExitError, ServerError, UnreachableError } from "../errors.ts";
@@ -91,8 +91,8 @@ function namespaceOf(t: ResourceInfo, m: Manifest, namespace: string, given: boo
 type Outcome = "created" | "configured" | "unchanged";
 
 /** Creates or updates one object; retries on 409. */
-export async function applyOne(client: ApiClient, t: ResourceInfo, namespace: string | undefined, manifest: ObjectInput): Promise<{ name: string; outcome: Outcome }> {
-  const desired: ObjectInput = { ...manifest, apiVersion: apiVersionOf(t), kind: t.kind, metadata: { ...manifest.metadata } };
+export async function applyOne(client: ApiClient, t: ResourceInfo, namespace: string | undefined, manifest: LooseObject): Promise<{ name: string; outcome: Outcome }> {
+  const desired: LooseObject = { ...manifest, apiVersion: apiVersionOf(t), kind: t.kind, metadata: { ...manifest.metadata } };
   delete desired.status;
   for (const k of SERVER_OWNED) delete desired.metadata[k];
   if (namespace !== undefined) desired.metadata.namespace = namespace;
@@ -100,7 +100,7 @@ export async function applyOne(client: ApiClient, t: ResourceInfo, namespace: st
   const name = desired.metadata.name;
   if (name === undefined || name === "") {
     // generateName (or nothing, which the server refuses with its own message): always a new object.
-    const created = (await client.request("POST", collectionPath(t, namespace), { body: desired })) as ObjectInput;
+    const created = (await client.request("POST", collectionPath(t, namespace), { body: desired })) as LooseObject;
     return { name: created.metadata.name ?? "", outcome: "created" };
   }
   const path = objectPath(t, namespace ?? "", name);
@@ -111,10 +111,10 @@ export async function applyOne(client: ApiClient, t: ResourceInfo, namespace: st
         await client.request("POST", collectionPath(t, namespace), { body: desired });
         return { name, outcome: "created" };
       }
-      const body: ObjectInput = { ...desired, metadata: { ...desired.metadata } };
+      const body: LooseObject = { ...desired, metadata: { ...desired.metadata } };
       for (const k of KEPT) if (!(k in manifest.metadata) && current.metadata[k] !== undefined) body.metadata[k] = current.metadata[k];
       body.metadata.resourceVersion = current.metadata.resourceVersion;
-      const updated = (await client.request("PUT", path, { body })) as ObjectInput;
+      const updated = (await client.request("PUT", path, { body })) as LooseObject;
       return { name, outcome: updated.metadata.resourceVersion === current.metadata.resourceVersion ? "unchanged" : "configured" };
     } catch (error) {
       if (error instanceof ServerError && error.code === 409 && attempt < MAX_ATTEMPTS) continue;
@@ -123,9 +123,9 @@ export async function applyOne(client: ApiClient, t: ResourceInfo, namespace: st
   }
 }
 
-async function getOrUndefined(client: ApiClient, path: string): Promise<ObjectInput | undefined> {
+async function getOrUndefined(client: ApiClient, path: string): Promise<LooseObject | undefined> {
   try {
-    return (await client.get(path)) as ObjectInput;
+    return (await client.get(path)) as LooseObject;
   } catch (error) {
     if (error instanceof ServerError && error.code === 404 && error.reason === "NotFound") return undefined;
     throw error;

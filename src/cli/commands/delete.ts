@@ -5,7 +5,7 @@
 
 import { Command, Option } from "commander";
 import type { ApiClient } from "../client.ts";
-import type { ObjectInput } from "../../wire.ts";
+import type { LooseObject } from "../../wire.ts";
 import { addClientOptions, sessionFor, type CliContext } from "../context.ts";
 import { objectPath, objectTypeName, type ResourceInfo } from "../discovery.ts";
 import { CliError, ExitError, ServerError, UnreachableError, UsageError } from "../errors.ts";
@@ -31,7 +31,7 @@ export function deleteCommand(ctx: CliContext): Command {
     const targets: Array<{ t: ResourceInfo; namespace: string; name: string }> = [];
     if (opts.filename !== undefined) {
       const manifests = await readManifests(opts.filename, ctx.readStdin);
-      const isType = (o: ObjectInput) => o.apiVersion === "setpoint.dev/v1" && o.kind === "ResourceType";
+      const isType = (o: LooseObject) => o.apiVersion === "setpoint.dev/v1" && o.kind === "ResourceType";
       const ordered = [...manifests.filter((m) => !isType(m.object)), ...manifests.filter((m) => isType(m.object))];
       for (const m of ordered) {
         const t = await session.discovery.forObject(String(m.object.apiVersion), String(m.object.kind));
@@ -64,9 +64,9 @@ export function deleteCommand(ctx: CliContext): Command {
 
 async function deleteOne(client: ApiClient, t: ResourceInfo, namespace: string, name: string, ignoreNotFound: boolean): Promise<string> {
   const id = `${objectTypeName(t)} ${JSON.stringify(name)}`;
-  let last: ObjectInput;
+  let last: LooseObject;
   try {
-    last = (await client.request("DELETE", objectPath(t, namespace, name))) as ObjectInput;
+    last = (await client.request("DELETE", objectPath(t, namespace, name))) as LooseObject;
   } catch (error) {
     if (ignoreNotFound && error instanceof ServerError && error.code === 404) return `${id} not found (ignored)`;
     throw error;

@@ -5,7 +5,7 @@
 
 import { Command } from "commander";
 import { stringify as toYaml } from "yaml";
-import type { ObjectInput } from "../../wire.ts";
+import type { LooseObject } from "../../wire.ts";
 import { addClientOptions, sessionFor, type CliContext } from "../context.ts";
 import { apiVersionOf, collectionPath, objectPath, typeName, type ResourceInfo } from "../discovery.ts";
 import { ExitError } from "../errors.ts";
@@ -25,7 +25,7 @@ export function describeCommand(ctx: CliContext): Command {
   command.action(async (type: string, names: string[], opts: { selector?: string }) => {
     const session = sessionFor(command, ctx);
     const t = await session.discovery.resolve(type);
-    let objects: ObjectInput[] = [];
+    let objects: LooseObject[] = [];
     let failed = false;
     if (names.length === 0) {
       objects = (await session.client.listAll(collectionPath(t, session.namespace), { labelSelector: opts.selector })).items;
@@ -33,7 +33,7 @@ export function describeCommand(ctx: CliContext): Command {
     } else {
       for (const name of names) {
         try {
-          objects.push((await session.client.get(objectPath(t, session.namespace, name))) as ObjectInput);
+          objects.push((await session.client.get(objectPath(t, session.namespace, name))) as LooseObject);
         } catch (error) {
           failed = true;
           ctx.err(formatError(error));
@@ -47,7 +47,7 @@ export function describeCommand(ctx: CliContext): Command {
 }
 
 /** The whole `describe` text of one object. */
-export function describe(t: ResourceInfo, o: ObjectInput, now: number): string {
+export function describe(t: ResourceInfo, o: LooseObject, now: number): string {
   const m = o.metadata;
   const lines: string[] = [];
   const field = (k: string, v: string) => lines.push(`${(k + ":").padEnd(14)}${v}`);

@@ -4,7 +4,7 @@
 // (exit 1) after the ones found are printed.
 
 import { Command, Option } from "commander";
-import type { ObjectInput } from "../../wire.ts";
+import type { LooseObject } from "../../wire.ts";
 import { addClientOptions, sessionFor, type CliContext } from "../context.ts";
 import { collectionPath, objectPath, objectTypeName, type ResourceInfo } from "../discovery.ts";
 import { ExitError, UsageError } from "../errors.ts";
@@ -38,11 +38,11 @@ export function getCommand(ctx: CliContext): Command {
       printObjects(ctx, t, list.items, { output: opts.output, allNamespaces: all, list, namespace: session.namespace });
       return;
     }
-    const found: ObjectInput[] = [];
+    const found: LooseObject[] = [];
     let failed = false;
     for (const name of names) {
       try {
-        found.push((await session.client.get(objectPath(t, session.namespace, name))) as ObjectInput);
+        found.push((await session.client.get(objectPath(t, session.namespace, name))) as LooseObject);
       } catch (error) {
         failed = true;
         ctx.err(formatError(error));
@@ -64,7 +64,7 @@ interface PrintOptions {
   namespace: string;
 }
 
-function printObjects(ctx: CliContext, t: ResourceInfo, objects: ObjectInput[], o: PrintOptions): void {
+function printObjects(ctx: CliContext, t: ResourceInfo, objects: LooseObject[], o: PrintOptions): void {
   if (o.output === "json" || o.output === "yaml") {
     const value = o.single ? objects[0] : (o.list ?? { apiVersion: "v1", kind: "List", metadata: { resourceVersion: "" }, items: objects });
     ctx.out(o.output === "json" ? toJson(value) : toYamlText(value).trimEnd());

@@ -7,7 +7,7 @@
 // attempt's output alone, as is (TASK required).
 
 import { Command } from "commander";
-import type { ObjectInput } from "../../wire.ts";
+import type { LooseObject } from "../../wire.ts";
 import { addClientOptions, sessionFor, type CliContext } from "../context.ts";
 import { objectPath } from "../discovery.ts";
 import { CliError, ServerError, UsageError } from "../errors.ts";
@@ -43,9 +43,9 @@ export function logsCommand(ctx: CliContext): Command {
       if (!/^\d+$/.test(opts.attempt) || only < 1) throw new UsageError(`--attempt ${JSON.stringify(opts.attempt)}: give an attempt number, counting from 1`);
     }
     const session = sessionFor(command, ctx);
-    let o: ObjectInput;
+    let o: LooseObject;
     try {
-      o = (await session.client.get(objectPath(PIPELINE_RUNS, session.namespace, run))) as ObjectInput;
+      o = (await session.client.get(objectPath(PIPELINE_RUNS, session.namespace, run))) as LooseObject;
     } catch (error) {
       if (error instanceof ServerError && error.code === 404 && !error.message.includes(`"${run}"`)) {
         throw new CliError(`the server has no PipelineRun type (${error.message}): apply examples/pipelines/resource-type.yaml first`);
