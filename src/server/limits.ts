@@ -9,6 +9,7 @@
 // exempt from the in-flight limits (as in kube), not from the watch cap.
 
 import { ApiError } from "../errors.ts";
+import { OpenCount } from "./open-count.ts";
 
 export interface LimitsOptions {
   /** Read requests in flight at once; 0 = unlimited. Default 400. */
@@ -34,7 +35,7 @@ export class TooManyRequestsError extends ApiError {
 export class Limits {
   readonly #max: { read: number; write: number; watches: number };
   #inflight = { read: 0, write: 0 };
-  readonly #watches = new Map<string, number>();
+  readonly #watches = new OpenCount();
 
   constructor(options: LimitsOptions = {}) {
     this.#max = {
@@ -60,24 +61,13 @@ export class Limits {
 
   /** Counts one more open watch for `user`; throws TooManyRequestsError past the cap. */
   watch(user: string): () => void {
-    const open = this.#watches.get(user) ?? 0;
     const max = this.#max.watches;
-    if (max > 0 && open >= max) throw new TooManyRequestsError(`too many watches open for user ${JSON.stringify(user)}: at most ${max}; close some or retry later`);
-    this.#watches.set(user, open + 1);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const n = (this.#watches.get(user) ?? 1) - 1;
-      if (n <= 0) this.#watches.delete(user);
-      else this.#watches.set(user, n);
-    };
+    if (max > 0 && this.#watches.of(user) >= max) throw new TooManyRequestsError(`too many watches open for user ${JSON.stringify(user)}: at most ${max}; close some or retry later`);
+    return this.#watches.take(user);
   }
 
   /** Requests and watches in flight now. */
   stats(): { read: number; write: number; watches: number } {
-    let watches = 0;
-    for (const n of this.#watches.values()) watches += n;
-    return { ...this.#inflight, watches };
+    return { ...this.#inflight, watches: this.#watches.total() };
   }
 }

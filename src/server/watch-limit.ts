@@ -6,11 +6,12 @@
 // has the proxy's address: raise the cap (or set 0, no cap) there.
 
 import { ApiError } from "../errors.ts";
+import { OpenCount } from "./open-count.ts";
 
 /** Counts open watches by client address. */
 export class WatchLimit {
   readonly #max: number;
-  readonly #open = new Map<string, number>();
+  readonly #open = new OpenCount();
 
   /** `max` watches per client address; 0 for no cap. */
   constructor(max: number) {
@@ -24,23 +25,14 @@ export class WatchLimit {
    */
   acquire(client: string | undefined): () => void {
     const key = client ?? "unknown";
-    const n = this.#open.get(key) ?? 0;
-    if (this.#max > 0 && n >= this.#max) {
+    if (this.#max > 0 && this.#open.of(key) >= this.#max) {
       throw new ApiError("TooManyRequests", `too many open watches from ${key}: at most ${this.#max} per client (--max-watches-per-client); close some first`);
     }
-    this.#open.set(key, n + 1);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const left = (this.#open.get(key) ?? 1) - 1;
-      if (left === 0) this.#open.delete(key);
-      else this.#open.set(key, left);
-    };
+    return this.#open.take(key);
   }
 
   /** Open watches of `client`. */
   count(client: string): number {
-    return this.#open.get(client) ?? 0;
+    return this.#open.of(client);
   }
 }
