@@ -225,18 +225,23 @@ const conditionSchema = {
   },
 };
 
+/** When an attempt ran and how it ended: fields of a task's status and of each of its previous attempts. */
+const ATTEMPT_END = {
+  startTime: TIME,
+  completionTime: TIME,
+  exitCode: { type: "integer" },
+  signal: { type: "string", maxLength: 32 },
+  reason: { type: "string", maxLength: 1024 },
+  message: { type: "string", maxLength: 32768 },
+};
+
 const taskStatusSchema = {
   type: "object",
   required: ["phase"],
   properties: {
     phase: { type: "string", enum: [...TASK_PHASES] },
     attempt: { type: "integer", minimum: 0, description: "1-based number of the current or last attempt." },
-    startTime: TIME,
-    completionTime: TIME,
-    exitCode: { type: "integer" },
-    signal: { type: "string", maxLength: 32 },
-    reason: { type: "string", maxLength: 1024 },
-    message: { type: "string", maxLength: 32768 },
+    ...ATTEMPT_END,
     output: { type: "string", maxLength: OUTPUT_TAIL_MAX, description: `The last ${OUTPUT_TAIL_MAX} characters of stdout and stderr.` },
     agent: { type: "string", maxLength: 253, description: "Identity of the agent running the attempt." },
     previousAttempts: {
@@ -249,12 +254,7 @@ const taskStatusSchema = {
         properties: {
           attempt: { type: "integer", minimum: 1 },
           outcome: { type: "string", enum: ["Failed", "Lost"], description: "Failed (then retried), or Lost with its agent (then taken over)." },
-          startTime: TIME,
-          completionTime: TIME,
-          exitCode: { type: "integer" },
-          signal: { type: "string", maxLength: 32 },
-          reason: { type: "string", maxLength: 1024 },
-          message: { type: "string", maxLength: 32768 },
+          ...ATTEMPT_END,
           output: { type: "string", maxLength: PREVIOUS_OUTPUT_MAX, description: `The last ${PREVIOUS_OUTPUT_MAX} characters of the attempt's output.` },
           agent: { type: "string", maxLength: 253 },
         },
