@@ -124,6 +124,34 @@ export class OutputTail {
   }
 }
 
+/** How an attempt ended, from what its supervisor process reported. */
+function taskExit(how: {
+  exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  startError: Error | undefined;
+  stopReason: string | undefined;
+  cwd: string;
+  timeoutMs: number | undefined;
+  output: string;
+  endedAt: number;
+}): TaskExit {
+  const { output, endedAt } = how;
+  if (how.startError !== undefined) {
+    const why = existsSync(how.cwd) ? how.startError.message : `working directory ${how.cwd} does not exist`;
+    return { reason: "StartError", message: `cannot start: ${why}`, output, endedAt };
+  }
+  const code = how.exit?.code ?? undefined;
+  const signal = how.exit?.signal ?? undefined;
+  const reason = how.stopReason ?? "Completed";
+  const ended = signal !== undefined ? `killed by ${signal}` : `exit code ${code}`;
+  const message =
+    reason === "TimedOut"
+      ? `timed out after ${(how.timeoutMs ?? 0) / 1000} s (${ended})`
+      : reason === "Completed"
+        ? ended
+        : `stopped (${reason}): ${ended}`;
+  return { ...(code !== undefined && { exitCode: code }), ...(signal !== undefined && { signal }), reason, message, output, endedAt };
+}
+
 /** A running (or finished) attempt; made by startTaskProcess. */
 export class TaskProcess {
   readonly pid: number | undefined;
@@ -175,24 +203,7 @@ export class TaskProcess {
         this.#killTimer?.cancel();
         for (const d of decoders) this.#tail.append(d.end());
         child.stdin?.destroy();
-        const endedAt = now();
-        const output = this.#tail.text();
-        if (startError !== undefined) {
-          const why = existsSync(options.cwd) ? startError.message : `working directory ${options.cwd} does not exist`;
-          resolve({ reason: "StartError", message: `cannot start: ${why}`, output, endedAt });
-          return;
-        }
-        const code = exit?.code ?? undefined;
-        const signal = exit?.signal ?? undefined;
-        const reason = this.#stopReason ?? "Completed";
-        const how = signal !== undefined ? `killed by ${signal}` : `exit code ${code}`;
-        const message =
-          reason === "TimedOut"
-            ? `timed out after ${(options.timeoutMs ?? 0) / 1000} s (${how})`
-            : reason === "Completed"
-              ? how
-              : `stopped (${reason}): ${how}`;
-        resolve({ ...(code !== undefined && { exitCode: code }), ...(signal !== undefined && { signal }), reason, message, output, endedAt });
+        resolve(taskExit({ exit, startError, stopReason: this.#stopReason, cwd: options.cwd, timeoutMs: options.timeoutMs, output: this.#tail.text(), endedAt: now() }));
       };
       child.once("error", (err) => {
         // spawn failed (bad cwd, no /bin/sh): no exit event follows.
