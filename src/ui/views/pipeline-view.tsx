@@ -7,22 +7,12 @@
 
 import { useLayoutEffect, useRef } from "preact/hooks";
 import { duration, span } from "../format.ts";
+import type { PipelineTask, TaskStatus as PipelineTaskStatus } from "../../pipelines/resource-type.ts";
 import type { Obj } from "../types.ts";
 
-interface Task {
-  name: string;
-  runAfter?: string[];
-}
-
-interface TaskStatus {
-  phase?: string;
-  attempt?: number;
-  startTime?: string;
-  completionTime?: string;
-  exitCode?: number;
-  reason?: string;
-  output?: string;
-}
+/** What the console reads of a task and of its status (the PipelineRun's shapes, src/pipelines/resource-type.ts); a status may be partial while the run starts. */
+type Task = Pick<PipelineTask, "name" | "runAfter">;
+type TaskStatus = Partial<PipelineTaskStatus>;
 
 /** Task name → attempt number → when it ran and how it ended, as seen so far. */
 export type Attempts = Map<string, Map<number, { start: string; end?: string; phase?: string }>>;
