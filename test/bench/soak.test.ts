@@ -1,10 +1,12 @@
-// The soak bench's CI smoke run: 2 minutes of the mix (writes, watchers that
+// The soak bench's CI smoke run: 30 seconds of the mix (writes, watchers that
 // keep up, watchers that stall and resume, lists, agents) against a real
 // server. It must finish, sample RSS and the data directory's size over time
-// as JSON lines, and see no failed write or list. Whether RSS and the data
-// directory level off is reported (by the criterion bench/lib/levelling.ts
-// states), not asserted: two minutes on a shared machine cannot show it; the
-// 30-minute run (`--full`) is the measure.
+// as JSON lines, and see no failed write or list. 30 s holds every part of the
+// mix: the history window is at its 15 s floor, so history is compacted within
+// the run, and stalls of 10–40 s start from the first second, so some resume.
+// Whether RSS and the data directory level off is reported (by the criterion
+// bench/lib/levelling.ts states), not asserted: a short run on a shared machine
+// cannot show it; the 30-minute run (`--full`) is the measure.
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -13,9 +15,9 @@ import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
-test("soak: a 2-minute run samples RSS and data-dir size and sees no errors", { timeout: 600_000 }, async () => {
+test("soak: a 30-second run samples RSS and data-dir size and sees no errors", { timeout: 600_000 }, async () => {
   const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "bench/soak.ts", "--duration", "2m", "--sample-every", "10s"], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--import", "tsx", "bench/soak.ts", "--duration", "30s", "--sample-every", "2s"], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     let err = "";
     child.stdout.on("data", (d: Buffer) => (out += d));
@@ -34,7 +36,7 @@ test("soak: a 2-minute run samples RSS and data-dir size and sees no errors", { 
     assert.ok(s.rss_mb > 0 && s.data_dir_bytes > 0 && s.revision > 0, JSON.stringify(s));
     assert.ok(s.rss_anon_mb > 0 && s.heap_used_mb > 0 && s.window_events >= 0 && s.retained_events > 0, JSON.stringify(s));
   }
-  assert.ok(samples.at(-1)!.t_s >= 110, "ran for the whole 2 minutes");
+  assert.ok(samples.at(-1)!.t_s >= 28, "ran for the whole 30 seconds");
   const soak = lines.find((r) => r.workload === "soak");
   assert.ok(soak, "no soak line");
   assert.equal(soak.write_errors, 0, JSON.stringify(soak));

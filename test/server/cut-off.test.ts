@@ -6,6 +6,7 @@
 // answer may take more than 1 s. Afterwards every watcher's connection is
 // closed, the cut-offs are counted and logged, and a cut-off client that
 // still reads gets close code 4008.
+// scripts/test.mjs: run alone (the 1 s /healthz bound is wall-clock: no other test file may share the cores meanwhile)
 
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
