@@ -115,14 +115,20 @@ describe("agent", () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     const versions: string[] = [];
+    let finished = 0;
+    let markerDone = false;
     const a = start(
       {
-        reconcile: async (_key, ctx) => {
+        // One worker: keys are reconciled in the order they were queued (the marker below relies on it).
+        workers: 1,
+        reconcile: async (key, ctx) => {
+          if (key === "default/busy-marker") return void (markerDone = true);
           versions.push(ctx.object!.metadata.resourceVersion!);
           if (versions.length === 1) await gate;
+          finished++;
         },
       },
-      (key) => key === "default/busy",
+      (key) => key === "default/busy" || key === "default/busy-marker",
     );
     await waitFor("the first reconcile", () => versions.length === 1);
     let last = "";
@@ -130,7 +136,11 @@ describe("agent", () => {
     await waitFor("the last update in the cache", () => a.agent.cache.get("default/busy")?.metadata.resourceVersion === last);
     release();
     await waitFor("a reconcile of the last version", () => versions.at(-1) === last);
-    await new Promise((r) => setTimeout(r, 300)); // room for reconciles that should not happen
+    // A reconcile that should not happen would be queued before this later key: once the
+    // marker is reconciled, every reconcile of "busy" queued so far has begun.
+    await waitFor("the last reconcile's end", () => finished === versions.length);
+    await createWidget(env.http, "busy-marker");
+    await waitFor("the marker's reconcile", () => markerDone);
     assert.ok(versions.length <= 3, `${versions.length} reconciles: ${versions.join(",")}`);
     await a.stop();
   });

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { LeaseMembership, ownerOf, SetpointClient } from "../../src/agent.ts";
+import { ManualClock, type Clock } from "../../src/clock.ts";
 import { drainingKeys, mayClaim } from "../../src/agent/claims.ts";
 import { startEnv, startProxy, waitFor, type Env } from "./fixtures.ts";
 
@@ -52,10 +53,10 @@ describe("lease membership", () => {
   after(() => env.stop());
 
   /** A replica of agent `agentName` (one per test, so that tests do not see each other's replicas). */
-  function member(agentName: string, identity: string, address = { grpc: env.grpcAddress, http: env.server.url }, leaseDurationMs = DURATION) {
+  function member(agentName: string, identity: string, address = { grpc: env.grpcAddress, http: env.server.url }, leaseDurationMs = DURATION, clock?: Clock) {
     const client = new SetpointClient({ grpcAddress: address.grpc, httpUrl: address.http });
     const stop = new AbortController();
-    const m = new LeaseMembership({ client, agentName, identity, leaseDurationMs });
+    const m = new LeaseMembership({ client, agentName, identity, leaseDurationMs, clock });
     const running = m.run(stop.signal).finally(() => client.close());
     return { m, stop: () => (stop.abort(), running) };
   }
@@ -82,23 +83,33 @@ describe("lease membership", () => {
   });
 
   test("a joining replica waits until the old owner finished a key it takes over", async () => {
-    // A longer lease than the other tests: this one is about the handoff, and on a
-    // loaded machine a 1.5 s lease can lapse mid-test and reshuffle the keys.
-    const SLOW = 6000;
+    // On a manual clock: leases renew only when the test moves time, so none can lapse
+    // mid-test on a loaded machine and reshuffle the keys.
+    const clock = new ManualClock(Date.now());
+    const renewMs = DURATION / 3;
     const here = { grpc: env.grpcAddress, http: env.server.url };
-    const a = member("join", "a", here, SLOW);
+    const a = member("join", "a", here, DURATION, clock);
     await waitFor("a's lease", () => a.m.member && runnable(a.m, KEYS));
     // Hold a claim on every key: some of them will move to b.
     const claims = new Map(KEYS.map((k) => [k, a.m.begin(k)!]));
-    const b = member("join", "b", here, SLOW);
+    const b = member("join", "b", here, DURATION, clock);
     await waitFor("a sees b", () => a.m.members().length === 2 && b.m.members().length === 2);
     const moving = mine(b.m);
     const staying = mine(a.m);
     assert.ok(moving.length > 0 && staying.length > 0);
     assert.ok(runnable(a.m, staying), "a keeps running its own keys");
     assert.ok(!moving.some((k) => a.m.begin(k)), "a starts nothing that moves");
-    await new Promise((r) => setTimeout(r, 2 * (SLOW / 3))); // two renewals: room for b to start a key it must not
-    assert.ok(!moving.some((k) => b.m.begin(k)), "b waits while a still runs the keys");
+    // Two renewals of both: room for b to start a key it must not.
+    const renewTime = async (m: LeaseMembership) => (await env.http.get(`/apis/setpoint.dev/v1/namespaces/default/leases/${m.leaseName}`)).body.spec?.renewTime;
+    for (let round = 0; round < 2; round++) {
+      const before = [await renewTime(a.m), await renewTime(b.m)];
+      clock.advance(renewMs);
+      await waitFor(`renewal ${round + 1} of both`, async () => {
+        clock.advance(0); // fires a renewal that came due while a write was in flight
+        return (await renewTime(a.m)) > before[0] && (await renewTime(b.m)) > before[1];
+      });
+      assert.ok(!moving.some((k) => b.m.begin(k)), "b waits while a still runs the keys");
+    }
     const leaseOfA = (await env.http.get(`/apis/setpoint.dev/v1/namespaces/default/leases/${a.m.leaseName}`)).body;
     assert.deepEqual(JSON.parse(leaseOfA.metadata.annotations["agent.setpoint.dev/draining"]), [...moving].sort(), "a publishes what it still runs");
     for (const k of moving.slice(1)) claims.get(k)!.end();

@@ -6,15 +6,13 @@
 // once, in revision order.
 
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
+import { startChildServer } from "../helpers/child-server.ts";
 
-const REPO = fileURLToPath(new URL("../..", import.meta.url));
 const DEADLINE_MS = 60_000; // generous: the machine may be busy with other test runs
 const GROUP = "crash.example.com";
 const PLURAL = "things";
@@ -30,44 +28,6 @@ interface WireEvent {
 }
 
 const rvOf = (o: Obj): number => Number(o.metadata.resourceVersion);
-
-/** The server as a child process on a free port; resolves once it logged its URL and /healthz answers. */
-async function startChild(dataDir: string): Promise<{ url: string; child: ChildProcess; exited: Promise<number | null>; output: () => string }> {
-  const child = spawn(
-    process.execPath,
-    ["--import", "tsx", "src/main.ts", "--http-port", "0", "--grpc-port", "-1", "--data-dir", dataDir, "--log-level", "info"],
-    { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  let output = "";
-  child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start within ${DEADLINE_MS} ms: ${output}`)), DEADLINE_MS);
-    void exited.then((code) => reject(new Error(`server exited with ${code} before listening: ${output}`)));
-    createInterface({ input: child.stdout! }).on("line", (line) => {
-      output += line + "\n";
-      try {
-        const entry = JSON.parse(line) as { msg?: string; url?: string };
-        if (entry.msg === "setpoint-server listening" && entry.url) {
-          clearTimeout(timer);
-          resolve(entry.url);
-        }
-      } catch {
-        // not a log line
-      }
-    });
-  });
-  assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
-  // Deadline-polling for "the server is up" is allowed.
-  const deadline = Date.now() + DEADLINE_MS;
-  for (;;) {
-    const ok = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
-    if (ok) break;
-    if (Date.now() > deadline) throw new Error(`${url}/healthz never answered: ${output}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { url, child, exited, output: () => output };
-}
 
 async function request(url: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
   const res = await fetch(url + path, {
@@ -152,7 +112,7 @@ describe("crash", () => {
     const children: ChildProcess[] = [];
     try {
       // 1. Start, create the type, start watching.
-      let server = await startChild(dataDir);
+      let server = await startChildServer(dataDir, ["--log-level", "info"], { healthz: true });
       children.push(server.child);
       const rt = await request(server.url, "POST", "/apis/setpoint.dev/v1/resourcetypes", {
         apiVersion: "setpoint.dev/v1",
@@ -199,7 +159,7 @@ describe("crash", () => {
       assert.ok(seenBefore.length > 0, "the watcher saw changes before the crash");
 
       // 3. Restart on the same directory.
-      server = await startChild(dataDir);
+      server = await startChildServer(dataDir, ["--log-level", "info"], { healthz: true });
       children.push(server.child);
       const list = await request(server.url, "GET", LIST);
       assert.equal(list.status, 200);

@@ -9,42 +9,18 @@
 // scripts/test.mjs: run alone (the 1 s /healthz bound is wall-clock: no other test file may share the cores meanwhile)
 
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { WebSocket } from "ws";
+import { startChildServer } from "../helpers/child-server.ts";
 import { api, createType } from "../helpers/server.ts";
 
-const REPO = fileURLToPath(new URL("../..", import.meta.url));
 const DEADLINE_MS = 120_000;
 const WATCHERS = 2000;
 const CREATES = 2000;
-
-async function startChild(dataDir: string): Promise<{ url: string; child: ChildProcess; output: () => string }> {
-  const child = spawn(
-    process.execPath,
-    ["--import", "tsx", "src/main.ts", "--http-port", "0", "--grpc-port", "-1", "--data-dir", dataDir, "--watch-buffer-bytes", "256Ki", "--max-watches-per-user", "0", "--workers", "1", "--no-fsync"],
-    { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  let output = "";
-  child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${output}`)), 60_000);
-    child.once("exit", (code) => reject(new Error(`server exited with ${code}: ${output}`)));
-    createInterface({ input: child.stdout! }).on("line", (line) => {
-      output += line + "\n";
-      if (line.includes('"setpoint-server listening"')) {
-        clearTimeout(timer);
-        resolve((JSON.parse(line) as { url: string }).url);
-      }
-    });
-  });
-  return { url, child, output: () => output };
-}
 
 /** A process of its own that GETs `url` every 50 ms; stop() resolves to the slowest answer in ms and the count. */
 function startProber(url: string): { stop(): Promise<{ worstMs: number; probes: number; failures: number }> } {
@@ -116,7 +92,7 @@ async function metric(url: string, name: string): Promise<number> {
 describe("cutting off thousands of stalled watchers", () => {
   it(`cuts off ${WATCHERS} stalled WebSocket watchers under ${CREATES} creates of 10 KiB while /healthz always answers within 1 s`, { timeout: 600_000 }, async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "setpoint-cutoff-"));
-    const server = await startChild(dataDir);
+    const server = await startChildServer(dataDir, ["--watch-buffer-bytes", "256Ki", "--max-watches-per-user", "0", "--workers", "1", "--no-fsync"]);
     const stalled: Stalled[] = [];
     try {
       const c = api(server.url);

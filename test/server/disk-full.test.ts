@@ -10,17 +10,15 @@
 // real server process, which must survive every failed commit.
 
 import assert from "node:assert/strict";
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { ManualClock } from "../../src/clock.ts";
+import { startChildServer } from "../helpers/child-server.ts";
 import { api, assertStatus, createType, startTestServer, watchUntil, type ApiClient } from "../helpers/server.ts";
 
-const REPO = fileURLToPath(new URL("../..", import.meta.url));
 const DEADLINE_MS = 60_000;
 const GROUP = "space.example.com";
 const MiB = 1024 * 1024;
@@ -149,30 +147,6 @@ function mountTmpfs(bytes: number): { dir: string; unmount: () => void } | strin
   };
 }
 
-/** The server as a child process; resolves once it listens. */
-async function startChild(dataDir: string, historyWindow: string): Promise<{ url: string; child: ChildProcess; exited: Promise<number | null>; output: () => string }> {
-  const child = spawn(
-    process.execPath,
-    ["--import", "tsx", "src/main.ts", "--http-port", "0", "--grpc-port", "-1", "--data-dir", dataDir, "--history-window", historyWindow, "--workers", "1"],
-    { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  let output = "";
-  child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start within ${DEADLINE_MS} ms: ${output}`)), DEADLINE_MS);
-    void exited.then((code) => reject(new Error(`server exited with ${code} before listening: ${output}`)));
-    createInterface({ input: child.stdout! }).on("line", (line) => {
-      output += line + "\n";
-      if (line.includes('"setpoint-server listening"')) {
-        clearTimeout(timer);
-        resolve((JSON.parse(line) as { url: string }).url);
-      }
-    });
-  });
-  return { url, child, exited, output: () => output };
-}
-
 async function stopChild(p: { child: ChildProcess; exited: Promise<number | null> }): Promise<number | null> {
   p.child.kill("SIGTERM");
   return p.exited;
@@ -196,7 +170,7 @@ describe("a full disk", () => {
     const dataDir = join(mounted.dir, "data");
     mkdirSync(dataDir);
     // A long history window first: nothing is compacted, so the disk stays full until the test says.
-    let p = await startChild(dataDir, "1h");
+    let p = await startChildServer(dataDir, ["--history-window", "1h", "--workers", "1"]);
     try {
       const c = api(p.url);
       const prefix = await createType(c, { group: GROUP, kind: "Thing", plural: "things" });
@@ -246,7 +220,7 @@ describe("a full disk", () => {
       // compaction frees the old history, so the alarm clears by itself.
       assert.equal(await stopChild(p), 0, p.output());
       assert.ok(!/unhandled|uncaught/i.test(p.output()), p.output());
-      p = await startChild(dataDir, "1s");
+      p = await startChildServer(dataDir, ["--history-window", "1s", "--workers", "1"]);
       const c2 = api(p.url);
       await assertKept(c2, list, acknowledged, deleted);
       const again = await untilRoom("create after deletes", () => c2.post(list, thing("again", 50_000)));

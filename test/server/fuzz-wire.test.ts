@@ -17,6 +17,7 @@ import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import WebSocket from "ws";
 import { loadResourcesService, type ResourcesClient } from "../../src/proto.ts";
+import { pool, Rng } from "../helpers/fuzz.ts";
 import { api, createType, startTestServer, watchUntil, type TestServer } from "../helpers/server.ts";
 
 const SEED = Number(process.env.SETPOINT_FUZZ_SEED ?? 0x9a7e5);
@@ -27,42 +28,6 @@ const CALL_TIMEOUT_MS = 10_000;
 const G = "wirefuzz.example.com";
 const TOKEN = "t-fuzz-admin";
 const { Client } = loadResourcesService();
-
-/** mulberry32: a small, fast, seedable PRNG. */
-class Rng {
-  #s: number;
-  constructor(seed: number) {
-    this.#s = seed >>> 0;
-  }
-  next(): number {
-    let x = (this.#s = (this.#s + 0x6d2b79f5) >>> 0);
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  }
-  int(min: number, max: number): number {
-    return min + Math.floor(this.next() * (max - min + 1));
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[Math.floor(this.next() * items.length)]!;
-  }
-  chance(p: number): boolean {
-    return this.next() < p;
-  }
-  bytes(n: number): Buffer {
-    const b = Buffer.alloc(n);
-    for (let i = 0; i < n; i++) b[i] = this.int(0, 255);
-    return b;
-  }
-}
-
-/** Runs `count` jobs, `parallel` at a time. */
-async function pool(count: number, parallel: number, job: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: parallel }, async () => {
-    while (next < count) await job(next++);
-  }));
-}
 
 const METHODS = ["Get", "List", "Watch", "Create", "Update", "UpdateStatus", "Patch", "Delete", "Nope", ""];
 

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { parseFieldSelector, parseLabelSelector } from "../../src/api/selector.ts";
+import { Rng } from "../helpers/fuzz.ts";
 import { api, assertStatus, createType, startTestServer, watchUntil, type ApiClient, type Reply, type TestServer } from "../helpers/server.ts";
 
 const SEED = Number(process.env.SETPOINT_FUZZ_SEED ?? 0x5e7901);
@@ -19,35 +20,6 @@ const GV = `/apis/${GROUP}/v1`;
 const NS = "keep";
 const coll = (ns = NS) => `${GV}/namespaces/${encodeURIComponent(ns)}/specimens`;
 const SEEDED = ["s0", "s1", "s2", "s3", "s4"];
-
-/** mulberry32: a small, fast, seedable PRNG. */
-class Rng {
-  #state: number;
-  constructor(seed: number) {
-    this.#state = seed >>> 0;
-  }
-  next(): number {
-    let x = (this.#state = (this.#state + 0x6d2b79f5) >>> 0);
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  }
-  int(min: number, max: number): number {
-    return min + Math.floor(this.next() * (max - min + 1));
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[Math.floor(this.next() * items.length)]!;
-  }
-  chance(p: number): boolean {
-    return this.next() < p;
-  }
-  string(length: number, alphabet: string): string {
-    const chars = [...alphabet];
-    let s = "";
-    for (let i = 0; i < length; i++) s += this.pick(chars);
-    return s;
-  }
-}
 
 interface FuzzCase {
   label: string;
