@@ -1,7 +1,7 @@
-// The soak bench's CI smoke run: 30 seconds of the mix (writes, watchers that
+// The soak bench's CI smoke run: 40 seconds of the mix (writes, watchers that
 // keep up, watchers that stall and resume, lists, agents) against a real
 // server. It must finish, sample RSS and the data directory's size over time
-// as JSON lines, and see no failed write or list. 30 s holds every part of the
+// as JSON lines, and see no failed write or list. 40 s holds every part of the
 // mix: the history window is at its 15 s floor, so history is compacted within
 // the run, and stalls of 10–40 s start from the first second, so some resume.
 // Whether RSS and the data directory level off is reported (by the criterion
@@ -15,9 +15,9 @@ import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
-test("soak: a 30-second run samples RSS and data-dir size and sees no errors", { timeout: 600_000 }, async () => {
+test("soak: a 40-second run samples RSS and data-dir size and sees no errors", { timeout: 600_000 }, async () => {
   const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "bench/soak.ts", "--duration", "30s", "--sample-every", "2s"], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--import", "tsx", "bench/soak.ts", "--duration", "40s", "--sample-every", "1s"], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     let err = "";
     child.stdout.on("data", (d: Buffer) => (out += d));
@@ -31,12 +31,13 @@ test("soak: a 30-second run samples RSS and data-dir size and sees no errors", {
   assert.equal(code, 0, stderr.slice(-3000));
   const lines = stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, any>);
   const samples = lines.filter((r) => r.workload === "soak-sample");
-  assert.ok(samples.length >= 10, `${samples.length} samples`);
+  // A sample asks the busy server for /metrics: on a loaded machine one can take seconds.
+  assert.ok(samples.length >= 8, `${samples.length} samples, at ${samples.map((s) => s.t_s).join(", ")} s`);
   for (const s of samples) {
     assert.ok(s.rss_mb > 0 && s.data_dir_bytes > 0 && s.revision > 0, JSON.stringify(s));
     assert.ok(s.rss_anon_mb > 0 && s.heap_used_mb > 0 && s.window_events >= 0 && s.retained_events > 0, JSON.stringify(s));
   }
-  assert.ok(samples.at(-1)!.t_s >= 28, "ran for the whole 30 seconds");
+  assert.ok(samples.at(-1)!.t_s >= 38, "ran for the whole 40 seconds");
   const soak = lines.find((r) => r.workload === "soak");
   assert.ok(soak, "no soak line");
   assert.equal(soak.write_errors, 0, JSON.stringify(soak));
