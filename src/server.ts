@@ -207,7 +207,7 @@ function createHttpServer(ctx: RestContext, security: Security): { http: HttpSer
   // Select the watch subprotocol when offered; never another (the bearer one would echo the token).
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, handleProtocols: (offered) => (offered.has(WATCH_SUBPROTOCOL) ? WATCH_SUBPROTOCOL : false) });
   http.on("upgrade", (req, socket, head) => {
-    void upgrade(ctx, security, wss, req, socket, head);
+    void upgrade({ ctx, security, wss }, { req, socket, head });
   });
   // Requests Node cannot parse (unknown methods, oversized headers) still get a Status.
   http.on("clientError", (err: NodeJS.ErrnoException, socket) => {
@@ -350,7 +350,12 @@ async function openStore(
 }
 
 /** Serves a WebSocket watch on a list path, or answers the upgrade with a Status. */
-async function upgrade(ctx: RestContext, security: Security, wss: WebSocketServer, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+async function upgrade(
+  edge: { ctx: RestContext; security: Security; wss: WebSocketServer },
+  upgrading: { req: IncomingMessage; socket: Duplex; head: Buffer },
+): Promise<void> {
+  const { ctx, security, wss } = edge;
+  const { req, socket, head } = upgrading;
   const reject = (err: unknown) => {
     if (socket.writable) socket.end(rawHttpReply(statusOf(err)));
   };

@@ -38,7 +38,7 @@ export async function runServer(options: ServerOptions, info: { version: string 
     runPrimary({
       workers: options.workers,
       log,
-      onListening: ({ url, grpcPort }) => logListening(log, options, info, url, grpcPort, options.workers),
+      onListening: ({ url, grpcPort }) => logListening(log, { options, info, url, grpcPort, workers: options.workers }),
     });
     return;
   }
@@ -111,7 +111,7 @@ export async function runServer(options: ServerOptions, info: { version: string 
     announceListening(server.url, server.grpcPort);
     return;
   }
-  logListening(log, options, info, server.url, server.grpcPort, 1);
+  logListening(log, { options, info, url: server.url, grpcPort: server.grpcPort, workers: 1 });
 }
 
 /** Exits 2 with one line naming the flag when the HTTP or gRPC port cannot be bound. */
@@ -128,7 +128,9 @@ async function checkPorts(options: ServerOptions): Promise<void> {
   }
 }
 
-function logListening(log: Logger, options: ServerOptions, info: { version: string }, url: string, grpcPort: number, workers: number): void {
+/** The `setpoint-server listening` line: where it listens and how it runs. */
+function logListening(log: Logger, listening: { options: ServerOptions; info: { version: string }; url: string; grpcPort: number; workers: number }): void {
+  const { options, info, url, grpcPort, workers } = listening;
   log.info(
     {
       url,

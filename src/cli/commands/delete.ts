@@ -50,7 +50,7 @@ export function deleteCommand(ctx: CliContext): Command {
     let failed = false;
     for (const { t, namespace, name } of targets) {
       try {
-        ctx.out(await deleteOne(session.client, t, namespace, name, opts.ignoreNotFound === true));
+        ctx.out(await deleteOne(session.client, { t, namespace, name, ignoreNotFound: opts.ignoreNotFound === true }));
       } catch (error) {
         if (error instanceof UnreachableError) throw error;
         failed = true;
@@ -62,7 +62,9 @@ export function deleteCommand(ctx: CliContext): Command {
   return command;
 }
 
-async function deleteOne(client: ApiClient, t: ResourceInfo, namespace: string, name: string, ignoreNotFound: boolean): Promise<string> {
+/** Deletes one object; says what became of it (deleted, waiting for finalizers, or not found and ignored). */
+async function deleteOne(client: ApiClient, target: { t: ResourceInfo; namespace: string; name: string; ignoreNotFound: boolean }): Promise<string> {
+  const { t, namespace, name, ignoreNotFound } = target;
   const id = `${objectTypeName(t)} ${JSON.stringify(name)}`;
   let last: LooseObject;
   try {

@@ -213,7 +213,7 @@ export function schedule(input: ScheduleInput): ScheduleResult {
     status.completionTime = now;
     status.duration = humanDuration(Date.parse(now) - Date.parse(startTime));
   }
-  status.conditions = withSucceededCondition(prev.conditions, phase, message, now, input.observedGeneration);
+  status.conditions = withSucceededCondition(prev.conditions, { phase, message, now, generation: input.observedGeneration });
   return { status, start, waiting };
 }
 
@@ -242,7 +242,11 @@ function runMessage(phase: RunPhase, tasks: readonly PipelineTask[], next: Recor
 }
 
 /** `conditions` with the Succeeded condition set for `phase`; lastTransitionTime moves only when its status changes. */
-function withSucceededCondition(prev: Condition[] | undefined, phase: RunPhase, message: string, now: string, generation: number | undefined): Condition[] {
+function withSucceededCondition(
+  prev: Condition[] | undefined,
+  succeeded: { phase: RunPhase; message: string; now: string; generation: number | undefined },
+): Condition[] {
+  const { phase, message, now, generation } = succeeded;
   const status: Condition["status"] = phase === "Succeeded" ? "True" : phase === "Failed" || phase === "Cancelled" ? "False" : "Unknown";
   const old = prev?.find((c) => c.type === "Succeeded");
   const condition: Condition = {
