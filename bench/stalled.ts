@@ -11,7 +11,8 @@
 // one per 2,500). Output: one `stalled` JSON line per size, with
 // server_peak_rss_mb, the RSS before the writes (idle connections), the
 // budget, watchers cut off (by the budget and by their own bound) and the
-// worst /healthz wait.
+// worst /healthz wait, as seen by a prober in a process of its own (the
+// bench's own event loop is busy with the writes).
 
 import { fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -37,6 +38,62 @@ function holdWatchers(url: string, count: number): Promise<{ kill(): void }> {
     child.once("message", () => resolve({ kill: () => child.kill("SIGKILL") }));
     child.once("exit", (code) => reject(new Error(`stalled: watcher process exited (${code}) before its watchers were open`)));
   });
+}
+
+/**
+ * A child process asking `url` (/healthz) every 50 ms, apart from the bench's
+ * own busy event loop, so that its worst wait is the server's. Resolves once
+ * it has answered its first probe; `stop()` gives the worst wait and the
+ * count of probes.
+ */
+async function startProber(url: string): Promise<{ stop(): Promise<{ worstMs: number; probes: number; failures: number }> }> {
+  const child = fork(fileURLToPath(import.meta.url), ["--probe", url], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  await new Promise<void>((resolve, reject) => {
+    child.once("message", () => resolve());
+    child.once("exit", (code) => reject(new Error(`stalled: prober exited (${code}) before its first probe`)));
+  });
+  child.removeAllListeners("exit");
+  return {
+    stop: () =>
+      new Promise((resolve, reject) => {
+        child.once("message", (m) => resolve(m as { worstMs: number; probes: number; failures: number }));
+        child.once("exit", (code) => reject(new Error(`stalled: prober exited (${code})`)));
+        child.send("stop");
+      }),
+  };
+}
+
+async function probe(url: string): Promise<void> {
+  const http = await import("node:http");
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  let worst = 0;
+  let probes = 0;
+  let failures = 0;
+  let stopping = false;
+  process.on("message", () => (stopping = true));
+  while (!stopping) {
+    const t0 = performance.now();
+    await new Promise<void>((resolve) => {
+      http
+        .get(url, { agent }, (res) => {
+          res.resume();
+          res.on("end", () => {
+            if (res.statusCode !== 200) failures++;
+            resolve();
+          });
+        })
+        .on("error", () => {
+          failures++;
+          resolve();
+        });
+    });
+    // The first probe (a new connection, cold code) only says the prober is ready.
+    if (probes === 0) process.send?.("ready");
+    else worst = Math.max(worst, performance.now() - t0);
+    probes++;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  process.send?.({ worstMs: worst, probes, failures }, () => process.exit(0));
 }
 
 async function hold(url: string, count: number): Promise<void> {
@@ -86,16 +143,7 @@ export async function stalled(o: BenchOptions): Promise<Result[]> {
       resetPeakRss(pid);
       const cpu0 = cpuSeconds(pid);
 
-      let worst = 0;
-      let probing = true;
-      const prober = (async () => {
-        while (probing) {
-          const t = performance.now();
-          await client.request("GET", "/healthz");
-          worst = Math.max(worst, performance.now() - t);
-          await new Promise((r) => setTimeout(r, 50));
-        }
-      })();
+      const prober = await startProber(`${server.url}/healthz`);
       const payload = "x".repeat(CREATE_BYTES);
       let created = 0;
       const deadline = Date.now() + 600_000;
@@ -105,8 +153,8 @@ export async function stalled(o: BenchOptions): Promise<Result[]> {
         watchers = metric((await client.request("GET", "/metrics")).text, "setpoint_watchers");
       }
       const text = (await client.request("GET", "/metrics")).text;
-      probing = false;
-      await prober;
+      const probes = await prober.stop();
+      const worst = probes.worstMs;
       const r = emit(
         {
           system: "setpoint",
@@ -126,6 +174,8 @@ export async function stalled(o: BenchOptions): Promise<Result[]> {
           cut_off_budget: metric(text, "setpoint_watchers_cut_off_budget_total"),
           still_open: watchers,
           worst_healthz_ms: round(worst),
+          healthz_probes: probes.probes,
+          healthz_failures: probes.failures,
         },
         o,
       );
@@ -142,6 +192,8 @@ export async function stalled(o: BenchOptions): Promise<Result[]> {
 
 if (process.argv[2] === "--hold") {
   await hold(process.argv[3]!, Number(process.argv[4]));
+} else if (process.argv[2] === "--probe") {
+  await probe(process.argv[3]!);
 } else if (isMain(import.meta.url)) {
   runStandalone(import.meta.url, stalled);
 }

@@ -12,7 +12,7 @@ import { describe, it } from "node:test";
 import { parseLabelSelector } from "../../src/api/selector.ts";
 import { ManualClock } from "../../src/clock.ts";
 import { openLmdbStore, type Store } from "../../src/store.ts";
-import { WatchHub, type WatchEncoding, type WatchEvent, type WatchHubOptions, type WatchRequest, type WatchSink } from "../../src/watch.ts";
+import { WatchEvent, WatchHub, type WatchEncoding, type WatchHubOptions, type WatchRequest, type WatchSink } from "../../src/watch.ts";
 
 const TYPE = "widgets.example.com";
 
@@ -85,6 +85,16 @@ describe("WatchHub: the replay window", () => {
       const live = hub.stats().windowBytes - withTwo;
       assert.ok(live >= 3 * 1000, `a live event with its encoding: ${live}`);
     });
+  });
+
+  it("keeps a cached Buffer encoding in memory of its own, not in a slice of Node's shared Buffer pool", () => {
+    const event = new WatchEvent("ADDED", JSON.stringify({ metadata: { name: "a" }, spec: { pad: "x".repeat(2000) } }), 1);
+    const pooled: WatchEncoding<Buffer> = { name: "pooled", encode: (e) => Buffer.from(e.object) };
+    assert.ok(Buffer.from("x".repeat(2000)).buffer.byteLength > 2000, "Buffer.from of 2 KB uses the pool here");
+    const b = event.encoded(pooled);
+    assert.equal(b.toString(), event.object);
+    assert.equal(b.buffer.byteLength, b.byteLength);
+    assert.equal(event.encoded(pooled), b, "cached");
   });
 
   it("drops events to stay under its byte bound once the encodings are counted", async () => {
