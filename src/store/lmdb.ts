@@ -27,6 +27,7 @@ import { systemClock, type Clock } from "../clock.ts";
 import { ExpiredError } from "../errors.ts";
 import { encodeKey, ensureFormat, keyRange, OBJECTS_DB, type KeyTuple } from "./lmdb-format.ts";
 import type { CommitPeers } from "./commit-peers.ts";
+import { claimCommitError, holdLmdbCommitErrors } from "./lmdb-console.ts";
 import { SpaceMonitor, type SpaceMeasure } from "./space.ts";
 import type {
   Change,
@@ -98,6 +99,7 @@ function toChange(revision: number, r: LogRecord): Change {
 export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Store {
   const clock = options.clock ?? systemClock;
   const now = options.now ?? (() => clock.now());
+  holdLmdbCommitErrors();
   const root: RootDatabase = open({
     path,
     // Always a directory, even when its name has a dot (lmdb-js would take it for a file).
@@ -182,6 +184,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
         () => err,
         (e: unknown) => e,
       );
+      claimCommitError(cause);
       const error = space.commitFailed(cause) ?? new Error(`store: commit failed: ${(cause as Error)?.message ?? String(cause)}`, { cause });
       if (!reported.has(pending)) {
         reported.add(pending);
