@@ -15,6 +15,7 @@ import type { TypeInfo } from "../api/types.ts";
 import { BadRequestError } from "../errors.ts";
 import { humanDuration } from "../human-duration.ts";
 import { WatchEvent } from "../watch.ts";
+import type { LooseObject } from "../wire.ts";
 
 /** What a request asked for: plain JSON, or a Table of this `meta.k8s.io` version. */
 export type Rendering = { as: "json" } | { as: "table"; apiVersion: string };
@@ -56,13 +57,6 @@ export interface TableOptions {
   now: number;
 }
 
-interface ObjectLike {
-  apiVersion?: string;
-  kind?: string;
-  metadata?: { name?: string; creationTimestamp?: string; [k: string]: unknown };
-  [k: string]: unknown;
-}
-
 const NAME_COLUMN = {
   name: "Name",
   type: "string",
@@ -95,7 +89,7 @@ function age(value: unknown, now: number): string {
   return Number.isNaN(t) ? "<unknown>" : humanDuration(now - t);
 }
 
-function cell(c: PrinterColumn, o: ObjectLike, now: number): unknown {
+function cell(c: PrinterColumn, o: LooseObject, now: number): unknown {
   const v = evaluateJsonPath(o, c.jsonPath);
   if (v === undefined || v === null) return null;
   switch (c.type) {
@@ -111,7 +105,7 @@ function cell(c: PrinterColumn, o: ObjectLike, now: number): unknown {
   }
 }
 
-function rowOf(t: TypeInfo, o: ObjectLike, opts: TableOptions): unknown {
+function rowOf(t: TypeInfo, o: LooseObject, opts: TableOptions): unknown {
   const cells = [o.metadata?.name ?? "", ...(t.printerColumns ?? []).map((c) => cell(c, o, opts.now)), age(o.metadata?.creationTimestamp, opts.now)];
   if (opts.includeObject === "None") return { cells };
   const object = opts.includeObject === "Object" ? o : { kind: "PartialObjectMetadata", apiVersion: "meta.k8s.io/v1", metadata: o.metadata ?? {} };
@@ -119,7 +113,7 @@ function rowOf(t: TypeInfo, o: ObjectLike, opts: TableOptions): unknown {
 }
 
 /** A Table of `objects`, with list metadata (resourceVersion, continue) when given. */
-export function toTable(t: TypeInfo, objects: readonly ObjectLike[], metadata: Record<string, unknown>, opts: TableOptions): unknown {
+export function toTable(t: TypeInfo, objects: readonly LooseObject[], metadata: Record<string, unknown>, opts: TableOptions): unknown {
   return {
     kind: "Table",
     apiVersion: opts.apiVersion,
@@ -131,7 +125,7 @@ export function toTable(t: TypeInfo, objects: readonly ObjectLike[], metadata: R
 
 /** A list's JSON text as a Table. */
 export function listAsTable(t: TypeInfo, listJson: string, opts: TableOptions): string {
-  const list = JSON.parse(listJson) as { metadata?: Record<string, unknown>; items?: ObjectLike[] };
+  const list = JSON.parse(listJson) as { metadata?: Record<string, unknown>; items?: LooseObject[] };
   const { resourceVersion, continue: cont, remainingItemCount } = list.metadata ?? {};
   const metadata = { ...(resourceVersion !== undefined && { resourceVersion }), ...(cont !== undefined && cont !== "" && { continue: cont }), ...(remainingItemCount !== undefined && { remainingItemCount }) };
   return JSON.stringify(toTable(t, list.items ?? [], metadata, opts));
@@ -139,7 +133,7 @@ export function listAsTable(t: TypeInfo, listJson: string, opts: TableOptions): 
 
 /** One object's JSON text as a Table of one row. */
 export function objectAsTable(t: TypeInfo, objectJson: string, opts: TableOptions): string {
-  const o = JSON.parse(objectJson) as ObjectLike;
+  const o = JSON.parse(objectJson) as LooseObject;
   const rv = o.metadata?.resourceVersion;
   return JSON.stringify(toTable(t, [o], rv === undefined ? {} : { resourceVersion: rv }, opts));
 }
@@ -147,7 +141,7 @@ export function objectAsTable(t: TypeInfo, objectJson: string, opts: TableOption
 /** A watch event with its object as a one-row Table; BOOKMARK (and any other) events unchanged. */
 export function watchEventAsTable(t: TypeInfo, event: WatchEvent, opts: TableOptions): WatchEvent {
   if (event.type !== "ADDED" && event.type !== "MODIFIED" && event.type !== "DELETED") return event;
-  const o = JSON.parse(event.object) as ObjectLike;
+  const o = JSON.parse(event.object) as LooseObject;
   const rv = o.metadata?.resourceVersion;
   const table = toTable(t, [o], rv === undefined ? {} : { resourceVersion: rv }, opts);
   return new WatchEvent(event.type, JSON.stringify(table), event.revision);
