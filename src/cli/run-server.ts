@@ -9,7 +9,7 @@
 
 import { pino, type Logger } from "pino";
 import { PIPELINE_VALIDATORS } from "../pipelines/resource-type.ts";
-import { ListenError, startServer } from "../server.ts";
+import { ListenError, startServer, type RunningServer } from "../server.ts";
 import { probePort } from "../server/listen-error.ts";
 import { listenErrorMessage } from "./flags.ts";
 import type { ServerOptions } from "../server/options.ts";
@@ -43,30 +43,59 @@ export async function runServer(options: ServerOptions, info: { version: string 
     return;
   }
 
-  if (worker) {
-    // The primary owns the listening sockets and restarts workers: without it
-    // a worker would serve on, orphaned, and hold the data directory.
-    // Die at once, as the primary did, without a log line (its stdout may
-    // have no reader left): process.exit() runs exit handlers that can wait
-    // forever on lmdb-js's write thread mid-transaction. Acknowledged writes
-    // are durable; the rest were never acknowledged.
-    // prepend: node:cluster's own listener (registered first) calls process.exit().
-    process.prependOnceListener("disconnect", () => process.kill(process.pid, "SIGKILL"));
-    // The same hang awaits a worker that dies of an uncaught error: log it,
-    // then die at once; the primary restarts it.
-    process.on("uncaughtException", (err) => {
-      try {
-        log.fatal({ err }, "worker: uncaught error; exiting");
-      } finally {
-        process.kill(process.pid, "SIGKILL");
-      }
-    });
-  }
+  if (worker) dieWithPrimary(log);
   const starting = startServer(options, {
     version: info.version,
     validators: PIPELINE_VALIDATORS,
     ...(worker && { commitPeers: ipcCommitPeers() }),
   });
+  closeOnSignals(starting, { log, worker });
+
+  let server;
+  try {
+    server = await starting;
+  } catch (error) {
+    if (error instanceof ListenError) {
+      process.stderr.write(`error: ${listenErrorMessage(error)}\n`);
+      process.exit(2);
+    }
+    log.fatal({ err: error }, "failed to start");
+    process.exit(1);
+  }
+  if (worker) {
+    log.debug({ url: server.url }, "worker listening");
+    announceListening(server.url, server.grpcPort);
+    return;
+  }
+  logListening(log, { options, info, url: server.url, grpcPort: server.grpcPort, workers: 1 });
+}
+
+/**
+ * A cluster worker dies at once when its primary goes or an error escapes.
+ * The primary owns the listening sockets and restarts workers: without it a
+ * worker would serve on, orphaned, and hold the data directory. Die at once,
+ * as the primary did, without a log line (its stdout may have no reader
+ * left): process.exit() runs exit handlers that can wait forever on lmdb-js's
+ * write thread mid-transaction. Acknowledged writes are durable; the rest
+ * were never acknowledged.
+ */
+function dieWithPrimary(log: Logger): void {
+  // prepend: node:cluster's own listener (registered first) calls process.exit().
+  process.prependOnceListener("disconnect", () => process.kill(process.pid, "SIGKILL"));
+  // The same hang awaits a worker that dies of an uncaught error: log it,
+  // then die at once; the primary restarts it.
+  process.on("uncaughtException", (err) => {
+    try {
+      log.fatal({ err }, "worker: uncaught error; exiting");
+    } finally {
+      process.kill(process.pid, "SIGKILL");
+    }
+  });
+}
+
+/** SIGTERM/SIGINT close the server gracefully and exit 0 (1 if closing failed); a second signal exits 1 at once. */
+function closeOnSignals(starting: Promise<RunningServer>, o: { log: Logger; worker: boolean }): void {
+  const { log, worker } = o;
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals): void => {
     // A cluster's primary decides when its workers stop: Ctrl-C reaches the
@@ -94,24 +123,6 @@ export async function runServer(options: ServerOptions, info: { version: string 
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
-
-  let server;
-  try {
-    server = await starting;
-  } catch (error) {
-    if (error instanceof ListenError) {
-      process.stderr.write(`error: ${listenErrorMessage(error)}\n`);
-      process.exit(2);
-    }
-    log.fatal({ err: error }, "failed to start");
-    process.exit(1);
-  }
-  if (worker) {
-    log.debug({ url: server.url }, "worker listening");
-    announceListening(server.url, server.grpcPort);
-    return;
-  }
-  logListening(log, { options, info, url: server.url, grpcPort: server.grpcPort, workers: 1 });
 }
 
 /** Exits 2 with one line naming the flag when the HTTP or gRPC port cannot be bound. */
