@@ -7,7 +7,7 @@
 // and every acknowledged write must be in it.
 
 import assert from "node:assert/strict";
-import { after, describe, it } from "node:test";
+import { afterEach, describe, it } from "node:test";
 import { startEtcd, type EtcdCluster } from "../helpers/etcd.ts";
 import { checkHistories, createAcked, eventually, ResumingWatcher, type Ack } from "../helpers/history.ts";
 import { startReplica, type ReplicaProcess } from "../helpers/replica.ts";
@@ -79,10 +79,9 @@ class Rig {
   }
 }
 
+// Each test's etcd cluster and replicas stop when it ends: left running, they
+// would heartbeat and serve bookmarks beside every later test.
 const rigs: Rig[] = [];
-after(async () => {
-  for (const r of rigs) await r.stop();
-});
 async function rig(replicas: number, args: string[] = []): Promise<Rig> {
   const r = new Rig();
   rigs.push(r);
@@ -91,6 +90,10 @@ async function rig(replicas: number, args: string[] = []): Promise<Rig> {
 }
 
 describe("faults with replicas on a 3-member etcd", () => {
+  afterEach(async () => {
+    for (const r of rigs.splice(0)) await r.stop();
+  });
+
   it("a replica killed with SIGKILL: its watchers resume on another, nothing lost or repeated", async () => {
     const r = await rig(2);
     const [a] = r.replicas;
