@@ -12,10 +12,11 @@
 // own temp directory and port 0, and most wait on I/O. A file whose source has
 // a line `// scripts/test.mjs: run alone (why)` runs with no other file beside
 // it (a test that must keep a wall-clock bound). The slowest files start first
-// (durations of the last run are kept in node_modules/.cache/), so the run
-// ends when its longest file does. Each file's output is printed when it ends;
-// then totals and the slowest files and tests. SETPOINT_TEST_CONCURRENCY=1 runs
-// one file at a time, e.g. to time one file alone.
+// (durations of the last run are kept in node_modules/.cache/; a fresh clone
+// uses the seed in scripts/test-times.json), so the run ends about when its
+// longest file does. Each file's output is printed when it ends; then totals
+// (wall and CPU time) and the slowest files and tests.
+// SETPOINT_TEST_CONCURRENCY=1 runs one file at a time, e.g. to time one alone.
 //
 // Exits 1 with a message when no file matches, so an empty run never passes,
 // and when any file fails or ends without reporting.
@@ -72,11 +73,14 @@ if (!Number.isInteger(concurrency) || concurrency < 1) {
   process.exit(1);
 }
 
-/** Seconds each file took in earlier runs (a hint for the order only). */
+/** Seconds each file took in earlier runs (a hint for the order only): this clone's last run, else the checked-in seed. */
 let lastTimes = {};
-try {
-  lastTimes = JSON.parse(readFileSync(timesFile, "utf8"));
-} catch {}
+for (const file of [timesFile, join(root, "scripts", "test-times.json")]) {
+  try {
+    lastTimes = JSON.parse(readFileSync(file, "utf8"));
+    break;
+  } catch {}
+}
 const alone = new Set(files.filter((f) => RUN_ALONE.test(readFileSync(join(root, f), "utf8"))));
 // Longest first; files never timed first of all (they may be long).
 const queue = [...files].sort((a, b) => (lastTimes[b] ?? Infinity) - (lastTimes[a] ?? Infinity) || a.localeCompare(b));
@@ -172,11 +176,9 @@ for (const r of failed) lines.push(`FAILED ${r.file}`);
 lines.push(`# files ${results.length}`, ...Object.entries(total).map(([k, v]) => `# ${k} ${v}`), `# wall ${wall.toFixed(1)} s`, `# cpu ${results.reduce((sum, r) => sum + (r.cpu ?? 0), 0).toFixed(1)} s`);
 console.log(lines.join("\n"));
 
-if (selectors.length === 0 || Object.keys(lastTimes).length > 0) {
-  try {
-    for (const r of results) lastTimes[r.file] = Math.round(r.seconds * 10) / 10;
-    mkdirSync(dirname(timesFile), { recursive: true });
-    writeFileSync(timesFile, `${JSON.stringify(lastTimes, null, 1)}\n`);
-  } catch {}
-}
+try {
+  for (const r of results) lastTimes[r.file] = Math.round(r.seconds * 10) / 10;
+  mkdirSync(dirname(timesFile), { recursive: true });
+  writeFileSync(timesFile, `${JSON.stringify(lastTimes, null, 1)}\n`);
+} catch {}
 process.exit(failed.length > 0 ? 1 : 0);
