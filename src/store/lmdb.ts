@@ -6,13 +6,19 @@
 //            (key format and its migration from "objects": src/store/lmdb-format.ts)
 //   log      revision → {t: change type, k: [type, ns, name], o: object, p: previous, m: ms}
 //   meta     "head" → newest revision, "compacted" → oldest revision still listable/watchable,
-//            "format" → key format version
+//            "format" → key format version, "wal" → where the next write-ahead log record goes
 //
 // Every write is one LMDB transaction that reads the head, decides, and writes
 // object + log entry + head together, so revisions are gap-free and ordered
 // even when several processes share the directory (LMDB serialises writers).
-// Writes issued in the same event-loop turn are group-committed by lmdb-js:
-// one fsync acknowledges them all. Reads use the current read snapshot.
+// Writes issued in the same event-loop turn are group-committed by lmdb-js.
+// Reads use the current read snapshot.
+//
+// Durability (docs/durability.md): LMDB commits with `noMetaSync` (one sync
+// per commit; an OS crash may roll back a suffix of the newest commits) and
+// each write also appends its change record to the write-ahead log
+// (src/store/wal.ts), synced beside the commit. A write resolves once both are
+// done; opening the store replays the logged records past LMDB's head.
 //
 // Space (src/store/space.ts): past `quotaBytes` of used pages, or after a
 // commit failed for a full disk, puts are refused with InsufficientStorageError
@@ -21,7 +27,7 @@
 // promise unhandled.
 
 import { open, type Database, type RootDatabase } from "lmdb";
-import { statSync, statfsSync, readdirSync } from "node:fs";
+import { closeSync, fdatasync, openSync, statSync, statfsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { systemClock, type Clock } from "../clock.ts";
 import { ExpiredError } from "../errors.ts";
@@ -29,6 +35,7 @@ import { encodeKey, ensureFormat, keyRange, OBJECTS_DB, type KeyTuple } from "./
 import type { CommitPeers } from "./commit-peers.ts";
 import { claimCommitError, holdLmdbCommitErrors } from "./lmdb-console.ts";
 import { SpaceMonitor, type SpaceMeasure } from "./space.ts";
+import { WriteAheadLog, type WalCursor, type WalPosition } from "./wal.ts";
 import type {
   Change,
   ChangeType,
@@ -43,8 +50,10 @@ import type {
 } from "./types.ts";
 
 export interface LmdbStoreOptions {
-  /** fsync each commit before acknowledging it. Default true. */
+  /** Acknowledge a write only once it is on disk (write-ahead log and LMDB synced). Default true. */
   durable?: boolean;
+  /** Bytes per write-ahead log segment (two segment files). Default 16 MiB. */
+  walSegmentBytes?: number;
   /** How often to look for commits made by other processes sharing the directory. Default 50 ms, none with `peers`; 0 disables. */
   pollIntervalMs?: number;
   /** Runs the poll timer, and stamps the change log (compaction by age) unless `now` is given. Default: the system clock. */
@@ -83,6 +92,39 @@ function compareNsName(a: { namespace: string; name: string }, b: { namespace: s
   return a.name < b.name ? -1 : 1;
 }
 
+/** A log record as write-ahead log payload: length-prefixed UTF-8 strings t, k0, k1, k2, o, [p], then m. */
+function encodeRecord(r: LogRecord): Buffer {
+  const strings = r.p === undefined ? [r.t, r.k[0], r.k[1], r.k[2], r.o] : [r.t, r.k[0], r.k[1], r.k[2], r.o, r.p];
+  let size = 1 + 8;
+  for (const x of strings) size += 4 + Buffer.byteLength(x);
+  const buf = Buffer.allocUnsafe(size);
+  buf[0] = strings.length;
+  buf.writeDoubleLE(r.m, 1);
+  let at = 9;
+  for (const x of strings) {
+    const n = buf.write(x, at + 4);
+    buf.writeUInt32LE(n, at);
+    at += 4 + n;
+  }
+  return buf;
+}
+
+function decodeRecord(buf: Buffer): LogRecord {
+  const count = buf[0]!;
+  const m = buf.readDoubleLE(1);
+  const strings: string[] = [];
+  let at = 9;
+  for (let i = 0; i < count; i++) {
+    const n = buf.readUInt32LE(at);
+    strings.push(buf.toString("utf8", at + 4, at + 4 + n));
+    at += 4 + n;
+  }
+  const [t, k0, k1, k2, o, p] = strings;
+  const r: LogRecord = { t: t as ChangeType, k: [k0!, k1!, k2!], o: o!, m };
+  if (p !== undefined) r.p = p;
+  return r;
+}
+
 function toChange(revision: number, r: LogRecord): Change {
   const change: Change = {
     revision,
@@ -100,12 +142,17 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   const clock = options.clock ?? systemClock;
   const now = options.now ?? (() => clock.now());
   holdLmdbCommitErrors();
+  const durable = options.durable !== false;
   const root: RootDatabase = open({
     path,
     // Always a directory, even when its name has a dot (lmdb-js would take it for a file).
     noSubdir: false,
     maxDbs: 8,
-    noSync: options.durable === false,
+    noSync: !durable,
+    // One sync per commit (data pages); the write-ahead log covers the meta
+    // page's. lmdb-js's overlapping sync would sync twice, the meta page last.
+    noMetaSync: durable,
+    overlappingSync: false,
     // With event-turn batching lmdb-js leaves the promise of a failed batch
     // unhandled, which ends the process (kriszyp/lmdb-js#368); concurrent
     // writes are still committed together by its write thread.
@@ -116,12 +163,52 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   const objects: Database<string, KeyTuple> = root.openDB({ name: OBJECTS_DB, encoding: "string", useVersions: true });
   const log: Database<LogRecord, number> = root.openDB({ name: "log", encoding: "msgpack" });
   const meta: Database<number, string> = root.openDB({ name: "meta", encoding: "msgpack" });
+  /** The same meta database, for the write-ahead log's cursor ("wal"). */
+  const walMeta = meta as unknown as Database<WalCursor, string>;
+  let wal: WriteAheadLog | undefined;
+  let dataFd: number | undefined;
   try {
     ensureFormat(root, { objects, meta }, path);
+    if (durable) {
+      dataFd = openSync(join(path, "data.mdb"), "r");
+      wal = new WriteAheadLog(path, { dataFile: join(path, "data.mdb"), segmentBytes: options.walSegmentBytes });
+      replay(wal);
+    }
   } catch (err) {
+    wal?.close();
+    if (dataFd !== undefined) closeSync(dataFd);
     root.close().catch(() => {});
     throw err;
   }
+
+  /**
+   * Applies the logged changes LMDB lost (an OS crash rolled back its newest
+   * commits), in one transaction, and puts the log cursor where the log ends.
+   */
+  function replay(w: WriteAheadLog): void {
+    root.transactionSync(() => {
+      const { entries, cursor } = w.read();
+      let head = meta.get("head") ?? 0;
+      for (const e of entries) {
+        if (e.revision <= head) continue;
+        if (e.revision !== head + 1) {
+          throw new Error(`store: data directory ${path}: the write-ahead log resumes at revision ${e.revision} but the store ends at ${head}; writes ${head + 1}–${e.revision - 1} are lost`);
+        }
+        const r = decodeRecord(e.payload);
+        if (r.t === "DELETED") objects.removeSync(r.k);
+        else objects.putSync(r.k, r.o, e.revision);
+        log.putSync(e.revision, r);
+        head = e.revision;
+      }
+      meta.putSync("head", head);
+      walMeta.putSync("wal", cursor);
+    });
+  }
+
+  /** Makes every commit so far durable in LMDB itself (its meta page included). */
+  const syncData = () => new Promise<void>((resolve, reject) => fdatasync(dataFd!, (err) => (err ? reject(err) : resolve())));
+  /** Set while one of this process's writes that rotated the log is not committed: no second rotation until then. */
+  let rotationPending = false;
 
   const listeners = new Set<() => void>();
   let notifyQueued = false;
@@ -298,39 +385,86 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     let failure: unknown;
     const refusal = space.refusal();
     let bytes = 0;
-    const result = await commit((): WriteResult | undefined => {
-      const entry = objects.getEntry(k);
-      const current: StoredObject | undefined = entry ? { json: entry.value, revision: entry.version ?? 0 } : undefined;
-      const revision = (meta.get("head") ?? 0) + 1;
-      let decision;
+    let record: LogRecord | undefined;
+    let logged: { position: WalPosition; rotated: boolean } | undefined;
+    let logSynced: Promise<void> | undefined;
+    let unlogged = false;
+    const logRecord = (w: WriteAheadLog, revision: number, r: LogRecord) => {
+      const cursor: WalCursor = walMeta.get("wal") ?? { segment: 0, generation: 0, end: 0 };
+      const appended = w.append(cursor, revision, encodeRecord(r), !rotationPending);
+      if (!appended) {
+        unlogged = true;
+        return;
+      }
+      walMeta.putSync("wal", appended.cursor);
+      logged = appended;
+      if (appended.rotated) rotationPending = true;
+      // Synced beside LMDB's commit; awaited after it.
+      logSynced = w.sync(appended.position.segment);
+      logSynced.catch(() => {});
+    };
+    let result: WriteResult | undefined;
+    try {
+      result = await commit((): WriteResult | undefined => {
+        const entry = objects.getEntry(k);
+        const current: StoredObject | undefined = entry ? { json: entry.value, revision: entry.version ?? 0 } : undefined;
+        const revision = (meta.get("head") ?? 0) + 1;
+        let decision;
+        try {
+          decision = decide(current, revision);
+        } catch (err) {
+          failure = err;
+          return undefined;
+        }
+        if (decision.op === "none") {
+          return { revision: current?.revision ?? 0, object: current?.json, op: "none" };
+        }
+        if (refusal && decision.op === "put") {
+          failure = refusal;
+          return undefined;
+        }
+        bytes = 2 * decision.object.length + (current?.json.length ?? 0) + 64; // object, its log record, keys
+        record = {
+          t: decision.op === "delete" ? "DELETED" : current ? "MODIFIED" : "ADDED",
+          k: [key.type, key.namespace, key.name],
+          o: decision.object,
+          m: now(),
+        };
+        if (current) record.p = current.json;
+        if (decision.op === "delete") objects.removeSync(k);
+        else objects.putSync(k, decision.object, revision);
+        log.putSync(revision, record);
+        meta.putSync("head", revision);
+        if (wal) logRecord(wal, revision, record);
+        return { revision, object: decision.object, op: decision.op };
+      });
+    } catch (err) {
+      if (!wal || !logged || !record) throw err;
+      // Never replay a write whose commit failed, unless a process opening
+      // the store meanwhile replayed it: then it is committed after all.
+      const at = logged.position;
+      const r = record as LogRecord;
+      let replayed = false;
       try {
-        decision = decide(current, revision);
-      } catch (err) {
-        failure = err;
-        return undefined;
+        replayed = root.transactionSync(() => {
+          const there = log.get(at.revision);
+          if (there && there.m === r.m && there.o === r.o && there.k.join("\u0000") === r.k.join("\u0000")) return true;
+          wal!.withdraw(at);
+          return false;
+        });
+      } catch {
+        // closed meanwhile, or the disk failed again: report the commit's own failure
       }
-      if (decision.op === "none") {
-        return { revision: current?.revision ?? 0, object: current?.json, op: "none" };
-      }
-      if (refusal && decision.op === "put") {
-        failure = refusal;
-        return undefined;
-      }
-      bytes = 2 * decision.object.length + (current?.json.length ?? 0) + 64; // object, its log record, keys
-      const record: LogRecord = {
-        t: decision.op === "delete" ? "DELETED" : current ? "MODIFIED" : "ADDED",
-        k: [key.type, key.namespace, key.name],
-        o: decision.object,
-        m: now(),
-      };
-      if (current) record.p = current.json;
-      if (decision.op === "delete") objects.removeSync(k);
-      else objects.putSync(k, decision.object, revision);
-      log.putSync(revision, record);
-      meta.putSync("head", revision);
-      return { revision, object: decision.object, op: decision.op };
-    });
+      if (!replayed) throw err;
+      result = { revision: at.revision, object: r.o, op: r.t === "DELETED" ? "delete" : "put" };
+    } finally {
+      if (logged?.rotated) rotationPending = false;
+    }
     if (result === undefined) throw failure;
+    if (result.op !== "none") {
+      if (logSynced) await logSynced;
+      else if (unlogged) await syncData();
+    }
     if (result.op !== "none") {
       space.committed(bytes);
       if (result.revision > seenHead) seenHead = result.revision;
@@ -408,6 +542,8 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
       stopPeers?.();
       listeners.clear();
       await root.close();
+      wal?.close();
+      if (dataFd !== undefined) closeSync(dataFd);
     },
   };
 }

@@ -1,0 +1,293 @@
+// The write-ahead log in front of the LMDB store: what makes a write durable
+// with one fdatasync of an append-only file running beside LMDB's own commit,
+// instead of LMDB's two sequential syncs (data pages, then the meta page).
+//
+// LMDB runs with `noMetaSync`: a commit syncs its data pages but not its meta
+// page, so an OS crash or power loss may roll the store back by a suffix of
+// its newest commits (never tears it; the next commit's sync also makes the
+// previous meta page durable). Each write also appends its change record here,
+// inside the LMDB write transaction (so under LMDB's one-writer lock, whichever
+// process writes), and is acknowledged once both its LMDB commit and an
+// fdatasync of the log after the append are done. Opening the store replays
+// the records past LMDB's head (docs/durability.md).
+//
+// Layout: two segment files, `wal-0` and `wal-1`, grown with zeros a MiB at a
+// time ahead of the appends (so an append overwrites allocated blocks and
+// fdatasync seldom has file-system metadata to commit). A segment starts with a header page:
+// magic, generation, salt. Records follow back to back:
+//   magic u32 | payload length u32 | crc u32 | generation u32 | revision f64 | payload
+// The crc covers generation, revision and payload, seeded with the segment's
+// random salt, so bytes left over from an older generation or from an object's
+// own content never pass for a record. A segment's records have consecutive
+// revisions; the newer segment continues the older one.
+//
+// Where the next record goes ({segment, generation, end}) lives in the LMDB
+// meta database, so every process sharing the directory appends at the same
+// place, in revision order. When a segment is full the writer rotates into the
+// other one: it first fdatasyncs LMDB's data file (making every committed
+// write durable in LMDB), then starts a new generation there, overwriting
+// records LMDB no longer needs. A record too large for a segment is not
+// logged; its write syncs LMDB's data file after the commit instead.
+//
+// A record whose commit failed (e.g. a full disk) is zeroed before the
+// failure is reported, so that it can never be replayed.
+
+import { closeSync, fdatasync, fdatasyncSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { randomInt } from "node:crypto";
+import { crc32 } from "node:zlib";
+
+const HEADER_BYTES = 4096;
+const SEGMENT_MAGIC = Buffer.from("SPWAL\u0000v1", "latin1"); // 8 bytes
+const RECORD_MAGIC = 0x5350_5245; // "SPRE"
+const RECORD_HEADER_BYTES = 24;
+/** Growth step of a segment file. */
+const ALLOCATE_BYTES = 1024 * 1024;
+
+/** Where the next record goes; kept in LMDB's meta database by the store. */
+export interface WalCursor {
+  /** Segment file index: 0 or 1. */
+  segment: number;
+  /** Generation of that segment (grows by one at each rotation). */
+  generation: number;
+  /** Byte offset of the next record in the segment. */
+  end: number;
+}
+
+/** Where one record was written, to sync or withdraw it. */
+export interface WalPosition {
+  segment: number;
+  offset: number;
+  /** The record's header as written (to recognise it when withdrawing it). */
+  header: Buffer;
+  revision: number;
+}
+
+/** One record read back: its revision and payload, and where it lies. */
+export interface WalEntry {
+  revision: number;
+  payload: Buffer;
+  segment: number;
+  /** Byte offset just past the record in its segment file. */
+  end: number;
+}
+
+export interface WalOptions {
+  /** Bytes per segment file (two of them). Default 16 MiB. */
+  segmentBytes?: number;
+  /** LMDB's data file, synced before a rotation drops records. */
+  dataFile: string;
+}
+
+interface Segment {
+  fd: number;
+  generation: number;
+  salt: number;
+  /** Bytes the file is known to hold (allocated, zeros or records). */
+  allocated: number;
+  /** Resolves once an fdatasync that started after every append before it is done. */
+  syncing: Promise<void> | undefined;
+  /** Set when appends came after the running fdatasync started. */
+  again: Promise<void> | undefined;
+}
+
+/** The two segment files of the log in `dir`. */
+export class WriteAheadLog {
+  readonly #segmentBytes: number;
+  readonly #dataFile: string;
+  readonly #segments: Segment[];
+
+  /** Opens (creating and preallocating if needed) the log in `dir`. Safe to call from several processes at once. */
+  constructor(dir: string, options: WalOptions) {
+    this.#segmentBytes = options.segmentBytes ?? 16 * 1024 * 1024;
+    if (this.#segmentBytes < 2 * HEADER_BYTES) throw new RangeError(`wal: segmentBytes must be at least ${2 * HEADER_BYTES}, got ${this.#segmentBytes}`);
+    this.#dataFile = options.dataFile;
+    this.#segments = [0, 1].map((i) => {
+      const fd = openSync(join(dir, `wal-${i}`), "a+");
+      closeSync(fd);
+      const rw = openSync(join(dir, `wal-${i}`), "r+");
+      const s: Segment = { fd: rw, generation: 0, salt: 0, allocated: 0, syncing: undefined, again: undefined };
+      this.#readHeader(s);
+      return s;
+    });
+  }
+
+  /**
+   * The records worth replaying, oldest first, and where the next record goes.
+   * Reads the newest segment and the one before it; stops at the first torn,
+   * stale or out-of-sequence record. Call inside a write transaction.
+   */
+  read(): { entries: WalEntry[]; cursor: WalCursor } {
+    for (const s of this.#segments) this.#readHeader(s);
+    const [a, b] = this.#segments as [Segment, Segment];
+    const newest = a.generation >= b.generation ? 0 : 1;
+    const n = this.#segments[newest]!;
+    const o = this.#segments[1 - newest]!;
+    if (n.generation === 0) return { entries: [], cursor: { segment: 0, generation: 0, end: this.#segmentBytes } };
+    const older = o.generation === n.generation - 1 ? this.#scan(o, 1 - newest).entries : [];
+    const newer = this.#scan(n, newest);
+    const entries = [...older];
+    for (const e of newer.entries) {
+      const last = entries[entries.length - 1];
+      if (last && e.revision !== last.revision + 1) {
+        if (e.revision <= last.revision) continue;
+        entries.length = 0; // the older segment does not lead up to the newer one: keep only the newer
+      }
+      entries.push(e);
+    }
+    return { entries, cursor: { segment: newest, generation: n.generation, end: newer.end } };
+  }
+
+  /**
+   * Appends one record at `cursor` (rotating into the other segment when it
+   * does not fit, if `mayRotate`). Returns the new cursor and the record's
+   * position, or undefined when the record was not logged (too large, or a
+   * rotation was needed and not allowed): the caller must then sync LMDB.
+   * Call inside the write transaction that commits `revision`.
+   */
+  append(cursor: WalCursor, revision: number, payload: Buffer, mayRotate: boolean): { cursor: WalCursor; position: WalPosition; rotated: boolean } | undefined {
+    const size = RECORD_HEADER_BYTES + payload.length;
+    if (HEADER_BYTES + size > this.#segmentBytes) return undefined;
+    let c = cursor;
+    let rotated = false;
+    if (c.generation === 0 || c.end + size > this.#segmentBytes) {
+      if (!mayRotate) return undefined;
+      rotated = true;
+    }
+    const s = this.#segments[rotated ? (c.generation === 0 ? 0 : 1 - c.segment) : c.segment]!;
+    const header = Buffer.allocUnsafe(RECORD_HEADER_BYTES);
+    try {
+      if (rotated) c = this.#rotate(c);
+      else if (s.generation !== c.generation) this.#readHeader(s); // another process rotated
+      if (s.generation !== c.generation) throw new Error(`wal: segment ${c.segment} holds generation ${s.generation}, the store expects ${c.generation}`);
+      header.writeUInt32LE(RECORD_MAGIC, 0);
+      header.writeUInt32LE(payload.length, 4);
+      header.writeUInt32LE(c.generation, 12);
+      header.writeDoubleLE(revision, 16);
+      header.writeUInt32LE(crc32(payload, crc32(header.subarray(12), s.salt)), 8);
+      this.#allocate(s, c.end + size);
+      writeSync(s.fd, header, 0, RECORD_HEADER_BYTES, c.end);
+      writeSync(s.fd, payload, 0, payload.length, c.end + RECORD_HEADER_BYTES);
+    } catch {
+      // No room for the log (a full disk) or an I/O error: the caller syncs
+      // LMDB instead. A record half written here is torn: never replayed,
+      // and overwritten by the next append.
+      return undefined;
+    }
+    return { cursor: { ...c, end: c.end + size }, position: { segment: c.segment, offset: c.end, header, revision }, rotated };
+  }
+
+  /** Resolves once every record appended to `segment` before the call is on disk. */
+  sync(segment: number): Promise<void> {
+    const s = this.#segments[segment]!;
+    if (!s.syncing) return (s.syncing = this.#fdatasync(s));
+    if (!s.again) {
+      const after = s.syncing.then(
+        () => undefined,
+        () => undefined,
+      );
+      s.again = after.then(() => {
+        s.again = undefined;
+        return (s.syncing = this.#fdatasync(s));
+      });
+    }
+    return s.again;
+  }
+
+  /**
+   * Withdraws the record at `position` (its commit failed) if it is still
+   * there, so that it is never replayed: zeroes its header and syncs. Call
+   * inside a write transaction. Returns whether it was there.
+   */
+  withdraw(position: WalPosition): boolean {
+    const s = this.#segments[position.segment]!;
+    const current = Buffer.alloc(RECORD_HEADER_BYTES);
+    readSync(s.fd, current, 0, RECORD_HEADER_BYTES, position.offset);
+    if (!current.equals(position.header)) return false;
+    writeSync(s.fd, Buffer.alloc(RECORD_HEADER_BYTES), 0, RECORD_HEADER_BYTES, position.offset);
+    fdatasyncSync(s.fd);
+    return true;
+  }
+
+  close(): void {
+    for (const s of this.#segments) closeSync(s.fd);
+  }
+
+  #fdatasync(s: Segment): Promise<void> {
+    return new Promise<void>((resolve, reject) => fdatasync(s.fd, (err) => (err ? reject(err) : resolve()))).finally(() => {
+      if (!s.again) s.syncing = undefined;
+    });
+  }
+
+  /** Starts a new generation in the segment after `cursor`'s, once LMDB holds everything the old one logged. */
+  #rotate(cursor: WalCursor): WalCursor {
+    const dataFd = openSync(this.#dataFile, "r");
+    try {
+      fdatasyncSync(dataFd);
+    } finally {
+      closeSync(dataFd);
+    }
+    const segment = cursor.generation === 0 ? 0 : 1 - cursor.segment;
+    const s = this.#segments[segment]!;
+    // After a fresh start (no valid segment) generations go on from whatever the files hold.
+    const generation = cursor.generation > 0 ? cursor.generation + 1 : Math.max(...this.#segments.map((x) => x.generation)) + 1;
+    const salt = randomInt(0, 2 ** 32 - 1);
+    const header = Buffer.alloc(HEADER_BYTES);
+    SEGMENT_MAGIC.copy(header, 0);
+    header.writeUInt32LE(generation, 8);
+    header.writeUInt32LE(salt, 12);
+    header.writeUInt32LE(crc32(header.subarray(0, 16)), 16);
+    // The first record slot is zeroed with the header, so a stale record never follows it.
+    writeSync(s.fd, Buffer.concat([header, Buffer.alloc(RECORD_HEADER_BYTES)]), 0, HEADER_BYTES + RECORD_HEADER_BYTES, 0);
+    this.#allocate(s, HEADER_BYTES + ALLOCATE_BYTES);
+    fdatasyncSync(s.fd);
+    s.generation = generation;
+    s.salt = salt;
+    return { segment, generation, end: HEADER_BYTES };
+  }
+
+  /**
+   * Makes the file hold at least `bytes` (zeros past its end, a MiB at a
+   * time), so that appends overwrite allocated blocks.
+   */
+  #allocate(s: Segment, bytes: number): void {
+    if (bytes <= s.allocated) return;
+    s.allocated = fstatSync(s.fd).size; // another process may have grown it
+    if (bytes <= s.allocated) return;
+    const target = Math.min(this.#segmentBytes, Math.max(bytes, s.allocated + ALLOCATE_BYTES));
+    const zeros = Buffer.alloc(Math.min(ALLOCATE_BYTES, target - s.allocated));
+    for (let at = s.allocated; at < target; at += zeros.length) writeSync(s.fd, zeros, 0, Math.min(zeros.length, target - at), at);
+    s.allocated = target;
+  }
+
+  #readHeader(s: Segment): void {
+    const header = Buffer.alloc(20);
+    const got = readSync(s.fd, header, 0, 20, 0);
+    const valid = got === 20 && header.subarray(0, 8).equals(SEGMENT_MAGIC) && header.readUInt32LE(16) === crc32(header.subarray(0, 16));
+    s.generation = valid ? header.readUInt32LE(8) : 0;
+    s.salt = valid ? header.readUInt32LE(12) : 0;
+  }
+
+  /** The valid records of one segment, and the offset after the last one. */
+  #scan(s: Segment, index: number): { entries: WalEntry[]; end: number } {
+    const size = Math.min(fstatSync(s.fd).size, this.#segmentBytes);
+    const entries: WalEntry[] = [];
+    let at = HEADER_BYTES;
+    const header = Buffer.alloc(RECORD_HEADER_BYTES);
+    while (at + RECORD_HEADER_BYTES <= size) {
+      readSync(s.fd, header, 0, RECORD_HEADER_BYTES, at);
+      if (header.readUInt32LE(0) !== RECORD_MAGIC || header.readUInt32LE(12) !== s.generation) break;
+      const length = header.readUInt32LE(4);
+      if (at + RECORD_HEADER_BYTES + length > size) break;
+      const revision = header.readDoubleLE(16);
+      const last = entries[entries.length - 1];
+      if (!Number.isSafeInteger(revision) || (last && revision !== last.revision + 1)) break;
+      const payload = Buffer.alloc(length);
+      readSync(s.fd, payload, 0, length, at + RECORD_HEADER_BYTES);
+      if (header.readUInt32LE(8) !== crc32(payload, crc32(header.subarray(12), s.salt))) break;
+      at += RECORD_HEADER_BYTES + length;
+      entries.push({ revision, payload, segment: index, end: at });
+    }
+    return { entries, end: at };
+  }
+}
