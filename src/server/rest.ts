@@ -4,6 +4,7 @@
 // chunked JSON lines; WebSocket upgrades on the same paths are in server.ts.
 
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import { parse as parseYaml } from "yaml";
 import type { Logger } from "pino";
 import type { TypeRegistry } from "../api/registry.ts";
@@ -153,6 +154,32 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/** How much more of a refused request's body is read and dropped before its connection is cut. */
+const LINGER_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Closes the connection of a request answered before its body was read the
+ * way HTTP servers linger: send the answer and our FIN, then read and drop
+ * what the client still sends until it closes too (or LINGER_BYTES more).
+ * Node would close the socket at once, and a close with unread data is a
+ * reset that can destroy the answer before a client still sending (or a load
+ * balancer in front) reads it. node's requestTimeout bounds a trickler.
+ */
+function lingerOnClose(req: IncomingMessage, res: ServerResponse): void {
+  const socket = req.socket as (Socket & { destroySoon?: () => void }) | null;
+  if (!socket) return;
+  socket.destroySoon = () => socket.end();
+  let dropped = 0;
+  socket.on("data", (d: Buffer) => {
+    dropped += d.length;
+    if (dropped > LINGER_BYTES) socket.destroy();
+  });
+  socket.once("end", () => socket.destroy());
+  // The request stream may be gone (a body reader that threw): read the socket itself.
+  res.once("finish", () => socket.resume());
+  req.resume();
+}
+
 function tooLarge(): ApiError {
   return new ApiError("RequestEntityTooLarge", `request body too large: at most ${MAX_BODY_BYTES} bytes`);
 }
@@ -240,8 +267,11 @@ export async function handleRequest(ctx: RestContext, req: IncomingMessage, res:
     code = await serve(ctx, call);
   } catch (err) {
     // A body left half-read (e.g. cut off at the size bound) would stall the
-    // keep-alive connection: close it after this response.
-    if (!req.complete && !res.headersSent) res.setHeader("Connection", "close");
+    // keep-alive connection: close it after this response, lingering.
+    if (!req.complete && !res.headersSent) {
+      res.setHeader("Connection", "close");
+      lingerOnClose(req, res);
+    }
     code = sendError(res, err, ctx.log);
   }
   ctx.metrics.request(verb, metricsResource(ctx, call.route), code, (performance.now() - started) / 1000);

@@ -2,7 +2,7 @@
 // and any number of server processes share them (API.md §9).
 //
 // Layout under `prefix` (default "/setpoint"):
-//   {prefix}/o/{type}/{namespace}\0{name}  the object: "{ms} {guess}\n{json}"
+//   {prefix}/o/{type}/{namespace}\0{name}  the object: "{ms} {guess} {write id}\n{json}"
 //   {prefix}/d/{type}/{namespace}\0{name}  the last state of its last delete (same envelope)
 //   {prefix}/m/compacted                   {"revision": R, "time": ms}: oldest servable revision
 //
@@ -33,6 +33,7 @@
 // etcd. `skipIfCompactedWithinMs` makes replicas skip a compaction another
 // did recently, so the cluster compacts about once per period.
 
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { Etcd3, isRecoverableError, type IKeyValue, type IWatchResponse } from "etcd3";
 import { circuitBreaker, ConsecutiveBreaker, handleWhen, retry } from "cockatiel";
@@ -80,18 +81,35 @@ interface Envelope {
   time: number;
   guess: number;
   json: string;
+  /** The id of the write that stored it (absent in values written before ids). */
+  id?: string;
 }
 
-function encode(time: number, guess: number, json: string): Buffer {
-  return Buffer.from(`${time} ${guess}\n${json}`);
+function encode(time: number, guess: number, json: string, id: string): Buffer {
+  return Buffer.from(`${time} ${guess} ${id}\n${json}`);
 }
 
 function decode(value: Buffer): Envelope {
   const text = value.toString();
   const nl = text.indexOf("\n");
-  const head = text.slice(0, nl);
-  const sp = head.indexOf(" ");
-  return { time: Number(head.slice(0, sp)), guess: Number(head.slice(sp + 1)), json: text.slice(nl + 1) };
+  const [time, guess, id] = text.slice(0, nl).split(" ");
+  const env: Envelope = { time: Number(time), guess: Number(guess), json: text.slice(nl + 1) };
+  if (id) env.id = id;
+  return env;
+}
+
+/** The write id of a stored value, read from its head alone. */
+function idOf(value: Buffer): string | undefined {
+  const nl = value.indexOf(10);
+  if (nl < 0 || nl > 100) return undefined;
+  return value.toString("latin1", 0, nl).split(" ")[2];
+}
+
+/** The id of one write attempt: unique across processes (a random process part) and within one. */
+function writeIds(): () => string {
+  const processPart = randomBytes(6).toString("base64url");
+  let n = 0;
+  return () => `${processPart}.${(++n).toString(36)}`;
 }
 
 /** The JSON with `metadata.resourceVersion` set to `actual` where the writer guessed another revision. */
@@ -281,6 +299,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
       for (const ev of group) if (ev.type === "Put" && parseKey(ev.kv.key, "d")) tombs.set(ev.kv.key.toString().slice(prefix.length + 3), ev.kv);
       for (const ev of group) {
         const kv = ev.kv;
+        if (ev.type === "Put") notePending(kv);
         if (kv.key.equals(metaKey)) {
           if (ev.type === "Put") {
             const meta = readMeta(kv)!;
@@ -482,39 +501,145 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     return new InsufficientStorageError(spaceAlarm.message, { cause: err });
   };
 
+  // A write whose answer is lost (the connection dropped after etcd got the
+  // transaction; the etcd client retries such calls itself, or we do) must
+  // not apply twice, nor report AlreadyExists or Conflict for what it did
+  // itself. Every attempt stores a unique write id with the value: an attempt
+  // that finds the key (or, for a delete, the tombstone) holding one of its
+  // own ids knows it succeeded; after an error, the watch, made current by a
+  // sync, tells whether any attempt of the write was applied.
+  const newWriteId = writeIds();
+  /** Ids of attempts whose outcome a write may have to learn from the watch, with the revision that applied them (0: not seen). */
+  const pendingIds = new Map<string, number>();
+  const notePending = (kv: IKeyValue) => {
+    if (pendingIds.size === 0) return;
+    const id = idOf(kv.value);
+    if (id !== undefined && pendingIds.has(id)) pendingIds.set(id, Number(kv.mod_revision));
+  };
+
+  interface Attempt {
+    id: string;
+    guess: number;
+    op: "put" | "delete";
+    object: string;
+  }
+
+  const own = (a: Attempt, revision: number): WriteResult => ({ revision, object: withRevision({ time: 0, guess: a.guess, json: a.object }, revision), op: a.op });
+
+  /** After a failed call: which attempt (if any) etcd applied, once this replica is current; throws when etcd cannot say in time. */
+  async function appliedAttempt(attempts: Attempt[], cause: unknown): Promise<WriteResult | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        await sync();
+        break;
+      } catch (err) {
+        if (closed || Date.now() >= deadline) throw noSpace(cause) ?? unavailable("write (its outcome is unknown)", cause);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    for (const a of attempts) {
+      const revision = pendingIds.get(a.id);
+      if (revision) return own(a, revision);
+    }
+    return undefined;
+  }
+
   async function write(key: ObjectKey, decide: Decider): Promise<WriteResult> {
+    const attempts: Attempt[] = [];
+    try {
+      return await writeAttempts(key, decide, attempts);
+    } finally {
+      for (const a of attempts) pendingIds.delete(a.id);
+    }
+  }
+
+  async function writeAttempts(key: ObjectKey, decide: Decider, attempts: Attempt[]): Promise<WriteResult> {
     const k = objKey(key);
+    const tk = tombKey(key);
     let current: StoredObject | undefined = mirror.get(key);
     let known = mirror.head();
+    /** Whether `current` is what etcd held at some point after the call began (not just this replica's mirror). */
+    let confirmed = false;
+    let failedCalls = 0;
     for (let attempt = 0; ; attempt++) {
       if (closed) throw new ServiceUnavailableError("store: closed");
       const guess = Math.max(known, mirror.head()) + 1;
-      const decision = decide(current, guess);
+      let decision: ReturnType<Decider>;
+      try {
+        decision = decide(current, guess);
+      } catch (err) {
+        // Refused on the mirror's state (404 on an object another replica just
+        // created, a precondition on a resourceVersion it just wrote): the
+        // mirror may lag; refuse only what etcd itself holds.
+        if (confirmed) throw err;
+        let res;
+        try {
+          res = await client.kv.range({ key: k });
+        } catch (e) {
+          throw unavailable("read", e);
+        }
+        confirmed = true;
+        known = Math.max(known, Number(res.header.revision));
+        const kv = res.kvs[0];
+        const fresh = kv ? { json: withRevision(decode(kv.value), Number(kv.mod_revision)), revision: Number(kv.mod_revision) } : undefined;
+        if ((fresh?.revision ?? 0) === (current?.revision ?? 0)) throw err;
+        current = fresh;
+        continue;
+      }
       const compare = [{ key: k, target: "Mod" as const, result: "Equal" as const, mod_revision: current?.revision ?? 0 }];
-      const failure = [{ request_range: { key: k } }];
-      const success =
-        decision.op === "none"
-          ? []
-          : decision.op === "put"
-            ? [{ request_put: { key: k, value: encode(now(), guess, decision.object) } }]
-            : [{ request_delete_range: { key: k } }, { request_put: { key: tombKey(key), value: encode(now(), guess, decision.object) } }];
+      const failure = [{ request_range: { key: k } }, { request_range: { key: tk } }];
+      let a: Attempt | undefined;
+      if (decision.op !== "none") {
+        a = { id: newWriteId(), guess, op: decision.op, object: decision.object };
+        attempts.push(a);
+        pendingIds.set(a.id, 0);
+      }
+      const success = !a
+        ? []
+        : a.op === "put"
+          ? [{ request_put: { key: k, value: encode(now(), guess, a.object, a.id) } }]
+          : [{ request_delete_range: { key: k } }, { request_put: { key: tk, value: encode(now(), guess, a.object, a.id) } }];
       let res;
       try {
         res = await client.kv.txn({ compare, success, failure });
       } catch (err) {
-        throw noSpace(err) ?? unavailable("write", err);
+        const full = noSpace(err);
+        if (full) throw full;
+        // The transaction may or may not have been applied.
+        const applied = await appliedAttempt(attempts, err);
+        if (applied) return applied;
+        if (++failedCalls >= 3) throw unavailable("write", err);
+        // None was: decide again on the (now current) mirror.
+        current = mirror.get(key);
+        known = mirror.head();
+        confirmed = true;
+        continue;
       }
       spaceAlarm = undefined;
       known = Number(res.header.revision);
       if (res.succeeded) {
-        if (decision.op === "none") return { revision: current?.revision ?? 0, object: current?.json, op: "none" };
+        if (!a) return { revision: current?.revision ?? 0, object: current?.json, op: "none" };
         const revision = known;
         if (!(await waitHead(revision, catchUpMs))) warn(`store: write at ${revision} is committed but this replica's watch has not delivered it yet`);
-        return { revision, object: withRevision({ time: 0, guess, json: decision.object }, revision), op: decision.op };
+        return own(a, revision);
+      }
+      const kv = res.responses[0]?.response_range?.kvs?.[0];
+      const tomb = res.responses[1]?.response_range?.kvs?.[0];
+      // An earlier attempt of this write, sent again by the etcd client after a lost answer, was applied.
+      const mine = (v: IKeyValue | undefined, op: Attempt["op"]) => {
+        const id = v ? idOf(v.value) : undefined;
+        return id === undefined ? undefined : attempts.find((x) => x.id === id && x.op === op);
+      };
+      const done = kv ? mine(kv, "put") : mine(tomb, "delete");
+      if (done) {
+        const revision = Number((kv ?? tomb)!.mod_revision);
+        await waitHead(revision, catchUpMs);
+        return own(done, revision);
       }
       // Lost a race: decide again on what etcd holds now.
-      const kv = res.responses[0]?.response_range?.kvs?.[0];
       current = kv ? { json: withRevision(decode(kv.value), Number(kv.mod_revision)), revision: Number(kv.mod_revision) } : undefined;
+      confirmed = true;
       if (attempt > 1000) throw new ServiceUnavailableError(`store: gave up writing ${k.toString()} after 1000 conflicting attempts`);
     }
   }

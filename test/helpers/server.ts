@@ -8,8 +8,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startServer, type RunningServer, type ServerOptions, type StartOptions } from "../../src/server.ts";
+import type { Store } from "../../src/store/types.ts";
+import type { WatchHub } from "../../src/watch/hub.ts";
 import { skewedClock } from "./clock.ts";
 import { startEtcd, type EtcdCluster } from "./etcd.ts";
+import { roundRobinHttp, roundRobinTcp } from "./round-robin.ts";
 
 /**
  * The store test servers use unless a test names one: "lmdb", or "etcd" with
@@ -17,6 +20,14 @@ import { startEtcd, type EtcdCluster } from "./etcd.ts";
  * each server on a fresh key prefix), so a whole test file can run on etcd.
  */
 export const TEST_STORE: "lmdb" | "etcd" = process.env.SETPOINT_TEST_STORE === "etcd" ? "etcd" : "lmdb";
+
+/**
+ * With the etcd store, how many replicas make one test server
+ * (SETPOINT_TEST_REPLICAS, default 1): each on the same etcd prefix, behind a
+ * round-robin front end (test/helpers/round-robin.ts) that sends each HTTP
+ * request, WebSocket and gRPC connection to the next replica.
+ */
+export const TEST_REPLICAS = TEST_STORE === "etcd" ? Math.max(1, Number(process.env.SETPOINT_TEST_REPLICAS ?? 1) || 1) : 1;
 
 let etcdStarting: Promise<EtcdCluster> | undefined;
 let prefixes = 0;
@@ -37,6 +48,60 @@ export function testEtcd(): Promise<EtcdCluster> {
 export async function etcdServerOptions(prefix?: string): Promise<Partial<ServerOptions>> {
   const etcd = await testEtcd();
   return { store: "etcd", etcdServers: etcd.endpoints.split(","), etcdPrefix: prefix ?? `/test-${process.pid}-${++prefixes}` };
+}
+
+/**
+ * `count` replicas on one etcd prefix and one clock, seen as one server: its
+ * URL and gRPC port are round-robin front ends over the replicas. `store` is
+ * the first replica's, except that its head is the newest of any replica and a
+ * compaction returns once every replica has seen it; `hub.stats()` adds up the
+ * replicas' figures.
+ */
+async function startReplicated(count: number, opts: Partial<ServerOptions>, extra: StartOptions): Promise<RunningServer> {
+  const replicas: RunningServer[] = [];
+  try {
+    for (let i = 0; i < count; i++) replicas.push(await startServer(opts, extra));
+  } catch (err) {
+    await Promise.all(replicas.map((r) => r.close()));
+    throw err;
+  }
+  const http = await roundRobinHttp(replicas.map((r) => r.port));
+  const grpc = opts.grpcPort !== undefined && opts.grpcPort >= 0 ? await roundRobinTcp(replicas.map((r) => r.grpcPort)) : undefined;
+  const first = replicas[0]!;
+  const store: Store = { ...first.store };
+  store.head = () => Math.max(...replicas.map((r) => r.store.head()));
+  store.compact = async (o) => {
+    const compacted = await first.store.compact(o);
+    const deadline = Date.now() + 10_000;
+    while (replicas.some((r) => r.store.compacted() < compacted) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    return compacted;
+  };
+  const stats = () => {
+    const all = replicas.map((r) => r.hub.stats() as unknown as Record<string, number>);
+    const sum: Record<string, number> = {};
+    for (const s of all) for (const [k, v] of Object.entries(s)) sum[k] = k === "revision" ? Math.max(sum[k] ?? 0, v) : (sum[k] ?? 0) + v;
+    return sum as unknown as ReturnType<WatchHub["stats"]>;
+  };
+  const hub = new Proxy(first.hub, {
+    get(target, p) {
+      if (p === "stats") return stats;
+      const v = Reflect.get(target, p, target) as unknown;
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
+  return {
+    ...first,
+    url: `http://127.0.0.1:${http.port}`,
+    port: http.port,
+    grpcPort: grpc?.port ?? -1,
+    store,
+    hub,
+    async close() {
+      // The replicas first: their last bookmarks and stream ends pass through the front ends.
+      await Promise.all(replicas.map((r) => r.close()));
+      await Promise.all([http.close(), grpc?.close()]);
+    },
+  };
 }
 
 export interface TestServer {
@@ -63,7 +128,12 @@ export async function startTestServer(opts: Partial<ServerOptions> = {}, extra: 
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "setpoint-test-"));
   const clock = extra.clock === undefined ? skewedClock() : undefined;
   const storeOpts = opts.store === undefined && TEST_STORE === "etcd" ? await etcdServerOptions() : {};
-  const server = await startServer({ host: "127.0.0.1", httpPort: 0, grpcPort: -1, logLevel: "silent", ...storeOpts, ...opts, dataDir }, { ...extra, clock: extra.clock ?? clock });
+  const serverOpts: Partial<ServerOptions> = { host: "127.0.0.1", httpPort: 0, grpcPort: -1, logLevel: "silent", ...storeOpts, ...opts, dataDir };
+  const startExtra = { ...extra, clock: extra.clock ?? clock };
+  const server =
+    storeOpts.store === "etcd" && TEST_REPLICAS > 1
+      ? await startReplicated(TEST_REPLICAS, serverOpts, startExtra)
+      : await startServer(serverOpts, startExtra);
   let stopped: Promise<void> | undefined;
   return {
     url: server.url,

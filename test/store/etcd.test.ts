@@ -13,6 +13,8 @@ import { after, before, describe, it } from "node:test";
 import { Etcd3 } from "etcd3";
 import { openEtcdStore, type EtcdStoreOptions } from "../../src/store/etcd.ts";
 import type { ObjectKey, Store } from "../../src/store/types.ts";
+import { ApiError } from "../../src/errors.ts";
+import { startCuttingProxy } from "../helpers/cutting-proxy.ts";
 import { makeTestCertificates, startEtcd, type EtcdCluster } from "../helpers/etcd.ts";
 import { runStoreContract, waitForCommit, type MakeStoreOptions, type StoreFixture } from "./contract.ts";
 
@@ -205,6 +207,55 @@ describe("etcd store: what only etcd has", () => {
       await store.close();
       await writer.close();
       await own.stop();
+    }
+  });
+
+  it("a write whose answer is lost applies once and reports its own success (create, update, delete)", async () => {
+    const proxy = await startCuttingProxy(Number(new URL(etcd.endpoints.split(",")[0]!).port));
+    const prefix = `/ambiguous-${process.pid}`;
+    const store = await openEtcdStore({ endpoints: [`http://127.0.0.1:${proxy.port}`], prefix, requestTimeoutMs: 5000, syncIntervalMs: 0 });
+    const direct = new Etcd3({ hosts: etcd.endpoints });
+    const etcdKey = `${prefix}/o/${k.type}/${k.namespace}\u0000${k.name}`;
+    try {
+      // Twice over: the second time the key's history (and tombstone) exist.
+      for (const round of [1, 2]) {
+        const marker = `lost-answer-${round}`;
+        proxy.arm(`${marker}-create`);
+        const created = await store.write(k, (current, r) => {
+          if (current) throw new ApiError("AlreadyExists", "exists");
+          return { op: "put", object: json(r, { items: [`${marker}-create`] }) };
+        });
+        assert.equal(created.op, "put");
+        assert.equal((await direct.get(etcdKey).exec()).kvs[0]?.version, "1", "created once");
+
+        proxy.arm(`${marker}-update`);
+        const updated = await store.write(k, (current, r) => {
+          if (!current) throw new ApiError("NotFound", "gone");
+          const o = JSON.parse(current.json) as { items: string[] };
+          return { op: "put", object: json(r, { items: [...o.items, `${marker}-update`] }) };
+        });
+        assert.deepEqual(JSON.parse(updated.object!).items, [`${marker}-create`, `${marker}-update`], "the update applied once");
+        const kv = (await direct.get(etcdKey).exec()).kvs[0]!;
+        assert.equal(kv.version, "2");
+        assert.equal(Number(kv.mod_revision), updated.revision);
+
+        proxy.arm(`${marker}-gone`);
+        const deleted = await store.write(k, (current, r) => {
+          if (!current) throw new ApiError("NotFound", "gone");
+          return { op: "delete", object: json(r, { items: [`${marker}-gone`] }) };
+        });
+        assert.equal(deleted.op, "delete");
+        assert.equal((await direct.get(etcdKey).exec()).kvs.length, 0);
+        // The change stream has each write once.
+        await store.sync!();
+        const mine = store.changes(created.revision - 1, 100).filter((c) => c.key.name === k.name);
+        assert.deepEqual(mine.map((c) => [c.type, c.revision]), [["ADDED", created.revision], ["MODIFIED", updated.revision], ["DELETED", deleted.revision]]);
+      }
+      assert.equal(proxy.cuts(), 6, "every write lost its answer");
+    } finally {
+      direct.close();
+      await store.close();
+      await proxy.close();
     }
   });
 });
