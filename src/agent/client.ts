@@ -14,6 +14,7 @@
 
 import * as grpc from "@grpc/grpc-js";
 import { systemClock, type Clock } from "../clock.ts";
+import { resolveTargets, type Resolver, type Target } from "../endpoints.ts";
 import { loadResourcesService, type ResourcesClient, type UnaryMethod } from "../proto.ts";
 import { grpcWatch, webSocketWatch, type WatchOptions } from "./watch-transports.ts";
 import { TransportError, errorOfGrpc, parseEvent, parseObject, type ApiObject, type ObjectRef, type TypeRef, type WatchEvent } from "./wire.ts";
@@ -27,8 +28,14 @@ export interface ClientOptions {
    * pick_first); a list is failed over in order (see SetpointClient).
    */
   grpcAddress: string;
-  /** HTTP base URL (e.g. `http://127.0.0.1:8080`), or several comma-separated; needed only for WebSocket watches. */
+  /**
+   * HTTP base URL (e.g. `http://127.0.0.1:8080`), or several comma-separated;
+   * needed only for WebSocket watches. A name that resolves to several
+   * addresses is that many replicas, failed over in turn.
+   */
   httpUrl?: string;
+  /** Resolves `httpUrl`'s host names to their replicas. Default: every address of the system resolver (src/endpoints.ts). */
+  resolve?: Resolver;
   /** Bearer token sent with every call. */
   token?: string;
   /**
@@ -125,6 +132,9 @@ export class SetpointClient {
   /** One gRPC client per replica address; `#current` picks the one in use. */
   readonly #clients: ResourcesClient[];
   readonly #httpUrls: string[];
+  /** `#httpUrls` with each name resolved to its replicas, once, at the first WebSocket watch. */
+  #httpTargets: Promise<Target[]> | undefined;
+  #httpCount: number;
   #current = 0;
   readonly #options: ClientOptions;
   readonly #clock: Clock;
@@ -142,6 +152,7 @@ export class SetpointClient {
     const addresses = options.grpcAddress.split(",").map((a) => a.trim()).filter((a) => a !== "");
     if (addresses.length === 0) throw new TypeError("client: grpcAddress names no address");
     this.#httpUrls = (options.httpUrl ?? "").split(",").map((u) => u.trim()).filter((u) => u !== "");
+    this.#httpCount = this.#httpUrls.length;
     this.#clients = addresses.map(
       (address) =>
         new Client(address, credentials, {
@@ -237,7 +248,7 @@ export class SetpointClient {
         if (err === undefined) resolve();
         else {
           // The replica failed this watch (not the API refusing it): resume on the next one.
-          if (err instanceof TransportError && (this.#clients.length > 1 || this.#httpUrls.length > 1)) this.failover(used);
+          if (err instanceof TransportError && (this.#clients.length > 1 || this.#httpCount > 1)) this.failover(used);
           reject(err);
         }
       };
@@ -262,9 +273,36 @@ export class SetpointClient {
       closeStream =
         options.transport === "grpc"
           ? grpcWatch(ref, { options, deliver, settle, client: this.#grpc, metadata: this.#metadata() })
-          : webSocketWatch(ref, { options, deliver, settle, httpUrl: this.replica.httpUrl, token: this.#options.token, tls: this.#options.tls });
+          : this.#webSocketWatch(ref, used, { options, deliver, settle });
     }
     return { done, close };
+  }
+
+  /** A WebSocket watch on the replica numbered `index`, once the HTTP URLs' names are resolved. */
+  #webSocketWatch(ref: TypeRef, index: number, wiring: Parameters<typeof webSocketWatch>[1]): () => void {
+    if (this.#httpUrls.length === 0) return webSocketWatch(ref, { ...wiring, token: this.#options.token, tls: this.#options.tls });
+    this.#httpTargets ??= resolveTargets(this.#httpUrls, this.#options.resolve).then((targets) => {
+      this.#httpCount = targets.length;
+      return targets;
+    });
+    let stopped = false;
+    let stop: (() => void) | undefined;
+    this.#httpTargets.then(
+      (targets) => {
+        if (stopped) return;
+        const target = targets[index % targets.length]!;
+        try {
+          stop = webSocketWatch(ref, { ...wiring, httpUrl: target.url, lookup: target.lookup, token: this.#options.token, tls: this.#options.tls });
+        } catch (err) {
+          wiring.settle(err);
+        }
+      },
+      (err: unknown) => wiring.settle(new TransportError(`client: cannot resolve ${this.#httpUrls.join(",")}`, { cause: err })),
+    );
+    return () => {
+      stopped = true;
+      stop?.();
+    };
   }
 
   /** Closes the gRPC channels. */

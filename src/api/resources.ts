@@ -266,6 +266,10 @@ export class Resources {
     const q = parseWatchQuery(raw);
     if (q.resourceVersion !== undefined && q.resourceVersion > this.#hub.revision) {
       await this.#hub.waitFor(q.resourceVersion, this.#catchUpMs);
+    } else if (q.resourceVersion === undefined && this.#store.sync) {
+      // From the newest state: every write acknowledged anywhere before this watch (API.md §9), as a list.
+      const newest = await this.#store.sync();
+      if (newest > this.#hub.revision) await this.#hub.waitFor(newest, this.#catchUpMs);
     }
     const fs = q.fieldSelector;
     const request = {

@@ -2,7 +2,9 @@
 // token and a deadline per request, JSON in and out, and errors that keep the
 // server's Status (message, reason, field causes) so commands can print them.
 
+import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
+import { resolveTargets, type PinnedLookup, type Resolver, type Target } from "../endpoints.ts";
 import { asStatus, ServerError, UnreachableError, UsageError } from "./errors.ts";
 import type { LooseObject, ObjectList } from "../wire.ts";
 
@@ -15,6 +17,12 @@ export interface ClientOptions {
   timeoutMs?: number;
   /** TLS for an https:// server from a kubeconfig (src/kubeconfig.ts): CA, client certificate, verification. */
   tls?: TlsClientOptions;
+  /**
+   * Resolves a server's host name to the replicas it stands for (each address
+   * a target to fail over to). Default: every address of the system resolver
+   * (src/endpoints.ts).
+   */
+  resolve?: Resolver;
 }
 
 /** What a client needs to know about TLS beyond the system's trust store. */
@@ -38,10 +46,15 @@ export interface RequestOptions {
  * Talks to one Setpoint server over HTTP, or to several replicas of one: a
  * request that cannot reach the current replica, or that it answers 503
  * (its store is unavailable), is sent to the next one; `failover()` moves on
- * too (a follow whose watch broke resumes on the next replica).
+ * too (a follow whose watch broke resumes on the next replica). A server
+ * whose host is a name that resolves to several addresses is that many
+ * replicas (resolved before the first request).
  */
 export class ApiClient {
   readonly #servers: string[];
+  #targets: Target[];
+  #resolving: Promise<void> | undefined;
+  readonly #resolve: Resolver | undefined;
   #current = 0;
   readonly #token: string | undefined;
   readonly #timeoutMs: number;
@@ -63,24 +76,50 @@ export class ApiClient {
       }
       return url.href.replace(/\/+$/, "");
     });
+    this.#targets = this.#servers.map((url) => ({ url, label: url }));
+    this.#resolve = options.resolve;
     this.#token = options.token;
     this.#timeoutMs = options.timeoutMs ?? 30_000;
     this.tls = options.tls ?? {};
   }
 
-  /** The replica in use, e.g. `http://127.0.0.1:8080`. */
+  get #target(): Target {
+    return this.#targets[this.#current % this.#targets.length]!;
+  }
+
+  /** The replica in use, e.g. `http://127.0.0.1:8080` (for a resolved name, with its endpoint's port). */
   get server(): string {
-    return this.#servers[this.#current % this.#servers.length]!;
+    return this.#target.url;
   }
 
-  /** Every replica this client knows. */
+  /** The replica in use as messages name it: the URL, and for a resolved name the address it stands for. */
+  get replica(): string {
+    return this.#target.label;
+  }
+
+  /** Every replica this client knows (after the first request: every address of each name). */
   get servers(): readonly string[] {
-    return this.#servers;
+    return this.#targets.map((t) => t.label);
   }
 
-  /** Moves past replica `from` (default: the current one) to the next; no-op if another caller already moved on. */
-  failover(from: string = this.server): void {
-    if (this.server === from) this.#current++;
+  /** Options a WebSocket (ws) to `server` needs beyond the URL: TLS, and the pinned address of a resolved name. */
+  connectOptions(): TlsClientOptions & { lookup?: PinnedLookup } {
+    const lookup = this.#target.lookup;
+    return lookup ? { ...this.tls, lookup } : this.tls;
+  }
+
+  /** Resolves each server's name to its replicas, once; later calls wait for the first. */
+  resolveServers(): Promise<void> {
+    this.#resolving ??= resolveTargets(this.#servers, this.#resolve).then((targets) => {
+      this.#targets = targets;
+      this.#current = 0;
+    });
+    return this.#resolving;
+  }
+
+  /** Moves past replica `from` (default: the current one, as `replica` names it) to the next; no-op if another caller already moved on. */
+  failover(from: string = this.replica): void {
+    if (this.replica === from) this.#current++;
   }
 
   /** Headers every request carries (the bearer token, if any). */
@@ -97,8 +136,9 @@ export class ApiClient {
 
   /** Sends a request; resolves to the parsed JSON body of a 2xx answer, throws ServerError or CliError otherwise. */
   async request(method: string, path: string, options: RequestOptions = {}): Promise<any> {
-    for (let tries = this.#servers.length; ; tries--) {
-      const server = this.server;
+    await this.resolveServers();
+    for (let tries = this.#targets.length; ; tries--) {
+      const server = this.replica;
       try {
         return await this.#requestOnce(method, path, options);
       } catch (error) {
@@ -119,7 +159,11 @@ export class ApiClient {
     let res: Response;
     try {
       const init = { method, headers, body, signal: AbortSignal.timeout(this.#timeoutMs) };
-      res = Object.keys(this.tls).length > 0 && this.server.startsWith("https:") ? await tlsFetch(this.url(path, options.query), init, this.tls) : await fetch(this.url(path, options.query), init);
+      const lookup = this.#target.lookup;
+      res =
+        lookup || (Object.keys(this.tls).length > 0 && this.server.startsWith("https:"))
+          ? await nodeFetch(this.url(path, options.query), init, this.tls, lookup)
+          : await fetch(this.url(path, options.query), init);
     } catch (error) {
       throw this.unreachable(error);
     }
@@ -170,16 +214,27 @@ export class ApiClient {
   }
 }
 
-/** fetch's subset the client uses, over node:https with a kubeconfig's TLS options (fetch cannot take a CA). */
-function tlsFetch(url: string, init: { method: string; headers: Record<string, string>; body?: string; signal: AbortSignal }, tls: TlsClientOptions): Promise<Response> {
+/**
+ * fetch's subset the client uses, over node:http(s): with a kubeconfig's TLS
+ * options (fetch cannot take a CA), and with `lookup` pinning a resolved
+ * name's address (fetch cannot take one either).
+ */
+function nodeFetch(
+  url: string,
+  init: { method: string; headers: Record<string, string>; body?: string; signal: AbortSignal },
+  tls: TlsClientOptions,
+  lookup: PinnedLookup | undefined,
+): Promise<Response> {
   return new Promise((resolve, reject) => {
-    const req = httpsRequest(url, { method: init.method, headers: init.headers, signal: init.signal, ...tls }, (res) => {
+    const request = url.startsWith("https:") ? httpsRequest : httpRequest;
+    const req = request(url, { method: init.method, headers: init.headers, signal: init.signal, ...(url.startsWith("https:") ? tls : {}), ...(lookup ? { lookup } : {}) }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("error", reject);
       res.on("end", () => resolve(new Response(res.statusCode === 204 ? null : Buffer.concat(chunks), { status: res.statusCode ?? 500, headers: res.headers as Record<string, string> })));
     });
-    req.on("error", (err) => reject(Object.assign(new TypeError("fetch failed"), { cause: err })));
+    // A deadline that passed reads as fetch's TimeoutError.
+    req.on("error", (err) => reject(init.signal.aborted ? init.signal.reason : Object.assign(new TypeError("fetch failed"), { cause: err })));
     req.end(init.body);
   });
 }

@@ -99,7 +99,7 @@ export async function followCollection(client: ApiClient, options: FollowOptions
     }
     // Watch from the newest revision until the history no longer has it.
     while (!signal.aborted) {
-      const streamServer = client.server;
+      const streamServer = client.replica;
       const end = await streamOnce(client, options, revision, {
         onOpen() {
           if (lastProblem !== undefined) options.onNotice?.(`watch: reconnected; resuming from revision ${revision}`);
@@ -125,7 +125,7 @@ export async function followCollection(client: ApiClient, options: FollowOptions
       }
       // With several replicas, resume on the next one.
       if (client.servers.length > 1) client.failover(streamServer);
-      if (end.reason !== lastProblem) options.onNotice?.(`watch: disconnected (${end.reason}); retrying from revision ${revision}${client.servers.length > 1 ? ` on ${client.server}` : ""}`);
+      if (end.reason !== lastProblem) options.onNotice?.(`watch: disconnected (${end.reason}); retrying from revision ${revision}${client.servers.length > 1 ? ` on ${client.replica}` : ""}`);
       lastProblem = end.reason;
       await sleep(delay);
       delay = Math.min(maxMs, delay * 2);
@@ -154,7 +154,7 @@ function streamOnce(client: ApiClient, options: FollowOptions, revision: string,
     const finish = (e: StreamEnd) => {
       end ??= e;
     };
-    const ws = new WebSocket(url, { headers: client.headers(), handshakeTimeout: 10_000, ...client.tls });
+    const ws = new WebSocket(url, { headers: client.headers(), handshakeTimeout: 10_000, ...client.connectOptions() });
     const onAbort = () => ws.close(1000, "client done");
     options.signal.addEventListener("abort", onAbort, { once: true });
 

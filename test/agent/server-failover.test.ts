@@ -110,4 +110,67 @@ describe("clients fail over between replicas", () => {
       await following;
     }
   });
+
+  it("a DNS name that resolves to both replicas: the SDK's WebSocket informer and the CLI's follow move between its addresses", async () => {
+    const [a, b] = await pair();
+    // The name stands for both replicas: one address each (here on two ports of 127.0.0.1, through an injected resolver).
+    const looked: string[] = [];
+    const resolve = async (hostname: string) => {
+      looked.push(hostname);
+      return hostname === "replicas.setpoint.test" ? [a, b].map((r) => ({ address: "127.0.0.1", port: r.server.port })) : [];
+    };
+    const name = `http://replicas.setpoint.test:${a.server.port}`;
+    const client = new SetpointClient({ grpcAddress: `127.0.0.1:${a.server.grpcPort},127.0.0.1:${b.server.grpcPort}`, httpUrl: name, resolve });
+    const cli = new ApiClient({ server: name, resolve });
+    const ref = { group: GROUP, version: "v1", plural: "items", namespace: "default" };
+    const path = `/apis/${GROUP}/v1/namespaces/default/items`;
+    const adds = new Map<string, number>();
+    const informer = new Informer<ApiObject>({ client, type: ref, transport: "websocket", backoff: { initialMs: 50, maxMs: 200 } });
+    informer.addHandlers({ onAdd: (o) => adds.set(o.metadata.name!, (adds.get(o.metadata.name!) ?? 0) + 1) });
+    const seen: string[] = [];
+    const notices: string[] = [];
+    let initial = -1;
+    const stop = new AbortController();
+    const running = informer.run(stop.signal);
+    const following = followCollection(cli, {
+      path,
+      signal: stop.signal,
+      onInitial: (events) => (initial = events.length),
+      onEvent: (e: WatchEvent) => seen.push(`${e.type} ${e.object.metadata.name}`),
+      onNotice: (m) => notices.push(m),
+      backoff: { initialMs: 50, maxMs: 200 },
+    });
+    try {
+      await until(() => initial === 0, "the CLI's initial list");
+      assert.deepEqual(cli.servers, [`${name} (127.0.0.1:${a.server.port})`, `${name} (127.0.0.1:${b.server.port})`]);
+      for (let i = 0; i < 3; i++) await cli.request("POST", path, { body: item(`n${i}`) });
+      await until(() => adds.size === 3 && seen.length === 3, "three events in both");
+      await a.stop();
+      // The CLI's requests move to the name's second address; both watches resume there.
+      for (let i = 3; i < 6; i++) await cli.request("POST", path, { body: item(`n${i}`) });
+      await until(() => adds.size === 6 && seen.length === 6, "six events in both");
+      assert.deepEqual(seen, [0, 1, 2, 3, 4, 5].map((i) => `ADDED n${i}`));
+      assert.ok([...adds.values()].every((n) => n === 1), `each object added once: ${JSON.stringify([...adds])}`);
+      assert.equal(informer.stats.lists, 1, "the informer resumed, not relisted");
+      assert.ok((client.calls.failover ?? 0) >= 1, "the SDK failed over");
+      assert.equal(cli.replica, `${name} (127.0.0.1:${b.server.port})`);
+      assert.ok(notices.some((m) => m.includes(`127.0.0.1:${b.server.port}`)), `the follow resumed on B: ${notices.join(" | ")}`);
+      assert.ok(looked.every((h) => h === "replicas.setpoint.test") && looked.length === 2, `resolved once per client: ${looked.join(",")}`);
+    } finally {
+      stop.abort();
+      await running;
+      await following;
+      client.close();
+    }
+  });
+
+  it("a real name (localhost) is resolved by the system: each of its addresses is a replica, and one that refuses is passed over", async () => {
+    const [a] = await pair();
+    const cli = new ApiClient({ server: `http://localhost:${a.server.port}` });
+    const body = await cli.request("GET", `/apis/${GROUP}/v1/namespaces/default/items`);
+    assert.equal(body.kind, "ItemList");
+    // localhost is 127.0.0.1 and possibly ::1 (the server listens on 127.0.0.1 only: ::1 refuses, and the next is tried).
+    assert.ok(cli.servers.length >= 1 && cli.servers.some((s) => s.endsWith(`(127.0.0.1:${a.server.port})`)), cli.servers.join(", "));
+    assert.equal(cli.replica, `http://localhost:${a.server.port} (127.0.0.1:${a.server.port})`);
+  });
 });
