@@ -527,9 +527,9 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
   const own = (a: Attempt, revision: number): WriteResult => ({ revision, object: withRevision({ time: 0, guess: a.guess, json: a.object }, revision), op: a.op });
 
   /** After a failed call: which attempt (if any) etcd applied, once this replica is current; throws when etcd cannot say in time. */
-  async function appliedAttempt(attempts: Attempt[], cause: unknown): Promise<WriteResult | undefined> {
-    const deadline = Date.now() + timeoutMs;
+  async function appliedAttempt(attempts: Attempt[], cause: unknown, deadline: number): Promise<WriteResult | undefined> {
     for (;;) {
+      if (closed || Date.now() >= deadline) throw noSpace(cause) ?? unavailable("write (its outcome is unknown)", cause);
       try {
         await sync();
         break;
@@ -562,6 +562,8 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     /** Whether `current` is what etcd held at some point after the call began (not just this replica's mirror). */
     let confirmed = false;
     let failedCalls = 0;
+    // A write fails (503) within the request timeout, finding out its outcome included.
+    const deadline = Date.now() + timeoutMs;
     for (let attempt = 0; ; attempt++) {
       if (closed) throw new ServiceUnavailableError("store: closed");
       const guess = Math.max(known, mirror.head()) + 1;
@@ -607,7 +609,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
         const full = noSpace(err);
         if (full) throw full;
         // The transaction may or may not have been applied.
-        const applied = await appliedAttempt(attempts, err);
+        const applied = await appliedAttempt(attempts, err, deadline);
         if (applied) return applied;
         if (++failedCalls >= 3) throw unavailable("write", err);
         // None was: decide again on the (now current) mirror.

@@ -10,12 +10,15 @@ import { request as httpsRequest } from "node:https";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { startPeerProxy, type PeerProxy } from "./peer-proxy.ts";
 
 export interface EtcdMember {
   name: string;
   /** Client URL, e.g. `http://127.0.0.1:23790`. */
   clientUrl: string;
+  /** The peer URL the others dial (with `partitionable`, a proxy in front of `listenPeerUrl`). */
   peerUrl: string;
+  listenPeerUrl: string;
   dataDir: string;
   /** The running process, or undefined while killed. */
   child: ChildProcess | undefined;
@@ -34,6 +37,13 @@ export interface EtcdCluster {
   resume(member: EtcdMember): void;
   /** The current leader, asked of the members that answer. */
   leader(): Promise<EtcdMember>;
+  /**
+   * A network partition (a cluster started with `partitionable`): every peer
+   * connection to or from `member` is cut, and none can open, until `heal()`.
+   * Its clients still reach it.
+   */
+  partition(member: EtcdMember): Promise<void>;
+  heal(): void;
   /** Kills every member and removes the data dirs. */
   stop(): Promise<void>;
 }
@@ -104,20 +114,31 @@ async function waitHealthy(m: EtcdMember, deadlineMs: number, log: () => string,
 }
 
 /** Starts an etcd cluster of `size` members (1 or 3) and waits until every member is healthy; with `tls`, clients speak TLS with a client certificate. */
-export async function startEtcd(options: { size?: number; tls?: EtcdTls } = {}): Promise<EtcdCluster> {
+export async function startEtcd(options: { size?: number; tls?: EtcdTls; partitionable?: boolean } = {}): Promise<EtcdCluster> {
   const size = options.size ?? 1;
   const tls = options.tls;
+  /** With `partitionable`: the member cut off, and each member's hex id (from its peers' X-Server-From). */
+  let isolated: EtcdMember | undefined;
+  const ids = new Map<EtcdMember, string>();
+  const proxies: PeerProxy[] = [];
   const token = `setpoint-test-${process.pid}-${Date.now()}`;
   const members: EtcdMember[] = [];
   for (let i = 0; i < size; i++) {
     const [c, p] = [await freePort(), await freePort()];
-    members.push({
+    const member: EtcdMember = {
       name: `m${i}`,
       clientUrl: `${tls ? "https" : "http"}://127.0.0.1:${c}`,
       peerUrl: `http://127.0.0.1:${p}`,
+      listenPeerUrl: `http://127.0.0.1:${p}`,
       dataDir: mkdtempSync(join(tmpdir(), "setpoint-etcd-test-")),
       child: undefined,
-    });
+    };
+    if (options.partitionable) {
+      const proxy = await startPeerProxy(p, (from) => isolated !== undefined && (isolated === member || from === ids.get(isolated)));
+      proxies.push(proxy);
+      member.peerUrl = `http://127.0.0.1:${proxy.port}`;
+    }
+    members.push(member);
   }
   const initialCluster = members.map((m) => `${m.name}=${m.peerUrl}`).join(",");
   const logs = new Map<EtcdMember, string>();
@@ -130,7 +151,7 @@ export async function startEtcd(options: { size?: number; tls?: EtcdTls } = {}):
         "--data-dir", m.dataDir,
         "--listen-client-urls", m.clientUrl,
         "--advertise-client-urls", m.clientUrl,
-        "--listen-peer-urls", m.peerUrl,
+        "--listen-peer-urls", m.listenPeerUrl,
         "--initial-advertise-peer-urls", m.peerUrl,
         "--initial-cluster", initialCluster,
         "--initial-cluster-state", "new",
@@ -199,7 +220,24 @@ export async function startEtcd(options: { size?: number; tls?: EtcdTls } = {}):
         await new Promise((r) => setTimeout(r, 100));
       }
     },
+    async partition(m) {
+      if (!options.partitionable) throw new Error("etcd: partition() needs a cluster started with partitionable");
+      if (ids.size === 0) {
+        const res = await fetch(`${members.find((x) => x.child)!.clientUrl}/v3/cluster/member/list`, { method: "POST", body: "{}", signal: AbortSignal.timeout(5000) });
+        const body = (await res.json()) as { members: Array<{ ID: string; name: string }> };
+        for (const x of body.members) {
+          const member = members.find((y) => y.name === x.name);
+          if (member) ids.set(member, BigInt(x.ID).toString(16));
+        }
+      }
+      isolated = m;
+      for (const p of proxies) p.enforce();
+    },
+    heal() {
+      isolated = undefined;
+    },
     async stop() {
+      await Promise.all(proxies.map((p) => p.close()));
       await Promise.all(members.map(kill));
       for (const m of members) rmSync(m.dataDir, { recursive: true, force: true });
     },
