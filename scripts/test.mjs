@@ -86,7 +86,10 @@ const alone = new Set(files.filter((f) => RUN_ALONE.test(readFileSync(join(root,
 const queue = [...files].sort((a, b) => (lastTimes[b] ?? Infinity) - (lastTimes[a] ?? Infinity) || a.localeCompare(b));
 
 const reportDir = mkdtempSync(join(tmpdir(), "setpoint-test-"));
-const userReporter = nodeOptions.some((o) => o.startsWith("--test-reporter"));
+// The spec reporter to stdout unless reporters were asked for; each of those without a destination writes to stdout.
+const userReporters = nodeOptions.filter((o) => o.startsWith("--test-reporter=")).length;
+const userDestinations = nodeOptions.filter((o) => o.startsWith("--test-reporter-destination=")).length;
+const reporterOptions = userReporters === 0 ? ["--test-reporter=spec", "--test-reporter-destination=stdout"] : Array.from({ length: Math.max(0, userReporters - userDestinations) }, () => "--test-reporter-destination=stdout");
 const children = new Set();
 const results = [];
 const started = performance.now();
@@ -95,10 +98,9 @@ function runFile(file) {
   const n = results.length + children.size;
   const summaryPath = join(reportDir, `${n}.json`);
   const cpuPath = join(reportDir, `${n}.cpu`);
-  const reporters = userReporter ? [] : ["--test-reporter=spec", "--test-reporter-destination=stdout"];
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", "--import", join(root, "scripts", "test-cpu.mjs"), "--test", "--test-timeout=600000", ...reporters, `--test-reporter=${join(root, "scripts", "test-summary-reporter.mjs")}`, `--test-reporter-destination=${summaryPath}`, ...nodeOptions, file],
+    ["--import", "tsx", "--import", join(root, "scripts", "test-cpu.mjs"), "--test", "--test-timeout=600000", ...nodeOptions, ...reporterOptions, `--test-reporter=${join(root, "scripts", "test-summary-reporter.mjs")}`, `--test-reporter-destination=${summaryPath}`, file],
     { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, FORCE_COLOR: process.stdout.isTTY ? "1" : "0", SETPOINT_TEST_CPU_FILE: cpuPath } },
   );
   children.add(child);
