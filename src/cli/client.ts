@@ -97,8 +97,13 @@ export class ApiClient {
     return this.#target.label;
   }
 
-  /** Every replica this client knows (after the first request: every address of each name). */
+  /** The server URLs this client was given. */
   get servers(): readonly string[] {
+    return this.#servers;
+  }
+
+  /** Every replica this client knows, as `replica` names them (after the first request: every address of each name). */
+  get replicas(): readonly string[] {
     return this.#targets.map((t) => t.label);
   }
 

@@ -124,8 +124,8 @@ export async function followCollection(client: ApiClient, options: FollowOptions
         break;
       }
       // With several replicas, resume on the next one.
-      if (client.servers.length > 1) client.failover(streamServer);
-      if (end.reason !== lastProblem) options.onNotice?.(`watch: disconnected (${end.reason}); retrying from revision ${revision}${client.servers.length > 1 ? ` on ${client.replica}` : ""}`);
+      if (client.replicas.length > 1) client.failover(streamServer);
+      if (end.reason !== lastProblem) options.onNotice?.(`watch: disconnected (${end.reason}); retrying from revision ${revision}${client.replicas.length > 1 ? ` on ${client.replica}` : ""}`);
       lastProblem = end.reason;
       await sleep(delay);
       delay = Math.min(maxMs, delay * 2);
