@@ -544,6 +544,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
       await root.close();
       wal?.close();
       if (dataFd !== undefined) closeSync(dataFd);
+      dataFd = undefined;
     },
   };
 }

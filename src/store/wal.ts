@@ -209,8 +209,10 @@ export class WriteAheadLog {
     return true;
   }
 
+  /** Closes the segment files; later calls do nothing. */
   close(): void {
-    for (const s of this.#segments) closeSync(s.fd);
+    for (const s of this.#segments) if (s.fd >= 0) closeSync(s.fd);
+    for (const s of this.#segments) s.fd = -1;
   }
 
   #fdatasync(s: Segment): Promise<void> {

@@ -6,13 +6,19 @@
 
 import assert from "node:assert/strict";
 import { copyFileSync, mkdtempSync, openSync, closeSync, readSync, rmSync, truncateSync, writeSync } from "node:fs";
+import { spawn } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
 import { openLmdbStore, type Store } from "../../src/store.ts";
 import { WriteAheadLog, type WalEntry } from "../../src/store/wal.ts";
 
 const TYPE = "widgets.example.com";
+const REPO = fileURLToPath(new URL("../..", import.meta.url));
+const LMDB_MODULE = new URL("../../src/store/lmdb.ts", import.meta.url).href;
+const DEADLINE_MS = 60_000;
 
 /** A seeded PRNG (mulberry32), so a failure names the seed that reproduces it. */
 function prng(seed: number): () => number {
@@ -34,9 +40,9 @@ interface Acked {
 }
 
 /** Random acknowledged writes (puts of growing objects, some deletes) over a few names. */
-async function writeSome(store: Store, count: number, random: () => number, acked: Acked[]): Promise<void> {
+async function writeSome(store: Store, count: number, random: () => number, acked: Acked[], prefix = "w"): Promise<void> {
   for (let i = 0; i < count; i++) {
-    const name = `w${Math.floor(random() * 12)}`;
+    const name = `${prefix}${Math.floor(random() * 12)}`;
     const pad = "x".repeat(Math.floor(random() * 300));
     const r = await store.write({ type: TYPE, namespace: "default", name }, (current, revision) => {
       if (current && random() < 0.2) return { op: "delete", object: current.json };
@@ -49,7 +55,7 @@ async function writeSome(store: Store, count: number, random: () => number, acke
 /** Objects by name as of `revision`, from the acknowledged writes. */
 function stateAt(acked: Acked[], revision: number): Map<string, string> {
   const state = new Map<string, string>();
-  for (const a of acked) {
+  for (const a of [...acked].sort((x, y) => x.revision - y.revision)) {
     if (a.revision > revision) break;
     if (a.json === undefined) state.delete(a.name);
     else state.set(a.name, a.json);
@@ -71,7 +77,10 @@ function assertState(store: Store, acked: Acked[], head: number, what: string): 
   const changes = store.changes(0, 1_000_000);
   assert.deepEqual(
     changes.map((c) => c.revision),
-    acked.filter((a) => a.revision <= head).map((a) => a.revision),
+    acked
+      .filter((a) => a.revision <= head)
+      .map((a) => a.revision)
+      .sort((x, y) => x - y),
     `${what}: change log`,
   );
 }
@@ -84,6 +93,70 @@ function records(dir: string): WalEntry[] {
   } finally {
     wal.close();
   }
+}
+
+/** A second process writing to the same directory: `write(n, seed)` resolves with its acknowledged writes. */
+function startWriter(dir: string, walSegmentBytes: number) {
+  const script = `
+    const [dir, segment] = process.argv.slice(1);
+    import(${JSON.stringify(LMDB_MODULE)}).then(async ({ openLmdbStore }) => {
+      const store = openLmdbStore(dir, { pollIntervalMs: 0, walSegmentBytes: Number(segment) });
+      const lines = require("node:readline").createInterface({ input: process.stdin });
+      process.stdout.write("ready\\n");
+      for await (const line of lines) {
+        const [cmd, n, seed] = line.split(" ");
+        if (cmd === "exit") break;
+        let x = Number(seed);
+        const acked = [];
+        for (let i = 0; i < Number(n); i++) {
+          x = (x * 1103515245 + 12345) % 2147483648;
+          const name = "c" + (x % 12);
+          const r = await store.write({ type: ${JSON.stringify(TYPE)}, namespace: "default", name }, (current, revision) => {
+            if (current && x % 5 === 0) return { op: "delete", object: current.json };
+            return { op: "put", object: JSON.stringify({ metadata: { name, resourceVersion: String(revision) }, pad: "y".repeat(x % 300) }) };
+          });
+          acked.push({ revision: r.revision, name, json: r.op === "delete" ? undefined : r.object });
+        }
+        process.stdout.write(JSON.stringify(acked) + "\\n");
+      }
+      await store.close();
+      process.exit(0);
+    }).catch((err) => { console.error(err); process.exit(1); });
+  `;
+  const child = spawn(process.execPath, ["--import", "tsx", "-e", script, dir, String(walSegmentBytes)], { cwd: REPO, stdio: ["pipe", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const waiters: Array<(line: string) => void> = [];
+  createInterface({ input: child.stdout }).on("line", (line) => waiters.shift()?.(line));
+  const nextLine = (what: string) =>
+    new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`writer: timed out waiting for ${what}; stderr: ${stderr}`)), DEADLINE_MS);
+      waiters.push((line) => {
+        clearTimeout(timer);
+        resolve(line);
+      });
+      void exited.then((code) => reject(new Error(`writer exited with ${code} while waiting for ${what}; stderr: ${stderr}`)));
+    });
+  return {
+    ready: nextLine("ready"),
+    async write(n: number, seed: number): Promise<Acked[]> {
+      const line = nextLine(`${n} writes`);
+      child.stdin.write(`write ${n} ${seed}\n`);
+      return JSON.parse(await line) as Acked[];
+    },
+    async exit(): Promise<number | null> {
+      child.stdin.write("exit\n");
+      const timer = setTimeout(() => child.kill(), DEADLINE_MS);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+    kill() {
+      if (child.exitCode === null) child.kill();
+    },
+    stderr: () => stderr,
+  };
 }
 
 describe("write-ahead log: power loss", () => {
@@ -196,6 +269,44 @@ describe("write-ahead log: power loss", () => {
         await store.close();
       }
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("keeps one log in revision order when two processes write at once, across rotations", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "setpoint-wal-test-"));
+    const walSegmentBytes = 32 * 1024;
+    const child = startWriter(dir, walSegmentBytes);
+    let store = openLmdbStore(dir, { pollIntervalMs: 0, walSegmentBytes });
+    try {
+      const acked: Acked[] = [];
+      const random = prng(5);
+      await child.ready;
+      // Both at once, about 250 bytes a record: several rotations, by either process.
+      await Promise.all([writeSome(store, 150, random, acked, "p"), child.write(150, 11).then((a) => acked.push(...a))]);
+      // Room for the next 20 records in the newest segment, so that LMDB's copy below stays covered by the log.
+      for (let e = records(dir).at(-1)!; walSegmentBytes - e.end < 20 * 1024; e = records(dir).at(-1)!) await writeSome(store, 1, random, acked, "p");
+      // A write of this process last, so that its read snapshot has the child's writes too.
+      const marker = JSON.stringify({ metadata: { name: "marker" } });
+      const m = await store.write({ type: TYPE, namespace: "default", name: "marker" }, () => ({ op: "put", object: marker }));
+      acked.push({ revision: m.revision, name: "marker", json: marker });
+      const lmdbRevision = store.head();
+      copyFileSync(join(dir, "data.mdb"), join(dir, "older.mdb"));
+      await Promise.all([writeSome(store, 5, random, acked, "p"), child.write(5, 12).then((a) => acked.push(...a))]);
+      const head = store.head();
+      assert.equal(await child.exit(), 0, child.stderr());
+      await store.close();
+      assert.ok(head >= lmdbRevision + 10, `both wrote after the copy (head ${head}, copy at ${lmdbRevision})`);
+      assert.deepEqual(
+        records(dir).map((e) => e.revision).slice(-(head - lmdbRevision)),
+        Array.from({ length: head - lmdbRevision }, (_, i) => lmdbRevision + 1 + i),
+      );
+      copyFileSync(join(dir, "older.mdb"), join(dir, "data.mdb"));
+      store = openLmdbStore(dir, { pollIntervalMs: 0, walSegmentBytes });
+      assertState(store, acked, head, "two writers");
+    } finally {
+      child.kill();
+      await store.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });
