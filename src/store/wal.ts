@@ -32,7 +32,7 @@
 // A record whose commit failed (e.g. a full disk) is zeroed before the
 // failure is reported, so that it can never be replayed.
 
-import { closeSync, fdatasync, fdatasyncSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
+import { closeSync, fdatasync, fdatasyncSync, fstatSync, openSync, readSync, writeSync, writevSync } from "node:fs";
 import { join } from "node:path";
 import { randomInt } from "node:crypto";
 import { crc32 } from "node:zlib";
@@ -85,10 +85,10 @@ interface Segment {
   salt: number;
   /** Bytes the file is known to hold (allocated, zeros or records). */
   allocated: number;
-  /** Resolves once an fdatasync that started after every append before it is done. */
-  syncing: Promise<void> | undefined;
-  /** Set when appends came after the running fdatasync started. */
-  again: Promise<void> | undefined;
+  /** The latest fdatasync started. */
+  running: Promise<void> | undefined;
+  /** The next fdatasync, not started yet: every append so far is covered by it. */
+  queued: Promise<void> | undefined;
 }
 
 /** The two segment files of the log in `dir`. */
@@ -106,7 +106,7 @@ export class WriteAheadLog {
       const fd = openSync(join(dir, `wal-${i}`), "a+");
       closeSync(fd);
       const rw = openSync(join(dir, `wal-${i}`), "r+");
-      const s: Segment = { fd: rw, generation: 0, salt: 0, allocated: 0, syncing: undefined, again: undefined };
+      const s: Segment = { fd: rw, generation: 0, salt: 0, allocated: 0, running: undefined, queued: undefined };
       this.#readHeader(s);
       return s;
     });
@@ -166,8 +166,7 @@ export class WriteAheadLog {
       header.writeDoubleLE(revision, 16);
       header.writeUInt32LE(crc32(payload, crc32(header.subarray(12), s.salt)), 8);
       this.#allocate(s, c.end + size);
-      writeSync(s.fd, header, 0, RECORD_HEADER_BYTES, c.end);
-      writeSync(s.fd, payload, 0, payload.length, c.end + RECORD_HEADER_BYTES);
+      if (writevSync(s.fd, [header, payload], c.end) !== size) throw new Error("wal: short write");
     } catch {
       // No room for the log (a full disk) or an I/O error: the caller syncs
       // LMDB instead. A record half written here is torn: never replayed,
@@ -177,21 +176,27 @@ export class WriteAheadLog {
     return { cursor: { ...c, end: c.end + size }, position: { segment: c.segment, offset: c.end, header, revision }, rotated };
   }
 
-  /** Resolves once every record appended to `segment` before the call is on disk. */
+  /**
+   * Resolves once every record appended to `segment` before the call is on
+   * disk. The fdatasync starts once the current job's microtasks have run (so
+   * the records of one LMDB transaction, appended by one loop of callbacks,
+   * share it) and the segment's previous fdatasync is done.
+   */
   sync(segment: number): Promise<void> {
     const s = this.#segments[segment]!;
-    if (!s.syncing) return (s.syncing = this.#fdatasync(s));
-    if (!s.again) {
-      const after = s.syncing.then(
-        () => undefined,
-        () => undefined,
-      );
-      s.again = after.then(() => {
-        s.again = undefined;
-        return (s.syncing = this.#fdatasync(s));
+    if (s.queued) return s.queued;
+    const previous = s.running;
+    const queued: Promise<void> = new Promise<void>((resolve) => queueMicrotask(resolve))
+      .then(() => previous?.catch(() => {}))
+      .then(() => {
+        // Records appended from here on need the next fdatasync.
+        if (s.queued === queued) s.queued = undefined;
+        const running = this.#fdatasync(s);
+        s.running = running;
+        return running;
       });
-    }
-    return s.again;
+    s.queued = queued;
+    return queued;
   }
 
   /**
@@ -216,9 +221,7 @@ export class WriteAheadLog {
   }
 
   #fdatasync(s: Segment): Promise<void> {
-    return new Promise<void>((resolve, reject) => fdatasync(s.fd, (err) => (err ? reject(err) : resolve()))).finally(() => {
-      if (!s.again) s.syncing = undefined;
-    });
+    return new Promise<void>((resolve, reject) => fdatasync(s.fd, (err) => (err ? reject(err) : resolve())));
   }
 
   /** Starts a new generation in the segment after `cursor`'s, once LMDB holds everything the old one logged. */
