@@ -84,9 +84,11 @@ export class Security {
   readonly #requestUsers = new WeakMap<IncomingMessage, UserInfo>();
   /** The last token authenticated on each connection, and its user. */
   readonly #byConnection = new WeakMap<object, { token: Buffer; user: UserInfo }>();
+  readonly #log: Logger | undefined;
 
-  constructor(parts: { authenticator: Authenticator; authorizer: Authorizer; limits: Limits; audit?: AuditLog; tls?: TlsCertificates; now?: () => number; stops?: Array<() => void>; rbacIndex?: RbacIndex }) {
+  constructor(parts: { authenticator: Authenticator; authorizer: Authorizer; limits: Limits; audit?: AuditLog; tls?: TlsCertificates; now?: () => number; stops?: Array<() => void>; rbacIndex?: RbacIndex; log?: Logger }) {
     this.#index = parts.rbacIndex;
+    this.#log = parts.log;
     this.authenticator = parts.authenticator;
     this.authorizer = parts.authorizer;
     this.limits = parts.limits;
@@ -194,7 +196,7 @@ export class Security {
         userAgent: req.headers["user-agent"],
       });
     } catch (err) {
-      writeRefusal(res, err);
+      this.#writeRefusal(res, err);
       return false;
     }
     res.once("close", () => admission.done(res.statusCode));
@@ -237,6 +239,7 @@ export class Security {
       });
     } catch (err) {
       const retry: Record<string, number> = err instanceof TooManyRequestsError ? { "Retry-After": err.retryAfterSeconds } : {};
+      this.#logInternal(err);
       if (socket.writable) socket.end(rawHttpReply(statusOf(err), retry));
       return undefined;
     }
@@ -286,8 +289,18 @@ export class Security {
       res.writeHead(201, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(review) });
       res.end(review);
     } catch (err) {
-      writeRefusal(res, err);
+      this.#writeRefusal(res, err);
     }
+  }
+
+  /** Answers a refused request; a refusal that is no ApiError (a bug in the gate, answered 500) is logged with its cause. */
+  #writeRefusal(res: ServerResponse, err: unknown): void {
+    this.#logInternal(err);
+    writeRefusal(res, err);
+  }
+
+  #logInternal(err: unknown): void {
+    if (!(err instanceof ApiError)) this.#log?.error({ err }, "internal error (security gate)");
   }
 
   /** Flushes the audit log and stops following RBAC objects and certificate files. */
@@ -319,7 +332,7 @@ export function createSecurity(o: ServerOptions, deps: { hub: WatchHub; log: Log
   }
   const limits = new Limits({ maxRequestsInflight: o.maxRequestsInflight, maxMutatingRequestsInflight: o.maxMutatingRequestsInflight, maxWatchesPerUser: o.maxWatchesPerUser });
   const audit = o.auditLogPath !== undefined ? new AuditLog(o.auditLogPath, { log: deps.log, now: () => deps.clock.now() }) : undefined;
-  return new Security({ authenticator, authorizer, limits, audit, tls, now: () => deps.clock.now(), stops, rbacIndex });
+  return new Security({ authenticator, authorizer, limits, audit, tls, now: () => deps.clock.now(), stops, rbacIndex, log: deps.log });
 }
 
 const trimSlash = (p: string) => (p.length > 1 && p.endsWith("/") ? p.slice(0, -1) : p);

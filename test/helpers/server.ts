@@ -120,15 +120,17 @@ export interface TestServer {
 }
 
 /**
- * Starts a server on 127.0.0.1, HTTP port 0, gRPC off, silent logs, on a fresh
- * temp directory (unless `opts.dataDir` is given, which is then kept on stop).
+ * Starts a server on 127.0.0.1, HTTP port 0, gRPC off, on a fresh temp
+ * directory (unless `opts.dataDir` is given, which is then kept on stop). It
+ * logs errors only: a 500 in a test run (say, a flake under load) prints its
+ * cause in the file's output instead of vanishing.
  */
 export async function startTestServer(opts: Partial<ServerOptions> = {}, extra: StartOptions = {}): Promise<TestServer> {
   const ownDir = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "setpoint-test-"));
   const clock = extra.clock === undefined ? skewedClock() : undefined;
   const storeOpts = opts.store === undefined && TEST_STORE === "etcd" ? await etcdServerOptions() : {};
-  const serverOpts: Partial<ServerOptions> = { host: "127.0.0.1", httpPort: 0, grpcPort: -1, logLevel: "silent", ...storeOpts, ...opts, dataDir };
+  const serverOpts: Partial<ServerOptions> = { host: "127.0.0.1", httpPort: 0, grpcPort: -1, logLevel: "error", ...storeOpts, ...opts, dataDir };
   const startExtra = { ...extra, clock: extra.clock ?? clock };
   const server =
     storeOpts.store === "etcd" && TEST_REPLICAS > 1
