@@ -31,9 +31,11 @@
 // bytes, changes retained, writes, watchers, revision, cut-offs. Then one
 // `soak` line with the curve, the write latencies, and for RSS, its anonymous
 // part, and the data directory whether they levelled off, by the criterion in
-// its `criterion` field (bench/lib/levelling.ts): the highest value of the
-// last third of the run is at most the highest of the middle third times 1.05
-// (the first third is warm-up); `levelled_off` is RSS and data directory both.
+// its `criterion` field (bench/lib/levelling.ts): the median of the last third
+// of the run is at most the median of the middle third times 1.05, and the
+// last third's highest value at most the highest of the first two thirds
+// times 1.05 (the first third is warm-up); `levelled_off` is RSS and data
+// directory both.
 
 import { randomUUID } from "node:crypto";
 import type { ChildProcess } from "node:child_process";
@@ -337,8 +339,8 @@ export async function soak(o: BenchOptions): Promise<Result[]> {
     );
     const verdict = (l: { levelled_off: boolean }) => (l.levelled_off ? "levelled off" : "still growing");
     note(
-      `soak: RSS max ${rss.middle_max} → ${rss.last_max} MiB from the middle to the last third (${verdict(rss)}; anonymous part ${rssAnon.middle_max} → ${rssAnon.last_max}, ${verdict(rssAnon)}); ` +
-        `data dir ${round(disk.middle_max / MiB, 1)} → ${round(disk.last_max / MiB, 1)} MiB (${verdict(disk)}); ` +
+      `soak: RSS median ${rss.middle_median} → ${rss.last_median} MiB from the middle to the last third, top ${rss.last_max} MiB (${verdict(rss)}; anonymous part ${rssAnon.middle_median} → ${rssAnon.last_median}, ${verdict(rssAnon)}); ` +
+        `data dir ${round(disk.middle_median / MiB, 1)} → ${round(disk.last_median / MiB, 1)} MiB (${verdict(disk)}); ` +
         `${writes} writes (${writeErrors} errors), ${result.cut_off} cut-offs, ${result.reconnects} reconnects`,
     );
     return [result];
