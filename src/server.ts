@@ -25,7 +25,7 @@ import { defaultServerOptions, type ServerOptions } from "./server/options.ts";
 import { handleRequest, isWatch, rawQuery, type RestContext } from "./server/rest.ts";
 import { parseRoute } from "./server/routes.ts";
 import { createSecurity, WATCH_SUBPROTOCOL, type Security } from "./server/security.ts";
-import { rawHttpReply, statusOf } from "./server/status.ts";
+import { rawHttpReply, statusOf, toApiError } from "./server/status.ts";
 import { WatchLimit } from "./server/watch-limit.ts";
 import { webSocketWatchSink } from "./server/watch-sinks.ts";
 import { openLmdbStore, type Store } from "./store.ts";
@@ -387,6 +387,7 @@ async function upgrade(
     });
   } catch (err) {
     code = statusOf(err).code;
+    if (code === 500) ctx.log.error({ err: toApiError(err).cause ?? err }, "internal error (websocket watch)");
     reject(err);
   }
 }

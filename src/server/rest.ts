@@ -90,7 +90,7 @@ const STREAM_AFTER_BYTES = 64 * 1024;
  * caller answers with a Status); one after it cuts the connection, which the
  * client sees as a truncated body.
  */
-async function sendChunks(res: ServerResponse, code: number, body: Iterable<string>): Promise<void> {
+async function sendChunks(res: ServerResponse, code: number, body: Iterable<string>, log: Logger): Promise<void> {
   const it = body[Symbol.iterator]();
   const head: string[] = [];
   let size = 0;
@@ -125,8 +125,10 @@ async function sendChunks(res: ServerResponse, code: number, body: Iterable<stri
       if (next.done) break;
       ok = res.write(next.value);
     }
-  } catch {
-    // e.g. the revision the list is served at was compacted mid-way
+  } catch (err) {
+    // e.g. the revision the list is served at was compacted mid-way; anything
+    // but an ApiError is a bug or a store failure: say what cut the list.
+    if (!(err instanceof ApiError)) log.error({ err }, "internal error (list cut off mid-stream)");
     res.destroy();
     return;
   }
@@ -391,7 +393,7 @@ async function serveCollection(ctx: RestContext, call: Call, ref: ResourceRef): 
       send(res, 200, listAsTable(ctx.resources.resolve(ref, false), await ctx.resources.list(ref, q), table));
       return 200;
     }
-    await sendChunks(res, 200, await ctx.resources.listChunks(ref, q));
+    await sendChunks(res, 200, await ctx.resources.listChunks(ref, q), ctx.log);
     return 200;
   }
   if (method === "POST") {
