@@ -4,7 +4,7 @@
 //   node --import tsx bench/soak.ts [--duration 30m] [--sample-every 10s] [--full]
 //        [--write-rate 100] [--watchers 40] [--stallers 20] [--agents 2] [--history-window 3m]
 //
-// Duration: 2 minutes by default (the smoke run CI does), 30 minutes with
+// Duration: 2 minutes by default (CI's smoke test runs 40 s), 30 minutes with
 // --full, or --duration. The mix, all paced and bounded:
 //   - writes at --write-rate per second over a fixed set of 1,000 objects of
 //     ~2 KiB (updates, and deletes followed by re-creates), so the live data

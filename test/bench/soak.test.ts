@@ -2,8 +2,9 @@
 // keep up, watchers that stall and resume, lists, agents) against a real
 // server. It must finish, sample RSS and the data directory's size over time
 // as JSON lines, and see no failed write or list. 40 s holds every part of the
-// mix: the history window is at its 15 s floor, so history is compacted within
-// the run, and stalls of 10–40 s start from the first second, so some resume.
+// mix: history is kept at 1,000 changes (the floor of the bench's count), so
+// it is compacted within the run, and stalls of 10–40 s start from the first
+// second, so some resume.
 // Whether RSS and the data directory level off is reported (by the criterion
 // bench/lib/levelling.ts states), not asserted: a short run on a shared machine
 // cannot show it; the 30-minute run (`--full`) is the measure.
