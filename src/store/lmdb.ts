@@ -92,9 +92,14 @@ function compareNsName(a: { namespace: string; name: string }, b: { namespace: s
   return a.name < b.name ? -1 : 1;
 }
 
-/** A log record as write-ahead log payload: length-prefixed UTF-8 strings t, k0, k1, k2, o, [p], then m. */
+/**
+ * A log record as write-ahead log payload: a string count, m, then
+ * length-prefixed UTF-8 strings t, k0, k1, k2, o. The previous state (p) is
+ * left out: replay finds it in LMDB, which holds every revision before the
+ * record's when the record is applied.
+ */
 function encodeRecord(r: LogRecord): Buffer {
-  const strings = r.p === undefined ? [r.t, r.k[0], r.k[1], r.k[2], r.o] : [r.t, r.k[0], r.k[1], r.k[2], r.o, r.p];
+  const strings = [r.t, r.k[0], r.k[1], r.k[2], r.o];
   let size = 1 + 8;
   for (const x of strings) size += 4 + Buffer.byteLength(x);
   const buf = Buffer.allocUnsafe(size);
@@ -195,6 +200,8 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
           throw new Error(`store: data directory ${path}: the write-ahead log resumes at revision ${e.revision} but the store ends at ${head}; writes ${head + 1}–${e.revision - 1} are lost`);
         }
         const r = decodeRecord(e.payload);
+        const previous = objects.get(r.k);
+        if (previous !== undefined) r.p = previous;
         if (r.t === "DELETED") objects.removeSync(r.k);
         else objects.putSync(r.k, r.o, e.revision);
         log.putSync(e.revision, r);

@@ -73,8 +73,17 @@ function assertState(store: Store, acked: Acked[], head: number, what: string): 
     `${what}: names`,
   );
   for (const [name, json] of want) assert.equal(store.get({ type: TYPE, namespace: "default", name })?.json, json, `${what}: ${name}`);
-  // The change log holds every write up to the head, once, in order.
+  // The change log holds every write up to the head, once, in order, each with the state before it.
   const changes = store.changes(0, 1_000_000);
+  const sorted = [...acked].sort((x, y) => x.revision - y.revision);
+  const before = new Map<string, string>();
+  for (const a of sorted.filter((x) => x.revision <= head)) {
+    const c = changes.find((x) => x.revision === a.revision);
+    assert.equal(c?.previous, before.get(a.name), `${what}: previous state at ${a.revision}`);
+    assert.equal(c?.type, a.json === undefined ? "DELETED" : before.has(a.name) ? "MODIFIED" : "ADDED", `${what}: type at ${a.revision}`);
+    if (a.json === undefined) before.delete(a.name);
+    else before.set(a.name, a.json);
+  }
   assert.deepEqual(
     changes.map((c) => c.revision),
     acked
