@@ -142,6 +142,14 @@ function toChange(revision: number, r: LogRecord): Change {
   return change;
 }
 
+/** LMDB's largest key (lmdb-js's default maxKeySize for 4 KiB pages). */
+const MAX_KEY_BYTES = 1978;
+
+/** At least the bytes of `key` as an `objects` key: its parts in UTF-8. */
+function keyBytes(key: ObjectKey): number {
+  return Buffer.byteLength(key.type) + Buffer.byteLength(key.namespace) + Buffer.byteLength(key.name);
+}
+
 /** Opens (creating if needed) an LMDB-backed store in `path`. */
 export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Store {
   const clock = options.clock ?? systemClock;
@@ -382,7 +390,15 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   }
 
   function get(key: ObjectKey): StoredObject | undefined {
-    const entry = objects.getEntry(encodeKey(key));
+    let entry;
+    try {
+      entry = objects.getEntry(encodeKey(key));
+    } catch (err) {
+      // A key longer than LMDB takes (a lookup by a caller's 10,000-character
+      // name) names no object: none could be stored.
+      if (keyBytes(key) > MAX_KEY_BYTES) return undefined;
+      throw err;
+    }
     if (!entry) return undefined;
     return { json: entry.value, revision: entry.version ?? 0 };
   }

@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { WebSocket } from "ws";
-import { SetpointClient } from "../../src/agent.ts";
+import { NotFoundError, SetpointClient } from "../../src/agent.ts";
 import { api, createType, startTestServer, type ApiClient, type TestServer } from "../helpers/server.ts";
 
 const DEADLINE_MS = 15_000;
@@ -242,7 +242,9 @@ describe("metrics labels", () => {
     try {
       const listed = await client.list({ group: GROUP, version: "v1", plural: PLURAL, namespace: NS63 });
       assert.equal(listed.items.length, NAMES.length);
-      await assert.rejects(client.get({ group: GROUP, version: "v1", plural: bogus, namespace: "default", name: "a" }));
+      // 404, not a 500 from a store key too long for LMDB.
+      await assert.rejects(client.get({ group: GROUP, version: "v1", plural: bogus, namespace: "default", name: "a" }), NotFoundError);
+      await assert.rejects(client.get({ group: GROUP, version: "v1", plural: PLURAL, namespace: NS63, name: bogus }), NotFoundError);
     } finally {
       client.close();
     }

@@ -28,7 +28,8 @@ describe("token auth", () => {
     assert.equal((await right.get("/apis")).status, 200);
     const lease = await right.post("/apis/setpoint.dev/v1/namespaces/a/leases", { metadata: { name: "x" }, spec: {} });
     assert.equal(lease.status, 201, lease.text);
-    assert.equal((await right.get("/apis/setpoint.dev/v1/namespaces/a/leases/x")).status, 200);
+    const got = await right.get("/apis/setpoint.dev/v1/namespaces/a/leases/x");
+    assert.equal(got.status, 200, got.text);
     assert.equal((await anon.get("/healthz")).status, 200);
     assert.equal((await anon.get("/readyz")).status, 200);
     assert.equal((await anon.get("/version")).status, 200);
