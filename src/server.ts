@@ -277,7 +277,12 @@ async function shutdown(p: ServerParts, grpc: RunningGrpcServer | undefined): Pr
   for (const ws of wss.clients) ws.close(1001, "server shutting down");
   // Give in-flight requests a moment, then drop what is left.
   const grace = p.clock.after(p.graceMs, () => http.closeAllConnections());
-  await stopped;
+  // The clock's timers do not keep the process alive, and neither does a
+  // connection Node has stopped reading (a refused body, a paused request):
+  // without this hold the event loop could empty before the grace cut, and
+  // close() would never resolve.
+  const hold = setInterval(() => {}, 60_000);
+  await stopped.finally(() => clearInterval(hold));
   grace.cancel();
   for (const ws of wss.clients) ws.terminate();
   wss.close();
