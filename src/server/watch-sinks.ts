@@ -252,7 +252,8 @@ export function httpWatchSink(res: ServerResponse, onClose: () => void, options:
       cutOffs.add(() => {
         if (res.destroyed) return;
         res.end(errorEvent(slowStatus()) + "\n");
-        clock.after(CLOSE_GRACE_MS, () => res.destroy());
+        // Destroyed a few per turn too: cut together, their grace ends together.
+        clock.after(CLOSE_GRACE_MS, () => cutOffs.add(() => res.destroy()));
       });
     },
   };
@@ -309,7 +310,8 @@ export function webSocketWatchSink(ws: WebSocket, onClose: () => void, options: 
       cutOffs.add(() => {
         if (ws.readyState !== ws.OPEN) return;
         ws.close(CLOSE_SLOW, "send buffer full: reconnect from your last resourceVersion");
-        clock.after(CLOSE_GRACE_MS, () => ws.terminate());
+        // Terminated a few per turn too: cut together, their grace ends together.
+        clock.after(CLOSE_GRACE_MS, () => cutOffs.add(() => ws.terminate()));
       });
     },
   };
