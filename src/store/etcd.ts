@@ -405,6 +405,38 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     });
   }
 
+  /**
+   * Reopens the watch at once when it is backing off after failures (say, on
+   * members that are down) or when its stream may hang on a member that stopped
+   * answering; leaves it alone while a rebuild or an open is under way.
+   */
+  function reopenWatchNow(why: Error): void {
+    if (closed) return;
+    if (reconnectTimer) {
+      clearTimeout(reconnectTimer);
+      reconnectTimer = undefined;
+    } else if (stream) {
+      stream.cancel?.();
+    } else {
+      return;
+    }
+    stream = undefined;
+    backoffMs = 50;
+    warn(`store: reopening the etcd watch now: ${why.message}`);
+    void openWatch();
+  }
+
+  /**
+   * Waits until this replica's watch has delivered `revision` (a write this
+   * replica made), so that its own reads see it. If the watch does not bring
+   * it within catchUpMs, reopens the watch at once and waits once more.
+   */
+  async function catchUp(revision: number): Promise<boolean> {
+    if (await waitHead(revision, catchUpMs)) return true;
+    reopenWatchNow(new Error(`it did not deliver revision ${revision} within ${catchUpMs} ms`));
+    return waitHead(revision, catchUpMs);
+  }
+
   /** Starts over from the newest state: every change before it is Expired for this process. */
   async function rebuild(why: string): Promise<void> {
     if (closed) return;
@@ -623,7 +655,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
       if (res.succeeded) {
         if (!a) return { revision: current?.revision ?? 0, object: current?.json, op: "none" };
         const revision = known;
-        if (!(await waitHead(revision, catchUpMs))) warn(`store: write at ${revision} is committed but this replica's watch has not delivered it yet`);
+        if (!(await catchUp(revision))) warn(`store: write at ${revision} is committed but this replica's watch has not delivered it yet`);
         return own(a, revision);
       }
       const kv = res.responses[0]?.response_range?.kvs?.[0];
@@ -636,7 +668,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
       const done = kv ? mine(kv, "put") : mine(tomb, "delete");
       if (done) {
         const revision = Number((kv ?? tomb)!.mod_revision);
-        await waitHead(revision, catchUpMs);
+        await catchUp(revision);
         return own(done, revision);
       }
       // Lost a race: decide again on what etcd holds now.
