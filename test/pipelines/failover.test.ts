@@ -5,6 +5,7 @@
 // lease expiry may blur); e2e.test.ts has the kill -9 cases.
 
 import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { startProxy } from "../agent/fixtures.ts";
@@ -14,9 +15,9 @@ import { alive, createRun, getRun, mark, markers, startAgent, startPipelineEnv, 
 /** A lease so long that a test ending well within it cannot have waited for it to expire. */
 const LONG_LEASE = "10m";
 
-/** A task that logs `<label> start <attempt> <pid>`, works `seconds`, then logs `<label> end <attempt>`. */
-const slowTask = (file: string, label: string, seconds: number) =>
-  `${mark(file, `${label} start $SETPOINT_TASK_ATTEMPT $$`)}; sleep ${seconds}; ${mark(file, `${label} end $SETPOINT_TASK_ATTEMPT`)}`;
+/** A task that logs `<label> start <attempt> <pid>`, waits for the file `gate` (if given), works `seconds`, then logs `<label> end <attempt>`. */
+const slowTask = (file: string, label: string, seconds: number, gate?: string) =>
+  `${mark(file, `${label} start $SETPOINT_TASK_ATTEMPT $$`)}; ${gate ? `while [ ! -e ${gate} ]; do sleep 0.2; done; ` : ""}sleep ${seconds}; ${mark(file, `${label} end $SETPOINT_TASK_ATTEMPT`)}`;
 
 describe("pipeline agents as processes, handing runs over", () => {
   it("an agent joining mid-run leaves running tasks to the agent that runs them, then takes its share", async () => {
@@ -29,16 +30,20 @@ describe("pipeline agents as processes, handing runs over", () => {
       // in e2e.test.ts), not the joining this test is about.
       agents.push(await startAgent(env, { identity: "first", parallel: 2, leaseDuration: "60s" }));
       const names = ["j1", "j2", "j3", "j4", "j5", "j6", "j7", "j8"];
+      // Work waits for this file, made once the second agent is ready: however
+      // slow its start, the first agent cannot finish every run before it.
+      const gate = join(env.dir, "gate");
       for (const n of names) {
         await createRun(env.http, n, {
           tasks: [
-            { name: "work", run: slowTask(file, `${n}-work`, 4) },
+            { name: "work", run: slowTask(file, `${n}-work`, 2, gate) },
             { name: "after", runAfter: ["work"], run: mark(file, `${n}-after $SETPOINT_TASK_ATTEMPT`) },
           ],
         });
       }
       await waitFor("two tasks to run (the first agent's bound)", () => markers(file).filter((l) => l.includes("-work start")).length >= 2);
       agents.push(await startAgent(env, { identity: "second", parallel: 2, leaseDuration: "60s" }));
+      writeFileSync(gate, "");
       for (const n of names) await waitForPhase(env.http, n, "Succeeded", 60_000);
       const lines = markers(file);
       for (const n of names) {
