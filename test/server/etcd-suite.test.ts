@@ -31,7 +31,9 @@ describe("the server test suite on etcd", () => {
     child.stderr.on("data", (d: Buffer) => (out += d.toString()));
     const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
     const count = (what: string) => Number(new RegExp(`^# ${what} (\\d+)$`, "m").exec(out)?.[1] ?? NaN);
-    const failures = out.split("\n").filter((l) => /^\s*not ok/.test(l)).join("\n");
+    // Each failing test with its YAML block (the error and where it was thrown), which the tail of the output may not hold.
+    const lines = out.split("\n");
+    const failures = lines.flatMap((l, i) => (/^\s*not ok/.test(l) ? lines.slice(i, i + 14) : [])).join("\n");
     assert.equal(code, 0, `the suite on etcd failed:\n${failures}\n${out.slice(-4000)}`);
     assert.ok(count("pass") > 100, `ran ${count("pass")} tests`);
     assert.equal(count("fail"), 0);
