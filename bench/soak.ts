@@ -4,7 +4,8 @@
 //   node --import tsx bench/soak.ts [--duration 30m] [--sample-every 10s] [--full]
 //        [--write-rate 100] [--watchers 40] [--stallers 20] [--agents 2] [--history-window 3m]
 //
-// Duration: 2 minutes by default (CI's smoke test runs 40 s), 30 minutes with
+// Duration: 2 minutes by default (.ci/run's smoke run; the soak test in
+// `npm test` runs 40 s), 30 minutes with
 // --full, or --duration. The mix, all paced and bounded:
 //   - writes at --write-rate per second over a fixed set of 1,000 objects of
 //     ~2 KiB (updates, and deletes followed by re-creates), so the live data
@@ -343,6 +344,8 @@ export async function soak(o: BenchOptions): Promise<Result[]> {
         `data dir ${round(disk.middle_median / MiB, 1)} → ${round(disk.last_median / MiB, 1)} MiB (${verdict(disk)}); ` +
         `${writes} writes (${writeErrors} errors), ${result.cut_off} cut-offs, ${result.reconnects} reconnects`,
     );
+    // A failed write or list fails the run (CI's two-minute smoke run relies on it).
+    if (writeErrors + listErrors > 0) process.exitCode = 1;
     return [result];
   } finally {
     for (const t of timers) clearInterval(t);

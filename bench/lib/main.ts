@@ -21,7 +21,7 @@ export function isMain(moduleUrl: string): boolean {
   }
 }
 
-/** Runs `bench` with the process's argv, prints the table, exits 0 (1 on error). */
+/** Runs `bench` with the process's argv, prints the table, exits 0 (1 on error, or when the bench set `process.exitCode`). */
 export function runStandalone(moduleUrl: string, bench: Bench): void {
   if (!isMain(moduleUrl)) return;
   const o = parseBenchArgs(process.argv.slice(2));
@@ -30,7 +30,7 @@ export function runStandalone(moduleUrl: string, bench: Bench): void {
     .then(
     (results) => {
       printTable(results, o);
-      process.exit(0);
+      process.exit(process.exitCode ?? 0);
     },
     (err: unknown) => {
       process.stderr.write(`bench: ${(err as Error)?.stack ?? err}\n`);
