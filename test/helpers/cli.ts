@@ -112,9 +112,13 @@ export class LineReader {
     });
   }
 
-  /** Resolves with the first line (at index `from` or later) that matches; rejects after `timeoutMs`. */
+  /**
+   * Resolves with the first line (at index `from` or later) that matches;
+   * rejects after `timeoutMs` (default 60 s, as the helpers above: a CLI
+   * process starting through tsx took over 30 s at load average 26).
+   */
   async waitFor(pattern: RegExp, options: { from?: number; timeoutMs?: number } = {}): Promise<string> {
-    const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+    const deadline = Date.now() + (options.timeoutMs ?? 60_000);
     for (;;) {
       const found = this.lines.slice(options.from ?? 0).find((l) => pattern.test(l));
       if (found !== undefined) return found;
