@@ -100,7 +100,9 @@ export class Security {
 
   /** Runs `fn` (the API handler) as `user`: writes of RBAC objects inside it are checked for escalation. */
   runAs<T>(user: UserInfo, fn: () => T): T {
-    return this.#als.run(user, fn);
+    // Only RBAC mode checks escalation. Outside it the store is never read,
+    // and entering one turns on async hooks that every later promise pays for.
+    return this.#index ? this.#als.run(user, fn) : fn();
   }
 
   /**
@@ -213,7 +215,7 @@ export class Security {
   serveHttp(req: IncomingMessage, res: ServerResponse, handler: () => Promise<void>): void {
     if (!this.gateHttp(req, res)) return;
     const user = this.#requestUsers.get(req);
-    void (user ? this.#als.run(user, handler) : handler());
+    void (user ? this.runAs(user, handler) : handler());
   }
 
   /**
