@@ -19,7 +19,9 @@ import { CLUSTER_ROLES, ROLE_BINDINGS } from "../src/api/rbac-types.ts";
 import { RbacAuthorizer, RbacIndex } from "../src/server/auth/rbac.ts";
 import { startServer, type RunningServer } from "../src/server.ts";
 
-const { values } = parseArgs({ options: { seconds: { type: "string", default: "1" }, rounds: { type: "string", default: "15" }, concurrency: { type: "string", default: "32" } } });
+const { values } = parseArgs({
+  options: { seconds: { type: "string", default: "1" }, rounds: { type: "string", default: "15" }, concurrency: { type: "string", default: "32" } },
+});
 const seconds = Number(values.seconds);
 const rounds = Number(values.rounds);
 const concurrency = Number(values.concurrency);
@@ -28,7 +30,16 @@ const G = "bench.example.com";
 async function server(secure: boolean, dir: string): Promise<{ s: RunningServer; token?: string }> {
   const tokens = join(dir, "tokens.csv");
   writeFileSync(tokens, "t-admin,admin,1,system:masters\nt-user,user,2,team\n");
-  const s = await startServer({ host: "127.0.0.1", httpPort: 0, grpcPort: -1, dataDir: mkdtempSync(join(dir, "data-")), logLevel: "silent", durable: false, ...(secure ? { tokenAuthFile: tokens, authorizationMode: (process.env.MODE ?? "RBAC") as "RBAC" } : {}), maxRequestsInflight: 0 });
+  const s = await startServer({
+    host: "127.0.0.1",
+    httpPort: 0,
+    grpcPort: -1,
+    dataDir: mkdtempSync(join(dir, "data-")),
+    logLevel: "silent",
+    durable: false,
+    ...(secure ? { tokenAuthFile: tokens, authorizationMode: (process.env.MODE ?? "RBAC") as "RBAC" } : {}),
+    maxRequestsInflight: 0,
+  });
   const admin = { authorization: "Bearer t-admin", "content-type": "application/json" };
   const post = async (path: string, body: unknown) => {
     const r = await fetch(s.url + path, { method: "POST", headers: admin, body: JSON.stringify(body) });
@@ -38,11 +49,22 @@ async function server(secure: boolean, dir: string): Promise<{ s: RunningServer;
   await post(`/apis/${G}/v1/namespaces/ns/things`, { metadata: { name: "t1" }, spec: { n: 1 } });
   // The same objects on both servers, so that only the flags differ.
   {
-    await post("/apis/rbac.authorization.k8s.io/v1/clusterroles", { metadata: { name: "reader" }, rules: [{ apiGroups: [G], resources: ["things"], verbs: ["get", "list", "watch"] }] });
+    await post("/apis/rbac.authorization.k8s.io/v1/clusterroles", {
+      metadata: { name: "reader" },
+      rules: [{ apiGroups: [G], resources: ["things"], verbs: ["get", "list", "watch"] }],
+    });
     for (let i = 0; i < 200; i++) {
-      await post(`/apis/rbac.authorization.k8s.io/v1/namespaces/ns${i}/rolebindings`, { metadata: { name: `b${i}` }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "reader" }, subjects: [{ kind: "User", name: `other${i}` }] });
+      await post(`/apis/rbac.authorization.k8s.io/v1/namespaces/ns${i}/rolebindings`, {
+        metadata: { name: `b${i}` },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "reader" },
+        subjects: [{ kind: "User", name: `other${i}` }],
+      });
     }
-    await post("/apis/rbac.authorization.k8s.io/v1/namespaces/ns/rolebindings", { metadata: { name: "team" }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "reader" }, subjects: [{ kind: "Group", name: "team" }] });
+    await post("/apis/rbac.authorization.k8s.io/v1/namespaces/ns/rolebindings", {
+      metadata: { name: "team" },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "reader" },
+      subjects: [{ kind: "Group", name: "team" }],
+    });
   }
   return { s, token: secure ? (process.env.BENCH_USER ?? "t-user") : undefined };
 }
@@ -66,12 +88,14 @@ async function load(url: string, token: string | undefined): Promise<{ rps: numb
       req.on("error", reject);
       req.end();
     });
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (Date.now() < end) {
-      await one();
-      done++;
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (Date.now() < end) {
+        await one();
+        done++;
+      }
+    }),
+  );
   agent.destroy();
   const cpu = process.cpuUsage(cpu0);
   return { rps: done / seconds, cpuUs: (cpu.user + cpu.system) / done };
@@ -101,11 +125,33 @@ try {
     ons.push(b.rps);
     offCpu.push(a.cpuUs);
     onCpu.push(b.cpuUs);
-    console.log(JSON.stringify({ bench: "auth", round: r + 1, seconds, concurrency, rbacOffRps: Math.round(a.rps), rbacOnRps: Math.round(b.rps), ratio: Number((b.rps / a.rps).toFixed(3)), rbacOffCpuUs: Math.round(a.cpuUs), rbacOnCpuUs: Math.round(b.cpuUs) }));
+    console.log(
+      JSON.stringify({
+        bench: "auth",
+        round: r + 1,
+        seconds,
+        concurrency,
+        rbacOffRps: Math.round(a.rps),
+        rbacOnRps: Math.round(b.rps),
+        ratio: Number((b.rps / a.rps).toFixed(3)),
+        rbacOffCpuUs: Math.round(a.cpuUs),
+        rbacOnCpuUs: Math.round(b.cpuUs),
+      }),
+    );
   }
   const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
   const ratios = offs.map((a, i) => ons[i]! / a);
-  console.log(JSON.stringify({ bench: "auth-summary", rounds, medianRbacOffRps: Math.round(median(offs)), medianRbacOnRps: Math.round(median(ons)), medianRatio: Number(median(ratios).toFixed(3)), medianRbacOffCpuUsPerRequest: Math.round(median(offCpu)), medianRbacOnCpuUsPerRequest: Math.round(median(onCpu)) }));
+  console.log(
+    JSON.stringify({
+      bench: "auth-summary",
+      rounds,
+      medianRbacOffRps: Math.round(median(offs)),
+      medianRbacOnRps: Math.round(median(ons)),
+      medianRatio: Number(median(ratios).toFixed(3)),
+      medianRbacOffCpuUsPerRequest: Math.round(median(offCpu)),
+      medianRbacOnCpuUsPerRequest: Math.round(median(onCpu)),
+    }),
+  );
   await off.s.close();
   await on.s.close();
 } finally {
@@ -115,8 +161,17 @@ try {
 // One decision alone: the index holds 200 bindings; the user is allowed through a group binding.
 const index = new RbacIndex();
 index.put(CLUSTER_ROLES, { metadata: { name: "reader" }, rules: [{ apiGroups: [G], resources: ["things"], verbs: ["get", "list", "watch"] }] });
-for (let i = 0; i < 200; i++) index.put(ROLE_BINDINGS, { metadata: { name: `b${i}`, namespace: `ns${i}` }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "reader" }, subjects: [{ kind: "User", name: `other${i}` }] });
-index.put(ROLE_BINDINGS, { metadata: { name: "team", namespace: "ns" }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "reader" }, subjects: [{ kind: "Group", name: "team" }] });
+for (let i = 0; i < 200; i++)
+  index.put(ROLE_BINDINGS, {
+    metadata: { name: `b${i}`, namespace: `ns${i}` },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "reader" },
+    subjects: [{ kind: "User", name: `other${i}` }],
+  });
+index.put(ROLE_BINDINGS, {
+  metadata: { name: "team", namespace: "ns" },
+  roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "reader" },
+  subjects: [{ kind: "Group", name: "team" }],
+});
 const authz = new RbacAuthorizer(index);
 const user = { name: "user", groups: ["team", "system:authenticated"] };
 const attrs = { kind: "resource" as const, verb: "get", group: G, version: "v1", resource: "things", subresource: "", namespace: "ns", name: "t1" };

@@ -27,7 +27,19 @@ import { HttpClient, currentRevision, ensureBenchType, etcdClient, pool } from "
 import type { PhaseReport, WorkerReport, WorkerStart } from "./lib/fanout-worker.ts";
 import { runStandalone } from "./lib/main.ts";
 import { intList, intOption, type BenchOptions, type SystemName } from "./lib/options.ts";
-import { cpuSeconds, peakRssMb, remoteSetpoint, resetPeakRss, spawnTracked, startEtcd, startFloor, startSetpoint, stopChild, tsxArgs, type ServerHandle } from "./lib/procs.ts";
+import {
+  cpuSeconds,
+  peakRssMb,
+  remoteSetpoint,
+  resetPeakRss,
+  spawnTracked,
+  startEtcd,
+  startFloor,
+  startSetpoint,
+  stopChild,
+  tsxArgs,
+  type ServerHandle,
+} from "./lib/procs.ts";
 import { emit, note, type Result } from "./lib/report.ts";
 import { Histogram, nowUs, round } from "./lib/stats.ts";
 
@@ -188,8 +200,14 @@ function spawnWorker(watchers: number): Worker {
         child.once("exit", onExit);
         const done = (msg: any) => {
           child.off("exit", onExit);
-          listeners.set(type, (listeners.get(type) ?? []).filter((f) => f !== done));
-          listeners.set("*error", (listeners.get("*error") ?? []).filter((f) => f !== fail));
+          listeners.set(
+            type,
+            (listeners.get(type) ?? []).filter((f) => f !== done),
+          );
+          listeners.set(
+            "*error",
+            (listeners.get("*error") ?? []).filter((f) => f !== fail),
+          );
           resolve(msg);
         };
         const fail = (msg: { message: string }) => {

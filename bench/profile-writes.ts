@@ -30,10 +30,18 @@ export async function profileWrites(o: BenchOptions): Promise<Result[]> {
     if (res.status !== 201) throw new Error(`create ${i}: ${res.status} ${res.text.slice(0, 200)}`);
   };
   const warmup = Math.min(500, count);
-  await pool(Array.from({ length: warmup }, (_, i) => i), Math.max(1, inflight), create);
+  await pool(
+    Array.from({ length: warmup }, (_, i) => i),
+    Math.max(1, inflight),
+    create,
+  );
   const cpu0 = cpuSeconds(server.pid!);
   const from = Number(process.hrtime.bigint() / 1000n);
-  await pool(Array.from({ length: count }, (_, i) => warmup + i), Math.max(1, inflight), create);
+  await pool(
+    Array.from({ length: count }, (_, i) => warmup + i),
+    Math.max(1, inflight),
+    create,
+  );
   const to = Number(process.hrtime.bigint() / 1000n);
   const cpu = cpuSeconds(server.pid!) - cpu0;
   client.close();

@@ -95,7 +95,11 @@ export function summarizeProfile(profile: CpuProfile, fromUs: number, toUs: numb
     const o = origin(f);
     const key = `${f.functionName || "(anonymous)"} ${o.file ? `${o.file}:${o.line}` : ""}`.trim();
     byFn.set(key, (byFn.get(key) ?? 0) + us);
-    const m = o.file ? moduleOf(o.file) : f.functionName.startsWith("(") && f.functionName !== "(anonymous)" ? f.functionName : "(native: syscalls, V8 builtins)";
+    const m = o.file
+      ? moduleOf(o.file)
+      : f.functionName.startsWith("(") && f.functionName !== "(anonymous)"
+        ? f.functionName
+        : "(native: syscalls, V8 builtins)";
     byModule.set(m, (byModule.get(m) ?? 0) + us);
   }
   const pct = (us: number) => `${((100 * us) / Math.max(1, total)).toFixed(1)}%`;
@@ -140,7 +144,8 @@ export async function profile(o: BenchOptions): Promise<Result[]> {
       continue;
     }
     const prof = JSON.parse(readFileSync(join(dir, file), "utf8")) as CpuProfile;
-    if (prof.startTime > burst[0] || prof.endTime < burst[1]) note(`profile ${system}: the profile (${prof.startTime}–${prof.endTime} µs) does not cover the burst (${burst[0]}–${burst[1]} µs)`);
+    if (prof.startTime > burst[0] || prof.endTime < burst[1])
+      note(`profile ${system}: the profile (${prof.startTime}–${prof.endTime} µs) does not cover the burst (${burst[0]}–${burst[1]} µs)`);
     md += `### ${system}, ${n} watchers, burst of ${fanoutPhases(o, n)[2]!.count}\n\n${summarizeProfile(prof, burst[0], burst[1])}\n`;
   }
   process.stdout.write("\n" + md);

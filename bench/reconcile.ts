@@ -21,7 +21,18 @@ import { WebSocket } from "ws";
 import { BENCH_GROUP, HttpClient, currentRevision, ensureBenchType, etcdClient } from "./lib/clients.ts";
 import { runStandalone } from "./lib/main.ts";
 import { intOption, type BenchOptions, type SystemName } from "./lib/options.ts";
-import { cpuSeconds, peakRssMb, remoteSetpoint, resetPeakRss, spawnTracked, startEtcd, startSetpoint, stopChild, tsxArgs, type ServerHandle } from "./lib/procs.ts";
+import {
+  cpuSeconds,
+  peakRssMb,
+  remoteSetpoint,
+  resetPeakRss,
+  spawnTracked,
+  startEtcd,
+  startSetpoint,
+  stopChild,
+  tsxArgs,
+  type ServerHandle,
+} from "./lib/procs.ts";
 import { emit, note, type Result } from "./lib/report.ts";
 import { Histogram, round } from "./lib/stats.ts";
 
@@ -90,7 +101,12 @@ async function setpointDriver(o: BenchOptions): Promise<Driver> {
     waiters,
     async write(name, seq, create) {
       const res = create
-        ? await client.request("POST", path, { apiVersion: `${BENCH_GROUP}/v1`, kind: "Recon", metadata: { name: `${run}-${name}`, labels: { "bench-run": run } }, spec: { seq, pad: PAD } })
+        ? await client.request("POST", path, {
+            apiVersion: `${BENCH_GROUP}/v1`,
+            kind: "Recon",
+            metadata: { name: `${run}-${name}`, labels: { "bench-run": run } },
+            spec: { seq, pad: PAD },
+          })
         : await client.request("PATCH", `${path}/${run}-${name}`, { spec: { seq } }, "application/merge-patch+json");
       if (res.status !== 201 && res.status !== 200) throw new Error(`reconcile: write ${name}: ${res.status} ${res.text.slice(0, 200)}`);
     },
@@ -131,7 +147,9 @@ async function etcdDriver(): Promise<Driver> {
 }
 
 async function startAgent(args: Record<string, unknown>): Promise<ChildProcess> {
-  const child = spawnTracked(process.execPath, tsxArgs("bench/lib/reconcile-agent.ts", [JSON.stringify(args)]), { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const child = spawnTracked(process.execPath, tsxArgs("bench/lib/reconcile-agent.ts", [JSON.stringify(args)]), {
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("reconcile: agent not ready after 60 s")), 60_000);
     child.once("message", () => {
@@ -206,7 +224,15 @@ export async function reconcile(o: BenchOptions): Promise<Result[]> {
           else failures++;
         }
         const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-        record({ mode: "sequential", objects: sequential }, hist, seconds, pid ? cpuSeconds(pid) - cpu0 : null, cpuSeconds(agentPid) - acpu0, failures, hist.count);
+        record(
+          { mode: "sequential", objects: sequential },
+          hist,
+          seconds,
+          pid ? cpuSeconds(pid) - cpu0 : null,
+          cpuSeconds(agentPid) - acpu0,
+          failures,
+          hist.count,
+        );
       }
 
       // Concurrent: `concurrent` objects changed at once, `rounds` times.
@@ -231,7 +257,15 @@ export async function reconcile(o: BenchOptions): Promise<Result[]> {
           );
         }
         const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-        record({ mode: "concurrent", objects: concurrent, rounds }, hist, seconds, pid ? cpuSeconds(pid) - cpu0 : null, cpuSeconds(agentPid) - acpu0, failures, hist.count);
+        record(
+          { mode: "concurrent", objects: concurrent, rounds },
+          hist,
+          seconds,
+          pid ? cpuSeconds(pid) - cpu0 : null,
+          cpuSeconds(agentPid) - acpu0,
+          failures,
+          hist.count,
+        );
       }
     } finally {
       if (agent) await stopChild(agent, 3000);

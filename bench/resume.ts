@@ -73,7 +73,9 @@ export async function resume(o: BenchOptions): Promise<Result[]> {
         stateDir,
         target,
       };
-      const child = spawnTracked(process.execPath, tsxArgs("bench/lib/resume-agent.ts", [JSON.stringify(args)]), { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+      const child = spawnTracked(process.execPath, tsxArgs("bench/lib/resume-agent.ts", [JSON.stringify(args)]), {
+        stdio: ["ignore", "inherit", "inherit", "ipc"],
+      });
       agent = child;
       const synced = await new Promise<Synced>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error("resume: agent did not catch up within 180 s")), 180_000);
@@ -107,11 +109,15 @@ export async function resume(o: BenchOptions): Promise<Result[]> {
     const first = await start(warmDir);
     note(`resume: first start listed ${first.synced.cached} objects in ${round(first.synced.ms)} ms`);
 
-    const samples = { warm: [] as Array<{ synced: Synced; bytes: number; cpu: number | null }>, relist: [] as Array<{ synced: Synced; bytes: number; cpu: number | null }> };
+    const samples = {
+      warm: [] as Array<{ synced: Synced; bytes: number; cpu: number | null }>,
+      relist: [] as Array<{ synced: Synced; bytes: number; cpu: number | null }>,
+    };
     for (let r = 0; r < REPEATS; r++) {
       await changeSome(2 * r);
       const warm = await start(warmDir);
-      if (warm.synced.restores !== 1 || warm.synced.lists !== 0) note(`resume: a warm start restored ${warm.synced.restores} times and listed ${warm.synced.lists} times`);
+      if (warm.synced.restores !== 1 || warm.synced.lists !== 0)
+        note(`resume: a warm start restored ${warm.synced.restores} times and listed ${warm.synced.lists} times`);
       samples.warm.push(warm);
       await changeSome(2 * r + 1);
       const coldDir = tempDir("setpoint-bench-agent-");

@@ -24,7 +24,8 @@ const BENCHES: Record<string, Bench> = { fanout, writes, reconcile, resume, soak
 const argv = process.argv.slice(2);
 const o = parseBenchArgs(argv);
 const only = typeof o.values.only === "string" ? o.values.only.split(",") : Object.keys(BENCHES);
-for (const name of only) if (!(name in BENCHES)) throw new RangeError(`bench: unknown bench ${JSON.stringify(name)} (known: ${Object.keys(BENCHES).join(", ")})`);
+for (const name of only)
+  if (!(name in BENCHES)) throw new RangeError(`bench: unknown bench ${JSON.stringify(name)} (known: ${Object.keys(BENCHES).join(", ")})`);
 
 if (o.store === "etcd") await useEtcdStore();
 const started = Date.now();

@@ -120,7 +120,12 @@ async function creates(client: HttpClient, path: string, tag: string, count: num
   for (let i = 0; i < count && Date.now() < deadline; i++) {
     if (until?.()) break;
     const t0 = performance.now();
-    const res = await client.request("POST", path, { apiVersion: "bench.setpoint.dev/v1", kind: "ScaleItem", metadata: { name: `w-${tag}-${i}` }, spec: { i, pad: PAD } });
+    const res = await client.request("POST", path, {
+      apiVersion: "bench.setpoint.dev/v1",
+      kind: "ScaleItem",
+      metadata: { name: `w-${tag}-${i}` },
+      spec: { i, pad: PAD },
+    });
     if (res.status !== 201) throw new Error(`scale: create answered ${res.status} ${res.text.slice(0, 200)}`);
     hist.record(performance.now() - t0);
   }
@@ -132,7 +137,24 @@ export async function scale(o: BenchOptions): Promise<Result[]> {
   const results: Result[] = [];
   const params = { objects: n };
   const row = (workload: string, fields: Partial<Result>): void => {
-    results.push(emit({ system: "setpoint", workload, params, p50_ms: null, p99_ms: null, max_ms: null, throughput: null, throughput_unit: "", server_cpu_s: null, server_peak_rss_mb: null, ...fields }, o));
+    results.push(
+      emit(
+        {
+          system: "setpoint",
+          workload,
+          params,
+          p50_ms: null,
+          p99_ms: null,
+          max_ms: null,
+          throughput: null,
+          throughput_unit: "",
+          server_cpu_s: null,
+          server_peak_rss_mb: null,
+          ...fields,
+        },
+        o,
+      ),
+    );
   };
 
   // The same server on an empty data dir: what startup costs without data.
@@ -158,7 +180,13 @@ export async function scale(o: BenchOptions): Promise<Result[]> {
   const keep = ["--history-min-events", String(2 * n + 10_000)];
   const { server, ms: startMs } = await timedStart(dataDir, keep);
   const rssAfterStart = rssMb(server.pid!);
-  row("scale-startup", { p50_ms: round(startMs), server_peak_rss_mb: rssAfterStart, empty_startup_ms: round(empty.ms), empty_rss_mb: emptyRss, throughput_unit: "ms" });
+  row("scale-startup", {
+    p50_ms: round(startMs),
+    server_peak_rss_mb: rssAfterStart,
+    empty_startup_ms: round(empty.ms),
+    empty_rss_mb: emptyRss,
+    throughput_unit: "ms",
+  });
   const client = new HttpClient(server.url, { connections: 4, timeoutMs: 120_000 });
   const typed = "/apis/bench.setpoint.dev/v1";
   try {
@@ -187,7 +215,9 @@ export async function scale(o: BenchOptions): Promise<Result[]> {
     row("scale-list-page", { p50_ms: p.p50_ms, p99_ms: p.p99_ms, max_ms: p.max_ms, count: p.count, page: PAGE, server_peak_rss_mb: rssMb(server.pid!) });
 
     // A watch from half the history back.
-    const head = Number((JSON.parse((await client.expect(200, "GET", `${typed}/scaleitems?limit=1`)).text) as { metadata: { resourceVersion: string } }).metadata.resourceVersion);
+    const head = Number(
+      (JSON.parse((await client.expect(200, "GET", `${typed}/scaleitems?limit=1`)).text) as { metadata: { resourceVersion: string } }).metadata.resourceVersion,
+    );
     const back = Math.floor(n / 2);
     const cpu0 = cpuSeconds(server.pid!);
     const w = await watchFrom(server.url, `${typed}/scaleitems`, head - back, back, 600_000);
@@ -231,7 +261,12 @@ export async function scale(o: BenchOptions): Promise<Result[]> {
     const during = await creates(c2, `${typed}/namespaces/ns-1/scaleitems`, "during", 100_000, () => !Number.isNaN(done));
     await watcher;
     const d = during.summary();
-    row("scale-compaction", { p50_ms: round(done), throughput_unit: "ms", compacted_events: target, note: "from server start; the compactor's first tick is 1 s after it" });
+    row("scale-compaction", {
+      p50_ms: round(done),
+      throughput_unit: "ms",
+      compacted_events: target,
+      note: "from server start; the compactor's first tick is 1 s after it",
+    });
     row("scale-creates-during-compaction", { p50_ms: d.p50_ms, p99_ms: d.p99_ms, max_ms: d.max_ms, count: d.count });
   } finally {
     c2.close();

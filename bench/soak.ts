@@ -179,7 +179,18 @@ export async function soak(o: BenchOptions): Promise<Result[]> {
     dataDir,
     // For a closer look, e.g. SETPOINT_SOAK_NODE_ARGS=--heapsnapshot-signal=SIGUSR2 (snapshots land in the data dir).
     nodeArgs: process.env.SETPOINT_SOAK_NODE_ARGS?.split(" ").filter(Boolean),
-    args: ["--history-window", `${historyWindowMs}ms`, "--history-min-events", String(historyEvents), "--watch-buffer-bytes", "256Ki", "--workers", "1", "--max-watches-per-user", "0"],
+    args: [
+      "--history-window",
+      `${historyWindowMs}ms`,
+      "--history-min-events",
+      String(historyEvents),
+      "--watch-buffer-bytes",
+      "256Ki",
+      "--workers",
+      "1",
+      "--max-watches-per-user",
+      "0",
+    ],
   });
   const pid = server.pid!;
   const client = new HttpClient(server.url, { connections: 16 });
@@ -196,18 +207,27 @@ export async function soak(o: BenchOptions): Promise<Result[]> {
   const samples: Sample[] = [];
   try {
     const path = await ensureBenchType(client, "SoakItem", plural);
-    const body = (i: number, seq: number) => ({ apiVersion: `${BENCH_GROUP}/v1`, kind: "SoakItem", metadata: { name: `s-${i}`, labels: { shard: String(i % 10) } }, spec: { seq, pad: PAD } });
+    const body = (i: number, seq: number) => ({
+      apiVersion: `${BENCH_GROUP}/v1`,
+      kind: "SoakItem",
+      metadata: { name: `s-${i}`, labels: { shard: String(i % 10) } },
+      spec: { seq, pad: PAD },
+    });
     for (let i = 0; i < OBJECTS; i += 50) {
       await Promise.all(Array.from({ length: Math.min(50, OBJECTS - i) }, (_, j) => client.expect(201, "POST", path, body(i + j, 0))));
     }
-    note(`soak: ${OBJECTS} objects; running ${durationMs / 1000} s with ${writeRate} writes/s, ${watcherCount} watchers, ${stallerCount} stalling watchers, ${agentCount} agents; history kept: ${byTime ? `${historyWindowMs / 1000} s` : `${historyEvents} changes`}`);
+    note(
+      `soak: ${OBJECTS} objects; running ${durationMs / 1000} s with ${writeRate} writes/s, ${watcherCount} watchers, ${stallerCount} stalling watchers, ${agentCount} agents; history kept: ${byTime ? `${historyWindowMs / 1000} s` : `${historyEvents} changes`}`,
+    );
 
     const wsUrl = server.url.replace(/^http/, "ws") + path;
     for (let i = 0; i < watcherCount; i++) watchers.push(new ResumingWatcher(wsUrl, server.token, 0));
     for (let i = 0; i < stallerCount; i++) stallers.push(new ResumingWatcher(wsUrl, server.token, 0));
     for (let i = 0; i < agentCount; i++) {
       const args = { system: "setpoint", url: server.url, grpc: server.grpc, group: BENCH_GROUP, plural, namespace: "default", workers: 8 };
-      agents.push(spawnTracked(process.execPath, tsxArgs("bench/lib/reconcile-agent.ts", [JSON.stringify(args)]), { stdio: ["ignore", "ignore", "inherit", "ipc"] }));
+      agents.push(
+        spawnTracked(process.execPath, tsxArgs("bench/lib/reconcile-agent.ts", [JSON.stringify(args)]), { stdio: ["ignore", "ignore", "inherit", "ipc"] }),
+      );
     }
 
     // Writes, paced: every 100 ms a tenth of the rate. Most are updates; some delete and re-create.
@@ -288,7 +308,22 @@ export async function soak(o: BenchOptions): Promise<Result[]> {
         cut_off: metric(text, "setpoint_watchers_cut_off_total"),
       };
       samples.push(s);
-      emit({ system: "setpoint", workload: "soak-sample", params: { duration_s: durationMs / 1000 }, p50_ms: null, p99_ms: null, max_ms: null, throughput: null, throughput_unit: "", server_cpu_s: null, server_peak_rss_mb: null, ...s }, o);
+      emit(
+        {
+          system: "setpoint",
+          workload: "soak-sample",
+          params: { duration_s: durationMs / 1000 },
+          p50_ms: null,
+          p99_ms: null,
+          max_ms: null,
+          throughput: null,
+          throughput_unit: "",
+          server_cpu_s: null,
+          server_peak_rss_mb: null,
+          ...s,
+        },
+        o,
+      );
     };
     await sample();
     while (Date.now() - started < durationMs) {

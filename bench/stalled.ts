@@ -33,7 +33,10 @@ function metric(text: string, name: string): number {
 
 /** A child process holding `count` stalled WebSocket watchers on `url`; says "open" when all are, then waits to be killed. */
 function holdWatchers(url: string, count: number): Promise<{ kill(): void }> {
-  const child = fork(fileURLToPath(import.meta.url), ["--hold", url, String(count)], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const child = fork(fileURLToPath(import.meta.url), ["--hold", url, String(count)], {
+    execArgv: ["--import", "tsx"],
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
   return new Promise((resolve, reject) => {
     child.once("message", () => resolve({ kill: () => child.kill("SIGKILL") }));
     child.once("exit", (code) => reject(new Error(`stalled: watcher process exited (${code}) before its watchers were open`)));
@@ -101,17 +104,19 @@ async function hold(url: string, count: number): Promise<void> {
   const sockets: unknown[] = [];
   for (let i = 0; i < count; i += 100) {
     await Promise.all(
-      Array.from({ length: Math.min(100, count - i) }, () =>
-        new Promise<void>((resolve, reject) => {
-          const ws = new WebSocket(url);
-          ws.on("error", () => {});
-          ws.once("unexpected-response", (_req, res) => reject(new Error(`watch refused: ${res.statusCode}`)));
-          ws.once("open", () => {
-            (ws as unknown as { _socket: { pause(): void } })._socket.pause();
-            sockets.push(ws);
-            resolve();
-          });
-        }),
+      Array.from(
+        { length: Math.min(100, count - i) },
+        () =>
+          new Promise<void>((resolve, reject) => {
+            const ws = new WebSocket(url);
+            ws.on("error", () => {});
+            ws.once("unexpected-response", (_req, res) => reject(new Error(`watch refused: ${res.statusCode}`)));
+            ws.once("open", () => {
+              (ws as unknown as { _socket: { pause(): void } })._socket.pause();
+              sockets.push(ws);
+              resolve();
+            });
+          }),
       ),
     );
   }
@@ -179,7 +184,9 @@ export async function stalled(o: BenchOptions): Promise<Result[]> {
         },
         o,
       );
-      note(`stalled N=${n}: idle RSS ${idleRss} MiB, peak ${r.server_peak_rss_mb} MiB (budget ${budgetText}); ${r.cut_off} cut off (${r.cut_off_budget} by the budget) after ${created} creates; worst /healthz ${round(worst)} ms`);
+      note(
+        `stalled N=${n}: idle RSS ${idleRss} MiB, peak ${r.server_peak_rss_mb} MiB (budget ${budgetText}); ${r.cut_off} cut off (${r.cut_off_budget} by the budget) after ${created} creates; worst /healthz ${round(worst)} ms`,
+      );
       results.push(r);
     } finally {
       for (const h of holders) h.kill();

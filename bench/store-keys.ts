@@ -75,7 +75,9 @@ async function populate(store: Store): Promise<void> {
     const writes: Array<Promise<unknown>> = [];
     for (let j = i; j < Math.min(OBJECTS, i + BATCH); j++) {
       const k = keyOf(j);
-      writes.push(store.write(k, (_c, revision) => ({ op: "put", object: JSON.stringify({ metadata: { ...k, resourceVersion: String(revision) }, spec: { i: j } }) })));
+      writes.push(
+        store.write(k, (_c, revision) => ({ op: "put", object: JSON.stringify({ metadata: { ...k, resourceVersion: String(revision) }, spec: { i: j } }) })),
+      );
     }
     await Promise.all(writes);
   }
@@ -128,7 +130,9 @@ try {
   const before = store.head();
   const CHANGED = Math.min(1000, OBJECTS);
   await Promise.all(
-    Array.from({ length: CHANGED }, (_, i) => store.write(keyOf(i), (c, revision) => ({ op: "put", object: (c?.json ?? "{}").replace(/}$/, `,"r":${revision}}`) }))),
+    Array.from({ length: CHANGED }, (_, i) =>
+      store.write(keyOf(i), (c, revision) => ({ op: "put", object: (c?.json ?? "{}").replace(/}$/, `,"r":${revision}}`) })),
+    ),
   );
   let atPast = 0;
   const pastSeconds = best(() => {

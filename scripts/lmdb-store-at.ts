@@ -21,9 +21,7 @@ export async function lmdbStoreAt(rev: string): Promise<(path: string, options?:
   const source = execFileSync("git", ["show", `${rev}:src/store/lmdb.ts`], { cwd: REPO, encoding: "utf8" });
   const lmdbUrl = import.meta.resolve("lmdb");
   const errorsUrl = pathToFileURL(join(REPO, "src/errors.ts")).href;
-  const patched = source
-    .replace(/from "lmdb";/, `from ${JSON.stringify(lmdbUrl)};`)
-    .replace(/from "\.\.\/errors\.ts";/, `from ${JSON.stringify(errorsUrl)};`);
+  const patched = source.replace(/from "lmdb";/, `from ${JSON.stringify(lmdbUrl)};`).replace(/from "\.\.\/errors\.ts";/, `from ${JSON.stringify(errorsUrl)};`);
   const file = join(mkdtempSync(join(tmpdir(), "setpoint-lmdb-at-")), `lmdb-${rev}.ts`);
   writeFileSync(file, patched);
   const mod = (await import(pathToFileURL(file).href)) as { openLmdbStore: (path: string, options?: LmdbStoreOptions) => Store };

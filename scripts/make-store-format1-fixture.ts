@@ -21,7 +21,12 @@ const TYPES = "resourcetypes.setpoint.dev";
 /** The issue's example: a namespaced type whose name is 36 characters. */
 const GADGETS = { group: "g1a2b3c4d.accept.example.com", plural: "gadgets", kind: "Gadget", scope: "Namespaced" };
 /** A namespaced type whose name is 253 characters: a 61-character plural in a 191-character group. */
-const LONG = { group: `${"g".repeat(63)}.${"h".repeat(63)}.${"example".padEnd(63, "e")}`, plural: "widget".padEnd(60, "x") + "s", kind: "Widget", scope: "Namespaced" };
+const LONG = {
+  group: `${"g".repeat(63)}.${"h".repeat(63)}.${"example".padEnd(63, "e")}`,
+  plural: "widget".padEnd(60, "x") + "s",
+  kind: "Widget",
+  scope: "Namespaced",
+};
 /** A cluster-scoped type. */
 const REALMS = { group: "example.com", plural: "realms", kind: "Realm", scope: "Cluster" };
 const NS63 = "team-".padEnd(63, "z");
@@ -60,7 +65,13 @@ async function put(key: ObjectKey, apiVersion: string, kind: string, spec: Recor
 }
 
 async function putType(t: typeof GADGETS): Promise<void> {
-  await put({ type: TYPES, namespace: "", name: typeName(t) }, "setpoint.dev/v1", "ResourceType", { group: t.group, kind: t.kind, plural: t.plural, version: "v1", scope: t.scope });
+  await put({ type: TYPES, namespace: "", name: typeName(t) }, "setpoint.dev/v1", "ResourceType", {
+    group: t.group,
+    kind: t.kind,
+    plural: t.plural,
+    version: "v1",
+    scope: t.scope,
+  });
 }
 
 async function putObject(t: typeof GADGETS, namespace: string, objectName: string, spec: Record<string, unknown>): Promise<void> {
@@ -69,7 +80,10 @@ async function putObject(t: typeof GADGETS, namespace: string, objectName: strin
 
 async function del(t: typeof GADGETS, namespace: string, objectName: string): Promise<void> {
   const key = { type: typeName(t), namespace, name: objectName };
-  await store.write(key, (current, revision) => ({ op: "delete", object: current!.json.replace(/"resourceVersion":"\d+"/, `"resourceVersion":"${revision}"`) }));
+  await store.write(key, (current, revision) => ({
+    op: "delete",
+    object: current!.json.replace(/"resourceVersion":"\d+"/, `"resourceVersion":"${revision}"`),
+  }));
   live.delete(`${key.type}/${key.namespace}/${key.name}`);
 }
 

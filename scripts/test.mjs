@@ -89,7 +89,10 @@ const reportDir = mkdtempSync(join(tmpdir(), "setpoint-test-"));
 // The spec reporter to stdout unless reporters were asked for; each of those without a destination writes to stdout.
 const userReporters = nodeOptions.filter((o) => o.startsWith("--test-reporter=")).length;
 const userDestinations = nodeOptions.filter((o) => o.startsWith("--test-reporter-destination=")).length;
-const reporterOptions = userReporters === 0 ? ["--test-reporter=spec", "--test-reporter-destination=stdout"] : Array.from({ length: Math.max(0, userReporters - userDestinations) }, () => "--test-reporter-destination=stdout");
+const reporterOptions =
+  userReporters === 0
+    ? ["--test-reporter=spec", "--test-reporter-destination=stdout"]
+    : Array.from({ length: Math.max(0, userReporters - userDestinations) }, () => "--test-reporter-destination=stdout");
 const children = new Set();
 const results = [];
 const started = performance.now();
@@ -100,7 +103,19 @@ function runFile(file) {
   const cpuPath = join(reportDir, `${n}.cpu`);
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", "--import", join(root, "scripts", "test-cpu.mjs"), "--test", "--test-timeout=600000", ...nodeOptions, ...reporterOptions, `--test-reporter=${join(root, "scripts", "test-summary-reporter.mjs")}`, `--test-reporter-destination=${summaryPath}`, file],
+    [
+      "--import",
+      "tsx",
+      "--import",
+      join(root, "scripts", "test-cpu.mjs"),
+      "--test",
+      "--test-timeout=600000",
+      ...nodeOptions,
+      ...reporterOptions,
+      `--test-reporter=${join(root, "scripts", "test-summary-reporter.mjs")}`,
+      `--test-reporter-destination=${summaryPath}`,
+      file,
+    ],
     { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, FORCE_COLOR: process.stdout.isTTY ? "1" : "0", SETPOINT_TEST_CPU_FILE: cpuPath } },
   );
   children.add(child);
@@ -122,7 +137,9 @@ function runFile(file) {
       } catch {}
       const ok = code === 0 && summary !== undefined && summary.counts.fail === 0;
       const counts = summary ? `${summary.counts.pass} pass, ${summary.counts.fail} fail` : "no report";
-      process.stdout.write(`\n${ok ? "■ ok" : "■ FAILED"} ${file} (${seconds.toFixed(1)} s${cpu === undefined ? "" : `, ${cpu.toFixed(1)} s CPU`}, ${counts}${signal ? `, killed by ${signal}` : code ? `, exit ${code}` : ""})\n`);
+      process.stdout.write(
+        `\n${ok ? "■ ok" : "■ FAILED"} ${file} (${seconds.toFixed(1)} s${cpu === undefined ? "" : `, ${cpu.toFixed(1)} s CPU`}, ${counts}${signal ? `, killed by ${signal}` : code ? `, exit ${code}` : ""})\n`,
+      );
       process.stdout.write(Buffer.concat(output));
       results.push({ file, seconds, cpu, ok, summary });
       done();
@@ -175,7 +192,12 @@ for (const t of tests.slice(0, 10)) lines.push(`${(t.ms / 1000).toFixed(1).padSt
 const failed = results.filter((r) => !r.ok);
 lines.push("");
 for (const r of failed) lines.push(`FAILED ${r.file}`);
-lines.push(`# files ${results.length}`, ...Object.entries(total).map(([k, v]) => `# ${k} ${v}`), `# wall ${wall.toFixed(1)} s`, `# cpu ${results.reduce((sum, r) => sum + (r.cpu ?? 0), 0).toFixed(1)} s`);
+lines.push(
+  `# files ${results.length}`,
+  ...Object.entries(total).map(([k, v]) => `# ${k} ${v}`),
+  `# wall ${wall.toFixed(1)} s`,
+  `# cpu ${results.reduce((sum, r) => sum + (r.cpu ?? 0), 0).toFixed(1)} s`,
+);
 console.log(lines.join("\n"));
 
 try {

@@ -24,7 +24,11 @@ export type Resolver = (hostname: string, port: number) => Promise<Endpoint[]>;
 export const dnsResolver: Resolver = async (hostname, port) => (await dnsLookup(hostname, { all: true })).map((a) => ({ address: a.address, port }));
 
 /** A `lookup` for node:net, node:http(s) and ws that always answers `address`, whatever the name. */
-export type PinnedLookup = (hostname: string, options: LookupOptions, callback: (err: Error | null, address: string | LookupAddress[], family?: number) => void) => void;
+export type PinnedLookup = (
+  hostname: string,
+  options: LookupOptions,
+  callback: (err: Error | null, address: string | LookupAddress[], family?: number) => void,
+) => void;
 
 /** One place to send requests: `url` (its port the endpoint's) and, for a resolved name, the lookup that pins its address. */
 export interface Target {

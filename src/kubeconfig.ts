@@ -146,7 +146,13 @@ export function loadKubeconfig(options: LoadOptions = {}): KubeconfigTarget | un
 }
 
 /** TLS options for node:https, ws and friends from a target (undefined fields left out). */
-export function tlsOptionsOf(t: Pick<KubeconfigTarget, "ca" | "cert" | "key" | "insecureSkipTlsVerify" | "tlsServerName">): { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized?: boolean; servername?: string } {
+export function tlsOptionsOf(t: Pick<KubeconfigTarget, "ca" | "cert" | "key" | "insecureSkipTlsVerify" | "tlsServerName">): {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  rejectUnauthorized?: boolean;
+  servername?: string;
+} {
   const o: { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized?: boolean; servername?: string } = {};
   if (t.ca) o.ca = t.ca;
   if (t.cert) o.cert = t.cert;

@@ -26,7 +26,19 @@
 
 import * as grpc from "@grpc/grpc-js";
 import { fromJSON, type Options } from "@grpc/proto-loader";
-import { resourcesDescriptor, type CreateRequest, type DeleteRequest, type GetRequest, type ListRequest, type ListResponse, type ObjectResponse, type PatchRequest, type UpdateRequest, type WatchEvent, type WatchRequest } from "./generated/resources-descriptor.ts";
+import {
+  resourcesDescriptor,
+  type CreateRequest,
+  type DeleteRequest,
+  type GetRequest,
+  type ListRequest,
+  type ListResponse,
+  type ObjectResponse,
+  type PatchRequest,
+  type UpdateRequest,
+  type WatchEvent,
+  type WatchRequest,
+} from "./generated/resources-descriptor.ts";
 import type { Status } from "./wire.ts";
 
 /** Fully qualified service name. */
@@ -64,7 +76,13 @@ export type {
  * its default), a nested message only in part, bytes as any Uint8Array.
  */
 export type Outgoing<T> = {
-  [K in keyof T]?: T[K] extends Buffer ? Uint8Array : T[K] extends Buffer[] ? Uint8Array[] : T[K] extends object | null ? Outgoing<NonNullable<T[K]>> | null : T[K];
+  [K in keyof T]?: T[K] extends Buffer
+    ? Uint8Array
+    : T[K] extends Buffer[]
+      ? Uint8Array[]
+      : T[K] extends object | null
+        ? Outgoing<NonNullable<T[K]>> | null
+        : T[K];
 };
 
 type Callback<T> = (err: grpc.ServiceError | null, value?: T) => void;

@@ -205,7 +205,11 @@ function createHttpServer(ctx: RestContext, security: Security): { http: HttpSer
   };
   const http = security.tls ? security.tls.createHttpsServer({ keepAliveTimeout: 65_000 }, serve) : createServer({ keepAliveTimeout: 65_000 }, serve);
   // Select the watch subprotocol when offered; never another (the bearer one would echo the token).
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, handleProtocols: (offered) => (offered.has(WATCH_SUBPROTOCOL) ? WATCH_SUBPROTOCOL : false) });
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: 64 * 1024,
+    handleProtocols: (offered) => (offered.has(WATCH_SUBPROTOCOL) ? WATCH_SUBPROTOCOL : false),
+  });
   http.on("upgrade", (req, socket, head) => {
     void upgrade({ ctx, security, wss }, { req, socket, head });
   });
@@ -373,7 +377,8 @@ async function upgrade(
     const url = new URL(req.url ?? "/", "http://setpoint");
     const route = parseRoute(url.pathname);
     if (!route || route.kind !== "collection") throw new NotFoundError(`no watch at ${url.pathname}: open a list path`);
-    if (url.searchParams.has("watch") && !isWatch(url.searchParams)) throw new ApiError("BadRequest", "a WebSocket on a list path is a watch: drop watch=false");
+    if (url.searchParams.has("watch") && !isWatch(url.searchParams))
+      throw new ApiError("BadRequest", "a WebSocket on a list path is a watch: drop watch=false");
     if (!ctx.ready()) throw new ApiError("TooManyRequests", "the server is shutting down; retry against another replica");
     const start = await ctx.resources.openWatch(route.ref, rawQuery(url.searchParams));
     const release = ctx.watchLimit.acquire(req.socket.remoteAddress);

@@ -28,7 +28,9 @@ describe("loadKubeconfig", () => {
     mkdirSync(join(dir, "a"));
     writeFileSync(join(dir, "a", "ca.crt"), "CA-PEM");
     writeFileSync(join(dir, "a", "token"), "file-token\n");
-    writeFileSync(join(dir, "a", "config"), `apiVersion: v1
+    writeFileSync(
+      join(dir, "a", "config"),
+      `apiVersion: v1
 kind: Config
 current-context: one
 clusters:
@@ -40,8 +42,11 @@ users:
 contexts:
 - name: one
   context: {cluster: c1, user: u1, namespace: ci}
-`);
-    writeFileSync(join(dir, "b.yaml"), `apiVersion: v1
+`,
+    );
+    writeFileSync(
+      join(dir, "b.yaml"),
+      `apiVersion: v1
 kind: Config
 current-context: two
 clusters:
@@ -55,7 +60,8 @@ users:
 contexts:
 - name: two
   context: {cluster: c2, user: u2}
-`);
+`,
+    );
     const env = { KUBECONFIG: [join(dir, "missing"), join(dir, "a", "config"), join(dir, "b.yaml")].join(":"), HOME: dir };
     const one = loadKubeconfig({ env })!;
     assert.equal(one.context, "one", "the first file's current-context wins");
@@ -74,7 +80,10 @@ contexts:
     assert.throws(() => loadKubeconfig({ kubeconfig: join(dir, "nope") }), /does not exist/);
     assert.equal(loadKubeconfig({ env: { HOME: dir } }), undefined, "no ~/.kube/config: nothing");
     mkdirSync(join(dir, ".kube"));
-    writeFileSync(join(dir, ".kube", "config"), "current-context: x\ncontexts: [{name: x, context: {cluster: c}}]\nclusters: [{name: c, cluster: {server: 'http://home:1'}}]\n");
+    writeFileSync(
+      join(dir, ".kube", "config"),
+      "current-context: x\ncontexts: [{name: x, context: {cluster: c}}]\nclusters: [{name: c, cluster: {server: 'http://home:1'}}]\n",
+    );
     assert.equal(loadKubeconfig({ env: { HOME: dir } })?.server, "http://home:1");
     assert.equal(loadKubeconfig({ env: { HOME: dir }, kubeconfig: join(dir, "b.yaml") })?.server, "http://two:8080", "--kubeconfig wins");
   });
@@ -90,7 +99,9 @@ describe("clients with a kubeconfig over TLS", () => {
   function kubeconfig(name: string, user: { token?: string; cert?: string; key?: string }): string {
     const path = join(dir, `${name}.kubeconfig`);
     const u = user.token ? `token: ${user.token}` : `client-certificate: ${user.cert}\n    client-key: ${user.key}`;
-    writeFileSync(path, `apiVersion: v1
+    writeFileSync(
+      path,
+      `apiVersion: v1
 kind: Config
 current-context: ${name}
 clusters:
@@ -108,7 +119,8 @@ users:
 contexts:
 - name: ${name}
   context: {cluster: setpoint, user: ${name}, namespace: default}
-`);
+`,
+    );
     return path;
   }
 
@@ -118,20 +130,50 @@ contexts:
     const serving = pki.server("serving");
     const tokens = join(dir, "tokens.csv");
     writeFileSync(tokens, `t-admin,admin,1,system:masters\n${RUNNER_TOKEN},pipeline-runner,2\n`);
-    t = await startTestServer({ grpcPort: 0, tlsCertFile: serving.cert, tlsPrivateKeyFile: serving.key, clientCaFile: pki.caCert, tokenAuthFile: tokens, authorizationMode: "RBAC", bookmarkIntervalMs: 500 });
+    t = await startTestServer({
+      grpcPort: 0,
+      tlsCertFile: serving.cert,
+      tlsPrivateKeyFile: serving.key,
+      clientCaFile: pki.caCert,
+      tokenAuthFile: tokens,
+      authorizationMode: "RBAC",
+      bookmarkIntervalMs: 500,
+    });
     const adminConfig = kubeconfig("admin", { token: "t-admin" });
     const rbac = [
       PIPELINE_RUN_RESOURCE_TYPE,
       // The pipeline agent's role: its runs, their status, its leases; reading types.
-      { apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRole", metadata: { name: "pipeline-agent" }, rules: [
-        { apiGroups: ["ci.setpoint.dev"], resources: ["pipelineruns"], verbs: ["get", "list", "watch", "update", "patch"] },
-        { apiGroups: ["ci.setpoint.dev"], resources: ["pipelineruns/status"], verbs: ["get", "update", "patch"] },
-        { apiGroups: ["setpoint.dev"], resources: ["leases"], verbs: ["*"] },
-        { apiGroups: ["setpoint.dev"], resources: ["resourcetypes"], verbs: ["get", "list", "watch"] },
-      ] },
-      { apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRoleBinding", metadata: { name: "pipeline-agent" }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "pipeline-agent" }, subjects: [{ kind: "User", name: "pipeline-runner" }] },
-      { apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRole", metadata: { name: "view" }, rules: [{ apiGroups: ["*"], resources: ["*"], verbs: ["get", "list", "watch"] }] },
-      { apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRoleBinding", metadata: { name: "viewers" }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "view" }, subjects: [{ kind: "Group", name: "viewers" }] },
+      {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "ClusterRole",
+        metadata: { name: "pipeline-agent" },
+        rules: [
+          { apiGroups: ["ci.setpoint.dev"], resources: ["pipelineruns"], verbs: ["get", "list", "watch", "update", "patch"] },
+          { apiGroups: ["ci.setpoint.dev"], resources: ["pipelineruns/status"], verbs: ["get", "update", "patch"] },
+          { apiGroups: ["setpoint.dev"], resources: ["leases"], verbs: ["*"] },
+          { apiGroups: ["setpoint.dev"], resources: ["resourcetypes"], verbs: ["get", "list", "watch"] },
+        ],
+      },
+      {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "ClusterRoleBinding",
+        metadata: { name: "pipeline-agent" },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "pipeline-agent" },
+        subjects: [{ kind: "User", name: "pipeline-runner" }],
+      },
+      {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "ClusterRole",
+        metadata: { name: "view" },
+        rules: [{ apiGroups: ["*"], resources: ["*"], verbs: ["get", "list", "watch"] }],
+      },
+      {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "ClusterRoleBinding",
+        metadata: { name: "viewers" },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "view" },
+        subjects: [{ kind: "Group", name: "viewers" }],
+      },
     ];
     for (const o of rbac) {
       const r = await runSetpointInProcess(["apply", "-f", "-", "--kubeconfig", adminConfig], { input: JSON.stringify(o), env: {} });
@@ -160,15 +202,23 @@ contexts:
     const config = kubeconfig("runner", { token: RUNNER_TOKEN });
     const out = join(dir, "task-env.txt");
     const admin = kubeconfig("admin2", { token: "t-admin" });
-    const agent = spawnSetpoint(["agent", "pipelines", "--kubeconfig", config, "--work-dir", join(dir, "work"), "--lease-duration", "3s", "--log-format", "json"], {
-      env: { SETPOINT_TOKEN: RUNNER_TOKEN, KUBECONFIG: config },
-    });
+    const agent = spawnSetpoint(
+      ["agent", "pipelines", "--kubeconfig", config, "--work-dir", join(dir, "work"), "--lease-duration", "3s", "--log-format", "json"],
+      {
+        env: { SETPOINT_TOKEN: RUNNER_TOKEN, KUBECONFIG: config },
+      },
+    );
     const lines = new LineReader(agent.stdout!);
     let stderr = "";
     agent.stderr!.setEncoding("utf8").on("data", (s: string) => (stderr += s));
     try {
       await lines.waitFor(/"type":"AgentReady"/, { timeoutMs: 60_000 }).catch((e: Error) => assert.fail(`${e.message}\n${stderr}`));
-      const run = { apiVersion: "ci.setpoint.dev/v1", kind: "PipelineRun", metadata: { name: "envdump" }, spec: { tasks: [{ name: "dump", run: `env > '${out}'` }] } };
+      const run = {
+        apiVersion: "ci.setpoint.dev/v1",
+        kind: "PipelineRun",
+        metadata: { name: "envdump" },
+        spec: { tasks: [{ name: "dump", run: `env > '${out}'` }] },
+      };
       const created = await runSetpointInProcess(["apply", "-f", "-", "--kubeconfig", admin], { input: JSON.stringify(run), env: {} });
       assert.equal(created.code, 0, created.stderr);
       const deadline = Date.now() + 60_000;

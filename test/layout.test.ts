@@ -15,7 +15,9 @@ const SRC = fileURLToPath(new URL("../src", import.meta.url));
 
 /** src-relative path → src-relative paths it imports (static `import`/`export … from`, relative specifiers only). */
 function importGraph(): Map<string, string[]> {
-  const files = readdirSync(SRC, { recursive: true }).map(String).filter((f) => f.endsWith(".ts"));
+  const files = readdirSync(SRC, { recursive: true })
+    .map(String)
+    .filter((f) => f.endsWith(".ts"));
   const graph = new Map<string, string[]>();
   for (const file of files) {
     const text = readFileSync(join(SRC, file), "utf8");

@@ -10,19 +10,24 @@ const parsed = (json: string) => (JSON.parse(json) as { metadata?: { labels?: Re
 
 describe("labelsOf", () => {
   const cases: Record<string, string> = {
-    "server order": JSON.stringify({ apiVersion: "a/v1", kind: "K", metadata: { name: "n", labels: { app: "web", "x.io/t": "1" } }, spec: { big: "x".repeat(1000) } }),
+    "server order": JSON.stringify({
+      apiVersion: "a/v1",
+      kind: "K",
+      metadata: { name: "n", labels: { app: "web", "x.io/t": "1" } },
+      spec: { big: "x".repeat(1000) },
+    }),
     "no labels": JSON.stringify({ apiVersion: "a/v1", kind: "K", metadata: { name: "n" }, spec: {} }),
     "empty labels": JSON.stringify({ metadata: { labels: {} } }),
     "no metadata": JSON.stringify({ apiVersion: "a/v1", spec: { metadata: { labels: { wrong: "1" } } } }),
-    "metadata last": JSON.stringify({ spec: { labels: { wrong: "1" }, s: "}\"{[", n: [1, { a: "]" }] }, metadata: { labels: { right: "1" } } }),
-    "annotations before labels": JSON.stringify({ metadata: { annotations: { "k": "{\"labels\":{\"no\":\"1\"}}\\" }, labels: { yes: "1" } } }),
-    "escapes in strings": JSON.stringify({ a: "\\\\\"", metadata: { name: "a\\\"b", labels: { "q": "\"quoted\"" } } }),
-    "whitespace": '{ "apiVersion" : "v1" ,\n "metadata" : { "labels" : { "a" : "b" } } }',
-    "scalars": '{"a":1,"b":true,"c":null,"d":-1.5e3,"metadata":{"x":false,"labels":{"k":"v"}}}',
+    "metadata last": JSON.stringify({ spec: { labels: { wrong: "1" }, s: '}"{[', n: [1, { a: "]" }] }, metadata: { labels: { right: "1" } } }),
+    "annotations before labels": JSON.stringify({ metadata: { annotations: { k: '{"labels":{"no":"1"}}\\' }, labels: { yes: "1" } } }),
+    "escapes in strings": JSON.stringify({ a: '\\\\"', metadata: { name: 'a\\"b', labels: { q: '"quoted"' } } }),
+    whitespace: '{ "apiVersion" : "v1" ,\n "metadata" : { "labels" : { "a" : "b" } } }',
+    scalars: '{"a":1,"b":true,"c":null,"d":-1.5e3,"metadata":{"x":false,"labels":{"k":"v"}}}',
     "labels null": '{"metadata":{"labels":null}}',
     "metadata not an object": '{"metadata":"x"}',
     "not an object": "[1,2]",
-    "null": "null",
+    null: "null",
   };
   for (const [name, json] of Object.entries(cases)) {
     it(`agrees with JSON.parse: ${name}`, () => assert.deepEqual(labelsOf(json), parsed(json) ?? undefined));
@@ -30,9 +35,9 @@ describe("labelsOf", () => {
 
   it("agrees with JSON.parse on generated objects", () => {
     let seed = 42;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const rand = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
     const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)]!;
-    const str = () => Array.from({ length: Math.floor(rand() * 6) }, () => pick(["a", "\"", "\\", "{", "}", "[", "]", ",", ":", " ", "é", "\n"])).join("");
+    const str = () => Array.from({ length: Math.floor(rand() * 6) }, () => pick(["a", '"', "\\", "{", "}", "[", "]", ",", ":", " ", "é", "\n"])).join("");
     const value = (depth: number): unknown => {
       const r = rand();
       if (depth > 3 || r < 0.3) return pick([str(), 1, -2.5, true, false, null]);
@@ -42,7 +47,12 @@ describe("labelsOf", () => {
     for (let i = 0; i < 2000; i++) {
       const metadata: Record<string, unknown> = { name: str(), extra: value(1) };
       if (rand() < 0.7) metadata.labels = Object.fromEntries(Array.from({ length: Math.floor(rand() * 3) }, () => [str(), str()]));
-      const parts: Array<[string, unknown]> = [["apiVersion", str()], ["spec", value(0)], ["metadata", metadata], ["status", value(0)]];
+      const parts: Array<[string, unknown]> = [
+        ["apiVersion", str()],
+        ["spec", value(0)],
+        ["metadata", metadata],
+        ["status", value(0)],
+      ];
       parts.sort(() => rand() - 0.5);
       const json = JSON.stringify(Object.fromEntries(parts), null, rand() < 0.2 ? 1 : undefined);
       assert.deepEqual(labelsOf(json), parsed(json), json);
@@ -50,7 +60,7 @@ describe("labelsOf", () => {
   });
 
   it("throws as JSON.parse does on text that is not JSON", () => {
-    assert.throws(() => labelsOf("{\"metadata\": {\"labels\": {\"a\": }}}"), SyntaxError);
+    assert.throws(() => labelsOf('{"metadata": {"labels": {"a": }}}'), SyntaxError);
     assert.throws(() => labelsOf("not json"), SyntaxError);
   });
 });
@@ -76,7 +86,12 @@ describe("a label-selector list over large objects", () => {
       const text = await res.text();
       JSON.parse = realParse; // before reading the answer: only the server's parsing counts
       assert.equal(res.status, 200);
-      assert.deepEqual(JSON.parse(text).items.map((o: any) => o.metadata.name).sort(), ["b-0", "b-12", "b-16", "b-20", "b-24", "b-28", "b-32", "b-36", "b-4", "b-8"]);
+      assert.deepEqual(
+        JSON.parse(text)
+          .items.map((o: any) => o.metadata.name)
+          .sort(),
+        ["b-0", "b-12", "b-16", "b-20", "b-24", "b-28", "b-32", "b-36", "b-4", "b-8"],
+      );
       assert.ok(largest < 50_000, `the list parsed ${largest} characters at once`);
     } finally {
       JSON.parse = realParse;

@@ -40,7 +40,9 @@ export class HttpClient {
     this.base = new URL(base);
     const tls = this.base.protocol === "https:";
     const agentOptions = { keepAlive: true, maxSockets: o.connections ?? 64, maxFreeSockets: o.connections ?? 64 };
-    this.#agent = tls ? new HttpsAgent({ ...agentOptions, rejectUnauthorized: !o.insecure, ...(o.ca ? { ca: [...tlsRootCertificates, o.ca.toString()] } : {}) }) : new HttpAgent(agentOptions);
+    this.#agent = tls
+      ? new HttpsAgent({ ...agentOptions, rejectUnauthorized: !o.insecure, ...(o.ca ? { ca: [...tlsRootCertificates, o.ca.toString()] } : {}) })
+      : new HttpAgent(agentOptions);
     this.#request = tls ? (httpsRequest as unknown as typeof httpRequest) : httpRequest;
     this.#headers = o.token ? { authorization: `Bearer ${o.token}` } : {};
     this.#timeoutMs = o.timeoutMs ?? 30_000;

@@ -112,24 +112,27 @@ function onWsMessage(w: number, data: Buffer): void {
 
 async function openWebSockets(): Promise<void> {
   const ids = Array.from({ length: start.watchers }, (_, i) => i);
-  await pool(ids, 64, (w) =>
-    new Promise<void>((resolve, reject) => {
-      const ws = new WebSocket(start.url, { headers: start.headers, rejectUnauthorized: !start.insecure, perMessageDeflate: false });
-      sockets[w] = ws;
-      ws.once("open", () => resolve());
-      ws.once("unexpected-response", (_req, res) => reject(new Error(`watch ${start.url}: HTTP ${res.statusCode}`)));
-      ws.on("error", (err) => {
-        error(`watcher ${w}: ${err.message}`);
-        reject(err);
-      });
-      ws.on("message", (data: Buffer) => onWsMessage(w, data));
-      ws.on("close", (code, reason) => {
-        if (!closing) {
-          closedEarly++;
-          error(`watcher ${w} closed: ${code} ${reason.toString()}`);
-        }
-      });
-    }),
+  await pool(
+    ids,
+    64,
+    (w) =>
+      new Promise<void>((resolve, reject) => {
+        const ws = new WebSocket(start.url, { headers: start.headers, rejectUnauthorized: !start.insecure, perMessageDeflate: false });
+        sockets[w] = ws;
+        ws.once("open", () => resolve());
+        ws.once("unexpected-response", (_req, res) => reject(new Error(`watch ${start.url}: HTTP ${res.statusCode}`)));
+        ws.on("error", (err) => {
+          error(`watcher ${w}: ${err.message}`);
+          reject(err);
+        });
+        ws.on("message", (data: Buffer) => onWsMessage(w, data));
+        ws.on("close", (code, reason) => {
+          if (!closing) {
+            closedEarly++;
+            error(`watcher ${w} closed: ${code} ${reason.toString()}`);
+          }
+        });
+      }),
   );
 }
 
@@ -138,7 +141,10 @@ async function openEtcdWatches(): Promise<void> {
   await pool(ids, 32, async (w) => {
     const client = etcdClient(start.url);
     etcds[w] = client;
-    const watcher = await client.watch().prefix(start.prefix ?? "").create();
+    const watcher = await client
+      .watch()
+      .prefix(start.prefix ?? "")
+      .create();
     watcher.on("put", (kv) => {
       const value = kv.value as Buffer;
       deliver(w, intAfter(value, SEQ), Number(kv.mod_revision), intAfter(value, SENT));

@@ -28,13 +28,13 @@ export function runStandalone(moduleUrl: string, bench: Bench): void {
   (o.store === "etcd" ? useEtcdStore() : Promise.resolve())
     .then(() => bench(o))
     .then(
-    (results) => {
-      printTable(results, o);
-      process.exit(process.exitCode ?? 0);
-    },
-    (err: unknown) => {
-      process.stderr.write(`bench: ${(err as Error)?.stack ?? err}\n`);
-      process.exit(1);
-    },
-  );
+      (results) => {
+        printTable(results, o);
+        process.exit(process.exitCode ?? 0);
+      },
+      (err: unknown) => {
+        process.stderr.write(`bench: ${(err as Error)?.stack ?? err}\n`);
+        process.exit(1);
+      },
+    );
 }

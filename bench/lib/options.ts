@@ -46,7 +46,30 @@ export interface BenchOptions {
 const SYSTEMS: SystemName[] = ["setpoint", "etcd", "floor"];
 
 /** Size options the benches read (each documented in its bench file). */
-const WORKLOAD_OPTIONS = ["watchers", "changes", "watcher-procs", "count", "objects", "list-objects", "sequential", "concurrent", "rounds", "cache-objects", "prof-out", "duration", "sample-every", "write-rate", "stallers", "agents", "inflight", "setpoint-workers", "scale-objects", "compaction-changes", "budget", "history-window"];
+const WORKLOAD_OPTIONS = [
+  "watchers",
+  "changes",
+  "watcher-procs",
+  "count",
+  "objects",
+  "list-objects",
+  "sequential",
+  "concurrent",
+  "rounds",
+  "cache-objects",
+  "prof-out",
+  "duration",
+  "sample-every",
+  "write-rate",
+  "stallers",
+  "agents",
+  "inflight",
+  "setpoint-workers",
+  "scale-objects",
+  "compaction-changes",
+  "budget",
+  "history-window",
+];
 
 /** Parses argv (without node and script); throws on an unknown option. */
 export function parseBenchArgs(argv: string[]): BenchOptions {
@@ -70,7 +93,10 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
   const v = values as Record<string, string | boolean | undefined>;
   let systems = SYSTEMS;
   if (typeof v.systems === "string") {
-    systems = v.systems.split(",").map((s) => s.trim()).filter(Boolean) as SystemName[];
+    systems = v.systems
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean) as SystemName[];
     for (const s of systems) if (!SYSTEMS.includes(s)) throw new RangeError(`bench: unknown system ${JSON.stringify(s)} (known: ${SYSTEMS.join(", ")})`);
   }
   let ca: Buffer | undefined;

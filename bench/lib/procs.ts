@@ -262,7 +262,9 @@ export function serverBundle(): string {
     const dir = tempDir("setpoint-bench-dist-");
     const t0 = Date.now();
     execFileSync(process.execPath, [join(ROOT, "esbuild.config.mjs"), "--outdir", dir], { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] });
-    process.stderr.write(`bench: built the server bundle in ${Date.now() - t0} ms (sources newest ${new Date(newestMtime(join(ROOT, "src"))).toISOString()})\n`);
+    process.stderr.write(
+      `bench: built the server bundle in ${Date.now() - t0} ms (sources newest ${new Date(newestMtime(join(ROOT, "src"))).toISOString()})\n`,
+    );
     bundleDir = dir;
   }
   return join(bundleDir, "server.mjs");
@@ -303,12 +305,18 @@ export async function startSetpoint(options: SetpointStartOptions = {}): Promise
   const args = [
     ...(options.nodeArgs ?? []),
     serverBundle(),
-    "--host", "127.0.0.1",
-    "--http-port", "0",
-    "--grpc-port", options.grpc ? "0" : "-1",
-    "--data-dir", dataDir,
-    "--log-level", "info",
-    "--workers", String(options.workers ?? 1),
+    "--host",
+    "127.0.0.1",
+    "--http-port",
+    "0",
+    "--grpc-port",
+    options.grpc ? "0" : "-1",
+    "--data-dir",
+    dataDir,
+    "--log-level",
+    "info",
+    "--workers",
+    String(options.workers ?? 1),
     ...storeArgs,
     ...(options.args ?? []),
   ];
@@ -339,7 +347,14 @@ export async function startSetpoint(options: SetpointStartOptions = {}): Promise
 
 /** The handle of a deployed Setpoint (`--target`): nothing to start or stop, no /proc figures. */
 export function remoteSetpoint(target: URL, o: { token?: string; insecure?: boolean; grpc?: string }): ServerHandle {
-  return { system: "setpoint", url: target.origin + target.pathname.replace(/\/$/, ""), grpc: o.grpc, token: o.token, insecure: o.insecure, stop: async () => {} };
+  return {
+    system: "setpoint",
+    url: target.origin + target.pathname.replace(/\/$/, ""),
+    grpc: o.grpc,
+    token: o.token,
+    insecure: o.insecure,
+    stop: async () => {},
+  };
 }
 
 /** Path of the etcd binary; installs Debian's etcd-server when missing and we are root. */
@@ -364,14 +379,22 @@ export async function startEtcd(): Promise<ServerHandle> {
   const clientUrl = `http://127.0.0.1:${client}`;
   const peerUrl = `http://127.0.0.1:${peer}`;
   const child = spawnTracked(bin, [
-    "--name", "bench",
-    "--data-dir", dataDir,
-    "--listen-client-urls", clientUrl,
-    "--advertise-client-urls", clientUrl,
-    "--listen-peer-urls", peerUrl,
-    "--initial-advertise-peer-urls", peerUrl,
-    "--initial-cluster", `bench=${peerUrl}`,
-    "--log-level", "warn",
+    "--name",
+    "bench",
+    "--data-dir",
+    dataDir,
+    "--listen-client-urls",
+    clientUrl,
+    "--advertise-client-urls",
+    clientUrl,
+    "--listen-peer-urls",
+    peerUrl,
+    "--initial-advertise-peer-urls",
+    peerUrl,
+    "--initial-cluster",
+    `bench=${peerUrl}`,
+    "--log-level",
+    "warn",
   ]);
   child.stdout?.resume();
   let stderr = "";
@@ -459,21 +482,36 @@ export async function startEtcdCluster(size: number): Promise<{ handle: ServerHa
   const bin = ensureEtcd();
   const members: Array<{ name: string; client: string; peer: string; dir: string }> = [];
   for (let i = 0; i < size; i++) {
-    members.push({ name: `bench${i}`, client: `http://127.0.0.1:${await freePort()}`, peer: `http://127.0.0.1:${await freePort()}`, dir: tempDir("setpoint-bench-etcd-") });
+    members.push({
+      name: `bench${i}`,
+      client: `http://127.0.0.1:${await freePort()}`,
+      peer: `http://127.0.0.1:${await freePort()}`,
+      dir: tempDir("setpoint-bench-etcd-"),
+    });
   }
   const initial = members.map((m) => `${m.name}=${m.peer}`).join(",");
   const children = members.map((m) => {
     const child = spawnTracked(bin, [
-      "--name", m.name,
-      "--data-dir", m.dir,
-      "--listen-client-urls", m.client,
-      "--advertise-client-urls", m.client,
-      "--listen-peer-urls", m.peer,
-      "--initial-advertise-peer-urls", m.peer,
-      "--initial-cluster", initial,
-      "--initial-cluster-state", "new",
-      "--initial-cluster-token", `bench-${process.pid}`,
-      "--log-level", "warn",
+      "--name",
+      m.name,
+      "--data-dir",
+      m.dir,
+      "--listen-client-urls",
+      m.client,
+      "--advertise-client-urls",
+      m.client,
+      "--listen-peer-urls",
+      m.peer,
+      "--initial-advertise-peer-urls",
+      m.peer,
+      "--initial-cluster",
+      initial,
+      "--initial-cluster-state",
+      "new",
+      "--initial-cluster-token",
+      `bench-${process.pid}`,
+      "--log-level",
+      "warn",
     ]);
     child.stdout?.resume();
     child.stderr?.resume();

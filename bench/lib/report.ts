@@ -136,14 +136,17 @@ export function table(results: Result[]): string {
       const val = (r: Result | undefined) => (r ? (r[m.key] as number | null | undefined) : undefined);
       if (m.key === "verified") {
         if (g.setpoint?.verified === undefined && g.etcd?.verified === undefined && g.floor?.verified === undefined) continue;
-        lines.push(`| ${any.workload} | ${paramsText(any.params)} | ${m.label(any)} | ${fmt(g.setpoint?.verified)} | ${fmt(g.etcd?.verified)} | ${fmt(g.floor?.verified)} | | | | ${verifyNote(g)} |`);
+        lines.push(
+          `| ${any.workload} | ${paramsText(any.params)} | ${m.label(any)} | ${fmt(g.setpoint?.verified)} | ${fmt(g.etcd?.verified)} | ${fmt(g.floor?.verified)} | | | | ${verifyNote(g)} |`,
+        );
         continue;
       }
       const s = val(g.setpoint);
       const e = val(g.etcd);
       const f = val(g.floor);
       if (s == null && e == null && f == null) continue;
-      const ratio = (other: number | null | undefined) => (typeof s === "number" && typeof other === "number" && other > 0 ? `${(s / other).toFixed(2)}x` : "–");
+      const ratio = (other: number | null | undefined) =>
+        typeof s === "number" && typeof other === "number" && other > 0 ? `${(s / other).toFixed(2)}x` : "–";
       const targets = TARGETS.filter((t) => t.workload === any.workload && t.metric === m.key && t.when(any.params));
       const targetText = targets
         .map((t) => {

@@ -109,7 +109,13 @@ export class Agent<T extends ApiObject = ApiObject> {
     this.#o = options;
     this.#clock = options.clock ?? systemClock;
     const onError = (err: unknown) => options.onError?.(err);
-    this.client = new SetpointClient({ grpcAddress: options.grpcAddress, httpUrl: options.httpUrl, token: options.token, tls: options.tls, clock: this.#clock });
+    this.client = new SetpointClient({
+      grpcAddress: options.grpcAddress,
+      httpUrl: options.httpUrl,
+      token: options.token,
+      tls: options.tls,
+      clock: this.#clock,
+    });
     this.informer = new Informer<T>({
       client: this.client,
       type: options.type,

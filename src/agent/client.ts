@@ -67,7 +67,16 @@ export interface ClientTls {
  * the server's host on `defaultGrpcPort`.
  */
 export function clientOptionsFromKubeconfig(
-  target: { server: string; token?: string; ca?: Buffer; cert?: Buffer; key?: Buffer; insecureSkipTlsVerify?: boolean; tlsServerName?: string; grpcAddress?: string },
+  target: {
+    server: string;
+    token?: string;
+    ca?: Buffer;
+    cert?: Buffer;
+    key?: Buffer;
+    insecureSkipTlsVerify?: boolean;
+    tlsServerName?: string;
+    grpcAddress?: string;
+  },
   defaultGrpcPort = 9090,
 ): ClientOptions {
   const url = new URL(target.server);
@@ -147,11 +156,22 @@ export class SetpointClient {
     this.#clock = options.clock ?? systemClock;
     const tls = options.tls;
     const credentials = tls
-      ? grpc.credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null, tls.rejectUnauthorized === false ? { checkServerIdentity: () => undefined } : {})
+      ? grpc.credentials.createSsl(
+          tls.ca ?? null,
+          tls.key ?? null,
+          tls.cert ?? null,
+          tls.rejectUnauthorized === false ? { checkServerIdentity: () => undefined } : {},
+        )
       : grpc.credentials.createInsecure();
-    const addresses = options.grpcAddress.split(",").map((a) => a.trim()).filter((a) => a !== "");
+    const addresses = options.grpcAddress
+      .split(",")
+      .map((a) => a.trim())
+      .filter((a) => a !== "");
     if (addresses.length === 0) throw new TypeError("client: grpcAddress names no address");
-    this.#httpUrls = (options.httpUrl ?? "").split(",").map((u) => u.trim()).filter((u) => u !== "");
+    this.#httpUrls = (options.httpUrl ?? "")
+      .split(",")
+      .map((u) => u.trim())
+      .filter((u) => u !== "");
     this.#httpCount = this.#httpUrls.length;
     this.#clients = addresses.map(
       (address) =>
@@ -171,7 +191,10 @@ export class SetpointClient {
 
   /** The replica in use: its gRPC address and HTTP URL. */
   get replica(): { grpcAddress: string; httpUrl: string | undefined } {
-    const addresses = this.#options.grpcAddress.split(",").map((a) => a.trim()).filter((a) => a !== "");
+    const addresses = this.#options.grpcAddress
+      .split(",")
+      .map((a) => a.trim())
+      .filter((a) => a !== "");
     return { grpcAddress: addresses[this.#current % addresses.length]!, httpUrl: this.#httpUrls[this.#current % Math.max(1, this.#httpUrls.length)] };
   }
 

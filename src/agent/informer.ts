@@ -162,7 +162,8 @@ export class Informer<T extends ApiObject = ApiObject> {
         tooLarge = 0;
       } catch (err) {
         if (signal.aborted) break;
-        if (err instanceof TimeoutError && ++tooLarge >= 3) err = new ExpiredError(`informer: the server stays behind revision ${this.#revision}`, { cause: err });
+        if (err instanceof TimeoutError && ++tooLarge >= 3)
+          err = new ExpiredError(`informer: the server stays behind revision ${this.#revision}`, { cause: err });
         if (err instanceof ExpiredError) {
           this.stats.expired++;
           this.#revision = 0;

@@ -34,7 +34,13 @@ import { DRAINING_ANNOTATION, LeasePeers, VIEW_ANNOTATION, stringsOf } from "./l
 export const AGENT_NAME_LABEL = "agent.setpoint.dev/name";
 const LEASES = { group: "setpoint.dev", version: "v1", plural: "leases" } as const;
 
-export type LeaseObject = ApiObject<{ holderIdentity?: string; leaseDurationSeconds?: number; acquireTime?: string; renewTime?: string; leaseTransitions?: number }>;
+export type LeaseObject = ApiObject<{
+  holderIdentity?: string;
+  leaseDurationSeconds?: number;
+  acquireTime?: string;
+  renewTime?: string;
+  leaseTransitions?: number;
+}>;
 
 export interface LeaseMembershipOptions {
   client: SetpointClient;
@@ -106,17 +112,25 @@ export class LeaseMembership {
   #signature = "";
 
   constructor(options: LeaseMembershipOptions) {
-    if (!/^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/.test(options.agentName)) throw new RangeError(`lease: agentName must be a lowercase DNS label, got ${JSON.stringify(options.agentName)}`);
+    if (!/^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/.test(options.agentName))
+      throw new RangeError(`lease: agentName must be a lowercase DNS label, got ${JSON.stringify(options.agentName)}`);
     this.#o = options;
     this.#client = options.client;
     this.#clock = options.clock ?? systemClock;
     this.#durationMs = options.leaseDurationMs ?? 15_000;
     this.#renewMs = options.renewIntervalMs ?? this.#durationMs / 3;
     this.#deadlineMs = options.renewDeadlineMs ?? (this.#durationMs * 2) / 3;
-    if (!(this.#renewMs < this.#deadlineMs && this.#deadlineMs < this.#durationMs)) throw new RangeError("lease: need renewIntervalMs < renewDeadlineMs < leaseDurationMs");
+    if (!(this.#renewMs < this.#deadlineMs && this.#deadlineMs < this.#durationMs))
+      throw new RangeError("lease: need renewIntervalMs < renewDeadlineMs < leaseDurationMs");
     this.identity = options.identity ?? `${hostname()}-${process.pid}-${crypto.randomUUID().slice(0, 6)}`;
     // Hash-shortened past 253 characters, so replicas whose identities differ only past that still get leases of their own.
-    this.leaseName = boundedName(`${options.agentName}-${this.identity}`.toLowerCase().replace(/[^a-z0-9.-]+/g, "-").replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, ""), 253);
+    this.leaseName = boundedName(
+      `${options.agentName}-${this.identity}`
+        .toLowerCase()
+        .replace(/[^a-z0-9.-]+/g, "-")
+        .replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, ""),
+      253,
+    );
     this.#informer = new Informer<LeaseObject>({
       client: this.#client,
       type: { ...LEASES, namespace: options.namespace ?? "default" },
@@ -341,11 +355,20 @@ export class LeaseMembership {
       const expired = own !== undefined && own.rv === existing.metadata.resourceVersion && now >= own.observedAt + this.#durationMs;
       if (holder && !this.#mine.has(holder) && !expired) return false;
       const metadata = { ...existing.metadata, annotations: { ...existing.metadata.annotations, ...annotations } };
-      lease = await this.#client.update(this.#ref(this.leaseName), { ...existing, metadata, spec: { ...spec, leaseTransitions: (existing.spec?.leaseTransitions ?? 0) + 1 } });
+      lease = await this.#client.update(this.#ref(this.leaseName), {
+        ...existing,
+        metadata,
+        spec: { ...spec, leaseTransitions: (existing.spec?.leaseTransitions ?? 0) + 1 },
+      });
     } catch (err) {
       if (!(err instanceof NotFoundError)) throw err;
       const metadata = { name: this.leaseName, namespace: this.#o.namespace ?? "default", labels: { [AGENT_NAME_LABEL]: this.#o.agentName }, annotations };
-      lease = await this.#client.create(this.#ref(this.leaseName), { apiVersion: "setpoint.dev/v1", kind: "Lease", metadata, spec: { ...spec, leaseTransitions: 0 } });
+      lease = await this.#client.create(this.#ref(this.leaseName), {
+        apiVersion: "setpoint.dev/v1",
+        kind: "Lease",
+        metadata,
+        spec: { ...spec, leaseTransitions: 0 },
+      });
     }
     this.#mine.add(member);
     [this.#me, this.#lease, this.#published, this.#publishedDraining] = [member, lease, view, []];

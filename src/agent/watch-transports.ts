@@ -38,7 +38,12 @@ export interface WatchWiring {
 /** Opens a watch as a WebSocket on the type's list path. */
 export function webSocketWatch(
   ref: TypeRef,
-  wiring: WatchWiring & { httpUrl?: string; lookup?: PinnedLookup; token?: string; tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized?: boolean; servername?: string } },
+  wiring: WatchWiring & {
+    httpUrl?: string;
+    lookup?: PinnedLookup;
+    token?: string;
+    tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized?: boolean; servername?: string };
+  },
 ): () => void {
   const { options: o, deliver, settle } = wiring;
   if (!wiring.httpUrl) throw new TypeError("client: httpUrl is required for WebSocket watches");
@@ -49,7 +54,13 @@ export function webSocketWatch(
   if (o.labelSelector) url.searchParams.set("labelSelector", o.labelSelector);
   if (o.fieldSelector) url.searchParams.set("fieldSelector", o.fieldSelector);
   const headers: Record<string, string> = wiring.token ? { authorization: `Bearer ${wiring.token}` } : {};
-  const ws = new WebSocket(url, { headers, handshakeTimeout: 10_000, maxPayload: 8 * 1024 * 1024, ...wiring.tls, ...(wiring.lookup ? { lookup: wiring.lookup } : {}) });
+  const ws = new WebSocket(url, {
+    headers,
+    handshakeTimeout: 10_000,
+    maxPayload: 8 * 1024 * 1024,
+    ...wiring.tls,
+    ...(wiring.lookup ? { lookup: wiring.lookup } : {}),
+  });
   ws.on("message", (data, isBinary) => {
     if (isBinary) return settle(new TransportError("client: binary WebSocket message in a watch"));
     let event: Record<string, any>;

@@ -42,19 +42,33 @@ export class TransportError extends Error {
 }
 
 const REASON_OF_GRPC_CODE: Record<number, Reason> = {
-  3: "BadRequest", 4: "Timeout", 5: "NotFound", 6: "AlreadyExists", 7: "Forbidden", 8: "TooManyRequests", 10: "Conflict", 11: "Expired", 16: "Unauthorized",
+  3: "BadRequest",
+  4: "Timeout",
+  5: "NotFound",
+  6: "AlreadyExists",
+  7: "Forbidden",
+  8: "TooManyRequests",
+  10: "Conflict",
+  11: "Expired",
+  16: "Unauthorized",
 };
 
 /** The error class of a Status reason. */
 export function errorOfStatus(status: Pick<Status, "reason" | "message">): ApiError {
   const message = `server: ${status.message}`;
   switch (status.reason) {
-    case "NotFound": return new NotFoundError(message);
-    case "Conflict": return new ConflictError(message);
-    case "Expired": return new ExpiredError(message);
-    case "Timeout": return new TimeoutError(message);
-    case "BadRequest": return new BadRequestError(message);
-    default: return new ApiError(status.reason as Reason, message);
+    case "NotFound":
+      return new NotFoundError(message);
+    case "Conflict":
+      return new ConflictError(message);
+    case "Expired":
+      return new ExpiredError(message);
+    case "Timeout":
+      return new TimeoutError(message);
+    case "BadRequest":
+      return new BadRequestError(message);
+    default:
+      return new ApiError(status.reason as Reason, message);
   }
 }
 
@@ -65,7 +79,10 @@ export function errorOfGrpc(err: grpc.ServiceError): Error {
   if (reason) return errorOfStatus({ reason, message: err.details || err.message });
   if (err.code === 14 /* UNAVAILABLE */ && /Protocol error/.test(err.details ?? err.message)) {
     // An HTTP/1.1 server answered the HTTP/2 preface: the gRPC address is the REST port.
-    return new TransportError("client: the gRPC address answered, but not in gRPC (Protocol error): is it the server's HTTP port? The server serves gRPC on a port of its own (its --grpc-port, 9090 by default)", { code: err.code, cause: err });
+    return new TransportError(
+      "client: the gRPC address answered, but not in gRPC (Protocol error): is it the server's HTTP port? The server serves gRPC on a port of its own (its --grpc-port, 9090 by default)",
+      { code: err.code, cause: err },
+    );
   }
   return new TransportError(`client: gRPC call failed: ${err.message}`, { code: err.code, cause: err });
 }
@@ -84,11 +101,11 @@ export function parseObject<T>(bytes: Buffer | string, what: string): T {
 /** A watch event from its wire form; throws TransportError for anything else, the mapped error for ERROR. */
 export function parseEvent(type: unknown, object: Record<string, any>): WatchEvent {
   if (type === "ERROR") throw errorOfStatus({ reason: String(object.reason ?? "InternalError"), message: String(object.message ?? "watch error") });
-  if (type !== "ADDED" && type !== "MODIFIED" && type !== "DELETED" && type !== "BOOKMARK") throw new TransportError(`client: unknown watch event type ${JSON.stringify(type)}`);
+  if (type !== "ADDED" && type !== "MODIFIED" && type !== "DELETED" && type !== "BOOKMARK")
+    throw new TransportError(`client: unknown watch event type ${JSON.stringify(type)}`);
   const rv = object.metadata?.resourceVersion;
   const revision = typeof rv === "string" && /^[1-9][0-9]{0,15}$/.test(rv) ? Number(rv) : NaN;
   if (!Number.isSafeInteger(revision)) throw new TransportError(`client: watch event without a valid resourceVersion: ${JSON.stringify(rv)}`);
   if (type !== "BOOKMARK" && typeof object.metadata?.name !== "string") throw new TransportError("client: watch event object has no metadata.name");
   return { type, object: object as ApiObject, revision };
 }
-

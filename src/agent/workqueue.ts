@@ -16,9 +16,7 @@
 //   with `shutdown: true` to every caller, now and later.
 
 /** What `get()` resolves with: a key to process, or the end of the queue. */
-export type QueueItem<K extends string = string> =
-  | { key: K; shutdown: false }
-  | { key: undefined; shutdown: true };
+export type QueueItem<K extends string = string> = { key: K; shutdown: false } | { key: undefined; shutdown: true };
 
 /** A deduplicating FIFO of keys with per-key exclusion; see the file header. */
 export interface WorkQueue<K extends string = string> {

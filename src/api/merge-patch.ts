@@ -16,8 +16,13 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
   for (const [name, value] of Object.entries(patch)) {
     if (value === null) delete out[name];
     // defineProperty: a member named "__proto__" stays a plain member.
-    else Object.defineProperty(out, name, { value: mergePatch(Object.hasOwn(out, name) ? out[name] : undefined, value), enumerable: true, writable: true, configurable: true });
+    else
+      Object.defineProperty(out, name, {
+        value: mergePatch(Object.hasOwn(out, name) ? out[name] : undefined, value),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
   }
   return out;
 }
-

@@ -6,13 +6,7 @@ import { isDeepStrictEqual } from "node:util";
 import { ApiError, BadRequestError, InvalidError, type FieldCause } from "../errors.ts";
 import type { LooseObject } from "../wire.ts";
 import { apiVersionOf, type TypeInfo } from "./types.ts";
-import {
-  validateAnnotations,
-  validateFinalizers,
-  validateLabels,
-  validateName,
-  validateNamespace,
-} from "./validation.ts";
+import { validateAnnotations, validateFinalizers, validateLabels, validateName, validateNamespace } from "./validation.ts";
 
 /** The most JSON one stored object may take (API.md §1). */
 export const MAX_OBJECT_BYTES = 1.5 * 1024 * 1024;
@@ -52,7 +46,9 @@ export function checkDepth(value: unknown, what = "body"): void {
 /** Checks that a request body is a JSON object (nested at most MAX_JSON_DEPTH deep); BadRequest otherwise. */
 export function asObject(body: unknown, what = "body"): LooseObject {
   if (body === null || typeof body !== "object" || Array.isArray(body)) {
-    throw new BadRequestError(`${what} must be a JSON object`, { causes: [{ field: "", message: `${what} must be a JSON object`, reason: "FieldValueInvalid" }] });
+    throw new BadRequestError(`${what} must be a JSON object`, {
+      causes: [{ field: "", message: `${what} must be a JSON object`, reason: "FieldValueInvalid" }],
+    });
   }
   checkDepth(body, what);
   const o = body as LooseObject;
@@ -85,10 +81,12 @@ export function checkTypeMatches(o: LooseObject, type: TypeInfo): void {
 export function validateObject(o: LooseObject, type: TypeInfo, parts: { spec: boolean; status: boolean; check?: (object: LooseObject) => FieldCause[] }): void {
   const m = o.metadata;
   const causes: FieldCause[] = [];
-  if (typeof m.name !== "string" || m.name === "") causes.push({ field: "metadata.name", message: "Required value: name or generateName is required", reason: "FieldValueRequired" });
+  if (typeof m.name !== "string" || m.name === "")
+    causes.push({ field: "metadata.name", message: "Required value: name or generateName is required", reason: "FieldValueRequired" });
   else causes.push(...validateName(m.name, "metadata.name"));
   if (type.namespaced) {
-    if (typeof m.namespace !== "string" || m.namespace === "") causes.push({ field: "metadata.namespace", message: "Required value", reason: "FieldValueRequired" });
+    if (typeof m.namespace !== "string" || m.namespace === "")
+      causes.push({ field: "metadata.namespace", message: "Required value", reason: "FieldValueRequired" });
     else causes.push(...validateNamespace(m.namespace, "metadata.namespace"));
   }
   if (m.labels !== undefined) causes.push(...validateLabels(m.labels, "metadata.labels"));
@@ -146,9 +144,13 @@ export function serialize(o: LooseObject, type: TypeInfo): string {
   }
   const json = JSON.stringify(out);
   if (json.length > MAX_OBJECT_BYTES && Buffer.byteLength(json) > MAX_OBJECT_BYTES) {
-    throw new ApiError("RequestEntityTooLarge", `${type.kind} "${o.metadata.name ?? ""}" is too large: ${Buffer.byteLength(json)} bytes of JSON, at most ${MAX_OBJECT_BYTES}`, {
-      subject: { kind: type.kind, group: type.group, name: o.metadata.name },
-    });
+    throw new ApiError(
+      "RequestEntityTooLarge",
+      `${type.kind} "${o.metadata.name ?? ""}" is too large: ${Buffer.byteLength(json)} bytes of JSON, at most ${MAX_OBJECT_BYTES}`,
+      {
+        subject: { kind: type.kind, group: type.group, name: o.metadata.name },
+      },
+    );
   }
   return json;
 }

@@ -16,20 +16,24 @@ export type PatchType = typeof MERGE_PATCH | typeof JSON_PATCH;
 export function patchTypeOf(contentType: string | undefined): PatchType {
   const base = (contentType ?? "").split(";")[0]!.trim().toLowerCase();
   if (base === MERGE_PATCH || base === JSON_PATCH) return base;
-  throw new ApiError(
-    "UnsupportedMediaType",
-    `the body of the request was in an unknown format - accepted media types include: ${JSON_PATCH}, ${MERGE_PATCH}`,
-    { causes: [{ field: "Content-Type", message: `unsupported patch type ${JSON.stringify(base)}`, reason: "FieldValueNotSupported" }] },
-  );
+  throw new ApiError("UnsupportedMediaType", `the body of the request was in an unknown format - accepted media types include: ${JSON_PATCH}, ${MERGE_PATCH}`, {
+    causes: [{ field: "Content-Type", message: `unsupported patch type ${JSON.stringify(base)}`, reason: "FieldValueNotSupported" }],
+  });
 }
 
 /** Checks a patch body's shape before it is applied (so errors come before any write). */
 export function checkPatch(type: PatchType, patch: unknown): void {
   checkDepth(patch, "patch");
   if (type === JSON_PATCH) {
-    if (!Array.isArray(patch)) throw new BadRequestError("json patch must be an array of operations", { causes: [{ field: "", message: "must be an array", reason: "FieldValueInvalid" }] });
+    if (!Array.isArray(patch))
+      throw new BadRequestError("json patch must be an array of operations", {
+        causes: [{ field: "", message: "must be an array", reason: "FieldValueInvalid" }],
+      });
     const err = jsonpatch.validate(patch as jsonpatch.Operation[]);
-    if (err) throw new BadRequestError(`invalid json patch: ${err.message.split("\n")[0]}`, { causes: [{ field: `[${err.index ?? 0}]`, message: err.message.split("\n")[0]!, reason: "FieldValueInvalid" }] });
+    if (err)
+      throw new BadRequestError(`invalid json patch: ${err.message.split("\n")[0]}`, {
+        causes: [{ field: `[${err.index ?? 0}]`, message: err.message.split("\n")[0]!, reason: "FieldValueInvalid" }],
+      });
   } else if (patch === null || typeof patch !== "object" || Array.isArray(patch)) {
     throw new BadRequestError("merge patch must be a JSON object", { causes: [{ field: "", message: "must be a JSON object", reason: "FieldValueInvalid" }] });
   }
@@ -43,6 +47,8 @@ export function applyPatch(type: PatchType, target: unknown, patch: unknown): un
   } catch (err) {
     const e = err as { message?: string; index?: number; name?: string };
     const message = (e.message ?? String(err)).split("\n")[0]!;
-    throw new InvalidError(`the patch could not be applied: ${message}`, [{ field: `[${e.index ?? 0}]`, message, reason: "FieldValueInvalid" }], { cause: err });
+    throw new InvalidError(`the patch could not be applied: ${message}`, [{ field: `[${e.index ?? 0}]`, message, reason: "FieldValueInvalid" }], {
+      cause: err,
+    });
   }
 }

@@ -89,20 +89,38 @@ export function parsePrinterColumns(value: unknown, field: string): { columns: P
     const before = causes.length;
     if (typeof name !== "string" || name === "") causes.push({ field: `${at}.name`, message: "Required value", reason: "FieldValueRequired" });
     else if (names.has(name.toLowerCase()) || ["name", "age"].includes(name.toLowerCase())) {
-      causes.push({ field: `${at}.name`, message: `Duplicate value: ${JSON.stringify(name)}${["name", "age"].includes(name.toLowerCase()) ? " (Name and Age are always shown)" : ""}`, reason: "FieldValueDuplicate" });
+      causes.push({
+        field: `${at}.name`,
+        message: `Duplicate value: ${JSON.stringify(name)}${["name", "age"].includes(name.toLowerCase()) ? " (Name and Age are always shown)" : ""}`,
+        reason: "FieldValueDuplicate",
+      });
     } else names.add(name.toLowerCase());
     if (typeof type !== "string" || type === "") causes.push({ field: `${at}.type`, message: "Required value", reason: "FieldValueRequired" });
     else if (!(COLUMN_TYPES as readonly string[]).includes(type)) {
-      causes.push({ field: `${at}.type`, message: `Unsupported value: ${JSON.stringify(type)}: supported values: ${COLUMN_TYPES.map((t) => `"${t}"`).join(", ")}`, reason: "FieldValueNotSupported" });
+      causes.push({
+        field: `${at}.type`,
+        message: `Unsupported value: ${JSON.stringify(type)}: supported values: ${COLUMN_TYPES.map((t) => `"${t}"`).join(", ")}`,
+        reason: "FieldValueNotSupported",
+      });
     }
     if (typeof jsonPath !== "string" || jsonPath === "") causes.push({ field: `${at}.jsonPath`, message: "Required value", reason: "FieldValueRequired" });
     else if (!compileJsonPath(jsonPath)) {
-      causes.push({ field: `${at}.jsonPath`, message: `Invalid value: ${JSON.stringify(jsonPath)}: must be a simple JSONPath such as .status.phase or .spec.items[0].name`, reason: "FieldValueInvalid" });
+      causes.push({
+        field: `${at}.jsonPath`,
+        message: `Invalid value: ${JSON.stringify(jsonPath)}: must be a simple JSONPath such as .status.phase or .spec.items[0].name`,
+        reason: "FieldValueInvalid",
+      });
     }
-    if (description !== undefined && typeof description !== "string") causes.push({ field: `${at}.description`, message: "Invalid value: must be a string", reason: "FieldValueTypeInvalid" });
-    if (format !== undefined && typeof format !== "string") causes.push({ field: `${at}.format`, message: "Invalid value: must be a string", reason: "FieldValueTypeInvalid" });
+    if (description !== undefined && typeof description !== "string")
+      causes.push({ field: `${at}.description`, message: "Invalid value: must be a string", reason: "FieldValueTypeInvalid" });
+    if (format !== undefined && typeof format !== "string")
+      causes.push({ field: `${at}.format`, message: "Invalid value: must be a string", reason: "FieldValueTypeInvalid" });
     if (priority !== undefined && !(Number.isInteger(priority) && (priority as number) >= 0)) {
-      causes.push({ field: `${at}.priority`, message: `Invalid value: ${JSON.stringify(priority)}: must be an integer of at least 0`, reason: "FieldValueInvalid" });
+      causes.push({
+        field: `${at}.priority`,
+        message: `Invalid value: ${JSON.stringify(priority)}: must be an integer of at least 0`,
+        reason: "FieldValueInvalid",
+      });
     }
     if (causes.length > before) return;
     columns.push({

@@ -68,15 +68,29 @@ function checkRules(o: LooseObject, allowNonResource: boolean): FieldCause[] {
     }
     const rule = r as Record<string, unknown>;
     for (const f of ["verbs", "apiGroups", "resources", "resourceNames", "nonResourceURLs"]) {
-      if (rule[f] !== undefined && rule[f] !== null && !isStringArray(rule[f])) causes.push({ field: `${at}.${f}`, message: "Invalid value: must be a list of strings", reason: "FieldValueInvalid" });
+      if (rule[f] !== undefined && rule[f] !== null && !isStringArray(rule[f]))
+        causes.push({ field: `${at}.${f}`, message: "Invalid value: must be a list of strings", reason: "FieldValueInvalid" });
     }
-    if (!isStringArray(rule.verbs) || rule.verbs.length === 0) causes.push({ field: `${at}.verbs`, message: "Required value: verbs must contain at least one value", reason: "FieldValueRequired" });
+    if (!isStringArray(rule.verbs) || rule.verbs.length === 0)
+      causes.push({ field: `${at}.verbs`, message: "Required value: verbs must contain at least one value", reason: "FieldValueRequired" });
     const nonResource = isStringArray(rule.nonResourceURLs) && rule.nonResourceURLs.length > 0;
     const resource = isStringArray(rule.resources) && rule.resources.length > 0;
-    if (nonResource && !allowNonResource) causes.push({ field: `${at}.nonResourceURLs`, message: "Invalid value: namespaced rules cannot apply to non-resource URLs", reason: "FieldValueInvalid" });
-    if (nonResource && resource) causes.push({ field: `${at}.nonResourceURLs`, message: "Invalid value: rules cannot apply to both regular resources and non-resource URLs", reason: "FieldValueInvalid" });
-    if (!nonResource && !resource) causes.push({ field: `${at}.resources`, message: "Required value: resource rules must supply at least one resource", reason: "FieldValueRequired" });
-    if (resource && !(isStringArray(rule.apiGroups) && rule.apiGroups.length > 0)) causes.push({ field: `${at}.apiGroups`, message: "Required value: resource rules must supply at least one api group", reason: "FieldValueRequired" });
+    if (nonResource && !allowNonResource)
+      causes.push({
+        field: `${at}.nonResourceURLs`,
+        message: "Invalid value: namespaced rules cannot apply to non-resource URLs",
+        reason: "FieldValueInvalid",
+      });
+    if (nonResource && resource)
+      causes.push({
+        field: `${at}.nonResourceURLs`,
+        message: "Invalid value: rules cannot apply to both regular resources and non-resource URLs",
+        reason: "FieldValueInvalid",
+      });
+    if (!nonResource && !resource)
+      causes.push({ field: `${at}.resources`, message: "Required value: resource rules must supply at least one resource", reason: "FieldValueRequired" });
+    if (resource && !(isStringArray(rule.apiGroups) && rule.apiGroups.length > 0))
+      causes.push({ field: `${at}.apiGroups`, message: "Required value: resource rules must supply at least one api group", reason: "FieldValueRequired" });
   });
   return causes;
 }
@@ -87,9 +101,19 @@ function checkBinding(o: LooseObject, clusterBinding: boolean): FieldCause[] {
   if (ref === undefined || ref === null || typeof ref !== "object" || Array.isArray(ref)) {
     causes.push({ field: "roleRef", message: "Required value", reason: "FieldValueRequired" });
   } else {
-    if (ref.apiGroup !== RBAC_GROUP) causes.push({ field: "roleRef.apiGroup", message: `Unsupported value: ${JSON.stringify(ref.apiGroup)}: supported values: "${RBAC_GROUP}"`, reason: "FieldValueNotSupported" });
+    if (ref.apiGroup !== RBAC_GROUP)
+      causes.push({
+        field: "roleRef.apiGroup",
+        message: `Unsupported value: ${JSON.stringify(ref.apiGroup)}: supported values: "${RBAC_GROUP}"`,
+        reason: "FieldValueNotSupported",
+      });
     const kinds = clusterBinding ? ["ClusterRole"] : ["Role", "ClusterRole"];
-    if (typeof ref.kind !== "string" || !kinds.includes(ref.kind)) causes.push({ field: "roleRef.kind", message: `Unsupported value: ${JSON.stringify(ref.kind)}: supported values: ${kinds.map((k) => `"${k}"`).join(", ")}`, reason: "FieldValueNotSupported" });
+    if (typeof ref.kind !== "string" || !kinds.includes(ref.kind))
+      causes.push({
+        field: "roleRef.kind",
+        message: `Unsupported value: ${JSON.stringify(ref.kind)}: supported values: ${kinds.map((k) => `"${k}"`).join(", ")}`,
+        reason: "FieldValueNotSupported",
+      });
     if (typeof ref.name !== "string" || ref.name === "") causes.push({ field: "roleRef.name", message: "Required value", reason: "FieldValueRequired" });
   }
   const subjects = o.subjects;
@@ -99,10 +123,17 @@ function checkBinding(o: LooseObject, clusterBinding: boolean): FieldCause[] {
       subjects.forEach((s: unknown, i) => {
         const at = `subjects[${i}]`;
         const subject = (s ?? {}) as Record<string, unknown>;
-        if (!["User", "Group", "ServiceAccount"].includes(subject.kind as string)) causes.push({ field: `${at}.kind`, message: `Unsupported value: ${JSON.stringify(subject.kind)}: supported values: "ServiceAccount", "User", "Group"`, reason: "FieldValueNotSupported" });
-        if (typeof subject.name !== "string" || subject.name === "") causes.push({ field: `${at}.name`, message: "Required value", reason: "FieldValueRequired" });
+        if (!["User", "Group", "ServiceAccount"].includes(subject.kind as string))
+          causes.push({
+            field: `${at}.kind`,
+            message: `Unsupported value: ${JSON.stringify(subject.kind)}: supported values: "ServiceAccount", "User", "Group"`,
+            reason: "FieldValueNotSupported",
+          });
+        if (typeof subject.name !== "string" || subject.name === "")
+          causes.push({ field: `${at}.name`, message: "Required value", reason: "FieldValueRequired" });
         if (subject.kind === "ServiceAccount" && !clusterBinding && subject.namespace === undefined) return;
-        if (subject.kind === "ServiceAccount" && (typeof subject.namespace !== "string" || subject.namespace === "")) causes.push({ field: `${at}.namespace`, message: "Required value", reason: "FieldValueRequired" });
+        if (subject.kind === "ServiceAccount" && (typeof subject.namespace !== "string" || subject.namespace === ""))
+          causes.push({ field: `${at}.namespace`, message: "Required value", reason: "FieldValueRequired" });
       });
     }
   }

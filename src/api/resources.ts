@@ -13,26 +13,10 @@ import { labelsOf } from "../object-labels.ts";
 import type { ObjectKey, Store, StoredObject, WriteDecision } from "../store.ts";
 import type { WatchHub, WatchSink } from "../watch.ts";
 import { consoleLog, type WarnLog } from "./log.ts";
-import {
-  asObject,
-  checkTypeMatches,
-  generationChanged,
-  invalid,
-  sameContent,
-  serialize,
-  timestamp,
-  validateObject,
-} from "./object.ts";
+import { asObject, checkTypeMatches, generationChanged, invalid, sameContent, serialize, timestamp, validateObject } from "./object.ts";
 import type { LooseObject } from "../wire.ts";
 import { applyPatch, checkPatch, type PatchType } from "./patch.ts";
-import {
-  encodeContinue,
-  expiredContinue,
-  parseListQuery,
-  parseRevision,
-  parseWatchQuery,
-  type RawQuery,
-} from "./query.ts";
+import { encodeContinue, expiredContinue, parseListQuery, parseRevision, parseWatchQuery, type RawQuery } from "./query.ts";
 import type { TypeRegistry } from "./registry.ts";
 import type { TypeValidators } from "./type-validators.ts";
 import { RESOURCE_TYPES, apiVersionOf, immutableTypeChanges, typeFromResourceType, type TypeInfo } from "./types.ts";
@@ -91,7 +75,6 @@ export interface ResourcesOptions {
   log?: WarnLog;
 }
 
-
 const GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789";
 
 export class Resources {
@@ -120,7 +103,9 @@ export class Resources {
       throw new NotFoundError(`${t.kind} is cluster-scoped: use /apis/${apiVersionOf(t)}/${t.plural}`, { subject: { group: t.group, kind: t.plural } });
     }
     if (t.namespaced && needName && ref.namespace === undefined) {
-      throw new NotFoundError(`${t.kind} is namespaced: use /apis/${apiVersionOf(t)}/namespaces/NAMESPACE/${t.plural}/NAME`, { subject: { group: t.group, kind: t.plural } });
+      throw new NotFoundError(`${t.kind} is namespaced: use /apis/${apiVersionOf(t)}/namespaces/NAMESPACE/${t.plural}/NAME`, {
+        subject: { group: t.group, kind: t.plural },
+      });
     }
     return t;
   }
@@ -322,7 +307,8 @@ export class Resources {
     for (let attempt = 0; ; attempt++) {
       try {
         const res = await this.#store.write(this.#key(t, { ...ref, name: m.name }), (current, revision) => {
-          if (current) throw new AlreadyExistsError(`${t.plural}.${t.group} "${m.name}" already exists`, { subject: { group: t.group, kind: t.plural, name: m.name } });
+          if (current)
+            throw new AlreadyExistsError(`${t.plural}.${t.group} "${m.name}" already exists`, { subject: { group: t.group, kind: t.plural, name: m.name } });
           m.resourceVersion = String(revision);
           return { op: "put", object: serialize(o, t) };
         });
@@ -432,7 +418,13 @@ export class Resources {
         const had = new Set(b.finalizers ?? []);
         const added = (m.finalizers ?? []).filter((f) => !had.has(f));
         if (added.length > 0) {
-          throw invalid(t, b.name ?? "", [{ field: "metadata.finalizers", message: `Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify(added)}`, reason: "FieldValueForbidden" }]);
+          throw invalid(t, b.name ?? "", [
+            {
+              field: "metadata.finalizers",
+              message: `Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify(added)}`,
+              reason: "FieldValueForbidden",
+            },
+          ]);
         }
       }
       // The whole-object check runs only when spec changes, so that an object

@@ -63,13 +63,18 @@ function parseRequirements(text: string): LabelRequirement[] {
   };
   const peek = (): Item => at(pos);
   const next = (): Item => at(pos++);
-  const fail = (msg: string): never => { throw new Error(msg); };
+  const fail = (msg: string): never => {
+    throw new Error(msg);
+  };
 
   const values = (): string[] => {
     const open = next();
     if (open.tok !== "(") fail(`found '${open.lit}' expected: '('`);
     const first = peek();
-    if (first.tok === ")") { pos++; return [""]; }
+    if (first.tok === ")") {
+      pos++;
+      return [""];
+    }
     if (first.tok !== "id" && first.tok !== ",") fail(`found '${first.lit}', expected: ',', ')' or identifier`);
     const vals: string[] = [];
     for (;;) {
@@ -82,8 +87,14 @@ function parseRequirements(text: string): LabelRequirement[] {
       } else if (it.tok === ",") {
         if (vals.length === 0) vals.push(""); // "(,"
         const after = peek().tok;
-        if (after === ")") { vals.push(""); break; } // ",)"
-        if (after === ",") { pos++; vals.push(""); } // ",,"
+        if (after === ")") {
+          vals.push("");
+          break;
+        } // ",)"
+        if (after === ",") {
+          pos++;
+          vals.push("");
+        } // ",,"
       } else {
         fail(`found '${it.lit}', expected: ',', or identifier`);
       }
@@ -110,8 +121,10 @@ function parseRequirements(text: string): LabelRequirement[] {
     } else {
       const v = peek();
       if (v.tok === "end" || v.tok === ",") vals = [""];
-      else if (v.tok === "id") { pos++; vals = [v.lit]; }
-      else return fail(`found '${v.lit}', expected: identifier`);
+      else if (v.tok === "id") {
+        pos++;
+        vals = [v.lit];
+      } else return fail(`found '${v.lit}', expected: identifier`);
     }
     const sorted = [...new Set(vals)].sort();
     for (const v of sorted) {
@@ -156,13 +169,29 @@ function compileRequirement({ key, operator, values }: LabelRequirement): Test {
   const one = values[0]!;
   const set = new Set(values);
   switch (operator) {
-    case "exists": return (l) => typeof l[key] === "string";
-    case "!": return (l) => typeof l[key] !== "string";
-    case "=": case "==": return (l) => l[key] === one;
-    case "!=": return (l) => l[key] !== one;
-    case "in": return values.length === 1 ? (l) => l[key] === one : (l) => { const v = l[key]; return typeof v === "string" && set.has(v); };
-    case "notin": return (l) => { const v = l[key]; return typeof v !== "string" || !set.has(v); };
-    case "gt": case "lt": {
+    case "exists":
+      return (l) => typeof l[key] === "string";
+    case "!":
+      return (l) => typeof l[key] !== "string";
+    case "=":
+    case "==":
+      return (l) => l[key] === one;
+    case "!=":
+      return (l) => l[key] !== one;
+    case "in":
+      return values.length === 1
+        ? (l) => l[key] === one
+        : (l) => {
+            const v = l[key];
+            return typeof v === "string" && set.has(v);
+          };
+    case "notin":
+      return (l) => {
+        const v = l[key];
+        return typeof v !== "string" || !set.has(v);
+      };
+    case "gt":
+    case "lt": {
       const limit = parseInt64(one)!; // checked by the parser
       const [limitNum, sign] = [Number(limit), operator === "gt" ? 1 : -1];
       return (l) => {
@@ -262,8 +291,9 @@ export function parseFieldSelector(text: string): FieldSelector {
     requirements.push({ field, operator, value: rhs.trim() });
   }
   requirements.sort((a, b) => (a.field < b.field ? -1 : a.field > b.field ? 1 : 0));
-  const values = (field: string, negated: boolean): string[] =>
-    [...new Set(requirements.filter((r) => r.field === field && (r.operator === "!=") === negated).map((r) => r.value))];
+  const values = (field: string, negated: boolean): string[] => [
+    ...new Set(requirements.filter((r) => r.field === field && (r.operator === "!=") === negated).map((r) => r.value)),
+  ];
   const [names, namespaces] = [values("metadata.name", false), values("metadata.namespace", false)];
   const [notNames, notNamespaces] = [values("metadata.name", true), values("metadata.namespace", true)];
   const contradictory = names.length > 1 || namespaces.length > 1; // e.g. name=a,name=b

@@ -117,7 +117,8 @@ export function typeFromResourceType(object: Record<string, unknown>, revision: 
   const kind = str("kind", KIND, "must be CamelCase: start with an uppercase letter, then letters and digits");
   const plural = str("plural", PLURAL, "must be a lowercase RFC 1123 label");
   const scope = spec.scope ?? "Namespaced";
-  if (scope !== "Namespaced" && scope !== "Cluster") bad("spec.scope", `Unsupported value: ${JSON.stringify(scope)}: supported values: "Namespaced", "Cluster"`, "FieldValueNotSupported");
+  if (scope !== "Namespaced" && scope !== "Cluster")
+    bad("spec.scope", `Unsupported value: ${JSON.stringify(scope)}: supported values: "Namespaced", "Cluster"`, "FieldValueNotSupported");
   const info: TypeInfo = {
     name: `${plural}.${typeof group === "string" ? group : ""}`,
     group: typeof group === "string" ? group : "",
@@ -128,7 +129,8 @@ export function typeFromResourceType(object: Record<string, unknown>, revision: 
     namespaced: scope !== "Cluster",
     revision,
   };
-  if (spec.description !== undefined && typeof spec.description !== "string") bad("spec.description", "Invalid value: must be a string", "FieldValueTypeInvalid");
+  if (spec.description !== undefined && typeof spec.description !== "string")
+    bad("spec.description", "Invalid value: must be a string", "FieldValueTypeInvalid");
   else if (typeof spec.description === "string") info.description = spec.description;
   const nameLists = [...validateNameList(spec.shortNames, "spec.shortNames"), ...validateNameList(spec.categories, "spec.categories")];
   causes.push(...nameLists);
@@ -148,7 +150,8 @@ export function typeFromResourceType(object: Record<string, unknown>, revision: 
     else {
       const s = schema as { spec?: unknown; status?: unknown };
       for (const part of Object.keys(s)) {
-        if (part !== "spec" && part !== "status") bad(`spec.schema.${part}`, 'Unsupported value: only "spec" and "status" schemas are supported', "FieldValueNotSupported");
+        if (part !== "spec" && part !== "status")
+          bad(`spec.schema.${part}`, 'Unsupported value: only "spec" and "status" schemas are supported', "FieldValueNotSupported");
       }
       if (s.spec !== undefined) {
         const c = compileSchema(s.spec, "spec.schema.spec");

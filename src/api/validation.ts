@@ -18,8 +18,7 @@ const DNS1123_LABEL_RE = new RegExp(`^${DNS1123_LABEL_FMT}$`);
 const DNS1123_SUBDOMAIN_RE = new RegExp(`^${DNS1123_SUBDOMAIN_FMT}$`);
 const QUALIFIED_NAME_RE = new RegExp(`^${QUALIFIED_NAME_FMT}$`);
 const LABEL_VALUE_RE = new RegExp(`^${LABEL_VALUE_FMT}$`);
-const QUALIFIED_NAME_MSG =
-  "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
+const QUALIFIED_NAME_MSG = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
 
 /** Kubernetes' limit on the summed size of all annotation keys and values. */
 export const TOTAL_ANNOTATION_SIZE_LIMIT = 256 * 1024;
@@ -36,9 +35,13 @@ export function isDNS1123Subdomain(value: string): string[] {
   const errs: string[] = [];
   if (byteLength(value) > 253) errs.push(maxLenError(253));
   if (!DNS1123_SUBDOMAIN_RE.test(value)) {
-    errs.push(regexError(
-      "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
-      DNS1123_SUBDOMAIN_FMT, "example.com"));
+    errs.push(
+      regexError(
+        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
+        DNS1123_SUBDOMAIN_FMT,
+        "example.com",
+      ),
+    );
   }
   return errs;
 }
@@ -49,9 +52,15 @@ export function isDNS1123Label(value: string): string[] {
   if (byteLength(value) > 63) errs.push(maxLenError(63));
   if (!DNS1123_LABEL_RE.test(value)) {
     if (DNS1123_SUBDOMAIN_RE.test(value)) errs.push("must not contain dots");
-    else errs.push(regexError(
-      "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character",
-      DNS1123_LABEL_FMT, "my-name", "123-abc"));
+    else
+      errs.push(
+        regexError(
+          "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character",
+          DNS1123_LABEL_FMT,
+          "my-name",
+          "123-abc",
+        ),
+      );
   }
   return errs;
 }
@@ -69,8 +78,10 @@ export function isQualifiedName(value: string): string[] {
     if (prefix.length === 0) errs.push("prefix part must be non-empty");
     else for (const msg of isDNS1123Subdomain(prefix)) errs.push(`prefix part ${msg}`);
   } else {
-    return [`a qualified name ${regexError(QUALIFIED_NAME_MSG, QUALIFIED_NAME_FMT, "MyName", "my.name", "123-abc")}` +
-      " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"];
+    return [
+      `a qualified name ${regexError(QUALIFIED_NAME_MSG, QUALIFIED_NAME_FMT, "MyName", "my.name", "123-abc")}` +
+        " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')",
+    ];
   }
   if (name.length === 0) errs.push("name part must be non-empty");
   else if (byteLength(name) > 63) errs.push(`name part ${maxLenError(63)}`);
@@ -85,9 +96,15 @@ export function isValidLabelValue(value: string): string[] {
   const errs: string[] = [];
   if (byteLength(value) > 63) errs.push(maxLenError(63));
   if (!LABEL_VALUE_RE.test(value)) {
-    errs.push(regexError(
-      "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
-      LABEL_VALUE_FMT, "MyValue", "my_value", "12345"));
+    errs.push(
+      regexError(
+        "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+        LABEL_VALUE_FMT,
+        "MyValue",
+        "my_value",
+        "12345",
+      ),
+    );
   }
   return errs;
 }
@@ -100,12 +117,17 @@ function show(value: unknown): string {
   return String(value);
 }
 
-const invalid = (field: string, value: unknown, detail: string): FieldCause =>
-  ({ field, message: `Invalid value: ${show(value)}: ${detail}`, reason: "FieldValueInvalid" });
-const typeInvalid = (field: string, value: unknown, detail: string): FieldCause =>
-  ({ field, message: `Invalid value: ${show(value)}: ${detail}`, reason: "FieldValueTypeInvalid" });
-const required = (field: string): FieldCause =>
-  ({ field, message: "Required value", reason: "FieldValueRequired" });
+const invalid = (field: string, value: unknown, detail: string): FieldCause => ({
+  field,
+  message: `Invalid value: ${show(value)}: ${detail}`,
+  reason: "FieldValueInvalid",
+});
+const typeInvalid = (field: string, value: unknown, detail: string): FieldCause => ({
+  field,
+  message: `Invalid value: ${show(value)}: ${detail}`,
+  reason: "FieldValueTypeInvalid",
+});
+const required = (field: string): FieldCause => ({ field, message: "Required value", reason: "FieldValueRequired" });
 
 function validateDNSName(value: unknown, field: string, check: (s: string) => string[]): FieldCause[] {
   if (value === undefined || value === null || value === "") return [required(field)];
@@ -128,9 +150,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 }
 
 /** Walks a string→string map, applying kube's key and value rules; also sums its UTF-8 size. */
-function checkMap(
-  map: unknown, field: string, keyRule: (k: string) => string[], valueRule: (v: string) => string[],
-): { causes: FieldCause[]; size: number } {
+function checkMap(map: unknown, field: string, keyRule: (k: string) => string[], valueRule: (v: string) => string[]): { causes: FieldCause[]; size: number } {
   if (map === undefined || map === null) return { causes: [], size: 0 };
   if (!isPlainObject(map)) return { causes: [typeInvalid(field, map, "must be a map of string keys to string values")], size: 0 };
   const causes: FieldCause[] = [];
@@ -154,7 +174,12 @@ export function validateLabels(labels: unknown, field: string): FieldCause[] {
 
 /** Checks an annotation map: keys are qualified names (any case), values strings, total ≤256 KiB. */
 export function validateAnnotations(annotations: unknown, field: string): FieldCause[] {
-  const { causes, size } = checkMap(annotations, field, (k) => isQualifiedName(k.toLowerCase()), () => []);
+  const { causes, size } = checkMap(
+    annotations,
+    field,
+    (k) => isQualifiedName(k.toLowerCase()),
+    () => [],
+  );
   if (size > TOTAL_ANNOTATION_SIZE_LIMIT) {
     causes.push({ field, message: `Too long: must have at most ${TOTAL_ANNOTATION_SIZE_LIMIT} bytes`, reason: "FieldValueTooLong" });
   }
@@ -192,10 +217,14 @@ type MetaUri = keyof typeof Meta;
 type Validator = ReturnType<typeof Compile>;
 const DEFAULT_META: MetaUri = "https://json-schema.org/draft/2020-12/schema";
 const metaValidators = new Map<MetaUri, Validator>(); // compiled on first use
-const metaValidator = (uri: MetaUri): Validator =>
-  metaValidators.get(uri) ?? metaValidators.set(uri, Compile(Meta[uri] as unknown as TSchema)).get(uri)!;
+const metaValidator = (uri: MetaUri): Validator => metaValidators.get(uri) ?? metaValidators.set(uri, Compile(Meta[uri] as unknown as TSchema)).get(uri)!;
 
-interface SchemaError { instancePath: string; keyword: string; message: string; params: object }
+interface SchemaError {
+  instancePath: string;
+  keyword: string;
+  message: string;
+  params: object;
+}
 
 /**
  * Validates a user-supplied JSON Schema against its meta-schema (its `$schema`,
@@ -209,7 +238,9 @@ export function compileSchema(schema: unknown, field: string): CompiledSchema {
   if (schema === undefined) return { causes: [] };
   const declared = isPlainObject(schema) ? schema["$schema"] : undefined;
   if (declared !== undefined && !(typeof declared === "string" && Object.hasOwn(Meta, declared))) {
-    const supported = Object.keys(Meta).map((k) => JSON.stringify(k)).join(", ");
+    const supported = Object.keys(Meta)
+      .map((k) => JSON.stringify(k))
+      .join(", ");
     const message = `Unsupported value: ${show(declared)}: supported $schema values: ${supported}`;
     return { causes: [{ field, message, reason: "FieldValueNotSupported" }] };
   }
@@ -241,7 +272,10 @@ function toCauses(errors: SchemaError[], root: unknown, prefix: string): FieldCa
   const seen = new Set<string>();
   const add = (c: FieldCause): void => {
     const key = `${c.field}\0${c.message}`;
-    if (!seen.has(key)) { seen.add(key); causes.push(c); }
+    if (!seen.has(key)) {
+      seen.add(key);
+      causes.push(c);
+    }
   };
   for (const e of errors) {
     const { path, value } = resolvePointer(root, e.instancePath, prefix);

@@ -16,13 +16,15 @@ export interface PipelineAgentFlags {
   killGrace: number;
 }
 
-const arg = <T>(parse: (text: string) => T) => (text: string): T => {
-  try {
-    return parse(text);
-  } catch (error) {
-    throw new InvalidArgumentError(error instanceof Error ? error.message : String(error));
-  }
-};
+const arg =
+  <T>(parse: (text: string) => T) =>
+  (text: string): T => {
+    try {
+      return parse(text);
+    } catch (error) {
+      throw new InvalidArgumentError(error instanceof Error ? error.message : String(error));
+    }
+  };
 
 const atLeast = (min: number) =>
   arg((text) => {
@@ -44,7 +46,10 @@ export function addPipelineAgentOptions(command: Command, options: { workDirDefa
     .addOption(new Option("--work-dir <dir>", `directory for the runs' workspaces (default: ${options.workDirDefault})`))
     .addOption(new Option("--parallel <n>", "task processes the agent runs at once, across runs").argParser(atLeast(1)).default(4))
     .addOption(
-      new Option("--lease-duration <duration>", `the agent's lease: a dead agent's runs move to another this long after it last renewed (at least ${MIN_LEASE_MS}ms)`)
+      new Option(
+        "--lease-duration <duration>",
+        `the agent's lease: a dead agent's runs move to another this long after it last renewed (at least ${MIN_LEASE_MS}ms)`,
+      )
         .argParser(durationOf(MIN_LEASE_MS))
         .default(15_000, "15s"),
     )
@@ -53,5 +58,14 @@ export function addPipelineAgentOptions(command: Command, options: { workDirDefa
 
 /** The command line that passes `flags` on to `setpoint agent pipelines`. */
 export function pipelineAgentArgs(flags: PipelineAgentFlags & { workDir: string }): string[] {
-  return ["--work-dir", flags.workDir, "--parallel", String(flags.parallel), "--lease-duration", `${flags.leaseDuration}ms`, "--kill-grace", `${flags.killGrace}ms`];
+  return [
+    "--work-dir",
+    flags.workDir,
+    "--parallel",
+    String(flags.parallel),
+    "--lease-duration",
+    `${flags.leaseDuration}ms`,
+    "--kill-grace",
+    `${flags.killGrace}ms`,
+  ];
 }

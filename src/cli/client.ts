@@ -62,7 +62,10 @@ export class ApiClient {
   readonly tls: TlsClientOptions;
 
   constructor(options: ClientOptions) {
-    const servers = options.server.split(",").map((s) => s.trim()).filter((s) => s !== "");
+    const servers = options.server
+      .split(",")
+      .map((s) => s.trim())
+      .filter((s) => s !== "");
     if (servers.length === 0) throw new UsageError(`invalid server URL ${JSON.stringify(options.server)}: use e.g. http://127.0.0.1:8080`);
     this.#servers = servers.map((server) => {
       let url: URL;
@@ -232,12 +235,23 @@ function nodeFetch(
 ): Promise<Response> {
   return new Promise((resolve, reject) => {
     const request = url.startsWith("https:") ? httpsRequest : httpRequest;
-    const req = request(url, { method: init.method, headers: init.headers, signal: init.signal, ...(url.startsWith("https:") ? tls : {}), ...(lookup ? { lookup } : {}) }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("error", reject);
-      res.on("end", () => resolve(new Response(res.statusCode === 204 ? null : Buffer.concat(chunks), { status: res.statusCode ?? 500, headers: res.headers as Record<string, string> })));
-    });
+    const req = request(
+      url,
+      { method: init.method, headers: init.headers, signal: init.signal, ...(url.startsWith("https:") ? tls : {}), ...(lookup ? { lookup } : {}) },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("error", reject);
+        res.on("end", () =>
+          resolve(
+            new Response(res.statusCode === 204 ? null : Buffer.concat(chunks), {
+              status: res.statusCode ?? 500,
+              headers: res.headers as Record<string, string>,
+            }),
+          ),
+        );
+      },
+    );
     // A deadline that passed reads as fetch's TimeoutError.
     req.on("error", (err) => reject(init.signal.aborted ? init.signal.reason : Object.assign(new TypeError("fetch failed"), { cause: err })));
     req.end(init.body);

@@ -36,9 +36,13 @@ export interface CliContext {
 
 /** Adds the client options to a command (and to the root program, for use before the command). */
 export function addClientOptions(command: Command, options: { namespace?: boolean } = {}): Command {
-  command.addOption(new Option("-s, --server <url>", `Setpoint server URL, or several replicas' comma-separated (env: SETPOINT_SERVER; default: ${DEFAULT_SERVER})`));
+  command.addOption(
+    new Option("-s, --server <url>", `Setpoint server URL, or several replicas' comma-separated (env: SETPOINT_SERVER; default: ${DEFAULT_SERVER})`),
+  );
   command.addOption(new Option("--token <token>", "bearer token for the server (env: SETPOINT_TOKEN; prefer the env var: flags show in ps)"));
-  command.addOption(new Option("--kubeconfig <file>", "kubeconfig file for server, CA, token or client certificate (default: KUBECONFIG, then ~/.kube/config, as kubectl)"));
+  command.addOption(
+    new Option("--kubeconfig <file>", "kubeconfig file for server, CA, token or client certificate (default: KUBECONFIG, then ~/.kube/config, as kubectl)"),
+  );
   command.addOption(new Option("--context <name>", "kubeconfig context to use (default: its current-context)"));
   if (options.namespace !== false) {
     command.addOption(new Option("-n, --namespace <namespace>", `namespace of namespaced objects (default: ${DEFAULT_NAMESPACE})`));

@@ -44,8 +44,7 @@ export function parseDuration(text: string): number {
     }
     if (s === "" || end !== s.length) {
       throw new RangeError(
-        `invalid duration ${JSON.stringify(text)}: use a number with a unit (ms, s, m, h), ` +
-          `e.g. 500ms, 30s, 5m, 1h30m, or a bare number of seconds`,
+        `invalid duration ${JSON.stringify(text)}: use a number with a unit (ms, s, m, h), ` + `e.g. 500ms, 30s, 5m, 1h30m, or a bare number of seconds`,
       );
     }
   }
@@ -65,9 +64,7 @@ const SIZE_UNIT: Record<string, number> = { "": 1, Ki: 2 ** 10, Mi: 2 ** 20, Gi:
 export function parseByteSize(text: string): number {
   const m = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti)?(B?)$/.exec(text.trim());
   if (m === null || (m[3] === "B" && m[2] === undefined)) {
-    throw new RangeError(
-      `invalid size ${JSON.stringify(text)}: use bytes or a number with Ki, Mi, Gi or Ti, e.g. 65536, 512Ki, 16Mi`,
-    );
+    throw new RangeError(`invalid size ${JSON.stringify(text)}: use bytes or a number with Ki, Mi, Gi or Ti, e.g. 65536, 512Ki, 16Mi`);
   }
   const bytes = Math.round(Number(m[1]) * SIZE_UNIT[m[2] ?? ""]!);
   if (!Number.isSafeInteger(bytes)) throw new RangeError(`invalid size ${JSON.stringify(text)}: too large`);
@@ -144,27 +141,47 @@ const spec = <K extends keyof ServerOptions>(s: FlagSpec<K>): AnyFlagSpec => s a
 /** Every flag of `setpoint-server`, in help order. */
 export const SERVER_FLAGS: readonly AnyFlagSpec[] = [
   spec({
-    flag: "--host", value: "<address>", env: "SETPOINT_HOST", key: "host", defaultText: "127.0.0.1",
+    flag: "--host",
+    value: "<address>",
+    env: "SETPOINT_HOST",
+    key: "host",
+    defaultText: "127.0.0.1",
     help: "address to listen on for HTTP and gRPC (0.0.0.0 or :: for all interfaces)",
     parse: nonEmpty("host"),
   }),
   spec({
-    flag: "--http-port", value: "<port>", env: "SETPOINT_HTTP_PORT", key: "httpPort", defaultText: "8080",
+    flag: "--http-port",
+    value: "<port>",
+    env: "SETPOINT_HTTP_PORT",
+    key: "httpPort",
+    defaultText: "8080",
     help: "HTTP/WebSocket port for the REST and watch API; 0 picks a free port",
     parse: (t) => port(t),
   }),
   spec({
-    flag: "--grpc-port", value: "<port>", env: "SETPOINT_GRPC_PORT", key: "grpcPort", defaultText: "9090",
+    flag: "--grpc-port",
+    value: "<port>",
+    env: "SETPOINT_GRPC_PORT",
+    key: "grpcPort",
+    defaultText: "9090",
     help: "gRPC port for agents; 0 picks a free port, -1 disables gRPC",
     parse: (t) => port(t, { allowDisable: true }),
   }),
   spec({
-    flag: "--data-dir", value: "<path>", env: "SETPOINT_DATA_DIR", key: "dataDir", defaultText: "./data",
+    flag: "--data-dir",
+    value: "<path>",
+    env: "SETPOINT_DATA_DIR",
+    key: "dataDir",
+    defaultText: "./data",
     help: "directory of the LMDB store; created if missing",
     parse: nonEmpty("data directory"),
   }),
   spec({
-    flag: "--store", value: "<lmdb|etcd>", env: "SETPOINT_STORE", key: "store", defaultText: "lmdb",
+    flag: "--store",
+    value: "<lmdb|etcd>",
+    env: "SETPOINT_STORE",
+    key: "store",
+    defaultText: "lmdb",
     help: "where objects live: lmdb (embedded, in --data-dir) or etcd (--etcd-servers; run any number of replicas)",
     parse: (t) => {
       const v = t.trim().toLowerCase();
@@ -173,10 +190,16 @@ export const SERVER_FLAGS: readonly AnyFlagSpec[] = [
     },
   }),
   spec({
-    flag: "--etcd-servers", value: "<urls>", env: "SETPOINT_ETCD_SERVERS", key: "etcdServers",
+    flag: "--etcd-servers",
+    value: "<urls>",
+    env: "SETPOINT_ETCD_SERVERS",
+    key: "etcdServers",
     help: "comma-separated etcd client URLs for --store etcd, e.g. http://h1:2379,http://h2:2379",
     parse: (t) => {
-      const urls = t.split(",").map((u) => u.trim()).filter((u) => u !== "");
+      const urls = t
+        .split(",")
+        .map((u) => u.trim())
+        .filter((u) => u !== "");
       if (urls.length === 0) throw new RangeError("etcd servers must not be empty");
       for (const u of urls) {
         let url: URL;
@@ -191,110 +214,170 @@ export const SERVER_FLAGS: readonly AnyFlagSpec[] = [
     },
   }),
   spec({
-    flag: "--etcd-prefix", value: "<prefix>", env: "SETPOINT_ETCD_PREFIX", key: "etcdPrefix", defaultText: "/setpoint",
+    flag: "--etcd-prefix",
+    value: "<prefix>",
+    env: "SETPOINT_ETCD_PREFIX",
+    key: "etcdPrefix",
+    defaultText: "/setpoint",
     help: "key prefix of everything Setpoint stores in etcd",
     parse: nonEmpty("etcd prefix"),
   }),
   spec({
-    flag: "--etcd-cafile", value: "<path>", env: "SETPOINT_ETCD_CAFILE", key: "etcdCaFile",
+    flag: "--etcd-cafile",
+    value: "<path>",
+    env: "SETPOINT_ETCD_CAFILE",
+    key: "etcdCaFile",
     help: "CA bundle to verify etcd's TLS certificate",
     parse: nonEmpty("etcd CA file"),
   }),
   spec({
-    flag: "--etcd-certfile", value: "<path>", env: "SETPOINT_ETCD_CERTFILE", key: "etcdCertFile",
+    flag: "--etcd-certfile",
+    value: "<path>",
+    env: "SETPOINT_ETCD_CERTFILE",
+    key: "etcdCertFile",
     help: "client certificate for etcd over TLS",
     parse: nonEmpty("etcd certificate file"),
   }),
   spec({
-    flag: "--etcd-keyfile", value: "<path>", env: "SETPOINT_ETCD_KEYFILE", key: "etcdKeyFile",
+    flag: "--etcd-keyfile",
+    value: "<path>",
+    env: "SETPOINT_ETCD_KEYFILE",
+    key: "etcdKeyFile",
     help: "private key of the etcd client certificate",
     parse: nonEmpty("etcd key file"),
   }),
   spec({
-    flag: "--etcd-request-timeout", value: "<duration>", env: "SETPOINT_ETCD_REQUEST_TIMEOUT", key: "etcdRequestTimeoutMs",
+    flag: "--etcd-request-timeout",
+    value: "<duration>",
+    env: "SETPOINT_ETCD_REQUEST_TIMEOUT",
+    key: "etcdRequestTimeoutMs",
     defaultText: "5s",
     help: "deadline of each etcd request; past it writes and lists fail with 503 ServiceUnavailable",
     parse: atLeast(1, parseDuration, " ms"),
   }),
   spec({
-    flag: "--bookmark-interval", value: "<duration>", env: "SETPOINT_BOOKMARK_INTERVAL", key: "bookmarkIntervalMs",
+    flag: "--bookmark-interval",
+    value: "<duration>",
+    env: "SETPOINT_BOOKMARK_INTERVAL",
+    key: "bookmarkIntervalMs",
     defaultText: "5s",
     help: "how often watchers that asked for bookmarks receive one",
     parse: atLeast(1, parseDuration, " ms"),
   }),
   spec({
-    flag: "--history-window", value: "<duration>", env: "SETPOINT_HISTORY_WINDOW", key: "historyWindowMs",
+    flag: "--history-window",
+    value: "<duration>",
+    env: "SETPOINT_HISTORY_WINDOW",
+    key: "historyWindowMs",
     defaultText: "5m",
     help: "keep at least this much change history for watches and lists at old revisions",
     parse: parseDuration,
   }),
   spec({
-    flag: "--history-min-events", value: "<count>", env: "SETPOINT_HISTORY_MIN_EVENTS", key: "historyMinEvents",
+    flag: "--history-min-events",
+    value: "<count>",
+    env: "SETPOINT_HISTORY_MIN_EVENTS",
+    key: "historyMinEvents",
     defaultText: "100000",
     help: "keep at least this many changes in history, however old",
     parse: atLeast(0, parseInteger),
   }),
   spec({
-    flag: "--watch-buffer-bytes", value: "<size>", env: "SETPOINT_WATCH_BUFFER_BYTES", key: "watchBufferBytes",
+    flag: "--watch-buffer-bytes",
+    value: "<size>",
+    env: "SETPOINT_WATCH_BUFFER_BYTES",
+    key: "watchBufferBytes",
     defaultText: "16Mi",
     help: "a watcher with more unsent bytes than this is disconnected (bytes, or Ki/Mi/Gi suffix)",
     parse: atLeast(1, parseByteSize, " byte"),
   }),
   spec({
-    flag: "--watch-memory-budget", value: "<size>", env: "SETPOINT_WATCH_MEMORY_BUDGET", key: "watchMemoryBudgetBytes",
+    flag: "--watch-memory-budget",
+    value: "<size>",
+    env: "SETPOINT_WATCH_MEMORY_BUDGET",
+    key: "watchMemoryBudgetBytes",
     help: "when the unsent bytes of all watchers together pass this, the watchers furthest behind are disconnected; 0 for no budget (default: 1/16 of RAM, 64Mi to 1Gi)",
     parse: atLeast(0, parseByteSize, " byte"),
   }),
   spec({
-    flag: "--quota-backend-bytes", value: "<size>", env: "SETPOINT_QUOTA_BACKEND_BYTES", key: "quotaBackendBytes",
+    flag: "--quota-backend-bytes",
+    value: "<size>",
+    env: "SETPOINT_QUOTA_BACKEND_BYTES",
+    key: "quotaBackendBytes",
     defaultText: "2Gi",
     help: "past this much stored data and history, writes get 507 until deletes and compaction free room; 0 for no quota",
     parse: atLeast(0, parseByteSize, " byte"),
   }),
   spec({
-    flag: "--max-watches-per-client", value: "<count>", env: "SETPOINT_MAX_WATCHES_PER_CLIENT", key: "maxWatchesPerClient",
+    flag: "--max-watches-per-client",
+    value: "<count>",
+    env: "SETPOINT_MAX_WATCHES_PER_CLIENT",
+    key: "maxWatchesPerClient",
     defaultText: "5000",
     help: "most WebSocket and HTTP watches one client address may hold open; past it a new watch gets 429; 0 for no cap",
     parse: atLeast(0, parseInteger),
   }),
   spec({
-    flag: "--no-fsync", env: "SETPOINT_NO_FSYNC", key: "durable",
+    flag: "--no-fsync",
+    env: "SETPOINT_NO_FSYNC",
+    key: "durable",
     help: "relax durability: acknowledge writes before they are fsync'd (faster; a crash may lose acknowledged writes)",
     parse: (t) => !parseBoolean(t),
     whenGiven: false,
   }),
   spec({
-    flag: "--workers", value: "<count>", env: "SETPOINT_WORKERS", key: "workers",
+    flag: "--workers",
+    value: "<count>",
+    env: "SETPOINT_WORKERS",
+    key: "workers",
     help: "server processes sharing the ports and the data directory (default: the number of cores; 1 runs one process)",
     parse: atLeast(1, parseInteger),
   }),
   spec({
-    flag: "--token", value: "<token>", env: "SETPOINT_TOKEN", key: "token",
+    flag: "--token",
+    value: "<token>",
+    env: "SETPOINT_TOKEN",
+    key: "token",
     help: "shorthand for one token of user admin in group system:masters (prefer the env var: flags show in ps)",
     parse: nonEmpty("token"),
   }),
   spec({
-    flag: "--token-auth-file", value: "<path>", env: "SETPOINT_TOKEN_AUTH_FILE", key: "tokenAuthFile",
+    flag: "--token-auth-file",
+    value: "<path>",
+    env: "SETPOINT_TOKEN_AUTH_FILE",
+    key: "tokenAuthFile",
     help: 'static token file as kube-apiserver reads it: one line token,user,uid,"group1,group2" per token',
     parse: nonEmpty("token file"),
   }),
   spec({
-    flag: "--client-ca-file", value: "<path>", env: "SETPOINT_CLIENT_CA_FILE", key: "clientCaFile",
+    flag: "--client-ca-file",
+    value: "<path>",
+    env: "SETPOINT_CLIENT_CA_FILE",
+    key: "clientCaFile",
     help: "client certificates signed by this CA authenticate: CN is the user, O the groups (needs TLS)",
     parse: nonEmpty("client CA file"),
   }),
   spec({
-    flag: "--tls-cert-file", value: "<path>", env: "SETPOINT_TLS_CERT_FILE", key: "tlsCertFile",
+    flag: "--tls-cert-file",
+    value: "<path>",
+    env: "SETPOINT_TLS_CERT_FILE",
+    key: "tlsCertFile",
     help: "serve HTTPS/WSS and gRPC over TLS 1.2+ with this certificate (PEM); reloaded when it changes",
     parse: nonEmpty("TLS certificate file"),
   }),
   spec({
-    flag: "--tls-private-key-file", value: "<path>", env: "SETPOINT_TLS_PRIVATE_KEY_FILE", key: "tlsPrivateKeyFile",
+    flag: "--tls-private-key-file",
+    value: "<path>",
+    env: "SETPOINT_TLS_PRIVATE_KEY_FILE",
+    key: "tlsPrivateKeyFile",
     help: "private key (PEM) of --tls-cert-file",
     parse: nonEmpty("TLS private key file"),
   }),
   spec({
-    flag: "--authorization-mode", value: "<mode>", env: "SETPOINT_AUTHORIZATION_MODE", key: "authorizationMode",
+    flag: "--authorization-mode",
+    value: "<mode>",
+    env: "SETPOINT_AUTHORIZATION_MODE",
+    key: "authorizationMode",
     defaultText: "AlwaysAllow",
     help: "AlwaysAllow, or RBAC (Role, ClusterRole, RoleBinding, ClusterRoleBinding in rbac.authorization.k8s.io/v1)",
     parse: (t) => {
@@ -304,30 +387,46 @@ export const SERVER_FLAGS: readonly AnyFlagSpec[] = [
     },
   }),
   spec({
-    flag: "--max-requests-inflight", value: "<count>", env: "SETPOINT_MAX_REQUESTS_INFLIGHT", key: "maxRequestsInflight",
+    flag: "--max-requests-inflight",
+    value: "<count>",
+    env: "SETPOINT_MAX_REQUESTS_INFLIGHT",
+    key: "maxRequestsInflight",
     defaultText: "400",
     help: "read requests served at once; past it 429 with Retry-After (watches do not count; 0 = no limit)",
     parse: atLeast(0, parseInteger),
   }),
   spec({
-    flag: "--max-mutating-requests-inflight", value: "<count>", env: "SETPOINT_MAX_MUTATING_REQUESTS_INFLIGHT", key: "maxMutatingRequestsInflight",
+    flag: "--max-mutating-requests-inflight",
+    value: "<count>",
+    env: "SETPOINT_MAX_MUTATING_REQUESTS_INFLIGHT",
+    key: "maxMutatingRequestsInflight",
     defaultText: "200",
     help: "writes served at once; past it 429 with Retry-After (0 = no limit)",
     parse: atLeast(0, parseInteger),
   }),
   spec({
-    flag: "--max-watches-per-user", value: "<count>", env: "SETPOINT_MAX_WATCHES_PER_USER", key: "maxWatchesPerUser",
+    flag: "--max-watches-per-user",
+    value: "<count>",
+    env: "SETPOINT_MAX_WATCHES_PER_USER",
+    key: "maxWatchesPerUser",
     defaultText: "1000",
     help: "watches one authenticated user may hold open at once, all transports together; past it 429 (0 = no limit)",
     parse: atLeast(0, parseInteger),
   }),
   spec({
-    flag: "--audit-log-path", value: "<path>", env: "SETPOINT_AUDIT_LOG_PATH", key: "auditLogPath",
+    flag: "--audit-log-path",
+    value: "<path>",
+    env: "SETPOINT_AUDIT_LOG_PATH",
+    key: "auditLogPath",
     help: "append one audit.k8s.io/v1 Event (level Metadata) per request to this file",
     parse: nonEmpty("audit log path"),
   }),
   spec({
-    flag: "--log-level", value: "<level>", env: "SETPOINT_LOG_LEVEL", key: "logLevel", defaultText: "info",
+    flag: "--log-level",
+    value: "<level>",
+    env: "SETPOINT_LOG_LEVEL",
+    key: "logLevel",
+    defaultText: "info",
     help: `log level: ${LOG_LEVELS.join(", ")}`,
     parse: (t) => {
       const level = t.trim().toLowerCase();
@@ -472,9 +571,12 @@ export function listenErrorMessage(err: { listener: "http" | "grpc"; host: strin
   const what = http ? "HTTP" : "gRPC";
   const flag = http ? "--http-port (or SETPOINT_HTTP_PORT; 0 picks a free port)" : "--grpc-port (or SETPOINT_GRPC_PORT; 0 picks a free port)";
   const why =
-    err.code === "EADDRINUSE" ? `port ${err.port} on ${err.host} is already in use (another Setpoint, or another program)`
-    : err.code === "EACCES" ? `port ${err.port} on ${err.host} needs privileges this process lacks`
-    : err.code === "EADDRNOTAVAIL" ? `${err.host} is not an address of this machine (see --host)`
-    : `cannot listen on ${err.host}:${err.port} (${err.code})`;
+    err.code === "EADDRINUSE"
+      ? `port ${err.port} on ${err.host} is already in use (another Setpoint, or another program)`
+      : err.code === "EACCES"
+        ? `port ${err.port} on ${err.host} needs privileges this process lacks`
+        : err.code === "EADDRNOTAVAIL"
+          ? `${err.host} is not an address of this machine (see --host)`
+          : `cannot listen on ${err.host}:${err.port} (${err.code})`;
   return `the ${what} ${why}: choose another with ${flag}`;
 }

@@ -125,7 +125,10 @@ export async function followCollection(client: ApiClient, options: FollowOptions
       }
       // With several replicas, resume on the next one.
       if (client.replicas.length > 1) client.failover(streamServer);
-      if (end.reason !== lastProblem) options.onNotice?.(`watch: disconnected (${end.reason}); retrying from revision ${revision}${client.replicas.length > 1 ? ` on ${client.replica}` : ""}`);
+      if (end.reason !== lastProblem)
+        options.onNotice?.(
+          `watch: disconnected (${end.reason}); retrying from revision ${revision}${client.replicas.length > 1 ? ` on ${client.replica}` : ""}`,
+        );
       lastProblem = end.reason;
       await sleep(delay);
       delay = Math.min(maxMs, delay * 2);

@@ -37,7 +37,10 @@ export async function readManifests(sources: readonly string[], readStdin: () =>
     let files: string[];
     try {
       files = statSync(source).isDirectory()
-        ? readdirSync(source).filter((f) => MANIFEST_FILE.test(f)).sort().map((f) => join(source, f))
+        ? readdirSync(source)
+            .filter((f) => MANIFEST_FILE.test(f))
+            .sort()
+            .map((f) => join(source, f))
         : [source];
     } catch (error) {
       throw new CliError(`cannot read ${source}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { cause: error });

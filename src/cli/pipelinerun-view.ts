@@ -42,7 +42,11 @@ export const PIPELINE_RUN_WIDE_COLUMNS: Column[] = [
   { header: "DURATION", cell: (o, now) => duration(statusOf(o).startTime, statusOf(o).completionTime, now) },
   {
     header: "RUNNING",
-    cell: (o) => tasksOf(o).filter((t) => taskStatus(o, t.name)?.phase === "Running").map((t) => t.name).join(",") || "<none>",
+    cell: (o) =>
+      tasksOf(o)
+        .filter((t) => taskStatus(o, t.name)?.phase === "Running")
+        .map((t) => t.name)
+        .join(",") || "<none>",
   },
 ];
 
@@ -60,7 +64,11 @@ export function orderedTasks(o: LooseObject): PipelineTask[] {
 
 const none = (v: unknown): string => (v === undefined || v === null || v === "" ? "<none>" : String(v));
 const when = (t: string | undefined, now: number): string => (t === undefined ? "<none>" : `${t} (${age(t, now)} ago)`);
-export const indent = (text: string, by = "  "): string => text.split("\n").map((l) => (l === "" ? l : by + l)).join("\n");
+export const indent = (text: string, by = "  "): string =>
+  text
+    .split("\n")
+    .map((l) => (l === "" ? l : by + l))
+    .join("\n");
 
 /** The task's command on one line, at most 60 characters. */
 function commandOf(t: PipelineTask): string {
@@ -104,7 +112,7 @@ export function describePipelineRun(o: LooseObject, now: number): string {
       t.name,
       ts?.phase ?? "Pending",
       attemptCell(t, ts),
-      ts?.exitCode !== undefined ? String(ts.exitCode) : ts?.signal ?? "<none>",
+      ts?.exitCode !== undefined ? String(ts.exitCode) : (ts?.signal ?? "<none>"),
       ts?.startTime !== undefined ? duration(ts.startTime, ts.completionTime, now) : "<none>",
       (t.runAfter ?? []).join(",") || "<none>",
       none(ts?.reason),
@@ -114,7 +122,9 @@ export function describePipelineRun(o: LooseObject, now: number): string {
   lines.push(indent(renderTable(["NAME", "PHASE", "ATTEMPT", "EXIT", "DURATION", "RUN AFTER", "REASON", "COMMAND"], rows)));
   const extra = Object.keys(s.tasks ?? {}).filter((n) => !tasks.some((t) => t.name === n));
   if (extra.length > 0) lines.push(`  (status also has tasks no longer in spec: ${extra.join(", ")})`);
-  lines.push(`Output:       setpoint logs ${o.metadata.name ?? ""}${o.metadata.namespace && o.metadata.namespace !== "default" ? ` -n ${o.metadata.namespace}` : ""} [TASK]`);
+  lines.push(
+    `Output:       setpoint logs ${o.metadata.name ?? ""}${o.metadata.namespace && o.metadata.namespace !== "default" ? ` -n ${o.metadata.namespace}` : ""} [TASK]`,
+  );
   return lines.join("\n");
 }
 

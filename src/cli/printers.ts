@@ -11,7 +11,10 @@ import { AGE, NAME, NAMESPACE, renderTable, type Column } from "./table.ts";
 
 const LABELS: Column = {
   header: "LABELS",
-  cell: (o) => Object.entries(o.metadata.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(",") || "<none>",
+  cell: (o) =>
+    Object.entries(o.metadata.labels ?? {})
+      .map(([k, v]) => `${k}=${v}`)
+      .join(",") || "<none>",
 };
 const text = (v: unknown): string => (v === undefined || v === null || v === "" ? "<none>" : String(v));
 
@@ -53,7 +56,10 @@ export function columnsFor(t: ResourceInfo, options: { wide?: boolean; allNamesp
 
 /** A table of objects with the type's columns. */
 export function objectTable(columns: readonly Column[], objects: readonly LooseObject[], now: number): string {
-  return renderTable(columns.map((c) => c.header), objects.map((o) => columns.map((c) => c.cell(o, now))));
+  return renderTable(
+    columns.map((c) => c.header),
+    objects.map((o) => columns.map((c) => c.cell(o, now))),
+  );
 }
 
 /** JSON as kubectl prints it (4-space indent). */

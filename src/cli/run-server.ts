@@ -27,10 +27,7 @@ function hostPort(host: string, port: number): string {
  * function again.
  */
 export async function runServer(options: ServerOptions, info: { version: string }): Promise<void> {
-  const log = pino(
-    { name: "setpoint-server", level: options.logLevel, base: { pid: process.pid } },
-    pino.destination({ dest: 1, sync: true }),
-  );
+  const log = pino({ name: "setpoint-server", level: options.logLevel, base: { pid: process.pid } }, pino.destination({ dest: 1, sync: true }));
   const worker = isClusterWorker();
   if (!worker && options.workers > 1) {
     // Every worker would fail on a taken port and say so: check once, here, and say it once.

@@ -18,7 +18,10 @@ const GAP = 3;
 
 /** One line: each cell padded to `widths[i]`, newlines flattened, trailing spaces dropped. */
 function formatRow(cells: readonly string[], widths: readonly number[]): string {
-  return cells.map((c, i) => c.replace(/\n/g, " ").padEnd(widths[i] ?? 0)).join("").trimEnd();
+  return cells
+    .map((c, i) => c.replace(/\n/g, " ").padEnd(widths[i] ?? 0))
+    .join("")
+    .trimEnd();
 }
 
 /** Rows under a header, columns separated by three spaces, no borders (kubectl's look). */

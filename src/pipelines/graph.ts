@@ -20,8 +20,7 @@ export interface GraphTask {
   runAfter?: readonly string[];
 }
 
-const strings = (value: unknown): Array<string | undefined> =>
-  Array.isArray(value) ? value.map((v: unknown) => (typeof v === "string" ? v : undefined)) : [];
+const strings = (value: unknown): Array<string | undefined> => (Array.isArray(value) ? value.map((v: unknown) => (typeof v === "string" ? v : undefined)) : []);
 
 /**
  * Checks a task list's graph: duplicate names, `runAfter` names that are no
@@ -59,7 +58,9 @@ export function validateTaskGraph(tasks: readonly unknown[], field: string): Fie
 
   // Cycles: depth-first search over the first task of each name; every edge
   // that reaches a task still on the stack closes a cycle and is reported.
-  const WHITE = 0, GREY = 1, BLACK = 2;
+  const WHITE = 0,
+    GREY = 1,
+    BLACK = 2;
   const color = new Array<number>(list.length).fill(WHITE);
   const stack: number[] = [];
   const visit = (i: number): void => {
@@ -93,15 +94,9 @@ export function validateTaskGraph(tasks: readonly unknown[], field: string): Fie
  * finished without success), and every task they run after has succeeded.
  * @example readyTasks(spec.tasks, new Set(["checkout"]), { started: new Set(["lint"]) })
  */
-export function readyTasks(
-  tasks: readonly GraphTask[],
-  succeeded: ReadonlySet<string>,
-  options: { started?: ReadonlySet<string> } = {},
-): string[] {
+export function readyTasks(tasks: readonly GraphTask[], succeeded: ReadonlySet<string>, options: { started?: ReadonlySet<string> } = {}): string[] {
   const started = options.started ?? new Set<string>();
-  return tasks
-    .filter((t) => !succeeded.has(t.name) && !started.has(t.name) && (t.runAfter ?? []).every((d) => succeeded.has(d)))
-    .map((t) => t.name);
+  return tasks.filter((t) => !succeeded.has(t.name) && !started.has(t.name) && (t.runAfter ?? []).every((d) => succeeded.has(d))).map((t) => t.name);
 }
 
 /**

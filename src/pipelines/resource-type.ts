@@ -295,7 +295,8 @@ export const PIPELINE_RUN_RESOURCE_TYPE = {
     kind: PIPELINE_RUN_KIND,
     plural: PIPELINE_RUN_PLURAL,
     scope: "Namespaced",
-    description: "A run of a task graph: each task is a process (a shell command or a program) run by a pipeline agent, in parallel where runAfter allows, with retries, timeouts and cancel.",
+    description:
+      "A run of a task graph: each task is a process (a shell command or a program) run by a pipeline agent, in parallel where runAfter allows, with retries, timeouts and cancel.",
     shortNames: ["pr"],
     categories: ["setpoint", "pipelines"],
     additionalPrinterColumns: [
@@ -328,12 +329,20 @@ export function validatePipelineRun(object: { spec?: unknown }): FieldCause[] {
     const hasRun = t.run !== undefined;
     const hasCommand = t.command !== undefined;
     if (hasRun && hasCommand) {
-      causes.push({ field: `${field}.command`, message: "Forbidden: may not be set together with run: use run (a shell command) or command (argv)", reason: "FieldValueForbidden" });
+      causes.push({
+        field: `${field}.command`,
+        message: "Forbidden: may not be set together with run: use run (a shell command) or command (argv)",
+        reason: "FieldValueForbidden",
+      });
     } else if (!hasRun && !hasCommand) {
       causes.push({ field: `${field}.run`, message: "Required value: set run (a shell command) or command (argv)", reason: "FieldValueRequired" });
     }
     if (t.args !== undefined && !hasCommand) {
-      causes.push({ field: `${field}.args`, message: "Forbidden: args needs command (with run, write the arguments into the shell command)", reason: "FieldValueForbidden" });
+      causes.push({
+        field: `${field}.args`,
+        message: "Forbidden: args needs command (with run, write the arguments into the shell command)",
+        reason: "FieldValueForbidden",
+      });
     }
   });
   causes.push(...validateTaskGraph(tasks as TaskLike[], "spec.tasks"));

@@ -70,7 +70,9 @@ export function auditEvent(r: AuditRecord, stageAt: number, auditID: string = ra
     if (a.subresource) ref.subresource = a.subresource;
     event.objectRef = ref;
   }
-  event.responseStatus = r.failure ? { metadata: {}, status: "Failure", message: r.failure.message, reason: r.failure.reason, code: r.code } : { metadata: {}, code: r.code };
+  event.responseStatus = r.failure
+    ? { metadata: {}, status: "Failure", message: r.failure.message, reason: r.failure.reason, code: r.code }
+    : { metadata: {}, code: r.code };
   event.requestReceivedTimestamp = microTime(r.receivedAt);
   event.stageTimestamp = microTime(stageAt);
   if (r.decision) event.annotations = { "authorization.k8s.io/decision": r.decision };
@@ -129,7 +131,14 @@ export class AuditLog {
           await file.write(batch.join(""));
           this.stats.written += batch.length;
         } catch (err) {
-          if (this.#file && (await this.#file.then(() => false, () => true))) this.#file = undefined; // could not open: try again next batch
+          if (
+            this.#file &&
+            (await this.#file.then(
+              () => false,
+              () => true,
+            ))
+          )
+            this.#file = undefined; // could not open: try again next batch
           this.stats.failed += batch.length;
           const now = this.#now();
           if (now - this.#lastError > 60_000) {
@@ -154,6 +163,10 @@ export class AuditLog {
     this.#closed = true;
     const file = this.#file;
     this.#file = undefined;
-    if (file) await file.then((f) => f.close(), () => undefined);
+    if (file)
+      await file.then(
+        (f) => f.close(),
+        () => undefined,
+      );
   }
 }

@@ -254,7 +254,9 @@ function jsonOf(bytes: Uint8Array | null | undefined, field: string): unknown {
   try {
     return JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("utf8"));
   } catch (err) {
-    throw new BadRequestError(`invalid JSON in ${field}: ${(err as Error).message}`, { causes: [{ field, message: "invalid JSON", reason: "FieldValueInvalid" }] });
+    throw new BadRequestError(`invalid JSON in ${field}: ${(err as Error).message}`, {
+      causes: [{ field, message: "invalid JSON", reason: "FieldValueInvalid" }],
+    });
   }
 }
 

@@ -62,7 +62,8 @@ export class Limits {
   /** Counts one more open watch for `user`; throws TooManyRequestsError past the cap. */
   watch(user: string): () => void {
     const max = this.#max.watches;
-    if (max > 0 && this.#watches.of(user) >= max) throw new TooManyRequestsError(`too many watches open for user ${JSON.stringify(user)}: at most ${max}; close some or retry later`);
+    if (max > 0 && this.#watches.of(user) >= max)
+      throw new TooManyRequestsError(`too many watches open for user ${JSON.stringify(user)}: at most ${max}; close some or retry later`);
     return this.#watches.take(user);
   }
 

@@ -13,7 +13,9 @@ export class ListenError extends Error {
   readonly code: string;
   constructor(listener: "http" | "grpc", host: string, port: number, cause: unknown) {
     const code = codeOf(cause);
-    super(`server: cannot listen for ${listener === "http" ? "HTTP" : "gRPC"} on ${host}:${port}: ${code === "EADDRINUSE" ? "address already in use" : code}`, { cause });
+    super(`server: cannot listen for ${listener === "http" ? "HTTP" : "gRPC"} on ${host}:${port}: ${code === "EADDRINUSE" ? "address already in use" : code}`, {
+      cause,
+    });
     this.listener = listener;
     this.host = host;
     this.port = port;

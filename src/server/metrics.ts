@@ -34,23 +34,109 @@ export function createMetrics(store: Store, hub: WatchHub): Metrics {
   });
   const compactions = new Counter({ name: "setpoint_compactions_total", help: "Change-log compactions run.", registers: [registry] });
   const stats = () => hub.stats();
-  new Gauge({ name: "setpoint_watchers", help: "Open watches.", registers: [registry], collect() { this.set(stats().watchers); } });
+  new Gauge({
+    name: "setpoint_watchers",
+    help: "Open watches.",
+    registers: [registry],
+    collect() {
+      this.set(stats().watchers);
+    },
+  });
   // Cumulative figures owned by the hub, exposed as counters at scrape time.
   const fromHub = (name: string, help: string, pick: (s: ReturnType<WatchHub["stats"]>) => number) =>
-    new Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(pick(stats())); } });
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(pick(stats()));
+      },
+    });
   fromHub("setpoint_watch_events_sent_total", "Watch events sent (all watchers).", (s) => s.eventsSent);
   fromHub("setpoint_watch_bookmarks_sent_total", "Bookmarks sent.", (s) => s.bookmarksSent);
-  fromHub("setpoint_watchers_cut_off_total", "Watchers cut off for not reading fast enough (their send-buffer bound, or the memory budget of all watchers).", (s) => s.cutOff);
-  fromHub("setpoint_watchers_cut_off_budget_total", "Watchers cut off, furthest behind first, because all watchers' unsent bytes passed --watch-memory-budget.", (s) => s.cutOffBudget);
-  new Gauge({ name: "setpoint_watch_queued_bytes", help: "Unsent bytes of all watchers, as last summed for the memory budget.", registers: [registry], collect() { this.set(stats().queuedBytes); } });
-  new Gauge({ name: "setpoint_watch_window_events", help: "Events kept in memory for watchers to resume from.", registers: [registry], collect() { this.set(stats().windowEvents); } });
-  new Gauge({ name: "setpoint_watch_window_bytes", help: "Bytes those events hold (objects, previous objects, each transport's encoding).", registers: [registry], collect() { this.set(stats().windowBytes); } });
-  new Gauge({ name: "setpoint_nodejs_array_buffers_bytes", help: "Bytes of ArrayBuffers and Buffers (part of external memory).", registers: [registry], collect() { this.set(process.memoryUsage().arrayBuffers); } });
-  new Gauge({ name: "setpoint_revision", help: "Newest committed revision.", registers: [registry], collect() { this.set(store.head()); } });
-  new Gauge({ name: "setpoint_compacted_revision", help: "Oldest revision still listable and watchable.", registers: [registry], collect() { this.set(store.compacted()); } });
-  new Gauge({ name: "setpoint_store_size_bytes", help: "Bytes the store's files take on disk.", registers: [registry], collect() { this.set(store.size()); } });
-  new Gauge({ name: "setpoint_store_used_bytes", help: "Bytes of live data and retained history in the store (counted against the quota).", registers: [registry], collect() { this.set(store.space().usedBytes); } });
-  new Gauge({ name: "setpoint_store_quota_bytes", help: "The store's space quota (0: none).", registers: [registry], collect() { this.set(store.space().quotaBytes); } });
+  fromHub(
+    "setpoint_watchers_cut_off_total",
+    "Watchers cut off for not reading fast enough (their send-buffer bound, or the memory budget of all watchers).",
+    (s) => s.cutOff,
+  );
+  fromHub(
+    "setpoint_watchers_cut_off_budget_total",
+    "Watchers cut off, furthest behind first, because all watchers' unsent bytes passed --watch-memory-budget.",
+    (s) => s.cutOffBudget,
+  );
+  new Gauge({
+    name: "setpoint_watch_queued_bytes",
+    help: "Unsent bytes of all watchers, as last summed for the memory budget.",
+    registers: [registry],
+    collect() {
+      this.set(stats().queuedBytes);
+    },
+  });
+  new Gauge({
+    name: "setpoint_watch_window_events",
+    help: "Events kept in memory for watchers to resume from.",
+    registers: [registry],
+    collect() {
+      this.set(stats().windowEvents);
+    },
+  });
+  new Gauge({
+    name: "setpoint_watch_window_bytes",
+    help: "Bytes those events hold (objects, previous objects, each transport's encoding).",
+    registers: [registry],
+    collect() {
+      this.set(stats().windowBytes);
+    },
+  });
+  new Gauge({
+    name: "setpoint_nodejs_array_buffers_bytes",
+    help: "Bytes of ArrayBuffers and Buffers (part of external memory).",
+    registers: [registry],
+    collect() {
+      this.set(process.memoryUsage().arrayBuffers);
+    },
+  });
+  new Gauge({
+    name: "setpoint_revision",
+    help: "Newest committed revision.",
+    registers: [registry],
+    collect() {
+      this.set(store.head());
+    },
+  });
+  new Gauge({
+    name: "setpoint_compacted_revision",
+    help: "Oldest revision still listable and watchable.",
+    registers: [registry],
+    collect() {
+      this.set(store.compacted());
+    },
+  });
+  new Gauge({
+    name: "setpoint_store_size_bytes",
+    help: "Bytes the store's files take on disk.",
+    registers: [registry],
+    collect() {
+      this.set(store.size());
+    },
+  });
+  new Gauge({
+    name: "setpoint_store_used_bytes",
+    help: "Bytes of live data and retained history in the store (counted against the quota).",
+    registers: [registry],
+    collect() {
+      this.set(store.space().usedBytes);
+    },
+  });
+  new Gauge({
+    name: "setpoint_store_quota_bytes",
+    help: "The store's space quota (0: none).",
+    registers: [registry],
+    collect() {
+      this.set(store.space().quotaBytes);
+    },
+  });
   new Gauge({
     name: "setpoint_store_alarm",
     help: "1 while the store's space alarm is raised (writes get 507), by kind: quota or disk-full.",
@@ -61,7 +147,11 @@ export function createMetrics(store: Store, hub: WatchHub): Metrics {
       for (const kind of ["quota", "disk-full"]) this.set({ kind }, alarm?.kind === kind ? 1 : 0);
     },
   });
-  const commitFailures = new Counter({ name: "setpoint_store_commit_failures_total", help: "Store commits that failed (disk full, I/O errors); each was answered to its writers.", registers: [registry] });
+  const commitFailures = new Counter({
+    name: "setpoint_store_commit_failures_total",
+    help: "Store commits that failed (disk full, I/O errors); each was answered to its writers.",
+    registers: [registry],
+  });
   return {
     registry,
     request(verb, resource, code, seconds) {

@@ -38,15 +38,15 @@ function operations(t: TypeInfo, verbs: string[]) {
   return ops;
 }
 
-const API_VERSION_DESCRIPTION =
-  "APIVersion defines the versioned schema of this representation of an object: GROUP/VERSION of its type.";
+const API_VERSION_DESCRIPTION = "APIVersion defines the versioned schema of this representation of an object: GROUP/VERSION of its type.";
 const KIND_DESCRIPTION = "Kind is a string value representing the REST resource this object represents. In CamelCase.";
 const METADATA_DESCRIPTION =
   "Standard object's metadata: name, namespace, labels, annotations, resourceVersion (the revision of its last write), generation, uid, finalizers.";
 
 /** A part's schema with a description (the declared one wins), or an open object. */
 function withDescription(schema: unknown, description: string): unknown {
-  if (schema === undefined || schema === null || typeof schema !== "object") return { type: "object", description, "x-kubernetes-preserve-unknown-fields": true };
+  if (schema === undefined || schema === null || typeof schema !== "object")
+    return { type: "object", description, "x-kubernetes-preserve-unknown-fields": true };
   return { description, ...(schema as object) };
 }
 

@@ -236,7 +236,9 @@ async function readJson(req: IncomingMessage, allowYaml: boolean): Promise<unkno
     try {
       return parseYaml(text, { logLevel: "error" }); // a client's YAML must not print warnings on the server's stderr
     } catch (err) {
-      throw new BadRequestError(`invalid YAML body: ${(err as Error).message.split("\n")[0]}`, { causes: [{ field: "body", message: "invalid YAML", reason: "FieldValueInvalid" }] });
+      throw new BadRequestError(`invalid YAML body: ${(err as Error).message.split("\n")[0]}`, {
+        causes: [{ field: "body", message: "invalid YAML", reason: "FieldValueInvalid" }],
+      });
     }
   }
   if (allowYaml && type !== "application/json" && type !== "" && !type.endsWith("+json") && type !== "*/*") {
@@ -247,7 +249,9 @@ async function readJson(req: IncomingMessage, allowYaml: boolean): Promise<unkno
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new BadRequestError(`invalid JSON body: ${(err as Error).message}`, { causes: [{ field: "body", message: "invalid JSON", reason: "FieldValueInvalid" }] });
+    throw new BadRequestError(`invalid JSON body: ${(err as Error).message}`, {
+      causes: [{ field: "body", message: "invalid JSON", reason: "FieldValueInvalid" }],
+    });
   }
 }
 
@@ -484,10 +488,16 @@ async function serveObject(ctx: RestContext, call: Call, route: Extract<Route, {
 
 function deleteOptions(body: unknown): DeleteOptions {
   if (body === undefined || body === null) return {};
-  if (typeof body !== "object" || Array.isArray(body)) throw new BadRequestError("delete options must be a JSON object", { causes: [{ field: "body", message: "must be an object", reason: "FieldValueInvalid" }] });
+  if (typeof body !== "object" || Array.isArray(body))
+    throw new BadRequestError("delete options must be a JSON object", {
+      causes: [{ field: "body", message: "must be an object", reason: "FieldValueInvalid" }],
+    });
   const pre = (body as { preconditions?: unknown }).preconditions;
   if (pre === undefined || pre === null) return {};
-  if (typeof pre !== "object" || Array.isArray(pre)) throw new BadRequestError("preconditions must be an object", { causes: [{ field: "preconditions", message: "must be an object", reason: "FieldValueInvalid" }] });
+  if (typeof pre !== "object" || Array.isArray(pre))
+    throw new BadRequestError("preconditions must be an object", {
+      causes: [{ field: "preconditions", message: "must be an object", reason: "FieldValueInvalid" }],
+    });
   const { resourceVersion, uid } = pre as { resourceVersion?: unknown; uid?: unknown };
   const out: DeleteOptions["preconditions"] = {};
   if (resourceVersion !== undefined && resourceVersion !== null) out.resourceVersion = String(resourceVersion);

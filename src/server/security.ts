@@ -86,7 +86,17 @@ export class Security {
   readonly #byConnection = new WeakMap<object, { token: Buffer; user: UserInfo }>();
   readonly #log: Logger | undefined;
 
-  constructor(parts: { authenticator: Authenticator; authorizer: Authorizer; limits: Limits; audit?: AuditLog; tls?: TlsCertificates; now?: () => number; stops?: Array<() => void>; rbacIndex?: RbacIndex; log?: Logger }) {
+  constructor(parts: {
+    authenticator: Authenticator;
+    authorizer: Authorizer;
+    limits: Limits;
+    audit?: AuditLog;
+    tls?: TlsCertificates;
+    now?: () => number;
+    stops?: Array<() => void>;
+    rbacIndex?: RbacIndex;
+    log?: Logger;
+  }) {
     this.#index = parts.rbacIndex;
     this.#log = parts.log;
     this.authenticator = parts.authenticator;
@@ -263,12 +273,23 @@ export class Security {
       namespace: ref?.namespace ?? "",
       name: ref?.name ?? "",
     };
-    return this.admit({ credentials, attributes, longRunning: verb === "watch", requestURI: `/setpoint.v1.Resources/${verb}`, sourceIP: call.getPeer(), userAgent: call.metadata.get("user-agent")[0]?.toString() });
+    return this.admit({
+      credentials,
+      attributes,
+      longRunning: verb === "watch",
+      requestURI: `/setpoint.v1.Resources/${verb}`,
+      sourceIP: call.getPeer(),
+      userAgent: call.metadata.get("user-agent")[0]?.toString(),
+    });
   }
 
   async #serveReview(req: IncomingMessage, res: ServerResponse, user: UserInfo, method: string, rules: boolean): Promise<void> {
     try {
-      if (method !== "POST") throw new ApiError("MethodNotAllowed", `the server does not allow this method on the requested resource: ${method} ${rules ? "selfsubjectrulesreviews" : "selfsubjectaccessreviews"}`);
+      if (method !== "POST")
+        throw new ApiError(
+          "MethodNotAllowed",
+          `the server does not allow this method on the requested resource: ${method} ${rules ? "selfsubjectrulesreviews" : "selfsubjectaccessreviews"}`,
+        );
       const chunks: Buffer[] = [];
       let size = 0;
       for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -287,7 +308,9 @@ export class Security {
           throw new BadRequestError(`invalid JSON body: ${(err as Error).message}`);
         }
       }
-      const review = JSON.stringify(rules ? reviewRules(this.authorizer, user, rulesReviewNamespace(body, protobuf ? raw : undefined)) : reviewAccess(this.authorizer, user, body));
+      const review = JSON.stringify(
+        rules ? reviewRules(this.authorizer, user, rulesReviewNamespace(body, protobuf ? raw : undefined)) : reviewAccess(this.authorizer, user, body),
+      );
       res.writeHead(201, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(review) });
       res.end(review);
     } catch (err) {
@@ -315,9 +338,13 @@ export class Security {
 
 /** Builds the security edge from the server's options (TLS files are read now; a bad file throws). */
 export function createSecurity(o: ServerOptions, deps: { hub: WatchHub; log: Logger; clock: Clock }): Security {
-  const tls = o.tlsCertFile !== undefined && o.tlsPrivateKeyFile !== undefined
-    ? new TlsCertificates({ certFile: o.tlsCertFile, keyFile: o.tlsPrivateKeyFile, clientCaFile: o.clientCaFile }, { log: deps.log, clock: deps.clock, reloadIntervalMs: o.tlsReloadIntervalMs })
-    : undefined;
+  const tls =
+    o.tlsCertFile !== undefined && o.tlsPrivateKeyFile !== undefined
+      ? new TlsCertificates(
+          { certFile: o.tlsCertFile, keyFile: o.tlsPrivateKeyFile, clientCaFile: o.clientCaFile },
+          { log: deps.log, clock: deps.clock, reloadIntervalMs: o.tlsReloadIntervalMs },
+        )
+      : undefined;
   if (o.clientCaFile !== undefined && !tls) throw new RangeError("--client-ca-file needs TLS: set --tls-cert-file and --tls-private-key-file");
   if ((o.tlsCertFile === undefined) !== (o.tlsPrivateKeyFile === undefined)) throw new RangeError("--tls-cert-file and --tls-private-key-file go together");
   const authenticator = new Authenticator({ tokenAuthFile: o.tokenAuthFile, token: o.token, clientCertificates: o.clientCaFile !== undefined });
@@ -332,7 +359,11 @@ export function createSecurity(o: ServerOptions, deps: { hub: WatchHub; log: Log
     // the write is acknowledged (this process) or announced (--workers peers).
     authorizer = new RbacAuthorizer(index);
   }
-  const limits = new Limits({ maxRequestsInflight: o.maxRequestsInflight, maxMutatingRequestsInflight: o.maxMutatingRequestsInflight, maxWatchesPerUser: o.maxWatchesPerUser });
+  const limits = new Limits({
+    maxRequestsInflight: o.maxRequestsInflight,
+    maxMutatingRequestsInflight: o.maxMutatingRequestsInflight,
+    maxWatchesPerUser: o.maxWatchesPerUser,
+  });
   const audit = o.auditLogPath !== undefined ? new AuditLog(o.auditLogPath, { log: deps.log, now: () => deps.clock.now() }) : undefined;
   return new Security({ authenticator, authorizer, limits, audit, tls, now: () => deps.clock.now(), stops, rbacIndex, log: deps.log });
 }

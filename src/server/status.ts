@@ -77,6 +77,8 @@ export function serviceError(err: unknown): Partial<grpc.StatusObject> & { code:
 export function rawHttpReply(status: Status, headers: Record<string, string | number> = {}): string {
   const body = JSON.stringify(status);
   const phrase = STATUS_CODES[status.code] ?? status.reason;
-  const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+  const extra = Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join("");
   return `HTTP/1.1 ${status.code} ${phrase}\r\nContent-Type: application/json\r\n${extra}Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
 }

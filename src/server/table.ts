@@ -127,7 +127,11 @@ export function toTable(t: TypeInfo, objects: readonly LooseObject[], metadata: 
 export function listAsTable(t: TypeInfo, listJson: string, opts: TableOptions): string {
   const list = JSON.parse(listJson) as { metadata?: Record<string, unknown>; items?: LooseObject[] };
   const { resourceVersion, continue: cont, remainingItemCount } = list.metadata ?? {};
-  const metadata = { ...(resourceVersion !== undefined && { resourceVersion }), ...(cont !== undefined && cont !== "" && { continue: cont }), ...(remainingItemCount !== undefined && { remainingItemCount }) };
+  const metadata = {
+    ...(resourceVersion !== undefined && { resourceVersion }),
+    ...(cont !== undefined && cont !== "" && { continue: cont }),
+    ...(remainingItemCount !== undefined && { remainingItemCount }),
+  };
   return JSON.stringify(toTable(t, list.items ?? [], metadata, opts));
 }
 

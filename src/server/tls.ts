@@ -48,7 +48,8 @@ function load(files: TlsFiles): Loaded {
   return loaded;
 }
 
-const same = (a: Loaded, b: Loaded) => a.cert.equals(b.cert) && a.key.equals(b.key) && (a.ca === undefined ? b.ca === undefined : b.ca !== undefined && a.ca.equals(b.ca));
+const same = (a: Loaded, b: Loaded) =>
+  a.cert.equals(b.cert) && a.key.equals(b.key) && (a.ca === undefined ? b.ca === undefined : b.ca !== undefined && a.ca.equals(b.ca));
 
 /** gRPC server credentials whose certificate can be replaced while serving. */
 class ReloadableGrpcCredentials extends grpc.ServerCredentials {
@@ -116,7 +117,10 @@ export class TlsCertificates {
 
   /** An HTTPS server (TLS 1.2+, client certificates asked for with a client CA) that follows reloads. */
   createHttpsServer(options: { keepAliveTimeout?: number }, listener: RequestListener): HttpsServer {
-    const server = createHttpsServer({ ...this.#context(), requestCert: this.clientCa, rejectUnauthorized: false, keepAliveTimeout: options.keepAliveTimeout }, listener);
+    const server = createHttpsServer(
+      { ...this.#context(), requestCert: this.clientCa, rejectUnauthorized: false, keepAliveTimeout: options.keepAliveTimeout },
+      listener,
+    );
     this.#servers.add(server);
     server.once("close", () => this.#servers.delete(server));
     return server;

@@ -38,7 +38,13 @@ export function isUiPath(pathname: string): boolean {
 export async function serveUi(req: IncomingMessage, res: ServerResponse, pathname: string): Promise<number> {
   const security = { "Content-Security-Policy": UI_CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY" };
   const plain = (code: number, text: string, extra: Record<string, string> = {}) => {
-    res.writeHead(code, { ...security, "Content-Type": "text/plain; charset=utf-8", "Content-Length": Buffer.byteLength(text), "Cache-Control": "no-store", ...extra });
+    res.writeHead(code, {
+      ...security,
+      "Content-Type": "text/plain; charset=utf-8",
+      "Content-Length": Buffer.byteLength(text),
+      "Cache-Control": "no-store",
+      ...extra,
+    });
     res.end(req.method === "HEAD" ? undefined : text);
     return code;
   };

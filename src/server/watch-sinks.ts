@@ -30,7 +30,11 @@ import { statusOf } from "./status.ts";
 export const CLOSE_SLOW = 4008;
 
 /** Calls `listener` once, on whichever of the emitter's events comes first. */
-function onceOf(emitter: { once(event: string, fn: () => void): unknown; off(event: string, fn: () => void): unknown }, events: string[], listener: () => void): void {
+function onceOf(
+  emitter: { once(event: string, fn: () => void): unknown; off(event: string, fn: () => void): unknown },
+  events: string[],
+  listener: () => void,
+): void {
   const fire = () => {
     for (const e of events) emitter.off(e, fire);
     listener();
@@ -214,7 +218,10 @@ export interface WatchSinkOptions {
 export function httpWatchSink(res: ServerResponse, onClose: () => void, options: WatchSinkOptions = {}): WatchSink {
   const clock = options.clock ?? systemClock;
   let done = false;
-  const backlog = new Backlog(() => res.writableLength, (b) => res.write(b));
+  const backlog = new Backlog(
+    () => res.writableLength,
+    (b) => res.write(b),
+  );
   res.on("drain", () => backlog.flush());
   res.once("close", () => backlog.drop());
   const finish = () => {
@@ -263,7 +270,12 @@ export function httpWatchSink(res: ServerResponse, onClose: () => void, options:
 export function webSocketWatchSink(ws: WebSocket, onClose: () => void, options: WatchSinkOptions = {}): WatchSink {
   const clock = options.clock ?? systemClock;
   let done = false;
-  type Socket = Corkable & { writableCorked: number; on(e: string, fn: () => void): unknown; once(e: string, fn: () => void): unknown; off(e: string, fn: () => void): unknown };
+  type Socket = Corkable & {
+    writableCorked: number;
+    on(e: string, fn: () => void): unknown;
+    once(e: string, fn: () => void): unknown;
+    off(e: string, fn: () => void): unknown;
+  };
   const socket = (ws as unknown as { _socket?: Socket })._socket;
   const backlog = new Backlog(
     () => ws.bufferedAmount,

@@ -24,7 +24,9 @@ export interface CommitNotice {
 }
 
 export function isCommitNotice(message: unknown): message is CommitNotice {
-  return typeof message === "object" && message !== null && (message as CommitNotice).setpoint === "commit" && typeof (message as CommitNotice).revision === "number";
+  return (
+    typeof message === "object" && message !== null && (message as CommitNotice).setpoint === "commit" && typeof (message as CommitNotice).revision === "number"
+  );
 }
 
 /**

@@ -157,9 +157,12 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
       // A member that fails twice in a row is skipped for a second; others take its calls.
       host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(2) }),
       // Retry only what never reached etcd (connection refused): a retried transaction must not apply twice.
-      global: retry(handleWhen((err) => (err as { constructor?: { name?: string } }).constructor?.name === "GRPCUnavailableError"), {
-        maxAttempts: Math.max(3, options.endpoints.length + 1),
-      }),
+      global: retry(
+        handleWhen((err) => (err as { constructor?: { name?: string } }).constructor?.name === "GRPCUnavailableError"),
+        {
+          maxAttempts: Math.max(3, options.endpoints.length + 1),
+        },
+      ),
     },
   });
 
@@ -527,7 +530,8 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     if (!/database space exceeded/i.test(err instanceof Error ? err.message : String(err))) return undefined;
     spaceAlarm ??= {
       kind: "quota",
-      message: "store: etcd is past its space quota (NOSPACE alarm): writes are refused; reads, watches and deletes still work. Compact and defragment etcd, then disarm its alarm",
+      message:
+        "store: etcd is past its space quota (NOSPACE alarm): writes are refused; reads, watches and deletes still work. Compact and defragment etcd, then disarm its alarm",
       since: now(),
     };
     return new InsufficientStorageError(spaceAlarm.message, { cause: err });
@@ -556,7 +560,11 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     object: string;
   }
 
-  const own = (a: Attempt, revision: number): WriteResult => ({ revision, object: withRevision({ time: 0, guess: a.guess, json: a.object }, revision), op: a.op });
+  const own = (a: Attempt, revision: number): WriteResult => ({
+    revision,
+    object: withRevision({ time: 0, guess: a.guess, json: a.object }, revision),
+    op: a.op,
+  });
 
   /** After a failed call: which attempt (if any) etcd applied, once this replica is current; throws when etcd cannot say in time. */
   async function appliedAttempt(attempts: Attempt[], cause: unknown, deadline: number): Promise<WriteResult | undefined> {
@@ -795,4 +803,3 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     },
   };
 }
-

@@ -59,11 +59,7 @@ export const OBJECTS_DB = "objects2";
  * (written by a newer release) or a key it cannot read; a throw rolls the
  * whole rewrite back. Returns how many objects it rewrote.
  */
-export function ensureFormat(
-  root: RootDatabase,
-  dbs: { objects: Database<string, KeyTuple>; meta: Database<number, string> },
-  path: string,
-): number {
+export function ensureFormat(root: RootDatabase, dbs: { objects: Database<string, KeyTuple>; meta: Database<number, string> }, path: string): number {
   const { objects, meta } = dbs;
   if (meta.get("format") === FORMAT) return 0;
   return root.transactionSync(() => {

@@ -36,18 +36,7 @@ import type { CommitPeers } from "./commit-peers.ts";
 import { claimCommitError, holdLmdbCommitErrors } from "./lmdb-console.ts";
 import { SpaceMonitor, type SpaceMeasure } from "./space.ts";
 import { WriteAheadLog, type WalCursor, type WalPosition } from "./wal.ts";
-import type {
-  Change,
-  ChangeType,
-  CompactOptions,
-  Decider,
-  ListOptions,
-  ListResult,
-  ObjectKey,
-  Store,
-  StoredObject,
-  WriteResult,
-} from "./types.ts";
+import type { Change, ChangeType, CompactOptions, Decider, ListOptions, ListResult, ObjectKey, Store, StoredObject, WriteResult } from "./types.ts";
 
 export interface LmdbStoreOptions {
   /** Acknowledge a write only once it is on disk (write-ahead log and LMDB synced). Default true. */
@@ -205,7 +194,9 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
       for (const e of entries) {
         if (e.revision <= head) continue;
         if (e.revision !== head + 1) {
-          throw new Error(`store: data directory ${path}: the write-ahead log resumes at revision ${e.revision} but the store ends at ${head}; writes ${head + 1}–${e.revision - 1} are lost`);
+          throw new Error(
+            `store: data directory ${path}: the write-ahead log resumes at revision ${e.revision} but the store ends at ${head}; writes ${head + 1}–${e.revision - 1} are lost`,
+          );
         }
         const r = decodeRecord(e.payload);
         const previous = objects.get(r.k);

@@ -16,7 +16,14 @@ async function discover(): Promise<TypeInfo[]> {
       const resources = ((await api.get(`/apis/${gv}`))?.resources ?? []) as Array<{ name: string; kind: string; namespaced: boolean }>;
       return resources
         .filter((r) => !r.name.includes("/"))
-        .map((r) => ({ name: `${r.name}.${g.name}`, group: g.name, version: gv.slice(g.name.length + 1), kind: r.kind, plural: r.name, namespaced: r.namespaced }));
+        .map((r) => ({
+          name: `${r.name}.${g.name}`,
+          group: g.name,
+          version: gv.slice(g.name.length + 1),
+          kind: r.kind,
+          plural: r.name,
+          namespaced: r.namespaced,
+        }));
     }),
   );
   return lists.flat();
@@ -28,12 +35,15 @@ export function useDiscoveredTypes(changes: number, epoch: number): TypeInfo[] {
   useEffect(() => {
     let stopped = false;
     // The browser's timers (src/ui is a page, tested in a real browser), as throughout the console.
-    const t = setTimeout(() => {
-      discover().then(
-        (found) => !stopped && setTypes(found),
-        () => {},
-      );
-    }, changes === 0 ? 0 : 300);
+    const t = setTimeout(
+      () => {
+        discover().then(
+          (found) => !stopped && setTypes(found),
+          () => {},
+        );
+      },
+      changes === 0 ? 0 : 300,
+    );
     return () => {
       stopped = true;
       clearTimeout(t);

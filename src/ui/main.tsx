@@ -126,7 +126,11 @@ function App() {
     );
   } else if (head === "o" && a && b && c) {
     const t = byName(a);
-    view = t ? <ObjectView key={`${a}/${b}/${c}`} type={t} namespace={b === "-" ? undefined : b} name={c} epoch={epoch} /> : <Waiting what={`type ${a}`} state={typesLive.state} />;
+    view = t ? (
+      <ObjectView key={`${a}/${b}/${c}`} type={t} namespace={b === "-" ? undefined : b} name={c} epoch={epoch} />
+    ) : (
+      <Waiting what={`type ${a}`} state={typesLive.state} />
+    );
   } else if (head === "create") {
     view = <CreateView key={a ?? ""} types={types} initial={byName(a)} />;
   } else if (head === "server") {

@@ -112,7 +112,14 @@ export class WatchHub {
   stats(): WatchStats {
     let watchers = 0;
     for (const set of this.#byType.values()) watchers += set.size;
-    return { watchers, ...this.#stats, queuedBytes: this.#queuedAtLook, windowEvents: this.#window.length, windowBytes: this.#windowWeight, revision: this.#delivered };
+    return {
+      watchers,
+      ...this.#stats,
+      queuedBytes: this.#queuedAtLook,
+      windowEvents: this.#window.length,
+      windowBytes: this.#windowWeight,
+      revision: this.#delivered,
+    };
   }
 
   /** Delivers every change committed since the last pump. Called on each commit; safe to call any time. */
@@ -165,9 +172,7 @@ export class WatchHub {
       };
       const timer = this.#clock.after(timeoutMs, () => {
         this.#waiters.delete(waiter);
-        reject(
-          new TimeoutError(`Too large resource version: ${revision}, current resource version: ${this.#delivered}`),
-        );
+        reject(new TimeoutError(`Too large resource version: ${revision}, current resource version: ${this.#delivered}`));
       });
       this.#waiters.add(waiter);
     });

@@ -55,7 +55,8 @@ describe("agent", () => {
     const watcher = new SetpointClient({ grpcAddress: env.grpcAddress, httpUrl: env.server.url });
     const statusSeenAt = new Map<string, number>();
     const watch = watcher.watch(TYPE, { resourceVersion: String(env.server.store.head()) }, (e) => {
-      if ((e.object.status as any)?.doubled !== undefined && !statusSeenAt.has(e.object.metadata.name)) statusSeenAt.set(e.object.metadata.name, performance.now());
+      if ((e.object.status as any)?.doubled !== undefined && !statusSeenAt.has(e.object.metadata.name))
+        statusSeenAt.set(e.object.metadata.name, performance.now());
     });
     await waitFor("the agent's lease", () => a.agent.membership?.member);
     const toReconcile: number[] = [];
@@ -160,7 +161,10 @@ describe("agent", () => {
       },
       (key) => key.startsWith("default/iso-"),
     );
-    await waitFor("every other key reconciled, the failing one retried", () => calls.get("default/iso-ok1") && calls.get("default/iso-ok2") && calls.get("default/iso-throws") === 3);
+    await waitFor(
+      "every other key reconciled, the failing one retried",
+      () => calls.get("default/iso-ok1") && calls.get("default/iso-ok2") && calls.get("default/iso-throws") === 3,
+    );
     assert.equal(a.errors.filter((e) => (e as Error).message === "boom").length, 2);
     await a.stop();
   });

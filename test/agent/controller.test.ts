@@ -174,7 +174,10 @@ test("controller: 100 adds to one key while its reconcile is slow lead to one mo
   h.queue.add("b");
   h.queue.add("c");
   const others = [await h.calls.next("b"), await h.calls.next("c")];
-  assert.deepEqual(others.map((c) => c.key), ["b", "c"]);
+  assert.deepEqual(
+    others.map((c) => c.key),
+    ["b", "c"],
+  );
   for (const c of others) c.resolve();
   await settle();
   assert.equal(h.calls.buffered, 0, "no worker picks up a while it is being reconciled");
@@ -245,7 +248,10 @@ test("controller: at most `workers` reconciles run at once", async () => {
   const first = [await h.calls.next(), await h.calls.next(), await h.calls.next()];
   await settle();
   assert.equal(h.calls.buffered, 0);
-  assert.deepEqual(first.map((c) => c.key), ["k0", "k1", "k2"]);
+  assert.deepEqual(
+    first.map((c) => c.key),
+    ["k0", "k1", "k2"],
+  );
   first[1]?.resolve();
   const fourth = await h.calls.next("a freed worker to take the next key");
   assert.equal(fourth.key, "k3");
@@ -286,7 +292,10 @@ test("controller: throwing and hanging reconciles do not stop the others", async
   assert.equal(await succeeded.next("ok1"), "ok1");
   assert.equal(await succeeded.next("ok2"), "ok2");
   const failed = [await errors.next(), await errors.next()];
-  assert.deepEqual(failed.map((e) => e.key), ["throw", "reject"]);
+  assert.deepEqual(
+    failed.map((e) => e.key),
+    ["throw", "reject"],
+  );
   assert.match(String(failed[0]?.error), /thrown synchronously/);
   clock.advance(5);
   const retried = [await errors.next("the retry of throw"), await errors.next("the retry of reject")];
@@ -372,10 +381,7 @@ test("controller: an already-aborted signal stops at once; a queue shut down els
   const queue = createRateLimitedQueue({ clock: new ManualClock() });
   queue.add("a");
   let reconciled = 0;
-  await within(
-    runWorkers({ queue, signal: stop.signal, reconcile: async () => void reconciled++, clock: new ManualClock() }),
-    "an immediate stop",
-  );
+  await within(runWorkers({ queue, signal: stop.signal, reconcile: async () => void reconciled++, clock: new ManualClock() }), "an immediate stop");
   assert.equal(reconciled, 0);
   assert.equal(queue.shuttingDown(), true);
 

@@ -31,7 +31,6 @@ export interface Env {
   skipTime(ms: number): void;
 }
 
-
 /** A server with gRPC and fast bookmarks on a fresh data directory, with the `widgets` type created. */
 export async function startEnv(options: Partial<ServerOptions> = {}): Promise<Env> {
   const dataDir = mkdtempSync(join(tmpdir(), "setpoint-agent-test-"));
@@ -72,7 +71,8 @@ export async function requestCount(url: string, verb: string, resource: string):
   const text = await (await fetch(`${url}/metrics`)).text();
   let n = 0;
   for (const line of text.split("\n")) {
-    if (line.startsWith("setpoint_requests_total{") && line.includes(`verb="${verb}"`) && line.includes(`resource="${resource}"`)) n += Number(line.split(" ").pop());
+    if (line.startsWith("setpoint_requests_total{") && line.includes(`verb="${verb}"`) && line.includes(`resource="${resource}"`))
+      n += Number(line.split(" ").pop());
   }
   return n;
 }

@@ -6,11 +6,25 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ManualClock } from "../../src/clock.ts";
-import { ExpiredError, Informer, type ApiObject, type ListerWatcher, type ListResult, type TypeRef, type Watch, type WatchEvent, type WatchOptions } from "../../src/agent.ts";
+import {
+  ExpiredError,
+  Informer,
+  type ApiObject,
+  type ListerWatcher,
+  type ListResult,
+  type TypeRef,
+  type Watch,
+  type WatchEvent,
+  type WatchOptions,
+} from "../../src/agent.ts";
 
 const TYPE: TypeRef = { group: "fake.example.com", version: "v1", plural: "things" };
 
-const obj = (name: string, rv: number): ApiObject => ({ apiVersion: "fake.example.com/v1", kind: "Thing", metadata: { name, namespace: "default", resourceVersion: String(rv) } });
+const obj = (name: string, rv: number): ApiObject => ({
+  apiVersion: "fake.example.com/v1",
+  kind: "Thing",
+  metadata: { name, namespace: "default", resourceVersion: String(rv) },
+});
 
 /** A fake server: the list answers `items` at `revision`; each watch is recorded and driven by the test. */
 class FakeListerWatcher implements ListerWatcher {

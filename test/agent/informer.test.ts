@@ -44,7 +44,12 @@ for (const transport of ["websocket", "grpc"] as const) {
       assert.ok(r.informer.cache.get(`default/${transport}-a`));
       const listed = r.informer.revision;
       // Bookmarks move the revision even when nothing of this type changes.
-      await env.http.post("/apis/setpoint.dev/v1/namespaces/default/leases", { apiVersion: "setpoint.dev/v1", kind: "Lease", metadata: { name: `${transport}-other` }, spec: {} });
+      await env.http.post("/apis/setpoint.dev/v1/namespaces/default/leases", {
+        apiVersion: "setpoint.dev/v1",
+        kind: "Lease",
+        metadata: { name: `${transport}-other` },
+        spec: {},
+      });
       await waitFor("a bookmark past the list revision", () => r.informer.revision > listed);
 
       await env.restart();
@@ -244,5 +249,4 @@ describe("informer backoff", () => {
     garbage.close();
     await env.stop();
   });
-
 });

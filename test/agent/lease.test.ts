@@ -41,7 +41,11 @@ describe("mayClaim", () => {
     const three = ["a#1", "b#1", "c#1"];
     const k = KEYS.find((key) => ownerOf(key, both) === "b#1" && ownerOf(key, three) === "c#1")!;
     assert.equal(mayClaim(k, { ...b, published: three }, [{ member: "a#1", view: both, draining: new Set() }]), false, "not b's under the set b published");
-    assert.equal(mayClaim(k, { ...b, publishing: three }, [{ member: "a#1", view: both, draining: new Set() }]), false, "not b's under the set b is publishing");
+    assert.equal(
+      mayClaim(k, { ...b, publishing: three }, [{ member: "a#1", view: both, draining: new Set() }]),
+      false,
+      "not b's under the set b is publishing",
+    );
     assert.equal(mayClaim(k, b, [{ member: "a#1", view: both, draining: new Set() }]), true);
     assert.deepEqual(drainingKeys([moving, "x"], both, "a#1"), ownerOf("x", both) === "a#1" ? [moving] : [moving, "x"].sort());
   });

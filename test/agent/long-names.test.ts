@@ -137,7 +137,13 @@ describe("an informer of a 253-character type in a 63-character namespace", () =
     };
     const first = start();
     assert.equal(await first.informer.waitForSync(AbortSignal.timeout(15_000)), true);
-    assert.deepEqual(first.informer.cache.list().map((o) => o.metadata.name).sort(), [...names].sort());
+    assert.deepEqual(
+      first.informer.cache
+        .list()
+        .map((o) => o.metadata.name)
+        .sort(),
+      [...names].sort(),
+    );
     first.stop.abort();
     await first.running;
     first.client.close();

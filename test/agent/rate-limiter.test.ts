@@ -1,13 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ManualClock } from "../../src/clock.ts";
-import {
-  bucketRateLimiter,
-  defaultControllerRateLimiter,
-  exponentialFailureRateLimiter,
-  maxOfRateLimiter,
-  type RateLimiter,
-} from "../../src/agent.ts";
+import { bucketRateLimiter, defaultControllerRateLimiter, exponentialFailureRateLimiter, maxOfRateLimiter, type RateLimiter } from "../../src/agent.ts";
 
 const waits = (limiter: RateLimiter, key: string, n: number) => Array.from({ length: n }, () => limiter.when(key));
 

@@ -65,7 +65,10 @@ describe("clients fail over between replicas", () => {
         for (let i = 0; i < 5; i++) await client.create(ref, item(`after-${i}`));
         assert.equal((await client.get({ ...ref, name: "before-0" })).metadata.name, "before-0");
         await until(() => adds.size === 10, "the five created after A went away");
-        assert.ok([...adds.values()].every((n) => n === 1), `each object added once: ${JSON.stringify([...adds])}`);
+        assert.ok(
+          [...adds.values()].every((n) => n === 1),
+          `each object added once: ${JSON.stringify([...adds])}`,
+        );
         assert.equal(informer.stats.lists, 1, "resumed from its revision, not relisted");
         assert.ok(informer.stats.watches >= 2, "the watch was reopened");
         assert.ok((client.calls.failover ?? 0) >= 1, "the client failed over");
@@ -101,9 +104,15 @@ describe("clients fail over between replicas", () => {
       // Requests go to B; the follow resumes there.
       for (let i = 3; i < 6; i++) await client.request("POST", path, { body: item(`c${i}`) });
       await until(() => seen.length === 6, "six events");
-      assert.deepEqual(seen, [0, 1, 2, 3, 4, 5].map((i) => `ADDED c${i}`));
+      assert.deepEqual(
+        seen,
+        [0, 1, 2, 3, 4, 5].map((i) => `ADDED c${i}`),
+      );
       assert.equal(client.server, b.url);
-      assert.ok(notices.some((m) => m.includes(b.url)), `resumed on B: ${notices.join(" | ")}`);
+      assert.ok(
+        notices.some((m) => m.includes(b.url)),
+        `resumed on B: ${notices.join(" | ")}`,
+      );
       assert.ok(!notices.some((m) => m.includes("relisting")), "no relist");
     } finally {
       stop.abort();
@@ -149,12 +158,21 @@ describe("clients fail over between replicas", () => {
       // The CLI's requests move to the name's second address; both watches resume there.
       for (let i = 3; i < 6; i++) await cli.request("POST", path, { body: item(`n${i}`) });
       await until(() => adds.size === 6 && seen.length === 6, "six events in both");
-      assert.deepEqual(seen, [0, 1, 2, 3, 4, 5].map((i) => `ADDED n${i}`));
-      assert.ok([...adds.values()].every((n) => n === 1), `each object added once: ${JSON.stringify([...adds])}`);
+      assert.deepEqual(
+        seen,
+        [0, 1, 2, 3, 4, 5].map((i) => `ADDED n${i}`),
+      );
+      assert.ok(
+        [...adds.values()].every((n) => n === 1),
+        `each object added once: ${JSON.stringify([...adds])}`,
+      );
       assert.equal(informer.stats.lists, 1, "the informer resumed, not relisted");
       assert.ok((client.calls.failover ?? 0) >= 1, "the SDK failed over");
       assert.equal(cli.replica, `${name} (127.0.0.1:${b.server.port})`);
-      assert.ok(notices.some((m) => m.includes(`127.0.0.1:${b.server.port}`)), `the follow resumed on B: ${notices.join(" | ")}`);
+      assert.ok(
+        notices.some((m) => m.includes(`127.0.0.1:${b.server.port}`)),
+        `the follow resumed on B: ${notices.join(" | ")}`,
+      );
       assert.ok(looked.every((h) => h === "replicas.setpoint.test") && looked.length === 2, `resolved once per client: ${looked.join(",")}`);
     } finally {
       stop.abort();
@@ -170,7 +188,10 @@ describe("clients fail over between replicas", () => {
     const body = await cli.request("GET", `/apis/${GROUP}/v1/namespaces/default/items`);
     assert.equal(body.kind, "ItemList");
     // localhost is 127.0.0.1 and possibly ::1 (the server listens on 127.0.0.1 only: ::1 refuses, and the next is tried).
-    assert.ok(cli.replicas.some((s) => s.endsWith(`(127.0.0.1:${a.server.port})`)), cli.replicas.join(", "));
+    assert.ok(
+      cli.replicas.some((s) => s.endsWith(`(127.0.0.1:${a.server.port})`)),
+      cli.replicas.join(", "),
+    );
     assert.equal(cli.replica, `http://localhost:${a.server.port} (127.0.0.1:${a.server.port})`);
   });
 });

@@ -32,25 +32,31 @@ describe("printer columns", () => {
       "spec.additionalPrinterColumns",
     );
     assert.deepEqual(columns, []);
-    assert.deepEqual(causes.map((c) => c.field), [
-      "spec.additionalPrinterColumns[1].name",
-      "spec.additionalPrinterColumns[1].type",
-      "spec.additionalPrinterColumns[1].jsonPath",
-      "spec.additionalPrinterColumns[2].name",
-      "spec.additionalPrinterColumns[2].priority",
-      "spec.additionalPrinterColumns[3].name",
-      "spec.additionalPrinterColumns[4]",
-    ]);
+    assert.deepEqual(
+      causes.map((c) => c.field),
+      [
+        "spec.additionalPrinterColumns[1].name",
+        "spec.additionalPrinterColumns[1].type",
+        "spec.additionalPrinterColumns[1].jsonPath",
+        "spec.additionalPrinterColumns[2].name",
+        "spec.additionalPrinterColumns[2].priority",
+        "spec.additionalPrinterColumns[3].name",
+        "spec.additionalPrinterColumns[4]",
+      ],
+    );
     const good = parsePrinterColumns([{ name: "Phase", type: "string", jsonPath: ".status.phase", priority: 1, description: "d" }], "f");
     assert.deepEqual(good, { columns: [{ name: "Phase", type: "string", jsonPath: ".status.phase", priority: 1, description: "d" }], causes: [] });
   });
 
   it("short names and categories are unique lowercase labels", () => {
     assert.deepEqual(validateNameList(["pr", "runs"], "spec.shortNames"), []);
-    assert.deepEqual(validateNameList(["pr", "PR", "pr"], "spec.shortNames").map((c) => [c.field, c.reason]), [
-      ["spec.shortNames[1]", "FieldValueInvalid"],
-      ["spec.shortNames[2]", "FieldValueDuplicate"],
-    ]);
+    assert.deepEqual(
+      validateNameList(["pr", "PR", "pr"], "spec.shortNames").map((c) => [c.field, c.reason]),
+      [
+        ["spec.shortNames[1]", "FieldValueInvalid"],
+        ["spec.shortNames[2]", "FieldValueDuplicate"],
+      ],
+    );
     assert.equal(validateNameList("pr", "spec.categories")[0]?.reason, "FieldValueTypeInvalid");
   });
 
@@ -61,14 +67,23 @@ describe("printer columns", () => {
       metadata: { name: "widgets.demo.example.com" },
       spec: { group: "demo.example.com", version: "v1", kind: "Widget", plural: "widgets", ...extra },
     });
-    const t = typeFromResourceType(rt({ shortNames: ["wd"], categories: ["demo"], description: "A widget.", additionalPrinterColumns: [{ name: "Size", type: "integer", jsonPath: ".spec.size" }] }), 7);
+    const t = typeFromResourceType(
+      rt({
+        shortNames: ["wd"],
+        categories: ["demo"],
+        description: "A widget.",
+        additionalPrinterColumns: [{ name: "Size", type: "integer", jsonPath: ".spec.size" }],
+      }),
+      7,
+    );
     assert.deepEqual(t.shortNames, ["wd"]);
     assert.deepEqual(t.categories, ["demo"]);
     assert.equal(t.description, "A widget.");
     assert.deepEqual(t.printerColumns, [{ name: "Size", type: "integer", jsonPath: ".spec.size" }]);
     assert.throws(
       () => typeFromResourceType(rt({ shortNames: ["Bad"], additionalPrinterColumns: [{ name: "X", type: "string", jsonPath: "nope" }] }), 7),
-      (err: unknown) => err instanceof InvalidError && /spec\.shortNames\[0\]/.test(err.message) && /spec\.additionalPrinterColumns\[0\]\.jsonPath/.test(err.message),
+      (err: unknown) =>
+        err instanceof InvalidError && /spec\.shortNames\[0\]/.test(err.message) && /spec\.additionalPrinterColumns\[0\]\.jsonPath/.test(err.message),
     );
   });
 });

@@ -86,7 +86,10 @@ test("label selector: requirements are ANDed, sorted by key, values deduplicated
   assert.equal(s.matches({ ...web, env: "prod" }), true);
   assert.equal(s.matches(web), false); // env missing
   assert.equal(s.matches({ ...web, env: "prod", legacy: "1" }), false);
-  assert.deepEqual(s.requirements.map((r) => r.key), ["app", "env", "legacy", "tier"]);
+  assert.deepEqual(
+    s.requirements.map((r) => r.key),
+    ["app", "env", "legacy", "tier"],
+  );
   assert.deepEqual(s.requirements[3], { key: "tier", operator: "notin", values: ["db"] });
   assert.equal(s.toString(), "app=web,env,!legacy,tier notin (db)");
 });
@@ -135,10 +138,16 @@ test("label selector: prefixed keys and the 63-character limits", () => {
   const name63 = "a".repeat(63);
   assert.equal(parseLabelSelector(`example.com/${name63}=${name63}`).matches({ [`example.com/${name63}`]: name63 }), true);
   assert.equal(parseLabelSelector("app.kubernetes.io/name in (Web_1.x)").matches({ "app.kubernetes.io/name": "Web_1.x" }), true);
-  rejects(() => parseLabelSelector(`${"a".repeat(64)}=x`), "labelSelector",
-    /^unable to parse requirement: invalid label key "a{64}": name part must be no more than 63 bytes/);
-  rejects(() => parseLabelSelector(`a=${"b".repeat(64)}`), "labelSelector",
-    /^unable to parse requirement: invalid label value: "b{64}": at key: "a": must be no more than 63 bytes/);
+  rejects(
+    () => parseLabelSelector(`${"a".repeat(64)}=x`),
+    "labelSelector",
+    /^unable to parse requirement: invalid label key "a{64}": name part must be no more than 63 bytes/,
+  );
+  rejects(
+    () => parseLabelSelector(`a=${"b".repeat(64)}`),
+    "labelSelector",
+    /^unable to parse requirement: invalid label value: "b{64}": at key: "a": must be no more than 63 bytes/,
+  );
   rejects(() => parseLabelSelector("Example.com/a=x"), "labelSelector", /prefix part a lowercase RFC 1123 subdomain/);
   rejects(() => parseLabelSelector("/a"), "labelSelector", /prefix part must be non-empty/);
   rejects(() => parseLabelSelector("a/b/c"), "labelSelector", /with an optional DNS subdomain prefix/);
@@ -230,7 +239,6 @@ test("field selector: contradictory and cluster-scoped selectors", () => {
 test("field selector: unsupported fields and bad terms are rejected", () => {
   rejects(() => parseFieldSelector("spec.foo=bar"), "fieldSelector", /^field label not supported: spec\.foo$/);
   rejects(() => parseFieldSelector("metadata.name=a,status.phase=x"), "fieldSelector", /not supported: status\.phase/);
-  rejects(() => parseFieldSelector("metadata.name"), "fieldSelector",
-    /^invalid selector: 'metadata\.name'; can't understand 'metadata\.name'$/);
+  rejects(() => parseFieldSelector("metadata.name"), "fieldSelector", /^invalid selector: 'metadata\.name'; can't understand 'metadata\.name'$/);
   rejects(() => parseFieldSelector("metadata.name=a=b"), "fieldSelector", /can't understand 'metadata\.name=a=b'/);
 });

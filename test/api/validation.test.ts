@@ -1,13 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  compileSchema,
-  validateAnnotations,
-  validateFinalizers,
-  validateLabels,
-  validateName,
-  validateNamespace,
-} from "../../src/api/validation.ts";
+import { compileSchema, validateAnnotations, validateFinalizers, validateLabels, validateName, validateNamespace } from "../../src/api/validation.ts";
 
 const SUBDOMAIN_MSG =
   "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start " +
@@ -28,10 +21,11 @@ test("validateName rejects with kube's message", () => {
     assert.equal(validateName(name, "metadata.name").length, 1, name);
   }
   const tooLong = validateName("x".repeat(254), "metadata.name");
-  assert.deepEqual(tooLong.map((c) => c.message), [`Invalid value: "${"x".repeat(254)}": must be no more than 253 bytes`]);
-  assert.deepEqual(validateName("", "metadata.name"), [
-    { field: "metadata.name", message: "Required value", reason: "FieldValueRequired" },
-  ]);
+  assert.deepEqual(
+    tooLong.map((c) => c.message),
+    [`Invalid value: "${"x".repeat(254)}": must be no more than 253 bytes`],
+  );
+  assert.deepEqual(validateName("", "metadata.name"), [{ field: "metadata.name", message: "Required value", reason: "FieldValueRequired" }]);
   assert.equal(validateName(undefined, "metadata.name")[0]?.reason, "FieldValueRequired");
   assert.deepEqual(validateName(7, "metadata.name"), [
     { field: "metadata.name", message: "Invalid value: 7: must be a string", reason: "FieldValueTypeInvalid" },
@@ -41,12 +35,19 @@ test("validateName rejects with kube's message", () => {
 test("validateNamespace wants a DNS-1123 label of at most 63 characters", () => {
   assert.deepEqual(validateNamespace("default", "metadata.namespace"), []);
   assert.deepEqual(validateNamespace("a".repeat(63), "metadata.namespace"), []);
-  assert.deepEqual(validateNamespace("a".repeat(64), "metadata.namespace").map((c) => c.message),
-    [`Invalid value: "${"a".repeat(64)}": must be no more than 63 bytes`]);
-  assert.deepEqual(validateNamespace("a.b", "metadata.namespace").map((c) => c.message),
-    ['Invalid value: "a.b": must not contain dots']);
+  assert.deepEqual(
+    validateNamespace("a".repeat(64), "metadata.namespace").map((c) => c.message),
+    [`Invalid value: "${"a".repeat(64)}": must be no more than 63 bytes`],
+  );
+  assert.deepEqual(
+    validateNamespace("a.b", "metadata.namespace").map((c) => c.message),
+    ['Invalid value: "a.b": must not contain dots'],
+  );
   const [upper] = validateNamespace("Default", "metadata.namespace");
-  assert.match(upper?.message ?? "", /a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-'.*\(e\.g\. 'my-name',  or '123-abc', regex/);
+  assert.match(
+    upper?.message ?? "",
+    /a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-'.*\(e\.g\. 'my-name',  or '123-abc', regex/,
+  );
   assert.equal(validateNamespace("", "metadata.namespace")[0]?.reason, "FieldValueRequired");
 });
 
@@ -56,7 +57,10 @@ test("validateLabels checks keys and values by kube's rules", () => {
   assert.deepEqual(validateLabels({}, "metadata.labels"), []);
   assert.deepEqual(validateLabels({ app: "web", [`example.com/${n63}`]: n63, "A_b.c": "", "x.io/Y": "Z_1" }, "metadata.labels"), []);
   const causes = validateLabels({ "-bad": "ok", good: "-bad", long: "v".repeat(64) }, "metadata.labels");
-  assert.deepEqual(causes.map((c) => c.field), ["metadata.labels", "metadata.labels", "metadata.labels"]);
+  assert.deepEqual(
+    causes.map((c) => c.field),
+    ["metadata.labels", "metadata.labels", "metadata.labels"],
+  );
   assert.match(causes[0]!.message, /^Invalid value: "-bad": name part must consist of alphanumeric characters/);
   assert.match(causes[1]!.message, /^Invalid value: "-bad": a valid label must be an empty string or consist of/);
   assert.equal(causes[2]!.message, `Invalid value: "${"v".repeat(64)}": must be no more than 63 bytes`);
@@ -160,12 +164,23 @@ test("check maps TypeBox errors to kube field paths", () => {
     { field: "spec.tasks[0].cpu", message: "Invalid value: 2: field is not allowed by the schema", reason: "FieldValueInvalid" },
     { field: "spec.tasks[0].mem", message: 'Invalid value: "x": field is not allowed by the schema', reason: "FieldValueInvalid" },
   ]);
-  assert.deepEqual(check({ tasks: "x" }, "spec").map((c) => [c.field, c.message]), [["spec.tasks", 'Invalid value: "x": must be array']]);
-  assert.deepEqual(check(7, "spec").map((c) => c.field), ["spec"]);
+  assert.deepEqual(
+    check({ tasks: "x" }, "spec").map((c) => [c.field, c.message]),
+    [["spec.tasks", 'Invalid value: "x": must be array']],
+  );
+  assert.deepEqual(
+    check(7, "spec").map((c) => c.field),
+    ["spec"],
+  );
   // Object keys that look like indexes, or hold '/', '~' or '.', stay properties.
-  assert.deepEqual(check({ tasks: [], labels: { "0": 1, "a/b~c": 2 } }, "spec").map((c) => c.field),
-    ["spec.labels.0", "spec.labels.a/b~c"]);
-  assert.deepEqual(check({}, "").map((c) => c.field), ["tasks"]);
+  assert.deepEqual(
+    check({ tasks: [], labels: { "0": 1, "a/b~c": 2 } }, "spec").map((c) => c.field),
+    ["spec.labels.0", "spec.labels.a/b~c"],
+  );
+  assert.deepEqual(
+    check({}, "").map((c) => c.field),
+    ["tasks"],
+  );
 });
 
 test("check runs at millions per second on valid input", () => {

@@ -24,7 +24,9 @@ function run(args: string[], timeoutMs: number): Promise<{ code: number | null; 
   });
 }
 
-test("fan-out with 10 watchers and 10 changes per phase prints valid result lines, every delivery verified, with 1 and 2 server workers", { timeout: 200_000 }, async () => {
+test("fan-out with 10 watchers and 10 changes per phase prints valid result lines, every delivery verified, with 1 and 2 server workers", {
+  timeout: 200_000,
+}, async () => {
   const { code, stdout, stderr } = await run(["bench/fanout.ts", "--systems", "setpoint", "--watchers", "10", "--changes", "10"], 190_000);
   assert.equal(code, 0, stderr.slice(-3000));
   const lines = stdout.split("\n").filter((l) => l.startsWith("{"));
@@ -48,7 +50,11 @@ test("fan-out with 10 watchers and 10 changes per phase prints valid result line
     assert.ok(r.server_cpu_s >= 0 && r.server_peak_rss_mb > 0, JSON.stringify(r));
   }
   const two = results.filter((r) => r.params.workers === 2);
-  assert.deepEqual(two.map((r) => r.params.phase ?? r.workload), ["10/s", "100/s", "burst", "fanout-total"], "the same phases with --workers 2");
+  assert.deepEqual(
+    two.map((r) => r.params.phase ?? r.workload),
+    ["10/s", "100/s", "burst", "fanout-total"],
+    "the same phases with --workers 2",
+  );
   const total2 = two.find((r) => r.workload === "fanout-total")!;
   assert.equal(total2.verified, true, JSON.stringify(total2));
   assert.ok(total2.server_cpu_s > 0, "the workers' CPU counts");

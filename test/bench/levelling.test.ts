@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { levelling } from "../../bench/lib/levelling.ts";
 
-const curve = (f: (t: number) => number, seconds = 1800, every = 10) => Array.from({ length: seconds / every + 1 }, (_, i) => [i * every, f(i * every)] as const);
+const curve = (f: (t: number) => number, seconds = 1800, every = 10) =>
+  Array.from({ length: seconds / every + 1 }, (_, i) => [i * every, f(i * every)] as const);
 
 describe("levelling", () => {
   it("a curve that fills up in the first third and then stays flat (with noise) levelled off", () => {

@@ -14,13 +14,16 @@ test("--kubeconfig sets --target, --token, --grpc-target and the CA; flags win",
   const saved = { a: process.env.NODE_EXTRA_CA_CERTS, b: process.env.GRPC_DEFAULT_SSL_ROOTS_FILE_PATH };
   try {
     const file = join(dir, "config");
-    writeFileSync(file, `apiVersion: v1
+    writeFileSync(
+      file,
+      `apiVersion: v1
 kind: Config
 current-context: c
 clusters: [{name: s, cluster: {server: "https://setpoint.example:8443", certificate-authority-data: ${Buffer.from("PEM").toString("base64")}, extensions: [{name: grpc.setpoint.dev, extension: {address: "setpoint.example:9443"}}]}}]
 users: [{name: u, user: {token: kc-token}}]
 contexts: [{name: c, context: {cluster: s, user: u}}]
-`);
+`,
+    );
     const o = parseBenchArgs(["--kubeconfig", file]);
     assert.equal(o.target?.href, "https://setpoint.example:8443/");
     assert.equal(o.token, "kc-token");
@@ -33,7 +36,10 @@ contexts: [{name: c, context: {cluster: s, user: u}}]
     assert.equal(flags.token, "flag-token");
     assert.equal(flags.target?.host, "other:1");
   } finally {
-    for (const [k, v] of [["NODE_EXTRA_CA_CERTS", saved.a], ["GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", saved.b]] as const) {
+    for (const [k, v] of [
+      ["NODE_EXTRA_CA_CERTS", saved.a],
+      ["GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", saved.b],
+    ] as const) {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
     }

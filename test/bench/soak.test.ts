@@ -18,7 +18,10 @@ const root = fileURLToPath(new URL("../..", import.meta.url));
 
 test("soak: a 40-second run samples RSS and data-dir size and sees no errors", { timeout: 600_000 }, async () => {
   const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "bench/soak.ts", "--duration", "40s", "--sample-every", "1s"], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--import", "tsx", "bench/soak.ts", "--duration", "40s", "--sample-every", "1s"], {
+      cwd: root,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     let err = "";
     child.stdout.on("data", (d: Buffer) => (out += d));
@@ -30,7 +33,10 @@ test("soak: a 40-second run samples RSS and data-dir size and sees no errors", {
     });
   });
   assert.equal(code, 0, stderr.slice(-3000));
-  const lines = stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, any>);
+  const lines = stdout
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as Record<string, any>);
   const samples = lines.filter((r) => r.workload === "soak-sample");
   // Samples over the whole run: the first at the start, the last at the end, some between. How
   // many depends on the machine: a sample asks the busy server for /metrics, which took 21 s
@@ -48,10 +54,16 @@ test("soak: a 40-second run samples RSS and data-dir size and sees no errors", {
   assert.equal(soak.list_errors, 0, JSON.stringify(soak));
   assert.ok(soak.writes > 0 && soak.watch_events > 0 && soak.lists > 0, JSON.stringify(soak));
   assert.equal(soak.curve.length, samples.length);
-  for (const field of ["criterion", "rss_levelled_off", "rss_anon_levelled_off", "data_dir_levelled_off", "levelled_off", "server_peak_rss_mb", "p99_ms"]) assert.ok(field in soak, field);
+  for (const field of ["criterion", "rss_levelled_off", "rss_anon_levelled_off", "data_dir_levelled_off", "levelled_off", "server_peak_rss_mb", "p99_ms"])
+    assert.ok(field in soak, field);
   // Each curve's verdict with its figures (a third with no sample has NaN figures and is not levelled off).
   for (const curve of [soak.rss_mb, soak.rss_anon_mb, soak.data_dir_bytes]) {
-    assert.ok(typeof curve.levelled_off === "boolean" && "middle_median" in curve && "last_max" in curve && typeof curve.slope_per_min === "number", JSON.stringify(curve));
+    assert.ok(
+      typeof curve.levelled_off === "boolean" && "middle_median" in curve && "last_max" in curve && typeof curve.slope_per_min === "number",
+      JSON.stringify(curve),
+    );
   }
-  process.stderr.write(`soak smoke: levelled off: RSS ${soak.rss_levelled_off}, data dir ${soak.data_dir_levelled_off}; peak RSS ${soak.server_peak_rss_mb} MiB\n`);
+  process.stderr.write(
+    `soak smoke: levelled off: RSS ${soak.rss_levelled_off}, data dir ${soak.data_dir_levelled_off}; peak RSS ${soak.server_peak_rss_mb} MiB\n`,
+  );
 });

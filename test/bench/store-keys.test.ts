@@ -20,8 +20,14 @@ for (const length of [9, 253]) {
   test(`store-keys bench with ${length}-character names: every workload finds every object`, { timeout: 90_000 }, async () => {
     const { code, stdout, stderr } = await run(["--objects", "300", "--rounds", "1", "--name-length", String(length)]);
     assert.equal(code, 0, stderr);
-    const lines = stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
-    assert.deepEqual(lines.map((l) => l.workload), ["get", "list-type", "list-namespace", "list-paginated", "list-past-revision"]);
+    const lines = stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(
+      lines.map((l) => l.workload),
+      ["get", "list-type", "list-namespace", "list-paginated", "list-past-revision"],
+    );
     for (const l of lines) {
       assert.equal(l.bench, "store-keys");
       assert.equal(l.name_length, length);

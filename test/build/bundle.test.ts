@@ -42,8 +42,7 @@ function exited(child: ChildProcess, ms: number): Promise<{ code: number | null;
 
 describe("bundled setpoint-server", () => {
   let deploy: string;
-  const run = (args: string[]) =>
-    spawnSync(process.execPath, ["dist/server.mjs", ...args], { cwd: deploy, encoding: "utf8", timeout: 30_000 });
+  const run = (args: string[]) => spawnSync(process.execPath, ["dist/server.mjs", ...args], { cwd: deploy, encoding: "utf8", timeout: 30_000 });
 
   before(() => {
     deploy = mkdtempSync(join(tmpdir(), "setpoint-deploy-"));
@@ -83,10 +82,15 @@ describe("bundled setpoint-server", () => {
   });
 
   it("ships the watch client as an ES module next to the bundle, where package.json exports it", async () => {
-    const exported = (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { exports: Record<string, { types: string; default: string }> }).exports["./watch-client"]!;
+    const exported = (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { exports: Record<string, { types: string; default: string }> }).exports[
+      "./watch-client"
+    ]!;
     assert.equal(exported.default, "./dist/watch-client.mjs");
     assert.ok(existsSync(join(root, exported.types)), `${exported.types} is missing`);
-    const mod = (await import(pathToFileURL(join(deploy, "dist/watch-client.mjs")).href)) as { watchList?: unknown; watchSubprotocols?: (t?: string) => string[] };
+    const mod = (await import(pathToFileURL(join(deploy, "dist/watch-client.mjs")).href)) as {
+      watchList?: unknown;
+      watchSubprotocols?: (t?: string) => string[];
+    };
     assert.equal(typeof mod.watchList, "function");
     assert.deepEqual(mod.watchSubprotocols?.("a"), ["watch.setpoint.dev", "base64url.bearer.authorization.k8s.io.YQ"]);
   });
@@ -98,11 +102,10 @@ describe("bundled setpoint-server", () => {
   });
 
   it("starts on ephemeral ports, answers /healthz and gRPC, and exits 0 on SIGTERM", async () => {
-    const child = spawn(
-      process.execPath,
-      ["dist/server.mjs", "--data-dir", join(deploy, "data"), "--http-port", "0", "--grpc-port", "0", "--no-fsync"],
-      { cwd: deploy, stdio: ["ignore", "pipe", "pipe"] },
-    );
+    const child = spawn(process.execPath, ["dist/server.mjs", "--data-dir", join(deploy, "data"), "--http-port", "0", "--grpc-port", "0", "--no-fsync"], {
+      cwd: deploy,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stderr = "";
     child.stderr!.setEncoding("utf8").on("data", (s: string) => (stderr += s));
     try {
@@ -152,7 +155,10 @@ describe("bundled setpoint-server", () => {
         const listed = await new Promise<{ items: Buffer[]; revision: number }>((resolve, reject) =>
           client.list({ ref }, new grpc.Metadata(), { deadline: Date.now() + 10_000 }, (err, res) => (err ? reject(err) : resolve(res!))),
         );
-        assert.deepEqual(listed.items.map((b) => JSON.parse(b.toString()).metadata.name), ["bundle"]);
+        assert.deepEqual(
+          listed.items.map((b) => JSON.parse(b.toString()).metadata.name),
+          ["bundle"],
+        );
         assert.equal(String(listed.revision), JSON.parse(created.object.toString()).metadata.resourceVersion);
       } finally {
         client.close();

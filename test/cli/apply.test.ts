@@ -62,11 +62,14 @@ describe("applyOne", () => {
     const client = new RacingClient(t.url, 99, async () => {
       await api(t.url).patch(path, { metadata: { annotations: { bump: String(Math.random()) } } });
     });
-    await assert.rejects(applyOne(client, type, "default", { apiVersion: "apply.example.com/v1", kind: "Thing", metadata: { name: "x" }, spec: { v: 3 } }), (e: any) => {
-      assert.equal(e.code, 409);
-      assert.equal(e.reason, "Conflict");
-      return true;
-    });
+    await assert.rejects(
+      applyOne(client, type, "default", { apiVersion: "apply.example.com/v1", kind: "Thing", metadata: { name: "x" }, spec: { v: 3 } }),
+      (e: any) => {
+        assert.equal(e.code, 409);
+        assert.equal(e.reason, "Conflict");
+        return true;
+      },
+    );
     assert.equal(client.sent.filter((s) => s.startsWith("PUT")).length, 5);
   });
 });

@@ -88,7 +88,10 @@ describe("the wrong address", () => {
 
 describe("up and agent pipelines share their agent options", () => {
   it("both refuse a lease under 300 ms with the same message, and a --parallel of 0", async () => {
-    const [up, agent] = await Promise.all([runSetpointInProcess(["up", "--lease-duration", "1ms"]), runSetpointInProcess(["agent", "pipelines", "--lease-duration", "1ms"])]);
+    const [up, agent] = await Promise.all([
+      runSetpointInProcess(["up", "--lease-duration", "1ms"]),
+      runSetpointInProcess(["agent", "pipelines", "--lease-duration", "1ms"]),
+    ]);
     for (const r of [up, agent]) {
       assert.equal(r.code, 2, r.stderr);
       assert.match(r.stderr, /'--lease-duration <duration>' argument '1ms' is invalid\. "1ms" is too short: must be at least 300 ms/);

@@ -1,15 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { CommanderError } from "commander";
-import {
-  FlagError,
-  SERVER_FLAGS,
-  parseBoolean,
-  parseByteSize,
-  parseDuration,
-  parseServerArgs,
-  resolveServerOptions,
-} from "../../src/cli/flags.ts";
+import { FlagError, SERVER_FLAGS, parseBoolean, parseByteSize, parseDuration, parseServerArgs, resolveServerOptions } from "../../src/cli/flags.ts";
 import { defaultServerOptions } from "../../src/server/options.ts";
 
 describe("parseDuration", () => {
@@ -32,11 +24,14 @@ describe("parseDuration", () => {
 
   it("rejects anything else with a RangeError quoting the input", () => {
     for (const bad of ["", " ", "abc", "5x", "-5s", "5 s", "s", "1h-30m", "5sm", "1e3", "ms5", "1..5s", "5d"]) {
-      assert.throws(() => parseDuration(bad), (e: unknown) => {
-        assert.ok(e instanceof RangeError, `${JSON.stringify(bad)} should throw RangeError`);
-        assert.match(e.message, new RegExp(JSON.stringify(bad).replace(/[.*+?^${}()|[\]\\]/g, "\\$&")));
-        return true;
-      });
+      assert.throws(
+        () => parseDuration(bad),
+        (e: unknown) => {
+          assert.ok(e instanceof RangeError, `${JSON.stringify(bad)} should throw RangeError`);
+          assert.match(e.message, new RegExp(JSON.stringify(bad).replace(/[.*+?^${}()|[\]\\]/g, "\\$&")));
+          return true;
+        },
+      );
     }
   });
 });
@@ -199,13 +194,16 @@ describe("resolveServerOptions", () => {
     ];
     for (const [cli, flag] of cases) {
       const value = Object.values(cli)[0]!;
-      assert.throws(() => resolveServerOptions(cli, {}), (e: unknown) => {
-        assert.ok(e instanceof FlagError, `${flag}=${value} should throw FlagError`);
-        assert.equal(e.flag, flag);
-        assert.ok(e.message.includes(flag), e.message);
-        assert.ok(e.message.includes(JSON.stringify(value)), e.message);
-        return true;
-      });
+      assert.throws(
+        () => resolveServerOptions(cli, {}),
+        (e: unknown) => {
+          assert.ok(e instanceof FlagError, `${flag}=${value} should throw FlagError`);
+          assert.equal(e.flag, flag);
+          assert.ok(e.message.includes(flag), e.message);
+          assert.ok(e.message.includes(JSON.stringify(value)), e.message);
+          return true;
+        },
+      );
     }
   });
 

@@ -131,7 +131,10 @@ describe("followCollection", () => {
     }
     await done;
     assert.deepEqual(rec.seen, ["MODIFIED a", "ADDED b", "MODIFIED a", "DELETED b"]);
-    assert.ok(rec.notices.some((n) => /disconnected/.test(n)), JSON.stringify(rec.notices));
+    assert.ok(
+      rec.notices.some((n) => /disconnected/.test(n)),
+      JSON.stringify(rec.notices),
+    );
     assert.ok(!rec.notices.some((n) => /relisting/.test(n)), JSON.stringify(rec.notices));
   });
 
@@ -162,6 +165,9 @@ describe("followCollection", () => {
     }
     await done;
     assert.deepEqual(rec.seen.sort(), ["ADDED new", "DELETED drop", "MODIFIED change"]);
-    assert.ok(rec.notices.some((n) => /relisting/.test(n)), JSON.stringify(rec.notices));
+    assert.ok(
+      rec.notices.some((n) => /relisting/.test(n)),
+      JSON.stringify(rec.notices),
+    );
   });
 });

@@ -145,7 +145,10 @@ describe("every example in setpoint --help", () => {
     const tsx = import.meta.resolve("tsx");
     writeFileSync(join(bin, "setpoint"), `#!/bin/sh\nexec "${process.execPath}" --import "${tsx}" "${join(root, "src/cli/setpoint.ts")}" "$@"\n`);
     chmodSync(join(bin, "setpoint"), 0o755);
-    writeFileSync(join(scratch, "run.yaml"), "apiVersion: ci.setpoint.dev/v1\nkind: PipelineRun\nmetadata: {name: from-stdin}\nspec: {tasks: [{name: hi, run: 'echo hi'}]}\n");
+    writeFileSync(
+      join(scratch, "run.yaml"),
+      "apiVersion: ci.setpoint.dev/v1\nkind: PipelineRun\nmetadata: {name: from-stdin}\nspec: {tasks: [{name: hi, run: 'echo hi'}]}\n",
+    );
     env = { PATH: `${bin}:${process.env.PATH}`, HOME: scratch, TERM: "dumb" };
     up = bash(`setpoint up --http-port 0 --grpc-port 0 --data-dir ${join(scratch, "up-data")}`);
     const banner = await new LineReader(up.stdout!).waitFor(/API\s+http:\/\/127\.0\.0\.1:\d+/, { timeoutMs: 60_000 });
@@ -165,7 +168,10 @@ describe("every example in setpoint --help", () => {
 
   it("finds the examples: at least one for every command that has them", () => {
     for (const cmd of ["server", "up", "agent", "apply", "get", "describe", "delete", "watch", "logs"]) {
-      assert.ok(examples.some((e) => commandOf(e) === cmd), `no --help example for setpoint ${cmd}`);
+      assert.ok(
+        examples.some((e) => commandOf(e) === cmd),
+        `no --help example for setpoint ${cmd}`,
+      );
     }
   });
 

@@ -10,11 +10,30 @@ import { humanDuration, LineTable, renderTable } from "../../src/cli/table.ts";
 
 describe("humanDuration", () => {
   it("follows kubectl's short format", () => {
-    const s = 1000, m = 60 * s, h = 60 * m, d = 24 * h;
+    const s = 1000,
+      m = 60 * s,
+      h = 60 * m,
+      d = 24 * h;
     const cases: Array<[number, string]> = [
-      [-5 * s, "0s"], [0, "0s"], [59 * s, "59s"], [119 * s, "119s"], [2 * m, "2m"], [5 * m + 30 * s, "5m30s"],
-      [10 * m, "10m"], [179 * m, "179m"], [3 * h, "3h"], [3 * h + 20 * m, "3h20m"], [8 * h, "8h"], [47 * h, "47h"],
-      [2 * d, "2d"], [3 * d + 4 * h, "3d4h"], [8 * d, "8d"], [400 * d, "400d"], [730 * d, "2y"], [800 * d, "2y70d"], [3000 * d, "8y"],
+      [-5 * s, "0s"],
+      [0, "0s"],
+      [59 * s, "59s"],
+      [119 * s, "119s"],
+      [2 * m, "2m"],
+      [5 * m + 30 * s, "5m30s"],
+      [10 * m, "10m"],
+      [179 * m, "179m"],
+      [3 * h, "3h"],
+      [3 * h + 20 * m, "3h20m"],
+      [8 * h, "8h"],
+      [47 * h, "47h"],
+      [2 * d, "2d"],
+      [3 * d + 4 * h, "3d4h"],
+      [8 * d, "8d"],
+      [400 * d, "400d"],
+      [730 * d, "2y"],
+      [800 * d, "2y70d"],
+      [3000 * d, "8y"],
     ];
     for (const [ms, text] of cases) assert.equal(humanDuration(ms), text, `${ms} ms`);
   });
@@ -22,7 +41,16 @@ describe("humanDuration", () => {
 
 describe("tables", () => {
   it("renders a borderless table with three spaces between columns and no trailing blanks", () => {
-    assert.equal(renderTable(["NAME", "AGE"], [["a-long-name", "5s"], ["b", "12m"]]), "NAME          AGE\na-long-name   5s\nb             12m");
+    assert.equal(
+      renderTable(
+        ["NAME", "AGE"],
+        [
+          ["a-long-name", "5s"],
+          ["b", "12m"],
+        ],
+      ),
+      "NAME          AGE\na-long-name   5s\nb             12m",
+    );
   });
 
   it("keeps a row-at-a-time table aligned, widening a column when a cell needs it", () => {
@@ -52,11 +80,14 @@ metadata: {name: a}
 {"apiVersion": "v1", "kind": "List", "items": [{"apiVersion": "g/v1", "kind": "B", "metadata": {"name": "b"}}, {"apiVersion": "g/v1", "kind": "C"}]}
 `;
     const out = parseManifests(text, "f.yaml");
-    assert.deepEqual(out.map((m) => [m.object.kind, m.object.metadata.name, m.source]), [
-      ["A", "a", "f.yaml#1"],
-      ["B", "b", "f.yaml#3"],
-      ["C", undefined, "f.yaml#3"],
-    ]);
+    assert.deepEqual(
+      out.map((m) => [m.object.kind, m.object.metadata.name, m.source]),
+      [
+        ["A", "a", "f.yaml#1"],
+        ["B", "b", "f.yaml#3"],
+        ["C", undefined, "f.yaml#3"],
+      ],
+    );
   });
 
   it("names the source and document of a bad one", () => {

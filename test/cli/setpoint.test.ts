@@ -76,7 +76,9 @@ describe("setpoint apply", () => {
   it("creates a ResourceType and objects of it from one multi-document file, the type first", async () => {
     const path = file(
       "multi.yaml",
-      [runYaml("one", "apply", TWO_TASKS, "app: web"), JSON.stringify(PIPELINE_RUN_RESOURCE_TYPE), runYaml("two", "apply", TWO_TASKS, "app: api")].join("\n---\n"),
+      [runYaml("one", "apply", TWO_TASKS, "app: web"), JSON.stringify(PIPELINE_RUN_RESOURCE_TYPE), runYaml("two", "apply", TWO_TASKS, "app: api")].join(
+        "\n---\n",
+      ),
     );
     const r = await cli(["apply", "-f", path]);
     ok(r);
@@ -159,7 +161,11 @@ describe("setpoint apply", () => {
 
 describe("setpoint get", () => {
   before(async () => {
-    ok(await cli(["apply", "-f", "-", "-n", "get"], { input: [runYaml("alpha", undefined, TWO_TASKS, "app: web"), runYaml("beta", undefined, TWO_TASKS, "app: api")].join("---\n") }));
+    ok(
+      await cli(["apply", "-f", "-", "-n", "get"], {
+        input: [runYaml("alpha", undefined, TWO_TASKS, "app: web"), runYaml("beta", undefined, TWO_TASKS, "app: api")].join("---\n"),
+      }),
+    );
     await patchStatus("get", "alpha", { phase: "Running", tasks: { a: { phase: "Succeeded", attempt: 1, exitCode: 0 }, b: { phase: "Running", attempt: 1 } } });
   });
 
@@ -199,7 +205,10 @@ describe("setpoint get", () => {
     assert.deepEqual(parse(yaml.stdout), stored);
     const parsed = JSON.parse(list.stdout);
     assert.equal(parsed.kind, "PipelineRunList");
-    assert.deepEqual(parsed.items.map((i: { metadata: { name: string } }) => i.metadata.name), ["alpha", "beta"]);
+    assert.deepEqual(
+      parsed.items.map((i: { metadata: { name: string } }) => i.metadata.name),
+      ["alpha", "beta"],
+    );
   });
 
   it("filters with -l, adds NAMESPACE with -A, and shows more with -o wide", async () => {
@@ -209,9 +218,17 @@ describe("setpoint get", () => {
       cli(["get", "pipelineruns", "-n", "get", "-o", "wide"]),
     ]);
     for (const r of [selected, all, wide]) ok(r);
-    assert.deepEqual(lines(selected.stdout).slice(1).map((l) => l.split(/\s+/)[0]), ["beta"]);
+    assert.deepEqual(
+      lines(selected.stdout)
+        .slice(1)
+        .map((l) => l.split(/\s+/)[0]),
+      ["beta"],
+    );
     assert.match(lines(all.stdout)[0]!, /^NAMESPACE\s+NAME\s+PHASE/);
-    assert.ok(lines(all.stdout).some((l) => /^get\s+alpha\s+Running/.test(l)), all.stdout);
+    assert.ok(
+      lines(all.stdout).some((l) => /^get\s+alpha\s+Running/.test(l)),
+      all.stdout,
+    );
     assert.match(lines(wide.stdout)[0]!, /^NAME\s+PHASE\s+TASKS\s+AGE\s+DURATION\s+RUNNING$/);
     assert.match(lines(wide.stdout)[1]!, /^alpha\s+Running\s+1\/2\s+\S+\s+<none>\s+b$/);
   });
@@ -233,11 +250,7 @@ describe("setpoint get", () => {
   it("exits 1 for an unknown type and for an ambiguous one, saying how to disambiguate", async () => {
     await createType(c, { group: "a.example.com", kind: "Widget", plural: "widgets" });
     await createType(c, { group: "b.example.com", kind: "Widget", plural: "widgets" });
-    const [unknown, ambiguous, qualified] = await Promise.all([
-      cli(["get", "gizmos"]),
-      cli(["get", "widgets"]),
-      cli(["get", "widgets.b.example.com"]),
-    ]);
+    const [unknown, ambiguous, qualified] = await Promise.all([cli(["get", "gizmos"]), cli(["get", "widgets"]), cli(["get", "widgets.b.example.com"])]);
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /the server doesn't have a resource type "gizmos"/);
     assert.equal(ambiguous.code, 1);
@@ -259,12 +272,18 @@ describe("setpoint get", () => {
 
 describe("setpoint describe and logs", () => {
   before(async () => {
-    ok(await cli(["apply", "-f", "-", "-n", "show"], {
-      input: runYaml("shown", undefined, `    - {name: a, run: "echo a"}
+    ok(
+      await cli(["apply", "-f", "-", "-n", "show"], {
+        input: runYaml(
+          "shown",
+          undefined,
+          `    - {name: a, run: "echo a"}
     - {name: b, command: [sh, -c], args: ["exit 3"], runAfter: [a], retries: 1}
     - {name: c, run: "echo c", runAfter: [b]}
-`),
-    }));
+`,
+        ),
+      }),
+    );
     await patchStatus("show", "shown", {
       phase: "Failed",
       observedGeneration: 1,
@@ -273,11 +292,21 @@ describe("setpoint describe and logs", () => {
       conditions: [{ type: "Succeeded", status: "False", reason: "Failed", message: "task b failed", lastTransitionTime: "2026-01-01T00:00:09Z" }],
       tasks: {
         a: {
-          phase: "Succeeded", attempt: 2, exitCode: 0, startTime: "2026-01-01T00:00:00Z", completionTime: "2026-01-01T00:00:01Z", output: "a says hi\n",
+          phase: "Succeeded",
+          attempt: 2,
+          exitCode: 0,
+          startTime: "2026-01-01T00:00:00Z",
+          completionTime: "2026-01-01T00:00:01Z",
+          output: "a says hi\n",
           previousAttempts: [{ attempt: 1, outcome: "Lost", reason: "AgentLost", output: "a started\n" }],
         },
         b: {
-          phase: "Failed", attempt: 2, exitCode: 3, startTime: "2026-01-01T00:00:05Z", completionTime: "2026-01-01T00:00:09Z", output: "first line\nsecond line\n",
+          phase: "Failed",
+          attempt: 2,
+          exitCode: 3,
+          startTime: "2026-01-01T00:00:05Z",
+          completionTime: "2026-01-01T00:00:09Z",
+          output: "first line\nsecond line\n",
           previousAttempts: [{ attempt: 1, outcome: "Failed", exitCode: 3, output: "attempt one\n" }],
         },
         c: { phase: "Skipped" },

@@ -43,7 +43,11 @@ function recorder() {
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
           waiters.delete(w);
-          reject(new Error(`timed out waiting for ${what}; states: ${states.map((s) => s.phase).join(",")}; events: ${events.map((e) => `${e.type} ${e.object.metadata.name}`).join(", ")}`));
+          reject(
+            new Error(
+              `timed out waiting for ${what}; states: ${states.map((s) => s.phase).join(",")}; events: ${events.map((e) => `${e.type} ${e.object.metadata.name}`).join(", ")}`,
+            ),
+          );
         }, ms);
         const w = () => {
           if (!check()) return;
@@ -83,12 +87,19 @@ describe("watch client (Node, ws)", () => {
       for (const n of ["a", "b", "c"]) assert.equal((await http.post(path, note(n))).status, 201);
       const view = watchList({ server: s.url, path, WebSocket: WebSocket as unknown as WebSocketConstructorLike, pageSize: 2, ...rec });
       await rec.until("live", () => view.state.phase === "live");
-      assert.deepEqual(rec.syncs.map((x) => x.names), [["a", "b", "c"]], "one sync with every object, across list pages");
+      assert.deepEqual(
+        rec.syncs.map((x) => x.names),
+        [["a", "b", "c"]],
+        "one sync with every object, across list pages",
+      );
       await http.post(path, note("d"));
       await http.patch(`${path}/a`, { spec: { text: "changed" } });
       await http.del(`${path}/b`);
       await rec.until("three events", () => rec.events.length >= 3);
-      assert.deepEqual(rec.events.map((e) => `${e.type} ${e.object.metadata.name}`), ["ADDED d", "MODIFIED a", "DELETED b"]);
+      assert.deepEqual(
+        rec.events.map((e) => `${e.type} ${e.object.metadata.name}`),
+        ["ADDED d", "MODIFIED a", "DELETED b"],
+      );
       assert.equal(view.revision, rec.events[2]!.object.metadata.resourceVersion);
       view.close();
       assert.equal(view.state.phase, "closed");
@@ -130,15 +141,16 @@ describe("watch client (Node, ws)", () => {
       await rec.until("after", () => rec.events.length >= 5);
       view.close();
       assert.equal(rec.syncs.length, 1, "resumed from the revision, no relist");
-      assert.deepEqual(rec.events.map((e) => `${e.type} ${e.object.metadata.name}`), [
-        "ADDED live-1",
-        "ADDED while-away-1",
-        "MODIFIED before",
-        "DELETED live-1",
-        "ADDED after",
-      ]);
+      assert.deepEqual(
+        rec.events.map((e) => `${e.type} ${e.object.metadata.name}`),
+        ["ADDED live-1", "ADDED while-away-1", "MODIFIED before", "DELETED live-1", "ADDED after"],
+      );
       const rvs = rec.events.map((e) => Number(e.object.metadata.resourceVersion));
-      assert.deepEqual(rvs, [...rvs].sort((x, y) => x - y), "in revision order");
+      assert.deepEqual(
+        rvs,
+        [...rvs].sort((x, y) => x - y),
+        "in revision order",
+      );
     } finally {
       await s?.stop();
       rmSync(dataDir, { recursive: true, force: true });
@@ -189,7 +201,12 @@ describe("watch client (Node, ws)", () => {
       const http = api(s.url);
       const prefix = await createType(http, NOTES);
       const other = await createType(http, { group: "client.example.com", kind: "Other", plural: "others" });
-      const view = watchList({ server: s.url, path: `${prefix}/namespaces/default/notes`, WebSocket: WebSocket as unknown as WebSocketConstructorLike, ...rec });
+      const view = watchList({
+        server: s.url,
+        path: `${prefix}/namespaces/default/notes`,
+        WebSocket: WebSocket as unknown as WebSocketConstructorLike,
+        ...rec,
+      });
       await rec.until("live", () => view.state.phase === "live");
       const listed = Number(view.revision);
       let head = listed;

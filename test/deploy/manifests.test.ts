@@ -123,10 +123,12 @@ const haDir = join(manifestsDir, "ha");
 const files = yamlFiles(manifestsDir).filter((path) => !path.startsWith(haDir + "/"));
 const parsed = files.flatMap((path) => {
   const file = relative(root, path);
-  return parseAllDocuments(readFileSync(path, "utf8"))
-    .map((doc, index) => ({ file, index, doc }))
-    // An empty document (e.g. after a trailing ---) holds no object, as for kubectl.
-    .filter(({ doc }) => doc.errors.length > 0 || (doc.toJS() as unknown) != null);
+  return (
+    parseAllDocuments(readFileSync(path, "utf8"))
+      .map((doc, index) => ({ file, index, doc }))
+      // An empty document (e.g. after a trailing ---) holds no object, as for kubectl.
+      .filter(({ doc }) => doc.errors.length > 0 || (doc.toJS() as unknown) != null)
+  );
 });
 const allDocs: Doc[] = parsed.map(({ file, index, doc }) => ({ ...(doc.toJS() as Omit<Doc, "file">), file: `${file}#${index}` }));
 // A kubeconfig (kind Config) is a client file, not an object: checked on its own below.
@@ -223,7 +225,9 @@ const entrypoint = execForm(entrypointInstruction);
 
 /** Files from dist/ the runtime stage receives, read through the build stage's staging folder. */
 function shippedFiles(): { files: string[]; dest: string } {
-  const copies = of(runtime, "COPY").concat(of(runtime, "ADD")).map((i) => copyParts(i.args));
+  const copies = of(runtime, "COPY")
+    .concat(of(runtime, "ADD"))
+    .map((i) => copyParts(i.args));
   assert.ok(copies.length > 0, "the runtime stage copies the bundle in");
   const files: string[] = [];
   const dests = new Set<string>();
@@ -260,9 +264,7 @@ function containerPort(c: Container, port: number | string | undefined): number 
 }
 
 const selects = (selector: Record<string, string> | undefined, labels: Record<string, string> | undefined): boolean =>
-  selector !== undefined &&
-  Object.keys(selector).length > 0 &&
-  Object.entries(selector).every(([k, v]) => labels?.[k] === v);
+  selector !== undefined && Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => labels?.[k] === v);
 
 /** Kubernetes `$(VAR)` expansion from a container's literal env values. */
 function expand(c: Container, text: string): string {
@@ -323,7 +325,10 @@ describe("deploy/openshift manifests", () => {
     const keys = docs.map((d) => `${d.kind}/${d.metadata.name}`);
     assert.equal(new Set(keys).size, keys.length, `no object is defined twice: ${keys.join(", ")}`);
     for (const kind of ["StatefulSet", "Service", "Route", "Secret", "Job"]) {
-      assert.ok(docs.some((d) => d.kind === kind), `there is a ${kind}`);
+      assert.ok(
+        docs.some((d) => d.kind === kind),
+        `there is a ${kind}`,
+      );
     }
   });
 
@@ -390,7 +395,10 @@ describe("deploy/openshift manifests", () => {
   });
 
   it("pods fit OpenShift's restricted SCC and get no SETPOINT_* service-link variables", () => {
-    for (const [what, template] of [["StatefulSet", pod], ["Job", benchPod]] as const) {
+    for (const [what, template] of [
+      ["StatefulSet", pod],
+      ["Job", benchPod],
+    ] as const) {
       const podContext = template.spec.securityContext;
       assert.equal(podContext?.runAsNonRoot, true, `${what}: runAsNonRoot`);
       assert.equal(podContext?.seccompProfile?.type, "RuntimeDefault", `${what}: seccomp RuntimeDefault`);
@@ -416,7 +424,10 @@ describe("deploy/openshift manifests", () => {
     const service = only<ServiceSpec>("Service", "setpoint");
     assert.ok(selects(service.spec.selector, pod.metadata?.labels), "selects the StatefulSet's pods");
     assert.ok(!selects(service.spec.selector, benchPod.metadata?.labels), "does not select the bench pods");
-    for (const [name, port] of [["http", defaultServerOptions.httpPort], ["grpc", defaultServerOptions.grpcPort]] as const) {
+    for (const [name, port] of [
+      ["http", defaultServerOptions.httpPort],
+      ["grpc", defaultServerOptions.grpcPort],
+    ] as const) {
       const p = service.spec.ports.find((sp) => sp.name === name);
       assert.ok(p, `port ${name}`);
       assert.equal(p.port, port, `Service port ${name} is ${port}`);
@@ -470,13 +481,17 @@ describe("deploy/openshift manifests", () => {
 describe("deploy/openshift security (docs/security.md)", () => {
   const envValue = (c: Container, name: string) => c.env?.find((e) => e.name === name)?.value;
   const mountOf = (c: Container, file: string) => c.volumeMounts?.find((m) => file.startsWith(m.mountPath + "/"));
-  const volumes = (statefulSet.spec.template.spec as { volumes?: Array<{ name: string; secret?: { secretName: string }; configMap?: { name: string } }> }).volumes ?? [];
+  const volumes =
+    (statefulSet.spec.template.spec as { volumes?: Array<{ name: string; secret?: { secretName: string }; configMap?: { name: string } }> }).volumes ?? [];
 
   it("StatefulSet: TLS from the service-serving certificate, users from a token file Secret, RBAC, audit on the data volume", () => {
     const service = only<ServiceSpec>("Service", "setpoint");
     const secretName = service.metadata.annotations?.["service.beta.openshift.io/serving-cert-secret-name"];
     assert.ok(secretName, "the Service asks the service CA for a serving certificate");
-    for (const [variable, key] of [["SETPOINT_TLS_CERT_FILE", "tls.crt"], ["SETPOINT_TLS_PRIVATE_KEY_FILE", "tls.key"]] as const) {
+    for (const [variable, key] of [
+      ["SETPOINT_TLS_CERT_FILE", "tls.crt"],
+      ["SETPOINT_TLS_PRIVATE_KEY_FILE", "tls.key"],
+    ] as const) {
       const file = envValue(server, variable);
       assert.ok(file?.endsWith(`/${key}`), `${variable} names ${key}`);
       const mount = mountOf(server, file!);
@@ -494,7 +509,9 @@ describe("deploy/openshift security (docs/security.md)", () => {
     assert.equal(envValue(server, "SETPOINT_AUTHORIZATION_MODE"), "RBAC");
     const audit = envValue(server, "SETPOINT_AUDIT_LOG_PATH");
     assert.ok(audit?.startsWith("/data/"), "the audit log is on the data volume (the root filesystem is read-only)");
-    const options = parseServerArgs([], Object.fromEntries((server.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value])), { version: "0" });
+    const options = parseServerArgs([], Object.fromEntries((server.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value])), {
+      version: "0",
+    });
     assert.equal(options.authorizationMode, "RBAC", "the server's own flag parser reads the mode");
     for (const probe of [server.readinessProbe, server.livenessProbe, server.startupProbe]) {
       assert.equal((probe?.httpGet as { scheme?: string } | undefined)?.scheme, "HTTPS", "probes speak TLS");
@@ -517,15 +534,21 @@ describe("deploy/openshift security (docs/security.md)", () => {
     const authz = new RbacAuthorizer(index);
     // The users of the token file template, with their groups.
     const tokens = only("Secret", "setpoint-tokens").stringData!["tokens.csv"]!;
-    const users = new Map(tokens.trim().split("\n").map((line) => {
-      const [, name, , groups] = line.split(",");
-      return [name!, { name: name!, groups: [groups!, "system:authenticated"] }];
-    }));
+    const users = new Map(
+      tokens
+        .trim()
+        .split("\n")
+        .map((line) => {
+          const [, name, , groups] = line.split(",");
+          return [name!, { name: name!, groups: [groups!, "system:authenticated"] }];
+        }),
+    );
     const agent = users.get("pipeline-agent") ?? assert.fail("the token file has the pipeline-agent user");
     const viewer = users.get("viewer") ?? assert.fail("the token file has the viewer user");
     const can = (user: { name: string; groups: string[] }, verb: string, group: string, resource: string, subresource = "") =>
       authz.authorize(user, { kind: "resource", verb, group, version: "v1", resource, subresource, namespace: "default", name: "x" }).allowed;
-    for (const verb of ["get", "list", "watch", "update", "patch"]) assert.ok(can(agent, verb, "ci.setpoint.dev", "pipelineruns"), `agent may ${verb} pipelineruns`);
+    for (const verb of ["get", "list", "watch", "update", "patch"])
+      assert.ok(can(agent, verb, "ci.setpoint.dev", "pipelineruns"), `agent may ${verb} pipelineruns`);
     for (const verb of ["update", "patch"]) assert.ok(can(agent, verb, "ci.setpoint.dev", "pipelineruns", "status"), `agent may ${verb} pipelineruns/status`);
     for (const verb of ["get", "create", "update", "delete", "watch"]) assert.ok(can(agent, verb, "setpoint.dev", "leases"), `agent may ${verb} leases`);
     assert.ok(!can(agent, "create", "ci.setpoint.dev", "pipelineruns"), "the agent does not start runs");
@@ -559,7 +582,9 @@ describe("deploy/Containerfile", () => {
   it("builds on node:20-bookworm-slim with npm ci and npm run build", () => {
     assert.ok(stages.length >= 2, "multi-stage");
     assert.match(buildStage.image, /^node:20-bookworm-slim(@sha256:[0-9a-f]{64})?$/);
-    const runs = of(buildStage, "RUN").map((r) => r.args).join("\n");
+    const runs = of(buildStage, "RUN")
+      .map((r) => r.args)
+      .join("\n");
     assert.match(runs, /\bnpm ci\b/);
     assert.match(runs, /\bnpm run build\b/);
   });
@@ -580,7 +605,9 @@ describe("deploy/Containerfile", () => {
   it("runs server.mjs as non-root on the exposed ports with --data-dir on the volume the StatefulSet mounts", () => {
     const user = of(runtime, "USER").at(-1)?.args;
     assert.ok(user !== undefined && /^\d+(:\d+)?$/.test(user) && !/^0(:|$)/.test(user), `numeric non-root USER, not ${user}`);
-    const exposed = of(runtime, "EXPOSE").flatMap((i) => i.args.split(/\s+/)).map((p) => Number(p.replace(/\/tcp$/, "")));
+    const exposed = of(runtime, "EXPOSE")
+      .flatMap((i) => i.args.split(/\s+/))
+      .map((p) => Number(p.replace(/\/tcp$/, "")));
     assert.ok(exposed.includes(defaultServerOptions.httpPort), "EXPOSEs the http port");
     assert.ok(exposed.includes(defaultServerOptions.grpcPort), "EXPOSEs the grpc port");
     assert.equal(entrypoint[0], "node");
@@ -608,7 +635,10 @@ describe("deploy/Containerfile", () => {
 interface Affinity {
   podAntiAffinity?: {
     requiredDuringSchedulingIgnoredDuringExecution?: { topologyKey: string; labelSelector?: { matchLabels?: Record<string, string> } }[];
-    preferredDuringSchedulingIgnoredDuringExecution?: { weight: number; podAffinityTerm: { topologyKey: string; labelSelector?: { matchLabels?: Record<string, string> } } }[];
+    preferredDuringSchedulingIgnoredDuringExecution?: {
+      weight: number;
+      podAffinityTerm: { topologyKey: string; labelSelector?: { matchLabels?: Record<string, string> } };
+    }[];
   };
 }
 type HaPodTemplate = PodTemplate & { spec: PodTemplate["spec"] & { affinity?: Affinity } };
@@ -650,8 +680,12 @@ function envOf(c: Container, podName: string): Record<string, string> {
 function antiAffinityLabels(t: HaPodTemplate): Array<Record<string, string> | undefined> {
   const a = t.spec.affinity?.podAntiAffinity;
   return [
-    ...(a?.requiredDuringSchedulingIgnoredDuringExecution ?? []).map((r) => (r.topologyKey === "kubernetes.io/hostname" ? r.labelSelector?.matchLabels : undefined)),
-    ...(a?.preferredDuringSchedulingIgnoredDuringExecution ?? []).map((p) => (p.podAffinityTerm.topologyKey === "kubernetes.io/hostname" ? p.podAffinityTerm.labelSelector?.matchLabels : undefined)),
+    ...(a?.requiredDuringSchedulingIgnoredDuringExecution ?? []).map((r) =>
+      r.topologyKey === "kubernetes.io/hostname" ? r.labelSelector?.matchLabels : undefined,
+    ),
+    ...(a?.preferredDuringSchedulingIgnoredDuringExecution ?? []).map((p) =>
+      p.podAffinityTerm.topologyKey === "kubernetes.io/hostname" ? p.podAffinityTerm.labelSelector?.matchLabels : undefined,
+    ),
   ];
 }
 
@@ -691,9 +725,17 @@ describe("deploy/openshift/ha: replicas on a 3-member etcd", () => {
       for (const [name, url] of cluster) assert.equal(url, `http://${name}.${etcdService.metadata.name}:${port("peer")}`, `${name}'s peer URL`);
       assert.equal(e.ETCD_ADVERTISE_CLIENT_URLS, `http://${pod}.${etcdService.metadata.name}:${port("client")}`);
     }
-    assert.ok(antiAffinityLabels(etcdSet.spec.template).some((l) => selects(l, etcdSet.spec.template.metadata?.labels)), "anti-affinity spreads members over nodes");
+    assert.ok(
+      antiAffinityLabels(etcdSet.spec.template).some((l) => selects(l, etcdSet.spec.template.metadata?.labels)),
+      "anti-affinity spreads members over nodes",
+    );
     const claims = (etcdSet.spec as unknown as StatefulSetSpec).volumeClaimTemplates ?? [];
-    assert.ok(claims.some((c) => etcdContainer.volumeMounts?.some((m) => m.name === c.metadata.name && m.mountPath === envOf(etcdContainer, members[0]!).ETCD_DATA_DIR)), "each member's data dir is its own claim");
+    assert.ok(
+      claims.some((c) =>
+        etcdContainer.volumeMounts?.some((m) => m.name === c.metadata.name && m.mountPath === envOf(etcdContainer, members[0]!).ETCD_DATA_DIR),
+      ),
+      "each member's data dir is its own claim",
+    );
   });
 
   it("servers: 3 replicas that run --store etcd on exactly the etcd members' client URLs, ready on /readyz", () => {
@@ -706,13 +748,19 @@ describe("deploy/openshift/ha: replicas on a 3-member etcd", () => {
     assert.equal(options.store, "etcd");
     assert.equal(options.workers, 1, "one process per pod: the pods are the replicas");
     const clientPort = containerPort(etcdContainer, "client");
-    assert.deepEqual(options.etcdServers, [0, 1, 2].map((i) => `http://${etcdSet.metadata.name}-${i}.${etcdService.metadata.name}:${clientPort}`));
+    assert.deepEqual(
+      options.etcdServers,
+      [0, 1, 2].map((i) => `http://${etcdSet.metadata.name}-${i}.${etcdService.metadata.name}:${clientPort}`),
+    );
     const port = (name: string) => serverContainer.ports?.find((p) => p.name === name)?.containerPort;
     assert.equal(port("http"), options.httpPort);
     assert.equal(port("grpc"), options.grpcPort);
     assert.equal(serverContainer.readinessProbe?.httpGet?.path, "/readyz");
     assert.equal(containerPort(serverContainer, serverContainer.readinessProbe?.httpGet?.port), options.httpPort);
-    assert.ok(antiAffinityLabels(servers.spec.template).some((l) => selects(l, labels)), "anti-affinity spreads replicas over nodes");
+    assert.ok(
+      antiAffinityLabels(servers.spec.template).some((l) => selects(l, labels)),
+      "anti-affinity spreads replicas over nodes",
+    );
     // ../service.yaml's Service (behind the Route) reaches the replicas.
     const svc = services.find((s) => s.metadata.name === "setpoint") ?? assert.fail("Service setpoint");
     assert.ok(selects(svc.spec.selector, labels), "Service setpoint selects the replicas");
@@ -722,14 +770,21 @@ describe("deploy/openshift/ha: replicas on a 3-member etcd", () => {
 
   it("PodDisruptionBudgets keep etcd's quorum and a serving majority, and select their pods only", () => {
     const pdbs = haDocs.filter((d) => d.kind === "PodDisruptionBudget") as Doc<PdbSpec>[];
-    for (const [workload, needAtLeast] of [[etcdSet, 2], [servers, 2], [agents, 1]] as const) {
+    for (const [workload, needAtLeast] of [
+      [etcdSet, 2],
+      [servers, 2],
+      [agents, 1],
+    ] as const) {
       const labels = workload.spec.template.metadata?.labels;
       const mine = pdbs.filter((p) => selects(p.spec.selector.matchLabels, labels));
       assert.equal(mine.length, 1, `one PDB for ${workload.kind} ${workload.metadata.name}`);
       const pdb = mine[0]!.spec;
       const replicas = workload.spec.replicas ?? 1;
       const kept = pdb.minAvailable ?? replicas - (pdb.maxUnavailable ?? 0);
-      assert.ok(kept >= needAtLeast - (workload === agents ? 1 : 0) && kept < replicas, `${workload.metadata.name}: keeps ${kept} of ${replicas} and still lets a node drain`);
+      assert.ok(
+        kept >= needAtLeast - (workload === agents ? 1 : 0) && kept < replicas,
+        `${workload.metadata.name}: keeps ${kept} of ${replicas} and still lets a node drain`,
+      );
     }
   });
 
@@ -746,7 +801,10 @@ describe("deploy/openshift/ha: replicas on a 3-member etcd", () => {
     const grpcPort = svc.spec.ports.find((p) => p.name === "grpc")!.port;
     assert.equal(flag("--server"), `http://${svc.metadata.name}:${httpPort}`);
     assert.equal(flag("--grpc"), `${svc.metadata.name}:${grpcPort}`);
-    assert.ok(c.volumeMounts?.some((m) => m.mountPath === flag("--work-dir")), "the work dir is a mounted volume");
+    assert.ok(
+      c.volumeMounts?.some((m) => m.mountPath === flag("--work-dir")),
+      "the work dir is a mounted volume",
+    );
     assert.equal(env(c, "SETPOINT_TOKEN")?.valueFrom?.secretKeyRef?.name, "setpoint-token");
     // Every flag is one the command accepts.
     const help = spawnSync(process.execPath, ["--import", "tsx", "src/cli/setpoint.ts", "agent", "pipelines", "--help"], { cwd: root, encoding: "utf8" });

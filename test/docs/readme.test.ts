@@ -104,7 +104,10 @@ export function missingLines(expected: string, actual: string): string[] {
   const got = actual.split("\n").map(squash);
   let at = 0;
   const missing: string[] = [];
-  for (const want of expected.split("\n").map(squash).filter((l) => l !== "")) {
+  for (const want of expected
+    .split("\n")
+    .map(squash)
+    .filter((l) => l !== "")) {
     const parts = want.split("...").map((p) => p.trim());
     const re = new RegExp(parts.map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join(".*"));
     const found = got.findIndex((l, i) => i >= at && re.test(l));
@@ -157,10 +160,13 @@ function runBlock(body: string, stopAfterMs?: number, done?: (output: string) =>
       }
     };
     const stopTimer = stopAfterMs === undefined ? undefined : setTimeout(() => group("SIGINT"), stopAfterMs);
-    const deadline = setTimeout(() => {
-      group("SIGKILL");
-      reject(new Error(`block did not finish within 120 s; output so far:\n${output}`));
-    }, (stopAfterMs ?? 0) + 120_000);
+    const deadline = setTimeout(
+      () => {
+        group("SIGKILL");
+        reject(new Error(`block did not finish within 120 s; output so far:\n${output}`));
+      },
+      (stopAfterMs ?? 0) + 120_000,
+    );
     child.on("error", reject);
     child.on("close", (code) => {
       clearTimeout(stopTimer);
@@ -206,12 +212,16 @@ describe("README.md command blocks, run in order against a real server", () => {
     for (const f of ["package.json", "node_modules", "src", "examples", "scripts", "proto", "tsconfig.json"]) symlinkSync(join(root, f), join(scratch, f));
     mkdirSync(join(scratch, "home"));
     env = { PATH: process.env.PATH, HOME: join(scratch, "home"), TERM: "dumb", CI: "true", npm_config_update_notifier: "false" };
-    up = spawn("npm", ["start", "--", "--http-port", "0", "--grpc-port", "0", "--data-dir", join(scratch, "data"), "--write-kubeconfig", "setpoint.kubeconfig"], {
-      cwd: scratch,
-      env,
-      detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    up = spawn(
+      "npm",
+      ["start", "--", "--http-port", "0", "--grpc-port", "0", "--data-dir", join(scratch, "data"), "--write-kubeconfig", "setpoint.kubeconfig"],
+      {
+        cwd: scratch,
+        env,
+        detached: true,
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     let banner = "";
     up.stderr!.on("data", (d: Buffer) => (banner += d.toString("utf8")));
     ports = await new Promise((resolve, reject) => {
@@ -243,7 +253,12 @@ describe("README.md command blocks, run in order against a real server", () => {
 
   blocks.forEach((b, i) => {
     if (!isShell(b)) return;
-    const title = `README.md:${b.line}: ${b.body.split("\n").find((l) => l.trim() !== "" && !l.startsWith("#"))?.slice(0, 70) ?? ""}`;
+    const title = `README.md:${b.line}: ${
+      b.body
+        .split("\n")
+        .find((l) => l.trim() !== "" && !l.startsWith("#"))
+        ?.slice(0, 70) ?? ""
+    }`;
     if (b.marker?.kind === "skip") {
       it(`${title} (not run: ${b.marker.arg})`, () => {});
       return;
@@ -271,7 +286,13 @@ describe("README.md command blocks, run in order against a real server", () => {
 describe("the doctest's own rules", () => {
   it("reads markers only right before a block, and matches key lines in order with ... and any spacing", () => {
     const parsed = parseBlocks("<!-- doctest: skip needs a browser -->\n\n```sh\na\n```\n\ntext\n<!-- doctest: exit 1 -->\nprose\n```sh\nb\n```\n");
-    assert.deepEqual(parsed.map((b) => [b.body, b.marker?.kind]), [["a", "skip"], ["b", undefined]]);
+    assert.deepEqual(
+      parsed.map((b) => [b.body, b.marker?.kind]),
+      [
+        ["a", "skip"],
+        ["b", undefined],
+      ],
+    );
     assert.deepEqual(missingLines("NAME   PHASE\ndiamond ... 4/4", "x\nNAME      PHASE\ndiamond   Succeeded   4/4\n"), []);
     assert.deepEqual(missingLines("b\na", "a\nb\n"), ["a"]);
   });

@@ -47,7 +47,10 @@ export async function runSetpointInProcess(args: readonly string[], options: Cli
   const timeoutMs = options.timeoutMs ?? 60_000;
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`setpoint ${args.join(" ")}: no result within ${timeoutMs} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`)), timeoutMs);
+    timer = setTimeout(
+      () => reject(new Error(`setpoint ${args.join(" ")}: no result within ${timeoutMs} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`)),
+      timeoutMs,
+    );
   });
   const run = runCli(args, {
     out: (text) => void (stdout += `${text}\n`),

@@ -103,7 +103,9 @@ async function waitHealthy(m: EtcdMember, deadlineMs: number, log: () => string,
   for (;;) {
     if (m.child && m.child.exitCode !== null) throw new Error(`etcd ${m.name} exited (${m.child.exitCode}): ${log().slice(-2000)}`);
     try {
-      const body = tls ? await tlsHealth(m.clientUrl, tls) : ((await (await fetch(`${m.clientUrl}/health`, { signal: AbortSignal.timeout(1000) })).json()) as { health?: string });
+      const body = tls
+        ? await tlsHealth(m.clientUrl, tls)
+        : ((await (await fetch(`${m.clientUrl}/health`, { signal: AbortSignal.timeout(1000) })).json()) as { health?: string });
       if (body.health === "true") return;
     } catch {
       // not up yet
@@ -147,19 +149,32 @@ export async function startEtcd(options: { size?: number; tls?: EtcdTls; partiti
     const child = spawn(
       "etcd",
       [
-        "--name", m.name,
-        "--data-dir", m.dataDir,
-        "--listen-client-urls", m.clientUrl,
-        "--advertise-client-urls", m.clientUrl,
-        "--listen-peer-urls", m.listenPeerUrl,
-        "--initial-advertise-peer-urls", m.peerUrl,
-        "--initial-cluster", initialCluster,
-        "--initial-cluster-state", "new",
-        "--initial-cluster-token", token,
-        "--heartbeat-interval", "50",
-        "--election-timeout", "500",
-        "--log-level", "error",
-        "--logger", "zap",
+        "--name",
+        m.name,
+        "--data-dir",
+        m.dataDir,
+        "--listen-client-urls",
+        m.clientUrl,
+        "--advertise-client-urls",
+        m.clientUrl,
+        "--listen-peer-urls",
+        m.listenPeerUrl,
+        "--initial-advertise-peer-urls",
+        m.peerUrl,
+        "--initial-cluster",
+        initialCluster,
+        "--initial-cluster-state",
+        "new",
+        "--initial-cluster-token",
+        token,
+        "--heartbeat-interval",
+        "50",
+        "--election-timeout",
+        "500",
+        "--log-level",
+        "error",
+        "--logger",
+        "zap",
         ...(tls ? ["--cert-file", tls.certFile, "--key-file", tls.keyFile, "--trusted-ca-file", tls.caFile, "--client-cert-auth"] : []),
       ],
       { stdio: ["ignore", "ignore", "pipe"] },
@@ -223,7 +238,11 @@ export async function startEtcd(options: { size?: number; tls?: EtcdTls; partiti
     async partition(m) {
       if (!options.partitionable) throw new Error("etcd: partition() needs a cluster started with partitionable");
       if (ids.size === 0) {
-        const res = await fetch(`${members.find((x) => x.child)!.clientUrl}/v3/cluster/member/list`, { method: "POST", body: "{}", signal: AbortSignal.timeout(5000) });
+        const res = await fetch(`${members.find((x) => x.child)!.clientUrl}/v3/cluster/member/list`, {
+          method: "POST",
+          body: "{}",
+          signal: AbortSignal.timeout(5000),
+        });
         const body = (await res.json()) as { members: Array<{ ID: string; name: string }> };
         for (const x of body.members) {
           const member = members.find((y) => y.name === x.name);
@@ -265,7 +284,23 @@ export function makeTestCertificates(dir: string): EtcdTls {
   ] as const) {
     run(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${cn}`]);
     spawnSync("sh", ["-c", `printf '${ext}' > ${name}.ext`], { cwd: dir });
-    run(["x509", "-req", "-in", `${name}.csr`, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", `${name}.pem`, "-days", "2", "-extfile", `${name}.ext`]);
+    run([
+      "x509",
+      "-req",
+      "-in",
+      `${name}.csr`,
+      "-CA",
+      "ca.pem",
+      "-CAkey",
+      "ca.key",
+      "-CAcreateserial",
+      "-out",
+      `${name}.pem`,
+      "-days",
+      "2",
+      "-extfile",
+      `${name}.ext`,
+    ]);
   }
   return {
     certFile: `${dir}/server.pem`,

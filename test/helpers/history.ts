@@ -50,7 +50,10 @@ export class ResumingWatcher {
       setTimeout(() => this.#connect(), 100);
     };
     ws.on("message", (data) => {
-      const e = JSON.parse(data.toString()) as { type: string; object: { code?: number; message?: string; metadata: { name?: string; resourceVersion: string } } };
+      const e = JSON.parse(data.toString()) as {
+        type: string;
+        object: { code?: number; message?: string; metadata: { name?: string; resourceVersion: string } };
+      };
       if (e.type === "ERROR") {
         this.errors.push(`${e.object.code} ${e.object.message}`);
         return;
@@ -93,7 +96,12 @@ export interface Ack {
  * network errors until acknowledged; a 409 after a retry means an earlier try
  * committed, and the object's revision is read back. Resolves to the ack.
  */
-export async function createAcked(replicas: () => string[], collection: string, body: Record<string, unknown>, o: { start?: number; deadlineMs?: number } = {}): Promise<Ack> {
+export async function createAcked(
+  replicas: () => string[],
+  collection: string,
+  body: Record<string, unknown>,
+  o: { start?: number; deadlineMs?: number } = {},
+): Promise<Ack> {
   const name = (body.metadata as { name: string }).name;
   const deadline = Date.now() + (o.deadlineMs ?? 60_000);
   let i = o.start ?? 0;
@@ -102,7 +110,12 @@ export async function createAcked(replicas: () => string[], collection: string, 
     const urls = replicas();
     const url = urls[i++ % urls.length]!;
     try {
-      const res = await fetch(url + collection, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), signal: AbortSignal.timeout(15_000) });
+      const res = await fetch(url + collection, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(15_000),
+      });
       const text = await res.text();
       if (res.status === 201) return { name, rv: Number((JSON.parse(text) as { metadata: { resourceVersion: string } }).metadata.resourceVersion) };
       if (res.status === 409 && tried) {
@@ -124,7 +137,12 @@ export async function createAcked(replicas: () => string[], collection: string, 
  * events are exactly the part of `truth` after its start (a prefix of it, or
  * all of it with `complete`); every acknowledged write is in `truth`.
  */
-export function checkHistories(truth: Seen[], watchers: Array<{ from: number; w: ResumingWatcher; label: string }>, acks: Ack[], o: { complete?: boolean } = {}): void {
+export function checkHistories(
+  truth: Seen[],
+  watchers: Array<{ from: number; w: ResumingWatcher; label: string }>,
+  acks: Ack[],
+  o: { complete?: boolean } = {},
+): void {
   for (let i = 1; i < truth.length; i++) assert.ok(truth[i]!.rv > truth[i - 1]!.rv, `the true history is ordered at ${i}`);
   const byRv = new Map(truth.map((e) => [e.rv, e]));
   for (const ack of acks) assert.equal(byRv.get(ack.rv)?.name, ack.name, `acknowledged write ${ack.name}@${ack.rv} is in the history`);

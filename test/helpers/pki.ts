@@ -25,7 +25,23 @@ function openssl(dir: string, args: string[]): void {
 export function makePki(dir: string, name = "setpoint-test-ca"): Pki {
   const caKey = join(dir, `${name}.key`);
   const caCert = join(dir, `${name}.crt`);
-  openssl(dir, ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", caKey, "-out", caCert, "-days", "1", "-subj", `/CN=${name}`]);
+  openssl(dir, [
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-keyout",
+    caKey,
+    "-out",
+    caCert,
+    "-days",
+    "1",
+    "-subj",
+    `/CN=${name}`,
+  ]);
   let serial = 0;
   const sign = (base: string, subject: string, ext: string) => {
     const key = join(dir, `${base}.key`);
@@ -34,7 +50,24 @@ export function makePki(dir: string, name = "setpoint-test-ca"): Pki {
     const extFile = join(dir, `${base}.ext`);
     execFileSync("sh", ["-c", `printf '%s\\n' "$1" > "$2"`, "sh", ext, extFile]);
     openssl(dir, ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", csr, "-subj", subject]);
-    openssl(dir, ["x509", "-req", "-in", csr, "-CA", caCert, "-CAkey", caKey, "-set_serial", String(Date.now() * 100 + ++serial), "-days", "1", "-out", cert, "-extfile", extFile]);
+    openssl(dir, [
+      "x509",
+      "-req",
+      "-in",
+      csr,
+      "-CA",
+      caCert,
+      "-CAkey",
+      caKey,
+      "-set_serial",
+      String(Date.now() * 100 + ++serial),
+      "-days",
+      "1",
+      "-out",
+      cert,
+      "-extfile",
+      extFile,
+    ]);
     return { cert, key };
   };
   return {

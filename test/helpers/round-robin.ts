@@ -42,29 +42,32 @@ export async function roundRobinHttp(ports: number[]): Promise<FrontEnd> {
   });
   server.on("request", (req, res) => {
     const i = next++ % ports.length;
-    const up = request({ host: "127.0.0.1", port: ports[i], method: req.method, path: req.url, headers: forwardable(req.headers), agent: agents[i] }, (upRes) => {
-      const headers = forwardable(upRes.headers);
-      // A replica that closes its connection after this answer: so does the front end (the body may be unread).
-      if (/\bclose\b/i.test(String(upRes.headers.connection ?? ""))) headers.connection = "close";
-      res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, headers);
-      res.flushHeaders();
-      upRes.on("data", (d: Buffer) => {
-        if (!res.write(d)) {
-          upRes.pause();
-          res.once("drain", () => upRes.resume());
-        }
-      });
-      upRes.on("end", () => {
-        if (req.complete) return res.end();
-        // Answered before the whole body came (413): read and drop the rest,
-        // then end, so the client reads the answer rather than a reset.
-        req.unpipe(up);
-        req.resume();
-        req.once("end", () => res.end());
-        req.once("close", () => res.end());
-      });
-      upRes.on("error", () => res.destroy());
-    });
+    const up = request(
+      { host: "127.0.0.1", port: ports[i], method: req.method, path: req.url, headers: forwardable(req.headers), agent: agents[i] },
+      (upRes) => {
+        const headers = forwardable(upRes.headers);
+        // A replica that closes its connection after this answer: so does the front end (the body may be unread).
+        if (/\bclose\b/i.test(String(upRes.headers.connection ?? ""))) headers.connection = "close";
+        res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, headers);
+        res.flushHeaders();
+        upRes.on("data", (d: Buffer) => {
+          if (!res.write(d)) {
+            upRes.pause();
+            res.once("drain", () => upRes.resume());
+          }
+        });
+        upRes.on("end", () => {
+          if (req.complete) return res.end();
+          // Answered before the whole body came (413): read and drop the rest,
+          // then end, so the client reads the answer rather than a reset.
+          req.unpipe(up);
+          req.resume();
+          req.once("end", () => res.end());
+          req.once("close", () => res.end());
+        });
+        upRes.on("error", () => res.destroy());
+      },
+    );
     up.on("error", (err) => {
       if (!res.headersSent) {
         res.writeHead(502, { "content-type": "text/plain", connection: "close" });

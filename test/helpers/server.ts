@@ -133,9 +133,7 @@ export async function startTestServer(opts: Partial<ServerOptions> = {}, extra: 
   const serverOpts: Partial<ServerOptions> = { host: "127.0.0.1", httpPort: 0, grpcPort: -1, logLevel: "error", ...storeOpts, ...opts, dataDir };
   const startExtra = { ...extra, clock: extra.clock ?? clock };
   const server =
-    storeOpts.store === "etcd" && TEST_REPLICAS > 1
-      ? await startReplicated(TEST_REPLICAS, serverOpts, startExtra)
-      : await startServer(serverOpts, startExtra);
+    storeOpts.store === "etcd" && TEST_REPLICAS > 1 ? await startReplicated(TEST_REPLICAS, serverOpts, startExtra) : await startServer(serverOpts, startExtra);
   let stopped: Promise<void> | undefined;
   return {
     url: server.url,
@@ -270,7 +268,12 @@ export interface WatchEvent {
  * ends first or `deadlineMs` passes. The stream is closed either way.
  * `headers` go with the request (e.g. an Authorization header).
  */
-export async function watchUntil(url: string, until: (event: WatchEvent) => boolean, deadlineMs = 10_000, headers: Record<string, string> = {}): Promise<WatchEvent> {
+export async function watchUntil(
+  url: string,
+  until: (event: WatchEvent) => boolean,
+  deadlineMs = 10_000,
+  headers: Record<string, string> = {},
+): Promise<WatchEvent> {
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(new Error("watch deadline passed")), deadlineMs);
   try {

@@ -17,7 +17,6 @@ import { api } from "../helpers/server.ts";
 import { exited, LineReader, spawnSetpoint } from "../helpers/cli.ts";
 import { alive, createRun, getRun, mark, markers, RUNS, startAgent, startPipelineEnv, waitFor, waitForPhase, type AgentProcess } from "./fixtures.ts";
 
-
 /** A task that logs `<label> start <attempt> <pid>`, works `seconds`, then logs `<label> end <attempt>`. */
 const slowTask = (file: string, label: string, seconds: number) =>
   `${mark(file, `${label} start $SETPOINT_TASK_ATTEMPT $$`)}; sleep ${seconds}; ${mark(file, `${label} end $SETPOINT_TASK_ATTEMPT`)}`;
@@ -47,7 +46,10 @@ describe("pipeline agents as processes", () => {
       agents.push(await startAgent(env, { identity: "solo" }));
       const run = await waitForPhase(env.http, "crash", "Succeeded", 40_000);
 
-      assert.deepEqual(markers(file).map((l) => l.split(" ").slice(0, 3).join(" ")), ["first 1", "slow start 1", "slow start 2", "slow end 2", "last 1"]);
+      assert.deepEqual(
+        markers(file).map((l) => l.split(" ").slice(0, 3).join(" ")),
+        ["first 1", "slow start 1", "slow start 2", "slow end 2", "last 1"],
+      );
       const s = run.status!.tasks!;
       assert.equal(s.first!.attempt, 1, "finished before the kill: not rerun");
       assert.equal(s.first!.agent, before.tasks!.first!.agent);
@@ -71,7 +73,9 @@ describe("pipeline agents as processes", () => {
       agents.set("b", b);
       // Both replicas know each other before work arrives (each publishes the members it sees).
       await waitFor("both agents to see each other", async () => {
-        const leases = (await env.http.get("/apis/setpoint.dev/v1/namespaces/default/leases")).body.items as Array<{ metadata: { annotations?: Record<string, string> } }>;
+        const leases = (await env.http.get("/apis/setpoint.dev/v1/namespaces/default/leases")).body.items as Array<{
+          metadata: { annotations?: Record<string, string> };
+        }>;
         const views = leases.map((l) => JSON.parse(l.metadata.annotations?.["agent.setpoint.dev/view"] ?? "[]") as string[]);
         return views.length === 2 && views.every((v) => v.length === 2);
       });
@@ -107,7 +111,11 @@ describe("pipeline agents as processes", () => {
         const work = (await getRun(env.http, n))!.status!.tasks!.work!;
         const starts = lines.filter((l) => l.startsWith(`${n}-work start`)).map((l) => l.split(" ")[2]);
         const ends = lines.filter((l) => l.startsWith(`${n}-work end`)).map((l) => l.split(" ")[2]);
-        assert.deepEqual(lines.filter((l) => l.startsWith(`${n} prep`)), [`${n} prep 1`], `${n}: prep ran once`);
+        assert.deepEqual(
+          lines.filter((l) => l.startsWith(`${n} prep`)),
+          [`${n} prep 1`],
+          `${n}: prep ran once`,
+        );
         if (owner.get(n) === victim) {
           assert.deepEqual(starts, ["1", "2"], `${n} was the killed agent's: rerun`);
           assert.deepEqual(ends, ["2"]);

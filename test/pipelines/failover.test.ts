@@ -11,7 +11,6 @@ import { describe, it } from "node:test";
 import { startProxy } from "../agent/fixtures.ts";
 import { alive, createRun, getRun, mark, markers, startAgent, startPipelineEnv, waitFor, waitForPhase, type AgentProcess } from "./fixtures.ts";
 
-
 /** A lease so long that a test ending well within it cannot have waited for it to expire. */
 const LONG_LEASE = "10m";
 
@@ -47,8 +46,15 @@ describe("pipeline agents as processes, handing runs over", () => {
       for (const n of names) await waitForPhase(env.http, n, "Succeeded", 60_000);
       const lines = markers(file);
       for (const n of names) {
-        assert.deepEqual(lines.filter((l) => l.startsWith(`${n}-work start`)).map((l) => l.split(" ")[2]), ["1"], `${n}: work ran once`);
-        assert.deepEqual(lines.filter((l) => l.startsWith(`${n}-after`)), [`${n}-after 1`]);
+        assert.deepEqual(
+          lines.filter((l) => l.startsWith(`${n}-work start`)).map((l) => l.split(" ")[2]),
+          ["1"],
+          `${n}: work ran once`,
+        );
+        assert.deepEqual(
+          lines.filter((l) => l.startsWith(`${n}-after`)),
+          [`${n}-after 1`],
+        );
       }
       const agentsUsed = new Set<string>();
       for (const n of names) for (const t of Object.values((await getRun(env.http, n))!.status!.tasks!)) agentsUsed.add((t.agent ?? "").split("#")[0]!);
@@ -66,7 +72,12 @@ describe("pipeline agents as processes, handing runs over", () => {
       const file = join(env.dir, "markers");
       agents.push(await startAgent(env, { identity: "one", leaseDuration: LONG_LEASE }));
       await createRun(env.http, "handover", {
-        tasks: [{ name: "slow", run: `trap '${mark(file, "slow got TERM")}; exit 143' TERM; ${mark(file, "slow start $SETPOINT_TASK_ATTEMPT")}; sleep 3 & wait; ${mark(file, "slow end $SETPOINT_TASK_ATTEMPT")}` }],
+        tasks: [
+          {
+            name: "slow",
+            run: `trap '${mark(file, "slow got TERM")}; exit 143' TERM; ${mark(file, "slow start $SETPOINT_TASK_ATTEMPT")}; sleep 3 & wait; ${mark(file, "slow end $SETPOINT_TASK_ATTEMPT")}`,
+          },
+        ],
       });
       await waitFor("the task to start", () => markers(file).includes("slow start 1"));
       await agents[0]!.stop();
@@ -106,7 +117,10 @@ describe("pipeline agents as processes, handing runs over", () => {
       grpcProxy.restore();
       const run = await waitForPhase(env.http, "partition", "Succeeded", 40_000);
       assert.equal(run.status!.tasks!.slow!.attempt, 2);
-      assert.deepEqual(markers(file).map((l) => l.split(" ").slice(0, 3).join(" ")), ["slow start 1", "slow start 2", "slow end 2"]);
+      assert.deepEqual(
+        markers(file).map((l) => l.split(" ").slice(0, 3).join(" ")),
+        ["slow start 1", "slow start 2", "slow end 2"],
+      );
     } finally {
       await agent?.kill().catch(() => {});
       await httpProxy.close();

@@ -52,7 +52,12 @@ export interface Run {
 }
 
 /** Creates a PipelineRun in `default` (asserting 201). */
-export async function createRun(http: ApiClient, name: string, spec: { tasks: PipelineTask[]; params?: Record<string, string> }, labels?: Record<string, string>): Promise<Run> {
+export async function createRun(
+  http: ApiClient,
+  name: string,
+  spec: { tasks: PipelineTask[]; params?: Record<string, string> },
+  labels?: Record<string, string>,
+): Promise<Run> {
   const res = await http.post(RUNS, { apiVersion: "ci.setpoint.dev/v1", kind: "PipelineRun", metadata: { name, labels }, spec });
   if (res.status !== 201) throw new Error(`create run ${name}: ${res.status} ${res.text}`);
   return res.body as Run;
@@ -83,14 +88,18 @@ export async function waitFor<T>(what: string, check: () => Promise<T> | T, time
 export async function waitForPhase(http: ApiClient, name: string, phase: string, timeoutMs = 20_000): Promise<Run> {
   let last: Run | undefined;
   try {
-    return await waitFor(`run ${name} to be ${phase}`, async () => {
-      last = await getRun(http, name);
-      const p = last?.status?.phase;
-      if (p !== undefined && p !== phase && ["Succeeded", "Failed", "Cancelled"].includes(p)) {
-        throw new Error(`run ${name} ended ${p}, not ${phase}: ${JSON.stringify(last?.status, null, 1)}`);
-      }
-      return p === phase ? last : undefined;
-    }, timeoutMs);
+    return await waitFor(
+      `run ${name} to be ${phase}`,
+      async () => {
+        last = await getRun(http, name);
+        const p = last?.status?.phase;
+        if (p !== undefined && p !== phase && ["Succeeded", "Failed", "Cancelled"].includes(p)) {
+          throw new Error(`run ${name} ended ${p}, not ${phase}: ${JSON.stringify(last?.status, null, 1)}`);
+        }
+        return p === phase ? last : undefined;
+      },
+      timeoutMs,
+    );
   } catch (error) {
     if (error instanceof Error && !error.message.includes(" ended ")) error.message += `\nstatus: ${JSON.stringify(last?.status, null, 1)}`;
     throw error;
@@ -100,7 +109,9 @@ export async function waitForPhase(http: ApiClient, name: string, phase: string,
 /** The lines of a marker file (empty if it does not exist). */
 export function markers(path: string): string[] {
   if (!existsSync(path)) return [];
-  return readFileSync(path, "utf8").split("\n").filter((l) => l !== "");
+  return readFileSync(path, "utf8")
+    .split("\n")
+    .filter((l) => l !== "");
 }
 
 /** A shell snippet that appends `text` (expanded by the shell) as one line to `file`. */
@@ -118,7 +129,10 @@ export interface AgentProcess {
 }
 
 /** Starts `setpoint agent pipelines` against the env's server as a child process, and waits until it is ready. */
-export async function startAgent(env: PipelineEnv, options: { identity?: string; workDir?: string; leaseDuration?: string; parallel?: number; extra?: string[] } = {}): Promise<AgentProcess> {
+export async function startAgent(
+  env: PipelineEnv,
+  options: { identity?: string; workDir?: string; leaseDuration?: string; parallel?: number; extra?: string[] } = {},
+): Promise<AgentProcess> {
   const args = ["agent", "pipelines", "--server", env.server.url, "--grpc", env.grpcAddress, "--work-dir", options.workDir ?? join(env.dir, "work")];
   args.push("--lease-duration", options.leaseDuration ?? "3s", "--kill-grace", "1s", "--log-format", "json");
   if (options.identity !== undefined) args.push("--identity", options.identity);

@@ -11,12 +11,7 @@ const fields = (causes: Array<{ field: string }>) => causes.map((c) => c.field);
 
 describe("validateTaskGraph", () => {
   it("accepts a diamond, a chain and independent tasks", () => {
-    const diamond = [
-      { name: "a" },
-      { name: "b", runAfter: ["a"] },
-      { name: "c", runAfter: ["a"] },
-      { name: "d", runAfter: ["b", "c"] },
-    ];
+    const diamond = [{ name: "a" }, { name: "b", runAfter: ["a"] }, { name: "c", runAfter: ["a"] }, { name: "d", runAfter: ["b", "c"] }];
     assert.deepEqual(validateTaskGraph(diamond, "spec.tasks"), []);
     assert.deepEqual(validateTaskGraph([{ name: "x" }, { name: "y" }], "spec.tasks"), []);
     // Order in the list does not matter: a task may run after one listed later.
@@ -44,12 +39,7 @@ describe("validateTaskGraph", () => {
   });
 
   it("reports a cycle at the runAfter entry that closes it, with the path", () => {
-    const tasks = [
-      { name: "a", runAfter: ["c"] },
-      { name: "b", runAfter: ["a"] },
-      { name: "c", runAfter: ["b"] },
-      { name: "d" },
-    ];
+    const tasks = [{ name: "a", runAfter: ["c"] }, { name: "b", runAfter: ["a"] }, { name: "c", runAfter: ["b"] }, { name: "d" }];
     const causes = validateTaskGraph(tasks, "spec.tasks");
     assert.equal(causes.length, 1, JSON.stringify(causes));
     assert.equal(causes[0]!.field, "spec.tasks[1].runAfter[0]");
@@ -78,7 +68,17 @@ describe("validateTaskGraph", () => {
 
 describe("validatePipelineRun", () => {
   it("accepts run, and command with args", () => {
-    assert.deepEqual(validatePipelineRun({ spec: { tasks: [{ name: "a", run: "true" }, { name: "b", command: ["ls"], args: ["-l"] }] } }), []);
+    assert.deepEqual(
+      validatePipelineRun({
+        spec: {
+          tasks: [
+            { name: "a", run: "true" },
+            { name: "b", command: ["ls"], args: ["-l"] },
+          ],
+        },
+      }),
+      [],
+    );
   });
 
   it("requires exactly one of run and command, and args only with command", () => {
@@ -135,7 +135,14 @@ describe("topologicalOrder", () => {
   });
 
   it("throws RangeError on a cycle or an unknown name", () => {
-    assert.throws(() => topologicalOrder([{ name: "a", runAfter: ["b"] }, { name: "b", runAfter: ["a"] }]), RangeError);
+    assert.throws(
+      () =>
+        topologicalOrder([
+          { name: "a", runAfter: ["b"] },
+          { name: "b", runAfter: ["a"] },
+        ]),
+      RangeError,
+    );
     assert.throws(() => topologicalOrder([{ name: "a", runAfter: ["nope"] }]), RangeError);
   });
 });

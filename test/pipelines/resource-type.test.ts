@@ -61,13 +61,25 @@ describe("PipelineRun on a real server", () => {
   });
 
   it("rejects duplicate and unknown names with their fields, together with schema errors", async () => {
-    const res = await c.post(RUNS, run("dup", [{ name: "a", run: "x" }, { name: "a", run: "y", runAfter: ["ghost"], retries: -1 }]));
+    const res = await c.post(
+      RUNS,
+      run("dup", [
+        { name: "a", run: "x" },
+        { name: "a", run: "y", runAfter: ["ghost"], retries: -1 },
+      ]),
+    );
     assertStatus(res, 422, "Invalid");
     assert.deepEqual(causeFields(res).sort(), ["spec.tasks[1].name", "spec.tasks[1].retries", "spec.tasks[1].runAfter[0]"]);
   });
 
   it("rejects an update (PUT) and a patch that would make a cycle, and keeps the object", async () => {
-    const created = await c.post(RUNS, run("chain", [{ name: "a", run: "true" }, { name: "b", run: "true", runAfter: ["a"] }]));
+    const created = await c.post(
+      RUNS,
+      run("chain", [
+        { name: "a", run: "true" },
+        { name: "b", run: "true", runAfter: ["a"] },
+      ]),
+    );
     assert.equal(created.status, 201, created.text);
 
     const put = await c.put(`${RUNS}/chain`, { ...created.body, spec: { tasks: cyclic } });
@@ -117,9 +129,14 @@ describe("startServer validators option", () => {
   });
 
   it("runs a custom check for any type", async () => {
-    const t = await startTestServer({}, {
-      validators: new Map([["pipelineruns.ci.setpoint.dev", (o) => (o.metadata.labels?.team ? [] : [{ field: "metadata.labels.team", message: "Required value" }])]]),
-    });
+    const t = await startTestServer(
+      {},
+      {
+        validators: new Map([
+          ["pipelineruns.ci.setpoint.dev", (o) => (o.metadata.labels?.team ? [] : [{ field: "metadata.labels.team", message: "Required value" }])],
+        ]),
+      },
+    );
     try {
       const c = api(t.url);
       await c.post("/apis/setpoint.dev/v1/resourcetypes", PIPELINE_RUN_RESOURCE_TYPE);

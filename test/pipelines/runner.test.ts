@@ -62,7 +62,6 @@ const stamped = (file: string, task: string, body: string) =>
 
 const ms = (t: string | undefined) => Date.parse(t ?? "");
 
-
 describe("pipeline runner", () => {
   it("runs a diamond's independent tasks in parallel and records each task's status", async () => {
     const file = join(env.dir, "diamond.times");
@@ -84,7 +83,10 @@ describe("pipeline runner", () => {
 
     const s = run.status!;
     const tasks = s.tasks!;
-    assert.ok(ms(tasks.unit!.startTime) < ms(tasks.lint!.completionTime) && ms(tasks.lint!.startTime) < ms(tasks.unit!.completionTime), "status times overlap too");
+    assert.ok(
+      ms(tasks.unit!.startTime) < ms(tasks.lint!.completionTime) && ms(tasks.lint!.startTime) < ms(tasks.unit!.completionTime),
+      "status times overlap too",
+    );
     const wall = ms(s.completionTime) - ms(s.startTime);
     const sum = Object.values(tasks).reduce((n, x) => n + ms(x.completionTime) - ms(x.startTime), 0);
     assert.ok(wall < sum, `wall ${wall} ms < sum of task times ${sum} ms`);
@@ -97,7 +99,10 @@ describe("pipeline runner", () => {
     assert.equal(tasks.unit!.output, "unit ok\n");
     assert.equal(tasks.package!.output, "packaged param\n");
     assert.equal(s.observedGeneration, 1);
-    assert.deepEqual(s.conditions?.map((c) => [c.type, c.status, c.reason]), [["Succeeded", "True", "Succeeded"]]);
+    assert.deepEqual(
+      s.conditions?.map((c) => [c.type, c.status, c.reason]),
+      [["Succeeded", "True", "Succeeded"]],
+    );
     assert.deepEqual(run.metadata.finalizers, [WORKDIR_FINALIZER]);
   });
 
@@ -140,7 +145,10 @@ describe("pipeline runner", () => {
     assert.equal(s.tasks!.test!.phase, "Skipped");
     assert.equal(s.tasks!.docs!.phase, "Succeeded");
     assert.match(s.message ?? "", /task compile failed: exit code 2/);
-    assert.deepEqual(s.conditions?.map((c) => [c.status, c.reason]), [["False", "Failed"]]);
+    assert.deepEqual(
+      s.conditions?.map((c) => [c.status, c.reason]),
+      [["False", "Failed"]],
+    );
   });
 
   it("retries a failing task as new attempts until it passes", async () => {
@@ -196,9 +204,15 @@ describe("pipeline runner", () => {
     assert.equal(s.tasks!.b!.exitCode, 143);
     assert.equal(s.tasks!.c!.phase, "Skipped");
     assert.equal(s.observedGeneration, run.metadata.generation);
-    assert.deepEqual(s.conditions?.map((c) => [c.status, c.reason]), [["False", "Cancelled"]]);
+    assert.deepEqual(
+      s.conditions?.map((c) => [c.status, c.reason]),
+      [["False", "Cancelled"]],
+    );
     for (const pid of pids) assert.equal(alive(pid), false, `task process ${pid} is gone`);
-    assert.deepEqual(markers(file).filter((l) => / end$| ran$/.test(l)), []);
+    assert.deepEqual(
+      markers(file).filter((l) => / end$| ran$/.test(l)),
+      [],
+    );
     assert.ok(markers(file).includes("b got TERM"));
   });
 
@@ -217,7 +231,12 @@ describe("pipeline runner", () => {
     await createRun(env.http, "env", {
       params: { COLOR: "blue", SIZE: "big" },
       tasks: [
-        { name: "show", workingDir: "sub/dir", env: { SIZE: "small" }, run: 'echo "$COLOR $SIZE $SETPOINT_RUN_NAMESPACE/$SETPOINT_RUN_NAME $SETPOINT_TASK_NAME $SETPOINT_TASK_ATTEMPT"; pwd; echo "$SETPOINT_WORKSPACE"' },
+        {
+          name: "show",
+          workingDir: "sub/dir",
+          env: { SIZE: "small" },
+          run: 'echo "$COLOR $SIZE $SETPOINT_RUN_NAMESPACE/$SETPOINT_RUN_NAME $SETPOINT_TASK_NAME $SETPOINT_TASK_ATTEMPT"; pwd; echo "$SETPOINT_WORKSPACE"',
+        },
         { name: "argv", command: ["sh", "-c"], args: ['echo "$0|$1"', "zero", "one"] },
       ],
     });
@@ -252,7 +271,9 @@ describe("pipeline runner", () => {
     await waitFor("the second task to run", () => markers(file).length === 1);
     const workspace = (await getRun(env.http, "doomed"))!.status!.tasks!.wait!;
     assert.equal(workspace.phase, "Running");
-    const dirs = events.filter((e): e is Extract<RunnerEvent, { type: "TaskStarted" }> => e.type === "TaskStarted" && e.run === "default/doomed").map((e) => e.workspace);
+    const dirs = events
+      .filter((e): e is Extract<RunnerEvent, { type: "TaskStarted" }> => e.type === "TaskStarted" && e.run === "default/doomed")
+      .map((e) => e.workspace);
     assert.ok(dirs[0] && existsSync(join(dirs[0], "out.txt")), "the workspace holds what the tasks wrote");
 
     const res = await env.http.del(`${RUNS}/doomed`);

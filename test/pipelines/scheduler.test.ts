@@ -23,7 +23,10 @@ function input(spec: PipelineRunSpec, status: PipelineRunStatus | undefined, ove
   return { spec, status, observedGeneration: 1, now: NOW, agent: "me#1", slots: 10, attempt: () => ({ state: "running" }), ...over };
 }
 
-const ok = (output = "done\n"): AttemptState => ({ state: "finished", result: { outcome: "Succeeded", exitCode: 0, reason: "Completed", message: "exit code 0", output, completionTime: LATER } });
+const ok = (output = "done\n"): AttemptState => ({
+  state: "finished",
+  result: { outcome: "Succeeded", exitCode: 0, reason: "Completed", message: "exit code 0", output, completionTime: LATER },
+});
 const fail = (extra: Partial<AttemptResult> = {}): AttemptState => ({
   state: "finished",
   result: { outcome: "Failed", exitCode: 1, reason: "Error", message: "exit code 1", output: "boom\n", completionTime: LATER, ...extra },
@@ -34,13 +37,19 @@ const done = (attempt = 1): TaskStatus => ({ phase: "Succeeded", attempt, startT
 describe("schedule", () => {
   it("starts only the tasks whose runAfter succeeded, and records them Running", () => {
     const r = schedule(input(diamond, undefined));
-    assert.deepEqual(r.start.map((s) => [s.task.name, s.attempt]), [["checkout", 1]]);
+    assert.deepEqual(
+      r.start.map((s) => [s.task.name, s.attempt]),
+      [["checkout", 1]],
+    );
     assert.equal(r.status.phase, "Running");
     assert.equal(r.status.startTime, NOW);
     assert.equal(r.status.observedGeneration, 1);
     assert.deepEqual(r.status.tasks?.checkout, { phase: "Running", attempt: 1, startTime: NOW, agent: "me#1" });
     assert.deepEqual(r.status.tasks?.package, { phase: "Pending", attempt: 0 });
-    assert.deepEqual(r.status.conditions?.map((c) => [c.type, c.status, c.reason]), [["Succeeded", "Unknown", "Running"]]);
+    assert.deepEqual(
+      r.status.conditions?.map((c) => [c.type, c.status, c.reason]),
+      [["Succeeded", "Unknown", "Running"]],
+    );
   });
 
   it("records a finished attempt and starts independent tasks together, within the slots", () => {
@@ -49,10 +58,16 @@ describe("schedule", () => {
     assert.equal(all.status.tasks?.checkout?.phase, "Succeeded");
     assert.equal(all.status.tasks?.checkout?.output, "done\n");
     assert.equal(all.status.tasks?.checkout?.exitCode, 0);
-    assert.deepEqual(all.start.map((s) => s.task.name), ["test", "lint"]);
+    assert.deepEqual(
+      all.start.map((s) => s.task.name),
+      ["test", "lint"],
+    );
 
     const one = schedule(input(diamond, status, { attempt: () => ok(), slots: 1 }));
-    assert.deepEqual(one.start.map((s) => s.task.name), ["test"]);
+    assert.deepEqual(
+      one.start.map((s) => s.task.name),
+      ["test"],
+    );
     assert.deepEqual(one.waiting, ["lint"]);
     assert.equal(one.status.tasks?.lint?.phase, "Pending");
   });
@@ -62,14 +77,20 @@ describe("schedule", () => {
     const status: PipelineRunStatus = { phase: "Running", startTime: NOW, tasks: { checkout: done(), test: done(), lint: running() } };
     const r = schedule(input(diamond, status, { attempt: (name) => (asked.push(name), { state: "lost" }) }));
     assert.deepEqual(asked, ["lint"]);
-    assert.deepEqual(r.start.map((s) => [s.task.name, s.attempt]), [["lint", 2]]);
+    assert.deepEqual(
+      r.start.map((s) => [s.task.name, s.attempt]),
+      [["lint", 2]],
+    );
     assert.deepEqual(r.status.tasks?.checkout, done());
   });
 
   it("reruns a lost attempt as a new attempt without using a retry", () => {
     const status: PipelineRunStatus = { phase: "Running", startTime: NOW, tasks: { checkout: running(1, "dead#1") } };
     const r = schedule(input(diamond, status, { attempt: () => ({ state: "lost" }), now: LATER }));
-    assert.deepEqual(r.start.map((s) => [s.task.name, s.attempt]), [["checkout", 2]]);
+    assert.deepEqual(
+      r.start.map((s) => [s.task.name, s.attempt]),
+      [["checkout", 2]],
+    );
     assert.equal(r.status.tasks?.checkout?.phase, "Running");
     assert.equal(r.status.tasks?.checkout?.agent, "me#1");
     assert.equal(r.status.tasks?.checkout?.failedAttempts, undefined);
@@ -83,11 +104,16 @@ describe("schedule", () => {
   it("retries a failed attempt while retries are left, then fails the task", () => {
     const spec: PipelineRunSpec = { tasks: [{ name: "flaky", run: "false", retries: 1 }] };
     const first = schedule(input(spec, { phase: "Running", startTime: NOW, tasks: { flaky: running(1) } }, { attempt: () => fail() }));
-    assert.deepEqual(first.start.map((s) => s.attempt), [2]);
+    assert.deepEqual(
+      first.start.map((s) => s.attempt),
+      [2],
+    );
     assert.equal(first.status.tasks?.flaky?.failedAttempts, 1);
     assert.equal(first.status.tasks?.flaky?.output, undefined, "a new attempt starts with no output");
 
-    const second = schedule(input(spec, first.status, { attempt: () => fail({ reason: "TimedOut", message: "timed out after 1 s", exitCode: undefined, signal: "SIGTERM" }) }));
+    const second = schedule(
+      input(spec, first.status, { attempt: () => fail({ reason: "TimedOut", message: "timed out after 1 s", exitCode: undefined, signal: "SIGTERM" }) }),
+    );
     assert.deepEqual(second.start, []);
     assert.equal(second.status.tasks?.flaky?.phase, "Failed");
     assert.equal(second.status.tasks?.flaky?.reason, "TimedOut");
@@ -95,7 +121,10 @@ describe("schedule", () => {
     assert.equal(second.status.tasks?.flaky?.exitCode, undefined);
     assert.equal(second.status.phase, "Failed");
     assert.match(second.status.message ?? "", /task flaky failed: timed out/);
-    assert.deepEqual(second.status.conditions?.map((c) => [c.status, c.reason]), [["False", "Failed"]]);
+    assert.deepEqual(
+      second.status.conditions?.map((c) => [c.status, c.reason]),
+      [["False", "Failed"]],
+    );
     assert.ok(second.status.completionTime);
   });
 
@@ -120,17 +149,31 @@ describe("schedule", () => {
 
   it("on cancel starts nothing, skips what did not start, and is Cancelled once nothing runs", () => {
     const spec: PipelineRunSpec = { ...diamond, cancel: true };
-    const status: PipelineRunStatus = { phase: "Running", startTime: NOW, tasks: { checkout: done(), test: running(), lint: { phase: "Pending", attempt: 1, failedAttempts: 1 } } };
+    const status: PipelineRunStatus = {
+      phase: "Running",
+      startTime: NOW,
+      tasks: { checkout: done(), test: running(), lint: { phase: "Pending", attempt: 1, failedAttempts: 1 } },
+    };
     const r = schedule(input(spec, status));
     assert.deepEqual(r.start, []);
     assert.equal(r.status.phase, "Running");
     assert.match(r.status.message ?? "", /cancelling: stopping test/);
     assert.equal(r.status.tasks?.package?.phase, "Skipped");
     assert.equal(r.status.tasks?.lint?.phase, "Cancelled", "an attempt had run");
-    const stopped = schedule(input(spec, r.status, { attempt: () => ({ state: "finished", result: { outcome: "Cancelled", signal: "SIGTERM", reason: "Cancelled", message: "stopped", output: "", completionTime: LATER } }) }));
+    const stopped = schedule(
+      input(spec, r.status, {
+        attempt: () => ({
+          state: "finished",
+          result: { outcome: "Cancelled", signal: "SIGTERM", reason: "Cancelled", message: "stopped", output: "", completionTime: LATER },
+        }),
+      }),
+    );
     assert.equal(stopped.status.tasks?.test?.phase, "Cancelled");
     assert.equal(stopped.status.phase, "Cancelled");
-    assert.deepEqual(stopped.status.conditions?.map((c) => [c.status, c.reason]), [["False", "Cancelled"]]);
+    assert.deepEqual(
+      stopped.status.conditions?.map((c) => [c.status, c.reason]),
+      [["False", "Cancelled"]],
+    );
   });
 
   it("keeps a final run as it is, but for observedGeneration", () => {
@@ -166,16 +209,29 @@ describe("schedule", () => {
     assert.equal(t2.attempt, 2);
     assert.equal(t2.output, undefined);
     assert.deepEqual(t2.previousAttempts, [
-      { attempt: 1, outcome: "Failed", startTime: NOW, completionTime: LATER, exitCode: 1, reason: "Error", message: "exit code 1; retrying (1 of 10 retries used)", output: "first\n", agent: "me#1" },
+      {
+        attempt: 1,
+        outcome: "Failed",
+        startTime: NOW,
+        completionTime: LATER,
+        exitCode: 1,
+        reason: "Error",
+        message: "exit code 1; retrying (1 of 10 retries used)",
+        output: "first\n",
+        agent: "me#1",
+      },
     ]);
     // Attempt 2 is lost with its agent after printing something: attempt 3 records it as Lost, output kept.
     const lost = schedule(input(spec, { ...failed.status, tasks: { t: { ...t2, output: "second, partial\n" } } }, { attempt: () => ({ state: "lost" }) }));
     const t3 = lost.status.tasks!.t!;
     assert.equal(t3.attempt, 3);
-    assert.deepEqual(t3.previousAttempts?.map((a) => [a.attempt, a.outcome, a.reason, a.output]), [
-      [1, "Failed", "Error", "first\n"],
-      [2, "Lost", "AgentLost", "second, partial\n"],
-    ]);
+    assert.deepEqual(
+      t3.previousAttempts?.map((a) => [a.attempt, a.outcome, a.reason, a.output]),
+      [
+        [1, "Failed", "Error", "first\n"],
+        [2, "Lost", "AgentLost", "second, partial\n"],
+      ],
+    );
     // Only the newest MAX_PREVIOUS_ATTEMPTS are kept, each output cut to its tail.
     let status = lost.status;
     for (let i = 0; i < 4; i++) {
@@ -183,12 +239,20 @@ describe("schedule", () => {
     }
     const t7 = status.tasks!.t!;
     assert.equal(t7.attempt, 7);
-    assert.deepEqual(t7.previousAttempts?.map((a) => a.attempt), [4, 5, 6]);
+    assert.deepEqual(
+      t7.previousAttempts?.map((a) => a.attempt),
+      [4, 5, 6],
+    );
     assert.ok(t7.previousAttempts!.every((a) => a.output!.length === 2048));
   });
 
   it("records progress, and the duration once the run ends", () => {
-    const spec: PipelineRunSpec = { tasks: [{ name: "a", run: "x" }, { name: "b", run: "x" }] };
+    const spec: PipelineRunSpec = {
+      tasks: [
+        { name: "a", run: "x" },
+        { name: "b", run: "x" },
+      ],
+    };
     const r = schedule(input(spec, { phase: "Running", startTime: NOW, tasks: { a: running(), b: done() } }, { attempt: () => ok(), now: LATER }));
     assert.equal(r.status.progress, "2/2");
     assert.equal(r.status.duration, "5s");

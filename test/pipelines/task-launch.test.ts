@@ -18,7 +18,13 @@ const baseEnv = { PATH: "/usr/bin", SETPOINT_TOKEN: "agent-secret", KUBECONFIG: 
 
 test("a shell task: argv through /bin/sh, env without the agent's credentials, SETPOINT_* set, working dir made", () => {
   const workspace = join(dir, "ws1");
-  const l = taskLaunch({ run: { name: "r", namespace: "ci", spec }, task: { name: "build", run: "make", workingDir: "src", env: { LEVEL: "2" } }, attempt: 3, workspace, baseEnv });
+  const l = taskLaunch({
+    run: { name: "r", namespace: "ci", spec },
+    task: { name: "build", run: "make", workingDir: "src", env: { LEVEL: "2" } },
+    attempt: 3,
+    workspace,
+    baseEnv,
+  });
   assert.deepEqual(l.argv, ["/bin/sh", "-c", "make"]);
   assert.equal(l.cwd, join(workspace, "src"));
   assert.ok(existsSync(l.cwd));
@@ -35,7 +41,13 @@ test("a shell task: argv through /bin/sh, env without the agent's credentials, S
 });
 
 test("a command task: argv is command then args", () => {
-  const l = taskLaunch({ run: { name: "r", spec: { tasks: [] } }, task: { name: "t", command: ["echo"], args: ["a b", "c"] }, attempt: 1, workspace: join(dir, "ws2"), baseEnv: {} });
+  const l = taskLaunch({
+    run: { name: "r", spec: { tasks: [] } },
+    task: { name: "t", command: ["echo"], args: ["a b", "c"] },
+    attempt: 1,
+    workspace: join(dir, "ws2"),
+    baseEnv: {},
+  });
   assert.deepEqual(l.argv, ["echo", "a b", "c"]);
   assert.equal(l.env.SETPOINT_RUN_NAMESPACE, "");
 });

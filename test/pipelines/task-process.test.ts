@@ -17,7 +17,6 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 const env = { PATH: process.env.PATH ?? "/usr/bin:/bin" };
 const sh = (script: string) => ["/bin/sh", "-c", script];
 
-
 describe("TaskProcess", () => {
   it("reports the exit code and the output of stdout and stderr, in the working directory and environment given", async () => {
     const p = startTaskProcess(sh('echo "in $(pwd) as $WHO"; echo oops >&2; exit 3'), { cwd: dir, env: { ...env, WHO: "tester" } });

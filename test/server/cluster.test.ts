@@ -48,13 +48,17 @@ async function until<T>(what: string, probe: () => T | undefined | Promise<T | u
 /** A request on a connection of its own (so that the primary hands it to the next worker). */
 function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(url + path, { method, agent: false, headers: { connection: "close", ...(body !== undefined && { "content-type": "application/json" }) }, timeout: DEADLINE_MS }, (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (d: string) => (text += d));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined }));
-      res.on("error", reject);
-    });
+    const req = httpRequest(
+      url + path,
+      { method, agent: false, headers: { connection: "close", ...(body !== undefined && { "content-type": "application/json" }) }, timeout: DEADLINE_MS },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (d: string) => (text += d));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined }));
+        res.on("error", reject);
+      },
+    );
     req.on("error", reject);
     req.end(body === undefined ? undefined : JSON.stringify(body));
   });
@@ -98,10 +102,14 @@ const thing = (name: string) => ({ apiVersion: `${GROUP}/v1`, kind: "Thing", met
 
 before(async () => {
   dataDir = mkdtempSync(join(tmpdir(), "setpoint-cluster-"));
-  child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "--http-port", "0", "--grpc-port", "-1", "--data-dir", dataDir, "--workers", "2", "--no-fsync"], {
-    cwd: REPO,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  child = spawn(
+    process.execPath,
+    ["--import", "tsx", "src/main.ts", "--http-port", "0", "--grpc-port", "-1", "--data-dir", dataDir, "--workers", "2", "--no-fsync"],
+    {
+      cwd: REPO,
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
   exited = new Promise((resolve) => child.on("exit", (code) => resolve(code)));
   url = await new Promise<string>((resolve, reject) => {
@@ -141,7 +149,9 @@ after(async () => {
 });
 
 describe("--workers 2", () => {
-  it("a create on either worker reaches watches on both, in order, exactly once; a killed worker ends only its watches and comes back", { timeout: 180_000 }, async () => {
+  it("a create on either worker reaches watches on both, in order, exactly once; a killed worker ends only its watches and comes back", {
+    timeout: 180_000,
+  }, async () => {
     const start = Number((await call("GET", LIST)).body.metadata.resourceVersion);
     const watches: Watch[] = [];
     for (let i = 0; i < 6; i++) watches.push(await watch(start));
@@ -179,10 +189,16 @@ describe("--workers 2", () => {
     }
     for (const w of survivors) {
       await until("the later creates on the surviving watches", () => (w.events.length >= 30 ? true : undefined));
-      assert.deepEqual(w.events.map((e) => Number(e.object.metadata.resourceVersion)), created);
+      assert.deepEqual(
+        w.events.map((e) => Number(e.object.metadata.resourceVersion)),
+        created,
+      );
     }
     await until("the later creates on the resumed watch", () => (resumed.events.length >= 10 ? true : undefined));
-    assert.deepEqual(resumed.events.map((e) => Number(e.object.metadata.resourceVersion)), created.slice(20));
+    assert.deepEqual(
+      resumed.events.map((e) => Number(e.object.metadata.resourceVersion)),
+      created.slice(20),
+    );
     for (const w of [...watches, resumed]) w.res.destroy();
 
     // A list on any worker sees every acknowledged create.
@@ -194,10 +210,14 @@ describe("--workers 2", () => {
 
   it("workers exit when the primary is killed (SIGKILL)", { timeout: 120_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), "setpoint-cluster-kill-"));
-    const other = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "--http-port", "0", "--grpc-port", "-1", "--data-dir", dir, "--workers", "2", "--no-fsync"], {
-      cwd: REPO,
-      stdio: ["ignore", "pipe", "ignore"],
-    });
+    const other = spawn(
+      process.execPath,
+      ["--import", "tsx", "src/main.ts", "--http-port", "0", "--grpc-port", "-1", "--data-dir", dir, "--workers", "2", "--no-fsync"],
+      {
+        cwd: REPO,
+        stdio: ["ignore", "pipe", "ignore"],
+      },
+    );
     try {
       await new Promise<void>((resolve, reject) => {
         other.on("exit", (code) => reject(new Error(`exited with ${code} before listening`)));

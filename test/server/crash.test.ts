@@ -198,13 +198,18 @@ describe("crash", () => {
         .sort((a, b) => rvOf(a) - rvOf(b))
         .map((o) => `ADDED ${o.metadata.name} ${o.metadata.resourceVersion}`);
       expected.push(`ADDED barrier ${barrierRevision}`);
-      const gotEvents = resumed.events.filter((e) => e.type !== "BOOKMARK").map((e) => `${e.type} ${e.object.metadata.name} ${e.object.metadata.resourceVersion}`);
+      const gotEvents = resumed.events
+        .filter((e) => e.type !== "BOOKMARK")
+        .map((e) => `${e.type} ${e.object.metadata.name} ${e.object.metadata.resourceVersion}`);
       assert.deepEqual(gotEvents, expected);
       // And a watch from the type's creation replays the whole history, gap-free.
       const full = watch(server.url, typeRevision);
       await full.until(() => full.events.some((e) => e.object.metadata.name === "barrier"), "the full replay");
       const fullRevisions = full.events.filter((e) => e.type !== "BOOKMARK").map((e) => rvOf(e.object));
-      assert.deepEqual(fullRevisions, Array.from({ length: barrierRevision - typeRevision }, (_, i) => typeRevision + 1 + i));
+      assert.deepEqual(
+        fullRevisions,
+        Array.from({ length: barrierRevision - typeRevision }, (_, i) => typeRevision + 1 + i),
+      );
       resumed.stop();
       full.stop();
 

@@ -79,7 +79,9 @@ function openStalled(url: string): Promise<Stalled> {
 
 function withDeadline<T>(p: Promise<T>, what: string, ms = DEADLINE_MS): Promise<T> {
   let timer: NodeJS.Timeout;
-  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
+  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)))]).finally(() =>
+    clearTimeout(timer),
+  );
 }
 
 async function metric(url: string, name: string): Promise<number> {
@@ -90,7 +92,9 @@ async function metric(url: string, name: string): Promise<number> {
 }
 
 describe("cutting off thousands of stalled watchers", () => {
-  it(`cuts off ${WATCHERS} stalled WebSocket watchers under ${CREATES} creates of 10 KiB while /healthz always answers within 1 s`, { timeout: 600_000 }, async () => {
+  it(`cuts off ${WATCHERS} stalled WebSocket watchers under ${CREATES} creates of 10 KiB while /healthz always answers within 1 s`, {
+    timeout: 600_000,
+  }, async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "setpoint-cutoff-"));
     const server = await startChildServer(dataDir, ["--watch-buffer-bytes", "256Ki", "--max-watches-per-user", "0", "--workers", "1", "--no-fsync"]);
     const stalled: Stalled[] = [];
@@ -131,7 +135,10 @@ describe("cutting off thousands of stalled watchers", () => {
       // The clients read again: every connection ends (4008 for those still within the close grace, 1006 after it).
       for (const s of stalled) s.resume();
       const codes = await withDeadline(Promise.all(stalled.map((s) => s.closed)), "every cut-off connection closes");
-      assert.ok(codes.every((code) => code === 4008 || code === 1006), `close codes: ${[...new Set(codes)].join(", ")}`);
+      assert.ok(
+        codes.every((code) => code === 4008 || code === 1006),
+        `close codes: ${[...new Set(codes)].join(", ")}`,
+      );
       assert.match(server.output(), /watchers cut off for not reading fast enough/);
 
       // One more stalled watcher, cut off while it can still read (within the

@@ -199,7 +199,11 @@ describe("a full disk", () => {
       const failures = await metric(c, /^setpoint_store_commit_failures_total (\d+)$/m);
       assert.ok(failures >= 1, "the delete's commit did not fail");
       // The log line travels through a pipe: wait for it, then check there is exactly one per failed commit.
-      const logged = () => p.output().split("\n").filter((l) => l.includes("store commit failed")).length;
+      const logged = () =>
+        p
+          .output()
+          .split("\n")
+          .filter((l) => l.includes("store commit failed")).length;
       const deadline = Date.now() + DEADLINE_MS;
       while (logged() < failures && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       assert.equal(logged(), failures);

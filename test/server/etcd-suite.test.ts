@@ -12,7 +12,10 @@ import { fileURLToPath } from "node:url";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const FILES = [
-  ...readdirSync(join(ROOT, "test/server/rest")).filter((f) => f.endsWith(".test.ts")).sort().map((f) => `test/server/rest/${f}`),
+  ...readdirSync(join(ROOT, "test/server/rest"))
+    .filter((f) => f.endsWith(".test.ts"))
+    .sort()
+    .map((f) => `test/server/rest/${f}`),
   "test/server/watch.test.ts",
   "test/server/grpc.test.ts",
 ];
@@ -23,7 +26,11 @@ describe("the server test suite on etcd", () => {
     const child = spawn(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=1", "--test-reporter=tap", ...FILES], {
       cwd: ROOT,
       // Without the parent's NODE_TEST_CONTEXT: the child reports TAP on its own instead of to this runner.
-      env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== "NODE_TEST_CONTEXT")), SETPOINT_TEST_STORE: "etcd", SETPOINT_TEST_REPLICAS: "2" },
+      env: {
+        ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== "NODE_TEST_CONTEXT")),
+        SETPOINT_TEST_STORE: "etcd",
+        SETPOINT_TEST_REPLICAS: "2",
+      },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let out = "";

@@ -109,7 +109,10 @@ describe("faults with replicas on a 3-member etcd", () => {
     const truth = await r.truth(from);
     await eventually(() => watchers.every((x) => x.w.events.length >= truth.length), "every watcher to catch up");
     checkHistories(truth, watchers, acks, { complete: true });
-    assert.ok(watchers.every((x) => x.w.disconnects >= 1), "the watchers did lose their replica");
+    assert.ok(
+      watchers.every((x) => x.w.disconnects >= 1),
+      "the watchers did lose their replica",
+    );
   });
 
   it("the etcd leader killed under writes: writes go on after the election, each delivered once, in order", async () => {
@@ -152,7 +155,11 @@ describe("faults with replicas on a 3-member etcd", () => {
     // Writes and lists: 503 ServiceUnavailable, within the 2 s timeout (plus slack for a loaded machine).
     for (const replica of [a!, b!]) {
       const t0 = Date.now();
-      const write = await fetch(replica.url + COLLECTION, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(thing(`lost-${replica.url.slice(-5)}`)) });
+      const write = await fetch(replica.url + COLLECTION, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(thing(`lost-${replica.url.slice(-5)}`)),
+      });
       const wbody = (await write.json()) as { reason?: string };
       assert.equal(write.status, 503, JSON.stringify(wbody));
       assert.equal(wbody.reason, "ServiceUnavailable");
@@ -170,7 +177,10 @@ describe("faults with replicas on a 3-member etcd", () => {
       }
       assert.equal(ready, 503, `${replica.url} /readyz while quorum is lost`);
     }
-    assert.ok(watchers.every((x) => x.w.disconnects === 0), "open watches stayed open");
+    assert.ok(
+      watchers.every((x) => x.w.disconnects === 0),
+      "open watches stayed open",
+    );
 
     await r.etcd.restart(m1!);
     await r.etcd.restart(m2!);
@@ -184,7 +194,10 @@ describe("faults with replicas on a 3-member etcd", () => {
     const truth = await r.truth(from);
     await eventually(() => watchers.every((x) => x.w.events.length >= truth.length), "every watcher to continue");
     checkHistories(truth, watchers, acks, { complete: true });
-    assert.ok(watchers.every((x) => x.w.disconnects === 0), "the watches were never closed");
+    assert.ok(
+      watchers.every((x) => x.w.disconnects === 0),
+      "the watches were never closed",
+    );
     assert.ok(m0);
   });
 

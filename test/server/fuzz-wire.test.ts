@@ -41,7 +41,13 @@ function payload(r: Rng): Buffer {
     case 2: {
       // A ref message (field 1) with random strings, some absurdly long or invalid UTF-8.
       const str = (f: number, s: Buffer) => Buffer.concat([Buffer.from([(f << 3) | 2]), varint(s.length), s]);
-      const ref = Buffer.concat([str(1, Buffer.from(r.pick([G, "", "setpoint.dev", "x".repeat(300)]))), str(2, Buffer.from(r.pick(["v1", "", "v9"]))), str(3, Buffer.from(r.pick(["gadgets", "leases", ""]))), str(4, r.bytes(r.int(0, 8))), str(5, r.chance(0.5) ? Buffer.from("g1") : r.bytes(r.int(0, 300)))]);
+      const ref = Buffer.concat([
+        str(1, Buffer.from(r.pick([G, "", "setpoint.dev", "x".repeat(300)]))),
+        str(2, Buffer.from(r.pick(["v1", "", "v9"]))),
+        str(3, Buffer.from(r.pick(["gadgets", "leases", ""]))),
+        str(4, r.bytes(r.int(0, 8))),
+        str(5, r.chance(0.5) ? Buffer.from("g1") : r.bytes(r.int(0, 300))),
+      ]);
       const obj = r.chance(0.5) ? str(2, r.chance(0.5) ? Buffer.from('{"metadata":{"name":"g1"},"spec":{}}') : r.bytes(r.int(0, 100))) : Buffer.alloc(0);
       return Buffer.concat([str(1, ref), obj]);
     }
@@ -87,7 +93,8 @@ describe("fuzz: malformed gRPC messages and WebSocket frames", () => {
     t = await startTestServer({ grpcPort: 0, durable: false, tokenAuthFile: join(dir, "tokens.csv"), authorizationMode: "RBAC" });
     const admin = api(t.url, { token: TOKEN });
     await createType(admin, { group: G, kind: "Gadget", plural: "gadgets" });
-    for (const name of ["g1", "g2"]) assert.equal((await admin.post(`/apis/${G}/v1/namespaces/keep/gadgets`, { metadata: { name }, spec: { n: 1 } })).status, 201);
+    for (const name of ["g1", "g2"])
+      assert.equal((await admin.post(`/apis/${G}/v1/namespaces/keep/gadgets`, { metadata: { name }, spec: { n: 1 } })).status, 201);
   });
   after(async () => {
     await t?.stop();
@@ -164,7 +171,10 @@ describe("fuzz: malformed gRPC messages and WebSocket frames", () => {
       const kind = r.int(0, 2);
       if (kind === 0) {
         // A handshake with odd subprotocols and credentials: answered (101 or a refusal), never hung.
-        const protocols = [r.pick(["watch.setpoint.dev", "", "x"]), `base64url.bearer.authorization.k8s.io.${r.pick([Buffer.from(TOKEN).toString("base64url"), "!!", "", r.bytes(r.int(1, 30)).toString("base64url")])}`].filter((p) => p !== "");
+        const protocols = [
+          r.pick(["watch.setpoint.dev", "", "x"]),
+          `base64url.bearer.authorization.k8s.io.${r.pick([Buffer.from(TOKEN).toString("base64url"), "!!", "", r.bytes(r.int(1, 30)).toString("base64url")])}`,
+        ].filter((p) => p !== "");
         const code = await new Promise<number>((resolve) => {
           let ws: WebSocket;
           try {
@@ -196,7 +206,13 @@ describe("fuzz: malformed gRPC messages and WebSocket frames", () => {
         `Sec-WebSocket-Version: ${r.chance(0.9) ? 13 : r.int(0, 20)}`,
         `Authorization: Bearer ${r.chance(0.8) ? TOKEN : "nope"}`,
       ];
-      if (r.chance(0.3)) headers.push(`Sec-WebSocket-Protocol: ${r.bytes(r.int(1, 20)).toString("latin1").replace(/[\r\n]/g, "")}`);
+      if (r.chance(0.3))
+        headers.push(
+          `Sec-WebSocket-Protocol: ${r
+            .bytes(r.int(1, 20))
+            .toString("latin1")
+            .replace(/[\r\n]/g, "")}`,
+        );
       await new Promise<void>((resolve) => {
         const s = netConnect(port, "127.0.0.1");
         // The server may keep an upgraded socket open: stop waiting soon after our half-close.
@@ -238,9 +254,14 @@ describe("fuzz: malformed gRPC messages and WebSocket frames", () => {
     assert.equal((await api(t.url).get(`/apis/${G}/v1/namespaces/keep/gadgets/g1`)).status, 401, "authentication still applies");
     const created = await admin.post(`/apis/${G}/v1/namespaces/after/gadgets`, { metadata: { name: "a1" }, spec: {} });
     assert.equal(created.status, 201);
-    const event = await watchUntil(`${t.url}/apis/${G}/v1/namespaces/after/gadgets?watch=true`, (e) => e.object?.metadata?.name === "a1", 10_000, { authorization: `Bearer ${TOKEN}` });
+    const event = await watchUntil(`${t.url}/apis/${G}/v1/namespaces/after/gadgets?watch=true`, (e) => e.object?.metadata?.name === "a1", 10_000, {
+      authorization: `Bearer ${TOKEN}`,
+    });
     assert.equal(event.type, "ADDED");
-    const ws = new WebSocket(`${t.url.replace("http", "ws")}/apis/${G}/v1/namespaces/after/gadgets`, ["watch.setpoint.dev", `base64url.bearer.authorization.k8s.io.${Buffer.from(TOKEN).toString("base64url")}`]);
+    const ws = new WebSocket(`${t.url.replace("http", "ws")}/apis/${G}/v1/namespaces/after/gadgets`, [
+      "watch.setpoint.dev",
+      `base64url.bearer.authorization.k8s.io.${Buffer.from(TOKEN).toString("base64url")}`,
+    ]);
     const first = await new Promise<string>((resolve, reject) => {
       ws.once("message", (m) => resolve(String(m)));
       ws.once("error", reject);
@@ -251,7 +272,9 @@ describe("fuzz: malformed gRPC messages and WebSocket frames", () => {
     const md = new grpc.Metadata();
     md.set("authorization", `Bearer ${TOKEN}`);
     const got = await new Promise<{ object: Buffer }>((resolve, reject) =>
-      rpc.get({ ref: { group: G, version: "v1", plural: "gadgets", namespace: "after", name: "a1" } }, md, { deadline: Date.now() + 10_000 }, (err, res) => (err ? reject(err) : resolve(res!))),
+      rpc.get({ ref: { group: G, version: "v1", plural: "gadgets", namespace: "after", name: "a1" } }, md, { deadline: Date.now() + 10_000 }, (err, res) =>
+        err ? reject(err) : resolve(res!),
+      ),
     );
     rpc.close();
     assert.equal(JSON.parse(got.object.toString()).metadata.name, "a1");

@@ -56,7 +56,24 @@ function brokenJson(r: Rng): string {
       const full = JSON.stringify(validObject(r));
       text = full.slice(0, r.int(1, full.length - 1));
     } else {
-      text = r.pick(["{", "[", '{"metadata": ', "{'a': 1}", '{"a": 1,}', "{a: 1}", "nul", "tru", '"unterminated', "01", "{}}", "[1,]", "\u0000", "NaN", "Infinity"]) + (r.chance(0.5) ? r.string(r.int(1, 40), NOISE) : "");
+      text =
+        r.pick([
+          "{",
+          "[",
+          '{"metadata": ',
+          "{'a': 1}",
+          '{"a": 1,}',
+          "{a: 1}",
+          "nul",
+          "tru",
+          '"unterminated',
+          "01",
+          "{}}",
+          "[1,]",
+          "\u0000",
+          "NaN",
+          "Infinity",
+        ]) + (r.chance(0.5) ? r.string(r.int(1, 40), NOISE) : "");
     }
     try {
       JSON.parse(text);
@@ -69,7 +86,33 @@ function brokenJson(r: Rng): string {
 
 /** A label selector the server's parser rejects. */
 function badLabelSelector(r: Rng): string {
-  const tokens = ["a", "app", "web", "in", "notin", "(", ")", ",", "=", "==", "!=", "!", "<", ">", " ", "x/y", "-bad-", "ü", "%", "{", "$", "a b", "k".repeat(70), "gt", "1.5"];
+  const tokens = [
+    "a",
+    "app",
+    "web",
+    "in",
+    "notin",
+    "(",
+    ")",
+    ",",
+    "=",
+    "==",
+    "!=",
+    "!",
+    "<",
+    ">",
+    " ",
+    "x/y",
+    "-bad-",
+    "ü",
+    "%",
+    "{",
+    "$",
+    "a b",
+    "k".repeat(70),
+    "gt",
+    "1.5",
+  ];
   for (let i = 0; i < 50; i++) {
     const text = Array.from({ length: r.int(1, 8) }, () => r.pick(tokens)).join(r.pick(["", " ", ","]));
     try {
@@ -85,7 +128,9 @@ function badLabelSelector(r: Rng): string {
 function badFieldSelector(r: Rng): string {
   const fields = ["metadata.name", "metadata.namespace", "spec.size", "status.phase", "metadata.labels", "", "x", r.string(5, NOISE)];
   for (let i = 0; i < 50; i++) {
-    const text = Array.from({ length: r.int(1, 3) }, () => `${r.pick(fields)}${r.pick(["=", "==", "!=", "", "=!=", "<"])}${r.string(r.int(0, 5), NOISE)}`).join(",");
+    const text = Array.from({ length: r.int(1, 3) }, () => `${r.pick(fields)}${r.pick(["=", "==", "!=", "", "=!=", "<"])}${r.string(r.int(0, 5), NOISE)}`).join(
+      ",",
+    );
     try {
       parseFieldSelector(text);
     } catch {
@@ -126,8 +171,23 @@ const generators: Array<(r: Rng) => FuzzCase> = [
     const where = r.int(0, 3);
     if (where === 0) return { label: "non-object create", method: "POST", path: coll(), body, allowed: [400] };
     if (where === 1) return { label: "non-object update", method: "PUT", path: r.chance(0.5) ? objectPath(r) : statusPath(r), body, allowed: [400] };
-    if (where === 2) return { label: "non-object merge patch", method: "PATCH", path: objectPath(r), body: body === "[]" || body === "[1,2]" ? '"x"' : body, contentType: "application/merge-patch+json", allowed: [400] };
-    return { label: "non-array JSON patch", method: "PATCH", path: statusPath(r), body: body.startsWith("[") ? "{}" : body, contentType: "application/json-patch+json", allowed: [400] };
+    if (where === 2)
+      return {
+        label: "non-object merge patch",
+        method: "PATCH",
+        path: objectPath(r),
+        body: body === "[]" || body === "[1,2]" ? '"x"' : body,
+        contentType: "application/merge-patch+json",
+        allowed: [400],
+      };
+    return {
+      label: "non-array JSON patch",
+      method: "PATCH",
+      path: statusPath(r),
+      body: body.startsWith("[") ? "{}" : body,
+      contentType: "application/json-patch+json",
+      allowed: [400],
+    };
   },
   // an object with one field of the wrong type or value
   (r) => {
@@ -138,17 +198,50 @@ const generators: Array<(r: Rng) => FuzzCase> = [
     const mutation = r.int(0, 10);
     let what: string;
     switch (mutation) {
-      case 0: o.metadata = wrong(5, "x", [], true); what = "metadata"; break;
-      case 1: o.metadata.name = wrong(5, {}, [], true, 1.5); what = "metadata.name"; break;
-      case 2: o.metadata.labels = wrong([], "app=web", 5, { k: 5 }, { k: {} }, { "bad key": "v" }, { k: "bad value!" }, { "": "v" }); what = "labels"; break;
-      case 3: o.metadata.annotations = wrong([], "x", 7, { k: 5 }, { "bad key!": "v" }, { k: null }); what = "annotations"; break;
-      case 4: o.metadata.finalizers = wrong("x", 5, [1], ["Bad Finalizer"], ["a/b/c"], ["x", "x"], {}); what = "finalizers"; break;
-      case 5: o.spec = wrong("x", 5, [], null, true); what = "spec"; break;
-      case 6: o.spec.size = wrong("x", -1, 0, 101, 1.5, null, [], {}, "1"); what = "spec.size"; break;
-      case 7: o.spec.tags = wrong("x", [1], [null], ["a", "b", "c", "d", "e", "f"], { a: 1 }); what = "spec.tags"; break;
-      case 8: o.apiVersion = wrong("v1", 5, `${GROUP}/v2`, "other.example.com/v1", "x/y/z"); what = "apiVersion"; break;
-      case 9: o.kind = wrong("Other", 5, "specimen", []); what = "kind"; break;
-      default: o.metadata.namespace = wrong("other", 5, "Bad_NS"); what = "metadata.namespace"; break;
+      case 0:
+        o.metadata = wrong(5, "x", [], true);
+        what = "metadata";
+        break;
+      case 1:
+        o.metadata.name = wrong(5, {}, [], true, 1.5);
+        what = "metadata.name";
+        break;
+      case 2:
+        o.metadata.labels = wrong([], "app=web", 5, { k: 5 }, { k: {} }, { "bad key": "v" }, { k: "bad value!" }, { "": "v" });
+        what = "labels";
+        break;
+      case 3:
+        o.metadata.annotations = wrong([], "x", 7, { k: 5 }, { "bad key!": "v" }, { k: null });
+        what = "annotations";
+        break;
+      case 4:
+        o.metadata.finalizers = wrong("x", 5, [1], ["Bad Finalizer"], ["a/b/c"], ["x", "x"], {});
+        what = "finalizers";
+        break;
+      case 5:
+        o.spec = wrong("x", 5, [], null, true);
+        what = "spec";
+        break;
+      case 6:
+        o.spec.size = wrong("x", -1, 0, 101, 1.5, null, [], {}, "1");
+        what = "spec.size";
+        break;
+      case 7:
+        o.spec.tags = wrong("x", [1], [null], ["a", "b", "c", "d", "e", "f"], { a: 1 });
+        what = "spec.tags";
+        break;
+      case 8:
+        o.apiVersion = wrong("v1", 5, `${GROUP}/v2`, "other.example.com/v1", "x/y/z");
+        what = "apiVersion";
+        break;
+      case 9:
+        o.kind = wrong("Other", 5, "specimen", []);
+        what = "kind";
+        break;
+      default:
+        o.metadata.namespace = wrong("other", 5, "Bad_NS");
+        what = "metadata.namespace";
+        break;
     }
     return {
       label: `wrong ${what} on ${create ? "create" : "update"}`,
@@ -162,26 +255,81 @@ const generators: Array<(r: Rng) => FuzzCase> = [
   (r) => {
     // (in a merge patch `phase: null` removes the field, which is fine)
     const status = r.pick<unknown>([{ phase: "Exploded" }, { phase: 5 }, { phase: true }, "x", 5, [], { observedGeneration: "one" }, { phase: ["Done"] }]);
-    if (r.chance(0.5)) return { label: "bad status put", method: "PUT", path: statusPath(r), body: JSON.stringify({ metadata: {}, status }), allowed: [404, 422] };
-    return { label: "bad status patch", method: "PATCH", path: statusPath(r), body: JSON.stringify({ status }), contentType: "application/merge-patch+json", allowed: [404, 422] };
+    if (r.chance(0.5))
+      return { label: "bad status put", method: "PUT", path: statusPath(r), body: JSON.stringify({ metadata: {}, status }), allowed: [404, 422] };
+    return {
+      label: "bad status patch",
+      method: "PATCH",
+      path: statusPath(r),
+      body: JSON.stringify({ status }),
+      contentType: "application/merge-patch+json",
+      allowed: [404, 422],
+    };
   },
   // huge strings where they are bounded
   (r) => {
     const o = validObject(r);
     const kind = r.int(0, 5);
-    if (kind === 0) return { label: "long name", method: "POST", path: coll(), body: JSON.stringify({ ...o, metadata: { name: r.string(r.int(254, 20_000), "abc") } }), allowed: [422] };
+    if (kind === 0)
+      return {
+        label: "long name",
+        method: "POST",
+        path: coll(),
+        body: JSON.stringify({ ...o, metadata: { name: r.string(r.int(254, 20_000), "abc") } }),
+        allowed: [422],
+      };
     if (kind === 1) return { label: "long namespace", method: "POST", path: coll(r.string(r.int(64, 2000), "abc")), body: JSON.stringify(o), allowed: [422] };
-    if (kind === 2) return { label: "long label value", method: "POST", path: coll(), body: JSON.stringify({ ...o, metadata: { ...o.metadata, labels: { k: r.string(r.int(64, 50_000), "abc") } } }), allowed: [422] };
-    if (kind === 3) return { label: "long label key", method: "POST", path: coll(), body: JSON.stringify({ ...o, metadata: { ...o.metadata, labels: { [r.string(r.int(64, 5000), "abc")]: "v" } } }), allowed: [422] };
-    if (kind === 4) return { label: "annotations over 256 KiB", method: "POST", path: coll(), body: JSON.stringify({ ...o, metadata: { ...o.metadata, annotations: { big: r.string(300_000, "ab") } } }), allowed: [422] };
-    return { label: "long note", method: "POST", path: coll(), body: JSON.stringify({ ...o, spec: { ...o.spec, note: r.string(r.int(101, 10_000), NOISE) } }), allowed: [422] };
+    if (kind === 2)
+      return {
+        label: "long label value",
+        method: "POST",
+        path: coll(),
+        body: JSON.stringify({ ...o, metadata: { ...o.metadata, labels: { k: r.string(r.int(64, 50_000), "abc") } } }),
+        allowed: [422],
+      };
+    if (kind === 3)
+      return {
+        label: "long label key",
+        method: "POST",
+        path: coll(),
+        body: JSON.stringify({ ...o, metadata: { ...o.metadata, labels: { [r.string(r.int(64, 5000), "abc")]: "v" } } }),
+        allowed: [422],
+      };
+    if (kind === 4)
+      return {
+        label: "annotations over 256 KiB",
+        method: "POST",
+        path: coll(),
+        body: JSON.stringify({ ...o, metadata: { ...o.metadata, annotations: { big: r.string(300_000, "ab") } } }),
+        allowed: [422],
+      };
+    return {
+      label: "long note",
+      method: "POST",
+      path: coll(),
+      body: JSON.stringify({ ...o, spec: { ...o.spec, note: r.string(r.int(101, 10_000), NOISE) } }),
+      allowed: [422],
+    };
   },
   // bodies over the size bounds (rarely: they are big)
   (r) => {
     if (r.chance(0.7)) return generators[0]!(r);
     const o = validObject(r);
-    if (r.chance(0.5)) return { label: "object over 1.5 MiB", method: "POST", path: coll(), body: JSON.stringify({ ...o, spec: { ...o.spec, data: "x".repeat(1_600_000) } }), allowed: [413] };
-    return { label: "body over 3 MiB", method: r.pick(["POST", "PUT"]), path: r.chance(0.5) ? coll() : existing(r), body: `{"a":"${"x".repeat(3_200_000)}"}`, allowed: [405, 413] };
+    if (r.chance(0.5))
+      return {
+        label: "object over 1.5 MiB",
+        method: "POST",
+        path: coll(),
+        body: JSON.stringify({ ...o, spec: { ...o.spec, data: "x".repeat(1_600_000) } }),
+        allowed: [413],
+      };
+    return {
+      label: "body over 3 MiB",
+      method: r.pick(["POST", "PUT"]),
+      path: r.chance(0.5) ? coll() : existing(r),
+      body: `{"a":"${"x".repeat(3_200_000)}"}`,
+      allowed: [405, 413],
+    };
   },
   // JSON nested deeper than the server handles
   (r) => {
@@ -191,9 +339,25 @@ const generators: Array<(r: Rng) => FuzzCase> = [
     const where = r.int(0, 3);
     const inSpec = o.replace('"tags":["a"]', `"tags":["a"],"deep":${deep}`);
     if (where === 0) return { label: "deep create", method: "POST", path: coll(), body: inSpec, allowed: [400, 413] };
-    if (where === 1) return { label: "deep update", method: "PUT", path: `${coll()}/s2`, body: inSpec.replace(/"name":"[^"]*"/, '"name":"s2"'), allowed: [400, 413] };
-    if (where === 2) return { label: "deep merge patch", method: "PATCH", path: r.chance(0.5) ? existing(r) : `${existing(r)}/status`, body: `{"status":{"phase":${deep}},"spec":{"deep":${deep}}}`, contentType: "application/merge-patch+json", allowed: [400, 413] };
-    return { label: "deep JSON patch", method: "PATCH", path: existing(r), body: `[{"op":"add","path":"/spec/deep","value":${deep}}]`, contentType: "application/json-patch+json", allowed: [400, 413] };
+    if (where === 1)
+      return { label: "deep update", method: "PUT", path: `${coll()}/s2`, body: inSpec.replace(/"name":"[^"]*"/, '"name":"s2"'), allowed: [400, 413] };
+    if (where === 2)
+      return {
+        label: "deep merge patch",
+        method: "PATCH",
+        path: r.chance(0.5) ? existing(r) : `${existing(r)}/status`,
+        body: `{"status":{"phase":${deep}},"spec":{"deep":${deep}}}`,
+        contentType: "application/merge-patch+json",
+        allowed: [400, 413],
+      };
+    return {
+      label: "deep JSON patch",
+      method: "PATCH",
+      path: existing(r),
+      body: `[{"op":"add","path":"/spec/deep","value":${deep}}]`,
+      contentType: "application/json-patch+json",
+      allowed: [400, 413],
+    };
   },
   // bad label and field selectors on list, watch and deletecollection
   (r) => {
@@ -203,7 +367,12 @@ const generators: Array<(r: Rng) => FuzzCase> = [
     if (mode === 0) return { label: "bad selector list", method: "GET", path: path + q(params), allowed: [400] };
     if (mode === 1) return { label: "bad selector watch", method: "GET", path: path + q({ ...params, watch: "true" }), allowed: [400] };
     if (mode === 2) return { label: "bad selector deletecollection", method: "DELETE", path: coll() + q(params), allowed: [400] };
-    return { label: "bad selector watch with rv", method: "GET", path: path + q({ ...params, watch: "1", resourceVersion: "0", allowWatchBookmarks: "true" }), allowed: [400] };
+    return {
+      label: "bad selector watch with rv",
+      method: "GET",
+      path: path + q({ ...params, watch: "1", resourceVersion: "0", allowWatchBookmarks: "true" }),
+      allowed: [400],
+    };
   },
   // bad list and watch parameters
   (r) => {
@@ -211,7 +380,17 @@ const generators: Array<(r: Rng) => FuzzCase> = [
     const path = r.chance(0.5) ? coll() : `${GV}/specimens`;
     if (!watch) {
       const p = r.pick(["resourceVersion", "limit", "continue"]);
-      const value = p === "resourceVersion" ? r.pick(BAD_REVISIONS) : p === "limit" ? r.pick(BAD_COUNTS) : r.pick(["garbage", r.string(r.int(1, 60), NOISE), Buffer.from('{"v":2,"rv":1,"ns":"","n":""}').toString("base64url"), Buffer.from('{"v":1,"rv":"x","ns":"","n":""}').toString("base64url")]);
+      const value =
+        p === "resourceVersion"
+          ? r.pick(BAD_REVISIONS)
+          : p === "limit"
+            ? r.pick(BAD_COUNTS)
+            : r.pick([
+                "garbage",
+                r.string(r.int(1, 60), NOISE),
+                Buffer.from('{"v":2,"rv":1,"ns":"","n":""}').toString("base64url"),
+                Buffer.from('{"v":1,"rv":"x","ns":"","n":""}').toString("base64url"),
+              ]);
       return { label: `bad list ${p}`, method: "GET", path: path + q({ [p]: value, limit: p === "limit" ? value : "5" }), allowed: [400] };
     }
     const p = r.pick(["resourceVersion", "timeoutSeconds", "allowWatchBookmarks", "sendInitialEvents"]);
@@ -222,11 +401,45 @@ const generators: Array<(r: Rng) => FuzzCase> = [
   (r) => {
     const kind = r.int(0, 4);
     const bad = r.pick(BAD_REVISIONS);
-    if (kind === 0) return { label: "bad body resourceVersion", method: "PUT", path: existing(r), body: JSON.stringify({ ...validObject(r, "s0"), metadata: { name: "s0", resourceVersion: bad } }), allowed: [400] };
-    if (kind === 1) return { label: "stale body resourceVersion", method: "PUT", path: `${coll()}/s1`, body: JSON.stringify({ ...validObject(r, "s1"), metadata: { name: "s1", resourceVersion: String(r.int(1_000_000, 2_000_000)) } }), allowed: [409] };
-    if (kind === 2) return { label: "bad precondition resourceVersion", method: "DELETE", path: existing(r), body: JSON.stringify({ preconditions: { resourceVersion: bad } }), allowed: [400] };
-    if (kind === 3) return { label: "stale precondition", method: "DELETE", path: existing(r), body: JSON.stringify({ preconditions: r.chance(0.5) ? { resourceVersion: String(r.int(1_000_000, 2_000_000)) } : { uid: r.string(36, LOWER) } }), allowed: [409] };
-    return { label: "bad delete options", method: "DELETE", path: existing(r), body: r.pick(["[]", "5", '"x"', '{"preconditions": 5}', '{"preconditions": []}', '{"preconditions": "rv"}']), allowed: [400] };
+    if (kind === 0)
+      return {
+        label: "bad body resourceVersion",
+        method: "PUT",
+        path: existing(r),
+        body: JSON.stringify({ ...validObject(r, "s0"), metadata: { name: "s0", resourceVersion: bad } }),
+        allowed: [400],
+      };
+    if (kind === 1)
+      return {
+        label: "stale body resourceVersion",
+        method: "PUT",
+        path: `${coll()}/s1`,
+        body: JSON.stringify({ ...validObject(r, "s1"), metadata: { name: "s1", resourceVersion: String(r.int(1_000_000, 2_000_000)) } }),
+        allowed: [409],
+      };
+    if (kind === 2)
+      return {
+        label: "bad precondition resourceVersion",
+        method: "DELETE",
+        path: existing(r),
+        body: JSON.stringify({ preconditions: { resourceVersion: bad } }),
+        allowed: [400],
+      };
+    if (kind === 3)
+      return {
+        label: "stale precondition",
+        method: "DELETE",
+        path: existing(r),
+        body: JSON.stringify({ preconditions: r.chance(0.5) ? { resourceVersion: String(r.int(1_000_000, 2_000_000)) } : { uid: r.string(36, LOWER) } }),
+        allowed: [409],
+      };
+    return {
+      label: "bad delete options",
+      method: "DELETE",
+      path: existing(r),
+      body: r.pick(["[]", "5", '"x"', '{"preconditions": 5}', '{"preconditions": []}', '{"preconditions": "rv"}']),
+      allowed: [400],
+    };
   },
   // unknown paths, with any method
   (r) => {
@@ -247,7 +460,14 @@ const generators: Array<(r: Rng) => FuzzCase> = [
     else if (kind === 3) path = `/${seg()}/${seg()}`;
     else path = `${coll()}/s0/${seg()}`;
     const body = method === "GET" || method === "OPTIONS" || method === "PURGE" || method === "PROPFIND" ? undefined : JSON.stringify(validObject(r));
-    return { label: "unknown path", method, path, body, contentType: method === "PATCH" ? "application/merge-patch+json" : undefined, allowed: [400, 404, 405] };
+    return {
+      label: "unknown path",
+      method,
+      path,
+      body,
+      contentType: method === "PATCH" ? "application/merge-patch+json" : undefined,
+      allowed: [400, 404, 405],
+    };
   },
   // methods a path does not allow
   (r) => {
@@ -270,14 +490,29 @@ const generators: Array<(r: Rng) => FuzzCase> = [
       ["DELETE", `/apis/${GROUP}`],
     ];
     const [method, path] = r.pick(cases);
-    return { label: "wrong method", method, path, body: r.chance(0.5) ? JSON.stringify(validObject(r)) : undefined, contentType: method === "PATCH" ? "application/merge-patch+json" : undefined, allowed: [405] };
+    return {
+      label: "wrong method",
+      method,
+      path,
+      body: r.chance(0.5) ? JSON.stringify(validObject(r)) : undefined,
+      contentType: method === "PATCH" ? "application/merge-patch+json" : undefined,
+      allowed: [405],
+    };
   },
   // patches that cannot apply, or have the wrong content type
   (r) => {
     const path = r.chance(0.7) ? existing(r) : `${existing(r)}/status`;
     const kind = r.int(0, 5);
     if (kind === 0) {
-      const contentType = r.pick(["application/strategic-merge-patch+json", "application/apply-patch+yaml", "application/json", "text/plain", "application/merge-patch+jsonx", "application/xml", r.string(8, LOWER)]);
+      const contentType = r.pick([
+        "application/strategic-merge-patch+json",
+        "application/apply-patch+yaml",
+        "application/json",
+        "text/plain",
+        "application/merge-patch+jsonx",
+        "application/xml",
+        r.string(8, LOWER),
+      ]);
       return { label: "patch content type", method: "PATCH", path, body: JSON.stringify({ spec: { size: 2 } }), contentType, allowed: [415] };
     }
     if (kind === 1) {
@@ -289,21 +524,66 @@ const generators: Array<(r: Rng) => FuzzCase> = [
         { op: "copy", from: "/nope", path: "/spec/x" },
         { op: "test", path: "/metadata/name", value: "other" },
       ]);
-      return { label: "JSON patch that cannot apply", method: "PATCH", path, body: JSON.stringify([op, { op: "replace", path: "/spec/size", value: 99 }]), contentType: "application/json-patch+json", allowed: [422] };
+      return {
+        label: "JSON patch that cannot apply",
+        method: "PATCH",
+        path,
+        body: JSON.stringify([op, { op: "replace", path: "/spec/size", value: 99 }]),
+        contentType: "application/json-patch+json",
+        allowed: [422],
+      };
     }
     if (kind === 2) {
-      const op = r.pick<unknown>([{ op: "frobnicate", path: "/spec" }, { op: "add", value: 1 }, { op: "add", path: "spec", value: 1 }, 5, null, "x", { path: "/spec" }, []]);
+      const op = r.pick<unknown>([
+        { op: "frobnicate", path: "/spec" },
+        { op: "add", value: 1 },
+        { op: "add", path: "spec", value: 1 },
+        5,
+        null,
+        "x",
+        { path: "/spec" },
+        [],
+      ]);
       return { label: "malformed JSON patch", method: "PATCH", path, body: JSON.stringify([op]), contentType: "application/json-patch+json", allowed: [400] };
     }
     if (kind === 3) {
-      const patch = r.pick<unknown>([{ metadata: { name: "renamed" } }, { metadata: { namespace: "elsewhere" } }, { apiVersion: "v1" }, { kind: "Other" }, { metadata: { resourceVersion: r.pick(BAD_REVISIONS) } }, { metadata: { uid: "not-the-uid" } }, { metadata: { resourceVersion: "1" } }]);
-      return { label: "merge patch of identity", method: "PATCH", path, body: JSON.stringify(patch), contentType: "application/merge-patch+json", allowed: [400, 409] };
+      const patch = r.pick<unknown>([
+        { metadata: { name: "renamed" } },
+        { metadata: { namespace: "elsewhere" } },
+        { apiVersion: "v1" },
+        { kind: "Other" },
+        { metadata: { resourceVersion: r.pick(BAD_REVISIONS) } },
+        { metadata: { uid: "not-the-uid" } },
+        { metadata: { resourceVersion: "1" } },
+      ]);
+      return {
+        label: "merge patch of identity",
+        method: "PATCH",
+        path,
+        body: JSON.stringify(patch),
+        contentType: "application/merge-patch+json",
+        allowed: [400, 409],
+      };
     }
     if (kind === 4) {
       const spec = r.pick<unknown>([{ size: "x" }, { size: 0 }, { size: null }, { tags: [1] }, "spec", 5]);
-      return { label: "merge patch against the schema", method: "PATCH", path: existing(r), body: JSON.stringify({ spec }), contentType: "application/merge-patch+json", allowed: [422] };
+      return {
+        label: "merge patch against the schema",
+        method: "PATCH",
+        path: existing(r),
+        body: JSON.stringify({ spec }),
+        contentType: "application/merge-patch+json",
+        allowed: [422],
+      };
     }
-    return { label: "patch of a missing object", method: "PATCH", path: `${coll()}/missing-${r.string(6, LOWER)}${r.chance(0.5) ? "/status" : ""}`, body: "{}", contentType: "application/merge-patch+json", allowed: [404] };
+    return {
+      label: "patch of a missing object",
+      method: "PATCH",
+      path: `${coll()}/missing-${r.string(6, LOWER)}${r.chance(0.5) ? "/status" : ""}`,
+      body: "{}",
+      contentType: "application/merge-patch+json",
+      allowed: [404],
+    };
   },
   // unicode and control characters in names and namespaces
   (r) => {
@@ -312,19 +592,64 @@ const generators: Array<(r: Rng) => FuzzCase> = [
     if (kind === 0) return { label: "unicode name create", method: "POST", path: coll(), body: JSON.stringify(validObject(r, name)), allowed: [422] };
     if (kind === 1) return { label: "unicode namespace create", method: "POST", path: coll(name), body: JSON.stringify(validObject(r)), allowed: [422] };
     if (kind === 2) return { label: "unicode name get", method: "GET", path: `${coll()}/${encodeURIComponent(name)}`, allowed: [404] };
-    return { label: "unicode name update", method: "PUT", path: `${coll()}/${encodeURIComponent(name)}`, body: JSON.stringify(validObject(r, name)), allowed: [400, 404, 422] };
+    return {
+      label: "unicode name update",
+      method: "PUT",
+      path: `${coll()}/${encodeURIComponent(name)}`,
+      body: JSON.stringify(validObject(r, name)),
+      allowed: [400, 404, 422],
+    };
   },
   // request bodies in media types the server does not read
   (r) => {
-    const contentType = r.pick(["application/xml", "text/html", "application/octet-stream", "multipart/form-data; boundary=x", "application/x-www-form-urlencoded", "image/png"]);
+    const contentType = r.pick([
+      "application/xml",
+      "text/html",
+      "application/octet-stream",
+      "multipart/form-data; boundary=x",
+      "application/x-www-form-urlencoded",
+      "image/png",
+    ]);
     const create = r.chance(0.5);
-    return { label: "unsupported media type", method: create ? "POST" : "PUT", path: create ? coll() : `${coll()}/s2`, body: JSON.stringify(validObject(r, "s2")), contentType, allowed: [415] };
+    return {
+      label: "unsupported media type",
+      method: create ? "POST" : "PUT",
+      path: create ? coll() : `${coll()}/s2`,
+      body: JSON.stringify(validObject(r, "s2")),
+      contentType,
+      allowed: [415],
+    };
   },
   // invalid YAML, or YAML that is not a valid object
   (r) => {
-    const laughs = ["a: &a [x, x, x, x, x, x, x, x, x]", ...Array.from({ length: 8 }, (_, i) => `${"bcdefghi"[i]}: &${"bcdefghi"[i]} [${Array(9).fill(`*${"abcdefgh"[i]}`).join(", ")}]`)].join("\n");
-    const body = r.pick(["a: [", "{ unclosed", "- a\n- b", "just a string", "42", "metadata: 5", "? ? ?", "key: 'unterminated", "\t- x", "metadata:\n  name: UPPER\nspec:\n  size: 1", "&a [*a]", "&a {x: *a}", "metadata: &m {name: m, labels: *m}", laughs]);
-    return { label: "bad YAML", method: "POST", path: coll(), body, contentType: r.pick(["application/yaml", "application/x-yaml", "text/yaml"]), allowed: [400, 422] };
+    const laughs = [
+      "a: &a [x, x, x, x, x, x, x, x, x]",
+      ...Array.from({ length: 8 }, (_, i) => `${"bcdefghi"[i]}: &${"bcdefghi"[i]} [${Array(9).fill(`*${"abcdefgh"[i]}`).join(", ")}]`),
+    ].join("\n");
+    const body = r.pick([
+      "a: [",
+      "{ unclosed",
+      "- a\n- b",
+      "just a string",
+      "42",
+      "metadata: 5",
+      "? ? ?",
+      "key: 'unterminated",
+      "\t- x",
+      "metadata:\n  name: UPPER\nspec:\n  size: 1",
+      "&a [*a]",
+      "&a {x: *a}",
+      "metadata: &m {name: m, labels: *m}",
+      laughs,
+    ]);
+    return {
+      label: "bad YAML",
+      method: "POST",
+      path: coll(),
+      body,
+      contentType: r.pick(["application/yaml", "application/x-yaml", "text/yaml"]),
+      allowed: [400, 422],
+    };
   },
 ];
 
@@ -344,7 +669,8 @@ async function send(url: string, fc: FuzzCase): Promise<Reply> {
 }
 
 function describeCase(i: number, fc: FuzzCase): string {
-  const body = fc.body === undefined ? "" : ` body=${JSON.stringify(String(fc.body).slice(0, 160))}${String(fc.body).length > 160 ? `…(${String(fc.body).length})` : ""}`;
+  const body =
+    fc.body === undefined ? "" : ` body=${JSON.stringify(String(fc.body).slice(0, 160))}${String(fc.body).length > 160 ? `…(${String(fc.body).length})` : ""}`;
   const path = fc.path.length > 200 ? `${fc.path.slice(0, 200)}…(${fc.path.length})` : fc.path;
   return `seed=${SEED} #${i} [${fc.label}] ${fc.method} ${path}${fc.contentType ? ` (${fc.contentType})` : ""}${body}`;
 }
@@ -375,7 +701,10 @@ describe("fuzzing the REST edge with bad requests", () => {
       },
     });
     for (const [i, name] of SEEDED.entries()) {
-      const res = await c.post(coll(), { metadata: { name, labels: { app: i % 2 ? "web" : "db" }, finalizers: i === 4 ? ["example.com/hold"] : undefined }, spec: { size: i + 1, tags: ["seed"] } });
+      const res = await c.post(coll(), {
+        metadata: { name, labels: { app: i % 2 ? "web" : "db" }, finalizers: i === 4 ? ["example.com/hold"] : undefined },
+        spec: { size: i + 1, tags: ["seed"] },
+      });
       assert.equal(res.status, 201, res.text);
       const st = await c.patch(`${coll()}/${name}/status`, { status: { phase: "Done", observedGeneration: 1 } });
       assert.equal(st.status, 200, st.text);
@@ -424,7 +753,11 @@ describe("fuzzing the REST edge with bad requests", () => {
       );
     }
     assert.ok(counts.size >= 15, `the generators must all have run: ${[...counts.keys()].join(", ")}`);
-    assert.equal(failures.length, 0, `${failures.length} of ${COUNT} bad requests were answered wrongly (reproduce with SETPOINT_FUZZ_SEED=${SEED}):\n${failures.slice(0, 15).join("\n")}`);
+    assert.equal(
+      failures.length,
+      0,
+      `${failures.length} of ${COUNT} bad requests were answered wrongly (reproduce with SETPOINT_FUZZ_SEED=${SEED}):\n${failures.slice(0, 15).join("\n")}`,
+    );
     // every request was bad: none of them may have written anything
     assert.equal(t.server.store.head(), headBefore, "a bad request wrote to the store");
   });
@@ -459,9 +792,15 @@ describe("fuzzing the REST edge with bad requests", () => {
     );
     const listed = await c.get(`${coll()}?labelSelector=app%3Dweb&limit=1`);
     assert.equal(listed.status, 200);
-    assert.deepEqual(listed.body.items.map((i: Record<string, any>) => i.metadata.name), ["s1"]);
+    assert.deepEqual(
+      listed.body.items.map((i: Record<string, any>) => i.metadata.name),
+      ["s1"],
+    );
     const page2 = await c.get(`${coll()}?labelSelector=app%3Dweb&limit=1&continue=${encodeURIComponent(listed.body.metadata.continue)}`);
-    assert.deepEqual(page2.body.items.map((i: Record<string, any>) => i.metadata.name), ["s3"]);
+    assert.deepEqual(
+      page2.body.items.map((i: Record<string, any>) => i.metadata.name),
+      ["s3"],
+    );
 
     // writes work, and a watch from before them sees them in order
     const from = list.body.metadata.resourceVersion;

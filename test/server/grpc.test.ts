@@ -149,7 +149,9 @@ describe("gRPC Resources", () => {
     const got = parse((await call(c, c.get, { ref: widgets(ns, "a") })).object);
     assert.deepEqual(got, made);
 
-    const updated = parse((await call(c, c.update, { ref: widgets(ns, "a"), object: widget("a", { size: 2 }, { resourceVersion: made.metadata.resourceVersion }) })).object);
+    const updated = parse(
+      (await call(c, c.update, { ref: widgets(ns, "a"), object: widget("a", { size: 2 }, { resourceVersion: made.metadata.resourceVersion }) })).object,
+    );
     assert.equal(updated.spec.size, 2);
     assert.equal(updated.metadata.generation, 2);
     assert.ok(rv(updated) > rv(made));
@@ -160,17 +162,36 @@ describe("gRPC Resources", () => {
     assert.equal(st.spec.size, 2, "UpdateStatus ignores spec");
     assert.equal(st.metadata.generation, 2);
 
-    const merged = parse((await call(c, c.patch, { ref: widgets(ns, "a"), patchType: "application/merge-patch+json", patch: Buffer.from('{"spec":{"size":3}}') })).object);
+    const merged = parse(
+      (await call(c, c.patch, { ref: widgets(ns, "a"), patchType: "application/merge-patch+json", patch: Buffer.from('{"spec":{"size":3}}') })).object,
+    );
     assert.equal(merged.spec.size, 3);
     const jsonPatched = parse(
-      (await call(c, c.patch, { ref: widgets(ns, "a"), patchType: "application/json-patch+json", patch: Buffer.from('[{"op":"test","path":"/spec/size","value":3},{"op":"replace","path":"/spec/size","value":4}]') })).object,
+      (
+        await call(c, c.patch, {
+          ref: widgets(ns, "a"),
+          patchType: "application/json-patch+json",
+          patch: Buffer.from('[{"op":"test","path":"/spec/size","value":3},{"op":"replace","path":"/spec/size","value":4}]'),
+        })
+      ).object,
     );
     assert.equal(jsonPatched.spec.size, 4);
-    const statusPatched = parse((await call(c, c.patch, { ref: widgets(ns, "a"), patchType: "application/merge-patch+json", patch: Buffer.from('{"status":{"phase":"Done"},"spec":{"size":50}}'), status: true })).object);
+    const statusPatched = parse(
+      (
+        await call(c, c.patch, {
+          ref: widgets(ns, "a"),
+          patchType: "application/merge-patch+json",
+          patch: Buffer.from('{"status":{"phase":"Done"},"spec":{"size":50}}'),
+          status: true,
+        })
+      ).object,
+    );
     assert.equal(statusPatched.status.phase, "Done");
     assert.equal(statusPatched.spec.size, 4, "a status patch leaves spec alone");
 
-    const deleted = parse((await call(c, c.delete, { ref: widgets(ns, "a"), resourceVersion: statusPatched.metadata.resourceVersion, uid: made.metadata.uid })).object);
+    const deleted = parse(
+      (await call(c, c.delete, { ref: widgets(ns, "a"), resourceVersion: statusPatched.metadata.resourceVersion, uid: made.metadata.uid })).object,
+    );
     assert.equal(deleted.metadata.name, "a");
     assert.ok(rv(deleted) > rv(statusPatched));
     await fails(call(c, c.get, { ref: widgets(ns, "a") }), grpc.status.NOT_FOUND, "NotFound");
@@ -195,10 +216,16 @@ describe("gRPC Resources", () => {
 
     const all = await call(c, c.list, { ref: widgets(ns) });
     assert.equal(all.continue, "");
-    assert.deepEqual(all.items.map((b) => parse(b).metadata.name), ["a", "b", "bb", "c", "d", "e"]);
+    assert.deepEqual(
+      all.items.map((b) => parse(b).metadata.name),
+      ["a", "b", "bb", "c", "d", "e"],
+    );
     assert.ok(all.revision > first.revision);
     const selected = await call(c, c.list, { ref: widgets(ns), fieldSelector: "metadata.name=c" });
-    assert.deepEqual(selected.items.map((b) => parse(b).metadata.name), ["c"]);
+    assert.deepEqual(
+      selected.items.map((b) => parse(b).metadata.name),
+      ["c"],
+    );
   });
 
   it("maps errors to gRPC codes with the Status in a trailer", async () => {
@@ -218,7 +245,10 @@ describe("gRPC Resources", () => {
 
     const invalid = await fails(call(c, c.create, { ref: widgets(ns), object: widget("y", { size: 0 }) }), grpc.status.INVALID_ARGUMENT, "Invalid");
     assert.equal(invalid.code, 422);
-    assert.ok(invalid.details?.causes?.some((cause) => cause.field.includes("spec.size")), JSON.stringify(invalid));
+    assert.ok(
+      invalid.details?.causes?.some((cause) => cause.field.includes("spec.size")),
+      JSON.stringify(invalid),
+    );
     await fails(call(c, c.create, { ref: widgets(ns), object: widget("Bad_Name") }), grpc.status.INVALID_ARGUMENT, "Invalid");
     await fails(call(c, c.create, { ref: widgets(ns), object: Buffer.from("{not json") }), grpc.status.INVALID_ARGUMENT, "BadRequest");
     await fails(
@@ -243,7 +273,9 @@ describe("gRPC Resources", () => {
     const writes: Array<[string, number]> = [];
     const b = parse((await call(c, c.create, { ref: widgets(ns), object: widget("b") })).object);
     writes.push(["ADDED", rv(b)]);
-    const a2 = parse((await call(c, c.patch, { ref: widgets(ns, "a"), patchType: "application/merge-patch+json", patch: Buffer.from('{"spec":{"size":2}}') })).object);
+    const a2 = parse(
+      (await call(c, c.patch, { ref: widgets(ns, "a"), patchType: "application/merge-patch+json", patch: Buffer.from('{"spec":{"size":2}}') })).object,
+    );
     writes.push(["MODIFIED", rv(a2)]);
     const bGone = parse((await call(c, c.delete, { ref: widgets(ns, "b") })).object);
     writes.push(["DELETED", rv(bGone)]);
@@ -252,7 +284,10 @@ describe("gRPC Resources", () => {
 
     const w = watch(c, { ref: widgets(ns), resourceVersion: String(rv(start)) });
     const replayed = await w.until(3);
-    assert.deepEqual(replayed.map((e) => [e.type, e.revision]), writes);
+    assert.deepEqual(
+      replayed.map((e) => [e.type, e.revision]),
+      writes,
+    );
     for (const e of replayed) assert.equal(rv(parse(e.object)), e.revision);
     assert.equal(parse(replayed[2]!.object).metadata.name, "b");
 
@@ -270,12 +305,21 @@ describe("gRPC Resources", () => {
     for (const name of ["p", "q"]) await call(c, c.create, { ref: widgets(ns), object: widget(name) });
     const plain = watch(c, { ref: widgets(ns) });
     const initial = await plain.until(2);
-    assert.deepEqual(initial.map((e) => [e.type, parse(e.object).metadata.name]), [["ADDED", "p"], ["ADDED", "q"]]);
+    assert.deepEqual(
+      initial.map((e) => [e.type, parse(e.object).metadata.name]),
+      [
+        ["ADDED", "p"],
+        ["ADDED", "q"],
+      ],
+    );
     plain.stream.cancel();
 
     const w = watch(c, { ref: widgets(ns), sendInitialEvents: true, allowBookmarks: true });
     const got = await w.until(3);
-    assert.deepEqual(got.slice(0, 2).map((e) => e.type), ["ADDED", "ADDED"]);
+    assert.deepEqual(
+      got.slice(0, 2).map((e) => e.type),
+      ["ADDED", "ADDED"],
+    );
     const end = got[2]!;
     assert.equal(end.type, "BOOKMARK");
     const bookmark = parse(end.object);
@@ -363,7 +407,10 @@ describe("gRPC watch expiry and the slow-watcher bound", () => {
       revisions.sort((a, b) => a - b);
       w.stream.resume();
       const got = await w.until(revisions.length);
-      assert.deepEqual(got.map((e) => e.revision), revisions);
+      assert.deepEqual(
+        got.map((e) => e.revision),
+        revisions,
+      );
       assert.equal(t.server.hub.stats().cutOff, 0);
       w.stream.cancel();
     } finally {
@@ -395,7 +442,10 @@ describe("gRPC watch expiry and the slow-watcher bound", () => {
       assert.equal(end.code, grpc.status.RESOURCE_EXHAUSTED, end.details);
       assert.match(end.details, /reconnect from your last resourceVersion/);
       assert.ok(w.events.length <= revisions.length, `${w.events.length} events for ${revisions.length} writes before the cut`);
-      assert.deepEqual(w.events.map((e) => e.revision), revisions.slice(0, w.events.length));
+      assert.deepEqual(
+        w.events.map((e) => e.revision),
+        revisions.slice(0, w.events.length),
+      );
     } finally {
       c.close();
       await t.stop();

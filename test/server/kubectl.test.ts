@@ -31,7 +31,11 @@ function kubectl(...args: string[]): Promise<{ code: number; stdout: string; std
 const kubeEnv = () => ({ PATH: process.env.PATH, HOME: home, KUBECONFIG: join(home, "config") });
 
 /** Lines of a kubectl table split on runs of spaces. */
-const rows = (text: string): string[][] => text.trim().split("\n").map((l) => l.trim().split(/\s{2,}/));
+const rows = (text: string): string[][] =>
+  text
+    .trim()
+    .split("\n")
+    .map((l) => l.trim().split(/\s{2,}/));
 
 before(async () => {
   const which = spawnSync("kubectl", ["version", "--client"], { encoding: "utf8" });
@@ -41,7 +45,15 @@ before(async () => {
   s = await startTestServer();
   c = api(s.url);
   assert.equal((await c.post("/apis/setpoint.dev/v1/resourcetypes", PIPELINE_RUN_RESOURCE_TYPE)).status, 201);
-  const created = await c.post(RUNS, { metadata: { name: "diamond" }, spec: { tasks: [{ name: "a", run: "true" }, { name: "b", run: "true", runAfter: ["a"] }] } });
+  const created = await c.post(RUNS, {
+    metadata: { name: "diamond" },
+    spec: {
+      tasks: [
+        { name: "a", run: "true" },
+        { name: "b", run: "true", runAfter: ["a"] },
+      ],
+    },
+  });
   assert.equal(created.status, 201, created.text);
   const status = { phase: "Running", progress: "1/2", startTime: new Date().toISOString(), message: "1 of 2 tasks succeeded; running b" };
   assert.equal((await c.put(`${RUNS}/diamond/status`, { ...created.body, status })).status, 200);
@@ -56,7 +68,11 @@ describe("kubectl", () => {
     const r = await kubectl("api-resources", "-o", "wide");
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stderr, "");
-    const byName = new Map(rows(r.stdout).slice(1).map((cells) => [cells[0], cells]));
+    const byName = new Map(
+      rows(r.stdout)
+        .slice(1)
+        .map((cells) => [cells[0], cells]),
+    );
     assert.deepEqual(rows(r.stdout)[0]!.slice(0, 5), ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]);
     assert.deepEqual(byName.get("pipelineruns")?.slice(0, 5), ["pipelineruns", "pr", "ci.setpoint.dev/v1", "true", "PipelineRun"]);
     assert.equal(byName.get("pipelineruns")?.at(-1), "setpoint,pipelines");
@@ -67,7 +83,9 @@ describe("kubectl", () => {
   it("api-versions exits 0 and lists the groups", async () => {
     const r = await kubectl("api-versions");
     assert.equal(r.code, 0, r.stderr);
-    const served = ((await c.get("/apis")).body.groups as Array<{ versions: Array<{ groupVersion: string }> }>).flatMap((g) => g.versions.map((v) => v.groupVersion));
+    const served = ((await c.get("/apis")).body.groups as Array<{ versions: Array<{ groupVersion: string }> }>).flatMap((g) =>
+      g.versions.map((v) => v.groupVersion),
+    );
     assert.deepEqual(r.stdout.trim().split("\n").sort(), served.sort());
     assert.ok(served.includes("ci.setpoint.dev/v1") && served.includes("setpoint.dev/v1"));
   });

@@ -28,7 +28,12 @@ async function populate(from: number, count: number): Promise<void> {
     writes.push(
       t.server.store.write({ type: TYPE, namespace: "big", name }, (_current, revision) => ({
         op: "put",
-        object: JSON.stringify({ apiVersion: `${GROUP}/v1`, kind: "Item", metadata: { name, namespace: "big", resourceVersion: String(revision) }, spec: { i, pad: PAD } }),
+        object: JSON.stringify({
+          apiVersion: `${GROUP}/v1`,
+          kind: "Item",
+          metadata: { name, namespace: "big", resourceVersion: String(revision) },
+          spec: { i, pad: PAD },
+        }),
       })),
     );
   }
@@ -91,7 +96,11 @@ describe("list streaming", () => {
     const pagesWhilePaused = reads.length;
     for (const r of reads) assert.ok(r.limit !== undefined && r.limit <= 1000, `each read is a bounded page (limit ${r.limit})`);
     assert.ok(pagesWhilePaused < 20_000 / 500, `the server read ${pagesWhilePaused} pages before the client read anything: it must wait for it`);
-    const list = JSON.parse(await readAll(res)) as { kind: string; metadata: { resourceVersion: string; continue?: string }; items: Array<{ metadata: { name: string } }> };
+    const list = JSON.parse(await readAll(res)) as {
+      kind: string;
+      metadata: { resourceVersion: string; continue?: string };
+      items: Array<{ metadata: { name: string } }>;
+    };
     assert.equal(list.kind, "ItemList");
     assert.equal(list.metadata.continue, undefined);
     assert.equal(list.items.length, 20_000);
@@ -113,7 +122,10 @@ describe("list streaming", () => {
       o.spec.changed = true;
       return { op: "put", object: JSON.stringify(o) };
     });
-    const list = JSON.parse(await readAll(res)) as { metadata: { resourceVersion: string }; items: Array<{ metadata: { name: string; resourceVersion: string }; spec: Record<string, unknown> }> };
+    const list = JSON.parse(await readAll(res)) as {
+      metadata: { resourceVersion: string };
+      items: Array<{ metadata: { name: string; resourceVersion: string }; spec: Record<string, unknown> }>;
+    };
     assert.equal(list.metadata.resourceVersion, String(servedAt));
     assert.equal(list.items.length, 20_000);
     assert.equal(list.items.at(-1)!.metadata.name, "item-019999", "the deleted item is still there at the list's revision");
@@ -138,10 +150,16 @@ describe("list streaming", () => {
       token = res.body.metadata.continue;
       pages++;
     } while (token && pages < 20);
-    assert.deepEqual(walked, whole.items.map((i) => i.metadata.name));
+    assert.deepEqual(
+      walked,
+      whole.items.map((i) => i.metadata.name),
+    );
     const small = await c.get(`${PATH}?fieldSelector=metadata.name%3Ditem-000007`);
     assert.equal(small.status, 200);
-    assert.deepEqual(small.body.items.map((i: { metadata: { name: string } }) => i.metadata.name), ["item-000007"]);
+    assert.deepEqual(
+      small.body.items.map((i: { metadata: { name: string } }) => i.metadata.name),
+      ["item-000007"],
+    );
     assert.notEqual(small.headers.get("content-length"), null);
   });
 

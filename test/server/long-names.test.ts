@@ -61,7 +61,12 @@ before(async () => {
   for (const k of KINDS) {
     for (const ns of ["default", NS63]) {
       for (const name of NAMES) {
-        const res = await c.post(path(ns, undefined, k), { apiVersion: k.gv.slice("/apis/".length), kind: k.kind, metadata: { name }, spec: { n: name.length } });
+        const res = await c.post(path(ns, undefined, k), {
+          apiVersion: k.gv.slice("/apis/".length),
+          kind: k.kind,
+          metadata: { name },
+          spec: { n: name.length },
+        });
         assert.equal(res.status, 201, `create ${k.plural} ${ns}/${name.length}: ${res.text}`);
       }
     }
@@ -82,10 +87,18 @@ describe("253-character names over REST", () => {
     assert.equal(types.status, 200);
     const typeNames = (types.body.items as Array<{ metadata: { name: string } }>).map((t) => t.metadata.name);
     assert.ok(typeNames.includes(TYPE), `ResourceType list: ${typeNames.join(", ")}`);
-    for (let limit = 1; limit <= typeNames.length; limit++) assert.deepEqual(await pages("/apis/setpoint.dev/v1/resourcetypes", limit), typeNames.map((n) => `/${n}`), `limit ${limit}`);
+    for (let limit = 1; limit <= typeNames.length; limit++)
+      assert.deepEqual(
+        await pages("/apis/setpoint.dev/v1/resourcetypes", limit),
+        typeNames.map((n) => `/${n}`),
+        `limit ${limit}`,
+      );
 
     const apis = await c.get("/apis");
-    assert.ok((apis.body.groups as Array<{ name: string }>).some((g) => g.name === GROUP), "the group is in /apis");
+    assert.ok(
+      (apis.body.groups as Array<{ name: string }>).some((g) => g.name === GROUP),
+      "the group is in /apis",
+    );
     const rl = await c.get(GV);
     assert.equal(rl.status, 200, rl.text);
     const resources = new Map((rl.body.resources as Array<{ name: string; namespaced: boolean; kind: string }>).map((r) => [r.name, r]));
@@ -103,13 +116,20 @@ describe("253-character names over REST", () => {
           assert.equal(got.body.metadata.name, name);
         }
         const list = await c.get(path(ns, undefined, k));
-        assert.deepEqual(names(list.body.items), ALL.filter((x) => x.startsWith(`${ns}/`)), `list ${k.plural} ${ns}`);
+        assert.deepEqual(
+          names(list.body.items),
+          ALL.filter((x) => x.startsWith(`${ns}/`)),
+          `list ${k.plural} ${ns}`,
+        );
       }
       const all = await c.get(listAll(k));
       assert.deepEqual(names(all.body.items), ALL, `list ${k.plural}`);
     }
     const cluster = await c.get(`${GV}/${CLUSTER_PLURAL}`);
-    assert.deepEqual(names(cluster.body.items), [...NAMES].sort().map((n) => `/${n}`));
+    assert.deepEqual(
+      names(cluster.body.items),
+      [...NAMES].sort().map((n) => `/${n}`),
+    );
   });
 
   it("continue tokens carry a list past long keys, at every page size", async () => {
@@ -117,71 +137,87 @@ describe("253-character names over REST", () => {
       for (let limit = 1; limit <= ALL.length + 1; limit++) {
         assert.deepEqual(await pages(listAll(k), limit), ALL, `${k.plural}, limit ${limit}`);
       }
-      for (const limit of [1, 5]) assert.deepEqual(await pages(path(NS63, undefined, k), limit), ALL.filter((x) => x.startsWith(`${NS63}/`)), `${k.plural} in ${NS63}, limit ${limit}`);
+      for (const limit of [1, 5])
+        assert.deepEqual(
+          await pages(path(NS63, undefined, k), limit),
+          ALL.filter((x) => x.startsWith(`${NS63}/`)),
+          `${k.plural} in ${NS63}, limit ${limit}`,
+        );
     }
   });
 
-  for (const k of KINDS) it(`a list of ${k.plural.length > 10 ? "the long type" : k.plural} at an exact past revision shows the state then`, async () => {
-    const before = await c.get(`${listAll(k)}`);
-    const rv = before.body.metadata.resourceVersion as string;
-    const longest = NAMES[NAMES.length - 1]!;
-    const changed = await c.patch(path(NS63, longest, k), { spec: { changed: true } });
-    assert.equal(changed.status, 200, changed.text);
-    const deleted = await c.del(path("default", longest, k));
-    assert.equal(deleted.status, 200, deleted.text);
-    try {
-      const now = await c.get(`${listAll(k)}`);
-      assert.deepEqual(names(now.body.items), ALL.filter((k) => k !== `default/${longest}`));
-      const then = await c.get(`${listAll(k)}?resourceVersion=${rv}&resourceVersionMatch=Exact`);
-      assert.equal(then.status, 200, then.text);
-      assert.equal(then.body.metadata.resourceVersion, rv);
-      assert.deepEqual(then.body.items, before.body.items, "every object as it was");
-      const paged = await pages(`${listAll(k)}?resourceVersion=${rv}&resourceVersionMatch=Exact`, 4);
-      assert.deepEqual(paged, ALL);
-    } finally {
-      const back = await c.post(path("default", undefined, k), { apiVersion: k.gv.slice("/apis/".length), kind: k.kind, metadata: { name: longest }, spec: { n: longest.length } });
-      assert.equal(back.status, 201, back.text);
-    }
-  });
+  for (const k of KINDS)
+    it(`a list of ${k.plural.length > 10 ? "the long type" : k.plural} at an exact past revision shows the state then`, async () => {
+      const before = await c.get(`${listAll(k)}`);
+      const rv = before.body.metadata.resourceVersion as string;
+      const longest = NAMES[NAMES.length - 1]!;
+      const changed = await c.patch(path(NS63, longest, k), { spec: { changed: true } });
+      assert.equal(changed.status, 200, changed.text);
+      const deleted = await c.del(path("default", longest, k));
+      assert.equal(deleted.status, 200, deleted.text);
+      try {
+        const now = await c.get(`${listAll(k)}`);
+        assert.deepEqual(
+          names(now.body.items),
+          ALL.filter((k) => k !== `default/${longest}`),
+        );
+        const then = await c.get(`${listAll(k)}?resourceVersion=${rv}&resourceVersionMatch=Exact`);
+        assert.equal(then.status, 200, then.text);
+        assert.equal(then.body.metadata.resourceVersion, rv);
+        assert.deepEqual(then.body.items, before.body.items, "every object as it was");
+        const paged = await pages(`${listAll(k)}?resourceVersion=${rv}&resourceVersionMatch=Exact`, 4);
+        assert.deepEqual(paged, ALL);
+      } finally {
+        const back = await c.post(path("default", undefined, k), {
+          apiVersion: k.gv.slice("/apis/".length),
+          kind: k.kind,
+          metadata: { name: longest },
+          spec: { n: longest.length },
+        });
+        assert.equal(back.status, 201, back.text);
+      }
+    });
 });
 
 for (const transport of ["http", "ws"] as const) {
   describe(`253-character names over a ${transport === "http" ? "chunked HTTP" : "WebSocket"} watch`, () => {
-    for (const k of KINDS) it(`${k.plural.length > 10 ? "the long type" : k.plural}: initial events carry every object, then the end bookmark; live changes to long names follow`, async () => {
-      const watch = openWatch(transport, `${listAll(k)}?sendInitialEvents=true&allowWatchBookmarks=true`);
-      try {
-        await watch.until((events) => events.some(isInitialEnd), "the initial-events-end bookmark");
-        const initial = watch.events.slice(0, watch.events.findIndex(isInitialEnd));
-        assert.ok(initial.every((e) => e.type === "ADDED"));
-        assert.deepEqual(names(initial.map((e) => e.object)).sort(), [...ALL].sort());
+    for (const k of KINDS)
+      it(`${k.plural.length > 10 ? "the long type" : k.plural}: initial events carry every object, then the end bookmark; live changes to long names follow`, async () => {
+        const watch = openWatch(transport, `${listAll(k)}?sendInitialEvents=true&allowWatchBookmarks=true`);
+        try {
+          await watch.until((events) => events.some(isInitialEnd), "the initial-events-end bookmark");
+          const initial = watch.events.slice(0, watch.events.findIndex(isInitialEnd));
+          assert.ok(initial.every((e) => e.type === "ADDED"));
+          assert.deepEqual(names(initial.map((e) => e.object)).sort(), [...ALL].sort());
 
-        const name = `live-${transport}-`.padEnd(252, "q") + "1";
-        const created = await c.post(path(NS63, undefined, k), { apiVersion: k.gv.slice("/apis/".length), kind: k.kind, metadata: { name } });
-        assert.equal(created.status, 201, created.text);
-        assert.equal((await c.del(path(NS63, name, k))).status, 200);
-        await watch.until((events) => events.some((e) => e.type === "DELETED" && e.object.metadata.name === name), "the DELETED event");
-        const live = watch.events.filter((e) => e.object.metadata?.name === name).map((e) => e.type);
-        assert.deepEqual(live, ["ADDED", "DELETED"]);
-      } finally {
-        watch.close();
-      }
-    });
+          const name = `live-${transport}-`.padEnd(252, "q") + "1";
+          const created = await c.post(path(NS63, undefined, k), { apiVersion: k.gv.slice("/apis/".length), kind: k.kind, metadata: { name } });
+          assert.equal(created.status, 201, created.text);
+          assert.equal((await c.del(path(NS63, name, k))).status, 200);
+          await watch.until((events) => events.some((e) => e.type === "DELETED" && e.object.metadata.name === name), "the DELETED event");
+          const live = watch.events.filter((e) => e.object.metadata?.name === name).map((e) => e.type);
+          assert.deepEqual(live, ["ADDED", "DELETED"]);
+        } finally {
+          watch.close();
+        }
+      });
 
-    for (const k of KINDS) it(`${k.plural.length > 10 ? "the long type" : k.plural}: a watch from a revision replays the changes to long names after it`, async () => {
-      const rv = (await c.get(path(NS63, undefined, k))).body.metadata.resourceVersion as string;
-      const longest = NAMES[NAMES.length - 1]!;
-      const patched = await c.patch(path(NS63, longest, k), { metadata: { labels: { seen: transport } } });
-      assert.equal(patched.status, 200, patched.text);
-      const watch = openWatch(transport, `${path(NS63, undefined, k)}?resourceVersion=${rv}`);
-      try {
-        await watch.until((events) => events.length > 0, "the replayed event");
-        assert.equal(watch.events[0]!.type, "MODIFIED");
-        assert.equal(watch.events[0]!.object.metadata.name, longest);
-        assert.equal(watch.events[0]!.object.metadata.namespace, NS63);
-      } finally {
-        watch.close();
-      }
-    });
+    for (const k of KINDS)
+      it(`${k.plural.length > 10 ? "the long type" : k.plural}: a watch from a revision replays the changes to long names after it`, async () => {
+        const rv = (await c.get(path(NS63, undefined, k))).body.metadata.resourceVersion as string;
+        const longest = NAMES[NAMES.length - 1]!;
+        const patched = await c.patch(path(NS63, longest, k), { metadata: { labels: { seen: transport } } });
+        assert.equal(patched.status, 200, patched.text);
+        const watch = openWatch(transport, `${path(NS63, undefined, k)}?resourceVersion=${rv}`);
+        try {
+          await watch.until((events) => events.length > 0, "the replayed event");
+          assert.equal(watch.events[0]!.type, "MODIFIED");
+          assert.equal(watch.events[0]!.object.metadata.name, longest);
+          assert.equal(watch.events[0]!.object.metadata.namespace, NS63);
+        } finally {
+          watch.close();
+        }
+      });
   });
 }
 
@@ -190,9 +226,14 @@ describe("kubectl against a 253-character type", () => {
   const kubectl = (...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
     new Promise((done) => {
       const env = { PATH: process.env.PATH, HOME: home, KUBECONFIG: join(home, "config") };
-      execFile("kubectl", ["--server", s.url, "--cache-dir", join(home, "cache"), ...args], { env, timeout: 30_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-        done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-      });
+      execFile(
+        "kubectl",
+        ["--server", s.url, "--cache-dir", join(home, "cache"), ...args],
+        { env, timeout: 30_000, maxBuffer: 16 << 20 },
+        (err, stdout, stderr) => {
+          done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+        },
+      );
     });
 
   before(() => {
@@ -212,7 +253,10 @@ describe("kubectl against a 253-character type", () => {
 
     const inNs = await kubectl("get", PLURAL, "-n", NS63, "-o", "json");
     assert.equal(inNs.code, 0, inNs.stderr);
-    assert.deepEqual(names(JSON.parse(inNs.stdout).items), ALL.filter((k) => k.startsWith(`${NS63}/`)));
+    assert.deepEqual(
+      names(JSON.parse(inNs.stdout).items),
+      ALL.filter((k) => k.startsWith(`${NS63}/`)),
+    );
 
     const all = await kubectl("get", TYPE, "-A", "-o", "json", "--chunk-size", "3");
     assert.equal(all.code, 0, all.stderr);
@@ -220,8 +264,15 @@ describe("kubectl against a 253-character type", () => {
 
     const table = await kubectl("get", PLURAL, "-n", "default");
     assert.equal(table.code, 0, table.stderr);
-    const rows = table.stdout.trim().split("\n").slice(1).map((l) => l.split(/\s+/)[0]);
-    assert.deepEqual(rows, ALL.filter((k) => k.startsWith("default/")).map((k) => k.slice("default/".length)));
+    const rows = table.stdout
+      .trim()
+      .split("\n")
+      .slice(1)
+      .map((l) => l.split(/\s+/)[0]);
+    assert.deepEqual(
+      rows,
+      ALL.filter((k) => k.startsWith("default/")).map((k) => k.slice("default/".length)),
+    );
 
     const longest = NAMES[NAMES.length - 1]!;
     const one = await kubectl("get", PLURAL, "-n", NS63, longest, "-o", "jsonpath={.metadata.name}");
@@ -235,7 +286,7 @@ describe("kubectl against a 253-character type", () => {
 });
 
 describe("metrics labels", () => {
-  it("name a 253-character type in full, over REST and gRPC; a type that does not exist is \"unknown\", however long", async () => {
+  it('name a 253-character type in full, over REST and gRPC; a type that does not exist is "unknown", however long', async () => {
     assert.equal((await c.get(listAll(LONG))).status, 200);
     const client = new SetpointClient({ grpcAddress: `127.0.0.1:${s.server.grpcPort}` });
     const bogus = "nothing".padEnd(10_000, "x");
@@ -291,21 +342,30 @@ describe("a data directory written before key format 2 (test/fixtures/store-form
         const spec = (JSON.parse(t.json) as { spec: { group: string; plural: string; scope: string } }).spec;
         const rl = await oc.get(`/apis/${spec.group}/v1`);
         assert.equal(rl.status, 200, rl.text);
-        assert.ok((rl.body.resources as Array<{ name: string }>).some((r) => r.name === spec.plural), `${t.key.name} in discovery`);
+        assert.ok(
+          (rl.body.resources as Array<{ name: string }>).some((r) => r.name === spec.plural),
+          `${t.key.name} in discovery`,
+        );
         const objects = expected.objects.filter((o) => o.key.type === t.key.name);
         assert.ok(objects.length > 0);
         const list = await oc.get(`/apis/${spec.group}/v1/${spec.plural}`);
         assert.equal(list.status, 200, list.text);
         assert.ok(Number(list.body.metadata.resourceVersion) >= expected.head, "the history goes on from the directory's head");
-        const want = objects.map((o) => `${o.key.namespace}/${o.key.name}`).sort((a, b) => {
-          const [an, ax] = a.split("/") as [string, string];
-          const [bn, bx] = b.split("/") as [string, string];
-          return an !== bn ? (an < bn ? -1 : 1) : ax < bx ? -1 : ax > bx ? 1 : 0;
-        });
+        const want = objects
+          .map((o) => `${o.key.namespace}/${o.key.name}`)
+          .sort((a, b) => {
+            const [an, ax] = a.split("/") as [string, string];
+            const [bn, bx] = b.split("/") as [string, string];
+            return an !== bn ? (an < bn ? -1 : 1) : ax < bx ? -1 : ax > bx ? 1 : 0;
+          });
         assert.deepEqual(names(list.body.items), want, `list of ${t.key.name}`);
         assert.deepEqual(await pages(`/apis/${spec.group}/v1/${spec.plural}`, 2, oc), want, `pages of ${t.key.name}`);
         if (spec.scope === "Namespaced") {
-          const created = await oc.post(`/apis/${spec.group}/v1/namespaces/default/${spec.plural}`, { apiVersion: `${spec.group}/v1`, kind: JSON.parse(t.json).spec.kind, metadata: { name: "new-".padEnd(253, "n") } });
+          const created = await oc.post(`/apis/${spec.group}/v1/namespaces/default/${spec.plural}`, {
+            apiVersion: `${spec.group}/v1`,
+            kind: JSON.parse(t.json).spec.kind,
+            metadata: { name: "new-".padEnd(253, "n") },
+          });
           assert.equal(created.status, 201, created.text);
           assert.ok(Number(created.body.metadata.resourceVersion) > expected.head);
         }

@@ -31,7 +31,13 @@ after(async () => {
 });
 
 async function replica(endpoints: string[]): Promise<TestServer> {
-  const s = await startTestServer({ store: "etcd", etcdServers: endpoints, etcdPrefix: `/partition-${process.pid}`, etcdRequestTimeoutMs: TIMEOUT_MS, bookmarkIntervalMs: 500 });
+  const s = await startTestServer({
+    store: "etcd",
+    etcdServers: endpoints,
+    etcdPrefix: `/partition-${process.pid}`,
+    etcdRequestTimeoutMs: TIMEOUT_MS,
+    bookmarkIntervalMs: 500,
+  });
   servers.push(s);
   return s;
 }

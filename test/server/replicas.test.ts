@@ -55,7 +55,10 @@ function wsWatch(url: string): { events: any[]; until(pred: (events: any[]) => b
     async until(pred, what) {
       const deadline = Date.now() + DEADLINE_MS;
       while (!pred(events)) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; got ${JSON.stringify(events.map((e) => [e.type, e.object?.metadata?.name, e.object?.metadata?.resourceVersion]))}`);
+        if (Date.now() > deadline)
+          throw new Error(
+            `timed out waiting for ${what}; got ${JSON.stringify(events.map((e) => [e.type, e.object?.metadata?.name, e.object?.metadata?.resourceVersion]))}`,
+          );
         await new Promise<void>((r) => {
           wake = r;
           setTimeout(r, 100);
@@ -91,7 +94,10 @@ describe("replicas on one etcd", () => {
       await ok(cb.post(`${GV}/namespaces/${n}/${plural}`, { apiVersion: `${GROUP}/v1`, kind: `Kind${i}`, metadata: { name: "x" }, spec: {} }), 201);
       assert.equal((await ok(ca.get(`${GV}/namespaces/${n}/${plural}/x`))).metadata.name, "x");
       const discovery = await ok(cb.get(GV));
-      assert.ok(discovery.resources.some((r: { name: string }) => r.name === plural), `B's discovery lists ${plural}`);
+      assert.ok(
+        discovery.resources.some((r: { name: string }) => r.name === plural),
+        `B's discovery lists ${plural}`,
+      );
     }
   });
 
@@ -139,10 +145,17 @@ describe("replicas on one etcd", () => {
     try {
       await w.until((e) => e.some((x) => x.type === "DELETED"), "the delete");
       const revs = w.events.map((e) => Number(e.object.metadata.resourceVersion));
-      assert.deepEqual(revs, [...revs].sort((x, y) => x - y), "in revision order");
+      assert.deepEqual(
+        revs,
+        [...revs].sort((x, y) => x - y),
+        "in revision order",
+      );
       assert.equal(new Set(revs).size, revs.length, "no repeats");
       assert.deepEqual(
-        w.events.filter((e) => e.type === "ADDED").map((e) => e.object.metadata.resourceVersion).sort(),
+        w.events
+          .filter((e) => e.type === "ADDED")
+          .map((e) => e.object.metadata.resourceVersion)
+          .sort(),
         acked.map((o) => o.metadata.resourceVersion).sort(),
         "every acknowledged write after the start",
       );
@@ -185,7 +198,10 @@ describe("replicas on one etcd", () => {
     try {
       const created = await ga.create(ref, thing("g"));
       const listed = await gb.list(ref);
-      assert.deepEqual(listed.items.map((o) => o.metadata.name), ["g"]);
+      assert.deepEqual(
+        listed.items.map((o) => o.metadata.name),
+        ["g"],
+      );
       const events: ClientEvent[] = [];
       const w = gb.watch(ref, { resourceVersion: created.metadata.resourceVersion, transport: "grpc" }, (e) => events.push(e));
       const updated = await gb.update({ ...ref, name: "g" }, { ...created, spec: { v: 2 } });

@@ -27,7 +27,10 @@ before(async () => {
     ],
   };
   assert.equal((await c.put("/apis/setpoint.dev/v1/resourcetypes/widgets.demo.example.com", { ...rt.body, spec })).status, 200);
-  for (const [name, color] of [["a", "red"], ["b", undefined]] as const) {
+  for (const [name, color] of [
+    ["a", "red"],
+    ["b", undefined],
+  ] as const) {
     const r = await c.post(`${gv}/namespaces/default/widgets`, { metadata: { name }, spec: { ...(color && { color }), size: 3 } });
     assert.equal(r.status, 201, r.text);
   }
@@ -43,13 +46,16 @@ describe("Table responses", () => {
     assert.equal(r.body.kind, "Table");
     assert.equal(r.body.apiVersion, "meta.k8s.io/v1");
     assert.ok(Number(r.body.metadata.resourceVersion) > 0);
-    assert.deepEqual(r.body.columnDefinitions.map((d: any) => [d.name, d.type, d.priority]), [
-      ["Name", "string", 0],
-      ["Color", "string", 0],
-      ["Size", "integer", 1],
-      ["Seen", "date", 0],
-      ["Age", "date", 0],
-    ]);
+    assert.deepEqual(
+      r.body.columnDefinitions.map((d: any) => [d.name, d.type, d.priority]),
+      [
+        ["Name", "string", 0],
+        ["Color", "string", 0],
+        ["Size", "integer", 1],
+        ["Seen", "date", 0],
+        ["Age", "date", 0],
+      ],
+    );
     assert.equal(r.body.columnDefinitions[0].format, "name");
     assert.equal(r.body.rows.length, 2);
     const [a, b] = r.body.rows;
@@ -77,14 +83,19 @@ describe("Table responses", () => {
     assert.equal(typeof page.body.metadata.continue, "string");
     const one = await table(`${gv}/namespaces/default/widgets/a`);
     assert.equal(one.body.kind, "Table");
-    assert.deepEqual(one.body.rows.map((row: any) => row.cells[0]), ["a"]);
+    assert.deepEqual(
+      one.body.rows.map((row: any) => row.cells[0]),
+      ["a"],
+    );
     const beta = await c.request("GET", `${gv}/namespaces/default/widgets/a`, { headers: { accept: "application/json;as=Table;v=v1beta1;g=meta.k8s.io" } });
     assert.equal(beta.body.apiVersion, "meta.k8s.io/v1beta1");
   });
 
   it("without as=Table (or with an as= the server cannot make) the answer is the object", async () => {
     assert.equal((await c.get(`${gv}/namespaces/default/widgets/a`)).body.kind, "Widget");
-    const other = await c.request("GET", `${gv}/namespaces/default/widgets/a`, { headers: { accept: "application/json;as=Widget;v=v9;g=x, application/json" } });
+    const other = await c.request("GET", `${gv}/namespaces/default/widgets/a`, {
+      headers: { accept: "application/json;as=Widget;v=v9;g=x, application/json" },
+    });
     assert.equal(other.body.kind, "Widget");
     const status = await c.request("GET", `${gv}/namespaces/default/widgets/a/status`, { headers: { accept: TABLE } });
     assert.equal(status.body.kind, "Widget");

@@ -94,7 +94,10 @@ class Stream {
       };
       const timer = setTimeout(() => {
         this.#waiters.delete(check);
-        const tail = this.events.slice(-8).map((e) => `${e.type}@${e.object.metadata?.resourceVersion}`).join(" ");
+        const tail = this.events
+          .slice(-8)
+          .map((e) => `${e.type}@${e.object.metadata?.resourceVersion}`)
+          .join(" ");
         reject(new Error(`timed out after ${ms} ms waiting for ${what}; ended=${this.ended}; ${this.events.length} events, last: ${tail}`));
       }, ms);
       this.#waiters.add(check);
@@ -102,7 +105,10 @@ class Stream {
   }
 
   untilRevision(revision: number, type?: string): Promise<void> {
-    return this.until(() => this.events.some((e) => rv(e) >= revision && (type === undefined || e.type === type)), `${type ?? "an event"} at revision ${revision}`);
+    return this.until(
+      () => this.events.some((e) => rv(e) >= revision && (type === undefined || e.type === type)),
+      `${type ?? "an event"} at revision ${revision}`,
+    );
   }
 
   untilEnded(what = "the stream to end"): Promise<void> {
@@ -195,7 +201,11 @@ async function mustOpen(transport: Transport, base: string, path: string, query:
 // Objects over REST.
 
 class Objects {
-  constructor(readonly client: ApiClient, readonly plural: string, readonly namespace = "default") {}
+  constructor(
+    readonly client: ApiClient,
+    readonly plural: string,
+    readonly namespace = "default",
+  ) {}
 
   path(name?: string, namespace = this.namespace): string {
     return `${GV}/namespaces/${namespace}/${this.plural}${name === undefined ? "" : "/" + name}`;
@@ -306,7 +316,10 @@ for (const transport of ["http", "ws"] as const) {
       const expected = expectedFromLog(ts.server.store, from, typeName);
       assert.equal(expected.length, 96);
       assert.deepEqual(got(all.events), expected);
-      assert.deepEqual(got(live.events), expected.filter((e) => e.includes(" default/")));
+      assert.deepEqual(
+        got(live.events),
+        expected.filter((e) => e.includes(" default/")),
+      );
       assertIncreasing(live.events);
       assert.ok(live.events.every((e) => e.object.kind === kindOf(objects.plural) && e.object.metadata.namespace === "default"));
     });
@@ -319,7 +332,10 @@ for (const transport of ["http", "ws"] as const) {
       const head = ts.server.store.head();
       const s = await open(objects.path(), { sendInitialEvents: "true", allowWatchBookmarks: "true" });
       await s.until(() => s.events.length >= 4, "initial events and their bookmark");
-      assert.deepEqual(s.events.slice(0, 3).map((e) => `${e.type} ${e.object.metadata.name}`), ["ADDED a", "ADDED b", "ADDED c"]);
+      assert.deepEqual(
+        s.events.slice(0, 3).map((e) => `${e.type} ${e.object.metadata.name}`),
+        ["ADDED a", "ADDED b", "ADDED c"],
+      );
       assert.deepEqual(s.events[1]!.object.spec, { n: 5 });
       const bm = s.events[3]!;
       assert.equal(bm.type, "BOOKMARK");
@@ -335,7 +351,10 @@ for (const transport of ["http", "ws"] as const) {
       const plain = await open(objects.path(), { resourceVersion: "0" });
       const e = Number((await objects.create("e")).metadata.resourceVersion);
       await plain.untilRevision(e);
-      assert.deepEqual(plain.events.map((x) => `${x.type} ${x.object.metadata.name}`), ["ADDED a", "ADDED b", "ADDED c", "ADDED d", "ADDED e"]);
+      assert.deepEqual(
+        plain.events.map((x) => `${x.type} ${x.object.metadata.name}`),
+        ["ADDED a", "ADDED b", "ADDED c", "ADDED d", "ADDED e"],
+      );
     });
 
     it("periodic bookmarks carry the newest revision even when only another type changed", async () => {
@@ -354,7 +373,11 @@ for (const transport of ["http", "ws"] as const) {
       assert.ok(withBookmarks.events.every((e) => e.type === "BOOKMARK"));
       const sentinel = Number((await objects.create("sentinel")).metadata.resourceVersion);
       await without.untilRevision(sentinel);
-      assert.deepEqual(without.events.map((e) => e.type), ["ADDED"], "no bookmarks unless asked for");
+      assert.deepEqual(
+        without.events.map((e) => e.type),
+        ["ADDED"],
+        "no bookmarks unless asked for",
+      );
     });
 
     it("label selector: starts matching → ADDED, stops → DELETED, DELETED only if it matched; field selector filters", async () => {
@@ -477,7 +500,10 @@ for (const transport of ["http", "ws"] as const) {
       assert.equal(last.type, "BOOKMARK");
       assert.ok(rv(last) >= b);
       assert.deepEqual(got(s.changes()), [`ADDED default/b ${b}`]);
-      assert.deepEqual(quiet.events.map((e) => e.type), ["ADDED"]);
+      assert.deepEqual(
+        quiet.events.map((e) => e.type),
+        ["ADDED"],
+      );
       if (transport === "ws") {
         assert.equal(s.closeCode, 1000);
         assert.equal(quiet.closeCode, 1000);
@@ -506,9 +532,15 @@ describe("watch: graceful close", () => {
       await closing;
       stopped = true;
       for (const s of [http, ws]) {
-        assert.deepEqual(s.events.map((e) => `${e.type}@${rv(e)}`), [`ADDED@${b}`, `BOOKMARK@${head}`]);
+        assert.deepEqual(
+          s.events.map((e) => `${e.type}@${rv(e)}`),
+          [`ADDED@${b}`, `BOOKMARK@${head}`],
+        );
       }
-      assert.deepEqual(quiet.events.map((e) => e.type), ["ADDED"]);
+      assert.deepEqual(
+        quiet.events.map((e) => e.type),
+        ["ADDED"],
+      );
       assert.equal(ws.closeCode, 1000);
       assert.equal(quiet.closeCode, 1000);
     } finally {
@@ -564,7 +596,10 @@ describe("watch: slow WebSocket reader", () => {
       assert.equal(ts.server.hub.stats().watchers, 2);
       // What the slow reader got before the cut is a gap-free prefix of the stream; nothing after.
       assert.deepEqual(got(slow.events), got(fastWs.events.slice(0, slow.events.length)));
-      assert.equal(slow.events.some((e) => rv(e) >= sentinel), false);
+      assert.equal(
+        slow.events.some((e) => rv(e) >= sentinel),
+        false,
+      );
       // The server still accepts new watches.
       const again = await mustOpen("ws", ts.url, objects.path(), { resourceVersion: String(sentinel - 1) });
       opened.push(again);

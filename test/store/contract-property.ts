@@ -75,10 +75,7 @@ const scenario = fc
     extendedType: fc.option(dnsName(1, 40, LABEL_CHARS), { nil: undefined }),
     namespaces: fc.uniqueArray(namespaceName, { minLength: 1, maxLength: 3 }),
     names: fc.uniqueArray(objectName, { minLength: 1, maxLength: 5 }),
-    ops: fc.array(
-      fc.record({ del: fc.boolean(), type: fc.nat(), namespace: fc.nat(), name: fc.nat() }),
-      { minLength: 1, maxLength: 30 },
-    ),
+    ops: fc.array(fc.record({ del: fc.boolean(), type: fc.nat(), namespace: fc.nat(), name: fc.nat() }), { minLength: 1, maxLength: 30 }),
   })
   .map((s) => {
     const types = [...s.types];
@@ -93,7 +90,11 @@ type Scenario = typeof scenario extends fc.Arbitrary<infer T> ? T : never;
 
 /** The JSON stored for a write: its key and revision (so every item names itself). */
 function objectJson(k: ObjectKey, revision: number, deleted = false): string {
-  return JSON.stringify({ kind: k.type, metadata: { namespace: k.namespace, name: k.name, resourceVersion: String(revision) }, ...(deleted ? { deleted } : {}) });
+  return JSON.stringify({
+    kind: k.type,
+    metadata: { namespace: k.namespace, name: k.name, resourceVersion: String(revision) },
+    ...(deleted ? { deleted } : {}),
+  });
 }
 
 function compareKeys(a: ObjectKey, b: ObjectKey): number {
@@ -216,7 +217,11 @@ async function check(store: Store, s: Scenario, now: number): Promise<void> {
       assert.deepEqual(got.items, want, `list ${type} at ${r}`);
       assert.equal(got.next, undefined);
       for (const namespace of s.namespaces) {
-        assert.deepEqual(store.list({ type, namespace, ...revision }).items, model.list({ type, namespace, revision: r }), `list ${type} ${JSON.stringify(namespace)} at ${r}`);
+        assert.deepEqual(
+          store.list({ type, namespace, ...revision }).items,
+          model.list({ type, namespace, revision: r }),
+          `list ${type} ${JSON.stringify(namespace)} at ${r}`,
+        );
       }
       const limits = r === model.head ? Array.from({ length: want.length + 1 }, (_, i) => i + 1) : [1 + (r % Math.max(1, want.length))];
       for (const limit of limits) {

@@ -327,7 +327,11 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
           assert.equal(store.head(), rev(1), "head unchanged");
           assert.deepEqual(store.get(k), { json: objectJson(k, rev(1), { v: 1 }), revision: rev(1) }, "object unchanged");
           assert.equal(store.get(key("a", "new")), undefined, "nothing created");
-          assert.deepEqual(store.changes(rev(0), 100).map((c) => c.revision), [rev(1)], "no log entry");
+          assert.deepEqual(
+            store.changes(rev(0), 100).map((c) => c.revision),
+            [rev(1)],
+            "no log entry",
+          );
           assert.deepEqual(names(store.list({ type: WIDGETS }).items), ["a/x"]);
           assert.equal((await put(store, key("a", "y"))).revision, rev(2), "no revision was used up");
         }));
@@ -347,7 +351,10 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
           const failed = settled.filter((s): s is PromiseRejectedResult => s.status === "rejected");
           assert.equal(failed.length, 3);
           for (const f of failed) assert.equal(f.reason, conflict);
-          assert.deepEqual(ok.map((s) => s.value.revision).sort((x, y) => x - y), [1, 2, 3, 4, 5, 6, 7].map(rev));
+          assert.deepEqual(
+            ok.map((s) => s.value.revision).sort((x, y) => x - y),
+            [1, 2, 3, 4, 5, 6, 7].map(rev),
+          );
           assert.equal(store.head(), rev(7));
           assert.deepEqual(names(store.list({ type: WIDGETS }).items), ["a/w0", "a/w2", "a/w3", "a/w5", "a/w6", "a/w8", "a/w9"]);
         }));
@@ -362,7 +369,10 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
             });
           const results = await Promise.all(Array.from({ length: 50 }, increment));
           const revisions = results.map((r) => r.revision).sort((x, y) => x - y);
-          assert.deepEqual(revisions, Array.from({ length: 50 }, (_, i) => rev(i + 1)));
+          assert.deepEqual(
+            revisions,
+            Array.from({ length: 50 }, (_, i) => rev(i + 1)),
+          );
           const final = store.get(k);
           assert.ok(final);
           assert.equal(parse(final.json)["n"], 50);
@@ -370,7 +380,10 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
           assert.equal(store.head(), rev(50));
           // Each write saw the one before it: the counter equals the revision at every step.
           const log = store.changes(rev(0), 100);
-          assert.deepEqual(log.map((c) => c.revision), revisions);
+          assert.deepEqual(
+            log.map((c) => c.revision),
+            revisions,
+          );
           for (const c of log) assert.equal(rev(parse(c.object)["n"] as number), c.revision);
         }));
 
@@ -426,14 +439,18 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
         withStore(async ({ store }) => {
           await seed(store);
           for (const ns of namespaces) {
-            assert.deepEqual(names(store.list({ type: WIDGETS, namespace: ns }).items), objectNames.map((n) => `${ns}/${n}`), ns);
+            assert.deepEqual(
+              names(store.list({ type: WIDGETS, namespace: ns }).items),
+              objectNames.map((n) => `${ns}/${n}`),
+              ns,
+            );
           }
           assert.deepEqual(store.list({ type: WIDGETS, namespace: "" }).items, []);
           assert.deepEqual(store.list({ type: WIDGETS, namespace: "a-" }).items, []);
           assert.deepEqual(store.list({ type: WIDGETS, namespace: "c" }).items, []);
         }));
 
-      it("serves cluster-scoped objects (namespace \"\")", () =>
+      it('serves cluster-scoped objects (namespace "")', () =>
         withStore(async ({ store }) => {
           await seed(store);
           const expected = objectNames.map((n) => `/${n}`);
@@ -474,7 +491,10 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
           assert.deepEqual(after("a-b", "b"), allWidgets.slice(10));
           assert.deepEqual(after("b", "b"), []);
           assert.deepEqual(after("", ""), allWidgets);
-          assert.deepEqual(after("a", "a", "a"), objectNames.slice(1).map((n) => `a/${n}`));
+          assert.deepEqual(
+            after("a", "a", "a"),
+            objectNames.slice(1).map((n) => `a/${n}`),
+          );
           assert.deepEqual(after("a", "b", "a"), []);
           assert.deepEqual(after("a-b", "a.b", "a-b"), ["a-b/ab", "a-b/b"]);
         }));
@@ -487,7 +507,11 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
             assert.deepEqual(names(items), allWidgets, `limit ${limit}`);
             assert.ok(pages >= Math.ceil(allWidgets.length / limit), `limit ${limit}: ${pages} pages`);
             const one = await listAllPages(store, { type: WIDGETS, namespace: "a-b", limit });
-            assert.deepEqual(names(one.items), objectNames.map((n) => `a-b/${n}`), `namespace a-b, limit ${limit}`);
+            assert.deepEqual(
+              names(one.items),
+              objectNames.map((n) => `a-b/${n}`),
+              `namespace a-b, limit ${limit}`,
+            );
           }
           const first = store.list({ type: WIDGETS, limit: 4 });
           assert.deepEqual(names(first.items), allWidgets.slice(0, 4));
@@ -598,10 +622,7 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
           assert.deepEqual(names(store.list({ type: WIDGETS, namespace: "c", revision: r }).items), []);
           assert.deepEqual(store.list({ type: WIDGETS_AU, revision: r }).items, []);
           assert.deepEqual(store.list({ type: WIDGETS, revision: rev(0) }).items, [], "nothing existed at the start");
-          assert.deepEqual(
-            names(store.list({ type: WIDGETS, revision: r, after: { namespace: "a", name: "k2" } }).items),
-            ["a/k3", "a/k4", "a/k5", "b/k1"],
-          );
+          assert.deepEqual(names(store.list({ type: WIDGETS, revision: r, after: { namespace: "a", name: "k2" } }).items), ["a/k3", "a/k4", "a/k5", "b/k1"]);
           const filtered = store.list({ type: WIDGETS, revision: r, filter: (json) => parse(json)["v"] === 1 });
           assert.deepEqual(filtered.items, atR, "filter sees the past JSON");
         }));
@@ -625,7 +646,10 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
           assert.ok(pages >= 4, `${pages} pages`);
           assert.ok(store.head() > r + 10, "writes happened between pages");
           assert.deepEqual(items, atR);
-          assert.ok(revisions.every((x) => x === r), `every page served at ${r}: ${revisions.join(",")}`);
+          assert.ok(
+            revisions.every((x) => x === r),
+            `every page served at ${r}: ${revisions.join(",")}`,
+          );
           assert.notDeepEqual(store.list({ type: WIDGETS }).items, atR, "the newest state did move on");
         }));
 
@@ -639,7 +663,10 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
           await put(store, key("a", "o55"), { v: 2 });
           await del(store, key("a", "o8"));
           const rest = await listAllPages(store, { type: WIDGETS, revision: pinned, after: first.next!, limit: 4 });
-          assert.deepEqual(names([...first.items, ...rest.items]), [0, 1, 2, 3, 4, 5, 6, 7, 8].map((i) => `a/o${i}`));
+          assert.deepEqual(
+            names([...first.items, ...rest.items]),
+            [0, 1, 2, 3, 4, 5, 6, 7, 8].map((i) => `a/o${i}`),
+          );
           for (const json of rest.items) assert.equal(parse(json)["v"], 1);
         }));
     });
@@ -663,8 +690,22 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
             { revision: rev(1), type: "ADDED", key: x, object: objectJson(x, rev(1), { v: 1 }), time: t0 },
             { revision: rev(2), type: "MODIFIED", key: x, object: objectJson(x, rev(2), { v: 2 }), previous: objectJson(x, rev(1), { v: 1 }), time: t0 + 10 },
             { revision: rev(3), type: "ADDED", key: n, object: objectJson(n, rev(3), { v: 1 }), time: t0 + 20 },
-            { revision: rev(4), type: "DELETED", key: x, object: objectJson(x, rev(4), { v: 2, deleted: true }), previous: objectJson(x, rev(2), { v: 2 }), time: t0 + 30 },
-            { revision: rev(5), type: "DELETED", key: n, object: objectJson(n, rev(5), { v: 1, deleted: true }), previous: objectJson(n, rev(3), { v: 1 }), time: t0 + 40 },
+            {
+              revision: rev(4),
+              type: "DELETED",
+              key: x,
+              object: objectJson(x, rev(4), { v: 2, deleted: true }),
+              previous: objectJson(x, rev(2), { v: 2 }),
+              time: t0 + 30,
+            },
+            {
+              revision: rev(5),
+              type: "DELETED",
+              key: n,
+              object: objectJson(n, rev(5), { v: 1, deleted: true }),
+              previous: objectJson(n, rev(3), { v: 1 }),
+              time: t0 + 40,
+            },
           ];
           const log = store.changes(rev(0), 100);
           assert.deepEqual(log, expected);
@@ -733,7 +774,10 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
           clock.set(start + 1000); // revision i is (10 - i) * 100 ms old
           assert.equal(await store.compact({ minEvents: 0, windowMs: 650 }), rev(3), "revisions 1..3 are older than 650 ms");
           assert.equal(store.compacted(), rev(3));
-          assert.deepEqual(store.changes(rev(3), 100).map((c) => c.revision), [4, 5, 6, 7, 8, 9, 10].map(rev));
+          assert.deepEqual(
+            store.changes(rev(3), 100).map((c) => c.revision),
+            [4, 5, 6, 7, 8, 9, 10].map(rev),
+          );
           clock.set(start + 1200);
           assert.equal(await store.compact({ minEvents: 0, windowMs: 650 }), rev(5), "time moved on");
         }));
@@ -744,7 +788,10 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
           await history(store, clock, 10);
           clock.set(start + 1_000_000);
           assert.equal(await store.compact({ minEvents: 4, windowMs: 650 }), rev(6));
-          assert.deepEqual(store.changes(rev(6), 100).map((c) => c.revision), [7, 8, 9, 10].map(rev));
+          assert.deepEqual(
+            store.changes(rev(6), 100).map((c) => c.revision),
+            [7, 8, 9, 10].map(rev),
+          );
           assert.equal(await store.compact({ minEvents: 100, windowMs: 0 }), rev(6), "never moves back");
           assert.equal(store.compacted(), rev(6));
         }));
@@ -773,7 +820,10 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
           ]);
           assert.equal(store.compacted(), rev(10));
           for (const r of results) assert.ok(r >= rev(6) && r <= rev(10), `compact resolved to ${r}`);
-          assert.deepEqual(store.changes(rev(10), 100).map((c) => c.revision), [11, 12].map(rev));
+          assert.deepEqual(
+            store.changes(rev(10), 100).map((c) => c.revision),
+            [11, 12].map(rev),
+          );
           assertExpired(() => store.changes(rev(9), 10), rev(9), rev(10));
         }));
 
@@ -783,7 +833,10 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
           await history(store, clock, 5);
           assert.equal(await store.compact({ minEvents: 10, windowMs: 0 }), rev(0));
           assert.equal(await store.compact({ minEvents: 0, windowMs: 1_000_000 }), rev(0));
-          assert.deepEqual(store.changes(rev(0), 100).map((c) => c.revision), [1, 2, 3, 4, 5].map(rev));
+          assert.deepEqual(
+            store.changes(rev(0), 100).map((c) => c.revision),
+            [1, 2, 3, 4, 5].map(rev),
+          );
         }));
 
       it("below compacted, changes and list({revision}) throw Expired; at or above, they work", () =>
@@ -799,7 +852,10 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
             assertExpired(() => store.list({ type: WIDGETS, revision: r }), r, c);
             assertExpired(() => store.list({ type: WIDGETS, revision: r, limit: 1, after: { namespace: "a", name: "o1" } }), r, c);
           }
-          assert.deepEqual(store.changes(c, 100).map((ch) => ch.revision), [8, 9, 10, 11, 12].map(rev));
+          assert.deepEqual(
+            store.changes(c, 100).map((ch) => ch.revision),
+            [8, 9, 10, 11, 12].map(rev),
+          );
           for (let i = c - rev(0); i <= 12; i++) {
             assert.deepEqual(store.list({ type: WIDGETS, revision: rev(i) }).items, snapshots[i], `list at ${rev(i)}`);
           }
@@ -822,7 +878,10 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
           assert.ok(store.list({ type: WIDGETS }).items.length >= 2);
           const next = await put(store, key("a", "new"));
           assert.equal(next.revision, head + 1);
-          assert.deepEqual(store.changes(rev(12), 10).map((ch) => ch.revision), [head + 1]);
+          assert.deepEqual(
+            store.changes(rev(12), 10).map((ch) => ch.revision),
+            [head + 1],
+          );
         }));
     });
 
@@ -837,7 +896,10 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
           const second = waitForCommit(store, { what: "a notification at head 2", until: () => heads.includes(rev(2)) });
           await del(store, key("a", "x"));
           await second;
-          assert.ok(heads.every((h) => h >= rev(1)), `heads seen: ${heads.join(",")}`);
+          assert.ok(
+            heads.every((h) => h >= rev(1)),
+            `heads seen: ${heads.join(",")}`,
+          );
           off();
         }));
 
@@ -914,7 +976,10 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
             results.push(await put(a, key("a", `a${i}`), { by: "a" }));
             results.push(await put(b, key("b", `b${i}`), { by: "b" }));
           }
-          assert.deepEqual(results.map((r) => r.revision), Array.from({ length: 20 }, (_, i) => rev(i + 1)));
+          assert.deepEqual(
+            results.map((r) => r.revision),
+            Array.from({ length: 20 }, (_, i) => rev(i + 1)),
+          );
 
           const counter = key("a", "counter");
           const increment = (s: Store, by: string) =>
@@ -922,9 +987,7 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
               const n = current ? (parse(current.json)["n"] as number) : 0;
               return { op: "put", object: objectJson(counter, revision, { n: n + 1, by }) };
             });
-          const concurrent = await Promise.all(
-            Array.from({ length: 50 }, (_, i) => (i % 2 ? increment(a, "a") : increment(b, "b"))),
-          );
+          const concurrent = await Promise.all(Array.from({ length: 50 }, (_, i) => (i % 2 ? increment(a, "a") : increment(b, "b"))));
           assert.deepEqual(
             concurrent.map((r) => r.revision).sort((x, y) => x - y),
             Array.from({ length: 50 }, (_, i) => rev(i + 21)),
@@ -934,7 +997,10 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
           assert.equal(parse(a.get(counter)!.json)["n"], 50);
           assert.deepEqual(a.get(counter), b.get(counter));
           const logA = a.changes(rev(0), 1000);
-          assert.deepEqual(logA.map((c) => c.revision), Array.from({ length: 70 }, (_, i) => rev(i + 1)));
+          assert.deepEqual(
+            logA.map((c) => c.revision),
+            Array.from({ length: 70 }, (_, i) => rev(i + 1)),
+          );
           assert.deepEqual(b.changes(rev(0), 1000), logA);
           for (const c of logA.slice(20)) assert.equal(parse(c.object)["n"], c.revision - rev(20), "each increment saw the one before");
           assert.deepEqual(a.list({ type: WIDGETS }), b.list({ type: WIDGETS }));
@@ -1001,11 +1067,23 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
           for (const [type, ns] of spots) {
             const what = `${type.length}-character type, namespace of ${ns.length}`;
             for (const n of live) assert.ok(store.get(key(ns, n, type)), `${what}: get ${n.length}`);
-            assert.deepEqual(names(store.list({ type, namespace: ns }).items), live.map((n) => `${ns}/${n}`), `${what}: list`);
-            assert.deepEqual(names(store.list({ type, namespace: ns, revision: mid }).items), sorted.map((n) => `${ns}/${n}`), `${what}: list at ${mid}`);
+            assert.deepEqual(
+              names(store.list({ type, namespace: ns }).items),
+              live.map((n) => `${ns}/${n}`),
+              `${what}: list`,
+            );
+            assert.deepEqual(
+              names(store.list({ type, namespace: ns, revision: mid }).items),
+              sorted.map((n) => `${ns}/${n}`),
+              `${what}: list at ${mid}`,
+            );
             for (const limit of [1, 63, 64, 100]) {
               const paged = await listAllPages(store, { type, namespace: ns, limit });
-              assert.deepEqual(names(paged.items), live.map((n) => `${ns}/${n}`), `${what}: pages of ${limit}`);
+              assert.deepEqual(
+                names(paged.items),
+                live.map((n) => `${ns}/${n}`),
+                `${what}: pages of ${limit}`,
+              );
             }
             const pastPages = await listAllPages(store, { type, namespace: ns, limit: 64, revision: mid });
             assert.equal(pastPages.items.length, sorted.length, `${what}: pages of 64 at ${mid}`);
@@ -1016,7 +1094,10 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
           assert.deepEqual(store.list({ type: LONG_TYPE.slice(0, 252) }).items, [], "a type's prefix is another type");
           const log = store.changes(rev(0), 10_000);
           assert.equal(log.length, store.head() - rev(0));
-          assert.ok(log.some((c) => c.key.type === LONG_TYPE && c.key.namespace === LONG_NS && c.key.name.length === 253), "the log keeps full keys");
+          assert.ok(
+            log.some((c) => c.key.type === LONG_TYPE && c.key.namespace === LONG_NS && c.key.name.length === 253),
+            "the log keeps full keys",
+          );
         }));
 
       storeProperty(

@@ -63,7 +63,8 @@ async function makeEtcdStore(o: MakeStoreOptions): Promise<StoreFixture> {
 runStoreContract("etcd", makeEtcdStore);
 
 const k: ObjectKey = { type: "widgets.example.com", namespace: "a", name: "x" };
-const json = (rv: number, extra: Record<string, unknown> = {}) => JSON.stringify({ metadata: { name: "x", namespace: "a", resourceVersion: String(rv) }, ...extra });
+const json = (rv: number, extra: Record<string, unknown> = {}) =>
+  JSON.stringify({ metadata: { name: "x", namespace: "a", resourceVersion: String(rv) }, ...extra });
 
 describe("etcd store: what only etcd has", () => {
   it("a write whose guessed revision was taken by another writer stores and serves the real one", async () => {
@@ -127,7 +128,10 @@ describe("etcd store: what only etcd has", () => {
       assert.equal(c, revs[6]);
       await waitForCommit(b, { what: "b to see the marker", until: () => b.compacted() === c });
       assert.throws(() => b.changes(revs[2]!, 10), { name: "ExpiredError" });
-      assert.deepEqual(b.changes(c, 10).map((x) => x.revision), revs.slice(7));
+      assert.deepEqual(
+        b.changes(c, 10).map((x) => x.revision),
+        revs.slice(7),
+      );
       // B compacts only once per interval, counted from A's compaction.
       for (let i = 0; i < 5; i++) await a.write(k, (_c, r) => ({ op: "put", object: json(r, { i }) }));
       t += 1000;
@@ -160,7 +164,9 @@ describe("etcd store: what only etcd has", () => {
         await store.close();
       }
       // Without a client certificate etcd refuses the connection: the store does not open.
-      await assert.rejects(openEtcdStore({ endpoints: [secure.endpoints], prefix: "/tls", tls: { caFile: tls.caFile }, requestTimeoutMs: 2000 }), { name: "ServiceUnavailableError" });
+      await assert.rejects(openEtcdStore({ endpoints: [secure.endpoints], prefix: "/tls", tls: { caFile: tls.caFile }, requestTimeoutMs: 2000 }), {
+        name: "ServiceUnavailableError",
+      });
     } finally {
       await secure.stop();
       rmSync(dir, { recursive: true, force: true });
@@ -188,7 +194,10 @@ describe("etcd store: what only etcd has", () => {
       for (let i = 0; i < 5; i++) written.push((await writer.write({ ...k, name: `a${i}` }, (_c, r) => ({ op: "put", object: json(r) }))).revision);
       await waitForCommit(store, { what: "the first writes", until: () => store.head() >= written.at(-1)! });
       await own.kill(own.members[0]!);
-      await assert.rejects(writer.write(k, (_c, r) => ({ op: "put", object: json(r) })), { name: "ServiceUnavailableError" });
+      await assert.rejects(
+        writer.write(k, (_c, r) => ({ op: "put", object: json(r) })),
+        { name: "ServiceUnavailableError" },
+      );
       await own.restart(own.members[0]!);
       for (let i = 0; i < 5; i++) {
         for (;;) {
@@ -202,7 +211,10 @@ describe("etcd store: what only etcd has", () => {
         }
       }
       await waitForCommit(store, { what: "the writes after the restart", until: () => store.head() >= written.at(-1)! });
-      assert.deepEqual(store.changes(store.compacted(), 100).map((c) => c.revision), written);
+      assert.deepEqual(
+        store.changes(store.compacted(), 100).map((c) => c.revision),
+        written,
+      );
     } finally {
       await store.close();
       await writer.close();
@@ -249,7 +261,14 @@ describe("etcd store: what only etcd has", () => {
         // The change stream has each write once.
         await store.sync!();
         const mine = store.changes(created.revision - 1, 100).filter((c) => c.key.name === k.name);
-        assert.deepEqual(mine.map((c) => [c.type, c.revision]), [["ADDED", created.revision], ["MODIFIED", updated.revision], ["DELETED", deleted.revision]]);
+        assert.deepEqual(
+          mine.map((c) => [c.type, c.revision]),
+          [
+            ["ADDED", created.revision],
+            ["MODIFIED", updated.revision],
+            ["DELETED", deleted.revision],
+          ],
+        );
       }
       assert.equal(proxy.cuts(), 6, "every write lost its answer");
     } finally {

@@ -67,7 +67,11 @@ function assertHoldsFixture(store: Store): void {
   const types = [...new Set(expected.past.objects.map((o) => o.key.type))];
   for (const type of types) {
     assert.deepEqual(store.list({ type }).items, expectedList(expected.objects, type), `list ${type}`);
-    assert.deepEqual(store.list({ type, revision: expected.past.revision }).items, expectedList(expected.past.objects, type), `list ${type} at ${expected.past.revision}`);
+    assert.deepEqual(
+      store.list({ type, revision: expected.past.revision }).items,
+      expectedList(expected.past.objects, type),
+      `list ${type} at ${expected.past.revision}`,
+    );
     for (const namespace of new Set(expected.objects.map((o) => o.key.namespace))) {
       assert.deepEqual(store.list({ type, namespace }).items, expectedList(expected.objects, type, namespace), `list ${type} in ${JSON.stringify(namespace)}`);
     }
@@ -82,7 +86,10 @@ function assertHoldsFixture(store: Store): void {
     assert.deepEqual(paged, expectedList(expected.objects, type), `list ${type} in pages of 2`);
   }
   const log = store.changes(0, 1000);
-  assert.deepEqual(log.map((c) => c.revision), Array.from({ length: expected.head }, (_, i) => i + 1));
+  assert.deepEqual(
+    log.map((c) => c.revision),
+    Array.from({ length: expected.head }, (_, i) => i + 1),
+  );
   for (const o of expected.objects) {
     const last = log.filter((c) => JSON.stringify(c.key) === JSON.stringify(o.key)).pop();
     assert.equal(last?.object, o.json, `the log's last change of ${o.key.name}`);
@@ -94,11 +101,23 @@ describe("lmdb: key format", () => {
     const lengths = expected.objects.map((o) => `${o.key.type}\0${o.key.namespace}\0${o.key.name}`.length);
     assert.ok(lengths.some((n) => n < 64) && lengths.filter((n) => n >= 64).length >= 8, `key lengths ${lengths.join(",")}`);
     assert.ok(expected.objects.some((o) => o.key.name.length === 253 && o.key.namespace.length === 63));
-    assert.ok(expected.objects.some((o) => o.key.type.length === 253 && o.key.namespace.length === 63), "objects of a 253-character type");
-    assert.ok(expected.objects.some((o) => o.key.name.length === 253 && o.key.namespace === ""), "a ResourceType named with 253 characters");
+    assert.ok(
+      expected.objects.some((o) => o.key.type.length === 253 && o.key.namespace.length === 63),
+      "objects of a 253-character type",
+    );
+    assert.ok(
+      expected.objects.some((o) => o.key.name.length === 253 && o.key.namespace === ""),
+      "a ResourceType named with 253 characters",
+    );
     const keys = rawObjectKeys(fixtureCopyForReading, "objects");
-    assert.ok(keys.some((k) => typeof k === "string"), "short keys are format-1 strings");
-    assert.ok(keys.some((k) => Array.isArray(k)), "long keys read back as arrays");
+    assert.ok(
+      keys.some((k) => typeof k === "string"),
+      "short keys are format-1 strings",
+    );
+    assert.ok(
+      keys.some((k) => Array.isArray(k)),
+      "long keys read back as arrays",
+    );
   });
 
   it("a directory written before format 2 opens with every object, and is rewritten once", async () => {
@@ -118,7 +137,10 @@ describe("lmdb: key format", () => {
       assert.deepEqual(rawObjectKeys(dir, "objects"), [], "the format-1 database is emptied");
       const keys = rawObjectKeys(dir, OBJECTS_DB);
       assert.equal(keys.length, expected.objects.length + 1);
-      assert.ok(keys.every((key) => Array.isArray(key) && key.length === 3 && key.every((p) => typeof p === "string")), "every key is [type, namespace, name]");
+      assert.ok(
+        keys.every((key) => Array.isArray(key) && key.length === 3 && key.every((p) => typeof p === "string")),
+        "every key is [type, namespace, name]",
+      );
       const again = openLmdbStore(dir, { pollIntervalMs: 0 });
       try {
         assert.equal(again.head(), expected.head + 1);
@@ -141,11 +163,14 @@ describe("lmdb: key format", () => {
       assert.equal(meta.get("format"), FORMAT);
       await meta.put("format", FORMAT + 1);
       await root.close();
-      assert.throws(() => openLmdbStore(dir, { pollIntervalMs: 0 }), (err: unknown) => {
-        assert.ok(err instanceof RangeError);
-        assert.match(err.message, new RegExp(`${dir.replace(/[/.]/g, "\\$&")} has key format ${FORMAT + 1}; this release reads format ${FORMAT}`));
-        return true;
-      });
+      assert.throws(
+        () => openLmdbStore(dir, { pollIntervalMs: 0 }),
+        (err: unknown) => {
+          assert.ok(err instanceof RangeError);
+          assert.match(err.message, new RegExp(`${dir.replace(/[/.]/g, "\\$&")} has key format ${FORMAT + 1}; this release reads format ${FORMAT}`));
+          return true;
+        },
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

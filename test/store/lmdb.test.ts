@@ -220,7 +220,10 @@ describe("lmdb: specifics", () => {
       await waitForCommit(store, { what: `head ${2 * N}`, until: () => store.head() === 2 * N });
 
       const log = store.changes(0, 10 * N);
-      assert.deepEqual(log.map((c) => c.revision), Array.from({ length: 2 * N }, (_, i) => i + 1));
+      assert.deepEqual(
+        log.map((c) => c.revision),
+        Array.from({ length: 2 * N }, (_, i) => i + 1),
+      );
       const writers = { parent: 0, child: 0 };
       let switches = 0;
       for (const [i, c] of log.entries()) {

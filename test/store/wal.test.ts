@@ -307,7 +307,9 @@ describe("write-ahead log: power loss", () => {
       await store.close();
       assert.ok(head >= lmdbRevision + 10, `both wrote after the copy (head ${head}, copy at ${lmdbRevision})`);
       assert.deepEqual(
-        records(dir).map((e) => e.revision).slice(-(head - lmdbRevision)),
+        records(dir)
+          .map((e) => e.revision)
+          .slice(-(head - lmdbRevision)),
         Array.from({ length: head - lmdbRevision }, (_, i) => lmdbRevision + 1 + i),
       );
       copyFileSync(join(dir, "older.mdb"), join(dir, "data.mdb"));

@@ -22,11 +22,19 @@ import { createRun, startAgent, startPipelineEnv, waitForPhase, type AgentProces
 
 const WIDGETS = { group: "demo.example.com", kind: "Widget", plural: "widgets" };
 const WIDGET_TYPE = "widgets.demo.example.com";
-const widget = (name: string, labels: Record<string, string> = {}) => ({ apiVersion: "demo.example.com/v1", kind: "Widget", metadata: { name, labels }, spec: { size: 1 } });
+const widget = (name: string, labels: Record<string, string> = {}) => ({
+  apiVersion: "demo.example.com/v1",
+  kind: "Widget",
+  metadata: { name, labels },
+  spec: { size: 1 },
+});
 const DEADLINE = 15_000;
 
 /** A page that records what the browser reported: console errors (CSP violations among them) and page errors. */
-async function openPage(browser: Browser, options: Parameters<Browser["newContext"]>[0] = {}): Promise<{ context: BrowserContext; page: Page; errors: string[] }> {
+async function openPage(
+  browser: Browser,
+  options: Parameters<Browser["newContext"]>[0] = {},
+): Promise<{ context: BrowserContext; page: Page; errors: string[] }> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
   const page = await context.newPage();
   page.setDefaultTimeout(DEADLINE);
@@ -157,7 +165,10 @@ describe("web console in Chromium", { skip: browserSkipReason() }, () => {
       await page.locator("#object-title", { hasText: "second" }).waitFor();
       await page.locator("pre.yaml", { hasText: "name: second" }).waitFor();
 
-      const put = await http.put(`${path}/second/status`, { ...widget("second"), status: { phase: "Running", conditions: [{ type: "Ready", status: "False", reason: "Warming" }] } });
+      const put = await http.put(`${path}/second/status`, {
+        ...widget("second"),
+        status: { phase: "Running", conditions: [{ type: "Ready", status: "False", reason: "Warming" }] },
+      });
       assert.equal(put.status, 200, put.text);
       await page.locator(".phase", { hasText: "Running" }).first().waitFor();
       await page.locator(".history li", { hasText: "MODIFIED" }).waitFor();
@@ -181,7 +192,10 @@ describe("web console in Chromium", { skip: browserSkipReason() }, () => {
     const { context, page, errors } = await openPage(browser);
     try {
       const http = api(s.url);
-      const prefix = await createType(http, { ...WIDGETS, schema: { spec: { type: "object", required: ["size"], properties: { size: { type: "integer" } } } } });
+      const prefix = await createType(http, {
+        ...WIDGETS,
+        schema: { spec: { type: "object", required: ["size"], properties: { size: { type: "integer" } } } },
+      });
       await page.goto(`${s.url}/ui/#/create/${WIDGET_TYPE}`);
       await page.fill("#create-yaml", "apiVersion: demo.example.com/v1\nkind: Widget\nmetadata:\n  name: Bad_Name\nspec: {}\n");
       await page.click('button[type="submit"]');
@@ -190,7 +204,10 @@ describe("web console in Chromium", { skip: browserSkipReason() }, () => {
       await page.locator(".failure code", { hasText: "spec.size" }).waitFor();
       await shot(page, "create-error");
 
-      await page.fill("#create-yaml", "apiVersion: demo.example.com/v1\nkind: Widget\nmetadata:\n  name: made-in-ui\n  annotations:\n    note: \"<img src=x onerror=alert(1)>\"\nspec:\n  size: 3\n");
+      await page.fill(
+        "#create-yaml",
+        'apiVersion: demo.example.com/v1\nkind: Widget\nmetadata:\n  name: made-in-ui\n  annotations:\n    note: "<img src=x onerror=alert(1)>"\nspec:\n  size: 3\n',
+      );
       await page.click('button[type="submit"]');
       await page.locator("#object-title", { hasText: "made-in-ui" }).waitFor();
       assert.equal((await http.get(`${prefix}/namespaces/default/widgets/made-in-ui`)).body.spec.size, 3);
@@ -228,13 +245,18 @@ describe("web console in Chromium", { skip: browserSkipReason() }, () => {
         tasks: [
           { name: "checkout", run: "echo 'checked out <b>main</b>'" },
           // Holds until the test has seen its first line in the page (at most 60 s), so "output follows" is checked without a race.
-          { name: "unit-tests", runAfter: ["checkout"], run: `echo tests start; i=0; while [ ! -f '${gate}' ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; echo tests passed` },
+          {
+            name: "unit-tests",
+            runAfter: ["checkout"],
+            run: `echo tests start; i=0; while [ ! -f '${gate}' ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; echo tests passed`,
+          },
           { name: "lint", runAfter: ["checkout"], run: "echo lint start; sleep 1.5; echo lint clean" },
           { name: "package", runAfter: ["unit-tests", "lint"], run: "echo packaged" },
         ],
       });
       for (const t of ["checkout", "unit-tests", "lint", "package"]) await page.locator(`g.node[data-task="${t}"]`).waitFor();
-      for (const e of ["checkout->unit-tests", "checkout->lint", "unit-tests->package", "lint->package"]) await page.locator(`path.edge[data-edge="${e}"]`).waitFor({ state: "attached" });
+      for (const e of ["checkout->unit-tests", "checkout->lint", "unit-tests->package", "lint->package"])
+        await page.locator(`path.edge[data-edge="${e}"]`).waitFor({ state: "attached" });
       // The running task's output shows while it runs, then follows as it grows.
       const unitOutput = page.locator('.output[data-task="unit-tests"] pre');
       await unitOutput.filter({ hasText: "tests start" }).waitFor({ timeout: 30_000 });
@@ -249,7 +271,7 @@ describe("web console in Chromium", { skip: browserSkipReason() }, () => {
       await page.locator('.output[data-task="unit-tests"] pre', { hasText: "tests passed" }).waitFor();
       const checkout = page.locator('.output[data-task="checkout"] pre');
       await checkout.waitFor();
-      assert.match(await checkout.textContent() ?? "", /checked out <b>main<\/b>/);
+      assert.match((await checkout.textContent()) ?? "", /checked out <b>main<\/b>/);
       assert.equal(await checkout.locator("b").count(), 0, "output is text, not HTML");
       assert.equal(await page.locator('.tl-row[data-task="package"][data-attempt="1"]').count(), 1);
       await page.locator(".phase", { hasText: "Succeeded" }).first().waitFor();
@@ -268,7 +290,17 @@ describe("web console in Chromium", { skip: browserSkipReason() }, () => {
     const { context, page, errors } = await openPage(browser);
     try {
       agent = await startAgent(env);
-      await createRun(env.http, "long", { tasks: [{ name: "prepare", run: "echo ready" }, { name: "wait", runAfter: ["prepare"], run: "echo waiting; sleep 60" }] }, { team: "ui" });
+      await createRun(
+        env.http,
+        "long",
+        {
+          tasks: [
+            { name: "prepare", run: "echo ready" },
+            { name: "wait", runAfter: ["prepare"], run: "echo waiting; sleep 60" },
+          ],
+        },
+        { team: "ui" },
+      );
       await page.goto(`${env.server.url}/ui/#/o/pipelineruns.ci.setpoint.dev/default/long`);
       await page.locator('g.node[data-task="wait"][data-phase="Running"]').waitFor({ timeout: 30_000 });
       await page.click('button:has-text("Cancel run")');
@@ -280,7 +312,10 @@ describe("web console in Chromium", { skip: browserSkipReason() }, () => {
       await page.locator("#object-title", { hasText: /long-r[0-9a-z]{5}/ }).waitFor();
       const name = /long-r[0-9a-z]{5}/.exec((await page.locator("#object-title").textContent()) ?? "")![0];
       const copy = (await env.http.get(`/apis/ci.setpoint.dev/v1/namespaces/default/pipelineruns/${name}`)).body;
-      assert.deepEqual(copy.spec.tasks.map((t: { name: string }) => t.name), ["prepare", "wait"]);
+      assert.deepEqual(
+        copy.spec.tasks.map((t: { name: string }) => t.name),
+        ["prepare", "wait"],
+      );
       assert.equal(copy.spec.cancel, undefined, "the copy is not cancelled");
       assert.deepEqual(copy.metadata.labels, { team: "ui" });
       await page.locator('g.node[data-task="prepare"][data-phase="Succeeded"]').waitFor({ timeout: 30_000 });
@@ -349,7 +384,9 @@ describe("web console in Chromium", { skip: browserSkipReason() }, () => {
         step(40);
       })`)) as number[];
       const sorted = [...frames].sort((x, y) => x - y);
-      console.log(`# scrolling 10,000 rows: median frame ${sorted[Math.floor(sorted.length / 2)]!.toFixed(1)} ms, worst ${sorted[sorted.length - 1]!.toFixed(1)} ms`);
+      console.log(
+        `# scrolling 10,000 rows: median frame ${sorted[Math.floor(sorted.length / 2)]!.toFixed(1)} ms, worst ${sorted[sorted.length - 1]!.toFixed(1)} ms`,
+      );
       assert.ok((await page.locator(".grid-body .grid-row").count()) < 100, "still only the rows in view");
       await page.focus(".grid-body");
       await page.keyboard.press("End");
@@ -469,7 +506,12 @@ describe("web console in Chromium", { skip: browserSkipReason() }, () => {
     const env: PipelineEnv = await startPipelineEnv();
     const { context, page } = await openPage(browser, { viewport: { width: 390, height: 844 }, colorScheme: "dark" });
     try {
-      await createRun(env.http, "phone", { tasks: [{ name: "one", run: "true" }, { name: "two", runAfter: ["one"], run: "true" }] });
+      await createRun(env.http, "phone", {
+        tasks: [
+          { name: "one", run: "true" },
+          { name: "two", runAfter: ["one"], run: "true" },
+        ],
+      });
       await page.goto(`${env.server.url}/ui/#/t/pipelineruns.ci.setpoint.dev`);
       await page.locator('.grid-row[data-name="phone"]').waitFor();
       const overflow = Number(await page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth"));

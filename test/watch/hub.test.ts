@@ -16,14 +16,7 @@ import { ManualClock } from "../../src/clock.ts";
 import type { ApiError } from "../../src/errors.ts";
 import { openLmdbStore, type Change, type Store } from "../../src/store.ts";
 import { parseFieldSelector, parseLabelSelector } from "../../src/api/selector.ts";
-import {
-  WatchHub,
-  type CloseReason,
-  type WatchHubOptions,
-  type WatchRequest,
-  type WatchEvent,
-  type WatchSink,
-} from "../../src/watch.ts";
+import { WatchHub, type CloseReason, type WatchHubOptions, type WatchRequest, type WatchEvent, type WatchSink } from "../../src/watch.ts";
 
 const REPO = fileURLToPath(new URL("../..", import.meta.url));
 const STORE_MODULE = new URL("../../src/store.ts", import.meta.url).href;
@@ -135,7 +128,10 @@ class TestSink implements WatchSink {
 
   /** Resolves once an event of `type` with revision ≥ `revision` arrived. */
   untilRevision(revision: number, type?: string): Promise<void> {
-    return this.until(() => this.events.some((e) => rv(e) >= revision && (type === undefined || e.type === type)), `${type ?? "an event"} at revision ${revision}`);
+    return this.until(
+      () => this.events.some((e) => rv(e) >= revision && (type === undefined || e.type === type)),
+      `${type ?? "an event"} at revision ${revision}`,
+    );
   }
 
   #wake(): void {
@@ -158,10 +154,7 @@ interface Fixture {
   cleanup(): Promise<void>;
 }
 
-async function withHub(
-  options: WatchHubOptions & { pollIntervalMs?: number },
-  body: (f: Fixture) => Promise<void>,
-): Promise<void> {
+async function withHub(options: WatchHubOptions & { pollIntervalMs?: number }, body: (f: Fixture) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "setpoint-hub-test-"));
   const clock = new ManualClock(1_700_000_000_000);
   const store = openLmdbStore(dir, { pollIntervalMs: options.pollIntervalMs ?? 0, now: () => clock.now() });
@@ -447,7 +440,10 @@ describe("WatchHub: initial events", () => {
           got(sink.events),
           current.map((o) => `ADDED ${o.metadata.namespace}/${o.metadata.name} ${o.metadata.resourceVersion}`),
         );
-        assert.deepEqual(got(sink.events).map((s) => s.split(" ")[1]), ["a/one", "a/zed", "b/two"]);
+        assert.deepEqual(
+          got(sink.events).map((s) => s.split(" ")[1]),
+          ["a/one", "a/zed", "b/two"],
+        );
         assert.deepEqual(sink.events[2]!.object.spec, { value: 99 }, "the current state, not an older one");
         for (const e of sink.events) if (e.revision !== undefined) assert.equal(e.revision, store.head(), "initial events are taken at the head");
         assert.equal(sink.bookmarks().length, 0, "no bookmark without allowBookmarks");
@@ -465,7 +461,10 @@ describe("WatchHub: initial events", () => {
       const sink = new TestSink();
       hub.watch(request({ sendInitialEvents: true, allowBookmarks: true }), sink);
       assert.equal(sink.events.length, 4);
-      assert.deepEqual(sink.events.slice(0, 3).map((e) => e.type), ["ADDED", "ADDED", "ADDED"]);
+      assert.deepEqual(
+        sink.events.slice(0, 3).map((e) => e.type),
+        ["ADDED", "ADDED", "ADDED"],
+      );
       const bm = sink.events[3]!;
       assert.equal(bm.type, "BOOKMARK");
       assert.deepEqual(bm.object, {
@@ -513,9 +512,18 @@ describe("WatchHub: initial events", () => {
       hub.watch(request({ labelSelector: parseLabelSelector("app=web") }), labels);
       const fields = new TestSink();
       hub.watch(request({ fieldSelector: parseFieldSelector("metadata.name!=zed") }), fields);
-      assert.deepEqual(got(ns.events).map((s) => s.split(" ")[1]), ["a/one", "a/zed"]);
-      assert.deepEqual(got(labels.events).map((s) => s.split(" ")[1]), ["a/zed", "b/two"]);
-      assert.deepEqual(got(fields.events).map((s) => s.split(" ")[1]), ["a/one", "b/two"]);
+      assert.deepEqual(
+        got(ns.events).map((s) => s.split(" ")[1]),
+        ["a/one", "a/zed"],
+      );
+      assert.deepEqual(
+        got(labels.events).map((s) => s.split(" ")[1]),
+        ["a/zed", "b/two"],
+      );
+      assert.deepEqual(
+        got(fields.events).map((s) => s.split(" ")[1]),
+        ["a/one", "b/two"],
+      );
     });
   });
 });
@@ -583,8 +591,20 @@ describe("WatchHub: selectors", () => {
       const sentinel = await put(store, "a", "x");
       for (const s of [inA, named]) await s.untilRevision(sentinel);
       assert.deepEqual(got(inA.events), [`ADDED a/x ${r["a/x"]}`, `ADDED a/y ${r["a/y"]}`, `MODIFIED a/x ${sentinel}`]);
-      assert.deepEqual(got(named.events), [`ADDED a/x ${r["a/x"]}`, `ADDED b/x ${r["b/x"]}`, `ADDED c/x ${r["c/x"]}`, `DELETED b/x ${r["b/x-del"]}`, `MODIFIED a/x ${sentinel}`]);
-      assert.deepEqual(got(notA.events), [`ADDED b/x ${r["b/x"]}`, `ADDED b/y ${r["b/y"]}`, `ADDED c/x ${r["c/x"]}`, `ADDED c/y ${r["c/y"]}`, `DELETED b/x ${r["b/x-del"]}`]);
+      assert.deepEqual(got(named.events), [
+        `ADDED a/x ${r["a/x"]}`,
+        `ADDED b/x ${r["b/x"]}`,
+        `ADDED c/x ${r["c/x"]}`,
+        `DELETED b/x ${r["b/x-del"]}`,
+        `MODIFIED a/x ${sentinel}`,
+      ]);
+      assert.deepEqual(got(notA.events), [
+        `ADDED b/x ${r["b/x"]}`,
+        `ADDED b/y ${r["b/y"]}`,
+        `ADDED c/x ${r["c/x"]}`,
+        `ADDED c/y ${r["c/y"]}`,
+        `DELETED b/x ${r["b/x-del"]}`,
+      ]);
       assert.deepEqual(got(both.events), [`ADDED b/x ${r["b/x"]}`, `DELETED b/x ${r["b/x-del"]}`]);
     });
   });
@@ -607,10 +627,16 @@ describe("WatchHub: bookmarks", () => {
       clock.advance(999);
       assert.equal(sink.events.length, 0, "no bookmark before the interval");
       clock.advance(1);
-      assert.deepEqual(sink.events.map((e) => e.object), [{ apiVersion: API_VERSION, kind: "Widget", metadata: { resourceVersion: String(last) } }]);
+      assert.deepEqual(
+        sink.events.map((e) => e.object),
+        [{ apiVersion: API_VERSION, kind: "Widget", metadata: { resourceVersion: String(last) } }],
+      );
       assert.equal(sink.events[0]!.type, "BOOKMARK");
       if (sink.events[0]!.revision !== undefined) assert.equal(sink.events[0]!.revision, last);
-      assert.deepEqual(gadgetsSink.bookmarks().map((e) => e.object), [{ apiVersion: API_VERSION, kind: "Gadget", metadata: { resourceVersion: String(last) } }]);
+      assert.deepEqual(
+        gadgetsSink.bookmarks().map((e) => e.object),
+        [{ apiVersion: API_VERSION, kind: "Gadget", metadata: { resourceVersion: String(last) } }],
+      );
       assert.equal(quiet.events.length, 0, "no bookmarks without allowBookmarks");
 
       // The next one moves on, and it comes even when nothing changed at all.
@@ -642,9 +668,16 @@ describe("WatchHub: bookmarks", () => {
       assert.equal(timed.closedWith, undefined);
       clock.advance(1);
       assert.equal(timed.closedWith, "timeout");
-      assert.deepEqual(timed.events.map((e) => `${e.type}@${rv(e)}`), [`ADDED@${w}`, `BOOKMARK@${g}`], "the bookmark is the last thing before the end");
+      assert.deepEqual(
+        timed.events.map((e) => `${e.type}@${rv(e)}`),
+        [`ADDED@${w}`, `BOOKMARK@${g}`],
+        "the bookmark is the last thing before the end",
+      );
       assert.equal(timedQuiet.closedWith, "timeout");
-      assert.deepEqual(timedQuiet.events.map((e) => e.type), ["ADDED"]);
+      assert.deepEqual(
+        timedQuiet.events.map((e) => e.type),
+        ["ADDED"],
+      );
       assert.equal(longLived.closedWith, undefined);
       assert.equal(hub.stats().watchers, 1);
 
@@ -652,8 +685,15 @@ describe("WatchHub: bookmarks", () => {
       const y = await put(store, "a", "y");
       hub.close();
       assert.equal(longLived.closedWith, "shutdown");
-      assert.deepEqual(longLived.events.map((e) => `${e.type}@${rv(e)}`), [`ADDED@${w}`, `ADDED@${y}`, `BOOKMARK@${y}`]);
-      assert.deepEqual(stopped.events.map((e) => e.type), ["ADDED"], "a stopped watch gets nothing more");
+      assert.deepEqual(
+        longLived.events.map((e) => `${e.type}@${rv(e)}`),
+        [`ADDED@${w}`, `ADDED@${y}`, `BOOKMARK@${y}`],
+      );
+      assert.deepEqual(
+        stopped.events.map((e) => e.type),
+        ["ADDED"],
+        "a stopped watch gets nothing more",
+      );
       assert.equal(stopped.closedWith, undefined, "stop() does not call close()");
       for (const s of [timed, timedQuiet, longLived, stopped]) assert.equal(s.sentAfterEnd, 0);
       const late = new TestSink();

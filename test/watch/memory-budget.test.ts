@@ -20,7 +20,10 @@ const KiB = 1024;
 class HoldingSink implements WatchSink {
   held = 0;
   closed: CloseReason | undefined;
-  constructor(readonly name: string, readonly keepsUp = false) {}
+  constructor(
+    readonly name: string,
+    readonly keepsUp = false,
+  ) {}
   send(event: WatchEvent): void {
     if (!this.keepsUp) this.held += event.size;
   }
@@ -36,7 +39,13 @@ class HoldingSink implements WatchSink {
   }
 }
 
-const request = (resourceVersion: number): WatchRequest => ({ type: TYPE, apiVersion: "example.com/v1", kind: "Widget", resourceVersion, allowBookmarks: false });
+const request = (resourceVersion: number): WatchRequest => ({
+  type: TYPE,
+  apiVersion: "example.com/v1",
+  kind: "Widget",
+  resourceVersion,
+  allowBookmarks: false,
+});
 
 describe("watch memory budget", () => {
   it("cuts off the watchers furthest behind first, only down to 90% of the budget, and never one that keeps up", async () => {
@@ -55,7 +64,12 @@ describe("watch memory budget", () => {
       const name = `w-${n++}`;
       await store.write({ type: TYPE, namespace: "default", name }, (_cur, rev) => ({
         op: "put",
-        object: JSON.stringify({ apiVersion: "example.com/v1", kind: "Widget", metadata: { name, namespace: "default", resourceVersion: String(rev) }, spec: { pad: "x".repeat(20 * KiB) } }),
+        object: JSON.stringify({
+          apiVersion: "example.com/v1",
+          kind: "Widget",
+          metadata: { name, namespace: "default", resourceVersion: String(rev) },
+          spec: { pad: "x".repeat(20 * KiB) },
+        }),
       }));
       hub.pump();
     };
@@ -77,7 +91,10 @@ describe("watch memory budget", () => {
       assert.equal(oldest.closed, "slow", "the watcher furthest behind is cut off");
       assert.equal(newer.closed, undefined, "the newer one is kept while that is enough");
       assert.equal(reader.closed, undefined);
-      assert.deepEqual(cuts.map((c) => [c.name, c.why]), [["oldest", "budget"]]);
+      assert.deepEqual(
+        cuts.map((c) => [c.name, c.why]),
+        [["oldest", "budget"]],
+      );
       assert.ok(cuts[0]!.bytes > newer.held, "the cut watcher held the most");
       assert.ok(newer.held < 1024 * KiB * 0.9, "what is left is under 90% of the budget");
       assert.equal(hub.stats().cutOffBudget, 1);

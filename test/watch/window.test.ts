@@ -55,7 +55,12 @@ async function withHub(options: WatchHubOptions, body: (store: Store, hub: Watch
 async function put(store: Store, name: string, labels: Record<string, string> = {}, pad = 1000): Promise<number> {
   const res = await store.write({ type: TYPE, namespace: "a", name }, (_current, revision) => ({
     op: "put",
-    object: JSON.stringify({ apiVersion: "example.com/v1", kind: "Widget", metadata: { name, namespace: "a", resourceVersion: String(revision), labels }, spec: { pad: "x".repeat(pad) } }),
+    object: JSON.stringify({
+      apiVersion: "example.com/v1",
+      kind: "Widget",
+      metadata: { name, namespace: "a", resourceVersion: String(revision), labels },
+      spec: { pad: "x".repeat(pad) },
+    }),
   }));
   return res.revision;
 }

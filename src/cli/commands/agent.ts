@@ -72,45 +72,45 @@ function pipelinesCommand(ctx: CliContext): Command {
     );
   addPipelineAgentOptions(command, { workDirDefault: "./work; env: SETPOINT_WORK_DIR" });
   addClientOptions(command, { namespace: false });
-  command.action(
-    async (opts: PipelineAgentFlags & { grpc?: string; stateDir?: string; identity?: string; logFormat: string }) => {
-      const session = sessionFor(command, ctx);
-      const server = new URL(session.client.server);
-      // Several --server replicas: the agent fails over between them, over gRPC and WebSocket alike.
-      const grpcAddress =
-        opts.grpc ??
-        (ctx.env.SETPOINT_GRPC || session.kubeconfig?.grpcAddress || session.client.servers.map((s) => `${new URL(s).hostname}:${DEFAULT_GRPC_PORT}`).join(","));
-      const tls = server.protocol === "https:" ? session.client.tls : undefined;
-      const token = session.client.headers().authorization?.replace(/^Bearer /, "");
-      const json = opts.logFormat === "json";
-      const time = () => new Date(ctx.now()).toISOString();
-      const signals = [ctx.interrupted(), parentGone()].filter((s): s is AbortSignal => s !== undefined);
-      await runPipelineAgent({
-        name: PIPELINE_AGENT_NAME,
-        grpcAddress,
-        httpUrl: session.client.servers.join(","),
-        token,
-        tls,
-        workDir: opts.workDir ?? (ctx.env.SETPOINT_WORK_DIR || "work"),
-        maxParallelTasks: opts.parallel,
-        stateDir: opts.stateDir,
-        identity: opts.identity,
-        leaseDurationMs: opts.leaseDuration,
-        killGraceMs: opts.killGrace,
-        signal: AbortSignal.any(signals),
-        onEvent: (e) => ctx.out(json ? JSON.stringify({ time: time(), ...e }) : `${time()} ${describeAgentEvent(e)}`),
-        onError: (err, key) => {
-          const text = formatError(err, key);
-          ctx.err(json ? JSON.stringify({ time: time(), type: "Error", key, message: text }) : `${time()} ${text}`);
-        },
-      });
-    },
-  );
+  command.action(async (opts: PipelineAgentFlags & { grpc?: string; stateDir?: string; identity?: string; logFormat: string }) => {
+    const session = sessionFor(command, ctx);
+    const server = new URL(session.client.server);
+    // Several --server replicas: the agent fails over between them, over gRPC and WebSocket alike.
+    const grpcAddress =
+      opts.grpc ??
+      (ctx.env.SETPOINT_GRPC || session.kubeconfig?.grpcAddress || session.client.servers.map((s) => `${new URL(s).hostname}:${DEFAULT_GRPC_PORT}`).join(","));
+    const tls = server.protocol === "https:" ? session.client.tls : undefined;
+    const token = session.client.headers().authorization?.replace(/^Bearer /, "");
+    const json = opts.logFormat === "json";
+    const time = () => new Date(ctx.now()).toISOString();
+    const signals = [ctx.interrupted(), parentGone()].filter((s): s is AbortSignal => s !== undefined);
+    await runPipelineAgent({
+      name: PIPELINE_AGENT_NAME,
+      grpcAddress,
+      httpUrl: session.client.servers.join(","),
+      token,
+      tls,
+      workDir: opts.workDir ?? (ctx.env.SETPOINT_WORK_DIR || "work"),
+      maxParallelTasks: opts.parallel,
+      stateDir: opts.stateDir,
+      identity: opts.identity,
+      leaseDurationMs: opts.leaseDuration,
+      killGraceMs: opts.killGrace,
+      signal: AbortSignal.any(signals),
+      onEvent: (e) => ctx.out(json ? JSON.stringify({ time: time(), ...e }) : `${time()} ${describeAgentEvent(e)}`),
+      onError: (err, key) => {
+        const text = formatError(err, key);
+        ctx.err(json ? JSON.stringify({ time: time(), type: "Error", key, message: text }) : `${time()} ${text}`);
+      },
+    });
+  });
   return command;
 }
 
 export function agentCommand(ctx: CliContext): Command {
-  const agent = new Command("agent").summary("run an agent (pipelines: the PipelineRun runner)").description("Runs an agent that reconciles objects of one type.");
+  const agent = new Command("agent")
+    .summary("run an agent (pipelines: the PipelineRun runner)")
+    .description("Runs an agent that reconciles objects of one type.");
   agent.addCommand(pipelinesCommand(ctx));
   return agent;
 }

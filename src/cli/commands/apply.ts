@@ -34,7 +34,9 @@ export function applyCommand(ctx: CliContext): Command {
       "Creates or updates every object in the files (several YAML documents each; JSON works too).\n" +
         "ResourceTypes are applied first, so a file may declare a type and objects of it.",
     )
-    .addOption(new Option("-f, --filename <file>", "file, directory of .yaml/.yml/.json files, or - for stdin (repeatable)").argParser(collect).makeOptionMandatory())
+    .addOption(
+      new Option("-f, --filename <file>", "file, directory of .yaml/.yml/.json files, or - for stdin (repeatable)").argParser(collect).makeOptionMandatory(),
+    )
     .addHelpText("after", "\nExamples:\n  setpoint apply -f examples/pipelines/diamond.yaml\n  cat run.yaml | setpoint apply -f -");
   addClientOptions(command);
   command.action(async (opts: { filename: string[] }) => {
@@ -75,7 +77,9 @@ function collect(value: string, previous: string[] | undefined): string[] {
 async function typeOf(discovery: Discovery, m: Manifest): Promise<ResourceInfo> {
   const t = await discovery.forObject(String(m.object.apiVersion), String(m.object.kind));
   if (t) return t;
-  throw new CliError(`the server has no resource type for kind ${JSON.stringify(m.object.kind)} in ${JSON.stringify(m.object.apiVersion)}: apply its ResourceType first`);
+  throw new CliError(
+    `the server has no resource type for kind ${JSON.stringify(m.object.kind)} in ${JSON.stringify(m.object.apiVersion)}: apply its ResourceType first`,
+  );
 }
 
 function namespaceOf(t: ResourceInfo, m: Manifest, namespace: string, given: boolean): string | undefined {
@@ -91,7 +95,12 @@ function namespaceOf(t: ResourceInfo, m: Manifest, namespace: string, given: boo
 type Outcome = "created" | "configured" | "unchanged";
 
 /** Creates or updates one object; retries on 409. */
-export async function applyOne(client: ApiClient, t: ResourceInfo, namespace: string | undefined, manifest: LooseObject): Promise<{ name: string; outcome: Outcome }> {
+export async function applyOne(
+  client: ApiClient,
+  t: ResourceInfo,
+  namespace: string | undefined,
+  manifest: LooseObject,
+): Promise<{ name: string; outcome: Outcome }> {
   const desired: LooseObject = { ...manifest, apiVersion: apiVersionOf(t), kind: t.kind, metadata: { ...manifest.metadata } };
   delete desired.status;
   for (const k of SERVER_OWNED) delete desired.metadata[k];

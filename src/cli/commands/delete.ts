@@ -18,7 +18,9 @@ export function deleteCommand(ctx: CliContext): Command {
     .description("Deletes the NAMEd objects of TYPE, or every object the files (-f) describe.")
     .argument("[type]", "resource type, e.g. pipelineruns")
     .argument("[names...]", "object names")
-    .addOption(new Option("-f, --filename <file>", "file, directory or - for stdin (repeatable)").argParser((v: string, p: string[] | undefined) => [...(p ?? []), v]))
+    .addOption(
+      new Option("-f, --filename <file>", "file, directory or - for stdin (repeatable)").argParser((v: string, p: string[] | undefined) => [...(p ?? []), v]),
+    )
     .option("--ignore-not-found", "treat an object that does not exist as deleted")
     .addHelpText("after", "\nExamples:\n  setpoint delete pipelinerun diamond\n  setpoint delete -f examples/pipelines/flaky.yaml");
   addClientOptions(command);
@@ -38,7 +40,9 @@ export function deleteCommand(ctx: CliContext): Command {
         const name = m.object.metadata.name;
         if (t === undefined) {
           if (opts.ignoreNotFound) continue;
-          throw new CliError(`${m.source}: the server has no resource type for kind ${JSON.stringify(m.object.kind)} in ${JSON.stringify(m.object.apiVersion)}`);
+          throw new CliError(
+            `${m.source}: the server has no resource type for kind ${JSON.stringify(m.object.kind)} in ${JSON.stringify(m.object.apiVersion)}`,
+          );
         }
         if (name === undefined || name === "") throw new CliError(`${m.source}: the object has no metadata.name, so there is nothing to delete`);
         targets.push({ t, namespace: m.object.metadata.namespace || session.namespace, name });

@@ -12,7 +12,14 @@ import { addClientOptions, sessionFor, type CliContext } from "../context.ts";
 import { objectPath } from "../discovery.ts";
 import { CliError, ServerError, UsageError } from "../errors.ts";
 import { attemptHeader, orderedTasks, taskAttempts } from "../pipelinerun-view.ts";
-import { MAX_PREVIOUS_ATTEMPTS, OUTPUT_TAIL_MAX, PIPELINE_RUN_PLURAL, PIPELINES_GROUP, PIPELINES_VERSION, PREVIOUS_OUTPUT_MAX } from "../../pipelines/resource-type.ts";
+import {
+  MAX_PREVIOUS_ATTEMPTS,
+  OUTPUT_TAIL_MAX,
+  PIPELINE_RUN_PLURAL,
+  PIPELINES_GROUP,
+  PIPELINES_VERSION,
+  PREVIOUS_OUTPUT_MAX,
+} from "../../pipelines/resource-type.ts";
 
 const PIPELINE_RUNS = {
   group: PIPELINES_GROUP,
@@ -61,7 +68,9 @@ export function logsCommand(ctx: CliContext): Command {
       const a = attempts.find((x) => x.attempt === only);
       if (!a) {
         const kept = attempts.map((x) => x.attempt);
-        throw new CliError(`task ${task} of ${run} has no recorded attempt ${only}; recorded: ${kept.join(", ") || "none yet"}${kept.length > 0 && kept[0]! > 1 ? ` (only the newest ${MAX_PREVIOUS_ATTEMPTS + 1} are kept)` : ""}`);
+        throw new CliError(
+          `task ${task} of ${run} has no recorded attempt ${only}; recorded: ${kept.join(", ") || "none yet"}${kept.length > 0 && kept[0]! > 1 ? ` (only the newest ${MAX_PREVIOUS_ATTEMPTS + 1} are kept)` : ""}`,
+        );
       }
       if (a.output === undefined || a.output === "") ctx.err(`${attemptHeader(task, a)}: no output recorded`);
       else ctx.out(a.output.replace(/\n$/, ""));
@@ -76,7 +85,8 @@ export function logsCommand(ctx: CliContext): Command {
         if (a.output !== undefined && a.output !== "") ctx.out(a.output.replace(/\n$/, ""));
       }
     }
-    if (printed === 0) ctx.err(task === undefined ? `PipelineRun ${JSON.stringify(run)}: no task has recorded output yet` : `task ${task} of ${run} has not started yet`);
+    if (printed === 0)
+      ctx.err(task === undefined ? `PipelineRun ${JSON.stringify(run)}: no task has recorded output yet` : `task ${task} of ${run} has not started yet`);
   });
   return command;
 }

@@ -127,7 +127,7 @@ export function upCommand(ctx: CliContext): Command {
       "Runs the Setpoint server on the embedded store (every `setpoint server` flag works here), declares\n" +
         "the PipelineRun type, and starts one pipeline agent as a child process (restarted if it dies).\n" +
         "Ctrl-C stops the agent, then the server. Logs at warn level unless --log-level says otherwise.",
-    )
+    );
   addPipelineAgentOptions(command, { workDirDefault: "<data-dir>/workspaces" });
   command.option("--write-kubeconfig <path>", "write a kubeconfig for this server to PATH, for KUBECONFIG=PATH kubectl …");
   command.addHelpText(
@@ -195,7 +195,11 @@ export function upCommand(ctx: CliContext): Command {
 
 /** One line on what protects this server (docs/security.md): the zero-config default says it trusts every caller. */
 function securitySummary(o: ServerOptions): string {
-  const authn = [o.token !== undefined ? "--token" : "", o.tokenAuthFile !== undefined ? "token file" : "", o.clientCaFile !== undefined ? "client certificates" : ""].filter(Boolean);
+  const authn = [
+    o.token !== undefined ? "--token" : "",
+    o.tokenAuthFile !== undefined ? "token file" : "",
+    o.clientCaFile !== undefined ? "client certificates" : "",
+  ].filter(Boolean);
   if (authn.length === 0) return `none: every caller that can reach ${o.host} is trusted (zero-config default; docs/security.md turns on tokens, RBAC and TLS)`;
   const tls = o.tlsCertFile !== undefined ? "TLS" : "no TLS";
   return `${authn.join(" + ")}; authorization ${o.authorizationMode}; ${tls}`;

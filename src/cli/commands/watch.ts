@@ -21,7 +21,9 @@ export function watchCommand(ctx: CliContext): Command {
     )
     .argument("<type>", "resource type, e.g. pipelineruns")
     .argument("[name]", "only this object")
-    .addOption(new Option("-o, --output <format>", "output format: a table (default), wide, or one event per line as json or yaml").choices(["wide", "json", "yaml"]))
+    .addOption(
+      new Option("-o, --output <format>", "output format: a table (default), wide, or one event per line as json or yaml").choices(["wide", "json", "yaml"]),
+    )
     .option("-l, --selector <selector>", "label selector")
     .option("-A, --all-namespaces", "watch across all namespaces")
     .addHelpText("after", "\nExample:\n  setpoint watch pipelineruns");
@@ -50,7 +52,10 @@ export function watchCommand(ctx: CliContext): Command {
       onInitial(events) {
         if (opts.output !== "json" && opts.output !== "yaml") {
           // Size the columns for the current objects, and EVENT for its longest value.
-          table = new LineTable(columns.map((c) => c.header), [["MODIFIED"], ...events.map(row)]);
+          table = new LineTable(
+            columns.map((c) => c.header),
+            [["MODIFIED"], ...events.map(row)],
+          );
           ctx.out(table.header());
         }
         for (const e of events) print(e);

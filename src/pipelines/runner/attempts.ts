@@ -55,7 +55,11 @@ export class Attempts {
 
   /** Tasks of run `uid` with a process still running here (an ended one's result is recorded in the same pass that may start the next attempt). */
   busy(uid: string): Set<string> {
-    return new Set(this.all(uid).filter((e) => !e.result).map((e) => e.task));
+    return new Set(
+      this.all(uid)
+        .filter((e) => !e.result)
+        .map((e) => e.task),
+    );
   }
 
   /** Whether a process of run `uid` is being stopped here. */

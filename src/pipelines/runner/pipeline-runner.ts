@@ -28,7 +28,18 @@
 import { rm } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
-import { boundedName, ConflictError, MAX_PATH_COMPONENT_BYTES, NotFoundError, type ApiObject, type InformerHandlers, type ReconcileContext, type ReconcileResult, type SetpointClient, type TypeRef } from "../../agent.ts";
+import {
+  boundedName,
+  ConflictError,
+  MAX_PATH_COMPONENT_BYTES,
+  NotFoundError,
+  type ApiObject,
+  type InformerHandlers,
+  type ReconcileContext,
+  type ReconcileResult,
+  type SetpointClient,
+  type TypeRef,
+} from "../../agent.ts";
 import { OUTPUT_TAIL_MAX, type PipelineRunSpec, type PipelineRunStatus, type PipelineTask, type RunPhase } from "../resource-type.ts";
 import { isFinalPhase, schedule, type AttemptResult } from "./scheduler.ts";
 import { Attempts, type TaskEntry } from "./attempts.ts";
@@ -158,7 +169,11 @@ export class PipelineRunner {
     if (!Array.isArray(run.spec?.tasks)) return; // the server's schema rules this out
     const finalizers = run.metadata.finalizers ?? [];
     if (!finalizers.includes(WORKDIR_FINALIZER)) {
-      await ctx.client.update(this.#ref(state), { ...run, metadata: { ...run.metadata, finalizers: [...finalizers, WORKDIR_FINALIZER] } }, { signal: ctx.signal });
+      await ctx.client.update(
+        this.#ref(state),
+        { ...run, metadata: { ...run.metadata, finalizers: [...finalizers, WORKDIR_FINALIZER] } },
+        { signal: ctx.signal },
+      );
       return; // the watch brings the new version, and with it the next reconcile
     }
     if (run.spec?.cancel === true) this.#stopRun(state.uid, "Cancelled");

@@ -26,7 +26,17 @@
 
 import { humanDuration } from "../../human-duration.ts";
 import { blockedTasks } from "../graph.ts";
-import { MAX_PREVIOUS_ATTEMPTS, PREVIOUS_OUTPUT_MAX, type AttemptRecord, type PipelineRunSpec, type PipelineRunStatus, type PipelineTask, type RunPhase, type TaskPhase, type TaskStatus } from "../resource-type.ts";
+import {
+  MAX_PREVIOUS_ATTEMPTS,
+  PREVIOUS_OUTPUT_MAX,
+  type AttemptRecord,
+  type PipelineRunSpec,
+  type PipelineRunStatus,
+  type PipelineTask,
+  type RunPhase,
+  type TaskPhase,
+  type TaskStatus,
+} from "../resource-type.ts";
 import type { Condition } from "../../wire.ts";
 
 /** How an attempt ended, as the agent that ran it saw. */
@@ -44,7 +54,7 @@ export interface AttemptResult {
 
 /** What the agent knows of an attempt that status records as Running. */
 export type AttemptState =
-  | { state: "running"; /** The output so far, to publish; undefined keeps the recorded one. */ output?: string }
+  | { state: "running" /** The output so far, to publish; undefined keeps the recorded one. */; output?: string }
   | { state: "lost" }
   | { state: "finished"; result: AttemptResult };
 

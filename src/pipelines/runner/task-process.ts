@@ -26,11 +26,7 @@ import { systemClock, type Clock, type Timer } from "../../clock.ts";
  * process group once the pipe closes (the agent is gone), then becomes the
  * task. `$0` is a label; the task's argv follows.
  */
-const SUPERVISOR = [
-  "exec 3<&0 </dev/null",
-  "{ while read -r _ <&3; do :; done; kill -KILL 0; } >/dev/null 2>&1 &",
-  'exec "$@" 3<&-',
-].join("\n");
+const SUPERVISOR = ["exec 3<&0 </dev/null", "{ while read -r _ <&3; do :; done; kill -KILL 0; } >/dev/null 2>&1 &", 'exec "$@" 3<&-'].join("\n");
 
 /** How long to wait for the output pipes to close after the task exited before giving up on them. */
 const PIPE_CLOSE_WAIT_MS = 2000;
@@ -144,11 +140,7 @@ function taskExit(how: {
   const reason = how.stopReason ?? "Completed";
   const ended = signal !== undefined ? `killed by ${signal}` : `exit code ${code}`;
   const message =
-    reason === "TimedOut"
-      ? `timed out after ${(how.timeoutMs ?? 0) / 1000} s (${ended})`
-      : reason === "Completed"
-        ? ended
-        : `stopped (${reason}): ${ended}`;
+    reason === "TimedOut" ? `timed out after ${(how.timeoutMs ?? 0) / 1000} s (${ended})` : reason === "Completed" ? ended : `stopped (${reason}): ${ended}`;
   return { ...(code !== undefined && { exitCode: code }), ...(signal !== undefined && { signal }), reason, message, output, endedAt };
 }
 
@@ -203,7 +195,17 @@ export class TaskProcess {
         this.#killTimer?.cancel();
         for (const d of decoders) this.#tail.append(d.end());
         child.stdin?.destroy();
-        resolve(taskExit({ exit, startError, stopReason: this.#stopReason, cwd: options.cwd, timeoutMs: options.timeoutMs, output: this.#tail.text(), endedAt: now() }));
+        resolve(
+          taskExit({
+            exit,
+            startError,
+            stopReason: this.#stopReason,
+            cwd: options.cwd,
+            timeoutMs: options.timeoutMs,
+            output: this.#tail.text(),
+            endedAt: now(),
+          }),
+        );
       };
       child.once("error", (err) => {
         // spawn failed (bad cwd, no /bin/sh): no exit event follows.

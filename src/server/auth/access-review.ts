@@ -30,7 +30,13 @@ export function reviewAttributes(body: unknown): RequestAttributes {
   }
   if (nra && typeof nra === "object") return { kind: "nonResource", verb: str(nra.verb), path: str(nra.path) };
   throw new BadRequestError("SelfSubjectAccessReview: exactly one of spec.resourceAttributes and spec.nonResourceAttributes must be set", {
-    causes: [{ field: "spec.resourceAttributes", message: "Required value: exactly one of resourceAttributes or nonResourceAttributes must be specified", reason: "FieldValueRequired" }],
+    causes: [
+      {
+        field: "spec.resourceAttributes",
+        message: "Required value: exactly one of resourceAttributes or nonResourceAttributes must be specified",
+        reason: "FieldValueRequired",
+      },
+    ],
   });
 }
 

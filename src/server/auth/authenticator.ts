@@ -93,7 +93,10 @@ export function parseTokenFile(text: string, source = "token file"): Array<{ tok
     if (f.length < 3 || f[0] === "" || f[1] === "") throw new AuthConfigError(`${source}: line ${i + 1}: want token,user,uid[,"group1,group2"]`);
     if (seen.has(f[0]!)) throw new AuthConfigError(`${source}: line ${i + 1}: duplicate token`);
     seen.add(f[0]!);
-    const groups = (f[3] ?? "").split(",").map((g) => g.trim()).filter((g) => g !== "");
+    const groups = (f[3] ?? "")
+      .split(",")
+      .map((g) => g.trim())
+      .filter((g) => g !== "");
     const user: UserInfo = { name: f[1]!, groups };
     if (f[2] !== "") user.uid = f[2]!;
     out.push({ token: f[0]!, user });

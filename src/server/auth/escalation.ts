@@ -56,17 +56,23 @@ export function checkEscalation(
 ): void {
   const namespace = typeof object.metadata?.namespace === "string" ? object.metadata.namespace : "";
   const name = typeof object.metadata?.name === "string" ? object.metadata.name : "";
-  const may = (verb: string, resource: string, ns: string, n: string) => authorizer.authorize(user, { kind: "resource", verb, group: RBAC_GROUP, version: "v1", resource, subresource: "", namespace: ns, name: n }).allowed;
+  const may = (verb: string, resource: string, ns: string, n: string) =>
+    authorizer.authorize(user, { kind: "resource", verb, group: RBAC_GROUP, version: "v1", resource, subresource: "", namespace: ns, name: n }).allowed;
   const refuse = (resource: string, what: string): never => {
-    throw new ApiError("Forbidden", `${resource}.${RBAC_GROUP} ${JSON.stringify(name)} is forbidden: user ${JSON.stringify(user.name)} (groups=${JSON.stringify(user.groups)}) is attempting to grant RBAC permissions not currently held: ${what}`, {
-      subject: { group: RBAC_GROUP, kind: resource, name },
-    });
+    throw new ApiError(
+      "Forbidden",
+      `${resource}.${RBAC_GROUP} ${JSON.stringify(name)} is forbidden: user ${JSON.stringify(user.name)} (groups=${JSON.stringify(user.groups)}) is attempting to grant RBAC permissions not currently held: ${what}`,
+      {
+        subject: { group: RBAC_GROUP, kind: resource, name },
+      },
+    );
   };
   if (typeName === ROLES.name || typeName === CLUSTER_ROLES.name) {
     const resource = typeName === ROLES.name ? "roles" : "clusterroles";
     if (may("escalate", resource, namespace, name)) return;
     const missing = rulesNotHeld(authorizer, user, namespace, object.rules);
-    if (missing.length > 0) refuse(resource, `rules ${missing.map((i) => `[${i}]`).join(", ")} ${JSON.stringify(missing.map((i) => (object.rules as unknown[])[i]))}`);
+    if (missing.length > 0)
+      refuse(resource, `rules ${missing.map((i) => `[${i}]`).join(", ")} ${JSON.stringify(missing.map((i) => (object.rules as unknown[])[i]))}`);
     return;
   }
   if (typeName === ROLE_BINDINGS.name || typeName === CLUSTER_ROLE_BINDINGS.name) {
@@ -78,6 +84,7 @@ export function checkEscalation(
     if (may("bind", refResource, namespace, ref.name)) return;
     const missing = rulesNotHeld(authorizer, user, namespace, rolesOf(ref, namespace));
     if (missing.length > 0) refuse(resource, `${ref.kind} ${JSON.stringify(ref.name)} holds rules this user does not (or does not exist yet)`);
-    if (rolesOf(ref, namespace) === undefined) refuse(resource, `${ref.kind} ${JSON.stringify(ref.name)} does not exist; only a user with the bind verb on it may bind it`);
+    if (rolesOf(ref, namespace) === undefined)
+      refuse(resource, `${ref.kind} ${JSON.stringify(ref.name)} does not exist; only a user with the bind verb on it may bind it`);
   }
 }

@@ -51,7 +51,12 @@ const EVERYTHING: RuleList = Object.freeze({
 /** What every authenticated user may do (kube's system:basic-user and system:discovery). */
 const BASIC: RuleList = Object.freeze({
   resourceRules: [{ verbs: ["create"], apiGroups: ["authorization.k8s.io"], resources: ["selfsubjectaccessreviews", "selfsubjectrulesreviews"] }],
-  nonResourceRules: [{ verbs: ["get"], nonResourceURLs: ["/api", "/api/*", "/apis", "/apis/*", "/openapi", "/openapi/*", "/version", "/version/", "/healthz", "/livez", "/readyz"] }],
+  nonResourceRules: [
+    {
+      verbs: ["get"],
+      nonResourceURLs: ["/api", "/api/*", "/apis", "/apis/*", "/openapi", "/openapi/*", "/version", "/version/", "/healthz", "/livez", "/readyz"],
+    },
+  ],
   incomplete: false,
 });
 
@@ -82,7 +87,11 @@ export function ruleAllows(rule: PolicyRule, a: RequestAttributes): boolean {
     }
     return false;
   }
-  return has(rule.apiGroups, a.group) && resourceMatches(rule, a) && (!Array.isArray(rule.resourceNames) || rule.resourceNames.length === 0 || rule.resourceNames.includes(a.name));
+  return (
+    has(rule.apiGroups, a.group) &&
+    resourceMatches(rule, a) &&
+    (!Array.isArray(rule.resourceNames) || rule.resourceNames.length === 0 || rule.resourceNames.includes(a.name))
+  );
 }
 
 function has(list: string[] | undefined, value: string): boolean {
@@ -223,7 +232,13 @@ export class RbacAuthorizer implements Authorizer {
     if (user.groups.includes(MASTERS_GROUP)) return ALLOW;
     if (user.groups.includes(AUTHENTICATED_GROUP)) {
       if (a.kind === "nonResource" && (a.verb === "get" || a.verb === "head") && DISCOVERY.test(a.path)) return ALLOW;
-      if (a.kind === "resource" && a.group === "authorization.k8s.io" && a.verb === "create" && (a.resource === "selfsubjectaccessreviews" || a.resource === "selfsubjectrulesreviews")) return ALLOW;
+      if (
+        a.kind === "resource" &&
+        a.group === "authorization.k8s.io" &&
+        a.verb === "create" &&
+        (a.resource === "selfsubjectaccessreviews" || a.resource === "selfsubjectrulesreviews")
+      )
+        return ALLOW;
     }
     this.#sync();
     const namespace = a.kind === "resource" ? a.namespace : "";
@@ -298,4 +313,3 @@ export function followRbac(hub: WatchHub, index: RbacIndex): () => void {
     for (const stop of stops.values()) stop();
   };
 }
-

@@ -43,7 +43,12 @@ export function CreateView({ types, initial }: { types: TypeInfo[]; initial: Typ
         throw new ApiRequestError({ code: 0, reason: "InvalidYAML", message: (err as Error).message.split("\n")[0]! });
       }
       const t = types.find((x) => `${x.group}/${x.version}` === doc?.apiVersion && x.kind === doc?.kind);
-      if (!t) throw new ApiRequestError({ code: 0, reason: "UnknownType", message: `no resource type has apiVersion ${JSON.stringify(doc?.apiVersion)} and kind ${JSON.stringify(doc?.kind)}` });
+      if (!t)
+        throw new ApiRequestError({
+          code: 0,
+          reason: "UnknownType",
+          message: `no resource type has apiVersion ${JSON.stringify(doc?.apiVersion)} and kind ${JSON.stringify(doc?.kind)}`,
+        });
       const ns = t.namespaced ? (doc.metadata?.namespace ?? "default") : undefined;
       const created = (await api.create(listPath(t, ns), doc)) as Obj;
       location.hash = `#/o/${encodeURIComponent(t.name)}/${encodeURIComponent(created.metadata.namespace ?? "-")}/${encodeURIComponent(created.metadata.name)}`;

@@ -25,7 +25,8 @@ const HISTORY_MAX = 100;
 /** The dotted paths (two levels deep) whose values differ between a and b. */
 function changedPaths(a: any, b: any, prefix = "", depth = 0): string[] {
   if (JSON.stringify(a) === JSON.stringify(b)) return [];
-  if (depth >= 2 || typeof a !== "object" || typeof b !== "object" || a === null || b === null || Array.isArray(a) || Array.isArray(b)) return [prefix || "(object)"];
+  if (depth >= 2 || typeof a !== "object" || typeof b !== "object" || a === null || b === null || Array.isArray(a) || Array.isArray(b))
+    return [prefix || "(object)"];
   const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => k !== "resourceVersion" && k !== "managedFields");
   return keys.flatMap((k) => changedPaths(a[k], b[k], prefix ? `${prefix}.${k}` : k, depth + 1));
 }
@@ -188,8 +189,17 @@ export function ObjectView({ type, namespace, name, epoch }: { type: TypeInfo; n
             <ol class="history" aria-label="revisions seen while this page is open">
               {history.current.map((h) => (
                 <li>
-                  <span class="mono">{h.revision}</span> <span class={`ev ev-${h.type}`}>{h.type}</span> <time class="muted" dateTime={new Date(h.at).toISOString()}>{new Date(h.at).toLocaleTimeString([], { hour12: false })}</time>
-                  {h.changes.length ? <span class="changes"> {h.changes.slice(0, 6).join(", ")}{h.changes.length > 6 ? ", …" : ""}</span> : null}
+                  <span class="mono">{h.revision}</span> <span class={`ev ev-${h.type}`}>{h.type}</span>{" "}
+                  <time class="muted" dateTime={new Date(h.at).toISOString()}>
+                    {new Date(h.at).toLocaleTimeString([], { hour12: false })}
+                  </time>
+                  {h.changes.length ? (
+                    <span class="changes">
+                      {" "}
+                      {h.changes.slice(0, 6).join(", ")}
+                      {h.changes.length > 6 ? ", …" : ""}
+                    </span>
+                  ) : null}
                 </li>
               ))}
             </ol>

@@ -66,7 +66,14 @@ function TaskGraph({ tasks, status, now }: { tasks: Task[]; status: Record<strin
   const width = Math.max(...[...at.values()].map((p) => p.x)) + W + PAD;
   const height = Math.max(...[...at.values()].map((p) => p.y)) + H + PAD;
   return (
-    <svg class="graph" viewBox={`0 0 ${width} ${height}`} width={width} height={height} role="img" aria-label={`task graph: ${tasks.map((t) => `${t.name} ${status[t.name]?.phase ?? "Pending"}`).join(", ")}`}>
+    <svg
+      class="graph"
+      viewBox={`0 0 ${width} ${height}`}
+      width={width}
+      height={height}
+      role="img"
+      aria-label={`task graph: ${tasks.map((t) => `${t.name} ${status[t.name]?.phase ?? "Pending"}`).join(", ")}`}
+    >
       <defs>
         <marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
           <path d="M 0 0 L 10 5 L 0 10 z" class="arrow" />
@@ -126,7 +133,11 @@ function Timeline({ tasks, attempts, now }: { tasks: Task[]; attempts: Attempts;
               {b.task} <span class="muted">#{b.attempt}</span>
             </span>
             <span class="tl-track">
-              <span class={`tl-bar tone-${b.phase ?? "Running"}`} style={{ left: pct(start), width: `max(2px, ${pct(t0 + Math.max(0, end - start))})` }} title={`${b.phase ?? ""} ${duration(end - start)}`} />
+              <span
+                class={`tl-bar tone-${b.phase ?? "Running"}`}
+                style={{ left: pct(start), width: `max(2px, ${pct(t0 + Math.max(0, end - start))})` }}
+                title={`${b.phase ?? ""} ${duration(end - start)}`}
+              />
             </span>
             <span class="tl-took">{span(b.start, b.end, now)}</span>
           </div>

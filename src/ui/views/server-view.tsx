@@ -91,7 +91,11 @@ export function ServerView({ epoch }: { epoch: number }) {
     const a = s[i]!;
     const dt = Math.max(0.001, (b.at - a.at) / 1000);
     const writes = b.writes - a.writes;
-    return { events: Math.max(0, (b.events - a.events) / dt), writes: Math.max(0, writes / dt), latency: writes > 0 ? ((b.writeSeconds - a.writeSeconds) / writes) * 1000 : undefined };
+    return {
+      events: Math.max(0, (b.events - a.events) / dt),
+      writes: Math.max(0, writes / dt),
+      latency: writes > 0 ? ((b.writeSeconds - a.writeSeconds) / writes) * 1000 : undefined,
+    };
   });
   const now = s[s.length - 1];
   const rate = rates[rates.length - 1];
@@ -112,10 +116,30 @@ export function ServerView({ epoch }: { epoch: number }) {
       <Failure failure={failure} />
       <div class="cards">
         {card("Newest revision", now ? String(now.revision) : "…", "revision")}
-        {card("Open watches", now ? String(now.watchers) : "…", "watchers", s.map((x) => x.watchers))}
-        {card("Watch events / s", rate ? rate.events.toFixed(1) : "…", "events", rates.map((r) => r.events))}
-        {card("Writes / s", rate ? rate.writes.toFixed(1) : "…", "writes", rates.map((r) => r.writes))}
-        {card("Write latency (last 2 s)", rate?.latency !== undefined ? `${rate.latency.toFixed(2)} ms` : "no writes", "latency", rates.map((r) => r.latency ?? 0))}
+        {card(
+          "Open watches",
+          now ? String(now.watchers) : "…",
+          "watchers",
+          s.map((x) => x.watchers),
+        )}
+        {card(
+          "Watch events / s",
+          rate ? rate.events.toFixed(1) : "…",
+          "events",
+          rates.map((r) => r.events),
+        )}
+        {card(
+          "Writes / s",
+          rate ? rate.writes.toFixed(1) : "…",
+          "writes",
+          rates.map((r) => r.writes),
+        )}
+        {card(
+          "Write latency (last 2 s)",
+          rate?.latency !== undefined ? `${rate.latency.toFixed(2)} ms` : "no writes",
+          "latency",
+          rates.map((r) => r.latency ?? 0),
+        )}
         {card("Write latency (since start)", overall !== undefined ? `${overall.toFixed(2)} ms` : "no writes", "latency-all")}
         {card("Oldest watchable revision", now ? String(now.compacted) : "…", "compacted")}
         {card("Store on disk", now ? `${(now.storeBytes / 1048576).toFixed(1)} MiB` : "…", "store")}

@@ -171,7 +171,9 @@ export function TableView({ type, query, epoch, onQuery }: { type: TypeInfo; que
               );
             })}
           </div>
-          {rows.length === 0 && live.state.phase === "live" ? <p class="empty">No objects{query.labelSelector || query.namespace ? " match" : " yet"}.</p> : null}
+          {rows.length === 0 && live.state.phase === "live" ? (
+            <p class="empty">No objects{query.labelSelector || query.namespace ? " match" : " yet"}.</p>
+          ) : null}
         </div>
       </div>
     </section>

@@ -28,9 +28,15 @@ export function TypesView({ types, state, epoch }: { types: TypeInfo[]; state: W
           <tr>
             <th scope="col">Kind</th>
             <th scope="col">Name</th>
-            <th scope="col" class="wide">API version</th>
-            <th scope="col" class="wide">Scope</th>
-            <th scope="col" class="num">Objects</th>
+            <th scope="col" class="wide">
+              API version
+            </th>
+            <th scope="col" class="wide">
+              Scope
+            </th>
+            <th scope="col" class="num">
+              Objects
+            </th>
           </tr>
         </thead>
         <tbody>

@@ -30,7 +30,13 @@ describe("delete", () => {
     assertStatus(await c.del(`${widgets(ns)}/d`, { preconditions: { resourceVersion: o.metadata.resourceVersion } }), 409, "Conflict");
     assertStatus(await c.del(`${widgets(ns)}/d`, { preconditions: { uid: "00000000-0000-0000-0000-000000000000" } }), 409, "Conflict");
     await ok(c.get(`${widgets(ns)}/d`));
-    await ok(c.del(`${widgets(ns)}/d`, { kind: "DeleteOptions", apiVersion: "v1", preconditions: { resourceVersion: u.metadata.resourceVersion, uid: o.metadata.uid } }));
+    await ok(
+      c.del(`${widgets(ns)}/d`, {
+        kind: "DeleteOptions",
+        apiVersion: "v1",
+        preconditions: { resourceVersion: u.metadata.resourceVersion, uid: o.metadata.uid },
+      }),
+    );
     assertStatus(await c.get(`${widgets(ns)}/d`), 404, "NotFound");
   });
 

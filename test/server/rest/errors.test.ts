@@ -62,11 +62,23 @@ describe("errors are Status objects", () => {
       assert.ok(fields.length > 0 && fields.every((f) => f.startsWith(field)), `${JSON.stringify(meta)}: ${res.text}`);
     }
     // good ones pass
-    await created(c.post(widgets(ns), widget("l", { size: 1 }, { labels: { "example.com/app": "web-1", empty: "" }, annotations: { "Any.Case/Key": "any value at all ✓" } })));
+    await created(
+      c.post(
+        widgets(ns),
+        widget("l", { size: 1 }, { labels: { "example.com/app": "web-1", empty: "" }, annotations: { "Any.Case/Key": "any value at all ✓" } }),
+      ),
+    );
   });
 
   it("an unknown type, group or version is 404", async () => {
-    for (const path of ["/apis/nope.example.com/v1/namespaces/x/things", `${GV}/namespaces/x/nothings`, `/apis/${GROUP}/v2/namespaces/x/widgets`, "/nope", "/apis/a/b/c/d/e/f/g", `${widgets("x")}/a/scale`]) {
+    for (const path of [
+      "/apis/nope.example.com/v1/namespaces/x/things",
+      `${GV}/namespaces/x/nothings`,
+      `/apis/${GROUP}/v2/namespaces/x/widgets`,
+      "/nope",
+      "/apis/a/b/c/d/e/f/g",
+      `${widgets("x")}/a/scale`,
+    ]) {
       assertStatus(await c.get(path), 404, "NotFound");
     }
     assertStatus(await c.post("/apis/nope.example.com/v1/namespaces/x/things", { metadata: { name: "a" } }), 404, "NotFound");
@@ -121,7 +133,10 @@ describe("errors are Status objects", () => {
     // the pooled connections still work, one after another and in parallel
     for (let i = 0; i < 4; i++) assert.equal((await c.request("GET", "/healthz", { timeoutMs: 5000 })).status, 200);
     const parallel = await Promise.all(Array.from({ length: 8 }, () => c.request("GET", gadgets(ns), { timeoutMs: 5000 })));
-    assert.deepEqual(parallel.map((r) => r.status), Array(8).fill(200));
+    assert.deepEqual(
+      parallel.map((r) => r.status),
+      Array(8).fill(200),
+    );
   });
 
   it("a wrong method is 405", async () => {

@@ -13,7 +13,14 @@ describe("list", () => {
   it("has the List shape and items in (namespace, name) order, within and across namespaces", async () => {
     const base = freshNs();
     const [nb, na] = [`${base}-b`, `${base}-a`];
-    for (const [ns, n] of [[nb, "y"], [na, "z"], [nb, "a"], [na, "b"], [nb, "m.2"], [nb, "m-1"]] as const) {
+    for (const [ns, n] of [
+      [nb, "y"],
+      [na, "z"],
+      [nb, "a"],
+      [na, "b"],
+      [nb, "m.2"],
+      [nb, "m-1"],
+    ] as const) {
       await created(c.post(gadgets(ns), gadget(n)));
     }
     const one = await ok(c.get(gadgets(nb)));
@@ -99,9 +106,15 @@ describe("list", () => {
     assert.deepEqual(names(await q(gadgets(n1), "metadata.name==b")), ["b"]);
     assert.deepEqual(names(await q(gadgets(n1), "metadata.name!=a")), ["b"]);
     const across = await q(`${GV}/gadgets`, `metadata.namespace=${n2}`);
-    assert.deepEqual((across.items as Array<Record<string, any>>).map((i) => `${i.metadata.namespace}/${i.metadata.name}`), [`${n2}/a`]);
+    assert.deepEqual(
+      (across.items as Array<Record<string, any>>).map((i) => `${i.metadata.namespace}/${i.metadata.name}`),
+      [`${n2}/a`],
+    );
     const both = await q(`${GV}/gadgets`, `metadata.name=a,metadata.namespace=${n1}`);
-    assert.deepEqual((both.items as Array<Record<string, any>>).map((i) => `${i.metadata.namespace}/${i.metadata.name}`), [`${n1}/a`]);
+    assert.deepEqual(
+      (both.items as Array<Record<string, any>>).map((i) => `${i.metadata.namespace}/${i.metadata.name}`),
+      [`${n1}/a`],
+    );
     const nameAcross = await q(`${GV}/gadgets`, "metadata.name=a");
     const nsOfA = (nameAcross.items as Array<Record<string, any>>).map((i) => i.metadata.namespace).filter((x) => x === n1 || x === n2);
     assert.deepEqual(nsOfA, [n1, n2]);
@@ -217,7 +230,14 @@ describe("watch query parameters", () => {
   });
 
   it("bad watch parameters are 400 before any stream starts", async () => {
-    for (const query of ["timeoutSeconds=-1", "timeoutSeconds=x", "allowWatchBookmarks=maybe", "sendInitialEvents=2", "resourceVersion=x", "labelSelector=a%20in%20("]) {
+    for (const query of [
+      "timeoutSeconds=-1",
+      "timeoutSeconds=x",
+      "allowWatchBookmarks=maybe",
+      "sendInitialEvents=2",
+      "resourceVersion=x",
+      "labelSelector=a%20in%20(",
+    ]) {
       assertStatus(await c.get(`${gadgets("x")}?watch=true&${query}`), 400, "BadRequest");
     }
   });

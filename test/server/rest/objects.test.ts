@@ -16,14 +16,18 @@ describe("create", () => {
     const o = await created(
       c.post(
         widgets(ns),
-        widget("a", { size: 2 }, {
-          uid: "client-uid",
-          resourceVersion: "99999",
-          generation: 42,
-          creationTimestamp: "2001-01-01T00:00:00Z",
-          deletionTimestamp: "2001-01-01T00:00:00Z",
-          labels: { app: "web" },
-        }),
+        widget(
+          "a",
+          { size: 2 },
+          {
+            uid: "client-uid",
+            resourceVersion: "99999",
+            generation: 42,
+            creationTimestamp: "2001-01-01T00:00:00Z",
+            deletionTimestamp: "2001-01-01T00:00:00Z",
+            labels: { app: "web" },
+          },
+        ),
       ),
     );
     // status in a create is dropped
@@ -248,7 +252,10 @@ describe("update (PUT)", () => {
       assert.equal(r.status, 200, r.text);
       return rv(r.body);
     });
-    assert.deepEqual([...revisions].sort((a, b) => a - b), Array.from({ length: 10 }, (_, i) => h + 1 + i));
+    assert.deepEqual(
+      [...revisions].sort((a, b) => a - b),
+      Array.from({ length: 10 }, (_, i) => h + 1 + i),
+    );
     const labels = (await ok(c.get(`${widgets(ns)}/merge`))).metadata.labels;
     assert.deepEqual(Object.keys(labels).sort(), Array.from({ length: 10 }, (_, i) => `l${i}`).sort());
   });

@@ -58,9 +58,23 @@ describe("patch", () => {
     const ns = freshNs();
     const o = await created(c.post(widgets(ns), widget("j")));
     const h = await head();
-    const res = await c.patch(`${widgets(ns)}/j`, [{ op: "test", path: "/spec/size", value: 2 }, { op: "replace", path: "/spec/size", value: 5 }], JSON_PATCH);
+    const res = await c.patch(
+      `${widgets(ns)}/j`,
+      [
+        { op: "test", path: "/spec/size", value: 2 },
+        { op: "replace", path: "/spec/size", value: 5 },
+      ],
+      JSON_PATCH,
+    );
     assertStatus(res, 422, "Invalid");
-    const res2 = await c.patch(`${widgets(ns)}/j/status`, [{ op: "test", path: "/spec/size", value: 2 }, { op: "add", path: "/status", value: { phase: "Done" } }], JSON_PATCH);
+    const res2 = await c.patch(
+      `${widgets(ns)}/j/status`,
+      [
+        { op: "test", path: "/spec/size", value: 2 },
+        { op: "add", path: "/status", value: { phase: "Done" } },
+      ],
+      JSON_PATCH,
+    );
     assertStatus(res2, 422, "Invalid");
     assert.equal(await head(), h);
     assert.deepEqual(await ok(c.get(`${widgets(ns)}/j`)), o);

@@ -97,14 +97,20 @@ describe("resource types", () => {
     const base = await createType(c, { group: "evolve.example.com", kind: "Evo", plural: "evos" });
     const ns = freshNs();
     await created(c.post(`${base}/namespaces/${ns}/evos`, { metadata: { name: "a" }, spec: { n: "text" } }));
-    await ok(c.patch("/apis/setpoint.dev/v1/resourcetypes/evos.evolve.example.com", { spec: { schema: { spec: { type: "object", properties: { n: { type: "integer" } } } } } }));
+    await ok(
+      c.patch("/apis/setpoint.dev/v1/resourcetypes/evos.evolve.example.com", {
+        spec: { schema: { spec: { type: "object", properties: { n: { type: "integer" } } } } },
+      }),
+    );
     const res = await c.post(`${base}/namespaces/${ns}/evos`, { metadata: { name: "b" }, spec: { n: "text" } });
     assertStatus(res, 422, "Invalid");
     assert.deepEqual(fieldSet(res), ["spec.n"]);
   });
 
   it("cluster-scoped types live at /apis/G/V/PLURAL/NAME with no namespace", async () => {
-    const o = await created(c.post(`${GV}/realms`, { apiVersion: `${GROUP}/v1`, kind: "Realm", metadata: { name: "earth", namespace: "ignored" }, spec: { size: 1 } }));
+    const o = await created(
+      c.post(`${GV}/realms`, { apiVersion: `${GROUP}/v1`, kind: "Realm", metadata: { name: "earth", namespace: "ignored" }, spec: { size: 1 } }),
+    );
     assert.equal(o.metadata.namespace, undefined);
     assert.equal(o.metadata.generation, 1);
     const got = await ok(c.get(`${GV}/realms/earth`));

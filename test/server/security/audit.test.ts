@@ -32,18 +32,29 @@ describe("audit log", () => {
     assert.equal((await api(t.url, { token: "t-bob" }).get("/apis/setpoint.dev/v1/namespaces/ns1/leases/l1")).status, 403);
     assert.equal((await api(t.url).get("/apis/setpoint.dev/v1/namespaces/ns1/leases")).status, 401);
     assert.equal((await admin.get("/healthz")).status, 200);
-    const watch = await fetch(`${t.url}/apis/setpoint.dev/v1/namespaces/ns1/leases?watch=true&timeoutSeconds=1`, { headers: { authorization: "Bearer t-admin" } });
+    const watch = await fetch(`${t.url}/apis/setpoint.dev/v1/namespaces/ns1/leases?watch=true&timeoutSeconds=1`, {
+      headers: { authorization: "Bearer t-admin" },
+    });
     await watch.text();
     const rpc = new Client(`127.0.0.1:${t.server.grpcPort}`, grpc.credentials.createInsecure());
     const md = new grpc.Metadata();
     md.set("authorization", "Bearer t-admin");
-    await new Promise<void>((resolve, reject) => rpc.get({ ref: { group: "setpoint.dev", version: "v1", plural: "leases", namespace: "ns1", name: "l1" } }, md, (err) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      rpc.get({ ref: { group: "setpoint.dev", version: "v1", plural: "leases", namespace: "ns1", name: "l1" } }, md, (err) => (err ? reject(err) : resolve())),
+    );
     rpc.close();
     await t.stop();
 
-    const events = readFileSync(path, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const events = readFileSync(path, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     const summary = events.map((e) => `${e.user.username ?? "-"} ${e.verb} ${e.objectRef?.resource ?? e.requestURI} ${e.responseStatus.code}`);
-    assert.deepEqual(summary.sort(), ["- list leases 401", "admin create leases 201", "admin get leases 200", "admin watch leases 200", "bob get leases 403"].sort(), "one event per request; none for /healthz");
+    assert.deepEqual(
+      summary.sort(),
+      ["- list leases 401", "admin create leases 201", "admin get leases 200", "admin watch leases 200", "bob get leases 403"].sort(),
+      "one event per request; none for /healthz",
+    );
     for (const e of events) {
       assert.equal(e.kind, "Event");
       assert.equal(e.apiVersion, "audit.k8s.io/v1");
@@ -67,7 +78,14 @@ describe("audit log", () => {
     assert.ok(existsSync("/dev/full"), "/dev/full is on every Linux machine");
     const full = new AuditLog("/dev/full");
     const record = (code: number) =>
-      full.record({ user: { name: "u", groups: [] }, attributes: { kind: "nonResource", verb: "get", path: "/x" }, requestURI: "/x", sourceIP: "127.0.0.1", code, receivedAt: Date.now() });
+      full.record({
+        user: { name: "u", groups: [] },
+        attributes: { kind: "nonResource", verb: "get", path: "/x" },
+        requestURI: "/x",
+        sourceIP: "127.0.0.1",
+        code,
+        receivedAt: Date.now(),
+      });
     for (let i = 0; i < 100; i++) record(200);
     await full.flush();
     assert.equal(full.stats.written, 0);
@@ -81,7 +99,14 @@ describe("audit log", () => {
     const path = join(dir, "small.log");
     const log = new AuditLog(path, { maxBufferBytes: 2000 });
     for (let i = 0; i < 200; i++) {
-      log.record({ user: { name: "u", groups: [] }, attributes: { kind: "nonResource", verb: "get", path: `/p${i}` }, requestURI: `/p${i}`, sourceIP: "127.0.0.1", code: 200, receivedAt: Date.now() });
+      log.record({
+        user: { name: "u", groups: [] },
+        attributes: { kind: "nonResource", verb: "get", path: `/p${i}` },
+        requestURI: `/p${i}`,
+        sourceIP: "127.0.0.1",
+        code: 200,
+        receivedAt: Date.now(),
+      });
     }
     await log.close();
     const lines = readFileSync(path, "utf8").trim().split("\n");

@@ -78,7 +78,17 @@ describe("authentication on every surface", () => {
   it("REST: 401 Unauthorized without valid credentials except health and version", async () => {
     const anon = api(t.url);
     const wrong = api(t.url, { token: "nope" });
-    for (const path of ["/apis", "/api", "/api/v1", "/metrics", "/openapi/v3", "/apis/setpoint.dev/v1", "/apis/setpoint.dev/v1/resourcetypes", "/apis/setpoint.dev/v1/namespaces/a/leases/x", "/no/such/path"]) {
+    for (const path of [
+      "/apis",
+      "/api",
+      "/api/v1",
+      "/metrics",
+      "/openapi/v3",
+      "/apis/setpoint.dev/v1",
+      "/apis/setpoint.dev/v1/resourcetypes",
+      "/apis/setpoint.dev/v1/namespaces/a/leases/x",
+      "/no/such/path",
+    ]) {
       const res = await anon.get(path);
       assertStatus(res, 401, "Unauthorized");
       assert.equal(res.body.message, "Unauthorized");
@@ -140,7 +150,10 @@ describe("authentication on every surface", () => {
     const ref = { group: "setpoint.dev", version: "v1", plural: "leases", namespace: "a" };
     const list = (md: grpc.Metadata) =>
       new Promise<unknown>((resolve, reject) => client.list({ ref }, md, { deadline: Date.now() + 10_000 }, (err, res) => (err ? reject(err) : resolve(res))));
-    const err = await list(new grpc.Metadata()).then(() => assert.fail("expected UNAUTHENTICATED"), (e: grpc.ServiceError) => e);
+    const err = await list(new grpc.Metadata()).then(
+      () => assert.fail("expected UNAUTHENTICATED"),
+      (e: grpc.ServiceError) => e,
+    );
     assert.equal(err.code, grpc.status.UNAUTHENTICATED);
     const md = new grpc.Metadata();
     md.set("authorization", `Bearer ${TOKEN}`);

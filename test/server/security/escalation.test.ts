@@ -31,8 +31,18 @@ describe("RBAC escalation prevention", () => {
     await createType(admin, { group: G, kind: "Widget", plural: "widgets" });
     const post = async (path: string, body: unknown) => assert.equal((await admin.post(path, body)).status, 201, path);
     // lead manages RBAC in dev and may read widgets there.
-    await post(`${RBAC}/clusterroles`, { metadata: { name: "rbac-manager" }, rules: [{ apiGroups: ["rbac.authorization.k8s.io"], resources: ["roles", "rolebindings"], verbs: ["get", "list", "create", "update", "patch", "delete"] }, ...widgets(["get", "list"])] });
-    await post(`${RBAC}/namespaces/dev/rolebindings`, { metadata: { name: "lead" }, roleRef: ref("ClusterRole", "rbac-manager"), subjects: [{ kind: "User", name: "lead" }] });
+    await post(`${RBAC}/clusterroles`, {
+      metadata: { name: "rbac-manager" },
+      rules: [
+        { apiGroups: ["rbac.authorization.k8s.io"], resources: ["roles", "rolebindings"], verbs: ["get", "list", "create", "update", "patch", "delete"] },
+        ...widgets(["get", "list"]),
+      ],
+    });
+    await post(`${RBAC}/namespaces/dev/rolebindings`, {
+      metadata: { name: "lead" },
+      roleRef: ref("ClusterRole", "rbac-manager"),
+      subjects: [{ kind: "User", name: "lead" }],
+    });
     await post(`${RBAC}/clusterroles`, { metadata: { name: "widget-reader" }, rules: widgets(["get"]) });
     await post(`${RBAC}/clusterroles`, { metadata: { name: "widget-admin" }, rules: widgets(["*"]) });
   });
@@ -46,14 +56,29 @@ describe("RBAC escalation prevention", () => {
     const more = await lead.post(`${RBAC}/namespaces/dev/roles`, { metadata: { name: "more" }, rules: widgets(["get", "delete"]) });
     assert.equal(more.status, 403, more.text);
     assert.equal(more.body.reason, "Forbidden");
-    assert.match(more.body.message, /^roles\.rbac\.authorization\.k8s\.io "more" is forbidden: user "lead" .* is attempting to grant RBAC permissions not currently held/);
-    assert.equal((await lead.post(`${RBAC}/namespaces/dev/roles`, { metadata: { name: "star" }, rules: widgets(["*"]) })).status, 403, "a wildcard needs a wildcard");
-    assert.equal((await lead.post(`${RBAC}/namespaces/qa/roles`, { metadata: { name: "elsewhere" }, rules: widgets(["get"]) })).status, 403, "not allowed to write roles in qa at all");
+    assert.match(
+      more.body.message,
+      /^roles\.rbac\.authorization\.k8s\.io "more" is forbidden: user "lead" .* is attempting to grant RBAC permissions not currently held/,
+    );
+    assert.equal(
+      (await lead.post(`${RBAC}/namespaces/dev/roles`, { metadata: { name: "star" }, rules: widgets(["*"]) })).status,
+      403,
+      "a wildcard needs a wildcard",
+    );
+    assert.equal(
+      (await lead.post(`${RBAC}/namespaces/qa/roles`, { metadata: { name: "elsewhere" }, rules: widgets(["get"]) })).status,
+      403,
+      "not allowed to write roles in qa at all",
+    );
     const current = (await lead.get(`${RBAC}/namespaces/dev/roles/ok`)).body;
     assert.equal((await lead.put(`${RBAC}/namespaces/dev/roles/ok`, { ...current, rules: widgets(["get", "delete"]) })).status, 403, "update");
     assert.equal((await lead.patch(`${RBAC}/namespaces/dev/roles/ok`, { rules: widgets(["*"]) })).status, 403, "patch");
     assert.equal((await lead.patch(`${RBAC}/namespaces/dev/roles/ok`, { rules: widgets(["list"]) })).status, 200, "a patch within what lead holds");
-    assert.equal((await admin.post(`${RBAC}/namespaces/dev/roles`, { metadata: { name: "by-admin" }, rules: widgets(["*"]) })).status, 201, "system:masters holds everything");
+    assert.equal(
+      (await admin.post(`${RBAC}/namespaces/dev/roles`, { metadata: { name: "by-admin" }, rules: widgets(["*"]) })).status,
+      201,
+      "system:masters holds everything",
+    );
   });
 
   it("over gRPC too: PERMISSION_DENIED (before lead may escalate, below)", async () => {
@@ -63,25 +88,86 @@ describe("RBAC escalation prevention", () => {
     md.set("authorization", "Bearer t-lead");
     const object = Buffer.from(JSON.stringify({ metadata: { name: "g" }, rules: [{ apiGroups: ["*"], resources: ["*"], verbs: ["*"] }] }));
     const code = await new Promise<number>((resolve) =>
-      rpc.create({ ref: { group: "rbac.authorization.k8s.io", version: "v1", plural: "roles", namespace: "dev", name: "" }, object }, md, { deadline: Date.now() + 10_000 }, (err) => resolve(err ? err.code : 0)),
+      rpc.create(
+        { ref: { group: "rbac.authorization.k8s.io", version: "v1", plural: "roles", namespace: "dev", name: "" }, object },
+        md,
+        { deadline: Date.now() + 10_000 },
+        (err) => resolve(err ? err.code : 0),
+      ),
     );
     rpc.close();
     assert.equal(code, grpc.status.PERMISSION_DENIED);
   });
 
   it("a binding may grant only a role whose rules its writer holds, unless they may bind it", async () => {
-    assert.equal((await lead.post(`${RBAC}/namespaces/dev/rolebindings`, { metadata: { name: "r" }, roleRef: ref("ClusterRole", "widget-reader"), subjects: [{ kind: "User", name: "x" }] })).status, 201);
-    const denied = await lead.post(`${RBAC}/namespaces/dev/rolebindings`, { metadata: { name: "a" }, roleRef: ref("ClusterRole", "widget-admin"), subjects: [{ kind: "User", name: "lead" }] });
+    assert.equal(
+      (
+        await lead.post(`${RBAC}/namespaces/dev/rolebindings`, {
+          metadata: { name: "r" },
+          roleRef: ref("ClusterRole", "widget-reader"),
+          subjects: [{ kind: "User", name: "x" }],
+        })
+      ).status,
+      201,
+    );
+    const denied = await lead.post(`${RBAC}/namespaces/dev/rolebindings`, {
+      metadata: { name: "a" },
+      roleRef: ref("ClusterRole", "widget-admin"),
+      subjects: [{ kind: "User", name: "lead" }],
+    });
     assert.equal(denied.status, 403, denied.text);
     assert.equal((await lead.get(`/apis/${G}/v1/namespaces/dev/widgets`)).status, 200);
     assert.equal((await lead.del(`/apis/${G}/v1/namespaces/dev/widgets/w`)).status, 403, "lead did not get widget-admin");
     // With `bind` on that ClusterRole, lead may bind it (kube's rule), but still not write one.
-    assert.equal((await admin.post(`${RBAC}/clusterroles`, { metadata: { name: "binder" }, rules: [{ apiGroups: ["rbac.authorization.k8s.io"], resources: ["clusterroles"], resourceNames: ["widget-admin"], verbs: ["bind"] }] })).status, 201);
-    assert.equal((await admin.post(`${RBAC}/clusterrolebindings`, { metadata: { name: "lead-binds" }, roleRef: ref("ClusterRole", "binder"), subjects: [{ kind: "User", name: "lead" }] })).status, 201);
-    assert.equal((await lead.post(`${RBAC}/namespaces/dev/rolebindings`, { metadata: { name: "a" }, roleRef: ref("ClusterRole", "widget-admin"), subjects: [{ kind: "User", name: "x" }] })).status, 201);
+    assert.equal(
+      (
+        await admin.post(`${RBAC}/clusterroles`, {
+          metadata: { name: "binder" },
+          rules: [{ apiGroups: ["rbac.authorization.k8s.io"], resources: ["clusterroles"], resourceNames: ["widget-admin"], verbs: ["bind"] }],
+        })
+      ).status,
+      201,
+    );
+    assert.equal(
+      (
+        await admin.post(`${RBAC}/clusterrolebindings`, {
+          metadata: { name: "lead-binds" },
+          roleRef: ref("ClusterRole", "binder"),
+          subjects: [{ kind: "User", name: "lead" }],
+        })
+      ).status,
+      201,
+    );
+    assert.equal(
+      (
+        await lead.post(`${RBAC}/namespaces/dev/rolebindings`, {
+          metadata: { name: "a" },
+          roleRef: ref("ClusterRole", "widget-admin"),
+          subjects: [{ kind: "User", name: "x" }],
+        })
+      ).status,
+      201,
+    );
     // With `escalate` on roles, lead may write any Role in dev.
-    assert.equal((await admin.post(`${RBAC}/clusterroles`, { metadata: { name: "escalator" }, rules: [{ apiGroups: ["rbac.authorization.k8s.io"], resources: ["roles"], verbs: ["escalate"] }] })).status, 201);
-    assert.equal((await admin.post(`${RBAC}/namespaces/dev/rolebindings`, { metadata: { name: "lead-escalates" }, roleRef: ref("ClusterRole", "escalator"), subjects: [{ kind: "User", name: "lead" }] })).status, 201);
+    assert.equal(
+      (
+        await admin.post(`${RBAC}/clusterroles`, {
+          metadata: { name: "escalator" },
+          rules: [{ apiGroups: ["rbac.authorization.k8s.io"], resources: ["roles"], verbs: ["escalate"] }],
+        })
+      ).status,
+      201,
+    );
+    assert.equal(
+      (
+        await admin.post(`${RBAC}/namespaces/dev/rolebindings`, {
+          metadata: { name: "lead-escalates" },
+          roleRef: ref("ClusterRole", "escalator"),
+          subjects: [{ kind: "User", name: "lead" }],
+        })
+      ).status,
+      201,
+    );
     assert.equal((await lead.post(`${RBAC}/namespaces/dev/roles`, { metadata: { name: "now-ok" }, rules: widgets(["*"]) })).status, 201);
   });
 });

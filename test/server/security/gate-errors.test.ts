@@ -30,7 +30,12 @@ describe("security gate errors", () => {
       limits: new Limits(),
       log: pino({ level: "error" }, sink),
     });
-    const req = { method: "GET", url: "/apis/setpoint.dev/v1/namespaces/a/leases/x", headers: { authorization: "Bearer t" }, socket: { remoteAddress: "127.0.0.1" } } as unknown as IncomingMessage;
+    const req = {
+      method: "GET",
+      url: "/apis/setpoint.dev/v1/namespaces/a/leases/x",
+      headers: { authorization: "Bearer t" },
+      socket: { remoteAddress: "127.0.0.1" },
+    } as unknown as IncomingMessage;
     const answer: { code?: number; body?: string } = {};
     const res = {
       headersSent: false,

@@ -69,11 +69,28 @@ describe("limits under load", () => {
     new Promise<{ status: number; retryAfter?: string; reason?: string }>((resolve, reject) => {
       const body = JSON.stringify({ metadata: { name }, spec: {} });
       const url = new URL(`${t.url}/apis/${G}/v1/namespaces/burst/items`);
-      const req = request({ host: url.hostname, port: url.port, path: url.pathname, method: "POST", agent: false, timeout: 30_000, headers: { authorization: `Bearer ${token}`, "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
-        let text = "";
-        res.on("data", (c: Buffer) => (text += c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers["retry-after"], reason: res.statusCode === 201 ? undefined : JSON.parse(text).reason }));
-      });
+      const req = request(
+        {
+          host: url.hostname,
+          port: url.port,
+          path: url.pathname,
+          method: "POST",
+          agent: false,
+          timeout: 30_000,
+          headers: { authorization: `Bearer ${token}`, "content-type": "application/json", "content-length": Buffer.byteLength(body) },
+        },
+        (res) => {
+          let text = "";
+          res.on("data", (c: Buffer) => (text += c));
+          res.on("end", () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              retryAfter: res.headers["retry-after"],
+              reason: res.statusCode === 201 ? undefined : JSON.parse(text).reason,
+            }),
+          );
+        },
+      );
       req.on("error", reject);
       req.end(body);
     });
@@ -103,11 +120,19 @@ describe("limits under load", () => {
   const httpWatch = async (token: string) => {
     const abort = new AbortController();
     const res = await fetch(`${t.url}/apis/${G}/v1/namespaces/w/items?watch=true`, { headers: { authorization: `Bearer ${token}` }, signal: abort.signal });
-    return { status: res.status, headers: res.headers, body: (res.status === 200 ? undefined : await res.json()) as { message: string }, close: () => abort.abort() };
+    return {
+      status: res.status,
+      headers: res.headers,
+      body: (res.status === 200 ? undefined : await res.json()) as { message: string },
+      close: () => abort.abort(),
+    };
   };
   const wsWatch = (token: string) =>
     new Promise<{ status: number; retryAfter?: string; close: () => void }>((resolve, reject) => {
-      const ws = new WebSocket(`${t.url.replace("http", "ws")}/apis/${G}/v1/namespaces/w/items`, { headers: { authorization: `Bearer ${token}` }, handshakeTimeout: 10_000 });
+      const ws = new WebSocket(`${t.url.replace("http", "ws")}/apis/${G}/v1/namespaces/w/items`, {
+        headers: { authorization: `Bearer ${token}` },
+        handshakeTimeout: 10_000,
+      });
       ws.once("open", () => resolve({ status: 101, close: () => ws.close() }));
       ws.once("unexpected-response", (_req, res) => {
         res.resume();
@@ -119,14 +144,20 @@ describe("limits under load", () => {
     new Promise<{ code: number; close: () => void }>((resolve) => {
       const md = new grpc.Metadata();
       md.set("authorization", `Bearer ${token}`);
-      const stream = rpc.watch({ ref: { group: G, version: "v1", plural: "items", namespace: "w", name: "" }, allowBookmarks: true, sendInitialEvents: true }, md);
+      const stream = rpc.watch(
+        { ref: { group: G, version: "v1", plural: "items", namespace: "w", name: "" }, allowBookmarks: true, sendInitialEvents: true },
+        md,
+      );
       stream.on("data", () => resolve({ code: 0, close: () => stream.cancel() }));
       stream.on("error", (err: grpc.ServiceError) => resolve({ code: err.code, close: () => {} }));
     });
 
   it("watches take no in-flight slot; each user may hold maxWatchesPerUser open across transports", async () => {
     const held = [await httpWatch(USER), await wsWatch(USER), await grpcWatch(USER)];
-    assert.deepEqual(held.map((h) => ("code" in h ? h.code : h.status)), [200, 101, 0]);
+    assert.deepEqual(
+      held.map((h) => ("code" in h ? h.code : h.status)),
+      [200, 101, 0],
+    );
     // Three watches are open, yet reads (limit 2) still get through.
     for (let i = 0; i < 5; i++) assert.equal((await api(t.url, { token: USER }).get(`/apis/${G}/v1/namespaces/w/items`)).status, 200);
     const overHttp = await httpWatch(USER);

@@ -64,13 +64,38 @@ describe("authorization matrix: REST, HTTP and WebSocket watch, gRPC", () => {
     const rules = (verbs: string[], resources = ["widgets"]) => [{ apiGroups: [G], resources, verbs }];
     const roleRef = (kind: string, name: string) => ({ apiGroup: "rbac.authorization.k8s.io", kind, name });
     const user = (name: string) => [{ kind: "User", apiGroup: "rbac.authorization.k8s.io", name }];
-    await post(`${RBAC}/clusterroles`, { apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRole", metadata: { name: "widget-reader" }, rules: rules(["get", "list", "watch"]) });
+    await post(`${RBAC}/clusterroles`, {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "ClusterRole",
+      metadata: { name: "widget-reader" },
+      rules: rules(["get", "list", "watch"]),
+    });
     await post(`${RBAC}/namespaces/dev/roles`, { kind: "Role", metadata: { name: "widget-editor" }, rules: rules(["*"], ["widgets", "widgets/status"]) });
     await post(`${RBAC}/namespaces/dev/roles`, { kind: "Role", metadata: { name: "status-writer" }, rules: rules(["patch", "update"], ["widgets/status"]) });
-    await post(`${RBAC}/namespaces/dev/rolebindings`, { kind: "RoleBinding", metadata: { name: "alice-edits" }, roleRef: roleRef("Role", "widget-editor"), subjects: [{ kind: "Group", name: "dev" }] });
-    await post(`${RBAC}/namespaces/qa/rolebindings`, { kind: "RoleBinding", metadata: { name: "alice-reads" }, roleRef: roleRef("ClusterRole", "widget-reader"), subjects: user("alice") });
-    await post(`${RBAC}/clusterrolebindings`, { kind: "ClusterRoleBinding", metadata: { name: "carol-reads" }, roleRef: roleRef("ClusterRole", "widget-reader"), subjects: user("carol") });
-    await post(`${RBAC}/namespaces/dev/rolebindings`, { kind: "RoleBinding", metadata: { name: "dave-status" }, roleRef: roleRef("Role", "status-writer"), subjects: user("dave") });
+    await post(`${RBAC}/namespaces/dev/rolebindings`, {
+      kind: "RoleBinding",
+      metadata: { name: "alice-edits" },
+      roleRef: roleRef("Role", "widget-editor"),
+      subjects: [{ kind: "Group", name: "dev" }],
+    });
+    await post(`${RBAC}/namespaces/qa/rolebindings`, {
+      kind: "RoleBinding",
+      metadata: { name: "alice-reads" },
+      roleRef: roleRef("ClusterRole", "widget-reader"),
+      subjects: user("alice"),
+    });
+    await post(`${RBAC}/clusterrolebindings`, {
+      kind: "ClusterRoleBinding",
+      metadata: { name: "carol-reads" },
+      roleRef: roleRef("ClusterRole", "widget-reader"),
+      subjects: user("carol"),
+    });
+    await post(`${RBAC}/namespaces/dev/rolebindings`, {
+      kind: "RoleBinding",
+      metadata: { name: "dave-status" },
+      roleRef: roleRef("Role", "status-writer"),
+      subjects: user("dave"),
+    });
     for (const ns of NAMESPACES) await post(`/apis/${G}/v1/namespaces/${ns}/widgets`, { metadata: { name: "w1" }, spec: {} });
   });
   after(async () => {
@@ -86,7 +111,9 @@ describe("authorization matrix: REST, HTTP and WebSocket watch, gRPC", () => {
   };
   const unary = (method: string, request: unknown, user: string) =>
     new Promise<number>((resolve) => {
-      (rpc as unknown as Record<string, Function>)[method]!.call(rpc, request, md(user), { deadline: Date.now() + 10_000 }, (err: grpc.ServiceError | null) => resolve(GRPC_CODE[err ? err.code : 0] ?? 1000 + (err?.code ?? 0)));
+      (rpc as unknown as Record<string, Function>)[method]!.call(rpc, request, md(user), { deadline: Date.now() + 10_000 }, (err: grpc.ServiceError | null) =>
+        resolve(GRPC_CODE[err ? err.code : 0] ?? 1000 + (err?.code ?? 0)),
+      );
     });
   const grpcWatch = (user: string, ns: string) =>
     new Promise<number>((resolve) => {
@@ -143,7 +170,10 @@ describe("authorization matrix: REST, HTTP and WebSocket watch, gRPC", () => {
         return r;
       }
       case "watch-http": {
-        const res = await fetch(`${t.url}${base}?watch=true&timeoutSeconds=1`, { headers: TOKENS[user] ? { authorization: `Bearer ${TOKENS[user]}` } : {}, signal: AbortSignal.timeout(10_000) });
+        const res = await fetch(`${t.url}${base}?watch=true&timeoutSeconds=1`, {
+          headers: TOKENS[user] ? { authorization: `Bearer ${TOKENS[user]}` } : {},
+          signal: AbortSignal.timeout(10_000),
+        });
         const text = await res.text();
         return { code: res.status, message: res.status === 200 ? undefined : JSON.parse(text).message };
       }
@@ -183,7 +213,10 @@ describe("authorization matrix: REST, HTTP and WebSocket watch, gRPC", () => {
           ["list", unary("list", { ref: ref() }, user)],
           ["create", unary("create", { ref: ref(), object: obj(`g-${user}`) }, user)],
           ["update", unary("update", { ref: ref("w1"), object: obj("w1", { spec: { g: user } }) }, user)],
-          ["patch", unary("patch", { ref: ref("w1"), patchType: "application/merge-patch+json", patch: Buffer.from('{"metadata":{"labels":{"g":"1"}}}') }, user)],
+          [
+            "patch",
+            unary("patch", { ref: ref("w1"), patchType: "application/merge-patch+json", patch: Buffer.from('{"metadata":{"labels":{"g":"1"}}}') }, user),
+          ],
           ["patch-status", unary("updateStatus", { ref: ref("w1"), object: obj("w1", { status: { phase: "g" } }) }, user)],
         ];
         for (const [verb, p] of checks) {
@@ -215,11 +248,19 @@ describe("authorization matrix: REST, HTTP and WebSocket watch, gRPC", () => {
     const bob = api(t.url, { token: "t-bob" });
     const path = `/apis/${G}/v1/namespaces/qa/widgets/w1`;
     assert.equal((await bob.get(path)).status, 403);
-    const binding = { kind: "RoleBinding", metadata: { name: "bob-reads" }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "widget-reader" }, subjects: [{ kind: "User", name: "bob" }] };
+    const binding = {
+      kind: "RoleBinding",
+      metadata: { name: "bob-reads" },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "widget-reader" },
+      subjects: [{ kind: "User", name: "bob" }],
+    };
     assert.equal((await admin.post(`${RBAC}/namespaces/qa/rolebindings`, binding)).status, 201);
     assert.equal((await bob.get(path)).status, 200);
     const role = await admin.get(`${RBAC}/clusterroles/widget-reader`);
-    assert.equal((await admin.put(`${RBAC}/clusterroles/widget-reader`, { ...role.body, rules: [{ apiGroups: [G], resources: ["widgets"], verbs: ["list"] }] })).status, 200);
+    assert.equal(
+      (await admin.put(`${RBAC}/clusterroles/widget-reader`, { ...role.body, rules: [{ apiGroups: [G], resources: ["widgets"], verbs: ["list"] }] })).status,
+      200,
+    );
     assert.equal((await bob.get(path)).status, 403, "the role lost get");
     assert.equal((await bob.get(`/apis/${G}/v1/namespaces/qa/widgets`)).status, 200);
     assert.equal((await admin.put(`${RBAC}/clusterroles/widget-reader`, { ...role.body, metadata: { name: "widget-reader" } })).status, 200);
@@ -253,10 +294,19 @@ describe("authorization matrix: REST, HTTP and WebSocket watch, gRPC", () => {
     const list = await admin.get(RBAC);
     assert.equal(list.status, 200);
     const names = (list.body.resources as Array<{ name: string; namespaced: boolean }>).filter((r) => !r.name.includes("/"));
-    assert.deepEqual(names.map((r) => `${r.name}:${r.namespaced}`).sort(), ["clusterrolebindings:false", "clusterroles:false", "rolebindings:true", "roles:true"]);
+    assert.deepEqual(names.map((r) => `${r.name}:${r.namespaced}`).sort(), [
+      "clusterrolebindings:false",
+      "clusterroles:false",
+      "rolebindings:true",
+      "roles:true",
+    ]);
     const groups = await admin.get("/apis");
     assert.ok(groups.body.groups.some((g: { name: string }) => g.name === "rbac.authorization.k8s.io"));
-    const bad = await admin.post(`${RBAC}/clusterrolebindings`, { metadata: { name: "bad" }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "x" }, subjects: [{ kind: "Robot", name: "r" }] });
+    const bad = await admin.post(`${RBAC}/clusterrolebindings`, {
+      metadata: { name: "bad" },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "x" },
+      subjects: [{ kind: "Robot", name: "r" }],
+    });
     assert.equal(bad.status, 422, bad.text);
     const fields = (bad.body.details.causes as Array<{ field: string }>).map((c) => c.field).sort();
     assert.deepEqual(fields, ["roleRef.kind", "subjects[0].kind"]);

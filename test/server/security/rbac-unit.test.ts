@@ -10,7 +10,16 @@ import { forbidden, type RequestAttributes } from "../../../src/server/auth/attr
 import { RbacAuthorizer, RbacIndex } from "../../../src/server/auth/rbac.ts";
 
 const G = "ci.example.com";
-const res = (verb: string, resource: string, namespace = "", name = "", subresource = ""): RequestAttributes => ({ kind: "resource", verb, group: G, version: "v1", resource, subresource, namespace, name });
+const res = (verb: string, resource: string, namespace = "", name = "", subresource = ""): RequestAttributes => ({
+  kind: "resource",
+  verb,
+  group: G,
+  version: "v1",
+  resource,
+  subresource,
+  namespace,
+  name,
+});
 const user = (name: string, ...groups: string[]) => ({ name, groups: [...groups, "system:authenticated"] });
 const meta = (name: string, namespace?: string) => ({ name, ...(namespace ? { namespace } : {}) });
 const ref = (kind: string, name: string) => ({ apiGroup: "rbac.authorization.k8s.io", kind, name });
@@ -39,7 +48,8 @@ describe("RBAC authorizer", () => {
     const carol = user("carol");
     for (const ns of ["", "dev", "prod"]) {
       for (const verb of ["get", "list", "watch"]) assert.ok(authz.authorize(carol, res(verb, "runs", ns)).allowed, `${verb} in ${ns}`);
-      for (const verb of ["create", "update", "patch", "delete", "deletecollection"]) assert.ok(!authz.authorize(carol, res(verb, "runs", ns)).allowed, `${verb} in ${ns}`);
+      for (const verb of ["create", "update", "patch", "delete", "deletecollection"])
+        assert.ok(!authz.authorize(carol, res(verb, "runs", ns)).allowed, `${verb} in ${ns}`);
     }
     assert.ok(!authz.authorize(carol, res("get", "runs", "dev", "r1", "status")).allowed, "runs does not cover runs/status");
     assert.ok(!authz.authorize(carol, res("get", "others", "dev")).allowed);
@@ -72,7 +82,8 @@ describe("RBAC authorizer", () => {
     const { authz } = setup();
     assert.ok(authz.authorize({ name: "root", groups: ["system:masters"] }, res("delete", "x", "")).allowed);
     const nobody = user("nobody");
-    for (const path of ["/api", "/apis", "/apis/ci.example.com/v1", "/openapi/v3", "/version"]) assert.ok(authz.authorize(nobody, { kind: "nonResource", verb: "get", path }).allowed, path);
+    for (const path of ["/api", "/apis", "/apis/ci.example.com/v1", "/openapi/v3", "/version"])
+      assert.ok(authz.authorize(nobody, { kind: "nonResource", verb: "get", path }).allowed, path);
     assert.ok(!authz.authorize(nobody, { kind: "nonResource", verb: "get", path: "/metrics" }).allowed);
     assert.ok(authz.authorize(user("m", "monitoring"), { kind: "nonResource", verb: "get", path: "/metrics" }).allowed);
     assert.ok(!authz.authorize({ name: "system:anonymous", groups: ["system:unauthenticated"] }, { kind: "nonResource", verb: "get", path: "/apis" }).allowed);
@@ -99,16 +110,29 @@ describe("RBAC authorizer", () => {
     const index = new RbacIndex();
     const authz = new RbacAuthorizer(index);
     index.put(CLUSTER_ROLES, { metadata: meta("bad"), rules: [null, 3, { verbs: "get" }, { apiGroups: [G], resources: "runs", verbs: ["get"] }] as unknown[] });
-    index.put(CLUSTER_ROLE_BINDINGS, { metadata: meta("b"), roleRef: ref("ClusterRole", "bad"), subjects: [null, { kind: "User" }, { kind: "User", name: "u" }] as unknown[] });
+    index.put(CLUSTER_ROLE_BINDINGS, {
+      metadata: meta("b"),
+      roleRef: ref("ClusterRole", "bad"),
+      subjects: [null, { kind: "User" }, { kind: "User", name: "u" }] as unknown[],
+    });
     index.put(CLUSTER_ROLE_BINDINGS, { metadata: meta("c"), roleRef: "nope" as unknown as object, subjects: "x" as unknown as unknown[] });
     assert.ok(!authz.authorize(user("u"), res("get", "runs", "dev")).allowed);
   });
 
   it("kube's 403 message", () => {
     const bob = user("bob");
-    assert.equal(forbidden(bob, res("get", "runs", "dev", "r1")).message, 'runs.ci.example.com "r1" is forbidden: User "bob" cannot get resource "runs" in API group "ci.example.com" in the namespace "dev"');
-    assert.equal(forbidden(bob, res("list", "runs", "")).message, 'runs.ci.example.com is forbidden: User "bob" cannot list resource "runs" in API group "ci.example.com" at the cluster scope');
-    assert.equal(forbidden(bob, res("patch", "runs", "dev", "r1", "status")).message, 'runs.ci.example.com "r1" is forbidden: User "bob" cannot patch resource "runs/status" in API group "ci.example.com" in the namespace "dev"');
+    assert.equal(
+      forbidden(bob, res("get", "runs", "dev", "r1")).message,
+      'runs.ci.example.com "r1" is forbidden: User "bob" cannot get resource "runs" in API group "ci.example.com" in the namespace "dev"',
+    );
+    assert.equal(
+      forbidden(bob, res("list", "runs", "")).message,
+      'runs.ci.example.com is forbidden: User "bob" cannot list resource "runs" in API group "ci.example.com" at the cluster scope',
+    );
+    assert.equal(
+      forbidden(bob, res("patch", "runs", "dev", "r1", "status")).message,
+      'runs.ci.example.com "r1" is forbidden: User "bob" cannot patch resource "runs/status" in API group "ci.example.com" in the namespace "dev"',
+    );
     assert.equal(forbidden(bob, { kind: "nonResource", verb: "get", path: "/metrics" }).message, 'forbidden: User "bob" cannot get path "/metrics"');
   });
 });

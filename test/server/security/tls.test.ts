@@ -39,7 +39,18 @@ describe("TLS, client certificates and kubectl", () => {
       const payload = o.body === undefined ? undefined : JSON.stringify(o.body);
       if (payload) headers["content-type"] = "application/json";
       const req = httpsRequest(
-        { host: url.hostname, port: url.port, path: url.pathname + url.search, method: o.method ?? "GET", headers, ca: pki.read(pki.caCert), cert: o.client && pki.read(o.client.cert), key: o.client && pki.read(o.client.key), agent: false, timeout: 10_000 },
+        {
+          host: url.hostname,
+          port: url.port,
+          path: url.pathname + url.search,
+          method: o.method ?? "GET",
+          headers,
+          ca: pki.read(pki.caCert),
+          cert: o.client && pki.read(o.client.cert),
+          key: o.client && pki.read(o.client.key),
+          agent: false,
+          timeout: 10_000,
+        },
         (res) => {
           let text = "";
           res.on("data", (c: Buffer) => (text += c));
@@ -86,11 +97,25 @@ describe("TLS, client certificates and kubectl", () => {
       const r = await get(path, { ...as, method: "POST", body });
       assert.equal(r.status, 201, `${path}: ${JSON.stringify(r.body)}`);
     };
-    await post("/apis/setpoint.dev/v1/resourcetypes", { metadata: { name: `gadgets.${G}` }, spec: { group: G, version: "v1", kind: "Gadget", plural: "gadgets", scope: "Namespaced" } });
-    await post(`${RBAC}/clusterroles`, { metadata: { name: "gadget-reader" }, rules: [{ apiGroups: [G], resources: ["gadgets"], verbs: ["get", "list", "watch"] }] });
+    await post("/apis/setpoint.dev/v1/resourcetypes", {
+      metadata: { name: `gadgets.${G}` },
+      spec: { group: G, version: "v1", kind: "Gadget", plural: "gadgets", scope: "Namespaced" },
+    });
+    await post(`${RBAC}/clusterroles`, {
+      metadata: { name: "gadget-reader" },
+      rules: [{ apiGroups: [G], resources: ["gadgets"], verbs: ["get", "list", "watch"] }],
+    });
     await post(`${RBAC}/clusterroles`, { metadata: { name: "gadget-editor" }, rules: [{ apiGroups: [G], resources: ["gadgets"], verbs: ["*"] }] });
-    await post(`${RBAC}/clusterrolebindings`, { metadata: { name: "readers" }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "gadget-reader" }, subjects: [{ kind: "Group", name: "readers" }] });
-    await post(`${RBAC}/namespaces/dev/rolebindings`, { metadata: { name: "dev-edits" }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "gadget-editor" }, subjects: [{ kind: "Group", name: "dev" }] });
+    await post(`${RBAC}/clusterrolebindings`, {
+      metadata: { name: "readers" },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "gadget-reader" },
+      subjects: [{ kind: "Group", name: "readers" }],
+    });
+    await post(`${RBAC}/namespaces/dev/rolebindings`, {
+      metadata: { name: "dev-edits" },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "gadget-editor" },
+      subjects: [{ kind: "Group", name: "dev" }],
+    });
     await post(`/apis/${G}/v1/namespaces/dev/gadgets`, { metadata: { name: "g1" }, spec: {} });
   });
   after(async () => {
@@ -111,7 +136,10 @@ describe("TLS, client certificates and kubectl", () => {
   it("a client certificate from another CA proves nothing", async () => {
     const other = makePki(mkdtempSync(join(dir, "other-")), "other-ca");
     const mallory = other.client("root", ["system:masters"]);
-    const r = await get(`/apis/${G}/v1/namespaces/dev/gadgets/g1`, { client: { cert: mallory.cert, key: mallory.key } }).catch((e: Error) => ({ status: -1, body: e.message }));
+    const r = await get(`/apis/${G}/v1/namespaces/dev/gadgets/g1`, { client: { cert: mallory.cert, key: mallory.key } }).catch((e: Error) => ({
+      status: -1,
+      body: e.message,
+    }));
     assert.ok(r.status === 401 || r.status === -1, `got ${r.status}`);
   });
 
@@ -132,7 +160,12 @@ describe("TLS, client certificates and kubectl", () => {
   });
 
   it("WSS with a client certificate; gRPC over TLS with a certificate and with a token", async () => {
-    const ws = new WebSocket(`${t.url.replace("https", "wss")}/apis/${G}/v1/namespaces/dev/gadgets`, ["watch.setpoint.dev"], { ca: pki.read(pki.caCert), cert: pki.read(carol.cert), key: pki.read(carol.key), handshakeTimeout: 10_000 });
+    const ws = new WebSocket(`${t.url.replace("https", "wss")}/apis/${G}/v1/namespaces/dev/gadgets`, ["watch.setpoint.dev"], {
+      ca: pki.read(pki.caCert),
+      cert: pki.read(carol.cert),
+      key: pki.read(carol.key),
+      handshakeTimeout: 10_000,
+    });
     const first = await new Promise<string>((resolve, reject) => {
       ws.once("message", (m) => resolve(String(m)));
       ws.once("error", reject);
@@ -145,7 +178,9 @@ describe("TLS, client certificates and kubectl", () => {
     try {
       const ref = { group: G, version: "v1", plural: "gadgets", namespace: "dev", name: "g1" };
       const call = (method: "get" | "delete", md = new grpc.Metadata()) =>
-        new Promise<number>((resolve) => rpc[method]({ ref }, md, { deadline: Date.now() + 10_000 }, (err: grpc.ServiceError | null) => resolve(err ? err.code : 0)));
+        new Promise<number>((resolve) =>
+          rpc[method]({ ref }, md, { deadline: Date.now() + 10_000 }, (err: grpc.ServiceError | null) => resolve(err ? err.code : 0)),
+        );
       assert.equal(await call("get"), grpc.status.OK);
       assert.equal(await call("delete"), grpc.status.PERMISSION_DENIED);
       const anonCreds = grpc.credentials.createSsl(pki.read(pki.caCert));
@@ -153,7 +188,9 @@ describe("TLS, client certificates and kubectl", () => {
       const md = new grpc.Metadata();
       md.set("authorization", "Bearer t-alice");
       const viaToken = await new Promise<number>((resolve) => anon.get({ ref }, md, { deadline: Date.now() + 10_000 }, (err) => resolve(err ? err.code : 0)));
-      const none = await new Promise<number>((resolve) => anon.get({ ref }, new grpc.Metadata(), { deadline: Date.now() + 10_000 }, (err) => resolve(err ? err.code : 0)));
+      const none = await new Promise<number>((resolve) =>
+        anon.get({ ref }, new grpc.Metadata(), { deadline: Date.now() + 10_000 }, (err) => resolve(err ? err.code : 0)),
+      );
       anon.close();
       assert.equal(viaToken, grpc.status.OK);
       assert.equal(none, grpc.status.UNAUTHENTICATED);
@@ -190,8 +227,11 @@ current-context: alice
     writeFileSync(join(home, "config"), config);
     const kubectl = (...args: string[]) =>
       new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
-        execFile("kubectl", ["--cache-dir", join(home, "cache"), ...args], { env: { PATH: process.env.PATH, HOME: home, KUBECONFIG: join(home, "config") }, timeout: 60_000 }, (err, stdout, stderr) =>
-          done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        execFile(
+          "kubectl",
+          ["--cache-dir", join(home, "cache"), ...args],
+          { env: { PATH: process.env.PATH, HOME: home, KUBECONFIG: join(home, "config") }, timeout: 60_000 },
+          (err, stdout, stderr) => done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
         );
       });
     const got = await kubectl("get", `gadgets.${G}`, "-o", "name");
@@ -208,7 +248,10 @@ current-context: alice
     assert.equal(asCarol.stdout, "g1");
     const carolDelete = await kubectl("--context", "carol", "delete", `gadgets.${G}`, "g1");
     assert.notEqual(carolDelete.code, 0);
-    assert.match(carolDelete.stderr, /Error from server \(Forbidden\): gadgets\.tls\.example\.com "g1" is forbidden: User "carol" cannot delete resource "gadgets" in API group "tls\.example\.com" in the namespace "dev"/);
+    assert.match(
+      carolDelete.stderr,
+      /Error from server \(Forbidden\): gadgets\.tls\.example\.com "g1" is forbidden: User "carol" cannot delete resource "gadgets" in API group "tls\.example\.com" in the namespace "dev"/,
+    );
     const carolCan = await kubectl("--context", "carol", "auth", "can-i", "list", `gadgets.${G}`, "--all-namespaces");
     assert.equal(carolCan.stdout.trim(), "yes", carolCan.stderr);
     // `--list` is a SelfSubjectRulesReview: alice's rules in dev (the RoleBinding to gadget-editor) and the basic ones.
