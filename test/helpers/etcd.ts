@@ -53,15 +53,23 @@ export function haveEtcd(): boolean {
   return spawnSync("sh", ["-c", "command -v etcd"], { encoding: "utf8" }).status === 0;
 }
 
+/**
+ * A port for an etcd member to listen on, chosen at random below Linux's
+ * ephemeral range (32768–60999): a port the kernel hands out for port 0 could
+ * be taken again, by another test file's listener or by the local end of any
+ * outgoing connection, between this check and etcd's bind.
+ */
 async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === "object" && a ? a.port : 0));
+  for (let tries = 0; ; tries++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once("error", () => resolve(false));
+      s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+    if (tries >= 100) throw new Error("test/helpers/etcd.ts: no free port found in 20000–31999");
+  }
 }
 
 /** PEM files for etcd's client port over TLS: its certificate and key, and the CA that signed the clients'. */
@@ -116,7 +124,25 @@ async function waitHealthy(m: EtcdMember, deadlineMs: number, log: () => string,
 }
 
 /** Starts an etcd cluster of `size` members (1 or 3) and waits until every member is healthy; with `tls`, clients speak TLS with a client certificate. */
-export async function startEtcd(options: { size?: number; tls?: EtcdTls; partitionable?: boolean } = {}): Promise<EtcdCluster> {
+export async function startEtcd(options: EtcdOptions = {}): Promise<EtcdCluster> {
+  // Another process may still bind a chosen port first (test files run side
+  // by side): start again on new ports, at most three times.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startEtcdOnce(options);
+    } catch (err) {
+      if (attempt >= 3 || !String((err as Error)?.message).includes("address already in use")) throw err;
+    }
+  }
+}
+
+interface EtcdOptions {
+  size?: number;
+  tls?: EtcdTls;
+  partitionable?: boolean;
+}
+
+async function startEtcdOnce(options: EtcdOptions): Promise<EtcdCluster> {
   const size = options.size ?? 1;
   const tls = options.tls;
   /** With `partitionable`: the member cut off, and each member's hex id (from its peers' X-Server-From). */
