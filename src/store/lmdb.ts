@@ -404,6 +404,13 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     let logSynced: Promise<void> | undefined;
     let unlogged = false;
     const logRecord = (w: WriteAheadLog, revision: number, r: LogRecord) => {
+      // Under the space alarm the log is left alone: growing it (a MiB at a
+      // time) would eat the room kept for deletes and compaction. The write
+      // syncs LMDB's data file after its commit instead, as when it cannot be logged.
+      if (refusal) {
+        unlogged = true;
+        return;
+      }
       const cursor: WalCursor = walMeta.get("wal") ?? { segment: 0, generation: 0, end: 0 };
       const appended = w.append(cursor, revision, encodeRecord(r), !rotationPending);
       if (!appended) {
