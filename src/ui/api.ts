@@ -40,8 +40,13 @@ export const auth = {
     unauthorizedListeners.add(fn);
     return () => unauthorizedListeners.delete(fn);
   },
-  /** Reports a 401 seen elsewhere (a watch). */
-  unauthorized(f: WatchFailure): void {
+  /**
+   * Reports a 401 to a request or watch made with `usedToken`. One made with
+   * an earlier token (still in flight when the user signed in) is not a
+   * reason to ask again, so it is dropped.
+   */
+  unauthorized(f: WatchFailure, usedToken: string | undefined): void {
+    if (usedToken !== auth.token()) return;
     for (const fn of unauthorizedListeners) fn(f);
   },
 };
@@ -78,7 +83,7 @@ export async function request(method: string, path: string, options: { body?: st
     body && typeof body === "object" && body.kind === "Status"
       ? { code: Number(body.code) || res.status, reason: String(body.reason ?? ""), message: String(body.message ?? ""), causes: body.details?.causes }
       : { code: res.status, reason: res.statusText, message: typeof body === "string" ? body.slice(0, 300) : "" };
-  if (failure.code === 401) auth.unauthorized(failure);
+  if (failure.code === 401) auth.unauthorized(failure, token);
   throw new ApiRequestError(failure);
 }
 

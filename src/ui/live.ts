@@ -43,6 +43,8 @@ export function useLiveList(path: string | undefined, options: LiveOptions = {})
     if (path === undefined) return;
     let frame: number | undefined;
     revision.current = undefined;
+    // Signing in restarts this effect (options.epoch): a 401 belongs to the token it started with.
+    const startedWith = auth.token();
     const changed = () => {
       revision.current = view.revision;
       frame ??= requestAnimationFrame(() => {
@@ -70,7 +72,7 @@ export function useLiveList(path: string | undefined, options: LiveOptions = {})
       },
       onState(s) {
         setState(s);
-        if (s.phase === "failed" && s.error?.code === 401) auth.unauthorized(s.error);
+        if (s.phase === "failed" && s.error?.code === 401) auth.unauthorized(s.error, startedWith);
       },
     });
     return () => {
