@@ -174,7 +174,31 @@ export async function reconcile(o: BenchOptions): Promise<Result[]> {
       agent = await startAgent(d.agentArgs);
       const pid = d.server.pid;
       const agentPid = agent.pid!;
-      const record = (params: Result["params"], hist: Histogram, seconds: number, cpu: number | null, agentCpu: number, failures: number, count: number) => {
+      /**
+       * Runs `body`, which times each reconcile through `timed` (write, then wait for the
+       * driver's watch to show its status), and records one result row with the server's
+       * and the agent's CPU over the run.
+       */
+      const measure = async (
+        params: Result["params"],
+        body: (timed: (name: string, seq: number, create: boolean) => Promise<void>) => Promise<void>,
+      ): Promise<void> => {
+        const hist = new Histogram();
+        let failures = 0;
+        if (pid) resetPeakRss(pid);
+        const cpu0 = pid ? cpuSeconds(pid) : 0;
+        const acpu0 = cpuSeconds(agentPid);
+        const t0 = process.hrtime.bigint();
+        await body(async (name, seq, create) => {
+          const seen = d.waiters.wait(name, seq);
+          const s = process.hrtime.bigint();
+          await d.write(name, seq, create);
+          if (await seen) hist.record(Number(process.hrtime.bigint() - s) / 1e6);
+          else failures++;
+        });
+        const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+        const cpu = pid ? cpuSeconds(pid) - cpu0 : null;
+        const agentCpu = cpuSeconds(agentPid) - acpu0;
         const s = hist.summary();
         results.push(
           emit(
@@ -185,7 +209,7 @@ export async function reconcile(o: BenchOptions): Promise<Result[]> {
               p50_ms: s.p50_ms,
               p99_ms: s.p99_ms,
               max_ms: s.max_ms,
-              throughput: round(count / seconds, 1),
+              throughput: round(hist.count / seconds, 1),
               throughput_unit: "reconciles/s",
               server_cpu_s: round(cpu),
               server_peak_rss_mb: pid ? peakRssMb(pid) : null,
@@ -207,66 +231,18 @@ export async function reconcile(o: BenchOptions): Promise<Result[]> {
 
       // Sequential: create one object, wait for its status, next.
       note(`reconcile ${system}: ${sequential} sequential`);
-      {
-        const hist = new Histogram();
-        let failures = 0;
-        if (pid) resetPeakRss(pid);
-        const cpu0 = pid ? cpuSeconds(pid) : 0;
-        const acpu0 = cpuSeconds(agentPid);
-        const t0 = process.hrtime.bigint();
+      await measure({ mode: "sequential", objects: sequential }, async (timed) => {
         const deadline = Date.now() + 120_000;
-        for (let i = 0; i < sequential && Date.now() < deadline; i++) {
-          const name = `s-${i}`;
-          const seen = d.waiters.wait(name, 1);
-          const s = process.hrtime.bigint();
-          await d.write(name, 1, true);
-          if (await seen) hist.record(Number(process.hrtime.bigint() - s) / 1e6);
-          else failures++;
-        }
-        const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-        record(
-          { mode: "sequential", objects: sequential },
-          hist,
-          seconds,
-          pid ? cpuSeconds(pid) - cpu0 : null,
-          cpuSeconds(agentPid) - acpu0,
-          failures,
-          hist.count,
-        );
-      }
+        for (let i = 0; i < sequential && Date.now() < deadline; i++) await timed(`s-${i}`, 1, true);
+      });
 
       // Concurrent: `concurrent` objects changed at once, `rounds` times.
       note(`reconcile ${system}: ${concurrent} concurrent × ${rounds} rounds`);
-      {
-        const hist = new Histogram();
-        let failures = 0;
-        if (pid) resetPeakRss(pid);
-        const cpu0 = pid ? cpuSeconds(pid) : 0;
-        const acpu0 = cpuSeconds(agentPid);
-        const t0 = process.hrtime.bigint();
+      await measure({ mode: "concurrent", objects: concurrent, rounds }, async (timed) => {
         for (let r = 0; r < rounds; r++) {
-          await Promise.all(
-            Array.from({ length: concurrent }, async (_, i) => {
-              const name = `c-${i}`;
-              const seen = d.waiters.wait(name, r);
-              const s = process.hrtime.bigint();
-              await d.write(name, r, r === 0);
-              if (await seen) hist.record(Number(process.hrtime.bigint() - s) / 1e6);
-              else failures++;
-            }),
-          );
+          await Promise.all(Array.from({ length: concurrent }, (_, i) => timed(`c-${i}`, r, r === 0)));
         }
-        const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-        record(
-          { mode: "concurrent", objects: concurrent, rounds },
-          hist,
-          seconds,
-          pid ? cpuSeconds(pid) - cpu0 : null,
-          cpuSeconds(agentPid) - acpu0,
-          failures,
-          hist.count,
-        );
-      }
+      });
     } finally {
       if (agent) await stopChild(agent, 3000);
       await d.close();

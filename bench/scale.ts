@@ -23,7 +23,7 @@ import { HttpClient, ensureBenchType } from "./lib/clients.ts";
 import { runStandalone } from "./lib/main.ts";
 import { intOption, type BenchOptions } from "./lib/options.ts";
 import { cpuSeconds, removeTempDir, rssMb, startSetpoint, tempDir, type ServerHandle } from "./lib/procs.ts";
-import { emit, note, type Result } from "./lib/report.ts";
+import { blankResult, emit, note, type Result } from "./lib/report.ts";
 import { Histogram, round } from "./lib/stats.ts";
 
 const PAD = "x".repeat(100);
@@ -137,24 +137,7 @@ export async function scale(o: BenchOptions): Promise<Result[]> {
   const results: Result[] = [];
   const params = { objects: n };
   const row = (workload: string, fields: Partial<Result>): void => {
-    results.push(
-      emit(
-        {
-          system: "setpoint",
-          workload,
-          params,
-          p50_ms: null,
-          p99_ms: null,
-          max_ms: null,
-          throughput: null,
-          throughput_unit: "",
-          server_cpu_s: null,
-          server_peak_rss_mb: null,
-          ...fields,
-        },
-        o,
-      ),
-    );
+    results.push(emit({ ...blankResult("setpoint", workload, params), ...fields }, o));
   };
 
   // The same server on an empty data dir: what startup costs without data.

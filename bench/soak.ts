@@ -49,7 +49,7 @@ import { runStandalone } from "./lib/main.ts";
 import { intOption, type BenchOptions } from "./lib/options.ts";
 import { levelling, levellingCriterion } from "./lib/levelling.ts";
 import { cpuSeconds, peakRssMb, rssMb, rssPartsMb, spawnTracked, startSetpoint, stopChild, tempDir, tsxArgs } from "./lib/procs.ts";
-import { emit, note, type Result } from "./lib/report.ts";
+import { blankResult, emit, note, type Result } from "./lib/report.ts";
 import { Histogram, round } from "./lib/stats.ts";
 
 const OBJECTS = 1000;
@@ -308,22 +308,7 @@ export async function soak(o: BenchOptions): Promise<Result[]> {
         cut_off: metric(text, "setpoint_watchers_cut_off_total"),
       };
       samples.push(s);
-      emit(
-        {
-          system: "setpoint",
-          workload: "soak-sample",
-          params: { duration_s: durationMs / 1000 },
-          p50_ms: null,
-          p99_ms: null,
-          max_ms: null,
-          throughput: null,
-          throughput_unit: "",
-          server_cpu_s: null,
-          server_peak_rss_mb: null,
-          ...s,
-        },
-        o,
-      );
+      emit({ ...blankResult("setpoint", "soak-sample", { duration_s: durationMs / 1000 }), ...s }, o);
     };
     await sample();
     while (Date.now() - started < durationMs) {

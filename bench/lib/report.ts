@@ -20,6 +20,22 @@ export interface Result {
   [extra: string]: unknown;
 }
 
+/** A result of `workload` with every standard figure empty; spread what the bench measured over it. */
+export function blankResult(system: SystemName, workload: string, params: Result["params"]): Result {
+  return {
+    system,
+    workload,
+    params,
+    p50_ms: null,
+    p99_ms: null,
+    max_ms: null,
+    throughput: null,
+    throughput_unit: "",
+    server_cpu_s: null,
+    server_peak_rss_mb: null,
+  };
+}
+
 /** Prints `r` as one JSON line (and appends it to --json-out). */
 export function emit(r: Result, o?: BenchOptions): Result {
   const line = JSON.stringify(r);
