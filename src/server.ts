@@ -27,7 +27,7 @@ import { parseRoute } from "./server/routes.ts";
 import { createSecurity, WATCH_SUBPROTOCOL, type Security } from "./server/security.ts";
 import { rawHttpReply, statusOf, toApiError } from "./server/status.ts";
 import { WatchLimit } from "./server/watch-limit.ts";
-import { webSocketWatchSink } from "./server/watch-sinks.ts";
+import { flushWatchSockets, webSocketWatchSink } from "./server/watch-sinks.ts";
 import { openLmdbStore, type Store } from "./store.ts";
 import type { CommitPeers } from "./store/commit-peers.ts";
 import { WatchHub, type CutOffReason, type WatchRequest } from "./watch.ts";
@@ -140,6 +140,7 @@ async function openCore(
     bufferBytes: o.watchBufferBytes,
     memoryBudgetBytes: o.watchMemoryBudgetBytes,
     onCutOff: logCutOffs(log),
+    onDelivered: flushWatchSockets,
     clock,
   });
   const registry = new TypeRegistry(store, { log });

@@ -4,7 +4,8 @@
 // every watcher on it writes the same bytes. Events sent to a WebSocket are
 // corked and written out by Flusher, 1 MiB per event-loop turn across
 // all sockets, so that fanning an event out to thousands of sockets (one
-// kernel copy each) never holds the event loop for long.
+// kernel copy each) never holds the event loop for long. The first 1 MiB
+// goes out as soon as the hub has delivered a batch (flushWatchSockets).
 //
 // Each sink writes to its socket only while the socket holds less than
 // SOCKET_BYTES unsent; beyond that it queues events itself and writes them on
@@ -98,11 +99,18 @@ interface Corkable {
   destroyed: boolean;
 }
 
-/** Uncorks sockets in the order they were corked, FLUSH_BYTES_PER_TURN per event-loop turn. */
+/**
+ * Uncorks sockets in the order they were corked, FLUSH_BYTES_PER_TURN per
+ * event-loop turn. The first batch goes out when the hub has delivered a
+ * batch of changes (`flushWatchSockets`), or at the end of the turn if
+ * nothing calls that; the rest in later turns.
+ */
 class Flusher {
   #queue: Corkable[] = [];
   #head = 0;
   #scheduled = false;
+  /** The end-of-turn run is pending: `flushNow` may take its place. */
+  #tickPending = false;
 
   /** Corks `socket` until its turn comes (call it only for a socket not corked yet). */
   add(socket: Corkable): void {
@@ -110,8 +118,20 @@ class Flusher {
     this.#queue.push(socket);
     if (!this.#scheduled) {
       this.#scheduled = true;
-      process.nextTick(() => this.#run()); // the first batch at the end of this turn, as a plain cork; the rest in later turns
+      this.#tickPending = true;
+      process.nextTick(() => {
+        if (!this.#tickPending) return;
+        this.#tickPending = false;
+        this.#run();
+      });
     }
+  }
+
+  /** Runs the first batch now instead of at the end of the turn (a no-op unless one is waiting for the turn to end). */
+  flushNow(): void {
+    if (!this.#tickPending) return;
+    this.#tickPending = false;
+    this.#run();
   }
 
   #run(): void {
@@ -136,6 +156,17 @@ class Flusher {
 }
 
 const flusher = new Flusher();
+
+/**
+ * Writes out the WebSocket watch events corked so far in this turn (the first
+ * FLUSH_BYTES_PER_TURN of them) now rather than at the end of the turn. The
+ * hub calls it after each batch of changes it delivers (WatchHubOptions.onDelivered),
+ * so that watchers get a change before the response to the write that made it
+ * is written, and whatever else the turn holds.
+ */
+export function flushWatchSockets(): void {
+  flusher.flushNow();
+}
 
 /**
  * The events a sink holds back while its socket is full. Invariant:

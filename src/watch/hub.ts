@@ -38,6 +38,8 @@ export interface WatchHubOptions {
   windowEvents?: number;
   /** Most bytes of events kept in memory for replay. Default 64 MiB. */
   windowBytes?: number;
+  /** Called after the hub has handed a batch of events to the sinks (live changes, bookmarks), e.g. to write out corked sockets at once. */
+  onDelivered?: () => void;
   clock?: Clock;
 }
 
@@ -82,6 +84,7 @@ export class WatchHub {
   #stats = { eventsSent: 0, bookmarksSent: 0, cutOff: 0, cutOffBudget: 0 };
   readonly #budget: number;
   readonly #onCutOff: WatchHubOptions["onCutOff"];
+  readonly #onDelivered: () => void;
   /** Unsent bytes of all watchers when last summed, and bytes sent since (an upper bound of the growth). */
   #queuedAtLook = 0;
   #sentSinceLook = 0;
@@ -96,6 +99,7 @@ export class WatchHub {
     this.#budget = options.memoryBudgetBytes ?? 0;
     if (!(this.#budget >= 0)) throw new RangeError(`watch hub: memoryBudgetBytes must be 0 or more, got ${this.#budget}`);
     this.#onCutOff = options.onCutOff;
+    this.#onDelivered = options.onDelivered ?? (() => {});
     this.#lowWater = options.lowWaterBytes ?? 1024 * 1024;
     this.#windowEvents = options.windowEvents ?? 20_000;
     this.#windowBytes = options.windowBytes ?? 64 * 1024 * 1024;
@@ -125,6 +129,7 @@ export class WatchHub {
   /** Delivers every change committed since the last pump. Called on each commit; safe to call any time. */
   pump(): void {
     if (this.#closed) return;
+    let delivered = false;
     for (;;) {
       // Read before the changes: once they are drained, every change up to it
       // has been delivered, even where revisions were taken by writes outside
@@ -140,11 +145,13 @@ export class WatchHub {
         return;
       }
       for (const change of batch) this.#deliver(new HubEvent(change));
+      if (batch.length > 0) delivered = true;
       if (batch.length < CHUNK) {
         if (head > this.#delivered) this.#delivered = head;
         break;
       }
     }
+    if (delivered) this.#onDelivered();
     this.#dropCompacted();
     for (const w of this.#waiters) {
       if (this.#delivered >= w.revision) {
@@ -487,6 +494,7 @@ export class WatchHub {
         this.#stats.bookmarksSent++;
       }
     }
+    this.#onDelivered();
   }
 
   #end(w: Watcher, why: "timeout" | "shutdown"): void {

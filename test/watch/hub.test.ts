@@ -610,6 +610,32 @@ describe("WatchHub: selectors", () => {
   });
 });
 
+describe("WatchHub: onDelivered", () => {
+  it("is called after a pump that handed events to the sinks (after the sends) and after periodic bookmarks; not for a pump with nothing new", async () => {
+    const calls: string[] = [];
+    let sink: TestSink | undefined;
+    const onDelivered = () => calls.push(`delivered after ${sink?.events.length ?? 0} events`);
+    await withHub({ bookmarkIntervalMs: 1000, onDelivered }, async ({ store, hub, clock }) => {
+      const from = await put(store, "a", "w");
+      sink = new TestSink();
+      hub.watch(request({ resourceVersion: from, allowBookmarks: true }), sink);
+      calls.length = 0;
+      hub.pump();
+      assert.deepEqual(calls, [], "nothing new: not called");
+
+      const r1 = await put(store, "a", "x");
+      await sink.untilRevision(r1);
+      assert.deepEqual(calls, ["delivered after 1 events"]);
+      hub.pump();
+      assert.deepEqual(calls, ["delivered after 1 events"], "nothing new again: not called");
+
+      clock.advance(1000);
+      assert.equal(sink.events.at(-1)!.type, "BOOKMARK");
+      assert.deepEqual(calls, ["delivered after 1 events", "delivered after 2 events"]);
+    });
+  });
+});
+
 describe("WatchHub: bookmarks", () => {
   it("periodic bookmarks carry the newest revision even when only another type changed", async () => {
     await withHub({ bookmarkIntervalMs: 1000 }, async ({ store, hub, clock }) => {
