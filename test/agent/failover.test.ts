@@ -10,6 +10,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { after, before, test } from "node:test";
 import { createWidget, startEnv, waitFor, type Env } from "./fixtures.ts";
+import { nodeEntry } from "../helpers/node-entry.ts";
 
 const LEASE_MS = 3000;
 const MARGIN_MS = 1000;
@@ -35,7 +36,7 @@ after(() => children.forEach((c) => c.exitCode === null && c.kill("SIGKILL")));
 
 function spawnReplica(identity: string): ChildProcess {
   const settings = { grpcAddress: env.grpcAddress, httpUrl: env.server.url, identity, leaseDurationMs: LEASE_MS, workMs: 400, requeueMs: 50, workers: 12 };
-  const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./replica.ts", import.meta.url))], {
+  const child = spawn(process.execPath, nodeEntry(fileURLToPath(new URL("./replica.ts", import.meta.url))), {
     env: { ...process.env, REPLICA: JSON.stringify(settings) },
     stdio: ["ignore", "pipe", "inherit"],
   });

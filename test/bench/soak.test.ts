@@ -13,12 +13,13 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { nodeEntry } from "../helpers/node-entry.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
 test("soak: a 40-second run samples RSS and data-dir size and sees no errors", { timeout: 600_000 }, async () => {
   const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "bench/soak.ts", "--duration", "40s", "--sample-every", "1s"], {
+    const child = spawn(process.execPath, [...nodeEntry("bench/soak.ts"), "--duration", "40s", "--sample-every", "1s"], {
       cwd: root,
       stdio: ["ignore", "pipe", "pipe"],
     });

@@ -5,12 +5,13 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { nodeEntry } from "../helpers/node-entry.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
 function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done) => {
-    execFile(process.execPath, ["--import", "tsx", "bench/store-keys.ts", ...args], { cwd: root, timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [...nodeEntry("bench/store-keys.ts"), ...args], { cwd: root, timeout: 60_000 }, (err, stdout, stderr) => {
       done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });

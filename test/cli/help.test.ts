@@ -18,6 +18,7 @@ import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { runCli } from "../../src/cli/program.ts";
 import { exited, LineReader } from "../helpers/cli.ts";
+import { nodeEntry } from "../helpers/node-entry.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const COMMAND_PATHS = [[], ["server"], ["up"], ["agent"], ["agent", "pipelines"], ["apply"], ["get"], ["describe"], ["delete"], ["watch"], ["logs"]];
@@ -142,8 +143,8 @@ describe("every example in setpoint --help", () => {
     for (const f of ["package.json", "node_modules", "examples"]) symlinkSync(join(root, f), join(scratch, f));
     const bin = join(scratch, "bin");
     mkdirSync(bin);
-    const tsx = import.meta.resolve("tsx");
-    writeFileSync(join(bin, "setpoint"), `#!/bin/sh\nexec "${process.execPath}" --import "${tsx}" "${join(root, "src/cli/setpoint.ts")}" "$@"\n`);
+    const entry = nodeEntry(join(root, "src/cli/setpoint.ts"));
+    writeFileSync(join(bin, "setpoint"), `#!/bin/sh\nexec "${process.execPath}" ${entry.map((arg) => `"${arg}"`).join(" ")} "$@"\n`);
     chmodSync(join(bin, "setpoint"), 0o755);
     writeFileSync(
       join(scratch, "run.yaml"),

@@ -11,20 +11,17 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
 import { exited, LineReader } from "../helpers/cli.ts";
+import { nodeEntry } from "../helpers/node-entry.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
 /** Runs `setpoint up ARGS` in `cwd` until its banner ends, then Ctrl-C; returns the banner. */
 async function banner(cwd: string, args: string[]): Promise<string> {
-  const child = spawn(
-    process.execPath,
-    ["--import", import.meta.resolve("tsx"), join(root, "src/cli/setpoint.ts"), "up", "--http-port", "0", "--grpc-port", "0", ...args],
-    {
-      cwd,
-      env: { PATH: process.env.PATH, HOME: cwd },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
+  const child = spawn(process.execPath, [...nodeEntry(join(root, "src/cli/setpoint.ts")), "up", "--http-port", "0", "--grpc-port", "0", ...args], {
+    cwd,
+    env: { PATH: process.env.PATH, HOME: cwd },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const lines = new LineReader(child.stdout!);
   try {
     await lines.waitFor(/^Ctrl-C here stops/, { timeoutMs: 60_000 });

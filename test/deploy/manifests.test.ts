@@ -18,6 +18,7 @@ import { fileURLToPath } from "node:url";
 import { parseAllDocuments } from "yaml";
 import { parseDuration, parseServerArgs } from "../../src/cli/flags.ts";
 import { defaultServerOptions, type ServerOptions } from "../../src/server/options.ts";
+import { nodeEntry } from "../helpers/node-entry.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const deployDir = join(root, "deploy");
@@ -807,7 +808,7 @@ describe("deploy/openshift/ha: replicas on a 3-member etcd", () => {
     );
     assert.equal(env(c, "SETPOINT_TOKEN")?.valueFrom?.secretKeyRef?.name, "setpoint-token");
     // Every flag is one the command accepts.
-    const help = spawnSync(process.execPath, ["--import", "tsx", "src/cli/setpoint.ts", "agent", "pipelines", "--help"], { cwd: root, encoding: "utf8" });
+    const help = spawnSync(process.execPath, [...nodeEntry("src/cli/setpoint.ts"), "agent", "pipelines", "--help"], { cwd: root, encoding: "utf8" });
     assert.equal(help.status, 0, help.stderr);
     for (const a of args.filter((x) => x.startsWith("--"))) assert.ok(help.stdout.includes(a + " "), `setpoint agent pipelines accepts ${a}`);
   });

@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { nodeEntry } from "./node-entry.ts";
 
 const REPO = fileURLToPath(new URL("../..", import.meta.url));
 const DEADLINE_MS = 60_000; // generous: the machine may be busy with other test runs
@@ -24,7 +25,7 @@ export interface ChildServer {
  * once /healthz answers).
  */
 export async function startChildServer(dataDir: string, args: string[] = [], options: { healthz?: boolean } = {}): Promise<ChildServer> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "--http-port", "0", "--grpc-port", "-1", "--data-dir", dataDir, ...args], {
+  const child = spawn(process.execPath, [...nodeEntry("src/main.ts"), "--http-port", "0", "--grpc-port", "-1", "--data-dir", dataDir, ...args], {
     cwd: REPO,
     stdio: ["ignore", "pipe", "pipe"],
   });

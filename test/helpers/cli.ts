@@ -9,6 +9,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { runCli } from "../../src/cli/program.ts";
+import { nodeEntry } from "./node-entry.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const CLI = "src/cli/setpoint.ts";
@@ -71,7 +72,7 @@ export async function runSetpointInProcess(args: readonly string[], options: Cli
 
 /** Starts `setpoint ARGS` and returns the child; stdout and stderr are piped. */
 export function spawnSetpoint(args: readonly string[], options: CliOptions = {}): ChildProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", CLI, ...args], { cwd: root, env: environment(options.env), stdio: "pipe" });
+  const child = spawn(process.execPath, [...nodeEntry(CLI), ...args], { cwd: root, env: environment(options.env), stdio: "pipe" });
   if (options.input !== undefined) child.stdin!.end(options.input);
   else child.stdin!.end();
   return child;

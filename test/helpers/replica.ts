@@ -4,6 +4,7 @@
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { nodeEntry } from "./node-entry.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -24,9 +25,7 @@ export interface ReplicaProcess {
 /** Starts one replica on `etcdServers` under `prefix`; resolves once it logs that it listens. */
 export async function startReplica(options: { etcdServers: string; prefix: string; args?: string[] }): Promise<ReplicaProcess> {
   const args = [
-    "--import",
-    "tsx",
-    "src/main.ts",
+    ...nodeEntry("src/main.ts"),
     "--store",
     "etcd",
     "--etcd-servers",

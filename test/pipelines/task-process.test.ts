@@ -11,6 +11,7 @@ import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { OutputTail, startTaskProcess } from "../../src/pipelines/runner/task-process.ts";
 import { alive, waitFor } from "./fixtures.ts";
+import { nodeModule } from "../helpers/node-entry.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "setpoint-task-process-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -82,12 +83,12 @@ describe("TaskProcess", () => {
   it("dies with its agent: a SIGKILLed parent's tasks are killed by their watchdog", async () => {
     const pidFile = join(dir, "task.pid");
     const endFile = join(dir, "task.end");
-    const module = fileURLToPath(new URL("../../src/pipelines/runner/task-process.ts", import.meta.url));
+    const module = nodeModule(fileURLToPath(new URL("../../src/pipelines/runner/task-process.ts", import.meta.url)));
     const script = `
-      const { startTaskProcess } = await import(${JSON.stringify(module)});
+      const { startTaskProcess } = await import(${JSON.stringify(module.url)});
       startTaskProcess(["/bin/sh", "-c", "echo $$ > '${pidFile}'; sleep 3; echo end > '${endFile}'"], { cwd: ${JSON.stringify(dir)}, env: process.env });
       setInterval(() => {}, 1000);`;
-    const parent = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { stdio: "ignore" });
+    const parent = spawn(process.execPath, [...module.execArgv, "--input-type=module", "-e", script], { stdio: "ignore" });
     await waitFor("the task to start", () => existsSync(pidFile) && readFileSync(pidFile, "utf8").trim() !== "", 20_000);
     const task = Number(readFileSync(pidFile, "utf8"));
     assert.ok(alive(task));

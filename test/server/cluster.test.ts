@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { nodeEntry } from "../helpers/node-entry.ts";
 
 const REPO = fileURLToPath(new URL("../..", import.meta.url));
 const DEADLINE_MS = 60_000;
@@ -104,7 +105,7 @@ before(async () => {
   dataDir = mkdtempSync(join(tmpdir(), "setpoint-cluster-"));
   child = spawn(
     process.execPath,
-    ["--import", "tsx", "src/main.ts", "--http-port", "0", "--grpc-port", "-1", "--data-dir", dataDir, "--workers", "2", "--no-fsync"],
+    [...nodeEntry("src/main.ts"), "--http-port", "0", "--grpc-port", "-1", "--data-dir", dataDir, "--workers", "2", "--no-fsync"],
     {
       cwd: REPO,
       stdio: ["ignore", "pipe", "pipe"],
@@ -212,7 +213,7 @@ describe("--workers 2", () => {
     const dir = mkdtempSync(join(tmpdir(), "setpoint-cluster-kill-"));
     const other = spawn(
       process.execPath,
-      ["--import", "tsx", "src/main.ts", "--http-port", "0", "--grpc-port", "-1", "--data-dir", dir, "--workers", "2", "--no-fsync"],
+      [...nodeEntry("src/main.ts"), "--http-port", "0", "--grpc-port", "-1", "--data-dir", dir, "--workers", "2", "--no-fsync"],
       {
         cwd: REPO,
         stdio: ["ignore", "pipe", "ignore"],

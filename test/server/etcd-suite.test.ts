@@ -9,6 +9,7 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { nodeEntry } from "../helpers/node-entry.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const FILES = [
@@ -23,7 +24,7 @@ const FILES = [
 describe("the server test suite on etcd", () => {
   it(`passes the REST, watch and gRPC files (${FILES.length}) with SETPOINT_TEST_STORE=etcd`, async () => {
     assert.ok(FILES.length >= 5, `found ${FILES.join(", ")}`);
-    const child = spawn(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=1", "--test-reporter=tap", ...FILES], {
+    const child = spawn(process.execPath, ["--enable-source-maps", "--test", "--test-concurrency=1", "--test-reporter=tap", ...nodeEntry(...FILES)], {
       cwd: ROOT,
       // Without the parent's NODE_TEST_CONTEXT: the child reports TAP on its own instead of to this runner.
       env: {

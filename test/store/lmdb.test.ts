@@ -13,9 +13,10 @@ import { fileURLToPath } from "node:url";
 import { ManualClock } from "../../src/clock.ts";
 import { openLmdbStore, type LmdbStoreOptions, type ObjectKey, type Store } from "../../src/store.ts";
 import { runStoreContract, waitForCommit, type MakeStoreOptions, type StoreFixture } from "./contract.ts";
+import { nodeModule } from "../helpers/node-entry.ts";
 
 const REPO = fileURLToPath(new URL("../..", import.meta.url));
-const LMDB_MODULE = new URL("../../src/store/lmdb.ts", import.meta.url).href;
+const LMDB_MODULE = nodeModule(fileURLToPath(new URL("../../src/store/lmdb.ts", import.meta.url)));
 const DEADLINE_MS = 15_000;
 
 function tempDir(): string {
@@ -71,7 +72,7 @@ function increment(store: Store, by: string) {
 function startChild(dir: string) {
   const script = `
     const [dir] = process.argv.slice(1);
-    import(${JSON.stringify(LMDB_MODULE)}).then(async ({ openLmdbStore }) => {
+    import(${JSON.stringify(LMDB_MODULE.url)}).then(async ({ openLmdbStore }) => {
       const store = openLmdbStore(dir, { pollIntervalMs: 0 });
       const key = ${JSON.stringify(counter)};
       const lines = require("node:readline").createInterface({ input: process.stdin });
@@ -91,7 +92,7 @@ function startChild(dir: string) {
       process.exit(0);
     }).catch((err) => { console.error(err); process.exit(1); });
   `;
-  const child = spawn(process.execPath, ["--import", "tsx", "-e", script, dir], { cwd: REPO, stdio: ["pipe", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...LMDB_MODULE.execArgv, "-e", script, dir], { cwd: REPO, stdio: ["pipe", "pipe", "pipe"] });
   let stderr = "";
   child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));

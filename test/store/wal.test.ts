@@ -14,10 +14,11 @@ import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { openLmdbStore, type Store } from "../../src/store.ts";
 import { WriteAheadLog, type WalEntry } from "../../src/store/wal.ts";
+import { nodeModule } from "../helpers/node-entry.ts";
 
 const TYPE = "widgets.example.com";
 const REPO = fileURLToPath(new URL("../..", import.meta.url));
-const LMDB_MODULE = new URL("../../src/store/lmdb.ts", import.meta.url).href;
+const LMDB_MODULE = nodeModule(fileURLToPath(new URL("../../src/store/lmdb.ts", import.meta.url)));
 const DEADLINE_MS = 60_000;
 
 /** A seeded PRNG (mulberry32), so a failure names the seed that reproduces it. */
@@ -108,7 +109,7 @@ function records(dir: string): WalEntry[] {
 function startWriter(dir: string, walSegmentBytes: number) {
   const script = `
     const [dir, segment] = process.argv.slice(1);
-    import(${JSON.stringify(LMDB_MODULE)}).then(async ({ openLmdbStore }) => {
+    import(${JSON.stringify(LMDB_MODULE.url)}).then(async ({ openLmdbStore }) => {
       const store = openLmdbStore(dir, { pollIntervalMs: 0, walSegmentBytes: Number(segment) });
       const lines = require("node:readline").createInterface({ input: process.stdin });
       process.stdout.write("ready\\n");
@@ -132,7 +133,7 @@ function startWriter(dir: string, walSegmentBytes: number) {
       process.exit(0);
     }).catch((err) => { console.error(err); process.exit(1); });
   `;
-  const child = spawn(process.execPath, ["--import", "tsx", "-e", script, dir, String(walSegmentBytes)], { cwd: REPO, stdio: ["pipe", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...LMDB_MODULE.execArgv, "-e", script, dir, String(walSegmentBytes)], { cwd: REPO, stdio: ["pipe", "pipe", "pipe"] });
   let stderr = "";
   child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));

@@ -17,9 +17,10 @@ import type { ApiError } from "../../src/errors.ts";
 import { openLmdbStore, type Change, type Store } from "../../src/store.ts";
 import { parseFieldSelector, parseLabelSelector } from "../../src/api/selector.ts";
 import { WatchHub, type CloseReason, type WatchHubOptions, type WatchRequest, type WatchEvent, type WatchSink } from "../../src/watch.ts";
+import { nodeModule } from "../helpers/node-entry.ts";
 
 const REPO = fileURLToPath(new URL("../..", import.meta.url));
-const STORE_MODULE = new URL("../../src/store.ts", import.meta.url).href;
+const STORE_MODULE = nodeModule(fileURLToPath(new URL("../../src/store.ts", import.meta.url)));
 const DEADLINE_MS = 10_000;
 
 const WIDGETS = "widgets.example.com";
@@ -929,7 +930,7 @@ describe("WatchHub: commits by another writer on the same directory", () => {
       const N = 100;
       const script = `
         const [dir, n, type] = process.argv.slice(1);
-        import(${JSON.stringify(STORE_MODULE)}).then(async ({ openLmdbStore }) => {
+        import(${JSON.stringify(STORE_MODULE.url)}).then(async ({ openLmdbStore }) => {
           const store = openLmdbStore(dir, { pollIntervalMs: 0 });
           for (let i = 0; i < Number(n); i++) {
             const name = "c" + (i % 10);
@@ -942,7 +943,10 @@ describe("WatchHub: commits by another writer on the same directory", () => {
           process.exit(0);
         }).catch((err) => { console.error(err); process.exit(1); });
       `;
-      const child = spawn(process.execPath, ["--import", "tsx", "-e", script, dir, String(N), WIDGETS], { cwd: REPO, stdio: ["ignore", "ignore", "pipe"] });
+      const child = spawn(process.execPath, [...STORE_MODULE.execArgv, "-e", script, dir, String(N), WIDGETS], {
+        cwd: REPO,
+        stdio: ["ignore", "ignore", "pipe"],
+      });
       let stderr = "";
       child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
       const killer = setTimeout(() => child.kill("SIGKILL"), 30_000);
