@@ -11,8 +11,8 @@
 // Every write is one LMDB transaction that reads the head, decides, and writes
 // object + log entry + head together, so revisions are gap-free and ordered
 // even when several processes share the directory (LMDB serialises writers).
-// Writes issued in the same event-loop turn are group-committed by lmdb-js.
-// Reads use the current read snapshot.
+// Writes are group-committed (see "Group commit" below). Reads use the
+// current read snapshot.
 //
 // Durability (docs/durability.md): LMDB commits with `noMetaSync` (one sync
 // per commit; an OS crash may roll back a suffix of the newest commits) and
@@ -73,6 +73,32 @@ interface LogRecord {
   o: string;
   p?: string;
   m: number;
+}
+
+/** A write waiting for its batch. */
+interface PendingWrite {
+  key: ObjectKey;
+  decide: Decider;
+  resolve: (result: WriteResult) => void;
+  reject: (err: unknown) => void;
+}
+
+/** What a batch came to inside its write transaction. */
+interface Applied {
+  /** Per write of the batch, in order: its result, or why it failed (its decider threw, or the space alarm). */
+  outcomes: Array<{ result?: WriteResult; failure?: unknown }>;
+  /** The newest revision after the batch. */
+  head: number;
+  /** Estimated bytes the batch added (0: it wrote nothing). */
+  bytes: number;
+  /** Where its log records went. */
+  positions: WalPosition[];
+  /** Its log records started a new generation of the log. */
+  rotated: boolean;
+  /** The log's fdatasync covering its records, if logged. */
+  synced: Promise<void> | undefined;
+  /** Its records could not be logged: LMDB's data file must be synced instead. */
+  unlogged: boolean;
 }
 
 function compareNsName(a: { namespace: string; name: string }, b: { namespace: string; name: string }): number {
@@ -213,8 +239,6 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
 
   /** Makes every commit so far durable in LMDB itself (its meta page included). */
   const syncData = () => new Promise<void>((resolve, reject) => fdatasync(dataFd!, (err) => (err ? reject(err) : resolve())));
-  /** Set while one of this process's writes that rotated the log is not committed: no second rotation until then. */
-  let rotationPending = false;
 
   const listeners = new Set<() => void>();
   let notifyQueued = false;
@@ -269,22 +293,25 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     try {
       return await root.transaction(fn);
     } catch (err) {
-      // lmdb-js rejects every write of a failed commit with "Commit failed"
-      // and the cause in `commitError`, a promise nothing else handles.
-      const pending = (err as { commitError?: unknown } | undefined)?.commitError;
-      if (!(pending instanceof Promise)) throw err;
-      const cause: unknown = await pending.then(
-        () => err,
-        (e: unknown) => e,
-      );
-      claimCommitError(cause);
-      const error = space.commitFailed(cause) ?? new Error(`store: commit failed: ${(cause as Error)?.message ?? String(cause)}`, { cause });
-      if (!reported.has(pending)) {
-        reported.add(pending);
-        options.onCommitFailure?.(error);
-      }
-      throw error;
+      if (!(err as { commitError?: unknown } | undefined)?.commitError) throw err;
+      throw commitFailed(err, await commitCause(err));
     }
+  }
+
+  /**
+   * The error a failed commit's writes reject with, as InsufficientStorageError
+   * when the disk is full; reported once per commit (`failure`: what
+   * lmdb-js rejected them with, the same for every write of one commit).
+   */
+  function commitFailed(failure: unknown, cause: unknown): Error {
+    claimCommitError(cause);
+    const error = space.commitFailed(cause) ?? new Error(`store: commit failed: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+    const key = (failure as { commitError?: object } | undefined)?.commitError ?? failure;
+    if (typeof key !== "object" || key === null || !reported.has(key)) {
+      if (typeof key === "object" && key !== null) reported.add(key);
+      options.onCommitFailure?.(error);
+    }
+    return error;
   }
 
   const head = () => meta.get("head") ?? 0;
@@ -394,105 +421,257 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     return { json: entry.value, revision: entry.version ?? 0 };
   }
 
-  async function write(key: ObjectKey, decide: Decider): Promise<WriteResult> {
-    const k = encodeKey(key);
-    let failure: unknown;
+  // Group commit (docs/durability.md). A write waits in `queue`; a batch is
+  // every write queued when it starts. Alone, with no batch in flight (one
+  // client writing in turn), the write commits at the end of the turn in an
+  // LMDB transaction on this thread: no hop to lmdb-js's write thread and
+  // back. Otherwise batches go through lmdb-js's write thread, so that this
+  // thread parses more requests while LMDB syncs; a batch is taken when its
+  // transaction starts, so everything that arrived during the previous
+  // commit joins it. A batch's log records are appended with one write and
+  // synced with one fdatasync started before LMDB's commit; its writes
+  // resolve once both are done.
+  // Invariants: `queue` is empty unless `scheduled` is set; `scheduled` is
+  // "txn" while a transaction that will take the queue is queued.
+  let queue: PendingWrite[] = [];
+  let scheduled: "turn" | "txn" | undefined;
+  /** Batches queued on or committing through lmdb-js's write thread. */
+  let inFlight = 0;
+  /** Set while a batch that rotated the log is not committed: no second rotation until then. */
+  let rotationPending = false;
+  /** Batches not settled yet (close waits for them). */
+  const settling = new Set<Promise<void>>();
+
+  function write(key: ObjectKey, decide: Decider): Promise<WriteResult> {
+    return new Promise<WriteResult>((resolve, reject) => {
+      queue.push({ key, decide, resolve, reject });
+      if (scheduled) return;
+      if (inFlight > 0) return takeInTransaction();
+      scheduled = "turn";
+      // Not a timer of the clock: the end of this turn, where a lone write is committed.
+      setImmediate(endOfTurn);
+    });
+  }
+
+  function endOfTurn(): void {
+    if (scheduled !== "turn") return;
+    scheduled = undefined;
+    if (queue.length === 1 && inFlight === 0) {
+      const batch = queue;
+      queue = [];
+      track(commitHere(batch));
+    } else if (queue.length > 0) takeInTransaction();
+  }
+
+  /** Queues an lmdb-js transaction that takes the queue as its batch when it starts. */
+  function takeInTransaction(): void {
+    scheduled = "txn";
+    let batch: PendingWrite[] = [];
+    track(
+      commitThere(() => {
+        scheduled = undefined;
+        batch = queue;
+        queue = [];
+        return batch;
+      }),
+    );
+  }
+
+  function track(done: Promise<void>): void {
+    settling.add(done);
+    void done.finally(() => settling.delete(done));
+  }
+
+  /** Commits `batch` in a write transaction on this thread; settles its writes. */
+  async function commitHere(batch: PendingWrite[]): Promise<void> {
     const refusal = space.refusal();
-    let bytes = 0;
-    let record: LogRecord | undefined;
-    let logged: { position: WalPosition; rotated: boolean } | undefined;
-    let logSynced: Promise<void> | undefined;
-    let unlogged = false;
-    const logRecord = (w: WriteAheadLog, revision: number, r: LogRecord) => {
-      // Under the space alarm the log is left alone: growing it (a MiB at a
-      // time) would eat the room kept for deletes and compaction. The write
-      // syncs LMDB's data file after its commit instead, as when it cannot be logged.
-      if (refusal) {
-        unlogged = true;
-        return;
-      }
-      const cursor: WalCursor = walMeta.get("wal") ?? { segment: 0, generation: 0, end: 0 };
-      const appended = w.append(cursor, revision, encodeRecord(r), !rotationPending);
-      if (!appended) {
-        unlogged = true;
-        return;
-      }
-      walMeta.putSync("wal", appended.cursor);
-      logged = appended;
-      if (appended.rotated) rotationPending = true;
-      // Synced beside LMDB's commit; awaited after it.
-      logSynced = w.sync(appended.position.segment);
-      logSynced.catch(() => {});
-    };
-    let result: WriteResult | undefined;
+    let attempt: Applied | undefined;
+    let applied: Applied;
     try {
-      result = await commit((): WriteResult | undefined => {
-        const entry = objects.getEntry(k);
-        const current: StoredObject | undefined = entry ? { json: entry.value, revision: entry.version ?? 0 } : undefined;
-        const revision = (meta.get("head") ?? 0) + 1;
-        let decision;
-        try {
-          decision = decide(current, revision);
-        } catch (err) {
-          failure = err;
-          return undefined;
-        }
-        if (decision.op === "none") {
-          return { revision: current?.revision ?? 0, object: current?.json, op: "none" };
-        }
-        if (refusal && decision.op === "put") {
-          failure = refusal;
-          return undefined;
-        }
-        bytes = 2 * decision.object.length + (current?.json.length ?? 0) + 64; // object, its log record, keys
-        record = {
-          t: decision.op === "delete" ? "DELETED" : current ? "MODIFIED" : "ADDED",
-          k: [key.type, key.namespace, key.name],
-          o: decision.object,
-          m: now(),
-        };
-        if (current) record.p = current.json;
-        if (decision.op === "delete") objects.removeSync(k);
-        else objects.putSync(k, decision.object, revision);
-        log.putSync(revision, record);
-        meta.putSync("head", revision);
-        if (wal) logRecord(wal, revision, record);
-        return { revision, object: decision.object, op: decision.op };
+      applied = root.transactionSync(() => {
+        attempt = applyBatch(batch, refusal);
+        return attempt;
       });
     } catch (err) {
-      if (!wal || !logged || !record) throw err;
-      // Never replay a write whose commit failed, unless a process opening
-      // the store meanwhile replayed it: then it is committed after all.
-      const at = logged.position;
-      const r = record as LogRecord;
-      let replayed = false;
-      try {
-        replayed = root.transactionSync(() => {
-          const there = log.get(at.revision);
-          if (there && there.m === r.m && there.o === r.o && there.k.join("\u0000") === r.k.join("\u0000")) return true;
-          wal!.withdraw(at);
-          return false;
-        });
-      } catch {
-        // closed meanwhile, or the disk failed again: report the commit's own failure
-      }
-      if (!replayed) throw err;
-      result = { revision: at.revision, object: r.o, op: r.t === "DELETED" ? "delete" : "put" };
+      if (attempt === undefined) return retryAlone(batch, err);
+      return failBatch(batch, attempt, commitFailed(err, err));
+    }
+    await settle(batch, applied);
+  }
+
+  /** Commits the batch `take` returns in a child transaction of lmdb-js's write thread; settles its writes. */
+  async function commitThere(take: () => PendingWrite[]): Promise<void> {
+    inFlight++;
+    let batch: PendingWrite[] = [];
+    let attempt: Applied | undefined;
+    let applied: Applied;
+    try {
+      applied = await root.childTransaction(() => {
+        batch = take();
+        attempt = applyBatch(batch, space.refusal());
+        if (attempt.rotated) rotationPending = true;
+        return attempt;
+      });
+    } catch (err) {
+      if (attempt === undefined) return retryAlone(batch, err);
+      return failBatch(batch, attempt, commitFailed(err, await commitCause(err)));
     } finally {
-      if (logged?.rotated) rotationPending = false;
+      inFlight--;
+      if (attempt?.rotated) rotationPending = false;
     }
-    if (result === undefined) throw failure;
-    if (result.op !== "none") {
-      if (logSynced) await logSynced;
-      else if (unlogged) await syncData();
+    await settle(batch, applied);
+  }
+
+  /** LMDB refused a write of `batch` (and rolled the batch back): commit each on its own, so that only that write fails. */
+  async function retryAlone(batch: PendingWrite[], err: unknown): Promise<void> {
+    if (batch.length === 1) return batch[0]!.reject(err);
+    await Promise.all(batch.map((p) => commitThere(() => [p])));
+  }
+
+  /**
+   * Decides and stores each write of `batch` against the state its
+   * predecessors in the batch left, and logs their records. Runs inside the
+   * write transaction; throws only for an LMDB failure (not a decision).
+   */
+  function applyBatch(batch: PendingWrite[], refusal: Error | undefined): Applied {
+    const applied: Applied = { outcomes: [], head: 0, bytes: 0, positions: [], rotated: false, synced: undefined, unlogged: false };
+    let head = meta.get("head") ?? 0;
+    const logged: Array<{ revision: number; payload: Buffer }> = [];
+    for (const p of batch) {
+      const k = encodeKey(p.key);
+      const entry = objects.getEntry(k);
+      const current: StoredObject | undefined = entry ? { json: entry.value, revision: entry.version ?? 0 } : undefined;
+      const revision = head + 1;
+      let decision;
+      try {
+        decision = p.decide(current, revision);
+      } catch (err) {
+        applied.outcomes.push({ failure: err });
+        continue;
+      }
+      if (decision.op === "none") {
+        applied.outcomes.push({ result: { revision: current?.revision ?? 0, object: current?.json, op: "none" } });
+        continue;
+      }
+      if (refusal && decision.op === "put") {
+        applied.outcomes.push({ failure: refusal });
+        continue;
+      }
+      applied.bytes += 2 * decision.object.length + (current?.json.length ?? 0) + 64; // object, its log record, keys
+      const record: LogRecord = {
+        t: decision.op === "delete" ? "DELETED" : current ? "MODIFIED" : "ADDED",
+        k: [p.key.type, p.key.namespace, p.key.name],
+        o: decision.object,
+        m: now(),
+      };
+      if (current) record.p = current.json;
+      if (decision.op === "delete") objects.removeSync(k);
+      else objects.putSync(k, decision.object, revision);
+      log.putSync(revision, record);
+      // Under the space alarm the log is left alone: growing it (a MiB at a
+      // time) would eat the room kept for deletes and compaction. The batch
+      // syncs LMDB's data file after its commit instead, as when it cannot be logged.
+      if (wal && !refusal) logged.push({ revision, payload: encodeRecord(record) });
+      head = revision;
+      applied.outcomes.push({ result: { revision, object: decision.object, op: decision.op } });
     }
-    if (result.op !== "none") {
-      space.committed(bytes);
-      if (result.revision > seenHead) seenHead = result.revision;
-      peers?.announce(result.revision);
-      notify();
+    applied.head = head;
+    if (applied.bytes === 0) return applied;
+    meta.putSync("head", head);
+    if (!wal) return applied;
+    const appended = logged.length === 0 ? undefined : wal.append(walMeta.get("wal") ?? { segment: 0, generation: 0, end: 0 }, logged, !rotationPending);
+    if (!appended) {
+      applied.unlogged = true;
+      return applied;
     }
-    return result;
+    try {
+      walMeta.putSync("wal", appended.cursor);
+    } catch (err) {
+      wal.withdraw(appended.positions); // the batch is rolled back and tried again
+      throw err;
+    }
+    applied.positions = appended.positions;
+    applied.rotated = appended.rotated;
+    // Started now, so that it runs beside LMDB's commit; awaited after it.
+    applied.synced = wal.sync(appended.cursor.segment);
+    applied.synced.catch(() => {});
+    return applied;
+  }
+
+  /** Settles the writes of a committed batch once it is durable. */
+  async function settle(batch: PendingWrite[], applied: Applied): Promise<void> {
+    let failure: unknown;
+    try {
+      if (applied.synced) await applied.synced;
+      else if (applied.unlogged) await syncData();
+    } catch (err) {
+      failure = err; // committed, but maybe not durable: reported as failed
+    }
+    committed(applied);
+    for (let i = 0; i < batch.length; i++) {
+      const o = applied.outcomes[i]!;
+      if (o.result && (failure === undefined || o.result.op === "none")) batch[i]!.resolve(o.result);
+      else batch[i]!.reject(o.result ? failure : o.failure);
+    }
+  }
+
+  /** Rejects the writes of a batch whose commit failed, after withdrawing its log records. */
+  function failBatch(batch: PendingWrite[], attempt: Applied, error: Error): void {
+    const replayed = withdraw(attempt);
+    for (let i = 0; i < batch.length; i++) {
+      const result = replayed[i];
+      if (result) batch[i]!.resolve(result);
+      else batch[i]!.reject(error);
+    }
+  }
+
+  /** The cause of an lmdb-js commit failure: it rejects every write with "Commit failed" and the cause in `commitError`, a promise nothing else handles. */
+  async function commitCause(err: unknown): Promise<unknown> {
+    const pending = (err as { commitError?: unknown } | undefined)?.commitError;
+    if (!(pending instanceof Promise)) return err;
+    return pending.then(
+      () => err,
+      (e: unknown) => e,
+    );
+  }
+
+  /** Tells the space monitor, other processes and the listeners of a committed batch. */
+  function committed(applied: Applied): void {
+    if (applied.bytes === 0) return;
+    space.committed(applied.bytes);
+    if (applied.head > seenHead) seenHead = applied.head;
+    peers?.announce(applied.head);
+    notify();
+  }
+
+  /**
+   * After a failed commit: zeroes the batch's log records so that they are
+   * never replayed, unless a process opening the store replayed them
+   * meanwhile (then those writes are committed after all: their results).
+   */
+  function withdraw(applied: Applied): Array<WriteResult | undefined> {
+    const results: Array<WriteResult | undefined> = [];
+    if (!wal || applied.positions.length === 0) return results;
+    const records = new Map<number, WriteResult>();
+    for (const o of applied.outcomes) if (o.result && o.result.op !== "none") records.set(o.result.revision, o.result);
+    try {
+      root.transactionSync(() => {
+        let i = 0;
+        for (; i < applied.positions.length; i++) {
+          const at = applied.positions[i]!;
+          const mine = records.get(at.revision);
+          const there = log.get(at.revision);
+          if (!mine || !there || there.o !== mine.object) break;
+        }
+        const replayed = new Set(applied.positions.slice(0, i).map((p) => p.revision));
+        wal!.withdraw(applied.positions.slice(i));
+        for (const o of applied.outcomes) results.push(o.result && replayed.has(o.result.revision) ? o.result : undefined);
+      });
+    } catch {
+      // closed meanwhile, or the disk failed again: report the commit's own failure
+      results.length = 0;
+    }
+    return results;
   }
 
   async function compact(opts: CompactOptions): Promise<number> {
@@ -559,6 +738,9 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     },
     space: () => space.space(),
     async close() {
+      // Writes already asked for are committed (or fail) before the store closes.
+      endOfTurn();
+      while (settling.size > 0) await Promise.allSettled([...settling]);
       poller?.cancel();
       stopPeers?.();
       listeners.clear();

@@ -41,6 +41,8 @@ const HEADER_BYTES = 4096;
 const SEGMENT_MAGIC = Buffer.from("SPWAL\u0000v1", "latin1"); // 8 bytes
 const RECORD_MAGIC = 0x5350_5245; // "SPRE"
 const RECORD_HEADER_BYTES = 24;
+/** Buffers per pwritev (Linux's IOV_MAX). */
+const IOV_MAX = 1024;
 /** Growth step of a segment file. */
 const ALLOCATE_BYTES = 1024 * 1024;
 
@@ -61,6 +63,13 @@ export interface WalPosition {
   /** The record's header as written (to recognise it when withdrawing it). */
   header: Buffer;
   revision: number;
+}
+
+/** What `append` did: the cursor past the records, where each went, and whether it started a new generation. */
+export interface WalAppend {
+  cursor: WalCursor;
+  positions: WalPosition[];
+  rotated: boolean;
 }
 
 /** One record read back: its revision and payload, and where it lies. */
@@ -139,15 +148,17 @@ export class WriteAheadLog {
   }
 
   /**
-   * Appends one record at `cursor` (rotating into the other segment when it
-   * does not fit, if `mayRotate`). Returns the new cursor and the record's
-   * position, or undefined when the record was not logged (too large, or a
-   * rotation was needed and not allowed): the caller must then sync LMDB.
-   * Call inside the write transaction that commits `revision`.
+   * Appends records with consecutive revisions at `cursor`, in one write:
+   * rotating first into the other segment when they do not fit (if
+   * `mayRotate`). Returns the new cursor and each record's position, or
+   * undefined when nothing was logged (larger than a segment, a rotation
+   * needed and not allowed, or no room on the disk): the caller must then
+   * sync LMDB. Call inside the write transaction that commits the revisions.
    */
-  append(cursor: WalCursor, revision: number, payload: Buffer, mayRotate: boolean): { cursor: WalCursor; position: WalPosition; rotated: boolean } | undefined {
-    const size = RECORD_HEADER_BYTES + payload.length;
-    if (HEADER_BYTES + size > this.#segmentBytes) return undefined;
+  append(cursor: WalCursor, records: ReadonlyArray<{ revision: number; payload: Buffer }>, mayRotate: boolean): WalAppend | undefined {
+    let size = 0;
+    for (const r of records) size += RECORD_HEADER_BYTES + r.payload.length;
+    if (records.length === 0 || HEADER_BYTES + size > this.#segmentBytes) return undefined;
     let c = cursor;
     let rotated = false;
     if (c.generation === 0 || c.end + size > this.#segmentBytes) {
@@ -155,69 +166,109 @@ export class WriteAheadLog {
       rotated = true;
     }
     const s = this.#segments[rotated ? (c.generation === 0 ? 0 : 1 - c.segment) : c.segment]!;
-    const header = Buffer.allocUnsafe(RECORD_HEADER_BYTES);
+    const positions: WalPosition[] = [];
     try {
       if (rotated) c = this.#rotate(c);
       else if (s.generation !== c.generation) this.#readHeader(s); // another process rotated
       if (s.generation !== c.generation) throw new Error(`wal: segment ${c.segment} holds generation ${s.generation}, the store expects ${c.generation}`);
-      header.writeUInt32LE(RECORD_MAGIC, 0);
-      header.writeUInt32LE(payload.length, 4);
-      header.writeUInt32LE(c.generation, 12);
-      header.writeDoubleLE(revision, 16);
-      header.writeUInt32LE(crc32(payload, crc32(header.subarray(12), s.salt)), 8);
       this.#allocate(s, c.end + size);
-      if (writevSync(s.fd, [header, payload], c.end) !== size) throw new Error("wal: short write");
+      const buffers: Buffer[] = [];
+      let at = c.end;
+      for (const r of records) {
+        const header = Buffer.allocUnsafe(RECORD_HEADER_BYTES);
+        header.writeUInt32LE(RECORD_MAGIC, 0);
+        header.writeUInt32LE(r.payload.length, 4);
+        header.writeUInt32LE(c.generation, 12);
+        header.writeDoubleLE(r.revision, 16);
+        header.writeUInt32LE(crc32(r.payload, crc32(header.subarray(12), s.salt)), 8);
+        buffers.push(header, r.payload);
+        positions.push({ segment: c.segment, offset: at, header, revision: r.revision });
+        at += RECORD_HEADER_BYTES + r.payload.length;
+      }
+      this.#writeAll(s.fd, buffers, c.end);
     } catch {
       // No room for the log (a full disk) or an I/O error: the caller syncs
-      // LMDB instead. A record half written here is torn: never replayed,
-      // and overwritten by the next append.
+      // LMDB instead. Records written here are unmade (their headers zeroed),
+      // so that none is replayed after a shorter append at the same place.
+      this.#unwrite(s, positions);
       return undefined;
     }
-    return { cursor: { ...c, end: c.end + size }, position: { segment: c.segment, offset: c.end, header, revision }, rotated };
+    return { cursor: { ...c, end: c.end + size }, positions, rotated };
   }
 
   /**
    * Resolves once every record appended to `segment` before the call is on
-   * disk. The fdatasync starts once the current job's microtasks have run (so
-   * the records of one LMDB transaction, appended by one loop of callbacks,
-   * share it) and the segment's previous fdatasync is done.
+   * disk. The fdatasync starts at once, or once the segment's running one is
+   * done (then every append until it starts shares it).
    */
   sync(segment: number): Promise<void> {
     const s = this.#segments[segment]!;
     if (s.queued) return s.queued;
-    const previous = s.running;
-    const queued: Promise<void> = new Promise<void>((resolve) => queueMicrotask(resolve))
-      .then(() => previous?.catch(() => {}))
-      .then(() => {
-        // Records appended from here on need the next fdatasync.
-        if (s.queued === queued) s.queued = undefined;
-        const running = this.#fdatasync(s);
-        s.running = running;
-        return running;
-      });
+    if (!s.running) return this.#start(s);
+    const queued: Promise<void> = s.running.then(
+      () => this.#start(s),
+      () => this.#start(s),
+    );
     s.queued = queued;
     return queued;
   }
 
+  /** Starts an fdatasync of `s`, covering every append so far. */
+  #start(s: Segment): Promise<void> {
+    s.queued = undefined;
+    const running = this.#fdatasync(s);
+    s.running = running;
+    const done = () => {
+      if (s.running === running) s.running = undefined;
+    };
+    running.then(done, done);
+    return running;
+  }
+
   /**
-   * Withdraws the record at `position` (its commit failed) if it is still
-   * there, so that it is never replayed: zeroes its header and syncs. Call
-   * inside a write transaction. Returns whether it was there.
+   * Withdraws records (their commit failed) that are still there, so that
+   * they are never replayed: zeroes their headers, then syncs. Call inside a
+   * write transaction.
    */
-  withdraw(position: WalPosition): boolean {
-    const s = this.#segments[position.segment]!;
-    const current = Buffer.alloc(RECORD_HEADER_BYTES);
-    readSync(s.fd, current, 0, RECORD_HEADER_BYTES, position.offset);
-    if (!current.equals(position.header)) return false;
-    writeSync(s.fd, Buffer.alloc(RECORD_HEADER_BYTES), 0, RECORD_HEADER_BYTES, position.offset);
-    fdatasyncSync(s.fd);
-    return true;
+  withdraw(positions: readonly WalPosition[]): void {
+    const touched = new Set<Segment>();
+    for (const position of positions) {
+      const s = this.#segments[position.segment]!;
+      const current = Buffer.alloc(RECORD_HEADER_BYTES);
+      readSync(s.fd, current, 0, RECORD_HEADER_BYTES, position.offset);
+      if (!current.equals(position.header)) continue;
+      writeSync(s.fd, Buffer.alloc(RECORD_HEADER_BYTES), 0, RECORD_HEADER_BYTES, position.offset);
+      touched.add(s);
+    }
+    for (const s of touched) fdatasyncSync(s.fd);
   }
 
   /** Closes the segment files; later calls do nothing. */
   close(): void {
     for (const s of this.#segments) if (s.fd >= 0) closeSync(s.fd);
     for (const s of this.#segments) s.fd = -1;
+  }
+
+  /** Writes `buffers` back to back at `offset` (pwritev, at most IOV_MAX buffers at a time). */
+  #writeAll(fd: number, buffers: Buffer[], offset: number): void {
+    let at = offset;
+    for (let i = 0; i < buffers.length; i += IOV_MAX) {
+      const part = buffers.slice(i, i + IOV_MAX);
+      let bytes = 0;
+      for (const b of part) bytes += b.length;
+      if (writevSync(fd, part, at) !== bytes) throw new Error("wal: short write");
+      at += bytes;
+    }
+  }
+
+  /** Best effort: zeroes the headers of records just written. */
+  #unwrite(s: Segment, positions: readonly WalPosition[]): void {
+    const zeros = Buffer.alloc(RECORD_HEADER_BYTES);
+    try {
+      for (const p of positions) writeSync(s.fd, zeros, 0, RECORD_HEADER_BYTES, p.offset);
+    } catch {
+      // the disk refuses writes: a record it did not take is torn, and not replayed
+    }
   }
 
   #fdatasync(s: Segment): Promise<void> {
