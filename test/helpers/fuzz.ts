@@ -1,4 +1,4 @@
-// What the seeded fuzz tests (test/server/fuzz.test.ts, fuzz-wire.test.ts)
+// What the seeded tests (test/server/fuzz.test.ts, fuzz-wire.test.ts, the store contract, wal.test.ts)
 // share: a small seedable PRNG, so that a failure reproduces from its seed,
 // and a runner that keeps a fixed number of cases in flight.
 
@@ -35,6 +35,12 @@ export class Rng {
     for (let i = 0; i < n; i++) b[i] = this.int(0, 255);
     return b;
   }
+}
+
+/** `Rng`'s numbers as a plain function, for code that takes `() => number`. */
+export function prng(seed: number): () => number {
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 /** Runs `count` jobs, `parallel` at a time. */

@@ -20,14 +20,40 @@ function forwardable(headers: IncomingHttpHeaders): IncomingHttpHeaders {
   return out;
 }
 
-function listen(server: Server | HttpServer): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Listens on an ephemeral port of 127.0.0.1; `close` destroys the tracked sockets (and agents), then closes the server. */
+async function serve(server: Server | HttpServer, sockets: Set<Socket>, agents: Agent[] = []): Promise<FrontEnd> {
+  const port = await new Promise<number>((resolve, reject) => {
     server.once("error", reject);
     server.listen(0, "127.0.0.1", () => {
       const a = server.address();
       resolve(typeof a === "object" && a ? a.port : 0);
     });
   });
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        for (const a of agents) a.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/**
+ * Joins a client's socket to its replica's, each way through `pipe` (so a
+ * reader that stops reading stops the other side's reads: backpressure, no
+ * buffering here beyond the sockets' own). An end is passed on; the replica's
+ * close ends the client's side after what is queued; the client's close, or an
+ * error on either, destroys the other.
+ */
+function splice(client: Socket, upstream: Socket): void {
+  client.pipe(upstream);
+  upstream.pipe(client);
+  client.on("error", () => upstream.destroy());
+  upstream.on("error", () => client.destroy());
+  client.on("close", () => upstream.destroy());
+  upstream.on("close", () => client.end());
 }
 
 /** An HTTP front end on 127.0.0.1 that sends each request (and each WebSocket upgrade) to the next of `ports`. */
@@ -89,25 +115,9 @@ export async function roundRobinHttp(ports: number[]): Promise<FrontEnd> {
     for (let j = 0; j < req.rawHeaders.length; j += 2) lines.push(`${req.rawHeaders[j]}: ${req.rawHeaders[j + 1]}`);
     upstream.write(lines.join("\r\n") + "\r\n\r\n");
     if (head.length > 0) upstream.write(head);
-    upstream.pipe(socket);
-    socket.pipe(upstream);
-    upstream.on("error", () => socket.destroy());
-    socket.on("error", () => upstream.destroy());
-    upstream.on("end", () => socket.end());
-    socket.on("end", () => upstream.end());
-    upstream.on("close", () => socket.end());
-    socket.on("close", () => upstream.destroy());
+    splice(socket, upstream);
   });
-  const port = await listen(server);
-  return {
-    port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        for (const a of agents) a.destroy();
-        server.close(() => resolve());
-      }),
-  };
+  return serve(server, sockets, agents);
 }
 
 /** A TCP front end on 127.0.0.1 that sends each new connection to the next of `ports`. */
@@ -120,20 +130,7 @@ export async function roundRobinTcp(ports: number[]): Promise<FrontEnd> {
       sockets.add(s);
       s.once("close", () => sockets.delete(s));
     }
-    client.pipe(upstream);
-    upstream.pipe(client);
-    client.on("error", () => upstream.destroy());
-    upstream.on("error", () => client.destroy());
-    client.on("close", () => upstream.destroy());
-    upstream.on("close", () => client.end());
+    splice(client, upstream);
   });
-  const port = await listen(server);
-  return {
-    port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
+  return serve(server, sockets);
 }

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ConflictError, ExpiredError, NotFoundError } from "../../src/errors.ts";
 import type { Change, ListOptions, ObjectKey, Store, StoredObject, WriteResult } from "../../src/store/types.ts";
+import { prng } from "../helpers/fuzz.ts";
 import { storeProperty } from "./contract-property.ts";
 
 /** What a backend's test file hands the suite: a fresh store and ways to reach its location again. */
@@ -170,18 +171,6 @@ function manualClock(start = 1_800_000_000_000): { now: () => number; set(ms: nu
     advance(ms) {
       t += ms;
     },
-  };
-}
-
-/** Deterministic pseudo-random numbers (mulberry32), so a failing sequence can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 

@@ -3,20 +3,15 @@
 // and a second OS process writing to the same directory.
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { ManualClock } from "../../src/clock.ts";
 import { openLmdbStore, type LmdbStoreOptions, type ObjectKey, type Store } from "../../src/store.ts";
+import { startStoreChild, type StoreChild } from "../helpers/store-child.ts";
 import { runStoreContract, waitForCommit, type MakeStoreOptions, type StoreFixture } from "./contract.ts";
-import { nodeModule } from "../helpers/node-entry.ts";
 
-const REPO = fileURLToPath(new URL("../..", import.meta.url));
-const LMDB_MODULE = nodeModule(fileURLToPath(new URL("../../src/store/lmdb.ts", import.meta.url)));
 const DEADLINE_MS = 15_000;
 
 function tempDir(): string {
@@ -69,68 +64,20 @@ function increment(store: Store, by: string) {
  * A second process with its own store on `dir`. It reads commands from stdin:
  * `inc N` does N sequential increments and answers `done`; `exit` closes and exits.
  */
-function startChild(dir: string) {
-  const script = `
-    const [dir] = process.argv.slice(1);
-    import(${JSON.stringify(LMDB_MODULE.url)}).then(async ({ openLmdbStore }) => {
-      const store = openLmdbStore(dir, { pollIntervalMs: 0 });
-      const key = ${JSON.stringify(counter)};
-      const lines = require("node:readline").createInterface({ input: process.stdin });
-      process.stdout.write("ready\\n");
-      for await (const line of lines) {
-        const [cmd, n] = line.split(" ");
-        if (cmd === "exit") break;
-        for (let i = 0; i < Number(n); i++) {
-          await store.write(key, (current, revision) => {
-            const count = current ? JSON.parse(current.json).n : 0;
-            return { op: "put", object: JSON.stringify({ metadata: { resourceVersion: String(revision) }, n: count + 1, by: "child" }) };
-          });
-        }
-        process.stdout.write("done\\n");
-      }
-      await store.close();
-      process.exit(0);
-    }).catch((err) => { console.error(err); process.exit(1); });
-  `;
-  const child = spawn(process.execPath, [...LMDB_MODULE.execArgv, "-e", script, dir], { cwd: REPO, stdio: ["pipe", "pipe", "pipe"] });
-  let stderr = "";
-  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  const pending: string[] = [];
-  const waiters: Array<(line: string) => void> = [];
-  createInterface({ input: child.stdout }).on("line", (line) => {
-    const w = waiters.shift();
-    if (w) w(line);
-    else pending.push(line);
-  });
-  return {
-    send(line: string) {
-      child.stdin.write(line + "\n");
-    },
-    /** The child's next stdout line, within the deadline. */
-    nextLine(what: string): Promise<string> {
-      const ready = pending.shift();
-      if (ready !== undefined) return Promise.resolve(ready);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`child: timed out waiting for ${what}; stderr: ${stderr}`)), DEADLINE_MS);
-        waiters.push((line) => {
-          clearTimeout(timer);
-          resolve(line);
+function startChild(dir: string): StoreChild {
+  return startStoreChild(dir, {
+    store: { pollIntervalMs: 0 },
+    handler: `async (store, [, n]) => {
+      for (let i = 0; i < Number(n); i++) {
+        await store.write(${JSON.stringify(counter)}, (current, revision) => {
+          const count = current ? JSON.parse(current.json).n : 0;
+          return { op: "put", object: JSON.stringify({ metadata: { resourceVersion: String(revision) }, n: count + 1, by: "child" }) };
         });
-      });
-    },
-    async exit(): Promise<number | null> {
-      child.stdin.write("exit\n");
-      const timer = setTimeout(() => child.kill(), DEADLINE_MS);
-      const code = await exited;
-      clearTimeout(timer);
-      return code;
-    },
-    kill() {
-      if (child.exitCode === null) child.kill();
-    },
-    stderr: () => stderr,
-  };
+      }
+      return "done";
+    }`,
+    deadlineMs: DEADLINE_MS,
+  });
 }
 
 describe("lmdb: specifics", () => {

@@ -6,32 +6,16 @@
 
 import assert from "node:assert/strict";
 import { copyFileSync, mkdtempSync, openSync, closeSync, readSync, rmSync, truncateSync, writeSync } from "node:fs";
-import { spawn } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { openLmdbStore, type Store } from "../../src/store.ts";
 import { WriteAheadLog, type WalEntry } from "../../src/store/wal.ts";
-import { nodeModule } from "../helpers/node-entry.ts";
+import { prng } from "../helpers/fuzz.ts";
+import { startStoreChild } from "../helpers/store-child.ts";
 
 const TYPE = "widgets.example.com";
-const REPO = fileURLToPath(new URL("../..", import.meta.url));
-const LMDB_MODULE = nodeModule(fileURLToPath(new URL("../../src/store/lmdb.ts", import.meta.url)));
 const DEADLINE_MS = 60_000;
-
-/** A seeded PRNG (mulberry32), so a failure names the seed that reproduces it. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Acked {
   revision: number;
@@ -107,65 +91,34 @@ function records(dir: string): WalEntry[] {
 
 /** A second process writing to the same directory: `write(n, seed)` resolves with its acknowledged writes. */
 function startWriter(dir: string, walSegmentBytes: number) {
-  const script = `
-    const [dir, segment] = process.argv.slice(1);
-    import(${JSON.stringify(LMDB_MODULE.url)}).then(async ({ openLmdbStore }) => {
-      const store = openLmdbStore(dir, { pollIntervalMs: 0, walSegmentBytes: Number(segment) });
-      const lines = require("node:readline").createInterface({ input: process.stdin });
-      process.stdout.write("ready\\n");
-      for await (const line of lines) {
-        const [cmd, n, seed] = line.split(" ");
-        if (cmd === "exit") break;
-        let x = Number(seed);
-        const acked = [];
-        for (let i = 0; i < Number(n); i++) {
-          x = (x * 1103515245 + 12345) % 2147483648;
-          const name = "c" + (x % 12);
-          const r = await store.write({ type: ${JSON.stringify(TYPE)}, namespace: "default", name }, (current, revision) => {
-            if (current && x % 5 === 0) return { op: "delete", object: current.json };
-            return { op: "put", object: JSON.stringify({ metadata: { name, resourceVersion: String(revision) }, pad: "y".repeat(x % 300) }) };
-          });
-          acked.push({ revision: r.revision, name, json: r.op === "delete" ? undefined : r.object });
-        }
-        process.stdout.write(JSON.stringify(acked) + "\\n");
+  const child = startStoreChild(dir, {
+    store: { pollIntervalMs: 0, walSegmentBytes },
+    handler: `async (store, [, n, seed]) => {
+      let x = Number(seed);
+      const acked = [];
+      for (let i = 0; i < Number(n); i++) {
+        x = (x * 1103515245 + 12345) % 2147483648;
+        const name = "c" + (x % 12);
+        const r = await store.write({ type: ${JSON.stringify(TYPE)}, namespace: "default", name }, (current, revision) => {
+          if (current && x % 5 === 0) return { op: "delete", object: current.json };
+          return { op: "put", object: JSON.stringify({ metadata: { name, resourceVersion: String(revision) }, pad: "y".repeat(x % 300) }) };
+        });
+        acked.push({ revision: r.revision, name, json: r.op === "delete" ? undefined : r.object });
       }
-      await store.close();
-      process.exit(0);
-    }).catch((err) => { console.error(err); process.exit(1); });
-  `;
-  const child = spawn(process.execPath, [...LMDB_MODULE.execArgv, "-e", script, dir, String(walSegmentBytes)], { cwd: REPO, stdio: ["pipe", "pipe", "pipe"] });
-  let stderr = "";
-  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  const waiters: Array<(line: string) => void> = [];
-  createInterface({ input: child.stdout }).on("line", (line) => waiters.shift()?.(line));
-  const nextLine = (what: string) =>
-    new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`writer: timed out waiting for ${what}; stderr: ${stderr}`)), DEADLINE_MS);
-      waiters.push((line) => {
-        clearTimeout(timer);
-        resolve(line);
-      });
-      void exited.then((code) => reject(new Error(`writer exited with ${code} while waiting for ${what}; stderr: ${stderr}`)));
-    });
+      return JSON.stringify(acked);
+    }`,
+    deadlineMs: DEADLINE_MS,
+  });
   return {
-    ready: nextLine("ready"),
+    ready: child.nextLine("ready"),
     async write(n: number, seed: number): Promise<Acked[]> {
-      const line = nextLine(`${n} writes`);
-      child.stdin.write(`write ${n} ${seed}\n`);
+      const line = child.nextLine(`${n} writes`);
+      child.send(`write ${n} ${seed}`);
       return JSON.parse(await line) as Acked[];
     },
-    async exit(): Promise<number | null> {
-      child.stdin.write("exit\n");
-      const timer = setTimeout(() => child.kill(), DEADLINE_MS);
-      const code = await exited;
-      clearTimeout(timer);
-      return code;
-    },
-    kill() {
-      if (child.exitCode === null) child.kill();
-    },
-    stderr: () => stderr,
+    exit: () => child.exit(),
+    kill: () => child.kill(),
+    stderr: () => child.stderr(),
   };
 }
 
