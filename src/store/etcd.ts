@@ -22,6 +22,14 @@
 // the decider saw; a lost race re-reads the key (in the same transaction) and
 // decides again. A write resolves once the mirror has applied it.
 //
+// Transactions and linearizable ranges go to the etcd leader when one of the
+// endpoints is it (found with Maintenance.Status, looked for again every few
+// seconds and after a failed call): a member that is not the leader forwards
+// a write to the leader, and asks it before a linearizable read, which costs a
+// hop and CPU on two members. The watch is opened on the leader too, so a
+// write's own event comes with its answer rather than after a follower
+// applied it; a stream that fails or stalls there is reopened on any member.
+//
 // sync() (consistent reads) asks etcd, in one linearizable range, for the
 // newest revision and the newest mod_revision under the prefix past the
 // mirror's head; once the mirror has that change, nothing of this store lies
@@ -35,8 +43,8 @@
 
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { Etcd3, isRecoverableError, type IKeyValue, type IWatchResponse } from "etcd3";
-import { circuitBreaker, ConsecutiveBreaker, handleWhen, retry } from "cockatiel";
+import { Etcd3, isRecoverableError, type IKeyValue, type IOptions as EtcdOptions, type IWatchResponse } from "etcd3";
+import { circuitBreaker, ConsecutiveBreaker, handleWhen, noop, retry } from "cockatiel";
 import { ApiError, InsufficientStorageError, ServiceUnavailableError, TimeoutError } from "../errors.ts";
 import { Mirror } from "./mirror.ts";
 import type { Change, CompactOptions, Decider, ObjectKey, SpaceAlarm, Store, StoredObject, WriteResult } from "./types.ts";
@@ -61,9 +69,14 @@ export interface EtcdStoreOptions {
   catchUpMs?: number;
   /** How often to sync in the background, so a quiet replica's head (and its bookmarks) advance. Default 1000 ms; 0 disables. */
   syncIntervalMs?: number;
+  /** Send transactions and linearizable reads to the etcd leader (when it is one of `endpoints`). Default true. */
+  preferLeader?: boolean;
   /** Called with problems the store recovers from by itself (watch reconnects, rebuilds). */
   onWarning?: (message: string, err?: unknown) => void;
 }
+
+/** How often a store with several endpoints asks which member leads (also after any failed call to it). */
+const LEADER_CHECK_MS = 5000;
 
 /** The first key after every key that starts with `prefix`. */
 function prefixEnd(prefix: Buffer): Buffer {
@@ -142,17 +155,20 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
   const catchUpMs = options.catchUpMs ?? 3000;
   const warn = options.onWarning ?? (() => {});
   const tls = options.tls;
+  const hosts = options.endpoints.map((e) => e.trim()).filter((e) => e !== "");
+  const credentials =
+    tls && (tls.caFile || tls.certFile)
+      ? {
+          rootCertificate: tls.caFile ? readFileSync(tls.caFile) : Buffer.alloc(0),
+          ...(tls.keyFile ? { privateKey: readFileSync(tls.keyFile) } : {}),
+          ...(tls.certFile ? { certChain: readFileSync(tls.certFile) } : {}),
+        }
+      : undefined;
+  const defaultCallOptions: EtcdOptions["defaultCallOptions"] = (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeoutMs });
   const client = new Etcd3({
-    hosts: options.endpoints.map((e) => e.trim()).filter((e) => e !== ""),
-    credentials:
-      tls && (tls.caFile || tls.certFile)
-        ? {
-            rootCertificate: tls.caFile ? readFileSync(tls.caFile) : Buffer.alloc(0),
-            ...(tls.keyFile ? { privateKey: readFileSync(tls.keyFile) } : {}),
-            ...(tls.certFile ? { certChain: readFileSync(tls.certFile) } : {}),
-          }
-        : undefined,
-    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeoutMs }),
+    hosts,
+    credentials,
+    defaultCallOptions,
     faultHandling: {
       // A member that fails twice in a row is skipped for a second; others take its calls.
       host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(2) }),
@@ -165,6 +181,55 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
       ),
     },
   });
+
+  // ---- the leader ----
+
+  /** One client per endpoint (grpc-js shares the connection with `client`'s), to ask each member for its status and to call the leader. */
+  const members =
+    (options.preferLeader ?? true) && hosts.length > 1
+      ? hosts.map((host) => new Etcd3({ hosts: host, credentials, defaultCallOptions, faultHandling: { host: () => noop, global: noop } }))
+      : [];
+  /** The client of the member that said it is the leader, while no call to it failed since. */
+  let leader: Etcd3 | undefined;
+  let leaderSearch: Promise<void> | undefined;
+  let leaderSearchedAt = 0;
+  /** Asks every member whether it is the leader; at most once a second. */
+  const findLeader = (): Promise<void> => {
+    if (members.length === 0 || leaderSearch || Date.now() - leaderSearchedAt < 1000) return leaderSearch ?? Promise.resolve();
+    leaderSearchedAt = Date.now();
+    leaderSearch = Promise.allSettled(members.map((m) => m.maintenance.status().then((st) => (st.leader === st.header.member_id ? m : undefined))))
+      .then((answers) => {
+        if (closed) return;
+        leader = undefined;
+        for (const a of answers) if (a.status === "fulfilled" && a.value) leader = a.value;
+      })
+      .finally(() => (leaderSearch = undefined));
+    return leaderSearch;
+  };
+  /** After a failure on `l`'s member: no longer call it as the leader, and look again. */
+  const forgetLeader = (l: Etcd3 | undefined): void => {
+    if (!l) return;
+    if (leader === l) leader = undefined;
+    void findLeader();
+  };
+  /**
+   * A unary call on the leader when one is known, else on any member. A call
+   * the leader's member does not answer (down, cut off, no longer leader and
+   * failing) forgets it and looks again; UNAVAILABLE (the call may not have
+   * reached etcd) is tried again on the other members, as the pool's policy
+   * does for calls made through it.
+   */
+  async function call<T>(fn: (c: Etcd3) => Promise<T>): Promise<T> {
+    const l = leader;
+    if (!l) return fn(client);
+    try {
+      return await fn(l);
+    } catch (err) {
+      forgetLeader(l);
+      if ((err as { constructor?: { name?: string } }).constructor?.name !== "GRPCUnavailableError") throw err;
+      return fn(client);
+    }
+  }
 
   const objPrefix = Buffer.from(`${prefix}/o/`);
   const allPrefix = Buffer.from(`${prefix}/`);
@@ -281,6 +346,8 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
   // ---- the watch ----
 
   let stream: Awaited<ReturnType<typeof client.watchClient.watch>> | undefined;
+  /** The leader's client when the stream was opened on it (its events then come with the transactions' answers, not after a follower applied them). */
+  let streamOnLeader: Etcd3 | undefined;
   let reconnectTimer: NodeJS.Timeout | undefined;
   let backoffMs = 50;
 
@@ -352,6 +419,8 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
   function scheduleReconnect(why: unknown): void {
     if (closed || reconnectTimer) return;
     stream = undefined;
+    forgetLeader(streamOnLeader);
+    streamOnLeader = undefined;
     warn(`store: etcd watch lost (${(why as Error)?.message ?? String(why)}); resuming from ${mirror.head() + 1}`, why);
     reconnectTimer = setTimeout(() => {
       reconnectTimer = undefined;
@@ -364,8 +433,9 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
   async function openWatch(): Promise<void> {
     if (closed) return;
     let s: NonNullable<typeof stream>;
+    const via = leader;
     try {
-      s = await client.watchClient.watch();
+      s = await (via ?? client).watchClient.watch();
     } catch (err) {
       scheduleReconnect(err);
       return;
@@ -375,6 +445,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
       return;
     }
     stream = s;
+    streamOnLeader = via;
     const startRevision = mirror.head() + 1;
     s.on("data", (res: IWatchResponse) => {
       if (stream !== s) return;
@@ -420,6 +491,8 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
       reconnectTimer = undefined;
     } else if (stream) {
       stream.cancel?.();
+      forgetLeader(streamOnLeader);
+      streamOnLeader = undefined;
     } else {
       return;
     }
@@ -468,15 +541,17 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     const after = mirror.head();
     let res;
     try {
-      res = await client.kv.range({
-        key: allPrefix,
-        range_end: prefixEnd(allPrefix),
-        keys_only: true,
-        sort_order: "Descend",
-        sort_target: "Mod",
-        limit: 1,
-        min_mod_revision: after + 1,
-      });
+      res = await call((c) =>
+        c.kv.range({
+          key: allPrefix,
+          range_end: prefixEnd(allPrefix),
+          keys_only: true,
+          sort_order: "Descend",
+          sort_target: "Mod",
+          limit: 1,
+          min_mod_revision: after + 1,
+        }),
+      );
     } catch (err) {
       throw unavailable("read of the newest revision", err);
     }
@@ -560,14 +635,15 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     object: string;
   }
 
-  const own = (a: Attempt, revision: number): WriteResult => ({
-    revision,
-    object: withRevision({ time: 0, guess: a.guess, json: a.object }, revision),
-    op: a.op,
-  });
+  /** What a write of this replica reports: its object as stored at `revision` (the mirror's copy once its watch applied it: no second fix-up of the guessed revision). */
+  const own = (a: Attempt, revision: number, key: ObjectKey): WriteResult => {
+    const seen = a.op === "put" ? mirror.get(key) : undefined;
+    const object = seen?.revision === revision ? seen.json : withRevision({ time: 0, guess: a.guess, json: a.object }, revision);
+    return { revision, object, op: a.op };
+  };
 
   /** After a failed call: which attempt (if any) etcd applied, once this replica is current; throws when etcd cannot say in time. */
-  async function appliedAttempt(attempts: Attempt[], cause: unknown, deadline: number): Promise<WriteResult | undefined> {
+  async function appliedAttempt(key: ObjectKey, attempts: Attempt[], cause: unknown, deadline: number): Promise<WriteResult | undefined> {
     for (;;) {
       if (closed || Date.now() >= deadline) throw noSpace(cause) ?? unavailable("write (its outcome is unknown)", cause);
       try {
@@ -580,7 +656,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     }
     for (const a of attempts) {
       const revision = pendingIds.get(a.id);
-      if (revision) return own(a, revision);
+      if (revision) return own(a, revision, key);
     }
     return undefined;
   }
@@ -617,7 +693,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
         if (confirmed) throw err;
         let res;
         try {
-          res = await client.kv.range({ key: k });
+          res = await call((c) => c.kv.range({ key: k }));
         } catch (e) {
           throw unavailable("read", e);
         }
@@ -644,12 +720,12 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
           : [{ request_delete_range: { key: k } }, { request_put: { key: tk, value: encode(now(), guess, a.object, a.id) } }];
       let res;
       try {
-        res = await client.kv.txn({ compare, success, failure });
+        res = await call((c) => c.kv.txn({ compare, success, failure }));
       } catch (err) {
         const full = noSpace(err);
         if (full) throw full;
         // The transaction may or may not have been applied.
-        const applied = await appliedAttempt(attempts, err, deadline);
+        const applied = await appliedAttempt(key, attempts, err, deadline);
         if (applied) return applied;
         if (++failedCalls >= 3) throw unavailable("write", err);
         // None was: decide again on the (now current) mirror.
@@ -664,7 +740,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
         if (!a) return { revision: current?.revision ?? 0, object: current?.json, op: "none" };
         const revision = known;
         if (!(await catchUp(revision))) warn(`store: write at ${revision} is committed but this replica's watch has not delivered it yet`);
-        return own(a, revision);
+        return own(a, revision, key);
       }
       const kv = res.responses[0]?.response_range?.kvs?.[0];
       const tomb = res.responses[1]?.response_range?.kvs?.[0];
@@ -677,7 +753,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
       if (done) {
         const revision = Number((kv ?? tomb)!.mod_revision);
         await catchUp(revision);
-        return own(done, revision);
+        return own(done, revision, key);
       }
       // Lost a race: decide again on what etcd holds now.
       current = kv ? { json: withRevision(decode(kv.value), Number(kv.mod_revision)), revision: Number(kv.mod_revision) } : undefined;
@@ -742,11 +818,13 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     } catch (err) {
       if (attempt >= 5) {
         client.close();
+        for (const m of members) m.close();
         throw unavailable(`connection to ${options.endpoints.join(",")}`, err);
       }
       await new Promise((r) => setTimeout(r, 200 * attempt));
     }
   }
+  await findLeader();
   await openWatch();
   try {
     // The watch may be reconnecting (a member down): give it a few catch-up periods.
@@ -762,12 +840,15 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     closed = true;
     stream?.cancel?.();
     client.close();
+    for (const m of members) m.close();
     throw err;
   }
   const syncTimer =
     (options.syncIntervalMs ?? 1000) > 0
       ? setInterval(() => {
           if (!syncing) sync().catch(() => {});
+          // Leadership moves (elections, a member restarted): look again every few seconds.
+          if (Date.now() - leaderSearchedAt >= LEADER_CHECK_MS) void findLeader();
         }, options.syncIntervalMs ?? 1000)
       : undefined;
   syncTimer?.unref();
@@ -799,7 +880,9 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
       for (const w of headWaiters) w.resolve();
       headWaiters.clear();
       await syncing?.catch(() => {});
+      await leaderSearch;
       client.close();
+      for (const m of members) m.close();
     },
   };
 }
