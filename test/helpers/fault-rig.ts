@@ -35,8 +35,13 @@ export class Rig {
     assert.equal(res.status, 201, await res.text());
   }
 
+  /** Replicas still starting (the randomized test adds one without waiting): stop() waits for them, so none outlives the test. */
+  starting: Array<Promise<unknown>> = [];
+
   async add(args: string[] = []): Promise<ReplicaProcess> {
-    const r = await startReplica({ etcdServers: this.etcd.endpoints, prefix: this.prefix, args: ["--bookmark-interval", "500ms", ...args] });
+    const started = startReplica({ etcdServers: this.etcd.endpoints, prefix: this.prefix, args: ["--bookmark-interval", "500ms", ...args] });
+    this.starting.push(started.catch(() => undefined));
+    const r = await started;
     this.replicas.push(r);
     return r;
   }
@@ -69,6 +74,7 @@ export class Rig {
 
   async stop(): Promise<void> {
     for (const w of this.watchers) w.stop();
+    await Promise.all(this.starting);
     await Promise.all(this.replicas.map((r) => r.kill()));
     await this.etcd?.stop();
   }
