@@ -69,6 +69,8 @@ const WORKLOAD_OPTIONS = [
   "compaction-changes",
   "budget",
   "history-window",
+  "cpu-prof-dir",
+  "baseline-server",
 ];
 
 /** Parses argv (without node and script); throws on an unknown option. */

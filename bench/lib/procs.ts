@@ -234,6 +234,8 @@ export interface ServerHandle {
   grpc?: string;
   /** Undefined for a remote target: no CPU/RSS figures. */
   pid?: number;
+  /** Every process of a cluster (etcd members), for CPU summed across it. */
+  pids?: number[];
   token?: string;
   insecure?: boolean;
   stop(): Promise<void>;
@@ -280,6 +282,8 @@ export interface SetpointStartOptions {
   dataDir?: string;
   /** Server processes (`--workers`). Default 1. */
   workers?: number;
+  /** Run this server bundle instead of one built from the current sources (a baseline, side by side). */
+  bundle?: string;
 }
 
 /** With `--store etcd`: the 3-member etcd every Setpoint the bench starts runs on (useEtcdStore). */
@@ -298,13 +302,18 @@ export async function useEtcdStore(): Promise<void> {
   process.once("exit", () => void cluster.handle.stop());
 }
 
+/** With `--store etcd`: the client URLs of the shared etcd's members (comma-separated); undefined before useEtcdStore. */
+export function etcdStoreEndpoints(): string | undefined {
+  return sharedEtcd?.endpoints;
+}
+
 /** Starts `node server.mjs` on 127.0.0.1 with a temp data dir; resolves once it logs its URL. */
 export async function startSetpoint(options: SetpointStartOptions = {}): Promise<ServerHandle> {
   const dataDir = options.dataDir ?? tempDir("setpoint-bench-data-");
   const storeArgs = sharedEtcd ? ["--store", "etcd", "--etcd-servers", sharedEtcd.endpoints, "--etcd-prefix", `/bench-${process.pid}-${++etcdPrefixes}`] : [];
   const args = [
     ...(options.nodeArgs ?? []),
-    serverBundle(),
+    options.bundle ?? serverBundle(),
     "--host",
     "127.0.0.1",
     "--http-port",
@@ -536,6 +545,7 @@ export async function startEtcdCluster(size: number): Promise<{ handle: ServerHa
       system: "etcd",
       url: members[0]!.client,
       pid: children[0]!.pid!,
+      pids: children.map((c) => c.pid!),
       async stop() {
         await Promise.all(children.map((c) => stopChild(c, 5000)));
         for (const m of members) removeTempDir(m.dir);
