@@ -3,7 +3,8 @@
 //
 // How it runs. The test starts `npm start -- --http-port 0 --grpc-port 0
 // --data-dir TMP --write-kubeconfig setpoint.kubeconfig` in a scratch
-// directory that links to the clone's package.json, node_modules, src,
+// directory that links to the clone's package.json (under `npm test`, a copy
+// that runs the compiled CLI: compiledPackageJson below), node_modules, src,
 // examples and scripts, then runs every ```sh (or ```bash) block of README.md
 // in order, each with `bash -eo pipefail` in that directory, and checks that
 // it exits 0. In the blocks, `127.0.0.1:8080` and `127.0.0.1:9090` are
@@ -42,11 +43,12 @@
 
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
+import { nodeEntry } from "../helpers/node-entry.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const README = join(root, "README.md");
@@ -206,10 +208,35 @@ describe("README.md", () => {
   }
 });
 
+/**
+ * Under `npm test`, which compiled the tree to JavaScript (test/helpers/node-entry.ts):
+ * the clone's package.json with `npm start` and `npm run setpoint` running
+ * the compiled CLI instead of loading src/cli/setpoint.ts through tsx, the
+ * same program without tsx's ~1.5 s of CPU per command. Each script must be
+ * exactly `node --import tsx src/cli/setpoint.ts` and its arguments, so that
+ * only how the CLI is loaded changes. Otherwise undefined: the scratch
+ * directory links the clone's package.json.
+ */
+function compiledPackageJson(): string | undefined {
+  const entry = nodeEntry("src/cli/setpoint.ts");
+  if (!entry.at(-1)!.endsWith(".js")) return undefined;
+  const SOURCE = "node --import tsx src/cli/setpoint.ts";
+  const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { scripts: Record<string, string> };
+  for (const name of ["start", "setpoint"]) {
+    const script = pkg.scripts[name] ?? "";
+    assert.ok(script === SOURCE || script.startsWith(`${SOURCE} `), `package.json script ${name}: ${JSON.stringify(script)}`);
+    pkg.scripts[name] = `node ${entry.map((arg) => JSON.stringify(arg)).join(" ")}${script.slice(SOURCE.length)}`;
+  }
+  return `${JSON.stringify(pkg, null, 2)}\n`;
+}
+
 describe("README.md command blocks, run in order against a real server", () => {
   before(async () => {
     scratch = mkdtempSync(join(tmpdir(), "setpoint-readme-"));
-    for (const f of ["package.json", "node_modules", "src", "examples", "scripts", "proto", "tsconfig.json"]) symlinkSync(join(root, f), join(scratch, f));
+    for (const f of ["node_modules", "src", "examples", "scripts", "proto", "tsconfig.json"]) symlinkSync(join(root, f), join(scratch, f));
+    const packageJson = compiledPackageJson();
+    if (packageJson === undefined) symlinkSync(join(root, "package.json"), join(scratch, "package.json"));
+    else writeFileSync(join(scratch, "package.json"), packageJson);
     mkdirSync(join(scratch, "home"));
     env = { PATH: process.env.PATH, HOME: join(scratch, "home"), TERM: "dumb", CI: "true", npm_config_update_notifier: "false" };
     up = spawn(
