@@ -13,8 +13,9 @@
 //   npm test -- watch                 files whose path contains "watch"
 //   npm test -- --test-name-pattern=bookmark   options starting with - go to node
 //
-// Files run SETPOINT_TEST_CONCURRENCY (default 3) at a time: every test uses its
-// own temp directory and port 0, and most wait on I/O. A file whose source has
+// Files run SETPOINT_TEST_CONCURRENCY (default 4) at a time: every test uses its
+// own temp directory and port 0, and most wait on I/O (on 2 cores, 3 at a time
+// left the CPU idle at times once files started without tsx). A file whose source has
 // a line `// scripts/test.mjs: run alone (why)` runs with no other file beside
 // it (a test that must keep a wall-clock bound). The slowest files start first
 // (durations of the last run are kept in node_modules/.cache/; a fresh clone
@@ -73,7 +74,7 @@ if (files.length === 0) {
   process.exit(1);
 }
 
-const concurrency = Number(process.env.SETPOINT_TEST_CONCURRENCY ?? 3);
+const concurrency = Number(process.env.SETPOINT_TEST_CONCURRENCY ?? 4);
 if (!Number.isInteger(concurrency) || concurrency < 1) {
   console.error(`scripts/test.mjs: SETPOINT_TEST_CONCURRENCY must be a positive integer, got ${JSON.stringify(process.env.SETPOINT_TEST_CONCURRENCY)}`);
   process.exit(1);
