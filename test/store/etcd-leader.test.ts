@@ -104,4 +104,59 @@ describe("etcd store: the leader", () => {
       await store.close();
     }
   });
+
+  it("a leader that stops answering (SIGSTOP): writes go on through the new leader, and this store's watch has every one of them", async () => {
+    const store = await openEtcdStore({ endpoints: etcd.endpoints.split(","), prefix: `/leader-${process.pid}-${++prefixes}`, requestTimeoutMs: 2000 });
+    const paused = await etcd.leader();
+    try {
+      await creates(store, 0, 3);
+      etcd.pause(paused);
+      const live = etcd.members.filter((m) => m !== paused);
+      // Writes in flight when it stopped fail within the request timeout (503); then the new leader takes them.
+      const acked: string[] = ["t0", "t1", "t2"];
+      const deadline = Date.now() + 60_000;
+      let n = 3;
+      let routed = false;
+      while (!routed) {
+        assert.ok(Date.now() < deadline, `writes did not settle on a new leader within 60 s (${acked.length} acknowledged)`);
+        try {
+          const leader = await leaderOf(live);
+          const from = n;
+          n += 5;
+          const counts = await txnsDuring(live, async () => {
+            for (let i = from; i < from + 5; i++) {
+              await creates(store, i, 1);
+              acked.push(`t${i}`);
+            }
+          });
+          routed = live.every((m) => m === leader || counts.get(m) === 0) && counts.get(leader)! >= 5;
+        } catch {
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
+      // Every acknowledged write is served by this store (its watch moved off the stopped member).
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await store.sync!();
+          break;
+        } catch (err) {
+          if (attempt >= 5) throw err; // a sync that finds the watch stalled reopens it and fails this once
+        }
+      }
+      for (const name of acked) assert.ok(store.get({ type: "things.example.com", namespace: "", name }), `${name} acknowledged but not in the store`);
+    } finally {
+      etcd.resume(paused);
+      await store.close();
+    }
+  });
 });
+
+/** The leader among `members`, asked of them alone (a stopped member would not answer). */
+async function leaderOf(members: EtcdMember[]): Promise<EtcdMember> {
+  for (const m of members) {
+    const res = await fetch(`${m.clientUrl}/v3/maintenance/status`, { method: "POST", body: "{}", signal: AbortSignal.timeout(2000) });
+    const st = (await res.json()) as { leader?: string; header?: { member_id?: string } };
+    if (st.leader && st.leader === st.header?.member_id) return m;
+  }
+  throw new Error("no leader among the live members yet");
+}
