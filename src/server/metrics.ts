@@ -152,11 +152,19 @@ export function createMetrics(store: Store, hub: WatchHub): Metrics {
     help: "Store commits that failed (disk full, I/O errors); each was answered to its writers.",
     registers: [registry],
   });
+  const children = new Map<string, { count: { inc(): void }; latency: { observe(value: number): void } }>();
   return {
     registry,
     request(verb, resource, code, seconds) {
-      requests.inc({ verb, resource, code: String(code) });
-      latency.observe({ verb, resource }, seconds);
+      // The series' children by label values, so that a request hashes no labels.
+      const key = `${verb} ${resource} ${code}`;
+      let series = children.get(key);
+      if (!series) {
+        series = { count: requests.labels(verb, resource, String(code)), latency: latency.labels(verb, resource) };
+        children.set(key, series);
+      }
+      series.count.inc();
+      series.latency.observe(seconds);
     },
     compaction() {
       compactions.inc();

@@ -17,8 +17,9 @@ import { ApiError, BadRequestError, NotFoundError } from "../errors.ts";
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, coreResources, versionInfo } from "./discovery.ts";
 import type { Metrics } from "./metrics.ts";
 import { openApiGroupVersion, openApiRoot } from "./openapi.ts";
-import { parseRoute, type Route } from "./routes.ts";
+import type { Route } from "./routes.ts";
 import { statusOf, toApiError } from "./status.ts";
+import { requestTarget, type RequestTarget } from "./target.ts";
 import { includeObjectOf, listAsTable, objectAsTable, renderingOf, watchEventAsTable, type TableOptions } from "./table.ts";
 import { isUiPath, serveUi } from "./ui.ts";
 import type { WatchLimit } from "./watch-limit.ts";
@@ -272,21 +273,28 @@ function verbOf(route: Route | undefined, method: string, watch: boolean): strin
   return "get";
 }
 
-/** The `resource` label of a request: a live type's name, else the route kind, so unknown paths add no series. */
-function metricsResource(ctx: RestContext, route: Route | undefined): string {
+/**
+ * The `resource` label of a request: a live type's name, else the route kind,
+ * so unknown paths add no series. A request that succeeded named a live type
+ * (its verb looked it up), so only failures look it up again.
+ */
+function metricsResource(ctx: RestContext, route: Route | undefined, code: number): string {
   if (!route) return "unknown";
   if (!("ref" in route)) return route.kind;
   const { group, version, plural } = route.ref;
-  const live = ctx.registry.byName(`${plural}.${group}`);
-  if (!live || live.version !== version) return "unknown";
-  return `${live.name}${route.kind === "status" ? "/status" : ""}`;
+  const name = `${plural}.${group}`;
+  if (code >= 400) {
+    const live = ctx.registry.byName(name);
+    if (!live || live.version !== version) return "unknown";
+  }
+  return `${name}${route.kind === "status" ? "/status" : ""}`;
 }
 
 /** One request on its way through the handlers below. */
 interface Call {
   req: IncomingMessage;
   res: ServerResponse;
-  url: URL;
+  url: RequestTarget;
   method: string;
   /** Undefined when the path names nothing the server serves. */
   route: Route | undefined;
@@ -299,14 +307,12 @@ export async function handleRequest(ctx: RestContext, req: IncomingMessage, res:
   // Real elapsed time for the latency histogram, not the injected clock.
   const started = performance.now();
   const method = req.method ?? "GET";
-  let url: URL;
-  try {
-    url = new URL(req.url ?? "/", "http://setpoint");
-  } catch {
+  const url = requestTarget(req);
+  if (!url) {
     sendError(res, new BadRequestError("malformed request URL"), ctx.log);
     return;
   }
-  const call: Call = { req, res, url, method, route: parseRoute(url.pathname), watch: isWatch(url.searchParams) };
+  const call: Call = { req, res, url, method, route: url.route, watch: isWatch(url.searchParams) };
   const verb = verbOf(call.route, method, call.watch);
   let code: number;
   try {
@@ -320,7 +326,7 @@ export async function handleRequest(ctx: RestContext, req: IncomingMessage, res:
     }
     code = sendError(res, err, ctx.log);
   }
-  ctx.metrics.request(verb, metricsResource(ctx, call.route), code, (performance.now() - started) / 1000);
+  ctx.metrics.request(verb, metricsResource(ctx, call.route, code), code, (performance.now() - started) / 1000);
 }
 
 async function serve(ctx: RestContext, call: Call): Promise<number> {

@@ -28,14 +28,17 @@ export function parseRoute(pathname: string): Route | undefined {
   const trimmed = pathname.length > 1 && pathname.endsWith("/") ? pathname.slice(0, -1) : pathname;
   const fixed = FIXED[trimmed];
   if (fixed) return fixed;
-  const openapi = /^\/openapi\/v3\/apis\/([^/]+)\/([^/]+)$/.exec(trimmed);
-  if (openapi) return { kind: "openapi-group-version", group: openapi[1]!, version: openapi[2]! };
-  if (!trimmed.startsWith("/apis/")) return undefined;
-  let segs: string[];
-  try {
-    segs = trimmed.slice("/apis/".length).split("/").map(decodeURIComponent);
-  } catch {
-    return undefined;
+  if (!trimmed.startsWith("/apis/")) {
+    const openapi = /^\/openapi\/v3\/apis\/([^/]+)\/([^/]+)$/.exec(trimmed);
+    return openapi ? { kind: "openapi-group-version", group: openapi[1]!, version: openapi[2]! } : undefined;
+  }
+  let segs = trimmed.slice("/apis/".length).split("/");
+  if (trimmed.includes("%")) {
+    try {
+      segs = segs.map(decodeURIComponent);
+    } catch {
+      return undefined;
+    }
   }
   if (segs.some((s) => s === "")) return undefined;
   const [group, version, ...rest] = segs;

@@ -30,6 +30,7 @@ import { Limits, TooManyRequestsError } from "./limits.ts";
 import type { ServerOptions } from "./options.ts";
 import { parseRoute, type Route } from "./routes.ts";
 import { rawHttpReply, statusOf } from "./status.ts";
+import { requestTarget } from "./target.ts";
 import { TlsCertificates } from "./tls.ts";
 import { isUiPath } from "./ui.ts";
 
@@ -185,13 +186,9 @@ export class Security {
    */
   gateHttp(req: IncomingMessage, res: ServerResponse): boolean {
     const method = req.method ?? "GET";
-    let url: URL;
-    try {
-      url = new URL(req.url ?? "/", "http://setpoint");
-    } catch {
-      return true; // the handler answers 400
-    }
-    const route = parseRoute(url.pathname);
+    const url = requestTarget(req);
+    if (!url) return true; // the handler answers 400
+    const route = url.route;
     if (route && OPEN_ROUTES.has(route.kind)) return true;
     // The console's static files (src/server/ui.ts) hold no data: they load without credentials.
     if (isUiPath(url.pathname)) return true;
@@ -384,7 +381,7 @@ function httpCredentials(req: IncomingMessage, upgrade: boolean): Credentials {
 }
 
 /** What an HTTP request on `route` asks, as authorization sees it. */
-export function attributesOf(route: Route | undefined, method: string, url: URL, websocket = false): RequestAttributes {
+export function attributesOf(route: Route | undefined, method: string, url: Pick<URL, "pathname" | "searchParams">, websocket = false): RequestAttributes {
   if (route && "ref" in route) {
     const { ref } = route;
     const named = route.kind !== "collection";

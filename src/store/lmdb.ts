@@ -87,6 +87,8 @@ interface PendingWrite {
 interface Applied {
   /** Per write of the batch, in order: its result, or why it failed (its decider threw, or the space alarm). */
   outcomes: Array<{ result?: WriteResult; failure?: unknown }>;
+  /** Its changes, as the change log holds them. */
+  changes: Change[];
   /** The newest revision after the batch. */
   head: number;
   /** Estimated bytes the batch added (0: it wrote nothing). */
@@ -156,6 +158,12 @@ function toChange(revision: number, r: LogRecord): Change {
   if (r.p !== undefined) change.previous = r.p;
   return change;
 }
+
+/**
+ * The longest a write alone may block the event loop for its commit (LMDB's
+ * sync): while commits take longer, it goes through lmdb-js's write thread.
+ */
+const LONE_COMMIT_BUDGET_MS = 1;
 
 /** LMDB's largest key (lmdb-js's default maxKeySize for 4 KiB pages). */
 const MAX_KEY_BYTES = 1978;
@@ -326,9 +334,19 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     }
   }
 
+  /** The changes of this process's latest committed batch: the watch hub reads them right after the commit, here without decoding them. */
+  let latest: Change[] = [];
+
   function changes(after: number, limit: number): Change[] {
     assertRetained(after, "changes after");
-    const out: Change[] = [];
+    let out: Change[] = [];
+    if (latest[0]?.revision === after + 1 && latest.length <= limit) {
+      out = latest.slice();
+      after = latest[latest.length - 1]!.revision;
+      limit -= out.length;
+    }
+    // Whatever else is newer (another process's commits) comes from the log.
+    if (limit <= 0) return out;
     for (const { key, value } of log.getRange({ start: after + 1, limit })) {
       out.push(toChange(key, value));
     }
@@ -425,12 +443,13 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   // every write queued when it starts. Alone, with no batch in flight (one
   // client writing in turn), the write commits at the end of the turn in an
   // LMDB transaction on this thread: no hop to lmdb-js's write thread and
-  // back. Otherwise batches go through lmdb-js's write thread, so that this
-  // thread parses more requests while LMDB syncs; a batch is taken when its
-  // transaction starts, so everything that arrived during the previous
-  // commit joins it. A batch's log records are appended with one write and
-  // synced with one fdatasync started before LMDB's commit; its writes
-  // resolve once both are done.
+  // back. That blocks this thread for LMDB's sync, so it is done only while
+  // commits take at most LONE_COMMIT_BUDGET_MS. Otherwise batches go through
+  // lmdb-js's write thread, so that this thread parses more requests while
+  // LMDB syncs; a batch is taken when its transaction starts, so everything
+  // that arrived during the previous commit joins it. A batch's log records
+  // are appended with one write and synced with one fdatasync started before
+  // LMDB's commit; its writes resolve once both are done.
   // Invariants: `queue` is empty unless `scheduled` is set; `scheduled` is
   // "txn" while a transaction that will take the queue is queued.
   let queue: PendingWrite[] = [];
@@ -439,6 +458,11 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   let inFlight = 0;
   /** Set while a batch that rotated the log is not committed: no second rotation until then. */
   let rotationPending = false;
+  /** How long commits take (LMDB's sync included), a moving average in milliseconds of real time. */
+  let commitMs = 0;
+  const timedCommit = (ms: number) => {
+    commitMs += (ms - commitMs) / 8;
+  };
   /** Batches not settled yet (close waits for them). */
   const settling = new Set<Promise<void>>();
 
@@ -456,7 +480,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   function endOfTurn(): void {
     if (scheduled !== "turn") return;
     scheduled = undefined;
-    if (queue.length === 1 && inFlight === 0) {
+    if (queue.length === 1 && inFlight === 0 && commitMs <= LONE_COMMIT_BUDGET_MS) {
       const batch = queue;
       queue = [];
       track(commitHere(batch));
@@ -487,11 +511,13 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     const refusal = space.refusal();
     let attempt: Applied | undefined;
     let applied: Applied;
+    const started = performance.now();
     try {
       applied = root.transactionSync(() => {
         attempt = applyBatch(batch, refusal);
         return attempt;
       });
+      timedCommit(performance.now() - started);
     } catch (err) {
       if (attempt === undefined) return retryAlone(batch, err);
       return failBatch(batch, attempt, commitFailed(err, err));
@@ -505,13 +531,16 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     let batch: PendingWrite[] = [];
     let attempt: Applied | undefined;
     let applied: Applied;
+    let started = 0;
     try {
       applied = await root.childTransaction(() => {
+        started = performance.now();
         batch = take();
         attempt = applyBatch(batch, space.refusal());
         if (attempt.rotated) rotationPending = true;
         return attempt;
       });
+      timedCommit(performance.now() - started);
     } catch (err) {
       if (attempt === undefined) return retryAlone(batch, err);
       return failBatch(batch, attempt, commitFailed(err, await commitCause(err)));
@@ -534,7 +563,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
    * write transaction; throws only for an LMDB failure (not a decision).
    */
   function applyBatch(batch: PendingWrite[], refusal: Error | undefined): Applied {
-    const applied: Applied = { outcomes: [], head: 0, bytes: 0, positions: [], rotated: false, synced: undefined, unlogged: false };
+    const applied: Applied = { outcomes: [], changes: [], head: 0, bytes: 0, positions: [], rotated: false, synced: undefined, unlogged: false };
     let head = meta.get("head") ?? 0;
     const logged: Array<{ revision: number; payload: Buffer }> = [];
     for (const p of batch) {
@@ -572,6 +601,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
       // time) would eat the room kept for deletes and compaction. The batch
       // syncs LMDB's data file after its commit instead, as when it cannot be logged.
       if (wal && !refusal) logged.push({ revision, payload: encodeRecord(record) });
+      applied.changes.push(toChange(revision, record));
       head = revision;
       applied.outcomes.push({ result: { revision, object: decision.object, op: decision.op } });
     }
@@ -638,6 +668,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   /** Tells the space monitor, other processes and the listeners of a committed batch. */
   function committed(applied: Applied): void {
     if (applied.bytes === 0) return;
+    latest = applied.changes;
     space.committed(applied.bytes);
     if (applied.head > seenHead) seenHead = applied.head;
     peers?.announce(applied.head);

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { ManualClock } from "../../src/clock.ts";
-import { openLmdbStore, type LmdbStoreOptions, type ObjectKey, type Store } from "../../src/store.ts";
+import { openLmdbStore, type Change, type LmdbStoreOptions, type ObjectKey, type Store } from "../../src/store.ts";
 import { startStoreChild, type StoreChild } from "../helpers/store-child.ts";
 import { runStoreContract, waitForCommit, type MakeStoreOptions, type StoreFixture } from "./contract.ts";
 
@@ -151,6 +151,28 @@ describe("lmdb: specifics", () => {
     } finally {
       await writer.close();
       await watcher.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("the changes after this store's own commit go on with another process's newer ones", async () => {
+    const dir = tempDir();
+    const store = openLmdbStore(dir, { pollIntervalMs: 5 });
+    const child = startChild(dir);
+    try {
+      assert.equal(await child.nextLine("ready"), "ready");
+      await increment(store, "parent");
+      child.send("inc 3");
+      assert.equal(await child.nextLine("done"), "done");
+      await waitForCommit(store, { what: "head 4", until: () => store.head() === 4 });
+      const by = (cs: Change[]) => cs.map((c) => `${c.revision} ${(JSON.parse(c.object) as { by: string }).by}`);
+      assert.deepEqual(by(store.changes(0, 10)), ["1 parent", "2 child", "3 child", "4 child"]);
+      assert.deepEqual(by(store.changes(0, 2)), ["1 parent", "2 child"]);
+      assert.deepEqual(by(store.changes(1, 10)), ["2 child", "3 child", "4 child"]);
+      assert.equal(await child.exit(), 0, child.stderr());
+    } finally {
+      child.kill();
+      await store.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });
