@@ -41,6 +41,22 @@ async function until(cond: () => boolean, what: string): Promise<void> {
   }
 }
 
+/** The CLI's follow of `path`: each event as "TYPE name", its notices, and the size of its initial list (-1 until listed). */
+function follow(client: ApiClient, path: string, signal: AbortSignal) {
+  const seen: string[] = [];
+  const notices: string[] = [];
+  let initial = -1;
+  const following = followCollection(client, {
+    path,
+    signal,
+    onInitial: (events) => (initial = events.length),
+    onEvent: (e: WatchEvent) => seen.push(`${e.type} ${e.object.metadata.name}`),
+    onNotice: (m) => notices.push(m),
+    backoff: { initialMs: 50, maxMs: 200 },
+  });
+  return { seen, notices, initial: () => initial, following };
+}
+
 before(async () => {
   await etcdServerOptions(); // start the test etcd once, up front
 });
@@ -84,20 +100,10 @@ describe("clients fail over between replicas", () => {
     const [a, b] = await pair();
     const client = new ApiClient({ server: `${a.url},${b.url}` });
     const path = `/apis/${GROUP}/v1/namespaces/default/items`;
-    const seen: string[] = [];
     const stop = new AbortController();
-    const notices: string[] = [];
-    let initial = -1;
-    const following = followCollection(client, {
-      path,
-      signal: stop.signal,
-      onInitial: (events) => (initial = events.length),
-      onEvent: (e: WatchEvent) => seen.push(`${e.type} ${e.object.metadata.name}`),
-      onNotice: (m) => notices.push(m),
-      backoff: { initialMs: 50, maxMs: 200 },
-    });
+    const { seen, notices, initial, following } = follow(client, path, stop.signal);
     try {
-      await until(() => initial === 0, "the initial list");
+      await until(() => initial() === 0, "the initial list");
       for (let i = 0; i < 3; i++) await client.request("POST", path, { body: item(`c${i}`) });
       await until(() => seen.length === 3, "three events");
       await a.stop();
@@ -136,21 +142,11 @@ describe("clients fail over between replicas", () => {
     const adds = new Map<string, number>();
     const informer = new Informer<ApiObject>({ client, type: ref, transport: "websocket", backoff: { initialMs: 50, maxMs: 200 } });
     informer.addHandlers({ onAdd: (o) => adds.set(o.metadata.name!, (adds.get(o.metadata.name!) ?? 0) + 1) });
-    const seen: string[] = [];
-    const notices: string[] = [];
-    let initial = -1;
     const stop = new AbortController();
     const running = informer.run(stop.signal);
-    const following = followCollection(cli, {
-      path,
-      signal: stop.signal,
-      onInitial: (events) => (initial = events.length),
-      onEvent: (e: WatchEvent) => seen.push(`${e.type} ${e.object.metadata.name}`),
-      onNotice: (m) => notices.push(m),
-      backoff: { initialMs: 50, maxMs: 200 },
-    });
+    const { seen, notices, initial, following } = follow(cli, path, stop.signal);
     try {
-      await until(() => initial === 0, "the CLI's initial list");
+      await until(() => initial() === 0, "the CLI's initial list");
       assert.deepEqual(cli.replicas, [`${name} (127.0.0.1:${a.server.port})`, `${name} (127.0.0.1:${b.server.port})`]);
       for (let i = 0; i < 3; i++) await cli.request("POST", path, { body: item(`n${i}`) });
       await until(() => adds.size === 3 && seen.length === 3, "three events in both");
