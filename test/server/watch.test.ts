@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import type { IncomingMessage } from "node:http";
 import { after, before, describe, it } from "node:test";
 import { WebSocket } from "ws";
+import { ManualClock } from "../../src/clock.ts";
 import type { Store } from "../../src/store.ts";
 import { api, createType, startTestServer, type ApiClient, type TestServer } from "../helpers/server.ts";
 
@@ -551,7 +552,14 @@ describe("watch: graceful close", () => {
 
 describe("watch: slow WebSocket reader", () => {
   it("is cut off with close code 4008 once its send buffer passes the bound; other watchers are unaffected", async () => {
-    const ts = await startTestServer({ bookmarkIntervalMs: 60_000, watchBufferBytes: 64 * 1024 });
+    // The server's clock, never advanced: a cut-off client's grace before its
+    // connection is destroyed (2 s) runs on it. The close frame waits behind
+    // the MiBs the paused reader left unread (twice as many through the
+    // replicas' front end); on the real clock, a reader draining them slower
+    // than the grace, as under heavy load, would see the connection torn
+    // down with the close frame unsent (1006, not 4008).
+    const clock = new ManualClock(Date.now());
+    const ts = await startTestServer({ bookmarkIntervalMs: 60_000, watchBufferBytes: 64 * 1024 }, { clock });
     const opened: Stream[] = [];
     try {
       const client = api(ts.url);
