@@ -92,8 +92,15 @@ export async function stopChild(child: ChildProcess, graceMs = 3000): Promise<vo
   children.delete(child);
 }
 
-/** The argv to run a TypeScript file of this repo in a child node through tsx. */
+/**
+ * The argv to run a TypeScript file of this repo in a child node through tsx;
+ * under `npm test`, which compiled the tree (SETPOINT_TEST_BUILD,
+ * scripts/build-tests.mjs), the compiled file, as test/helpers/node-entry.ts does.
+ */
 export function tsxArgs(file: string, args: string[] = []): string[] {
+  const build = process.env.SETPOINT_TEST_BUILD;
+  const compiled = build === undefined ? undefined : join(build, file.replace(/\.ts$/, ".js"));
+  if (build !== undefined && compiled !== undefined && existsSync(compiled)) return ["--import", join(build, "source-argv.mjs"), compiled, ...args];
   return ["--import", "tsx", join(ROOT, file), ...args];
 }
 
