@@ -470,7 +470,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     return new Promise<WriteResult>((resolve, reject) => {
       queue.push({ key, decide, resolve, reject });
       if (scheduled) return;
-      if (inFlight > 0) return takeInTransaction();
+      if (inFlight > 0 || commitMs > LONE_COMMIT_BUDGET_MS) return takeInTransaction();
       scheduled = "turn";
       // Not a timer of the clock: the end of this turn, where a lone write is committed.
       setImmediate(endOfTurn);
@@ -480,7 +480,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   function endOfTurn(): void {
     if (scheduled !== "turn") return;
     scheduled = undefined;
-    if (queue.length === 1 && inFlight === 0 && commitMs <= LONE_COMMIT_BUDGET_MS) {
+    if (queue.length === 1 && inFlight === 0) {
       const batch = queue;
       queue = [];
       track(commitHere(batch));
