@@ -159,12 +159,6 @@ function toChange(revision: number, r: LogRecord): Change {
   return change;
 }
 
-/**
- * The longest a write alone may block the event loop for its commit (LMDB's
- * sync): while commits take longer, it goes through lmdb-js's write thread.
- */
-const LONE_COMMIT_BUDGET_MS = 1;
-
 /** LMDB's largest key (lmdb-js's default maxKeySize for 4 KiB pages). */
 const MAX_KEY_BYTES = 1978;
 
@@ -439,113 +433,60 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     return { json: entry.value, revision: entry.version ?? 0 };
   }
 
-  // Group commit (docs/durability.md). A write waits in `queue`; a batch is
-  // every write queued when it starts. Alone, with no batch in flight (one
-  // client writing in turn), the write commits at the end of the turn in an
-  // LMDB transaction on this thread: no hop to lmdb-js's write thread and
-  // back. That blocks this thread for LMDB's sync, so it is done only while
-  // commits take at most LONE_COMMIT_BUDGET_MS. Otherwise batches go through
-  // lmdb-js's write thread, so that this thread parses more requests while
-  // LMDB syncs; a batch is taken when its transaction starts, so everything
-  // that arrived during the previous commit joins it. A batch's log records
-  // are appended with one write and synced with one fdatasync started before
-  // LMDB's commit; its writes resolve once both are done.
-  // Invariants: `queue` is empty unless `scheduled` is set; `scheduled` is
-  // "txn" while a transaction that will take the queue is queued.
+  // Group commit (docs/durability.md). A write waits in `queue` for an
+  // lmdb-js transaction (run by its write thread, so that this thread goes on
+  // parsing requests while LMDB syncs) that takes the whole queue as its
+  // batch when it starts: everything that arrived during the previous commit
+  // joins it. A batch's log records are appended with one write and synced
+  // with one fdatasync started before LMDB's commit; its writes resolve once
+  // both are done. (A lone write committed by this thread instead saves the
+  // hop to the write thread and back, but blocks this thread for LMDB's sync,
+  // and was not faster end to end on a loaded machine.)
+  // Invariant: `queue` is empty unless `scheduled`, set while a transaction
+  // that will take the queue is queued.
   let queue: PendingWrite[] = [];
-  let scheduled: "turn" | "txn" | undefined;
-  /** Batches queued on or committing through lmdb-js's write thread. */
-  let inFlight = 0;
+  let scheduled = false;
   /** Set while a batch that rotated the log is not committed: no second rotation until then. */
   let rotationPending = false;
-  /** How long commits take (LMDB's sync included), a moving average in milliseconds of real time. */
-  let commitMs = 0;
-  const timedCommit = (ms: number) => {
-    commitMs += (ms - commitMs) / 8;
-  };
   /** Batches not settled yet (close waits for them). */
   const settling = new Set<Promise<void>>();
 
   function write(key: ObjectKey, decide: Decider): Promise<WriteResult> {
     return new Promise<WriteResult>((resolve, reject) => {
       queue.push({ key, decide, resolve, reject });
-      if (scheduled) return;
-      if (inFlight > 0 || commitMs > LONE_COMMIT_BUDGET_MS) return takeInTransaction();
-      scheduled = "turn";
-      // Not a timer of the clock: the end of this turn, where a lone write is committed.
-      setImmediate(endOfTurn);
+      if (!scheduled) takeInTransaction();
     });
-  }
-
-  function endOfTurn(): void {
-    if (scheduled !== "turn") return;
-    scheduled = undefined;
-    if (queue.length === 1 && inFlight === 0) {
-      const batch = queue;
-      queue = [];
-      track(commitHere(batch));
-    } else if (queue.length > 0) takeInTransaction();
   }
 
   /** Queues an lmdb-js transaction that takes the queue as its batch when it starts. */
   function takeInTransaction(): void {
-    scheduled = "txn";
-    let batch: PendingWrite[] = [];
-    track(
-      commitThere(() => {
-        scheduled = undefined;
-        batch = queue;
-        queue = [];
-        return batch;
-      }),
-    );
-  }
-
-  function track(done: Promise<void>): void {
+    scheduled = true;
+    const done = commitBatch(() => {
+      scheduled = false;
+      const batch = queue;
+      queue = [];
+      return batch;
+    });
     settling.add(done);
     void done.finally(() => settling.delete(done));
   }
 
-  /** Commits `batch` in a write transaction on this thread; settles its writes. */
-  async function commitHere(batch: PendingWrite[]): Promise<void> {
-    const refusal = space.refusal();
-    let attempt: Applied | undefined;
-    let applied: Applied;
-    const started = performance.now();
-    try {
-      applied = root.transactionSync(() => {
-        attempt = applyBatch(batch, refusal);
-        return attempt;
-      });
-      timedCommit(performance.now() - started);
-    } catch (err) {
-      if (attempt === undefined) return retryAlone(batch, err);
-      return failBatch(batch, attempt, commitFailed(err, err));
-    }
-    await settle(batch, applied);
-  }
-
-  /** Commits the batch `take` returns in a child transaction of lmdb-js's write thread; settles its writes. */
-  async function commitThere(take: () => PendingWrite[]): Promise<void> {
-    inFlight++;
+  /** Commits the batch `take` returns in a child transaction on lmdb-js's write thread; settles its writes. */
+  async function commitBatch(take: () => PendingWrite[]): Promise<void> {
     let batch: PendingWrite[] = [];
     let attempt: Applied | undefined;
     let applied: Applied;
-    let started = 0;
     try {
       applied = await root.childTransaction(() => {
-        started = performance.now();
         batch = take();
         attempt = applyBatch(batch, space.refusal());
         if (attempt.rotated) rotationPending = true;
         return attempt;
       });
-      timedCommit(performance.now() - started);
     } catch (err) {
       if (attempt === undefined) return retryAlone(batch, err);
       return failBatch(batch, attempt, commitFailed(err, await commitCause(err)));
     } finally {
-      inFlight--;
       if (attempt?.rotated) rotationPending = false;
     }
     await settle(batch, applied);
@@ -554,7 +495,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   /** LMDB refused a write of `batch` (and rolled the batch back): commit each on its own, so that only that write fails. */
   async function retryAlone(batch: PendingWrite[], err: unknown): Promise<void> {
     if (batch.length === 1) return batch[0]!.reject(err);
-    await Promise.all(batch.map((p) => commitThere(() => [p])));
+    await Promise.all(batch.map((p) => commitBatch(() => [p])));
   }
 
   /**
@@ -770,7 +711,6 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     space: () => space.space(),
     async close() {
       // Writes already asked for are committed (or fail) before the store closes.
-      endOfTurn();
       while (settling.size > 0) await Promise.allSettled([...settling]);
       poller?.cancel();
       stopPeers?.();
