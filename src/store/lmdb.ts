@@ -563,8 +563,10 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     }
     applied.positions = appended.positions;
     applied.rotated = appended.rotated;
-    // Started now, so that it runs beside LMDB's commit; awaited after it.
-    applied.synced = wal.sync(appended.cursor.segment);
+    // Started once this callback has returned and lmdb-js's write thread is
+    // on to LMDB's commit, so that it runs beside it; awaited after it.
+    const segment = appended.cursor.segment;
+    applied.synced = Promise.resolve().then(() => wal.sync(segment));
     applied.synced.catch(() => {});
     return applied;
   }
