@@ -97,8 +97,14 @@ const reportDir = mkdtempSync(join(tmpdir(), "setpoint-test-"));
 const useTsx = process.env.SETPOINT_TEST_TSX === "1";
 let buildDir;
 if (!useTsx) {
-  mkdirSync(join(root, "node_modules", ".cache"), { recursive: true });
-  buildDir = await buildTests(mkdtempSync(join(root, "node_modules", ".cache", "setpoint-test-build-")));
+  const cache = join(root, "node_modules", ".cache");
+  mkdirSync(cache, { recursive: true });
+  // A run that was killed (SIGKILL) left its build behind: remove those older than a day.
+  for (const name of readdirSync(cache)) {
+    const dir = join(cache, name);
+    if (name.startsWith("setpoint-test-build-") && Date.now() - statSync(dir).mtimeMs > 86_400_000) rmSync(dir, { recursive: true, force: true });
+  }
+  buildDir = await buildTests(mkdtempSync(join(cache, "setpoint-test-build-")));
 }
 // The spec reporter to stdout unless reporters were asked for; each of those without a destination writes to stdout.
 const userReporters = nodeOptions.filter((o) => o.startsWith("--test-reporter=")).length;
