@@ -235,7 +235,8 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
         head = e.revision;
       }
       meta.putSync("head", head);
-      walMeta.putSync("wal", cursor);
+      // A gap left by unlogged writes stays marked: the next record still starts a new generation.
+      walMeta.putSync("wal", walMeta.get("wal")?.gap ? { ...cursor, gap: true } : cursor);
     });
   }
 
@@ -550,8 +551,11 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     if (applied.bytes === 0) return applied;
     meta.putSync("head", head);
     if (!wal) return applied;
-    const appended = logged.length === 0 ? undefined : wal.append(walMeta.get("wal") ?? { segment: 0, generation: 0, end: 0 }, logged, !rotationPending);
+    const cursor = walMeta.get("wal") ?? { segment: 0, generation: 0, end: 0 };
+    const appended = logged.length === 0 ? undefined : wal.append(cursor, logged, !rotationPending);
     if (!appended) {
+      // The log now misses these revisions: the next record starts a new generation.
+      if (!cursor.gap) walMeta.putSync("wal", { ...cursor, gap: true });
       applied.unlogged = true;
       return applied;
     }

@@ -54,6 +54,13 @@ export interface WalCursor {
   generation: number;
   /** Byte offset of the next record in the segment. */
   end: number;
+  /**
+   * Set when a write went unlogged (LMDB's data file synced instead): the
+   * next record starts a new generation, since replay stops at a gap in a
+   * segment's revisions but starts over at a newer segment that does not
+   * follow on.
+   */
+  gap?: boolean;
 }
 
 /** Where one record was written, to sync or withdraw it. */
@@ -161,7 +168,7 @@ export class WriteAheadLog {
     if (records.length === 0 || HEADER_BYTES + size > this.#segmentBytes) return undefined;
     let c = cursor;
     let rotated = false;
-    if (c.generation === 0 || c.end + size > this.#segmentBytes) {
+    if (c.generation === 0 || c.gap || c.end + size > this.#segmentBytes) {
       if (!mayRotate) return undefined;
       rotated = true;
     }
@@ -193,7 +200,7 @@ export class WriteAheadLog {
       this.#unwrite(s, positions);
       return undefined;
     }
-    return { cursor: { ...c, end: c.end + size }, positions, rotated };
+    return { cursor: { segment: c.segment, generation: c.generation, end: c.end + size }, positions, rotated };
   }
 
   /**

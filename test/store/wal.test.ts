@@ -276,6 +276,42 @@ describe("write-ahead log: power loss", () => {
     }
   });
 
+  for (const reopen of [false, true]) {
+    it(`replays the writes logged after one that could not be logged (the log has a gap there)${reopen ? ", across a restart" : ""}`, async () => {
+      const random = prng(31);
+      const dir = mkdtempSync(join(tmpdir(), "setpoint-wal-test-"));
+      const walSegmentBytes = 16 * 1024;
+      try {
+        let store = openLmdbStore(dir, { pollIntervalMs: 0, walSegmentBytes });
+        const acked: Acked[] = [];
+        await writeSome(store, 3, random, acked);
+        // Larger than a segment: not logged; its write syncs LMDB's data file instead.
+        const big = JSON.stringify({ metadata: { name: "big" }, pad: "z".repeat(20 * 1024) });
+        const b = await store.write({ type: TYPE, namespace: "default", name: "big" }, () => ({ op: "put", object: big }));
+        acked.push({ revision: b.revision, name: "big", json: big });
+        if (reopen) {
+          await store.close();
+          store = openLmdbStore(dir, { pollIntervalMs: 0, walSegmentBytes });
+        }
+        const lmdbRevision = store.head();
+        copyFileSync(join(dir, "data.mdb"), join(dir, "older.mdb"));
+        await writeSome(store, 3, random, acked);
+        const head = store.head();
+        await store.close();
+        copyFileSync(join(dir, "older.mdb"), join(dir, "data.mdb"));
+        store = openLmdbStore(dir, { pollIntervalMs: 0, walSegmentBytes });
+        try {
+          assert.equal(lmdbRevision, 4);
+          assertState(store, acked, head, "after a gap in the log");
+        } finally {
+          await store.close();
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+
   it("logs nothing for a write that was refused or decided nothing", async () => {
     const dir = mkdtempSync(join(tmpdir(), "setpoint-wal-test-"));
     try {
