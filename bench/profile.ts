@@ -5,6 +5,7 @@
 // and prints the top functions by self time, and self time by module.
 //
 //   node --import tsx bench/profile.ts [--watchers 1000] [--systems setpoint,floor]
+//        [--phase burst|10/s|100/s]   (the phase whose window is kept; default burst)
 //        [--prof-out FILE]   (also writes the markdown summary to FILE)
 
 import { readdirSync, readFileSync } from "node:fs";
@@ -76,7 +77,7 @@ function moduleOf(file: string): string {
 }
 
 /** Self time (ms) per function and per module, counting only samples in [fromUs, toUs]. */
-export function summarizeProfile(profile: CpuProfile, fromUs: number, toUs: number, top = 15): string {
+export function summarizeProfile(profile: CpuProfile, fromUs: number, toUs: number, top = 15, phase = "burst"): string {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const selfUs = new Map<number, number>();
   let t = profile.startTime;
@@ -109,7 +110,7 @@ export function summarizeProfile(profile: CpuProfile, fromUs: number, toUs: numb
       .slice(0, n)
       .map(([k, us]) => `| ${k.replace(/\|/g, "\\|")} | ${(us / 1000).toFixed(0)} | ${pct(us)} |`);
   return [
-    `Samples in the burst window: ${(total / 1000).toFixed(0)} ms of ${((toUs - fromUs) / 1000).toFixed(0)} ms wall time.`,
+    `Samples in the ${phase} window: ${(total / 1000).toFixed(0)} ms of ${((toUs - fromUs) / 1000).toFixed(0)} ms wall time.`,
     "",
     "| function (self time) | ms | share |",
     "| --- | ---: | ---: |",
@@ -124,29 +125,33 @@ export function summarizeProfile(profile: CpuProfile, fromUs: number, toUs: numb
 
 export async function profile(o: BenchOptions): Promise<Result[]> {
   const n = intOption(o, "watchers", 1000);
+  const phases = fanoutPhases(o, n);
+  const phase = typeof o.values.phase === "string" ? phases.find((p) => p.name === o.values.phase) : phases[2]!;
+  if (!phase) throw new RangeError(`profile: --phase must be one of ${phases.map((p) => p.name).join(", ")}`);
   const systems = o.systems.filter((s) => s !== "etcd");
   const results: Result[] = [];
   let md = "";
   for (const system of systems) {
     const dir = tempDir("setpoint-bench-prof-");
-    let burst: [number, number] | undefined;
+    let window: [number, number] | undefined;
     results.push(
-      ...(await runOne(o, system, n, fanoutPhases(o, n), intOption(o, "watcher-procs", 2), {
+      ...(await runOne(o, system, n, phases, intOption(o, "watcher-procs", 2), {
         serverNodeArgs: ["--cpu-prof", "--cpu-prof-dir", dir],
         onPhase: (name, from, to) => {
-          if (name === "burst") burst = [from, to];
+          if (name === phase.name) window = [from, to];
         },
       })),
     );
     const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));
-    if (!file || !burst) {
+    if (!file || !window) {
       note(`profile ${system}: no profile written in ${dir}`);
       continue;
     }
     const prof = JSON.parse(readFileSync(join(dir, file), "utf8")) as CpuProfile;
-    if (prof.startTime > burst[0] || prof.endTime < burst[1])
-      note(`profile ${system}: the profile (${prof.startTime}–${prof.endTime} µs) does not cover the burst (${burst[0]}–${burst[1]} µs)`);
-    md += `### ${system}, ${n} watchers, burst of ${fanoutPhases(o, n)[2]!.count}\n\n${summarizeProfile(prof, burst[0], burst[1])}\n`;
+    if (prof.startTime > window[0] || prof.endTime < window[1])
+      note(`profile ${system}: the profile (${prof.startTime}–${prof.endTime} µs) does not cover the ${phase.name} phase (${window[0]}–${window[1]} µs)`);
+    const what = phase.name === "burst" ? `burst of ${phase.count}` : `${phase.count} changes at ${phase.name}`;
+    md += `### ${system}, ${n} watchers, ${what}\n\n${summarizeProfile(prof, window[0], window[1], 15, phase.name)}\n`;
   }
   process.stdout.write("\n" + md);
   const out = o.values["prof-out"];

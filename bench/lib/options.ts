@@ -58,6 +58,7 @@ const WORKLOAD_OPTIONS = [
   "rounds",
   "cache-objects",
   "prof-out",
+  "phase",
   "duration",
   "sample-every",
   "write-rate",
