@@ -20,7 +20,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { noop } from "cockatiel";
 import { Etcd3 } from "etcd3";
-import { HttpClient, ensureBenchType, pool } from "./lib/clients.ts";
+import { HttpClient, ensureBenchType, timedCalls } from "./lib/clients.ts";
 import { runStandalone } from "./lib/main.ts";
 import { intOption, type BenchOptions } from "./lib/options.ts";
 import { cpuSeconds, etcdStoreEndpoints, startEtcd, startSetpoint, useEtcdStore, type ServerHandle } from "./lib/procs.ts";
@@ -51,19 +51,7 @@ async function measure(name: string, n: number, inflight: number, pids: { server
   const server0 = pids.server ? cpuSeconds(pids.server) : 0;
   const etcd0 = cpuOf(pids.etcd);
   const client0 = process.cpuUsage();
-  const t0 = process.hrtime.bigint();
-  const deadline = Date.now() + 60_000;
-  await pool(
-    Array.from({ length: n }, (_, i) => i),
-    inflight,
-    async (i) => {
-      if (Date.now() > deadline) return; // bounded in time as well as count
-      const s = process.hrtime.bigint();
-      await fn(i);
-      hist.record(Number(process.hrtime.bigint() - s) / 1e6);
-    },
-  );
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const seconds = await timedCalls(hist, n, inflight, 60_000, fn);
   const c = process.cpuUsage(client0);
   const s = hist.summary();
   const per = (sec: number) => Math.round((sec / s.count) * 1e6) / 1e3;

@@ -13,7 +13,7 @@
 import { randomUUID } from "node:crypto";
 import { Etcd3 } from "etcd3";
 import { noop } from "cockatiel";
-import { HttpClient, ensureBenchType, pool } from "./lib/clients.ts";
+import { HttpClient, ensureBenchType, timedCalls } from "./lib/clients.ts";
 import { runStandalone } from "./lib/main.ts";
 import { intList, intOption, type BenchOptions, type SystemName } from "./lib/options.ts";
 import { cpuSeconds, peakRssMb, remoteSetpoint, resetPeakRss, startEtcd, startSetpoint, type ServerHandle } from "./lib/procs.ts";
@@ -135,19 +135,7 @@ async function measure(server: ServerHandle, n: number, inflight: number, fn: (i
   const hist = new Histogram();
   if (server.pid) resetPeakRss(server.pid);
   const cpu0 = server.pid ? cpuSeconds(server.pid) : 0;
-  const t0 = process.hrtime.bigint();
-  const deadline = Date.now() + 120_000;
-  await pool(
-    Array.from({ length: n }, (_, i) => i),
-    inflight,
-    async (i) => {
-      if (Date.now() > deadline) return; // bounded in time as well as count
-      const s = process.hrtime.bigint();
-      await fn(i);
-      hist.record(Number(process.hrtime.bigint() - s) / 1e6);
-    },
-  );
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const seconds = await timedCalls(hist, n, inflight, 120_000, fn);
   return { hist, seconds, cpu: server.pid ? cpuSeconds(server.pid) - cpu0 : null, rss: server.pid ? peakRssMb(server.pid) : null };
 }
 

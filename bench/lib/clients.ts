@@ -9,6 +9,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { rootCertificates as tlsRootCertificates } from "node:tls";
 import { noop } from "cockatiel";
 import { Etcd3 } from "etcd3";
+import type { Histogram } from "./stats.ts";
 
 export interface Reply {
   status: number;
@@ -143,6 +144,27 @@ export async function pool<T>(items: T[], limit: number, fn: (item: T, index: nu
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/**
+ * Runs `fn(i)` for i in 0..n-1 with at most `inflight` in flight, recording each
+ * call's latency (ms) in `hist`; calls not started within `maxMs` are dropped,
+ * so a load loop is bounded in time as well as count. Returns the seconds taken.
+ */
+export async function timedCalls(hist: Histogram, n: number, inflight: number, maxMs: number, fn: (i: number) => Promise<unknown>): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  const deadline = Date.now() + maxMs;
+  await pool(
+    Array.from({ length: n }, (_, i) => i),
+    inflight,
+    async (i) => {
+      if (Date.now() > deadline) return;
+      const s = process.hrtime.bigint();
+      await fn(i);
+      hist.record(Number(process.hrtime.bigint() - s) / 1e6);
+    },
+  );
+  return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
 /** Finds the integer after `pattern` in `buf` (skipping one opening quote); -1 if absent. */

@@ -2,29 +2,14 @@
 // workload, each counting every object, with names short and 253 long.
 
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
-import { nodeEntry } from "../helpers/node-entry.ts";
-
-const root = fileURLToPath(new URL("../..", import.meta.url));
-
-function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    execFile(process.execPath, [...nodeEntry("bench/store-keys.ts"), ...args], { cwd: root, timeout: 60_000 }, (err, stdout, stderr) => {
-      done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
+import { jsonLines, runBench } from "../helpers/bench-run.ts";
 
 for (const length of [9, 253]) {
   test(`store-keys bench with ${length}-character names: every workload finds every object`, { timeout: 90_000 }, async () => {
-    const { code, stdout, stderr } = await run(["--objects", "300", "--rounds", "1", "--name-length", String(length)]);
+    const { code, stdout, stderr } = await runBench("bench/store-keys.ts", ["--objects", "300", "--rounds", "1", "--name-length", String(length)]);
     assert.equal(code, 0, stderr);
-    const lines = stdout
-      .trim()
-      .split("\n")
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = jsonLines(stdout);
     assert.deepEqual(
       lines.map((l) => l.workload),
       ["get", "list-type", "list-namespace", "list-paginated", "list-past-revision"],

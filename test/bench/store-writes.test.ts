@@ -2,29 +2,13 @@
 // number in flight, each with every write done and its latency, rate and CPU.
 
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
-import { nodeEntry } from "../helpers/node-entry.ts";
-
-const root = fileURLToPath(new URL("../..", import.meta.url));
+import { jsonLines, runBench } from "../helpers/bench-run.ts";
 
 test("store-writes bench: durable writes 1 and 64 in flight, every one done", { timeout: 90_000 }, async () => {
-  const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
-    execFile(
-      process.execPath,
-      [...nodeEntry("bench/store-writes.ts"), "--count", "200", "--block", "100"],
-      { cwd: root, timeout: 60_000 },
-      (err, out, errOut) => {
-        done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout: out, stderr: errOut });
-      },
-    );
-  });
+  const { code, stdout, stderr } = await runBench("bench/store-writes.ts", ["--count", "200", "--block", "100"]);
   assert.equal(code, 0, stderr);
-  const lines = stdout
-    .trim()
-    .split("\n")
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = jsonLines(stdout);
   assert.deepEqual(
     lines.map((l) => [l.workload, l.store, l.inflight, l.writes]),
     [
