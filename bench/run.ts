@@ -8,7 +8,7 @@
 import { cpus, loadavg, totalmem } from "node:os";
 import { fanout } from "./fanout.ts";
 import type { Bench } from "./lib/main.ts";
-import { parseBenchArgs } from "./lib/options.ts";
+import { benchArgsOrExit } from "./lib/options.ts";
 import { useEtcdStore } from "./lib/procs.ts";
 import { note, printTable, type Result } from "./lib/report.ts";
 import { reconcile } from "./reconcile.ts";
@@ -22,10 +22,13 @@ import { writes } from "./writes.ts";
 const BENCHES: Record<string, Bench> = { fanout, writes, reconcile, resume, soak, stalled, scale, compaction };
 
 const argv = process.argv.slice(2);
-const o = parseBenchArgs(argv);
+const o = benchArgsOrExit(argv);
 const only = typeof o.values.only === "string" ? o.values.only.split(",") : Object.keys(BENCHES);
-for (const name of only)
-  if (!(name in BENCHES)) throw new RangeError(`bench: unknown bench ${JSON.stringify(name)} (known: ${Object.keys(BENCHES).join(", ")})`);
+for (const name of only) {
+  if (name in BENCHES) continue;
+  process.stderr.write(`bench: unknown bench ${JSON.stringify(name)} in --only (known: ${Object.keys(BENCHES).join(", ")})\n`);
+  process.exit(2);
+}
 
 if (o.store === "etcd") await useEtcdStore();
 const started = Date.now();

@@ -3,7 +3,7 @@
 
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { parseBenchArgs, type BenchOptions } from "./options.ts";
+import { benchArgsOrExit, type BenchOptions } from "./options.ts";
 import { useEtcdStore } from "./procs.ts";
 import { printTable, type Result } from "./report.ts";
 
@@ -24,7 +24,7 @@ export function isMain(moduleUrl: string): boolean {
 /** Runs `bench` with the process's argv, prints the table, exits 0 (1 on error, or when the bench set `process.exitCode`). */
 export function runStandalone(moduleUrl: string, bench: Bench): void {
   if (!isMain(moduleUrl)) return;
-  const o = parseBenchArgs(process.argv.slice(2));
+  const o = benchArgsOrExit(process.argv.slice(2));
   (o.store === "etcd" ? useEtcdStore() : Promise.resolve())
     .then(() => bench(o))
     .then(

@@ -1,21 +1,6 @@
 // Command-line options shared by every bench (bench/*.ts and bench/run.ts).
 //
-//   --full              the issue's full sizes (default: small sizes, all benches < 5 min)
-//   --systems a,b       which systems to run: setpoint, etcd, floor (default: all the bench knows)
-//   --target URL        run against a deployed Setpoint; start no server, no etcd, no floor
-//   --grpc-target H:P   that deployment's gRPC address (agent benches; default: host of --target, port 9090)
-//   --token T           bearer token for --target
-//   --insecure          do not verify the target's TLS certificate
-//   --kubeconfig FILE   take --target, --token, --grpc-target and the CA from a kubeconfig, as kubectl
-//                       reads it (--context NAME picks a context); flags given win. The CA is trusted
-//                       by this process and, through NODE_EXTRA_CA_CERTS and
-//                       GRPC_DEFAULT_SSL_ROOTS_FILE_PATH, by the bench's child processes.
-//   --table-out FILE    also write the markdown table to FILE
-//   --json-out FILE     also append every JSON result line to FILE
-//   --only a,b          npm run bench only: run just these benches (fanout, writes, reconcile, resume, soak)
-//   --store lmdb|etcd   the store of the Setpoint servers the bench starts (default lmdb); with etcd,
-//                       a 3-member etcd on loopback that the servers share and that is also the "etcd"
-//                       system; --setpoint-workers N then means N replicas (one process each) on it
+// The options are listed in BENCH_HELP below (what --help prints).
 // Workload-specific sizes (--watchers 10,100 …) are read by each bench from `values`.
 
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -23,6 +8,51 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { loadKubeconfig } from "../../src/kubeconfig.ts";
+
+/** What `--help` prints for every bench entry point. */
+export function benchHelp(): string {
+  return `Options shared by every bench (npm run bench, or node --import tsx bench/NAME.ts):
+
+  --full              the issue's full sizes (default: small sizes, all benches < 5 min)
+  --systems a,b       which systems to run: setpoint, etcd, floor (default: all the bench knows)
+  --target URL        run against a deployed Setpoint; start no server, no etcd, no floor
+  --grpc-target H:P   that deployment's gRPC address (agent benches; default: host of --target, port 9090)
+  --token T           bearer token for --target
+  --insecure          do not verify the target's TLS certificate
+  --kubeconfig FILE   take --target, --token, --grpc-target and the CA from a kubeconfig, as kubectl
+                      reads it (--context NAME picks a context); flags given win. The CA is trusted
+                      by this process and, through NODE_EXTRA_CA_CERTS and
+                      GRPC_DEFAULT_SSL_ROOTS_FILE_PATH, by the bench's child processes.
+  --table-out FILE    also write the markdown table to FILE
+  --json-out FILE     also append every JSON result line to FILE
+  --only a,b          npm run bench only: run just these benches (fanout, writes, reconcile, resume, soak, stalled, scale, compaction)
+  --store lmdb|etcd   the store of the Setpoint servers the bench starts (default lmdb); with etcd,
+                      a 3-member etcd on loopback that the servers share and that is also the "etcd"
+                      system; --setpoint-workers N then means N replicas (one process each) on it
+  -h, --help          print this and exit
+
+Workload sizes, read by the benches that use them (each documented in its bench file):
+  ${WORKLOAD_OPTIONS.map((name) => `--${name}`).join(" ")}
+`;
+}
+
+/**
+ * parseBenchArgs for an entry point: prints the help and exits 0 on --help,
+ * and prints a one-line error (no stack) and exits 2 on a bad option.
+ */
+export function benchArgsOrExit(argv: string[]): BenchOptions {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write(benchHelp());
+    process.exit(0);
+  }
+  try {
+    return parseBenchArgs(argv);
+  } catch (err) {
+    const message = (err as Error).message.replace(/^bench: /, "");
+    process.stderr.write(`bench: ${message}\nRun with --help for the options.\n`);
+    process.exit(2);
+  }
+}
 
 export type SystemName = "setpoint" | "etcd" | "floor";
 

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { parseBenchArgs } from "../../bench/lib/options.ts";
+import { runBench } from "../helpers/bench-run.ts";
 
 test("--kubeconfig sets --target, --token, --grpc-target and the CA; flags win", () => {
   const dir = mkdtempSync(join(tmpdir(), "setpoint-bench-kc-"));
@@ -45,4 +46,19 @@ contexts: [{name: c, context: {cluster: s, user: u}}]
     }
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("a bench's --help lists the options and exits 0; a bad option is one clear line and exit 2", { timeout: 60_000 }, async () => {
+  const help = await runBench("bench/run.ts", ["--help"]);
+  assert.equal(help.code, 0, help.stderr);
+  assert.match(help.stdout, /--systems a,b/);
+  assert.match(help.stdout, /--watchers/);
+  const bad = await runBench("bench/writes.ts", ["--no-such-option"]);
+  assert.equal(bad.code, 2);
+  assert.equal(bad.stdout, "");
+  assert.equal(bad.stderr, "bench: Unknown option '--no-such-option'\nRun with --help for the options.\n");
+  const only = await runBench("bench/run.ts", ["--only", "nope"]);
+  assert.equal(only.code, 2);
+  assert.match(only.stderr, /^bench: unknown bench "nope" in --only \(known: fanout, /);
+  assert.doesNotMatch(only.stderr, /\n\s+at /);
 });
