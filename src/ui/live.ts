@@ -40,8 +40,11 @@ export function useLiveList(path: string | undefined, options: LiveOptions = {})
   useEffect(() => {
     items.clear();
     setVersion((v) => v + 1);
+    // A new watch (after signing in, say) starts connecting: the previous one's failure is no longer the state.
+    setState({ phase: "connecting", attempt: 0 });
     if (path === undefined) return;
     let frame: number | undefined;
+    let closed = false;
     revision.current = undefined;
     // Signing in restarts this effect (options.epoch): a 401 belongs to the token it started with.
     const startedWith = auth.token();
@@ -59,23 +62,27 @@ export function useLiveList(path: string | undefined, options: LiveOptions = {})
       fieldSelector: options.fieldSelector || undefined,
       token: () => auth.token(),
       onSync(list) {
+        if (closed) return;
         items.clear();
         for (const o of list) items.set(keyOf(o), o);
         handlers.current.onSync?.(list);
         changed();
       },
       onEvent(e) {
+        if (closed) return;
         if (e.type === "DELETED") items.delete(keyOf(e.object));
         else items.set(keyOf(e.object), e.object);
         handlers.current.onEvent?.(e);
         changed();
       },
       onState(s) {
+        if (closed) return; // a late word from the watch this effect replaced
         setState(s);
         if (s.phase === "failed" && s.error?.code === 401) auth.unauthorized(s.error, startedWith);
       },
     });
     return () => {
+      closed = true;
       view.close();
       if (frame !== undefined) cancelAnimationFrame(frame);
     };

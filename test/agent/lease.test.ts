@@ -11,6 +11,11 @@ import { drainingKeys, mayClaim } from "../../src/agent/claims.ts";
 import { startEnv, startProxy, waitFor, type Env } from "./fixtures.ts";
 
 const DURATION = 1500;
+// Tests on a manual clock move time themselves, so their lease can be long: what
+// stays real is each lease call's deadline (a third of the lease), and 5 s of it
+// keeps a renewal on a loaded machine from timing out and waiting for a retry
+// that only the clock would bring.
+const MANUAL_DURATION = 15_000;
 const KEYS = Array.from({ length: 40 }, (_, i) => `default/w${i}`);
 
 describe("ownerOf", () => {
@@ -90,13 +95,13 @@ describe("lease membership", () => {
     // On a manual clock: leases renew only when the test moves time, so none can lapse
     // mid-test on a loaded machine and reshuffle the keys.
     const clock = new ManualClock(Date.now());
-    const renewMs = DURATION / 3;
+    const renewMs = MANUAL_DURATION / 3;
     const here = { grpc: env.grpcAddress, http: env.server.url };
-    const a = member("join", "a", here, DURATION, clock);
+    const a = member("join", "a", here, MANUAL_DURATION, clock);
     await waitFor("a's lease", () => a.m.member && runnable(a.m, KEYS));
     // Hold a claim on every key: some of them will move to b.
     const claims = new Map(KEYS.map((k) => [k, a.m.begin(k)!]));
-    const b = member("join", "b", here, DURATION, clock);
+    const b = member("join", "b", here, MANUAL_DURATION, clock);
     await waitFor("a sees b", () => a.m.members().length === 2 && b.m.members().length === 2);
     const moving = mine(b.m);
     const staying = mine(a.m);
@@ -129,12 +134,12 @@ describe("lease membership", () => {
     // instants the lease sets, and a loaded machine cannot move them.
     const clock = new ManualClock(Date.now());
     const t0 = clock.now();
-    const renewMs = DURATION / 3;
-    const deadlineMs = (DURATION * 2) / 3;
+    const renewMs = MANUAL_DURATION / 3;
+    const deadlineMs = (MANUAL_DURATION * 2) / 3;
     const grpc = await startProxy(env.server.grpcPort);
     const http = await startProxy(env.server.port);
-    const a = member("fence", "cut", { grpc: `127.0.0.1:${grpc.port}`, http: `http://127.0.0.1:${http.port}` }, DURATION, clock);
-    const b = member("fence", "live", undefined, DURATION, clock);
+    const a = member("fence", "cut", { grpc: `127.0.0.1:${grpc.port}`, http: `http://127.0.0.1:${http.port}` }, MANUAL_DURATION, clock);
+    const b = member("fence", "live", undefined, MANUAL_DURATION, clock);
     await waitFor("both hold leases and agree", () => a.m.members().length === 2 && runnable(a.m, mine(a.m)) && runnable(b.m, mine(b.m)));
     const aKeys = mine(a.m);
     const claim = a.m.begin(aKeys[0]!)!;
@@ -160,24 +165,24 @@ describe("lease membership", () => {
     assert.equal(claim.signal.aborted, true, "a fenced itself at the renew deadline");
     assert.equal(a.m.begin(aKeys[1]!), undefined, "a starts nothing once fenced");
     claim.end();
-    // a's lease was last written at t0: b may take its keys only from t0 + DURATION.
+    // a's lease was last written at t0: b may take its keys only from t0 + MANUAL_DURATION.
     assert.ok(!aKeys.some((k) => runnable(b.m, [k])), "b does not run a's keys while a's lease may still be held");
-    await advanceTo(DURATION - 1);
+    await advanceTo(MANUAL_DURATION - 1);
     assert.equal(b.m.members().length, 2, "a's lease is not reaped 1 ms before it expires");
     assert.ok(!aKeys.some((k) => runnable(b.m, [k])), "b does not run a's keys 1 ms before a's lease expires");
-    await advanceTo(DURATION, DURATION);
+    await advanceTo(MANUAL_DURATION, MANUAL_DURATION);
     await waitFor("b reaps a's lease and runs a's keys", () => b.m.members().length === 1 && runnable(b.m, aKeys));
     grpc.restore();
     http.restore();
-    // a rejoins under a new incarnation: each step of 100 ms wakes its acquire loop's
-    // backoff; every 5 steps (one renew interval) the clock waits for a renewal of b.
+    // a rejoins under a new incarnation: each step of a fifth of the renew interval
+    // wakes its acquire loop's backoff; every 5 steps the clock waits for a renewal of b.
     let steps = 0;
     let lastOfB = await renewTime(b.m);
     await waitFor(
       "a rejoins under a new incarnation",
       async () => {
         if (a.m.member && b.m.members().length === 2) return true;
-        clock.advance(100);
+        clock.advance(renewMs / 5);
         if (++steps % 5 === 0) {
           lastOfB = await waitFor("a renewal of b", async () => {
             clock.advance(0);
@@ -196,8 +201,8 @@ describe("lease membership", () => {
     // On a manual clock that never moves: no lease can expire, so b can only get a's
     // keys from a's release.
     const clock = new ManualClock(Date.now());
-    const a = member("release", "leaving", undefined, DURATION, clock);
-    const b = member("release", "staying", undefined, DURATION, clock);
+    const a = member("release", "leaving", undefined, MANUAL_DURATION, clock);
+    const b = member("release", "staying", undefined, MANUAL_DURATION, clock);
     await waitFor("both agree", () => a.m.members().length === 2 && b.m.members().length === 2 && runnable(a.m, mine(a.m)));
     const aKeys = mine(a.m);
     assert.ok(!aKeys.some((k) => runnable(b.m, [k])), "b does not run a's keys while a holds them");

@@ -483,7 +483,8 @@ describe("web console in Chromium", { skip: browserSkipReason() }, () => {
       await page.goto(`${s.url}/ui/`);
       await page.fill("#token", "t-bob");
       await page.press("#token", "Enter");
-      const stopped = page.locator('.conn[data-state="failed"]');
+      // The 401 from before signing in may still be on screen for a render: wait for the 403.
+      const stopped = page.locator('.conn[data-state="failed"]', { hasText: "403" });
       await stopped.first().waitFor();
       assert.match((await stopped.first().textContent()) ?? "", /Not allowed \(403 Forbidden\).*bob/);
       await shot(page, "forbidden");
