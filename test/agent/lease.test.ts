@@ -11,10 +11,10 @@ import { drainingKeys, mayClaim } from "../../src/agent/claims.ts";
 import { startEnv, startProxy, waitFor, type Env } from "./fixtures.ts";
 
 const DURATION = 1500;
-// Tests on a manual clock move time themselves, so their lease can be long: what
-// stays real is each lease call's deadline (a third of the lease), and 5 s of it
-// keeps a renewal on a loaded machine from timing out and waiting for a retry
-// that only the clock would bring.
+// The join and release tests move a manual clock themselves, so their lease can be
+// long: what stays real is each lease call's deadline (a third of the lease), and
+// 5 s of it keeps a renewal on a loaded machine from timing out and waiting for a
+// retry that only the clock would bring.
 const MANUAL_DURATION = 15_000;
 const KEYS = Array.from({ length: 40 }, (_, i) => `default/w${i}`);
 
@@ -134,12 +134,12 @@ describe("lease membership", () => {
     // instants the lease sets, and a loaded machine cannot move them.
     const clock = new ManualClock(Date.now());
     const t0 = clock.now();
-    const renewMs = MANUAL_DURATION / 3;
-    const deadlineMs = (MANUAL_DURATION * 2) / 3;
+    const renewMs = DURATION / 3;
+    const deadlineMs = (DURATION * 2) / 3;
     const grpc = await startProxy(env.server.grpcPort);
     const http = await startProxy(env.server.port);
-    const a = member("fence", "cut", { grpc: `127.0.0.1:${grpc.port}`, http: `http://127.0.0.1:${http.port}` }, MANUAL_DURATION, clock);
-    const b = member("fence", "live", undefined, MANUAL_DURATION, clock);
+    const a = member("fence", "cut", { grpc: `127.0.0.1:${grpc.port}`, http: `http://127.0.0.1:${http.port}` }, DURATION, clock);
+    const b = member("fence", "live", undefined, DURATION, clock);
     await waitFor("both hold leases and agree", () => a.m.members().length === 2 && runnable(a.m, mine(a.m)) && runnable(b.m, mine(b.m)));
     const aKeys = mine(a.m);
     const claim = a.m.begin(aKeys[0]!)!;
@@ -165,12 +165,12 @@ describe("lease membership", () => {
     assert.equal(claim.signal.aborted, true, "a fenced itself at the renew deadline");
     assert.equal(a.m.begin(aKeys[1]!), undefined, "a starts nothing once fenced");
     claim.end();
-    // a's lease was last written at t0: b may take its keys only from t0 + MANUAL_DURATION.
+    // a's lease was last written at t0: b may take its keys only from t0 + DURATION.
     assert.ok(!aKeys.some((k) => runnable(b.m, [k])), "b does not run a's keys while a's lease may still be held");
-    await advanceTo(MANUAL_DURATION - 1);
+    await advanceTo(DURATION - 1);
     assert.equal(b.m.members().length, 2, "a's lease is not reaped 1 ms before it expires");
     assert.ok(!aKeys.some((k) => runnable(b.m, [k])), "b does not run a's keys 1 ms before a's lease expires");
-    await advanceTo(MANUAL_DURATION, MANUAL_DURATION);
+    await advanceTo(DURATION, DURATION);
     await waitFor("b reaps a's lease and runs a's keys", () => b.m.members().length === 1 && runnable(b.m, aKeys));
     grpc.restore();
     http.restore();
