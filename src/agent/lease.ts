@@ -97,6 +97,8 @@ export class LeaseMembership {
   #lease: LeaseObject | undefined;
   /** No claim starts at or after this local time (the fence). */
   #heldUntil = 0;
+  /** Local time the last successful write of our lease began. */
+  #renewedAt: number | undefined;
   /** Member set and draining keys in our lease; the member set being written. */
   #published: string[] = [];
   #publishedDraining: string[] = [];
@@ -154,6 +156,16 @@ export class LeaseMembership {
   /** The current member id, if the lease is held. */
   get member(): string | undefined {
     return this.#me;
+  }
+
+  /**
+   * Local time (on the injected clock) at which the last write of our lease that
+   * this replica saw succeed began; the fence falls `renewDeadlineMs` after it.
+   * Undefined while the lease is not held. The lease in the server may be newer
+   * than this: a write that landed counts only once its answer arrived.
+   */
+  get renewedAt(): number | undefined {
+    return this.#me === undefined ? undefined : this.#renewedAt;
   }
 
   /** The members this replica knows (itself included while it holds its lease), sorted. */
@@ -261,6 +273,7 @@ export class LeaseMembership {
 
   /** A renewal that began at `started` succeeded: work may go on until the fence; schedule the next one. */
   #held(started: number): void {
+    this.#renewedAt = started;
     this.#heldUntil = started + this.#deadlineMs;
     this.#after("fence", this.#heldUntil - this.#clock.now(), () => this.#lose("lease: not renewed in time"));
     this.#after("renew", started + this.#renewMs - this.#clock.now(), () => this.#write());
