@@ -14,14 +14,16 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { CLUSTER_ROLES, ROLE_BINDINGS } from "../src/api/rbac-types.ts";
+import { standaloneArgs } from "./lib/options.ts";
 import { RbacAuthorizer, RbacIndex } from "../src/server/auth/rbac.ts";
 import { startServer, type RunningServer } from "../src/server.ts";
 
-const { values } = parseArgs({
-  options: { seconds: { type: "string", default: "1" }, rounds: { type: "string", default: "15" }, concurrency: { type: "string", default: "32" } },
-});
+const values = standaloneArgs(
+  "usage: node --import tsx bench/auth.ts [--seconds 1] [--rounds 15] [--concurrency 32]\n\nGETs per second with and without authentication and RBAC, side by side; one JSON line per measurement.",
+  { seconds: "1", rounds: "15", concurrency: "32" },
+  ["seconds", "rounds", "concurrency"],
+);
 const seconds = Number(values.seconds);
 const rounds = Number(values.rounds);
 const concurrency = Number(values.concurrency);

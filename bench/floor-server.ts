@@ -15,6 +15,13 @@ import { createServer } from "node:http";
 import { parseArgs } from "node:util";
 import { WebSocketServer, type WebSocket } from "ws";
 
+// Compiled alone (no bundling): it imports nothing of the project's, so it parses its one flag itself.
+if (process.argv.includes("--help")) {
+  process.stdout.write(
+    'usage: node --import tsx bench/floor-server.ts [--port 0]\n\nThe fan-out bench\'s floor: a bare ws broadcast server; prints {"url": ...} once listening.\n',
+  );
+  process.exit(0);
+}
 const { values } = parseArgs({ options: { port: { type: "string", default: "0" } } });
 
 const subscribers = new Set<WebSocket>();

@@ -18,19 +18,16 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { lmdbStoreAt } from "../scripts/lmdb-store-at.ts";
 import { openLmdbStore } from "../src/store/lmdb.ts";
 import type { ObjectKey, Store } from "../src/store/types.ts";
+import { standaloneArgs } from "./lib/options.ts";
 
-const { values } = parseArgs({
-  options: {
-    objects: { type: "string", default: "20000" },
-    "name-length": { type: "string", default: "9" },
-    rounds: { type: "string", default: "5" },
-    at: { type: "string" },
-  },
-});
+const values = standaloneArgs(
+  "usage: node --import tsx bench/store-keys.ts [--objects 20000] [--name-length 9] [--rounds 5] [--at GIT-REV]\n\nThe LMDB store's hot reads (gets, lists, pages, a past revision); --at times the store as it was at a git revision. One JSON line per measurement.",
+  { objects: "20000", "name-length": "9", rounds: "5", at: undefined },
+  ["objects", "name-length", "rounds"],
+);
 const OBJECTS = Number(values.objects);
 const NAME_LENGTH = Number(values["name-length"]);
 const ROUNDS = Number(values.rounds);

@@ -12,17 +12,15 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { parseArgs } from "node:util";
 import { openLmdbStore } from "../src/store/lmdb.ts";
 import type { Store } from "../src/store/types.ts";
+import { standaloneArgs } from "./lib/options.ts";
 
-const { values } = parseArgs({
-  options: {
-    count: { type: "string", default: "3000" },
-    block: { type: "string", default: "100" },
-    at: { type: "string" },
-  },
-});
+const values = standaloneArgs(
+  "usage: node --import tsx bench/store-writes.ts [--count 3000] [--block 100] [--at GIT-REV]\n\nDurable writes through the LMDB store alone, one at a time and 64 in flight; --at runs the store as it was at a git revision beside it. One JSON line per measurement.",
+  { count: "3000", block: "100", at: undefined },
+  ["count", "block"],
+);
 const COUNT = Number(values.count);
 const BLOCK = Number(values.block);
 const REPO = fileURLToPath(new URL("..", import.meta.url));

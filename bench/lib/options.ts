@@ -187,3 +187,35 @@ export function intList(o: BenchOptions, name: string, fallback: number[]): numb
 export function intOption(o: BenchOptions, name: string, fallback: number): number {
   return intList(o, name, [fallback])[0]!;
 }
+
+/**
+ * The flags of a bench that runs on its own (not through `npm run bench`):
+ * string flags with defaults, those named in `numeric` checked to be numbers
+ * >= 0. `--help` prints `usage` and exits 0; an unknown flag or a bad value
+ * prints one line and exits 2.
+ */
+export function standaloneArgs(usage: string, defaults: Record<string, string | undefined>, numeric: readonly string[]): Record<string, string | undefined> {
+  const argv = process.argv.slice(2);
+  if (argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write(`${usage.trim()}\n`);
+    process.exit(0);
+  }
+  const fail = (message: string): never => {
+    process.stderr.write(`bench: ${message}\nRun with --help for the options.\n`);
+    process.exit(2);
+  };
+  let values: Record<string, string | boolean | undefined> = {};
+  try {
+    const options = Object.fromEntries(
+      Object.entries(defaults).map(([name, value]) => [name, { type: "string" as const, ...(value === undefined ? {} : { default: value }) }]),
+    );
+    values = parseArgs({ args: argv, options }).values;
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  for (const name of numeric) {
+    const value = Number(values[name]);
+    if (!(Number.isFinite(value) && value >= 0)) fail(`--${name} must be a number >= 0, got ${JSON.stringify(values[name])}`);
+  }
+  return values as Record<string, string | undefined>;
+}

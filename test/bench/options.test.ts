@@ -62,3 +62,15 @@ test("a bench's --help lists the options and exits 0; a bad option is one clear 
   assert.match(only.stderr, /^bench: unknown bench "nope" in --only \(known: fanout, /);
   assert.doesNotMatch(only.stderr, /\n\s+at /);
 });
+
+test("the benches that run on their own (store, auth) have a --help and refuse bad values in one line", { timeout: 60_000 }, async () => {
+  for (const bench of ["bench/store-writes.ts", "bench/store-keys.ts", "bench/auth.ts"]) {
+    const help = await runBench(bench, ["--help"]);
+    assert.equal(help.code, 0, help.stderr);
+    assert.match(help.stdout, new RegExp(`^usage: node --import tsx ${bench}`));
+  }
+  const bad = await runBench("bench/store-writes.ts", ["--count", "lots"]);
+  assert.equal(bad.code, 2);
+  assert.equal(bad.stdout, "");
+  assert.equal(bad.stderr, 'bench: --count must be a number >= 0, got "lots"\nRun with --help for the options.\n');
+});
