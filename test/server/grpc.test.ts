@@ -10,6 +10,7 @@ import { spawnSync } from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
+import { ManualClock } from "../../src/clock.ts";
 import {
   loadResourcesService,
   statusOfError,
@@ -455,16 +456,26 @@ describe("gRPC watch expiry and the slow-watcher bound", () => {
 
 describe("gRPC shutdown", () => {
   it("ends open watches with a last bookmark and status OK, then stops serving", async () => {
-    const t = await startTestServer({ grpcPort: 0, durable: false, bookmarkIntervalMs: 100 });
+    // The server's clock moves only when the test moves it: its shutdown grace
+    // (after which open calls are cut) cannot pass, so a close that finishes
+    // at all finished because the watch was ended, however slow the machine.
+    const clock = new ManualClock(Date.now());
+    const t = await startTestServer({ grpcPort: 0, durable: false, bookmarkIntervalMs: 100 }, { clock });
     const c = connect(t);
     try {
       await createWidgetType(c);
       const made = parse((await call(c, c.create, { ref: widgets("ns"), object: widget("a") })).object);
       const w = watch(c, { ref: widgets("ns"), resourceVersion: String(rv(made)), allowBookmarks: true });
-      await w.until(1); // a periodic bookmark: the watch is live
-      const started = Date.now();
-      await t.stop();
-      assert.ok(Date.now() - started < 2000, `close took ${Date.now() - started} ms: the watch was not ended`);
+      // A periodic bookmark: the watch is live.
+      for (const deadline = Date.now() + DEADLINE_MS; w.events.length === 0; ) {
+        assert.ok(Date.now() < deadline, "no periodic bookmark: the watch never went live");
+        clock.advance(100);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      let timer: NodeJS.Timeout | undefined;
+      const stuck = new Promise<"stuck">((resolve) => (timer = setTimeout(() => resolve("stuck"), DEADLINE_MS)));
+      const closed = await Promise.race([t.stop().then(() => "closed" as const), stuck]).finally(() => clearTimeout(timer));
+      assert.equal(closed, "closed", "close waits for its grace (which never passes here): the watch was not ended");
       const end = await w.end();
       assert.equal(end.code, grpc.status.OK, end.details);
       assert.equal(w.events.at(-1)?.type, "BOOKMARK");
@@ -472,6 +483,7 @@ describe("gRPC shutdown", () => {
       await assert.rejects(call(c, c.get, { ref: widgets("ns", "a") }), (err: grpc.ServiceError) => err.code === grpc.status.UNAVAILABLE);
     } finally {
       c.close();
+      clock.advance(60_000); // past the grace, should the close above have failed
       await t.stop();
     }
   });
