@@ -62,6 +62,18 @@ const stamped = (file: string, task: string, body: string) =>
 
 const ms = (t: string | undefined) => Date.parse(t ?? "");
 
+/**
+ * A task body that marks `self` and then waits (at most 10 s, then fails)
+ * for the mark `other`: two tasks that wait for each other can both succeed
+ * only if they run at the same time, however slow the machine.
+ */
+const meet = (self: string, other: string) =>
+  `touch '${self}'; i=0; while [ ! -e '${other}' ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done; [ -e '${other}' ]`;
+
+/** How long two status entries' [startTime, completionTime] intervals overlap, in ms (negative if they do not). */
+const overlapMs = (a: { startTime?: string; completionTime?: string }, b: { startTime?: string; completionTime?: string }) =>
+  Math.min(ms(a.completionTime), ms(b.completionTime)) - Math.max(ms(a.startTime), ms(b.startTime));
+
 describe("pipeline runner", () => {
   it("runs a diamond's independent tasks in parallel and records each task's status", async () => {
     const file = join(env.dir, "diamond.times");
@@ -69,8 +81,8 @@ describe("pipeline runner", () => {
       params: { WHO: "param" },
       tasks: [
         { name: "checkout", run: stamped(file, "checkout", "echo checked out") },
-        { name: "unit", runAfter: ["checkout"], run: stamped(file, "unit", "sleep 1; echo unit ok") },
-        { name: "lint", runAfter: ["checkout"], run: stamped(file, "lint", "sleep 1; echo lint ok") },
+        { name: "unit", runAfter: ["checkout"], run: stamped(file, "unit", `${meet(`${file}.unit`, `${file}.lint`)}; sleep 1; echo unit ok`) },
+        { name: "lint", runAfter: ["checkout"], run: stamped(file, "lint", `${meet(`${file}.lint`, `${file}.unit`)}; sleep 1; echo lint ok`) },
         { name: "package", runAfter: ["unit", "lint"], run: stamped(file, "package", "echo packaged $WHO") },
       ],
     });
@@ -87,9 +99,15 @@ describe("pipeline runner", () => {
       ms(tasks.unit!.startTime) < ms(tasks.lint!.completionTime) && ms(tasks.lint!.startTime) < ms(tasks.unit!.completionTime),
       "status times overlap too",
     );
-    const wall = ms(s.completionTime) - ms(s.startTime);
-    const sum = Object.values(tasks).reduce((n, x) => n + ms(x.completionTime) - ms(x.startTime), 0);
-    assert.ok(wall < sum, `wall ${wall} ms < sum of task times ${sum} ms`);
+    // The run's own times span its tasks'. (Whether its wall time also beats
+    // the sum of task times depends on the gaps between tasks, which a loaded
+    // machine stretches: the overlap above is what parallel means.)
+    for (const x of Object.values(tasks)) {
+      assert.ok(
+        ms(s.startTime) <= ms(x.startTime) && ms(x.completionTime) <= ms(s.completionTime),
+        `run ${s.startTime}..${s.completionTime}, a task ${x.startTime}..${x.completionTime}`,
+      );
+    }
     for (const name of ["checkout", "unit", "lint", "package"]) {
       assert.equal(tasks[name]!.phase, "Succeeded");
       assert.equal(tasks[name]!.attempt, 1);
@@ -118,9 +136,13 @@ describe("pipeline runner", () => {
     const d = diamond.tasks!;
     const wall = ms(diamond.completionTime) - ms(diamond.startTime);
     const sum = Object.values(d).reduce((n, x) => n + ms(x.completionTime) - ms(x.startTime), 0);
-    assert.ok(ms(d["unit-tests"]!.startTime) < ms(d.lint!.completionTime) && ms(d.lint!.startTime) < ms(d["unit-tests"]!.completionTime));
-    assert.ok(wall < sum - 1000, `parallel: wall ${wall} ms vs ${sum} ms of task time`);
-    console.log(`# examples/pipelines/diamond.yaml: wall ${wall} ms, sum of task times ${sum} ms`);
+    // unit-tests and lint (2 s each) ran side by side for more than a second.
+    // Not "wall < sum - 1 s": that also asks the gaps between tasks (status
+    // writes, process starts) to stay under a second, which a loaded machine
+    // need not grant.
+    const together = overlapMs(d["unit-tests"]!, d.lint!);
+    assert.ok(together > 1000, `parallel: unit-tests and lint overlapped ${together} ms`);
+    console.log(`# examples/pipelines/diamond.yaml: wall ${wall} ms, sum of task times ${sum} ms, unit-tests and lint together ${together} ms`);
 
     const flaky = (await waitForPhase(env.http, "example-flaky", "Succeeded")).status!;
     assert.equal(flaky.tasks!.test!.attempt, 2);
