@@ -108,12 +108,15 @@ describe("pipeline agents as processes, handing runs over", () => {
       const file = join(env.dir, "markers");
       const proxied = { ...env, server: { ...env.server, url: `http://127.0.0.1:${httpProxy.port}` }, grpcAddress: `127.0.0.1:${grpcProxy.port}` };
       agent = await startAgent(proxied as typeof env, { identity: "cut", leaseDuration: CUT_LEASE });
-      await createRun(env.http, "partition", { tasks: [{ name: "slow", run: slowTask(file, "slow", 6) }] });
+      // Attempt 1 outlasts any fence (up to 6 s after the cut), so only the fence can end it; the rerun is short.
+      const slow = `${mark(file, "slow start $SETPOINT_TASK_ATTEMPT $$")}; if [ "$SETPOINT_TASK_ATTEMPT" = 1 ]; then sleep 60; else sleep 1; fi; ${mark(file, "slow end $SETPOINT_TASK_ATTEMPT")}`;
+      await createRun(env.http, "partition", { tasks: [{ name: "slow", run: slow }] });
       const started = await waitFor("the task to start", () => markers(file).find((l) => l.startsWith("slow start 1")));
       const pid = Number(started.split(" ")[3]);
       httpProxy.cut();
       grpcProxy.cut();
       await waitFor("the task to be killed by the lease fence", () => !alive(pid), 30_000);
+      assert.ok(!markers(file).includes("slow end 1"), "attempt 1 was killed, not finished");
       // The fence fires two thirds into a lease without renewal; another agent
       // could take the run over only once a whole lease has passed since the
       // last renewal the server holds. Compare the agent's own time of the kill
