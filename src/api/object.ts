@@ -13,7 +13,8 @@ export const MAX_OBJECT_BYTES = 1.5 * 1024 * 1024;
 
 /** RFC 3339 time with second precision, as Kubernetes writes it. */
 export function timestamp(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+  const iso = new Date(ms).toISOString(); // always ends ".sssZ"
+  return iso.slice(0, -5) + "Z";
 }
 
 /**

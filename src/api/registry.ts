@@ -36,12 +36,17 @@ export class TypeRegistry {
   byName(name: string): TypeInfo | undefined {
     const builtIn = BUILT_IN_TYPES.find((t) => t.name === name);
     if (builtIn) return builtIn;
-    const stored = this.#store.get({ type: RESOURCE_TYPES.name, namespace: "", name });
+    const key = { type: RESOURCE_TYPES.name, namespace: "", name };
+    const cached = this.#cache.get(name);
+    // Every request looks its type up: when the store tells the revision
+    // alone, a cached type that is still current is served without reading
+    // (and decoding) the stored ResourceType.
+    if (cached && this.#store.revisionOf && this.#store.revisionOf(key) === cached.revision) return cached;
+    const stored = this.#store.get(key);
     if (!stored) {
       this.#cache.delete(name);
       return undefined;
     }
-    const cached = this.#cache.get(name);
     if (cached && cached.revision === stored.revision) return cached;
     try {
       const t = typeFromResourceType(JSON.parse(stored.json) as Record<string, unknown>, stored.revision);

@@ -14,14 +14,16 @@ export interface RequestTarget {
   route: Route | undefined;
 }
 
-const targets = new WeakMap<IncomingMessage, RequestTarget | null>();
+/** Where a request keeps its parsed target: a property of its own (a WeakMap entry per request cost more, and more GC). */
+const TARGET = Symbol("setpoint.requestTarget");
 
 /** The parsed target of `req` (parsed on the first call); undefined when it is malformed. */
 export function requestTarget(req: IncomingMessage): RequestTarget | undefined {
-  let target = targets.get(req);
+  const holder = req as IncomingMessage & { [TARGET]?: RequestTarget | null };
+  let target = holder[TARGET];
   if (target === undefined) {
     target = parseTarget(req.url ?? "/") ?? null;
-    targets.set(req, target);
+    holder[TARGET] = target;
   }
   return target ?? undefined;
 }

@@ -26,7 +26,7 @@
 // with the cause), is reported once to `onCommitFailure`, and leaves no
 // promise unhandled.
 
-import { open, type Database, type RootDatabase } from "lmdb";
+import { getLastVersion, open, type Database, type RootDatabase } from "lmdb";
 import { closeSync, fdatasync, openSync, statSync, statfsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { systemClock, type Clock } from "../clock.ts";
@@ -434,6 +434,18 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     return { json: entry.value, revision: entry.version ?? 0 };
   }
 
+  function revisionOf(key: ObjectKey): number | undefined {
+    let found;
+    try {
+      // The raw bytes (not decoded into a string); the version comes with them.
+      found = objects.getBinaryFast(encodeKey(key));
+    } catch (err) {
+      if (keyBytes(key) > MAX_KEY_BYTES) return undefined;
+      throw err;
+    }
+    return found === undefined ? undefined : (getLastVersion() ?? 0);
+  }
+
   // Group commit (docs/durability.md). A write waits in `queue` for an
   // lmdb-js transaction (run by its write thread, so that this thread goes on
   // parsing requests while LMDB syncs) that takes the whole queue as its
@@ -701,6 +713,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     head,
     compacted,
     get,
+    revisionOf,
     list,
     changes,
     write,

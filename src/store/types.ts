@@ -135,6 +135,11 @@ export interface Store {
   /** Revisions at or above this can be listed at and watched from; older ones are compacted. */
   compacted(): number;
   get(key: ObjectKey): StoredObject | undefined;
+  /**
+   * The revision of the object at `key` (undefined: none), as `get` would
+   * give it, without reading the object. Optional: callers fall back on `get`.
+   */
+  revisionOf?(key: ObjectKey): number | undefined;
   list(options: ListOptions): ListResult;
   /** Committed changes after `after`, ascending, at most `limit`. Throws ExpiredError if `after` is compacted. */
   changes(after: number, limit: number): Change[];

@@ -37,3 +37,37 @@ test("a stored ResourceType that does not load is logged once per revision and n
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a cached type follows its stored ResourceType: updated, deleted and created again", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "setpoint-registry-test-"));
+  const store = openLmdbStore(dir, { durable: false });
+  try {
+    const name = "things.example.com";
+    const key = { type: RESOURCE_TYPES.name, namespace: "", name };
+    const put = (kind: string) =>
+      store.write(key, () => ({
+        op: "put",
+        object: JSON.stringify({ metadata: { name }, spec: { group: "example.com", version: "v1", kind, plural: "things", scope: "Namespaced" } }),
+      }));
+    const registry = new TypeRegistry(store, { log: { warn: () => {} } });
+    assert.equal(registry.byName(name), undefined);
+
+    await put("Thing");
+    const first = registry.byName(name);
+    assert.equal(first?.kind, "Thing");
+    assert.equal(registry.byName(name), first, "served from the cache while the stored revision is the same");
+
+    await put("Widget");
+    assert.equal(registry.byName(name)?.kind, "Widget", "a new stored revision is read again");
+    assert.equal(registry.byName(name)?.revision, store.get(key)!.revision);
+
+    await store.write(key, (current) => ({ op: "delete", object: current!.json }));
+    assert.equal(registry.byName(name), undefined, "a deleted type is gone at once");
+
+    await put("Gadget");
+    assert.equal(registry.byName(name)?.kind, "Gadget");
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -81,6 +81,27 @@ function startChild(dir: string): StoreChild {
 }
 
 describe("lmdb: specifics", () => {
+  it("revisionOf gives get's revision without the object: absent, created, updated, deleted, an overlong name", async () => {
+    const dir = tempDir();
+    const store = openLmdbStore(dir, { durable: false, pollIntervalMs: 0 });
+    try {
+      assert.equal(store.revisionOf!(counter), undefined);
+      const created = await increment(store, "a");
+      assert.equal(store.revisionOf!(counter), created.revision);
+      await store.write({ ...counter, name: "other" }, () => ({ op: "put", object: "{}" }));
+      const updated = await increment(store, "b");
+      assert.ok(updated.revision > created.revision);
+      assert.equal(store.revisionOf!(counter), updated.revision);
+      assert.equal(store.revisionOf!(counter), store.get(counter)!.revision);
+      await store.write(counter, (current) => ({ op: "delete", object: current!.json }));
+      assert.equal(store.revisionOf!(counter), undefined);
+      assert.equal(store.revisionOf!({ ...counter, name: "n".repeat(10_000) }), undefined, "a name longer than any key names nothing");
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("a store written with durable: false is readable after reopening", async () => {
     const dir = tempDir();
     try {
