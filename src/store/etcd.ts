@@ -46,6 +46,8 @@ import { readFileSync } from "node:fs";
 import { Etcd3, isRecoverableError, type IKeyValue, type IOptions as EtcdOptions, type IWatchResponse } from "etcd3";
 import { circuitBreaker, ConsecutiveBreaker, handleWhen, noop, retry } from "cockatiel";
 import { ApiError, InsufficientStorageError, ServiceUnavailableError, TimeoutError } from "../errors.ts";
+import { EtcdTxnClient } from "./etcd-txn.ts";
+import type { TxnRequest, TxnResponse } from "./etcd-wire.ts";
 import { Mirror } from "./mirror.ts";
 import type { Change, CompactOptions, Decider, ObjectKey, SpaceAlarm, Store, StoredObject, WriteResult } from "./types.ts";
 
@@ -189,6 +191,19 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     (options.preferLeader ?? true) && hosts.length > 1
       ? hosts.map((host) => new Etcd3({ hosts: host, credentials, defaultCallOptions, faultHandling: { host: () => noop, global: noop } }))
       : [];
+  /**
+   * The write path's Txn client of each member's client (of the only endpoint
+   * when there is one): grpc-js with a hand-made codec, much cheaper per call
+   * than the etcd3 package (src/store/etcd-txn.ts).
+   */
+  const txnClients = new Map<Etcd3, EtcdTxnClient>();
+  for (const [i, m] of members.entries()) txnClients.set(m, new EtcdTxnClient({ url: hosts[i]!, credentials, timeoutMs }));
+  if (hosts.length === 1) txnClients.set(client, new EtcdTxnClient({ url: hosts[0]!, credentials, timeoutMs }));
+  const closeClients = (): void => {
+    client.close();
+    for (const m of members) m.close();
+    for (const t of txnClients.values()) t.close();
+  };
   /** The client of the member that said it is the leader, while no call to it failed since. */
   let leader: Etcd3 | undefined;
   let leaderSearch: Promise<void> | undefined;
@@ -228,6 +243,24 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
       forgetLeader(l);
       if ((err as { constructor?: { name?: string } }).constructor?.name !== "GRPCUnavailableError") throw err;
       return fn(client);
+    }
+  }
+
+  /**
+   * A write's transaction, routed as call() routes (the leader when known),
+   * through the member's Txn client; with one endpoint, through its Txn
+   * client. UNAVAILABLE there is tried again through the pool.
+   */
+  async function txn(req: TxnRequest): Promise<TxnResponse> {
+    const l = leader ?? (hosts.length === 1 ? client : undefined);
+    const t = l && txnClients.get(l);
+    if (!t) return (await client.kv.txn(req)) as TxnResponse;
+    try {
+      return await t.txn(req);
+    } catch (err) {
+      if (l !== client) forgetLeader(l);
+      if ((err as { constructor?: { name?: string } }).constructor?.name !== "GRPCUnavailableError") throw err;
+      return (await client.kv.txn(req)) as TxnResponse;
     }
   }
 
@@ -720,7 +753,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
           : [{ request_delete_range: { key: k } }, { request_put: { key: tk, value: encode(now(), guess, a.object, a.id) } }];
       let res;
       try {
-        res = await call((c) => c.kv.txn({ compare, success, failure }));
+        res = await txn({ compare, success, failure });
       } catch (err) {
         const full = noSpace(err);
         if (full) throw full;
@@ -817,8 +850,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
       break;
     } catch (err) {
       if (attempt >= 5) {
-        client.close();
-        for (const m of members) m.close();
+        closeClients();
         throw unavailable(`connection to ${options.endpoints.join(",")}`, err);
       }
       await new Promise((r) => setTimeout(r, 200 * attempt));
@@ -839,8 +871,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
   } catch (err) {
     closed = true;
     stream?.cancel?.();
-    client.close();
-    for (const m of members) m.close();
+    closeClients();
     throw err;
   }
   const syncTimer =
@@ -881,8 +912,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
       headWaiters.clear();
       await syncing?.catch(() => {});
       await leaderSearch;
-      client.close();
-      for (const m of members) m.close();
+      closeClients();
     },
   };
 }
