@@ -107,36 +107,34 @@ export function invalid(type: TypeInfo, name: string, causes: FieldCause[]): Inv
   });
 }
 
-const METADATA_ORDER = [
-  "name",
-  "generateName",
-  "namespace",
-  "uid",
-  "resourceVersion",
-  "generation",
-  "creationTimestamp",
-  "deletionTimestamp",
-  "deletionGracePeriodSeconds",
-  "labels",
-  "annotations",
-  "ownerReferences",
-  "finalizers",
-  "managedFields",
-] as const;
+/** A metadata field worth writing: not absent or null (an empty map or list counts as absent where kube-apiserver omits it). */
+const present = (v: unknown): boolean => v !== undefined && v !== null;
+const nonEmptyMap = (v: unknown): boolean => v !== undefined && v !== null && Object.keys(v as object).length > 0;
 
 /**
  * Serializes an object in Kubernetes' field order with only known metadata
  * fields; throws RequestEntityTooLarge past MAX_OBJECT_BYTES.
  */
 export function serialize(o: LooseObject, type: TypeInfo): string {
+  // Field by field, in Kubernetes' order: named property accesses, which stay
+  // fast, where a loop over the field names made every access a megamorphic
+  // keyed load and store (seen in the write profile).
+  const m = o.metadata;
   const meta: Record<string, unknown> = {};
-  for (const k of METADATA_ORDER) {
-    const v = o.metadata[k];
-    if (v === undefined || v === null) continue;
-    if ((k === "labels" || k === "annotations") && Object.keys(v as object).length === 0) continue;
-    if (k === "finalizers" && (v as unknown[]).length === 0) continue;
-    meta[k] = v;
-  }
+  if (present(m.name)) meta.name = m.name;
+  if (present(m.generateName)) meta.generateName = m.generateName;
+  if (present(m.namespace)) meta.namespace = m.namespace;
+  if (present(m.uid)) meta.uid = m.uid;
+  if (present(m.resourceVersion)) meta.resourceVersion = m.resourceVersion;
+  if (present(m.generation)) meta.generation = m.generation;
+  if (present(m.creationTimestamp)) meta.creationTimestamp = m.creationTimestamp;
+  if (present(m.deletionTimestamp)) meta.deletionTimestamp = m.deletionTimestamp;
+  if (present(m.deletionGracePeriodSeconds)) meta.deletionGracePeriodSeconds = m.deletionGracePeriodSeconds;
+  if (nonEmptyMap(m.labels)) meta.labels = m.labels;
+  if (nonEmptyMap(m.annotations)) meta.annotations = m.annotations;
+  if (present(m.ownerReferences)) meta.ownerReferences = m.ownerReferences;
+  if (present(m.finalizers) && (m.finalizers as unknown[]).length !== 0) meta.finalizers = m.finalizers;
+  if (present(m.managedFields)) meta.managedFields = m.managedFields;
   const out: Record<string, unknown> = { apiVersion: apiVersionOf(type), kind: type.kind, metadata: meta };
   if (o.spec !== undefined) out.spec = o.spec;
   if (o.status !== undefined) out.status = o.status;
