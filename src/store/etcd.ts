@@ -127,9 +127,22 @@ function writeIds(): () => string {
   return () => `${processPart}.${(++n).toString(36)}`;
 }
 
-/** The JSON with `metadata.resourceVersion` set to `actual` where the writer guessed another revision. */
+/**
+ * The JSON with `metadata.resourceVersion` set to `actual` where the writer
+ * guessed another revision. With writes in flight most guesses miss, so the
+ * usual case is done on the text: a decider sets `metadata.resourceVersion` to
+ * the guess (types.ts), which in compact JSON (JSON.stringify's, the server's)
+ * is one occurrence of `"resourceVersion":"<guess>"`; when the text occurs
+ * exactly once, that is the field. Anything else is parsed.
+ */
 function withRevision(env: Envelope, actual: number): string {
   if (env.guess === actual) return env.json;
+  const json = env.json;
+  const field = `"resourceVersion":"${env.guess}"`;
+  const at = json.indexOf(field);
+  if (at >= 0 && json.indexOf(field, at + field.length) < 0) {
+    return `${json.slice(0, at)}"resourceVersion":"${actual}"${json.slice(at + field.length)}`;
+  }
   try {
     const o = JSON.parse(env.json) as { metadata?: { resourceVersion?: unknown } };
     if (o.metadata && o.metadata.resourceVersion === String(env.guess)) {

@@ -95,6 +95,38 @@ describe("etcd store: what only etcd has", () => {
     }
   });
 
+  it("a missed guess changes metadata.resourceVersion and nothing else, whatever else holds the same text", async () => {
+    const prefix = `/guess-text-${process.pid}`;
+    const store = await openEtcdStore(options(prefix, { syncIntervalMs: 0 }));
+    const foreign = new Etcd3({ hosts: etcd.endpoints });
+    try {
+      // [the object's other fields, given the guessed revision]
+      const bodies: Array<(guess: string) => Record<string, unknown>> = [
+        (g) => ({ spec: { note: `"resourceVersion":"${g}"`, n: 1 } }), // the text inside a string: escaped, so not a field
+        (g) => ({ spec: { resourceVersion: g }, status: { [`a"resourceVersion`]: g } }), // the same field text twice more
+        () => ({ spec: { list: [1, 2, { resourceVersion: 7 }] } }),
+      ];
+      for (const [i, body] of bodies.entries()) {
+        await foreign.put(`/elsewhere/t${i}`).value("x"); // takes the revision this store will guess
+        const key = { ...k, name: `t${i}` };
+        let guess = "";
+        const res = await store.write(key, (_c, revision) => {
+          guess = String(revision);
+          // The other fields first: the text before the field.
+          return { op: "put", object: JSON.stringify({ ...body(guess), metadata: { name: key.name, namespace: "a", resourceVersion: guess } }) };
+        });
+        assert.notEqual(String(res.revision), guess, "the guess was taken");
+        const want = { metadata: { name: key.name, namespace: "a", resourceVersion: String(res.revision) }, ...body(guess) };
+        assert.deepEqual(JSON.parse(res.object!), want);
+        assert.deepEqual(JSON.parse(store.get(key)!.json), want);
+        assert.deepEqual(JSON.parse(store.changes(res.revision - 1, 1)[0]!.object), want);
+      }
+    } finally {
+      foreign.close();
+      await store.close();
+    }
+  });
+
   it("a peer sees every write of another replica, and sync() makes it current at once", async () => {
     const prefix = `/peer-${process.pid}`;
     const a = await openEtcdStore(options(prefix, { syncIntervalMs: 0 }));
