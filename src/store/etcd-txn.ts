@@ -1,14 +1,23 @@
-// A KV.Txn client for one etcd member: grpc-js called directly with the
-// hand-made codec of etcd-wire.ts, without the etcd3 package's protobufjs
+// A KV.Txn and Watch client for one etcd member: grpc-js called directly with
+// the hand-made codec of etcd-wire.ts, without the etcd3 package's protobufjs
 // conversions, connection pool and policies. The etcd store sends its writes
-// to the leader through it; everything else (ranges, the watch, status,
-// compaction) still goes through the etcd3 package. Errors come out as the
+// to the leader through it and opens its watch there; everything else
+// (ranges, status, compaction) still goes through the etcd3 package. Errors come out as the
 // etcd3 package's typed errors (castGrpcError), so callers tell them apart as
 // they do for calls made through it.
 
-import { Client, credentials as grpcCredentials, Metadata, type ChannelCredentials, type ServiceError } from "@grpc/grpc-js";
+import { Client, credentials as grpcCredentials, Metadata, type ChannelCredentials, type ClientDuplexStream, type ServiceError } from "@grpc/grpc-js";
 import { castGrpcError } from "etcd3";
-import { decodeTxnResponse, encodeTxnRequest, type TxnRequest, type TxnResponse } from "./etcd-wire.ts";
+import {
+  decodeTxnResponse,
+  decodeWatchResponse,
+  encodeTxnRequest,
+  encodeWatchRequest,
+  type TxnRequest,
+  type TxnResponse,
+  type WatchCreate,
+  type WatchResponse,
+} from "./etcd-wire.ts";
 
 export interface EtcdTxnClientOptions {
   /** The member's client URL, http:// or https://. */
@@ -20,6 +29,7 @@ export interface EtcdTxnClientOptions {
 }
 
 const TXN = "/etcdserverpb.KV/Txn";
+const WATCH = "/etcdserverpb.Watch/Watch";
 const identity = (b: Buffer) => b;
 
 export class EtcdTxnClient {
@@ -56,6 +66,11 @@ export class EtcdTxnClient {
         (err: ServiceError | null, res?: TxnResponse) => (err || !res ? reject(castGrpcError(err ?? new Error("etcd: empty Txn answer"))) : resolve(res)),
       );
     });
+  }
+
+  /** A Watch stream (no deadline), decoded by hand as well: every change of the store arrives through it. */
+  watch(): ClientDuplexStream<WatchCreate, WatchResponse> {
+    return this.#client.makeBidiStreamRequest(WATCH, encodeWatchRequest, decodeWatchResponse, new Metadata(), {});
   }
 
   close(): void {

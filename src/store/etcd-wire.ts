@@ -249,3 +249,89 @@ export function decodeTxnResponse(buf: Buffer): TxnResponse {
   }
   return res;
 }
+
+// ---- the watch ----
+
+/** The one watch request the store sends: a create, from a revision, with prevKv and progress notifications. */
+export interface WatchCreate {
+  create_request: { key: Buffer; range_end: Buffer; start_revision: number; prev_kv: boolean; progress_notify: boolean };
+}
+
+/** A WatchRequest (create_request = 1) as protobuf bytes. */
+export function encodeWatchRequest(req: WatchCreate): Buffer {
+  const c = req.create_request;
+  return message([
+    [
+      1,
+      message([
+        [1, c.key],
+        [2, c.range_end],
+        [3, c.start_revision],
+        [4, c.progress_notify],
+        [6, c.prev_kv],
+      ]),
+    ],
+  ]);
+}
+
+/** One mvccpb.Event, shaped as the etcd3 package's IEvent (prev_kv absent when etcd sent none). */
+export interface WatchEvent {
+  type: "Put" | "Delete";
+  kv: IKeyValue;
+  prev_kv?: IKeyValue;
+}
+
+/** What the store reads of a WatchResponse, shaped as the etcd3 package's IWatchResponse. */
+export interface WatchResponse {
+  header: { revision: string };
+  watch_id: string;
+  created: boolean;
+  canceled: boolean;
+  compact_revision: string;
+  cancel_reason: string;
+  events: WatchEvent[];
+}
+
+function decodeEvent(buf: Buffer, start: number, end: number): WatchEvent {
+  const r = new Reader(buf, end, start);
+  let type: WatchEvent["type"] = "Put";
+  let kv: IKeyValue | undefined;
+  let prev: IKeyValue | undefined;
+  while (r.pos < end) {
+    const tag = r.varint();
+    if (tag === 1 << 3) type = r.varint() === 1 ? "Delete" : "Put";
+    else if (tag === ((2 << 3) | 2)) kv = decodeKeyValue(buf, ...r.bytes());
+    else if (tag === ((3 << 3) | 2)) prev = decodeKeyValue(buf, ...r.bytes());
+    else r.skip(tag & 7);
+  }
+  if (!kv) throw new RangeError("etcd wire: a watch event without its key-value");
+  const ev: WatchEvent = { type, kv };
+  if (prev) ev.prev_kv = prev;
+  return ev;
+}
+
+/** A WatchResponse from protobuf bytes. */
+export function decodeWatchResponse(buf: Buffer): WatchResponse {
+  const r = new Reader(buf, buf.length);
+  const res: WatchResponse = {
+    header: { revision: "0" },
+    watch_id: "0",
+    created: false,
+    canceled: false,
+    compact_revision: "0",
+    cancel_reason: "",
+    events: [],
+  };
+  while (r.pos < buf.length) {
+    const tag = r.varint();
+    if (tag === ((1 << 3) | 2)) res.header.revision = String(decodeHeaderRevision(buf, ...r.bytes()));
+    else if (tag === 2 << 3) res.watch_id = String(r.varint());
+    else if (tag === 3 << 3) res.created = r.varint() !== 0;
+    else if (tag === 4 << 3) res.canceled = r.varint() !== 0;
+    else if (tag === 5 << 3) res.compact_revision = String(r.varint());
+    else if (tag === ((6 << 3) | 2)) res.cancel_reason = buf.toString("utf8", ...r.bytes());
+    else if (tag === ((11 << 3) | 2)) res.events.push(decodeEvent(buf, ...r.bytes()));
+    else r.skip(tag & 7);
+  }
+  return res;
+}

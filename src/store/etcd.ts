@@ -391,7 +391,8 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
 
   // ---- the watch ----
 
-  let stream: Awaited<ReturnType<typeof client.watchClient.watch>> | undefined;
+  /** The watch stream: the etcd3 package's, or a member client's (same shapes, decoded by hand). */
+  let stream: Pick<Awaited<ReturnType<typeof client.watchClient.watch>>, "on" | "cancel" | "write"> | undefined;
   /** The leader's client when the stream was opened on it (its events then come with the transactions' answers, not after a follower applied them). */
   let streamOnLeader: Etcd3 | undefined;
   let reconnectTimer: NodeJS.Timeout | undefined;
@@ -481,7 +482,9 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     let s: NonNullable<typeof stream>;
     const via = leader;
     try {
-      s = await (via ?? client).watchClient.watch();
+      // On the leader (or the only endpoint) through its member client; else any member, through the pool.
+      const member = txnClients.get(via ?? client);
+      s = member ? (member.watch() as unknown as NonNullable<typeof stream>) : await (via ?? client).watchClient.watch();
     } catch (err) {
       scheduleReconnect(err);
       return;

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
 import { loadSync } from "@grpc/proto-loader";
-import { decodeTxnResponse, encodeTxnRequest, type TxnRequest } from "../../src/store/etcd-wire.ts";
+import { decodeTxnResponse, decodeWatchResponse, encodeTxnRequest, encodeWatchRequest, type TxnRequest } from "../../src/store/etcd-wire.ts";
 
 const proto = loadSync(fileURLToPath(new URL("../../node_modules/etcd3/proto/rpc.proto", import.meta.url)), {
   keepCase: true,
@@ -142,5 +142,66 @@ describe("etcd wire: TxnResponse", () => {
   it("a truncated answer is an error, not a partial one", () => {
     const bytes = txn.responseSerialize({ header, succeeded: false, responses: [{ response_range: { header, kvs: [kv(key, value, 5, 1)] } }] });
     for (const cut of [1, 5, bytes.length - 3]) assert.throws(() => decodeTxnResponse(bytes.subarray(0, cut)), RangeError);
+  });
+});
+
+describe("etcd wire: the watch", () => {
+  const watch = (proto["etcdserverpb.Watch"] as unknown as Record<string, { requestDeserialize(b: Buffer): any; responseSerialize(o: unknown): Buffer }>)
+    .Watch!;
+  const header = { cluster_id: "14841639068965178418", member_id: "10276657743932975437", revision: String(2 ** 36 + 1), raft_term: "5" };
+  const kv = (k: string, v: string, mod: number, version: number) => ({
+    key: Buffer.from(k),
+    value: Buffer.from(v),
+    create_revision: String(mod - version + 1),
+    mod_revision: String(mod),
+    version: String(version),
+    lease: "0",
+  });
+
+  it("the create request decodes to what the store asks", () => {
+    const got = watch.requestDeserialize(
+      encodeWatchRequest({
+        create_request: { key: Buffer.from("/p/"), range_end: Buffer.from("/p0"), start_revision: 2 ** 34 + 5, prev_kv: true, progress_notify: true },
+      }),
+    );
+    assert.equal(got.request_union, "create_request");
+    const c = got.create_request;
+    assert.deepEqual(
+      [c.key.toString(), c.range_end.toString(), c.start_revision, c.prev_kv, c.progress_notify],
+      ["/p/", "/p0", String(2 ** 34 + 5), true, true],
+    );
+    assert.deepEqual(c.filters, []);
+    assert.equal(c.fragment, false);
+  });
+
+  it("events: puts with and without prev_kv, a delete, in order", () => {
+    const events = [
+      { type: "Put", kv: kv("/p/o/a", "one", 2 ** 36, 1) },
+      { type: "Put", kv: kv("/p/o/b", "two", 2 ** 36 + 1, 3), prev_kv: kv("/p/o/b", "two-before", 40, 2) },
+      { type: "Delete", kv: { ...kv("/p/o/c", "", 2 ** 36 + 1, 0), create_revision: "0" }, prev_kv: kv("/p/o/c", "last", 41, 1) },
+    ];
+    const got = decodeWatchResponse(watch.responseSerialize({ header, watch_id: "0", events }));
+    assert.equal(got.header.revision, String(2 ** 36 + 1));
+    assert.deepEqual([got.created, got.canceled, got.compact_revision], [false, false, "0"]);
+    assert.deepEqual(got.events, events);
+  });
+
+  it("created, progress, and a cancel for compaction", () => {
+    assert.equal(decodeWatchResponse(watch.responseSerialize({ header, watch_id: "0", created: true })).created, true);
+    const progress = decodeWatchResponse(watch.responseSerialize({ header, watch_id: "0" }));
+    assert.deepEqual([progress.events, progress.header.revision], [[], String(2 ** 36 + 1)]);
+    const canceled = decodeWatchResponse(
+      watch.responseSerialize({
+        header,
+        watch_id: "7",
+        canceled: true,
+        compact_revision: "1234",
+        cancel_reason: "mvcc: required revision has been compacted ✓",
+      }),
+    );
+    assert.deepEqual(
+      [canceled.canceled, canceled.compact_revision, canceled.cancel_reason, canceled.watch_id],
+      [true, "1234", "mvcc: required revision has been compacted ✓", "7"],
+    );
   });
 });
