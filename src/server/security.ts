@@ -81,8 +81,6 @@ export class Security {
   readonly #index: RbacIndex | undefined;
   /** The user on whose behalf the current request runs (set around the API handler). */
   readonly #als = new AsyncLocalStorage<UserInfo>();
-  /** The user each admitted HTTP request was admitted as. */
-  readonly #requestUsers = new WeakMap<IncomingMessage, UserInfo>();
   /** The last token authenticated on each connection, and its user. */
   readonly #byConnection = new WeakMap<object, { token: Buffer; user: UserInfo }>();
   readonly #log: Logger | undefined;
@@ -185,6 +183,11 @@ export class Security {
    * (refused, or a SelfSubjectAccessReview).
    */
   gateHttp(req: IncomingMessage, res: ServerResponse): boolean {
+    return this.#gateHttp(req, res) !== false;
+  }
+
+  /** gateHttp, telling also whom the request was admitted as: the user, true (no admission: open paths), or false (answered here). */
+  #gateHttp(req: IncomingMessage, res: ServerResponse): UserInfo | boolean {
     const method = req.method ?? "GET";
     const url = requestTarget(req);
     if (!url) return true; // the handler answers 400
@@ -209,20 +212,20 @@ export class Security {
       return false;
     }
     res.once("close", () => admission.done(res.statusCode));
-    this.#requestUsers.set(req, admission.user);
     const path = trimSlash(url.pathname);
     if (path === ACCESS_REVIEW_PATH || path === RULES_REVIEW_PATH) {
       void this.#serveReview(req, res, admission.user, method, path === RULES_REVIEW_PATH);
       return false;
     }
-    return true;
+    return admission.user;
   }
 
   /** The HTTP gate, then `handler` (the API) as the admitted user, if the gate lets the request through. */
   serveHttp(req: IncomingMessage, res: ServerResponse, handler: () => Promise<void>): void {
-    if (!this.gateHttp(req, res)) return;
-    const user = this.#requestUsers.get(req);
-    void (user ? this.runAs(user, handler) : handler());
+    // The user comes back from the gate (a WeakMap entry per request to carry it cost more).
+    const admitted = this.#gateHttp(req, res);
+    if (admitted === false) return;
+    void (admitted === true ? handler() : this.runAs(admitted, handler));
   }
 
   /**
