@@ -10,12 +10,11 @@ import { ManualClock, systemClock, type Clock } from "../../src/clock.ts";
 import { drainingKeys, mayClaim } from "../../src/agent/claims.ts";
 import { startEnv, startProxy, waitFor, type Env } from "./fixtures.ts";
 
-const DURATION = 1500;
-// The tests on a manual clock move it themselves, so their lease can be long: what
+// Every test runs on a manual clock that it moves itself, so the lease can be long: what
 // stays real is each lease call's deadline (a third of the lease), and 5 s of it
 // keeps a renewal on a loaded machine from timing out and waiting for a retry that
 // only the clock would bring.
-const MANUAL_DURATION = 15_000;
+const DURATION = 15_000;
 const KEYS = Array.from({ length: 40 }, (_, i) => `default/w${i}`);
 
 describe("ownerOf", () => {
@@ -86,16 +85,32 @@ describe("lease membership", () => {
     });
 
   test("a lone replica holds and renews its lease and may run every key", async () => {
-    const a = member("solo", "solo");
-    await waitFor("the lease", () => a.m.member);
-    await waitFor("every key runnable", () => runnable(a.m, KEYS));
+    // On a manual clock: the lease cannot lapse between two reads on a loaded machine,
+    // and the renewal comes exactly when the test moves time by the renew interval.
+    const clock = new ManualClock(Date.now());
+    const a = member("solo", "solo", undefined, DURATION, clock);
     const path = `/apis/setpoint.dev/v1/namespaces/default/leases/${a.m.leaseName}`;
-    const first = (await env.http.get(path)).body;
-    assert.equal(first.spec.holderIdentity, a.m.member);
-    assert.equal(first.metadata.labels["agent.setpoint.dev/name"], "solo");
-    assert.deepEqual(JSON.parse(first.metadata.annotations["agent.setpoint.dev/view"]), [a.m.member]);
-    await waitFor("a renewal", async () => (await env.http.get(path)).body.spec.renewTime !== first.spec.renewTime);
-    await a.stop();
+    try {
+      await waitFor("the lease", () => a.m.member);
+      await waitFor("every key runnable", () => runnable(a.m, KEYS));
+      const read = await env.http.get(path);
+      assert.equal(read.status, 200, read.text);
+      const first = read.body;
+      assert.equal(first.spec.holderIdentity, a.m.member);
+      assert.equal(first.metadata.labels["agent.setpoint.dev/name"], "solo");
+      assert.deepEqual(JSON.parse(first.metadata.annotations["agent.setpoint.dev/view"]), [a.m.member]);
+      const renewedAt = a.m.renewedAt!;
+      clock.advance(DURATION / 3);
+      await waitFor("a renewal", () => {
+        clock.advance(0); // fires a renewal that came due while a write was in flight
+        return a.m.renewedAt! > renewedAt;
+      });
+      const renewed = (await env.http.get(path)).body;
+      assert.equal(renewed.spec.renewTime, new Date(a.m.renewedAt!).toISOString(), "the renewal is stored with the time it began");
+      assert.equal(renewed.spec.holderIdentity, first.spec.holderIdentity, "renewed by the same member");
+    } finally {
+      await a.stop();
+    }
     assert.equal((await env.http.get(path)).status, 404, "released on shutdown");
   });
 
@@ -103,15 +118,15 @@ describe("lease membership", () => {
     // On a manual clock: leases renew only when the test moves time, so none can lapse
     // mid-test on a loaded machine and reshuffle the keys.
     const clock = new ManualClock(Date.now());
-    const renewMs = MANUAL_DURATION / 3;
+    const renewMs = DURATION / 3;
     const here = { grpc: env.grpcAddress, http: env.server.url };
-    const a = member("join", "a", here, MANUAL_DURATION, clock);
+    const a = member("join", "a", here, DURATION, clock);
     const stops = [a.stop];
     try {
       await waitFor("a's lease", () => a.m.member && runnable(a.m, KEYS));
       // Hold a claim on every key: some of them will move to b.
       const claims = new Map(KEYS.map((k) => [k, a.m.begin(k)!]));
-      const b = member("join", "b", here, MANUAL_DURATION, clock);
+      const b = member("join", "b", here, DURATION, clock);
       stops.push(b.stop);
       await waitFor("a sees b", () => a.m.members().length === 2 && b.m.members().length === 2);
       const moving = mine(b.m);
@@ -146,12 +161,12 @@ describe("lease membership", () => {
     // instants the lease sets, and a loaded machine cannot move them.
     const clock = new ManualClock(Date.now());
     const t0 = clock.now();
-    const renewMs = MANUAL_DURATION / 3;
-    const deadlineMs = (MANUAL_DURATION * 2) / 3;
+    const renewMs = DURATION / 3;
+    const deadlineMs = (DURATION * 2) / 3;
     const grpc = await startProxy(env.server.grpcPort);
     const http = await startProxy(env.server.port);
-    const a = member("fence", "cut", { grpc: `127.0.0.1:${grpc.port}`, http: `http://127.0.0.1:${http.port}` }, MANUAL_DURATION, clock);
-    const b = member("fence", "live", undefined, MANUAL_DURATION, clock);
+    const a = member("fence", "cut", { grpc: `127.0.0.1:${grpc.port}`, http: `http://127.0.0.1:${http.port}` }, DURATION, clock);
+    const b = member("fence", "live", undefined, DURATION, clock);
     try {
       await waitFor("both hold leases and agree", () => a.m.members().length === 2 && runnable(a.m, mine(a.m)) && runnable(b.m, mine(b.m)));
       const aKeys = mine(a.m);
@@ -184,13 +199,13 @@ describe("lease membership", () => {
       claim.end();
       // a's lease was last written at t0: b may take its keys only from t0 + the lease duration.
       assert.ok(!aKeys.some((k) => runnable(b.m, [k])), "b does not run a's keys while a's lease may still be held");
-      await advanceTo(MANUAL_DURATION - 1);
+      await advanceTo(DURATION - 1);
       assert.deepEqual(b.deletes, [], "b does not reap a's lease 1 ms before it expires");
       assert.equal(b.m.members().length, 2, `b still knows a 1 ms before a's lease expires (b knows ${b.m.members().join(", ")})`);
       assert.ok(!aKeys.some((k) => runnable(b.m, [k])), "b does not run a's keys 1 ms before a's lease expires");
-      await advanceTo(MANUAL_DURATION);
-      assert.deepEqual(b.deletes[0], { name: a.m.leaseName, at: t0 + MANUAL_DURATION }, "b reaps a's lease the instant it expires");
-      await bRenewed(t0 + MANUAL_DURATION);
+      await advanceTo(DURATION);
+      assert.deepEqual(b.deletes[0], { name: a.m.leaseName, at: t0 + DURATION }, "b reaps a's lease the instant it expires");
+      await bRenewed(t0 + DURATION);
       await waitFor("b reaps a's lease and runs a's keys", () => b.m.members().length === 1 && runnable(b.m, aKeys));
       grpc.restore();
       http.restore();
@@ -221,8 +236,8 @@ describe("lease membership", () => {
     // On a manual clock that never moves: no lease can expire, so b can only get a's
     // keys from a's release.
     const clock = new ManualClock(Date.now());
-    const a = member("release", "leaving", undefined, MANUAL_DURATION, clock);
-    const b = member("release", "staying", undefined, MANUAL_DURATION, clock);
+    const a = member("release", "leaving", undefined, DURATION, clock);
+    const b = member("release", "staying", undefined, DURATION, clock);
     try {
       await waitFor("both agree", () => a.m.members().length === 2 && b.m.members().length === 2 && runnable(a.m, mine(a.m)));
       const aKeys = mine(a.m);
