@@ -420,30 +420,31 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     return result;
   }
 
-  function get(key: ObjectKey): StoredObject | undefined {
-    let entry;
+  /**
+   * `read` of the key, or undefined for a key longer than LMDB takes (a lookup
+   * by a caller's 10,000-character name): it names no object, since none could
+   * be stored.
+   */
+  function lookup<T>(key: ObjectKey, read: (encoded: KeyTuple) => T): T | undefined {
     try {
-      entry = objects.getEntry(encodeKey(key));
+      return read(encodeKey(key));
     } catch (err) {
-      // A key longer than LMDB takes (a lookup by a caller's 10,000-character
-      // name) names no object: none could be stored.
       if (keyBytes(key) > MAX_KEY_BYTES) return undefined;
       throw err;
     }
+  }
+  const readEntry = (encoded: KeyTuple) => objects.getEntry(encoded);
+  // The raw bytes (not decoded into a string): the version comes with them.
+  const readBinary = (encoded: KeyTuple) => objects.getBinaryFast(encoded);
+
+  function get(key: ObjectKey): StoredObject | undefined {
+    const entry = lookup(key, readEntry);
     if (!entry) return undefined;
     return { json: entry.value, revision: entry.version ?? 0 };
   }
 
   function revisionOf(key: ObjectKey): number | undefined {
-    let found;
-    try {
-      // The raw bytes (not decoded into a string); the version comes with them.
-      found = objects.getBinaryFast(encodeKey(key));
-    } catch (err) {
-      if (keyBytes(key) > MAX_KEY_BYTES) return undefined;
-      throw err;
-    }
-    return found === undefined ? undefined : (getLastVersion() ?? 0);
+    return lookup(key, readBinary) === undefined ? undefined : (getLastVersion() ?? 0);
   }
 
   // Group commit (docs/durability.md). A write waits in `queue` for an
