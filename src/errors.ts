@@ -40,6 +40,8 @@ export interface ApiErrorOptions {
   subject?: ErrorSubject;
   causes?: FieldCause[];
   cause?: unknown;
+  /** Seconds the client should wait before retrying (Status `details.retryAfterSeconds`). */
+  retryAfterSeconds?: number;
 }
 
 /** Base of every error that maps to a Kubernetes Status. */
@@ -47,12 +49,14 @@ export class ApiError extends Error {
   readonly reason: Reason;
   readonly subject: ErrorSubject;
   readonly causes: FieldCause[];
+  readonly retryAfterSeconds?: number;
   constructor(reason: Reason, message: string, options: ApiErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = `${reason}Error`;
     this.reason = reason;
     this.subject = options.subject ?? {};
     this.causes = options.causes ?? [];
+    if (options.retryAfterSeconds !== undefined) this.retryAfterSeconds = options.retryAfterSeconds;
   }
 }
 
@@ -100,6 +104,18 @@ export class TimeoutError extends ApiError {
   constructor(message: string, options?: ApiErrorOptions) {
     super("Timeout", message, options);
   }
+}
+
+/**
+ * A list or watch at a revision this server did not reach in time, in
+ * kube-apiserver's shape: client-go's reflector recognises it by the
+ * `ResourceVersionTooLarge` cause and relists.
+ */
+export function tooLargeResourceVersion(wanted: number, current: number): TimeoutError {
+  return new TimeoutError(`Too large resource version: ${wanted}, current resource version: ${current}`, {
+    causes: [{ field: "", message: "Too large resource version", reason: "ResourceVersionTooLarge" }],
+    retryAfterSeconds: 1,
+  });
 }
 
 /** The backing store cannot answer now (etcd lost quorum or is unreachable); retry later or elsewhere (API.md §9). */

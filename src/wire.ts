@@ -82,5 +82,5 @@ export interface Status {
   reason: string;
   /** The HTTP code of the reason (404, 409, 410, …). */
   code: number;
-  details?: { name?: string; group?: string; kind?: string; causes?: StatusCause[] };
+  details?: { name?: string; group?: string; kind?: string; causes?: StatusCause[]; retryAfterSeconds?: number };
 }

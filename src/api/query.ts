@@ -101,6 +101,8 @@ export function parseListQuery(q: RawQuery): ListQuery {
   if (q.continue) out.continueFrom = decodeContinue(q.continue);
   const rv = parseRevision(q.resourceVersion);
   if (rv !== undefined && rv > 0) out.resourceVersion = rv;
+  // As kube-apiserver: every page is served at the first page's revision, so another is a contradiction.
+  if (out.continueFrom && out.resourceVersion !== undefined) throw bad("resourceVersion", "specifying resource version is not allowed when using continue");
   const match = q.resourceVersionMatch;
   if (match !== undefined && match !== "") {
     if (match !== "Exact" && match !== "NotOlderThan") {

@@ -10,7 +10,7 @@ import { randomUUID } from "node:crypto";
 import { systemClock, type Clock } from "../clock.ts";
 import { AlreadyExistsError, ApiError, BadRequestError, ConflictError, ExpiredError, NotFoundError } from "../errors.ts";
 import { labelsOf } from "../object-labels.ts";
-import type { ObjectKey, Store, StoredObject, WriteDecision } from "../store.ts";
+import type { Decider, ObjectKey, Store, StoredObject, WriteDecision, WriteResult } from "../store.ts";
 import type { WatchHub, WatchSink } from "../watch.ts";
 import { consoleLog, type WarnLog } from "./log.ts";
 import { asObject, checkTypeMatches, generationChanged, invalid, sameContent, serialize, timestamp, validateObject } from "./object.ts";
@@ -61,7 +61,13 @@ function listHead(t: TypeInfo, revision: number, cont: string | undefined): stri
   return `{"apiVersion":${JSON.stringify(apiVersionOf(t))},"kind":"${t.kind}List","metadata":${JSON.stringify(meta)},"items":[`;
 }
 
-export interface DeleteOptions {
+/** Options of every write verb (kube's `dryRun=All`). */
+export interface WriteOptions {
+  /** Check and decide the write as usual, answer with its result, store nothing. Default false. */
+  dryRun?: boolean;
+}
+
+export interface DeleteOptions extends WriteOptions {
   preconditions?: { resourceVersion?: string; uid?: string };
 }
 
@@ -272,8 +278,8 @@ export class Resources {
     return (sink) => this.#hub.watch(request, sink);
   }
 
-  /** Creates an object (201); status in the body is dropped. */
-  async create(ref: ResourceRef, body: unknown): Promise<string> {
+  /** Creates an object (201); status in the body is dropped. A dry run's object has no resourceVersion, as in kube. */
+  async create(ref: ResourceRef, body: unknown, options: WriteOptions = {}): Promise<string> {
     const t = await this.#resolveCurrent(ref, false);
     if (t.namespaced && ref.namespace === undefined) {
       throw new ApiError("MethodNotAllowed", `create ${t.plural}: POST to /apis/${apiVersionOf(t)}/namespaces/NAMESPACE/${t.plural}`);
@@ -306,10 +312,11 @@ export class Resources {
     if (t === RESOURCE_TYPES) typeFromResourceType(o, 0);
     for (let attempt = 0; ; attempt++) {
       try {
-        const res = await this.#store.write(this.#key(t, { ...ref, name: m.name }), (current, revision) => {
+        const res = await this.#write(this.#key(t, { ...ref, name: m.name }), options, (current, revision) => {
           if (current)
             throw new AlreadyExistsError(`${t.plural}.${t.group} "${m.name}" already exists`, { subject: { group: t.group, kind: t.plural, name: m.name } });
-          m.resourceVersion = String(revision);
+          if (options.dryRun) delete m.resourceVersion;
+          else m.resourceVersion = String(revision);
           return { op: "put", object: serialize(o, t) };
         });
         return res.object!;
@@ -321,13 +328,13 @@ export class Resources {
   }
 
   /** Replaces an object (PUT). `status` names the /status subresource: only status changes there, and only there. */
-  async update(ref: ResourceRef, body: unknown, subresource?: "status"): Promise<string> {
+  async update(ref: ResourceRef, body: unknown, subresource?: "status", options: WriteOptions = {}): Promise<string> {
     const t = await this.#resolveCurrent(ref, true);
     const o = asObject(body);
     checkTypeMatches(o, t);
     this.#checkIdentity(t, ref, o);
     const precondition = parseRevision(o.metadata.resourceVersion === undefined ? undefined : String(o.metadata.resourceVersion), "metadata.resourceVersion");
-    const res = await this.#store.write(this.#key(t, ref), (current, revision) => {
+    const res = await this.#write(this.#key(t, ref), options, (current, revision) => {
       if (!current) throw this.#notFound(t, ref.name!);
       if (precondition !== undefined && precondition !== current.revision) throw this.#conflict(t, ref.name!);
       const uid = o.metadata.uid;
@@ -339,10 +346,10 @@ export class Resources {
   }
 
   /** Patches an object or its status, atomically against its current state. */
-  async patch(ref: ResourceRef, type: PatchType, patch: unknown, subresource?: "status"): Promise<string> {
+  async patch(ref: ResourceRef, type: PatchType, patch: unknown, subresource?: "status", options: WriteOptions = {}): Promise<string> {
     const t = await this.#resolveCurrent(ref, true);
     checkPatch(type, patch);
-    const res = await this.#store.write(this.#key(t, ref), (current, revision) => {
+    const res = await this.#write(this.#key(t, ref), options, (current, revision) => {
       if (!current) throw this.#notFound(t, ref.name!);
       const before = JSON.parse(current.json) as LooseObject;
       const patched = asObject(applyPatch(type, before, patch), "patched object");
@@ -366,24 +373,24 @@ export class Resources {
     const t = await this.#resolveCurrent(ref, true);
     const pre = options.preconditions ?? {};
     const preRv = parseRevision(pre.resourceVersion, "preconditions.resourceVersion");
-    const res = await this.#store.write(this.#key(t, ref), (current, revision) => {
+    const res = await this.#write(this.#key(t, ref), options, (current, revision) => {
       if (!current) throw this.#notFound(t, ref.name!);
       if (preRv !== undefined && preRv !== current.revision) throw this.#conflict(t, ref.name!);
       const before = JSON.parse(current.json) as LooseObject;
       if (pre.uid !== undefined && pre.uid !== before.metadata.uid) throw this.#uidConflict(pre.uid, before.metadata.uid);
       return this.#decideDelete(t, before, revision);
     });
-    if (t === RESOURCE_TYPES && res.op === "delete") this.#dropObjectsOf(ref.name!);
+    if (t === RESOURCE_TYPES && res.op === "delete" && !options.dryRun) this.#dropObjectsOf(ref.name!);
     return res.object!;
   }
 
   /** Deletes every object a list query selects; returns the list of what was deleted. */
-  async deleteCollection(ref: ResourceRef, raw: RawQuery): Promise<string> {
+  async deleteCollection(ref: ResourceRef, raw: RawQuery, options: WriteOptions = {}): Promise<string> {
     const t = await this.#resolveCurrent(ref, false);
     const listed = JSON.parse(await this.list(ref, { labelSelector: raw.labelSelector, fieldSelector: raw.fieldSelector })) as { items: LooseObject[] };
     const deleted = await Promise.all(
       listed.items.map((item) =>
-        this.delete({ ...ref, namespace: item.metadata.namespace, name: item.metadata.name }).catch((err: unknown) => {
+        this.delete({ ...ref, namespace: item.metadata.namespace, name: item.metadata.name }, { dryRun: options.dryRun }).catch((err: unknown) => {
           if (err instanceof NotFoundError) return undefined;
           throw err;
         }),
@@ -391,6 +398,20 @@ export class Resources {
     );
     const items = deleted.filter((x): x is string => x !== undefined);
     return `{"apiVersion":${JSON.stringify(apiVersionOf(t))},"kind":"${t.kind}List","metadata":{"resourceVersion":"${this.#store.head()}"},"items":[${items.join(",")}]}`;
+  }
+
+  /**
+   * A store write, or for a dry run the same decision against the newest
+   * state with nothing stored: the decider gets the object's current revision
+   * (so an update's answer keeps it, as kube's dry run does).
+   */
+  async #write(key: ObjectKey, options: WriteOptions, decide: Decider): Promise<WriteResult> {
+    if (!options.dryRun) return this.#store.write(key, decide);
+    await this.#store.sync?.();
+    const current = this.#store.get(key);
+    const decision = decide(current, current?.revision ?? this.#store.head());
+    const object = decision.op === "none" ? current?.json : decision.object;
+    return { revision: current?.revision ?? this.#store.head(), object, op: decision.op };
   }
 
   #decideUpdate(t: TypeInfo, before: LooseObject, input: LooseObject, current: StoredObject, revision: number, subresource?: "status"): WriteDecision {

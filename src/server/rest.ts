@@ -8,12 +8,12 @@ import type { Socket } from "node:net";
 import { parse as parseYaml } from "yaml";
 import type { Logger } from "pino";
 import type { TypeRegistry } from "../api/registry.ts";
-import type { DeleteOptions, ResourceRef, Resources } from "../api/resources.ts";
+import type { DeleteOptions, ResourceRef, Resources, WriteOptions } from "../api/resources.ts";
 import { patchTypeOf } from "../api/patch.ts";
 import type { RawQuery } from "../api/query.ts";
 import type { Clock } from "../clock.ts";
 import type { SpaceAlarm } from "../store.ts";
-import { ApiError, BadRequestError, NotFoundError } from "../errors.ts";
+import { ApiError, BadRequestError, InvalidError, NotFoundError } from "../errors.ts";
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, coreResources, versionInfo } from "./discovery.ts";
 import type { Metrics } from "./metrics.ts";
 import { openApiGroupVersion, openApiRoot } from "./openapi.ts";
@@ -447,13 +447,14 @@ async function serveCollection(ctx: RestContext, call: Call, ref: ResourceRef): 
     return 200;
   }
   if (method === "POST") {
+    const options = writeOptions(url.searchParams);
     const body = await readJson(req, true);
-    send(res, 201, await ctx.resources.create(ref, body));
+    send(res, 201, await ctx.resources.create(ref, body, options));
     return 201;
   }
   if (method === "DELETE") {
-    await readBody(req);
-    send(res, 200, await ctx.resources.deleteCollection(ref, q));
+    const options = writeOptions(url.searchParams, await readJson(req, false));
+    send(res, 200, await ctx.resources.deleteCollection(ref, q, options));
     return 200;
   }
   throw methodNotAllowed(method, url.pathname);
@@ -462,6 +463,7 @@ async function serveCollection(ctx: RestContext, call: Call, ref: ResourceRef): 
 async function serveObject(ctx: RestContext, call: Call, route: Extract<Route, { kind: "object" | "status" }>): Promise<number> {
   const { req, res, method } = call;
   const ref = route.ref;
+  const options = method === "GET" ? {} : writeOptions(call.url.searchParams);
   const sub = route.kind === "status" ? "status" : undefined;
   switch (method) {
     case "GET": {
@@ -472,24 +474,42 @@ async function serveObject(ctx: RestContext, call: Call, route: Extract<Route, {
     }
     case "PUT": {
       const body = await readJson(req, true);
-      send(res, 200, await ctx.resources.update(ref, body, sub));
+      send(res, 200, await ctx.resources.update(ref, body, sub, options));
       return 200;
     }
     case "PATCH": {
       const type = patchTypeOf(req.headers["content-type"]);
       const body = await readJson(req, false);
-      send(res, 200, await ctx.resources.patch(ref, type, body, sub));
+      send(res, 200, await ctx.resources.patch(ref, type, body, sub, options));
       return 200;
     }
     case "DELETE": {
       if (sub) throw methodNotAllowed(method, "status");
       const body = await readJson(req, false);
-      send(res, 200, await ctx.resources.delete(ref, deleteOptions(body)));
+      send(res, 200, await ctx.resources.delete(ref, { ...deleteOptions(body), ...writeOptions(call.url.searchParams, body) }));
       return 200;
     }
     default:
       throw methodNotAllowed(method, sub ? "status" : "object");
   }
+}
+
+/**
+ * A write's `dryRun` (query, repeatable, or a delete body's `dryRun` list), as
+ * kube-apiserver reads it: empty means a real write, `All` a dry run, any
+ * other value is 422 Invalid naming the field.
+ */
+function writeOptions(params: URLSearchParams, body?: unknown): WriteOptions {
+  const values = params.getAll("dryRun");
+  const fromBody = body !== null && typeof body === "object" ? (body as { dryRun?: unknown }).dryRun : undefined;
+  if (Array.isArray(fromBody)) values.push(...fromBody.map(String));
+  else if (fromBody !== undefined && fromBody !== null) values.push(String(fromBody));
+  const wrong = values.find((v) => v !== "All");
+  if (wrong !== undefined) {
+    const message = `Unsupported value: ${JSON.stringify(wrong)}: supported values: "All"`;
+    throw new InvalidError(`dryRun: ${message}`, [{ field: "dryRun", message, reason: "FieldValueNotSupported" }]);
+  }
+  return values.length > 0 ? { dryRun: true } : {};
 }
 
 function deleteOptions(body: unknown): DeleteOptions {

@@ -52,6 +52,7 @@ export function statusOf(err: unknown): Status {
   if (e.subject.group !== undefined) details.group = e.subject.group;
   if (e.subject.kind !== undefined) details.kind = e.subject.kind;
   if (e.causes.length > 0) details.causes = e.causes.map((c) => ({ reason: c.reason ?? "FieldValueInvalid", message: c.message, field: c.field }));
+  if (e.retryAfterSeconds !== undefined) details.retryAfterSeconds = e.retryAfterSeconds;
   if (Object.keys(details).length > 0) status.details = details;
   return status;
 }

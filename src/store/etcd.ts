@@ -45,7 +45,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { Etcd3, isRecoverableError, type IKeyValue, type IOptions as EtcdOptions, type IWatchResponse } from "etcd3";
 import { circuitBreaker, ConsecutiveBreaker, handleWhen, noop, retry } from "cockatiel";
-import { ApiError, InsufficientStorageError, ServiceUnavailableError, TimeoutError } from "../errors.ts";
+import { ApiError, InsufficientStorageError, ServiceUnavailableError, TimeoutError, tooLargeResourceVersion } from "../errors.ts";
 import { EtcdTxnClient } from "./etcd-txn.ts";
 import type { TxnRequest, TxnResponse } from "./etcd-wire.ts";
 import { Mirror } from "./mirror.ts";
@@ -617,7 +617,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
           s.cancel?.();
           scheduleReconnect(new Error(`the watch did not deliver revision ${target} within ${catchUpMs} ms`));
         }
-        throw new TimeoutError(`Too large resource version: ${newest}, current resource version: ${mirror.head()}`);
+        throw tooLargeResourceVersion(newest, mirror.head());
       }
     }
     if (newest > mirror.head()) {

@@ -17,7 +17,7 @@
 //   initial events, and before a deliberate close (timeout, shutdown).
 
 import { systemClock, type Clock, type Timer } from "../clock.ts";
-import { ExpiredError, TimeoutError, type ApiError } from "../errors.ts";
+import { ExpiredError, TimeoutError, tooLargeResourceVersion, type ApiError } from "../errors.ts";
 import { labelsOf } from "../object-labels.ts";
 import type { Change, Store } from "../store.ts";
 import { HubEvent, WatchEvent, bookmarkEvent } from "./event.ts";
@@ -179,7 +179,7 @@ export class WatchHub {
       };
       const timer = this.#clock.after(timeoutMs, () => {
         this.#waiters.delete(waiter);
-        reject(new TimeoutError(`Too large resource version: ${revision}, current resource version: ${this.#delivered}`));
+        reject(tooLargeResourceVersion(revision, this.#delivered));
       });
       this.#waiters.add(waiter);
     });

@@ -486,6 +486,7 @@ for (const transport of ["http", "ws"] as const) {
       assert.equal(body.code, 504);
       assert.equal(body.reason, "Timeout");
       assert.match(body.message!, new RegExp(`Too large resource version: ${ahead}`));
+      assert.equal((body as { details?: { causes?: Array<{ reason?: string }> } }).details?.causes?.[0]?.reason, "ResourceVersionTooLarge");
       assert.ok(waited >= 2900, `waited ${waited} ms, expected about 3 s`);
     });
 

@@ -57,6 +57,47 @@ describe("delete", () => {
   });
 });
 
+describe("dryRun=All (kube-apiserver's dry run; kubectl --dry-run=server)", () => {
+  it("create, update, patch, delete and deletecollection answer as the write would and store nothing", async () => {
+    const ns = freshNs();
+    const h0 = await head();
+    const dry = await created(c.post(`${widgets(ns)}?dryRun=All`, widget("d", { size: 2 })));
+    assert.equal(dry.metadata.name, "d");
+    assert.equal(dry.metadata.generation, 1);
+    assert.equal(dry.metadata.resourceVersion, undefined); // as kube: nothing was stored
+    assert.equal(await head(), h0);
+    assertStatus(await c.get(`${widgets(ns)}/d`), 404, "NotFound");
+    assertStatus(await c.post(`${widgets(ns)}?dryRun=All`, widget("e", { size: 0 })), 422, "Invalid");
+
+    const o = await created(c.post(widgets(ns), widget("d", { size: 2 }, { finalizers: ["x.io/keep"] })));
+    const h = await head();
+    const put = await ok(c.put(`${widgets(ns)}/d?dryRun=All`, { ...widget("d", { size: 5 }, { finalizers: ["x.io/keep"] }) }));
+    assert.equal(put.spec.size, 5);
+    assert.equal(put.metadata.generation, 2);
+    assert.equal(put.metadata.resourceVersion, o.metadata.resourceVersion);
+    const patched = await ok(c.patch(`${widgets(ns)}/d?dryRun=All`, { spec: { size: 7 } }));
+    assert.equal(patched.spec.size, 7);
+    assertStatus(await c.patch(`${widgets(ns)}/d?dryRun=All`, { metadata: { resourceVersion: "1" } }), 409, "Conflict");
+    const marked = await ok(c.del(`${widgets(ns)}/d?dryRun=All`));
+    assert.equal(typeof marked.metadata.deletionTimestamp, "string");
+    // kubectl delete --dry-run=server sends it in the DeleteOptions body.
+    await ok(c.del(`${widgets(ns)}/d`, { kind: "DeleteOptions", apiVersion: "v1", dryRun: ["All"] }));
+    const gone = await ok(c.del(`${widgets(ns)}?dryRun=All`));
+    assert.deepEqual(names(gone), ["d"]);
+    assert.equal(await head(), h);
+    const still = await ok(c.get(`${widgets(ns)}/d`));
+    assert.deepEqual(still, o);
+  });
+
+  it("any value but All is 422 Invalid naming dryRun, and nothing is written", async () => {
+    const ns = freshNs();
+    const r = await c.post(`${widgets(ns)}?dryRun=Some`, widget("d"));
+    assertStatus(r, 422, "Invalid");
+    assert.deepEqual(causeFields(r), ["dryRun"]);
+    assertStatus(await c.get(`${widgets(ns)}/d`), 404, "NotFound");
+  });
+});
+
 describe("finalizers", () => {
   it("delete marks the object; it stays until the write that empties finalizers removes it", async () => {
     const ns = freshNs();

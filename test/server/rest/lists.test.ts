@@ -190,6 +190,11 @@ describe("list", () => {
     const took = Date.now() - started;
     assertStatus(res, 504, "Timeout");
     assert.ok(took >= 2500 && took < 10_000, `waited ${took} ms`);
+    // kube's shape, by which client-go's reflector recognises it (apierrors.IsTooLargeResourceVersion) and relists.
+    assert.deepEqual((res.body as Record<string, any>).details, {
+      causes: [{ reason: "ResourceVersionTooLarge", message: "Too large resource version", field: "" }],
+      retryAfterSeconds: 1,
+    });
   });
 
   it("a continue token whose revision was compacted is 410 Expired", async () => {
@@ -213,6 +218,14 @@ describe("list", () => {
       const res = await c.get(`${gadgets(ns)}?${q}`);
       assertStatus(res, 400, "BadRequest");
     }
+    // A continue token carries its revision: another resourceVersion beside it is 400, as in kube ("0" is allowed).
+    for (const n of ["a", "b"]) await created(c.post(gadgets(ns), gadget(n)));
+    const p1 = await ok(c.get(`${gadgets(ns)}?limit=1`));
+    const cont = encodeURIComponent(p1.metadata.continue);
+    const both = await c.get(`${gadgets(ns)}?limit=1&continue=${cont}&resourceVersion=${p1.metadata.resourceVersion}`);
+    assertStatus(both, 400, "BadRequest");
+    assert.deepEqual(causeFields(both), ["resourceVersion"]);
+    assert.deepEqual(names(await ok(c.get(`${gadgets(ns)}?limit=1&continue=${cont}&resourceVersion=0`))), ["b"]);
   });
 });
 
