@@ -1,16 +1,16 @@
 // A KV.Txn and Watch client for one etcd member, with the hand-made codec of
 // etcd-wire.ts instead of the etcd3 package's protobufjs conversions,
-// connection pool and policies. The Txn is a bare gRPC call over node:http2;
-// the watch (a long-lived stream, once per process) is a grpc-js stream. The
+// connection pool and policies. The Txn and the watch (a long-lived stream,
+// once per process) are bare gRPC calls over one node:http2 connection. The
 // etcd store sends its writes to the leader through it and opens its watch
 // there; everything else (ranges, status, compaction) still goes through the
 // etcd3 package. Errors come out as the etcd3 package's typed errors
 // (castGrpcError), so callers tell them apart as they do for calls made
 // through it.
 
-import { Client, credentials as grpcCredentials, Metadata, type ChannelCredentials, type ClientDuplexStream } from "@grpc/grpc-js";
 import { castGrpcError } from "etcd3";
-import { connect, constants as h2, type ClientHttp2Session } from "node:http2";
+import { EventEmitter } from "node:events";
+import { connect, constants as h2, type ClientHttp2Session, type ClientHttp2Stream } from "node:http2";
 import {
   decodeTxnResponse,
   decodeWatchResponse,
@@ -34,6 +34,12 @@ export interface EtcdTxnClientOptions {
 const TXN = "/etcdserverpb.KV/Txn";
 const WATCH = "/etcdserverpb.Watch/Watch";
 
+/** A watch stream: 'data' (WatchResponse), 'error', 'end'; write() sends a request, cancel() resets it. */
+export interface EtcdWatchStream extends EventEmitter {
+  write(req: WatchCreate): boolean;
+  cancel(): void;
+}
+
 /** A gRPC failure as grpc-js reports one (an Error with a status code), for castGrpcError. */
 function grpcError(code: number, details: string): Error {
   return Object.assign(new Error(`${code} ${details}`), { code, details });
@@ -43,26 +49,16 @@ const UNAVAILABLE = 14;
 const DEADLINE_EXCEEDED = 4;
 
 export class EtcdTxnClient {
-  readonly #client: Client;
   readonly #timeoutMs: number;
   readonly #url: string;
   readonly #tls: { ca?: Buffer; key?: Buffer; cert?: Buffer } | undefined;
   #session: ClientHttp2Session | undefined;
+  /** The session of each open watch stream: a session is ref'd while a watch is open on it, as a grpc-js call keeps its channel. */
+  readonly #watches = new Map<ClientHttp2Stream, ClientHttp2Session>();
 
   constructor(options: EtcdTxnClientOptions) {
     const secure = options.url.startsWith("https:");
     const c = options.credentials;
-    const creds: ChannelCredentials = c
-      ? grpcCredentials.createSsl(c.rootCertificate.length > 0 ? c.rootCertificate : null, c.privateKey ?? null, c.certChain ?? null)
-      : secure
-        ? grpcCredentials.createSsl()
-        : grpcCredentials.createInsecure();
-    // etcd's answers can be large (a range of a big object); no retries: a
-    // transaction sent twice must be the store's decision, not the channel's.
-    this.#client = new Client(options.url.replace(/^https?:\/\//, ""), creds, {
-      "grpc.max_receive_message_length": -1,
-      "grpc.enable_retries": 0,
-    });
     this.#timeoutMs = options.timeoutMs;
     this.#url = options.url;
     this.#tls =
@@ -175,14 +171,122 @@ export class EtcdTxnClient {
     });
   }
 
-  /** A Watch stream (no deadline), decoded by hand as well: every change of the store arrives through it. */
-  watch(): ClientDuplexStream<WatchCreate, WatchResponse> {
-    return this.#client.makeBidiStreamRequest(WATCH, encodeWatchRequest, decodeWatchResponse, new Metadata(), {});
+  /**
+   * A Watch stream (no deadline) as a bare gRPC call on the same HTTP/2
+   * connection as the Txn calls: the create request goes out as one message
+   * and the stream stays open; each answer's length-prefixed messages are
+   * decoded by hand. On one connection, a write's own watch event and its Txn
+   * answer come in the order etcd sent them, with no grpc-js layers between
+   * the socket and the store. 'data' gives each WatchResponse; 'error' a
+   * failure (the connection dropped, a grpc-status other than OK); 'end' a
+   * stream etcd closed with OK. cancel() resets the stream.
+   */
+  watch(): EtcdWatchStream {
+    const out = new EventEmitter() as EtcdWatchStream;
+    let done = false;
+    const fail = (err: Error) => {
+      if (done) return;
+      done = true;
+      out.emit("error", castGrpcError(err));
+    };
+    let s: ClientHttp2Stream;
+    let session: ClientHttp2Session;
+    try {
+      session = this.#h2();
+      s = session.request(
+        {
+          [h2.HTTP2_HEADER_METHOD]: "POST",
+          [h2.HTTP2_HEADER_PATH]: WATCH,
+          [h2.HTTP2_HEADER_CONTENT_TYPE]: "application/grpc",
+          te: "trailers",
+        },
+        { endStream: false },
+      );
+    } catch (err) {
+      const e = grpcError(UNAVAILABLE, `etcd: ${(err as Error).message}`);
+      out.write = () => true;
+      out.cancel = () => {};
+      queueMicrotask(() => fail(e));
+      return out;
+    }
+    let status: number | undefined;
+    let message = "";
+    const readStatus = (headers: Record<string, unknown>) => {
+      if (headers["grpc-status"] !== undefined) {
+        status = Number(headers["grpc-status"]);
+        message = decodeURIComponent(String(headers["grpc-message"] ?? ""));
+      }
+    };
+    s.on("response", (headers) => {
+      const code = Number(headers[h2.HTTP2_HEADER_STATUS]);
+      if (code !== 200) fail(grpcError(UNAVAILABLE, `etcd: HTTP ${code}`));
+      readStatus(headers);
+    });
+    s.on("trailers", readStatus);
+    this.#watches.set(s, session);
+    session.ref();
+    // Bytes received and not yet decoded; `need`: how many make the next step possible (a prefix, or a whole message).
+    let parts: Buffer[] = [];
+    let have = 0;
+    let need = 5;
+    s.on("data", (chunk: Buffer) => {
+      if (done) return;
+      parts.push(chunk);
+      have += chunk.length;
+      if (have < need) return;
+      let buf = parts.length === 1 ? parts[0]! : Buffer.concat(parts, have);
+      parts = [];
+      have = 0;
+      need = 5;
+      while (buf.length >= 5) {
+        const len = buf.readUInt32BE(1);
+        if (buf.length < 5 + len) {
+          need = 5 + len;
+          break;
+        }
+        if (buf[0] !== 0) return fail(grpcError(13, "etcd: a compressed watch message"));
+        let res: WatchResponse;
+        try {
+          res = decodeWatchResponse(buf.subarray(5, 5 + len));
+        } catch (err) {
+          return fail(grpcError(13, `etcd: ${(err as Error).message}`));
+        }
+        buf = buf.subarray(5 + len);
+        out.emit("data", res);
+        if (done) return;
+      }
+      if (buf.length > 0) {
+        parts.push(buf);
+        have = buf.length;
+      }
+    });
+    s.on("error", (err) => fail(grpcError(UNAVAILABLE, `etcd: ${err.message}`)));
+    s.on("close", () => {
+      this.#watches.delete(s);
+      if (![...this.#watches.values()].includes(session)) session.unref();
+      if (done) return;
+      if (status === undefined || status !== 0) return fail(grpcError(status ?? UNAVAILABLE, message || "etcd: the watch stream ended without a status"));
+      done = true;
+      out.emit("end");
+    });
+    out.write = (req: WatchCreate) => {
+      const body = encodeWatchRequest(req);
+      const frame = Buffer.allocUnsafe(5 + body.length);
+      frame[0] = 0;
+      frame.writeUInt32BE(body.length, 1);
+      body.copy(frame, 5);
+      return s.write(frame);
+    };
+    out.cancel = () => {
+      done = true;
+      if (!s.closed && !s.destroyed) s.close(h2.NGHTTP2_CANCEL);
+    };
+    return out;
   }
 
   close(): void {
+    for (const s of this.#watches.keys()) if (!s.closed && !s.destroyed) s.close(h2.NGHTTP2_CANCEL);
     this.#session?.close();
     this.#session = undefined;
-    this.#client.close();
   }
 }

@@ -398,6 +398,13 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
   let reconnectTimer: NodeJS.Timeout | undefined;
   let backoffMs = 50;
 
+  /**
+   * Revisions this replica's own writes applied to the mirror from their Txn
+   * answer (applyOwn), not yet delivered by the watch, which skips them
+   * quietly. Emptied when the watch is reopened (from past every one of them).
+   */
+  const appliedOwn = new Set<number>();
+
   /** Applies the events of one watch response, grouped by revision. */
   function applyEvents(res: IWatchResponse): void {
     const events = res.events;
@@ -409,6 +416,8 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
       const group = events.slice(i, j);
       i = j;
       if (rev <= mirror.head()) {
+        // A write of this replica that it applied from its Txn answer (applyOwn): the same change, already in.
+        if (appliedOwn.delete(rev)) continue;
         warn(`store: etcd watch delivered revision ${rev} at or below head ${mirror.head()}; ignored`);
         continue;
       }
@@ -496,6 +505,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     stream = s;
     streamOnLeader = via;
     const startRevision = mirror.head() + 1;
+    appliedOwn.clear();
     s.on("data", (res: IWatchResponse) => {
       if (stream !== s) return;
       if (res.canceled) {
@@ -682,6 +692,8 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     guess: number;
     op: "put" | "delete";
     object: string;
+    /** Commit time stored with it. */
+    time: number;
   }
 
   /** What a write of this replica reports: its object as stored at `revision` (the mirror's copy once its watch applied it: no second fix-up of the guessed revision). */
@@ -690,6 +702,32 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     const object = seen?.revision === revision ? seen.json : withRevision({ time: 0, guess: a.guess, json: a.object }, revision);
     return { revision, object, op: a.op };
   };
+
+  /**
+   * A write that etcd applied at `revision`, when the mirror's head is just
+   * before it: nothing of this store lies between, and the change at
+   * `revision` is exactly this Txn's (one Txn, one revision), so the mirror
+   * takes it now, as the watch would deliver it (same type, object, previous
+   * and time), instead of this write waiting for its own event, which etcd
+   * sends after the Txn's answer. The watch skips it when it comes. `current`
+   * is what the Txn's compare held (its mod_revision matched). Returns false
+   * (the caller waits for the watch) in any other case.
+   */
+  function applyOwn(key: ObjectKey, a: Attempt, current: StoredObject | undefined, revision: number): boolean {
+    if (mirror.head() !== revision - 1 || (a.op === "delete" && !current)) return false;
+    const change: Change = {
+      revision,
+      type: a.op === "delete" ? "DELETED" : current ? "MODIFIED" : "ADDED",
+      key,
+      object: withRevision({ time: a.time, guess: a.guess, json: a.object }, revision),
+      time: a.time,
+    };
+    if (current) change.previous = current.json;
+    mirror.apply(change);
+    appliedOwn.add(revision);
+    notify();
+    return true;
+  }
 
   /** After a failed call: which attempt (if any) etcd applied, once this replica is current; throws when etcd cannot say in time. */
   async function appliedAttempt(key: ObjectKey, attempts: Attempt[], cause: unknown, deadline: number): Promise<WriteResult | undefined> {
@@ -758,15 +796,15 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
       const failure = [{ request_range: { key: k } }, { request_range: { key: tk } }];
       let a: Attempt | undefined;
       if (decision.op !== "none") {
-        a = { id: newWriteId(), guess, op: decision.op, object: decision.object };
+        a = { id: newWriteId(), guess, op: decision.op, object: decision.object, time: now() };
         attempts.push(a);
         pendingIds.set(a.id, 0);
       }
       const success = !a
         ? []
         : a.op === "put"
-          ? [{ request_put: { key: k, value: encode(now(), guess, a.object, a.id) } }]
-          : [{ request_delete_range: { key: k } }, { request_put: { key: tk, value: encode(now(), guess, a.object, a.id) } }];
+          ? [{ request_put: { key: k, value: encode(a.time, guess, a.object, a.id) } }]
+          : [{ request_delete_range: { key: k } }, { request_put: { key: tk, value: encode(a.time, guess, a.object, a.id) } }];
       let res;
       try {
         res = await txn({ compare, success, failure });
@@ -788,6 +826,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
       if (res.succeeded) {
         if (!a) return { revision: current?.revision ?? 0, object: current?.json, op: "none" };
         const revision = known;
+        if (applyOwn(key, a, current, revision)) return own(a, revision, key);
         if (!(await catchUp(revision))) warn(`store: write at ${revision} is committed but this replica's watch has not delivered it yet`);
         return own(a, revision, key);
       }

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { createServer, type Server, type Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { EtcdTxnClient } from "../../src/store/etcd-txn.ts";
+import type { WatchResponse } from "../../src/store/etcd-wire.ts";
 import { startEtcd, type EtcdCluster } from "../helpers/etcd.ts";
 
 let etcd: EtcdCluster;
@@ -89,6 +90,58 @@ describe("etcd Txn client", () => {
       c.close();
       for (const s of sockets) s.destroy();
       silent.close();
+    }
+  });
+  it("a watch on the Txn connection delivers each write with its previous value, and a failed connection as UNAVAILABLE", async () => {
+    const c = new EtcdTxnClient({ url: etcd.endpoints, timeoutMs: 5000 });
+    try {
+      const prefix = Buffer.from(`/txn-test/${process.pid}/w/`);
+      const key = Buffer.concat([prefix, Buffer.from("k")]);
+      const put = (value: string) => c.txn({ compare: [], success: [{ request_put: { key, value: Buffer.from(value) } }], failure: [] });
+      const first = await put("one");
+      const w = c.watch();
+      const seen: WatchResponse[] = [];
+      const events = new Promise<void>((resolve, reject) => {
+        w.on("data", (res: WatchResponse) => {
+          seen.push(res);
+          if (seen.flatMap((r) => r.events).length === 3) resolve();
+        });
+        w.on("error", reject);
+      });
+      w.write({
+        create_request: {
+          key: prefix,
+          range_end: Buffer.from(`/txn-test/${process.pid}/w0`),
+          start_revision: Number(first.header.revision),
+          prev_kv: true,
+          progress_notify: false,
+        },
+      });
+      // A big value spans several HTTP/2 frames: the message is put together again.
+      const big = "b".repeat(100_000);
+      await put("two");
+      await put(big);
+      await events;
+      assert.equal(seen[0]!.created, true);
+      const evs = seen.flatMap((r) => r.events);
+      assert.deepEqual(
+        evs.map((e) => [e.kv.value.toString(), e.prev_kv?.value.toString()]),
+        [
+          ["one", undefined],
+          ["two", "one"],
+          [big, "two"],
+        ],
+      );
+      w.cancel();
+      // The connection the watch and the calls share is cut: a new watch fails as UNAVAILABLE.
+      const dead = new EtcdTxnClient({ url: "http://127.0.0.1:1", timeoutMs: 5000 });
+      const failed = await new Promise<unknown>((resolve) => dead.watch().on("error", resolve));
+      dead.close();
+      assert.equal(errorName(failed), "GRPCUnavailableError");
+      // The Txn calls go on on the connection the canceled watch used.
+      assert.equal((await put("three")).succeeded, true);
+    } finally {
+      c.close();
     }
   });
 });

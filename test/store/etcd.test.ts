@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Etcd3 } from "etcd3";
 import { openEtcdStore, type EtcdStoreOptions } from "../../src/store/etcd.ts";
-import type { ObjectKey, Store } from "../../src/store/types.ts";
+import type { ObjectKey, Store, WriteResult } from "../../src/store/types.ts";
 import { ApiError } from "../../src/errors.ts";
 import { startCuttingProxy } from "../helpers/cutting-proxy.ts";
 import { makeTestCertificates, startEtcd, type EtcdCluster } from "../helpers/etcd.ts";
@@ -141,6 +141,47 @@ describe("etcd store: what only etcd has", () => {
       }
       assert.deepEqual(b.list({ type: k.type }), a.list({ type: k.type }));
       assert.deepEqual(b.changes(b.compacted(), 100), a.changes(a.compacted(), 100));
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it("a write the writer applies from its Txn answer is the change its peer's watch delivers, and its own event is skipped quietly", async () => {
+    const prefix = `/own-${process.pid}`;
+    const warnings: string[] = [];
+    const a = await openEtcdStore(options(prefix, { syncIntervalMs: 0, onWarning: (m) => warnings.push(m) }));
+    const b = await openEtcdStore(options(prefix, { syncIntervalMs: 0 }));
+    try {
+      const x = { ...k, name: "x" };
+      const y = { ...k, name: "y" };
+      const put = (s: Store, key: ObjectKey, i: number) => s.write(key, (_c, r) => ({ op: "put", object: json(r, { i }) }));
+      const del = (s: Store, key: ObjectKey) => s.write(key, (c, r) => ({ op: "delete", object: JSON.stringify({ ...JSON.parse(c!.json), gone: r }) }));
+      // Read-your-writes: what A wrote is what A serves the moment the write resolves.
+      const mine = async (key: ObjectKey, w: Promise<WriteResult>) => {
+        const res = await w;
+        assert.equal(a.head(), res.revision);
+        assert.deepEqual(a.get(key), res.op === "delete" ? undefined : { json: res.object, revision: res.revision });
+      };
+      // ADDED, MODIFIED, DELETED and ADDED again, by A alone (its head just before each) and between B's writes.
+      await mine(x, put(a, x, 1));
+      await mine(x, put(a, x, 2));
+      await mine(x, del(a, x));
+      await mine(x, put(a, x, 3));
+      await mine(y, put(a, y, 1));
+      await put(b, y, 2);
+      await mine(y, put(a, y, 3));
+      await mine(y, del(a, y));
+      // Once A has B's last write from its watch, its watch has passed all of A's own events too.
+      const last = await put(b, x, 4);
+      await waitForCommit(a, { what: "A to see B's last write", until: () => a.head() >= last.revision });
+      await waitForCommit(b, { what: "B to see every write", until: () => b.head() >= last.revision });
+      assert.deepEqual(a.changes(a.compacted(), 100), b.changes(b.compacted(), 100));
+      assert.deepEqual(
+        a.changes(a.compacted(), 100).map((c) => c.type),
+        ["ADDED", "MODIFIED", "DELETED", "ADDED", "ADDED", "MODIFIED", "MODIFIED", "DELETED", "MODIFIED"],
+      );
+      assert.deepEqual(warnings, []);
     } finally {
       await a.close();
       await b.close();
