@@ -2,6 +2,7 @@
 // listener (HTTP or gRPC), the address, and the system's code, so that a
 // command line can name the flag to change instead of printing a stack.
 
+import cluster from "node:cluster";
 import { createServer } from "node:net";
 
 /** A listener could not bind `host:port` (`code`: EADDRINUSE, EACCES, EADDRNOTAVAIL, …). */
@@ -36,7 +37,10 @@ function codeOf(err: unknown): string {
  * keeps that noise from a user who only needs to pick another port.
  */
 export async function probePort(host: string, port: number): Promise<void> {
-  if (port === 0) return;
+  // A cluster worker's ports are the primary's shared sockets, probed there
+  // once: an exclusive bind here would fail whenever a sibling worker had
+  // already bound the same (fixed) port, and fail the whole start.
+  if (port === 0 || cluster.isWorker) return;
   await new Promise<void>((resolve, reject) => {
     const probe = createServer();
     probe.once("error", reject);

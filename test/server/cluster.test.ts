@@ -11,6 +11,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { tmpdir } from "node:os";
+import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { after, before, describe, it } from "node:test";
@@ -101,11 +102,24 @@ function watch(from: number): Promise<Watch> {
 
 const thing = (name: string) => ({ apiVersion: `${GROUP}/v1`, kind: "Thing", metadata: { name }, spec: {} });
 
+/** A port free now (the OS picks it), for a listener that needs a fixed number. */
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
 before(async () => {
   dataDir = mkdtempSync(join(tmpdir(), "setpoint-cluster-"));
+  // A fixed gRPC port, as in production: both workers bind it through the
+  // primary (each worker's own exclusive probe of it used to fail the start
+  // whenever the other worker had bound it first).
+  const grpcPort = await freePort();
   child = spawn(
     process.execPath,
-    [...nodeEntry("src/main.ts"), "--http-port", "0", "--grpc-port", "-1", "--data-dir", dataDir, "--workers", "2", "--no-fsync"],
+    [...nodeEntry("src/main.ts"), "--http-port", "0", "--grpc-port", String(grpcPort), "--data-dir", dataDir, "--workers", "2", "--no-fsync"],
     {
       cwd: REPO,
       stdio: ["ignore", "pipe", "pipe"],
