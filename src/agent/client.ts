@@ -1,7 +1,9 @@
 // A thin typed client of one Setpoint server for agents, speaking only the
 // wire protocol: unary verbs over gRPC (each with a deadline and an optional
-// AbortSignal), watches over a WebSocket (one JSON event per text message) or
-// over the gRPC Watch stream.
+// AbortSignal), except status writes, which go over the REST API when an HTTP
+// URL is given (src/agent/http-unary.ts: cheaper per call than grpc-js, and a
+// reconcile loop's hot call); watches over a WebSocket (one JSON event per
+// text message) or over the gRPC Watch stream.
 //
 // Errors: a failed call rejects with the error class of its Status reason
 // (`NotFoundError`, `ConflictError` for ABORTED, `ExpiredError` for
@@ -15,7 +17,9 @@
 import * as grpc from "@grpc/grpc-js";
 import { systemClock, type Clock } from "../clock.ts";
 import { resolveTargets, type Resolver, type Target } from "../endpoints.ts";
+import { ApiError } from "../errors.ts";
 import { loadResourcesService, type ResourcesClient, type UnaryMethod } from "../proto.ts";
+import { HttpUnary, type HttpUnaryRequest } from "./http-unary.ts";
 import { grpcWatch, webSocketWatch, type WatchOptions } from "./watch-transports.ts";
 import { TransportError, errorOfGrpc, parseEvent, parseObject, type ApiObject, type ObjectRef, type TypeRef, type WatchEvent } from "./wire.ts";
 
@@ -46,6 +50,11 @@ export interface ClientOptions {
   tls?: ClientTls;
   /** Deadline of each unary call. Default 10000 ms. */
   timeoutMs?: number;
+  /**
+   * How `updateStatus` is sent: "http" (a PUT of the status subresource) or
+   * "grpc". Default "http" when `httpUrl` is given, else "grpc".
+   */
+  statusTransport?: "http" | "grpc";
   /** Time source for watch idle checks. Default `systemClock`. */
   clock?: Clock;
 }
@@ -147,6 +156,8 @@ export class SetpointClient {
   #current = 0;
   readonly #options: ClientOptions;
   readonly #clock: Clock;
+  /** REST calls (status writes); undefined when they go over gRPC. */
+  readonly #http: HttpUnary | undefined;
   /** Calls made, by verb (`list`, `watch`, `get`, …); for tests and metrics. */
   readonly calls: Record<string, number> = {};
 
@@ -173,6 +184,11 @@ export class SetpointClient {
       .map((u) => u.trim())
       .filter((u) => u !== "");
     this.#httpCount = this.#httpUrls.length;
+    const statusTransport = options.statusTransport ?? (this.#httpUrls.length > 0 ? "http" : "grpc");
+    if (statusTransport === "http") {
+      if (this.#httpUrls.length === 0) throw new TypeError('client: statusTransport "http" needs httpUrl');
+      this.#http = new HttpUnary({ token: options.token, tls: options.tls, clock: this.#clock });
+    }
     this.#clients = addresses.map(
       (address) =>
         new Client(address, credentials, {
@@ -232,6 +248,16 @@ export class SetpointClient {
 
   /** Replaces an object's status; `metadata.resourceVersion`, if set, is a precondition (ConflictError). */
   async updateStatus<T extends ApiObject = ApiObject>(ref: ObjectRef, object: ApiObject, options: CallOptions = {}): Promise<T> {
+    if (this.#http) {
+      const path = `${objectPath(ref)}/status`;
+      return this.#restUnary<T>("updateStatus", {
+        method: "PUT",
+        path,
+        body: JSON.stringify(object),
+        signal: options.signal,
+        timeoutMs: this.#timeout(options),
+      });
+    }
     const res = await this.#unary("updateStatus", this.#grpc.updateStatus, { ref, object: Buffer.from(JSON.stringify(object)) }, options);
     return parseObject<T>(res.object, "updateStatus response");
   }
@@ -304,13 +330,9 @@ export class SetpointClient {
   /** A WebSocket watch on the replica numbered `index`, once the HTTP URLs' names are resolved. */
   #webSocketWatch(ref: TypeRef, index: number, wiring: Parameters<typeof webSocketWatch>[1]): () => void {
     if (this.#httpUrls.length === 0) return webSocketWatch(ref, { ...wiring, token: this.#options.token, tls: this.#options.tls });
-    this.#httpTargets ??= resolveTargets(this.#httpUrls, this.#options.resolve).then((targets) => {
-      this.#httpCount = targets.length;
-      return targets;
-    });
     let stopped = false;
     let stop: (() => void) | undefined;
-    this.#httpTargets.then(
+    this.#targets().then(
       (targets) => {
         if (stopped) return;
         const target = targets[index % targets.length]!;
@@ -328,9 +350,45 @@ export class SetpointClient {
     };
   }
 
-  /** Closes the gRPC channels. */
+  /** Closes the gRPC channels and the HTTP connections. */
   close(): void {
     for (const c of this.#clients) c.close();
+    this.#http?.close();
+  }
+
+  #timeout(options: CallOptions): number {
+    return options.timeoutMs ?? this.#options.timeoutMs ?? 10_000;
+  }
+
+  /** The HTTP targets (each name resolved to its replicas, once). */
+  #targets(): Promise<Target[]> {
+    this.#httpTargets ??= resolveTargets(this.#httpUrls, this.#options.resolve).then((targets) => {
+      this.#httpCount = targets.length;
+      return targets;
+    });
+    return this.#httpTargets;
+  }
+
+  /**
+   * A REST call to the replica in use. As with gRPC's UNAVAILABLE, a replica
+   * that does not answer (or answers 503: its store is unavailable) passes the
+   * call to the next one, each tried once.
+   */
+  async #restUnary<T>(verb: string, req: HttpUnaryRequest): Promise<T> {
+    this.calls[verb] = (this.calls[verb] ?? 0) + 1;
+    const targets = await this.#targets();
+    let triesLeft = Math.max(targets.length, this.#clients.length) - 1;
+    for (;;) {
+      const used = this.#current;
+      try {
+        return await this.#http!.call<T>(targets[used % targets.length]!, req);
+      } catch (err) {
+        const unavailable = (err instanceof TransportError && err.code === undefined) || (err instanceof ApiError && err.reason === "ServiceUnavailable");
+        if (!unavailable || triesLeft <= 0 || req.signal?.aborted) throw err;
+        triesLeft--;
+        this.failover(used);
+      }
+    }
   }
 
   #metadata(): grpc.Metadata {
@@ -345,7 +403,7 @@ export class SetpointClient {
     return new Promise<Res>((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);
       // Date.now, not an injected clock: grpc-js deadlines are wall-clock dates.
-      const deadline = Date.now() + (options.timeoutMs ?? this.#options.timeoutMs ?? 10_000);
+      const deadline = Date.now() + this.#timeout(options);
       // With several replicas, one that is UNAVAILABLE (down, or cut off from
       // its store) passes the call to the next, each tried once.
       let triesLeft = this.#clients.length - 1;
@@ -370,4 +428,10 @@ export class SetpointClient {
       attempt();
     });
   }
+}
+
+/** The REST path of an object (no base path: as the WebSocket watch, from the server's root). */
+function objectPath(ref: ObjectRef): string {
+  const ns = ref.namespace ? `namespaces/${encodeURIComponent(ref.namespace)}/` : "";
+  return `/apis/${encodeURIComponent(ref.group)}/${encodeURIComponent(ref.version)}/${ns}${encodeURIComponent(ref.plural)}/${encodeURIComponent(ref.name)}`;
 }
