@@ -42,13 +42,18 @@ export function checkPatch(type: PatchType, patch: unknown): void {
 /** Applies a checked patch to a copy of `target`. */
 export function applyPatch(type: PatchType, target: unknown, patch: unknown): unknown {
   if (type === MERGE_PATCH) return mergePatch(target, patch);
-  try {
-    return jsonpatch.applyPatch(structuredClone(target), patch as jsonpatch.Operation[], true, false).newDocument;
-  } catch (err) {
-    const e = err as { message?: string; index?: number; name?: string };
-    const message = (e.message ?? String(err)).split("\n")[0]!;
-    throw new InvalidError(`the patch could not be applied: ${message}`, [{ field: `[${e.index ?? 0}]`, message, reason: "FieldValueInvalid" }], {
-      cause: err,
-    });
+  // One operation at a time, so the cause names the operation that failed:
+  // fast-json-patch reports index 0 for a path error in any operation.
+  let document = structuredClone(target);
+  for (const [index, operation] of (patch as jsonpatch.Operation[]).entries()) {
+    try {
+      document = jsonpatch.applyOperation(document, operation, true, true, true, index).newDocument;
+    } catch (err) {
+      const message = ((err as { message?: string }).message ?? String(err)).split("\n")[0]!;
+      throw new InvalidError(`the patch could not be applied: ${message}`, [{ field: `[${index}]`, message, reason: "FieldValueInvalid" }], {
+        cause: err,
+      });
+    }
   }
+  return document;
 }

@@ -84,6 +84,31 @@ describe("patch", () => {
     const ns = freshNs();
     await created(c.post(widgets(ns), widget("j")));
     assertStatus(await c.patch(`${widgets(ns)}/j`, [{ op: "remove", path: "/spec/nothing" }], JSON_PATCH), 422, "Invalid");
+    // The cause names the operation that failed, not the first one.
+    const third = await c.patch(
+      `${widgets(ns)}/j`,
+      [
+        { op: "test", path: "/metadata/name", value: "j" },
+        { op: "replace", path: "/spec/size", value: 2 },
+        { op: "add", path: "/metadata/nothing/here", value: "1" },
+      ],
+      JSON_PATCH,
+    );
+    assertStatus(third, 422, "Invalid");
+    assert.deepEqual(fieldSet(third), ["[2]"]);
+    assert.deepEqual(
+      fieldSet(
+        await c.patch(
+          `${widgets(ns)}/j`,
+          [
+            { op: "add", path: "/a", value: 1 },
+            { op: "test", path: "/a", value: 2 },
+          ],
+          JSON_PATCH,
+        ),
+      ),
+      ["[1]"],
+    );
     assertStatus(await c.patch(`${widgets(ns)}/j`, { op: "remove", path: "/spec" }, JSON_PATCH), 400, "BadRequest");
     assertStatus(await c.patch(`${widgets(ns)}/j`, [{ op: "frobnicate", path: "/spec" }], JSON_PATCH), 400, "BadRequest");
     assertStatus(await c.patch(`${widgets(ns)}/j`, [1, 2], MERGE), 400, "BadRequest");
