@@ -6,7 +6,7 @@ import { isDeepStrictEqual } from "node:util";
 import { ApiError, BadRequestError, InvalidError, type FieldCause } from "../errors.ts";
 import type { LooseObject } from "../wire.ts";
 import { apiVersionOf, type TypeInfo } from "./types.ts";
-import { validateAnnotations, validateFinalizers, validateLabels, validateName, validateNamespace } from "./validation.ts";
+import { validateAnnotations, validateFinalizers, validateLabels, validateName, validateNamespace, validateOtherMetadata } from "./validation.ts";
 
 /** The most JSON one stored object may take (API.md §1). */
 export const MAX_OBJECT_BYTES = 1.5 * 1024 * 1024;
@@ -93,6 +93,7 @@ export function validateObject(o: LooseObject, type: TypeInfo, parts: { spec: bo
   if (m.labels !== undefined) causes.push(...validateLabels(m.labels, "metadata.labels"));
   if (m.annotations !== undefined) causes.push(...validateAnnotations(m.annotations, "metadata.annotations"));
   if (m.finalizers !== undefined) causes.push(...validateFinalizers(m.finalizers, "metadata.finalizers"));
+  causes.push(...validateOtherMetadata(m as Record<string, unknown>, "metadata"));
   if (parts.spec && type.specCheck) causes.push(...type.specCheck(o.spec, "spec"));
   if (parts.spec && parts.check) causes.push(...parts.check(o));
   if (parts.status && type.statusCheck && o.status !== undefined) causes.push(...type.statusCheck(o.status, "status"));

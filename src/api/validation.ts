@@ -206,6 +206,38 @@ export function validateFinalizers(list: unknown, field: string): FieldCause[] {
   return causes;
 }
 
+/**
+ * Checks the metadata fields stored as sent that have no rules of their own
+ * above: `generateName` is a string, `ownerReferences` a list of references
+ * (apiVersion, kind, name, uid: non-empty strings, as kube-apiserver
+ * requires), `managedFields` a list of objects. Anything else would be stored
+ * and break every typed client that decodes the object.
+ */
+export function validateOtherMetadata(m: Record<string, unknown>, field: string): FieldCause[] {
+  const causes: FieldCause[] = [];
+  const g = m.generateName;
+  if (g !== undefined && g !== null && typeof g !== "string") causes.push(typeInvalid(`${field}.generateName`, g, "must be a string"));
+  const refs = m.ownerReferences;
+  if (refs !== undefined && refs !== null) {
+    if (!Array.isArray(refs)) causes.push(typeInvalid(`${field}.ownerReferences`, refs, "must be a list of owner references"));
+    else
+      refs.forEach((ref: unknown, i) => {
+        const at = `${field}.ownerReferences[${i}]`;
+        if (ref === null || typeof ref !== "object" || Array.isArray(ref)) return void causes.push(typeInvalid(at, ref, "must be an object"));
+        for (const key of ["apiVersion", "kind", "name", "uid"]) {
+          const v = (ref as Record<string, unknown>)[key];
+          if (typeof v !== "string" || v === "") causes.push(invalid(`${at}.${key}`, v ?? "", `${key} must not be empty`));
+        }
+      });
+  }
+  const managed = m.managedFields;
+  if (managed !== undefined && managed !== null) {
+    if (!Array.isArray(managed) || managed.some((e) => e === null || typeof e !== "object" || Array.isArray(e)))
+      causes.push(typeInvalid(`${field}.managedFields`, managed, "must be a list of objects"));
+  }
+  return causes;
+}
+
 /** A user schema compiled once; `check` is present only when `causes` is empty. */
 export interface CompiledSchema {
   causes: FieldCause[];

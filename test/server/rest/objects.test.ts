@@ -82,6 +82,23 @@ describe("create", () => {
     assert.ok(causeFields(bad).includes("metadata.name"));
   });
 
+  it("metadata stored as sent must have its Kubernetes types: generateName, ownerReferences, managedFields", async () => {
+    const ns = freshNs();
+    const h = await head();
+    const bad = await c.post(
+      widgets(ns),
+      widget("m", { size: 1 }, { generateName: 5, ownerReferences: [{ apiVersion: "v1", kind: "X", name: "o" }], managedFields: {} }),
+    );
+    assertStatus(bad, 422, "Invalid");
+    assert.deepEqual(fieldSet(bad), ["metadata.generateName", "metadata.managedFields", "metadata.ownerReferences[0].uid"]);
+    assertStatus(await c.post(widgets(ns), widget("m", { size: 1 }, { ownerReferences: "x" })), 422, "Invalid");
+    assert.equal(await head(), h);
+    const owner = { apiVersion: `${GROUP}/v1`, kind: "Widget", name: "o", uid: "0b6c-1" };
+    const good = await created(c.post(widgets(ns), widget("m", { size: 1 }, { ownerReferences: [owner] })));
+    assert.deepEqual(good.metadata.ownerReferences, [owner]);
+    assertStatus(await c.patch(`${widgets(ns)}/m`, { metadata: { ownerReferences: [{ kind: "X" }] } }), 422, "Invalid");
+  });
+
   it("answers 409 AlreadyExists for an existing name, without a write", async () => {
     const ns = freshNs();
     await created(c.post(widgets(ns), widget("dup")));
