@@ -64,6 +64,8 @@ export interface AgentOptions<T extends ApiObject = ApiObject> {
   workers?: number;
   /** Watch transport. Default "websocket". */
   transport?: "websocket" | "grpc";
+  /** How `ctx.updateStatus` is sent (ClientOptions.statusTransport). Default "http" with `httpUrl`, else "grpc". */
+  statusTransport?: "http" | "grpc";
   /** Directory for warm restarts (cache and revision); none by default. */
   stateDir?: string;
   /** Share keys with other replicas through leases. Default true; false: this replica runs every key. */
@@ -114,6 +116,7 @@ export class Agent<T extends ApiObject = ApiObject> {
       httpUrl: options.httpUrl,
       token: options.token,
       tls: options.tls,
+      statusTransport: options.statusTransport,
       clock: this.#clock,
     });
     this.informer = new Informer<T>({

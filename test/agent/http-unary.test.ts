@@ -10,7 +10,7 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { ManualClock } from "../../src/clock.ts";
-import { ApiError, ConflictError, NotFoundError, SetpointClient, TransportError } from "../../src/agent.ts";
+import { Agent, ApiError, ConflictError, NotFoundError, SetpointClient, TransportError, type ApiObject } from "../../src/agent.ts";
 import { HttpUnary } from "../../src/agent/http-unary.ts";
 import { TimeoutError } from "../../src/errors.ts";
 import { TYPE, createWidget, startEnv, waitFor, type Env } from "./fixtures.ts";
@@ -84,6 +84,35 @@ describe("status writes: HTTP or gRPC", () => {
       assert.equal((await env.http.get(`/apis/${TYPE.group}/${TYPE.version}/namespaces/default/widgets/st-abort`)).body.status, undefined);
     } finally {
       client.close();
+    }
+  });
+
+  test("an Agent passes statusTransport to its client: over gRPC its status writes need no HTTP URL that answers", async () => {
+    const created = await createWidget(env.http, "st-agent", { size: 5 });
+    const errors: unknown[] = [];
+    const stop = new AbortController();
+    const agent = new Agent<ApiObject<{ size: number }>>({
+      name: "st-agent",
+      grpcAddress: env.grpcAddress,
+      httpUrl: `http://${DEAD}`,
+      transport: "grpc",
+      statusTransport: "grpc",
+      claims: false,
+      type: { ...TYPE, namespace: "default" },
+      onError: (err) => errors.push(err),
+      async reconcile(key, ctx) {
+        if (key === "default/st-agent" && ctx.object && !ctx.object.status) await ctx.updateStatus({ size: ctx.object.spec!.size });
+      },
+    });
+    const running = agent.run(stop.signal);
+    try {
+      const path = `/apis/${TYPE.group}/${TYPE.version}/namespaces/default/widgets/st-agent`;
+      const status = await waitFor("the agent's status write", async () => (await env.http.get(path)).body.status);
+      assert.deepEqual(status, { size: 5, observedGeneration: created.metadata.generation });
+      assert.deepEqual(errors, []);
+    } finally {
+      stop.abort();
+      await running;
     }
   });
 
