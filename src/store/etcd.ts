@@ -13,7 +13,9 @@
 //
 // Each process keeps a Mirror (src/store/mirror.ts): the objects and the
 // change log from the compacted revision on, fed by ONE etcd watch of the
-// whole prefix with prevKv. Reads are served from it. After a disconnect the
+// whole prefix. Reads are served from it. The watch asks for no prevKv: the
+// mirror holds each object as it was before each change (etcd would read it
+// back from its disk for every event). After a disconnect the
 // watch resumes from the mirror's head + 1, so no change is delivered twice or
 // skipped; if etcd compacted past that point the mirror is rebuilt and the
 // log before it is Expired.
@@ -448,19 +450,22 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
             object: withRevision(env, rev),
             time: env.time,
           };
-          if (ev.prev_kv && kv.version !== "1") change.previous = withRevision(decode(ev.prev_kv.value), Number(ev.prev_kv.mod_revision));
+          if (kv.version !== "1") {
+            const before = mirror.get(key);
+            if (before) change.previous = before.json;
+          }
         } else {
-          const prev = ev.prev_kv ? decode(ev.prev_kv.value) : undefined;
+          const before = mirror.get(key);
           const tomb = tombs.get(kv.key.toString().slice(prefix.length + 3));
           const last = tomb ? decode(tomb.value) : undefined;
           change = {
             revision: rev,
             type: "DELETED",
             key,
-            object: last ? withRevision(last, rev) : prev ? withRevision({ ...prev, guess: Number(ev.prev_kv.mod_revision) }, rev) : "{}",
+            object: last ? withRevision(last, rev) : before ? withRevision({ time: 0, guess: before.revision, json: before.json }, rev) : "{}",
             time: last?.time ?? now(),
           };
-          if (prev) change.previous = withRevision(prev, Number(ev.prev_kv.mod_revision));
+          if (before) change.previous = before.json;
         }
         mirror.apply(change);
       }
@@ -534,7 +539,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
       if (stream === s) scheduleReconnect(new Error("watch stream ended"));
     });
     s.write({
-      create_request: { key: allPrefix, range_end: prefixEnd(allPrefix), start_revision: startRevision, prev_kv: true, progress_notify: true },
+      create_request: { key: allPrefix, range_end: prefixEnd(allPrefix), start_revision: startRevision, prev_kv: false, progress_notify: true },
     });
   }
 
