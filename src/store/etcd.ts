@@ -312,7 +312,13 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     }
     if (notifyQueued) return;
     notifyQueued = true;
-    queueMicrotask(() => {
+    // At the end of the event-loop turn, not in a microtask: grpc-js hands
+    // each watch response over in its own callback, so a microtask tells the
+    // hub of one response at a time and each watcher's socket gets one write
+    // per response; after the turn's I/O, every response read in it goes out
+    // in one write per socket (1,000 watchers at 100 changes/s: 98k vs 55k
+    // deliveries/s, 9.7 vs 13.6 s of server CPU per million, bench/profile.ts).
+    setImmediate(() => {
       notifyQueued = false;
       for (const l of listeners) l();
     });
