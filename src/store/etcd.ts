@@ -312,12 +312,12 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     }
     if (notifyQueued) return;
     notifyQueued = true;
-    // At the end of the event-loop turn, not in a microtask: grpc-js hands
-    // each watch response over in its own callback, so a microtask tells the
+    // At the end of the event-loop turn, not in a microtask: each watch
+    // response arrives in its own I/O callback, so a microtask tells the
     // hub of one response at a time and each watcher's socket gets one write
     // per response; after the turn's I/O, every response read in it goes out
-    // in one write per socket (1,000 watchers at 100 changes/s: 98k vs 55k
-    // deliveries/s, 9.7 vs 13.6 s of server CPU per million, bench/profile.ts).
+    // in one write per socket (1,000 watchers: 7.8 vs 13.8 s of server CPU
+    // per million deliveries, bench/profile.ts --store etcd).
     setImmediate(() => {
       notifyQueued = false;
       for (const l of listeners) l();
