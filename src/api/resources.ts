@@ -309,7 +309,7 @@ export class Resources {
     delete m.deletionGracePeriodSeconds;
     delete o.status;
     validateObject(o, t, { spec: true, status: false, check: this.#validators.get(t.name) });
-    if (t === RESOURCE_TYPES) typeFromResourceType(o, 0);
+    if (t === RESOURCE_TYPES) this.#checkKindFree(typeFromResourceType(o, 0));
     for (let attempt = 0; ; attempt++) {
       try {
         const res = await this.#write(this.#key(t, { ...ref, name: m.name }), options, (current, revision) => {
@@ -505,6 +505,24 @@ export class Resources {
       // Typically the store is closing; what is left is removed if the type is deleted again.
       this.#log.warn({ err, type: typeName }, "api: removing the objects of a deleted type stopped");
     });
+  }
+
+  /**
+   * A new type's kind must not be served already in its group and version
+   * under another plural: clients map a kind to one resource (kubectl would
+   * send the other type's requests to the new one). kube-apiserver leaves
+   * such a CRD unserved (NamesAccepted false); here it is refused.
+   */
+  #checkKindFree(info: TypeInfo): void {
+    const other = this.#types.all().find((x) => x.group === info.group && x.version === info.version && x.kind === info.kind && x.name !== info.name);
+    if (!other) return;
+    throw invalid(RESOURCE_TYPES, info.name, [
+      {
+        field: "spec.kind",
+        message: `Duplicate value: ${JSON.stringify(info.kind)}: kind ${info.kind} is already served in ${apiVersionOf(info)} by ${other.name}`,
+        reason: "FieldValueDuplicate",
+      },
+    ]);
   }
 
   #checkIdentity(t: TypeInfo, ref: ResourceRef, o: LooseObject): void {

@@ -84,6 +84,18 @@ describe("resource types", () => {
     assertStatus(res3, 422, "Invalid");
   });
 
+  it("a kind already served in the group and version under another plural is 422 (clients map a kind to one resource)", async () => {
+    const res = await c.post("/apis/setpoint.dev/v1/resourcetypes", {
+      metadata: { name: `widgets2.${GROUP}` },
+      spec: { group: GROUP, version: "v1", kind: "Widget", plural: "widgets2" },
+    });
+    assertStatus(res, 422, "Invalid");
+    assert.deepEqual(fieldSet(res), ["spec.kind"]);
+    assertStatus(await c.get(`${GV}/widgets2`), 404, "NotFound");
+    // The same kind in another version, or another kind, is fine.
+    await createType(c, { group: GROUP, version: "v2", kind: "Widget", plural: "widgets2" });
+  });
+
   it("a type's identity is immutable", async () => {
     await createType(c, { group: "immutable.example.com", kind: "Fixed", plural: "fixeds" });
     const path = "/apis/setpoint.dev/v1/resourcetypes/fixeds.immutable.example.com";
