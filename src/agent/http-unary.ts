@@ -13,8 +13,11 @@
 //   code when there was one).
 // - A call past `timeoutMs` (on the injected clock) is abandoned with
 //   TimeoutError; an aborted `signal` rejects with its reason.
+// - A request that fails on a reused kept-alive connection before any answer
+//   (the server closed it while idle) is sent again on another, at most
+//   twice; any other failure is the caller's to retry.
 
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
+import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { systemClock, type Clock } from "../clock.ts";
 import { TimeoutError } from "../errors.ts";
@@ -29,6 +32,9 @@ export interface HttpUnaryOptions {
   /** Times each call's deadline. Default `systemClock`. */
   clock?: Clock;
 }
+
+/** Times a request that failed on a reused connection before any answer is sent again. */
+const MAX_STALE_RETRIES = 2;
 
 /** One request: method, absolute path (with query), JSON body. */
 export interface HttpUnaryRequest {
@@ -67,9 +73,11 @@ export class HttpUnary {
       headers["content-length"] = Buffer.byteLength(req.body);
     }
     const what = `${req.method} ${url.pathname}`;
+    const options = { method: req.method, headers, agent: pool, ...(target.lookup ? { lookup: target.lookup } : {}), ...(tls ? this.#o.tls : {}) };
     return new Promise<T>((resolve, reject) => {
       if (req.signal?.aborted) return reject(req.signal.reason);
       let settled = false;
+      let request: ClientRequest;
       const finish = (err: unknown, value?: T) => {
         if (settled) return;
         settled = true;
@@ -82,27 +90,34 @@ export class HttpUnary {
         }
       };
       const onAbort = () => finish(req.signal!.reason);
-      const onResponse = (res: IncomingMessage) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("error", (err) => finish(new TransportError(`client: ${what}: ${err.message}`, { cause: err })));
-        res.on("end", () => {
-          try {
-            finish(undefined, answer<T>(res.statusCode ?? 0, Buffer.concat(chunks).toString("utf8"), what));
-          } catch (err) {
-            finish(err);
-          }
+      const send = (reusesLeft: number) => {
+        let answered = false;
+        request = (tls ? httpsRequest : httpRequest)(url, options, (res: IncomingMessage) => {
+          answered = true;
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("error", (err) => finish(new TransportError(`client: ${what}: ${err.message}`, { cause: err })));
+          res.on("end", () => {
+            try {
+              finish(undefined, answer<T>(res.statusCode ?? 0, Buffer.concat(chunks).toString("utf8"), what));
+            } catch (err) {
+              finish(err);
+            }
+          });
         });
+        request.on("error", (err) => {
+          // A kept-alive connection the server closed while idle fails the
+          // request written to it before any answer: send it again, on another
+          // connection. (Should the server have applied it after all, a status
+          // write's resourceVersion precondition makes the second a Conflict.)
+          if (!answered && !settled && request.reusedSocket && reusesLeft > 0) send(reusesLeft - 1);
+          else finish(new TransportError(`client: ${what} failed: ${err.message}`, { cause: err }));
+        });
+        request.end(req.body);
       };
-      const request = (tls ? httpsRequest : httpRequest)(
-        url,
-        { method: req.method, headers, agent: pool, ...(target.lookup ? { lookup: target.lookup } : {}), ...(tls ? this.#o.tls : {}) },
-        onResponse,
-      );
-      request.on("error", (err) => finish(new TransportError(`client: ${what} failed: ${err.message}`, { cause: err })));
       const deadline = this.#clock.after(req.timeoutMs, () => finish(new TimeoutError(`client: ${what}: no answer within ${req.timeoutMs} ms`)));
       req.signal?.addEventListener("abort", onAbort, { once: true });
-      request.end(req.body);
+      send(MAX_STALE_RETRIES);
     });
   }
 

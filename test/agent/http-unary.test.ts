@@ -127,6 +127,9 @@ describe("HttpUnary against a scripted server", () => {
   const seen: Array<{ method?: string; url?: string; authorization?: string; body: string }> = [];
   /** How the server answers the next request: [code, body], or "never". */
   let answer: [number, string] | "never" = [200, "{}"];
+  /** Cut the connection, unanswered, at its second request (as a server closing an idle kept-alive connection would). */
+  let cutSecondOnConnection = false;
+  const requestsOn = new WeakMap<object, number>();
 
   before(async () => {
     server = createServer((req: IncomingMessage, res) => {
@@ -134,6 +137,12 @@ describe("HttpUnary against a scripted server", () => {
       req.on("data", (c: Buffer) => (body += c));
       req.on("end", () => {
         seen.push({ method: req.method, url: req.url, authorization: req.headers.authorization, body });
+        const n = (requestsOn.get(req.socket) ?? 0) + 1;
+        requestsOn.set(req.socket, n);
+        if (cutSecondOnConnection && n === 2) {
+          req.socket.destroy();
+          return;
+        }
         if (answer === "never") return;
         res.writeHead(answer[0], { "content-type": "application/json" });
         res.end(answer[1]);
@@ -171,6 +180,28 @@ describe("HttpUnary against a scripted server", () => {
       answer = [200, "[1,2]"];
       await assert.rejects(http.call(target, { method: "PUT", path: "/p", body: "{}", timeoutMs: 5000 }), TransportError);
     } finally {
+      http.close();
+    }
+  });
+
+  test("a request cut off unanswered on a reused kept-alive connection is sent again on a new one", async () => {
+    const http = new HttpUnary();
+    const target = { url, label: url };
+    try {
+      cutSecondOnConnection = true;
+      answer = [200, '{"n":1}'];
+      assert.deepEqual(await http.call(target, { method: "PUT", path: "/first", body: "{}", timeoutMs: 5000 }), { n: 1 });
+      const before = seen.length;
+      answer = [200, '{"n":2}'];
+      assert.deepEqual(await http.call(target, { method: "PUT", path: "/second", body: "{}", timeoutMs: 5000 }), { n: 2 });
+      assert.deepEqual(
+        seen.slice(before).map((s) => s.url),
+        ["/second", "/second"],
+        "cut once on the old connection, answered on a new one",
+      );
+    } finally {
+      cutSecondOnConnection = false;
+      answer = [200, "{}"];
       http.close();
     }
   });
