@@ -212,6 +212,12 @@ export class Resources {
     const sel = q.labelSelector;
     const fs = q.fieldSelector;
     const namespace = t.namespaced ? (ref.namespace ?? fs?.namespace) : undefined;
+    // The store resumes at the token's key: one from another namespace would
+    // read the namespaces between (a client can write any token).
+    if (q.continueFrom && namespace !== undefined && q.continueFrom.namespace !== namespace) {
+      const message = `continue key is not valid: it continues a list of namespace ${JSON.stringify(q.continueFrom.namespace)}, not ${JSON.stringify(namespace)}`;
+      throw new BadRequestError(message, { causes: [{ field: "continue", message, reason: "FieldValueInvalid" }] });
+    }
     const filter =
       (sel && !sel.empty) || (fs && !fs.empty)
         ? (json: string, ns: string, name: string) => {

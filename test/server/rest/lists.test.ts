@@ -226,6 +226,16 @@ describe("list", () => {
     assertStatus(both, 400, "BadRequest");
     assert.deepEqual(causeFields(both), ["resourceVersion"]);
     assert.deepEqual(names(await ok(c.get(`${gadgets(ns)}?limit=1&continue=${cont}&resourceVersion=0`))), ["b"]);
+    // A token continues the list it came from: on another namespace's list it is 400 (the store
+    // would resume at the token's key and read the namespaces between).
+    const other = freshNs();
+    for (const n of ["y", "z"]) await created(c.post(gadgets(other), gadget(n)));
+    const [first, second] = [ns, other].sort();
+    const early = encodeURIComponent((await ok(c.get(`${gadgets(first!)}?limit=1`))).metadata.continue);
+    const foreign = await c.get(`${gadgets(second!)}?limit=5&continue=${early}`);
+    assertStatus(foreign, 400, "BadRequest");
+    assert.deepEqual(causeFields(foreign), ["continue"]);
+    assertStatus(await c.get(`${GV}/gadgets?fieldSelector=metadata.namespace%3D${second}&continue=${early}`), 400, "BadRequest");
   });
 });
 
