@@ -2,8 +2,10 @@
 // `spec.seq` to `status.seq` and reports `observedGeneration`.
 //
 //   setpoint: a real agent built with the SDK (src/agent.ts): informer
-//             (gRPC list, WebSocket watch), work queue, `ctx.updateStatus`;
-//             one replica (claims off), `workers` reconciles at once.
+//             (gRPC list, WebSocket watch), work queue, `ctx.updateStatus`
+//             (the SDK's default with an HTTP URL: a PUT of the status
+//             subresource over kept-alive HTTP); one replica (claims off),
+//             `workers` reconciles at once.
 //   etcd:     the minimal loop the issue asks for: watch the spec prefix →
 //             get the key (level-triggered read) → put the status key.
 //
