@@ -56,10 +56,12 @@ export function parseRevision(text: string | undefined, param = "resourceVersion
   return Number(text);
 }
 
+/** true/false in any case (Python's Kubernetes client sends `True`), or 1/0; "" and undefined mean unset. */
 function parseBool(text: string | undefined, param: string): boolean | undefined {
   if (text === undefined || text === "") return undefined;
-  if (text === "true" || text === "1") return true;
-  if (text === "false" || text === "0") return false;
+  const t = text.toLowerCase();
+  if (t === "true" || t === "1") return true;
+  if (t === "false" || t === "0") return false;
   throw bad(param, `invalid ${param} ${JSON.stringify(text)}: must be true or false`);
 }
 

@@ -71,7 +71,7 @@ export function rawQuery(params: URLSearchParams): RawQuery {
 }
 
 export function isWatch(params: URLSearchParams): boolean {
-  const w = params.get("watch");
+  const w = params.get("watch")?.toLowerCase();
   return w === "true" || w === "1";
 }
 

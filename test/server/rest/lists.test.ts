@@ -252,6 +252,13 @@ describe("watch query parameters", () => {
     assert.equal((await second)?.status, 201);
   });
 
+  it("booleans in any case, as Python's Kubernetes client sends them (watch=True)", async () => {
+    const ns = freshNs();
+    await created(c.post(gadgets(ns), gadget("first")));
+    const end = await watchUntil(`${t.url}${gadgets(ns)}?watch=True&allowWatchBookmarks=TRUE&sendInitialEvents=True`, (e) => e.type === "BOOKMARK");
+    assert.equal(end.object?.metadata?.annotations?.["k8s.io/initial-events-end"], "true");
+  });
+
   it("bad watch parameters are 400 before any stream starts", async () => {
     for (const query of [
       "timeoutSeconds=-1",
