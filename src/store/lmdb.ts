@@ -293,14 +293,11 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
 
   /** Runs `fn` in a write transaction; a failed commit rejects with its cause, as InsufficientStorageError when the disk is full. */
   async function commit<T>(fn: () => T): Promise<T> {
-    inWriteThread++;
     try {
       return await root.transaction(fn);
     } catch (err) {
       if (!(err as { commitError?: unknown } | undefined)?.commitError) throw err;
       throw commitFailed(err, await commitCause(err));
-    } finally {
-      inWriteThread--;
     }
   }
 
@@ -450,25 +447,19 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     return lookup(key, readBinary) === undefined ? undefined : (getLastVersion() ?? 0);
   }
 
-  // Group commit (docs/durability.md). A write waits in `queue` for a
-  // transaction that takes the whole queue as its batch when it starts. While
-  // a batch commits, the next one is an lmdb-js transaction run by its write
-  // thread (so that this thread goes on parsing requests while LMDB syncs):
-  // everything that arrived during the previous commit joins it. With nothing
-  // committing, the queue waits for the end of this event-loop turn (every
-  // request already read joins it); a lone write is then committed here, with
-  // `transactionSync`: the hops to the write thread and back cost more than
-  // LMDB's sync (0.15 vs 0.13 ms sequential, bench/store-writes.ts), and
-  // blocking this thread for one sync costs nothing when nothing else waits.
-  // A batch's log records are appended with one write and synced with one
-  // fdatasync that runs beside LMDB's commit; its writes resolve once both
-  // are done.
+  // Group commit (docs/durability.md). A write waits in `queue` for an
+  // lmdb-js transaction (run by its write thread, so that this thread goes on
+  // parsing requests while LMDB syncs) that takes the whole queue as its
+  // batch when it starts: everything that arrived during the previous commit
+  // joins it. A batch's log records are appended with one write and synced
+  // with one fdatasync started before LMDB's commit; its writes resolve once
+  // both are done. (A lone write committed by this thread instead saves the
+  // hop to the write thread and back, but blocks this thread for LMDB's sync,
+  // and was not faster end to end on a loaded machine.)
   // Invariant: `queue` is empty unless `scheduled`, set while a transaction
   // that will take the queue is queued.
   let queue: PendingWrite[] = [];
   let scheduled = false;
-  /** lmdb-js write-thread transactions of this store queued or running (batches, compaction). */
-  let inWriteThread = 0;
   /** Set while a batch that rotated the log is not committed: no second rotation until then. */
   let rotationPending = false;
   /** Batches not settled yet (close waits for them). */
@@ -477,49 +468,35 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   function write(key: ObjectKey, decide: Decider): Promise<WriteResult> {
     return new Promise<WriteResult>((resolve, reject) => {
       queue.push({ key, decide, resolve, reject });
-      if (!scheduled) scheduleBatch();
+      if (!scheduled) takeInTransaction();
     });
   }
 
-  /** Arranges for a transaction to take the queue: on the write thread behind a running one, else at the end of this turn. */
-  function scheduleBatch(): void {
+  /** Queues an lmdb-js transaction that takes the queue as its batch when it starts. */
+  function takeInTransaction(): void {
     scheduled = true;
-    const done =
-      inWriteThread > 0
-        ? commitBatch(takeQueue, false)
-        : new Promise<void>((resolve) => setImmediate(resolve)).then(() => commitBatch(takeQueue, queue.length === 1 && inWriteThread === 0));
+    const done = commitBatch(() => {
+      scheduled = false;
+      const batch = queue;
+      queue = [];
+      return batch;
+    });
     settling.add(done);
     void done.finally(() => settling.delete(done));
   }
 
-  function takeQueue(): PendingWrite[] {
-    scheduled = false;
-    const batch = queue;
-    queue = [];
-    return batch;
-  }
-
-  /** Commits the batch `take` returns, here (`here`) or in a child transaction on lmdb-js's write thread; settles its writes. */
-  async function commitBatch(take: () => PendingWrite[], here: boolean): Promise<void> {
+  /** Commits the batch `take` returns in a child transaction on lmdb-js's write thread; settles its writes. */
+  async function commitBatch(take: () => PendingWrite[]): Promise<void> {
     let batch: PendingWrite[] = [];
     let attempt: Applied | undefined;
     let applied: Applied;
-    const run = () => {
-      batch = take();
-      attempt = applyBatch(batch, space.refusal(), here);
-      if (attempt.rotated) rotationPending = true;
-      return attempt;
-    };
     try {
-      if (here) applied = root.transactionSync(run);
-      else {
-        inWriteThread++;
-        try {
-          applied = await root.childTransaction(run);
-        } finally {
-          inWriteThread--;
-        }
-      }
+      applied = await root.childTransaction(() => {
+        batch = take();
+        attempt = applyBatch(batch, space.refusal());
+        if (attempt.rotated) rotationPending = true;
+        return attempt;
+      });
     } catch (err) {
       if (attempt === undefined) return retryAlone(batch, err);
       return failBatch(batch, attempt, commitFailed(err, await commitCause(err)));
@@ -532,16 +509,15 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   /** LMDB refused a write of `batch` (and rolled the batch back): commit each on its own, so that only that write fails. */
   async function retryAlone(batch: PendingWrite[], err: unknown): Promise<void> {
     if (batch.length === 1) return batch[0]!.reject(err);
-    await Promise.all(batch.map((p) => commitBatch(() => [p], false)));
+    await Promise.all(batch.map((p) => commitBatch(() => [p])));
   }
 
   /**
    * Decides and stores each write of `batch` against the state its
    * predecessors in the batch left, and logs their records. Runs inside the
    * write transaction; throws only for an LMDB failure (not a decision).
-   * `here`: the transaction commits on this thread as soon as this returns.
    */
-  function applyBatch(batch: PendingWrite[], refusal: Error | undefined, here: boolean): Applied {
+  function applyBatch(batch: PendingWrite[], refusal: Error | undefined): Applied {
     const applied: Applied = { outcomes: [], changes: [], head: 0, bytes: 0, positions: [], rotated: false, synced: undefined, unlogged: false };
     let head = meta.get("head") ?? 0;
     const logged: Array<{ revision: number; payload: Buffer }> = [];
@@ -604,12 +580,10 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     }
     applied.positions = appended.positions;
     applied.rotated = appended.rotated;
-    // Runs beside LMDB's commit; awaited after it. On the write thread it is
-    // started once this callback has returned and that thread is on to the
-    // commit (started here, it competed with the rest of the callback); a
-    // commit on this thread blocks it, so the sync must be under way before.
+    // Started once this callback has returned and lmdb-js's write thread is
+    // on to LMDB's commit, so that it runs beside it; awaited after it.
     const segment = appended.cursor.segment;
-    applied.synced = here ? wal.sync(segment) : Promise.resolve().then(() => wal.sync(segment));
+    applied.synced = Promise.resolve().then(() => wal.sync(segment));
     applied.synced.catch(() => {});
     return applied;
   }

@@ -213,9 +213,11 @@ describe("a full disk", () => {
       rmSync(filler);
 
       // With the reserve back, deletes go through (creates are still refused:
-      // a delete leaves history too, so the reserve only holds so many).
+      // a delete leaves history too, so the reserve only holds so many: each
+      // of these 50 kB objects' deletes takes up to ~0.4 MiB of the 4 MiB
+      // reserve, and one run in 13 refused the ninth of ten).
       const deleted = new Set<string>();
-      for (const name of [...acknowledged.keys()].slice(0, 10)) {
+      for (const name of [...acknowledged.keys()].slice(0, 5)) {
         const res = await c.del(`${list}/${name}`);
         assert.equal(res.status, 200, `delete ${name}: ${res.text.slice(0, 200)}`);
         acknowledged.delete(name);
