@@ -343,9 +343,9 @@ export class Resources {
     const res = await this.#write(this.#key(t, ref), options, (current, revision) => {
       if (!current) throw this.#notFound(t, ref.name!);
       if (precondition !== undefined && precondition !== current.revision) throw this.#conflict(t, ref.name!);
-      const uid = o.metadata.uid;
+      // A uid sent with the object is ignored, like every server-set field
+      // (API.md §1); only a delete takes a uid precondition.
       const before = JSON.parse(current.json) as LooseObject;
-      if (uid !== undefined && uid !== before.metadata.uid) throw this.#uidConflict(uid, before.metadata.uid);
       return this.#decideUpdate(t, before, o, current, revision, subresource);
     });
     return res.object!;
@@ -365,9 +365,6 @@ export class Resources {
       if (rv !== undefined && rv !== null && String(rv) !== String(current.revision)) {
         parseRevision(String(rv), "metadata.resourceVersion");
         throw this.#conflict(t, ref.name!);
-      }
-      if (patched.metadata.uid !== undefined && patched.metadata.uid !== before.metadata.uid) {
-        throw this.#uidConflict(String(patched.metadata.uid), before.metadata.uid);
       }
       return this.#decideUpdate(t, before, patched, current, revision, subresource);
     });

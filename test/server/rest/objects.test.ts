@@ -183,16 +183,28 @@ describe("update (PUT)", () => {
     const u = await ok(
       c.put(`${widgets(ns)}/u`, {
         ...st,
-        metadata: { ...st.metadata, generation: 77, creationTimestamp: "2001-01-01T00:00:00Z", deletionTimestamp: "2001-01-01T00:00:00Z" },
+        metadata: {
+          ...st.metadata,
+          uid: "client-uid",
+          generation: 77,
+          creationTimestamp: "2001-01-01T00:00:00Z",
+          deletionTimestamp: "2001-01-01T00:00:00Z",
+        },
         spec: { size: 4 },
         status: { phase: "Done" },
       }),
     );
     assert.deepEqual(u.status, { phase: "Running" });
     assert.deepEqual(u.spec, { size: 4 });
+    assert.equal(u.metadata.uid, o.metadata.uid);
     assert.equal(u.metadata.generation, 2);
     assert.equal(u.metadata.creationTimestamp, o.metadata.creationTimestamp);
     assert.equal(u.metadata.deletionTimestamp, undefined);
+    // The same through a merge patch.
+    const p = await ok(c.patch(`${widgets(ns)}/u`, { metadata: { uid: "client-uid", generation: 5 }, spec: { size: 6 } }, "application/merge-patch+json"));
+    assert.equal(p.metadata.uid, o.metadata.uid);
+    assert.equal(p.metadata.generation, 3);
+    assert.deepEqual(p.spec, { size: 6 });
   });
 
   it("a PUT that changes only status is a no-op", async () => {
