@@ -28,7 +28,7 @@
 // Usage: node esbuild.config.mjs [--outdir DIR]   (default: dist)
 
 import { build } from "esbuild";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -102,6 +102,16 @@ function findCall(source, callee, needle) {
 
 /** esbuild plugin: makes lmdb load its native addon from next to the bundle. */
 export function lmdbAddon({ outdir }) {
+  /**
+   * Copies `from` to `to` through a new file renamed over it: a server
+   * running from dist keeps the addon it mapped (its old inode), where
+   * copying in place would rewrite that mapping under it (SIGSEGV).
+   */
+  const replaceFile = (from, to) => {
+    const tmp = `${to}.${process.pid}.tmp`;
+    copyFileSync(from, tmp);
+    renameSync(tmp, to);
+  };
   return {
     name: "lmdb-addon",
     setup(b) {
@@ -110,9 +120,9 @@ export function lmdbAddon({ outdir }) {
 
       b.onStart(() => {
         mkdirSync(outdir, { recursive: true });
-        copyFileSync(addon.picked, join(outdir, "lmdb.node"));
+        replaceFile(addon.picked, join(outdir, "lmdb.node"));
         if (addon.napi !== undefined && addon.napi !== addon.picked) {
-          copyFileSync(addon.napi, join(outdir, "lmdb.napi.node"));
+          replaceFile(addon.napi, join(outdir, "lmdb.napi.node"));
         }
       });
 
