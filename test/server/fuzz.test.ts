@@ -553,7 +553,6 @@ const generators: Array<(r: Rng) => FuzzCase> = [
         { apiVersion: "v1" },
         { kind: "Other" },
         { metadata: { resourceVersion: r.pick(BAD_REVISIONS) } },
-        { metadata: { uid: "not-the-uid" } },
         { metadata: { resourceVersion: "1" } },
       ]);
       return {
