@@ -48,6 +48,30 @@ function grpcError(code: number, details: string): Error {
 const UNAVAILABLE = 14;
 const DEADLINE_EXCEEDED = 4;
 
+/** A call's gRPC status as its stream reports it: in the trailers, or in the headers of a trailers-only answer (an error). */
+interface CallStatus {
+  code: number | undefined;
+  message: string;
+}
+
+/** Watches `s` for its gRPC status; an HTTP status other than 200 fails the call as UNAVAILABLE. */
+function trackStatus(s: ClientHttp2Stream, fail: (err: Error) => void): CallStatus {
+  const status: CallStatus = { code: undefined, message: "" };
+  const read = (headers: Record<string, unknown>) => {
+    if (headers["grpc-status"] !== undefined) {
+      status.code = Number(headers["grpc-status"]);
+      status.message = decodeURIComponent(String(headers["grpc-message"] ?? ""));
+    }
+  };
+  s.on("response", (headers) => {
+    const code = Number(headers[h2.HTTP2_HEADER_STATUS]);
+    if (code !== 200) fail(grpcError(UNAVAILABLE, `etcd: HTTP ${code}`));
+    read(headers);
+  });
+  s.on("trailers", read);
+  return status;
+}
+
 export class EtcdTxnClient {
   readonly #timeoutMs: number;
   readonly #url: string;
@@ -134,26 +158,13 @@ export class EtcdTxnClient {
         }
       }, this.#timeoutMs);
       const chunks: Buffer[] = [];
-      let status: number | undefined;
-      let message = "";
-      const readStatus = (headers: Record<string, unknown>) => {
-        if (headers["grpc-status"] !== undefined) {
-          status = Number(headers["grpc-status"]);
-          message = decodeURIComponent(String(headers["grpc-message"] ?? ""));
-        }
-      };
-      s.on("response", (headers) => {
-        const code = Number(headers[h2.HTTP2_HEADER_STATUS]);
-        if (code !== 200) fail(grpcError(UNAVAILABLE, `etcd: HTTP ${code}`));
-        readStatus(headers); // a trailers-only answer (an error) carries its status here
-      });
-      s.on("trailers", readStatus);
+      const status = trackStatus(s, fail);
       s.on("data", (chunk: Buffer) => chunks.push(chunk));
       s.on("error", (err) => fail(grpcError(UNAVAILABLE, `etcd: ${err.message}`)));
       s.on("close", () => {
         if (settled) return;
-        if (status === undefined) return fail(grpcError(UNAVAILABLE, "etcd: the Txn call ended without a status"));
-        if (status !== 0) return fail(grpcError(status, message));
+        if (status.code === undefined) return fail(grpcError(UNAVAILABLE, "etcd: the Txn call ended without a status"));
+        if (status.code !== 0) return fail(grpcError(status.code, status.message));
         const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
         if (data.length < 5 || data[0] !== 0 || data.readUInt32BE(1) !== data.length - 5)
           return fail(grpcError(13, "etcd: a Txn answer that is not one uncompressed message"));
@@ -209,20 +220,7 @@ export class EtcdTxnClient {
       queueMicrotask(() => fail(e));
       return out;
     }
-    let status: number | undefined;
-    let message = "";
-    const readStatus = (headers: Record<string, unknown>) => {
-      if (headers["grpc-status"] !== undefined) {
-        status = Number(headers["grpc-status"]);
-        message = decodeURIComponent(String(headers["grpc-message"] ?? ""));
-      }
-    };
-    s.on("response", (headers) => {
-      const code = Number(headers[h2.HTTP2_HEADER_STATUS]);
-      if (code !== 200) fail(grpcError(UNAVAILABLE, `etcd: HTTP ${code}`));
-      readStatus(headers);
-    });
-    s.on("trailers", readStatus);
+    const status = trackStatus(s, fail);
     this.#watches.set(s, session);
     session.ref();
     // Bytes received and not yet decoded; `need`: how many make the next step possible (a prefix, or a whole message).
@@ -265,7 +263,8 @@ export class EtcdTxnClient {
       this.#watches.delete(s);
       if (![...this.#watches.values()].includes(session)) session.unref();
       if (done) return;
-      if (status === undefined || status !== 0) return fail(grpcError(status ?? UNAVAILABLE, message || "etcd: the watch stream ended without a status"));
+      if (status.code === undefined || status.code !== 0)
+        return fail(grpcError(status.code ?? UNAVAILABLE, status.message || "etcd: the watch stream ended without a status"));
       done = true;
       out.emit("end");
     });
