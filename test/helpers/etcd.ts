@@ -7,10 +7,10 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startPeerProxy, type PeerProxy } from "./peer-proxy.ts";
+import { freePort } from "./ports.ts";
 
 export interface EtcdMember {
   name: string;
@@ -51,25 +51,6 @@ export interface EtcdCluster {
 /** Whether an `etcd` binary is on the PATH. */
 export function haveEtcd(): boolean {
   return spawnSync("sh", ["-c", "command -v etcd"], { encoding: "utf8" }).status === 0;
-}
-
-/**
- * A port for an etcd member to listen on, chosen at random below Linux's
- * ephemeral range (32768–60999): a port the kernel hands out for port 0 could
- * be taken again, by another test file's listener or by the local end of any
- * outgoing connection, between this check and etcd's bind.
- */
-async function freePort(): Promise<number> {
-  for (let tries = 0; ; tries++) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
-    const free = await new Promise<boolean>((resolve) => {
-      const s = createServer();
-      s.once("error", () => resolve(false));
-      s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
-    });
-    if (free) return port;
-    if (tries >= 100) throw new Error("test/helpers/etcd.ts: no free port found in 20000–31999");
-  }
 }
 
 /** PEM files for etcd's client port over TLS: its certificate and key, and the CA that signed the clients'. */

@@ -11,12 +11,12 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { tmpdir } from "node:os";
-import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { nodeEntry } from "../helpers/node-entry.ts";
+import { freePort } from "../helpers/ports.ts";
 
 const REPO = fileURLToPath(new URL("../..", import.meta.url));
 const DEADLINE_MS = 60_000;
@@ -101,15 +101,6 @@ function watch(from: number): Promise<Watch> {
 }
 
 const thing = (name: string) => ({ apiVersion: `${GROUP}/v1`, kind: "Thing", metadata: { name }, spec: {} });
-
-/** A port free now (the OS picks it), for a listener that needs a fixed number. */
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
-  const port = (probe.address() as AddressInfo).port;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 before(async () => {
   dataDir = mkdtempSync(join(tmpdir(), "setpoint-cluster-"));
