@@ -59,6 +59,26 @@ describe("status writes: HTTP or gRPC", () => {
     });
   }
 
+  test("over http, at the limits: a 253-character name, a status that brings the object near 1.5 MiB, and one past it (413, nothing written)", async () => {
+    const client = new SetpointClient({ grpcAddress: DEAD, httpUrl: env.server.url });
+    try {
+      const name = `l-${"n".repeat(251)}`;
+      assert.equal(name.length, 253);
+      const created = await createWidget(env.http, name, { size: 3 });
+      const big = "x".repeat(1.4 * 1024 * 1024);
+      const stored = await client.updateStatus(ref(name), { ...created, status: { ready: true, log: big } });
+      assert.equal(stored.metadata.name, name);
+      assert.equal((stored.status as { log: string }).log.length, big.length);
+      const tooBig = { ...stored, status: { ready: false, log: "y".repeat(1.6 * 1024 * 1024) } };
+      await assert.rejects(client.updateStatus(ref(name), tooBig), (err: unknown) => err instanceof ApiError && err.reason === "RequestEntityTooLarge");
+      const now = (await env.http.get(`/apis/${TYPE.group}/${TYPE.version}/namespaces/default/widgets/${name}`)).body;
+      assert.equal(now.metadata.resourceVersion, stored.metadata.resourceVersion);
+      assert.equal(now.status.ready, true);
+    } finally {
+      client.close();
+    }
+  });
+
   test("over http: a replica that does not answer passes the status write to the next, which the client then stays on", async () => {
     const client = new SetpointClient({ grpcAddress: `${DEAD},${env.grpcAddress}`, httpUrl: `http://${DEAD},${env.server.url}` });
     try {
