@@ -551,7 +551,9 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
       if (current) record.p = current.json;
       if (decision.op === "delete") objects.removeSync(k);
       else objects.putSync(k, decision.object, revision);
-      log.putSync(revision, record);
+      // Revisions only grow: append at the log's end (MDB_APPEND) rather than
+      // split its last page in half, so log pages are ~97% full, not ~85%.
+      log.putSync(revision, record, { append: true });
       // Under the space alarm the log is left alone: growing it (a MiB at a
       // time) would eat the room kept for deletes and compaction. The batch
       // syncs LMDB's data file after its commit instead, as when it cannot be logged.
