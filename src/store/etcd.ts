@@ -17,8 +17,10 @@
 // mirror holds each object as it was before each change (etcd would read it
 // back from its disk for every event). After a disconnect the
 // watch resumes from the mirror's head + 1, so no change is delivered twice or
-// skipped; if etcd compacted past that point the mirror is rebuilt and the
-// log before it is Expired.
+// skipped; if etcd compacted past that point (or a watch response could not
+// be applied) the mirror is rebuilt at etcd's newest revision and the log
+// before it is Expired. A value under the prefix that no Setpoint store wrote
+// is served as absent, with a warning naming its key.
 //
 // Writes are transactions comparing the object's mod_revision with the one
 // the decider saw; a lost race re-reads the key (in the same transaction) and
@@ -106,12 +108,22 @@ function encode(time: number, guess: number, json: string, id: string): Buffer {
   return Buffer.from(`${time} ${guess} ${id}\n${json}`);
 }
 
-function decode(value: Buffer): Envelope {
-  const text = value.toString();
-  const nl = text.indexOf("\n");
-  const [time, guess, id] = text.slice(0, nl).split(" ");
-  const env: Envelope = { time: Number(time), guess: Number(guess), json: text.slice(nl + 1) };
-  if (id) env.id = id;
+/** An envelope's head: commit time, guessed revision, and (in values written since ids) the write id. */
+const ENVELOPE_HEAD = /^(\d{1,15}) (\d{1,15})(?: (\S+))?$/;
+
+/**
+ * A stored value's envelope, or undefined for a value no Setpoint store wrote
+ * (a "poison" value another etcd client put under the prefix): its head is
+ * not `{ms} {guess}[ {id}]` or what follows is not a JSON object's text. Only
+ * the text's first and last characters are checked, not the whole JSON.
+ */
+function decode(value: Buffer): Envelope | undefined {
+  const nl = value.indexOf(10);
+  if (nl < 0 || nl > 100 || value[nl + 1] !== 0x7b || value[value.length - 1] !== 0x7d) return undefined;
+  const head = ENVELOPE_HEAD.exec(value.toString("latin1", 0, nl));
+  if (!head) return undefined;
+  const env: Envelope = { time: Number(head[1]), guess: Number(head[2]), json: value.toString("utf8", nl + 1) };
+  if (head[3]) env.id = head[3];
   return env;
 }
 
@@ -344,10 +356,29 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     });
   };
 
-  const readMeta = (kv: IKeyValue | undefined): { revision: number; time: number; mod: number } | undefined => {
+  /** An etcd key as warnings name it (the namespace/name separator shown as "/"). */
+  const showKey = (key: Buffer): string => key.toString().replace("\u0000", "/");
+  const poisoned = (key: Buffer, what: string): void =>
+    warn(`store: ${showKey(key)} holds a value no Setpoint store wrote; ${what} (write the object again, or delete the key, to repair it)`);
+
+  /**
+   * The compaction marker's value. One that is not a marker (another etcd
+   * client wrote it) reads as a marker at its own mod_revision with no time,
+   * `poison` set: it compacts nothing, and the next compaction replaces it.
+   */
+  const readMeta = (kv: IKeyValue | undefined): { revision: number; time: number; mod: number; poison?: true } | undefined => {
     if (!kv) return undefined;
-    const v = JSON.parse(kv.value.toString()) as { revision: number; time: number };
     const mod = Number(kv.mod_revision);
+    let v: { revision?: unknown; time?: unknown } | undefined;
+    try {
+      v = JSON.parse(kv.value.toString()) as typeof v;
+    } catch {
+      v = undefined;
+    }
+    if (typeof v !== "object" || v === null || typeof v.revision !== "number" || typeof v.time !== "number") {
+      poisoned(kv.key, "it is ignored until this prefix's next compaction replaces it");
+      return { revision: mod, time: 0, mod, poison: true };
+    }
     return { revision: v.revision || mod, time: v.time, mod };
   };
 
@@ -364,35 +395,51 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     }
   }
 
-  /** A mirror of the objects at the compaction marker's revision (or, if etcd compacted past it, the newest). */
-  async function loadMirror(): Promise<Mirror> {
+  /**
+   * A mirror of the objects at one revision, read in pages at that revision:
+   * at "marker", the compaction marker's (the watch then brings the change log
+   * since), or at "newest", etcd's current revision (picked by the first
+   * page's linearizable read). If etcd compacted past the marker, the newest.
+   * Values no Setpoint store wrote are left out, each with a warning naming
+   * its key.
+   */
+  async function loadMirror(at: "marker" | "newest"): Promise<Mirror> {
     const meta = await loadMeta();
-    let start = meta.revision;
+    let start: number | undefined = at === "marker" ? meta.revision : undefined;
     for (let attempt = 0; ; attempt++) {
       try {
-        const m = new Mirror(start);
+        let m: Mirror | undefined;
         let from: Buffer = objPrefix;
         const end = prefixEnd(objPrefix);
         for (;;) {
-          const page = await client.kv.range({ key: from, range_end: end, revision: start, limit: 1000 });
+          const page = await client.kv.range({ key: from, range_end: end, limit: 1000, ...(start === undefined ? {} : { revision: start }) });
+          start ??= Number(page.header.revision);
+          m ??= new Mirror(start);
           for (const kv of page.kvs) {
             const key = parseKey(kv.key, "o");
             if (!key) continue;
+            const env = decode(kv.value);
+            if (!env) {
+              poisoned(kv.key, "it is left out");
+              continue;
+            }
+            notePending(kv);
             const rev = Number(kv.mod_revision);
-            m.load(key, { json: withRevision(decode(kv.value), rev), revision: rev });
+            m.load(key, { json: withRevision(env, rev), revision: rev });
           }
           if (!page.more || page.kvs.length === 0) break;
           from = Buffer.concat([page.kvs[page.kvs.length - 1]!.key, Buffer.from([0])]);
         }
-        metaModRevision = meta.mod;
-        metaTime = meta.time;
-        return m;
+        // The marker as of the mirror's start: the watch brings only its later moves.
+        const metaAt = start === meta.revision ? meta : (readMeta((await client.kv.range({ key: metaKey, revision: start })).kvs[0]) ?? meta);
+        metaModRevision = metaAt.mod;
+        metaTime = metaAt.time;
+        return m!;
       } catch (err) {
-        if (attempt > 0 || !String((err as Error).message).includes("compacted")) throw err;
-        // Someone compacted etcd past our marker: what came before is gone; start at the newest state.
-        const res = await client.kv.range({ key: metaKey, count_only: true });
-        warn(`store: etcd was compacted past this prefix's marker ${start}; history before ${res.header.revision} is lost`);
-        start = Number(res.header.revision);
+        if (attempt >= 3 || !String((err as Error).message).includes("compacted")) throw err;
+        // Someone compacted etcd past the revision read: what came before is gone; start at the newest state.
+        if (start === meta.revision) warn(`store: etcd was compacted past this prefix's marker ${start}; history before the newest revision is lost`);
+        start = undefined;
       }
     }
   }
@@ -429,6 +476,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
         warn(`store: etcd watch delivered revision ${rev} at or below head ${mirror.head()}; ignored`);
         continue;
       }
+      let compactTo = 0;
       const tombs = new Map<string, IKeyValue>();
       for (const ev of group) if (ev.type === "Put" && parseKey(ev.kv.key, "d")) tombs.set(ev.kv.key.toString().slice(prefix.length + 3), ev.kv);
       for (const ev of group) {
@@ -438,37 +486,42 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
           if (ev.type === "Put") {
             const meta = readMeta(kv)!;
             metaModRevision = meta.mod;
-            metaTime = meta.time;
-            // The marker is applied after this revision's changes (below), so it never passes the head.
-            continue;
+            if (!meta.poison) {
+              metaTime = meta.time;
+              // Applied after this revision's changes (below), so it never passes the head.
+              compactTo = meta.revision;
+            }
           }
           continue;
         }
         const key = parseKey(kv.key, "o");
         if (!key) continue;
         let change: Change;
-        if (ev.type === "Put") {
-          const env = decode(kv.value);
+        const env = ev.type === "Put" ? decode(kv.value) : undefined;
+        if (env) {
+          // ADDED when the mirror has no object there: etcd's version counts a
+          // poison value (below) that the mirror left out.
+          const before = kv.version === "1" ? undefined : mirror.get(key);
           change = {
             revision: rev,
-            type: kv.version === "1" ? "ADDED" : "MODIFIED",
+            type: before ? "MODIFIED" : "ADDED",
             key,
             object: withRevision(env, rev),
             time: env.time,
           };
-          if (kv.version !== "1") {
-            const before = mirror.get(key);
-            if (before) change.previous = before.json;
-          }
+          if (before) change.previous = before.json;
         } else {
+          // A delete, or a value no Setpoint store wrote: the object is gone for the API (as a load leaves it out).
+          if (ev.type === "Put") poisoned(kv.key, "the object is served as deleted");
           const before = mirror.get(key);
+          if (!before) continue;
           const tomb = tombs.get(kv.key.toString().slice(prefix.length + 3));
           const last = tomb ? decode(tomb.value) : undefined;
           change = {
             revision: rev,
             type: "DELETED",
             key,
-            object: last ? withRevision(last, rev) : before ? withRevision({ time: 0, guess: before.revision, json: before.json }, rev) : "{}",
+            object: withRevision(last ?? { time: 0, guess: before.revision, json: before.json }, rev),
             time: last?.time ?? now(),
           };
           if (before) change.previous = before.json;
@@ -476,9 +529,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
         mirror.apply(change);
       }
       mirror.advance(rev);
-      for (const ev of group) {
-        if (ev.kv.key.equals(metaKey) && ev.type === "Put") mirror.compact(readMeta(ev.kv)!.revision);
-      }
+      if (compactTo > 0) mirror.compact(compactTo);
     }
     if (events.length > 0) notify();
   }
@@ -583,23 +634,42 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     return waitHead(revision, catchUpMs);
   }
 
-  /** Starts over from the newest state: every change before it is Expired for this process. */
+  /** True while rebuild() loads a new mirror (writes then wait for the watch instead of applying their own change). */
+  let rebuilding = false;
+  /** How many times the mirror was rebuilt: a write whose outcome it must learn from the watch cannot once a rebuild passed over it. */
+  let rebuilds = 0;
+
+  /**
+   * Starts over from the newest state: loads the objects at etcd's current
+   * revision (one consistent read) and resumes the watch after it. Every
+   * change before it is Expired for this process: the watch hub's watchers
+   * get 410 (its next changes() call throws ExpiredError) and relist. Used
+   * when the watch was canceled because etcd compacted past this replica's
+   * head, and when a watch response could not be applied (a bug, or a fault
+   * this store did not foresee): replaying from an older revision could meet
+   * the same response again.
+   */
   async function rebuild(why: string): Promise<void> {
     if (closed) return;
     stream = undefined;
+    rebuilding = true;
     warn(`store: rebuilding the etcd mirror: ${why}`);
-    for (;;) {
-      try {
-        const fresh = await loadMirror();
-        const head = mirror.head();
-        mirror = fresh;
-        if (fresh.head() < head) fresh.advance(head);
-        break;
-      } catch (err) {
-        warn("store: etcd mirror rebuild failed; retrying", err);
-        await new Promise((r) => setTimeout(r, 1000).unref());
-        if (closed) return;
+    try {
+      for (;;) {
+        try {
+          const fresh = await loadMirror("newest");
+          if (fresh.head() < mirror.head()) throw new Error(`etcd answered at revision ${fresh.head()}, before this replica's head ${mirror.head()}`);
+          mirror = fresh;
+          rebuilds++;
+          break;
+        } catch (err) {
+          warn("store: etcd mirror rebuild failed; retrying", err);
+          await new Promise((r) => setTimeout(r, 1000).unref());
+          if (closed) return;
+        }
       }
+    } finally {
+      rebuilding = false;
     }
     notify();
     await openWatch();
@@ -725,7 +795,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
    * (the caller waits for the watch) in any other case.
    */
   function applyOwn(key: ObjectKey, a: Attempt, current: StoredObject | undefined, revision: number): boolean {
-    if (mirror.head() !== revision - 1 || (a.op === "delete" && !current)) return false;
+    if (rebuilding || mirror.head() !== revision - 1 || (a.op === "delete" && !current)) return false;
     const change: Change = {
       revision,
       type: a.op === "delete" ? "DELETED" : current ? "MODIFIED" : "ADDED",
@@ -741,7 +811,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
   }
 
   /** After a failed call: which attempt (if any) etcd applied, once this replica is current; throws when etcd cannot say in time. */
-  async function appliedAttempt(key: ObjectKey, attempts: Attempt[], cause: unknown, deadline: number): Promise<WriteResult | undefined> {
+  async function appliedAttempt(key: ObjectKey, attempts: Attempt[], cause: unknown, deadline: number, epoch: number): Promise<WriteResult | undefined> {
     for (;;) {
       if (closed || Date.now() >= deadline) throw noSpace(cause) ?? unavailable("write (its outcome is unknown)", cause);
       try {
@@ -756,6 +826,8 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
       const revision = pendingIds.get(a.id);
       if (revision) return own(a, revision, key);
     }
+    // A rebuild loaded the newest state instead of watching every change: an attempt applied and overwritten meanwhile left no trace.
+    if (rebuilds !== epoch) throw unavailable("write (its outcome is unknown: this replica's mirror was rebuilt meanwhile)", cause);
     return undefined;
   }
 
@@ -768,16 +840,25 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     }
   }
 
+  /** The object a key's value holds, as the mirror would serve it; undefined for no key, or a value no Setpoint store wrote (served as absent). */
+  const stored = (kv: IKeyValue | undefined): StoredObject | undefined => {
+    const env = kv && decode(kv.value);
+    return env ? { json: withRevision(env, Number(kv.mod_revision)), revision: Number(kv.mod_revision) } : undefined;
+  };
+
   async function writeAttempts(key: ObjectKey, decide: Decider, attempts: Attempt[]): Promise<WriteResult> {
     const k = objKey(key);
     const tk = tombKey(key);
     let current: StoredObject | undefined = mirror.get(key);
+    /** The key's mod_revision in etcd as `current` was read (0: no key); not current's revision where the key holds a value no Setpoint store wrote. */
+    let held = current?.revision ?? 0;
     let known = mirror.head();
     /** Whether `current` is what etcd held at some point after the call began (not just this replica's mirror). */
     let confirmed = false;
     let failedCalls = 0;
     // A write fails (503) within the request timeout, finding out its outcome included.
     const deadline = Date.now() + timeoutMs;
+    const epoch = rebuilds;
     for (let attempt = 0; ; attempt++) {
       if (closed) throw new ServiceUnavailableError("store: closed");
       const guess = Math.max(known, mirror.head()) + 1;
@@ -798,12 +879,12 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
         confirmed = true;
         known = Math.max(known, Number(res.header.revision));
         const kv = res.kvs[0];
-        const fresh = kv ? { json: withRevision(decode(kv.value), Number(kv.mod_revision)), revision: Number(kv.mod_revision) } : undefined;
-        if ((fresh?.revision ?? 0) === (current?.revision ?? 0)) throw err;
-        current = fresh;
+        if (Number(kv?.mod_revision ?? 0) === held) throw err;
+        current = stored(kv);
+        held = Number(kv?.mod_revision ?? 0);
         continue;
       }
-      const compare = [{ key: k, target: "Mod" as const, result: "Equal" as const, mod_revision: current?.revision ?? 0 }];
+      const compare = [{ key: k, target: "Mod" as const, result: "Equal" as const, mod_revision: held }];
       const failure = [{ request_range: { key: k } }, { request_range: { key: tk } }];
       let a: Attempt | undefined;
       if (decision.op !== "none") {
@@ -823,11 +904,12 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
         const full = noSpace(err);
         if (full) throw full;
         // The transaction may or may not have been applied.
-        const applied = await appliedAttempt(key, attempts, err, deadline);
+        const applied = await appliedAttempt(key, attempts, err, deadline, epoch);
         if (applied) return applied;
         if (++failedCalls >= 3) throw unavailable("write", err);
         // None was: decide again on the (now current) mirror.
         current = mirror.get(key);
+        held = current?.revision ?? 0;
         known = mirror.head();
         confirmed = true;
         continue;
@@ -855,7 +937,8 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
         return own(done, revision, key);
       }
       // Lost a race: decide again on what etcd holds now.
-      current = kv ? { json: withRevision(decode(kv.value), Number(kv.mod_revision)), revision: Number(kv.mod_revision) } : undefined;
+      current = stored(kv);
+      held = Number(kv?.mod_revision ?? 0);
       confirmed = true;
       if (attempt > 1000) throw new ServiceUnavailableError(`store: gave up writing ${k.toString()} after 1000 conflicting attempts`);
     }
@@ -912,7 +995,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
   // Members may be down while this replica starts: try a few times before giving up.
   for (let attempt = 1; ; attempt++) {
     try {
-      mirror = await loadMirror();
+      mirror = await loadMirror("marker");
       break;
     } catch (err) {
       if (attempt >= 5) {

@@ -14,6 +14,8 @@ import { Etcd3 } from "etcd3";
 import { openEtcdStore, type EtcdStoreOptions } from "../../src/store/etcd.ts";
 import type { ObjectKey, Store, WriteResult } from "../../src/store/types.ts";
 import { ApiError } from "../../src/errors.ts";
+import { ManualClock } from "../../src/clock.ts";
+import { WatchHub, type WatchEvent, type WatchSink } from "../../src/watch.ts";
 import { startCuttingProxy } from "../helpers/cutting-proxy.ts";
 import { makeTestCertificates, startEtcd, type EtcdCluster } from "../helpers/etcd.ts";
 import { runStoreContract, waitForCommit, type MakeStoreOptions, type StoreFixture } from "./contract.ts";
@@ -65,6 +67,8 @@ runStoreContract("etcd", makeEtcdStore);
 const k: ObjectKey = { type: "widgets.example.com", namespace: "a", name: "x" };
 const json = (rv: number, extra: Record<string, unknown> = {}) =>
   JSON.stringify({ metadata: { name: "x", namespace: "a", resourceVersion: String(rv) }, ...extra });
+
+const named = (name: string, rv: number, i: number) => JSON.stringify({ metadata: { name, namespace: "a", resourceVersion: String(rv) }, i });
 
 describe("etcd store: what only etcd has", () => {
   it("a write whose guessed revision was taken by another writer stores and serves the real one", async () => {
@@ -348,6 +352,143 @@ describe("etcd store: what only etcd has", () => {
       direct.close();
       await store.close();
       await proxy.close();
+    }
+  });
+  it("a rebuild after a watch response it could not apply serves the newest state, and its watchers from before get 410", async () => {
+    const prefix = `/rebuild-${process.pid}`;
+    const warnings: string[] = [];
+    // The injected failure: the clock throws once, on the next call, which is
+    // the watch applying a foreign delete that left no tombstone (it asks the
+    // clock for the delete's time). Nothing else of this store reads the clock
+    // in between.
+    let failClock = false;
+    const now = () => {
+      if (!failClock) return Date.now();
+      failClock = false;
+      throw new Error("injected: the clock failed");
+    };
+    const a = await openEtcdStore(options(prefix, { now, syncIntervalMs: 0, onWarning: (m) => warnings.push(m) }));
+    const direct = new Etcd3({ hosts: etcd.endpoints });
+    const clock = new ManualClock(0);
+    const hub = new WatchHub(a, { clock, bookmarkIntervalMs: 60_000 });
+    const failed: ApiError[] = [];
+    const sink: WatchSink = {
+      send(_e: WatchEvent) {},
+      buffered: () => 0,
+      onDrain() {},
+      fail: (err) => failed.push(err),
+      close() {},
+    };
+    try {
+      const key = (name: string): ObjectKey => ({ ...k, name });
+      const put = (name: string, i: number) => a.write(key(name), (_c, r) => ({ op: "put", object: named(name, r, i) }));
+      // Every change after the store's compaction marker: the rebuild must not go back to the marker's state.
+      await put("x", 1);
+      await put("y", 1);
+      await put("z", 1);
+      const x2 = await put("x", 2);
+      const before = a.head();
+      assert.ok(a.compacted() < before);
+      hub.watch({ type: k.type, apiVersion: "example.com/v1", kind: "Widget", resourceVersion: before, allowBookmarks: false }, sink);
+      failClock = true;
+      await direct.delete().key(`${prefix}/o/${k.type}/${k.namespace}\u0000z`).exec();
+      await waitForCommit(a, { what: "the foreign delete of z", until: () => a.get(key("z")) === undefined });
+      assert.equal(failClock, false, "the injected failure was hit");
+      assert.ok(
+        warnings.some((w) => w.includes("rebuilding")),
+        warnings.join("\n"),
+      );
+      // The newest state, not the marker's.
+      assert.deepEqual(a.get(key("x")), { json: x2.object, revision: x2.revision });
+      assert.equal(JSON.parse(a.get(key("y"))!.json).i, 1);
+      assert.deepEqual(
+        a.list({ type: k.type }).items.map((o) => JSON.parse(o).metadata.name),
+        ["x", "y"],
+      );
+      // History before the rebuild is Expired in this process: the store's log and its watchers.
+      assert.ok(a.compacted() > before, `compacted ${a.compacted()} > ${before}`);
+      assert.throws(() => a.changes(before, 10), { name: "ExpiredError" });
+      hub.pump();
+      assert.deepEqual(
+        failed.map((e) => e.reason),
+        ["Expired"],
+      );
+      // It goes on: its writes and a peer's agree.
+      const x3 = await put("x", 3);
+      const b = await openEtcdStore(options(prefix, { syncIntervalMs: 0 }));
+      try {
+        await b.sync!();
+        assert.deepEqual(b.list({ type: k.type }), a.list({ type: k.type }));
+        assert.equal(b.get(key("x"))?.revision, x3.revision);
+      } finally {
+        await b.close();
+      }
+    } finally {
+      hub.close();
+      direct.close();
+      await a.close();
+    }
+  });
+
+  it("values under the prefix that no Setpoint store wrote are skipped with a warning naming the key, and never loop a rebuild", async () => {
+    const prefix = `/poison-${process.pid}`;
+    const warnings: string[] = [];
+    const a = await openEtcdStore(options(prefix, { syncIntervalMs: 0, onWarning: (m) => warnings.push(m) }));
+    const direct = new Etcd3({ hosts: etcd.endpoints });
+    const key = (name: string): ObjectKey => ({ ...k, name });
+    const etcdKey = (name: string) => `${prefix}/o/${k.type}/${k.namespace}\u0000${name}`;
+    const put = (s: Store, name: string, i: number) => s.write(key(name), (_c, r) => ({ op: "put", object: named(name, r, i) }));
+    try {
+      await put(a, "x", 1);
+      await put(a, "gone", 1);
+      // A value that is not an envelope, one whose JSON is cut short, a poisoned tombstone, and a marker that is not JSON.
+      await direct.put(etcdKey("p")).value("not a setpoint value").exec();
+      await direct.put(etcdKey("x")).value('1 2 id\n{"metadata":').exec();
+      await direct.put(`${prefix}/d/${k.type}/${k.namespace}\u0000gone`).value("garbage").exec();
+      await direct.delete().key(etcdKey("gone")).exec();
+      await direct.put(`${prefix}/m/compacted`).value("garbage").exec();
+      const y = await put(a, "y", 1);
+      assert.equal(a.head(), y.revision);
+      const names = (s: Store) => s.list({ type: k.type }).items.map((o) => JSON.parse(o).metadata.name);
+      assert.deepEqual(names(a), ["y"]);
+      assert.equal(a.get(key("p")), undefined);
+      assert.equal(a.get(key("x")), undefined, "an object overwritten with a poison value is gone");
+      assert.ok(
+        warnings.some((w) => w.includes(`${k.namespace}/p`)),
+        warnings.join("\n"),
+      );
+      assert.ok(
+        warnings.some((w) => w.includes(`${k.namespace}/x`)),
+        warnings.join("\n"),
+      );
+      assert.ok(
+        warnings.some((w) => w.includes("compacted")),
+        warnings.join("\n"),
+      );
+      assert.ok(!warnings.some((w) => w.includes("rebuilding")), warnings.join("\n"));
+      const changes = a.changes(a.compacted(), 100).map((c) => `${c.type} ${c.key.name}`);
+      assert.deepEqual(changes, ["ADDED x", "ADDED gone", "DELETED x", "DELETED gone", "ADDED y"]);
+      for (const c of a.changes(a.compacted(), 100)) JSON.parse(c.object);
+      // A store opened now (its load) skips them too.
+      const b = await openEtcdStore(options(prefix, { syncIntervalMs: 0 }));
+      try {
+        assert.deepEqual(names(b), ["y"]);
+        // A write over a poison value replaces it (it compares the key's real mod_revision).
+        const p = await put(b, "p", 1);
+        await a.sync!();
+        assert.deepEqual(a.get(key("p")), { json: p.object, revision: p.revision });
+        assert.equal(a.changes(y.revision, 10)[0]?.type, "ADDED");
+        // Compaction rewrites the marker.
+        const c = await b.compact({ minEvents: 0, windowMs: 0 });
+        assert.ok(c > 0);
+        await a.sync!();
+        assert.equal(a.compacted(), c);
+      } finally {
+        await b.close();
+      }
+    } finally {
+      direct.close();
+      await a.close();
     }
   });
 });
