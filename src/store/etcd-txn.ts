@@ -158,16 +158,26 @@ export class EtcdTxnClient {
         }
       }, this.#timeoutMs);
       const chunks: Buffer[] = [];
+      let received = 0;
       const status = trackStatus(s, fail);
-      s.on("data", (chunk: Buffer) => chunks.push(chunk));
+      s.on("data", (chunk: Buffer) => {
+        chunks.push(chunk);
+        received += chunk.length;
+      });
       s.on("error", (err) => fail(grpcError(UNAVAILABLE, `etcd: ${err.message}`)));
-      s.on("close", () => {
+      /** Settles the call on its status and answer; `final`: the stream has closed, so nothing more will come. */
+      const finish = (final: boolean) => {
         if (settled) return;
-        if (status.code === undefined) return fail(grpcError(UNAVAILABLE, "etcd: the Txn call ended without a status"));
+        if (status.code === undefined) {
+          if (final) fail(grpcError(UNAVAILABLE, "etcd: the Txn call ended without a status"));
+          return;
+        }
         if (status.code !== 0) return fail(grpcError(status.code, status.message));
         const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-        if (data.length < 5 || data[0] !== 0 || data.readUInt32BE(1) !== data.length - 5)
-          return fail(grpcError(13, "etcd: a Txn answer that is not one uncompressed message"));
+        if (data.length < 5 || data[0] !== 0 || data.readUInt32BE(1) !== data.length - 5) {
+          if (final) fail(grpcError(13, "etcd: a Txn answer that is not one uncompressed message"));
+          return;
+        }
         let res: TxnResponse;
         try {
           res = decodeTxnResponse(data.subarray(5));
@@ -177,7 +187,14 @@ export class EtcdTxnClient {
         settled = true;
         clearTimeout(timer);
         resolve(res);
+      };
+      // The trailers carry the status after every DATA frame of the answer:
+      // settle then, not at the stream's close (node emits it a tick or more
+      // later). Should the answer's bytes not all be in yet, close settles.
+      s.on("trailers", () => {
+        if (received >= 5) finish(false);
       });
+      s.on("close", () => finish(true));
       s.end(frame);
     });
   }

@@ -463,6 +463,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
   /** Applies the events of one watch response, grouped by revision. */
   function applyEvents(res: IWatchResponse): void {
     const events = res.events;
+    let changed = false;
     let i = 0;
     while (i < events.length) {
       const rev = Number(events[i]!.kv.mod_revision);
@@ -476,6 +477,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
         warn(`store: etcd watch delivered revision ${rev} at or below head ${mirror.head()}; ignored`);
         continue;
       }
+      changed = true;
       let compactTo = 0;
       const tombs = new Map<string, IKeyValue>();
       for (const ev of group) if (ev.type === "Put" && parseKey(ev.kv.key, "d")) tombs.set(ev.kv.key.toString().slice(prefix.length + 3), ev.kv);
@@ -531,7 +533,8 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
       mirror.advance(rev);
       if (compactTo > 0) mirror.compact(compactTo);
     }
-    if (events.length > 0) notify();
+    // A response that held only this replica's own writes, applied from their Txn answers, changes nothing.
+    if (changed) notify();
   }
 
   function scheduleReconnect(why: unknown): void {
