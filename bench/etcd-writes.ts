@@ -5,7 +5,10 @@
 // member; then durable creates through one Setpoint server on that etcd. Each
 // at 1 and at --inflight in flight, with the CPU per write of the server, of
 // the three etcd members together, and of this (client) process; and, for
-// scale, the same creates through a server on the embedded LMDB store. On a machine
+// scale, the same creates through a server on the embedded LMDB store; and the
+// floor of any server in front of etcd (bench/etcd-floor-server.ts: a bare HTTP
+// server whose POST is one compare-and-put Txn on the leader over Setpoint's own
+// Txn client, with no API path). On a machine
 // with few cores the rate in flight is bounded by the sum of those CPU
 // figures, whatever the latency.
 //
@@ -14,6 +17,8 @@
 //        [--systems setpoint,etcd]
 //        [--baseline-server DIR/server.mjs]   (also creates through a server built
 //         from other sources, e.g. main's, on the same etcd: before and after in one run)
+//        [--rounds N]   (measure every system N times, alternating, and print the
+//         median of each one's p50 and rate: on a busy machine one pass says little)
 
 import { randomUUID } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
@@ -23,7 +28,18 @@ import { Etcd3 } from "etcd3";
 import { HttpClient, ensureBenchType, timedCalls } from "./lib/clients.ts";
 import { runStandalone } from "./lib/main.ts";
 import { intOption, type BenchOptions } from "./lib/options.ts";
-import { cpuSeconds, etcdStoreEndpoints, startEtcd, startSetpoint, useEtcdStore, type ServerHandle } from "./lib/procs.ts";
+import {
+  cpuSeconds,
+  etcdStoreEndpoints,
+  spawnTracked,
+  startEtcd,
+  startSetpoint,
+  stopChild,
+  tsxArgs,
+  useEtcdStore,
+  waitForLine,
+  type ServerHandle,
+} from "./lib/procs.ts";
 import { note, type Result } from "./lib/report.ts";
 import { Histogram } from "./lib/stats.ts";
 import { summarizeProfile } from "./profile.ts";
@@ -84,6 +100,7 @@ async function leaderOf(endpoints: string[]): Promise<string> {
 export async function etcdWrites(o: BenchOptions): Promise<Result[]> {
   const count = intOption(o, "count", 1000);
   const inflight = intOption(o, "inflight", 64);
+  const rounds = intOption(o, "rounds", 1);
   const profDir = o.values["cpu-prof-dir"];
   await useEtcdStore(); // the 3-member etcd that startSetpoint's servers run on
   const etcd = await startEtcd();
@@ -110,6 +127,25 @@ export async function etcdWrites(o: BenchOptions): Promise<Result[]> {
     const lmdb = await startSetpoint({ args: ["--store", "lmdb"] });
     baselines.push({ bundle: "--store lmdb", handle: lmdb, client: new HttpClient(lmdb.url, { connections: inflight, timeoutMs: 60_000 }), items: "" });
     baselines[0]!.items = await ensureBenchType(baselines[0]!.client, "Item", "items");
+    // The floor: a bare HTTP server whose POST is one Txn on the leader.
+    const floorChild = spawnTracked(process.execPath, tsxArgs("bench/etcd-floor-server.ts", ["--etcd", leader]));
+    const floorUrl = await waitForLine(
+      floorChild,
+      (line) => {
+        try {
+          return (JSON.parse(line) as { url?: string }).url;
+        } catch {
+          return undefined;
+        }
+      },
+      "etcd floor server",
+    );
+    baselines.push({
+      bundle: "floor",
+      handle: { system: "floor", url: floorUrl, pid: floorChild.pid!, stop: () => stopChild(floorChild) },
+      client: new HttpClient(floorUrl, { connections: inflight, timeoutMs: 60_000 }),
+      items: "/",
+    });
     const baselineBundles = typeof o.values["baseline-server"] === "string" ? o.values["baseline-server"].split(",") : [];
     for (const bundle of baselineBundles) {
       const handle = await startSetpoint({ bundle });
@@ -139,7 +175,12 @@ export async function etcdWrites(o: BenchOptions): Promise<Result[]> {
     ];
     for (const b of baselines)
       all.push({
-        name: b.bundle === "--store lmdb" ? "setpoint create (REST, --store lmdb, for scale)" : `setpoint create, baseline ${b.bundle}`,
+        name:
+          b.bundle === "--store lmdb"
+            ? "setpoint create (REST, --store lmdb, for scale)"
+            : b.bundle === "floor"
+              ? "floor: bare HTTP server, one Txn on the leader"
+              : `setpoint create, baseline ${b.bundle}`,
         system: "baseline",
         fn: async (i) => {
           const res = await b.client.request("POST", b.items, body(`s${round}-${i}`, i));
@@ -150,14 +191,16 @@ export async function etcdWrites(o: BenchOptions): Promise<Result[]> {
     const pids = { server: server.pid, etcd: etcd.pids ?? (etcd.pid ? [etcd.pid] : []) };
     for (const s of systems) await measure(s.name, Math.min(200, count), 16, { etcd: pids.etcd }, s.fn); // warm-up: connections, JIT
     for (const flight of [1, inflight]) {
-      round++;
-      for (const s of systems) {
-        const from = Number(process.hrtime.bigint() / 1000n);
-        const serverPid = s.system === "setpoint" ? server.pid : baselines.find((b) => s.name.includes(b.bundle))?.handle.pid;
-        const row = await measure(s.name, count, flight, { server: serverPid, etcd: pids.etcd }, s.fn);
-        if (s.system === "setpoint") windows.push({ inflight: flight, from, to: Number(process.hrtime.bigint() / 1000n) });
-        note(`etcd-writes: ${JSON.stringify(row)}`);
-        rows.push(row);
+      for (let r = 0; r < rounds; r++) {
+        round++;
+        for (const s of systems) {
+          const from = Number(process.hrtime.bigint() / 1000n);
+          const serverPid = s.system === "setpoint" ? server.pid : baselines.find((b) => s.name.includes(b.bundle))?.handle.pid;
+          const row = await measure(s.name, count, flight, { server: serverPid, etcd: pids.etcd }, s.fn);
+          if (s.system === "setpoint") windows.push({ inflight: flight, from, to: Number(process.hrtime.bigint() / 1000n) });
+          note(`etcd-writes: ${JSON.stringify(row)}`);
+          rows.push(row);
+        }
       }
     }
     http.close();
@@ -187,6 +230,29 @@ export async function etcdWrites(o: BenchOptions): Promise<Result[]> {
         .join("\n") +
       "\n",
   );
+  if (rounds > 1) {
+    // Medians over the rounds, and each system's p50 against the raw put to the leader of the same round.
+    const median = (xs: number[]) => {
+      const v = [...xs].sort((a, b) => a - b);
+      return v.length % 2 ? v[v.length >> 1]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
+    };
+    const lines: string[] = [];
+    for (const flight of [...new Set([1, inflight])]) {
+      const at = rows.filter((r) => r.inflight === flight);
+      const leaderPut = at.filter((r) => r.name === "etcd put, leader");
+      for (const name of [...new Set(at.map((r) => r.name))]) {
+        const mine = at.filter((r) => r.name === name);
+        const ratios = mine.map((r, i) => (r.p50 ?? 0) / (leaderPut[i]?.p50 ?? Number.NaN));
+        const server = mine.map((r) => r.server).filter((x): x is number => x !== null);
+        lines.push(
+          `| ${name} | ${flight} | ${median(mine.map((r) => r.p50 ?? 0)).toFixed(3)} | ${leaderPut.length ? `${median(ratios).toFixed(2)}x` : "–"} | ${Math.round(median(mine.map((r) => r.rate)))} | ${server.length ? median(server).toFixed(3) : "–"} |`,
+        );
+      }
+    }
+    process.stdout.write(
+      `\nMedians over ${rounds} alternating rounds:\n\n| writes | in flight | p50 ms | p50 / leader put (per round) | writes/s | server CPU ms per write |\n| --- | ---: | ---: | ---: | ---: | ---: |\n${lines.join("\n")}\n`,
+    );
+  }
   return [];
 }
 
