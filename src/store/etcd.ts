@@ -81,6 +81,9 @@ export interface EtcdStoreOptions {
   onWarning?: (message: string, err?: unknown) => void;
 }
 
+/** The least time between two rebuilds of a mirror. */
+const REBUILD_EVERY_MS = 1000;
+
 /** How often a store with several endpoints asks which member leads (also after any failed call to it). */
 const LEADER_CHECK_MS = 5000;
 
@@ -641,6 +644,8 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
   let rebuilding = false;
   /** How many times the mirror was rebuilt: a write whose outcome it must learn from the watch cannot once a rebuild passed over it. */
   let rebuilds = 0;
+  /** When the last rebuild began (Date.now()): rebuilds start at most once per REBUILD_EVERY_MS. */
+  let lastRebuildAt = 0;
 
   /**
    * Starts over from the newest state: loads the objects at etcd's current
@@ -658,7 +663,13 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     rebuilding = true;
     warn(`store: rebuilding the etcd mirror: ${why}`);
     try {
+      // A fault that fails every watch response would otherwise reload
+      // everything once per change: at most one rebuild a second.
+      const wait = lastRebuildAt + REBUILD_EVERY_MS - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait).unref());
+      lastRebuildAt = Date.now();
       for (;;) {
+        if (closed) return;
         try {
           const fresh = await loadMirror("newest");
           if (fresh.head() < mirror.head()) throw new Error(`etcd answered at revision ${fresh.head()}, before this replica's head ${mirror.head()}`);

@@ -367,7 +367,17 @@ describe("etcd store: what only etcd has", () => {
       failClock = false;
       throw new Error("injected: the clock failed");
     };
-    const a = await openEtcdStore(options(prefix, { now, syncIntervalMs: 0, onWarning: (m) => warnings.push(m) }));
+    const rebuildsAt: number[] = [];
+    const a = await openEtcdStore(
+      options(prefix, {
+        now,
+        syncIntervalMs: 0,
+        onWarning: (m) => {
+          warnings.push(m);
+          if (m.startsWith("store: rebuilding the etcd mirror")) rebuildsAt.push(Date.now());
+        },
+      }),
+    );
     const direct = new Etcd3({ hosts: etcd.endpoints });
     const clock = new ManualClock(0);
     const hub = new WatchHub(a, { clock, bookmarkIntervalMs: 60_000 });
@@ -423,6 +433,14 @@ describe("etcd store: what only etcd has", () => {
       } finally {
         await b.close();
       }
+      // A fault that fails response after response: the next rebuild waits until a second after the last began.
+      failClock = true;
+      await direct.delete().key(`${prefix}/o/${k.type}/${k.namespace}\u0000y`).exec();
+      await waitForCommit(a, { what: "the foreign delete of y", until: () => a.get(key("y")) === undefined });
+      assert.equal(rebuildsAt.length, 2);
+      const waited = Date.now() - rebuildsAt[0]!;
+      assert.ok(waited >= 1000, `the second rebuild ended ${waited} ms after the first began`);
+      assert.deepEqual(a.get(key("x")), { json: x3.object, revision: x3.revision });
     } finally {
       hub.close();
       direct.close();
