@@ -139,10 +139,11 @@ export class WatchHub {
       try {
         batch = this.#store.changes(this.#delivered, CHUNK);
       } catch (err) {
-        // Another process compacted past us: every watcher has lost its place.
+        // Another process compacted past us: every watcher has lost its place
+        // (the hub goes on from the store's head, so waiters up to it are done).
         if (!(err instanceof ExpiredError)) throw err;
         this.#expireAll(err as ApiError);
-        return;
+        break;
       }
       for (const change of batch) this.#deliver(new HubEvent(change));
       if (batch.length > 0) delivered = true;

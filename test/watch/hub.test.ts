@@ -836,6 +836,9 @@ describe("WatchHub: 410 Expired", () => {
       const from = await put(store, "a", "x");
       const sink = new TestSink();
       hub.watch(request({ resourceVersion: from }), sink);
+      // A list waiting for a revision the peer writes below.
+      let waited = false;
+      const waiting = hub.waitFor(from + 5).then(() => (waited = true));
       const peer = openLmdbStore(dir, { pollIntervalMs: 0, now: () => clock.now() });
       try {
         for (let i = 0; i < 10; i++) await put(peer, "a", `p${i}`);
@@ -850,6 +853,10 @@ describe("WatchHub: 410 Expired", () => {
       assert.equal(sink.failedWith?.reason, "Expired", `events: ${summary(sink.events)}`);
       assert.equal(hub.stats().watchers, 0);
       assert.equal(hub.revision, store.head());
+      // Its waiters up to the head are done at once, not after their 3 s.
+      await Promise.resolve();
+      assert.equal(waited, true);
+      await waiting;
       // The hub goes on from the head.
       const s2 = new TestSink();
       hub.watch(request({ resourceVersion: store.head() }), s2);
