@@ -11,10 +11,18 @@ import { validateAnnotations, validateFinalizers, validateLabels, validateName, 
 /** The most JSON one stored object may take (API.md §1). */
 export const MAX_OBJECT_BYTES = 1.5 * 1024 * 1024;
 
+/** The second `timestamp` last formatted, and its text: every create stamps one, mostly in the same second as the last. */
+let stampedSecond = Number.NaN;
+let stamped = "";
+
 /** RFC 3339 time with second precision, as Kubernetes writes it. */
 export function timestamp(ms: number): string {
+  const second = Math.floor(ms / 1000);
+  if (second === stampedSecond) return stamped;
   const iso = new Date(ms).toISOString(); // always ends ".sssZ"
-  return iso.slice(0, -5) + "Z";
+  stamped = iso.slice(0, -5) + "Z";
+  stampedSecond = second;
+  return stamped;
 }
 
 /**

@@ -83,4 +83,11 @@ test("serialize omits null fields, empty label and annotation maps and an empty 
 test("timestamp is RFC 3339 with second precision", () => {
   assert.equal(timestamp(Date.UTC(2026, 10, 26, 21, 5, 56, 999)), "2026-11-26T21:05:56Z");
   assert.equal(timestamp(0), "1970-01-01T00:00:00Z");
+  // The last second is kept: the next one, or an earlier one, is formatted anew.
+  const t = Date.UTC(2026, 10, 26, 21, 5, 56);
+  assert.equal(timestamp(t), "2026-11-26T21:05:56Z");
+  assert.equal(timestamp(t + 999), "2026-11-26T21:05:56Z");
+  assert.equal(timestamp(t + 1000), "2026-11-26T21:05:57Z");
+  assert.equal(timestamp(t - 1), "2026-11-26T21:05:55Z");
+  assert.equal(timestamp(-1), "1969-12-31T23:59:59Z");
 });
