@@ -7,7 +7,7 @@
 // check that every watcher got every change once, in revision order.
 //
 //   node --import tsx bench/fanout.ts [--full] [--systems setpoint,etcd,floor]
-//        [--watchers 100,1000,3000] [--changes N] [--watcher-procs 2]
+//        [--watchers 100,1000,3000] [--changes N] [--warmup N] [--watcher-procs 2]
 //        [--setpoint-workers 1,2]   (Setpoint also with 2 server processes: every N with --full, the middle N by default)
 //        [--target URL --token T --insecure]
 //
@@ -18,6 +18,17 @@
 // (1000 watchers: 200 and 300; 3000 watchers: 100 and 100), because etcd's
 // watchers, decoded by the etcd3 client, take minutes for 1.5M deliveries.
 // Systems: Setpoint, etcd, and the bare-ws floor.
+//
+// Warm-up: before the measured phases every system gets the same unmeasured
+// burst of changes (`--warmup N`; default 500 changes, at most 300k
+// deliveries; 0 leaves it out), delivered to every watcher and verified like
+// the rest but in no row or total. The benches measure steady state, as the
+// writes and reconcile benches do: without it the 10/s phase of a fresh Node
+// server (Setpoint's or the floor's) ran the create and watch paths in V8's
+// interpreter and baseline tiers, which cost Setpoint about twice the CPU per
+// change of the same server warm (0.72 vs 0.32 ms per change in the burst at
+// 100 watchers). etcd, compiled ahead of time, has nothing to warm but gets
+// the same changes. `--warmup 0` gives the cold figures.
 
 import { randomUUID } from "node:crypto";
 import type { ChildProcess } from "node:child_process";
@@ -44,7 +55,8 @@ import { emit, note, type Result } from "./lib/report.ts";
 import { Histogram, nowUs, round } from "./lib/stats.ts";
 
 export interface Phase {
-  name: "10/s" | "100/s" | "burst";
+  /** "warm-up" is run, delivered and verified but not measured (no row, not in the totals). */
+  name: "warm-up" | "10/s" | "100/s" | "burst";
   /** Writes per second; Infinity = as fast as possible with `BURST_INFLIGHT` in flight. */
   rate: number;
   count: number;
@@ -341,6 +353,7 @@ export async function runOne(o: BenchOptions, system: SystemName, n: number, pha
     for (const r of reports) for (const e of r.errors.slice(0, 3)) note(`fanout ${system} N=${n} watcher error: ${e}`);
 
     let allDeliveries = 0;
+    let warmDeliveries = 0;
     let allCpu = 0;
     let peak = 0;
     for (let p = 0; p < phases.length; p++) {
@@ -357,6 +370,10 @@ export async function runOne(o: BenchOptions, system: SystemName, n: number, pha
       const m = perPhase[p]!;
       const secs = (lastUs - m.startUs) / 1e6;
       hooks.onPhase?.(phase.name, m.startUs, lastUs);
+      if (phase.name === "warm-up") {
+        warmDeliveries += received;
+        continue;
+      }
       allDeliveries += received;
       allCpu += m.cpu ?? 0;
       peak = Math.max(peak, m.rss ?? 0);
@@ -386,11 +403,12 @@ export async function runOne(o: BenchOptions, system: SystemName, n: number, pha
         ),
       );
     }
-    const expectedAll = n * total;
-    // Every change that was written reached every watcher once, in order. (A write that
-    // reported an error but was applied all the same, as etcd's "request timed out" can be,
-    // still counts: it is in write_errors.)
-    const verified = missing === 0 && dup === 0 && ooo === 0 && closed === 0 && unparsed === 0 && allDeliveries === expectedAll;
+    const warm = phases.filter((p) => p.name === "warm-up").reduce((s, p) => s + p.count, 0);
+    const expectedAll = n * (total - warm);
+    // Every change that was written (the warm-up's too) reached every watcher once, in order.
+    // (A write that reported an error but was applied all the same, as etcd's "request timed
+    // out" can be, still counts: it is in write_errors.)
+    const verified = missing === 0 && dup === 0 && ooo === 0 && closed === 0 && unparsed === 0 && allDeliveries === expectedAll && warmDeliveries === n * warm;
     results.push(
       emit(
         {
@@ -431,16 +449,25 @@ export async function runOne(o: BenchOptions, system: SystemName, n: number, pha
 /** Most deliveries per 100/s or burst phase in the default (not --full) run. */
 const DEFAULT_PHASE_DELIVERIES = 300_000;
 
+/** Changes of the unmeasured warm-up burst (at most 300k deliveries, at least 20 changes). */
+const DEFAULT_WARMUP = 500;
+
 /**
- * The phases for `o` at `n` watchers: with --full the issue's 200 at 10/s,
- * 200 at 100/s and a burst of 500; by default 50 at 10/s, and the 100/s and
- * burst phases capped at 300k deliveries (at 3000 watchers: 100 changes
- * each). `--changes N` sets every phase to N.
+ * The phases for `o` at `n` watchers: an unmeasured warm-up burst (500
+ * changes, at most 300k deliveries; `--warmup N`, 0 for none), then with
+ * --full the issue's 200 at 10/s, 200 at 100/s and a burst of 500; by default
+ * 50 at 10/s, and the 100/s and burst phases capped at 300k deliveries (at
+ * 3000 watchers: 100 changes each). `--changes N` sets every measured phase to N.
  */
 export function fanoutPhases(o: BenchOptions, n: number): Phase[] {
   const changes = typeof o.values.changes === "string" ? intOption(o, "changes", 20) : undefined;
   const cap = (count: number) => (o.full ? count : Math.max(10, Math.min(count, Math.floor(DEFAULT_PHASE_DELIVERIES / n))));
+  const warmup =
+    typeof o.values.warmup === "string"
+      ? intOption(o, "warmup", DEFAULT_WARMUP)
+      : Math.max(20, Math.min(DEFAULT_WARMUP, Math.floor(DEFAULT_PHASE_DELIVERIES / n)));
   return [
+    ...(warmup > 0 ? [{ name: "warm-up" as const, rate: Infinity, count: warmup }] : []),
     { name: "10/s", rate: 10, count: changes ?? (o.full ? 200 : 50) },
     { name: "100/s", rate: 100, count: changes ?? cap(200) },
     { name: "burst", rate: Infinity, count: changes ?? cap(500) },

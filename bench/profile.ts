@@ -126,7 +126,7 @@ export function summarizeProfile(profile: CpuProfile, fromUs: number, toUs: numb
 export async function profile(o: BenchOptions): Promise<Result[]> {
   const n = intOption(o, "watchers", 1000);
   const phases = fanoutPhases(o, n);
-  const phase = typeof o.values.phase === "string" ? phases.find((p) => p.name === o.values.phase) : phases[2]!;
+  const phase = phases.find((p) => p.name === (typeof o.values.phase === "string" ? o.values.phase : "burst"));
   if (!phase) throw new RangeError(`profile: --phase must be one of ${phases.map((p) => p.name).join(", ")}`);
   const systems = o.systems.filter((s) => s !== "etcd");
   const results: Result[] = [];

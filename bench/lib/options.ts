@@ -79,6 +79,7 @@ const SYSTEMS: SystemName[] = ["setpoint", "etcd", "floor"];
 const WORKLOAD_OPTIONS = [
   "watchers",
   "changes",
+  "warmup",
   "watcher-procs",
   "count",
   "objects",
