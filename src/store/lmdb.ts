@@ -488,14 +488,14 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   // Group commit (docs/durability.md). A write waits in `queue` for an
   // lmdb-js transaction (run by its write thread, so that this thread goes on
   // parsing requests while LMDB syncs) that takes the whole queue as its
-  // batch when it starts: everything that arrived while the previous batch
-  // was committed and synced joins it (one batch in flight at a time). A batch's log records are appended with one write and synced
+  // batch when it starts: everything that arrived during the previous commit
+  // joins it. A batch's log records are appended with one write and synced
   // with one fdatasync started before LMDB's commit; its writes resolve once
   // both are done. (A lone write committed by this thread instead saves the
   // hop to the write thread and back, but blocks this thread for LMDB's sync,
   // and was not faster end to end on a loaded machine.)
   // Invariant: `queue` is empty unless `scheduled`, set while a transaction
-  // that will take the queue is queued or the batch in flight will queue one.
+  // that will take the queue is queued.
   let queue: PendingWrite[] = [];
   let scheduled = false;
   /** Set while a batch that rotated the log is not committed: no second rotation until then. */
@@ -510,36 +510,17 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     });
   }
 
-  /** The batch being committed and synced, if any: the next one is taken only once it has settled. */
-  let inFlight: Promise<void> | undefined;
-
-  /**
-   * Queues an lmdb-js transaction that takes the queue as its batch when it
-   * starts, or, while a batch is in flight, leaves that to the batch's end.
-   * One batch at a time: under load a batch then takes every write that
-   * arrived while the previous one was committed and synced, and each batch
-   * costs the same (two syncs, the write-thread hops, the watch hub's pump)
-   * whatever its size. A lone write finds no batch in flight and goes at once.
-   */
+  /** Queues an lmdb-js transaction that takes the queue as its batch when it starts. */
   function takeInTransaction(): void {
     scheduled = true;
-    if (inFlight) return;
-    let taken = false;
     const done = commitBatch(() => {
-      taken = true;
       scheduled = false;
       const batch = queue;
       queue = [];
       return batch;
     });
-    inFlight = done;
     settling.add(done);
-    void done.finally(() => {
-      settling.delete(done);
-      inFlight = undefined;
-      // (A transaction that failed before taking its batch leaves the queue as it was.)
-      if (taken && scheduled) takeInTransaction();
-    });
+    void done.finally(() => settling.delete(done));
   }
 
   /** Commits the batch `take` returns in a child transaction on lmdb-js's write thread; settles its writes. */
