@@ -1,7 +1,8 @@
 // Watch transports: adapt a chunked HTTP response and a WebSocket to the hub's
 // WatchSink. HTTP gets one JSON event per line; a WebSocket one JSON event per
 // text message. Each transport encodes an event once (its WatchEncoding) and
-// every watcher on it writes the same bytes. Events sent to a WebSocket are
+// every watcher on it writes the same bytes; for a WebSocket those are the
+// whole frame, written to the socket as is (textFrame). Events sent to a WebSocket are
 // corked and written out by Flusher, 1 MiB per event-loop turn across
 // all sockets, so that fanning an event out to thousands of sockets (one
 // kernel copy each) never holds the event loop for long. The first 1 MiB
@@ -53,6 +54,36 @@ export const HTTP_EVENT: WatchEncoding<Buffer> = {
 export const WEBSOCKET_EVENT: WatchEncoding<Buffer> = {
   name: "websocket",
   encode: (e) => Buffer.from(`{"type":"${e.type}","object":${e.object}}`),
+};
+
+/**
+ * `text` as one final, unmasked WebSocket text frame (RFC 6455 §5.2): header
+ * and payload in one Buffer. Server frames carry no mask, so one frame serves
+ * every watcher, written to each socket as is: no framing per socket, and one
+ * buffer per write instead of ws's header and payload.
+ */
+export function textFrame(text: string): Buffer {
+  const length = Buffer.byteLength(text);
+  const header = length < 126 ? 2 : length < 65536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(header + length);
+  frame[0] = 0x81; // FIN, text
+  if (header === 2) frame[1] = length;
+  else if (header === 4) {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
+    frame.writeUInt32BE(length >>> 0, 6);
+  }
+  frame.write(text, header, "utf8");
+  return frame;
+}
+
+/** A WebSocket watch event as a whole frame (textFrame) of WEBSOCKET_EVENT's text. */
+export const WEBSOCKET_FRAME: WatchEncoding<Buffer> = {
+  name: "websocket-frame",
+  encode: (e) => textFrame(`{"type":"${e.type}","object":${e.object}}`),
 };
 
 function errorEvent(err: ApiError): string {
@@ -303,18 +334,25 @@ export function webSocketWatchSink(ws: WebSocket, onClose: () => void, options: 
   let done = false;
   type Socket = Corkable & {
     writableCorked: number;
+    write(b: Buffer): boolean;
     on(e: string, fn: () => void): unknown;
     once(e: string, fn: () => void): unknown;
     off(e: string, fn: () => void): unknown;
   };
   const socket = (ws as unknown as { _socket?: Socket })._socket;
+  // Whole frames go to the socket itself, in order with ws's own frames
+  // (pings, close), which it writes at once too; with an extension such as
+  // permessage-deflate (the server offers none) ws frames each message.
+  const raw = socket !== undefined && ws.extensions === "";
   const backlog = new Backlog(
     () => ws.bufferedAmount,
     (b) => {
       if (socket && socket.writableCorked === 0) flusher.add(socket);
-      ws.send(b, { binary: false });
+      if (!raw) ws.send(b, { binary: false });
+      else if (ws.readyState === ws.OPEN && !socket.destroyed) socket.write(b);
     },
   );
+  const frame = (text: string) => (raw ? textFrame(text) : Buffer.from(text));
   socket?.on("drain", () => backlog.flush());
   ws.once("close", () => backlog.drop());
   const finish = () => {
@@ -326,7 +364,7 @@ export function webSocketWatchSink(ws: WebSocket, onClose: () => void, options: 
   return {
     send(event) {
       if (done || ws.readyState !== ws.OPEN) return;
-      backlog.push(event.encoded(WEBSOCKET_EVENT));
+      backlog.push(event.encoded(raw ? WEBSOCKET_FRAME : WEBSOCKET_EVENT));
     },
     buffered() {
       return backlog.bytes + ws.bufferedAmount;
@@ -339,7 +377,7 @@ export function webSocketWatchSink(ws: WebSocket, onClose: () => void, options: 
     },
     fail(err) {
       if (done) return;
-      if (ws.readyState === ws.OPEN) backlog.push(Buffer.from(errorEvent(err)));
+      if (ws.readyState === ws.OPEN) backlog.push(frame(errorEvent(err)));
       if (finish()) backlog.whenEmpty(() => ws.close(1000, "watch ended"));
     },
     close(reason: CloseReason) {

@@ -7,7 +7,8 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, it } from "node:test";
 import { WebSocket, WebSocketServer } from "ws";
-import { flushWatchSockets, webSocketWatchSink } from "../../src/server/watch-sinks.ts";
+import { ExpiredError } from "../../src/errors.ts";
+import { flushWatchSockets, textFrame, webSocketWatchSink } from "../../src/server/watch-sinks.ts";
 import { WatchEvent } from "../../src/watch.ts";
 
 const DEADLINE_MS = 10_000;
@@ -89,6 +90,43 @@ describe("WebSocket watch sink", () => {
     } finally {
       await p.close();
     }
+  });
+
+  it("writes each event as one whole frame, read back intact at every payload-length form (7-bit, 16-bit, 64-bit), then an error and the close", async () => {
+    const p = await pair();
+    try {
+      let closed = 0;
+      const sink = webSocketWatchSink(p.server, () => closed++);
+      const wrapper = (pad: string) => `{"type":"ADDED","object":{"metadata":{"name":"x","resourceVersion":"1"},"pad":"${pad}"}}`.length - pad.length;
+      // Payloads of exactly 125, 126, 65535 and 65536 bytes (the edges of the three length forms), and multi-byte UTF-8.
+      const pads = [125, 126, 65_535, 65_536].map((n) => "p".repeat(n - wrapper(""))).concat(["é€😀".repeat(40_000)]);
+      pads.forEach((pad, i) => sink.send(new WatchEvent("ADDED", JSON.stringify({ metadata: { name: "x", resourceVersion: "1" }, pad }), i + 1)));
+      sink.fail(new ExpiredError("too old resource version: 1 (5)"));
+      const closing = new Promise<number>((resolve) => p.client.once("close", (code) => resolve(code)));
+      await p.until(pads.length + 1);
+      assert.deepEqual(
+        p.received.slice(0, 4).map((m) => Buffer.byteLength(m)),
+        [125, 126, 65_535, 65_536],
+      );
+      p.received.slice(0, pads.length).forEach((m, i) => assert.equal((JSON.parse(m) as { object: { pad: string } }).object.pad, pads[i], `event ${i}`));
+      const error = JSON.parse(p.received[pads.length]!) as { type: string; object: { code: number; reason: string } };
+      assert.equal(error.type, "ERROR");
+      assert.equal(error.object.code, 410);
+      assert.equal(await closing, 1000, "closed normally after the error");
+      assert.equal(closed, 1);
+    } finally {
+      await p.close();
+    }
+  });
+
+  it("textFrame: FIN and text opcode, an unmasked length in the shortest form, the UTF-8 payload", () => {
+    assert.deepEqual([...textFrame("hi")], [0x81, 2, 0x68, 0x69]);
+    const mid = textFrame("a".repeat(300));
+    assert.deepEqual([...mid.subarray(0, 4)], [0x81, 126, 1, 44]);
+    assert.equal(mid.length, 304);
+    const big = textFrame("é".repeat(40_000)); // 80,000 bytes
+    assert.deepEqual([...big.subarray(0, 10)], [0x81, 127, 0, 0, 0, 0, 0, 1, 0x38, 0x80]);
+    assert.equal(big.subarray(10).toString("utf8"), "é".repeat(40_000));
   });
 
   it("without flushWatchSockets, what it is sent goes out at the end of the turn", async () => {
