@@ -27,7 +27,7 @@
 // promise unhandled.
 
 import { getLastVersion, open, type Database, type RootDatabase } from "lmdb";
-import { closeSync, fdatasync, openSync, statSync, statfsSync, readdirSync, watch, type FSWatcher } from "node:fs";
+import { closeSync, fdatasync, openSync, statSync, statfsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { systemClock, type Clock } from "../clock.ts";
 import { ExpiredError } from "../errors.ts";
@@ -43,12 +43,7 @@ export interface LmdbStoreOptions {
   durable?: boolean;
   /** Bytes per write-ahead log segment (two segment files). Default 16 MiB. */
   walSegmentBytes?: number;
-  /**
-   * How often to look for commits made by other processes sharing the
-   * directory; 0 disables. Default: none with `peers`; otherwise a watch on
-   * LMDB's data file tells of them at once, with a poll every second behind
-   * it (every 50 ms where the file cannot be watched).
-   */
+  /** How often to look for commits made by other processes sharing the directory. Default 50 ms, none with `peers`; 0 disables. */
   pollIntervalMs?: number;
   /** Runs the poll timer, and stamps the change log (compaction by age) unless `now` is given. Default: the system clock. */
   clock?: Clock;
@@ -172,17 +167,6 @@ function keyBytes(key: ObjectKey): number {
   return Buffer.byteLength(key.type) + Buffer.byteLength(key.namespace) + Buffer.byteLength(key.name);
 }
 
-/** Calls `onChange` when `file` is written (inotify on Linux), or undefined where it cannot be watched. The watch keeps no process alive. */
-function watchDataFile(file: string, onChange: () => void): FSWatcher | undefined {
-  try {
-    const watcher = watch(file, { persistent: false }, onChange);
-    watcher.on("error", () => watcher.close());
-    return watcher;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Opens (creating if needed) an LMDB-backed store in `path`. */
 export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Store {
   const clock = options.clock ?? systemClock;
@@ -285,18 +269,16 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   const stopPeers = peers?.onAnnounce((revision) => {
     if (revision > seenHead) refresh();
   });
-  // Without peers, another process's commit is noticed by a watch on LMDB's
-  // data file (every commit writes its pages and meta page there with
-  // pwrite, so inotify reports it at once) behind a poll every second; an
-  // idle server is then not woken 20 times a second (plus lmdb-js's reset
-  // of the read snapshot each time) to look. Where the file cannot be
-  // watched, the poll runs every 50 ms as before. An explicit
-  // `pollIntervalMs` polls at that interval, without the watch.
-  const dataWatch = options.pollIntervalMs === undefined && !peers ? watchDataFile(join(path, "data.mdb"), () => look()) : undefined;
-  const pollMs = options.pollIntervalMs ?? (peers ? 0 : dataWatch ? 1000 : 50);
+  // Without peers, another process's commits are found by a poll. (A watch
+  // on LMDB's data file, with a poll every second behind it, was tried: in
+  // about 1 run in 8 it missed a commit, which then waited for the poll.)
+  const pollMs = options.pollIntervalMs ?? (peers ? 0 : 50);
   /** Looks for another process's commits; while a batch of this process is committing, once it has settled (before, it would find that batch before it is durable). */
   let lookQueued = false;
+  /** Set when close() begins: a look queued behind a batch must not read a closed environment. */
+  let stopped = false;
   const look = (): void => {
+    if (stopped) return;
     if (settling.size === 0) {
       refresh();
       return;
@@ -308,7 +290,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
       look();
     });
   };
-  const poller = pollMs > 0 ? clock.every(pollMs, dataWatch ? look : refresh) : undefined;
+  const poller = pollMs > 0 ? clock.every(pollMs, look) : undefined;
 
   const pages = (s: PageCounts) => s.treeBranchPageCount + s.treeLeafPageCount + s.overflowPages;
   const measure = (): SpaceMeasure => {
@@ -770,10 +752,10 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     },
     space: () => space.space(),
     async close() {
+      stopped = true;
+      poller?.cancel();
       // Writes already asked for are committed (or fail) before the store closes.
       while (settling.size > 0) await Promise.allSettled([...settling]);
-      poller?.cancel();
-      dataWatch?.close();
       stopPeers?.();
       listeners.clear();
       await root.close();

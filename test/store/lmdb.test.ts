@@ -176,34 +176,6 @@ describe("lmdb: specifics", () => {
     }
   });
 
-  it("by default sees another process's commits at once, with no tick of its clock (a watch on LMDB's data file)", async () => {
-    const dir = tempDir();
-    // The manual clock never moves: the one-second poll behind the watch cannot fire.
-    const clock = new ManualClock(1_700_000_000_000);
-    const store = openLmdbStore(dir, { clock });
-    const child = startChild(dir);
-    try {
-      assert.equal(await child.nextLine("ready"), "ready");
-      let woke = 0;
-      store.onCommit(() => woke++);
-      child.send("inc 2");
-      assert.equal(await child.nextLine("done"), "done");
-      await waitForCommit(store, { what: "the watch's notification of head 2", until: () => woke > 0 && store.head() === 2 });
-      // Its own commits, and the other process's after them, still arrive in order.
-      await increment(store, "parent");
-      child.send("inc 1");
-      assert.equal(await child.nextLine("done"), "done");
-      await waitForCommit(store, { what: "head 4", until: () => store.head() === 4 });
-      const by = store.changes(0, 10).map((c) => `${c.revision} ${(JSON.parse(c.object) as { by: string }).by}`);
-      assert.deepEqual(by, ["1 child", "2 child", "3 parent", "4 child"]);
-      assert.equal(await child.exit(), 0, child.stderr());
-    } finally {
-      child.kill();
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-
   it("the changes after this store's own commit go on with another process's newer ones", async () => {
     const dir = tempDir();
     const store = openLmdbStore(dir, { pollIntervalMs: 5 });
