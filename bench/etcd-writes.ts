@@ -37,7 +37,7 @@ import {
   stopChild,
   tsxArgs,
   useEtcdStore,
-  waitForLine,
+  waitForUrlLine,
   type ServerHandle,
 } from "./lib/procs.ts";
 import { note, type Result } from "./lib/report.ts";
@@ -129,17 +129,7 @@ export async function etcdWrites(o: BenchOptions): Promise<Result[]> {
     baselines[0]!.items = await ensureBenchType(baselines[0]!.client, "Item", "items");
     // The floor: a bare HTTP server whose POST is one Txn on the leader.
     const floorChild = spawnTracked(process.execPath, tsxArgs("bench/etcd-floor-server.ts", ["--etcd", leader]));
-    const floorUrl = await waitForLine(
-      floorChild,
-      (line) => {
-        try {
-          return (JSON.parse(line) as { url?: string }).url;
-        } catch {
-          return undefined;
-        }
-      },
-      "etcd floor server",
-    );
+    const floorUrl = await waitForUrlLine(floorChild, "etcd floor server");
     baselines.push({
       bundle: "floor",
       handle: { system: "floor", url: floorUrl, pid: floorChild.pid!, stop: () => stopChild(floorChild) },

@@ -470,7 +470,13 @@ function floorServerScript(): string {
 /** Starts the bare-ws broadcast server (bench/floor-server.ts). */
 export async function startFloor(nodeArgs: string[] = []): Promise<ServerHandle> {
   const child = spawnTracked(process.execPath, [...nodeArgs, floorServerScript(), "--port", "0"]);
-  const url = await waitForLine(
+  const url = await waitForUrlLine(child, "floor server");
+  return { system: "floor", url, pid: child.pid!, stop: () => stopChild(child) };
+}
+
+/** Resolves with the `url` of the first stdout line of `child` that is a JSON object with one (how the bench's own servers say they listen). */
+export function waitForUrlLine(child: ChildProcess, what: string): Promise<string> {
+  return waitForLine(
     child,
     (line) => {
       try {
@@ -479,9 +485,8 @@ export async function startFloor(nodeArgs: string[] = []): Promise<ServerHandle>
         return undefined;
       }
     },
-    "floor server",
+    what,
   );
-  return { system: "floor", url, pid: child.pid!, stop: () => stopChild(child) };
 }
 
 /** True if `path` exists (small helper for optional modules such as src/agent.ts). */
