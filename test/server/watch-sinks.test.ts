@@ -98,8 +98,9 @@ describe("WebSocket watch sink", () => {
       let closed = 0;
       const sink = webSocketWatchSink(p.server, () => closed++);
       const wrapper = (pad: string) => `{"type":"ADDED","object":{"metadata":{"name":"x","resourceVersion":"1"},"pad":"${pad}"}}`.length - pad.length;
-      // Payloads of exactly 125, 126, 65535 and 65536 bytes (the edges of the three length forms), and multi-byte UTF-8.
-      const pads = [125, 126, 65_535, 65_536].map((n) => "p".repeat(n - wrapper(""))).concat(["é€😀".repeat(40_000)]);
+      // Payloads of exactly 125, 126, 65535 and 65536 bytes (the edges of the three length forms), multi-byte UTF-8,
+      // and an object at the contract's 1.5 MiB limit.
+      const pads = [125, 126, 65_535, 65_536].map((n) => "p".repeat(n - wrapper(""))).concat(["é€😀".repeat(40_000), "q".repeat(1.5 * 1024 * 1024 - 64)]);
       pads.forEach((pad, i) => sink.send(new WatchEvent("ADDED", JSON.stringify({ metadata: { name: "x", resourceVersion: "1" }, pad }), i + 1)));
       sink.fail(new ExpiredError("too old resource version: 1 (5)"));
       const closing = new Promise<number>((resolve) => p.client.once("close", (code) => resolve(code)));
