@@ -2,6 +2,8 @@
 // with a marker, it forwards the client's bytes that carry it, then drops the
 // connection without passing back what the server answered. The server got
 // the request (and may have applied it); the client sees a broken connection.
+// Blocked, it cuts every connection and refuses new ones: the server is
+// unreachable for the client until it is unblocked.
 
 import { connect, createServer, type Socket } from "node:net";
 
@@ -11,6 +13,9 @@ export interface CuttingProxy {
   arm(marker: string, times?: number): void;
   /** How many connections were cut so far. */
   cuts(): number;
+  /** Cuts every open connection and closes each new one at once, until unblock(). */
+  block(): void;
+  unblock(): void;
   close(): Promise<void>;
 }
 
@@ -18,8 +23,13 @@ export async function startCuttingProxy(targetPort: number): Promise<CuttingProx
   let marker: Buffer | undefined;
   let left = 0;
   let cuts = 0;
+  let blocked = false;
   const sockets = new Set<Socket>();
   const server = createServer((client) => {
+    if (blocked) {
+      client.destroy();
+      return;
+    }
     const upstream = connect(targetPort, "127.0.0.1");
     let cut = false;
     for (const s of [client, upstream]) {
@@ -56,6 +66,13 @@ export async function startCuttingProxy(targetPort: number): Promise<CuttingProx
       left = times;
     },
     cuts: () => cuts,
+    block() {
+      blocked = true;
+      for (const s of sockets) s.destroy();
+    },
+    unblock() {
+      blocked = false;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();

@@ -202,7 +202,7 @@ describe("etcd store: what only etcd has", () => {
       for (let i = 0; i < 10; i++) revs.push((await a.write(k, (_c, r) => ({ op: "put", object: json(r, { i }) }))).revision);
       // B's watch must be past the revisions A compacts etcd to: a watch
       // behind them is canceled by etcd, and B then rebuilds at the newest
-      // revision (its own test, below), which is not what this one checks.
+      // revision (the next test), which is not what this one checks.
       await waitForCommit(b, { what: "b to see A's writes", until: () => b.head() >= revs[9]! });
       t += 10_000;
       const c = await a.compact({ minEvents: 3, windowMs: 0 });
@@ -223,6 +223,90 @@ describe("etcd store: what only etcd has", () => {
     } finally {
       await a.close();
       await b.close();
+    }
+  });
+
+  it("a replica whose watch was away while etcd was compacted past its head rebuilds at the newest state; its watchers from before get 410", async () => {
+    const prefix = `/compact-away-${process.pid}`;
+    let t = 1_000_000;
+    const proxy = await startCuttingProxy(Number(new URL(etcd.endpoints.split(",")[0]!).port));
+    const warnings: string[] = [];
+    const a = await openEtcdStore(options(prefix, { now: () => t, syncIntervalMs: 0 }));
+    // B reaches etcd only through the proxy, which can make etcd unreachable for it.
+    const b = await openEtcdStore({
+      endpoints: [`http://127.0.0.1:${proxy.port}`],
+      prefix,
+      requestTimeoutMs: 5000,
+      now: () => t,
+      syncIntervalMs: 0,
+      onWarning: (m) => warnings.push(m),
+    });
+    const hub = new WatchHub(b, { clock: new ManualClock(0), bookmarkIntervalMs: 60_000 });
+    const failed: ApiError[] = [];
+    const sink: WatchSink = {
+      send(_e: WatchEvent) {},
+      buffered: () => 0,
+      onDrain() {},
+      fail: (err) => failed.push(err),
+      close() {},
+    };
+    try {
+      const key = (name: string): ObjectKey => ({ ...k, name });
+      const put = (name: string, i: number) => a.write(key(name), (_c, r) => ({ op: "put", object: named(name, r, i) }));
+      await put("x", 1);
+      const y1 = await put("y", 1);
+      await waitForCommit(b, { what: "b to see A's first writes", until: () => b.head() === y1.revision });
+      const before = b.head();
+      hub.watch({ type: k.type, apiVersion: "example.com/v1", kind: "Widget", resourceVersion: before, allowBookmarks: false }, sink);
+      proxy.block();
+      // While B cannot reach etcd, A changes every object and compacts etcd
+      // past B's head: the changes B missed are gone from etcd's history.
+      const x2 = await put("x", 2);
+      await a.write(key("y"), (_c, r) => ({ op: "delete", object: named("y", r, 1) }));
+      const z1 = await put("z", 1);
+      t += 10_000;
+      const c = await a.compact({ minEvents: 0, windowMs: 0 });
+      assert.ok(c >= z1.revision, `A compacted to ${c}, past z's ${z1.revision}`);
+      assert.equal(b.head(), before, "B saw nothing while it was cut off");
+      proxy.unblock();
+      // B's watch resumes from before + 1, etcd cancels it as compacted, and B
+      // loads the newest state instead of replaying what etcd no longer has.
+      await waitForCommit(b, { what: "b to rebuild after the compaction", until: () => b.get(key("z")) !== undefined });
+      assert.ok(
+        warnings.some((w) => w.startsWith("store: rebuilding the etcd mirror: etcd compacted to")),
+        warnings.join("\n"),
+      );
+      assert.deepEqual(b.get(key("x")), { json: x2.object, revision: x2.revision });
+      assert.equal(b.get(key("y")), undefined);
+      assert.deepEqual(b.get(key("z")), { json: z1.object, revision: z1.revision });
+      assert.deepEqual(b.list({ type: k.type }), a.list({ type: k.type }));
+      // The history B never saw is Expired there: its log and its watchers.
+      assert.ok(b.compacted() >= c, `B's compacted ${b.compacted()} >= ${c}`);
+      assert.throws(() => b.changes(before, 10), { name: "ExpiredError" });
+      hub.pump();
+      assert.deepEqual(
+        failed.map((e) => e.reason),
+        ["Expired"],
+      );
+      // B goes on watching: A's next write reaches it, once.
+      const x3 = await put("x", 3);
+      await waitForCommit(b, { what: "b to see A's write after the rebuild", until: () => b.head() >= x3.revision });
+      assert.deepEqual(
+        b
+          .changes(b.compacted(), 10)
+          .filter((ch) => ch.revision > c)
+          .map((ch) => ch.revision),
+        a
+          .changes(a.compacted(), 10)
+          .filter((ch) => ch.revision > c)
+          .map((ch) => ch.revision),
+      );
+      assert.deepEqual(b.get(key("x")), { json: x3.object, revision: x3.revision });
+    } finally {
+      hub.close();
+      await b.close();
+      await a.close();
+      await proxy.close();
     }
   });
 
