@@ -3,16 +3,25 @@
 // (over gRPC when told to, or without one), with the same results and errors
 // either way; a replica that does not answer passes the write to the next;
 // the bearer token is sent; answers map to error classes; a call that gets
-// no answer ends at its deadline on the injected clock.
+// no answer ends at its deadline on the injected clock. The client's own
+// HTTP/1.1 connections: kept alive and reused, one per call at once, every
+// framing of an answer, keep-alive hints, a late answer never misread, TLS.
 
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
+import { createServer as createNetServer, type AddressInfo, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import type { TLSSocket } from "node:tls";
 import { ManualClock } from "../../src/clock.ts";
 import { Agent, ApiError, ConflictError, NotFoundError, SetpointClient, TransportError, type ApiObject } from "../../src/agent.ts";
 import { HttpUnary } from "../../src/agent/http-unary.ts";
+import type { Target } from "../../src/endpoints.ts";
 import { TimeoutError } from "../../src/errors.ts";
+import { makePki, type Pki } from "../helpers/pki.ts";
 import { TYPE, createWidget, startEnv, waitFor, type Env } from "./fixtures.ts";
 
 /** A port nothing listens on. */
@@ -247,6 +256,240 @@ describe("HttpUnary against a scripted server", () => {
     } finally {
       answer = [200, "{}"];
       http.close();
+    }
+  });
+});
+
+/**
+ * A raw TCP server that reads one request at a time per connection (head and
+ * Content-Length body) and answers with whatever `reply` returns, as bytes
+ * written in the pieces given (each piece its own write).
+ */
+async function rawServer(reply: (req: { head: string; body: string; n: number; socket: Socket }) => Buffer[] | "never" | Promise<Buffer[] | "never">) {
+  const sockets = new Set<Socket>();
+  let connections = 0;
+  let requests = 0;
+  const server = createNetServer((socket) => {
+    connections++;
+    sockets.add(socket);
+    socket.setNoDelay(true);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => {});
+    let buf = Buffer.alloc(0);
+    let n = 0;
+    socket.on("data", async (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      for (;;) {
+        const end = buf.indexOf("\r\n\r\n");
+        if (end < 0) return;
+        const head = buf.toString("latin1", 0, end);
+        const length = Number(/content-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+        if (buf.length < end + 4 + length) return;
+        const body = buf.toString("utf8", end + 4, end + 4 + length);
+        buf = buf.subarray(end + 4 + length);
+        requests++;
+        const pieces = await reply({ head, body, n: ++n, socket });
+        if (pieces === "never") continue;
+        for (const piece of pieces) if (!socket.destroyed) socket.write(piece);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    target: { url, label: url },
+    counts: () => ({ connections, requests, open: sockets.size }),
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/** A 200 answer with `body` and a Content-Length, plus `headers`. */
+function ok(body: string, headers = ""): Buffer {
+  return Buffer.from(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n${headers}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+}
+
+describe("HttpUnary connections", () => {
+  const call = (http: HttpUnary, target: { url: string; label: string }, path: string, timeoutMs = 5000) =>
+    http.call<{ path: string }>(target, { method: "PUT", path, body: JSON.stringify({ path }), timeoutMs });
+
+  test("one connection carries calls one after another; calls at once get one each and every answer reaches its own call", async () => {
+    // Answers echo the request path, the later requests answered first, each split into byte-sized writes.
+    const server = await rawServer(async ({ head, n }) => {
+      const path = head.split(" ")[1]!;
+      if (path.startsWith("/at-once/")) await new Promise((r) => setTimeout(r, 40 - Number(path.split("/")[2])));
+      return n === 1 && path === "/seq/0" ? [ok(JSON.stringify({ path }))] : [...ok(JSON.stringify({ path }))].map((b) => Buffer.from([b]));
+    });
+    const http = new HttpUnary();
+    try {
+      for (let i = 0; i < 5; i++) assert.deepEqual(await call(http, server.target, `/seq/${i}`), { path: `/seq/${i}` });
+      assert.equal(server.counts().connections, 1, "five calls in turn, one connection");
+      const paths = Array.from({ length: 8 }, (_, i) => `/at-once/${i}`);
+      assert.deepEqual(
+        (await Promise.all(paths.map((p) => call(http, server.target, p)))).map((r) => r.path),
+        paths,
+      );
+      assert.equal(server.counts().connections, 8, "eight calls at once: the idle one and seven more");
+      for (let i = 0; i < 5; i++) assert.deepEqual(await call(http, server.target, `/again/${i}`), { path: `/again/${i}` });
+      assert.equal(server.counts().connections, 8, "later calls reuse the pooled connections");
+    } finally {
+      http.close();
+      await server.close();
+    }
+  });
+
+  test("a chunked answer, and an answer delimited by the close, are read whole; Connection: close is honoured", async () => {
+    const server = await rawServer(({ head, socket }) => {
+      const path = head.split(" ")[1]!;
+      const body = JSON.stringify({ path });
+      if (path === "/chunked")
+        return [
+          Buffer.from(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n${body.slice(0, 5)}\r\n`),
+          Buffer.from(`${(body.length - 5).toString(16)}\r\n${body.slice(5)}\r\n0\r\n\r\n`),
+        ];
+      if (path === "/until-close") {
+        setImmediate(() => socket.end());
+        return [Buffer.from(`HTTP/1.1 200 OK\r\n\r\n${body}`)];
+      }
+      return [ok(body, "Connection: close\r\n")];
+    });
+    const http = new HttpUnary();
+    try {
+      assert.deepEqual(await call(http, server.target, "/chunked"), { path: "/chunked" });
+      assert.deepEqual(await call(http, server.target, "/until-close"), { path: "/until-close" });
+      assert.equal(server.counts().connections, 1);
+      assert.deepEqual(await call(http, server.target, "/close"), { path: "/close" });
+      assert.equal(server.counts().connections, 2, "a new connection after the close-delimited answer");
+      assert.deepEqual(await call(http, server.target, "/next"), { path: "/next" });
+      assert.equal(server.counts().connections, 3, "and after Connection: close");
+    } finally {
+      http.close();
+      await server.close();
+    }
+  });
+
+  test("an idle connection is closed before the server's Keep-Alive timeout; close() closes the rest", async () => {
+    const server = await rawServer(({ head }) => {
+      const path = head.split(" ")[1]!;
+      return [ok(JSON.stringify({ path }), path === "/hint" ? "Keep-Alive: timeout=1\r\n" : "")];
+    });
+    const http = new HttpUnary();
+    try {
+      await call(http, server.target, "/hint");
+      await waitFor("the client to close the idle connection", () => server.counts().open === 0);
+      await call(http, server.target, "/no-hint");
+      assert.equal(server.counts().connections, 2);
+      assert.equal(server.counts().open, 1);
+      http.close();
+      await waitFor("close() to close the pooled connection", () => server.counts().open === 0);
+    } finally {
+      http.close();
+      await server.close();
+    }
+  });
+
+  test("an answer that comes after its call timed out is never read as the next call's", async () => {
+    const clock = new ManualClock(0);
+    const late: Array<() => void> = [];
+    const server = await rawServer(({ head, socket }) => {
+      const path = head.split(" ")[1]!;
+      if (path === "/slow") {
+        late.push(() => socket.write(ok(JSON.stringify({ path: "/slow" }))));
+        return "never";
+      }
+      return [ok(JSON.stringify({ path }))];
+    });
+    const http = new HttpUnary({ clock });
+    try {
+      assert.deepEqual(await call(http, server.target, "/warm"), { path: "/warm" });
+      const slow = call(http, server.target, "/slow", 1000);
+      await waitFor("the slow request at the server", () => late.length === 1);
+      clock.advance(1000);
+      await assert.rejects(slow, TimeoutError);
+      for (const answerLate of late) answerLate();
+      assert.deepEqual(await call(http, server.target, "/next"), { path: "/next" });
+      assert.equal(server.counts().connections, 2, "the timed-out call's connection was closed, not reused");
+    } finally {
+      http.close();
+      await server.close();
+    }
+  });
+
+  test("garbage instead of an answer is a TransportError without an HTTP code, and the connection is not reused", async () => {
+    const server = await rawServer(({ head }) => (head.split(" ")[1] === "/garbage" ? [Buffer.from("SSH-2.0-OpenSSH_9.6\r\n\r\n")] : [ok('{"path":"/fine"}')]));
+    const http = new HttpUnary();
+    try {
+      await assert.rejects(
+        call(http, server.target, "/garbage"),
+        (err: unknown) => err instanceof TransportError && err.code === undefined && /status line/.test(err.message),
+      );
+      assert.deepEqual(await call(http, server.target, "/fine"), { path: "/fine" });
+      assert.equal(server.counts().connections, 2);
+    } finally {
+      http.close();
+      await server.close();
+    }
+  });
+
+  test("a token that cannot be a header value is refused at construction", () => {
+    assert.throws(() => new HttpUnary({ token: "abc\r\nX-Injected: 1" }), TypeError);
+  });
+});
+
+describe("HttpUnary over TLS", () => {
+  let pki: Pki;
+  let server: HttpsServer;
+  let port: number;
+  let dir: string;
+  const peers: string[] = [];
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "http-unary-tls-"));
+    pki = makePki(dir);
+    const serving = pki.server("serving");
+    server = createHttpsServer(
+      { cert: pki.read(serving.cert), key: pki.read(serving.key), ca: pki.read(pki.caCert), requestCert: true, rejectUnauthorized: false },
+      (req, res) => {
+        const peer = (req.socket as TLSSocket).getPeerCertificate();
+        peers.push(String(peer?.subject?.CN ?? ""));
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ path: req.url }));
+      },
+    );
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  after(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("verifies the server against the CA by IP and by name, presents the client certificate, and refuses an unknown CA", async () => {
+    const client = pki.client("agent-1", ["agents"]);
+    const http = new HttpUnary({ tls: { ca: pki.read(pki.caCert), cert: pki.read(client.cert), key: pki.read(client.key) } });
+    try {
+      for (const host of ["127.0.0.1", "localhost"]) {
+        const url = `https://${host}:${port}`;
+        const lookup =
+          host === "localhost"
+            ? { lookup: ((_h, o, cb) => (o.all ? cb(null, [{ address: "127.0.0.1", family: 4 }]) : cb(null, "127.0.0.1", 4))) as Target["lookup"] }
+            : {};
+        const got = await http.call<{ path: string }>({ url, label: url, ...lookup }, { method: "PUT", path: `/tls/${host}`, body: "{}", timeoutMs: 5000 });
+        assert.deepEqual(got, { path: `/tls/${host}` });
+      }
+      assert.deepEqual(peers, ["agent-1", "agent-1"]);
+    } finally {
+      http.close();
+    }
+    const stranger = new HttpUnary({ tls: {} });
+    try {
+      const url = `https://127.0.0.1:${port}`;
+      await assert.rejects(stranger.call({ url, label: url }, { method: "PUT", path: "/x", body: "{}", timeoutMs: 5000 }), TransportError);
+    } finally {
+      stranger.close();
     }
   });
 });
