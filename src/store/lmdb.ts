@@ -473,9 +473,10 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   // batch when it starts: everything that arrived during the previous commit
   // joins it. A batch's log records are appended with one write and synced
   // with one fdatasync started before LMDB's commit; its writes resolve once
-  // both are done. (A lone write committed by this thread instead saves the
-  // hop to the write thread and back, but blocks this thread for LMDB's sync,
-  // and was not faster end to end on a loaded machine.)
+  // both are done. (A lone write committed by this thread would save the hop
+  // to the write thread and back, but lmdb-js overflows a heap buffer when a
+  // commit's page write fails, and on this thread that aborts the process:
+  // docs/durability.md, "Why no commit on the main thread".)
   // Invariant: `queue` is empty unless `scheduled`, set while a transaction
   // that will take the queue is queued.
   let queue: PendingWrite[] = [];
