@@ -5,7 +5,10 @@
 //             (gRPC list, WebSocket watch), work queue, `ctx.updateStatus`
 //             (the SDK's default with an HTTP URL: a PUT of the status
 //             subresource over kept-alive HTTP); one replica (claims off),
-//             `workers` reconciles at once.
+//             `workers` reconciles at once. Updates that leave the generation
+//             alone (its own status writes) are not reconciled
+//             (`shouldReconcile`): the etcd agent never sees its status
+//             writes, which go to keys it does not watch.
 //   etcd:     the minimal loop the issue asks for: watch the spec prefix →
 //             get the key (level-triggered read) → put the status key.
 //
@@ -53,6 +56,7 @@ async function runSetpoint(): Promise<void> {
     claims: false,
     workers: args.workers ?? 100,
     shutdownGraceMs: 1000,
+    shouldReconcile: (old, o) => old.metadata.generation !== o.metadata.generation,
     onError,
     async reconcile(_key, ctx) {
       const o = ctx.object;

@@ -3,7 +3,9 @@
 // each key only on the one live replica that holds its claim (src/agent/lease.ts).
 //
 // - Level-triggered: a reconcile gets the key and the object as the cache
-//   holds it now (undefined once deleted), never an event's copy.
+//   holds it now (undefined once deleted), never an event's copy. Every add,
+//   update and delete offers its key, unless `shouldReconcile` turns an
+//   update down (opt-in; retries and requeues are never filtered).
 // - `ctx.updateStatus(status)` writes status with `observedGeneration` and the
 //   read object's resourceVersion as a precondition; a stale write rejects
 //   with ConflictError, and a reconcile that lets it propagate is requeued
@@ -60,6 +62,17 @@ export interface AgentOptions<T extends ApiObject = ApiObject> {
   type: TypeRef;
   labelSelector?: string;
   reconcile: AgentReconciler<T>;
+  /**
+   * Whether an update of a cached object is worth a reconcile; false skips it.
+   * Adds, deletes, retries and requeues always reconcile, and a key already
+   * queued stays queued. Default: every update. For example
+   * `(old, o) => old.metadata.generation !== o.metadata.generation` skips the
+   * agent's own status writes, as controller-runtime's
+   * GenerationChangedPredicate does, and with them every other change that
+   * leaves spec and deletion alone (labels, annotations, other writers' status).
+   * One that throws is reported to `onError` and the update reconciles.
+   */
+  shouldReconcile?: (old: T, object: T) => boolean;
   /** Reconciles running at once. Default 4. */
   workers?: number;
   /** Watch transport. Default "websocket". */
@@ -129,7 +142,17 @@ export class Agent<T extends ApiObject = ApiObject> {
       onError,
     });
     const offer = (o: T) => this.#offer(keyOf(o));
-    this.informer.addHandlers({ onAdd: offer, onUpdate: (_old, o) => offer(o), onDelete: offer });
+    const wanted = options.shouldReconcile;
+    const onUpdate = (old: T, o: T) => {
+      let yes = true;
+      try {
+        yes = wanted?.(old, o) ?? true;
+      } catch (err) {
+        onError(err);
+      }
+      if (yes) offer(o);
+    };
+    this.informer.addHandlers({ onAdd: offer, onUpdate, onDelete: offer });
     if (options.claims !== false) {
       this.membership = new LeaseMembership({
         client: this.client,

@@ -1,7 +1,8 @@
 // The agent end to end against a real server: level-triggered reconcile with
 // status writes (and the latency from a REST create to the reconcile and on
 // to a watcher seeing the status), conflicts requeue instead of overwriting,
-// deduplication of a busy key, isolation of failing and hanging reconciles,
+// deduplication of a busy key, updates turned down by shouldReconcile,
+// isolation of failing and hanging reconciles,
 // graceful shutdown, resume after a server restart and warm restart without
 // listing, and a server that is down.
 
@@ -108,6 +109,65 @@ describe("agent", () => {
     ]);
     assert.deepEqual((await env.http.get(path("conflict"))).body.status, { size: 2, observedGeneration: 2 });
     assert.deepEqual(a.errors, [], "conflicts are not reported as errors");
+    await a.stop();
+  });
+
+  test("shouldReconcile turns down the updates it rejects (here the agent's own status writes); by default every update reconciles", async () => {
+    type Widget = ApiObject<{ size: number }, { size?: number; observedGeneration?: number }>;
+    for (const filtered of [false, true]) {
+      const name = `gen-${filtered ? "filtered" : "default"}`;
+      const marker = `${name}-marker`;
+      const generations: number[] = [];
+      let markerDone = false;
+      const a = start(
+        {
+          // One worker: keys are reconciled in the order they were queued (the marker below relies on it).
+          workers: 1,
+          ...(filtered ? { shouldReconcile: (old: ApiObject, o: ApiObject) => old.metadata.generation !== o.metadata.generation } : {}),
+          reconcile: async (key, ctx) => {
+            if (key === `default/${marker}`) return void (markerDone = true);
+            const o = ctx.object as Widget;
+            generations.push(o.metadata.generation!);
+            if (o.status?.observedGeneration !== o.metadata.generation) await ctx.updateStatus({ size: o.spec!.size });
+          },
+        },
+        (key) => key === `default/${name}` || key === `default/${marker}`,
+      );
+      const observed = () => (a.agent.cache.get(`default/${name}`) as Widget | undefined)?.status?.observedGeneration;
+      await createWidget(env.http, name, { size: 1 });
+      await waitFor("generation 1's status in the agent's cache", () => observed() === 1);
+      // Unfiltered, the status write's own event reconciles again (and finds nothing to do).
+      if (!filtered) await waitFor("the reconcile of the agent's own status write", () => generations.length === 2);
+      assert.equal((await env.http.patch(path(name), { spec: { size: 2 } })).status, 200);
+      await waitFor("generation 2's status in the agent's cache", () => observed() === 2);
+      if (!filtered) await waitFor("the reconcile of the second status write", () => generations.length === 4);
+      // A reconcile the filter should have turned down would be queued before this later key.
+      await createWidget(env.http, marker);
+      await waitFor("the marker's reconcile", () => markerDone);
+      assert.deepEqual(generations, filtered ? [1, 2] : [1, 1, 2, 2], filtered ? "filtered" : "by default");
+      assert.deepEqual(a.errors, []);
+      await a.stop();
+    }
+  });
+
+  test("a shouldReconcile that throws is reported and the update reconciles", async () => {
+    await createWidget(env.http, "pred-throws", { size: 1 });
+    const generations: number[] = [];
+    const a = start(
+      {
+        shouldReconcile: () => {
+          throw new Error("predicate broke");
+        },
+        reconcile: async (_key, ctx) => {
+          generations.push(ctx.object!.metadata.generation!);
+        },
+      },
+      (key) => key === "default/pred-throws",
+    );
+    await waitFor("the first reconcile", () => generations.length === 1);
+    assert.equal((await env.http.patch(path("pred-throws"), { spec: { size: 2 } })).status, 200);
+    await waitFor("the update's reconcile", () => generations.includes(2));
+    assert.ok(a.errors.some((e) => (e as Error).message === "predicate broke"));
     await a.stop();
   });
 
