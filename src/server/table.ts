@@ -26,6 +26,10 @@ export type Rendering = { as: "json" } | { as: "table"; apiVersion: string };
  * skipped; when none is left the answer is plain JSON, as before Tables existed.
  */
 export function renderingOf(accept: string | undefined): Rendering {
+  // Only an `as` parameter asks for anything but JSON. Most requests (every
+  // client but kubectl's table views) send none: skip the parse, which every
+  // get and list would pay.
+  if (accept === undefined || !accept.includes("as")) return { as: "json" };
   for (const range of (accept ?? "").split(",")) {
     const [type = "", ...params] = range.split(";").map((p) => p.trim());
     const p = Object.fromEntries(params.map((kv) => kv.split("=").map((x) => x.trim()) as [string, string]));
