@@ -3,9 +3,10 @@
 // watchers cut off, revision, compactions, store size, and process metrics.
 // Watch and store figures are read from their owners at scrape time.
 
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import type { Store } from "../store.ts";
 import type { WatchHub } from "../watch.ts";
+import { RequestMetrics } from "./request-metrics.ts";
 
 export interface Metrics {
   registry: Registry;
@@ -22,18 +23,13 @@ export function createMetrics(store: Store, hub: WatchHub): Metrics {
   // (10 ms) wakes an idle server 100 times a second, about 0.5% of a core on
   // a virtual machine. Every 100 ms still catches any block of 100 ms or more.
   collectDefaultMetrics({ register: registry, prefix: "setpoint_", eventLoopMonitoringPrecision: 100 });
-  const requests = new Counter({
-    name: "setpoint_requests_total",
-    help: "API requests by verb, resource and HTTP code.",
-    labelNames: ["verb", "resource", "code"],
-    registers: [registry],
-  });
-  const latency = new Histogram({
-    name: "setpoint_request_duration_seconds",
-    help: "API request latency by verb and resource (watch: time to set up the stream).",
-    labelNames: ["verb", "resource"],
+  const requests = new RequestMetrics({
+    registry,
+    countName: "setpoint_requests_total",
+    countHelp: "API requests by verb, resource and HTTP code.",
+    latencyName: "setpoint_request_duration_seconds",
+    latencyHelp: "API request latency by verb and resource (watch: time to set up the stream).",
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-    registers: [registry],
   });
   const compactions = new Counter({ name: "setpoint_compactions_total", help: "Change-log compactions run.", registers: [registry] });
   const stats = () => hub.stats();
@@ -155,19 +151,10 @@ export function createMetrics(store: Store, hub: WatchHub): Metrics {
     help: "Store commits that failed (disk full, I/O errors); each was answered to its writers.",
     registers: [registry],
   });
-  const children = new Map<string, { count: { inc(): void }; latency: { observe(value: number): void } }>();
   return {
     registry,
     request(verb, resource, code, seconds) {
-      // The series' children by label values, so that a request hashes no labels.
-      const key = `${verb} ${resource} ${code}`;
-      let series = children.get(key);
-      if (!series) {
-        series = { count: requests.labels(verb, resource, String(code)), latency: latency.labels(verb, resource) };
-        children.set(key, series);
-      }
-      series.count.inc();
-      series.latency.observe(seconds);
+      requests.record(verb, resource, code, seconds);
     },
     compaction() {
       compactions.inc();
