@@ -14,7 +14,8 @@
 //   replicas behind one name. A connection carries one request at a time (no
 //   pipelining); calls at once open as many connections as they need; idle
 //   ones are reused newest first, unref'd while idle, and closed when the
-//   server's `Keep-Alive: timeout` hint runs out.
+//   server's `Keep-Alive: timeout` hint runs out. Over TLS a new connection
+//   resumes the target's newest session.
 // - Answers map to errors as gRPC's do: a Status body's reason to its error
 //   class (ConflictError, NotFoundError, …); no answer, or an answer that is
 //   neither the object nor a Status, to TransportError (with the HTTP status
@@ -151,6 +152,8 @@ class Pool {
   readonly idle: Connection[] = [];
   /** Every open connection, idle or not. */
   readonly all = new Set<Connection>();
+  /** The newest TLS session the target gave: new connections resume it (as node:https's agent does). */
+  session: Buffer | undefined;
   closed = false;
 }
 
@@ -280,7 +283,9 @@ export class HttpUnary {
         key: t.key,
         rejectUnauthorized: t.rejectUnauthorized,
         ALPNProtocols: ["http/1.1"],
+        session: pool.session,
       });
+      socket.on("session", (session: Buffer) => (pool.session = session));
     } else socket = netConnect({ host, port, ...lookup });
     const c = new Connection(socket, (gone) => pool.all.delete(gone));
     pool.all.add(c);

@@ -452,10 +452,10 @@ describe("HttpUnary over TLS", () => {
     server = createHttpsServer(
       { cert: pki.read(serving.cert), key: pki.read(serving.key), ca: pki.read(pki.caCert), requestCert: true, rejectUnauthorized: false },
       (req, res) => {
-        const peer = (req.socket as TLSSocket).getPeerCertificate();
-        peers.push(String(peer?.subject?.CN ?? ""));
-        res.writeHead(200, { "content-type": "application/json" });
-        res.end(JSON.stringify({ path: req.url }));
+        const socket = req.socket as TLSSocket;
+        peers.push(String(socket.getPeerCertificate()?.subject?.CN ?? ""));
+        res.writeHead(200, { "content-type": "application/json", ...(req.url === "/close" ? { connection: "close" } : {}) });
+        res.end(JSON.stringify({ path: req.url, resumed: socket.isSessionReused() }));
       },
     );
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -467,7 +467,7 @@ describe("HttpUnary over TLS", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test("verifies the server against the CA by IP and by name, presents the client certificate, and refuses an unknown CA", async () => {
+  test("verifies the server against the CA by IP and by name, presents the client certificate, resumes sessions, and refuses an unknown CA", async () => {
     const client = pki.client("agent-1", ["agents"]);
     const http = new HttpUnary({ tls: { ca: pki.read(pki.caCert), cert: pki.read(client.cert), key: pki.read(client.key) } });
     try {
@@ -478,11 +478,22 @@ describe("HttpUnary over TLS", () => {
             ? { lookup: ((_h, o, cb) => (o.all ? cb(null, [{ address: "127.0.0.1", family: 4 }]) : cb(null, "127.0.0.1", 4))) as Target["lookup"] }
             : {};
         const got = await http.call<{ path: string }>({ url, label: url, ...lookup }, { method: "PUT", path: `/tls/${host}`, body: "{}", timeoutMs: 5000 });
-        assert.deepEqual(got, { path: `/tls/${host}` });
+        assert.equal(got.path, `/tls/${host}`);
       }
       assert.deepEqual(peers, ["agent-1", "agent-1"]);
     } finally {
       http.close();
+    }
+    const resuming = new HttpUnary({ tls: { ca: pki.read(pki.caCert) } });
+    try {
+      const url = `https://127.0.0.1:${port}`;
+      // One target, one pool: its connections share the session.
+      const target = { url, label: url };
+      const put = (path: string) => resuming.call<{ resumed: boolean }>(target, { method: "PUT", path, body: "{}", timeoutMs: 5000 });
+      assert.equal((await put("/close")).resumed, false, "the first connection is a full handshake");
+      assert.equal((await put("/again")).resumed, true, "the next connection resumes its session");
+    } finally {
+      resuming.close();
     }
     const stranger = new HttpUnary({ tls: {} });
     try {
