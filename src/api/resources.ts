@@ -12,6 +12,7 @@ import { AlreadyExistsError, ApiError, BadRequestError, ConflictError, ExpiredEr
 import { labelsOf } from "../object-labels.ts";
 import type { Decider, ObjectKey, Store, StoredObject, WriteDecision, WriteResult } from "../store.ts";
 import type { WatchHub, WatchSink } from "../watch.ts";
+import { addedUnknownFields, dropUnknownTopLevel, strictDecodingError, unknownFieldWarning, type FieldValidation } from "./field-validation.ts";
 import { consoleLog, type WarnLog } from "./log.ts";
 import { asObject, checkTypeMatches, generationChanged, invalid, sameContent, serialize, timestamp, validateObject } from "./object.ts";
 import type { LooseObject } from "../wire.ts";
@@ -65,6 +66,10 @@ function listHead(t: TypeInfo, revision: number, cont: string | undefined): stri
 export interface WriteOptions {
   /** Check and decide the write as usual, answer with its result, store nothing. Default false. */
   dryRun?: boolean;
+  /** kube's `fieldValidation`: what unknown fields do (src/api/field-validation.ts). Default Warn. */
+  fieldValidation?: FieldValidation;
+  /** Where Warn's warnings go, once the write succeeded (REST sends them as `Warning` headers). Default: none kept, none looked for. */
+  warnings?: string[];
 }
 
 export interface DeleteOptions extends WriteOptions {
@@ -292,6 +297,7 @@ export class Resources {
     }
     const o = asObject(body);
     checkTypeMatches(o, t);
+    const warnings = this.#checkFields(t, o, undefined, options);
     const m = o.metadata;
     if (t.namespaced) {
       if (m.namespace !== undefined && m.namespace !== "" && m.namespace !== ref.namespace) {
@@ -325,6 +331,7 @@ export class Resources {
           else m.resourceVersion = String(revision);
           return { op: "put", object: serialize(o, t) };
         });
+        if (warnings.length > 0) options.warnings?.push(...warnings);
         return res.object!;
       } catch (err) {
         if (!generated || !(err instanceof AlreadyExistsError) || attempt >= 8) throw err;
@@ -340,14 +347,17 @@ export class Resources {
     checkTypeMatches(o, t);
     this.#checkIdentity(t, ref, o);
     const precondition = parseRevision(o.metadata.resourceVersion === undefined ? undefined : String(o.metadata.resourceVersion), "metadata.resourceVersion");
+    let warnings: string[] = [];
     const res = await this.#write(this.#key(t, ref), options, (current, revision) => {
       if (!current) throw this.#notFound(t, ref.name!);
       if (precondition !== undefined && precondition !== current.revision) throw this.#conflict(t, ref.name!);
       // A uid sent with the object is ignored, like every server-set field
       // (API.md §1); only a delete takes a uid precondition.
       const before = JSON.parse(current.json) as LooseObject;
+      warnings = this.#checkFields(t, o, before, options);
       return this.#decideUpdate(t, before, o, current, revision, subresource);
     });
+    if (warnings.length > 0) options.warnings?.push(...warnings);
     return res.object!;
   }
 
@@ -355,12 +365,14 @@ export class Resources {
   async patch(ref: ResourceRef, type: PatchType, patch: unknown, subresource?: "status", options: WriteOptions = {}): Promise<string> {
     const t = await this.#resolveCurrent(ref, true);
     checkPatch(type, patch);
+    let warnings: string[] = [];
     const res = await this.#write(this.#key(t, ref), options, (current, revision) => {
       if (!current) throw this.#notFound(t, ref.name!);
       const before = JSON.parse(current.json) as LooseObject;
       const patched = asObject(applyPatch(type, before, patch), "patched object");
       checkTypeMatches(patched, t);
       this.#checkIdentity(t, ref, patched);
+      warnings = this.#checkFields(t, patched, before, options);
       const rv = patched.metadata.resourceVersion;
       if (rv !== undefined && rv !== null && String(rv) !== String(current.revision)) {
         parseRevision(String(rv), "metadata.resourceVersion");
@@ -368,6 +380,7 @@ export class Resources {
       }
       return this.#decideUpdate(t, before, patched, current, revision, subresource);
     });
+    if (warnings.length > 0) options.warnings?.push(...warnings);
     return res.object!;
   }
 
@@ -401,6 +414,25 @@ export class Resources {
     );
     const items = deleted.filter((x): x is string => x !== undefined);
     return `{"apiVersion":${JSON.stringify(apiVersionOf(t))},"kind":"${t.kind}List","metadata":{"resourceVersion":"${this.#store.head()}"},"items":[${items.join(",")}]}`;
+  }
+
+  /**
+   * Applies `fieldValidation` to a written object (its fields beyond `before`'s):
+   * Strict throws, Warn returns the warnings to send once the write succeeds
+   * (looking only when someone collects them). Unknown top-level fields are dropped.
+   */
+  #checkFields(t: TypeInfo, o: LooseObject, before: LooseObject | undefined, options: WriteOptions): string[] {
+    const mode = options.fieldValidation ?? "Warn";
+    let warnings: string[] = [];
+    if (mode === "Strict" || (mode === "Warn" && options.warnings)) {
+      const unknown = addedUnknownFields(o, before, t);
+      if (unknown.length > 0) {
+        if (mode === "Strict") throw strictDecodingError(t, unknown);
+        warnings = unknown.map(unknownFieldWarning);
+      }
+    }
+    dropUnknownTopLevel(o, t);
+    return warnings;
   }
 
   /**

@@ -9,6 +9,7 @@ import { parse as parseYaml } from "yaml";
 import type { Logger } from "pino";
 import type { TypeRegistry } from "../api/registry.ts";
 import type { DeleteOptions, ResourceRef, Resources, WriteOptions } from "../api/resources.ts";
+import { parseFieldValidation } from "../api/field-validation.ts";
 import { patchTypeOf } from "../api/patch.ts";
 import type { RawQuery } from "../api/query.ts";
 import type { Clock } from "../clock.ts";
@@ -78,6 +79,17 @@ export function isWatch(params: URLSearchParams): boolean {
 function send(res: ServerResponse, code: number, body: string, contentType = "application/json"): void {
   res.writeHead(code, { "Content-Type": contentType, "Content-Length": Buffer.byteLength(body) });
   res.end(body);
+}
+
+/** Sends a write's answer with its warnings (fieldValidation=Warn) as kube's `Warning: 299 - "text"` headers. */
+function sendWritten(res: ServerResponse, code: number, body: string, options: WriteOptions): void {
+  if (options.warnings && options.warnings.length > 0) res.setHeader("Warning", options.warnings.map(warningHeader));
+  send(res, code, body);
+}
+
+/** One `Warning` header value; the text quoted, and anything but printable ASCII escaped (a header cannot carry it). */
+function warningHeader(text: string): string {
+  return `299 - ${JSON.stringify(text).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)}`;
 }
 
 /** Below this many bytes a chunked body is sent whole, with a Content-Length. */
@@ -454,9 +466,9 @@ async function serveCollection(ctx: RestContext, call: Call, ref: ResourceRef): 
     return 200;
   }
   if (method === "POST") {
-    const options = writeOptions(url.searchParams);
+    const options = writeOptions(url.searchParams, undefined, true);
     const body = await readJson(req, true);
-    send(res, 201, await ctx.resources.create(ref, body, options));
+    sendWritten(res, 201, await ctx.resources.create(ref, body, options), options);
     return 201;
   }
   if (method === "DELETE") {
@@ -470,7 +482,7 @@ async function serveCollection(ctx: RestContext, call: Call, ref: ResourceRef): 
 async function serveObject(ctx: RestContext, call: Call, route: Extract<Route, { kind: "object" | "status" }>): Promise<number> {
   const { req, res, method } = call;
   const ref = route.ref;
-  const options = method === "GET" ? {} : writeOptions(call.url.searchParams);
+  const options = method === "GET" ? {} : writeOptions(call.url.searchParams, undefined, method !== "DELETE");
   const sub = route.kind === "status" ? "status" : undefined;
   switch (method) {
     case "GET": {
@@ -481,13 +493,13 @@ async function serveObject(ctx: RestContext, call: Call, route: Extract<Route, {
     }
     case "PUT": {
       const body = await readJson(req, true);
-      send(res, 200, await ctx.resources.update(ref, body, sub, options));
+      sendWritten(res, 200, await ctx.resources.update(ref, body, sub, options), options);
       return 200;
     }
     case "PATCH": {
       const type = patchTypeOf(req.headers["content-type"]);
       const body = await readJson(req, false);
-      send(res, 200, await ctx.resources.patch(ref, type, body, sub, options));
+      sendWritten(res, 200, await ctx.resources.patch(ref, type, body, sub, options), options);
       return 200;
     }
     case "DELETE": {
@@ -504,9 +516,10 @@ async function serveObject(ctx: RestContext, call: Call, route: Extract<Route, {
 /**
  * A write's `dryRun` (query, repeatable, or a delete body's `dryRun` list), as
  * kube-apiserver reads it: empty means a real write, `All` a dry run, any
- * other value is 422 Invalid naming the field.
+ * other value is 422 Invalid naming the field. With `fields` (create, update,
+ * patch), also its `fieldValidation` and a list for the warnings.
  */
-function writeOptions(params: URLSearchParams, body?: unknown): WriteOptions {
+function writeOptions(params: URLSearchParams, body?: unknown, fields = false): WriteOptions {
   const values = params.getAll("dryRun");
   const fromBody = body !== null && typeof body === "object" ? (body as { dryRun?: unknown }).dryRun : undefined;
   if (Array.isArray(fromBody)) values.push(...fromBody.map(String));
@@ -516,7 +529,12 @@ function writeOptions(params: URLSearchParams, body?: unknown): WriteOptions {
     const message = `Unsupported value: ${JSON.stringify(wrong)}: supported values: "All"`;
     throw new InvalidError(`dryRun: ${message}`, [{ field: "dryRun", message, reason: "FieldValueNotSupported" }]);
   }
-  return values.length > 0 ? { dryRun: true } : {};
+  const options: WriteOptions = values.length > 0 ? { dryRun: true } : {};
+  if (fields) {
+    options.fieldValidation = parseFieldValidation(params.get("fieldValidation"));
+    options.warnings = [];
+  }
+  return options;
 }
 
 function deleteOptions(body: unknown): DeleteOptions {

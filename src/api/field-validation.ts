@@ -1,0 +1,142 @@
+// Unknown fields in a written object, and what kube-apiserver's
+// `fieldValidation` (Strict, Warn, Ignore) does with them. Unknown are: a
+// top-level field other than apiVersion, kind, metadata, spec and status (for
+// types with a spec), a metadata field Kubernetes' ObjectMeta does not have,
+// and a field of spec or status outside the `properties` of a schema that says
+// nothing of others (no additionalProperties, patternProperties or
+// combinators). Unknown top-level and metadata fields are never stored, as
+// kube prunes them; within spec and status the type's JSON Schema decides what
+// is stored (API.md §3), so an open schema keeps them (a deliberate
+// difference: kube prunes them too) and only Strict refuses them.
+//
+// Strict answers 400 with kube's message; Warn (the default, as in kube) sends
+// one `Warning` header per unknown field; Ignore says nothing.
+
+import { BadRequestError, InvalidError } from "../errors.ts";
+import type { LooseObject } from "../wire.ts";
+import type { TypeInfo } from "./type-info.ts";
+
+export type FieldValidation = "Strict" | "Warn" | "Ignore";
+
+const DIRECTIVES: readonly string[] = ["Ignore", "Strict", "Warn"];
+
+/**
+ * The `fieldValidation` query parameter: absent or "" is Warn (kube's
+ * default); anything else but Strict, Warn or Ignore is 422 naming it.
+ */
+export function parseFieldValidation(value: string | null | undefined): FieldValidation {
+  if (value === null || value === undefined || value === "") return "Warn";
+  if (DIRECTIVES.includes(value)) return value as FieldValidation;
+  const message = `Unsupported value: ${JSON.stringify(value)}: supported values: "", "Ignore", "Strict", "Warn"`;
+  throw new InvalidError(`fieldValidation: ${message}`, [{ field: "fieldValidation", message, reason: "FieldValueNotSupported" }]);
+}
+
+/** Top-level fields of an object of a type with a spec. */
+const TOP_LEVEL = new Set(["apiVersion", "kind", "metadata", "spec", "status"]);
+
+/** Kubernetes' ObjectMeta fields (v1.32). */
+const OBJECT_META = new Set([
+  "name",
+  "generateName",
+  "namespace",
+  "selfLink",
+  "uid",
+  "resourceVersion",
+  "generation",
+  "creationTimestamp",
+  "deletionTimestamp",
+  "deletionGracePeriodSeconds",
+  "labels",
+  "annotations",
+  "ownerReferences",
+  "finalizers",
+  "managedFields",
+]);
+
+/** JSON Schema keywords after which an object's keys may be known elsewhere than in `properties`. */
+const OPENING_KEYWORDS = [
+  "additionalProperties",
+  "patternProperties",
+  "unevaluatedProperties",
+  "allOf",
+  "anyOf",
+  "oneOf",
+  "$ref",
+  "$dynamicRef",
+  "if",
+  "dependentSchemas",
+];
+
+type Schema = Record<string, unknown>;
+const isSchema = (s: unknown): s is Schema => s !== null && typeof s === "object" && !Array.isArray(s);
+
+/** Whether a schema can call any field unknown (it lists properties somewhere); cached per schema object. */
+const declares = new WeakMap<object, boolean>();
+function declaresProperties(schema: unknown): boolean {
+  if (!isSchema(schema)) return false;
+  let known = declares.get(schema);
+  if (known === undefined) {
+    known = JSON.stringify(schema).includes('"properties"');
+    declares.set(schema, known);
+  }
+  return known;
+}
+
+/** The most unknown fields reported for one object (a message and its headers stay bounded). */
+const MAX_REPORTED = 100;
+
+function walk(value: unknown, schema: unknown, path: string, out: string[]): void {
+  if (!isSchema(schema) || out.length >= MAX_REPORTED) return;
+  if (schema["x-kubernetes-preserve-unknown-fields"] === true) return;
+  if (Array.isArray(value)) {
+    if (isSchema(schema.items)) for (let i = 0; i < value.length; i++) walk(value[i], schema.items, `${path}[${i}]`, out);
+    return;
+  }
+  if (value === null || typeof value !== "object") return;
+  const props = schema.properties;
+  if (!isSchema(props)) return;
+  const closed = !OPENING_KEYWORDS.some((k) => schema[k] !== undefined);
+  for (const key of Object.keys(value)) {
+    if (Object.hasOwn(props, key)) walk((value as Record<string, unknown>)[key], props[key], `${path}.${key}`, out);
+    else if (closed && out.length < MAX_REPORTED) out.push(`${path}.${key}`);
+  }
+}
+
+/**
+ * Paths of `o`'s unknown fields (`extra`, `metadata.bogus`, `spec.colour`),
+ * sorted, at most MAX_REPORTED.
+ */
+export function unknownFields(o: LooseObject, type: TypeInfo): string[] {
+  const out: string[] = [];
+  if (!type.specless) for (const key of Object.keys(o)) if (!TOP_LEVEL.has(key)) out.push(key);
+  for (const key of Object.keys(o.metadata)) if (!OBJECT_META.has(key)) out.push(`metadata.${key}`);
+  if (o.spec !== undefined && declaresProperties(type.specSchema)) walk(o.spec, type.specSchema, "spec", out);
+  if (o.status !== undefined && declaresProperties(type.statusSchema)) walk(o.status, type.statusSchema, "status", out);
+  return out.sort();
+}
+
+/** Removes the top-level fields kube would prune (never stored). */
+export function dropUnknownTopLevel(o: LooseObject, type: TypeInfo): void {
+  if (type.specless) return;
+  for (const key of Object.keys(o)) if (!TOP_LEVEL.has(key)) delete o[key];
+}
+
+/** Strict's answer, in kube-apiserver's words. */
+export function strictDecodingError(type: TypeInfo, paths: string[]): BadRequestError {
+  const listed = paths.map((p) => `unknown field ${JSON.stringify(p)}`).join(", ");
+  return new BadRequestError(`${type.kind} in version ${JSON.stringify(type.version)} cannot be handled as a ${type.kind}: strict decoding error: ${listed}`);
+}
+
+/** A Warn-mode warning for one unknown field, as kube words it. */
+export const unknownFieldWarning = (path: string): string => `unknown field ${JSON.stringify(path)}`;
+
+/**
+ * The unknown fields `after` adds to `before` (an update or patch): fields
+ * already stored (from before a schema change) do not fail every later write.
+ */
+export function addedUnknownFields(after: LooseObject, before: LooseObject | undefined, type: TypeInfo): string[] {
+  const found = unknownFields(after, type);
+  if (found.length === 0 || !before) return found;
+  const had = new Set(unknownFields(before, type));
+  return found.filter((p) => !had.has(p));
+}

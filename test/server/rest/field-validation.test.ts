@@ -1,0 +1,103 @@
+// fieldValidation (kube-apiserver's Strict, Warn, Ignore), against the real
+// server over real HTTP: unknown top-level and metadata fields are never
+// stored; a field outside a schema's declared properties is refused by Strict
+// (what kubectl sends) and warned of by Warn (the default), with kube's words.
+
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { assertStatus } from "../../helpers/server.ts";
+import { c, created, freshNs, JSON_PATCH, MERGE, ok, useRestServer, widget, widgets } from "./fixture.ts";
+
+useRestServer();
+
+const typo = (name: string) => ({ ...widget(name, { size: 1, colour: "red" }, { bogus: 1 }), extra: true });
+const warnings = (headers: Headers) => headers.get("warning");
+
+describe("fieldValidation", () => {
+  it("Strict refuses unknown fields with 400 and kube's message, and stores nothing", async () => {
+    const ns = freshNs();
+    const r = await c.request("POST", `${widgets(ns)}?fieldValidation=Strict`, { body: typo("s") });
+    assertStatus(r, 400, "BadRequest");
+    assert.equal(
+      r.body.message,
+      'Widget in version "v1" cannot be handled as a Widget: strict decoding error: unknown field "extra", unknown field "metadata.bogus", unknown field "spec.colour"',
+    );
+    assertStatus(await c.get(`${widgets(ns)}/s`), 404, "NotFound");
+  });
+
+  it("Strict accepts a known object, and fields the schema leaves open", async () => {
+    const ns = freshNs();
+    const r = await c.request("POST", `${widgets(ns)}?fieldValidation=Strict`, { body: widget("k", { size: 2, tags: ["a"] }) });
+    assert.equal(r.status, 201, r.text);
+    assert.equal(warnings(r.headers), null);
+    // Gadget has no schema: its spec is open.
+    const g = await c.request("POST", `/apis/ci.example.com/v1/namespaces/${ns}/gadgets?fieldValidation=Strict`, {
+      body: { metadata: { name: "g" }, spec: { anything: { goes: 1 } } },
+    });
+    assert.equal(g.status, 201, g.text);
+  });
+
+  it("Warn (the default) writes, drops unknown top-level and metadata fields, and sends one Warning header per field", async () => {
+    for (const query of ["", "?fieldValidation=Warn"]) {
+      const ns = freshNs();
+      const r = await c.request("POST", `${widgets(ns)}${query}`, { body: typo("w") });
+      assert.equal(r.status, 201, r.text);
+      assert.equal(
+        warnings(r.headers),
+        '299 - "unknown field \\"extra\\"", 299 - "unknown field \\"metadata.bogus\\"", 299 - "unknown field \\"spec.colour\\""',
+      );
+      const stored = await ok(c.get(`${widgets(ns)}/w`));
+      assert.equal(stored.extra, undefined);
+      assert.equal(stored.metadata.bogus, undefined);
+      assert.equal(stored.spec.colour, "red", "within spec the type's JSON Schema decides what is stored (API.md §3)");
+    }
+  });
+
+  it("Ignore writes without a warning", async () => {
+    const ns = freshNs();
+    const r = await c.request("POST", `${widgets(ns)}?fieldValidation=Ignore`, { body: typo("i") });
+    assert.equal(r.status, 201, r.text);
+    assert.equal(warnings(r.headers), null);
+    assert.equal(r.body.extra, undefined);
+  });
+
+  it("an unsupported directive is 422 naming fieldValidation", async () => {
+    const r = await c.request("POST", `${widgets(freshNs())}?fieldValidation=strict`, { body: widget("x") });
+    assertStatus(r, 422, "Invalid");
+    assert.deepEqual(
+      r.body.details.causes.map((x: { field: string }) => x.field),
+      ["fieldValidation"],
+    );
+  });
+
+  it("update and both patch types: Strict refuses a new unknown field, not one already stored", async () => {
+    const ns = freshNs();
+    const o = await created(c.post(widgets(ns), widget("u", { size: 1, colour: "red" })));
+    const path = `${widgets(ns)}/u`;
+    const merge = await c.request("PATCH", `${path}?fieldValidation=Strict`, { body: { spec: { shade: "dark" } }, contentType: MERGE });
+    assertStatus(merge, 400, "BadRequest");
+    assert.match(merge.body.message, /strict decoding error: unknown field "spec\.shade"$/);
+    const json = await c.request("PATCH", `${path}?fieldValidation=Strict`, {
+      body: [{ op: "add", path: "/spec/shade", value: "x" }],
+      contentType: JSON_PATCH,
+    });
+    assertStatus(json, 400, "BadRequest");
+    const put = await c.request("PUT", `${path}?fieldValidation=Strict`, { body: { ...o, spec: { size: 1, colour: "red", shade: "x" } } });
+    assertStatus(put, 400, "BadRequest");
+    assert.match(put.body.message, /unknown field "spec\.shade"$/);
+    // spec.colour was stored before (no fieldValidation then): later strict writes still work.
+    const fine = await c.request("PATCH", `${path}?fieldValidation=Strict`, { body: { spec: { size: 2 } }, contentType: MERGE });
+    assert.equal(fine.status, 200, fine.text);
+    assert.deepEqual(fine.body.spec, { size: 2, colour: "red" });
+    const warned = await c.request("PATCH", path, { body: { status: { phase: "Done", note: 1 } }, contentType: MERGE });
+    assert.equal(warned.status, 200, warned.text);
+    assert.equal(warnings(warned.headers), '299 - "unknown field \\"status.note\\""');
+  });
+
+  it("a warning names a field with any characters, escaped into a valid header", async () => {
+    const r = await c.request("POST", widgets(freshNs()), { body: widget("e", { size: 1, "cé\r\nX-Injected: 1": 1 }) });
+    assert.equal(r.status, 201, r.text);
+    assert.equal(r.headers.get("x-injected"), null);
+    assert.equal(warnings(r.headers), '299 - "unknown field \\"spec.c\\u00e9\\\\r\\\\nX-Injected: 1\\""');
+  });
+});
