@@ -215,7 +215,8 @@ export class HttpUnary {
             // request written to it before any answer: send it again, on another
             // connection. (Should the server have applied it after all, a status
             // write's resourceVersion precondition makes the second a Conflict.)
-            if (!answered && reused && reusesLeft > 0) send(reusesLeft - 1);
+            // Not after close(), which is what cut it.
+            if (!answered && reused && reusesLeft > 0 && !p.closed) send(reusesLeft - 1);
             else finish(new TransportError(`client: ${what} failed: ${err.message}`, { cause: err }));
             return;
           }

@@ -433,6 +433,23 @@ describe("HttpUnary connections", () => {
     }
   });
 
+  test("close() fails a call in flight with TransportError and opens no new connection for it", async () => {
+    const server = await rawServer(({ head }) => (head.split(" ")[1] === "/hang" ? "never" : [ok('{"path":"/first"}')]));
+    const http = new HttpUnary();
+    try {
+      await call(http, server.target, "/first");
+      const hanging = call(http, server.target, "/hang");
+      await waitFor("the request at the server", () => server.counts().requests === 2);
+      http.close();
+      await assert.rejects(hanging, TransportError);
+      await waitFor("the connection closed", () => server.counts().open === 0);
+      assert.equal(server.counts().connections, 1, "the call was not sent again on a new connection");
+    } finally {
+      http.close();
+      await server.close();
+    }
+  });
+
   test("a token that cannot be a header value is refused at construction", () => {
     assert.throws(() => new HttpUnary({ token: "abc\r\nX-Injected: 1" }), TypeError);
   });
