@@ -16,9 +16,19 @@ export type PatchType = typeof MERGE_PATCH | typeof JSON_PATCH;
 export function patchTypeOf(contentType: string | undefined): PatchType {
   const base = (contentType ?? "").split(";")[0]!.trim().toLowerCase();
   if (base === MERGE_PATCH || base === JSON_PATCH) return base;
-  throw new ApiError("UnsupportedMediaType", `the body of the request was in an unknown format - accepted media types include: ${JSON_PATCH}, ${MERGE_PATCH}`, {
-    causes: [{ field: "Content-Type", message: `unsupported patch type ${JSON.stringify(base)}`, reason: "FieldValueNotSupported" }],
-  });
+  // Server-side apply needs field management (managedFields, conflicts, owned
+  // fields removed): refused with kube's 415, which kubectl reports as
+  // "Server-side apply not available on the server", saying what to use instead.
+  const apply = base.startsWith("application/apply-patch+")
+    ? "server-side apply is not supported by this server: use client-side apply (kubectl apply without --server-side) or a merge patch; "
+    : "";
+  throw new ApiError(
+    "UnsupportedMediaType",
+    `${apply}the body of the request was in an unknown format - accepted media types include: ${JSON_PATCH}, ${MERGE_PATCH}`,
+    {
+      causes: [{ field: "Content-Type", message: `unsupported patch type ${JSON.stringify(base)}`, reason: "FieldValueNotSupported" }],
+    },
+  );
 }
 
 /** Checks a patch body's shape before it is applied (so errors come before any write). */

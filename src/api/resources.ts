@@ -144,10 +144,17 @@ export class Resources {
     }
   }
 
-  /** The object's newest state: every write acknowledged anywhere before the call (a consistent read). */
-  async get(ref: ResourceRef): Promise<string> {
+  /**
+   * The object's newest state: every write acknowledged anywhere before the
+   * call (a consistent read). With `resourceVersion` as kube reads it on a get:
+   * "0" any state this server has, R a state at least as new as R (504
+   * `Timeout` if the server cannot reach R within the catch-up time).
+   */
+  async get(ref: ResourceRef, options: { resourceVersion?: string } = {}): Promise<string> {
     const t = await this.#resolveCurrent(ref, true);
-    await this.#store.sync?.();
+    const rv = parseRevision(options.resourceVersion);
+    if (rv === undefined) await this.#store.sync?.();
+    else if (rv > this.#store.head()) await this.#hub.waitFor(rv, this.#catchUpMs);
     const stored = this.#store.get(this.#key(t, ref));
     if (!stored) throw this.#notFound(t, ref.name ?? "");
     return stored.json;

@@ -486,7 +486,8 @@ async function serveObject(ctx: RestContext, call: Call, route: Extract<Route, {
   const sub = route.kind === "status" ? "status" : undefined;
   switch (method) {
     case "GET": {
-      const object = await ctx.resources.get(ref);
+      const rv = call.url.searchParams.get("resourceVersion");
+      const object = await ctx.resources.get(ref, rv === null ? undefined : { resourceVersion: rv });
       const table = route.kind === "object" ? tableOptions(call, ctx.clock.now()) : undefined;
       send(res, 200, table ? objectAsTable(ctx.resources.resolve(ref, true), object, table) : object);
       return 200;

@@ -1,0 +1,54 @@
+// A get's `resourceVersion`, as kube-apiserver reads it (API.md is silent):
+// unset is the newest state, "0" any state, R a state at least as new as R;
+// R ahead of the server waits for it, then 504 `Timeout` with kube's cause.
+
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { assertStatus } from "../../helpers/server.ts";
+import { c, created, freshNs, gadget, gadgets, head, ok, rv, useRestServer } from "./fixture.ts";
+
+useRestServer();
+
+describe("get with resourceVersion", () => {
+  it("0 and a revision already reached are served at once", async () => {
+    const ns = freshNs();
+    const o = await created(c.post(gadgets(ns), gadget("a")));
+    for (const v of ["0", String(rv(o)), ""]) {
+      const got = await ok(c.get(`${gadgets(ns)}/a?resourceVersion=${v}`));
+      assert.equal(got.metadata.resourceVersion, o.metadata.resourceVersion);
+    }
+  });
+
+  it("R ahead of the server: the answer waits for a state at least as new as R", async () => {
+    const ns = freshNs();
+    await created(c.post(gadgets(ns), gadget("a")));
+    const target = (await head()) + 2;
+    const pending = c.request("GET", `${gadgets(ns)}/a?resourceVersion=${target}`, { timeoutMs: 15_000 });
+    await ok(c.patch(`${gadgets(ns)}/a`, { spec: { x: 2 } }));
+    await ok(c.patch(`${gadgets(ns)}/a`, { spec: { x: 3 } }));
+    const got = await pending;
+    assert.equal(got.status, 200, got.text);
+    assert.equal(rv(got.body), target);
+    assert.deepEqual(got.body.spec, { x: 3 });
+  });
+
+  it("R the server never reaches: 504 Timeout with kube's ResourceVersionTooLarge cause", async () => {
+    const ns = freshNs();
+    await created(c.post(gadgets(ns), gadget("a")));
+    const res = await c.request("GET", `${gadgets(ns)}/a?resourceVersion=${(await head()) + 1000}`, { timeoutMs: 15_000 });
+    assertStatus(res, 504, "Timeout");
+    assert.match(res.body.message, /Too large resource version/);
+    assert.deepEqual(res.body.details.causes, [{ reason: "ResourceVersionTooLarge", message: "Too large resource version", field: "" }]);
+  });
+
+  it("a resourceVersion that is not a revision is 400 naming it", async () => {
+    const ns = freshNs();
+    await created(c.post(gadgets(ns), gadget("a")));
+    const res = await c.get(`${gadgets(ns)}/a?resourceVersion=abc`);
+    assertStatus(res, 400, "BadRequest");
+    assert.deepEqual(
+      res.body.details.causes.map((x: { field: string }) => x.field),
+      ["resourceVersion"],
+    );
+  });
+});
