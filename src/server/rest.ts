@@ -24,6 +24,7 @@ import { requestTarget, type RequestTarget } from "./target.ts";
 import { includeObjectOf, listAsTable, objectAsTable, renderingOf, watchEventAsTable, type TableOptions } from "./table.ts";
 import { isUiPath, serveUi } from "./ui.ts";
 import type { WatchLimit } from "./watch-limit.ts";
+import { asYaml, wantsYaml, YAML_TYPE } from "./yaml-response.ts";
 import { httpWatchSink } from "./watch-sinks.ts";
 import type { WatchSink } from "../watch.ts";
 
@@ -462,7 +463,8 @@ async function serveCollection(ctx: RestContext, call: Call, ref: ResourceRef): 
       send(res, 200, listAsTable(ctx.resources.resolve(ref, false), await ctx.resources.list(ref, q), table));
       return 200;
     }
-    await sendChunks(res, 200, await ctx.resources.listChunks(ref, q), ctx.log);
+    if (wantsYaml(req.headers.accept)) send(res, 200, asYaml(await ctx.resources.list(ref, q)), YAML_TYPE);
+    else await sendChunks(res, 200, await ctx.resources.listChunks(ref, q), ctx.log);
     return 200;
   }
   if (method === "POST") {
@@ -489,7 +491,8 @@ async function serveObject(ctx: RestContext, call: Call, route: Extract<Route, {
       const rv = call.url.searchParams.get("resourceVersion");
       const object = await ctx.resources.get(ref, rv === null ? undefined : { resourceVersion: rv });
       const table = route.kind === "object" ? tableOptions(call, ctx.clock.now()) : undefined;
-      send(res, 200, table ? objectAsTable(ctx.resources.resolve(ref, true), object, table) : object);
+      if (!table && wantsYaml(req.headers.accept)) send(res, 200, asYaml(object), YAML_TYPE);
+      else send(res, 200, table ? objectAsTable(ctx.resources.resolve(ref, true), object, table) : object);
       return 200;
     }
     case "PUT": {

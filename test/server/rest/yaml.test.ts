@@ -1,0 +1,43 @@
+// `Accept: application/yaml` on gets and lists, answered as kube-apiserver
+// answers for a custom resource (API.md is silent): the same document as
+// YAML, keys sorted, strings a YAML 1.1 reader would take for something else
+// quoted; JSON when the client prefers it.
+
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { parse } from "yaml";
+import { c, created, freshNs, ok, useRestServer, widget, widgets } from "./fixture.ts";
+
+useRestServer();
+
+const getAs = (path: string, accept: string) => c.request("GET", path, { headers: { accept } });
+
+describe("YAML answers", () => {
+  it("a get and a list with Accept: application/yaml are the JSON documents as YAML", async () => {
+    const ns = freshNs();
+    await created(c.post(widgets(ns), widget("y", { size: 2, color: "on" }, { labels: { b: "yes", a: "123" } })));
+    const json = await ok(c.get(`${widgets(ns)}/y`));
+    const one = await getAs(`${widgets(ns)}/y`, "application/yaml");
+    assert.equal(one.status, 200, one.text);
+    assert.equal(one.headers.get("content-type"), "application/yaml");
+    assert.deepEqual(parse(one.text, { version: "1.1" }), json);
+    assert.match(one.text, /^apiVersion: ci\.example\.com\/v1\nkind: Widget\nmetadata:\n {2}creationTimestamp: "\d{4}-[^"]+"\n/);
+    assert.match(one.text, /\n {4}a: "123"\n {4}b: "yes"\n/);
+    assert.match(one.text, /\n {2}color: "on"\n/);
+    const list = await getAs(widgets(ns), "application/yaml;q=0.9, application/json;q=0.8");
+    assert.equal(list.headers.get("content-type"), "application/yaml");
+    const parsed = parse(list.text, { version: "1.1" });
+    assert.equal(parsed.kind, "WidgetList");
+    assert.deepEqual(parsed.items, [json]);
+  });
+
+  it("JSON when the client lists it first, or asks for anything", async () => {
+    const ns = freshNs();
+    await created(c.post(widgets(ns), widget("j")));
+    for (const accept of ["application/json, application/yaml", "*/*", "application/json"]) {
+      const r = await getAs(`${widgets(ns)}/j`, accept);
+      assert.equal(r.headers.get("content-type"), "application/json", accept);
+      assert.equal(r.body.metadata.name, "j");
+    }
+  });
+});
