@@ -121,11 +121,68 @@ export function dropUnknownTopLevel(o: LooseObject, type: TypeInfo): void {
   for (const key of Object.keys(o)) if (!TOP_LEVEL.has(key)) delete o[key];
 }
 
-/** Strict's answer, in kube-apiserver's words. */
-export function strictDecodingError(type: TypeInfo, paths: string[]): BadRequestError {
-  const listed = paths.map((p) => `unknown field ${JSON.stringify(p)}`).join(", ");
+const joinPath = (path: string, key: string): string => (path === "" ? key : `${path}.${key}`);
+
+/** One JSON container on the scan's stack: an object's keys so far and its current key, or an array's index. */
+interface Frame {
+  keys: Set<string> | undefined;
+  key: string | undefined;
+  index: number;
+  path: string;
+}
+
+/**
+ * Paths of the keys that occur twice in one object of a JSON text that
+ * JSON.parse accepted (which keeps the last silently), at most MAX_REPORTED,
+ * in the order met: `spec.size`, `spec.tasks[0].name`.
+ */
+export function duplicateFields(text: string): string[] {
+  const out: string[] = [];
+  const stack: Frame[] = [];
+  for (let i = 0; i < text.length && out.length < MAX_REPORTED; i++) {
+    const ch = text.charCodeAt(i);
+    if (ch === 0x22) {
+      let j = i + 1;
+      let escaped = false;
+      for (;;) {
+        const c = text.charCodeAt(j);
+        if (c === 0x5c) {
+          escaped = true;
+          j += 2;
+        } else if (c === 0x22) break;
+        else j++;
+      }
+      const top = stack[stack.length - 1];
+      if (top?.keys && top.key === undefined) {
+        const key = escaped ? (JSON.parse(text.slice(i, j + 1)) as string) : text.slice(i + 1, j);
+        if (top.keys.has(key)) out.push(joinPath(top.path, key));
+        else top.keys.add(key);
+        top.key = key;
+      }
+      i = j;
+    } else if (ch === 0x7b || ch === 0x5b) {
+      const top = stack[stack.length - 1];
+      const path = top === undefined ? "" : top.keys ? joinPath(top.path, top.key ?? "") : `${top.path}[${top.index}]`;
+      stack.push({ keys: ch === 0x7b ? new Set() : undefined, key: undefined, index: 0, path });
+    } else if (ch === 0x7d || ch === 0x5d) {
+      stack.pop();
+    } else if (ch === 0x2c) {
+      const top = stack[stack.length - 1];
+      if (top?.keys) top.key = undefined;
+      else if (top) top.index++;
+    }
+  }
+  return out;
+}
+
+/** Strict's answer, in kube-apiserver's words: duplicate fields first, then unknown ones. */
+export function strictDecodingError(type: TypeInfo, paths: string[], duplicates: string[] = []): BadRequestError {
+  const listed = [...duplicates.map((p) => `duplicate field ${JSON.stringify(p)}`), ...paths.map((p) => `unknown field ${JSON.stringify(p)}`)].join(", ");
   return new BadRequestError(`${type.kind} in version ${JSON.stringify(type.version)} cannot be handled as a ${type.kind}: strict decoding error: ${listed}`);
 }
+
+/** A Warn-mode warning for one duplicate field, as kube words it. */
+export const duplicateFieldWarning = (path: string): string => `duplicate field ${JSON.stringify(path)}`;
 
 /** A Warn-mode warning for one unknown field, as kube words it. */
 export const unknownFieldWarning = (path: string): string => `unknown field ${JSON.stringify(path)}`;

@@ -12,7 +12,14 @@ import { AlreadyExistsError, ApiError, BadRequestError, ConflictError, ExpiredEr
 import { labelsOf } from "../object-labels.ts";
 import type { Decider, ObjectKey, Store, StoredObject, WriteDecision, WriteResult } from "../store.ts";
 import type { WatchHub, WatchSink } from "../watch.ts";
-import { addedUnknownFields, dropUnknownTopLevel, strictDecodingError, unknownFieldWarning, type FieldValidation } from "./field-validation.ts";
+import {
+  addedUnknownFields,
+  dropUnknownTopLevel,
+  duplicateFieldWarning,
+  strictDecodingError,
+  unknownFieldWarning,
+  type FieldValidation,
+} from "./field-validation.ts";
 import { consoleLog, type WarnLog } from "./log.ts";
 import { asObject, checkTypeMatches, generationChanged, invalid, sameContent, serialize, timestamp, validateObject } from "./object.ts";
 import type { LooseObject } from "../wire.ts";
@@ -70,6 +77,8 @@ export interface WriteOptions {
   fieldValidation?: FieldValidation;
   /** Where Warn's warnings go, once the write succeeded (REST sends them as `Warning` headers). Default: none kept, none looked for. */
   warnings?: string[];
+  /** Keys the request body had twice in one object (the transport finds them in the text it parsed); Strict refuses them, Warn warns. */
+  duplicateFields?: string[];
 }
 
 export interface DeleteOptions extends WriteOptions {
@@ -433,9 +442,10 @@ export class Resources {
     let warnings: string[] = [];
     if (mode === "Strict" || (mode === "Warn" && options.warnings)) {
       const unknown = addedUnknownFields(o, before, t);
-      if (unknown.length > 0) {
-        if (mode === "Strict") throw strictDecodingError(t, unknown);
-        warnings = unknown.map(unknownFieldWarning);
+      const duplicates = options.duplicateFields ?? [];
+      if (unknown.length > 0 || duplicates.length > 0) {
+        if (mode === "Strict") throw strictDecodingError(t, unknown, duplicates);
+        warnings = [...duplicates.map(duplicateFieldWarning), ...unknown.map(unknownFieldWarning)];
       }
     }
     dropUnknownTopLevel(o, t);

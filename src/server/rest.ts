@@ -9,7 +9,7 @@ import { parse as parseYaml } from "yaml";
 import type { Logger } from "pino";
 import type { TypeRegistry } from "../api/registry.ts";
 import type { DeleteOptions, ResourceRef, Resources, WriteOptions } from "../api/resources.ts";
-import { parseFieldValidation } from "../api/field-validation.ts";
+import { duplicateFields, parseFieldValidation } from "../api/field-validation.ts";
 import { patchTypeOf } from "../api/patch.ts";
 import type { RawQuery } from "../api/query.ts";
 import type { Clock } from "../clock.ts";
@@ -247,8 +247,12 @@ function tooLarge(): ApiError {
   return new ApiError("RequestEntityTooLarge", `request body too large: at most ${MAX_BODY_BYTES} bytes`);
 }
 
-/** Parses a JSON (or YAML) request body; an empty body is undefined. */
-async function readJson(req: IncomingMessage, allowYaml: boolean): Promise<unknown> {
+/**
+ * Parses a JSON (or YAML) request body; an empty body is undefined. A write
+ * that asked for Strict or Warn field validation by name (kubectl's) also gets
+ * the JSON body's duplicate keys in `fields.duplicateFields`.
+ */
+async function readJson(req: IncomingMessage, allowYaml: boolean, fields?: WriteOptions): Promise<unknown> {
   const buf = await readBody(req);
   if (buf.length === 0) return undefined;
   const type = (req.headers["content-type"] ?? "application/json").split(";")[0]!.trim().toLowerCase();
@@ -268,7 +272,9 @@ async function readJson(req: IncomingMessage, allowYaml: boolean): Promise<unkno
     });
   }
   try {
-    return JSON.parse(text);
+    const value: unknown = JSON.parse(text);
+    if (fields?.fieldValidation === "Strict" || fields?.fieldValidation === "Warn") fields.duplicateFields = duplicateFields(text);
+    return value;
   } catch (err) {
     throw new BadRequestError(`invalid JSON body: ${(err as Error).message}`, {
       causes: [{ field: "body", message: "invalid JSON", reason: "FieldValueInvalid" }],
@@ -469,7 +475,7 @@ async function serveCollection(ctx: RestContext, call: Call, ref: ResourceRef): 
   }
   if (method === "POST") {
     const options = writeOptions(url.searchParams, undefined, true);
-    const body = await readJson(req, true);
+    const body = await readJson(req, true, options);
     sendWritten(res, 201, await ctx.resources.create(ref, body, options), options);
     return 201;
   }
@@ -496,13 +502,13 @@ async function serveObject(ctx: RestContext, call: Call, route: Extract<Route, {
       return 200;
     }
     case "PUT": {
-      const body = await readJson(req, true);
+      const body = await readJson(req, true, options);
       sendWritten(res, 200, await ctx.resources.update(ref, body, sub, options), options);
       return 200;
     }
     case "PATCH": {
       const type = patchTypeOf(req.headers["content-type"]);
-      const body = await readJson(req, false);
+      const body = await readJson(req, false, options);
       sendWritten(res, 200, await ctx.resources.patch(ref, type, body, sub, options), options);
       return 200;
     }
@@ -535,7 +541,8 @@ function writeOptions(params: URLSearchParams, body?: unknown, fields = false): 
   }
   const options: WriteOptions = values.length > 0 ? { dryRun: true } : {};
   if (fields) {
-    options.fieldValidation = parseFieldValidation(params.get("fieldValidation"));
+    const directive = params.get("fieldValidation");
+    if (directive !== null) options.fieldValidation = parseFieldValidation(directive);
     options.warnings = [];
   }
   return options;

@@ -94,6 +94,27 @@ describe("fieldValidation", () => {
     assert.equal(warnings(warned.headers), '299 - "unknown field \\"status.note\\""');
   });
 
+  it("a JSON body's duplicate keys: Strict refuses them, Warn (asked for by name) warns, and the last one is stored", async () => {
+    const ns = freshNs();
+    const body = '{"metadata":{"name":"d","name":"d"},"spec":{"size":1,"colour":"x","size":2}}';
+    const strict = await c.request("POST", `${widgets(ns)}?fieldValidation=Strict`, { body });
+    assertStatus(strict, 400, "BadRequest");
+    assert.equal(
+      strict.body.message,
+      'Widget in version "v1" cannot be handled as a Widget: strict decoding error: duplicate field "metadata.name", duplicate field "spec.size", unknown field "spec.colour"',
+    );
+    const warn = await c.request("POST", `${widgets(ns)}?fieldValidation=Warn`, { body });
+    assert.equal(warn.status, 201, warn.text);
+    assert.equal(
+      warnings(warn.headers),
+      '299 - "duplicate field \\"metadata.name\\"", 299 - "duplicate field \\"spec.size\\"", 299 - "unknown field \\"spec.colour\\""',
+    );
+    assert.equal(warn.body.spec.size, 2);
+    const patch = await c.request("PATCH", `${widgets(ns)}/d?fieldValidation=Strict`, { body: '{"spec":{"size":3,"size":4}}', contentType: MERGE });
+    assertStatus(patch, 400, "BadRequest");
+    assert.match(patch.body.message, /strict decoding error: duplicate field "spec\.size"$/);
+  });
+
   it("a warning names a field with any characters, escaped into a valid header", async () => {
     const r = await c.request("POST", widgets(freshNs()), { body: widget("e", { size: 1, "cé\r\nX-Injected: 1": 1 }) });
     assert.equal(r.status, 201, r.text);
