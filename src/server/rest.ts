@@ -424,10 +424,10 @@ function discovery(ctx: RestContext, route: Route, req: IncomingMessage): unknow
 }
 
 /** Table options when the request asked for a Table (kubectl's `as=Table`), else undefined. */
-function tableOptions(call: Call, now: number): TableOptions | undefined {
+function tableOptions(call: Call, clock: Clock): TableOptions | undefined {
   const r = renderingOf(call.req.headers.accept);
   if (r.as !== "table") return undefined;
-  return { apiVersion: r.apiVersion, includeObject: includeObjectOf(call.url.searchParams), now };
+  return { apiVersion: r.apiVersion, includeObject: includeObjectOf(call.url.searchParams), now: clock.now() };
 }
 
 /** `sink` with each event's object turned into a Table row (see table.ts), its age as of the event. */
@@ -444,8 +444,9 @@ function tableSink(sink: WatchSink, rows: { type: import("../api/types.ts").Type
 
 async function serveCollection(ctx: RestContext, call: Call, ref: ResourceRef): Promise<number> {
   const { req, res, url, method, watch } = call;
-  const q = rawQuery(url.searchParams);
-  const table = method === "GET" ? tableOptions(call, ctx.clock.now()) : undefined;
+  // A create reads no list query (and no Accept): it is the hot write path.
+  const q = method === "POST" ? {} : rawQuery(url.searchParams);
+  const table = method === "GET" ? tableOptions(call, ctx.clock) : undefined;
   if (method === "GET" && watch) {
     if (!ctx.ready()) throw new ApiError("TooManyRequests", "the server is shutting down; retry against another replica");
     const start = await ctx.resources.openWatch(ref, q);
@@ -496,7 +497,7 @@ async function serveObject(ctx: RestContext, call: Call, route: Extract<Route, {
     case "GET": {
       const rv = call.url.searchParams.get("resourceVersion");
       const object = await ctx.resources.get(ref, rv === null ? undefined : { resourceVersion: rv });
-      const table = route.kind === "object" ? tableOptions(call, ctx.clock.now()) : undefined;
+      const table = route.kind === "object" ? tableOptions(call, ctx.clock) : undefined;
       if (!table && wantsYaml(req.headers.accept)) send(res, 200, asYaml(object), YAML_TYPE);
       else send(res, 200, table ? objectAsTable(ctx.resources.resolve(ref, true), object, table) : object);
       return 200;
