@@ -21,6 +21,10 @@ import { ApiError, BadRequestError } from "../errors.ts";
 import type { WatchHub } from "../watch.ts";
 import type { ResourceRef as WireRef } from "../proto.ts";
 import { ACCESS_REVIEW_PATH, reviewAccess, reviewFromProtobuf, reviewRules, RULES_REVIEW_PATH, rulesReviewNamespace } from "./auth/access-review.ts";
+import { SELF_REVIEW_PATH, selfReview } from "./auth/self-review.ts";
+
+/** The resource of each review the gate answers itself. */
+const REVIEW_RESOURCES = { access: "selfsubjectaccessreviews", rules: "selfsubjectrulesreviews", self: "selfsubjectreviews" } as const;
 import { forbidden, MUTATING_VERBS, nonResourceVerb, resourceVerb, unauthorized, type RequestAttributes } from "./auth/attributes.ts";
 import { ANONYMOUS, Authenticator, bearerOf, bearerOfSubprotocols, MASTERS_GROUP, type Credentials, type UserInfo } from "./auth/authenticator.ts";
 import { checkEscalation } from "./auth/escalation.ts";
@@ -213,8 +217,8 @@ export class Security {
     }
     res.once("close", () => admission.done(res.statusCode));
     const path = trimSlash(url.pathname);
-    if (path === ACCESS_REVIEW_PATH || path === RULES_REVIEW_PATH) {
-      void this.#serveReview(req, res, admission.user, method, path === RULES_REVIEW_PATH);
+    if (path === ACCESS_REVIEW_PATH || path === RULES_REVIEW_PATH || path === SELF_REVIEW_PATH) {
+      void this.#serveReview(req, res, admission.user, method, path === RULES_REVIEW_PATH ? "rules" : path === SELF_REVIEW_PATH ? "self" : "access");
       return false;
     }
     return admission.user;
@@ -283,13 +287,11 @@ export class Security {
     });
   }
 
-  async #serveReview(req: IncomingMessage, res: ServerResponse, user: UserInfo, method: string, rules: boolean): Promise<void> {
+  async #serveReview(req: IncomingMessage, res: ServerResponse, user: UserInfo, method: string, kind: "access" | "rules" | "self"): Promise<void> {
+    const rules = kind === "rules";
     try {
       if (method !== "POST")
-        throw new ApiError(
-          "MethodNotAllowed",
-          `the server does not allow this method on the requested resource: ${method} ${rules ? "selfsubjectrulesreviews" : "selfsubjectaccessreviews"}`,
-        );
+        throw new ApiError("MethodNotAllowed", `the server does not allow this method on the requested resource: ${method} ${REVIEW_RESOURCES[kind]}`);
       const chunks: Buffer[] = [];
       let size = 0;
       for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -300,7 +302,8 @@ export class Security {
       const raw = Buffer.concat(chunks);
       const protobuf = (req.headers["content-type"] ?? "").startsWith("application/vnd.kubernetes.protobuf");
       let body: unknown;
-      if (protobuf) body = rules ? undefined : reviewFromProtobuf(raw);
+      if (kind === "self") body = undefined;
+      else if (protobuf) body = rules ? undefined : reviewFromProtobuf(raw);
       else {
         try {
           body = JSON.parse(raw.toString("utf8"));
@@ -309,7 +312,11 @@ export class Security {
         }
       }
       const review = JSON.stringify(
-        rules ? reviewRules(this.authorizer, user, rulesReviewNamespace(body, protobuf ? raw : undefined)) : reviewAccess(this.authorizer, user, body),
+        kind === "self"
+          ? selfReview(user)
+          : rules
+            ? reviewRules(this.authorizer, user, rulesReviewNamespace(body, protobuf ? raw : undefined))
+            : reviewAccess(this.authorizer, user, body),
       );
       res.writeHead(201, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(review) });
       res.end(review);

@@ -50,7 +50,10 @@ const EVERYTHING: RuleList = Object.freeze({
 
 /** What every authenticated user may do (kube's system:basic-user and system:discovery). */
 const BASIC: RuleList = Object.freeze({
-  resourceRules: [{ verbs: ["create"], apiGroups: ["authorization.k8s.io"], resources: ["selfsubjectaccessreviews", "selfsubjectrulesreviews"] }],
+  resourceRules: [
+    { verbs: ["create"], apiGroups: ["authorization.k8s.io"], resources: ["selfsubjectaccessreviews", "selfsubjectrulesreviews"] },
+    { verbs: ["create"], apiGroups: ["authentication.k8s.io"], resources: ["selfsubjectreviews"] },
+  ],
   nonResourceRules: [
     {
       verbs: ["get"],
@@ -234,9 +237,9 @@ export class RbacAuthorizer implements Authorizer {
       if (a.kind === "nonResource" && (a.verb === "get" || a.verb === "head") && DISCOVERY.test(a.path)) return ALLOW;
       if (
         a.kind === "resource" &&
-        a.group === "authorization.k8s.io" &&
         a.verb === "create" &&
-        (a.resource === "selfsubjectaccessreviews" || a.resource === "selfsubjectrulesreviews")
+        ((a.group === "authorization.k8s.io" && (a.resource === "selfsubjectaccessreviews" || a.resource === "selfsubjectrulesreviews")) ||
+          (a.group === "authentication.k8s.io" && a.resource === "selfsubjectreviews"))
       )
         return ALLOW;
     }

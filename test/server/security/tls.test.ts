@@ -2,7 +2,7 @@
 // WSS and gRPC over TLS, TLS 1.2 as the floor, client certificates (CN = user,
 // O = groups) on every transport, certificates reloaded from disk without a
 // restart, and kubectl with a kubeconfig using a token and a client
-// certificate, including `kubectl auth can-i`.
+// certificate, including `kubectl auth can-i` and `kubectl auth whoami`.
 
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -263,6 +263,18 @@ current-context: alice
     assert.match(list.stdout, /selfsubjectaccessreviews\.authorization\.k8s\.io/);
     const qa = await kubectl("auth", "can-i", "--list", "-n", "qa");
     assert.ok(!qa.stdout.includes(`gadgets.${G} `), "no gadget rules for alice in qa");
+    // `whoami` is a SelfSubjectReview (kubectl sends it as protobuf), which every authenticated user may create, as in kube.
+    const whoami = await kubectl("auth", "whoami", "-o", "json");
+    assert.equal(whoami.code, 0, whoami.stderr);
+    assert.deepEqual(JSON.parse(whoami.stdout), {
+      kind: "SelfSubjectReview",
+      apiVersion: "authentication.k8s.io/v1",
+      metadata: { creationTimestamp: null },
+      status: { userInfo: { username: "alice", uid: "1", groups: ["dev", "system:authenticated"] } },
+    });
+    const carolWho = await kubectl("--context", "carol", "auth", "whoami");
+    assert.equal(carolWho.code, 0, carolWho.stderr);
+    assert.match(carolWho.stdout, /^Username\s+carol\nGroups\s+\[readers qa system:authenticated\]\n$/m);
   });
 
   it("a new certificate on disk is served without a restart, on HTTPS and gRPC", async () => {
