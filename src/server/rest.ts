@@ -85,7 +85,8 @@ function send(res: ServerResponse, code: number, body: string, contentType = "ap
 /** Sends a write's answer with its warnings (fieldValidation=Warn) as kube's `Warning: 299 - "text"` headers. */
 function sendWritten(res: ServerResponse, code: number, body: string, options: WriteOptions): void {
   if (options.warnings && options.warnings.length > 0) res.setHeader("Warning", options.warnings.map(warningHeader));
-  send(res, code, body);
+  if (wantsYaml(res.req.headers.accept)) send(res, code, asYaml(body), YAML_TYPE);
+  else send(res, code, body);
 }
 
 /** One `Warning` header value; the text quoted, and anything but printable ASCII escaped (a header cannot carry it). */
@@ -152,8 +153,9 @@ async function sendChunks(res: ServerResponse, code: number, body: Iterable<stri
 export function sendError(res: ServerResponse, err: unknown, log: Logger): number {
   const status = statusOf(err);
   if (status.code === 500) log.error({ err: toApiError(err).cause ?? err }, "internal error");
-  if (!res.headersSent) send(res, status.code, JSON.stringify(status));
-  else res.destroy();
+  if (res.headersSent) res.destroy();
+  else if (wantsYaml(res.req?.headers.accept)) send(res, status.code, asYaml(JSON.stringify(status)), YAML_TYPE);
+  else send(res, status.code, JSON.stringify(status));
   return status.code;
 }
 

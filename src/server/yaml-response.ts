@@ -1,7 +1,7 @@
 // YAML answers for clients that ask for them (`Accept: application/yaml`), as
 // kube-apiserver serves custom resources: the JSON document with its keys
 // sorted (kube converts its JSON with sigs.k8s.io/yaml, which sorts them).
-// Gets and lists only; everything else answers JSON.
+// Objects, lists, write answers and errors; watches stay JSON lines.
 
 import { stringify } from "yaml";
 

@@ -1,4 +1,4 @@
-// `Accept: application/yaml` on gets and lists, answered as kube-apiserver
+// `Accept: application/yaml` on gets, lists, writes and errors, answered as kube-apiserver
 // answers for a custom resource (API.md is silent): the same document as
 // YAML, keys sorted, strings a YAML 1.1 reader would take for something else
 // quoted; JSON when the client prefers it.
@@ -29,6 +29,30 @@ describe("YAML answers", () => {
     const parsed = parse(list.text, { version: "1.1" });
     assert.equal(parsed.kind, "WidgetList");
     assert.deepEqual(parsed.items, [json]);
+  });
+
+  it("a write's answer and an error are YAML too", async () => {
+    const ns = freshNs();
+    const yaml = { accept: "application/yaml" };
+    const made = await c.request("POST", widgets(ns), { body: widget("w"), headers: yaml });
+    assert.equal(made.status, 201, made.text);
+    assert.equal(made.headers.get("content-type"), "application/yaml");
+    assert.equal(parse(made.text, { version: "1.1" }).metadata.name, "w");
+    const patched = await c.request("PATCH", `${widgets(ns)}/w`, { body: { spec: { size: 5 } }, contentType: "application/merge-patch+json", headers: yaml });
+    assert.equal(parse(patched.text, { version: "1.1" }).spec.size, 5);
+    const missing = await getAs(`${widgets(ns)}/nope`, "application/yaml");
+    assert.equal(missing.status, 404);
+    assert.equal(missing.headers.get("content-type"), "application/yaml");
+    assert.deepEqual(parse(missing.text, { version: "1.1" }), {
+      apiVersion: "v1",
+      code: 404,
+      details: { group: "ci.example.com", kind: "widgets", name: "nope" },
+      kind: "Status",
+      message: 'widgets.ci.example.com "nope" not found',
+      metadata: {},
+      reason: "NotFound",
+      status: "Failure",
+    });
   });
 
   it("JSON when the client lists it first, or asks for anything", async () => {
