@@ -483,7 +483,9 @@ async function serveCollection(ctx: RestContext, call: Call, ref: ResourceRef): 
     return 201;
   }
   if (method === "DELETE") {
-    const options = writeOptions(url.searchParams, await readJson(req, false));
+    const body = await readJson(req, false);
+    checkPropagationPolicy(url.searchParams, body);
+    const options = writeOptions(url.searchParams, body);
     send(res, 200, await ctx.resources.deleteCollection(ref, q, options));
     return 200;
   }
@@ -518,6 +520,7 @@ async function serveObject(ctx: RestContext, call: Call, route: Extract<Route, {
     case "DELETE": {
       if (sub) throw methodNotAllowed(method, "status");
       const body = await readJson(req, false);
+      checkPropagationPolicy(call.url.searchParams, body);
       send(res, 200, await ctx.resources.delete(ref, { ...deleteOptions(body), ...writeOptions(call.url.searchParams, body) }));
       return 200;
     }
@@ -549,6 +552,22 @@ function writeOptions(params: URLSearchParams, body?: unknown, fields = false): 
     options.warnings = [];
   }
   return options;
+}
+
+const PROPAGATION_POLICIES: readonly unknown[] = ["Foreground", "Background", "Orphan"];
+
+/**
+ * A delete's `propagationPolicy` (query or body) checked as kube-apiserver
+ * checks it: anything but Foreground, Background or Orphan is 422. The valid
+ * ones all delete the same way here: there is no garbage collector (docs/kubectl.md).
+ */
+function checkPropagationPolicy(params: URLSearchParams, body: unknown): void {
+  const fromBody = body !== null && typeof body === "object" ? (body as { propagationPolicy?: unknown }).propagationPolicy : undefined;
+  for (const value of [params.get("propagationPolicy"), fromBody]) {
+    if (value === null || value === undefined || PROPAGATION_POLICIES.includes(value)) continue;
+    const message = `Unsupported value: ${JSON.stringify(value)}: supported values: "Foreground", "Background", "Orphan", "nil"`;
+    throw new InvalidError(`propagationPolicy: ${message}`, [{ field: "propagationPolicy", message, reason: "FieldValueNotSupported" }]);
+  }
 }
 
 function deleteOptions(body: unknown): DeleteOptions {

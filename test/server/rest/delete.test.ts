@@ -183,3 +183,25 @@ describe("deletecollection", () => {
     assert.equal(typeof list.items[0].metadata.deletionTimestamp, "string");
   });
 });
+
+describe("delete options kube checks", () => {
+  it("propagationPolicy: Foreground, Background and Orphan delete (no garbage collector); anything else is 422 and deletes nothing", async () => {
+    const ns = freshNs();
+    for (const policy of ["Foreground", "Background", "Orphan"]) {
+      await created(c.post(widgets(ns), widget("p")));
+      await ok(c.request("DELETE", `${widgets(ns)}/p?propagationPolicy=${policy}`));
+      assertStatus(await c.get(`${widgets(ns)}/p`), 404, "NotFound");
+    }
+    await created(c.post(widgets(ns), widget("p")));
+    for (const res of [
+      await c.request("DELETE", `${widgets(ns)}/p?propagationPolicy=Bogus`),
+      await c.del(`${widgets(ns)}/p`, { kind: "DeleteOptions", apiVersion: "v1", propagationPolicy: "Later" }),
+      await c.request("DELETE", `${widgets(ns)}?propagationPolicy=Bogus`),
+    ]) {
+      assertStatus(res, 422, "Invalid");
+      assert.deepEqual(causeFields(res), ["propagationPolicy"]);
+      assert.match(res.body.message, /^propagationPolicy: Unsupported value: "(Bogus|Later)": supported values: "Foreground", "Background", "Orphan", "nil"$/);
+    }
+    await ok(c.get(`${widgets(ns)}/p`));
+  });
+});
