@@ -24,6 +24,7 @@ import { requestTarget, type RequestTarget } from "./target.ts";
 import { includeObjectOf, listAsTable, objectAsTable, renderingOf, watchEventAsTable, type TableOptions } from "./table.ts";
 import { isUiPath, serveUi } from "./ui.ts";
 import type { WatchLimit } from "./watch-limit.ts";
+import { warningHeaders } from "./warnings.ts";
 import { asYaml, wantsYaml, YAML_TYPE } from "./yaml-response.ts";
 import { httpWatchSink } from "./watch-sinks.ts";
 import type { WatchSink } from "../watch.ts";
@@ -84,14 +85,9 @@ function send(res: ServerResponse, code: number, body: string, contentType = "ap
 
 /** Sends a write's answer with its warnings (fieldValidation=Warn) as kube's `Warning: 299 - "text"` headers. */
 function sendWritten(res: ServerResponse, code: number, body: string, options: WriteOptions): void {
-  if (options.warnings && options.warnings.length > 0) res.setHeader("Warning", options.warnings.map(warningHeader));
+  if (options.warnings && options.warnings.length > 0) res.setHeader("Warning", warningHeaders(options.warnings));
   if (wantsYaml(res.req.headers.accept)) send(res, code, asYaml(body), YAML_TYPE);
   else send(res, code, body);
-}
-
-/** One `Warning` header value; the text quoted, and anything but printable ASCII escaped (a header cannot carry it). */
-function warningHeader(text: string): string {
-  return `299 - ${JSON.stringify(text).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)}`;
 }
 
 /** Below this many bytes a chunked body is sent whole, with a Content-Length. */

@@ -115,6 +115,20 @@ describe("fieldValidation", () => {
     assert.match(patch.body.message, /strict decoding error: duplicate field "spec\.size"$/);
   });
 
+  it("many long unknown fields: Warning headers stay within kube's bounds (256 characters each, 4 KiB in all)", async () => {
+    const spec: Record<string, number> = { size: 1 };
+    for (let i = 0; i < 300; i++) spec[`${String(i).padStart(3, "0")}${"x".repeat(500)}`] = i;
+    const r = await c.request("POST", widgets(freshNs()), { body: widget("many", spec) });
+    assert.equal(r.status, 201, r.text.slice(0, 300));
+    const values = r.headers.get("warning")!.split(/, (?=299 - )/);
+    assert.ok(values.length >= 10 && values.length < 20, `${values.length} warnings`);
+    assert.equal(values[0], `299 - "unknown field \\"spec.000${"x".repeat(256 - 'unknown field "spec.000'.length)}..."`);
+    assert.ok(values.join("").length < 4096 + 20 * 20);
+    const strict = await c.request("POST", `${widgets(freshNs())}?fieldValidation=Strict`, { body: widget("many", spec) });
+    assertStatus(strict, 400, "BadRequest");
+    assert.equal(strict.body.message.match(/unknown field/g).length, 100, "at most 100 fields named");
+  });
+
   it("a warning names a field with any characters, escaped into a valid header", async () => {
     const r = await c.request("POST", widgets(freshNs()), { body: widget("e", { size: 1, "cé\r\nX-Injected: 1": 1 }) });
     assert.equal(r.status, 201, r.text);
