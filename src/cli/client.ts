@@ -23,6 +23,22 @@ export interface ClientOptions {
    * (src/endpoints.ts).
    */
   resolve?: Resolver;
+  /** Called with the text of each `Warning` header of an answer (a write's unknown fields), which kubectl prints as `Warning: TEXT`. Default: none. */
+  onWarning?: (text: string) => void;
+}
+
+/** The texts of kube's `Warning` headers (`299 - "text"`, several joined by ", "). */
+export function warningTexts(header: string | null): string[] {
+  if (header === null) return [];
+  const out: string[] = [];
+  for (const m of header.matchAll(/\d{3} \S+ "((?:[^"\\]|\\.)*)"/g)) {
+    try {
+      out.push(JSON.parse(`"${m[1]}"`) as string);
+    } catch {
+      out.push(m[1]!);
+    }
+  }
+  return out;
 }
 
 /** What a client needs to know about TLS beyond the system's trust store. */
@@ -58,6 +74,7 @@ export class ApiClient {
   #current = 0;
   readonly #token: string | undefined;
   readonly #timeoutMs: number;
+  readonly #onWarning: ((text: string) => void) | undefined;
   /** TLS options for https:// and wss:// connections (empty for plain HTTP or the system's trust). */
   readonly tls: TlsClientOptions;
 
@@ -83,6 +100,7 @@ export class ApiClient {
     this.#resolve = options.resolve;
     this.#token = options.token;
     this.#timeoutMs = options.timeoutMs ?? 30_000;
+    this.#onWarning = options.onWarning;
     this.tls = options.tls ?? {};
   }
 
@@ -176,6 +194,7 @@ export class ApiClient {
       throw this.unreachable(error);
     }
     const text = await res.text();
+    if (this.#onWarning) for (const warning of warningTexts(res.headers.get("warning"))) this.#onWarning(warning);
     let parsed: unknown;
     try {
       parsed = text === "" ? undefined : JSON.parse(text);

@@ -88,7 +88,7 @@ export function sessionFor(command: Command, ctx: CliContext): Session {
   const server = explicitServer ?? kc?.server ?? DEFAULT_SERVER;
   const token = nonEmpty(optionValue(command, "token")) ?? nonEmpty(ctx.env.SETPOINT_TOKEN) ?? kc?.token;
   const ns = optionValue(command, "namespace");
-  const client = new ApiClient({ server, token, tls: kc ? tlsOptionsOf(kc) : undefined });
+  const client = new ApiClient({ server, token, tls: kc ? tlsOptionsOf(kc) : undefined, onWarning: (text) => ctx.err(`Warning: ${text}`) });
   const session: Session = { client, discovery: new Discovery(client), namespace: ns ?? kc?.namespace ?? DEFAULT_NAMESPACE, namespaceGiven: ns !== undefined };
   if (kc) session.kubeconfig = kc;
   return session;

@@ -1,11 +1,13 @@
 // applyOne (src/cli/commands/apply.ts), in process against a real server:
 // a write that lands between apply's GET and PUT makes the PUT fail with 409,
 // and apply starts over from a fresh GET instead of overwriting it blindly.
+// And `setpoint apply` prints the server's warnings (unknown fields) as kubectl does.
 
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { ApiClient, type RequestOptions } from "../../src/cli/client.ts";
+import { ApiClient, warningTexts, type RequestOptions } from "../../src/cli/client.ts";
 import { applyOne } from "../../src/cli/commands/apply.ts";
+import { runSetpointInProcess } from "../helpers/cli.ts";
 import { api, createType, startTestServer, type TestServer } from "../helpers/server.ts";
 
 /** A client that runs `interfere` before its first `times` PUTs, and counts what it sent. */
@@ -71,5 +73,22 @@ describe("applyOne", () => {
       },
     );
     assert.equal(client.sent.filter((s) => s.startsWith("PUT")).length, 5);
+  });
+
+  it("setpoint apply prints the server's warnings as kubectl does, and still applies", async () => {
+    const manifest = "apiVersion: apply.example.com/v1\nkind: Thing\nmetadata: {name: warned, bogus: 1}\nspec: {v: 1}\nextra: true\n";
+    const r = await runSetpointInProcess(["apply", "-f", "-", "--server", t.url], { input: manifest });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, "thing.apply.example.com/warned created\n");
+    assert.equal(r.stderr, 'Warning: unknown field "extra"\nWarning: unknown field "metadata.bogus"\n');
+    const stored = (await api(t.url).get("/apis/apply.example.com/v1/namespaces/default/things/warned")).body;
+    assert.equal(stored.extra, undefined);
+  });
+});
+
+describe("warningTexts", () => {
+  it("reads kube's Warning headers, several joined, with quotes and commas in the texts", () => {
+    assert.deepEqual(warningTexts(null), []);
+    assert.deepEqual(warningTexts('299 - "unknown field \\"a, b\\"", 299 - "caf\\u00e9"'), ['unknown field "a, b"', "café"]);
   });
 });
