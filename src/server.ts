@@ -351,7 +351,7 @@ async function openStore(
     endpoints: o.etcdServers,
     prefix: o.etcdPrefix,
     tls: { caFile: o.etcdCaFile, certFile: o.etcdCertFile, keyFile: o.etcdKeyFile },
-    now: () => clock.now(),
+    clock,
     requestTimeoutMs: o.etcdRequestTimeoutMs,
     // The readiness check below syncs every second; the store need not too.
     syncIntervalMs: 0,

@@ -147,6 +147,7 @@ export class EtcdTxnClient {
       }
       const s = stream;
       const session = this.#session;
+      // Real time, not the store's clock: the deadline of one network call, as grpc-js keeps for every other etcd call.
       const timer = setTimeout(() => {
         fail(grpcError(DEADLINE_EXCEEDED, "Deadline exceeded"));
         s.close(h2.NGHTTP2_CANCEL);

@@ -49,6 +49,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { Etcd3, isRecoverableError, type IKeyValue, type IOptions as EtcdOptions, type IWatchResponse } from "etcd3";
 import { circuitBreaker, ConsecutiveBreaker, handleWhen, noop, retry } from "cockatiel";
+import { systemClock, type Clock, type Timer } from "../clock.ts";
 import { ApiError, InsufficientStorageError, ServiceUnavailableError, TimeoutError, tooLargeResourceVersion } from "../errors.ts";
 import { EtcdTxnClient } from "./etcd-txn.ts";
 import type { TxnRequest, TxnResponse } from "./etcd-wire.ts";
@@ -63,11 +64,13 @@ export interface EtcdStoreOptions {
   /** PEM files for etcd over TLS: CA, client certificate and key (kube-apiserver's --etcd-cafile/certfile/keyfile). */
   tls?: { caFile?: string; certFile?: string; keyFile?: string };
   /**
-   * Clock for commit times (compaction by age). Default Date.now. The store's
-   * timers (request deadlines, reconnect and retry backoff, the sync
-   * interval) are real timers on purpose: they pace a real etcd cluster's
-   * recovery, and grpc-js deadlines are wall-clock dates.
+   * Runs the store's timing: the sync interval, the watch's reconnect backoff,
+   * retries and their deadlines, catch-up waits, the rebuild and leader-search
+   * throttles. Default: the system clock. Each etcd request's own deadline
+   * stays on real time (grpc-js takes a wall-clock date).
    */
+  clock?: Clock;
+  /** Clock for commit times (compaction by age). Default: `clock.now`. */
   now?: () => number;
   /** Deadline of each etcd request; past it the operation fails with ServiceUnavailable. Default 5000 ms. */
   requestTimeoutMs?: number;
@@ -181,7 +184,8 @@ function unavailable(what: string, err: unknown): ApiError {
 /** Opens the etcd-backed store: loads the mirror and starts the watch; resolves once it serves the newest state. */
 export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
   if (options.endpoints.length === 0) throw new RangeError("store: etcd needs at least one endpoint (--etcd-servers)");
-  const now = options.now ?? Date.now;
+  const clock = options.clock ?? systemClock;
+  const now = options.now ?? (() => clock.now());
   const prefix = (options.prefix ?? "/setpoint").replace(/\/+$/, "");
   const timeoutMs = options.requestTimeoutMs ?? 5000;
   const catchUpMs = options.catchUpMs ?? 3000;
@@ -196,6 +200,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
           ...(tls.certFile ? { certChain: readFileSync(tls.certFile) } : {}),
         }
       : undefined;
+  // Real time, not the clock: grpc-js takes a deadline as a wall-clock date, and it bounds a network call.
   const defaultCallOptions: EtcdOptions["defaultCallOptions"] = (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeoutMs });
   const client = new Etcd3({
     hosts,
@@ -237,11 +242,12 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
   /** The client of the member that said it is the leader, while no call to it failed since. */
   let leader: Etcd3 | undefined;
   let leaderSearch: Promise<void> | undefined;
-  let leaderSearchedAt = 0;
+  /** When the last search began (clock.now()). */
+  let leaderSearchedAt = Number.NEGATIVE_INFINITY;
   /** Asks every member whether it is the leader; at most once a second. */
   const findLeader = (): Promise<void> => {
-    if (members.length === 0 || leaderSearch || Date.now() - leaderSearchedAt < 1000) return leaderSearch ?? Promise.resolve();
-    leaderSearchedAt = Date.now();
+    if (members.length === 0 || leaderSearch || clock.now() - leaderSearchedAt < 1000) return leaderSearch ?? Promise.resolve();
+    leaderSearchedAt = clock.now();
     leaderSearch = Promise.allSettled(members.map((m) => m.maintenance.status().then((st) => (st.leader === st.header.member_id ? m : undefined))))
       .then((answers) => {
         if (closed) return;
@@ -339,6 +345,38 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     });
   };
 
+  /**
+   * Calls `fn` after `ms` on the clock. `hold`: the process stays up until
+   * then, as a plain setTimeout keeps it (someone awaits it: a request, or the
+   * store's own opening, whose watch may run on an unref'd HTTP/2 session);
+   * the clock's timers do not (systemClock's are unref'd).
+   */
+  const after = (ms: number, fn: () => void, hold: boolean): Timer => {
+    const keep = hold ? setInterval(() => {}, 2 ** 30) : undefined;
+    const t = clock.after(ms, () => {
+      clearInterval(keep);
+      fn();
+    });
+    return {
+      cancel() {
+        clearInterval(keep);
+        t.cancel();
+      },
+    };
+  };
+  /** Pauses of retries and throttles, each ended early by close(). */
+  const sleepers = new Set<() => void>();
+  const sleep = (ms: number, hold: boolean): Promise<void> =>
+    new Promise((resolve) => {
+      const wake = () => {
+        sleepers.delete(wake);
+        timer.cancel();
+        resolve();
+      };
+      const timer = after(ms, wake, hold);
+      sleepers.add(wake);
+    });
+
   /** Resolves true once the mirror's head reaches `revision`, false after `ms`. */
   const waitHead = (revision: number, ms: number): Promise<boolean> => {
     if (mirror.head() >= revision) return Promise.resolve(true);
@@ -346,15 +384,18 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
       const w = {
         revision,
         resolve: () => {
-          clearTimeout(timer);
+          timer.cancel();
           resolve(true);
         },
       };
-      // Not unref'd: someone awaits it (a request, or the store's own opening).
-      const timer = setTimeout(() => {
-        headWaiters.delete(w);
-        resolve(false);
-      }, ms);
+      const timer = after(
+        ms,
+        () => {
+          headWaiters.delete(w);
+          resolve(false);
+        },
+        true,
+      );
       headWaiters.add(w);
     });
   };
@@ -453,7 +494,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
   let stream: Pick<Awaited<ReturnType<typeof client.watchClient.watch>>, "on" | "cancel" | "write"> | undefined;
   /** The leader's client when the stream was opened on it (its events then come with the transactions' answers, not after a follower applied them). */
   let streamOnLeader: Etcd3 | undefined;
-  let reconnectTimer: NodeJS.Timeout | undefined;
+  let reconnectTimer: Timer | undefined;
   let backoffMs = 50;
 
   /**
@@ -546,11 +587,14 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     forgetLeader(streamOnLeader);
     streamOnLeader = undefined;
     warn(`store: etcd watch lost (${(why as Error)?.message ?? String(why)}); resuming from ${mirror.head() + 1}`, why);
-    reconnectTimer = setTimeout(() => {
-      reconnectTimer = undefined;
-      void openWatch();
-    }, backoffMs);
-    reconnectTimer.unref();
+    reconnectTimer = after(
+      backoffMs,
+      () => {
+        reconnectTimer = undefined;
+        void openWatch();
+      },
+      false,
+    );
     backoffMs = Math.min(2000, backoffMs * 2);
   }
 
@@ -614,7 +658,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
   function reopenWatchNow(why: Error): void {
     if (closed) return;
     if (reconnectTimer) {
-      clearTimeout(reconnectTimer);
+      reconnectTimer.cancel();
       reconnectTimer = undefined;
     } else if (stream) {
       stream.cancel?.();
@@ -644,8 +688,8 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
   let rebuilding = false;
   /** How many times the mirror was rebuilt: a write whose outcome it must learn from the watch cannot once a rebuild passed over it. */
   let rebuilds = 0;
-  /** When the last rebuild began (Date.now()): rebuilds start at most once per REBUILD_EVERY_MS. */
-  let lastRebuildAt = 0;
+  /** When the last rebuild began (clock.now()): rebuilds start at most once per REBUILD_EVERY_MS. */
+  let lastRebuildAt = Number.NEGATIVE_INFINITY;
 
   /**
    * Starts over from the newest state: loads the objects at etcd's current
@@ -665,9 +709,9 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     try {
       // A fault that fails every watch response would otherwise reload
       // everything once per change: at most one rebuild a second.
-      const wait = lastRebuildAt + REBUILD_EVERY_MS - Date.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait).unref());
-      lastRebuildAt = Date.now();
+      const wait = lastRebuildAt + REBUILD_EVERY_MS - clock.now();
+      if (wait > 0) await sleep(wait, false);
+      lastRebuildAt = clock.now();
       for (;;) {
         if (closed) return;
         try {
@@ -678,7 +722,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
           break;
         } catch (err) {
           warn("store: etcd mirror rebuild failed; retrying", err);
-          await new Promise((r) => setTimeout(r, 1000).unref());
+          await sleep(1000, false);
           if (closed) return;
         }
       }
@@ -827,13 +871,13 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
   /** After a failed call: which attempt (if any) etcd applied, once this replica is current; throws when etcd cannot say in time. */
   async function appliedAttempt(key: ObjectKey, attempts: Attempt[], cause: unknown, deadline: number, epoch: number): Promise<WriteResult | undefined> {
     for (;;) {
-      if (closed || Date.now() >= deadline) throw noSpace(cause) ?? unavailable("write (its outcome is unknown)", cause);
+      if (closed || clock.now() >= deadline) throw noSpace(cause) ?? unavailable("write (its outcome is unknown)", cause);
       try {
         await sync();
         break;
       } catch (err) {
-        if (closed || Date.now() >= deadline) throw noSpace(cause) ?? unavailable("write (its outcome is unknown)", cause);
-        await new Promise((r) => setTimeout(r, 200));
+        if (closed || clock.now() >= deadline) throw noSpace(cause) ?? unavailable("write (its outcome is unknown)", cause);
+        await sleep(200, true);
       }
     }
     for (const a of attempts) {
@@ -871,7 +915,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     let confirmed = false;
     let failedCalls = 0;
     // A write fails (503) within the request timeout, finding out its outcome included.
-    const deadline = Date.now() + timeoutMs;
+    const deadline = clock.now() + timeoutMs;
     const epoch = rebuilds;
     for (let attempt = 0; ; attempt++) {
       if (closed) throw new ServiceUnavailableError("store: closed");
@@ -1016,7 +1060,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
         closeClients();
         throw unavailable(`connection to ${options.endpoints.join(",")}`, err);
       }
-      await new Promise((r) => setTimeout(r, 200 * attempt));
+      await sleep(200 * attempt, true);
     }
   }
   await findLeader();
@@ -1039,13 +1083,12 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
   }
   const syncTimer =
     (options.syncIntervalMs ?? 1000) > 0
-      ? setInterval(() => {
+      ? clock.every(options.syncIntervalMs ?? 1000, () => {
           if (!syncing) sync().catch(() => {});
           // Leadership moves (elections, a member restarted): look again every few seconds.
-          if (Date.now() - leaderSearchedAt >= LEADER_CHECK_MS) void findLeader();
-        }, options.syncIntervalMs ?? 1000)
+          if (clock.now() - leaderSearchedAt >= LEADER_CHECK_MS) void findLeader();
+        })
       : undefined;
-  syncTimer?.unref();
 
   return {
     head: () => mirror.head(),
@@ -1065,8 +1108,9 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     async close() {
       if (closed) return;
       closed = true;
-      if (syncTimer) clearInterval(syncTimer);
-      if (reconnectTimer) clearTimeout(reconnectTimer);
+      syncTimer?.cancel();
+      reconnectTimer?.cancel();
+      for (const wake of [...sleepers]) wake();
       const s = stream;
       stream = undefined;
       s?.cancel?.();

@@ -14,7 +14,7 @@ import { Etcd3 } from "etcd3";
 import { openEtcdStore, type EtcdStoreOptions } from "../../src/store/etcd.ts";
 import type { ObjectKey, Store, WriteResult } from "../../src/store/types.ts";
 import { ApiError } from "../../src/errors.ts";
-import { ManualClock } from "../../src/clock.ts";
+import { ManualClock, type Timer } from "../../src/clock.ts";
 import { WatchHub, type WatchEvent, type WatchSink } from "../../src/watch.ts";
 import { startCuttingProxy } from "../helpers/cutting-proxy.ts";
 import { makeTestCertificates, startEtcd, type EtcdCluster } from "../helpers/etcd.ts";
@@ -67,6 +67,19 @@ runStoreContract("etcd", makeEtcdStore);
 const k: ObjectKey = { type: "widgets.example.com", namespace: "a", name: "x" };
 const json = (rv: number, extra: Record<string, unknown> = {}) =>
   JSON.stringify({ metadata: { name: "x", namespace: "a", resourceVersion: String(rv) }, ...extra });
+
+/** A ManualClock that records each timer asked of it: its length, and whether it fired. */
+class RecordingClock extends ManualClock {
+  readonly timers: Array<{ ms: number; fired: boolean }> = [];
+  override after(ms: number, fn: () => void): Timer {
+    const t = { ms, fired: false };
+    this.timers.push(t);
+    return super.after(ms, () => {
+      t.fired = true;
+      fn();
+    });
+  }
+}
 
 const named = (name: string, rv: number, i: number) => JSON.stringify({ metadata: { name, namespace: "a", resourceVersion: String(rv) }, i });
 
@@ -455,14 +468,22 @@ describe("etcd store: what only etcd has", () => {
       failClock = false;
       throw new Error("injected: the clock failed");
     };
-    const rebuildsAt: number[] = [];
+    // The store's timing runs on its own clock, which moves only when the test
+    // moves it (from 0: the first rebuild must not wait for it).
+    const storeClock = new RecordingClock(0);
+    let rebuilds = 0;
+    let onRebuild = () => {};
     const a = await openEtcdStore(
       options(prefix, {
         now,
+        clock: storeClock,
         syncIntervalMs: 0,
         onWarning: (m) => {
           warnings.push(m);
-          if (m.startsWith("store: rebuilding the etcd mirror")) rebuildsAt.push(Date.now());
+          if (m.startsWith("store: rebuilding the etcd mirror")) {
+            rebuilds++;
+            onRebuild();
+          }
         },
       }),
     );
@@ -521,13 +542,29 @@ describe("etcd store: what only etcd has", () => {
       } finally {
         await b.close();
       }
-      // A fault that fails response after response: the next rebuild waits until a second after the last began.
+      // A fault that fails response after response: the next rebuild starts
+      // only once the store's clock is a second past the last one's start.
+      storeClock.advance(400);
+      const timersBefore = storeClock.timers.length;
+      let timer: NodeJS.Timeout | undefined;
+      const secondRebuild = new Promise<void>((resolve, reject) => {
+        onRebuild = resolve;
+        timer = setTimeout(() => reject(new Error("the second failure never started a rebuild")), 10_000);
+      }).finally(() => clearTimeout(timer));
       failClock = true;
       await direct.delete().key(`${prefix}/o/${k.type}/${k.namespace}\u0000y`).exec();
-      await waitForCommit(a, { what: "the foreign delete of y", until: () => a.get(key("y")) === undefined });
-      assert.equal(rebuildsAt.length, 2);
-      const waited = Date.now() - rebuildsAt[0]!;
-      assert.ok(waited >= 1000, `the second rebuild ended ${waited} ms after the first began`);
+      await secondRebuild;
+      assert.equal(failClock, false, "the injected failure was hit");
+      const asked = storeClock.timers.slice(timersBefore);
+      const throttle = asked.find((t) => t.ms === 600);
+      assert.ok(throttle, `the rebuild waits the 600 ms left of its second on the store's clock; it asked for ${JSON.stringify(asked)}`);
+      storeClock.advance(599);
+      assert.equal(throttle.fired, false);
+      assert.ok(a.get(key("y")), "y is served until the rebuild loads");
+      storeClock.advance(1);
+      assert.equal(throttle.fired, true);
+      await waitForCommit(a, { what: "the second rebuild, after the clock passed a second", until: () => a.get(key("y")) === undefined });
+      assert.equal(rebuilds, 2);
       assert.deepEqual(a.get(key("x")), { json: x3.object, revision: x3.revision });
     } finally {
       hub.close();
