@@ -573,6 +573,78 @@ describe("etcd store: what only etcd has", () => {
     }
   });
 
+  it("a lost watch reopens after a backoff on the store's clock: 50 ms, doubling while etcd is unreachable, 50 again once a watch is open", async () => {
+    const prefix = `/backoff-${process.pid}`;
+    const proxy = await startCuttingProxy(Number(new URL(etcd.endpoints.split(",")[0]!).port));
+    const clock = new RecordingClock(0);
+    // Each "watch lost" warning, with the timers the store had asked of the clock by then (it asks for the backoff right after).
+    const losses: string[] = [];
+    let onLoss = () => {};
+    const b = await openEtcdStore({
+      endpoints: [`http://127.0.0.1:${proxy.port}`],
+      prefix,
+      requestTimeoutMs: 5000,
+      clock,
+      syncIntervalMs: 0,
+      onWarning: (m) => {
+        if (!m.startsWith("store: etcd watch lost")) return;
+        losses.push(m);
+        onLoss();
+      },
+    });
+    const a = await openEtcdStore(options(prefix, { syncIntervalMs: 0 }));
+    /** Resolves at the next loss of B's watch, with the length of the reconnect timer it then asked of the clock. */
+    const nextLoss = async (): Promise<number> => {
+      const asked = clock.timers.length;
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve, reject) => {
+        onLoss = resolve;
+        timer = setTimeout(() => reject(new Error(`B's watch was not lost again (${losses.length} losses so far)`)), 10_000);
+      }).finally(() => clearTimeout(timer));
+      await new Promise((r) => setImmediate(r));
+      const backoff = clock.timers.slice(asked).filter((t) => !t.fired);
+      assert.equal(backoff.length, 1, `one reconnect timer after the loss: ${JSON.stringify(backoff)}`);
+      return backoff[0]!.ms;
+    };
+    try {
+      const put = (name: string) => a.write({ ...k, name }, (_c, r) => ({ op: "put", object: named(name, r, 1) }));
+      const x = await put("x");
+      await waitForCommit(b, { what: "B to see x", until: () => b.head() >= x.revision });
+      // etcd unreachable: each reopening fails, and waits twice as long on the clock before the next.
+      let loss = nextLoss();
+      proxy.block();
+      assert.equal(await loss, 50);
+      for (const expected of [100, 200, 400]) {
+        loss = nextLoss();
+        clock.advance(expected / 2);
+        assert.equal(await loss, expected);
+      }
+      // Reachable again: nothing reopens the watch until the clock has passed the backoff.
+      proxy.unblock();
+      const y = await put("y");
+      clock.advance(399);
+      assert.equal(b.head(), x.revision, "no reopening before the backoff passed");
+      clock.advance(1);
+      await waitForCommit(b, { what: "B's reopened watch to bring y", until: () => b.head() >= y.revision });
+      assert.deepEqual(
+        b.changes(x.revision - 1, 10).map((c) => [c.key.name, c.revision]),
+        [
+          ["x", x.revision],
+          ["y", y.revision],
+        ],
+      );
+      // A watch that opened resets the backoff.
+      loss = nextLoss();
+      proxy.block();
+      assert.equal(await loss, 50);
+    } finally {
+      proxy.unblock();
+      await b.close();
+      await a.close();
+      await proxy.close();
+    }
+  });
+
   it("values under the prefix that no Setpoint store wrote are skipped with a warning naming the key, and never loop a rebuild", async () => {
     const prefix = `/poison-${process.pid}`;
     const warnings: string[] = [];
