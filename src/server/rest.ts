@@ -83,7 +83,7 @@ function send(res: ServerResponse, code: number, body: string, contentType = "ap
   res.end(body);
 }
 
-/** Sends a write's answer with its warnings (fieldValidation=Warn) as kube's `Warning: 299 - "text"` headers. */
+/** Sends a write's answer (JSON, or YAML if asked) with its warnings (fieldValidation=Warn) as kube's `Warning: 299 - "text"` headers. */
 function sendWritten(res: ServerResponse, code: number, body: string, options: WriteOptions): void {
   if (options.warnings && options.warnings.length > 0) res.setHeader("Warning", warningHeaders(options.warnings));
   if (wantsYaml(res.req.headers.accept)) send(res, code, asYaml(body), YAML_TYPE);
@@ -482,7 +482,7 @@ async function serveCollection(ctx: RestContext, call: Call, ref: ResourceRef): 
     const body = await readJson(req, false);
     checkPropagationPolicy(url.searchParams, body);
     const options = writeOptions(url.searchParams, body);
-    send(res, 200, await ctx.resources.deleteCollection(ref, q, options));
+    sendWritten(res, 200, await ctx.resources.deleteCollection(ref, q, options), options);
     return 200;
   }
   throw methodNotAllowed(method, url.pathname);
@@ -517,7 +517,8 @@ async function serveObject(ctx: RestContext, call: Call, route: Extract<Route, {
       if (sub) throw methodNotAllowed(method, "status");
       const body = await readJson(req, false);
       checkPropagationPolicy(call.url.searchParams, body);
-      send(res, 200, await ctx.resources.delete(ref, { ...deleteOptions(body), ...writeOptions(call.url.searchParams, body) }));
+      const deletion = { ...deleteOptions(body), ...writeOptions(call.url.searchParams, body) };
+      sendWritten(res, 200, await ctx.resources.delete(ref, deletion), deletion);
       return 200;
     }
     default:

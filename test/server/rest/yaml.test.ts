@@ -40,6 +40,9 @@ describe("YAML answers", () => {
     assert.equal(parse(made.text, { version: "1.1" }).metadata.name, "w");
     const patched = await c.request("PATCH", `${widgets(ns)}/w`, { body: { spec: { size: 5 } }, contentType: "application/merge-patch+json", headers: yaml });
     assert.equal(parse(patched.text, { version: "1.1" }).spec.size, 5);
+    const deleted = await c.request("DELETE", `${widgets(ns)}/w`, { headers: yaml });
+    assert.equal(deleted.headers.get("content-type"), "application/yaml");
+    assert.equal(parse(deleted.text, { version: "1.1" }).metadata.name, "w");
     const missing = await getAs(`${widgets(ns)}/nope`, "application/yaml");
     assert.equal(missing.status, 404);
     assert.equal(missing.headers.get("content-type"), "application/yaml");
