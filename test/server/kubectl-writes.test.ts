@@ -21,8 +21,13 @@ let home: string;
 
 /** Runs kubectl with `args`; resolves with exit code, stdout and stderr (never rejects). */
 function kubectl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return kubectlWith({}, ...args);
+}
+
+/** kubectl with more environment (EDITOR). */
+function kubectlWith(more: Record<string, string>, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done) => {
-    const env = { PATH: process.env.PATH, HOME: home, KUBECONFIG: join(home, "config") };
+    const env = { PATH: process.env.PATH, HOME: home, KUBECONFIG: join(home, "config"), ...more };
     execFile("kubectl", ["--server", s.url, "--cache-dir", join(home, "cache"), "-n", "default", ...args], { env, timeout: 30_000 }, (err, stdout, stderr) => {
       done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
@@ -106,5 +111,61 @@ describe("kubectl writes", () => {
     const json = await kubectl("patch", "widgets", "p", "--type", "json", "-p", '[{"op":"replace","path":"/spec/size","value":3}]');
     assert.equal(json.code, 0, json.stderr);
     assert.equal((await c.get(`${WIDGETS}/p`)).body.spec.size, 3);
+  });
+
+  it("edit, diff, --dry-run=server, wait and delete --wait behave as with a cluster", async () => {
+    await kubectl("create", "-f", manifest("e.yaml", "apiVersion: demo.example.com/v1\nkind: Widget\nmetadata: {name: e}\nspec: {size: 1}\n"));
+    const path = `${WIDGETS}/e`;
+    const rv = (await c.get(path)).body.metadata.resourceVersion;
+    // edit: the EDITOR script changes size (saved) or adds an unknown field (refused with kube's words, nothing saved).
+    const editor = (name: string, sed: string) => {
+      const file = join(home, name);
+      writeFileSync(file, `#!/bin/sh\nsed -i '${sed}' "$1"\n`, { mode: 0o755 });
+      return { EDITOR: file };
+    };
+    const edited = await kubectlWith(editor("size.sh", "s/size: 1/size: 2/"), "edit", "widgets", "e");
+    assert.equal(edited.code, 0, edited.stderr);
+    assert.equal(edited.stdout.trim(), "widget.demo.example.com/e edited");
+    const refused = await kubectlWith(editor("tint.sh", "s/^spec:$/spec:\\n  tint: blue/"), "edit", "widgets", "e");
+    assert.equal(refused.code, 1);
+    assert.match(
+      refused.stderr,
+      /could not be patched: Widget in version "v1" cannot be handled as a Widget: strict decoding error: unknown field "spec\.tint"/,
+    );
+    const afterEdit = (await c.get(path)).body;
+    assert.deepEqual(afterEdit.spec, { size: 2 });
+    // diff and --dry-run=server show the change and store nothing.
+    const changed = manifest("e2.yaml", "apiVersion: demo.example.com/v1\nkind: Widget\nmetadata: {name: e}\nspec: {size: 9}\n");
+    const diff = await kubectl("diff", "-f", changed);
+    assert.equal(diff.code, 1, diff.stderr);
+    assert.match(diff.stdout, /^-\s+size: 2$/m);
+    assert.match(diff.stdout, /^\+\s+size: 9$/m);
+    const dry = await kubectl("apply", "-f", changed, "--dry-run=server");
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.equal(dry.stdout.trim(), "widget.demo.example.com/e configured (server dry run)");
+    assert.equal((await c.get(path)).body.metadata.resourceVersion, afterEdit.metadata.resourceVersion);
+    assert.notEqual(afterEdit.metadata.resourceVersion, rv);
+    // wait: a condition written to status, a jsonpath, then the deletion.
+    const status = await kubectl(
+      "patch",
+      "widgets",
+      "e",
+      "--subresource=status",
+      "--type",
+      "merge",
+      "-p",
+      '{"status":{"conditions":[{"type":"Ready","status":"True"}]}}',
+    );
+    assert.equal(status.code, 0, status.stderr);
+    const ready = await kubectl("wait", "widgets/e", "--for=condition=Ready", "--timeout=20s");
+    assert.equal(ready.code, 0, ready.stderr);
+    const size = await kubectl("wait", "widgets/e", "--for=jsonpath={.spec.size}=2", "--timeout=20s");
+    assert.equal(size.code, 0, size.stderr);
+    const deleted = await kubectl("delete", "widgets", "e", "--wait", "--cascade=foreground");
+    assert.equal(deleted.code, 0, deleted.stderr);
+    assert.equal(deleted.stdout.trim(), 'widget.demo.example.com "e" deleted');
+    const gone = await kubectl("wait", "widgets/e", "--for=delete", "--timeout=20s");
+    assert.equal(gone.code, 0, gone.stderr);
+    assert.equal((await c.get(path)).status, 404);
   });
 });
