@@ -3,7 +3,7 @@
 // sorted (kube converts its JSON with sigs.k8s.io/yaml, which sorts them).
 // Objects, lists, write answers and errors; watches stay JSON lines.
 
-import { stringify } from "yaml";
+import { Document, visit, type Scalar } from "yaml";
 
 export const YAML_TYPE = "application/yaml";
 
@@ -21,7 +21,28 @@ export function wantsYaml(accept: string | undefined): boolean {
   return false;
 }
 
+/**
+ * Strings the yaml library's YAML 1.1 output leaves plain but other readers
+ * take for something else: numbers as Go's YAML (kubectl, client-go: its
+ * ParseInt drops `_` and takes 0o, 0O, 0X, 0B prefixes) or YAML 1.2 (`0o17`)
+ * read them, and `<<`, a merge key to YAML 1.1 readers.
+ */
+const NUMBER_LIKE = /^[-+]?(?:0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+|(?:[0-9_]+(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9_]+)?)$/;
+/** Characters YAML 1.1 readers take as line breaks (NEL, LS, PS) or a byte order mark: escaped, never written raw. */
+const BREAKS = /[\u0085\u2028\u2029\ufeff]/g;
+const needsQuotes = (s: string): boolean => s === "<<" || NUMBER_LIKE.test(s) || s.search(BREAKS) >= 0;
+
+/** The YAML 1.1 tags but the merge key: a key `<<` is a string like any other. */
+const noMerge = (tags: unknown[]) => tags.filter((t) => (typeof t === "string" ? t !== "merge" : (t as { tag?: string }).tag !== "tag:yaml.org,2002:merge"));
+
 /** A JSON document as kube's YAML. */
 export function asYaml(json: string): string {
-  return stringify(JSON.parse(json), { version: "1.1", sortMapEntries: true, lineWidth: 0, indentSeq: false });
+  const doc = new Document(JSON.parse(json), { version: "1.1", sortMapEntries: true, customTags: noMerge as never });
+  visit(doc, {
+    Scalar(_key, node: Scalar) {
+      if (typeof node.value === "string" && needsQuotes(node.value)) node.type = "QUOTE_DOUBLE";
+    },
+  });
+  // Every string holding one of BREAKS is double-quoted (above), where an escape is valid.
+  return doc.toString({ lineWidth: 0, indentSeq: false }).replace(BREAKS, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
