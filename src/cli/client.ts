@@ -27,16 +27,16 @@ export interface ClientOptions {
   onWarning?: (text: string) => void;
 }
 
-/** The texts of kube's `Warning` headers (`299 - "text"`, several joined by ", "). */
+/**
+ * The texts of kube's `Warning` headers (`299 - "text"`, several joined by
+ * ", "): a backslash quotes the next character, and the header's bytes
+ * (latin1 characters here) are the text's UTF-8.
+ */
 export function warningTexts(header: string | null): string[] {
   if (header === null) return [];
   const out: string[] = [];
   for (const m of header.matchAll(/\d{3} \S+ "((?:[^"\\]|\\.)*)"/g)) {
-    try {
-      out.push(JSON.parse(`"${m[1]}"`) as string);
-    } catch {
-      out.push(m[1]!);
-    }
+    out.push(Buffer.from(m[1]!.replace(/\\(.)/gs, "$1"), "latin1").toString("utf8"));
   }
   return out;
 }

@@ -78,16 +78,22 @@ export function isWatch(params: URLSearchParams): boolean {
   return w === "true" || w === "1";
 }
 
-function send(res: ServerResponse, code: number, body: string, contentType = "application/json"): void {
+function send(res: ServerResponse, code: number, body: string | Buffer, contentType = "application/json"): void {
   res.writeHead(code, { "Content-Type": contentType, "Content-Length": Buffer.byteLength(body) });
   res.end(body);
 }
 
 /** Sends a write's answer (JSON, or YAML if asked) with its warnings (fieldValidation=Warn) as kube's `Warning: 299 - "text"` headers. */
 function sendWritten(res: ServerResponse, code: number, body: string, options: WriteOptions): void {
-  if (options.warnings && options.warnings.length > 0) res.setHeader("Warning", warningHeaders(options.warnings));
-  if (wantsYaml(res.req.headers.accept)) send(res, code, asYaml(body), YAML_TYPE);
-  else send(res, code, body);
+  const yaml = wantsYaml(res.req.headers.accept);
+  const text = yaml ? asYaml(body) : body;
+  const type = yaml ? YAML_TYPE : "application/json";
+  if (!options.warnings || options.warnings.length === 0) return send(res, code, text, type);
+  // The warnings' UTF-8 travels as latin1 characters (src/server/warnings.ts). Node writes the
+  // header block in the encoding of a string body (UTF-8: every byte above 127 encoded twice),
+  // as latin1 before a Buffer body.
+  res.setHeader("Warning", warningHeaders(options.warnings));
+  send(res, code, Buffer.from(text), type);
 }
 
 /** Below this many bytes a chunked body is sent whole, with a Content-Length. */

@@ -9,9 +9,17 @@ const MAX_ITEM = 256;
 /** kube-apiserver's bound on all warnings of a response (truncateAtTotalRunes). */
 const MAX_TOTAL = 4 * 1024;
 
-/** One value: the text quoted, and anything but printable ASCII escaped (a header cannot carry it). */
+/**
+ * One value, quoted as kube-apiserver quotes it (makeQuotedString): `"` and
+ * `\\` escaped by a backslash, everything else as is, in UTF-8. kubectl reads
+ * a backslash as quoting the next character (RFC 9110's quoted-pair), so a
+ * `\\u00e9` escape would show as `u00e9`. A header carries bytes: the UTF-8
+ * bytes go as latin1 characters; control characters (which Node refuses in a
+ * header, and Go's writer turns to spaces) become spaces.
+ */
 function headerValue(text: string): string {
-  return `299 - ${JSON.stringify(text).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)}`;
+  const quoted = text.replace(/[\x00-\x08\x0a-\x1f\x7f]/g, " ").replace(/["\\]/g, "\\$&");
+  return `299 - "${Buffer.from(quoted, "utf8").toString("latin1")}"`;
 }
 
 /** The `Warning` header values for `texts`, truncated and dropped past kube's bounds. */
@@ -19,7 +27,8 @@ export function warningHeaders(texts: readonly string[]): string[] {
   const out: string[] = [];
   let total = 0;
   for (const text of texts) {
-    const item = text.length > MAX_ITEM ? `${text.slice(0, MAX_ITEM)}...` : text;
+    const runes = text.length > MAX_ITEM ? Array.from(text) : undefined;
+    const item = runes && runes.length > MAX_ITEM ? `${runes.slice(0, MAX_ITEM).join("")}...` : text;
     total += item.length;
     if (total > MAX_TOTAL) break;
     out.push(headerValue(item));

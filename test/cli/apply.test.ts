@@ -89,6 +89,7 @@ describe("applyOne", () => {
 describe("warningTexts", () => {
   it("reads kube's Warning headers, several joined, with quotes and commas in the texts", () => {
     assert.deepEqual(warningTexts(null), []);
-    assert.deepEqual(warningTexts('299 - "unknown field \\"a, b\\"", 299 - "caf\\u00e9"'), ['unknown field "a, b"', "café"]);
+    // kube's quoting: a backslash quotes the next character; the text is UTF-8 (its bytes as latin1 characters in a header).
+    assert.deepEqual(warningTexts('299 - "unknown field \\"a, b\\"", 299 - "caf\u00c3\u00a9 \\\\"'), ['unknown field "a, b"', "café \\"]);
   });
 });
