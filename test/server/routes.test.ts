@@ -85,7 +85,30 @@ describe("parseRoute", () => {
   });
 
   it("routes random paths as the plain reading does", () => {
-    const alphabet = ["/", "/", "/", "a", "namespaces", "status", "%", "%2F", "v1"];
+    // Separators, bad and good escapes (%00, %2F, %2e%2e, UTF-8), dot segments, unicode and a long segment.
+    const alphabet = [
+      "/",
+      "/",
+      "/",
+      "//",
+      "a",
+      "namespaces",
+      "status",
+      "%",
+      "%2",
+      "%zz",
+      "%2F",
+      "%00",
+      "%2e%2e",
+      "..",
+      ".",
+      "é",
+      "%C3%A9",
+      "%E2%80",
+      "\u2028",
+      "v1",
+      "x".repeat(300),
+    ];
     let seed = 12345;
     const rand = (n: number) => {
       seed = (seed * 1103515245 + 12345) & 0x7fffffff;
@@ -93,7 +116,7 @@ describe("parseRoute", () => {
     };
     for (let i = 0; i < 20_000; i++) {
       let p = "/apis/";
-      const len = rand(12);
+      const len = rand(16);
       for (let j = 0; j < len; j++) p += alphabet[rand(alphabet.length)];
       const want = expected(p);
       if (want !== "fixed") assert.deepEqual(parseRoute(p), want, p);
