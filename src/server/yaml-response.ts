@@ -8,17 +8,29 @@ import { Document, visit, type Scalar } from "yaml";
 export const YAML_TYPE = "application/yaml";
 
 /**
- * Whether an Accept header prefers YAML: `application/yaml` comes before any
- * range JSON satisfies. Costs one substring search for every other header.
+ * Whether an Accept header prefers YAML, as kube-apiserver negotiates: the
+ * ranges by quality (q=0: not acceptable), the more specific first among
+ * equals, then the first listed; a range JSON also satisfies (`*\/*`,
+ * `application/*`) answers JSON. Costs one substring search for every other header.
  */
 export function wantsYaml(accept: string | undefined): boolean {
   if (accept === undefined || !accept.includes("yaml")) return false;
+  let best: { q: number; specific: number; yaml: boolean } | undefined;
   for (const range of accept.split(",")) {
-    const media = range.split(";")[0]!.trim().toLowerCase();
-    if (media === YAML_TYPE) return true;
-    if (media === "application/json" || media === "*/*" || media === "application/*") return false;
+    const [type, ...params] = range.split(";");
+    const media = type!.trim().toLowerCase();
+    const yaml = media === YAML_TYPE;
+    const specific = yaml || media === "application/json" ? 2 : media === "application/*" ? 1 : media === "*/*" ? 0 : -1;
+    if (specific < 0) continue;
+    let q = 1;
+    for (const p of params) {
+      const eq = p.indexOf("=");
+      if (eq > 0 && p.slice(0, eq).trim().toLowerCase() === "q") q = Number(p.slice(eq + 1).trim());
+    }
+    if (!(q > 0)) continue;
+    if (!best || q > best.q || (q === best.q && specific > best.specific)) best = { q, specific, yaml };
   }
-  return false;
+  return best?.yaml ?? false;
 }
 
 /**

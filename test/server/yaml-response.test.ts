@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parse } from "yaml";
-import { asYaml } from "../../src/server/yaml-response.ts";
+import { asYaml, wantsYaml } from "../../src/server/yaml-response.ts";
 
 const TRICKY = [
   "0o17",
@@ -41,5 +41,25 @@ describe("asYaml", () => {
     assert.doesNotMatch(text, /[\u0085\u2028\u2029\ufeff]/);
     // Strings no reader takes for anything else stay plain, as kube writes them.
     assert.ok(text.includes("- 1.2.3\n") && text.includes("- 10m\n"), text);
+  });
+});
+
+describe("wantsYaml", () => {
+  it("negotiates as kube-apiserver: by quality, then the more specific range, then the first listed", () => {
+    const cases: [string | undefined, boolean][] = [
+      [undefined, false],
+      ["application/yaml", true],
+      ["application/yaml; charset=utf-8", true],
+      ["application/json, application/yaml", false],
+      ["application/yaml, application/json", true],
+      ["application/yaml;q=0.9, application/json;q=0.8", true],
+      ["application/json;q=0.5, application/yaml", true],
+      ["*/*, application/yaml", true],
+      ["application/*, application/yaml;q=0.5", false],
+      ["application/yaml;q=0", false],
+      ["application/yaml;q=0, */*", false],
+      ["text/yaml, application/json", false],
+    ];
+    for (const [accept, yaml] of cases) assert.equal(wantsYaml(accept), yaml, String(accept));
   });
 });
