@@ -3,7 +3,7 @@
 // sorted (kube converts its JSON with sigs.k8s.io/yaml, which sorts them).
 // Objects, lists, write answers and errors; watches stay JSON lines.
 
-import { Document, visit, type Scalar } from "yaml";
+import { Document, parseDocument, visit, type Scalar } from "yaml";
 
 export const YAML_TYPE = "application/yaml";
 
@@ -47,14 +47,29 @@ const needsQuotes = (s: string): boolean => s === "<<" || NUMBER_LIKE.test(s) ||
 /** The YAML 1.1 tags but the merge key: a key `<<` is a string like any other. */
 const noMerge = (tags: unknown[]) => tags.filter((t) => (typeof t === "string" ? t !== "merge" : (t as { tag?: string }).tag !== "tag:yaml.org,2002:merge"));
 
-/** A JSON document as kube's YAML. */
-export function asYaml(json: string): string {
-  const doc = new Document(JSON.parse(json), { version: "1.1", sortMapEntries: true, customTags: noMerge as never });
+/** `value` as YAML, and whether it held an integer a double cannot hold exactly. */
+function render(value: unknown): { text: string; inexact: boolean } {
+  const doc = new Document(value, { version: "1.1", sortMapEntries: true, customTags: noMerge as never });
+  let inexact = false;
   visit(doc, {
     Scalar(_key, node: Scalar) {
       if (typeof node.value === "string" && needsQuotes(node.value)) node.type = "QUOTE_DOUBLE";
+      else if (typeof node.value === "number" && Number.isInteger(node.value) && !Number.isSafeInteger(node.value)) inexact = true;
     },
   });
   // Every string holding one of BREAKS is double-quoted (above), where an escape is valid.
-  return doc.toString({ lineWidth: 0, indentSeq: false }).replace(BREAKS, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  const text = doc.toString({ lineWidth: 0, indentSeq: false }).replace(BREAKS, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return { text, inexact };
+}
+
+/**
+ * A JSON document as kube's YAML. Integers past 2^53 keep their digits (as
+ * the JSON answer does): such a document is read again
+ * with integers as BigInts (rare, and slower).
+ */
+export function asYaml(json: string): string {
+  const first = render(JSON.parse(json));
+  if (!first.inexact) return first.text;
+  const exact = parseDocument(json, { intAsBigInt: true, schema: "json" });
+  return exact.errors.length > 0 ? first.text : render(exact.toJS()).text;
 }

@@ -44,6 +44,21 @@ describe("asYaml", () => {
   });
 });
 
+describe("asYaml numbers", () => {
+  it("integers past 2^53 keep their digits, as in the JSON answer; other numbers are unchanged", () => {
+    const json = '{"big":12345678901234567890,"list":[9007199254740993,-9007199254740993,1.5,0,-3],"s":"\\ud83d\\ude00 \\/"}';
+    const text = asYaml(json);
+    assert.match(text, /^big: 12345678901234567890$/m);
+    assert.match(text, /^- 9007199254740993$/m);
+    assert.match(text, /^- -9007199254740993$/m);
+    assert.deepEqual(parse(text, { intAsBigInt: true }), {
+      big: 12345678901234567890n,
+      list: [9007199254740993n, -9007199254740993n, 1.5, 0n, -3n],
+      s: "😀 /",
+    });
+  });
+});
+
 describe("wantsYaml", () => {
   it("negotiates as kube-apiserver: by quality, then the more specific range, then the first listed", () => {
     const cases: [string | undefined, boolean][] = [
