@@ -7,7 +7,8 @@
 // and response objects, streams, a tick before the write), so requests are
 // written here straight to pooled sockets, head and body in one write, and
 // answers read with a small parser (src/agent/http-response-parser.ts):
-// about 45 µs per call.
+// about 45 µs per call. undici in its place cost the agent 35-40% more CPU
+// in the reconcile bench (docs/request-path.md), so it is not used here.
 //
 // - Each target (one replica: a URL, and the address its name resolved to)
 //   gets its own connection pool, so sockets are never shared between
