@@ -75,7 +75,9 @@ export async function roundRobinHttp(ports: number[]): Promise<FrontEnd> {
         // A replica that closes its connection after this answer: so does the front end (the body may be unread).
         if (/\bclose\b/i.test(String(upRes.headers.connection ?? ""))) headers.connection = "close";
         res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, headers);
-        res.flushHeaders();
+        // Sent now (a watch's answer streams), before an empty Buffer: Node writes a header block ahead of a
+        // string (flushHeaders' '') as UTF-8, which encodes twice the latin1 bytes of a UTF-8 Warning header.
+        res.write(Buffer.alloc(0));
         upRes.on("data", (d: Buffer) => {
           if (!res.write(d)) {
             upRes.pause();
