@@ -88,7 +88,10 @@ function sendWritten(res: ServerResponse, code: number, body: string, options: W
   const yaml = wantsYaml(res.req.headers.accept);
   const text = yaml ? asYaml(body) : body;
   const type = yaml ? YAML_TYPE : "application/json";
-  if (!options.warnings || options.warnings.length === 0) return send(res, code, text, type);
+  if (!options.warnings || options.warnings.length === 0) {
+    send(res, code, text, type);
+    return;
+  }
   // The warnings' UTF-8 travels as latin1 characters (src/server/warnings.ts). Node writes the
   // header block in the encoding of a string body (UTF-8: every byte above 127 encoded twice),
   // as latin1 before a Buffer body.

@@ -18,7 +18,7 @@ const MAX_TOTAL = 4 * 1024;
  * header, and Go's writer turns to spaces) become spaces.
  */
 function headerValue(text: string): string {
-  const quoted = text.replace(/[\x00-\x08\x0a-\x1f\x7f]/g, " ").replace(/["\\]/g, "\\$&");
+  const quoted = text.replace(/[^\t -~\u0080-\uffff]/g, " ").replace(/["\\]/g, "\\$&");
   return `299 - "${Buffer.from(quoted, "utf8").toString("latin1")}"`;
 }
 
