@@ -82,6 +82,22 @@ class RecordingClock extends ManualClock {
 }
 
 const named = (name: string, rv: number, i: number) => JSON.stringify({ metadata: { name, namespace: "a", resourceVersion: String(rv) }, i });
+const keyOf = (name: string): ObjectKey => ({ ...k, name });
+/** Puts object `name` (in namespace "a") with field i. */
+const putNamed = (store: Store, name: string, i: number) => store.write(keyOf(name), (_c, r) => ({ op: "put", object: named(name, r, i) }));
+
+/** A watch sink that keeps nothing but the errors it was failed with. */
+function recordingSink(): { sink: WatchSink; failed: ApiError[] } {
+  const failed: ApiError[] = [];
+  const sink: WatchSink = {
+    send(_e: WatchEvent) {},
+    buffered: () => 0,
+    onDrain() {},
+    fail: (err) => failed.push(err),
+    close() {},
+  };
+  return { sink, failed };
+}
 
 describe("etcd store: what only etcd has", () => {
   it("a write whose guessed revision was taken by another writer stores and serves the real one", async () => {
@@ -255,17 +271,9 @@ describe("etcd store: what only etcd has", () => {
       onWarning: (m) => warnings.push(m),
     });
     const hub = new WatchHub(b, { clock: new ManualClock(0), bookmarkIntervalMs: 60_000 });
-    const failed: ApiError[] = [];
-    const sink: WatchSink = {
-      send(_e: WatchEvent) {},
-      buffered: () => 0,
-      onDrain() {},
-      fail: (err) => failed.push(err),
-      close() {},
-    };
+    const { sink, failed } = recordingSink();
     try {
-      const key = (name: string): ObjectKey => ({ ...k, name });
-      const put = (name: string, i: number) => a.write(key(name), (_c, r) => ({ op: "put", object: named(name, r, i) }));
+      const put = (name: string, i: number) => putNamed(a, name, i);
       await put("x", 1);
       const y1 = await put("y", 1);
       await waitForCommit(b, { what: "b to see A's first writes", until: () => b.head() === y1.revision });
@@ -275,7 +283,7 @@ describe("etcd store: what only etcd has", () => {
       // While B cannot reach etcd, A changes every object and compacts etcd
       // past B's head: the changes B missed are gone from etcd's history.
       const x2 = await put("x", 2);
-      await a.write(key("y"), (_c, r) => ({ op: "delete", object: named("y", r, 1) }));
+      await a.write(keyOf("y"), (_c, r) => ({ op: "delete", object: named("y", r, 1) }));
       const z1 = await put("z", 1);
       t += 10_000;
       const c = await a.compact({ minEvents: 0, windowMs: 0 });
@@ -284,14 +292,14 @@ describe("etcd store: what only etcd has", () => {
       proxy.unblock();
       // B's watch resumes from before + 1, etcd cancels it as compacted, and B
       // loads the newest state instead of replaying what etcd no longer has.
-      await waitForCommit(b, { what: "b to rebuild after the compaction", until: () => b.get(key("z")) !== undefined });
+      await waitForCommit(b, { what: "b to rebuild after the compaction", until: () => b.get(keyOf("z")) !== undefined });
       assert.ok(
         warnings.some((w) => w.startsWith("store: rebuilding the etcd mirror: etcd compacted to")),
         warnings.join("\n"),
       );
-      assert.deepEqual(b.get(key("x")), { json: x2.object, revision: x2.revision });
-      assert.equal(b.get(key("y")), undefined);
-      assert.deepEqual(b.get(key("z")), { json: z1.object, revision: z1.revision });
+      assert.deepEqual(b.get(keyOf("x")), { json: x2.object, revision: x2.revision });
+      assert.equal(b.get(keyOf("y")), undefined);
+      assert.deepEqual(b.get(keyOf("z")), { json: z1.object, revision: z1.revision });
       assert.deepEqual(b.list({ type: k.type }), a.list({ type: k.type }));
       // The history B never saw is Expired there: its log and its watchers.
       assert.ok(b.compacted() >= c, `B's compacted ${b.compacted()} >= ${c}`);
@@ -314,7 +322,7 @@ describe("etcd store: what only etcd has", () => {
           .filter((ch) => ch.revision > c)
           .map((ch) => ch.revision),
       );
-      assert.deepEqual(b.get(key("x")), { json: x3.object, revision: x3.revision });
+      assert.deepEqual(b.get(keyOf("x")), { json: x3.object, revision: x3.revision });
     } finally {
       hub.close();
       await b.close();
@@ -490,17 +498,9 @@ describe("etcd store: what only etcd has", () => {
     const direct = new Etcd3({ hosts: etcd.endpoints });
     const clock = new ManualClock(0);
     const hub = new WatchHub(a, { clock, bookmarkIntervalMs: 60_000 });
-    const failed: ApiError[] = [];
-    const sink: WatchSink = {
-      send(_e: WatchEvent) {},
-      buffered: () => 0,
-      onDrain() {},
-      fail: (err) => failed.push(err),
-      close() {},
-    };
+    const { sink, failed } = recordingSink();
     try {
-      const key = (name: string): ObjectKey => ({ ...k, name });
-      const put = (name: string, i: number) => a.write(key(name), (_c, r) => ({ op: "put", object: named(name, r, i) }));
+      const put = (name: string, i: number) => putNamed(a, name, i);
       // Every change after the store's compaction marker: the rebuild must not go back to the marker's state.
       await put("x", 1);
       await put("y", 1);
@@ -511,15 +511,15 @@ describe("etcd store: what only etcd has", () => {
       hub.watch({ type: k.type, apiVersion: "example.com/v1", kind: "Widget", resourceVersion: before, allowBookmarks: false }, sink);
       failClock = true;
       await direct.delete().key(`${prefix}/o/${k.type}/${k.namespace}\u0000z`).exec();
-      await waitForCommit(a, { what: "the foreign delete of z", until: () => a.get(key("z")) === undefined });
+      await waitForCommit(a, { what: "the foreign delete of z", until: () => a.get(keyOf("z")) === undefined });
       assert.equal(failClock, false, "the injected failure was hit");
       assert.ok(
         warnings.some((w) => w.includes("rebuilding")),
         warnings.join("\n"),
       );
       // The newest state, not the marker's.
-      assert.deepEqual(a.get(key("x")), { json: x2.object, revision: x2.revision });
-      assert.equal(JSON.parse(a.get(key("y"))!.json).i, 1);
+      assert.deepEqual(a.get(keyOf("x")), { json: x2.object, revision: x2.revision });
+      assert.equal(JSON.parse(a.get(keyOf("y"))!.json).i, 1);
       assert.deepEqual(
         a.list({ type: k.type }).items.map((o) => JSON.parse(o).metadata.name),
         ["x", "y"],
@@ -538,7 +538,7 @@ describe("etcd store: what only etcd has", () => {
       try {
         await b.sync!();
         assert.deepEqual(b.list({ type: k.type }), a.list({ type: k.type }));
-        assert.equal(b.get(key("x"))?.revision, x3.revision);
+        assert.equal(b.get(keyOf("x"))?.revision, x3.revision);
       } finally {
         await b.close();
       }
@@ -560,12 +560,12 @@ describe("etcd store: what only etcd has", () => {
       assert.ok(throttle, `the rebuild waits the 600 ms left of its second on the store's clock; it asked for ${JSON.stringify(asked)}`);
       storeClock.advance(599);
       assert.equal(throttle.fired, false);
-      assert.ok(a.get(key("y")), "y is served until the rebuild loads");
+      assert.ok(a.get(keyOf("y")), "y is served until the rebuild loads");
       storeClock.advance(1);
       assert.equal(throttle.fired, true);
-      await waitForCommit(a, { what: "the second rebuild, after the clock passed a second", until: () => a.get(key("y")) === undefined });
+      await waitForCommit(a, { what: "the second rebuild, after the clock passed a second", until: () => a.get(keyOf("y")) === undefined });
       assert.equal(rebuilds, 2);
-      assert.deepEqual(a.get(key("x")), { json: x3.object, revision: x3.revision });
+      assert.deepEqual(a.get(keyOf("x")), { json: x3.object, revision: x3.revision });
     } finally {
       hub.close();
       direct.close();
@@ -650,9 +650,8 @@ describe("etcd store: what only etcd has", () => {
     const warnings: string[] = [];
     const a = await openEtcdStore(options(prefix, { syncIntervalMs: 0, onWarning: (m) => warnings.push(m) }));
     const direct = new Etcd3({ hosts: etcd.endpoints });
-    const key = (name: string): ObjectKey => ({ ...k, name });
     const etcdKey = (name: string) => `${prefix}/o/${k.type}/${k.namespace}\u0000${name}`;
-    const put = (s: Store, name: string, i: number) => s.write(key(name), (_c, r) => ({ op: "put", object: named(name, r, i) }));
+    const put = putNamed;
     try {
       await put(a, "x", 1);
       await put(a, "gone", 1);
@@ -666,8 +665,8 @@ describe("etcd store: what only etcd has", () => {
       assert.equal(a.head(), y.revision);
       const names = (s: Store) => s.list({ type: k.type }).items.map((o) => JSON.parse(o).metadata.name);
       assert.deepEqual(names(a), ["y"]);
-      assert.equal(a.get(key("p")), undefined);
-      assert.equal(a.get(key("x")), undefined, "an object overwritten with a poison value is gone");
+      assert.equal(a.get(keyOf("p")), undefined);
+      assert.equal(a.get(keyOf("x")), undefined, "an object overwritten with a poison value is gone");
       assert.ok(
         warnings.some((w) => w.includes(`${k.namespace}/p`)),
         warnings.join("\n"),
@@ -691,7 +690,7 @@ describe("etcd store: what only etcd has", () => {
         // A write over a poison value replaces it (it compares the key's real mod_revision).
         const p = await put(b, "p", 1);
         await a.sync!();
-        assert.deepEqual(a.get(key("p")), { json: p.object, revision: p.revision });
+        assert.deepEqual(a.get(keyOf("p")), { json: p.object, revision: p.revision });
         assert.equal(a.changes(y.revision, 10)[0]?.type, "ADDED");
         // Compaction rewrites the marker.
         const c = await b.compact({ minEvents: 0, windowMs: 0 });
