@@ -6,33 +6,21 @@
 // errors kubectl knows. Each command gets its own KUBECONFIG, HOME and cache.
 
 import assert from "node:assert/strict";
-import { execFile, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { kubectlFor, type Kubectl } from "../helpers/kubectl.ts";
 import { api, createType, startTestServer, type ApiClient, type TestServer } from "../helpers/server.ts";
 
 const WIDGETS = "/apis/demo.example.com/v1/namespaces/default/widgets";
 
 let s: TestServer;
 let c: ApiClient;
+let k: Kubectl;
 let home: string;
 
-/** Runs kubectl with `args`; resolves with exit code, stdout and stderr (never rejects). */
-function kubectl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return kubectlWith({}, ...args);
-}
-
-/** kubectl with more environment (EDITOR). */
-function kubectlWith(more: Record<string, string>, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    const env = { PATH: process.env.PATH, HOME: home, KUBECONFIG: join(home, "config"), ...more };
-    execFile("kubectl", ["--server", s.url, "--cache-dir", join(home, "cache"), "-n", "default", ...args], { env, timeout: 30_000 }, (err, stdout, stderr) => {
-      done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
+const kubectl = (...args: string[]) => k.run(...args);
+const kubectlWith = (env: Record<string, string>, ...args: string[]) => k.runWith(env, ...args);
 
 /** Writes a manifest into the test's home; returns its path. */
 function manifest(name: string, yaml: string): string {
@@ -49,11 +37,9 @@ extra: true
 `;
 
 before(async () => {
-  const which = spawnSync("kubectl", ["version", "--client"], { encoding: "utf8" });
-  assert.equal(which.status, 0, "kubectl must be installed (it is on the machine image; .ci/run installs it when missing)");
-  home = mkdtempSync(join(tmpdir(), "setpoint-kubectl-writes-"));
-  writeFileSync(join(home, "config"), "apiVersion: v1\nkind: Config\n");
   s = await startTestServer();
+  k = kubectlFor(s.url, { namespace: "default" });
+  home = k.home;
   c = api(s.url);
   await createType(c, {
     group: "demo.example.com",
@@ -64,7 +50,7 @@ before(async () => {
 });
 after(async () => {
   await s?.stop();
-  if (home) rmSync(home, { recursive: true, force: true });
+  k?.close();
 });
 
 describe("kubectl writes", () => {

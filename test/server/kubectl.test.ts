@@ -5,30 +5,18 @@
 // with printer columns (and by short name and category), explain, and get -w.
 
 import assert from "node:assert/strict";
-import { execFile, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { PIPELINE_RUN_RESOURCE_TYPE } from "../../src/pipelines/resource-type.ts";
+import { kubectlFor, type Kubectl } from "../helpers/kubectl.ts";
 import { api, startTestServer, type ApiClient, type TestServer } from "../helpers/server.ts";
 
 const RUNS = "/apis/ci.setpoint.dev/v1/namespaces/default/pipelineruns";
 
 let s: TestServer;
 let c: ApiClient;
-let home: string;
+let k: Kubectl;
 
-/** Runs kubectl with `args`; resolves with exit code, stdout and stderr (never rejects). */
-function kubectl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    execFile("kubectl", ["--server", s.url, "--cache-dir", join(home, "cache"), ...args], { env: kubeEnv(), timeout: 30_000 }, (err, stdout, stderr) => {
-      done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
-
-const kubeEnv = () => ({ PATH: process.env.PATH, HOME: home, KUBECONFIG: join(home, "config") });
+const kubectl = (...args: string[]) => k.run(...args);
 
 /** Lines of a kubectl table split on runs of spaces. */
 const rows = (text: string): string[][] =>
@@ -38,11 +26,8 @@ const rows = (text: string): string[][] =>
     .map((l) => l.trim().split(/\s{2,}/));
 
 before(async () => {
-  const which = spawnSync("kubectl", ["version", "--client"], { encoding: "utf8" });
-  assert.equal(which.status, 0, "kubectl must be installed (it is on the machine image; .ci/run installs it when missing)");
-  home = mkdtempSync(join(tmpdir(), "setpoint-kubectl-"));
-  writeFileSync(join(home, "config"), "apiVersion: v1\nkind: Config\n");
   s = await startTestServer();
+  k = kubectlFor(s.url);
   c = api(s.url);
   assert.equal((await c.post("/apis/setpoint.dev/v1/resourcetypes", PIPELINE_RUN_RESOURCE_TYPE)).status, 201);
   const created = await c.post(RUNS, {
@@ -60,7 +45,7 @@ before(async () => {
 });
 after(async () => {
   await s?.stop();
-  if (home) rmSync(home, { recursive: true, force: true });
+  k?.close();
 });
 
 describe("kubectl", () => {
@@ -128,7 +113,7 @@ describe("kubectl", () => {
   });
 
   it("get -w prints the table, then a row per change with its columns", async () => {
-    const child = spawn("kubectl", ["--server", s.url, "--cache-dir", join(home, "cache"), "get", "pr", "-w"], { env: kubeEnv() });
+    const child = k.spawn("get", "pr", "-w");
     let out = "";
     const seen = (re: RegExp) =>
       new Promise<void>((done, fail) => {
