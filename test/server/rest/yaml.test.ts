@@ -58,6 +58,27 @@ describe("YAML answers", () => {
     });
   });
 
+  it("at the contract's limits: a 253-character name in a 63-character namespace, an object near 1.5 MiB of multi-byte text, read back at a revision", async () => {
+    const ns = `${freshNs()}-`.padEnd(63, "n");
+    assert.equal(ns.length, 63);
+    const name = "w".repeat(253);
+    // Near the 1.5 MiB object limit, with multi-byte text (yaml-response.test checks the escapes one by one).
+    const color = `ü€😀\u0085\u2028\u2029${"x".repeat(1_400_000)}`;
+    const made = await c.request("POST", `${widgets(ns)}?fieldValidation=Strict`, {
+      body: widget(name, { size: 3, color }),
+      headers: { accept: "application/yaml" },
+    });
+    assert.equal(made.status, 201, made.text.slice(0, 300));
+    const stored = parse(made.text, { version: "1.1" });
+    assert.equal(stored.spec.color, color);
+    const json = await ok(c.get(`${widgets(ns)}/${name}`));
+    const one = await getAs(`${widgets(ns)}/${name}?resourceVersion=${stored.metadata.resourceVersion}`, "application/yaml");
+    assert.equal(one.status, 200, one.text.slice(0, 300));
+    assert.deepEqual(parse(one.text, { version: "1.1" }), json);
+    const list = await getAs(widgets(ns), "application/yaml");
+    assert.deepEqual(parse(list.text, { version: "1.1" }).items, [json]);
+  });
+
   it("JSON when the client lists it first, or asks for anything", async () => {
     const ns = freshNs();
     await created(c.post(widgets(ns), widget("j")));
