@@ -42,6 +42,8 @@ export interface ApiErrorOptions {
   cause?: unknown;
   /** Seconds the client should wait before retrying (Status `details.retryAfterSeconds`). */
   retryAfterSeconds?: number;
+  /** A continue token the client may use instead (Status `metadata.continue`, kube's expired-list answer). */
+  continue?: string;
 }
 
 /** Base of every error that maps to a Kubernetes Status. */
@@ -50,6 +52,7 @@ export class ApiError extends Error {
   readonly subject: ErrorSubject;
   readonly causes: FieldCause[];
   readonly retryAfterSeconds?: number;
+  readonly continue?: string;
   constructor(reason: Reason, message: string, options: ApiErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = `${reason}Error`;
@@ -57,6 +60,7 @@ export class ApiError extends Error {
     this.subject = options.subject ?? {};
     this.causes = options.causes ?? [];
     if (options.retryAfterSeconds !== undefined) this.retryAfterSeconds = options.retryAfterSeconds;
+    if (options.continue !== undefined) this.continue = options.continue;
   }
 }
 

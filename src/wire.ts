@@ -75,7 +75,8 @@ export interface StatusCause {
 export interface Status {
   kind: "Status";
   apiVersion: "v1";
-  metadata: Record<string, never>;
+  /** `continue`: only on a 410 for an expired continue token, a token that goes on at the newest revision (as kube). */
+  metadata: { continue?: string };
   status: "Failure";
   message: string;
   /** A Reason of src/errors.ts (NotFound, Conflict, Expired, …). */

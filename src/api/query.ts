@@ -40,10 +40,14 @@ export interface WatchQuery {
 
 /** Where a paginated list goes on: the first page's revision and the last key served. */
 export interface ContinueToken {
+  /** The revision every page is served at; LATEST_REVISION: the newest state, whatever it is (kube's -1). */
   revision: number;
   namespace: string;
   name: string;
 }
+
+/** A continue token's revision meaning "the newest state" (kube's -1, in the token of an expired list's 410). */
+export const LATEST_REVISION = -1;
 
 function bad(param: string, message: string): BadRequestError {
   return new BadRequestError(message, { causes: [{ field: param, message, reason: "FieldValueInvalid" }] });
@@ -78,7 +82,7 @@ export function encodeContinue(token: ContinueToken): string {
 export function decodeContinue(text: string): ContinueToken {
   try {
     const o = JSON.parse(Buffer.from(text, "base64url").toString()) as { v?: number; rv?: unknown; ns?: unknown; n?: unknown };
-    if (o.v === 1 && Number.isSafeInteger(o.rv) && typeof o.ns === "string" && typeof o.n === "string") {
+    if (o.v === 1 && Number.isSafeInteger(o.rv) && (o.rv as number) >= LATEST_REVISION && typeof o.ns === "string" && typeof o.n === "string") {
       return { revision: o.rv as number, namespace: o.ns, name: o.n };
     }
   } catch {
@@ -87,10 +91,15 @@ export function decodeContinue(text: string): ContinueToken {
   throw bad("continue", "continue key is not valid: it was not issued by this server");
 }
 
-/** The error for a continue token whose revision has been compacted. */
-export function expiredContinue(): ExpiredError {
+/**
+ * The error for a continue token whose revision has been compacted, as
+ * kube-apiserver's: it carries a token that goes on after the same key at the
+ * newest revision (an inconsistent list, which the client may choose).
+ */
+export function expiredContinue(after: { namespace: string; name: string }): ExpiredError {
   return new ExpiredError(
-    "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+    "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.",
+    { continue: encodeContinue({ revision: LATEST_REVISION, namespace: after.namespace, name: after.name }) },
   );
 }
 

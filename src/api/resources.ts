@@ -24,7 +24,7 @@ import { consoleLog, type WarnLog } from "./log.ts";
 import { asObject, checkTypeMatches, generationChanged, invalid, sameContent, serialize, timestamp, validateObject } from "./object.ts";
 import type { LooseObject } from "../wire.ts";
 import { applyPatch, checkPatch, type PatchType } from "./patch.ts";
-import { encodeContinue, expiredContinue, parseListQuery, parseRevision, parseWatchQuery, type RawQuery } from "./query.ts";
+import { encodeContinue, expiredContinue, LATEST_REVISION, parseListQuery, parseRevision, parseWatchQuery, type RawQuery } from "./query.ts";
 import type { TypeRegistry } from "./registry.ts";
 import type { TypeValidators } from "./type-validators.ts";
 import { RESOURCE_TYPES, apiVersionOf, immutableTypeChanges, typeFromResourceType, type TypeInfo } from "./types.ts";
@@ -219,9 +219,9 @@ export class Resources {
     const t = await this.#resolveCurrent(ref, false);
     const q = parseListQuery(raw);
     let revision: number | undefined;
-    if (q.continueFrom) {
+    if (q.continueFrom && q.continueFrom.revision !== LATEST_REVISION) {
       revision = q.continueFrom.revision;
-      if (revision < this.#store.compacted()) throw expiredContinue();
+      if (revision < this.#store.compacted()) throw expiredContinue(q.continueFrom);
       if (revision > this.#store.head()) await this.#hub.waitFor(revision, this.#catchUpMs);
     } else if (q.resourceVersion !== undefined && q.resourceVersion > this.#store.head()) {
       await this.#hub.waitFor(q.resourceVersion, this.#catchUpMs);
@@ -263,7 +263,7 @@ export class Resources {
     try {
       result = this.#store.list({ type: plan.type.name, namespace: plan.namespace, revision: plan.revision, after, limit, filter: plan.filter });
     } catch (err) {
-      if (err instanceof ExpiredError && plan.continued) throw expiredContinue();
+      if (err instanceof ExpiredError && plan.continued && after) throw expiredContinue(after);
       throw err;
     }
     const page: ListPage & { next?: { namespace: string; name: string } } = { type: plan.type, items: result.items, revision: result.revision };

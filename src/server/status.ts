@@ -47,6 +47,7 @@ export function statusOf(err: unknown): Status {
     reason: e.reason,
     code: REASONS[e.reason].http,
   };
+  if (e.continue !== undefined) status.metadata.continue = e.continue;
   const details: NonNullable<Status["details"]> = {};
   if (e.subject.name !== undefined) details.name = e.subject.name;
   if (e.subject.group !== undefined) details.group = e.subject.group;

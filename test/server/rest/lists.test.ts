@@ -212,6 +212,33 @@ describe("list", () => {
     assert.deepEqual(names(await ok(c.get(gadgets(ns)))), ["a", "b", "c", "d", "e"]);
   });
 
+  it("a compacted continue token's 410 carries kube's fresh token, which goes on after the last key at the newest revision", async () => {
+    const ns = freshNs();
+    for (const n of ["a", "b", "c"]) await created(c.post(gadgets(ns), gadget(n)));
+    const p1 = await ok(c.get(`${gadgets(ns)}?limit=1`));
+    assert.deepEqual(names(p1), ["a"]);
+    await c.del(`${gadgets(ns)}/b`);
+    await created(c.post(gadgets(ns), gadget("d")));
+    t.skipTime(1000);
+    await t.server.store.compact({ minEvents: 0, windowMs: 0 });
+    const res = await c.get(`${gadgets(ns)}?limit=1&continue=${encodeURIComponent(p1.metadata.continue)}`);
+    assertStatus(res, 410, "Expired");
+    const status = res.body as Record<string, any>;
+    // kube-apiserver's words (etcd3 store, handleCompactedErrorForPaging) and its ListMeta.continue
+    assert.match(status.message, /use the continue token in this response to retrieve the remainder of the results/);
+    const fresh = status.metadata?.continue;
+    assert.equal(typeof fresh, "string", res.text);
+    assert.notEqual(fresh, p1.metadata.continue);
+    // The fresh token lists what follows "a" now (b deleted, d created), a page at a time, at the newest revision.
+    const h = await head();
+    const p2 = await ok(c.get(`${gadgets(ns)}?limit=1&continue=${encodeURIComponent(fresh)}`));
+    assert.deepEqual(names(p2), ["c"]);
+    assert.ok(Number(p2.metadata.resourceVersion) >= h);
+    const p3 = await ok(c.get(`${gadgets(ns)}?limit=1&continue=${encodeURIComponent(p2.metadata.continue)}`));
+    assert.deepEqual(names(p3), ["d"]);
+    assert.equal(p3.metadata.resourceVersion, p2.metadata.resourceVersion, "later pages stay at the fresh page's revision");
+  });
+
   it("bad continue, limit and resourceVersion parameters are 400", async () => {
     const ns = freshNs();
     for (const q of ["continue=garbage", "limit=-1", "limit=abc", "resourceVersion=abc", "resourceVersion=-5", "resourceVersion=1.5"]) {
