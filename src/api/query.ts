@@ -2,7 +2,7 @@
 // whatever transport carried them, into typed values. Bad values are
 // BadRequest errors naming the parameter.
 
-import { BadRequestError, ExpiredError } from "../errors.ts";
+import { BadRequestError, ExpiredError, InvalidError } from "../errors.ts";
 import { parseFieldSelector, parseLabelSelector, type FieldSelector, type LabelSelector } from "./selector.ts";
 
 /** Raw query parameters as strings (absent ones undefined). */
@@ -51,6 +51,17 @@ export const LATEST_REVISION = -1;
 
 function bad(param: string, message: string): BadRequestError {
   return new BadRequestError(message, { causes: [{ field: param, message, reason: "FieldValueInvalid" }] });
+}
+
+/**
+ * A combination of options that kube-apiserver's ValidateListOptions refuses:
+ * 422 Invalid of kind `ListOptions.meta.k8s.io`, as kube answers it.
+ */
+function invalidOption(param: string, reason: "FieldValueForbidden" | "FieldValueNotSupported", detail: string): InvalidError {
+  const message = reason === "FieldValueForbidden" ? `Forbidden: ${detail}` : `Unsupported value: ${detail}`;
+  return new InvalidError(`ListOptions.meta.k8s.io "" is invalid: ${param}: ${message}`, [{ field: param, message, reason }], {
+    subject: { kind: "ListOptions", group: "meta.k8s.io" },
+  });
 }
 
 /** Parses a resourceVersion parameter: a non-negative integer; "" and undefined mean unset. */
@@ -116,15 +127,19 @@ export function parseListQuery(q: RawQuery): ListQuery {
   if (out.continueFrom && out.resourceVersion !== undefined) throw bad("resourceVersion", "specifying resource version is not allowed when using continue");
   const match = q.resourceVersionMatch;
   if (match !== undefined && match !== "") {
+    const forbidden = (detail: string) => invalidOption("resourceVersionMatch", "FieldValueForbidden", detail);
+    if (rv === undefined) throw forbidden("resourceVersionMatch is forbidden unless resourceVersion is provided");
+    if (q.continue) throw forbidden("resourceVersionMatch is forbidden when continue is provided");
     if (match !== "Exact" && match !== "NotOlderThan") {
-      throw bad("resourceVersionMatch", `invalid resourceVersionMatch ${JSON.stringify(match)}: supported values: "Exact", "NotOlderThan"`);
+      throw invalidOption("resourceVersionMatch", "FieldValueNotSupported", `${JSON.stringify(match)}: supported values: "Exact", "NotOlderThan", ""`);
     }
-    if (rv === undefined) throw bad("resourceVersionMatch", "resourceVersionMatch is forbidden unless resourceVersion is provided");
-    if (q.continue) throw bad("resourceVersionMatch", "resourceVersionMatch is forbidden when continue is provided");
     if (match === "Exact") {
-      if (rv === 0) throw bad("resourceVersionMatch", 'resourceVersionMatch "Exact" is forbidden for resourceVersion "0"');
+      if (rv === 0) throw forbidden('resourceVersionMatch "exact" is forbidden for resourceVersion "0"');
       out.exact = true;
     }
+  }
+  if (q.sendInitialEvents !== undefined && q.sendInitialEvents !== "") {
+    throw invalidOption("sendInitialEvents", "FieldValueForbidden", "sendInitialEvents is forbidden for list");
   }
   return out;
 }
@@ -137,6 +152,15 @@ export function parseWatchQuery(q: RawQuery): WatchQuery {
   if (rv !== undefined) out.resourceVersion = rv;
   const initial = parseBool(q.sendInitialEvents, "sendInitialEvents");
   if (initial !== undefined) out.sendInitialEvents = initial;
+  // As kube-apiserver: only NotOlderThan, and only beside sendInitialEvents (which, unlike kube, may also come alone: API.md §5).
+  const match = q.resourceVersionMatch;
+  if (match !== undefined && match !== "") {
+    if (initial === undefined) {
+      throw invalidOption("resourceVersionMatch", "FieldValueForbidden", "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided");
+    }
+    if (match !== "NotOlderThan")
+      throw invalidOption("resourceVersionMatch", "FieldValueNotSupported", `${JSON.stringify(match)}: supported values: "NotOlderThan"`);
+  }
   const timeout = parseCount(q.timeoutSeconds, "timeoutSeconds");
   // Timers cannot wait longer than 2^31-1 ms; a longer one would fire at once.
   if (timeout !== undefined && timeout > 0) out.timeoutMs = Math.min(timeout * 1000, 2 ** 31 - 1);

@@ -41,7 +41,7 @@ describe("list", () => {
     assert.deepEqual(keys, sorted);
   });
 
-  it("resourceVersionMatch=Exact serves the state at exactly that revision; bad combinations are 400", async () => {
+  it("resourceVersionMatch=Exact serves the state at exactly that revision; bad combinations are 422 as kube's ListOptions", async () => {
     const ns = freshNs();
     const a = await created(c.post(gadgets(ns), gadget("a")));
     await created(c.post(gadgets(ns), gadget("b")));
@@ -52,11 +52,31 @@ describe("list", () => {
     assert.deepEqual(names(exact), ["a"], "b did not exist yet and a was not deleted yet");
     const notOlder = await ok(c.get(`${gadgets(ns)}?resourceVersion=${rv(a)}&resourceVersionMatch=NotOlderThan`));
     assert.deepEqual(names(notOlder), ["b"]);
-    for (const q of ["resourceVersionMatch=Exact", `resourceVersion=${rv(a)}&resourceVersionMatch=Sometimes`, "resourceVersion=0&resourceVersionMatch=Exact"]) {
+    // kube-apiserver validates ListOptions after decoding them: 422 Invalid of kind ListOptions.meta.k8s.io.
+    for (const [q, field, reason] of [
+      ["resourceVersionMatch=Exact", "resourceVersionMatch", "FieldValueForbidden"],
+      [`resourceVersion=${rv(a)}&resourceVersionMatch=Sometimes`, "resourceVersionMatch", "FieldValueNotSupported"],
+      ["resourceVersion=0&resourceVersionMatch=Exact", "resourceVersionMatch", "FieldValueForbidden"],
+      ["sendInitialEvents=true", "sendInitialEvents", "FieldValueForbidden"],
+    ] as const) {
       const res = await c.get(`${gadgets(ns)}?${q}`);
-      assertStatus(res, 400, "BadRequest");
-      assert.deepEqual(causeFields(res), ["resourceVersionMatch"], q);
+      assertStatus(res, 422, "Invalid");
+      const status = res.body as Record<string, any>;
+      assert.match(status.message, /^ListOptions\.meta\.k8s\.io "" is invalid: /, q);
+      assert.equal(status.details.kind, "ListOptions", q);
+      assert.equal(status.details.group, "meta.k8s.io", q);
+      assert.deepEqual(
+        status.details.causes.map((x: Record<string, string>) => [x.field, x.reason]),
+        [[field, reason]],
+        q,
+      );
     }
+    // A continue token with resourceVersionMatch: forbidden too.
+    await created(c.post(gadgets(ns), gadget("c")));
+    const p1 = await ok(c.get(`${gadgets(ns)}?limit=1`));
+    const res = await c.get(`${gadgets(ns)}?limit=1&continue=${encodeURIComponent(p1.metadata.continue)}&resourceVersion=0&resourceVersionMatch=NotOlderThan`);
+    assertStatus(res, 422, "Invalid");
+    assert.deepEqual(causeFields(res), ["resourceVersionMatch"]);
   });
 
   it("an empty list still has kind, items [] and the store's newest revision", async () => {
@@ -297,5 +317,29 @@ describe("watch query parameters", () => {
     ]) {
       assertStatus(await c.get(`${gadgets("x")}?watch=true&${query}`), 400, "BadRequest");
     }
+  });
+
+  it("resourceVersionMatch on a watch: NotOlderThan with sendInitialEvents only, else 422 as kube's ListOptions", async () => {
+    for (const [query, reason] of [
+      ["sendInitialEvents=true&resourceVersionMatch=Exact&resourceVersion=1", "FieldValueNotSupported"],
+      ["resourceVersionMatch=NotOlderThan", "FieldValueForbidden"],
+    ] as const) {
+      const res = await c.get(`${gadgets("x")}?watch=true&${query}`);
+      assertStatus(res, 422, "Invalid");
+      assert.equal((res.body as Record<string, any>).details.kind, "ListOptions", query);
+      assert.deepEqual(
+        (res.body as Record<string, any>).details.causes.map((x: Record<string, string>) => [x.field, x.reason]),
+        [["resourceVersionMatch", reason]],
+        query,
+      );
+    }
+    // What client-go's WatchList sends is served.
+    const ns = freshNs();
+    await created(c.post(gadgets(ns), gadget("first")));
+    const end = await watchUntil(
+      `${t.url}${gadgets(ns)}?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true`,
+      (e) => e.type === "BOOKMARK",
+    );
+    assert.equal(end.object?.metadata?.annotations?.["k8s.io/initial-events-end"], "true");
   });
 });
