@@ -49,25 +49,22 @@ async function server(secure: boolean, dir: string): Promise<{ s: RunningServer;
   };
   await post("/apis/setpoint.dev/v1/resourcetypes", { metadata: { name: `things.${G}` }, spec: { group: G, version: "v1", kind: "Thing", plural: "things" } });
   await post(`/apis/${G}/v1/namespaces/ns/things`, { metadata: { name: "t1" }, spec: { n: 1 } });
-  // The same objects on both servers, so that only the flags differ.
-  {
-    await post("/apis/rbac.authorization.k8s.io/v1/clusterroles", {
-      metadata: { name: "reader" },
-      rules: [{ apiGroups: [G], resources: ["things"], verbs: ["get", "list", "watch"] }],
-    });
-    for (let i = 0; i < 200; i++) {
-      await post(`/apis/rbac.authorization.k8s.io/v1/namespaces/ns${i}/rolebindings`, {
-        metadata: { name: `b${i}` },
-        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "reader" },
-        subjects: [{ kind: "User", name: `other${i}` }],
-      });
-    }
-    await post("/apis/rbac.authorization.k8s.io/v1/namespaces/ns/rolebindings", {
-      metadata: { name: "team" },
+  await post("/apis/rbac.authorization.k8s.io/v1/clusterroles", {
+    metadata: { name: "reader" },
+    rules: [{ apiGroups: [G], resources: ["things"], verbs: ["get", "list", "watch"] }],
+  });
+  for (let i = 0; i < 200; i++) {
+    await post(`/apis/rbac.authorization.k8s.io/v1/namespaces/ns${i}/rolebindings`, {
+      metadata: { name: `b${i}` },
       roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "reader" },
-      subjects: [{ kind: "Group", name: "team" }],
+      subjects: [{ kind: "User", name: `other${i}` }],
     });
   }
+  await post("/apis/rbac.authorization.k8s.io/v1/namespaces/ns/rolebindings", {
+    metadata: { name: "team" },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "reader" },
+    subjects: [{ kind: "Group", name: "team" }],
+  });
   return { s, token: secure ? (process.env.BENCH_USER ?? "t-user") : undefined };
 }
 

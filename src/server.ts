@@ -377,7 +377,7 @@ async function upgrade(
   try {
     const url = new URL(req.url ?? "/", "http://setpoint");
     const route = parseRoute(url.pathname);
-    if (!route || route.kind !== "collection") throw new NotFoundError(`no watch at ${url.pathname}: open a list path`);
+    if (route?.kind !== "collection") throw new NotFoundError(`no watch at ${url.pathname}: open a list path`);
     if (url.searchParams.has("watch") && !isWatch(url.searchParams))
       throw new ApiError("BadRequest", "a WebSocket on a list path is a watch: drop watch=false");
     if (!ctx.ready()) throw new ApiError("TooManyRequests", "the server is shutting down; retry against another replica");

@@ -160,8 +160,9 @@ export class Informer<T extends ApiObject = ApiObject> {
         if (this.#revision === 0) await this.#list(signal);
         if (await this.#watch(signal)) backoff.reset();
         tooLarge = 0;
-      } catch (err) {
+      } catch (caught) {
         if (signal.aborted) break;
+        let err = caught;
         if (err instanceof TimeoutError && ++tooLarge >= 3)
           err = new ExpiredError(`informer: the server stays behind revision ${this.#revision}`, { cause: err });
         if (err instanceof ExpiredError) {

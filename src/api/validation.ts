@@ -316,7 +316,7 @@ function toCauses(errors: SchemaError[], root: unknown, prefix: string): FieldCa
       for (const name of missing) add(required(childPath(path, name)));
       if (missing.length === 0) add({ field: path, message: e.message, reason: "FieldValueRequired" });
     } else if (e.keyword === "additionalProperties") {
-      continue; // a summary: TypeBox also reports each extra property at its own path
+      // a summary: TypeBox also reports each extra property at its own path
     } else if (e.keyword === "boolean") {
       add(invalid(path, value, "field is not allowed by the schema")); // a `false` schema, e.g. additionalProperties
     } else {

@@ -234,7 +234,7 @@ function shutdown(server: grpc.Server, clock: Clock, graceMs: number): Promise<v
 
 /** The API's ResourceRef from the wire's: "" means absent. */
 function refOf(ref: wire.ResourceRef | null | undefined, needName: boolean): ResourceRef {
-  if (!ref || !ref.group || !ref.version || !ref.plural) {
+  if (!ref?.group || !ref.version || !ref.plural) {
     throw new BadRequestError("ref.group, ref.version and ref.plural are required", {
       causes: [{ field: "ref", message: "group, version and plural are required", reason: "FieldValueRequired" }],
     });

@@ -385,7 +385,7 @@ function httpCredentials(req: IncomingMessage, upgrade: boolean): Credentials {
   const socket = req.socket;
   if (socket instanceof TLSSocket && socket.authorized) {
     const cert = socket.getPeerCertificate();
-    if (cert && cert.raw) credentials.certificate = cert;
+    if (cert?.raw) credentials.certificate = cert;
   }
   return credentials;
 }

@@ -875,7 +875,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
       try {
         await sync();
         break;
-      } catch (err) {
+      } catch {
         if (closed || clock.now() >= deadline) throw noSpace(cause) ?? unavailable("write (its outcome is unknown)", cause);
         await sleep(200, true);
       }

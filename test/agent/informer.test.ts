@@ -92,7 +92,7 @@ for (const transport of ["websocket", "grpc"] as const) {
       assert.deepEqual(r.log.sort(), [`add:${transport}-new`, `delete:${transport}-gone1`, `delete:${transport}-gone2`, `update:${transport}-changed`]);
       assert.equal(r.informer.stats.lists, 2);
       assert.equal(r.informer.cache.get(`default/${transport}-gone1`), undefined);
-      assert.equal((r.informer.cache.get(`default/${transport}-changed`)?.spec as any).size, 2);
+      assert.equal((r.informer.cache.get(`default/${transport}-changed`)?.spec as { size?: number } | undefined)?.size, 2);
       r.stop.abort();
       await running;
       client.close();
@@ -183,7 +183,7 @@ describe("informer backoff", () => {
     const clock = new ManualClock(0);
     const client = new SetpointClient({ grpcAddress: `127.0.0.1:${port}`, httpUrl: `http://127.0.0.1:${port}`, clock });
     const failures: number[] = [];
-    let notify = () => {};
+    const notify = () => {};
     const informer = new Informer<ApiObject>({
       client,
       type: TYPE,

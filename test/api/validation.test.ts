@@ -46,7 +46,7 @@ test("validateNamespace wants a DNS-1123 label of at most 63 characters", () => 
   const [upper] = validateNamespace("Default", "metadata.namespace");
   assert.match(
     upper?.message ?? "",
-    /a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-'.*\(e\.g\. 'my-name',  or '123-abc', regex/,
+    /a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-'.*\(e\.g\. 'my-name', {2}or '123-abc', regex/,
   );
   assert.equal(validateNamespace("", "metadata.namespace")[0]?.reason, "FieldValueRequired");
 });

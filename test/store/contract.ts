@@ -34,7 +34,7 @@ const WIDGETS = "widgets.example.com";
 /** A type whose name extends WIDGETS: must never show up in WIDGETS' lists. */
 const WIDGETS_AU = "widgets.example.com.au";
 const NODES = "nodes.example.com"; // cluster-scoped
-const COUNTERS = "counters.example.com";
+const _COUNTERS = "counters.example.com";
 
 /** Deadline for anything awaited through onCommit. */
 const DEADLINE_MS = 10_000;

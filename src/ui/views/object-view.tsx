@@ -206,7 +206,7 @@ export function ObjectView({ type, namespace, name, epoch }: { type: TypeInfo; n
           </div>
           <div>
             <h2>YAML</h2>
-            <pre class="yaml" tabIndex={0} aria-label="the object as YAML">
+            <pre class="yaml" role="region" tabIndex={0} aria-label="the object as YAML">
               {yaml}
             </pre>
           </div>

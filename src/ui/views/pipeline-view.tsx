@@ -21,7 +21,7 @@ export type Attempts = Map<string, Map<number, { start: string; end?: string; ph
 export function recordAttempts(attempts: Attempts, run: Obj): void {
   const tasks = (run.status?.tasks ?? {}) as Record<string, TaskStatus>;
   for (const [name, t] of Object.entries(tasks)) {
-    if (!t || !t.attempt || !t.startTime) continue;
+    if (!t?.attempt || !t.startTime) continue;
     let byAttempt = attempts.get(name);
     if (!byAttempt) attempts.set(name, (byAttempt = new Map()));
     const earlier = byAttempt.get(t.attempt - 1);
@@ -123,12 +123,12 @@ function Timeline({ tasks, attempts, now }: { tasks: Task[]; attempts: Attempts;
   const t1 = Math.max(...bars.map((b) => (b.end ? Date.parse(b.end) : now)), t0 + 1000);
   const pct = (t: number) => `${((100 * (t - t0)) / (t1 - t0)).toFixed(2)}%`;
   return (
-    <div class="timeline" role="list" aria-label="when each task ran">
+    <ul class="timeline" aria-label="when each task ran">
       {bars.map((b) => {
         const start = Date.parse(b.start);
         const end = b.end ? Date.parse(b.end) : now;
         return (
-          <div class="tl-row" role="listitem" data-task={b.task} data-attempt={b.attempt}>
+          <li class="tl-row" data-task={b.task} data-attempt={b.attempt}>
             <span class="tl-label">
               {b.task} <span class="muted">#{b.attempt}</span>
             </span>
@@ -140,10 +140,10 @@ function Timeline({ tasks, attempts, now }: { tasks: Task[]; attempts: Attempts;
               />
             </span>
             <span class="tl-took">{span(b.start, b.end, now)}</span>
-          </div>
+          </li>
         );
       })}
-    </div>
+    </ul>
   );
 }
 
@@ -160,6 +160,7 @@ function Output({ name, text }: { name: string; text: string }) {
       <summary>{name}</summary>
       <pre
         ref={pre}
+        role="region"
         tabIndex={0}
         aria-label={`output of ${name}`}
         onScroll={(e) => {

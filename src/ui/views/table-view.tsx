@@ -138,6 +138,7 @@ export function TableView({ type, query, epoch, onQuery }: { type: TypeInfo; que
         </div>
         <div
           class="grid-body"
+          role="rowgroup"
           ref={scroller}
           tabIndex={0}
           aria-label="objects: arrow keys move, Enter opens"

@@ -111,8 +111,12 @@ describe("authorization matrix: REST, HTTP and WebSocket watch, gRPC", () => {
   };
   const unary = (method: string, request: unknown, user: string) =>
     new Promise<number>((resolve) => {
-      (rpc as unknown as Record<string, Function>)[method]!.call(rpc, request, md(user), { deadline: Date.now() + 10_000 }, (err: grpc.ServiceError | null) =>
-        resolve(GRPC_CODE[err ? err.code : 0] ?? 1000 + (err?.code ?? 0)),
+      (rpc as unknown as Record<string, (...args: unknown[]) => unknown>)[method]!.call(
+        rpc,
+        request,
+        md(user),
+        { deadline: Date.now() + 10_000 },
+        (err: grpc.ServiceError | null) => resolve(GRPC_CODE[err ? err.code : 0] ?? 1000 + (err?.code ?? 0)),
       );
     });
   const grpcWatch = (user: string, ns: string) =>
