@@ -419,6 +419,13 @@ export class Resources {
   /** Deletes every object a list query selects; returns the list of what was deleted. */
   async deleteCollection(ref: ResourceRef, raw: RawQuery, options: WriteOptions = {}): Promise<string> {
     const t = await this.#resolveCurrent(ref, false);
+    // As kube-apiserver: a namespaced type's cross-namespace path serves list and watch only (API.md §4).
+    if (t.namespaced && ref.namespace === undefined) {
+      throw new ApiError(
+        "MethodNotAllowed",
+        `the server does not allow this method on the requested resource: deletecollection of ${t.plural} is served at /apis/${apiVersionOf(t)}/namespaces/NAMESPACE/${t.plural}`,
+      );
+    }
     const listed = JSON.parse(await this.list(ref, { labelSelector: raw.labelSelector, fieldSelector: raw.fieldSelector })) as { items: LooseObject[] };
     const deleted = await Promise.all(
       listed.items.map((item) =>

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { assertStatus, causeFields } from "../../helpers/server.ts";
-import { c, created, freshNs, gadget, gadgets, head, JSON_PATCH, names, ok, rv, useRestServer, widget, widgets } from "./fixture.ts";
+import { c, created, freshNs, gadget, gadgets, GV, head, JSON_PATCH, names, ok, rv, useRestServer, widget, widgets } from "./fixture.ts";
 
 useRestServer();
 
@@ -181,6 +181,19 @@ describe("deletecollection", () => {
     const list = await ok(c.get(gadgets(ns)));
     assert.deepEqual(names(list), ["keep"]);
     assert.equal(typeof list.items[0].metadata.deletionTimestamp, "string");
+  });
+
+  it("is not served across namespaces: DELETE on /apis/G/V/PLURAL of a namespaced type is 405 and deletes nothing, as kube", async () => {
+    const ns = freshNs();
+    await created(c.post(gadgets(ns), gadget("a", { labels: { app: "web" } })));
+    const h = await head();
+    const res = await c.del(`${GV}/gadgets?labelSelector=app%3Dweb`);
+    assertStatus(res, 405, "MethodNotAllowed");
+    assert.equal(await head(), h, "nothing was written");
+    assert.deepEqual(names(await ok(c.get(gadgets(ns)))), ["a"]);
+    // A cluster-scoped type's collection is its /apis/G/V/PLURAL.
+    await created(c.post(`${GV}/realms`, { apiVersion: `${GV.slice(6)}`, kind: "Realm", metadata: { name: "dc-realm", labels: { dc: "x" } }, spec: {} }));
+    assert.deepEqual(names(await ok(c.del(`${GV}/realms?labelSelector=dc%3Dx`))), ["dc-realm"]);
   });
 });
 
