@@ -23,6 +23,36 @@ describe("errors are Status objects", () => {
     await ok(c.get(`${widgets(ns)}/e`));
   });
 
+  it("a create or update whose body is a patch media type (or any type but JSON and YAML) is 415, and nothing is written, as kube", async () => {
+    const ns = freshNs();
+    const e = await created(c.post(widgets(ns), widget("e")));
+    for (const type of [
+      MERGE,
+      JSON_PATCH,
+      "application/strategic-merge-patch+json",
+      "application/apply-patch+yaml",
+      "application/vnd.api+json",
+      "*/*",
+      "text/plain",
+    ]) {
+      const posted = await c.request("POST", widgets(ns), { body: JSON.stringify(widget("f")), contentType: type });
+      assertStatus(posted, 415, "UnsupportedMediaType");
+      assert.deepEqual(causeFields(posted), ["Content-Type"], type);
+      const put = await c.request("PUT", `${widgets(ns)}/e`, { body: JSON.stringify(widget("e", { size: 2 })), contentType: type });
+      assertStatus(put, 415, "UnsupportedMediaType");
+    }
+    assert.deepEqual(names(await ok(c.get(widgets(ns)))), ["e"]);
+    assert.equal((await ok(c.get(`${widgets(ns)}/e`))).metadata.resourceVersion, e.metadata.resourceVersion);
+    // JSON with parameters, and YAML, are bodies.
+    await created(c.request("POST", widgets(ns), { body: JSON.stringify(widget("g")), contentType: "application/json; charset=utf-8" }));
+    await created(
+      c.request("POST", widgets(ns), {
+        body: "apiVersion: ci.example.com/v1\nkind: Widget\nmetadata: {name: h}\nspec: {size: 1}\n",
+        contentType: "application/yaml",
+      }),
+    );
+  });
+
   it("a bad name is 422 on metadata.name", async () => {
     const ns = freshNs();
     for (const name of ["UPPER", "under_score", "-lead", "trail-", "a".repeat(254), "sp ace", "ünï"]) {
