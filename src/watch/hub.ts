@@ -20,6 +20,7 @@ import { systemClock, type Clock, type Timer } from "../clock.ts";
 import { ExpiredError, TimeoutError, tooLargeResourceVersion, type ApiError } from "../errors.ts";
 import { labelsOf } from "../object-labels.ts";
 import type { Change, Store } from "../store.ts";
+import { Deque } from "./deque.ts";
 import { HubEvent, WatchEvent, bookmarkEvent } from "./event.ts";
 import type { Watcher, WatchRequest, WatchSink } from "./watcher.ts";
 
@@ -74,7 +75,7 @@ export class WatchHub {
   /** A catching-up watcher waits for its sink to drain below this many unsent bytes. */
   readonly #lowWater: number;
   /** Recent events, ascending and gap-free; the last one has revision `#delivered` (when non-empty). */
-  #window: HubEvent[] = [];
+  #window = new Deque<HubEvent>();
   #windowWeight = 0;
   /** Newest revision delivered to live watchers. */
   #delivered: number;
@@ -270,7 +271,7 @@ export class WatchHub {
   #dropCompacted(): void {
     if (this.#window.length === 0) return;
     const compacted = this.#store.compacted();
-    while (this.#window.length > 0 && this.#window[0]!.revision <= compacted) this.#windowWeight -= this.#window.shift()!.counted;
+    while (this.#window.length > 0 && this.#window.at(0)!.revision <= compacted) this.#windowWeight -= this.#window.shift()!.counted;
   }
 
   /** Sends `ev` to `w` as the event type its selectors make it (or not at all). */
@@ -421,7 +422,7 @@ export class WatchHub {
 
   /** Sends the next chunk of changes after `w.cursor`, from the window or the store's log; false if the watch ended. */
   #replayChunk(w: Watcher): boolean {
-    const oldestInWindow = this.#window.length > 0 ? this.#window[0]!.revision - 1 : this.#delivered;
+    const oldestInWindow = this.#window.length > 0 ? this.#window.at(0)!.revision - 1 : this.#delivered;
     if (w.cursor < oldestInWindow) {
       let batch: Change[];
       try {
@@ -453,7 +454,7 @@ export class WatchHub {
     let hi = this.#window.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.#window[mid]!.revision <= w.cursor) lo = mid + 1;
+      if (this.#window.at(mid)!.revision <= w.cursor) lo = mid + 1;
       else hi = mid;
     }
     const end = Math.min(this.#window.length, lo + CHUNK);
@@ -461,7 +462,7 @@ export class WatchHub {
     let i = lo;
     let recounted = false;
     for (; i < end && !w.closed; i++) {
-      const ev = this.#window[i]!;
+      const ev = this.#window.at(i)!;
       if (ev.resource === w.request.type) {
         this.#offer(w, ev);
         // This watcher's transport may be the first to encode it.
@@ -520,7 +521,7 @@ export class WatchHub {
 
   #expireAll(err: ApiError): void {
     this.#delivered = this.#store.head();
-    this.#window = [];
+    this.#window.clear();
     this.#windowWeight = 0;
     for (const set of this.#byType.values()) {
       for (const w of [...set]) {
