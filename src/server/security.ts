@@ -16,6 +16,7 @@ import { TLSSocket } from "node:tls";
 import type { Duplex } from "node:stream";
 import type * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
+import { parseFieldSelector } from "../api/selector.ts";
 import type { Clock } from "../clock.ts";
 import { ApiError, BadRequestError } from "../errors.ts";
 import type { WatchHub } from "../watch.ts";
@@ -397,18 +398,35 @@ export function attributesOf(route: Route | undefined, method: string, url: Pick
     const named = route.kind !== "collection";
     const w = url.searchParams.get("watch");
     const watch = websocket || w === "true" || w === "1";
+    const verb = resourceVerb(method, named, watch);
     return {
       kind: "resource",
-      verb: resourceVerb(method, named, watch),
+      verb,
       group: ref.group,
       version: ref.version,
       resource: ref.plural,
       subresource: route.kind === "status" ? "status" : "",
       namespace: ref.namespace ?? "",
-      name: ref.name ?? "",
+      name: ref.name ?? (verb === "list" || verb === "watch" ? selectedName(url.searchParams.get("fieldSelector")) : ""),
     };
   }
   return { kind: "nonResource", verb: nonResourceVerb(method), path: url.pathname };
+}
+
+/**
+ * The name a list or watch asks for, as kube-apiserver's RequestInfo finds it:
+ * a fieldSelector that pins `metadata.name` makes the request one for that
+ * name, so RBAC `resourceNames` grant it (`kubectl get NAME -w`). "" for none.
+ */
+function selectedName(fieldSelector: string | null): string {
+  if (!fieldSelector) return "";
+  let name: string;
+  try {
+    name = parseFieldSelector(fieldSelector).name ?? "";
+  } catch {
+    return ""; // the request itself answers 400 once admitted
+  }
+  return name === "." || name === ".." || name.includes("/") || name.includes("%") ? "" : name;
 }
 
 /** Answers a refused request with its Status (and Retry-After for 429). */

@@ -273,6 +273,46 @@ describe("authorization matrix: REST, HTTP and WebSocket watch, gRPC", () => {
     assert.equal((await bob.get(path)).status, 403);
   });
 
+  it("resourceNames: a list or watch whose fieldSelector pins metadata.name is authorized for that name, as kube (kubectl get NAME -w)", async () => {
+    await admin.post(`${RBAC}/namespaces/qa/roles`, {
+      kind: "Role",
+      metadata: { name: "w1-only" },
+      rules: [{ apiGroups: [G], resources: ["widgets"], verbs: ["get", "list", "watch"], resourceNames: ["w1"] }],
+    });
+    await admin.post(`${RBAC}/namespaces/qa/rolebindings`, {
+      kind: "RoleBinding",
+      metadata: { name: "bob-w1" },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "w1-only" },
+      subjects: [{ kind: "User", name: "bob" }],
+    });
+    const bob = api(t.url, { token: "t-bob" });
+    const coll = `/apis/${G}/v1/namespaces/qa/widgets`;
+    assert.equal((await bob.get(`${coll}/w1`)).status, 200);
+    assert.equal((await bob.get(coll)).status, 403, "a list of every name is not granted by resourceNames");
+    const named = await bob.get(`${coll}?fieldSelector=metadata.name%3Dw1`);
+    assert.equal(named.status, 200, named.text);
+    assert.deepEqual(
+      (named.body.items as Array<Record<string, any>>).map((i) => i.metadata.name),
+      ["w1"],
+    );
+    assert.equal((await bob.get(`${coll}?fieldSelector=metadata.name%3Dw2`)).status, 403);
+    assert.equal((await bob.get(`${coll}?fieldSelector=metadata.name!%3Dw1`)).status, 403);
+    const watched = await bob.request("GET", `${coll}?watch=true&timeoutSeconds=1&fieldSelector=metadata.name%3D%3Dw1`, { timeoutMs: 10_000 });
+    assert.equal(watched.status, 200, watched.text);
+    assert.match(watched.text, /"name":"w1"/);
+    const ws = new WebSocket(`${t.url.replace("http", "ws")}${coll}?timeoutSeconds=1&fieldSelector=metadata.name%3Dw1`, {
+      headers: { Authorization: "Bearer t-bob" },
+    });
+    const first = await new Promise<string>((resolve, reject) => {
+      ws.once("message", (m) => resolve(m.toString()));
+      ws.once("unexpected-response", (_req, res) => reject(new Error(`WebSocket answered ${res.statusCode}`)));
+      ws.once("error", reject);
+    });
+    ws.close();
+    assert.match(first, /"name":"w1"/);
+    assert.equal((await admin.del(`${RBAC}/namespaces/qa/rolebindings/bob-w1`)).status, 200);
+  });
+
   it("SelfSubjectAccessReview answers for the caller, as kube-apiserver does", async () => {
     const alice = api(t.url, { token: "t-alice" });
     const review = (namespace: string, verb: string, extra: object = {}) =>
