@@ -101,6 +101,8 @@ interface Applied {
   synced: Promise<void> | undefined;
   /** Its records could not be logged: LMDB's data file must be synced instead. */
   unlogged: boolean;
+  /** LMDB's newest committed transaction when the batch's own began (its own is the next), if known. */
+  txnBefore: number | undefined;
 }
 
 function compareNsName(a: { namespace: string; name: string }, b: { namespace: string; name: string }): number {
@@ -254,11 +256,32 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     });
   };
 
+  /**
+   * LMDB's newest committed transaction, read from the meta pages of the
+   * shared memory map (mdb_env_info: no read transaction), or undefined if
+   * lmdb-js does not expose it.
+   */
+  const lastTxnId = (): number | undefined => (root as unknown as { env?: { info?(): { lastTxnId?: number } } }).env?.info?.().lastTxnId;
+  /**
+   * What the last fresh snapshot showed (or this process's own commit on top
+   * of it), and LMDB's transaction id then. While that id is still the newest,
+   * nothing has been committed since, by any process: head() and compacted()
+   * answer from here, the hub's read of the changes after a commit stops at
+   * the batch it was handed, and the poll skips its look. Each read snapshot
+   * taken in a new event-loop turn costs a wake-up (lmdb-js resets it with a
+   * setTimeout 0): two per paced write, twenty a second for the poll, before.
+   */
+  let quiet: { txn: number; head: number; compacted: number } | undefined;
+  /** `quiet` if no commit has come since. */
+  const quietNow = () => (quiet !== undefined && lastTxnId() === quiet.txn ? quiet : undefined);
   let seenHead = meta.get("head") ?? 0;
   /** Takes a fresh read snapshot; tells the listeners if another process moved the head. */
   const refresh = (): number => {
+    // Read before the snapshot, which is then at least as new: if newer, `quiet` is stale at once, never wrong.
+    const txn = lastTxnId();
     root.resetReadTxn();
     const h = meta.get("head") ?? 0;
+    quiet = txn === undefined ? undefined : { txn, head: h, compacted: meta.get("compacted") ?? 0 };
     if (h !== seenHead) {
       seenHead = h;
       notify();
@@ -280,7 +303,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   const look = (): void => {
     if (stopped) return;
     if (settling.size === 0) {
-      refresh();
+      if (!quietNow()) refresh();
       return;
     }
     if (lookQueued) return;
@@ -291,6 +314,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     });
   };
   const poller = pollMs > 0 ? clock.every(pollMs, look) : undefined;
+  refresh(); // the first `quiet` snapshot (nothing is committing yet)
 
   const pages = (s: PageCounts) => s.treeBranchPageCount + s.treeLeafPageCount + s.overflowPages;
   const measure = (): SpaceMeasure => {
@@ -337,8 +361,8 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     return error;
   }
 
-  const head = () => meta.get("head") ?? 0;
-  const compacted = () => meta.get("compacted") ?? 0;
+  const head = (): number => quietNow()?.head ?? meta.get("head") ?? 0;
+  const compacted = (): number => quietNow()?.compacted ?? meta.get("compacted") ?? 0;
 
   function assertRetained(revision: number, what: string): void {
     const c = compacted();
@@ -361,7 +385,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
       limit -= out.length;
     }
     // Whatever else is newer (another process's commits) comes from the log.
-    if (limit <= 0) return out;
+    if (limit <= 0 || after >= (quietNow()?.head ?? Infinity)) return out;
     for (const { key, value } of log.getRange({ start: after + 1, limit })) {
       out.push(toChange(key, value));
     }
@@ -539,7 +563,18 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
    * write transaction; throws only for an LMDB failure (not a decision).
    */
   function applyBatch(batch: PendingWrite[], refusal: Error | undefined): Applied {
-    const applied: Applied = { outcomes: [], changes: [], head: 0, bytes: 0, positions: [], rotated: false, synced: undefined, unlogged: false };
+    const applied: Applied = {
+      outcomes: [],
+      changes: [],
+      head: 0,
+      bytes: 0,
+      positions: [],
+      rotated: false,
+      synced: undefined,
+      unlogged: false,
+      // Inside the write transaction: LMDB's writer lock holds every other commit off.
+      txnBefore: lastTxnId(),
+    };
     let head = meta.get("head") ?? 0;
     const logged: Array<{ revision: number; payload: Buffer }> = [];
     for (const p of batch) {
@@ -654,6 +689,8 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     latest = applied.changes;
     space.committed(applied.bytes);
     if (applied.head > seenHead) seenHead = applied.head;
+    // Nothing was committed between the snapshot `quiet` holds and this batch: it holds this batch too.
+    if (quiet !== undefined && quiet.txn === applied.txnBefore) quiet = { txn: quiet.txn + 1, head: applied.head, compacted: quiet.compacted };
     peers?.announce(applied.head);
     notify();
   }
@@ -714,12 +751,15 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     while (from <= target) {
       const to = Math.min(target, from + CHUNK - 1);
       await commit(() => {
+        // lmdb-js may commit this with a batch of writes: `quiet` must not take that batch's commit for the whole.
+        quiet = undefined;
         for (const r of log.getKeys({ start: from, end: to + 1 })) log.removeSync(r);
         if ((meta.get("compacted") ?? 0) < to) meta.putSync("compacted", to);
       });
       from = to + 1;
     }
     space.freed();
+    look(); // a new `quiet` snapshot, once no batch is settling
     return compacted();
   }
 

@@ -102,6 +102,44 @@ describe("lmdb: specifics", () => {
     }
   });
 
+  it("head, compacted and changes see another store's commits at once, with no poll in between (and their own, and a compaction joined with a write)", async () => {
+    const dir = tempDir();
+    const a = openLmdbStore(dir, { pollIntervalMs: 0 });
+    const b = openLmdbStore(dir, { pollIntervalMs: 0 });
+    const other: ObjectKey = { ...counter, name: "other" };
+    try {
+      for (let i = 0; i < 3; i++) {
+        const mine = await increment(a, "a");
+        assert.equal(a.head(), mine.revision);
+        assert.deepEqual(
+          a.changes(mine.revision - 1, 10).map((c) => c.revision),
+          [mine.revision],
+        );
+        const theirs = await increment(b, "b");
+        assert.equal(a.head(), theirs.revision, "another store's commit, seen without a poll");
+        assert.deepEqual(
+          a.changes(mine.revision, 10).map((c) => c.revision),
+          [theirs.revision],
+        );
+        assert.equal(a.revisionOf!(counter), theirs.revision);
+      }
+      const compacted = await b.compact({ minEvents: 2, windowMs: 0 });
+      assert.ok(compacted > 0);
+      assert.equal(a.compacted(), compacted, "another store's compaction, seen at once");
+      assert.throws(() => a.changes(compacted - 1, 10), /too old resource version/);
+      // A write and a compaction started in one turn (lmdb-js may commit them together).
+      const [written, after] = await Promise.all([a.write(other, () => ({ op: "put", object: "{}" })), a.compact({ minEvents: 1, windowMs: 0 })]);
+      assert.equal(a.head(), written.revision);
+      assert.equal(a.compacted(), after);
+      assert.equal(b.compacted(), after);
+      assert.equal(b.head(), written.revision);
+    } finally {
+      await a.close();
+      await b.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("a store written with durable: false is readable after reopening", async () => {
     const dir = tempDir();
     try {

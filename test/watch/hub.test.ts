@@ -929,6 +929,30 @@ describe("WatchHub: commits by another writer on the same directory", () => {
     });
   });
 
+  it("a peer's commit right after each of ours is found by the poll (which skips looks while nothing new is committed)", async () => {
+    await withHub({ pollIntervalMs: 5 }, async ({ store, hub, dir, clock }) => {
+      const from = await put(store, "a", "start");
+      const sink = new TestSink();
+      hub.watch(request({ resourceVersion: from }), sink);
+      const peer = openLmdbStore(dir, { pollIntervalMs: 0, now: () => clock.now() });
+      try {
+        for (let i = 0; i < 20; i++) {
+          await put(store, "s", `o${i % 5}`);
+          // Only the poll can tell the hub of this one: the peer tells no one.
+          const theirs = await put(peer, "p", `o${i % 5}`);
+          await sink.untilRevision(theirs);
+          // Quiet polls in between must not lose the next one.
+          if (i % 5 === 0) await new Promise((r) => setTimeout(r, 20));
+        }
+        assert.deepEqual(got(sink.events), expectedFromLog(store, from));
+        assert.equal(sink.events.length, 40);
+        assertOrdered(sink.events);
+      } finally {
+        await peer.close();
+      }
+    });
+  });
+
   it("another OS process: its writes are delivered too", async () => {
     await withHub({ pollIntervalMs: 5 }, async ({ store, hub, dir }) => {
       const from = await put(store, "a", "start");
