@@ -416,8 +416,12 @@ export class Resources {
     return res.object!;
   }
 
-  /** Deletes every object a list query selects; returns the list of what was deleted. */
-  async deleteCollection(ref: ResourceRef, raw: RawQuery, options: WriteOptions = {}): Promise<string> {
+  /**
+   * Deletes every object a list query selects; returns the list of what was
+   * deleted. Preconditions apply to each object, as kube-apiserver's: the
+   * first that does not hold fails the call (the others are still deleted).
+   */
+  async deleteCollection(ref: ResourceRef, raw: RawQuery, options: DeleteOptions = {}): Promise<string> {
     const t = await this.#resolveCurrent(ref, false);
     // As kube-apiserver: a namespaced type's cross-namespace path serves list and watch only (API.md §4).
     if (t.namespaced && ref.namespace === undefined) {
@@ -427,15 +431,15 @@ export class Resources {
       );
     }
     const listed = JSON.parse(await this.list(ref, { labelSelector: raw.labelSelector, fieldSelector: raw.fieldSelector })) as { items: LooseObject[] };
-    const deleted = await Promise.all(
+    const settled = await Promise.allSettled(
       listed.items.map((item) =>
-        this.delete({ ...ref, namespace: item.metadata.namespace, name: item.metadata.name }, { dryRun: options.dryRun }).catch((err: unknown) => {
-          if (err instanceof NotFoundError) return undefined;
-          throw err;
-        }),
+        this.delete({ ...ref, namespace: item.metadata.namespace, name: item.metadata.name }, { dryRun: options.dryRun, preconditions: options.preconditions }),
       ),
     );
-    const items = deleted.filter((x): x is string => x !== undefined);
+    // Like kube-apiserver, the call answers once every delete has ended: with the first failure, if any.
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected" && !(r.reason instanceof NotFoundError));
+    if (failed) throw failed.reason;
+    const items = settled.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
     return `{"apiVersion":${JSON.stringify(apiVersionOf(t))},"kind":"${t.kind}List","metadata":{"resourceVersion":"${this.#store.head()}"},"items":[${items.join(",")}]}`;
   }
 

@@ -496,7 +496,7 @@ async function serveCollection(ctx: RestContext, call: Call, ref: ResourceRef): 
   if (method === "DELETE") {
     const body = await readJson(req, false);
     checkPropagationPolicy(url.searchParams, body);
-    const options = writeOptions(url.searchParams, body);
+    const options = { ...deleteOptions(body), ...writeOptions(url.searchParams, body) };
     sendWritten(res, 200, await ctx.resources.deleteCollection(ref, q, options), options);
     return 200;
   }

@@ -183,6 +183,18 @@ describe("deletecollection", () => {
     assert.equal(typeof list.items[0].metadata.deletionTimestamp, "string");
   });
 
+  it("applies the delete options' preconditions to every object, as kube: one that does not match is 409 and is not deleted", async () => {
+    const ns = freshNs();
+    const a = await created(c.post(gadgets(ns), gadget("a")));
+    await created(c.post(gadgets(ns), gadget("b")));
+    const res = await c.del(gadgets(ns), { preconditions: { uid: a.metadata.uid } });
+    assertStatus(res, 409, "Conflict");
+    assert.deepEqual(names(await ok(c.get(gadgets(ns)))), ["b"], "b's uid did not match: it stays");
+    const stale = await c.del(gadgets(ns), { preconditions: { resourceVersion: "1" } });
+    assertStatus(stale, 409, "Conflict");
+    assert.deepEqual(names(await ok(c.get(gadgets(ns)))), ["b"]);
+  });
+
   it("is not served across namespaces: DELETE on /apis/G/V/PLURAL of a namespaced type is 405 and deletes nothing, as kube", async () => {
     const ns = freshNs();
     await created(c.post(gadgets(ns), gadget("a", { labels: { app: "web" } })));
