@@ -2,7 +2,7 @@
 // may the caller do this? Answered as kube-apiserver does (201 with the
 // review, `status.allowed`), so `kubectl auth can-i` works. Nothing is stored.
 
-import { BadRequestError } from "../../errors.ts";
+import { BadRequestError, InvalidError } from "../../errors.ts";
 import type { UserInfo } from "./authenticator.ts";
 import type { RequestAttributes } from "./attributes.ts";
 import type { Authorizer } from "./rbac.ts";
@@ -11,11 +11,22 @@ export const ACCESS_REVIEW_PATH = "/apis/authorization.k8s.io/v1/selfsubjectacce
 
 const str = (v: unknown): string => (typeof v === "string" ? v : "");
 
-/** The attributes a SelfSubjectAccessReview's spec asks about; BadRequest if it names neither kind. */
+/** kube-apiserver's answer to a review spec that fails validation: 422 Invalid, one cause. */
+function invalidSpec(field: string, message: string): InvalidError {
+  const cause = { field, message: `Invalid value: "null": ${message}`, reason: "FieldValueInvalid" };
+  return new InvalidError(`SelfSubjectAccessReview.authorization.k8s.io "" is invalid: ${field}: ${cause.message}`, [cause], {
+    subject: { kind: "SelfSubjectAccessReview", group: "authorization.k8s.io" },
+  });
+}
+
+/** The attributes a SelfSubjectAccessReview's spec asks about; Invalid (as kube) unless it names exactly one kind. */
 export function reviewAttributes(body: unknown): RequestAttributes {
   const spec = (body as { spec?: Record<string, unknown> } | null)?.spec;
   const ra = spec?.resourceAttributes as Record<string, unknown> | undefined;
   const nra = spec?.nonResourceAttributes as Record<string, unknown> | undefined;
+  if (ra && typeof ra === "object" && nra && typeof nra === "object") {
+    throw invalidSpec("spec.nonResourceAttributes", "cannot be specified in combination with resourceAttributes");
+  }
   if (ra && typeof ra === "object") {
     return {
       kind: "resource",
@@ -29,15 +40,7 @@ export function reviewAttributes(body: unknown): RequestAttributes {
     };
   }
   if (nra && typeof nra === "object") return { kind: "nonResource", verb: str(nra.verb), path: str(nra.path) };
-  throw new BadRequestError("SelfSubjectAccessReview: exactly one of spec.resourceAttributes and spec.nonResourceAttributes must be set", {
-    causes: [
-      {
-        field: "spec.resourceAttributes",
-        message: "Required value: exactly one of resourceAttributes or nonResourceAttributes must be specified",
-        reason: "FieldValueRequired",
-      },
-    ],
-  });
+  throw invalidSpec("spec.resourceAttributes", "exactly one of nonResourceAttributes or resourceAttributes must be specified");
 }
 
 /** The review kube-apiserver returns: the request with `status.allowed` (and `status.reason`) filled in. */

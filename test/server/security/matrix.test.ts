@@ -330,8 +330,24 @@ describe("authorization matrix: REST, HTTP and WebSocket watch, gRPC", () => {
     assert.equal((await review("qa", "create")).body.status.allowed, false);
     assert.equal((await review("qa", "get")).body.status.allowed, true);
     assert.equal((await review("qa", "patch", { subresource: "status" })).body.status.allowed, false);
+    // kube-apiserver validates the spec: 422 Invalid of kind SelfSubjectAccessReview.authorization.k8s.io.
     const bad = await alice.post("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", { spec: {} });
-    assert.equal(bad.status, 400);
+    assert.equal(bad.status, 422, bad.text);
+    assert.equal(bad.body.reason, "Invalid");
+    assert.equal(bad.body.details.kind, "SelfSubjectAccessReview");
+    assert.equal(bad.body.details.group, "authorization.k8s.io");
+    assert.deepEqual(
+      bad.body.details.causes.map((x: Record<string, string>) => x.field),
+      ["spec.resourceAttributes"],
+    );
+    const both = await alice.post("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", {
+      spec: { resourceAttributes: { namespace: "dev", verb: "get", group: G, resource: "widgets" }, nonResourceAttributes: { path: "/version", verb: "get" } },
+    });
+    assert.equal(both.status, 422, both.text);
+    assert.deepEqual(
+      both.body.details.causes.map((x: Record<string, string>) => x.field),
+      ["spec.nonResourceAttributes"],
+    );
   });
 
   it("discovery lists the RBAC types; invalid RBAC objects are rejected with 422", async () => {
