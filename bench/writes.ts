@@ -154,9 +154,14 @@ export async function writes(o: BenchOptions): Promise<Result[]> {
     const sys = name === "setpoint" ? await setpointSystem(o, workers) : await etcdSystem();
     const workersParam: Record<string, number> = workers > 1 ? { workers } : {};
     try {
-      // Warm up both sides (connections, JIT) with writes that are not measured.
-      const warmup = Math.min(200, Math.ceil(count / 10));
-      await measure(sys.server, warmup, 16, (i) => sys.write(i));
+      // Warm up both sides (connections, JIT) with writes that are not measured,
+      // over all 64 connections and long enough for the create path to be
+      // compiled: with --workers 2 the connections are spread over both workers,
+      // and 200 creates at 16 in flight left one of them cold. It then compiled
+      // its create path during the measured creates, about 40 µs more server CPU
+      // per create at 64 in flight (docs/durability.md, "Two workers on two cores").
+      const warmup = Math.min(3000, Math.ceil(count / 3));
+      await measure(sys.server, warmup, 64, (i) => sys.write(i));
       let offset = warmup;
       for (const inflight of [1, 64]) {
         note(`writes ${name}: ${count} creates, ${inflight} in flight`);
