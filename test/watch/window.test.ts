@@ -149,4 +149,25 @@ describe("WatchHub: the replay window", () => {
       assert.equal(sink.got.length, 6);
     });
   });
+
+  it("replays from any point of a full window after it has dropped thousands of events", async () => {
+    await withHub({ windowEvents: 1500 }, async (store, hub) => {
+      // 5,000 changes through a window of 1,500: it drops 3,500 of them one by
+      // one, giving back its emptied front (src/watch/deque.ts) twice on the way.
+      await Promise.all(Array.from({ length: 5000 }, (_, i) => put(store, `o${i}`, {}, 10)));
+      hub.pump();
+      const head = store.head();
+      assert.equal(hub.stats().windowEvents, 1500);
+      for (const from of [head - 1500, head - 1499, head - 777, head - 1, head]) {
+        const sink = new EncodingSink(encoding("one", 1));
+        hub.watch(request({ resourceVersion: from }), sink);
+        const revisions = sink.got.map((line) => Number(line.split(" ")[2]));
+        assert.deepEqual(
+          revisions,
+          Array.from({ length: head - from }, (_, i) => from + 1 + i),
+          `from ${from}`,
+        );
+      }
+    });
+  });
 });
