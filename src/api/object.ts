@@ -6,7 +6,7 @@ import { isDeepStrictEqual } from "node:util";
 import { ApiError, BadRequestError, InvalidError, type FieldCause } from "../errors.ts";
 import type { LooseObject } from "../wire.ts";
 import { apiVersionOf, type TypeInfo } from "./types.ts";
-import { validateAnnotations, validateFinalizers, validateLabels, validateName, validateNamespace, validateOtherMetadata } from "./validation.ts";
+import { validateAnnotations, validateFinalizers, validateGenerateName, validateLabels, validateName, validateNamespace, validateOtherMetadata } from "./validation.ts";
 
 /** The most JSON one stored object may take (API.md §1). */
 export const MAX_OBJECT_BYTES = 1.5 * 1024 * 1024;
@@ -93,6 +93,7 @@ export function validateObject(o: LooseObject, type: TypeInfo, parts: { spec: bo
   if (typeof m.name !== "string" || m.name === "")
     causes.push({ field: "metadata.name", message: "Required value: name or generateName is required", reason: "FieldValueRequired" });
   else causes.push(...validateName(m.name, "metadata.name"));
+  if (typeof m.generateName === "string" && m.generateName !== "") causes.push(...validateGenerateName(m.generateName, "metadata.generateName"));
   if (type.namespaced) {
     if (typeof m.namespace !== "string" || m.namespace === "")
       causes.push({ field: "metadata.namespace", message: "Required value", reason: "FieldValueRequired" });

@@ -140,6 +140,15 @@ export function validateName(name: unknown, field: string): FieldCause[] {
   return validateDNSName(name, field, isDNS1123Subdomain);
 }
 
+/**
+ * Checks a `generateName` prefix as kube-apiserver does: a DNS-1123 subdomain
+ * once a trailing dash is masked (its maskTrailingDash). Messages name the prefix as sent.
+ */
+export function validateGenerateName(prefix: string, field: string): FieldCause[] {
+  const masked = prefix.length > 1 && prefix.endsWith("-") ? `${prefix.slice(0, -2)}a` : prefix;
+  return isDNS1123Subdomain(masked).map((msg) => invalid(field, prefix, msg));
+}
+
 /** Checks a namespace name: a DNS-1123 label of at most 63 characters. */
 export function validateNamespace(ns: unknown, field: string): FieldCause[] {
   return validateDNSName(ns, field, isDNS1123Label);

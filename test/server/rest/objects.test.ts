@@ -80,6 +80,14 @@ describe("create", () => {
     const bad = await c.post(widgets(ns), { ...widget(""), metadata: { generateName: "UPPER-" } });
     assertStatus(bad, 422, "Invalid");
     assert.ok(causeFields(bad).includes("metadata.name"));
+    // kube-apiserver validates the prefix itself too (a trailing dash masked), even beside a name.
+    assert.ok(causeFields(bad).includes("metadata.generateName"), bad.text);
+    const badPrefix = await c.post(widgets(ns), { ...widget("given2"), metadata: { name: "given2", generateName: "Bad_" } });
+    assertStatus(badPrefix, 422, "Invalid");
+    assert.deepEqual(causeFields(badPrefix), ["metadata.generateName"]);
+    assert.match(badPrefix.body.details.causes[0].message, /^Invalid value: "Bad_": /);
+    await created(c.post(widgets(ns), { ...widget(""), metadata: { generateName: "ok-" } }));
+    await created(c.post(widgets(ns), { ...widget(""), metadata: { generateName: "x" } }));
   });
 
   it("metadata stored as sent must have its Kubernetes types: generateName, ownerReferences, managedFields", async () => {
