@@ -103,6 +103,21 @@ interface Applied {
   unlogged: boolean;
   /** LMDB's newest committed transaction when the batch's own began (its own is the next), if known. */
   txnBefore: number | undefined;
+  /** The store's `quiet` when the batch ran in its transaction. */
+  quietAt: Quiet | undefined;
+}
+
+/**
+ * What a fresh read snapshot showed, and LMDB's transaction id then; or that,
+ * moved on over this process's own commit in the next transaction (`from`:
+ * the `id` of the one it was moved on from).
+ */
+interface Quiet {
+  id: number;
+  txn: number;
+  head: number;
+  compacted: number;
+  from?: number;
 }
 
 function compareNsName(a: { namespace: string; name: string }, b: { namespace: string; name: string }): number {
@@ -271,7 +286,8 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
    * taken in a new event-loop turn costs a wake-up (lmdb-js resets it with a
    * setTimeout 0): two per paced write, twenty a second for the poll, before.
    */
-  let quiet: { txn: number; head: number; compacted: number } | undefined;
+  let quiet: Quiet | undefined;
+  let quietIds = 0;
   /** `quiet` if no commit has come since. */
   const quietNow = () => (quiet !== undefined && lastTxnId() === quiet.txn ? quiet : undefined);
   let seenHead = meta.get("head") ?? 0;
@@ -281,7 +297,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     const txn = lastTxnId();
     root.resetReadTxn();
     const h = meta.get("head") ?? 0;
-    quiet = txn === undefined ? undefined : { txn, head: h, compacted: meta.get("compacted") ?? 0 };
+    quiet = txn === undefined ? undefined : { id: ++quietIds, txn, head: h, compacted: meta.get("compacted") ?? 0 };
     if (h !== seenHead) {
       seenHead = h;
       notify();
@@ -574,6 +590,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
       unlogged: false,
       // Inside the write transaction: LMDB's writer lock holds every other commit off.
       txnBefore: lastTxnId(),
+      quietAt: quiet,
     };
     let head = meta.get("head") ?? 0;
     const logged: Array<{ revision: number; payload: Buffer }> = [];
@@ -683,14 +700,26 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     );
   }
 
+  /**
+   * Moves `quiet` on over a committed batch when it held everything before the
+   * batch's transaction and nothing has replaced it since (a fresh snapshot,
+   * a compaction in the same transaction). lmdb-js may commit several batches
+   * in one transaction, settled in any order: the head is then the newest of them.
+   */
+  function moveQuietOn(applied: Applied): void {
+    const at = applied.quietAt;
+    if (at === undefined || at.txn !== applied.txnBefore) return;
+    if (quiet === at) quiet = { id: ++quietIds, txn: at.txn + 1, head: applied.head, compacted: at.compacted, from: at.id };
+    else if (quiet !== undefined && quiet.from === at.id) quiet = { ...quiet, head: Math.max(quiet.head, applied.head) };
+  }
+
   /** Tells the space monitor, other processes and the listeners of a committed batch. */
   function committed(applied: Applied): void {
     if (applied.bytes === 0) return;
     latest = applied.changes;
     space.committed(applied.bytes);
     if (applied.head > seenHead) seenHead = applied.head;
-    // Nothing was committed between the snapshot `quiet` holds and this batch: it holds this batch too.
-    if (quiet !== undefined && quiet.txn === applied.txnBefore) quiet = { txn: quiet.txn + 1, head: applied.head, compacted: quiet.compacted };
+    moveQuietOn(applied);
     peers?.announce(applied.head);
     notify();
   }

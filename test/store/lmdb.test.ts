@@ -80,6 +80,15 @@ function startChild(dir: string): StoreChild {
   });
 }
 
+/**
+ * Resolves after lmdb-js has reset the read snapshots taken so far (it does
+ * so in a setTimeout 0 armed when a snapshot is taken): a store reads
+ * another's commits from its next snapshot, not within the one it holds.
+ */
+function afterSnapshotReset(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 2));
+}
+
 describe("lmdb: specifics", () => {
   it("revisionOf gives get's revision without the object: absent, created, updated, deleted, an overlong name", async () => {
     const dir = tempDir();
@@ -116,6 +125,7 @@ describe("lmdb: specifics", () => {
           [mine.revision],
         );
         const theirs = await increment(b, "b");
+        await afterSnapshotReset();
         assert.equal(a.head(), theirs.revision, "another store's commit, seen without a poll");
         assert.deepEqual(
           a.changes(mine.revision, 10).map((c) => c.revision),
@@ -125,17 +135,75 @@ describe("lmdb: specifics", () => {
       }
       const compacted = await b.compact({ minEvents: 2, windowMs: 0 });
       assert.ok(compacted > 0);
+      await afterSnapshotReset();
       assert.equal(a.compacted(), compacted, "another store's compaction, seen at once");
       assert.throws(() => a.changes(compacted - 1, 10), /too old resource version/);
       // A write and a compaction started in one turn (lmdb-js may commit them together).
       const [written, after] = await Promise.all([a.write(other, () => ({ op: "put", object: "{}" })), a.compact({ minEvents: 1, windowMs: 0 })]);
       assert.equal(a.head(), written.revision);
       assert.equal(a.compacted(), after);
+      await afterSnapshotReset();
       assert.equal(b.compacted(), after);
       assert.equal(b.head(), written.revision);
     } finally {
       await a.close();
       await b.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("head() after writes that lmdb-js may commit together in one transaction is the newest revision (as a second store reads it)", async () => {
+    const dir = tempDir();
+    const a = openLmdbStore(dir, { pollIntervalMs: 0 });
+    const b = openLmdbStore(dir, { pollIntervalMs: 0 });
+    try {
+      for (let round = 0; round < 40; round++) {
+        // Writes started across microtasks and timer turns, so that some join a running batch's transaction.
+        const writes: Array<Promise<{ revision: number }>> = [];
+        for (let i = 0; i < 8; i++) {
+          const key: ObjectKey = { ...counter, name: `c${i}` };
+          const put = () => a.write(key, (_current, revision) => ({ op: "put", object: `{"n":${revision}}` }));
+          if (i % 3 === 0) writes.push(put());
+          else if (i % 3 === 1) writes.push(Promise.resolve().then(put));
+          else writes.push(new Promise((r) => setImmediate(r)).then(put));
+        }
+        const revisions = (await Promise.all(writes)).map((w) => w.revision);
+        const newest = Math.max(...revisions);
+        assert.equal(a.head(), newest, `round ${round}: the writing store`);
+        await afterSnapshotReset();
+        assert.equal(b.head(), newest, `round ${round}: a second store`);
+        assert.deepEqual(
+          a.changes(newest - 8, 100).map((c) => c.revision),
+          [...revisions].sort((x, y) => x - y),
+        );
+      }
+    } finally {
+      await a.close();
+      await b.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("head() after a batch retried one write at a time (lmdb-js commits the retries in one transaction) is the newest revision", async () => {
+    const dir = tempDir();
+    const a = openLmdbStore(dir, { pollIntervalMs: 0 });
+    try {
+      await increment(a, "a");
+      for (let round = 0; round < 5; round++) {
+        // The overlong name makes LMDB refuse the batch; its writes are then retried one by one.
+        const outcomes = await Promise.allSettled(
+          [`ok-${round}-1`, "n".repeat(5000), `ok-${round}-2`, `ok-${round}-3`].map((name) =>
+            a.write({ ...counter, name }, (_current, revision) => ({ op: "put", object: `{"n":${revision}}` })),
+          ),
+        );
+        assert.equal(outcomes.filter((o) => o.status === "rejected").length, 1);
+        const newest = Math.max(...outcomes.map((o) => (o.status === "fulfilled" ? o.value.revision : 0)));
+        assert.equal(a.head(), newest, `round ${round}`);
+        assert.equal(a.changes(newest - 1, 10).length, 1);
+        assert.equal(a.changes(newest, 10).length, 0);
+      }
+    } finally {
+      await a.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });
