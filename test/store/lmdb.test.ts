@@ -116,10 +116,13 @@ describe("lmdb: specifics", () => {
     const a = openLmdbStore(dir, { pollIntervalMs: 0 });
     const b = openLmdbStore(dir, { pollIntervalMs: 0 });
     const other: ObjectKey = { ...counter, name: "other" };
+    let revisionOfOther = 0;
     try {
       for (let i = 0; i < 3; i++) {
         const mine = await increment(a, "a");
         assert.equal(a.head(), mine.revision);
+        assert.equal(a.revisionOf!(counter), mine.revision, "this store's own commit");
+        assert.equal(a.revisionOf!(other), i === 0 ? undefined : revisionOfOther);
         assert.deepEqual(
           a.changes(mine.revision - 1, 10).map((c) => c.revision),
           [mine.revision],
@@ -131,7 +134,9 @@ describe("lmdb: specifics", () => {
           a.changes(mine.revision, 10).map((c) => c.revision),
           [theirs.revision],
         );
-        assert.equal(a.revisionOf!(counter), theirs.revision);
+        assert.equal(a.revisionOf!(counter), theirs.revision, "another store's commit, not a remembered revision");
+        revisionOfOther = (await b.write(other, (_current, revision) => ({ op: "put", object: `{"n":${revision}}` }))).revision;
+        await afterSnapshotReset();
       }
       const compacted = await b.compact({ minEvents: 2, windowMs: 0 });
       assert.ok(compacted > 0);
@@ -199,6 +204,8 @@ describe("lmdb: specifics", () => {
         assert.equal(outcomes.filter((o) => o.status === "rejected").length, 1);
         const newest = Math.max(...outcomes.map((o) => (o.status === "fulfilled" ? o.value.revision : 0)));
         assert.equal(a.head(), newest, `round ${round}`);
+        assert.equal(a.revisionOf!({ ...counter, name: `ok-${round}-1` }), (outcomes[0] as PromiseFulfilledResult<{ revision: number }>).value.revision);
+        assert.equal(a.revisionOf!({ ...counter, name: `ok-${round}-3` }), (outcomes[3] as PromiseFulfilledResult<{ revision: number }>).value.revision);
         assert.equal(a.changes(newest - 1, 10).length, 1);
         assert.equal(a.changes(newest, 10).length, 0);
       }
