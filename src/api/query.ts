@@ -120,6 +120,7 @@ export function parseListQuery(q: RawQuery): ListQuery {
   if (q.fieldSelector) out.fieldSelector = parseFieldSelector(q.fieldSelector);
   const limit = parseCount(q.limit, "limit");
   if (limit !== undefined && limit > 0) out.limit = limit;
+  parseCount(q.timeoutSeconds, "timeoutSeconds"); // unused by a list, but a number, as kube decodes it
   if (q.continue) out.continueFrom = decodeContinue(q.continue);
   const rv = parseRevision(q.resourceVersion);
   if (rv !== undefined && rv > 0) out.resourceVersion = rv;

@@ -261,7 +261,8 @@ describe("list", () => {
 
   it("bad continue, limit and resourceVersion parameters are 400", async () => {
     const ns = freshNs();
-    for (const q of ["continue=garbage", "limit=-1", "limit=abc", "resourceVersion=abc", "resourceVersion=-5", "resourceVersion=1.5"]) {
+    // timeoutSeconds means nothing to a list, but kube decodes it as a number all the same.
+    for (const q of ["continue=garbage", "limit=-1", "limit=abc", "resourceVersion=abc", "resourceVersion=-5", "resourceVersion=1.5", "timeoutSeconds=x"]) {
       const res = await c.get(`${gadgets(ns)}?${q}`);
       assertStatus(res, 400, "BadRequest");
     }
