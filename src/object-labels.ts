@@ -4,7 +4,9 @@
 // `metadata` (the server writes it third, after apiVersion and kind), then
 // metadata's members for `labels`, skipping other values without building
 // them, and parses only the labels. Text that is not a JSON object is parsed
-// whole, so a bad object fails here as it would with JSON.parse.
+// whole, so a bad object fails here as it would with JSON.parse. The same
+// scan sets `metadata.resourceVersion` in the text (`withResourceVersion`),
+// leaving every other byte as it was (numbers past 2^53 included).
 
 export type Labels = Record<string, string> | undefined;
 
@@ -21,6 +23,33 @@ export function labelsOf(json: string): Labels {
   if (end < 0) return fallback(json);
   const value: unknown = JSON.parse(json.slice(labels, end));
   return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, string>) : undefined;
+}
+
+/** Whether two label sets hold the same labels. */
+export function sameLabels(a: Labels, b: Labels): boolean {
+  if (a === b) return true;
+  const ka = a ? Object.keys(a) : [];
+  if (ka.length !== (b ? Object.keys(b).length : 0)) return false;
+  for (const k of ka) if (a![k] !== b?.[k]) return false;
+  return true;
+}
+
+/** The object's JSON text with `metadata.resourceVersion` set to `revision`; the rest of the text as it was. */
+export function withResourceVersion(json: string, revision: number): string {
+  const rv = `"${revision}"`;
+  const meta = memberValue(json, skipSpace(json, 0), "metadata");
+  if (meta !== undefined && meta >= 0 && json[meta] === "{") {
+    const at = memberValue(json, meta, "resourceVersion");
+    const end = at !== undefined && at >= 0 ? skipValue(json, at) : -1;
+    if (end >= 0) return json.slice(0, at) + rv + json.slice(end);
+    if (at === -1) {
+      const empty = json[skipSpace(json, meta + 1)] === "}";
+      return `${json.slice(0, meta + 1)}"resourceVersion":${rv}${empty ? "" : ","}${json.slice(meta + 1)}`;
+    }
+  }
+  const o = JSON.parse(json) as { metadata?: Record<string, unknown> };
+  o.metadata = { ...o.metadata, resourceVersion: String(revision) };
+  return JSON.stringify(o);
 }
 
 function fallback(json: string): Labels {

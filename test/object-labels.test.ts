@@ -1,9 +1,10 @@
 // labelsOf against JSON.parse on hand-picked and generated objects, and a
-// label-selector list over large objects that never parses a whole object.
+// label-selector list over large objects that never parses a whole object;
+// withResourceVersion and sameLabels.
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { labelsOf } from "../src/object-labels.ts";
+import { labelsOf, sameLabels, withResourceVersion } from "../src/object-labels.ts";
 import { api, createType, startTestServer } from "./helpers/server.ts";
 
 const parsed = (json: string) => (JSON.parse(json) as { metadata?: { labels?: Record<string, string> } } | null)?.metadata?.labels;
@@ -97,5 +98,32 @@ describe("a label-selector list over large objects", () => {
       JSON.parse = realParse;
       await s.stop();
     }
+  });
+});
+
+describe("withResourceVersion", () => {
+  it("replaces metadata.resourceVersion and leaves every other byte as it was", () => {
+    const json =
+      '{"apiVersion":"a/v1","kind":"K","metadata":{"name":"n","resourceVersion":"7","labels":{"resourceVersion":"x"}},"spec":{"big":123456789012345678901234567890,"resourceVersion":"9"}}';
+    assert.equal(withResourceVersion(json, 12), json.replace('"resourceVersion":"7"', '"resourceVersion":"12"'));
+  });
+
+  it("adds it when metadata has none, to an empty metadata too, and parses odd text whole", () => {
+    assert.deepEqual(JSON.parse(withResourceVersion('{"metadata":{"name":"n"},"spec":{}}', 3)), { metadata: { resourceVersion: "3", name: "n" }, spec: {} });
+    assert.deepEqual(JSON.parse(withResourceVersion('{"metadata":{ }}', 4)), { metadata: { resourceVersion: "4" } });
+    assert.deepEqual(JSON.parse(withResourceVersion('{"spec":{}}', 5)), { spec: {}, metadata: { resourceVersion: "5" } });
+    assert.deepEqual(JSON.parse(withResourceVersion('{"metadata":{"name":"a\\"b","resourceVersion":"1"}}', 6)), {
+      metadata: { name: 'a"b', resourceVersion: "6" },
+    });
+  });
+});
+
+describe("sameLabels", () => {
+  it("compares label sets, none and empty alike", () => {
+    assert.equal(sameLabels({ a: "1", b: "2" }, { b: "2", a: "1" }), true);
+    assert.equal(sameLabels(undefined, {}), true);
+    assert.equal(sameLabels({ a: "1" }, { a: "2" }), false);
+    assert.equal(sameLabels({ a: "1" }, { a: "1", b: "2" }), false);
+    assert.equal(sameLabels({ a: "1" }, undefined), false);
   });
 });

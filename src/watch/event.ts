@@ -10,7 +10,7 @@
 // parsed once, lazily) and the WatchEvent of each type it is delivered as
 // (label selectors turn a MODIFIED into ADDED or DELETED for some watchers).
 
-import { labelsOf, type Labels } from "../object-labels.ts";
+import { labelsOf, sameLabels, withResourceVersion, type Labels } from "../object-labels.ts";
 import type { Change, ChangeType } from "../store.ts";
 
 /** The event types the hub delivers (ERROR events are written by the transports themselves). */
@@ -98,7 +98,7 @@ export class HubEvent {
   readonly namespace: string;
   readonly name: string;
   readonly object: string;
-  /** The object before the change, until `settle()` keeps only its labels. */
+  /** The object before the change, until `settle()` keeps only its labels (unless they changed). */
   #previous: string | undefined;
   #labels: Labels | null = null;
   #previousLabels: Labels | null = null;
@@ -129,18 +129,25 @@ export class HubEvent {
   }
 
   /**
-   * Drops the previous object, keeping only its labels (all a watcher needs
-   * of it): for events kept in the hub's window, where it would otherwise
-   * hold a second copy of each object.
+   * Drops the previous object, keeping only its labels, unless the change
+   * moved the labels: for events kept in the hub's window, where it would
+   * otherwise hold a second copy of each object. A change that moved the
+   * labels keeps it, for the watchers whose selector it leaves (`as`).
    */
   settle(): void {
-    this.previousLabels();
-    this.#previous = undefined;
+    if (this.#previous !== undefined && sameLabels(this.previousLabels(), this.labels())) this.#previous = undefined;
   }
 
-  /** This change delivered as `type` (one shared WatchEvent per type). */
+  /**
+   * This change delivered as `type` (one shared WatchEvent per type). A
+   * MODIFIED delivered as DELETED (to a watcher whose label selector the
+   * object stopped matching) carries the object's previous state with this
+   * change's resourceVersion, as kube-apiserver's watch cache sends it: the
+   * last state that watcher was meant to see.
+   */
   as(type: ChangeType): WatchEvent {
-    return (this.#events[type] ??= new WatchEvent(type, this.object, this.revision));
+    const leaving = type === "DELETED" && this.type === "MODIFIED" && this.#previous !== undefined;
+    return (this.#events[type] ??= new WatchEvent(type, leaving ? withResourceVersion(this.#previous!, this.revision) : this.object, this.revision));
   }
 
   /**

@@ -404,7 +404,11 @@ for (const transport of ["http", "ws"] as const) {
         `DELETED default/y ${r(y3)}`,
         `ADDED default/z ${r(sentinel)}`,
       ]);
-      assert.deepEqual(s.events[3]!.object.metadata.labels, { app: "db" }, "the DELETED for leaving the selector carries the new state");
+      // As kube-apiserver's watch cache: the DELETED for leaving the selector
+      // carries the last state that matched, at the change's revision.
+      assert.deepEqual(s.events[3]!.object.metadata.labels, { app: "web" }, "the DELETED for leaving the selector carries the previous state");
+      assert.equal(s.events[3]!.object.metadata.resourceVersion, r(x3));
+      assert.equal((s.events[3]!.object.spec as { n?: number }).n, 9);
       await named.untilRevision(Number(r(x4)));
       assert.deepEqual(got(named.events), [
         `ADDED default/x ${r(x1)}`,

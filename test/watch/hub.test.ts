@@ -554,9 +554,14 @@ describe("WatchHub: selectors", () => {
         `DELETED a/y ${r8}`,
         `ADDED a/sentinel ${sentinel}`,
       ]);
-      // The transition events carry the object's new state.
-      assert.deepEqual(sink.events[3]!.object.metadata.labels, { app: "db" });
+      // ADDED carries the new state; the DELETED of an object that stopped
+      // matching carries its previous state (the last one this watcher was
+      // meant to see) at the change's revision, as kube-apiserver's watch cache.
       assert.deepEqual(sink.events[1]!.object.metadata.labels, { app: "web" });
+      assert.equal((sink.events[1]!.object.spec as { value?: number }).value, r3);
+      assert.deepEqual(sink.events[3]!.object.metadata.labels, { app: "web" });
+      assert.equal((sink.events[3]!.object.spec as { value?: number }).value, 7);
+      assert.equal(sink.events[3]!.object.metadata.resourceVersion, String(r5));
     });
   });
 
@@ -571,6 +576,9 @@ describe("WatchHub: selectors", () => {
       const sink = new TestSink();
       hub.watch(request({ resourceVersion: from, labelSelector: parseLabelSelector("app in (web)") }), sink);
       assert.deepEqual(got(sink.events), [`ADDED a/x ${r2}`, `DELETED a/x ${r3}`]);
+      // From the window too, the DELETED carries the state that matched, at its own revision.
+      assert.deepEqual(sink.events[1]!.object.metadata.labels, { app: "web" });
+      assert.equal(sink.events[1]!.object.metadata.resourceVersion, String(r3));
     });
   });
 
