@@ -6,7 +6,15 @@ import { isDeepStrictEqual } from "node:util";
 import { ApiError, BadRequestError, InvalidError, type FieldCause } from "../errors.ts";
 import type { LooseObject } from "../wire.ts";
 import { apiVersionOf, type TypeInfo } from "./types.ts";
-import { validateAnnotations, validateFinalizers, validateGenerateName, validateLabels, validateName, validateNamespace, validateOtherMetadata } from "./validation.ts";
+import {
+  validateAnnotations,
+  validateFinalizers,
+  validateGenerateName,
+  validateLabels,
+  validateName,
+  validateNamespace,
+  validateOtherMetadata,
+} from "./validation.ts";
 
 /** The most JSON one stored object may take (API.md §1). */
 export const MAX_OBJECT_BYTES = 1.5 * 1024 * 1024;
