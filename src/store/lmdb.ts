@@ -83,10 +83,10 @@ interface PendingWrite {
   reject: (err: unknown) => void;
 }
 
-/** What a batch came to inside its write transaction. */
 /** Keys revisionOf remembers at most (the types requests look up): past it, it starts again. */
 const MEMO_KEYS = 1024;
 
+/** What a batch came to inside its write transaction. */
 interface Applied {
   /** Per write of the batch, in order: its result, or why it failed (its decider threw, or the space alarm). */
   outcomes: Array<{ result?: WriteResult; failure?: unknown }>;
