@@ -14,6 +14,7 @@ import { WebSocketServer } from "ws";
 import { TypeRegistry } from "./api/registry.ts";
 import { RBAC_VALIDATORS } from "./api/rbac-types.ts";
 import { Resources } from "./api/resources.ts";
+import { RESOURCE_TYPES } from "./api/types.ts";
 import type { ObjectCheck, TypeValidators } from "./api/type-validators.ts";
 import { systemClock, type Clock, type Timer } from "./clock.ts";
 import { ApiError, BadRequestError, NotFoundError } from "./errors.ts";
@@ -141,6 +142,7 @@ async function openCore(
     memoryBudgetBytes: o.watchMemoryBudgetBytes,
     onCutOff: logCutOffs(log),
     onDelivered: flushWatchSockets,
+    typesType: RESOURCE_TYPES.name,
     clock,
   });
   const registry = new TypeRegistry(store, { log });

@@ -31,6 +31,13 @@ import { statusOf } from "./status.ts";
 /** WebSocket close code for a watcher cut off by the send-buffer bound (API.md §5). */
 export const CLOSE_SLOW = 4008;
 
+/** Close reason text of a deliberate, normal (1000) end of a WebSocket watch. */
+const WS_CLOSE_TEXT: Record<Exclude<CloseReason, "slow">, string> = {
+  timeout: "watch timeout",
+  deleted: "resource type deleted",
+  shutdown: "server shutting down",
+};
+
 /** Calls `listener` once, on whichever of the emitter's events comes first. */
 function onceOf(
   emitter: { once(event: string, fn: () => void): unknown; off(event: string, fn: () => void): unknown },
@@ -384,7 +391,7 @@ export function webSocketWatchSink(ws: WebSocket, onClose: () => void, options: 
       if (!finish()) return;
       if (reason !== "slow") {
         // After what is queued (the final bookmark among it).
-        backlog.whenEmpty(() => ws.close(1000, reason === "timeout" ? "watch timeout" : "server shutting down"));
+        backlog.whenEmpty(() => ws.close(1000, WS_CLOSE_TEXT[reason]));
         return;
       }
       backlog.drop();

@@ -14,7 +14,11 @@
 //   furthest behind (most unsent bytes) when the unsent bytes of all watchers
 //   together pass the memory budget, until they are back under 90% of it.
 // - Bookmarks carry the newest delivered revision: periodically, after the
-//   initial events, and before a deliberate close (timeout, shutdown).
+//   initial events, and before a deliberate close (timeout, type deleted,
+//   shutdown).
+// - Deleting a ResourceType (a DELETED change of `typesType`) ends every watch
+//   of the type it declared, as kube-apiserver ends watches of a deleted CRD;
+//   every process following the store sees the change, so each ends its own.
 
 import { systemClock, type Clock, type Timer } from "../clock.ts";
 import { ExpiredError, TimeoutError, tooLargeResourceVersion, type ApiError } from "../errors.ts";
@@ -41,6 +45,8 @@ export interface WatchHubOptions {
   windowBytes?: number;
   /** Called after the hub has handed a batch of events to the sinks (live changes, bookmarks), e.g. to write out corked sockets at once. */
   onDelivered?: () => void;
+  /** ResourceType name of the objects that declare types (named by the type they declare): deleting one ends every watch of that type. */
+  typesType?: string;
   clock?: Clock;
 }
 
@@ -86,6 +92,7 @@ export class WatchHub {
   readonly #budget: number;
   readonly #onCutOff: WatchHubOptions["onCutOff"];
   readonly #onDelivered: () => void;
+  readonly #typesType: string | undefined;
   /** Unsent bytes of all watchers when last summed, and bytes sent since (an upper bound of the growth). */
   #queuedAtLook = 0;
   #sentSinceLook = 0;
@@ -101,6 +108,7 @@ export class WatchHub {
     if (!(this.#budget >= 0)) throw new RangeError(`watch hub: memoryBudgetBytes must be 0 or more, got ${this.#budget}`);
     this.#onCutOff = options.onCutOff;
     this.#onDelivered = options.onDelivered ?? (() => {});
+    this.#typesType = options.typesType;
     this.#lowWater = options.lowWaterBytes ?? 1024 * 1024;
     this.#windowEvents = options.windowEvents ?? 20_000;
     this.#windowBytes = options.windowBytes ?? 64 * 1024 * 1024;
@@ -251,6 +259,9 @@ export class WatchHub {
     ev.settle();
     this.#recount(ev);
     this.#trimWindow();
+    if (ev.type === "DELETED" && ev.resource === this.#typesType) {
+      for (const w of [...(this.#byType.get(ev.name) ?? [])]) this.#end(w, "deleted");
+    }
   }
 
   /** Brings the window's weight up to date with what `ev` holds now (a transport may have encoded it since). */
@@ -499,7 +510,7 @@ export class WatchHub {
     this.#onDelivered();
   }
 
-  #end(w: Watcher, why: "timeout" | "shutdown"): void {
+  #end(w: Watcher, why: "timeout" | "deleted" | "shutdown"): void {
     if (w.closed) return;
     // The final bookmark says how far this watcher got: the newest revision, or
     // its catch-up cursor (none while it is still taking the initial state).

@@ -38,8 +38,8 @@ export interface WatchRequest {
   timeoutMs?: number;
 }
 
-/** Why a watch ended. `slow` is the send-buffer bound (WebSocket close code 4008). */
-export type CloseReason = "timeout" | "shutdown" | "slow";
+/** Why a watch ended. `deleted`: its ResourceType was deleted. `slow` is the send-buffer bound (WebSocket close code 4008). */
+export type CloseReason = "timeout" | "deleted" | "shutdown" | "slow";
 
 /** Where a watch's events go. */
 export interface WatchSink {

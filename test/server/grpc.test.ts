@@ -362,6 +362,37 @@ describe("gRPC Resources", () => {
   });
 });
 
+describe("gRPC watch of a deleted type", () => {
+  it("deleting its ResourceType ends the watch with a last bookmark and status OK; a new watch is NOT_FOUND", async () => {
+    const t = await startTestServer({ grpcPort: 0, durable: false, bookmarkIntervalMs: 60_000 });
+    const c = connect(t);
+    try {
+      await createWidgetType(c);
+      const ns = freshNs();
+      const made = parse((await call(c, c.create, { ref: widgets(ns), object: widget("a") })).object);
+      const w = watch(c, { ref: widgets(ns), resourceVersion: String(rv(made)), allowBookmarks: true });
+      const quiet = watch(c, { ref: widgets(ns), resourceVersion: String(rv(made)) });
+      const b = parse((await call(c, c.create, { ref: widgets(ns), object: widget("b") })).object);
+      for (const s of [w, quiet]) assert.equal((await s.until(1))[0]!.revision, rv(b));
+      await call(c, c.delete, { ref: { group: "setpoint.dev", version: "v1", plural: "resourcetypes", name: `widgets.${GROUP}` } });
+      for (const s of [w, quiet]) assert.equal((await s.end()).code, grpc.status.OK);
+      assert.deepEqual(
+        w.events.map((e) => e.type),
+        ["ADDED", "BOOKMARK"],
+      );
+      assert.deepEqual(
+        quiet.events.map((e) => e.type),
+        ["ADDED"],
+      );
+      const again = watch(c, { ref: widgets(ns) });
+      assert.equal((await again.end()).code, grpc.status.NOT_FOUND);
+    } finally {
+      c.close();
+      await t.stop();
+    }
+  });
+});
+
 describe("gRPC watch expiry and the slow-watcher bound", () => {
   it("answers a watch from a compacted revision with an ERROR event, then OUT_OF_RANGE", async () => {
     const t = await startTestServer({ grpcPort: 0, durable: false });

@@ -555,6 +555,45 @@ describe("watch: graceful close", () => {
   });
 });
 
+describe("watch: the type is deleted", () => {
+  it("deleting its ResourceType ends every open watch of the type (both transports, after a final bookmark); a new watch is 404", async () => {
+    const ts = await startTestServer({ bookmarkIntervalMs: 60_000 });
+    try {
+      const client = api(ts.url);
+      const { objects, typeName } = await freshType(client);
+      const from = Number((await objects.create("a")).metadata.resourceVersion);
+      const q = { resourceVersion: String(from), allowWatchBookmarks: "true" };
+      const http = await mustOpen("http", ts.url, objects.path(), q);
+      const ws = await mustOpen("ws", ts.url, objects.path(), q);
+      const quiet = await mustOpen("ws", ts.url, objects.path(), { resourceVersion: String(from) });
+      const b = Number((await objects.create("b")).metadata.resourceVersion);
+      for (const s of [http, ws, quiet]) await s.untilRevision(b);
+      const res = await client.del(`/apis/setpoint.dev/v1/resourcetypes/${typeName}`);
+      assert.equal(res.status, 200, res.text);
+      for (const s of [http, ws, quiet]) await s.untilEnded("the watch to end after its type was deleted");
+      for (const s of [http, ws]) {
+        assert.deepEqual(
+          s.changes().map((e) => `${e.type}@${rv(e)}`),
+          [`ADDED@${b}`],
+        );
+        assert.equal(s.events.at(-1)!.type, "BOOKMARK", "a final bookmark, as when a watch times out");
+      }
+      assert.deepEqual(
+        quiet.events.map((e) => e.type),
+        ["ADDED"],
+      );
+      assert.equal(ws.closeCode, 1000);
+      assert.equal(ws.closeReason, "resource type deleted");
+      for (const transport of ["http", "ws"] as const) {
+        const again = await openWatch(transport, ts.url, objects.path(), q);
+        assert.equal(again.status, 404, `a new ${transport} watch of the deleted type`);
+      }
+    } finally {
+      await ts.stop();
+    }
+  });
+});
+
 describe("watch: slow WebSocket reader", () => {
   it("is cut off with close code 4008 once its send buffer passes the bound; other watchers are unaffected", async () => {
     // The server's clock, never advanced: a cut-off client's grace before its
