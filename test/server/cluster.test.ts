@@ -4,7 +4,8 @@
 // (with peers the store's poll is off), so a cross-worker delivery can only
 // come from the primary's relayed commit notice. A worker killed with SIGKILL
 // ends only its own watches; the primary restarts it and the service goes on;
-// SIGTERM to the primary stops everything with exit 0.
+// SIGTERM to the primary stops everything with exit 0. Deleting a type on one
+// worker ends the watches of that type on both.
 
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
@@ -73,9 +74,9 @@ interface Watch {
 }
 
 /** An HTTP watch on a connection of its own, collecting its events. */
-function watch(from: number): Promise<Watch> {
+function watch(from: number, list = LIST): Promise<Watch> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(`${url}${LIST}?watch=true&resourceVersion=${from}`, { agent: false }, (res) => {
+    const req = httpRequest(`${url}${list}?watch=true&resourceVersion=${from}`, { agent: false }, (res) => {
       assert.equal(res.statusCode, 200);
       const w: Watch = { events: [], ended: false, res };
       let buffered = "";
@@ -212,6 +213,36 @@ describe("--workers 2", () => {
       const list = await call("GET", LIST);
       assert.equal(list.body.items.length, 30);
     }
+  });
+
+  it("deleting a ResourceType on one worker ends the watches of its type on both", { timeout: 180_000 }, async () => {
+    const gizmos = `/apis/${GROUP}/v1/namespaces/default/gizmos`;
+    const made = await call("POST", "/apis/setpoint.dev/v1/resourcetypes", {
+      apiVersion: "setpoint.dev/v1",
+      kind: "ResourceType",
+      metadata: { name: `gizmos.${GROUP}` },
+      spec: { group: GROUP, version: "v1", kind: "Gizmo", plural: "gizmos", scope: "Namespaced", schema: { spec: { type: "object" } } },
+    });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    // Each on a connection of its own: the primary hands them to both workers (the test above shows it).
+    const start = await until("the type served on every worker", async () => {
+      const lists = await Promise.all([0, 1, 2, 3].map(() => call("GET", gizmos)));
+      return lists.every((l) => l.status === 200) ? Number(lists[0]!.body.metadata.resourceVersion) : undefined;
+    });
+    const watches: Watch[] = [];
+    for (let i = 0; i < 6; i++) watches.push(await watch(start, gizmos));
+    const res = await call("POST", gizmos, { apiVersion: `${GROUP}/v1`, kind: "Gizmo", metadata: { name: "g" }, spec: {} });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    for (const w of watches) await until("the create on every watch", () => (w.events.length >= 1 ? true : undefined));
+    const deleted = await call("DELETE", `/apis/setpoint.dev/v1/resourcetypes/gizmos.${GROUP}`);
+    assert.equal(deleted.status, 200, JSON.stringify(deleted.body));
+    for (const w of watches) await until("every watch of the deleted type to end", () => (w.ended ? true : undefined));
+    for (const w of watches)
+      assert.deepEqual(
+        w.events.map((e) => e.type),
+        ["ADDED"],
+      );
+    for (let i = 0; i < 4; i++) assert.equal((await call("GET", `${gizmos}?watch=true`)).status, 404);
   });
 
   it("workers exit when the primary is killed (SIGKILL)", { timeout: 120_000 }, async () => {
