@@ -302,7 +302,16 @@ export class Resources {
       allowBookmarks: q.allowBookmarks,
       timeoutMs: q.timeoutMs,
     };
-    return (sink) => this.#hub.watch(request, sink);
+    return (sink) => {
+      const stop = this.#hub.watch(request, sink);
+      // Deleted while this waited: the hub had delivered the deletion before
+      // the watcher joined (a later one reaches it through the hub).
+      if (!this.#types.byName(t.name)) {
+        stop();
+        sink.close("deleted");
+      }
+      return stop;
+    };
   }
 
   /** Creates an object (201); status in the body is dropped. A dry run's object has no resourceVersion, as in kube. */

@@ -11,6 +11,7 @@ import { after, before, describe, it } from "node:test";
 import { WebSocket } from "ws";
 import { ManualClock } from "../../src/clock.ts";
 import type { Store } from "../../src/store.ts";
+import type { CloseReason } from "../../src/watch.ts";
 import { api, createType, startTestServer, type ApiClient, type TestServer } from "../helpers/server.ts";
 
 const DEADLINE_MS = 15_000;
@@ -588,6 +589,31 @@ describe("watch: the type is deleted", () => {
         const again = await openWatch(transport, ts.url, objects.path(), q);
         assert.equal(again.status, 404, `a new ${transport} watch of the deleted type`);
       }
+    } finally {
+      await ts.stop();
+    }
+  });
+});
+
+describe("watch: the type is deleted while the watch is being opened", () => {
+  it("a watch checked before the deletion but started after it ends at once", async () => {
+    const ts = await startTestServer({ bookmarkIntervalMs: 60_000 });
+    try {
+      const client = api(ts.url);
+      const { objects, typeName } = await freshType(client);
+      const start = await ts.server.resources.openWatch({ group: GROUP, version: "v1", plural: objects.plural, namespace: "default" }, {});
+      const res = await client.del(`/apis/setpoint.dev/v1/resourcetypes/${typeName}`);
+      assert.equal(res.status, 200, res.text);
+      let closed: CloseReason | undefined;
+      start({
+        send: () => {},
+        buffered: () => 0,
+        onDrain: (listener) => setImmediate(listener),
+        fail: (err) => assert.fail(`failed: ${err.message}`),
+        close: (reason) => (closed = reason),
+      });
+      assert.equal(closed, "deleted");
+      assert.equal(ts.server.hub.stats().watchers, 0);
     } finally {
       await ts.stop();
     }
