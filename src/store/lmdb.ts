@@ -83,9 +83,6 @@ interface PendingWrite {
   reject: (err: unknown) => void;
 }
 
-/** Keys revisionOf remembers at most (the types requests look up): past it, it starts again. */
-const MEMO_KEYS = 1024;
-
 /** What a batch came to inside its write transaction. */
 interface Applied {
   /** Per write of the batch, in order: its result, or why it failed (its decider threw, or the space alarm). */
@@ -507,29 +504,8 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   }
 
   function revisionOf(key: ObjectKey): number | undefined {
-    const q = quietNow();
-    if (q === undefined) return readRevision(key);
-    if (revisions.quiet !== q || revisions.byKey.size >= MEMO_KEYS) revisions = { quiet: q, byKey: new Map() };
-    const k = memoKey(key);
-    if (revisions.byKey.has(k)) return revisions.byKey.get(k);
-    const revision = readRevision(key);
-    revisions.byKey.set(k, revision);
-    return revision;
-  }
-
-  function readRevision(key: ObjectKey): number | undefined {
     return lookup(key, readBinary) === undefined ? undefined : (getLastVersion() ?? 0);
   }
-
-  /**
-   * revisionOf's answers (every request reads its type's revision) while
-   * `quiet` holds: read from the snapshot it describes, and kept when it is
-   * moved on over this process's own commit, less the keys that commit wrote.
-   * Without it each paced request took a read snapshot of its own, and a
-   * wake-up for lmdb-js's reset of it.
-   */
-  let revisions: { quiet: Quiet | undefined; byKey: Map<string, number | undefined> } = { quiet: undefined, byKey: new Map() };
-  const memoKey = (key: ObjectKey) => `${key.type}\u0000${key.namespace}\u0000${key.name}`;
 
   // Group commit (docs/durability.md). A write waits in `queue` for an
   // lmdb-js transaction (run by its write thread, so that this thread goes on
@@ -733,13 +709,8 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   function moveQuietOn(applied: Applied): void {
     const at = applied.quietAt;
     if (at === undefined || at.txn !== applied.txnBefore) return;
-    const before = quiet;
     if (quiet === at) quiet = { id: ++quietIds, txn: at.txn + 1, head: applied.head, compacted: at.compacted, from: at.id };
     else if (quiet !== undefined && quiet.from === at.id) quiet = { ...quiet, head: Math.max(quiet.head, applied.head) };
-    else return;
-    if (revisions.quiet !== before) return;
-    for (const c of applied.changes) revisions.byKey.delete(memoKey(c.key));
-    revisions.quiet = quiet;
   }
 
   /** Tells the space monitor, other processes and the listeners of a committed batch. */
