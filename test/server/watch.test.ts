@@ -519,6 +519,22 @@ for (const transport of ["http", "ws"] as const) {
   });
 }
 
+/**
+ * Creates object "a", opens three watches of `objects` from its revision
+ * (chunked HTTP and WebSocket with bookmarks, a WebSocket without), creates
+ * "b" and waits until all three have it. `q`: the query of the first two.
+ */
+async function threeWatches(url: string, objects: { create(name: string): Promise<WireObject>; path(): string }) {
+  const from = Number((await objects.create("a")).metadata.resourceVersion);
+  const q = { resourceVersion: String(from), allowWatchBookmarks: "true" };
+  const http = await mustOpen("http", url, objects.path(), q);
+  const ws = await mustOpen("ws", url, objects.path(), q);
+  const quiet = await mustOpen("ws", url, objects.path(), { resourceVersion: String(from) });
+  const b = Number((await objects.create("b")).metadata.resourceVersion);
+  for (const s of [http, ws, quiet]) await s.untilRevision(b);
+  return { q, http, ws, quiet, b };
+}
+
 describe("watch: graceful close", () => {
   it("close() sends a final bookmark on every watch (both transports) and ends the streams", async () => {
     const ts = await startTestServer({ bookmarkIntervalMs: 60_000 });
@@ -526,13 +542,7 @@ describe("watch: graceful close", () => {
     try {
       const client = api(ts.url);
       const { objects } = await freshType(client);
-      const from = Number((await objects.create("a")).metadata.resourceVersion);
-      const q = { resourceVersion: String(from), allowWatchBookmarks: "true" };
-      const http = await mustOpen("http", ts.url, objects.path(), q);
-      const ws = await mustOpen("ws", ts.url, objects.path(), q);
-      const quiet = await mustOpen("ws", ts.url, objects.path(), { resourceVersion: String(from) });
-      const b = Number((await objects.create("b")).metadata.resourceVersion);
-      for (const s of [http, ws, quiet]) await s.untilRevision(b);
+      const { http, ws, quiet, b } = await threeWatches(ts.url, objects);
       const head = ts.server.store.head();
       const closing = ts.stop();
       for (const s of [http, ws, quiet]) await s.untilEnded();
@@ -562,13 +572,7 @@ describe("watch: the type is deleted", () => {
     try {
       const client = api(ts.url);
       const { objects, typeName } = await freshType(client);
-      const from = Number((await objects.create("a")).metadata.resourceVersion);
-      const q = { resourceVersion: String(from), allowWatchBookmarks: "true" };
-      const http = await mustOpen("http", ts.url, objects.path(), q);
-      const ws = await mustOpen("ws", ts.url, objects.path(), q);
-      const quiet = await mustOpen("ws", ts.url, objects.path(), { resourceVersion: String(from) });
-      const b = Number((await objects.create("b")).metadata.resourceVersion);
-      for (const s of [http, ws, quiet]) await s.untilRevision(b);
+      const { q, http, ws, quiet, b } = await threeWatches(ts.url, objects);
       const res = await client.del(`/apis/setpoint.dev/v1/resourcetypes/${typeName}`);
       assert.equal(res.status, 200, res.text);
       for (const s of [http, ws, quiet]) await s.untilEnded("the watch to end after its type was deleted");

@@ -180,6 +180,23 @@ async function withHub(options: WatchHubOptions & { pollIntervalMs?: number }, b
   }
 }
 
+/**
+ * Watches `f`'s hub from a first object while a second store is open on the
+ * same directory (no poll of its own, and it tells no one of its commits);
+ * closes that peer after `body`.
+ */
+async function withPeer(f: Fixture, body: (peer: Store, sink: TestSink, from: number) => Promise<void>): Promise<void> {
+  const from = await put(f.store, "a", "start");
+  const sink = new TestSink();
+  f.hub.watch(request({ resourceVersion: from }), sink);
+  const peer = openLmdbStore(f.dir, { pollIntervalMs: 0, now: () => f.clock.now() });
+  try {
+    await body(peer, sink, from);
+  } finally {
+    await peer.close();
+  }
+}
+
 interface ObjOptions {
   type?: string;
   labels?: Record<string, string>;
@@ -913,12 +930,9 @@ describe("WatchHub: waitFor", () => {
 
 describe("WatchHub: commits by another writer on the same directory", () => {
   it("a second store opened in this process: its writes are delivered in order with ours", async () => {
-    await withHub({ pollIntervalMs: 5 }, async ({ store, hub, dir, clock }) => {
-      const from = await put(store, "a", "start");
-      const sink = new TestSink();
-      hub.watch(request({ resourceVersion: from }), sink);
-      const peer = openLmdbStore(dir, { pollIntervalMs: 0, now: () => clock.now() });
-      try {
+    await withHub({ pollIntervalMs: 5 }, (f) =>
+      withPeer(f, async (peer, sink, from) => {
+        const { store } = f;
         const ops: Array<Promise<number>> = [];
         for (let i = 0; i < 50; i++) {
           ops.push(put(peer, "p", `o${i % 10}`));
@@ -931,19 +945,14 @@ describe("WatchHub: commits by another writer on the same directory", () => {
         assert.deepEqual(got(sink.events), expectedFromLog(store, from));
         assert.equal(sink.events.length, 101);
         assertOrdered(sink.events);
-      } finally {
-        await peer.close();
-      }
-    });
+      }),
+    );
   });
 
   it("a peer's commit right after each of ours is found by the poll (which skips looks while nothing new is committed)", async () => {
-    await withHub({ pollIntervalMs: 5 }, async ({ store, hub, dir, clock }) => {
-      const from = await put(store, "a", "start");
-      const sink = new TestSink();
-      hub.watch(request({ resourceVersion: from }), sink);
-      const peer = openLmdbStore(dir, { pollIntervalMs: 0, now: () => clock.now() });
-      try {
+    await withHub({ pollIntervalMs: 5 }, (f) =>
+      withPeer(f, async (peer, sink, from) => {
+        const { store } = f;
         for (let i = 0; i < 20; i++) {
           await put(store, "s", `o${i % 5}`);
           // Only the poll can tell the hub of this one: the peer tells no one.
@@ -955,10 +964,8 @@ describe("WatchHub: commits by another writer on the same directory", () => {
         assert.deepEqual(got(sink.events), expectedFromLog(store, from));
         assert.equal(sink.events.length, 40);
         assertOrdered(sink.events);
-      } finally {
-        await peer.close();
-      }
-    });
+      }),
+    );
   });
 
   it("another OS process: its writes are delivered too", async () => {
