@@ -32,7 +32,12 @@ describe("pipeline agents as processes, handing runs over", () => {
       // is a takeover (attempt 2, allowed by the runner's contract and tested
       // in e2e.test.ts), not the joining this test is about.
       agents.push(await startAgent(env, { identity: "first", parallel: 2, leaseDuration: "60s" }));
-      const names = ["j1", "j2", "j3", "j4", "j5", "j6", "j7", "j8"];
+      // Runs go to replicas by rendezvous hashing over member ids that end in
+      // a random part, so which runs the second agent gets differs from run to
+      // run: with 14 runs not started when it joins, it gets none with
+      // probability 2^-14 (with 6, as this test had, 1 in 64: it failed so
+      // once in a full suite).
+      const names = Array.from({ length: 16 }, (_, i) => `j${i + 1}`);
       // Work waits for this file, made once the second agent is ready: however
       // slow its start, the first agent cannot finish every run before it.
       const gate = join(env.dir, "gate");
