@@ -116,6 +116,22 @@ describe("withResourceVersion", () => {
       metadata: { name: 'a"b', resourceVersion: "6" },
     });
   });
+
+  it("at the contract's limits: a 253-character name, a 63-character namespace, an object near 1.5 MiB of multi-byte text", () => {
+    const name = `${"a".repeat(250)}-zz`;
+    const namespace = "n".repeat(63);
+    const o = {
+      apiVersion: "a/v1",
+      kind: "K",
+      metadata: { name, namespace, resourceVersion: "41", labels: { app: "web" } },
+      spec: { text: "é€😀".repeat(190_000) },
+    };
+    const json = JSON.stringify(o);
+    assert.ok(Buffer.byteLength(json) > 1.4 * 1024 * 1024, `${Buffer.byteLength(json)} bytes`);
+    const out = withResourceVersion(json, 1_000_000_007);
+    assert.equal(out.length, json.length + 8);
+    assert.deepEqual(JSON.parse(out), { ...o, metadata: { ...o.metadata, resourceVersion: "1000000007" } });
+  });
 });
 
 describe("sameLabels", () => {
