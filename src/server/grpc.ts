@@ -15,6 +15,7 @@ import type { Logger } from "pino";
 import { patchTypeOf } from "../api/patch.ts";
 import type { RawQuery } from "../api/query.ts";
 import type { ResourceRef, Resources } from "../api/resources.ts";
+import { parseFieldSelector } from "../api/selector.ts";
 import { systemClock, type Clock } from "../clock.ts";
 import { ApiError, BadRequestError } from "../errors.ts";
 import * as wire from "../proto.ts";
@@ -22,7 +23,7 @@ import type { Metrics } from "./metrics.ts";
 import { MAX_BODY_BYTES } from "./rest.ts";
 import { malformedRequest, resetAnsweredStreams, withMalformedRequests } from "./grpc-guards.ts";
 import { grpcWatchSink, withPreSerializedWatch } from "./grpc-watch-sink.ts";
-import type { Admission, GrpcCall, Security } from "./security.ts";
+import { selectedName, type Admission, type GrpcCall, type Security } from "./security.ts";
 import { serviceError, statusOf, toApiError } from "./status.ts";
 
 export interface GrpcServerOptions {
@@ -119,7 +120,7 @@ function callEdge(resources: Resources, options: GrpcServerOptions): CallEdge {
             // A request that did not decode names nothing to authorize: refuse it first.
             const malformed = malformedRequest(call.request, verb);
             if (malformed) throw malformed;
-            admission = edge.admit(call, verb, call.request.ref, sub);
+            admission = edge.admit(call, verb, authorizedRef(verb, call.request), sub);
             const user = admission?.user;
             return security && user ? security.runAs(user, () => run(call.request)) : run(call.request);
           })
@@ -181,7 +182,7 @@ function watchHandler(resources: Resources, edge: CallEdge, shuttingDown: () => 
       .then(async () => {
         const malformed = malformedRequest(r, "watch");
         if (malformed) throw malformed;
-        const admission = edge.admit(call, "watch", r.ref, "");
+        const admission = edge.admit(call, "watch", authorizedRef("watch", r), "");
         if (admission) {
           // The watch counts (and is audited) until the call ends, however it ends.
           const end = () => admission.done(code);
@@ -260,10 +261,45 @@ function jsonOf(bytes: Uint8Array | null | undefined, field: string): unknown {
   }
 }
 
+/**
+ * The ref a call is authorized for. A list or watch whose field selector pins
+ * `metadata.name` is one of that name, as over REST, so RBAC `resourceNames`
+ * grant it.
+ */
+function authorizedRef(verb: string, r: { ref: wire.ResourceRef | null; fieldSelector?: string }): wire.ResourceRef | null {
+  if ((verb !== "list" && verb !== "watch") || !r.ref || r.ref.name || !r.fieldSelector) return r.ref;
+  const name = selectedName(r.fieldSelector);
+  return name ? { ...r.ref, name } : r.ref;
+}
+
+/**
+ * The field selector of a list or watch. A ref that names an object makes it
+ * a list or watch of that object alone, as kube-apiserver reads a name on a
+ * list or watch: `metadata.name=NAME`; a field selector of the request's own
+ * must then select exactly that name (400 otherwise). The call is authorized
+ * for that name, so it must never see another object.
+ */
+function fieldSelectorOf(r: { ref: wire.ResourceRef | null; fieldSelector: string }): string {
+  const name = r.ref?.name;
+  if (!name) return r.fieldSelector;
+  if (/[,=!\s\\]/.test(name)) {
+    throw new BadRequestError(`invalid ref.name ${JSON.stringify(name)}: not an object name`, {
+      causes: [{ field: "ref.name", message: "not an object name", reason: "FieldValueInvalid" }],
+    });
+  }
+  if (!r.fieldSelector) return `metadata.name=${name}`;
+  if (parseFieldSelector(r.fieldSelector).name !== name) {
+    const message = "fieldSelector metadata.name doesn't match requested name";
+    throw new BadRequestError(message, { causes: [{ field: "fieldSelector", message, reason: "FieldValueInvalid" }] });
+  }
+  return r.fieldSelector;
+}
+
 function listQuery(r: wire.ListRequest): RawQuery {
   const q: RawQuery = {};
+  const fieldSelector = fieldSelectorOf(r);
   if (r.labelSelector) q.labelSelector = r.labelSelector;
-  if (r.fieldSelector) q.fieldSelector = r.fieldSelector;
+  if (fieldSelector) q.fieldSelector = fieldSelector;
   if (r.limit) q.limit = String(r.limit);
   if (r.continue) q.continue = r.continue;
   if (r.resourceVersion) q.resourceVersion = r.resourceVersion;
@@ -272,8 +308,9 @@ function listQuery(r: wire.ListRequest): RawQuery {
 
 function watchQuery(r: wire.WatchRequest): RawQuery {
   const q: RawQuery = {};
+  const fieldSelector = fieldSelectorOf(r);
   if (r.labelSelector) q.labelSelector = r.labelSelector;
-  if (r.fieldSelector) q.fieldSelector = r.fieldSelector;
+  if (fieldSelector) q.fieldSelector = fieldSelector;
   if (r.resourceVersion) q.resourceVersion = r.resourceVersion;
   if (r.allowBookmarks) q.allowWatchBookmarks = "true";
   if (r.sendInitialEvents) q.sendInitialEvents = "true"; // false: the default (proto3 has no "unset")

@@ -418,7 +418,7 @@ export function attributesOf(route: Route | undefined, method: string, url: Pick
  * a fieldSelector that pins `metadata.name` makes the request one for that
  * name, so RBAC `resourceNames` grant it (`kubectl get NAME -w`). "" for none.
  */
-function selectedName(fieldSelector: string | null): string {
+export function selectedName(fieldSelector: string | null): string {
   if (!fieldSelector) return "";
   let name: string;
   try {

@@ -7,6 +7,9 @@
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
@@ -22,7 +25,7 @@ import {
   type WatchRequest,
 } from "../../src/proto.ts";
 import type { Status } from "../../src/wire.ts";
-import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { api, startTestServer, type TestServer } from "../helpers/server.ts";
 
 const GROUP = "grpc.example.com";
 const DEADLINE_MS = 10_000;
@@ -355,6 +358,37 @@ describe("gRPC Resources", () => {
     assert.deepEqual(w.events, []);
   });
 
+  it("a list or watch whose ref names an object is one of that object alone, as kube reads a name on a list", async () => {
+    const ns = freshNs();
+    const a = parse((await call(c, c.create, { ref: widgets(ns), object: widget("a") })).object);
+    await call(c, c.create, { ref: widgets(ns), object: widget("b") });
+    const listed = await call(c, c.list, { ref: widgets(ns, "a") });
+    assert.deepEqual(
+      listed.items.map((i) => parse(i).metadata.name),
+      ["a"],
+    );
+    // Its own field selector must select that name, as kube's (400 otherwise).
+    assert.equal((await call(c, c.list, { ref: widgets(ns, "a"), fieldSelector: "metadata.name=a" })).items.length, 1);
+    await fails(call(c, c.list, { ref: widgets(ns, "a"), fieldSelector: "metadata.name=b" }), grpc.status.INVALID_ARGUMENT, "BadRequest");
+    await fails(call(c, c.list, { ref: widgets(ns, "a,metadata.name!=a") }), grpc.status.INVALID_ARGUMENT, "BadRequest");
+
+    const w = watch(c, { ref: widgets(ns, "a"), resourceVersion: String(rv(a)) });
+    await call(c, c.patch, { ref: widgets(ns, "b"), patchType: "application/merge-patch+json", patch: Buffer.from('{"spec":{"size":2}}') });
+    const a2 = parse(
+      (await call(c, c.patch, { ref: widgets(ns, "a"), patchType: "application/merge-patch+json", patch: Buffer.from('{"spec":{"size":3}}') })).object,
+    );
+    const [first] = await w.until(1);
+    assert.deepEqual([first!.type, first!.revision, parse(first!.object).metadata.name], ["MODIFIED", rv(a2), "a"]);
+    const initial = watch(c, { ref: widgets(ns, "b"), sendInitialEvents: true, timeoutSeconds: 1 });
+    assert.equal((await initial.end()).code, grpc.status.OK);
+    assert.deepEqual(
+      initial.events.map((e) => [e.type, parse(e.object).metadata.name]),
+      [["ADDED", "b"]],
+    );
+    w.stream.cancel();
+    assert.equal(w.events.length, 1, "nothing of b");
+  });
+
   it("ships a generated descriptor that matches the .proto", () => {
     const root = fileURLToPath(new URL("../..", import.meta.url));
     const r = spawnSync(process.execPath, ["scripts/gen-proto.mjs", "--check"], { cwd: root, encoding: "utf8" });
@@ -557,5 +591,67 @@ describe("gRPC token auth", () => {
     assert.equal(first!.type, "BOOKMARK");
     assert.equal(parse(first!.object).metadata.annotations["k8s.io/initial-events-end"], "true");
     w.stream.cancel();
+  });
+});
+
+describe("gRPC under RBAC resourceNames", () => {
+  let t: TestServer;
+  let c: ResourcesClient;
+  let dir: string;
+  const bearer = (token: string) => {
+    const md = new grpc.Metadata();
+    md.set("authorization", `Bearer ${token}`);
+    return md;
+  };
+  const ns = "rn";
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "setpoint-grpc-rbac-"));
+    writeFileSync(join(dir, "tokens.csv"), "t-admin,admin,1,system:masters\nt-bob,bob,2\n");
+    t = await startTestServer({ grpcPort: 0, durable: false, tokenAuthFile: join(dir, "tokens.csv"), authorizationMode: "RBAC" });
+    c = connect(t);
+    const admin = api(t.url, { token: "t-admin" });
+    const rbac = "/apis/rbac.authorization.k8s.io/v1";
+    const posted = async (path: string, body: unknown) => assert.equal((await admin.post(path, body)).status, 201, path);
+    await posted("/apis/setpoint.dev/v1/resourcetypes", {
+      metadata: { name: `widgets.${GROUP}` },
+      spec: { group: GROUP, version: "v1", kind: "Widget", plural: "widgets", scope: "Namespaced" },
+    });
+    await posted(`${rbac}/namespaces/${ns}/roles`, {
+      metadata: { name: "a-only" },
+      rules: [{ apiGroups: [GROUP], resources: ["widgets"], verbs: ["get", "list", "watch"], resourceNames: ["a"] }],
+    });
+    await posted(`${rbac}/namespaces/${ns}/rolebindings`, {
+      metadata: { name: "bob-a" },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "a-only" },
+      subjects: [{ kind: "User", name: "bob" }],
+    });
+    for (const name of ["a", "b"]) await posted(`/apis/${GROUP}/v1/namespaces/${ns}/widgets`, { metadata: { name }, spec: {} });
+  });
+  after(async () => {
+    c?.close();
+    await t?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("a list or watch granted for one name (ref.name or a fieldSelector pinning it) sees that object only", async () => {
+    const bob = bearer("t-bob");
+    await fails(call(c, c.list, { ref: widgets(ns) }, bob), grpc.status.PERMISSION_DENIED, "Forbidden");
+    for (const request of [{ ref: widgets(ns, "a") }, { ref: widgets(ns), fieldSelector: "metadata.name=a" }]) {
+      const listed = await call(c, c.list, request, bob);
+      assert.deepEqual(
+        listed.items.map((i) => parse(i).metadata.name),
+        ["a"],
+        JSON.stringify(request),
+      );
+      const w = watch(c, { ...request, sendInitialEvents: true, timeoutSeconds: 1 }, bob);
+      assert.equal((await w.end()).code, grpc.status.OK, JSON.stringify(request));
+      assert.deepEqual(
+        w.events.map((e) => parse(e.object).metadata.name),
+        ["a"],
+        JSON.stringify(request),
+      );
+    }
+    await fails(call(c, c.list, { ref: widgets(ns), fieldSelector: "metadata.name=b" }, bob), grpc.status.PERMISSION_DENIED, "Forbidden");
   });
 });
