@@ -82,8 +82,15 @@ interface CallEdge {
   admit(call: GrpcCall, verb: string, ref: wire.ResourceRef | null | undefined, sub: string): Admission | undefined;
   /** Records a call like a REST request; logs an internal error. `started` is performance.now() (real elapsed time for the latency histogram). */
   record(verb: string, ref: wire.ResourceRef | null | undefined, err: unknown, started: number, sub?: string): void;
-  /** One unary RPC: authenticate, run (as the caller, under RBAC), answer with the response or the error. */
-  unary<Req extends { ref: wire.ResourceRef | null }, Res>(verb: string, run: (req: Req) => Promise<Res> | Res, sub?: string): grpc.handleUnaryCall<Req, Res>;
+  /**
+   * One unary RPC: authenticate, run (as the caller, under RBAC), answer with
+   * the response or the error. `sub` ("/status" or "") may depend on the request.
+   */
+  unary<Req extends { ref: wire.ResourceRef | null }, Res>(
+    verb: string,
+    run: (req: Req) => Promise<Res> | Res,
+    sub?: string | ((req: Req) => string),
+  ): grpc.handleUnaryCall<Req, Res>;
 }
 
 function callEdge(resources: Resources, options: GrpcServerOptions): CallEdge {
@@ -111,9 +118,14 @@ function callEdge(resources: Resources, options: GrpcServerOptions): CallEdge {
       if (code === 500) log.error({ err: toApiError(err).cause ?? err, verb, resource }, "internal error (grpc)");
       metrics?.request(verb, resource, code, (performance.now() - started) / 1000);
     },
-    unary<Req extends { ref: wire.ResourceRef | null }, Res>(verb: string, run: (req: Req) => Promise<Res> | Res, sub = ""): grpc.handleUnaryCall<Req, Res> {
+    unary<Req extends { ref: wire.ResourceRef | null }, Res>(
+      verb: string,
+      run: (req: Req) => Promise<Res> | Res,
+      subOf: string | ((req: Req) => string) = "",
+    ): grpc.handleUnaryCall<Req, Res> {
       return (call, callback) => {
         const started = performance.now();
+        const sub = typeof subOf === "string" ? subOf : subOf(call.request);
         let admission: Admission | undefined;
         Promise.resolve()
           .then(() => {
@@ -145,8 +157,11 @@ function callEdge(resources: Resources, options: GrpcServerOptions): CallEdge {
 /** The service's handlers: each RPC a thin adapter onto `resources`. */
 function resourceHandlers(resources: Resources, edge: CallEdge, shuttingDown: () => boolean): grpc.UntypedServiceImplementation {
   /** A unary RPC answering with one object. */
-  const object = <Req extends { ref: wire.ResourceRef | null }>(verb: string, run: (req: Req) => Promise<string> | string, sub = "") =>
-    edge.unary<Req, wire.ObjectResponse>(verb, async (r) => ({ object: Buffer.from(await run(r)) }), sub);
+  const object = <Req extends { ref: wire.ResourceRef | null }>(
+    verb: string,
+    run: (req: Req) => Promise<string> | string,
+    sub: string | ((req: Req) => string) = "",
+  ) => edge.unary<Req, wire.ObjectResponse>(verb, async (r) => ({ object: Buffer.from(await run(r)) }), sub);
   return {
     Get: object<wire.GetRequest>("get", (r) => resources.get(refOf(r.ref, true))),
     List: edge.unary<wire.ListRequest, wire.ListResponse>("list", async (r) => {
@@ -157,11 +172,16 @@ function resourceHandlers(resources: Resources, edge: CallEdge, shuttingDown: ()
     Create: object<wire.CreateRequest>("create", (r) => resources.create(refOf(r.ref, false), jsonOf(r.object, "object"))),
     Update: object<wire.UpdateRequest>("update", (r) => resources.update(refOf(r.ref, true), jsonOf(r.object, "object"))),
     UpdateStatus: object<wire.UpdateRequest>("update", (r) => resources.update(refOf(r.ref, true), jsonOf(r.object, "object"), "status"), "/status"),
-    Patch: object<wire.PatchRequest>("patch", (r) => {
-      const ref = refOf(r.ref, true);
-      const type = patchTypeOf(r.patchType);
-      return resources.patch(ref, type, jsonOf(r.patch, "patch"), r.status ? "status" : undefined);
-    }),
+    Patch: object<wire.PatchRequest>(
+      "patch",
+      (r) => {
+        const ref = refOf(r.ref, true);
+        const type = patchTypeOf(r.patchType);
+        return resources.patch(ref, type, jsonOf(r.patch, "patch"), r.status ? "status" : undefined);
+      },
+      // A status patch is authorized (and counted) as one of `plural/status`, as REST's PATCH …/status.
+      (r) => (r?.status ? "/status" : ""),
+    ),
     Delete: object<wire.DeleteRequest>("delete", (r) => {
       const ref = refOf(r.ref, true);
       const pre: { resourceVersion?: string; uid?: string } = {};

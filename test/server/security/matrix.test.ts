@@ -222,6 +222,11 @@ describe("authorization matrix: REST, HTTP and WebSocket watch, gRPC", () => {
             unary("patch", { ref: ref("w1"), patchType: "application/merge-patch+json", patch: Buffer.from('{"metadata":{"labels":{"g":"1"}}}') }, user),
           ],
           ["patch-status", unary("updateStatus", { ref: ref("w1"), object: obj("w1", { status: { phase: "g" } }) }, user)],
+          // Patch with `status` set is a patch of widgets/status, as REST's PATCH …/status.
+          [
+            "patch-status",
+            unary("patch", { ref: ref("w1"), patchType: "application/merge-patch+json", patch: Buffer.from('{"status":{"phase":"p"}}'), status: true }, user),
+          ],
         ];
         for (const [verb, p] of checks) {
           const want = expected(user, verb, ns) === 201 ? 200 : expected(user, verb, ns);
