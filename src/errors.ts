@@ -24,6 +24,7 @@ export type Reason =
   | "Forbidden"
   | "NotFound"
   | "MethodNotAllowed"
+  | "NotAcceptable"
   | "AlreadyExists"
   | "Conflict"
   | "Expired"

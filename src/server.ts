@@ -23,7 +23,7 @@ import { startGrpcServer, type GrpcServerOptions, type RunningGrpcServer } from 
 import { ListenError, probePort } from "./server/listen-error.ts";
 import { createMetrics, type Metrics } from "./server/metrics.ts";
 import { defaultServerOptions, type ServerOptions } from "./server/options.ts";
-import { handleRequest, isWatch, rawQuery, type RestContext } from "./server/rest.ts";
+import { handleRequest, isWatch, rawQuery, watchRendering, type RestContext } from "./server/rest.ts";
 import { parseRoute } from "./server/routes.ts";
 import { createSecurity, WATCH_SUBPROTOCOL, type Security } from "./server/security.ts";
 import { rawHttpReply, statusOf, toApiError } from "./server/status.ts";
@@ -384,13 +384,15 @@ async function upgrade(
       throw new ApiError("BadRequest", "a WebSocket on a list path is a watch: drop watch=false");
     if (!ctx.ready()) throw new ApiError("TooManyRequests", "the server is shutting down; retry against another replica");
     const start = await ctx.resources.openWatch(route.ref, rawQuery(url.searchParams));
+    // Each event's object in the form the upgrade's Accept header asks for (a Table row, metadata only), as over HTTP.
+    const rendered = watchRendering(ctx, route.ref, url.searchParams, req.headers.accept);
     const release = ctx.watchLimit.acquire(req.socket.remoteAddress);
     socket.once("close", release);
     code = 101;
     wss.handleUpgrade(req, socket, head, (ws) => {
       wss.emit("connection", ws, req);
       let untrack = () => {};
-      const stop = start(webSocketWatchSink(ws, () => untrack(), { clock: ctx.clock }));
+      const stop = start(rendered(webSocketWatchSink(ws, () => untrack(), { clock: ctx.clock })));
       untrack = ctx.trackWatch(stop);
       ws.on("close", () => {
         stop();

@@ -21,13 +21,15 @@ import { openApiGroupVersion, openApiRoot } from "./openapi.ts";
 import type { Route } from "./routes.ts";
 import { statusOf, toApiError } from "./status.ts";
 import { requestTarget, type RequestTarget } from "./target.ts";
-import { includeObjectOf, listAsTable, objectAsTable, renderingOf, watchEventAsTable, type TableOptions } from "./table.ts";
+import { checkShape, renderingOf, type Rendering } from "./negotiation.ts";
+import { listAsMetadata, objectAsMetadata, watchEventAsMetadata } from "./partial-metadata.ts";
+import { includeObjectOf, listAsTable, objectAsTable, watchEventAsTable, type TableOptions } from "./table.ts";
 import { isUiPath, serveUi } from "./ui.ts";
 import type { WatchLimit } from "./watch-limit.ts";
 import { warningHeaders } from "./warnings.ts";
 import { asYaml, wantsYaml, YAML_TYPE } from "./yaml-response.ts";
 import { httpWatchSink } from "./watch-sinks.ts";
-import type { WatchSink } from "../watch.ts";
+import type { WatchEvent, WatchSink } from "../watch.ts";
 
 /** The largest request body accepted (API.md §1). */
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
@@ -83,9 +85,18 @@ function send(res: ServerResponse, code: number, body: string | Buffer, contentT
   res.end(body);
 }
 
-/** Sends a write's answer (JSON, or YAML if asked) with its warnings (fieldValidation=Warn) as kube's `Warning: 299 - "text"` headers. */
-function sendWritten(res: ServerResponse, code: number, body: string, options: WriteOptions): void {
-  const yaml = wantsYaml(res.req.headers.accept);
+/** Sends an answer already in the form asked for (render), as JSON or YAML as negotiated. */
+function sendRendered(res: ServerResponse, code: number, body: string, rendering: Rendering): void {
+  if (rendering.yaml) send(res, code, asYaml(body), YAML_TYPE);
+  else send(res, code, body);
+}
+
+/**
+ * Sends a write's answer (already rendered, JSON or YAML as negotiated) with its warnings
+ * (fieldValidation=Warn) as kube's `Warning: 299 - "text"` headers.
+ */
+function sendWritten(res: ServerResponse, code: number, body: string, options: WriteOptions, rendering: Rendering): void {
+  const yaml = rendering.yaml;
   const text = yaml ? asYaml(body) : body;
   const type = yaml ? YAML_TYPE : "application/json";
   if (!options.warnings || options.warnings.length === 0) {
@@ -436,18 +447,60 @@ function discovery(ctx: RestContext, route: Route, req: IncomingMessage): unknow
   }
 }
 
-/** Table options when the request asked for a Table (kubectl's `as=Table`), else undefined. */
-function tableOptions(call: Call, clock: Clock): TableOptions | undefined {
-  const r = renderingOf(call.req.headers.accept);
-  if (r.as !== "table") return undefined;
-  return { apiVersion: r.apiVersion, includeObject: includeObjectOf(call.url.searchParams), now: clock.now() };
+/** How this call's answers are written: its Accept header negotiated (negotiation.ts); status paths make no Tables. */
+function renderingFor(call: Call): Rendering {
+  return renderingOf(call.req.headers.accept, { tables: call.route?.kind !== "status" });
 }
 
-/** `sink` with each event's object turned into a Table row (see table.ts), its age as of the event. */
-function tableSink(sink: WatchSink, rows: { type: import("../api/types.ts").TypeInfo; table: TableOptions; clock: Clock }): WatchSink {
-  const { type, table, clock } = rows;
+/** Table options for a Table of `apiVersion` (kubectl's `as=Table`). */
+function tableOptions(params: URLSearchParams, clock: Clock, apiVersion: string): TableOptions {
+  return { apiVersion, includeObject: includeObjectOf(params), now: clock.now() };
+}
+
+/**
+ * An answer's JSON text (one object, or a list when `list`) in the form the
+ * request asked for: itself, a Table, or metadata only. 406 when the form
+ * does not fit (checkShape).
+ */
+function render(ctx: RestContext, call: Call, ref: ResourceRef, rendering: Rendering, json: string, list: boolean): string {
+  checkShape(rendering, list);
+  const as = rendering.as;
+  if (as === undefined) return json;
+  switch (as.kind) {
+    case "Table": {
+      const table = tableOptions(call.url.searchParams, ctx.clock, as.apiVersion);
+      const type = ctx.resources.resolve(ref, !list);
+      return list ? listAsTable(type, json, table) : objectAsTable(type, json, table);
+    }
+    case "PartialObjectMetadata":
+      return objectAsMetadata(json, as.apiVersion);
+    case "PartialObjectMetadataList":
+      return listAsMetadata(json, as.apiVersion);
+  }
+}
+
+/**
+ * For a watch with this Accept header (negotiation.ts; watches stay JSON), what wraps the transport's sink so
+ * that each event's object takes the form asked for: a one-row Table or a
+ * PartialObjectMetadata. Throws (406, or 400 for a bad `includeObject`)
+ * before the stream starts: a watch's events are single objects, so the List
+ * form is 406 (kube would send whole objects). Shared by HTTP and WebSocket watches.
+ */
+export function watchRendering(ctx: RestContext, ref: ResourceRef, params: URLSearchParams, accept: string | undefined): (sink: WatchSink) => WatchSink {
+  const rendering = renderingOf(accept, { tables: true });
+  checkShape(rendering, false);
+  const as = rendering.as;
+  if (as === undefined) return (sink) => sink;
+  if (as.kind === "PartialObjectMetadata") return (sink) => convertingSink(sink, (event) => watchEventAsMetadata(event, as.apiVersion));
+  const table = tableOptions(params, ctx.clock, as.apiVersion);
+  const type = ctx.resources.resolve(ref, false);
+  return (sink) => convertingSink(sink, (event) => watchEventAsTable(type, event, { ...table, now: ctx.clock.now() }));
+}
+
+/** `sink` with each event converted by `convert` (a Table row, metadata only) before it is sent. */
+function convertingSink(sink: WatchSink, convert: (event: WatchEvent) => WatchEvent): WatchSink {
   return {
-    send: (event) => sink.send(watchEventAsTable(type, event, { ...table, now: clock.now() })),
+    send: (event) => sink.send(convert(event)),
     buffered: () => sink.buffered(),
     onDrain: (listener) => sink.onDrain(listener),
     fail: (err) => sink.fail(err),
@@ -457,20 +510,19 @@ function tableSink(sink: WatchSink, rows: { type: import("../api/types.ts").Type
 
 async function serveCollection(ctx: RestContext, call: Call, ref: ResourceRef): Promise<number> {
   const { req, res, url, method, watch } = call;
-  // A create reads no list query (and no Accept): it is the hot write path.
+  // A create reads no list query: it is the hot write path (an Accept without parameters or YAML costs two substring searches).
   const q = method === "POST" ? {} : rawQuery(url.searchParams);
-  const table = method === "GET" ? tableOptions(call, ctx.clock) : undefined;
   if (method === "GET" && watch) {
     if (!ctx.ready()) throw new ApiError("TooManyRequests", "the server is shutting down; retry against another replica");
     const start = await ctx.resources.openWatch(ref, q);
-    const type = table && ctx.resources.resolve(ref, false);
+    const rendered = watchRendering(ctx, ref, url.searchParams, req.headers.accept);
     const release = ctx.watchLimit.acquire(req.socket.remoteAddress);
     res.on("close", release);
     res.writeHead(200, { "Content-Type": "application/json", "Transfer-Encoding": "chunked", "Cache-Control": "no-cache" });
     res.flushHeaders();
     let untrack = () => {};
     const plain = httpWatchSink(res, () => untrack(), { clock: ctx.clock });
-    const stop = start(table && type ? tableSink(plain, { type, table, clock: ctx.clock }) : plain);
+    const stop = start(rendered(plain));
     untrack = ctx.trackWatch(stop);
     res.on("close", () => {
       stop();
@@ -478,26 +530,27 @@ async function serveCollection(ctx: RestContext, call: Call, ref: ResourceRef): 
     });
     return 200;
   }
+  const rendering = renderingFor(call);
   if (method === "GET") {
-    if (table) {
-      send(res, 200, listAsTable(ctx.resources.resolve(ref, false), await ctx.resources.list(ref, q), table));
-      return 200;
-    }
-    if (wantsYaml(req.headers.accept)) send(res, 200, asYaml(await ctx.resources.list(ref, q)), YAML_TYPE);
+    if (rendering.as !== undefined || rendering.yaml)
+      sendRendered(res, 200, render(ctx, call, ref, rendering, await ctx.resources.list(ref, q), true), rendering);
     else await sendChunks(res, 200, await ctx.resources.listChunks(ref, q), ctx.log);
     return 200;
   }
   if (method === "POST") {
+    // A form that cannot fit the answer is refused before the write, not after it (as kube would).
+    checkShape(rendering, false);
     const options = writeOptions(url.searchParams, undefined, true);
     const body = await readJson(req, true, options);
-    sendWritten(res, 201, await ctx.resources.create(ref, body, options), options);
+    sendWritten(res, 201, render(ctx, call, ref, rendering, await ctx.resources.create(ref, body, options), false), options, rendering);
     return 201;
   }
   if (method === "DELETE") {
+    checkShape(rendering, true);
     const body = await readJson(req, false);
     checkPropagationPolicy(url.searchParams, body);
     const options = { ...deleteOptions(body), ...writeOptions(url.searchParams, body) };
-    sendWritten(res, 200, await ctx.resources.deleteCollection(ref, q, options), options);
+    sendWritten(res, 200, render(ctx, call, ref, rendering, await ctx.resources.deleteCollection(ref, q, options), true), options, rendering);
     return 200;
   }
   throw methodNotAllowed(method, url.pathname);
@@ -508,24 +561,25 @@ async function serveObject(ctx: RestContext, call: Call, route: Extract<Route, {
   const ref = route.ref;
   const options = method === "GET" ? {} : writeOptions(call.url.searchParams, undefined, method !== "DELETE");
   const sub = route.kind === "status" ? "status" : undefined;
+  const rendering = renderingFor(call);
+  // A form that cannot fit the answer is refused before a write, not after it (as kube would).
+  if (method !== "GET") checkShape(rendering, false);
   switch (method) {
     case "GET": {
       const rv = call.url.searchParams.get("resourceVersion");
       const object = await ctx.resources.get(ref, rv === null ? undefined : { resourceVersion: rv });
-      const table = route.kind === "object" ? tableOptions(call, ctx.clock) : undefined;
-      if (!table && wantsYaml(req.headers.accept)) send(res, 200, asYaml(object), YAML_TYPE);
-      else send(res, 200, table ? objectAsTable(ctx.resources.resolve(ref, true), object, table) : object);
+      sendRendered(res, 200, render(ctx, call, ref, rendering, object, false), rendering);
       return 200;
     }
     case "PUT": {
       const body = await readJson(req, true, options);
-      sendWritten(res, 200, await ctx.resources.update(ref, body, sub, options), options);
+      sendWritten(res, 200, render(ctx, call, ref, rendering, await ctx.resources.update(ref, body, sub, options), false), options, rendering);
       return 200;
     }
     case "PATCH": {
       const type = patchTypeOf(req.headers["content-type"]);
       const body = await readJson(req, false, options);
-      sendWritten(res, 200, await ctx.resources.patch(ref, type, body, sub, options), options);
+      sendWritten(res, 200, render(ctx, call, ref, rendering, await ctx.resources.patch(ref, type, body, sub, options), false), options, rendering);
       return 200;
     }
     case "DELETE": {
@@ -533,7 +587,7 @@ async function serveObject(ctx: RestContext, call: Call, route: Extract<Route, {
       const body = await readJson(req, false);
       checkPropagationPolicy(call.url.searchParams, body);
       const deletion = { ...deleteOptions(body), ...writeOptions(call.url.searchParams, body) };
-      sendWritten(res, 200, await ctx.resources.delete(ref, deletion), deletion);
+      sendWritten(res, 200, render(ctx, call, ref, rendering, await ctx.resources.delete(ref, deletion), false), deletion, rendering);
       return 200;
     }
     default:

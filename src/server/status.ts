@@ -16,6 +16,7 @@ export const REASONS: Record<Reason, { http: number; grpc: number }> = {
   Forbidden: { http: 403, grpc: 7 }, // PERMISSION_DENIED
   NotFound: { http: 404, grpc: 5 }, // NOT_FOUND
   MethodNotAllowed: { http: 405, grpc: 12 }, // UNIMPLEMENTED
+  NotAcceptable: { http: 406, grpc: 3 }, // INVALID_ARGUMENT (HTTP only: an Accept header)
   AlreadyExists: { http: 409, grpc: 6 }, // ALREADY_EXISTS
   Conflict: { http: 409, grpc: 10 }, // ABORTED
   Expired: { http: 410, grpc: 11 }, // OUT_OF_RANGE

@@ -6,6 +6,8 @@
 // row carries its object as PartialObjectMetadata (default), the full object
 // (`includeObject=Object`) or nothing (`includeObject=None`).
 //
+// Which requests ask for a Table is negotiated in negotiation.ts.
+//
 // A watch answered as Table sends each event's object as a Table of one row
 // (with its column definitions, so a client may print headers from any
 // event); BOOKMARK and ERROR events pass through unchanged.
@@ -16,30 +18,6 @@ import { BadRequestError } from "../errors.ts";
 import { humanDuration } from "../human-duration.ts";
 import { WatchEvent } from "../watch.ts";
 import type { LooseObject } from "../wire.ts";
-
-/** What a request asked for: plain JSON, or a Table of this `meta.k8s.io` version. */
-export type Rendering = { as: "json" } | { as: "table"; apiVersion: string };
-
-/**
- * Reads an Accept header as kube-apiserver does: the first media range the
- * server can produce wins. Ranges it cannot produce (other `as=` kinds) are
- * skipped; when none is left the answer is plain JSON, as before Tables existed.
- */
-export function renderingOf(accept: string | undefined): Rendering {
-  // Only an `as` parameter asks for anything but JSON. Most requests (every
-  // client but kubectl's table views) send none: skip the parse, which every
-  // get and list would pay.
-  if (accept === undefined || !accept.includes("as")) return { as: "json" };
-  for (const range of (accept ?? "").split(",")) {
-    const [type = "", ...params] = range.split(";").map((p) => p.trim());
-    const p = Object.fromEntries(params.map((kv) => kv.split("=").map((x) => x.trim()) as [string, string]));
-    const media = type.toLowerCase();
-    if (media !== "application/json" && media !== "*/*" && media !== "application/*") continue;
-    if (p.as === undefined) return { as: "json" };
-    if (p.as === "Table" && p.g === "meta.k8s.io" && (p.v === "v1" || p.v === "v1beta1")) return { as: "table", apiVersion: `meta.k8s.io/${p.v}` };
-  }
-  return { as: "json" };
-}
 
 export type IncludeObject = "None" | "Metadata" | "Object";
 
@@ -112,7 +90,7 @@ function cell(c: PrinterColumn, o: LooseObject, now: number): unknown {
 function rowOf(t: TypeInfo, o: LooseObject, opts: TableOptions): unknown {
   const cells = [o.metadata?.name ?? "", ...(t.printerColumns ?? []).map((c) => cell(c, o, opts.now)), age(o.metadata?.creationTimestamp, opts.now)];
   if (opts.includeObject === "None") return { cells };
-  const object = opts.includeObject === "Object" ? o : { kind: "PartialObjectMetadata", apiVersion: "meta.k8s.io/v1", metadata: o.metadata ?? {} };
+  const object = opts.includeObject === "Object" ? o : { kind: "PartialObjectMetadata", apiVersion: opts.apiVersion, metadata: o.metadata ?? {} };
   return { cells, object };
 }
 

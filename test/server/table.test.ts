@@ -5,7 +5,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { api, assertStatus, createType, startTestServer, type ApiClient, type TestServer } from "../helpers/server.ts";
-import { renderingOf } from "../../src/server/table.ts";
 
 const TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
 
@@ -131,28 +130,5 @@ describe("Table responses", () => {
     const sys = await c.get("/apis/setpoint.dev/v1");
     assert.deepEqual(sys.body.resources.find((r: any) => r.name === "resourcetypes").shortNames, ["rt"]);
     assert.deepEqual((await c.get("/api")).body.versions, []);
-  });
-});
-
-describe("renderingOf (the Accept header)", () => {
-  it("reads Table requests in any spelling kube-apiserver takes, and JSON otherwise", () => {
-    const v1 = { as: "table", apiVersion: "meta.k8s.io/v1" };
-    const cases: Array<[string | undefined, object]> = [
-      [undefined, { as: "json" }],
-      ["", { as: "json" }],
-      ["application/json", { as: "json" }],
-      ["*/*", { as: "json" }],
-      ["application/yaml", { as: "json" }],
-      [TABLE, v1],
-      ["application/json ; as = Table ; v = v1 ; g = meta.k8s.io", v1],
-      ["APPLICATION/JSON;as=Table;v=v1beta1;g=meta.k8s.io", { as: "table", apiVersion: "meta.k8s.io/v1beta1" }],
-      ["application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io, */*;as=Table;g=meta.k8s.io;v=v1", v1],
-      ["application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io", { as: "json" }],
-      ["application/json;As=Table;v=v1;g=meta.k8s.io", { as: "json" }],
-      ["application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io, application/json", { as: "json" }],
-      ["application/json;charset=utf-8;as=Table;v=v1;g=meta.k8s.io", v1],
-      ["application/json;q=0.9, application/json;as=Table;v=v1;g=meta.k8s.io", { as: "json" }],
-    ];
-    for (const [accept, want] of cases) assert.deepEqual(renderingOf(accept), want, String(accept));
   });
 });
