@@ -34,11 +34,29 @@ export interface AuditRecord {
   sourceIP: string;
   userAgent?: string;
   code: number;
-  /** Status reason and message of a failure the edge answered itself (401, 403, 429). */
+  /** Status reason and message of a failure (the edge's 401, 403, 429, or the API handler's). */
   failure?: { reason: string; message: string };
+  /** The name in a create's body, for objectRef (kube's LogRequestObject): the path of a create names none. */
+  objectName?: string;
   /** `allow` or `forbid`, when authorization ran. */
   decision?: "allow" | "forbid";
   receivedAt: number;
+}
+
+/** What the API handler tells the audit log about its request: see AuditRecord. */
+export type AuditNote = Pick<AuditRecord, "failure" | "objectName">;
+
+const notes = new WeakMap<object, AuditNote>();
+
+/** Adds to the audit event of the request answered by `response` (the gate reads it when the response closes). */
+export function noteForAudit(response: object, note: AuditNote): void {
+  const known = notes.get(response);
+  notes.set(response, known ? { ...known, ...note } : note);
+}
+
+/** What noteForAudit() recorded for `response`, if anything. */
+export function auditNoteOf(response: object): AuditNote | undefined {
+  return notes.get(response);
 }
 
 /** RFC 3339 with microseconds, as kube writes audit timestamps. */
@@ -64,7 +82,7 @@ export function auditEvent(r: AuditRecord, stageAt: number, auditID: string = ra
   if (a?.kind === "resource") {
     const ref: Record<string, string> = { resource: a.resource };
     if (a.namespace) ref.namespace = a.namespace;
-    if (a.name) ref.name = a.name;
+    if (a.name || r.objectName) ref.name = a.name || r.objectName!;
     ref.apiGroup = a.group;
     ref.apiVersion = a.version;
     if (a.subresource) ref.subresource = a.subresource;

@@ -15,6 +15,7 @@ import type { RawQuery } from "../api/query.ts";
 import type { Clock } from "../clock.ts";
 import type { SpaceAlarm } from "../store.ts";
 import { ApiError, BadRequestError, InvalidError, NotFoundError } from "../errors.ts";
+import { noteForAudit } from "./audit.ts";
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, coreResources, versionInfo } from "./discovery.ts";
 import type { Metrics } from "./metrics.ts";
 import { openApiGroupVersion, openApiRoot } from "./openapi.ts";
@@ -168,6 +169,7 @@ async function sendChunks(res: ServerResponse, code: number, body: Iterable<stri
 
 export function sendError(res: ServerResponse, err: unknown, log: Logger): number {
   const status = statusOf(err);
+  noteForAudit(res, { failure: { reason: status.reason, message: status.message } });
   if (status.code === 500) log.error({ err: toApiError(err).cause ?? err }, "internal error");
   if (res.headersSent) res.destroy();
   else if (wantsYaml(res.req?.headers.accept)) send(res, status.code, asYaml(JSON.stringify(status)), YAML_TYPE);
@@ -542,6 +544,8 @@ async function serveCollection(ctx: RestContext, call: Call, ref: ResourceRef): 
     checkShape(rendering, false);
     const options = writeOptions(url.searchParams, undefined, true);
     const body = await readJson(req, true, options);
+    const name = (body as { metadata?: { name?: unknown } } | null)?.metadata?.name;
+    if (typeof name === "string" && name !== "") noteForAudit(res, { objectName: name });
     sendWritten(res, 201, render(ctx, call, ref, rendering, await ctx.resources.create(ref, body, options), false), options, rendering);
     return 201;
   }

@@ -30,7 +30,7 @@ import { forbidden, MUTATING_VERBS, nonResourceVerb, resourceVerb, unauthorized,
 import { ANONYMOUS, Authenticator, bearerOf, bearerOfSubprotocols, MASTERS_GROUP, type Credentials, type UserInfo } from "./auth/authenticator.ts";
 import { checkEscalation } from "./auth/escalation.ts";
 import { alwaysAllow, followRbac, RbacAuthorizer, RbacIndex, type Authorizer } from "./auth/rbac.ts";
-import { AuditLog, type AuditRecord } from "./audit.ts";
+import { AuditLog, auditNoteOf, type AuditNote, type AuditRecord } from "./audit.ts";
 import { Limits, TooManyRequestsError } from "./limits.ts";
 import type { ServerOptions } from "./options.ts";
 import { parseRoute, type Route } from "./routes.ts";
@@ -46,10 +46,10 @@ export interface GrpcCall {
   getAuthContext?(): { sslPeerCertificate?: import("node:tls").PeerCertificate } | null;
 }
 
-/** A request let through the gate; `done` (idempotent) releases its slot and audits it with the response code. */
+/** A request let through the gate; `done` (idempotent) releases its slot and audits it with the response code (and what the handler noted). */
 export interface Admission {
   user: UserInfo;
-  done(code: number): void;
+  done(code: number, note?: AuditNote): void;
 }
 
 /** What a transport tells the gate about one request. */
@@ -162,11 +162,11 @@ export class Security {
     let finished = false;
     return {
       user,
-      done: (code) => {
+      done: (code, note) => {
         if (finished) return;
         finished = true;
         release();
-        this.audit?.record({ ...base, user, code, decision: "allow" } satisfies AuditRecord);
+        this.audit?.record({ ...base, ...note, user, code, decision: "allow" } satisfies AuditRecord);
       },
     };
   }
@@ -216,7 +216,7 @@ export class Security {
       this.#writeRefusal(res, err);
       return false;
     }
-    res.once("close", () => admission.done(res.statusCode));
+    res.once("close", () => admission.done(res.statusCode, auditNoteOf(res)));
     const path = trimSlash(url.pathname);
     if (path === ACCESS_REVIEW_PATH || path === RULES_REVIEW_PATH || path === SELF_REVIEW_PATH) {
       void this.#serveReview(req, res, admission.user, method, path === RULES_REVIEW_PATH ? "rules" : path === SELF_REVIEW_PATH ? "self" : "access");

@@ -29,6 +29,8 @@ describe("audit log", () => {
     const admin = api(t.url, { token: "t-admin" });
     const lease = { metadata: { name: "l1" }, spec: { holderIdentity: "x" } };
     assert.equal((await admin.post("/apis/setpoint.dev/v1/namespaces/ns1/leases", lease)).status, 201);
+    assert.equal((await admin.post("/apis/setpoint.dev/v1/namespaces/ns1/leases", lease)).status, 409);
+    assert.equal((await admin.get("/apis/setpoint.dev/v1/namespaces/ns1/leases/none")).status, 404);
     assert.equal((await api(t.url, { token: "t-bob" }).get("/apis/setpoint.dev/v1/namespaces/ns1/leases/l1")).status, 403);
     assert.equal((await api(t.url).get("/apis/setpoint.dev/v1/namespaces/ns1/leases")).status, 401);
     assert.equal((await admin.get("/healthz")).status, 200);
@@ -52,7 +54,15 @@ describe("audit log", () => {
     const summary = events.map((e) => `${e.user.username ?? "-"} ${e.verb} ${e.objectRef?.resource ?? e.requestURI} ${e.responseStatus.code}`);
     assert.deepEqual(
       summary.sort(),
-      ["- list leases 401", "admin create leases 201", "admin get leases 200", "admin watch leases 200", "bob get leases 403"].sort(),
+      [
+        "- list leases 401",
+        "admin create leases 201",
+        "admin create leases 409",
+        "admin get leases 404",
+        "admin get leases 200",
+        "admin watch leases 200",
+        "bob get leases 403",
+      ].sort(),
       "one event per request; none for /healthz",
     );
     for (const e of events) {
@@ -64,8 +74,18 @@ describe("audit log", () => {
       assert.ok(Date.parse(e.stageTimestamp) >= Date.parse(e.requestReceivedTimestamp));
       assert.equal(e.requestObject, undefined, "Metadata level: no bodies");
     }
-    const create = events.find((e) => e.verb === "create");
-    assert.deepEqual(create.objectRef, { resource: "leases", namespace: "ns1", apiGroup: "setpoint.dev", apiVersion: "v1" });
+    const create = events.find((e) => e.verb === "create" && e.responseStatus.code === 201);
+    // kube's LogRequestObject completes objectRef from the body: a create's name is in no path.
+    assert.deepEqual(create.objectRef, { resource: "leases", namespace: "ns1", name: "l1", apiGroup: "setpoint.dev", apiVersion: "v1" });
+    assert.deepEqual(create.responseStatus, { metadata: {}, code: 201 });
+    // A failure the API answered carries its Status reason, as kube's LogResponseObject copies it.
+    const exists = events.find((e) => e.verb === "create" && e.responseStatus.code === 409);
+    assert.equal(exists.objectRef.name, "l1");
+    assert.equal(exists.responseStatus.status, "Failure");
+    assert.equal(exists.responseStatus.reason, "AlreadyExists");
+    const missing = events.find((e) => e.responseStatus.code === 404);
+    assert.equal(missing.responseStatus.reason, "NotFound");
+    assert.equal(missing.objectRef.name, "none");
     assert.deepEqual(create.user.groups, ["system:masters", "system:authenticated"]);
     assert.deepEqual(create.sourceIPs, ["127.0.0.1"]);
     const denied = events.find((e) => e.responseStatus.code === 403);
