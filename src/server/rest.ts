@@ -171,8 +171,13 @@ export function sendError(res: ServerResponse, err: unknown, log: Logger): numbe
   const status = statusOf(err);
   noteForAudit(res, { failure: { reason: status.reason, message: status.message } });
   if (status.code === 500) log.error({ err: toApiError(err).cause ?? err }, "internal error");
-  if (res.headersSent) res.destroy();
-  else if (wantsYaml(res.req?.headers.accept)) send(res, status.code, asYaml(JSON.stringify(status)), YAML_TYPE);
+  if (res.headersSent) {
+    res.destroy();
+    return status.code;
+  }
+  // As kube-apiserver: a Status that says when to retry says it in Retry-After too (client-go waits and retries on it).
+  if (status.details?.retryAfterSeconds) res.setHeader("Retry-After", status.details.retryAfterSeconds);
+  if (wantsYaml(res.req?.headers.accept)) send(res, status.code, asYaml(JSON.stringify(status)), YAML_TYPE);
   else send(res, status.code, JSON.stringify(status));
   return status.code;
 }

@@ -75,9 +75,13 @@ export function serviceError(err: unknown): Partial<grpc.StatusObject> & { code:
 /**
  * A whole HTTP/1.1 response carrying `status`, for a raw socket that no
  * ServerResponse serves (an unparseable request, a refused WebSocket upgrade).
- * The connection closes after it. `headers` are added (e.g. Retry-After).
+ * The connection closes after it. `headers` are added; Retry-After comes
+ * from the Status's `retryAfterSeconds` unless `headers` has one, as
+ * kube-apiserver sends it.
  */
 export function rawHttpReply(status: Status, headers: Record<string, string | number> = {}): string {
+  const retryAfter = status.details?.retryAfterSeconds;
+  if (retryAfter && headers["Retry-After"] === undefined) headers = { ...headers, "Retry-After": retryAfter };
   const body = JSON.stringify(status);
   const phrase = STATUS_CODES[status.code] ?? status.reason;
   const extra = Object.entries(headers)

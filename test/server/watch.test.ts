@@ -122,7 +122,7 @@ class Stream {
   }
 }
 
-type Opened = { status: 200; stream: Stream; ws?: WebSocket } | { status: number; body: unknown };
+type Opened = { status: 200; stream: Stream; ws?: WebSocket } | { status: number; body: unknown; retryAfter?: string | null };
 
 /** Opens a watch of `path` (a list path) with `query` over `transport`. */
 async function openWatch(transport: Transport, base: string, path: string, query: Record<string, string> = {}): Promise<Opened> {
@@ -133,7 +133,7 @@ async function openWatch(transport: Transport, base: string, path: string, query
     const res = await fetch(`${base}${path}?${params}`, { signal: AbortSignal.any([ac.signal, AbortSignal.timeout(60_000)]) });
     if (res.status !== 200) {
       const text = await res.text();
-      return { status: res.status, body: JSON.parse(text) };
+      return { status: res.status, body: JSON.parse(text), retryAfter: res.headers.get("retry-after") };
     }
     assert.equal(res.headers.get("content-type"), "application/json");
     const stream = new Stream(() => ac.abort());
@@ -186,7 +186,7 @@ async function openWatch(transport: Transport, base: string, path: string, query
       let text = "";
       res.on("data", (d: Buffer) => (text += d.toString()));
       res.on("end", () => {
-        resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) });
+        resolve({ status: res.statusCode ?? 0, body: JSON.parse(text), retryAfter: res.headers["retry-after"] ?? null });
         ws.terminate();
       });
     });
@@ -490,8 +490,10 @@ for (const transport of ["http", "ws"] as const) {
       assert.equal(body.kind, "Status");
       assert.equal(body.code, 504);
       assert.equal(body.reason, "Timeout");
-      assert.match(body.message!, new RegExp(`Too large resource version: ${ahead}`));
+      // kube's NewTimeoutError words, and its Retry-After header beside details.retryAfterSeconds (client-go retries on it).
+      assert.match(body.message!, new RegExp(`^Timeout: Too large resource version: ${ahead}, current resource version: \\d+$`));
       assert.equal((body as { details?: { causes?: Array<{ reason?: string }> } }).details?.causes?.[0]?.reason, "ResourceVersionTooLarge");
+      assert.equal((o as { retryAfter?: string | null }).retryAfter, "1");
       assert.ok(waited >= 2900, `waited ${waited} ms, expected about 3 s`);
     });
 

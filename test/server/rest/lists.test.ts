@@ -210,6 +210,9 @@ describe("list", () => {
     const took = Date.now() - started;
     assertStatus(res, 504, "Timeout");
     assert.ok(took >= 2500 && took < 10_000, `waited ${took} ms`);
+    // As kube-apiserver: NewTimeoutError's words, and Retry-After beside details.retryAfterSeconds.
+    assert.match((res.body as Record<string, any>).message, /^Timeout: Too large resource version: \d+, current resource version: \d+$/);
+    assert.equal(res.headers.get("retry-after"), "1");
     // kube's shape, by which client-go's reflector recognises it (apierrors.IsTooLargeResourceVersion) and relists.
     assert.deepEqual((res.body as Record<string, any>).details, {
       causes: [{ reason: "ResourceVersionTooLarge", message: "Too large resource version", field: "" }],
