@@ -4,6 +4,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { WebSocket } from "ws";
 import { api, assertStatus, createType, startTestServer, type ApiClient, type TestServer } from "../helpers/server.ts";
 
 const TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
@@ -122,6 +123,45 @@ describe("Table responses", () => {
     assert.equal(event.object.columnDefinitions.length, 5);
     assert.deepEqual(event.object.rows[0].cells.slice(0, 2), ["a", "blue"]);
     assert.equal(event.object.rows[0].object.kind, "PartialObjectMetadata");
+  });
+
+  it("the same negotiation serves Tables on write answers, in YAML, and on WebSocket watches", async () => {
+    const made = await c.request("POST", `${gv}/namespaces/default/widgets`, {
+      headers: { accept: TABLE },
+      body: { metadata: { name: "t-write" }, spec: { color: "green" } },
+    });
+    assert.equal(made.status, 201, made.text);
+    assert.equal(made.body.kind, "Table");
+    assert.deepEqual(made.body.rows[0].cells.slice(0, 2), ["t-write", "green"]);
+    const yaml = await c.request("GET", `${gv}/namespaces/default/widgets/t-write`, { headers: { accept: "application/yaml;as=Table;v=v1;g=meta.k8s.io" } });
+    assert.equal(yaml.headers.get("content-type"), "application/yaml");
+    assert.match(yaml.text, /^kind: Table$/m);
+
+    const ws = new WebSocket(`${s.url.replace(/^http/, "ws")}${gv}/namespaces/default/widgets?resourceVersion=${made.body.metadata.resourceVersion}`, {
+      headers: { accept: TABLE },
+    });
+    try {
+      const first = new Promise<any>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error("no WebSocket event within 10 s")), 10_000);
+        ws.once("message", (data) => {
+          clearTimeout(timer);
+          resolve(JSON.parse(data.toString()));
+        });
+        ws.once("error", reject);
+      });
+      await new Promise<void>((resolve, reject) => {
+        ws.once("open", () => resolve());
+        ws.once("unexpected-response", () => reject(new Error("WebSocket watch refused")));
+      });
+      assert.equal((await c.patch(`${gv}/namespaces/default/widgets/t-write`, { spec: { color: "teal" } })).status, 200);
+      const event = await first;
+      assert.equal(event.type, "MODIFIED");
+      assert.equal(event.object.kind, "Table");
+      assert.deepEqual(event.object.rows[0].cells.slice(0, 2), ["t-write", "teal"]);
+    } finally {
+      ws.close();
+    }
+    assert.equal((await c.del(`${gv}/namespaces/default/widgets/t-write`)).status, 200);
   });
 
   it("discovery lists short names; an unknown short name is not a type", async () => {
