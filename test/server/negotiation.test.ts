@@ -5,8 +5,10 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import fc from "fast-check";
 import { ApiError } from "../../src/errors.ts";
 import { checkShape, renderingOf, type Rendering } from "../../src/server/negotiation.ts";
+import { wantsYaml } from "../../src/server/yaml-response.ts";
 
 const TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
 // What client-go's metadata client (k8s.io/client-go/metadata) sends on a get, patch and watch, and on a list.
@@ -101,6 +103,52 @@ describe("checkShape", () => {
       () => checkShape(form("PartialObjectMetadata", "v1beta1"), true),
       /^you requested PartialObjectMetadata, but the requested object is a list/,
       "object form on a list",
+    );
+  });
+});
+
+describe("renderingOf on random headers", () => {
+  const media = fc.constantFrom("application/json", "application/yaml", "application/*", "*/*", "text/html", "application/vnd.kubernetes.protobuf");
+  const form = fc.record(
+    {
+      as: fc.constantFrom("Table", "PartialObjectMetadata", "PartialObjectMetadataList", "Foo"),
+      g: fc.constantFrom("meta.k8s.io", "example.com"),
+      v: fc.constantFrom("v1", "v1beta1", "v2"),
+    },
+    { requiredKeys: [] },
+  );
+  const range = fc.record({ media, form: fc.option(form, { nil: undefined }), q: fc.option(fc.constantFrom("0", "0.5", "1"), { nil: undefined }) });
+  const header = (ranges: Array<{ media: string; form?: Record<string, string>; q?: string }>) =>
+    ranges.map((r) => [r.media, ...Object.entries(r.form ?? {}).map(([k, v]) => `${k}=${v}`), ...(r.q === undefined ? [] : [`q=${r.q}`])].join(";")).join(", ");
+
+  it("answers or throws 406; without forms it picks YAML exactly when wantsYaml does; a form it picks was asked for", () => {
+    fc.assert(
+      fc.property(fc.array(range, { maxLength: 5 }), fc.boolean(), (ranges, tables) => {
+        const accept = header(ranges);
+        let r: Rendering;
+        try {
+          r = renderingOf(accept, { tables });
+        } catch (err) {
+          assert.ok(err instanceof ApiError && err.reason === "NotAcceptable", String(err));
+          // Only when some acceptable range asked for a form.
+          assert.ok(ranges.some((x) => x.form !== undefined && Object.keys(x.form).length > 0));
+          return;
+        }
+        const formless = ranges.every((x) => x.form === undefined || Object.keys(x.form).length === 0);
+        if (formless) {
+          assert.equal(r.as, undefined, accept);
+          assert.equal(r.yaml, wantsYaml(accept), accept);
+        }
+        if (r.as) {
+          const [, v] = r.as.apiVersion.split("/");
+          assert.ok(
+            ranges.some((x) => x.q !== "0" && x.form?.as === r.as!.kind && x.form.g === "meta.k8s.io" && x.form.v === v),
+            `${accept} -> ${JSON.stringify(r)}`,
+          );
+          if (r.as.kind === "Table") assert.ok(tables, accept);
+        }
+      }),
+      { numRuns: 2000 },
     );
   });
 });
