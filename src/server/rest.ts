@@ -76,9 +76,14 @@ export function rawQuery(params: URLSearchParams): RawQuery {
   return q;
 }
 
+/**
+ * Whether a list request is a watch, as kube-apiserver reads its boolean
+ * query parameters: `watch` present with any value but `false` or `0` (in any
+ * case), so `watch=True` (Python's client) and a bare `watch` are watches.
+ */
 export function isWatch(params: URLSearchParams): boolean {
   const w = params.get("watch")?.toLowerCase();
-  return w === "true" || w === "1";
+  return w !== undefined && w !== "false" && w !== "0";
 }
 
 function send(res: ServerResponse, code: number, body: string | Buffer, contentType = "application/json"): void {
@@ -355,7 +360,7 @@ interface Call {
   method: string;
   /** Undefined when the path names nothing the server serves. */
   route: Route | undefined;
-  /** `?watch=true` (or `1`). */
+  /** `?watch=true` (or any value but `false` and `0`: isWatch). */
   watch: boolean;
 }
 

@@ -34,6 +34,7 @@ import { AuditLog, auditNoteOf, type AuditNote, type AuditRecord } from "./audit
 import { Limits, TooManyRequestsError } from "./limits.ts";
 import type { ServerOptions } from "./options.ts";
 import { parseRoute, type Route } from "./routes.ts";
+import { isWatch } from "./rest.ts";
 import { rawHttpReply, statusOf } from "./status.ts";
 import { requestTarget } from "./target.ts";
 import { TlsCertificates } from "./tls.ts";
@@ -396,8 +397,7 @@ export function attributesOf(route: Route | undefined, method: string, url: Pick
   if (route && "ref" in route) {
     const { ref } = route;
     const named = route.kind !== "collection";
-    const w = url.searchParams.get("watch");
-    const watch = websocket || w === "true" || w === "1";
+    const watch = websocket || isWatch(url.searchParams);
     const verb = resourceVerb(method, named, watch);
     return {
       kind: "resource",
