@@ -466,7 +466,21 @@ export function resolveServerOptions(cli: CliValues, env: Readonly<Record<string
       throw new FlagError(s.flag, `invalid value ${JSON.stringify(text)} for ${where}: ${reason}`, { cause: error });
     }
   }
+  checkTogether(options as unknown as ServerOptions);
   return options as unknown as ServerOptions;
+}
+
+/** Throws FlagError for flags that are each valid but do not go together. */
+function checkTogether(o: ServerOptions): void {
+  if (o.store === "etcd" && o.etcdServers.length === 0) throw new FlagError("--etcd-servers", "--store etcd needs --etcd-servers, e.g. http://127.0.0.1:2379");
+  // Ignoring them would serve from a local LMDB store while the operator thinks every replica shares etcd.
+  if (o.store !== "etcd" && o.etcdServers.length > 0) throw new FlagError("--etcd-servers", "--etcd-servers is for --store etcd: add --store etcd");
+  if ((o.etcdCertFile === undefined) !== (o.etcdKeyFile === undefined))
+    throw new FlagError("--etcd-certfile", "--etcd-certfile and --etcd-keyfile go together");
+  if ((o.tlsCertFile === undefined) !== (o.tlsPrivateKeyFile === undefined))
+    throw new FlagError("--tls-cert-file", "--tls-cert-file and --tls-private-key-file go together");
+  if (o.clientCaFile !== undefined && o.tlsCertFile === undefined)
+    throw new FlagError("--client-ca-file", "--client-ca-file needs TLS: set --tls-cert-file and --tls-private-key-file");
 }
 
 const DESCRIPTION = `Setpoint is a lightweight, declarative, level-triggered control plane. Users

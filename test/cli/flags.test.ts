@@ -256,6 +256,28 @@ describe("parseServerArgs", () => {
     assert.match(r.err, /--help/);
   });
 
+  it("exits 2 for flags that do not go together, naming them (API.md §8, §9)", () => {
+    const cases: Array<[string[], Record<string, string>, RegExp]> = [
+      [["--store", "etcd"], {}, /--store etcd needs --etcd-servers/],
+      [["--etcd-servers", "http://127.0.0.1:2379"], {}, /--etcd-servers is for --store etcd/],
+      [[], { SETPOINT_ETCD_SERVERS: "http://127.0.0.1:2379" }, /--etcd-servers is for --store etcd/],
+      [["--store", "etcd", "--etcd-servers", "http://127.0.0.1:2379", "--etcd-certfile", "/c.pem"], {}, /--etcd-certfile and --etcd-keyfile go together/],
+      [["--store", "etcd", "--etcd-servers", "http://127.0.0.1:2379", "--etcd-keyfile", "/k.pem"], {}, /--etcd-certfile and --etcd-keyfile go together/],
+      [["--tls-cert-file", "/c.pem"], {}, /--tls-cert-file and --tls-private-key-file go together/],
+      [["--tls-private-key-file", "/k.pem"], {}, /--tls-cert-file and --tls-private-key-file go together/],
+      [["--client-ca-file", "/ca.pem"], {}, /--client-ca-file needs TLS/],
+    ];
+    for (const [argv, env, message] of cases) {
+      const r = run(argv, env);
+      assert.equal(r.exitCode, 2, `${argv.join(" ")}: ${r.err}`);
+      assert.match(r.err, message);
+    }
+    const etcd = run(["--store", "etcd", "--etcd-servers", "http://127.0.0.1:2379", "--etcd-certfile", "/c.pem", "--etcd-keyfile", "/k.pem"]);
+    assert.equal(etcd.exitCode, undefined, etcd.err);
+    const tls = run(["--tls-cert-file", "/c.pem", "--tls-private-key-file", "/k.pem", "--client-ca-file", "/ca.pem"]);
+    assert.equal(tls.exitCode, undefined, tls.err);
+  });
+
   it("exits 2 for an unknown flag, a missing value or a stray argument", () => {
     assert.equal(run(["--htp-port", "1"]).exitCode, 2);
     assert.equal(run(["--http-port"]).exitCode, 2);
