@@ -334,6 +334,15 @@ export class Resources {
     } else {
       delete m.namespace;
     }
+    // A ref that names the object (gRPC's Create names it, and is authorized for that name): the object is that one.
+    if (ref.name !== undefined) {
+      if (m.name !== undefined && m.name !== "" && m.name !== ref.name) {
+        throw new BadRequestError(`the name of the object (${String(m.name)}) does not match the name sent on the request (${ref.name})`, {
+          causes: [{ field: "metadata.name", message: `must be ${ref.name}`, reason: "FieldValueInvalid" }],
+        });
+      }
+      m.name = ref.name;
+    }
     const generated = (m.name === undefined || m.name === "") && typeof m.generateName === "string" && m.generateName !== "";
     if (generated && m.generateName!.length > 248) {
       throw invalid(t, "", [{ field: "metadata.generateName", message: "Invalid value: must be no more than 248 characters", reason: "FieldValueTooLong" }]);

@@ -358,6 +358,16 @@ describe("gRPC Resources", () => {
     assert.deepEqual(w.events, []);
   });
 
+  it("a create whose ref names the object creates that object: another name in the body is INVALID_ARGUMENT", async () => {
+    const ns = freshNs();
+    const status = await fails(call(c, c.create, { ref: widgets(ns, "x"), object: widget("y") }), grpc.status.INVALID_ARGUMENT, "BadRequest");
+    assert.equal(status.details?.causes?.[0]?.field, "metadata.name");
+    await fails(call(c, c.get, { ref: widgets(ns, "y") }), grpc.status.NOT_FOUND, "NotFound");
+    const unnamed = Buffer.from(JSON.stringify({ metadata: { generateName: "gen-" }, spec: { size: 1 } }));
+    assert.equal(parse((await call(c, c.create, { ref: widgets(ns, "x"), object: unnamed })).object).metadata.name, "x");
+    assert.equal(parse((await call(c, c.create, { ref: widgets(ns, "z"), object: widget("z") })).object).metadata.name, "z");
+  });
+
   it("a list or watch whose ref names an object is one of that object alone, as kube reads a name on a list", async () => {
     const ns = freshNs();
     const a = parse((await call(c, c.create, { ref: widgets(ns), object: widget("a") })).object);
