@@ -94,8 +94,14 @@ export function checkTypeMatches(o: LooseObject, type: TypeInfo): void {
 /**
  * Validates user-settable metadata, the type's schemas and, when spec is
  * checked, the type's whole-object `check`; throws InvalidError with every cause.
+ * `before` (an update's current object) ratchets the schemas: what the
+ * update leaves unchanged is not checked again (PartCheck).
  */
-export function validateObject(o: LooseObject, type: TypeInfo, parts: { spec: boolean; status: boolean; check?: (object: LooseObject) => FieldCause[] }): void {
+export function validateObject(
+  o: LooseObject,
+  type: TypeInfo,
+  parts: { spec: boolean; status: boolean; check?: (object: LooseObject) => FieldCause[]; before?: LooseObject },
+): void {
   const m = o.metadata;
   const causes: FieldCause[] = [];
   if (typeof m.name !== "string" || m.name === "")
@@ -111,9 +117,10 @@ export function validateObject(o: LooseObject, type: TypeInfo, parts: { spec: bo
   if (m.annotations !== undefined) causes.push(...validateAnnotations(m.annotations, "metadata.annotations"));
   if (m.finalizers !== undefined) causes.push(...validateFinalizers(m.finalizers, "metadata.finalizers"));
   causes.push(...validateOtherMetadata(m as Record<string, unknown>, "metadata"));
-  if (parts.spec && type.specCheck) causes.push(...type.specCheck(o.spec, "spec"));
+  const old = (part: "spec" | "status") => (parts.before !== undefined ? { value: parts.before[part] } : undefined);
+  if (parts.spec && type.specCheck) causes.push(...type.specCheck(o.spec, "spec", old("spec")));
   if (parts.spec && parts.check) causes.push(...parts.check(o));
-  if (parts.status && type.statusCheck && o.status !== undefined) causes.push(...type.statusCheck(o.status, "status"));
+  if (parts.status && type.statusCheck && o.status !== undefined) causes.push(...type.statusCheck(o.status, "status", old("status")));
   if (causes.length > 0) throw invalid(type, m.name ?? "", causes);
 }
 

@@ -501,7 +501,7 @@ export class Resources {
       after = { ...before, metadata: { ...before.metadata } };
       if (input.status === undefined) delete after.status;
       else after.status = input.status;
-      validateObject(after, t, { spec: false, status: true });
+      validateObject(after, t, { spec: false, status: true, before });
     } else {
       after = { ...input, metadata: { ...input.metadata } };
       const m = after.metadata;
@@ -532,7 +532,7 @@ export class Resources {
       // The whole-object check runs only when spec changes, so that an object
       // stored before a check existed can still have its metadata updated.
       const check = generationChanged(before, after) || t.specless ? this.#validators.get(t.name) : undefined;
-      validateObject(after, t, { spec: true, status: false, check });
+      validateObject(after, t, { spec: true, status: false, check, before });
       if (t === RESOURCE_TYPES) {
         const causes = immutableTypeChanges(typeFromResourceType(before, 0), typeFromResourceType(after, 0));
         if (causes.length > 0) throw invalid(t, b.name ?? "", causes);

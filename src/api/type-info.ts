@@ -5,8 +5,12 @@
 import type { FieldCause } from "../errors.ts";
 import type { PrinterColumn } from "./printer-columns.ts";
 
-/** Checks one part (`spec` or `status`) of an object; returns causes. */
-export type PartCheck = (value: unknown, fieldPrefix: string) => FieldCause[];
+/**
+ * Checks one part (`spec` or `status`) of an object; returns causes. With
+ * `old` (an update), an error at a value the update left unchanged is not
+ * reported, as kube-apiserver ratchets CRD validation.
+ */
+export type PartCheck = (value: unknown, fieldPrefix: string, old?: { value: unknown }) => FieldCause[];
 
 /** A live resource type, as the API layer uses it. */
 export interface TypeInfo {

@@ -5,6 +5,7 @@
 // fine; callers decide whether to throw `InvalidError`. Field paths follow
 // kube's style (`metadata.name`, `spec.tasks[0].name`).
 
+import { isDeepStrictEqual } from "node:util";
 import { Compile } from "typebox/compile";
 import { Meta } from "typebox/schema";
 import type { TSchema } from "typebox";
@@ -250,8 +251,14 @@ export function validateOtherMetadata(m: Record<string, unknown>, field: string)
 /** A user schema compiled once; `check` is present only when `causes` is empty. */
 export interface CompiledSchema {
   causes: FieldCause[];
-  /** Validates a value; causes' fields are `fieldPrefix` + the value's path (`spec.tasks[0].name`). */
-  check?: (value: unknown, fieldPrefix: string) => FieldCause[];
+  /**
+   * Validates a value; causes' fields are `fieldPrefix` + the value's path
+   * (`spec.tasks[0].name`). With `old`, the value an update replaces, errors
+   * at locations whose value is unchanged are dropped (kube's validation
+   * ratcheting): an object stored before its schema tightened can still be
+   * written, as long as the write does not touch what no longer fits.
+   */
+  check?: (value: unknown, fieldPrefix: string, old?: { value: unknown }) => FieldCause[];
 }
 
 type MetaUri = keyof typeof Meta;
@@ -302,8 +309,12 @@ export function compileSchema(schema: unknown, field: string): CompiledSchema {
   } catch (err) {
     return { causes: [invalid(field, schema, `cannot compile JSON Schema: ${(err as Error).message}`)] };
   }
-  const check = (value: unknown, fieldPrefix: string): FieldCause[] =>
-    validator.Check(value) ? [] : toCauses(validator.Errors(value) as SchemaError[], value, fieldPrefix);
+  const check = (value: unknown, fieldPrefix: string, old?: { value: unknown }): FieldCause[] => {
+    if (validator.Check(value)) return [];
+    let errors = validator.Errors(value) as SchemaError[];
+    if (old !== undefined) errors = errors.filter((e) => !unchangedAt(value, old.value, e.instancePath));
+    return toCauses(errors, value, fieldPrefix);
+  };
   return { causes: [], check };
 }
 
@@ -333,6 +344,21 @@ function toCauses(errors: SchemaError[], root: unknown, prefix: string): FieldCa
     }
   }
   return causes;
+}
+
+/** Whether `a` and `b` hold equal values at a JSON Pointer (both present). */
+function unchangedAt(a: unknown, b: unknown, pointer: string): boolean {
+  if (pointer !== "") {
+    for (const raw of pointer.slice(1).split("/")) {
+      const seg = raw.includes("~") ? raw.replace(/~1/g, "/").replace(/~0/g, "~") : raw;
+      if (!isPlainObject(a) && !Array.isArray(a)) return false;
+      if (!isPlainObject(b) && !Array.isArray(b)) return false;
+      if (!Object.hasOwn(a, seg) || !Object.hasOwn(b, seg)) return false;
+      a = (a as Record<string, unknown>)[seg];
+      b = (b as Record<string, unknown>)[seg];
+    }
+  }
+  return isDeepStrictEqual(a, b);
 }
 
 const childPath = (path: string, name: string): string => (path === "" ? name : `${path}.${name}`);

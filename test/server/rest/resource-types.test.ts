@@ -119,6 +119,46 @@ describe("resource types", () => {
     assert.deepEqual(fieldSet(res), ["spec.n"]);
   });
 
+  it("an object that no longer fits a tightened schema can still be written where the write leaves the misfit unchanged (kube's ratcheting)", async () => {
+    const base = await createType(c, { group: "ratchet.example.com", kind: "Rat", plural: "rats" });
+    const ns = freshNs();
+    const path = `${base}/namespaces/${ns}/rats/a`;
+    await created(c.post(`${base}/namespaces/${ns}/rats`, { metadata: { name: "a" }, spec: { n: "text", m: 1 } }));
+    await ok(c.patch(`${path}/status`, { status: { phase: 7 } }));
+    const intOnly = { type: "object", properties: { n: { type: "integer" }, m: { type: "integer" }, phase: { type: "string" } } };
+    await ok(c.patch("/apis/setpoint.dev/v1/resourcetypes/rats.ratchet.example.com", { spec: { schema: { spec: intOnly, status: intOnly } } }));
+    // Metadata-only writes: labels, a finalizer added and then removed (which must never be stuck).
+    assert.deepEqual((await ok(c.patch(path, { metadata: { labels: { app: "web" }, finalizers: ["ratchet.example.com/f"] } }))).metadata.labels, {
+      app: "web",
+    });
+    await ok(c.del(path));
+    await ok(c.patch(path, { metadata: { finalizers: null } }));
+    assertStatus(await c.get(path), 404, "NotFound");
+
+    await created(c.post(`${base}/namespaces/${ns}/rats`, { metadata: { name: "b" }, spec: { n: 1, m: 1 } }));
+    const store = t.server.store;
+    // Written behind the API (as if stored before the schema changed): n is a string again.
+    const key = { type: "rats.ratchet.example.com", namespace: ns, name: "b" };
+    await store.write(key, (current, revision) => {
+      const o = JSON.parse(current!.json);
+      o.spec.n = "text";
+      o.status = { phase: 7 };
+      o.metadata.resourceVersion = String(revision);
+      return { op: "put", object: JSON.stringify(o) };
+    });
+    const pathB = `${base}/namespaces/${ns}/rats/b`;
+    // Another spec field changes, the misfit stays: accepted; the misfit changed to another misfit: 422.
+    assert.equal((await ok(c.patch(pathB, { spec: { m: 2 } }))).metadata.generation, 2);
+    const res = await c.patch(pathB, { spec: { n: "other" } });
+    assertStatus(res, 422, "Invalid");
+    assert.deepEqual(fieldSet(res), ["spec.n"]);
+    // The same for status on the status subresource.
+    await ok(c.patch(`${pathB}/status`, { status: { extra: 1 } }));
+    assert.deepEqual(fieldSet(await c.patch(`${pathB}/status`, { status: { phase: 8 } })), ["status.phase"]);
+    // A create is checked whole.
+    assertStatus(await c.post(`${base}/namespaces/${ns}/rats`, { metadata: { name: "c" }, spec: { n: "text" } }), 422, "Invalid");
+  });
+
   it("cluster-scoped types live at /apis/G/V/PLURAL/NAME with no namespace", async () => {
     const o = await created(
       c.post(`${GV}/realms`, { apiVersion: `${GROUP}/v1`, kind: "Realm", metadata: { name: "earth", namespace: "ignored" }, spec: { size: 1 } }),
