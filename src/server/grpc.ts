@@ -13,8 +13,8 @@
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { patchTypeOf } from "../api/patch.ts";
-import type { RawQuery } from "../api/query.ts";
-import type { ResourceRef, Resources } from "../api/resources.ts";
+import { encodeContinue, type RawQuery } from "../api/query.ts";
+import type { ListPage, ResourceRef, Resources } from "../api/resources.ts";
 import { parseFieldSelector } from "../api/selector.ts";
 import { systemClock, type Clock } from "../clock.ts";
 import { ApiError, BadRequestError } from "../errors.ts";
@@ -164,10 +164,9 @@ function resourceHandlers(resources: Resources, edge: CallEdge, shuttingDown: ()
   ) => edge.unary<Req, wire.ObjectResponse>(verb, async (r) => ({ object: Buffer.from(await run(r)) }), sub);
   return {
     Get: object<wire.GetRequest>("get", (r) => resources.get(refOf(r.ref, true))),
-    List: edge.unary<wire.ListRequest, wire.ListResponse>("list", async (r) => {
-      const page = await resources.listPage(refOf(r.ref, false), listQuery(r));
-      return { revision: page.revision, continue: page.continue ?? "", items: page.items.map((s) => Buffer.from(s)) };
-    }),
+    List: edge.unary<wire.ListRequest, wire.ListResponse>("list", async (r) =>
+      listResponse(await resources.listPage(refOf(r.ref, false), listQuery(r)), r.limit > 0),
+    ),
     Watch: watchHandler(resources, edge, shuttingDown),
     Create: object<wire.CreateRequest>("create", (r) => resources.create(refOf(r.ref, false), jsonOf(r.object, "object"))),
     Update: object<wire.UpdateRequest>("update", (r) => resources.update(refOf(r.ref, true), jsonOf(r.object, "object"))),
@@ -313,6 +312,31 @@ function fieldSelectorOf(r: { ref: wire.ResourceRef | null; fieldSelector: strin
     throw new BadRequestError(message, { causes: [{ field: "fieldSelector", message, reason: "FieldValueInvalid" }] });
   }
   return r.fieldSelector;
+}
+
+/**
+ * Bytes of items a List answer with a limit holds at most: under the 4 MiB
+ * that gRPC clients receive by default (grpc-js, grpc-go), with room for the
+ * envelope, so that a page of objects near the 1.5 MiB bound still arrives.
+ */
+const LIST_PAGE_BYTES = 4 * 1024 * 1024 - 64 * 1024;
+
+/**
+ * A List answer. A page asked with a limit also ends before LIST_PAGE_BYTES
+ * (after one item at least), with a continue token after its last item: a
+ * limit is a most, and a shorter page with `continue` is one a client already
+ * follows (kube's lists do the same). Without a limit the answer is the whole
+ * list, as asked.
+ */
+function listResponse(page: ListPage, limited: boolean): wire.ListResponse {
+  const items = page.items.map((s) => Buffer.from(s));
+  let bytes = 0;
+  let kept = 0;
+  while (limited && kept < items.length && (kept === 0 || bytes + items[kept]!.length <= LIST_PAGE_BYTES)) bytes += items[kept++]!.length;
+  if (!limited || kept === items.length) return { revision: page.revision, continue: page.continue ?? "", items };
+  const last = (JSON.parse(page.items[kept - 1]!) as { metadata: { namespace?: string; name: string } }).metadata;
+  const next = encodeContinue({ revision: page.revision, namespace: last.namespace ?? "", name: last.name });
+  return { revision: page.revision, continue: next, items: items.slice(0, kept) };
 }
 
 function listQuery(r: wire.ListRequest): RawQuery {
