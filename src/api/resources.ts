@@ -7,6 +7,7 @@
 // Results are JSON text (objects and lists), ready to send.
 
 import { randomUUID } from "node:crypto";
+import { isDeepStrictEqual } from "node:util";
 import { systemClock, type Clock } from "../clock.ts";
 import { AlreadyExistsError, ApiError, BadRequestError, ConflictError, ExpiredError, NotFoundError } from "../errors.ts";
 import { labelsOf } from "../object-labels.ts";
@@ -27,7 +28,7 @@ import { applyPatch, checkPatch, type PatchType } from "./patch.ts";
 import { encodeContinue, expiredContinue, LATEST_REVISION, parseListQuery, parseRevision, parseWatchQuery, type RawQuery } from "./query.ts";
 import type { TypeRegistry } from "./registry.ts";
 import type { TypeValidators } from "./type-validators.ts";
-import { RESOURCE_TYPES, apiVersionOf, immutableTypeChanges, typeFromResourceType, type TypeInfo } from "./types.ts";
+import { RESOURCE_TYPES, apiVersionOf, immutableTypeChanges, newTypeCauses, typeFromResourceType, typeNameConflicts, type TypeInfo } from "./types.ts";
 
 /** Names the resource a request is about, as the URL or the gRPC request does. */
 export interface ResourceRef {
@@ -355,7 +356,11 @@ export class Resources {
     delete m.deletionGracePeriodSeconds;
     delete o.status;
     validateObject(o, t, { spec: true, status: false, check: this.#validators.get(t.name) });
-    if (t === RESOURCE_TYPES) this.#checkKindFree(typeFromResourceType(o, 0));
+    if (t === RESOURCE_TYPES) {
+      const info = typeFromResourceType(o, 0);
+      const causes = [...newTypeCauses(info), ...typeNameConflicts(info, this.#types.all())];
+      if (causes.length > 0) throw invalid(RESOURCE_TYPES, info.name, causes);
+    }
     for (let attempt = 0; ; attempt++) {
       try {
         const res = await this.#write(this.#key(t, { ...ref, name: m.name }), options, (current, revision) => {
@@ -534,7 +539,13 @@ export class Resources {
       const check = generationChanged(before, after) || t.specless ? this.#validators.get(t.name) : undefined;
       validateObject(after, t, { spec: true, status: false, check, before });
       if (t === RESOURCE_TYPES) {
-        const causes = immutableTypeChanges(typeFromResourceType(before, 0), typeFromResourceType(after, 0));
+        const prev = typeFromResourceType(before, 0);
+        const next = typeFromResourceType(after, 0);
+        const causes = immutableTypeChanges(prev, next);
+        // Only the short names can change: a clash they bring (not one stored before this rule) is refused.
+        if (causes.length === 0 && !isDeepStrictEqual(prev.shortNames, next.shortNames)) {
+          causes.push(...typeNameConflicts(next, this.#types.all()).filter((c) => c.field.startsWith("spec.shortNames")));
+        }
         if (causes.length > 0) throw invalid(t, b.name ?? "", causes);
       }
     }
@@ -586,24 +597,6 @@ export class Resources {
       // Typically the store is closing; what is left is removed if the type is deleted again.
       this.#log.warn({ err, type: typeName }, "api: removing the objects of a deleted type stopped");
     });
-  }
-
-  /**
-   * A new type's kind must not be served already in its group and version
-   * under another plural: clients map a kind to one resource (kubectl would
-   * send the other type's requests to the new one). kube-apiserver leaves
-   * such a CRD unserved (NamesAccepted false); here it is refused.
-   */
-  #checkKindFree(info: TypeInfo): void {
-    const other = this.#types.all().find((x) => x.group === info.group && x.version === info.version && x.kind === info.kind && x.name !== info.name);
-    if (!other) return;
-    throw invalid(RESOURCE_TYPES, info.name, [
-      {
-        field: "spec.kind",
-        message: `Duplicate value: ${JSON.stringify(info.kind)}: kind ${info.kind} is already served in ${apiVersionOf(info)} by ${other.name}`,
-        reason: "FieldValueDuplicate",
-      },
-    ]);
   }
 
   #checkIdentity(t: TypeInfo, ref: ResourceRef, o: LooseObject): void {

@@ -186,3 +186,46 @@ export function immutableTypeChanges(before: TypeInfo, after: TypeInfo): FieldCa
   if (before.namespaced !== after.namespaced) causes.push({ field: "spec.scope", message: "Invalid value: field is immutable", reason: "FieldValueInvalid" });
   return causes;
 }
+
+/** A type's names kubectl resolves a resource by: plural, singular and short names. */
+const resourceNames = (t: TypeInfo): string[] => [t.plural, t.singular, ...(t.shortNames ?? [])];
+
+/**
+ * Causes for a type whose names clash with another type served in the same
+ * group and version, as kube's CRD naming controller finds them (it then
+ * leaves the CRD unserved, NamesAccepted false; here the write is refused):
+ * its plural, singular (the lowercase kind) or a short name is already a
+ * plural, singular or short name of the other, or its kind (or `<kind>List`)
+ * is already the other's kind or list kind. Clients map each name to one
+ * resource: kubectl would send one type's requests to the other.
+ */
+export function typeNameConflicts(info: TypeInfo, others: readonly TypeInfo[]): FieldCause[] {
+  const causes: FieldCause[] = [];
+  for (const other of others) {
+    if (other.name === info.name || other.group !== info.group || other.version !== info.version) continue;
+    const taken = new Set(resourceNames(other));
+    const by = `in ${apiVersionOf(info)} by ${other.name}`;
+    const clash = (field: string, value: string, what: string) =>
+      causes.push({ field, message: `Duplicate value: ${JSON.stringify(value)}: ${what} is already in use ${by}`, reason: "FieldValueDuplicate" });
+    if (taken.has(info.plural)) clash("spec.plural", info.plural, `the name ${info.plural}`);
+    if (info.kind === other.kind || info.kind === `${other.kind}List` || `${info.kind}List` === other.kind) {
+      clash("spec.kind", info.kind, `kind ${info.kind}`);
+    } else if (taken.has(info.singular)) clash("spec.kind", info.kind, `its singular name ${info.singular}`);
+    (info.shortNames ?? []).forEach((s, i) => {
+      if (taken.has(s)) clash(`spec.shortNames[${i}]`, s, `the name ${s}`);
+    });
+  }
+  return causes;
+}
+
+/**
+ * Causes for a new type that only a create checks (stored types created
+ * before a rule existed keep loading): its group is a domain with at least
+ * one dot, as kube requires of a CRD's group.
+ */
+export function newTypeCauses(info: TypeInfo): FieldCause[] {
+  if (info.group.includes(".")) return [];
+  return [
+    { field: "spec.group", message: `Invalid value: ${JSON.stringify(info.group)}: should be a domain with at least one dot`, reason: "FieldValueInvalid" },
+  ];
+}

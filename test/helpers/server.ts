@@ -219,6 +219,7 @@ export interface TypeSpec {
   /** Default "Namespaced". */
   scope?: "Namespaced" | "Cluster";
   schema?: { spec?: unknown; status?: unknown };
+  shortNames?: string[];
 }
 
 /** Creates a ResourceType (asserting 201) and returns its `/apis/G/V` prefix. */

@@ -96,6 +96,47 @@ describe("resource types", () => {
     await createType(c, { group: GROUP, version: "v2", kind: "Widget", plural: "widgets2" });
   });
 
+  it("a plural, singular, short name or list kind already used by another type of the group and version is 422, as kube's naming rules", async () => {
+    const g = "names.example.com";
+    await createType(c, { group: g, kind: "Widget", plural: "widgets", shortNames: ["wd"] });
+    const clash = async (spec: Record<string, unknown>, fields: string[]) => {
+      const res = await c.post("/apis/setpoint.dev/v1/resourcetypes", {
+        metadata: { name: `${spec.plural}.${g}` },
+        spec: { group: g, version: "v1", ...spec },
+      });
+      assertStatus(res, 422, "Invalid");
+      assert.deepEqual(fieldSet(res), fields);
+      assert.match(
+        res.body.details.causes[0].message,
+        /^Duplicate value: ".*": .* is already in use in names\.example\.com\/v1 by widgets\.names\.example\.com$/,
+      );
+      assertStatus(await c.get(`/apis/${g}/v1/${spec.plural}`), 404, "NotFound");
+    };
+    await clash({ kind: "Gadget", plural: "wd" }, ["spec.plural"]);
+    await clash({ kind: "Gadget", plural: "widget" }, ["spec.plural"]);
+    await clash({ kind: "Gadget", plural: "gadgets", shortNames: ["g", "widgets"] }, ["spec.shortNames[1]"]);
+    await clash({ kind: "Widgets", plural: "others" }, ["spec.kind"]);
+    await clash({ kind: "WidgetList", plural: "lists" }, ["spec.kind"]);
+    // A clash a change of short names brings is refused too.
+    const other = await createType(c, { group: g, kind: "Gadget", plural: "gadgets", shortNames: ["gd"] });
+    assert.equal(other, `/apis/${g}/v1`);
+    const res = await c.patch(`/apis/setpoint.dev/v1/resourcetypes/gadgets.${g}`, { spec: { shortNames: ["gd", "wd"] } });
+    assertStatus(res, 422, "Invalid");
+    assert.deepEqual(fieldSet(res), ["spec.shortNames[1]"]);
+    // The same names in another version are another resource.
+    await createType(c, { group: g, version: "v2", kind: "Widget", plural: "wd" });
+  });
+
+  it("a new type's group is a domain with at least one dot, as kube's", async () => {
+    const res = await c.post("/apis/setpoint.dev/v1/resourcetypes", {
+      metadata: { name: "things.local" },
+      spec: { group: "local", version: "v1", kind: "Thing", plural: "things" },
+    });
+    assertStatus(res, 422, "Invalid");
+    assert.deepEqual(fieldSet(res), ["spec.group"]);
+    assert.equal(res.body.details.causes[0].message, 'Invalid value: "local": should be a domain with at least one dot');
+  });
+
   it("a type's identity is immutable", async () => {
     await createType(c, { group: "immutable.example.com", kind: "Fixed", plural: "fixeds" });
     const path = "/apis/setpoint.dev/v1/resourcetypes/fixeds.immutable.example.com";
