@@ -162,6 +162,7 @@ export function parseWatchQuery(q: RawQuery): WatchQuery {
     if (match !== "NotOlderThan")
       throw invalidOption("resourceVersionMatch", "FieldValueNotSupported", `${JSON.stringify(match)}: supported values: "NotOlderThan"`);
   }
+  parseCount(q.limit, "limit"); // unused by a watch, but a number, as kube decodes it
   const timeout = parseCount(q.timeoutSeconds, "timeoutSeconds");
   // Timers cannot wait longer than 2^31-1 ms; a longer one would fire at once.
   if (timeout !== undefined && timeout > 0) out.timeoutMs = Math.min(timeout * 1000, 2 ** 31 - 1);

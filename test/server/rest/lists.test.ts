@@ -318,6 +318,7 @@ describe("watch query parameters", () => {
       "sendInitialEvents=2",
       "resourceVersion=x",
       "labelSelector=a%20in%20(",
+      "limit=x",
     ]) {
       assertStatus(await c.get(`${gadgets("x")}?watch=true&${query}`), 400, "BadRequest");
     }
