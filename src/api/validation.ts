@@ -230,21 +230,44 @@ export function validateOtherMetadata(m: Record<string, unknown>, field: string)
   const refs = m.ownerReferences;
   if (refs !== undefined && refs !== null) {
     if (!Array.isArray(refs)) causes.push(typeInvalid(`${field}.ownerReferences`, refs, "must be a list of owner references"));
-    else
-      refs.forEach((ref: unknown, i) => {
-        const at = `${field}.ownerReferences[${i}]`;
-        if (ref === null || typeof ref !== "object" || Array.isArray(ref)) return void causes.push(typeInvalid(at, ref, "must be an object"));
-        for (const key of ["apiVersion", "kind", "name", "uid"]) {
-          const v = (ref as Record<string, unknown>)[key];
-          if (typeof v !== "string" || v === "") causes.push(invalid(`${at}.${key}`, v ?? "", `${key} must not be empty`));
-        }
-      });
+    else causes.push(...validateOwnerReferences(refs, `${field}.ownerReferences`));
   }
   const managed = m.managedFields;
   if (managed !== undefined && managed !== null) {
     if (!Array.isArray(managed) || managed.some((e) => e === null || typeof e !== "object" || Array.isArray(e)))
       causes.push(typeInvalid(`${field}.managedFields`, managed, "must be a list of objects"));
   }
+  return causes;
+}
+
+/** The version part of an apiVersion (`group/version` or `version`), "" when there is none. */
+function versionOf(apiVersion: string): string {
+  const parts = apiVersion.split("/");
+  return parts.length === 1 ? parts[0]! : parts.length === 2 ? parts[1]! : "";
+}
+
+/**
+ * Checks owner references as kube-apiserver's ValidateOwnerReferences does,
+ * with its field paths (the list's, not the item's) and messages: apiVersion
+ * with a version, kind, name and uid non-empty strings, and at most one
+ * reference with `controller: true`.
+ */
+function validateOwnerReferences(refs: unknown[], field: string): FieldCause[] {
+  const causes: FieldCause[] = [];
+  let firstController = "";
+  refs.forEach((ref: unknown, i) => {
+    if (ref === null || typeof ref !== "object" || Array.isArray(ref)) return void causes.push(typeInvalid(`${field}[${i}]`, ref, "must be an object"));
+    const r = ref as Record<string, unknown>;
+    const text = (key: string): string => (typeof r[key] === "string" ? (r[key] as string) : "");
+    if (versionOf(text("apiVersion")) === "") causes.push(invalid(`${field}.apiVersion`, r.apiVersion ?? "", "version must not be empty"));
+    for (const key of ["kind", "name", "uid"]) if (text(key) === "") causes.push(invalid(`${field}.${key}`, r[key] ?? "", "must not be empty"));
+    if (r.controller === true) {
+      const name = `${text("kind")}/${text("name")}`;
+      if (firstController === "") firstController = name;
+      else
+        causes.push(invalid(field, refs, `Only one reference can have Controller set to true. Found "true" in references for ${firstController} and ${name}`));
+    }
+  });
   return causes;
 }
 

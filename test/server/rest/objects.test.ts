@@ -98,13 +98,33 @@ describe("create", () => {
       widget("m", { size: 1 }, { generateName: 5, ownerReferences: [{ apiVersion: "v1", kind: "X", name: "o" }], managedFields: {} }),
     );
     assertStatus(bad, 422, "Invalid");
-    assert.deepEqual(fieldSet(bad), ["metadata.generateName", "metadata.managedFields", "metadata.ownerReferences[0].uid"]);
+    assert.deepEqual(fieldSet(bad), ["metadata.generateName", "metadata.managedFields", "metadata.ownerReferences.uid"]);
     assertStatus(await c.post(widgets(ns), widget("m", { size: 1 }, { ownerReferences: "x" })), 422, "Invalid");
     assert.equal(await head(), h);
     const owner = { apiVersion: `${GROUP}/v1`, kind: "Widget", name: "o", uid: "0b6c-1" };
     const good = await created(c.post(widgets(ns), widget("m", { size: 1 }, { ownerReferences: [owner] })));
     assert.deepEqual(good.metadata.ownerReferences, [owner]);
     assertStatus(await c.patch(`${widgets(ns)}/m`, { metadata: { ownerReferences: [{ kind: "X" }] } }), 422, "Invalid");
+  });
+
+  it("owner references are checked as kube-apiserver checks them: its field paths and messages, one controller at most", async () => {
+    const ns = freshNs();
+    const bad = await c.post(widgets(ns), widget("o", { size: 1 }, { ownerReferences: [{ apiVersion: "example.com/", kind: "", name: "n", uid: "u" }] }));
+    assertStatus(bad, 422, "Invalid");
+    assert.deepEqual(
+      bad.body.details.causes.map((x: Record<string, string>) => `${x.field}: ${x.message}`),
+      [
+        'metadata.ownerReferences.apiVersion: Invalid value: "example.com/": version must not be empty',
+        'metadata.ownerReferences.kind: Invalid value: "": must not be empty',
+      ],
+    );
+    const ref = (kind: string, name: string, controller: boolean) => ({ apiVersion: "example.com/v1", kind, name, uid: `uid-${name}`, controller });
+    const two = await c.post(widgets(ns), widget("o", { size: 1 }, { ownerReferences: [ref("A", "a", true), ref("B", "b", false), ref("C", "c", true)] }));
+    assertStatus(two, 422, "Invalid");
+    assert.deepEqual(fieldSet(two), ["metadata.ownerReferences"]);
+    assert.match(two.body.details.causes[0].message, /: Only one reference can have Controller set to true\. Found "true" in references for A\/a and C\/c$/);
+    await created(c.post(widgets(ns), widget("o", { size: 1 }, { ownerReferences: [ref("A", "a", true), ref("B", "b", false)] })));
+    assertStatus(await c.patch(`${widgets(ns)}/o`, { metadata: { ownerReferences: [ref("A", "a", true), ref("C", "c", true)] } }), 422, "Invalid");
   });
 
   it("answers 409 AlreadyExists for an existing name, without a write", async () => {
