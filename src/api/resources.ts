@@ -345,9 +345,6 @@ export class Resources {
       m.name = ref.name;
     }
     const generated = (m.name === undefined || m.name === "") && typeof m.generateName === "string" && m.generateName !== "";
-    if (generated && m.generateName!.length > 248) {
-      throw invalid(t, "", [{ field: "metadata.generateName", message: "Invalid value: must be no more than 248 characters", reason: "FieldValueTooLong" }]);
-    }
     if (generated) m.name = this.#generateName(m.generateName!);
     m.uid = randomUUID();
     m.creationTimestamp = timestamp(this.#clock.now());
@@ -521,14 +518,17 @@ export class Resources {
       if (b.generateName !== undefined) m.generateName = b.generateName;
       if (before.status === undefined) delete after.status;
       else after.status = before.status;
-      if (b.deletionTimestamp !== undefined) {
+      if (b.deletionTimestamp !== undefined && Array.isArray(m.finalizers)) {
         const had = new Set(b.finalizers ?? []);
-        const added = (m.finalizers ?? []).filter((f) => !had.has(f));
+        const added = m.finalizers.filter((f) => !had.has(f));
         if (added.length > 0) {
           throw invalid(t, b.name ?? "", [
             {
               field: "metadata.finalizers",
-              message: `Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify(added)}`,
+              message: `Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{${[...new Set(added)]
+                .sort()
+                .map((f) => JSON.stringify(f))
+                .join(", ")}}`,
               reason: "FieldValueForbidden",
             },
           ]);
@@ -628,8 +628,9 @@ export class Resources {
     });
   }
 
+  /** A name from a generateName prefix, as kube's SimpleNameGenerator makes one: the prefix cut to 58 characters, then 5 random ones (63 in all at most). */
   #generateName(prefix: string): string {
-    let s = prefix;
+    let s = prefix.slice(0, 58);
     const bytes = crypto.getRandomValues(new Uint8Array(5));
     for (const b of bytes) s += GENERATE_ALPHABET[b % GENERATE_ALPHABET.length];
     return s;

@@ -118,9 +118,15 @@ describe("finalizers", () => {
     const put = await ok(c.put(path, { ...got, metadata: { ...got.metadata, deletionTimestamp: undefined, labels: { k: "v" } } }));
     assert.equal(put.metadata.deletionTimestamp, d.metadata.deletionTimestamp);
     // no new finalizers while deleting
-    const add = await c.patch(path, { metadata: { finalizers: ["example.com/a", "example.com/b", "example.com/c"] } });
+    const add = await c.patch(path, { metadata: { finalizers: ["example.com/a", "example.com/e", "example.com/b", "example.com/c"] } });
     assertStatus(add, 422, "Invalid");
     assert.ok(causeFields(add).includes("metadata.finalizers"));
+    // kube's words: the new ones sorted, as Go prints a []string
+    assert.equal(
+      add.body.details.causes[0].message,
+      'Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{"example.com/c", "example.com/e"}',
+    );
+    assertStatus(await c.patch(path, { metadata: { finalizers: "example.com/c" } }), 422, "Invalid");
     const addJp = await c.patch(path, [{ op: "add", path: "/metadata/finalizers/-", value: "example.com/z" }], JSON_PATCH);
     assertStatus(addJp, 422, "Invalid");
     // removing one keeps it

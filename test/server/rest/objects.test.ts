@@ -87,6 +87,10 @@ describe("create", () => {
     assert.deepEqual(causeFields(badPrefix), ["metadata.generateName"]);
     assert.match(badPrefix.body.details.causes[0].message, /^Invalid value: "Bad_": /);
     await created(c.post(widgets(ns), { ...widget(""), metadata: { generateName: "ok-" } }));
+    // As kube's name generator: a long prefix is cut to 58 characters, so the name has 63 at most.
+    const long = await created(c.post(widgets(ns), { ...widget(""), metadata: { generateName: `${"a".repeat(99)}-` } }));
+    assert.match(long.metadata.name, /^a{58}[a-z0-9]{5}$/);
+    assert.equal(long.metadata.generateName, `${"a".repeat(99)}-`);
     await created(c.post(widgets(ns), { ...widget(""), metadata: { generateName: "x" } }));
   });
 
