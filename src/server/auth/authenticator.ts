@@ -55,25 +55,41 @@ export class AuthConfigError extends Error {
 
 const digestOf = (token: string): Buffer => hash("sha256", token, "buffer");
 
-/** Parses one CSV line as kube's static token file does: quoted fields may hold commas. */
-function csvFields(line: string): string[] {
+/**
+ * Parses one CSV line as kube's static token file does (Go's encoding/csv):
+ * a field may be quoted, and then hold commas and `""` for a quote. Returns
+ * the reason instead for a quote anywhere else or one left open, which Go's
+ * reader refuses.
+ */
+function csvFields(line: string): string[] | string {
   const out: string[] = [];
   let field = "";
   let quoted = false;
+  let closed = false; // a quoted field just ended: only a comma may follow
   for (let i = 0; i < line.length; i++) {
     const c = line[i]!;
     if (quoted) {
       if (c === '"' && line[i + 1] === '"') {
         field += '"';
         i++;
-      } else if (c === '"') quoted = false;
-      else field += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ",") {
+      } else if (c === '"') {
+        quoted = false;
+        closed = true;
+      } else field += c;
+    } else if (c === ",") {
       out.push(field);
       field = "";
-    } else field += c;
+      closed = false;
+    } else if (closed && (c === " " || c === "\t")) {
+      // blanks after a closing quote are trimmed with the field
+    } else if (c === '"' && !closed && field.trim() === "") {
+      quoted = true;
+      field = "";
+    } else if (closed) return `text after the closing quote of field ${out.length + 1}`;
+    else if (c === '"') return `stray quote in field ${out.length + 1} (quote the whole field, and double quotes inside it)`;
+    else field += c;
   }
+  if (quoted) return `quote not closed in field ${out.length + 1}`;
   out.push(field);
   return out;
 }
@@ -89,7 +105,9 @@ export function parseTokenFile(text: string, source = "token file"): Array<{ tok
   text.split(/\r?\n/).forEach((raw, i) => {
     const line = raw.trim();
     if (line === "" || line.startsWith("#")) return;
-    const f = csvFields(line).map((s) => s.trim());
+    const fields = csvFields(line);
+    if (typeof fields === "string") throw new AuthConfigError(`${source}: line ${i + 1}: ${fields}`);
+    const f = fields.map((s) => s.trim());
     if (f.length < 3 || f[0] === "" || f[1] === "") throw new AuthConfigError(`${source}: line ${i + 1}: want token,user,uid[,"group1,group2"]`);
     if (seen.has(f[0]!)) throw new AuthConfigError(`${source}: line ${i + 1}: duplicate token`);
     seen.add(f[0]!);

@@ -28,6 +28,29 @@ describe("authenticator", () => {
     assert.throws(() => parseTokenFile("t1,a,1\nt1,b,2"), /line 2: duplicate token/);
   });
 
+  it("refuses a line with a stray or unclosed quote, naming it, as Go's CSV reader does for kube", () => {
+    assert.throws(() => parseTokenFile('t1,a,1\n\nt2,b,"2'), /line 3: .*quote/);
+    assert.throws(() => parseTokenFile('t1,a"x",1'), /line 1: .*quote/);
+    assert.throws(() => parseTokenFile('t1,a,1,"dev,ops"x'), /line 1: .*quote/);
+    assert.deepEqual(parseTokenFile('t1,"a ""b""",1'), [{ token: "t1", user: { name: 'a "b"', uid: "1", groups: [] } }]);
+  });
+
+  it("a server does not start on a bad token file, and says which line", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "setpoint-tokens-"));
+    try {
+      const file = join(dir, "tokens.csv");
+      writeFileSync(file, 't1,alice,1,"dev,ops"\nt2,bob,"2\n');
+      const started = await startTestServer({ tokenAuthFile: file, durable: false }).catch((err: Error) => err);
+      if (!(started instanceof Error)) {
+        await started.stop();
+        assert.fail("the server started on a token file with an unclosed quote");
+      }
+      assert.match(started.message, new RegExp(`${file}: line 2: `));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("matches the Bearer scheme case-insensitively and nothing else", () => {
     assert.equal(bearerOf("Bearer abc"), "abc");
     assert.equal(bearerOf("bearer abc"), "abc");
