@@ -27,8 +27,29 @@ export function coreResources(): unknown {
   return { kind: "APIResourceList", apiVersion: "v1", groupVersion: "v1", resources: [] };
 }
 
+const KUBE_VERSION = /^v(\d+)(?:(alpha|beta)(\d+))?$/;
+const STABILITY: Record<string, number> = { alpha: 0, beta: 1, "": 2 };
+
+/**
+ * kube's CompareKubeAwareVersionStrings, for a descending sort: GA before
+ * beta before alpha, then the higher major, then the higher minor
+ * (v10, v2, v1, v2beta1, v1beta1, v1alpha1); other names last, by name.
+ */
+export function compareVersions(a: string, b: string): number {
+  const ma = KUBE_VERSION.exec(a);
+  const mb = KUBE_VERSION.exec(b);
+  if (!ma || !mb) return ma ? -1 : mb ? 1 : a.localeCompare(b);
+  const key = (m: RegExpExecArray) => [STABILITY[m[2] ?? ""]!, Number(m[1]), Number(m[3] ?? 0)];
+  const [ka, kb] = [key(ma), key(mb)];
+  for (let i = 0; i < 3; i++) if (ka[i] !== kb[i]) return kb[i]! - ka[i]!;
+  return 0;
+}
+
+/** A group's versions, the preferred (first) one as kube orders CRD versions. */
 function groupOf(name: string, types: TypeInfo[]): unknown {
-  const versions = [...new Set(types.filter((t) => t.group === name).map((t) => t.version))].map((v) => ({ groupVersion: `${name}/${v}`, version: v }));
+  const versions = [...new Set(types.filter((t) => t.group === name).map((t) => t.version))]
+    .sort(compareVersions)
+    .map((v) => ({ groupVersion: `${name}/${v}`, version: v }));
   return { name, versions, preferredVersion: versions[0] };
 }
 

@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { assertStatus } from "../../helpers/server.ts";
+import { assertStatus, createType } from "../../helpers/server.ts";
 import { c, freshNs, gadgets, GROUP, GV, ok, t, useRestServer } from "./fixture.ts";
 
 useRestServer();
@@ -59,6 +59,24 @@ describe("discovery, health, metrics", () => {
 
     const version = await ok(c.get("/version"));
     for (const k of ["major", "minor", "gitVersion", "platform"]) assert.equal(typeof version[k], "string", k);
+  });
+
+  it("a group's versions are in kube's order (GA, beta, alpha; higher first), the preferred one first; discovery follows type changes", async () => {
+    const g = "versions.example.com";
+    const kinds = { v1beta1: "A", v2: "B", v1alpha1: "C", v10: "D", v1: "E", v2beta1: "F" };
+    for (const [version, kind] of Object.entries(kinds)) await createType(c, { group: g, version, kind, plural: `${kind.toLowerCase()}s` });
+    const order = ["v10", "v2", "v1", "v2beta1", "v1beta1", "v1alpha1"];
+    const expected = order.map((v) => ({ groupVersion: `${g}/${v}`, version: v }));
+    const group = await ok(c.get(`/apis/${g}`));
+    assert.deepEqual(group.versions, expected);
+    assert.deepEqual(group.preferredVersion, expected[0]);
+    const listed = (await ok(c.get("/apis"))).groups.find((x: Record<string, any>) => x.name === g);
+    assert.deepEqual(listed.versions, expected);
+    assert.deepEqual(listed.preferredVersion, expected[0]);
+    // Deleting the preferred version's only type: the next one is preferred, and its version is gone.
+    await ok(c.del(`/apis/setpoint.dev/v1/resourcetypes/ds.${g}`));
+    assert.deepEqual((await ok(c.get(`/apis/${g}`))).preferredVersion, expected[1]);
+    assertStatus(await c.get(`/apis/${g}/v10`), 404, "NotFound");
   });
 
   it("/healthz and /readyz", async () => {
