@@ -98,6 +98,16 @@ export class InvalidError extends ApiError {
   }
 }
 
+/**
+ * Field errors in one line, as kube-apiserver's `Kind "name" is invalid: …`
+ * prints its error list: `field: message` for one, `[field: message, other:
+ * message]` for several (a cause without a field is its message alone).
+ */
+export function fieldErrorsMessage(causes: FieldCause[]): string {
+  const each = causes.map((c) => (c.field ? `${c.field}: ${c.message}` : c.message));
+  return each.length === 1 ? each[0]! : `[${each.join(", ")}]`;
+}
+
 export class BadRequestError extends ApiError {
   constructor(message: string, options?: ApiErrorOptions) {
     super("BadRequest", message, options);

@@ -3,7 +3,7 @@
 // type's schemas, generation, and the size bound.
 
 import { isDeepStrictEqual } from "node:util";
-import { ApiError, BadRequestError, InvalidError, type FieldCause } from "../errors.ts";
+import { ApiError, BadRequestError, fieldErrorsMessage, InvalidError, type FieldCause } from "../errors.ts";
 import type { LooseObject } from "../wire.ts";
 import { apiVersionOf, type TypeInfo } from "./types.ts";
 import {
@@ -124,10 +124,9 @@ export function validateObject(
   if (causes.length > 0) throw invalid(type, m.name ?? "", causes);
 }
 
-/** An InvalidError in kube-apiserver's words: `Kind.group "name" is invalid: field: message, …`. */
+/** An InvalidError in kube-apiserver's words: `Kind.group "name" is invalid: field: message` (several: `[field: message, …]`). */
 export function invalid(type: TypeInfo, name: string, causes: FieldCause[]): InvalidError {
-  const summary = causes.map((c) => (c.field ? `${c.field}: ${c.message}` : c.message)).join(", ");
-  return new InvalidError(`${type.kind}.${type.group} "${name}" is invalid: ${summary}`, causes, {
+  return new InvalidError(`${type.kind}.${type.group} "${name}" is invalid: ${fieldErrorsMessage(causes)}`, causes, {
     subject: { kind: type.kind, group: type.group, name },
   });
 }

@@ -2,7 +2,7 @@
 // version, plural, scope and compiled schemas), the two built-in types
 // (ResourceType and Lease), and the rules for ResourceType objects themselves.
 
-import { InvalidError, type FieldCause } from "../errors.ts";
+import { fieldErrorsMessage, InvalidError, type FieldCause } from "../errors.ts";
 import { parsePrinterColumns, validateNameList } from "./printer-columns.ts";
 import { RBAC_TYPES } from "./rbac-types.ts";
 import type { TypeInfo } from "./type-info.ts";
@@ -168,11 +168,9 @@ export function typeFromResourceType(object: Record<string, unknown>, revision: 
     }
   }
   if (causes.length > 0) {
-    throw new InvalidError(
-      `ResourceType.${SYSTEM_GROUP} "${metadata.name ?? info.name}" is invalid: ${causes.map((c) => `${c.field}: ${c.message}`).join(", ")}`,
-      causes,
-      { subject: { kind: "ResourceType", group: SYSTEM_GROUP, name: metadata.name ?? info.name } },
-    );
+    throw new InvalidError(`ResourceType.${SYSTEM_GROUP} "${metadata.name ?? info.name}" is invalid: ${fieldErrorsMessage(causes)}`, causes, {
+      subject: { kind: "ResourceType", group: SYSTEM_GROUP, name: metadata.name ?? info.name },
+    });
   }
   return info;
 }

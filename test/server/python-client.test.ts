@@ -162,6 +162,10 @@ describe("the Kubernetes Python client (python3-kubernetes)", { skip: pythonClie
     assert.equal(e.invalid.isApiException, true);
     assert.deepEqual(statusOf(e.invalid), { status: 422, reason: "Unprocessable Entity", bodyKind: "Status", bodyReason: "Invalid", bodyCode: 422 });
     assert.deepEqual(e.invalid.causes, ["metadata.name", "spec.size"]);
+    assert.match(
+      e.invalid.body_message,
+      /^Widget\.probe\.example\.com "Bad_Name" is invalid: \[metadata\.name: Invalid value: "Bad_Name": .*, spec\.size: Invalid value: -1: must be >= 0\]$/,
+    );
     assert.deepEqual([e.invalid.details_kind, e.invalid.details_name], ["Widget", "Bad_Name"]);
   });
 

@@ -66,6 +66,27 @@ describe("errors are Status objects", () => {
     assert.equal((await ok(c.get(widgets(ns)))).items.length, 0);
   });
 
+  it("a 422's message lists one field error bare and several in brackets, as kube-apiserver's error list prints", async () => {
+    const ns = freshNs();
+    const one = await c.post(widgets(ns), widget("one", { size: 0 }));
+    assertStatus(one, 422, "Invalid");
+    assert.equal(one.body.message, 'Widget.ci.example.com "one" is invalid: spec.size: Invalid value: 0: must be >= 1');
+    const two = await c.post(widgets(ns), widget("Two", { size: 0 }));
+    assertStatus(two, 422, "Invalid");
+    assert.deepEqual(causeFields(two), ["metadata.name", "spec.size"]);
+    assert.match(
+      two.body.message,
+      /^Widget\.ci\.example\.com "Two" is invalid: \[metadata\.name: Invalid value: "Two": .*, spec\.size: Invalid value: 0: must be >= 1\]$/,
+    );
+    const type = await c.post("/apis/setpoint.dev/v1/resourcetypes", {
+      metadata: { name: "bad.ci.example.com" },
+      spec: { group: "ci.example.com", version: "v1", kind: "lower", plural: "Bad" },
+    });
+    assertStatus(type, 422, "Invalid");
+    assert.ok(causeFields(type).length > 1, type.text);
+    assert.match(type.body.message, /^ResourceType\.setpoint\.dev "bad\.ci\.example\.com" is invalid: \[spec\..*\]$/);
+  });
+
   it("a bad namespace in the path is 422 on metadata.namespace", async () => {
     const res = await c.post(widgets("Bad_NS"), widget("a"));
     assertStatus(res, 422, "Invalid");
