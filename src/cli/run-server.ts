@@ -57,6 +57,8 @@ export async function runServer(options: ServerOptions, info: { version: string 
       process.exit(2);
     }
     log.fatal({ err: error }, "failed to start");
+    // The log line is for collectors; a person starting the server reads this one.
+    process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
     process.exit(1);
   }
   if (worker) {

@@ -41,11 +41,17 @@ interface Loaded {
   ca?: Buffer;
 }
 
+/** Reads and checks the files; throws an Error naming them. */
 function load(files: TlsFiles): Loaded {
-  const loaded: Loaded = { cert: readFileSync(files.certFile), key: readFileSync(files.keyFile) };
-  if (files.clientCaFile !== undefined) loaded.ca = readFileSync(files.clientCaFile);
-  createSecureContext({ ...loaded, minVersion: MIN_TLS_VERSION }); // throws if the key does not fit the certificate
-  return loaded;
+  const names = `--tls-cert-file ${files.certFile}, --tls-private-key-file ${files.keyFile}${files.clientCaFile === undefined ? "" : `, --client-ca-file ${files.clientCaFile}`}`;
+  try {
+    const loaded: Loaded = { cert: readFileSync(files.certFile), key: readFileSync(files.keyFile) };
+    if (files.clientCaFile !== undefined) loaded.ca = readFileSync(files.clientCaFile);
+    createSecureContext({ ...loaded, minVersion: MIN_TLS_VERSION }); // throws if the key does not fit the certificate
+    return loaded;
+  } catch (err) {
+    throw new Error(`tls: ${names} do not load: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 const same = (a: Loaded, b: Loaded) =>
