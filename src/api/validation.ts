@@ -317,12 +317,18 @@ export function compileSchema(schema: unknown, field: string): CompiledSchema {
   }
   const meta = metaValidator((declared as MetaUri | undefined) ?? DEFAULT_META);
   if (!meta.Check(schema)) {
-    const seen = new Set<string>();
+    // One cause per location, at the schema's own field (`spec.schema.spec.properties.a.type`, as
+    // kube names a CRD schema's), with the value found there: the first error per location is the
+    // most specific, and an error at a location that holds a deeper one only echoes it.
+    const errors = meta.Errors(schema) as SchemaError[];
+    const paths = new Set(errors.map((e) => e.instancePath));
     const causes: FieldCause[] = [];
-    for (const e of meta.Errors(schema) as SchemaError[]) {
-      if (seen.has(e.instancePath)) continue; // first error per location is the most specific
-      seen.add(e.instancePath);
-      causes.push(invalid(field, schema, `invalid JSON Schema at '${e.instancePath || "/"}': ${e.message}`));
+    for (const e of errors) {
+      if (!paths.has(e.instancePath)) continue;
+      paths.delete(e.instancePath);
+      if (errors.some((d) => d.instancePath.startsWith(`${e.instancePath}/`))) continue;
+      const at = resolvePointer(schema, e.instancePath, field);
+      causes.push(invalid(at.path, at.value, `invalid JSON Schema at '${e.instancePath || "/"}': ${e.message}`));
     }
     return { causes };
   }

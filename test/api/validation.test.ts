@@ -119,18 +119,33 @@ const taskSchema = {
   },
 };
 
-test("compileSchema rejects schemas that break the meta-schema, at the given field", () => {
-  for (const schema of [{ type: 12 }, { type: "bogus" }, { required: "tasks" }, { properties: { a: { minLength: -1 } } }, null, 5, "object"]) {
+test("compileSchema rejects schemas that break the meta-schema, one cause at the field of each bad keyword", () => {
+  const cases: Array<[unknown, string]> = [
+    [{ type: 12 }, "spec.schema.spec.type"],
+    [{ type: "bogus" }, "spec.schema.spec.type"],
+    [{ required: "tasks" }, "spec.schema.spec.required"],
+    [{ properties: { a: { minLength: -1 } } }, "spec.schema.spec.properties.a.minLength"],
+    [{ type: "object", properties: { a: { type: "strin" } } }, "spec.schema.spec.properties.a.type"],
+    [{ items: [{ type: "x" }] }, "spec.schema.spec.items"],
+    [null, "spec.schema.spec"],
+    [5, "spec.schema.spec"],
+    ["object", "spec.schema.spec"],
+  ];
+  for (const [schema, field] of cases) {
     const { causes, check } = compileSchema(schema, "spec.schema.spec");
     assert.equal(check, undefined, JSON.stringify(schema));
-    assert.ok(causes.length > 0, JSON.stringify(schema));
+    assert.deepEqual(
+      causes.map((c) => c.field),
+      [field],
+      JSON.stringify(causes),
+    );
     for (const c of causes) {
-      assert.equal(c.field, "spec.schema.spec");
       assert.equal(c.reason, "FieldValueInvalid");
       assert.match(c.message, /invalid JSON Schema at '/);
     }
   }
-  assert.match(compileSchema({ properties: { a: { type: 12 } } }, "f").causes[0]!.message, /at '\/properties\/a\/type'/);
+  const typo = compileSchema({ properties: { a: { type: "strin" } } }, "f").causes;
+  assert.match(typo[0]!.message, /^Invalid value: "strin": invalid JSON Schema at '\/properties\/a\/type'/);
   const unsupported = compileSchema({ $schema: "http://example.com/my-schema", type: "object" }, "f");
   assert.equal(unsupported.causes[0]?.reason, "FieldValueNotSupported");
 });
