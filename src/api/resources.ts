@@ -427,9 +427,22 @@ export class Resources {
     const preRv = parseRevision(pre.resourceVersion, "preconditions.resourceVersion");
     const res = await this.#write(this.#key(t, ref), options, (current, revision) => {
       if (!current) throw this.#notFound(t, ref.name!);
-      if (preRv !== undefined && preRv !== current.revision) throw this.#conflict(t, ref.name!);
       const before = JSON.parse(current.json) as LooseObject;
-      if (pre.uid !== undefined && pre.uid !== before.metadata.uid) throw this.#uidConflict(pre.uid, before.metadata.uid);
+      // kube-apiserver's BeforeDelete: the uid first, then the resourceVersion, each with its own message.
+      if (pre.uid !== undefined && pre.uid !== before.metadata.uid) {
+        throw this.#preconditionConflict(
+          t,
+          ref.name!,
+          `the UID in the precondition (${pre.uid}) does not match the UID in record (${before.metadata.uid ?? ""}). The object might have been deleted and then recreated`,
+        );
+      }
+      if (preRv !== undefined && preRv !== current.revision) {
+        throw this.#preconditionConflict(
+          t,
+          ref.name!,
+          `the ResourceVersion in the precondition (${pre.resourceVersion}) does not match the ResourceVersion in record (${current.revision}). The object might have been modified`,
+        );
+      }
       return this.#decideDelete(t, before, revision);
     });
     if (t === RESOURCE_TYPES && res.op === "delete" && !options.dryRun) this.#dropObjectsOf(ref.name!);
@@ -622,10 +635,9 @@ export class Resources {
     );
   }
 
-  #uidConflict(wanted: string, actual: string | undefined): ConflictError {
-    return new ConflictError(`Precondition failed: UID in precondition: ${wanted}, UID in object meta: ${actual ?? ""}`, {
-      causes: [{ field: "metadata.uid", message: "does not match", reason: "FieldValueInvalid" }],
-    });
+  /** A delete precondition that does not hold, as kube-apiserver's BeforeDelete words it (its Conflict names the kind, not the plural). */
+  #preconditionConflict(t: TypeInfo, name: string, why: string): ConflictError {
+    return new ConflictError(`Operation cannot be fulfilled on ${t.kind}.${t.group} "${name}": ${why}`, { subject: { group: t.group, kind: t.kind, name } });
   }
 
   /** A name from a generateName prefix, as kube's SimpleNameGenerator makes one: the prefix cut to 58 characters, then 5 random ones (63 in all at most). */

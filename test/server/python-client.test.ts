@@ -235,7 +235,13 @@ describe("the Kubernetes Python client (python3-kubernetes)", { skip: pythonClie
       ["MODIFIED", "x"],
       ["MODIFIED", "x"],
     ]);
-    assert.equal(c.deleted, "x");
+    const d = c.staleDelete;
+    assert.deepEqual([d.status, d.body_reason], [409, "Conflict"]);
+    assert.equal(
+      d.body_message,
+      `Operation cannot be fulfilled on Widget.probe.example.com "x": the ResourceVersion in the precondition (${d.createdRv}) does not match the ResourceVersion in record (${d.currentRv}). The object might have been modified`,
+    );
+    assert.equal(c.deleted, "x", "a delete whose uid precondition holds");
     assert.equal(c.missing, 404);
     assert.deepEqual(c.collection, ["y"]);
   });

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { assertStatus, causeFields } from "../../helpers/server.ts";
-import { c, created, freshNs, gadget, gadgets, GV, head, JSON_PATCH, names, ok, rv, useRestServer, widget, widgets } from "./fixture.ts";
+import { c, created, freshNs, gadget, gadgets, GROUP, GV, head, JSON_PATCH, names, ok, rv, useRestServer, widget, widgets } from "./fixture.ts";
 
 useRestServer();
 
@@ -27,8 +27,21 @@ describe("delete", () => {
     const ns = freshNs();
     const o = await created(c.post(widgets(ns), widget("d")));
     const u = await ok(c.patch(`${widgets(ns)}/d`, { spec: { size: 2 } }));
-    assertStatus(await c.del(`${widgets(ns)}/d`, { preconditions: { resourceVersion: o.metadata.resourceVersion } }), 409, "Conflict");
-    assertStatus(await c.del(`${widgets(ns)}/d`, { preconditions: { uid: "00000000-0000-0000-0000-000000000000" } }), 409, "Conflict");
+    const staleRv = await c.del(`${widgets(ns)}/d`, { preconditions: { resourceVersion: o.metadata.resourceVersion } });
+    assertStatus(staleRv, 409, "Conflict");
+    // kube-apiserver's BeforeDelete words, its Conflict naming the kind (not the plural, as an update's does).
+    assert.equal(
+      staleRv.body.message,
+      `Operation cannot be fulfilled on Widget.${GROUP} "d": the ResourceVersion in the precondition (${o.metadata.resourceVersion}) does not match the ResourceVersion in record (${u.metadata.resourceVersion}). The object might have been modified`,
+    );
+    assert.deepEqual(staleRv.body.details, { name: "d", group: GROUP, kind: "Widget" });
+    const otherUid = await c.del(`${widgets(ns)}/d`, { preconditions: { uid: "00000000-0000-0000-0000-000000000000", resourceVersion: "1" } });
+    assertStatus(otherUid, 409, "Conflict");
+    assert.equal(
+      otherUid.body.message,
+      `Operation cannot be fulfilled on Widget.${GROUP} "d": the UID in the precondition (00000000-0000-0000-0000-000000000000) does not match the UID in record (${o.metadata.uid}). The object might have been deleted and then recreated`,
+      "the uid is checked first",
+    );
     await ok(c.get(`${widgets(ns)}/d`));
     await ok(
       c.del(`${widgets(ns)}/d`, {
