@@ -265,6 +265,8 @@ export class Resources {
       result = this.#store.list({ type: plan.type.name, namespace: plan.namespace, revision: plan.revision, after, limit, filter: plan.filter });
     } catch (err) {
       if (err instanceof ExpiredError && plan.continued && after) throw expiredContinue(after);
+      // kube-apiserver's words for a list (the store's are a watch's: too old resource version: R (OLDEST)).
+      if (err instanceof ExpiredError) throw new ExpiredError("The resourceVersion for the provided list is too old.", { cause: err });
       throw err;
     }
     const page: ListPage & { next?: { namespace: string; name: string } } = { type: plan.type, items: result.items, revision: result.revision };

@@ -233,6 +233,10 @@ describe("list", () => {
     assertStatus(res, 410, "Expired");
     // a fresh list still works
     assert.deepEqual(names(await ok(c.get(gadgets(ns)))), ["a", "b", "c", "d", "e"]);
+    // An exact list at the compacted revision: 410 in kube's words for a list (not a watch's).
+    const exact = await c.get(`${gadgets(ns)}?resourceVersion=${p1.metadata.resourceVersion}&resourceVersionMatch=Exact`);
+    assertStatus(exact, 410, "Expired");
+    assert.equal(exact.body.message, "The resourceVersion for the provided list is too old.");
   });
 
   it("a compacted continue token's 410 carries kube's fresh token, which goes on after the last key at the newest revision", async () => {
