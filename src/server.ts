@@ -169,8 +169,8 @@ async function openCore(
 function rbacChecks(escalation: (type: string, object: object) => void): Array<[string, ObjectCheck]> {
   return [...RBAC_VALIDATORS].map(([type, shape]): [string, ObjectCheck] => [
     type,
-    (o) => {
-      const causes = shape(o);
+    (o, before) => {
+      const causes = shape(o, before);
       if (causes.length === 0) escalation(type, o);
       return causes;
     },

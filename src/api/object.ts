@@ -100,7 +100,7 @@ export function checkTypeMatches(o: LooseObject, type: TypeInfo): void {
 export function validateObject(
   o: LooseObject,
   type: TypeInfo,
-  parts: { spec: boolean; status: boolean; check?: (object: LooseObject) => FieldCause[]; before?: LooseObject },
+  parts: { spec: boolean; status: boolean; check?: (object: LooseObject, before?: LooseObject) => FieldCause[]; before?: LooseObject },
 ): void {
   const m = o.metadata;
   const causes: FieldCause[] = [];
@@ -119,7 +119,7 @@ export function validateObject(
   causes.push(...validateOtherMetadata(m as Record<string, unknown>, "metadata"));
   const old = (part: "spec" | "status") => (parts.before !== undefined ? { value: parts.before[part] } : undefined);
   if (parts.spec && type.specCheck) causes.push(...type.specCheck(o.spec, "spec", old("spec")));
-  if (parts.spec && parts.check) causes.push(...parts.check(o));
+  if (parts.spec && parts.check) causes.push(...parts.check(o, parts.before));
   if (parts.status && type.statusCheck && o.status !== undefined) causes.push(...type.statusCheck(o.status, "status", old("status")));
   if (causes.length > 0) throw invalid(type, m.name ?? "", causes);
 }

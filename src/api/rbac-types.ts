@@ -140,10 +140,25 @@ function checkBinding(o: LooseObject, clusterBinding: boolean): FieldCause[] {
   return causes;
 }
 
+/**
+ * kube's ValidateRoleBindingUpdate: a binding's roleRef never changes (a
+ * binding means one role; to point at another, delete and recreate it).
+ */
+function checkRoleRefKept(o: LooseObject, before: LooseObject | undefined): FieldCause[] {
+  if (before === undefined) return [];
+  const was = (before.roleRef ?? {}) as Record<string, unknown>;
+  const now = (o.roleRef ?? {}) as Record<string, unknown>;
+  if (was.apiGroup === now.apiGroup && was.kind === now.kind && was.name === now.name) return [];
+  // Go's %#v of the internal rbac.RoleRef, as kube prints the value.
+  const go = (v: unknown) => JSON.stringify(typeof v === "string" ? v : "");
+  const value = `rbac.RoleRef{APIGroup:${go(now.apiGroup)}, Kind:${go(now.kind)}, Name:${go(now.name)}}`;
+  return [{ field: "roleRef", message: `Invalid value: ${value}: cannot change roleRef`, reason: "FieldValueInvalid" }];
+}
+
 /** Whole-object checks of the RBAC types, by type name, for the server's validators. */
 export const RBAC_VALIDATORS: ReadonlyMap<string, ObjectCheck> = new Map<string, ObjectCheck>([
   [ROLES.name, (o) => checkRules(o, false)],
   [CLUSTER_ROLES.name, (o) => checkRules(o, true)],
-  [ROLE_BINDINGS.name, (o) => checkBinding(o, false)],
-  [CLUSTER_ROLE_BINDINGS.name, (o) => checkBinding(o, true)],
+  [ROLE_BINDINGS.name, (o, before) => [...checkBinding(o, false), ...checkRoleRefKept(o, before)]],
+  [CLUSTER_ROLE_BINDINGS.name, (o, before) => [...checkBinding(o, true), ...checkRoleRefKept(o, before)]],
 ]);

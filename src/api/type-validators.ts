@@ -11,8 +11,8 @@
 import type { FieldCause } from "../errors.ts";
 import type { LooseObject } from "../wire.ts";
 
-/** Checks a whole object about to be stored; returns causes, empty when fine. */
-export type ObjectCheck = (object: LooseObject) => FieldCause[];
+/** Checks a whole object about to be stored (`before`: the stored one it updates; none on create); returns causes, empty when fine. */
+export type ObjectCheck = (object: LooseObject, before?: LooseObject) => FieldCause[];
 
 /** Checks by type name (`plural.group`, e.g. `pipelineruns.ci.setpoint.dev`). */
 export type TypeValidators = ReadonlyMap<string, ObjectCheck>;

@@ -170,4 +170,30 @@ describe("RBAC escalation prevention", () => {
     );
     assert.equal((await lead.post(`${RBAC}/namespaces/dev/roles`, { metadata: { name: "now-ok" }, rules: widgets(["*"]) })).status, 201);
   });
+
+  it("a binding's roleRef cannot change, not even for system:masters (kube: 422, delete and recreate it)", async () => {
+    const path = `${RBAC}/namespaces/dev/rolebindings`;
+    assert.equal((await admin.post(path, { metadata: { name: "fixed" }, roleRef: ref("ClusterRole", "widget-reader"), subjects: [] })).status, 201);
+    const patched = await admin.patch(`${path}/fixed`, { roleRef: { name: "widget-admin" } });
+    assert.equal(patched.status, 422, patched.text);
+    assert.equal(
+      patched.body.message,
+      'RoleBinding.rbac.authorization.k8s.io "fixed" is invalid: roleRef: Invalid value: ' +
+        'rbac.RoleRef{APIGroup:"rbac.authorization.k8s.io", Kind:"ClusterRole", Name:"widget-admin"}: cannot change roleRef',
+    );
+    assert.deepEqual(
+      patched.body.details.causes.map((c: { field: string; reason: string }) => [c.field, c.reason]),
+      [["roleRef", "FieldValueInvalid"]],
+    );
+    const current = (await admin.get(`${path}/fixed`)).body;
+    assert.equal(current.roleRef.name, "widget-reader");
+    const put = await admin.put(`${path}/fixed`, { ...current, roleRef: ref("Role", "widget-reader") });
+    assert.equal(put.status, 422, put.text);
+    // Other fields still change.
+    const subjects = await admin.patch(`${path}/fixed`, { subjects: [{ kind: "User", name: "x" }] });
+    assert.equal(subjects.status, 200, subjects.text);
+    const crb = `${RBAC}/clusterrolebindings`;
+    assert.equal((await admin.post(crb, { metadata: { name: "fixed" }, roleRef: ref("ClusterRole", "widget-reader") })).status, 201);
+    assert.equal((await admin.patch(`${crb}/fixed`, { roleRef: { name: "widget-admin" } })).status, 422);
+  });
 });
