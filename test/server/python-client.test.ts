@@ -11,7 +11,11 @@
 // tests do for Chromium.
 
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { makePki } from "../helpers/pki.ts";
 import { pythonClientSkipReason, runProbe, type ProbeRun } from "../helpers/python-client.ts";
 import { api, startTestServer, type TestServer } from "../helpers/server.ts";
 
@@ -19,6 +23,8 @@ const TOKEN = "python-client-token";
 const NOTES = "/apis/old.example.com/v1/namespaces/py-old/notes";
 
 let s: TestServer;
+let tls: TestServer;
+let dir: string;
 let run: ProbeRun;
 let expiredRv: number;
 
@@ -52,10 +58,23 @@ describe("the Kubernetes Python client (python3-kubernetes)", { skip: pythonClie
     s.skipTime(1000); // every change so far is older than the window
     await s.server.store.compact({ minEvents: 0, windowMs: 0 });
     assert.ok(s.server.store.compacted() > expiredRv, "compaction must pass the first note's revision");
-    run = await runProbe(["--server", s.url, "--token", TOKEN, "--expired-rv", String(expiredRv), "--notes", "notes.old.example.com"]);
+    // The same client over TLS, as kubeconfigs usually have it: a second server with a serving certificate and a client CA.
+    dir = mkdtempSync(join(tmpdir(), "setpoint-python-tls-"));
+    const pki = makePki(dir);
+    const serving = pki.server("serving");
+    const cert = pki.client("py-cert", ["system:masters"]);
+    const other = makePki(mkdtempSync(join(dir, "other-")), "other-ca");
+    tls = await startTestServer({ token: TOKEN, tlsCertFile: serving.cert, tlsPrivateKeyFile: serving.key, clientCaFile: pki.caCert });
+    assert.match(tls.url, /^https:\/\//);
+    run = await runProbe([
+      ...["--server", s.url, "--token", TOKEN, "--expired-rv", String(expiredRv), "--notes", "notes.old.example.com"],
+      ...["--tls-server", tls.url, "--ca-file", pki.caCert, "--client-cert", cert.cert, "--client-key", cert.key, "--other-ca-file", other.caCert],
+    ]);
   });
   after(async () => {
     await s?.stop();
+    await tls?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it("runs every check to the end", () => {
@@ -75,6 +94,19 @@ describe("the Kubernetes Python client (python3-kubernetes)", { skip: pythonClie
     const b = check("bearer");
     assert.deepEqual(b.groups, ["old.example.com", "rbac.authorization.k8s.io", "setpoint.dev"]);
     assert.deepEqual(statusOf(b.wrongToken), { status: 401, reason: "Unauthorized", bodyKind: "Status", bodyReason: "Unauthorized", bodyCode: 401 });
+  });
+
+  it("over TLS: a kubeconfig with certificate-authority-data and a token or a client certificate; 401 without; another CA is refused", () => {
+    assert.deepEqual(check("tls"), {
+      check: "tls",
+      host: tls.url,
+      token: { allowed: true, listKind: "ResourceTypeList" },
+      cert: { allowed: true, listKind: "ResourceTypeList" },
+      anonymousVersion: "1",
+      anonymous: 401,
+      untrustedIsSslError: true,
+      watchEnded: ["BOOKMARK"],
+    });
   });
 
   it("dynamic client: discovers ResourceTypes created a moment before, with their status subresource", () => {
