@@ -17,8 +17,8 @@
 import * as grpc from "@grpc/grpc-js";
 import { systemClock, type Clock } from "../clock.ts";
 import { resolveTargets, type Resolver, type Target } from "../endpoints.ts";
-import { ApiError } from "../errors.ts";
-import { loadResourcesService, type ResourcesClient, type UnaryMethod } from "../proto.ts";
+import { AlreadyExistsError, ApiError } from "../errors.ts";
+import { loadResourcesService, statusOfError, type ResourcesClient, type UnaryMethod } from "../proto.ts";
 import { HttpUnary, type HttpUnaryRequest } from "./http-unary.ts";
 import { grpcWatch, webSocketWatch, type WatchOptions } from "./watch-transports.ts";
 import { TransportError, errorOfGrpc, parseEvent, parseObject, type ApiObject, type ObjectRef, type TypeRef, type WatchEvent } from "./wire.ts";
@@ -141,7 +141,12 @@ export interface Watch {
  * to the current replica; one that cannot be reached (UNAVAILABLE: down, or
  * its store unavailable) makes the client move to the next and retry there,
  * and a watch that fails moves it too, so the informer's resume (from its last
- * revision) lands on another replica.
+ * revision) lands on another replica. A call that may have been applied
+ * before its answer was lost is sent again only if a second application
+ * cannot change anything: a create without a name (generateName) or a JSON
+ * patch is retried only when it surely never left (no connection), else it
+ * rejects with TransportError; a named create whose retry finds the name
+ * taken rejects with AlreadyExists saying the lost attempt may have made it.
  * @example
  * const client = new SetpointClient({ grpcAddress: "127.0.0.1:9090", httpUrl: "http://127.0.0.1:8080" });
  * const obj = await client.get({ group: "ci.example.com", version: "v1", plural: "runs", namespace: "default", name: "a" });
@@ -236,7 +241,9 @@ export class SetpointClient {
   }
 
   async create<T extends ApiObject = ApiObject>(ref: TypeRef, object: ApiObject, options: CallOptions = {}): Promise<T> {
-    const res = await this.#unary("create", this.#grpc.create, { ref, object: Buffer.from(JSON.stringify(object)) }, options);
+    // Without a name, a create sent twice makes two objects.
+    const once = typeof object.metadata?.name !== "string" || object.metadata.name === "";
+    const res = await this.#unary("create", this.#grpc.create, { ref, object: Buffer.from(JSON.stringify(object)) }, { ...options, once });
     return parseObject<T>(res.object, "create response");
   }
 
@@ -270,7 +277,8 @@ export class SetpointClient {
   ): Promise<T> {
     const patchType = options.type === "json" ? "application/json-patch+json" : "application/merge-patch+json";
     const req = { ref, patchType, patch: Buffer.from(JSON.stringify(patch)), status: options.status ?? false } as const;
-    const res = await this.#unary("patch", this.#grpc.patch, req, options);
+    // A JSON patch applied twice may differ from once (an `add` to an array's end); a merge patch may not.
+    const res = await this.#unary("patch", this.#grpc.patch, req, { ...options, once: options.type === "json" });
     return parseObject<T>(res.object, "patch response");
   }
 
@@ -397,7 +405,12 @@ export class SetpointClient {
     return md;
   }
 
-  #unary<Req, Res>(verb: string, method: UnaryMethod<Req, Res>, req: Req, options: CallOptions): Promise<Res> {
+  /**
+   * One unary call, failed over across replicas. `once`: the call must not be
+   * applied twice, so after an UNAVAILABLE that may have reached the server it
+   * is not sent again.
+   */
+  #unary<Req, Res>(verb: string, method: UnaryMethod<Req, Res>, req: Req, options: CallOptions & { once?: boolean }): Promise<Res> {
     this.calls[verb] = (this.calls[verb] ?? 0) + 1;
     const { signal } = options;
     return new Promise<Res>((resolve, reject) => {
@@ -407,19 +420,42 @@ export class SetpointClient {
       // With several replicas, one that is UNAVAILABLE (down, or cut off from
       // its store) passes the call to the next, each tried once.
       let triesLeft = this.#clients.length - 1;
+      /** The replica an earlier attempt may have reached before its answer was lost. */
+      let lostAt: string | undefined;
       const attempt = () => {
         const used = this.#current;
+        const address = this.replica.grpcAddress;
         const onAbort = () => call.cancel();
         const call = method.call(this.#grpc, req, this.#metadata(), { deadline }, (err, res) => {
           signal?.removeEventListener("abort", onAbort);
           if (signal?.aborted) reject(signal.reason);
           else if (err && err.code === grpc.status.UNAVAILABLE && triesLeft > 0 && Date.now() < deadline) {
-            triesLeft--;
             this.failover(used);
+            if (!neverSent(err)) {
+              if (options.once) {
+                // The server's own 503 (its store unavailable) as it is; a lost answer as such.
+                reject(
+                  statusOfError(err)
+                    ? errorOfGrpc(err)
+                    : new TransportError(
+                        `client: ${verb} sent to ${address} lost its answer (${err.details}): it may have been applied, so it is not sent again; read back before retrying`,
+                        { code: err.code, cause: err },
+                      ),
+                );
+                return;
+              }
+              lostAt ??= address;
+            }
+            triesLeft--;
             attempt();
           } else if (err) {
             if (err.code === grpc.status.DEADLINE_EXCEEDED && this.#clients.length > 1) this.failover(used);
-            reject(errorOfGrpc(err));
+            const mapped = errorOfGrpc(err);
+            if (lostAt !== undefined && mapped instanceof ApiError && mapped.reason === "AlreadyExists")
+              reject(
+                new AlreadyExistsError(`${mapped.message} (the same ${verb} sent to ${lostAt} lost its answer: it may have created it)`, { cause: mapped }),
+              );
+            else reject(mapped);
           } else if (res === undefined) reject(new TransportError(`client: empty ${verb} response`));
           else resolve(res);
         });
@@ -428,6 +464,11 @@ export class SetpointClient {
       attempt();
     });
   }
+}
+
+/** Whether a failed call surely never reached a server: grpc-js had no connection to send it on. */
+function neverSent(err: grpc.ServiceError): boolean {
+  return err.code === grpc.status.UNAVAILABLE && /^No connection established|^Channel closed before call started/.test(err.details ?? "");
 }
 
 /** The REST path of an object (no base path: as the WebSocket watch, from the server's root). */

@@ -160,7 +160,13 @@ export class ApiClient {
     return url.href;
   }
 
-  /** Sends a request; resolves to the parsed JSON body of a 2xx answer, throws ServerError or CliError otherwise. */
+  /**
+   * Sends a request; resolves to the parsed JSON body of a 2xx answer, throws
+   * ServerError or CliError otherwise. A create without a name (generateName)
+   * makes a new object each time it is applied, so after a failure that may
+   * have reached the server (a lost answer, a timeout, a 503) it is not sent
+   * to the next replica: only a replica that refused the connection passes it on.
+   */
   async request(method: string, path: string, options: RequestOptions = {}): Promise<any> {
     await this.resolveServers();
     for (let tries = this.#targets.length; ; tries--) {
@@ -171,6 +177,14 @@ export class ApiClient {
         const replicaDown = error instanceof UnreachableError || (error instanceof ServerError && error.code === 503);
         if (!replicaDown || tries <= 1) throw error;
         this.failover(server);
+        if (unnamedCreate(method, options.body) && !connectionRefused(error)) {
+          if (error instanceof UnreachableError)
+            throw new UnreachableError(
+              `${error.message}; the create may have been applied before its answer was lost, so it was not sent again: check with "setpoint get" before creating it again`,
+              { cause: error },
+            );
+          throw error;
+        }
       }
     }
   }
@@ -239,6 +253,33 @@ export class ApiClient {
     }
     return new UnreachableError(message, { cause: error });
   }
+}
+
+/** A POST of an object without a name: each one the server applies creates another object. */
+function unnamedCreate(method: string, body: unknown): boolean {
+  if (method !== "POST" || body === undefined) return false;
+  let object: unknown = body;
+  if (typeof body === "string") {
+    try {
+      object = JSON.parse(body);
+    } catch {
+      return false;
+    }
+  }
+  const name = (object as { metadata?: { name?: unknown } } | null)?.metadata?.name;
+  return typeof name !== "string" || name === "";
+}
+
+/** Errors of a connection that never opened, so no request was sent. */
+const NOT_CONNECTED = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "EADDRNOTAVAIL"]);
+
+/** Whether the request surely never reached the server: its connection did not open (the code on the error or its causes). */
+function connectionRefused(error: unknown): boolean {
+  let e = error as { code?: unknown; cause?: unknown } | undefined;
+  for (let depth = 0; e && depth < 5; depth++, e = e.cause as typeof e) {
+    if (typeof e.code === "string" && NOT_CONNECTED.has(e.code)) return true;
+  }
+  return false;
 }
 
 /**

@@ -7,6 +7,10 @@
 // was already reported become ADDED, MODIFIED and DELETED events.
 // Delivery: every change at most once and in revision order, as the server
 // sends it; the relist after a 410 reports the net change of the gap.
+// A replica that stops answering without closing (hung, paused, a network
+// black hole) is noticed by pings: a watch that hears nothing (no event,
+// bookmark or pong) for `idleTimeoutMs` is dropped and resumed like any other
+// dropped connection (on the next replica, when there are several).
 
 import WebSocket from "ws";
 import type { ApiClient } from "./client.ts";
@@ -36,6 +40,8 @@ export interface FollowOptions {
   onNotice?(message: string): void;
   /** Backoff between reconnects: first and largest delay. Default 250 ms and 2000 ms. */
   backoff?: { initialMs: number; maxMs: number };
+  /** Drop a watch that hears nothing (no message, no pong to its pings) for this long. Default 30000 ms. */
+  idleTimeoutMs?: number;
 }
 
 type StreamEnd = { kind: "closed"; reason: string } | { kind: "expired" } | { kind: "fatal"; status: ErrorStatus };
@@ -160,8 +166,27 @@ function streamOnce(client: ApiClient, options: FollowOptions, revision: string,
     const ws = new WebSocket(url, { headers: client.headers(), handshakeTimeout: 10_000, ...client.connectOptions() });
     const onAbort = () => ws.close(1000, "client done");
     options.signal.addEventListener("abort", onAbort, { once: true });
+    // A peer that never closes but stops answering: ping it, and drop the watch once nothing came back for idleMs.
+    const idleMs = options.idleTimeoutMs ?? 30_000;
+    let heard = Date.now();
+    const hear = () => (heard = Date.now());
+    const idle = setInterval(
+      () => {
+        if (ws.readyState !== WebSocket.OPEN) return;
+        if (Date.now() - heard > idleMs) {
+          finish({ kind: "closed", reason: `no answer for ${idleMs / 1000} s` });
+          ws.terminate();
+        } else ws.ping();
+      },
+      Math.max(10, idleMs / 3),
+    );
+    idle.unref();
 
-    ws.on("open", () => handlers.onOpen());
+    ws.on("open", () => {
+      hear();
+      handlers.onOpen();
+    });
+    ws.on("pong", hear);
     ws.on("unexpected-response", (_req, res) => {
       let text = "";
       res.setEncoding("utf8");
@@ -182,6 +207,7 @@ function streamOnce(client: ApiClient, options: FollowOptions, revision: string,
       });
     });
     ws.on("message", (data) => {
+      hear();
       let event: { type?: string; object?: LooseObject };
       try {
         event = JSON.parse(String(data)) as typeof event;
@@ -204,6 +230,7 @@ function streamOnce(client: ApiClient, options: FollowOptions, revision: string,
     });
     ws.on("error", (error) => finish({ kind: "closed", reason: (error as NodeJS.ErrnoException).code ?? error.message }));
     ws.on("close", (code, reason) => {
+      clearInterval(idle);
       options.signal.removeEventListener("abort", onAbort);
       finish({ kind: "closed", reason: `connection closed (${code}${reason.length > 0 ? ` ${String(reason)}` : ""})` });
       resolve(end!);

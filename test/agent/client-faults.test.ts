@@ -1,0 +1,196 @@
+// Clients under replica faults (API.md §7, §9), on a real 3-member etcd with
+// replicas as processes (test/helpers/fault-rig.ts): a replica that stops
+// answering without closing (SIGSTOP: connections accepted, nothing answered),
+// a write whose answer is lost after the replica applied it (a proxy that
+// forwards the request and cuts the connection), and a replica killed with
+// SIGKILL under `setpoint watch`. The clients must move on, resume from their
+// last revision with nothing lost or repeated, and never apply a create
+// without a name twice.
+
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { SetpointClient, TransportError } from "../../src/agent/client.ts";
+import { ApiClient } from "../../src/cli/client.ts";
+import { applyOne } from "../../src/cli/commands/apply.ts";
+import { UnreachableError } from "../../src/cli/errors.ts";
+import { followCollection, type WatchEvent } from "../../src/cli/follow.ts";
+import { ApiError } from "../../src/errors.ts";
+import { exited, LineReader, spawnSetpoint } from "../helpers/cli.ts";
+import { startCuttingProxy, type CuttingProxy } from "../helpers/cutting-proxy.ts";
+import { COLLECTION, rig, stopRigs, thing, type Rig } from "../helpers/fault-rig.ts";
+import { createAcked, eventually } from "../helpers/history.ts";
+import { freePort } from "../helpers/ports.ts";
+
+const GROUP = "faults.example.com";
+const ref = { group: GROUP, version: "v1", plural: "things", namespace: "default" };
+const unnamed = (prefix: string) => ({ apiVersion: `${GROUP}/v1`, kind: "Thing", metadata: { name: "", generateName: prefix }, spec: {} });
+const portOf = (address: string) => Number(address.slice(address.lastIndexOf(":") + 1));
+
+let r: Rig;
+const proxies: CuttingProxy[] = [];
+
+before(async () => {
+  r = await rig(2);
+});
+after(async () => {
+  for (const p of proxies) await p.close();
+  for (const replica of r?.replicas ?? []) if (replica.child.exitCode === null) replica.child.kill("SIGCONT");
+  await stopRigs();
+});
+
+/** Names of the stored things starting with `prefix`, read from a live replica. */
+async function stored(prefix: string): Promise<string[]> {
+  const res = await fetch(`${r.urls().at(-1)}${COLLECTION}`, { signal: AbortSignal.timeout(15_000) });
+  assert.equal(res.status, 200);
+  const list = (await res.json()) as { items: Array<{ metadata: { name: string } }> };
+  return list.items.map((i) => i.metadata.name).filter((n) => n.startsWith(prefix));
+}
+
+describe("clients under replica faults (3-member etcd, replicas as processes)", () => {
+  it("a create whose answer is lost is never sent again without a name; with a name the retry's AlreadyExists says so (SDK and CLI)", async () => {
+    const [a, b] = r.replicas;
+    const grpcProxy = await startCuttingProxy(portOf(a!.grpc));
+    const httpProxy = await startCuttingProxy(portOf(a!.url));
+    proxies.push(grpcProxy, httpProxy);
+    const via = { grpcAddress: `127.0.0.1:${grpcProxy.port},${b!.grpc}`, httpUrl: `http://127.0.0.1:${httpProxy.port},${b!.url}` };
+
+    // SDK, generateName: the replica applies it, its answer is lost; sending it to B would make a second object.
+    const sdk = new SetpointClient(via);
+    try {
+      await sdk.list(ref); // connected through the proxy to A
+      grpcProxy.arm("lost-sdk-");
+      await assert.rejects(sdk.create(ref, unnamed("lost-sdk-")), (err: unknown) => {
+        assert.ok(err instanceof TransportError, String(err));
+        assert.match(err.message, /may have been applied/);
+        return true;
+      });
+      assert.equal(grpcProxy.cuts(), 1);
+      assert.equal((await stored("lost-sdk-")).length, 1, "the create was applied once");
+      // The client moved on: the next create goes to B.
+      assert.equal(sdk.replica.grpcAddress, b!.grpc);
+      await sdk.create(ref, unnamed("next-sdk-"));
+      assert.equal((await stored("next-sdk-")).length, 1);
+    } finally {
+      sdk.close();
+    }
+
+    // SDK, a name: sent again to B, which finds it taken; the error says the lost attempt may have made it.
+    const named = new SetpointClient(via);
+    try {
+      await named.list(ref);
+      grpcProxy.arm("named-sdk");
+      await assert.rejects(named.create(ref, thing("named-sdk")), (err: unknown) => {
+        assert.ok(err instanceof ApiError && err.reason === "AlreadyExists", String(err));
+        assert.match(err.message, /lost its answer: it may have created it/);
+        return true;
+      });
+      assert.deepEqual(await stored("named-sdk"), ["named-sdk"]);
+    } finally {
+      named.close();
+    }
+
+    // CLI, generateName: the same, over HTTP.
+    const cli = new ApiClient({ server: via.httpUrl });
+    await cli.request("GET", COLLECTION);
+    httpProxy.arm("lost-cli-");
+    await assert.rejects(cli.request("POST", COLLECTION, { body: unnamed("lost-cli-") }), (err: unknown) => {
+      assert.ok(err instanceof UnreachableError, String(err));
+      assert.match(err.message, /may have been applied/);
+      return true;
+    });
+    assert.equal((await stored("lost-cli-")).length, 1, "the CLI's create was applied once");
+    assert.equal(cli.server, b!.url, "the CLI moved on to B");
+
+    // CLI apply, a name: the retry on B finds it, and apply carries on to the manifest's state.
+    const applier = new ApiClient({ server: via.httpUrl });
+    await applier.request("GET", COLLECTION);
+    httpProxy.arm("named-cli");
+    const info = { group: GROUP, version: "v1", plural: "things", singular: "thing", kind: "Thing", namespaced: true };
+    const applied = await applyOne(applier, info, "default", thing("named-cli"));
+    assert.equal(applied.name, "named-cli");
+    assert.deepEqual(await stored("named-cli"), ["named-cli"]);
+
+    // A replica that refuses the connection never got the create: it goes to the next one.
+    const dead = await freePort(); // nothing listens there
+    const refused = new ApiClient({ server: `http://127.0.0.1:${dead},${b!.url}` });
+    const created = await refused.request("POST", COLLECTION, { body: unnamed("refused-cli-") });
+    assert.match(created.metadata.name, /^refused-cli-/);
+    assert.equal((await stored("refused-cli-")).length, 1);
+    const sdkRefused = new SetpointClient({ grpcAddress: `127.0.0.1:${dead},${b!.grpc}` });
+    try {
+      await sdkRefused.create(ref, unnamed("refused-sdk-"));
+      assert.equal((await stored("refused-sdk-")).length, 1);
+    } finally {
+      sdkRefused.close();
+    }
+  });
+
+  it("the CLI's follow (setpoint watch) leaves a replica that stops answering without closing, and resumes on the next", async () => {
+    const [a, b] = r.replicas;
+    const client = new ApiClient({ server: `${a!.url},${b!.url}`, timeoutMs: 10_000 });
+    const path = COLLECTION;
+    const stop = new AbortController();
+    const seen: string[] = [];
+    const notices: string[] = [];
+    let initial = -1;
+    const following = followCollection(client, {
+      path,
+      labelSelector: "follow=stop",
+      signal: stop.signal,
+      onInitial: (events) => (initial = events.length),
+      onEvent: (e: WatchEvent) => seen.push(`${e.type} ${e.object.metadata.name}`),
+      onNotice: (m) => notices.push(m),
+      backoff: { initialMs: 50, maxMs: 200 },
+      idleTimeoutMs: 1500,
+    });
+    const labelled = (name: string) => ({ ...thing(name), metadata: { name, labels: { follow: "stop" } } });
+    try {
+      await eventually(() => initial === 0, "the initial list");
+      assert.equal(client.server, a!.url);
+      for (let i = 0; i < 3; i++) await createAcked(() => [b!.url], COLLECTION, labelled(`s${i}`));
+      await eventually(() => seen.length === 3, "three events from A");
+      a!.child.kill("SIGSTOP");
+      for (let i = 3; i < 6; i++) await createAcked(() => [b!.url], COLLECTION, labelled(`s${i}`));
+      await eventually(() => seen.length === 6, `six events (after A stopped answering); notices: ${notices.join(" | ")}`, 60_000);
+      assert.deepEqual(
+        seen,
+        [0, 1, 2, 3, 4, 5].map((i) => `ADDED s${i}`),
+      );
+      assert.equal(client.server, b!.url);
+      assert.ok(
+        notices.some((m) => m.includes("no answer for 1.5 s") && m.includes(b!.url)),
+        notices.join(" | "),
+      );
+      assert.ok(!notices.some((m) => m.includes("relisting")), "resumed, not relisted");
+    } finally {
+      a!.child.kill("SIGCONT");
+      stop.abort();
+      await following;
+    }
+  });
+
+  // Last: it kills a replica of the shared rig.
+  it("setpoint watch (the CLI process) across a SIGKILL of its replica: every change once, in order", async () => {
+    const [a, b] = r.replicas;
+    const child = spawnSetpoint(["watch", "things", "--server", `${a!.url},${b!.url}`, "-o", "json", "-l", "watch=kill"]);
+    const lines = new LineReader(child.stdout!);
+    let stderr = "";
+    child.stderr!.setEncoding("utf8").on("data", (s: string) => (stderr += s));
+    const labelled = (name: string) => ({ ...thing(name), metadata: { name, labels: { watch: "kill" } } });
+    try {
+      await createAcked(() => [b!.url], COLLECTION, labelled("k0"));
+      await lines.waitFor(/"name":"k0"/);
+      await a!.kill();
+      for (let i = 1; i < 4; i++) await createAcked(() => [b!.url], COLLECTION, labelled(`k${i}`));
+      await lines.waitFor(/"name":"k3"/);
+      const names = lines.lines
+        .map((l) => JSON.parse(l) as { type: string; object: { metadata: { name: string } } })
+        .map((e) => `${e.type} ${e.object.metadata.name}`);
+      assert.deepEqual(names, ["ADDED k0", "ADDED k1", "ADDED k2", "ADDED k3"], stderr);
+      assert.match(stderr, new RegExp(`retrying from revision \\d+ on ${b!.url.replace(/[.]/g, "\\.")}`));
+    } finally {
+      child.kill("SIGINT");
+      await exited(child);
+    }
+  });
+});
