@@ -219,11 +219,15 @@ export function typeNameConflicts(info: TypeInfo, others: readonly TypeInfo[]): 
 /**
  * Causes for a new type that only a create checks (stored types created
  * before a rule existed keep loading): its group is a domain with at least
- * one dot, as kube requires of a CRD's group.
+ * one dot, as kube requires of a CRD's group, and not the group of a
+ * built-in type (a stored type there would be shadowed by, or sit beside,
+ * the built-in ones).
  */
 export function newTypeCauses(info: TypeInfo): FieldCause[] {
-  if (info.group.includes(".")) return [];
-  return [
-    { field: "spec.group", message: `Invalid value: ${JSON.stringify(info.group)}: should be a domain with at least one dot`, reason: "FieldValueInvalid" },
+  const bad = (detail: string): FieldCause[] => [
+    { field: "spec.group", message: `Invalid value: ${JSON.stringify(info.group)}: ${detail}`, reason: "FieldValueInvalid" },
   ];
+  if (!info.group.includes(".")) return bad("should be a domain with at least one dot");
+  if (BUILT_IN_TYPES.some((t) => t.group === info.group)) return bad(`the group ${info.group} is reserved for built-in types`);
+  return [];
 }

@@ -127,7 +127,7 @@ describe("resource types", () => {
     await createType(c, { group: g, version: "v2", kind: "Widget", plural: "wd" });
   });
 
-  it("a new type's group is a domain with at least one dot, as kube's", async () => {
+  it("a new type's group is a domain with at least one dot, as kube's, and not a built-in type's", async () => {
     const res = await c.post("/apis/setpoint.dev/v1/resourcetypes", {
       metadata: { name: "things.local" },
       spec: { group: "local", version: "v1", kind: "Thing", plural: "things" },
@@ -135,6 +135,20 @@ describe("resource types", () => {
     assertStatus(res, 422, "Invalid");
     assert.deepEqual(fieldSet(res), ["spec.group"]);
     assert.equal(res.body.details.causes[0].message, 'Invalid value: "local": should be a domain with at least one dot');
+    // The group of a built-in type is reserved: a type there would be shadowed by the built-in of its name, or sit beside them.
+    for (const [plural, kind] of [
+      ["roles", "Role"],
+      ["things", "Thing"],
+    ]) {
+      const name = `${plural}.rbac.authorization.k8s.io`;
+      const rbac = await c.post("/apis/setpoint.dev/v1/resourcetypes", {
+        metadata: { name },
+        spec: { group: "rbac.authorization.k8s.io", version: "v1", kind, plural },
+      });
+      assertStatus(rbac, 422, "Invalid");
+      assert.deepEqual(fieldSet(rbac), ["spec.group"]);
+      assertStatus(await c.get(`/apis/setpoint.dev/v1/resourcetypes/${name}`), 404, "NotFound");
+    }
   });
 
   it("a type's identity is immutable", async () => {
