@@ -397,7 +397,8 @@ export function attributesOf(route: Route | undefined, method: string, url: Pick
   if (route && "ref" in route) {
     const { ref } = route;
     const named = route.kind !== "collection";
-    const watch = websocket || isWatch(url.searchParams);
+    // As kube's RequestInfo: `watch` makes a list a watch; a get of one object stays a get.
+    const watch = websocket || (!named && isWatch(url.searchParams));
     const verb = resourceVerb(method, named, watch);
     return {
       kind: "resource",

@@ -21,13 +21,16 @@ describe("the watch query parameter", () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "setpoint-watch-param-"));
-    writeFileSync(join(dir, "tokens.csv"), "t-admin,admin,1,system:masters\nt-lister,lister,2\nt-watcher,watcher,3\n");
+    writeFileSync(join(dir, "tokens.csv"), "t-admin,admin,1,system:masters\nt-lister,lister,2\nt-watcher,watcher,3\nt-getter,getter,4\n");
     t = await startTestServer({ durable: false, tokenAuthFile: join(dir, "tokens.csv"), authorizationMode: "RBAC" });
     admin = api(t.url, { token: "t-admin" });
     await createType(admin, { group: G, kind: "Widget", plural: "widgets" });
     assert.equal((await admin.post(coll, { metadata: { name: "a" }, spec: {} })).status, 201);
-    for (const verb of ["list", "watch"]) {
-      const user = `${verb}er`;
+    for (const [verb, user] of [
+      ["list", "lister"],
+      ["watch", "watcher"],
+      ["get", "getter"],
+    ]) {
       const role = { metadata: { name: `${verb}-widgets` }, rules: [{ apiGroups: [G], resources: ["widgets"], verbs: [verb] }] };
       assert.equal((await admin.post(`${RBAC}/namespaces/wp/roles`, role)).status, 201);
       const binding = {
@@ -71,5 +74,14 @@ describe("the watch query parameter", () => {
       assert.equal(await served(lister, query), "list", query);
       assert.equal(await served(watcher, query), "403", query);
     }
+  });
+
+  it("on one object's path is a get, served and authorized as one, as kube's RequestInfo", async () => {
+    const getter = api(t.url, { token: "t-getter" });
+    const watcher = api(t.url, { token: "t-watcher" });
+    const res = await getter.get(`${coll}/a?watch=true`);
+    assert.equal(res.status, 200, res.text);
+    assert.equal((res.body as { metadata?: { name?: string } }).metadata?.name, "a");
+    assert.equal((await watcher.get(`${coll}/a?watch=true`)).status, 403);
   });
 });
