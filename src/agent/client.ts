@@ -17,7 +17,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { systemClock, type Clock } from "../clock.ts";
 import { resolveTargets, type Resolver, type Target } from "../endpoints.ts";
-import { AlreadyExistsError, ApiError } from "../errors.ts";
+import { AlreadyExistsError, ApiError, TimeoutError } from "../errors.ts";
 import { loadResourcesService, statusOfError, type ResourcesClient, type UnaryMethod } from "../proto.ts";
 import { HttpUnary, type HttpUnaryRequest } from "./http-unary.ts";
 import { grpcWatch, webSocketWatch, type WatchOptions } from "./watch-transports.ts";
@@ -380,7 +380,9 @@ export class SetpointClient {
   /**
    * A REST call to the replica in use. As with gRPC's UNAVAILABLE, a replica
    * that does not answer (or answers 503: its store is unavailable) passes the
-   * call to the next one, each tried once.
+   * call to the next one, each tried once; one that takes the whole deadline
+   * (hung, a black hole) fails the call and, as gRPC's DEADLINE_EXCEEDED, sends
+   * the next call to the next replica.
    */
   async #restUnary<T>(verb: string, req: HttpUnaryRequest): Promise<T> {
     this.calls[verb] = (this.calls[verb] ?? 0) + 1;
@@ -392,6 +394,7 @@ export class SetpointClient {
         return await this.#http!.call<T>(targets[used % targets.length]!, req);
       } catch (err) {
         const unavailable = (err instanceof TransportError && err.code === undefined) || (err instanceof ApiError && err.reason === "ServiceUnavailable");
+        if (err instanceof TimeoutError && Math.max(targets.length, this.#clients.length) > 1 && !req.signal?.aborted) this.failover(used);
         if (!unavailable || triesLeft <= 0 || req.signal?.aborted) throw err;
         triesLeft--;
         this.failover(used);

@@ -14,7 +14,7 @@ import { ApiClient } from "../../src/cli/client.ts";
 import { applyOne } from "../../src/cli/commands/apply.ts";
 import { UnreachableError } from "../../src/cli/errors.ts";
 import { followCollection, type WatchEvent } from "../../src/cli/follow.ts";
-import { ApiError } from "../../src/errors.ts";
+import { ApiError, TimeoutError } from "../../src/errors.ts";
 import { exited, LineReader, spawnSetpoint } from "../helpers/cli.ts";
 import { startCuttingProxy, type CuttingProxy } from "../helpers/cutting-proxy.ts";
 import { COLLECTION, rig, stopRigs, thing, type Rig } from "../helpers/fault-rig.ts";
@@ -166,6 +166,32 @@ describe("clients under replica faults (3-member etcd, replicas as processes)", 
       a!.child.kill("SIGCONT");
       stop.abort();
       await following;
+    }
+  });
+
+  it("the SDK's status write (REST) to a replica that stops answering times out at its deadline, and the next call goes to the next replica", async () => {
+    const [a, b] = r.replicas;
+    await createAcked(() => [b!.url], COLLECTION, thing("status-1"));
+    const client = new SetpointClient({ grpcAddress: `${a!.grpc},${b!.grpc}`, httpUrl: `${a!.url},${b!.url}`, timeoutMs: 1500 });
+    const obj = { ...ref, name: "status-1" };
+    try {
+      const current = await client.get(obj);
+      assert.equal(client.replica.httpUrl, a!.url);
+      await client.updateStatus(obj, { ...current, status: { phase: "one" } }); // the connection to A is open
+      a!.child.kill("SIGSTOP");
+      await assert.rejects(
+        client.updateStatus(obj, { ...current, metadata: { ...current.metadata, resourceVersion: undefined }, status: { phase: "two" } }),
+        (err: unknown) => {
+          assert.ok(err instanceof TimeoutError, String(err));
+          return true;
+        },
+      );
+      assert.equal(client.replica.httpUrl, b!.url, "the next call goes to B");
+      const written = await client.updateStatus(obj, { ...current, metadata: { ...current.metadata, resourceVersion: undefined }, status: { phase: "three" } });
+      assert.deepEqual(written.status, { phase: "three" });
+    } finally {
+      a!.child.kill("SIGCONT");
+      client.close();
     }
   });
 
