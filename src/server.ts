@@ -155,7 +155,8 @@ async function openCore(
   };
   let security: Security;
   try {
-    security = createSecurity(o, { hub, log, clock });
+    // On etcd other replicas write too: RBAC decisions catch up with them first (src/server/security.ts).
+    security = createSecurity(o, { hub, log, clock, sync: o.store === "etcd" && store.sync ? () => store.sync!() : undefined });
   } catch (err) {
     hub.close();
     await store.close();
@@ -371,7 +372,7 @@ async function upgrade(
   const reject = (err: unknown) => {
     if (socket.writable) socket.end(rawHttpReply(statusOf(err)));
   };
-  const admission = security.gateUpgrade(req, socket);
+  const admission = await security.gateUpgrade(req, socket);
   if (!admission) return;
   // The watch counts (and is audited) until its socket closes, however it ends.
   let code = 400;

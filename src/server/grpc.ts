@@ -78,8 +78,8 @@ export async function startGrpcServer(resources: Resources, options: GrpcServerO
 
 /** What every call goes through: admission by the security edge, and a metrics record of its outcome. */
 interface CallEdge {
-  /** Admits a call through the security edge (or the bare token check without one); throws if refused. */
-  admit(call: GrpcCall, verb: string, ref: wire.ResourceRef | null | undefined, sub: string): Admission | undefined;
+  /** Admits a call through the security edge (or the bare token check without one); throws (or rejects) if refused. */
+  admit(call: GrpcCall, verb: string, ref: wire.ResourceRef | null | undefined, sub: string): Admission | undefined | Promise<Admission>;
   /** Records a call like a REST request; logs an internal error. `started` is performance.now() (real elapsed time for the latency histogram). */
   record(verb: string, ref: wire.ResourceRef | null | undefined, err: unknown, started: number, sub?: string): void;
   /**
@@ -132,7 +132,10 @@ function callEdge(resources: Resources, options: GrpcServerOptions): CallEdge {
             // A request that did not decode names nothing to authorize: refuse it first.
             const malformed = malformedRequest(call.request, verb);
             if (malformed) throw malformed;
-            admission = edge.admit(call, verb, authorizedRef(verb, call.request), sub);
+            return edge.admit(call, verb, authorizedRef(verb, call.request), sub);
+          })
+          .then((admitted) => {
+            admission = admitted;
             const user = admission?.user;
             return security && user ? security.runAs(user, () => run(call.request)) : run(call.request);
           })
@@ -201,7 +204,7 @@ function watchHandler(resources: Resources, edge: CallEdge, shuttingDown: () => 
       .then(async () => {
         const malformed = malformedRequest(r, "watch");
         if (malformed) throw malformed;
-        const admission = edge.admit(call, "watch", authorizedRef("watch", r), "");
+        const admission = await edge.admit(call, "watch", authorizedRef("watch", r), "");
         if (admission) {
           // The watch counts (and is audited) until the call ends, however it ends.
           const end = () => admission.done(code);

@@ -35,7 +35,7 @@ import { Limits, TooManyRequestsError } from "./limits.ts";
 import type { ServerOptions } from "./options.ts";
 import { parseRoute, type Route } from "./routes.ts";
 import { isWatch } from "./rest.ts";
-import { rawHttpReply, statusOf } from "./status.ts";
+import { rawHttpReply, statusOf, toApiError } from "./status.ts";
 import { requestTarget } from "./target.ts";
 import { TlsCertificates } from "./tls.ts";
 import { isUiPath } from "./ui.ts";
@@ -85,6 +85,12 @@ export class Security {
   readonly #stops: Array<() => void> = [];
   /** The RBAC index, in RBAC mode (for escalation checks). */
   readonly #index: RbacIndex | undefined;
+  /**
+   * In RBAC mode on a store other replicas write too (etcd): resolves once
+   * this replica's RBAC index holds every change committed anywhere before
+   * the call. Undefined when the index is always current (LMDB).
+   */
+  readonly #fresh: (() => Promise<void>) | undefined;
   /** The user on whose behalf the current request runs (set around the API handler). */
   readonly #als = new AsyncLocalStorage<UserInfo>();
   /** The last token authenticated on each connection, and its user. */
@@ -101,8 +107,10 @@ export class Security {
     stops?: Array<() => void>;
     rbacIndex?: RbacIndex;
     log?: Logger;
+    fresh?: () => Promise<void>;
   }) {
     this.#index = parts.rbacIndex;
+    this.#fresh = parts.fresh;
     this.#log = parts.log;
     this.authenticator = parts.authenticator;
     this.authorizer = parts.authorizer;
@@ -133,15 +141,48 @@ export class Security {
     checkEscalation(this.authorizer, user, typeName, object, (ref, ns) => index.rulesOfRef(ref, ns));
   }
 
-  /** Authenticates, limits and authorizes one request; throws a 401/403/429 ApiError (already audited). */
-  admit(r: GateRequest): Admission {
+  /**
+   * admit(), deciding on a current RBAC index: across replicas (etcd) it
+   * first waits until this replica has seen every role change committed
+   * anywhere before the request, so that a role change applies to the next
+   * request on every replica (API.md §8). Synchronous where there is nothing
+   * to wait for: no RBAC across replicas, no valid credentials (401 at once,
+   * whatever the store's state), or a member of system:masters. Rejects with
+   * 503 (audited) when the store cannot tell in time.
+   */
+  admitFresh(r: GateRequest): Admission | Promise<Admission> {
+    const fresh = this.#fresh;
+    if (fresh === undefined) return this.admit(r);
     const receivedAt = this.#now();
+    const user = this.authenticator.enabled ? this.#authenticate(r) : ANONYMOUS;
+    if (!user || user.groups.includes(MASTERS_GROUP)) return this.admit(r);
+    return fresh().then(
+      () => this.admit(r, receivedAt),
+      (err: unknown) => this.#refuse(r, receivedAt, toApiError(err), user),
+    );
+  }
+
+  /** Audits a refused request, then throws its error. */
+  #refuse(r: GateRequest, receivedAt: number, err: ApiError, user: UserInfo | undefined, decision?: "forbid"): never {
+    const status = statusOf(err);
+    this.audit?.record({
+      attributes: r.attributes,
+      requestURI: r.requestURI,
+      sourceIP: r.sourceIP,
+      userAgent: r.userAgent,
+      receivedAt,
+      user,
+      code: status.code,
+      failure: { reason: status.reason, message: status.message },
+      decision,
+    });
+    throw err;
+  }
+
+  /** Authenticates, limits and authorizes one request; throws a 401/403/429 ApiError (already audited). */
+  admit(r: GateRequest, receivedAt = this.#now()): Admission {
     const base = { attributes: r.attributes, requestURI: r.requestURI, sourceIP: r.sourceIP, userAgent: r.userAgent, receivedAt };
-    const refuse = (err: ApiError, user: UserInfo | undefined, decision?: "forbid"): never => {
-      const status = statusOf(err);
-      this.audit?.record({ ...base, user, code: status.code, failure: { reason: status.reason, message: status.message }, decision });
-      throw err;
-    };
+    const refuse = (err: ApiError, user: UserInfo | undefined, decision?: "forbid"): never => this.#refuse(r, receivedAt, err, user, decision);
     const user = this.authenticator.enabled ? this.#authenticate(r) : ANONYMOUS;
     if (!user) return refuse(unauthorized(), undefined);
     const master = user.groups.includes(MASTERS_GROUP);
@@ -188,12 +229,13 @@ export class Security {
    * admission ends when the response closes); false when it was answered here
    * (refused, or a SelfSubjectAccessReview).
    */
-  gateHttp(req: IncomingMessage, res: ServerResponse): boolean {
-    return this.#gateHttp(req, res) !== false;
+  gateHttp(req: IncomingMessage, res: ServerResponse): boolean | Promise<boolean> {
+    const admitted = this.#gateHttp(req, res);
+    return admitted instanceof Promise ? admitted.then((a) => a !== false) : admitted !== false;
   }
 
   /** gateHttp, telling also whom the request was admitted as: the user, true (no admission: open paths), or false (answered here). */
-  #gateHttp(req: IncomingMessage, res: ServerResponse): UserInfo | boolean {
+  #gateHttp(req: IncomingMessage, res: ServerResponse): UserInfo | boolean | Promise<UserInfo | boolean> {
     const method = req.method ?? "GET";
     const url = requestTarget(req);
     if (!url) return true; // the handler answers 400
@@ -202,9 +244,9 @@ export class Security {
     // The console's static files (src/server/ui.ts) hold no data: they load without credentials.
     if (isUiPath(url.pathname)) return true;
     const attributes = attributesOf(route, method, url);
-    let admission: Admission;
+    let admission: Admission | Promise<Admission>;
     try {
-      admission = this.admit({
+      admission = this.admitFresh({
         credentials: httpCredentials(req, false),
         connection: req.socket,
         attributes,
@@ -217,8 +259,22 @@ export class Security {
       this.#writeRefusal(res, err);
       return false;
     }
+    if (admission instanceof Promise) {
+      return admission.then(
+        (a) => this.#admitted(req, res, a, method, url.pathname),
+        (err: unknown) => {
+          this.#writeRefusal(res, err);
+          return false;
+        },
+      );
+    }
+    return this.#admitted(req, res, admission, method, url.pathname);
+  }
+
+  /** What the HTTP gate does with an admitted request: audit it when it closes; answer a review here (false), else its user. */
+  #admitted(req: IncomingMessage, res: ServerResponse, admission: Admission, method: string, pathname: string): UserInfo | false {
     res.once("close", () => admission.done(res.statusCode, auditNoteOf(res)));
-    const path = trimSlash(url.pathname);
+    const path = trimSlash(pathname);
     if (path === ACCESS_REVIEW_PATH || path === RULES_REVIEW_PATH || path === SELF_REVIEW_PATH) {
       void this.#serveReview(req, res, admission.user, method, path === RULES_REVIEW_PATH ? "rules" : path === SELF_REVIEW_PATH ? "self" : "access");
       return false;
@@ -230,6 +286,11 @@ export class Security {
   serveHttp(req: IncomingMessage, res: ServerResponse, handler: () => Promise<void>): void {
     // The user comes back from the gate (a WeakMap entry per request to carry it cost more).
     const admitted = this.#gateHttp(req, res);
+    if (admitted instanceof Promise) void admitted.then((a) => this.#serveAdmitted(a, handler));
+    else this.#serveAdmitted(admitted, handler);
+  }
+
+  #serveAdmitted(admitted: UserInfo | boolean, handler: () => Promise<void>): void {
     if (admitted === false) return;
     void (admitted === true ? handler() : this.runAs(admitted, handler));
   }
@@ -238,7 +299,7 @@ export class Security {
    * The WebSocket gate, before the upgrade: the admission, or undefined after
    * answering the handshake with the refusal. Call `done` when the socket closes.
    */
-  gateUpgrade(req: IncomingMessage, socket: Duplex): Admission | undefined {
+  gateUpgrade(req: IncomingMessage, socket: Duplex): Admission | undefined | Promise<Admission | undefined> {
     let url: URL;
     try {
       url = new URL(req.url ?? "/", "http://setpoint");
@@ -246,8 +307,14 @@ export class Security {
       url = new URL("http://setpoint/");
     }
     const attributes = attributesOf(parseRoute(url.pathname), "GET", url, true);
+    const refused = (err: unknown): undefined => {
+      const retry: Record<string, number> = err instanceof TooManyRequestsError ? { "Retry-After": err.retryAfterSeconds } : {};
+      this.#logInternal(err);
+      if (socket.writable) socket.end(rawHttpReply(statusOf(err), retry));
+      return undefined;
+    };
     try {
-      return this.admit({
+      const admission = this.admitFresh({
         credentials: httpCredentials(req, true),
         attributes,
         longRunning: true,
@@ -255,16 +322,14 @@ export class Security {
         sourceIP: req.socket.remoteAddress ?? "",
         userAgent: req.headers["user-agent"],
       });
+      return admission instanceof Promise ? admission.catch(refused) : admission;
     } catch (err) {
-      const retry: Record<string, number> = err instanceof TooManyRequestsError ? { "Retry-After": err.retryAfterSeconds } : {};
-      this.#logInternal(err);
-      if (socket.writable) socket.end(rawHttpReply(statusOf(err), retry));
-      return undefined;
+      return refused(err);
     }
   }
 
-  /** The gRPC gate: admits one call on `ref` (the wire's) for `verb`; throws a 401/403/429 ApiError. */
-  admitGrpc(call: GrpcCall, verb: string, ref: WireRef | null | undefined, subresource = ""): Admission {
+  /** The gRPC gate: admits one call on `ref` (the wire's) for `verb` (see admitFresh); throws (or rejects with) a 401/403/429/503 ApiError. */
+  admitGrpc(call: GrpcCall, verb: string, ref: WireRef | null | undefined, subresource = ""): Admission | Promise<Admission> {
     const header = call.metadata.get("authorization")[0];
     const credentials: Credentials = { token: bearerOf(typeof header === "string" ? header : header?.toString("utf8")) };
     const cert = call.getAuthContext?.()?.sslPeerCertificate;
@@ -279,7 +344,7 @@ export class Security {
       namespace: ref?.namespace ?? "",
       name: ref?.name ?? "",
     };
-    return this.admit({
+    return this.admitFresh({
       credentials,
       attributes,
       longRunning: verb === "watch",
@@ -346,7 +411,7 @@ export class Security {
 }
 
 /** Builds the security edge from the server's options (TLS files are read now; a bad file throws). */
-export function createSecurity(o: ServerOptions, deps: { hub: WatchHub; log: Logger; clock: Clock }): Security {
+export function createSecurity(o: ServerOptions, deps: { hub: WatchHub; log: Logger; clock: Clock; sync?: () => Promise<number> }): Security {
   const tls =
     o.tlsCertFile !== undefined && o.tlsPrivateKeyFile !== undefined
       ? new TlsCertificates(
@@ -360,6 +425,7 @@ export function createSecurity(o: ServerOptions, deps: { hub: WatchHub; log: Log
   const stops: Array<() => void> = [];
   let authorizer: Authorizer = alwaysAllow;
   let rbacIndex: RbacIndex | undefined;
+  let fresh: (() => Promise<void>) | undefined;
   if (o.authorizationMode === "RBAC") {
     const index = new RbacIndex();
     stops.push(followRbac(deps.hub, index));
@@ -367,6 +433,11 @@ export function createSecurity(o: ServerOptions, deps: { hub: WatchHub; log: Log
     // No catch-up per decision: the store tells the hub of each commit before
     // the write is acknowledged (this process) or announced (--workers peers).
     authorizer = new RbacAuthorizer(index);
+    // Across replicas, the index learns of another replica's commit through
+    // etcd's watch, a moment later: a decision first catches up (one
+    // linearizable read, shared by the requests that wait at the same time).
+    const sync = deps.sync;
+    if (sync) fresh = async () => deps.hub.waitFor(await sync());
   }
   const limits = new Limits({
     maxRequestsInflight: o.maxRequestsInflight,
@@ -374,7 +445,7 @@ export function createSecurity(o: ServerOptions, deps: { hub: WatchHub; log: Log
     maxWatchesPerUser: o.maxWatchesPerUser,
   });
   const audit = o.auditLogPath !== undefined ? new AuditLog(o.auditLogPath, { log: deps.log, now: () => deps.clock.now() }) : undefined;
-  return new Security({ authenticator, authorizer, limits, audit, tls, now: () => deps.clock.now(), stops, rbacIndex, log: deps.log });
+  return new Security({ authenticator, authorizer, limits, audit, tls, now: () => deps.clock.now(), stops, rbacIndex, log: deps.log, fresh });
 }
 
 const trimSlash = (p: string) => (p.length > 1 && p.endsWith("/") ? p.slice(0, -1) : p);
