@@ -19,6 +19,7 @@ import { parseFieldSelector } from "../api/selector.ts";
 import { systemClock, type Clock } from "../clock.ts";
 import { ApiError, BadRequestError } from "../errors.ts";
 import * as wire from "../proto.ts";
+import type { AuditNote } from "./audit.ts";
 import type { Metrics } from "./metrics.ts";
 import { MAX_BODY_BYTES } from "./rest.ts";
 import { malformedRequest, resetAnsweredStreams, withMalformedRequests } from "./grpc-guards.ts";
@@ -142,12 +143,16 @@ function callEdge(resources: Resources, options: GrpcServerOptions): CallEdge {
           .then(
             (res) => {
               edge.record(verb, call.request.ref, undefined, started, sub);
-              admission?.done(verb === "create" ? 201 : 200);
+              admission?.done(verb === "create" ? 201 : 200, verb === "create" && security?.audit ? createdName(call.request) : undefined);
               callback(null, res);
             },
             (err: unknown) => {
               edge.record(verb, call.request.ref, err, started, sub);
-              admission?.done(statusOf(err).code);
+              const status = statusOf(err);
+              admission?.done(status.code, {
+                failure: { reason: status.reason, message: status.message },
+                ...(verb === "create" && security?.audit ? createdName(call.request) : {}),
+              });
               callback(serviceError(err));
             },
           );
@@ -155,6 +160,16 @@ function callEdge(resources: Resources, options: GrpcServerOptions): CallEdge {
     },
   };
   return edge;
+}
+
+/** For the audit log: the name in a Create's object, as REST's create notes it (src/server/audit.ts). */
+function createdName(request: unknown): AuditNote | undefined {
+  try {
+    const name = JSON.parse(Buffer.from((request as { object?: Uint8Array }).object ?? []).toString("utf8"))?.metadata?.name;
+    return typeof name === "string" && name !== "" ? { objectName: name } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The service's handlers: each RPC a thin adapter onto `resources`. */

@@ -44,6 +44,13 @@ describe("audit log", () => {
     await new Promise<void>((resolve, reject) =>
       rpc.get({ ref: { group: "setpoint.dev", version: "v1", plural: "leases", namespace: "ns1", name: "l1" } }, md, (err) => (err ? reject(err) : resolve())),
     );
+    const ref = { group: "setpoint.dev", version: "v1", plural: "leases", namespace: "ns2", name: "" };
+    const l2 = Buffer.from(JSON.stringify({ metadata: { name: "l2" }, spec: { holderIdentity: "x" } }));
+    for (const want of [grpc.status.OK, grpc.status.ALREADY_EXISTS]) {
+      await new Promise<void>((resolve, reject) =>
+        rpc.create({ ref, object: l2 }, md, (err) => ((err?.code ?? grpc.status.OK) === want ? resolve() : reject(err ?? new Error("created twice")))),
+      );
+    }
     rpc.close();
     await t.stop();
 
@@ -62,6 +69,8 @@ describe("audit log", () => {
         "admin get leases 200",
         "admin watch leases 200",
         "bob get leases 403",
+        "admin create leases 201",
+        "admin create leases 409",
       ].sort(),
       "one event per request; none for /healthz",
     );
@@ -83,6 +92,15 @@ describe("audit log", () => {
     assert.equal(exists.objectRef.name, "l1");
     assert.equal(exists.responseStatus.status, "Failure");
     assert.equal(exists.responseStatus.reason, "AlreadyExists");
+    // Over gRPC the same: the created name, and the Status reason of a failure.
+    const viaGrpc = events.filter((e) => e.verb === "create" && e.objectRef.namespace === "ns2");
+    assert.deepEqual(
+      viaGrpc.map((e) => [e.objectRef.name, e.responseStatus.code, e.responseStatus.reason]),
+      [
+        ["l2", 201, undefined],
+        ["l2", 409, "AlreadyExists"],
+      ],
+    );
     const missing = events.find((e) => e.responseStatus.code === 404);
     assert.equal(missing.responseStatus.reason, "NotFound");
     assert.equal(missing.objectRef.name, "none");
