@@ -25,7 +25,7 @@ import { createMetrics, type Metrics } from "./server/metrics.ts";
 import { defaultServerOptions, type ServerOptions } from "./server/options.ts";
 import { handleRequest, isWatch, rawQuery, watchRendering, type RestContext } from "./server/rest.ts";
 import { parseRoute } from "./server/routes.ts";
-import { createSecurity, WATCH_SUBPROTOCOL, type Security } from "./server/security.ts";
+import { createSecurity, watchSubprotocol, type Security } from "./server/security.ts";
 import { rawHttpReply, statusOf, toApiError } from "./server/status.ts";
 import { WatchLimit } from "./server/watch-limit.ts";
 import { flushWatchSockets, webSocketWatchSink } from "./server/watch-sinks.ts";
@@ -208,11 +208,10 @@ function createHttpServer(ctx: RestContext, security: Security): { http: HttpSer
     security.serveHttp(req, res, () => handleRequest(ctx, req, res));
   };
   const http = security.tls ? security.tls.createHttpsServer({ keepAliveTimeout: 65_000 }, serve) : createServer({ keepAliveTimeout: 65_000 }, serve);
-  // Select the watch subprotocol when offered; never another (the bearer one would echo the token).
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: 64 * 1024,
-    handleProtocols: (offered) => (offered.has(WATCH_SUBPROTOCOL) ? WATCH_SUBPROTOCOL : false),
+    handleProtocols: (offered) => watchSubprotocol(offered),
   });
   http.on("upgrade", (req, socket, head) => {
     void upgrade({ ctx, security, wss }, { req, socket, head });

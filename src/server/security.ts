@@ -27,7 +27,16 @@ import { SELF_REVIEW_PATH, selfReview } from "./auth/self-review.ts";
 /** The resource of each review the gate answers itself. */
 const REVIEW_RESOURCES = { access: "selfsubjectaccessreviews", rules: "selfsubjectrulesreviews", self: "selfsubjectreviews" } as const;
 import { forbidden, MUTATING_VERBS, nonResourceVerb, resourceVerb, unauthorized, type RequestAttributes } from "./auth/attributes.ts";
-import { ANONYMOUS, Authenticator, bearerOf, bearerOfSubprotocols, MASTERS_GROUP, type Credentials, type UserInfo } from "./auth/authenticator.ts";
+import {
+  ANONYMOUS,
+  Authenticator,
+  BEARER_SUBPROTOCOL_PREFIX,
+  bearerOf,
+  bearerOfSubprotocols,
+  MASTERS_GROUP,
+  type Credentials,
+  type UserInfo,
+} from "./auth/authenticator.ts";
 import { checkEscalation } from "./auth/escalation.ts";
 import { alwaysAllow, followRbac, RbacAuthorizer, RbacIndex, type Authorizer } from "./auth/rbac.ts";
 import { AuditLog, auditNoteOf, type AuditNote, type AuditRecord } from "./audit.ts";
@@ -74,6 +83,19 @@ const OPEN_ROUTES = new Set(["healthz", "livez", "readyz", "version"]);
 
 /** The WebSocket subprotocol a watch is served with (API.md §8, §10). */
 export const WATCH_SUBPROTOCOL = "watch.setpoint.dev";
+
+/**
+ * The subprotocol a WebSocket watch is answered with: `watch.setpoint.dev`
+ * when offered; else, as kube-apiserver answers once its authenticator has
+ * taken the bearer-token protocol out, the one other protocol offered, if
+ * there is exactly one; else none. Never the bearer protocol, which would
+ * echo the token.
+ */
+export function watchSubprotocol(offered: ReadonlySet<string>): string | false {
+  if (offered.has(WATCH_SUBPROTOCOL)) return WATCH_SUBPROTOCOL;
+  const others = [...offered].filter((p) => !p.startsWith(BEARER_SUBPROTOCOL_PREFIX));
+  return others.length === 1 ? others[0]! : false;
+}
 
 export class Security {
   readonly authenticator: Authenticator;

@@ -12,6 +12,7 @@ import * as grpc from "@grpc/grpc-js";
 import WebSocket from "ws";
 import { loadResourcesService, type ResourcesClient } from "../../../src/proto.ts";
 import { Authenticator, bearerOf, bearerOfSubprotocols, parseTokenFile } from "../../../src/server/auth/authenticator.ts";
+import { watchSubprotocol } from "../../../src/server/security.ts";
 import { api, assertStatus, startTestServer, type TestServer } from "../../helpers/server.ts";
 
 const { Client } = loadResourcesService();
@@ -76,6 +77,19 @@ describe("authenticator", () => {
     assert.equal(a.authenticate({ token: "tok " }), undefined);
     assert.equal(a.authenticate({}), undefined);
     assert.equal(new Authenticator().enabled, false);
+  });
+});
+
+describe("the WebSocket watch's subprotocol", () => {
+  const bearer = `base64url.bearer.authorization.k8s.io.${Buffer.from("secret").toString("base64url")}`;
+  it("is watch.setpoint.dev when offered, else the one protocol offered beside the bearer one, never the bearer one", () => {
+    assert.equal(watchSubprotocol(new Set([bearer, "watch.setpoint.dev"])), "watch.setpoint.dev");
+    assert.equal(watchSubprotocol(new Set(["other", "watch.setpoint.dev"])), "watch.setpoint.dev");
+    assert.equal(watchSubprotocol(new Set([bearer, "other"])), "other");
+    assert.equal(watchSubprotocol(new Set(["other"])), "other");
+    assert.equal(watchSubprotocol(new Set([bearer])), false);
+    assert.equal(watchSubprotocol(new Set([bearer, "a", "b"])), false);
+    assert.equal(watchSubprotocol(new Set()), false);
   });
 });
 
@@ -166,6 +180,15 @@ describe("authentication on every surface", () => {
     assert.equal(sub.ws!.protocol, "watch.setpoint.dev", "the server selects the watch subprotocol, not the token");
     const first = await sub.first!;
     assert.equal(JSON.parse(first).type, "ADDED");
+    sub.ws!.close();
+  });
+
+  it("WebSocket: with the bearer protocol and one other offered, the other is selected, as kube-apiserver answers", async () => {
+    const bearer = `base64url.bearer.authorization.k8s.io.${Buffer.from(TOKEN).toString("base64url")}`;
+    const sub = await open([bearer, "v4.channel.k8s.io"]);
+    assert.equal(sub.status, 101);
+    assert.equal(sub.ws!.protocol, "v4.channel.k8s.io");
+    assert.equal(JSON.parse(await sub.first!).type, "ADDED");
     sub.ws!.close();
   });
 
