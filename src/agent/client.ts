@@ -51,6 +51,13 @@ export interface ClientOptions {
   /** Deadline of each unary call. Default 10000 ms. */
   timeoutMs?: number;
   /**
+   * While calls are open, gRPC pings the replica this often and drops the
+   * connection when a ping goes unanswered as long, so a replica that hangs
+   * (or a black hole) is left even behind a name, whose other addresses
+   * grpc-js then tries. Default 10000 ms.
+   */
+  keepaliveMs?: number;
+  /**
    * How `updateStatus` is sent: "http" (a PUT of the status subresource) or
    * "grpc". Default "http" when `httpUrl` is given, else "grpc".
    */
@@ -200,6 +207,9 @@ export class SetpointClient {
           // grpc-js backs off reconnects up to 120 s by default; a restarted server must be found again quickly.
           "grpc.initial_reconnect_backoff_ms": 200,
           "grpc.max_reconnect_backoff_ms": 5000,
+          // Without pings, a connection to a hung replica stays "ready": behind a name, every call would go on timing out there.
+          "grpc.keepalive_time_ms": options.keepaliveMs ?? 10_000,
+          "grpc.keepalive_timeout_ms": options.keepaliveMs ?? 10_000,
           ...(tls?.servername ? { "grpc.ssl_target_name_override": tls.servername } : {}),
         }),
     );

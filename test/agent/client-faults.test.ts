@@ -9,6 +9,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import * as grpc from "@grpc/grpc-js";
 import { SetpointClient, TransportError } from "../../src/agent/client.ts";
 import { ApiClient } from "../../src/cli/client.ts";
 import { applyOne } from "../../src/cli/commands/apply.ts";
@@ -25,6 +26,29 @@ const GROUP = "faults.example.com";
 const ref = { group: GROUP, version: "v1", plural: "things", namespace: "default" };
 const unnamed = (prefix: string) => ({ apiVersion: `${GROUP}/v1`, kind: "Thing", metadata: { name: "", generateName: prefix }, spec: {} });
 const portOf = (address: string) => Number(address.slice(address.lastIndexOf(":") + 1));
+
+/** Test names for grpc-js (`setpoint-test:NAME`): each stands for the 127.0.0.1 ports listed here. */
+const TEST_SCHEME = "setpoint-test";
+const replicasOfName = new Map<string, number[]>();
+grpc.experimental.registerResolver(
+  TEST_SCHEME,
+  class {
+    readonly #name: string;
+    readonly #listener: grpc.experimental.ResolverListener;
+    constructor(target: grpc.experimental.GrpcUri, listener: grpc.experimental.ResolverListener) {
+      this.#name = target.path;
+      this.#listener = listener;
+    }
+    updateResolution(): void {
+      const endpoints = (replicasOfName.get(this.#name) ?? []).map((port) => ({ addresses: [{ host: "127.0.0.1", port }] }));
+      setImmediate(() => this.#listener(grpc.experimental.statusOrFromValue(endpoints), {}, null, ""));
+    }
+    destroy(): void {}
+    static getDefaultAuthority(target: grpc.experimental.GrpcUri): string {
+      return target.path;
+    }
+  },
+);
 
 let r: Rig;
 const proxies: CuttingProxy[] = [];
@@ -189,6 +213,35 @@ describe("clients under replica faults (3-member etcd, replicas as processes)", 
       assert.equal(client.replica.httpUrl, b!.url, "the next call goes to B");
       const written = await client.updateStatus(obj, { ...current, metadata: { ...current.metadata, resourceVersion: undefined }, status: { phase: "three" } });
       assert.deepEqual(written.status, { phase: "three" });
+    } finally {
+      a!.child.kill("SIGCONT");
+      client.close();
+    }
+  });
+
+  it("the SDK's gRPC calls to a name that resolves to several replicas leave one that stops answering (keepalive pings)", async () => {
+    const [a, b] = r.replicas;
+    // A name standing for both replicas, through grpc-js's resolver registry (DNS would give every address one port).
+    replicasOfName.set("both", [portOf(a!.grpc), portOf(b!.grpc)]);
+    await createAcked(() => [b!.url], COLLECTION, thing("named-hang"));
+    const client = new SetpointClient({ grpcAddress: `${TEST_SCHEME}:both`, timeoutMs: 1500, keepaliveMs: 1000 });
+    const obj = { ...ref, name: "named-hang" };
+    let failed = 0;
+    try {
+      await client.get(obj); // connected to the first address: A
+      a!.child.kill("SIGSTOP");
+      const deadline = Date.now() + 60_000;
+      let answered = false;
+      for (let i = 0; i < 200 && !answered && Date.now() < deadline; i++) {
+        try {
+          await client.get(obj);
+          answered = failed > 0;
+        } catch {
+          failed++;
+        }
+      }
+      assert.ok(answered, `a get answered after ${failed} failed on the hung replica`);
+      assert.ok(failed >= 1, "the calls went to A while it hung");
     } finally {
       a!.child.kill("SIGCONT");
       client.close();
