@@ -25,6 +25,7 @@ import { consoleLog, type WarnLog } from "./log.ts";
 import { asObject, checkTypeMatches, generationChanged, invalid, sameContent, serialize, timestamp, validateObject } from "./object.ts";
 import type { LooseObject } from "../wire.ts";
 import { applyPatch, checkPatch, type PatchType } from "./patch.ts";
+import { applyDefaults } from "./schema-defaults.ts";
 import { encodeContinue, expiredContinue, LATEST_REVISION, parseListQuery, parseRevision, parseWatchQuery, type RawQuery } from "./query.ts";
 import type { TypeRegistry } from "./registry.ts";
 import type { TypeValidators } from "./type-validators.ts";
@@ -58,6 +59,13 @@ interface ListPlan {
   filter: ((json: string, namespace: string, name: string) => boolean) | undefined;
   /** The request carried a continue token (an expired revision is then 410 with a fresh-list hint). */
   continued: boolean;
+}
+
+/** Fills in a part's schema defaults (src/api/schema-defaults.ts), as kube-apiserver defaults a custom resource. */
+function defaultPart(o: LooseObject, part: "spec" | "status", schema: unknown): void {
+  if (schema === undefined) return;
+  const value = applyDefaults(schema, o[part]);
+  if (value !== undefined) o[part] = value;
 }
 
 /** Items per store read when a list streams. */
@@ -354,6 +362,7 @@ export class Resources {
     delete m.deletionTimestamp;
     delete m.deletionGracePeriodSeconds;
     delete o.status;
+    defaultPart(o, "spec", t.specSchema);
     validateObject(o, t, { spec: true, status: false, check: this.#validators.get(t.name) });
     if (t === RESOURCE_TYPES) {
       const info = typeFromResourceType(o, 0);
@@ -513,11 +522,16 @@ export class Resources {
   }
 
   #decideUpdate(t: TypeInfo, before: LooseObject, input: LooseObject, current: StoredObject, revision: number, subresource?: "status"): WriteDecision {
+    // The stored object as kube reads one, with the schemas' defaults: a
+    // default added to a schema since is not a change of this write's.
+    defaultPart(before, "spec", t.specSchema);
+    defaultPart(before, "status", t.statusSchema);
     let after: LooseObject;
     if (subresource === "status") {
       after = { ...before, metadata: { ...before.metadata } };
       if (input.status === undefined) delete after.status;
       else after.status = input.status;
+      defaultPart(after, "status", t.statusSchema);
       validateObject(after, t, { spec: false, status: true, before });
     } else {
       after = { ...input, metadata: { ...input.metadata } };
@@ -533,6 +547,7 @@ export class Resources {
       if (b.generateName !== undefined) m.generateName = b.generateName;
       if (before.status === undefined) delete after.status;
       else after.status = before.status;
+      defaultPart(after, "spec", t.specSchema);
       if (b.deletionTimestamp !== undefined && Array.isArray(m.finalizers)) {
         const had = new Set(b.finalizers ?? []);
         const added = m.finalizers.filter((f) => !had.has(f));

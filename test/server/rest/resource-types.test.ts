@@ -214,6 +214,39 @@ describe("resource types", () => {
     assertStatus(await c.post(`${base}/namespaces/${ns}/rats`, { metadata: { name: "c" }, spec: { n: "text" } }), 422, "Invalid");
   });
 
+  it("schema defaults fill in missing (or wrongly null) fields on writes, as kube defaults a custom resource", async () => {
+    const spec = {
+      type: "object",
+      properties: {
+        replicas: { type: "integer", default: 1 },
+        opts: { type: "object", default: {}, properties: { mode: { type: "string", default: "fast" } } },
+        items: { type: "array", items: { type: "object", properties: { w: { type: "integer", default: 2 } } } },
+        note: { type: ["string", "null"], default: "n" },
+      },
+    };
+    const status = { type: "object", properties: { phase: { type: "string", default: "Pending" } } };
+    const g = "defaults.example.com";
+    const base = await createType(c, { group: g, kind: "Def", plural: "defs", schema: { spec, status } });
+    const ns = freshNs();
+    const o = await created(c.post(`${base}/namespaces/${ns}/defs`, { metadata: { name: "a" }, spec: { replicas: null, items: [{}, { w: 5 }], note: null } }));
+    assert.deepEqual(o.spec, { replicas: 1, items: [{ w: 2 }, { w: 5 }], note: null, opts: { mode: "fast" } });
+    assert.equal(o.metadata.generation, 1);
+    const path = `${base}/namespaces/${ns}/defs/a`;
+    assert.deepEqual((await ok(c.patch(`${path}/status`, { status: {} }))).status, { phase: "Pending" });
+    const put = await ok(c.put(path, { metadata: { name: "a" }, spec: { replicas: 3 } }));
+    assert.deepEqual(put.spec, { replicas: 3, opts: { mode: "fast" }, note: "n" });
+    assert.equal(put.metadata.generation, 2);
+    // A default added to the schema later is no change of a metadata-only write: the generation stays.
+    await ok(
+      c.patch(`/apis/setpoint.dev/v1/resourcetypes/defs.${g}`, {
+        spec: { schema: { spec: { ...spec, properties: { ...spec.properties, color: { type: "string", default: "red" } } } } },
+      }),
+    );
+    const labelled = await ok(c.patch(path, { metadata: { labels: { a: "b" } } }));
+    assert.equal(labelled.metadata.generation, 2);
+    assert.equal(labelled.spec.color, "red");
+  });
+
   it("cluster-scoped types live at /apis/G/V/PLURAL/NAME with no namespace", async () => {
     const o = await created(
       c.post(`${GV}/realms`, { apiVersion: `${GROUP}/v1`, kind: "Realm", metadata: { name: "earth", namespace: "ignored" }, spec: { size: 1 } }),
