@@ -199,11 +199,7 @@ export class ApiClient {
     let res: Response;
     try {
       const init = { method, headers, body, signal: AbortSignal.timeout(this.#timeoutMs) };
-      const lookup = this.#target.lookup;
-      res =
-        lookup || (Object.keys(this.tls).length > 0 && this.server.startsWith("https:"))
-          ? await nodeFetch(this.url(path, options.query), init, this.tls, lookup)
-          : await fetch(this.url(path, options.query), init);
+      res = await nodeFetch(this.url(path, options.query), init, this.tls, this.#target.lookup);
     } catch (error) {
       throw this.unreachable(error);
     }
@@ -284,8 +280,10 @@ function connectionRefused(error: unknown): boolean {
 
 /**
  * fetch's subset the client uses, over node:http(s): with a kubeconfig's TLS
- * options (fetch cannot take a CA), and with `lookup` pinning a resolved
- * name's address (fetch cannot take one either).
+ * options (fetch cannot take a CA), with `lookup` pinning a resolved name's
+ * address (fetch cannot take one either), and on any port (fetch refuses the
+ * ports the Fetch standard blocks, 6000, 6665–6669, 10080 and others, with
+ * "bad port", while a server listens there happily).
  */
 function nodeFetch(
   url: string,

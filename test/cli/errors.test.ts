@@ -77,6 +77,22 @@ describe("the wrong address", () => {
     await exited(child);
   });
 
+  it("a server on a port the Fetch standard blocks (6000, 6665-6669, 10080, ...) is reached, not refused as a bad port", async (t) => {
+    let blocked: TestServer | undefined;
+    for (const httpPort of [6665, 6666, 6667, 6668, 6669, 6697, 10080, 6000, 4045]) {
+      blocked = await startTestServer({ httpPort }).catch(() => undefined);
+      if (blocked) break;
+    }
+    if (!blocked) return t.skip("every fetch-blocked port tried is taken on this machine");
+    try {
+      const r = await runSetpointInProcess(["get", "resourcetypes", "--server", blocked.url]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /No resources found/);
+    } finally {
+      await blocked.stop();
+    }
+  });
+
   it("an unreachable server: the hint names npm start and setpoint up", async () => {
     const closed = await startTestServer();
     const url = closed.url;
