@@ -335,6 +335,13 @@ describe("setpoint describe and logs", () => {
     assert.match(r.stdout, /^Spec:\n {2}group: ci\.setpoint\.dev$/m);
   });
 
+  it("describe of an object that is not there prints the error only: nothing on stdout, exit 1", async () => {
+    const r = await cli(["describe", "resourcetype", "nothing-here.example.com"]);
+    assert.equal(r.code, 1);
+    assert.equal(r.stdout, "");
+    assert.match(r.stderr, /^Error from server \(NotFound\): .*"nothing-here\.example\.com" not found\n$/);
+  });
+
   it("logs prints every attempt's recorded output under a header, in graph order; with TASK that task's; --attempt N one attempt as is", async () => {
     const [all, one, first, gone, missing, noTask] = await Promise.all([
       cli(["logs", "shown", "-n", "show"]),

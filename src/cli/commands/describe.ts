@@ -40,7 +40,7 @@ export function describeCommand(ctx: CliContext): Command {
         }
       }
     }
-    ctx.out(objects.map((o) => describe(t, o, ctx.now())).join("\n\n"));
+    if (objects.length > 0) ctx.out(objects.map((o) => describe(t, o, ctx.now())).join("\n\n"));
     if (failed) throw new ExitError(1);
   });
   return command;
