@@ -22,7 +22,7 @@ interface ApiGroupList {
 }
 interface ApiResourceList {
   groupVersion: string;
-  resources: Array<{ name: string; singularName?: string; namespaced: boolean; kind: string }>;
+  resources: Array<{ name: string; singularName?: string; namespaced: boolean; kind: string; verbs?: string[] }>;
 }
 
 /** `plural.group`, the type's full name. */
@@ -78,6 +78,7 @@ export class Discovery {
       const [group, version] = splitApiVersion(list.groupVersion);
       for (const r of list.resources) {
         if (r.name.includes("/")) continue; // subresources such as pipelineruns/status
+        if (r.verbs !== undefined && !r.verbs.includes("list")) continue; // the create-only reviews
         out.push({ group, version, plural: r.name, singular: r.singularName || r.kind.toLowerCase(), kind: r.kind, namespaced: r.namespaced });
       }
     }

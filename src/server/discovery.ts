@@ -9,6 +9,23 @@ const OBJECT_VERBS = ["create", "delete", "deletecollection", "get", "list", "pa
 const STATUS_VERBS = ["get", "patch", "update"];
 
 /**
+ * The reviews the security edge answers itself (src/server/security.ts), as
+ * kube-apiserver lists them: create-only, cluster-scoped. Discovery lets
+ * clients map their kinds (`kubectl create -f` a SelfSubjectAccessReview).
+ */
+export const REVIEW_RESOURCES: ReadonlyArray<{ group: string; name: string; kind: string }> = [
+  { group: "authorization.k8s.io", name: "selfsubjectaccessreviews", kind: "SelfSubjectAccessReview" },
+  { group: "authorization.k8s.io", name: "selfsubjectrulesreviews", kind: "SelfSubjectRulesReview" },
+  { group: "authentication.k8s.io", name: "selfsubjectreviews", kind: "SelfSubjectReview" },
+];
+const REVIEW_GROUPS = [...new Set(REVIEW_RESOURCES.map((r) => r.group))];
+
+function reviewGroup(name: string): unknown {
+  const version = { groupVersion: `${name}/v1`, version: "v1" };
+  return { name, versions: [version], preferredVersion: version };
+}
+
+/**
  * `/api`: Setpoint serves no core (legacy) group, so it lists no versions.
  * kubectl then leaves the core group out of discovery; advertising an empty
  * `v1` would make `kubectl api-resources` fail ("received empty response for: v1").
@@ -56,20 +73,28 @@ function groupOf(name: string, types: TypeInfo[]): unknown {
 export function apiGroupList(registry: TypeRegistry): unknown {
   const types = registry.all();
   const names = [...new Set(types.map((t) => t.group))];
-  return { kind: "APIGroupList", apiVersion: "v1", groups: names.map((n) => groupOf(n, types)) };
+  const groups = names.map((n) => groupOf(n, types));
+  for (const g of REVIEW_GROUPS) if (!names.includes(g)) groups.push(reviewGroup(g));
+  return { kind: "APIGroupList", apiVersion: "v1", groups };
 }
 
 /** The APIGroup document, or undefined if no type is in the group. */
 export function apiGroup(registry: TypeRegistry, group: string): unknown {
   const types = registry.all();
-  if (!types.some((t) => t.group === group)) return undefined;
+  if (!types.some((t) => t.group === group))
+    return REVIEW_GROUPS.includes(group) ? { kind: "APIGroup", apiVersion: "v1", ...(reviewGroup(group) as object) } : undefined;
   return { kind: "APIGroup", apiVersion: "v1", ...(groupOf(group, types) as object) };
 }
 
 /** The APIResourceList for one group/version, or undefined if nothing is served there. */
 export function apiResourceList(registry: TypeRegistry, group: string, version: string): unknown {
   const types = registry.all().filter((t) => t.group === group && t.version === version);
-  if (types.length === 0) return undefined;
+  if (types.length === 0) {
+    const reviews = version === "v1" ? REVIEW_RESOURCES.filter((r) => r.group === group) : [];
+    if (reviews.length === 0) return undefined;
+    const resources = reviews.map((r) => ({ name: r.name, singularName: r.kind.toLowerCase(), namespaced: false, kind: r.kind, verbs: ["create"] }));
+    return { kind: "APIResourceList", apiVersion: "v1", groupVersion: `${group}/${version}`, resources };
+  }
   const resources = types.flatMap((t) => [
     {
       name: t.plural,

@@ -6,6 +6,7 @@
 
 import type { TypeRegistry } from "../api/registry.ts";
 import { apiVersionOf, type TypeInfo } from "../api/types.ts";
+import { REVIEW_RESOURCES } from "./discovery.ts";
 
 /** `/openapi/v3`: one entry per served group/version. */
 export function openApiRoot(registry: TypeRegistry): unknown {
@@ -14,7 +15,45 @@ export function openApiRoot(registry: TypeRegistry): unknown {
     const gv = `apis/${apiVersionOf(t)}`;
     paths[gv] = { serverRelativeURL: `/openapi/v3/${gv}?hash=${t.revision}` };
   }
+  for (const r of REVIEW_RESOURCES) paths[`apis/${r.group}/v1`] ??= { serverRelativeURL: `/openapi/v3/apis/${r.group}/v1?hash=0` };
   return { paths };
+}
+
+/**
+ * The reviews' group/version document: their create operation and open
+ * schemas. kubectl learns that the server validates fields from a PATCH
+ * operation of the kind carrying `fieldValidation`, and otherwise falls back
+ * to /openapi/v2, which Setpoint does not serve: so one is listed, though a
+ * review is only ever created (PATCH answers 405).
+ */
+function reviewsGroupVersion(group: string): unknown {
+  const reviews = REVIEW_RESOURCES.filter((r) => r.group === group);
+  if (reviews.length === 0) return undefined;
+  const paths: Record<string, unknown> = {};
+  const schemas: Record<string, unknown> = {};
+  for (const r of reviews) {
+    const t = { group, version: "v1", kind: r.kind };
+    const name = `${group.split(".").reverse().join(".")}.v1.${r.kind}`;
+    const operation = {
+      "x-kubernetes-group-version-kind": t,
+      parameters: [{ name: "fieldValidation", in: "query", schema: { type: "string", uniqueItems: true } }],
+      responses: { "201": { description: "Created", content: { "application/json": { schema: { $ref: `#/components/schemas/${name}` } } } } },
+    };
+    paths[`/apis/${group}/v1/${r.name}`] = { post: operation, patch: { ...operation, description: "Not served (405): see above." } };
+    schemas[name] = {
+      type: "object",
+      description: `${r.kind}: the server's answer about the caller, as kube-apiserver's.`,
+      "x-kubernetes-group-version-kind": [t],
+      properties: {
+        apiVersion: { type: "string", description: API_VERSION_DESCRIPTION },
+        kind: { type: "string", description: KIND_DESCRIPTION },
+        metadata: { type: "object", description: METADATA_DESCRIPTION },
+        spec: { type: "object", "x-kubernetes-preserve-unknown-fields": true },
+        status: { type: "object", "x-kubernetes-preserve-unknown-fields": true },
+      },
+    };
+  }
+  return { openapi: "3.0.0", info: { title: "Setpoint", version: "v1" }, paths, components: { schemas } };
 }
 
 function gvk(t: TypeInfo) {
@@ -57,7 +96,7 @@ function schemaName(t: TypeInfo): string {
 /** `/openapi/v3/apis/G/V`, or undefined when nothing is served there. */
 export function openApiGroupVersion(registry: TypeRegistry, group: string, version: string): unknown {
   const types = registry.all().filter((t) => t.group === group && t.version === version);
-  if (types.length === 0) return undefined;
+  if (types.length === 0) return version === "v1" ? reviewsGroupVersion(group) : undefined;
   const paths: Record<string, unknown> = {};
   const schemas: Record<string, unknown> = {};
   for (const t of types) {

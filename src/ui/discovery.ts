@@ -13,17 +13,20 @@ async function discover(): Promise<TypeInfo[]> {
     groups.map(async (g) => {
       const gv = g.preferredVersion?.groupVersion;
       if (!gv) return [];
-      const resources = ((await api.get(`/apis/${gv}`))?.resources ?? []) as Array<{ name: string; kind: string; namespaced: boolean }>;
-      return resources
-        .filter((r) => !r.name.includes("/"))
-        .map((r) => ({
-          name: `${r.name}.${g.name}`,
-          group: g.name,
-          version: gv.slice(g.name.length + 1),
-          kind: r.kind,
-          plural: r.name,
-          namespaced: r.namespaced,
-        }));
+      const resources = ((await api.get(`/apis/${gv}`))?.resources ?? []) as Array<{ name: string; kind: string; namespaced: boolean; verbs?: string[] }>;
+      return (
+        resources
+          // Subresources, and what cannot be listed (the create-only reviews), are no types to browse.
+          .filter((r) => !r.name.includes("/") && (r.verbs ?? ["list"]).includes("list"))
+          .map((r) => ({
+            name: `${r.name}.${g.name}`,
+            group: g.name,
+            version: gv.slice(g.name.length + 1),
+            kind: r.kind,
+            plural: r.name,
+            namespaced: r.namespaced,
+          }))
+      );
     }),
   );
   return lists.flat();

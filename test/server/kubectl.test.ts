@@ -5,6 +5,8 @@
 // with printer columns (and by short name and category), explain, and get -w.
 
 import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { PIPELINE_RUN_RESOURCE_TYPE } from "../../src/pipelines/resource-type.ts";
 import { kubectlFor, type Kubectl } from "../helpers/kubectl.ts";
@@ -99,6 +101,27 @@ describe("kubectl", () => {
     assert.equal(category.code, 0, category.stderr);
     assert.match(category.stdout, /pipelinerun\.ci\.setpoint\.dev\/diamond\s+Running\s+1\/2/);
     assert.match(category.stdout, /resourcetype\.setpoint\.dev\/pipelineruns\.ci\.setpoint\.dev\s+PipelineRun\s+ci\.setpoint\.dev\s+v1/);
+  });
+
+  it("finds the review types the server answers, so that create -f a SelfSubjectAccessReview works (API.md §8)", async () => {
+    const resources = await kubectl("api-resources", "--api-group", "authorization.k8s.io", "-o", "name");
+    assert.equal(resources.code, 0, resources.stderr);
+    assert.deepEqual(resources.stdout.trim().split("\n").sort(), [
+      "selfsubjectaccessreviews.authorization.k8s.io",
+      "selfsubjectrulesreviews.authorization.k8s.io",
+    ]);
+    const review = {
+      apiVersion: "authorization.k8s.io/v1",
+      kind: "SelfSubjectAccessReview",
+      spec: { resourceAttributes: { group: "ci.setpoint.dev", resource: "pipelineruns", verb: "create", namespace: "default" } },
+    };
+    const file = join(k.home, "review.json");
+    writeFileSync(file, JSON.stringify(review));
+    const created = await kubectl("create", "-f", file, "-o", "json");
+    assert.equal(created.code, 0, created.stderr);
+    assert.equal(JSON.parse(created.stdout).status.allowed, true);
+    const whoami = await kubectl("api-resources", "--api-group", "authentication.k8s.io", "-o", "name");
+    assert.equal(whoami.stdout.trim(), "selfsubjectreviews.authentication.k8s.io");
   });
 
   it("explain describes the kind and its fields", async () => {
