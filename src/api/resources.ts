@@ -9,7 +9,7 @@
 import { randomUUID } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import { systemClock, type Clock } from "../clock.ts";
-import { AlreadyExistsError, ApiError, BadRequestError, ConflictError, ExpiredError, NotFoundError } from "../errors.ts";
+import { AlreadyExistsError, ApiError, BadRequestError, ConflictError, ExpiredError, InvalidError, NotFoundError, type FieldCause } from "../errors.ts";
 import { labelsOf } from "../object-labels.ts";
 import type { Decider, ObjectKey, Store, StoredObject, WriteDecision, WriteResult } from "../store.ts";
 import type { WatchHub, WatchSink } from "../watch.ts";
@@ -363,12 +363,8 @@ export class Resources {
     delete m.deletionGracePeriodSeconds;
     delete o.status;
     defaultPart(o, "spec", t.specSchema);
-    validateObject(o, t, { spec: true, status: false, check: this.#validators.get(t.name) });
-    if (t === RESOURCE_TYPES) {
-      const info = typeFromResourceType(o, 0);
-      const causes = [...newTypeCauses(info), ...typeNameConflicts(info, this.#types.all())];
-      if (causes.length > 0) throw invalid(RESOURCE_TYPES, info.name, causes);
-    }
+    if (t === RESOURCE_TYPES) this.#checkNewType(o);
+    else validateObject(o, t, { spec: true, status: false, check: this.#validators.get(t.name) });
     for (let attempt = 0; ; attempt++) {
       try {
         const res = await this.#write(this.#key(t, { ...ref, name: m.name }), options, (current, revision) => {
@@ -627,6 +623,29 @@ export class Resources {
       // Typically the store is closing; what is left is removed if the type is deleted again.
       this.#log.warn({ err, type: typeName }, "api: removing the objects of a deleted type stopped");
     });
+  }
+
+  /**
+   * A new ResourceType: its metadata, its spec and the rules only a create
+   * checks (src/api/types.ts), every cause in one 422 as kube-apiserver
+   * validates a CRD (a missing name does not hide the spec's errors).
+   */
+  #checkNewType(o: LooseObject): void {
+    const causes: FieldCause[] = [];
+    const collect = (check: () => void): void => {
+      try {
+        check();
+      } catch (err) {
+        if (!(err instanceof InvalidError)) throw err;
+        causes.push(...err.causes);
+      }
+    };
+    collect(() => validateObject(o, RESOURCE_TYPES, { spec: true, status: false, check: this.#validators.get(RESOURCE_TYPES.name) }));
+    let info: TypeInfo | undefined;
+    collect(() => (info = typeFromResourceType(o, 0)));
+    if (info) causes.push(...newTypeCauses(info), ...typeNameConflicts(info, this.#types.all()));
+    const name = typeof o.metadata.name === "string" ? o.metadata.name : "";
+    if (causes.length > 0) throw invalid(RESOURCE_TYPES, name, causes);
   }
 
   #checkIdentity(t: TypeInfo, ref: ResourceRef, o: LooseObject): void {

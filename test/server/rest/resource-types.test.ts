@@ -82,6 +82,10 @@ describe("resource types", () => {
     assert.deepEqual(fieldSet(res2), ["spec.kind", "spec.plural", "spec.scope", "spec.version"]);
     const res3 = await c.post("/apis/setpoint.dev/v1/resourcetypes", { metadata: { name: "x.y.com" } });
     assertStatus(res3, 422, "Invalid");
+    // As kube validates a CRD: a missing name does not hide the spec's errors, all come in one 422.
+    const res4 = await c.post("/apis/setpoint.dev/v1/resourcetypes", { spec: { group: "named.example.com", version: "one", kind: "Named", plural: "nameds" } });
+    assertStatus(res4, 422, "Invalid");
+    assert.deepEqual(fieldSet(res4), ["metadata.name", "spec.version"]);
   });
 
   it("a kind already served in the group and version under another plural is 422 (clients map a kind to one resource)", async () => {
