@@ -82,7 +82,8 @@ describe("the Kubernetes Python client (python3-kubernetes)", { skip: pythonClie
     assert.ok(run.checks.has("done"), run.stdout);
     const failed = [...run.checks.values()].filter((l) => l.error !== undefined).map((l) => `${l.check}: ${l.error}`);
     assert.deepEqual(failed, []);
-    assert.equal(check("client").version, "22.6.0");
+    // Written against 22.6 (Debian 12); no check relies on a quirk of that version.
+    assert.match(check("client").version, /^\d+\.\d+\.\d+/);
   });
 
   it("configuration: load_kube_config with a bearer token, and Configuration(host, api_key)", () => {
