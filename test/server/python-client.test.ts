@@ -93,7 +93,7 @@ describe("the Kubernetes Python client (python3-kubernetes)", { skip: pythonClie
     assert.equal(k.major, "1");
     assert.match(k.gitVersion, /^v1\.\d+\.\d+/);
     const b = check("bearer");
-    assert.deepEqual(b.groups, ["old.example.com", "rbac.authorization.k8s.io", "setpoint.dev"]);
+    for (const group of ["old.example.com", "rbac.authorization.k8s.io", "setpoint.dev"]) assert.ok(b.groups.includes(group), `${group} in ${b.groups}`);
     assert.deepEqual(statusOf(b.wrongToken), { status: 401, reason: "Unauthorized", bodyKind: "Status", bodyReason: "Unauthorized", bodyCode: 401 });
   });
 
