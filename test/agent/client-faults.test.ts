@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
+import { Agent } from "../../src/agent/agent.ts";
 import { SetpointClient, TransportError } from "../../src/agent/client.ts";
 import { ApiClient } from "../../src/cli/client.ts";
 import { applyOne } from "../../src/cli/commands/apply.ts";
@@ -245,6 +246,65 @@ describe("clients under replica faults (3-member etcd, replicas as processes)", 
     } finally {
       a!.child.kill("SIGCONT");
       client.close();
+    }
+  });
+
+  it("an agent through a SIGKILL of its replica: resumes on the next from its revision and reconciles every change, status with observedGeneration", async () => {
+    const b = r.replicas[1]!;
+    const c = await r.add(); // its own replica, killed here
+    const labelled = (name: string, n = name) => ({ ...thing(name), metadata: { name, labels: { agent: "kill" } }, spec: { n } });
+    const agent = new Agent({
+      name: "kill-agent",
+      grpcAddress: `${c.grpc},${b.grpc}`,
+      httpUrl: `${c.url},${b.url}`,
+      type: ref,
+      labelSelector: "agent=kill",
+      claims: false,
+      shouldReconcile: (old, o) => old.metadata.generation !== o.metadata.generation,
+      reconcile: async (_key, ctx) => {
+        if (ctx.object) await ctx.updateStatus({ n: (ctx.object.spec as { n: string }).n });
+      },
+    });
+    const stop = new AbortController();
+    const running = agent.run(stop.signal);
+    /** name → [generation, status.observedGeneration, status.n] as B serves them. */
+    const states = async () => {
+      const res = await fetch(`${b.url}${COLLECTION}?labelSelector=agent%3Dkill`, { signal: AbortSignal.timeout(15_000) });
+      const list = (await res.json()) as {
+        items: Array<{ metadata: { name: string; generation: number }; status?: { observedGeneration?: number; n?: string } }>;
+      };
+      return new Map(list.items.map((i) => [i.metadata.name, [i.metadata.generation, i.status?.observedGeneration, i.status?.n] as const]));
+    };
+    const settled = async (names: string[]) => {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const now = await states();
+        if (names.every((n) => now.get(n)?.[0] === now.get(n)?.[1])) return now;
+        if (Date.now() > deadline) throw new Error(`not reconciled within 60 s: ${JSON.stringify([...now])}`);
+        await new Promise((res) => setTimeout(res, 100));
+      }
+    };
+    try {
+      for (let i = 0; i < 3; i++) await createAcked(() => [b.url], COLLECTION, labelled(`g${i}`));
+      await settled(["g0", "g1", "g2"]);
+      assert.equal(agent.client.replica.httpUrl, c.url, "the agent works through C");
+      await c.kill();
+      for (let i = 3; i < 6; i++) await createAcked(() => [b.url], COLLECTION, labelled(`g${i}`));
+      const current = (await (await fetch(`${b.url}${COLLECTION}/g0`)).json()) as Record<string, unknown>;
+      const put = await fetch(`${b.url}${COLLECTION}/g0`, {
+        method: "PUT",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ ...current, spec: { n: "g0-changed" } }),
+      });
+      assert.equal(put.status, 200, await put.text());
+      const after = await settled(["g0", "g1", "g2", "g3", "g4", "g5"]);
+      assert.deepEqual(after.get("g0"), [2, 2, "g0-changed"], "the change made while C was gone, reconciled from the current object");
+      assert.deepEqual(after.get("g5"), [1, 1, "g5"]);
+      assert.equal(agent.informer.stats.lists, 1, "resumed from its revision, not relisted");
+      assert.ok((agent.client.calls.failover ?? 0) >= 1, "the client failed over");
+    } finally {
+      stop.abort();
+      await running;
     }
   });
 
