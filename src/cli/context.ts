@@ -1,11 +1,13 @@
 // What every `setpoint` command gets: its input and output (so tests and
 // embedders can swap them), the environment, the clock, and — for commands
 // that talk to a server — the client options shared by all of them:
-// `-s/--server` (SETPOINT_SERVER), `--token` (SETPOINT_TOKEN) and
-// `-n/--namespace`, accepted before the command (`setpoint -n ci get runs`) or
-// after it (`setpoint get runs -n ci`); after wins.
+// `-s/--server` (SETPOINT_SERVER), `--token` (SETPOINT_TOKEN),
+// `--request-timeout` and `-n/--namespace`, accepted before the command
+// (`setpoint -n ci get runs`) or after it (`setpoint get runs -n ci`); after
+// wins.
 
-import { Option, type Command } from "commander";
+import { InvalidArgumentError, Option, type Command } from "commander";
+import { parseDuration } from "./flags.ts";
 import { loadKubeconfig, tlsOptionsOf, type KubeconfigTarget } from "../kubeconfig.ts";
 import { ApiClient } from "./client.ts";
 import { UsageError } from "./errors.ts";
@@ -44,10 +46,27 @@ export function addClientOptions(command: Command, options: { namespace?: boolea
     new Option("--kubeconfig <file>", "kubeconfig file for server, CA, token or client certificate (default: KUBECONFIG, then ~/.kube/config, as kubectl)"),
   );
   command.addOption(new Option("--context <name>", "kubeconfig context to use (default: its current-context)"));
+  command.addOption(
+    new Option("--request-timeout <duration>", "how long to wait for each answer before giving up on a server (or trying the next replica), e.g. 5s").argParser(
+      requestTimeout,
+    ),
+  );
   if (options.namespace !== false) {
     command.addOption(new Option("-n, --namespace <namespace>", `namespace of namespaced objects (default: ${DEFAULT_NAMESPACE})`));
   }
   return command;
+}
+
+/** --request-timeout's value in ms: a duration over 0 (kubectl's 0, no deadline, is not offered: a hung replica would hold the command for good). */
+function requestTimeout(text: string): number {
+  let ms: number;
+  try {
+    ms = parseDuration(text);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+  if (!(ms > 0)) throw new InvalidArgumentError(`${JSON.stringify(text)} must be longer than 0, e.g. 5s`);
+  return ms;
 }
 
 /** A command's connection to its server, with the namespace it works in. */
@@ -88,7 +107,12 @@ export function sessionFor(command: Command, ctx: CliContext): Session {
   const server = explicitServer ?? kc?.server ?? DEFAULT_SERVER;
   const token = nonEmpty(optionValue(command, "token")) ?? nonEmpty(ctx.env.SETPOINT_TOKEN) ?? kc?.token;
   const ns = optionValue(command, "namespace");
-  const client = new ApiClient({ server, token, tls: kc ? tlsOptionsOf(kc) : undefined, onWarning: (text) => ctx.err(`Warning: ${text}`) });
+  let timeoutMs: number | undefined;
+  for (let c: Command | null = command; c !== null && timeoutMs === undefined; c = c.parent) {
+    const v: unknown = c.getOptionValue("requestTimeout");
+    if (typeof v === "number") timeoutMs = v;
+  }
+  const client = new ApiClient({ server, token, timeoutMs, tls: kc ? tlsOptionsOf(kc) : undefined, onWarning: (text) => ctx.err(`Warning: ${text}`) });
   const session: Session = { client, discovery: new Discovery(client), namespace: ns ?? kc?.namespace ?? DEFAULT_NAMESPACE, namespaceGiven: ns !== undefined };
   if (kc) session.kubeconfig = kc;
   return session;

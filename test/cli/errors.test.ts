@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { createServer, type AddressInfo, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { exited, LineReader, runSetpoint, runSetpointInProcess, spawnSetpoint, type CliResult } from "../helpers/cli.ts";
@@ -90,6 +91,27 @@ describe("the wrong address", () => {
       assert.match(r.stderr, /No resources found/);
     } finally {
       await blocked.stop();
+    }
+  });
+
+  it("a server that accepts connections but never answers: --request-timeout bounds each wait, then the next replica answers", async () => {
+    const hole = createServer(() => {}); // accepts, reads nothing, answers nothing
+    const sockets = new Set<Socket>();
+    hole.on("connection", (c) => (sockets.add(c), c.on("close", () => sockets.delete(c))));
+    await new Promise<void>((resolve) => hole.listen(0, "127.0.0.1", resolve));
+    const holeUrl = `http://127.0.0.1:${(hole.address() as AddressInfo).port}`;
+    try {
+      const alone = await runSetpointInProcess(["get", "resourcetypes", "--server", holeUrl, "--request-timeout", "1s"]);
+      oneLine(alone, 1, new RegExp(`the Setpoint server at ${holeUrl.replace(/[.]/g, "\\.")} did not answer within 1 s`));
+      const next = await runSetpointInProcess(["get", "resourcetypes", "--server", `${holeUrl},${s.url}`, "--request-timeout", "1s"]);
+      assert.equal(next.code, 0, next.stderr);
+      assert.match(next.stderr, /No resources found/);
+      const zero = await runSetpointInProcess(["--request-timeout", "0", "get", "resourcetypes", "--server", s.url]);
+      assert.equal(zero.code, 2, zero.stderr);
+      assert.match(zero.stderr, /--request-timeout.*"0" must be longer than 0/);
+    } finally {
+      for (const c of sockets) c.destroy();
+      await new Promise((resolve) => hole.close(resolve));
     }
   });
 
