@@ -375,6 +375,10 @@ async function upgrade(
   if (!admission) return;
   // The watch counts (and is audited) until its socket closes, however it ends.
   let code = 400;
+  if (socket.destroyed) {
+    admission.done(code); // closed while the decision waited (security.admitFresh)
+    return;
+  }
   socket.once("close", () => admission.done(code));
   try {
     const url = new URL(req.url ?? "/", "http://setpoint");

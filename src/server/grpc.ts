@@ -223,6 +223,10 @@ function watchHandler(resources: Resources, edge: CallEdge, shuttingDown: () => 
         if (admission) {
           // The watch counts (and is audited) until the call ends, however it ends.
           const end = () => admission.done(code);
+          if (call.cancelled) {
+            end(); // cancelled while the decision waited (security.admitFresh)
+            return;
+          }
           for (const event of ["finish", "cancelled", "error", "close"]) call.once(event, end);
         }
         const start = await resources.openWatch(refOf(r.ref, false), watchQuery(r));

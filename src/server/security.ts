@@ -295,6 +295,11 @@ export class Security {
 
   /** What the HTTP gate does with an admitted request: audit it when it closes; answer a review here (false), else its user. */
   #admitted(req: IncomingMessage, res: ServerResponse, admission: Admission, method: string, pathname: string): UserInfo | false {
+    if (res.closed) {
+      // The client left while the decision waited (admitFresh): nothing to serve; free the slot now.
+      admission.done(res.statusCode, auditNoteOf(res));
+      return false;
+    }
     res.once("close", () => admission.done(res.statusCode, auditNoteOf(res)));
     const path = trimSlash(pathname);
     if (path === ACCESS_REVIEW_PATH || path === RULES_REVIEW_PATH || path === SELF_REVIEW_PATH) {

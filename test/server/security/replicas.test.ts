@@ -14,6 +14,7 @@ import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import WebSocket from "ws";
 import { loadResourcesService, type ResourcesClient } from "../../../src/proto.ts";
+import { startEtcd, type EtcdCluster } from "../../helpers/etcd.ts";
 import { api, createType, etcdServerOptions, startTestServer, type ApiClient, type TestServer } from "../../helpers/server.ts";
 
 const { Client } = loadResourcesService();
@@ -105,5 +106,62 @@ describe("RBAC across replicas: a role change applies to the next request on eve
       if (revoked !== 403) wrong.push(`round ${i} ${surface}: revoked on A, B answered ${revoked}`);
     }
     assert.deepEqual(wrong, []);
+  });
+});
+
+describe("RBAC across replicas: a request whose client leaves while its decision waits for etcd", () => {
+  let dir: string;
+  let etcd: EtcdCluster;
+  let t: TestServer;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "setpoint-rbac-wait-"));
+    const tokens = join(dir, "tokens.csv");
+    writeFileSync(tokens, "t-admin,admin,1,system:masters\nt-carol,carol,2\n");
+    etcd = await startEtcd({ size: 1 });
+    t = await startTestServer({
+      store: "etcd",
+      etcdServers: etcd.endpoints.split(","),
+      etcdPrefix: "/rbac-wait",
+      durable: false,
+      tokenAuthFile: tokens,
+      authorizationMode: "RBAC",
+      maxRequestsInflight: 1,
+      maxMutatingRequestsInflight: 1,
+    });
+  });
+  after(async () => {
+    await t?.stop();
+    await etcd?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("releases its in-flight slot and is audited: the next request is served, not 429", async () => {
+    const admin = api(t.url, { token: "t-admin" });
+    const rules = [{ apiGroups: ["setpoint.dev"], resources: ["resourcetypes"], verbs: ["list"] }];
+    assert.equal((await admin.post(`${RBAC}/clusterroles`, { metadata: { name: "types-reader" }, rules })).status, 201);
+    const roleRef = { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "types-reader" };
+    assert.equal(
+      (await admin.post(`${RBAC}/clusterrolebindings`, { metadata: { name: "carol" }, roleRef, subjects: [{ kind: "User", name: "carol" }] })).status,
+      201,
+    );
+    const carol = api(t.url, { token: "t-carol" });
+    assert.equal((await carol.get("/apis/setpoint.dev/v1/resourcetypes")).status, 200);
+    // etcd stops answering: carol's next decision waits for it; she gives up, then etcd is back.
+    etcd.pause(etcd.members[0]!);
+    const abort = new AbortController();
+    const left = fetch(`${t.url}/apis/setpoint.dev/v1/resourcetypes`, { headers: { authorization: "Bearer t-carol" }, signal: abort.signal }).catch(
+      () => "left",
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    abort.abort();
+    assert.equal(await left, "left");
+    await new Promise((r) => setTimeout(r, 100));
+    etcd.resume(etcd.members[0]!);
+    // Each later request finds the one read slot free (a leaked slot would answer 429 forever).
+    for (let i = 0; i < 3; i++) {
+      const r = await carol.get("/apis/setpoint.dev/v1/resourcetypes");
+      assert.equal(r.status, 200, `request ${i}: ${r.text}`);
+    }
   });
 });
