@@ -368,6 +368,17 @@ function toCauses(errors: SchemaError[], root: unknown, prefix: string): FieldCa
       // a summary: TypeBox also reports each extra property at its own path
     } else if (e.keyword === "boolean") {
       add(invalid(path, value, "field is not allowed by the schema")); // a `false` schema, e.g. additionalProperties
+    } else if (e.keyword === "type") {
+      // kube's words for a CR (go-openapi's InvalidType, as field.TypeInvalid with the value's JSON type)
+      const want = (e.params as { type?: unknown }).type;
+      const got = jsonType(value);
+      const wanted = Array.isArray(want) ? want.join(" or ") : String(want);
+      add({ field: path, message: `Invalid value: "${got}": ${path} in body must be of type ${wanted}: "${got}"`, reason: "FieldValueTypeInvalid" });
+    } else if (e.keyword === "enum") {
+      // kube's words for a CR: field.NotSupported with the allowed values, strings as they are, others as JSON
+      const allowed = (e.params as { allowedValues?: unknown[] }).allowedValues ?? [];
+      const values = allowed.map((v) => JSON.stringify(typeof v === "string" ? v : JSON.stringify(v))).join(", ");
+      add({ field: path, message: `Unsupported value: ${show(value)}: supported values: ${values}`, reason: "FieldValueNotSupported" });
     } else {
       add(invalid(path, value, e.message));
     }
@@ -388,6 +399,14 @@ function unchangedAt(a: unknown, b: unknown, pointer: string): boolean {
     }
   }
   return isDeepStrictEqual(a, b);
+}
+
+/** A value's JSON type as go-openapi names it (an integral number is "integer"). */
+function jsonType(value: unknown): string {
+  if (value === null || value === undefined) return "null";
+  if (Array.isArray(value)) return "array";
+  if (typeof value === "number") return Number.isInteger(value) ? "integer" : "number";
+  return typeof value;
 }
 
 const childPath = (path: string, name: string): string => (path === "" ? name : `${path}.${name}`);

@@ -172,7 +172,11 @@ test("check maps TypeBox errors to kube field paths", () => {
     { field: "spec.tasks[1].image", message: "Required value", reason: "FieldValueRequired" },
   ]);
   assert.deepEqual(check({ tasks: [{ name: 5, image: "i", retries: -1 }] }, "spec"), [
-    { field: "spec.tasks[0].name", message: "Invalid value: 5: must be string", reason: "FieldValueInvalid" },
+    {
+      field: "spec.tasks[0].name",
+      message: 'Invalid value: "integer": spec.tasks[0].name in body must be of type string: "integer"',
+      reason: "FieldValueTypeInvalid",
+    },
     { field: "spec.tasks[0].retries", message: "Invalid value: -1: must be >= 0", reason: "FieldValueInvalid" },
   ]);
   assert.deepEqual(check({ tasks: [{ name: "a", image: "i", cpu: 2, mem: "x" }] }, "spec"), [
@@ -181,7 +185,7 @@ test("check maps TypeBox errors to kube field paths", () => {
   ]);
   assert.deepEqual(
     check({ tasks: "x" }, "spec").map((c) => [c.field, c.message]),
-    [["spec.tasks", 'Invalid value: "x": must be array']],
+    [["spec.tasks", 'Invalid value: "string": spec.tasks in body must be of type array: "string"']],
   );
   assert.deepEqual(
     check(7, "spec").map((c) => c.field),

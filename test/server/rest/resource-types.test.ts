@@ -49,6 +49,19 @@ describe("resource types", () => {
     assert.equal(res.body.details.name, "bad");
     assert.equal(res.body.details.kind, "Widget");
     assert.ok(res.body.details.causes.every((x: Record<string, unknown>) => typeof x.message === "string" && x.message !== ""));
+    // kube's reasons and words for a custom resource's type and enum errors
+    const byField = new Map(res.body.details.causes.map((x: Record<string, string>) => [x.field, x]));
+    assert.deepEqual(byField.get("spec.color"), {
+      field: "spec.color",
+      reason: "FieldValueTypeInvalid",
+      message: 'Invalid value: "integer": spec.color in body must be of type string: "integer"',
+    });
+    await created(c.post(widgets(ns), widget("good")));
+    const phase = await c.patch(`${widgets(ns)}/good/status`, { status: { phase: "Lost" } });
+    assertStatus(phase, 422, "Invalid");
+    assert.deepEqual(phase.body.details.causes, [
+      { field: "status.phase", reason: "FieldValueNotSupported", message: 'Unsupported value: "Lost": supported values: "Pending", "Running", "Done"' },
+    ]);
   });
 
   it("an invalid schema is 422", async () => {
