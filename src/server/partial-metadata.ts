@@ -9,6 +9,7 @@
 
 import { WatchEvent } from "../watch.ts";
 import type { LooseObject } from "../wire.ts";
+import { parseListJson } from "./list-json.ts";
 
 function partial(o: LooseObject, apiVersion: string): unknown {
   return { kind: "PartialObjectMetadata", apiVersion, metadata: o.metadata ?? {} };
@@ -21,15 +22,8 @@ export function objectAsMetadata(objectJson: string, apiVersion: string): string
 
 /** A list's JSON text as a PartialObjectMetadataList of `apiVersion`: its items' metadata and its list metadata. */
 export function listAsMetadata(listJson: string, apiVersion: string): string {
-  const list = JSON.parse(listJson) as { metadata?: Record<string, unknown>; items?: LooseObject[] };
-  const { resourceVersion, continue: cont, remainingItemCount } = list.metadata ?? {};
-  const metadata = {
-    ...(resourceVersion !== undefined && { resourceVersion }),
-    ...(cont !== undefined && cont !== "" && { continue: cont }),
-    ...(remainingItemCount !== undefined && { remainingItemCount }),
-  };
-  const items = (list.items ?? []).map((o) => partial(o, apiVersion));
-  return JSON.stringify({ kind: "PartialObjectMetadataList", apiVersion, metadata, items });
+  const { items, metadata } = parseListJson(listJson);
+  return JSON.stringify({ kind: "PartialObjectMetadataList", apiVersion, metadata, items: items.map((o) => partial(o, apiVersion)) });
 }
 
 /** Converted events by version, kept as long as the hub's event lives. */

@@ -18,6 +18,7 @@ import { BadRequestError } from "../errors.ts";
 import { humanDuration } from "../human-duration.ts";
 import { WatchEvent } from "../watch.ts";
 import type { LooseObject } from "../wire.ts";
+import { parseListJson } from "./list-json.ts";
 
 export type IncludeObject = "None" | "Metadata" | "Object";
 
@@ -107,14 +108,8 @@ export function toTable(t: TypeInfo, objects: readonly LooseObject[], metadata: 
 
 /** A list's JSON text as a Table. */
 export function listAsTable(t: TypeInfo, listJson: string, opts: TableOptions): string {
-  const list = JSON.parse(listJson) as { metadata?: Record<string, unknown>; items?: LooseObject[] };
-  const { resourceVersion, continue: cont, remainingItemCount } = list.metadata ?? {};
-  const metadata = {
-    ...(resourceVersion !== undefined && { resourceVersion }),
-    ...(cont !== undefined && cont !== "" && { continue: cont }),
-    ...(remainingItemCount !== undefined && { remainingItemCount }),
-  };
-  return JSON.stringify(toTable(t, list.items ?? [], metadata, opts));
+  const { items, metadata } = parseListJson(listJson);
+  return JSON.stringify(toTable(t, items, metadata, opts));
 }
 
 /** One object's JSON text as a Table of one row. */

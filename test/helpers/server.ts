@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import WebSocket from "ws";
 import { startServer, type RunningServer, type ServerOptions, type StartOptions } from "../../src/server.ts";
 import type { Store } from "../../src/store/types.ts";
 import type { WatchHub } from "../../src/watch/hub.ts";
@@ -298,4 +299,23 @@ export async function watchUntil(
     clearTimeout(timer);
     abort.abort();
   }
+}
+
+/**
+ * Opens a WebSocket to `url` with `headers` and closes it at once: 200 when
+ * the upgrade succeeded, else the HTTP status the server refused it with.
+ */
+export function webSocketUpgradeStatus(url: string, headers: Record<string, string> = {}): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const ws = new WebSocket(url, { headers, handshakeTimeout: 10_000 });
+    ws.once("open", () => {
+      ws.close();
+      resolve(200);
+    });
+    ws.once("unexpected-response", (_req, res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    ws.once("error", reject);
+  });
 }

@@ -12,7 +12,7 @@ import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import WebSocket from "ws";
 import { loadResourcesService, type ResourcesClient } from "../../../src/proto.ts";
-import { api, createType, startTestServer, type ApiClient, type TestServer } from "../../helpers/server.ts";
+import { api, createType, startTestServer, webSocketUpgradeStatus, type ApiClient, type TestServer } from "../../helpers/server.ts";
 
 const { Client } = loadResourcesService();
 const G = "matrix.example.com";
@@ -129,19 +129,10 @@ describe("authorization matrix: REST, HTTP and WebSocket watch, gRPC", () => {
       stream.on("error", (err: grpc.ServiceError) => resolve(GRPC_CODE[err.code] ?? 1000 + err.code));
     });
   const wsWatch = (user: string, ns: string) =>
-    new Promise<number>((resolve, reject) => {
-      const headers: Record<string, string> = TOKENS[user] ? { authorization: `Bearer ${TOKENS[user]}` } : {};
-      const ws = new WebSocket(`${t.url.replace("http", "ws")}/apis/${G}/v1/namespaces/${ns}/widgets`, { headers, handshakeTimeout: 10_000 });
-      ws.once("open", () => {
-        ws.close();
-        resolve(200);
-      });
-      ws.once("unexpected-response", (_req, res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
-      ws.once("error", reject);
-    });
+    webSocketUpgradeStatus(
+      `${t.url.replace("http", "ws")}/apis/${G}/v1/namespaces/${ns}/widgets`,
+      TOKENS[user] ? { authorization: `Bearer ${TOKENS[user]}` } : {},
+    );
 
   /** Performs one cell; returns the HTTP code (gRPC codes mapped to theirs) and the Status message, if any. */
   async function cell(user: string, verb: Verb, ns: string): Promise<{ code: number; message?: string }> {

@@ -12,10 +12,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
-import WebSocket from "ws";
 import { loadResourcesService, type ResourcesClient } from "../../../src/proto.ts";
 import { startEtcd, type EtcdCluster } from "../../helpers/etcd.ts";
-import { api, createType, etcdServerOptions, startTestServer, type ApiClient, type TestServer } from "../../helpers/server.ts";
+import { api, createType, etcdServerOptions, startTestServer, webSocketUpgradeStatus, type ApiClient, type TestServer } from "../../helpers/server.ts";
 
 const { Client } = loadResourcesService();
 const G = "rbac-replicas.example.com";
@@ -72,22 +71,7 @@ describe("RBAC across replicas: a role change applies to the next request on eve
         resolve(err ? (err.code === grpc.status.PERMISSION_DENIED ? 403 : 1000 + err.code) : 200),
       );
     });
-  const wsWatch = () =>
-    new Promise<number>((resolve, reject) => {
-      const ws = new WebSocket(`${b.url.replace("http", "ws")}/apis/${G}/v1/widgets`, {
-        headers: { authorization: "Bearer t-carol" },
-        handshakeTimeout: 10_000,
-      });
-      ws.once("open", () => {
-        ws.close();
-        resolve(200);
-      });
-      ws.once("unexpected-response", (_req, res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
-      ws.once("error", reject);
-    });
+  const wsWatch = () => webSocketUpgradeStatus(`${b.url.replace("http", "ws")}/apis/${G}/v1/widgets`, { authorization: "Bearer t-carol" });
 
   it("REST, gRPC and WebSocket on B follow each grant and revocation made on A", async () => {
     const wrong: string[] = [];
