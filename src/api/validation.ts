@@ -379,8 +379,21 @@ function toCauses(errors: SchemaError[], root: unknown, prefix: string): FieldCa
       const allowed = (e.params as { allowedValues?: unknown[] }).allowedValues ?? [];
       const values = allowed.map((v) => JSON.stringify(typeof v === "string" ? v : JSON.stringify(v))).join(", ");
       add({ field: path, message: `Unsupported value: ${show(value)}: supported values: ${values}`, reason: "FieldValueNotSupported" });
+    } else if (e.keyword === "format") {
+      const format = String((e.params as { format?: unknown }).format);
+      add({
+        field: path,
+        message: `Invalid value: ${show(value)}: ${path} in body must be of type ${format}: ${show(value)}`,
+        reason: "FieldValueTypeInvalid",
+      });
+    } else if (e.keyword === "maxLength") {
+      add({ field: path, message: `Too long: may not be longer than ${limitOf(e)}`, reason: "FieldValueTooLong" });
+    } else if (e.keyword === "maxItems" || e.keyword === "maxProperties") {
+      const count = Array.isArray(value) ? value.length : isPlainObject(value) ? Object.keys(value).length : 0;
+      add({ field: path, message: `Too many: ${count}: must have at most ${limitOf(e)} items`, reason: "FieldValueTooMany" });
     } else {
-      add(invalid(path, value, e.message));
+      const words = KUBE_WORDS[e.keyword]?.(e);
+      add(invalid(path, value, words === undefined ? e.message : `${path} in body ${words}`));
     }
   }
   return causes;
@@ -400,6 +413,22 @@ function unchangedAt(a: unknown, b: unknown, pointer: string): boolean {
   }
   return isDeepStrictEqual(a, b);
 }
+
+const limitOf = (e: SchemaError): string => String((e.params as { limit?: unknown }).limit);
+
+/** go-openapi's words (as kube-apiserver reports a custom resource's schema errors), after "<field> in body ". */
+const KUBE_WORDS: Record<string, (e: SchemaError) => string> = {
+  minimum: (e) => `should be greater than or equal to ${limitOf(e)}`,
+  maximum: (e) => `should be less than or equal to ${limitOf(e)}`,
+  exclusiveMinimum: (e) => `should be greater than ${limitOf(e)}`,
+  exclusiveMaximum: (e) => `should be less than ${limitOf(e)}`,
+  minLength: (e) => `should be at least ${limitOf(e)} chars long`,
+  pattern: (e) => `should match '${String((e.params as { pattern?: unknown }).pattern)}'`,
+  minItems: (e) => `should have at least ${limitOf(e)} items`,
+  uniqueItems: () => "shouldn't contain duplicates",
+  multipleOf: (e) => `should be a multiple of ${String((e.params as { multipleOf?: unknown }).multipleOf)}`,
+  minProperties: (e) => `should have at least ${limitOf(e)} properties`,
+};
 
 /** A value's JSON type as go-openapi names it (an integral number is "integer"). */
 function jsonType(value: unknown): string {

@@ -177,7 +177,11 @@ test("check maps TypeBox errors to kube field paths", () => {
       message: 'Invalid value: "integer": spec.tasks[0].name in body must be of type string: "integer"',
       reason: "FieldValueTypeInvalid",
     },
-    { field: "spec.tasks[0].retries", message: "Invalid value: -1: must be >= 0", reason: "FieldValueInvalid" },
+    {
+      field: "spec.tasks[0].retries",
+      message: "Invalid value: -1: spec.tasks[0].retries in body should be greater than or equal to 0",
+      reason: "FieldValueInvalid",
+    },
   ]);
   assert.deepEqual(check({ tasks: [{ name: "a", image: "i", cpu: 2, mem: "x" }] }, "spec"), [
     { field: "spec.tasks[0].cpu", message: "Invalid value: 2: field is not allowed by the schema", reason: "FieldValueInvalid" },
@@ -213,4 +217,37 @@ test("check runs at millions per second on valid input", () => {
   const ms = (used.user + used.system) / 1000;
   assert.equal(ok, 1_000_000);
   assert.ok(ms < 2000, `1M checks took ${ms.toFixed(0)} ms of CPU`);
+});
+
+test("check words errors as kube-apiserver words a custom resource's (go-openapi's messages, kube's reasons)", () => {
+  const schema = {
+    type: "object",
+    properties: {
+      lo: { minimum: 2 },
+      hi: { exclusiveMaximum: 3 },
+      short: { minLength: 2 },
+      long: { maxLength: 1 },
+      pat: { pattern: "^a$" },
+      many: { maxItems: 1 },
+      uniq: { uniqueItems: true },
+      odd: { multipleOf: 2 },
+      when: { type: "string", format: "date-time" },
+    },
+  };
+  const { check } = compileSchema(schema, "f");
+  const bad = { lo: 1, hi: 3, short: "x", long: "xy", pat: "b", many: [1, 2], uniq: [1, 1], odd: 3, when: "soon" };
+  const got = Object.fromEntries(
+    Object.keys(bad).flatMap((k) => check!({ [k]: bad[k as keyof typeof bad] }, "spec").map((c) => [c.field, `${c.reason} ${c.message}`])),
+  );
+  assert.deepEqual(got, {
+    "spec.lo": "FieldValueInvalid Invalid value: 1: spec.lo in body should be greater than or equal to 2",
+    "spec.hi": "FieldValueInvalid Invalid value: 3: spec.hi in body should be less than 3",
+    "spec.short": 'FieldValueInvalid Invalid value: "x": spec.short in body should be at least 2 chars long',
+    "spec.long": "FieldValueTooLong Too long: may not be longer than 1",
+    "spec.pat": "FieldValueInvalid Invalid value: \"b\": spec.pat in body should match '^a$'",
+    "spec.many": "FieldValueTooMany Too many: 2: must have at most 1 items",
+    "spec.uniq": 'FieldValueInvalid Invalid value: "array": spec.uniq in body shouldn\'t contain duplicates',
+    "spec.odd": "FieldValueInvalid Invalid value: 3: spec.odd in body should be a multiple of 2",
+    "spec.when": 'FieldValueTypeInvalid Invalid value: "soon": spec.when in body must be of type date-time: "soon"',
+  });
 });

@@ -197,7 +197,7 @@ describe("the Kubernetes Python client (python3-kubernetes)", { skip: pythonClie
     assert.deepEqual(e.invalid.causes, ["metadata.name", "spec.size"]);
     assert.match(
       e.invalid.body_message,
-      /^Widget\.probe\.example\.com "Bad_Name" is invalid: \[metadata\.name: Invalid value: "Bad_Name": .*, spec\.size: Invalid value: -1: must be >= 0\]$/,
+      /^Widget\.probe\.example\.com "Bad_Name" is invalid: \[metadata\.name: Invalid value: "Bad_Name": .*, spec\.size: Invalid value: -1: spec\.size in body should be greater than or equal to 0\]$/,
     );
     assert.deepEqual([e.invalid.details_kind, e.invalid.details_name], ["Widget", "Bad_Name"]);
   });

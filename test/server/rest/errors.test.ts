@@ -70,13 +70,16 @@ describe("errors are Status objects", () => {
     const ns = freshNs();
     const one = await c.post(widgets(ns), widget("one", { size: 0 }));
     assertStatus(one, 422, "Invalid");
-    assert.equal(one.body.message, 'Widget.ci.example.com "one" is invalid: spec.size: Invalid value: 0: must be >= 1');
+    assert.equal(
+      one.body.message,
+      'Widget.ci.example.com "one" is invalid: spec.size: Invalid value: 0: spec.size in body should be greater than or equal to 1',
+    );
     const two = await c.post(widgets(ns), widget("Two", { size: 0 }));
     assertStatus(two, 422, "Invalid");
     assert.deepEqual(causeFields(two), ["metadata.name", "spec.size"]);
     assert.match(
       two.body.message,
-      /^Widget\.ci\.example\.com "Two" is invalid: \[metadata\.name: Invalid value: "Two": .*, spec\.size: Invalid value: 0: must be >= 1\]$/,
+      /^Widget\.ci\.example\.com "Two" is invalid: \[metadata\.name: Invalid value: "Two": .*, spec\.size: Invalid value: 0: spec\.size in body should be greater than or equal to 1\]$/,
     );
     const type = await c.post("/apis/setpoint.dev/v1/resourcetypes", {
       metadata: { name: "bad.ci.example.com" },
