@@ -8,6 +8,7 @@
 import { isDeepStrictEqual } from "node:util";
 import { Compile } from "typebox/compile";
 import { Meta } from "typebox/schema";
+import { Settings } from "typebox/system";
 import type { TSchema } from "typebox";
 import type { FieldCause } from "../errors.ts";
 
@@ -320,7 +321,7 @@ export function compileSchema(schema: unknown, field: string): CompiledSchema {
     // One cause per location, at the schema's own field (`spec.schema.spec.properties.a.type`, as
     // kube names a CRD schema's), with the value found there: the first error per location is the
     // most specific, and an error at a location that holds a deeper one only echoes it.
-    const errors = meta.Errors(schema) as SchemaError[];
+    const errors = allErrors(() => meta.Errors(schema));
     const paths = new Set(errors.map((e) => e.instancePath));
     const causes: FieldCause[] = [];
     for (const e of errors) {
@@ -340,11 +341,31 @@ export function compileSchema(schema: unknown, field: string): CompiledSchema {
   }
   const check = (value: unknown, fieldPrefix: string, old?: { value: unknown }): FieldCause[] => {
     if (validator.Check(value)) return [];
-    let errors = validator.Errors(value) as SchemaError[];
-    if (old !== undefined) errors = errors.filter((e) => !unchangedAt(value, old.value, e.instancePath));
+    const all = allErrors(() => validator.Errors(value));
+    let errors = all;
+    if (old !== undefined) errors = all.filter((e) => !unchangedAt(value, old.value, e.instancePath));
+    // Past the cap an error may be unreported: never let the ratchet pass such a value.
+    if (errors.length === 0 && all.length >= MAX_SCHEMA_ERRORS) errors = all.slice(0, 1);
     return toCauses(errors, value, fieldPrefix);
   };
   return { causes: [], check };
+}
+
+/**
+ * The most errors one check reports. TypeBox stops at 8 by default; the
+ * contract wants one cause per bad field, and the ratchet must see them all.
+ */
+const MAX_SCHEMA_ERRORS = 1000;
+
+/** A validator's errors up to MAX_SCHEMA_ERRORS (TypeBox's cap is a process setting: raised for this call only). */
+function allErrors(errors: () => unknown[]): SchemaError[] {
+  const previous = Settings.Get().maxErrors;
+  Settings.Set({ maxErrors: MAX_SCHEMA_ERRORS });
+  try {
+    return errors() as SchemaError[];
+  } finally {
+    Settings.Set({ maxErrors: previous });
+  }
 }
 
 /** Turns TypeBox errors into causes, one per distinct (field, message). */

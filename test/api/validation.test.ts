@@ -251,3 +251,15 @@ test("check words errors as kube-apiserver words a custom resource's (go-openapi
     "spec.when": 'FieldValueTypeInvalid Invalid value: "soon": spec.when in body must be of type date-time: "soon"',
   });
 });
+
+test("check reports every bad field (TypeBox alone stops at 8), and the ratchet never passes an error it could not see", () => {
+  const properties = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`p${i}`, { type: "integer" }]));
+  const { check } = compileSchema({ type: "object", properties }, "f");
+  const bad = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`p${i}`, "x"]));
+  assert.equal(check!(bad, "spec").length, 12);
+  // 11 misfits left as they were, the 12th changed: only that one is reported
+  assert.deepEqual(
+    check!({ ...bad, p11: "y" }, "spec", { value: bad }).map((c) => c.field),
+    ["spec.p11"],
+  );
+});

@@ -64,6 +64,18 @@ describe("resource types", () => {
     ]);
   });
 
+  it("every bad field has its cause, however many (one cause per field, API.md §4)", async () => {
+    const properties = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`p${String(i).padStart(2, "0")}`, { type: "integer" }]));
+    const base = await createType(c, { group: "many.example.com", kind: "Many", plural: "manies", schema: { spec: { type: "object", properties } } });
+    const spec = Object.fromEntries(Object.keys(properties).map((k) => [k, "text"]));
+    const res = await c.post(`${base}/namespaces/${freshNs()}/manies`, { metadata: { name: "m" }, spec });
+    assertStatus(res, 422, "Invalid");
+    assert.deepEqual(
+      fieldSet(res),
+      Object.keys(properties).map((k) => `spec.${k}`),
+    );
+  });
+
   it("an invalid schema is 422", async () => {
     const res = await c.post("/apis/setpoint.dev/v1/resourcetypes", {
       metadata: { name: "bads.bad.example.com" },
