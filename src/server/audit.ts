@@ -41,6 +41,19 @@ export interface AuditRecord {
   /** `allow` or `forbid`, when authorization ran. */
   decision?: "allow" | "forbid";
   receivedAt: number;
+  /** The event's ID, as the response's `Audit-Id` header told the client (auditIdOf); default a new UUID. */
+  auditID?: string;
+}
+
+/**
+ * The audit ID of an HTTP request, as kube-apiserver picks it: the client's
+ * `Audit-ID` header when it is a valid one (at most 255 characters, letters
+ * and digits separated by hyphens), else a new UUID. The server echoes it in
+ * the response's `Audit-Id` header.
+ */
+export function auditIdOf(header: string | string[] | undefined): string {
+  const given = Array.isArray(header) ? header[0] : header;
+  return given !== undefined && given.length < 256 && /^[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*$/.test(given) ? given : randomUUID();
 }
 
 /** What the API handler tells the audit log about its request: see AuditRecord. */
@@ -122,7 +135,7 @@ export class AuditLog {
   /** Queues one event; never throws, never waits. */
   record(r: AuditRecord): void {
     if (this.#closed) return;
-    const line = JSON.stringify(auditEvent(r, this.#now())) + "\n";
+    const line = JSON.stringify(auditEvent(r, this.#now(), r.auditID)) + "\n";
     if (this.#queuedBytes + line.length > this.#maxBytes) {
       this.stats.dropped++;
       const now = this.#now();

@@ -39,7 +39,7 @@ import {
 } from "./auth/authenticator.ts";
 import { checkEscalation } from "./auth/escalation.ts";
 import { alwaysAllow, followRbac, RbacAuthorizer, RbacIndex, type Authorizer } from "./auth/rbac.ts";
-import { AuditLog, auditNoteOf, type AuditNote, type AuditRecord } from "./audit.ts";
+import { AuditLog, auditIdOf, auditNoteOf, type AuditNote, type AuditRecord } from "./audit.ts";
 import { Limits, TooManyRequestsError } from "./limits.ts";
 import type { ServerOptions } from "./options.ts";
 import { parseRoute, type Route } from "./routes.ts";
@@ -71,6 +71,8 @@ export interface GateRequest {
   requestURI: string;
   sourceIP: string;
   userAgent?: string;
+  /** The audit event's ID (HTTP: the one its `Audit-Id` response header carries). */
+  auditID?: string;
   /**
    * The connection the request came on (an HTTP socket), if any: a token
    * authenticated on it is remembered for it, so the next request with the
@@ -193,6 +195,7 @@ export class Security {
       sourceIP: r.sourceIP,
       userAgent: r.userAgent,
       receivedAt,
+      auditID: r.auditID,
       user,
       code: status.code,
       failure: { reason: status.reason, message: status.message },
@@ -203,7 +206,7 @@ export class Security {
 
   /** Authenticates, limits and authorizes one request; throws a 401/403/429 ApiError (already audited). */
   admit(r: GateRequest, receivedAt = this.#now()): Admission {
-    const base = { attributes: r.attributes, requestURI: r.requestURI, sourceIP: r.sourceIP, userAgent: r.userAgent, receivedAt };
+    const base = { attributes: r.attributes, requestURI: r.requestURI, sourceIP: r.sourceIP, userAgent: r.userAgent, receivedAt, auditID: r.auditID };
     const refuse = (err: ApiError, user: UserInfo | undefined, decision?: "forbid"): never => this.#refuse(r, receivedAt, err, user, decision);
     const user = this.authenticator.enabled ? this.#authenticate(r) : ANONYMOUS;
     if (!user) return refuse(unauthorized(), undefined);
@@ -266,11 +269,15 @@ export class Security {
     // The console's static files (src/server/ui.ts) hold no data: they load without credentials.
     if (isUiPath(url.pathname)) return true;
     const attributes = attributesOf(route, method, url);
+    // As kube-apiserver: the response tells the client which audit event is its own.
+    let auditID: string | undefined;
+    if (this.audit) res.setHeader("Audit-Id", (auditID = auditIdOf(req.headers["audit-id"])));
     let admission: Admission | Promise<Admission>;
     try {
       admission = this.admitFresh({
         credentials: httpCredentials(req, false),
         connection: req.socket,
+        auditID,
         attributes,
         longRunning: attributes.verb === "watch",
         requestURI: req.url ?? "/",

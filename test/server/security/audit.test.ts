@@ -112,6 +112,31 @@ describe("audit log", () => {
     assert.equal(denied.objectRef.name, "l1");
   });
 
+  it("each response's Audit-Id header names its event; a valid Audit-ID from the client is kept (kube's)", async () => {
+    const tokens = join(dir, "tokens-id.csv");
+    writeFileSync(tokens, "t-admin,admin,1,system:masters\n");
+    const path = join(dir, "audit-id.log");
+    const t = await startTestServer({ durable: false, tokenAuthFile: tokens, auditLogPath: path });
+    const get = (uri: string, headers: Record<string, string>) => fetch(`${t.url}${uri}`, { headers, signal: AbortSignal.timeout(10_000) });
+    const mine = await get("/apis?mine", { authorization: "Bearer t-admin", "audit-id": "my-request-42" });
+    assert.equal(mine.status, 200);
+    assert.equal(mine.headers.get("audit-id"), "my-request-42");
+    const fresh = await get("/apis?fresh", { authorization: "Bearer t-admin", "audit-id": "not valid!" });
+    const refused = await get("/apis?refused", {});
+    assert.equal(refused.status, 401);
+    await Promise.all([mine.text(), fresh.text(), refused.text()]);
+    await t.stop();
+    const events = readFileSync(path, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    const idOf = (uri: string) => events.find((e) => e.requestURI === uri)?.auditID;
+    assert.equal(idOf("/apis?mine"), "my-request-42");
+    assert.match(fresh.headers.get("audit-id") ?? "", /^[0-9a-f-]{36}$/, "an invalid one is replaced");
+    assert.equal(idOf("/apis?fresh"), fresh.headers.get("audit-id"));
+    assert.equal(idOf("/apis?refused"), refused.headers.get("audit-id"));
+  });
+
   it("a full disk loses events without failing or stalling anything, and auditing resumes by itself", async () => {
     assert.ok(existsSync("/dev/full"), "/dev/full is on every Linux machine");
     const full = new AuditLog("/dev/full");
