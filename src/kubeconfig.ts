@@ -140,6 +140,12 @@ export function loadKubeconfig(options: LoadOptions = {}): KubeconfigTarget | un
     else if (u["client-certificate"]) target.cert = file(user.dir, u["client-certificate"]);
     if (u["client-key-data"]) target.key = data(u["client-key-data"]);
     else if (u["client-key"]) target.key = file(user.dir, u["client-key"]);
+    // kubectl would run a credential plugin; sending nothing instead would only earn a puzzling 401.
+    const plugin = u.exec ? "an exec credential plugin" : u["auth-provider"] ? "an auth-provider" : undefined;
+    if (plugin && target.token === undefined && target.cert === undefined)
+      throw new KubeconfigError(
+        `kubeconfig: user ${JSON.stringify(userName)} gets its credentials from ${plugin}, which setpoint does not run: give it a token, tokenFile or client certificate`,
+      );
   }
   if (typeof context.value.namespace === "string" && context.value.namespace !== "") target.namespace = context.value.namespace;
   return target;

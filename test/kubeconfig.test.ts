@@ -87,6 +87,25 @@ contexts:
     assert.equal(loadKubeconfig({ env: { HOME: dir } })?.server, "http://home:1");
     assert.equal(loadKubeconfig({ env: { HOME: dir }, kubeconfig: join(dir, "b.yaml") })?.server, "http://two:8080", "--kubeconfig wins");
   });
+
+  it("refuses a user whose credentials come from a plugin it does not run, rather than sending none", () => {
+    const dir = mkdtempSync(join(tmpdir(), "setpoint-kubeconfig-exec-"));
+    try {
+      const path = join(dir, "config");
+      const users = [
+        "- {name: ex, user: {exec: {apiVersion: client.authentication.k8s.io/v1, command: aws-iam-authenticator}}}",
+        "- {name: ap, user: {auth-provider: {name: oidc}}}",
+        "- {name: both, user: {token: t, exec: {apiVersion: client.authentication.k8s.io/v1, command: x}}}",
+      ];
+      const contexts = ["ex", "ap", "both"].map((u) => `- {name: ${u}, context: {cluster: c, user: ${u}}}`);
+      writeFileSync(path, ["clusters: [{name: c, cluster: {server: 'https://k:6443'}}]", "users:", ...users, "contexts:", ...contexts, ""].join("\n"));
+      assert.throws(() => loadKubeconfig({ kubeconfig: path, context: "ex" }), /user "ex" gets its credentials from an exec credential plugin/);
+      assert.throws(() => loadKubeconfig({ kubeconfig: path, context: "ap" }), /user "ap" gets its credentials from an auth-provider/);
+      assert.equal(loadKubeconfig({ kubeconfig: path, context: "both" })?.token, "t", "a token given beside a plugin is used");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe("clients with a kubeconfig over TLS", () => {
