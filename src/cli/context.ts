@@ -39,7 +39,10 @@ export interface CliContext {
 /** Adds the client options to a command (and to the root program, for use before the command). */
 export function addClientOptions(command: Command, options: { namespace?: boolean } = {}): Command {
   command.addOption(
-    new Option("-s, --server <url>", `Setpoint server URL, or several replicas' comma-separated (env: SETPOINT_SERVER; default: ${DEFAULT_SERVER})`),
+    new Option(
+      "-s, --server <url>",
+      `Setpoint server URL, or several replicas' comma-separated (env: SETPOINT_SERVER; default: the kubeconfig's server if there is one, else ${DEFAULT_SERVER})`,
+    ),
   );
   command.addOption(new Option("--token <token>", "bearer token for the server (env: SETPOINT_TOKEN; prefer the env var: flags show in ps)"));
   command.addOption(
@@ -47,9 +50,10 @@ export function addClientOptions(command: Command, options: { namespace?: boolea
   );
   command.addOption(new Option("--context <name>", "kubeconfig context to use (default: its current-context)"));
   command.addOption(
-    new Option("--request-timeout <duration>", "how long to wait for each answer before giving up on a server (or trying the next replica), e.g. 5s").argParser(
-      requestTimeout,
-    ),
+    new Option(
+      "--request-timeout <duration>",
+      "how long to wait for each answer before giving up on a server (or trying the next replica), e.g. 5s (default: 30s)",
+    ).argParser(requestTimeout),
   );
   if (options.namespace !== false) {
     command.addOption(new Option("-n, --namespace <namespace>", `namespace of namespaced objects (default: ${DEFAULT_NAMESPACE})`));

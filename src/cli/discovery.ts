@@ -1,7 +1,7 @@
 // Finds resource types the way kubectl does: from the server's discovery
 // documents (`/apis`, then `/apis/G/V` for each group's preferred version).
-// A TYPE argument may be a plural, a singular or a kind, in any case, and may
-// be qualified with its group (`pipelineruns.ci.setpoint.dev`) when two groups
+// A TYPE argument may be a plural, a singular, a kind or a short name (`pr`),
+// in any case, and may be qualified with its group (`pipelineruns.ci.setpoint.dev`) when two groups
 // share a name. Also builds the REST paths of a type's collections and objects.
 
 import type { ApiClient } from "./client.ts";
@@ -15,6 +15,8 @@ export interface ResourceInfo {
   singular: string;
   kind: string;
   namespaced: boolean;
+  /** Short names such as `pr`, as discovery lists them (kubectl get pr). */
+  shortNames?: string[];
 }
 
 interface ApiGroupList {
@@ -22,7 +24,7 @@ interface ApiGroupList {
 }
 interface ApiResourceList {
   groupVersion: string;
-  resources: Array<{ name: string; singularName?: string; namespaced: boolean; kind: string; verbs?: string[] }>;
+  resources: Array<{ name: string; singularName?: string; namespaced: boolean; kind: string; verbs?: string[]; shortNames?: string[] }>;
 }
 
 /** `plural.group`, the type's full name. */
@@ -79,7 +81,9 @@ export class Discovery {
       for (const r of list.resources) {
         if (r.name.includes("/")) continue; // subresources such as pipelineruns/status
         if (r.verbs !== undefined && !r.verbs.includes("list")) continue; // the create-only reviews
-        out.push({ group, version, plural: r.name, singular: r.singularName || r.kind.toLowerCase(), kind: r.kind, namespaced: r.namespaced });
+        const info: ResourceInfo = { group, version, plural: r.name, singular: r.singularName || r.kind.toLowerCase(), kind: r.kind, namespaced: r.namespaced };
+        if (r.shortNames !== undefined && r.shortNames.length > 0) info.shortNames = r.shortNames.map((n) => n.toLowerCase());
+        out.push(info);
       }
     }
     return out;
@@ -87,15 +91,17 @@ export class Discovery {
 
   /**
    * The type a user named: plural, singular or kind (any case), optionally
-   * followed by `.group`. Throws CliError if none or several match.
+   * followed by `.group`, or else a short name, as kubectl resolves them.
+   * Throws CliError if none or several match.
    */
   async resolve(query: string): Promise<ResourceInfo> {
     const types = await this.types();
     const q = query.toLowerCase();
-    const matches = types.filter((t) => {
+    let matches = types.filter((t) => {
       const names = [t.plural, t.singular, t.kind.toLowerCase()];
       return names.includes(q) || names.some((n) => q === `${n}.${t.group}` || q === `${n}.${t.version}.${t.group}`);
     });
+    if (matches.length === 0) matches = types.filter((t) => t.shortNames?.includes(q));
     if (matches.length === 1) return matches[0]!;
     if (matches.length === 0) {
       throw new CliError(`the server doesn't have a resource type ${JSON.stringify(query)} (the types it has: setpoint get resourcetypes)`);

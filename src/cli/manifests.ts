@@ -43,14 +43,14 @@ export async function readManifests(sources: readonly string[], readStdin: () =>
             .map((f) => join(source, f))
         : [source];
     } catch (error) {
-      throw new CliError(`cannot read ${source}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { cause: error });
+      throw new CliError(`cannot read ${source}: ${readProblem(error)}`, { cause: error });
     }
     for (const file of files) {
       let text: string;
       try {
         text = readFileSync(file, "utf8");
       } catch (error) {
-        throw new CliError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { cause: error });
+        throw new CliError(`cannot read ${file}: ${readProblem(error)}`, { cause: error });
       }
       out.push(...parseManifests(text, file));
     }
@@ -86,4 +86,13 @@ function expand(value: unknown, where: string): LooseObject[] {
   if (o.metadata === undefined || o.metadata === null) o.metadata = {};
   if (typeof o.metadata !== "object" || Array.isArray(o.metadata)) throw new CliError(`${where}: metadata must be an object`);
   return [o as LooseObject];
+}
+
+/** Why a file could not be read, in words (`no such file`, not `ENOENT`). */
+function readProblem(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === "ENOENT") return "no such file or directory";
+  if (code === "EACCES" || code === "EPERM") return "permission denied";
+  if (code === "EISDIR") return "it is a directory";
+  return code ?? (error as Error).message;
 }

@@ -70,8 +70,8 @@ export const toYamlText = (value: unknown): string => toYaml(value, { lineWidth:
 
 /**
  * The lines to print for an error: a server Status as
- * `Error from server (Reason): message` followed by one line per field cause,
- * anything else as `error: message`; nothing for ExitError. `context` (e.g.
+ * `Error from server (Reason): message` followed by one line per field cause
+ * (and, for a 401, one saying where a token goes), anything else as `error: message`; nothing for ExitError. `context` (e.g.
  * `error when applying x`) goes before the message.
  */
 export function formatError(error: unknown, context?: string): string {
@@ -82,6 +82,8 @@ export function formatError(error: unknown, context?: string): string {
     for (const c of error.status.details?.causes ?? []) {
       lines.push(c.field ? `  ${c.field}: ${c.message ?? ""}` : `  ${c.message ?? ""}`);
     }
+    // kubectl's bare "Unauthorized" leaves a newcomer guessing what to send.
+    if (error.code === 401) lines.push("  the server wants a valid bearer token: --token, SETPOINT_TOKEN, or a kubeconfig user's token");
     return lines.join("\n");
   }
   if (error instanceof CliError) return `error: ${prefix}${error.message}`;

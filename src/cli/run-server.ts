@@ -4,13 +4,15 @@
 //
 // Exit: SIGTERM/SIGINT close the server gracefully (final bookmarks, watches
 // closed, store flushed) and exit 0; a second signal exits 1 at once; a port
-// that cannot be bound prints one line naming the flag to change and exits 2;
+// that cannot be bound, or a data directory that cannot be used, prints one
+// line naming the flag to change and exits 2;
 // a server that fails otherwise to start, or to close, exits 1.
 
 import { pino, type Logger } from "pino";
 import { PIPELINE_VALIDATORS } from "../pipelines/resource-type.ts";
 import { ListenError, startServer, type RunningServer } from "../server.ts";
 import { probePort } from "../server/listen-error.ts";
+import { dataDirProblem } from "./data-dir.ts";
 import { listenErrorMessage } from "./flags.ts";
 import type { ServerOptions } from "../server/options.ts";
 import { ipcCommitPeers } from "../store/commit-peers.ts";
@@ -29,6 +31,14 @@ function hostPort(host: string, port: number): string {
 export async function runServer(options: ServerOptions, info: { version: string }): Promise<void> {
   const log = pino({ name: "setpoint-server", level: options.logLevel, base: { pid: process.pid } }, pino.destination({ dest: 1, sync: true }));
   const worker = isClusterWorker();
+  if (!worker && options.store === "lmdb") {
+    // Checked once, here, before any worker: LMDB's own error is a stack trace that names no flag.
+    const problem = dataDirProblem(options.dataDir);
+    if (problem !== undefined) {
+      process.stderr.write(`error: ${problem}\n`);
+      process.exit(2);
+    }
+  }
   if (!worker && options.workers > 1) {
     // Every worker would fail on a taken port and say so: check once, here, and say it once.
     await checkPorts(options);

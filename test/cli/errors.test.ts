@@ -6,7 +6,7 @@
 // shared options alike.
 
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { createServer, type AddressInfo, type Socket } from "node:net";
 import { join } from "node:path";
@@ -139,5 +139,39 @@ describe("up and agent pipelines share their agent options", () => {
       assert.equal(r.code, 2, r.stderr);
       assert.match(r.stderr, /'--parallel <n>' argument '0' is invalid/);
     }
+  });
+});
+
+describe("a data directory that cannot be used", () => {
+  it("server (one worker or several) and up: one line naming --data-dir, exit 2, no stack trace", async () => {
+    const file = join(dir, "a-file");
+    writeFileSync(file, "not a directory\n");
+    const cases: Array<[string[], RegExp]> = [
+      [["server", "--workers", "1", "--data-dir", join(file, "data")], /a part of its path is a file, not a directory/],
+      [["server", "--workers", "2", "--data-dir", join(file, "data")], /a part of its path is a file, not a directory/],
+      [["server", "--workers", "1", "--data-dir", file], /it is a file, not a directory/],
+      [["up", "--data-dir", join(file, "data")], /a part of its path is a file, not a directory/],
+    ];
+    const results = await Promise.all(cases.map(([args]) => runSetpoint([...args, "--http-port", "0", "--grpc-port", "0"])));
+    results.forEach((r, i) => {
+      const [args, why] = cases[i]!;
+      const shown = args[args.length - 1]!.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+      oneLine(r, 2, new RegExp(`^error: the data directory ${shown} cannot be used: `));
+      assert.match(r.stderr, why);
+      assert.match(r.stderr, /choose another with --data-dir \(or SETPOINT_DATA_DIR\)/);
+    });
+  });
+
+  it("a missing one is created, parents included, and the server starts", async () => {
+    const nested = join(dir, "new", "nested", "data");
+    const child = spawnSetpoint(["server", "--workers", "1", "--http-port", "0", "--grpc-port", "-1", "--data-dir", nested]);
+    const out = new LineReader(child.stdout!);
+    try {
+      await out.waitFor(/setpoint-server listening/);
+      assert.ok(statSync(nested).isDirectory());
+    } finally {
+      child.kill("SIGTERM");
+    }
+    assert.equal((await exited(child)).code, 0);
   });
 });

@@ -147,11 +147,14 @@ describe("setpoint apply", () => {
     assert.deepEqual(lines(r.stdout), ["pipelinerun.ci.setpoint.dev/good-after-bad created"]);
   });
 
-  it("fails on a file that is not valid YAML or lacks apiVersion, naming it", async () => {
-    const [syntax, missing] = await Promise.all([
+  it("fails on a file that is not valid YAML, lacks apiVersion or is not there, naming it", async () => {
+    const [syntax, missing, absent] = await Promise.all([
       cli(["apply", "-f", file("broken.yaml", "kind: [unclosed\n")]),
       cli(["apply", "-f", file("nokind.yaml", "metadata: {name: x}\n")]),
+      cli(["apply", "-f", "no-such-file.yaml"]),
     ]);
+    assert.equal(absent.code, 1);
+    assert.equal(absent.stderr, "error: cannot read no-such-file.yaml: no such file or directory\n");
     assert.equal(syntax.code, 1);
     assert.match(syntax.stderr, /broken\.yaml: invalid YAML/);
     assert.equal(missing.code, 1);
@@ -181,9 +184,9 @@ describe("setpoint get", () => {
     assert.equal(header!.indexOf("PHASE"), rows[0]!.indexOf("Running"));
   });
 
-  it("resolves TYPE by plural, singular or kind in any case, or plural.group", async () => {
+  it("resolves TYPE by plural, singular or kind in any case, or plural.group, or a short name (pr) as kubectl does", async () => {
     const results = await Promise.all(
-      ["pipelineruns", "PipelineRun", "PIPELINERUN", "pipelineruns.ci.setpoint.dev", "pipelinerun.ci.setpoint.dev"].map((type) =>
+      ["pipelineruns", "PipelineRun", "PIPELINERUN", "pipelineruns.ci.setpoint.dev", "pipelinerun.ci.setpoint.dev", "pr", "PR"].map((type) =>
         cli(["get", type, "alpha", "-n", "get", "-o", "name"]),
       ),
     );
@@ -472,16 +475,22 @@ describe("setpoint usage and auth", () => {
     assert.match(serverHelp.stdout, /Usage: setpoint server/);
   });
 
-  it("sends the token from --token or SETPOINT_TOKEN; without it the server's 401 is printed", async () => {
+  it("sends the token from --token or SETPOINT_TOKEN; without it, or with a wrong one, the server's 401 is printed with where a token goes", async () => {
     const secured = await startTestServer({ token: "s3cret" });
     try {
-      const [none, flag, env] = await Promise.all([
+      const [none, flag, env, wrong] = await Promise.all([
         runSetpointInProcess(["get", "resourcetypes", "--server", secured.url]),
         runSetpointInProcess(["get", "resourcetypes", "--server", secured.url, "--token", "s3cret"]),
         runSetpointInProcess(["get", "resourcetypes", "--server", secured.url], { env: { SETPOINT_TOKEN: "s3cret" } }),
+        runSetpointInProcess(["get", "resourcetypes", "--server", secured.url, "--token", "wrong"]),
       ]);
-      assert.equal(none.code, 1);
-      assert.match(none.stderr, /Error from server \(Unauthorized\)/);
+      for (const r of [none, wrong]) {
+        assert.equal(r.code, 1);
+        assert.match(
+          r.stderr,
+          /^Error from server \(Unauthorized\): .*\n {2}the server wants a valid bearer token: --token, SETPOINT_TOKEN, or a kubeconfig user's token\n$/,
+        );
+      }
       ok(flag);
       ok(env);
       assert.match(env.stderr, /No resources found/);

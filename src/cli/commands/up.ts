@@ -22,6 +22,7 @@ import { ListenError, startServer } from "../../server.ts";
 import type { CliContext } from "../context.ts";
 import { UsageError } from "../errors.ts";
 import { addPipelineAgentOptions, pipelineAgentArgs, type PipelineAgentFlags } from "../agent-options.ts";
+import { dataDirProblem } from "../data-dir.ts";
 import { createServerCommand, listenErrorMessage, serverOptionsOf } from "../flags.ts";
 import { writeKubeconfig } from "../kubeconfig.ts";
 import type { ServerOptions } from "../../server/options.ts";
@@ -126,8 +127,11 @@ export function upCommand(ctx: CliContext): Command {
     .description(
       "Runs the Setpoint server on the embedded store (every `setpoint server` flag works here), declares\n" +
         "the PipelineRun type, and starts one pipeline agent as a child process (restarted if it dies).\n" +
-        "Ctrl-C stops the agent, then the server. Logs at warn level unless --log-level says otherwise.",
+        "Ctrl-C stops the agent, then the server.",
     );
+  // up logs less than server (its banner says what a person needs): say so where --log-level is described.
+  const logLevel = command.options.find((o) => o.long === "--log-level");
+  if (logLevel) logLevel.description = logLevel.description.replace("default: info;", "default: warn for up;");
   addPipelineAgentOptions(command, { workDirDefault: "<data-dir>/workspaces" });
   command.option("--write-kubeconfig <path>", "write a kubeconfig for this server to PATH, for KUBECONFIG=PATH kubectl …");
   command.addHelpText(
@@ -138,6 +142,10 @@ export function upCommand(ctx: CliContext): Command {
     const options = serverOptionsOf(command, ctx.env);
     if (options.grpcPort === -1) throw new UsageError("setpoint up runs a pipeline agent, which talks gRPC: --grpc-port cannot be -1");
     if (command.getOptionValueSource("logLevel") !== "cli" && !ctx.env.SETPOINT_LOG_LEVEL) options.logLevel = "warn";
+    if (options.store === "lmdb") {
+      const problem = dataDirProblem(options.dataDir);
+      if (problem !== undefined) throw new UsageError(problem);
+    }
     const signal = ctx.interrupted();
     const server = await startServer(options, { version: ctx.version, validators: PIPELINE_VALIDATORS }).catch((err: unknown) => {
       throw err instanceof ListenError ? new UsageError(listenErrorMessage(err)) : err;
