@@ -241,6 +241,8 @@ export class ApiClient {
       message = `the Setpoint server at ${this.server} did not answer within ${this.#timeoutMs / 1000} s`;
     } else if (url.protocol === "https:" && /^ERR_SSL_|^EPROTO$/.test(code)) {
       message = `${this.server} does not speak TLS: this server serves plain HTTP, so use --server http://${url.host}`;
+    } else if (url.protocol === "https:" && UNTRUSTED_CERT.test(code)) {
+      message = `the server at ${this.server} presents a certificate this client does not trust (${code}): give its CA with a kubeconfig's certificate-authority (--kubeconfig), or NODE_EXTRA_CA_CERTS=ca.pem`;
     } else if (/^HPE_/.test(code)) {
       message = `${this.server} did not answer in HTTP/1.1 (${code}): is it the gRPC port? --server takes the HTTP port (8080 by default), e.g. --server http://${url.hostname}:8080`;
     } else {
@@ -265,6 +267,10 @@ function unnamedCreate(method: string, body: unknown): boolean {
   const name = (object as { metadata?: { name?: unknown } } | null)?.metadata?.name;
   return typeof name !== "string" || name === "";
 }
+
+/** Node's codes for a TLS certificate that does not verify (self-signed, unknown CA, expired, another host's). */
+const UNTRUSTED_CERT =
+  /^(DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|ERR_TLS_CERT_ALTNAME_INVALID)$/;
 
 /** Errors of a connection that never opened, so no request was sent. */
 const NOT_CONNECTED = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "EADDRNOTAVAIL"]);

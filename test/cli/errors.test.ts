@@ -12,6 +12,7 @@ import { createServer, type AddressInfo, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { exited, LineReader, runSetpoint, runSetpointInProcess, spawnSetpoint, type CliResult } from "../helpers/cli.ts";
+import { makePki } from "../helpers/pki.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 
 let s: TestServer;
@@ -173,5 +174,26 @@ describe("a data directory that cannot be used", () => {
       child.kill("SIGTERM");
     }
     assert.equal((await exited(child)).code, 0);
+  });
+});
+
+describe("a TLS server whose certificate the client does not trust", () => {
+  it("says so and how to give the CA, not 'is it running?'; with NODE_EXTRA_CA_CERTS the same command works", async () => {
+    const pki = makePki(mkdtempSync(join(dir, "pki-")));
+    const serving = pki.server("serving");
+    const tls = await startTestServer({ tlsCertFile: serving.cert, tlsPrivateKeyFile: serving.key });
+    try {
+      const untrusted = await runSetpoint(["get", "resourcetypes", "--server", tls.url]);
+      oneLine(
+        untrusted,
+        1,
+        /presents a certificate this client does not trust \(\w+\): give its CA with a kubeconfig's certificate-authority \(--kubeconfig\), or NODE_EXTRA_CA_CERTS=ca\.pem/,
+      );
+      assert.doesNotMatch(untrusted.stderr, /is it running/);
+      const trusted = await runSetpoint(["get", "resourcetypes", "--server", tls.url], { env: { NODE_EXTRA_CA_CERTS: pki.caCert } });
+      assert.equal(trusted.code, 0, trusted.stderr);
+    } finally {
+      await tls.stop();
+    }
   });
 });
