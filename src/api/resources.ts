@@ -114,6 +114,8 @@ export class Resources {
   readonly #catchUpMs: number;
   readonly #validators: TypeValidators;
   readonly #log: WarnLog;
+  /** Types whose objects #dropObjectsOf is removing now. */
+  readonly #dropping = new Set<string>();
 
   constructor(store: Store, hub: WatchHub, types: TypeRegistry, options: ResourcesOptions = {}) {
     this.#store = store;
@@ -363,8 +365,10 @@ export class Resources {
     delete m.deletionGracePeriodSeconds;
     delete o.status;
     defaultPart(o, "spec", t.specSchema);
-    if (t === RESOURCE_TYPES) this.#checkNewType(o);
-    else validateObject(o, t, { spec: true, status: false, check: this.#validators.get(t.name) });
+    if (t === RESOURCE_TYPES) {
+      this.#checkNewType(o);
+      this.#checkNoLeftovers(m.name!, options.dryRun);
+    } else validateObject(o, t, { spec: true, status: false, check: this.#validators.get(t.name) });
     for (let attempt = 0; ; attempt++) {
       try {
         const res = await this.#write(this.#key(t, { ...ref, name: m.name }), options, (current, revision) => {
@@ -598,8 +602,10 @@ export class Resources {
     return { op: "delete", object: serialize(last, t) };
   }
 
-  /** Removes the objects of a deleted ResourceType, in the background, one write each. */
+  /** Removes the objects of a deleted ResourceType, in the background, one write each (once at a time per type). */
   #dropObjectsOf(typeName: string): void {
+    if (this.#dropping.has(typeName)) return;
+    this.#dropping.add(typeName);
     const run = async () => {
       for (;;) {
         if (this.#types.byName(typeName)) return; // recreated meanwhile: keep its objects
@@ -619,9 +625,26 @@ export class Resources {
         );
       }
     };
-    run().catch((err: unknown) => {
-      // Typically the store is closing; what is left is removed if the type is deleted again.
-      this.#log.warn({ err, type: typeName }, "api: removing the objects of a deleted type stopped");
+    run()
+      .catch((err: unknown) => {
+        // Typically the store is closing; what is left is removed when the type is created or deleted again.
+        this.#log.warn({ err, type: typeName }, "api: removing the objects of a deleted type stopped");
+      })
+      .finally(() => this.#dropping.delete(typeName));
+  }
+
+  /**
+   * A ResourceType cannot be created again while objects of its deleted
+   * namesake remain (they would come back as the new type's): 409
+   * AlreadyExists in kube's words for a CRD that is still terminating, and
+   * their removal goes on (or starts again, after a restart cut it short).
+   */
+  #checkNoLeftovers(name: string, dryRun: boolean | undefined): void {
+    if (this.#store.get({ type: RESOURCE_TYPES.name, namespace: "", name })) return; // exists: the write answers AlreadyExists
+    if (this.#store.list({ type: name, limit: 1 }).items.length === 0) return;
+    if (!dryRun) this.#dropObjectsOf(name);
+    throw new AlreadyExistsError(`object is being deleted: ${RESOURCE_TYPES.plural}.${RESOURCE_TYPES.group} "${name}" already exists`, {
+      subject: { group: RESOURCE_TYPES.group, kind: RESOURCE_TYPES.plural, name },
     });
   }
 

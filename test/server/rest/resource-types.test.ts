@@ -41,6 +41,38 @@ describe("resource types", () => {
     assert.deepEqual(names(await ok(c.get(`${base}/things`))), []);
   });
 
+  it("a type cannot come back while objects of its deleted namesake remain: 409 as kube's terminating CRD, until they are gone", async () => {
+    const g = "again.example.com";
+    const base = await createType(c, { group: g, kind: "Again", plural: "agains" });
+    await created(c.post(`${base}/namespaces/x/agains`, { metadata: { name: "old" }, spec: { v: 1 } }));
+    await ok(c.del(`/apis/setpoint.dev/v1/resourcetypes/agains.${g}`));
+    // Objects the background removal has not reached (as after a restart cut it short), written behind the API.
+    for (let i = 0; i < 3; i++) {
+      await t.server.store.write({ type: `agains.${g}`, namespace: "x", name: `left-${i}` }, (_current, revision) => ({
+        op: "put",
+        object: JSON.stringify({ apiVersion: `${g}/v1`, kind: "Again", metadata: { name: `left-${i}`, namespace: "x", resourceVersion: String(revision) } }),
+      }));
+    }
+    const body = { metadata: { name: `agains.${g}` }, spec: { group: g, version: "v1", kind: "Again", plural: "agains" } };
+    const refused = await c.post("/apis/setpoint.dev/v1/resourcetypes", body);
+    assertStatus(refused, 409, "AlreadyExists");
+    assert.equal(refused.body.message, `object is being deleted: resourcetypes.setpoint.dev "agains.${g}" already exists`);
+    // The refusal restarted the removal: the type can be created once it is done, and starts empty.
+    const deadline = Date.now() + 10_000;
+    let res = refused;
+    while (res.status === 409) {
+      assert.ok(Date.now() < deadline, "the leftovers must be removed");
+      await new Promise((r) => setTimeout(r, 20));
+      res = await c.post("/apis/setpoint.dev/v1/resourcetypes", body);
+    }
+    assert.equal(res.status, 201, res.text);
+    assert.deepEqual(names(await ok(c.get(`${base}/agains`))), []);
+    // An existing type is AlreadyExists as always.
+    const again = await c.post("/apis/setpoint.dev/v1/resourcetypes", body);
+    assertStatus(again, 409, "AlreadyExists");
+    assert.equal(again.body.message, `resourcetypes.setpoint.dev "agains.${g}" already exists`);
+  });
+
   it("schema validation: 422 with one cause per bad field", async () => {
     const ns = freshNs();
     const res = await c.post(widgets(ns), widget("bad", { color: 1, tags: ["ok", 2] }));
