@@ -26,6 +26,7 @@ import { asObject, checkTypeMatches, generationChanged, invalid, sameContent, se
 import type { LooseObject } from "../wire.ts";
 import { applyPatch, checkPatch, type PatchType } from "./patch.ts";
 import { applyDefaults } from "./schema-defaults.ts";
+import { finalizerWarnings } from "./validation.ts";
 import { encodeContinue, expiredContinue, LATEST_REVISION, parseListQuery, parseRevision, parseWatchQuery, type RawQuery } from "./query.ts";
 import type { TypeRegistry } from "./registry.ts";
 import type { TypeValidators } from "./type-validators.ts";
@@ -66,6 +67,11 @@ function defaultPart(o: LooseObject, part: "spec" | "status", schema: unknown): 
   if (schema === undefined) return;
   const value = applyDefaults(schema, o[part]);
   if (value !== undefined) o[part] = value;
+}
+
+/** kube's warnings for finalizers a write adds, on custom types only (built-in types are not custom resources there). */
+function customFinalizerWarnings(t: TypeInfo, o: LooseObject, before: LooseObject | undefined): string[] {
+  return t.revision === 0 ? [] : finalizerWarnings(o.metadata.finalizers, before?.metadata.finalizers);
 }
 
 /** Items per store read when a list streams. */
@@ -335,7 +341,7 @@ export class Resources {
     }
     const o = asObject(body);
     checkTypeMatches(o, t);
-    const warnings = this.#checkFields(t, o, undefined, options);
+    const warnings = [...this.#checkFields(t, o, undefined, options), ...customFinalizerWarnings(t, o, undefined)];
     const m = o.metadata;
     if (t.namespaced) {
       if (m.namespace !== undefined && m.namespace !== "" && m.namespace !== ref.namespace) {
@@ -402,6 +408,7 @@ export class Resources {
       // (API.md §1); only a delete takes a uid precondition.
       const before = JSON.parse(current.json) as LooseObject;
       warnings = this.#checkFields(t, o, before, options);
+      if (subresource === undefined) warnings.push(...customFinalizerWarnings(t, o, before));
       return this.#decideUpdate(t, before, o, current, revision, subresource);
     });
     if (warnings.length > 0) options.warnings?.push(...warnings);
@@ -420,6 +427,7 @@ export class Resources {
       checkTypeMatches(patched, t);
       this.#checkIdentity(t, ref, patched);
       warnings = this.#checkFields(t, patched, before, options);
+      if (subresource === undefined) warnings.push(...customFinalizerWarnings(t, patched, before));
       const rv = patched.metadata.resourceVersion;
       if (rv !== undefined && rv !== null && String(rv) !== String(current.revision)) {
         parseRevision(String(rv), "metadata.resourceVersion");

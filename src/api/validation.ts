@@ -217,6 +217,26 @@ export function validateFinalizers(list: unknown, field: string): FieldCause[] {
   return causes;
 }
 
+/** Finalizers kube knows without a domain (its standardFinalizers). */
+const STANDARD_FINALIZERS = new Set(["kubernetes", "orphan", "foregroundDeletion"]);
+
+/**
+ * kube-apiserver's warnings for the finalizers a write adds to a custom
+ * resource (sorted, as its generateWarningsFromObj sends them): a name
+ * without a path draws `prefer a domain-qualified finalizer name …`.
+ */
+export function finalizerWarnings(finalizers: unknown, previous: unknown): string[] {
+  if (!Array.isArray(finalizers)) return [];
+  const had = new Set(Array.isArray(previous) ? previous : []);
+  const added = [...new Set(finalizers.filter((f): f is string => typeof f === "string" && !had.has(f)))].sort();
+  return added
+    .filter((f) => !f.includes("/") && !STANDARD_FINALIZERS.has(f))
+    .map(
+      (f) =>
+        `metadata.finalizers: ${JSON.stringify(f)}: prefer a domain-qualified finalizer name${f.includes(".") ? " including a path (/)" : ""} to avoid accidental conflicts with other finalizer writers`,
+    );
+}
+
 /**
  * Checks the metadata fields stored as sent that have no rules of their own
  * above: `generateName` is a string, `ownerReferences` a list of references

@@ -3,12 +3,35 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { warningTexts } from "../../../src/cli/client.ts";
 import { assertStatus, causeFields } from "../../helpers/server.ts";
-import { c, created, freshNs, gadget, gadgets, GROUP, GV, head, JSON_PATCH, names, ok, rv, useRestServer, widget, widgets } from "./fixture.ts";
+import { c, created, freshNs, gadget, gadgets, GROUP, GV, head, JSON_PATCH, MERGE, names, ok, rv, useRestServer, widget, widgets } from "./fixture.ts";
 
 useRestServer();
 
 describe("delete", () => {
+  it("a finalizer a write adds without a path draws kube's warning (custom types only; sorted; not again once present)", async () => {
+    const ns = freshNs();
+    const texts = (r: { headers: Headers }) => warningTexts(r.headers.get("warning"));
+    const prefer = (f: string, path: boolean) =>
+      `metadata.finalizers: "${f}": prefer a domain-qualified finalizer name${path ? " including a path (/)" : ""} to avoid accidental conflicts with other finalizer writers`;
+    const r = await c.request("POST", widgets(ns), { body: widget("w", { size: 1 }, { finalizers: ["example.com/ok", "zeta", "orphan", "a.example.com"] }) });
+    assert.equal(r.status, 201, r.text);
+    assert.deepEqual(texts(r), [prefer("a.example.com", true), prefer("zeta", false)]);
+    const p = await c.request("PATCH", `${widgets(ns)}/w`, {
+      body: { metadata: { finalizers: ["example.com/ok", "zeta", "orphan", "a.example.com", "beta"] } },
+      contentType: MERGE,
+    });
+    assert.equal(p.status, 200, p.text);
+    assert.deepEqual(texts(p), [prefer("beta", false)]);
+    // A built-in type is no custom resource: no warning.
+    const lease = await c.request("POST", `/apis/setpoint.dev/v1/namespaces/${ns}/leases`, {
+      body: { metadata: { name: "l", finalizers: ["zeta"] }, spec: {} },
+    });
+    assert.equal(lease.status, 201, lease.text);
+    assert.deepEqual(texts(lease), []);
+  });
+
   it("returns 200 with the object's last state, then it is gone", async () => {
     const ns = freshNs();
     const o = await created(c.post(widgets(ns), widget("d", { size: 3 })));
