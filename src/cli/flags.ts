@@ -485,11 +485,12 @@ function checkTogether(o: ServerOptions): void {
 
 const DESCRIPTION = `Setpoint is a lightweight, declarative, level-triggered control plane. Users
 declare the desired state of resources through a Kubernetes-style REST API;
-the server stores every object in LMDB under a global revision number and
-streams each change to watchers over HTTP, WebSocket and gRPC, while agents
-watch their objects, drive the world towards the declared spec and report what
-they observe in status. This command runs the server. Every flag can also be
-set with the environment variable shown; a flag wins over its variable.`;
+the server stores every object in LMDB (or in etcd, --store etcd) under a
+global revision number and streams each change to watchers over HTTP,
+WebSocket and gRPC, while agents watch their objects, drive the world towards
+the declared spec and report what they observe in status. This command runs
+the server. Every flag can also be set with the environment variable shown; a
+flag wins over its variable.`;
 
 const FORMATS = `
 Formats:

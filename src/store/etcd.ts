@@ -1051,14 +1051,21 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
   // ---- open ----
 
   // Members may be down while this replica starts: try a few times before giving up.
+  // The first failure says why (ECONNREFUSED, a TLS error); later ones only that the client's circuit breaker is open.
+  let firstFailure: unknown;
   for (let attempt = 1; ; attempt++) {
     try {
       mirror = await loadMirror("marker");
       break;
     } catch (err) {
+      firstFailure ??= err;
       if (attempt >= 5) {
         closeClients();
-        throw unavailable(`connection to ${options.endpoints.join(",")}`, err);
+        if (firstFailure instanceof ApiError && !(firstFailure instanceof ServiceUnavailableError)) throw firstFailure;
+        const why = (firstFailure instanceof Error ? firstFailure.message : String(firstFailure)).replace(/\s*Resolution note:\s*$/, "");
+        throw new ServiceUnavailableError(`store: etcd at ${options.endpoints.join(",")} cannot be reached (${why}): is etcd running there? (--etcd-servers)`, {
+          cause: firstFailure,
+        });
       }
       await sleep(200 * attempt, true);
     }

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -44,6 +45,21 @@ describe("setpoint-server: configuration that does not load", () => {
     const r = await runServer(["--data-dir", join(dir, "d1"), "--token-auth-file", file]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, new RegExp(`^error: ${file}: line 3: `, "m"));
+  });
+
+  it("an etcd that is not there: exit 1 and one error line naming the URLs, the first failure and --etcd-servers", async () => {
+    const hole = createServer();
+    await new Promise<void>((resolve) => hole.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(hole.address() as AddressInfo).port}`;
+    await new Promise((resolve) => hole.close(resolve)); // a port nothing listens on
+    const r = await runServer(["--store", "etcd", "--etcd-servers", url]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.stderr.trimEnd().split("\n").length, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      new RegExp(`^error: store: etcd at ${url} cannot be reached \\(.*ECONNREFUSED.*\\): is etcd running there\\? \\(--etcd-servers\\)$`, "m"),
+    );
+    assert.doesNotMatch(r.stderr, /circuit breaker/);
   });
 
   it("a key that does not fit its certificate: the error names both files", async () => {

@@ -8,7 +8,7 @@ import type { CliContext } from "../context.ts";
 
 export function serverCommand(ctx: CliContext): Command {
   const command = createServerCommand({ version: ctx.version, name: "server" });
-  command.summary("run the Setpoint server (REST, watch and gRPC) on the embedded LMDB store");
+  command.summary("run the Setpoint server (REST, watch and gRPC) on the embedded LMDB store, or on etcd");
   command.action(async () => {
     const options = serverOptionsOf(command, ctx.env);
     // Loaded here so that client commands do not load the store and server.
