@@ -14,6 +14,7 @@
 // revision) and by rejecting it otherwise (ERROR event, dropped connection, no
 // message for `idleTimeoutMs`).
 
+import { isIP } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { systemClock, type Clock } from "../clock.ts";
 import { resolveTargets, type Resolver, type Target } from "../endpoints.ts";
@@ -165,6 +166,8 @@ export class SetpointClient {
   /** `#httpUrls` with each name resolved to its replicas, once, at the first WebSocket watch. */
   #httpTargets: Promise<Target[]> | undefined;
   #httpCount: number;
+  /** Whether an HTTP URL's host is a name (looked up again after every target failed), not an address. */
+  readonly #named: boolean;
   #current = 0;
   readonly #options: ClientOptions;
   readonly #clock: Clock;
@@ -196,6 +199,7 @@ export class SetpointClient {
       .map((u) => u.trim())
       .filter((u) => u !== "");
     this.#httpCount = this.#httpUrls.length;
+    this.#named = this.#httpUrls.some((u) => URL.canParse(u) && isIP(new URL(u).hostname.replace(/^\[|\]$/g, "")) === 0);
     const statusTransport = options.statusTransport ?? (this.#httpUrls.length > 0 ? "http" : "grpc");
     if (statusTransport === "http") {
       if (this.#httpUrls.length === 0) throw new TypeError('client: statusTransport "http" needs httpUrl');
@@ -229,11 +233,17 @@ export class SetpointClient {
     return { grpcAddress: addresses[this.#current % addresses.length]!, httpUrl: this.#httpUrls[this.#current % Math.max(1, this.#httpUrls.length)] };
   }
 
-  /** Moves past the replica numbered `from` (default: the current one) to the next; no-op if another call already moved on. */
+  /**
+   * Moves past the replica numbered `from` (default: the current one) to the
+   * next; no-op if another call already moved on. Once every HTTP target was
+   * passed, the URLs' names are looked up again: a replaced replica behind a
+   * name (a headless Service's new pod) has a new address.
+   */
   failover(from: number = this.#current): void {
     if (this.#current !== from) return;
     this.#current++;
     this.calls.failover = (this.calls.failover ?? 0) + 1;
+    if (this.#current % Math.max(1, this.#httpCount) === 0) this.#httpTargets = undefined;
   }
 
   async get<T extends ApiObject = ApiObject>(ref: ObjectRef, options: CallOptions = {}): Promise<T> {
@@ -315,7 +325,7 @@ export class SetpointClient {
         if (err === undefined) resolve();
         else {
           // The replica failed this watch (not the API refusing it): resume on the next one.
-          if (err instanceof TransportError && (this.#clients.length > 1 || this.#httpCount > 1)) this.failover(used);
+          if (err instanceof TransportError && (this.#clients.length > 1 || this.#httpCount > 1 || this.#named)) this.failover(used);
           reject(err);
         }
       };

@@ -143,9 +143,17 @@ export class ApiClient {
     return this.#resolving;
   }
 
-  /** Moves past replica `from` (default: the current one, as `replica` names it) to the next; no-op if another caller already moved on. */
+  /**
+   * Moves past replica `from` (default: the current one, as `replica` names
+   * it) to the next; no-op if another caller already moved on. Once every
+   * replica was passed, the next resolveServers() looks the names up again: a
+   * replaced replica behind a name (a headless Service's new pod) has a new
+   * address.
+   */
   failover(from: string = this.replica): void {
-    if (this.replica === from) this.#current++;
+    if (this.replica !== from) return;
+    this.#current++;
+    if (this.#current % this.#targets.length === 0) this.#resolving = undefined;
   }
 
   /** Headers every request carries (the bearer token, if any). */

@@ -105,6 +105,8 @@ export async function followCollection(client: ApiClient, options: FollowOptions
     }
     // Watch from the newest revision until the history no longer has it.
     while (!signal.aborted) {
+      await client.resolveServers(); // looked up again after every replica failed
+      if (signal.aborted) return; // stopped meanwhile: a watch opened now would never hear the abort
       const streamServer = client.replica;
       const end = await streamOnce(client, options, revision, {
         onOpen() {
@@ -129,8 +131,8 @@ export async function followCollection(client: ApiClient, options: FollowOptions
         options.onNotice?.(`watch: revision ${revision} is no longer in the server's history; relisting`);
         break;
       }
-      // With several replicas, resume on the next one.
-      if (client.replicas.length > 1) client.failover(streamServer);
+      // With several replicas, resume on the next one (and after the last, look their names up again).
+      client.failover(streamServer);
       if (end.reason !== lastProblem)
         options.onNotice?.(
           `watch: disconnected (${end.reason}); retrying from revision ${revision}${client.replicas.length > 1 ? ` on ${client.replica}` : ""}`,

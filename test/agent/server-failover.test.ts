@@ -178,6 +178,54 @@ describe("clients fail over between replicas", () => {
     }
   });
 
+  it("a name whose address changes (its replica replaced): the SDK's informer and the CLI's follow look it up again once its addresses failed", async () => {
+    const [a, b] = await pair();
+    // The name stands for one replica at a time, as a headless Service whose pod was replaced by one with a new address.
+    let now = a;
+    let lookups = 0;
+    const resolve = async (hostname: string) => {
+      lookups++;
+      return hostname === "replaced.setpoint.test" ? [{ address: "127.0.0.1", port: now.server.port }] : [];
+    };
+    const name = `http://replaced.setpoint.test:${a.server.port}`;
+    const client = new SetpointClient({ grpcAddress: `127.0.0.1:${b.server.grpcPort}`, httpUrl: name, resolve, statusTransport: "grpc" });
+    const cli = new ApiClient({ server: name, resolve });
+    const writer = api(b.url);
+    const ref = { group: GROUP, version: "v1", plural: "items", namespace: "default" };
+    const path = `/apis/${GROUP}/v1/namespaces/default/items`;
+    const adds = new Map<string, number>();
+    const informer = new Informer<ApiObject>({ client, type: ref, transport: "websocket", backoff: { initialMs: 50, maxMs: 200 } });
+    informer.addHandlers({ onAdd: (o) => adds.set(o.metadata.name!, (adds.get(o.metadata.name!) ?? 0) + 1) });
+    const stop = new AbortController();
+    const running = informer.run(stop.signal);
+    const { seen, notices, initial, following } = follow(cli, path, stop.signal);
+    try {
+      await until(() => initial() === 0, "the CLI's initial list");
+      for (let i = 0; i < 3; i++) assert.equal((await writer.post(path, item(`r${i}`))).status, 201);
+      await until(() => adds.size === 3 && seen.length === 3, "three events in both");
+      now = b;
+      await a.stop();
+      for (let i = 3; i < 6; i++) assert.equal((await writer.post(path, item(`r${i}`))).status, 201);
+      await until(() => adds.size === 6 && seen.length === 6, `six events in both (notices: ${notices.join(" | ")})`);
+      assert.deepEqual(
+        seen,
+        [0, 1, 2, 3, 4, 5].map((i) => `ADDED r${i}`),
+      );
+      assert.ok(
+        [...adds.values()].every((n) => n === 1),
+        `each object added once: ${JSON.stringify([...adds])}`,
+      );
+      assert.equal(informer.stats.lists, 1, "the informer resumed, not relisted");
+      assert.ok(lookups >= 4, `the name was looked up again by both clients: ${lookups} lookups`);
+      assert.equal(cli.replica, `${name} (127.0.0.1:${b.server.port})`);
+    } finally {
+      stop.abort();
+      await running;
+      await following;
+      client.close();
+    }
+  });
+
   it("a real name (localhost) is resolved by the system: each of its addresses is a replica, and one that refuses is passed over", async () => {
     const [a] = await pair();
     const cli = new ApiClient({ server: `http://localhost:${a.server.port}` });
