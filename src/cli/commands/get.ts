@@ -22,7 +22,11 @@ export function getCommand(ctx: CliContext): Command {
     )
     .argument("<type>", "resource type, e.g. pipelineruns, pipelinerun, PipelineRun, pipelineruns.ci.setpoint.dev")
     .argument("[names...]", "object names (default: all)")
-    .addOption(new Option("-o, --output <format>", "output format").choices(OUTPUT_FORMATS))
+    .addOption(
+      new Option("-o, --output <format>", "output format: a table (default), wide (more columns), json, yaml, or name (TYPE/NAME per line)").choices(
+        OUTPUT_FORMATS,
+      ),
+    )
     .option("-l, --selector <selector>", "label selector, e.g. app=web,tier!=db or 'env in (prod,staging)'")
     .option("-A, --all-namespaces", "list across all namespaces")
     .addHelpText("after", "\nExamples:\n  setpoint get pipelineruns\n  setpoint get pipelinerun diamond -o yaml\n  setpoint get pipelineruns -A -l app=web");
