@@ -18,7 +18,7 @@ import { isIP } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { systemClock, type Clock } from "../clock.ts";
 import { resolveTargets, type Resolver, type Target } from "../endpoints.ts";
-import { AlreadyExistsError, ApiError, TimeoutError } from "../errors.ts";
+import { AlreadyExistsError, ApiError, NotFoundError, TimeoutError } from "../errors.ts";
 import { loadResourcesService, statusOfError, type ResourcesClient, type UnaryMethod } from "../proto.ts";
 import { HttpUnary, type HttpUnaryRequest } from "./http-unary.ts";
 import { grpcWatch, webSocketWatch, type WatchOptions } from "./watch-transports.ts";
@@ -474,10 +474,13 @@ export class SetpointClient {
           } else if (err) {
             if (err.code === grpc.status.DEADLINE_EXCEEDED && this.#clients.length > 1) this.failover(used);
             const mapped = errorOfGrpc(err);
+            // A create that finds its name taken, or a delete that finds nothing, may meet the lost attempt's own doing.
             if (lostAt !== undefined && mapped instanceof ApiError && mapped.reason === "AlreadyExists")
               reject(
                 new AlreadyExistsError(`${mapped.message} (the same ${verb} sent to ${lostAt} lost its answer: it may have created it)`, { cause: mapped }),
               );
+            else if (lostAt !== undefined && verb === "delete" && mapped instanceof NotFoundError)
+              reject(new NotFoundError(`${mapped.message} (the same delete sent to ${lostAt} lost its answer: it may have deleted it)`, { cause: mapped }));
             else reject(mapped);
           } else if (res === undefined) reject(new TransportError(`client: empty ${verb} response`));
           else resolve(res);

@@ -177,14 +177,17 @@ export class ApiClient {
    */
   async request(method: string, path: string, options: RequestOptions = {}): Promise<any> {
     await this.resolveServers();
+    /** The replica an earlier attempt may have reached before its answer was lost. */
+    let lostAt: string | undefined;
     for (let tries = this.#targets.length; ; tries--) {
       const server = this.replica;
       try {
         return await this.#requestOnce(method, path, options);
       } catch (error) {
         const replicaDown = error instanceof UnreachableError || (error instanceof ServerError && error.code === 503);
-        if (!replicaDown || tries <= 1) throw error;
+        if (!replicaDown || tries <= 1) throw lostAt === undefined ? error : afterLostAnswer(error, method, lostAt);
         this.failover(server);
+        if (!connectionRefused(error)) lostAt ??= server;
         if (unnamedCreate(method, options.body) && !connectionRefused(error)) {
           if (error instanceof UnreachableError)
             throw new UnreachableError(
@@ -259,6 +262,21 @@ export class ApiClient {
     }
     return new UnreachableError(message, { cause: error });
   }
+}
+
+/**
+ * The error of a request sent again after an attempt whose answer was lost:
+ * a create that finds its name taken, or a delete that finds nothing, may
+ * meet the lost attempt's own doing, and says so.
+ */
+function afterLostAnswer(error: unknown, method: string, lostAt: string): unknown {
+  if (!(error instanceof ServerError)) return error;
+  const own = (method === "POST" && error.reason === "AlreadyExists") || (method === "DELETE" && error.code === 404);
+  if (!own) return error;
+  return new ServerError({
+    ...error.status,
+    message: `${error.status.message} (the same request sent to ${lostAt} lost its answer: it may have been applied there)`,
+  });
 }
 
 /** A POST of an object without a name: each one the server applies creates another object. */

@@ -14,7 +14,7 @@ import { Agent } from "../../src/agent/agent.ts";
 import { SetpointClient, TransportError } from "../../src/agent/client.ts";
 import { ApiClient } from "../../src/cli/client.ts";
 import { applyOne } from "../../src/cli/commands/apply.ts";
-import { UnreachableError } from "../../src/cli/errors.ts";
+import { ServerError, UnreachableError } from "../../src/cli/errors.ts";
 import { followCollection, type WatchEvent } from "../../src/cli/follow.ts";
 import { ApiError, TimeoutError } from "../../src/errors.ts";
 import { exited, LineReader, spawnSetpoint } from "../helpers/cli.ts";
@@ -148,6 +148,39 @@ describe("clients under replica faults (3-member etcd, replicas as processes)", 
     } finally {
       sdkRefused.close();
     }
+  });
+
+  it("a delete whose answer is lost is sent to the next replica; its NotFound says the lost attempt may have deleted it (SDK and CLI)", async () => {
+    const [a, b] = r.replicas;
+    const grpcProxy = await startCuttingProxy(portOf(a!.grpc));
+    const httpProxy = await startCuttingProxy(portOf(a!.url));
+    proxies.push(grpcProxy, httpProxy);
+    for (const name of ["del-sdk", "del-cli"]) await createAcked(() => [b!.url], COLLECTION, thing(name));
+
+    const sdk = new SetpointClient({ grpcAddress: `127.0.0.1:${grpcProxy.port},${b!.grpc}` });
+    try {
+      await sdk.list(ref);
+      grpcProxy.arm("del-sdk");
+      await assert.rejects(sdk.delete({ ...ref, name: "del-sdk" }), (err: unknown) => {
+        assert.ok(err instanceof ApiError && err.reason === "NotFound", String(err));
+        assert.match(err.message, /lost its answer: it may have deleted it/);
+        return true;
+      });
+      assert.equal(grpcProxy.cuts(), 1);
+    } finally {
+      sdk.close();
+    }
+
+    const cli = new ApiClient({ server: `http://127.0.0.1:${httpProxy.port},${b!.url}` });
+    await cli.request("GET", COLLECTION);
+    httpProxy.arm("del-cli");
+    await assert.rejects(cli.request("DELETE", `${COLLECTION}/del-cli`), (err: unknown) => {
+      assert.ok(err instanceof ServerError && err.code === 404, String(err));
+      assert.match(err.message, /lost its answer: it may have been applied there/);
+      return true;
+    });
+    assert.equal(httpProxy.cuts(), 1);
+    assert.deepEqual(await stored("del-"), [], "both deleted");
   });
 
   it("the CLI's follow (setpoint watch) leaves a replica that stops answering without closing, and resumes on the next", async () => {
