@@ -16,6 +16,7 @@ await runAgent<Greeting>({
   type: { group: "demo.example.com", version: "v1", plural: "greetings" },
   stateDir: ".hello-state",
   signal: stop.signal,
+  onError: (err, key) => console.error(`${key ?? "hello"}: ${(err as Error).message}`), // e.g. the server is not up yet: it retries
   async reconcile(key, { object, updateStatus }) {
     if (!object) return console.log(`${key}: gone`);
     const generation = object.metadata.generation;

@@ -247,7 +247,18 @@ export class Agent<T extends ApiObject = ApiObject> {
   }
 }
 
-/** Runs an agent until `options.signal` aborts (see `Agent`). */
-export function runAgent<T extends ApiObject = ApiObject>(options: AgentOptions<T> & { signal: AbortSignal }): Promise<void> {
-  return new Agent<T>(options).run(options.signal);
+/**
+ * Runs an agent until `options.signal` aborts (see `Agent`), keeping the
+ * process alive meanwhile: while the server is unreachable the agent waits on
+ * backoff timers alone, which (systemClock's) do not hold the process, and
+ * Node would end it in the middle of `await runAgent(…)` (exit code 13, no
+ * message).
+ */
+export async function runAgent<T extends ApiObject = ApiObject>(options: AgentOptions<T> & { signal: AbortSignal }): Promise<void> {
+  const keepAlive = setInterval(() => {}, 2 ** 30);
+  try {
+    await new Agent<T>(options).run(options.signal);
+  } finally {
+    clearInterval(keepAlive);
+  }
 }

@@ -84,7 +84,8 @@ export function errorOfGrpc(err: grpc.ServiceError): Error {
       { code: err.code, cause: err },
     );
   }
-  return new TransportError(`client: gRPC call failed: ${err.message}`, { code: err.code, cause: err });
+  // grpc-js ends an unreachable address's message with an empty "Resolution note: ".
+  return new TransportError(`client: gRPC call failed: ${err.message.replace(/\s*Resolution note:\s*$/, "")}`, { code: err.code, cause: err });
 }
 
 export function parseObject<T>(bytes: Buffer | string, what: string): T {
