@@ -155,8 +155,9 @@ async function openCore(
   };
   let security: Security;
   try {
-    // On etcd other replicas write too: RBAC decisions catch up with them first (src/server/security.ts).
-    security = createSecurity(o, { hub, log, clock, sync: o.store === "etcd" && store.sync ? () => store.sync!() : undefined });
+    // Where other processes write too (etcd replicas, --workers peers), RBAC decisions catch up with them first (src/server/security.ts).
+    const shared = o.store === "etcd" || extra.commitPeers !== undefined;
+    security = createSecurity(o, { hub, log, clock, sync: shared && store.sync ? () => store.sync!() : undefined });
   } catch (err) {
     hub.close();
     await store.close();

@@ -110,9 +110,10 @@ export class Security {
   /** The RBAC index, in RBAC mode (for escalation checks). */
   readonly #index: RbacIndex | undefined;
   /**
-   * In RBAC mode on a store other replicas write too (etcd): resolves once
-   * this replica's RBAC index holds every change committed anywhere before
-   * the call. Undefined when the index is always current (LMDB).
+   * In RBAC mode on a store other processes write too (etcd replicas,
+   * --workers peers): resolves once this process's RBAC index holds every
+   * change committed anywhere before the call. Undefined when the index is
+   * always current (one process).
    */
   readonly #fresh: (() => Promise<void>) | undefined;
   /** The user on whose behalf the current request runs (set around the API handler). */
@@ -166,13 +167,13 @@ export class Security {
   }
 
   /**
-   * admit(), deciding on a current RBAC index: across replicas (etcd) it
-   * first waits until this replica has seen every role change committed
-   * anywhere before the request, so that a role change applies to the next
-   * request on every replica (API.md §8). Synchronous where there is nothing
-   * to wait for: no RBAC across replicas, no valid credentials (401 at once,
-   * whatever the store's state), or a member of system:masters. Rejects with
-   * 503 (audited) when the store cannot tell in time.
+   * admit(), deciding on a current RBAC index: across processes (etcd
+   * replicas, --workers) it first waits until this one has seen every role
+   * change committed anywhere before the request, so that a role change
+   * applies to the next request on every replica (API.md §8). Synchronous
+   * where there is nothing to wait for: RBAC off or one process, no valid
+   * credentials (401 at once, whatever the store's state), or a member of
+   * system:masters. Rejects with 503 (audited) when the store cannot tell in time.
    */
   admitFresh(r: GateRequest): Admission | Promise<Admission> {
     const fresh = this.#fresh;
@@ -467,9 +468,10 @@ export function createSecurity(o: ServerOptions, deps: { hub: WatchHub; log: Log
     // No catch-up per decision: the store tells the hub of each commit before
     // the write is acknowledged (this process) or announced (--workers peers).
     authorizer = new RbacAuthorizer(index);
-    // Across replicas, the index learns of another replica's commit through
-    // etcd's watch, a moment later: a decision first catches up (one
-    // linearizable read, shared by the requests that wait at the same time).
+    // Across processes, the index learns of another one's commit a moment
+    // later (etcd's watch; the primary's relayed notice): a decision first
+    // catches up (etcd: one linearizable read shared by the requests waiting
+    // at the same time; LMDB: a fresh read snapshot).
     const sync = deps.sync;
     if (sync) fresh = async () => deps.hub.waitFor(await sync());
   }
