@@ -84,6 +84,22 @@ describe("applyOne", () => {
     const stored = (await api(t.url).get("/apis/apply.example.com/v1/namespaces/default/things/warned")).body;
     assert.equal(stored.extra, undefined);
   });
+
+  it("an object of a type the server lacks: says to apply the type; for a PipelineRun on a bare server, where its type comes from", async () => {
+    const gizmo = "apiVersion: apply.example.com/v1\nkind: Gizmo\nmetadata: {name: g}\n";
+    const run = "apiVersion: ci.setpoint.dev/v1\nkind: PipelineRun\nmetadata: {name: r}\nspec: {tasks: [{name: a, run: 'true'}]}\n";
+    const [other, pipelineRun] = await Promise.all([
+      runSetpointInProcess(["apply", "-f", "-", "--server", t.url], { input: gizmo }),
+      runSetpointInProcess(["apply", "-f", "-", "--server", t.url], { input: run }),
+    ]);
+    assert.equal(other.code, 1);
+    assert.match(other.stderr, /^error: .*the server has no resource type for kind "Gizmo" in "apply\.example\.com\/v1": apply its ResourceType first\n$/);
+    assert.equal(pipelineRun.code, 1);
+    assert.match(
+      pipelineRun.stderr,
+      /no resource type for kind "PipelineRun" .*: start a pipeline agent \(setpoint agent pipelines, or setpoint up .*\), .*or apply examples\/pipelines\/resource-type\.yaml\n$/,
+    );
+  });
 });
 
 describe("warningTexts", () => {

@@ -77,9 +77,12 @@ function collect(value: string, previous: string[] | undefined): string[] {
 async function typeOf(discovery: Discovery, m: Manifest): Promise<ResourceInfo> {
   const t = await discovery.forObject(String(m.object.apiVersion), String(m.object.kind));
   if (t) return t;
-  throw new CliError(
-    `the server has no resource type for kind ${JSON.stringify(m.object.kind)} in ${JSON.stringify(m.object.apiVersion)}: apply its ResourceType first`,
-  );
+  // A PipelineRun on a bare `setpoint server` is the usual first case: say where its type comes from.
+  const pipelineRun = m.object.kind === "PipelineRun" && String(m.object.apiVersion).startsWith("ci.setpoint.dev/");
+  const how = pipelineRun
+    ? "start a pipeline agent (setpoint agent pipelines, or setpoint up instead of setpoint server), which declares it, or apply examples/pipelines/resource-type.yaml"
+    : "apply its ResourceType first";
+  throw new CliError(`the server has no resource type for kind ${JSON.stringify(m.object.kind)} in ${JSON.stringify(m.object.apiVersion)}: ${how}`);
 }
 
 function namespaceOf(t: ResourceInfo, m: Manifest, namespace: string, given: boolean): string | undefined {
