@@ -185,7 +185,7 @@ export class ApiClient {
         return await this.#requestOnce(method, path, options);
       } catch (error) {
         const replicaDown = error instanceof UnreachableError || (error instanceof ServerError && error.code === 503);
-        if (!replicaDown || tries <= 1) throw lostAt === undefined ? error : afterLostAnswer(error, method, lostAt);
+        if (!replicaDown || tries <= 1) throw lostAt === undefined ? this.#everyReplica(error) : afterLostAnswer(error, method, lostAt);
         this.failover(server);
         if (!connectionRefused(error)) lostAt ??= server;
         if (unnamedCreate(method, options.body) && !connectionRefused(error)) {
@@ -198,6 +198,12 @@ export class ApiClient {
         }
       }
     }
+  }
+
+  /** With several replicas, an unreachable error says every one was tried, not only the last. */
+  #everyReplica(error: unknown): unknown {
+    if (!(error instanceof UnreachableError) || this.#targets.length < 2) return error;
+    return new UnreachableError(`tried every replica (${this.#targets.map((t) => t.label).join(", ")}): ${error.message}`, { cause: error });
   }
 
   async #requestOnce(method: string, path: string, options: RequestOptions): Promise<any> {

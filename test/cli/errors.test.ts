@@ -197,3 +197,12 @@ describe("a TLS server whose certificate the client does not trust", () => {
     }
   });
 });
+
+describe("several replicas, none up", () => {
+  it("the error names every replica tried, not only the last", async () => {
+    const [a, b] = [await startTestServer(), await startTestServer()];
+    await Promise.all([a.stop(), b.stop()]);
+    const r = await runSetpointInProcess(["get", "resourcetypes", "--server", `${a.url},${b.url}`]);
+    oneLine(r, 1, new RegExp(`^error: tried every replica \\(${a.url}, ${b.url}\\): cannot reach the Setpoint server at ${b.url}: ECONNREFUSED`));
+  });
+});
