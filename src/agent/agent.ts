@@ -18,6 +18,7 @@
 //   flush the state directory, close the connection.
 
 import { systemClock, type Clock } from "../clock.ts";
+import type { Resolver } from "../endpoints.ts";
 import { ConflictError, NotFoundError } from "../errors.ts";
 import { splitKey, keyOf, type CacheReader } from "./cache.ts";
 import { SetpointClient, type ApiObject, type TypeRef } from "./client.ts";
@@ -51,13 +52,19 @@ export type AgentReconciler<T extends ApiObject = ApiObject> = (key: string, ctx
 export interface AgentOptions<T extends ApiObject = ApiObject> {
   /** Replicas with the same name share the work; a lowercase DNS label. */
   name: string;
-  /** gRPC address of the server, `host:port`. */
+  /** gRPC address of the server, `host:port`, or several replicas' comma-separated (ClientOptions.grpcAddress). */
   grpcAddress: string;
-  /** HTTP URL of the server; needed for WebSocket watches (the default). */
+  /** HTTP URL of the server, or several comma-separated; needed for WebSocket watches (the default) and REST status writes. */
   httpUrl?: string;
+  /** Resolves `httpUrl`'s host names to their replicas (ClientOptions.resolve). Default: the system resolver. */
+  resolve?: Resolver;
   token?: string;
   /** TLS for gRPC and wss:// (see ClientOptions.tls). */
   tls?: import("./client.ts").ClientTls;
+  /** Deadline of each unary call (ClientOptions.timeoutMs). Default 10000 ms. */
+  timeoutMs?: number;
+  /** gRPC keepalive ping interval and timeout, to leave a hung replica (ClientOptions.keepaliveMs). Default 10000 ms. */
+  keepaliveMs?: number;
   /** The type to reconcile; with `namespace`, only that namespace. */
   type: TypeRef;
   labelSelector?: string;
@@ -127,8 +134,11 @@ export class Agent<T extends ApiObject = ApiObject> {
     this.client = new SetpointClient({
       grpcAddress: options.grpcAddress,
       httpUrl: options.httpUrl,
+      resolve: options.resolve,
       token: options.token,
       tls: options.tls,
+      timeoutMs: options.timeoutMs,
+      keepaliveMs: options.keepaliveMs,
       statusTransport: options.statusTransport,
       clock: this.#clock,
     });

@@ -80,6 +80,34 @@ describe("agent", () => {
     await a.stop();
   });
 
+  test("takes the client's resolver, deadline and keepalive: a server named by a host name only its resolver knows", async () => {
+    const port = new URL(env.server.url).port;
+    const looked: string[] = [];
+    const a = start(
+      {
+        httpUrl: `http://replicas.agent.test:${port}`,
+        resolve: async (hostname, p) => {
+          looked.push(hostname);
+          return hostname === "replicas.agent.test" ? [{ address: "127.0.0.1", port: p }] : [];
+        },
+        timeoutMs: 20_000,
+        keepaliveMs: 20_000,
+        reconcile: async (_key, ctx) => {
+          const o = ctx.object as ApiObject<{ size: number }> | undefined;
+          if (o && o.status === undefined) await ctx.updateStatus({ doubled: o.spec!.size * 2 });
+        },
+      },
+      (key) => key === "default/resolved",
+    );
+    try {
+      await createWidget(env.http, "resolved", { size: 4 });
+      await waitFor("the status written through the resolved name", async () => (await env.http.get(path("resolved"))).body.status?.doubled === 8);
+      assert.ok(looked.includes("replicas.agent.test"), `the resolver was asked: ${looked.join(",")}`);
+    } finally {
+      await a.stop();
+    }
+  });
+
   test("a stale status write gets a conflict and a requeue, never an overwrite", async () => {
     await createWidget(env.http, "conflict", { size: 1 });
     const seen: Array<{ generation: number; outcome: string }> = [];
