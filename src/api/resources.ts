@@ -171,6 +171,17 @@ export class Resources {
   }
 
   /**
+   * Before a ResourceType write on a store other replicas write too (etcd):
+   * brings this replica's view up to every write acknowledged anywhere, so
+   * that a name clash with a type another replica has just created is found.
+   * (Two clashing creates racing on two replicas can still both pass, as
+   * kube's CRD naming check runs after the fact.)
+   */
+  async #typesCurrent(t: TypeInfo): Promise<void> {
+    if (t === RESOURCE_TYPES && this.#store.sync) await this.#store.sync();
+  }
+
+  /**
    * The object's newest state: every write acknowledged anywhere before the
    * call (a consistent read). With `resourceVersion` as kube reads it on a get:
    * "0" any state this server has, R a state at least as new as R (504
@@ -336,6 +347,7 @@ export class Resources {
   /** Creates an object (201); status in the body is dropped. A dry run's object has no resourceVersion, as in kube. */
   async create(ref: ResourceRef, body: unknown, options: WriteOptions = {}): Promise<string> {
     const t = await this.#resolveCurrent(ref, false);
+    await this.#typesCurrent(t);
     if (t.namespaced && ref.namespace === undefined) {
       throw new ApiError("MethodNotAllowed", `create ${t.plural}: POST to /apis/${apiVersionOf(t)}/namespaces/NAMESPACE/${t.plural}`);
     }
@@ -396,6 +408,7 @@ export class Resources {
   /** Replaces an object (PUT). `status` names the /status subresource: only status changes there, and only there. */
   async update(ref: ResourceRef, body: unknown, subresource?: "status", options: WriteOptions = {}): Promise<string> {
     const t = await this.#resolveCurrent(ref, true);
+    await this.#typesCurrent(t);
     const o = asObject(body);
     checkTypeMatches(o, t);
     this.#checkIdentity(t, ref, o);
@@ -418,6 +431,7 @@ export class Resources {
   /** Patches an object or its status, atomically against its current state. */
   async patch(ref: ResourceRef, type: PatchType, patch: unknown, subresource?: "status", options: WriteOptions = {}): Promise<string> {
     const t = await this.#resolveCurrent(ref, true);
+    await this.#typesCurrent(t);
     checkPatch(type, patch);
     let warnings: string[] = [];
     const res = await this.#write(this.#key(t, ref), options, (current, revision) => {
