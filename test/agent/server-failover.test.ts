@@ -6,10 +6,11 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { SetpointClient, type ApiObject } from "../../src/agent/client.ts";
+import { SetpointClient, type ApiObject, type ClientOptions } from "../../src/agent/client.ts";
 import { Informer } from "../../src/agent/informer.ts";
 import { ApiClient } from "../../src/cli/client.ts";
 import { followCollection, type WatchEvent } from "../../src/cli/follow.ts";
+import type { Resolver } from "../../src/endpoints.ts";
 import { api, createType, etcdServerOptions, startTestServer, type TestServer } from "../helpers/server.ts";
 
 const GROUP = "failover.example.com";
@@ -55,6 +56,38 @@ function follow(client: ApiClient, path: string, signal: AbortSignal) {
     backoff: { initialMs: 50, maxMs: 200 },
   });
   return { seen, notices, initial: () => initial, following };
+}
+
+/**
+ * The SDK's WebSocket informer and the CLI's follow, both given `name` (an
+ * http URL whose host only `resolve` knows) for the items of the default
+ * namespace; gRPC goes to `client.grpcAddress`. `stop()` ends both.
+ */
+function watchThroughName(name: string, resolve: Resolver, client: Pick<ClientOptions, "grpcAddress" | "statusTransport">) {
+  const sdk = new SetpointClient({ ...client, httpUrl: name, resolve });
+  const cli = new ApiClient({ server: name, resolve });
+  const path = `/apis/${GROUP}/v1/namespaces/default/items`;
+  const adds = new Map<string, number>();
+  const ref = { group: GROUP, version: "v1", plural: "items", namespace: "default" };
+  const informer = new Informer<ApiObject>({ client: sdk, type: ref, transport: "websocket", backoff: { initialMs: 50, maxMs: 200 } });
+  informer.addHandlers({ onAdd: (o) => adds.set(o.metadata.name!, (adds.get(o.metadata.name!) ?? 0) + 1) });
+  const abort = new AbortController();
+  const running = informer.run(abort.signal);
+  const followed = follow(cli, path, abort.signal);
+  return {
+    client: sdk,
+    cli,
+    path,
+    adds,
+    informer,
+    ...followed,
+    async stop() {
+      abort.abort();
+      await running;
+      await followed.following;
+      sdk.close();
+    },
+  };
 }
 
 before(async () => {
@@ -135,16 +168,8 @@ describe("clients fail over between replicas", () => {
       return hostname === "replicas.setpoint.test" ? [a, b].map((r) => ({ address: "127.0.0.1", port: r.server.port })) : [];
     };
     const name = `http://replicas.setpoint.test:${a.server.port}`;
-    const client = new SetpointClient({ grpcAddress: `127.0.0.1:${a.server.grpcPort},127.0.0.1:${b.server.grpcPort}`, httpUrl: name, resolve });
-    const cli = new ApiClient({ server: name, resolve });
-    const ref = { group: GROUP, version: "v1", plural: "items", namespace: "default" };
-    const path = `/apis/${GROUP}/v1/namespaces/default/items`;
-    const adds = new Map<string, number>();
-    const informer = new Informer<ApiObject>({ client, type: ref, transport: "websocket", backoff: { initialMs: 50, maxMs: 200 } });
-    informer.addHandlers({ onAdd: (o) => adds.set(o.metadata.name!, (adds.get(o.metadata.name!) ?? 0) + 1) });
-    const stop = new AbortController();
-    const running = informer.run(stop.signal);
-    const { seen, notices, initial, following } = follow(cli, path, stop.signal);
+    const w = watchThroughName(name, resolve, { grpcAddress: `127.0.0.1:${a.server.grpcPort},127.0.0.1:${b.server.grpcPort}` });
+    const { client, cli, path, adds, informer, seen, notices, initial } = w;
     try {
       await until(() => initial() === 0, "the CLI's initial list");
       assert.deepEqual(cli.replicas, [`${name} (127.0.0.1:${a.server.port})`, `${name} (127.0.0.1:${b.server.port})`]);
@@ -171,10 +196,7 @@ describe("clients fail over between replicas", () => {
       );
       assert.ok(looked.every((h) => h === "replicas.setpoint.test") && looked.length === 2, `resolved once per client: ${looked.join(",")}`);
     } finally {
-      stop.abort();
-      await running;
-      await following;
-      client.close();
+      await w.stop();
     }
   });
 
@@ -188,17 +210,9 @@ describe("clients fail over between replicas", () => {
       return hostname === "replaced.setpoint.test" ? [{ address: "127.0.0.1", port: now.server.port }] : [];
     };
     const name = `http://replaced.setpoint.test:${a.server.port}`;
-    const client = new SetpointClient({ grpcAddress: `127.0.0.1:${b.server.grpcPort}`, httpUrl: name, resolve, statusTransport: "grpc" });
-    const cli = new ApiClient({ server: name, resolve });
+    const w = watchThroughName(name, resolve, { grpcAddress: `127.0.0.1:${b.server.grpcPort}`, statusTransport: "grpc" });
+    const { cli, path, adds, informer, seen, notices, initial } = w;
     const writer = api(b.url);
-    const ref = { group: GROUP, version: "v1", plural: "items", namespace: "default" };
-    const path = `/apis/${GROUP}/v1/namespaces/default/items`;
-    const adds = new Map<string, number>();
-    const informer = new Informer<ApiObject>({ client, type: ref, transport: "websocket", backoff: { initialMs: 50, maxMs: 200 } });
-    informer.addHandlers({ onAdd: (o) => adds.set(o.metadata.name!, (adds.get(o.metadata.name!) ?? 0) + 1) });
-    const stop = new AbortController();
-    const running = informer.run(stop.signal);
-    const { seen, notices, initial, following } = follow(cli, path, stop.signal);
     try {
       await until(() => initial() === 0, "the CLI's initial list");
       for (let i = 0; i < 3; i++) assert.equal((await writer.post(path, item(`r${i}`))).status, 201);
@@ -219,10 +233,7 @@ describe("clients fail over between replicas", () => {
       assert.ok(lookups >= 4, `the name was looked up again by both clients: ${lookups} lookups`);
       assert.equal(cli.replica, `${name} (127.0.0.1:${b.server.port})`);
     } finally {
-      stop.abort();
-      await running;
-      await following;
-      client.close();
+      await w.stop();
     }
   });
 

@@ -7,17 +7,13 @@
 // next requests were decided on the old roles (a revoked user let in).
 
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
-import { nodeEntry } from "../../helpers/node-entry.ts";
+import { startChildServer, type ChildServer } from "../../helpers/child-server.ts";
 
-const REPO = fileURLToPath(new URL("../../..", import.meta.url));
 const DEADLINE_MS = 60_000;
 const RBAC = "/apis/rbac.authorization.k8s.io/v1";
 const ROUNDS = 60;
@@ -40,44 +36,31 @@ function call(url: string, method: string, path: string, token: string, body?: u
 
 describe("RBAC with --workers 2: a role change applies to the next request on either worker", () => {
   let dir: string;
-  let child: ChildProcess;
-  let exited: Promise<number | null>;
+  let server: ChildServer;
   let url: string;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "setpoint-rbac-workers-"));
     writeFileSync(join(dir, "tokens.csv"), "t-admin,admin,1,system:masters\nt-carol,carol,2\n");
-    const args = ["--http-port", "0", "--grpc-port", "-1", "--data-dir", join(dir, "data"), "--workers", "2", "--no-fsync"];
-    args.push("--token-auth-file", join(dir, "tokens.csv"), "--authorization-mode", "RBAC");
-    child = spawn(process.execPath, [...nodeEntry("src/main.ts"), ...args], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
-    let output = "";
-    child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
-    exited = new Promise((resolve) => child.on("exit", (code) => resolve(code)));
-    url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no listening line within ${DEADLINE_MS} ms: ${output}`)), DEADLINE_MS);
-      void exited.then((code) => reject(new Error(`server exited with ${code}: ${output}`)));
-      createInterface({ input: child.stdout! }).on("line", (line) => {
-        output += `${line}\n`;
-        try {
-          const entry = JSON.parse(line) as { msg?: string; url?: string };
-          if (entry.msg === "setpoint-server listening" && entry.url) {
-            clearTimeout(timer);
-            resolve(entry.url);
-          }
-        } catch {
-          // not a log line
-        }
-      });
-    });
+    server = await startChildServer(join(dir, "data"), [
+      "--workers",
+      "2",
+      "--no-fsync",
+      "--token-auth-file",
+      join(dir, "tokens.csv"),
+      "--authorization-mode",
+      "RBAC",
+    ]);
+    url = server.url;
     const role = { metadata: { name: "types-reader" }, rules: [{ apiGroups: ["setpoint.dev"], resources: ["resourcetypes"], verbs: ["list"] }] };
     assert.equal(await call(url, "POST", `${RBAC}/clusterroles`, "t-admin", role), 201);
   });
   after(async () => {
     for (const agent of agents) agent.destroy();
-    if (child && child.exitCode === null) {
-      child.kill("SIGTERM");
-      const code = await Promise.race([exited, new Promise((r) => setTimeout(r, DEADLINE_MS))]);
-      if (code === undefined) child.kill("SIGKILL");
+    if (server && server.child.exitCode === null) {
+      server.child.kill("SIGTERM");
+      const code = await Promise.race([server.exited, new Promise((r) => setTimeout(r, DEADLINE_MS))]);
+      if (code === undefined) server.child.kill("SIGKILL");
     }
     rmSync(dir, { recursive: true, force: true });
   });
