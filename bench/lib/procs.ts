@@ -317,7 +317,10 @@ export function etcdStoreEndpoints(): string | undefined {
 /** Starts `node server.mjs` on 127.0.0.1 with a temp data dir; resolves once it logs its URL. */
 export async function startSetpoint(options: SetpointStartOptions = {}): Promise<ServerHandle> {
   const dataDir = options.dataDir ?? tempDir("setpoint-bench-data-");
-  const storeArgs = sharedEtcd ? ["--store", "etcd", "--etcd-servers", sharedEtcd.endpoints, "--etcd-prefix", `/bench-${process.pid}-${++etcdPrefixes}`] : [];
+  // A server given its own --store (etcd-writes.ts's LMDB baseline) is not put on the shared etcd.
+  const ownStore = options.args?.includes("--store") ?? false;
+  const storeArgs =
+    sharedEtcd && !ownStore ? ["--store", "etcd", "--etcd-servers", sharedEtcd.endpoints, "--etcd-prefix", `/bench-${process.pid}-${++etcdPrefixes}`] : [];
   const args = [
     ...(options.nodeArgs ?? []),
     options.bundle ?? serverBundle(),
