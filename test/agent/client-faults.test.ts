@@ -232,10 +232,12 @@ describe("clients under replica faults (3-member etcd, replicas as processes)", 
     await createAcked(() => [b!.url], COLLECTION, thing("status-1"));
     const client = new SetpointClient({ grpcAddress: `${a!.grpc},${b!.grpc}`, httpUrl: `${a!.url},${b!.url}`, timeoutMs: 1500 });
     const obj = { ...ref, name: "status-1" };
+    // Only the call made while A hangs is meant to meet the 1.5 s deadline; the others get room on a busy machine.
+    const roomy = { timeoutMs: 30_000 };
     try {
-      const current = await client.get(obj);
+      const current = await client.get(obj, roomy);
       assert.equal(client.replica.httpUrl, a!.url);
-      await client.updateStatus(obj, { ...current, status: { phase: "one" } }); // the connection to A is open
+      await client.updateStatus(obj, { ...current, status: { phase: "one" } }, roomy); // the connection to A is open
       a!.child.kill("SIGSTOP");
       await assert.rejects(
         client.updateStatus(obj, { ...current, metadata: { ...current.metadata, resourceVersion: undefined }, status: { phase: "two" } }),
@@ -245,7 +247,11 @@ describe("clients under replica faults (3-member etcd, replicas as processes)", 
         },
       );
       assert.equal(client.replica.httpUrl, b!.url, "the next call goes to B");
-      const written = await client.updateStatus(obj, { ...current, metadata: { ...current.metadata, resourceVersion: undefined }, status: { phase: "three" } });
+      const written = await client.updateStatus(
+        obj,
+        { ...current, metadata: { ...current.metadata, resourceVersion: undefined }, status: { phase: "three" } },
+        roomy,
+      );
       assert.deepEqual(written.status, { phase: "three" });
     } finally {
       a!.child.kill("SIGCONT");
@@ -262,7 +268,7 @@ describe("clients under replica faults (3-member etcd, replicas as processes)", 
     const obj = { ...ref, name: "named-hang" };
     let failed = 0;
     try {
-      await client.get(obj); // connected to the first address: A
+      await client.get(obj, { timeoutMs: 30_000 }); // connected to the first address: A (room on a busy machine)
       a!.child.kill("SIGSTOP");
       const deadline = Date.now() + 60_000;
       let answered = false;
