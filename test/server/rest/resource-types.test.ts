@@ -44,15 +44,17 @@ describe("resource types", () => {
   it("a type cannot come back while objects of its deleted namesake remain: 409 as kube's terminating CRD, until they are gone", async () => {
     const g = "again.example.com";
     const base = await createType(c, { group: g, kind: "Again", plural: "agains" });
-    await created(c.post(`${base}/namespaces/x/agains`, { metadata: { name: "old" }, spec: { v: 1 } }));
-    await ok(c.del(`/apis/setpoint.dev/v1/resourcetypes/agains.${g}`));
-    // Objects the background removal has not reached (as after a restart cut it short), written behind the API.
-    for (let i = 0; i < 3; i++) {
-      await t.server.store.write({ type: `agains.${g}`, namespace: "x", name: `left-${i}` }, (_current, revision) => ({
-        op: "put",
-        object: JSON.stringify({ apiVersion: `${g}/v1`, kind: "Again", metadata: { name: `left-${i}`, namespace: "x", resourceVersion: String(revision) } }),
-      }));
-    }
+    for (let i = 0; i < 3; i++) await created(c.post(`${base}/namespaces/x/agains`, { metadata: { name: `old-${i}` }, spec: { v: i } }));
+    // The type deleted with its objects left, as after a restart cut their
+    // removal short: the ResourceType is removed behind the API, so no removal
+    // runs (a delete through the API starts one, which could win the race
+    // against the create below).
+    await t.server.store.write({ type: "resourcetypes.setpoint.dev", namespace: "", name: `agains.${g}` }, (current, revision) => {
+      assert.ok(current, "the type is stored");
+      const last = JSON.parse(current.json) as { metadata: { resourceVersion?: string } };
+      last.metadata.resourceVersion = String(revision);
+      return { op: "delete", object: JSON.stringify(last) };
+    });
     const body = { metadata: { name: `agains.${g}` }, spec: { group: g, version: "v1", kind: "Again", plural: "agains" } };
     const refused = await c.post("/apis/setpoint.dev/v1/resourcetypes", body);
     assertStatus(refused, 409, "AlreadyExists");
