@@ -179,12 +179,17 @@ export class Security {
     const fresh = this.#fresh;
     if (fresh === undefined) return this.admit(r);
     const receivedAt = this.#now();
-    const user = this.authenticator.enabled ? this.#authenticate(r) : ANONYMOUS;
-    if (!user || user.groups.includes(MASTERS_GROUP)) return this.admit(r);
+    const user = this.#userOf(r);
+    if (!user || user.groups.includes(MASTERS_GROUP)) return this.#admitAs(r, receivedAt, user);
     return fresh().then(
-      () => this.admit(r, receivedAt),
+      () => this.#admitAs(r, receivedAt, user),
       (err: unknown) => this.#refuse(r, receivedAt, toApiError(err), user),
     );
+  }
+
+  /** Whom the request is from: anonymous when no authentication is configured, undefined when its credentials are not valid. */
+  #userOf(r: GateRequest): UserInfo | undefined {
+    return this.authenticator.enabled ? this.#authenticate(r) : ANONYMOUS;
   }
 
   /** Audits a refused request, then throws its error. */
@@ -206,10 +211,14 @@ export class Security {
   }
 
   /** Authenticates, limits and authorizes one request; throws a 401/403/429 ApiError (already audited). */
-  admit(r: GateRequest, receivedAt = this.#now()): Admission {
+  admit(r: GateRequest): Admission {
+    return this.#admitAs(r, this.#now(), this.#userOf(r));
+  }
+
+  /** admit() for a request already authenticated as `user` (undefined: 401), received at `receivedAt`. */
+  #admitAs(r: GateRequest, receivedAt: number, user: UserInfo | undefined): Admission {
     const base = { attributes: r.attributes, requestURI: r.requestURI, sourceIP: r.sourceIP, userAgent: r.userAgent, receivedAt, auditID: r.auditID };
     const refuse = (err: ApiError, user: UserInfo | undefined, decision?: "forbid"): never => this.#refuse(r, receivedAt, err, user, decision);
-    const user = this.authenticator.enabled ? this.#authenticate(r) : ANONYMOUS;
     if (!user) return refuse(unauthorized(), undefined);
     const master = user.groups.includes(MASTERS_GROUP);
     let release: () => void = () => {};
