@@ -400,6 +400,36 @@ for (const transport of ["http", "ws"] as const) {
       }
     });
 
+    it("at the contract's limits: a 253-character name in a 63-character namespace, an object near 1.5 MiB", async () => {
+      const ns = `${transport}${"n".repeat(63 - transport.length)}`;
+      const name = ["a", "b", "c"].map((ch) => ch.repeat(63)).join(".") + `.${"d".repeat(61)}`;
+      assert.equal(name.length, 253);
+      const big = "é".repeat(700 * 1024); // 1.37 MiB of UTF-8
+      const opened = await openWatch(transport, gadgets(ns), "", METADATA);
+      assert.equal(opened.status, 200);
+      const w = (opened as { watch: Watch }).watch;
+      try {
+        const made = await c.post(gadgets(ns), { metadata: { name, labels: { app: "big" } }, spec: { size: 1, secret: big } });
+        assert.equal(made.status, 201, made.text.slice(0, 300));
+        const one = await as("GET", `${gadgets(ns)}/${name}`, METADATA);
+        assert.equal(one.status, 200);
+        assertPartialOf(one.body, made.body);
+        assert.ok(one.text.length < 2048, `metadata only: ${one.text.length} bytes`);
+        const list = await as("GET", gadgets(ns), METADATA_LIST);
+        assert.equal(list.body.kind, "PartialObjectMetadataList");
+        assert.deepEqual(
+          list.body.items.map((o: any) => o.metadata.name),
+          [name],
+        );
+        assert.ok(list.text.length < 2048, `metadata only: ${list.text.length} bytes`);
+        await w.until(1, "the ADDED of the big object");
+        assert.equal(w.events[0]!.type, "ADDED");
+        assertPartialOf(w.events[0]!.object, made.body);
+      } finally {
+        w.stop();
+      }
+    });
+
     it("the List form, or a form the server does not know, is 406 before the stream starts", async () => {
       const ns = freshNs();
       for (const accept of [METADATA_LIST, "application/json;as=Foo;g=meta.k8s.io;v=v1"]) {
