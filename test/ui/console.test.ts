@@ -503,6 +503,71 @@ describe("web console in Chromium", { skip: browserSkipReason() }, () => {
     }
   });
 
+  it("at the contract's limits (a 253-character name in a 63-character namespace, a ~1 MiB object, markup in status) no page scrolls sideways at 1280 or 400 px, and user data stays text", async () => {
+    const s = await startTestServer({ durable: false });
+    const { context, page, errors } = await openPage(browser);
+    try {
+      const http = api(s.url);
+      const prefix = await createType(http, WIDGETS);
+      const namespace = `${"n".repeat(30)}-${"s".repeat(32)}`;
+      // Dots are the only break a DNS subdomain offers: 62 letters between them, no space anywhere.
+      const name = `${`${"a".repeat(62)}.`.repeat(4)}z`;
+      assert.equal(namespace.length, 63);
+      assert.equal(name.length, 253);
+      const long = await http.post(`${prefix}/namespaces/${namespace}/widgets`, {
+        ...widget(name, { ["l".repeat(63)]: "v".repeat(63) }),
+        spec: { command: `echo ${"x".repeat(400)}` },
+      });
+      assert.equal(long.status, 201, long.text);
+      const markup = "<img src=x onerror=alert(1)>";
+      const put = await http.put(`${prefix}/namespaces/${namespace}/widgets/${name}/status`, {
+        ...long.body,
+        status: { phase: markup, conditions: [{ type: "Ready", status: "False", reason: `<b>${"R".repeat(300)}</b>`, message: "a message: \"'&<>" }] },
+      });
+      assert.equal(put.status, 200, put.text);
+      // About 1 MiB of JSON: 8,000 lines of YAML and one line of 150,000 characters.
+      const lines = Array.from({ length: 8000 }, (_, i) => `line ${i} ${"y".repeat(100)}`);
+      const big = await http.post(`${prefix}/namespaces/default/widgets`, { ...widget("big"), spec: { lines, blob: "z".repeat(150_000) } });
+      assert.equal(big.status, 201, big.text);
+
+      const sideways = async () => Number(await page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth"));
+      const objectPage = `${s.url}/ui/#/o/${WIDGET_TYPE}/${namespace}/${name}`;
+      for (const width of [1280, 400]) {
+        await page.setViewportSize({ width, height: 800 });
+        await page.goto(`${s.url}/ui/#/`);
+        await page.locator(`tr[data-type="${WIDGET_TYPE}"] td[data-count="2"]`).waitFor();
+        assert.ok((await sideways()) <= 0, `types at ${width} px scroll sideways by ${await sideways()} px`);
+        await page.goto(`${s.url}/ui/#/t/${WIDGET_TYPE}`);
+        await page.locator(".grid-row", { hasText: "aaaa" }).waitFor();
+        assert.ok((await sideways()) <= 0, `the table at ${width} px scrolls sideways by ${await sideways()} px`);
+        await page.goto(objectPage);
+        await page.locator("pre.yaml", { hasText: "xxxx" }).waitFor();
+        await page.locator("table.plain td", { hasText: "RRRR" }).waitFor();
+        assert.ok((await sideways()) <= 0, `the object at ${width} px scrolls sideways by ${await sideways()} px`);
+        await page.click('button:has-text("Delete")');
+        await page.locator(".confirm").waitFor();
+        assert.ok((await sideways()) <= 0, `the delete question at ${width} px scrolls sideways by ${await sideways()} px`);
+        await page.click('.confirm button:has-text("No")');
+        await shot(page, `limits-${width}`);
+        await page.goto(`${s.url}/ui/#/o/${WIDGET_TYPE}/default/big`);
+        await page.locator("pre.yaml", { hasText: "line 7999" }).waitFor({ timeout: 60_000 });
+        assert.ok((await sideways()) <= 0, `the 1 MiB object at ${width} px scrolls sideways by ${await sideways()} px`);
+      }
+      // The big object's next revision shows too (the page did not hang on the first).
+      assert.equal((await http.patch(`${prefix}/namespaces/default/widgets/big`, { spec: { extra: "changed" } })).status, 200);
+      await page.locator("pre.yaml", { hasText: "extra: changed" }).waitFor({ timeout: 60_000 });
+      await page.goto(objectPage);
+      await page.locator(".phase", { hasText: markup }).waitFor();
+      // A condition's message is on the page, not only in a tooltip.
+      await page.locator("table.plain td", { hasText: `a message: "'&<>` }).waitFor();
+      assert.equal(await page.locator("main img, main b").count(), 0, "status is shown as text, never as HTML");
+      assert.deepEqual(unexpected(errors), []);
+    } finally {
+      await context.close();
+      await s.stop();
+    }
+  });
+
   it("fits a phone-sized viewport", async () => {
     const env: PipelineEnv = await startPipelineEnv();
     const { context, page } = await openPage(browser, { viewport: { width: 390, height: 844 }, colorScheme: "dark" });

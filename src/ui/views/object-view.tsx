@@ -162,28 +162,33 @@ export function ObjectView({ type, namespace, name, epoch }: { type: TypeInfo; n
             {conditions(object).length === 0 ? (
               <p class="muted">None.</p>
             ) : (
-              <table class="plain">
-                <thead>
-                  <tr>
-                    <th scope="col">Type</th>
-                    <th scope="col">Status</th>
-                    <th scope="col">Reason</th>
-                    <th scope="col">Age</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {conditions(object).map((c) => (
-                    <tr title={c.message}>
-                      <td>{c.type}</td>
-                      <td>
-                        <Phase text={c.status} tone={c.status === "True" ? "Succeeded" : c.status === "False" ? "Failed" : "Running"} />
-                      </td>
-                      <td>{c.reason}</td>
-                      <td>{age(c.lastTransitionTime, now)}</td>
+              <div class="scroll-x">
+                <table class="plain conditions">
+                  <thead>
+                    <tr>
+                      <th scope="col">Type</th>
+                      <th scope="col">Status</th>
+                      <th scope="col">Reason</th>
+                      <th scope="col">Age</th>
                     </tr>
-                  ))}
-                </tbody>
-              </table>
+                  </thead>
+                  <tbody>
+                    {conditions(object).map((c) => (
+                      <tr title={c.message}>
+                        <td>{c.type}</td>
+                        <td>
+                          <Phase text={c.status} tone={c.status === "True" ? "Succeeded" : c.status === "False" ? "Failed" : "Running"} />
+                        </td>
+                        <td class="wrap">
+                          {c.reason}
+                          {c.message ? <div class="muted cond-message">{c.message}</div> : null}
+                        </td>
+                        <td>{age(c.lastTransitionTime, now)}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
             )}
             <h2>Seen while open</h2>
             <ol class="history" aria-label="revisions seen while this page is open">
