@@ -51,9 +51,19 @@ export const auth = {
   },
 };
 
-/** Human words for a failure: 401 and 403 say what they mean. */
+/**
+ * Human words for a failure: 401 and 403 say what they mean. A 401 while a
+ * token is set means the server refused that token (a 401 for an earlier
+ * token is dropped, see `auth.unauthorized`), which is not the same news as
+ * "no token yet": a mistyped token must not look like nothing happened.
+ */
 export function describeFailure(f: WatchFailure): string {
-  if (f.code === 401) return `Not signed in (401 Unauthorized): ${f.message && f.message !== "Unauthorized" ? f.message : "this server needs a bearer token"}`;
+  if (f.code === 401) {
+    const detail = f.message && f.message !== "Unauthorized" ? `: ${f.message}` : "";
+    return auth.token()
+      ? `Token refused (401 Unauthorized)${detail || ": this server does not accept the token given (mistyped, revoked, or another server's)"}`
+      : `Not signed in (401 Unauthorized)${detail || ": this server needs a bearer token"}`;
+  }
   if (f.code === 403) return `Not allowed (403 Forbidden): ${f.message}`;
   if (f.code === 0) return `${f.reason}: ${f.message}`;
   return `${f.code} ${f.reason}: ${f.message}`;

@@ -62,7 +62,9 @@ function TokenDialog({ failure, onToken }: { failure: WatchFailure; onToken: (t:
         }}
       >
         <h2 id="token-title">Sign in</h2>
-        <p>{describeFailure(failure)}</p>
+        <p role="alert" data-refused={auth.token() ? "true" : undefined}>
+          {describeFailure(failure)}
+        </p>
         <p class="muted">The token is kept in this tab only (sessionStorage) and sent to this server alone.</p>
         <label for="token">Bearer token</label>
         <input id="token" name="token" type="password" autocomplete="off" ref={input} value={value} onInput={(e) => setValue(e.currentTarget.value)} />

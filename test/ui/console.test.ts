@@ -444,11 +444,24 @@ describe("web console in Chromium", { skip: browserSkipReason() }, () => {
       const http = api(s.url, { token: "s3cret-token" });
       const prefix = await createType(http, WIDGETS);
       await http.post(`${prefix}/namespaces/default/widgets`, widget("classified"));
+      // Every URL the page asks for, WebSockets included: a token must never be in one (they end up in logs and history).
+      const urls: string[] = [];
+      page.on("request", (r) => urls.push(r.url()));
+      page.on("websocket", (w) => urls.push(w.url()));
       await page.goto(`${s.url}/ui/`);
       await page.locator('[role="dialog"]', { hasText: "401" }).waitFor();
+      await page.locator('[role="dialog"]', { hasText: /Not signed in .*needs a bearer token/ }).waitFor();
       await shot(page, "sign-in");
       const body = await page.locator("body").textContent();
       assert.doesNotMatch(body ?? "", /widgets\.demo\.example\.com|classified/, "no data without a token");
+      assert.equal(await page.locator("tr[data-type]").count(), 0);
+
+      // A wrong token is refused in so many words, not met with the same prompt as no token at all.
+      await page.fill("#token", "not-the-token");
+      await page.press("#token", "Enter");
+      await page.locator('[role="dialog"]', { hasText: "Token refused (401 Unauthorized)" }).waitFor();
+      assert.equal(await page.locator('[role="dialog"] [role="alert"]').count(), 1, "the refusal is announced");
+      await shot(page, "sign-in-refused");
       assert.equal(await page.locator("tr[data-type]").count(), 0);
 
       await page.fill("#token", "s3cret-token");
@@ -462,6 +475,16 @@ describe("web console in Chromium", { skip: browserSkipReason() }, () => {
       await http.post(`${prefix}/namespaces/default/widgets`, widget("also-classified"));
       await page.locator('.grid-row[data-name="also-classified"]').waitFor();
       assert.equal(await page.evaluate('sessionStorage.getItem("setpoint.console.token")'), "s3cret-token");
+      const b64 = (t: string) => Buffer.from(t).toString("base64url");
+      assert.ok(
+        urls.some((u) => u.startsWith("ws://")),
+        "the page's watches are WebSockets",
+      );
+      assert.deepEqual(
+        urls.filter((u) => /s3cret-token|not-the-token/.test(decodeURIComponent(u)) || u.includes(b64("s3cret-token")) || u.includes(b64("not-the-token"))),
+        [],
+        "no token in any URL",
+      );
       assert.equal(await page.evaluate("localStorage.length"), 0);
       assert.equal((await context.cookies()).length, 0);
     } finally {
