@@ -16,6 +16,12 @@ const here = dirname(fileURLToPath(import.meta.url));
 
 const TYPES = { ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".html": "text/html; charset=utf-8" };
 
+/**
+ * The tab's icon, inline (CSP img-src allows data:): without one the browser
+ * asks the server for /favicon.ico on every load and logs its 404.
+ */
+const ICON = `data:image/svg+xml,${encodeURIComponent('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><circle cx="8" cy="8" r="6" fill="#0b5cad"/></svg>')}`;
+
 /** The HTML shell: no inline script or style, so the CSP can forbid both. */
 function indexHtml(script, style) {
   return `<!doctype html>
@@ -25,6 +31,7 @@ function indexHtml(script, style) {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark">
 <title>Setpoint console</title>
+<link rel="icon" href="${ICON}">
 <link rel="stylesheet" href="${style}">
 <script type="module" src="${script}"></script>
 </head>
