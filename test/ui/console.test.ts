@@ -18,6 +18,7 @@ import { after, before, describe, it } from "node:test";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { browserSkipReason, launchChromium, screenshotDir } from "../helpers/browser.ts";
 import { api, createType, startTestServer, type TestServer } from "../helpers/server.ts";
+import { startCuttingProxy } from "../helpers/cutting-proxy.ts";
 import { createRun, startAgent, startPipelineEnv, waitForPhase, type AgentProcess, type PipelineEnv } from "../pipelines/fixtures.ts";
 
 const WIDGETS = { group: "demo.example.com", kind: "Widget", plural: "widgets" };
@@ -477,6 +478,55 @@ describe("web console in Chromium", { skip: browserSkipReason() }, () => {
       await context.close();
       await s?.stop();
       rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it("relists on 410 after missing compacted history: table, object and counts show the server's state, deletions included, without duplicates", async () => {
+    const s = await startTestServer({ durable: false });
+    // The page talks to the server through a proxy that can make it unreachable, so that it misses changes the server then compacts away.
+    const proxy = await startCuttingProxy(s.server.port);
+    const { context, page, errors } = await openPage(browser);
+    try {
+      const http = api(s.url);
+      const prefix = await createType(http, WIDGETS);
+      const path = `${prefix}/namespaces/default/widgets`;
+      for (const n of ["a", "b", "c"]) await http.post(path, widget(n));
+      const ui = `http://127.0.0.1:${proxy.port}/ui/`;
+      const object = await context.newPage();
+      const types = await context.newPage();
+      await page.goto(`${ui}#/t/${WIDGET_TYPE}`);
+      await object.goto(`${ui}#/o/${WIDGET_TYPE}/default/b`);
+      await types.goto(ui);
+      await rowsAre(page, ["a", "b", "c"]);
+      await object.locator(".history li", { hasText: "OPENED" }).waitFor();
+      await types.locator(`tr[data-type="${WIDGET_TYPE}"] td[data-count="3"]`).waitFor();
+      await page.locator('.conn[data-state="live"]').waitFor();
+      const before = Number(s.server.store.compacted());
+
+      proxy.block();
+      await page.locator('.conn[data-state="retrying"]').waitFor();
+      assert.equal((await http.del(`${path}/a`)).status, 200);
+      assert.equal((await http.patch(`${path}/b`, { spec: { size: 2 } })).status, 200);
+      for (const n of ["d", "e"]) assert.equal((await http.post(path, widget(n))).status, 201);
+      await s.server.store.compact({ minEvents: 0, windowMs: 0 });
+      assert.ok(Number(s.server.store.compacted()) > before, "the history the page needs is gone");
+      proxy.unblock();
+
+      await rowsAre(page, ["b", "c", "d", "e"]);
+      await page.locator('.conn[data-state="live"]').waitFor();
+      await page.locator('.count[data-rows="4"]').waitFor();
+      await object.locator(".history li", { hasText: "RESYNC" }).waitFor();
+      await object.locator("pre.yaml", { hasText: "size: 2" }).waitFor();
+      await types.locator(`tr[data-type="${WIDGET_TYPE}"] td[data-count="4"]`).waitFor();
+      // Live again after the relist: a new object shows once.
+      await http.post(path, widget("f"));
+      await rowsAre(page, ["b", "c", "d", "e", "f"]);
+      await types.locator(`tr[data-type="${WIDGET_TYPE}"] td[data-count="5"]`).waitFor();
+      assert.deepEqual(unexpected(errors), []);
+    } finally {
+      await context.close();
+      await proxy.close();
+      await s.stop();
     }
   });
 
