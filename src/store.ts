@@ -15,5 +15,6 @@ export type {
   StoredObject,
   WriteDecision,
   WriteResult,
+  WriteScope,
 } from "./store/types.ts";
 export { openLmdbStore, type LmdbStoreOptions } from "./store/lmdb.ts";

@@ -173,9 +173,9 @@ export class Resources {
   /**
    * Before a ResourceType write on a store other replicas write too (etcd):
    * brings this replica's view up to every write acknowledged anywhere, so
-   * that a name clash with a type another replica has just created is found.
-   * (Two clashing creates racing on two replicas can still both pass, as
-   * kube's CRD naming check runs after the fact.)
+   * that a name clash with a type another replica has just created is found
+   * before the write. (Clashing writes racing on two replicas are settled in
+   * the write itself: see #write.)
    */
   async #typesCurrent(t: TypeInfo): Promise<void> {
     if (t === RESOURCE_TYPES && this.#store.sync) await this.#store.sync();
@@ -392,6 +392,8 @@ export class Resources {
         const res = await this.#write(this.#key(t, { ...ref, name: m.name }), options, (current, revision) => {
           if (current)
             throw new AlreadyExistsError(`${t.plural}.${t.group} "${m.name}" already exists`, { subject: { group: t.group, kind: t.plural, name: m.name } });
+          // Again against the types as this write commits over them: a clashing one created meanwhile, on any replica, refuses it.
+          if (t === RESOURCE_TYPES) this.#checkNamesFree(o);
           if (options.dryRun) delete m.resourceVersion;
           else m.resourceVersion = String(revision);
           return { op: "put", object: serialize(o, t) };
@@ -535,7 +537,10 @@ export class Resources {
    * (so an update's answer keeps it, as kube's dry run does).
    */
   async #write(key: ObjectKey, options: WriteOptions, decide: Decider): Promise<WriteResult> {
-    if (!options.dryRun) return this.#store.write(key, decide);
+    // A ResourceType's decision reads every ResourceType (its names must not
+    // clash with theirs): it commits only over the state it read, so of two
+    // clashing writes racing on two replicas (or processes) one is refused.
+    if (!options.dryRun) return this.#store.write(key, decide, key.type === RESOURCE_TYPES.name ? { readsType: RESOURCE_TYPES.name } : undefined);
     await this.#store.sync?.();
     const current = this.#store.get(key);
     const decision = decide(current, current?.revision ?? this.#store.head());
@@ -691,6 +696,12 @@ export class Resources {
     if (info) causes.push(...newTypeCauses(info), ...typeNameConflicts(info, this.#types.all()));
     const name = typeof o.metadata.name === "string" ? o.metadata.name : "";
     if (causes.length > 0) throw invalid(RESOURCE_TYPES, name, causes);
+  }
+
+  /** 422 if a new ResourceType's names clash with a stored type's (#checkNewType checked the rest). */
+  #checkNamesFree(o: LooseObject): void {
+    const causes = typeNameConflicts(typeFromResourceType(o, 0), this.#types.all());
+    if (causes.length > 0) throw invalid(RESOURCE_TYPES, o.metadata.name ?? "", causes);
   }
 
   #checkIdentity(t: TypeInfo, ref: ResourceRef, o: LooseObject): void {

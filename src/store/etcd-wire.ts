@@ -4,8 +4,8 @@
 // field defaulted, every int64 through Long to a string), and through its own
 // connection-pool and retry layers; for the write path that was a large part
 // of the server's CPU per write. These functions cover the messages the store
-// sends (compare on a key's mod_revision or version; put, delete and range of
-// one key) and read back what it uses, in the same shapes the etcd3 package
+// sends (compare on a key's mod_revision or version, or on the mod_revision
+// of every key of a range; put, delete and range of one key) and read back what it uses, in the same shapes the etcd3 package
 // gives (int64 as decimal strings), so that the store's code reads one way
 // whichever client made the call.
 //
@@ -14,13 +14,18 @@
 
 import type { IKeyValue } from "etcd3";
 
-/** A compare of the etcd store's transactions: a key's mod_revision or version equal to a value. */
+/**
+ * A compare of the etcd store's transactions: a key's mod_revision or version
+ * equal to a value, or (with `range_end`) the mod_revision of every key in
+ * [key, range_end) less than a value (an empty range holds).
+ */
 export interface TxnCompare {
   key: Buffer;
   target: "Mod" | "Version";
-  result: "Equal";
+  result: "Equal" | "Less";
   mod_revision?: number;
   version?: number;
+  range_end?: Buffer;
 }
 
 /** An operation of the etcd store's transactions, on one key. */
@@ -96,15 +101,18 @@ function message(fields: Field[]): Buffer {
 }
 
 const COMPARE_TARGET = { Version: 0, Mod: 2 } as const;
+const COMPARE_RESULT = { Equal: 0, Less: 2 } as const;
 
 function encodeCompare(c: TxnCompare): Buffer {
-  // result Equal is 0: left out. target_union: version = 4, mod_revision = 6.
+  // result Equal is 0: left out. target_union: version = 4, mod_revision = 6; range_end = 64.
   const fields: Field[] = [
+    [1, COMPARE_RESULT[c.result]],
     [2, COMPARE_TARGET[c.target]],
     [3, c.key],
   ];
   if (c.target === "Mod") fields.push([6, c.mod_revision ?? 0, true]);
   else fields.push([4, c.version ?? 0, true]);
+  if (c.range_end) fields.push([64, c.range_end]);
   return message(fields);
 }
 

@@ -24,7 +24,11 @@
 //
 // Writes are transactions comparing the object's mod_revision with the one
 // the decider saw; a lost race re-reads the key (in the same transaction) and
-// decides again. A write resolves once the mirror has applied it.
+// decides again. A write whose decider reads a whole type (WriteScope) also
+// compares every key of that type's range with the mirror's head the decider
+// read at: one of them newer fails the transaction, and the write decides
+// again once the mirror has caught up. A write resolves once the mirror has
+// applied it.
 //
 // Transactions and linearizable ranges go to the etcd leader when one of the
 // endpoints is it (found with Maintenance.Status, looked for again every few
@@ -52,9 +56,9 @@ import { circuitBreaker, ConsecutiveBreaker, handleWhen, noop, retry } from "coc
 import { systemClock, type Clock, type Timer } from "../clock.ts";
 import { ApiError, InsufficientStorageError, ServiceUnavailableError, TimeoutError, tooLargeResourceVersion } from "../errors.ts";
 import { EtcdTxnClient } from "./etcd-txn.ts";
-import type { TxnRequest, TxnResponse } from "./etcd-wire.ts";
+import type { TxnCompare, TxnRequest, TxnResponse } from "./etcd-wire.ts";
 import { Mirror } from "./mirror.ts";
-import type { Change, CompactOptions, Decider, ObjectKey, SpaceAlarm, Store, StoredObject, WriteResult } from "./types.ts";
+import type { Change, CompactOptions, Decider, ObjectKey, SpaceAlarm, Store, StoredObject, WriteResult, WriteScope } from "./types.ts";
 
 export interface EtcdStoreOptions {
   /** Client URLs, e.g. ["http://127.0.0.1:2379"]. */
@@ -889,10 +893,10 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     return undefined;
   }
 
-  async function write(key: ObjectKey, decide: Decider): Promise<WriteResult> {
+  async function write(key: ObjectKey, decide: Decider, scope: WriteScope = {}): Promise<WriteResult> {
     const attempts: Attempt[] = [];
     try {
-      return await writeAttempts(key, decide, attempts);
+      return await writeAttempts(key, decide, scope, attempts);
     } finally {
       for (const a of attempts) pendingIds.delete(a.id);
     }
@@ -904,9 +908,10 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     return env ? { json: withRevision(env, Number(kv.mod_revision)), revision: Number(kv.mod_revision) } : undefined;
   };
 
-  async function writeAttempts(key: ObjectKey, decide: Decider, attempts: Attempt[]): Promise<WriteResult> {
+  async function writeAttempts(key: ObjectKey, decide: Decider, scope: WriteScope, attempts: Attempt[]): Promise<WriteResult> {
     const k = objKey(key);
     const tk = tombKey(key);
+    const readPrefix = scope.readsType === undefined ? undefined : Buffer.from(`${prefix}/o/${scope.readsType}/`);
     let current: StoredObject | undefined = mirror.get(key);
     /** The key's mod_revision in etcd as `current` was read (0: no key); not current's revision where the key holds a value no Setpoint store wrote. */
     let held = current?.revision ?? 0;
@@ -919,7 +924,9 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     const epoch = rebuilds;
     for (let attempt = 0; ; attempt++) {
       if (closed) throw new ServiceUnavailableError("store: closed");
-      const guess = Math.max(known, mirror.head()) + 1;
+      /** The revision of the mirror's state the decider reads. */
+      const read = mirror.head();
+      const guess = Math.max(known, read) + 1;
       let decision: ReturnType<Decider>;
       try {
         decision = decide(current, guess);
@@ -942,7 +949,9 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
         held = Number(kv?.mod_revision ?? 0);
         continue;
       }
-      const compare = [{ key: k, target: "Mod" as const, result: "Equal" as const, mod_revision: held }];
+      const compare: TxnCompare[] = [{ key: k, target: "Mod", result: "Equal", mod_revision: held }];
+      // Nothing of the type the decider read has changed since the state it read.
+      if (readPrefix) compare.push({ key: readPrefix, range_end: prefixEnd(readPrefix), target: "Mod", result: "Less", mod_revision: read + 1 });
       const failure = [{ request_range: { key: k } }, { request_range: { key: tk } }];
       let a: Attempt | undefined;
       if (decision.op !== "none") {
@@ -996,8 +1005,11 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
       }
       // Lost a race: decide again on what etcd holds now.
       current = stored(kv);
+      const raced = Number(kv?.mod_revision ?? 0) !== held;
       held = Number(kv?.mod_revision ?? 0);
       confirmed = true;
+      // The object held: the type the decider read changed. Decide again on a mirror that has the change.
+      if (readPrefix && !raced && !(await catchUp(known))) throw unavailable("write", new Error(`this replica's watch has not delivered revision ${known}`));
       if (attempt > 1000) throw new ServiceUnavailableError(`store: gave up writing ${k.toString()} after 1000 conflicting attempts`);
     }
   }

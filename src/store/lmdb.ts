@@ -11,6 +11,8 @@
 // Every write is one LMDB transaction that reads the head, decides, and writes
 // object + log entry + head together, so revisions are gap-free and ordered
 // even when several processes share the directory (LMDB serialises writers).
+// A decider's reads of other objects (a WriteScope) run inside that
+// transaction too, so they see every commit before it: nothing to check.
 // Writes are group-committed (see "Group commit" below). Reads use the
 // current read snapshot.
 //

@@ -59,6 +59,19 @@ export type WriteDecision =
  */
 export type Decider = (current: StoredObject | undefined, revision: number) => WriteDecision;
 
+/** What a write's decision reads besides its own object. */
+export interface WriteScope {
+  /**
+   * A type whose objects the decider reads (through this store's reads) to
+   * decide, as a ResourceType's name check reads every ResourceType: the write
+   * commits only if none of them was created or changed after the state the
+   * decider read, else it decides again on a newer one. So the decision holds
+   * against every write of that type committed before it, by any process or
+   * replica. Default: none (the decision reads its own object only).
+   */
+  readsType?: string;
+}
+
 export interface WriteResult {
   /** The revision of this write, or the object's current revision for `none`. */
   revision: number;
@@ -149,7 +162,7 @@ export interface Store {
    * (a `delete` is still tried); a commit that fails rejects, never throws
    * anywhere else.
    */
-  write(key: ObjectKey, decide: Decider): Promise<WriteResult>;
+  write(key: ObjectKey, decide: Decider, scope?: WriteScope): Promise<WriteResult>;
   /** Drops log entries older than both bounds; resolves to the new compacted revision. */
   compact(options: CompactOptions): Promise<number>;
   /** Calls `listener` whenever the head may have advanced (own commits, or another process's seen by polling). */

@@ -245,6 +245,37 @@ describe("--workers 2", () => {
     for (let i = 0; i < 4; i++) assert.equal((await call("GET", `${gizmos}?watch=true`)).status, 404);
   });
 
+  it("of clashing ResourceTypes created at once on both workers, exactly one is accepted", { timeout: 180_000 }, async () => {
+    const g = "clash.cluster.example.com";
+    const rt = (plural: string, spec: Record<string, unknown>) => ({
+      apiVersion: "setpoint.dev/v1",
+      kind: "ResourceType",
+      metadata: { name: `${plural}.${g}` },
+      spec: { group: g, version: "v1", plural, scope: "Namespaced", ...spec },
+    });
+    for (let i = 0; i < 10; i++) {
+      const pairs = [
+        [rt(`kas${i}`, { kind: `Same${i}` }), rt(`kbs${i}`, { kind: `Same${i}` })],
+        [rt(`sas${i}`, { kind: `Sa${i}`, shortNames: [`s${i}`] }), rt(`sbs${i}`, { kind: `Sb${i}`, shortNames: [`s${i}`] })],
+      ];
+      // Each on a connection of its own: the primary hands them to both workers.
+      const answers = await Promise.all(pairs.flat().map((body) => call("POST", "/apis/setpoint.dev/v1/resourcetypes", body)));
+      for (let k = 0; k < answers.length; k += 2) {
+        const statuses = [answers[k]!.status, answers[k + 1]!.status].sort();
+        assert.deepEqual(
+          statuses,
+          [201, 422],
+          `round ${i}: ${JSON.stringify(answers[k]!.body).slice(0, 300)} / ${JSON.stringify(answers[k + 1]!.body).slice(0, 300)}`,
+        );
+      }
+    }
+    // Every worker serves the same types.
+    const seen = await Promise.all([0, 1, 2, 3].map(() => call("GET", `/apis/${g}/v1`)));
+    const names = seen.map((d) => (d.body.resources as Array<{ name: string }>).map((r) => r.name).sort());
+    for (const n of names) assert.deepEqual(n, names[0]);
+    assert.equal(names[0]!.filter((n) => !n.includes("/")).length, 20);
+  });
+
   it("workers exit when the primary is killed (SIGKILL)", { timeout: 120_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), "setpoint-cluster-kill-"));
     const other = spawn(

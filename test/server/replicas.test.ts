@@ -2,7 +2,8 @@
 // are seen, at once and in order, through another — consistent lists and
 // gets, watches resumed on B from a revision A acknowledged, 504 for a
 // revision no replica reached, bookmarks that advance on a quiet replica,
-// ResourceTypes live everywhere as soon as one replica created them, and
+// ResourceTypes live everywhere as soon as one replica created them (and of
+// two clashing ones created at once on two replicas, exactly one), and
 // preconditions (leases) that hold across replicas. Over REST, WebSocket
 // watches and gRPC. Every replica is a real server on its own ports; they
 // share a real etcd (3 members) and one key prefix.
@@ -17,6 +18,8 @@ import { startEtcd, type EtcdCluster } from "../helpers/etcd.ts";
 
 const GROUP = "replicas.example.com";
 const GV = `/apis/${GROUP}/v1`;
+/** The group of the types that clash on purpose. */
+const CLASH = "clash.example.com";
 const DEADLINE_MS = 15_000;
 
 let etcd: EtcdCluster;
@@ -99,6 +102,56 @@ describe("replicas on one etcd", () => {
         `B's discovery lists ${plural}`,
       );
     }
+  });
+
+  it("two clashing ResourceTypes created at once on A and B: exactly one is accepted, and both replicas serve the same one", async () => {
+    const rt = (plural: string, spec: Record<string, unknown>) => ({
+      apiVersion: "setpoint.dev/v1",
+      kind: "ResourceType",
+      metadata: { name: `${plural}.${CLASH}` },
+      spec: { group: CLASH, version: "v1", plural, scope: "Namespaced", ...spec },
+    });
+    // Each round a pair that clashes in one way: the same kind, a short name, a plural that is the other's short name, a singular.
+    const pairs = (i: number): Array<[Record<string, unknown>, Record<string, unknown>]> => [
+      [rt(`kas${i}`, { kind: `Same${i}` }), rt(`kbs${i}`, { kind: `Same${i}` })],
+      [rt(`sas${i}`, { kind: `Sa${i}`, shortNames: [`s${i}`] }), rt(`sbs${i}`, { kind: `Sb${i}`, shortNames: [`s${i}`] })],
+      [rt(`pas${i}`, { kind: `Pa${i}`, shortNames: [`pbs${i}`] }), rt(`pbs${i}`, { kind: `Pb${i}` })],
+      [rt(`gas${i}`, { kind: `Ga${i}`, shortNames: [`gb${i}`] }), rt(`gbs${i}`, { kind: `Gb${i}` })],
+    ];
+    const served = async (c: ApiClient) => {
+      const d = await ok(c.get(`/apis/${CLASH}/v1`));
+      return (d.resources as Array<{ name: string; kind: string; singularName: string; shortNames?: string[] }>)
+        .filter((r) => !r.name.includes("/"))
+        .map((r) => ({ name: r.name, kind: r.kind, singularName: r.singularName, shortNames: r.shortNames ?? [] }))
+        .sort((x, y) => x.name.localeCompare(y.name));
+    };
+    for (let i = 0; i < 10; i++) {
+      for (const [x, y] of pairs(i)) {
+        const [rx, ry] = await Promise.all([ca.post("/apis/setpoint.dev/v1/resourcetypes", x), cb.post("/apis/setpoint.dev/v1/resourcetypes", y)]);
+        assert.deepEqual([rx.status, ry.status].sort(), [201, 422], `round ${i}: ${rx.text.slice(0, 300)} / ${ry.text.slice(0, 300)}`);
+        const refused = rx.status === 422 ? rx : ry;
+        assert.equal(refused.body.reason, "Invalid", refused.text);
+        assert.match(refused.body.message, /already in use/, refused.text);
+      }
+    }
+    // A change of short names racing a create that claims one of them.
+    let racedIn = 0;
+    for (let i = 0; i < 10; i++) {
+      await ok(ca.post("/apis/setpoint.dev/v1/resourcetypes", rt(`ups${i}`, { kind: `Up${i}` })), 201);
+      const [rx, ry] = await Promise.all([
+        ca.patch(`/apis/setpoint.dev/v1/resourcetypes/ups${i}.${CLASH}`, { spec: { shortNames: [`u${i}`] } }),
+        cb.post("/apis/setpoint.dev/v1/resourcetypes", rt(`uds${i}`, { kind: `Ud${i}`, shortNames: [`u${i}`] })),
+      ]);
+      assert.equal([rx, ry].filter((r) => r.status === 422).length, 1, `round ${i}: ${rx.text.slice(0, 300)} / ${ry.text.slice(0, 300)}`);
+      assert.ok(rx.status === 200 || ry.status === 201, `round ${i}: ${rx.text.slice(0, 300)} / ${ry.text.slice(0, 300)}`);
+      if (ry.status === 201) racedIn++;
+    }
+    // One history: every replica lists the same types, and no name (plural, singular, kind, short name) twice.
+    const [onA, onB] = await Promise.all([served(ca), served(cb)]);
+    assert.deepEqual(onA, onB);
+    assert.equal(onA.length, 40 + 10 + racedIn);
+    const names = onA.flatMap((r) => [...new Set([r.name, r.singularName, r.kind.toLowerCase(), ...r.shortNames])]);
+    assert.equal(new Set(names).size, names.length, `a name served twice: ${names.filter((n, k) => names.indexOf(n) !== k).join(", ")}`);
   });
 
   it("a write acknowledged by A is in B's next get and list, with one history of numeric revisions", async () => {

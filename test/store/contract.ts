@@ -995,6 +995,40 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
           assert.deepEqual(a.list({ type: WIDGETS }), b.list({ type: WIDGETS }));
         }));
 
+      it("a write whose decider reads a whole type (WriteScope) commits only over the state it read, whichever store wrote meanwhile", (t) =>
+        withStore(async (fixture) => {
+          if (!fixture.openPeer) {
+            t.skip("the backend opens no peers");
+            return;
+          }
+          const a = fixture.store;
+          const b = await fixture.openPeer();
+          const taken = new ConflictError("test: the type already has an object");
+          // Each claims the type for itself: it may write only while the type has no object.
+          const claim = (s: Store, name: string) =>
+            s.write(
+              key("a", name),
+              (_current, revision) => {
+                if (s.list({ type: WIDGETS, limit: 1 }).items.length > 0) throw taken;
+                return { op: "put", object: objectJson(key("a", name), revision) };
+              },
+              { readsType: WIDGETS },
+            );
+          for (let round = 0; round < 5; round++) {
+            const settled = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => claim(i % 2 ? a : b, `r${round}-${i}`)));
+            const won = settled.filter((r) => r.status === "fulfilled");
+            assert.equal(won.length, 1, `round ${round}: ${settled.map((r) => (r.status === "fulfilled" ? "ok" : String(r.reason))).join(", ")}`);
+            for (const r of settled) if (r.status === "rejected") assert.equal(r.reason, taken);
+            const only = (won[0] as PromiseFulfilledResult<WriteResult>).value;
+            await waitForCommit(a, { what: "a to see the claim", until: () => a.head() >= only.revision });
+            await waitForCommit(b, { what: "b to see the claim", until: () => b.head() >= only.revision });
+            assert.equal(a.list({ type: WIDGETS }).items.length, 1);
+            assert.deepEqual(b.list({ type: WIDGETS }), a.list({ type: WIDGETS }));
+            await del(a, key("a", JSON.parse(only.object!).metadata.name));
+            await waitForCommit(b, { what: "b to see the delete", until: () => b.list({ type: WIDGETS }).items.length === 0 });
+          }
+        }));
+
       it("each store notices the other's commits and serves them", (t) =>
         withStore(async (fixture) => {
           if (!fixture.openPeer) {

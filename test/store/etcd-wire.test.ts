@@ -48,6 +48,23 @@ describe("etcd wire: TxnRequest", () => {
         failure: [{ request_range: { key } }],
       },
     ],
+    [
+      "a create that no key of a range changed since a revision",
+      {
+        compare: [
+          { key, target: "Mod", result: "Equal", mod_revision: 0 },
+          {
+            key: Buffer.from("/setpoint/o/resourcetypes.setpoint.dev/"),
+            range_end: Buffer.from("/setpoint/o/resourcetypes.setpoint.dev0"),
+            target: "Mod",
+            result: "Less",
+            mod_revision: 41,
+          },
+        ],
+        success: [{ request_put: { key, value } }],
+        failure: [{ request_range: { key } }, { request_range: { key: tomb } }],
+      },
+    ],
     ["a version compare, nothing to do", { compare: [{ key, target: "Version", result: "Equal", version: 0 }], success: [], failure: [] }],
   ];
   for (const [name, req] of cases) {
@@ -58,7 +75,8 @@ describe("etcd wire: TxnRequest", () => {
         const g = got.compare[i];
         assert.deepEqual(g.key, c.key);
         assert.equal(g.target, c.target);
-        assert.equal(g.result, "Equal");
+        assert.equal(g.result, c.result);
+        assert.deepEqual(g.range_end, c.range_end ?? Buffer.alloc(0));
         if (c.target === "Mod") assert.equal(g.mod_revision, String(c.mod_revision));
         else assert.equal(g.version, String(c.version));
       }

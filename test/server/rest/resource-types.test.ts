@@ -190,6 +190,38 @@ describe("resource types", () => {
     await createType(c, { group: g, version: "v2", kind: "Widget", plural: "wd" });
   });
 
+  it("of clashing types created at once (or a short-name change racing a create), exactly one is accepted", async () => {
+    const g = "race.example.com";
+    const rt = (plural: string, spec: Record<string, unknown>) => ({
+      metadata: { name: `${plural}.${g}` },
+      spec: { group: g, version: "v1", plural, ...spec },
+    });
+    const post = (body: unknown) => c.post("/apis/setpoint.dev/v1/resourcetypes", body);
+    for (let i = 0; i < 10; i++) {
+      const pairs = [
+        [rt(`kas${i}`, { kind: `Same${i}` }), rt(`kbs${i}`, { kind: `Same${i}` })],
+        [rt(`sas${i}`, { kind: `Sa${i}`, shortNames: [`s${i}`] }), rt(`sbs${i}`, { kind: `Sb${i}`, shortNames: [`s${i}`] })],
+        [rt(`pas${i}`, { kind: `Pa${i}`, shortNames: [`pbs${i}`] }), rt(`pbs${i}`, { kind: `Pb${i}` })],
+      ];
+      const answers = await Promise.all(pairs.flatMap(([x, y]) => [post(x), post(y)]));
+      for (let k = 0; k < answers.length; k += 2) {
+        const [rx, ry] = [answers[k]!, answers[k + 1]!];
+        assert.deepEqual([rx.status, ry.status].sort(), [201, 422], `round ${i}: ${rx.text.slice(0, 300)} / ${ry.text.slice(0, 300)}`);
+      }
+      await created(post(rt(`ups${i}`, { kind: `Up${i}` })));
+      const [rx, ry] = await Promise.all([
+        c.patch(`/apis/setpoint.dev/v1/resourcetypes/ups${i}.${g}`, { spec: { shortNames: [`u${i}`] } }),
+        post(rt(`uds${i}`, { kind: `Ud${i}`, shortNames: [`u${i}`] })),
+      ]);
+      assert.deepEqual([rx.status === 200, ry.status === 201].filter(Boolean).length, 1, `round ${i}: ${rx.text.slice(0, 300)} / ${ry.text.slice(0, 300)}`);
+    }
+    const served = (await ok(c.get(`/apis/${g}/v1`))).resources.filter((r: { name: string }) => !r.name.includes("/"));
+    const all = served.flatMap((r: { name: string; singularName: string; shortNames?: string[] }) => [
+      ...new Set([r.name, r.singularName, ...(r.shortNames ?? [])]),
+    ]);
+    assert.equal(new Set(all).size, all.length, `a name served twice: ${all.filter((n: string, k: number) => all.indexOf(n) !== k).join(", ")}`);
+  });
+
   it("a new type's group is a domain with at least one dot, as kube's, and not a built-in type's", async () => {
     const res = await c.post("/apis/setpoint.dev/v1/resourcetypes", {
       metadata: { name: "things.local" },
