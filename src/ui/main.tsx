@@ -124,21 +124,21 @@ function App() {
         }}
       />
     ) : (
-      <Waiting what={`type ${a}`} state={typesLive.state} />
+      <Waiting type={a} state={typesLive.state} known={typesLive.state.phase === "live" && discovered.length > 0} />
     );
   } else if (head === "o" && a && b && c) {
     const t = byName(a);
     view = t ? (
       <ObjectView key={`${a}/${b}/${c}`} type={t} namespace={b === "-" ? undefined : b} name={c} epoch={epoch} />
     ) : (
-      <Waiting what={`type ${a}`} state={typesLive.state} />
+      <Waiting type={a} state={typesLive.state} known={typesLive.state.phase === "live" && discovered.length > 0} />
     );
   } else if (head === "create") {
     view = <CreateView key={a ?? ""} types={types} initial={byName(a)} />;
   } else if (head === "server") {
     view = <ServerView epoch={epoch} />;
   } else {
-    view = <TypesView types={types} state={typesLive.state} epoch={epoch} />;
+    view = <TypesView types={types} state={typesLive.state} epoch={epoch} declared={typesLive.state.phase === "live" ? typesLive.items.size : undefined} />;
   }
 
   // A new page moves focus to its content, so keyboard and screen reader users start there.
@@ -187,12 +187,20 @@ function App() {
   );
 }
 
-function Waiting({ what, state }: { what: string; state: import("../client/watch-client.ts").WatchState }) {
+/** A route's type that is not (yet) among those the server serves: said plainly once the types are known, and shown as soon as it is declared. */
+function Waiting({ type, state, known }: { type: string; state: import("../client/watch-client.ts").WatchState; known: boolean }) {
   return (
     <section>
-      <p class="empty">
-        Looking for {what}… <Connection state={state} />
-      </p>
+      {known ? (
+        <p class="empty" data-missing-type={type}>
+          This server has no type <code>{type}</code> (yet): this page shows it as soon as a ResourceType declares it. <a href="#/">All types</a>{" "}
+          <Connection state={state} />
+        </p>
+      ) : (
+        <p class="empty">
+          Looking for type {type}… <Connection state={state} />
+        </p>
+      )}
     </section>
   );
 }

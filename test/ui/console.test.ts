@@ -150,6 +150,45 @@ describe("web console in Chromium", { skip: browserSkipReason() }, () => {
     }
   });
 
+  it("on an empty store says how to declare a type, declares one from its template, and a page for a type not declared yet says so, then shows it", async () => {
+    const s = await startTestServer();
+    const { context, page, errors } = await openPage(browser);
+    try {
+      const http = api(s.url);
+      await page.goto(`${s.url}/ui/`);
+      const hint = page.locator('[data-empty="types"]');
+      await hint.waitFor();
+      assert.match((await hint.textContent()) ?? "", /No types of your own yet.*ResourceType.*resource-type\.yaml.*setpoint up/s);
+      await shot(page, "empty-store");
+
+      // A page for a type nobody declared: said plainly (once the server's types are known), and it follows when one is declared.
+      const waiting = await context.newPage();
+      await waiting.goto(`${s.url}/ui/#/t/${WIDGET_TYPE}`);
+      await waiting.locator(`[data-missing-type="${WIDGET_TYPE}"]`).waitFor();
+      await createType(http, WIDGETS);
+      await waiting.locator("#table-title", { hasText: "Widget" }).waitFor();
+      await waiting.locator(".grid-body .empty", { hasText: "No objects yet" }).waitFor();
+      await waiting.close();
+      await hint.waitFor({ state: "detached" });
+
+      // The hint's link opens a ResourceType template that the server accepts as it is.
+      await http.del(`/apis/setpoint.dev/v1/resourcetypes/${WIDGET_TYPE}`);
+      await hint.waitFor();
+      await page.click('[data-empty="types"] a');
+      await page.locator("#create-yaml").waitFor();
+      assert.match(await page.inputValue("#create-yaml"), /kind: ResourceType/);
+      await page.click('button[type="submit"]');
+      await page.locator("#object-title", { hasText: "widgets.example.com" }).waitFor();
+      await page.goto(`${s.url}/ui/#/`);
+      await page.locator('tr[data-type="widgets.example.com"] td[data-count="0"]').waitFor();
+      assert.equal(await page.locator('[data-empty="types"]').count(), 0);
+      assert.deepEqual(unexpected(errors), []);
+    } finally {
+      await context.close();
+      await s.stop();
+    }
+  });
+
   it("lists types; an object created over REST appears live, its status shows in the object view, and a delete removes the row", async () => {
     const s = await startTestServer();
     const { context, page, errors } = await openPage(browser);

@@ -10,6 +10,19 @@ import { listPath, type Obj, type TypeInfo } from "../types.ts";
 
 function template(t: TypeInfo | undefined): string {
   if (!t) return "apiVersion: \nkind: \nmetadata:\n  name: \nspec: {}\n";
+  if (t.name === "resourcetypes.setpoint.dev") {
+    return `apiVersion: ${t.group}/${t.version}
+kind: ${t.kind}
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  version: v1
+  kind: Widget
+  plural: widgets
+  scope: Namespaced
+`;
+  }
   if (t.name === "pipelineruns.ci.setpoint.dev") {
     return `apiVersion: ${t.group}/${t.version}
 kind: ${t.kind}

@@ -3,7 +3,7 @@
 import { describeFailure } from "../api.ts";
 import { Connection } from "../components.tsx";
 import { useLiveList } from "../live.ts";
-import { listPath, type TypeInfo } from "../types.ts";
+import { RESOURCE_TYPES, listPath, type TypeInfo } from "../types.ts";
 import type { WatchState } from "../../client/watch-client.ts";
 
 function Count({ type, epoch }: { type: TypeInfo; epoch: number }) {
@@ -16,7 +16,12 @@ function Count({ type, epoch }: { type: TypeInfo; epoch: number }) {
   );
 }
 
-export function TypesView({ types, state, epoch }: { types: TypeInfo[]; state: WatchState; epoch: number }) {
+/**
+ * `declared`: how many ResourceType objects there are, once their watch is
+ * live. With none, the page says how to declare a type, rather than show the
+ * built-ins alone as if that were all there is.
+ */
+export function TypesView({ types, state, epoch, declared }: { types: TypeInfo[]; state: WatchState; epoch: number; declared: number | undefined }) {
   return (
     <section aria-labelledby="types-title">
       <header class="view-head">
@@ -55,6 +60,23 @@ export function TypesView({ types, state, epoch }: { types: TypeInfo[]; state: W
           ))}
         </tbody>
       </table>
+      {declared === 0 ? (
+        <div class="empty" data-empty="types">
+          <p>
+            No types of your own yet: the ones above are built in. A <strong>ResourceType</strong> declares a type, and its objects get an API, a watch and a
+            table here at once.
+          </p>
+          <ul>
+            <li>
+              <a href={`#/create/${encodeURIComponent(RESOURCE_TYPES.name)}`}>Declare one here</a> (a template to edit), or
+            </li>
+            <li>
+              from the command line: <code>setpoint apply -f examples/pipelines/resource-type.yaml</code> declares PipelineRun, and <code>setpoint up</code>{" "}
+              declares it and runs a pipeline agent.
+            </li>
+          </ul>
+        </div>
+      ) : null}
     </section>
   );
 }
