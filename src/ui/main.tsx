@@ -153,13 +153,15 @@ function App() {
   }, [page]);
 
   const here = head ?? "";
+  // While the sign-in prompt is open, the page behind it is inert: Tab stays in the prompt, as aria-modal says.
+  const behind = unauthorized !== undefined;
   return (
     <>
       {/* biome-ignore lint/a11y/useValidAnchor: a skip link; it focuses <main> itself so that the hash router's URL stays as it is */}
-      <a class="skip" href="#main" onClick={(e) => (e.preventDefault(), document.getElementById("main")?.focus())}>
+      <a class="skip" href="#main" inert={behind} onClick={(e) => (e.preventDefault(), document.getElementById("main")?.focus())}>
         Skip to content
       </a>
-      <nav class="top" aria-label="main">
+      <nav class="top" aria-label="main" inert={behind}>
         <a class="brand" href="#/">
           Setpoint
         </a>
@@ -179,7 +181,7 @@ function App() {
           </button>
         ) : null}
       </nav>
-      <main id="main" tabIndex={-1}>
+      <main id="main" tabIndex={-1} inert={behind}>
         {view}
       </main>
       {unauthorized ? <TokenDialog failure={unauthorized} onToken={signIn} /> : null}

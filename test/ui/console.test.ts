@@ -583,6 +583,14 @@ describe("web console in Chromium", { skip: browserSkipReason() }, () => {
       await page.goto(`${s.url}/ui/`);
       await page.locator('[role="dialog"]', { hasText: "401" }).waitFor();
       await page.locator('[role="dialog"]', { hasText: /Not signed in .*needs a bearer token/ }).waitFor();
+      // The prompt is modal for the keyboard too: Tab never lands on the page behind it.
+      for (let i = 0; i < 6; i++) {
+        await page.keyboard.press("Tab");
+        const behind = await page.evaluate(
+          "(() => { const e = document.activeElement; return e && e !== document.body && !e.closest('[role=dialog]') ? e.outerHTML.slice(0, 80) : ''; })()",
+        );
+        assert.equal(behind, "", `Tab ${i + 1} left the sign-in prompt`);
+      }
       await shot(page, "sign-in");
       const body = await page.locator("body").textContent();
       assert.doesNotMatch(body ?? "", /widgets\.demo\.example\.com|classified/, "no data without a token");
