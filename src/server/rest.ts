@@ -322,6 +322,26 @@ function methodNotAllowed(method: string, what: string): ApiError {
   return new ApiError("MethodNotAllowed", `the server does not allow this method on the requested resource: ${method} ${what}`);
 }
 
+/** kube's RequestInfo verb for a method (a collection's DELETE is deletecollection); other methods by their own name. */
+const KUBE_VERBS: Record<string, [named: string, collection: string]> = {
+  POST: ["create", "create"],
+  PUT: ["update", "update"],
+  PATCH: ["patch", "patch"],
+  DELETE: ["delete", "deletecollection"],
+};
+
+/**
+ * A method a type's path does not serve, in kube-apiserver's words for a
+ * custom resource (NewMethodNotSupported): `create is not supported on
+ * resources of kind "widgets.example.com"`, with the group and plural in details.
+ */
+function notSupported(ref: ResourceRef, method: string): ApiError {
+  const action = KUBE_VERBS[method]?.[ref.name === undefined ? 1 : 0] ?? method.toLowerCase();
+  return new ApiError("MethodNotAllowed", `${action} is not supported on resources of kind "${ref.plural}.${ref.group}"`, {
+    subject: { group: ref.group, kind: ref.plural },
+  });
+}
+
 function verbOf(route: Route | undefined, method: string, watch: boolean): string {
   if (!route) return "unknown";
   if (route.kind === "collection") {
@@ -368,13 +388,15 @@ interface Call {
 export async function handleRequest(ctx: RestContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   // Real elapsed time for the latency histogram, not the injected clock.
   const started = performance.now();
-  const method = req.method ?? "GET";
+  // As kube-apiserver (and Go's HTTP server): a HEAD is a GET whose answer has no body (Node drops it); never a watch.
+  const head = req.method === "HEAD";
+  const method = head ? "GET" : (req.method ?? "GET");
   const url = requestTarget(req);
   if (!url) {
     sendError(res, new BadRequestError("malformed request URL"), ctx.log);
     return;
   }
-  const call: Call = { req, res, url, method, route: url.route, watch: isWatch(url.searchParams) };
+  const call: Call = { req, res, url, method, route: url.route, watch: !head && isWatch(url.searchParams) };
   const verb = verbOf(call.route, method, call.watch);
   let code: number;
   try {
@@ -407,7 +429,7 @@ async function serve(ctx: RestContext, call: Call): Promise<number> {
   // The console's static files load without credentials; its data comes from the API below.
   if (isUiPath(url.pathname)) return serveUi(req, res, url.pathname);
   if (!route) throw new NotFoundError(`the server could not find the requested resource: ${url.pathname}`);
-  const isRead = method === "GET" || method === "HEAD";
+  const isRead = method === "GET";
   switch (route.kind) {
     case "metrics": {
       if (!isRead) throw methodNotAllowed(method, url.pathname);
@@ -567,7 +589,7 @@ async function serveCollection(ctx: RestContext, call: Call, ref: ResourceRef): 
     sendWritten(res, 200, render(ctx, call, ref, rendering, await ctx.resources.deleteCollection(ref, q, options), true), options, rendering);
     return 200;
   }
-  throw methodNotAllowed(method, url.pathname);
+  throw notSupported(ref, method);
 }
 
 async function serveObject(ctx: RestContext, call: Call, route: Extract<Route, { kind: "object" | "status" }>): Promise<number> {
@@ -597,7 +619,7 @@ async function serveObject(ctx: RestContext, call: Call, route: Extract<Route, {
       return 200;
     }
     case "DELETE": {
-      if (sub) throw methodNotAllowed(method, "status");
+      if (sub) throw notSupported(ref, method);
       const body = await readJson(req, false);
       checkPropagationPolicy(call.url.searchParams, body);
       const deletion = { ...deleteOptions(body), ...writeOptions(call.url.searchParams, body) };
@@ -605,7 +627,7 @@ async function serveObject(ctx: RestContext, call: Call, route: Extract<Route, {
       return 200;
     }
     default:
-      throw methodNotAllowed(method, sub ? "status" : "object");
+      throw notSupported(ref, method);
   }
 }
 

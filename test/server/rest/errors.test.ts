@@ -193,24 +193,48 @@ describe("errors are Status objects", () => {
     );
   });
 
-  it("a wrong method is 405", async () => {
+  it("a wrong method is 405; on a type's paths in kube's words for a custom resource, naming the verb, group and plural", async () => {
     const ns = freshNs();
     await created(c.post(gadgets(ns), gadget("m")));
-    const cases: Array<[string, string]> = [
-      ["PUT", gadgets(ns)],
-      ["PATCH", gadgets(ns)],
-      ["POST", `${gadgets(ns)}/m`],
-      ["POST", `${gadgets(ns)}/m/status`],
-      ["DELETE", `${gadgets(ns)}/m/status`],
+    const kind = `"gadgets.${GROUP}"`;
+    const onType: Array<[string, string, string]> = [
+      ["PUT", gadgets(ns), `update is not supported on resources of kind ${kind}`],
+      ["PATCH", gadgets(ns), `patch is not supported on resources of kind ${kind}`],
+      ["POST", `${gadgets(ns)}/m`, `create is not supported on resources of kind ${kind}`],
+      ["POST", `${gadgets(ns)}/m/status`, `create is not supported on resources of kind ${kind}`],
+      ["DELETE", `${gadgets(ns)}/m/status`, `delete is not supported on resources of kind ${kind}`],
+      ["OPTIONS", `${gadgets(ns)}/m`, `options is not supported on resources of kind ${kind}`],
+    ];
+    for (const [method, path, message] of onType) {
+      const res = await c.request(method, path, { body: "{}" });
+      assertStatus(res, 405, "MethodNotAllowed");
+      assert.equal(res.body.message, message, `${method} ${path}`);
+      assert.deepEqual(res.body.details, { group: GROUP, kind: "gadgets" }, `${method} ${path}`);
+    }
+    for (const [method, path] of [
       ["POST", "/apis"],
       ["DELETE", "/version"],
       ["PUT", "/metrics"],
-    ];
-    for (const [method, path] of cases) {
-      const res = await c.request(method, path, { body: "{}" });
-      assertStatus(res, 405, "MethodNotAllowed");
+    ] as const) {
+      assertStatus(await c.request(method, path, { body: "{}" }), 405, "MethodNotAllowed");
     }
     await ok(c.get(`${gadgets(ns)}/m`));
+  });
+
+  it("HEAD is a GET without a body, as kube-apiserver serves it: objects, lists, status, and a missing object's 404", async () => {
+    const ns = freshNs();
+    await created(c.post(gadgets(ns), gadget("h")));
+    for (const path of [`${gadgets(ns)}/h`, gadgets(ns), `${gadgets(ns)}/h/status`, `${gadgets(ns)}?watch=true`, "/apis"]) {
+      const full = await c.get(path.replace("?watch=true", ""));
+      const res = await c.request("HEAD", path);
+      assert.equal(res.status, 200, path);
+      assert.equal(res.text, "", path);
+      assert.match(res.headers.get("content-type") ?? "", /^application\/json/, path);
+      if (!path.includes("watch")) assert.equal(Number(res.headers.get("content-length")), Buffer.byteLength(full.text), path);
+    }
+    const missing = await c.request("HEAD", `${gadgets(ns)}/nope`);
+    assert.equal(missing.status, 404);
+    assert.equal(missing.text, "");
   });
 
   it("a Status names the object in details", async () => {
