@@ -241,8 +241,14 @@ describe("web console in Chromium", { skip: browserSkipReason() }, () => {
       assert.equal((await http.del(`${prefix}/namespaces/other/widgets/elsewhere`)).status, 200);
       await page.locator('.grid-row[data-name="elsewhere"]').waitFor({ state: "detached" });
 
-      // Keyboard: focus the rows, move down, open with Enter.
-      await page.focus(".grid-body");
+      // Keyboard: Tab reaches the rows (bounded), whose focus ring is drawn inside the table's clipping box, so it shows; move down, open with Enter.
+      for (let i = 0; i < 20 && !(await page.evaluate('document.activeElement?.classList.contains("grid-body")')); i++) await page.keyboard.press("Tab");
+      const ring = (await page.evaluate(
+        "(() => { const s = getComputedStyle(document.activeElement); return { cls: document.activeElement.className, style: s.outlineStyle, width: parseFloat(s.outlineWidth), offset: parseFloat(s.outlineOffset) }; })()",
+      )) as { cls: string; style: string; width: number; offset: number };
+      assert.equal(ring.cls, "grid-body", "Tab reaches the rows");
+      assert.equal(ring.style, "solid");
+      assert.ok(ring.offset + ring.width <= 0, `the focus ring (offset ${ring.offset}, width ${ring.width}) lies inside the rows' box, which .grid clips`);
       await page.keyboard.press("ArrowDown");
       await page.keyboard.press("Enter");
       await page.locator("#object-title", { hasText: "second" }).waitFor();
