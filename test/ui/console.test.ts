@@ -373,6 +373,42 @@ describe("web console in Chromium", { skip: browserSkipReason() }, () => {
     }
   });
 
+  it("a run opened after a retry shows every attempt: the failed one on the timeline and its output, from status.previousAttempts", async () => {
+    const env: PipelineEnv = await startPipelineEnv();
+    let agent: AgentProcess | undefined;
+    const { context, page, errors } = await openPage(browser);
+    try {
+      agent = await startAgent(env);
+      await createRun(env.http, "retried", {
+        tasks: [
+          {
+            name: "test",
+            retries: 1,
+            run: 'if [ "$SETPOINT_TASK_ATTEMPT" = 1 ]; then echo "first try <i>fails</i>"; exit 3; fi; echo "second try passes"',
+          },
+        ],
+      });
+      await waitForPhase(env.http, "retried", "Succeeded");
+      // Opened only now: the page never saw attempt 1 happen.
+      await page.goto(`${env.server.url}/ui/#/o/pipelineruns.ci.setpoint.dev/default/retried`);
+      await page.locator('g.node[data-task="test"][data-phase="Succeeded"]').waitFor();
+      await page.locator('.tl-row[data-task="test"][data-attempt="1"][data-phase="Failed"]').waitFor();
+      await page.locator('.tl-row[data-task="test"][data-attempt="2"][data-phase="Succeeded"]').waitFor();
+      const first = page.locator('.output[data-task="test"][data-attempt="1"]');
+      await first.locator("summary", { hasText: "attempt 1 (Failed, exit 3)" }).waitFor();
+      await first.locator("summary").click();
+      await first.locator("pre", { hasText: "first try <i>fails</i>" }).waitFor();
+      assert.equal(await first.locator("i").count(), 0, "output is text");
+      await page.locator('.output[data-task="test"]:not([data-attempt]) pre', { hasText: "second try passes" }).waitFor();
+      await shot(page, "pipelinerun-retried");
+      assert.deepEqual(unexpected(errors), []);
+    } finally {
+      await context.close();
+      await agent?.kill().catch(() => {});
+      await env.stop();
+    }
+  });
+
   it("cancels a running PipelineRun and reruns it as a copy with a new name, through the API", async () => {
     const env: PipelineEnv = await startPipelineEnv();
     let agent: AgentProcess | undefined;

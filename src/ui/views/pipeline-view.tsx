@@ -5,9 +5,10 @@
 // The runner keeps the tail of each task's output in
 // status.tasks[name].output (src/pipelines/resource-type.ts).
 
+import { Fragment } from "preact";
 import { useLayoutEffect, useRef } from "preact/hooks";
 import { duration, span } from "../format.ts";
-import type { PipelineTask, TaskStatus as PipelineTaskStatus } from "../../pipelines/resource-type.ts";
+import type { AttemptRecord, PipelineTask, TaskStatus as PipelineTaskStatus } from "../../pipelines/resource-type.ts";
 import type { Obj } from "../types.ts";
 
 /** What the console reads of a task and of its status (the PipelineRun's shapes, src/pipelines/resource-type.ts); a status may be partial while the run starts. */
@@ -17,16 +18,30 @@ type TaskStatus = Partial<PipelineTaskStatus>;
 /** Task name → attempt number → when it ran and how it ended, as seen so far. */
 export type Attempts = Map<string, Map<number, { start: string; end?: string; phase?: string }>>;
 
-/** Adds what `run`'s status says about each task's current attempt to `attempts`. */
+/**
+ * Adds what `run`'s status says about each task's attempts to `attempts`: the
+ * current one, and the earlier ones the runner keeps in `previousAttempts`
+ * (how each ended: Failed, or Lost with its agent), so a run opened after a
+ * retry still shows every try. Attempts seen while the page was open and since
+ * dropped from `previousAttempts` (it keeps the newest few) stay.
+ */
 export function recordAttempts(attempts: Attempts, run: Obj): void {
   const tasks = (run.status?.tasks ?? {}) as Record<string, TaskStatus>;
   for (const [name, t] of Object.entries(tasks)) {
-    if (!t?.attempt || !t.startTime) continue;
+    if (!t) continue;
     let byAttempt = attempts.get(name);
-    if (!byAttempt) attempts.set(name, (byAttempt = new Map()));
-    const earlier = byAttempt.get(t.attempt - 1);
+    const ensure = () => {
+      if (!byAttempt) attempts.set(name, (byAttempt = new Map()));
+      return byAttempt;
+    };
+    for (const p of Array.isArray(t.previousAttempts) ? t.previousAttempts : []) {
+      if (!p || typeof p.attempt !== "number" || !p.startTime) continue;
+      ensure().set(p.attempt, { start: p.startTime, end: p.completionTime, phase: p.outcome });
+    }
+    if (!t.attempt || !t.startTime) continue;
+    const earlier = ensure().get(t.attempt - 1);
     if (earlier && !earlier.end) earlier.end = t.startTime;
-    byAttempt.set(t.attempt, { start: t.startTime, end: t.completionTime, phase: t.phase });
+    ensure().set(t.attempt, { start: t.startTime, end: t.completionTime, phase: t.phase });
   }
 }
 
@@ -117,7 +132,9 @@ function TaskGraph({ tasks, status, now }: { tasks: Task[]; status: Record<strin
 }
 
 function Timeline({ tasks, attempts, now }: { tasks: Task[]; attempts: Attempts; now: number }) {
-  const bars = tasks.flatMap((t) => [...(attempts.get(t.name) ?? new Map()).entries()].map(([n, a]) => ({ task: t.name, attempt: n, ...a })));
+  const bars = tasks.flatMap((t) =>
+    [...(attempts.get(t.name) ?? new Map()).entries()].sort(([x], [y]) => x - y).map(([n, a]) => ({ task: t.name, attempt: n, ...a })),
+  );
   if (bars.length === 0) return <p class="muted">No task has started yet.</p>;
   const t0 = Math.min(...bars.map((b) => Date.parse(b.start)));
   const t1 = Math.max(...bars.map((b) => (b.end ? Date.parse(b.end) : now)), t0 + 1000);
@@ -128,7 +145,7 @@ function Timeline({ tasks, attempts, now }: { tasks: Task[]; attempts: Attempts;
         const start = Date.parse(b.start);
         const end = b.end ? Date.parse(b.end) : now;
         return (
-          <li class="tl-row" data-task={b.task} data-attempt={b.attempt}>
+          <li class="tl-row" data-task={b.task} data-attempt={b.attempt} data-phase={b.phase}>
             <span class="tl-label">
               {b.task} <span class="muted">#{b.attempt}</span>
             </span>
@@ -148,7 +165,7 @@ function Timeline({ tasks, attempts, now }: { tasks: Task[]; attempts: Attempts;
 }
 
 /** A task's output; stays scrolled to the end as it grows unless the reader scrolled up. */
-function Output({ name, text }: { name: string; text: string }) {
+function Output({ name, text, attempt, open = true }: { name: string; text: string; attempt?: { n: number; label: string }; open?: boolean }) {
   const pre = useRef<HTMLPreElement>(null);
   const follow = useRef(true);
   useLayoutEffect(() => {
@@ -156,13 +173,16 @@ function Output({ name, text }: { name: string; text: string }) {
     if (el && follow.current) el.scrollTop = el.scrollHeight;
   }, [text]);
   return (
-    <details open class="output" data-task={name}>
-      <summary>{name}</summary>
+    <details open={open} class="output" data-task={name} data-attempt={attempt?.n}>
+      <summary>
+        {name}
+        {attempt ? <span class="muted"> · {attempt.label}</span> : null}
+      </summary>
       <pre
         ref={pre}
         role="region"
         tabIndex={0}
-        aria-label={`output of ${name}`}
+        aria-label={`output of ${name}${attempt ? `, ${attempt.label}` : ""}`}
         onScroll={(e) => {
           const el = e.currentTarget;
           follow.current = el.scrollTop + el.clientHeight >= el.scrollHeight - 16;
@@ -171,6 +191,13 @@ function Output({ name, text }: { name: string; text: string }) {
         {text}
       </pre>
     </details>
+  );
+}
+
+/** A task's earlier attempts that left output, oldest first. */
+function earlierOutputs(t: TaskStatus | undefined): AttemptRecord[] {
+  return (Array.isArray(t?.previousAttempts) ? t.previousAttempts : []).filter(
+    (p) => p && typeof p.attempt === "number" && typeof p.output === "string" && p.output,
   );
 }
 
@@ -187,12 +214,22 @@ export function PipelineRunView({ run, attempts, now }: { run: Obj; attempts: At
       <h2>Timeline</h2>
       <Timeline tasks={tasks} attempts={attempts} now={now} />
       <h2>Output</h2>
-      {tasks.filter((t) => status[t.name]?.output).length === 0 ? <p class="muted">No output yet.</p> : null}
-      {tasks
-        .filter((t) => status[t.name]?.output)
-        .map((t) => (
-          <Output name={t.name} text={status[t.name]!.output!} />
-        ))}
+      {tasks.filter((t) => status[t.name]?.output || earlierOutputs(status[t.name]).length > 0).length === 0 ? <p class="muted">No output yet.</p> : null}
+      {tasks.map((t) => (
+        <Fragment key={t.name}>
+          {/* Earlier attempts' output (the runner keeps a shorter tail of each), closed: the current attempt's is what one reads first. */}
+          {earlierOutputs(status[t.name]).map((p) => (
+            <Output
+              key={`${t.name}#${p.attempt}`}
+              name={t.name}
+              text={p.output!}
+              open={false}
+              attempt={{ n: p.attempt, label: `attempt ${p.attempt} (${p.outcome}${typeof p.exitCode === "number" ? `, exit ${p.exitCode}` : ""})` }}
+            />
+          ))}
+          {status[t.name]?.output ? <Output key={t.name} name={t.name} text={status[t.name]!.output!} /> : null}
+        </Fragment>
+      ))}
     </div>
   );
 }
