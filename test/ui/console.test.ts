@@ -303,6 +303,23 @@ describe("web console in Chromium", { skip: browserSkipReason() }, () => {
       assert.equal(await page.locator("img").count(), 0, "user data is shown as text");
       await page.locator("pre.yaml", { hasText: "<img src=x onerror=alert(1)>" }).waitFor();
 
+      // By keyboard, focus follows: Edit puts it in the editor, Escape back on Edit; Delete on its "No", Escape back on Delete.
+      const focused = () => page.evaluate("document.activeElement.id || document.activeElement.textContent.trim()");
+      await page.focus('button:has-text("Edit")');
+      await page.keyboard.press("Enter");
+      await page.locator("#edit-yaml").waitFor();
+      assert.equal(await focused(), "edit-yaml");
+      await page.keyboard.press("Escape");
+      await page.locator("#edit-yaml").waitFor({ state: "detached" });
+      assert.equal(await focused(), "Edit");
+      await page.focus('button:has-text("Delete")');
+      await page.keyboard.press("Enter");
+      await page.locator(".confirm").waitFor();
+      assert.equal(await focused(), "No", "the safe answer has the focus");
+      await page.keyboard.press("Escape");
+      await page.locator(".confirm").waitFor({ state: "detached" });
+      assert.equal(await focused(), "Delete");
+
       await page.click('button:has-text("Edit")');
       const text = await page.inputValue("#edit-yaml");
       await page.fill("#edit-yaml", text.replace("size: 3", "size: 4"));

@@ -3,7 +3,7 @@
 // offers: edit (PUT, guarded by resourceVersion), delete, and for
 // PipelineRuns cancel and rerun (pipeline-view.tsx).
 
-import { useMemo, useRef, useState } from "preact/hooks";
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { parse as parseYaml, stringify } from "yaml";
 import type { ChangeEvent } from "../../client/watch-client.ts";
 import { ApiRequestError, api, type ApiFailure } from "../api.ts";
@@ -55,6 +55,21 @@ export function ObjectView({ type, namespace, name, epoch }: { type: TypeInfo; n
   const yaml = useMemo(() => (object ? stringify(object, { lineWidth: 0 }) : ""), [object?.metadata.resourceVersion]);
   const [editing, setEditing] = useState<string | undefined>(undefined);
   const [confirmDelete, setConfirmDelete] = useState(false);
+  // Keyboard focus follows what the buttons open and close: a button that disappears (Delete) or is disabled
+  // (Edit) under the focus would leave it on <body>, so the question, the editor and then the button again take it.
+  const editButton = useRef<HTMLButtonElement>(null);
+  const deleteButton = useRef<HTMLButtonElement>(null);
+  const noButton = useRef<HTMLButtonElement>(null);
+  const editor = useRef<HTMLTextAreaElement>(null);
+  const isEditing = editing !== undefined;
+  const opened = useRef({ editing: false, confirm: false });
+  useEffect(() => {
+    if (isEditing && !opened.current.editing) editor.current?.focus();
+    if (!isEditing && opened.current.editing) editButton.current?.focus();
+    if (confirmDelete && !opened.current.confirm) noButton.current?.focus();
+    if (!confirmDelete && opened.current.confirm) deleteButton.current?.focus();
+    opened.current = { editing: isEditing, confirm: confirmDelete };
+  }, [isEditing, confirmDelete]);
   const [failure, setFailure] = useState<ApiFailure | undefined>(undefined);
   const [busy, setBusy] = useState(false);
   const path = objectPath(type, namespace, name);
@@ -109,22 +124,27 @@ export function ObjectView({ type, namespace, name, epoch }: { type: TypeInfo; n
       ) : null}
       {object ? (
         <div class="actions">
-          <button type="button" onClick={startEdit} disabled={busy || editing !== undefined}>
+          <button type="button" ref={editButton} onClick={startEdit} disabled={busy || editing !== undefined}>
             Edit
           </button>
           {type.name === PIPELINE_RUNS ? <PipelineActions type={type} run={object} act={act} busy={busy} /> : null}
           {confirmDelete ? (
-            <span class="confirm">
+            <span
+              class="confirm"
+              onKeyDown={(e) => {
+                if (e.key === "Escape") setConfirmDelete(false);
+              }}
+            >
               Delete {name}?{" "}
               <button type="button" class="danger" disabled={busy} onClick={() => act(() => api.remove(path)).then(() => setConfirmDelete(false))}>
                 Yes, delete
               </button>{" "}
-              <button type="button" onClick={() => setConfirmDelete(false)}>
+              <button type="button" ref={noButton} onClick={() => setConfirmDelete(false)}>
                 No
               </button>
             </span>
           ) : (
-            <button type="button" class="danger" disabled={busy} onClick={() => setConfirmDelete(true)}>
+            <button type="button" class="danger" ref={deleteButton} disabled={busy} onClick={() => setConfirmDelete(true)}>
               Delete
             </button>
           )}
@@ -143,7 +163,7 @@ export function ObjectView({ type, namespace, name, epoch }: { type: TypeInfo; n
           }}
         >
           <label for="edit-yaml">Edit as YAML (saved with PUT; a newer revision on the server gets 409 Conflict)</label>
-          <textarea id="edit-yaml" spellcheck={false} value={editing} onInput={(e) => setEditing(e.currentTarget.value)} rows={20} />
+          <textarea id="edit-yaml" ref={editor} spellcheck={false} value={editing} onInput={(e) => setEditing(e.currentTarget.value)} rows={20} />
           <div class="actions">
             <button type="submit" disabled={busy}>
               Save
