@@ -10,6 +10,10 @@
 //   without listing. On 410 Expired (or a server that stays behind the
 //   revision: 504 three times) it relists and turns the difference between
 //   cache and list into onAdd/onUpdate/onDelete, deletions it missed included.
+//   A name deleted and made again meanwhile (another uid) is onDelete of the
+//   old object then onAdd of the new one, never an onUpdate between two
+//   objects (client-go's informer makes it an update; a handler comparing
+//   generations would then skip the new object).
 // - Failures wait a capped exponential backoff with jitter on the injected
 //   clock, reset only after a watch stayed healthy for `healthyMs`, so a server
 //   that is down or answers garbage is never retried in a busy loop.
@@ -238,6 +242,13 @@ export class Informer<T extends ApiObject = ApiObject> {
       const old = this.#cache.delete(key);
       if (old) this.#notify((h) => h.onDelete?.(event.object));
       return;
+    }
+    const cached = this.#cache.get(key);
+    const uid = event.object.metadata.uid;
+    if (cached?.metadata.uid && uid && cached.metadata.uid !== uid) {
+      // The name was deleted and made again unseen (a relist after 410): the old object's delete, then the new one's add.
+      this.#cache.delete(key);
+      this.#notify((h) => h.onDelete?.(cached));
     }
     const old = this.#cache.set(event.object);
     this.#notify((h) => (old ? h.onUpdate?.(old, event.object) : h.onAdd?.(event.object)));

@@ -65,7 +65,7 @@ for (const transport of ["websocket", "grpc"] as const) {
     });
 
     test("relists after compaction and turns the difference into events, with synthetic deletes", async () => {
-      for (const n of ["keep", "gone1", "gone2", "changed"]) await createWidget(env.http, `${transport}-${n}`);
+      for (const n of ["keep", "gone1", "gone2", "changed", "again"]) await createWidget(env.http, `${transport}-${n}`);
       const grpcProxy = await startProxy(env.server.grpcPort);
       const httpProxy = await startProxy(env.server.port);
       const client = new SetpointClient({ grpcAddress: `127.0.0.1:${grpcProxy.port}`, httpUrl: `http://127.0.0.1:${httpProxy.port}` });
@@ -81,6 +81,10 @@ for (const transport of ["websocket", "grpc"] as const) {
       assert.equal((await env.http.del(`${ns}/${transport}-gone2`)).status, 200);
       assert.equal((await env.http.patch(`${ns}/${transport}-changed`, { spec: { size: 2 } })).status, 200);
       await createWidget(env.http, `${transport}-new`);
+      // Deleted and made again under the same name: another object (another uid, generation 1 again).
+      const oldUid = r.informer.cache.get(`default/${transport}-again`)?.metadata.uid;
+      assert.equal((await env.http.del(`${ns}/${transport}-again`)).status, 200);
+      await createWidget(env.http, `${transport}-again`);
       // Past the history window for every change so far, however fast this ran.
       env.skipTime(1000);
       await env.server.store.compact({ minEvents: 0, windowMs: 0 });
@@ -88,15 +92,30 @@ for (const transport of ["websocket", "grpc"] as const) {
       grpcProxy.restore();
       httpProxy.restore();
 
-      await waitFor("the relist", () => r.informer.stats.expired === 1 && r.informer.cache.get(`default/${transport}-new`));
-      assert.deepEqual(r.log.sort(), [`add:${transport}-new`, `delete:${transport}-gone1`, `delete:${transport}-gone2`, `update:${transport}-changed`]);
-      assert.equal(r.informer.stats.lists, 2);
-      assert.equal(r.informer.cache.get(`default/${transport}-gone1`), undefined);
-      assert.equal((r.informer.cache.get(`default/${transport}-changed`)?.spec as { size?: number } | undefined)?.size, 2);
+      const relisted = await waitFor("the relist", () => r.informer.stats.expired === 1 && r.informer.cache.get(`default/${transport}-new`)).then(
+        () => true,
+        (err: unknown) => err,
+      );
       r.stop.abort();
       await running;
       client.close();
       await Promise.all([grpcProxy.close(), httpProxy.close()]);
+      assert.equal(relisted, true);
+      // The one made again is its old self's delete, then its add: never an update from one object to another.
+      const order = [...r.log];
+      assert.ok(order.indexOf(`delete:${transport}-again`) < order.indexOf(`add:${transport}-again`), order.join(" "));
+      assert.deepEqual(r.log.sort(), [
+        `add:${transport}-again`,
+        `add:${transport}-new`,
+        `delete:${transport}-again`,
+        `delete:${transport}-gone1`,
+        `delete:${transport}-gone2`,
+        `update:${transport}-changed`,
+      ]);
+      assert.notEqual(r.informer.cache.get(`default/${transport}-again`)?.metadata.uid, oldUid);
+      assert.equal(r.informer.stats.lists, 2);
+      assert.equal(r.informer.cache.get(`default/${transport}-gone1`), undefined);
+      assert.equal((r.informer.cache.get(`default/${transport}-changed`)?.spec as { size?: number } | undefined)?.size, 2);
     });
   });
 }
