@@ -44,6 +44,13 @@ export interface ContinueToken {
   revision: number;
   namespace: string;
   name: string;
+  /**
+   * The items after the page that issued the token, when that page counted
+   * them (kube's remainingItemCount), and the scope counted: one namespace's
+   * list, or all namespaces (`allNamespaces`). The next page at the same
+   * revision then knows its own count without counting again.
+   */
+  remaining?: { count: number; allNamespaces: boolean };
 }
 
 /** A continue token's revision meaning "the newest state" (kube's -1, in the token of an expired list's 410). */
@@ -87,14 +94,17 @@ function parseCount(text: string | undefined, param: string): number | undefined
 }
 
 export function encodeContinue(token: ContinueToken): string {
-  return Buffer.from(JSON.stringify({ v: 1, rv: token.revision, ns: token.namespace, n: token.name })).toString("base64url");
+  const remaining = token.remaining && { r: token.remaining.count, ra: token.remaining.allNamespaces };
+  return Buffer.from(JSON.stringify({ v: 1, rv: token.revision, ns: token.namespace, n: token.name, ...remaining })).toString("base64url");
 }
 
 export function decodeContinue(text: string): ContinueToken {
   try {
-    const o = JSON.parse(Buffer.from(text, "base64url").toString()) as { v?: number; rv?: unknown; ns?: unknown; n?: unknown };
+    const o = JSON.parse(Buffer.from(text, "base64url").toString()) as { v?: number; rv?: unknown; ns?: unknown; n?: unknown; r?: unknown; ra?: unknown };
     if (o.v === 1 && Number.isSafeInteger(o.rv) && (o.rv as number) >= LATEST_REVISION && typeof o.ns === "string" && typeof o.n === "string") {
-      return { revision: o.rv as number, namespace: o.ns, name: o.n };
+      const token: ContinueToken = { revision: o.rv as number, namespace: o.ns, name: o.n };
+      if (Number.isSafeInteger(o.r) && (o.r as number) >= 0 && typeof o.ra === "boolean") token.remaining = { count: o.r as number, allNamespaces: o.ra };
+      return token;
     }
   } catch {
     // fall through

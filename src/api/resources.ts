@@ -27,7 +27,16 @@ import type { LooseObject } from "../wire.ts";
 import { applyPatch, checkPatch, type PatchType } from "./patch.ts";
 import { applyDefaults } from "./schema-defaults.ts";
 import { finalizerWarnings } from "./validation.ts";
-import { encodeContinue, expiredContinue, LATEST_REVISION, parseListQuery, parseRevision, parseWatchQuery, type RawQuery } from "./query.ts";
+import {
+  encodeContinue,
+  expiredContinue,
+  LATEST_REVISION,
+  parseListQuery,
+  parseRevision,
+  parseWatchQuery,
+  type ContinueToken,
+  type RawQuery,
+} from "./query.ts";
 import type { TypeRegistry } from "./registry.ts";
 import type { TypeValidators } from "./type-validators.ts";
 import { RESOURCE_TYPES, apiVersionOf, immutableTypeChanges, newTypeCauses, typeFromResourceType, typeNameConflicts, type TypeInfo } from "./types.ts";
@@ -47,6 +56,8 @@ export interface ListPage {
   items: string[];
   revision: number;
   continue?: string;
+  /** Items after this page, when counted (kube's `remainingItemCount`: a page cut by `limit`, no selector). */
+  remainingItemCount?: number;
 }
 
 /** A list request, checked, with the revision it needs reached: what is left is reading pages. */
@@ -60,6 +71,8 @@ interface ListPlan {
   filter: ((json: string, namespace: string, name: string) => boolean) | undefined;
   /** The request carried a continue token (an expired revision is then 410 with a fresh-list hint). */
   continued: boolean;
+  /** The items after the previous page at `revision`, as its token counted them for this scope (unfiltered only). */
+  remainingBefore: number | undefined;
 }
 
 /** Fills in a part's schema defaults (src/api/schema-defaults.ts), as kube-apiserver defaults a custom resource. */
@@ -78,9 +91,10 @@ function customFinalizerWarnings(t: TypeInfo, o: LooseObject, before: LooseObjec
 const LIST_CHUNK_ITEMS = 500;
 
 /** A list's JSON text up to the opening bracket of `items`. */
-function listHead(t: TypeInfo, revision: number, cont: string | undefined): string {
-  const meta: Record<string, string> = { resourceVersion: String(revision) };
+function listHead(t: TypeInfo, revision: number, cont: string | undefined, remainingItemCount?: number): string {
+  const meta: Record<string, string | number> = { resourceVersion: String(revision) };
   if (cont !== undefined) meta.continue = cont;
+  if (remainingItemCount !== undefined) meta.remainingItemCount = remainingItemCount;
   return `{"apiVersion":${JSON.stringify(apiVersionOf(t))},"kind":"${t.kind}List","metadata":${JSON.stringify(meta)},"items":[`;
 }
 
@@ -199,8 +213,8 @@ export class Resources {
 
   /** A `<Kind>List` as JSON text. */
   async list(ref: ResourceRef, raw: RawQuery): Promise<string> {
-    const page = await this.listPage(ref, raw);
-    return listHead(page.type, page.revision, page.continue) + page.items.join(",") + "]}";
+    const page = await this.listPage(ref, raw, { countRemaining: true });
+    return listHead(page.type, page.revision, page.continue, page.remainingItemCount) + page.items.join(",") + "]}";
   }
 
   /**
@@ -214,8 +228,8 @@ export class Resources {
   async listChunks(ref: ResourceRef, raw: RawQuery): Promise<Iterable<string>> {
     const plan = await this.#planList(ref, raw);
     if (plan.limit !== undefined) {
-      const page = this.#readPage(plan, plan.after, plan.limit);
-      return [listHead(page.type, page.revision, page.continue), page.items.join(","), "]}"];
+      const page = this.#readPage(plan, plan.after, plan.limit, true);
+      return [listHead(page.type, page.revision, page.continue, page.remainingItemCount), page.items.join(","), "]}"];
     }
     return this.#streamList(plan);
   }
@@ -236,10 +250,15 @@ export class Resources {
     yield "]}";
   }
 
-  /** One page of a list: item JSON texts, the revision served at, and the continue token if more remain. */
-  async listPage(ref: ResourceRef, raw: RawQuery): Promise<ListPage> {
+  /**
+   * One page of a list: item JSON texts, the revision served at, and the
+   * continue token if more remain; with `countRemaining` (default false), as
+   * kube-apiserver, how many items follow a page that `limit` cut when the
+   * list has no selector (counting them costs a pass over the rest's keys).
+   */
+  async listPage(ref: ResourceRef, raw: RawQuery, options: { countRemaining?: boolean } = {}): Promise<ListPage> {
     const plan = await this.#planList(ref, raw);
-    return this.#readPage(plan, plan.after, plan.limit);
+    return this.#readPage(plan, plan.after, plan.limit, options.countRemaining ?? false);
   }
 
   /** Checks a list request and waits for the revision it needs; what is left is reading pages. */
@@ -283,13 +302,33 @@ export class Resources {
       limit: q.limit,
       filter,
       continued: q.continueFrom !== undefined,
+      remainingBefore:
+        revision !== undefined && q.continueFrom?.remaining?.allNamespaces === (namespace === undefined) ? q.continueFrom.remaining.count : undefined,
     };
   }
 
-  #readPage(plan: ListPlan, after: ListPlan["after"], limit: number | undefined): ListPage & { next?: { namespace: string; name: string } } {
+  #readPage(
+    plan: ListPlan,
+    after: ListPlan["after"],
+    limit: number | undefined,
+    countRemaining = false,
+  ): ListPage & { next?: { namespace: string; name: string } } {
+    // As kube, only a list without selectors counts what follows its page. The first page
+    // counts (a pass over the rest's keys); the next ones at its revision take the count
+    // from its token, less what they served.
+    const counting = countRemaining && plan.filter === undefined;
+    const known = counting && after === plan.after ? plan.remainingBefore : undefined;
     let result;
     try {
-      result = this.#store.list({ type: plan.type.name, namespace: plan.namespace, revision: plan.revision, after, limit, filter: plan.filter });
+      result = this.#store.list({
+        type: plan.type.name,
+        namespace: plan.namespace,
+        revision: plan.revision,
+        after,
+        limit,
+        filter: plan.filter,
+        countRemaining: counting && known === undefined,
+      });
     } catch (err) {
       if (err instanceof ExpiredError && plan.continued && after) throw expiredContinue(after);
       // kube-apiserver's words for a list (the store's are a watch's: too old resource version: R (OLDEST)).
@@ -298,7 +337,13 @@ export class Resources {
     }
     const page: ListPage & { next?: { namespace: string; name: string } } = { type: plan.type, items: result.items, revision: result.revision };
     if (result.next) {
-      page.continue = encodeContinue({ revision: result.revision, ...result.next });
+      const remaining = known !== undefined ? Math.max(0, known - result.items.length) : result.remaining;
+      const token: ContinueToken = { revision: result.revision, ...result.next };
+      if (remaining !== undefined) {
+        page.remainingItemCount = remaining;
+        token.remaining = { count: remaining, allNamespaces: plan.namespace === undefined };
+      }
+      page.continue = encodeContinue(token);
       page.next = result.next;
     }
     return page;

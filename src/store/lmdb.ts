@@ -495,8 +495,35 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
       if (!take(e.namespace, e.name, e.json)) break;
     }
     const result: ListResult = { items, revision };
-    if (more && lastNamespace !== undefined) result.next = { namespace: lastNamespace, name: lastName };
+    if (more && lastNamespace !== undefined) {
+      const next = { namespace: lastNamespace, name: lastName };
+      result.next = next;
+      if (opts.countRemaining && !opts.filter) result.remaining = countAfter(opts.type, next, end, overrides);
+    }
     return result;
+  }
+
+  /**
+   * The items of a list of `type` after `last` (exclusive) up to `end`, at the revision
+   * `overrides` undo the newer changes to: the stored keys after it (counted
+   * by LMDB without reading values), less those absent at that revision,
+   * plus those it had and are gone since.
+   */
+  function countAfter(
+    type: string,
+    last: { namespace: string; name: string },
+    end: ReturnType<typeof keyRange>["end"],
+    overrides: Map<string, { namespace: string; name: string; json: string | null }> | undefined,
+  ): number {
+    const from = encodeKey({ type, ...last });
+    let count = objects.getKeysCount({ start: from, end });
+    if (objects.doesExist(from)) count--; // `start` is inclusive
+    for (const o of overrides?.values() ?? []) {
+      if (compareNsName(o, last) <= 0) continue;
+      if (objects.doesExist(encodeKey({ type, namespace: o.namespace, name: o.name }))) count--;
+      if (o.json !== null) count++;
+    }
+    return count;
   }
 
   /**

@@ -142,6 +142,8 @@ export class Mirror {
     const limit = opts.limit ?? Infinity;
     let last: string | undefined;
     let more = false;
+    /** Items past the limit, counted when `countRemaining` asks. */
+    let remaining = 0;
     for (let i = start; i < keys.length; i++) {
       const k = keys[i]!;
       const { namespace, name } = splitNsName(k);
@@ -154,13 +156,24 @@ export class Mirror {
       if (opts.filter && !opts.filter(json, namespace, name)) continue;
       if (items.length >= limit) {
         more = true;
-        break;
+        if (!opts.countRemaining || opts.filter) break;
+        if (overrides.size === 0) {
+          // Every key from here to the scope's end is an item: count them by their positions.
+          const end = opts.namespace === undefined ? keys.length : lowerBound(keys, opts.namespace + "\u0001");
+          remaining = end - i;
+          break;
+        }
+        remaining++;
+        continue;
       }
       items.push(json);
       last = k;
     }
     const result: ListResult = { items, revision };
-    if (more && last !== undefined) result.next = splitNsName(last);
+    if (more && last !== undefined) {
+      result.next = splitNsName(last);
+      if (opts.countRemaining && !opts.filter) result.remaining = remaining;
+    }
     return result;
   }
 

@@ -93,6 +93,8 @@ export interface ListOptions {
   limit?: number;
   /** Keep only items for which this returns true (filtered before `limit` counts). */
   filter?: (json: string, namespace: string, name: string) => boolean;
+  /** When `limit` cuts the list, count the items after the page (`remaining`); not done with a `filter`. Default false. */
+  countRemaining?: boolean;
 }
 
 export interface ListResult {
@@ -102,6 +104,8 @@ export interface ListResult {
   revision: number;
   /** Where the next page starts, when `limit` cut the list. */
   next?: { namespace: string; name: string };
+  /** How many items come after this page (at `revision`), when `countRemaining` asked and `limit` cut the list. */
+  remaining?: number;
 }
 
 export interface CompactOptions {

@@ -145,7 +145,7 @@ describe("PartialObjectMetadataList on lists", () => {
     assert.equal(r.body.kind, "PartialObjectMetadataList");
     assert.equal(r.body.apiVersion, "meta.k8s.io/v1");
     assert.ok(Number(r.body.metadata.resourceVersion) >= Number(plain.metadata.resourceVersion));
-    // Setpoint's lists carry no remainingItemCount; neither do their metadata forms.
+    // A whole list: no continue token, no remainingItemCount.
     assert.deepEqual(Object.keys(r.body.metadata), ["resourceVersion"]);
     assert.equal(r.body.items.length, names.length);
     r.body.items.forEach((item: any, i: number) => assertPartialOf(item, plain.items[i]));
@@ -165,6 +165,8 @@ describe("PartialObjectMetadataList on lists", () => {
       }
       cont = page.body.metadata.continue;
       assert.ok(cont === undefined || (typeof cont === "string" && cont.length > 0), "continue is a token or absent");
+      // The metadata form keeps the list's remainingItemCount, as kube's conversion does.
+      assert.equal(page.body.metadata.remainingItemCount, cont ? names.length - seen.length : undefined);
       assert.ok(++pages <= names.length, "the pages end");
     } while (cont);
     assert.deepEqual(seen, names);

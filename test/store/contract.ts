@@ -94,19 +94,31 @@ async function listAllPages(
   const revisions: number[] = [];
   let after = options.after;
   let pages = 0;
+  // Without a filter, each cut page also counts the items after it (countRemaining).
+  const counting = !options.filter;
+  const remaining: Array<{ page: number; counted: number | undefined; seen: number }> = [];
   for (;;) {
-    const page = store.list({ ...options, ...(after ? { after } : {}) });
+    const page = store.list({ ...options, ...(after ? { after } : {}), countRemaining: counting });
     pages++;
     revisions.push(page.revision);
     assert.ok(page.items.length <= limit, `page ${pages} has ${page.items.length} items, limit ${limit}`);
     items.push(...page.items);
-    if (!page.next) break;
+    if (!page.next) {
+      assert.equal(page.remaining, undefined, "no remaining count on the last page");
+      break;
+    }
+    remaining.push({ page: pages, counted: page.remaining, seen: items.length });
     assert.equal(page.items.length, limit, `page ${pages} is short (${page.items.length} < ${limit}) yet has next`);
     const last = parse(page.items[page.items.length - 1]!).metadata;
     assert.deepEqual(page.next, { namespace: last.namespace, name: last.name }, "next is the last item of the page");
     after = page.next;
     assert.ok(pages < 1000, "pagination does not terminate");
     if (between) await between();
+  }
+  for (const r of remaining) {
+    if (!counting) assert.equal(r.counted, undefined, `page ${r.page}: no remaining count with a filter`);
+    // Pages served at one revision (none moved on between them): what follows a page is what the later pages held.
+    else if (new Set(revisions).size === 1) assert.equal(r.counted, items.length - r.seen, `page ${r.page}: remaining`);
   }
   return { items, pages, revisions };
 }

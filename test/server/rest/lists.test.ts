@@ -151,6 +151,8 @@ describe("list", () => {
     for (let pages = 0; pages < 10; pages++) {
       const page = await ok(c.get(`${gadgets(ns)}?labelSelector=even%3Dtrue&limit=2${token ? `&continue=${encodeURIComponent(token)}` : ""}`));
       assert.ok(page.items.length <= 2);
+      // As kube: a list with a selector does not count what follows a page.
+      assert.equal(page.metadata.remainingItemCount, undefined);
       seen.push(...names(page));
       token = page.metadata.continue;
       if (!token) break;
@@ -164,6 +166,9 @@ describe("list", () => {
     const p1 = await ok(c.get(`${gadgets(ns)}?limit=2`));
     assert.deepEqual(names(p1), ["n1", "n2"]);
     assert.equal(typeof p1.metadata.continue, "string");
+    // kube's remainingItemCount: the items after a page cut by limit, at the page's revision (a list without selectors).
+    assert.deepEqual(Object.keys(p1.metadata), ["resourceVersion", "continue", "remainingItemCount"]);
+    assert.equal(p1.metadata.remainingItemCount, 4);
     const at = p1.metadata.resourceVersion;
     // writes after page 1: a new object in the unread range, a delete, an update
     await created(c.post(gadgets(ns), gadget("n3a")));
@@ -175,11 +180,17 @@ describe("list", () => {
     assert.equal(p2.metadata.resourceVersion, at);
     assert.deepEqual(names(p2), ["n3", "n4"], "page 2 must not show n3a (created later) and must show n4 (deleted later)");
     assert.deepEqual(p2.items[0].spec, { x: 1 }, "page 2 shows n3 as it was at page 1's revision");
+    assert.equal(p2.metadata.remainingItemCount, 2, "n5 and n6 follow at page 1's revision (n6 deleted since)");
     assert.ok(Number(p2.items[0].metadata.resourceVersion) <= Number(at));
     const p3 = await ok(c.get(`${gadgets(ns)}?limit=2&continue=${encodeURIComponent(p2.metadata.continue)}`));
     assert.equal(p3.metadata.resourceVersion, at);
     assert.deepEqual(names(p3), ["n5", "n6"]);
     assert.ok(!p3.metadata.continue, "the last page has no continue token");
+    assert.equal(p3.metadata.remainingItemCount, undefined, "nor a remaining count");
+    // across namespaces, and at the newest revision
+    const across = await ok(c.get(`${GV}/gadgets?limit=1`));
+    const every = await ok(c.get(`${GV}/gadgets?resourceVersion=${across.metadata.resourceVersion}&resourceVersionMatch=Exact`));
+    assert.equal(across.metadata.remainingItemCount, every.items.length - 1);
     // a fresh list sees the new state
     assert.deepEqual(names(await ok(c.get(gadgets(ns)))), ["n0", "n1", "n2", "n3", "n3a", "n5"]);
   });
@@ -191,6 +202,7 @@ describe("list", () => {
     const big = await ok(c.get(`${gadgets(ns)}?limit=10`));
     assert.deepEqual(names(big), ["a", "b", "c"]);
     assert.ok(!big.metadata.continue);
+    assert.equal(big.metadata.remainingItemCount, undefined);
   });
 
   it("resourceVersion=R at or below the newest revision is served at once, at least as new as R", async () => {
