@@ -6,9 +6,10 @@
 // parameters: `as=Table` (where the endpoint makes Tables),
 // `as=PartialObjectMetadata` or `as=PartialObjectMetadataList`, each of
 // `g=meta.k8s.io` and `v=v1` or `v=v1beta1`, in JSON or YAML. A range asking
-// for anything else is skipped; when no range is left and one asked for a
-// form, the answer is 406 NotAcceptable. A header that asks for no form and
-// that the server cannot satisfy (text/html) still gets JSON.
+// for anything else is skipped, and so is a media type the server does not
+// write (text/html, protobuf: custom resources have no protobuf form); when
+// no range is left the answer is 406 NotAcceptable, as kube's (an empty
+// header is JSON).
 //
 // Which form fits which answer is checked once the answer is known
 // (checkShape), as kube checks it when it converts: the List form for one
@@ -86,23 +87,25 @@ function formOf(r: Range, endpoint: Endpoint): Rendering["as"] | null {
   return { kind: as as MetaKind, apiVersion: `meta.k8s.io/${v}` };
 }
 
+/** Whether a header without parameters or YAML names a range JSON answers (the common headers: a few substring searches). */
+function plainJson(accept: string): boolean {
+  return accept.includes("application/json") || accept.includes("*/*") || accept.includes("application/*") || accept.trim() === "";
+}
+
 /**
  * The answer an Accept header asks for at `endpoint`. Throws 406
- * NotAcceptable when every range asked for a form the server cannot make.
- * Costs two substring searches for a header without parameters or YAML.
+ * NotAcceptable when no range is one the server writes (every one asked for
+ * a form it cannot make, or a media type it does not write).
  */
 export function renderingOf(accept: string | undefined, endpoint: Endpoint): Rendering {
-  if (accept === undefined || (!accept.includes("=") && !accept.includes("yaml"))) return JSON_ANSWER;
-  let askedForm = false;
+  if (accept === undefined || (!accept.includes("=") && !accept.includes("yaml") && plainJson(accept))) return JSON_ANSWER;
   for (const r of ranges(accept)) {
     // kube's `as`, `g` and `v` name a conversion; other parameters (charset, stream=watch, pretty) change nothing here.
     if (!r.params.has("as") && !r.params.has("g") && !r.params.has("v")) return r.yaml ? YAML_ANSWER : JSON_ANSWER;
-    askedForm = true;
     const as = formOf(r, endpoint);
     if (as) return { yaml: r.yaml, as };
   }
-  if (askedForm) throw notAcceptable(`only the following media types are accepted: ${MEDIA_TYPES}`);
-  return JSON_ANSWER;
+  throw notAcceptable(`only the following media types are accepted: ${MEDIA_TYPES}`);
 }
 
 /**

@@ -1,7 +1,8 @@
 // The Accept header read as kube-apiserver's handlers/negotiation reads it:
 // ranges by quality, then specificity, then order; `as`/`g`/`v` ask for a
 // meta.k8s.io form (Table, PartialObjectMetadata, PartialObjectMetadataList);
-// a header whose every range asks for a form the server cannot make is 406.
+// a header with no range the server writes (every one a form it cannot make,
+// text/html, protobuf) is 406.
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -33,7 +34,9 @@ describe("renderingOf", () => {
       ["application/json", json],
       ["application/json, */*", json],
       ["*/*", json],
-      ["text/html", json],
+      ["text/html, application/json;q=0.5", json],
+      ["application/vnd.kubernetes.protobuf, application/json", json],
+      ["application/vnd.kubernetes.protobuf, */*", json],
       ["application/yaml", yaml],
       ["application/json, application/yaml", json],
       ["*/*, application/yaml", yaml],
@@ -69,8 +72,14 @@ describe("renderingOf", () => {
     assertNotAcceptable(() => renderingOf("application/json;as=Table;v=v1;g=meta.k8s.io", { tables: false }), /only the following media types/, "Table only");
   });
 
-  it("406 when every range asks for a form the server cannot make", () => {
+  it("406 when every range asks for a form the server cannot make, or a media type it does not write, as kube", () => {
     for (const accept of [
+      "text/html",
+      "text/plain",
+      "application/vnd.kubernetes.protobuf",
+      "application/cbor",
+      "application/json;q=0",
+      "text/html, application/yaml;q=0",
       "application/json;as=Foo;g=meta.k8s.io;v=v1",
       "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v2",
       "application/json;as=PartialObjectMetadata;g=example.com;v=v1",
@@ -130,8 +139,12 @@ describe("renderingOf on random headers", () => {
           r = renderingOf(accept, { tables });
         } catch (err) {
           assert.ok(err instanceof ApiError && err.reason === "NotAcceptable", String(err));
-          // Only when some acceptable range asked for a form.
-          assert.ok(ranges.some((x) => x.form !== undefined && Object.keys(x.form).length > 0));
+          // Only when no acceptable range asks for JSON or YAML without a form.
+          const written = ["application/json", "application/yaml", "application/*", "*/*"];
+          assert.ok(
+            !ranges.some((x) => x.q !== "0" && written.includes(x.media) && (x.form === undefined || Object.keys(x.form).length === 0)),
+            `${accept}: 406`,
+          );
           return;
         }
         const formless = ranges.every((x) => x.form === undefined || Object.keys(x.form).length === 0);

@@ -237,6 +237,36 @@ describe("errors are Status objects", () => {
     assert.equal(missing.text, "");
   });
 
+  it("an Accept header naming no media type the server writes (protobuf, text/html) is 406 before anything is read or written, as kube", async () => {
+    const ns = freshNs();
+    await created(c.post(gadgets(ns), gadget("n")));
+    const refused = [
+      ["GET", `${gadgets(ns)}/n`],
+      ["GET", `${gadgets(ns)}/missing`],
+      ["GET", gadgets(ns)],
+      ["GET", `${gadgets(ns)}?watch=true&timeoutSeconds=1`],
+      ["POST", gadgets(ns)],
+      ["PATCH", `${gadgets(ns)}/n`],
+      ["DELETE", `${gadgets(ns)}/n`],
+    ] as const;
+    for (const accept of ["application/vnd.kubernetes.protobuf", "text/html", "application/json;q=0"]) {
+      for (const [method, path] of refused) {
+        const body = method === "POST" ? JSON.stringify(gadget("created")) : method === "PATCH" ? JSON.stringify({ spec: { x: 2 } }) : undefined;
+        const res = await c.request(method, path, { headers: { accept }, ...(body && { body, contentType: method === "PATCH" ? MERGE : "application/json" }) });
+        assertStatus(res, 406, "NotAcceptable");
+        assert.equal(res.body.message, "only the following media types are accepted: application/json, application/yaml", `${accept} ${method} ${path}`);
+      }
+    }
+    assert.deepEqual(names(await ok(c.get(gadgets(ns)))), ["n"], "nothing created or deleted");
+    assert.deepEqual((await ok(c.get(`${gadgets(ns)}/n`))).spec, { x: 1 }, "nothing patched");
+    // With a range it writes listed too, the answer is JSON (kube would pick protobuf first and fail).
+    for (const accept of ["application/vnd.kubernetes.protobuf, application/json", "text/html, */*;q=0.8", "application/json"]) {
+      const res = await c.request("GET", `${gadgets(ns)}/n`, { headers: { accept } });
+      assert.equal(res.status, 200, accept);
+      assert.equal(res.body.metadata.name, "n");
+    }
+  });
+
   it("a Status names the object in details", async () => {
     const res = await c.get(`${widgets("x")}/who`);
     assertStatus(res, 404, "NotFound");
