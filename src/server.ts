@@ -206,7 +206,7 @@ function restContext(
 /** The HTTP(S) server for REST and chunked watches, and the WebSocket server its upgrades go to. */
 function createHttpServer(ctx: RestContext, security: Security): { http: HttpServer; wss: WebSocketServer } {
   const serve = (req: IncomingMessage, res: ServerResponse) => {
-    security.serveHttp(req, res, () => handleRequest(ctx, req, res));
+    security.serveHttp(req, res, (caughtUp) => handleRequest(ctx, req, res, { caughtUp }));
   };
   const http = security.tls ? security.tls.createHttpsServer({ keepAliveTimeout: 65_000 }, serve) : createServer({ keepAliveTimeout: 65_000 }, serve);
   const wss = new WebSocketServer({
@@ -388,7 +388,7 @@ async function upgrade(
     if (url.searchParams.has("watch") && !isWatch(url.searchParams))
       throw new ApiError("BadRequest", "a WebSocket on a list path is a watch: drop watch=false");
     if (!ctx.ready()) throw new ApiError("TooManyRequests", "the server is shutting down; retry against another replica");
-    const start = await ctx.resources.openWatch(route.ref, rawQuery(url.searchParams));
+    const start = await ctx.resources.openWatch(route.ref, rawQuery(url.searchParams), { caughtUp: admission.caughtUp });
     // Each event's object in the form the upgrade's Accept header asks for (a Table row, metadata only), as over HTTP.
     const rendered = watchRendering(ctx, route.ref, url.searchParams, req.headers.accept);
     const release = ctx.watchLimit.acquire(req.socket.remoteAddress);

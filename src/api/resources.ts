@@ -110,6 +110,18 @@ export interface WriteOptions {
   duplicateFields?: string[];
 }
 
+/** What a read of the newest state (no `resourceVersion`) knows before it starts. */
+export interface ReadOptions {
+  /**
+   * A revision this process has already reached through a consistent read of
+   * the store begun after the request arrived (the security gate's, deciding
+   * RBAC across replicas): every write acknowledged before the request is at
+   * or below it, so the read makes no consistent read of its own. Default:
+   * none (it makes its own).
+   */
+  caughtUp?: number;
+}
+
 export interface DeleteOptions extends WriteOptions {
   preconditions?: { resourceVersion?: string; uid?: string };
 }
@@ -196,15 +208,26 @@ export class Resources {
   }
 
   /**
+   * Brings this process up to every write acknowledged anywhere before the
+   * request (API.md §9): one consistent read of the store, unless the caller
+   * made one already. Resolves to the revision reached, if the store tells.
+   */
+  async #current(read: ReadOptions): Promise<number | undefined> {
+    if (read.caughtUp === undefined) return this.#store.sync?.();
+    if (read.caughtUp > this.#hub.revision) await this.#hub.waitFor(read.caughtUp, this.#catchUpMs);
+    return read.caughtUp;
+  }
+
+  /**
    * The object's newest state: every write acknowledged anywhere before the
    * call (a consistent read). With `resourceVersion` as kube reads it on a get:
    * "0" any state this server has, R a state at least as new as R (504
    * `Timeout` if the server cannot reach R within the catch-up time).
    */
-  async get(ref: ResourceRef, options: { resourceVersion?: string } = {}): Promise<string> {
+  async get(ref: ResourceRef, options: { resourceVersion?: string } & ReadOptions = {}): Promise<string> {
     const t = await this.#resolveCurrent(ref, true);
     const rv = parseRevision(options.resourceVersion);
-    if (rv === undefined) await this.#store.sync?.();
+    if (rv === undefined) await this.#current(options);
     else if (rv > this.#store.head()) await this.#hub.waitFor(rv, this.#catchUpMs);
     const stored = this.#store.get(this.#key(t, ref));
     if (!stored) throw this.#notFound(t, ref.name ?? "");
@@ -212,8 +235,8 @@ export class Resources {
   }
 
   /** A `<Kind>List` as JSON text. */
-  async list(ref: ResourceRef, raw: RawQuery): Promise<string> {
-    const page = await this.listPage(ref, raw, { countRemaining: true });
+  async list(ref: ResourceRef, raw: RawQuery, read: ReadOptions = {}): Promise<string> {
+    const page = await this.listPage(ref, raw, { ...read, countRemaining: true });
     return listHead(page.type, page.revision, page.continue, page.remainingItemCount) + page.items.join(",") + "]}";
   }
 
@@ -225,8 +248,8 @@ export class Resources {
    * request (unknown type, bad query, expired continue, catch-up timeout)
    * throw here or at the first chunk, before any byte could be sent.
    */
-  async listChunks(ref: ResourceRef, raw: RawQuery): Promise<Iterable<string>> {
-    const plan = await this.#planList(ref, raw);
+  async listChunks(ref: ResourceRef, raw: RawQuery, read: ReadOptions = {}): Promise<Iterable<string>> {
+    const plan = await this.#planList(ref, raw, read);
     if (plan.limit !== undefined) {
       const page = this.#readPage(plan, plan.after, plan.limit, true);
       return [listHead(page.type, page.revision, page.continue, page.remainingItemCount), page.items.join(","), "]}"];
@@ -256,13 +279,13 @@ export class Resources {
    * kube-apiserver, how many items follow a page that `limit` cut when the
    * list has no selector (counting them costs a pass over the rest's keys).
    */
-  async listPage(ref: ResourceRef, raw: RawQuery, options: { countRemaining?: boolean } = {}): Promise<ListPage> {
-    const plan = await this.#planList(ref, raw);
+  async listPage(ref: ResourceRef, raw: RawQuery, options: { countRemaining?: boolean } & ReadOptions = {}): Promise<ListPage> {
+    const plan = await this.#planList(ref, raw, options);
     return this.#readPage(plan, plan.after, plan.limit, options.countRemaining ?? false);
   }
 
   /** Checks a list request and waits for the revision it needs; what is left is reading pages. */
-  async #planList(ref: ResourceRef, raw: RawQuery): Promise<ListPlan> {
+  async #planList(ref: ResourceRef, raw: RawQuery, read: ReadOptions): Promise<ListPlan> {
     const t = await this.#resolveCurrent(ref, false);
     const q = parseListQuery(raw);
     let revision: number | undefined;
@@ -274,7 +297,7 @@ export class Resources {
       await this.#hub.waitFor(q.resourceVersion, this.#catchUpMs);
     } else if (q.resourceVersion === undefined) {
       // The newest state: every write acknowledged anywhere before this list (API.md §9).
-      await this.#store.sync?.();
+      await this.#current(read);
     }
     if (q.exact) revision = q.resourceVersion; // a past state, from the change log
     const sel = q.labelSelector;
@@ -354,14 +377,14 @@ export class Resources {
    * this server has not seen yet; resolves to the function that starts the
    * stream on a sink. Errors here come before any byte of the stream.
    */
-  async openWatch(ref: ResourceRef, raw: RawQuery): Promise<(sink: WatchSink) => () => void> {
+  async openWatch(ref: ResourceRef, raw: RawQuery, read: ReadOptions = {}): Promise<(sink: WatchSink) => () => void> {
     const t = await this.#resolveCurrent(ref, false);
     const q = parseWatchQuery(raw);
     if (q.resourceVersion !== undefined && q.resourceVersion > this.#hub.revision) {
       await this.#hub.waitFor(q.resourceVersion, this.#catchUpMs);
     } else if (q.resourceVersion === undefined && this.#store.sync) {
       // From the newest state: every write acknowledged anywhere before this watch (API.md §9), as a list.
-      const newest = await this.#store.sync();
+      const newest = (await this.#current(read)) ?? 0;
       if (newest > this.#hub.revision) await this.#hub.waitFor(newest, this.#catchUpMs);
     }
     const fs = q.fieldSelector;

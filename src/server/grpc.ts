@@ -14,7 +14,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { patchTypeOf } from "../api/patch.ts";
 import { encodeContinue, type RawQuery } from "../api/query.ts";
-import type { ListPage, ResourceRef, Resources } from "../api/resources.ts";
+import type { ListPage, ReadOptions, ResourceRef, Resources } from "../api/resources.ts";
 import { parseFieldSelector } from "../api/selector.ts";
 import { systemClock, type Clock } from "../clock.ts";
 import { ApiError, BadRequestError } from "../errors.ts";
@@ -89,7 +89,7 @@ interface CallEdge {
    */
   unary<Req extends { ref: wire.ResourceRef | null }, Res>(
     verb: string,
-    run: (req: Req) => Promise<Res> | Res,
+    run: (req: Req, read: ReadOptions) => Promise<Res> | Res,
     sub?: string | ((req: Req) => string),
   ): grpc.handleUnaryCall<Req, Res>;
 }
@@ -121,7 +121,7 @@ function callEdge(resources: Resources, options: GrpcServerOptions): CallEdge {
     },
     unary<Req extends { ref: wire.ResourceRef | null }, Res>(
       verb: string,
-      run: (req: Req) => Promise<Res> | Res,
+      run: (req: Req, read: ReadOptions) => Promise<Res> | Res,
       subOf: string | ((req: Req) => string) = "",
     ): grpc.handleUnaryCall<Req, Res> {
       return (call, callback) => {
@@ -138,7 +138,8 @@ function callEdge(resources: Resources, options: GrpcServerOptions): CallEdge {
           .then((admitted) => {
             admission = admitted;
             const user = admission?.user;
-            return security && user ? security.runAs(user, () => run(call.request)) : run(call.request);
+            const read = { caughtUp: admission?.caughtUp };
+            return security && user ? security.runAs(user, () => run(call.request, read)) : run(call.request, read);
           })
           .then(
             (res) => {
@@ -177,13 +178,13 @@ function resourceHandlers(resources: Resources, edge: CallEdge, shuttingDown: ()
   /** A unary RPC answering with one object. */
   const object = <Req extends { ref: wire.ResourceRef | null }>(
     verb: string,
-    run: (req: Req) => Promise<string> | string,
+    run: (req: Req, read: ReadOptions) => Promise<string> | string,
     sub: string | ((req: Req) => string) = "",
-  ) => edge.unary<Req, wire.ObjectResponse>(verb, async (r) => ({ object: Buffer.from(await run(r)) }), sub);
+  ) => edge.unary<Req, wire.ObjectResponse>(verb, async (r, read) => ({ object: Buffer.from(await run(r, read)) }), sub);
   return {
-    Get: object<wire.GetRequest>("get", (r) => resources.get(refOf(r.ref, true))),
-    List: edge.unary<wire.ListRequest, wire.ListResponse>("list", async (r) =>
-      listResponse(await resources.listPage(refOf(r.ref, false), listQuery(r)), r.limit > 0),
+    Get: object<wire.GetRequest>("get", (r, read) => resources.get(refOf(r.ref, true), read)),
+    List: edge.unary<wire.ListRequest, wire.ListResponse>("list", async (r, read) =>
+      listResponse(await resources.listPage(refOf(r.ref, false), listQuery(r), read), r.limit > 0),
     ),
     Watch: watchHandler(resources, edge, shuttingDown),
     Create: object<wire.CreateRequest>("create", (r) => resources.create(refOf(r.ref, false), jsonOf(r.object, "object"))),
@@ -229,7 +230,7 @@ function watchHandler(resources: Resources, edge: CallEdge, shuttingDown: () => 
           }
           for (const event of ["finish", "cancelled", "error", "close"]) call.once(event, end);
         }
-        const start = await resources.openWatch(refOf(r.ref, false), watchQuery(r));
+        const start = await resources.openWatch(refOf(r.ref, false), watchQuery(r), { caughtUp: admission?.caughtUp });
         if (call.cancelled) return;
         let stop: () => void;
         try {

@@ -8,7 +8,7 @@ import type { Socket } from "node:net";
 import { parse as parseYaml } from "yaml";
 import type { Logger } from "pino";
 import type { TypeRegistry } from "../api/registry.ts";
-import type { DeleteOptions, ResourceRef, Resources, WriteOptions } from "../api/resources.ts";
+import type { DeleteOptions, ReadOptions, ResourceRef, Resources, WriteOptions } from "../api/resources.ts";
 import { duplicateFields, parseFieldValidation } from "../api/field-validation.ts";
 import { patchTypeOf } from "../api/patch.ts";
 import type { RawQuery } from "../api/query.ts";
@@ -382,10 +382,12 @@ interface Call {
   route: Route | undefined;
   /** `?watch=true` (or any value but `false` and `0`: isWatch). */
   watch: boolean;
+  /** What a read of the newest state knows already (the security gate's catch-up). */
+  read: ReadOptions;
 }
 
 /** Serves one HTTP request. Never throws; every failure becomes a Status. */
-export async function handleRequest(ctx: RestContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+export async function handleRequest(ctx: RestContext, req: IncomingMessage, res: ServerResponse, read: ReadOptions = {}): Promise<void> {
   // Real elapsed time for the latency histogram, not the injected clock.
   const started = performance.now();
   // As kube-apiserver (and Go's HTTP server): a HEAD is a GET whose answer has no body (Node drops it); never a watch.
@@ -396,7 +398,7 @@ export async function handleRequest(ctx: RestContext, req: IncomingMessage, res:
     sendError(res, new BadRequestError("malformed request URL"), ctx.log);
     return;
   }
-  const call: Call = { req, res, url, method, route: url.route, watch: !head && isWatch(url.searchParams) };
+  const call: Call = { req, res, url, method, route: url.route, watch: !head && isWatch(url.searchParams), read };
   const verb = verbOf(call.route, method, call.watch);
   let code: number;
   try {
@@ -548,7 +550,7 @@ async function serveCollection(ctx: RestContext, call: Call, ref: ResourceRef): 
   const q = method === "POST" ? {} : rawQuery(url.searchParams);
   if (method === "GET" && watch) {
     if (!ctx.ready()) throw new ApiError("TooManyRequests", "the server is shutting down; retry against another replica");
-    const start = await ctx.resources.openWatch(ref, q);
+    const start = await ctx.resources.openWatch(ref, q, call.read);
     const rendered = watchRendering(ctx, ref, url.searchParams, req.headers.accept);
     const release = ctx.watchLimit.acquire(req.socket.remoteAddress);
     res.on("close", release);
@@ -567,8 +569,8 @@ async function serveCollection(ctx: RestContext, call: Call, ref: ResourceRef): 
   const rendering = renderingFor(call);
   if (method === "GET") {
     if (rendering.as !== undefined || rendering.yaml)
-      sendRendered(res, 200, render(ctx, call, ref, rendering, await ctx.resources.list(ref, q), true), rendering);
-    else await sendChunks(res, 200, await ctx.resources.listChunks(ref, q), ctx.log);
+      sendRendered(res, 200, render(ctx, call, ref, rendering, await ctx.resources.list(ref, q, call.read), true), rendering);
+    else await sendChunks(res, 200, await ctx.resources.listChunks(ref, q, call.read), ctx.log);
     return 200;
   }
   if (method === "POST") {
@@ -603,7 +605,7 @@ async function serveObject(ctx: RestContext, call: Call, route: Extract<Route, {
   switch (method) {
     case "GET": {
       const rv = call.url.searchParams.get("resourceVersion");
-      const object = await ctx.resources.get(ref, rv === null ? undefined : { resourceVersion: rv });
+      const object = await ctx.resources.get(ref, rv === null ? call.read : { resourceVersion: rv });
       sendRendered(res, 200, render(ctx, call, ref, rendering, object, false), rendering);
       return 200;
     }

@@ -60,6 +60,13 @@ export interface GrpcCall {
 export interface Admission {
   user: UserInfo;
   done(code: number, note?: AuditNote): void;
+  /**
+   * The store revision this process caught up to, before deciding, with a
+   * consistent read begun after the request arrived (admitFresh): a read of
+   * the newest state needs no consistent read of its own (ReadOptions in
+   * src/api/resources.ts). Undefined when the gate made no such read.
+   */
+  caughtUp?: number;
 }
 
 /** What a transport tells the gate about one request. */
@@ -113,9 +120,9 @@ export class Security {
    * In RBAC mode on a store other processes write too (etcd replicas,
    * --workers peers): resolves once this process's RBAC index holds every
    * change committed anywhere before the call. Undefined when the index is
-   * always current (one process).
+   * always current (one process). Resolves to the revision reached.
    */
-  readonly #fresh: (() => Promise<void>) | undefined;
+  readonly #fresh: (() => Promise<number>) | undefined;
   /** The user on whose behalf the current request runs (set around the API handler). */
   readonly #als = new AsyncLocalStorage<UserInfo>();
   /** The last token authenticated on each connection, and its user. */
@@ -132,7 +139,7 @@ export class Security {
     stops?: Array<() => void>;
     rbacIndex?: RbacIndex;
     log?: Logger;
-    fresh?: () => Promise<void>;
+    fresh?: () => Promise<number>;
   }) {
     this.#index = parts.rbacIndex;
     this.#fresh = parts.fresh;
@@ -182,7 +189,7 @@ export class Security {
     const user = this.#userOf(r);
     if (!user || user.groups.includes(MASTERS_GROUP)) return this.#admitAs(r, receivedAt, user);
     return fresh().then(
-      () => this.#admitAs(r, receivedAt, user),
+      (caughtUp) => ({ ...this.#admitAs(r, receivedAt, user), caughtUp }),
       (err: unknown) => this.#refuse(r, receivedAt, toApiError(err), user),
     );
   }
@@ -269,8 +276,8 @@ export class Security {
     return admitted instanceof Promise ? admitted.then((a) => a !== false) : admitted !== false;
   }
 
-  /** gateHttp, telling also whom the request was admitted as: the user, true (no admission: open paths), or false (answered here). */
-  #gateHttp(req: IncomingMessage, res: ServerResponse): UserInfo | boolean | Promise<UserInfo | boolean> {
+  /** gateHttp, telling also how the request was admitted: its admission, true (no admission: open paths), or false (answered here). */
+  #gateHttp(req: IncomingMessage, res: ServerResponse): Admission | boolean | Promise<Admission | boolean> {
     const method = req.method ?? "GET";
     const url = requestTarget(req);
     if (!url) return true; // the handler answers 400
@@ -310,8 +317,8 @@ export class Security {
     return this.#admitted(req, res, admission, method, url.pathname);
   }
 
-  /** What the HTTP gate does with an admitted request: audit it when it closes; answer a review here (false), else its user. */
-  #admitted(req: IncomingMessage, res: ServerResponse, admission: Admission, method: string, pathname: string): UserInfo | false {
+  /** What the HTTP gate does with an admitted request: audit it when it closes; answer a review here (false), else its admission. */
+  #admitted(req: IncomingMessage, res: ServerResponse, admission: Admission, method: string, pathname: string): Admission | false {
     if (res.closed) {
       // The client left while the decision waited (admitFresh): nothing to serve; free the slot now.
       admission.done(res.statusCode, auditNoteOf(res));
@@ -323,20 +330,24 @@ export class Security {
       void this.#serveReview(req, res, admission.user, method, path === RULES_REVIEW_PATH ? "rules" : path === SELF_REVIEW_PATH ? "self" : "access");
       return false;
     }
-    return admission.user;
+    return admission;
   }
 
-  /** The HTTP gate, then `handler` (the API) as the admitted user, if the gate lets the request through. */
-  serveHttp(req: IncomingMessage, res: ServerResponse, handler: () => Promise<void>): void {
-    // The user comes back from the gate (a WeakMap entry per request to carry it cost more).
+  /**
+   * The HTTP gate, then `handler` (the API) as the admitted user, if the gate
+   * lets the request through; it gets the revision the gate caught up to
+   * (Admission.caughtUp), if it did.
+   */
+  serveHttp(req: IncomingMessage, res: ServerResponse, handler: (caughtUp: number | undefined) => Promise<void>): void {
+    // The admission comes back from the gate (a WeakMap entry per request to carry it cost more).
     const admitted = this.#gateHttp(req, res);
     if (admitted instanceof Promise) void admitted.then((a) => this.#serveAdmitted(a, handler));
     else this.#serveAdmitted(admitted, handler);
   }
 
-  #serveAdmitted(admitted: UserInfo | boolean, handler: () => Promise<void>): void {
+  #serveAdmitted(admitted: Admission | boolean, handler: (caughtUp: number | undefined) => Promise<void>): void {
     if (admitted === false) return;
-    void (admitted === true ? handler() : this.runAs(admitted, handler));
+    void (admitted === true ? handler(undefined) : this.runAs(admitted.user, () => handler(admitted.caughtUp)));
   }
 
   /**
@@ -469,7 +480,7 @@ export function createSecurity(o: ServerOptions, deps: { hub: WatchHub; log: Log
   const stops: Array<() => void> = [];
   let authorizer: Authorizer = alwaysAllow;
   let rbacIndex: RbacIndex | undefined;
-  let fresh: (() => Promise<void>) | undefined;
+  let fresh: (() => Promise<number>) | undefined;
   if (o.authorizationMode === "RBAC") {
     const index = new RbacIndex();
     stops.push(followRbac(deps.hub, index));
@@ -482,7 +493,12 @@ export function createSecurity(o: ServerOptions, deps: { hub: WatchHub; log: Log
     // catches up (etcd: one linearizable read shared by the requests waiting
     // at the same time; LMDB: a fresh read snapshot).
     const sync = deps.sync;
-    if (sync) fresh = async () => deps.hub.waitFor(await sync());
+    if (sync)
+      fresh = async () => {
+        const revision = await sync();
+        await deps.hub.waitFor(revision);
+        return revision;
+      };
   }
   const limits = new Limits({
     maxRequestsInflight: o.maxRequestsInflight,

@@ -14,7 +14,16 @@ import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { loadResourcesService, type ResourcesClient } from "../../../src/proto.ts";
 import { startEtcd, type EtcdCluster } from "../../helpers/etcd.ts";
-import { api, createType, etcdServerOptions, startTestServer, webSocketUpgradeStatus, type ApiClient, type TestServer } from "../../helpers/server.ts";
+import {
+  api,
+  createType,
+  etcdServerOptions,
+  startTestServer,
+  testEtcd,
+  webSocketUpgradeStatus,
+  type ApiClient,
+  type TestServer,
+} from "../../helpers/server.ts";
 
 const { Client } = loadResourcesService();
 const G = "rbac-replicas.example.com";
@@ -90,6 +99,35 @@ describe("RBAC across replicas: a role change applies to the next request on eve
       if (revoked !== 403) wrong.push(`round ${i} ${surface}: revoked on A, B answered ${revoked}`);
     }
     assert.deepEqual(wrong, []);
+  });
+
+  it("a read on B makes one etcd read, the gate's, which also serves it: B's answer holds every write A acknowledged", async () => {
+    const member = (await testEtcd()).members[0]!;
+    /** Range calls etcd has answered so far (every client's; only these two replicas use this etcd here). */
+    const ranges = async () => {
+      const text = await (await fetch(`${member.clientUrl}/metrics`)).text();
+      const line = text
+        .split("\n")
+        .find((l) => l.startsWith("grpc_server_handled_total{") && l.includes('grpc_method="Range"') && l.includes('grpc_code="OK"'));
+      return Number(line?.split(" ").pop() ?? 0);
+    };
+    await bind("carol-reads");
+    const items = `/apis/${G}/v1/namespaces/reads/widgets`;
+    const before = await ranges();
+    const reads = 30;
+    for (let i = 0; i < reads; i++) {
+      assert.equal((await adminA.post(items, { metadata: { name: `w${i}` }, spec: {} })).status, 201);
+      const got = await carolB.get(`${items}/w${i}`);
+      assert.equal(got.status, 200, got.text);
+      const listed = await carolB.get(items);
+      assert.equal(listed.status, 200, listed.text);
+      assert.equal(listed.body.items.length, i + 1);
+      assert.equal(await grpcList(), 200);
+    }
+    const perRead = ((await ranges()) - before) / (3 * reads);
+    // Two per read before: the gate's catch-up (RBAC), then the read's own.
+    assert.ok(perRead < 1.3, `${perRead.toFixed(2)} etcd reads per read`);
+    await unbind("carol-reads");
   });
 });
 
