@@ -304,21 +304,30 @@ describe("web console in Chromium", { skip: browserSkipReason() }, () => {
       await page.locator("pre.yaml", { hasText: "<img src=x onerror=alert(1)>" }).waitFor();
 
       // By keyboard, focus follows: Edit puts it in the editor, Escape back on Edit; Delete on its "No", Escape back on Delete.
-      const focused = () => page.evaluate("document.activeElement.id || document.activeElement.textContent.trim()");
+      // Waits (with the page's deadline) until the focused element's id, or its text, is `want`.
+      const focusIs = async (want: string, why: string) => {
+        const got = () => page.evaluate("document.activeElement.id || document.activeElement.textContent.trim().slice(0, 40)");
+        await page
+          .waitForFunction((w) => {
+            const e = (globalThis as unknown as { document: { activeElement: { id: string; textContent: string } } }).document.activeElement;
+            return (e.id || e.textContent.trim().slice(0, 40)) === w;
+          }, want)
+          .catch(async () => assert.fail(`${why}: the focus is on ${JSON.stringify(await got())}`));
+      };
       await page.focus('button:has-text("Edit")');
       await page.keyboard.press("Enter");
       await page.locator("#edit-yaml").waitFor();
-      assert.equal(await focused(), "edit-yaml");
+      await focusIs("edit-yaml", "Edit moves the focus into the editor");
       await page.keyboard.press("Escape");
       await page.locator("#edit-yaml").waitFor({ state: "detached" });
-      assert.equal(await focused(), "Edit");
+      await focusIs("Edit", "Escape brings the focus back to Edit");
       await page.focus('button:has-text("Delete")');
       await page.keyboard.press("Enter");
       await page.locator(".confirm").waitFor();
-      assert.equal(await focused(), "No", "the safe answer has the focus");
+      await focusIs("No", "the safe answer has the focus");
       await page.keyboard.press("Escape");
       await page.locator(".confirm").waitFor({ state: "detached" });
-      assert.equal(await focused(), "Delete");
+      await focusIs("Delete", "Escape brings the focus back to Delete");
 
       await page.click('button:has-text("Edit")');
       const text = await page.inputValue("#edit-yaml");

@@ -3,7 +3,7 @@
 // offers: edit (PUT, guarded by resourceVersion), delete, and for
 // PipelineRuns cancel and rerun (pipeline-view.tsx).
 
-import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import { parse as parseYaml, stringify } from "yaml";
 import type { ChangeEvent } from "../../client/watch-client.ts";
 import { ApiRequestError, api, type ApiFailure } from "../api.ts";
@@ -63,7 +63,8 @@ export function ObjectView({ type, namespace, name, epoch }: { type: TypeInfo; n
   const editor = useRef<HTMLTextAreaElement>(null);
   const isEditing = editing !== undefined;
   const opened = useRef({ editing: false, confirm: false });
-  useEffect(() => {
+  // A layout effect: the focus moves in the same commit as the render, before anything else can see or press.
+  useLayoutEffect(() => {
     if (isEditing && !opened.current.editing) editor.current?.focus();
     if (!isEditing && opened.current.editing) editButton.current?.focus();
     if (confirmDelete && !opened.current.confirm) noButton.current?.focus();
