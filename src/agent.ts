@@ -29,6 +29,7 @@ export {
   type WatchEvent,
   type WatchOptions,
 } from "./agent/client.ts";
+export { ConnectionProblemError, ErrorReport, classifyConnectionProblem, type ErrorReportOptions } from "./agent/error-report.ts";
 export { Informer, type InformerHandlers, type InformerOptions, type InformerStats, type ListerWatcher } from "./agent/informer.ts";
 export { keyOf, splitKey, type CacheReader } from "./agent/cache.ts";
 export { LeaseMembership, type Claim, type LeaseMembershipOptions } from "./agent/lease.ts";

@@ -16,6 +16,9 @@
 //   reconciles `shutdownGraceMs` (their signals fire then), delete the lease
 //   if nothing still runs (others take over at once; otherwise it expires),
 //   flush the state directory, close the connection.
+// - Errors go to `onError` through an ErrorReport (src/agent/error-report.ts):
+//   a connection problem once with the server's address and a hint, then one
+//   summary per `errorReportIntervalMs` while it lasts; other errors each time.
 
 import { systemClock, type Clock } from "../clock.ts";
 import type { Resolver } from "../endpoints.ts";
@@ -23,6 +26,7 @@ import { ConflictError, NotFoundError } from "../errors.ts";
 import { splitKey, keyOf, type CacheReader } from "./cache.ts";
 import { SetpointClient, type ApiObject, type TypeRef } from "./client.ts";
 import { runWorkers, type ReconcileResult } from "./controller.ts";
+import { ErrorReport } from "./error-report.ts";
 import { Informer } from "./informer.ts";
 import { LeaseMembership, type Claim } from "./lease.ts";
 import { createRateLimitedQueue } from "./rate-limited-queue.ts";
@@ -103,8 +107,16 @@ export interface AgentOptions<T extends ApiObject = ApiObject> {
   /** Retry spacing of failed keys. Default per-key 5 ms … 1000 s backoff, and 10 qps overall with bursts of 100. */
   rateLimiter?: RateLimiter;
   clock?: Clock;
-  /** Told of failed reconciles (conflicts excepted) and of connection problems. Default: ignore. */
+  /**
+   * Told of failed reconciles (conflicts excepted) and of connection problems.
+   * A connection problem (server unreachable, timing out, or answering 503,
+   * 500, 429, 401 or 403) comes as a ConnectionProblemError saying where and
+   * what to check, its `cause` the failure; while it lasts, once per
+   * `errorReportIntervalMs` with the count of failures meanwhile. Default: ignore.
+   */
   onError?: (err: unknown, key?: string) => void;
+  /** Least time between two reports of one connection problem. Default 30000 ms; 0 reports every failure. */
+  errorReportIntervalMs?: number;
 }
 
 /**
@@ -122,6 +134,7 @@ export class Agent<T extends ApiObject = ApiObject> {
   readonly membership: LeaseMembership | undefined;
   readonly #o: AgentOptions<T>;
   readonly #clock: Clock;
+  readonly #errors: ErrorReport;
   /** Keys a worker could not run yet; offered again when membership changes. */
   readonly #parked = new Set<string>();
   #offer: (key: string) => void = () => {};
@@ -130,7 +143,16 @@ export class Agent<T extends ApiObject = ApiObject> {
   constructor(options: AgentOptions<T>) {
     this.#o = options;
     this.#clock = options.clock ?? systemClock;
-    const onError = (err: unknown) => options.onError?.(err);
+    this.#errors = new ErrorReport({
+      onError: options.onError,
+      clock: this.#clock,
+      intervalMs: options.errorReportIntervalMs,
+      where: () => {
+        const { grpcAddress, httpUrl } = this.client.replica;
+        return `gRPC ${grpcAddress}${httpUrl ? `, HTTP ${httpUrl}` : ""}`;
+      },
+    });
+    const onError = (err: unknown) => this.#errors.report(err);
     this.client = new SetpointClient({
       grpcAddress: options.grpcAddress,
       httpUrl: options.httpUrl,
@@ -150,6 +172,7 @@ export class Agent<T extends ApiObject = ApiObject> {
       stateDir: options.stateDir,
       clock: this.#clock,
       onError,
+      onConnected: () => this.#errors.connected(),
     });
     const offer = (o: T) => this.#offer(keyOf(o));
     const wanted = options.shouldReconcile;
@@ -182,6 +205,16 @@ export class Agent<T extends ApiObject = ApiObject> {
     }
   }
 
+  /** Tells `onError` of `err` as the agent's own errors are (connection problems once per interval); for code around the agent. */
+  reportError(err: unknown, key?: string): void {
+    this.#errors.report(err, key);
+  }
+
+  /** Tells the error report that the server answered (for code around the agent): the next connection problem is reported at once. */
+  reportConnected(): void {
+    this.#errors.connected();
+  }
+
   /** The informer's cache. */
   get cache(): CacheReader<T> {
     return this.informer.cache;
@@ -209,7 +242,7 @@ export class Agent<T extends ApiObject = ApiObject> {
         clock: this.#clock,
         reconcile: (key, { signal }) => this.#reconcile(key, signal),
         onError: (key, err) => {
-          if (!(err instanceof ConflictError)) o.onError?.(err, key);
+          if (!(err instanceof ConflictError)) this.#errors.report(err, key);
         },
       });
     } finally {

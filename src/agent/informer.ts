@@ -70,6 +70,8 @@ export interface InformerOptions {
   clock?: Clock;
   /** Told of every failure before the retry (and of handler errors). Default: ignore. */
   onError?: (err: unknown) => void;
+  /** Told when the server answers: each list that succeeds, and each watch's first message. Default: ignore. */
+  onConnected?: () => void;
 }
 
 /** Counts of what an informer did, for tests and metrics. */
@@ -205,6 +207,7 @@ export class Informer<T extends ApiObject = ApiObject> {
     this.#revision = revision;
     this.#state?.markDirty();
     this.#markSynced();
+    this.#o.onConnected?.();
   }
 
   /** Watches from the last revision until the stream ends; true if it was healthy for a while. */
@@ -224,6 +227,7 @@ export class Informer<T extends ApiObject = ApiObject> {
         signal,
       },
       (event) => {
+        if (!valid) this.#o.onConnected?.();
         valid = true;
         if (event.revision <= this.#revision) return; // a bookmark we are past, or a replay
         if (event.type !== "BOOKMARK") this.#apply(event as WatchEvent<T>);

@@ -64,7 +64,7 @@ export interface PipelineAgentOptions {
   env?: Record<string, string | undefined>;
   /** Told what the agent does (tasks started and finished, runs finished, cleanups). */
   onEvent?: (event: RunnerEvent | { type: "AgentReady"; identity: string; workDir: string }) => void;
-  /** Told of failed reconciles (conflicts excepted) and connection problems. */
+  /** Told of failed reconciles (conflicts excepted) and connection problems (once per 30 s while one lasts: AgentOptions.onError). */
   onError?: (err: unknown, key?: string) => void;
   /** Aborting it shuts the agent down (see the file header). */
   signal: AbortSignal;
@@ -109,7 +109,8 @@ export async function runPipelineAgent(options: PipelineAgentOptions): Promise<v
     liveMembers: () => (agent.membership ? agent.membership.members() : [soleMember]),
     env: options.env,
     onEvent: options.onEvent,
-    onError: options.onError,
+    // Through the agent's report: a server that stays down is one line per interval, with a hint.
+    onError: (err, key) => agent.reportError(err, key),
   });
   agent.informer.addHandlers(runner.handlers);
 
@@ -144,14 +145,20 @@ async function install(agent: Agent<PipelineRun>, options: PipelineAgentOptions)
   for (let delay = 250; !options.signal.aborted; delay = Math.min(delay * 2, 5000)) {
     try {
       await ensurePipelineRunType(agent.client, { signal: options.signal });
+      agent.reportConnected();
       return;
     } catch (err) {
       if (options.signal.aborted) return;
-      options.onError?.(err);
+      agent.reportError(err);
       // Ref'd: before agent.run nothing else keeps the process alive while it retries.
       await new Promise<void>((done) => {
-        const t = setTimeout(done, delay);
-        options.signal.addEventListener("abort", () => (clearTimeout(t), done()), { once: true });
+        const wake = () => {
+          clearTimeout(t);
+          options.signal.removeEventListener("abort", wake);
+          done();
+        };
+        const t = setTimeout(wake, delay);
+        options.signal.addEventListener("abort", wake, { once: true });
       });
     }
   }

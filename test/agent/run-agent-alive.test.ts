@@ -38,6 +38,7 @@ describe("runAgent", () => {
         httpUrl: "http://127.0.0.1:${port}",
         type: { group: "x.example.com", version: "v1", plural: "things" },
         signal: stop.signal,
+        errorReportIntervalMs: 0, // every failure, not one report per 30 s
         onError: () => console.log("failed " + ++failures),
         async reconcile() {},
       });
