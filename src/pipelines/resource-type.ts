@@ -42,7 +42,9 @@
 //                       Unknown), reason, message, lastTransitionTime,
 //                       observedGeneration. The runner keeps type "Succeeded":
 //                       Unknown while running, True on success, False on
-//                       failure or cancel (reason Failed or Cancelled).
+//                       failure or cancel (reason Failed or Cancelled;
+//                       InvalidSpec for a graph the server should have
+//                       refused: a cycle, an unknown runAfter name).
 //   tasks               map task name → task status, so a merge patch can
 //                       update one task without touching the others:
 //     phase             Pending | Running | Succeeded | Failed | Cancelled |

@@ -173,6 +173,37 @@ describe("pipeline runner", () => {
     );
   });
 
+  it("fails a run with a cycle or an unknown runAfter name (this server does not check them) with reason InvalidSpec, running nothing", async () => {
+    const file = join(env.dir, "invalid.log");
+    await createRun(env.http, "cyclic", {
+      tasks: [
+        { name: "a", runAfter: ["b"], run: mark(file, "a ran") },
+        { name: "b", runAfter: ["a"], run: mark(file, "b ran") },
+        { name: "lone", run: mark(file, "lone ran") },
+      ],
+    });
+    await createRun(env.http, "dangling", {
+      tasks: [
+        { name: "first", run: "exit 1" },
+        { name: "second", runAfter: ["first", "nowhere"], run: mark(file, "second ran") },
+      ],
+    });
+    for (const [name, field] of [
+      ["cyclic", /spec\.tasks\[\d\]\.runAfter\[0\]/],
+      ["dangling", /spec\.tasks\[1\]\.runAfter\[1\]: Not found: "nowhere"/],
+    ] as const) {
+      const s = (await waitForPhase(env.http, name, "Failed")).status!;
+      assert.match(s.message ?? "", /^invalid spec: /);
+      assert.match(s.message ?? "", field);
+      assert.deepEqual(
+        s.conditions?.map((c) => [c.type, c.status, c.reason]),
+        [["Succeeded", "False", "InvalidSpec"]],
+      );
+      assert.ok(Object.values(s.tasks ?? {}).every((t) => t.phase === "Skipped" && t.reason === "InvalidSpec"));
+    }
+    assert.deepEqual(markers(file), [], "no task ran");
+  });
+
   it("retries a failing task as new attempts until it passes", async () => {
     const file = join(env.dir, "retry.log");
     await createRun(env.http, "retry", {

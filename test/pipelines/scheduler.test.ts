@@ -260,4 +260,65 @@ describe("schedule", () => {
     assert.equal(mid.status.progress, "1/2");
     assert.equal(mid.status.duration, undefined);
   });
+
+  // The server refuses these on create and update (PIPELINE_VALIDATORS), but a server started without the
+  // check (startServer's default), or runs stored before it, reach the runner.
+  it("fails a run whose graph has a cycle or a missing dependency at once, with reason InvalidSpec naming the field; starts nothing", () => {
+    const cycle: PipelineRunSpec = {
+      tasks: [
+        { name: "a", run: "true", runAfter: ["b"] },
+        { name: "b", run: "true", runAfter: ["a"] },
+        { name: "c", run: "true" },
+      ],
+    };
+    const r = schedule(input(cycle, undefined));
+    assert.deepEqual(r.start, []);
+    assert.equal(r.status.phase, "Failed");
+    assert.match(r.status.message ?? "", /^invalid spec: spec\.tasks\[\d\]\.runAfter\[0\]: .*cycle/);
+    assert.deepEqual(
+      r.status.conditions?.map((c) => [c.type, c.status, c.reason]),
+      [["Succeeded", "False", "InvalidSpec"]],
+    );
+    assert.deepEqual(
+      Object.values(r.status.tasks ?? {}).map((t) => [t.phase, t.reason]),
+      [
+        ["Skipped", "InvalidSpec"],
+        ["Skipped", "InvalidSpec"],
+        ["Skipped", "InvalidSpec"],
+      ],
+    );
+    assert.ok(r.status.completionTime);
+
+    // A missing dependency next to a failed one: no crash (the skip message used to read the missing task's status).
+    const missing: PipelineRunSpec = {
+      tasks: [
+        { name: "a", run: "false" },
+        { name: "b", run: "true", runAfter: ["a", "nope"] },
+      ],
+    };
+    const status: PipelineRunStatus = { phase: "Running", startTime: NOW, tasks: { a: running() } };
+    const m = schedule(input(missing, status, { attempt: () => fail() }));
+    assert.equal(m.status.phase, "Failed");
+    assert.match(m.status.message ?? "", /spec\.tasks\[1\]\.runAfter\[1\]: Not found: "nope"/);
+    assert.equal(m.status.tasks?.a?.phase, "Failed", "the attempt that ran is still recorded");
+    assert.equal(m.status.tasks?.b?.phase, "Skipped");
+  });
+
+  it("with an invalid graph, starts nothing new but waits for running attempts before failing the run", () => {
+    const spec: PipelineRunSpec = {
+      tasks: [
+        { name: "a", run: "true" },
+        { name: "b", run: "true", runAfter: ["ghost"] },
+      ],
+    };
+    const status: PipelineRunStatus = { phase: "Running", startTime: NOW, tasks: { a: running() } };
+    const r = schedule(input(spec, status));
+    assert.deepEqual(r.start, []);
+    assert.equal(r.status.phase, "Running");
+    assert.match(r.status.message ?? "", /^invalid spec: .*ghost.*; waiting for a to end/);
+    const after = schedule(input(spec, r.status, { attempt: () => ok(), now: LATER }));
+    assert.equal(after.status.phase, "Failed");
+    assert.equal(after.status.tasks?.a?.phase, "Succeeded");
+    assert.equal(after.status.conditions?.[0]?.reason, "InvalidSpec");
+  });
 });

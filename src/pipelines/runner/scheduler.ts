@@ -23,12 +23,18 @@
 //   attempt number, startTime and the agent, and moves how the previous
 //   attempt ended (with its output's tail) to previousAttempts (the newest
 //   MAX_PREVIOUS_ATTEMPTS), so every attempt's output can still be read.
+// - A spec the server should have refused (a cycle, a runAfter naming no
+//   task, a duplicate name: a server started without PIPELINE_VALIDATORS, or
+//   a run stored before them) starts nothing: its Pending tasks are Skipped
+//   and the run Failed, condition reason InvalidSpec, the message naming each
+//   field, once no attempt of it still runs.
 
 import { humanDuration } from "../../human-duration.ts";
 import { blockedTasks } from "../graph.ts";
 import {
   MAX_PREVIOUS_ATTEMPTS,
   PREVIOUS_OUTPUT_MAX,
+  validatePipelineRun,
   type AttemptRecord,
   type PipelineRunSpec,
   type PipelineRunStatus,
@@ -124,6 +130,9 @@ export function schedule(input: ScheduleInput): ScheduleResult {
   const cancel = spec.cancel === true;
   const tasks = spec.tasks;
   const next: Record<string, TaskStatus> = {};
+  const causes = validatePipelineRun({ spec }).map((c) => `${c.field}: ${c.message}`);
+  // Bounded: the message must fit the status schema (32 KiB) however many tasks are wrong.
+  const invalid = causes.length > 10 ? [...causes.slice(0, 10), `and ${causes.length - 10} more`] : causes;
 
   // 1. Running attempts: keep, record their result, or give them up as lost.
   for (const t of tasks) {
@@ -176,6 +185,11 @@ export function schedule(input: ScheduleInput): ScheduleResult {
       const ran = (s.attempt ?? 0) > 0;
       next[t.name] = { ...s, phase: ran ? "Cancelled" : "Skipped", reason: "Cancelled", message: "the run was cancelled", ...(ran && { completionTime: now }) };
     }
+  } else if (invalid.length > 0) {
+    for (const t of tasks) {
+      const s = next[t.name]!;
+      if (s.phase === "Pending") next[t.name] = { ...s, phase: "Skipped", reason: "InvalidSpec", message: "not run: the run's spec is invalid" };
+    }
   } else {
     const dead = new Set(tasks.filter((t) => DEAD_TASK_PHASES.has(next[t.name]!.phase)).map((t) => t.name));
     for (const name of blockedTasks(tasks, dead)) {
@@ -190,7 +204,7 @@ export function schedule(input: ScheduleInput): ScheduleResult {
   // 3. Start what is ready.
   const start: ScheduleResult["start"] = [];
   const waiting: string[] = [];
-  if (!cancel) {
+  if (!cancel && invalid.length === 0) {
     for (const t of tasks) {
       const s = next[t.name]!;
       if (s.phase !== "Pending" || !(t.runAfter ?? []).every((d) => next[d]?.phase === "Succeeded")) continue;
@@ -214,7 +228,11 @@ export function schedule(input: ScheduleInput): ScheduleResult {
   else if (count("Pending") === 0) phase = cancel ? "Cancelled" : "Failed";
   else phase = tasks.some((t) => (next[t.name]!.attempt ?? 0) > 0) ? "Running" : "Pending";
 
-  const message = runMessage(phase, tasks, next, cancel);
+  let message = runMessage(phase, tasks, next, cancel);
+  if (invalid.length > 0 && !cancel) {
+    const running = tasks.filter((t) => next[t.name]!.phase === "Running").map((t) => t.name);
+    message = `invalid spec: ${invalid.join("; ")}${running.length > 0 ? `; waiting for ${running.join(", ")} to end` : ""}`;
+  }
   const startTime = prev.startTime ?? now;
   const status: PipelineRunStatus = { ...prev, ...observed, phase, startTime, progress: `${count("Succeeded")}/${tasks.length}`, message, tasks: next };
   delete status.completionTime;
@@ -223,7 +241,8 @@ export function schedule(input: ScheduleInput): ScheduleResult {
     status.completionTime = now;
     status.duration = humanDuration(Date.parse(now) - Date.parse(startTime));
   }
-  status.conditions = withSucceededCondition(prev.conditions, { phase, message, now, generation: input.observedGeneration });
+  const reason = invalid.length > 0 && phase === "Failed" ? "InvalidSpec" : phase;
+  status.conditions = withSucceededCondition(prev.conditions, { phase, reason, message, now, generation: input.observedGeneration });
   return { status, start, waiting };
 }
 
@@ -254,15 +273,15 @@ function runMessage(phase: RunPhase, tasks: readonly PipelineTask[], next: Recor
 /** `conditions` with the Succeeded condition set for `phase`; lastTransitionTime moves only when its status changes. */
 function withSucceededCondition(
   prev: Condition[] | undefined,
-  succeeded: { phase: RunPhase; message: string; now: string; generation: number | undefined },
+  succeeded: { phase: RunPhase; reason: string; message: string; now: string; generation: number | undefined },
 ): Condition[] {
-  const { phase, message, now, generation } = succeeded;
+  const { phase, reason, message, now, generation } = succeeded;
   const status: Condition["status"] = phase === "Succeeded" ? "True" : phase === "Failed" || phase === "Cancelled" ? "False" : "Unknown";
   const old = prev?.find((c) => c.type === "Succeeded");
   const condition: Condition = {
     type: "Succeeded",
     status,
-    reason: phase,
+    reason,
     message,
     lastTransitionTime: old && old.status === status && old.lastTransitionTime ? old.lastTransitionTime : now,
     ...(generation !== undefined && { observedGeneration: generation }),
