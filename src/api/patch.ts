@@ -1,7 +1,8 @@
 // Patches (API.md §4): JSON merge patch (RFC 7386, src/api/merge-patch.ts) and
 // JSON patch (RFC 6902, `test` included, by fast-json-patch). Any other content type is
 // 415; a malformed patch is 400; a patch that cannot apply (a failed `test`, a
-// missing path) is 422, as kube-apiserver answers.
+// missing path, an unknown op) is 422, one of over 10,000 operations 413, as
+// kube-apiserver answers.
 
 import jsonpatch from "fast-json-patch";
 import { ApiError, BadRequestError, InvalidError } from "../errors.ts";
@@ -11,6 +12,9 @@ import { checkDepth } from "./object.ts";
 export const MERGE_PATCH = "application/merge-patch+json";
 export const JSON_PATCH = "application/json-patch+json";
 export type PatchType = typeof MERGE_PATCH | typeof JSON_PATCH;
+
+/** The most operations a JSON patch may hold (kube-apiserver's maxJSONPatchOperations). */
+export const MAX_JSON_PATCH_OPERATIONS = 10_000;
 
 /** Checks a Content-Type for PATCH; throws UnsupportedMediaType for anything else. */
 export function patchTypeOf(contentType: string | undefined): PatchType {
@@ -39,11 +43,21 @@ export function checkPatch(type: PatchType, patch: unknown): void {
       throw new BadRequestError("json patch must be an array of operations", {
         causes: [{ field: "", message: "must be an array", reason: "FieldValueInvalid" }],
       });
+    // As kube-apiserver: more operations than it applies is 413, before any is looked at.
+    if (patch.length > MAX_JSON_PATCH_OPERATIONS)
+      throw new ApiError(
+        "RequestEntityTooLarge",
+        `Request entity too large: The allowed maximum operations in a JSON patch is ${MAX_JSON_PATCH_OPERATIONS}, got ${patch.length}`,
+      );
     const err = jsonpatch.validate(patch as jsonpatch.Operation[]);
-    if (err)
-      throw new BadRequestError(`invalid json patch: ${err.message.split("\n")[0]}`, {
-        causes: [{ field: `[${err.index ?? 0}]`, message: err.message.split("\n")[0]!, reason: "FieldValueInvalid" }],
-      });
+    if (err) {
+      const message = err.message.split("\n")[0]!;
+      const causes = [{ field: `[${err.index ?? 0}]`, message, reason: "FieldValueInvalid" as const }];
+      // As kube: a list of objects decodes, and an operation json-patch cannot apply (an unknown op,
+      // a path without its leading slash, a missing value) is 422; anything else in the list is 400.
+      if (err.name === "OPERATION_NOT_AN_OBJECT") throw new BadRequestError(`invalid json patch: ${message}`, { causes });
+      throw new InvalidError(`the patch could not be applied: ${message}`, causes);
+    }
   } else if (patch === null || typeof patch !== "object" || Array.isArray(patch)) {
     throw new BadRequestError("merge patch must be a JSON object", { causes: [{ field: "", message: "must be a JSON object", reason: "FieldValueInvalid" }] });
   }

@@ -110,8 +110,31 @@ describe("patch", () => {
       ["[1]"],
     );
     assertStatus(await c.patch(`${widgets(ns)}/j`, { op: "remove", path: "/spec" }, JSON_PATCH), 400, "BadRequest");
-    assertStatus(await c.patch(`${widgets(ns)}/j`, [{ op: "frobnicate", path: "/spec" }], JSON_PATCH), 400, "BadRequest");
+    assertStatus(await c.patch(`${widgets(ns)}/j`, [1, 2], JSON_PATCH), 400, "BadRequest");
     assertStatus(await c.patch(`${widgets(ns)}/j`, [1, 2], MERGE), 400, "BadRequest");
+    // As kube, where json-patch decodes the list and fails to apply the operation: 422.
+    for (const operation of [
+      { op: "frobnicate", path: "/spec" },
+      { op: "add", path: "spec/size", value: 1 },
+      { op: "add", path: "/spec/size" },
+      { op: "replace", path: 5, value: 1 },
+    ]) {
+      const res = await c.patch(`${widgets(ns)}/j`, [{ op: "test", path: "/metadata/name", value: "j" }, operation], JSON_PATCH);
+      assertStatus(res, 422, "Invalid");
+      assert.deepEqual(fieldSet(res), ["[1]"], JSON.stringify(operation));
+    }
+  });
+
+  it("a JSON patch of more than 10,000 operations is 413 with kube's message, and writes nothing", async () => {
+    const ns = freshNs();
+    const o = await created(c.post(widgets(ns), widget("many")));
+    const ops = Array.from({ length: 10_001 }, (_, i) => ({ op: "replace", path: "/spec/size", value: i + 1 }));
+    const res = await c.patch(`${widgets(ns)}/many`, ops, JSON_PATCH);
+    assertStatus(res, 413, "RequestEntityTooLarge");
+    assert.equal(res.body.message, "Request entity too large: The allowed maximum operations in a JSON patch is 10000, got 10001");
+    assert.deepEqual(await ok(c.get(`${widgets(ns)}/many`)), o);
+    // 10,000 apply.
+    assert.equal((await ok(c.patch(`${widgets(ns)}/many`, ops.slice(0, 10_000), JSON_PATCH))).spec.size, 10_000);
   });
 
   it("415 UnsupportedMediaType for any other content type", async () => {
