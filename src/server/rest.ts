@@ -14,7 +14,7 @@ import { patchTypeOf } from "../api/patch.ts";
 import type { RawQuery } from "../api/query.ts";
 import type { Clock } from "../clock.ts";
 import type { SpaceAlarm } from "../store.ts";
-import { ApiError, BadRequestError, InvalidError, NotFoundError } from "../errors.ts";
+import { ApiError, BadRequestError, fieldErrorsMessage, InvalidError, NotFoundError, type FieldCause } from "../errors.ts";
 import { noteForAudit } from "./audit.ts";
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, coreResources, versionInfo } from "./discovery.ts";
 import type { Metrics } from "./metrics.ts";
@@ -576,7 +576,7 @@ async function serveCollection(ctx: RestContext, call: Call, ref: ResourceRef): 
   if (method === "POST") {
     // A form that cannot fit the answer is refused before the write, not after it (as kube would).
     checkShape(rendering, false);
-    const options = writeOptions(url.searchParams, undefined, true);
+    const options = writeOptions(url.searchParams, "CreateOptions");
     const body = await readJson(req, true, options);
     const name = (body as { metadata?: { name?: unknown } } | null)?.metadata?.name;
     if (typeof name === "string" && name !== "") noteForAudit(res, { objectName: name });
@@ -586,8 +586,7 @@ async function serveCollection(ctx: RestContext, call: Call, ref: ResourceRef): 
   if (method === "DELETE") {
     checkShape(rendering, true);
     const body = await readJson(req, false);
-    checkPropagationPolicy(url.searchParams, body);
-    const options = { ...deleteOptions(body), ...writeOptions(url.searchParams, body) };
+    const options = { ...deleteOptions(body), ...writeOptions(url.searchParams, "DeleteOptions", body) };
     sendWritten(res, 200, render(ctx, call, ref, rendering, await ctx.resources.deleteCollection(ref, q, options), true), options, rendering);
     return 200;
   }
@@ -597,7 +596,7 @@ async function serveCollection(ctx: RestContext, call: Call, ref: ResourceRef): 
 async function serveObject(ctx: RestContext, call: Call, route: Extract<Route, { kind: "object" | "status" }>): Promise<number> {
   const { req, res, method } = call;
   const ref = route.ref;
-  const options = method === "GET" ? {} : writeOptions(call.url.searchParams, undefined, method !== "DELETE");
+  const options = method === "PUT" || method === "PATCH" ? writeOptions(call.url.searchParams, method === "PUT" ? "UpdateOptions" : "PatchOptions") : {};
   const sub = route.kind === "status" ? "status" : undefined;
   const rendering = renderingFor(call);
   // A form that cannot fit the answer is refused before a write, not after it (as kube would).
@@ -623,8 +622,7 @@ async function serveObject(ctx: RestContext, call: Call, route: Extract<Route, {
     case "DELETE": {
       if (sub) throw notSupported(ref, method);
       const body = await readJson(req, false);
-      checkPropagationPolicy(call.url.searchParams, body);
-      const deletion = { ...deleteOptions(body), ...writeOptions(call.url.searchParams, body) };
+      const deletion = { ...deleteOptions(body), ...writeOptions(call.url.searchParams, "DeleteOptions", body) };
       sendWritten(res, 200, render(ctx, call, ref, rendering, await ctx.resources.delete(ref, deletion), false), deletion, rendering);
       return 200;
     }
@@ -633,45 +631,83 @@ async function serveObject(ctx: RestContext, call: Call, route: Extract<Route, {
   }
 }
 
-/**
- * A write's `dryRun` (query, repeatable, or a delete body's `dryRun` list), as
- * kube-apiserver reads it: empty means a real write, `All` a dry run, any
- * other value is 422 Invalid naming the field. With `fields` (create, update,
- * patch), also its `fieldValidation` and a list for the warnings.
- */
-function writeOptions(params: URLSearchParams, body?: unknown, fields = false): WriteOptions {
-  const values = params.getAll("dryRun");
-  const fromBody = body !== null && typeof body === "object" ? (body as { dryRun?: unknown }).dryRun : undefined;
-  if (Array.isArray(fromBody)) values.push(...fromBody.map(String));
-  else if (fromBody !== undefined && fromBody !== null) values.push(String(fromBody));
-  const wrong = values.find((v) => v !== "All");
-  if (wrong !== undefined) {
-    const message = `Unsupported value: ${JSON.stringify(wrong)}: supported values: "All"`;
-    throw new InvalidError(`dryRun: ${message}`, [{ field: "dryRun", message, reason: "FieldValueNotSupported" }]);
-  }
-  const options: WriteOptions = values.length > 0 ? { dryRun: true } : {};
-  if (fields) {
-    const directive = params.get("fieldValidation");
-    if (directive !== null) options.fieldValidation = parseFieldValidation(directive);
-    options.warnings = [];
-  }
-  return options;
-}
+/** The meta.k8s.io options kind of each write, as kube-apiserver names it in a 422. */
+type OptionsKind = "CreateOptions" | "UpdateOptions" | "PatchOptions" | "DeleteOptions";
+
+/** kube's FieldManagerMaxLength. */
+const FIELD_MANAGER_MAX_BYTES = 128;
 
 const PROPAGATION_POLICIES: readonly unknown[] = ["Foreground", "Background", "Orphan"];
 
 /**
- * A delete's `propagationPolicy` (query or body) checked as kube-apiserver
- * checks it: anything but Foreground, Background or Orphan is 422. The valid
- * ones all delete the same way here: there is no garbage collector (docs/kubectl.md).
+ * A write's options checked as kube-apiserver's Validate{Create,Update,Patch,Delete}Options
+ * check them, every error in one 422 Invalid of kind `<kind>.meta.k8s.io`:
+ * `dryRun` (query, repeatable, or a delete body's list: empty means a real
+ * write, `All` a dry run); for create, update and patch `fieldManager` (at
+ * most 128 bytes, printable; otherwise unused: no managedFields) and
+ * `fieldValidation`, with a list for the warnings; for delete
+ * `propagationPolicy` (query or body: Foreground, Background or Orphan, which
+ * all delete the same way here, as there is no garbage collector) and not
+ * beside the body's `orphanDependents`.
  */
-function checkPropagationPolicy(params: URLSearchParams, body: unknown): void {
-  const fromBody = body !== null && typeof body === "object" ? (body as { propagationPolicy?: unknown }).propagationPolicy : undefined;
-  for (const value of [params.get("propagationPolicy"), fromBody]) {
-    if (value === null || value === undefined || PROPAGATION_POLICIES.includes(value)) continue;
-    const message = `Unsupported value: ${JSON.stringify(value)}: supported values: "Foreground", "Background", "Orphan", "nil"`;
-    throw new InvalidError(`propagationPolicy: ${message}`, [{ field: "propagationPolicy", message, reason: "FieldValueNotSupported" }]);
+function writeOptions(params: URLSearchParams, kind: OptionsKind, body?: unknown): WriteOptions {
+  const causes: FieldCause[] = [];
+  const fromBody = (key: string): unknown => (body !== null && typeof body === "object" ? (body as Record<string, unknown>)[key] : undefined);
+  const values = params.getAll("dryRun");
+  const dryRun = fromBody("dryRun");
+  if (Array.isArray(dryRun)) values.push(...dryRun.map(String));
+  else if (dryRun !== undefined && dryRun !== null) values.push(String(dryRun));
+  const wrong = values.find((v) => v !== "All");
+  const dryRunCause = (): void => {
+    if (wrong !== undefined)
+      causes.push({ field: "dryRun", message: `Unsupported value: ${JSON.stringify(wrong)}: supported values: "All"`, reason: "FieldValueNotSupported" });
+  };
+  const options: WriteOptions = values.length > 0 ? { dryRun: true } : {};
+  // In kube's order: DeleteOptions' propagation then dryRun; the others' fieldManager, dryRun, fieldValidation.
+  if (kind === "DeleteOptions") {
+    const policies = [params.get("propagationPolicy"), fromBody("propagationPolicy")].filter((v) => v !== null && v !== undefined);
+    const orphan = fromBody("orphanDependents");
+    if (orphan !== undefined && orphan !== null && policies.length > 0)
+      causes.push({
+        field: "propagationPolicy",
+        message: `Invalid value: ${JSON.stringify(policies[0])}: orphanDependents and deletionPropagation cannot be both set`,
+        reason: "FieldValueInvalid",
+      });
+    const policy = policies.find((v) => !PROPAGATION_POLICIES.includes(v));
+    if (policy !== undefined)
+      causes.push({
+        field: "propagationPolicy",
+        message: `Unsupported value: ${JSON.stringify(policy)}: supported values: "Foreground", "Background", "Orphan", "nil"`,
+        reason: "FieldValueNotSupported",
+      });
+    dryRunCause();
+  } else {
+    const manager = params.get("fieldManager") ?? "";
+    if (Buffer.byteLength(manager) > FIELD_MANAGER_MAX_BYTES)
+      causes.push({ field: "fieldManager", message: `Too long: may not be more than ${FIELD_MANAGER_MAX_BYTES} bytes`, reason: "FieldValueTooLong" });
+    // As Go's unicode.IsPrint: no control, format, private or unassigned characters, no space but U+0020; positions in bytes.
+    let at = 0;
+    for (const ch of manager) {
+      if (/[\p{C}\p{Z}]/u.test(ch) && ch !== " ") {
+        const code = `U+${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}`;
+        const message = `Invalid value: ${JSON.stringify(manager)}: invalid character ${code} (at position ${at})`;
+        causes.push({ field: "fieldManager", message, reason: "FieldValueInvalid" });
+      }
+      at += Buffer.byteLength(ch);
+    }
+    dryRunCause();
+    const directive = params.get("fieldValidation");
+    try {
+      if (directive !== null) options.fieldValidation = parseFieldValidation(directive);
+    } catch (err) {
+      if (!(err instanceof InvalidError)) throw err;
+      causes.push(...err.causes);
+    }
+    options.warnings = [];
   }
+  if (causes.length > 0)
+    throw new InvalidError(`${kind}.meta.k8s.io "" is invalid: ${fieldErrorsMessage(causes)}`, causes, { subject: { kind, group: "meta.k8s.io" } });
+  return options;
 }
 
 function deleteOptions(body: unknown): DeleteOptions {

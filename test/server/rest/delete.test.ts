@@ -130,7 +130,43 @@ describe("dryRun=All (kube-apiserver's dry run; kubectl --dry-run=server)", () =
     const r = await c.post(`${widgets(ns)}?dryRun=Some`, widget("d"));
     assertStatus(r, 422, "Invalid");
     assert.deepEqual(causeFields(r), ["dryRun"]);
+    assert.equal(r.body.message, 'CreateOptions.meta.k8s.io "" is invalid: dryRun: Unsupported value: "Some": supported values: "All"');
     assertStatus(await c.get(`${widgets(ns)}/d`), 404, "NotFound");
+  });
+
+  it("a write's options are checked as kube's Validate*Options: every error in one 422 of kind <Verb>Options.meta.k8s.io, fieldManager included", async () => {
+    const ns = freshNs();
+    await created(c.post(widgets(ns), widget("o")));
+    const long = "m".repeat(129);
+    const cases: Array<[string, string, unknown, string, string[]]> = [
+      [
+        "POST",
+        `${widgets(ns)}?fieldManager=${long}&dryRun=Some&fieldValidation=Loose`,
+        widget("n"),
+        "CreateOptions",
+        ["fieldManager", "dryRun", "fieldValidation"],
+      ],
+      ["PUT", `${widgets(ns)}/o?fieldManager=${long}`, widget("o", { size: 2 }), "UpdateOptions", ["fieldManager"]],
+      ["PATCH", `${widgets(ns)}/o?fieldManager=a%07b`, { spec: { size: 3 } }, "PatchOptions", ["fieldManager"]],
+    ];
+    for (const [method, path, body, kind, fields] of cases) {
+      const res = await c.request(method, path, { body, contentType: method === "PATCH" ? MERGE : "application/json" });
+      assertStatus(res, 422, "Invalid");
+      assert.deepEqual(causeFields(res), fields, `${method} ${path}`);
+      assert.ok(res.body.message.startsWith(`${kind}.meta.k8s.io "" is invalid: `), res.body.message);
+      assert.deepEqual([res.body.details.kind, res.body.details.group], [kind, "meta.k8s.io"]);
+    }
+    const created3 = await c.request("POST", `${widgets(ns)}?fieldManager=${long}&dryRun=Some&fieldValidation=Loose`, { body: widget("n") });
+    assert.equal(
+      created3.body.message,
+      'CreateOptions.meta.k8s.io "" is invalid: [fieldManager: Too long: may not be more than 128 bytes, dryRun: Unsupported value: "Some": supported values: "All", fieldValidation: Unsupported value: "Loose": supported values: "", "Ignore", "Strict", "Warn"]',
+    );
+    const unprintable = await c.patch(`${widgets(ns)}/o?fieldManager=a%07b`, { spec: { size: 3 } });
+    assert.equal(unprintable.body.details.causes[0].message, 'Invalid value: "a\\u0007b": invalid character U+0007 (at position 1)');
+    assertStatus(await c.get(`${widgets(ns)}/n`), 404, "NotFound");
+    assert.equal((await ok(c.get(`${widgets(ns)}/o`))).spec.size, 1, "nothing updated or patched");
+    // A printable manager of 128 bytes is taken (and otherwise unused: no managedFields).
+    await ok(c.patch(`${widgets(ns)}/o?fieldManager=${"é".repeat(64)}`, { spec: { size: 4 } }));
   });
 });
 
@@ -267,8 +303,20 @@ describe("delete options kube checks", () => {
     ]) {
       assertStatus(res, 422, "Invalid");
       assert.deepEqual(causeFields(res), ["propagationPolicy"]);
-      assert.match(res.body.message, /^propagationPolicy: Unsupported value: "(Bogus|Later)": supported values: "Foreground", "Background", "Orphan", "nil"$/);
+      assert.match(
+        res.body.message,
+        /^DeleteOptions\.meta\.k8s\.io "" is invalid: propagationPolicy: Unsupported value: "(Bogus|Later)": supported values: "Foreground", "Background", "Orphan", "nil"$/,
+      );
+      assert.equal(res.body.details.kind, "DeleteOptions");
+      assert.equal(res.body.details.group, "meta.k8s.io");
     }
+    // orphanDependents beside a propagationPolicy, and a bad dryRun: every error in one 422, in kube's order.
+    const both = await c.del(`${widgets(ns)}/p?dryRun=Some`, { orphanDependents: true, propagationPolicy: "Orphan" });
+    assertStatus(both, 422, "Invalid");
+    assert.equal(
+      both.body.message,
+      'DeleteOptions.meta.k8s.io "" is invalid: [propagationPolicy: Invalid value: "Orphan": orphanDependents and deletionPropagation cannot be both set, dryRun: Unsupported value: "Some": supported values: "All"]',
+    );
     await ok(c.get(`${widgets(ns)}/p`));
   });
 });
