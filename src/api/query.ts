@@ -2,7 +2,7 @@
 // whatever transport carried them, into typed values. Bad values are
 // BadRequest errors naming the parameter.
 
-import { BadRequestError, ExpiredError, InvalidError } from "../errors.ts";
+import { BadRequestError, ExpiredError, fieldErrorsMessage, InvalidError, type FieldCause } from "../errors.ts";
 import { parseFieldSelector, parseLabelSelector, type FieldSelector, type LabelSelector } from "./selector.ts";
 
 /** Raw query parameters as strings (absent ones undefined). */
@@ -61,14 +61,25 @@ function bad(param: string, message: string): BadRequestError {
 }
 
 /**
- * A combination of options that kube-apiserver's ValidateListOptions refuses:
- * 422 Invalid of kind `ListOptions.meta.k8s.io`, as kube answers it.
+ * The combinations of options that kube-apiserver's ValidateListOptions
+ * refuses, gathered as it gathers them: one 422 Invalid of kind
+ * `ListOptions.meta.k8s.io` with every error, as kube answers it.
  */
-function invalidOption(param: string, reason: "FieldValueForbidden" | "FieldValueNotSupported", detail: string): InvalidError {
-  const message = reason === "FieldValueForbidden" ? `Forbidden: ${detail}` : `Unsupported value: ${detail}`;
-  return new InvalidError(`ListOptions.meta.k8s.io "" is invalid: ${param}: ${message}`, [{ field: param, message, reason }], {
-    subject: { kind: "ListOptions", group: "meta.k8s.io" },
-  });
+class ListOptionErrors {
+  readonly #causes: FieldCause[] = [];
+  forbidden(param: string, detail: string): void {
+    this.#causes.push({ field: param, message: `Forbidden: ${detail}`, reason: "FieldValueForbidden" });
+  }
+  notSupported(param: string, detail: string): void {
+    this.#causes.push({ field: param, message: `Unsupported value: ${detail}`, reason: "FieldValueNotSupported" });
+  }
+  throwIfAny(): void {
+    const causes = this.#causes;
+    if (causes.length === 0) return;
+    throw new InvalidError(`ListOptions.meta.k8s.io "" is invalid: ${fieldErrorsMessage(causes)}`, causes, {
+      subject: { kind: "ListOptions", group: "meta.k8s.io" },
+    });
+  }
 }
 
 /** Parses a resourceVersion parameter: a non-negative integer; "" and undefined mean unset. */
@@ -134,24 +145,22 @@ export function parseListQuery(q: RawQuery): ListQuery {
   if (q.continue) out.continueFrom = decodeContinue(q.continue);
   const rv = parseRevision(q.resourceVersion);
   if (rv !== undefined && rv > 0) out.resourceVersion = rv;
-  // As kube-apiserver: every page is served at the first page's revision, so another is a contradiction.
-  if (out.continueFrom && out.resourceVersion !== undefined) throw bad("resourceVersion", "specifying resource version is not allowed when using continue");
+  const errors = new ListOptionErrors();
   const match = q.resourceVersionMatch;
   if (match !== undefined && match !== "") {
-    const forbidden = (detail: string) => invalidOption("resourceVersionMatch", "FieldValueForbidden", detail);
-    if (rv === undefined) throw forbidden("resourceVersionMatch is forbidden unless resourceVersion is provided");
-    if (q.continue) throw forbidden("resourceVersionMatch is forbidden when continue is provided");
-    if (match !== "Exact" && match !== "NotOlderThan") {
-      throw invalidOption("resourceVersionMatch", "FieldValueNotSupported", `${JSON.stringify(match)}: supported values: "Exact", "NotOlderThan", ""`);
-    }
+    if (rv === undefined) errors.forbidden("resourceVersionMatch", "resourceVersionMatch is forbidden unless resourceVersion is provided");
+    if (q.continue) errors.forbidden("resourceVersionMatch", "resourceVersionMatch is forbidden when continue is provided");
+    if (match !== "Exact" && match !== "NotOlderThan")
+      errors.notSupported("resourceVersionMatch", `${JSON.stringify(match)}: supported values: "Exact", "NotOlderThan", ""`);
     if (match === "Exact") {
-      if (rv === 0) throw forbidden('resourceVersionMatch "exact" is forbidden for resourceVersion "0"');
+      if (rv === 0) errors.forbidden("resourceVersionMatch", 'resourceVersionMatch "exact" is forbidden for resourceVersion "0"');
       out.exact = true;
     }
   }
-  if (q.sendInitialEvents !== undefined && q.sendInitialEvents !== "") {
-    throw invalidOption("sendInitialEvents", "FieldValueForbidden", "sendInitialEvents is forbidden for list");
-  }
+  if (q.sendInitialEvents !== undefined && q.sendInitialEvents !== "") errors.forbidden("sendInitialEvents", "sendInitialEvents is forbidden for list");
+  errors.throwIfAny();
+  // As kube-apiserver's storage (after the options' validation): every page is served at the first page's revision, so another is a contradiction.
+  if (out.continueFrom && out.resourceVersion !== undefined) throw bad("resourceVersion", "specifying resource version is not allowed when using continue");
   return out;
 }
 
@@ -166,11 +175,11 @@ export function parseWatchQuery(q: RawQuery): WatchQuery {
   // As kube-apiserver: only NotOlderThan, and only beside sendInitialEvents (which, unlike kube, may also come alone: API.md §5).
   const match = q.resourceVersionMatch;
   if (match !== undefined && match !== "") {
-    if (initial === undefined) {
-      throw invalidOption("resourceVersionMatch", "FieldValueForbidden", "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided");
-    }
-    if (match !== "NotOlderThan")
-      throw invalidOption("resourceVersionMatch", "FieldValueNotSupported", `${JSON.stringify(match)}: supported values: "NotOlderThan"`);
+    const errors = new ListOptionErrors();
+    if (initial === undefined) errors.forbidden("resourceVersionMatch", "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided");
+    if (match !== "NotOlderThan") errors.notSupported("resourceVersionMatch", `${JSON.stringify(match)}: supported values: "NotOlderThan"`);
+    if (q.continue) errors.forbidden("resourceVersionMatch", "resourceVersionMatch is forbidden when continue is provided");
+    errors.throwIfAny();
   }
   parseCount(q.limit, "limit"); // unused by a watch, but a number, as kube decodes it
   const timeout = parseCount(q.timeoutSeconds, "timeoutSeconds");

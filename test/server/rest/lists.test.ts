@@ -77,6 +77,20 @@ describe("list", () => {
     const res = await c.get(`${gadgets(ns)}?limit=1&continue=${encodeURIComponent(p1.metadata.continue)}&resourceVersion=0&resourceVersionMatch=NotOlderThan`);
     assertStatus(res, 422, "Invalid");
     assert.deepEqual(causeFields(res), ["resourceVersionMatch"]);
+    // Every error at once, as kube gathers them, and before the storage's 400 for a resourceVersion beside a continue token.
+    const token = encodeURIComponent(p1.metadata.continue);
+    const all = await c.get(`${gadgets(ns)}?continue=${token}&resourceVersion=${rv(a)}&resourceVersionMatch=Sometimes&sendInitialEvents=false`);
+    assertStatus(all, 422, "Invalid");
+    assert.equal(
+      all.body.message,
+      'ListOptions.meta.k8s.io "" is invalid: [resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden when continue is provided, ' +
+        'resourceVersionMatch: Unsupported value: "Sometimes": supported values: "Exact", "NotOlderThan", "", ' +
+        "sendInitialEvents: Forbidden: sendInitialEvents is forbidden for list]",
+    );
+    assert.deepEqual(causeFields(all), ["resourceVersionMatch", "resourceVersionMatch", "sendInitialEvents"]);
+    const watch = await c.get(`${gadgets(ns)}?watch=true&continue=${token}&resourceVersionMatch=Exact`);
+    assertStatus(watch, 422, "Invalid");
+    assert.deepEqual(causeFields(watch), ["resourceVersionMatch", "resourceVersionMatch", "resourceVersionMatch"]);
   });
 
   it("an empty list still has kind, items [] and the store's newest revision", async () => {
