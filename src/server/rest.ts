@@ -274,7 +274,7 @@ function lingerOnClose(req: IncomingMessage, res: ServerResponse): void {
 }
 
 function tooLarge(): ApiError {
-  return new ApiError("RequestEntityTooLarge", `request body too large: at most ${MAX_BODY_BYTES} bytes`);
+  return new ApiError("RequestEntityTooLarge", `Request entity too large: limit is ${MAX_BODY_BYTES}`); // kube-apiserver's words
 }
 
 /**

@@ -159,6 +159,7 @@ describe("errors are Status objects", () => {
     const ns = freshNs();
     const huge = await c.request("POST", gadgets(ns), { body: JSON.stringify(gadget("huge", {}, { blob: "x".repeat(3 * 1024 * 1024 + 10) })) });
     assertStatus(huge, 413, "RequestEntityTooLarge");
+    assert.equal(huge.body.message, "Request entity too large: limit is 3145728", "kube-apiserver's limitedReadBody words");
     const big = await c.post(gadgets(ns), gadget("big", {}, { blob: "x".repeat(1.5 * 1024 * 1024) }));
     assertStatus(big, 413, "RequestEntityTooLarge");
     // an update that makes an object too large is refused too
@@ -184,6 +185,7 @@ describe("errors are Status objects", () => {
     const res = await fetch(t.url + gadgets(ns), init as RequestInit);
     const text = await res.text();
     assertStatus({ status: res.status, body: JSON.parse(text), text, headers: res.headers }, 413, "RequestEntityTooLarge");
+    assert.equal(JSON.parse(text).message, "Request entity too large: limit is 3145728");
     // the pooled connections still work, one after another and in parallel
     for (let i = 0; i < 4; i++) assert.equal((await c.request("GET", "/healthz", { timeoutMs: 5000 })).status, 200);
     const parallel = await Promise.all(Array.from({ length: 8 }, () => c.request("GET", gadgets(ns), { timeoutMs: 5000 })));
