@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { exited, LineReader, runSetpoint, runSetpointInProcess, spawnSetpoint, type CliResult } from "../helpers/cli.ts";
 import { makePki } from "../helpers/pki.ts";
+import { freePort } from "../helpers/ports.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 
 let s: TestServer;
@@ -140,6 +141,37 @@ describe("up and agent pipelines share their agent options", () => {
       assert.equal(r.code, 2, r.stderr);
       assert.match(r.stderr, /'--parallel <n>' argument '0' is invalid/);
     }
+  });
+});
+
+describe("agent pipelines against a server that is not there", () => {
+  it("says once which addresses it cannot reach and what to check, not a raw gRPC error; Ctrl-C stops it (exit 0)", async () => {
+    const port = await freePort();
+    const child = spawnSetpoint([
+      "agent",
+      "pipelines",
+      "--server",
+      `http://127.0.0.1:${port}`,
+      "--grpc",
+      `127.0.0.1:${port}`,
+      "--work-dir",
+      join(dir, "agent-work"),
+    ]);
+    const err = new LineReader(child.stderr!);
+    try {
+      const line = await err.waitFor(/error:/);
+      assert.match(
+        line,
+        new RegExp(`error: agent: cannot reach the server \\(gRPC 127\\.0\\.0\\.1:${port}, HTTP http://127\\.0\\.0\\.1:${port}\\): .*ECONNREFUSED`),
+      );
+      assert.match(line, /Is it running \(setpoint up, or setpoint server\)/);
+      assert.match(line, /reported once every 30 s\.$/);
+    } finally {
+      child.kill("SIGINT");
+    }
+    const { code } = await exited(child);
+    assert.equal(code, 0);
+    assert.doesNotMatch(err.lines.join("\n"), /^\s+at /m);
   });
 });
 
