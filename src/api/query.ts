@@ -98,10 +98,21 @@ function parseBool(text: string | undefined, param: string): boolean | undefined
   throw bad(param, `invalid ${param} ${JSON.stringify(text)}: must be true or false`);
 }
 
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/**
+ * An integer query parameter (`limit`, `timeoutSeconds`) as kube-apiserver
+ * decodes one, Go's strconv.ParseInt into an int64: a sign is allowed and a
+ * value of 0 or less means none; anything else, or a value past int64, is 400.
+ */
 function parseCount(text: string | undefined, param: string): number | undefined {
   if (text === undefined || text === "") return undefined;
-  if (!/^\d{1,12}$/.test(text)) throw bad(param, `invalid ${param} ${JSON.stringify(text)}: must be a non-negative integer`);
-  return Number(text);
+  if (/^[+-]?\d+$/.test(text)) {
+    const n = BigInt(text);
+    if (n >= INT64_MIN && n <= INT64_MAX) return Number(n);
+  }
+  throw bad(param, `invalid ${param} ${JSON.stringify(text)}: must be an integer`);
 }
 
 export function encodeContinue(token: ContinueToken): string {
@@ -183,6 +194,9 @@ export function parseWatchQuery(q: RawQuery): WatchQuery {
   }
   parseCount(q.limit, "limit"); // unused by a watch, but a number, as kube decodes it
   const timeout = parseCount(q.timeoutSeconds, "timeoutSeconds");
+  // kube would end such a watch at once (a timer of a negative duration); no client means that.
+  if (timeout !== undefined && timeout < 0)
+    throw bad("timeoutSeconds", `invalid timeoutSeconds ${JSON.stringify(q.timeoutSeconds)}: a watch's must not be negative`);
   // Timers cannot wait longer than 2^31-1 ms; a longer one would fire at once.
   if (timeout !== undefined && timeout > 0) out.timeoutMs = Math.min(timeout * 1000, 2 ** 31 - 1);
   return out;

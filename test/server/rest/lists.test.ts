@@ -295,12 +295,32 @@ describe("list", () => {
   it("bad continue, limit and resourceVersion parameters are 400", async () => {
     const ns = freshNs();
     // timeoutSeconds means nothing to a list, but kube decodes it as a number all the same.
-    for (const q of ["continue=garbage", "limit=-1", "limit=abc", "resourceVersion=abc", "resourceVersion=-5", "resourceVersion=1.5", "timeoutSeconds=x"]) {
+    for (const q of [
+      "continue=garbage",
+      "limit=abc",
+      "limit=1.5",
+      "limit=9223372036854775808",
+      "resourceVersion=abc",
+      "resourceVersion=-5",
+      "resourceVersion=1.5",
+      "timeoutSeconds=x",
+    ]) {
       const res = await c.get(`${gadgets(ns)}?${q}`);
       assertStatus(res, 400, "BadRequest");
     }
-    // A continue token carries its revision: another resourceVersion beside it is 400, as in kube ("0" is allowed).
+    // As kube decodes them (Go's int64): a sign is allowed, 0 or less is no limit, and any int64 is a limit.
     for (const n of ["a", "b"]) await created(c.post(gadgets(ns), gadget(n)));
+    for (const [q, want] of [
+      ["limit=-1", ["a", "b"]],
+      ["limit=-9223372036854775808", ["a", "b"]],
+      ["limit=9223372036854775807", ["a", "b"]],
+      ["limit=%2B1", ["a"]],
+      ["timeoutSeconds=-3", ["a", "b"]],
+    ] as const) {
+      assert.deepEqual(names(await ok(c.get(`${gadgets(ns)}?${q}`))), want, q);
+    }
+    await ok(c.get(`${gadgets(ns)}?watch=true&limit=-1&timeoutSeconds=1`));
+    // A continue token carries its revision: another resourceVersion beside it is 400, as in kube ("0" is allowed).
     const p1 = await ok(c.get(`${gadgets(ns)}?limit=1`));
     const cont = encodeURIComponent(p1.metadata.continue);
     const both = await c.get(`${gadgets(ns)}?limit=1&continue=${cont}&resourceVersion=${p1.metadata.resourceVersion}`);
