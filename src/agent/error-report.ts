@@ -55,6 +55,12 @@ export function classifyConnectionProblem(err: unknown): { kind: string; headlin
         headline: "the server stopped sending (not even bookmarks)",
         hint: "is it overloaded or hung, or is a proxy between holding the connection?",
       };
+    if (err.code !== undefined && err.code < 100 && err.code !== 14 /* UNAVAILABLE */)
+      return {
+        kind: `grpc-${err.code}`,
+        headline: `the server fails gRPC calls with code ${err.code}`,
+        hint: "see the server's log; is the gRPC address a Setpoint server of a matching version?",
+      };
     if (err.code !== undefined && err.code >= 400 && err.code < 600 && /answered HTTP|refused with HTTP/.test(text))
       return { kind: `http-${err.code}`, headline: `the server answers HTTP ${err.code}`, hint: "is the HTTP address a Setpoint server?" };
     return {

@@ -79,6 +79,15 @@ test("error report: each kind of problem is its own; other errors pass through e
   assert.match(messages()[6]!, /^agent: cannot reach the server/, "a new outage, not a summary");
 });
 
+test("error report: a gRPC failure other than UNAVAILABLE is not called unreachable", () => {
+  const { seen, report, messages } = harness();
+  report.report(new TransportError("client: gRPC call failed: 13 INTERNAL: boom", { code: 13 }));
+  report.report(new TransportError("client: gRPC call failed: 14 UNAVAILABLE: No connection established", { code: 14 }));
+  assert.equal(seen.length, 2);
+  assert.match(messages()[0]!, /^agent: the server fails gRPC calls with code 13 .*See the server's log/);
+  assert.match(messages()[1]!, /^agent: cannot reach the server/);
+});
+
 test("error report: interval 0 reports every failure; a handler that throws does not escape", () => {
   const { seen, report } = harness(0);
   for (let i = 0; i < 3; i++) report.report(refused());
