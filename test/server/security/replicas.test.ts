@@ -113,20 +113,30 @@ describe("RBAC across replicas: a role change applies to the next request on eve
     };
     await bind("carol-reads");
     const items = `/apis/${G}/v1/namespaces/reads/widgets`;
-    const before = await ranges();
-    const reads = 30;
-    for (let i = 0; i < reads; i++) {
+    // Each read is measured alone, from just before it to its answer. The replicas also read etcd on their
+    // own (a health sync per second each): such a read can only add to a window, so the fewest Range calls
+    // any window saw is what the read itself costs, however slowly this machine runs the loop.
+    const fewest = { get: Infinity, list: Infinity, grpc: Infinity };
+    const measure = async (kind: keyof typeof fewest, read: () => Promise<void>) => {
+      const before = await ranges();
+      await read();
+      fewest[kind] = Math.min(fewest[kind], (await ranges()) - before);
+    };
+    for (let i = 0; i < 30; i++) {
       assert.equal((await adminA.post(items, { metadata: { name: `w${i}` }, spec: {} })).status, 201);
-      const got = await carolB.get(`${items}/w${i}`);
-      assert.equal(got.status, 200, got.text);
-      const listed = await carolB.get(items);
-      assert.equal(listed.status, 200, listed.text);
-      assert.equal(listed.body.items.length, i + 1);
-      assert.equal(await grpcList(), 200);
+      await measure("get", async () => {
+        const got = await carolB.get(`${items}/w${i}`);
+        assert.equal(got.status, 200, got.text);
+      });
+      await measure("list", async () => {
+        const listed = await carolB.get(items);
+        assert.equal(listed.status, 200, listed.text);
+        assert.equal(listed.body.items.length, i + 1);
+      });
+      await measure("grpc", async () => assert.equal(await grpcList(), 200));
     }
-    const perRead = ((await ranges()) - before) / (3 * reads);
     // Two per read before: the gate's catch-up (RBAC), then the read's own.
-    assert.ok(perRead < 1.3, `${perRead.toFixed(2)} etcd reads per read`);
+    assert.deepEqual(fewest, { get: 1, list: 1, grpc: 1 }, "etcd Range calls per read");
     await unbind("carol-reads");
   });
 });
