@@ -90,6 +90,15 @@ function customFinalizerWarnings(t: TypeInfo, o: LooseObject, before: LooseObjec
 /** Items per store read when a list streams. */
 const LIST_CHUNK_ITEMS = 500;
 
+/**
+ * The most items after a page that a list's first page counts for kube's
+ * `remainingItemCount`; past it the count is left out, as kube may leave it
+ * out. Counting reads the key of every item after the page: about 2 ms for
+ * 10,000 on LMDB, where the first page of a million objects counted in full
+ * would cost 50-70 ms (a page should cost the same whatever the list's size).
+ */
+const COUNT_REMAINING_MAX = 10_000;
+
 /** A list's JSON text up to the opening bracket of `items`. */
 function listHead(t: TypeInfo, revision: number, cont: string | undefined, remainingItemCount?: number): string {
   const meta: Record<string, string | number> = { resourceVersion: String(revision) };
@@ -350,7 +359,7 @@ export class Resources {
         after,
         limit,
         filter: plan.filter,
-        countRemaining: counting && known === undefined,
+        countRemaining: counting && known === undefined ? COUNT_REMAINING_MAX : undefined,
       });
     } catch (err) {
       if (err instanceof ExpiredError && plan.continued && after) throw expiredContinue(after);

@@ -498,7 +498,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     if (more && lastNamespace !== undefined) {
       const next = { namespace: lastNamespace, name: lastName };
       result.next = next;
-      if (opts.countRemaining && !opts.filter) result.remaining = countAfter(opts.type, next, end, overrides);
+      if (opts.countRemaining !== undefined && !opts.filter) result.remaining = countAfter(opts.type, next, end, overrides, opts.countRemaining);
     }
     return result;
   }
@@ -507,23 +507,36 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
    * The items of a list of `type` after `last` (exclusive) up to `end`, at the revision
    * `overrides` undo the newer changes to: the stored keys after it (counted
    * by LMDB without reading values), less those absent at that revision,
-   * plus those it had and are gone since.
+   * plus those it had and are gone since. Undefined past `max` (lmdb-js's
+   * getKeysCount has no bound: it would count them all).
    */
   function countAfter(
     type: string,
     last: { namespace: string; name: string },
     end: ReturnType<typeof keyRange>["end"],
     overrides: Map<string, { namespace: string; name: string; json: string | null }> | undefined,
-  ): number {
+    max: number,
+  ): number | undefined {
     const from = encodeKey({ type, ...last });
-    let count = objects.getKeysCount({ start: from, end });
-    if (objects.doesExist(from)) count--; // `start` is inclusive
+    // What the revision undoes: keys stored now but not then (at most `undone`), items then but gone since.
+    let adjust = 0;
+    let undone = 0;
     for (const o of overrides?.values() ?? []) {
       if (compareNsName(o, last) <= 0) continue;
-      if (objects.doesExist(encodeKey({ type, namespace: o.namespace, name: o.name }))) count--;
-      if (o.json !== null) count++;
+      if (objects.doesExist(encodeKey({ type, namespace: o.namespace, name: o.name }))) {
+        adjust--;
+        undone++;
+      }
+      if (o.json !== null) adjust++;
     }
-    return count;
+    // Past `max + undone` stored keys more than `max` items follow. `start` is
+    // inclusive: read one key more, and one to tell that the bound is passed.
+    let stored = 0;
+    for (const _ of objects.getKeys({ start: from, end, limit: max + undone + 2 })) stored++;
+    if (objects.doesExist(from)) stored--;
+    if (stored > max + undone) return undefined;
+    const count = stored + adjust;
+    return count > max ? undefined : count;
   }
 
   /**

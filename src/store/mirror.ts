@@ -156,14 +156,15 @@ export class Mirror {
       if (opts.filter && !opts.filter(json, namespace, name)) continue;
       if (items.length >= limit) {
         more = true;
-        if (!opts.countRemaining || opts.filter) break;
+        if (opts.countRemaining === undefined || opts.filter) break;
         if (overrides.size === 0) {
           // Every key from here to the scope's end is an item: count them by their positions.
           const end = opts.namespace === undefined ? keys.length : lowerBound(keys, opts.namespace + "\u0001");
           remaining = end - i;
           break;
         }
-        remaining++;
+        // At a past revision each key is looked at: up to the bound.
+        if (++remaining > opts.countRemaining) break;
         continue;
       }
       items.push(json);
@@ -172,7 +173,7 @@ export class Mirror {
     const result: ListResult = { items, revision };
     if (more && last !== undefined) {
       result.next = splitNsName(last);
-      if (opts.countRemaining && !opts.filter) result.remaining = remaining;
+      if (opts.countRemaining !== undefined && !opts.filter && remaining <= opts.countRemaining) result.remaining = remaining;
     }
     return result;
   }

@@ -93,8 +93,13 @@ export interface ListOptions {
   limit?: number;
   /** Keep only items for which this returns true (filtered before `limit` counts). */
   filter?: (json: string, namespace: string, name: string) => boolean;
-  /** When `limit` cuts the list, count the items after the page (`remaining`); not done with a `filter`. Default false. */
-  countRemaining?: boolean;
+  /**
+   * When `limit` cuts the list, count the items after the page (`remaining`)
+   * if there are at most this many; not done with a `filter`. Counting reads
+   * the key of every item after the page (LMDB: about 0.2 µs each), so the
+   * bound keeps a page's cost from growing with the list. Default: no count.
+   */
+  countRemaining?: number;
 }
 
 export interface ListResult {
@@ -104,7 +109,7 @@ export interface ListResult {
   revision: number;
   /** Where the next page starts, when `limit` cut the list. */
   next?: { namespace: string; name: string };
-  /** How many items come after this page (at `revision`), when `countRemaining` asked and `limit` cut the list. */
+  /** How many items come after this page (at `revision`), when `countRemaining` asked, `limit` cut the list and at most `countRemaining` follow. */
   remaining?: number;
 }
 
