@@ -11,7 +11,7 @@ import { isDeepStrictEqual } from "node:util";
 import { systemClock, type Clock } from "../clock.ts";
 import { AlreadyExistsError, ApiError, BadRequestError, ConflictError, ExpiredError, InvalidError, NotFoundError, type FieldCause } from "../errors.ts";
 import { labelsOf } from "../object-labels.ts";
-import type { Decider, ObjectKey, Store, StoredObject, WriteDecision, WriteResult } from "../store.ts";
+import type { Decider, ObjectKey, Store, StoredObject, WriteDecision, WriteResult, WriteScope } from "../store.ts";
 import type { WatchHub, WatchSink } from "../watch.ts";
 import {
   addedUnknownFields,
@@ -147,6 +147,16 @@ export interface ResourcesOptions {
 
 const GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789";
 
+/** How many times a write starts over because its type changed while it was decided (then 409). */
+const TYPE_CHANGE_REDOS = 10;
+
+/**
+ * Thrown by a write's decider when the type its object was checked against is
+ * no longer the live one (its ResourceType was changed, on any replica, since
+ * the write resolved it): the write starts over from resolve and validate.
+ */
+class TypeChangedError extends Error {}
+
 export class Resources {
   readonly #store: Store;
   readonly #hub: WatchHub;
@@ -157,6 +167,8 @@ export class Resources {
   readonly #log: WarnLog;
   /** Types whose objects #dropObjectsOf is removing now. */
   readonly #dropping = new Set<string>();
+  /** Whether a type's schemas have defaults (#runCopy), by the type as the registry serves it (one per revision). */
+  readonly #fillsDefaults = new WeakMap<TypeInfo, boolean>();
 
   constructor(store: Store, hub: WatchHub, types: TypeRegistry, options: ResourcesOptions = {}) {
     this.#store = store;
@@ -423,15 +435,24 @@ export class Resources {
 
   /** Creates an object (201); status in the body is dropped. A dry run's object has no resourceVersion, as in kube. */
   async create(ref: ResourceRef, body: unknown, options: WriteOptions = {}): Promise<string> {
+    return this.#onLiveType(() => this.#createOnce(ref, body, options));
+  }
+
+  async #createOnce(ref: ResourceRef, body: unknown, options: WriteOptions): Promise<string> {
     const t = await this.#resolveCurrent(ref, false);
     await this.#typesCurrent(t);
     if (t.namespaced && ref.namespace === undefined) {
       throw new ApiError("MethodNotAllowed", `create ${t.plural}: POST to /apis/${apiVersionOf(t)}/namespaces/NAMESPACE/${t.plural}`);
     }
-    const o = asObject(body);
+    const o = this.#runCopy(t, asObject(body));
     checkTypeMatches(o, t);
-    const warnings = [...this.#checkFields(t, o, undefined, options), ...customFinalizerWarnings(t, o, undefined)];
     const m = o.metadata;
+    let warnings: string[];
+    try {
+      warnings = [...this.#checkFields(t, o, undefined, options), ...customFinalizerWarnings(t, o, undefined)];
+    } catch (err) {
+      throw await this.#refusedOnLiveType(t, err);
+    }
     if (t.namespaced) {
       if (m.namespace !== undefined && m.namespace !== "" && m.namespace !== ref.namespace) {
         throw new BadRequestError("the namespace of the provided object does not match the namespace sent on the request", {
@@ -463,10 +484,16 @@ export class Resources {
     if (t === RESOURCE_TYPES) {
       this.#checkNewType(o);
       this.#checkNoLeftovers(m.name!, options.dryRun);
-    } else validateObject(o, t, { spec: true, status: false, check: this.#validators.get(t.name) });
+    } else {
+      try {
+        validateObject(o, t, { spec: true, status: false, check: this.#validators.get(t.name) });
+      } catch (err) {
+        throw await this.#refusedOnLiveType(t, err);
+      }
+    }
     for (let attempt = 0; ; attempt++) {
       try {
-        const res = await this.#write(this.#key(t, { ...ref, name: m.name }), options, (current, revision) => {
+        const res = await this.#write(t, this.#key(t, { ...ref, name: m.name }), options, (current, revision) => {
           if (current)
             throw new AlreadyExistsError(`${t.plural}.${t.group} "${m.name}" already exists`, { subject: { group: t.group, kind: t.plural, name: m.name } });
           // Again against the types as this write commits over them: a clashing one created meanwhile, on any replica, refuses it.
@@ -486,14 +513,18 @@ export class Resources {
 
   /** Replaces an object (PUT). `status` names the /status subresource: only status changes there, and only there. */
   async update(ref: ResourceRef, body: unknown, subresource?: "status", options: WriteOptions = {}): Promise<string> {
+    return this.#onLiveType(() => this.#updateOnce(ref, body, subresource, options));
+  }
+
+  async #updateOnce(ref: ResourceRef, body: unknown, subresource: "status" | undefined, options: WriteOptions): Promise<string> {
     const t = await this.#resolveCurrent(ref, true);
     await this.#typesCurrent(t);
-    const o = asObject(body);
+    const o = this.#runCopy(t, asObject(body));
     checkTypeMatches(o, t);
     this.#checkIdentity(t, ref, o);
     const precondition = parseRevision(o.metadata.resourceVersion === undefined ? undefined : String(o.metadata.resourceVersion), "metadata.resourceVersion");
     let warnings: string[] = [];
-    const res = await this.#write(this.#key(t, ref), options, (current, revision) => {
+    const res = await this.#write(t, this.#key(t, ref), options, (current, revision) => {
       if (!current) throw this.#notFound(t, ref.name!);
       if (precondition !== undefined && precondition !== current.revision) throw this.#conflict(t, ref.name!);
       // A uid sent with the object is ignored, like every server-set field
@@ -509,11 +540,15 @@ export class Resources {
 
   /** Patches an object or its status, atomically against its current state. */
   async patch(ref: ResourceRef, type: PatchType, patch: unknown, subresource?: "status", options: WriteOptions = {}): Promise<string> {
+    return this.#onLiveType(() => this.#patchOnce(ref, type, patch, subresource, options));
+  }
+
+  async #patchOnce(ref: ResourceRef, type: PatchType, patch: unknown, subresource: "status" | undefined, options: WriteOptions): Promise<string> {
     const t = await this.#resolveCurrent(ref, true);
     await this.#typesCurrent(t);
     checkPatch(type, patch);
     let warnings: string[] = [];
-    const res = await this.#write(this.#key(t, ref), options, (current, revision) => {
+    const res = await this.#write(t, this.#key(t, ref), options, (current, revision) => {
       if (!current) throw this.#notFound(t, ref.name!);
       const before = JSON.parse(current.json) as LooseObject;
       const patched = asObject(applyPatch(type, before, patch), "patched object");
@@ -537,7 +572,8 @@ export class Resources {
     const t = await this.#resolveCurrent(ref, true);
     const pre = options.preconditions ?? {};
     const preRv = parseRevision(pre.resourceVersion, "preconditions.resourceVersion");
-    const res = await this.#write(this.#key(t, ref), options, (current, revision) => {
+    // A delete decides on the object alone (no schema): the type need not be the live one.
+    const res = await this.#write(undefined, this.#key(t, ref), options, (current, revision) => {
       if (!current) throw this.#notFound(t, ref.name!);
       const before = JSON.parse(current.json) as LooseObject;
       // kube-apiserver's BeforeDelete: the uid first, then the resourceVersion, each with its own message.
@@ -611,18 +647,94 @@ export class Resources {
   /**
    * A store write, or for a dry run the same decision against the newest
    * state with nothing stored: the decider gets the object's current revision
-   * (so an update's answer keeps it, as kube's dry run does).
+   * (so an update's answer keeps it, as kube's dry run does). `checked` is the
+   * type the write checked the object against, if it did: a custom type's
+   * write then commits only while that type is the live one.
    */
-  async #write(key: ObjectKey, options: WriteOptions, decide: Decider): Promise<WriteResult> {
-    // A ResourceType's decision reads every ResourceType (its names must not
-    // clash with theirs): it commits only over the state it read, so of two
-    // clashing writes racing on two replicas (or processes) one is refused.
-    if (!options.dryRun) return this.#store.write(key, decide, key.type === RESOURCE_TYPES.name ? { readsType: RESOURCE_TYPES.name } : undefined);
+  async #write(checked: TypeInfo | undefined, key: ObjectKey, options: WriteOptions, decide: Decider): Promise<WriteResult> {
+    let scope: WriteScope | undefined;
+    if (key.type === RESOURCE_TYPES.name) {
+      // A ResourceType's decision reads every ResourceType (its names must not
+      // clash with theirs): it commits only over the state it read, so of two
+      // clashing writes racing on two replicas (or processes) one is refused.
+      scope = { readsType: RESOURCE_TYPES.name };
+    } else if (checked && checked.revision !== 0) {
+      // A custom type's object was checked against its ResourceType's schema:
+      // the write commits only over that ResourceType's state the decider
+      // read, and the decider refuses a type changed since the check (the
+      // write starts over: #onLiveType). So a schema change acknowledged
+      // anywhere applies to every write after it, on every replica.
+      const typeKey: ObjectKey = { type: RESOURCE_TYPES.name, namespace: "", name: checked.name };
+      scope = { reads: [typeKey] };
+      const inner = decide;
+      decide = (current, revision) => {
+        if (this.#types.byName(checked.name)?.revision !== checked.revision) throw new TypeChangedError(`${checked.name} changed`);
+        return inner(current, revision);
+      };
+    }
+    if (!options.dryRun) return this.#store.write(key, decide, scope);
     await this.#store.sync?.();
     const current = this.#store.get(key);
     const decision = decide(current, current?.revision ?? this.#store.head());
     const object = decision.op === "none" ? current?.json : decision.object;
     return { revision: current?.revision ?? this.#store.head(), object, op: decision.op };
+  }
+
+  /**
+   * Runs a write of a verb, again from the start (resolve, check, decide)
+   * while it finds that its type changed since it resolved it, at most
+   * TYPE_CHANGE_REDOS times. Each run keeps its warnings until it succeeds,
+   * so none is counted twice.
+   */
+  async #onLiveType<T>(run: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await run();
+      } catch (err) {
+        if (!(err instanceof TypeChangedError)) throw err;
+        if (attempt >= TYPE_CHANGE_REDOS) {
+          throw new ConflictError(`the type of the object changed ${attempt} times while the write was decided; please try again`);
+        }
+        // Rare: bring this process's reads (the registry's) up to the change before resolving again.
+        await this.#store.sync?.();
+      }
+    }
+  }
+
+  /**
+   * The body one run of a custom type's write checks and fills in, so that a
+   * run started over (#onLiveType) starts from the body as sent: a copy of
+   * its top level and metadata (which the checks change), and of spec and
+   * status only where the type's schemas have defaults (filled in in place,
+   * deep); a deep copy of every body would cost ~13 ms per MiB.
+   */
+  #runCopy(t: TypeInfo, o: LooseObject): LooseObject {
+    if (t.revision === 0) return o;
+    const copy: LooseObject = { ...o, metadata: { ...o.metadata } };
+    let defaults = this.#fillsDefaults.get(t);
+    if (defaults === undefined) {
+      // A property called "default" counts too: a copy too many, never one too few.
+      defaults = JSON.stringify([t.specSchema, t.statusSchema]).includes('"default":');
+      this.#fillsDefaults.set(t, defaults);
+    }
+    if (defaults) {
+      if (copy.spec !== undefined) copy.spec = structuredClone(copy.spec);
+      if (copy.status !== undefined) copy.status = structuredClone(copy.status);
+    }
+    return copy;
+  }
+
+  /**
+   * A custom type's object refused by its checks before the write (schema,
+   * strict fields): if this process's view of the type may lag (another
+   * replica or worker changed it), the refusal stands only once the type is
+   * found unchanged after a consistent read; else the write starts over on
+   * the new type. Returns the error to throw.
+   */
+  async #refusedOnLiveType(t: TypeInfo, err: unknown): Promise<unknown> {
+    if (t.revision === 0 || !this.#store.sync || !(err instanceof InvalidError || err instanceof BadRequestError)) return err;
+    await this.#store.sync();
+    return this.#types.byName(t.name)?.revision === t.revision ? err : new TypeChangedError(`${t.name} changed`);
   }
 
   #decideUpdate(t: TypeInfo, before: LooseObject, input: LooseObject, current: StoredObject, revision: number, subresource?: "status"): WriteDecision {

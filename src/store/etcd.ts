@@ -26,9 +26,10 @@
 // the decider saw; a lost race re-reads the key (in the same transaction) and
 // decides again. A write whose decider reads a whole type (WriteScope) also
 // compares every key of that type's range with the mirror's head the decider
-// read at: one of them newer fails the transaction, and the write decides
-// again once the mirror has caught up. A write resolves once the mirror has
-// applied it.
+// read at, and one whose decider reads other objects (WriteScope.reads) each
+// one's key and tombstone: one of them newer fails the transaction, and the
+// write decides again once the mirror has caught up. A write resolves once
+// the mirror has applied it.
 //
 // Transactions and linearizable ranges go to the etcd leader when one of the
 // endpoints is it (found with Maintenance.Status, looked for again every few
@@ -912,6 +913,9 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     const k = objKey(key);
     const tk = tombKey(key);
     const readPrefix = scope.readsType === undefined ? undefined : Buffer.from(`${prefix}/o/${scope.readsType}/`);
+    const reads = scope.reads ?? [];
+    /** Whether the decider reads more than its own object: a change there decides again too. */
+    const readsMore = readPrefix !== undefined || reads.length > 0;
     let current: StoredObject | undefined = mirror.get(key);
     /** The key's mod_revision in etcd as `current` was read (0: no key); not current's revision where the key holds a value no Setpoint store wrote. */
     let held = current?.revision ?? 0;
@@ -932,9 +936,11 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
         decision = decide(current, guess);
       } catch (err) {
         // Refused on the mirror's state (404 on an object another replica just
-        // created, a precondition on a resourceVersion it just wrote): the
-        // mirror may lag; refuse only what etcd itself holds.
+        // created, a precondition on a resourceVersion it just wrote, a schema
+        // another replica has just changed): the mirror may lag; refuse only
+        // what etcd itself holds.
         if (confirmed) throw err;
+        const seen = reads.map((r) => mirror.get(r)?.revision);
         let res;
         try {
           res = await call((c) => c.kv.range({ key: k }));
@@ -944,7 +950,11 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
         confirmed = true;
         known = Math.max(known, Number(res.header.revision));
         const kv = res.kvs[0];
-        if (Number(kv?.mod_revision ?? 0) === held) throw err;
+        if (Number(kv?.mod_revision ?? 0) === held) {
+          // The object held; an object the decider read may not have: decide again once the mirror has what etcd had then.
+          if (reads.length === 0 || !(await catchUp(known)) || reads.every((r, i) => mirror.get(r)?.revision === seen[i])) throw err;
+          continue;
+        }
         current = stored(kv);
         held = Number(kv?.mod_revision ?? 0);
         continue;
@@ -952,6 +962,11 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
       const compare: TxnCompare[] = [{ key: k, target: "Mod", result: "Equal", mod_revision: held }];
       // Nothing of the type the decider read has changed since the state it read.
       if (readPrefix) compare.push({ key: readPrefix, range_end: prefixEnd(readPrefix), target: "Mod", result: "Less", mod_revision: read + 1 });
+      // Nor any object it read (its key: created or changed; its tombstone: deleted).
+      for (const r of reads) {
+        compare.push({ key: objKey(r), target: "Mod", result: "Less", mod_revision: read + 1 });
+        compare.push({ key: tombKey(r), target: "Mod", result: "Less", mod_revision: read + 1 });
+      }
       const failure = [{ request_range: { key: k } }, { request_range: { key: tk } }];
       let a: Attempt | undefined;
       if (decision.op !== "none") {
@@ -1008,8 +1023,8 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
       const raced = Number(kv?.mod_revision ?? 0) !== held;
       held = Number(kv?.mod_revision ?? 0);
       confirmed = true;
-      // The object held: the type the decider read changed. Decide again on a mirror that has the change.
-      if (readPrefix && !raced && !(await catchUp(known))) throw unavailable("write", new Error(`this replica's watch has not delivered revision ${known}`));
+      // The object held: what else the decider read changed. Decide again on a mirror that has the change.
+      if (readsMore && !raced && !(await catchUp(known))) throw unavailable("write", new Error(`this replica's watch has not delivered revision ${known}`));
       if (attempt > 1000) throw new ServiceUnavailableError(`store: gave up writing ${k.toString()} after 1000 conflicting attempts`);
     }
   }

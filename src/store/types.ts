@@ -70,6 +70,15 @@ export interface WriteScope {
    * replica. Default: none (the decision reads its own object only).
    */
   readsType?: string;
+  /**
+   * Objects the decider reads (through this store's reads) to decide, as a
+   * write of a custom type's object reads its ResourceType (the schema it is
+   * validated against): the write commits only if none of them was created,
+   * changed or deleted after the state the decider read, else it decides
+   * again on a newer one. Cheaper than `readsType` (one key each, no range).
+   * Default: none.
+   */
+  reads?: ObjectKey[];
 }
 
 export interface WriteResult {

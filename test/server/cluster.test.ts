@@ -53,7 +53,15 @@ function call(method: string, path: string, body?: unknown): Promise<{ status: n
   return new Promise((resolve, reject) => {
     const req = httpRequest(
       url + path,
-      { method, agent: false, headers: { connection: "close", ...(body !== undefined && { "content-type": "application/json" }) }, timeout: DEADLINE_MS },
+      {
+        method,
+        agent: false,
+        headers: {
+          connection: "close",
+          ...(body !== undefined && { "content-type": method === "PATCH" ? "application/merge-patch+json" : "application/json" }),
+        },
+        timeout: DEADLINE_MS,
+      },
       (res) => {
         let text = "";
         res.setEncoding("utf8");
@@ -274,6 +282,50 @@ describe("--workers 2", () => {
     const names = seen.map((d) => (d.body.resources as Array<{ name: string }>).map((r) => r.name).sort());
     for (const n of names) assert.deepEqual(n, names[0]);
     assert.equal(names[0]!.filter((n) => !n.includes("/")).length, 20);
+  });
+
+  it("a schema changed through one worker applies at once to every write through the other: create, update, patch and status", {
+    timeout: 180_000,
+  }, async () => {
+    const g = "evolve.cluster.example.com";
+    const path = `/apis/setpoint.dev/v1/resourcetypes/evolvers.${g}`;
+    /** The schema of flip k: n and p are integers for even k, strings for odd k. */
+    const schema = (k: number) => {
+      const part = (f: string) => ({ type: "object", properties: { [f]: { type: k % 2 === 0 ? "integer" : "string" } } });
+      return { spec: part("n"), status: part("p") };
+    };
+    /** A value flip k's schema refuses (the previous one accepts it), and one it accepts (the previous one refuses). */
+    const bad = (k: number, i: number) => (k % 2 === 0 ? `t${i}` : i);
+    const good = (k: number, i: number) => (k % 2 === 0 ? i : `t${i}`);
+    const created = await call("POST", "/apis/setpoint.dev/v1/resourcetypes", {
+      apiVersion: "setpoint.dev/v1",
+      kind: "ResourceType",
+      metadata: { name: `evolvers.${g}` },
+      spec: { group: g, version: "v1", kind: "Evolver", plural: "evolvers", scope: "Namespaced", schema: schema(1) },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const base = `/apis/${g}/v1/namespaces/default/evolvers`;
+    const obj = (name: string, spec: Record<string, unknown>) => ({ apiVersion: `${g}/v1`, kind: "Evolver", metadata: { name }, spec });
+    // A type created on one worker is live on the other at once (the store is shared), so these need no wait.
+    assert.equal((await call("POST", base, obj("x", { n: "s" }))).status, 201);
+    assert.equal((await call("PATCH", `${base}/x/status`, { status: { p: "s" } })).status, 200);
+    let k = 1;
+    /** Changes the schema (acknowledged), then writes at once, each on a connection of its own: the primary alternates the workers. */
+    const flipThen = async (write: (k: number) => Promise<{ status: number; body: any }>, want: number, what: string) => {
+      k++;
+      const flipped = await call("PATCH", path, { spec: { schema: schema(k) } });
+      assert.equal(flipped.status, 200, JSON.stringify(flipped.body));
+      const res = await write(k);
+      assert.equal(res.status, want, `${what} after flip ${k}: ${JSON.stringify(res.body).slice(0, 300)}`);
+    };
+    for (let i = 0; i < 10; i++) {
+      await flipThen((k) => call("POST", base, obj(`c${i}`, { n: bad(k, i) })), 422, "create");
+      await flipThen((k) => call("PUT", `${base}/x`, obj("x", { n: bad(k, i) })), 422, "update");
+      await flipThen((k) => call("PATCH", `${base}/x`, { spec: { n: bad(k, i) } }), 422, "patch");
+      await flipThen((k) => call("PATCH", `${base}/x/status`, { status: { p: bad(k, i) } }), 422, "status patch");
+      await flipThen((k) => call("PUT", `${base}/x/status`, { ...obj("x", { n: "s" }), status: { p: bad(k, i) } }), 422, "status update");
+      await flipThen((k) => call("POST", base, obj(`g${i}`, { n: good(k, i) })), 201, "create of a fitting object");
+    }
   });
 
   it("workers exit when the primary is killed (SIGKILL)", { timeout: 120_000 }, async () => {

@@ -154,6 +154,48 @@ describe("replicas on one etcd", () => {
     assert.equal(new Set(names).size, names.length, `a name served twice: ${names.filter((n, k) => names.indexOf(n) !== k).join(", ")}`);
   });
 
+  it("a schema changed through A applies at once to every write through B: create, update, patch and status", async () => {
+    const plural = "evolvers";
+    const path = `/apis/setpoint.dev/v1/resourcetypes/${plural}.${GROUP}`;
+    /** The schema of flip k: n and p are integers for even k, strings for odd k. */
+    const schema = (k: number) => {
+      const part = (f: string) => ({ type: "object", properties: { [f]: { type: k % 2 === 0 ? "integer" : "string" } } });
+      return { spec: part("n"), status: part("p") };
+    };
+    /** A value flip k's schema refuses (the previous one accepts it), and one it accepts (the previous one refuses). */
+    const bad = (k: number, i: number) => (k % 2 === 0 ? `t${i}` : i);
+    const good = (k: number, i: number) => (k % 2 === 0 ? i : `t${i}`);
+    await ok(
+      ca.post("/apis/setpoint.dev/v1/resourcetypes", {
+        metadata: { name: `${plural}.${GROUP}` },
+        spec: { group: GROUP, version: "v1", kind: "Evolver", plural, scope: "Namespaced", schema: schema(1) },
+      }),
+      201,
+    );
+    const n = freshNs();
+    const base = `${GV}/namespaces/${n}/${plural}`;
+    const obj = (name: string, spec: Record<string, unknown>) => ({ apiVersion: `${GROUP}/v1`, kind: "Evolver", metadata: { name }, spec });
+    await ok(ca.post(base, obj("x", { n: "s" })), 201);
+    await ok(ca.patch(`${base}/x/status`, { status: { p: "s" } }));
+    let k = 1;
+    /** Changes the schema through A (acknowledged), then writes through B at once. */
+    const flipThen = async (write: (k: number) => Promise<{ status: number; text: string }>, want: number, what: string) => {
+      k++;
+      await ok(ca.patch(path, { spec: { schema: schema(k) } }));
+      const res = await write(k);
+      assert.equal(res.status, want, `${what} after flip ${k}: ${res.text.slice(0, 300)}`);
+    };
+    for (let i = 0; i < 40; i++) {
+      await flipThen((k) => cb.post(base, obj(`c${i}`, { n: bad(k, i) })), 422, "create");
+      await flipThen((k) => cb.put(`${base}/x`, obj("x", { n: bad(k, i) })), 422, "update");
+      await flipThen((k) => cb.patch(`${base}/x`, { spec: { n: bad(k, i) } }), 422, "patch");
+      await flipThen((k) => cb.patch(`${base}/x/status`, { status: { p: bad(k, i) } }), 422, "status patch");
+      await flipThen((k) => cb.put(`${base}/x/status`, { ...obj("x", { n: "s" }), status: { p: bad(k, i) } }), 422, "status update");
+      // And what the new schema accepts (the old one refused) is accepted.
+      await flipThen((k) => cb.post(base, obj(`g${i}`, { n: good(k, i) })), 201, "create of a fitting object");
+    }
+  });
+
   it("a write acknowledged by A is in B's next get and list, with one history of numeric revisions", async () => {
     const n = freshNs();
     let last = 0;

@@ -1050,6 +1050,52 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
           }
         }));
 
+      it("a write whose decider reads other objects (WriteScope.reads) decides on their state as of its commit, whichever store wrote them", (t) =>
+        withStore(async (fixture) => {
+          if (!fixture.openPeer) {
+            t.skip("the backend opens no peers");
+            return;
+          }
+          const a = fixture.store;
+          const b = await fixture.openPeer();
+          const gate = key("g", "gate");
+          const out = key("o", "out");
+          /** Writes `out` through `s`, recording the gate's state (its v, or "absent") its decider read. */
+          const record = (s: Store) =>
+            s.write(
+              out,
+              (_current, revision) => {
+                const g = s.get(gate);
+                return { op: "put", object: objectJson(out, revision, { saw: g ? parse(g.json)["v"] : "absent", at: g?.revision ?? 0 }) };
+              },
+              { reads: [gate] },
+            );
+          // What a acknowledged (a create, a change, a delete) is what b's next write reads, though b's own view may lag.
+          for (let i = 0; i < 30; i++) {
+            const v = i % 3 === 2 ? "absent" : i;
+            if (v === "absent") await del(a, gate);
+            else await put(a, gate, { v });
+            const res = await record(b);
+            assert.equal(parse(res.object!)["saw"], v, `round ${i}`);
+          }
+          // Racing writes of the gate: each write of out read the gate as it was just before out's revision.
+          const gates: number[] = [];
+          const outs: WriteResult[] = [];
+          await Promise.all([
+            (async () => {
+              for (let i = 100; i < 130; i++) gates.push((await put(a, gate, { v: i })).revision);
+            })(),
+            (async () => {
+              for (let i = 0; i < 30; i++) outs.push(await record(b));
+            })(),
+          ]);
+          for (const o of outs) {
+            const before = gates.filter((r) => r < o.revision);
+            const at = parse(o.object!)["at"] as number;
+            assert.equal(at, before.length > 0 ? before[before.length - 1] : 0, `out at ${o.revision} read the gate at ${at}; gate writes ${gates.join(",")}`);
+          }
+        }));
+
       it("each store notices the other's commits and serves them", (t) =>
         withStore(async (fixture) => {
           if (!fixture.openPeer) {

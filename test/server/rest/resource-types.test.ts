@@ -3,7 +3,8 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { assertStatus, causeFields, createType } from "../../helpers/server.ts";
+import { warningTexts } from "../../../src/cli/client.ts";
+import { api, assertStatus, causeFields, createType, startTestServer, type TestServer } from "../../helpers/server.ts";
 import { c, created, fieldSet, freshNs, gadget, gadgets, GROUP, GV, names, ok, rv, t, useRestServer, widget, widgets } from "./fixture.ts";
 
 useRestServer();
@@ -400,5 +401,54 @@ describe("built-in Lease", () => {
     assertStatus(bad, 422, "Invalid");
     assert.deepEqual(fieldSet(bad), ["spec.holderIdentity", "spec.leaseDurationSeconds"]);
     assert.deepEqual(names(await ok(c.get(path))), ["leader"]);
+  });
+});
+
+describe("a write whose type changes between its checks and its commit", () => {
+  it("starts over from the body as sent, on the new type: its defaults, its checks, one set of warnings, one object", async () => {
+    const g = "midway.example.com";
+    const typeKey = { type: "resourcetypes.setpoint.dev", namespace: "", name: `midways.${g}` };
+    const before = { type: "object", properties: { n: { type: "string" }, d: { type: "string", default: "filled" } } };
+    const after = { type: "object", properties: { n: { type: "string" }, d: { type: "integer" } } };
+    let server: TestServer | undefined;
+    let checks = 0;
+    // The type's own check runs before the write; its first run changes the schema behind the API,
+    // as another replica or worker would between this write's checks and its commit. On LMDB that
+    // change is queued first, so it commits before the create is decided: deterministic here (on
+    // etcd either may win; replicas.test races them there).
+    const validators = new Map([
+      [
+        typeKey.name,
+        () => {
+          if (checks++ === 0) {
+            void server!.server.store.write(typeKey, (current, revision) => {
+              const rt = JSON.parse(current!.json);
+              rt.spec.schema = { spec: after };
+              rt.metadata.resourceVersion = String(revision);
+              return { op: "put", object: JSON.stringify(rt) };
+            });
+          }
+          return [];
+        },
+      ],
+    ]);
+    server = await startTestServer({ store: "lmdb" }, { validators });
+    try {
+      const client = api(server.url);
+      const base = await createType(client, { group: g, kind: "Midway", plural: "midways", schema: { spec: before } });
+      const res = await client.post(`${base}/namespaces/x/midways`, { metadata: { generateName: "m-" }, spec: { n: "a", u: 1 } });
+      assert.equal(res.status, 201, res.text);
+      assert.equal(checks, 2, "checked twice: on the type as resolved, then on the new one");
+      // The old schema's default, filled in by the first run, did not stay in the body (the new schema refuses it: 422).
+      assert.equal(res.body.spec.d, undefined, res.text);
+      assert.deepEqual(warningTexts(res.headers.get("warning")), ['unknown field "spec.u"']);
+      const listed = await client.get(`${base}/namespaces/x/midways`);
+      assert.deepEqual(
+        listed.body.items.map((o: { metadata: { name: string } }) => o.metadata.name),
+        [res.body.metadata.name],
+      );
+    } finally {
+      await server.stop();
+    }
   });
 });
