@@ -316,13 +316,14 @@ test("an agent whose server is down retries with backoff on its clock, never in 
     httpUrl: "http://127.0.0.1:1",
     type: TYPE,
     clock,
+    errorReportIntervalMs: 0, // every failure: the two below tell that both informers wait on the clock
     reconcile: async () => assert.fail("nothing to reconcile"),
     onError: (err) => errors.push(err),
   });
   const running = agent.run(stop.signal);
   const lists = () => agent.client.calls.list ?? 0;
-  // Two informers (widgets and leases) list once each, fail, and wait on the clock: one report of the unreachable server.
-  await waitFor("both informers' first list", () => lists() === 2 && errors.length >= 1);
+  // Two informers (widgets and leases) list once each, fail, and wait on the clock.
+  await waitFor("both informers' first list", () => lists() === 2 && errors.length >= 2);
   const settle = async () => {
     for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
   };
