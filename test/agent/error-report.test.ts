@@ -4,10 +4,10 @@
 // Agent whose server is down (a closed port) reports so through it.
 
 import assert from "node:assert/strict";
-import { createServer } from "node:net";
 import { test } from "node:test";
 import { ManualClock } from "../../src/clock.ts";
 import { Agent, ApiError, ConflictError, ConnectionProblemError, ErrorReport, TransportError } from "../../src/agent.ts";
+import { freePort } from "../helpers/ports.ts";
 import { waitFor } from "./fixtures.ts";
 
 const refused = () => new TransportError("client: watch connection failed: connect ECONNREFUSED 127.0.0.1:8080");
@@ -97,19 +97,10 @@ test("error report: interval 0 reports every failure; a handler that throws does
   assert.throws(() => new ErrorReport({ clock: new ManualClock(0), where: () => "", intervalMs: -1 }), RangeError);
 });
 
-/** A port on 127.0.0.1 that refuses connections. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 const INTERVAL_MS = 300_000;
 
 test("an agent whose server is down says so once, with the address and a hint, however often it retries; then once per interval", async () => {
-  const port = await closedPort();
+  const port = await freePort(); // nothing listens there: connections are refused
   const clock = new ManualClock(0);
   const errors: unknown[] = [];
   const stop = new AbortController();
