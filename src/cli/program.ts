@@ -15,6 +15,7 @@ import { getCommand } from "./commands/get.ts";
 import { logsCommand } from "./commands/logs.ts";
 import { serverCommand } from "./commands/server.ts";
 import { upCommand } from "./commands/up.ts";
+import { waitCommand } from "./commands/wait.ts";
 import { watchCommand } from "./commands/watch.ts";
 import { addClientOptions, type CliContext } from "./context.ts";
 import { CliError } from "./errors.ts";
@@ -33,12 +34,14 @@ export const COMMANDS: readonly CommandFactory[] = [
   describeCommand,
   deleteCommand,
   watchCommand,
+  waitCommand,
   logsCommand,
 ];
 
 const DESCRIPTION = `Setpoint: a declarative, level-triggered control plane. Declare objects
 (PipelineRuns, or types of your own) with apply; agents drive the world to
-them and report status, which get, describe, watch and logs show.`;
+them and report status, which get, describe, watch and logs show, and wait
+waits for (a run's success, as an exit code for scripts).`;
 
 const FOOTER = `
 Client options (-s, --token, -n) work before or after the command.
@@ -49,6 +52,7 @@ Examples:
   setpoint apply -f examples/pipelines/
   setpoint get pipelineruns
   setpoint watch pipelineruns
+  setpoint wait pipelinerun/diamond --for=condition=Succeeded --timeout=5m
   setpoint logs diamond unit-tests
 `;
 

@@ -21,7 +21,7 @@ import { exited, LineReader } from "../helpers/cli.ts";
 import { nodeEntry } from "../helpers/node-entry.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
-const COMMAND_PATHS = [[], ["server"], ["up"], ["agent"], ["agent", "pipelines"], ["apply"], ["get"], ["describe"], ["delete"], ["watch"], ["logs"]];
+const COMMAND_PATHS = [[], ["server"], ["up"], ["agent"], ["agent", "pipelines"], ["apply"], ["get"], ["describe"], ["delete"], ["watch"], ["wait"], ["logs"]];
 const READY: Record<string, RegExp> = { server: /setpoint-server listening/, up: /Setpoint is up/, agent: /pipeline agent \S+ ready/, watch: /^EVENT\s+NAME/ };
 
 /** The help text of `setpoint ...path --help`, in process. */
@@ -168,7 +168,7 @@ describe("every example in setpoint --help", () => {
   });
 
   it("finds the examples: at least one for every command that has them", () => {
-    for (const cmd of ["server", "up", "agent", "apply", "get", "describe", "delete", "watch", "logs"]) {
+    for (const cmd of ["server", "up", "agent", "apply", "get", "describe", "delete", "watch", "wait", "logs"]) {
       assert.ok(
         examples.some((e) => commandOf(e) === cmd),
         `no --help example for setpoint ${cmd}`,

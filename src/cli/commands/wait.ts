@@ -1,0 +1,252 @@
+// `setpoint wait TYPE/NAME... --for=COND [--timeout D]`, modelled on
+// `kubectl wait`: waits until every named object (or every object -l or --all
+// picks when the wait starts) meets the condition, printing
+// `TYPE/NAME condition met` for each, and exits 0. It exits 1 on timeout
+// (default 30s, as kubectl; 0 checks once), on an object that is not there
+// (except for --for=delete), and, unlike kubectl, as soon as a condition
+// `Succeeded` turns False while waiting for it to be True: a finished
+// PipelineRun that failed or was cancelled will not succeed later (Knative's
+// and Tekton's convention for that condition), so a CI script learns at once.
+// Conditions: `condition=TYPE[=STATUS]` (STATUS True by default, any case),
+// `delete`, and `jsonpath={.path}[=VALUE]` (the simple paths of printer
+// columns; without VALUE, the field exists and is not empty). Follows the
+// objects as `watch` does (../follow.ts): resumes across dropped connections
+// and replicas.
+
+import { Command, InvalidArgumentError, Option } from "commander";
+import type { LooseObject } from "../../wire.ts";
+import { compileJsonPath, evaluateJsonPath } from "../../api/printer-columns.ts";
+import { addClientOptions, sessionFor, type CliContext } from "../context.ts";
+import { collectionPath, objectTypeName, typeName, type ResourceInfo } from "../discovery.ts";
+import { parseDuration } from "../flags.ts";
+import { followCollection } from "../follow.ts";
+import { CliError, ExitError, UsageError } from "../errors.ts";
+
+/** What --for asks for, parsed. */
+export type WaitCondition =
+  | { kind: "condition"; type: string; status: string }
+  | { kind: "delete" }
+  | { kind: "jsonpath"; path: string; value: string | undefined };
+
+/** Parses a --for value: `condition=TYPE[=STATUS]`, `delete`, `jsonpath={.path}[=VALUE]`. */
+export function parseWaitCondition(text: string): WaitCondition {
+  if (text === "delete") return { kind: "delete" };
+  if (text.startsWith("condition=")) {
+    const [type = "", status = "True", ...more] = text.slice("condition=".length).split("=");
+    if (type === "" || status === "" || more.length > 0) {
+      throw new InvalidArgumentError(`${JSON.stringify(text)}: give condition=TYPE or condition=TYPE=STATUS, e.g. condition=Succeeded`);
+    }
+    return { kind: "condition", type, status };
+  }
+  if (text.startsWith("jsonpath=")) {
+    const rest = text.slice("jsonpath=".length);
+    const m = /^\{(.*?)\}(?:=(.*))?$/s.exec(rest) ?? /^(\.[^=]*)(?:=(.*))?$/s.exec(rest);
+    if (!m || compileJsonPath(m[1]!) === undefined) {
+      throw new InvalidArgumentError(`${JSON.stringify(text)}: give jsonpath={.path} or jsonpath={.path}=VALUE, e.g. jsonpath={.status.phase}=Succeeded`);
+    }
+    return { kind: "jsonpath", path: m[1]!, value: m[2] };
+  }
+  throw new InvalidArgumentError(`${JSON.stringify(text)}: give condition=TYPE[=STATUS], delete, or jsonpath={.path}[=VALUE]`);
+}
+
+/** --for as the messages say it. */
+function describeCondition(c: WaitCondition): string {
+  if (c.kind === "delete") return "delete";
+  if (c.kind === "condition") return `condition=${c.type}=${c.status}`;
+  return `jsonpath={${c.path}}${c.value === undefined ? "" : `=${c.value}`}`;
+}
+
+interface Condition {
+  type?: string;
+  status?: string;
+  reason?: string;
+  message?: string;
+}
+
+/** Whether `o` meets `c` now ("met"), never will ("failed", with why), or may later ("waiting"). */
+export function checkCondition(o: LooseObject, c: WaitCondition): { state: "met" | "waiting" } | { state: "failed"; why: string } {
+  if (c.kind === "delete") return { state: "waiting" };
+  if (c.kind === "jsonpath") {
+    const v = evaluateJsonPath(o, c.path);
+    const text = v === undefined || v === null ? undefined : typeof v === "object" ? JSON.stringify(v) : String(v);
+    const met = c.value === undefined ? text !== undefined && text !== "" : text === c.value;
+    return { state: met ? "met" : "waiting" };
+  }
+  const conditions: Condition[] = Array.isArray(o.status?.conditions) ? o.status.conditions : [];
+  const found = conditions.find((x) => typeof x?.type === "string" && x.type.toLowerCase() === c.type.toLowerCase());
+  if (found && String(found.status).toLowerCase() === c.status.toLowerCase()) return { state: "met" };
+  if (found?.type === "Succeeded" && found.status === "False" && c.status.toLowerCase() === "true") {
+    const why = [found.reason, found.message].filter((s) => typeof s === "string" && s !== "").join(": ");
+    return { state: "failed", why: `its condition Succeeded is False${why === "" ? "" : ` (${why})`}` };
+  }
+  return { state: "waiting" };
+}
+
+/** A short account of where an object stands, for a timeout message: its phase and progress if it has them. */
+function standing(o: LooseObject | undefined): string {
+  if (o === undefined) return "";
+  const parts = [o.status?.phase, o.status?.progress === undefined ? undefined : `${o.status.progress} tasks`].filter((s) => typeof s === "string");
+  return parts.length === 0 ? "" : ` (now ${parts.join(", ")})`;
+}
+
+/** Splits `TYPE/NAME...` or `TYPE NAME...` into the type and the names. */
+function targetsOf(first: string, rest: string[]): { type: string; names: string[] } {
+  const slash = first.indexOf("/");
+  if (slash < 0) return { type: first, names: rest };
+  const type = first.slice(0, slash);
+  const names: string[] = [];
+  for (const arg of [first, ...rest]) {
+    const i = arg.indexOf("/");
+    if (i <= 0 || i === arg.length - 1 || arg.slice(0, i) !== type) {
+      throw new UsageError(`${JSON.stringify(arg)}: give every object as ${type}/NAME, or the type once: setpoint wait ${type} NAME...`);
+    }
+    names.push(arg.slice(i + 1));
+  }
+  return { type, names };
+}
+
+const EXAMPLES = `
+Examples:
+  setpoint wait pipelinerun/diamond --for=condition=Succeeded --timeout=5m
+  setpoint wait pipelineruns --all --for=jsonpath='{.status.phase}'=Succeeded
+  setpoint wait pipelinerun flaky --for=condition=Succeeded=True -n default
+
+In a script: setpoint apply -f run.yaml && setpoint wait pipelinerun/NAME --for=condition=Succeeded
+--timeout=10m || setpoint logs NAME. After setpoint delete, --for=delete waits until the run's
+finalizer has removed its workspace and the object is gone.
+
+Exit codes: 0 every object met the condition; 1 a timeout, an object that is not there
+(except with --for=delete), a Succeeded condition that turned False, or a server error; 2 bad usage.`;
+
+export function waitCommand(ctx: CliContext): Command {
+  const command = new Command("wait")
+    .summary("wait until objects meet a condition (a PipelineRun succeeded), as kubectl wait")
+    .description(
+      "Waits until every object given meets the --for condition, printing a line for each, or until --timeout\n" +
+        "passes. Follows the objects live and resumes across dropped connections and replicas, as watch does.",
+    )
+    .argument("<type[/name]>", "resource type, or TYPE/NAME, e.g. pipelinerun/diamond")
+    .argument("[names...]", "object names (or more TYPE/NAMEs)")
+    .addOption(
+      new Option("--for <condition>", "condition=TYPE[=STATUS] (STATUS True by default), delete, or jsonpath={.path}[=VALUE]")
+        .argParser(parseWaitCondition)
+        .makeOptionMandatory(),
+    )
+    .addOption(
+      new Option("--timeout <duration>", "give up after this long with exit 1; 0 checks once (default: 30s, as kubectl)").argParser((text: string) => {
+        let ms: number;
+        try {
+          ms = parseDuration(text);
+        } catch (error) {
+          throw new InvalidArgumentError((error as Error).message);
+        }
+        return ms;
+      }),
+    )
+    .option("-l, --selector <selector>", "every object this label selector picks when the wait starts")
+    .option("--all", "every object of TYPE in the namespace when the wait starts")
+    .addHelpText("after", EXAMPLES);
+  addClientOptions(command);
+  command.action(async (first: string, rest: string[], opts: { for: WaitCondition; timeout?: number; selector?: string; all?: boolean }) => {
+    const { type, names } = targetsOf(first, rest);
+    const chosen = [names.length > 0, opts.selector !== undefined, opts.all === true].filter(Boolean).length;
+    if (chosen === 0) throw new UsageError(`say which objects: setpoint wait ${type}/NAME, or ${type} with -l SELECTOR or --all`);
+    if (chosen > 1) throw new UsageError("give names, -l or --all, only one of them");
+    const session = sessionFor(command, ctx);
+    const t = await session.discovery.resolve(type);
+    await waitFor(ctx, session.client, t, session.namespace, { names, selector: opts.selector, condition: opts.for, timeoutMs: opts.timeout ?? 30_000 });
+  });
+  return command;
+}
+
+async function waitFor(
+  ctx: CliContext,
+  client: Parameters<typeof followCollection>[0],
+  t: ResourceInfo,
+  namespace: string,
+  o: { names: string[]; selector?: string; condition: WaitCondition; timeoutMs: number },
+): Promise<void> {
+  const label = (name: string) => `${objectTypeName(t)}/${name}`;
+  /** Objects still waited for, with their last state seen. */
+  const pending = new Map<string, LooseObject | undefined>();
+  let failed = false;
+  let timedOut = false;
+  const done = new AbortController();
+  const settle = (name: string, object: LooseObject | undefined, deleted: boolean) => {
+    if (!pending.has(name)) return;
+    if (deleted) {
+      if (o.condition.kind === "delete") {
+        pending.delete(name);
+        ctx.out(`${label(name)} condition met`);
+      } else {
+        pending.delete(name);
+        failed = true;
+        ctx.err(`error: ${label(name)} was deleted while waiting for ${describeCondition(o.condition)}`);
+      }
+    } else if (object !== undefined) {
+      pending.set(name, object);
+      const r = checkCondition(object, o.condition);
+      if (r.state === "met") {
+        pending.delete(name);
+        ctx.out(`${label(name)} condition met`);
+      } else if (r.state === "failed") {
+        pending.delete(name);
+        failed = true;
+        const logs = typeName(t) === "pipelineruns.ci.setpoint.dev" ? `; its output: setpoint logs ${name}` : "";
+        ctx.err(`error: ${label(name)}: ${r.why}${logs}`);
+      }
+    }
+    if (pending.size === 0) done.abort();
+  };
+  const timer = setTimeout(() => {
+    timedOut = true;
+    done.abort();
+  }, o.timeoutMs);
+  try {
+    await followCollection(client, {
+      path: collectionPath(t, namespace),
+      labelSelector: o.selector,
+      fieldSelector: o.names.length === 1 ? `metadata.name=${o.names[0]}` : undefined,
+      signal: done.signal,
+      onInitial(events) {
+        const present = new Map(events.map((e) => [e.object.metadata.name ?? "", e.object]));
+        const wanted = o.names.length > 0 ? o.names : [...present.keys()];
+        if (wanted.length === 0) {
+          failed = true;
+          ctx.err(`error: no matching resources found${t.namespaced ? ` in ${namespace} namespace` : ""}`);
+        }
+        for (const name of wanted) pending.set(name, present.get(name));
+        for (const name of wanted) {
+          const object = present.get(name);
+          if (object !== undefined) settle(name, object, false);
+          else if (o.condition.kind === "delete") settle(name, undefined, true);
+          else {
+            pending.delete(name);
+            failed = true;
+            ctx.err(`Error from server (NotFound): ${typeName(t)} "${name}" not found`);
+          }
+        }
+        if (pending.size === 0) done.abort();
+        else if (o.timeoutMs === 0) {
+          timedOut = true;
+          done.abort();
+        }
+      },
+      onEvent(e) {
+        const name = e.object.metadata.name ?? "";
+        settle(name, e.object, e.type === "DELETED");
+      },
+      onNotice: (message) => ctx.err(message),
+    });
+  } finally {
+    clearTimeout(timer);
+  }
+  if (timedOut && pending.size > 0) {
+    for (const [name, object] of pending) {
+      ctx.err(`error: timed out after ${o.timeoutMs / 1000} s waiting for ${describeCondition(o.condition)} on ${label(name)}${standing(object)}`);
+    }
+    failed = true;
+  }
+  if (failed) throw new ExitError(1);
+  if (pending.size > 0) throw new CliError("stopped before every object met the condition");
+}

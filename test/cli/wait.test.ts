@@ -1,0 +1,181 @@
+// `setpoint wait` (src/cli/commands/wait.ts) against a real server in this
+// process, no agent: the test writes the runs' status as the runner would
+// (condition Succeeded Unknown, then True or False), and checks the exit code
+// a CI script gets: 0 once met, 1 at once when the run failed, 1 on timeout,
+// 1 for a run that is not there, 2 for bad usage.
+
+import assert from "node:assert/strict";
+import { createServer, type AddressInfo } from "node:net";
+import { after, before, describe, it } from "node:test";
+import { PIPELINE_RUN_RESOURCE_TYPE, PIPELINE_VALIDATORS } from "../../src/pipelines/resource-type.ts";
+import { runSetpointInProcess, type CliOptions, type CliResult } from "../helpers/cli.ts";
+import { api, startTestServer, type ApiClient, type TestServer } from "../helpers/server.ts";
+
+let t: TestServer;
+let c: ApiClient;
+/** The server's own watchers (none of a CLI's). */
+let idle: number;
+const NS = "waiting";
+const runs = `/apis/ci.setpoint.dev/v1/namespaces/${NS}/pipelineruns`;
+const cli = (args: string[], options?: CliOptions) => runSetpointInProcess([...args, "-n", NS, "--server", t.url], options);
+
+async function createRun(name: string, labels: Record<string, string> = {}): Promise<void> {
+  const res = await c.post(runs, {
+    apiVersion: "ci.setpoint.dev/v1",
+    kind: "PipelineRun",
+    metadata: { name, labels },
+    spec: { tasks: [{ name: "a", run: "echo a" }] },
+  });
+  assert.equal(res.status, 201, res.text);
+}
+
+async function finish(name: string, status: "True" | "False" | "Unknown", phase: string, message = ""): Promise<void> {
+  const reason = status === "True" ? "Succeeded" : status === "False" ? "Failed" : "Running";
+  const res = await c.patch(`${runs}/${name}/status`, {
+    status: { phase, progress: "0/1", conditions: [{ type: "Succeeded", status, reason, message, lastTransitionTime: new Date().toISOString() }] },
+  });
+  assert.equal(res.status, 200, res.text);
+}
+
+/** Resolves once the server's watcher count satisfies `ok`, within 30 s. */
+async function watchers(ok: (n: number) => boolean): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!ok(t.server.hub.stats().watchers)) {
+    if (Date.now() > deadline) throw new Error(`watchers: ${t.server.hub.stats().watchers} after 30 s (idle ${idle})`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** Starts `setpoint wait ARGS` and resolves once its watch is open (past its first list), with its result to come. */
+async function startWait(args: string[], options?: CliOptions): Promise<{ result: Promise<CliResult> }> {
+  await watchers((n) => n === idle); // the previous test's watch has closed
+  const result = cli(["wait", ...args], options);
+  await Promise.race([watchers((n) => n > idle), result]);
+  return { result };
+}
+
+function expectCode(r: CliResult, code: number): void {
+  assert.equal(r.code, code, `exited ${r.code}, wanted ${code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+}
+
+before(async () => {
+  t = await startTestServer({}, { validators: PIPELINE_VALIDATORS });
+  c = api(t.url);
+  const res = await c.post("/apis/setpoint.dev/v1/resourcetypes", PIPELINE_RUN_RESOURCE_TYPE);
+  assert.equal(res.status, 201, res.text);
+  idle = t.server.hub.stats().watchers;
+});
+after(async () => {
+  await t.stop();
+});
+
+describe("setpoint wait", () => {
+  it("exits 0 once the run's Succeeded condition turns True, printing TYPE/NAME condition met", async () => {
+    await createRun("ok-run");
+    await finish("ok-run", "Unknown", "Running");
+    const { result: waiting } = await startWait(["pipelinerun/ok-run", "--for=condition=Succeeded", "--timeout=30s"]);
+    await finish("ok-run", "True", "Succeeded");
+    const r = await waiting;
+    expectCode(r, 0);
+    assert.equal(r.stdout, "pipelinerun.ci.setpoint.dev/ok-run condition met\n");
+  });
+
+  it("exits 1 as soon as Succeeded turns False (the run failed), with the condition's message, not at the timeout", async () => {
+    await createRun("bad-run");
+    const { result: waiting } = await startWait(["pipelinerun", "bad-run", "--for", "condition=Succeeded", "--timeout", "10m"], { timeoutMs: 30_000 });
+    await finish("bad-run", "False", "Failed", "task a failed: exit code 3");
+    const r = await waiting;
+    expectCode(r, 1);
+    assert.equal(r.stdout, "");
+    assert.match(
+      r.stderr,
+      /pipelinerun\.ci\.setpoint\.dev\/bad-run: its condition Succeeded is False \(Failed: task a failed: exit code 3\); its output: setpoint logs bad-run/,
+    );
+  });
+
+  it("exits 1 on timeout, saying where the run stands; --timeout 0 checks once", async () => {
+    await createRun("slow-run");
+    await finish("slow-run", "Unknown", "Running");
+    const r = await cli(["wait", "pipelinerun/slow-run", "--for=condition=Succeeded", "--timeout=300ms"]);
+    expectCode(r, 1);
+    assert.match(
+      r.stderr,
+      /^error: timed out after 0\.3 s waiting for condition=Succeeded=True on pipelinerun\.ci\.setpoint\.dev\/slow-run \(now Running, 0\/1 tasks\)$/m,
+    );
+    expectCode(await cli(["wait", "pipelinerun/slow-run", "--for=condition=Succeeded=Unknown", "--timeout=0"]), 0);
+    expectCode(await cli(["wait", "pipelinerun/slow-run", "--for=condition=Succeeded", "--timeout=0"]), 1);
+  });
+
+  it("waits for a jsonpath value, and for every run -l or --all picks", async () => {
+    await createRun("j1", { batch: "b" });
+    await createRun("j2", { batch: "b" });
+    await finish("j1", "True", "Succeeded");
+    const { result: waiting } = await startWait(["pipelineruns", "-l", "batch=b", "--for=jsonpath={.status.phase}=Succeeded", "--timeout=30s"]);
+    await finish("j2", "True", "Succeeded");
+    const r = await waiting;
+    expectCode(r, 0);
+    assert.deepEqual(r.stdout.trim().split("\n").sort(), ["pipelinerun.ci.setpoint.dev/j1 condition met", "pipelinerun.ci.setpoint.dev/j2 condition met"]);
+    const all = await cli(["wait", "pipelineruns", "--all", "--for=jsonpath={.metadata.namespace}=waiting", "--timeout=0"]);
+    expectCode(all, 0);
+    assert.ok(all.stdout.split("\n").length > 4, all.stdout);
+  });
+
+  it("--for=delete exits 0 once the run is gone, and at once for one that is not there", async () => {
+    await createRun("doomed");
+    const { result: waiting } = await startWait(["pipelinerun/doomed", "pipelinerun/never-was", "--for=delete", "--timeout=30s"]);
+    assert.equal((await c.del(`${runs}/doomed`)).status, 200);
+    const r = await waiting;
+    expectCode(r, 0);
+    assert.match(r.stdout, /pipelinerun\.ci\.setpoint\.dev\/doomed condition met/);
+    assert.match(r.stdout, /pipelinerun\.ci\.setpoint\.dev\/never-was condition met/);
+  });
+
+  it("exits 1 with the server's NotFound for a run that is not there", async () => {
+    const r = await cli(["wait", "pipelinerun/nope", "--for=condition=Succeeded", "--timeout=30s"]);
+    expectCode(r, 1);
+    assert.equal(r.stderr, 'Error from server (NotFound): pipelineruns.ci.setpoint.dev "nope" not found\n');
+    const none = await cli(["wait", "pipelineruns", "-l", "batch=none", "--for=condition=Succeeded"]);
+    expectCode(none, 1);
+    assert.match(none.stderr, /no matching resources found in waiting namespace/);
+  });
+
+  it("follows on the next replica when the first one cannot be reached", async () => {
+    const dead = createServer();
+    await new Promise<void>((resolve) => dead.listen(0, "127.0.0.1", resolve));
+    const port = (dead.address() as AddressInfo).port;
+    await new Promise((resolve) => dead.close(resolve));
+    await createRun("replicated");
+    await finish("replicated", "True", "Succeeded");
+    const r = await runSetpointInProcess([
+      "wait",
+      "pipelinerun/replicated",
+      "--for=condition=Succeeded",
+      "-n",
+      NS,
+      "--server",
+      `http://127.0.0.1:${port},${t.url}`,
+    ]);
+    expectCode(r, 0);
+  });
+
+  it("exits 2 with one line and the usage hint for bad usage", async () => {
+    for (const args of [
+      ["wait", "pipelinerun/x"],
+      ["wait", "pipelinerun/x", "--for=ready"],
+      ["wait", "pipelinerun/x", "--for=condition="],
+      ["wait", "pipelinerun/x", "--for=jsonpath={status}"],
+      ["wait", "pipelinerun/x", "--for=delete", "--timeout=soon"],
+      ["wait", "pipelinerun", "--for=delete"],
+      ["wait", "pipelinerun/x", "other/y", "--for=delete"],
+      ["wait", "pipelinerun", "x", "--all", "--for=delete"],
+    ]) {
+      const r = await cli(args);
+      expectCode(r, 2);
+      assert.equal(r.stdout, "", args.join(" "));
+      assert.match(r.stderr, /^error: /, args.join(" "));
+    }
+    const help = await cli(["wait", "--help"]);
+    expectCode(help, 0);
+    assert.match(help.stdout, /setpoint wait pipelinerun\/diamond --for=condition=Succeeded/);
+  });
+});
