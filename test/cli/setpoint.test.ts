@@ -118,6 +118,23 @@ describe("setpoint apply", () => {
     await c.patch(`${runs("apply")}/one`, { metadata: { finalizers: null } });
   });
 
+  it("--dry-run=server has the server check each write and store nothing: what would be created, configured or refused", async () => {
+    const before = (await c.get(`${runs("apply")}/two`)).body;
+    const input = [runYaml("two", "apply", `    - {name: a, run: "echo changed"}\n`), runYaml("dry-new", "apply", TWO_TASKS)].join("---\n");
+    const r = await cli(["apply", "-f", "-", "--dry-run=server"], { input });
+    ok(r);
+    assert.deepEqual(lines(r.stdout), [
+      "pipelinerun.ci.setpoint.dev/two configured (server dry run)",
+      "pipelinerun.ci.setpoint.dev/dry-new created (server dry run)",
+    ]);
+    assert.equal((await c.get(`${runs("apply")}/dry-new`)).status, 404);
+    assert.deepEqual((await c.get(`${runs("apply")}/two`)).body, before);
+    const bad = await cli(["apply", "-f", "-", "--dry-run=server"], { input: runYaml("dry-bad", "apply", `    - {name: a, run: "x", runAfter: [a]}\n`) });
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /^Error from server \(Invalid\): .*a task cannot run after itself/);
+    assert.equal((await cli(["apply", "-f", "-", "--dry-run=client"], { input })).code, 2);
+  });
+
   it("puts objects without a namespace in -n's, and refuses one whose namespace differs from -n", async () => {
     const path = file("nons.yaml", runYaml("nons", undefined, TWO_TASKS));
     ok(await cli(["apply", "-f", path, "-n", "elsewhere"]));
@@ -405,6 +422,33 @@ describe("setpoint delete", () => {
     assert.equal(again.code, 1);
     assert.match(again.stderr, /Error from server \(NotFound\)/);
     ok(ignored);
+  });
+
+  it("deletes every object of a type with --all, or those -l picks (-A: in every namespace); none is not an error", async () => {
+    const input = (ns: string) => [runYaml("l1", ns, TWO_TASKS, "batch: x"), runYaml("l2", ns, TWO_TASKS, "batch: y")].join("---\n");
+    ok(await cli(["apply", "-f", "-"], { input: input("bulk1") }));
+    ok(await cli(["apply", "-f", "-"], { input: input("bulk2") }));
+    const picked = await cli(["delete", "pipelineruns", "-l", "batch=x", "-A"]);
+    ok(picked);
+    assert.deepEqual(lines(picked.stdout), ['pipelinerun.ci.setpoint.dev "l1" deleted', 'pipelinerun.ci.setpoint.dev "l1" deleted']);
+    const all = await cli(["delete", "pipelineruns", "--all", "-n", "bulk1"]);
+    ok(all);
+    assert.deepEqual(lines(all.stdout), ['pipelinerun.ci.setpoint.dev "l2" deleted']);
+    assert.equal((await c.get(runs("bulk1"))).body.items.length, 0);
+    assert.deepEqual(
+      (await c.get(runs("bulk2"))).body.items.map((o: { metadata: { name: string } }) => o.metadata.name),
+      ["l2"],
+    );
+    const none = await cli(["delete", "pipelineruns", "--all", "-n", "bulk1"]);
+    ok(none);
+    assert.equal(none.stderr, "No resources found in bulk1 namespace.\n");
+    for (const args of [
+      ["delete", "--all"],
+      ["delete", "pipelineruns", "l2", "--all"],
+      ["delete", "pipelineruns", "l2", "-A"],
+    ]) {
+      assert.equal((await cli(args)).code, 2, args.join(" "));
+    }
   });
 });
 

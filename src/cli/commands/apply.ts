@@ -9,14 +9,17 @@
 // annotations, finalizers, ownerReferences) keep their stored values, so an
 // agent's finalizer survives a re-apply. status is the agents': never sent.
 // Prints `<type>/<name> created|configured|unchanged` per object; on errors
-// it goes on with the other objects and exits 1 at the end.
+// it goes on with the other objects and exits 1 at the end. --dry-run=server
+// sends the same writes with dryRun=All: the server validates and answers as
+// it would, and stores nothing (lines end in "(server dry run)").
 
+import { isDeepStrictEqual } from "node:util";
 import { Command, Option } from "commander";
 import type { ApiClient } from "../client.ts";
 import type { LooseObject } from "../../wire.ts";
 import { addClientOptions, sessionFor, type CliContext } from "../context.ts";
 import { apiVersionOf, collectionPath, objectPath, objectTypeName, type Discovery, type ResourceInfo } from "../discovery.ts";
-import { CliError, ExitError, ServerError, UnreachableError } from "../errors.ts";
+import { CliError, ExitError, ServerError, UnreachableError, UsageError } from "../errors.ts";
 import { readManifests, type Manifest } from "../manifests.ts";
 import { formatError } from "../printers.ts";
 
@@ -37,9 +40,20 @@ export function applyCommand(ctx: CliContext): Command {
     .addOption(
       new Option("-f, --filename <file>", "file, directory of .yaml/.yml/.json files, or - for stdin (repeatable)").argParser(collect).makeOptionMandatory(),
     )
-    .addHelpText("after", "\nExamples:\n  setpoint apply -f examples/pipelines/diamond.yaml\n  cat run.yaml | setpoint apply -f -");
+    .addOption(
+      new Option(
+        "--dry-run <mode>",
+        "server: send every write with dryRun=All, so the server validates it and says what would change, and stores nothing; none: apply (default)",
+      ).choices(["none", "server", "client"]),
+    )
+    .addHelpText(
+      "after",
+      "\nExamples:\n  setpoint apply -f examples/pipelines/diamond.yaml\n  setpoint apply -f examples/pipelines/ --dry-run=server\n  cat run.yaml | setpoint apply -f -",
+    );
   addClientOptions(command);
-  command.action(async (opts: { filename: string[] }) => {
+  command.action(async (opts: { filename: string[]; dryRun?: "none" | "server" | "client" }) => {
+    if (opts.dryRun === "client") throw new UsageError("--dry-run=client is not supported: --dry-run=server checks the objects without storing them");
+    const dryRun = opts.dryRun === "server";
     const session = sessionFor(command, ctx);
     const manifests = await readManifests(opts.filename, ctx.readStdin);
     if (manifests.length === 0) throw new CliError(`no objects in ${opts.filename.join(", ")}`);
@@ -55,8 +69,8 @@ export function applyCommand(ctx: CliContext): Command {
       try {
         const t = await typeOf(session.discovery, m);
         const namespace = namespaceOf(t, m, session.namespace, session.namespaceGiven);
-        const { name, outcome } = await applyOne(session.client, t, namespace, m.object);
-        ctx.out(`${objectTypeName(t)}/${name} ${outcome}`);
+        const { name, outcome } = await applyOne(session.client, t, namespace, m.object, { dryRun });
+        ctx.out(`${objectTypeName(t)}/${name} ${outcome}${dryRun ? " (server dry run)" : ""}`);
         if (isType(m) && outcome !== "unchanged") typesChanged = true;
       } catch (error) {
         if (error instanceof UnreachableError) throw error;
@@ -97,13 +111,15 @@ function namespaceOf(t: ResourceInfo, m: Manifest, namespace: string, given: boo
 
 type Outcome = "created" | "configured" | "unchanged";
 
-/** Creates or updates one object; retries on 409. */
+/** Creates or updates one object; retries on 409. With `dryRun`, the server checks the writes and stores nothing. */
 export async function applyOne(
   client: ApiClient,
   t: ResourceInfo,
   namespace: string | undefined,
   manifest: LooseObject,
+  options: { dryRun?: boolean } = {},
 ): Promise<{ name: string; outcome: Outcome }> {
+  const query = options.dryRun ? { dryRun: "All" } : undefined;
   const desired: LooseObject = { ...manifest, apiVersion: apiVersionOf(t), kind: t.kind, metadata: { ...manifest.metadata } };
   delete desired.status;
   for (const k of SERVER_OWNED) delete desired.metadata[k];
@@ -112,7 +128,7 @@ export async function applyOne(
   const name = desired.metadata.name;
   if (name === undefined || name === "") {
     // generateName (or nothing, which the server refuses with its own message): always a new object.
-    const created = (await client.request("POST", collectionPath(t, namespace), { body: desired })) as LooseObject;
+    const created = (await client.request("POST", collectionPath(t, namespace), { body: desired, query })) as LooseObject;
     return { name: created.metadata.name ?? "", outcome: "created" };
   }
   const path = objectPath(t, namespace ?? "", name);
@@ -120,19 +136,27 @@ export async function applyOne(
     try {
       const current = await getOrUndefined(client, path);
       if (current === undefined) {
-        await client.request("POST", collectionPath(t, namespace), { body: desired });
+        await client.request("POST", collectionPath(t, namespace), { body: desired, query });
         return { name, outcome: "created" };
       }
       const body: LooseObject = { ...desired, metadata: { ...desired.metadata } };
       for (const k of KEPT) if (!(k in manifest.metadata) && current.metadata[k] !== undefined) body.metadata[k] = current.metadata[k];
       body.metadata.resourceVersion = current.metadata.resourceVersion;
-      const updated = (await client.request("PUT", path, { body })) as LooseObject;
-      return { name, outcome: updated.metadata.resourceVersion === current.metadata.resourceVersion ? "unchanged" : "configured" };
+      const updated = (await client.request("PUT", path, { body, query })) as LooseObject;
+      // A dry run keeps the revision either way (as kube-apiserver does): compare what it would store.
+      const same = options.dryRun ? sameContent(updated, current) : updated.metadata.resourceVersion === current.metadata.resourceVersion;
+      return { name, outcome: same ? "unchanged" : "configured" };
     } catch (error) {
       if (error instanceof ServerError && error.code === 409 && attempt < MAX_ATTEMPTS) continue;
       throw error;
     }
   }
+}
+
+/** Whether two versions of an object hold the same content, apart from what every write may bump. */
+function sameContent(a: LooseObject, b: LooseObject): boolean {
+  const strip = (o: LooseObject) => ({ ...o, metadata: { ...o.metadata, resourceVersion: undefined, generation: undefined, managedFields: undefined } });
+  return isDeepStrictEqual(strip(a), strip(b));
 }
 
 async function getOrUndefined(client: ApiClient, path: string): Promise<LooseObject | undefined> {

@@ -1,13 +1,14 @@
-// `setpoint delete TYPE NAME...` or `setpoint delete -f FILE`: deletes the
-// objects (for -f, the objects the manifests name, ResourceTypes last so
-// their objects go first). An object with finalizers is only marked: the
+// `setpoint delete TYPE NAME...`, `TYPE --all`, `TYPE -l SELECTOR` (with -A
+// across namespaces; the objects listed when it starts) or
+// `setpoint delete -f FILE`: deletes the objects (for -f, the objects the
+// manifests name, ResourceTypes last so their objects go first). An object with finalizers is only marked: the
 // line says what it waits for. Goes on past errors and exits 1 at the end.
 
 import { Command, Option } from "commander";
 import type { ApiClient } from "../client.ts";
 import type { LooseObject } from "../../wire.ts";
 import { addClientOptions, sessionFor, type CliContext } from "../context.ts";
-import { objectPath, objectTypeName, type ResourceInfo } from "../discovery.ts";
+import { collectionPath, objectPath, objectTypeName, type ResourceInfo } from "../discovery.ts";
 import { CliError, ExitError, ServerError, UnreachableError, UsageError } from "../errors.ts";
 import { readManifests } from "../manifests.ts";
 import { formatError } from "../printers.ts";
@@ -22,12 +23,24 @@ export function deleteCommand(ctx: CliContext): Command {
       new Option("-f, --filename <file>", "file, directory or - for stdin (repeatable)").argParser((v: string, p: string[] | undefined) => [...(p ?? []), v]),
     )
     .option("--ignore-not-found", "treat an object that does not exist as deleted")
-    .addHelpText("after", "\nExamples:\n  setpoint delete pipelinerun diamond\n  setpoint delete -f examples/pipelines/flaky.yaml");
+    .option("--all", "every object of TYPE in the namespace (with -A, in every namespace)")
+    .option("-l, --selector <selector>", "every object of TYPE this label selector picks")
+    .option("-A, --all-namespaces", "with --all or -l: across all namespaces")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  setpoint delete pipelinerun diamond\n  setpoint delete -f examples/pipelines/flaky.yaml\n  setpoint delete pipelineruns -l example=flaky",
+    );
   addClientOptions(command);
-  command.action(async (type: string | undefined, names: string[], opts: { filename?: string[]; ignoreNotFound?: boolean }) => {
+  type Opts = { filename?: string[]; ignoreNotFound?: boolean; all?: boolean; selector?: string; allNamespaces?: boolean };
+  command.action(async (type: string | undefined, names: string[], opts: Opts) => {
+    const bulk = opts.all === true || opts.selector !== undefined;
     if (opts.filename !== undefined && type !== undefined) throw new UsageError("give either TYPE NAME... or -f FILE, not both");
-    if (opts.filename === undefined && (type === undefined || names.length === 0)) {
-      throw new UsageError("say what to delete: TYPE NAME... or -f FILE");
+    if (bulk && (opts.filename !== undefined || names.length > 0))
+      throw new UsageError("--all and -l pick the objects of TYPE: give no NAMEs and no -f with them");
+    if (bulk && type === undefined) throw new UsageError("say which type: setpoint delete TYPE --all, or TYPE -l SELECTOR");
+    if (opts.allNamespaces && !bulk) throw new UsageError("-A goes with --all or -l: objects are named within a namespace");
+    if (opts.filename === undefined && !bulk && (type === undefined || names.length === 0)) {
+      throw new UsageError("say what to delete: TYPE NAME..., TYPE --all, TYPE -l SELECTOR, or -f FILE");
     }
     const session = sessionFor(command, ctx);
     const targets: Array<{ t: ResourceInfo; namespace: string; name: string }> = [];
@@ -47,6 +60,12 @@ export function deleteCommand(ctx: CliContext): Command {
         if (name === undefined || name === "") throw new CliError(`${m.source}: the object has no metadata.name, so there is nothing to delete`);
         targets.push({ t, namespace: m.object.metadata.namespace || session.namespace, name });
       }
+    } else if (bulk) {
+      const t = await session.discovery.resolve(type!);
+      const all = opts.allNamespaces === true && t.namespaced;
+      const list = await session.client.listAll(collectionPath(t, all ? undefined : session.namespace), { labelSelector: opts.selector });
+      for (const o of list.items) targets.push({ t, namespace: o.metadata.namespace ?? session.namespace, name: o.metadata.name ?? "" });
+      if (targets.length === 0) ctx.err(t.namespaced && !all ? `No resources found in ${session.namespace} namespace.` : "No resources found");
     } else {
       const t = await session.discovery.resolve(type!);
       for (const name of names) targets.push({ t, namespace: session.namespace, name });
