@@ -78,8 +78,13 @@ export function formatError(error: unknown, context?: string): string {
   if (error instanceof ExitError) return "";
   const prefix = context === undefined ? "" : `${context}: `;
   if (error instanceof ServerError) {
-    const lines = [`Error from server (${error.reason}): ${prefix}${error.message}`];
-    for (const c of error.status.details?.causes ?? []) {
+    const causes = error.status.details?.causes ?? [];
+    // An Invalid message repeats its causes after "is invalid:" (kube's form, one line, in brackets
+    // when several): as kubectl, print the head once and each cause on its own line.
+    const at = error.reason === "Invalid" && causes.length > 0 ? error.message.indexOf(" is invalid: ") : -1;
+    const message = at < 0 ? error.message : error.message.slice(0, at + " is invalid:".length);
+    const lines = [`Error from server (${error.reason}): ${prefix}${message}`];
+    for (const c of causes) {
       lines.push(c.field ? `  ${c.field}: ${c.message ?? ""}` : `  ${c.message ?? ""}`);
     }
     // kubectl's bare "Unauthorized" leaves a newcomer guessing what to send.

@@ -107,7 +107,34 @@ describe("formatError", () => {
     });
     assert.equal(
       formatError(error, "error when applying x"),
-      'Error from server (Invalid): error when applying x: PipelineRun.ci.setpoint.dev "x" is invalid: spec.tasks[0].name: Required value\n  spec.tasks[0].name: Required value',
+      'Error from server (Invalid): error when applying x: PipelineRun.ci.setpoint.dev "x" is invalid:\n  spec.tasks[0].name: Required value',
+    );
+    // Several causes: kube's one-line bracketed list is printed once, a cause a line.
+    const several = new ServerError({
+      code: 422,
+      reason: "Invalid",
+      message: 'Widget.example.com "w" is invalid: [metadata.name: Invalid value: "Bad": a lowercase RFC 1123 subdomain, spec.n: Required value]',
+      details: {
+        causes: [
+          { field: "metadata.name", message: 'Invalid value: "Bad": a lowercase RFC 1123 subdomain' },
+          { field: "spec.n", message: "Required value" },
+        ],
+      },
+    });
+    assert.equal(
+      formatError(several),
+      'Error from server (Invalid): Widget.example.com "w" is invalid:\n  metadata.name: Invalid value: "Bad": a lowercase RFC 1123 subdomain\n  spec.n: Required value',
+    );
+    // Other reasons keep their whole message before their causes.
+    const bad = new ServerError({
+      code: 400,
+      reason: "BadRequest",
+      message: "the namespace of the provided object does not match the namespace sent on the request",
+      details: { causes: [{ field: "metadata.namespace", message: "must be a" }] },
+    });
+    assert.equal(
+      formatError(bad),
+      "Error from server (BadRequest): the namespace of the provided object does not match the namespace sent on the request\n  metadata.namespace: must be a",
     );
     assert.equal(formatError(new Error("boom")), "error: boom");
   });

@@ -131,7 +131,7 @@ describe("setpoint apply", () => {
     assert.deepEqual((await c.get(`${runs("apply")}/two`)).body, before);
     const bad = await cli(["apply", "-f", "-", "--dry-run=server"], { input: runYaml("dry-bad", "apply", `    - {name: a, run: "x", runAfter: [a]}\n`) });
     assert.equal(bad.code, 1);
-    assert.match(bad.stderr, /^Error from server \(Invalid\): .*a task cannot run after itself/);
+    assert.match(bad.stderr, /^Error from server \(Invalid\): .* is invalid:\n {2}spec\.tasks\[0\]\.runAfter\[0\]: .*a task cannot run after itself\n$/);
     assert.equal((await cli(["apply", "-f", "-", "--dry-run=client"], { input })).code, 2);
   });
 
