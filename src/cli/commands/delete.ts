@@ -22,7 +22,7 @@ export function deleteCommand(ctx: CliContext): Command {
     .addOption(
       new Option("-f, --filename <file>", "file, directory or - for stdin (repeatable)").argParser((v: string, p: string[] | undefined) => [...(p ?? []), v]),
     )
-    .option("--ignore-not-found", "treat an object that does not exist as deleted")
+    .option("--ignore-not-found", "treat an object that does not exist as deleted (always so with --all and -l)")
     .option("--all", "every object of TYPE in the namespace (with -A, in every namespace)")
     .option("-l, --selector <selector>", "every object of TYPE this label selector picks")
     .option("-A, --all-namespaces", "with --all or -l: across all namespaces")
@@ -73,7 +73,9 @@ export function deleteCommand(ctx: CliContext): Command {
     let failed = false;
     for (const { t, namespace, name } of targets) {
       try {
-        ctx.out(await deleteOne(session.client, { t, namespace, name, ignoreNotFound: opts.ignoreNotFound === true }));
+        // An object that --all or -l listed may be gone by its delete (its finalizers
+        // removed meanwhile): as kubectl, a bulk delete ignores not found.
+        ctx.out(await deleteOne(session.client, { t, namespace, name, ignoreNotFound: opts.ignoreNotFound === true || bulk }));
       } catch (error) {
         if (error instanceof UnreachableError) throw error;
         failed = true;
