@@ -5,10 +5,11 @@
 // 1 for a run that is not there, 2 for bad usage.
 
 import assert from "node:assert/strict";
-import { createServer, type AddressInfo } from "node:net";
+import { createServer, request, type IncomingMessage, type ServerResponse } from "node:http";
 import { after, before, describe, it } from "node:test";
 import { PIPELINE_RUN_RESOURCE_TYPE, PIPELINE_VALIDATORS } from "../../src/pipelines/resource-type.ts";
 import { runSetpointInProcess, type CliOptions, type CliResult } from "../helpers/cli.ts";
+import { freePort } from "../helpers/ports.ts";
 import { api, startTestServer, type ApiClient, type TestServer } from "../helpers/server.ts";
 
 let t: TestServer;
@@ -96,14 +97,50 @@ describe("setpoint wait", () => {
   it("exits 1 on timeout, saying where the run stands; --timeout 0 checks once", async () => {
     await createRun("slow-run");
     await finish("slow-run", "Unknown", "Running");
-    const r = await cli(["wait", "pipelinerun/slow-run", "--for=condition=Succeeded", "--timeout=300ms"]);
+    // Long enough for the first list on a loaded machine: the message tells the state it brought.
+    const r = await cli(["wait", "pipelinerun/slow-run", "--for=condition=Succeeded", "--timeout=2s"]);
     expectCode(r, 1);
     assert.match(
       r.stderr,
-      /^error: timed out after 0\.3 s waiting for condition=Succeeded=True on pipelinerun\.ci\.setpoint\.dev\/slow-run \(now Running, 0\/1 tasks\)$/m,
+      /^error: timed out after 2 s waiting for condition=Succeeded=True on pipelinerun\.ci\.setpoint\.dev\/slow-run \(now Running, 0\/1 tasks\)$/m,
     );
     expectCode(await cli(["wait", "pipelinerun/slow-run", "--for=condition=Succeeded=Unknown", "--timeout=0"]), 0);
     expectCode(await cli(["wait", "pipelinerun/slow-run", "--for=condition=Succeeded", "--timeout=0"]), 1);
+  });
+
+  it("exits 1 on timeout when the server has not even answered the list (it exited 0: nothing was pending)", async () => {
+    await createRun("unanswered");
+    // Discovery passes through to the server; the runs' list is held, then dropped. The CLI runs in this
+    // process, and its 200 ms timer was set before this 1 s one: it fires first however loaded the machine.
+    const held: ServerResponse[] = [];
+    const proxy = createServer((req: IncomingMessage, res: ServerResponse) => {
+      if (req.url?.startsWith(runs)) {
+        held.push(res);
+        setTimeout(() => res.destroy(), 1000);
+        return;
+      }
+      const upstream = request(`${t.url}${req.url}`, { method: req.method, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      upstream.on("error", () => res.destroy());
+      req.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+    try {
+      const url = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
+      for (const args of [["pipelinerun/unanswered"], ["pipelineruns", "--all"]]) {
+        const r = await runSetpointInProcess(["wait", ...args, "--for=condition=Succeeded", "--timeout=200ms", "-n", NS, "--server", url]);
+        expectCode(r, 1);
+        assert.equal(r.stdout, "");
+        assert.match(r.stderr, /^error: timed out after 0\.2 s waiting for condition=Succeeded=True on .*: the server has not answered the list$/m);
+      }
+      assert.ok(held.length >= 2, "the lists were held");
+    } finally {
+      for (const res of held) res.destroy();
+      proxy.closeAllConnections();
+      await new Promise((resolve) => proxy.close(resolve));
+    }
   });
 
   it("waits for a jsonpath value, and for every run -l or --all picks", async () => {
@@ -140,10 +177,7 @@ describe("setpoint wait", () => {
   });
 
   it("follows on the next replica when the first one cannot be reached", async () => {
-    const dead = createServer();
-    await new Promise<void>((resolve) => dead.listen(0, "127.0.0.1", resolve));
-    const port = (dead.address() as AddressInfo).port;
-    await new Promise((resolve) => dead.close(resolve));
+    const port = await freePort(); // nothing listens there
     await createRun("replicated");
     await finish("replicated", "True", "Succeeded");
     const r = await runSetpointInProcess([

@@ -198,6 +198,8 @@ async function waitFor(
     }
     if (pending.size === 0) done.abort();
   };
+  /** Whether the first list came: until then no object is known, and a timeout is one still. */
+  let listed = false;
   const timer = setTimeout(() => {
     timedOut = true;
     done.abort();
@@ -209,6 +211,7 @@ async function waitFor(
       fieldSelector: o.names.length === 1 ? `metadata.name=${o.names[0]}` : undefined,
       signal: done.signal,
       onInitial(events) {
+        listed = true;
         const present = new Map(events.map((e) => [e.object.metadata.name ?? "", e.object]));
         const wanted = o.names.length > 0 ? o.names : [...present.keys()];
         if (wanted.length === 0) {
@@ -241,7 +244,12 @@ async function waitFor(
   } finally {
     clearTimeout(timer);
   }
-  if (timedOut && pending.size > 0) {
+  if (timedOut && !listed) {
+    // The server did not answer the first list in time: nothing is known to meet the condition.
+    const what = o.names.length > 0 ? o.names.map(label).join(", ") : `the ${typeName(t)} to wait for`;
+    ctx.err(`error: timed out after ${o.timeoutMs / 1000} s waiting for ${describeCondition(o.condition)} on ${what}: the server has not answered the list`);
+    failed = true;
+  } else if (timedOut && pending.size > 0) {
     for (const [name, object] of pending) {
       ctx.err(`error: timed out after ${o.timeoutMs / 1000} s waiting for ${describeCondition(o.condition)} on ${label(name)}${standing(object)}`);
     }
