@@ -358,10 +358,12 @@ export class Resources {
     countRemaining = false,
   ): ListPage & { next?: { namespace: string; name: string } } {
     // As kube, only a list without selectors counts what follows its page. The first page
-    // counts (a pass over the rest's keys); the next ones at its revision take the count
-    // from its token, less what they served.
+    // counts (reading the rest's keys, up to COUNT_REMAINING_MAX); the next ones at its
+    // revision take the count from its token, less what they served, and count nothing
+    // themselves: past the bound, every page of a long list would read as many keys again.
     const counting = countRemaining && plan.filter === undefined;
     const known = counting && after === plan.after ? plan.remainingBefore : undefined;
+    const first = !plan.continued && after === plan.after;
     let result;
     try {
       result = this.#store.list({
@@ -371,7 +373,7 @@ export class Resources {
         after,
         limit,
         filter: plan.filter,
-        countRemaining: counting && known === undefined ? COUNT_REMAINING_MAX : undefined,
+        countRemaining: counting && known === undefined && first ? COUNT_REMAINING_MAX : undefined,
       });
     } catch (err) {
       if (err instanceof ExpiredError && plan.continued && after) throw expiredContinue(after);
