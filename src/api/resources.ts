@@ -705,24 +705,27 @@ export class Resources {
 
   /**
    * The body one run of a custom type's write checks and fills in, so that a
-   * run started over (#onLiveType) starts from the body as sent: a copy of
-   * its top level and metadata (which the checks change), and of spec and
-   * status only where the type's schemas have defaults (filled in in place,
-   * deep); a deep copy of every body would cost ~13 ms per MiB.
+   * run started over (#onLiveType) does not start from the old schema's
+   * defaults: where the type's schemas have defaults (filled in in place,
+   * deep), a copy of the body's top level and metadata and a deep copy of its
+   * spec and status (a deep copy of every body would cost ~13 ms per MiB);
+   * otherwise the body itself.
    */
   #runCopy(t: TypeInfo, o: LooseObject): LooseObject {
     if (t.revision === 0) return o;
-    const copy: LooseObject = { ...o, metadata: { ...o.metadata } };
     let defaults = this.#fillsDefaults.get(t);
     if (defaults === undefined) {
       // A property called "default" counts too: a copy too many, never one too few.
       defaults = JSON.stringify([t.specSchema, t.statusSchema]).includes('"default":');
       this.#fillsDefaults.set(t, defaults);
     }
-    if (defaults) {
-      if (copy.spec !== undefined) copy.spec = structuredClone(copy.spec);
-      if (copy.status !== undefined) copy.status = structuredClone(copy.status);
-    }
+    // Without defaults a run changes only what every run sets again (metadata the
+    // server fills in, a dropped status), as a decider run twice does: no copy.
+    // (One cost 8-10 µs of CPU per create in an in-process A/B, 15% of it.)
+    if (!defaults) return o;
+    const copy: LooseObject = { ...o, metadata: { ...o.metadata } };
+    if (copy.spec !== undefined) copy.spec = structuredClone(copy.spec);
+    if (copy.status !== undefined) copy.status = structuredClone(copy.status);
     return copy;
   }
 
