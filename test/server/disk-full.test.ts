@@ -216,8 +216,8 @@ describe("a full disk", () => {
       // a delete leaves history too, so the reserve only holds so many: each
       // of these 50 kB objects' deletes takes up to ~0.4 MiB of the 4 MiB
       // reserve, and one run in 13 refused the ninth of ten; with five, a CI
-      // run refused the fifth with 0.5 MiB left, so up to ~0.9 MiB each when
-      // the write-ahead log's segment grows by its 1 MiB step).
+      // run refused the fifth with 0.5 MiB left, so up to ~0.9 MiB each: not
+      // yet explained, perhaps the write-ahead log's 1 MiB growth step).
       const deleted = new Set<string>();
       for (const name of [...acknowledged.keys()].slice(0, 3)) {
         const res = await c.del(`${list}/${name}`);
