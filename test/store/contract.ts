@@ -17,8 +17,8 @@ export interface StoreFixture {
   store: Store;
   /** Closes the fixture's current main store (`store`, or the last one `reopen` returned) and opens its location again, as after a restart. */
   reopen(): Promise<Store>;
-  /** Opens another store on the same location, as a second server process would. Omit when the backend cannot; the peer tests are then skipped. */
-  openPeer?(): Promise<Store>;
+  /** Opens another store on the same location, as a second server process (or replica) would: every backend must. */
+  openPeer(): Promise<Store>;
   /** Closes whatever is still open and removes the location. */
   cleanup(): Promise<void>;
 }
@@ -973,12 +973,8 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
     });
 
     describe("two stores on one location", () => {
-      it("interleaved and concurrent writes from both get gap-free revisions", (t) =>
+      it("interleaved and concurrent writes from both get gap-free revisions", () =>
         withStore(async (fixture, _clock, rev) => {
-          if (!fixture.openPeer) {
-            t.skip("the backend opens no peers");
-            return;
-          }
           const a = fixture.store;
           const b = await fixture.openPeer();
           const results: WriteResult[] = [];
@@ -1016,12 +1012,8 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
           assert.deepEqual(a.list({ type: WIDGETS }), b.list({ type: WIDGETS }));
         }));
 
-      it("a write whose decider reads a whole type (WriteScope) commits only over the state it read, whichever store wrote meanwhile", (t) =>
+      it("a write whose decider reads a whole type (WriteScope) commits only over the state it read, whichever store wrote meanwhile", () =>
         withStore(async (fixture) => {
-          if (!fixture.openPeer) {
-            t.skip("the backend opens no peers");
-            return;
-          }
           const a = fixture.store;
           const b = await fixture.openPeer();
           const taken = new ConflictError("test: the type already has an object");
@@ -1050,12 +1042,8 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
           }
         }));
 
-      it("a write whose decider reads other objects (WriteScope.reads) decides on their state as of its commit, whichever store wrote them", (t) =>
+      it("a write whose decider reads other objects (WriteScope.reads) decides on their state as of its commit, whichever store wrote them", () =>
         withStore(async (fixture) => {
-          if (!fixture.openPeer) {
-            t.skip("the backend opens no peers");
-            return;
-          }
           const a = fixture.store;
           const b = await fixture.openPeer();
           const gate = key("g", "gate");
@@ -1096,12 +1084,8 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
           }
         }));
 
-      it("each store notices the other's commits and serves them", (t) =>
+      it("each store notices the other's commits and serves them", () =>
         withStore(async (fixture) => {
-          if (!fixture.openPeer) {
-            t.skip("the backend opens no peers");
-            return;
-          }
           const a = fixture.store;
           const b = await fixture.openPeer();
           for (const [writer, reader, name] of [
