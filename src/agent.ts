@@ -15,6 +15,7 @@ export { Agent, runAgent, type AgentOptions, type AgentReconciler, type Reconcil
 export {
   SetpointClient,
   TransportError,
+  type TransportFailure,
   clientOptionsFromKubeconfig,
   type ClientTls,
   type ApiObject,
@@ -44,5 +45,5 @@ export {
   maxOfRateLimiter,
   type RateLimiter,
 } from "./agent/rate-limiter.ts";
-export { ApiError, ConflictError, ExpiredError, NotFoundError } from "./errors.ts";
+export { ApiError, ConflictError, ExpiredError, NotFoundError, TimeoutError } from "./errors.ts";
 export { boundedName, MAX_PATH_COMPONENT_BYTES } from "./agent/bounded-name.ts";

@@ -24,7 +24,16 @@ import { HttpUnary, type HttpUnaryRequest } from "./http-unary.ts";
 import { grpcWatch, webSocketWatch, type WatchOptions } from "./watch-transports.ts";
 import { TransportError, errorOfGrpc, parseEvent, parseObject, type ApiObject, type ObjectRef, type TypeRef, type WatchEvent } from "./wire.ts";
 
-export { TransportError, errorOfStatus, type ApiObject, type ObjectMeta, type ObjectRef, type TypeRef, type WatchEvent } from "./wire.ts";
+export {
+  TransportError,
+  errorOfStatus,
+  type TransportFailure,
+  type ApiObject,
+  type ObjectMeta,
+  type ObjectRef,
+  type TypeRef,
+  type WatchEvent,
+} from "./wire.ts";
 
 export interface ClientOptions {
   /**
@@ -256,7 +265,8 @@ export class SetpointClient {
     const { labelSelector = "", fieldSelector = "", limit = 0, resourceVersion = "" } = options;
     const req = { ref, labelSelector, fieldSelector, limit, continue: options.continue ?? "", resourceVersion };
     const res = await this.#unary("list", this.#grpc.list, req, { timeoutMs: 60_000, ...options });
-    if (!Number.isSafeInteger(res.revision) || res.revision < 1) throw new TransportError(`client: list revision ${res.revision} is not a revision`);
+    if (!Number.isSafeInteger(res.revision) || res.revision < 1)
+      throw new TransportError(`client: list revision ${res.revision} is not a revision`, { kind: "protocol" });
     return { revision: res.revision, continue: res.continue, items: res.items.map((b, i) => parseObject<T>(b, `list item ${i}`)) };
   }
 
@@ -333,7 +343,7 @@ export class SetpointClient {
     const idleMs = options.idleTimeoutMs ?? 30_000;
     let lastMessage = this.#clock.now();
     const idle = this.#clock.every(Math.max(10, idleMs / 4), () => {
-      if (this.#clock.now() - lastMessage > idleMs) settle(new TransportError(`client: watch received nothing for ${idleMs} ms`));
+      if (this.#clock.now() - lastMessage > idleMs) settle(new TransportError(`client: watch received nothing for ${idleMs} ms`, { kind: "silent" }));
     });
     const deliver = (type: unknown, object: Record<string, any>) => {
       lastMessage = this.#clock.now();
@@ -413,7 +423,9 @@ export class SetpointClient {
       try {
         return await this.#http!.call<T>(targets[used % targets.length]!, req);
       } catch (err) {
-        const unavailable = (err instanceof TransportError && err.code === undefined) || (err instanceof ApiError && err.reason === "ServiceUnavailable");
+        const unavailable =
+          (err instanceof TransportError && (err.kind === "unreachable" || err.kind === "protocol")) ||
+          (err instanceof ApiError && err.reason === "ServiceUnavailable");
         if (err instanceof TimeoutError && Math.max(targets.length, this.#clients.length) > 1 && !req.signal?.aborted) this.failover(used);
         if (!unavailable || triesLeft <= 0 || req.signal?.aborted) throw err;
         triesLeft--;
@@ -482,7 +494,7 @@ export class SetpointClient {
             else if (lostAt !== undefined && verb === "delete" && mapped instanceof NotFoundError)
               reject(new NotFoundError(`${mapped.message} (the same delete sent to ${lostAt} lost its answer: it may have deleted it)`, { cause: mapped }));
             else reject(mapped);
-          } else if (res === undefined) reject(new TransportError(`client: empty ${verb} response`));
+          } else if (res === undefined) reject(new TransportError(`client: empty ${verb} response`, { kind: "protocol" }));
           else resolve(res);
         });
         signal?.addEventListener("abort", onAbort, { once: true });

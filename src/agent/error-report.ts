@@ -39,38 +39,45 @@ export interface ErrorReportOptions {
   where: () => string;
 }
 
-/** A connection problem's kind (what repeats are grouped by), headline and hint; undefined for any other error. */
+/**
+ * A connection problem's kind (what repeats are grouped by), headline and
+ * hint; undefined for any other error. By class and code only (TransportError's
+ * `kind` and `code`, ApiError's `reason` and causes), never by message text.
+ */
 export function classifyConnectionProblem(err: unknown): { kind: string; headline: string; hint: string } | undefined {
   if (err instanceof TransportError) {
-    const text = `${err.message} ${(err.cause as Error | undefined)?.message ?? ""}`;
-    if (/Protocol error|HTTP\/1|status line|not JSON|not a JSON|unknown watch event|without a valid resourceVersion/.test(text))
-      return {
-        kind: "protocol",
-        headline: "the server's address answers, but not in Setpoint's protocol",
-        hint: "is each address the right port of a Setpoint server (gRPC: its --grpc-port, 9090 by default; HTTP: its --http-port, 8080 by default)?",
-      };
-    if (/received nothing for/.test(text))
-      return {
-        kind: "silent",
-        headline: "the server stopped sending (not even bookmarks)",
-        hint: "is it overloaded or hung, or is a proxy between holding the connection?",
-      };
-    if (err.code !== undefined && err.code < 100 && err.code !== 14 /* UNAVAILABLE */)
-      return {
-        kind: `grpc-${err.code}`,
-        headline: `the server fails gRPC calls with code ${err.code}`,
-        hint: "see the server's log; is the gRPC address a Setpoint server of a matching version?",
-      };
-    if (err.code !== undefined && err.code >= 400 && err.code < 600 && /answered HTTP|refused with HTTP/.test(text))
-      return { kind: `http-${err.code}`, headline: `the server answers HTTP ${err.code}`, hint: "is the HTTP address a Setpoint server?" };
-    return {
-      kind: "unreachable",
-      headline: "cannot reach the server",
-      hint: "is it running (setpoint up, or setpoint server), and are these its addresses (the CLI agent's --server and --grpc; the SDK's httpUrl and grpcAddress)?",
-    };
+    switch (err.kind) {
+      case "protocol":
+        return {
+          kind: "protocol",
+          headline: "the server's address answers, but not in Setpoint's protocol",
+          hint: "is each address the right port of a Setpoint server (gRPC: its --grpc-port, 9090 by default; HTTP: its --http-port, 8080 by default)?",
+        };
+      case "silent":
+        return {
+          kind: "silent",
+          headline: "the server stopped sending (not even bookmarks)",
+          hint: "is it overloaded or hung, or is a proxy between holding the connection?",
+        };
+      case "grpc":
+        return {
+          kind: `grpc-${err.code}`,
+          headline: `the server fails gRPC calls with code ${err.code}`,
+          hint: "see the server's log; is the gRPC address a Setpoint server of a matching version?",
+        };
+      case "http":
+        return { kind: `http-${err.code}`, headline: `the server answers HTTP ${err.code}`, hint: "is the HTTP address a Setpoint server?" };
+      case "unreachable":
+        return {
+          kind: "unreachable",
+          headline: "cannot reach the server",
+          hint: "is it running (setpoint up, or setpoint server), and are these its addresses (the CLI agent's --server and --grpc; the SDK's httpUrl and grpcAddress)?",
+        };
+    }
   }
   if (err instanceof TimeoutError) {
-    if (/Too large resource version|stays behind/.test(err.message)) return undefined;
+    // A watch from a revision the server has not reached (kube's ResourceVersionTooLarge): the informer relists, no connection problem.
+    if (err.causes.some((c) => c.reason === "ResourceVersionTooLarge")) return undefined;
     return { kind: "timeout", headline: "the server does not answer in time", hint: "is it overloaded, or is its store (etcd) slow?" };
   }
   if (err instanceof ApiError) {

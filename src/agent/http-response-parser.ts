@@ -30,11 +30,14 @@ export interface HttpResponse {
   keepAliveMs: number | undefined;
 }
 
-/** Bytes that are not an HTTP/1.x response. */
+/** Bytes that are not an HTTP/1.x response, or (`truncated`) the connection closed before the response was whole. */
 export class HttpProtocolError extends Error {
-  constructor(message: string) {
+  /** Whether the connection closed before the response was complete (what came was not wrong, only cut short). */
+  readonly truncated: boolean;
+  constructor(message: string, options: { truncated?: boolean } = {}) {
     super(`http: ${message}`);
     this.name = "HttpProtocolError";
+    this.truncated = options.truncated ?? false;
   }
 }
 
@@ -127,7 +130,9 @@ export class ResponseParser {
       this.#state = "done";
       return this.#response(false);
     }
-    throw new HttpProtocolError(this.#state === "head" && this.#pending.length === 0 ? "connection closed before the answer" : "connection closed mid-answer");
+    throw new HttpProtocolError(this.#state === "head" && this.#pending.length === 0 ? "connection closed before the answer" : "connection closed mid-answer", {
+      truncated: true,
+    });
   }
 
   #keep(data: Buffer, at: number): undefined {

@@ -34,8 +34,8 @@ import { systemClock, type Clock } from "../clock.ts";
 import { TimeoutError } from "../errors.ts";
 import type { Target } from "../endpoints.ts";
 import type { Status } from "../wire.ts";
-import { ResponseParser, type HttpResponse } from "./http-response-parser.ts";
-import { TransportError, errorOfStatus, parseObject } from "./wire.ts";
+import { HttpProtocolError, ResponseParser, type HttpResponse } from "./http-response-parser.ts";
+import { TransportError, errorOfStatus, failureOfSocketError, parseObject } from "./wire.ts";
 
 export interface HttpUnaryOptions {
   token?: string;
@@ -218,7 +218,13 @@ export class HttpUnary {
             // write's resourceVersion precondition makes the second a Conflict.)
             // Not after close(), which is what cut it.
             if (!answered && reused && reusesLeft > 0 && !p.closed) send(reusesLeft - 1);
-            else finish(new TransportError(`client: ${what} failed: ${err.message}`, { cause: err }));
+            else
+              finish(
+                new TransportError(`client: ${what} failed: ${err.message}`, {
+                  cause: err,
+                  kind: err instanceof HttpProtocolError && !err.truncated ? "protocol" : failureOfSocketError(err),
+                }),
+              );
             return;
           }
           this.#release(p, c, res!);
@@ -305,5 +311,5 @@ function answer<T>(code: number, body: string, what: string): T {
     // not a Status: below
   }
   if (typeof status?.reason === "string" && typeof status.message === "string") throw errorOfStatus(status as Status);
-  throw new TransportError(`client: ${what} answered HTTP ${code}`, { code });
+  throw new TransportError(`client: ${what} answered HTTP ${code}`, { code, kind: "http" });
 }

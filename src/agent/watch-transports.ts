@@ -10,7 +10,7 @@ import { WebSocket } from "ws";
 import type { PinnedLookup } from "../endpoints.ts";
 import type { ResourcesClient } from "../proto.ts";
 import type { Status } from "../wire.ts";
-import { TransportError, errorOfGrpc, errorOfStatus, parseObject, type TypeRef } from "./wire.ts";
+import { TransportError, errorOfGrpc, failureOfSocketError, errorOfStatus, parseObject, type TypeRef } from "./wire.ts";
 
 /** How to watch a type (SetpointClient.watch). */
 export interface WatchOptions {
@@ -62,11 +62,11 @@ export function webSocketWatch(
     ...(wiring.lookup ? { lookup: wiring.lookup } : {}),
   });
   ws.on("message", (data, isBinary) => {
-    if (isBinary) return settle(new TransportError("client: binary WebSocket message in a watch"));
+    if (isBinary) return settle(new TransportError("client: binary WebSocket message in a watch", { kind: "protocol" }));
     let event: Record<string, any>;
     try {
       event = parseObject(data.toString(), "watch event");
-      if (typeof event.object !== "object" || event.object === null) throw new TransportError("client: watch event has no object");
+      if (typeof event.object !== "object" || event.object === null) throw new TransportError("client: watch event has no object", { kind: "protocol" });
     } catch (err) {
       return settle(err);
     }
@@ -80,13 +80,17 @@ export function webSocketWatch(
     res.on("end", () => {
       try {
         const status = parseObject<Status>(body, "watch refusal");
-        settle(typeof status.reason === "string" ? errorOfStatus(status) : new TransportError(`client: watch refused with HTTP ${res.statusCode}`));
+        settle(
+          typeof status.reason === "string"
+            ? errorOfStatus(status)
+            : new TransportError(`client: watch refused with HTTP ${res.statusCode}`, { code: res.statusCode, kind: "http" }),
+        );
       } catch {
-        settle(new TransportError(`client: watch refused with HTTP ${res.statusCode}`, { code: res.statusCode }));
+        settle(new TransportError(`client: watch refused with HTTP ${res.statusCode}`, { code: res.statusCode, kind: "http" }));
       }
     });
   });
-  ws.on("error", (err) => settle(new TransportError(`client: watch connection failed: ${err.message}`, { cause: err })));
+  ws.on("error", (err) => settle(new TransportError(`client: watch connection failed: ${err.message}`, { cause: err, kind: failureOfSocketError(err) })));
   ws.on("close", (code) => {
     // 1000 (watch ended or timed out), 1001 (server going away), 4008 (cut off as slow): resume from the last revision.
     if (code === 1000 || code === 1001 || code === 4008) settle();

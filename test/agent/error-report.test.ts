@@ -4,9 +4,21 @@
 // Agent whose server is down (a closed port) reports so through it.
 
 import assert from "node:assert/strict";
+import { createServer } from "node:net";
 import { test } from "node:test";
 import { ManualClock } from "../../src/clock.ts";
-import { Agent, ApiError, ConflictError, ConnectionProblemError, ErrorReport, TransportError } from "../../src/agent.ts";
+import {
+  Agent,
+  ApiError,
+  ConflictError,
+  ConnectionProblemError,
+  ErrorReport,
+  SetpointClient,
+  TimeoutError,
+  TransportError,
+  classifyConnectionProblem,
+} from "../../src/agent.ts";
+import { errorOfStatus } from "../../src/agent/client.ts";
 import { freePort } from "../helpers/ports.ts";
 import { waitFor } from "./fixtures.ts";
 
@@ -81,11 +93,71 @@ test("error report: each kind of problem is its own; other errors pass through e
 
 test("error report: a gRPC failure other than UNAVAILABLE is not called unreachable", () => {
   const { seen, report, messages } = harness();
-  report.report(new TransportError("client: gRPC call failed: 13 INTERNAL: boom", { code: 13 }));
+  report.report(new TransportError("client: gRPC call failed: 13 INTERNAL: boom", { code: 13, kind: "grpc" })); // as the client makes it (errorOfGrpc)
   report.report(new TransportError("client: gRPC call failed: 14 UNAVAILABLE: No connection established", { code: 14 }));
   assert.equal(seen.length, 2);
   assert.match(messages()[0]!, /^agent: the server fails gRPC calls with code 13 .*See the server's log/);
   assert.match(messages()[1]!, /^agent: cannot reach the server/);
+});
+
+test("error report: problems are told apart by error class, kind and code, never by message text", () => {
+  const kindOf = (err: unknown) => classifyConnectionProblem(err)?.kind;
+  // Messages that name another kind's words do not move an error to it.
+  const misleading = "client: Protocol error, not JSON, HTTP/1 status line, received nothing for 5 ms, answered HTTP 502";
+  assert.equal(kindOf(new TransportError(misleading)), "unreachable");
+  assert.equal(kindOf(new TransportError("client: connect ECONNREFUSED", { kind: "protocol" })), "protocol");
+  assert.equal(kindOf(new TransportError("client: anything", { kind: "silent" })), "silent");
+  assert.equal(kindOf(new TransportError(misleading, { kind: "http", code: 502 })), "http-502");
+  assert.equal(kindOf(new TransportError(misleading, { kind: "grpc", code: 13 })), "grpc-13");
+  assert.equal(kindOf(new TransportError("client: gRPC call failed: 14 UNAVAILABLE", { code: 14 })), "unreachable");
+  // A server's Status: by reason, whatever it says.
+  assert.equal(kindOf(errorOfStatus({ reason: "ServiceUnavailable", message: "Too large resource version" })), "503");
+  assert.equal(kindOf(errorOfStatus({ reason: "InternalError", message: "etcd is unavailable" })), "500");
+  assert.equal(kindOf(errorOfStatus({ reason: "Conflict", message: "the server is unavailable" })), undefined);
+  // A Timeout is a slow server, unless its cause says the watch asked for a revision not reached yet (the informer relists).
+  assert.equal(kindOf(new TimeoutError("server: Timeout: Too large resource version: 9, current resource version: 3")), "timeout");
+  const tooLarge = errorOfStatus({
+    reason: "Timeout",
+    message: "reworded by a newer server",
+    details: { causes: [{ field: "", message: "Too large resource version", reason: "ResourceVersionTooLarge" }] },
+  });
+  assert.ok(tooLarge instanceof TimeoutError);
+  assert.equal(kindOf(tooLarge), undefined);
+});
+
+test("error report: a peer that answers, but not in Setpoint's protocol, is a protocol problem on every transport", async (t) => {
+  // Not a Setpoint server: a line that is neither HTTP nor HTTP/2 framing, then the end of the head.
+  const peer = createServer((socket) => {
+    socket.on("error", () => {});
+    socket.end("SSH-2.0-OpenSSH_9.2\r\n\r\n");
+  });
+  await new Promise<void>((resolve) => peer.listen(0, "127.0.0.1", resolve));
+  t.after(() => peer.close());
+  const port = (peer.address() as { port: number }).port;
+  const client = new SetpointClient({ grpcAddress: `127.0.0.1:${port}`, httpUrl: `http://127.0.0.1:${port}`, timeoutMs: 10_000 });
+  t.after(() => client.close());
+  const ref = { group: "x.example.com", version: "v1", plural: "things", namespace: "default" };
+  const failures = {
+    "gRPC get": await client.get({ ...ref, name: "a" }).then(
+      () => assert.fail("answered"),
+      (err: unknown) => err,
+    ),
+    "REST status update": await client.updateStatus({ ...ref, name: "a" }, { apiVersion: "x.example.com/v1", kind: "Thing", metadata: { name: "a" } }).then(
+      () => assert.fail("answered"),
+      (err: unknown) => err,
+    ),
+    "WebSocket watch": await client
+      .watch(ref, {}, () => {})
+      .done.then(
+        () => assert.fail("watched"),
+        (err: unknown) => err,
+      ),
+  };
+  for (const [what, err] of Object.entries(failures)) {
+    assert.ok(err instanceof TransportError, `${what}: ${err}`);
+    assert.equal(err.kind, "protocol", `${what}: ${err.message}`);
+    assert.equal(classifyConnectionProblem(err)?.kind, "protocol", what);
+  }
 });
 
 test("error report: interval 0 reports every failure; a handler that throws does not escape", () => {
