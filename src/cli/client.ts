@@ -56,6 +56,12 @@ export interface RequestOptions {
   /** Default `application/json` when there is a body. */
   contentType?: string;
   query?: Record<string, string | undefined>;
+  /**
+   * Cancels the request (a command's own deadline, Ctrl-C): it is not sent to
+   * another replica, and the call rejects with the signal's reason. Default: none
+   * (only the per-request deadline, `timeoutMs`).
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -177,6 +183,7 @@ export class ApiClient {
    */
   async request(method: string, path: string, options: RequestOptions = {}): Promise<any> {
     await this.resolveServers();
+    options.signal?.throwIfAborted();
     /** The replica an earlier attempt may have reached before its answer was lost. */
     let lostAt: string | undefined;
     for (let tries = this.#targets.length; ; tries--) {
@@ -184,6 +191,7 @@ export class ApiClient {
       try {
         return await this.#requestOnce(method, path, options);
       } catch (error) {
+        if (options.signal?.aborted) throw options.signal.reason;
         const replicaDown = error instanceof UnreachableError || (error instanceof ServerError && error.code === 503);
         if (!replicaDown || tries <= 1) throw lostAt === undefined ? this.#everyReplica(error) : afterLostAnswer(error, method, lostAt);
         this.failover(server);
@@ -215,9 +223,11 @@ export class ApiClient {
     }
     let res: Response;
     try {
-      const init = { method, headers, body, signal: AbortSignal.timeout(this.#timeoutMs) };
+      const deadline = AbortSignal.timeout(this.#timeoutMs);
+      const init = { method, headers, body, signal: options.signal ? AbortSignal.any([deadline, options.signal]) : deadline };
       res = await nodeFetch(this.url(path, options.query), init, this.tls, this.#target.lookup);
     } catch (error) {
+      if (options.signal?.aborted) throw options.signal.reason;
       throw this.unreachable(error);
     }
     const text = await res.text();
@@ -232,16 +242,17 @@ export class ApiClient {
     throw new ServerError(asStatus(parsed, res.status, text));
   }
 
-  get(path: string, query?: Record<string, string | undefined>): Promise<any> {
-    return this.request("GET", path, { query });
+  /** A GET; `options.signal` cancels it (see RequestOptions). */
+  get(path: string, query?: Record<string, string | undefined>, options: { signal?: AbortSignal } = {}): Promise<any> {
+    return this.request("GET", path, { query, signal: options.signal });
   }
 
-  /** Every item of a list, following `continue` tokens; the revision is the first page's. */
-  async listAll(path: string, query: Record<string, string | undefined> = {}): Promise<ObjectList<LooseObject>> {
-    const first = (await this.get(path, { ...query, limit: "500" })) as ObjectList<LooseObject>;
+  /** Every item of a list, following `continue` tokens; the revision is the first page's. `options.signal` cancels it. */
+  async listAll(path: string, query: Record<string, string | undefined> = {}, options: { signal?: AbortSignal } = {}): Promise<ObjectList<LooseObject>> {
+    const first = (await this.get(path, { ...query, limit: "500" }, options)) as ObjectList<LooseObject>;
     const items = [...first.items];
     for (let next = first.metadata.continue; next; ) {
-      const page = (await this.get(path, { ...query, limit: "500", continue: next })) as ObjectList<LooseObject>;
+      const page = (await this.get(path, { ...query, limit: "500", continue: next }, options)) as ObjectList<LooseObject>;
       items.push(...page.items);
       next = page.metadata.continue;
     }

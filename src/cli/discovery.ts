@@ -55,9 +55,15 @@ export class Discovery {
     this.#client = client;
   }
 
-  /** Every type the server serves, built-ins first. */
-  types(): Promise<ResourceInfo[]> {
-    this.#types ??= this.#fetch();
+  /** Every type the server serves, built-ins first. `options.signal` cancels the fetch (and a cancelled one is not kept). */
+  types(options: { signal?: AbortSignal } = {}): Promise<ResourceInfo[]> {
+    if (this.#types === undefined) {
+      const fetching = this.#fetch(options.signal);
+      this.#types = fetching;
+      fetching.catch(() => {
+        if (this.#types === fetching) this.#types = undefined;
+      });
+    }
     return this.#types;
   }
 
@@ -66,12 +72,12 @@ export class Discovery {
     this.#types = undefined;
   }
 
-  async #fetch(): Promise<ResourceInfo[]> {
-    const groups = (await this.#client.get("/apis")) as ApiGroupList;
+  async #fetch(signal: AbortSignal | undefined): Promise<ResourceInfo[]> {
+    const groups = (await this.#client.get("/apis", undefined, { signal })) as ApiGroupList;
     const lists = await Promise.all(
       groups.groups.map((g) => {
         const gv = g.preferredVersion?.groupVersion ?? g.versions[0]?.groupVersion;
-        return gv === undefined ? undefined : (this.#client.get(`/apis/${gv}`) as Promise<ApiResourceList>);
+        return gv === undefined ? undefined : (this.#client.get(`/apis/${gv}`, undefined, { signal }) as Promise<ApiResourceList>);
       }),
     );
     const out: ResourceInfo[] = [];
@@ -92,10 +98,10 @@ export class Discovery {
   /**
    * The type a user named: plural, singular or kind (any case), optionally
    * followed by `.group`, or else a short name, as kubectl resolves them.
-   * Throws CliError if none or several match.
+   * Throws CliError if none or several match. `options.signal` cancels the discovery requests.
    */
-  async resolve(query: string): Promise<ResourceInfo> {
-    const types = await this.types();
+  async resolve(query: string, options: { signal?: AbortSignal } = {}): Promise<ResourceInfo> {
+    const types = await this.types(options);
     const q = query.toLowerCase();
     let matches = types.filter((t) => {
       const names = [t.plural, t.singular, t.kind.toLowerCase()];

@@ -30,7 +30,7 @@ export interface FollowOptions {
   labelSelector?: string;
   /** E.g. `metadata.name=build-1`. */
   fieldSelector?: string;
-  /** Stops following; followCollection then resolves. */
+  /** Stops following, cancelling a list in flight; followCollection then resolves. */
   signal: AbortSignal;
   /** The events of the first list (all ADDED), at once, so a table can size its columns. */
   onInitial(events: WatchEvent[]): void;
@@ -63,7 +63,7 @@ export async function followCollection(client: ApiClient, options: FollowOptions
   let lastProblem: string | undefined; // the last disconnect reported, so a retry loop reports it once
 
   const relist = async (first: boolean): Promise<void> => {
-    const list = await client.listAll(options.path, { labelSelector: options.labelSelector, fieldSelector: options.fieldSelector });
+    const list = await client.listAll(options.path, { labelSelector: options.labelSelector, fieldSelector: options.fieldSelector }, { signal });
     revision = list.metadata.resourceVersion;
     const events: WatchEvent[] = [];
     const seen = new Set<string>();
@@ -97,6 +97,7 @@ export async function followCollection(client: ApiClient, options: FollowOptions
       await relist(first);
       first = false;
     } catch (error) {
+      if (signal.aborted) return; // the list was cancelled with the follow
       if (error instanceof ServerError && error.code < 500 && error.code !== 429) throw error;
       options.onNotice?.(`watch: list failed (${(error as Error).message}); retrying in ${delay} ms`);
       await sleep(delay);

@@ -6,9 +6,10 @@
 
 import assert from "node:assert/strict";
 import { createServer, request, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer as createTcpServer, type AddressInfo, type Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { PIPELINE_RUN_RESOURCE_TYPE, PIPELINE_VALIDATORS } from "../../src/pipelines/resource-type.ts";
-import { runSetpointInProcess, type CliOptions, type CliResult } from "../helpers/cli.ts";
+import { exited, runSetpointInProcess, spawnSetpoint, type CliOptions, type CliResult } from "../helpers/cli.ts";
 import { freePort } from "../helpers/ports.ts";
 import { api, startTestServer, type ApiClient, type TestServer } from "../helpers/server.ts";
 
@@ -57,6 +58,35 @@ async function startWait(args: string[], options?: CliOptions): Promise<{ result
 
 function expectCode(r: CliResult, code: number): void {
   assert.equal(r.code, code, `exited ${r.code}, wanted ${code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+}
+
+/** A real 127.0.0.1 socket that accepts connections and never answers; `open` are those the client has not closed. */
+async function blackHole(): Promise<{ url: string; accepted: number; open: Set<Socket>; close(): Promise<void> }> {
+  const open = new Set<Socket>();
+  const hole = { url: "", accepted: 0, open, close: () => Promise.resolve() };
+  const server = createTcpServer((socket) => {
+    hole.accepted++;
+    open.add(socket);
+    socket.on("error", () => {});
+    socket.on("close", () => open.delete(socket));
+    socket.resume(); // read the request, answer nothing
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  hole.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  hole.close = async () => {
+    for (const socket of open) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  };
+  return hole;
+}
+
+/** Resolves once `ok()` holds, polling every 10 ms; rejects with `what` after `ms`. */
+async function until(ok: () => boolean, what: string, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 before(async () => {
@@ -110,13 +140,15 @@ describe("setpoint wait", () => {
 
   it("exits 1 on timeout when the server has not even answered the list (it exited 0: nothing was pending)", async () => {
     await createRun("unanswered");
-    // Discovery passes through to the server; the runs' list is held, then dropped. The CLI runs in this
-    // process, and its 200 ms timer was set before this 1 s one: it fires first however loaded the machine.
+    // Discovery passes through to the server; the runs' list is held, never answered: only the
+    // --timeout can end it (--request-timeout 10m), and the CLI closes it then (it used to leave it open).
+    // 2 s leaves discovery, answered through the proxy, time to finish first.
     const held: ServerResponse[] = [];
+    let closed = 0;
     const proxy = createServer((req: IncomingMessage, res: ServerResponse) => {
       if (req.url?.startsWith(runs)) {
         held.push(res);
-        setTimeout(() => res.destroy(), 1000);
+        res.on("close", () => closed++);
         return;
       }
       const upstream = request(`${t.url}${req.url}`, { method: req.method, headers: req.headers }, (answer) => {
@@ -130,16 +162,49 @@ describe("setpoint wait", () => {
     try {
       const url = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
       for (const args of [["pipelinerun/unanswered"], ["pipelineruns", "--all"]]) {
-        const r = await runSetpointInProcess(["wait", ...args, "--for=condition=Succeeded", "--timeout=200ms", "-n", NS, "--server", url]);
+        const r = await runSetpointInProcess(
+          ["wait", ...args, "--for=condition=Succeeded", "--timeout=2s", "--request-timeout=10m", "-n", NS, "--server", url],
+          {
+            timeoutMs: 30_000,
+          },
+        );
         expectCode(r, 1);
         assert.equal(r.stdout, "");
-        assert.match(r.stderr, /^error: timed out after 0\.2 s waiting for condition=Succeeded=True on .*: the server has not answered the list$/m);
+        assert.match(r.stderr, /^error: timed out after 2 s waiting for condition=Succeeded=True on .*: the server has not answered the list$/m);
       }
       assert.ok(held.length >= 2, "the lists were held");
+      await until(() => closed === held.length, `the CLI closes the held lists (${closed} of ${held.length})`);
     } finally {
       for (const res of held) res.destroy();
       proxy.closeAllConnections();
       await new Promise((resolve) => proxy.close(resolve));
+    }
+  });
+
+  it("--timeout cancels the request in flight when the server accepts and never answers (it was left running until --request-timeout)", async () => {
+    const hole = await blackHole();
+    try {
+      // --request-timeout 10m: only the --timeout can end these requests before the test's deadline.
+      const args = ["wait", "pipelinerun/silent", "--for=condition=Succeeded", "--timeout=1s", "--request-timeout=10m", "-n", NS, "--server", hole.url];
+      const r = await runSetpointInProcess(args, { timeoutMs: 30_000 });
+      expectCode(r, 1);
+      assert.equal(r.stdout, "");
+      assert.match(
+        r.stderr,
+        /^error: timed out after 1 s waiting for condition=Succeeded=True on pipelinerun\/silent: the server has not answered discovery$/m,
+      );
+      assert.ok(hole.accepted > 0, "the request reached the server");
+      await until(() => hole.open.size === 0, `the client closes its ${hole.open.size} connection(s) to the silent server`);
+
+      // As a real process: nothing left running keeps it alive past its exit code.
+      const child = spawnSetpoint(args);
+      let stderr = "";
+      child.stderr!.setEncoding("utf8").on("data", (text: string) => (stderr += text));
+      const end = await exited(child, 60_000);
+      assert.equal(end.code, 1, `exited ${end.code} ${end.signal}; stderr:\n${stderr}`);
+      assert.match(stderr, /the server has not answered discovery/);
+    } finally {
+      await hole.close();
     }
   });
 

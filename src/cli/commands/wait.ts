@@ -11,7 +11,9 @@
 // `delete`, and `jsonpath={.path}[=VALUE]` (the simple paths of printer
 // columns; without VALUE, the field exists and is not empty). Follows the
 // objects as `watch` does (../follow.ts): resumes across dropped connections
-// and replicas.
+// and replicas. The timeout covers every request, discovery included, and
+// cancels the one in flight: a server that accepts and never answers costs
+// --timeout, not --request-timeout.
 
 import { Command, InvalidArgumentError, Option } from "commander";
 import type { LooseObject } from "../../wire.ts";
@@ -115,7 +117,7 @@ In a script: setpoint apply -f run.yaml && setpoint wait pipelinerun/NAME --for=
 --timeout=10m || setpoint logs NAME. After setpoint delete, --for=delete waits until the run's
 finalizer has removed its workspace and the object is gone.
 
-Exit codes: 0 every object met the condition; 1 a timeout, an object that is not there
+Exit codes: 0 every object met the condition; 1 a timeout (also of a server that does not answer), an object that is not there
 (except with --for=delete), a Succeeded condition that turned False, or a server error; 2 bad usage.`;
 
 export function waitCommand(ctx: CliContext): Command {
@@ -133,7 +135,10 @@ export function waitCommand(ctx: CliContext): Command {
         .makeOptionMandatory(),
     )
     .addOption(
-      new Option("--timeout <duration>", "give up after this long with exit 1; 0 checks once (default: 30s, as kubectl)").argParser((text: string) => {
+      new Option(
+        "--timeout <duration>",
+        "give up after this long with exit 1, cancelling the request in flight (a server that never answers counts); 0 checks once (default: 30s, as kubectl)",
+      ).argParser((text: string) => {
         let ms: number;
         try {
           ms = parseDuration(text);
@@ -153,8 +158,26 @@ export function waitCommand(ctx: CliContext): Command {
     if (chosen === 0) throw new UsageError(`say which objects: setpoint wait ${type}/NAME, or ${type} with -l SELECTOR or --all`);
     if (chosen > 1) throw new UsageError("give names, -l or --all, only one of them");
     const session = sessionFor(command, ctx);
-    const t = await session.discovery.resolve(type);
-    await waitFor(ctx, session.client, t, session.namespace, { names, selector: opts.selector, condition: opts.for, timeoutMs: opts.timeout ?? 30_000 });
+    const timeoutMs = opts.timeout ?? 30_000;
+    // The deadline covers every request from here on, discovery included: when it passes, the one
+    // in flight is cancelled (a server that accepts and never answers cannot hold the command).
+    // --timeout 0 checks once: no deadline, the first list is awaited.
+    const deadline = new AbortController();
+    const timer = timeoutMs > 0 ? setTimeout(() => deadline.abort(), timeoutMs) : undefined;
+    try {
+      let t: ResourceInfo;
+      try {
+        t = await session.discovery.resolve(type, { signal: deadline.signal });
+      } catch (error) {
+        if (!deadline.signal.aborted) throw error;
+        const what = names.length > 0 ? names.map((n) => `${type}/${n}`).join(", ") : `the ${type} to wait for`;
+        ctx.err(`error: timed out after ${timeoutMs / 1000} s waiting for ${describeCondition(opts.for)} on ${what}: the server has not answered discovery`);
+        throw new ExitError(1);
+      }
+      await waitFor(ctx, session.client, t, session.namespace, { names, selector: opts.selector, condition: opts.for, timeoutMs, deadline: deadline.signal });
+    } finally {
+      clearTimeout(timer);
+    }
   });
   return command;
 }
@@ -164,7 +187,7 @@ async function waitFor(
   client: Parameters<typeof followCollection>[0],
   t: ResourceInfo,
   namespace: string,
-  o: { names: string[]; selector?: string; condition: WaitCondition; timeoutMs: number },
+  o: { names: string[]; selector?: string; condition: WaitCondition; timeoutMs: number; deadline: AbortSignal },
 ): Promise<void> {
   const label = (name: string) => `${objectTypeName(t)}/${name}`;
   /** Objects still waited for, with their last state seen. */
@@ -200,10 +223,12 @@ async function waitFor(
   };
   /** Whether the first list came: until then no object is known, and a timeout is one still. */
   let listed = false;
-  const timer = setTimeout(() => {
+  const onDeadline = () => {
     timedOut = true;
-    done.abort();
-  }, o.timeoutMs);
+    done.abort(); // cancels the list or watch in flight
+  };
+  if (o.deadline.aborted) onDeadline();
+  else o.deadline.addEventListener("abort", onDeadline, { once: true });
   try {
     await followCollection(client, {
       path: collectionPath(t, namespace),
@@ -242,7 +267,7 @@ async function waitFor(
       onNotice: (message) => ctx.err(message),
     });
   } finally {
-    clearTimeout(timer);
+    o.deadline.removeEventListener("abort", onDeadline);
   }
   if (timedOut && !listed) {
     // The server did not answer the first list in time: nothing is known to meet the condition.
