@@ -4,8 +4,10 @@
 // revision no replica reached, bookmarks that advance on a quiet replica,
 // ResourceTypes live everywhere as soon as one replica created them (and of
 // two clashing ones created at once on two replicas, exactly one), and
-// preconditions (leases) that hold across replicas. Over REST, WebSocket
-// watches and gRPC. Every replica is a real server on its own ports; they
+// preconditions (leases) that hold across replicas; one etcd watch per
+// replica whatever it serves, and one compaction of etcd per period for the
+// cluster (counted by etcd's own /metrics). Over REST, WebSocket watches and
+// gRPC. Every replica is a real server on its own ports; they
 // share a real etcd (3 members) and one key prefix.
 
 import assert from "node:assert/strict";
@@ -70,6 +72,33 @@ function wsWatch(url: string): { events: any[]; until(pred: (events: any[]) => b
     },
     close: () => ws.close(),
   };
+}
+
+/** The sum over every member of an etcd metric's samples whose line matches `labels` (0 where absent), from each member's /metrics. */
+async function etcdMetric(name: string, labels: RegExp = /.*/): Promise<number[]> {
+  return Promise.all(
+    etcd.members.map(async (m) => {
+      const text = await (await fetch(`${m.clientUrl}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+      return text
+        .split("\n")
+        .filter((l) => (l.startsWith(`${name}{`) || l.startsWith(`${name} `)) && labels.test(l))
+        .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
+    }),
+  );
+}
+const total = (xs: number[]) => xs.reduce((x, y) => x + y, 0);
+
+/** Waits until `check` passes (it throws until then), up to DEADLINE_MS; then throws its last error. */
+async function until(check: () => Promise<void>): Promise<void> {
+  const deadline = Date.now() + DEADLINE_MS;
+  for (;;) {
+    try {
+      return await check();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 }
 
 before(async () => {
@@ -316,6 +345,54 @@ describe("replicas on one etcd", () => {
     }
   });
 
+  it("one etcd watch per replica, however many watchers it serves (WebSocket, chunked HTTP, gRPC)", async () => {
+    // etcd's own count of the watchers it serves, over every member: A's and B's.
+    const watchersInEtcd = async () => total(await etcdMetric("etcd_debugging_mvcc_watcher_total"));
+    await until(async () => assert.equal(await watchersInEtcd(), 2, "before: one etcd watch each for A and B"));
+    const n = freshNs();
+    const first = await ok(ca.post(things(n), thing("first")), 201);
+    const from = first.metadata.resourceVersion;
+    const ws = [a, b].flatMap((r) => Array.from({ length: 15 }, () => wsWatch(`${r.url}${things(n)}?watch=true&resourceVersion=${from}`)));
+    const chunked = [a, b].map((r) => {
+      const ctl = new AbortController();
+      const seen: string[] = [];
+      void fetch(`${r.url}${things(n)}?watch=true&resourceVersion=${from}`, { signal: ctl.signal })
+        .then(async (res) => {
+          for await (const chunk of res.body!) seen.push(Buffer.from(chunk).toString());
+        })
+        .catch(() => undefined);
+      return { seen, close: () => ctl.abort() };
+    });
+    const grpc = [a, b].map((r) => new SetpointClient({ grpcAddress: `127.0.0.1:${r.server.grpcPort}`, httpUrl: r.url }));
+    const grpcEvents: ClientEvent[][] = grpc.map(() => []);
+    const grpcWatches = grpc.map((c, i) =>
+      c.watch({ group: GROUP, version: "v1", plural: "things", namespace: n }, { resourceVersion: from, transport: "grpc" }, (e) => grpcEvents[i]!.push(e)),
+    );
+    try {
+      // Every watch is open and live: each gets the next write, on either replica.
+      await ok(cb.post(things(n), thing("seen")), 201);
+      for (const w of ws) await w.until((e) => e.some((x) => x.object?.metadata?.name === "seen"), "the write on every WebSocket watch");
+      await until(async () =>
+        assert.ok(
+          chunked.every((c) => c.seen.join("").includes('"seen"')),
+          "the write on every chunked watch",
+        ),
+      );
+      await until(async () =>
+        assert.ok(
+          grpcEvents.every((es) => es.some((e) => e.object.metadata.name === "seen")),
+          "the write on every gRPC watch",
+        ),
+      );
+      assert.equal(await watchersInEtcd(), 2, "34 watchers on two replicas: still one etcd watch each");
+    } finally {
+      for (const w of ws) w.close();
+      for (const c of chunked) c.close();
+      for (const w of grpcWatches) w.close();
+      for (const c of grpc) c.close();
+    }
+  });
+
   it("compaction happens once for the cluster, and B answers 410 for what A compacted", async () => {
     const prefix = "/replicas-compact";
     const x = await replica(prefix, { historyWindowMs: 0, historyMinEvents: 0 });
@@ -348,6 +425,47 @@ describe("replicas on one etcd", () => {
     } finally {
       await x.stop();
       await y.stop();
+    }
+  });
+
+  it("three replicas compact etcd about once per period between them: one Compact per move of the shared marker, to the marker's revision", async () => {
+    const prefix = "/replicas-compact-once";
+    // A window of 0: each replica's compactor runs every second (the shortest period) and finds history to drop.
+    const rs = [await replica(prefix, { historyWindowMs: 0, historyMinEvents: 0 })];
+    const cx = api(rs[0]!.url);
+    await createType(cx, { group: GROUP, kind: "Thing", plural: "things" });
+    rs.push(await replica(prefix, { historyWindowMs: 0, historyMinEvents: 0 }), await replica(prefix, { historyWindowMs: 0, historyMinEvents: 0 }));
+    const client = new Etcd3({ hosts: etcd.endpoints.split(",") });
+    const marker = async () => {
+      const kv = (await client.get(`${prefix}/m/compacted`).exec()).kvs[0]!;
+      return { version: Number(kv.version), revision: (JSON.parse(kv.value.toString()) as { revision: number }).revision };
+    };
+    const compactCalls = async () => total(await etcdMetric("grpc_server_handled_total", /grpc_method="Compact"/));
+    try {
+      const n = freshNs();
+      const calls0 = await compactCalls();
+      const v0 = (await marker()).version;
+      const t0 = Date.now();
+      // Writes through all three until the marker has moved 5 times (each write gives the next compaction something to drop).
+      for (let i = 0; (await marker()).version < v0 + 5; i++) {
+        assert.ok(i < 600, `the marker moved ${(await marker()).version - v0} times in ${i} writes`);
+        await ok(api(rs[i % 3]!.url).post(things(n), thing(`c${i}`)), 201);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      // Stopped, the replicas have finished every compaction they began.
+      await Promise.all(rs.map((r) => r.stop()));
+      const elapsedMs = Date.now() - t0;
+      const { version, revision } = await marker();
+      const moves = version - v0;
+      // Each compaction was decided once, by the replica whose marker transaction won, and only it called etcd's Compact.
+      assert.equal(await compactCalls(), calls0 + moves, `${moves} marker moves`);
+      // About once per period (1 s) for the three of them, not once each: a replica skips its turn within 0.9 period of another's.
+      assert.ok(moves <= elapsedMs / 900 + 2, `${moves} compactions in ${elapsedMs} ms with three replicas`);
+      // etcd itself is compacted to the marker's revision, on every member.
+      await until(async () => assert.deepEqual(await etcdMetric("etcd_debugging_mvcc_compact_revision"), [revision, revision, revision]));
+    } finally {
+      client.close();
+      await Promise.all(rs.map((r) => r.stop()));
     }
   });
 });
