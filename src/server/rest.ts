@@ -30,6 +30,7 @@ import type { WatchLimit } from "./watch-limit.ts";
 import { warningHeaders } from "./warnings.ts";
 import { asYaml, wantsYaml, YAML_TYPE } from "./yaml-response.ts";
 import { httpWatchSink } from "./watch-sinks.ts";
+import { indentJson, wantsPretty } from "./pretty.ts";
 import type { WatchEvent, WatchSink } from "../watch.ts";
 
 /** The largest request body accepted (API.md §1). */
@@ -86,7 +87,10 @@ export function isWatch(params: URLSearchParams): boolean {
   return w !== undefined && w !== "false" && w !== "0";
 }
 
+/** Sends a whole answer; JSON indented if the request asks for it (`?pretty`, src/server/pretty.ts). */
 function send(res: ServerResponse, code: number, body: string | Buffer, contentType = "application/json"): void {
+  if (contentType === "application/json" && wantsPretty(res.req))
+    body = typeof body === "string" ? indentJson(body) : Buffer.from(indentJson(body.toString("utf8")));
   res.writeHead(code, { "Content-Type": contentType, "Content-Length": Buffer.byteLength(body) });
   res.end(body);
 }
@@ -128,6 +132,8 @@ const STREAM_AFTER_BYTES = 64 * 1024;
  * client sees as a truncated body.
  */
 async function sendChunks(res: ServerResponse, code: number, body: Iterable<string>, log: Logger): Promise<void> {
+  // Indenting needs the whole text (as kube, which encodes a pretty answer whole).
+  if (wantsPretty(res.req)) return send(res, code, [...body].join(""));
   const it = body[Symbol.iterator]();
   const head: string[] = [];
   let size = 0;

@@ -48,6 +48,7 @@ import { rawHttpReply, statusOf, toApiError } from "./status.ts";
 import { requestTarget } from "./target.ts";
 import { TlsCertificates } from "./tls.ts";
 import { isUiPath } from "./ui.ts";
+import { jsonAnswer } from "./pretty.ts";
 
 /** What the gRPC gate reads of a call (grpc-js's ServerSurfaceCall, which it does not export). */
 export interface GrpcCall {
@@ -433,7 +434,8 @@ export class Security {
           throw new BadRequestError(`invalid JSON body: ${(err as Error).message}`);
         }
       }
-      const review = JSON.stringify(
+      const review = jsonAnswer(
+        req,
         kind === "self"
           ? selfReview(user)
           : rules
@@ -569,7 +571,7 @@ function writeRefusal(res: ServerResponse, err: unknown): void {
     res.destroy();
     return;
   }
-  const body = JSON.stringify(status);
+  const body = jsonAnswer(res.req, status);
   const headers: Record<string, string | number> = { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) };
   if (err instanceof TooManyRequestsError) headers["Retry-After"] = err.retryAfterSeconds;
   res.writeHead(status.code, headers);
