@@ -95,6 +95,8 @@ interface Applied {
   head: number;
   /** Estimated bytes the batch added (0: it wrote nothing). */
   bytes: number;
+  /** Estimated bytes it took on the disk: its values' pages (a large value takes whole pages) and the write-ahead log's growth. */
+  diskBytes: number;
   /** Where its log records went. */
   positions: WalPosition[];
   /** Its log records started a new generation of the log. */
@@ -176,6 +178,21 @@ function toChange(revision: number, r: LogRecord): Change {
   };
   if (r.p !== undefined) change.previous = r.p;
   return change;
+}
+
+/** How far the write-ahead log grows ahead of its records on a nearly full disk (1 MiB otherwise). */
+const WAL_STEP_NEARLY_FULL = 64 * 1024;
+
+/** LMDB's page size here (lmdb-js's default on Linux). */
+const PAGE_BYTES = 4096;
+
+/**
+ * About the bytes of pages a value of `length` takes: past about half a page
+ * LMDB gives it overflow pages of its own, whole ones (a 50 kB object takes
+ * 13 pages, 53 KiB).
+ */
+function valueDiskBytes(length: number): number {
+  return length > PAGE_BYTES / 2 ? Math.ceil((length + 16) / PAGE_BYTES) * PAGE_BYTES : length + 16;
 }
 
 /** LMDB's largest key (lmdb-js's default maxKeySize for 4 KiB pages). */
@@ -623,6 +640,9 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     } finally {
       if (attempt?.rotated) rotationPending = false;
     }
+    // Counted at once, not once the batch is durable: the next batch's refusal
+    // (maybe already waiting for LMDB's writer) must see the room it took.
+    if (applied.bytes > 0) space.committed(applied.bytes, applied.diskBytes);
     await settle(batch, applied);
   }
 
@@ -643,6 +663,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
       changes: [],
       head: 0,
       bytes: 0,
+      diskBytes: 0,
       positions: [],
       rotated: false,
       synced: undefined,
@@ -674,6 +695,9 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
         continue;
       }
       applied.bytes += 2 * decision.object.length + (current?.json.length ?? 0) + 64; // object, its log record, keys
+      // A deleted object's pages are free again only for a later transaction (and once no reader holds them).
+      applied.diskBytes +=
+        (decision.op === "put" ? valueDiskBytes(decision.object.length) : 0) + valueDiskBytes(decision.object.length + (current?.json.length ?? 0) + 64);
       const record: LogRecord = {
         t: decision.op === "delete" ? "DELETED" : current ? "MODIFIED" : "ADDED",
         k: [p.key.type, p.key.namespace, p.key.name],
@@ -699,7 +723,8 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     meta.putSync("head", head);
     if (!wal) return applied;
     const cursor = walMeta.get("wal") ?? { segment: 0, generation: 0, end: 0 };
-    const appended = logged.length === 0 ? undefined : wal.append(cursor, logged, !rotationPending);
+    const stepBytes = space.nearlyFull() ? WAL_STEP_NEARLY_FULL : undefined;
+    const appended = logged.length === 0 ? undefined : wal.append(cursor, logged, { mayRotate: !rotationPending, stepBytes });
     if (!appended) {
       // The log now misses these revisions: the next record starts a new generation.
       if (!cursor.gap) walMeta.putSync("wal", { ...cursor, gap: true });
@@ -714,6 +739,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     }
     applied.positions = appended.positions;
     applied.rotated = appended.rotated;
+    applied.diskBytes += appended.grownBytes;
     // Started once this callback has returned and lmdb-js's write thread is
     // on to LMDB's commit, so that it runs beside it; awaited after it.
     const segment = appended.cursor.segment;
@@ -776,7 +802,6 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   function committed(applied: Applied): void {
     if (applied.bytes === 0) return;
     latest = applied.changes;
-    space.committed(applied.bytes);
     if (applied.head > seenHead) seenHead = applied.head;
     moveQuietOn(applied);
     peers?.announce(applied.head);

@@ -14,10 +14,13 @@
 //   the quota, a disk-full alarm once the room is back above the reserve and
 //   has grown by `headroomBytes` since a failed commit.
 // - Measuring is costly (tens of µs), so while no alarm is raised it happens
-//   at most every `refreshMs` of real time; in between, the bytes of each
-//   commit are added to the last measure, so a burst of writes cannot run
-//   far past the quota unseen. While an alarm is raised every look measures,
-//   so it clears as soon as there is room.
+//   at most every `refreshMs` of real time; in between, each commit's bytes
+//   (its pages, and on the disk also the write-ahead log's growth) are added
+//   to the last measure, so a burst of writes cannot run far past the quota
+//   or into the reserve unseen. Once the room left is under twice the
+//   reserve, every commit measures: an estimate that is off by a little per
+//   commit must not add up over a burst. While an alarm is raised every look
+//   measures, so it clears as soon as there is room.
 
 import { InsufficientStorageError } from "../errors.ts";
 import type { SpaceAlarm, StoreSpace } from "./types.ts";
@@ -64,8 +67,10 @@ export class SpaceMonitor {
   readonly #o: Required<Omit<SpaceMonitorOptions, "reserveBytes">> & { reserveBytes?: number };
   #measured: SpaceMeasure = { usedBytes: 0, fileBytes: 0, diskFreeBytes: Infinity, diskBytes: Infinity };
   #measuredAt = -Infinity;
-  /** Bytes committed since the last measure (an estimate of its growth). */
+  /** Bytes committed since the last measure (an estimate of the used bytes' growth). */
   #since = 0;
+  /** Bytes the commits since the last measure took on the disk (an estimate: pages and the write-ahead log's growth). */
+  #spent = 0;
   #alarm: SpaceAlarm | undefined;
   /** For a disk-full alarm: the room there was when the commit failed. */
   #roomAtFailure = 0;
@@ -89,13 +94,29 @@ export class SpaceMonitor {
     return alarm ? new InsufficientStorageError(alarm.message) : undefined;
   }
 
-  /** Records a successful commit of about `bytes`. */
-  committed(bytes: number): void {
+  /**
+   * Records a successful commit of about `bytes` of data, which took about
+   * `diskBytes` of room (pages rounded up, the write-ahead log's growth;
+   * default `bytes`). Measures at once when that may have crossed the quota
+   * or come near the reserve.
+   */
+  committed(bytes: number, diskBytes = bytes): void {
     this.#since += bytes;
+    this.#spent += diskBytes;
     if (this.#alarm) return;
     const m = this.#measured;
     const overQuota = this.#o.quotaBytes > 0 && m.usedBytes + this.#since > this.#o.quotaBytes;
-    if (overQuota || this.#room(m) - this.#since < this.#reserve(m)) this.#refresh(true);
+    if (overQuota || this.nearlyFull()) this.#refresh(true);
+  }
+
+  /**
+   * Whether the room left, as last measured and estimated since, is under
+   * twice the reserve (then every commit measures): what the store grows
+   * ahead of need should be small.
+   */
+  nearlyFull(): boolean {
+    const m = this.#measured;
+    return this.#room(m) - this.#spent < 2 * this.#reserve(m);
   }
 
   /** Space was freed (compaction): measure again on the next look. */
@@ -145,6 +166,7 @@ export class SpaceMonitor {
     this.#measured = this.#o.measure();
     this.#measuredAt = now;
     this.#since = 0;
+    this.#spent = 0;
     const { usedBytes } = this.#measured;
     const quota = this.#o.quotaBytes;
     const over = quota > 0 && usedBytes > quota;

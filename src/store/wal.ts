@@ -13,7 +13,9 @@
 //
 // Layout: two segment files, `wal-0` and `wal-1`, grown with zeros a MiB at a
 // time ahead of the appends (so an append overwrites allocated blocks and
-// fdatasync seldom has file-system metadata to commit). A segment starts with a header page:
+// fdatasync seldom has file-system metadata to commit); by a smaller step when
+// the store says the disk is nearly full, where a MiB would eat the room kept
+// for deletes. A segment starts with a header page:
 // magic, generation, salt. Records follow back to back:
 //   magic u32 | payload length u32 | crc u32 | generation u32 | revision f64 | payload
 // The crc covers generation, revision and payload, seeded with the segment's
@@ -43,7 +45,7 @@ const RECORD_MAGIC = 0x5350_5245; // "SPRE"
 const RECORD_HEADER_BYTES = 24;
 /** Buffers per pwritev (Linux's IOV_MAX). */
 const IOV_MAX = 1024;
-/** Growth step of a segment file. */
+/** Growth step of a segment file (by default). */
 const ALLOCATE_BYTES = 1024 * 1024;
 
 /** Where the next record goes; kept in LMDB's meta database by the store. */
@@ -72,11 +74,25 @@ export interface WalPosition {
   revision: number;
 }
 
-/** What `append` did: the cursor past the records, where each went, and whether it started a new generation. */
+/** What `append` did: the cursor past the records, where each went, whether it started a new generation, and by how many bytes it grew the files. */
 export interface WalAppend {
   cursor: WalCursor;
   positions: WalPosition[];
   rotated: boolean;
+  /** Bytes the segment files grew by (zeros allocated ahead, a new generation's first step): what the append took on the disk. */
+  grownBytes: number;
+}
+
+/** How `append` may go about it. */
+export interface WalAppendOptions {
+  /** It may start a new generation in the other segment when the records do not fit (or after a gap). */
+  mayRotate: boolean;
+  /**
+   * How far past the records to grow the segment file with zeros when it
+   * must grow. Default 1 MiB; less on a nearly full disk, where a step would
+   * take room kept for deletes.
+   */
+  stepBytes?: number;
 }
 
 /** One record read back: its revision and payload, and where it lies. */
@@ -157,28 +173,30 @@ export class WriteAheadLog {
   /**
    * Appends records with consecutive revisions at `cursor`, in one write:
    * rotating first into the other segment when they do not fit (if
-   * `mayRotate`). Returns the new cursor and each record's position, or
+   * `mayRotate`), growing the file by `stepBytes` past them when it must grow. Returns the new cursor and each record's position, or
    * undefined when nothing was logged (larger than a segment, a rotation
    * needed and not allowed, or no room on the disk): the caller must then
    * sync LMDB. Call inside the write transaction that commits the revisions.
    */
-  append(cursor: WalCursor, records: ReadonlyArray<{ revision: number; payload: Buffer }>, mayRotate: boolean): WalAppend | undefined {
+  append(cursor: WalCursor, records: ReadonlyArray<{ revision: number; payload: Buffer }>, options: WalAppendOptions): WalAppend | undefined {
+    const step = options.stepBytes ?? ALLOCATE_BYTES;
     let size = 0;
     for (const r of records) size += RECORD_HEADER_BYTES + r.payload.length;
     if (records.length === 0 || HEADER_BYTES + size > this.#segmentBytes) return undefined;
     let c = cursor;
     let rotated = false;
     if (c.generation === 0 || c.gap || c.end + size > this.#segmentBytes) {
-      if (!mayRotate) return undefined;
+      if (!options.mayRotate) return undefined;
       rotated = true;
     }
     const s = this.#segments[rotated ? (c.generation === 0 ? 0 : 1 - c.segment) : c.segment]!;
     const positions: WalPosition[] = [];
+    let grownBytes = 0;
     try {
-      if (rotated) c = this.#rotate(c);
+      if (rotated) ({ cursor: c, grownBytes } = this.#rotate(c, step));
       else if (s.generation !== c.generation) this.#readHeader(s); // another process rotated
       if (s.generation !== c.generation) throw new Error(`wal: segment ${c.segment} holds generation ${s.generation}, the store expects ${c.generation}`);
-      this.#allocate(s, c.end + size);
+      grownBytes += this.#allocate(s, c.end + size, step);
       const buffers: Buffer[] = [];
       let at = c.end;
       for (const r of records) {
@@ -200,7 +218,7 @@ export class WriteAheadLog {
       this.#unwrite(s, positions);
       return undefined;
     }
-    return { cursor: { segment: c.segment, generation: c.generation, end: c.end + size }, positions, rotated };
+    return { cursor: { segment: c.segment, generation: c.generation, end: c.end + size }, positions, rotated, grownBytes };
   }
 
   /**
@@ -282,8 +300,8 @@ export class WriteAheadLog {
     return new Promise<void>((resolve, reject) => fdatasync(s.fd, (err) => (err ? reject(err) : resolve())));
   }
 
-  /** Starts a new generation in the segment after `cursor`'s, once LMDB holds everything the old one logged. */
-  #rotate(cursor: WalCursor): WalCursor {
+  /** Starts a new generation in the segment after `cursor`'s, once LMDB holds everything the old one logged; and by how many bytes that grew the file. */
+  #rotate(cursor: WalCursor, step: number): { cursor: WalCursor; grownBytes: number } {
     const dataFd = openSync(this.#dataFile, "r");
     try {
       fdatasyncSync(dataFd);
@@ -300,27 +318,32 @@ export class WriteAheadLog {
     header.writeUInt32LE(generation, 8);
     header.writeUInt32LE(salt, 12);
     header.writeUInt32LE(crc32(header.subarray(0, 16)), 16);
+    const before = fstatSync(s.fd).size;
     // The first record slot is zeroed with the header, so a stale record never follows it.
     writeSync(s.fd, Buffer.concat([header, Buffer.alloc(RECORD_HEADER_BYTES)]), 0, HEADER_BYTES + RECORD_HEADER_BYTES, 0);
-    this.#allocate(s, HEADER_BYTES + ALLOCATE_BYTES);
+    this.#allocate(s, HEADER_BYTES + step, step);
     fdatasyncSync(s.fd);
+    const grownBytes = Math.max(0, s.allocated - before);
     s.generation = generation;
     s.salt = salt;
-    return { segment, generation, end: HEADER_BYTES };
+    return { cursor: { segment, generation, end: HEADER_BYTES }, grownBytes };
   }
 
   /**
-   * Makes the file hold at least `bytes` (zeros past its end, a MiB at a
-   * time), so that appends overwrite allocated blocks.
+   * Makes the file hold at least `bytes` (zeros past its end, at least
+   * `step` at a time), so that appends overwrite allocated blocks. Returns by
+   * how many bytes it grew the file.
    */
-  #allocate(s: Segment, bytes: number): void {
-    if (bytes <= s.allocated) return;
+  #allocate(s: Segment, bytes: number, step: number): number {
+    if (bytes <= s.allocated) return 0;
     s.allocated = fstatSync(s.fd).size; // another process may have grown it
-    if (bytes <= s.allocated) return;
-    const target = Math.min(this.#segmentBytes, Math.max(bytes, s.allocated + ALLOCATE_BYTES));
+    if (bytes <= s.allocated) return 0;
+    const from = s.allocated;
+    const target = Math.min(this.#segmentBytes, Math.max(bytes, s.allocated + step));
     const zeros = Buffer.alloc(Math.min(ALLOCATE_BYTES, target - s.allocated));
     for (let at = s.allocated; at < target; at += zeros.length) writeSync(s.fd, zeros, 0, Math.min(zeros.length, target - at), at);
     s.allocated = target;
+    return target - from;
   }
 
   #readHeader(s: Segment): void {

@@ -83,6 +83,30 @@ describe("SpaceMonitor", () => {
     assert.equal(m.refusal(), undefined);
   });
 
+  it("counts what a commit took on the disk, and measures every commit once the room is under twice the reserve", () => {
+    const { m, state } = monitor(0, { usedBytes: 10 * MiB, fileBytes: 10 * MiB, diskFreeBytes: 12 * MiB }, 4 * MiB);
+    assert.equal(m.refusal(), undefined);
+    assert.equal(state.measures, 1);
+    // Far from the reserve the estimate alone is kept.
+    state.diskFreeBytes -= 1.1 * MiB;
+    m.committed(0.1 * MiB, 1.1 * MiB);
+    assert.equal(state.measures, 1);
+    // A commit that took little data but much disk (the write-ahead log grew) brings it near the reserve: measured.
+    state.diskFreeBytes -= 3 * MiB;
+    m.committed(0.1 * MiB, 3 * MiB);
+    assert.equal(state.measures, 2);
+    assert.equal(m.refusal(), undefined);
+    // From here every commit measures, however small its estimate: the first one under the reserve raises the alarm.
+    state.diskFreeBytes = 4.5 * MiB;
+    m.committed(1000, 1000);
+    assert.equal(state.measures, 3);
+    assert.equal(m.refusal(), undefined);
+    state.diskFreeBytes = 3.9 * MiB;
+    m.committed(1000, 1000);
+    assert.equal(state.measures, 4);
+    assert.match(m.refusal()?.message ?? "", /full \(3\.9 MiB left, 4\.0 MiB kept for deletes and compaction\)/);
+  });
+
   it("does not take other commit failures for a full disk", () => {
     const { m } = monitor(0, { usedBytes: 1 * MiB, fileBytes: 1 * MiB, diskFreeBytes: 500 * MiB });
     assert.equal(m.commitFailed(Object.assign(new Error("Input/output error"), { code: 5 })), undefined);
