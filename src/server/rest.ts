@@ -354,7 +354,7 @@ function verbOf(route: Route | undefined, method: string, watch: boolean): strin
     if (method === "GET") return watch ? "watch" : "list";
     if (method === "POST") return "create";
     if (method === "DELETE") return "deletecollection";
-  } else if (route.kind === "object" || route.kind === "status") {
+  } else if (route.kind === "object" || route.kind === "status" || route.kind === "subresource") {
     const v: Record<string, string> = { GET: "get", PUT: "update", PATCH: "patch", DELETE: "delete" };
     return v[method] ?? "unknown"; // a client's method names must not grow the metrics without bound
   }
@@ -463,6 +463,13 @@ async function serve(ctx: RestContext, call: Call): Promise<number> {
     case "object":
     case "status":
       return serveObject(ctx, call, route);
+    case "subresource": {
+      // As kube's crdHandler for a subresource the type does not serve: NotFound naming the object, whatever the verb
+      // and whether the object exists; a path that names no live type (or the wrong scope) is the type's NotFound.
+      const t = ctx.resources.resolve(route.ref, true);
+      const name = route.ref.name!;
+      throw new NotFoundError(`${t.plural}.${t.group} "${name}" not found`, { subject: { group: t.group, kind: t.plural, name } });
+    }
   }
 }
 

@@ -9,7 +9,9 @@ export type Route =
   | { kind: "group-version"; group: string; version: string }
   | { kind: "collection"; ref: ResourceRef }
   | { kind: "object"; ref: ResourceRef }
-  | { kind: "status"; ref: ResourceRef };
+  | { kind: "status"; ref: ResourceRef }
+  /** An object's subresource other than `status`: none is served (kube's crdHandler answers it NotFound naming the object). */
+  | { kind: "subresource"; ref: ResourceRef; subresource: string };
 
 const FIXED: Record<string, Route> = {
   "/healthz": { kind: "healthz" },
@@ -77,5 +79,5 @@ export function parseRoute(pathname: string): Route | undefined {
   if (name === undefined) return { kind: "collection", ref };
   if (sub === undefined) return { kind: "object", ref };
   if (sub === "status") return { kind: "status", ref };
-  return undefined;
+  return { kind: "subresource", ref, subresource: sub };
 }

@@ -540,7 +540,7 @@ export function attributesOf(route: Route | undefined, method: string, url: Pick
       group: ref.group,
       version: ref.version,
       resource: ref.plural,
-      subresource: route.kind === "status" ? "status" : "",
+      subresource: route.kind === "status" ? "status" : route.kind === "subresource" ? route.subresource : "",
       namespace: ref.namespace ?? "",
       name: ref.name ?? (verb === "list" || verb === "watch" ? selectedName(url.searchParams.get("fieldSelector")) : ""),
     };

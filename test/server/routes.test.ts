@@ -32,7 +32,7 @@ function reference(trimmed: string): Route | undefined {
   if (name === undefined) return { kind: "collection", ref };
   if (sub === undefined) return { kind: "object", ref };
   if (sub === "status") return { kind: "status", ref };
-  return undefined;
+  return { kind: "subresource", ref, subresource: sub };
 }
 
 /** What parseRoute must answer for `path`: the reference's route, or "fixed" for paths it routes before the API ones (unchanged). */
@@ -75,7 +75,8 @@ describe("parseRoute", () => {
     assert.deepEqual(parseRoute("/apis/g.dev/v1/items/a/"), { kind: "object", ref: ref(undefined, "a") });
     assert.deepEqual(parseRoute("/apis/g.dev/v1/namespaces"), { kind: "collection", ref: { ...ref(undefined, undefined), plural: "namespaces" } });
     assert.deepEqual(parseRoute("/apis/g.dev/v1/namespaces/a"), { kind: "object", ref: { ...ref(undefined, "a"), plural: "namespaces" } });
-    assert.deepEqual(parseRoute("/apis/g.dev/v1/namespaces/default/items/a/scale"), undefined);
+    assert.deepEqual(parseRoute("/apis/g.dev/v1/namespaces/default/items/a/scale"), { kind: "subresource", ref: ref("default", "a"), subresource: "scale" });
+    assert.deepEqual(parseRoute("/apis/g.dev/v1/items/a/bogus"), { kind: "subresource", ref: ref(undefined, "a"), subresource: "bogus" });
     assert.deepEqual(parseRoute("/apis/g.dev/v1/namespaces/default/items/a/status/x"), undefined);
     assert.deepEqual(parseRoute("/apis/g.dev//items"), undefined);
     assert.deepEqual(parseRoute("/apis/g.dev/v1"), { kind: "group-version", group: "g.dev", version: "v1" });

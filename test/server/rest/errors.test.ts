@@ -138,6 +138,38 @@ describe("errors are Status objects", () => {
     assertStatus(await c.post("/apis/nope.example.com/v1/namespaces/x/things", { metadata: { name: "a" } }), 404, "NotFound");
   });
 
+  it("an unknown subresource of a served type is kube's NotFound naming the object, on every verb, whether or not it exists", async () => {
+    const ns = freshNs();
+    const o = await created(c.post(widgets(ns), widget("sub")));
+    for (const [name, path] of [
+      ["sub", `${widgets(ns)}/sub/bogus`],
+      ["sub", `${widgets(ns)}/sub/scale`],
+      ["missing", `${widgets(ns)}/missing/bogus`],
+      ["r", `${GV}/realms/r/bogus`],
+    ] as const) {
+      for (const [method, body] of [
+        ["GET", undefined],
+        ["PUT", o],
+        ["PATCH", { spec: { size: 2 } }],
+        ["DELETE", undefined],
+        ["POST", o],
+      ] as const) {
+        const res = await c.request(method, path, body === undefined ? {} : { body, contentType: method === "PATCH" ? MERGE : undefined });
+        assertStatus(res, 404, "NotFound");
+        const kind = path.includes("/realms/") ? "realms" : "widgets";
+        assert.equal(res.body.message, `${kind}.${GROUP} "${name}" not found`, `${method} ${path}`);
+        assert.deepEqual(res.body.details, { name, group: GROUP, kind }, `${method} ${path}`);
+      }
+    }
+    assert.equal((await ok(c.get(`${widgets(ns)}/sub`))).spec.size, 1, "no write reached the object");
+    // A path that names no live type, or the wrong scope, stays the type's 404.
+    for (const path of [`${GV}/namespaces/${ns}/nothings/a/bogus`, `${GV}/namespaces/${ns}/realms/a/bogus`]) {
+      const res = await c.get(path);
+      assertStatus(res, 404, "NotFound");
+      assert.doesNotMatch(res.body.message, /"a" not found/, path);
+    }
+  });
+
   it("a bad labelSelector is 400", async () => {
     for (const sel of ["a in (", "a b", "=x", "a=(b)", "bad key!=x", "a=b c", "a in x", "k=" + "v".repeat(64)]) {
       const res = await c.get(`${gadgets("x")}?labelSelector=${encodeURIComponent(sel)}`);
