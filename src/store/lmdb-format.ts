@@ -3,7 +3,14 @@
 // reads, and the format version kept in `meta` with the migration from
 // older formats.
 //
-// Format 2 (this one): objects live in the "objects2" database under the
+// Format 3 (this one): format 2, and a DELETED record of the change log may
+// leave its object out (its previous state but for the resourceVersion, rebuilt
+// on reading: src/store/lmdb.ts). A format-2 directory needs no rewrite (its
+// records are all whole) and is marked format 3 when opened; a release before
+// format 3 must not open it afterwards: it would read those deletions' objects
+// as empty.
+//
+// Format 2: objects live in the "objects2" database under the
 // lmdb-js array key [type, namespace, name]. lmdb-js (ordered-binary) writes it as the three strings' UTF-8
 // bytes joined by a 0x00 byte, so keys sort element by element (type, then
 // namespace, then name: "a" < "a-b" in every position) and round-trip at
@@ -27,8 +34,8 @@
 import type { Database, RootDatabase } from "lmdb";
 import type { ObjectKey } from "./types.ts";
 
-/** The key format this code reads and writes. */
-export const FORMAT = 2;
+/** The format this code reads and writes. */
+export const FORMAT = 3;
 
 /** An `objects` key: [type, namespace, name]. */
 export type KeyTuple = [type: string, namespace: string, name: string];
@@ -51,8 +58,9 @@ export function keyRange(type: string, namespace?: string): { start: KeyTuple | 
 export const OBJECTS_DB = "objects2";
 
 /**
- * Brings the directory's key format to FORMAT, in one write transaction:
- * a fresh directory gets FORMAT recorded; a format-1 one has every object
+ * Brings the directory's format to FORMAT, in one write transaction:
+ * a fresh directory gets FORMAT recorded; a format-2 one is only marked; a
+ * format-1 one has every object
  * copied from the "objects" database to OBJECTS_DB under its format-2 key
  * (value and version, i.e. revision, unchanged), then "objects" emptied.
  * Throws, naming the directory, for a format this code does not know
@@ -65,6 +73,10 @@ export function ensureFormat(root: RootDatabase, dbs: { objects: Database<string
   return root.transactionSync(() => {
     const stored = meta.get("format");
     if (stored === FORMAT) return 0;
+    if (stored === 2) {
+      meta.putSync("format", FORMAT);
+      return 0;
+    }
     if (stored !== undefined) {
       throw new RangeError(
         `store: data directory ${path} has key format ${String(stored)}; this release reads format ${FORMAT} (written by a newer Setpoint?)`,

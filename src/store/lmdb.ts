@@ -4,7 +4,10 @@
 // Layout (three named databases in use):
 //   objects2 [type, namespace, name] → object JSON; the entry version is its revision
 //            (key format and its migration from "objects": src/store/lmdb-format.ts)
-//   log      revision → {t: change type, k: [type, ns, name], o: object, p: previous, m: ms}
+//   log      revision → {t: change type, k: [type, ns, name], o: object, p: previous, m: ms, r?}
+//            (a deletion whose object is its previous state but for the resourceVersion
+//            keeps only p, with r: the previous revision; o is rebuilt on reading:
+//            one copy of a deleted object instead of two, since format 3)
 //   meta     "head" → newest revision, "compacted" → oldest revision still listable/watchable,
 //            "format" → key format version, "wal" → where the next write-ahead log record goes
 //
@@ -72,9 +75,13 @@ interface PageCounts {
 interface LogRecord {
   t: ChangeType;
   k: [string, string, string];
+  /** The object after the change ("" as stored when `r` is set). */
   o: string;
+  /** The object before it (none for ADDED). */
   p?: string;
   m: number;
+  /** Only as stored, on a DELETED record: `o` is `p` with this resourceVersion (the previous revision) set to the record's. */
+  r?: number;
 }
 
 /** A write waiting for its batch. */
@@ -166,6 +173,32 @@ function decodeRecord(buf: Buffer): LogRecord {
   const r: LogRecord = { t: t as ChangeType, k: [k0!, k1!, k2!], o: o!, m };
   if (p !== undefined) r.p = p;
   return r;
+}
+
+/** `json` with its first `"resourceVersion":"from"` set to `to`, or undefined if it has none. */
+function withResourceVersion(json: string, from: number, to: number): string | undefined {
+  const field = `"resourceVersion":"${from}"`;
+  const at = json.indexOf(field);
+  return at < 0 ? undefined : `${json.slice(0, at)}"resourceVersion":"${to}"${json.slice(at + field.length)}`;
+}
+
+/**
+ * A record as the log stores it: a deletion's object is left out when it is
+ * its previous state but for the resourceVersion (the usual case), so that a
+ * delete on a nearly full disk writes one copy of the object, which fits in
+ * the pages the object itself leaves free, instead of two.
+ */
+function toStored(r: LogRecord, revision: number, previousRevision: number | undefined): LogRecord {
+  if (r.t !== "DELETED" || r.p === undefined || previousRevision === undefined) return r;
+  if (r.o.length !== r.p.length + String(revision).length - String(previousRevision).length) return r;
+  return withResourceVersion(r.p, previousRevision, revision) === r.o ? { ...r, o: "", r: previousRevision } : r;
+}
+
+/** A record as the log stored it, its object rebuilt if it was left out. */
+function fromStored(r: LogRecord, revision: number): LogRecord {
+  if (r.r === undefined) return r;
+  const { r: previousRevision, ...rest } = r;
+  return { ...rest, o: withResourceVersion(r.p ?? "", previousRevision, revision) ?? "" };
 }
 
 function toChange(revision: number, r: LogRecord): Change {
@@ -263,11 +296,11 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
           );
         }
         const r = decodeRecord(e.payload);
-        const previous = objects.get(r.k);
-        if (previous !== undefined) r.p = previous;
+        const previous = objects.getEntry(r.k);
+        if (previous !== undefined) r.p = previous.value;
         if (r.t === "DELETED") objects.removeSync(r.k);
         else objects.putSync(r.k, r.o, e.revision);
-        log.putSync(e.revision, r);
+        log.putSync(e.revision, toStored(r, e.revision, previous?.version));
         head = e.revision;
       }
       meta.putSync("head", head);
@@ -439,7 +472,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     // Whatever else is newer (another process's commits) comes from the log.
     if (limit <= 0 || after >= (quietNow()?.head ?? Infinity)) return out;
     for (const { key, value } of log.getRange({ start: after + 1, limit })) {
-      out.push(toChange(key, value));
+      out.push(toChange(key, fromStored(value, key)));
     }
     return out;
   }
@@ -709,7 +742,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
       else objects.putSync(k, decision.object, revision);
       // Revisions only grow: append at the log's end (MDB_APPEND) rather than
       // split its last page in half, so log pages are ~97% full, not ~85%.
-      log.putSync(revision, record, { append: true });
+      log.putSync(revision, toStored(record, revision, current?.revision), { append: true });
       // Under the space alarm the log is left alone: growing it (a MiB at a
       // time) would eat the room kept for deletes and compaction. The batch
       // syncs LMDB's data file after its commit instead, as when it cannot be logged.
@@ -824,7 +857,8 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
         for (; i < applied.positions.length; i++) {
           const at = applied.positions[i]!;
           const mine = records.get(at.revision);
-          const there = log.get(at.revision);
+          const stored = log.get(at.revision);
+          const there = stored && fromStored(stored, at.revision);
           if (!mine || !there || there.o !== mine.object) break;
         }
         const replayed = new Set(applied.positions.slice(0, i).map((p) => p.revision));

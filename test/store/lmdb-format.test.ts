@@ -176,6 +176,27 @@ describe("lmdb: key format", () => {
     }
   });
 
+  it("a format-2 directory opens as it is and is marked format 3 (its history records are whole)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "setpoint-format-"));
+    try {
+      const key = { type: "things", namespace: "default", name: "a" };
+      let store = openLmdbStore(dir, { pollIntervalMs: 0 });
+      const created = await store.write(key, (_c, revision) => ({ op: "put", object: `{"metadata":{"resourceVersion":"${revision}"}}` }));
+      await store.close();
+      let root = open({ path: dir, maxDbs: 8 });
+      await root.openDB({ name: "meta", encoding: "msgpack" }).put("format", 2);
+      await root.close();
+      store = openLmdbStore(dir, { pollIntervalMs: 0 });
+      assert.deepEqual(store.get(key), { json: `{"metadata":{"resourceVersion":"${created.revision}"}}`, revision: created.revision });
+      await store.close();
+      root = open({ path: dir, maxDbs: 8, readOnly: true });
+      assert.equal(root.openDB({ name: "meta", encoding: "msgpack" }).get("format"), 3);
+      await root.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("a key the rewrite cannot read aborts it whole: the directory is refused and left as it was", async () => {
     const dir = fixtureCopy();
     try {

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { open } from "lmdb";
 import { ManualClock } from "../../src/clock.ts";
 import { openLmdbStore, type Change, type LmdbStoreOptions, type ObjectKey, type Store } from "../../src/store.ts";
 import { startStoreChild, type StoreChild } from "../helpers/store-child.ts";
@@ -229,6 +230,52 @@ describe("lmdb: specifics", () => {
         assert.equal(strict.changes(0, 100).length, 20);
       } finally {
         await strict.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a deletion's history record holds the object once (its last state is rebuilt from the one before), across a reopen and a past list", async () => {
+    const dir = tempDir();
+    try {
+      let store = openLmdbStore(dir, { pollIntervalMs: 0 });
+      const key = { type: "things", namespace: "default", name: "big" };
+      const payload = "x".repeat(50_000);
+      const json = (revision: number, extra = "") => `{"metadata":{"name":"big","resourceVersion":"${revision}"${extra}},"spec":{"payload":"${payload}"}}`;
+      const created = await store.write(key, (_c, revision) => ({ op: "put", object: json(revision) }));
+      const deleted = await store.write(key, (_c, revision) => ({ op: "delete", object: json(revision) }));
+      // A deletion whose last state differs from the one before in more than its resourceVersion keeps both.
+      const other = { ...key, name: "other" };
+      const c2 = await store.write(other, (_c, revision) => ({ op: "put", object: json(revision) }));
+      const d2 = await store.write(other, (_c, revision) => ({ op: "delete", object: json(revision, ',"deletionTimestamp":"now"') }));
+      const check = (s: Store) => {
+        const changes = s.changes(created.revision, 10);
+        assert.deepEqual(
+          changes.map((c) => [c.type, c.object, c.previous]),
+          [
+            ["DELETED", json(deleted.revision), json(created.revision)],
+            ["ADDED", json(c2.revision), undefined],
+            ["DELETED", json(d2.revision, ',"deletionTimestamp":"now"'), json(c2.revision)],
+          ],
+        );
+        assert.deepEqual(s.list({ type: "things", revision: created.revision }).items, [json(created.revision)]);
+      };
+      check(store);
+      await store.close();
+      store = openLmdbStore(dir, { pollIntervalMs: 0 });
+      check(store);
+      await store.close();
+      const root = open({ path: dir, maxDbs: 8, readOnly: true });
+      try {
+        const log = root.openDB({ name: "log", encoding: "msgpack" });
+        const stored = log.get(deleted.revision) as { o: string; p: string; r?: number };
+        assert.equal(stored.o, "");
+        assert.equal(stored.p, json(created.revision));
+        assert.equal(stored.r, created.revision);
+        assert.equal((log.get(d2.revision) as { o: string }).o, json(d2.revision, ',"deletionTimestamp":"now"'));
+      } finally {
+        await root.close();
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
