@@ -157,7 +157,7 @@ async function openCore(
   try {
     // Where other processes write too (etcd replicas, --workers peers), RBAC decisions catch up with them first (src/server/security.ts).
     const shared = o.store === "etcd" || extra.commitPeers !== undefined;
-    security = createSecurity(o, { hub, log, clock, sync: shared && store.sync ? () => store.sync!() : undefined });
+    security = createSecurity(o, { hub, log, clock, sync: shared && store.sync ? (options) => store.sync!(options) : undefined });
   } catch (err) {
     hub.close();
     await store.close();
@@ -206,7 +206,9 @@ function restContext(
 /** The HTTP(S) server for REST and chunked watches, and the WebSocket server its upgrades go to. */
 function createHttpServer(ctx: RestContext, security: Security): { http: HttpServer; wss: WebSocketServer } {
   const serve = (req: IncomingMessage, res: ServerResponse) => {
-    security.serveHttp(req, res, (caughtUp) => handleRequest(ctx, req, res, { caughtUp }));
+    // When the request arrived: the gate's consistent read (RBAC across processes) then serves its read too.
+    const since = ctx.resources.syncMark();
+    security.serveHttp(req, res, since, () => handleRequest(ctx, req, res, { since }));
   };
   const http = security.tls ? security.tls.createHttpsServer({ keepAliveTimeout: 65_000 }, serve) : createServer({ keepAliveTimeout: 65_000 }, serve);
   const wss = new WebSocketServer({
@@ -372,7 +374,8 @@ async function upgrade(
   const reject = (err: unknown) => {
     if (socket.writable) socket.end(rawHttpReply(statusOf(err)));
   };
-  const admission = await security.gateUpgrade(req, socket);
+  const since = ctx.resources.syncMark();
+  const admission = await security.gateUpgrade(req, socket, since);
   if (!admission) return;
   // The watch counts (and is audited) until its socket closes, however it ends.
   let code = 400;
@@ -388,7 +391,7 @@ async function upgrade(
     if (url.searchParams.has("watch") && !isWatch(url.searchParams))
       throw new ApiError("BadRequest", "a WebSocket on a list path is a watch: drop watch=false");
     if (!ctx.ready()) throw new ApiError("TooManyRequests", "the server is shutting down; retry against another replica");
-    const start = await ctx.resources.openWatch(route.ref, rawQuery(url.searchParams), { caughtUp: admission.caughtUp });
+    const start = await ctx.resources.openWatch(route.ref, rawQuery(url.searchParams), { since });
     // Each event's object in the form the upgrade's Accept header asks for (a Table row, metadata only), as over HTTP.
     const rendered = watchRendering(ctx, route.ref, url.searchParams, req.headers.accept);
     const release = ctx.watchLimit.acquire(req.socket.remoteAddress);

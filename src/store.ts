@@ -13,6 +13,7 @@ export type {
   Store,
   StoreSpace,
   StoredObject,
+  SyncOptions,
   WriteDecision,
   WriteResult,
   WriteScope,

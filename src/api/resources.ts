@@ -119,16 +119,15 @@ export interface WriteOptions {
   duplicateFields?: string[];
 }
 
-/** What a read of the newest state (no `resourceVersion`) knows before it starts. */
+/** When the request of a read of the newest state (no `resourceVersion`) arrived. */
 export interface ReadOptions {
   /**
-   * A revision this process has already reached through a consistent read of
-   * the store begun after the request arrived (the security gate's, deciding
-   * RBAC across replicas): every write acknowledged before the request is at
-   * or below it, so the read makes no consistent read of its own. Default:
-   * none (it makes its own).
+   * `syncMark()` taken when the request arrived: a consistent read of the
+   * store begun since (the security gate's, deciding RBAC across replicas, or
+   * another request's in flight) serves this one too (Store.sync's `since`).
+   * Default: none (a consistent read begun after the call).
    */
-  caughtUp?: number;
+  since?: number;
 }
 
 export interface DeleteOptions extends WriteOptions {
@@ -228,15 +227,19 @@ export class Resources {
     if (t === RESOURCE_TYPES && this.#store.sync) await this.#store.sync();
   }
 
+  /** A mark of when a request arrives, for its reads' `ReadOptions.since`; undefined where the store's reads are always current or not shared. */
+  syncMark(): number | undefined {
+    return this.#store.syncMark?.();
+  }
+
   /**
    * Brings this process up to every write acknowledged anywhere before the
-   * request (API.md §9): one consistent read of the store, unless the caller
-   * made one already. Resolves to the revision reached, if the store tells.
+   * request (API.md §9): a consistent read of the store begun since the
+   * request arrived, shared with every request it serves. Resolves to the
+   * revision reached, if the store tells.
    */
-  async #current(read: ReadOptions): Promise<number | undefined> {
-    if (read.caughtUp === undefined) return this.#store.sync?.();
-    if (read.caughtUp > this.#hub.revision) await this.#hub.waitFor(read.caughtUp, this.#catchUpMs);
-    return read.caughtUp;
+  #current(read: ReadOptions): Promise<number> | undefined {
+    return this.#store.sync?.(read.since === undefined ? undefined : { since: read.since });
   }
 
   /**

@@ -79,8 +79,11 @@ export async function startGrpcServer(resources: Resources, options: GrpcServerO
 
 /** What every call goes through: admission by the security edge, and a metrics record of its outcome. */
 interface CallEdge {
-  /** Admits a call through the security edge (or the bare token check without one); throws (or rejects) if refused. */
-  admit(call: GrpcCall, verb: string, ref: wire.ResourceRef | null | undefined, sub: string): Admission | undefined | Promise<Admission>;
+  /**
+   * Admits a call through the security edge (or the bare token check without one); throws (or rejects) if refused.
+   * `read.since`: the store's sync mark when the call arrived (GateRequest.since).
+   */
+  admit(call: GrpcCall, verb: string, ref: wire.ResourceRef | null | undefined, sub: string, read: ReadOptions): Admission | undefined | Promise<Admission>;
   /** Records a call like a REST request; logs an internal error. `started` is performance.now() (real elapsed time for the latency histogram). */
   record(verb: string, ref: wire.ResourceRef | null | undefined, err: unknown, started: number, sub?: string): void;
   /**
@@ -106,8 +109,8 @@ function callEdge(resources: Resources, options: GrpcServerOptions): CallEdge {
     }
   };
   const edge: CallEdge = {
-    admit(call, verb, ref, sub) {
-      if (security) return security.admitGrpc(call, verb, ref, sub === "/status" ? "status" : "");
+    admit(call, verb, ref, sub, read) {
+      if (security) return security.admitGrpc(call, verb, ref, sub === "/status" ? "status" : "", read.since);
       if (token !== undefined && call.metadata.get("authorization")[0] !== `Bearer ${token}`) {
         throw new ApiError("Unauthorized", "Unauthorized");
       }
@@ -127,18 +130,19 @@ function callEdge(resources: Resources, options: GrpcServerOptions): CallEdge {
       return (call, callback) => {
         const started = performance.now();
         const sub = typeof subOf === "string" ? subOf : subOf(call.request);
+        // When the call arrived: the gate's consistent read (RBAC across processes) then serves its read too.
+        const read: ReadOptions = { since: resources.syncMark() };
         let admission: Admission | undefined;
         Promise.resolve()
           .then(() => {
             // A request that did not decode names nothing to authorize: refuse it first.
             const malformed = malformedRequest(call.request, verb);
             if (malformed) throw malformed;
-            return edge.admit(call, verb, authorizedRef(verb, call.request), sub);
+            return edge.admit(call, verb, authorizedRef(verb, call.request), sub, read);
           })
           .then((admitted) => {
             admission = admitted;
             const user = admission?.user;
-            const read = { caughtUp: admission?.caughtUp };
             return security && user ? security.runAs(user, () => run(call.request, read)) : run(call.request, read);
           })
           .then(
@@ -215,12 +219,13 @@ function watchHandler(resources: Resources, edge: CallEdge, shuttingDown: () => 
   return (call) => {
     const started = performance.now();
     const r = call.request;
+    const read: ReadOptions = { since: resources.syncMark() };
     let code = 200;
     Promise.resolve()
       .then(async () => {
         const malformed = malformedRequest(r, "watch");
         if (malformed) throw malformed;
-        const admission = await edge.admit(call, "watch", authorizedRef("watch", r), "");
+        const admission = await edge.admit(call, "watch", authorizedRef("watch", r), "", read);
         if (admission) {
           // The watch counts (and is audited) until the call ends, however it ends.
           const end = () => admission.done(code);
@@ -230,7 +235,7 @@ function watchHandler(resources: Resources, edge: CallEdge, shuttingDown: () => 
           }
           for (const event of ["finish", "cancelled", "error", "close"]) call.once(event, end);
         }
-        const start = await resources.openWatch(refOf(r.ref, false), watchQuery(r), { caughtUp: admission?.caughtUp });
+        const start = await resources.openWatch(refOf(r.ref, false), watchQuery(r), read);
         if (call.cancelled) return;
         let stop: () => void;
         try {

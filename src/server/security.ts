@@ -19,6 +19,7 @@ import type { Logger } from "pino";
 import { parseFieldSelector } from "../api/selector.ts";
 import type { Clock } from "../clock.ts";
 import { ApiError, BadRequestError } from "../errors.ts";
+import type { SyncOptions } from "../store.ts";
 import type { WatchHub } from "../watch.ts";
 import type { ResourceRef as WireRef } from "../proto.ts";
 import { ACCESS_REVIEW_PATH, reviewAccess, reviewFromProtobuf, reviewRules, RULES_REVIEW_PATH, rulesReviewNamespace } from "./auth/access-review.ts";
@@ -61,13 +62,6 @@ export interface GrpcCall {
 export interface Admission {
   user: UserInfo;
   done(code: number, note?: AuditNote): void;
-  /**
-   * The store revision this process caught up to, before deciding, with a
-   * consistent read begun after the request arrived (admitFresh): a read of
-   * the newest state needs no consistent read of its own (ReadOptions in
-   * src/api/resources.ts). Undefined when the gate made no such read.
-   */
-  caughtUp?: number;
 }
 
 /** What a transport tells the gate about one request. */
@@ -81,6 +75,12 @@ export interface GateRequest {
   userAgent?: string;
   /** The audit event's ID (HTTP: the one its `Audit-Id` response header carries). */
   auditID?: string;
+  /**
+   * The store's sync mark when the request arrived (Store.syncMark): the
+   * gate's catch-up may share a consistent read begun since, and the read it
+   * admits then shares the gate's (no second read of the store).
+   */
+  since?: number;
   /**
    * The connection the request came on (an HTTP socket), if any: a token
    * authenticated on it is remembered for it, so the next request with the
@@ -121,9 +121,9 @@ export class Security {
    * In RBAC mode on a store other processes write too (etcd replicas,
    * --workers peers): resolves once this process's RBAC index holds every
    * change committed anywhere before the call. Undefined when the index is
-   * always current (one process). Resolves to the revision reached.
+   * always current (one process). `since`: GateRequest.since.
    */
-  readonly #fresh: (() => Promise<number>) | undefined;
+  readonly #fresh: ((since: number | undefined) => Promise<void>) | undefined;
   /** The user on whose behalf the current request runs (set around the API handler). */
   readonly #als = new AsyncLocalStorage<UserInfo>();
   /** The last token authenticated on each connection, and its user. */
@@ -140,7 +140,7 @@ export class Security {
     stops?: Array<() => void>;
     rbacIndex?: RbacIndex;
     log?: Logger;
-    fresh?: () => Promise<number>;
+    fresh?: (since: number | undefined) => Promise<void>;
   }) {
     this.#index = parts.rbacIndex;
     this.#fresh = parts.fresh;
@@ -189,8 +189,8 @@ export class Security {
     const receivedAt = this.#now();
     const user = this.#userOf(r);
     if (!user || user.groups.includes(MASTERS_GROUP)) return this.#admitAs(r, receivedAt, user);
-    return fresh().then(
-      (caughtUp) => ({ ...this.#admitAs(r, receivedAt, user), caughtUp }),
+    return fresh(r.since).then(
+      () => this.#admitAs(r, receivedAt, user),
       (err: unknown) => this.#refuse(r, receivedAt, toApiError(err), user),
     );
   }
@@ -278,7 +278,7 @@ export class Security {
   }
 
   /** gateHttp, telling also how the request was admitted: its admission, true (no admission: open paths), or false (answered here). */
-  #gateHttp(req: IncomingMessage, res: ServerResponse): Admission | boolean | Promise<Admission | boolean> {
+  #gateHttp(req: IncomingMessage, res: ServerResponse, since?: number): Admission | boolean | Promise<Admission | boolean> {
     const method = req.method ?? "GET";
     const url = requestTarget(req);
     if (!url) return true; // the handler answers 400
@@ -301,6 +301,7 @@ export class Security {
         requestURI: req.url ?? "/",
         sourceIP: req.socket.remoteAddress ?? "",
         userAgent: req.headers["user-agent"],
+        since,
       });
     } catch (err) {
       this.#writeRefusal(res, err);
@@ -336,26 +337,25 @@ export class Security {
 
   /**
    * The HTTP gate, then `handler` (the API) as the admitted user, if the gate
-   * lets the request through; it gets the revision the gate caught up to
-   * (Admission.caughtUp), if it did.
+   * lets the request through. `since`: GateRequest.since.
    */
-  serveHttp(req: IncomingMessage, res: ServerResponse, handler: (caughtUp: number | undefined) => Promise<void>): void {
+  serveHttp(req: IncomingMessage, res: ServerResponse, since: number | undefined, handler: () => Promise<void>): void {
     // The admission comes back from the gate (a WeakMap entry per request to carry it cost more).
-    const admitted = this.#gateHttp(req, res);
+    const admitted = this.#gateHttp(req, res, since);
     if (admitted instanceof Promise) void admitted.then((a) => this.#serveAdmitted(a, handler));
     else this.#serveAdmitted(admitted, handler);
   }
 
-  #serveAdmitted(admitted: Admission | boolean, handler: (caughtUp: number | undefined) => Promise<void>): void {
+  #serveAdmitted(admitted: Admission | boolean, handler: () => Promise<void>): void {
     if (admitted === false) return;
-    void (admitted === true ? handler(undefined) : this.runAs(admitted.user, () => handler(admitted.caughtUp)));
+    void (admitted === true ? handler() : this.runAs(admitted.user, handler));
   }
 
   /**
    * The WebSocket gate, before the upgrade: the admission, or undefined after
    * answering the handshake with the refusal. Call `done` when the socket closes.
    */
-  gateUpgrade(req: IncomingMessage, socket: Duplex): Admission | undefined | Promise<Admission | undefined> {
+  gateUpgrade(req: IncomingMessage, socket: Duplex, since?: number): Admission | undefined | Promise<Admission | undefined> {
     let url: URL;
     try {
       url = new URL(req.url ?? "/", "http://setpoint");
@@ -377,6 +377,7 @@ export class Security {
         requestURI: req.url ?? "/",
         sourceIP: req.socket.remoteAddress ?? "",
         userAgent: req.headers["user-agent"],
+        since,
       });
       return admission instanceof Promise ? admission.catch(refused) : admission;
     } catch (err) {
@@ -385,7 +386,7 @@ export class Security {
   }
 
   /** The gRPC gate: admits one call on `ref` (the wire's) for `verb` (see admitFresh); throws (or rejects with) a 401/403/429/503 ApiError. */
-  admitGrpc(call: GrpcCall, verb: string, ref: WireRef | null | undefined, subresource = ""): Admission | Promise<Admission> {
+  admitGrpc(call: GrpcCall, verb: string, ref: WireRef | null | undefined, subresource = "", since?: number): Admission | Promise<Admission> {
     const header = call.metadata.get("authorization")[0];
     const credentials: Credentials = { token: bearerOf(typeof header === "string" ? header : header?.toString("utf8")) };
     const cert = call.getAuthContext?.()?.sslPeerCertificate;
@@ -407,6 +408,7 @@ export class Security {
       requestURI: `/setpoint.v1.Resources/${verb}`,
       sourceIP: call.getPeer(),
       userAgent: call.metadata.get("user-agent")[0]?.toString(),
+      since,
     });
   }
 
@@ -468,7 +470,10 @@ export class Security {
 }
 
 /** Builds the security edge from the server's options (TLS files are read now; a bad file throws). */
-export function createSecurity(o: ServerOptions, deps: { hub: WatchHub; log: Logger; clock: Clock; sync?: () => Promise<number> }): Security {
+export function createSecurity(
+  o: ServerOptions,
+  deps: { hub: WatchHub; log: Logger; clock: Clock; sync?: (options?: SyncOptions) => Promise<number> },
+): Security {
   const tls =
     o.tlsCertFile !== undefined && o.tlsPrivateKeyFile !== undefined
       ? new TlsCertificates(
@@ -482,7 +487,7 @@ export function createSecurity(o: ServerOptions, deps: { hub: WatchHub; log: Log
   const stops: Array<() => void> = [];
   let authorizer: Authorizer = alwaysAllow;
   let rbacIndex: RbacIndex | undefined;
-  let fresh: (() => Promise<number>) | undefined;
+  let fresh: ((since: number | undefined) => Promise<void>) | undefined;
   if (o.authorizationMode === "RBAC") {
     const index = new RbacIndex();
     stops.push(followRbac(deps.hub, index));
@@ -492,14 +497,13 @@ export function createSecurity(o: ServerOptions, deps: { hub: WatchHub; log: Log
     authorizer = new RbacAuthorizer(index);
     // Across processes, the index learns of another one's commit a moment
     // later (etcd's watch; the primary's relayed notice): a decision first
-    // catches up (etcd: one linearizable read shared by the requests waiting
-    // at the same time; LMDB: a fresh read snapshot).
+    // catches up (etcd: one linearizable read begun since the request
+    // arrived, shared by every request it serves, the read this one admits
+    // included; LMDB: a fresh read snapshot).
     const sync = deps.sync;
     if (sync)
-      fresh = async () => {
-        const revision = await sync();
-        await deps.hub.waitFor(revision);
-        return revision;
+      fresh = async (since) => {
+        await deps.hub.waitFor(await sync(since === undefined ? undefined : { since }));
       };
   }
   const limits = new Limits({

@@ -59,7 +59,7 @@ import { ApiError, InsufficientStorageError, ServiceUnavailableError, TimeoutErr
 import { EtcdTxnClient } from "./etcd-txn.ts";
 import type { TxnCompare, TxnRequest, TxnResponse } from "./etcd-wire.ts";
 import { Mirror } from "./mirror.ts";
-import type { Change, CompactOptions, Decider, ObjectKey, SpaceAlarm, Store, StoredObject, WriteResult, WriteScope } from "./types.ts";
+import type { Change, CompactOptions, Decider, ObjectKey, SpaceAlarm, Store, StoredObject, SyncOptions, WriteResult, WriteScope } from "./types.ts";
 
 export interface EtcdStoreOptions {
   /** Client URLs, e.g. ["http://127.0.0.1:2379"]. */
@@ -781,12 +781,28 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     return mirror.head();
   }
 
+  /** Syncs begun so far (syncMark); the one in flight, if any, is number `begun`. */
+  let begun = 0;
+  /** The number of the newest sync that succeeded (0: none). */
+  let succeeded = 0;
   let syncing: Promise<number> | undefined;
   let syncQueued: Promise<number> | undefined;
-  function sync(): Promise<number> {
+  function sync(options: SyncOptions = {}): Promise<number> {
     if (closed) return Promise.reject(new ServiceUnavailableError("store: closed"));
+    const since = options.since;
+    if (since !== undefined) {
+      // A sync begun after the caller's request arrived has every write acknowledged before it.
+      if (succeeded > since) return Promise.resolve(mirror.head());
+      if (syncing && begun > since) return syncing;
+    }
     if (!syncing) {
-      syncing = doSync().finally(() => (syncing = undefined));
+      const number = ++begun;
+      syncing = doSync()
+        .then((revision) => {
+          succeeded = number;
+          return revision;
+        })
+        .finally(() => (syncing = undefined));
       return syncing;
     }
     // One in flight started before this call: a read that began after it is needed.
@@ -1133,6 +1149,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     write,
     compact,
     sync,
+    syncMark: () => begun,
     onCommit(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);

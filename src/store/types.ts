@@ -159,6 +159,18 @@ export interface StoreSpace {
   alarm?: SpaceAlarm;
 }
 
+/** Options of Store.sync. */
+export interface SyncOptions {
+  /**
+   * A `syncMark()` taken when the caller's request arrived. Every write
+   * acknowledged before the request is in any sync begun after that mark, so
+   * such a sync serves this call: the newest one done (at once, no read of
+   * the backing store) or the one in flight. Default: only a sync begun after
+   * this call serves it.
+   */
+  since?: number;
+}
+
 /** A revisioned object store with a change log. */
 export interface Store {
   /** Newest committed revision (0 for an empty store). */
@@ -187,12 +199,17 @@ export interface Store {
   onCommit(listener: () => void): () => void;
   /**
    * Resolves once this store serves every write committed anywhere (by any
-   * process or replica) before the call, to the revision it then serves: a
-   * consistent read is `await sync()` then a read. Backends whose reads are
-   * always current may omit it. Rejects with ServiceUnavailableError when the
-   * backing store cannot answer in time.
+   * process or replica) before the call, or before `options.since`, to the
+   * revision it then serves: a consistent read is `await sync()` then a read.
+   * Backends whose reads are always current may omit it. Rejects with
+   * ServiceUnavailableError when the backing store cannot answer in time.
    */
-  sync?(): Promise<number>;
+  sync?(options?: SyncOptions): Promise<number>;
+  /**
+   * A mark of this moment for `sync({ since })`, taken when a request arrives
+   * (how many syncs have begun). Absent where syncs are not shared.
+   */
+  syncMark?(): number;
   /** Approximate bytes used on disk. */
   size(): number;
   /** Used bytes, quota and the space alarm. Cheap: safe to call on every request. */

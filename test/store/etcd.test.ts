@@ -180,6 +180,48 @@ describe("etcd store: what only etcd has", () => {
     }
   });
 
+  it("sync({ since }) is served by a sync begun after the mark, in flight or done, with no read of its own; one begun before the mark serves nothing", async () => {
+    const prefix = `/sync-since-${process.pid}`;
+    const a = await openEtcdStore(options(prefix, { syncIntervalMs: 0 }));
+    const b = await openEtcdStore(options(prefix, { syncIntervalMs: 0 }));
+    /** Range calls etcd has answered so far (B's syncs are the only ranges in the windows below). */
+    const ranges = async () => {
+      const text = await (await fetch(`${etcd.members[0]!.clientUrl}/metrics`)).text();
+      const line = text
+        .split("\n")
+        .find((l) => l.startsWith("grpc_server_handled_total{") && l.includes('grpc_method="Range"') && l.includes('grpc_code="OK"'));
+      return Number(line?.split(" ").pop() ?? 0);
+    };
+    // The fewest ranges a window saw over the rounds (a window can only gain from anything else reading etcd).
+    const fewest = { sharedThenDone: Infinity, begunBeforeMark: Infinity };
+    try {
+      for (let i = 0; i < 5; i++) {
+        const first = await a.write({ ...k, name: `s${i}` }, (_c, r) => ({ op: "put", object: json(r, { i }) }));
+        let before = await ranges();
+        const mark = b.syncMark!();
+        const inFlight = b.sync!(); // begun after the mark
+        const sharing = b.sync!({ since: mark });
+        assert.equal(await sharing, await inFlight);
+        assert.equal(b.get({ ...k, name: `s${i}` })?.json, first.object, "the shared sync has A's write");
+        assert.equal(await b.sync!({ since: mark }), b.head(), "a sync done since the mark serves at once");
+        fewest.sharedThenDone = Math.min(fewest.sharedThenDone, (await ranges()) - before);
+
+        before = await ranges();
+        const earlier = b.sync!(); // begun before the mark below: it may miss a write acknowledged before it
+        const second = await a.write({ ...k, name: `t${i}` }, (_c, r) => ({ op: "put", object: json(r, { i }) }));
+        const later = b.sync!({ since: b.syncMark!() });
+        await earlier;
+        await later;
+        assert.equal(b.get({ ...k, name: `t${i}` })?.json, second.object, "a sync begun after the mark has the write acknowledged before it");
+        fewest.begunBeforeMark = Math.min(fewest.begunBeforeMark, (await ranges()) - before);
+      }
+      assert.deepEqual(fewest, { sharedThenDone: 1, begunBeforeMark: 2 }, "etcd Range calls per window");
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   it("a write the writer applies from its Txn answer is the change its peer's watch delivers, and its own event is skipped quietly", async () => {
     const prefix = `/own-${process.pid}`;
     const warnings: string[] = [];
