@@ -135,8 +135,10 @@ export class SpaceMonitor {
     const full = NO_SPACE_CODES.has(code) || (SHORT_WRITE_CODES.has(code) && m.diskFreeBytes < NEARLY_FULL_BYTES);
     if (!full) return undefined;
     this.#roomAtFailure = this.#room(m);
-    if (this.#alarm?.kind !== "disk-full") this.#alarm = this.#diskFull(m);
-    return new InsufficientStorageError(this.#alarm!.message, { cause });
+    // The alarm (raised once, logged once) keeps its first message; the error says how much room there is now.
+    const now = this.#diskFull(m);
+    if (this.#alarm?.kind !== "disk-full") this.#alarm = now;
+    return new InsufficientStorageError(now.message, { cause });
   }
 
   #diskFull(m: SpaceMeasure): SpaceAlarm {

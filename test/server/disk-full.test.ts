@@ -201,7 +201,10 @@ describe("a full disk", () => {
         // dd stops with "No space left on device": that is the point
       }
       const victim = [...acknowledged.keys()][0]!;
-      assertStatus(await c.del(`${list}/${victim}`), 507, "InsufficientStorage");
+      const failed = await c.del(`${list}/${victim}`);
+      assertStatus(failed, 507, "InsufficientStorage");
+      // It says how much room there is now, not what there was when the alarm was raised.
+      assert.match(failed.body.message, /full \(0\.\d MiB left/);
       assert.equal((await c.get("/healthz")).status, 200);
       const failures = await metric(c, /^setpoint_store_commit_failures_total (\d+)$/m);
       assert.ok(failures >= 1, "the delete's commit did not fail");
