@@ -91,6 +91,18 @@ function customFinalizerWarnings(t: TypeInfo, o: LooseObject, before: LooseObjec
 const LIST_CHUNK_ITEMS = 500;
 
 /**
+ * Most characters per chunk of text a streaming list hands the socket (a
+ * chunk holds whole items; a bigger item is a chunk of its own). V8 makes a
+ * string over 128 KiB a large object, on pages of its own, and a full GC
+ * frees those that outlived a scavenge. A page of 500 items of 400 bytes
+ * joined into one chunk made 200 of them per 100k-item list: V8's
+ * large-object spaces held 5–18 MiB more after five such lists, which raised
+ * the server's peak RSS by 28–34 MiB, against 12–13 MiB in chunks of this
+ * size. 32 Ki characters stay under 128 KiB even as two-byte text.
+ */
+const LIST_CHUNK_CHARS = 32 * 1024;
+
+/**
  * The most items after a page that a list's first page counts for kube's
  * `remainingItemCount`; past it the count is left out, as kube may leave it
  * out. Counting reads the key of every item after the page: about 2 ms for
@@ -287,9 +299,13 @@ export class Resources {
     const pinned: ListPlan = { ...plan, revision: page.revision };
     let first = true;
     for (;;) {
-      if (page.items.length > 0) {
-        yield (first ? "" : ",") + page.items.join(",");
+      for (let i = 0; i < page.items.length; ) {
+        let end = i;
+        let chars = 0;
+        while (end < page.items.length && (end === i || chars + page.items[end]!.length <= LIST_CHUNK_CHARS)) chars += page.items[end++]!.length;
+        yield (first ? "" : ",") + (end === i + 1 ? page.items[i]! : page.items.slice(i, end).join(","));
         first = false;
+        i = end;
       }
       if (page.next === undefined) break;
       page = this.#readPage(pinned, page.next, LIST_CHUNK_ITEMS);

@@ -163,6 +163,35 @@ describe("list streaming", () => {
     assert.notEqual(small.headers.get("content-length"), null);
   });
 
+  it("the text comes in chunks of whole items under V8's large-object size; a bigger item is a chunk of its own", async () => {
+    // 500 items of 2 KiB joined into one chunk were 1 MiB strings, each a V8
+    // large object that a full GC alone frees once it outlives a scavenge.
+    const most = 32 * 1024 + 1; // the items' characters and the comma before them
+    const chunks = [...(await t.server.resources.listChunks({ group: GROUP, version: "v1", plural: "items", namespace: "big" }, {}))];
+    const body = chunks.slice(1, -1);
+    assert.ok(body.length > 20_000 / 500, `${body.length} chunks of items`);
+    for (const chunk of body) assert.ok(chunk.length <= most, `a chunk of ${chunk.length} characters`);
+    assert.equal((JSON.parse(chunks.join("")) as { items: unknown[] }).items.length, 20_000);
+
+    const names = ["a-small", "b-big", "c-small"];
+    for (const name of names) {
+      await t.server.store.write({ type: TYPE, namespace: "huge", name }, (_current, revision) => ({
+        op: "put",
+        object: JSON.stringify({
+          apiVersion: `${GROUP}/v1`,
+          kind: "Item",
+          metadata: { name, namespace: "huge", resourceVersion: String(revision) },
+          spec: { pad: "q".repeat(name === "b-big" ? 40_000 : 10) },
+        }),
+      }));
+    }
+    const huge = [...(await t.server.resources.listChunks({ group: GROUP, version: "v1", plural: "items", namespace: "huge" }, {}))].slice(1, -1);
+    assert.deepEqual(
+      huge.map((chunk) => (JSON.parse(`[${chunk.replace(/^,/, "")}]`) as Array<{ metadata: { name: string } }>).map((i) => i.metadata.name)),
+      [["a-small"], ["b-big"], ["c-small"]],
+    );
+  });
+
   it("a client that goes away mid-list stops the reads", async () => {
     reads.length = 0;
     const res = await open(PATH);
