@@ -6,7 +6,7 @@
 // `Mozilla/5.0` (command-line tools and browsers). Watch streams are never
 // indented (kube's streaming serializer is not either).
 //
-// The indenting works on the JSON text, token by token, as Go's json.Indent:
+// The indenting keeps the JSON text's tokens, as Go's json.Indent:
 // two spaces a level, `"key": value`, `{}` and `[]` kept whole, no newline at
 // the end, and every number and string exactly as it was (an integer past
 // 2^53 keeps its digits).
@@ -34,6 +34,20 @@ const BACKSLASH = 0x5c;
 
 /** `json` (one JSON value's text) indented two spaces a level, its tokens unchanged. */
 export function indentJson(json: string): string {
+  // The server's answers are JSON.stringify's text: for those, the native
+  // indent gives the same tokens, about four times faster than the walk below.
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    return json; // not JSON: left as it is
+  }
+  if (JSON.stringify(value) === json) return JSON.stringify(value, null, 2);
+  return indentTokens(json);
+}
+
+/** indentJson by walking the text, for JSON that JSON.stringify would write otherwise (other spacing, numbers as `1.0` or past 2^53). */
+function indentTokens(json: string): string {
   const out: string[] = [];
   let depth = 0;
   /** An opening bracket was written and its newline is due unless the next token closes it. */
