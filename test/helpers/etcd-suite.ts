@@ -13,9 +13,15 @@ import { nodeEntry } from "./node-entry.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
-/** A test that runs `files` (repository-relative) on etcd, one after the other, and passes when all of them pass and at least `minPass` tests ran. */
-export function passesOnEtcd(files: string[], minPass: number): void {
-  it(`passes ${files.length} files with SETPOINT_TEST_STORE=etcd: ${files.map((f) => f.replace(/^test\/server\//, "")).join(", ")}`, async () => {
+/**
+ * A test that runs `files` (repository-relative) on etcd, one after the other,
+ * and passes when all of them pass and at least `minPass` tests ran. Each test
+ * server is `replicas` replicas (default 2); 1 for files that check what each
+ * server process holds on its own (per-client caps, a spy on its store).
+ */
+export function passesOnEtcd(files: string[], minPass: number, replicas = 2): void {
+  const named = files.map((f) => f.replace(/^test\/server\//, "")).join(", ");
+  it(`passes ${files.length} files with SETPOINT_TEST_STORE=etcd, ${replicas} replica${replicas === 1 ? "" : "s"}: ${named}`, async () => {
     assert.ok(files.length >= 1, `found ${files.join(", ")}`);
     const child = spawn(process.execPath, ["--enable-source-maps", "--test", "--test-concurrency=1", "--test-reporter=tap", ...nodeEntry(...files)], {
       cwd: ROOT,
@@ -23,7 +29,7 @@ export function passesOnEtcd(files: string[], minPass: number): void {
       env: {
         ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== "NODE_TEST_CONTEXT")),
         SETPOINT_TEST_STORE: "etcd",
-        SETPOINT_TEST_REPLICAS: "2",
+        SETPOINT_TEST_REPLICAS: String(replicas),
       },
       stdio: ["ignore", "pipe", "pipe"],
     });

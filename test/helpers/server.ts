@@ -32,6 +32,8 @@ export const TEST_REPLICAS = TEST_STORE === "etcd" ? Math.max(1, Number(process.
 
 let etcdStarting: Promise<EtcdCluster> | undefined;
 let prefixes = 0;
+/** The etcd prefix of each data directory a test named, so that a server started again on it sees what the last one wrote. */
+const prefixByDataDir = new Map<string, string>();
 
 /** The test process's etcd (1 member), started on first use and killed when the process exits. */
 export function testEtcd(): Promise<EtcdCluster> {
@@ -66,7 +68,9 @@ async function startReplicated(count: number, opts: Partial<ServerOptions>, extr
     await Promise.all(replicas.map((r) => r.close()));
     throw err;
   }
-  const http = await roundRobinHttp(replicas.map((r) => r.port));
+  // Over TLS the replicas terminate it themselves: each new connection goes to the next replica (TCP), not each request.
+  const tls = replicas[0]!.url.startsWith("https:");
+  const http = tls ? await roundRobinTcp(replicas.map((r) => r.port)) : await roundRobinHttp(replicas.map((r) => r.port));
   const grpc = opts.grpcPort !== undefined && opts.grpcPort >= 0 ? await roundRobinTcp(replicas.map((r) => r.grpcPort)) : undefined;
   const first = replicas[0]!;
   const store: Store = { ...first.store };
@@ -92,7 +96,7 @@ async function startReplicated(count: number, opts: Partial<ServerOptions>, extr
   });
   return {
     ...first,
-    url: `http://127.0.0.1:${http.port}`,
+    url: `${tls ? "https" : "http"}://127.0.0.1:${http.port}`,
     port: http.port,
     grpcPort: grpc?.port ?? -1,
     store,
@@ -130,7 +134,11 @@ export async function startTestServer(opts: Partial<ServerOptions> = {}, extra: 
   const ownDir = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "setpoint-test-"));
   const clock = extra.clock === undefined ? skewedClock() : undefined;
-  const storeOpts = opts.store === undefined && TEST_STORE === "etcd" ? await etcdServerOptions() : {};
+  // On etcd a server restarted on the same data directory (a test of what survives a restart) finds its objects under the same prefix.
+  let prefix: string | undefined;
+  if (opts.dataDir !== undefined) prefix = prefixByDataDir.get(opts.dataDir) ?? `/test-${process.pid}-dir-${prefixByDataDir.size + 1}`;
+  const storeOpts = opts.store === undefined && TEST_STORE === "etcd" ? await etcdServerOptions(prefix) : {};
+  if (prefix !== undefined && storeOpts.store === "etcd") prefixByDataDir.set(opts.dataDir!, prefix);
   const serverOpts: Partial<ServerOptions> = { host: "127.0.0.1", httpPort: 0, grpcPort: -1, logLevel: "error", ...storeOpts, ...opts, dataDir };
   const startExtra = { ...extra, clock: extra.clock ?? clock };
   const server =
