@@ -178,6 +178,8 @@ export function watchList<T extends WatchedObject = WatchedObject>(options: Watc
     if (options.fieldSelector) u.searchParams.set("fieldSelector", options.fieldSelector);
     for (const [k, v] of Object.entries(extra)) u.searchParams.set(k, v);
     if (websocket) u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
+    // A browser's User-Agent gets indented JSON (as from kube-apiserver); this parses it: ask for the compact form.
+    else u.searchParams.set("pretty", "false");
     return u.toString();
   };
 

@@ -77,7 +77,8 @@ export async function request(method: string, path: string, options: { body?: st
   if (options.body !== undefined) headers["content-type"] = options.contentType ?? "application/json";
   let res: Response;
   try {
-    res = await fetch(path, { method, headers, body: options.body });
+    // A browser's User-Agent gets indented JSON, as from kube-apiserver (src/server/pretty.ts): this page parses it, so it asks for the compact form.
+    res = await fetch(`${path}${path.includes("?") ? "&" : "?"}pretty=false`, { method, headers, body: options.body });
   } catch (err) {
     throw new ApiRequestError({ code: 0, reason: "Unreachable", message: `cannot reach the server: ${(err as Error).message}` });
   }

@@ -124,8 +124,15 @@ describe("web console in Chromium", { skip: browserSkipReason() }, () => {
       };
       page.on("request", (r) => note(r.url()));
       page.on("websocket", (w) => note(w.url()));
+      // The page parses its API answers: it asks for them compact, not indented as a browser's User-Agent would get them.
+      const indented: string[] = [];
       page.on("response", (r) => {
         if (r.status() >= 400) refused.push(`${r.status()} ${r.url()}`);
+        if (new URL(r.url()).pathname.startsWith("/apis/") && r.request().resourceType() === "fetch")
+          void r.text().then(
+            (text) => text.startsWith("{\n") && indented.push(r.url()),
+            () => {},
+          );
       });
       page.on("requestfailed", (r) => refused.push(`failed ${r.url()}: ${r.failure()?.errorText}`));
       await page.goto(`${s.url}/ui/`);
@@ -142,6 +149,7 @@ describe("web console in Chromium", { skip: browserSkipReason() }, () => {
       await page.locator('[data-metric="revision"] .card-value', { hasText: /^\d+$/ }).waitFor();
       assert.deepEqual(elsewhere, [], "nothing but the server");
       assert.deepEqual(refused, [], "every request answered");
+      assert.deepEqual(indented, [], "API answers compact (pretty=false)");
       // Chromium's own request for /favicon.ico is not reported as a request, but its 404 is logged: the console names its icon inline.
       assert.deepEqual(errors, [], "no console error, no 404 among them");
     } finally {
