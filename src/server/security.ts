@@ -12,6 +12,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { AsyncLocalStorage } from "node:async_hooks";
 import { timingSafeEqual } from "node:crypto";
+import { isIP } from "node:net";
 import { TLSSocket } from "node:tls";
 import type { Duplex } from "node:stream";
 import type * as grpc from "@grpc/grpc-js";
@@ -55,7 +56,14 @@ import { jsonAnswer } from "./pretty.ts";
 export interface GrpcCall {
   metadata: grpc.Metadata;
   getPeer(): string;
+  getPath?(): string;
   getAuthContext?(): { sslPeerCertificate?: import("node:tls").PeerCertificate } | null;
+}
+
+/** The address of a grpc-js peer (`address:port`, an IPv6 address unbracketed), as an audit event's sourceIPs hold it. */
+function peerAddress(peer: string): string {
+  const at = peer.lastIndexOf(":");
+  return at > 0 && /^\d+$/.test(peer.slice(at + 1)) && isIP(peer.slice(0, at)) !== 0 ? peer.slice(0, at) : peer;
 }
 
 /** A request let through the gate; `done` (idempotent) releases its slot and audits it with the response code (and what the handler noted). */
@@ -405,8 +413,8 @@ export class Security {
       credentials,
       attributes,
       longRunning: verb === "watch",
-      requestURI: `/setpoint.v1.Resources/${verb}`,
-      sourceIP: call.getPeer(),
+      requestURI: call.getPath?.() ?? `/setpoint.v1.Resources/${verb}`,
+      sourceIP: peerAddress(call.getPeer()),
       userAgent: call.metadata.get("user-agent")[0]?.toString(),
       since,
     });

@@ -101,6 +101,14 @@ describe("audit log", () => {
         ["l2", 409, "AlreadyExists"],
       ],
     );
+    // sourceIPs hold addresses, as over HTTP (grpc-js's peer is `address:port`); requestURI is the call's method path.
+    assert.deepEqual(
+      viaGrpc.map((e) => [e.sourceIPs, e.requestURI]),
+      [
+        [["127.0.0.1"], "/setpoint.v1.Resources/Create"],
+        [["127.0.0.1"], "/setpoint.v1.Resources/Create"],
+      ],
+    );
     const missing = events.find((e) => e.responseStatus.code === 404);
     assert.equal(missing.responseStatus.reason, "NotFound");
     assert.equal(missing.objectRef.name, "none");
