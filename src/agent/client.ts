@@ -182,7 +182,7 @@ export class SetpointClient {
   readonly #clock: Clock;
   /** REST calls (status writes); undefined when they go over gRPC. */
   readonly #http: HttpUnary | undefined;
-  /** Calls made, by verb (`list`, `watch`, `get`, …); for tests and metrics. */
+  /** Calls made, by verb (`list`, `watch`, `get`, ...); for tests and metrics. */
   readonly calls: Record<string, number> = {};
 
   constructor(options: ClientOptions) {

@@ -201,7 +201,7 @@ function resourceHandlers(resources: Resources, edge: CallEdge, shuttingDown: ()
         const type = patchTypeOf(r.patchType);
         return resources.patch(ref, type, jsonOf(r.patch, "patch"), r.status ? "status" : undefined);
       },
-      // A status patch is authorized (and counted) as one of `plural/status`, as REST's PATCH …/status.
+      // A status patch is authorized (and counted) as one of `plural/status`, as REST's PATCH .../status.
       (r) => (r?.status ? "/status" : ""),
     ),
     Delete: object<wire.DeleteRequest>("delete", (r) => {
