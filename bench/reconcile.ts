@@ -7,12 +7,15 @@
 // for `--rounds` rounds (round 0 creates them, later rounds update spec).
 //
 //   node --import tsx bench/reconcile.ts [--full] [--systems setpoint,etcd]
-//        [--sequential 300] [--concurrent 100] [--rounds 10]
+//        [--sequential 300] [--concurrent 100] [--rounds 10] [--setpoint-workers 1,3]
 //        [--target URL --grpc-target HOST:PORT --token T]
 //
 // Defaults: 300 sequential (1,000 with --full), 100 concurrent × 10 rounds.
 // The Setpoint agent runs one replica (no leases) with 100 workers, matching
-// the etcd loop, which handles every event as it comes.
+// the etcd loop, which handles every event as it comes. `--setpoint-workers
+// 1,3` runs Setpoint again as that many server processes (with --store etcd,
+// replicas on one etcd): the driver's writes spread over them, the agent and
+// the driver's watch each on one; those results carry `workers`.
 
 import { randomUUID } from "node:crypto";
 import type { ChildProcess } from "node:child_process";
@@ -20,7 +23,7 @@ import type { Etcd3 } from "etcd3";
 import { WebSocket } from "ws";
 import { BENCH_GROUP, HttpClient, currentRevision, ensureBenchType, etcdClient } from "./lib/clients.ts";
 import { runStandalone } from "./lib/main.ts";
-import { intOption, type BenchOptions, type SystemName } from "./lib/options.ts";
+import { intList, intOption, type BenchOptions, type SystemName } from "./lib/options.ts";
 import {
   cpuSeconds,
   peakRssMb,
@@ -77,8 +80,8 @@ interface Driver {
   close(): Promise<void>;
 }
 
-async function setpointDriver(o: BenchOptions): Promise<Driver> {
-  const server = o.target ? remoteSetpoint(o.target, { ...o, grpc: o.grpcTarget }) : await startSetpoint({ grpc: true });
+async function setpointDriver(o: BenchOptions, workers: number): Promise<Driver> {
+  const server = o.target ? remoteSetpoint(o.target, { ...o, grpc: o.grpcTarget }) : await startSetpoint({ grpc: true, workers });
   if (!server.grpc) throw new Error("reconcile: the Setpoint agent needs gRPC (--grpc-target for a remote target)");
   const client = new HttpClient(server.url, { token: o.token, insecure: o.insecure, ca: o.ca, connections: 100 });
   const path = await ensureBenchType(client, "Recon", "recons");
@@ -167,8 +170,14 @@ export async function reconcile(o: BenchOptions): Promise<Result[]> {
   const concurrent = intOption(o, "concurrent", 100);
   const rounds = intOption(o, "rounds", 10);
   const results: Result[] = [];
+  const runs: Array<{ system: Exclude<SystemName, "floor">; workers: number }> = [];
   for (const system of o.systems.filter((s): s is Exclude<SystemName, "floor"> => s !== "floor")) {
-    const d = system === "setpoint" ? await setpointDriver(o) : await etcdDriver();
+    runs.push({ system, workers: 1 });
+    if (system === "setpoint" && !o.target) for (const workers of intList(o, "setpoint-workers", [1]).filter((w) => w > 1)) runs.push({ system, workers });
+  }
+  for (const { system, workers } of runs) {
+    const workersParam: Record<string, number> = workers > 1 ? { workers } : {};
+    const d = system === "setpoint" ? await setpointDriver(o, workers) : await etcdDriver();
     let agent: ChildProcess | undefined;
     try {
       agent = await startAgent(d.agentArgs);
@@ -230,15 +239,16 @@ export async function reconcile(o: BenchOptions): Promise<Result[]> {
       }
 
       // Sequential: create one object, wait for its status, next.
-      note(`reconcile ${system}: ${sequential} sequential`);
-      await measure({ mode: "sequential", objects: sequential }, async (timed) => {
+      const label = workers > 1 ? `${system} (${workers} server processes)` : system;
+      note(`reconcile ${label}: ${sequential} sequential`);
+      await measure({ mode: "sequential", objects: sequential, ...workersParam }, async (timed) => {
         const deadline = Date.now() + 120_000;
         for (let i = 0; i < sequential && Date.now() < deadline; i++) await timed(`s-${i}`, 1, true);
       });
 
       // Concurrent: `concurrent` objects changed at once, `rounds` times.
-      note(`reconcile ${system}: ${concurrent} concurrent × ${rounds} rounds`);
-      await measure({ mode: "concurrent", objects: concurrent, rounds }, async (timed) => {
+      note(`reconcile ${label}: ${concurrent} concurrent × ${rounds} rounds`);
+      await measure({ mode: "concurrent", objects: concurrent, rounds, ...workersParam }, async (timed) => {
         for (let r = 0; r < rounds; r++) {
           await Promise.all(Array.from({ length: concurrent }, (_, i) => timed(`c-${i}`, r, r === 0)));
         }

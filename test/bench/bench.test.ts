@@ -1,4 +1,4 @@
-// The benches run: fan-out at a tiny size against Setpoint only prints one
+// The benches run: fan-out and reconcile at a tiny size against Setpoint only print one
 // well-formed JSON line per result, its delivery check passes, and the table
 // follows. (The full side-by-side run is `npm run bench`.)
 
@@ -67,4 +67,34 @@ test("fan-out with 10 watchers and 10 changes per phase prints valid result line
   assert.equal(total.duplicates, 0);
   assert.equal(total.out_of_order, 0);
   assert.match(stdout, /\| workload \| params \| metric \| Setpoint \| etcd \| floor \| Setpoint\/etcd \| Setpoint\/floor \|/);
+});
+
+test("reconcile at a tiny size: every change reconciled, through one server process and through two (--setpoint-workers 1,2)", {
+  timeout: 200_000,
+}, async () => {
+  const { code, stdout, stderr } = await run(
+    ["bench/reconcile.ts", "--systems", "setpoint", "--sequential", "3", "--concurrent", "2", "--rounds", "2", "--setpoint-workers", "1,2"],
+    190_000,
+  );
+  assert.equal(code, 0, stderr.slice(-3000));
+  const results = stdout
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as Record<string, any>);
+  assert.deepEqual(
+    results.map((r) => [r.workload, r.params.mode, r.params.workers ?? 1]),
+    [
+      ["reconcile", "sequential", 1],
+      ["reconcile", "concurrent", 1],
+      ["reconcile", "sequential", 2],
+      ["reconcile", "concurrent", 2],
+    ],
+  );
+  for (const r of results) {
+    assert.equal(r.system, "setpoint");
+    assert.equal(r.failures, 0, JSON.stringify(r));
+    assert.equal(r.completed, r.params.mode === "sequential" ? 3 : 4, JSON.stringify(r));
+    // Counted over the server process and its workers (too few changes here for a tick of CPU time to show).
+    assert.equal(typeof r.server_cpu_s, "number", JSON.stringify(r));
+  }
 });
