@@ -72,6 +72,11 @@ export interface WatchStats {
 
 const CHUNK = 1000;
 
+/** A watcher's next readLimit: twice what its sink took of the last read, at least 1; doubled after a read it took whole; at most CHUNK. */
+function nextReadLimit(limit: number, taken: number, read: number): number {
+  return taken < read ? Math.max(1, 2 * taken) : Math.min(CHUNK, 2 * limit);
+}
+
 export class WatchHub {
   readonly #store: Store;
   readonly #clock: Clock;
@@ -216,7 +221,7 @@ export class WatchHub {
     this.pump();
     // sendInitialEvents=false without a revision starts at the newest one (kube's "most recent").
     const from = request.resourceVersion || (request.sendInitialEvents === false ? this.#delivered : 0);
-    const w: Watcher = { request, sink, timer: undefined, closed: false, cursor: from, catchingUp: true };
+    const w: Watcher = { request, sink, timer: undefined, closed: false, cursor: from, catchingUp: true, readLimit: CHUNK };
     if (request.sendInitialEvents ?? from === 0) {
       w.initial = { revision: this.#delivered, after: undefined };
       w.cursor = this.#delivered;
@@ -399,7 +404,7 @@ export class WatchHub {
     };
     let page;
     try {
-      page = this.#store.list({ type: r.type, namespace: r.namespace, revision: init.revision, after: init.after, limit: CHUNK, filter });
+      page = this.#store.list({ type: r.type, namespace: r.namespace, revision: init.revision, after: init.after, limit: w.readLimit, filter });
     } catch (err) {
       // The snapshot was compacted while a slow reader was still taking it.
       if (!(err instanceof ExpiredError)) throw err;
@@ -417,9 +422,11 @@ export class WatchHub {
         // Stop mid-page; go on after this object once the sink drains.
         const m = (JSON.parse(json) as { metadata: { namespace?: string; name: string } }).metadata;
         init.after = { namespace: m.namespace ?? "", name: m.name };
+        w.readLimit = nextReadLimit(w.readLimit, i + 1, page.items.length);
         return;
       }
     }
+    w.readLimit = nextReadLimit(w.readLimit, page.items.length, page.items.length);
     if (page.next) {
       init.after = page.next;
       return;
@@ -437,7 +444,7 @@ export class WatchHub {
     if (w.cursor < oldestInWindow) {
       let batch: Change[];
       try {
-        batch = this.#store.changes(w.cursor, CHUNK);
+        batch = this.#store.changes(w.cursor, w.readLimit);
       } catch (err) {
         if (!(err instanceof ExpiredError)) throw err;
         this.#remove(w);
@@ -457,7 +464,8 @@ export class WatchHub {
         }
       }
       // The whole rest of the log was read: nothing else up to the delivered revision.
-      if (i === batch.length && batch.length < CHUNK && w.cursor < this.#delivered) w.cursor = this.#delivered;
+      if (i === batch.length && batch.length < w.readLimit && w.cursor < this.#delivered) w.cursor = this.#delivered;
+      w.readLimit = nextReadLimit(w.readLimit, i, batch.length);
       return !w.closed;
     }
     // From the window: binary search the first event after the cursor.

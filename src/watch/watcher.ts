@@ -68,6 +68,14 @@ export interface Watcher {
   cursor: number;
   /** True until it has caught up with the hub; live events pass it by meanwhile. */
   catchingUp: boolean;
+  /**
+   * Items the next catch-up read takes from the store (a page of the initial
+   * state, or of the log): the hub's chunk, down to about what the sink took
+   * before it filled (so a sink that takes one large object at a time does
+   * not cost a whole chunk's read each time), doubled again after each read
+   * the sink took whole.
+   */
+  readLimit: number;
   /** While sending the initial state: the snapshot's revision and the last key sent. */
   initial?: { revision: number; after: { namespace: string; name: string } | undefined };
 }
