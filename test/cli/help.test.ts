@@ -4,7 +4,7 @@
 // Addresses are rewritten to the test server (127.0.0.1:8080, 10.0.0.5:8080
 // and :9090 alike), --data-dir and --work-dir to scratch folders, and
 // --http-port/--grpc-port to 0, so an example never touches the real ones.
-// Commands that run until stopped (server, up, agent, watch) must start, print
+// Commands that run until stopped (server, up, agent, watch, get -w) must start, print
 // their ready line, and exit 0 on Ctrl-C, as real processes, three at a time.
 // Plain commands that end by themselves run in process through runCli; a line
 // that needs a shell (a pipe) runs in bash. Applies run first and deletes last.
@@ -23,6 +23,13 @@ import { nodeEntry } from "../helpers/node-entry.ts";
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const COMMAND_PATHS = [[], ["server"], ["up"], ["agent"], ["agent", "pipelines"], ["apply"], ["get"], ["describe"], ["delete"], ["watch"], ["wait"], ["logs"]];
 const READY: Record<string, RegExp> = { server: /setpoint-server listening/, up: /Setpoint is up/, agent: /pipeline agent \S+ ready/, watch: /^EVENT\s+NAME/ };
+
+/** The ready line of an example that runs until stopped (a long-running command, or get -w), else undefined. */
+function readyLine(example: string): RegExp | undefined {
+  const command = commandOf(example);
+  if (command === "get" && /\s(-w|--watch|--watch-only)(\s|$)/.test(example)) return /^NAME\s/;
+  return READY[command];
+}
 
 /** The help text of `setpoint ...path --help`, in process. */
 async function help(path: string[]): Promise<string> {
@@ -195,18 +202,18 @@ describe("every example in setpoint --help", () => {
 
   it("then every other example: short ones exit 0; long-running ones get ready and stop cleanly on Ctrl-C", async () => {
     const rest = examples.filter((x) => commandOf(x) !== "apply" && commandOf(x) !== "delete");
-    for (const e of rest.filter((x) => !READY[commandOf(x)])) {
+    for (const e of rest.filter((x) => !readyLine(x))) {
       const r = await runShort(e);
       assert.equal(r.code, 0, `${e}\n${r.output}`);
     }
     // The long-running ones on their own ports and folders: three at a time.
-    const long = rest.filter((x) => READY[commandOf(x)]);
+    const long = rest.filter((x) => readyLine(x));
     let next = 0;
     await Promise.all(
       Array.from({ length: 3 }, async () => {
         while (next < long.length) {
           const e = long[next++]!;
-          await startAndStop(e, commandOf(e), READY[commandOf(e)]!);
+          await startAndStop(e, commandOf(e), readyLine(e)!);
         }
       }),
     );

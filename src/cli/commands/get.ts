@@ -1,7 +1,11 @@
 // `setpoint get TYPE [NAME...]`: a table like kubectl's (NAME, the type's
 // columns, AGE; NAMESPACE first with -A), or the objects as JSON, YAML or
 // bare names. A list follows `continue` pages; a missing NAME is an error
-// (exit 1) after the ones found are printed.
+// (exit 1) after the ones found are printed. With -w/--watch, as kubectl:
+// the current objects, then a line (or document) per change until Ctrl-C
+// (exit 0), resuming across disconnects (../watch-output.ts, ../follow.ts);
+// --watch-only skips the current objects, --output-watch-events says each
+// change's type.
 
 import { Command, Option } from "commander";
 import type { LooseObject } from "../../wire.ts";
@@ -9,6 +13,7 @@ import { addClientOptions, sessionFor, type CliContext } from "../context.ts";
 import { collectionPath, objectPath, objectTypeName, type ResourceInfo } from "../discovery.ts";
 import { ExitError, UsageError } from "../errors.ts";
 import { columnsFor, formatError, objectTable, toJson, toYamlText } from "../printers.ts";
+import { followPrinted } from "../watch-output.ts";
 
 export const OUTPUT_FORMATS = ["json", "yaml", "wide", "name"] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
@@ -29,14 +34,38 @@ export function getCommand(ctx: CliContext): Command {
     )
     .option("-l, --selector <selector>", "label selector, e.g. app=web,tier!=db or 'env in (prod,staging)'")
     .option("-A, --all-namespaces", "list across all namespaces")
-    .addHelpText("after", "\nExamples:\n  setpoint get pipelineruns\n  setpoint get pipelinerun diamond -o yaml\n  setpoint get pipelineruns -A -l app=web");
+    .option("-w, --watch", "after the list, print each change as it happens, until Ctrl-C (exit 0); resumes after a disconnect")
+    .option("--watch-only", "print only the changes from now on, not the current objects (implies --watch)")
+    .option("--output-watch-events", "with --watch, say each change's type: an EVENT column, or {type, object} JSON/YAML documents")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  setpoint get pipelineruns\n  setpoint get pipelinerun diamond -o yaml\n  setpoint get pipelineruns -A -l app=web\n" +
+        "  setpoint get pipelineruns -w\n\n" +
+        "With -w, -o json and yaml print each object (or event) as a document as it changes, -o name a TYPE/NAME line.",
+    );
   addClientOptions(command);
-  command.action(async (type: string, names: string[], opts: { output?: OutputFormat; selector?: string; allNamespaces?: boolean }) => {
+  command.action(async (type: string, names: string[], opts: GetFlags) => {
     if (names.length > 0 && opts.allNamespaces) throw new UsageError("a name cannot be combined with -A: objects are named within a namespace");
     if (names.length > 0 && opts.selector !== undefined) throw new UsageError("names cannot be combined with a label selector (-l)");
+    const watching = opts.watch === true || opts.watchOnly === true;
+    if (watching && names.length > 1) throw new UsageError("-w watches one object or a whole type, not several names: give one NAME, or -l SELECTOR");
+    if (!watching && opts.outputWatchEvents) throw new UsageError("--output-watch-events needs --watch or --watch-only");
     const session = sessionFor(command, ctx);
     const t = await session.discovery.resolve(type);
     const all = opts.allNamespaces === true && t.namespaced;
+    if (watching) {
+      await followPrinted(ctx, session.client, t, {
+        output: opts.output,
+        namespace: all ? undefined : session.namespace,
+        labelSelector: opts.selector,
+        name: names[0],
+        mustExist: true,
+        events: opts.outputWatchEvents === true,
+        changesOnly: opts.watchOnly === true,
+        signal: ctx.interrupted(),
+      });
+      return;
+    }
     if (names.length === 0) {
       const list = await session.client.listAll(collectionPath(t, all ? undefined : session.namespace), { labelSelector: opts.selector });
       printObjects(ctx, t, list.items, { output: opts.output, allNamespaces: all, list, namespace: session.namespace });
@@ -56,6 +85,15 @@ export function getCommand(ctx: CliContext): Command {
     if (failed) throw new ExitError(1);
   });
   return command;
+}
+
+interface GetFlags {
+  output?: OutputFormat;
+  selector?: string;
+  allNamespaces?: boolean;
+  watch?: boolean;
+  watchOnly?: boolean;
+  outputWatchEvents?: boolean;
 }
 
 interface PrintOptions {

@@ -1,0 +1,91 @@
+// Prints a followed collection (./follow.ts) as `kubectl get -w` does, for
+// `setpoint get -w` and `setpoint watch`: the current objects, then one line
+// (or document) per change until the signal aborts. As a table (columns
+// sized for the current objects, widened and the header repeated when a
+// later cell needs more room), as JSON or YAML documents, or as TYPE/NAME
+// lines (YAML documents each after `---`); with `events`, each change says
+// its type (an EVENT column, or `{type, object}` documents). Reconnects and
+// relists go to stderr.
+
+import { stringify as toYaml } from "yaml";
+import type { ApiClient } from "./client.ts";
+import type { CliContext } from "./context.ts";
+import { collectionPath, objectTypeName, typeName, type ResourceInfo } from "./discovery.ts";
+import { ExitError } from "./errors.ts";
+import { followCollection, type WatchEvent } from "./follow.ts";
+import { columnsFor, toJson } from "./printers.ts";
+import { LineTable, type Column } from "./table.ts";
+
+export interface FollowPrintOptions {
+  /** Default a table; `wide` adds columns; `json`, `yaml` print documents; `name` TYPE/NAME lines. */
+  output?: "wide" | "json" | "yaml" | "name";
+  /** The namespace to follow; undefined: every namespace (a NAMESPACE column). */
+  namespace: string | undefined;
+  labelSelector?: string;
+  /** Only this object. */
+  name?: string;
+  /** With `name`: an object that is not there when the follow starts is an error (NotFound, exit 1), as kubectl get -w NAME. Default false: wait for it. */
+  mustExist?: boolean;
+  /** Say each change's type: an EVENT column, or `{"type", "object"}` documents (kubectl --output-watch-events). Default false. */
+  events?: boolean;
+  /** Skip the current objects, print only later changes (kubectl --watch-only). Default false. */
+  changesOnly?: boolean;
+  /** JSON documents on one line each (a stream for jq) rather than indented as kubectl prints them. Default false. */
+  compactJson?: boolean;
+  /** Stops following (Ctrl-C): the call then resolves. */
+  signal: AbortSignal;
+}
+
+/** Follows objects of `t` and prints them until `options.signal` aborts; throws ExitError(1) for a named object that is not there. */
+export async function followPrinted(ctx: CliContext, client: ApiClient, t: ResourceInfo, options: FollowPrintOptions): Promise<void> {
+  const { output, events = false } = options;
+  const all = options.namespace === undefined && t.namespaced;
+  const own = columnsFor(t, { wide: output === "wide", allNamespaces: all });
+  const columns: Column[] = events ? [{ header: "EVENT", cell: () => "" }, ...own] : own;
+  const row = (e: WatchEvent): string[] => columns.map((c, i) => (events && i === 0 ? e.type : c.cell(e.object, ctx.now())));
+  let table: LineTable | undefined;
+  let headerShown = false;
+  const print = (e: WatchEvent) => {
+    if (output === "name") ctx.out(`${objectTypeName(t)}/${e.object.metadata.name ?? ""}`);
+    else if (output === "json") {
+      const value = events ? e : e.object;
+      ctx.out(options.compactJson ? JSON.stringify(value) : toJson(value));
+    } else if (output === "yaml") {
+      ctx.out(`---\n${toYaml(events ? e : e.object, { lineWidth: 0 }).trimEnd()}`);
+    } else {
+      table ??= new LineTable(columns.map((c) => c.header));
+      if (!headerShown) {
+        headerShown = true;
+        ctx.out(table.header());
+      }
+      ctx.out(table.line(row(e)));
+    }
+  };
+  const stop = new AbortController();
+  let missing = false;
+  await followCollection(client, {
+    path: collectionPath(t, options.namespace),
+    labelSelector: options.labelSelector,
+    fieldSelector: options.name === undefined ? undefined : `metadata.name=${options.name}`,
+    signal: AbortSignal.any([options.signal, stop.signal]),
+    onInitial(initial) {
+      if (options.mustExist && options.name !== undefined && initial.length === 0) {
+        missing = true;
+        stop.abort();
+        return;
+      }
+      // Size the columns for the current objects (and EVENT for its longest value).
+      table = new LineTable(
+        columns.map((c) => c.header),
+        [...(events ? [["MODIFIED"]] : []), ...initial.map(row)],
+      );
+      if (!options.changesOnly) for (const e of initial) print(e);
+    },
+    onEvent: print,
+    onNotice: (message) => ctx.err(message),
+  });
+  if (missing) {
+    ctx.err(`Error from server (NotFound): ${typeName(t)} "${options.name}" not found`);
+    throw new ExitError(1);
+  }
+}
