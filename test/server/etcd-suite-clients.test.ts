@@ -4,8 +4,8 @@
 // keepalive, and security (tokens, client certificates and TLS, RBAC, audit),
 // each test server made of two replicas behind a round-robin front end (over
 // TLS, one that sends each connection to the next replica). With etcd-suite.test.ts
-// and etcd-suite-watch.test.ts, every server file the LMDB server passes,
-// except:
+// and etcd-suite-watch.test.ts (watch, fuzz, fuzz-wire), every server file the
+// LMDB server passes, except:
 // - watch-limit and security/limits check per-client watch caps, which are per
 //   replica as kube-apiserver's are per apiserver, and the watch client's test
 //   (test/client/) restarts its server on the same port: they run on etcd with
