@@ -41,7 +41,8 @@ export function getCommand(ctx: CliContext): Command {
       "after",
       "\nExamples:\n  setpoint get pipelineruns\n  setpoint get pipelinerun diamond -o yaml\n  setpoint get pipelineruns -A -l app=web\n" +
         "  setpoint get pipelineruns -w\n\n" +
-        "With -w, -o json and yaml print each object (or event) as a document as it changes, -o name a TYPE/NAME line.",
+        "With -w, -o json and yaml print each object (or event) as a document as it changes,\n" +
+        "-o name a TYPE/NAME line.",
     );
   addClientOptions(command);
   command.action(async (type: string, names: string[], opts: GetFlags) => {

@@ -34,7 +34,7 @@ export function logsCommand(ctx: CliContext): Command {
   const command = new Command("logs")
     .summary("print the recorded output of a PipelineRun's tasks, attempt by attempt")
     .description(
-      `Prints the output the runner recorded in a PipelineRun's status: the last attempt's tail (up to ${OUTPUT_TAIL_MAX}\n` +
+      `Prints the output the runner recorded in a PipelineRun's status: the last attempt's tail (up to ${OUTPUT_TAIL_MAX} ` +
         `characters) and earlier attempts' tails (up to ${PREVIOUS_OUTPUT_MAX} characters each, the newest ${MAX_PREVIOUS_ATTEMPTS}), each under a header.`,
     )
     .argument("<run>", "PipelineRun name")

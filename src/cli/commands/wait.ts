@@ -117,14 +117,15 @@ In a script: setpoint apply -f run.yaml && setpoint wait pipelinerun/NAME --for=
 --timeout=10m || setpoint logs NAME. After setpoint delete, --for=delete waits until the run's
 finalizer has removed its workspace and the object is gone.
 
-Exit codes: 0 every object met the condition; 1 a timeout (also of a server that does not answer), an object that is not there
-(except with --for=delete), a Succeeded condition that turned False, or a server error; 2 bad usage.`;
+Exit codes: 0 every object met the condition; 1 a timeout (also of a server that does not answer),
+an object that is not there (except with --for=delete), a Succeeded condition that turned False, or
+a server error; 2 bad usage.`;
 
 export function waitCommand(ctx: CliContext): Command {
   const command = new Command("wait")
     .summary("wait until objects meet a condition (a PipelineRun succeeded), as kubectl wait")
     .description(
-      "Waits until every object given meets the --for condition, printing a line for each, or until --timeout\n" +
+      "Waits until every object given meets the --for condition, printing a line for each, or until --timeout " +
         "passes. Follows the objects live and resumes across dropped connections and replicas, as watch does.",
     )
     .argument("<type[/name]>", "resource type, or TYPE/NAME, e.g. pipelinerun/diamond")

@@ -13,8 +13,8 @@ export function watchCommand(ctx: CliContext): Command {
   const command = new Command("watch")
     .summary("print a line for every change to objects of a type, live")
     .description(
-      "Prints the objects of TYPE, then a line for each change, until interrupted (Ctrl-C, exit 0). Resumes from the\n" +
-        "last revision after a disconnect; relists if the server's history no longer has it. The same as\n" +
+      "Prints the objects of TYPE, then a line for each change, until interrupted (Ctrl-C, exit 0). Resumes from the " +
+        "last revision after a disconnect; relists if the server's history no longer has it. The same as " +
         "setpoint get TYPE -w --output-watch-events, with one JSON event per line.",
     )
     .argument("<type>", "resource type, e.g. pipelineruns")
