@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { it } from "node:test";
-import { freePort } from "../helpers/ports.ts";
+import { freePorts } from "../helpers/ports.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const MARK = "test/docs/readme-replicas.test.ts runs this block";
@@ -41,7 +41,7 @@ function groupAlive(pgid: number): boolean {
 
 it("README: three replicas on a local 3-member etcd, as written, on free ports; kill $(jobs -p) stops them all", { timeout: 240_000 }, async () => {
   const body = recipe();
-  const ports = await Promise.all(Array.from({ length: 12 }, () => freePort()));
+  const ports = await freePorts(12);
   const [client, peer, http, grpc] = [0, 3, 6, 9].map((i) => ports.slice(i, i + 3)) as [number[], number[], number[], number[]];
   // The block's port patterns, each checked present so that a changed README fails here instead of running on fixed ports.
   const rewrites: Array<[string, string]> = [

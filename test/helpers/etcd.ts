@@ -10,7 +10,7 @@ import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startPeerProxy, type PeerProxy } from "./peer-proxy.ts";
-import { freePort } from "./ports.ts";
+import { freePorts } from "./ports.ts";
 
 export interface EtcdMember {
   name: string;
@@ -132,8 +132,10 @@ async function startEtcdOnce(options: EtcdOptions): Promise<EtcdCluster> {
   const proxies: PeerProxy[] = [];
   const token = `setpoint-test-${process.pid}-${Date.now()}`;
   const members: EtcdMember[] = [];
+  // Every member's client and peer ports, all different.
+  const ports = await freePorts(2 * size);
   for (let i = 0; i < size; i++) {
-    const [c, p] = [await freePort(), await freePort()];
+    const [c, p] = [ports[2 * i]!, ports[2 * i + 1]!];
     const member: EtcdMember = {
       name: `m${i}`,
       clientUrl: `${tls ? "https" : "http"}://127.0.0.1:${c}`,

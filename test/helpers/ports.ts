@@ -21,3 +21,18 @@ export async function freePort(): Promise<number> {
     if (tries >= 100) throw new Error("test/helpers/ports.ts: no free port found in 20000–31999");
   }
 }
+
+/**
+ * `count` ports free now, all different: freePort's picks are random, so
+ * independent calls (Promise.all of freePort) can return the same port twice,
+ * and the second listener then fails with EADDRINUSE (12 picks: about one
+ * run in 180).
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const ports = new Set<number>();
+  for (let tries = 0; ports.size < count; tries++) {
+    if (tries >= 10 * count + 100) throw new Error(`test/helpers/ports.ts: no ${count} different free ports found`);
+    ports.add(await freePort());
+  }
+  return [...ports];
+}
