@@ -769,6 +769,43 @@ describe("deploy/openshift/ha: replicas on a 3-member etcd", () => {
     assert.equal(env(serverContainer, "SETPOINT_TOKEN")?.valueFrom?.secretKeyRef?.name, "setpoint-token");
   });
 
+  it("servers are secured as the StatefulSet: TLS from the Service's serving certificate (which the Route re-encrypts to), the token file, RBAC, audit, HTTPS probes", () => {
+    const envValue = (c: Container, name: string) => c.env?.find((e) => e.name === name)?.value;
+    const haVolumes = (servers.spec.template.spec as { volumes?: Array<{ name: string; secret?: { secretName: string }; emptyDir?: unknown }> }).volumes ?? [];
+    const volumeOf = (c: Container, file: string) => {
+      const mount = c.volumeMounts?.find((m) => file.startsWith(`${m.mountPath}/`)) ?? assert.fail(`${file} is on a mounted volume`);
+      return { mount, volume: haVolumes.find((v) => v.name === mount.name) ?? assert.fail(`volume ${mount.name}`) };
+    };
+    assert.equal(route.spec.tls?.termination, "reencrypt", "the Route expects the pods to serve TLS");
+    const svc = services.find((x) => x.metadata.name === "setpoint")!;
+    const servingSecret = svc.metadata.annotations?.["service.beta.openshift.io/serving-cert-secret-name"];
+    for (const [variable, key] of [
+      ["SETPOINT_TLS_CERT_FILE", "tls.crt"],
+      ["SETPOINT_TLS_PRIVATE_KEY_FILE", "tls.key"],
+    ] as const) {
+      const file = envValue(serverContainer, variable) ?? assert.fail(`${variable} is set: without TLS the Route's re-encryption fails`);
+      assert.ok(file.endsWith(`/${key}`), `${variable} names ${key}`);
+      assert.equal(volumeOf(serverContainer, file).volume.secret?.secretName, servingSecret, `${file} comes from the serving-certificate Secret`);
+    }
+    const tokenFile = envValue(serverContainer, "SETPOINT_TOKEN_AUTH_FILE") ?? assert.fail("a token file");
+    const tokens = volumeOf(serverContainer, tokenFile);
+    const tokenSecret = tokens.volume.secret?.secretName ?? assert.fail("the token file comes from a Secret");
+    const secret = only("Secret", tokenSecret);
+    assert.ok(tokenFile.slice(tokens.mount.mountPath.length + 1) in { ...secret.data, ...secret.stringData }, `Secret ${tokenSecret} has the file`);
+    // The same security settings as the single-node server, as the server's own parser reads them.
+    const read = (c: Container) =>
+      parseServerArgs([], Object.fromEntries((c.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value])), { version: "0" });
+    const ha = read(serverContainer);
+    const single = read(server);
+    assert.equal(ha.authorizationMode, "RBAC");
+    for (const k of ["tlsCertFile", "tlsPrivateKeyFile", "tokenAuthFile", "authorizationMode"] as const) assert.equal(ha[k], single[k], k);
+    const audit = ha.auditLogPath ?? assert.fail("an audit log");
+    assert.ok(volumeOf(serverContainer, audit).volume.emptyDir, "the audit log is on a writable volume (the root filesystem is read-only)");
+    for (const probe of [serverContainer.readinessProbe, serverContainer.livenessProbe, serverContainer.startupProbe]) {
+      assert.equal((probe?.httpGet as { scheme?: string } | undefined)?.scheme, "HTTPS", "probes speak TLS");
+    }
+  });
+
   it("PodDisruptionBudgets keep etcd's quorum and a serving majority, and select their pods only", () => {
     const pdbs = haDocs.filter((d) => d.kind === "PodDisruptionBudget") as Doc<PdbSpec>[];
     for (const [workload, needAtLeast] of [
@@ -800,8 +837,20 @@ describe("deploy/openshift/ha: replicas on a 3-member etcd", () => {
     const svc = services.find((s) => s.metadata.name === "setpoint")!;
     const httpPort = svc.spec.ports.find((p) => p.name === "http")!.port;
     const grpcPort = svc.spec.ports.find((p) => p.name === "grpc")!.port;
-    assert.equal(flag("--server"), `http://${svc.metadata.name}:${httpPort}`);
-    assert.equal(flag("--grpc"), `${svc.metadata.name}:${grpcPort}`);
+    // The servers serve TLS with the service-serving certificate, issued for <service>.<project>.svc (the image's project).
+    const host = `${svc.metadata.name}.${String(c.image).split("/")[1]}.svc`;
+    assert.equal(flag("--server"), `https://${host}:${httpPort}`);
+    assert.equal(flag("--grpc"), `${host}:${grpcPort}`);
+    // The agents trust the service CA, for HTTPS and WSS (Node) and gRPC (grpc-js), from the bundle's ConfigMap.
+    const caConfigMap = only("ConfigMap", "setpoint-service-ca");
+    assert.equal(caConfigMap.metadata.annotations?.["service.beta.openshift.io/inject-cabundle"], "true");
+    const agentVolumes = (agents.spec.template.spec as { volumes?: Array<{ name: string; configMap?: { name: string } }> }).volumes ?? [];
+    for (const variable of ["NODE_EXTRA_CA_CERTS", "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH"]) {
+      const file = env(c, variable)?.value ?? assert.fail(`${variable} is set`);
+      const mount = c.volumeMounts?.find((m) => file.startsWith(`${m.mountPath}/`)) ?? assert.fail(`${file} is on a mounted volume`);
+      assert.equal(agentVolumes.find((v) => v.name === mount.name)?.configMap?.name, "setpoint-service-ca", `${variable}: the service CA bundle`);
+      assert.equal(file.slice(mount.mountPath.length + 1), "service-ca.crt", `${variable}: the bundle's key`);
+    }
     assert.ok(
       c.volumeMounts?.some((m) => m.mountPath === flag("--work-dir")),
       "the work dir is a mounted volume",
