@@ -9,7 +9,8 @@
 //            keeps only p, with r: the previous revision; o is rebuilt on reading:
 //            one copy of a deleted object instead of two, since format 3)
 //   meta     "head" → newest revision, "compacted" → oldest revision still listable/watchable,
-//            "format" → key format version, "wal" → where the next write-ahead log record goes
+//            "format" → key format version, "wal" → where the next write-ahead log record goes,
+//            "txn" → the LMDB transaction id of the newest commit that moved head or compacted
 //
 // Every write is one LMDB transaction that reads the head, decides, and writes
 // object + log entry + head together, so revisions are gap-free and ordered
@@ -112,8 +113,8 @@ interface Applied {
   synced: Promise<void> | undefined;
   /** Its records could not be logged: LMDB's data file must be synced instead. */
   unlogged: boolean;
-  /** LMDB's newest committed transaction when the batch's own began (its own is the next), if known. */
-  txnBefore: number | undefined;
+  /** The LMDB transaction the batch was committed in. */
+  txn: number;
   /** The store's `quiet` when the batch ran in its transaction. */
   quietAt: Quiet | undefined;
 }
@@ -216,6 +217,13 @@ function toChange(revision: number, r: LogRecord): Change {
 /** How far the write-ahead log grows ahead of its records on a nearly full disk (1 MiB otherwise). */
 const WAL_STEP_NEARLY_FULL = 64 * 1024;
 
+/**
+ * The `meta` key holding the LMDB transaction id of the newest commit that
+ * wrote `head` or `compacted` (written by that commit): a read snapshot tells
+ * which transaction it holds.
+ */
+const TXN = "txn";
+
 /** LMDB's page size here (lmdb-js's default on Linux). */
 const PAGE_BYTES = 4096;
 
@@ -304,6 +312,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
         head = e.revision;
       }
       meta.putSync("head", head);
+      meta.putSync(TXN, root.getWriteTxnId());
       // A gap left by unlogged writes stays marked: the next record still starts a new generation.
       walMeta.putSync("wal", walMeta.get("wal")?.gap ? { ...cursor, gap: true } : cursor);
     });
@@ -336,9 +345,16 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
    * an object of five fields for it (about 4 µs), and the hub's pass after a
    * commit asks four times (head, compacted twice, changes). A commit by
    * another process during the run is then seen from the next one, as if it
-   * had come just after: an answer is at most that old, never wrong (the
-   * batch that compares it inside its write transaction may get an older id,
-   * and then only declines to move the quiet snapshot on).
+   * had come just after: an answer is at most that old, never wrong.
+   *
+   * LMDB writes a commit's meta page a moment before it publishes the commit
+   * to new read snapshots (the reader table's transaction id in the lock
+   * file, set next, under the writer's lock): in that moment this answer is
+   * one transaction ahead of a snapshot taken after it. (A reader racing a
+   * writer process on a loaded machine met it 3 times in 1.7 million reads;
+   * the hub's poll then took a peer's commit for seen and skipped it until
+   * the next commit.) So an id this answers is never taken for what a
+   * snapshot holds: the snapshot's own `txn` stamp says that.
    */
   const lastTxnId = (): number | undefined => {
     if (txnIdNow !== null) return txnIdNow;
@@ -348,7 +364,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   };
   /**
    * What the last fresh snapshot showed (or this process's own commit on top
-   * of it), and LMDB's transaction id then. While that id is still the newest,
+   * of it), and the transaction id it holds. While that id is still the newest,
    * nothing has been committed since, by any process: head() and compacted()
    * answer from here, the hub's read of the changes after a commit stops at
    * the batch it was handed, and the poll skips its look. Each read snapshot
@@ -362,11 +378,19 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   let seenHead = meta.get("head") ?? 0;
   /** Takes a fresh read snapshot; tells the listeners if another process moved the head. */
   const refresh = (): number => {
-    // Read before the snapshot, which is then at least as new: if newer, `quiet` is stale at once, never wrong.
-    const txn = lastTxnId();
+    const newest = lastTxnId();
     root.resetReadTxn();
     const h = meta.get("head") ?? 0;
-    quiet = txn === undefined ? undefined : { id: ++quietIds, txn, head: h, compacted: meta.get("compacted") ?? 0 };
+    // The snapshot holds transaction `txn` (its stamp), and with it
+    // everything up to it. Taken after `newest` was read, it holds at least
+    // newest - 1 (see lastTxnId). A stamp outside that range was written by
+    // an older commit (one by a release that does not stamp, or a copy of the
+    // directory): no quiet snapshot then, every look takes a fresh one.
+    const txn = meta.get(TXN);
+    quiet =
+      newest === undefined || txn === undefined || txn < newest - 1 || txn > newest
+        ? undefined
+        : { id: ++quietIds, txn, head: h, compacted: meta.get("compacted") ?? 0 };
     if (h !== seenHead) {
       seenHead = h;
       notify();
@@ -701,8 +725,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
       rotated: false,
       synced: undefined,
       unlogged: false,
-      // Inside the write transaction: LMDB's writer lock holds every other commit off.
-      txnBefore: lastTxnId(),
+      txn: root.getWriteTxnId(),
       quietAt: quiet,
     };
     let head = meta.get("head") ?? 0;
@@ -754,6 +777,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     applied.head = head;
     if (applied.bytes === 0) return applied;
     meta.putSync("head", head);
+    meta.putSync(TXN, applied.txn);
     if (!wal) return applied;
     const cursor = walMeta.get("wal") ?? { segment: 0, generation: 0, end: 0 };
     const stepBytes = space.nearlyFull() ? WAL_STEP_NEARLY_FULL : undefined;
@@ -826,8 +850,8 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
    */
   function moveQuietOn(applied: Applied): void {
     const at = applied.quietAt;
-    if (at === undefined || at.txn !== applied.txnBefore) return;
-    if (quiet === at) quiet = { id: ++quietIds, txn: at.txn + 1, head: applied.head, compacted: at.compacted, from: at.id };
+    if (at === undefined || at.txn !== applied.txn - 1) return;
+    if (quiet === at) quiet = { id: ++quietIds, txn: applied.txn, head: applied.head, compacted: at.compacted, from: at.id };
     else if (quiet !== undefined && quiet.from === at.id) quiet = { ...quiet, head: Math.max(quiet.head, applied.head) };
   }
 
@@ -902,6 +926,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
         quiet = undefined;
         for (const r of log.getKeys({ start: from, end: to + 1 })) log.removeSync(r);
         if ((meta.get("compacted") ?? 0) < to) meta.putSync("compacted", to);
+        meta.putSync(TXN, root.getWriteTxnId());
       });
       from = to + 1;
     }
