@@ -48,84 +48,144 @@ export function indentJson(json: string): string {
 
 /** indentJson by walking the text, for JSON that JSON.stringify would write otherwise (other spacing, numbers as `1.0` or past 2^53). */
 function indentTokens(json: string): string {
-  const out: string[] = [];
-  let depth = 0;
+  const indenter = new JsonIndenter();
+  const out = indenter.push(json);
+  return indenter.inString ? json : out; // a string that never ends: not JSON, left as it is
+}
+
+/**
+ * Where the string that starts (its first character after the quote) at
+ * `from` in `text` ends (past its closing quote), or -1 if it goes on past
+ * the text; `escaped`: the character at `from` is escaped (a backslash ended
+ * the text before).
+ */
+function stringEnd(text: string, from: number, escaped: boolean): number {
+  for (let at = from; ; ) {
+    const quote = text.indexOf('"', at);
+    if (quote < 0) return -1;
+    let slashes = 0;
+    for (let k = quote - 1; k >= from && text.charCodeAt(k) === BACKSLASH; k--) slashes++;
+    if (slashes === quote - from && escaped) slashes++;
+    if (slashes % 2 === 0) return quote + 1;
+    at = quote + 1;
+  }
+}
+
+/** Whether the text after a string's `from` (all of it inside the string) leaves the next character escaped. */
+function endsEscaped(text: string, from: number, escaped: boolean): boolean {
+  let slashes = 0;
+  for (let k = text.length - 1; k >= from && text.charCodeAt(k) === BACKSLASH; k--) slashes++;
+  if (slashes === text.length - from && escaped) slashes++;
+  return slashes % 2 === 1;
+}
+
+/**
+ * Indents JSON text that comes in pieces (a list streamed to the socket), as
+ * Go's json.Indent: `push` each piece in order, and the outputs joined are
+ * the whole text indented, every token as it was. A piece may end anywhere,
+ * inside a string or a number included.
+ */
+export class JsonIndenter {
+  #depth = 0;
   /** An opening bracket was written and its newline is due unless the next token closes it. */
-  let opened = false;
-  const newline = () => out.push(`\n${"  ".repeat(depth)}`);
-  let i = 0;
-  let start = 0; // the first character of the token run not yet copied
-  const flush = (end: number) => {
-    if (end > start) out.push(json.slice(start, end));
-  };
-  while (i < json.length) {
-    const ch = json.charCodeAt(i);
-    if (ch === QUOTE) {
-      // A string: copied whole, up to its closing quote (one not escaped).
-      let end = i + 1;
-      for (;;) {
-        const next = json.indexOf('"', end);
-        if (next < 0) return json; // not JSON: left as it is
-        let slashes = 0;
-        for (let k = next - 1; json.charCodeAt(k) === BACKSLASH; k--) slashes++;
-        end = next + 1;
-        if (slashes % 2 === 0) break;
+  #opened = false;
+  /** The last piece ended inside a string ... */
+  #inString = false;
+  /** ... right after a backslash that escapes the next character. */
+  #escaped = false;
+
+  /** Whether the text so far ends inside a string. */
+  get inString(): boolean {
+    return this.#inString;
+  }
+
+  /** The indented form of `piece`, the next piece of the text. */
+  push(piece: string): string {
+    const out: string[] = [];
+    let i = 0;
+    if (this.#inString) {
+      const end = stringEnd(piece, 0, this.#escaped);
+      if (end < 0) {
+        this.#escaped = endsEscaped(piece, 0, this.#escaped);
+        return piece;
       }
-      if (opened) {
-        opened = false;
-        newline();
-      }
-      out.push(json.slice(i, end));
+      out.push(piece.slice(0, end));
+      this.#inString = false;
       i = end;
-      start = i;
-      continue;
     }
-    switch (ch) {
-      case 0x7b: // {
-      case 0x5b: // [
+    let start = i; // the first character of the token run not yet copied
+    const flush = (end: number) => {
+      if (end > start) out.push(piece.slice(start, end));
+    };
+    const newline = () => out.push(`\n${"  ".repeat(this.#depth)}`);
+    while (i < piece.length) {
+      const ch = piece.charCodeAt(i);
+      if (ch === QUOTE) {
+        // A string: copied whole, up to its closing quote (one not escaped).
         flush(i);
-        if (opened) newline();
-        out.push(json[i]!);
-        depth++;
-        opened = true;
-        break;
-      case 0x7d: // }
-      case 0x5d: // ]
-        flush(i);
-        depth--;
-        if (!opened) newline();
-        opened = false;
-        out.push(json[i]!);
-        break;
-      case 0x2c: // ,
-        flush(i);
-        out.push(",");
-        newline();
-        break;
-      case 0x3a: // :
-        flush(i);
-        out.push(": ");
-        break;
-      case 0x20:
-      case 0x09:
-      case 0x0a:
-      case 0x0d:
-        flush(i); // whitespace between tokens is dropped
-        break;
-      default:
-        // A number, true, false or null: copied as a run.
-        if (opened) {
-          opened = false;
+        if (this.#opened) {
+          this.#opened = false;
           newline();
         }
-        i++;
+        const end = stringEnd(piece, i + 1, false);
+        if (end < 0) {
+          out.push(piece.slice(i));
+          this.#inString = true;
+          this.#escaped = endsEscaped(piece, i + 1, false);
+          return out.join("");
+        }
+        out.push(piece.slice(i, end));
+        i = end;
+        start = i;
         continue;
+      }
+      switch (ch) {
+        case 0x7b: // {
+        case 0x5b: // [
+          flush(i);
+          if (this.#opened) newline();
+          out.push(piece[i]!);
+          this.#depth++;
+          this.#opened = true;
+          break;
+        case 0x7d: // }
+        case 0x5d: // ]
+          flush(i);
+          this.#depth--;
+          if (!this.#opened) newline();
+          this.#opened = false;
+          out.push(piece[i]!);
+          break;
+        case 0x2c: // ,
+          flush(i);
+          out.push(",");
+          newline();
+          break;
+        case 0x3a: // :
+          flush(i);
+          out.push(": ");
+          break;
+        case 0x20:
+        case 0x09:
+        case 0x0a:
+        case 0x0d:
+          flush(i); // whitespace between tokens is dropped
+          break;
+        default:
+          // A number, true, false or null: copied as a run (which may go on in the next piece).
+          if (this.#opened) {
+            this.#opened = false;
+            newline();
+          }
+          i++;
+          continue;
+      }
+      i++;
+      start = i;
     }
-    i++;
-    start = i;
+    flush(i);
+    return out.join("");
   }
-  flush(i);
-  return out.join("");
 }
 
 /** `value` as the JSON answer to `req`: indented if it asks for it. */

@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { indentJson } from "../../../src/server/pretty.ts";
+import { indentJson, JsonIndenter } from "../../../src/server/pretty.ts";
 import { c, created, freshNs, gadget, gadgets, useRestServer, widget, widgets } from "./fixture.ts";
 
 useRestServer();
@@ -68,6 +68,9 @@ describe("?pretty", () => {
     const long = await getWith(`${widgets(ns)}?pretty=true`);
     assert.equal(long.status, 200);
     assert.equal(long.text, JSON.stringify(JSON.parse(plain.text), null, 2));
+    // Streamed as the compact list is (chunked, no Content-Length), not collected whole first.
+    assert.equal(long.headers.get("content-length"), null, "a pretty list past the streaming size streams");
+    assert.equal(plain.headers.get("content-length"), null);
 
     const missing = await getWith(`${widgets(ns)}/nope?pretty=true`);
     assert.equal(missing.status, 404);
@@ -105,5 +108,23 @@ describe("indentJson", () => {
       '{\n  "big": [\n    12345678901234567890,\n    -1e400\n  ]\n}',
       "numbers keep their text",
     );
+  });
+
+  it("gives the same text pushed in pieces (JsonIndenter, for a streamed list) as whole, wherever the pieces end", () => {
+    const texts = [
+      JSON.stringify({ kind: "List", items: [{ a: 'q"\\', b: [1, -2.5e-7, true, null, {}, []] }, { s: '\\\\"x\\' }], metadata: {} }),
+      '{"big":[12345678901234567890,-1e400],"esc":"a\\\\\\"b\\\\","t":true}',
+      ' [ { "k" : "v\\"" } , 10 ] ',
+    ];
+    for (const text of texts) {
+      const whole = indentJson(text);
+      for (let a = 0; a <= text.length; a++) {
+        for (let b = a; b <= text.length; b += 3) {
+          const indenter = new JsonIndenter();
+          const pieces = [text.slice(0, a), text.slice(a, b), text.slice(b)].map((p) => indenter.push(p));
+          assert.equal(pieces.join(""), whole, `${text} cut at ${a} and ${b}`);
+        }
+      }
+    }
   });
 });
