@@ -7,13 +7,17 @@
 
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
+import * as grpc from "@grpc/grpc-js";
+import { loadResourcesService, statusOfError, type UnaryMethod } from "../../src/proto.ts";
 import { COLLECTION, rig, stopRigs, thing } from "../helpers/fault-rig.ts";
 import { checkHistories, createAcked, eventually, ResumingWatcher, type Ack } from "../helpers/history.ts";
+
+const { Client } = loadResourcesService();
 
 describe("faults with replicas on a 3-member etcd", () => {
   afterEach(stopRigs);
 
-  it("quorum lost: writes and lists fail with 503 within their timeout, /readyz fails, open watches stay open and continue", async () => {
+  it("quorum lost: writes and lists fail with 503 (gRPC UNAVAILABLE) within their timeout, /readyz fails, open watches stay open and continue", async () => {
     const r = await rig(2, ["--etcd-request-timeout", "2s"]);
     const [a, b] = r.replicas;
     const from = await r.revision();
@@ -40,6 +44,29 @@ describe("faults with replicas on a 3-member etcd", () => {
       const list = await fetch(replica.url + COLLECTION);
       assert.equal(list.status, 503, await list.text());
       assert.ok(Date.now() - t0 < 12_000, `both failed in ${Date.now() - t0} ms`);
+    }
+    // Over gRPC the same: UNAVAILABLE with the ServiceUnavailable Status, for a create and a list.
+    const g = new Client(a!.grpc, grpc.credentials.createInsecure());
+    try {
+      const ref = { group: "faults.example.com", version: "v1", plural: "things", namespace: "default", name: "" };
+      const unary = <Req, Res>(method: UnaryMethod<Req, Res>, request: Req) =>
+        new Promise<Res>((resolve, reject) =>
+          method.call(g, request, new grpc.Metadata(), { deadline: Date.now() + 20_000 }, (err, res) => (err ? reject(err) : resolve(res!))),
+        );
+      const calls: Array<() => Promise<unknown>> = [
+        () => unary(g.create, { ref, object: Buffer.from(JSON.stringify(thing("lost-grpc"))) }),
+        () => unary(g.list, { ref }),
+      ];
+      for (const attempt of calls) {
+        const err = await attempt().then(
+          () => assert.fail("a gRPC call succeeded without quorum"),
+          (e: grpc.ServiceError) => e,
+        );
+        assert.equal(err.code, grpc.status.UNAVAILABLE, err.message);
+        assert.equal(statusOfError(err)?.reason, "ServiceUnavailable", `${err.message} ${JSON.stringify(err.metadata?.getMap())}`);
+      }
+    } finally {
+      g.close();
     }
     for (const replica of [a!, b!]) {
       let ready = 200;
