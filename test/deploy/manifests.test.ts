@@ -9,8 +9,8 @@
 // needs a server for API discovery.)
 
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, posix, relative } from "node:path";
 import { describe, it } from "node:test";
@@ -19,6 +19,7 @@ import { parseAllDocuments } from "yaml";
 import { parseDuration, parseServerArgs } from "../../src/cli/flags.ts";
 import { defaultServerOptions, type ServerOptions } from "../../src/server/options.ts";
 import { nodeEntry } from "../helpers/node-entry.ts";
+import { freePort } from "../helpers/ports.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const deployDir = join(root, "deploy");
@@ -737,6 +738,43 @@ describe("deploy/openshift/ha: replicas on a 3-member etcd", () => {
       ),
       "each member's data dir is its own claim",
     );
+  });
+
+  it("etcd: each ETCD_* variable of a member is one etcd recognizes (etcd, started with them, says so)", async () => {
+    assert.deepEqual(etcdContainer.command, ["etcd"], "the member's settings are all in its environment");
+    const pod = `${etcdSet.metadata.name}-0`;
+    const settings = envOf(etcdContainer, pod);
+    const names = Object.keys(settings).filter((k) => k.startsWith("ETCD_"));
+    assert.ok(names.length >= 8, names.join(", "));
+    // The same names on loopback (the values that name hosts and the data dir rewritten): a member of a cluster of its own.
+    const dir = mkdtempSync(join(tmpdir(), "setpoint-deploy-etcd-"));
+    const [client, peer] = [`http://127.0.0.1:${await freePort()}`, `http://127.0.0.1:${await freePort()}`];
+    const local: Record<string, string> = {
+      ...settings,
+      ETCD_DATA_DIR: join(dir, "data"),
+      ETCD_LISTEN_CLIENT_URLS: client,
+      ETCD_ADVERTISE_CLIENT_URLS: client,
+      ETCD_LISTEN_PEER_URLS: peer,
+      ETCD_INITIAL_ADVERTISE_PEER_URLS: peer,
+      ETCD_INITIAL_CLUSTER: `${pod}=${peer}`,
+    };
+    assert.deepEqual(Object.keys(local).sort(), Object.keys(settings).sort(), "only values were rewritten");
+    const child = spawn("etcd", [], { env: { PATH: process.env.PATH, ...local }, stdio: ["ignore", "ignore", "pipe"] });
+    let log = "";
+    child.stderr!.on("data", (d: Buffer) => (log += d.toString()));
+    // etcd 3.4 and 3.5 log each ETCD_* variable it reads as "recognized and used", and each other one as "unrecognized".
+    const seen = (name: string) => new RegExp(`(recognized and used|unrecognized) environment variable ${name}=`).test(log);
+    try {
+      const deadline = Date.now() + 20_000;
+      while (!names.every(seen) && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      for (const name of names)
+        assert.match(log, new RegExp(`recognized and used environment variable ${name}=`), `etcd reads ${name}:\n${log.slice(0, 3000)}`);
+      assert.doesNotMatch(log, /unrecognized environment variable/);
+    } finally {
+      child.kill("SIGKILL");
+      await new Promise((r) => (child.exitCode === null && child.signalCode === null ? child.once("exit", r) : r(undefined)));
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("servers: 3 replicas that run --store etcd on exactly the etcd members' client URLs, ready on /readyz", () => {
