@@ -48,7 +48,9 @@ contexts: [{name: c, context: {cluster: s, user: u}}]
   }
 });
 
-test("a bench's --help lists the options and exits 0; a bad option is one clear line and exit 2", { timeout: 60_000 }, async () => {
+// Each case starts tsx processes that compile the benches: seconds on a quiet machine, more than a
+// minute at a load average of 25 (seen in a full-suite run beside other work), hence the bounds.
+test("a bench's --help lists the options and exits 0; a bad option is one clear line and exit 2", { timeout: 240_000 }, async () => {
   const help = await runBench("bench/run.ts", ["--help"]);
   assert.equal(help.code, 0, help.stderr);
   assert.match(help.stdout, /--systems a,b/);
@@ -63,7 +65,7 @@ test("a bench's --help lists the options and exits 0; a bad option is one clear 
   assert.doesNotMatch(only.stderr, /\n\s+at /);
 });
 
-test("the benches that run on their own (store, auth) have a --help and refuse bad values in one line", { timeout: 60_000 }, async () => {
+test("the benches that run on their own (store, auth) have a --help and refuse bad values in one line", { timeout: 240_000 }, async () => {
   for (const bench of ["bench/store-writes.ts", "bench/store-keys.ts", "bench/auth.ts"]) {
     const help = await runBench(bench, ["--help"]);
     assert.equal(help.code, 0, help.stderr);
