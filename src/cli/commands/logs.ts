@@ -5,13 +5,20 @@
 // Every attempt of every task (or of TASK), in graph order, each under a
 // `==> task attempt N (phase, exit) <==` header; with --attempt N, that
 // attempt's output alone, as is (TASK required).
+// With -f, follows the run (../follow.ts, resuming across disconnects) and
+// prints what each new version of its status adds (../log-follower.ts) until
+// the run finishes: exit 0 if it Succeeded, 1 if it Failed or was Cancelled
+// (kubectl logs -f and tkn pipelinerun logs -f exit 0 either way; a script
+// that follows a run wants its outcome, as `setpoint wait` gives it).
 
 import { Command } from "commander";
 import type { LooseObject } from "../../wire.ts";
-import { addClientOptions, sessionFor, type CliContext } from "../context.ts";
-import { objectPath } from "../discovery.ts";
-import { CliError, ServerError, UsageError } from "../errors.ts";
-import { attemptHeader, orderedTasks, taskAttempts } from "../pipelinerun-view.ts";
+import { addClientOptions, sessionFor, type CliContext, type Session } from "../context.ts";
+import { collectionPath, objectPath } from "../discovery.ts";
+import { CliError, ExitError, ServerError, UsageError } from "../errors.ts";
+import { followCollection } from "../follow.ts";
+import { LogFollower } from "../log-follower.ts";
+import { attemptHeader, orderedTasks, runPhase, taskAttempts } from "../pipelinerun-view.ts";
 import {
   MAX_PREVIOUS_ATTEMPTS,
   OUTPUT_TAIL_MAX,
@@ -40,10 +47,21 @@ export function logsCommand(ctx: CliContext): Command {
     .argument("<run>", "PipelineRun name")
     .argument("[task]", "only this task")
     .option("--attempt <n>", "only this attempt of TASK (1 is the first), without a header")
-    .addHelpText("after", "\nExamples:\n  setpoint logs diamond\n  setpoint logs diamond unit-tests\n  setpoint logs flaky test --attempt 1");
+    .option("-f, --follow", "keep printing new output as the run records it, until the run finishes (exit 0 if it succeeded, 1 if not)")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  setpoint logs diamond\n  setpoint logs diamond unit-tests\n  setpoint logs flaky test --attempt 1\n  setpoint logs -f diamond\n\n" +
+        "With -f: each attempt's new lines as its status records them (every second or so while it runs), under its\n" +
+        "header again whenever the output switches to another attempt. The status keeps only the last\n" +
+        `${OUTPUT_TAIL_MAX} characters of a running attempt's output: when more was written between two updates, a line\n` +
+        "on stderr says output was skipped. Exit codes with -f: 0 the run Succeeded; 1 it Failed or was Cancelled\n" +
+        "(unlike kubectl logs -f and tkn pipelinerun logs -f, which exit 0 either way), was deleted, or an error;\n" +
+        "Ctrl-C stops following with exit 0.",
+    );
   addClientOptions(command);
-  command.action(async (run: string, task: string | undefined, opts: { attempt?: string }) => {
+  command.action(async (run: string, task: string | undefined, opts: { attempt?: string; follow?: boolean }) => {
     let only: number | undefined;
+    if (opts.attempt !== undefined && opts.follow) throw new UsageError("--attempt prints one recorded attempt; it cannot be combined with -f");
     if (opts.attempt !== undefined) {
       if (task === undefined) throw new UsageError("--attempt needs a TASK: setpoint logs RUN TASK --attempt N");
       only = Number(opts.attempt);
@@ -62,6 +80,10 @@ export function logsCommand(ctx: CliContext): Command {
     const tasks = orderedTasks(o).map((t) => t.name);
     if (task !== undefined && !tasks.includes(task)) {
       throw new CliError(`PipelineRun ${JSON.stringify(run)} has no task ${JSON.stringify(task)}; its tasks: ${tasks.join(", ") || "<none>"}`);
+    }
+    if (opts.follow) {
+      await followLogs(ctx, session, o, { run, task });
+      return;
     }
     if (task !== undefined && only !== undefined) {
       const attempts = taskAttempts(o, task);
@@ -89,4 +111,48 @@ export function logsCommand(ctx: CliContext): Command {
       ctx.err(task === undefined ? `PipelineRun ${JSON.stringify(run)}: no task has recorded output yet` : `task ${task} of ${run} has not started yet`);
   });
   return command;
+}
+
+const FINISHED = new Set(["Succeeded", "Failed", "Cancelled"]);
+
+/** Prints the run's output, then what each later version adds, until it finishes; throws ExitError(1) unless it Succeeded. */
+async function followLogs(ctx: CliContext, session: Session, first: LooseObject, o: { run: string; task: string | undefined }): Promise<void> {
+  const follower = new LogFollower({ task: o.task, out: ctx.out, notice: ctx.err });
+  let last = first;
+  let deleted = false;
+  const stop = new AbortController();
+  const seen = (run: LooseObject) => {
+    follower.update(run);
+    last = run;
+    if (FINISHED.has(runPhase(run))) stop.abort();
+  };
+  seen(first);
+  if (!stop.signal.aborted) {
+    await followCollection(session.client, {
+      path: collectionPath(PIPELINE_RUNS, session.namespace),
+      fieldSelector: `metadata.name=${o.run}`,
+      signal: AbortSignal.any([ctx.interrupted(), stop.signal]),
+      onInitial(events) {
+        if (events.length === 0) {
+          deleted = true;
+          stop.abort();
+        }
+        for (const e of events) seen(e.object);
+      },
+      onEvent(e) {
+        if (e.type !== "DELETED") return seen(e.object);
+        deleted = true;
+        stop.abort();
+      },
+      onNotice: (message) => ctx.err(message),
+    });
+  }
+  if (deleted) throw new CliError(`PipelineRun ${JSON.stringify(o.run)} was deleted before it finished`);
+  const phase = runPhase(last);
+  if (!FINISHED.has(phase)) return; // Ctrl-C
+  if (phase !== "Succeeded") {
+    const message = typeof last.status?.message === "string" && last.status.message !== "" ? `: ${last.status.message}` : "";
+    ctx.err(`error: PipelineRun ${JSON.stringify(o.run)} ${phase}${message}`);
+    throw new ExitError(1);
+  }
 }

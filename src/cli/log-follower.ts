@@ -1,0 +1,105 @@
+// What `setpoint logs -f` prints as a PipelineRun's status changes: for each
+// task attempt, the output recorded since the last version seen, whole lines
+// at a time (a line still being written waits for its end, or for its attempt
+// to end), under tail's `==> task attempt N (phase) <==` header whenever the
+// output printed switches to another attempt.
+// The status keeps only a tail of each attempt's output (OUTPUT_TAIL_MAX
+// characters, PREVIOUS_OUTPUT_MAX once the attempt is over), so a newer
+// version is matched to the last one by text: the longest end of the old that
+// begins the new is what both hold, the rest is new. When they share too
+// little, more was written between two versions than the tail keeps: what
+// was in between is lost, and the caller is told so. Text that repeats
+// exactly across the whole overlap can make a little new output look old.
+
+import { OUTPUT_TAIL_MAX } from "../pipelines/resource-type.ts";
+import type { LooseObject } from "../wire.ts";
+import { attemptHeader, orderedTasks, taskAttempts, type AttemptLog } from "./pipelinerun-view.ts";
+
+/** The least overlap taken as proof that two tails are the same text, not a coincidence (a newline, a common word). */
+export const MIN_OVERLAP = 16;
+
+/**
+ * What `next` (a newer tail of some output) adds to `prev` (an older tail of
+ * it): `added`, and whether output between the two may be missing (`gap`).
+ */
+export function newText(prev: string, next: string): { added: string; gap: boolean } {
+  if (next.startsWith(prev)) return { added: next.slice(prev.length), gap: false };
+  const k = overlap(prev, next);
+  return k > 0 ? { added: next.slice(k), gap: false } : { added: next, gap: true };
+}
+
+/** The longest k (at least MIN_OVERLAP, or all of a shorter `next`) such that `prev` ends with next's first k characters; 0 if none. */
+function overlap(prev: string, next: string): number {
+  const probeLength = Math.min(MIN_OVERLAP, next.length);
+  if (probeLength === 0) return 0;
+  const probe = next.slice(0, probeLength);
+  // The leftmost start in prev gives the longest overlap; the overlap cannot be longer than next.
+  for (let at = prev.indexOf(probe, Math.max(0, prev.length - next.length)); at >= 0; at = prev.indexOf(probe, at + 1)) {
+    if (next.startsWith(prev.slice(at))) return prev.length - at;
+  }
+  return 0;
+}
+
+interface Seen {
+  /** The attempt's output as the last version recorded it. */
+  output: string;
+  /** Its text after the last newline printed, held until the line ends or the attempt does. */
+  partial: string;
+}
+
+/** Prints the new output of a PipelineRun's attempts, version after version. */
+export class LogFollower {
+  readonly #task: string | undefined;
+  readonly #out: (text: string) => void;
+  readonly #notice: (text: string) => void;
+  readonly #seen = new Map<string, Seen>();
+  /** The attempt whose header was printed last (`task#attempt`). */
+  #current: string | undefined;
+  #printed = false;
+
+  /**
+   * `task`: only this task's attempts (default every task, in graph order).
+   * `out` prints a line of output; `notice` a line about it (skipped text).
+   */
+  constructor(options: { task?: string; out(text: string): void; notice(text: string): void }) {
+    this.#task = options.task;
+    this.#out = options.out;
+    this.#notice = options.notice;
+  }
+
+  /** Prints what `run` (a newer version than the last one given) adds. */
+  update(run: LooseObject): void {
+    const tasks = this.#task === undefined ? orderedTasks(run).map((t) => t.name) : [this.#task];
+    for (const task of tasks) {
+      for (const a of taskAttempts(run, task)) this.#attempt(task, a);
+    }
+  }
+
+  #attempt(task: string, a: AttemptLog): void {
+    const key = `${task}#${a.attempt}`;
+    const output = a.output ?? "";
+    const seen = this.#seen.get(key);
+    const { added, gap } = seen === undefined ? { added: output, gap: false } : newText(seen.output, output);
+    const ended = a.phase !== "Running" && a.phase !== "Pending";
+    let text = (seen?.partial ?? "") + added;
+    this.#seen.set(key, { output, partial: "" });
+    if (!ended) {
+      const cut = text.lastIndexOf("\n") + 1;
+      this.#seen.get(key)!.partial = text.slice(cut);
+      text = text.slice(0, cut);
+    }
+    if (text === "" && !gap) return;
+    if (this.#current !== key) {
+      if (this.#printed) this.#out("");
+      this.#out(attemptHeader(task, a));
+      this.#current = key;
+      this.#printed = true;
+    }
+    if (gap) {
+      this.#notice(
+        `logs: ${task} attempt ${a.attempt}: some output was skipped: more was written between two updates of the run's status than it keeps (the last ${OUTPUT_TAIL_MAX} characters)`,
+      );
+    }
+    if (text !== "") this.#out(text.replace(/\n$/, ""));
+  }
+}

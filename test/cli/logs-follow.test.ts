@@ -1,0 +1,171 @@
+// `setpoint logs RUN [TASK] -f` (src/cli/commands/logs.ts, src/cli/log-follower.ts):
+// the tail arithmetic on its own (growth, a sliding window, a gap, an attempt's
+// output moving to previousAttempts), then the command against a real server in
+// this process, the test writing the run's status as the runner would: each
+// new line printed once under its attempt's header, a slid window printed
+// from where it was left, a jump past the window said on stderr, and the exit
+// code of the finished run (0 Succeeded, 1 Failed).
+
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { LogFollower, MIN_OVERLAP, newText } from "../../src/cli/log-follower.ts";
+import { OUTPUT_TAIL_MAX, PIPELINE_RUN_RESOURCE_TYPE, PIPELINE_VALIDATORS, PREVIOUS_OUTPUT_MAX } from "../../src/pipelines/resource-type.ts";
+import type { LooseObject } from "../../src/wire.ts";
+import { runSetpointInProcess, type CliResult } from "../helpers/cli.ts";
+import { api, startTestServer, type ApiClient, type TestServer } from "../helpers/server.ts";
+
+/** Numbered lines `from`..`to-1`, each 10 characters: `line 0042\n`. */
+const numbered = (from: number, to: number): string => Array.from({ length: to - from }, (_, i) => `line ${String(from + i).padStart(4, "0")}\n`).join("");
+const tail = (text: string, max = OUTPUT_TAIL_MAX) => text.slice(-max);
+
+describe("newText", () => {
+  it("takes what a growing output added, and what a slid window added past their overlap", () => {
+    assert.deepEqual(newText("a\n", "a\nb\n"), { added: "b\n", gap: false });
+    const all = numbered(0, 1200); // 12,000 characters
+    const before = tail(all.slice(0, 9000));
+    const after = tail(all);
+    assert.deepEqual(newText(before, after), { added: all.slice(9000), gap: false });
+  });
+
+  it("says output was skipped when more than the window was written in between", () => {
+    const all = numbered(0, 2000);
+    const r = newText(tail(all.slice(0, 8000)), tail(all));
+    assert.equal(r.gap, true);
+    assert.equal(r.added, tail(all));
+    // An overlap shorter than MIN_OVERLAP is taken for a coincidence, not for shared text.
+    const shortOverlap = `${"x".repeat(40)}${"y".repeat(MIN_OVERLAP - 1)}`;
+    assert.equal(newText(shortOverlap, `${"y".repeat(MIN_OVERLAP - 1)}zzz`).gap, true);
+  });
+
+  it("finds nothing new when a finished attempt's output shrinks to its previousAttempts tail", () => {
+    const all = numbered(0, 900);
+    assert.deepEqual(newText(tail(all), tail(all, PREVIOUS_OUTPUT_MAX)), { added: "", gap: false });
+    // ...and only the end it had not seen when the attempt wrote more before it ended.
+    assert.deepEqual(newText(tail(all.slice(0, 8500)), tail(all, PREVIOUS_OUTPUT_MAX)), { added: all.slice(8500), gap: false });
+  });
+});
+
+describe("LogFollower", () => {
+  const run = (tasks: Record<string, unknown>): LooseObject =>
+    ({
+      metadata: { name: "r" },
+      spec: { tasks: Object.keys(tasks).map((name) => ({ name, run: "x" })) },
+      status: { tasks },
+    }) as unknown as LooseObject;
+
+  it("prints whole lines, holding a partial one until it ends or its attempt does; a header whenever the attempt printed changes", () => {
+    const out: string[] = [];
+    const f = new LogFollower({ out: (t) => out.push(t), notice: (t) => out.push(`NOTICE ${t}`) });
+    f.update(run({ a: { phase: "Running", attempt: 1, output: "one\ntw" } }));
+    f.update(run({ a: { phase: "Running", attempt: 1, output: "one\ntwo\n" }, b: { phase: "Running", attempt: 1, output: "bee\n" } }));
+    f.update(run({ a: { phase: "Succeeded", attempt: 1, exitCode: 0, output: "one\ntwo\nend" }, b: { phase: "Running", attempt: 1, output: "bee\n" } }));
+    assert.deepEqual(out, [
+      "==> a attempt 1 (Running) <==",
+      "one",
+      "two",
+      "",
+      "==> b attempt 1 (Running) <==",
+      "bee",
+      "",
+      "==> a attempt 1 (Succeeded, exit 0) <==",
+      "end",
+    ]);
+  });
+});
+
+let t: TestServer;
+let c: ApiClient;
+let idle: number;
+const NS = "logsf";
+const runs = `/apis/ci.setpoint.dev/v1/namespaces/${NS}/pipelineruns`;
+
+async function createRun(name: string): Promise<void> {
+  const res = await c.post(runs, {
+    apiVersion: "ci.setpoint.dev/v1",
+    kind: "PipelineRun",
+    metadata: { name },
+    spec: { tasks: [{ name: "a", run: "echo a" }] },
+  });
+  assert.equal(res.status, 201, res.text);
+}
+
+async function status(name: string, s: Record<string, unknown>): Promise<void> {
+  const res = await c.patch(`${runs}/${name}/status`, { status: s });
+  assert.equal(res.status, 200, res.text);
+}
+
+async function until(ok: () => boolean, what: string, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** Starts `setpoint logs ARGS -f` in process and resolves once its watch is open, with its result to come. */
+async function startFollow(args: string[]): Promise<{ result: Promise<CliResult> }> {
+  await until(() => t.server.hub.stats().watchers === idle, "the previous test's watch closes");
+  const result = runSetpointInProcess(["logs", ...args, "-f", "-n", NS, "--server", t.url], { timeoutMs: 30_000 });
+  await Promise.race([until(() => t.server.hub.stats().watchers > idle, "the follow's watch opens"), result]);
+  return { result };
+}
+
+before(async () => {
+  t = await startTestServer({}, { validators: PIPELINE_VALIDATORS });
+  c = api(t.url);
+  const res = await c.post("/apis/setpoint.dev/v1/resourcetypes", PIPELINE_RUN_RESOURCE_TYPE);
+  assert.equal(res.status, 201, res.text);
+  idle = t.server.hub.stats().watchers;
+});
+after(async () => {
+  await t.stop();
+});
+
+describe("setpoint logs -f", () => {
+  it("prints each new line once as the status grows, and exits 0 when the run succeeds", async () => {
+    await createRun("grow");
+    await status("grow", { phase: "Running", tasks: { a: { phase: "Running", attempt: 1, output: "one\n" } } });
+    const { result } = await startFollow(["grow"]);
+    await status("grow", { tasks: { a: { phase: "Running", attempt: 1, output: "one\ntwo\nthr" } } });
+    await status("grow", { tasks: { a: { phase: "Running", attempt: 1, output: "one\ntwo\nthree\n" } } });
+    await status("grow", { phase: "Succeeded", tasks: { a: { phase: "Succeeded", attempt: 1, exitCode: 0, output: "one\ntwo\nthree\nfour\n" } } });
+    const r = await result;
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, "==> a attempt 1 (Running) <==\none\ntwo\nthree\nfour\n");
+    assert.equal(r.stderr, "");
+  });
+
+  it("follows a sliding tail from where it left off, says when text was skipped, and exits 1 when the run failed", async () => {
+    const all = numbered(0, 3000); // 30,000 characters in all; the status holds the last 8,192
+    await createRun("slide");
+    await status("slide", { phase: "Running", tasks: { a: { phase: "Running", attempt: 1, output: tail(all.slice(0, 10_000)) } } });
+    const { result } = await startFollow(["slide", "a"]);
+    await status("slide", { tasks: { a: { phase: "Running", attempt: 1, output: tail(all.slice(0, 15_000)) } } }); // slid 5,000: overlaps
+    await status("slide", { tasks: { a: { phase: "Running", attempt: 1, output: tail(all.slice(0, 25_000)) } } }); // 10,000 more: a gap
+    await status("slide", {
+      phase: "Failed",
+      message: "task a failed: exit code 2",
+      tasks: { a: { phase: "Failed", attempt: 1, exitCode: 2, output: tail(all) } },
+    });
+    const r = await result;
+    assert.equal(r.code, 1, r.stderr);
+    const expected = tail(all.slice(0, 10_000)) + all.slice(10_000, 15_000) + tail(all.slice(0, 25_000)) + all.slice(25_000);
+    assert.equal(r.stdout, `==> a attempt 1 (Running) <==\n${expected}`);
+    assert.equal(
+      r.stderr,
+      `logs: a attempt 1: some output was skipped: more was written between two updates of the run's status than it keeps (the last ${OUTPUT_TAIL_MAX} characters)\n` +
+        'error: PipelineRun "slide" Failed: task a failed: exit code 2\n',
+    );
+  });
+
+  it("exits at once for a finished run; -f with --attempt is bad usage (2)", async () => {
+    await createRun("done");
+    await status("done", { phase: "Succeeded", tasks: { a: { phase: "Succeeded", attempt: 1, exitCode: 0, output: "ok\n" } } });
+    const r = await runSetpointInProcess(["logs", "done", "-f", "-n", NS, "--server", t.url], { timeoutMs: 30_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, "==> a attempt 1 (Succeeded, exit 0) <==\nok\n");
+    const both = await runSetpointInProcess(["logs", "done", "a", "--attempt", "1", "-f", "-n", NS, "--server", t.url]);
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /--attempt prints one recorded attempt; it cannot be combined with -f/);
+  });
+});
