@@ -42,7 +42,7 @@ describe("pipeline agents as processes", () => {
       assert.equal(before.tasks!.slow!.phase, "Running");
 
       await agents[0]!.kill();
-      await waitFor("the interrupted task's process to die with its agent", () => !alive(pid), 5000);
+      await waitFor("the interrupted task's process to die with its agent", () => !alive(pid), 30_000);
       agents.push(await startAgent(env, { identity: "solo" }));
       const run = await waitForPhase(env.http, "crash", "Succeeded", 40_000);
 

@@ -72,7 +72,7 @@ export async function getRun(http: ApiClient, name: string): Promise<Run | undef
 }
 
 /** Polls `check` every 50 ms until it returns something truthy; fails after `timeoutMs` with `what` and the last value seen. */
-export async function waitFor<T>(what: string, check: () => Promise<T> | T, timeoutMs = 20_000): Promise<NonNullable<T>> {
+export async function waitFor<T>(what: string, check: () => Promise<T> | T, timeoutMs = 60_000): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
