@@ -86,10 +86,16 @@ export async function followCollection(client: ApiClient, options: FollowOptions
   };
 
   // A plain (ref'd) timer on purpose: while it waits to relist, it is what keeps the CLI alive.
+  // Its abort listener goes when the timer fires: one kept per retry would pile up on the signal.
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+      const wake = () => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      signal.addEventListener("abort", wake, { once: true });
     });
 
   for (let first = true; !signal.aborted; ) {

@@ -5,6 +5,7 @@
 // differences arrive as ADDED, MODIFIED and DELETED.
 
 import assert from "node:assert/strict";
+import { getEventListeners } from "node:events";
 import { connect, createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { ApiClient } from "../../src/cli/client.ts";
@@ -169,5 +170,36 @@ describe("followCollection", () => {
       rec.notices.some((n) => /relisting/.test(n)),
       JSON.stringify(rec.notices),
     );
+  });
+  it("leaves no abort listener behind per retry: a follow that keeps failing does not grow its signal's listeners", async () => {
+    // Each backoff sleep used to add one and keep it: after 10 retries Node warned of a leak
+    // (MaxListenersExceededWarning on the CLI's stderr) and the list went on growing.
+    proxy.cut(); // refuses every connection until resumed
+    const notices: string[] = [];
+    const stop = new AbortController();
+    const client = new ApiClient({ server: `http://127.0.0.1:${proxy.port}` });
+    const done = followCollection(client, {
+      path: `${base}/namespaces/retry/things`,
+      signal: stop.signal,
+      backoff: { initialMs: 1, maxMs: 1 },
+      onInitial: () => {},
+      onEvent: () => {},
+      onNotice: (m) => notices.push(m),
+    });
+    try {
+      const deadline = Date.now() + 30_000;
+      while (notices.length < 30) {
+        assert.ok(Date.now() < deadline, `only ${notices.length} retries within 30 s: ${JSON.stringify(notices)}`);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      assert.ok(
+        getEventListeners(stop.signal, "abort").length <= 2,
+        `${getEventListeners(stop.signal, "abort").length} abort listeners after ${notices.length} retries`,
+      );
+    } finally {
+      stop.abort();
+      proxy.resume();
+    }
+    await done;
   });
 });
