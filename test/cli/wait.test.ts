@@ -142,7 +142,8 @@ describe("setpoint wait", () => {
     await createRun("unanswered");
     // Discovery passes through to the server; the runs' list is held, never answered: only the
     // --timeout can end it (--request-timeout 10m), and the CLI closes it then (it used to leave it open).
-    // 2 s leaves discovery, answered through the proxy, time to finish first.
+    // 5 s leaves discovery, answered through the proxy, time to finish first even on a loaded
+    // machine (the deadline starts before discovery).
     const held: ServerResponse[] = [];
     let closed = 0;
     const proxy = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -163,14 +164,14 @@ describe("setpoint wait", () => {
       const url = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
       for (const args of [["pipelinerun/unanswered"], ["pipelineruns", "--all"]]) {
         const r = await runSetpointInProcess(
-          ["wait", ...args, "--for=condition=Succeeded", "--timeout=2s", "--request-timeout=10m", "-n", NS, "--server", url],
+          ["wait", ...args, "--for=condition=Succeeded", "--timeout=5s", "--request-timeout=10m", "-n", NS, "--server", url],
           {
             timeoutMs: 30_000,
           },
         );
         expectCode(r, 1);
         assert.equal(r.stdout, "");
-        assert.match(r.stderr, /^error: timed out after 2 s waiting for condition=Succeeded=True on .*: the server has not answered the list$/m);
+        assert.match(r.stderr, /^error: timed out after 5 s waiting for condition=Succeeded=True on .*: the server has not answered the list$/m);
       }
       assert.ok(held.length >= 2, "the lists were held");
       await until(() => closed === held.length, `the CLI closes the held lists (${closed} of ${held.length})`);
