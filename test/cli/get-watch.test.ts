@@ -8,27 +8,19 @@
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
 import { after, before, describe, it } from "node:test";
-import { PIPELINE_RUN_RESOURCE_TYPE, PIPELINE_VALIDATORS } from "../../src/pipelines/resource-type.ts";
 import { exited, LineReader, runSetpointInProcess, spawnSetpoint } from "../helpers/cli.ts";
 import { startCuttingProxy } from "../helpers/cutting-proxy.ts";
-import { api, startTestServer, type ApiClient, type TestServer } from "../helpers/server.ts";
+import { createRun as createRunIn, runsPath, startRunsServer } from "../helpers/pipeline-runs.ts";
+import type { ApiClient, TestServer } from "../helpers/server.ts";
 
 let t: TestServer;
 let c: ApiClient;
 /** The server's own watchers (none of a CLI's). */
 let idle: number;
 const NS = "getw";
-const runs = `/apis/ci.setpoint.dev/v1/namespaces/${NS}/pipelineruns`;
+const runs = runsPath(NS);
 
-async function createRun(name: string): Promise<void> {
-  const res = await c.post(runs, {
-    apiVersion: "ci.setpoint.dev/v1",
-    kind: "PipelineRun",
-    metadata: { name },
-    spec: { tasks: [{ name: "a", run: "echo a" }] },
-  });
-  assert.equal(res.status, 201, res.text);
-}
+const createRun = (name: string) => createRunIn(c, NS, name);
 
 async function setPhase(name: string, phase: string): Promise<void> {
   const res = await c.patch(`${runs}/${name}/status`, { status: { phase } });
@@ -57,10 +49,7 @@ async function document(out: LineReader, from: number): Promise<{ value: any; ne
 }
 
 before(async () => {
-  t = await startTestServer({}, { validators: PIPELINE_VALIDATORS });
-  c = api(t.url);
-  const res = await c.post("/apis/setpoint.dev/v1/resourcetypes", PIPELINE_RUN_RESOURCE_TYPE);
-  assert.equal(res.status, 201, res.text);
+  ({ t, c } = await startRunsServer());
   await createRun("g1");
   idle = t.server.hub.stats().watchers;
 });

@@ -9,10 +9,11 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { LogFollower, MIN_OVERLAP, newText } from "../../src/cli/log-follower.ts";
-import { OUTPUT_TAIL_MAX, PIPELINE_RUN_RESOURCE_TYPE, PIPELINE_VALIDATORS, PREVIOUS_OUTPUT_MAX } from "../../src/pipelines/resource-type.ts";
+import { OUTPUT_TAIL_MAX, PREVIOUS_OUTPUT_MAX } from "../../src/pipelines/resource-type.ts";
 import type { LooseObject } from "../../src/wire.ts";
 import { runSetpointInProcess, type CliResult } from "../helpers/cli.ts";
-import { api, startTestServer, type ApiClient, type TestServer } from "../helpers/server.ts";
+import { createRun as createRunIn, runsPath, startRunsServer, until } from "../helpers/pipeline-runs.ts";
+import type { ApiClient, TestServer } from "../helpers/server.ts";
 
 /** Numbered lines `from`..`to-1`, each 10 characters: `line 0042\n`. */
 const numbered = (from: number, to: number): string => Array.from({ length: to - from }, (_, i) => `line ${String(from + i).padStart(4, "0")}\n`).join("");
@@ -77,29 +78,13 @@ let t: TestServer;
 let c: ApiClient;
 let idle: number;
 const NS = "logsf";
-const runs = `/apis/ci.setpoint.dev/v1/namespaces/${NS}/pipelineruns`;
+const runs = runsPath(NS);
 
-async function createRun(name: string): Promise<void> {
-  const res = await c.post(runs, {
-    apiVersion: "ci.setpoint.dev/v1",
-    kind: "PipelineRun",
-    metadata: { name },
-    spec: { tasks: [{ name: "a", run: "echo a" }] },
-  });
-  assert.equal(res.status, 201, res.text);
-}
+const createRun = (name: string) => createRunIn(c, NS, name);
 
 async function status(name: string, s: Record<string, unknown>): Promise<void> {
   const res = await c.patch(`${runs}/${name}/status`, { status: s });
   assert.equal(res.status, 200, res.text);
-}
-
-async function until(ok: () => boolean, what: string, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 /** Starts `setpoint logs ARGS -f` in process and resolves once its watch is open, with its result to come. */
@@ -111,10 +96,7 @@ async function startFollow(args: string[]): Promise<{ result: Promise<CliResult>
 }
 
 before(async () => {
-  t = await startTestServer({}, { validators: PIPELINE_VALIDATORS });
-  c = api(t.url);
-  const res = await c.post("/apis/setpoint.dev/v1/resourcetypes", PIPELINE_RUN_RESOURCE_TYPE);
-  assert.equal(res.status, 201, res.text);
+  ({ t, c } = await startRunsServer());
   idle = t.server.hub.stats().watchers;
 });
 after(async () => {

@@ -8,28 +8,20 @@ import assert from "node:assert/strict";
 import { createServer, request, type IncomingMessage, type ServerResponse } from "node:http";
 import { createServer as createTcpServer, type AddressInfo, type Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
-import { PIPELINE_RUN_RESOURCE_TYPE, PIPELINE_VALIDATORS } from "../../src/pipelines/resource-type.ts";
 import { exited, runSetpointInProcess, spawnSetpoint, type CliOptions, type CliResult } from "../helpers/cli.ts";
 import { freePort } from "../helpers/ports.ts";
-import { api, startTestServer, type ApiClient, type TestServer } from "../helpers/server.ts";
+import { createRun as createRunIn, runsPath, startRunsServer, until } from "../helpers/pipeline-runs.ts";
+import type { ApiClient, TestServer } from "../helpers/server.ts";
 
 let t: TestServer;
 let c: ApiClient;
 /** The server's own watchers (none of a CLI's). */
 let idle: number;
 const NS = "waiting";
-const runs = `/apis/ci.setpoint.dev/v1/namespaces/${NS}/pipelineruns`;
+const runs = runsPath(NS);
 const cli = (args: string[], options?: CliOptions) => runSetpointInProcess([...args, "-n", NS, "--server", t.url], options);
 
-async function createRun(name: string, labels: Record<string, string> = {}): Promise<void> {
-  const res = await c.post(runs, {
-    apiVersion: "ci.setpoint.dev/v1",
-    kind: "PipelineRun",
-    metadata: { name, labels },
-    spec: { tasks: [{ name: "a", run: "echo a" }] },
-  });
-  assert.equal(res.status, 201, res.text);
-}
+const createRun = (name: string, labels: Record<string, string> = {}) => createRunIn(c, NS, name, labels);
 
 async function finish(name: string, status: "True" | "False" | "Unknown", phase: string, message = ""): Promise<void> {
   const reason = status === "True" ? "Succeeded" : status === "False" ? "Failed" : "Running";
@@ -81,19 +73,8 @@ async function blackHole(): Promise<{ url: string; accepted: number; open: Set<S
 }
 
 /** Resolves once `ok()` holds, polling every 10 ms; rejects with `what` after `ms`. */
-async function until(ok: () => boolean, what: string, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 before(async () => {
-  t = await startTestServer({}, { validators: PIPELINE_VALIDATORS });
-  c = api(t.url);
-  const res = await c.post("/apis/setpoint.dev/v1/resourcetypes", PIPELINE_RUN_RESOURCE_TYPE);
-  assert.equal(res.status, 201, res.text);
+  ({ t, c } = await startRunsServer());
   idle = t.server.hub.stats().watchers;
 });
 after(async () => {
