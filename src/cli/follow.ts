@@ -105,7 +105,10 @@ export async function followCollection(client: ApiClient, options: FollowOptions
     } catch (error) {
       if (signal.aborted) return; // the list was cancelled with the follow
       if (error instanceof ServerError && error.code < 500 && error.code !== 429) throw error;
-      options.onNotice?.(`watch: list failed (${(error as Error).message}); retrying in ${delay} ms`);
+      // Reported once, as a disconnect is: a server down for minutes must not print a line per retry.
+      const problem = `list failed (${(error as Error).message})`;
+      if (problem !== lastProblem) options.onNotice?.(`watch: ${problem}; retrying`);
+      lastProblem = problem;
       await sleep(delay);
       delay = Math.min(maxMs, delay * 2);
       continue;
