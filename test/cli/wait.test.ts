@@ -72,7 +72,6 @@ async function blackHole(): Promise<{ url: string; accepted: number; open: Set<S
   return hole;
 }
 
-/** Resolves once `ok()` holds, polling every 10 ms; rejects with `what` after `ms`. */
 before(async () => {
   ({ t, c } = await startRunsServer());
   idle = t.server.hub.stats().watchers;
