@@ -121,7 +121,8 @@ export function validateObject(
   if (parts.spec && type.specCheck) causes.push(...type.specCheck(o.spec, "spec", old("spec")));
   if (parts.spec && parts.check) causes.push(...parts.check(o, parts.before));
   if (parts.status && type.statusCheck && o.status !== undefined) causes.push(...type.statusCheck(o.status, "status", old("status")));
-  if (causes.length > 0) throw invalid(type, m.name ?? "", causes);
+  // A name that is not a string names no object (kube drops malformed metadata: "").
+  if (causes.length > 0) throw invalid(type, typeof m.name === "string" ? m.name : "", causes);
 }
 
 /** An InvalidError in kube-apiserver's words: `Kind.group "name" is invalid: field: message` (several: `[field: message, …]`). */

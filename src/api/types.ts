@@ -91,14 +91,16 @@ interface ResourceTypeSpec {
  * Throws InvalidError with one cause per bad field.
  */
 export function typeFromResourceType(object: Record<string, unknown>, revision: number): TypeInfo {
-  const metadata = (object.metadata ?? {}) as { name?: string };
+  const metadata = (object.metadata ?? {}) as { name?: unknown };
+  // A name that is not a string names no object ("", as in validateObject).
+  const name = metadata.name === undefined || typeof metadata.name === "string" ? metadata.name : "";
   const spec = object.spec as ResourceTypeSpec | undefined;
   const causes: FieldCause[] = [];
   const bad = (field: string, message: string, reason = "FieldValueInvalid") => causes.push({ field, message, reason });
   if (!spec || typeof spec !== "object" || Array.isArray(spec)) {
     bad("spec", "Required value: spec must be an object", "FieldValueRequired");
-    throw new InvalidError(`ResourceType.${SYSTEM_GROUP} "${metadata.name ?? ""}" is invalid: spec: Required value`, causes, {
-      subject: { kind: "ResourceType", group: SYSTEM_GROUP, name: metadata.name },
+    throw new InvalidError(`ResourceType.${SYSTEM_GROUP} "${name ?? ""}" is invalid: spec: Required value`, causes, {
+      subject: { kind: "ResourceType", group: SYSTEM_GROUP, name: name ?? "" },
     });
   }
   const str = (field: keyof ResourceTypeSpec, re: RegExp, what: string): string => {
@@ -168,8 +170,8 @@ export function typeFromResourceType(object: Record<string, unknown>, revision: 
     }
   }
   if (causes.length > 0) {
-    throw new InvalidError(`ResourceType.${SYSTEM_GROUP} "${metadata.name ?? info.name}" is invalid: ${fieldErrorsMessage(causes)}`, causes, {
-      subject: { kind: "ResourceType", group: SYSTEM_GROUP, name: metadata.name ?? info.name },
+    throw new InvalidError(`ResourceType.${SYSTEM_GROUP} "${name ?? info.name}" is invalid: ${fieldErrorsMessage(causes)}`, causes, {
+      subject: { kind: "ResourceType", group: SYSTEM_GROUP, name: name ?? info.name },
     });
   }
   return info;

@@ -50,9 +50,11 @@ export function statusOf(err: unknown): Status {
   };
   if (e.continue !== undefined) status.metadata.continue = e.continue;
   const details: NonNullable<Status["details"]> = {};
-  if (e.subject.name !== undefined) details.name = e.subject.name;
-  if (e.subject.group !== undefined) details.group = e.subject.group;
-  if (e.subject.kind !== undefined) details.kind = e.subject.kind;
+  // kube's StatusDetails fields are omitempty strings: an empty (or, from a
+  // malformed body, non-string) name is left out, never sent as another type.
+  if (typeof e.subject.name === "string" && e.subject.name !== "") details.name = e.subject.name;
+  if (e.subject.group !== undefined && e.subject.group !== "") details.group = e.subject.group;
+  if (e.subject.kind !== undefined && e.subject.kind !== "") details.kind = e.subject.kind;
   if (e.causes.length > 0) details.causes = e.causes.map((c) => ({ reason: c.reason ?? "FieldValueInvalid", message: c.message, field: c.field }));
   if (e.retryAfterSeconds !== undefined) details.retryAfterSeconds = e.retryAfterSeconds;
   if (Object.keys(details).length > 0) status.details = details;

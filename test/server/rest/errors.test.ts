@@ -301,6 +301,25 @@ describe("errors are Status objects", () => {
     }
   });
 
+  it("a metadata.name that is not a string is 422 naming no object: no details.name (kube omits an empty one), never a non-string client-go cannot decode", async () => {
+    const ns = freshNs();
+    for (const name of [5, true, ["a"], { a: 1 }]) {
+      for (const [path, body] of [
+        [widgets(ns), { spec: { size: 1 }, metadata: { name } }],
+        [
+          "/apis/setpoint.dev/v1/resourcetypes",
+          { spec: { group: "x.example.com", version: "v1", kind: "X", plural: "xs", scope: "Cluster" }, metadata: { name } },
+        ],
+        ["/apis/setpoint.dev/v1/resourcetypes", { metadata: { name } }],
+      ] as const) {
+        const res = await c.post(path, body);
+        assertStatus(res, 422, "Invalid");
+        assert.equal(res.body.details.name, undefined, `${JSON.stringify(name)} at ${path}: ${res.text}`);
+        assert.match(res.body.message, /^\w+\.[\w.]+ "" is invalid: /, res.text);
+      }
+    }
+  });
+
   it("a Status names the object in details", async () => {
     const res = await c.get(`${widgets("x")}/who`);
     assertStatus(res, 404, "NotFound");
