@@ -18,6 +18,7 @@ import { ApiError, BadRequestError, fieldErrorsMessage, InvalidError, NotFoundEr
 import { noteForAudit } from "./audit.ts";
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, coreResources, versionInfo } from "./discovery.ts";
 import type { Metrics } from "./metrics.ts";
+import { implicitNamespace } from "./namespaces.ts";
 import { openApiGroupVersion, openApiRoot } from "./openapi.ts";
 import type { Route } from "./routes.ts";
 import { statusOf, toApiError } from "./status.ts";
@@ -459,6 +460,11 @@ async function serve(ctx: RestContext, call: Call): Promise<number> {
       const doc = discovery(ctx, route, req);
       if (doc === undefined) throw new NotFoundError(`the server could not find the requested resource: ${url.pathname}`);
       send(res, 200, JSON.stringify(doc));
+      return 200;
+    }
+    case "namespace": {
+      if (!isRead) throw methodNotAllowed(method, url.pathname);
+      send(res, 200, JSON.stringify(implicitNamespace(route.name)));
       return 200;
     }
     case "collection":

@@ -5,6 +5,8 @@ import type { ResourceRef } from "../api/resources.ts";
 export type Route =
   | { kind: "healthz" | "readyz" | "livez" | "metrics" | "version" | "api" | "api-v1" | "apis" | "openapi-v3" }
   | { kind: "openapi-group-version"; group: string; version: string }
+  /** `/api/v1/namespaces/NAME`: one implicit namespace (namespaces.ts). */
+  | { kind: "namespace"; name: string }
   | { kind: "group"; group: string }
   | { kind: "group-version"; group: string; version: string }
   | { kind: "collection"; ref: ResourceRef }
@@ -36,7 +38,14 @@ export function parseRoute(pathname: string): Route | undefined {
     const fixed = FIXED[trimmed];
     if (fixed) return fixed;
     const openapi = /^\/openapi\/v3\/apis\/([^/]+)\/([^/]+)$/.exec(trimmed);
-    return openapi ? { kind: "openapi-group-version", group: openapi[1]!, version: openapi[2]! } : undefined;
+    if (openapi) return { kind: "openapi-group-version", group: openapi[1]!, version: openapi[2]! };
+    const namespace = /^\/api\/v1\/namespaces\/([^/]+)$/.exec(trimmed);
+    if (!namespace) return undefined;
+    try {
+      return { kind: "namespace", name: decodeURIComponent(namespace[1]!) };
+    } catch {
+      return undefined;
+    }
   }
   // Split by hand, and read by index rather than by destructuring with rests
   // and splice: every API request parses its path (this is 4x faster).

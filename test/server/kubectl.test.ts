@@ -124,6 +124,31 @@ describe("kubectl", () => {
     assert.equal(whoami.stdout.trim(), "selfsubjectreviews.authentication.k8s.io");
   });
 
+  it("get, describe and label of a missing object in a namespace other than default say the object is not found, as with a cluster", async () => {
+    // kubectl (cli-runtime's Info.Get) asks GET /api/v1/namespaces/NS after a NotFound outside "default" and
+    // prints that answer instead when it is a NotFound: namespaces are implicit here, so every valid one exists.
+    for (const args of [
+      ["get", "pipelinerun", "nope", "-n", "team-a"],
+      ["describe", "pipelinerun", "nope", "-n", "team-a"],
+      ["label", "pipelinerun", "nope", "x=y", "-n", "team-a"],
+    ]) {
+      const r = await kubectl(...args);
+      assert.equal(r.code, 1, r.stdout);
+      assert.equal(r.stderr.trim(), 'Error from server (NotFound): pipelineruns.ci.setpoint.dev "nope" not found', args.join(" "));
+    }
+    const ns = await c.get("/api/v1/namespaces/team-a");
+    assert.equal(ns.status, 200, ns.text);
+    assert.deepEqual(
+      { kind: ns.body.kind, apiVersion: ns.body.apiVersion, name: ns.body.metadata.name, phase: ns.body.status.phase },
+      { kind: "Namespace", apiVersion: "v1", name: "team-a", phase: "Active" },
+    );
+    // A name no namespace can have is kube's NotFound for it.
+    const bad = await c.get("/api/v1/namespaces/Team_A");
+    assert.equal(bad.status, 404, bad.text);
+    assert.deepEqual([bad.body.reason, bad.body.message], ["NotFound", 'namespaces "Team_A" not found']);
+    assert.equal((await c.request("DELETE", "/api/v1/namespaces/team-a")).status, 405);
+  });
+
   it("explain describes the kind and its fields", async () => {
     const top = await kubectl("explain", "pipelineruns");
     assert.equal(top.code, 0, top.stderr);
