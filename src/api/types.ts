@@ -107,6 +107,8 @@ export function typeFromResourceType(object: Record<string, unknown>, revision: 
     const v = spec[field];
     if (typeof v !== "string" || v === "") bad(`spec.${field}`, "Required value", "FieldValueRequired");
     else if (!re.test(v)) bad(`spec.${field}`, `Invalid value: ${JSON.stringify(v)}: ${what}`);
+    // kube checks a CRD's plural, kind (lowercased) and version as DNS-1035 labels: at most 63.
+    else if (v.length > 63) bad(`spec.${field}`, `Invalid value: ${JSON.stringify(v)}: must be no more than 63 bytes`);
     return typeof v === "string" ? v : "";
   };
   const group = spec.group;

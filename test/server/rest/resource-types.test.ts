@@ -148,6 +148,24 @@ describe("resource types", () => {
     assert.deepEqual(fieldSet(res4), ["metadata.name", "spec.version"]);
   });
 
+  it("a plural, kind or version longer than 63 characters is 422, as kube checks each as a DNS-1035 label", async () => {
+    const long = "p".repeat(64);
+    const res = await c.post("/apis/setpoint.dev/v1/resourcetypes", {
+      metadata: { name: `${long}.long.example.com` },
+      spec: { group: "long.example.com", version: `v${"1".repeat(63)}`, kind: `K${"k".repeat(63)}`, plural: long },
+    });
+    assertStatus(res, 422, "Invalid");
+    assert.deepEqual(fieldSet(res), ["spec.kind", "spec.plural", "spec.version"]);
+    assert.match(res.body.message, /spec\.plural: Invalid value: "p{64}": must be no more than 63 bytes/);
+    // 63 is the limit, not past it.
+    const at = "p".repeat(63);
+    const ok63 = await c.post("/apis/setpoint.dev/v1/resourcetypes", {
+      metadata: { name: `${at}.long.example.com` },
+      spec: { group: "long.example.com", version: "v1", kind: `K${"k".repeat(62)}`, plural: at },
+    });
+    assert.equal(ok63.status, 201, ok63.text);
+  });
+
   it("a kind already served in the group and version under another plural is 422 (clients map a kind to one resource)", async () => {
     const res = await c.post("/apis/setpoint.dev/v1/resourcetypes", {
       metadata: { name: `widgets2.${GROUP}` },
