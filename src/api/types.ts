@@ -107,8 +107,6 @@ export function typeFromResourceType(object: Record<string, unknown>, revision: 
     const v = spec[field];
     if (typeof v !== "string" || v === "") bad(`spec.${field}`, "Required value", "FieldValueRequired");
     else if (!re.test(v)) bad(`spec.${field}`, `Invalid value: ${JSON.stringify(v)}: ${what}`);
-    // kube checks a CRD's plural, kind (lowercased) and version as DNS-1035 labels: at most 63.
-    else if (v.length > 63) bad(`spec.${field}`, `Invalid value: ${JSON.stringify(v)}: must be no more than 63 bytes`);
     return typeof v === "string" ? v : "";
   };
   const group = spec.group;
@@ -225,13 +223,19 @@ export function typeNameConflicts(info: TypeInfo, others: readonly TypeInfo[]): 
  * before a rule existed keep loading): its group is a domain with at least
  * one dot, as kube requires of a CRD's group, and not the group of a
  * built-in type (a stored type there would be shadowed by, or sit beside,
- * the built-in ones).
+ * the built-in ones); its plural, kind and version have at most 63
+ * characters, as kube checks each as a DNS-1035 label.
  */
 export function newTypeCauses(info: TypeInfo): FieldCause[] {
-  const bad = (detail: string): FieldCause[] => [
-    { field: "spec.group", message: `Invalid value: ${JSON.stringify(info.group)}: ${detail}`, reason: "FieldValueInvalid" },
-  ];
-  if (!info.group.includes(".")) return bad("should be a domain with at least one dot");
-  if (BUILT_IN_TYPES.some((t) => t.group === info.group)) return bad(`the group ${info.group} is reserved for built-in types`);
-  return [];
+  const causes: FieldCause[] = [];
+  for (const field of ["plural", "kind", "version"] as const) {
+    const v = info[field];
+    if (v.length > 63)
+      causes.push({ field: `spec.${field}`, message: `Invalid value: ${JSON.stringify(v)}: must be no more than 63 bytes`, reason: "FieldValueInvalid" });
+  }
+  const bad = (detail: string) =>
+    causes.push({ field: "spec.group", message: `Invalid value: ${JSON.stringify(info.group)}: ${detail}`, reason: "FieldValueInvalid" });
+  if (!info.group.includes(".")) bad("should be a domain with at least one dot");
+  else if (BUILT_IN_TYPES.some((t) => t.group === info.group)) bad(`the group ${info.group} is reserved for built-in types`);
+  return causes;
 }
