@@ -42,8 +42,9 @@ const leaseSpecSchema = {
   properties: {
     holderIdentity: { type: "string", maxLength: 253 },
     leaseDurationSeconds: { type: "integer", minimum: 1 },
-    acquireTime: { type: "string" },
-    renewTime: { type: "string" },
+    // kube's MicroTime: RFC 3339 (agents write toISOString()).
+    acquireTime: { type: "string", format: "date-time" },
+    renewTime: { type: "string", format: "date-time" },
     leaseTransitions: { type: "integer", minimum: 0 },
   },
 };

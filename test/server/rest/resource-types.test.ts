@@ -418,7 +418,12 @@ describe("built-in Lease", () => {
     const bad = await c.post(path, { metadata: { name: "bad" }, spec: { holderIdentity: 5, leaseDurationSeconds: "long" } });
     assertStatus(bad, 422, "Invalid");
     assert.deepEqual(fieldSet(bad), ["spec.holderIdentity", "spec.leaseDurationSeconds"]);
-    assert.deepEqual(names(await ok(c.get(path))), ["leader"]);
+    // acquireTime and renewTime are times (kube's MicroTime), in RFC 3339 with or without fractions.
+    const badTimes = await c.post(path, { metadata: { name: "bad-times" }, spec: { acquireTime: "yesterday", renewTime: "1700000000" } });
+    assertStatus(badTimes, 422, "Invalid");
+    assert.deepEqual(fieldSet(badTimes), ["spec.acquireTime", "spec.renewTime"]);
+    await created(c.post(path, { metadata: { name: "micro" }, spec: { acquireTime: "2026-11-25T10:00:00.123456Z", renewTime: "2026-11-25T10:00:00Z" } }));
+    assert.deepEqual(names(await ok(c.get(path))), ["leader", "micro"]);
   });
 });
 
