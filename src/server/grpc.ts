@@ -12,6 +12,7 @@
 
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
+import { checkJsonNumbers } from "../api/json-numbers.ts";
 import { patchTypeOf } from "../api/patch.ts";
 import { encodeContinue, type RawQuery } from "../api/query.ts";
 import type { ListPage, ReadOptions, ResourceRef, Resources } from "../api/resources.ts";
@@ -299,13 +300,17 @@ function refOf(ref: wire.ResourceRef | null | undefined, needName: boolean): Res
 function jsonOf(bytes: Uint8Array | null | undefined, field: string): unknown {
   if (!bytes || bytes.length === 0) return undefined;
   if (bytes.length > MAX_BODY_BYTES) throw new ApiError("RequestEntityTooLarge", `${field} too large: at most ${MAX_BODY_BYTES} bytes`);
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("utf8");
+  let value: unknown;
   try {
-    return JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("utf8"));
+    value = JSON.parse(text);
   } catch (err) {
     throw new BadRequestError(`invalid JSON in ${field}: ${(err as Error).message}`, {
       causes: [{ field, message: "invalid JSON", reason: "FieldValueInvalid" }],
     });
   }
+  checkJsonNumbers(text, field);
+  return value;
 }
 
 /**

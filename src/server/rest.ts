@@ -10,6 +10,8 @@ import type { Logger } from "pino";
 import type { TypeRegistry } from "../api/registry.ts";
 import type { DeleteOptions, ReadOptions, ResourceRef, Resources, WriteOptions } from "../api/resources.ts";
 import { duplicateFields, parseFieldValidation } from "../api/field-validation.ts";
+import { checkJsonNumbers, exactYamlNumbers } from "../api/json-numbers.ts";
+import { checkDepth } from "../api/object.ts";
 import { patchTypeOf } from "../api/patch.ts";
 import type { RawQuery } from "../api/query.ts";
 import type { Clock } from "../clock.ts";
@@ -298,13 +300,17 @@ async function readJson(req: IncomingMessage, allowYaml: boolean, fields?: Write
   const type = (req.headers["content-type"] ?? "application/json").split(";")[0]!.trim().toLowerCase();
   const text = buf.toString("utf8");
   if (allowYaml && (type === "application/yaml" || type === "application/x-yaml" || type === "text/yaml")) {
+    let value: unknown;
     try {
-      return parseYaml(text, { logLevel: "error" }); // a client's YAML must not print warnings on the server's stderr
+      // Integers as BigInt, so that one a number cannot hold exactly is refused rather than changed (json-numbers.ts).
+      value = parseYaml(text, { logLevel: "error", intAsBigInt: true }); // a client's YAML must not print warnings on the server's stderr
     } catch (err) {
       throw new BadRequestError(`invalid YAML body: ${(err as Error).message.split("\n")[0]}`, {
         causes: [{ field: "body", message: "invalid YAML", reason: "FieldValueInvalid" }],
       });
     }
+    checkDepth(value); // before the walk below (YAML aliases can make a cycle)
+    return exactYamlNumbers(value);
   }
   // As kube-apiserver: a create or update body is JSON or YAML; a patch's media type (or any other) is 415.
   // A request without Content-Type is read as JSON (kube refuses it; curl users would not know why).
@@ -317,15 +323,17 @@ async function readJson(req: IncomingMessage, allowYaml: boolean, fields?: Write
       },
     );
   }
+  let value: unknown;
   try {
-    const value: unknown = JSON.parse(text);
-    if (fields?.fieldValidation === "Strict" || fields?.fieldValidation === "Warn") fields.duplicateFields = duplicateFields(text);
-    return value;
+    value = JSON.parse(text);
   } catch (err) {
     throw new BadRequestError(`invalid JSON body: ${(err as Error).message}`, {
       causes: [{ field: "body", message: "invalid JSON", reason: "FieldValueInvalid" }],
     });
   }
+  checkJsonNumbers(text);
+  if (fields?.fieldValidation === "Strict" || fields?.fieldValidation === "Warn") fields.duplicateFields = duplicateFields(text);
+  return value;
 }
 
 function methodNotAllowed(method: string, what: string): ApiError {

@@ -275,6 +275,17 @@ describe("gRPC Resources", () => {
     );
     await fails(call(c, c.create, { ref: widgets(ns), object: widget("Bad_Name") }), grpc.status.INVALID_ARGUMENT, "Invalid");
     await fails(call(c, c.create, { ref: widgets(ns), object: Buffer.from("{not json") }), grpc.status.INVALID_ARGUMENT, "BadRequest");
+    // A number a JavaScript number cannot hold as written is refused, not stored changed (as over REST).
+    const unsafe = '{"metadata":{"name":"big"},"spec":{"size":1,"n":9007199254740993}}';
+    for (const [method, request] of [
+      [c.create, { ref: widgets(ns), object: Buffer.from(unsafe) }],
+      [c.update, { ref: widgets(ns, "x"), object: Buffer.from(unsafe.replace('"big"', '"x"')) }],
+      [c.updateStatus, { ref: widgets(ns, "x"), object: Buffer.from('{"metadata":{"name":"x"},"status":{"n":1e400}}') }],
+      [c.patch, { ref: widgets(ns, "x"), patchType: "application/merge-patch+json", patch: Buffer.from('{"spec":{"n":-9007199254740993}}') }],
+    ] as const) {
+      const status = await fails(call(c, method as UnaryMethod<unknown, unknown>, request), grpc.status.INVALID_ARGUMENT, "BadRequest");
+      assert.match(status.message, /the number (-?9007199254740993|1e400) /, status.message);
+    }
     await fails(
       call(c, c.patch, { ref: widgets(ns, "x"), patchType: "text/plain" as "application/merge-patch+json", patch: Buffer.from("{}") }),
       grpc.status.INVALID_ARGUMENT,

@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { assertStatus, causeFields } from "../../helpers/server.ts";
+import { assertStatus, causeFields, type Reply } from "../../helpers/server.ts";
 import { c, created, freshNs, gadget, gadgets, GROUP, GV, JSON_PATCH, MERGE, names, ok, t, useRestServer, widget, widgets } from "./fixture.ts";
 
 useRestServer();
@@ -318,6 +318,50 @@ describe("errors are Status objects", () => {
         assert.match(res.body.message, /^\w+\.[\w.]+ "" is invalid: /, res.text);
       }
     }
+  });
+
+  it("a number a JavaScript number cannot hold as written is 400 and nothing is stored: JSON, YAML and both patch types", async () => {
+    const ns = freshNs();
+    const g = await created(c.post(gadgets(ns), gadget("n")));
+    const refused = async (res: Promise<Reply>, literal: string) => {
+      const r = await res;
+      assertStatus(r, 400, "BadRequest");
+      assert.ok(r.body.message.includes(`the number ${literal} `), r.text);
+    };
+    for (const literal of ["9007199254740993", "-9223372036854775808", "1e400", "-2E+308", "1" + "0".repeat(400)]) {
+      const shown = literal.length > 40 ? `${literal.slice(0, 37)}...` : literal; // the message cuts a long one short
+      const body = `{"metadata":{"name":"m"},"spec":{"deep":[{"x":${literal}}]}}`;
+      await refused(c.request("POST", gadgets(ns), { body }), shown);
+      await refused(c.request("PUT", `${gadgets(ns)}/n`, { body: body.replace('"m"', '"n"') }), shown);
+      await refused(c.request("PATCH", `${gadgets(ns)}/n`, { body: `{"spec":{"x":${literal}}}`, contentType: MERGE }), shown);
+      await refused(c.request("PATCH", `${gadgets(ns)}/n`, { body: `[{"op":"add","path":"/spec/x","value":${literal}}]`, contentType: JSON_PATCH }), shown);
+    }
+    for (const [yaml, literal] of [
+      ["spec: {x: 9007199254740993}", "9007199254740993"],
+      ["spec: {x: 1e400}", "Infinity"],
+      ["spec: {x: .inf}", "Infinity"],
+    ]) {
+      await refused(c.request("POST", gadgets(ns), { body: `metadata: {name: y}\n${yaml}\n`, contentType: "application/yaml" }), literal!);
+    }
+    assert.deepEqual(names(await ok(c.get(gadgets(ns)))), ["n"]);
+    assert.equal((await ok(c.get(`${gadgets(ns)}/n`))).metadata.resourceVersion, g.metadata.resourceVersion);
+    // What a number holds exactly is stored as written: safe integers, fractions and exponents (doubles, as in kube), digits in strings.
+    const body =
+      '{"metadata":{"name":"fine"},"spec":{"max":9007199254740991,"min":-9007199254740991,"e":1e300,"f":1.5e22,"g":0.1,"s":"90071992547409931234567","k":{"12345678901234567890":1}}}';
+    const fine = await created(c.request("POST", gadgets(ns), { body }));
+    assert.deepEqual(fine.spec, {
+      max: 9007199254740991,
+      min: -9007199254740991,
+      e: 1e300,
+      f: 1.5e22,
+      g: 0.1,
+      s: "90071992547409931234567",
+      k: { "12345678901234567890": 1 },
+    });
+    const y = await created(
+      c.request("POST", gadgets(ns), { body: "metadata: {name: fy}\nspec: {i: 9007199254740991, f: 2.5, n: -3}\n", contentType: "application/yaml" }),
+    );
+    assert.deepEqual(y.spec, { i: 9007199254740991, f: 2.5, n: -3 });
   });
 
   it("a Status names the object in details", async () => {
