@@ -192,20 +192,22 @@ export function immutableTypeChanges(before: TypeInfo, after: TypeInfo): FieldCa
 const resourceNames = (t: TypeInfo): string[] => [t.plural, t.singular, ...(t.shortNames ?? [])];
 
 /**
- * Causes for a type whose names clash with another type served in the same
- * group and version, as kube's CRD naming controller finds them (it then
- * leaves the CRD unserved, NamesAccepted false; here the write is refused):
+ * Causes for a type whose names clash with another type of the same group,
+ * in any version, as kube's CRD naming controller finds them (it compares
+ * every CRD of the group, then leaves the CRD unserved, NamesAccepted false;
+ * here the write is refused):
  * its plural, singular (the lowercase kind) or a short name is already a
  * plural, singular or short name of the other, or its kind (or `<kind>List`)
  * is already the other's kind or list kind. Clients map each name to one
- * resource: kubectl would send one type's requests to the other.
+ * resource: kubectl would send one type's requests to the other (`kubectl
+ * get widget` goes to the group's preferred version's Widget).
  */
 export function typeNameConflicts(info: TypeInfo, others: readonly TypeInfo[]): FieldCause[] {
   const causes: FieldCause[] = [];
   for (const other of others) {
-    if (other.name === info.name || other.group !== info.group || other.version !== info.version) continue;
+    if (other.name === info.name || other.group !== info.group) continue;
     const taken = new Set(resourceNames(other));
-    const by = `in ${apiVersionOf(info)} by ${other.name}`;
+    const by = `in ${apiVersionOf(other)} by ${other.name}`;
     const clash = (field: string, value: string, what: string) =>
       causes.push({ field, message: `Duplicate value: ${JSON.stringify(value)}: ${what} is already in use ${by}`, reason: "FieldValueDuplicate" });
     if (taken.has(info.plural)) clash("spec.plural", info.plural, `the name ${info.plural}`);

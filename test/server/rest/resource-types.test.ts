@@ -166,7 +166,7 @@ describe("resource types", () => {
     assert.equal(ok63.status, 201, ok63.text);
   });
 
-  it("a kind already served in the group and version under another plural is 422 (clients map a kind to one resource)", async () => {
+  it("a kind already served in the group, in any version, under another plural is 422 (clients map a kind to one resource)", async () => {
     const res = await c.post("/apis/setpoint.dev/v1/resourcetypes", {
       metadata: { name: `widgets2.${GROUP}` },
       spec: { group: GROUP, version: "v1", kind: "Widget", plural: "widgets2" },
@@ -174,11 +174,21 @@ describe("resource types", () => {
     assertStatus(res, 422, "Invalid");
     assert.deepEqual(fieldSet(res), ["spec.kind"]);
     assertStatus(await c.get(`${GV}/widgets2`), 404, "NotFound");
-    // The same kind in another version, or another kind, is fine.
-    await createType(c, { group: GROUP, version: "v2", kind: "Widget", plural: "widgets2" });
+    // In another version too, as kube's naming controller compares every CRD of a group: kubectl maps
+    // `widget` to the group's preferred version, so `kubectl get widget w` would go to the v2 type.
+    const v2 = await c.post("/apis/setpoint.dev/v1/resourcetypes", {
+      metadata: { name: `widgets2.${GROUP}` },
+      spec: { group: GROUP, version: "v2", kind: "Widget", plural: "widgets2" },
+    });
+    assertStatus(v2, 422, "Invalid");
+    assert.deepEqual(fieldSet(v2), ["spec.kind"]);
+    assert.match(v2.body.message, new RegExp(`kind Widget is already in use in ${GROUP}/v1 by widgets\\.${GROUP}`));
+    assertStatus(await c.get(`/apis/${GROUP}/v2/widgets2`), 404, "NotFound");
+    // Another kind in another version is fine.
+    await createType(c, { group: GROUP, version: "v2", kind: "Sprocket", plural: "sprockets" });
   });
 
-  it("a plural, singular, short name or list kind already used by another type of the group and version is 422, as kube's naming rules", async () => {
+  it("a plural, singular, short name or list kind already used by another type of the group (any version) is 422, as kube's naming rules", async () => {
     const g = "names.example.com";
     await createType(c, { group: g, kind: "Widget", plural: "widgets", shortNames: ["wd"] });
     const clash = async (spec: Record<string, unknown>, fields: string[]) => {
@@ -205,8 +215,13 @@ describe("resource types", () => {
     const res = await c.patch(`/apis/setpoint.dev/v1/resourcetypes/gadgets.${g}`, { spec: { shortNames: ["gd", "wd"] } });
     assertStatus(res, 422, "Invalid");
     assert.deepEqual(fieldSet(res), ["spec.shortNames[1]"]);
-    // The same names in another version are another resource.
-    await createType(c, { group: g, version: "v2", kind: "Widget", plural: "wd" });
+    // The same names in another version clash too (kube's naming controller compares the whole group).
+    const v2 = await c.post("/apis/setpoint.dev/v1/resourcetypes", {
+      metadata: { name: `wd.${g}` },
+      spec: { group: g, version: "v2", kind: "Widget", plural: "wd" },
+    });
+    assertStatus(v2, 422, "Invalid");
+    assert.deepEqual(fieldSet(v2), ["spec.kind", "spec.plural"]);
   });
 
   it("of clashing types created at once (or a short-name change racing a create), exactly one is accepted", async () => {
