@@ -219,6 +219,13 @@ function createHttpServer(ctx: RestContext, security: Security): { http: HttpSer
   http.on("upgrade", (req, socket, head) => {
     void upgrade({ ctx, security, wss }, { req, socket, head });
   });
+  // CONNECT never reaches the request handler (Node hands it over as a raw socket): 405, as kube answers
+  // a method its paths do not serve, rather than a connection closed unanswered. Nothing is read or served.
+  http.on("connect", (req: IncomingMessage, socket: Duplex) => {
+    const message = `the server does not allow this method on the requested resource: CONNECT ${req.url ?? ""}`;
+    if (socket.writable) socket.end(rawHttpReply(statusOf(new ApiError("MethodNotAllowed", message))));
+    else socket.destroy();
+  });
   // Requests Node cannot parse (unknown methods, oversized headers) still get a Status.
   http.on("clientError", (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) return socket.destroy();

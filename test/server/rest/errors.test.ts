@@ -2,11 +2,24 @@
 // error is a Kubernetes Status object with the right code and reason.
 
 import assert from "node:assert/strict";
+import { connect } from "node:net";
 import { describe, it } from "node:test";
 import { assertStatus, causeFields, type Reply } from "../../helpers/server.ts";
 import { c, created, freshNs, gadget, gadgets, GROUP, GV, JSON_PATCH, MERGE, names, ok, t, useRestServer, widget, widgets } from "./fixture.ts";
 
 useRestServer();
+
+/** Sends `request` as raw bytes and reads until the server closes (or 10 s pass): the whole reply, or "" if none came. */
+function rawExchange(url: URL, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(url.port), "127.0.0.1", () => socket.write(request));
+    const chunks: Buffer[] = [];
+    socket.setTimeout(10_000, () => socket.destroy(new Error("no reply within 10 s")));
+    socket.on("data", (b) => chunks.push(b));
+    socket.on("error", reject);
+    socket.on("close", () => resolve(Buffer.concat(chunks).toString("utf8")));
+  });
+}
 
 describe("errors are Status objects", () => {
   it("malformed JSON and non-object bodies are 400", async () => {
@@ -251,6 +264,18 @@ describe("errors are Status objects", () => {
       ["PUT", "/metrics"],
     ] as const) {
       assertStatus(await c.request(method, path, { body: "{}" }), 405, "MethodNotAllowed");
+    }
+    // Methods Node's HTTP server does not hand to a request handler: CONNECT (on a path, or to a host as a proxy
+    // would be asked) is 405, a method Node cannot parse 400, each a Status, never a connection closed unanswered.
+    for (const [head, code, reason] of [
+      [`CONNECT ${gadgets(ns)}/m HTTP/1.1`, 405, "MethodNotAllowed"],
+      ["CONNECT 127.0.0.1:9 HTTP/1.1", 405, "MethodNotAllowed"],
+      [`FOO ${gadgets(ns)}/m HTTP/1.1`, 400, "BadRequest"],
+    ] as const) {
+      const reply = await rawExchange(new URL(t.url), `${head}\r\nHost: 127.0.0.1\r\n\r\n`);
+      assert.match(reply, new RegExp(`^HTTP/1.1 ${code} `), `${head}: ${JSON.stringify(reply)}`);
+      const status = JSON.parse(reply.slice(reply.indexOf("\r\n\r\n") + 4));
+      assert.deepEqual([status.kind, status.code, status.reason], ["Status", code, reason], head);
     }
     await ok(c.get(`${gadgets(ns)}/m`));
   });
