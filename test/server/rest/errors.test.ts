@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { describe, it } from "node:test";
-import { assertStatus, causeFields, type Reply } from "../../helpers/server.ts";
+import { assertStatus, causeFields, TEST_REPLICAS, type Reply } from "../../helpers/server.ts";
 import { c, created, freshNs, gadget, gadgets, GROUP, GV, JSON_PATCH, MERGE, names, ok, t, useRestServer, widget, widgets } from "./fixture.ts";
 
 useRestServer();
@@ -265,8 +265,15 @@ describe("errors are Status objects", () => {
     ] as const) {
       assertStatus(await c.request(method, path, { body: "{}" }), 405, "MethodNotAllowed");
     }
-    // Methods Node's HTTP server does not hand to a request handler: CONNECT (on a path, or to a host as a proxy
-    // would be asked) is 405, a method Node cannot parse 400, each a Status, never a connection closed unanswered.
+    await ok(c.get(`${gadgets(ns)}/m`));
+  });
+
+  // The etcd suite's round-robin front end (a Node HTTP server) would answer these itself.
+  it("CONNECT (on a path, or to a host as a proxy would be asked) is 405 and a method Node cannot parse 400, each a Status, never a connection closed unanswered", {
+    skip: TEST_REPLICAS > 1 && "replicas sit behind a test front end, which does not pass CONNECT or unparsable methods on",
+  }, async () => {
+    const ns = freshNs();
+    await created(c.post(gadgets(ns), gadget("m")));
     for (const [head, code, reason] of [
       [`CONNECT ${gadgets(ns)}/m HTTP/1.1`, 405, "MethodNotAllowed"],
       ["CONNECT 127.0.0.1:9 HTTP/1.1", 405, "MethodNotAllowed"],
