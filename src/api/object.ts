@@ -185,8 +185,60 @@ export function generationChanged(before: LooseObject, after: LooseObject): bool
   return before.metadata.deletionTimestamp === undefined && after.metadata.deletionTimestamp !== undefined;
 }
 
-/** Whether two objects are equal apart from resourceVersion (an update that changes nothing). */
+/**
+ * Whether two objects are equal apart from resourceVersion (an update that
+ * changes nothing): whether their JSON is the same up to the order of
+ * members. It runs in every update's write transaction, so it compares the
+ * values as JSON would write them instead of writing and parsing both (a
+ * status write's 15-20 µs, most of its decider, on the reconcile bench).
+ */
 export function sameContent(a: LooseObject, b: LooseObject): boolean {
   const strip = (o: LooseObject) => ({ ...o, metadata: { ...o.metadata, resourceVersion: undefined } });
-  return isDeepStrictEqual(JSON.parse(JSON.stringify(strip(a))), JSON.parse(JSON.stringify(strip(b))));
+  return sameJson(strip(a), strip(b));
+}
+
+/**
+ * Whether `a` and `b` have the same JSON up to member order: what
+ * `isDeepStrictEqual(JSON.parse(JSON.stringify(a)), JSON.parse(JSON.stringify(b)))`
+ * says. As JSON.stringify: a value with `toJSON` (a Date) counts as what it
+ * returns; members that are undefined, functions or symbols are absent; in
+ * an array those, and non-finite numbers anywhere, are null.
+ */
+function sameJson(a: unknown, b: unknown): boolean {
+  a = asJson(a);
+  b = asJson(b);
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameJson(inArray(a[i]), inArray(b[i]))) return false;
+    return true;
+  }
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  let members = 0;
+  for (const k in x) {
+    if (!Object.hasOwn(x, k) || dropped(asJson(x[k]))) continue;
+    members++;
+    if (!Object.hasOwn(y, k) || !sameJson(x[k], y[k])) return false;
+  }
+  for (const k in y) if (Object.hasOwn(y, k) && !dropped(asJson(y[k]))) members--;
+  return members === 0;
+}
+
+/** A value as JSON.stringify sees it: toJSON's result, non-finite numbers as null. */
+function asJson(v: unknown): unknown {
+  if (typeof v === "number") return Number.isFinite(v) ? v : null;
+  if (typeof v === "object" && v !== null && typeof (v as { toJSON?: unknown }).toJSON === "function") return asJson((v as { toJSON(): unknown }).toJSON());
+  return v;
+}
+
+/** Whether JSON.stringify leaves a member with this value out of an object. */
+function dropped(v: unknown): boolean {
+  return v === undefined || typeof v === "function" || typeof v === "symbol";
+}
+
+/** An array element as JSON.stringify writes it: null for what it would leave out of an object. */
+function inArray(v: unknown): unknown {
+  return dropped(asJson(v)) ? null : v;
 }
