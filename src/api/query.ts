@@ -82,10 +82,20 @@ class ListOptionErrors {
   }
 }
 
-/** Parses a resourceVersion parameter: a non-negative integer; "" and undefined mean unset. */
+const MAX_REVISION = 2n ** 64n - 1n;
+
+/**
+ * Parses a resourceVersion parameter: a non-negative integer below 2^64, as
+ * kube's ParseUint(s, 10, 64); "" and undefined mean unset. One past
+ * Number.MAX_SAFE_INTEGER comes back inexact but still larger than any
+ * revision a store reaches, so it is "too large" (504) or a precondition
+ * nothing matches (409), as in kube, rather than 400.
+ */
 export function parseRevision(text: string | undefined, param = "resourceVersion"): number | undefined {
   if (text === undefined || text === "") return undefined;
-  if (!/^\d{1,16}$/.test(text)) throw bad(param, `invalid ${param} ${JSON.stringify(text)}: must be a non-negative integer`);
+  if (!/^\d{1,20}$/.test(text) || (text.length > 15 && BigInt(text) > MAX_REVISION)) {
+    throw bad(param, `invalid ${param} ${JSON.stringify(text)}: must be a non-negative integer below 2^64`);
+  }
   return Number(text);
 }
 

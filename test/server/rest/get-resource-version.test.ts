@@ -46,6 +46,30 @@ describe("get with resourceVersion", () => {
     assert.deepEqual(res.body.details.causes, [{ reason: "ResourceVersionTooLarge", message: "Too large resource version", field: "" }]);
   });
 
+  it("a revision past 2^53 is still a revision (64-bit, as kube parses it): too large, 504; past 2^64 it is 400", async () => {
+    const ns = freshNs();
+    const o = await created(c.post(gadgets(ns), gadget("a")));
+    const answers = await Promise.all(
+      ["9007199254740993", "9223372036854775807", "18446744073709551615"].flatMap((r) => [
+        c.request("GET", `${gadgets(ns)}/a?resourceVersion=${r}`, { timeoutMs: 15_000 }),
+        c.request("GET", `${gadgets(ns)}?resourceVersion=${r}`, { timeoutMs: 15_000 }),
+        c.request("GET", `${gadgets(ns)}?watch=true&resourceVersion=${r}`, { timeoutMs: 15_000 }),
+      ]),
+    );
+    for (const res of answers) {
+      assertStatus(res, 504, "Timeout");
+      assert.deepEqual(res.body.details.causes, [{ reason: "ResourceVersionTooLarge", message: "Too large resource version", field: "" }]);
+    }
+    // As a precondition it is a revision the object is not at: 409, not 400.
+    const conflict = await c.put(`${gadgets(ns)}/a`, { ...o, metadata: { ...o.metadata, resourceVersion: "9223372036854775807" } });
+    assertStatus(conflict, 409, "Conflict");
+    for (const r of ["18446744073709551616", "99999999999999999999999"]) {
+      const res = await c.get(`${gadgets(ns)}/a?resourceVersion=${r}`);
+      assertStatus(res, 400, "BadRequest");
+      assert.match(res.body.message, /must be a non-negative integer below 2\^64/);
+    }
+  });
+
   it("a resourceVersion that is not a revision is 400 naming it", async () => {
     const ns = freshNs();
     await created(c.post(gadgets(ns), gadget("a")));
