@@ -35,11 +35,12 @@
 import { getLastVersion, open, type Database, type RootDatabase } from "lmdb";
 import { closeSync, fdatasync, openSync, statSync, statfsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { systemClock, type Clock } from "../clock.ts";
+import { systemClock, type Clock, type Timer } from "../clock.ts";
 import { ExpiredError } from "../errors.ts";
 import { encodeKey, ensureFormat, keyRange, OBJECTS_DB, type KeyTuple } from "./lmdb-format.ts";
 import type { CommitPeers } from "./commit-peers.ts";
 import { claimCommitError, holdLmdbCommitErrors } from "./lmdb-console.ts";
+import { watchOpeners } from "./openers.ts";
 import { SpaceMonitor, type SpaceMeasure } from "./space.ts";
 import { WriteAheadLog, type WalCursor, type WalPosition } from "./wal.ts";
 import type { Change, ChangeType, CompactOptions, Decider, ListOptions, ListResult, ObjectKey, Store, StoredObject, WriteResult } from "./types.ts";
@@ -49,7 +50,12 @@ export interface LmdbStoreOptions {
   durable?: boolean;
   /** Bytes per write-ahead log segment (two segment files). Default 16 MiB. */
   walSegmentBytes?: number;
-  /** How often to look for commits made by other processes sharing the directory. Default 50 ms, none with `peers`; 0 disables. */
+  /**
+   * How often to look for commits made by other processes sharing the
+   * directory; 0 disables. Default: none with `peers`; else 50 ms while
+   * another process has the directory open (src/store/openers.ts), 1 s while
+   * none has.
+   */
   pollIntervalMs?: number;
   /** Runs the poll timer, and stamps the change log (compaction by age) unless `now` is given. Default: the system clock. */
   clock?: Clock;
@@ -223,6 +229,11 @@ const WAL_STEP_NEARLY_FULL = 64 * 1024;
  * which transaction it holds.
  */
 const TXN = "txn";
+
+/** How often to look for other processes' commits while another process has the directory open (LmdbStoreOptions.pollIntervalMs). */
+const POLL_MS = 50;
+/** How often while no other process is known to have it open: only in case the openers' watch missed one. */
+const ALONE_POLL_MS = 1000;
 
 /** LMDB's page size here (lmdb-js's default on Linux). */
 const PAGE_BYTES = 4096;
@@ -404,7 +415,11 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   // Without peers, another process's commits are found by a poll. (A watch
   // on LMDB's data file, with a poll every second behind it, was tried: in
   // about 1 run in 8 it missed a commit, which then waited for the poll.)
-  const pollMs = options.pollIntervalMs ?? (peers ? 0 : 50);
+  // By default the poll runs every 50 ms only while another process has the
+  // directory open (src/store/openers.ts), else every second, in case the
+  // folder's watch missed a newcomer: each look wakes the event loop.
+  const adaptivePoll = options.pollIntervalMs === undefined && !peers;
+  const pollMs = options.pollIntervalMs ?? (peers ? 0 : POLL_MS);
   /** Looks for another process's commits; while a batch of this process is committing, once it has settled (before, it would find that batch before it is durable). */
   let lookQueued = false;
   /** Set when close() begins: a look queued behind a batch must not read a closed environment. */
@@ -422,7 +437,16 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
       look();
     });
   };
-  const poller = pollMs > 0 ? clock.every(pollMs, look) : undefined;
+  let poller: Timer | undefined;
+  const pollEvery = (ms: number) => {
+    poller?.cancel();
+    poller = ms > 0 ? clock.every(ms, look) : undefined;
+  };
+  // Every store announces itself, whatever its own poll: the others' polls depend on it.
+  const openers = watchOpeners(path, (others) => {
+    if (adaptivePoll) pollEvery(others ? POLL_MS : ALONE_POLL_MS);
+  });
+  if (!adaptivePoll) pollEvery(pollMs);
   refresh(); // the first `quiet` snapshot (nothing is committing yet)
 
   const pages = (s: PageCounts) => s.treeBranchPageCount + s.treeLeafPageCount + s.overflowPages;
@@ -967,6 +991,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     async close() {
       stopped = true;
       poller?.cancel();
+      openers.close();
       // Writes already asked for are committed (or fail) before the store closes.
       while (settling.size > 0) await Promise.allSettled([...settling]);
       stopPeers?.();

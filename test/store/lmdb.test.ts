@@ -336,6 +336,44 @@ describe("lmdb: specifics", () => {
     }
   });
 
+  it("by default polls every second while alone in its directory, every 50 ms while another process has it open", async () => {
+    const dir = tempDir();
+    const manual = new ManualClock(1_700_000_000_000);
+    // The poll's timers as the store asks for them: their interval, while not cancelled.
+    const live = new Set<{ ms: number }>();
+    const clock = {
+      now: () => manual.now(),
+      after: (ms: number, fn: () => void) => manual.after(ms, fn),
+      every(ms: number, fn: () => void) {
+        const entry = { ms };
+        live.add(entry);
+        const t = manual.every(ms, fn);
+        return { cancel: () => (live.delete(entry), t.cancel()) };
+      },
+    };
+    const polls = () => [...live].map((e) => e.ms);
+    const watcher = openLmdbStore(dir, { clock });
+    let child: StoreChild | undefined;
+    try {
+      assert.deepEqual(polls(), [1000], "alone: one poll, every second");
+      child = startChild(dir);
+      assert.equal(await child.nextLine("ready"), "ready");
+      await waitForCommit(watcher, { what: "the 50 ms poll", until: () => polls().join() === "50" });
+      let woke = 0;
+      watcher.onCommit(() => woke++);
+      child.send("inc 1");
+      assert.equal(await child.nextLine("done"), "done");
+      manual.advance(50);
+      await waitForCommit(watcher, { what: "the child's commit, at the 50 ms poll", until: () => woke > 0 && watcher.head() === 1 });
+      assert.equal(await child.exit(), 0, child.stderr());
+      await waitForCommit(watcher, { what: "the poll back to every second", until: () => polls().join() === "1000" });
+    } finally {
+      child?.kill();
+      await watcher.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("a poll that meets a commit LMDB has not yet shown to new snapshots does not take it for seen: the next poll finds it", async () => {
     const dir = tempDir();
     const clock = new ManualClock(1_700_000_000_000);
