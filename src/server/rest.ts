@@ -24,7 +24,7 @@ import { implicitNamespace } from "./namespaces.ts";
 import { openApiGroupVersion, openApiRoot } from "./openapi.ts";
 import type { Route } from "./routes.ts";
 import { statusOf, toApiError } from "./status.ts";
-import { requestTarget, type RequestTarget } from "./target.ts";
+import { malformedTargetMessage, requestTarget, type RequestTarget } from "./target.ts";
 import { checkShape, renderingOf, type Rendering } from "./negotiation.ts";
 import { listAsMetadata, objectAsMetadata, watchEventAsMetadata } from "./partial-metadata.ts";
 import { includeObjectOf, listAsTable, objectAsTable, watchEventAsTable, type TableOptions } from "./table.ts";
@@ -413,7 +413,7 @@ export async function handleRequest(ctx: RestContext, req: IncomingMessage, res:
   const method = head ? "GET" : (req.method ?? "GET");
   const url = requestTarget(req);
   if (!url) {
-    sendError(res, new BadRequestError("malformed request URL"), ctx.log);
+    sendError(res, new BadRequestError(malformedTargetMessage(req.url ?? "/")), ctx.log);
     return;
   }
   const call: Call = { req, res, url, method, route: url.route, watch: !head && isWatch(url.searchParams), read };

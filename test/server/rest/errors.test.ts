@@ -287,6 +287,31 @@ describe("errors are Status objects", () => {
     await ok(c.get(`${gadgets(ns)}/m`));
   });
 
+  it("a path with a '.' or '..' segment is 400: a DELETE of an object named '.' never becomes a deletecollection", async () => {
+    const ns = freshNs();
+    await created(c.post(gadgets(ns), gadget("a")));
+    await created(c.post(gadgets(ns), gadget("b")));
+    // Sent raw: fetch (as any WHATWG URL parser) would drop the segment itself before sending.
+    for (const [method, path] of [
+      ["DELETE", `${gadgets(ns)}/.`],
+      ["DELETE", `${gadgets(ns)}/%2e`],
+      ["DELETE", `${gadgets(ns)}/%2E`],
+      ["DELETE", `${gadgets(ns)}/a/..`],
+      ["DELETE", `${gadgets(ns)}/a/.%2e`],
+      ["DELETE", `${gadgets(ns)}/a\\..`],
+      ["PUT", `${gadgets(ns)}/.`],
+      ["GET", `${GV}/namespaces/%2e%2e/gadgets`],
+      ["GET", `${gadgets(ns)}/./a`],
+    ] as const) {
+      const reply = await rawExchange(new URL(t.url), `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+      assert.match(reply, /^HTTP\/1.1 400 /, `${method} ${path}: ${reply.slice(0, 300)}`);
+      const status = JSON.parse(reply.slice(reply.indexOf("\r\n\r\n") + 4));
+      assert.equal(status.reason, "BadRequest", path);
+      assert.match(status.message, /^invalid request path: segment ".+" may not be '\.\.?'$/, path);
+    }
+    assert.deepEqual(names(await ok(c.get(gadgets(ns)))), ["a", "b"]);
+  });
+
   it("HEAD is a GET without a body, as kube-apiserver serves it: objects, lists, status, and a missing object's 404", async () => {
     const ns = freshNs();
     await created(c.post(gadgets(ns), gadget("h")));
