@@ -27,6 +27,7 @@ import { handleRequest, isWatch, rawQuery, watchRendering, type RestContext } fr
 import { parseRoute } from "./server/routes.ts";
 import { createSecurity, watchSubprotocol, type Security } from "./server/security.ts";
 import { rawHttpReply, statusOf, toApiError } from "./server/status.ts";
+import { hasDotSegment, malformedTargetMessage } from "./server/target.ts";
 import { WatchLimit } from "./server/watch-limit.ts";
 import { flushWatchSockets, webSocketWatchSink } from "./server/watch-sinks.ts";
 import { openLmdbStore, type Store } from "./store.ts";
@@ -392,6 +393,8 @@ async function upgrade(
   }
   socket.once("close", () => admission.done(code));
   try {
+    // As over HTTP (target.ts): a dot segment is refused, not dropped into another path.
+    if (hasDotSegment(req.url ?? "/")) throw new BadRequestError(malformedTargetMessage(req.url ?? "/"));
     const url = new URL(req.url ?? "/", "http://setpoint");
     const route = parseRoute(url.pathname);
     if (route?.kind !== "collection") throw new NotFoundError(`no watch at ${url.pathname}: open a list path`);

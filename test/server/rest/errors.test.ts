@@ -309,6 +309,12 @@ describe("errors are Status objects", () => {
       assert.equal(status.reason, "BadRequest", path);
       assert.match(status.message, /^invalid request path: segment ".+" may not be '\.\.?'$/, path);
     }
+    // A WebSocket watch too: its handshake is refused, not a watch of the collection.
+    const upgrade = await rawExchange(
+      new URL(t.url),
+      `GET ${gadgets(ns)}/a/%2e%2e HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${Buffer.alloc(16, 1).toString("base64")}\r\n\r\n`,
+    );
+    assert.match(upgrade, /^HTTP\/1.1 400 /, upgrade.slice(0, 300));
     assert.deepEqual(names(await ok(c.get(gadgets(ns)))), ["a", "b"]);
   });
 
