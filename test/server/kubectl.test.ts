@@ -163,6 +163,9 @@ describe("kubectl", () => {
   it("get -w prints the table, then a row per change with its columns", async () => {
     const child = k.spawn("get", "pr", "-w");
     let out = "";
+    // One listener collects the output: one per wait doubled every later chunk, and a row kubectl wrote in two
+    // chunks ("diamond", "   Succeeded …") then read "diamonddiamond   Succeeded…", matching nothing.
+    child.stdout.on("data", (d: Buffer) => (out += d.toString("utf8")));
     const seen = (re: RegExp) =>
       new Promise<void>((done, fail) => {
         const timer = setTimeout(() => fail(new Error(`kubectl get -w printed no line matching ${re} within 60 s:\n${out}`)), 60_000);
@@ -173,7 +176,6 @@ describe("kubectl", () => {
             done();
           }
         };
-        child.stdout.on("data", (d: Buffer) => (out += d.toString("utf8")));
         child.stdout.on("data", check);
         check();
       });
