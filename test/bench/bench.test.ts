@@ -98,3 +98,22 @@ test("reconcile at a tiny size: every change reconciled, through one server proc
     assert.equal(typeof r.server_cpu_s, "number", JSON.stringify(r));
   }
 });
+
+test("paced-cpu with 5 watchers prints one result line per phase with the server's CPU per change, thread by thread", { timeout: 120_000 }, async () => {
+  const { code, stdout, stderr } = await run(["bench/paced-cpu.ts", "--watchers", "5", "--count", "5", "--duration", "1"], 110_000);
+  assert.equal(code, 0, stderr.slice(-3000));
+  const results = stdout
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as Record<string, any>);
+  assert.deepEqual(
+    results.map((r) => r.params.phase),
+    ["idle", "10/s", "100/s"],
+  );
+  assert.ok(results[0]!.cpu_ms_per_s >= 0, JSON.stringify(results[0]));
+  for (const r of results.slice(1)) {
+    assert.equal(r.workload, "paced-cpu");
+    assert.ok(r.cpu_ms_per_change > 0 && r.main_ms_per_change > 0 && r.other_threads_ms_per_change >= 0, JSON.stringify(r));
+    assert.ok(r.main_switches_per_change > 0, JSON.stringify(r));
+  }
+});
