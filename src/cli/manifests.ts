@@ -6,7 +6,7 @@
 
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { parseAllDocuments } from "yaml";
+import { parseAllDocuments, type YAMLError } from "yaml";
 import { CliError } from "./errors.ts";
 import type { LooseObject } from "../wire.ts";
 
@@ -65,7 +65,7 @@ export function parseManifests(text: string, source: string): Manifest[] {
   const out: Manifest[] = [];
   list.forEach((doc, i) => {
     const where = list.length > 1 ? `${source}#${i + 1}` : source;
-    if (doc.errors.length > 0) throw new CliError(`${where}: invalid YAML: ${doc.errors[0]!.message}`);
+    if (doc.errors.length > 0) throw new CliError(`${where}: ${yamlProblem(doc.errors[0]!)}`);
     const value: unknown = doc.toJS();
     if (value === null || value === undefined) return;
     for (const object of expand(value, where)) out.push({ object, source: where });
@@ -86,6 +86,17 @@ function expand(value: unknown, where: string): LooseObject[] {
   if (o.metadata === undefined || o.metadata === null) o.metadata = {};
   if (typeof o.metadata !== "object" || Array.isArray(o.metadata)) throw new CliError(`${where}: metadata must be an object`);
   return [o as LooseObject];
+}
+
+/**
+ * A YAML syntax error on one line: where, then what. The yaml library's message
+ * ends with a multi-line excerpt of the source and a caret, which breaks the
+ * CLI's one-line `error: …` shape; the line and column say the same.
+ */
+function yamlProblem(error: YAMLError): string {
+  const what = error.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "");
+  const at = error.linePos?.[0];
+  return at === undefined ? `invalid YAML: ${what}` : `invalid YAML at line ${at.line}, column ${at.col}: ${what}`;
 }
 
 /** Why a file could not be read, in words (`no such file`, not `ENOENT`). */

@@ -94,6 +94,9 @@ metadata: {name: a}
     assert.throws(() => parseManifests("kind: X\n", "one.yaml"), /one\.yaml: apiVersion is missing/);
     assert.throws(() => parseManifests("apiVersion: v1\nkind: X\n---\n- 1\n", "two.yaml"), /two\.yaml#2: a document must be an object/);
     assert.throws(() => parseManifests("a: [\n", "bad.yaml"), /bad\.yaml: invalid YAML/);
+    assert.throws(() => parseManifests("apiVersion: v1\nkind: X\n---\nb: 1\nb: 2\n", "dup.yaml"), {
+      message: "dup.yaml#2: invalid YAML at line 5, column 1: Map keys must be unique",
+    });
   });
 });
 
