@@ -1,5 +1,7 @@
-// Reproduces the lmdb-js heap overflow that keeps every commit on lmdb-js's
-// write thread (docs/durability.md, "Why no commit on the main thread").
+// Reproduces the lmdb-js heap overflow that lets a commit run on the main
+// thread only with room written ahead in data.mdb (docs/durability.md,
+// "Commit on the main thread"; test/store/main-thread-commit.test.ts shows
+// the guarded path never meets it on a full disk).
 //
 // When LMDB's write of a page fails outright (pwrite returns -1: a full disk,
 // an I/O error), lmdb-js's LMDB (3.0.4 to at least 3.5.6,

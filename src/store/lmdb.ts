@@ -33,12 +33,13 @@
 // promise unhandled.
 
 import { getLastVersion, open, type Database, type RootDatabase } from "lmdb";
-import { closeSync, fdatasync, openSync, statSync, statfsSync, readdirSync } from "node:fs";
+import { closeSync, fdatasync, openSync, statSync, statfsSync, readdirSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { systemClock, type Clock, type Timer } from "../clock.ts";
 import { ExpiredError } from "../errors.ts";
 import { encodeKey, ensureFormat, keyRange, OBJECTS_DB, type KeyTuple } from "./lmdb-format.ts";
 import type { CommitPeers } from "./commit-peers.ts";
+import { DataFileRoom, ROOM_AHEAD_BYTES, ROOM_STEP_BYTES, type AllocatedRecord } from "./data-file-room.ts";
 import { claimCommitError, holdLmdbCommitErrors } from "./lmdb-console.ts";
 import { watchOpeners } from "./openers.ts";
 import { SpaceMonitor, type SpaceMeasure } from "./space.ts";
@@ -71,6 +72,8 @@ export interface LmdbStoreOptions {
   quotaBytes?: number;
   /** Called once per failed commit (disk full, I/O error) with the error its writes were rejected with. */
   onCommitFailure?: (error: Error) => void;
+  /** Called after each batch LMDB committed: on the main thread (a lone write with room written ahead) or on lmdb-js's write thread. For tests. */
+  onCommitted?: (thread: "main" | "write") => void;
 }
 
 interface PageCounts {
@@ -250,6 +253,29 @@ function valueDiskBytes(length: number): number {
 /** LMDB's largest key (lmdb-js's default maxKeySize for 4 KiB pages). */
 const MAX_KEY_BYTES = 1978;
 
+/** The `meta` key holding what is known written in data.mdb (data-file-room.ts). */
+const ALLOCATED = "allocated";
+/** Least room written ahead for a lone write to commit on the main thread. */
+const HERE_MIN_ROOM = 4 * 1024 * 1024;
+/** Room left aside for what a batch's estimate of its pages leaves out (branch pages, LMDB's free list). */
+const HERE_MARGIN = 1024 * 1024;
+/** Thrown inside a main-thread transaction to roll it back and commit the batch on the write thread instead. */
+const NOT_HERE = new Error("store: not on the main thread");
+
+/**
+ * LMDB's commit failed on the main thread. lmdb-js's LMDB then most likely
+ * overflowed a heap buffer (docs/durability.md, "Commit on the main thread"):
+ * the process must not go on. The room written ahead rules out a full disk,
+ * so this is an I/O error (a failing disk), where etcd exits too.
+ */
+function commitFailedHere(err: unknown): never {
+  try {
+    writeSync(2, `store: LMDB's commit failed on the main thread (${(err as Error)?.message ?? String(err)}); the heap may be corrupted: aborting\n`);
+  } finally {
+    process.abort();
+  }
+}
+
 /** At least the bytes of `key` as an `objects` key: its parts in UTF-8. */
 function keyBytes(key: ObjectKey): number {
   return Buffer.byteLength(key.type) + Buffer.byteLength(key.namespace) + Buffer.byteLength(key.name);
@@ -283,10 +309,15 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   const meta: Database<number, string> = root.openDB({ name: "meta", encoding: "msgpack" });
   /** The same meta database, for the write-ahead log's cursor ("wal"). */
   const walMeta = meta as unknown as Database<WalCursor, string>;
+  const pageSize = (root.getStats() as { pageSize: number }).pageSize;
+  /** The same meta database, for what is known written in data.mdb ("allocated"). */
+  const allocMeta = meta as unknown as Database<AllocatedRecord, string>;
   let wal: WriteAheadLog | undefined;
   let dataFd: number | undefined;
+  let room: DataFileRoom | undefined;
   try {
     ensureFormat(root, { objects, meta }, path);
+    room = new DataFileRoom(path, pageSize);
     if (durable) {
       dataFd = openSync(join(path, "data.mdb"), "r");
       wal = new WriteAheadLog(path, { dataFile: join(path, "data.mdb"), segmentBytes: options.walSegmentBytes });
@@ -294,6 +325,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     }
   } catch (err) {
     wal?.close();
+    room?.close();
     if (dataFd !== undefined) closeSync(dataFd);
     root.close().catch(() => {});
     throw err;
@@ -343,7 +375,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     });
   };
 
-  const env = (root as unknown as { env?: { info?(): { lastTxnId?: number } } }).env;
+  const env = (root as unknown as { env?: { info?(): { lastTxnId?: number; lastPageNumber?: number } } }).env;
   /** lastTxnId's answer in this synchronous run (null: not read yet); cleared at the next microtask. */
   let txnIdNow: number | undefined | null = null;
   const forgetTxnId = () => {
@@ -463,18 +495,23 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     } catch {
       // no statfs here: count on the quota alone
     }
-    return { usedBytes: used * env.pageSize, fileBytes: (env.lastPageNumber + 1) * env.pageSize, diskFreeBytes, diskBytes };
+    // Room written ahead past LMDB's last page (data-file-room.ts) is room for LMDB's pages.
+    const fileBytes = Math.max((env.lastPageNumber + 1) * env.pageSize, room!.fileBytes());
+    return { usedBytes: used * env.pageSize, fileBytes, diskFreeBytes, diskBytes };
   };
   const space = new SpaceMonitor({ quotaBytes: options.quotaBytes ?? 0, measure, now });
   const reported = new WeakSet<object>();
 
   /** Runs `fn` in a write transaction; a failed commit rejects with its cause, as InsufficientStorageError when the disk is full. */
   async function commit<T>(fn: () => T): Promise<T> {
+    inWriteThread++;
     try {
       return await root.transaction(fn);
     } catch (err) {
       if (!(err as { commitError?: unknown } | undefined)?.commitError) throw err;
       throw commitFailed(err, await commitCause(err));
+    } finally {
+      inWriteThread--;
     }
   }
 
@@ -664,20 +701,28 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     return lookup(key, readBinary) === undefined ? undefined : (getLastVersion() ?? 0);
   }
 
-  // Group commit (docs/durability.md). A write waits in `queue` for an
-  // lmdb-js transaction (run by its write thread, so that this thread goes on
-  // parsing requests while LMDB syncs) that takes the whole queue as its
-  // batch when it starts: everything that arrived during the previous commit
-  // joins it. A batch's log records are appended with one write and synced
-  // with one fdatasync started before LMDB's commit; its writes resolve once
-  // both are done. (A lone write committed by this thread would save the hop
-  // to the write thread and back, but lmdb-js overflows a heap buffer when a
-  // commit's page write fails, and on this thread that aborts the process:
-  // docs/durability.md, "Why no commit on the main thread".)
+  // Group commit (docs/durability.md). A write waits in `queue` for a
+  // transaction that takes the whole queue as its batch when it starts. While
+  // a batch commits on lmdb-js's write thread (so that this thread goes on
+  // parsing requests while LMDB syncs), the next one is queued there too:
+  // everything that arrived during the previous commit joins it. With nothing
+  // committing and room written ahead in LMDB's file (data-file-room.ts), the
+  // queue waits for the end of this event-loop turn (every request already
+  // read joins it); a lone write is then committed on this thread with
+  // `transactionSync`, which saves the hops to the write thread and back.
+  // The room is what makes that safe: lmdb-js overflows a heap buffer when a
+  // page write fails outright, and on this thread that aborts the process
+  // (docs/durability.md, "Commit on the main thread"). A batch's log records
+  // are appended with one write and synced with one fdatasync that runs
+  // beside LMDB's commit; its writes resolve once both are done.
   // Invariant: `queue` is empty unless `scheduled`, set while a transaction
   // that will take the queue is queued.
   let queue: PendingWrite[] = [];
   let scheduled = false;
+  /** lmdb-js write-thread transactions of this store queued or running (batches, compaction). */
+  let inWriteThread = 0;
+  /** Room written ahead past LMDB's last page, as last seen inside a transaction. */
+  let roomSeen = 0;
   /** Set while a batch that rotated the log is not committed: no second rotation until then. */
   let rotationPending = false;
   /** Batches not settled yet (close waits for them). */
@@ -686,41 +731,96 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   function write(key: ObjectKey, decide: Decider): Promise<WriteResult> {
     return new Promise<WriteResult>((resolve, reject) => {
       queue.push({ key, decide, resolve, reject });
-      if (!scheduled) takeInTransaction();
+      if (!scheduled) scheduleBatch();
     });
   }
 
-  /** Queues an lmdb-js transaction that takes the queue as its batch when it starts. */
-  function takeInTransaction(): void {
+  /** Arranges for a transaction to take the queue: on the write thread behind a running one (or with no room), else at the end of this turn. */
+  function scheduleBatch(): void {
     scheduled = true;
-    const done = commitBatch(() => {
-      scheduled = false;
-      const batch = queue;
-      queue = [];
-      return batch;
-    });
+    const done =
+      inWriteThread > 0 || roomSeen < HERE_MIN_ROOM
+        ? commitBatch(takeQueue, false)
+        : new Promise<void>((resolve) => setImmediate(resolve)).then(() => commitBatch(takeQueue, queue.length === 1 && inWriteThread === 0));
     settling.add(done);
     void done.finally(() => settling.delete(done));
   }
 
-  /** Commits the batch `take` returns in a child transaction on lmdb-js's write thread; settles its writes. */
-  async function commitBatch(take: () => PendingWrite[]): Promise<void> {
+  function takeQueue(): PendingWrite[] {
+    scheduled = false;
+    const batch = queue;
+    queue = [];
+    return batch;
+  }
+
+  /** LMDB's last page's end in data.mdb, as of the newest commit. */
+  const usedEnd = (): number => (env!.info!().lastPageNumber! + 1) * pageSize;
+
+  /** In a write transaction: how much room is written ahead (and remembers it). */
+  function roomNow(): number {
+    roomSeen = room!.room(allocMeta.get(ALLOCATED), usedEnd());
+    return roomSeen;
+  }
+
+  /**
+   * In a write transaction, before its puts: one step towards the room ahead,
+   * while the disk can spare it; `roomSeen` is then the room there is. (On
+   * either thread the callback runs here, so the zeros cost this thread the
+   * same: 1 MiB of zeros once per MiB LMDB grows.)
+   */
+  function growRoom(): void {
+    try {
+      if (!room!.inPlace || roomNow() > ROOM_AHEAD_BYTES - ROOM_STEP_BYTES || !space.maySpare(0)) return;
+      const next = room!.step(allocMeta.get(ALLOCATED), usedEnd(), (bytes) => space.maySpare(bytes));
+      if (next) allocMeta.putSync(ALLOCATED, next);
+      roomNow();
+    } catch {
+      roomSeen = 0; // the batch goes on (on the write thread); the next one tries again
+    }
+  }
+
+  /**
+   * Commits the batch `take` returns, on this thread (`here`: it is a lone
+   * write) or in a child transaction on lmdb-js's write thread; settles its
+   * writes. `here` falls back to the write thread when the room written ahead
+   * is short, or the batch may need more.
+   */
+  async function commitBatch(take: () => PendingWrite[], here: boolean): Promise<void> {
     let batch: PendingWrite[] = [];
+    let taken = false;
     let attempt: Applied | undefined;
     let applied: Applied;
+    const run = (): Applied => {
+      growRoom();
+      if (here && roomSeen < HERE_MIN_ROOM) throw NOT_HERE;
+      batch = take();
+      taken = true;
+      attempt = applyBatch(batch, space.refusal(), here);
+      if (attempt.rotated) rotationPending = true;
+      return attempt;
+    };
     try {
-      applied = await root.childTransaction(() => {
-        batch = take();
-        attempt = applyBatch(batch, space.refusal());
-        if (attempt.rotated) rotationPending = true;
-        return attempt;
-      });
+      if (here) applied = root.transactionSync(run);
+      else {
+        inWriteThread++;
+        try {
+          applied = await root.childTransaction(run);
+        } finally {
+          inWriteThread--;
+        }
+      }
     } catch (err) {
+      if (err === NOT_HERE) {
+        const again = batch;
+        return commitBatch(taken ? () => again : take, false);
+      }
+      if (here && attempt !== undefined) commitFailedHere(err);
       if (attempt === undefined) return retryAlone(batch, err);
       return failBatch(batch, attempt, commitFailed(err, await commitCause(err)));
     } finally {
       if (attempt?.rotated) rotationPending = false;
     }
+    options.onCommitted?.(here ? "main" : "write");
     // Counted at once, not once the batch is durable: the next batch's refusal
     // (maybe already waiting for LMDB's writer) must see the room it took.
     if (applied.bytes > 0) space.committed(applied.bytes, applied.diskBytes);
@@ -730,15 +830,17 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   /** LMDB refused a write of `batch` (and rolled the batch back): commit each on its own, so that only that write fails. */
   async function retryAlone(batch: PendingWrite[], err: unknown): Promise<void> {
     if (batch.length === 1) return batch[0]!.reject(err);
-    await Promise.all(batch.map((p) => commitBatch(() => [p])));
+    await Promise.all(batch.map((p) => commitBatch(() => [p], false)));
   }
 
   /**
    * Decides and stores each write of `batch` against the state its
    * predecessors in the batch left, and logs their records. Runs inside the
-   * write transaction; throws only for an LMDB failure (not a decision).
+   * write transaction; throws only for an LMDB failure (not a decision), or,
+   * `here` (the transaction commits on this thread), NOT_HERE when its pages
+   * might not fit in the room written ahead (before anything is logged).
    */
-  function applyBatch(batch: PendingWrite[], refusal: Error | undefined): Applied {
+  function applyBatch(batch: PendingWrite[], refusal: Error | undefined, here: boolean): Applied {
     const applied: Applied = {
       outcomes: [],
       changes: [],
@@ -798,6 +900,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
       head = revision;
       applied.outcomes.push({ result: { revision, object: decision.object, op: decision.op } });
     }
+    if (here && applied.diskBytes > roomSeen - HERE_MARGIN) throw NOT_HERE;
     applied.head = head;
     if (applied.bytes === 0) return applied;
     meta.putSync("head", head);
@@ -821,10 +924,12 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     applied.positions = appended.positions;
     applied.rotated = appended.rotated;
     applied.diskBytes += appended.grownBytes;
-    // Started once this callback has returned and lmdb-js's write thread is
-    // on to LMDB's commit, so that it runs beside it; awaited after it.
+    // Runs beside LMDB's commit; awaited after it. On the write thread it is
+    // started once this callback has returned and that thread is on to the
+    // commit (started here, it competed with the rest of the callback); a
+    // commit on this thread blocks it, so the sync must be under way before.
     const segment = appended.cursor.segment;
-    applied.synced = Promise.resolve().then(() => wal.sync(segment));
+    applied.synced = here ? wal.sync(segment) : Promise.resolve().then(() => wal.sync(segment));
     applied.synced.catch(() => {});
     return applied;
   }
@@ -998,6 +1103,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
       listeners.clear();
       await root.close();
       wal?.close();
+      room!.close();
       if (dataFd !== undefined) closeSync(dataFd);
       dataFd = undefined;
     },

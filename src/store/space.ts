@@ -125,6 +125,16 @@ export class SpaceMonitor {
     return this.#room(m) - this.#spent < 2 * this.#reserve(m);
   }
 
+  /**
+   * Whether `bytes` more may be taken on the disk ahead of need (room written
+   * ahead in LMDB's file): no alarm, and the disk keeps four times the reserve
+   * after it. Near the reserve the room is left to the writes themselves.
+   */
+  maySpare(bytes: number): boolean {
+    const m = this.#measured;
+    return !this.#alarm && m.diskFreeBytes - this.#spent - bytes >= 4 * this.#reserve(m);
+  }
+
   /** Space was freed (compaction): measure again on the next look. */
   freed(): void {
     this.#measuredAt = -Infinity;

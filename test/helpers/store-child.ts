@@ -14,6 +14,8 @@ const LMDB_MODULE = nodeModule(fileURLToPath(new URL("../../src/store/lmdb.ts", 
 export interface StoreChildOptions {
   /** `openLmdbStore`'s options in the child (JSON). */
   store: Record<string, unknown>;
+  /** Source of an expression for more options, functions included (evaluated in the child after `globalThis.commits = { main: 0, write: 0 }`). */
+  storeSource?: string;
   /**
    * Source of an async function `(store, words) => string` that the child runs
    * for each command line but `exit` (`words`: the line split at spaces); it
@@ -30,7 +32,8 @@ export interface StoreChild {
   nextLine(what: string): Promise<string>;
   /** Sends `exit`; resolves with the exit code (killed past the deadline). */
   exit(): Promise<number | null>;
-  kill(): void;
+  /** Kills the child; resolves once it has exited. */
+  kill(): Promise<unknown>;
   stderr(): string;
 }
 
@@ -39,7 +42,8 @@ export function startStoreChild(dir: string, options: StoreChildOptions): StoreC
   const script = `
     const [dir] = process.argv.slice(1);
     import(${JSON.stringify(LMDB_MODULE.url)}).then(async ({ openLmdbStore }) => {
-      const store = openLmdbStore(dir, ${JSON.stringify(options.store)});
+      globalThis.commits = { main: 0, write: 0 };
+      const store = openLmdbStore(dir, { ...${JSON.stringify(options.store)}, ...(${options.storeSource ?? "{}"}) });
       const handle = ${options.handler};
       const lines = require("node:readline").createInterface({ input: process.stdin });
       process.stdout.write("ready\\n");
@@ -91,6 +95,7 @@ export function startStoreChild(dir: string, options: StoreChildOptions): StoreC
     },
     kill() {
       if (child.exitCode === null) child.kill();
+      return exited;
     },
     stderr: () => stderr,
   };
