@@ -70,7 +70,7 @@ export function createProgram(ctx: CliContext): Command {
     .description(DESCRIPTION)
     .version(ctx.version, "-V, --version", "print the version and exit")
     .helpOption("-h, --help", "print help and exit")
-    .helpCommand("help [command]", "print help for a command")
+    .helpCommand(false)
     .enablePositionalOptions()
     .showHelpAfterError("(add --help for usage)")
     .configureHelp({ helpWidth: 100 })
@@ -79,8 +79,49 @@ export function createProgram(ctx: CliContext): Command {
     .addHelpText("after", FOOTER);
   addClientOptions(program);
   for (const make of COMMANDS) program.addCommand(make(ctx));
+  program.addCommand(helpCommand(program));
   inherit(program, program);
   return program;
+}
+
+/**
+ * `setpoint help [COMMAND...]`: that command's help (`help agent pipelines`
+ * too). Commander's own help command prints the whole program's help for a
+ * name it does not know, without saying so, and exits 2 as if that were the
+ * answer; this one says `unknown command` with a suggestion, as `setpoint gte` does.
+ */
+function helpCommand(program: Command): Command {
+  return new Command("help")
+    .description("print help for a command")
+    .argument("[command...]", "a command, e.g. get, or agent pipelines")
+    .action((path: string[]) => {
+      let command = program;
+      for (const name of path) {
+        const sub = command.commands.find((c) => c.name() === name || c.aliases().includes(name));
+        if (sub === undefined) {
+          const names = command.commands.map((c) => c.name()).filter((n) => n !== "help");
+          const near = names.find((n) => editDistance(n, name) <= Math.max(1, Math.floor(n.length / 3)));
+          const hint = near === undefined ? `the commands: ${names.join(", ")}` : `Did you mean ${near}?`;
+          return command.error(`error: unknown command '${[...path.slice(0, path.indexOf(name)), name].join(" ")}' (${hint})`);
+        }
+        command = sub;
+      }
+      command.help();
+    });
+}
+
+/** Edits (insert, delete, substitute, swap two neighbours) from a to b, for "did you mean" on short command names. */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const row = d[i]!;
+      const up = d[i - 1]!;
+      row[j] = Math.min(up[j]! + 1, row[j - 1]! + 1, up[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) row[j] = Math.min(row[j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
 }
 
 /**

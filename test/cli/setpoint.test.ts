@@ -523,6 +523,27 @@ describe("setpoint usage and auth", () => {
     assert.match(serverHelp.stdout, /Usage: setpoint server/);
   });
 
+  it("help COMMAND prints that command's help; an unknown one is named, with a suggestion, exit 2", async () => {
+    const [get, nested, misspelt, unknown, nestedUnknown] = await Promise.all([
+      runSetpointInProcess(["help", "get"]),
+      runSetpointInProcess(["help", "agent", "pipelines"]),
+      runSetpointInProcess(["help", "gte"]),
+      runSetpointInProcess(["help", "frobnicate"]),
+      runSetpointInProcess(["help", "agent", "pipeline"]),
+    ]);
+    ok(get);
+    assert.match(get.stdout, /^Usage: setpoint get /);
+    ok(nested);
+    assert.match(nested.stdout, /^Usage: setpoint agent pipelines /);
+    for (const r of [misspelt, unknown, nestedUnknown]) {
+      assert.equal(r.code, 2, r.stderr);
+      assert.equal(r.stdout, "", "no whole-program help in place of an error");
+    }
+    assert.equal(misspelt.stderr, "error: unknown command 'gte' (Did you mean get?)\n(add --help for usage)\n");
+    assert.match(unknown.stderr, /^error: unknown command 'frobnicate' \(the commands: server, up, agent, apply, get, describe, delete, watch, wait, logs\)\n/);
+    assert.match(nestedUnknown.stderr, /^error: unknown command 'agent pipeline' \(Did you mean pipelines\?\)\n/);
+  });
+
   it("sends the token from --token or SETPOINT_TOKEN; without it, or with a wrong one, the server's 401 is printed with where a token goes", async () => {
     const secured = await startTestServer({ token: "s3cret" });
     try {
