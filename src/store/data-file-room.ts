@@ -19,6 +19,9 @@
 //   transaction's pages are written at its commit, after these zeros.
 // - `end` is recorded in LMDB's meta database (shared by every process) with
 //   the file's inode: a copy or a restore of the directory starts again from 0.
+//   So does a file with fewer blocks than the record's `end` (a restore into
+//   a file that got the same inode number, by a copy that made holes of runs
+//   of zeros), or shorter than it.
 //   If the file is ever longer than `end`, LMDB wrote past it (a commit larger
 //   than the room, an older release): what lies past `end` is swept again.
 // - Only where the file system overwrites a file's blocks in place (ext2/3/4,
@@ -91,9 +94,22 @@ export class DataFileRoom {
    * place, or if the file grew past what the record covers.
    */
   room(record: AllocatedRecord | undefined, usedEnd: number): number {
-    if (!this.inPlace || record?.ino !== this.#ino) return 0;
-    if (fstatSync(this.#fd).size > record.end) return 0;
+    if (!this.inPlace) return 0;
+    const st = fstatSync(this.#fd);
+    // Longer than the record: LMDB wrote past it (swept again from there).
+    if (!this.#holds(record, st) || st.size !== record.end) return 0;
     return Math.max(0, record.end - usedEnd);
+  }
+
+  /**
+   * Whether `record` can be believed of the file as it is: its inode, at least
+   * `end` bytes long, and blocks for at least `end` bytes. Not so for a file
+   * that only got the same inode number (a restore into a new directory) and
+   * came with holes (a copy that makes holes of runs of zeros), or for growth
+   * that was not synced (--no-fsync) and was lost: swept again from 0.
+   */
+  #holds(record: AllocatedRecord | undefined, st: { size: number; blocks: number }): record is AllocatedRecord {
+    return record?.ino === this.#ino && st.size >= record.end && st.blocks * 512 >= record.end;
   }
 
   /**
@@ -113,9 +129,9 @@ export class DataFileRoom {
     ahead = ROOM_AHEAD_BYTES,
   ): AllocatedRecord | undefined {
     if (!this.inPlace) return undefined;
-    const size = fstatSync(this.#fd).size;
-    let end = record?.ino === this.#ino ? Math.min(record.end, size) : 0;
-    const from = end;
+    const st = fstatSync(this.#fd);
+    const size = st.size;
+    let end = this.#holds(record, st) ? record.end : 0;
     try {
       if (end < size) end = this.#sweep(end, Math.min(size, end + step));
       const want = Math.min(usedEnd + ahead, size + step);
@@ -126,7 +142,7 @@ export class DataFileRoom {
     } catch {
       // a full disk, most likely: what was done so far is kept
     }
-    return end > from || record?.ino !== this.#ino ? { ino: this.#ino, end } : undefined;
+    return end !== record?.end || record?.ino !== this.#ino ? { ino: this.#ino, end } : undefined;
   }
 
   /** The file's length: LMDB's pages and the room written ahead of them. */

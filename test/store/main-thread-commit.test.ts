@@ -11,7 +11,7 @@
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, statfsSync, writeSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, statfsSync, truncateSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -89,6 +89,49 @@ describe("DataFileRoom", () => {
         assert.equal(resumed?.end, 21 * PAGE);
         assert.equal(allocated(file), 21 * PAGE);
         assert.equal(room.room(resumed, 10 * PAGE), 11 * PAGE);
+      } finally {
+        room.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("believes no record of a file that came back with holes or shorter under the same inode, and sweeps it again from the start", (t) => {
+    const dir = mkdtempSync(join(tmpdir(), "setpoint-room-"));
+    try {
+      const why = notInPlace(dir);
+      if (why) return t.skip(why);
+      const file = join(dir, "data.mdb");
+      const fd = openSync(file, "w+");
+      writeSync(fd, Buffer.alloc(10 * PAGE, 1), 0, 10 * PAGE, 0);
+      closeSync(fd);
+      const room = new DataFileRoom(dir, PAGE);
+      try {
+        const grown = room.step(undefined, 10 * PAGE, () => true, 16 * PAGE, 8 * PAGE);
+        assert.equal(grown?.end, 18 * PAGE);
+        assert.equal(room.room(grown, 10 * PAGE), 8 * PAGE);
+
+        // The room comes back as holes in the same inode (as a copy that makes
+        // holes of zeros leaves it, restored into a file given the old inode
+        // number): same size, same record, no blocks under the room.
+        truncateSync(file, 10 * PAGE);
+        truncateSync(file, 18 * PAGE);
+        assert.ok(allocated(file) < 18 * PAGE, "the room is holes");
+        assert.equal(room.room(grown, 10 * PAGE), 0, "no room is believed where blocks are missing");
+        // Swept again from the start (the record, unchanged, then holds again).
+        assert.equal(
+          room.step(grown, 10 * PAGE, () => false, 18 * PAGE, 8 * PAGE),
+          undefined,
+        );
+        assert.equal(allocated(file), 18 * PAGE);
+        assert.deepEqual(readFileSync(file).subarray(0, 10 * PAGE), Buffer.alloc(10 * PAGE, 1), "no page changed");
+        assert.equal(room.room(grown, 10 * PAGE), 8 * PAGE);
+
+        // Shorter than the record: no room past the file's end.
+        truncateSync(file, 12 * PAGE);
+        assert.equal(room.room(grown, 10 * PAGE), 0, "no room past the end of the file");
+        assert.equal(room.step(grown, 10 * PAGE, () => false)?.end, 12 * PAGE, "the record follows the file");
       } finally {
         room.close();
       }
