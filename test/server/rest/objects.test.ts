@@ -331,6 +331,14 @@ describe("update (PUT)", () => {
     assert.equal(merged.metadata.resourceVersion, o.metadata.resourceVersion);
     const jp = await ok(c.patch(`${widgets(ns)}/n`, [{ op: "replace", path: "/spec/size", value: 1 }], JSON_PATCH));
     assert.equal(jp.metadata.resourceVersion, o.metadata.resourceVersion);
+    // apiVersion and kind are the type's whatever the body says: leaving them out (or nulling them) changes nothing either.
+    const { apiVersion: _a, kind: _k, ...bare } = o;
+    assert.equal((await ok(c.put(`${widgets(ns)}/n`, bare))).metadata.resourceVersion, o.metadata.resourceVersion);
+    for (const patch of [{ kind: null }, { apiVersion: null }, { kind: null, apiVersion: null }]) {
+      const res = await ok(c.patch(`${widgets(ns)}/n`, patch));
+      assert.equal(res.metadata.resourceVersion, o.metadata.resourceVersion, JSON.stringify(patch));
+      assert.deepEqual([res.apiVersion, res.kind], [o.apiVersion, o.kind]);
+    }
     assert.equal(await head(), h);
   });
 
