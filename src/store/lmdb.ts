@@ -475,7 +475,15 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     poller = ms > 0 ? clock.every(ms, look) : undefined;
   };
   // Every store announces itself, whatever its own poll: the others' polls depend on it.
+  /**
+   * Whether another process has the directory open. Then no write commits on
+   * this thread: its transaction would wait there for LMDB's writer lock,
+   * which the other process holds through each of its commits (sync
+   * included), and this process would serve nothing meanwhile.
+   */
+  let othersOpen = true;
   const openers = watchOpeners(path, (others) => {
+    othersOpen = others;
     if (adaptivePoll) pollEvery(others ? POLL_MS : ALONE_POLL_MS);
   });
   if (!adaptivePoll) pollEvery(pollMs);
@@ -706,7 +714,9 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   // a batch commits on lmdb-js's write thread (so that this thread goes on
   // parsing requests while LMDB syncs), the next one is queued there too:
   // everything that arrived during the previous commit joins it. With nothing
-  // committing and room written ahead in LMDB's file (data-file-room.ts), the
+  // committing, no other process with the directory open (its commits hold
+  // LMDB's writer lock, which this thread would wait for) and room written
+  // ahead in LMDB's file (data-file-room.ts), the
   // queue waits for the end of this event-loop turn (every request already
   // read joins it); a lone write is then committed on this thread with
   // `transactionSync`, which saves the hops to the write thread and back.
@@ -739,9 +749,9 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   function scheduleBatch(): void {
     scheduled = true;
     const done =
-      inWriteThread > 0 || roomSeen < HERE_MIN_ROOM
+      inWriteThread > 0 || othersOpen || roomSeen < HERE_MIN_ROOM
         ? commitBatch(takeQueue, false)
-        : new Promise<void>((resolve) => setImmediate(resolve)).then(() => commitBatch(takeQueue, queue.length === 1 && inWriteThread === 0));
+        : new Promise<void>((resolve) => setImmediate(resolve)).then(() => commitBatch(takeQueue, queue.length === 1 && inWriteThread === 0 && !othersOpen));
     settling.add(done);
     void done.finally(() => settling.delete(done));
   }

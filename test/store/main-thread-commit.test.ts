@@ -177,6 +177,42 @@ describe("lone writes on the main thread", () => {
     }
   });
 
+  it("not while another process has the directory open (its commits hold LMDB's writer lock, which the main thread would wait for, serving nothing); again once it is gone", async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), "setpoint-main-commit-"));
+    try {
+      const why = notInPlace(dir);
+      if (why) return t.skip(why);
+      const child = startStoreChild(dir, { store: { pollIntervalMs: 0 }, handler: "async () => 'ok'", deadlineMs: DEADLINE_MS });
+      const commits = { main: 0, write: 0 };
+      let store: ReturnType<typeof openLmdbStore> | undefined;
+      try {
+        assert.equal(await child.nextLine("ready"), "ready");
+        store = openLmdbStore(dir, { pollIntervalMs: 0, onCommitted: (thread) => commits[thread]++ });
+        const put = (name: string) =>
+          store!.write({ type: TYPE, namespace: "default", name }, (_current, revision) => ({
+            op: "put",
+            object: JSON.stringify({ metadata: { name, resourceVersion: String(revision) }, spec: { pad: "x".repeat(3000) } }),
+          }));
+        // Well past the writes that build the room (alone, 5 of them).
+        for (let i = 0; i < 30; i++) await put(`seq-${i}`);
+        assert.equal(commits.main, 0, `no commit on the main thread with another process there: ${JSON.stringify(commits)}`);
+
+        assert.equal(await child.exit(), 0, child.stderr());
+        // Told of it by the openers folder's watch: lone writes commit on the main thread again.
+        const deadline = Date.now() + DEADLINE_MS;
+        for (let i = 0; commits.main === 0; i++) {
+          assert.ok(i < 10_000 && Date.now() < deadline, `no commit on the main thread once alone: ${JSON.stringify(commits)}`);
+          await put(`alone-${i}`);
+        }
+      } finally {
+        await child.kill();
+        await store?.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("on a full disk commit into the room written ahead and never fail there: the process survives, failures are 507s on the write thread", async (t) => {
     if (process.getuid?.() !== 0) return t.skip("needs root to mount a tmpfs");
     const mount = mkdtempSync(join(tmpdir(), "setpoint-tmpfs-"));
