@@ -572,7 +572,12 @@ export class Resources {
     const res = await this.#write(t, this.#key(t, ref), options, (current, revision) => {
       if (!current) throw this.#notFound(t, ref.name!);
       const before = JSON.parse(current.json) as LooseObject;
-      const patched = asObject(applyPatch(type, before, patch), "patched object");
+      const result = applyPatch(type, before, patch);
+      // As kube-apiserver: a patch that takes metadata away (`{"metadata":null}`, `remove /metadata`) is
+      // refused, not read as an object with no labels, annotations or finalizers.
+      if (result !== null && typeof result === "object" && (result as LooseObject).metadata == null)
+        throw invalid(t, ref.name!, [{ field: "metadata", message: "Required value", reason: "FieldValueRequired" }]);
+      const patched = asObject(result, "patched object");
       checkTypeMatches(patched, t);
       this.#checkIdentity(t, ref, patched);
       warnings = this.#checkFields(t, patched, before, options);

@@ -31,6 +31,25 @@ describe("patch", () => {
     assert.equal(b.metadata.generation, 1);
   });
 
+  it("a patch that takes metadata away is 422 and writes nothing: labels, annotations and finalizers stay", async () => {
+    const ns = freshNs();
+    const o = await created(c.post(widgets(ns), widget("m", { size: 1 }, { labels: { a: "1" }, annotations: { n: "x" }, finalizers: ["example.com/keep"] })));
+    for (const [body, type] of [
+      [{ metadata: null }, MERGE],
+      [[{ op: "remove", path: "/metadata" }], JSON_PATCH],
+    ] as const) {
+      const res = await c.patch(`${widgets(ns)}/m`, body, type);
+      assertStatus(res, 422, "Invalid");
+      assert.deepEqual(
+        res.body.details.causes.map((x: { field: string; reason: string }) => [x.field, x.reason]),
+        [["metadata", "FieldValueRequired"]],
+      );
+    }
+    assert.deepEqual(await ok(c.get(`${widgets(ns)}/m`)), o);
+    // Cleanup: the finalizer would keep the object.
+    await ok(c.patch(`${widgets(ns)}/m`, { metadata: { finalizers: null } }));
+  });
+
   it("JSON patch (RFC 6902) on the object and on /status", async () => {
     const ns = freshNs();
     await created(c.post(widgets(ns), widget("j", { size: 1, tags: ["a"] })));
