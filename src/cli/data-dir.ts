@@ -4,6 +4,8 @@
 // flag) and exit 2 on, instead of LMDB's own error and a stack trace. LMDB
 // and Node's recursive mkdir both hang on some paths that cannot be created
 // (under /proc): this check creates one level at a time and fails first.
+// The pipeline agent's --work-dir gets the same check (its runner's recursive
+// mkdir spun a core at 100% for /proc/x, and printed Node's raw EEXIST for a file).
 
 import { accessSync, constants, existsSync, mkdirSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
@@ -25,6 +27,15 @@ const REASONS: Record<string, string> = {
  * @example dataDirProblem("README.md/data") // "the data directory README.md/data cannot be used: a part of its path is a file, …"
  */
 export function dataDirProblem(dir: string): string | undefined {
+  return directoryProblem(dir, { what: "the data directory", flag: "--data-dir", env: "SETPOINT_DATA_DIR" });
+}
+
+/** As dataDirProblem, for the pipeline agent's workspaces (`--work-dir`). */
+export function workDirProblem(dir: string): string | undefined {
+  return directoryProblem(dir, { what: "the workspace directory", flag: "--work-dir", env: "SETPOINT_WORK_DIR" });
+}
+
+function directoryProblem(dir: string, names: { what: string; flag: string; env: string }): string | undefined {
   let why: string | undefined;
   try {
     makeDirs(dir);
@@ -35,7 +46,7 @@ export function dataDirProblem(dir: string): string | undefined {
     why = REASONS[code] ?? `${code || (error as Error).message}`;
   }
   if (why === undefined) return undefined;
-  return `the data directory ${dir} cannot be used: ${why}: choose another with --data-dir (or SETPOINT_DATA_DIR)`;
+  return `${names.what} ${dir} cannot be used: ${why}: choose another with ${names.flag} (or ${names.env})`;
 }
 
 /** mkdir -p, one level at a time (a recursive mkdirSync never returns for a path under /proc). */

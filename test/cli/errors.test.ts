@@ -209,6 +209,27 @@ describe("a data directory that cannot be used", () => {
   });
 });
 
+describe("a workspace directory that cannot be used", () => {
+  it("agent pipelines and up: one line naming --work-dir, exit 2, before anything starts (a path under /proc hung at 100% CPU)", async () => {
+    const file = join(dir, "a-work-file");
+    writeFileSync(file, "not a directory\n");
+    const cases: Array<[string[], RegExp]> = [
+      [["agent", "pipelines", "--server", s.url, "--work-dir", file], /it is a file, not a directory/],
+      [["agent", "pipelines", "--server", s.url, "--work-dir", join(file, "w")], /a part of its path is a file, not a directory/],
+      [["agent", "pipelines", "--server", s.url, "--work-dir", "/proc/setpoint-work"], /it cannot be created there/],
+      [["up", "--http-port", "0", "--grpc-port", "0", "--data-dir", join(dir, "up-data"), "--work-dir", file], /it is a file, not a directory/],
+    ];
+    const results = await Promise.all(cases.map(([args]) => runSetpoint(args, { timeoutMs: 30_000 })));
+    results.forEach((r, i) => {
+      const [args, why] = cases[i]!;
+      const shown = args[args.length - 1]!.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+      oneLine(r, 2, new RegExp(`^error: the workspace directory ${shown} cannot be used: `));
+      assert.match(r.stderr, why);
+      assert.match(r.stderr, /choose another with --work-dir \(or SETPOINT_WORK_DIR\)/);
+    });
+  });
+});
+
 describe("a TLS server whose certificate the client does not trust", () => {
   it("says so and how to give the CA, not 'is it running?'; with NODE_EXTRA_CA_CERTS the same command works", async () => {
     const pki = makePki(mkdtempSync(join(dir, "pki-")));

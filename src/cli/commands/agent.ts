@@ -15,6 +15,8 @@ import { PIPELINE_AGENT_NAME, runPipelineAgent, type PipelineAgentOptions } from
 import { addClientOptions, sessionFor, type CliContext } from "../context.ts";
 import { addPipelineAgentOptions, type PipelineAgentFlags } from "../agent-options.ts";
 import { formatError } from "../printers.ts";
+import { workDirProblem } from "../data-dir.ts";
+import { UsageError } from "../errors.ts";
 
 /** The default gRPC port of a server, for agents told only its URL. */
 export const DEFAULT_GRPC_PORT = 9090;
@@ -83,6 +85,9 @@ function pipelinesCommand(ctx: CliContext): Command {
     const token = session.client.headers().authorization?.replace(/^Bearer /, "");
     const json = opts.logFormat === "json";
     const time = () => new Date(ctx.now()).toISOString();
+    const workDir = opts.workDir ?? (ctx.env.SETPOINT_WORK_DIR || "work");
+    const problem = workDirProblem(workDir);
+    if (problem !== undefined) throw new UsageError(problem);
     const signals = [ctx.interrupted(), parentGone()].filter((s): s is AbortSignal => s !== undefined);
     await runPipelineAgent({
       name: PIPELINE_AGENT_NAME,
@@ -90,7 +95,7 @@ function pipelinesCommand(ctx: CliContext): Command {
       httpUrl: session.client.servers.join(","),
       token,
       tls,
-      workDir: opts.workDir ?? (ctx.env.SETPOINT_WORK_DIR || "work"),
+      workDir,
       maxParallelTasks: opts.parallel,
       stateDir: opts.stateDir,
       identity: opts.identity,

@@ -22,7 +22,7 @@ import { ListenError, startServer } from "../../server.ts";
 import type { CliContext } from "../context.ts";
 import { UsageError } from "../errors.ts";
 import { addPipelineAgentOptions, pipelineAgentArgs, type PipelineAgentFlags } from "../agent-options.ts";
-import { dataDirProblem } from "../data-dir.ts";
+import { dataDirProblem, workDirProblem } from "../data-dir.ts";
 import { createServerCommand, listenErrorMessage, serverOptionsOf } from "../flags.ts";
 import { writeKubeconfig } from "../kubeconfig.ts";
 import type { ServerOptions } from "../../server/options.ts";
@@ -146,6 +146,9 @@ export function upCommand(ctx: CliContext): Command {
       const problem = dataDirProblem(options.dataDir);
       if (problem !== undefined) throw new UsageError(problem);
     }
+    const workDir = opts.workDir ?? join(options.dataDir, "workspaces");
+    const workDirTrouble = workDirProblem(workDir);
+    if (workDirTrouble !== undefined) throw new UsageError(workDirTrouble);
     const signal = ctx.interrupted();
     const server = await startServer(options, { version: ctx.version, validators: PIPELINE_VALIDATORS }).catch((err: unknown) => {
       throw err instanceof ListenError ? new UsageError(listenErrorMessage(err)) : err;
@@ -161,7 +164,6 @@ export function upCommand(ctx: CliContext): Command {
         client.close();
       }
       if (opts.writeKubeconfig !== undefined) writeKubeconfig(opts.writeKubeconfig, url, { token: options.token, grpcAddress: grpc });
-      const workDir = opts.workDir ?? join(options.dataDir, "workspaces");
       const agentArgs = ["--server", url, "--grpc", grpc, ...pipelineAgentArgs({ ...opts, workDir })];
       // The token travels in the environment (SETPOINT_TOKEN), not in argv where ps shows it.
       const env = options.token === undefined ? process.env : { ...process.env, SETPOINT_TOKEN: options.token };
