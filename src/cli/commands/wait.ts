@@ -119,7 +119,8 @@ finalizer has removed its workspace and the object is gone.
 
 Exit codes: 0 every object met the condition; 1 a timeout (also of a server that does not answer),
 an object that is not there (except with --for=delete), a Succeeded condition that turned False, or
-a server error; 2 bad usage.`;
+a server error; 2 bad usage; 130 when stopped with Ctrl-C (the shell's code for SIGINT, as kubectl
+wait).`;
 
 export function waitCommand(ctx: CliContext): Command {
   const command = new Command("wait")
