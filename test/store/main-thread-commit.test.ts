@@ -15,7 +15,14 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, stat
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { DataFileRoom, IN_PLACE_FILE_SYSTEMS } from "../../src/store/data-file-room.ts";
+import {
+  DataFileRoom,
+  IN_PLACE_FILE_SYSTEMS,
+  ROOM_AHEAD_BYTES,
+  ROOM_STEP_BYTES,
+  SWEEP_STEP_BYTES,
+  type AllocatedRecord,
+} from "../../src/store/data-file-room.ts";
 import { openLmdbStore } from "../../src/store/lmdb.ts";
 import { startStoreChild } from "../helpers/store-child.ts";
 
@@ -56,7 +63,7 @@ describe("DataFileRoom", () => {
       try {
         assert.equal(room.room(undefined, 10 * PAGE), 0, "nothing is known written yet");
         // The disk may not spare more: the file is swept, not grown.
-        const swept = room.step(undefined, 10 * PAGE, () => false);
+        const swept = room.step(undefined, 10 * PAGE, () => false, ROOM_STEP_BYTES, ROOM_AHEAD_BYTES, ROOM_STEP_BYTES);
         assert.equal(swept?.end, 10 * PAGE);
         assert.equal(statSync(file).size, 10 * PAGE);
         assert.equal(allocated(file), 10 * PAGE, "every hole is written");
@@ -64,15 +71,15 @@ describe("DataFileRoom", () => {
         assert.equal(room.room(swept, 10 * PAGE), 0, "no room past LMDB's last page yet");
 
         // Then zeros past the end: at most `step` (4 pages) per call, towards `ahead` (8 pages) past LMDB's last page.
-        const grown = room.step(swept, 10 * PAGE, () => true, 4 * PAGE, 8 * PAGE);
+        const grown = room.step(swept, 10 * PAGE, () => true, 4 * PAGE, 8 * PAGE, 4 * PAGE);
         assert.equal(grown?.end, 14 * PAGE);
         assert.equal(statSync(file).size, 14 * PAGE);
         assert.equal(allocated(file), 14 * PAGE);
         assert.equal(room.room(grown, 10 * PAGE), 4 * PAGE);
-        const more = room.step(grown, 10 * PAGE, () => true, 4 * PAGE, 8 * PAGE);
+        const more = room.step(grown, 10 * PAGE, () => true, 4 * PAGE, 8 * PAGE, 4 * PAGE);
         assert.equal(more?.end, 18 * PAGE);
         assert.equal(
-          room.step(more, 10 * PAGE, () => true, 4 * PAGE, 8 * PAGE),
+          room.step(more, 10 * PAGE, () => true, 4 * PAGE, 8 * PAGE, 4 * PAGE),
           undefined,
           "8 pages ahead: nothing to do",
         );
@@ -85,10 +92,38 @@ describe("DataFileRoom", () => {
         writeSync(again, Buffer.alloc(PAGE, 4), 0, PAGE, 20 * PAGE);
         closeSync(again);
         assert.equal(room.room(more, 10 * PAGE), 0);
-        const resumed = room.step(more, 10 * PAGE, () => false);
+        const resumed = room.step(more, 10 * PAGE, () => false, ROOM_STEP_BYTES, ROOM_AHEAD_BYTES, ROOM_STEP_BYTES);
         assert.equal(resumed?.end, 21 * PAGE);
         assert.equal(allocated(file), 21 * PAGE);
         assert.equal(room.room(resumed, 10 * PAGE), 11 * PAGE);
+      } finally {
+        room.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("sweeps a large backlog (a bulk-loaded data.mdb) SWEEP_STEP_BYTES per transaction, a small one ROOM_STEP_BYTES", (t) => {
+    const dir = mkdtempSync(join(tmpdir(), "setpoint-room-"));
+    try {
+      const why = notInPlace(dir);
+      if (why) return t.skip(why);
+      const file = join(dir, "data.mdb");
+      const fd = openSync(file, "w+");
+      writeSync(fd, Buffer.alloc(PAGE, 1), 0, PAGE, 0);
+      closeSync(fd);
+      truncateSync(file, 12 * MiB); // 12 MiB of holes past the first page
+      const room = new DataFileRoom(dir, PAGE);
+      try {
+        const first = room.step(undefined, 12 * MiB, () => false);
+        assert.equal(first?.end, SWEEP_STEP_BYTES, "more than ROOM_AHEAD_BYTES left: a small step");
+        let record: AllocatedRecord | undefined = first;
+        for (let i = 0; i < 1000 && record && 12 * MiB - record.end > ROOM_AHEAD_BYTES; i++) record = room.step(record, 12 * MiB, () => false);
+        assert.ok(record && 12 * MiB - record.end <= ROOM_AHEAD_BYTES, "the backlog comes down to ROOM_AHEAD_BYTES");
+        const from = record.end;
+        const next = room.step(record, 12 * MiB, () => false);
+        assert.equal(next!.end - from, ROOM_STEP_BYTES, "within ROOM_AHEAD_BYTES of the end: a whole step");
       } finally {
         room.close();
       }
@@ -108,7 +143,7 @@ describe("DataFileRoom", () => {
       closeSync(fd);
       const room = new DataFileRoom(dir, PAGE);
       try {
-        const grown = room.step(undefined, 10 * PAGE, () => true, 16 * PAGE, 8 * PAGE);
+        const grown = room.step(undefined, 10 * PAGE, () => true, 16 * PAGE, 8 * PAGE, 16 * PAGE);
         assert.equal(grown?.end, 18 * PAGE);
         assert.equal(room.room(grown, 10 * PAGE), 8 * PAGE);
 
@@ -121,7 +156,7 @@ describe("DataFileRoom", () => {
         assert.equal(room.room(grown, 10 * PAGE), 0, "no room is believed where blocks are missing");
         // Swept again from the start (the record, unchanged, then holds again).
         assert.equal(
-          room.step(grown, 10 * PAGE, () => false, 18 * PAGE, 8 * PAGE),
+          room.step(grown, 10 * PAGE, () => false, 18 * PAGE, 8 * PAGE, 18 * PAGE),
           undefined,
         );
         assert.equal(allocated(file), 18 * PAGE);
@@ -131,7 +166,11 @@ describe("DataFileRoom", () => {
         // Shorter than the record: no room past the file's end.
         truncateSync(file, 12 * PAGE);
         assert.equal(room.room(grown, 10 * PAGE), 0, "no room past the end of the file");
-        assert.equal(room.step(grown, 10 * PAGE, () => false)?.end, 12 * PAGE, "the record follows the file");
+        assert.equal(
+          room.step(grown, 10 * PAGE, () => false, ROOM_STEP_BYTES, ROOM_AHEAD_BYTES, ROOM_STEP_BYTES)?.end,
+          12 * PAGE,
+          "the record follows the file",
+        );
       } finally {
         room.close();
       }
