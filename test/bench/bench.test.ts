@@ -25,13 +25,20 @@ function run(args: string[], timeoutMs: number): Promise<{ code: number | null; 
   });
 }
 
+/** The bench's machine-readable result lines (one JSON object per line). */
+function resultLines(stdout: string): Record<string, any>[] {
+  return stdout
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as Record<string, any>);
+}
+
 test("fan-out with 10 watchers and 10 changes per phase prints valid result lines, every delivery verified, with 1 and 2 server workers", {
   timeout: 200_000,
 }, async () => {
   const { code, stdout, stderr } = await run(["bench/fanout.ts", "--systems", "setpoint", "--watchers", "10", "--changes", "10"], 190_000);
   assert.equal(code, 0, stderr.slice(-3000));
-  const lines = stdout.split("\n").filter((l) => l.startsWith("{"));
-  const results = lines.map((l) => JSON.parse(l) as Record<string, any>);
+  const results = resultLines(stdout);
   const phases = results.filter((r) => r.workload === "fanout" && r.params.workers === undefined);
   assert.deepEqual(
     phases.map((r) => r.params.phase),
@@ -77,10 +84,7 @@ test("reconcile at a tiny size: every change reconciled, through one server proc
     190_000,
   );
   assert.equal(code, 0, stderr.slice(-3000));
-  const results = stdout
-    .split("\n")
-    .filter((l) => l.startsWith("{"))
-    .map((l) => JSON.parse(l) as Record<string, any>);
+  const results = resultLines(stdout);
   assert.deepEqual(
     results.map((r) => [r.workload, r.params.mode, r.params.workers ?? 1]),
     [
@@ -102,10 +106,7 @@ test("reconcile at a tiny size: every change reconciled, through one server proc
 test("paced-cpu with 5 watchers prints one result line per phase with the server's CPU per change, thread by thread", { timeout: 120_000 }, async () => {
   const { code, stdout, stderr } = await run(["bench/paced-cpu.ts", "--watchers", "5", "--count", "5", "--duration", "1"], 110_000);
   assert.equal(code, 0, stderr.slice(-3000));
-  const results = stdout
-    .split("\n")
-    .filter((l) => l.startsWith("{"))
-    .map((l) => JSON.parse(l) as Record<string, any>);
+  const results = resultLines(stdout);
   assert.deepEqual(
     results.map((r) => r.params.phase),
     ["idle", "10/s", "100/s"],
