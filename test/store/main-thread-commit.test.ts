@@ -14,7 +14,7 @@ import { execFileSync } from "node:child_process";
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, statfsSync, truncateSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { describe, it, type TestContext } from "node:test";
 import {
   DataFileRoom,
   IN_PLACE_FILE_SYSTEMS,
@@ -40,27 +40,51 @@ function notInPlace(dir: string): string | undefined {
 /** Bytes of `file` the file system holds blocks for. */
 const allocated = (file: string) => statSync(file).blocks * 512;
 
+/**
+ * Makes `data.mdb` in a fresh directory with `write`, then runs `check` with
+ * a DataFileRoom over it; skipped where the file system does not overwrite in
+ * place. The directory is removed after.
+ */
+function withDataFile(t: TestContext, write: (file: string) => void, check: (room: DataFileRoom, file: string) => void): void {
+  const dir = mkdtempSync(join(tmpdir(), "setpoint-room-"));
+  try {
+    const why = notInPlace(dir);
+    if (why) {
+      t.skip(why);
+      return;
+    }
+    const file = join(dir, "data.mdb");
+    write(file);
+    const room = new DataFileRoom(dir, PAGE);
+    try {
+      check(room, file);
+    } finally {
+      room.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe("DataFileRoom", () => {
   it("fills a file's holes with zeros and leaves its pages as they were, then writes zeros ahead; a file grown past the record has no room", (t) => {
-    const dir = mkdtempSync(join(tmpdir(), "setpoint-room-"));
-    try {
-      const why = notInPlace(dir);
-      if (why) return t.skip(why);
-      const file = join(dir, "data.mdb");
-      const fd = openSync(file, "w+");
-      // Pages 0, 5 and 9 written; 1-4 and 6-8 holes, as LMDB leaves them when it skips pages it freed.
-      for (const [page, byte] of [
-        [0, 1],
-        [5, 2],
-        [9, 3],
-      ] as const)
-        writeSync(fd, Buffer.alloc(PAGE, byte), 0, PAGE, page * PAGE);
-      closeSync(fd);
-      const before = readFileSync(file);
-      assert.ok(allocated(file) < 10 * PAGE, "the file has holes to begin with");
+    withDataFile(
+      t,
+      (file) => {
+        const fd = openSync(file, "w+");
+        // Pages 0, 5 and 9 written; 1-4 and 6-8 holes, as LMDB leaves them when it skips pages it freed.
+        for (const [page, byte] of [
+          [0, 1],
+          [5, 2],
+          [9, 3],
+        ] as const)
+          writeSync(fd, Buffer.alloc(PAGE, byte), 0, PAGE, page * PAGE);
+        closeSync(fd);
+      },
+      (room, file) => {
+        const before = readFileSync(file);
+        assert.ok(allocated(file) < 10 * PAGE, "the file has holes to begin with");
 
-      const room = new DataFileRoom(dir, PAGE);
-      try {
         assert.equal(room.room(undefined, 10 * PAGE), 0, "nothing is known written yet");
         // The disk may not spare more: the file is swept, not grown.
         const swept = room.step(undefined, 10 * PAGE, () => false, ROOM_STEP_BYTES, ROOM_AHEAD_BYTES, ROOM_STEP_BYTES);
@@ -96,26 +120,20 @@ describe("DataFileRoom", () => {
         assert.equal(resumed?.end, 21 * PAGE);
         assert.equal(allocated(file), 21 * PAGE);
         assert.equal(room.room(resumed, 10 * PAGE), 11 * PAGE);
-      } finally {
-        room.close();
-      }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+      },
+    );
   });
 
   it("sweeps a large backlog (a bulk-loaded data.mdb) SWEEP_STEP_BYTES per transaction, a small one ROOM_STEP_BYTES", (t) => {
-    const dir = mkdtempSync(join(tmpdir(), "setpoint-room-"));
-    try {
-      const why = notInPlace(dir);
-      if (why) return t.skip(why);
-      const file = join(dir, "data.mdb");
-      const fd = openSync(file, "w+");
-      writeSync(fd, Buffer.alloc(PAGE, 1), 0, PAGE, 0);
-      closeSync(fd);
-      truncateSync(file, 12 * MiB); // 12 MiB of holes past the first page
-      const room = new DataFileRoom(dir, PAGE);
-      try {
+    withDataFile(
+      t,
+      (file) => {
+        const fd = openSync(file, "w+");
+        writeSync(fd, Buffer.alloc(PAGE, 1), 0, PAGE, 0);
+        closeSync(fd);
+        truncateSync(file, 12 * MiB); // 12 MiB of holes past the first page
+      },
+      (room) => {
         const first = room.step(undefined, 12 * MiB, () => false);
         assert.equal(first?.end, SWEEP_STEP_BYTES, "more than ROOM_AHEAD_BYTES left: a small step");
         let record: AllocatedRecord | undefined = first;
@@ -124,25 +142,19 @@ describe("DataFileRoom", () => {
         const from = record.end;
         const next = room.step(record, 12 * MiB, () => false);
         assert.equal(next!.end - from, ROOM_STEP_BYTES, "within ROOM_AHEAD_BYTES of the end: a whole step");
-      } finally {
-        room.close();
-      }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+      },
+    );
   });
 
   it("believes no record of a file that came back with holes or shorter under the same inode, and sweeps it again from the start", (t) => {
-    const dir = mkdtempSync(join(tmpdir(), "setpoint-room-"));
-    try {
-      const why = notInPlace(dir);
-      if (why) return t.skip(why);
-      const file = join(dir, "data.mdb");
-      const fd = openSync(file, "w+");
-      writeSync(fd, Buffer.alloc(10 * PAGE, 1), 0, 10 * PAGE, 0);
-      closeSync(fd);
-      const room = new DataFileRoom(dir, PAGE);
-      try {
+    withDataFile(
+      t,
+      (file) => {
+        const fd = openSync(file, "w+");
+        writeSync(fd, Buffer.alloc(10 * PAGE, 1), 0, 10 * PAGE, 0);
+        closeSync(fd);
+      },
+      (room, file) => {
         const grown = room.step(undefined, 10 * PAGE, () => true, 16 * PAGE, 8 * PAGE, 16 * PAGE);
         assert.equal(grown?.end, 18 * PAGE);
         assert.equal(room.room(grown, 10 * PAGE), 8 * PAGE);
@@ -171,12 +183,8 @@ describe("DataFileRoom", () => {
           12 * PAGE,
           "the record follows the file",
         );
-      } finally {
-        room.close();
-      }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+      },
+    );
   });
 });
 
