@@ -265,30 +265,76 @@ export interface FieldSelector {
   toString(): string;
 }
 
+// Kube's order: `!=` and `==` before `=`, so `a==b` does not leave `=b` as the value.
 const FIELD_OPERATORS = ["!=", "==", "="] as const;
 
 function fieldError(message: string): BadRequestError {
   return new BadRequestError(message, { causes: [{ field: "fieldSelector", message, reason: "FieldValueInvalid" }] });
 }
 
+/** Kube's `splitTerms`: splits on commas that no backslash escapes; terms keep their escapes. */
+function splitFieldTerms(text: string): string[] {
+  const terms: string[] = [];
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] === "\\") i++;
+    else if (text[i] === ",") {
+      terms.push(text.slice(start, i));
+      start = i + 1;
+    }
+  }
+  terms.push(text.slice(start));
+  return terms;
+}
+
+/** Kube's `UnescapeValue`: `\\`, `\,` and `\=` stand for themselves; any other escape, or a bare `,` or `=`, is an error. */
+function unescapeFieldValue(raw: string): string {
+  if (!/[\\,=]/.test(raw)) return raw;
+  let out = "";
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i]!;
+    if (c === "\\") {
+      const next = raw[++i];
+      if (next === undefined) throw fieldError("invalid field selector: invalid escape sequence: \\");
+      if (next !== "\\" && next !== "," && next !== "=") throw fieldError(`invalid field selector: invalid escape sequence: \\${next}`);
+      out += next;
+    } else if (c === "," || c === "=") {
+      // Go prints the rune as its code point (`%v` of an int32): 44 for `,`, 61 for `=`.
+      throw fieldError(`invalid field selector: unescaped character in value: ${c.charCodeAt(0)}`);
+    } else out += c;
+  }
+  return out;
+}
+
+/** Kube's `EscapeValue`, for the canonical text. */
+const escapeFieldValue = (value: string): string => value.replace(/[\\,=]/g, (c) => `\\${c}`);
+
 /**
  * Parses a field selector: comma-separated `metadata.name` / `metadata.namespace`
- * terms with `=`, `==` or `!=`. Any other field, or a term without exactly one
- * operator, throws `BadRequestError` (cause field `fieldSelector`).
+ * terms with `=`, `==` or `!=`, as kube's `fields.ParseSelector` does: a term
+ * splits at its first operator, and in a value `\,`, `\=` and `\\` stand for
+ * `,`, `=` and `\`. Any other field, a term without an operator, or a bad
+ * escape throws `BadRequestError` (cause field `fieldSelector`) with kube's message.
  * @example
  * parseFieldSelector("metadata.namespace=default").namespace // "default"
  */
 export function parseFieldSelector(text: string): FieldSelector {
-  const requirements: FieldRequirement[] = [];
-  for (const part of text.split(",")) {
+  const terms: { field: string; operator: FieldRequirement["operator"]; value: string }[] = [];
+  for (const part of splitFieldTerms(text).sort()) {
     if (part.trim() === "") continue;
-    // Like kube: the first operator (in this order) that splits the term in exactly two.
-    const operator = FIELD_OPERATORS.find((op) => part.split(op).length === 2);
-    if (operator === undefined) throw fieldError(`invalid selector: '${text}'; can't understand '${part}'`);
-    const [lhs, rhs] = part.split(operator) as [string, string];
-    const field = lhs.trim();
+    let split: { at: number; operator: FieldRequirement["operator"] } | undefined;
+    for (let i = 0; i < part.length && split === undefined; i++) {
+      const operator = FIELD_OPERATORS.find((op) => part.startsWith(op, i));
+      if (operator !== undefined) split = { at: i, operator };
+    }
+    if (split === undefined) throw fieldError(`invalid selector: '${text}'; can't understand '${part}'`);
+    const value = unescapeFieldValue(part.slice(split.at + split.operator.length).trim());
+    terms.push({ field: part.slice(0, split.at).trim(), operator: split.operator, value });
+  }
+  const requirements: FieldRequirement[] = [];
+  for (const { field, operator, value } of terms) {
     if (field !== "metadata.name" && field !== "metadata.namespace") throw fieldError(`field label not supported: ${field}`);
-    requirements.push({ field, operator, value: rhs.trim() });
+    requirements.push({ field, operator, value });
   }
   requirements.sort((a, b) => (a.field < b.field ? -1 : a.field > b.field ? 1 : 0));
   const values = (field: string, negated: boolean): string[] => [
@@ -298,7 +344,7 @@ export function parseFieldSelector(text: string): FieldSelector {
   const [notNames, notNamespaces] = [values("metadata.name", true), values("metadata.namespace", true)];
   const contradictory = names.length > 1 || namespaces.length > 1; // e.g. name=a,name=b
   const [wantName, wantNamespace] = [names[0], namespaces[0]];
-  const canonical = requirements.map((r) => `${r.field}${r.operator}${r.value}`).join(",");
+  const canonical = requirements.map((r) => `${r.field}${r.operator}${escapeFieldValue(r.value)}`).join(",");
   return {
     empty: requirements.length === 0,
     requirements,

@@ -237,5 +237,29 @@ test("field selector: unsupported fields and bad terms are rejected", () => {
   rejects(() => parseFieldSelector("spec.foo=bar"), "fieldSelector", /^field label not supported: spec\.foo$/);
   rejects(() => parseFieldSelector("metadata.name=a,status.phase=x"), "fieldSelector", /not supported: status\.phase/);
   rejects(() => parseFieldSelector("metadata.name"), "fieldSelector", /^invalid selector: 'metadata\.name'; can't understand 'metadata\.name'$/);
-  rejects(() => parseFieldSelector("metadata.name=a=b"), "fieldSelector", /can't understand 'metadata\.name=a=b'/);
+  rejects(() => parseFieldSelector("metadata.name=a=b"), "fieldSelector", /^invalid field selector: unescaped character in value: 61$/);
+  rejects(() => parseFieldSelector("metadata.name===a"), "fieldSelector", /^invalid field selector: unescaped character in value: 61$/);
+});
+
+test("field selector: values take kube's escapes \\, \\= and \\\\", () => {
+  const s = parseFieldSelector("metadata.name=a\\,b\\=c\\\\d,metadata.namespace!=x\\,y");
+  assert.deepEqual(s.requirements, [
+    { field: "metadata.name", operator: "=", value: "a,b=c\\d" },
+    { field: "metadata.namespace", operator: "!=", value: "x,y" },
+  ]);
+  assert.equal(s.name, "a,b=c\\d");
+  assert.equal(s.matches("default", "a,b=c\\d"), true);
+  assert.equal(s.matches("x,y", "a,b=c\\d"), false);
+  assert.equal(s.toString(), "metadata.name=a\\,b\\=c\\\\d,metadata.namespace!=x\\,y");
+  assert.equal(parseFieldSelector(s.toString()).toString(), s.toString());
+  // The term splits at its first operator, `==` here, and `\=` stays in the value.
+  assert.equal(parseFieldSelector("metadata.name==a\\=").name, "a=");
+});
+
+test("field selector: bad escapes and bare , or = in a value are rejected with kube's messages", () => {
+  rejects(() => parseFieldSelector("metadata.name=a\\b"), "fieldSelector", /^invalid field selector: invalid escape sequence: \\b$/);
+  rejects(() => parseFieldSelector("metadata.name=a\\"), "fieldSelector", /^invalid field selector: invalid escape sequence: \\$/);
+  rejects(() => parseFieldSelector("metadata.name=a\\,b=c"), "fieldSelector", /^invalid field selector: unescaped character in value: 61$/);
+  // Values are checked while parsing, before the fields are: kube's order.
+  rejects(() => parseFieldSelector("spec.x=a\\q"), "fieldSelector", /invalid escape sequence/);
 });

@@ -157,6 +157,26 @@ describe("list", () => {
     assertStatus(bad, 400, "BadRequest");
   });
 
+  it("fieldSelector values take kube's escapes (\\, \\= \\\\); a bad escape is 400 naming fieldSelector", async () => {
+    const ns = freshNs();
+    await created(c.post(gadgets(ns), gadget("a")));
+    const q = (sel: string) => c.get(`${gadgets(ns)}?fieldSelector=${encodeURIComponent(sel)}`);
+    // No name holds `,`, `=` or `\`: the escaped values parse and match nothing.
+    for (const sel of ["metadata.name=a\\,b", "metadata.name=a\\=b", "metadata.name=a\\\\b", "metadata.name!=a\\,b,metadata.namespace!=x\\=y"]) {
+      const reply = await q(sel);
+      assert.equal(reply.status, 200, `${sel}: ${JSON.stringify(reply.body)}`);
+    }
+    assert.deepEqual(names(await ok(q("metadata.name=a\\,b"))), []);
+    assert.deepEqual(names(await ok(q("metadata.name!=a\\,b"))), ["a"]);
+    const badEscape = await q("metadata.name=a\\b");
+    assertStatus(badEscape, 400, "BadRequest");
+    assert.equal(badEscape.body.message, "invalid field selector: invalid escape sequence: \\b");
+    assert.deepEqual(causeFields(badEscape), ["fieldSelector"]);
+    const bare = await q("metadata.name=a=b");
+    assertStatus(bare, 400, "BadRequest");
+    assert.equal(bare.body.message, "invalid field selector: unescaped character in value: 61");
+  });
+
   it("labelSelector and fieldSelector combine with limit: filtered items count toward the page", async () => {
     const ns = freshNs();
     for (let i = 0; i < 6; i++) await created(c.post(gadgets(ns), gadget(`i${i}`, { labels: { even: String(i % 2 === 0) } })));
