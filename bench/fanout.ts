@@ -9,6 +9,7 @@
 //   node --import tsx bench/fanout.ts [--full] [--systems setpoint,etcd,floor]
 //        [--watchers 100,1000,3000] [--changes N] [--warmup N] [--watcher-procs 2]
 //        [--setpoint-workers 1,2]   (Setpoint also with 2 server processes: every N with --full, the middle N by default)
+//        [--delivery-log FILE]   (appends one JSON line per change: when it was sent, first and last receipt)
 //        [--target URL --token T --insecure]
 //
 // Sizes: --full runs the issue's: 100, 1000, 3000 and 5000 watchers; 200
@@ -31,6 +32,7 @@
 // the same changes. `--warmup 0` gives the cold figures.
 
 import { randomUUID } from "node:crypto";
+import { appendFileSync } from "node:fs";
 import type { ChildProcess } from "node:child_process";
 import { WebSocket } from "ws";
 import type { Etcd3 } from "etcd3";
@@ -351,6 +353,8 @@ export async function runOne(o: BenchOptions, system: SystemName, n: number, pha
     const closed = reports.reduce((s, r) => s + r.closedEarly, 0);
     const unparsed = reports.reduce((s, r) => s + r.unparsed, 0);
     for (const r of reports) for (const e of r.errors.slice(0, 3)) note(`fanout ${system} N=${n} watcher error: ${e}`);
+    const log = o.values["delivery-log"];
+    if (typeof log === "string") writeDeliveryLog(log, { system, watchers: n, ...workersParam }, phases, ranges, reports);
 
     let allDeliveries = 0;
     let warmDeliveries = 0;
@@ -444,6 +448,40 @@ export async function runOne(o: BenchOptions, system: SystemName, n: number, pha
     await target.cleanup();
     await server.stop();
   }
+}
+
+/**
+ * Appends one JSON line per change to `file`: its phase and seq, when the
+ * writer stamped it (hrtime µs, comparable with the server's and the watcher
+ * processes' clocks), and per watcher process the first and last receipt, as
+ * ms after the stamp. A stall shows as one change late for every watcher (the
+ * server or the writer) or for one process's watchers only (that process).
+ */
+function writeDeliveryLog(
+  file: string,
+  params: Record<string, unknown>,
+  phases: Phase[],
+  ranges: Array<{ from: number; to: number }>,
+  reports: WorkerReport[],
+): void {
+  const lines: string[] = [];
+  for (let p = 0; p < phases.length; p++) {
+    for (let seq = ranges[p]!.from; seq < ranges[p]!.to; seq++) {
+      const sentUs = Math.max(...reports.map((r) => r.changes.sentUs[seq] ?? 0));
+      const ms = (us: number | undefined) => (us && sentUs ? round((us - sentUs) / 1000) : null);
+      lines.push(
+        JSON.stringify({
+          ...params,
+          phase: phases[p]!.name,
+          seq,
+          sentUs,
+          firstMs: reports.map((r) => ms(r.changes.firstUs[seq])),
+          lastMs: reports.map((r) => ms(r.changes.lastUs[seq])),
+        }),
+      );
+    }
+  }
+  appendFileSync(file, lines.join("\n") + "\n");
 }
 
 /** Most deliveries per 100/s or burst phase in the default (not --full) run. */

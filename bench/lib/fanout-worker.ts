@@ -42,6 +42,8 @@ export interface PhaseReport {
 
 export interface WorkerReport {
   phases: PhaseReport[];
+  /** Per change (by seq): when the writer stamped it, and the first and last receipt by this process's watchers (hrtime µs; 0 if none). */
+  changes: { sentUs: number[]; firstUs: number[]; lastUs: number[] };
   duplicates: number;
   outOfOrder: number;
   missing: number;
@@ -66,6 +68,9 @@ let hists: Histogram[];
 let received: number[];
 let firstUs: number[];
 let lastUs: number[];
+let changeSent: Float64Array;
+let changeFirst: Float64Array;
+let changeLast: Float64Array;
 let duplicates = 0;
 let outOfOrder = 0;
 let unparsed = 0;
@@ -96,6 +101,9 @@ function deliver(w: number, seq: number, rev: number, sentAt: number): void {
   lastRev[w] = rev;
   const p = phaseOf[seq]!;
   hists[p]!.record((now - sentAt) / 1000);
+  changeSent[seq] = sentAt;
+  if (changeFirst[seq] === 0) changeFirst[seq] = now;
+  changeLast[seq] = now;
   if (received[p] === 0) firstUs[p] = now;
   lastUs[p] = now;
   received[p]!++;
@@ -164,6 +172,7 @@ function report(): WorkerReport {
   for (let i = 0; i < seen.length; i++) if (!seen[i]) missing++;
   return {
     phases: start.phases.map((_, p) => ({ hist: hists[p]!.toJSON(), received: received[p]!, firstUs: firstUs[p]!, lastUs: lastUs[p]! })),
+    changes: { sentUs: Array.from(changeSent), firstUs: Array.from(changeFirst), lastUs: Array.from(changeLast) },
     duplicates,
     outOfOrder,
     missing,
@@ -186,6 +195,9 @@ process.on("message", (msg: { cmd: string } & Partial<WorkerStart>) => {
     start = msg as WorkerStart;
     seen = new Uint8Array(start.watchers * start.total);
     lastRev = new Float64Array(start.watchers);
+    changeSent = new Float64Array(start.total);
+    changeFirst = new Float64Array(start.total);
+    changeLast = new Float64Array(start.total);
     phaseOf = new Uint8Array(start.total);
     start.phases.forEach((ph, p) => phaseOf.fill(p, ph.from, ph.to));
     hists = start.phases.map(() => new Histogram());

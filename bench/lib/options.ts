@@ -102,6 +102,7 @@ const WORKLOAD_OPTIONS = [
   "budget",
   "history-window",
   "cpu-prof-dir",
+  "delivery-log",
   "baseline-server",
 ];
 

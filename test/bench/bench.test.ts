@@ -4,6 +4,9 @@
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { nodeEntry } from "../helpers/node-entry.ts";
@@ -35,9 +38,36 @@ function resultLines(stdout: string): Record<string, any>[] {
 
 test("fan-out with 10 watchers and 10 changes per phase prints valid result lines, every delivery verified, with 1 and 2 server workers", {
   timeout: 200_000,
-}, async () => {
-  const { code, stdout, stderr } = await run(["bench/fanout.ts", "--systems", "setpoint", "--watchers", "10", "--changes", "10"], 190_000);
+}, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "setpoint-bench-test-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const deliveryLog = join(dir, "deliveries.jsonl");
+  const { code, stdout, stderr } = await run(
+    ["bench/fanout.ts", "--systems", "setpoint", "--watchers", "10", "--changes", "10", "--warmup", "20", "--delivery-log", deliveryLog],
+    190_000,
+  );
   assert.equal(code, 0, stderr.slice(-3000));
+  // --delivery-log: one line per change and run (20 warm-up, 3 phases of 10; 1 and 2 server
+  // workers), each with the first and last receipt in each of the 2 watcher processes.
+  const changes = readFileSync(deliveryLog, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as { system: string; workers?: number; phase: string; seq: number; sentUs: number; firstMs: number[]; lastMs: number[] });
+  for (const workers of [undefined, 2]) {
+    const run = changes.filter((c) => c.workers === workers);
+    assert.deepEqual(
+      run.map((c) => c.seq),
+      Array.from({ length: 50 }, (_, i) => i),
+      `workers ${workers}`,
+    );
+    assert.deepEqual([...new Set(run.map((c) => c.phase))], ["warm-up", "10/s", "100/s", "burst"]);
+    for (const c of run) {
+      assert.equal(c.system, "setpoint");
+      assert.ok(c.sentUs > 0, JSON.stringify(c));
+      assert.equal(c.firstMs.length, 2, JSON.stringify(c));
+      for (let p = 0; p < 2; p++) assert.ok(c.firstMs[p]! > 0 && c.lastMs[p]! >= c.firstMs[p]!, JSON.stringify(c));
+    }
+  }
   const results = resultLines(stdout);
   const phases = results.filter((r) => r.workload === "fanout" && r.params.workers === undefined);
   assert.deepEqual(
