@@ -9,7 +9,8 @@
 //   node --import tsx bench/fanout.ts [--full] [--systems setpoint,etcd,floor]
 //        [--watchers 100,1000,3000] [--changes N] [--warmup N] [--watcher-procs 2]
 //        [--setpoint-workers 1,2]   (Setpoint also with 2 server processes: every N with --full, the middle N by default)
-//        [--delivery-log FILE]   (appends one JSON line per change: when it was sent, first and last receipt)
+//        [--delivery-log FILE]   (appends one JSON line per change: when it was sent, first and last receipt,
+//                                 and the longest sync of a disk probe meanwhile: bench/lib/disk-probe.ts)
 //        [--target URL --token T --insecure]
 //
 // Sizes: --full runs the issue's: 100, 1000, 3000 and 5000 watchers; 200
@@ -38,6 +39,7 @@ import { WebSocket } from "ws";
 import type { Etcd3 } from "etcd3";
 import { HttpClient, currentRevision, ensureBenchType, etcdClient, pool } from "./lib/clients.ts";
 import type { PhaseReport, WorkerReport, WorkerStart } from "./lib/fanout-worker.ts";
+import { DiskProbe } from "./lib/disk-probe.ts";
 import { runStandalone } from "./lib/main.ts";
 import { intList, intOption, type BenchOptions, type SystemName } from "./lib/options.ts";
 import {
@@ -288,6 +290,7 @@ export async function runOne(o: BenchOptions, system: SystemName, n: number, pha
     throw err;
   }
   const { server, writer } = target;
+  const probe = typeof o.values["delivery-log"] === "string" ? new DiskProbe() : undefined;
   try {
     const total = phases.reduce((s, p) => s + p.count, 0);
     const ranges: Array<{ from: number; to: number }> = [];
@@ -354,7 +357,7 @@ export async function runOne(o: BenchOptions, system: SystemName, n: number, pha
     const unparsed = reports.reduce((s, r) => s + r.unparsed, 0);
     for (const r of reports) for (const e of r.errors.slice(0, 3)) note(`fanout ${system} N=${n} watcher error: ${e}`);
     const log = o.values["delivery-log"];
-    if (typeof log === "string") writeDeliveryLog(log, { system, watchers: n, ...workersParam }, phases, ranges, reports);
+    if (typeof log === "string") writeDeliveryLog(log, { system, watchers: n, ...workersParam }, phases, ranges, reports, probe);
 
     let allDeliveries = 0;
     let warmDeliveries = 0;
@@ -442,6 +445,7 @@ export async function runOne(o: BenchOptions, system: SystemName, n: number, pha
     );
     return results;
   } finally {
+    probe?.stop();
     for (const w of workers) w.child.send({ cmd: "exit" });
     await Promise.all(workers.map((w) => stopChild(w.child, 3000)));
     await writer.close();
@@ -453,9 +457,11 @@ export async function runOne(o: BenchOptions, system: SystemName, n: number, pha
 /**
  * Appends one JSON line per change to `file`: its phase and seq, when the
  * writer stamped it (hrtime µs, comparable with the server's and the watcher
- * processes' clocks), and per watcher process the first and last receipt, as
- * ms after the stamp. A stall shows as one change late for every watcher (the
- * server or the writer) or for one process's watchers only (that process).
+ * processes' clocks), per watcher process the first and last receipt, as
+ * ms after the stamp, and the longest sync of the disk probe between the stamp
+ * and the last receipt. A stall shows as one change late for every watcher
+ * (the server, the writer, or the disk: then `diskSyncMs` is about as long) or
+ * for one process's watchers only (that process).
  */
 function writeDeliveryLog(
   file: string,
@@ -463,12 +469,14 @@ function writeDeliveryLog(
   phases: Phase[],
   ranges: Array<{ from: number; to: number }>,
   reports: WorkerReport[],
+  probe: DiskProbe | undefined,
 ): void {
   const lines: string[] = [];
   for (let p = 0; p < phases.length; p++) {
     for (let seq = ranges[p]!.from; seq < ranges[p]!.to; seq++) {
       const sentUs = Math.max(...reports.map((r) => r.changes.sentUs[seq] ?? 0));
       const ms = (us: number | undefined) => (us && sentUs ? round((us - sentUs) / 1000) : null);
+      const lastUs = Math.max(...reports.map((r) => r.changes.lastUs[seq] ?? 0));
       lines.push(
         JSON.stringify({
           ...params,
@@ -477,6 +485,7 @@ function writeDeliveryLog(
           sentUs,
           firstMs: reports.map((r) => ms(r.changes.firstUs[seq])),
           lastMs: reports.map((r) => ms(r.changes.lastUs[seq])),
+          diskSyncMs: probe && sentUs ? round(probe.longestIn(sentUs, lastUs)) : null,
         }),
       );
     }

@@ -48,11 +48,24 @@ test("fan-out with 10 watchers and 10 changes per phase prints valid result line
   );
   assert.equal(code, 0, stderr.slice(-3000));
   // --delivery-log: one line per change and run (20 warm-up, 3 phases of 10; 1 and 2 server
-  // workers), each with the first and last receipt in each of the 2 watcher processes.
+  // workers), each with the first and last receipt in each of the 2 watcher processes and
+  // the disk probe's longest sync meanwhile (0 when none overlapped the change).
   const changes = readFileSync(deliveryLog, "utf8")
     .trim()
     .split("\n")
-    .map((l) => JSON.parse(l) as { system: string; workers?: number; phase: string; seq: number; sentUs: number; firstMs: number[]; lastMs: number[] });
+    .map(
+      (l) =>
+        JSON.parse(l) as {
+          system: string;
+          workers?: number;
+          phase: string;
+          seq: number;
+          sentUs: number;
+          firstMs: number[];
+          lastMs: number[];
+          diskSyncMs: number;
+        },
+    );
   for (const workers of [undefined, 2]) {
     const run = changes.filter((c) => c.workers === workers);
     assert.deepEqual(
@@ -66,6 +79,7 @@ test("fan-out with 10 watchers and 10 changes per phase prints valid result line
       assert.ok(c.sentUs > 0, JSON.stringify(c));
       assert.equal(c.firstMs.length, 2, JSON.stringify(c));
       for (let p = 0; p < 2; p++) assert.ok(c.firstMs[p]! > 0 && c.lastMs[p]! >= c.firstMs[p]!, JSON.stringify(c));
+      assert.ok(c.diskSyncMs >= 0, `the disk probe's longest sync meanwhile: ${JSON.stringify(c)}`);
     }
   }
   const results = resultLines(stdout);
