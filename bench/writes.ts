@@ -1,7 +1,10 @@
 // Writes and lists. Durable creates one at a time and 64 in flight (Setpoint:
 // REST POST over 64 keep-alive HTTP/1.1 connections; etcd: puts over one
 // gRPC connection, as its clients do), then lists of 10k objects (and 100k
-// with --full): latency, response bytes, server CPU and peak RSS.
+// with --full): latency, response bytes, server CPU and peak RSS. A list row's
+// peak starts from what the server held when the lists began (the populate's
+// leftovers: V8's heap, LMDB's or bbolt's mapped pages), so the row also says
+// what that was, anonymous and file-backed, and how much the lists added to it.
 //
 //   node --import tsx bench/writes.ts [--full] [--systems setpoint,etcd]
 //        [--count 2000] [--list-objects 10000,100000] [--setpoint-workers 1,2]
@@ -16,7 +19,7 @@ import { noop } from "cockatiel";
 import { HttpClient, ensureBenchType, timedCalls } from "./lib/clients.ts";
 import { runStandalone } from "./lib/main.ts";
 import { intList, intOption, type BenchOptions, type SystemName } from "./lib/options.ts";
-import { cpuSeconds, peakRssMb, remoteSetpoint, resetPeakRss, startEtcd, startSetpoint, type ServerHandle } from "./lib/procs.ts";
+import { cpuSeconds, peakRssMb, remoteSetpoint, resetPeakRss, rssPartsMb, startEtcd, startSetpoint, type ServerHandle } from "./lib/procs.ts";
 import { emit, note, type Result } from "./lib/report.ts";
 import { Histogram, round } from "./lib/stats.ts";
 
@@ -198,6 +201,8 @@ export async function writes(o: BenchOptions): Promise<Result[]> {
         populated = size;
         note(`writes ${name}: populated ${size} in ${Date.now() - t0} ms`);
         let bytes = 0;
+        // Read just before measure() resets the peak to the RSS of that moment.
+        const before = sys.server.pid ? rssPartsMb(sys.server.pid) : null;
         const m = await measure(sys.server, LIST_REPEATS, 1, async () => {
           bytes = await sys.list();
         });
@@ -215,6 +220,9 @@ export async function writes(o: BenchOptions): Promise<Result[]> {
               throughput_unit: "objects/s",
               server_cpu_s: round(m.cpu),
               server_peak_rss_mb: m.rss,
+              server_rss_before_anon_mb: before?.anon ?? null,
+              server_rss_before_file_mb: before?.file ?? null,
+              list_rss_added_mb: before && m.rss !== null ? round(Math.max(0, m.rss - before.anon - before.file), 1) : null,
               bytes,
               repeats: LIST_REPEATS,
               errors: sys.errors,

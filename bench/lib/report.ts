@@ -49,7 +49,17 @@ export function note(message: string): void {
   process.stderr.write(`bench: ${message}\n`);
 }
 
-type Metric = "p50_ms" | "p99_ms" | "max_ms" | "throughput" | "cpu_s_per_M_deliveries" | "bytes" | "server_cpu_s" | "server_peak_rss_mb" | "verified";
+type Metric =
+  | "p50_ms"
+  | "p99_ms"
+  | "max_ms"
+  | "throughput"
+  | "cpu_s_per_M_deliveries"
+  | "bytes"
+  | "server_cpu_s"
+  | "server_peak_rss_mb"
+  | "list_rss_added_mb"
+  | "verified";
 type Better = "lower" | "higher";
 
 const METRICS: Array<{ key: Metric; label: (r: Result) => string; better: Better }> = [
@@ -60,6 +70,7 @@ const METRICS: Array<{ key: Metric; label: (r: Result) => string; better: Better
   { key: "bytes", label: () => "bytes exchanged", better: "lower" },
   { key: "server_cpu_s", label: () => "server CPU s", better: "lower" },
   { key: "server_peak_rss_mb", label: () => "server peak RSS MiB", better: "lower" },
+  { key: "list_rss_added_mb", label: () => "RSS the lists added MiB", better: "lower" },
   { key: "verified", label: () => "every change to every watcher once, in order", better: "higher" },
 ];
 
@@ -68,7 +79,7 @@ const SHOWN: Record<string, Metric[]> = {
   fanout: ["p50_ms", "p99_ms", "throughput"],
   "fanout-total": ["cpu_s_per_M_deliveries", "server_peak_rss_mb", "verified"],
   writes: ["p50_ms", "p99_ms", "throughput"],
-  list: ["p50_ms", "p99_ms", "server_peak_rss_mb"],
+  list: ["p50_ms", "p99_ms", "server_peak_rss_mb", "list_rss_added_mb"],
   reconcile: ["p50_ms", "p99_ms", "throughput"],
   resume: ["p50_ms", "bytes", "server_cpu_s"],
   soak: ["p99_ms", "throughput", "server_peak_rss_mb"],
