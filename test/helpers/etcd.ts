@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pauseProcess } from "./pause.ts";
 import { startPeerProxy, type PeerProxy } from "./peer-proxy.ts";
 import { freePorts } from "./ports.ts";
 
@@ -32,8 +33,13 @@ export interface EtcdCluster {
   kill(member: EtcdMember): Promise<void>;
   /** Starts a killed member again on its data dir and waits until it answers. */
   restart(member: EtcdMember): Promise<void>;
-  /** SIGSTOP / SIGCONT: a member that stops answering peers and clients without dying. */
-  pause(member: EtcdMember): void;
+  /**
+   * SIGSTOP: a member that stops answering peers and clients without dying.
+   * Resolves once every thread of it is stopped, not when the signal is sent
+   * (test/helpers/pause.ts). Rejects when the member is not running.
+   */
+  pause(member: EtcdMember): Promise<void>;
+  /** SIGCONT: the paused member runs again. */
   resume(member: EtcdMember): void;
   /** The current leader, asked of the members that answer. */
   leader(): Promise<EtcdMember>;
@@ -221,8 +227,9 @@ async function startEtcdOnce(options: EtcdOptions): Promise<EtcdCluster> {
       launch(m);
       await waitHealthy(m, 30_000, () => logs.get(m) ?? "", tls);
     },
-    pause(m) {
-      m.child?.kill("SIGSTOP");
+    async pause(m) {
+      if (!m.child) throw new Error(`etcd ${m.name}: not running, cannot pause it`);
+      await pauseProcess(m.child, `etcd ${m.name}`);
     },
     resume(m) {
       m.child?.kill("SIGCONT");

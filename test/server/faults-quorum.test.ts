@@ -110,8 +110,8 @@ describe("faults with replicas on a 3-member etcd", () => {
     const acks: Ack[] = [];
     for (let i = 0; i < 5; i++) acks.push(await createAcked(r.urls, COLLECTION, thing(`p${i}`), { start: i }));
     const paused = r.etcd.members[0]!;
-    r.etcd.pause(paused);
     try {
+      await r.etcd.pause(paused);
       const t0 = Date.now();
       for (let i = 5; i < 25; i++) acks.push(await createAcked(r.urls, COLLECTION, thing(`p${i}`), { start: i }));
       assert.ok(Date.now() - t0 < 60_000);

@@ -126,8 +126,8 @@ describe("faults with replicas on a 3-member etcd", () => {
             down = member;
           } else {
             faults.push(`pause etcd ${member.name}`);
-            r.etcd.pause(member);
             paused = member;
+            await r.etcd.pause(member);
           }
         }
       }

@@ -110,7 +110,7 @@ describe("etcd store: the leader", () => {
     const paused = await etcd.leader();
     try {
       await creates(store, 0, 3);
-      etcd.pause(paused);
+      await etcd.pause(paused);
       const live = etcd.members.filter((m) => m !== paused);
       // Writes in flight when it stopped fail within the request timeout (503); then the new leader takes them.
       const acked: string[] = ["t0", "t1", "t2"];
