@@ -3,7 +3,14 @@
 // reads, and the format version kept in `meta` with the migration from
 // older formats.
 //
-// Format 3 (this one): format 2, and a DELETED record of the change log may
+// Format 4 (this one): format 3, and the change log's new records are in a
+// binary layout (src/store/log-codec.ts) instead of msgpack. Records from
+// before stay msgpack and are read as such (their first byte tells), so a
+// format-3 directory needs no rewrite and is marked format 4 when opened; a
+// release before format 4 must not open it afterwards: it cannot read the
+// binary records.
+//
+// Format 3: format 2, and a DELETED record of the change log may
 // leave its object out (its previous state but for the resourceVersion, rebuilt
 // on reading: src/store/lmdb.ts). A format-2 directory needs no rewrite (its
 // records are all whole) and is marked format 3 when opened; a release before
@@ -35,7 +42,7 @@ import type { Database, RootDatabase } from "lmdb";
 import type { ObjectKey } from "./types.ts";
 
 /** The format this code reads and writes. */
-export const FORMAT = 3;
+export const FORMAT = 4;
 
 /** An `objects` key: [type, namespace, name]. */
 export type KeyTuple = [type: string, namespace: string, name: string];
@@ -59,7 +66,7 @@ export const OBJECTS_DB = "objects2";
 
 /**
  * Brings the directory's format to FORMAT, in one write transaction:
- * a fresh directory gets FORMAT recorded; a format-2 one is only marked; a
+ * a fresh directory gets FORMAT recorded; a format-2 or 3 one is only marked; a
  * format-1 one has every object
  * copied from the "objects" database to OBJECTS_DB under its format-2 key
  * (value and version, i.e. revision, unchanged), then "objects" emptied.
@@ -73,7 +80,7 @@ export function ensureFormat(root: RootDatabase, dbs: { objects: Database<string
   return root.transactionSync(() => {
     const stored = meta.get("format");
     if (stored === FORMAT) return 0;
-    if (stored === 2) {
+    if (stored === 2 || stored === 3) {
       meta.putSync("format", FORMAT);
       return 0;
     }

@@ -5,9 +5,10 @@
 //   objects2 [type, namespace, name] → object JSON; the entry version is its revision
 //            (key format and its migration from "objects": src/store/lmdb-format.ts)
 //   log      revision → {t: change type, k: [type, ns, name], o: object, p: previous, m: ms, r?}
-//            (a deletion whose object is its previous state but for the resourceVersion
-//            keeps only p, with r: the previous revision; o is rebuilt on reading:
-//            one copy of a deleted object instead of two, since format 3)
+//            (binary since format 4, msgpack before: src/store/log-codec.ts; a deletion
+//            whose object is its previous state but for the resourceVersion keeps only p,
+//            with r: the previous revision; o is rebuilt on reading: one copy of a deleted
+//            object instead of two, since format 3)
 //   meta     "head" → newest revision, "compacted" → oldest revision still listable/watchable,
 //            "format" → key format version, "wal" → where the next write-ahead log record goes,
 //            "txn" → the LMDB transaction id of the newest commit that moved head or compacted
@@ -38,6 +39,7 @@ import { join } from "node:path";
 import { systemClock, type Clock, type Timer } from "../clock.ts";
 import { ExpiredError } from "../errors.ts";
 import { encodeKey, ensureFormat, keyRange, OBJECTS_DB, type KeyTuple } from "./lmdb-format.ts";
+import { logEncoder, type LogRecord } from "./log-codec.ts";
 import type { CommitPeers } from "./commit-peers.ts";
 import { DataFileRoom, ROOM_AHEAD_BYTES, ROOM_STEP_BYTES, type AllocatedRecord } from "./data-file-room.ts";
 import { claimCommitError, holdLmdbCommitErrors } from "./lmdb-console.ts";
@@ -80,18 +82,6 @@ interface PageCounts {
   treeBranchPageCount: number;
   treeLeafPageCount: number;
   overflowPages: number;
-}
-
-interface LogRecord {
-  t: ChangeType;
-  k: [string, string, string];
-  /** The object after the change ("" as stored when `r` is set). */
-  o: string;
-  /** The object before it (none for ADDED). */
-  p?: string;
-  m: number;
-  /** Only as stored, on a DELETED record: `o` is `p` with this resourceVersion (the previous revision) set to the record's. */
-  r?: number;
 }
 
 /** A write waiting for its batch. */
@@ -305,7 +295,9 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     mapSize: 64 * 1024 ** 3,
   });
   const objects: Database<string, KeyTuple> = root.openDB({ name: OBJECTS_DB, encoding: "string", useVersions: true });
-  const log: Database<LogRecord, number> = root.openDB({ name: "log", encoding: "msgpack" });
+  // lmdb-js takes an `encoder` for one database's values too (its types declare it for the root's only).
+  const logOptions = { name: "log", encoder: logEncoder() };
+  const log: Database<LogRecord, number> = root.openDB(logOptions);
   const meta: Database<number, string> = root.openDB({ name: "meta", encoding: "msgpack" });
   /** The same meta database, for the write-ahead log's cursor ("wal"). */
   const walMeta = meta as unknown as Database<WalCursor, string>;

@@ -10,6 +10,7 @@ import { describe, it } from "node:test";
 import * as lmdb from "lmdb";
 import { ManualClock } from "../../src/clock.ts";
 import { openLmdbStore, type Change, type LmdbStoreOptions, type ObjectKey, type Store } from "../../src/store.ts";
+import { decodeLogRecord } from "../../src/store/log-codec.ts";
 import { startStoreChild, type StoreChild } from "../helpers/store-child.ts";
 import { runStoreContract, waitForCommit, type MakeStoreOptions, type StoreFixture } from "./contract.ts";
 
@@ -268,12 +269,12 @@ describe("lmdb: specifics", () => {
       await store.close();
       const root = lmdb.open({ path: dir, maxDbs: 8, readOnly: true });
       try {
-        const log = root.openDB({ name: "log", encoding: "msgpack" });
-        const stored = log.get(deleted.revision) as { o: string; p: string; r?: number };
+        const log = root.openDB({ name: "log", encoding: "binary" });
+        const stored = decodeLogRecord(log.getBinary(deleted.revision)!);
         assert.equal(stored.o, "");
         assert.equal(stored.p, json(created.revision));
         assert.equal(stored.r, created.revision);
-        assert.equal((log.get(d2.revision) as { o: string }).o, json(d2.revision, ',"deletionTimestamp":"now"'));
+        assert.equal(decodeLogRecord(log.getBinary(d2.revision)!).o, json(d2.revision, ',"deletionTimestamp":"now"'));
       } finally {
         await root.close();
       }
