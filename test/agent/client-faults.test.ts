@@ -19,6 +19,7 @@ import { followCollection, type WatchEvent } from "../../src/cli/follow.ts";
 import { ApiError, TimeoutError } from "../../src/errors.ts";
 import { exited, LineReader, spawnSetpoint } from "../helpers/cli.ts";
 import { startCuttingProxy, type CuttingProxy } from "../helpers/cutting-proxy.ts";
+import { pauseProcess } from "../helpers/pause.ts";
 import { COLLECTION, rig, stopRigs, thing, type Rig } from "../helpers/fault-rig.ts";
 import { createAcked, eventually } from "../helpers/history.ts";
 import { freePort } from "../helpers/ports.ts";
@@ -207,7 +208,7 @@ describe("clients under replica faults (3-member etcd, replicas as processes)", 
       assert.equal(client.server, a!.url);
       for (let i = 0; i < 3; i++) await createAcked(() => [b!.url], COLLECTION, labelled(`s${i}`));
       await eventually(() => seen.length === 3, "three events from A");
-      a!.child.kill("SIGSTOP");
+      await pauseProcess(a!.child, "replica A");
       for (let i = 3; i < 6; i++) await createAcked(() => [b!.url], COLLECTION, labelled(`s${i}`));
       await eventually(() => seen.length === 6, `six events (after A stopped answering); notices: ${notices.join(" | ")}`, 60_000);
       assert.deepEqual(
@@ -238,7 +239,7 @@ describe("clients under replica faults (3-member etcd, replicas as processes)", 
       const current = await client.get(obj, roomy);
       assert.equal(client.replica.httpUrl, a!.url);
       await client.updateStatus(obj, { ...current, status: { phase: "one" } }, roomy); // the connection to A is open
-      a!.child.kill("SIGSTOP");
+      await pauseProcess(a!.child, "replica A");
       await assert.rejects(
         client.updateStatus(obj, { ...current, metadata: { ...current.metadata, resourceVersion: undefined }, status: { phase: "two" } }),
         (err: unknown) => {
@@ -269,7 +270,7 @@ describe("clients under replica faults (3-member etcd, replicas as processes)", 
     let failed = 0;
     try {
       await client.get(obj, { timeoutMs: 30_000 }); // connected to the first address: A (room on a busy machine)
-      a!.child.kill("SIGSTOP");
+      await pauseProcess(a!.child, "replica A");
       const deadline = Date.now() + 60_000;
       let answered = false;
       for (let i = 0; i < 200 && !answered && Date.now() < deadline; i++) {
