@@ -76,6 +76,53 @@ export function asObject(body: unknown, what = "body"): LooseObject {
   return o;
 }
 
+/** Server-set metadata fields whose JSON type kube's decoder checks (ObjectMeta's Go types); a client's values are otherwise ignored. */
+const TYPED_METADATA: readonly [string, "string" | "int64"][] = [
+  ["uid", "string"],
+  ["resourceVersion", "string"],
+  ["generation", "int64"],
+  ["deletionGracePeriodSeconds", "int64"],
+];
+
+/** What Go's encoding/json calls a JSON value in an UnmarshalTypeError. */
+function goJsonKind(value: unknown): string {
+  if (Array.isArray(value)) return "array";
+  if (typeof value === "boolean") return "bool";
+  return typeof value === "object" ? "object" : typeof value;
+}
+
+/**
+ * The first server-set metadata field whose JSON type does not decode into
+ * kube's ObjectMeta (`"resourceVersion": 5`, `"generation": "3"`), with Go's
+ * encoding/json message; `undefined` when all decode (null and absent do).
+ */
+export function metadataTypeError(o: LooseObject): { field: string; message: string } | undefined {
+  const m = o.metadata as Record<string, unknown>;
+  for (const [key, goType] of TYPED_METADATA) {
+    const v = m[key];
+    if (v === undefined || v === null) continue;
+    let got: string | undefined;
+    if (goType === "string") got = typeof v === "string" ? undefined : goJsonKind(v);
+    else if (typeof v !== "number") got = goJsonKind(v);
+    else if (!Number.isSafeInteger(v)) got = `number ${String(v)}`;
+    if (got !== undefined)
+      return { field: `metadata.${key}`, message: `json: cannot unmarshal ${got} into Go struct field ObjectMeta.${key} of type ${goType}` };
+  }
+  return undefined;
+}
+
+/**
+ * BadRequest when a request body's metadata does not decode as kube's
+ * ObjectMeta (see metadataTypeError), in kube-apiserver's words for a body it
+ * cannot decode: `Kind in version "v1" cannot be handled as a Kind: json: …`.
+ */
+export function checkMetadataTypes(o: LooseObject, type: TypeInfo): void {
+  const bad = metadataTypeError(o);
+  if (bad === undefined) return;
+  const message = `${type.kind} in version "${type.version}" cannot be handled as a ${type.kind}: ${bad.message}`;
+  throw new BadRequestError(message, { causes: [{ field: bad.field, message: bad.message, reason: "FieldValueTypeInvalid" }] });
+}
+
 /** BadRequest unless `apiVersion` and `kind`, when given, name `type`. */
 export function checkTypeMatches(o: LooseObject, type: TypeInfo): void {
   const av = apiVersionOf(type);

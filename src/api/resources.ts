@@ -22,7 +22,18 @@ import {
   type FieldValidation,
 } from "./field-validation.ts";
 import { consoleLog, type WarnLog } from "./log.ts";
-import { asObject, checkTypeMatches, generationChanged, invalid, sameContent, serialize, timestamp, validateObject } from "./object.ts";
+import {
+  asObject,
+  checkMetadataTypes,
+  checkTypeMatches,
+  generationChanged,
+  invalid,
+  metadataTypeError,
+  sameContent,
+  serialize,
+  timestamp,
+  validateObject,
+} from "./object.ts";
 import type { LooseObject } from "../wire.ts";
 import { applyPatch, checkPatch, type PatchType } from "./patch.ts";
 import { applyDefaults } from "./schema-defaults.ts";
@@ -466,6 +477,7 @@ export class Resources {
       throw new ApiError("MethodNotAllowed", `create ${t.plural}: POST to /apis/${apiVersionOf(t)}/namespaces/NAMESPACE/${t.plural}`);
     }
     const o = this.#runCopy(t, asObject(body));
+    checkMetadataTypes(o, t);
     checkTypeMatches(o, t);
     const m = o.metadata;
     let warnings: string[];
@@ -541,9 +553,12 @@ export class Resources {
     const t = await this.#resolveCurrent(ref, true);
     await this.#typesCurrent(t);
     const o = this.#runCopy(t, asObject(body));
+    checkMetadataTypes(o, t);
     checkTypeMatches(o, t);
     this.#checkIdentity(t, ref, o);
-    const precondition = parseRevision(o.metadata.resourceVersion === undefined ? undefined : String(o.metadata.resourceVersion), "metadata.resourceVersion");
+    // A string by checkMetadataTypes, or null/absent: no precondition, as kube.
+    const sentRevision = o.metadata.resourceVersion;
+    const precondition = parseRevision(typeof sentRevision === "string" ? sentRevision : undefined, "metadata.resourceVersion");
     let warnings: string[] = [];
     const res = await this.#write(t, this.#key(t, ref), options, (current, revision) => {
       if (!current) throw this.#notFound(t, ref.name!);
@@ -578,13 +593,16 @@ export class Resources {
       if (result !== null && typeof result === "object" && (result as LooseObject).metadata == null)
         throw invalid(t, ref.name!, [{ field: "metadata", message: "Required value", reason: "FieldValueRequired" }]);
       const patched = asObject(result, "patched object");
+      // As kube-apiserver, which decodes the patched object: what does not decode is a 422 on `patch`.
+      const undecodable = metadataTypeError(patched);
+      if (undecodable !== undefined) throw invalid(t, ref.name!, [{ field: "patch", message: undecodable.message, reason: "FieldValueInvalid" }]);
       checkTypeMatches(patched, t);
       this.#checkIdentity(t, ref, patched);
       warnings = this.#checkFields(t, patched, before, options);
       if (subresource === undefined) warnings.push(...customFinalizerWarnings(t, patched, before));
-      const rv = patched.metadata.resourceVersion;
-      if (rv !== undefined && rv !== null && String(rv) !== String(current.revision)) {
-        parseRevision(String(rv), "metadata.resourceVersion");
+      const rv = patched.metadata.resourceVersion; // a string by metadataTypeError, or null/absent
+      if (typeof rv === "string" && rv !== "" && rv !== String(current.revision)) {
+        parseRevision(rv, "metadata.resourceVersion");
         throw this.#conflict(t, ref.name!);
       }
       return this.#decideUpdate(t, before, patched, current, revision, subresource);

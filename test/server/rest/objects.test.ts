@@ -187,6 +187,36 @@ describe("update (PUT)", () => {
     assert.equal(u.metadata.creationTimestamp, o.metadata.creationTimestamp);
   });
 
+  it("metadata.resourceVersion (or uid, generation) of the wrong JSON type is kube's decode error, and nothing is written", async () => {
+    const ns = freshNs();
+    const o = await created(c.post(widgets(ns), widget("u")));
+    const h = await head();
+    const numeric = await c.put(`${widgets(ns)}/u`, { ...o, metadata: { ...o.metadata, resourceVersion: rv(o) }, spec: { size: 2 } });
+    assertStatus(numeric, 400, "BadRequest");
+    assert.equal(
+      numeric.body.message,
+      'Widget in version "v1" cannot be handled as a Widget: json: cannot unmarshal number into Go struct field ObjectMeta.resourceVersion of type string',
+    );
+    assert.deepEqual(causeFields(numeric), ["metadata.resourceVersion"]);
+    const onCreate = await c.post(widgets(ns), widget("v", { size: 1 }, { resourceVersion: 5 }));
+    assertStatus(onCreate, 400, "BadRequest");
+    assert.deepEqual(causeFields(onCreate), ["metadata.resourceVersion"]);
+    const generation = await c.post(widgets(ns), widget("v", { size: 1 }, { generation: "3" }));
+    assertStatus(generation, 400, "BadRequest");
+    assert.match(generation.body.message, /cannot unmarshal string into Go struct field ObjectMeta\.generation of type int64$/);
+    const uid = await c.put(`${widgets(ns)}/u/status`, { ...o, metadata: { ...o.metadata, uid: true } });
+    assertStatus(uid, 400, "BadRequest");
+    assert.deepEqual(causeFields(uid), ["metadata.uid"]);
+    // A patch that leaves a number there: kube decodes the patched object and answers 422 on `patch`.
+    const patched = await c.patch(`${widgets(ns)}/u`, { metadata: { resourceVersion: rv(o) }, spec: { size: 3 } }, "application/merge-patch+json");
+    assertStatus(patched, 422, "Invalid");
+    assert.deepEqual(causeFields(patched), ["patch"]);
+    assert.equal(await head(), h);
+    assert.deepEqual((await ok(c.get(`${widgets(ns)}/u`))).spec, { size: 1 });
+    // null is no value at all, as in Go's decoder.
+    await ok(c.put(`${widgets(ns)}/u`, { ...o, metadata: { ...o.metadata, resourceVersion: null, generation: null }, spec: { size: 4 } }));
+  });
+
   it("with a stale resourceVersion: 409 Conflict and nothing written", async () => {
     const ns = freshNs();
     const o = await created(c.post(widgets(ns), widget("u")));
