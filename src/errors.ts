@@ -30,6 +30,7 @@ export type Reason =
   | "Expired"
   | "RequestEntityTooLarge"
   | "UnsupportedMediaType"
+  | "RequestHeaderFieldsTooLarge"
   | "Invalid"
   | "TooManyRequests"
   | "InsufficientStorage"

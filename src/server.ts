@@ -7,7 +7,7 @@
 // watch gets a final bookmark and is closed, in-flight requests and gRPC calls
 // finish (or are cut after 2 s), the store flushes and closes.
 
-import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
+import { createServer, maxHeaderSize, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { pino, type Logger } from "pino";
 import { WebSocketServer } from "ws";
@@ -227,12 +227,18 @@ function createHttpServer(ctx: RestContext, security: Security): { http: HttpSer
     if (socket.writable) socket.end(rawHttpReply(statusOf(new ApiError("MethodNotAllowed", message))));
     else socket.destroy();
   });
-  // Requests Node cannot parse (unknown methods, oversized headers) still get a Status.
+  // Requests Node cannot parse still get a Status: oversized headers 431 (as Go's net/http answers kube's
+  // clients, with a reason that says so), anything else (an unknown method) 400.
   http.on("clientError", (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) return socket.destroy();
-    const tooLarge = err.code === "HPE_HEADER_OVERFLOW";
-    const status = statusOf(new BadRequestError(tooLarge ? "request headers too large" : `malformed HTTP request: ${err.code ?? err.message}`));
-    socket.end(rawHttpReply(tooLarge ? { ...status, code: 431 } : status));
+    const error =
+      err.code === "HPE_HEADER_OVERFLOW"
+        ? new ApiError(
+            "RequestHeaderFieldsTooLarge",
+            `Request Header Fields Too Large: the request line and headers are larger than the server's limit of ${maxHeaderSize} bytes`,
+          )
+        : new BadRequestError(`malformed HTTP request: ${err.code ?? err.message}`);
+    socket.end(rawHttpReply(statusOf(error)));
   });
   return { http, wss };
 }

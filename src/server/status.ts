@@ -22,6 +22,9 @@ export const REASONS: Record<Reason, { http: number; grpc: number }> = {
   Expired: { http: 410, grpc: 11 }, // OUT_OF_RANGE
   RequestEntityTooLarge: { http: 413, grpc: 8 }, // RESOURCE_EXHAUSTED
   UnsupportedMediaType: { http: 415, grpc: 3 }, // INVALID_ARGUMENT
+  // HTTP only: a request line and headers past Node's limit. Go's net/http (kube-apiserver) sends 431 as plain
+  // text and kube has no reason for it; here it is a Status like every other error, with the code as its name.
+  RequestHeaderFieldsTooLarge: { http: 431, grpc: 8 }, // RESOURCE_EXHAUSTED
   Invalid: { http: 422, grpc: 3 }, // INVALID_ARGUMENT
   TooManyRequests: { http: 429, grpc: 8 }, // RESOURCE_EXHAUSTED
   InsufficientStorage: { http: 507, grpc: 8 }, // RESOURCE_EXHAUSTED
