@@ -7,13 +7,16 @@
 // user let in).
 
 import assert from "node:assert/strict";
+import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { loadResourcesService, type ResourcesClient } from "../../../src/proto.ts";
 import { startEtcd, type EtcdCluster } from "../../helpers/etcd.ts";
+import { eventually } from "../../helpers/history.ts";
 import {
   api,
   createType,
@@ -184,16 +187,28 @@ describe("RBAC across replicas: a request whose client leaves while its decision
     // request arrived, and such a read was answered when it went out before the stop was complete (a 200
     // within the 300 ms, and a 429 while her previous request's slot was still held, at load 5-25).
     await etcd.pause(etcd.members[0]!);
-    const abort = new AbortController();
-    const answer = fetch(`${t.url}/apis/setpoint.dev/v1/resourcetypes`, { headers: { authorization: "Bearer t-carol" }, signal: abort.signal }).then(
-      async (r) => ({ status: r.status, text: await r.text() }),
-      () => "left" as const,
-    );
-    const early = await Promise.race([answer, new Promise<undefined>((r) => setTimeout(() => r(undefined), 300))]);
-    assert.equal(early, undefined, `answered while etcd was paused: ${JSON.stringify(early)}`);
-    abort.abort();
-    assert.equal(await answer, "left");
-    await new Promise((r) => setTimeout(r, 100));
+    // The server's side of her request (Node's own diagnostics channel; the server runs in this process),
+    // to resume etcd only once the server has seen her leave: else it could serve the request instead.
+    let waiting: ServerResponse | undefined;
+    const onRequest = (message: unknown) => {
+      const { request, response } = message as { request: IncomingMessage; response: ServerResponse };
+      if (request.headers.authorization === "Bearer t-carol") waiting = response;
+    };
+    subscribe("http.server.request.start", onRequest);
+    try {
+      const abort = new AbortController();
+      const answer = fetch(`${t.url}/apis/setpoint.dev/v1/resourcetypes`, { headers: { authorization: "Bearer t-carol" }, signal: abort.signal }).then(
+        async (r) => ({ status: r.status, text: await r.text() }),
+        () => "left" as const,
+      );
+      const early = await Promise.race([answer, new Promise<undefined>((r) => setTimeout(() => r(undefined), 300))]);
+      assert.equal(early, undefined, `answered while etcd was paused: ${JSON.stringify(early)}`);
+      abort.abort();
+      assert.equal(await answer, "left");
+      await eventually(() => waiting?.closed === true, "the server to see carol's request end");
+    } finally {
+      unsubscribe("http.server.request.start", onRequest);
+    }
     etcd.resume(etcd.members[0]!);
     // Each later request finds the one read slot free (a leaked slot would answer 429 forever).
     for (let i = 0; i < 3; i++) {
