@@ -122,12 +122,42 @@ const LIST_CHUNK_CHARS = 32 * 1024;
  */
 const COUNT_REMAINING_MAX = 10_000;
 
+/** A list's metadata, as a list answer carries it (kube's ListMeta; a non-empty continue token only). */
+export interface ListMeta {
+  resourceVersion: string;
+  continue?: string;
+  remainingItemCount?: number;
+}
+
+function listMeta(revision: number, cont: string | undefined, remainingItemCount?: number): ListMeta {
+  const meta: ListMeta = { resourceVersion: String(revision) };
+  if (cont !== undefined && cont !== "") meta.continue = cont;
+  if (remainingItemCount !== undefined) meta.remainingItemCount = remainingItemCount;
+  return meta;
+}
+
+/**
+ * The JSON text a list is written as, piece by piece as it streams: its
+ * opening up to the items' array (given the list's type and metadata), each
+ * item from the object's JSON text, and its closing. The default is the
+ * `<Kind>List` itself; the server's Table and metadata-only answers are others.
+ */
+export interface ListForm {
+  head(t: TypeInfo, meta: ListMeta): string;
+  /** An item's text; the object's own when absent. */
+  item?: (objectJson: string) => string;
+  tail: string;
+}
+
+/** The `<Kind>List`. */
+const KIND_LIST: ListForm = {
+  head: (t, meta) => `{"apiVersion":${JSON.stringify(apiVersionOf(t))},"kind":"${t.kind}List","metadata":${JSON.stringify(meta)},"items":[`,
+  tail: "]}",
+};
+
 /** A list's JSON text up to the opening bracket of `items`. */
 function listHead(t: TypeInfo, revision: number, cont: string | undefined, remainingItemCount?: number): string {
-  const meta: Record<string, string | number> = { resourceVersion: String(revision) };
-  if (cont !== undefined) meta.continue = cont;
-  if (remainingItemCount !== undefined) meta.remainingItemCount = remainingItemCount;
-  return `{"apiVersion":${JSON.stringify(apiVersionOf(t))},"kind":"${t.kind}List","metadata":${JSON.stringify(meta)},"items":[`;
+  return KIND_LIST.head(t, listMeta(revision, cont, remainingItemCount));
 }
 
 /** Options of every write verb (kube's `dryRun=All`). */
@@ -293,35 +323,41 @@ export class Resources {
    * a page at a time as the caller pulls (every page at the revision of the
    * first), so memory stays flat whatever the list's size. Errors of the
    * request (unknown type, bad query, expired continue, catch-up timeout)
-   * throw here or at the first chunk, before any byte could be sent.
+   * throw here or at the first chunk, before any byte could be sent; so do
+   * those of `form`'s head.
+   *
+   * With `form`, the list is written in that form instead (a Table, metadata
+   * only), item by item as it streams.
    */
-  async listChunks(ref: ResourceRef, raw: RawQuery, read: ReadOptions = {}): Promise<Iterable<string>> {
+  async listChunks(ref: ResourceRef, raw: RawQuery, read: ReadOptions = {}, form: ListForm = KIND_LIST): Promise<Iterable<string>> {
     const plan = await this.#planList(ref, raw, read);
     if (plan.limit !== undefined) {
       const page = this.#readPage(plan, plan.after, plan.limit, true);
-      return [listHead(page.type, page.revision, page.continue, page.remainingItemCount), page.items.join(","), "]}"];
+      const head = form.head(page.type, listMeta(page.revision, page.continue, page.remainingItemCount));
+      return [head, (form.item ? page.items.map(form.item) : page.items).join(","), form.tail];
     }
-    return this.#streamList(plan);
+    return this.#streamList(plan, form);
   }
 
-  *#streamList(plan: ListPlan): Generator<string> {
+  *#streamList(plan: ListPlan, form: ListForm): Generator<string> {
     let page = this.#readPage(plan, plan.after, LIST_CHUNK_ITEMS);
-    yield listHead(plan.type, page.revision, undefined);
+    yield form.head(plan.type, listMeta(page.revision, undefined));
     const pinned: ListPlan = { ...plan, revision: page.revision };
     let first = true;
     for (;;) {
-      for (let i = 0; i < page.items.length; ) {
+      const items = form.item ? page.items.map(form.item) : page.items;
+      for (let i = 0; i < items.length; ) {
         let end = i;
         let chars = 0;
-        while (end < page.items.length && (end === i || chars + page.items[end]!.length <= LIST_CHUNK_CHARS)) chars += page.items[end++]!.length;
-        yield (first ? "" : ",") + (end === i + 1 ? page.items[i]! : page.items.slice(i, end).join(","));
+        while (end < items.length && (end === i || chars + items[end]!.length <= LIST_CHUNK_CHARS)) chars += items[end++]!.length;
+        yield (first ? "" : ",") + (end === i + 1 ? items[i]! : items.slice(i, end).join(","));
         first = false;
         i = end;
       }
       if (page.next === undefined) break;
       page = this.#readPage(pinned, page.next, LIST_CHUNK_ITEMS);
     }
-    yield "]}";
+    yield form.tail;
   }
 
   /**

@@ -7,6 +7,7 @@
 // a PartialObjectMetadata; the converted event is made once per event and
 // version, and shared by every watcher that asked for it.
 
+import type { ListForm } from "../api/resources.ts";
 import { WatchEvent } from "../watch.ts";
 import type { LooseObject } from "../wire.ts";
 import { parseListJson } from "./list-json.ts";
@@ -24,6 +25,18 @@ export function objectAsMetadata(objectJson: string, apiVersion: string): string
 export function listAsMetadata(listJson: string, apiVersion: string): string {
   const { items, metadata } = parseListJson(listJson);
   return JSON.stringify({ kind: "PartialObjectMetadataList", apiVersion, metadata, items: items.map((o) => partial(o, apiVersion)) });
+}
+
+/**
+ * A list as a PartialObjectMetadataList written item by item as the list streams
+ * (Resources.listChunks): the same text as listAsMetadata of the whole list, without holding it.
+ */
+export function metadataListForm(apiVersion: string): Required<ListForm> {
+  return {
+    head: (_t, meta) => JSON.stringify({ kind: "PartialObjectMetadataList", apiVersion, metadata: { ...meta }, items: [] }).slice(0, -"]}".length),
+    item: (json) => JSON.stringify(partial(JSON.parse(json) as LooseObject, apiVersion)),
+    tail: "]}",
+  };
 }
 
 /** Converted events by version, kept as long as the hub's event lives. */

@@ -8,7 +8,7 @@ import type { Socket } from "node:net";
 import { parse as parseYaml } from "yaml";
 import type { Logger } from "pino";
 import type { TypeRegistry } from "../api/registry.ts";
-import type { DeleteOptions, ReadOptions, ResourceRef, Resources, WriteOptions } from "../api/resources.ts";
+import type { DeleteOptions, ListForm, ReadOptions, ResourceRef, Resources, WriteOptions } from "../api/resources.ts";
 import { duplicateFields, parseFieldValidation } from "../api/field-validation.ts";
 import { checkJsonNumbers, exactYamlNumbers } from "../api/json-numbers.ts";
 import { checkDepth } from "../api/object.ts";
@@ -26,8 +26,8 @@ import type { Route } from "./routes.ts";
 import { statusOf, toApiError } from "./status.ts";
 import { malformedTargetMessage, requestTarget, type RequestTarget } from "./target.ts";
 import { checkShape, renderingOf, type Rendering } from "./negotiation.ts";
-import { listAsMetadata, objectAsMetadata, watchEventAsMetadata } from "./partial-metadata.ts";
-import { includeObjectOf, listAsTable, objectAsTable, watchEventAsTable, type TableOptions } from "./table.ts";
+import { listAsMetadata, metadataListForm, objectAsMetadata, watchEventAsMetadata } from "./partial-metadata.ts";
+import { includeObjectOf, listAsTable, objectAsTable, tableListForm, watchEventAsTable, type TableOptions } from "./table.ts";
 import { isUiPath, serveUi } from "./ui.ts";
 import type { WatchLimit } from "./watch-limit.ts";
 import { warningHeaders } from "./warnings.ts";
@@ -546,6 +546,27 @@ function render(ctx: RestContext, call: Call, ref: ResourceRef, rendering: Rende
 }
 
 /**
+ * The form a JSON list answer streams in when the request asked for a Table or
+ * metadata only (undefined: the list itself): the text render() makes of the
+ * whole list. Its checks (406 for a form that cannot fit, 400 for a bad
+ * `includeObject`) run at the list's head, after the list's own, as render's do.
+ */
+function listForm(ctx: RestContext, call: Call, rendering: Rendering): ListForm | undefined {
+  const as = rendering.as;
+  if (as === undefined) return undefined;
+  let form: Required<ListForm> | undefined;
+  return {
+    head(t, meta) {
+      checkShape(rendering, true);
+      form = as.kind === "Table" ? tableListForm(tableOptions(call.url.searchParams, ctx.clock, as.apiVersion)) : metadataListForm(as.apiVersion);
+      return form.head(t, meta);
+    },
+    item: (json) => form!.item(json),
+    tail: "]}",
+  };
+}
+
+/**
  * For a watch with this Accept header (negotiation.ts; watches stay JSON), what wraps the transport's sink so
  * that each event's object takes the form asked for: a one-row Table or a
  * PartialObjectMetadata. Throws (406, or 400 for a bad `includeObject`)
@@ -598,9 +619,8 @@ async function serveCollection(ctx: RestContext, call: Call, ref: ResourceRef): 
   }
   const rendering = renderingFor(call);
   if (method === "GET") {
-    if (rendering.as !== undefined || rendering.yaml)
-      sendRendered(res, 200, render(ctx, call, ref, rendering, await ctx.resources.list(ref, q, call.read), true), rendering);
-    else await sendChunks(res, 200, await ctx.resources.listChunks(ref, q, call.read), ctx.log);
+    if (rendering.yaml) sendRendered(res, 200, render(ctx, call, ref, rendering, await ctx.resources.list(ref, q, call.read), true), rendering);
+    else await sendChunks(res, 200, await ctx.resources.listChunks(ref, q, call.read, listForm(ctx, call, rendering)), ctx.log);
     return 200;
   }
   if (method === "POST") {

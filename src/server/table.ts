@@ -13,6 +13,7 @@
 // event); BOOKMARK and ERROR events pass through unchanged.
 
 import { evaluateJsonPath, type PrinterColumn } from "../api/printer-columns.ts";
+import type { ListForm } from "../api/resources.ts";
 import type { TypeInfo } from "../api/types.ts";
 import { BadRequestError } from "../errors.ts";
 import { humanDuration } from "../human-duration.ts";
@@ -110,6 +111,23 @@ export function toTable(t: TypeInfo, objects: readonly LooseObject[], metadata: 
 export function listAsTable(t: TypeInfo, listJson: string, opts: TableOptions): string {
   const { items, metadata } = parseListJson(listJson);
   return JSON.stringify(toTable(t, items, metadata, opts));
+}
+
+/**
+ * A list as a Table written row by row as the list streams (Resources.listChunks):
+ * the same text as listAsTable of the whole list, without holding it.
+ */
+export function tableListForm(opts: TableOptions): Required<ListForm> {
+  let type: TypeInfo | undefined;
+  return {
+    head(t, meta) {
+      type = t;
+      const empty = JSON.stringify(toTable(t, [], { ...meta }, opts));
+      return empty.slice(0, -"]}".length);
+    },
+    item: (json) => JSON.stringify(rowOf(type!, JSON.parse(json) as LooseObject, opts)),
+    tail: "]}",
+  };
 }
 
 /** One object's JSON text as a Table of one row. */

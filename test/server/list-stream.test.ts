@@ -1,12 +1,16 @@
 // Lists stream (issue 12, item 3): a list without `limit` is read from the
 // store a page at a time as the client takes it, so the server holds a page or
-// two of it, never the whole list; every page is served at the revision of the
-// first, so writes during a slow read do not show; small lists still go out
-// whole with a Content-Length.
+// two of it, never the whole list, as a Table (kubectl get) and metadata only
+// (client-go's metadata informers) as well; every page is served at the
+// revision of the first, so writes during a slow read do not show; small lists
+// still go out whole with a Content-Length.
 
 import assert from "node:assert/strict";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { after, before, describe, it } from "node:test";
+import { indentJson } from "../../src/server/pretty.ts";
+import { listAsMetadata } from "../../src/server/partial-metadata.ts";
+import { listAsTable } from "../../src/server/table.ts";
 import type { ListOptions, ListResult } from "../../src/store.ts";
 import { api, createType, startTestServer, type ApiClient, type TestServer } from "../helpers/server.ts";
 
@@ -41,9 +45,9 @@ async function populate(from: number, count: number): Promise<void> {
 }
 
 /** GET `path`, returning the response with its body not yet read (paused). */
-function open(path: string): Promise<IncomingMessage> {
+function open(path: string, accept?: string): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(t.url + path, (res) => {
+    const req = httpRequest(t.url + path, { headers: accept ? { accept } : {} }, (res) => {
       res.pause();
       resolve(res);
     });
@@ -190,6 +194,44 @@ describe("list streaming", () => {
       huge.map((chunk) => (JSON.parse(`[${chunk.replace(/^,/, "")}]`) as Array<{ metadata: { name: string } }>).map((i) => i.metadata.name)),
       [["a-small"], ["b-big"], ["c-small"]],
     );
+  });
+
+  it("a big list as a Table or metadata only streams as well, the same text as the whole list converted", async () => {
+    const TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io";
+    const METADATA = "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io";
+    const type = t.server.resources.resolve({ group: GROUP, version: "v1", plural: "items", namespace: "big" }, false);
+    // Items written straight through the store have no creationTimestamp: every Age is <unknown>, whenever converted.
+    const asTable = (includeObject: "Metadata" | "Object") => (json: string) =>
+      listAsTable(type, json, { apiVersion: "meta.k8s.io/v1", includeObject, now: 0 });
+    const asMetadata = (json: string) => listAsMetadata(json, "meta.k8s.io/v1");
+    // Rows with their whole objects are 40 MB, more than the sockets hold: the server must wait for the client.
+    // Metadata alone (~5 MB) may all fit in the sockets' buffers.
+    for (const [accept, query, convert, waits] of [
+      [TABLE, "?includeObject=Object", asTable("Object"), true],
+      [TABLE, "", asTable("Metadata"), false],
+      [METADATA, "", asMetadata, false],
+    ] as const) {
+      const what = `${accept}${query}`;
+      reads.length = 0;
+      const res = await open(PATH + query, accept);
+      assert.equal(res.statusCode, 200);
+      assert.equal(res.headers["content-length"], undefined, `${what}: no Content-Length, the body is streamed`);
+      assert.equal(res.headers["transfer-encoding"], "chunked");
+      if (waits) {
+        await new Promise((r) => setTimeout(r, 300));
+        assert.ok(reads.length < 20_000 / 500, `${what}: the server read ${reads.length} pages before the client read anything`);
+      }
+      const streamed = await readAll(res);
+      // Nothing is written meanwhile: the plain list is at the same revision.
+      assert.equal(streamed, convert((await c.get(PATH)).text), `${what}: the streamed text is the whole list's, converted`);
+      // (Not with whole objects: 40 MB to indent twice.)
+      for (const more of waits ? [] : ["limit=3000", "pretty=true"]) {
+        const q = `${query ? `${query}&` : "?"}${more}`;
+        const converted = (await c.request("GET", PATH + q, { headers: { accept } })).text;
+        const whole = convert((await c.get(PATH + q.replace("pretty=true", "pretty=false"))).text);
+        assert.equal(converted, more === "pretty=true" ? indentJson(whole) : whole, `${accept}${q}`);
+      }
+    }
   });
 
   it("a client that goes away mid-list stops the reads", async () => {
