@@ -15,6 +15,7 @@ import { getCommand } from "./commands/get.ts";
 import { logsCommand } from "./commands/logs.ts";
 import { serverCommand } from "./commands/server.ts";
 import { upCommand } from "./commands/up.ts";
+import { versionCommand } from "./commands/version.ts";
 import { waitCommand } from "./commands/wait.ts";
 import { watchCommand } from "./commands/watch.ts";
 import { addClientOptions, type CliContext } from "./context.ts";
@@ -36,6 +37,7 @@ export const COMMANDS: readonly CommandFactory[] = [
   watchCommand,
   waitCommand,
   logsCommand,
+  versionCommand,
 ];
 
 const DESCRIPTION = `Setpoint: a declarative, level-triggered control plane. Declare objects

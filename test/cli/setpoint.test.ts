@@ -235,6 +235,26 @@ describe("setpoint get", () => {
     );
   });
 
+  it("prints -o jsonpath=TEMPLATE as kubectl: the object by name, the server's list otherwise; a bad template is exit 2 before any request", async () => {
+    const [one, names, range, missing, bad, outOfBounds] = await Promise.all([
+      cli(["get", "pipelinerun", "alpha", "-n", "get", "-o", "jsonpath={.metadata.name}"]),
+      cli(["get", "pipelineruns", "-n", "get", "-o", "jsonpath={.items[*].metadata.name}"]),
+      cli(["get", "pipelineruns", "-n", "get", "-o", 'jsonpath={range .items[*]}{.metadata.name}={.metadata.labels.app}{"\\n"}{end}']),
+      cli(["get", "pipelinerun", "alpha", "-n", "get", "-o", "jsonpath={.status.nothing}"]),
+      cli(["get", "pipelineruns", "-n", "get", "-o", "jsonpath={.items[*]"]),
+      cli(["get", "pipelineruns", "-n", "get", "-o", "jsonpath={.items[7]}"]),
+    ]);
+    for (const r of [one, names, range, missing]) ok(r);
+    assert.equal(one.stdout, "alpha\n");
+    assert.equal(names.stdout, "alpha beta\n");
+    assert.equal(range.stdout, "alpha=web\nbeta=api\n");
+    assert.equal(missing.stdout, "\n");
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /error parsing jsonpath: unclosed action/);
+    assert.equal(outOfBounds.code, 1);
+    assert.match(outOfBounds.stderr, /error executing jsonpath "\{\.items\[7\]\}": array index out of bounds: index 7, length 2/);
+  });
+
   it("filters with -l, adds NAMESPACE with -A, and shows more with -o wide", async () => {
     const [selected, all, wide] = await Promise.all([
       cli(["get", "pipelineruns", "-n", "get", "-l", "app=api"]),
@@ -540,8 +560,31 @@ describe("setpoint usage and auth", () => {
       assert.equal(r.stdout, "", "no whole-program help in place of an error");
     }
     assert.equal(misspelt.stderr, "error: unknown command 'gte' (Did you mean get?)\n(add --help for usage)\n");
-    assert.match(unknown.stderr, /^error: unknown command 'frobnicate' \(the commands: server, up, agent, apply, get, describe, delete, watch, wait, logs\)\n/);
+    assert.match(
+      unknown.stderr,
+      /^error: unknown command 'frobnicate' \(the commands: server, up, agent, apply, get, describe, delete, watch, wait, logs, version\)\n/,
+    );
     assert.match(nestedUnknown.stderr, /^error: unknown command 'agent pipeline' \(Did you mean pipelines\?\)\n/);
+  });
+
+  it("version prints the client's and the server's versions as kubectl version; --client asks no server; an unreachable one is exit 1", async () => {
+    const [both, client, json, unreachable] = await Promise.all([
+      cli(["version"]),
+      runSetpointInProcess(["version", "--client", "--server", `http://127.0.0.1:${await closedPort()}`]),
+      cli(["version", "-o", "json"]),
+      runSetpointInProcess(["version", "--server", `http://127.0.0.1:${await closedPort()}`, "--request-timeout", "5s"]),
+    ]);
+    const server = (await c.get("/version")).body as { setpointVersion: string; gitVersion: string; major: string; minor: string };
+    const own = "0.0.0-test"; // the in-process CLI's version (test/helpers/cli.ts)
+    ok(both);
+    assert.equal(both.stdout, `Client Version: ${own}\nServer Version: ${server.setpointVersion} (Kubernetes API v${server.major}.${server.minor})\n`);
+    ok(client);
+    assert.equal(client.stdout, `Client Version: ${own}\n`);
+    ok(json);
+    assert.deepEqual(JSON.parse(json.stdout), { clientVersion: { setpointVersion: own }, serverVersion: server });
+    assert.equal(unreachable.code, 1);
+    assert.equal(unreachable.stdout, `Client Version: ${own}\n`);
+    assert.notEqual(unreachable.stderr, "");
   });
 
   it("sends the token from --token or SETPOINT_TOKEN; without it, or with a wrong one, the server's 401 is printed with where a token goes", async () => {

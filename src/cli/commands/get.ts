@@ -7,16 +7,42 @@
 // --watch-only skips the current objects, --output-watch-events says each
 // change's type.
 
-import { Command, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import type { LooseObject } from "../../wire.ts";
 import { addClientOptions, sessionFor, type CliContext } from "../context.ts";
 import { collectionPath, objectPath, objectTypeName, type ResourceInfo } from "../discovery.ts";
-import { ExitError, UsageError } from "../errors.ts";
+import { CliError, ExitError, UsageError } from "../errors.ts";
+import { JsonPathError, parseJsonPath, type JsonPathTemplate } from "../jsonpath.ts";
 import { columnsFor, formatError, objectTable, toJson, toYamlText } from "../printers.ts";
 import { followPrinted } from "../watch-output.ts";
 
 export const OUTPUT_FORMATS = ["json", "yaml", "wide", "name"] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+/** `-o`'s value: a format, or a kubectl JSONPath template (`jsonpath=…`), parsed before anything is asked of the server. */
+function parseOutput(value: string): OutputFormat | JsonPathTemplate {
+  if ((OUTPUT_FORMATS as readonly string[]).includes(value)) return value as OutputFormat;
+  if (value.startsWith("jsonpath=")) {
+    try {
+      return parseJsonPath(value.slice("jsonpath=".length));
+    } catch (error) {
+      throw new InvalidArgumentError(`error parsing jsonpath: ${(error as Error).message}`);
+    }
+  }
+  throw new InvalidArgumentError(`Allowed choices are ${OUTPUT_FORMATS.join(", ")}, jsonpath=TEMPLATE.`);
+}
+
+/** A template's text for `value`, ending in exactly one newline when printed (kubectl prints none; a `{"\n"}` at the end is kept as that one). */
+function printTemplate(ctx: CliContext, template: JsonPathTemplate, value: unknown): void {
+  let text: string;
+  try {
+    text = template.print(value);
+  } catch (error) {
+    if (!(error instanceof JsonPathError)) throw error;
+    throw new CliError(`error executing jsonpath ${JSON.stringify(template.source)}: ${error.message}`);
+  }
+  ctx.out(text.endsWith("\n") ? text.slice(0, -1) : text);
+}
 
 export function getCommand(ctx: CliContext): Command {
   const command = new Command("get")
@@ -28,9 +54,11 @@ export function getCommand(ctx: CliContext): Command {
     .argument("<type>", "resource type, e.g. pipelineruns, pipelinerun, PipelineRun, pipelineruns.ci.setpoint.dev")
     .argument("[names...]", "object names (default: all)")
     .addOption(
-      new Option("-o, --output <format>", "output format: a table (default), wide (more columns), json, yaml, or name (TYPE/NAME per line)").choices(
-        OUTPUT_FORMATS,
-      ),
+      new Option(
+        "-o, --output <format>",
+        "output format: a table (default), wide (more columns), json, yaml, name (TYPE/NAME per line), or jsonpath=TEMPLATE " +
+          '(kubectl\'s: {.metadata.name}, {.items[*].metadata.name}, {range .items[*]}{.metadata.name}{"\\n"}{end})',
+      ).argParser(parseOutput),
     )
     .option("-l, --selector <selector>", "label selector, e.g. app=web,tier!=db or 'env in (prod,staging)'")
     .option("-A, --all-namespaces", "list across all namespaces")
@@ -40,7 +68,8 @@ export function getCommand(ctx: CliContext): Command {
     .addHelpText(
       "after",
       "\nExamples:\n  setpoint get pipelineruns\n  setpoint get pipelinerun diamond -o yaml\n  setpoint get pipelineruns -A -l app=web\n" +
-        "  setpoint get pipelineruns -w\n\n" +
+        "  setpoint get pipelineruns -w\n" +
+        "  setpoint get pipelinerun diamond -o jsonpath='{.status.phase}'\n\n" +
         "With -w, -o json and yaml print each object (or event) as a document as it changes,\n" +
         "-o name a TYPE/NAME line.",
     );
@@ -51,12 +80,14 @@ export function getCommand(ctx: CliContext): Command {
     const watching = opts.watch === true || opts.watchOnly === true;
     if (watching && names.length > 1) throw new UsageError("-w watches one object or a whole type, not several names: give one NAME, or -l SELECTOR");
     if (!watching && opts.outputWatchEvents) throw new UsageError("--output-watch-events needs --watch or --watch-only");
+    const output = opts.output;
+    if (watching && typeof output === "object") throw new UsageError("-o jsonpath is not supported with -w: use -o json (one document per change)");
     const session = sessionFor(command, ctx);
     const t = await session.discovery.resolve(type);
     const all = opts.allNamespaces === true && t.namespaced;
     if (watching) {
       await followPrinted(ctx, session.client, t, {
-        output: opts.output,
+        output: typeof output === "object" ? undefined : output,
         namespace: all ? undefined : session.namespace,
         labelSelector: opts.selector,
         name: names[0],
@@ -89,7 +120,7 @@ export function getCommand(ctx: CliContext): Command {
 }
 
 interface GetFlags {
-  output?: OutputFormat;
+  output?: OutputFormat | JsonPathTemplate;
   selector?: string;
   allNamespaces?: boolean;
   watch?: boolean;
@@ -98,7 +129,7 @@ interface GetFlags {
 }
 
 interface PrintOptions {
-  output?: OutputFormat;
+  output?: OutputFormat | JsonPathTemplate;
   allNamespaces?: boolean;
   /** The server's list, printed as is for -o json/yaml. */
   list?: unknown;
@@ -108,9 +139,10 @@ interface PrintOptions {
 }
 
 function printObjects(ctx: CliContext, t: ResourceInfo, objects: LooseObject[], o: PrintOptions): void {
-  if (o.output === "json" || o.output === "yaml") {
+  if (o.output === "json" || o.output === "yaml" || typeof o.output === "object") {
     const value = o.single ? objects[0] : (o.list ?? { apiVersion: "v1", kind: "List", metadata: { resourceVersion: "" }, items: objects });
-    ctx.out(o.output === "json" ? toJson(value) : toYamlText(value).trimEnd());
+    if (typeof o.output === "object") printTemplate(ctx, o.output, value);
+    else ctx.out(o.output === "json" ? toJson(value) : toYamlText(value).trimEnd());
     return;
   }
   if (o.output === "name") {
