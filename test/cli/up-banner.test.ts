@@ -37,6 +37,14 @@ describe("setpoint up's banner", () => {
     const dir = mkdtempSync(join(tmpdir(), "setpoint-banner-"));
     try {
       const text = await banner(dir, ["--data-dir", join(dir, "data"), "--write-kubeconfig", "k.yaml"]);
+      // Said before the slow part (loading the server, opening the store): what it starts, where.
+      assert.match(
+        text.split("\n")[0]!,
+        new RegExp(
+          `^setpoint up: starting the server \\(data ${join(dir, "data").replace(/[./]/g, "\\$&")}; HTTP 127\\.0\\.0\\.1, a free port, gRPC 127\\.0\\.0\\.1, a free port\\) and a pipeline agent…$`,
+        ),
+      );
+      assert.match(text.split("\n")[1]!, /^Setpoint is up: /);
       assert.doesNotMatch(text, /examples\/pipelines/);
       assert.match(text, /setpoint apply -f - <<'YAML'\n\s+\{apiVersion: ci\.setpoint\.dev\/v1, kind: PipelineRun, metadata: \{name: hello\}/);
       assert.match(text, /setpoint logs hello hi/);

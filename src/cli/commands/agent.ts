@@ -11,7 +11,7 @@
 // (`setpoint up`) going away.
 
 import { Command, Option } from "commander";
-import { PIPELINE_AGENT_NAME, runPipelineAgent, type PipelineAgentOptions } from "../../pipelines/runner.ts";
+import type { PipelineAgentOptions } from "../../pipelines/runner.ts";
 import { addClientOptions, sessionFor, type CliContext } from "../context.ts";
 import { addPipelineAgentOptions, type PipelineAgentFlags } from "../agent-options.ts";
 import { formatError } from "../printers.ts";
@@ -89,6 +89,8 @@ function pipelinesCommand(ctx: CliContext): Command {
     const problem = workDirProblem(workDir);
     if (problem !== undefined) throw new UsageError(problem);
     const signals = [ctx.interrupted(), parentGone()].filter((s): s is AbortSignal => s !== undefined);
+    // Loaded here, as the server's modules are by `server` and `up`: every other command starts without them.
+    const { PIPELINE_AGENT_NAME, runPipelineAgent } = await import("../../pipelines/runner.ts");
     await runPipelineAgent({
       name: PIPELINE_AGENT_NAME,
       grpcAddress,

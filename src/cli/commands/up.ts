@@ -15,10 +15,6 @@ import { existsSync } from "node:fs";
 import { basename, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
-import { SetpointClient } from "../../agent.ts";
-import { ensurePipelineRunType } from "../../pipelines/runner.ts";
-import { PIPELINE_VALIDATORS } from "../../pipelines/resource-type.ts";
-import { ListenError, startServer } from "../../server.ts";
 import type { CliContext } from "../context.ts";
 import { UsageError } from "../errors.ts";
 import { addPipelineAgentOptions, pipelineAgentArgs, type PipelineAgentFlags } from "../agent-options.ts";
@@ -150,6 +146,16 @@ export function upCommand(ctx: CliContext): Command {
     const workDirTrouble = workDirProblem(workDir);
     if (workDirTrouble !== undefined) throw new UsageError(workDirTrouble);
     const signal = ctx.interrupted();
+    // Said at once: loading the server's modules and opening the store can take a while on a busy machine.
+    const at = (port: number) => (port === 0 ? `${options.host}, a free port` : `${connectHost(options.host)}:${port}`);
+    ctx.out(`setpoint up: starting the server (${storeSummary(options)}; HTTP ${at(options.httpPort)}, gRPC ${at(options.grpcPort)}) and a pipeline agent…`);
+    // Loaded here, not with the CLI: every other command starts without the server's modules.
+    const [{ ListenError, startServer }, { SetpointClient }, { ensurePipelineRunType }, { PIPELINE_VALIDATORS }] = await Promise.all([
+      import("../../server.ts"),
+      import("../../agent.ts"),
+      import("../../pipelines/runner.ts"),
+      import("../../pipelines/resource-type.ts"),
+    ]);
     const server = await startServer(options, { version: ctx.version, validators: PIPELINE_VALIDATORS }).catch((err: unknown) => {
       throw err instanceof ListenError ? new UsageError(listenErrorMessage(err)) : err;
     });
@@ -201,6 +207,11 @@ export function upCommand(ctx: CliContext): Command {
     ctx.out("setpoint up: stopped");
   });
   return command;
+}
+
+/** Where the data lives: the data directory, or the etcd servers and prefix. */
+function storeSummary(o: ServerOptions): string {
+  return o.store === "etcd" ? `store etcd ${o.etcdServers.join(",")} prefix ${o.etcdPrefix}` : `data ${o.dataDir}`;
 }
 
 /** One line on what protects this server (docs/security.md): the zero-config default says it trusts every caller. */
