@@ -348,8 +348,11 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
       }
       meta.putSync("head", head);
       meta.putSync(TXN, root.getWriteTxnId());
-      // A gap left by unlogged writes stays marked: the next record still starts a new generation.
-      walMeta.putSync("wal", walMeta.get("wal")?.gap ? { ...cursor, gap: true } : cursor);
+      // The next record starts a new generation. Past the log's end a crash
+      // may have left whole records of an append it tore (the page of its
+      // first record lost, a later one written): a record of the same length
+      // written there would make the next of them read as following it.
+      walMeta.putSync("wal", { ...cursor, gap: true });
     });
   }
 

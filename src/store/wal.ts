@@ -57,10 +57,10 @@ export interface WalCursor {
   /** Byte offset of the next record in the segment. */
   end: number;
   /**
-   * Set when a write went unlogged (LMDB's data file synced instead): the
-   * next record starts a new generation, since replay stops at a gap in a
-   * segment's revisions but starts over at a newer segment that does not
-   * follow on.
+   * Set when a write went unlogged (LMDB's data file synced instead), and by
+   * each open: the next record starts a new generation, since replay stops
+   * at a gap in a segment's revisions but starts over at a newer segment
+   * that does not follow on (and never reads past the end of the old one).
    */
   gap?: boolean;
 }
