@@ -2,9 +2,9 @@
 // `setpoint get -w` and `setpoint watch`: the current objects, then one line
 // (or document) per change until the signal aborts. As a table (columns
 // sized for the current objects, widened and the header repeated when a
-// later cell needs more room), as JSON or YAML documents, or as TYPE/NAME
-// lines (YAML documents each after `---`); with `events`, each change says
-// its type (an EVENT column, or `{type, object}` documents). Reconnects and
+// later cell needs more room), as JSON or YAML documents, as TYPE/NAME
+// lines (YAML documents each after `---`), or as a JSONPath template's text
+// per object (kubectl's -o jsonpath); with `events`, each change says its type (an EVENT column, or `{type, object}` documents). Reconnects and
 // relists go to stderr.
 
 import { stringify as toYaml } from "yaml";
@@ -13,12 +13,13 @@ import type { CliContext } from "./context.ts";
 import { collectionPath, objectTypeName, typeName, type ResourceInfo } from "./discovery.ts";
 import { ExitError } from "./errors.ts";
 import { followCollection, type WatchEvent } from "./follow.ts";
+import { JsonPathError, type JsonPathTemplate } from "./jsonpath.ts";
 import { columnsFor, toJson } from "./printers.ts";
 import { LineTable, type Column } from "./table.ts";
 
 export interface FollowPrintOptions {
-  /** Default a table; `wide` adds columns; `json`, `yaml` print documents; `name` TYPE/NAME lines. */
-  output?: "wide" | "json" | "yaml" | "name";
+  /** Default a table; `wide` adds columns; `json`, `yaml` print documents; `name` TYPE/NAME lines; a JSONPath template a line per object (or event). */
+  output?: "wide" | "json" | "yaml" | "name" | JsonPathTemplate;
   /** The namespace to follow; undefined: every namespace (a NAMESPACE column). */
   namespace: string | undefined;
   labelSelector?: string;
@@ -46,7 +47,16 @@ export async function followPrinted(ctx: CliContext, client: ApiClient, t: Resou
   let table: LineTable | undefined;
   let headerShown = false;
   const print = (e: WatchEvent) => {
-    if (output === "name") ctx.out(`${objectTypeName(t)}/${e.object.metadata.name ?? ""}`);
+    if (typeof output === "object") {
+      // As get without -w, a line per object; an object the template cannot be applied to is said on stderr, and the watch goes on.
+      try {
+        const text = output.print(events ? e : e.object);
+        ctx.out(text.endsWith("\n") ? text.slice(0, -1) : text);
+      } catch (error) {
+        if (!(error instanceof JsonPathError)) throw error;
+        ctx.err(`error executing jsonpath ${JSON.stringify(output.source)}: ${error.message}`);
+      }
+    } else if (output === "name") ctx.out(`${objectTypeName(t)}/${e.object.metadata.name ?? ""}`);
     else if (output === "json") {
       const value = events ? e : e.object;
       ctx.out(options.compactJson ? JSON.stringify(value) : toJson(value));

@@ -1,7 +1,7 @@
 // `setpoint get TYPE [NAME] -w` (src/cli/commands/get.ts, src/cli/watch-output.ts)
 // as a kubectl user expects it, run as a real process against a real server in
 // this process: the current list, then a line per change in get's own columns
-// (no EVENT column unless --output-watch-events), --watch-only, -o json/name
+// (no EVENT column unless --output-watch-events), --watch-only, -o json/name/jsonpath
 // documents per change, a connection cut and restored (the change made
 // meanwhile still arrives), and exit 0 on SIGINT.
 
@@ -92,21 +92,24 @@ describe("setpoint get -w", () => {
     }
   });
 
-  it("-o json prints the object as a document at each change; -o name a TYPE/NAME line", async () => {
+  it("-o json prints the object as a document at each change; -o name a TYPE/NAME line; -o jsonpath its template's text", async () => {
     const json = spawnGet(["pipelinerun", "g1", "-w", "-o", "json"]);
     const name = spawnGet(["pipelineruns", "-w", "-o", "name"]);
+    const path = spawnGet(["pipelineruns", "-w", "-o", "jsonpath={.metadata.name}={.status.phase}"]);
     try {
       const first = await document(json.out, 0);
       assert.equal(first.value.kind, "PipelineRun");
       assert.equal(first.value.metadata.name, "g1");
       await name.out.waitFor(/^pipelinerun\.ci\.setpoint\.dev\/g2$/);
-      const from = name.out.lines.length;
+      await path.out.waitFor(/^g2=/);
+      const [from, fromPath] = [name.out.lines.length, path.out.lines.length];
       await setPhase("g1", "Failed");
       const next = await document(json.out, first.next);
       assert.equal(next.value.status.phase, "Failed");
       await name.out.waitFor(/^pipelinerun\.ci\.setpoint\.dev\/g1$/, { from });
+      await path.out.waitFor(/^g1=Failed$/, { from: fromPath });
     } finally {
-      await Promise.all([interrupt(json), interrupt(name)]);
+      await Promise.all([interrupt(json), interrupt(name), interrupt(path)]);
     }
   });
 

@@ -80,14 +80,12 @@ export function getCommand(ctx: CliContext): Command {
     const watching = opts.watch === true || opts.watchOnly === true;
     if (watching && names.length > 1) throw new UsageError("-w watches one object or a whole type, not several names: give one NAME, or -l SELECTOR");
     if (!watching && opts.outputWatchEvents) throw new UsageError("--output-watch-events needs --watch or --watch-only");
-    const output = opts.output;
-    if (watching && typeof output === "object") throw new UsageError("-o jsonpath is not supported with -w: use -o json (one document per change)");
     const session = sessionFor(command, ctx);
     const t = await session.discovery.resolve(type);
     const all = opts.allNamespaces === true && t.namespaced;
     if (watching) {
       await followPrinted(ctx, session.client, t, {
-        output: typeof output === "object" ? undefined : output,
+        output: opts.output,
         namespace: all ? undefined : session.namespace,
         labelSelector: opts.selector,
         name: names[0],
