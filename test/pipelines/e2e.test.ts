@@ -15,11 +15,15 @@ import { describe, it } from "node:test";
 import { parse as parseYaml } from "yaml";
 import { api } from "../helpers/server.ts";
 import { exited, LineReader, spawnSetpoint } from "../helpers/cli.ts";
+import type { TaskStatus } from "../../src/pipelines/resource-type.ts";
 import { alive, createRun, getRun, mark, markers, RUNS, startAgent, startPipelineEnv, waitFor, waitForPhase, type AgentProcess } from "./fixtures.ts";
 
 /** A task that logs `<label> start <attempt> <pid>`, works `seconds`, then logs `<label> end <attempt>`. */
 const slowTask = (file: string, label: string, seconds: number) =>
   `${mark(file, `${label} start $SETPOINT_TASK_ATTEMPT $$`)}; sleep ${seconds}; ${mark(file, `${label} end $SETPOINT_TASK_ATTEMPT`)}`;
+
+/** Attempts of `t` after attempt `n` that were given up as lost (a lease fence on a loaded machine). */
+const lostAfter = (t: TaskStatus, n: number) => (t.previousAttempts ?? []).filter((a) => a.attempt > n && a.outcome === "Lost").length;
 
 describe("pipeline agents as processes", () => {
   it("kill -9 mid-run, restart: finished tasks are not rerun, the interrupted one is, as the next attempt, and the run completes", async () => {
@@ -126,41 +130,63 @@ describe("pipeline agents as processes", () => {
           ],
         });
       }
-      const owner = new Map<string, string>();
+      // Judged against the state just before the kill, not attempt 1: a loaded machine may fence
+      // either agent (no lease renewal within 2 s) and so rerun a task as a new attempt at any time.
+      const before = new Map<string, { prep: TaskStatus; work: TaskStatus }>();
       await waitFor("every run's work task to be running", async () => {
         const lines = markers(file);
-        if (!names.every((n) => lines.some((l) => l.startsWith(`${n}-work start 1`)))) return false;
         for (const n of names) {
-          const t = (await getRun(env.http, n))?.status?.tasks?.work;
-          if (t?.phase !== "Running") return false;
-          owner.set(n, (t.agent ?? "").split("#")[0]!);
+          const t = (await getRun(env.http, n))?.status?.tasks;
+          if (t?.prep?.phase !== "Succeeded" || t.work?.phase !== "Running") return false;
+          if (!lines.some((l) => l.startsWith(`${n}-work start ${t.work!.attempt} `))) return false;
+          before.set(n, { prep: t.prep, work: t.work });
         }
         return true;
       });
-      const count = (id: string) => [...owner.values()].filter((o) => o === id).length;
+      const owner = (n: string) => (before.get(n)!.work.agent ?? "").split("#")[0]!;
+      const count = (id: string) => names.filter((n) => owner(n) === id).length;
       const victim = count("a") >= count("b") ? "a" : "b";
       const survivor = victim === "a" ? "b" : "a";
+      const prepLines = markers(file).filter((l) => / prep /.test(l));
       await agents.get(victim)!.kill();
 
       for (const n of names) await waitForPhase(env.http, n, "Succeeded", 40_000);
       const lines = markers(file);
+      assert.deepEqual(
+        lines.filter((l) => / prep /.test(l)),
+        prepLines,
+        "no prep ran after the kill",
+      );
       for (const n of names) {
-        const work = (await getRun(env.http, n))!.status!.tasks!.work!;
-        const starts = lines.filter((l) => l.startsWith(`${n}-work start`)).map((l) => l.split(" ")[2]);
-        const ends = lines.filter((l) => l.startsWith(`${n}-work end`)).map((l) => l.split(" ")[2]);
-        assert.deepEqual(
-          lines.filter((l) => l.startsWith(`${n} prep`)),
-          [`${n} prep 1`],
-          `${n}: prep ran once`,
-        );
-        if (owner.get(n) === victim) {
-          assert.deepEqual(starts, ["1", "2"], `${n} was the killed agent's: rerun`);
-          assert.deepEqual(ends, ["2"]);
-          assert.equal(work.attempt, 2);
+        const tasks = (await getRun(env.http, n))!.status!.tasks!;
+        const was = before.get(n)!;
+        const interrupted = was.work.attempt!;
+        const work = tasks.work!;
+        const context = `${n}: markers ${JSON.stringify(lines)}\nstatus ${JSON.stringify(tasks, null, 1)}`;
+        assert.deepEqual(tasks.prep, was.prep, `${n}: prep finished before the kill: not rerun\n${context}`);
+        const starts = lines.filter((l) => l.startsWith(`${n}-work start`)).map((l) => Number(l.split(" ")[2]));
+        const ends = lines.filter((l) => l.startsWith(`${n}-work end`)).map((l) => Number(l.split(" ")[2]));
+        const extra = lostAfter(work, interrupted);
+        assert.deepEqual(ends, [work.attempt], context);
+        if (owner(n) === victim) {
+          const lost = (work.previousAttempts ?? []).find((a) => a.attempt === interrupted);
+          assert.deepEqual(lost && [lost.outcome, lost.agent], ["Lost", was.work.agent], `${n} was the killed agent's: lost\n${context}`);
+          assert.equal(work.attempt, interrupted + 1 + extra, `${n}: rerun as the next attempt\n${context}`);
           assert.match(work.agent ?? "", new RegExp(`^${survivor}#`));
+          if (extra === 0)
+            assert.deepEqual(
+              starts.filter((a) => a >= interrupted),
+              [interrupted, interrupted + 1],
+              context,
+            );
         } else {
-          assert.deepEqual(starts, ["1"], `${n} was the survivor's: untouched`);
-          assert.equal(work.attempt, 1);
+          assert.equal(work.attempt, interrupted + extra, `${n} was the survivor's: untouched\n${context}`);
+          if (extra === 0)
+            assert.deepEqual(
+              starts.filter((a) => a >= interrupted),
+              [interrupted],
+              context,
+            );
         }
       }
     } finally {
@@ -192,15 +218,19 @@ describe("pipeline agents as processes", () => {
       const lint = diamond.tasks!.lint!;
       const [us, ue, ls, le] = [unit.startTime, unit.completionTime, lint.startTime, lint.completionTime].map((t) => Date.parse(t!));
       assert.ok(us! < le! && ls! < ue!, `unit-tests ${unit.startTime}..${unit.completionTime} and lint ${lint.startTime}..${lint.completionTime} overlap`);
-      assert.equal((await waitForPhase(http, "flaky", "Succeeded", 30_000)).status!.tasks!.test!.attempt, 2);
+      // Attempt 1 fails on purpose, attempt 2 passes; later only if a lease fence gave one up.
+      const flaky = (await waitForPhase(http, "flaky", "Succeeded", 30_000)).status!.tasks!.test!;
+      assert.equal(flaky.attempt, 2 + lostAfter(flaky, 1), JSON.stringify(flaky, null, 1));
 
       const file = join(dataDir, "markers");
       await createRun(http, "survivor", { tasks: [{ name: "slow", run: slowTask(file, "slow", 3) }] });
-      await waitFor("the slow task to start", () => markers(file).length === 1);
+      const started = await waitFor("the slow task to start", () => markers(file)[0]);
+      const interrupted = Number(started.split(" ")[2]); // 1 unless a lease fence gave an attempt up
       const agentPid = Number(/pid (\d+)/.exec(banner)![1]);
       process.kill(agentPid, "SIGKILL");
       const run = await waitForPhase(http, "survivor", "Succeeded", 40_000);
-      assert.equal(run.status!.tasks!.slow!.attempt, 2);
+      const slow = run.status!.tasks!.slow!;
+      assert.equal(slow.attempt, interrupted + 1 + lostAfter(slow, interrupted), JSON.stringify(slow, null, 1));
       assert.match(stderr, /restarted/);
 
       up.kill("SIGINT");
