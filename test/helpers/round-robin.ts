@@ -61,7 +61,10 @@ export async function roundRobinHttp(ports: number[]): Promise<FrontEnd> {
   let next = 0;
   const agents = ports.map(() => new Agent({ keepAlive: true }));
   const sockets = new Set<Socket>();
-  const server = createHttpServer({ requestTimeout: 0 });
+  // Idle keep-alive connections are kept as long as the server keeps them (65 s), not node's 5 s:
+  // at load 40+ a client's idle timer (fetch: the server's hint less a second) fired after the
+  // front end had closed the socket, and the next POST on it failed ("fetch failed").
+  const server = createHttpServer({ requestTimeout: 0, keepAliveTimeout: 65_000 });
   server.on("connection", (s: Socket) => {
     sockets.add(s);
     s.once("close", () => sockets.delete(s));
