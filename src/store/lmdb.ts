@@ -249,6 +249,13 @@ const ALLOCATED = "allocated";
 const HERE_MIN_ROOM = 4 * 1024 * 1024;
 /** Room left aside for what a batch's estimate of its pages leaves out (branch pages, LMDB's free list). */
 const HERE_MARGIN = 1024 * 1024;
+/**
+ * A main-thread commit that took this long (LMDB's sync on a slow disk) held
+ * every request of the process for it; lone writes then commit on the write
+ * thread for HERE_PAUSE_MS, where only they wait for the disk.
+ */
+const SLOW_HERE_MS = 10;
+const HERE_PAUSE_MS = 10_000;
 /** Thrown inside a main-thread transaction to roll it back and commit the batch on the write thread instead. */
 const NOT_HERE = new Error("store: not on the main thread");
 
@@ -711,7 +718,8 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   // everything that arrived during the previous commit joins it. With nothing
   // committing, no other process with the directory open (its commits hold
   // LMDB's writer lock, which this thread would wait for) and room written
-  // ahead in LMDB's file (data-file-room.ts), the
+  // ahead in LMDB's file (data-file-room.ts), and no main-thread commit
+  // slower than SLOW_HERE_MS in the last HERE_PAUSE_MS, the
   // queue waits for the end of this event-loop turn (every request already
   // read joins it); a lone write is then committed on this thread with
   // `transactionSync`, which saves the hops to the write thread and back.
@@ -728,6 +736,8 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   let inWriteThread = 0;
   /** Room written ahead past LMDB's last page, as last seen inside a transaction. */
   let roomSeen = 0;
+  /** Clock time until which lone writes stay on the write thread (after a slow main-thread commit). */
+  let hereAfter = 0;
   /** Set while a batch that rotated the log is not committed: no second rotation until then. */
   let rotationPending = false;
   /** Batches not settled yet (close waits for them). */
@@ -744,7 +754,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   function scheduleBatch(): void {
     scheduled = true;
     const done =
-      inWriteThread > 0 || othersOpen || roomSeen < HERE_MIN_ROOM
+      inWriteThread > 0 || othersOpen || roomSeen < HERE_MIN_ROOM || clock.now() < hereAfter
         ? commitBatch(takeQueue, false)
         : new Promise<void>((resolve) => setImmediate(resolve)).then(() => commitBatch(takeQueue, queue.length === 1 && inWriteThread === 0 && !othersOpen));
     settling.add(done);
@@ -805,8 +815,11 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
       return attempt;
     };
     try {
-      if (here) applied = root.transactionSync(run);
-      else {
+      if (here) {
+        const started = clock.now();
+        applied = root.transactionSync(run);
+        if (clock.now() - started >= SLOW_HERE_MS) hereAfter = clock.now() + HERE_PAUSE_MS;
+      } else {
         inWriteThread++;
         try {
           applied = await root.childTransaction(run);

@@ -23,6 +23,7 @@ import {
   SWEEP_STEP_BYTES,
   type AllocatedRecord,
 } from "../../src/store/data-file-room.ts";
+import { ManualClock } from "../../src/clock.ts";
 import { openLmdbStore } from "../../src/store/lmdb.ts";
 import { startStoreChild } from "../helpers/store-child.ts";
 
@@ -195,7 +196,8 @@ describe("lone writes on the main thread", () => {
       const why = notInPlace(dir);
       if (why) return t.skip(why);
       const commits = { main: 0, write: 0 };
-      const store = openLmdbStore(dir, { pollIntervalMs: 0, onCommitted: (thread) => commits[thread]++ });
+      // A clock standing still: no commit counts as slow (that rule has its own test below).
+      const store = openLmdbStore(dir, { pollIntervalMs: 0, clock: new ManualClock(Date.now()), onCommitted: (thread) => commits[thread]++ });
       const put = (name: string) =>
         store.write({ type: TYPE, namespace: "default", name }, (_current, revision) => ({
           op: "put",
@@ -219,6 +221,48 @@ describe("lone writes on the main thread", () => {
       } finally {
         await reopened.close();
       }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("not for 10 s after a main-thread commit took 10 ms or more (a slow disk held the whole event loop); then again", async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), "setpoint-main-commit-"));
+    try {
+      const why = notInPlace(dir);
+      if (why) return t.skip(why);
+      const clock = new ManualClock(Date.now());
+      const commits = { main: 0, write: 0 };
+      const store = openLmdbStore(dir, { pollIntervalMs: 0, clock, onCommitted: (thread) => commits[thread]++ });
+      let stall = 0; // ms the next decider "takes", as a slow sync would
+      const put = (name: string) =>
+        store.write({ type: TYPE, namespace: "default", name }, (_current, revision) => {
+          clock.advance(stall);
+          stall = 0;
+          return { op: "put", object: JSON.stringify({ metadata: { name, resourceVersion: String(revision) }, spec: { pad: "x".repeat(3000) } }) };
+        });
+      for (let i = 0; i < 60 && commits.main < 5; i++) await put(`warm-${i}`);
+      assert.ok(commits.main >= 5, `lone writes commit on the main thread: ${JSON.stringify(commits)}`);
+
+      stall = 9;
+      await put("quick");
+      const afterQuick = { ...commits };
+      await put("next-1");
+      assert.equal(commits.main, afterQuick.main + 1, `9 ms is not slow: ${JSON.stringify(commits)}`);
+
+      stall = 10;
+      await put("slow");
+      const afterSlow = { ...commits };
+      for (let i = 0; i < 5; i++) await put(`after-slow-${i}`);
+      assert.deepEqual(commits, { main: afterSlow.main, write: afterSlow.write + 5 }, "after a slow main-thread commit, lone writes go to the write thread");
+
+      clock.advance(9_999);
+      await put("still-paused");
+      assert.equal(commits.main, afterSlow.main, `9,999 ms later still on the write thread: ${JSON.stringify(commits)}`);
+      clock.advance(1);
+      await put("back");
+      assert.equal(commits.main, afterSlow.main + 1, `10 s later the main thread again: ${JSON.stringify(commits)}`);
+      await store.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -273,7 +317,9 @@ describe("lone writes on the main thread", () => {
     mkdirSync(dir);
     const child = startStoreChild(dir, {
       store: { pollIntervalMs: 0, walSegmentBytes: 4 * MiB },
-      storeSource: "{ onCommitted: (thread) => globalThis.commits[thread]++ }",
+      // A clock standing still (no commit counts as slow on a loaded machine), with no timers.
+      storeSource:
+        "{ onCommitted: (thread) => globalThis.commits[thread]++, clock: { now: () => 0, after: () => ({ cancel() {} }), every: () => ({ cancel() {} }) } }",
       // "put N BYTES": N lone creates of BYTES (stops at the first refusal); "del": deletes every name created, one at a time.
       handler: `async (store, [cmd, n, bytes]) => {
         globalThis.names ??= [];
