@@ -146,13 +146,16 @@ export interface ListForm {
   head(t: TypeInfo, meta: ListMeta): string;
   /** An item's text; the object's own when absent. */
   item?: (objectJson: string) => string;
-  tail: string;
+  /** What goes between two items. Default `,`. */
+  separator?: string;
+  /** The text after the last item (called once, after every item). */
+  tail(): string;
 }
 
 /** The `<Kind>List`. */
-const KIND_LIST: ListForm = {
+export const KIND_LIST: ListForm = {
   head: (t, meta) => `{"apiVersion":${JSON.stringify(apiVersionOf(t))},"kind":"${t.kind}List","metadata":${JSON.stringify(meta)},"items":[`,
-  tail: "]}",
+  tail: () => "]}",
 };
 
 /** A list's JSON text up to the opening bracket of `items`. */
@@ -334,7 +337,8 @@ export class Resources {
     if (plan.limit !== undefined) {
       const page = this.#readPage(plan, plan.after, plan.limit, true);
       const head = form.head(page.type, listMeta(page.revision, page.continue, page.remainingItemCount));
-      return [head, (form.item ? page.items.map(form.item) : page.items).join(","), form.tail];
+      const items = (form.item ? page.items.map(form.item) : page.items).join(form.separator ?? ",");
+      return [head, items, form.tail()];
     }
     return this.#streamList(plan, form);
   }
@@ -343,6 +347,7 @@ export class Resources {
     let page = this.#readPage(plan, plan.after, LIST_CHUNK_ITEMS);
     yield form.head(plan.type, listMeta(page.revision, undefined));
     const pinned: ListPlan = { ...plan, revision: page.revision };
+    const separator = form.separator ?? ",";
     let first = true;
     for (;;) {
       const items = form.item ? page.items.map(form.item) : page.items;
@@ -350,14 +355,14 @@ export class Resources {
         let end = i;
         let chars = 0;
         while (end < items.length && (end === i || chars + items[end]!.length <= LIST_CHUNK_CHARS)) chars += items[end++]!.length;
-        yield (first ? "" : ",") + (end === i + 1 ? items[i]! : items.slice(i, end).join(","));
+        yield (first ? "" : separator) + (end === i + 1 ? items[i]! : items.slice(i, end).join(separator));
         first = false;
         i = end;
       }
       if (page.next === undefined) break;
       page = this.#readPage(pinned, page.next, LIST_CHUNK_ITEMS);
     }
-    yield form.tail;
+    yield form.tail();
   }
 
   /**

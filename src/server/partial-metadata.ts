@@ -31,11 +31,11 @@ export function listAsMetadata(listJson: string, apiVersion: string): string {
  * A list as a PartialObjectMetadataList written item by item as the list streams
  * (Resources.listChunks): the same text as listAsMetadata of the whole list, without holding it.
  */
-export function metadataListForm(apiVersion: string): Required<ListForm> {
+export function metadataListForm(apiVersion: string): Required<Omit<ListForm, "separator">> {
   return {
     head: (_t, meta) => JSON.stringify({ kind: "PartialObjectMetadataList", apiVersion, metadata: { ...meta }, items: [] }).slice(0, -"]}".length),
     item: (json) => JSON.stringify(partial(JSON.parse(json) as LooseObject, apiVersion)),
-    tail: "]}",
+    tail: () => "]}",
   };
 }
 

@@ -8,7 +8,7 @@ import type { Socket } from "node:net";
 import { parse as parseYaml } from "yaml";
 import type { Logger } from "pino";
 import type { TypeRegistry } from "../api/registry.ts";
-import type { DeleteOptions, ListForm, ReadOptions, ResourceRef, Resources, WriteOptions } from "../api/resources.ts";
+import { type DeleteOptions, KIND_LIST, type ListForm, type ReadOptions, type ResourceRef, type Resources, type WriteOptions } from "../api/resources.ts";
 import { duplicateFields, parseFieldValidation } from "../api/field-validation.ts";
 import { checkJsonNumbers, exactYamlNumbers } from "../api/json-numbers.ts";
 import { checkDepth } from "../api/object.ts";
@@ -31,7 +31,7 @@ import { includeObjectOf, listAsTable, objectAsTable, tableListForm, watchEventA
 import { isUiPath, serveUi } from "./ui.ts";
 import type { WatchLimit } from "./watch-limit.ts";
 import { warningHeaders } from "./warnings.ts";
-import { asYaml, wantsYaml, YAML_TYPE } from "./yaml-response.ts";
+import { asYaml, wantsYaml, YAML_TYPE, yamlListForm } from "./yaml-response.ts";
 import { httpWatchSink } from "./watch-sinks.ts";
 import { indentJson, JsonIndenter, wantsPretty } from "./pretty.ts";
 import type { WatchEvent, WatchSink } from "../watch.ts";
@@ -134,25 +134,25 @@ const STREAM_AFTER_BYTES = 64 * 1024;
  * caller answers with a Status); one after it cuts the connection, which the
  * client sees as a truncated body.
  */
-async function sendChunks(res: ServerResponse, code: number, body: Iterable<string>, log: Logger): Promise<void> {
+async function sendChunks(res: ServerResponse, code: number, body: Iterable<string>, log: Logger, contentType = "application/json"): Promise<void> {
   // ?pretty: a body sent whole is indented by send(); a streamed one chunk by chunk, so that a
   // curl of a large list streams as it does compact (collected whole, a 100k-item list held
   // the event loop ~0.7 s and its text three times over).
-  const indenter = wantsPretty(res.req) ? new JsonIndenter() : undefined;
+  const indenter = contentType === "application/json" && wantsPretty(res.req) ? new JsonIndenter() : undefined;
   const it = body[Symbol.iterator]();
   const head: string[] = [];
   let size = 0;
   for (;;) {
     const next = it.next();
     if (next.done) {
-      send(res, code, head.length === 1 ? head[0]! : head.join(""));
+      send(res, code, head.length === 1 ? head[0]! : head.join(""), contentType);
       return;
     }
     head.push(next.value);
     size += next.value.length;
     if (size >= STREAM_AFTER_BYTES) break;
   }
-  res.writeHead(code, { "Content-Type": "application/json" });
+  res.writeHead(code, { "Content-Type": contentType });
   const joined = head.join("");
   let ok = res.write(indenter ? indenter.push(joined) : joined);
   try {
@@ -554,7 +554,7 @@ function render(ctx: RestContext, call: Call, ref: ResourceRef, rendering: Rende
 function listForm(ctx: RestContext, call: Call, rendering: Rendering): ListForm | undefined {
   const as = rendering.as;
   if (as === undefined) return undefined;
-  let form: Required<ListForm> | undefined;
+  let form: Required<Omit<ListForm, "separator">> | undefined;
   return {
     head(t, meta) {
       checkShape(rendering, true);
@@ -562,7 +562,7 @@ function listForm(ctx: RestContext, call: Call, rendering: Rendering): ListForm 
       return form.head(t, meta);
     },
     item: (json) => form!.item(json),
-    tail: "]}",
+    tail: () => "]}",
   };
 }
 
@@ -619,8 +619,9 @@ async function serveCollection(ctx: RestContext, call: Call, ref: ResourceRef): 
   }
   const rendering = renderingFor(call);
   if (method === "GET") {
-    if (rendering.yaml) sendRendered(res, 200, render(ctx, call, ref, rendering, await ctx.resources.list(ref, q, call.read), true), rendering);
-    else await sendChunks(res, 200, await ctx.resources.listChunks(ref, q, call.read, listForm(ctx, call, rendering)), ctx.log);
+    const form = listForm(ctx, call, rendering);
+    if (rendering.yaml) await sendChunks(res, 200, await ctx.resources.listChunks(ref, q, call.read, yamlListForm(form ?? KIND_LIST)), ctx.log, YAML_TYPE);
+    else await sendChunks(res, 200, await ctx.resources.listChunks(ref, q, call.read, form), ctx.log);
     return 200;
   }
   if (method === "POST") {

@@ -117,7 +117,7 @@ export function listAsTable(t: TypeInfo, listJson: string, opts: TableOptions): 
  * A list as a Table written row by row as the list streams (Resources.listChunks):
  * the same text as listAsTable of the whole list, without holding it.
  */
-export function tableListForm(opts: TableOptions): Required<ListForm> {
+export function tableListForm(opts: TableOptions): Required<Omit<ListForm, "separator">> {
   let type: TypeInfo | undefined;
   return {
     head(t, meta) {
@@ -126,7 +126,7 @@ export function tableListForm(opts: TableOptions): Required<ListForm> {
       return empty.slice(0, -"]}".length);
     },
     item: (json) => JSON.stringify(rowOf(type!, JSON.parse(json) as LooseObject, opts)),
-    tail: "]}",
+    tail: () => "]}",
   };
 }
 

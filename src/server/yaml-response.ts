@@ -1,9 +1,11 @@
 // YAML answers for clients that ask for them (`Accept: application/yaml`), as
 // kube-apiserver serves custom resources: the JSON document with its keys
 // sorted (kube converts its JSON with sigs.k8s.io/yaml, which sorts them).
-// Objects, lists, write answers and errors; watches stay JSON lines.
+// Objects, lists, write answers and errors; watches stay JSON lines. A list
+// streams item by item (yamlListForm), in the same text as the whole list.
 
 import { Document, parseDocument, visit, type Scalar } from "yaml";
+import type { ListForm } from "../api/resources.ts";
 
 export const YAML_TYPE = "application/yaml";
 
@@ -72,4 +74,44 @@ export function asYaml(json: string): string {
   if (!first.inexact) return first.text;
   const exact = parseDocument(json, { intAsBigInt: true, schema: "json" });
   return exact.errors.length > 0 ? first.text : render(exact.toJS()).text;
+}
+
+/** Stands for the items' array while a list's head and tail are rendered: a plain scalar no list holds at the top level. */
+const ITEMS_MARK = "SETPOINT_LIST_ITEMS_MARK";
+
+/**
+ * A list form writing what `json` writes (a `<Kind>List`, a Table, metadata
+ * only) as YAML, item by item, in the text asYaml makes of the whole list:
+ * keys sorted, so the items' key (`items`, a Table's `rows`) sits between the
+ * head's and the tail's other keys, at the top level, its sequence not
+ * indented (indentSeq false). An item renders alone as a one-item sequence,
+ * as it would inside the list; an empty list is `items: []`. Costs a render
+ * of the head, plus one per item.
+ */
+export function yamlListForm(json: ListForm): ListForm {
+  let key = "";
+  let after = "";
+  let empty = true;
+  return {
+    head(t, meta) {
+      const head = json.head(t, meta);
+      // The head ends by opening the items' array: the last key of head + tail.
+      const skeleton = JSON.parse(head + json.tail()) as Record<string, unknown>;
+      key = Object.keys(skeleton).at(-1)!;
+      const line = `${key}: ${ITEMS_MARK}\n`;
+      const text = asYaml(JSON.stringify({ ...skeleton, [key]: ITEMS_MARK }));
+      const at = `\n${text}`.indexOf(`\n${line}`); // at a line's start
+      if (at < 0 || !Array.isArray(skeleton[key])) throw new Error(`yaml: list head ${JSON.stringify(head)} does not end by opening an array`);
+      after = text.slice(at + line.length);
+      return text.slice(0, at);
+    },
+    item(objectJson) {
+      const text = asYaml(`[${json.item ? json.item(objectJson) : objectJson}]`);
+      if (!empty) return text;
+      empty = false;
+      return `${key}:\n${text}`;
+    },
+    separator: "",
+    tail: () => (empty ? `${key}: []\n` : "") + after,
+  };
 }

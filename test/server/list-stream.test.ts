@@ -11,6 +11,7 @@ import { after, before, describe, it } from "node:test";
 import { indentJson } from "../../src/server/pretty.ts";
 import { listAsMetadata } from "../../src/server/partial-metadata.ts";
 import { listAsTable } from "../../src/server/table.ts";
+import { asYaml } from "../../src/server/yaml-response.ts";
 import type { ListOptions, ListResult } from "../../src/store.ts";
 import { api, createType, startTestServer, type ApiClient, type TestServer } from "../helpers/server.ts";
 
@@ -233,6 +234,36 @@ describe("list streaming", () => {
         assert.equal(converted, more === "pretty=true" ? indentJson(whole) : whole, `${accept}${q}`);
       }
     }
+  });
+
+  it("a big list as YAML streams too, waiting for the client, the same text as the whole list as YAML", async () => {
+    const YAML = "application/yaml";
+    const TABLE_YAML = "application/yaml;as=Table;v=v1;g=meta.k8s.io";
+    const type = t.server.resources.resolve({ group: GROUP, version: "v1", plural: "items", namespace: "big" }, false);
+    const asTable = (json: string) => listAsTable(type, json, { apiVersion: "meta.k8s.io/v1", includeObject: "Metadata", now: 0 });
+    for (const [accept, convert, waits] of [
+      [YAML, (json: string) => json, true],
+      [TABLE_YAML, asTable, false],
+    ] as const) {
+      reads.length = 0;
+      const res = await open(PATH, accept);
+      assert.equal(res.statusCode, 200);
+      assert.equal(res.headers["content-type"], "application/yaml");
+      assert.equal(res.headers["content-length"], undefined, `${accept}: no Content-Length, the body is streamed`);
+      assert.equal(res.headers["transfer-encoding"], "chunked");
+      if (waits) {
+        await new Promise((r) => setTimeout(r, 300));
+        assert.ok(reads.length < 20_000 / 500, `${accept}: the server read ${reads.length} pages before the client read anything`);
+      }
+      const streamed = await readAll(res);
+      assert.equal(streamed, asYaml(convert((await c.get(PATH)).text)), `${accept}: the streamed text is the whole list's, as YAML`);
+    }
+    // A small list goes whole, with a Content-Length; a page cut by limit carries its continue token.
+    const page = await c.request("GET", `${PATH}?limit=2`, { headers: { accept: YAML } });
+    assert.equal(page.headers.get("content-type"), "application/yaml");
+    assert.ok(page.headers.get("content-length"));
+    assert.equal(page.text, asYaml((await c.get(`${PATH}?limit=2`)).text));
+    assert.match(page.text, /^ {2}continue: /m);
   });
 
   it("a client that goes away mid-list stops the reads", async () => {

@@ -4,7 +4,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parse } from "yaml";
-import { asYaml, wantsYaml } from "../../src/server/yaml-response.ts";
+import { KIND_LIST, type ListForm } from "../../src/api/resources.ts";
+import type { TypeInfo } from "../../src/api/type-info.ts";
+import { listAsMetadata, metadataListForm } from "../../src/server/partial-metadata.ts";
+import { listAsTable, tableListForm } from "../../src/server/table.ts";
+import { asYaml, wantsYaml, yamlListForm } from "../../src/server/yaml-response.ts";
 
 const TRICKY = [
   "0o17",
@@ -56,6 +60,71 @@ describe("asYaml numbers", () => {
       list: [9007199254740993n, -9007199254740993n, 1.5, 0n, -3n],
       s: "😀 /",
     });
+  });
+});
+
+describe("yamlListForm", () => {
+  const type = {
+    name: "widgets.y.example.com",
+    group: "y.example.com",
+    version: "v1",
+    kind: "Widget",
+    plural: "widgets",
+    singular: "widget",
+    namespaced: true,
+  } as TypeInfo;
+  const object = (name: string, spec: unknown) =>
+    JSON.stringify({
+      apiVersion: "y.example.com/v1",
+      kind: "Widget",
+      metadata: { name, namespace: "ns", resourceVersion: "7", creationTimestamp: "2026-01-01T00:00:00Z" },
+      spec,
+    });
+  const items = [
+    object("plain", { replicas: 3, on: true, none: null, list: [], map: {}, nested: [[1, 2], { a: [] }] }),
+    object("multi-line", { script: "#!/bin/sh\necho hi\n\n  indented\n", trailing: "a\nb", lead: "  lead\nx", blanks: "\n\n\nx\n\n" }),
+    object("special-keys", {
+      "<<": { a: 1 },
+      "": "empty",
+      "a: b": "c",
+      "- x": 1,
+      "#c": 2,
+      "0o17": "0o17",
+      yes: "no",
+      "~": "~",
+      "line\nkey": 1,
+      "\u2028": "\u0085",
+    }),
+    object("tricky", { values: TRICKY, keys: Object.fromEntries(TRICKY.map((s, i) => [s, i])) }),
+    `{"apiVersion":"y.example.com/v1","kind":"Widget","metadata":{"name":"big-int","namespace":"ns"},"spec":{"n":12345678901234567890,"m":[9007199254740993,1.5]}}`,
+    object("unicode", { s: "😀 é \t tab", q: "'single' \"double\"", long: "word ".repeat(200) }),
+  ];
+  /** The list `form` writes as YAML, as it streams: head, items with the separator, tail. */
+  const streamed = (form: ListForm, list: string[], meta: { resourceVersion: string; continue?: string }) => {
+    const yaml = yamlListForm(form);
+    return yaml.head(type, meta) + list.map((item) => yaml.item!(item)).join(yaml.separator) + yaml.tail();
+  };
+  const whole = (list: string[], meta: { resourceVersion: string; continue?: string }) => KIND_LIST.head(type, meta) + list.join(",") + KIND_LIST.tail();
+
+  it("writes a list item by item in the text asYaml makes of the whole list: multi-line strings, special keys, big integers, no items", () => {
+    for (const list of [items, items.slice(0, 1), items.slice(2, 3), []]) {
+      for (const meta of [{ resourceVersion: "42" }, { resourceVersion: "42", continue: "abc" }]) {
+        const json = whole(list, meta);
+        assert.equal(streamed(KIND_LIST, list, meta), asYaml(json), `${list.length} items`);
+      }
+    }
+    assert.match(streamed(KIND_LIST, [], { resourceVersion: "1" }), /^items: \[\]$/m);
+  });
+
+  it("writes a Table (rows) and a metadata-only list in the text asYaml makes of the whole converted list", () => {
+    const meta = { resourceVersion: "42" };
+    const json = whole(items, meta);
+    for (const includeObject of ["None", "Metadata", "Object"] as const) {
+      const opts = { apiVersion: "meta.k8s.io/v1", includeObject, now: Date.parse("2026-01-02T00:00:00Z") };
+      assert.equal(streamed(tableListForm(opts), items, meta), asYaml(listAsTable(type, json, opts)), `Table, includeObject=${includeObject}`);
+      assert.equal(streamed(tableListForm(opts), [], meta), asYaml(listAsTable(type, whole([], meta), opts)), `empty Table`);
+    }
+    assert.equal(streamed(metadataListForm("meta.k8s.io/v1"), items, meta), asYaml(listAsMetadata(json, "meta.k8s.io/v1")));
   });
 });
 
