@@ -7,7 +7,7 @@
 // watch gets a final bookmark and is closed, in-flight requests and gRPC calls
 // finish (or are cut after 2 s), the store flushes and closes.
 
-import { createServer, maxHeaderSize, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { pino, type Logger } from "pino";
 import { WebSocketServer } from "ws";
@@ -81,7 +81,7 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
   const storeCheck = watchStoreHealth(store, clock);
   const watches = new Set<() => void>();
   const ctx = restContext(core, { o, log, clock, version: extra.version ?? "0.1.0", ready: () => ready, storeReady: () => storeCheck.ok, watches });
-  const { http, wss } = createHttpServer(ctx, security);
+  const { http, wss } = createHttpServer(ctx, security, o.maxRequestHeaderBytes);
   const pinger = keepWebSocketsAlive(wss, clock, extra.pingIntervalMs ?? 30_000);
   const alarmWatch = logSpaceAlarm(store, clock, log);
   const compactor = startCompactor(store, { clock, minEvents: o.historyMinEvents, windowMs: o.historyWindowMs, log, onCompacted: () => metrics.compaction() });
@@ -205,13 +205,14 @@ function restContext(
 }
 
 /** The HTTP(S) server for REST and chunked watches, and the WebSocket server its upgrades go to. */
-function createHttpServer(ctx: RestContext, security: Security): { http: HttpServer; wss: WebSocketServer } {
+function createHttpServer(ctx: RestContext, security: Security, maxHeaderSize: number): { http: HttpServer; wss: WebSocketServer } {
   const serve = (req: IncomingMessage, res: ServerResponse) => {
     // When the request arrived: the gate's consistent read (RBAC across processes) then serves its read too.
     const since = ctx.resources.syncMark();
     security.serveHttp(req, res, since, () => handleRequest(ctx, req, res, { since }));
   };
-  const http = security.tls ? security.tls.createHttpsServer({ keepAliveTimeout: 65_000 }, serve) : createServer({ keepAliveTimeout: 65_000 }, serve);
+  const serverOptions = { keepAliveTimeout: 65_000, maxHeaderSize };
+  const http = security.tls ? security.tls.createHttpsServer(serverOptions, serve) : createServer(serverOptions, serve);
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: 64 * 1024,

@@ -387,6 +387,15 @@ export const SERVER_FLAGS: readonly AnyFlagSpec[] = [
     },
   }),
   spec({
+    flag: "--max-request-header-bytes",
+    value: "<size>",
+    env: "SETPOINT_MAX_REQUEST_HEADER_BYTES",
+    key: "maxRequestHeaderBytes",
+    defaultText: "1Mi",
+    help: "bytes of a request's line and headers (a large bearer token, many cookies); past it 431 (bytes, or Ki/Mi/Gi suffix; Go's and kube-apiserver's default)",
+    parse: atLeast(1024, parseByteSize, " byte"),
+  }),
+  spec({
     flag: "--max-requests-inflight",
     value: "<count>",
     env: "SETPOINT_MAX_REQUESTS_INFLIGHT",

@@ -59,6 +59,12 @@ export interface ServerOptions {
   maxMutatingRequestsInflight: number;
   /** Watches one authenticated user may hold open at once; 0 = unlimited. Default 1000. */
   maxWatchesPerUser: number;
+  /**
+   * Bytes of an HTTP request's line and headers; past it 431. Default 1 MiB,
+   * Go's net/http default that kube-apiserver serves with (Node's own is 16 KiB,
+   * short of a large bearer token or many cookies).
+   */
+  maxRequestHeaderBytes: number;
   /** Append one audit.k8s.io/v1 Event per request to this file. */
   auditLogPath?: string;
   /** Log level: "silent", "error", "warn", "info", "debug". Default "info". */
@@ -101,6 +107,7 @@ export const defaultServerOptions: ServerOptions = {
   maxRequestsInflight: 400,
   maxMutatingRequestsInflight: 200,
   maxWatchesPerUser: 1000,
+  maxRequestHeaderBytes: 1024 * 1024,
   logLevel: "info",
   workers: availableParallelism(),
   store: "lmdb",

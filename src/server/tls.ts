@@ -122,11 +122,8 @@ export class TlsCertificates {
   }
 
   /** An HTTPS server (TLS 1.2+, client certificates asked for with a client CA) that follows reloads. */
-  createHttpsServer(options: { keepAliveTimeout?: number }, listener: RequestListener): HttpsServer {
-    const server = createHttpsServer(
-      { ...this.#context(), requestCert: this.clientCa, rejectUnauthorized: false, keepAliveTimeout: options.keepAliveTimeout },
-      listener,
-    );
+  createHttpsServer(options: { keepAliveTimeout?: number; maxHeaderSize?: number }, listener: RequestListener): HttpsServer {
+    const server = createHttpsServer({ ...this.#context(), requestCert: this.clientCa, rejectUnauthorized: false, ...options }, listener);
     this.#servers.add(server);
     server.once("close", () => this.#servers.delete(server));
     return server;

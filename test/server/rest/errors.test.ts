@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { describe, it } from "node:test";
-import { assertStatus, causeFields, TEST_REPLICAS, type Reply } from "../../helpers/server.ts";
+import { assertStatus, causeFields, startTestServer, TEST_REPLICAS, type Reply } from "../../helpers/server.ts";
 import { c, created, freshNs, gadget, gadgets, GROUP, GV, JSON_PATCH, MERGE, names, ok, t, useRestServer, widget, widgets } from "./fixture.ts";
 
 useRestServer();
@@ -287,21 +287,42 @@ describe("errors are Status objects", () => {
     await ok(c.get(`${gadgets(ns)}/m`));
   });
 
-  it("headers past the server's limit are 431 as Go's net/http answers, with a Status whose reason says so", {
+  it("headers past the server's limit (1 MiB, as Go's net/http) are 431 as Go answers, with a Status whose reason says so; a large token or cookie fits", {
     skip: TEST_REPLICAS > 1 && "replicas sit behind a test front end, which answers oversized headers itself",
   }, async () => {
     const ns = freshNs();
     await created(c.post(gadgets(ns), gadget("h")));
-    // Node's limit is 16 KiB (--max-http-header-size); one header of 17 KiB is past it. A long URL counts too.
-    for (const head of [`GET ${gadgets(ns)}/h HTTP/1.1\r\nX-Big: ${"a".repeat(17 * 1024)}`, `GET ${gadgets(ns)}/h?x=${"b".repeat(17 * 1024)} HTTP/1.1`]) {
+    // Past Node's own 16 KiB: a 40 KiB bearer-token-sized header and 900 KiB of cookies are served, as kube-apiserver serves them.
+    for (const header of [`X-Token: ${"t".repeat(40 * 1024)}`, `Cookie: a=${"v".repeat(9000)}; b=${"x".repeat(900 * 1024)}`]) {
+      const reply = await rawExchange(new URL(t.url), `GET ${gadgets(ns)}/h HTTP/1.1\r\n${header}\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
+      assert.match(reply, /^HTTP\/1.1 200 OK\r\n/, `${header.slice(0, 20)}: ${reply.slice(0, 300)}`);
+    }
+    // One header past 1 MiB is past it. A long URL counts too.
+    const big = 1024 * 1024 + 1;
+    for (const head of [`GET ${gadgets(ns)}/h HTTP/1.1\r\nX-Big: ${"a".repeat(big)}`, `GET ${gadgets(ns)}/h?x=${"b".repeat(big)} HTTP/1.1`]) {
       const reply = await rawExchange(new URL(t.url), `${head}\r\nHost: 127.0.0.1\r\n\r\n`);
       assert.match(reply, /^HTTP\/1.1 431 Request Header Fields Too Large\r\n/, reply.slice(0, 300));
       assert.match(reply, /\r\nContent-Type: application\/json\r\n/);
       const status = JSON.parse(reply.slice(reply.indexOf("\r\n\r\n") + 4));
       assert.deepEqual([status.kind, status.status, status.code, status.reason], ["Status", "Failure", 431, "RequestHeaderFieldsTooLarge"]);
-      assert.equal(status.message, "Request Header Fields Too Large: the request line and headers are larger than the server's limit of 16384 bytes");
+      assert.equal(status.message, "Request Header Fields Too Large: the request line and headers are larger than the server's limit of 1048576 bytes");
     }
     await ok(c.get(`${gadgets(ns)}/h`));
+  });
+
+  it("--max-request-header-bytes sets the limit", {
+    skip: TEST_REPLICAS > 1 && "replicas sit behind a test front end, which answers oversized headers itself",
+  }, async () => {
+    const small = await startTestServer({ maxRequestHeaderBytes: 4096 });
+    try {
+      const reply = await rawExchange(new URL(small.url), `GET /api HTTP/1.1\r\nX-Big: ${"a".repeat(5000)}\r\nHost: 127.0.0.1\r\n\r\n`);
+      assert.match(reply, /^HTTP\/1.1 431 /, reply.slice(0, 300));
+      assert.match(reply, /larger than the server's limit of 4096 bytes/);
+      const fits = await rawExchange(new URL(small.url), `GET /api HTTP/1.1\r\nX-Big: ${"a".repeat(3000)}\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
+      assert.match(fits, /^HTTP\/1.1 200 /, fits.slice(0, 300));
+    } finally {
+      await small.stop();
+    }
   });
 
   it("a path with a '.' or '..' segment is 400: a DELETE of an object named '.' never becomes a deletecollection", async () => {
