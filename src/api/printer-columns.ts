@@ -1,11 +1,11 @@
 // Printer columns, short names and categories of a ResourceType, as a CRD
 // declares them (`additionalPrinterColumns`, `names.shortNames`,
-// `names.categories`): their validation, and the simple JSONPath grammar of a
-// column (`.status.phase`, `.spec.tasks[0].name`, `.metadata.labels['app.kubernetes.io/name']`)
-// with its evaluation. Pure: no I/O. The server turns columns into
+// `names.categories`): their validation, a column's JSONPath included (kube's
+// grammar, src/api/jsonpath.ts, which evaluates it). Pure: no I/O. The server turns columns into
 // `meta.k8s.io/v1` Table responses (src/server/table.ts).
 
 import type { FieldCause } from "../errors.ts";
+import { JsonPathError, parseJsonPath, type JsonPathTemplate } from "./jsonpath.ts";
 
 /** Cell types a column may declare (OpenAPI types, as kubectl reads them). */
 export const COLUMN_TYPES = ["string", "integer", "number", "boolean", "date"] as const;
@@ -22,37 +22,22 @@ export interface PrinterColumn {
   format?: string;
 }
 
-/** One step of a compiled path: an object key or an array index. */
-type Step = string | number;
-
-const STEP = /^(?:\.([A-Za-z_$][\w$-]*)|\[(\d+)\]|\['([^'\\]*)'\]|\["([^"\\]*)"\])/;
-
-/** Steps of a simple JSONPath, or undefined when it is not one. */
-export function compileJsonPath(path: string): Step[] | undefined {
-  if (!path.startsWith(".") || path === ".") return undefined;
-  const steps: Step[] = [];
-  let rest = path;
-  while (rest.length > 0) {
-    const m = STEP.exec(rest);
-    if (!m) return undefined;
-    if (m[1] !== undefined) steps.push(m[1]);
-    else if (m[2] !== undefined) steps.push(Number(m[2]));
-    else steps.push(m[3] ?? m[4]!);
-    rest = rest.slice(m[0].length);
+/**
+ * The template a column's jsonPath is evaluated with, as kube-apiserver's
+ * table convertor builds it (`{` + path + `}`, client-go's JSONPath:
+ * src/api/jsonpath.ts); undefined when the path is not one kube accepts: it
+ * starts with `.` and is one path (`.status.phase`, `.spec.tasks[0].name`,
+ * `.metadata.labels['app.kubernetes.io/name']`, `.status.conditions[?(@.type=="Ready")].status`).
+ */
+export function columnTemplate(path: string): JsonPathTemplate | undefined {
+  if (!path.startsWith(".")) return undefined;
+  try {
+    const template = parseJsonPath(`{${path}}`);
+    return template.find({}).length === 1 ? template : undefined;
+  } catch (error) {
+    if (error instanceof JsonPathError) return undefined;
+    throw error;
   }
-  return steps;
-}
-
-/** The value at a simple JSONPath in `object`, or undefined when absent (or the path is not simple). */
-export function evaluateJsonPath(object: unknown, path: string): unknown {
-  const steps = compileJsonPath(path);
-  if (!steps) return undefined;
-  let at: unknown = object;
-  for (const step of steps) {
-    if (at === null || typeof at !== "object") return undefined;
-    at = typeof step === "number" ? (Array.isArray(at) ? at[step] : undefined) : Array.isArray(at) ? undefined : (at as Record<string, unknown>)[step];
-  }
-  return at;
 }
 
 const LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
@@ -104,10 +89,10 @@ export function parsePrinterColumns(value: unknown, field: string): { columns: P
       });
     }
     if (typeof jsonPath !== "string" || jsonPath === "") causes.push({ field: `${at}.jsonPath`, message: "Required value", reason: "FieldValueRequired" });
-    else if (!compileJsonPath(jsonPath)) {
+    else if (!columnTemplate(jsonPath)) {
       causes.push({
         field: `${at}.jsonPath`,
-        message: `Invalid value: ${JSON.stringify(jsonPath)}: must be a simple JSONPath such as .status.phase or .spec.items[0].name`,
+        message: `Invalid value: ${JSON.stringify(jsonPath)}: must be a JSONPath starting with . such as .status.phase or .spec.items[0].name`,
         reason: "FieldValueInvalid",
       });
     }

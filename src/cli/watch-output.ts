@@ -13,7 +13,7 @@ import type { CliContext } from "./context.ts";
 import { collectionPath, objectTypeName, typeName, type ResourceInfo } from "./discovery.ts";
 import { ExitError } from "./errors.ts";
 import { followCollection, type WatchEvent } from "./follow.ts";
-import { JsonPathError, type JsonPathTemplate } from "./jsonpath.ts";
+import { JsonPathError, type JsonPathTemplate } from "../api/jsonpath.ts";
 import { columnsFor, toJson } from "./printers.ts";
 import { LineTable, type Column } from "./table.ts";
 

@@ -12,7 +12,8 @@
 // (with its column definitions, so a client may print headers from any
 // event); BOOKMARK and ERROR events pass through unchanged.
 
-import { evaluateJsonPath, type PrinterColumn } from "../api/printer-columns.ts";
+import { JsonPathError, type JsonPathTemplate } from "../api/jsonpath.ts";
+import { columnTemplate, type PrinterColumn } from "../api/printer-columns.ts";
 import type { ListForm } from "../api/resources.ts";
 import type { TypeInfo } from "../api/types.ts";
 import { BadRequestError } from "../errors.ts";
@@ -73,8 +74,22 @@ function age(value: unknown, now: number): string {
   return Number.isNaN(t) ? "<unknown>" : humanDuration(now - t);
 }
 
+/** Each column's parsed jsonPath (declared columns were checked: every one parses), kept as long as its type. */
+const templates = new WeakMap<PrinterColumn, JsonPathTemplate | undefined>();
+
+/** The first value a column's path finds, as kube's table convertor takes it; undefined for none or an error (an index out of bounds). */
+function columnValue(c: PrinterColumn, o: LooseObject): unknown {
+  if (!templates.has(c)) templates.set(c, columnTemplate(c.jsonPath));
+  try {
+    return templates.get(c)?.find(o)[0]?.[0];
+  } catch (error) {
+    if (error instanceof JsonPathError) return undefined;
+    throw error;
+  }
+}
+
 function cell(c: PrinterColumn, o: LooseObject, now: number): unknown {
-  const v = evaluateJsonPath(o, c.jsonPath);
+  const v = columnValue(c, o);
   if (v === undefined || v === null) return null;
   switch (c.type) {
     case "date":

@@ -3,21 +3,27 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { compileJsonPath, evaluateJsonPath, parsePrinterColumns, validateNameList } from "../../src/api/printer-columns.ts";
+import { columnTemplate, parsePrinterColumns, validateNameList } from "../../src/api/printer-columns.ts";
 import { typeFromResourceType } from "../../src/api/types.ts";
 import { InvalidError } from "../../src/errors.ts";
 
 describe("printer columns", () => {
-  it("evaluates simple JSONPaths: keys, indices, quoted keys; undefined when absent", () => {
-    const o = { status: { phase: "Running", tasks: [{ name: "a" }] }, metadata: { labels: { "app.kubernetes.io/name": "x" } } };
-    assert.equal(evaluateJsonPath(o, ".status.phase"), "Running");
-    assert.equal(evaluateJsonPath(o, ".status.tasks[0].name"), "a");
-    assert.equal(evaluateJsonPath(o, ".metadata.labels['app.kubernetes.io/name']"), "x");
-    assert.equal(evaluateJsonPath(o, '.metadata.labels["app.kubernetes.io/name"]'), "x");
-    assert.equal(evaluateJsonPath(o, ".status.tasks[3].name"), undefined);
-    assert.equal(evaluateJsonPath(o, ".status.phase.deeper"), undefined);
-    assert.equal(evaluateJsonPath(o, ".status[0]"), undefined);
-    for (const bad of ["status.phase", ".", ".a..b", ".a[*]", ".a[?(@.x)]", "{.a}", ".a[-1]"]) assert.equal(compileJsonPath(bad), undefined, bad);
+  it("evaluates a column's JSONPath as kube does (client-go's): keys, indices, quoted keys, filters; nothing when absent", () => {
+    const o = {
+      status: { phase: "Running", tasks: [{ name: "a" }], conditions: [{ type: "Ready", status: "True" }] },
+      metadata: { labels: { "app.kubernetes.io/name": "x" } },
+    };
+    const at = (path: string) => columnTemplate(path)!.find(o)[0];
+    assert.deepEqual(at(".status.phase"), ["Running"]);
+    assert.deepEqual(at(".status.tasks[0].name"), ["a"]);
+    assert.deepEqual(at(".status.tasks[-1].name"), ["a"]);
+    assert.deepEqual(at(".metadata.labels['app.kubernetes.io/name']"), ["x"]);
+    assert.deepEqual(at('.metadata.labels["app.kubernetes.io/name"]'), ["x"]);
+    assert.deepEqual(at('.status.conditions[?(@.type=="Ready")].status'), ["True"]);
+    assert.deepEqual(at(".status.phase.deeper"), []);
+    assert.deepEqual(at(".status[0]"), []);
+    // As kube's CRD validation: a path starts with '.'; and it must be one path, as kube's table convertor parses it.
+    for (const bad of ["status.phase", "{.a}", ".a}{.b", ".a}{range .b}", ".a[", ".a[?(@.x ==)]"]) assert.equal(columnTemplate(bad), undefined, bad);
   });
 
   it("names every bad field of a column declaration", () => {

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { createServer, request, type IncomingMessage, type ServerResponse } from "node:http";
 import { createServer as createTcpServer, type AddressInfo, type Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
+import { checkCondition, parseWaitCondition } from "../../src/cli/commands/wait.ts";
 import { exited, runSetpointInProcess, spawnSetpoint, type CliOptions, type CliResult } from "../helpers/cli.ts";
 import { freePort } from "../helpers/ports.ts";
 import { createRun as createRunIn, runsPath, startRunsServer, until } from "../helpers/pipeline-runs.ts";
@@ -203,6 +204,30 @@ describe("setpoint wait", () => {
     assert.ok(all.stdout.split("\n").length > 4, all.stdout);
   });
 
+  it("--for=jsonpath as kubectl: a filter, a quoted value, no value (the path finds something); several values or a map are errors", async () => {
+    await createRun("jf");
+    const { result: exists } = await startWait(["pipelinerun/jf", "--for=jsonpath={.status.conditions}", "--timeout=30s"]);
+    await finish("jf", "Unknown", "Running");
+    expectCode(await exists, 0);
+    const { result: filtered } = await startWait([
+      "pipelinerun/jf",
+      '--for=jsonpath={.status.conditions[?(@.type=="Succeeded")].status}="True"',
+      "--timeout=30s",
+    ]);
+    await finish("jf", "True", "Succeeded");
+    const r = await filtered;
+    expectCode(r, 0);
+    assert.equal(r.stdout, "pipelinerun.ci.setpoint.dev/jf condition met\n");
+    for (const [path, message] of [
+      ["{.status.*}=x", /given jsonpath expression matches more than one value/],
+      ["{.status.conditions[0]}=x", /jsonpath leads to a nested object or list which is not supported/],
+    ] as const) {
+      const bad = await cli(["wait", "pipelinerun/jf", `--for=jsonpath=${path}`, "--timeout=10s"]);
+      expectCode(bad, 1);
+      assert.match(bad.stderr, message, path);
+    }
+  });
+
   it("--for=delete exits 0 once the run is gone, and at once for one that is not there", async () => {
     await createRun("doomed");
     const { result: waiting } = await startWait(["pipelinerun/doomed", "pipelinerun/never-was", "--for=delete", "--timeout=30s"]);
@@ -243,7 +268,10 @@ describe("setpoint wait", () => {
       ["wait", "pipelinerun/x"],
       ["wait", "pipelinerun/x", "--for=ready"],
       ["wait", "pipelinerun/x", "--for=condition="],
-      ["wait", "pipelinerun/x", "--for=jsonpath={status}"],
+      ["wait", "pipelinerun/x", "--for=jsonpath={.a}{.b}"],
+      ["wait", "pipelinerun/x", "--for=jsonpath={.status.phase}="],
+      ["wait", "pipelinerun/x", "--for=jsonpath={.status.phase}=a=b"],
+      ["wait", "pipelinerun/x", "--for=jsonpath={.a[?(@.x}"],
       ["wait", "pipelinerun/x", "--for=delete", "--timeout=soon"],
       ["wait", "pipelinerun", "--for=delete"],
       ["wait", "pipelinerun/x", "other/y", "--for=delete"],
@@ -257,5 +285,60 @@ describe("setpoint wait", () => {
     const help = await cli(["wait", "--help"]);
     expectCode(help, 0);
     assert.match(help.stdout, /setpoint wait pipelinerun\/diamond --for=condition=Succeeded/);
+  });
+});
+
+describe("--for=jsonpath, read as kubectl 1.32 reads it", () => {
+  const run = {
+    metadata: { name: "r", labels: { "app.kubernetes.io/name": "ci" } },
+    status: {
+      phase: "Succeeded",
+      ready: 3,
+      ratio: 0.5,
+      tiny: 0.00001,
+      empty: "",
+      none: null,
+      conditions: [
+        { type: "Ready", status: "True" },
+        { type: "Succeeded", status: "False" },
+      ],
+    },
+  };
+  const state = (forText: string) => checkCondition(run as never, parseWaitCondition(forText)).state;
+  it("compares the one value found with the value given, as Go prints it, spaces and quotes around the value dropped", () => {
+    for (const text of [
+      "jsonpath={.status.phase}=Succeeded",
+      "jsonpath=.status.phase=Succeeded",
+      "jsonpath={status.phase}=Succeeded",
+      "jsonpath=status.phase=Succeeded",
+      "jsonpath={.status.phase}='Succeeded'",
+      'jsonpath={.status.phase}="Succeeded"',
+      "jsonpath={.status.ready}=3",
+      "jsonpath={.status.ratio}=0.5",
+      "jsonpath={.status.tiny}=1e-05",
+      "jsonpath={.status.none}=<nil>",
+      "jsonpath={.metadata.labels['app.kubernetes.io/name']}=ci",
+      "jsonpath={.metadata.labels.app\\.kubernetes\\.io/name}=ci",
+      'jsonpath={.status.conditions[?(@.type=="Ready")].status}=True',
+      "jsonpath={.status.conditions[-1].type}=Succeeded",
+    ]) {
+      assert.equal(state(text), "met", text);
+    }
+    assert.equal(state("jsonpath={.status.phase}=Running"), "waiting");
+    assert.equal(state('jsonpath={.status.conditions[?(@.type=="Other")].status}=True'), "waiting");
+    // kubectl splits --for at every single '=': a filter's != cannot be written there.
+    assert.throws(() => parseWaitCondition("jsonpath={.status.conditions[?(@.type!='Ready')].status}=False"), /give jsonpath=/);
+  });
+  it("without a value: met once the path finds something, even an empty string or null; a missing key is not yet", () => {
+    assert.equal(state("jsonpath={.status.empty}"), "met");
+    assert.equal(state("jsonpath={.status.none}"), "met");
+    assert.equal(state("jsonpath={.status.conditions}"), "met");
+    assert.equal(state("jsonpath={.status.missing}"), "waiting");
+    assert.equal(state("jsonpath={.spec.anything}"), "waiting");
+  });
+  it("several values, or a map or list to compare, are errors", () => {
+    assert.equal(state("jsonpath={.status.conditions[*].type}=Ready"), "failed");
+    assert.equal(state("jsonpath={.status.conditions}=x"), "failed");
+    assert.equal(state("jsonpath={.status.conditions[5]}"), "failed");
   });
 });

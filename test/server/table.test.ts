@@ -69,6 +69,31 @@ describe("Table responses", () => {
     assert.equal(a.object.spec, undefined);
   });
 
+  it("a column's jsonPath may filter, as a CRD's may (kube evaluates it with client-go's JSONPath)", async () => {
+    const gears = await createType(c, { group: "gears.example.com", kind: "Gear", plural: "gears", schema: { spec: { type: "object" } } });
+    const rt = await c.get("/apis/setpoint.dev/v1/resourcetypes/gears.gears.example.com");
+    const columns = [
+      { name: "Wheels", type: "integer", jsonPath: '.spec.parts[?(@.kind=="wheel")].count' },
+      { name: "Last", type: "string", jsonPath: ".spec.parts[-1].kind" },
+      { name: "Tenth", type: "string", jsonPath: ".spec.parts[9].kind" },
+    ];
+    const put = await c.put("/apis/setpoint.dev/v1/resourcetypes/gears.gears.example.com", {
+      ...rt.body,
+      spec: { ...rt.body.spec, additionalPrinterColumns: columns },
+    });
+    assert.equal(put.status, 200, put.text);
+    const parts = [
+      { kind: "axle", count: 1 },
+      { kind: "wheel", count: 4 },
+      { kind: "seat", count: 2 },
+    ];
+    assert.equal((await c.post(`${gears}/namespaces/default/gears`, { metadata: { name: "cart" }, spec: { parts } })).status, 201);
+    const r = await table(`${gears}/namespaces/default/gears`);
+    assert.equal(r.status, 200, r.text);
+    // An index past the end is an error to client-go: an empty cell, as kube's table convertor leaves it.
+    assert.deepEqual(r.body.rows[0].cells.slice(0, 4), ["cart", 4, "seat", null]);
+  });
+
   it("includeObject=Object carries the whole object; None none; anything else is 400", async () => {
     const full = await table(`${gv}/namespaces/default/widgets?includeObject=Object`);
     assert.equal(full.body.rows[0].object.kind, "Widget");

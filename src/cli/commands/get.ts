@@ -12,7 +12,7 @@ import type { LooseObject } from "../../wire.ts";
 import { addClientOptions, sessionFor, type CliContext } from "../context.ts";
 import { collectionPath, objectPath, objectTypeName, type ResourceInfo } from "../discovery.ts";
 import { CliError, ExitError, UsageError } from "../errors.ts";
-import { JsonPathError, parseJsonPath, type JsonPathTemplate } from "../jsonpath.ts";
+import { JsonPathError, parseJsonPath, type JsonPathTemplate } from "../../api/jsonpath.ts";
 import { columnsFor, formatError, objectTable, toJson, toYamlText } from "../printers.ts";
 import { followPrinted } from "../watch-output.ts";
 

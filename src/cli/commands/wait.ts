@@ -8,8 +8,10 @@
 // PipelineRun that failed or was cancelled will not succeed later (Knative's
 // and Tekton's convention for that condition), so a CI script learns at once.
 // Conditions: `condition=TYPE[=STATUS]` (STATUS True by default, any case),
-// `delete`, and `jsonpath={.path}[=VALUE]` (the simple paths of printer
-// columns; without VALUE, the field exists and is not empty). Follows the
+// `delete`, and `jsonpath={.path}[=VALUE]` as kubectl 1.32 reads it (client-go's
+// JSONPath, src/api/jsonpath.ts, filters included: the one value found, a
+// scalar, equals VALUE; without VALUE, the path finds something; a path that
+// finds several values, or a map or list to compare, is an error). Follows the
 // objects as `watch` does (../follow.ts): resumes across dropped connections
 // and replicas. The timeout covers every request, discovery included, and
 // cancels the one in flight: a server that accepts and never answers costs
@@ -17,7 +19,7 @@
 
 import { Command, InvalidArgumentError, Option } from "commander";
 import type { LooseObject } from "../../wire.ts";
-import { compileJsonPath, evaluateJsonPath } from "../../api/printer-columns.ts";
+import { JsonPathError, parseJsonPath, type JsonPathTemplate } from "../../api/jsonpath.ts";
 import { addClientOptions, sessionFor, type CliContext } from "../context.ts";
 import { collectionPath, objectTypeName, typeName, type ResourceInfo } from "../discovery.ts";
 import { parseDuration } from "../flags.ts";
@@ -28,7 +30,7 @@ import { CliError, ExitError, UsageError } from "../errors.ts";
 export type WaitCondition =
   | { kind: "condition"; type: string; status: string }
   | { kind: "delete" }
-  | { kind: "jsonpath"; path: string; value: string | undefined };
+  | { kind: "jsonpath"; path: string; template: JsonPathTemplate; value: string | undefined };
 
 /** Parses a --for value: `condition=TYPE[=STATUS]`, `delete`, `jsonpath={.path}[=VALUE]`. */
 export function parseWaitCondition(text: string): WaitCondition {
@@ -41,14 +43,57 @@ export function parseWaitCondition(text: string): WaitCondition {
     return { kind: "condition", type, status };
   }
   if (text.startsWith("jsonpath=")) {
-    const rest = text.slice("jsonpath=".length);
-    const m = /^\{(.*?)\}(?:=(.*))?$/s.exec(rest) ?? /^(\.[^=]*)(?:=(.*))?$/s.exec(rest);
-    if (!m || compileJsonPath(m[1]!) === undefined) {
-      throw new InvalidArgumentError(`${JSON.stringify(text)}: give jsonpath={.path} or jsonpath={.path}=VALUE, e.g. jsonpath={.status.phase}=Succeeded`);
+    const usage = `${JSON.stringify(text)}: give jsonpath={.path} or jsonpath={.path}=VALUE, e.g. jsonpath={.status.phase}=Succeeded`;
+    const parts = splitOnSingleEquals(text.slice("jsonpath=".length));
+    if (parts.length > 2) throw new InvalidArgumentError(usage);
+    const path = relaxedPath(parts[0]!);
+    if (path === undefined) throw new InvalidArgumentError(usage);
+    let template: JsonPathTemplate;
+    try {
+      template = parseJsonPath(`{${path}}`);
+    } catch (error) {
+      if (!(error instanceof JsonPathError)) throw error;
+      throw new InvalidArgumentError(`${JSON.stringify(text)}: ${error.message}`);
     }
-    return { kind: "jsonpath", path: m[1]!, value: m[2] };
+    // As kubectl: quotes around the value are dropped, and `=` must be followed by one.
+    const value = parts[1]?.replace(/^['"]+|['"]+$/g, "");
+    if (value === "") throw new InvalidArgumentError(`${JSON.stringify(text)}: give a value after the =, e.g. jsonpath={.status.readyReplicas}=3`);
+    return { kind: "jsonpath", path, template, value };
   }
   throw new InvalidArgumentError(`${JSON.stringify(text)}: give condition=TYPE[=STATUS], delete, or jsonpath={.path}[=VALUE]`);
+}
+
+/** Splits on each single `=`; a `==` (a filter's comparison) stays whole, as kubectl splits --for=jsonpath. */
+function splitOnSingleEquals(text: string): string[] {
+  const parts: string[] = [];
+  let part = "";
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] !== "=") part += text[i];
+    else if (text[i + 1] === "=") {
+      part += "==";
+      i++;
+    } else {
+      parts.push(part);
+      part = "";
+    }
+  }
+  return [...parts, part];
+}
+
+/** kubectl's relaxed path: `{.a.b}`, `.a.b`, `{a.b}` or `a.b`, as the path `.a.b`; undefined if it is none of those. */
+function relaxedPath(text: string): string | undefined {
+  const m = /^\{\.?([^{}]+)\}$|^\.?([^{}]+)$/s.exec(text);
+  return m === null ? undefined : `.${m[1] ?? m[2]}`;
+}
+
+/** A scalar as Go's fmt prints it (%v), which kubectl compares with the value given: floats past 1e21 or under 1e-4 with an exponent. */
+function goText(v: string | number | boolean | null): string {
+  if (v === null) return "<nil>";
+  if (typeof v !== "number" || Number.isInteger(v) || !Number.isFinite(v)) return String(v);
+  const [mantissa, exp] = v.toExponential().split("e") as [string, string];
+  const e = Number(exp);
+  if (e >= -4 && e < 21) return String(v);
+  return `${mantissa}e${e < 0 ? "-" : "+"}${String(Math.abs(e)).padStart(2, "0")}`;
 }
 
 /** --for as the messages say it. */
@@ -69,9 +114,20 @@ interface Condition {
 export function checkCondition(o: LooseObject, c: WaitCondition): { state: "met" | "waiting" } | { state: "failed"; why: string } {
   if (c.kind === "delete") return { state: "waiting" };
   if (c.kind === "jsonpath") {
-    const v = evaluateJsonPath(o, c.path);
-    const text = v === undefined || v === null ? undefined : typeof v === "object" ? JSON.stringify(v) : String(v);
-    const met = c.value === undefined ? text !== undefined && text !== "" : text === c.value;
+    // As kubectl's JSONPathWait: nothing found is not yet; more than one value, or a map or list to compare, is an error.
+    let results: unknown[][];
+    try {
+      results = c.template.find(o);
+    } catch (error) {
+      if (!(error instanceof JsonPathError)) throw error;
+      return { state: "failed", why: `jsonpath ${c.path}: ${error.message}` };
+    }
+    if (results.length === 0 || results[0]!.length === 0) return { state: "waiting" };
+    if (results[0]!.length > 1) return { state: "failed", why: `given jsonpath expression matches more than one value (${c.path})` };
+    if (c.value === undefined) return { state: "met" };
+    const v = results[0]![0];
+    if (v !== null && typeof v === "object") return { state: "failed", why: `jsonpath leads to a nested object or list which is not supported (${c.path})` };
+    const met = goText(v as string | number | boolean | null).trim() === c.value.trim();
     return { state: met ? "met" : "waiting" };
   }
   const conditions: Condition[] = Array.isArray(o.status?.conditions) ? o.status.conditions : [];

@@ -1,10 +1,10 @@
-// kubectl's JSONPath templates (src/cli/jsonpath.ts): what kubectl prints for
+// kubectl's JSONPath templates (src/api/jsonpath.ts): what kubectl prints for
 // the same template and object (client-go's util/jsonpath with missing keys
 // allowed), and the templates it refuses.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { JsonPathError, parseJsonPath } from "../../src/cli/jsonpath.ts";
+import { JsonPathError, parseJsonPath } from "../../src/api/jsonpath.ts";
 
 const list = {
   kind: "PipelineRunList",
@@ -53,13 +53,31 @@ test("jsonpath: a missing key prints nothing (kubectl's --allow-missing-template
   );
 });
 
+test("jsonpath: filters keep the array items whose comparison holds, or that have the path, as client-go's", () => {
+  const conditions = {
+    status: { conditions: [{ type: "Ready", status: "True", n: 1 }, { type: "Synced", status: "False", n: 3, extra: { on: true } }, { type: "Odd" }] },
+  };
+  const at = (template: string) => print(template, conditions);
+  assert.equal(at('{.status.conditions[?(@.type=="Ready")].status}'), "True");
+  assert.equal(at("{.status.conditions[?(@.type=='Synced')].status}"), "False");
+  assert.equal(at('{.status.conditions[?(@.type!="Ready")].type}'), "Synced Odd");
+  assert.equal(at("{.status.conditions[?(@.n>=2)].type}"), "Synced");
+  assert.equal(at("{.status.conditions[?(@.n < 2)].type}"), "Ready");
+  assert.equal(at("{.status.conditions[?(@.status)].type}"), "Ready Synced");
+  assert.equal(at("{.status.conditions[?(@.extra.on==true)].type}"), "Synced");
+  assert.equal(at('{.status.conditions[?(@.type=="a]b")].type}'), "");
+  assert.equal(at("{range .status.conditions[?(@.status)]}{.type}={.status};{end}"), "Ready=True;Synced=False;");
+  assert.deepEqual(parseJsonPath('{.status.conditions[?(@.type=="Ready")].n}x{.nothing}').find(conditions), [[1], ["x"], []]);
+});
+
 test("jsonpath: templates kubectl refuses, and what this one does not support, are refused when parsed", () => {
   for (const [template, re] of [
     ["{.metadata.name", /unclosed action/],
     ["{range .items[*]}{.metadata.name}", /unclosed range/],
     ["{.metadata.name}{end}", /not in range/],
     ["{metadata.name}", /unrecognized identifier/],
-    ['{.items[?(@.metadata.name=="a")]}', /filters .* are not supported/],
+    ["{.items[?(@.metadata.name)x]}", /invalid filter/],
+    ["{.items[?(@.a == b)]}", /invalid filter operand "b"/],
     ["{.items[0:1]}", /slices .* are not supported/],
     ["{.items[x]}", /invalid array index/],
     ['{"\\q"}', /invalid string literal/],

@@ -1,21 +1,33 @@
-// kubectl's JSONPath templates (`get -o jsonpath=…`, client-go's
-// util/jsonpath), the part people use: text outside braces is printed as
-// is; inside braces, a path (`.metadata.name`, `['app.kubernetes.io/name']`,
+// JSONPath templates as client-go's util/jsonpath reads them, the one
+// evaluator for `get -o jsonpath=…`, `wait --for=jsonpath=…` and a CRD's
+// additionalPrinterColumns (kube-apiserver evaluates those with client-go's
+// too). The part people use: text outside braces is printed as is; inside
+// braces, a path (`.metadata.name`, `['app.kubernetes.io/name']`,
 // `.labels.app\.kubernetes\.io/name`, `[0]`, `[-1]`, `[*]`, `..name`, `$`,
-// `@`), a string literal (`{"\n"}`), or `{range PATH}…{end}`, which prints
-// its body once for each value PATH finds, with paths in the body relative to
-// that value. As kubectl: several values are joined by a space; strings,
-// numbers and booleans print bare, maps and lists as compact JSON with sorted
-// keys; a key that is not there prints nothing (kubectl's default
-// --allow-missing-template-keys). Filters (`[?(…)]`), unions and slices are
-// not supported: they are refused when the template is parsed.
+// `@`, filters `[?(@.type=="Ready")]`, `[?(@.n>=2)]`, `[?(@.x)]`), a string
+// literal (`{"\n"}`), or `{range PATH}…{end}`, which prints its body once for
+// each value PATH finds, with paths in the body relative to that value. As
+// kubectl: several values are joined by a space; strings, numbers and
+// booleans print bare, maps and lists as compact JSON with sorted keys; a key
+// that is not there prints nothing (kubectl's default
+// --allow-missing-template-keys). Unions and slices are not supported: they
+// are refused when the template is parsed.
 
 /** A template that does not parse, in kubectl's words where it has them. */
 export class JsonPathError extends Error {
   override name = "JsonPathError";
 }
 
-type Step = { kind: "field"; name: string } | { kind: "index"; index: number } | { kind: "all" } | { kind: "descend"; name: string | undefined };
+type Step =
+  | { kind: "field"; name: string }
+  | { kind: "index"; index: number }
+  | { kind: "all" }
+  | { kind: "descend"; name: string | undefined }
+  | { kind: "filter"; left: Operand; op?: Operator; right?: Operand };
+/** A side of a filter: a path from the item (`@…`) or the root (`$…`), or a literal. */
+type Operand = { kind: "path"; path: Path } | { kind: "literal"; value: string | number | boolean };
+const OPERATORS = ["==", "!=", "<=", ">=", "<", ">"] as const;
+type Operator = (typeof OPERATORS)[number];
 /** A path: from the root (`$`) or from the current value (`.…`, `@…`). */
 interface Path {
   fromRoot: boolean;
@@ -27,6 +39,12 @@ type Node = { kind: "text"; text: string } | { kind: "path"; path: Path } | { ki
 export interface JsonPathTemplate {
   readonly source: string;
   print(value: unknown): string;
+  /**
+   * The values each part of the template finds in `value`, as client-go's
+   * FindResults: one list per `{path}` (empty when nothing is there), the text
+   * itself for text. A `{range}` is refused (JsonPathError).
+   */
+  find(value: unknown): unknown[][];
 }
 
 /**
@@ -65,7 +83,16 @@ export function parseJsonPath(source: string): JsonPathTemplate {
   }
   if (stack.length !== 1) throw new JsonPathError(`unclosed range in ${JSON.stringify(source)}: a {range …} needs an {end}`);
   const nodes = stack[0]!;
-  return { source, print: (value) => render(nodes, value, value) };
+  return {
+    source,
+    print: (value) => render(nodes, value, value),
+    find: (value) =>
+      nodes.map((node) => {
+        if (node.kind === "text") return [node.text];
+        if (node.kind === "path") return evaluate(node.path, value, value);
+        throw new JsonPathError(`range is not supported here: ${JSON.stringify(source)}`);
+      }),
+  };
 }
 
 /** The index of the `}` that ends an action starting at `from`, skipping quoted text; -1 if none. */
@@ -135,15 +162,18 @@ function parsePath(text: string): Path {
   return { fromRoot, steps };
 }
 
+/** The index of the `]` that closes the `[` at 0, skipping quoted text and nested brackets (a filter's paths); -1 if none. */
 function bracketEnd(text: string): number {
   let quote: string | undefined;
+  let depth = 0;
   for (let i = 1; i < text.length; i++) {
     const c = text[i]!;
     if (quote !== undefined) {
       if (c === "\\") i++;
       else if (c === quote) quote = undefined;
     } else if (c === '"' || c === "'") quote = c;
-    else if (c === "]") return i;
+    else if (c === "[") depth++;
+    else if (c === "]" && depth-- === 0) return i;
   }
   return -1;
 }
@@ -153,10 +183,48 @@ function bracketStep(inside: string, text: string): Step {
   if (/^-?\d+$/.test(inside)) return { kind: "index", index: Number(inside) };
   const quoted = /^(['"])(.*)\1$/s.exec(inside);
   if (quoted !== null && !quoted[2]!.includes(quoted[1]!)) return { kind: "field", name: quoted[2]! };
-  if (inside.startsWith("?")) throw new JsonPathError(`filters ([${inside}]) are not supported in ${text}`);
+  if (inside.startsWith("?")) return filterStep(inside, text);
   if (inside.includes(":")) throw new JsonPathError(`slices ([${inside}]) are not supported in ${text}`);
   if (inside.includes(",")) throw new JsonPathError(`unions ([${inside}]) are not supported in ${text}`);
   throw new JsonPathError(`invalid array index [${inside}] in ${text}`);
+}
+
+/** `?(@.a == "x")`, `?(@.n < 3)`, `?(@.a)` (the item has `.a`). */
+function filterStep(inside: string, text: string): Step {
+  const m = /^\?\s*\((.*)\)$/s.exec(inside);
+  if (m === null) throw new JsonPathError(`invalid filter [${inside}] in ${text}: give [?(@.field == "value")]`);
+  const expression = m[1]!.trim();
+  // The first operator outside quotes splits the two sides.
+  let quote: string | undefined;
+  for (let i = 0; i < expression.length; i++) {
+    const c = expression[i]!;
+    if (quote !== undefined) {
+      if (c === "\\") i++;
+      else if (c === quote) quote = undefined;
+      continue;
+    }
+    if (c === '"' || c === "'") {
+      quote = c;
+      continue;
+    }
+    const op = OPERATORS.find((o) => expression.startsWith(o, i));
+    if (op === undefined) continue;
+    const left = operand(expression.slice(0, i).trim(), text);
+    const right = operand(expression.slice(i + op.length).trim(), text);
+    return { kind: "filter", left, op, right };
+  }
+  const left = operand(expression, text);
+  if (left.kind !== "path") throw new JsonPathError(`invalid filter [${inside}] in ${text}: give [?(@.field == "value")]`);
+  return { kind: "filter", left };
+}
+
+function operand(part: string, text: string): Operand {
+  if (part.startsWith("@") || part.startsWith("$")) return { kind: "path", path: parsePath(part) };
+  const quoted = /^(['"])(.*)\1$/s.exec(part);
+  if (quoted !== null) return { kind: "literal", value: quoted[2]! };
+  if (part === "true" || part === "false") return { kind: "literal", value: part === "true" };
+  if (part !== "" && Number.isFinite(Number(part))) return { kind: "literal", value: Number(part) };
+  throw new JsonPathError(`invalid filter operand ${JSON.stringify(part)} in ${text}: a path (@.a, $.a), a quoted string, a number or a boolean`);
 }
 
 /** `app\.kubernetes\.io/name` → `app.kubernetes.io/name`. */
@@ -177,7 +245,7 @@ function evaluate(path: Path, root: unknown, current: unknown): unknown[] {
   let values = [path.fromRoot ? root : current];
   for (const step of path.steps) {
     const next: unknown[] = [];
-    for (const v of values) apply(step, v, next);
+    for (const v of values) apply(step, v, next, root);
     values = next;
   }
   return values;
@@ -185,7 +253,7 @@ function evaluate(path: Path, root: unknown, current: unknown): unknown[] {
 
 const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
 
-function apply(step: Step, v: unknown, out: unknown[]): void {
+function apply(step: Step, v: unknown, out: unknown[], root: unknown): void {
   switch (step.kind) {
     case "field":
       if (isMap(v) && Object.hasOwn(v, step.name)) out.push(v[step.name]);
@@ -200,6 +268,9 @@ function apply(step: Step, v: unknown, out: unknown[]): void {
     case "all":
       if (Array.isArray(v)) out.push(...v);
       else if (isMap(v)) for (const k of Object.keys(v).sort()) out.push(v[k]);
+      return;
+    case "filter":
+      if (Array.isArray(v)) for (const item of v) if (passes(step, root, item)) out.push(item);
       return;
     case "descend": {
       // Breadth-first from v itself, as client-go's recursive descent.
@@ -218,6 +289,26 @@ function apply(step: Step, v: unknown, out: unknown[]): void {
         level = deeper;
       }
       return;
+    }
+  }
+}
+
+/** Whether an array item passes a filter: `.a` there (and not null), or its value compares true. */
+function passes(step: Extract<Step, { kind: "filter" }>, root: unknown, item: unknown): boolean {
+  const side = (o: Operand): unknown[] => (o.kind === "literal" ? [o.value] : evaluate(o.path, root, item));
+  const left = side(step.left);
+  if (step.op === undefined || step.right === undefined) return left.length > 0 && left[0] !== null;
+  const right = side(step.right);
+  if (left.length === 0 || right.length === 0) return false;
+  const [a, b] = [left[0], right[0]];
+  switch (step.op) {
+    case "==":
+      return a === b;
+    case "!=":
+      return a !== b;
+    default: {
+      if (!((typeof a === "number" && typeof b === "number") || (typeof a === "string" && typeof b === "string"))) return false;
+      return step.op === "<" ? a < b : step.op === ">" ? a > b : step.op === "<=" ? a <= b : a >= b;
     }
   }
 }
