@@ -132,7 +132,9 @@ const STREAM_AFTER_BYTES = 64 * 1024;
  * a chunk or two of it. A body that ends within STREAM_AFTER_BYTES goes out
  * whole with a Content-Length. An error before the first byte throws (the
  * caller answers with a Status); one after it cuts the connection, which the
- * client sees as a truncated body.
+ * client sees as a truncated body: never a body that ends as a whole list
+ * (kube-apiserver appends a Status and ends normally; docs/kubectl.md says
+ * why this server does not).
  */
 async function sendChunks(res: ServerResponse, code: number, body: Iterable<string>, log: Logger, contentType = "application/json"): Promise<void> {
   // ?pretty: a body sent whole is indented by send(); a streamed one chunk by chunk, so that a

@@ -12,6 +12,7 @@ import { indentJson } from "../../src/server/pretty.ts";
 import { listAsMetadata } from "../../src/server/partial-metadata.ts";
 import { listAsTable } from "../../src/server/table.ts";
 import { asYaml } from "../../src/server/yaml-response.ts";
+import { ExpiredError } from "../../src/errors.ts";
 import type { ListOptions, ListResult } from "../../src/store.ts";
 import { api, createType, startTestServer, type ApiClient, type TestServer } from "../helpers/server.ts";
 
@@ -24,6 +25,8 @@ let t: TestServer;
 let c: ApiClient;
 /** Every store.list call the server made, with its options. */
 const reads: ListOptions[] = [];
+/** When set, the store read of this page number (0: the first) of a list throws this. */
+let failPage: { page: number; error: Error } | undefined;
 
 /** Writes `count` items straight through the store (fast: one turn, one commit). */
 async function populate(from: number, count: number): Promise<void> {
@@ -80,6 +83,7 @@ before(async () => {
   const list = store.list.bind(store);
   store.list = (o: ListOptions): ListResult => {
     if (o.type === TYPE) reads.push(o);
+    if (o.type === TYPE && failPage !== undefined && reads.length - 1 === failPage.page) throw failPage.error;
     return list(o);
   };
   for (let i = 0; i < 20_000; i += 5000) await populate(i, 5000);
@@ -264,6 +268,35 @@ describe("list streaming", () => {
     assert.ok(page.headers.get("content-length"));
     assert.equal(page.text, asYaml((await c.get(`${PATH}?limit=2`)).text));
     assert.match(page.text, /^ {2}continue: /m);
+  });
+
+  it("an error once the list's head is sent cuts the connection: the body ends without HTTP's last chunk, so no client takes it for a whole list", async () => {
+    for (const [error, accept] of [
+      [new ExpiredError("The resourceVersion for the provided list is too old."), undefined],
+      [new Error("disk on fire"), "application/yaml"],
+    ] as const) {
+      reads.length = 0;
+      failPage = { page: 5, error };
+      try {
+        const res = await open(PATH, accept);
+        assert.equal(res.statusCode, 200);
+        assert.equal(res.headers["transfer-encoding"], "chunked");
+        res.resume();
+        let bytes = 0;
+        const outcome = await new Promise<string>((resolve) => {
+          res.on("data", (chunk: Buffer) => (bytes += chunk.length));
+          res.on("end", () => resolve(res.complete ? "complete" : "incomplete"));
+          res.on("error", (err) => resolve(`error: ${err.message}`));
+          res.on("close", () => resolve(res.complete ? "complete" : "incomplete"));
+        });
+        assert.notEqual(outcome, "complete", `${error.message}: the body must not end as a whole one`);
+        assert.ok(bytes > 0 && bytes < 20_000 * 2000, `${error.message}: part of the list came (${bytes} bytes)`);
+      } finally {
+        failPage = undefined;
+      }
+    }
+    const again = await c.get(`${PATH}?limit=1`);
+    assert.equal(again.status, 200, "the server still serves");
   });
 
   it("a client that goes away mid-list stops the reads", async () => {
