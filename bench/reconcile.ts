@@ -8,7 +8,7 @@
 //
 //   node --import tsx bench/reconcile.ts [--full] [--systems setpoint,etcd]
 //        [--sequential 300] [--concurrent 100] [--rounds 10] [--setpoint-workers 1,3]
-//        [--target URL --grpc-target HOST:PORT --token T]
+//        [--target URL --grpc-target HOST:PORT --token T] [--cpu-prof-dir DIR]
 //
 // Defaults: 300 sequential (1,000 with --full), 100 concurrent × 10 rounds.
 // The Setpoint agent runs one replica (no leases) with 100 workers, matching
@@ -16,6 +16,8 @@
 // 1,3` runs Setpoint again as that many server processes (with --store etcd,
 // replicas on one etcd): the driver's writes spread over them, the agent and
 // the driver's watch each on one; those results carry `workers`.
+// `--cpu-prof-dir DIR` runs Setpoint's server and every agent under
+// --cpu-prof, their profiles written to DIR when they exit.
 
 import { randomUUID } from "node:crypto";
 import type { ChildProcess } from "node:child_process";
@@ -80,8 +82,14 @@ interface Driver {
   close(): Promise<void>;
 }
 
+/** Node flags that profile a process into `--cpu-prof-dir`, if given. */
+function profArgs(o: BenchOptions): string[] {
+  const dir = o.values["cpu-prof-dir"];
+  return typeof dir === "string" ? ["--cpu-prof", "--cpu-prof-dir", dir] : [];
+}
+
 async function setpointDriver(o: BenchOptions, workers: number): Promise<Driver> {
-  const server = o.target ? remoteSetpoint(o.target, { ...o, grpc: o.grpcTarget }) : await startSetpoint({ grpc: true, workers });
+  const server = o.target ? remoteSetpoint(o.target, { ...o, grpc: o.grpcTarget }) : await startSetpoint({ grpc: true, workers, nodeArgs: profArgs(o) });
   if (!server.grpc) throw new Error("reconcile: the Setpoint agent needs gRPC (--grpc-target for a remote target)");
   const client = new HttpClient(server.url, { token: o.token, insecure: o.insecure, ca: o.ca, connections: 100 });
   const path = await ensureBenchType(client, "Recon", "recons");
@@ -149,8 +157,8 @@ async function etcdDriver(): Promise<Driver> {
   };
 }
 
-async function startAgent(args: Record<string, unknown>): Promise<ChildProcess> {
-  const child = spawnTracked(process.execPath, tsxArgs("bench/lib/reconcile-agent.ts", [JSON.stringify(args)]), {
+async function startAgent(args: Record<string, unknown>, nodeArgs: string[]): Promise<ChildProcess> {
+  const child = spawnTracked(process.execPath, [...nodeArgs, ...tsxArgs("bench/lib/reconcile-agent.ts", [JSON.stringify(args)])], {
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
   await new Promise<void>((resolve, reject) => {
@@ -180,7 +188,7 @@ export async function reconcile(o: BenchOptions): Promise<Result[]> {
     const d = system === "setpoint" ? await setpointDriver(o, workers) : await etcdDriver();
     let agent: ChildProcess | undefined;
     try {
-      agent = await startAgent(d.agentArgs);
+      agent = await startAgent(d.agentArgs, profArgs(o));
       const pid = d.server.pid;
       const agentPid = agent.pid!;
       /**
