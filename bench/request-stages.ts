@@ -1,12 +1,12 @@
 // Where one request's server time goes, stage by stage: runs the server in
-// this process (`durable: false`, so no fsync) with a client in a child
+// this process (`durable: false`, so no fsync, unless --durable) with a client in a child
 // process sending one request at a time, and stamps each request as it passes
 // the HTTP 'request' event, the end of the API handler's synchronous part,
 // the body's end, the API verb, the store write (its call, its decider run in
 // the write transaction, its result), the response head and the response's
 // 'finish'. Prints the p50 of each stage over the measured requests.
 //
-//   node --import tsx bench/request-stages.ts [--verb create|get] [--count 4000]
+//   node --import tsx bench/request-stages.ts [--verb create|get] [--count 4000] [--durable]
 //
 // The stamps are monkey patches on this process's objects (the server's
 // store and verbs, node's http.Server emit): for finding costs, not a
@@ -55,7 +55,9 @@ async function main(): Promise<void> {
   if (process.argv.includes("--client")) return client(flag("url", ""), verb, count);
 
   const dir = tempDir("setpoint-bench-stages-");
-  const server = await startServer({ dataDir: dir, httpPort: 0, grpcPort: -1, host: "127.0.0.1", durable: false }, { logger: pino({ level: "silent" }) });
+  // --durable: the write-ahead log and LMDB's sync, as a server runs by default.
+  const durable = process.argv.includes("--durable");
+  const server = await startServer({ dataDir: dir, httpPort: 0, grpcPort: -1, host: "127.0.0.1", durable }, { logger: pino({ level: "silent" }) });
   const stages = ["request", "handled", "body end", "verb", "store write", "decide", "store result", "head", "finish"] as const;
   type Stage = (typeof stages)[number];
   let at: Partial<Record<Stage, number>> = {};
