@@ -30,7 +30,7 @@
 
 import { connect as netConnect, isIP, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
-import { systemClock, type Clock } from "../clock.ts";
+import { systemClock, type Clock, type Timer } from "../clock.ts";
 import { TimeoutError } from "../errors.ts";
 import type { Target } from "../endpoints.ts";
 import type { Status } from "../wire.ts";
@@ -147,8 +147,20 @@ class Connection {
   }
 }
 
+/**
+ * A path that the URL parser leaves as it is: segments of unreserved
+ * characters only (RFC 3986), none of them "." or "..", no query. Anything
+ * else (percent-escapes, a query, dot segments) is parsed.
+ */
+const PLAIN_PATH = /^(?:\/(?!\.\.?(?:\/|$))[A-Za-z0-9._~-]+)+$/;
+
 /** The connections of one target. */
 class Pool {
+  /** The target's URL, parsed once. */
+  readonly base: URL;
+  constructor(base: URL) {
+    this.base = base;
+  }
   /** Idle connections, newest last (some may have closed since: skipped when taken). */
   readonly idle: Connection[] = [];
   /** Every open connection, idle or not. */
@@ -175,17 +187,19 @@ export class HttpUnary {
 
   /** Sends `req` to `target`; resolves with the answer's object, rejects with its error class or TransportError. */
   call<T>(target: Target, req: HttpUnaryRequest): Promise<T> {
-    const url = new URL(req.path, target.url);
-    const what = `${req.method} ${url.pathname}`;
     let pool = this.#pools.get(target);
     if (!pool) {
-      pool = new Pool();
+      pool = new Pool(new URL(target.url));
       this.#pools.set(target, pool);
     }
     const p = pool;
+    // A path such as the client's object paths is sent as it is; any other goes through the URL parser (about 10 µs).
+    const parsed = PLAIN_PATH.test(req.path) ? undefined : new URL(req.path, p.base);
+    const path = parsed ? parsed.pathname : req.path;
+    const what = `${req.method} ${path}`;
     const body = req.body ?? "";
     const text =
-      `${req.method} ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nAccept: application/json\r\n${this.#authorization}` +
+      `${req.method} ${path}${parsed?.search ?? ""} HTTP/1.1\r\nHost: ${p.base.host}\r\nAccept: application/json\r\n${this.#authorization}` +
       (req.body === undefined ? "\r\n" : `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
     return new Promise<T>((resolve, reject) => {
       if (req.signal?.aborted) return reject(req.signal.reason);
@@ -194,7 +208,7 @@ export class HttpUnary {
       const finish = (err: unknown, value?: T) => {
         if (settled) return;
         settled = true;
-        deadline.cancel();
+        deadline?.cancel();
         req.signal?.removeEventListener("abort", onAbort);
         if (err === undefined) resolve(value as T);
         else {
@@ -206,7 +220,7 @@ export class HttpUnary {
       const onAbort = () => finish(req.signal!.reason);
       const send = (reusesLeft: number) => {
         const reused = this.#takeIdle(p);
-        const c = reused ?? this.#connect(target, url, p);
+        const c = reused ?? this.#connect(target, p);
         conn = c;
         c.send(text, (err, res, answered) => {
           if (settled) return;
@@ -235,10 +249,19 @@ export class HttpUnary {
             finish(e);
           }
         });
+        // After the write (the idle timeout cannot fire in between): two calls into the socket's handle less before it.
+        if (reused) this.#busy(c);
       };
-      const deadline = this.#clock.after(req.timeoutMs, () => finish(new TimeoutError(`client: ${what}: no answer within ${req.timeoutMs} ms`)));
-      req.signal?.addEventListener("abort", onAbort, { once: true });
+      // The request is written first, the deadline and the abort listener
+      // armed after it: nothing can fire between the two (both are this
+      // synchronous step), and the answer cannot come before a later turn.
+      // Adding a listener to an AbortSignal costs 5-30 µs (Node 20), which
+      // the write need not wait for.
+      let deadline: Timer | undefined;
       send(MAX_STALE_RETRIES);
+      if (settled) return;
+      deadline = this.#clock.after(req.timeoutMs, () => finish(new TimeoutError(`client: ${what}: no answer within ${req.timeoutMs} ms`)));
+      req.signal?.addEventListener("abort", onAbort, { once: true });
     });
   }
 
@@ -251,15 +274,16 @@ export class HttpUnary {
     this.#pools.clear();
   }
 
-  /** The newest idle connection of `pool`, taken out of it and ref'd, if there is one. */
+  /** The newest idle connection of `pool`, taken out of it, if there is one (`#busy` it once the request is written). */
   #takeIdle(pool: Pool): Connection | undefined {
-    for (let c = pool.idle.pop(); c; c = pool.idle.pop()) {
-      if (c.gone) continue;
-      c.socket.setTimeout(0);
-      c.socket.ref();
-      return c;
-    }
+    for (let c = pool.idle.pop(); c; c = pool.idle.pop()) if (!c.gone) return c;
     return undefined;
+  }
+
+  /** A connection taken from the pool now carries a request: no idle timeout, and it holds the process. */
+  #busy(c: Connection): void {
+    c.socket.setTimeout(0);
+    c.socket.ref();
   }
 
   /** After an answer: back to the pool if the connection may carry another request, else closed. */
@@ -273,7 +297,8 @@ export class HttpUnary {
     pool.idle.push(c);
   }
 
-  #connect(target: Target, url: URL, pool: Pool): Connection {
+  #connect(target: Target, pool: Pool): Connection {
+    const url = pool.base;
     const host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
     const tls = url.protocol === "https:";
     const port = Number(url.port || (tls ? 443 : 80));

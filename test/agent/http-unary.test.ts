@@ -235,6 +235,56 @@ describe("HttpUnary against a scripted server", () => {
     }
   });
 
+  test("a path such as the client builds goes out as it is; any other as the URL parser makes it", async () => {
+    const http = new HttpUnary();
+    // A path on the target's URL is ignored, as `new URL(path, target)` ignores it for an absolute path.
+    const target = { url: `${url}/prefix/`, label: url };
+    try {
+      answer = [200, "{}"];
+      const sent: Array<[string, string]> = [
+        ["/apis/g.example.com/v1/namespaces/default/widgets/a.b-c_d~e/status", "/apis/g.example.com/v1/namespaces/default/widgets/a.b-c_d~e/status"],
+        ["/a/.x/..y/z.", "/a/.x/..y/z."],
+        ["/a/../b?x=1&y=%20", "/b?x=1&y=%20"],
+        ["/a/./b/", "/a/b/"],
+        ["/a/%2e%2e/b", "/b"],
+        ["/a/b c", "/a/b%20c"],
+        ["/a/\u00e9", "/a/%C3%A9"],
+        ["/a//b", "/a//b"],
+      ];
+      for (const [path, expected] of sent) {
+        await http.call(target, { method: "PUT", path, body: "{}", timeoutMs: 5000 });
+        assert.equal(seen.at(-1)?.url, expected, path);
+        assert.equal(expected, new URL(path, target.url).pathname + new URL(path, target.url).search, "as the URL parser makes it");
+      }
+    } finally {
+      http.close();
+    }
+  });
+
+  test("an abort while a call waits for its answer rejects with the signal's reason and closes the call's connection", async () => {
+    const http = new HttpUnary();
+    const target = { url, label: url };
+    const closed: Socket[] = [];
+    const onConnection = (socket: Socket) => socket.on("close", () => closed.push(socket));
+    server.on("connection", onConnection);
+    try {
+      answer = "never";
+      const before = seen.length;
+      const stop = new AbortController();
+      const call = http.call(target, { method: "PUT", path: "/hangs", body: "{}", signal: stop.signal, timeoutMs: 60_000 });
+      await waitFor("the request at the server", () => seen.length > before || undefined);
+      stop.abort(new Error("stopped mid-call"));
+      await assert.rejects(call, /stopped mid-call/);
+      await waitFor("the call's connection closed", () => closed.length > 0 || undefined);
+      answer = [200, '{"after":true}'];
+      assert.deepEqual(await http.call(target, { method: "PUT", path: "/after", body: "{}", timeoutMs: 5000 }), { after: true });
+    } finally {
+      server.off("connection", onConnection);
+      answer = [200, "{}"];
+      http.close();
+    }
+  });
+
   test("a call that gets no answer rejects with TimeoutError when its deadline passes on the injected clock", async () => {
     const clock = new ManualClock(0);
     const http = new HttpUnary({ clock });
