@@ -344,13 +344,12 @@ export class Resources {
   }
 
   *#streamList(plan: ListPlan, form: ListForm): Generator<string> {
-    let page = this.#readPage(plan, plan.after, LIST_CHUNK_ITEMS);
-    yield form.head(plan.type, listMeta(page.revision, undefined));
-    const pinned: ListPlan = { ...plan, revision: page.revision };
+    const firstPage = this.#readPage(plan, plan.after, LIST_CHUNK_ITEMS);
+    yield form.head(plan.type, listMeta(firstPage.revision, undefined));
     const separator = form.separator ?? ",";
     let first = true;
-    for (;;) {
-      const items = form.item ? page.items.map(form.item) : page.items;
+    for (const page of this.#pagesFrom(plan, firstPage)) {
+      const items = form.item ? page.map(form.item) : page;
       for (let i = 0; i < items.length; ) {
         let end = i;
         let chars = 0;
@@ -359,10 +358,31 @@ export class Resources {
         first = false;
         i = end;
       }
-      if (page.next === undefined) break;
-      page = this.#readPage(pinned, page.next, LIST_CHUNK_ITEMS);
     }
     yield form.tail();
+  }
+
+  /** The items of `first` and of every page after it, read as the caller pulls, at `first`'s revision. */
+  *#pagesFrom(plan: ListPlan, first: ListPage & { next?: { namespace: string; name: string } }): Generator<string[]> {
+    const pinned: ListPlan = { ...plan, revision: first.revision };
+    for (let page = first; ; page = this.#readPage(pinned, page.next, LIST_CHUNK_ITEMS)) {
+      yield page.items;
+      if (page.next === undefined) return;
+    }
+  }
+
+  /**
+   * A list's items as pages of JSON texts, for a transport that writes them
+   * as it reads them (gRPC). Without `limit`, the whole list read from the
+   * store a page at a time as the caller pulls, every page at the revision of
+   * the first (as listChunks); with it, the one page and its continue token.
+   * Errors of the request throw here, before any page is taken.
+   */
+  async listPages(ref: ResourceRef, raw: RawQuery, read: ReadOptions = {}): Promise<{ revision: number; continue?: string; pages: Iterable<string[]> }> {
+    const plan = await this.#planList(ref, raw, read);
+    const first = this.#readPage(plan, plan.after, plan.limit ?? LIST_CHUNK_ITEMS);
+    if (plan.limit !== undefined) return { revision: first.revision, continue: first.continue, pages: [first.items] };
+    return { revision: first.revision, pages: this.#pagesFrom(plan, first) };
   }
 
   /**

@@ -277,6 +277,12 @@ export interface ListRequest {
   ref: ResourceRef | null;
   labelSelector: string;
   fieldSelector: string;
+  /**
+   * At most this many items in the answer, which also ends before 4 MiB (one
+   * item at least) with a continue token. 0: the whole list in one answer,
+   * which the client must be able to receive (raise
+   * grpc.max_receive_message_length); page instead, as kube-apiserver advises.
+   */
   limit: number;
   continue: string;
   /** Minimum revision the list must reflect, as a decimal string; empty: newest. */

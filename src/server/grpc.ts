@@ -67,7 +67,7 @@ export async function startGrpcServer(resources: Resources, options: GrpcServerO
   let closing: Promise<void> | undefined;
   const edge = callEdge(resources, options);
   const handlers = resourceHandlers(resources, edge, () => closing !== undefined);
-  server.addService(withMalformedRequests(withPreSerializedWatch(wire.loadResourcesService().definition)), handlers);
+  server.addService(withMalformedRequests(withPreSerializedList(withPreSerializedWatch(wire.loadResourcesService().definition))), handlers);
   const port = await bind(server, options);
   return {
     port,
@@ -188,9 +188,12 @@ function resourceHandlers(resources: Resources, edge: CallEdge, shuttingDown: ()
   ) => edge.unary<Req, wire.ObjectResponse>(verb, async (r, read) => ({ object: Buffer.from(await run(r, read)) }), sub);
   return {
     Get: object<wire.GetRequest>("get", (r, read) => resources.get(refOf(r.ref, true), read)),
-    List: edge.unary<wire.ListRequest, wire.ListResponse>("list", async (r, read) =>
-      listResponse(await resources.listPage(refOf(r.ref, false), listQuery(r), read), r.limit > 0),
-    ),
+    List: edge.unary<wire.ListRequest, wire.ListResponse>("list", async (r, read) => {
+      const ref = refOf(r.ref, false);
+      if (r.limit > 0) return listResponse(await resources.listPage(ref, listQuery(r), read));
+      // A serialized message (see withPreSerializedList), typed as the response.
+      return wholeList(await resources.listPages(ref, listQuery(r), read)) as unknown as wire.ListResponse;
+    }),
     Watch: watchHandler(resources, edge, shuttingDown),
     Create: object<wire.CreateRequest>("create", (r) => resources.create(refOf(r.ref, false), jsonOf(r.object, "object"))),
     Update: object<wire.UpdateRequest>("update", (r) => resources.update(refOf(r.ref, true), jsonOf(r.object, "object"))),
@@ -355,21 +358,44 @@ function fieldSelectorOf(r: { ref: wire.ResourceRef | null; fieldSelector: strin
 const LIST_PAGE_BYTES = 4 * 1024 * 1024 - 64 * 1024;
 
 /**
- * A List answer. A page asked with a limit also ends before LIST_PAGE_BYTES
+ * A List answer with a limit. The page also ends before LIST_PAGE_BYTES
  * (after one item at least), with a continue token after its last item: a
  * limit is a most, and a shorter page with `continue` is one a client already
- * follows (kube's lists do the same). Without a limit the answer is the whole
- * list, as asked.
+ * follows (kube's lists do the same).
  */
-function listResponse(page: ListPage, limited: boolean): wire.ListResponse {
+function listResponse(page: ListPage): wire.ListResponse {
   const items = page.items.map((s) => Buffer.from(s));
   let bytes = 0;
   let kept = 0;
-  while (limited && kept < items.length && (kept === 0 || bytes + items[kept]!.length <= LIST_PAGE_BYTES)) bytes += items[kept++]!.length;
-  if (!limited || kept === items.length) return { revision: page.revision, continue: page.continue ?? "", items };
+  while (kept < items.length && (kept === 0 || bytes + items[kept]!.length <= LIST_PAGE_BYTES)) bytes += items[kept++]!.length;
+  if (kept === items.length) return { revision: page.revision, continue: page.continue ?? "", items };
   const last = (JSON.parse(page.items[kept - 1]!) as { metadata: { namespace?: string; name: string } }).metadata;
   const next = encodeContinue({ revision: page.revision, namespace: last.namespace ?? "", name: last.name });
   return { revision: page.revision, continue: next, items: items.slice(0, kept) };
+}
+
+/**
+ * A List answer without a limit: the whole list, as asked, in one message (a
+ * unary reply; a client must be able to receive it, or page). Serialized a
+ * store page at a time as the pages are read: protobuf reads concatenated
+ * messages as one, their repeated `items` appended, so the answer is the
+ * revision's message followed by one message per page. The server holds the
+ * serialized answer and one page of the store's text, never the whole list as
+ * strings, Buffers and the encoder's copy at once.
+ */
+function wholeList(list: { revision: number; pages: Iterable<string[]> }): Buffer {
+  const serialize = wire.loadResourcesService().definition.List!.responseSerialize as (value: Partial<wire.ListResponse>) => Buffer;
+  const parts = [serialize({ revision: list.revision })];
+  // Only `items` in the next ones: a field present again (revision 0) would replace the first's.
+  for (const page of list.pages) parts.push(serialize({ items: page.map((s) => Buffer.from(s)) }));
+  return Buffer.concat(parts);
+}
+
+/** The service definition with a List serializer that writes an already serialized message (a Buffer, wholeList) unchanged. */
+function withPreSerializedList(definition: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const list = definition.List!;
+  const serialize = list.responseSerialize;
+  return { ...definition, List: { ...list, responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : serialize(value)) } };
 }
 
 function listQuery(r: wire.ListRequest): RawQuery {

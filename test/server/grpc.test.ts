@@ -24,6 +24,7 @@ import {
   type WatchEvent,
   type WatchRequest,
 } from "../../src/proto.ts";
+import type { ListOptions, ListResult } from "../../src/store.ts";
 import type { Status } from "../../src/wire.ts";
 import { api, startTestServer, type TestServer } from "../helpers/server.ts";
 
@@ -230,6 +231,53 @@ describe("gRPC Resources", () => {
       selected.items.map((b) => parse(b).metadata.name),
       ["c"],
     );
+  });
+
+  it("a list without a limit is the whole list in one answer, read from the store a page at a time at the first page's revision", async () => {
+    const ns = freshNs();
+    const count = 1234;
+    const writes = [];
+    for (let i = 0; i < count; i++) {
+      const name = `w-${String(i).padStart(5, "0")}`;
+      const object = JSON.stringify({
+        apiVersion: `${GROUP}/v1`,
+        kind: "Widget",
+        metadata: { name, namespace: ns, resourceVersion: "0" },
+        spec: { size: 1, i },
+      });
+      writes.push(t.server.store.write({ type: `widgets.${GROUP}`, namespace: ns, name }, () => ({ op: "put", object })));
+    }
+    await Promise.all(writes);
+    const store = t.server.store;
+    const list = store.list.bind(store);
+    const reads: ListOptions[] = [];
+    store.list = (o: ListOptions): ListResult => {
+      if (o.namespace === ns) reads.push(o);
+      return list(o);
+    };
+    try {
+      const all = await call(c, c.list, { ref: widgets(ns) });
+      assert.equal(all.continue, "");
+      assert.equal(all.revision, store.head());
+      assert.deepEqual(
+        all.items.map((b) => parse(b).metadata.name),
+        Array.from({ length: count }, (_, i) => `w-${String(i).padStart(5, "0")}`),
+      );
+      assert.deepEqual(parse(all.items[7]!).spec, { size: 1, i: 7 });
+      assert.ok(reads.length >= 3, `${reads.length} store reads`);
+      for (const r of reads) assert.ok(r.limit !== undefined && r.limit <= 1000, `each store read is a bounded page (limit ${r.limit})`);
+      assert.ok(
+        reads.slice(1).every((r) => r.revision === all.revision),
+        "the pages after the first are read at its revision",
+      );
+      // With a limit, as before: one page and a token.
+      const page = await call(c, c.list, { ref: widgets(ns), limit: 1000 });
+      assert.equal(page.items.length, 1000);
+      assert.notEqual(page.continue, "");
+      assert.equal((await call(c, c.list, { ref: widgets(ns), limit: 1000, continue: page.continue })).items.length, count - 1000);
+    } finally {
+      store.list = list;
+    }
   });
 
   it("a page with a limit fits the 4 MiB a gRPC client receives by default, even of objects near the 1.5 MiB bound", async () => {
