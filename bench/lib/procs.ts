@@ -279,6 +279,14 @@ export function serverBundle(): string {
   return join(bundleDir, "server.mjs");
 }
 
+/**
+ * Node flags the server runs with wherever it is deployed (deploy/Containerfile's
+ * NODE_OPTIONS, the StatefulSets' NODE_OPTIONS, README's command line), so the
+ * bench measures it as deployed: V8's young generation at 2 x 8 MiB instead of
+ * Node's 2 x 16 (docs/request-path.md, "Memory after 100,000 creates").
+ */
+export const SERVER_NODE_FLAGS: readonly string[] = ["--max-semi-space-size=8"];
+
 export interface SetpointStartOptions {
   grpc?: boolean;
   /** Extra server flags. */
@@ -322,6 +330,7 @@ export async function startSetpoint(options: SetpointStartOptions = {}): Promise
   const storeArgs =
     sharedEtcd && !ownStore ? ["--store", "etcd", "--etcd-servers", sharedEtcd.endpoints, "--etcd-prefix", `/bench-${process.pid}-${++etcdPrefixes}`] : [];
   const args = [
+    ...SERVER_NODE_FLAGS,
     ...(options.nodeArgs ?? []),
     options.bundle ?? serverBundle(),
     "--host",

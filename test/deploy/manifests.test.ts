@@ -18,6 +18,7 @@ import { fileURLToPath } from "node:url";
 import { parseAllDocuments } from "yaml";
 import { parseDuration, parseServerArgs } from "../../src/cli/flags.ts";
 import { defaultServerOptions, type ServerOptions } from "../../src/server/options.ts";
+import { SERVER_NODE_FLAGS } from "../../bench/lib/procs.ts";
 import { nodeEntry } from "../helpers/node-entry.ts";
 import { freePort } from "../helpers/ports.ts";
 
@@ -604,6 +605,16 @@ describe("deploy/Containerfile", () => {
     assert.equal(entrypoint[1], posix.join(dest, "server.mjs"), "the entrypoint runs the shipped bundle");
   });
 
+  it("runs node with the flags the bench starts the server with, in the image and in the StatefulSet that replaces its NODE_OPTIONS", () => {
+    const envs = of(runtime, "ENV").flatMap((i) => i.args.split(/\s+/));
+    const imageOptions = envs.find((e) => e.startsWith("NODE_OPTIONS="))?.slice("NODE_OPTIONS=".length) ?? "";
+    const statefulSetOptions = env(server, "NODE_OPTIONS")?.value ?? imageOptions;
+    for (const flag of SERVER_NODE_FLAGS) {
+      assert.ok(imageOptions.split(/\s+/).includes(flag), `the image's NODE_OPTIONS (${imageOptions}) has ${flag}`);
+      assert.ok(statefulSetOptions.split(/\s+/).includes(flag), `the StatefulSet's NODE_OPTIONS (${statefulSetOptions}) has ${flag}`);
+    }
+  });
+
   it("runs server.mjs as non-root on the exposed ports with --data-dir on the volume the StatefulSet mounts", () => {
     const user = of(runtime, "USER").at(-1)?.args;
     assert.ok(user !== undefined && /^\d+(:\d+)?$/.test(user) && !/^0(:|$)/.test(user), `numeric non-root USER, not ${user}`);
@@ -775,6 +786,12 @@ describe("deploy/openshift/ha: replicas on a 3-member etcd", () => {
       await new Promise((r) => (child.exitCode === null && child.signalCode === null ? child.once("exit", r) : r(undefined)));
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it("servers run node with the flags the bench starts the server with", () => {
+    const options = env(serverContainer, "NODE_OPTIONS")?.value;
+    assert.ok(options !== undefined, "NODE_OPTIONS is set (it would be the image's otherwise, checked with the single-node shape)");
+    for (const flag of SERVER_NODE_FLAGS) assert.ok(options.split(/\s+/).includes(flag), `NODE_OPTIONS (${options}) has ${flag}`);
   });
 
   it("servers: 3 replicas that run --store etcd on exactly the etcd members' client URLs, ready on /readyz", () => {
