@@ -26,7 +26,7 @@ import {
 } from "../../src/proto.ts";
 import type { ListOptions, ListResult } from "../../src/store.ts";
 import type { Status } from "../../src/wire.ts";
-import { api, startTestServer, type TestServer } from "../helpers/server.ts";
+import { api, startTestServer, TEST_REPLICAS, type TestServer } from "../helpers/server.ts";
 
 const GROUP = "grpc.example.com";
 const DEADLINE_MS = 10_000;
@@ -264,7 +264,8 @@ describe("gRPC Resources", () => {
         Array.from({ length: count }, (_, i) => `w-${String(i).padStart(5, "0")}`),
       );
       assert.deepEqual(parse(all.items[7]!).spec, { size: 1, i: 7 });
-      assert.ok(reads.length >= 3, `${reads.length} store reads`);
+      // Behind the replicated suite's front end, the replica that answers may not be the one whose store is wrapped here.
+      if (TEST_REPLICAS === 1) assert.ok(reads.length >= 3, `${reads.length} store reads`);
       for (const r of reads) assert.ok(r.limit !== undefined && r.limit <= 1000, `each store read is a bounded page (limit ${r.limit})`);
       assert.ok(
         reads.slice(1).every((r) => r.revision === all.revision),
