@@ -296,6 +296,11 @@ describe("--for=jsonpath, read as kubectl 1.32 reads it", () => {
       ready: 3,
       ratio: 0.5,
       tiny: 0.00001,
+      large: 1234567.5,
+      negative: -1234567.5,
+      below: 999999.5,
+      count: 1000000,
+      huge: 1e20,
       empty: "",
       none: null,
       conditions: [
@@ -316,6 +321,12 @@ describe("--for=jsonpath, read as kubectl 1.32 reads it", () => {
       "jsonpath={.status.ready}=3",
       "jsonpath={.status.ratio}=0.5",
       "jsonpath={.status.tiny}=1e-05",
+      // kubectl 1.32 prints these so (kubectl label --local -o jsonpath): floats with an exponent from 1e6, int64s as digits.
+      "jsonpath={.status.large}=1.2345675e+06",
+      "jsonpath={.status.negative}=-1.2345675e+06",
+      "jsonpath={.status.below}=999999.5",
+      "jsonpath={.status.count}=1000000",
+      "jsonpath={.status.huge}=1e+20",
       "jsonpath={.status.none}=<nil>",
       "jsonpath={.metadata.labels['app.kubernetes.io/name']}=ci",
       "jsonpath={.metadata.labels.app\\.kubernetes\\.io/name}=ci",
@@ -325,6 +336,7 @@ describe("--for=jsonpath, read as kubectl 1.32 reads it", () => {
       assert.equal(state(text), "met", text);
     }
     assert.equal(state("jsonpath={.status.phase}=Running"), "waiting");
+    assert.equal(state("jsonpath={.status.large}=1234567.5"), "waiting");
     assert.equal(state('jsonpath={.status.conditions[?(@.type=="Other")].status}=True'), "waiting");
     // kubectl splits --for at every single '=': a filter's != cannot be written there.
     assert.throws(() => parseWaitCondition("jsonpath={.status.conditions[?(@.type!='Ready')].status}=False"), /give jsonpath=/);
