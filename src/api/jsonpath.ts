@@ -313,12 +313,33 @@ function passes(step: Extract<Step, { kind: "filter" }>, root: unknown, item: un
   }
 }
 
-/** One value as kubectl prints it: scalars bare, maps and lists as compact JSON with sorted keys (Go's json.Marshal). */
+/** One value as kubectl prints it: scalars bare (numbers as Go prints them, goText), maps and lists as compact JSON with sorted keys (Go's json.Marshal). */
 function text(v: unknown): string {
   if (typeof v === "string") return v;
   if (v === null || v === undefined) return "";
-  if (typeof v !== "object") return String(v);
+  if (typeof v !== "object") return goText(v as number | boolean);
   return JSON.stringify(sortKeys(v));
+}
+
+/** A map or list as Go's json.Marshal writes it (kubectl, kube's table convertor): compact, keys sorted. */
+export function goJson(v: object): string {
+  return JSON.stringify(sortKeys(v));
+}
+
+/**
+ * A scalar as Go's fmt prints it (%v), as kubectl prints a value it found and
+ * compares it in `wait --for=jsonpath`. kubectl reads a JSON integer as an
+ * int64 (its digits) and any other number, an integer past int64 included, as
+ * a float64, which %v writes as strconv's shortest 'g': with an exponent from
+ * 1e6 up and under 1e-4 (1234567.5 is 1.2345675e+06, 1e20 is 1e+20).
+ */
+export function goText(v: string | number | boolean | null): string {
+  if (v === null) return "<nil>";
+  if (typeof v !== "number" || !Number.isFinite(v) || (Number.isInteger(v) && Math.abs(v) < 2 ** 63)) return String(v);
+  const [mantissa, exp] = v.toExponential().split("e") as [string, string];
+  const e = Number(exp);
+  if (e >= -4 && e < 6) return String(v);
+  return `${mantissa}e${e < 0 ? "-" : "+"}${String(Math.abs(e)).padStart(2, "0")}`;
 }
 
 function sortKeys(v: unknown): unknown {

@@ -12,7 +12,7 @@
 // (with its column definitions, so a client may print headers from any
 // event); BOOKMARK and ERROR events pass through unchanged.
 
-import { JsonPathError, type JsonPathTemplate } from "../api/jsonpath.ts";
+import { goJson, goText, JsonPathError, type JsonPathTemplate } from "../api/jsonpath.ts";
 import { columnTemplate, type PrinterColumn } from "../api/printer-columns.ts";
 import type { ListForm } from "../api/resources.ts";
 import type { TypeInfo } from "../api/types.ts";
@@ -95,12 +95,15 @@ function cell(c: PrinterColumn, o: LooseObject, now: number): unknown {
     case "date":
       return age(v, now);
     case "integer":
+      // As kube's table convertor: a float in an integer column is cut to its integer part.
+      return typeof v === "number" ? Math.trunc(v) : null;
     case "number":
       return typeof v === "number" ? v : null;
     case "boolean":
       return typeof v === "boolean" ? v : null;
     default:
-      return typeof v === "object" ? JSON.stringify(v) : String(v);
+      // As kube prints a string column (client-go's PrintResults): maps and lists as json.Marshal writes them, scalars as Go's %v.
+      return typeof v === "object" ? goJson(v) : goText(v as string | number | boolean);
   }
 }
 

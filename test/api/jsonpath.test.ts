@@ -89,3 +89,9 @@ test("jsonpath: templates kubectl refuses, and what this one does not support, a
     );
   }
 });
+
+test("numbers print as kubectl 1.32 prints them (Go's %v): floats with an exponent from 1e6 up and under 1e-4, integers as digits", () => {
+  // What `kubectl label --local -f x.json a=b -o jsonpath=…` printed for each value.
+  const o = { n: [1234567.5, -1234567.5, 999999.5, 123456.5, 0.00001, 0.0001, 1000000, 1e20, 3, 0.5] };
+  assert.equal(parseJsonPath("{.n[*]}").print(o), "1.2345675e+06 -1.2345675e+06 999999.5 123456.5 1e-05 0.0001 1000000 1e+20 3 0.5");
+});

@@ -94,6 +94,29 @@ describe("Table responses", () => {
     assert.deepEqual(r.body.rows[0].cells.slice(0, 4), ["cart", 4, "seat", null]);
   });
 
+  it("cells as kube's table convertor makes them: a string column prints as client-go does (Go's %v, JSON with sorted keys), an integer column cuts a float", async () => {
+    const gauges = await createType(c, { group: "gauges.example.com", kind: "Gauge", plural: "gauges", schema: { spec: { type: "object" } } });
+    const rt = await c.get("/apis/setpoint.dev/v1/resourcetypes/gauges.gauges.example.com");
+    const columns = [
+      { name: "Reading", type: "string", jsonPath: ".spec.reading" },
+      { name: "Small", type: "string", jsonPath: ".spec.small" },
+      { name: "Limits", type: "string", jsonPath: ".spec.limits" },
+      { name: "Whole", type: "integer", jsonPath: ".spec.reading" },
+      { name: "Exact", type: "number", jsonPath: ".spec.reading" },
+    ];
+    const put = await c.put("/apis/setpoint.dev/v1/resourcetypes/gauges.gauges.example.com", {
+      ...rt.body,
+      spec: { ...rt.body.spec, additionalPrinterColumns: columns },
+    });
+    assert.equal(put.status, 200, put.text);
+    const spec = { reading: 1234567.5, small: 0.00001, limits: { z: 1, a: [2, 1] } };
+    assert.equal((await c.post(`${gauges}/namespaces/default/gauges`, { metadata: { name: "g" }, spec })).status, 201);
+    const r = await table(`${gauges}/namespaces/default/gauges`);
+    assert.equal(r.status, 200, r.text);
+    // kube-apiserver 1.32: fmt's %v of a float64, json.Marshal of a map, int64(float64) for an integer column.
+    assert.deepEqual(r.body.rows[0].cells.slice(0, 6), ["g", "1.2345675e+06", "1e-05", '{"a":[2,1],"z":1}', 1234567, 1234567.5]);
+  });
+
   it("includeObject=Object carries the whole object; None none; anything else is 400", async () => {
     const full = await table(`${gv}/namespaces/default/widgets?includeObject=Object`);
     assert.equal(full.body.rows[0].object.kind, "Widget");

@@ -19,7 +19,7 @@
 
 import { Command, InvalidArgumentError, Option } from "commander";
 import type { LooseObject } from "../../wire.ts";
-import { JsonPathError, parseJsonPath, type JsonPathTemplate } from "../../api/jsonpath.ts";
+import { goText, JsonPathError, parseJsonPath, type JsonPathTemplate } from "../../api/jsonpath.ts";
 import { addClientOptions, sessionFor, type CliContext } from "../context.ts";
 import { collectionPath, objectTypeName, typeName, type ResourceInfo } from "../discovery.ts";
 import { parseDuration } from "../flags.ts";
@@ -84,22 +84,6 @@ function splitOnSingleEquals(text: string): string[] {
 function relaxedPath(text: string): string | undefined {
   const m = /^\{\.?([^{}]+)\}$|^\.?([^{}]+)$/s.exec(text);
   return m === null ? undefined : `.${m[1] ?? m[2]}`;
-}
-
-/**
- * A scalar as Go's fmt prints it (%v), which kubectl compares with the value
- * given. kubectl reads a JSON integer as an int64 (its digits) and any other
- * number, an integer past int64 included, as a float64, which %v writes as
- * strconv's shortest 'g': with an exponent from 1e6 up and under 1e-4
- * (1234567.5 is 1.2345675e+06, 1e20 is 1e+20).
- */
-function goText(v: string | number | boolean | null): string {
-  if (v === null) return "<nil>";
-  if (typeof v !== "number" || !Number.isFinite(v) || (Number.isInteger(v) && Math.abs(v) < 2 ** 63)) return String(v);
-  const [mantissa, exp] = v.toExponential().split("e") as [string, string];
-  const e = Number(exp);
-  if (e >= -4 && e < 6) return String(v);
-  return `${mantissa}e${e < 0 ? "-" : "+"}${String(Math.abs(e)).padStart(2, "0")}`;
 }
 
 /** --for as the messages say it. */
