@@ -5,18 +5,19 @@
 
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, parse } from "node:path";
 import { createInterface } from "node:readline";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import * as grpc from "@grpc/grpc-js";
+import { SERVER_NODE_FLAGS } from "../../bench/lib/procs.ts";
 import { SERVER_FLAGS } from "../../src/cli/flags.ts";
 import { loadResourcesService } from "../../src/proto.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
-const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string };
+const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string; scripts: Record<string, string> };
 
 /** True if some folder from dir up to / holds a node_modules. */
 function nodeModulesAbove(dir: string): boolean {
@@ -107,6 +108,23 @@ describe("bundled setpoint-server", () => {
       const line = text.slice(0, at).split("\n").length;
       assert.equal(at, text.length, `dist/${file} line ${line} has ${JSON.stringify(text[at])}: keep comments that reach the bundle Latin-1`);
     }
+  });
+
+  it("runs node with the flags the bench starts the server with: the bundles' #! line, npm start and npm run setpoint", () => {
+    for (const file of ["server.mjs", "setpoint.mjs"]) {
+      const first = readFileSync(join(deploy, "dist", file), "utf8").split("\n", 1)[0];
+      assert.equal(first, `#!/usr/bin/env -S node ${SERVER_NODE_FLAGS.join(" ")}`, `dist/${file}'s first line`);
+    }
+    for (const script of ["start", "setpoint"]) {
+      const words = pkg.scripts[script]!.split(/\s+/);
+      assert.equal(words[0], "node");
+      for (const flag of SERVER_NODE_FLAGS) assert.ok(words.includes(flag), `npm run ${script} (${pkg.scripts[script]}) has ${flag}`);
+    }
+    // The #! line works as written (env -S splits it into node's arguments).
+    chmodSync(join(deploy, "dist/server.mjs"), 0o755);
+    const r = spawnSync(join(deploy, "dist/server.mjs"), ["--version"], { cwd: deploy, encoding: "utf8", timeout: 30_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(pkg.version.replaceAll(".", "\\.")));
   });
 
   it("exits 2 naming the flag for a bad value", () => {
