@@ -45,8 +45,10 @@ export const entries = [
   { in: "src/cli/setpoint.ts", out: "setpoint" },
 ];
 
+// V8's young generation at 2 x 8 MiB, as everywhere the server runs (bench/lib/procs.ts SERVER_NODE_FLAGS,
+// docs/request-path.md "Memory after 100,000 creates"); env -S splits the line into node's arguments.
 const BANNER = [
-  "#!/usr/bin/env node",
+  "#!/usr/bin/env -S node --max-semi-space-size=8",
   'import { createRequire as __setpointCreateRequire } from "node:module";',
   "const require = __setpointCreateRequire(import.meta.url);",
   "const __setpointBundleUrl = import.meta.url;",

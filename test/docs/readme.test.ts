@@ -213,19 +213,20 @@ describe("README.md", () => {
  * the clone's package.json with `npm start` and `npm run setpoint` running
  * the compiled CLI instead of loading src/cli/setpoint.ts through tsx, the
  * same program without tsx's ~1.5 s of CPU per command. Each script must be
- * exactly `node --import tsx src/cli/setpoint.ts` and its arguments, so that
- * only how the CLI is loaded changes. Otherwise undefined: the scratch
+ * `node`, node's own flags, then `--import tsx src/cli/setpoint.ts` and its
+ * arguments, so that only how the CLI is loaded changes (node's flags are kept). Otherwise undefined: the scratch
  * directory links the clone's package.json.
  */
 function compiledPackageJson(): string | undefined {
   const entry = nodeEntry("src/cli/setpoint.ts");
   if (!entry.at(-1)!.endsWith(".js")) return undefined;
-  const SOURCE = "node --import tsx src/cli/setpoint.ts";
+  const SOURCE = /^node((?: --[a-z-]+(?:=\S+)?)*) --import tsx src\/cli\/setpoint\.ts( .*)?$/;
   const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { scripts: Record<string, string> };
   for (const name of ["start", "setpoint"]) {
     const script = pkg.scripts[name] ?? "";
-    assert.ok(script === SOURCE || script.startsWith(`${SOURCE} `), `package.json script ${name}: ${JSON.stringify(script)}`);
-    pkg.scripts[name] = `node ${entry.map((arg) => JSON.stringify(arg)).join(" ")}${script.slice(SOURCE.length)}`;
+    const m = SOURCE.exec(script);
+    assert.ok(m !== null, `package.json script ${name}: ${JSON.stringify(script)}`);
+    pkg.scripts[name] = `node${m[1]} ${entry.map((arg) => JSON.stringify(arg)).join(" ")}${m[2] ?? ""}`;
   }
   return `${JSON.stringify(pkg, null, 2)}\n`;
 }
