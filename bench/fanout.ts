@@ -9,6 +9,7 @@
 //   node --import tsx bench/fanout.ts [--full] [--systems setpoint,etcd,floor]
 //        [--watchers 100,1000,3000] [--changes N] [--warmup N] [--watcher-procs 2]
 //        [--setpoint-workers 1,2]   (Setpoint also with 2 server processes: every N with --full, the middle N by default)
+//        [--setpoint-client sdk|node-http]   (the writer's client; default the SDK's HTTP/1.1 transport, as etcd's is etcd3)
 //        [--delivery-log FILE]   (appends one JSON line per change: when it was sent, first and last receipt,
 //                                 and the longest sync of a disk probe meanwhile: bench/lib/disk-probe.ts)
 //        [--target URL --token T --insecure]
@@ -37,7 +38,7 @@ import { appendFileSync } from "node:fs";
 import type { ChildProcess } from "node:child_process";
 import { WebSocket } from "ws";
 import type { Etcd3 } from "etcd3";
-import { HttpClient, currentRevision, ensureBenchType, etcdClient, pool } from "./lib/clients.ts";
+import { HttpClient, currentRevision, ensureBenchType, etcdClient, pool, setpointCreator } from "./lib/clients.ts";
 import type { PhaseReport, WorkerReport, WorkerStart } from "./lib/fanout-worker.ts";
 import { DiskProbe } from "./lib/disk-probe.ts";
 import { runStandalone } from "./lib/main.ts";
@@ -100,10 +101,12 @@ async function setpointTarget(o: BenchOptions, hooks: RunHooks): Promise<Target>
   const path = await ensureBenchType(client, "Fanout", "fanouts");
   const run = randomUUID().slice(0, 8);
   const from = await currentRevision(client, path);
+  // The writer's creates go through each system's own client (bench/lib/clients.ts): its CPU shares the two cores.
+  const creator = setpointCreator(o, server.url, client);
   const writer: Writer = {
     errors: 0,
     async write(seq) {
-      const res = await client.request("POST", path, {
+      const res = await creator.create(path, {
         apiVersion: "bench.setpoint.dev/v1",
         kind: "Fanout",
         metadata: { name: `f-${run}-${seq}`, labels: { "bench-run": run } },
@@ -115,6 +118,7 @@ async function setpointTarget(o: BenchOptions, hooks: RunHooks): Promise<Target>
       }
     },
     async close() {
+      creator.close();
       client.close();
     },
   };

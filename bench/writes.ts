@@ -8,7 +8,14 @@
 //
 //   node --import tsx bench/writes.ts [--full] [--systems setpoint,etcd]
 //        [--count 2000] [--list-objects 10000,100000] [--setpoint-workers 1,2]
-//        [--target URL --token T --insecure]
+//        [--setpoint-client sdk|node-http] [--target URL --token T --insecure]
+//
+// Clients: each system's own Node client. etcd's puts go through etcd3
+// (grpc-js); Setpoint's creates through the SDK's HTTP/1.1 transport
+// (bench/lib/clients.ts, SdkCreator). The creates are run once more through
+// node:http's client (rows marked client=node-http), which costs about twice
+// the CPU per create on the machine the server shares with it; with
+// `--setpoint-client node-http` every row uses node:http.
 //
 // Both servers keep their default durability: Setpoint fsyncs each commit
 // (group commit), etcd fsyncs its WAL.
@@ -16,7 +23,7 @@
 import { randomUUID } from "node:crypto";
 import { Etcd3 } from "etcd3";
 import { noop } from "cockatiel";
-import { HttpClient, ensureBenchType, timedCalls } from "./lib/clients.ts";
+import { HttpClient, ensureBenchType, setpointClientOption, setpointCreator, timedCalls, type SetpointClientName } from "./lib/clients.ts";
 import { runStandalone } from "./lib/main.ts";
 import { intList, intOption, type BenchOptions, type SystemName } from "./lib/options.ts";
 import { cpuSeconds, peakRssMb, remoteSetpoint, resetPeakRss, rssPartsMb, startEtcd, startSetpoint, type ServerHandle } from "./lib/procs.ts";
@@ -46,9 +53,10 @@ function body(name: string, i: number, run: string) {
   return { apiVersion: "bench.setpoint.dev/v1", kind: "Item", metadata: { name, labels: { "bench-run": run } }, spec: { i, pad: PAD } };
 }
 
-async function setpointSystem(o: BenchOptions, workers = 1): Promise<System> {
+async function setpointSystem(o: BenchOptions, workers: number, clientName: SetpointClientName): Promise<System> {
   const server = o.target ? remoteSetpoint(o.target, o) : await startSetpoint({ workers });
   const client = new HttpClient(server.url, { token: o.token, insecure: o.insecure, ca: o.ca, connections: 64, timeoutMs: 120_000 });
+  const creator = setpointCreator(o, server.url, client, clientName);
   const run = randomUUID().slice(0, 8);
   const items = await ensureBenchType(client, "Item", "items");
   const listPlural = `listitems${run}`;
@@ -57,14 +65,14 @@ async function setpointSystem(o: BenchOptions, workers = 1): Promise<System> {
     server,
     errors: 0,
     async write(i) {
-      const res = await client.request("POST", items, body(`w-${run}-${i}`, i, run));
+      const res = await creator.create(items, body(`w-${run}-${i}`, i, run));
       if (res.status !== 201) {
         sys.errors++;
         if (sys.errors <= 3) note(`setpoint create ${i}: ${res.status} ${res.text.slice(0, 200)}`);
       }
     },
     async listWrite(i) {
-      const res = await client.request("POST", lists, { ...body(`l-${i}`, i, run), kind: "ListItem" });
+      const res = await creator.create(lists, { ...body(`l-${i}`, i, run), kind: "ListItem" });
       if (res.status !== 201) {
         sys.errors++;
         if (sys.errors <= 3) note(`setpoint create ${i}: ${res.status} ${res.text.slice(0, 200)}`);
@@ -79,6 +87,7 @@ async function setpointSystem(o: BenchOptions, workers = 1): Promise<System> {
         await client.request("DELETE", `${items}?labelSelector=bench-run%3D${run}`).catch(() => undefined);
         await client.request("DELETE", `/apis/setpoint.dev/v1/resourcetypes/${listPlural}.bench.setpoint.dev`).catch(() => undefined);
       }
+      creator.close();
       client.close();
     },
   };
@@ -147,15 +156,19 @@ export async function writes(o: BenchOptions): Promise<Result[]> {
   const count = intOption(o, "count", o.full ? 10_000 : 2000);
   const listSizes = intList(o, "list-objects", o.full ? [10_000, 100_000] : [10_000]);
   const results: Result[] = [];
-  // Setpoint runs once more per extra worker count (creates only: a list is served by one worker).
-  const runs: Array<{ name: SystemName; workers: number }> = [];
+  const clientName = setpointClientOption(o);
+  // Setpoint runs once more per extra worker count, and once more through
+  // node:http's client (creates only: a list is served by one worker, and its
+  // client is not what the list rows measure).
+  const runs: Array<{ name: SystemName; workers: number; client?: SetpointClientName }> = [];
   for (const name of o.systems.filter((s) => s !== "floor")) {
     runs.push({ name, workers: 1 });
+    if (name === "setpoint" && clientName === "sdk") runs.push({ name, workers: 1, client: "node-http" });
     if (name === "setpoint" && !o.target) for (const workers of intList(o, "setpoint-workers", [1, 2]).filter((w) => w > 1)) runs.push({ name, workers });
   }
-  for (const { name, workers } of runs) {
-    const sys = name === "setpoint" ? await setpointSystem(o, workers) : await etcdSystem();
-    const workersParam: Record<string, number> = workers > 1 ? { workers } : {};
+  for (const { name, workers, client } of runs) {
+    const sys = name === "setpoint" ? await setpointSystem(o, workers, client ?? clientName) : await etcdSystem();
+    const workersParam: Record<string, number | string> = { ...(workers > 1 ? { workers } : {}), ...(client ? { client } : {}) };
     try {
       // Warm up both sides (connections, JIT) with writes that are not measured,
       // over all 64 connections and long enough for the create path to be
@@ -193,7 +206,7 @@ export async function writes(o: BenchOptions): Promise<Result[]> {
         );
       }
       let populated = 0;
-      for (const size of workers > 1 ? [] : listSizes) {
+      for (const size of workers > 1 || client ? [] : listSizes) {
         note(`writes ${name}: populating ${size} objects, then ${LIST_REPEATS} lists`);
         const t0 = Date.now();
         const from = populated;

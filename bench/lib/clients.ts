@@ -1,15 +1,26 @@
 // Clients the benches drive the systems with: a keep-alive HTTP client for
 // Setpoint's REST API (bearer token, --insecure TLS), WebSocket watch URLs,
-// and etcd clients from the `etcd3` package configured so that each one owns
-// its connection (grpc-js otherwise shares one subchannel per target in a
+// Setpoint's own client for the measured creates (SdkCreator), and etcd
+// clients from the `etcd3` package configured so that each one owns its
+// connection (grpc-js otherwise shares one subchannel per target in a
 // process) and never retries or trips a circuit breaker (errors show).
+//
+// Which client makes the measured creates matters on two cores: the client
+// shares them with the server. etcd's rows go through etcd's Node client
+// (etcd3 over grpc-js), Setpoint's through Setpoint's own: the SDK's HTTP/1.1
+// transport (src/agent/http-unary.ts), which the agents' writes take. node:http's
+// client costs about twice its CPU per create (bench/RESULTS.md has both).
+// `--setpoint-client node-http` sends them through node:http instead.
 
 import { Agent as HttpAgent, request as httpRequest } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { rootCertificates as tlsRootCertificates } from "node:tls";
 import { noop } from "cockatiel";
 import { Etcd3 } from "etcd3";
+import { HttpUnary } from "../../src/agent/http-unary.ts";
+import type { Target } from "../../src/endpoints.ts";
 import type { Histogram } from "./stats.ts";
+import type { BenchOptions } from "./options.ts";
 
 export interface Reply {
   status: number;
@@ -183,4 +194,64 @@ export function intAfter(buf: Buffer, pattern: Buffer, from = 0): number {
     digits++;
   }
   return digits ? n : -1;
+}
+
+/** The client Setpoint's measured creates go through (`--setpoint-client`). */
+export type SetpointClientName = "sdk" | "node-http";
+
+/** `--setpoint-client`: "sdk" (default) or "node-http" (parseBenchArgs refuses any other). */
+export function setpointClientOption(o: BenchOptions): SetpointClientName {
+  return o.values["setpoint-client"] === "node-http" ? "node-http" : "sdk";
+}
+
+/** Creates objects over the REST API with a chosen client; resolves with the answer's status (and text when not 201). */
+export interface Creator {
+  create(path: string, object: unknown): Promise<Reply>;
+  close(): void;
+}
+
+/**
+ * Creates through the SDK's HTTP/1.1 transport (`HttpUnary`): one kept-alive
+ * connection per request in flight, head and body in one write, a small
+ * response parser. A non-2xx answer resolves with its status, as HttpClient's.
+ */
+export class SdkCreator implements Creator {
+  readonly #unary: HttpUnary;
+  readonly #target: Target;
+  readonly #prefix: string;
+  readonly #timeoutMs: number;
+
+  constructor(base: string, o: HttpClientOptions = {}) {
+    const url = new URL(base);
+    this.#target = { url: url.origin, label: url.origin };
+    this.#prefix = url.pathname.replace(/\/$/, "");
+    this.#timeoutMs = o.timeoutMs ?? 30_000;
+    this.#unary = new HttpUnary({
+      token: o.token,
+      tls:
+        url.protocol === "https:"
+          ? { rejectUnauthorized: !o.insecure, ...(o.ca ? { ca: Buffer.from([...tlsRootCertificates, o.ca.toString()].join("\n")) } : {}) }
+          : undefined,
+    });
+  }
+
+  async create(path: string, object: unknown): Promise<Reply> {
+    try {
+      await this.#unary.call(this.#target, { method: "POST", path: this.#prefix + path, body: JSON.stringify(object), timeoutMs: this.#timeoutMs });
+      return { status: 201, text: "" };
+    } catch (err) {
+      const e = err as { code?: unknown; status?: unknown; message?: string };
+      return { status: typeof e.code === "number" ? e.code : 0, text: e.message ?? String(err) };
+    }
+  }
+
+  close(): void {
+    this.#unary.close();
+  }
+}
+
+/** The creator `o` asks for (`--setpoint-client`), over `client` when it is node:http. */
+export function setpointCreator(o: BenchOptions, base: string, client: HttpClient, name = setpointClientOption(o)): Creator {
+  if (name === "node-http") return { create: (path, object) => client.request("POST", path, object), close: () => undefined };
+  return new SdkCreator(base, { token: o.token, insecure: o.insecure, ca: o.ca, timeoutMs: 120_000 });
 }

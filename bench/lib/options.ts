@@ -26,6 +26,9 @@ export function benchHelp(): string {
   --table-out FILE    also write the markdown table to FILE
   --json-out FILE     also append every JSON result line to FILE
   --only a,b          npm run bench only: run just these benches (fanout, writes, reconcile, resume, soak, stalled, scale, compaction)
+  --setpoint-client sdk|node-http
+                      the client Setpoint's measured creates go through (writes, fanout): the SDK's
+                      HTTP/1.1 transport (default; etcd's go through its client, etcd3), or node:http
   --store lmdb|etcd   the store of the Setpoint servers the bench starts (default lmdb); with etcd,
                       a 3-member etcd on loopback that the servers share and that is also the "etcd"
                       system; --setpoint-workers N then means N replicas (one process each) on it
@@ -104,6 +107,7 @@ const WORKLOAD_OPTIONS = [
   "cpu-prof-dir",
   "delivery-log",
   "baseline-server",
+  "setpoint-client",
 ];
 
 /** Parses argv (without node and script); throws on an unknown option. */
@@ -161,6 +165,9 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
   const grpcTarget = typeof v["grpc-target"] === "string" ? v["grpc-target"] : target ? `${target.hostname}:9090` : undefined;
   const store = v.store === undefined ? "lmdb" : v.store;
   if (store !== "lmdb" && store !== "etcd") throw new RangeError(`bench: --store must be lmdb or etcd, got ${String(store)}`);
+  const client = v["setpoint-client"];
+  if (client !== undefined && client !== "sdk" && client !== "node-http")
+    throw new RangeError(`bench: --setpoint-client must be sdk or node-http, got ${String(client)}`);
   return {
     store,
     full: v.full === true,

@@ -147,11 +147,11 @@ export function table(results: Result[]): string {
     "| workload | params | metric | Setpoint | etcd | floor | Setpoint/etcd | Setpoint/floor | target | note |",
     "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |",
   ];
-  // A Setpoint variant (e.g. workers=2) is set against etcd and the floor of the same workload without it.
+  // A Setpoint variant (workers=2, client=node-http) is set against etcd and the floor of the same workload without it.
   for (const g of groups.values()) {
     const sp = g.setpoint;
-    if (!sp || g.etcd || g.floor || !("workers" in sp.params)) continue;
-    const { workers: _, ...base } = sp.params;
+    if (!sp || g.etcd || g.floor || !("workers" in sp.params || "client" in sp.params)) continue;
+    const { workers: _w, client: _c, ...base } = sp.params;
     const other = groups.get(`${sp.workload}\u0000${JSON.stringify(base)}`);
     if (other?.etcd) g.etcd = other.etcd;
     if (other?.floor) g.floor = other.floor;
