@@ -8,7 +8,7 @@
 //
 //   node --import tsx bench/reconcile.ts [--full] [--systems setpoint,etcd]
 //        [--sequential 300] [--concurrent 100] [--rounds 10] [--setpoint-workers 1,3]
-//        [--target URL --grpc-target HOST:PORT --token T] [--cpu-prof-dir DIR]
+//        [--setpoint-client sdk|node-http] [--target URL --grpc-target HOST:PORT --token T] [--cpu-prof-dir DIR]
 //
 // Defaults: 300 sequential (1,000 with --full), 100 concurrent × 10 rounds.
 // The Setpoint agent runs one replica (no leases) with 100 workers, matching
@@ -16,6 +16,9 @@
 // 1,3` runs Setpoint again as that many server processes (with --store etcd,
 // replicas on one etcd): the driver's writes spread over them, the agent and
 // the driver's watch each on one; those results carry `workers`.
+// The driver writes through each system's own client: etcd3 for etcd, the
+// SDK's HTTP/1.1 transport for Setpoint (`--setpoint-client node-http`:
+// node:http's), a whole object each time (PUT, as etcd's put).
 // `--cpu-prof-dir DIR` runs Setpoint's server and every agent under
 // --cpu-prof, their profiles written to DIR when they exit.
 
@@ -23,7 +26,7 @@ import { randomUUID } from "node:crypto";
 import type { ChildProcess } from "node:child_process";
 import type { Etcd3 } from "etcd3";
 import { WebSocket } from "ws";
-import { BENCH_GROUP, HttpClient, currentRevision, ensureBenchType, etcdClient } from "./lib/clients.ts";
+import { BENCH_GROUP, HttpClient, currentRevision, ensureBenchType, etcdClient, setpointCreator } from "./lib/clients.ts";
 import { runStandalone } from "./lib/main.ts";
 import { intList, intOption, type BenchOptions, type SystemName } from "./lib/options.ts";
 import {
@@ -92,6 +95,8 @@ async function setpointDriver(o: BenchOptions, workers: number): Promise<Driver>
   const server = o.target ? remoteSetpoint(o.target, { ...o, grpc: o.grpcTarget }) : await startSetpoint({ grpc: true, workers, nodeArgs: profArgs(o) });
   if (!server.grpc) throw new Error("reconcile: the Setpoint agent needs gRPC (--grpc-target for a remote target)");
   const client = new HttpClient(server.url, { token: o.token, insecure: o.insecure, ca: o.ca, connections: 100 });
+  // The driver's writes go through each system's own client (bench/lib/clients.ts).
+  const creator = setpointCreator(o, server.url, client);
   const path = await ensureBenchType(client, "Recon", "recons");
   const run = randomUUID().slice(0, 8);
   const from = await currentRevision(client, path);
@@ -111,20 +116,21 @@ async function setpointDriver(o: BenchOptions, workers: number): Promise<Driver>
     server,
     waiters,
     async write(name, seq, create) {
-      const res = create
-        ? await client.request("POST", path, {
-            apiVersion: `${BENCH_GROUP}/v1`,
-            kind: "Recon",
-            metadata: { name: `${run}-${name}`, labels: { "bench-run": run } },
-            spec: { seq, pad: PAD },
-          })
-        : await client.request("PATCH", `${path}/${run}-${name}`, { spec: { seq } }, "application/merge-patch+json");
+      // The whole object each time, as etcd's writer puts its whole value (an update without resourceVersion is unconditional).
+      const object = {
+        apiVersion: `${BENCH_GROUP}/v1`,
+        kind: "Recon",
+        metadata: { name: `${run}-${name}`, labels: { "bench-run": run } },
+        spec: { seq, pad: PAD },
+      };
+      const res = create ? await creator.create(path, object) : await creator.replace(`${path}/${run}-${name}`, object);
       if (res.status !== 201 && res.status !== 200) throw new Error(`reconcile: write ${name}: ${res.status} ${res.text.slice(0, 200)}`);
     },
     agentArgs: { system: "setpoint", url: server.url, grpc: server.grpc, token: o.token, group: BENCH_GROUP, plural: "recons", namespace: "default" },
     async close() {
       ws.terminate();
       if (o.target) await client.request("DELETE", `${path}?labelSelector=bench-run%3D${run}`).catch(() => undefined);
+      creator.close();
       client.close();
     },
   };

@@ -204,9 +204,12 @@ export function setpointClientOption(o: BenchOptions): SetpointClientName {
   return o.values["setpoint-client"] === "node-http" ? "node-http" : "sdk";
 }
 
-/** Creates objects over the REST API with a chosen client; resolves with the answer's status (and text when not 201). */
+/** Writes objects over the REST API with a chosen client; resolves with the answer's status (and text when not 2xx). */
 export interface Creator {
+  /** POST to a collection: 201. */
   create(path: string, object: unknown): Promise<Reply>;
+  /** PUT of a whole object (no resourceVersion: unconditional): 200. */
+  replace(path: string, object: unknown): Promise<Reply>;
   close(): void;
 }
 
@@ -235,10 +238,18 @@ export class SdkCreator implements Creator {
     });
   }
 
-  async create(path: string, object: unknown): Promise<Reply> {
+  create(path: string, object: unknown): Promise<Reply> {
+    return this.#send("POST", path, object, 201);
+  }
+
+  replace(path: string, object: unknown): Promise<Reply> {
+    return this.#send("PUT", path, object, 200);
+  }
+
+  async #send(method: "POST" | "PUT", path: string, object: unknown, ok: number): Promise<Reply> {
     try {
-      await this.#unary.call(this.#target, { method: "POST", path: this.#prefix + path, body: JSON.stringify(object), timeoutMs: this.#timeoutMs });
-      return { status: 201, text: "" };
+      await this.#unary.call(this.#target, { method, path: this.#prefix + path, body: JSON.stringify(object), timeoutMs: this.#timeoutMs });
+      return { status: ok, text: "" };
     } catch (err) {
       const e = err as { code?: unknown; status?: unknown; message?: string };
       return { status: typeof e.code === "number" ? e.code : 0, text: e.message ?? String(err) };
@@ -252,6 +263,11 @@ export class SdkCreator implements Creator {
 
 /** The creator `o` asks for (`--setpoint-client`), over `client` when it is node:http. */
 export function setpointCreator(o: BenchOptions, base: string, client: HttpClient, name = setpointClientOption(o)): Creator {
-  if (name === "node-http") return { create: (path, object) => client.request("POST", path, object), close: () => undefined };
+  if (name === "node-http")
+    return {
+      create: (path, object) => client.request("POST", path, object),
+      replace: (path, object) => client.request("PUT", path, object),
+      close: () => undefined,
+    };
   return new SdkCreator(base, { token: o.token, insecure: o.insecure, ca: o.ca, timeoutMs: 120_000 });
 }

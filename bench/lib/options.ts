@@ -27,7 +27,7 @@ export function benchHelp(): string {
   --json-out FILE     also append every JSON result line to FILE
   --only a,b          npm run bench only: run just these benches (fanout, writes, reconcile, resume, soak, stalled, scale, compaction)
   --setpoint-client sdk|node-http
-                      the client Setpoint's measured creates go through (writes, fanout): the SDK's
+                      the client Setpoint's measured writes go through (writes, fanout, reconcile): the SDK's
                       HTTP/1.1 transport (default; etcd's go through its client, etcd3), or node:http
   --store lmdb|etcd   the store of the Setpoint servers the bench starts (default lmdb); with etcd,
                       a 3-member etcd on loopback that the servers share and that is also the "etcd"
