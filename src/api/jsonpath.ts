@@ -1,43 +1,62 @@
-// JSONPath templates as client-go's util/jsonpath reads them, the one
-// evaluator for `get -o jsonpath=…`, `wait --for=jsonpath=…` and a CRD's
-// additionalPrinterColumns (kube-apiserver evaluates those with client-go's
-// too). The part people use: text outside braces is printed as is; inside
-// braces, a path (`.metadata.name`, `['app.kubernetes.io/name']`,
-// `.labels.app\.kubernetes\.io/name`, `[0]`, `[-1]`, `[*]`, `..name`, `$`,
-// `@`, filters `[?(@.type=="Ready")]`, `[?(@.n>=2)]`, `[?(@.x)]`), a string
+// JSONPath templates as client-go's util/jsonpath (kubectl 1.32) reads and
+// evaluates them, the one evaluator for `get -o jsonpath=…`,
+// `wait --for=jsonpath=…` and a CRD's additionalPrinterColumns (kube-apiserver
+// evaluates those with client-go's too).
+//
+// Text outside braces is printed as is; inside braces, a path, a string
 // literal (`{"\n"}`), or `{range PATH}…{end}`, which prints its body once for
-// each value PATH finds, with paths in the body relative to that value. As
-// kubectl: several values are joined by a space; strings, numbers and
-// booleans print bare, maps and lists as compact JSON with sorted keys; a key
-// that is not there prints nothing (kubectl's default
-// --allow-missing-template-keys). Unions and slices are not supported: they
-// are refused when the template is parsed.
+// each value PATH finds, with paths in the body relative to that value. A
+// path is made of `.name` (`\.` keeps a dot in a name:
+// `.labels.app\.kubernetes\.io/name`), `.*` (every value of a map or list),
+// `..` (every map and list below, the value itself first, depth first, as
+// client-go), `[i]`, slices `[start:end:step]` (`[-1:]`, `[::2]`), unions
+// `[0,2]`, `['a','b']`, `['key']` and filters `[?(@.type=="Ready")]`,
+// `[?(@.n>=2)]`, `[?(@.x)]`. `$` and `@` both mean the current value (the
+// object, or the item of a range), as in client-go.
+//
+// Quirks kept because kubectl has them: `['key']` is read as `.key`, so a
+// key with a dot in it (`['app.kubernetes.io/name']`) finds nothing; write
+// `['app\.kubernetes\.io/name']` or `.app\.kubernetes\.io/name`. `["key"]`
+// is refused. A filter comparing values of different types (a number with a
+// string, an integer with a float such as `1.0`) is an error, not a
+// non-match; so is `<` on booleans or any comparison with null, a map or a
+// list.
+//
+// Printing, as kubectl: several values are joined by a space; strings,
+// numbers and booleans print bare (numbers as Go's %v, goText), null as
+// `null`, maps and lists as compact JSON with sorted keys; a key that is not
+// there prints nothing (kubectl's default --allow-missing-template-keys).
+// An index past the end, `[0]` on a map, or a bad comparison throws
+// JsonPathError with client-go's message.
 
-/** A template that does not parse, in kubectl's words where it has them. */
+/** A template that does not parse or cannot be applied, in client-go's words. */
 export class JsonPathError extends Error {
   override name = "JsonPathError";
 }
 
+/** A slice bound as client-go's parser keeps it: given or not; `derived` for the end of a single index (`[3]` is `[3:4]`). */
+interface Bound {
+  known: boolean;
+  value: number;
+  derived?: boolean;
+}
 type Step =
   | { kind: "field"; name: string }
-  | { kind: "index"; index: number }
-  | { kind: "all" }
-  | { kind: "descend"; name: string | undefined }
+  | { kind: "wildcard" }
+  | { kind: "recursive" }
+  | { kind: "slice"; bounds: [Bound, Bound, Bound] }
+  | { kind: "union"; alternatives: Step[][] }
   | { kind: "filter"; left: Operand; op?: Operator; right?: Operand };
-/** A side of a filter: a path from the item (`@…`) or the root (`$…`), or a literal. */
-type Operand = { kind: "path"; path: Path } | { kind: "literal"; value: string | number | boolean };
+/** A side of a filter: a path from the item (`@…`), or a literal; a number literal is an integer unless written with a `.`. */
+type Operand = { kind: "path"; steps: Step[] } | { kind: "literal"; value: string | number | boolean; float?: boolean };
 const OPERATORS = ["==", "!=", "<=", ">=", "<", ">"] as const;
 type Operator = (typeof OPERATORS)[number];
-/** A path: from the root (`$`) or from the current value (`.…`, `@…`). */
-interface Path {
-  fromRoot: boolean;
-  steps: Step[];
-}
-type Node = { kind: "text"; text: string } | { kind: "path"; path: Path } | { kind: "range"; path: Path; body: Node[] };
+type Node = { kind: "text"; text: string } | { kind: "path"; steps: Step[] } | { kind: "range"; steps: Step[]; body: Node[] };
 
 /** A parsed template; `print(value)` renders it. */
 export interface JsonPathTemplate {
   readonly source: string;
+  /** The template's text for `value`; throws JsonPathError as kubectl fails ("array index out of bounds: …"). */
   print(value: unknown): string;
   /**
    * The values each part of the template finds in `value`, as client-go's
@@ -54,7 +73,7 @@ export interface JsonPathTemplate {
  */
 export function parseJsonPath(source: string): JsonPathTemplate {
   const stack: Node[][] = [[]];
-  const opened: Path[] = [];
+  const opened: Step[][] = [];
   let i = 0;
   while (i < source.length) {
     const open = source.indexOf("{", i);
@@ -69,27 +88,27 @@ export function parseJsonPath(source: string): JsonPathTemplate {
     i = close + 1;
     if (action === "end") {
       const body = stack.pop();
-      const path = opened.pop();
-      if (body === undefined || path === undefined || stack.length === 0) throw new JsonPathError(`not in range, nothing to end in ${JSON.stringify(source)}`);
-      stack.at(-1)!.push({ kind: "range", path, body });
+      const steps = opened.pop();
+      if (body === undefined || steps === undefined || stack.length === 0) throw new JsonPathError(`not in range, nothing to end in ${JSON.stringify(source)}`);
+      stack.at(-1)!.push({ kind: "range", steps, body });
     } else if (/^range\s/.test(action)) {
       opened.push(parsePath(action.slice("range".length).trim()));
       stack.push([]);
     } else if (action.startsWith('"')) {
       stack.at(-1)!.push({ kind: "text", text: stringLiteral(action) });
     } else {
-      stack.at(-1)!.push({ kind: "path", path: parsePath(action) });
+      stack.at(-1)!.push({ kind: "path", steps: parsePath(action) });
     }
   }
   if (stack.length !== 1) throw new JsonPathError(`unclosed range in ${JSON.stringify(source)}: a {range …} needs an {end}`);
   const nodes = stack[0]!;
   return {
     source,
-    print: (value) => render(nodes, value, value),
+    print: (value) => render(nodes, value),
     find: (value) =>
       nodes.map((node) => {
         if (node.kind === "text") return [node.text];
-        if (node.kind === "path") return evaluate(node.path, value, value);
+        if (node.kind === "path") return evaluate(node.steps, [value]);
         throw new JsonPathError(`range is not supported here: ${JSON.stringify(source)}`);
       }),
   };
@@ -120,46 +139,48 @@ function stringLiteral(text: string): string {
   throw new JsonPathError(`invalid string literal ${text}`);
 }
 
-const NAME = /^(?:\\.|[^.[\]\\\s])+/;
+/** A name after `.`: up to the next unescaped `.`, `[`, `]`, `,`, `$`, `@`, brace or space (client-go's terminators). */
+const NAME = /^(?:\\.|[^.[\]\\\s,$@{}])+/;
 
-/** Parses `.a.b[0]['c.d'][*]..e`, `$…` or `@…`. */
-function parsePath(text: string): Path {
+/** Parses `.a.b[0]['c'][*]..e` (a leading `$` or `@` is the current value, as in client-go). */
+function parsePath(text: string): Step[] {
   let rest = text;
-  let fromRoot = false;
-  if (rest.startsWith("$")) {
-    fromRoot = true;
-    rest = rest.slice(1);
-  } else if (rest.startsWith("@")) rest = rest.slice(1);
+  if (rest.startsWith("$") || rest.startsWith("@")) rest = rest.slice(1);
   else if (!rest.startsWith(".") && !rest.startsWith("[")) throw new JsonPathError(`unrecognized identifier ${text}: a path starts with '.', '[', '$' or '@'`);
   const steps: Step[] = [];
   while (rest.length > 0) {
     if (rest.startsWith("..")) {
+      if (steps.at(-1)?.kind === "recursive") throw new JsonPathError(`invalid multiple recursive descent in ${text}`);
+      steps.push({ kind: "recursive" });
       rest = rest.slice(2);
-      const m = NAME.exec(rest);
-      if (m !== null && m[0] !== "*") {
-        steps.push({ kind: "descend", name: unescapeName(m[0]) });
+      // As client-go: a name right after `..` only when it starts with a letter, digit or `_` (`..*` is refused below).
+      const m = /^[\p{L}\p{N}_]/u.test(rest) ? NAME.exec(rest) : null;
+      if (m !== null) {
+        steps.push({ kind: "field", name: unescapeName(m[0]) });
         rest = rest.slice(m[0].length);
-      } else {
-        if (m !== null) rest = rest.slice(1);
-        steps.push({ kind: "descend", name: undefined });
       }
     } else if (rest.startsWith(".")) {
+      // A name up to the next terminator, possibly empty (`{.}` and `.[0]` look up the key "", as client-go: nothing).
       rest = rest.slice(1);
-      if (rest === "" || rest.startsWith("[")) continue; // `.` alone, or `.[0]`
-      const m = NAME.exec(rest);
-      if (m === null) throw new JsonPathError(`invalid path ${text}`);
-      steps.push(m[0] === "*" ? { kind: "all" } : { kind: "field", name: unescapeName(m[0]) });
-      rest = rest.slice(m[0].length);
-    } else if (rest.startsWith("[")) {
+      const name = NAME.exec(rest)?.[0] ?? "";
+      steps.push(name === "*" ? { kind: "wildcard" } : { kind: "field", name: unescapeName(name) });
+      rest = rest.slice(name.length);
+    } else if (rest.startsWith("[?(")) {
       const close = bracketEnd(rest);
+      if (close === -1) throw new JsonPathError(`unterminated filter in ${text}`);
+      steps.push(filterStep(rest.slice(1, close), text));
+      rest = rest.slice(close + 1);
+    } else if (rest.startsWith("[")) {
+      // As client-go: the index ends at the first `]`, quotes or not.
+      const close = rest.indexOf("]");
       if (close === -1) throw new JsonPathError(`unterminated array in ${text}`);
-      steps.push(bracketStep(rest.slice(1, close).trim(), text));
+      steps.push(...bracketSteps(rest.slice(1, close)));
       rest = rest.slice(close + 1);
     } else {
       throw new JsonPathError(`invalid path ${text}`);
     }
   }
-  return { fromRoot, steps };
+  return steps;
 }
 
 /** The index of the `]` that closes the `[` at 0, skipping quoted text and nested brackets (a filter's paths); -1 if none. */
@@ -178,20 +199,37 @@ function bracketEnd(text: string): number {
   return -1;
 }
 
-function bracketStep(inside: string, text: string): Step {
-  if (inside === "*") return { kind: "all" };
-  if (/^-?\d+$/.test(inside)) return { kind: "index", index: Number(inside) };
-  const quoted = /^(['"])(.*)\1$/s.exec(inside);
-  if (quoted !== null && !quoted[2]!.includes(quoted[1]!)) return { kind: "field", name: quoted[2]! };
-  if (inside.startsWith("?")) return filterStep(inside, text);
-  if (inside.includes(":")) throw new JsonPathError(`slices ([${inside}]) are not supported in ${text}`);
-  if (inside.includes(",")) throw new JsonPathError(`unions ([${inside}]) are not supported in ${text}`);
-  throw new JsonPathError(`invalid array index [${inside}] in ${text}`);
+const SLICE = /^(-?\d*)(:-?\d*)?(:-?\d*)?$/;
+
+/** What `[inside]` means, as client-go's parseArray: a union (`0,2`), a key (`'a'`, read as the path `.a`), or a slice or index. */
+function bracketSteps(inside: string): Step[] {
+  const text = inside === "*" ? ":" : inside;
+  const parts = text.split(",");
+  if (parts.length > 1) return [{ kind: "union", alternatives: parts.map((p) => bracketSteps(p.trim())) }];
+  const key = /^'([^']*)'$/.exec(text);
+  if (key !== null) return parsePath(`.${key[1]!}`);
+  const m = SLICE.exec(text);
+  if (m === null) throw new JsonPathError(`invalid array index ${text}`);
+  const bounds: [Bound, Bound, Bound] = [
+    { known: false, value: 0 },
+    { known: false, value: 0 },
+    { known: false, value: 0 },
+  ];
+  for (let i = 0; i < 3; i++) {
+    const given = m[i + 1] ?? "";
+    const digits = i > 0 ? given.slice(1) : given;
+    if (given !== "" && digits !== "") {
+      const n = Number(digits);
+      if (digits === "-" || !Number.isSafeInteger(n)) throw new JsonPathError(`array index ${digits} is not a number`);
+      bounds[i] = { known: true, value: n };
+    } else if (given === "" && i === 1) bounds[1] = { known: true, value: bounds[0].value + 1, derived: true };
+  }
+  return [{ kind: "slice", bounds }];
 }
 
 /** `?(@.a == "x")`, `?(@.n < 3)`, `?(@.a)` (the item has `.a`). */
 function filterStep(inside: string, text: string): Step {
-  const m = /^\?\s*\((.*)\)$/s.exec(inside);
+  const m = /^\?\((.*)\)$/s.exec(inside);
   if (m === null) throw new JsonPathError(`invalid filter [${inside}] in ${text}: give [?(@.field == "value")]`);
   const expression = m[1]!.trim();
   // The first operator outside quotes splits the two sides.
@@ -207,8 +245,10 @@ function filterStep(inside: string, text: string): Step {
       quote = c;
       continue;
     }
-    const op = OPERATORS.find((o) => expression.startsWith(o, i));
-    if (op === undefined) continue;
+    const run = /^[!<>=~]+/.exec(expression.slice(i));
+    if (run === null) continue;
+    const op = OPERATORS.find((o) => o === run[0]);
+    if (op === undefined) throw new JsonPathError(`unrecognized filter operator ${run[0]} in ${text}`);
     const left = operand(expression.slice(0, i).trim(), text);
     const right = operand(expression.slice(i + op.length).trim(), text);
     return { kind: "filter", left, op, right };
@@ -219,106 +259,207 @@ function filterStep(inside: string, text: string): Step {
 }
 
 function operand(part: string, text: string): Operand {
-  if (part.startsWith("@") || part.startsWith("$")) return { kind: "path", path: parsePath(part) };
+  if (part.startsWith("@") || part.startsWith("$") || part.startsWith(".")) return { kind: "path", steps: parsePath(part) };
   const quoted = /^(['"])(.*)\1$/s.exec(part);
   if (quoted !== null) return { kind: "literal", value: quoted[2]! };
   if (part === "true" || part === "false") return { kind: "literal", value: part === "true" };
-  if (part !== "" && Number.isFinite(Number(part))) return { kind: "literal", value: Number(part) };
-  throw new JsonPathError(`invalid filter operand ${JSON.stringify(part)} in ${text}: a path (@.a, $.a), a quoted string, a number or a boolean`);
+  if (/^[+-]?\d+$/.test(part) && Number.isSafeInteger(Number(part))) return { kind: "literal", value: Number(part) };
+  if (/^[+-]?[\d.]+$/.test(part) && Number.isFinite(Number(part))) return { kind: "literal", value: Number(part), float: true };
+  throw new JsonPathError(`invalid filter operand ${JSON.stringify(part)} in ${text}: a path (@.a), a quoted string, a number or a boolean`);
 }
 
-/** `app\.kubernetes\.io/name` → `app.kubernetes.io/name`. */
-const unescapeName = (name: string): string => name.replace(/\\(.)/g, "$1");
+/** `app\.kubernetes\.io/name` → `app.kubernetes.io/name` (client-go drops every backslash). */
+const unescapeName = (name: string): string => name.replace(/\\/g, "");
 
-function render(nodes: readonly Node[], root: unknown, current: unknown): string {
+function render(nodes: readonly Node[], current: unknown): string {
   let out = "";
   for (const node of nodes) {
     if (node.kind === "text") out += node.text;
-    else if (node.kind === "path") out += evaluate(node.path, root, current).map(text).join(" ");
-    else for (const item of evaluate(node.path, root, current)) out += render(node.body, root, item);
+    else if (node.kind === "path") out += evaluate(node.steps, [current]).map(text).join(" ");
+    else for (const item of evaluate(node.steps, [current])) out += render(node.body, item);
   }
   return out;
 }
 
-/** Every value the path finds, in order. */
-function evaluate(path: Path, root: unknown, current: unknown): unknown[] {
-  let values = [path.fromRoot ? root : current];
-  for (const step of path.steps) {
-    const next: unknown[] = [];
-    for (const v of values) apply(step, v, next, root);
-    values = next;
-  }
-  return values;
+/** Every value the steps find from `values`, in order. */
+function evaluate(steps: readonly Step[], values: unknown[]): unknown[] {
+  let current = values;
+  for (const step of steps) current = apply(step, current);
+  return current;
 }
 
 const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
 
-function apply(step: Step, v: unknown, out: unknown[], root: unknown): void {
+/** The values inside `v` as client-go's wildcard and `..` see them: a map's (keys sorted: Go's order is random), a list's, a string's bytes. */
+function children(v: unknown): unknown[] {
+  if (Array.isArray(v)) return v;
+  if (isMap(v))
+    return Object.keys(v)
+      .sort()
+      .map((k) => v[k]);
+  if (typeof v === "string") return [...Buffer.from(v)];
+  return [];
+}
+
+function apply(step: Step, values: unknown[]): unknown[] {
+  const out: unknown[] = [];
   switch (step.kind) {
     case "field":
-      if (isMap(v) && Object.hasOwn(v, step.name)) out.push(v[step.name]);
-      return;
-    case "index":
-      if (Array.isArray(v)) {
-        const i = step.index < 0 ? step.index + v.length : step.index;
-        if (i < 0 || i >= v.length) throw new JsonPathError(`array index out of bounds: index ${i}, length ${v.length}`);
-        out.push(v[i]);
-      }
-      return;
-    case "all":
-      if (Array.isArray(v)) out.push(...v);
-      else if (isMap(v)) for (const k of Object.keys(v).sort()) out.push(v[k]);
-      return;
+      for (const v of values) if (isMap(v) && Object.hasOwn(v, step.name)) out.push(v[step.name]);
+      return out;
+    case "wildcard":
+      for (const v of values) out.push(...children(v));
+      return out;
+    case "recursive": {
+      // Each map, list or string that has something in it, then what is below it, depth first (client-go's evalRecursive).
+      const visit = (v: unknown) => {
+        const inside = children(v);
+        if (inside.length === 0) return;
+        out.push(v);
+        for (const c of inside) visit(c);
+      };
+      for (const v of values) visit(v);
+      return out;
+    }
+    case "union":
+      for (const alternative of step.alternatives) out.push(...evaluate(alternative, values));
+      return out;
+    case "slice":
+      for (const v of values) out.push(...slice(step.bounds, v));
+      return out;
     case "filter":
-      if (Array.isArray(v)) for (const item of v) if (passes(step, root, item)) out.push(item);
-      return;
-    case "descend": {
-      // Breadth-first from v itself, as client-go's recursive descent.
-      let level: unknown[] = [v];
-      while (level.length > 0) {
-        const deeper: unknown[] = [];
-        for (const node of level) {
-          if (Array.isArray(node)) deeper.push(...node);
-          else if (isMap(node)) {
-            for (const k of Object.keys(node).sort()) {
-              if (step.name === undefined || k === step.name) out.push(node[k]);
-              deeper.push(node[k]);
-            }
-          }
-        }
-        level = deeper;
+      for (const v of values) {
+        if (!Array.isArray(v)) throw new JsonPathError(`${goValue(v)} is not array or slice and cannot be filtered`);
+        for (const item of v) if (passes(step, item)) out.push(item);
       }
-      return;
-    }
+      return out;
   }
 }
 
-/** Whether an array item passes a filter: `.a` there (and not null), or its value compares true. */
-function passes(step: Extract<Step, { kind: "filter" }>, root: unknown, item: unknown): boolean {
-  const side = (o: Operand): unknown[] => (o.kind === "literal" ? [o.value] : evaluate(o.path, root, item));
-  const left = side(step.left);
-  if (step.op === undefined || step.right === undefined) return left.length > 0 && left[0] !== null;
-  const right = side(step.right);
-  if (left.length === 0 || right.length === 0) return false;
-  const [a, b] = [left[0], right[0]];
-  switch (step.op) {
+/** client-go's evalArray: `[i]`, `[start:end:step]`, with its bounds checks and messages. */
+function slice(bounds: readonly [Bound, Bound, Bound], v: unknown): unknown[] {
+  if (v === null || v === undefined) return [];
+  if (!Array.isArray(v)) throw new JsonPathError(`${goType(v)} is not array or slice`);
+  const length = v.length;
+  let start = bounds[0].known ? bounds[0].value : 0;
+  if (start < 0) start += length;
+  let end = bounds[1].known ? bounds[1].value : length;
+  if (end < 0 || (end === 0 && bounds[1].derived === true)) end += length;
+  if (end === start) return [];
+  if (start >= length || start < 0) throw new JsonPathError(`array index out of bounds: index ${start}, length ${length}`);
+  if (end > length || end < 0) throw new JsonPathError(`array index out of bounds: index ${end - 1}, length ${length}`);
+  if (start > end) throw new JsonPathError(`starting index ${start} is greater than ending index ${end}`);
+  let step = 1;
+  if (bounds[2].known) {
+    if (bounds[2].value <= 0) throw new JsonPathError("step must be > 0");
+    step = bounds[2].value;
+  }
+  const out: unknown[] = [];
+  for (let i = start; i < end; i += step) out.push(v[i]);
+  return out;
+}
+
+/** Whether an array item passes a filter: the path finds something there (null too), or the comparison holds (client-go's evalFilter). */
+function passes(step: Extract<Step, { kind: "filter" }>, item: unknown): boolean {
+  if (step.op === undefined || step.right === undefined) {
+    // client-go keeps an item whose path fails too (`[?(@.name[5])]` on a string name): its evalList then hands back what it was given.
+    try {
+      return side(step.left, item).length > 0;
+    } catch (error) {
+      if (error instanceof JsonPathError) return true;
+      throw error;
+    }
+  }
+  const lefts = side(step.left, item);
+  if (lefts.length === 0) return false;
+  if (lefts.length > 1) throw new JsonPathError("can only compare one element at a time");
+  const rights = side(step.right, item);
+  if (rights.length === 0) return false;
+  if (rights.length > 1) throw new JsonPathError("can only compare one element at a time");
+  return compare(step.op, lefts[0]!, rights[0]!);
+}
+
+/** What a filter's side finds for one item: typed values, a number an integer or a float as Go would have it. */
+function side(o: Operand, item: unknown): Typed[] {
+  if (o.kind === "literal")
+    return [{ value: o.value, kind: typeof o.value === "number" ? (o.float === true ? "float" : "int") : typeof o.value === "string" ? "string" : "bool" }];
+  return evaluate(o.steps, [item]).map((value) => ({ value, kind: kindOf(value) }));
+}
+
+type Kind = "bool" | "int" | "float" | "string" | "invalid";
+interface Typed {
+  value: unknown;
+  kind: Kind;
+}
+
+/** The kind Go's text/template compares a decoded JSON value as: an integer that fits int64 is an int64, any other number a float64. */
+function kindOf(v: unknown): Kind {
+  if (typeof v === "string") return "string";
+  if (typeof v === "boolean") return "bool";
+  if (typeof v === "number") return Number.isInteger(v) && Math.abs(v) < 2 ** 63 ? "int" : "float";
+  return "invalid";
+}
+
+/** client-go's forked text/template eq, ne, lt, le, gt, ge, with their errors. */
+function compare(op: Operator, a: Typed, b: Typed): boolean {
+  const less = (): boolean => {
+    check(a, b);
+    if (a.kind === "bool") throw new JsonPathError("invalid type for comparison");
+    if (a.kind === "string") return Buffer.compare(Buffer.from(a.value as string), Buffer.from(b.value as string)) < 0;
+    return (a.value as number) < (b.value as number);
+  };
+  const equal = (): boolean => {
+    check(a, b);
+    return a.value === b.value;
+  };
+  switch (op) {
     case "==":
-      return a === b;
+      return equal();
     case "!=":
-      return a !== b;
-    default: {
-      if (!((typeof a === "number" && typeof b === "number") || (typeof a === "string" && typeof b === "string"))) return false;
-      return step.op === "<" ? a < b : step.op === ">" ? a > b : step.op === "<=" ? a <= b : a >= b;
-    }
+      return !equal();
+    case "<":
+      return less();
+    case ">=":
+      return !less();
+    case "<=":
+      return less() || equal();
+    case ">":
+      return !(less() || equal());
   }
 }
 
-/** One value as kubectl prints it: scalars bare (numbers as Go prints them, goText), maps and lists as compact JSON with sorted keys (Go's json.Marshal). */
+function check(a: Typed, b: Typed): void {
+  if (a.kind === "invalid" || b.kind === "invalid") throw new JsonPathError("invalid type for comparison");
+  if (a.kind !== b.kind) throw new JsonPathError("incompatible types for comparison");
+}
+
+/** One value as kubectl prints it: scalars bare (numbers as Go prints them, goText), null as `null`, maps and lists as compact JSON with sorted keys (Go's json.Marshal). */
 function text(v: unknown): string {
   if (typeof v === "string") return v;
-  if (v === null || v === undefined) return "";
+  if (v === null || v === undefined) return "null";
   if (typeof v !== "object") return goText(v as number | boolean);
   return JSON.stringify(sortKeys(v));
+}
+
+/** The Go type of a decoded JSON value, as client-go names it in errors. */
+function goType(v: unknown): string {
+  if (Array.isArray(v)) return "[]interface {}";
+  if (isMap(v)) return "map[string]interface {}";
+  if (typeof v === "string") return "string";
+  if (typeof v === "boolean") return "bool";
+  if (typeof v === "number") return kindOf(v) === "int" ? "int64" : "float64";
+  return "<nil>";
+}
+
+/** A decoded JSON value as Go's %v prints it: `map[a:1 b:[x y]]`, `<nil>`. */
+function goValue(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(goValue).join(" ")}]`;
+  if (isMap(v))
+    return `map[${Object.keys(v)
+      .sort()
+      .map((k) => `${k}:${goValue(v[k])}`)
+      .join(" ")}]`;
+  return goText(v as string | number | boolean | null);
 }
 
 /** A map or list as Go's json.Marshal writes it (kubectl, kube's table convertor): compact, keys sorted. */

@@ -27,7 +27,7 @@ export interface PrinterColumn {
  * table convertor builds it (`{` + path + `}`, client-go's JSONPath:
  * src/api/jsonpath.ts); undefined when the path is not one kube accepts: it
  * starts with `.` and is one path (`.status.phase`, `.spec.tasks[0].name`,
- * `.metadata.labels['app.kubernetes.io/name']`, `.status.conditions[?(@.type=="Ready")].status`).
+ * `.metadata.labels['app\.kubernetes\.io/name']`, `.status.conditions[?(@.type=="Ready")].status`).
  */
 export function columnTemplate(path: string): JsonPathTemplate | undefined {
   if (!path.startsWith(".")) return undefined;

@@ -3,6 +3,7 @@
 // and YAML output, and server errors with their field causes.
 
 import { stringify as toYaml } from "yaml";
+import type { JsonPathTemplate } from "../api/jsonpath.ts";
 import type { LooseObject } from "../wire.ts";
 import { CliError, ExitError, ServerError } from "./errors.ts";
 import { typeName, type ResourceInfo } from "./discovery.ts";
@@ -74,6 +75,17 @@ export const toYamlText = (value: unknown): string => toYaml(value, { lineWidth:
  * (and, for a 401, one saying where a token goes), anything else as `error: message`; nothing for ExitError. `context` (e.g.
  * `error when applying x`) goes before the message.
  */
+/**
+ * A JSONPath template that failed on an object, in kubectl's words
+ * (cli-runtime's JSONPathPrinter), less the Go dump of the object it appends.
+ */
+export function jsonPathFailure(template: JsonPathTemplate, error: Error): string {
+  return (
+    `error executing jsonpath ${JSON.stringify(template.source)}: Error executing template: ${error.message}. ` +
+    `Printing more information for debugging the template:\n\ttemplate was:\n\t\t${template.source}`
+  );
+}
+
 export function formatError(error: unknown, context?: string): string {
   if (error instanceof ExitError) return "";
   const prefix = context === undefined ? "" : `${context}: `;

@@ -14,7 +14,7 @@ import { collectionPath, objectTypeName, typeName, type ResourceInfo } from "./d
 import { ExitError } from "./errors.ts";
 import { followCollection, type WatchEvent } from "./follow.ts";
 import { JsonPathError, type JsonPathTemplate } from "../api/jsonpath.ts";
-import { columnsFor, toJson } from "./printers.ts";
+import { columnsFor, jsonPathFailure, toJson } from "./printers.ts";
 import { LineTable, type Column } from "./table.ts";
 
 export interface FollowPrintOptions {
@@ -54,7 +54,7 @@ export async function followPrinted(ctx: CliContext, client: ApiClient, t: Resou
         ctx.out(text.endsWith("\n") ? text.slice(0, -1) : text);
       } catch (error) {
         if (!(error instanceof JsonPathError)) throw error;
-        ctx.err(`error executing jsonpath ${JSON.stringify(output.source)}: ${error.message}`);
+        ctx.err(jsonPathFailure(output, error));
       }
     } else if (output === "name") ctx.out(`${objectTypeName(t)}/${e.object.metadata.name ?? ""}`);
     else if (output === "json") {

@@ -23,9 +23,9 @@ test("jsonpath: field paths print scalars bare; text outside braces as is", () =
   assert.equal(print("{.items[-1].metadata.name}"), "beta");
   assert.equal(print("{.items[0].status.attempts} {.items[0].status.done}"), "2 false");
   assert.equal(print("{$.kind}{@.kind}"), "PipelineRunListPipelineRunList");
-  assert.equal(print("{.items[0].metadata.labels['app.kubernetes.io/name']}"), "ci");
+  assert.equal(print("{.items[0].metadata.labels['app\\.kubernetes\\.io/name']}"), "ci");
   assert.equal(print("{.items[0].metadata.labels.app\\.kubernetes\\.io/name}"), "ci");
-  assert.equal(print('{.items[0].metadata.labels["app"]}'), "web");
+  assert.equal(print("{.items[0].metadata.labels['app']}"), "web");
 });
 
 test("jsonpath: [*] and .. give every value, joined by a space; maps and lists print as JSON with sorted keys", () => {
@@ -40,7 +40,8 @@ test("jsonpath: [*] and .. give every value, joined by a space; maps and lists p
 test("jsonpath: range … end repeats its body for each value, with paths relative to it; string literals", () => {
   assert.equal(print('{range .items[*]}{.metadata.name}{"\\t"}{.status.phase}{"\\n"}{end}'), "alpha\tRunning\nbeta\t\n");
   assert.equal(print("{range .items[*]}[{.metadata.name}:{range .spec.tasks[*]}{.name},{end}]{end}"), "[alpha:][beta:a,b,]");
-  assert.equal(print("{range .items[*]}{$.kind}/{@.metadata.name} {end}"), "PipelineRunList/alpha PipelineRunList/beta ");
+  // `$` is the current value, as `@`, in client-go: in a range, the item.
+  assert.equal(print("{range .items[*]}{$.metadata.name}/{@.metadata.name} {end}"), "alpha/alpha beta/beta ");
   assert.equal(print('{"{}"}'), "{}");
 });
 
@@ -78,7 +79,10 @@ test("jsonpath: templates kubectl refuses, and what this one does not support, a
     ["{metadata.name}", /unrecognized identifier/],
     ["{.items[?(@.metadata.name)x]}", /invalid filter/],
     ["{.items[?(@.a == b)]}", /invalid filter operand "b"/],
-    ["{.items[0:1]}", /slices .* are not supported/],
+    ['{.items["a"]}', /^invalid array index "a"$/],
+    ["{.items[ 0 ]}", /^invalid array index {2}0 $/],
+    ["{..*}", /invalid path/],
+    ['{.items[?(@.a=~"x")]}', /unrecognized filter operator =~/],
     ["{.items[x]}", /invalid array index/],
     ['{"\\q"}', /invalid string literal/],
   ] as const) {
@@ -94,4 +98,104 @@ test("numbers print as kubectl 1.32 prints them (Go's %v): floats with an expone
   // What `kubectl label --local -f x.json a=b -o jsonpath=…` printed for each value.
   const o = { n: [1234567.5, -1234567.5, 999999.5, 123456.5, 0.00001, 0.0001, 1000000, 1e20, 3, 0.5] };
   assert.equal(parseJsonPath("{.n[*]}").print(o), "1.2345675e+06 -1.2345675e+06 999999.5 123456.5 1e-05 0.0001 1000000 1e+20 3 0.5");
+});
+
+// Each expected string below is what kubectl 1.32.4 printed for the same
+// object and template (`kubectl label --local -f obj.json zz- -o
+// jsonpath=TEMPLATE`, checked by hand), and each error its "Error executing
+// template: …" message (client-go's words).
+const object = {
+  apiVersion: "v1",
+  kind: "ConfigMap",
+  metadata: { name: "x", labels: { app: "web", "app.kubernetes.io/name": "ci", "team/owner": "ops" } },
+  spec: {
+    items: [
+      { name: "a", x: 1, f: 1.5, n: null },
+      { name: "b", x: 2, s: "1" },
+      { name: "c", x: 3, f: 2.5 },
+      { name: "d", x: "1" },
+    ],
+    nul: null,
+  },
+};
+
+/** Runs each [template, what kubectl printed or {error}] against `object`. */
+function checkAgainstKubectl(cases: readonly (readonly [string, string | { error: string }])[]): void {
+  for (const [template, expected] of cases) {
+    const run = () => parseJsonPath(template).print(object);
+    if (typeof expected === "string") assert.equal(run(), expected, template);
+    else assert.throws(run, (err: unknown) => err instanceof JsonPathError && err.message === expected.error, template);
+  }
+}
+
+test("jsonpath as kubectl: ['key'] is read as .key, so a dot in it splits the key; an escaped dot or a slash does not", () => {
+  checkAgainstKubectl([
+    ["{.metadata.labels['app.kubernetes.io/name']}", ""],
+    ["{.metadata.labels['app\\.kubernetes\\.io/name']}", "ci"],
+    ["{.metadata.labels.app\\.kubernetes\\.io/name}", "ci"],
+    ["{.metadata.labels['team/owner']}", "ops"],
+    ["{.metadata['labels']['app']}", "web"],
+  ]);
+  assert.throws(() => parseJsonPath('{.metadata.labels["app"]}'), /^JsonPathError: invalid array index "app"$/);
+});
+
+test("jsonpath as kubectl: slices [start:end:step] and unions [a,b], with client-go's bounds errors", () => {
+  checkAgainstKubectl([
+    ["{.spec.items[0:2].name}", "a b"],
+    ["{.spec.items[-1:].name}", "d"],
+    ["{.spec.items[::2].name}", "a c"],
+    ["{.spec.items[1::2].name}", "b d"],
+    ["{.spec.items[:-1].name}", "a b c"],
+    ["{.spec.items[1:1].name}", ""],
+    ["{.spec.items[0,2].name}", "a c"],
+    ["{.spec.items[0, -1].name}", "a d"],
+    ["{.metadata.labels['app','team/owner']}", "web ops"],
+    ["{.spec.items[*,0].name}", "a b c d a"],
+    ["{.spec.items[0:10].name}", { error: "array index out of bounds: index 9, length 4" }],
+    ["{.spec.items[3:1].name}", { error: "starting index 3 is greater than ending index 1" }],
+    ["{.spec.items[::0].name}", { error: "step must be > 0" }],
+    ["{.spec.items[-5].name}", { error: "array index out of bounds: index -1, length 4" }],
+    ["{.metadata[0]}", { error: "map[string]interface {} is not array or slice" }],
+    ["{.metadata.labels[*]}", { error: "map[string]interface {} is not array or slice" }],
+    ["{.spec.items[0].x[0]}", { error: "int64 is not array or slice" }],
+    ["{.spec.nul[0]}", ""],
+  ]);
+});
+
+test("jsonpath as kubectl: null prints as null, alone, in a list or in a map", () => {
+  checkAgainstKubectl([
+    ["{.spec.nul}", "null"],
+    ["{.spec.items[*].n}", "null"],
+    ["{.spec.items[0]}", '{"f":1.5,"n":null,"name":"a","x":1}'],
+    ["{.spec.items[*].f}", "1.5 2.5"],
+  ]);
+});
+
+test("jsonpath as kubectl: a filter comparing different types is an error, not a non-match; an integer is not a float", () => {
+  checkAgainstKubectl([
+    ['{.spec.items[?(@.x=="1")].name}', { error: "incompatible types for comparison" }],
+    ["{.spec.items[?(@.x==1)].name}", { error: "incompatible types for comparison" }],
+    ["{.spec.items[?(@.x!=2)].name}", { error: "incompatible types for comparison" }],
+    ["{.spec.items[?(@.x<true)].name}", { error: "incompatible types for comparison" }],
+    ["{.spec.items[?(@.f>1)].name}", { error: "incompatible types for comparison" }],
+    ["{.spec.items[?(@.n==1)].name}", { error: "invalid type for comparison" }],
+    ['{.spec.items[?(@.s=="1")].name}', "b"],
+    ["{.spec.items[?(@.f>1.0)].name}", "a c"],
+    ["{.spec.items[?(@.n)].name}", "a"],
+    ["{.spec.items[?(@.x)].name}", "a b c d"],
+    ['{.spec.items[?(@.name>"b")].name}', "c d"],
+    ['{.spec.items[?(@.name<="b")].name}', "a b"],
+    ["{.spec.items[?(@.name[5])].name}", "a b c d"],
+    ["{.metadata.name[?(@.x)]}", { error: "x is not array or slice and cannot be filtered" }],
+    ["{.spec.nul[?(@.x)]}", { error: "<nil> is not array or slice and cannot be filtered" }],
+    ["{.metadata[?(@.x)]}", { error: "map[labels:map[app:web app.kubernetes.io/name:ci team/owner:ops] name:x] is not array or slice and cannot be filtered" }],
+  ]);
+});
+
+test('jsonpath as kubectl: $ is the current value; {.} looks up the key ""; .. goes depth first', () => {
+  checkAgainstKubectl([
+    ["{range .spec.items[*]}{$.name}{end}", "abcd"],
+    ["{.}", ""],
+    ["{..f}", "1.5 2.5"],
+  ]);
 });

@@ -250,9 +250,12 @@ describe("setpoint get", () => {
     assert.equal(range.stdout, "alpha=web\nbeta=api\n");
     assert.equal(missing.stdout, "\n");
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /error parsing jsonpath: unclosed action/);
+    assert.match(bad.stderr, /error parsing jsonpath \{\.items\[\*\], unclosed action/);
     assert.equal(outOfBounds.code, 1);
-    assert.match(outOfBounds.stderr, /error executing jsonpath "\{\.items\[7\]\}": array index out of bounds: index 7, length 2/);
+    assert.match(
+      outOfBounds.stderr,
+      /error executing jsonpath "\{\.items\[7\]\}": Error executing template: array index out of bounds: index 7, length 2\. Printing more information/,
+    );
   });
 
   it("filters with -l, adds NAMESPACE with -A, and shows more with -o wide", async () => {

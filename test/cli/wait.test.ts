@@ -328,7 +328,7 @@ describe("--for=jsonpath, read as kubectl 1.32 reads it", () => {
       "jsonpath={.status.count}=1000000",
       "jsonpath={.status.huge}=1e+20",
       "jsonpath={.status.none}=<nil>",
-      "jsonpath={.metadata.labels['app.kubernetes.io/name']}=ci",
+      "jsonpath={.metadata.labels['app\\.kubernetes\\.io/name']}=ci",
       "jsonpath={.metadata.labels.app\\.kubernetes\\.io/name}=ci",
       'jsonpath={.status.conditions[?(@.type=="Ready")].status}=True',
       "jsonpath={.status.conditions[-1].type}=Succeeded",
@@ -336,6 +336,8 @@ describe("--for=jsonpath, read as kubectl 1.32 reads it", () => {
       assert.equal(state(text), "met", text);
     }
     assert.equal(state("jsonpath={.status.phase}=Running"), "waiting");
+    // As client-go, ['a.b'] is read as .a.b: the dotted key is not found (kubectl waits too).
+    assert.equal(state("jsonpath={.metadata.labels['app.kubernetes.io/name']}=ci"), "waiting");
     assert.equal(state("jsonpath={.status.large}=1234567.5"), "waiting");
     assert.equal(state('jsonpath={.status.conditions[?(@.type=="Other")].status}=True'), "waiting");
     // kubectl splits --for at every single '=': a filter's != cannot be written there.

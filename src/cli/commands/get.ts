@@ -13,7 +13,7 @@ import { addClientOptions, sessionFor, type CliContext } from "../context.ts";
 import { collectionPath, objectPath, objectTypeName, type ResourceInfo } from "../discovery.ts";
 import { CliError, ExitError, UsageError } from "../errors.ts";
 import { JsonPathError, parseJsonPath, type JsonPathTemplate } from "../../api/jsonpath.ts";
-import { columnsFor, formatError, objectTable, toJson, toYamlText } from "../printers.ts";
+import { columnsFor, formatError, jsonPathFailure, objectTable, toJson, toYamlText } from "../printers.ts";
 import { followPrinted } from "../watch-output.ts";
 
 export const OUTPUT_FORMATS = ["json", "yaml", "wide", "name"] as const;
@@ -26,7 +26,8 @@ function parseOutput(value: string): OutputFormat | JsonPathTemplate {
     try {
       return parseJsonPath(value.slice("jsonpath=".length));
     } catch (error) {
-      throw new InvalidArgumentError(`error parsing jsonpath: ${(error as Error).message}`);
+      // kubectl's words: "error parsing jsonpath TEMPLATE, WHAT".
+      throw new InvalidArgumentError(`error parsing jsonpath ${value.slice("jsonpath=".length)}, ${(error as Error).message}`);
     }
   }
   throw new InvalidArgumentError(`Allowed choices are ${OUTPUT_FORMATS.join(", ")}, jsonpath=TEMPLATE.`);
@@ -39,7 +40,7 @@ function printTemplate(ctx: CliContext, template: JsonPathTemplate, value: unkno
     text = template.print(value);
   } catch (error) {
     if (!(error instanceof JsonPathError)) throw error;
-    throw new CliError(`error executing jsonpath ${JSON.stringify(template.source)}: ${error.message}`);
+    throw new CliError(jsonPathFailure(template, error));
   }
   ctx.out(text.endsWith("\n") ? text.slice(0, -1) : text);
 }
