@@ -2,8 +2,13 @@
 // shared by the CLI's tables, the server's Table responses and the pipeline
 // runner's recorded durations.
 
-/** kubectl's short age (HumanDuration): `45s`, `5m30s`, `3h`, `2d4h`, `400d`, `3y20d`. */
+/**
+ * kubectl's short age (apimachinery's HumanDuration): `45s`, `5m30s`, `3h`,
+ * `2d4h`, `400d`, `3y20d`; `0s` for less than 2s ahead (clock skew), and
+ * `<invalid>` from 2s ahead on, as kube prints a time in the future.
+ */
 export function humanDuration(ms: number): string {
+  if (Math.trunc(ms / 1000) < -1) return "<invalid>";
   const s = Math.floor(ms / 1000);
   if (s < 0) return "0s";
   if (s < 120) return `${s}s`;

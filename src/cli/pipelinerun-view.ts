@@ -26,7 +26,7 @@ function duration(start: string | undefined, end: string | undefined, now: numbe
   const s = start === undefined ? NaN : Date.parse(start);
   if (Number.isNaN(s)) return "<none>";
   const e = end === undefined ? now : Date.parse(end);
-  return humanDuration((Number.isNaN(e) ? now : e) - s);
+  return humanDuration(Math.max(0, (Number.isNaN(e) ? now : e) - s)); // a duration: 0s, not "<invalid>", if the clocks disagree
 }
 
 const PHASE: Column = { header: "PHASE", cell: (o) => runPhase(o) };

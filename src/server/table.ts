@@ -69,9 +69,46 @@ export function columnDefinitions(t: TypeInfo): unknown[] {
   return [NAME_COLUMN, ...declared, AGE_COLUMN];
 }
 
-function age(value: unknown, now: number): string {
-  const t = typeof value === "string" ? Date.parse(value) : NaN;
-  return Number.isNaN(t) ? "<unknown>" : humanDuration(now - t);
+/**
+ * A timestamp as kube-apiserver reads a `date` cell (metav1.Time's
+ * UnmarshalQueryParameter: "" and "null" are no time, anything else goes
+ * through Go's time.Parse with the RFC 3339 layout): milliseconds since the
+ * epoch, "zero" for no time (Go's zero time, 0001-01-01T00:00:00Z, included),
+ * undefined for a text Go refuses. Go's parser is lenient where the layout
+ * lets it be (a one-digit hour, `,` before the fraction, an offset up to
+ * 24:60) and strict elsewhere: no date alone, no lowercase `t` or `z`, no
+ * missing offset, no day 31 in a 30-day month.
+ */
+function goTimestamp(text: string): number | "zero" | undefined {
+  if (text === "" || text === "null") return "zero";
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{1,2}):(\d{2}):(\d{2})(?:[.,](\d+))?(?:Z|([+-])(\d{2}):(\d{2}))$/.exec(text);
+  if (m === null) return undefined;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const fraction = m[7] ?? "";
+  const offset = m[8] === undefined ? 0 : (m[8] === "-" ? -1 : 1) * (Number(m[9]) * 60 + Number(m[10]));
+  if (month < 1 || month > 12 || day < 1 || day > daysIn(year, month) || hour > 23 || minute > 59 || second > 59) return undefined;
+  if (Number(m[9] ?? 0) > 24 || Number(m[10] ?? 0) > 60) return undefined;
+  const at = new Date(0);
+  at.setUTCFullYear(year, month - 1, day); // not Date.UTC: it reads years 0-99 as 1900-1999
+  at.setUTCHours(hour, minute - offset, second, Number(fraction.padEnd(3, "0").slice(0, 3)));
+  return at.getTime() === GO_ZERO_TIME && /^0*$/.test(fraction) ? "zero" : at.getTime();
+}
+
+/** Go's zero time.Time, 0001-01-01T00:00:00Z, in milliseconds since the epoch. */
+const GO_ZERO_TIME = new Date(0).setUTCFullYear(1, 0, 1);
+
+/** Days in a month (1-12) of a proleptic Gregorian year, as Go's. */
+function daysIn(year: number, month: number): number {
+  const last = new Date(0);
+  last.setUTCFullYear(year, month, 0); // day 0 of the next month
+  return last.getUTCDate();
+}
+
+/** kube's ConvertToHumanReadableDateType: `<unknown>` for no time, `<invalid>` for a text that is not one, else the time since (HumanDuration: `<invalid>` too when 2s or more ahead). */
+function age(text: string | undefined, now: number): string {
+  const t = text === undefined ? "zero" : goTimestamp(text);
+  if (t === undefined) return "<invalid>";
+  return t === "zero" ? "<unknown>" : humanDuration(now - t);
 }
 
 /** Each column's parsed jsonPath (declared columns were checked: every one parses), kept as long as its type. */
@@ -88,12 +125,16 @@ function columnValue(c: PrinterColumn, o: LooseObject): unknown {
   }
 }
 
+/** A cell as kube's CRD table convertor makes it: null when the path finds nothing or fails, or the value is not of the column's type. */
 function cell(c: PrinterColumn, o: LooseObject, now: number): unknown {
   const v = columnValue(c, o);
-  if (v === undefined || v === null) return null;
+  if (v === undefined) return null;
+  // A string column prints what client-go's PrintResults prints, for a JSON null too: Go's "<no value>" (reflect.ValueOf(nil)).
+  if (c.type === "string") return v === null ? "<no value>" : typeof v === "object" ? goJson(v) : goText(v as string | number | boolean);
+  if (v === null) return null;
   switch (c.type) {
     case "date":
-      return age(v, now);
+      return typeof v === "string" ? age(v, now) : null;
     case "integer":
       // As kube's table convertor: a float in an integer column is cut to its integer part.
       return typeof v === "number" ? Math.trunc(v) : null;
@@ -101,10 +142,8 @@ function cell(c: PrinterColumn, o: LooseObject, now: number): unknown {
       return typeof v === "number" ? v : null;
     case "boolean":
       return typeof v === "boolean" ? v : null;
-    default:
-      // As kube prints a string column (client-go's PrintResults): maps and lists as json.Marshal writes them, scalars as Go's %v.
-      return typeof v === "object" ? goJson(v) : goText(v as string | number | boolean);
   }
+  return null;
 }
 
 function rowOf(t: TypeInfo, o: LooseObject, opts: TableOptions): unknown {

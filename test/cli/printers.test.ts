@@ -15,7 +15,11 @@ describe("humanDuration", () => {
       h = 60 * m,
       d = 24 * h;
     const cases: Array<[number, string]> = [
-      [-5 * s, "0s"],
+      // apimachinery's HumanDuration: under 2s ahead is clock skew (0s), 2s or more ahead is <invalid>.
+      [-5 * s, "<invalid>"],
+      [-2 * s, "<invalid>"],
+      [-1999, "0s"],
+      [-1 * s, "0s"],
       [0, "0s"],
       [59 * s, "59s"],
       [119 * s, "119s"],

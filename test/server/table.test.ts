@@ -117,6 +117,57 @@ describe("Table responses", () => {
     assert.deepEqual(r.body.rows[0].cells.slice(0, 6), ["g", "1.2345675e+06", "1e-05", '{"a":[2,1],"z":1}', 1234567, 1234567.5]);
   });
 
+  it("date and null cells as kube-apiserver 1.32's CRD table convertor makes them: Go's RFC 3339 parse, <invalid>, <unknown>, <no value>", async () => {
+    const clocks = await createType(c, { group: "clocks.example.com", kind: "Clock", plural: "clocks", schema: { spec: { type: "object" } } });
+    const rt = await c.get("/apis/setpoint.dev/v1/resourcetypes/clocks.clocks.example.com");
+    const put = await c.put("/apis/setpoint.dev/v1/resourcetypes/clocks.clocks.example.com", {
+      ...rt.body,
+      spec: {
+        ...rt.body.spec,
+        additionalPrinterColumns: [
+          { name: "At", type: "date", jsonPath: ".spec.at" },
+          { name: "Text", type: "string", jsonPath: ".spec.at" },
+        ],
+      },
+    });
+    assert.equal(put.status, 200, put.text);
+    // What apiextensions-apiserver's cellForJSONValue does with each (k8s.io/apiextensions-apiserver 0.32,
+    // tableconvertor.go): a string goes through metav1.Time's UnmarshalQueryParameter ("" and "null" are
+    // the zero time; else time.Parse(time.RFC3339): an error is <invalid>), then
+    // ConvertToHumanReadableDateType (zero: <unknown>; else HumanDuration, <invalid> from 2s ahead);
+    // anything but a string is an empty cell. A string column given null prints client-go's "<no value>".
+    const cases: [string, unknown, RegExp | string | null][] = [
+      ["date-only", "2020-01-01", "<invalid>"],
+      ["words", "yesterday", "<invalid>"],
+      ["lowercase", "2020-01-01t00:00:00z", "<invalid>"],
+      ["no-offset", "2020-01-01T00:00:00", "<invalid>"],
+      ["feb-30", "2024-02-30T00:00:00Z", "<invalid>"],
+      ["hour-24", "2020-01-01T24:00:00Z", "<invalid>"],
+      ["ahead", "2999-01-01T00:00:00Z", "<invalid>"],
+      ["empty", "", "<unknown>"],
+      ["null-text", "null", "<unknown>"],
+      ["go-zero", "0001-01-01T00:00:00Z", "<unknown>"],
+      ["one-digit-hour", "2020-01-01T1:00:00Z", /^\d+y\d+d$/],
+      ["comma", "2020-01-01T00:00:00,5Z", /^\d+y\d+d$/],
+      ["offset", "2020-01-01T00:00:00+05:30", /^\d+y\d+d$/],
+      ["number", 5, null],
+    ];
+    for (const [name, at] of cases) {
+      const r = await c.post(`${clocks}/namespaces/default/clocks`, { metadata: { name }, spec: { at } });
+      assert.equal(r.status, 201, r.text);
+    }
+    assert.equal((await c.post(`${clocks}/namespaces/default/clocks`, { metadata: { name: "nothing" }, spec: { at: null } })).status, 201);
+    const r = await table(`${clocks}/namespaces/default/clocks`);
+    assert.equal(r.status, 200, r.text);
+    const rows = new Map<string, unknown[]>(r.body.rows.map((row: { cells: unknown[] }) => [row.cells[0], row.cells]));
+    for (const [name, , expected] of cases) {
+      const got = rows.get(name)?.[1];
+      if (expected instanceof RegExp) assert.match(String(got), expected, name);
+      else assert.equal(got, expected, name);
+    }
+    assert.deepEqual(rows.get("nothing")?.slice(1, 3), [null, "<no value>"]);
+  });
+
   it("includeObject=Object carries the whole object; None none; anything else is 400", async () => {
     const full = await table(`${gv}/namespaces/default/widgets?includeObject=Object`);
     assert.equal(full.body.rows[0].object.kind, "Widget");

@@ -239,7 +239,8 @@ export function schedule(input: ScheduleInput): ScheduleResult {
   delete status.duration;
   if (isFinalPhase(phase)) {
     status.completionTime = now;
-    status.duration = humanDuration(Date.parse(now) - Date.parse(startTime));
+    // A duration, not an age: a clock that stepped back reads 0s, never kube's "<invalid>".
+    status.duration = humanDuration(Math.max(0, Date.parse(now) - Date.parse(startTime)));
   }
   const reason = invalid.length > 0 && phase === "Failed" ? "InvalidSpec" : phase;
   status.conditions = withSucceededCondition(prev.conditions, { phase, reason, message, now, generation: input.observedGeneration });
