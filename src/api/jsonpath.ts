@@ -4,8 +4,10 @@
 // evaluates those with client-go's too).
 //
 // Text outside braces is printed as is; inside braces, a path, a string
-// literal (`{"\n"}`), or `{range PATH}…{end}`, which prints its body once for
-// each value PATH finds, with paths in the body relative to that value. A
+// literal (`{"\n"}`, `{'\t'}`), a number or boolean (printed as Go prints
+// it), or `{range PATH}…{end}`, which prints its body once for each value
+// PATH finds, with paths in the body relative to that value (a range without
+// its `{end}` runs to the end of the template, then as client-go's). A
 // path is made of `.name` (`\.` keeps a dot in a name:
 // `.labels.app\.kubernetes\.io/name`), `.*` (every value of a map or list),
 // `..` (every map and list below, the value itself first, depth first, as
@@ -94,13 +96,26 @@ export function parseJsonPath(source: string): JsonPathTemplate {
     } else if (/^range\s/.test(action)) {
       opened.push(parsePath(action.slice("range".length).trim()));
       stack.push([]);
-    } else if (action.startsWith('"')) {
+    } else if (action.startsWith('"') || action.startsWith("'")) {
       stack.at(-1)!.push({ kind: "text", text: stringLiteral(action) });
+    } else if (action === "true" || action === "false" || /^(?:[+-][\d.]*|\d[\d.]*)$/.test(action)) {
+      // A number or boolean alone prints itself, as Go prints the value client-go parsed (`{1.0}` is 1).
+      const value = action === "true" || action === "false" ? action === "true" : Number(action);
+      if (Number.isNaN(value) || action === "+" || action === "-") throw new JsonPathError(`cannot parse number ${action}`);
+      stack.at(-1)!.push({ kind: "text", text: goText(value) });
     } else {
       stack.at(-1)!.push({ kind: "path", steps: parsePath(action) });
     }
   }
-  if (stack.length !== 1) throw new JsonPathError(`unclosed range in ${JSON.stringify(source)}: a {range …} needs an {end}`);
+  // A {range} left open runs to the end of the template, as client-go's; which then resumes after the
+  // last {end} it met (a nested range's), or else right after the {range}: the rest of the body runs
+  // once more, against the value the range started from.
+  while (stack.length > 1) {
+    const body = stack.pop()!;
+    let resume = body.length;
+    while (resume > 0 && body[resume - 1]!.kind !== "range") resume--;
+    stack.at(-1)!.push({ kind: "range", steps: opened.pop()!, body }, ...body.slice(resume));
+  }
   const nodes = stack[0]!;
   return {
     source,
@@ -128,15 +143,29 @@ function actionEnd(source: string, from: number): number {
   return -1;
 }
 
-/** A Go string literal (`"\n"`, `"\t"`, `"a\"b"`). */
+/** A Go string literal in double or single quotes (`"\n"`, `'a\tb'`, `"a\"b"`, `"\u00e9"`), as client-go's UnquoteExtend reads it. */
 function stringLiteral(text: string): string {
-  try {
-    const value: unknown = JSON.parse(text);
-    if (typeof value === "string") return value;
-  } catch {
-    // fall through
+  const quote = text[0]!;
+  const bad = () => new JsonPathError(`invalid string literal ${text}`);
+  if (text.length < 2 || text.at(-1) !== quote) throw bad();
+  const body = text.slice(1, -1);
+  const simple: Record<string, string> = { a: "\x07", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t", v: "\v", "\\": "\\", [quote]: quote };
+  let out = "";
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i]!;
+    if (c === quote || c === "\n") throw bad();
+    if (c !== "\\") out += c;
+    else if (simple[body[i + 1] ?? ""] !== undefined) out += simple[body[++i]!];
+    else {
+      // \xHH, \uHHHH, \UHHHHHHHH, \OOO (octal)
+      const m = /^(?:x([0-9a-fA-F]{2})|u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})|([0-3][0-7]{2}))/.exec(body.slice(i + 1));
+      const point = m === null ? NaN : m[4] !== undefined ? Number.parseInt(m[4], 8) : Number.parseInt(m[1] ?? m[2] ?? m[3]!, 16);
+      if (!(point <= 0x10ffff)) throw bad();
+      out += String.fromCodePoint(point);
+      i += m![0].length;
+    }
   }
-  throw new JsonPathError(`invalid string literal ${text}`);
+  return out;
 }
 
 /** A name after `.`: up to the next unescaped `.`, `[`, `]`, `,`, `$`, `@`, brace or space (client-go's terminators). */

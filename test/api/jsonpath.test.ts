@@ -74,7 +74,6 @@ test("jsonpath: filters keep the array items whose comparison holds, or that hav
 test("jsonpath: templates kubectl refuses, and what this one does not support, are refused when parsed", () => {
   for (const [template, re] of [
     ["{.metadata.name", /unclosed action/],
-    ["{range .items[*]}{.metadata.name}", /unclosed range/],
     ["{.metadata.name}{end}", /not in range/],
     ["{metadata.name}", /unrecognized identifier/],
     ["{.items[?(@.metadata.name)x]}", /invalid filter/],
@@ -198,4 +197,24 @@ test('jsonpath as kubectl: $ is the current value; {.} looks up the key ""; .. g
     ["{.}", ""],
     ["{..f}", "1.5 2.5"],
   ]);
+});
+
+test("jsonpath as kubectl: literals in single quotes, numbers and booleans print themselves; a {range} without {end} runs to the end", () => {
+  checkAgainstKubectl([
+    ["{'x'}", "x"],
+    ["{'a\\tb'}", "a\tb"],
+    ["{'it\\'s'}", "it's"],
+    ["{'say \"hi\"'}", 'say "hi"'],
+    ['{"\\u00e9\\x41\\101"}', "éAA"],
+    ["{1}", "1"],
+    ["{-2}", "-2"],
+    ["{1.0}", "1"],
+    ["{1.5}", "1.5"],
+    ["{true}", "true"],
+    ["{range .spec.items[*]}{.name}", "abcd"],
+    ["{.kind}{range .spec.items[*]}[{.name}]", "ConfigMap[a][b][c][d][]"],
+    ["{range .spec.items[*]}{range .f}{@}{end}:", "1.5::2.5:::"],
+    ["{range .spec.items[*]}{.name}{range .spec.items[*]}{.x}{end}", "abcd"],
+  ]);
+  for (const template of ['{"\\q"}', "{1.2.3}", "{'a}"]) assert.throws(() => parseJsonPath(template), JsonPathError, template);
 });
