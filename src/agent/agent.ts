@@ -58,7 +58,7 @@ export interface AgentOptions<T extends ApiObject = ApiObject> {
   name: string;
   /** gRPC address of the server, `host:port`, or several replicas' comma-separated (ClientOptions.grpcAddress). */
   grpcAddress: string;
-  /** HTTP URL of the server, or several comma-separated; needed for WebSocket watches (the default) and REST status writes. */
+  /** HTTP URL of the server, or several comma-separated; needed for WebSocket watches (the default) and REST writes. */
   httpUrl?: string;
   /** Resolves `httpUrl`'s host names to their replicas (ClientOptions.resolve). Default: the system resolver. */
   resolve?: Resolver;
@@ -88,7 +88,9 @@ export interface AgentOptions<T extends ApiObject = ApiObject> {
   workers?: number;
   /** Watch transport. Default "websocket". */
   transport?: "websocket" | "grpc";
-  /** How `ctx.updateStatus` is sent (ClientOptions.statusTransport). Default "http" with `httpUrl`, else "grpc". */
+  /** How writes (`ctx.updateStatus`, the leases', the client's) are sent (ClientOptions.writeTransport). Default "http" with `httpUrl`, else "grpc". */
+  writeTransport?: "http" | "grpc";
+  /** @deprecated The same as `writeTransport`. */
   statusTransport?: "http" | "grpc";
   /** Directory for warm restarts (cache and revision); none by default. */
   stateDir?: string;
@@ -161,6 +163,7 @@ export class Agent<T extends ApiObject = ApiObject> {
       tls: options.tls,
       timeoutMs: options.timeoutMs,
       keepaliveMs: options.keepaliveMs,
+      writeTransport: options.writeTransport,
       statusTransport: options.statusTransport,
       clock: this.#clock,
     });

@@ -1,9 +1,10 @@
 // A thin typed client of one Setpoint server for agents, speaking only the
-// wire protocol: unary verbs over gRPC (each with a deadline and an optional
-// AbortSignal), except status writes, which go over the REST API when an HTTP
-// URL is given (src/agent/http-unary.ts: cheaper per call than grpc-js, and a
-// reconcile loop's hot call); watches over a WebSocket (one JSON event per
-// text message) or over the gRPC Watch stream.
+// wire protocol: unary verbs (each with a deadline and an optional
+// AbortSignal) over gRPC, except writes (create, update, updateStatus, patch,
+// delete), which go over the REST API when an HTTP URL is given
+// (src/agent/http-unary.ts: cheaper per call than grpc-js, and a reconcile
+// loop's status write is its hot call); watches over a WebSocket (one JSON
+// event per text message) or over the gRPC Watch stream.
 //
 // Errors: a failed call rejects with the error class of its Status reason
 // (`NotFoundError`, `ConflictError` for ABORTED, `ExpiredError` for
@@ -18,7 +19,7 @@ import { isIP } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { systemClock, type Clock } from "../clock.ts";
 import { resolveTargets, type Resolver, type Target } from "../endpoints.ts";
-import { AlreadyExistsError, ApiError, NotFoundError, TimeoutError } from "../errors.ts";
+import { AlreadyExistsError, ApiError, BadRequestError, NotFoundError, TimeoutError } from "../errors.ts";
 import { loadResourcesService, statusOfError, type ResourcesClient, type UnaryMethod } from "../proto.ts";
 import { HttpUnary, type HttpUnaryRequest } from "./http-unary.ts";
 import { grpcWatch, webSocketWatch, type WatchOptions } from "./watch-transports.ts";
@@ -68,9 +69,13 @@ export interface ClientOptions {
    */
   keepaliveMs?: number;
   /**
-   * How `updateStatus` is sent: "http" (a PUT of the status subresource) or
-   * "grpc". Default "http" when `httpUrl` is given, else "grpc".
+   * How writes (`create`, `update`, `updateStatus`, `patch`, `delete`) are
+   * sent: "http" (the REST API: POST, PUT, PATCH, DELETE) or "grpc". Reads
+   * and watches are not affected. Default "http" when `httpUrl` is given,
+   * else "grpc".
    */
+  writeTransport?: "http" | "grpc";
+  /** @deprecated The same as `writeTransport` (it once moved `updateStatus` only). */
   statusTransport?: "http" | "grpc";
   /** Time source for watch idle checks. Default `systemClock`. */
   clock?: Clock;
@@ -164,6 +169,7 @@ export interface Watch {
  * patch is retried only when it surely never left (no connection), else it
  * rejects with TransportError; a named create whose retry finds the name
  * taken rejects with AlreadyExists saying the lost attempt may have made it.
+ * The same holds for writes over gRPC and over REST (`writeTransport`).
  * @example
  * const client = new SetpointClient({ grpcAddress: "127.0.0.1:9090", httpUrl: "http://127.0.0.1:8080" });
  * const obj = await client.get({ group: "ci.example.com", version: "v1", plural: "runs", namespace: "default", name: "a" });
@@ -180,7 +186,7 @@ export class SetpointClient {
   #current = 0;
   readonly #options: ClientOptions;
   readonly #clock: Clock;
-  /** REST calls (status writes); undefined when they go over gRPC. */
+  /** REST calls (writes); undefined when they go over gRPC. */
   readonly #http: HttpUnary | undefined;
   /** Calls made, by verb (`list`, `watch`, `get`, ...); for tests and metrics. */
   readonly calls: Record<string, number> = {};
@@ -209,9 +215,12 @@ export class SetpointClient {
       .filter((u) => u !== "");
     this.#httpCount = this.#httpUrls.length;
     this.#named = this.#httpUrls.some((u) => URL.canParse(u) && isIP(new URL(u).hostname.replace(/^\[|\]$/g, "")) === 0);
-    const statusTransport = options.statusTransport ?? (this.#httpUrls.length > 0 ? "http" : "grpc");
-    if (statusTransport === "http") {
-      if (this.#httpUrls.length === 0) throw new TypeError('client: statusTransport "http" needs httpUrl');
+    const { writeTransport, statusTransport } = options;
+    if (writeTransport !== undefined && statusTransport !== undefined && writeTransport !== statusTransport)
+      throw new TypeError(`client: writeTransport "${writeTransport}" and statusTransport (its old name) "${statusTransport}" disagree`);
+    const transport = writeTransport ?? statusTransport ?? (this.#httpUrls.length > 0 ? "http" : "grpc");
+    if (transport === "http") {
+      if (this.#httpUrls.length === 0) throw new TypeError(`client: ${writeTransport ? "writeTransport" : "statusTransport"} "http" needs httpUrl`);
       this.#http = new HttpUnary({ token: options.token, tls: options.tls, clock: this.#clock });
     }
     this.#clients = addresses.map(
@@ -273,28 +282,29 @@ export class SetpointClient {
   async create<T extends ApiObject = ApiObject>(ref: TypeRef, object: ApiObject, options: CallOptions = {}): Promise<T> {
     // Without a name, a create sent twice makes two objects.
     const once = typeof object.metadata?.name !== "string" || object.metadata.name === "";
+    if (this.#http)
+      return this.#restUnary<T>("create", { method: "POST", path: restPath(ref), body: JSON.stringify(object), once, ...this.#callOptions(options) });
     const res = await this.#unary("create", this.#grpc.create, { ref, object: Buffer.from(JSON.stringify(object)) }, { ...options, once });
     return parseObject<T>(res.object, "create response");
   }
 
   /** Replaces an object; `metadata.resourceVersion`, if set, is a precondition (ConflictError). */
   async update<T extends ApiObject = ApiObject>(ref: ObjectRef, object: ApiObject, options: CallOptions = {}): Promise<T> {
+    if (this.#http)
+      return this.#restUnary<T>("update", { method: "PUT", path: restPath(ref, true), body: JSON.stringify(object), ...this.#callOptions(options) });
     const res = await this.#unary("update", this.#grpc.update, { ref, object: Buffer.from(JSON.stringify(object)) }, options);
     return parseObject<T>(res.object, "update response");
   }
 
   /** Replaces an object's status; `metadata.resourceVersion`, if set, is a precondition (ConflictError). */
   async updateStatus<T extends ApiObject = ApiObject>(ref: ObjectRef, object: ApiObject, options: CallOptions = {}): Promise<T> {
-    if (this.#http) {
-      const path = `${objectPath(ref)}/status`;
+    if (this.#http)
       return this.#restUnary<T>("updateStatus", {
         method: "PUT",
-        path,
+        path: `${restPath(ref, true)}/status`,
         body: JSON.stringify(object),
-        signal: options.signal,
-        timeoutMs: this.#timeout(options),
+        ...this.#callOptions(options),
       });
-    }
     const res = await this.#unary("updateStatus", this.#grpc.updateStatus, { ref, object: Buffer.from(JSON.stringify(object)) }, options);
     return parseObject<T>(res.object, "updateStatus response");
   }
@@ -306,14 +316,32 @@ export class SetpointClient {
     options: CallOptions & { type?: "merge" | "json"; status?: boolean } = {},
   ): Promise<T> {
     const patchType = options.type === "json" ? "application/json-patch+json" : "application/merge-patch+json";
-    const req = { ref, patchType, patch: Buffer.from(JSON.stringify(patch)), status: options.status ?? false } as const;
     // A JSON patch applied twice may differ from once (an `add` to an array's end); a merge patch may not.
-    const res = await this.#unary("patch", this.#grpc.patch, req, { ...options, once: options.type === "json" });
+    const once = options.type === "json";
+    if (this.#http)
+      return this.#restUnary<T>("patch", {
+        method: "PATCH",
+        path: options.status ? `${restPath(ref, true)}/status` : restPath(ref, true),
+        body: JSON.stringify(patch),
+        contentType: patchType,
+        once,
+        ...this.#callOptions(options),
+      });
+    const req = { ref, patchType, patch: Buffer.from(JSON.stringify(patch)), status: options.status ?? false } as const;
+    const res = await this.#unary("patch", this.#grpc.patch, req, { ...options, once });
     return parseObject<T>(res.object, "patch response");
   }
 
   /** Deletes an object (or marks it for deletion while it has finalizers); returns its last state. */
   async delete<T extends ApiObject = ApiObject>(ref: ObjectRef, options: CallOptions & { resourceVersion?: string; uid?: string } = {}): Promise<T> {
+    if (this.#http) {
+      // Preconditions as the REST API takes them (API.md §4): a DeleteOptions body; "" is none, as over gRPC.
+      const preconditions: { resourceVersion?: string; uid?: string } = {};
+      if (options.resourceVersion) preconditions.resourceVersion = options.resourceVersion;
+      if (options.uid) preconditions.uid = options.uid;
+      const body = preconditions.resourceVersion || preconditions.uid ? JSON.stringify({ preconditions }) : undefined;
+      return this.#restUnary<T>("delete", { method: "DELETE", path: restPath(ref, true), body, ...this.#callOptions(options) });
+    }
     const res = await this.#unary("delete", this.#grpc.delete, { ref, resourceVersion: options.resourceVersion ?? "", uid: options.uid ?? "" }, options);
     return parseObject<T>(res.object, "delete response");
   }
@@ -398,6 +426,11 @@ export class SetpointClient {
     return options.timeoutMs ?? this.#options.timeoutMs ?? 10_000;
   }
 
+  /** A REST call's signal and deadline. */
+  #callOptions(options: CallOptions): { signal: AbortSignal | undefined; timeoutMs: number } {
+    return { signal: options.signal, timeoutMs: this.#timeout(options) };
+  }
+
   /** The HTTP targets (each name resolved to its replicas, once). */
   #targets(): Promise<Target[]> {
     this.#httpTargets ??= resolveTargets(this.#httpUrls, this.#options.resolve).then((targets) => {
@@ -408,28 +441,58 @@ export class SetpointClient {
   }
 
   /**
-   * A REST call to the replica in use. As with gRPC's UNAVAILABLE, a replica
-   * that does not answer (or answers 503: its store is unavailable) passes the
-   * call to the next one, each tried once; one that takes the whole deadline
-   * (hung, a black hole) fails the call and, as gRPC's DEADLINE_EXCEEDED, sends
-   * the next call to the next replica.
+   * A REST call to the replica in use, as `#unary` makes a gRPC one. A
+   * replica that does not answer (or answers 503: its store is unavailable)
+   * passes the call to the next one, each tried once within the call's one
+   * deadline; one that takes the whole deadline (hung, a black hole) fails the
+   * call and, as gRPC's DEADLINE_EXCEEDED, sends the next call to the next
+   * replica. A `once` call that may have reached a replica (written on an open
+   * connection and unanswered, or answered 503) is not sent again: it rejects
+   * saying so. Only a replica it surely never reached (the connection was
+   * refused) passes it on.
    */
   async #restUnary<T>(verb: string, req: HttpUnaryRequest): Promise<T> {
     this.calls[verb] = (this.calls[verb] ?? 0) + 1;
     const targets = await this.#targets();
-    let triesLeft = Math.max(targets.length, this.#clients.length) - 1;
+    const replicas = Math.max(targets.length, this.#clients.length);
+    let triesLeft = replicas - 1;
+    const deadline = this.#clock.now() + req.timeoutMs;
+    /** Whether the attempt under way failed after its request may have reached the server. */
+    let lost = false;
+    req.onLost = () => (lost = true);
+    /** The replica an earlier attempt may have reached before its answer was lost. */
+    let lostAt: string | undefined;
     for (;;) {
       const used = this.#current;
+      const target = targets[used % targets.length]!;
+      lost = false;
       try {
-        return await this.#http!.call<T>(targets[used % targets.length]!, req);
+        return await this.#http!.call<T>(target, req);
       } catch (err) {
+        if (req.signal?.aborted) throw err;
         const unavailable =
           (err instanceof TransportError && (err.kind === "unreachable" || err.kind === "protocol")) ||
           (err instanceof ApiError && err.reason === "ServiceUnavailable");
-        if (err instanceof TimeoutError && Math.max(targets.length, this.#clients.length) > 1 && !req.signal?.aborted) this.failover(used);
-        if (!unavailable || triesLeft <= 0 || req.signal?.aborted) throw err;
-        triesLeft--;
+        if (err instanceof TimeoutError && replicas > 1) this.failover(used);
+        if (!unavailable) throw lostAt === undefined ? err : afterLostAnswer(err, verb, lostAt);
+        // Applied, maybe: the server's 503 (its store may have taken the write), or a request that went out unanswered.
+        const reached = lost || err instanceof ApiError;
+        if (reached && req.once) {
+          if (replicas > 1) this.failover(used);
+          // The server's 503 as it is; a lost answer as such.
+          if (err instanceof ApiError) throw err;
+          const failure = err as TransportError;
+          throw new TransportError(
+            `client: ${verb} sent to ${target.label} lost its answer (${failure.message}): it may have been applied, so it is not sent again; read back before retrying`,
+            { cause: err, kind: failure.kind, code: failure.code },
+          );
+        }
+        const timeLeft = deadline - this.#clock.now();
+        if (triesLeft <= 0 || timeLeft <= 0) throw lostAt === undefined ? err : afterLostAnswer(err, verb, lostAt);
         this.failover(used);
+        if (reached) lostAt ??= target.label;
+        triesLeft--;
+        req.timeoutMs = timeLeft;
       }
     }
   }
@@ -486,14 +549,7 @@ export class SetpointClient {
           } else if (err) {
             if (err.code === grpc.status.DEADLINE_EXCEEDED && this.#clients.length > 1) this.failover(used);
             const mapped = errorOfGrpc(err);
-            // A create that finds its name taken, or a delete that finds nothing, may meet the lost attempt's own doing.
-            if (lostAt !== undefined && mapped instanceof ApiError && mapped.reason === "AlreadyExists")
-              reject(
-                new AlreadyExistsError(`${mapped.message} (the same ${verb} sent to ${lostAt} lost its answer: it may have created it)`, { cause: mapped }),
-              );
-            else if (lostAt !== undefined && verb === "delete" && mapped instanceof NotFoundError)
-              reject(new NotFoundError(`${mapped.message} (the same delete sent to ${lostAt} lost its answer: it may have deleted it)`, { cause: mapped }));
-            else reject(mapped);
+            reject(lostAt === undefined ? mapped : afterLostAnswer(mapped, verb, lostAt));
           } else if (res === undefined) reject(new TransportError(`client: empty ${verb} response`, { kind: "protocol" }));
           else resolve(res);
         });
@@ -509,8 +565,37 @@ function neverSent(err: grpc.ServiceError): boolean {
   return err.code === grpc.status.UNAVAILABLE && /^No connection established|^Channel closed before call started/.test(err.details ?? "");
 }
 
-/** The REST path of an object (no base path: as the WebSocket watch, from the server's root). */
-function objectPath(ref: ObjectRef): string {
+/**
+ * The error of a call sent again after an attempt whose answer was lost (at
+ * `lostAt`): a create that finds its name taken, or a delete that finds
+ * nothing, may meet the lost attempt's own doing, and says so.
+ */
+function afterLostAnswer(err: unknown, verb: string, lostAt: string): unknown {
+  if (err instanceof ApiError && err.reason === "AlreadyExists")
+    return new AlreadyExistsError(`${err.message} (the same ${verb} sent to ${lostAt} lost its answer: it may have created it)`, {
+      cause: err,
+      causes: err.causes,
+    });
+  if (verb === "delete" && err instanceof NotFoundError)
+    return new NotFoundError(`${err.message} (the same delete sent to ${lostAt} lost its answer: it may have deleted it)`, { cause: err, causes: err.causes });
+  return err;
+}
+
+/**
+ * The REST path of a type's collection, or with `object` of the object `ref`
+ * names (no base path: as the WebSocket watch, from the server's root). A
+ * part left empty is refused here with the server's own BadRequest for it
+ * over gRPC, rather than sent as another path.
+ */
+function restPath(ref: TypeRef | ObjectRef, object = false): string {
+  if (!ref.group || !ref.version || !ref.plural)
+    throw new BadRequestError("client: ref.group, ref.version and ref.plural are required", {
+      causes: [{ field: "ref", message: "group, version and plural are required", reason: "FieldValueRequired" }],
+    });
+  const name = (ref as Partial<ObjectRef>).name;
+  if (object && !name)
+    throw new BadRequestError("client: ref.name is required", { causes: [{ field: "ref.name", message: "Required value", reason: "FieldValueRequired" }] });
   const ns = ref.namespace ? `namespaces/${encodeURIComponent(ref.namespace)}/` : "";
-  return `/apis/${encodeURIComponent(ref.group)}/${encodeURIComponent(ref.version)}/${ns}${encodeURIComponent(ref.plural)}/${encodeURIComponent(ref.name)}`;
+  const collection = `/apis/${encodeURIComponent(ref.group)}/${encodeURIComponent(ref.version)}/${ns}${encodeURIComponent(ref.plural)}`;
+  return object ? `${collection}/${encodeURIComponent(name!)}` : collection;
 }

@@ -73,15 +73,15 @@ async function stored(prefix: string): Promise<string[]> {
 }
 
 describe("clients under replica faults (3-member etcd, replicas as processes)", () => {
-  it("a create whose answer is lost is never sent again without a name; with a name the retry's AlreadyExists says so (SDK and CLI)", async () => {
+  it("a create whose answer is lost is never sent again without a name; with a name the retry's AlreadyExists says so (SDK over gRPC and REST, CLI)", async () => {
     const [a, b] = r.replicas;
     const grpcProxy = await startCuttingProxy(portOf(a!.grpc));
     const httpProxy = await startCuttingProxy(portOf(a!.url));
     proxies.push(grpcProxy, httpProxy);
     const via = { grpcAddress: `127.0.0.1:${grpcProxy.port},${b!.grpc}`, httpUrl: `http://127.0.0.1:${httpProxy.port},${b!.url}` };
 
-    // SDK, generateName: the replica applies it, its answer is lost; sending it to B would make a second object.
-    const sdk = new SetpointClient(via);
+    // SDK over gRPC, generateName: the replica applies it, its answer is lost; sending it to B would make a second object.
+    const sdk = new SetpointClient({ ...via, writeTransport: "grpc" });
     try {
       await sdk.list(ref); // connected through the proxy to A
       grpcProxy.arm("lost-sdk-");
@@ -100,8 +100,8 @@ describe("clients under replica faults (3-member etcd, replicas as processes)", 
       sdk.close();
     }
 
-    // SDK, a name: sent again to B, which finds it taken; the error says the lost attempt may have made it.
-    const named = new SetpointClient(via);
+    // SDK over gRPC, a name: sent again to B, which finds it taken; the error says the lost attempt may have made it.
+    const named = new SetpointClient({ ...via, writeTransport: "grpc" });
     try {
       await named.list(ref);
       grpcProxy.arm("named-sdk");
@@ -115,6 +115,34 @@ describe("clients under replica faults (3-member etcd, replicas as processes)", 
       named.close();
     }
 
+    // SDK over REST (its default with an HTTP URL): the same.
+    const rest = new SetpointClient(via);
+    try {
+      httpProxy.arm("lost-rest-");
+      await assert.rejects(rest.create(ref, unnamed("lost-rest-")), (err: unknown) => {
+        assert.ok(err instanceof TransportError, String(err));
+        assert.match(err.message, /lost its answer .*may have been applied/);
+        return true;
+      });
+      assert.equal(httpProxy.cuts(), 1);
+      assert.equal((await stored("lost-rest-")).length, 1, "the create was applied once");
+      assert.equal(rest.replica.httpUrl, b!.url, "the client moved on to B");
+    } finally {
+      rest.close();
+    }
+    const namedRest = new SetpointClient(via);
+    try {
+      httpProxy.arm("named-rest");
+      await assert.rejects(namedRest.create(ref, thing("named-rest")), (err: unknown) => {
+        assert.ok(err instanceof ApiError && err.reason === "AlreadyExists", String(err));
+        assert.match(err.message, /lost its answer: it may have created it/);
+        return true;
+      });
+      assert.deepEqual(await stored("named-rest"), ["named-rest"]);
+    } finally {
+      namedRest.close();
+    }
+
     // CLI, generateName: the same, over HTTP.
     const cli = new ApiClient({ server: via.httpUrl });
     await cli.request("GET", COLLECTION);
@@ -125,6 +153,7 @@ describe("clients under replica faults (3-member etcd, replicas as processes)", 
       return true;
     });
     assert.equal((await stored("lost-cli-")).length, 1, "the CLI's create was applied once");
+    assert.equal(httpProxy.cuts(), 3);
     assert.equal(cli.server, b!.url, "the CLI moved on to B");
 
     // CLI apply, a name: the retry on B finds it, and apply carries on to the manifest's state.
@@ -148,6 +177,13 @@ describe("clients under replica faults (3-member etcd, replicas as processes)", 
       assert.equal((await stored("refused-sdk-")).length, 1);
     } finally {
       sdkRefused.close();
+    }
+    const restRefused = new SetpointClient({ grpcAddress: `127.0.0.1:${dead},${b!.grpc}`, httpUrl: `http://127.0.0.1:${dead},${b!.url}` });
+    try {
+      await restRefused.create(ref, unnamed("refused-rest-"));
+      assert.equal((await stored("refused-rest-")).length, 1);
+    } finally {
+      restRefused.close();
     }
   });
 
