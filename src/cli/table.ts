@@ -80,10 +80,15 @@ export class LineTable {
   }
 }
 
-/** Time since an RFC 3339 timestamp, or `<unknown>`. */
+/**
+ * Time since an RFC 3339 timestamp, or `<unknown>`. Measured on this
+ * machine's clock against the server's timestamps, so a time ahead is this
+ * clock lagging: `0s`, never HumanDuration's `<invalid>` (kubectl shows the
+ * server's own ages, from its Table).
+ */
 export function age(timestamp: string | undefined, now: number): string {
   const t = timestamp === undefined ? NaN : Date.parse(timestamp);
-  return Number.isNaN(t) ? "<unknown>" : humanDuration(now - t);
+  return Number.isNaN(t) ? "<unknown>" : humanDuration(Math.max(0, now - t));
 }
 
 export const NAME: Column = { header: "NAME", cell: (o) => o.metadata.name ?? "" };

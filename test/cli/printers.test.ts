@@ -6,7 +6,7 @@ import { describe, it } from "node:test";
 import { ServerError } from "../../src/cli/errors.ts";
 import { parseManifests } from "../../src/cli/manifests.ts";
 import { formatError } from "../../src/cli/printers.ts";
-import { humanDuration, LineTable, renderTable } from "../../src/cli/table.ts";
+import { age, humanDuration, LineTable, renderTable } from "../../src/cli/table.ts";
 
 describe("humanDuration", () => {
   it("follows kubectl's short format", () => {
@@ -40,6 +40,13 @@ describe("humanDuration", () => {
       [3000 * d, "8y"],
     ];
     for (const [ms, text] of cases) assert.equal(humanDuration(ms), text, `${ms} ms`);
+  });
+
+  it("the CLI's ages read a server timestamp ahead of this machine's clock as 0s, not <invalid>", () => {
+    const now = Date.parse("2026-01-01T00:00:00Z");
+    assert.equal(age("2026-01-01T00:00:05Z", now), "0s");
+    assert.equal(age("2025-12-31T23:59:00Z", now), "60s");
+    assert.equal(age(undefined, now), "<unknown>");
   });
 });
 
