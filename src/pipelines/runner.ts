@@ -31,7 +31,7 @@ export const PIPELINE_AGENT_NAME = "pipelines";
 export interface PipelineAgentOptions {
   /** gRPC address of the server, `host:port`. */
   grpcAddress: string;
-  /** HTTP URL of the server, for WebSocket watches. */
+  /** HTTP URL of the server, for WebSocket watches and REST writes (AgentOptions.httpUrl). */
   httpUrl?: string;
   token?: string;
   /** TLS for gRPC and wss:// (from a kubeconfig). */
