@@ -42,18 +42,22 @@ export interface TableOptions {
   now: number;
 }
 
+// Descriptions in kube-apiserver 1.32's words (apiextensions-apiserver's table convertor and default
+// Age column take them from ObjectMeta's generated swagger docs).
 const NAME_COLUMN = {
   name: "Name",
   type: "string",
   format: "name",
-  description: "Name must be unique within a namespace. Cannot be updated.",
+  description:
+    "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names",
   priority: 0,
 };
 const AGE_COLUMN = {
   name: "Age",
   type: "date",
   format: "",
-  description: "Time since the object was created (metadata.creationTimestamp).",
+  description:
+    "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata",
   priority: 0,
 };
 
@@ -63,7 +67,7 @@ export function columnDefinitions(t: TypeInfo): unknown[] {
     name: c.name,
     type: c.type,
     format: c.format ?? "",
-    description: c.description ?? `Value at ${c.jsonPath}`,
+    description: c.description || `Custom resource definition column (in JSONPath format): ${c.jsonPath}`,
     priority: c.priority ?? 0,
   }));
   return [NAME_COLUMN, ...declared, AGE_COLUMN];

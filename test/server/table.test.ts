@@ -58,6 +58,17 @@ describe("Table responses", () => {
       ],
     );
     assert.equal(r.body.columnDefinitions[0].format, "name");
+    // kube-apiserver 1.32's descriptions: ObjectMeta's swagger docs for Name and Age, and for a column declared
+    // without one, apiextensions-apiserver's tableconvertor.go default.
+    assert.match(
+      r.body.columnDefinitions[0].description,
+      /^Name must be unique within a namespace\. Is required when creating resources, .* More info: https:\/\/kubernetes\.io\/docs\/concepts\/overview\/working-with-objects\/names#names$/,
+    );
+    assert.equal(r.body.columnDefinitions[1].description, "Custom resource definition column (in JSONPath format): .spec.color");
+    assert.match(
+      r.body.columnDefinitions[4].description,
+      /^CreationTimestamp is a timestamp representing the server time when this object was created\. .*\n\nPopulated by the system\. Read-only\. Null for lists\./s,
+    );
     assert.equal(r.body.rows.length, 2);
     const [a, b] = r.body.rows;
     assert.deepEqual(a.cells.slice(0, 4), ["a", "red", 3, null]);
