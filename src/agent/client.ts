@@ -470,11 +470,13 @@ export class SetpointClient {
         return await this.#http!.call<T>(target, req);
       } catch (err) {
         if (req.signal?.aborted) throw err;
+        // Where an attempt may have been applied unanswered: an earlier replica, or this one (HttpUnary sent it again on a new connection).
+        const lostSoFar = lostAt ?? (lost ? target.label : undefined);
         const unavailable =
           (err instanceof TransportError && (err.kind === "unreachable" || err.kind === "protocol")) ||
           (err instanceof ApiError && err.reason === "ServiceUnavailable");
         if (err instanceof TimeoutError && replicas > 1) this.failover(used);
-        if (!unavailable) throw lostAt === undefined ? err : afterLostAnswer(err, verb, lostAt);
+        if (!unavailable) throw lostSoFar === undefined ? err : afterLostAnswer(err, verb, lostSoFar);
         // Applied, maybe: the server's 503 (its store may have taken the write), or a request that went out unanswered.
         const reached = lost || err instanceof ApiError;
         if (reached && req.once) {

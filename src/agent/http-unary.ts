@@ -244,8 +244,9 @@ export class HttpUnary {
             // A kept-alive connection the server closed while idle fails the
             // request written to it before any answer: send it again, on another
             // connection. (Should the server have applied it after all, a status
-            // write's resourceVersion precondition makes the second a Conflict;
-            // a `once` request is not sent again.) Not after close(), which is
+            // write's resourceVersion precondition makes the second a Conflict,
+            // and a named create's AlreadyExists says so, told by onLost; a
+            // `once` request is not sent again.) Not after close(), which is
             // what cut it.
             if (!answered && reused && reusesLeft > 0 && !p.closed && !req.once) send(reusesLeft - 1);
             else

@@ -218,7 +218,7 @@ describe("writes over HTTP whose answer is lost", () => {
     }
   });
 
-  test("a create without a name, or a JSON patch, cut on a reused kept-alive connection is not sent again on a new one", async () => {
+  test("a create without a name, or a JSON patch, cut on a reused kept-alive connection is not sent again on a new one; other writes are, and say so", async () => {
     const client = new SetpointClient({ grpcAddress: DEAD, httpUrl: viaProxy() });
     try {
       await client.create(ns, widget("reused-first")); // the connection to reuse
@@ -239,6 +239,22 @@ describe("writes over HTTP whose answer is lost", () => {
       const merged = await client.patch(ref("reused-patch"), { spec: { note: "reused-merge" } });
       assert.equal((merged.spec as { note: string }).note, "reused-merge");
       assert.equal(proxy.cuts(), cuts + 1, "cut once, then answered");
+
+      // A named create and a delete are sent again on a new connection too; if the cut one had landed, the error says so.
+      proxy.arm("reused-named");
+      await assert.rejects(client.create(ns, widget("reused-named")), (err: unknown) => {
+        assert.ok(err instanceof ApiError && err.reason === "AlreadyExists", String(err));
+        assert.match(err.message, /\(the same create sent to http:\/\/127\.0\.0\.1:\d+ lost its answer: it may have created it\)$/);
+        return true;
+      });
+      await client.patch(ref("reused-patch"), { spec: { note: "" } }); // a connection to reuse again
+      proxy.arm("/widgets/reused-named");
+      await assert.rejects(client.delete(ref("reused-named")), (err: unknown) => {
+        assert.ok(err instanceof NotFoundError, String(err));
+        assert.match(err.message, /lost its answer: it may have deleted it\)$/);
+        return true;
+      });
+      assert.deepEqual(await stored("reused-named"), []);
     } finally {
       client.close();
     }
