@@ -405,61 +405,44 @@ function passes(step: Extract<Step, { kind: "filter" }>, item: unknown): boolean
   const rights = side(step.right, item);
   if (rights.length === 0) return false;
   if (rights.length > 1) throw new JsonPathError("can only compare one element at a time");
-  return compare(step.op, lefts[0]!, rights[0]!);
+  const [a, b] = [lefts[0], rights[0]];
+  return compare(step.op, a, kindOf(a, step.left), b, kindOf(b, step.right));
 }
 
-/** What a filter's side finds for one item: typed values, a number an integer or a float as Go would have it. */
-function side(o: Operand, item: unknown): Typed[] {
-  if (o.kind === "literal")
-    return [{ value: o.value, kind: typeof o.value === "number" ? (o.float === true ? "float" : "int") : typeof o.value === "string" ? "string" : "bool" }];
-  return evaluate(o.steps, [item]).map((value) => ({ value, kind: kindOf(value) }));
+/** What a filter's side finds for one item. */
+function side(o: Operand, item: unknown): unknown[] {
+  return o.kind === "literal" ? [o.value] : evaluate(o.steps, [item]);
 }
 
 type Kind = "bool" | "int" | "float" | "string" | "invalid";
-interface Typed {
-  value: unknown;
-  kind: Kind;
-}
 
-/** The kind Go's text/template compares a decoded JSON value as: an integer that fits int64 is an int64, any other number a float64. */
-function kindOf(v: unknown): Kind {
+/** Whether Go's JSON decoding (Kubernetes' unstructured) would have this number as an int64. */
+const isGoInt = (v: number): boolean => Number.isInteger(v) && Math.abs(v) < 2 ** 63;
+
+/**
+ * The kind Go's text/template compares a value as: a decoded JSON integer
+ * that fits int64 is an int64, any other number a float64; a number literal
+ * is a float when written with a `.`.
+ */
+function kindOf(v: unknown, from: Operand): Kind {
   if (typeof v === "string") return "string";
   if (typeof v === "boolean") return "bool";
-  if (typeof v === "number") return Number.isInteger(v) && Math.abs(v) < 2 ** 63 ? "int" : "float";
+  if (typeof v === "number") return (from.kind === "literal" ? from.float !== true : isGoInt(v)) ? "int" : "float";
   return "invalid";
 }
 
 /** client-go's forked text/template eq, ne, lt, le, gt, ge, with their errors. */
-function compare(op: Operator, a: Typed, b: Typed): boolean {
-  const less = (): boolean => {
-    check(a, b);
-    if (a.kind === "bool") throw new JsonPathError("invalid type for comparison");
-    if (a.kind === "string") return Buffer.compare(Buffer.from(a.value as string), Buffer.from(b.value as string)) < 0;
-    return (a.value as number) < (b.value as number);
-  };
-  const equal = (): boolean => {
-    check(a, b);
-    return a.value === b.value;
-  };
-  switch (op) {
-    case "==":
-      return equal();
-    case "!=":
-      return !equal();
-    case "<":
-      return less();
-    case ">=":
-      return !less();
-    case "<=":
-      return less() || equal();
-    case ">":
-      return !(less() || equal());
-  }
-}
-
-function check(a: Typed, b: Typed): void {
-  if (a.kind === "invalid" || b.kind === "invalid") throw new JsonPathError("invalid type for comparison");
-  if (a.kind !== b.kind) throw new JsonPathError("incompatible types for comparison");
+function compare(op: Operator, a: unknown, ka: Kind, b: unknown, kb: Kind): boolean {
+  if (ka === "invalid" || kb === "invalid") throw new JsonPathError("invalid type for comparison");
+  if (ka !== kb) throw new JsonPathError("incompatible types for comparison");
+  if (op === "==") return a === b;
+  if (op === "!=") return a !== b;
+  if (ka === "bool") throw new JsonPathError("invalid type for comparison");
+  // Go compares strings byte by byte (UTF-8), not by UTF-16 unit.
+  const less = ka === "string" ? Buffer.compare(Buffer.from(a as string), Buffer.from(b as string)) < 0 : (a as number) < (b as number);
+  if (op === "<") return less;
+  if (op === ">=") return !less;
+  return op === "<=" ? less || a === b : !(less || a === b);
 }
 
 /** One value as kubectl prints it: scalars bare (numbers as Go prints them, goText), null as `null`, maps and lists as compact JSON with sorted keys (Go's json.Marshal). */
@@ -476,7 +459,7 @@ function goType(v: unknown): string {
   if (isMap(v)) return "map[string]interface {}";
   if (typeof v === "string") return "string";
   if (typeof v === "boolean") return "bool";
-  if (typeof v === "number") return kindOf(v) === "int" ? "int64" : "float64";
+  if (typeof v === "number") return isGoInt(v) ? "int64" : "float64";
   return "<nil>";
 }
 
