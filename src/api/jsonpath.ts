@@ -450,7 +450,7 @@ function text(v: unknown): string {
   if (typeof v === "string") return v;
   if (v === null || v === undefined) return "null";
   if (typeof v !== "object") return goText(v as number | boolean);
-  return JSON.stringify(sortKeys(v));
+  return goJson(v);
 }
 
 /** The Go type of a decoded JSON value, as client-go names it in errors. */
@@ -474,9 +474,13 @@ function goValue(v: unknown): string {
   return goText(v as string | number | boolean | null);
 }
 
-/** A map or list as Go's json.Marshal writes it (kubectl, kube's table convertor): compact, keys sorted. */
+/**
+ * A map or list as Go's json.Marshal writes it (kubectl, kube's table
+ * convertor): compact, keys sorted, and `<`, `>`, `&`, U+2028 and U+2029
+ * escaped as \u003c… (Go's HTML-safe strings; they only occur in strings).
+ */
 export function goJson(v: object): string {
-  return JSON.stringify(sortKeys(v));
+  return JSON.stringify(sortKeys(v)).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 /**

@@ -162,6 +162,9 @@ test("jsonpath as kubectl: slices [start:end:step] and unions [a,b], with client
 });
 
 test("jsonpath as kubectl: null prints as null, alone, in a list or in a map", () => {
+  // Maps print as Go's json.Marshal: <, >, & and U+2028 escaped (kubectl printed this for data {a: "<b>&\u2028é\u0001"}).
+  const html = { data: { a: "<b>&\u2028é\u0001", z: "1" } };
+  assert.equal(parseJsonPath("{.data}|{.data.a}").print(html), '{"a":"\\u003cb\\u003e\\u0026\\u2028é\\u0001","z":"1"}|<b>&\u2028é\u0001');
   checkAgainstKubectl([
     ["{.spec.nul}", "null"],
     ["{.spec.items[*].n}", "null"],

@@ -120,12 +120,12 @@ describe("Table responses", () => {
       spec: { ...rt.body.spec, additionalPrinterColumns: columns },
     });
     assert.equal(put.status, 200, put.text);
-    const spec = { reading: 1234567.5, small: 0.00001, limits: { z: 1, a: [2, 1] } };
+    const spec = { reading: 1234567.5, small: 0.00001, limits: { z: 1, a: [2, 1], "<": "&" } };
     assert.equal((await c.post(`${gauges}/namespaces/default/gauges`, { metadata: { name: "g" }, spec })).status, 201);
     const r = await table(`${gauges}/namespaces/default/gauges`);
     assert.equal(r.status, 200, r.text);
-    // kube-apiserver 1.32: fmt's %v of a float64, json.Marshal of a map, int64(float64) for an integer column.
-    assert.deepEqual(r.body.rows[0].cells.slice(0, 6), ["g", "1.2345675e+06", "1e-05", '{"a":[2,1],"z":1}', 1234567, 1234567.5]);
+    // kube-apiserver 1.32: fmt's %v of a float64, json.Marshal of a map (HTML-safe: \u003c for <), int64(float64) for an integer column.
+    assert.deepEqual(r.body.rows[0].cells.slice(0, 6), ["g", "1.2345675e+06", "1e-05", '{"\\u003c":"\\u0026","a":[2,1],"z":1}', 1234567, 1234567.5]);
   });
 
   it("date and null cells as kube-apiserver 1.32's CRD table convertor makes them: Go's RFC 3339 parse, <invalid>, <unknown>, <no value>", async () => {
