@@ -18,6 +18,7 @@ import { mkdirSync } from "node:fs";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { Agent } from "../agent.ts";
+import type { Clock } from "../clock.ts";
 import { PIPELINE_RUN_PLURAL, PIPELINES_GROUP, PIPELINES_VERSION } from "./resource-type.ts";
 import { ensurePipelineRunType } from "./runner/install.ts";
 import { PipelineRunner, type PipelineRun, type RunnerEvent } from "./runner/pipeline-runner.ts";
@@ -62,6 +63,10 @@ export interface PipelineAgentOptions {
   installType?: boolean;
   /** Base environment of task processes. Default process.env. */
   env?: Record<string, string | undefined>;
+  /** Time source of the leases, backoff and the runner's timers (output flushes, retries, task timeouts). Default the system clock. */
+  clock?: Clock;
+  /** Called with the agent before it runs (its client, cache and membership): for embedding and tests. */
+  onAgent?: (agent: Agent<PipelineRun>) => void;
   /** Told what the agent does (tasks started and finished, runs finished, cleanups). */
   onEvent?: (event: RunnerEvent | { type: "AgentReady"; identity: string; workDir: string }) => void;
   /** Told of failed reconciles (conflicts excepted) and connection problems (once per 30 s while one lasts: AgentOptions.onError). */
@@ -95,6 +100,7 @@ export async function runPipelineAgent(options: PipelineAgentOptions): Promise<v
     identity,
     claims,
     leaseDurationMs: options.leaseDurationMs,
+    clock: options.clock,
     onError: options.onError,
     reconcile: (key, ctx) => runner.reconcile(key, ctx),
   });
@@ -108,11 +114,13 @@ export async function runPipelineAgent(options: PipelineAgentOptions): Promise<v
     member: () => (agent.membership ? agent.membership.member : soleMember),
     liveMembers: () => (agent.membership ? agent.membership.members() : [soleMember]),
     env: options.env,
+    clock: options.clock,
     onEvent: options.onEvent,
     // Through the agent's report: a server that stays down is one line per interval, with a hint.
     onError: (err, key) => agent.reportError(err, key),
   });
   agent.informer.addHandlers(runner.handlers);
+  options.onAgent?.(agent);
 
   const stop = new AbortController();
   // Plain (ref'd) timers here, not the runner's clock (whose system timers do
