@@ -110,6 +110,13 @@ export interface AgentOptions<T extends ApiObject = ApiObject> {
   rateLimiter?: RateLimiter;
   clock?: Clock;
   /**
+   * Called when this replica's membership may have changed: its lease was lost
+   * (the fence: `membership.member` changed or is undefined), it rejoined, or
+   * peers came or went. For work that outlives a reconcile (processes,
+   * timers) and must stop at once when the lease under which it began is lost.
+   */
+  onMembershipChange?: () => void;
+  /**
    * Told of failed reconciles (conflicts excepted) and of connection problems.
    * A connection problem (server unreachable, timing out, or answering 503,
    * 500, 429, 401 or 403) comes as a ConnectionProblemError saying where and
@@ -203,6 +210,7 @@ export class Agent<T extends ApiObject = ApiObject> {
           const keys = [...this.#parked];
           this.#parked.clear();
           for (const key of keys) this.#offer(key);
+          options.onMembershipChange?.();
         },
       });
     }

@@ -75,7 +75,7 @@ export interface PipelineAgentOptions {
   signal: AbortSignal;
 }
 
-/** How often the runner checks that it still holds its lease (and kills its tasks at once if not). */
+/** How often the runner checks that it still holds its lease, besides at every membership change (a backstop; it also keeps the process alive). */
 const FENCE_CHECK_MS = 200;
 
 /** Runs a pipeline runner agent until `options.signal` aborts; resolves once it has shut down. */
@@ -103,6 +103,8 @@ export async function runPipelineAgent(options: PipelineAgentOptions): Promise<v
     clock: options.clock,
     onError: options.onError,
     reconcile: (key, ctx) => runner.reconcile(key, ctx),
+    // The fence: tasks started under a lease this replica just lost are killed at once.
+    onMembershipChange: () => runner.checkFence(),
   });
   runner = new PipelineRunner({
     client: agent.client,
@@ -125,7 +127,8 @@ export async function runPipelineAgent(options: PipelineAgentOptions): Promise<v
   const stop = new AbortController();
   // Plain (ref'd) timers here, not the runner's clock (whose system timers do
   // not hold the process): the agent process must stay up while its informer
-  // waits out a server outage. The fence check reads the lease on the clock.
+  // waits out a server outage. The fence itself acts at once, from the
+  // membership's change (onMembershipChange); this check is a backstop.
   const fence = setInterval(() => runner.checkFence(), FENCE_CHECK_MS);
   const onAbort = () => {
     clearInterval(fence);

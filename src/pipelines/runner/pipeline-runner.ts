@@ -21,6 +21,13 @@
 //   (the fence), its processes are killed at once; on shutdown they are
 //   stopped (SIGTERM, then SIGKILL); and if the agent dies, task-process.ts's
 //   watchdog kills them.
+// - Nor does this agent write for an attempt begun under a lease it lost: only
+//   attempts of its current member id are recorded (a task that ends, or
+//   whose output is flushed or whose record is retried, after the fence is
+//   left Running under the lost member, and the next owner reruns it), checked
+//   again before every write. A write already in flight when the lease is lost
+//   carries the resourceVersion it read: once the next owner has written, it
+//   fails with a conflict instead of overwriting the new owner's status.
 // - Deletion: the run's processes are stopped, its workspace removed, then the
 //   finalizer. Every replica removes its own copy of a deleted run's
 //   workspace when it sees the deletion.
@@ -229,11 +236,16 @@ export class PipelineRunner {
     });
   }
 
-  /** Kills, at once, every running task started under a member id that is no longer this agent's (the lease fence). */
+  /**
+   * The lease fence: kills, at once, every running task started under a member id that is no longer this agent's,
+   * and forgets ended ones not yet recorded (the next owner reruns them).
+   */
   checkFence(): void {
     const member = this.#o.member();
     for (const e of this.#attempts.all()) {
-      if (!e.result && e.agent !== member) this.#stopEntry(e, "AgentLost", 0);
+      if (e.agent === member) continue;
+      if (e.result) this.#attempts.delete(e);
+      else this.#stopEntry(e, "AgentLost", 0);
     }
   }
 
@@ -307,7 +319,8 @@ export class PipelineRunner {
     this.#o.onEvent?.({ type: "TaskStarted", run: state.key, task: task.name, attempt, pid: proc.pid, workspace });
     void proc.done.then((exit) => {
       const reason = proc.stopReason;
-      if (reason !== undefined && UNRECORDED.has(reason)) {
+      // Ended after the fence (before its kill, or killed by it): not this agent's to record any more.
+      if ((reason !== undefined && UNRECORDED.has(reason)) || entry.agent !== this.#o.member()) {
         this.#attempts.delete(entry);
         return;
       }
@@ -357,12 +370,15 @@ export class PipelineRunner {
     });
   }
 
-  /** Writes what this process knows of its own attempts of the run (see the file header). */
+  /** Writes what this process knows of its own attempts of the run, those of its current member id only (see the file header). */
   #record(state: RunState): void {
     if (this.#stopping) return;
     void this.#locked(state, async () => {
       for (let attempt = 0; attempt < 5; attempt++) {
-        if (!this.#attempts.all(state.uid).length) return;
+        const member = this.#o.member();
+        /** Whether this agent still holds the lease its attempts of the run began under (checked before each call). */
+        const holds = () => member === this.#o.member() && this.#attempts.all(state.uid).some((e) => e.agent === member);
+        if (member === undefined || !holds()) return;
         let run: PipelineRun;
         try {
           run = await this.#o.client.get<PipelineRun>(this.#ref(state));
@@ -377,11 +393,11 @@ export class PipelineRunner {
           status: run.status,
           observedGeneration: run.status?.observedGeneration,
           now: this.#iso(),
-          agent: this.#o.member() ?? "",
+          agent: member,
           slots: 0,
-          attempt: (name, s) => this.#attempts.stateOf(state.uid, name, s, true) ?? { state: "running" },
+          attempt: (name, s) => (s.agent === member ? this.#attempts.stateOf(state.uid, name, s, true) : undefined) ?? { state: "running" },
         });
-        if (!changed(run.status, result.status)) return;
+        if (!changed(run.status, result.status) || !holds()) return;
         try {
           const written = await this.#o.client.updateStatus<PipelineRun>(this.#ref(state), { ...run, status: result.status });
           this.#noteWrite(state, run, written);
