@@ -60,6 +60,8 @@ export interface JsonPathTemplate {
   readonly source: string;
   /** The template's text for `value`; throws JsonPathError as kubectl fails ("array index out of bounds: …"). */
   print(value: unknown): string;
+  /** kubectl's `-o jsonpath-as-json`: each `{path}`'s values (each text, each pass of a range) as an indented JSON list, one after another. */
+  printJson(value: unknown): string;
   /**
    * The values each part of the template finds in `value`, as client-go's
    * FindResults: one list per `{path}` (empty when nothing is there), the text
@@ -119,7 +121,14 @@ export function parseJsonPath(source: string): JsonPathTemplate {
   const nodes = stack[0]!;
   return {
     source,
-    print: (value) => render(nodes, value),
+    print: (value) =>
+      results(nodes, value)
+        .map((found) => found.map(text).join(" "))
+        .join(""),
+    printJson: (value) =>
+      results(nodes, value)
+        .map((found) => `${goJson(found, 4)}\n`)
+        .join(""),
     find: (value) =>
       nodes.map((node) => {
         if (node.kind === "text") return [node.text];
@@ -300,12 +309,13 @@ function operand(part: string, text: string): Operand {
 /** `app\.kubernetes\.io/name` → `app.kubernetes.io/name` (client-go drops every backslash). */
 const unescapeName = (name: string): string => name.replace(/\\/g, "");
 
-function render(nodes: readonly Node[], current: unknown): string {
-  let out = "";
+/** What each node finds, as client-go's FindResults: a list per `{path}`, the text for text, a range's body's lists once per value it finds. */
+function results(nodes: readonly Node[], current: unknown): unknown[][] {
+  const out: unknown[][] = [];
   for (const node of nodes) {
-    if (node.kind === "text") out += node.text;
-    else if (node.kind === "path") out += evaluate(node.steps, [current]).map(text).join(" ");
-    else for (const item of evaluate(node.steps, [current])) out += render(node.body, item);
+    if (node.kind === "text") out.push([node.text]);
+    else if (node.kind === "path") out.push(evaluate(node.steps, [current]));
+    else for (const item of evaluate(node.steps, [current])) out.push(...results(node.body, item));
   }
   return out;
 }
@@ -478,9 +488,10 @@ function goValue(v: unknown): string {
  * A map or list as Go's json.Marshal writes it (kubectl, kube's table
  * convertor): compact, keys sorted, and `<`, `>`, `&`, U+2028 and U+2029
  * escaped as \u003c… (Go's HTML-safe strings; they only occur in strings).
+ * With `indent`, as json.MarshalIndent with that many spaces.
  */
-export function goJson(v: object): string {
-  return JSON.stringify(sortKeys(v)).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+export function goJson(v: object, indent?: number): string {
+  return JSON.stringify(sortKeys(v), null, indent).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 /**

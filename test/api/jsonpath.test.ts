@@ -221,3 +221,15 @@ test("jsonpath as kubectl: literals in single quotes, numbers and booleans print
   ]);
   for (const template of ['{"\\q"}', "{1.2.3}", "{'a}"]) assert.throws(() => parseJsonPath(template), JsonPathError, template);
 });
+
+test("jsonpath-as-json as kubectl: each path's values (each text, each pass of a range) as an indented JSON list", () => {
+  // kubectl label --local -f obj.json zz- -o jsonpath-as-json=TEMPLATE printed these.
+  assert.equal(
+    parseJsonPath("{.spec.items[*].name}x{.spec.nul}{.spec.items[0]}").printJson(object),
+    '[\n    "a",\n    "b",\n    "c",\n    "d"\n]\n[\n    "x"\n]\n[\n    null\n]\n[\n    {\n        "f": 1.5,\n        "n": null,\n        "name": "a",\n        "x": 1\n    }\n]\n',
+  );
+  assert.equal(
+    parseJsonPath("{range .spec.items[*]}{.name}{end}{.spec.nothing}").printJson(object),
+    '[\n    "a"\n]\n[\n    "b"\n]\n[\n    "c"\n]\n[\n    "d"\n]\n[]\n',
+  );
+});

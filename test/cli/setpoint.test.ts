@@ -258,6 +258,28 @@ describe("setpoint get", () => {
     );
   });
 
+  it("prints -o jsonpath-as-json=TEMPLATE and -o jsonpath-file=FILE as kubectl", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "setpoint-jsonpath-"));
+    try {
+      const file = join(dir, "names.jsonpath");
+      writeFileSync(file, "{.items[*].metadata.name}");
+      const [asJson, fromFile, noFile] = await Promise.all([
+        cli(["get", "pipelineruns", "-n", "get", "-o", "jsonpath-as-json={.items[*].metadata.name}{.items[0].metadata.labels}"]),
+        cli(["get", "pipelineruns", "-n", "get", "-o", `jsonpath-file=${file}`]),
+        cli(["get", "pipelineruns", "-n", "get", "-o", `jsonpath-file=${join(dir, "missing")}`]),
+      ]);
+      ok(asJson);
+      ok(fromFile);
+      // kubectl's json.MarshalIndent of each path's values, four spaces.
+      assert.equal(asJson.stdout, '[\n    "alpha",\n    "beta"\n]\n[\n    {\n        "app": "web"\n    }\n]\n');
+      assert.equal(fromFile.stdout, "alpha beta\n");
+      assert.equal(noFile.code, 2);
+      assert.match(noFile.stderr, /error reading --template jsonpath-file, error: .*missing/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("filters with -l, adds NAMESPACE with -A, and shows more with -o wide", async () => {
     const [selected, all, wide] = await Promise.all([
       cli(["get", "pipelineruns", "-n", "get", "-l", "app=api"]),

@@ -7,6 +7,7 @@
 // --watch-only skips the current objects, --output-watch-events says each
 // change's type.
 
+import { readFileSync } from "node:fs";
 import { Command, InvalidArgumentError, Option } from "commander";
 import type { LooseObject } from "../../wire.ts";
 import { addClientOptions, sessionFor, type CliContext } from "../context.ts";
@@ -19,18 +20,33 @@ import { followPrinted } from "../watch-output.ts";
 export const OUTPUT_FORMATS = ["json", "yaml", "wide", "name"] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
-/** `-o`'s value: a format, or a kubectl JSONPath template (`jsonpath=…`), parsed before anything is asked of the server. */
+/**
+ * `-o`'s value: a format, or a kubectl JSONPath template (`jsonpath=…`,
+ * `jsonpath-as-json=…`: each path's values as a JSON list, `jsonpath-file=FILE`),
+ * parsed before anything is asked of the server.
+ */
 function parseOutput(value: string): OutputFormat | JsonPathTemplate {
   if ((OUTPUT_FORMATS as readonly string[]).includes(value)) return value as OutputFormat;
-  if (value.startsWith("jsonpath=")) {
+  const m = /^(jsonpath|jsonpath-as-json|jsonpath-file)=(.*)$/s.exec(value);
+  if (m !== null) {
+    let text = m[2]!;
+    if (m[1] === "jsonpath-file") {
+      try {
+        text = readFileSync(text, "utf8");
+      } catch (error) {
+        throw new InvalidArgumentError(`error reading --template jsonpath-file, error: ${(error as Error).message}`);
+      }
+    }
+    let template: JsonPathTemplate;
     try {
-      return parseJsonPath(value.slice("jsonpath=".length));
+      template = parseJsonPath(text);
     } catch (error) {
       // kubectl's words: "error parsing jsonpath TEMPLATE, WHAT".
-      throw new InvalidArgumentError(`error parsing jsonpath ${value.slice("jsonpath=".length)}, ${(error as Error).message}`);
+      throw new InvalidArgumentError(`error parsing jsonpath ${text}, ${(error as Error).message}`);
     }
+    return m[1] === "jsonpath-as-json" ? { ...template, print: template.printJson } : template;
   }
-  throw new InvalidArgumentError(`Allowed choices are ${OUTPUT_FORMATS.join(", ")}, jsonpath=TEMPLATE.`);
+  throw new InvalidArgumentError(`Allowed choices are ${OUTPUT_FORMATS.join(", ")}, jsonpath=TEMPLATE, jsonpath-as-json=TEMPLATE, jsonpath-file=FILE.`);
 }
 
 /** A template's text for `value`, ending in exactly one newline when printed (kubectl prints none; a `{"\n"}` at the end is kept as that one). */
@@ -58,7 +74,8 @@ export function getCommand(ctx: CliContext): Command {
       new Option(
         "-o, --output <format>",
         "output format: a table (default), wide (more columns), json, yaml, name (TYPE/NAME per line), or jsonpath=TEMPLATE " +
-          '(kubectl\'s: {.metadata.name}, {.items[*].metadata.name}, {range .items[*]}{.metadata.name}{"\\n"}{end})',
+          '(kubectl\'s: {.metadata.name}, {.items[*].metadata.name}, {range .items[*]}{.metadata.name}{"\\n"}{end}); ' +
+          "jsonpath-as-json=TEMPLATE prints each path's values as a JSON list, jsonpath-file=FILE reads the template from FILE",
       ).argParser(parseOutput),
     )
     .option("-l, --selector <selector>", "label selector, e.g. app=web,tier!=db or 'env in (prod,staging)'")
