@@ -44,9 +44,9 @@ export interface ClientOptions {
    */
   grpcAddress: string;
   /**
-   * HTTP base URL (e.g. `http://127.0.0.1:8080`), or several comma-separated;
-   * needed only for WebSocket watches. A name that resolves to several
-   * addresses is that many replicas, failed over in turn.
+   * HTTP base URL (e.g. `http://127.0.0.1:8080`), or several comma-separated:
+   * WebSocket watches and REST writes (`writeTransport`) use it. A name that
+   * resolves to several addresses is that many replicas, failed over in turn.
    */
   httpUrl?: string;
   /** Resolves `httpUrl`'s host names to their replicas. Default: every address of the system resolver (src/endpoints.ts). */
