@@ -11,11 +11,16 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer as createHttpsServer } from "node:https";
 import { createServer, type AddressInfo, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { ManualClock } from "../../src/clock.ts";
 import { Agent, ApiError, ConflictError, NotFoundError, SetpointClient, TransportError, type ApiObject, type ClientOptions } from "../../src/agent.ts";
 import { TimeoutError } from "../../src/errors.ts";
 import { startCuttingProxy, type CuttingProxy } from "../helpers/cutting-proxy.ts";
+import { makePki } from "../helpers/pki.ts";
 import { PREFIX, TYPE, startEnv, waitFor, type Env } from "./fixtures.ts";
 
 /** A port nothing listens on. */
@@ -269,6 +274,34 @@ describe("writes over HTTP whose answer is lost", () => {
       assert.equal(client.calls.failover, 1);
     } finally {
       client.close();
+    }
+  });
+
+  test("a create whose TLS handshake fails at the first replica (a certificate the client does not trust) never left: it goes to the next", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rest-writes-tls-"));
+    const pki = makePki(dir);
+    const serving = pki.server("serving");
+    let requests = 0;
+    const untrusted = createHttpsServer({ cert: pki.read(serving.cert), key: pki.read(serving.key) }, (_req, res) => {
+      requests++;
+      res.writeHead(500).end();
+    });
+    await new Promise<void>((resolve) => untrusted.listen(0, "127.0.0.1", resolve));
+    const client = new SetpointClient({
+      grpcAddress: `${DEAD},${DEAD}`,
+      httpUrl: `https://127.0.0.1:${(untrusted.address() as AddressInfo).port},${env.server.url}`,
+    });
+    try {
+      const created = await client.create(ns, unnamed("tls-refused-"));
+      assert.match(created.metadata.name!, /^tls-refused-/);
+      assert.equal((await stored("tls-refused-")).length, 1);
+      assert.equal(requests, 0);
+      assert.equal(client.calls.failover, 1);
+    } finally {
+      client.close();
+      untrusted.closeAllConnections();
+      await new Promise((resolve) => untrusted.close(resolve));
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
