@@ -196,6 +196,7 @@ function restContext(
     ready: parts.ready,
     spaceAlarm: () => core.store.space().alarm,
     watchLimit: new WatchLimit(parts.o.maxWatchesPerClient),
+    responseCompression: parts.o.responseCompression,
     storeReady: parts.storeReady,
     trackWatch(stop) {
       watches.add(stop);

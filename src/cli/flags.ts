@@ -396,6 +396,14 @@ export const SERVER_FLAGS: readonly AnyFlagSpec[] = [
     parse: atLeast(1024, parseByteSize, " byte"),
   }),
   spec({
+    flag: "--no-response-compression",
+    env: "SETPOINT_NO_RESPONSE_COMPRESSION",
+    key: "responseCompression",
+    help: "never gzip REST answers (by default one over 128Ki goes out gzipped when the request sends Accept-Encoding: gzip, as kube-apiserver's APIResponseCompression)",
+    parse: (t) => !parseBoolean(t),
+    whenGiven: false,
+  }),
+  spec({
     flag: "--max-requests-inflight",
     value: "<count>",
     env: "SETPOINT_MAX_REQUESTS_INFLIGHT",

@@ -65,6 +65,12 @@ export interface ServerOptions {
    * short of a large bearer token or many cookies).
    */
   maxRequestHeaderBytes: number;
+  /**
+   * Gzip REST answers larger than 128 KiB for requests that send
+   * `Accept-Encoding: gzip`, as kube-apiserver's APIResponseCompression
+   * (watches never). Default true.
+   */
+  responseCompression: boolean;
   /** Append one audit.k8s.io/v1 Event per request to this file. */
   auditLogPath?: string;
   /** Log level: "silent", "error", "warn", "info", "debug". Default "info". */
@@ -108,6 +114,7 @@ export const defaultServerOptions: ServerOptions = {
   maxMutatingRequestsInflight: 200,
   maxWatchesPerUser: 1000,
   maxRequestHeaderBytes: 1024 * 1024,
+  responseCompression: true,
   logLevel: "info",
   workers: availableParallelism(),
   store: "lmdb",

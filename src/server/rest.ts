@@ -5,6 +5,7 @@
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
+import type { Writable } from "node:stream";
 import { parse as parseYaml } from "yaml";
 import type { Logger } from "pino";
 import type { TypeRegistry } from "../api/registry.ts";
@@ -33,6 +34,7 @@ import type { WatchLimit } from "./watch-limit.ts";
 import { warningHeaders } from "./warnings.ts";
 import { asYaml, wantsYaml, YAML_TYPE, yamlListForm } from "./yaml-response.ts";
 import { httpWatchSink } from "./watch-sinks.ts";
+import { acceptsGzip, allowGzip, GZIP_THRESHOLD_BYTES, gzipsAnswer, mayGzip, sendGzipped, startGzipStream } from "./compression.ts";
 import { indentJson, JsonIndenter, wantsPretty } from "./pretty.ts";
 import type { WatchEvent, WatchSink } from "../watch.ts";
 
@@ -57,6 +59,8 @@ export interface RestContext {
   trackWatch: (stop: () => void) => () => void;
   /** Open WebSocket and HTTP watches per client address (429 past the cap). */
   watchLimit: WatchLimit;
+  /** Large answers go out gzipped to requests that accept it (src/server/compression.ts). */
+  responseCompression: boolean;
 }
 
 const QUERY_KEYS: Array<keyof RawQuery> = [
@@ -90,11 +94,19 @@ export function isWatch(params: URLSearchParams): boolean {
   return w !== undefined && w !== "false" && w !== "0";
 }
 
-/** Sends a whole answer; JSON indented if the request asks for it (`?pretty`, src/server/pretty.ts). */
+/**
+ * Sends a whole answer; JSON indented if the request asks for it (`?pretty`, src/server/pretty.ts);
+ * gzipped if it is large and the request accepts gzip (src/server/compression.ts).
+ */
 function send(res: ServerResponse, code: number, body: string | Buffer, contentType = "application/json"): void {
   if (contentType === "application/json" && wantsPretty(res.req))
     body = typeof body === "string" ? indentJson(body) : Buffer.from(indentJson(body.toString("utf8")));
-  res.writeHead(code, { "Content-Type": contentType, "Content-Length": Buffer.byteLength(body) });
+  const bytes = Buffer.byteLength(body);
+  if (gzipsAnswer(res, bytes)) {
+    sendGzipped(res, code, body, contentType);
+    return;
+  }
+  res.writeHead(code, { "Content-Type": contentType, "Content-Length": bytes });
   res.end(body);
 }
 
@@ -130,11 +142,14 @@ const STREAM_AFTER_BYTES = 64 * 1024;
  * Sends a body produced a chunk at a time, pulling the next chunk only once
  * the socket has taken the previous ones, so the server never holds more than
  * a chunk or two of it. A body that ends within STREAM_AFTER_BYTES goes out
- * whole with a Content-Length. An error before the first byte throws (the
- * caller answers with a Status); one after it cuts the connection, which the
- * client sees as a truncated body: never a body that ends as a whole list
- * (kube-apiserver appends a Status and ends normally; docs/kubectl.md says
- * why this server does not).
+ * whole with a Content-Length. When the request accepts gzip, the body is
+ * held back up to GZIP_THRESHOLD_BYTES instead, as kube-apiserver decides from
+ * what is first written: one that ends within it goes out whole and plain,
+ * a longer one streams through gzip (src/server/compression.ts). An error
+ * before the first byte throws (the caller answers with a Status); one after
+ * it cuts the connection, which the client sees as a truncated body: never a
+ * body that ends as a whole list (kube-apiserver appends a Status and ends
+ * normally; docs/kubectl.md says why this server does not).
  */
 async function sendChunks(res: ServerResponse, code: number, body: Iterable<string>, log: Logger, contentType = "application/json"): Promise<void> {
   // ?pretty: a body sent whole is indented by send(); a streamed one chunk by chunk, so that a
@@ -143,6 +158,8 @@ async function sendChunks(res: ServerResponse, code: number, body: Iterable<stri
   const indenter = contentType === "application/json" && wantsPretty(res.req) ? new JsonIndenter() : undefined;
   const it = body[Symbol.iterator]();
   const head: string[] = [];
+  // Judged for gzip: held back until past the threshold, counted in bytes as kube counts them.
+  const judged = mayGzip(res);
   let size = 0;
   for (;;) {
     const next = it.next();
@@ -151,30 +168,37 @@ async function sendChunks(res: ServerResponse, code: number, body: Iterable<stri
       return;
     }
     head.push(next.value);
-    size += next.value.length;
-    if (size >= STREAM_AFTER_BYTES) break;
+    if (!judged) {
+      size += next.value.length;
+      if (size >= STREAM_AFTER_BYTES) break;
+    } else {
+      size += Buffer.byteLength(next.value);
+      if (size > GZIP_THRESHOLD_BYTES) break;
+    }
   }
-  res.writeHead(code, { "Content-Type": contentType });
+  let out: Writable = res;
+  if (judged) out = startGzipStream(res, code, contentType);
+  else res.writeHead(code, { "Content-Type": contentType });
   const joined = head.join("");
-  let ok = res.write(indenter ? indenter.push(joined) : joined);
+  let ok = out.write(indenter ? indenter.push(joined) : joined);
   try {
     for (;;) {
       if (!ok) {
         if (res.destroyed) return;
         await new Promise<void>((resolve) => {
           const done = () => {
-            res.off("drain", done);
+            out.off("drain", done);
             res.off("close", done);
             resolve();
           };
-          res.on("drain", done);
+          out.on("drain", done);
           res.on("close", done);
         });
       }
       if (res.destroyed) return;
       const next = it.next();
       if (next.done) break;
-      ok = res.write(indenter ? indenter.push(next.value) : next.value);
+      ok = out.write(indenter ? indenter.push(next.value) : next.value);
     }
   } catch (err) {
     // e.g. the revision the list is served at was compacted mid-way; anything
@@ -183,7 +207,7 @@ async function sendChunks(res: ServerResponse, code: number, body: Iterable<stri
     res.destroy();
     return;
   }
-  res.end();
+  out.end();
 }
 
 export function sendError(res: ServerResponse, err: unknown, log: Logger): number {
@@ -419,6 +443,7 @@ export async function handleRequest(ctx: RestContext, req: IncomingMessage, res:
     return;
   }
   const call: Call = { req, res, url, method, route: url.route, watch: !head && isWatch(url.searchParams), read };
+  if (ctx.responseCompression && acceptsGzip(req.headers["accept-encoding"])) allowGzip(res);
   const verb = verbOf(call.route, method, call.watch);
   let code: number;
   try {

@@ -97,6 +97,7 @@ describe("resolveServerOptions", () => {
         "--max-mutating-requests-inflight": "5",
         "--max-watches-per-user": "7",
         "--max-request-header-bytes": "64Ki",
+        "--no-response-compression": true,
         "--audit-log-path": "/var/log/setpoint/audit.log",
         "--log-level": "DEBUG",
         "--workers": "3",
@@ -134,6 +135,7 @@ describe("resolveServerOptions", () => {
       maxMutatingRequestsInflight: 5,
       maxWatchesPerUser: 7,
       maxRequestHeaderBytes: 64 * 1024,
+      responseCompression: false,
       auditLogPath: "/var/log/setpoint/audit.log",
       logLevel: "debug",
       workers: 3,
@@ -171,6 +173,9 @@ describe("resolveServerOptions", () => {
   it("treats SETPOINT_NO_FSYNC=0 and empty variables as not set", () => {
     assert.equal(resolveServerOptions({}, { SETPOINT_NO_FSYNC: "0" }).durable, true);
     assert.equal(resolveServerOptions({}, { SETPOINT_NO_FSYNC: "" }).durable, true);
+    assert.equal(resolveServerOptions({}, {}).responseCompression, true);
+    assert.equal(resolveServerOptions({}, { SETPOINT_NO_RESPONSE_COMPRESSION: "1" }).responseCompression, false);
+    assert.equal(resolveServerOptions({}, { SETPOINT_NO_RESPONSE_COMPRESSION: "0" }).responseCompression, true);
     assert.equal(resolveServerOptions({}, { SETPOINT_TOKEN: "" }).token, undefined);
     assert.equal(resolveServerOptions({}, { SETPOINT_HTTP_PORT: "" }).httpPort, 8080);
   });
