@@ -217,7 +217,7 @@ describe("setpoint get", () => {
     }
   });
 
-  it("prints -o json and -o yaml: one object by name, the server's list otherwise", async () => {
+  it("prints -o json and -o yaml: one object by name, otherwise a v1 List as kubectl", async () => {
     const [json, yaml, list] = await Promise.all([
       cli(["get", "pipelinerun", "alpha", "-n", "get", "-o", "json"]),
       cli(["get", "pipelinerun", "alpha", "-n", "get", "-o", "yaml"]),
@@ -228,23 +228,26 @@ describe("setpoint get", () => {
     assert.deepEqual(JSON.parse(json.stdout), stored);
     assert.deepEqual(parse(yaml.stdout), stored);
     const parsed = JSON.parse(list.stdout);
-    assert.equal(parsed.kind, "PipelineRunList");
+    // What kubectl prints for `get TYPE -o json` (cli-runtime wraps the items, whatever the server's list was).
+    assert.deepEqual([parsed.apiVersion, parsed.kind, parsed.metadata], ["v1", "List", { resourceVersion: "" }]);
     assert.deepEqual(
       parsed.items.map((i: { metadata: { name: string } }) => i.metadata.name),
       ["alpha", "beta"],
     );
   });
 
-  it("prints -o jsonpath=TEMPLATE as kubectl: the object by name, the server's list otherwise; a bad template is exit 2 before any request", async () => {
-    const [one, names, range, missing, bad, outOfBounds] = await Promise.all([
+  it("prints -o jsonpath=TEMPLATE as kubectl: the object by name, a v1 List otherwise; a bad template is exit 2 before any request", async () => {
+    const [one, names, range, missing, bad, outOfBounds, wrapper] = await Promise.all([
       cli(["get", "pipelinerun", "alpha", "-n", "get", "-o", "jsonpath={.metadata.name}"]),
       cli(["get", "pipelineruns", "-n", "get", "-o", "jsonpath={.items[*].metadata.name}"]),
       cli(["get", "pipelineruns", "-n", "get", "-o", 'jsonpath={range .items[*]}{.metadata.name}={.metadata.labels.app}{"\\n"}{end}']),
       cli(["get", "pipelinerun", "alpha", "-n", "get", "-o", "jsonpath={.status.nothing}"]),
       cli(["get", "pipelineruns", "-n", "get", "-o", "jsonpath={.items[*]"]),
       cli(["get", "pipelineruns", "-n", "get", "-o", "jsonpath={.items[7]}"]),
+      cli(["get", "pipelineruns", "-n", "get", "-o", "jsonpath={.apiVersion}/{.kind}/{.metadata.resourceVersion}/{.items[0].kind}"]),
     ]);
-    for (const r of [one, names, range, missing]) ok(r);
+    for (const r of [one, names, range, missing, wrapper]) ok(r);
+    assert.equal(wrapper.stdout, "v1/List//PipelineRun\n");
     assert.equal(one.stdout, "alpha\n");
     assert.equal(names.stdout, "alpha beta\n");
     assert.equal(range.stdout, "alpha=web\nbeta=api\n");

@@ -116,7 +116,7 @@ export function getCommand(ctx: CliContext): Command {
     }
     if (names.length === 0) {
       const list = await session.client.listAll(collectionPath(t, all ? undefined : session.namespace), { labelSelector: opts.selector });
-      printObjects(ctx, t, list.items, { output: opts.output, allNamespaces: all, list, namespace: session.namespace });
+      printObjects(ctx, t, list.items, { output: opts.output, allNamespaces: all, namespace: session.namespace });
       return;
     }
     const found: LooseObject[] = [];
@@ -147,8 +147,6 @@ interface GetFlags {
 interface PrintOptions {
   output?: OutputFormat | JsonPathTemplate;
   allNamespaces?: boolean;
-  /** The server's list, printed as is for -o json/yaml. */
-  list?: unknown;
   /** One object asked for by name: -o json/yaml prints it alone. */
   single?: boolean;
   namespace: string;
@@ -156,7 +154,8 @@ interface PrintOptions {
 
 function printObjects(ctx: CliContext, t: ResourceInfo, objects: LooseObject[], o: PrintOptions): void {
   if (o.output === "json" || o.output === "yaml" || typeof o.output === "object") {
-    const value = o.single ? objects[0] : (o.list ?? { apiVersion: "v1", kind: "List", metadata: { resourceVersion: "" }, items: objects });
+    // As kubectl: one object asked for by name alone, any other answer (a whole type, several names) as a v1 List.
+    const value = o.single ? objects[0] : { apiVersion: "v1", kind: "List", metadata: { resourceVersion: "" }, items: objects };
     if (typeof o.output === "object") printTemplate(ctx, o.output, value);
     else ctx.out(o.output === "json" ? toJson(value) : toYamlText(value).trimEnd());
     return;
