@@ -7,6 +7,7 @@
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { gzipSync } from "node:zlib";
+import { acceptsGzip } from "./compression.ts";
 import { loadUiAssets, type UiFile } from "./ui-assets.ts";
 
 /** Where the console lives. */
@@ -74,7 +75,7 @@ export async function serveUi(req: IncomingMessage, res: ServerResponse, pathnam
   }
   headers.Vary = "Accept-Encoding";
   let body: string | Buffer = file.body;
-  if (Buffer.byteLength(file.body) >= GZIP_MIN_BYTES && /\bgzip\b/.test(String(req.headers["accept-encoding"] ?? ""))) {
+  if (Buffer.byteLength(file.body) >= GZIP_MIN_BYTES && acceptsGzip(req.headers["accept-encoding"])) {
     let zipped = gzipped.get(file);
     if (!zipped) gzipped.set(file, (zipped = gzipSync(file.body)));
     body = zipped;

@@ -97,6 +97,10 @@ describe("web console in Chromium", { skip: browserSkipReason() }, () => {
       const zipped = await fetch(`${s.url}/ui/${script}`, { headers: { "accept-encoding": "gzip" } });
       assert.equal(zipped.headers.get("content-encoding"), "gzip");
       assert.ok(Number(zipped.headers.get("content-length")) < Number(js.headers.get("content-length")) / 2, "gzip at least halves the script");
+      // Accept-Encoding as RFC 9110 reads it (src/server/compression.ts): a weight of 0 refuses gzip.
+      const refused = await fetch(`${s.url}/ui/${script}`, { headers: { "accept-encoding": "gzip;q=0, identity" } });
+      assert.equal(refused.headers.get("content-encoding"), null);
+      assert.equal(refused.headers.get("content-length"), js.headers.get("content-length"));
       const again = await fetch(`${s.url}/ui/`, { headers: { "if-none-match": res.headers.get("etag")! } });
       assert.equal(again.status, 304);
       assert.equal((await fetch(`${s.url}/ui`, { redirect: "manual" })).headers.get("location"), "/ui/");
