@@ -3,7 +3,8 @@
 // and YAML output, and server errors with their field causes.
 
 import { stringify as toYaml } from "yaml";
-import type { JsonPathTemplate } from "../api/jsonpath.ts";
+import { goJson, type JsonPathTemplate } from "../api/jsonpath.ts";
+import { asYaml } from "../server/yaml-response.ts";
 import type { LooseObject } from "../wire.ts";
 import { CliError, ExitError, ServerError } from "./errors.ts";
 import { typeName, type ResourceInfo } from "./discovery.ts";
@@ -65,6 +66,16 @@ export function objectTable(columns: readonly Column[], objects: readonly LooseO
 
 /** JSON as kubectl prints it (4-space indent). */
 export const toJson = (value: unknown): string => JSON.stringify(value, null, 4);
+
+/**
+ * Objects as `kubectl get -o json` and `-o yaml` print them: JSON as Go's
+ * json.MarshalIndent of the decoded object (keys sorted, `<>&` escaped, four
+ * spaces), YAML as sigs.k8s.io/yaml writes it (the server's YAML answers:
+ * keys sorted, lists not indented, strings a reader would take for something
+ * else quoted).
+ */
+export const objectJson = (value: object): string => goJson(value, 4);
+export const objectYaml = (value: object): string => asYaml(JSON.stringify(value));
 
 /** YAML without line folding. */
 export const toYamlText = (value: unknown): string => toYaml(value, { lineWidth: 0 });

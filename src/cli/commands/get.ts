@@ -14,7 +14,7 @@ import { addClientOptions, sessionFor, type CliContext } from "../context.ts";
 import { collectionPath, objectPath, objectTypeName, type ResourceInfo } from "../discovery.ts";
 import { CliError, ExitError, UsageError } from "../errors.ts";
 import { JsonPathError, parseJsonPath, type JsonPathTemplate } from "../../api/jsonpath.ts";
-import { columnsFor, formatError, jsonPathFailure, objectTable, toJson, toYamlText } from "../printers.ts";
+import { columnsFor, formatError, jsonPathFailure, objectJson, objectTable, objectYaml } from "../printers.ts";
 import { followPrinted } from "../watch-output.ts";
 
 export const OUTPUT_FORMATS = ["json", "yaml", "wide", "name"] as const;
@@ -157,7 +157,7 @@ function printObjects(ctx: CliContext, t: ResourceInfo, objects: LooseObject[], 
     // As kubectl: one object asked for by name alone, any other answer (a whole type, several names) as a v1 List.
     const value = o.single ? objects[0] : { apiVersion: "v1", kind: "List", metadata: { resourceVersion: "" }, items: objects };
     if (typeof o.output === "object") printTemplate(ctx, o.output, value);
-    else ctx.out(o.output === "json" ? toJson(value) : toYamlText(value).trimEnd());
+    else ctx.out(o.output === "json" ? objectJson(value!) : objectYaml(value!).trimEnd());
     return;
   }
   if (o.output === "name") {
