@@ -5,6 +5,7 @@
 // streams item by item (yamlListForm), in the same text as the whole list.
 
 import { Document, parseDocument, visit, type Scalar } from "yaml";
+import { goText } from "../api/jsonpath.ts";
 import type { ListForm } from "../api/resources.ts";
 
 export const YAML_TYPE = "application/yaml";
@@ -46,8 +47,29 @@ const NUMBER_LIKE = /^[-+]?(?:0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+|(?:[0-
 const BREAKS = /[\u0085\u2028\u2029\ufeff]/g;
 const needsQuotes = (s: string): boolean => s === "<<" || NUMBER_LIKE.test(s) || s.search(BREAKS) >= 0;
 
-/** The YAML 1.1 tags but the merge key: a key `<<` is a string like any other. */
-const noMerge = (tags: unknown[]) => tags.filter((t) => (typeof t === "string" ? t !== "merge" : (t as { tag?: string }).tag !== "tag:yaml.org,2002:merge"));
+/**
+ * A number as Go's YAML writes what it read from JSON (sigs.k8s.io/yaml's
+ * JSONToYAML: go-yaml takes an integer that fits int64 or uint64 as one, any
+ * other number as a float64, which it writes with strconv's shortest 'g'):
+ * 1000000.5 is 1.0000005e+06, 1e-7 is 1e-07, 1e20 is 1e+20.
+ */
+function goYamlNumber(node: { value: unknown }): string {
+  const v = node.value;
+  if (typeof v === "bigint") return v >= -(2n ** 63n) && v < 2n ** 64n ? String(v) : goText(Number(v));
+  return goText(v as number);
+}
+
+/**
+ * The YAML 1.1 tags but the merge key (a key `<<` is a string like any
+ * other), with numbers written as Go writes them (goYamlNumber).
+ */
+const noMerge = (tags: unknown[]) =>
+  tags
+    .filter((t) => (typeof t === "string" ? t !== "merge" : (t as { tag?: string }).tag !== "tag:yaml.org,2002:merge"))
+    .map((t) => {
+      const tag = typeof t === "object" && t !== null ? (t as { tag?: string }).tag : undefined;
+      return tag === "tag:yaml.org,2002:int" || tag === "tag:yaml.org,2002:float" ? { ...(t as object), stringify: goYamlNumber } : t;
+    });
 
 /** `value` as YAML, and whether it held an integer a double cannot hold exactly. */
 function render(value: unknown): { text: string; inexact: boolean } {

@@ -1,7 +1,8 @@
 // `setpoint get -o json` and `-o yaml` print the same text as kubectl 1.32 for
 // the same objects: both run here against one test server and their outputs
 // are compared byte for byte (kubectl's JSON is Go's json.MarshalIndent of the
-// decoded object, its YAML sigs.k8s.io/yaml's).
+// decoded object, its YAML sigs.k8s.io/yaml's, which kube-apiserver answers
+// `Accept: application/yaml` with too: the server's YAML is checked here).
 
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -21,7 +22,17 @@ before(async () => {
   const objects = [
     {
       metadata: { name: "b-gadget", labels: { zone: "a", app: "web" }, annotations: { note: "<b>&</b>", "example.com/when": "2024-01-01" } },
-      spec: { zeta: 1, alpha: [3, { y: true, x: null }], octal: "0123", flag: "true", empty: {}, none: [], text: "two\nlines" },
+      spec: {
+        zeta: 1,
+        alpha: [3, { y: true, x: null }],
+        octal: "0123",
+        flag: "true",
+        empty: {},
+        none: [],
+        text: "two\nlines",
+        // Floats as Go's YAML writes them (1.0000005e+06, 1e-07), as JSON writes them (1000000.5, 1e-7).
+        floats: { big: 1000000.5, small: 1e-7, half: 0.5 },
+      },
     },
     { metadata: { name: "a-gadget" }, spec: { size: 2 } },
   ];
@@ -48,6 +59,12 @@ describe("get -o json and -o yaml print kubectl's text", () => {
       const [theirs, ours] = await both("get", "gadgets", "b-gadget", "-o", format);
       assert.equal(ours, theirs, format);
     }
+  });
+
+  it("the server's YAML answer is kubectl's -o yaml of the object (both are sigs.k8s.io/yaml's of the JSON)", async () => {
+    const [theirs] = await both("get", "gadgets", "b-gadget", "-o", "yaml");
+    const r = await fetch(`${s.url}/apis/out.example.com/v1/namespaces/default/gadgets/b-gadget`, { headers: { accept: "application/yaml" } });
+    assert.equal(await r.text(), theirs);
   });
 
   it("a whole type, as a v1 List", async () => {

@@ -49,6 +49,11 @@ describe("asYaml", () => {
 });
 
 describe("asYaml numbers", () => {
+  it("floats as Go's YAML writes them (sigs.k8s.io/yaml: strconv's shortest 'g'), integers as digits, as kubectl -o yaml", () => {
+    const text = asYaml('{"a":1000000.5,"b":1e-7,"c":1e20,"d":0.0001,"e":0.00001,"f":-2.5,"g":1000000,"h":12345678901234567890,"i":"1e-07"}');
+    assert.equal(text, 'a: 1.0000005e+06\nb: 1e-07\nc: 1e+20\nd: 0.0001\ne: 1e-05\nf: -2.5\ng: 1000000\nh: 12345678901234567890\ni: "1e-07"\n');
+  });
+
   it("integers past 2^53 keep their digits, as in the JSON answer; other numbers are unchanged", () => {
     const json = '{"big":12345678901234567890,"list":[9007199254740993,-9007199254740993,1.5,0,-3],"s":"\\ud83d\\ude00 \\/"}';
     const text = asYaml(json);
