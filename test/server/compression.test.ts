@@ -164,6 +164,8 @@ describe("response compression", () => {
   let t: TestServer;
   /** Every store.list of TYPE the server made. */
   const reads: ListOptions[] = [];
+  /** When set, the store read of this page number (0: the first) of a list throws this. */
+  let failPage: { page: number; error: Error } | undefined;
 
   before(async () => {
     t = await startTestServer({ durable: false });
@@ -172,6 +174,7 @@ describe("response compression", () => {
     const list = store.list.bind(store);
     store.list = (o: ListOptions): ListResult => {
       if (o.type === TYPE) reads.push(o);
+      if (o.type === TYPE && failPage !== undefined && reads.length - 1 === failPage.page) throw failPage.error;
       return list(o);
     };
     await populate(t, "many", COUNT, () => "x".repeat(300));
@@ -291,12 +294,48 @@ describe("response compression", () => {
     list.items.forEach((item, i) => assert.equal(item.metadata.name, `item-${String(i).padStart(6, "0")}`));
   });
 
-  it("leaves a client that goes away mid-list without harm", async () => {
+  it("stops reading pages when the client goes away mid-list", async () => {
+    reads.length = 0;
     const res = await open(t.url, NOISY, { "accept-encoding": "gzip" });
     assert.equal(res.headers["content-encoding"], "gzip");
+    await until("the first page", () => reads.length > 0);
     res.destroy();
-    const after = await get(t.url, ITEMS, { "accept-encoding": "gzip" });
-    assert.equal(JSON.parse(gzipped(after).toString("utf8")).items.length, COUNT);
+    // The count holds still for 300 ms (however long a loaded machine takes the server to see the client go).
+    let n = -1;
+    for (const deadline = Date.now() + DEADLINE_MS; n !== reads.length; ) {
+      assert.ok(Date.now() < deadline, `the reads never stopped (${reads.length})`);
+      n = reads.length;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    assert.ok(n < NOISY_COUNT / 500, `the server read ${n} pages after the client left`);
+    const again = await get(t.url, ITEMS, { "accept-encoding": "gzip" });
+    assert.equal((JSON.parse(gzipped(again).toString("utf8")) as { items: unknown[] }).items.length, COUNT);
+  });
+
+  it("cuts the connection on an error once a gzipped list has begun: the gzip stream never ends whole", async () => {
+    reads.length = 0;
+    failPage = { page: 3, error: new Error("disk on fire") };
+    try {
+      const res = await open(t.url, NOISY, { "accept-encoding": "gzip" });
+      assert.equal(res.statusCode, 200);
+      assert.equal(res.headers["content-encoding"], "gzip");
+      res.resume();
+      const chunks: Buffer[] = [];
+      const outcome = await new Promise<string>((resolve) => {
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("end", () => resolve(res.complete ? "complete" : "incomplete"));
+        res.on("error", (err) => resolve(`error: ${err.message}`));
+        res.on("close", () => resolve(res.complete ? "complete" : "incomplete"));
+      });
+      assert.notEqual(outcome, "complete", "the body must not end as a whole one");
+      const body = Buffer.concat(chunks);
+      assert.ok(body.length > 0, "part of the list came");
+      assert.throws(() => gunzipSync(body), "the gzip stream is cut short");
+    } finally {
+      failPage = undefined;
+    }
+    const again = await get(t.url, ITEMS, { "accept-encoding": "gzip" });
+    assert.equal(again.status, 200, "the server still serves");
   });
 
   it("never gzips a watch, over chunked HTTP or WebSocket", async () => {
