@@ -1,9 +1,11 @@
 // The CLI's HTTP client for the REST API (API.md §4): fetch with a bearer
-// token and a deadline per request, JSON in and out, and errors that keep the
+// token and a deadline per request, JSON in and out (asking for gzip, as
+// kubectl does: a large answer comes gzipped), and errors that keep the
 // server's Status (message, reason, field causes) so commands can print them.
 
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
+import { gunzip } from "node:zlib";
 import { resolveTargets, type PinnedLookup, type Resolver, type Target } from "../endpoints.ts";
 import { asStatus, ServerError, UnreachableError, UsageError } from "./errors.ts";
 import type { LooseObject, ObjectList } from "../wire.ts";
@@ -215,7 +217,7 @@ export class ApiClient {
   }
 
   async #requestOnce(method: string, path: string, options: RequestOptions): Promise<any> {
-    const headers: Record<string, string> = { accept: "application/json", ...this.headers() };
+    const headers: Record<string, string> = { accept: "application/json", "accept-encoding": "gzip", ...this.headers() };
     let body: string | undefined;
     if (options.body !== undefined) {
       body = typeof options.body === "string" ? options.body : JSON.stringify(options.body);
@@ -349,14 +351,17 @@ function nodeFetch(
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("error", reject);
-        res.on("end", () =>
-          resolve(
-            new Response(res.statusCode === 204 ? null : Buffer.concat(chunks), {
-              status: res.statusCode ?? 500,
-              headers: res.headers as Record<string, string>,
-            }),
-          ),
-        );
+        res.on("end", () => {
+          const headers = res.headers as Record<string, string>;
+          const answer = (body: Buffer | null) => resolve(new Response(body, { status: res.statusCode ?? 500, headers }));
+          if (res.statusCode === 204) return answer(null);
+          const body = Buffer.concat(chunks);
+          if (headers["content-encoding"]?.toLowerCase() !== "gzip") return answer(body);
+          // As fetch decodes it: the body and headers of the decoded answer.
+          delete headers["content-encoding"];
+          delete headers["content-length"];
+          gunzip(body, (err, decoded) => (err ? reject(Object.assign(new TypeError("fetch failed"), { cause: err })) : answer(decoded)));
+        });
       },
     );
     // A deadline that passed reads as fetch's TimeoutError.

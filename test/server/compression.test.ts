@@ -13,6 +13,7 @@ import { gunzipSync } from "node:zlib";
 import WebSocket from "ws";
 import { acceptsGzip, GZIP_THRESHOLD_BYTES } from "../../src/server/compression.ts";
 import type { ListOptions, ListResult } from "../../src/store.ts";
+import { runSetpointInProcess } from "../helpers/cli.ts";
 import { kubectlFor } from "../helpers/kubectl.ts";
 import { api, createType, startTestServer, type TestServer } from "../helpers/server.ts";
 
@@ -392,6 +393,21 @@ describe("response compression", () => {
       assert.ok(proxy.received() - tableMark < 100_000, `the Table took ${proxy.received() - tableMark} bytes`);
     } finally {
       kubectl.close();
+      await proxy.close();
+    }
+  });
+
+  it("the setpoint CLI asks for gzip too: get of thousands of objects in a fraction of their bytes", async () => {
+    const proxy = await countingProxy(Number(new URL(t.url).port));
+    try {
+      const got = await runSetpointInProcess(["get", "items.gz.example.com", "-n", "many", "-o", "name", "--server", `http://127.0.0.1:${proxy.port}`]);
+      assert.equal(got.code, 0, got.stderr);
+      const names = got.stdout.trim().split("\n");
+      assert.equal(names.length, COUNT);
+      assert.equal(names[0], "item.gz.example.com/item-000000");
+      const bareBytes = plain(await get(t.url, ITEMS)).length;
+      assert.ok(proxy.received() * 5 < bareBytes, `setpoint get moved ${proxy.received()} bytes (discovery included) for a list of ${bareBytes}`);
+    } finally {
       await proxy.close();
     }
   });
