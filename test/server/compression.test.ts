@@ -227,6 +227,10 @@ describe("response compression", () => {
       } else assert.equal(unzipped, text, accept);
       assert.ok(text.length > GZIP_THRESHOLD_BYTES, `${accept}: ${text.length} bytes`);
     }
+    // ?pretty (as curl gets by default): the indented text, streamed through gzip.
+    const pretty = plain(await get(t.url, `${ITEMS}?pretty=true`)).toString("utf8");
+    assert.match(pretty, /^\{\n {2}"apiVersion"/);
+    assert.equal(gzipped(await get(t.url, `${ITEMS}?pretty=true`, { "accept-encoding": "gzip" })).toString("utf8"), pretty);
   });
 
   it("gzips a page of a list (limit) and a single object over the threshold", async () => {
