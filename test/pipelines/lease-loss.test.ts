@@ -67,9 +67,11 @@ function replica(agentName: string, identity: string) {
     agent: undefined as Agent<PipelineRun> | undefined,
     partitioned: false,
     leaseCallsRefused: 0,
-    /** Holds (does not send yet) the first status write of a run that this picks. */
+    /** Lease calls sent and not answered yet (their deadlines run on the replica's clock). */
+    leaseCallsInFlight: 0,
     /** Fails the next status write of a run. */
     failNext: false,
+    /** Holds (does not send yet) the first status write of a run that this picks. */
     hold: undefined as ((body: PipelineRun) => boolean) | undefined,
     held: undefined as Held | undefined,
     member: () => r.agent?.membership?.member,
@@ -99,6 +101,10 @@ function replica(agentName: string, identity: string) {
           if (ref.plural === "leases" && r.partitioned) {
             r.leaseCallsRefused++;
             return Promise.reject(new ServiceUnavailableError("test: this replica is cut off from its lease"));
+          }
+          if (ref.plural === "leases") {
+            r.leaseCallsInFlight++;
+            return send(ref, ...rest).finally(() => r.leaseCallsInFlight--);
           }
           if (ref.plural !== "pipelineruns" || verb === "get") return send(ref, ...rest);
           writes.push({ verb, name: ref.name ?? "", member: r.member() });
@@ -132,14 +138,21 @@ type Replica = ReturnType<typeof replica>;
 /**
  * Moves `b`'s clock past the lease duration, a renew interval at a time, waiting for each of
  * b's renewals to land (b must never lapse): b then reaps the lease of a replica that could
- * not renew since b first saw it, and takes its runs.
+ * not renew since b first saw it, and takes its runs. The clock moves only while no lease
+ * call of b's is in flight: its deadline runs on that clock, and a step past it would fail
+ * the call, whose retry only the clock brings.
  */
 async function outlast(b: Replica): Promise<void> {
   for (let moved = 0; moved <= DURATION; moved += RENEW) {
-    const due = (b.agent!.membership!.renewedAt ?? 0) + RENEW;
-    b.clock.advance(RENEW);
+    let due = Number.POSITIVE_INFINITY;
+    await waitFor("b's lease calls answered", () => {
+      if (b.leaseCallsInFlight > 0) return false;
+      due = (b.agent!.membership!.renewedAt ?? 0) + RENEW;
+      b.clock.advance(RENEW);
+      return true;
+    });
     await waitFor("b's renewal", () => {
-      b.clock.advance(0); // fires a renewal that came due while a write was in flight
+      if (b.leaseCallsInFlight === 0) b.clock.advance(0); // fires a renewal that came due while a write was in flight
       return (b.agent!.membership!.renewedAt ?? 0) >= due;
     });
   }
