@@ -15,8 +15,8 @@ import { after, before, describe, it } from "node:test";
 import type { Agent, ObjectRef } from "../../src/agent.ts";
 import { ManualClock, type Timer } from "../../src/clock.ts";
 import { ConflictError, ServiceUnavailableError } from "../../src/errors.ts";
-import { runPipelineAgent, type PipelineRun, type RunnerEvent } from "../../src/pipelines/runner.ts";
-import { alive, createRun, getRun, markers, startPipelineEnv, waitFor, waitForPhase, type PipelineEnv, type Run } from "./fixtures.ts";
+import { runPipelineAgent, WORKDIR_FINALIZER, type PipelineRun, type RunnerEvent } from "../../src/pipelines/runner.ts";
+import { alive, createRun, getRun, markers, RUNS, startPipelineEnv, waitFor, waitForPhase, type PipelineEnv, type Run } from "./fixtures.ts";
 
 /** Long, as in lease.test.ts: only the manual clocks move the leases, and each lease call's real deadline is a third of it. */
 const DURATION = 15_000;
@@ -107,7 +107,9 @@ function replica(agentName: string, identity: string) {
             return send(ref, ...rest).finally(() => r.leaseCallsInFlight--);
           }
           if (ref.plural !== "pipelineruns" || verb === "get") return send(ref, ...rest);
-          writes.push({ verb, name: ref.name ?? "", member: r.member() });
+          // A call whose signal has already fired is refused by the client unsent: not a write.
+          const options = rest[verb === "delete" ? 0 : 1] as { signal?: AbortSignal } | undefined;
+          if (!options?.signal?.aborted) writes.push({ verb, name: ref.name ?? "", member: r.member() });
           const body = rest[0] as PipelineRun;
           if (verb === "updateStatus" && r.failNext) {
             r.failNext = false;
@@ -172,6 +174,11 @@ function task(dir: string, name: string): string {
     `while [ ! -e ${go} ] && [ $i -lt 1200 ]; do if [ -e '${dir}/say' ] && [ ! -e '${dir}/said' ]; then echo second; touch '${dir}/said'; fi; sleep 0.05; i=$((i + 1)); done`,
     `[ -e ${go} ] && echo "${name} end $SETPOINT_TASK_ATTEMPT" >> '${m}'`,
   ].join("; ");
+}
+
+/** A task that marks its start in `dir/marks` and waits (at most 60 s), ignoring SIGTERM: only SIGKILL ends it. */
+function stubborn(dir: string): string {
+  return `trap '' TERM; mkdir -p '${dir}'; echo "start $SETPOINT_TASK_ATTEMPT" >> '${dir}/marks'; i=0; while [ $i -lt 1200 ]; do sleep 0.05; i=$((i + 1)); done`;
 }
 
 /** Waits until the run's tasks `names` run as `attempt` under `member`. */
@@ -323,6 +330,53 @@ describe("a runner replica that loses its lease on a run", () => {
     } finally {
       a.partitioned = false;
       a.held?.release();
+      await Promise.all([a.stop(), b?.stop()]);
+    }
+    assert.deepEqual(b?.errors, [], "b reported no errors");
+  });
+  it("deleting its run meanwhile: the old replica never removes the finalizer, the one taking over does", async () => {
+    const dir = join(env.dir, "deleted");
+    const a = replica("deleting", "a");
+    let b: Replica | undefined;
+    try {
+      await waitFor("a's lease", () => a.member());
+      const t0 = a.clock.now();
+      await createRun(env.http, "deleted", { tasks: [{ name: "work", run: stubborn(dir) }] });
+      await running("deleted", 1, a.member());
+      await waitFor("attempt 1 started", () => markers(join(dir, "marks")).includes("start 1"));
+      const started = a.events.find((e) => e.type === "TaskStarted" && e.run === "default/deleted");
+      const pid = started?.type === "TaskStarted" ? started.pid! : 0;
+
+      // Short of a's renew deadline (its renewals failing), the run is deleted: a stops the task,
+      // which ignores SIGTERM, so a's finalizing waits for the kill grace, due after the deadline.
+      a.partitioned = true;
+      a.clock.advance(DEADLINE - 500 - (a.clock.now() - t0));
+      const deleting = await env.http.del(`${RUNS}/deleted`);
+      assert.equal(deleting.status, 200, deleting.text);
+      await waitFor("a stops the task of the deleted run", () => a.events.some((e) => e.type === "TaskStopped" && e.reason === "Deleted"));
+      const writesBefore = a.writes.length;
+
+      a.clock.advance(500); // the fence
+      assert.equal(a.member(), undefined, "a fenced itself at its renew deadline");
+      await waitFor("the task killed at the fence", () => !alive(pid));
+      a.clock.advance(5000); // the kill grace, a's requeues and backoff: none may write
+      const kept = await getRun(env.http, "deleted");
+      assert.ok(kept?.metadata.deletionTimestamp, "the run is still being deleted");
+      assert.deepEqual(kept.metadata.finalizers, [WORKDIR_FINALIZER], "a left the finalizer to the next owner");
+
+      b = replica("deleting", "b");
+      await waitFor("b's lease", () => b!.member());
+      await outlast(b);
+      await waitFor("the run gone", async () => (await getRun(env.http, "deleted")) === undefined);
+      assert.deepEqual(a.writes.slice(writesBefore), [], "a wrote nothing for the run after it lost its lease");
+      assert.deepEqual(
+        b.writes.filter((w) => w.name === "deleted").map((w) => [w.verb, w.member]),
+        [["update", b.member()]],
+        "b removed the finalizer",
+      );
+      assert.deepEqual(markers(join(dir, "marks")), ["start 1"], "nothing ran again");
+    } finally {
+      a.partitioned = false;
       await Promise.all([a.stop(), b?.stop()]);
     }
     assert.deepEqual(b?.errors, [], "b reported no errors");
