@@ -49,18 +49,33 @@ export class TypeRegistry {
     }
     if (cached && cached.revision === stored.revision) return cached;
     try {
-      const t = typeFromResourceType(JSON.parse(stored.json) as Record<string, unknown>, stored.revision);
+      const t = typeFromResourceType(JSON.parse(stored.json) as Record<string, unknown>, stored.revision, {
+        // Columns stored before a rule tightened: the type is served with the default ones (kube's fallback to default printing).
+        onDroppedColumns: (causes) =>
+          this.#reportOnce(
+            `${name}@${stored.revision}`,
+            { causes, type: name, revision: stored.revision },
+            "api: a stored ResourceType's printer columns do not load; its type is served with the default columns",
+          ),
+      });
       this.#cache.set(name, t);
       return t;
     } catch (err) {
       // Stored before a rule tightened: serve nothing rather than crash, and say so once.
-      const key = `${name}@${stored.revision}`;
-      if (!this.#reported.has(key)) {
-        this.#reported.add(key);
-        this.#log.warn({ err, type: name, revision: stored.revision }, "api: a stored ResourceType does not load; its type is not served");
-      }
+      this.#reportOnce(
+        `${name}@${stored.revision}`,
+        { err, type: name, revision: stored.revision },
+        "api: a stored ResourceType does not load; its type is not served",
+      );
       return undefined;
     }
+  }
+
+  /** Logs a warning about a stored revision once (lookups read it again until the cache holds it). */
+  #reportOnce(key: string, details: object, message: string): void {
+    if (this.#reported.has(key)) return;
+    this.#reported.add(key);
+    this.#log.warn(details, message);
   }
 
   /** Every live type: built-ins first, then stored ones by name. */

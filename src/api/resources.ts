@@ -893,8 +893,14 @@ export class Resources {
       const check = generationChanged(before, after) || t.specless ? this.#validators.get(t.name) : undefined;
       validateObject(after, t, { spec: true, status: false, check, before });
       if (t === RESOURCE_TYPES) {
-        const prev = typeFromResourceType(before, 0);
-        const next = typeFromResourceType(after, 0);
+        // Columns stored before a rule tightened load as the registry loads them, and may stay as they are.
+        const dropped = { onDroppedColumns: () => {} };
+        const prev = typeFromResourceType(before, 0, dropped);
+        const sameColumns = isDeepStrictEqual(
+          (before.spec as { additionalPrinterColumns?: unknown } | undefined)?.additionalPrinterColumns,
+          (after.spec as { additionalPrinterColumns?: unknown } | undefined)?.additionalPrinterColumns,
+        );
+        const next = typeFromResourceType(after, 0, sameColumns ? dropped : {});
         const causes = immutableTypeChanges(prev, next);
         // Only the short names can change: a clash they bring (not one stored before this rule) is refused.
         if (causes.length === 0 && !isDeepStrictEqual(prev.shortNames, next.shortNames)) {

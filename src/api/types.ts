@@ -87,11 +87,24 @@ interface ResourceTypeSpec {
   additionalPrinterColumns?: unknown;
 }
 
+/** How typeFromResourceType reads a ResourceType that is already stored. */
+export interface StoredTypeOptions {
+  /**
+   * Printer columns that do not validate (stored before a rule tightened, e.g.
+   * a JSONPath the parser took then) are dropped, all of them, and the type
+   * loads with the default columns, as kube-apiserver falls back to default
+   * printing for a CRD whose columns do not parse; their causes are told here.
+   * Without it they make the type invalid (a create, or an update that
+   * changes the columns).
+   */
+  onDroppedColumns?: (causes: FieldCause[]) => void;
+}
+
 /**
  * Validates a ResourceType object and turns it into a TypeInfo.
  * Throws InvalidError with one cause per bad field.
  */
-export function typeFromResourceType(object: Record<string, unknown>, revision: number): TypeInfo {
+export function typeFromResourceType(object: Record<string, unknown>, revision: number, options: StoredTypeOptions = {}): TypeInfo {
   const metadata = (object.metadata ?? {}) as { name?: unknown };
   // A name that is not a string names no object ("", as in validateObject).
   const name = metadata.name === undefined || typeof metadata.name === "string" ? metadata.name : "";
@@ -142,7 +155,8 @@ export function typeFromResourceType(object: Record<string, unknown>, revision: 
     if (Array.isArray(spec.categories) && spec.categories.length > 0) info.categories = spec.categories as string[];
   }
   const printer = parsePrinterColumns(spec.additionalPrinterColumns, "spec.additionalPrinterColumns");
-  causes.push(...printer.causes);
+  if (printer.causes.length > 0 && options.onDroppedColumns) options.onDroppedColumns(printer.causes);
+  else causes.push(...printer.causes);
   if (printer.columns.length > 0) info.printerColumns = printer.columns;
   if (metadata.name !== undefined && metadata.name !== info.name && causes.length === 0) {
     bad("metadata.name", `Invalid value: ${JSON.stringify(metadata.name)}: must be spec.plural + "." + spec.group (${info.name})`);

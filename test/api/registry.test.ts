@@ -71,3 +71,36 @@ test("a cached type follows its stored ResourceType: updated, deleted and create
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a stored ResourceType whose printer columns no longer parse is served with the default columns, as kube falls back to default printing", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "setpoint-registry-test-"));
+  const store = openLmdbStore(dir, { durable: false });
+  try {
+    const name = "olds.example.com";
+    // Accepted before the JSONPath parser followed client-go, which refuses `["app"]` ("invalid array index").
+    const columns = [
+      { name: "App", type: "string", jsonPath: '.metadata.labels["app"]' },
+      { name: "Phase", type: "string", jsonPath: ".status.phase" },
+    ];
+    await store.write({ type: RESOURCE_TYPES.name, namespace: "", name }, () => ({
+      op: "put",
+      object: JSON.stringify({
+        metadata: { name },
+        spec: { group: "example.com", version: "v1", kind: "Old", plural: "olds", scope: "Namespaced", additionalPrinterColumns: columns },
+      }),
+    }));
+    const warnings: Array<{ details: object; message: string }> = [];
+    const registry = new TypeRegistry(store, { log: { warn: (details, message) => warnings.push({ details, message }) } });
+
+    const t = registry.byName(name);
+    assert.equal(t?.kind, "Old", "the type is served");
+    assert.equal(t?.printerColumns, undefined, "none of its columns: the default Name and Age");
+    assert.equal(registry.byName(name), t);
+    assert.equal(warnings.length, 1, "said once");
+    assert.match(warnings[0]!.message, /printer columns/);
+    assert.match(JSON.stringify(warnings[0]!.details), /additionalPrinterColumns\[0\]\.jsonPath/);
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
