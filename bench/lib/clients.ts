@@ -19,6 +19,8 @@ import { noop } from "cockatiel";
 import { Etcd3 } from "etcd3";
 import { HttpUnary } from "../../src/agent/http-unary.ts";
 import type { Target } from "../../src/endpoints.ts";
+import { ApiError } from "../../src/errors.ts";
+import { REASONS } from "../../src/server/status.ts";
 import type { Histogram } from "./stats.ts";
 import type { BenchOptions } from "./options.ts";
 
@@ -251,7 +253,10 @@ export class SdkCreator implements Creator {
       await this.#unary.call(this.#target, { method, path: this.#prefix + path, body: JSON.stringify(object), timeoutMs: this.#timeoutMs });
       return { status: ok, text: "" };
     } catch (err) {
-      const e = err as { code?: unknown; status?: unknown; message?: string };
+      // The server's refusal (ConflictError, ...) carries its reason, not its HTTP status: give the status, as node:http's client
+      // does, so a note reads "409", not "0" (no answer); a TransportError has the HTTP status, if there was an answer.
+      if (err instanceof ApiError) return { status: REASONS[err.reason]?.http ?? 0, text: err.message };
+      const e = err as { code?: unknown; message?: string };
       return { status: typeof e.code === "number" ? e.code : 0, text: e.message ?? String(err) };
     }
   }
