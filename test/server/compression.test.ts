@@ -12,9 +12,9 @@ import { after, before, describe, it } from "node:test";
 import { gunzipSync } from "node:zlib";
 import WebSocket from "ws";
 import { acceptsGzip, GZIP_THRESHOLD_BYTES } from "../../src/server/compression.ts";
-import type { ListOptions, ListResult } from "../../src/store.ts";
 import { runSetpointInProcess } from "../helpers/cli.ts";
 import { kubectlFor } from "../helpers/kubectl.ts";
+import { ListPages } from "../helpers/list-pages.ts";
 import { api, createType, startTestServer, type TestServer } from "../helpers/server.ts";
 
 const GROUP = "gz.example.com";
@@ -163,21 +163,13 @@ describe("Accept-Encoding", () => {
 
 describe("response compression", () => {
   let t: TestServer;
-  /** Every store.list of TYPE the server made. */
-  const reads: ListOptions[] = [];
-  /** When set, the store read of this page number (0: the first) of a list throws this. */
-  let failPage: { page: number; error: Error } | undefined;
+  /** The store page reads of TYPE's lists (and a page to fail). */
+  let spy: ListPages;
 
   before(async () => {
     t = await startTestServer({ durable: false });
     await createType(api(t.url), { group: GROUP, kind: "Item", plural: "items", schema: { spec: { type: "object" } } });
-    const store = t.server.store;
-    const list = store.list.bind(store);
-    store.list = (o: ListOptions): ListResult => {
-      if (o.type === TYPE) reads.push(o);
-      if (o.type === TYPE && failPage !== undefined && reads.length - 1 === failPage.page) throw failPage.error;
-      return list(o);
-    };
+    spy = new ListPages(t.server.store, TYPE);
     await populate(t, "many", COUNT, () => "x".repeat(300));
     await populate(t, "noisy", NOISY_COUNT, () => randomBytes(2250).toString("base64"));
     // One object larger than the threshold, one list between 64 KiB (where lists stream) and 128 KiB.
@@ -279,18 +271,18 @@ describe("response compression", () => {
   });
 
   it("keeps a gzipped list streamed: pages are read as the client takes them", async () => {
-    reads.length = 0;
+    spy.reads.length = 0;
     const res = await open(t.url, NOISY, { "accept-encoding": "gzip" });
     assert.equal(res.headers["content-encoding"], "gzip");
     // The client reads nothing: once the socket is full the server must stop pulling pages.
-    await until("the first page read", () => reads.length > 0);
+    await until("the first page read", () => spy.reads.length > 0);
     let seen = -1;
-    for (let settled = 0; settled < 10; settled = reads.length === seen ? settled + 1 : 0) {
-      seen = reads.length;
+    for (let settled = 0; settled < 10; settled = spy.reads.length === seen ? settled + 1 : 0) {
+      seen = spy.reads.length;
       await new Promise((r) => setTimeout(r, 30));
     }
     const pages = Math.ceil(NOISY_COUNT / 500);
-    assert.ok(reads.length < pages, `the server read ${reads.length} of ${pages} pages before the client read anything`);
+    assert.ok(spy.reads.length < pages, `the server read ${spy.reads.length} of ${pages} pages before the client read anything`);
     res.resume();
     const chunks: Buffer[] = [];
     for await (const chunk of res as AsyncIterable<Buffer>) chunks.push(chunk);
@@ -300,16 +292,16 @@ describe("response compression", () => {
   });
 
   it("stops reading pages when the client goes away mid-list", async () => {
-    reads.length = 0;
+    spy.reads.length = 0;
     const res = await open(t.url, NOISY, { "accept-encoding": "gzip" });
     assert.equal(res.headers["content-encoding"], "gzip");
-    await until("the first page", () => reads.length > 0);
+    await until("the first page", () => spy.reads.length > 0);
     res.destroy();
     // The count holds still for 300 ms (however long a loaded machine takes the server to see the client go).
     let n = -1;
-    for (const deadline = Date.now() + DEADLINE_MS; n !== reads.length; ) {
-      assert.ok(Date.now() < deadline, `the reads never stopped (${reads.length})`);
-      n = reads.length;
+    for (const deadline = Date.now() + DEADLINE_MS; n !== spy.reads.length; ) {
+      assert.ok(Date.now() < deadline, `the reads never stopped (${spy.reads.length})`);
+      n = spy.reads.length;
       await new Promise((r) => setTimeout(r, 300));
     }
     assert.ok(n < NOISY_COUNT / 500, `the server read ${n} pages after the client left`);
@@ -318,8 +310,8 @@ describe("response compression", () => {
   });
 
   it("cuts the connection on an error once a gzipped list has begun: the gzip stream never ends whole", async () => {
-    reads.length = 0;
-    failPage = { page: 3, error: new Error("disk on fire") };
+    spy.reads.length = 0;
+    spy.fail = { page: 3, error: new Error("disk on fire") };
     try {
       const res = await open(t.url, NOISY, { "accept-encoding": "gzip" });
       assert.equal(res.statusCode, 200);
@@ -337,7 +329,7 @@ describe("response compression", () => {
       assert.ok(body.length > 0, "part of the list came");
       assert.throws(() => gunzipSync(body), "the gzip stream is cut short");
     } finally {
-      failPage = undefined;
+      spy.fail = undefined;
     }
     const again = await get(t.url, ITEMS, { "accept-encoding": "gzip" });
     assert.equal(again.status, 200, "the server still serves");

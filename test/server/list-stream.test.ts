@@ -13,7 +13,7 @@ import { listAsMetadata } from "../../src/server/partial-metadata.ts";
 import { listAsTable } from "../../src/server/table.ts";
 import { asYaml } from "../../src/server/yaml-response.ts";
 import { ExpiredError } from "../../src/errors.ts";
-import type { ListOptions, ListResult } from "../../src/store.ts";
+import { ListPages } from "../helpers/list-pages.ts";
 import { api, createType, startTestServer, type ApiClient, type TestServer } from "../helpers/server.ts";
 
 const GROUP = "stream.example.com";
@@ -22,11 +22,9 @@ const PATH = `/apis/${GROUP}/v1/namespaces/big/items`;
 const PAD = "p".repeat(2000);
 
 let t: TestServer;
+/** The store page reads of TYPE's lists (and a page to fail). */
+let spy: ListPages;
 let c: ApiClient;
-/** Every store.list call the server made, with its options. */
-const reads: ListOptions[] = [];
-/** When set, the store read of this page number (0: the first) of a list throws this. */
-let failPage: { page: number; error: Error } | undefined;
 
 /** Writes `count` items straight through the store (fast: one turn, one commit). */
 async function populate(from: number, count: number): Promise<void> {
@@ -79,13 +77,7 @@ before(async () => {
   t = await startTestServer({ durable: false });
   c = api(t.url);
   await createType(c, { group: GROUP, kind: "Item", plural: "items", schema: { spec: { type: "object" } } });
-  const store = t.server.store;
-  const list = store.list.bind(store);
-  store.list = (o: ListOptions): ListResult => {
-    if (o.type === TYPE) reads.push(o);
-    if (o.type === TYPE && failPage !== undefined && reads.length - 1 === failPage.page) throw failPage.error;
-    return list(o);
-  };
+  spy = new ListPages(t.server.store, TYPE);
   for (let i = 0; i < 20_000; i += 5000) await populate(i, 5000);
 });
 
@@ -95,15 +87,15 @@ after(async () => {
 
 describe("list streaming", () => {
   it("a big list comes in chunks, read from the store a page at a time while the client reads", async () => {
-    reads.length = 0;
+    spy.reads.length = 0;
     const res = await open(PATH);
     assert.equal(res.statusCode, 200);
     assert.equal(res.headers["content-length"], undefined, "no Content-Length: the body is streamed");
     assert.equal(res.headers["transfer-encoding"], "chunked");
     // The client reads nothing: the server stops pulling pages once the socket is full.
     await new Promise((r) => setTimeout(r, 500));
-    const pagesWhilePaused = reads.length;
-    for (const r of reads) assert.ok(r.limit !== undefined && r.limit <= 1000, `each read is a bounded page (limit ${r.limit})`);
+    const pagesWhilePaused = spy.reads.length;
+    for (const r of spy.reads) assert.ok(r.limit !== undefined && r.limit <= 1000, `each read is a bounded page (limit ${r.limit})`);
     assert.ok(pagesWhilePaused < 20_000 / 500, `the server read ${pagesWhilePaused} pages before the client read anything: it must wait for it`);
     const list = JSON.parse(await readAll(res)) as {
       kind: string;
@@ -115,7 +107,7 @@ describe("list streaming", () => {
     assert.equal(list.items.length, 20_000);
     list.items.forEach((item, i) => assert.equal(item.metadata.name, `item-${String(i).padStart(6, "0")}`));
     assert.equal(list.metadata.resourceVersion, String(t.server.store.head()));
-    assert.ok(reads.length > pagesWhilePaused, "more pages were read once the client read");
+    assert.ok(spy.reads.length > pagesWhilePaused, "more pages were read once the client read");
   });
 
   it("every page is served at the first page's revision: writes during a slow read do not show", async () => {
@@ -218,14 +210,14 @@ describe("list streaming", () => {
       [METADATA, "", asMetadata, false],
     ] as const) {
       const what = `${accept}${query}`;
-      reads.length = 0;
+      spy.reads.length = 0;
       const res = await open(PATH + query, accept);
       assert.equal(res.statusCode, 200);
       assert.equal(res.headers["content-length"], undefined, `${what}: no Content-Length, the body is streamed`);
       assert.equal(res.headers["transfer-encoding"], "chunked");
       if (waits) {
         await new Promise((r) => setTimeout(r, 300));
-        assert.ok(reads.length < 20_000 / 500, `${what}: the server read ${reads.length} pages before the client read anything`);
+        assert.ok(spy.reads.length < 20_000 / 500, `${what}: the server read ${spy.reads.length} pages before the client read anything`);
       }
       const streamed = await readAll(res);
       // Nothing is written meanwhile: the plain list is at the same revision.
@@ -249,7 +241,7 @@ describe("list streaming", () => {
       [YAML, (json: string) => json, true],
       [TABLE_YAML, asTable, false],
     ] as const) {
-      reads.length = 0;
+      spy.reads.length = 0;
       const res = await open(PATH, accept);
       assert.equal(res.statusCode, 200);
       assert.equal(res.headers["content-type"], "application/yaml");
@@ -257,7 +249,7 @@ describe("list streaming", () => {
       assert.equal(res.headers["transfer-encoding"], "chunked");
       if (waits) {
         await new Promise((r) => setTimeout(r, 300));
-        assert.ok(reads.length < 20_000 / 500, `${accept}: the server read ${reads.length} pages before the client read anything`);
+        assert.ok(spy.reads.length < 20_000 / 500, `${accept}: the server read ${spy.reads.length} pages before the client read anything`);
       }
       const streamed = await readAll(res);
       assert.equal(streamed, asYaml(convert((await c.get(PATH)).text)), `${accept}: the streamed text is the whole list's, as YAML`);
@@ -275,8 +267,8 @@ describe("list streaming", () => {
       [new ExpiredError("The resourceVersion for the provided list is too old."), undefined],
       [new Error("disk on fire"), "application/yaml"],
     ] as const) {
-      reads.length = 0;
-      failPage = { page: 5, error };
+      spy.reads.length = 0;
+      spy.fail = { page: 5, error };
       try {
         const res = await open(PATH, accept);
         assert.equal(res.statusCode, 200);
@@ -292,7 +284,7 @@ describe("list streaming", () => {
         assert.notEqual(outcome, "complete", `${error.message}: the body must not end as a whole one`);
         assert.ok(bytes > 0 && bytes < 20_000 * 2000, `${error.message}: part of the list came (${bytes} bytes)`);
       } finally {
-        failPage = undefined;
+        spy.fail = undefined;
       }
     }
     const again = await c.get(`${PATH}?limit=1`);
@@ -300,16 +292,16 @@ describe("list streaming", () => {
   });
 
   it("a client that goes away mid-list stops the reads", async () => {
-    reads.length = 0;
+    spy.reads.length = 0;
     const res = await open(PATH);
-    await until("the first page", () => reads.length > 0);
+    await until("the first page", () => spy.reads.length > 0);
     res.destroy();
     // The reads stop: the count holds still for 300 ms (however long a loaded
     // machine takes the server to see the client go), short of the whole list.
     let n = -1;
-    for (const deadline = Date.now() + 10_000; n !== reads.length; ) {
-      assert.ok(Date.now() < deadline, `the reads never stopped (${reads.length})`);
-      n = reads.length;
+    for (const deadline = Date.now() + 10_000; n !== spy.reads.length; ) {
+      assert.ok(Date.now() < deadline, `the reads never stopped (${spy.reads.length})`);
+      n = spy.reads.length;
       await new Promise((r) => setTimeout(r, 300));
     }
     assert.ok(n < 20_000 / 500, `the server read ${n} pages after the client left`);
