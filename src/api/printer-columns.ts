@@ -11,7 +11,11 @@ import { JsonPathError, parseJsonPath, type JsonPathTemplate } from "./jsonpath.
 export const COLUMN_TYPES = ["string", "integer", "number", "boolean", "date"] as const;
 export type ColumnType = (typeof COLUMN_TYPES)[number];
 
-/** One printer column, as declared in `spec.additionalPrinterColumns`. */
+/**
+ * One printer column, as declared in `spec.additionalPrinterColumns`. As for
+ * a CRD, a type that declares columns shows only those after Name: one that
+ * wants an age declares `AGE_COLUMN`; one that declares none is shown with it.
+ */
 export interface PrinterColumn {
   name: string;
   type: ColumnType;
@@ -21,6 +25,9 @@ export interface PrinterColumn {
   priority?: number;
   format?: string;
 }
+
+/** The Age column as CRDs declare it (kubebuilder's and kube's own default): the time since creation. */
+export const AGE_COLUMN: PrinterColumn = { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" };
 
 /**
  * The template a column's jsonPath is evaluated with, as kube-apiserver's
@@ -73,10 +80,10 @@ export function parsePrinterColumns(value: unknown, field: string): { columns: P
     const { name, type, jsonPath, description, priority, format } = c as Record<string, unknown>;
     const before = causes.length;
     if (typeof name !== "string" || name === "") causes.push({ field: `${at}.name`, message: "Required value", reason: "FieldValueRequired" });
-    else if (names.has(name.toLowerCase()) || ["name", "age"].includes(name.toLowerCase())) {
+    else if (names.has(name.toLowerCase()) || name.toLowerCase() === "name") {
       causes.push({
         field: `${at}.name`,
-        message: `Duplicate value: ${JSON.stringify(name)}${["name", "age"].includes(name.toLowerCase()) ? " (Name and Age are always shown)" : ""}`,
+        message: `Duplicate value: ${JSON.stringify(name)}${name.toLowerCase() === "name" ? " (Name is always shown)" : ""}`,
         reason: "FieldValueDuplicate",
       });
     } else names.add(name.toLowerCase());

@@ -3,7 +3,7 @@
 // (ResourceType and Lease), and the rules for ResourceType objects themselves.
 
 import { fieldErrorsMessage, InvalidError, type FieldCause } from "../errors.ts";
-import { parsePrinterColumns, validateNameList } from "./printer-columns.ts";
+import { AGE_COLUMN, parsePrinterColumns, validateNameList } from "./printer-columns.ts";
 import { RBAC_TYPES } from "./rbac-types.ts";
 import type { TypeInfo } from "./type-info.ts";
 import { compileSchema, validateName } from "./validation.ts";
@@ -33,6 +33,7 @@ export const RESOURCE_TYPES: TypeInfo = {
     { name: "Group", type: "string", jsonPath: ".spec.group" },
     { name: "Version", type: "string", jsonPath: ".spec.version" },
     { name: "Scope", type: "string", jsonPath: ".spec.scope", priority: 1 },
+    AGE_COLUMN,
   ],
   revision: 0,
 };
@@ -64,6 +65,7 @@ export const LEASES: TypeInfo = {
   printerColumns: [
     { name: "Holder", type: "string", jsonPath: ".spec.holderIdentity", description: "Who holds the lease" },
     { name: "Renewed", type: "date", jsonPath: ".spec.renewTime" },
+    AGE_COLUMN,
   ],
   revision: 0,
 };

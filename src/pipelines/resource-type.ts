@@ -307,6 +307,7 @@ export const PIPELINE_RUN_RESOURCE_TYPE = {
       { name: "Started", type: "date", jsonPath: ".status.startTime", description: "Time since the run started" },
       { name: "Duration", type: "string", jsonPath: ".status.duration", description: "How long the run took, once it ended" },
       { name: "Message", type: "string", jsonPath: ".status.message", priority: 1, description: "Progress, or why the run failed" },
+      { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
     ],
     schema: { spec: specSchema, status: statusSchema },
   },

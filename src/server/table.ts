@@ -1,7 +1,9 @@
 // Server-side printing (`meta.k8s.io/v1` Table), the answer to kubectl's
 // `Accept: application/json;as=Table;v=v1;g=meta.k8s.io` on get, list and
-// watch. Columns: Name, the type's printer columns (JSONPath, as CRDs
-// declare them), then Age. Cells are computed as kube-apiserver's CRD table
+// watch. Columns: Name, then the type's printer columns (JSONPath, as CRDs
+// declare them), or Age alone when it declares none (kube-apiserver's
+// serveDefaultColumnsIfEmpty: a CRD that declares columns and wants Age
+// declares it, `.metadata.creationTimestamp` as a `date`). Cells are computed as kube-apiserver's CRD table
 // convertor does: dates become ages (`5m`), missing values are null, and each
 // row carries its object as PartialObjectMetadata (default), the full object
 // (`includeObject=Object`) or nothing (`includeObject=None`).
@@ -52,25 +54,30 @@ const NAME_COLUMN = {
     "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names",
   priority: 0,
 };
-const AGE_COLUMN = {
+/** The column a type that declares none is served with, as kube's serveDefaultColumnsIfEmpty makes it. */
+const DEFAULT_AGE_COLUMN: PrinterColumn = {
   name: "Age",
   type: "date",
-  format: "",
+  jsonPath: ".metadata.creationTimestamp",
   description:
     "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata",
-  priority: 0,
 };
+
+/** The columns after Name: the declared ones, or Age alone when there are none. */
+function columnsOf(t: TypeInfo): readonly PrinterColumn[] {
+  return t.printerColumns !== undefined && t.printerColumns.length > 0 ? t.printerColumns : [DEFAULT_AGE_COLUMN];
+}
 
 /** Column definitions of a type's Tables. */
 export function columnDefinitions(t: TypeInfo): unknown[] {
-  const declared = (t.printerColumns ?? []).map((c) => ({
+  const declared = columnsOf(t).map((c) => ({
     name: c.name,
     type: c.type,
     format: c.format ?? "",
     description: c.description || `Custom resource definition column (in JSONPath format): ${c.jsonPath}`,
     priority: c.priority ?? 0,
   }));
-  return [NAME_COLUMN, ...declared, AGE_COLUMN];
+  return [NAME_COLUMN, ...declared];
 }
 
 /**
@@ -151,7 +158,7 @@ function cell(c: PrinterColumn, o: LooseObject, now: number): unknown {
 }
 
 function rowOf(t: TypeInfo, o: LooseObject, opts: TableOptions): unknown {
-  const cells = [o.metadata?.name ?? "", ...(t.printerColumns ?? []).map((c) => cell(c, o, opts.now)), age(o.metadata?.creationTimestamp, opts.now)];
+  const cells = [o.metadata?.name ?? "", ...columnsOf(t).map((c) => cell(c, o, opts.now))];
   if (opts.includeObject === "None") return { cells };
   const object = opts.includeObject === "Object" ? o : { kind: "PartialObjectMetadata", apiVersion: opts.apiVersion, metadata: o.metadata ?? {} };
   return { cells, object };

@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { columnTemplate, parsePrinterColumns, validateNameList } from "../../src/api/printer-columns.ts";
+import { AGE_COLUMN, columnTemplate, parsePrinterColumns, validateNameList } from "../../src/api/printer-columns.ts";
 import { typeFromResourceType } from "../../src/api/types.ts";
 import { InvalidError } from "../../src/errors.ts";
 
@@ -33,7 +33,7 @@ describe("printer columns", () => {
         { name: "Phase", type: "string", jsonPath: ".status.phase" },
         { name: "Phase", type: "text", jsonPath: "status" },
         { type: "string", jsonPath: ".a", priority: -1 },
-        { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
+        { name: "name", type: "string", jsonPath: ".metadata.name" },
         "nope",
       ],
       "spec.additionalPrinterColumns",
@@ -52,6 +52,8 @@ describe("printer columns", () => {
       ],
     );
     const good = parsePrinterColumns([{ name: "Phase", type: "string", jsonPath: ".status.phase", priority: 1, description: "d" }], "f");
+    // Age is not always shown (only to a type that declares no columns, as kube-apiserver): a type may declare it.
+    assert.deepEqual(parsePrinterColumns([AGE_COLUMN], "f"), { columns: [AGE_COLUMN], causes: [] });
     assert.deepEqual(good, { columns: [{ name: "Phase", type: "string", jsonPath: ".status.phase", priority: 1, description: "d" }], causes: [] });
   });
 

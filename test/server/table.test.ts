@@ -1,6 +1,7 @@
 // Server-side printing: `Accept: application/json;as=Table;v=v1;g=meta.k8s.io`
 // on get, list and watch answers a meta.k8s.io Table built from the type's
-// printer columns (Name, declared columns, Age), as kube-apiserver does for CRDs.
+// printer columns (Name, then the declared columns, or Age when none are
+// declared), as kube-apiserver does for CRDs.
 
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -41,7 +42,7 @@ after(() => s.stop());
 const table = (path: string) => c.request("GET", path, { headers: { accept: TABLE } });
 
 describe("Table responses", () => {
-  it("a list as Table: Name, the declared columns, Age; rows carry PartialObjectMetadata", async () => {
+  it("a list as Table: Name and the declared columns, no Age unless declared; rows carry PartialObjectMetadata", async () => {
     const r = await table(`${gv}/namespaces/default/widgets`);
     assert.equal(r.status, 200, r.text);
     assert.equal(r.body.kind, "Table");
@@ -54,8 +55,8 @@ describe("Table responses", () => {
         ["Color", "string", 0],
         ["Size", "integer", 1],
         ["Seen", "date", 0],
-        ["Age", "date", 0],
       ],
+      "kube-apiserver adds Age only to a CRD that declares no columns (serveDefaultColumnsIfEmpty)",
     );
     assert.equal(r.body.columnDefinitions[0].format, "name");
     // kube-apiserver 1.32's descriptions: ObjectMeta's swagger docs for Name and Age, and for a column declared
@@ -65,19 +66,57 @@ describe("Table responses", () => {
       /^Name must be unique within a namespace\. Is required when creating resources, .* More info: https:\/\/kubernetes\.io\/docs\/concepts\/overview\/working-with-objects\/names#names$/,
     );
     assert.equal(r.body.columnDefinitions[1].description, "Custom resource definition column (in JSONPath format): .spec.color");
-    assert.match(
-      r.body.columnDefinitions[4].description,
-      /^CreationTimestamp is a timestamp representing the server time when this object was created\. .*\n\nPopulated by the system\. Read-only\. Null for lists\./s,
-    );
     assert.equal(r.body.rows.length, 2);
     const [a, b] = r.body.rows;
-    assert.deepEqual(a.cells.slice(0, 4), ["a", "red", 3, null]);
-    assert.match(a.cells[4], /^\d+s$/);
+    assert.deepEqual(a.cells, ["a", "red", 3, null]);
     assert.deepEqual(b.cells.slice(0, 2), ["b", null]);
     assert.equal(a.object.kind, "PartialObjectMetadata");
     assert.equal(a.object.apiVersion, "meta.k8s.io/v1");
     assert.equal(a.object.metadata.name, "a");
     assert.equal(a.object.spec, undefined);
+  });
+
+  it("a type that declares no columns gets Age, kube's default column; one that declares Age gets it where it says", async () => {
+    const plain = await createType(c, { group: "plain.example.com", kind: "Plain", plural: "plains" });
+    assert.equal((await c.post(`${plain}/namespaces/default/plains`, { metadata: { name: "p" }, spec: {} })).status, 201);
+    const r = await table(`${plain}/namespaces/default/plains`);
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(
+      r.body.columnDefinitions.map((d: any) => [d.name, d.type, d.format, d.priority]),
+      [
+        ["Name", "string", "name", 0],
+        ["Age", "date", "", 0],
+      ],
+    );
+    assert.match(
+      r.body.columnDefinitions[1].description,
+      /^CreationTimestamp is a timestamp representing the server time when this object was created\. .*\n\nPopulated by the system\. Read-only\. Null for lists\./s,
+    );
+    assert.equal(r.body.rows[0].cells[0], "p");
+    assert.match(r.body.rows[0].cells[1], /^\d+s$/);
+
+    const rt = await c.get("/apis/setpoint.dev/v1/resourcetypes/plains.plain.example.com");
+    const columns = [
+      { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
+      { name: "Kind", type: "string", jsonPath: ".kind" },
+    ];
+    const put = await c.put("/apis/setpoint.dev/v1/resourcetypes/plains.plain.example.com", {
+      ...rt.body,
+      spec: { ...rt.body.spec, additionalPrinterColumns: columns },
+    });
+    assert.equal(put.status, 200, put.text);
+    const declared = await table(`${plain}/namespaces/default/plains/p`);
+    assert.equal(declared.status, 200, declared.text);
+    assert.deepEqual(
+      declared.body.columnDefinitions.map((d: any) => [d.name, d.description]),
+      [
+        ["Name", declared.body.columnDefinitions[0].description],
+        ["Age", "Custom resource definition column (in JSONPath format): .metadata.creationTimestamp"],
+        ["Kind", "Custom resource definition column (in JSONPath format): .kind"],
+      ],
+    );
+    assert.match(declared.body.rows[0].cells[1], /^\d+s$/);
+    assert.equal(declared.body.rows[0].cells[2], "Plain");
   });
 
   it("a column's jsonPath may filter, as a CRD's may (kube evaluates it with client-go's JSONPath)", async () => {
@@ -230,7 +269,7 @@ describe("Table responses", () => {
     const event = JSON.parse(text.split("\n")[0]!);
     assert.equal(event.type, "MODIFIED");
     assert.equal(event.object.kind, "Table");
-    assert.equal(event.object.columnDefinitions.length, 5);
+    assert.equal(event.object.columnDefinitions.length, 4);
     assert.deepEqual(event.object.rows[0].cells.slice(0, 2), ["a", "blue"]);
     assert.equal(event.object.rows[0].object.kind, "PartialObjectMetadata");
   });
