@@ -45,6 +45,7 @@ interface System {
   /** Writes for populating the list workload (separate keyspace). */
   listWrite: WriteFn;
   list: ListFn;
+  /** Writes refused since the system started (warmup included); a row reports its own, the difference over its span. */
   errors: number;
   close(): Promise<void>;
 }
@@ -178,10 +179,12 @@ export async function writes(o: BenchOptions): Promise<Result[]> {
       // per create at 64 in flight (docs/durability.md, "Two workers on two cores").
       const warmup = Math.min(3000, Math.ceil(count / 3));
       await measure(sys.server, warmup, 64, (i) => sys.write(i));
+      if (sys.errors > 0) note(`writes ${name}: ${sys.errors} of ${warmup} warmup creates refused`);
       let offset = warmup;
       for (const inflight of [1, 64]) {
         note(`writes ${name}: ${count} creates, ${inflight} in flight`);
         const base = offset;
+        const errors0 = sys.errors;
         const m = await measure(sys.server, count, inflight, (i) => sys.write(base + i));
         offset += count;
         const s = m.hist.summary();
@@ -199,7 +202,7 @@ export async function writes(o: BenchOptions): Promise<Result[]> {
               server_cpu_s: round(m.cpu),
               server_peak_rss_mb: m.rss,
               completed: s.count,
-              errors: sys.errors,
+              errors: sys.errors - errors0,
             },
             o,
           ),
@@ -210,6 +213,8 @@ export async function writes(o: BenchOptions): Promise<Result[]> {
         note(`writes ${name}: populating ${size} objects, then ${LIST_REPEATS} lists`);
         const t0 = Date.now();
         const from = populated;
+        // The row's errors are its own populate's refused writes, not those of earlier rows.
+        const errors0 = sys.errors;
         await measure(sys.server, size - from, 64, (i) => sys.listWrite(from + i));
         populated = size;
         note(`writes ${name}: populated ${size} in ${Date.now() - t0} ms`);
@@ -238,7 +243,7 @@ export async function writes(o: BenchOptions): Promise<Result[]> {
               list_rss_added_mb: before && m.rss !== null ? round(Math.max(0, m.rss - before.anon - before.file), 1) : null,
               bytes,
               repeats: LIST_REPEATS,
-              errors: sys.errors,
+              errors: sys.errors - errors0,
             },
             o,
           ),

@@ -185,12 +185,21 @@ export function table(results: Result[]): string {
           return `${want} ${ok ? "✅" : "❌"}`;
         })
         .join("; ");
+      const noteText = [m.key === "p99_ms" || m.key === "throughput" ? caveat(any) : "", errorsNote(g)].filter(Boolean).join("; ");
       lines.push(
-        `| ${any.workload} | ${paramsText(any.params)} | ${m.label(any)} | ${fmt(s)} | ${fmt(e)} | ${fmt(f)} | ${ratio(e)} | ${ratio(f)} | ${targetText} | ${m.key === "p99_ms" || m.key === "throughput" ? caveat(any) : ""} |`,
+        `| ${any.workload} | ${paramsText(any.params)} | ${m.label(any)} | ${fmt(s)} | ${fmt(e)} | ${fmt(f)} | ${ratio(e)} | ${ratio(f)} | ${targetText} | ${noteText} |`,
       );
     }
   }
   return lines.join("\n") + "\n";
+}
+
+/** The writes each system of the row refused (its `errors`: that row's own, not a running total), on every line of the row. */
+function errorsNote(g: Partial<Record<SystemName, Result>>): string {
+  return (Object.entries(g) as Array<[SystemName, Result]>)
+    .filter(([, r]) => Number(r.errors) > 0)
+    .map(([system, r]) => `${system}: ${r.errors} writes refused`)
+    .join("; ");
 }
 
 /** What went wrong where a delivery check failed, and writes that failed. */
