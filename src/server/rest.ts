@@ -9,7 +9,7 @@ import type { Writable } from "node:stream";
 import { parse as parseYaml } from "yaml";
 import type { Logger } from "pino";
 import type { TypeRegistry } from "../api/registry.ts";
-import { type DeleteOptions, KIND_LIST, type ListForm, type ReadOptions, type ResourceRef, type Resources, type WriteOptions } from "../api/resources.ts";
+import { KIND_LIST, type ListForm, type ReadOptions, type ResourceRef, type Resources, type WriteOptions } from "../api/resources.ts";
 import { duplicateFields, parseFieldValidation } from "../api/field-validation.ts";
 import { checkJsonNumbers, exactYamlNumbers } from "../api/json-numbers.ts";
 import { checkDepth } from "../api/object.ts";
@@ -19,6 +19,7 @@ import type { Clock } from "../clock.ts";
 import type { SpaceAlarm } from "../store.ts";
 import { ApiError, BadRequestError, fieldErrorsMessage, InvalidError, NotFoundError, type FieldCause } from "../errors.ts";
 import { noteForAudit } from "./audit.ts";
+import { checkDeleteQuery, deleteOptions } from "./delete-options.ts";
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, coreResources, versionInfo } from "./discovery.ts";
 import type { Metrics } from "./metrics.ts";
 import { implicitNamespace } from "./namespaces.ts";
@@ -663,6 +664,7 @@ async function serveCollection(ctx: RestContext, call: Call, ref: ResourceRef): 
   }
   if (method === "DELETE") {
     checkShape(rendering, true);
+    checkDeleteQuery(url.searchParams);
     const body = await readJson(req, false);
     const options = { ...deleteOptions(body), ...writeOptions(url.searchParams, "DeleteOptions", body) };
     sendWritten(res, 200, render(ctx, call, ref, rendering, await ctx.resources.deleteCollection(ref, q, options), true), options, rendering);
@@ -699,6 +701,7 @@ async function serveObject(ctx: RestContext, call: Call, route: Extract<Route, {
     }
     case "DELETE": {
       if (sub) throw notSupported(ref, method);
+      checkDeleteQuery(call.url.searchParams);
       const body = await readJson(req, false);
       const deletion = { ...deleteOptions(body), ...writeOptions(call.url.searchParams, "DeleteOptions", body) };
       sendWritten(res, 200, render(ctx, call, ref, rendering, await ctx.resources.delete(ref, deletion), false), deletion, rendering);
@@ -786,23 +789,4 @@ function writeOptions(params: URLSearchParams, kind: OptionsKind, body?: unknown
   if (causes.length > 0)
     throw new InvalidError(`${kind}.meta.k8s.io "" is invalid: ${fieldErrorsMessage(causes)}`, causes, { subject: { kind, group: "meta.k8s.io" } });
   return options;
-}
-
-function deleteOptions(body: unknown): DeleteOptions {
-  if (body === undefined || body === null) return {};
-  if (typeof body !== "object" || Array.isArray(body))
-    throw new BadRequestError("delete options must be a JSON object", {
-      causes: [{ field: "body", message: "must be an object", reason: "FieldValueInvalid" }],
-    });
-  const pre = (body as { preconditions?: unknown }).preconditions;
-  if (pre === undefined || pre === null) return {};
-  if (typeof pre !== "object" || Array.isArray(pre))
-    throw new BadRequestError("preconditions must be an object", {
-      causes: [{ field: "preconditions", message: "must be an object", reason: "FieldValueInvalid" }],
-    });
-  const { resourceVersion, uid } = pre as { resourceVersion?: unknown; uid?: unknown };
-  const out: DeleteOptions["preconditions"] = {};
-  if (resourceVersion !== undefined && resourceVersion !== null) out.resourceVersion = String(resourceVersion);
-  if (uid !== undefined && uid !== null) out.uid = String(uid);
-  return { preconditions: out };
 }

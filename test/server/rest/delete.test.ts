@@ -319,4 +319,60 @@ describe("delete options kube checks", () => {
     );
     await ok(c.get(`${widgets(ns)}/p`));
   });
+
+  it("a delete option of the wrong JSON type, or a body of another kind, is 400 naming the field and deletes nothing", async () => {
+    const ns = freshNs();
+    const o = await created(c.post(widgets(ns), widget("t")));
+    const cases: [Record<string, unknown>, string, string][] = [
+      [{ gracePeriodSeconds: "x" }, "gracePeriodSeconds", "json: cannot unmarshal string into Go struct field DeleteOptions.gracePeriodSeconds of type int64"],
+      [
+        { gracePeriodSeconds: 1.5 },
+        "gracePeriodSeconds",
+        "json: cannot unmarshal number 1.5 into Go struct field DeleteOptions.gracePeriodSeconds of type int64",
+      ],
+      [{ orphanDependents: "x" }, "orphanDependents", "json: cannot unmarshal string into Go struct field DeleteOptions.orphanDependents of type bool"],
+      [{ propagationPolicy: 5 }, "propagationPolicy", "json: cannot unmarshal number into Go struct field DeleteOptions.propagationPolicy of type string"],
+      [{ dryRun: "All" }, "dryRun", "json: cannot unmarshal string into Go struct field DeleteOptions.dryRun of type []string"],
+      [{ dryRun: [true] }, "dryRun", "json: cannot unmarshal bool into Go struct field DeleteOptions.dryRun of type string"],
+      [
+        { preconditions: { resourceVersion: Number(o.metadata.resourceVersion) } },
+        "preconditions.resourceVersion",
+        "json: cannot unmarshal number into Go struct field DeleteOptions.preconditions.resourceVersion of type string",
+      ],
+      [
+        { preconditions: { uid: ["x"] } },
+        "preconditions.uid",
+        "json: cannot unmarshal array into Go struct field DeleteOptions.preconditions.uid of type string",
+      ],
+      [{ kind: 5 }, "kind", "json: cannot unmarshal number into Go struct field DeleteOptions.kind of type string"],
+      [{ apiVersion: "v1", kind: "Pod" }, "kind", "the kind in the data (Pod) does not match the expected kind (DeleteOptions)"],
+    ];
+    for (const [body, field, message] of cases) {
+      for (const path of [`${widgets(ns)}/t`, widgets(ns)]) {
+        const res = await c.del(path, body);
+        assertStatus(res, 400, "BadRequest");
+        assert.equal(res.body.message, message, JSON.stringify(body));
+        assert.deepEqual(causeFields(res), [field]);
+      }
+    }
+    for (const query of ["gracePeriodSeconds=abc", "gracePeriodSeconds=1.5", "gracePeriodSeconds=9999999999999999999"]) {
+      for (const path of [`${widgets(ns)}/t`, widgets(ns)]) {
+        const res = await c.request("DELETE", `${path}?${query}`);
+        assertStatus(res, 400, "BadRequest");
+        assert.deepEqual(causeFields(res), ["gracePeriodSeconds"]);
+      }
+    }
+    assert.equal((await ok(c.get(`${widgets(ns)}/t`))).metadata.resourceVersion, o.metadata.resourceVersion);
+    // The well-typed forms clients send still delete: kubectl's, the Python client's nulls, a query grace period.
+    await ok(
+      c.request("DELETE", `${widgets(ns)}/t?gracePeriodSeconds=0`, {
+        body: { kind: "DeleteOptions", apiVersion: "meta.k8s.io/v1", propagationPolicy: "Background" },
+      }),
+    );
+    await created(c.post(widgets(ns), widget("t")));
+    await ok(
+      c.del(`${widgets(ns)}/t`, { apiVersion: null, kind: null, gracePeriodSeconds: null, preconditions: { resourceVersion: null, uid: null }, dryRun: null }),
+    );
+    assertStatus(await c.get(`${widgets(ns)}/t`), 404, "NotFound");
+  });
 });
