@@ -18,7 +18,13 @@
 // the driver's watch each on one; those results carry `workers`.
 // The driver writes through each system's own client: etcd3 for etcd, the
 // SDK's HTTP/1.1 transport for Setpoint (`--setpoint-client node-http`:
-// node:http's), a whole object each time (PUT, as etcd's put).
+// node:http's), a whole object each time (PUT, as etcd's put). Setpoint's
+// PUT is of the object as the driver's watch last showed it, with its
+// resourceVersion, spec changed: what the agent (or anyone) added to it since
+// stays, and a copy older than the stored object is a 409, read again and
+// retried as a controller would (counted in the row's `driver_conflicts`).
+// etcd's put of the whole spec value keeps the agent's status as well: that
+// is its own key. Both are one request and one write of the whole object.
 // `--cpu-prof-dir DIR` runs Setpoint's server and every agent under
 // --cpu-prof, their profiles written to DIR when they exit.
 
@@ -76,11 +82,23 @@ class Waiters {
   }
 }
 
-interface Driver {
+/** An object as the driver reads it back. */
+interface Seen {
+  metadata: { name: string; resourceVersion?: string; [k: string]: unknown };
+  spec?: unknown;
+  [k: string]: unknown;
+}
+
+/** How often the driver reads an object again after a 409 before it gives up on a write. */
+const CONFLICT_RETRIES = 5;
+
+export interface Driver {
   server: ServerHandle;
   waiters: Waiters;
-  /** Declares `spec.seq = seq` for `name` (creating it when `create`). */
+  /** Declares `spec.seq = seq` for `name` (creating it when `create`), keeping what others added to the object. */
   write(name: string, seq: number, create: boolean): Promise<void>;
+  /** Updates answered 409 (a stale copy), each then read again and retried. */
+  conflicts(): number;
   agentArgs: Record<string, unknown>;
   close(): Promise<void>;
 }
@@ -91,7 +109,8 @@ function profArgs(o: BenchOptions): string[] {
   return typeof dir === "string" ? ["--cpu-prof", "--cpu-prof-dir", dir] : [];
 }
 
-async function setpointDriver(o: BenchOptions, workers: number): Promise<Driver> {
+/** The Setpoint side: the driver's writes over REST and its watch of the bench's type (exported for test/bench/reconcile.test.ts). */
+export async function setpointDriver(o: BenchOptions, workers: number): Promise<Driver> {
   const server = o.target ? remoteSetpoint(o.target, { ...o, grpc: o.grpcTarget }) : await startSetpoint({ grpc: true, workers, nodeArgs: profArgs(o) });
   if (!server.grpc) throw new Error("reconcile: the Setpoint agent needs gRPC (--grpc-target for a remote target)");
   const client = new HttpClient(server.url, { token: o.token, insecure: o.insecure, ca: o.ca, connections: 100 });
@@ -101,31 +120,54 @@ async function setpointDriver(o: BenchOptions, workers: number): Promise<Driver>
   const run = randomUUID().slice(0, 8);
   const from = await currentRevision(client, path);
   const waiters = new Waiters();
+  // Each object of this run as the watch last showed it, by short name: the copy an update starts from.
+  const lastSeen = new Map<string, Seen>();
+  let conflicts = 0;
   const ws = new WebSocket(client.wsUrl(`${path}?resourceVersion=${from}`), client.wsOptions());
   await new Promise<void>((resolve, reject) => {
     ws.once("open", () => resolve());
     ws.once("error", reject);
   });
   ws.on("message", (data: Buffer) => {
-    const ev = JSON.parse(data.toString()) as { object?: { metadata?: { name?: string }; status?: { seq?: number } } };
+    const ev = JSON.parse(data.toString()) as { type?: string; object?: Seen & { status?: { seq?: number } } };
     const name = ev.object?.metadata?.name;
     // Names on the server carry the run id; waiters use the short name.
-    if (name?.startsWith(`${run}-`) && ev.object?.status?.seq !== undefined) waiters.seen(name.slice(run.length + 1), ev.object.status.seq);
+    if (!name?.startsWith(`${run}-`)) return;
+    const short = name.slice(run.length + 1);
+    if (ev.type === "DELETED") lastSeen.delete(short);
+    else if (ev.type === "ADDED" || ev.type === "MODIFIED") lastSeen.set(short, ev.object!);
+    if (ev.object?.status?.seq !== undefined) waiters.seen(short, ev.object.status.seq);
   });
+  /** The object as stored now (after a 409, or before the watch showed it). */
+  const read = async (name: string): Promise<Seen> => {
+    const res = await client.expect(200, "GET", `${path}/${run}-${name}`);
+    return JSON.parse(res.text) as Seen;
+  };
   return {
     server,
     waiters,
     async write(name, seq, create) {
-      // The whole object each time, as etcd's writer puts its whole value (an update without resourceVersion is unconditional).
-      const object = {
-        apiVersion: `${BENCH_GROUP}/v1`,
-        kind: "Recon",
-        metadata: { name: `${run}-${name}`, labels: { "bench-run": run } },
-        spec: { seq, pad: PAD },
-      };
-      const res = create ? await creator.create(path, object) : await creator.replace(`${path}/${run}-${name}`, object);
-      if (res.status !== 201 && res.status !== 200) throw new Error(`reconcile: write ${name}: ${res.status} ${res.text.slice(0, 200)}`);
+      const spec = { seq, pad: PAD };
+      if (create) {
+        const object = { apiVersion: `${BENCH_GROUP}/v1`, kind: "Recon", metadata: { name: `${run}-${name}`, labels: { "bench-run": run } }, spec };
+        const res = await creator.create(path, object);
+        if (res.status !== 201) throw new Error(`reconcile: create ${name}: ${res.status} ${res.text.slice(0, 200)}`);
+        return;
+      }
+      // The whole object, as etcd's writer puts its whole value, but the object
+      // as last seen with its resourceVersion: an unconditional PUT of the
+      // driver's own copy would drop the finalizers, annotations and labels the
+      // agent added since. A 409 means a newer object: read it, change its spec, again.
+      let base = lastSeen.get(name) ?? (await read(name));
+      for (let attempt = 0; ; attempt++) {
+        const res = await creator.replace(`${path}/${run}-${name}`, { ...base, spec });
+        if (res.status === 200) return;
+        if (res.status !== 409 || attempt >= CONFLICT_RETRIES) throw new Error(`reconcile: update ${name}: ${res.status} ${res.text.slice(0, 200)}`);
+        conflicts++;
+        base = await read(name);
+      }
     },
+    conflicts: () => conflicts,
     agentArgs: { system: "setpoint", url: server.url, grpc: server.grpc, token: o.token, group: BENCH_GROUP, plural: "recons", namespace: "default" },
     async close() {
       ws.terminate();
@@ -154,6 +196,7 @@ async function etcdDriver(): Promise<Driver> {
     async write(name, seq) {
       await writer.put(`${prefix}spec/${name}`).value(JSON.stringify({ metadata: { name }, spec: { seq, pad: PAD } }));
     },
+    conflicts: () => 0,
     agentArgs: { system: "etcd", url: server.url, prefix, group: "", plural: "", namespace: "" },
     async close() {
       await watcher.cancel().catch(() => undefined);
@@ -211,6 +254,7 @@ export async function reconcile(o: BenchOptions): Promise<Result[]> {
         if (pid) resetPeakRss(pid);
         const cpu0 = pid ? cpuSeconds(pid) : 0;
         const acpu0 = cpuSeconds(agentPid);
+        const conflicts0 = d.conflicts();
         const t0 = process.hrtime.bigint();
         await body(async (name, seq, create) => {
           const seen = d.waiters.wait(name, seq);
@@ -239,6 +283,7 @@ export async function reconcile(o: BenchOptions): Promise<Result[]> {
               agent_cpu_s: round(agentCpu),
               completed: s.count,
               failures,
+              ...(system === "setpoint" ? { driver_conflicts: d.conflicts() - conflicts0 } : {}),
             },
             o,
           ),

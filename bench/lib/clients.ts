@@ -210,7 +210,7 @@ export function setpointClientOption(o: BenchOptions): SetpointClientName {
 export interface Creator {
   /** POST to a collection: 201. */
   create(path: string, object: unknown): Promise<Reply>;
-  /** PUT of a whole object (no resourceVersion: unconditional): 200. */
+  /** PUT of a whole object: 200 (409 when its resourceVersion is not the stored one's; none: unconditional). */
   replace(path: string, object: unknown): Promise<Reply>;
   close(): void;
 }
