@@ -95,6 +95,32 @@ function checkRules(o: LooseObject, allowNonResource: boolean): FieldCause[] {
   return causes;
 }
 
+/** A value as kube prints the Go string it decoded (`""` for one that is absent). */
+const goString = (v: unknown): string => JSON.stringify(typeof v === "string" ? v : "");
+
+/**
+ * kube's defaults for the binding types (pkg/apis/rbac/v1/defaults.go), applied
+ * on every write before the checks: a `roleRef` without `apiGroup`, and a
+ * `User` or `Group` subject without one, get `rbac.authorization.k8s.io`, so
+ * that the manifests people write (`roleRef: {kind: ClusterRole, name: view}`)
+ * are stored as kube stores them. Copies what it changes; other types are left.
+ */
+export function defaultRbacObject(t: TypeInfo, o: LooseObject): void {
+  if (t !== ROLE_BINDINGS && t !== CLUSTER_ROLE_BINDINGS) return;
+  const ref = o.roleRef;
+  if (ref !== null && typeof ref === "object" && !Array.isArray(ref)) {
+    const r = ref as Record<string, unknown>;
+    if (r.apiGroup === undefined || r.apiGroup === null || r.apiGroup === "") o.roleRef = { ...r, apiGroup: RBAC_GROUP };
+  }
+  if (Array.isArray(o.subjects))
+    o.subjects = o.subjects.map((s: unknown) => {
+      if (s === null || typeof s !== "object" || Array.isArray(s)) return s;
+      const subject = s as Record<string, unknown>;
+      const unset = subject.apiGroup === undefined || subject.apiGroup === null || subject.apiGroup === "";
+      return unset && (subject.kind === "User" || subject.kind === "Group") ? { ...subject, apiGroup: RBAC_GROUP } : s;
+    });
+}
+
 function checkBinding(o: LooseObject, clusterBinding: boolean): FieldCause[] {
   const causes: FieldCause[] = [];
   const ref = o.roleRef as Record<string, unknown> | undefined;
@@ -104,14 +130,14 @@ function checkBinding(o: LooseObject, clusterBinding: boolean): FieldCause[] {
     if (ref.apiGroup !== RBAC_GROUP)
       causes.push({
         field: "roleRef.apiGroup",
-        message: `Unsupported value: ${JSON.stringify(ref.apiGroup)}: supported values: "${RBAC_GROUP}"`,
+        message: `Unsupported value: ${goString(ref.apiGroup)}: supported values: "${RBAC_GROUP}"`,
         reason: "FieldValueNotSupported",
       });
     const kinds = clusterBinding ? ["ClusterRole"] : ["Role", "ClusterRole"];
     if (typeof ref.kind !== "string" || !kinds.includes(ref.kind))
       causes.push({
         field: "roleRef.kind",
-        message: `Unsupported value: ${JSON.stringify(ref.kind)}: supported values: ${kinds.map((k) => `"${k}"`).join(", ")}`,
+        message: `Unsupported value: ${goString(ref.kind)}: supported values: ${kinds.map((k) => `"${k}"`).join(", ")}`,
         reason: "FieldValueNotSupported",
       });
     if (typeof ref.name !== "string" || ref.name === "") causes.push({ field: "roleRef.name", message: "Required value", reason: "FieldValueRequired" });
@@ -126,11 +152,20 @@ function checkBinding(o: LooseObject, clusterBinding: boolean): FieldCause[] {
         if (!["User", "Group", "ServiceAccount"].includes(subject.kind as string))
           causes.push({
             field: `${at}.kind`,
-            message: `Unsupported value: ${JSON.stringify(subject.kind)}: supported values: "ServiceAccount", "User", "Group"`,
+            message: `Unsupported value: ${goString(subject.kind)}: supported values: "ServiceAccount", "User", "Group"`,
             reason: "FieldValueNotSupported",
           });
         if (typeof subject.name !== "string" || subject.name === "")
           causes.push({ field: `${at}.name`, message: "Required value", reason: "FieldValueRequired" });
+        // As kube: a User or Group is rbac.authorization.k8s.io's (the default), a ServiceAccount the core group's.
+        const group = subject.apiGroup ?? "";
+        const wanted = subject.kind === "ServiceAccount" ? "" : subject.kind === "User" || subject.kind === "Group" ? RBAC_GROUP : undefined;
+        if (wanted !== undefined && group !== wanted)
+          causes.push({
+            field: `${at}.apiGroup`,
+            message: `Unsupported value: ${goString(group)}: supported values: ${JSON.stringify(wanted)}`,
+            reason: "FieldValueNotSupported",
+          });
         if (subject.kind === "ServiceAccount" && !clusterBinding && subject.namespace === undefined) return;
         if (subject.kind === "ServiceAccount" && (typeof subject.namespace !== "string" || subject.namespace === ""))
           causes.push({ field: `${at}.namespace`, message: "Required value", reason: "FieldValueRequired" });

@@ -37,6 +37,7 @@ import {
 import type { LooseObject } from "../wire.ts";
 import { applyPatch, checkPatch, type PatchType } from "./patch.ts";
 import { applyDefaults } from "./schema-defaults.ts";
+import { defaultRbacObject } from "./rbac-types.ts";
 import { finalizerWarnings } from "./validation.ts";
 import {
   encodeContinue,
@@ -575,6 +576,7 @@ export class Resources {
     delete m.deletionGracePeriodSeconds;
     delete o.status;
     defaultPart(o, "spec", t.specSchema);
+    defaultRbacObject(t, o);
     if (t === RESOURCE_TYPES) {
       this.#checkNewType(o);
       this.#checkNoLeftovers(m.name!, options.dryRun);
@@ -872,6 +874,7 @@ export class Resources {
       if (before.status === undefined) delete after.status;
       else after.status = before.status;
       defaultPart(after, "spec", t.specSchema);
+      defaultRbacObject(t, after);
       if (b.deletionTimestamp !== undefined && Array.isArray(m.finalizers)) {
         const had = new Set(b.finalizers ?? []);
         const added = m.finalizers.filter((f) => !had.has(f));

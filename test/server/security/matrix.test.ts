@@ -369,4 +369,57 @@ describe("authorization matrix: REST, HTTP and WebSocket watch, gRPC", () => {
     const noVerbs = await admin.post(`${RBAC}/namespaces/dev/roles`, { metadata: { name: "bad" }, rules: [{ apiGroups: [G], resources: ["widgets"] }] });
     assert.equal(noVerbs.status, 422, noVerbs.text);
   });
+
+  it("a binding's roleRef and User/Group subjects without apiGroup get kube's default, and bind; a wrong subject apiGroup is 422", async () => {
+    const bob = api(t.url, { token: "t-bob" });
+    const path = `/apis/${G}/v1/namespaces/qa/widgets/w1`;
+    assert.equal((await bob.get(path)).status, 403);
+    // As kubectl users write them: no apiGroup anywhere.
+    const made = await admin.post(`${RBAC}/namespaces/qa/rolebindings`, {
+      metadata: { name: "bob-plain" },
+      roleRef: { kind: "ClusterRole", name: "widget-reader" },
+      subjects: [
+        { kind: "User", name: "bob" },
+        { kind: "Group", name: "nobody" },
+        { kind: "ServiceAccount", name: "sa" },
+      ],
+    });
+    assert.equal(made.status, 201, made.text);
+    assert.deepEqual(made.body.roleRef, { kind: "ClusterRole", name: "widget-reader", apiGroup: "rbac.authorization.k8s.io" });
+    assert.deepEqual(
+      made.body.subjects.map((x: { apiGroup?: string }) => x.apiGroup),
+      ["rbac.authorization.k8s.io", "rbac.authorization.k8s.io", undefined],
+    );
+    assert.equal((await bob.get(path)).status, 200);
+    // An update that leaves the apiGroup out again keeps the same roleRef (not a change of it).
+    const again = await admin.put(`${RBAC}/namespaces/qa/rolebindings/bob-plain`, {
+      metadata: { name: "bob-plain" },
+      roleRef: { kind: "ClusterRole", name: "widget-reader" },
+      subjects: [{ kind: "User", name: "bob" }],
+    });
+    assert.equal(again.status, 200, again.text);
+    const crb = await admin.post(`${RBAC}/clusterrolebindings`, { metadata: { name: "plain" }, roleRef: { kind: "ClusterRole", name: "widget-reader" } });
+    assert.equal(crb.status, 201, crb.text);
+    assert.equal(crb.body.roleRef.apiGroup, "rbac.authorization.k8s.io");
+    const wrong = await admin.post(`${RBAC}/clusterrolebindings`, {
+      metadata: { name: "wrong" },
+      roleRef: { kind: "Nope", name: "widget-reader" },
+      subjects: [
+        { kind: "User", apiGroup: "example.com", name: "bob" },
+        { kind: "ServiceAccount", apiGroup: "rbac.authorization.k8s.io", name: "sa", namespace: "qa" },
+        { name: "x" },
+      ],
+    });
+    assert.equal(wrong.status, 422, wrong.text);
+    assert.equal(
+      wrong.body.message,
+      'ClusterRoleBinding.rbac.authorization.k8s.io "wrong" is invalid: [roleRef.kind: Unsupported value: "Nope": supported values: "ClusterRole", ' +
+        'subjects[0].apiGroup: Unsupported value: "example.com": supported values: "rbac.authorization.k8s.io", ' +
+        'subjects[1].apiGroup: Unsupported value: "rbac.authorization.k8s.io": supported values: "", ' +
+        'subjects[2].kind: Unsupported value: "": supported values: "ServiceAccount", "User", "Group"]',
+    );
+    assert.equal((await admin.del(`${RBAC}/namespaces/qa/rolebindings/bob-plain`)).status, 200);
+    assert.equal((await admin.del(`${RBAC}/clusterrolebindings/plain`)).status, 200);
+    assert.equal((await bob.get(path)).status, 403);
+  });
 });
