@@ -2,13 +2,16 @@
 // `kubectl wait`: waits until every named object (or every object -l or --all
 // picks when the wait starts) meets the condition, printing
 // `TYPE/NAME condition met` for each, and exits 0. It exits 1 on timeout
-// (default 30s, as kubectl; 0 checks once), on an object that is not there
-// (except for --for=delete), and, unlike kubectl, as soon as a condition
+// (default 30s, as kubectl; 0 checks once: `timed out waiting for the
+// condition on PLURAL/NAME`, kubectl's words), on a --for kubectl refuses
+// (in its words), on an object that is not there (except for --for=delete,
+// which an absent object meets silently, and --for=create, which waits for
+// it), and, unlike kubectl, as soon as a condition
 // `Succeeded` turns False while waiting for it to be True: a finished
 // PipelineRun that failed or was cancelled will not succeed later (Knative's
 // and Tekton's convention for that condition), so a CI script learns at once.
 // Conditions: `condition=TYPE[=STATUS]` (STATUS True by default, any case),
-// `delete`, and `jsonpath={.path}[=VALUE]` as kubectl 1.32 reads it (client-go's
+// `delete`, `create`, and `jsonpath={.path}[=VALUE]` as kubectl 1.32 reads it (client-go's
 // JSONPath, src/api/jsonpath.ts, filters included: the one value found, a
 // scalar, equals VALUE; without VALUE, the path finds something; a path that
 // finds several values, or a map or list to compare, is an error). Follows the
@@ -30,37 +33,47 @@ import { CliError, ExitError, UsageError } from "../errors.ts";
 export type WaitCondition =
   | { kind: "condition"; type: string; status: string }
   | { kind: "delete" }
+  | { kind: "create" }
   | { kind: "jsonpath"; path: string; template: JsonPathTemplate; value: string | undefined };
 
-/** Parses a --for value: `condition=TYPE[=STATUS]`, `delete`, `jsonpath={.path}[=VALUE]`. */
+/**
+ * Parses a --for value as kubectl 1.32's conditionFuncFor does: `delete` and
+ * `create` (any case), `condition=TYPE[=STATUS]`, `jsonpath={.path}[=VALUE]`.
+ * Throws CliError (exit 1, as kubectl) in kubectl's words.
+ */
 export function parseWaitCondition(text: string): WaitCondition {
-  if (text === "delete") return { kind: "delete" };
+  if (text.toLowerCase() === "delete") return { kind: "delete" };
+  if (text.toLowerCase() === "create") return { kind: "create" };
   if (text.startsWith("condition=")) {
     const [type = "", status = "True", ...more] = text.slice("condition=".length).split("=");
     if (type === "" || status === "" || more.length > 0) {
-      throw new InvalidArgumentError(`${JSON.stringify(text)}: give condition=TYPE or condition=TYPE=STATUS, e.g. condition=Succeeded`);
+      throw new CliError(`${JSON.stringify(text)}: give condition=TYPE or condition=TYPE=STATUS, e.g. condition=Succeeded`);
     }
     return { kind: "condition", type, status };
   }
   if (text.startsWith("jsonpath=")) {
-    const usage = `${JSON.stringify(text)}: give jsonpath={.path} or jsonpath={.path}=VALUE, e.g. jsonpath={.status.phase}=Succeeded`;
     const parts = splitOnSingleEquals(text.slice("jsonpath=".length));
-    if (parts.length > 2) throw new InvalidArgumentError(usage);
+    if (parts.length > 2) {
+      throw new CliError("jsonpath wait format must be --for=jsonpath='{.status.readyReplicas}'=3 or --for=jsonpath='{.status.readyReplicas}'");
+    }
+    if (parts[0] === "") throw new CliError("jsonpath expression cannot be empty");
     const path = relaxedPath(parts[0]!);
-    if (path === undefined) throw new InvalidArgumentError(usage);
+    if (path === undefined) {
+      throw new CliError("unexpected path string, expected a 'name1.name2' or '.name1.name2' or '{name1.name2}' or '{.name1.name2}'");
+    }
     let template: JsonPathTemplate;
     try {
       template = parseJsonPath(`{${path}}`);
     } catch (error) {
       if (!(error instanceof JsonPathError)) throw error;
-      throw new InvalidArgumentError(`${JSON.stringify(text)}: ${error.message}`);
+      throw new CliError(error.message);
     }
     // As kubectl: quotes around the value are dropped, and `=` must be followed by one.
     const value = parts[1]?.replace(/^['"]+|['"]+$/g, "");
-    if (value === "") throw new InvalidArgumentError(`${JSON.stringify(text)}: give a value after the =, e.g. jsonpath={.status.readyReplicas}=3`);
+    if (value === "") throw new CliError("jsonpath wait has to have a value after equal sign, like --for=jsonpath='{.status.readyReplicas}'=3");
     return { kind: "jsonpath", path, template, value };
   }
-  throw new InvalidArgumentError(`${JSON.stringify(text)}: give condition=TYPE[=STATUS], delete, or jsonpath={.path}[=VALUE]`);
+  throw new CliError(`unrecognized condition: ${JSON.stringify(text)}`);
 }
 
 /** Splits on each single `=`; a `==` (a filter's comparison) stays whole, as kubectl splits --for=jsonpath. */
@@ -88,7 +101,7 @@ function relaxedPath(text: string): string | undefined {
 
 /** --for as the messages say it. */
 function describeCondition(c: WaitCondition): string {
-  if (c.kind === "delete") return "delete";
+  if (c.kind === "delete" || c.kind === "create") return c.kind;
   if (c.kind === "condition") return `condition=${c.type}=${c.status}`;
   return `jsonpath={${c.path}}${c.value === undefined ? "" : `=${c.value}`}`;
 }
@@ -103,6 +116,7 @@ interface Condition {
 /** Whether `o` meets `c` now ("met"), never will ("failed", with why), or may later ("waiting"). */
 export function checkCondition(o: LooseObject, c: WaitCondition): { state: "met" | "waiting" } | { state: "failed"; why: string } {
   if (c.kind === "delete") return { state: "waiting" };
+  if (c.kind === "create") return { state: "met" };
   if (c.kind === "jsonpath") {
     // As kubectl's JSONPathWait: nothing found is not yet; more than one value, or a map or list to compare, is an error.
     let results: unknown[][];
@@ -128,13 +142,6 @@ export function checkCondition(o: LooseObject, c: WaitCondition): { state: "met"
     return { state: "failed", why: `its condition Succeeded is False${why === "" ? "" : ` (${why})`}` };
   }
   return { state: "waiting" };
-}
-
-/** A short account of where an object stands, for a timeout message: its phase and progress if it has them. */
-function standing(o: LooseObject | undefined): string {
-  if (o === undefined) return "";
-  const parts = [o.status?.phase, o.status?.progress === undefined ? undefined : `${o.status.progress} tasks`].filter((s) => typeof s === "string");
-  return parts.length === 0 ? "" : ` (now ${parts.join(", ")})`;
 }
 
 /** Splits `TYPE/NAME...` or `TYPE NAME...` into the type and the names. */
@@ -164,9 +171,9 @@ In a script: setpoint apply -f run.yaml && setpoint wait pipelinerun/NAME --for=
 finalizer has removed its workspace and the object is gone.
 
 Exit codes: 0 every object met the condition; 1 a timeout (also of a server that does not answer),
-an object that is not there (except with --for=delete), a Succeeded condition that turned False, or
-a server error; 2 bad usage; 130 when stopped with Ctrl-C (the shell's code for SIGINT, as kubectl
-wait).`;
+a --for kubectl refuses, an object that is not there (except with --for=delete or create), a
+Succeeded condition that turned False, or a server error; 2 other bad usage; 130 when stopped
+with Ctrl-C (the shell's code for SIGINT, as kubectl wait).`;
 
 export function waitCommand(ctx: CliContext): Command {
   const command = new Command("wait")
@@ -178,9 +185,10 @@ export function waitCommand(ctx: CliContext): Command {
     .argument("<type[/name]>", "resource type, or TYPE/NAME, e.g. pipelinerun/diamond")
     .argument("[names...]", "object names (or more TYPE/NAMEs)")
     .addOption(
-      new Option("--for <condition>", "condition=TYPE[=STATUS] (STATUS True by default), delete, or jsonpath={.path}[=VALUE]")
-        .argParser(parseWaitCondition)
-        .makeOptionMandatory(),
+      new Option(
+        "--for <condition>",
+        "condition=TYPE[=STATUS] (STATUS True by default), delete, create (wait until it exists), or jsonpath={.path}[=VALUE]",
+      ).makeOptionMandatory(),
     )
     .addOption(
       new Option(
@@ -200,7 +208,8 @@ export function waitCommand(ctx: CliContext): Command {
     .option("--all", "every object of TYPE in the namespace when the wait starts")
     .addHelpText("after", EXAMPLES);
   addClientOptions(command);
-  command.action(async (first: string, rest: string[], opts: { for: WaitCondition; timeout?: number; selector?: string; all?: boolean }) => {
+  command.action(async (first: string, rest: string[], opts: { for: string; timeout?: number; selector?: string; all?: boolean }) => {
+    const condition = parseWaitCondition(opts.for);
     const { type, names } = targetsOf(first, rest);
     const chosen = [names.length > 0, opts.selector !== undefined, opts.all === true].filter(Boolean).length;
     if (chosen === 0) throw new UsageError(`say which objects: setpoint wait ${type}/NAME, or ${type} with -l SELECTOR or --all`);
@@ -219,10 +228,10 @@ export function waitCommand(ctx: CliContext): Command {
       } catch (error) {
         if (!deadline.signal.aborted) throw error;
         const what = names.length > 0 ? names.map((n) => `${type}/${n}`).join(", ") : `the ${type} to wait for`;
-        ctx.err(`error: timed out after ${timeoutMs / 1000} s waiting for ${describeCondition(opts.for)} on ${what}: the server has not answered discovery`);
+        ctx.err(`error: timed out after ${timeoutMs / 1000} s waiting for ${describeCondition(condition)} on ${what}: the server has not answered discovery`);
         throw new ExitError(1);
       }
-      await waitFor(ctx, session.client, t, session.namespace, { names, selector: opts.selector, condition: opts.for, timeoutMs, deadline: deadline.signal });
+      await waitFor(ctx, session.client, t, session.namespace, { names, selector: opts.selector, condition, timeoutMs, deadline: deadline.signal });
     } finally {
       clearTimeout(timer);
     }
@@ -295,7 +304,9 @@ async function waitFor(
         for (const name of wanted) {
           const object = present.get(name);
           if (object !== undefined) settle(name, object, false);
-          else if (o.condition.kind === "delete") settle(name, undefined, true);
+          else if (o.condition.kind === "delete")
+            pending.delete(name); // as kubectl: met, and nothing printed
+          else if (o.condition.kind === "create") continue;
           else {
             pending.delete(name);
             failed = true;
@@ -323,9 +334,14 @@ async function waitFor(
     ctx.err(`error: timed out after ${o.timeoutMs / 1000} s waiting for ${describeCondition(o.condition)} on ${what}: the server has not answered the list`);
     failed = true;
   } else if (timedOut && pending.size > 0) {
-    for (const [name, object] of pending) {
-      ctx.err(`error: timed out after ${o.timeoutMs / 1000} s waiting for ${describeCondition(o.condition)} on ${label(name)}${standing(object)}`);
-    }
+    // kubectl's words (errWaitTimeoutWithName, the type as its plural; without a name for an object
+    // --for=create never saw), and its way of printing errors: one as `error: …`, several one a line, bare.
+    const lines = [...pending].map(([name, object]) =>
+      o.condition.kind === "create" && object === undefined
+        ? "timed out waiting for the condition"
+        : `timed out waiting for the condition on ${t.plural}/${name}`,
+    );
+    for (const line of lines) ctx.err(lines.length === 1 ? `error: ${line}` : line);
     failed = true;
   }
   if (failed) throw new ExitError(1);

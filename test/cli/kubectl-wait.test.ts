@@ -1,0 +1,83 @@
+// `setpoint wait` prints what kubectl 1.32's `wait` prints, and exits with
+// its code, for the same objects on one test server: condition, jsonpath,
+// delete and create met; a timeout (one object: `error: timed out waiting for
+// the condition on PLURAL/NAME`, several: one bare line each); a --for kubectl
+// refuses (exit 1, in its words); an object that is not there.
+
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { runSetpointInProcess } from "../helpers/cli.ts";
+import { kubectlFor, type Kubectl } from "../helpers/kubectl.ts";
+import { api, createType, startTestServer, type TestServer } from "../helpers/server.ts";
+
+let s: TestServer;
+let k: Kubectl;
+
+before(async () => {
+  s = await startTestServer();
+  k = kubectlFor(s.url, { namespace: "default" });
+  const c = api(s.url);
+  const gv = await createType(c, { group: "wait.example.com", kind: "Gadget", plural: "gadgets" });
+  for (const name of ["done", "idle", "idle2"]) {
+    const r = await c.post(`${gv}/namespaces/default/gadgets`, { metadata: { name }, spec: {} });
+    assert.equal(r.status, 201, r.text);
+  }
+  const status = await c.put(`${gv}/namespaces/default/gadgets/done/status`, {
+    metadata: { name: "done" },
+    status: { phase: "Done", conditions: [{ type: "Ready", status: "True" }] },
+  });
+  assert.equal(status.status, 200, status.text);
+});
+after(async () => {
+  await s?.stop();
+  k?.close();
+});
+
+/** Runs `wait ARGS` with kubectl and with setpoint at once; asserts the same exit code, stdout and stderr. */
+async function same(...args: string[]): Promise<void> {
+  const [theirs, ours] = await Promise.all([k.run("wait", ...args), runSetpointInProcess(["wait", ...args, "-n", "default", "--server", s.url])]);
+  assert.deepEqual(
+    { code: ours.code, stdout: ours.stdout, stderr: ours.stderr },
+    { code: theirs.code, stdout: theirs.stdout, stderr: theirs.stderr },
+    `wait ${args.join(" ")}`,
+  );
+}
+
+describe("setpoint wait prints kubectl's text", () => {
+  it("when the condition is met: condition, jsonpath, delete of an object not there, create", async () => {
+    await Promise.all([
+      same("gadgets/done", "--for=condition=Ready"),
+      same("gadget", "done", "--for=condition=ready=true"),
+      same("gadgets/done", "--for=jsonpath={.status.phase}=Done"),
+      same("gadgets/done", "--for=jsonpath=.status.phase"),
+      same("gadgets/gone", "--for=delete", "--timeout=5s"),
+      same("gadgets/gone", "--for=Delete", "--timeout=5s"),
+      same("gadgets/done", "--for=create", "--timeout=5s"),
+    ]);
+  });
+
+  it("on a timeout: one object, several, and an object --for=create never saw", async () => {
+    await Promise.all([
+      same("gadgets/done", "--for=condition=Ready=False", "--timeout=1s"),
+      same("gadgets/done", "--for=delete", "--timeout=1s"),
+      same("gadgets/done", "--for=jsonpath={.status.phase}=Other", "--timeout=1s"),
+      same("gadgets/idle", "gadgets/idle2", "--for=condition=Ready", "--timeout=1s"),
+      // kubectl waits for one object after another within one deadline, so an object listed after one
+      // that timed out times out too, met or not: here the met one, done, comes first.
+      same("gadgets", "--all", "--for=condition=Ready", "--timeout=1s"),
+      same("gadgets/gone", "--for=create", "--timeout=1s"),
+    ]);
+  });
+
+  it("on a --for kubectl refuses (exit 1) and an object that is not there", async () => {
+    await Promise.all([
+      same("gadgets/done", "--for=bogus"),
+      same("gadgets/done", "--for=jsonpath={.status.phase"),
+      same("gadgets/done", "--for=jsonpath={.a}{.b}"),
+      same("gadgets/done", "--for=jsonpath={.a}=b=c"),
+      same("gadgets/done", "--for=jsonpath={.a}="),
+      same("gadgets/done", "--for=jsonpath="),
+      same("gadgets/gone", "--for=condition=Ready", "--timeout=5s"),
+    ]);
+  });
+});
