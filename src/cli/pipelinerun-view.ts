@@ -168,7 +168,8 @@ export function taskAttempts(o: LooseObject, task: string): AttemptLog[] {
   if (n === 0 || earlier.some((a) => a.attempt === n)) return earlier;
   const current: AttemptLog = {
     attempt: n,
-    phase: ts.phase === "Pending" && ts.reason === "AgentLost" ? "Lost" : ts.phase,
+    // Pending after an attempt: that attempt failed and waits for its retry, or was lost with its agent.
+    phase: ts.phase === "Pending" ? (ts.reason === "AgentLost" ? "Lost" : "Failed") : ts.phase,
     ...(ts.exitCode !== undefined && { exitCode: ts.exitCode }),
     ...(ts.signal !== undefined && { signal: ts.signal }),
     ...(ts.output !== undefined && { output: ts.output }),

@@ -140,6 +140,23 @@ describe("setpoint logs -f", () => {
     );
   });
 
+  it("calls an attempt that waits for its retry Failed, not Pending, with and without -f", async () => {
+    await createRun("retrying");
+    const failed = { phase: "Pending", attempt: 1, exitCode: 2, reason: "Completed", message: "exit code 2; retrying (1 of 2 retries used)", output: "boom\n" };
+    await status("retrying", { phase: "Running", tasks: { a: failed } });
+    const plain = await runSetpointInProcess(["logs", "retrying", "-n", NS, "--server", t.url]);
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.equal(plain.stdout, "==> a attempt 1 (Failed, exit 2) <==\nboom\n");
+    const { result } = await startFollow(["retrying"]);
+    const previousAttempts = [{ attempt: 1, outcome: "Failed", exitCode: 2, output: "boom\n" }];
+    const ending = { exitCode: null, reason: null, message: null }; // a merge patch: the new attempt has not ended
+    await status("retrying", { tasks: { a: { ...ending, phase: "Running", attempt: 2, previousAttempts, output: "ok\n" } } });
+    await status("retrying", { phase: "Succeeded", tasks: { a: { phase: "Succeeded", attempt: 2, exitCode: 0, previousAttempts, output: "ok\n" } } });
+    const r = await result;
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, "==> a attempt 1 (Failed, exit 2) <==\nboom\n\n==> a attempt 2 (Running) <==\nok\n");
+  });
+
   it("exits at once for a finished run; -f with --attempt is bad usage (2)", async () => {
     await createRun("done");
     await status("done", { phase: "Succeeded", tasks: { a: { phase: "Succeeded", attempt: 1, exitCode: 0, output: "ok\n" } } });
