@@ -1,8 +1,9 @@
 // Unknown fields in a written object, and what kube-apiserver's
 // `fieldValidation` (Strict, Warn, Ignore) does with them. Unknown are: a
 // top-level field other than apiVersion, kind, metadata, spec and status (for
-// types with a spec), a metadata field Kubernetes' ObjectMeta does not have,
-// and a field of spec or status outside the `properties` of a schema that says
+// types with a spec; for the specless RBAC types, a field their Go structs do
+// not have, at any depth: TypeInfo.fieldsSchema), a metadata field
+// Kubernetes' ObjectMeta does not have, and a field of spec or status outside the `properties` of a schema that says
 // nothing of others (no additionalProperties, patternProperties or
 // combinators). Unknown top-level and metadata fields are never stored, as
 // kube prunes them; within spec and status the type's JSON Schema decides what
@@ -109,16 +110,69 @@ function walk(value: unknown, schema: unknown, path: string, out: string[]): voi
 export function unknownFields(o: LooseObject, type: TypeInfo): string[] {
   const out: string[] = [];
   // for-in, not Object.keys: every REST write runs this (Warn is the default), and most find nothing.
-  if (!type.specless) for (const key in o) if (!TOP_LEVEL.has(key)) out.push(key);
+  if (!type.specless) {
+    for (const key in o) if (!TOP_LEVEL.has(key)) out.push(key);
+  } else if (type.fieldsSchema) walkFields(o, type.fieldsSchema, out);
   for (const key in o.metadata) if (!OBJECT_META.has(key)) out.push(`metadata.${key}`);
   if (o.spec !== undefined && declaresProperties(type.specSchema)) walk(o.spec, type.specSchema, "spec", out);
   if (o.status !== undefined && declaresProperties(type.statusSchema)) walk(o.status, type.statusSchema, "status", out);
   return out.length > 1 ? out.sort() : out;
 }
 
-/** Removes the top-level fields kube would prune (never stored). */
+/** The fields of a specless built-in type's object (its fieldsSchema) that the schema does not list. */
+function walkFields(o: LooseObject, schema: Schema, out: string[]): void {
+  const props = (schema.properties ?? {}) as Schema;
+  for (const key in o) {
+    if (key === "apiVersion" || key === "kind" || key === "metadata") continue;
+    if (Object.hasOwn(props, key)) walk(o[key], props[key], key, out);
+    else if (out.length < MAX_REPORTED) out.push(key);
+  }
+}
+
+/** `value` without the fields `schema` does not list (a closed built-in schema); the same value when it has none. */
+function pruned(value: unknown, schema: unknown): unknown {
+  if (!isSchema(schema) || value === null || typeof value !== "object") return value;
+  if (Array.isArray(value)) {
+    if (!isSchema(schema.items)) return value;
+    let copy: unknown[] | undefined;
+    value.forEach((item, i) => {
+      const p = pruned(item, schema.items);
+      if (p !== item) (copy ??= [...value])[i] = p;
+    });
+    return copy ?? value;
+  }
+  const props = schema.properties;
+  if (!isSchema(props)) return value;
+  let copy: Record<string, unknown> | undefined;
+  for (const [key, v] of Object.entries(value)) {
+    if (!Object.hasOwn(props, key)) {
+      copy ??= { ...value };
+      delete copy[key];
+      continue;
+    }
+    const p = pruned(v, props[key]);
+    if (p !== v) (copy ??= { ...value })[key] = p;
+  }
+  return copy ?? value;
+}
+
+/**
+ * Removes the fields kube would prune (never stored): top-level ones beside
+ * apiVersion, kind, metadata, spec and status; for a specless built-in type,
+ * every field its fieldsSchema does not list, nested ones too (copying what
+ * it changes, never the values it was given).
+ */
 export function dropUnknownTopLevel(o: LooseObject, type: TypeInfo): void {
-  if (type.specless) return;
+  if (type.specless) {
+    const props = type.fieldsSchema?.properties;
+    if (!isSchema(props)) return;
+    for (const key of Object.keys(o)) {
+      if (key === "apiVersion" || key === "kind" || key === "metadata") continue;
+      if (!Object.hasOwn(props, key)) delete o[key];
+      else o[key] = pruned(o[key], props[key]);
+    }
+    return;
+  }
   for (const key of Object.keys(o)) if (!TOP_LEVEL.has(key)) delete o[key];
 }
 

@@ -34,6 +34,25 @@ export interface RoleRef {
   name: string;
 }
 
+/** A closed object schema of these fields (for unknown-field checks; values are checked below). */
+const fields = (props: Record<string, Record<string, unknown>>): Record<string, unknown> => ({ type: "object", properties: props });
+const list = (items: Record<string, unknown>): Record<string, unknown> => ({ type: "array", items });
+const ANY: Record<string, unknown> = {};
+
+const POLICY_RULE = fields({ verbs: ANY, apiGroups: ANY, resources: ANY, resourceNames: ANY, nonResourceURLs: ANY });
+const LABEL_SELECTOR = fields({ matchLabels: ANY, matchExpressions: list(fields({ key: ANY, operator: ANY, values: ANY })) });
+
+/** kube's rbac/v1 Go structs, as schemas of the top-level fields (API.md §8). */
+const FIELDS: Record<string, Record<string, unknown>> = {
+  Role: fields({ rules: list(POLICY_RULE) }),
+  ClusterRole: fields({ rules: list(POLICY_RULE), aggregationRule: fields({ clusterRoleSelectors: list(LABEL_SELECTOR) }) }),
+  RoleBinding: fields({
+    subjects: list(fields({ kind: ANY, apiGroup: ANY, name: ANY, namespace: ANY })),
+    roleRef: fields({ apiGroup: ANY, kind: ANY, name: ANY }),
+  }),
+};
+FIELDS.ClusterRoleBinding = FIELDS.RoleBinding!;
+
 const rbacType = (kind: string, plural: string, namespaced: boolean): TypeInfo => ({
   name: `${plural}.${RBAC_GROUP}`,
   group: RBAC_GROUP,
@@ -43,6 +62,7 @@ const rbacType = (kind: string, plural: string, namespaced: boolean): TypeInfo =
   singular: kind.toLowerCase(),
   namespaced,
   specless: true,
+  fieldsSchema: FIELDS[kind],
   revision: 0,
 });
 

@@ -39,4 +39,11 @@ export interface TypeInfo {
   revision: number;
   /** Fields at the top level, no spec (the RBAC types): whole-object checks run on every write. */
   specless?: boolean;
+  /**
+   * For a specless built-in type, the JSON Schema (`properties`, `items` only)
+   * of its top-level fields beside apiVersion, kind and metadata: a field it
+   * does not list is unknown (fieldValidation) and is not stored, as kube
+   * decodes a built-in type into its Go struct.
+   */
+  fieldsSchema?: Record<string, unknown>;
 }

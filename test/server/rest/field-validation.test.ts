@@ -140,4 +140,43 @@ describe("fieldValidation", () => {
     assert.equal(Buffer.from(header, "latin1").toString("utf8"), '299 - "unknown field \\"spec.cé\\\\r\\\\nX-Injected: 1\\""');
     assert.deepEqual(warningTexts(header), ['unknown field "spec.cé\\r\\nX-Injected: 1"']);
   });
+
+  it("the RBAC types (built in, no spec): a field their Go structs lack, at any depth, is refused by Strict, warned of and never stored, as kube", async () => {
+    const ns = freshNs();
+    const RBAC = "/apis/rbac.authorization.k8s.io/v1";
+    const role = (name: string) => ({
+      metadata: { name },
+      rules: [{ apiGroups: ["ex.com"], resources: ["widgets"], verbs: ["get"], verb: ["list"] }],
+      extra: 1,
+    });
+    const strict = await c.request("POST", `${RBAC}/namespaces/${ns}/roles?fieldValidation=Strict`, { body: role("s") });
+    assertStatus(strict, 400, "BadRequest");
+    assert.equal(
+      strict.body.message,
+      'Role in version "v1" cannot be handled as a Role: strict decoding error: unknown field "extra", unknown field "rules[0].verb"',
+    );
+    assertStatus(await c.get(`${RBAC}/namespaces/${ns}/roles/s`), 404, "NotFound");
+    const warned = await c.request("POST", `${RBAC}/namespaces/${ns}/roles`, { body: role("w") });
+    assert.equal(warned.status, 201, warned.text);
+    assert.equal(warnings(warned.headers), '299 - "unknown field \\"extra\\"", 299 - "unknown field \\"rules[0].verb\\""');
+    for (const stored of [warned.body, await ok(c.get(`${RBAC}/namespaces/${ns}/roles/w`))]) {
+      assert.equal(stored.extra, undefined);
+      assert.deepEqual(stored.rules, [{ apiGroups: ["ex.com"], resources: ["widgets"], verbs: ["get"] }]);
+    }
+    // A binding: subjects and roleRef too; the known fields (aggregationRule's selectors included) pass Strict.
+    const binding = await c.request("POST", `${RBAC}/clusterrolebindings?fieldValidation=Strict`, {
+      body: { metadata: { name: `b-${ns}` }, roleRef: { kind: "ClusterRole", name: "x", namespace: "n" }, subjects: [{ kind: "User", name: "u", uid: "1" }] },
+    });
+    assertStatus(binding, 400, "BadRequest");
+    assert.match(binding.body.message, /strict decoding error: unknown field "roleRef\.namespace", unknown field "subjects\[0\]\.uid"$/);
+    const known = await c.request("POST", `${RBAC}/clusterroles?fieldValidation=Strict`, {
+      body: {
+        metadata: { name: `agg-${ns}` },
+        aggregationRule: { clusterRoleSelectors: [{ matchLabels: { a: "b" }, matchExpressions: [{ key: "k", operator: "In", values: ["v"] }] }] },
+        rules: [{ nonResourceURLs: ["/healthz"], verbs: ["get"] }],
+      },
+    });
+    assert.equal(known.status, 201, known.text);
+    await ok(c.del(`${RBAC}/clusterroles/agg-${ns}`));
+  });
 });
