@@ -50,9 +50,13 @@ describe("taken ports", () => {
     }
   });
 
-  it("up: a taken HTTP port names --http-port", async () => {
+  it("up: a taken HTTP port names --http-port, and how to start beside the other server on free ports (npm start's way under npm start)", async () => {
     const r = await runSetpoint(["up", "--http-port", String(s.server.port), "--grpc-port", "0", "--data-dir", join(dir, "b")]);
-    oneLine(r, 2, /--http-port/);
+    oneLine(r, 2, /--http-port.*; or setpoint up --http-port 0 --grpc-port 0 takes free ports for both and prints them\n$/);
+    const npm = await runSetpoint(["up", "--http-port", String(s.server.port), "--grpc-port", "0", "--data-dir", join(dir, "b")], {
+      env: { npm_lifecycle_event: "start" },
+    });
+    oneLine(npm, 2, /; or npm start -- --http-port 0 --grpc-port 0 takes free ports/);
   });
 });
 

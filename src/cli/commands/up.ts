@@ -157,7 +157,10 @@ export function upCommand(ctx: CliContext): Command {
       import("../../pipelines/resource-type.ts"),
     ]);
     const server = await startServer(options, { version: ctx.version, validators: PIPELINE_VALIDATORS }).catch((err: unknown) => {
-      throw err instanceof ListenError ? new UsageError(listenErrorMessage(err)) : err;
+      if (!(err instanceof ListenError)) throw err;
+      // Taken ports are most often another `up` (both its ports): say how to start beside it at once.
+      const beside = ctx.env.npm_lifecycle_event === "start" ? "npm start -- --http-port 0 --grpc-port 0" : "setpoint up --http-port 0 --grpc-port 0";
+      throw new UsageError(listenErrorMessage(err) + (err.code === "EADDRINUSE" ? `; or ${beside} takes free ports for both and prints them` : ""));
     });
     try {
       const host = connectHost(options.host);
