@@ -12,6 +12,7 @@ import type { Duplex } from "node:stream";
 import { pino, type Logger } from "pino";
 import { WebSocketServer } from "ws";
 import { TypeRegistry } from "./api/registry.ts";
+import type { AuditNote } from "./server/audit.ts";
 import { RBAC_VALIDATORS } from "./api/rbac-types.ts";
 import { Resources } from "./api/resources.ts";
 import { RESOURCE_TYPES } from "./api/types.ts";
@@ -395,11 +396,12 @@ async function upgrade(
   if (!admission) return;
   // The watch counts (and is audited) until its socket closes, however it ends.
   let code = 400;
+  let note: AuditNote | undefined;
   if (socket.destroyed) {
     admission.done(code); // closed while the decision waited (security.admitFresh)
     return;
   }
-  socket.once("close", () => admission.done(code));
+  socket.once("close", () => admission.done(code, note));
   try {
     // As over HTTP (target.ts): a dot segment is refused, not dropped into another path.
     if (hasDotSegment(req.url ?? "/")) throw new BadRequestError(malformedTargetMessage(req.url ?? "/"));
@@ -427,7 +429,10 @@ async function upgrade(
       ws.on("error", () => ws.terminate());
     });
   } catch (err) {
-    code = statusOf(err).code;
+    const status = statusOf(err);
+    code = status.code;
+    // The refusal's reason and message, as an HTTP watch's failure is audited (rest.ts).
+    note = { failure: { reason: status.reason, message: status.message } };
     if (code === 500) ctx.log.error({ err: toApiError(err).cause ?? err }, "internal error (websocket watch)");
     reject(err);
   }

@@ -10,7 +10,7 @@ import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { loadResourcesService } from "../../../src/proto.ts";
 import { AuditLog } from "../../../src/server/audit.ts";
-import { api, startTestServer } from "../../helpers/server.ts";
+import { api, startTestServer, webSocketUpgradeStatus } from "../../helpers/server.ts";
 
 const { Client } = loadResourcesService();
 
@@ -118,6 +118,35 @@ describe("audit log", () => {
     assert.equal(denied.responseStatus.reason, "Forbidden");
     assert.equal(denied.annotations["authorization.k8s.io/decision"], "forbid");
     assert.equal(denied.objectRef.name, "l1");
+  });
+
+  it("a WebSocket watch refused before the upgrade records its Status reason and message, as an HTTP watch's refusal", async () => {
+    const path = join(dir, "audit-ws.log");
+    const t = await startTestServer({ durable: false, auditLogPath: path });
+    const ws = t.url.replace(/^http/, "ws");
+    const leases = "/apis/setpoint.dev/v1/namespaces/ns1/leases";
+    assert.equal(await webSocketUpgradeStatus(`${ws}${leases}?resourceVersion=abc`), 400);
+    assert.equal(await webSocketUpgradeStatus(`${ws}/apis/setpoint.dev/v1/namespaces/ns1/nothings`), 404);
+    assert.equal((await fetch(`${t.url}${leases}?watch=true&resourceVersion=abc`)).status, 400);
+    await t.stop();
+    const events = readFileSync(path, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    // In any order: a WebSocket's event is written when its socket closes.
+    const byUri = new Map(events.map((e) => [e.requestURI, e]));
+    assert.equal(byUri.size, 3);
+    const summary = (uri: string) => {
+      const r = byUri.get(uri)?.responseStatus;
+      return [r?.code, r?.status, r?.reason, typeof r?.message];
+    };
+    assert.deepEqual(summary(`${leases}?resourceVersion=abc`), [400, "Failure", "BadRequest", "string"]);
+    assert.deepEqual(summary("/apis/setpoint.dev/v1/namespaces/ns1/nothings"), [404, "Failure", "NotFound", "string"]);
+    assert.deepEqual(summary(`${leases}?watch=true&resourceVersion=abc`), [400, "Failure", "BadRequest", "string"]);
+    assert.equal(
+      byUri.get(`${leases}?resourceVersion=abc`).responseStatus.message,
+      byUri.get(`${leases}?watch=true&resourceVersion=abc`).responseStatus.message,
+    );
   });
 
   it("each response's Audit-Id header names its event; a valid Audit-ID from the client is kept (kube's)", async () => {
