@@ -167,7 +167,8 @@ export interface Watch {
  * before its answer was lost is sent again only if a second application
  * cannot change anything: a create without a name (generateName) or a JSON
  * patch is retried only when it surely never left (no connection), else it
- * rejects with TransportError; a named create whose retry finds the name
+ * rejects with TransportError (or, past its deadline, TimeoutError) saying it
+ * may have been applied; a named create whose retry finds the name
  * taken rejects with AlreadyExists saying the lost attempt may have made it.
  * The same holds for writes over gRPC and over REST (`writeTransport`).
  * @example
@@ -470,6 +471,10 @@ export class SetpointClient {
         return await this.#http!.call<T>(target, req);
       } catch (err) {
         if (req.signal?.aborted) throw err;
+        if (err instanceof TimeoutError && req.once) {
+          if (replicas > 1) this.failover(used);
+          throw mayStillBeProcessing(err, verb);
+        }
         // Where an attempt may have been applied unanswered: an earlier replica, or this one (HttpUnary sent it again on a new connection).
         const lostSoFar = lostAt ?? (lost ? target.label : undefined);
         const unavailable =
@@ -551,7 +556,10 @@ export class SetpointClient {
           } else if (err) {
             if (err.code === grpc.status.DEADLINE_EXCEEDED && this.#clients.length > 1) this.failover(used);
             const mapped = errorOfGrpc(err);
-            reject(lostAt === undefined ? mapped : afterLostAnswer(mapped, verb, lostAt));
+            // A `once` call's deadline that passed after it was sent (not while grpc-js waited for a connection: "Waiting for LB pick").
+            const sent = !(err.code === grpc.status.DEADLINE_EXCEEDED && /Waiting for LB pick/.test(err.details ?? ""));
+            if (options.once && mapped instanceof TimeoutError && sent) reject(mayStillBeProcessing(mapped, verb));
+            else reject(lostAt === undefined ? mapped : afterLostAnswer(mapped, verb, lostAt));
           } else if (res === undefined) reject(new TransportError(`client: empty ${verb} response`, { kind: "protocol" }));
           else resolve(res);
         });
@@ -565,6 +573,20 @@ export class SetpointClient {
 /** Whether a failed call surely never reached a server: grpc-js had no connection to send it on. */
 function neverSent(err: grpc.ServiceError): boolean {
   return err.code === grpc.status.UNAVAILABLE && /^No connection established|^Channel closed before call started/.test(err.details ?? "");
+}
+
+/**
+ * The TimeoutError of a `once` call (a create without a name, a JSON patch)
+ * that was sent and not answered in time: as kube's words for a timeout, the
+ * server may still be processing it, so it may have been applied; it is not
+ * sent again, which for a create would make a second object.
+ */
+function mayStillBeProcessing(err: TimeoutError, verb: string): TimeoutError {
+  const why = verb === "create" ? "its name is generated: sent again, it would make a second object" : "applied twice, it may differ from once";
+  return new TimeoutError(
+    `${err.message}: the server may still be processing the request, so the ${verb} may have been applied; it is not sent again (${why}): read back before retrying`,
+    { cause: err, causes: err.causes },
+  );
 }
 
 /**

@@ -195,17 +195,17 @@ export class ApiClient {
       } catch (error) {
         if (options.signal?.aborted) throw options.signal.reason;
         const replicaDown = error instanceof UnreachableError || (error instanceof ServerError && error.code === 503);
+        // A create whose name the server generates that may have reached it (a timeout, a lost answer): as
+        // client-go, never sent again, and the error says it may have been applied.
+        const unnamed = unnamedCreate(method, options.body) && !connectionRefused(error);
+        if (unnamed && error instanceof UnreachableError) {
+          if (tries > 1) this.failover(server);
+          throw mayHaveBeenCreated(error);
+        }
         if (!replicaDown || tries <= 1) throw lostAt === undefined ? this.#everyReplica(error) : afterLostAnswer(error, method, lostAt);
         this.failover(server);
         if (!connectionRefused(error)) lostAt ??= server;
-        if (unnamedCreate(method, options.body) && !connectionRefused(error)) {
-          if (error instanceof UnreachableError)
-            throw new UnreachableError(
-              `${error.message}; the create may have been applied before its answer was lost, so it was not sent again: check with "setpoint get" before creating it again`,
-              { cause: error },
-            );
-          throw error;
-        }
+        if (unnamed) throw error;
       }
     }
   }
@@ -281,6 +281,17 @@ export class ApiClient {
     }
     return new UnreachableError(message, { cause: error });
   }
+}
+
+/**
+ * A create with a generated name that timed out or lost its answer: kube's
+ * words for a request the server may still be processing, and what to do.
+ */
+function mayHaveBeenCreated(error: UnreachableError): UnreachableError {
+  return new UnreachableError(
+    `${error.message}; the server may still be processing the request: the create may have been applied (its name is generated, so it was not sent again, which would make a second object): check with "setpoint get" before creating it again`,
+    { cause: error },
+  );
 }
 
 /**

@@ -16,7 +16,9 @@ import { createServer as createHttpsServer } from "node:https";
 import { createServer, type AddressInfo, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
 import { ManualClock } from "../../src/clock.ts";
+import { loadResourcesService } from "../../src/proto.ts";
 import { Agent, ApiError, ConflictError, NotFoundError, SetpointClient, TransportError, type ApiObject, type ClientOptions } from "../../src/agent.ts";
 import { TimeoutError } from "../../src/errors.ts";
 import { startCuttingProxy, type CuttingProxy } from "../helpers/cutting-proxy.ts";
@@ -376,6 +378,39 @@ describe("writes over HTTP: deadlines and aborts", () => {
       assert.equal(client.calls.failover, 2, "503 moved it on, and so did the timeout");
     } finally {
       client.close();
+    }
+  });
+
+  test("a create with a generated name that gets no answer in time: TimeoutError saying it may have been applied (REST and gRPC); a named one's does not", async () => {
+    // gRPC: a server that takes the create and never answers it.
+    const grpcServer = new grpc.Server();
+    grpcServer.addService(loadResourcesService().definition, { create: () => {} });
+    const port = await new Promise<number>((resolve, reject) =>
+      grpcServer.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    const clients = [
+      new SetpointClient({ grpcAddress: DEAD, httpUrl: silent.url, timeoutMs: 300 }),
+      new SetpointClient({ grpcAddress: `127.0.0.1:${port}`, timeoutMs: 300 }),
+    ];
+    try {
+      for (const client of clients) {
+        await assert.rejects(client.create(ns, unnamed("slow-")), (err: unknown) => {
+          assert.ok(err instanceof TimeoutError, String(err));
+          assert.match(
+            err.message,
+            /: the server may still be processing the request, so the create may have been applied; it is not sent again \(its name is generated: sent again, it would make a second object\): read back before retrying$/,
+          );
+          return true;
+        });
+        await assert.rejects(client.create(ns, widget("slow-named")), (err: unknown) => {
+          assert.ok(err instanceof TimeoutError, String(err));
+          assert.doesNotMatch(err.message, /may have been applied/);
+          return true;
+        });
+      }
+    } finally {
+      for (const client of clients) client.close();
+      grpcServer.forceShutdown();
     }
   });
 

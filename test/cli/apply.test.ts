@@ -1,9 +1,12 @@
 // applyOne (src/cli/commands/apply.ts), in process against a real server:
 // a write that lands between apply's GET and PUT makes the PUT fail with 409,
 // and apply starts over from a fresh GET instead of overwriting it blindly.
-// And `setpoint apply` prints the server's warnings (unknown fields) as kubectl does.
+// And `setpoint apply` prints the server's warnings (unknown fields) as kubectl does,
+// and says a create with a generated name that timed out may have been applied.
 
 import assert from "node:assert/strict";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { ApiClient, warningTexts, type RequestOptions } from "../../src/cli/client.ts";
 import { applyOne } from "../../src/cli/commands/apply.ts";
@@ -83,6 +86,50 @@ describe("applyOne", () => {
     assert.equal(r.stderr, 'Warning: unknown field "extra"\nWarning: unknown field "metadata.bogus"\n');
     const stored = (await api(t.url).get("/apis/apply.example.com/v1/namespaces/default/things/warned")).body;
     assert.equal(stored.extra, undefined);
+  });
+
+  it("a create with a generated name that gets no answer in time: the error says it may have been applied, and it is not sent again", async () => {
+    // In front of the real server: every request passes but creates, which are held unanswered (a server slow to answer them).
+    let posts = 0;
+    const held: ServerResponse[] = [];
+    const slow = createServer((req: IncomingMessage, res: ServerResponse) => {
+      if (req.method === "POST") {
+        posts++;
+        held.push(res);
+        req.resume();
+        return;
+      }
+      fetch(`${t.url}${req.url}`, { method: req.method, headers: { accept: req.headers.accept ?? "application/json" } }).then(
+        async (answer) => {
+          res.writeHead(answer.status, { "content-type": answer.headers.get("content-type") ?? "application/json" });
+          res.end(Buffer.from(await answer.arrayBuffer()));
+        },
+        () => res.destroy(),
+      );
+    });
+    await new Promise<void>((resolve) => slow.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(slow.address() as AddressInfo).port}`;
+    try {
+      const unnamed = "apiVersion: apply.example.com/v1\nkind: Thing\nmetadata: {generateName: slow-}\nspec: {v: 1}\n";
+      const r = await runSetpointInProcess(["apply", "-f", "-", "--server", url, "--request-timeout", "1s"], { input: unnamed });
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(
+        r.stderr,
+        /^error: .*did not answer within 1 s; the server may still be processing the request: the create may have been applied \(its name is generated, so it was not sent again, which would make a second object\): check with "setpoint get" before creating it again\n$/,
+      );
+      assert.equal(posts, 1, "sent once");
+      // A named create is idempotent (a second is AlreadyExists): its timeout is a timeout.
+      const named = await runSetpointInProcess(["apply", "-f", "-", "--server", url, "--request-timeout", "1s"], {
+        input: "apiVersion: apply.example.com/v1\nkind: Thing\nmetadata: {name: slow-named}\nspec: {v: 1}\n",
+      });
+      assert.equal(named.code, 1, named.stderr);
+      assert.match(named.stderr, /did not answer within 1 s/);
+      assert.doesNotMatch(named.stderr, /may have been applied/);
+    } finally {
+      for (const res of held) res.destroy();
+      slow.closeAllConnections();
+      await new Promise((resolve) => slow.close(resolve));
+    }
   });
 
   it("an object of a type the server lacks: says to apply the type; for a PipelineRun on a bare server, where its type comes from", async () => {
