@@ -90,7 +90,7 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
 
   let bound: { port: number; grpc: RunningGrpcServer | undefined };
   try {
-    bound = await listenAll(http, o, { resources, log, metrics, graceMs, clock, security });
+    bound = await listenAll(http, o, { resources, log, metrics, graceMs, clock, security, responseCompression: o.responseCompression });
   } catch (err) {
     await abandon(parts);
     throw err;

@@ -90,6 +90,8 @@ export interface AgentOptions<T extends ApiObject = ApiObject> {
   transport?: "websocket" | "grpc";
   /** How writes (`ctx.updateStatus`, the leases', the client's) are sent (ClientOptions.writeTransport). Default "http" with `httpUrl`, else "grpc". */
   writeTransport?: "http" | "grpc";
+  /** "gzip": ask for large list answers gzipped, for an agent on a slow link (ClientOptions.listEncoding). Default "identity". */
+  listEncoding?: "gzip" | "identity";
   /** @deprecated The same as `writeTransport`. */
   statusTransport?: "http" | "grpc";
   /** Directory for warm restarts (cache and revision); none by default. */
@@ -172,6 +174,7 @@ export class Agent<T extends ApiObject = ApiObject> {
       keepaliveMs: options.keepaliveMs,
       writeTransport: options.writeTransport,
       statusTransport: options.statusTransport,
+      listEncoding: options.listEncoding,
       clock: this.#clock,
     });
     this.informer = new Informer<T>({

@@ -16,6 +16,8 @@
 // message for `idleTimeoutMs`).
 
 import { isIP } from "node:net";
+import { promisify } from "node:util";
+import { gunzip } from "node:zlib";
 import * as grpc from "@grpc/grpc-js";
 import { systemClock, type Clock } from "../clock.ts";
 import { resolveTargets, type Resolver, type Target } from "../endpoints.ts";
@@ -79,6 +81,15 @@ export interface ClientOptions {
   statusTransport?: "http" | "grpc";
   /** Time source for watch idle checks. Default `systemClock`. */
   clock?: Clock;
+  /**
+   * "gzip": ask for list answers gzipped (ListRequest.accept_encoding), which
+   * the server does when their items exceed 128 KiB, for an agent on a slow
+   * link: a page of 500 typical objects is about 8x smaller, for about 4-5 ms
+   * of the server's CPU and 3-5 ms of the agent's per MB of JSON
+   * (docs/request-path.md, "Gzipped lists over gRPC"). Default "identity": on
+   * loopback or a fast LAN the bytes cost less than compressing them.
+   */
+  listEncoding?: "gzip" | "identity";
 }
 
 /** TLS settings of a client: what to trust, and the client certificate to present. */
@@ -150,6 +161,8 @@ export interface ListResult<T extends ApiObject = ApiObject> {
 }
 
 export type { WatchOptions } from "./watch-transports.ts";
+
+const gunzipAsync = promisify(gunzip);
 
 /** An open watch. */
 export interface Watch {
@@ -273,11 +286,13 @@ export class SetpointClient {
   /** One page of a list (everything when `limit` is unset). */
   async list<T extends ApiObject = ApiObject>(ref: TypeRef, options: ListOptions = {}): Promise<ListResult<T>> {
     const { labelSelector = "", fieldSelector = "", limit = 0, resourceVersion = "" } = options;
-    const req = { ref, labelSelector, fieldSelector, limit, continue: options.continue ?? "", resourceVersion };
+    const acceptEncoding = this.#options.listEncoding === "gzip" ? "gzip" : "";
+    const req = { ref, labelSelector, fieldSelector, limit, continue: options.continue ?? "", resourceVersion, acceptEncoding };
     const res = await this.#unary("list", this.#grpc.list, req, { timeoutMs: 60_000, ...options });
     if (!Number.isSafeInteger(res.revision) || res.revision < 1)
       throw new TransportError(`client: list revision ${res.revision} is not a revision`, { kind: "protocol" });
-    return { revision: res.revision, continue: res.continue, items: res.items.map((b, i) => parseObject<T>(b, `list item ${i}`)) };
+    const items = res.itemsGzip?.length ? await gunzippedItems(res.itemsGzip) : res.items;
+    return { revision: res.revision, continue: res.continue, items: items.map((b, i) => parseObject<T>(b, `list item ${i}`)) };
   }
 
   async create<T extends ApiObject = ApiObject>(ref: TypeRef, object: ApiObject, options: CallOptions = {}): Promise<T> {
@@ -571,6 +586,18 @@ export class SetpointClient {
 }
 
 /** Whether a failed call surely never reached a server: grpc-js had no connection to send it on. */
+/** The items of a List answer's `items_gzip`: gunzipped (on libuv's thread pool), a ListResponse holding only them. */
+async function gunzippedItems(itemsGzip: Buffer): Promise<Buffer[]> {
+  let raw: Buffer;
+  try {
+    raw = await gunzipAsync(itemsGzip);
+  } catch (err) {
+    throw new TransportError(`client: list items_gzip does not gunzip: ${(err as Error).message}`, { kind: "protocol", cause: err });
+  }
+  const deserialize = loadResourcesService().definition.List!.responseDeserialize as (bytes: Buffer) => { items: Buffer[] };
+  return deserialize(raw).items;
+}
+
 function neverSent(err: grpc.ServiceError): boolean {
   return err.code === grpc.status.UNAVAILABLE && /^No connection established|^Channel closed before call started/.test(err.details ?? "");
 }

@@ -399,7 +399,7 @@ export const SERVER_FLAGS: readonly AnyFlagSpec[] = [
     flag: "--no-response-compression",
     env: "SETPOINT_NO_RESPONSE_COMPRESSION",
     key: "responseCompression",
-    help: "never gzip REST answers (by default one over 128Ki goes out gzipped when the request sends Accept-Encoding: gzip, as kube-apiserver's APIResponseCompression)",
+    help: "never gzip REST answers (by default one over 128Ki goes out gzipped when the request sends Accept-Encoding: gzip, as kube-apiserver's APIResponseCompression), nor gRPC lists that ask for it",
     parse: (t) => !parseBoolean(t),
     whenGiven: false,
   }),

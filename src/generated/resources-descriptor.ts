@@ -73,6 +73,10 @@ export const resourcesDescriptor = {
                 "resourceVersion": {
                   "type": "string",
                   "id": 6
+                },
+                "acceptEncoding": {
+                  "type": "string",
+                  "id": 7
                 }
               }
             },
@@ -90,6 +94,10 @@ export const resourcesDescriptor = {
                   "rule": "repeated",
                   "type": "bytes",
                   "id": 3
+                },
+                "itemsGzip": {
+                  "type": "bytes",
+                  "id": 4
                 }
               }
             },
@@ -287,6 +295,13 @@ export interface ListRequest {
   continue: string;
   /** Minimum revision the list must reflect, as a decimal string; empty: newest. */
   resourceVersion: string;
+  /**
+   * "gzip": the answer's items may come gzipped, in items_gzip (the server
+   * does so when they exceed 128 KiB, as REST gzips answers). Empty (or any
+   * other value): never. grpc-js servers cannot compress responses at the
+   * gRPC level, so a client that wants fewer bytes on a slow link asks here.
+   */
+  acceptEncoding: string;
 }
 
 /** setpoint.v1.ListResponse. */
@@ -297,6 +312,12 @@ export interface ListResponse {
   continue: string;
   /** Each item as JSON, in (namespace, name) order. */
   items: Buffer[];
+  /**
+   * Only when the request's accept_encoding was "gzip": the items, gzipped.
+   * Its gunzipped bytes are a ListResponse holding only `items` (field 3),
+   * which are then the answer's items; `items` itself is empty.
+   */
+  itemsGzip: Buffer;
 }
 
 /** setpoint.v1.WatchRequest. */

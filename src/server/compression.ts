@@ -20,7 +20,7 @@ export const GZIP_THRESHOLD_BYTES = 128 * 1024;
  * zlib level 1, as kube-apiserver (gzipContentEncodingLevel): the least CPU,
  * for sizes within 1.1-1.3x of the default level's.
  */
-const GZIP_LEVEL = 1;
+export const GZIP_LEVEL = 1;
 
 /** Answers the server may gzip: requests that accept gzip on a server that allows it (allowGzip). */
 const gzipAllowed = new WeakSet<ServerResponse>();

@@ -24,6 +24,7 @@ import type { AuditNote } from "./audit.ts";
 import type { Metrics } from "./metrics.ts";
 import { MAX_BODY_BYTES } from "./rest.ts";
 import { malformedRequest, resetAnsweredStreams, withMalformedRequests } from "./grpc-guards.ts";
+import { gzipListItems, listAcceptsGzip } from "./grpc-list-gzip.ts";
 import { grpcWatchSink, withPreSerializedWatch } from "./grpc-watch-sink.ts";
 import { selectedName, type Admission, type GrpcCall, type Security } from "./security.ts";
 import { serviceError, statusOf, toApiError } from "./status.ts";
@@ -45,6 +46,8 @@ export interface GrpcServerOptions {
   keepaliveMs?: number;
   /** The security edge (src/server/security.ts): authentication, limits, RBAC, audit, TLS. */
   security?: Security;
+  /** Whether a List that asks for it (accept_encoding "gzip") may be answered gzipped (src/server/grpc-list-gzip.ts). Default true; `--no-response-compression` turns it off with REST's. */
+  responseCompression?: boolean;
 }
 
 export interface RunningGrpcServer {
@@ -66,7 +69,7 @@ export async function startGrpcServer(resources: Resources, options: GrpcServerO
   });
   let closing: Promise<void> | undefined;
   const edge = callEdge(resources, options);
-  const handlers = resourceHandlers(resources, edge, () => closing !== undefined);
+  const handlers = resourceHandlers(resources, edge, () => closing !== undefined, options.responseCompression ?? true);
   server.addService(withMalformedRequests(withPreSerializedList(withPreSerializedWatch(wire.loadResourcesService().definition))), handlers);
   const port = await bind(server, options);
   return {
@@ -179,7 +182,7 @@ function createdName(request: unknown): AuditNote | undefined {
 }
 
 /** The service's handlers: each RPC a thin adapter onto `resources`. */
-function resourceHandlers(resources: Resources, edge: CallEdge, shuttingDown: () => boolean): grpc.UntypedServiceImplementation {
+function resourceHandlers(resources: Resources, edge: CallEdge, shuttingDown: () => boolean, responseCompression: boolean): grpc.UntypedServiceImplementation {
   /** A unary RPC answering with one object. */
   const object = <Req extends { ref: wire.ResourceRef | null }>(
     verb: string,
@@ -188,11 +191,16 @@ function resourceHandlers(resources: Resources, edge: CallEdge, shuttingDown: ()
   ) => edge.unary<Req, wire.ObjectResponse>(verb, async (r, read) => ({ object: Buffer.from(await run(r, read)) }), sub);
   return {
     Get: object<wire.GetRequest>("get", (r, read) => resources.get(refOf(r.ref, true), read)),
-    List: edge.unary<wire.ListRequest, wire.ListResponse>("list", async (r, read) => {
+    List: edge.unary<wire.ListRequest, ListAnswer>("list", async (r, read) => {
       const ref = refOf(r.ref, false);
-      if (r.limit > 0) return listResponse(await resources.listPage(ref, listQuery(r), read));
+      const gzip = responseCompression && listAcceptsGzip(r.acceptEncoding);
+      if (r.limit > 0) {
+        const res = listResponse(await resources.listPage(ref, listQuery(r), read));
+        const itemsGzip = gzip ? await gzipListItems(serializeList({ items: res.items })) : undefined;
+        return itemsGzip ? { ...res, items: [], itemsGzip } : res;
+      }
       // A serialized message (see withPreSerializedList), typed as the response.
-      return wholeList(await resources.listPages(ref, listQuery(r), read)) as unknown as wire.ListResponse;
+      return (await wholeList(await resources.listPages(ref, listQuery(r), read), gzip)) as unknown as ListAnswer;
     }),
     Watch: watchHandler(resources, edge, shuttingDown),
     Create: object<wire.CreateRequest>("create", (r) => resources.create(refOf(r.ref, false), jsonOf(r.object, "object"))),
@@ -357,13 +365,16 @@ function fieldSelectorOf(r: { ref: wire.ResourceRef | null; fieldSelector: strin
  */
 const LIST_PAGE_BYTES = 4 * 1024 * 1024 - 64 * 1024;
 
+/** A List answer as the handler gives it: `itemsGzip` only when gzipped (an empty one would still be sent). */
+type ListAnswer = Omit<wire.ListResponse, "itemsGzip"> & { itemsGzip?: Buffer };
+
 /**
  * A List answer with a limit. The page also ends before LIST_PAGE_BYTES
  * (after one item at least), with a continue token after its last item: a
  * limit is a most, and a shorter page with `continue` is one a client already
  * follows (kube's lists do the same).
  */
-function listResponse(page: ListPage): wire.ListResponse {
+function listResponse(page: ListPage): ListAnswer {
   const items = page.items.map((s) => Buffer.from(s));
   let bytes = 0;
   let kept = 0;
@@ -383,12 +394,22 @@ function listResponse(page: ListPage): wire.ListResponse {
  * serialized answer and one page of the store's text, never the whole list as
  * strings, Buffers and the encoder's copy at once.
  */
-function wholeList(list: { revision: number; pages: Iterable<string[]> }): Buffer {
-  const serialize = wire.loadResourcesService().definition.List!.responseSerialize as (value: Partial<wire.ListResponse>) => Buffer;
-  const parts = [serialize({ revision: list.revision })];
-  // Only `items` in the next ones: a field present again (revision 0) would replace the first's.
-  for (const page of list.pages) parts.push(serialize({ items: page.map((s) => Buffer.from(s)) }));
-  return Buffer.concat(parts);
+async function wholeList(list: { revision: number; pages: Iterable<string[]> }, gzip: boolean): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  // Only `items` in the pages' messages: a field present again (revision 0) would replace the first's.
+  for (const page of list.pages) parts.push(serializeList({ items: page.map((s) => Buffer.from(s)) }));
+  const head = serializeList({ revision: list.revision });
+  if (!gzip) return Buffer.concat([head, ...parts]);
+  // Asked for gzip: the pages' messages, concatenated, are the ListResponse holding only `items` that items_gzip holds.
+  const items = Buffer.concat(parts);
+  parts.length = 0;
+  const itemsGzip = await gzipListItems(items);
+  return itemsGzip ? serializeList({ revision: list.revision, itemsGzip }) : Buffer.concat([head, items]);
+}
+
+/** Serializes a List answer (or part of one) as the wire has it. */
+function serializeList(value: Partial<wire.ListResponse>): Buffer {
+  return (wire.loadResourcesService().definition.List!.responseSerialize as (value: Partial<wire.ListResponse>) => Buffer)(value);
 }
 
 /** The service definition with a List serializer that writes an already serialized message (a Buffer, wholeList) unchanged. */
