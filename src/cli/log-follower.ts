@@ -91,7 +91,7 @@ export class LogFollower {
     if (text === "" && !gap) return;
     if (this.#current !== key) {
       if (this.#printed) this.#out("");
-      this.#out(attemptHeader(task, a));
+      this.#out(attemptHeader(task, a, seen === undefined)); // later, a gap says what was lost
       this.#current = key;
       this.#printed = true;
     }

@@ -4,7 +4,7 @@
 // spec order for a graph that does not validate.
 
 import { topologicalOrder } from "../pipelines/graph.ts";
-import type { PipelineRunStatus, PipelineTask, TaskStatus } from "../pipelines/resource-type.ts";
+import { OUTPUT_TAIL_MAX, PREVIOUS_OUTPUT_MAX, type PipelineRunStatus, type PipelineTask, type TaskStatus } from "../pipelines/resource-type.ts";
 import type { LooseObject } from "../wire.ts";
 import { age, AGE, humanDuration, renderTable, type Column } from "./table.ts";
 
@@ -151,6 +151,21 @@ export interface AttemptLog {
   exitCode?: number;
   signal?: string;
   output?: string;
+  /** The status kept only the end of the attempt's output; `output` then starts at its first whole line. */
+  truncated?: boolean;
+}
+
+/**
+ * `output` as logs shows it, from a tail that holds at most `max` characters:
+ * one that filled them (a character less when the runner's cut fell inside a
+ * surrogate pair) kept only the end of what was written, so its first line is
+ * a fragment and is dropped (unless it is all there is).
+ */
+function keptOutput(output: string | undefined, max: number): Pick<AttemptLog, "output" | "truncated"> {
+  if (output === undefined) return {};
+  if (output.length < max - 1) return { output };
+  const nl = output.indexOf("\n");
+  return { output: nl >= 0 && nl < output.length - 1 ? output.slice(nl + 1) : output, truncated: true };
 }
 
 /** A task's attempts that status records, oldest first: the kept earlier ones, then the current or last one. */
@@ -162,7 +177,7 @@ export function taskAttempts(o: LooseObject, task: string): AttemptLog[] {
     phase: a.outcome,
     ...(a.exitCode !== undefined && { exitCode: a.exitCode }),
     ...(a.signal !== undefined && { signal: a.signal }),
-    ...(a.output !== undefined && { output: a.output }),
+    ...keptOutput(a.output, PREVIOUS_OUTPUT_MAX),
   }));
   const n = ts.attempt ?? 0;
   if (n === 0 || earlier.some((a) => a.attempt === n)) return earlier;
@@ -172,13 +187,19 @@ export function taskAttempts(o: LooseObject, task: string): AttemptLog[] {
     phase: ts.phase === "Pending" ? (ts.reason === "AgentLost" ? "Lost" : "Failed") : ts.phase,
     ...(ts.exitCode !== undefined && { exitCode: ts.exitCode }),
     ...(ts.signal !== undefined && { signal: ts.signal }),
-    ...(ts.output !== undefined && { output: ts.output }),
+    ...keptOutput(ts.output, OUTPUT_TAIL_MAX),
   };
   return [...earlier, current];
 }
 
-/** The header `logs` prints above one attempt's output. */
-export function attemptHeader(task: string, a: AttemptLog): string {
-  const bits = [a.phase, a.exitCode !== undefined ? `exit ${a.exitCode}` : a.signal];
-  return `==> ${task} attempt ${a.attempt} (${bits.filter(Boolean).join(", ")}) <==`;
+/** What a header adds for an attempt whose status kept only the end of its output. */
+export const NOT_KEPT = "earlier output not kept";
+
+/**
+ * The header `logs` prints above one attempt's output; `showTruncated`
+ * (default true) adds NOT_KEPT for an attempt whose output begins part way.
+ */
+export function attemptHeader(task: string, a: AttemptLog, showTruncated = true): string {
+  const bits = [a.phase, a.exitCode !== undefined ? `exit ${a.exitCode}` : a.signal].filter(Boolean).join(", ");
+  return `==> ${task} attempt ${a.attempt} (${bits}${a.truncated && showTruncated ? `; ${NOT_KEPT}` : ""}) <==`;
 }

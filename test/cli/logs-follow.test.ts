@@ -18,6 +18,8 @@ import type { ApiClient, TestServer } from "../helpers/server.ts";
 /** Numbered lines `from`..`to-1`, each 10 characters: `line 0042\n`. */
 const numbered = (from: number, to: number): string => Array.from({ length: to - from }, (_, i) => `line ${String(from + i).padStart(4, "0")}\n`).join("");
 const tail = (text: string, max = OUTPUT_TAIL_MAX) => text.slice(-max);
+/** `text` from its first whole line. */
+const whole = (text: string) => text.slice(text.indexOf("\n") + 1);
 
 describe("newText", () => {
   it("takes what a growing output added, and what a slid window added past their overlap", () => {
@@ -131,8 +133,9 @@ describe("setpoint logs -f", () => {
     });
     const r = await result;
     assert.equal(r.code, 1, r.stderr);
-    const expected = tail(all.slice(0, 10_000)) + all.slice(10_000, 15_000) + tail(all.slice(0, 25_000)) + all.slice(25_000);
-    assert.equal(r.stdout, `==> a attempt 1 (Running) <==\n${expected}`);
+    // A tail that filled the status's room begins with part of a line: it is shown from the next whole line.
+    const expected = whole(tail(all.slice(0, 10_000))) + all.slice(10_000, 15_000) + whole(tail(all.slice(0, 25_000))) + all.slice(25_000);
+    assert.equal(r.stdout, `==> a attempt 1 (Running; earlier output not kept) <==\n${expected}`);
     assert.equal(
       r.stderr,
       `logs: a attempt 1: some output was skipped: more was written between two updates of the run's status than it keeps (the last ${OUTPUT_TAIL_MAX} characters)\n` +
@@ -155,6 +158,29 @@ describe("setpoint logs -f", () => {
     const r = await result;
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, "==> a attempt 1 (Failed, exit 2) <==\nboom\n\n==> a attempt 2 (Running) <==\nok\n");
+  });
+
+  it("without -f: an attempt whose tail filled its room is shown from its first whole line, and says earlier output was not kept", async () => {
+    const all = numbered(0, 1500); // 15,000 characters: more than either room
+    await createRun("long");
+    const previousAttempts = [{ attempt: 1, outcome: "Failed", exitCode: 1, output: tail(all, PREVIOUS_OUTPUT_MAX) }];
+    await status("long", {
+      phase: "Succeeded",
+      tasks: { a: { phase: "Succeeded", attempt: 2, exitCode: 0, previousAttempts, output: tail(all) } },
+    });
+    assert.notEqual(tail(all)[0], "l", "the tails begin inside a line");
+    assert.notEqual(tail(all, PREVIOUS_OUTPUT_MAX)[0], "l");
+    const r = await runSetpointInProcess(["logs", "long", "-n", NS, "--server", t.url]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(
+      r.stdout,
+      `==> a attempt 1 (Failed, exit 1; earlier output not kept) <==\n${whole(tail(all, PREVIOUS_OUTPUT_MAX))}\n` +
+        `==> a attempt 2 (Succeeded, exit 0; earlier output not kept) <==\n${whole(tail(all))}`,
+    );
+    const one = await runSetpointInProcess(["logs", "long", "a", "--attempt", "2", "-n", NS, "--server", t.url]);
+    assert.equal(one.code, 0, one.stderr);
+    assert.equal(one.stdout, whole(tail(all)));
+    assert.equal(one.stderr, `logs: a attempt 2: earlier output not kept: the status keeps the last ${OUTPUT_TAIL_MAX} characters\n`);
   });
 
   it("exits at once for a finished run; -f with --attempt is bad usage (2)", async () => {

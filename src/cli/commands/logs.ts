@@ -4,7 +4,10 @@
 // PREVIOUS_OUTPUT_MAX characters each, the newest MAX_PREVIOUS_ATTEMPTS).
 // Every attempt of every task (or of TASK), in graph order, each under a
 // `==> task attempt N (phase, exit) <==` header; with --attempt N, that
-// attempt's output alone, as is (TASK required).
+// attempt's output alone, as is (TASK required). A tail that filled its
+// room lost the start of the output: it is shown from its first whole line,
+// and its header (or, with --attempt, a line on stderr) says
+// `earlier output not kept`.
 // With -f, follows the run (../follow.ts, resuming across disconnects) and
 // prints what each new version of its status adds (../log-follower.ts) until
 // the run finishes: exit 0 if it Succeeded, 1 if it Failed or was Cancelled
@@ -18,7 +21,7 @@ import { collectionPath, objectPath } from "../discovery.ts";
 import { CliError, ExitError, ServerError, UsageError } from "../errors.ts";
 import { followCollection } from "../follow.ts";
 import { LogFollower } from "../log-follower.ts";
-import { attemptHeader, orderedTasks, runPhase, taskAttempts } from "../pipelinerun-view.ts";
+import { attemptHeader, NOT_KEPT, orderedTasks, runPhase, taskAttempts } from "../pipelinerun-view.ts";
 import {
   MAX_PREVIOUS_ATTEMPTS,
   OUTPUT_TAIL_MAX,
@@ -42,7 +45,8 @@ export function logsCommand(ctx: CliContext): Command {
     .summary("print the recorded output of a PipelineRun's tasks, attempt by attempt")
     .description(
       `Prints the output the runner recorded in a PipelineRun's status: the last attempt's tail (up to ${OUTPUT_TAIL_MAX} ` +
-        `characters) and earlier attempts' tails (up to ${PREVIOUS_OUTPUT_MAX} characters each, the newest ${MAX_PREVIOUS_ATTEMPTS}), each under a header.`,
+        `characters) and earlier attempts' tails (up to ${PREVIOUS_OUTPUT_MAX} characters each, the newest ${MAX_PREVIOUS_ATTEMPTS}), each under a header. ` +
+        `A tail that lost the start of its output begins at its first whole line, and its header says "${NOT_KEPT}".`,
     )
     .argument("<run>", "PipelineRun name")
     .argument("[task]", "only this task")
@@ -95,7 +99,13 @@ export function logsCommand(ctx: CliContext): Command {
         );
       }
       if (a.output === undefined || a.output === "") ctx.err(`${attemptHeader(task, a)}: no output recorded`);
-      else ctx.out(a.output.replace(/\n$/, ""));
+      else {
+        if (a.truncated)
+          ctx.err(
+            `logs: ${task} attempt ${only}: ${NOT_KEPT}: the status keeps the last ${a === attempts.at(-1) ? OUTPUT_TAIL_MAX : PREVIOUS_OUTPUT_MAX} characters`,
+          );
+        ctx.out(a.output.replace(/\n$/, ""));
+      }
       return;
     }
     let printed = 0;
