@@ -23,7 +23,15 @@ import { ApiError, BadRequestError } from "../errors.ts";
 import type { SyncOptions } from "../store.ts";
 import type { WatchHub } from "../watch.ts";
 import type { ResourceRef as WireRef } from "../proto.ts";
-import { ACCESS_REVIEW_PATH, reviewAccess, reviewFromProtobuf, reviewRules, RULES_REVIEW_PATH, rulesReviewNamespace } from "./auth/access-review.ts";
+import {
+  ACCESS_REVIEW_PATH,
+  checkReviewBody,
+  reviewAccess,
+  reviewFromProtobuf,
+  reviewRules,
+  RULES_REVIEW_PATH,
+  rulesReviewNamespace,
+} from "./auth/access-review.ts";
 import { SELF_REVIEW_PATH, selfReview } from "./auth/self-review.ts";
 
 /** The resource of each review the gate answers itself. */
@@ -443,6 +451,7 @@ export class Security {
         } catch (err) {
           throw new BadRequestError(`invalid JSON body: ${(err as Error).message}`);
         }
+        checkReviewBody(body, rules ? "SelfSubjectRulesReview" : "SelfSubjectAccessReview");
       }
       const review = jsonAnswer(
         req,

@@ -19,6 +19,78 @@ function invalidSpec(field: string, message: string): InvalidError {
   });
 }
 
+type Fields = Record<string, "string" | { struct: string; goType: string; fields: Fields }>;
+
+const RESOURCE_ATTRIBUTES: Fields = {
+  namespace: "string",
+  verb: "string",
+  group: "string",
+  version: "string",
+  resource: "string",
+  subresource: "string",
+  name: "string",
+};
+
+/** The JSON fields of the review kinds' Go structs that this server reads, with their types. */
+const REVIEW_FIELDS: Record<"SelfSubjectAccessReview" | "SelfSubjectRulesReview", Fields> = {
+  SelfSubjectAccessReview: {
+    spec: {
+      struct: "SelfSubjectAccessReview",
+      goType: "v1.SelfSubjectAccessReviewSpec",
+      fields: {
+        resourceAttributes: { struct: "SelfSubjectAccessReviewSpec", goType: "v1.ResourceAttributes", fields: RESOURCE_ATTRIBUTES },
+        nonResourceAttributes: { struct: "SelfSubjectAccessReviewSpec", goType: "v1.NonResourceAttributes", fields: { path: "string", verb: "string" } },
+      },
+    },
+  },
+  SelfSubjectRulesReview: {
+    spec: { struct: "SelfSubjectRulesReview", goType: "v1.SelfSubjectRulesReviewSpec", fields: { namespace: "string" } },
+  },
+};
+
+/** What Go's encoding/json calls a JSON value in an UnmarshalTypeError. */
+function goJsonKind(value: unknown): string {
+  if (Array.isArray(value)) return "array";
+  if (typeof value === "boolean") return "bool";
+  return typeof value === "object" ? "object" : typeof value;
+}
+
+/**
+ * A review's JSON body checked as kube's decoder reads it into the review's Go
+ * struct: an object, `kind` (when given) the review's, and each field the
+ * server reads of its JSON type; a 400 `BadRequest` in kube's words naming
+ * the field otherwise (`{"spec": {"resourceAttributes": {"verb": 5}}}` used to
+ * be answered 201, with the number echoed back).
+ */
+export function checkReviewBody(body: unknown, kind: "SelfSubjectAccessReview" | "SelfSubjectRulesReview"): void {
+  const prefix = `${kind} in version "v1" cannot be handled as a ${kind}: `;
+  const fail = (message: string, field: string): never => {
+    throw new BadRequestError(prefix + message, { causes: [{ field, message, reason: "FieldValueTypeInvalid" }] });
+  };
+  if (body === null || typeof body !== "object" || Array.isArray(body)) fail(`json: cannot unmarshal ${goJsonKind(body)} into Go value of type v1.${kind}`, "");
+  const o = body as Record<string, unknown>;
+  for (const key of ["apiVersion", "kind"])
+    if (o[key] !== undefined && o[key] !== null && typeof o[key] !== "string")
+      fail(`json: cannot unmarshal ${goJsonKind(o[key])} into Go struct field ${kind}.${key} of type string`, key);
+  if (typeof o.kind === "string" && o.kind !== "" && o.kind !== kind)
+    throw new BadRequestError(`the kind in the data (${o.kind}) does not match the expected kind (${kind})`, {
+      causes: [{ field: "kind", message: `must be ${kind}`, reason: "FieldValueInvalid" }],
+    });
+  const walk = (value: Record<string, unknown>, fields: Fields, struct: string, path: string): void => {
+    for (const [key, type] of Object.entries(fields)) {
+      const v = value[key];
+      if (v === undefined || v === null) continue;
+      const at = path === "" ? key : `${path}.${key}`;
+      if (type === "string") {
+        if (typeof v !== "string") fail(`json: cannot unmarshal ${goJsonKind(v)} into Go struct field ${struct}.${at} of type string`, at);
+      } else if (typeof v !== "object" || Array.isArray(v)) {
+        fail(`json: cannot unmarshal ${goJsonKind(v)} into Go struct field ${type.struct}.${at} of type ${type.goType}`, at);
+      } else walk(v as Record<string, unknown>, type.fields, type.goType.replace(/^v1\./, ""), at);
+    }
+  };
+  walk(o, REVIEW_FIELDS[kind], kind, "");
+}
+
 /** The attributes a SelfSubjectAccessReview's spec asks about; Invalid (as kube) unless it names exactly one kind. */
 export function reviewAttributes(body: unknown): RequestAttributes {
   const spec = (body as { spec?: Record<string, unknown> } | null)?.spec;

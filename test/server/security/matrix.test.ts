@@ -346,6 +346,69 @@ describe("authorization matrix: REST, HTTP and WebSocket watch, gRPC", () => {
     );
   });
 
+  it("a review body of the wrong JSON shape is 400 naming the field, as kube's decoder answers, not a review", async () => {
+    const alice = api(t.url, { token: "t-alice" });
+    const SSAR = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";
+    const SSRR = "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews";
+    const prefix = (kind: string) => `${kind} in version "v1" cannot be handled as a ${kind}: `;
+    const cases: [string, unknown, string, string][] = [
+      [
+        SSAR,
+        { spec: { resourceAttributes: { namespace: "dev", verb: 5, resource: "widgets" } } },
+        "spec.resourceAttributes.verb",
+        `${prefix("SelfSubjectAccessReview")}json: cannot unmarshal number into Go struct field ResourceAttributes.spec.resourceAttributes.verb of type string`,
+      ],
+      [
+        SSAR,
+        { spec: "x" },
+        "spec",
+        `${prefix("SelfSubjectAccessReview")}json: cannot unmarshal string into Go struct field SelfSubjectAccessReview.spec of type v1.SelfSubjectAccessReviewSpec`,
+      ],
+      [
+        SSAR,
+        { spec: { nonResourceAttributes: [] } },
+        "spec.nonResourceAttributes",
+        `${prefix("SelfSubjectAccessReview")}json: cannot unmarshal array into Go struct field SelfSubjectAccessReviewSpec.spec.nonResourceAttributes of type v1.NonResourceAttributes`,
+      ],
+      [
+        SSAR,
+        { spec: { nonResourceAttributes: { path: true, verb: "get" } } },
+        "spec.nonResourceAttributes.path",
+        `${prefix("SelfSubjectAccessReview")}json: cannot unmarshal bool into Go struct field NonResourceAttributes.spec.nonResourceAttributes.path of type string`,
+      ],
+      [SSAR, [], "", `${prefix("SelfSubjectAccessReview")}json: cannot unmarshal array into Go value of type v1.SelfSubjectAccessReview`],
+      [
+        SSAR,
+        { kind: "Pod", spec: { nonResourceAttributes: { path: "/version", verb: "get" } } },
+        "kind",
+        "the kind in the data (Pod) does not match the expected kind (SelfSubjectAccessReview)",
+      ],
+      [
+        SSRR,
+        { spec: { namespace: 5 } },
+        "spec.namespace",
+        `${prefix("SelfSubjectRulesReview")}json: cannot unmarshal number into Go struct field SelfSubjectRulesReviewSpec.spec.namespace of type string`,
+      ],
+    ];
+    for (const [path, body, field, message] of cases) {
+      const r = await alice.post(path, body);
+      assert.equal(r.status, 400, `${JSON.stringify(body)}: ${r.text}`);
+      assert.equal(r.body.reason, "BadRequest");
+      assert.equal(r.body.message, message);
+      assert.deepEqual(
+        r.body.details.causes.map((x: Record<string, string>) => x.field),
+        [field],
+      );
+    }
+    // Nulls decode as absent, as in Go; a well-typed review still answers.
+    const fine = await alice.post(SSAR, {
+      apiVersion: null,
+      spec: { resourceAttributes: { namespace: "dev", verb: "get", group: G, resource: "widgets", name: null } },
+    });
+    assert.equal(fine.status, 201, fine.text);
+    assert.equal(fine.body.status.allowed, true);
+  });
+
   it("discovery lists the RBAC types; invalid RBAC objects are rejected with 422", async () => {
     const list = await admin.get(RBAC);
     assert.equal(list.status, 200);
