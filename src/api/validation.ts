@@ -366,7 +366,7 @@ export function compileSchema(schema: unknown, field: string): CompiledSchema {
     if (old !== undefined) errors = all.filter((e) => !unchangedAt(value, old.value, e.instancePath));
     // Past the cap an error may be unreported: never let the ratchet pass such a value.
     if (errors.length === 0 && all.length >= MAX_SCHEMA_ERRORS) errors = all.slice(0, 1);
-    return toCauses(errors, value, fieldPrefix);
+    return toCauses(errors, value, fieldPrefix, schema);
   };
   return { causes: [], check };
 }
@@ -389,7 +389,7 @@ function allErrors(errors: () => unknown[]): SchemaError[] {
 }
 
 /** Turns TypeBox errors into causes, one per distinct (field, message). */
-function toCauses(errors: SchemaError[], root: unknown, prefix: string): FieldCause[] {
+function toCauses(errors: SchemaError[], root: unknown, prefix: string, schema: unknown): FieldCause[] {
   const causes: FieldCause[] = [];
   const seen = new Set<string>();
   const add = (c: FieldCause): void => {
@@ -408,7 +408,7 @@ function toCauses(errors: SchemaError[], root: unknown, prefix: string): FieldCa
     } else if (e.keyword === "additionalProperties") {
       // a summary: TypeBox also reports each extra property at its own path
     } else if (e.keyword === "boolean") {
-      add(invalid(path, value, "field is not allowed by the schema")); // a `false` schema, e.g. additionalProperties
+      add(invalid(path, value, notAllowed(e, schema))); // a `false` schema, e.g. additionalProperties
     } else if (e.keyword === "type") {
       // kube's words for a CR (go-openapi's InvalidType, as field.TypeInvalid with the value's JSON type)
       const want = (e.params as { type?: unknown }).type;
@@ -438,6 +438,32 @@ function toCauses(errors: SchemaError[], root: unknown, prefix: string): FieldCa
     }
   }
   return causes;
+}
+
+/** The most field names an unknown field's message lists. */
+const MAX_LISTED_FIELDS = 30;
+
+/**
+ * Why a `false` schema refused a value: for a key outside an object's
+ * `properties` under `additionalProperties: false` (most often a typo, as
+ * `runAfterr`), that it is an unknown field and which ones the object takes.
+ */
+function notAllowed(e: SchemaError, schema: unknown): string {
+  const suffix = "/additionalProperties";
+  const schemaPath = (e as { schemaPath?: unknown }).schemaPath;
+  if (typeof schemaPath === "string" && schemaPath.startsWith("#") && schemaPath.endsWith(suffix)) {
+    const parent = resolvePointer(schema, schemaPath.slice(1, -suffix.length), "").value;
+    const key = e.instancePath
+      .slice(e.instancePath.lastIndexOf("/") + 1)
+      .replace(/~1/g, "/")
+      .replace(/~0/g, "~");
+    if (isPlainObject(parent) && isPlainObject(parent.properties)) {
+      const names = Object.keys(parent.properties).sort();
+      const listed = names.length > MAX_LISTED_FIELDS ? `${names.slice(0, MAX_LISTED_FIELDS).join(", ")}, …` : names.join(", ");
+      return `unknown field ${JSON.stringify(key)}${names.length > 0 ? `: the known fields here are ${listed}` : ""}`;
+    }
+  }
+  return "field is not allowed by the schema";
 }
 
 /** Whether `a` and `b` hold equal values at a JSON Pointer (both present). */

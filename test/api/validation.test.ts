@@ -184,8 +184,21 @@ test("check maps TypeBox errors to kube field paths", () => {
     },
   ]);
   assert.deepEqual(check({ tasks: [{ name: "a", image: "i", cpu: 2, mem: "x" }] }, "spec"), [
-    { field: "spec.tasks[0].cpu", message: "Invalid value: 2: field is not allowed by the schema", reason: "FieldValueInvalid" },
-    { field: "spec.tasks[0].mem", message: 'Invalid value: "x": field is not allowed by the schema', reason: "FieldValueInvalid" },
+    {
+      field: "spec.tasks[0].cpu",
+      message: 'Invalid value: 2: unknown field "cpu": the known fields here are image, name, retries',
+      reason: "FieldValueInvalid",
+    },
+    {
+      field: "spec.tasks[0].mem",
+      message: 'Invalid value: "x": unknown field "mem": the known fields here are image, name, retries',
+      reason: "FieldValueInvalid",
+    },
+  ]);
+  // A `false` schema that is not an object's additionalProperties keeps the general words.
+  const never = compileSchema({ type: "object", properties: { old: false } }, "f").check!;
+  assert.deepEqual(never({ old: 1 }, "spec"), [
+    { field: "spec.old", message: "Invalid value: 1: field is not allowed by the schema", reason: "FieldValueInvalid" },
   ]);
   assert.deepEqual(
     check({ tasks: "x" }, "spec").map((c) => [c.field, c.message]),

@@ -72,6 +72,22 @@ describe("PipelineRun on a real server", () => {
     assert.deepEqual(causeFields(res).sort(), ["spec.tasks[1].name", "spec.tasks[1].retries", "spec.tasks[1].runAfter[0]"]);
   });
 
+  it("a misspelt task field is an unknown field, with the fields a task has", async () => {
+    const res = await c.post(
+      RUNS,
+      run("typo", [
+        { name: "a", run: "x" },
+        { name: "b", run: "y", runAfterr: ["a"] },
+      ]),
+    );
+    assertStatus(res, 422, "Invalid");
+    assert.deepEqual(causeFields(res), ["spec.tasks[1].runAfterr"]);
+    assert.match(
+      res.body.message,
+      /spec\.tasks\[1\]\.runAfterr: Invalid value: "array": unknown field "runAfterr": the known fields here are args, command, env, name, retries, run, runAfter, timeoutSeconds, workingDir/,
+    );
+  });
+
   it("rejects an update (PUT) and a patch that would make a cycle, and keeps the object", async () => {
     const created = await c.post(
       RUNS,
