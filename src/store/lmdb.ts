@@ -36,17 +36,18 @@
 import { getLastVersion, open, type Database, type RootDatabase } from "lmdb";
 import { closeSync, fdatasync, openSync, statSync, statfsSync, readdirSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { systemClock, type Clock, type Timer } from "../clock.ts";
+import { systemClock, type Clock } from "../clock.ts";
 import { ExpiredError } from "../errors.ts";
 import { encodeKey, ensureFormat, keyRange, OBJECTS_DB, type KeyTuple } from "./lmdb-format.ts";
-import { logEncoder, type LogRecord } from "./log-codec.ts";
+import { fromStoredRecord, logEncoder, recordToChange, toStoredRecord, type LogRecord } from "./log-codec.ts";
+import { decodeWalPayload, encodeWalPayload } from "./wal-payload.ts";
 import type { CommitPeers } from "./commit-peers.ts";
 import { DataFileRoom, ROOM_AHEAD_BYTES, ROOM_STEP_BYTES, type AllocatedRecord } from "./data-file-room.ts";
 import { claimCommitError, holdLmdbCommitErrors } from "./lmdb-console.ts";
-import { watchOpeners } from "./openers.ts";
+import { SnapshotTracker, TXN, type Quiet } from "./lmdb-snapshots.ts";
 import { SpaceMonitor, type SpaceMeasure } from "./space.ts";
 import { WriteAheadLog, type WalCursor, type WalPosition } from "./wal.ts";
-import type { Change, ChangeType, CompactOptions, Decider, ListOptions, ListResult, ObjectKey, Store, StoredObject, WriteResult } from "./types.ts";
+import type { Change, CompactOptions, Decider, ListOptions, ListResult, ObjectKey, Store, StoredObject, WriteResult } from "./types.ts";
 
 export interface LmdbStoreOptions {
   /** Acknowledge a write only once it is on disk (write-ahead log and LMDB synced). Default true. */
@@ -118,115 +119,14 @@ interface Applied {
   quietAt: Quiet | undefined;
 }
 
-/**
- * What a fresh read snapshot showed, and LMDB's transaction id then; or that,
- * moved on over this process's own commit in the next transaction (`from`:
- * the `id` of the one it was moved on from).
- */
-interface Quiet {
-  id: number;
-  txn: number;
-  head: number;
-  compacted: number;
-  from?: number;
-}
-
 function compareNsName(a: { namespace: string; name: string }, b: { namespace: string; name: string }): number {
   if (a.namespace !== b.namespace) return a.namespace < b.namespace ? -1 : 1;
   if (a.name === b.name) return 0;
   return a.name < b.name ? -1 : 1;
 }
 
-/**
- * A log record as write-ahead log payload: a string count, m, then
- * length-prefixed UTF-8 strings t, k0, k1, k2, o. The previous state (p) is
- * left out: replay finds it in LMDB, which holds every revision before the
- * record's when the record is applied.
- */
-function encodeRecord(r: LogRecord): Buffer {
-  const strings = [r.t, r.k[0], r.k[1], r.k[2], r.o];
-  let size = 1 + 8;
-  for (const x of strings) size += 4 + Buffer.byteLength(x);
-  const buf = Buffer.allocUnsafe(size);
-  buf[0] = strings.length;
-  buf.writeDoubleLE(r.m, 1);
-  let at = 9;
-  for (const x of strings) {
-    const n = buf.write(x, at + 4);
-    buf.writeUInt32LE(n, at);
-    at += 4 + n;
-  }
-  return buf;
-}
-
-function decodeRecord(buf: Buffer): LogRecord {
-  const count = buf[0]!;
-  const m = buf.readDoubleLE(1);
-  const strings: string[] = [];
-  let at = 9;
-  for (let i = 0; i < count; i++) {
-    const n = buf.readUInt32LE(at);
-    strings.push(buf.toString("utf8", at + 4, at + 4 + n));
-    at += 4 + n;
-  }
-  const [t, k0, k1, k2, o, p] = strings;
-  const r: LogRecord = { t: t as ChangeType, k: [k0!, k1!, k2!], o: o!, m };
-  if (p !== undefined) r.p = p;
-  return r;
-}
-
-/** `json` with its first `"resourceVersion":"from"` set to `to`, or undefined if it has none. */
-function withResourceVersion(json: string, from: number, to: number): string | undefined {
-  const field = `"resourceVersion":"${from}"`;
-  const at = json.indexOf(field);
-  return at < 0 ? undefined : `${json.slice(0, at)}"resourceVersion":"${to}"${json.slice(at + field.length)}`;
-}
-
-/**
- * A record as the log stores it: a deletion's object is left out when it is
- * its previous state but for the resourceVersion (the usual case), so that a
- * delete on a nearly full disk writes one copy of the object, which fits in
- * the pages the object itself leaves free, instead of two.
- */
-function toStored(r: LogRecord, revision: number, previousRevision: number | undefined): LogRecord {
-  if (r.t !== "DELETED" || r.p === undefined || previousRevision === undefined) return r;
-  if (r.o.length !== r.p.length + String(revision).length - String(previousRevision).length) return r;
-  return withResourceVersion(r.p, previousRevision, revision) === r.o ? { ...r, o: "", r: previousRevision } : r;
-}
-
-/** A record as the log stored it, its object rebuilt if it was left out. */
-function fromStored(r: LogRecord, revision: number): LogRecord {
-  if (r.r === undefined) return r;
-  const { r: previousRevision, ...rest } = r;
-  return { ...rest, o: withResourceVersion(r.p ?? "", previousRevision, revision) ?? "" };
-}
-
-function toChange(revision: number, r: LogRecord): Change {
-  const change: Change = {
-    revision,
-    type: r.t,
-    key: { type: r.k[0], namespace: r.k[1], name: r.k[2] },
-    object: r.o,
-    time: r.m,
-  };
-  if (r.p !== undefined) change.previous = r.p;
-  return change;
-}
-
 /** How far the write-ahead log grows ahead of its records on a nearly full disk (1 MiB otherwise). */
 const WAL_STEP_NEARLY_FULL = 64 * 1024;
-
-/**
- * The `meta` key holding the LMDB transaction id of the newest commit that
- * wrote `head` or `compacted` (written by that commit): a read snapshot tells
- * which transaction it holds.
- */
-const TXN = "txn";
-
-/** How often to look for other processes' commits while another process has the directory open (LmdbStoreOptions.pollIntervalMs). */
-const POLL_MS = 50;
-/** How often while no other process is known to have it open: only in case the openers' watch missed one. */
-const ALONE_POLL_MS = 1000;
 
 /** LMDB's page size here (lmdb-js's default on Linux). */
 const PAGE_BYTES = 4096;
@@ -349,12 +249,12 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
             `store: data directory ${path}: the write-ahead log resumes at revision ${e.revision} but the store ends at ${head}; writes ${head + 1}–${e.revision - 1} are lost`,
           );
         }
-        const r = decodeRecord(e.payload);
+        const r = decodeWalPayload(e.payload);
         const previous = objects.getEntry(r.k);
         if (previous !== undefined) r.p = previous.value;
         if (r.t === "DELETED") objects.removeSync(r.k);
         else objects.putSync(r.k, r.o, e.revision);
-        log.putSync(e.revision, toStored(r, e.revision, previous?.version));
+        log.putSync(e.revision, toStoredRecord(r, e.revision, previous?.version));
         head = e.revision;
       }
       meta.putSync("head", head);
@@ -370,130 +270,10 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   /** Makes every commit so far durable in LMDB itself (its meta page included). */
   const syncData = () => new Promise<void>((resolve, reject) => fdatasync(dataFd!, (err) => (err ? reject(err) : resolve())));
 
-  const listeners = new Set<() => void>();
-  let notifyQueued = false;
-  const notify = () => {
-    if (notifyQueued) return;
-    notifyQueued = true;
-    queueMicrotask(() => {
-      notifyQueued = false;
-      for (const l of listeners) l();
-    });
-  };
-
-  const env = (root as unknown as { env?: { info?(): { lastTxnId?: number; lastPageNumber?: number } } }).env;
-  /** lastTxnId's answer in this synchronous run (null: not read yet); cleared at the next microtask. */
-  let txnIdNow: number | undefined | null = null;
-  const forgetTxnId = () => {
-    txnIdNow = null;
-  };
-  /**
-   * LMDB's newest committed transaction, read from the meta pages of the
-   * shared memory map (mdb_env_info: no read transaction), or undefined if
-   * lmdb-js does not expose it. Read once per synchronous run: lmdb-js builds
-   * an object of five fields for it (about 4 µs), and the hub's pass after a
-   * commit asks four times (head, compacted twice, changes). A commit by
-   * another process during the run is then seen from the next one, as if it
-   * had come just after: an answer is at most that old, never wrong.
-   *
-   * LMDB writes a commit's meta page a moment before it publishes the commit
-   * to new read snapshots (the reader table's transaction id in the lock
-   * file, set next, under the writer's lock): in that moment this answer is
-   * one transaction ahead of a snapshot taken after it. (A reader racing a
-   * writer process on a loaded machine met it 3 times in 1.7 million reads;
-   * the hub's poll then took a peer's commit for seen and skipped it until
-   * the next commit.) So an id this answers is never taken for what a
-   * snapshot holds: the snapshot's own `txn` stamp says that.
-   */
-  const lastTxnId = (): number | undefined => {
-    if (txnIdNow !== null) return txnIdNow;
-    txnIdNow = env?.info?.().lastTxnId;
-    queueMicrotask(forgetTxnId);
-    return txnIdNow;
-  };
-  /**
-   * What the last fresh snapshot showed (or this process's own commit on top
-   * of it), and the transaction id it holds. While that id is still the newest,
-   * nothing has been committed since, by any process: head() and compacted()
-   * answer from here, the hub's read of the changes after a commit stops at
-   * the batch it was handed, and the poll skips its look. Each read snapshot
-   * taken in a new event-loop turn costs a wake-up (lmdb-js resets it with a
-   * setTimeout 0): two per paced write, twenty a second for the poll, before.
-   */
-  let quiet: Quiet | undefined;
-  let quietIds = 0;
-  /** `quiet` if no commit has come since. */
-  const quietNow = () => (quiet !== undefined && lastTxnId() === quiet.txn ? quiet : undefined);
-  let seenHead = meta.get("head") ?? 0;
-  /** Takes a fresh read snapshot; tells the listeners if another process moved the head. */
-  const refresh = (): number => {
-    const newest = lastTxnId();
-    root.resetReadTxn();
-    const h = meta.get("head") ?? 0;
-    // The snapshot holds transaction `txn` (its stamp), and with it
-    // everything up to it. Taken after `newest` was read, it holds at least
-    // newest - 1 (see lastTxnId). A stamp outside that range was written by
-    // an older commit (one by a release that does not stamp, or a copy of the
-    // directory): no quiet snapshot then, every look takes a fresh one.
-    const txn = meta.get(TXN);
-    quiet =
-      newest === undefined || txn === undefined || txn < newest - 1 || txn > newest
-        ? undefined
-        : { id: ++quietIds, txn, head: h, compacted: meta.get("compacted") ?? 0 };
-    if (h !== seenHead) {
-      seenHead = h;
-      notify();
-    }
-    return h;
-  };
-  const peers = options.peers;
-  const stopPeers = peers?.onAnnounce((revision) => {
-    if (revision > seenHead) refresh();
-  });
-  // Without peers, another process's commits are found by a poll. (A watch
-  // on LMDB's data file, with a poll every second behind it, was tried: in
-  // about 1 run in 8 it missed a commit, which then waited for the poll.)
-  // By default the poll runs every 50 ms only while another process has the
-  // directory open (src/store/openers.ts), else every second, in case the
-  // folder's watch missed a newcomer: each look wakes the event loop.
-  const adaptivePoll = options.pollIntervalMs === undefined && !peers;
-  const pollMs = options.pollIntervalMs ?? (peers ? 0 : POLL_MS);
-  /** Looks for another process's commits; while a batch of this process is committing, once it has settled (before, it would find that batch before it is durable). */
-  let lookQueued = false;
-  /** Set when close() begins: a look queued behind a batch must not read a closed environment. */
-  let stopped = false;
-  const look = (): void => {
-    if (stopped) return;
-    if (settling.size === 0) {
-      if (!quietNow()) refresh();
-      return;
-    }
-    if (lookQueued) return;
-    lookQueued = true;
-    void Promise.allSettled([...settling]).then(() => {
-      lookQueued = false;
-      look();
-    });
-  };
-  let poller: Timer | undefined;
-  const pollEvery = (ms: number) => {
-    poller?.cancel();
-    poller = ms > 0 ? clock.every(ms, look) : undefined;
-  };
-  // Every store announces itself, whatever its own poll: the others' polls depend on it.
-  /**
-   * Whether another process has the directory open. Then no write commits on
-   * this thread: its transaction would wait there for LMDB's writer lock,
-   * which the other process holds through each of its commits (sync
-   * included), and this process would serve nothing meanwhile.
-   */
-  let othersOpen = true;
-  const openers = watchOpeners(path, (others) => {
-    othersOpen = others;
-    if (adaptivePoll) pollEvery(others ? POLL_MS : ALONE_POLL_MS);
-  });
-  if (!adaptivePoll) pollEvery(pollMs);
-  refresh(); // the first `quiet` snapshot (nothing is committing yet)
+  const env = (root as unknown as { env?: { info?(): { lastPageNumber?: number } } }).env;
+  /** Batches not settled yet (close waits for them; a look for other processes' commits too). */
+  const settling = new Set<Promise<void>>();
+  const snapshots = new SnapshotTracker(root, meta, { path, clock, peers: options.peers, pollIntervalMs: options.pollIntervalMs, settling });
 
   const pages = (s: PageCounts) => s.treeBranchPageCount + s.treeLeafPageCount + s.overflowPages;
   const measure = (): SpaceMeasure => {
@@ -545,8 +325,8 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     return error;
   }
 
-  const head = (): number => quietNow()?.head ?? meta.get("head") ?? 0;
-  const compacted = (): number => quietNow()?.compacted ?? meta.get("compacted") ?? 0;
+  const head = (): number => snapshots.quietNow()?.head ?? meta.get("head") ?? 0;
+  const compacted = (): number => snapshots.quietNow()?.compacted ?? meta.get("compacted") ?? 0;
 
   function assertRetained(revision: number, what: string): void {
     const c = compacted();
@@ -569,9 +349,9 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
       limit -= out.length;
     }
     // Whatever else is newer (another process's commits) comes from the log.
-    if (limit <= 0 || after >= (quietNow()?.head ?? Infinity)) return out;
+    if (limit <= 0 || after >= (snapshots.quietNow()?.head ?? Infinity)) return out;
     for (const { key, value } of log.getRange({ start: after + 1, limit })) {
-      out.push(toChange(key, fromStored(value, key)));
+      out.push(recordToChange(key, fromStoredRecord(value, key)));
     }
     return out;
   }
@@ -744,9 +524,6 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   let hereAfter = 0;
   /** Set while a batch that rotated the log is not committed: no second rotation until then. */
   let rotationPending = false;
-  /** Batches not settled yet (close waits for them). */
-  const settling = new Set<Promise<void>>();
-
   function write(key: ObjectKey, decide: Decider): Promise<WriteResult> {
     return new Promise<WriteResult>((resolve, reject) => {
       queue.push({ key, decide, resolve, reject });
@@ -758,9 +535,11 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   function scheduleBatch(): void {
     scheduled = true;
     const done =
-      inWriteThread > 0 || othersOpen || roomSeen < HERE_MIN_ROOM || clock.now() < hereAfter
+      inWriteThread > 0 || snapshots.othersOpen || roomSeen < HERE_MIN_ROOM || clock.now() < hereAfter
         ? commitBatch(takeQueue, false)
-        : new Promise<void>((resolve) => setImmediate(resolve)).then(() => commitBatch(takeQueue, queue.length === 1 && inWriteThread === 0 && !othersOpen));
+        : new Promise<void>((resolve) => setImmediate(resolve)).then(() =>
+            commitBatch(takeQueue, queue.length === 1 && inWriteThread === 0 && !snapshots.othersOpen),
+          );
     settling.add(done);
     void done.finally(() => settling.delete(done));
   }
@@ -874,7 +653,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
       synced: undefined,
       unlogged: false,
       txn: root.getWriteTxnId(),
-      quietAt: quiet,
+      quietAt: snapshots.quiet,
     };
     let head = meta.get("head") ?? 0;
     const logged: Array<{ revision: number; payload: Buffer }> = [];
@@ -913,12 +692,12 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
       else objects.putSync(k, decision.object, revision);
       // Revisions only grow: append at the log's end (MDB_APPEND) rather than
       // split its last page in half, so log pages are ~97% full, not ~85%.
-      log.putSync(revision, toStored(record, revision, current?.revision), { append: true });
+      log.putSync(revision, toStoredRecord(record, revision, current?.revision), { append: true });
       // Under the space alarm the log is left alone: growing it (a MiB at a
       // time) would eat the room kept for deletes and compaction. The batch
       // syncs LMDB's data file after its commit instead, as when it cannot be logged.
-      if (wal && !refusal) logged.push({ revision, payload: encodeRecord(record) });
-      applied.changes.push(toChange(revision, record));
+      if (wal && !refusal) logged.push({ revision, payload: encodeWalPayload(record) });
+      applied.changes.push(recordToChange(revision, record));
       head = revision;
       applied.outcomes.push({ result: { revision, object: decision.object, op: decision.op } });
     }
@@ -993,27 +772,11 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     );
   }
 
-  /**
-   * Moves `quiet` on over a committed batch when it held everything before the
-   * batch's transaction and nothing has replaced it since (a fresh snapshot,
-   * a compaction in the same transaction). lmdb-js may commit several batches
-   * in one transaction, settled in any order: the head is then the newest of them.
-   */
-  function moveQuietOn(applied: Applied): void {
-    const at = applied.quietAt;
-    if (at === undefined || at.txn !== applied.txn - 1) return;
-    if (quiet === at) quiet = { id: ++quietIds, txn: applied.txn, head: applied.head, compacted: at.compacted, from: at.id };
-    else if (quiet !== undefined && quiet.from === at.id) quiet = { ...quiet, head: Math.max(quiet.head, applied.head) };
-  }
-
   /** Tells the space monitor, other processes and the listeners of a committed batch. */
   function committed(applied: Applied): void {
     if (applied.bytes === 0) return;
     latest = applied.changes;
-    if (applied.head > seenHead) seenHead = applied.head;
-    moveQuietOn(applied);
-    peers?.announce(applied.head);
-    notify();
+    snapshots.committed(applied.head, applied.txn, applied.quietAt);
   }
 
   /**
@@ -1033,7 +796,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
           const at = applied.positions[i]!;
           const mine = records.get(at.revision);
           const stored = log.get(at.revision);
-          const there = stored && fromStored(stored, at.revision);
+          const there = stored && fromStoredRecord(stored, at.revision);
           if (!mine || !there || there.o !== mine.object) break;
         }
         const replayed = new Set(applied.positions.slice(0, i).map((p) => p.revision));
@@ -1074,7 +837,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
       const to = Math.min(target, from + CHUNK - 1);
       await commit(() => {
         // lmdb-js may commit this with a batch of writes: `quiet` must not take that batch's commit for the whole.
-        quiet = undefined;
+        snapshots.forgetQuiet();
         for (const r of log.getKeys({ start: from, end: to + 1 })) log.removeSync(r);
         if ((meta.get("compacted") ?? 0) < to) meta.putSync("compacted", to);
         meta.putSync(TXN, root.getWriteTxnId());
@@ -1082,7 +845,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
       from = to + 1;
     }
     space.freed();
-    look(); // a new `quiet` snapshot, once no batch is settling
+    snapshots.look(); // a new `quiet` snapshot, once no batch is settling
     return compacted();
   }
 
@@ -1105,24 +868,18 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
     changes,
     write,
     compact,
-    onCommit(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
+    onCommit: (listener) => snapshots.onCommit(listener),
     size,
     /** A fresh read snapshot: every commit of any process sharing the directory before the call. */
     async sync() {
-      return refresh();
+      return snapshots.refresh();
     },
     space: () => space.space(),
     async close() {
-      stopped = true;
-      poller?.cancel();
-      openers.close();
+      snapshots.stop();
       // Writes already asked for are committed (or fail) before the store closes.
       while (settling.size > 0) await Promise.allSettled([...settling]);
-      stopPeers?.();
-      listeners.clear();
+      snapshots.close();
       await root.close();
       wal?.close();
       room!.close();

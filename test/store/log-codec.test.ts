@@ -14,7 +14,17 @@ import { open } from "lmdb";
 import { ManualClock } from "../../src/clock.ts";
 import { openLmdbStore, type Change } from "../../src/store.ts";
 import { FORMAT, OBJECTS_DB } from "../../src/store/lmdb-format.ts";
-import { decodeLogRecord, encodeLogRecord, LOG_RECORD_MARK, logEncoder, type LogRecord } from "../../src/store/log-codec.ts";
+import {
+  decodeLogRecord,
+  encodeLogRecord,
+  fromStoredRecord,
+  LOG_RECORD_MARK,
+  logEncoder,
+  recordToChange,
+  toStoredRecord,
+  type LogRecord,
+} from "../../src/store/log-codec.ts";
+import { decodeWalPayload, encodeWalPayload } from "../../src/store/wal-payload.ts";
 import { WatchHub, type WatchEvent, type WatchSink } from "../../src/watch.ts";
 
 const RECORDS: LogRecord[] = [
@@ -104,6 +114,46 @@ class Collect implements WatchSink {
   fail(): void {}
   close(): void {}
 }
+
+describe("a record as stored, and as the write-ahead log's payload", () => {
+  const previous = '{"metadata":{"name":"a","resourceVersion":"7"},"spec":{"v":1}}';
+  const deleted = '{"metadata":{"name":"a","resourceVersion":"12"},"spec":{"v":1}}';
+
+  it("stores a deletion whose object is its previous state but for the resourceVersion once, and rebuilds it on reading", () => {
+    const r: LogRecord = { t: "DELETED", k: ["things.example.com", "default", "a"], o: deleted, p: previous, m: 5 };
+    const stored = toStoredRecord(r, 12, 7);
+    assert.equal(stored.o, "");
+    assert.equal(stored.r, 7);
+    assert.deepEqual(fromStoredRecord(decodeLogRecord(encodeLogRecord(stored)), 12), r);
+  });
+
+  it("keeps both copies when the deletion changed more than the resourceVersion, and every other change as it is", () => {
+    const changed: LogRecord = { t: "DELETED", k: ["things.example.com", "default", "a"], o: deleted.replace('"v":1', '"v":2'), p: previous, m: 5 };
+    assert.deepEqual(toStoredRecord(changed, 12, 7), changed);
+    const modified: LogRecord = { t: "MODIFIED", k: ["things.example.com", "default", "a"], o: deleted, p: previous, m: 5 };
+    assert.deepEqual(toStoredRecord(modified, 12, 7), modified);
+    assert.deepEqual(fromStoredRecord(modified, 12), modified);
+  });
+
+  it("turns a record into the change it stands for", () => {
+    const r: LogRecord = { t: "MODIFIED", k: ["things.example.com", "", "a"], o: deleted, p: previous, m: 9 };
+    assert.deepEqual(recordToChange(12, r), {
+      revision: 12,
+      type: "MODIFIED",
+      key: { type: "things.example.com", namespace: "", name: "a" },
+      object: deleted,
+      previous,
+      time: 9,
+    });
+  });
+
+  it("reads back a write-ahead log payload without the previous state, in every script and size", () => {
+    for (const r of RECORDS) {
+      const { p: _p, r: _r, ...expected } = r;
+      assert.deepEqual(decodeWalPayload(encodeWalPayload(r)), expected);
+    }
+  });
+});
 
 describe("LMDB store: a format-3 directory (msgpack log records)", () => {
   const TYPE = "things.example.com";
