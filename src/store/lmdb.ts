@@ -13,6 +13,12 @@
 //            "format" → key format version, "wal" → where the next write-ahead log record goes,
 //            "txn" → the LMDB transaction id of the newest commit that moved head or compacted
 //
+// This file opens the environment, replays the write-ahead log and runs the
+// writes (group commit) and compaction. The reads are in lmdb-reads.ts; what
+// the read snapshot holds, and other processes' commits, in lmdb-snapshots.ts;
+// the key format in lmdb-format.ts; the log record's forms in log-codec.ts and
+// wal-payload.ts.
+//
 // Every write is one LMDB transaction that reads the head, decides, and writes
 // object + log entry + head together, so revisions are gap-free and ordered
 // even when several processes share the directory (LMDB serialises writers).
@@ -33,21 +39,21 @@
 // with the cause), is reported once to `onCommitFailure`, and leaves no
 // promise unhandled.
 
-import { getLastVersion, open, type Database, type RootDatabase } from "lmdb";
+import { open, type Database, type RootDatabase } from "lmdb";
 import { closeSync, fdatasync, openSync, statSync, statfsSync, readdirSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { systemClock, type Clock } from "../clock.ts";
-import { ExpiredError } from "../errors.ts";
-import { encodeKey, ensureFormat, keyRange, OBJECTS_DB, type KeyTuple } from "./lmdb-format.ts";
+import { encodeKey, ensureFormat, OBJECTS_DB, type KeyTuple } from "./lmdb-format.ts";
 import { fromStoredRecord, logEncoder, recordToChange, toStoredRecord, type LogRecord } from "./log-codec.ts";
 import { decodeWalPayload, encodeWalPayload } from "./wal-payload.ts";
 import type { CommitPeers } from "./commit-peers.ts";
 import { DataFileRoom, ROOM_AHEAD_BYTES, ROOM_STEP_BYTES, type AllocatedRecord } from "./data-file-room.ts";
 import { claimCommitError, holdLmdbCommitErrors } from "./lmdb-console.ts";
+import { lmdbReads } from "./lmdb-reads.ts";
 import { SnapshotTracker, TXN, type Quiet } from "./lmdb-snapshots.ts";
 import { SpaceMonitor, type SpaceMeasure } from "./space.ts";
 import { WriteAheadLog, type WalCursor, type WalPosition } from "./wal.ts";
-import type { Change, CompactOptions, Decider, ListOptions, ListResult, ObjectKey, Store, StoredObject, WriteResult } from "./types.ts";
+import type { Change, CompactOptions, Decider, ObjectKey, Store, StoredObject, WriteResult } from "./types.ts";
 
 export interface LmdbStoreOptions {
   /** Acknowledge a write only once it is on disk (write-ahead log and LMDB synced). Default true. */
@@ -119,12 +125,6 @@ interface Applied {
   quietAt: Quiet | undefined;
 }
 
-function compareNsName(a: { namespace: string; name: string }, b: { namespace: string; name: string }): number {
-  if (a.namespace !== b.namespace) return a.namespace < b.namespace ? -1 : 1;
-  if (a.name === b.name) return 0;
-  return a.name < b.name ? -1 : 1;
-}
-
 /** How far the write-ahead log grows ahead of its records on a nearly full disk (1 MiB otherwise). */
 const WAL_STEP_NEARLY_FULL = 64 * 1024;
 
@@ -139,9 +139,6 @@ const PAGE_BYTES = 4096;
 function valueDiskBytes(length: number): number {
   return length > PAGE_BYTES / 2 ? Math.ceil((length + 16) / PAGE_BYTES) * PAGE_BYTES : length + 16;
 }
-
-/** LMDB's largest key (lmdb-js's default maxKeySize for 4 KiB pages). */
-const MAX_KEY_BYTES = 1978;
 
 /** The `meta` key holding what is known written in data.mdb (data-file-room.ts). */
 const ALLOCATED = "allocated";
@@ -175,11 +172,6 @@ function commitFailedHere(err: unknown): never {
   } finally {
     process.abort();
   }
-}
-
-/** At least the bytes of `key` as an `objects` key: its parts in UTF-8. */
-function keyBytes(key: ObjectKey): number {
-  return Buffer.byteLength(key.type) + Buffer.byteLength(key.namespace) + Buffer.byteLength(key.name);
 }
 
 /** Opens (creating if needed) an LMDB-backed store in `path`. */
@@ -328,172 +320,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   const head = (): number => snapshots.quietNow()?.head ?? meta.get("head") ?? 0;
   const compacted = (): number => snapshots.quietNow()?.compacted ?? meta.get("compacted") ?? 0;
 
-  function assertRetained(revision: number, what: string): void {
-    const c = compacted();
-    if (revision < c) {
-      throw new ExpiredError(`too old resource version: ${revision} (${c})`, {
-        cause: new RangeError(`store: ${what} revision ${revision} is compacted (oldest ${c})`),
-      });
-    }
-  }
-
-  /** The changes of this process's latest committed batch: the watch hub reads them right after the commit, here without decoding them. */
-  let latest: Change[] = [];
-
-  function changes(after: number, limit: number): Change[] {
-    assertRetained(after, "changes after");
-    let out: Change[] = [];
-    if (latest[0]?.revision === after + 1 && latest.length <= limit) {
-      out = latest.slice();
-      after = latest[latest.length - 1]!.revision;
-      limit -= out.length;
-    }
-    // Whatever else is newer (another process's commits) comes from the log.
-    if (limit <= 0 || after >= (snapshots.quietNow()?.head ?? Infinity)) return out;
-    for (const { key, value } of log.getRange({ start: after + 1, limit })) {
-      out.push(recordToChange(key, fromStoredRecord(value, key)));
-    }
-    return out;
-  }
-
-  function list(opts: ListOptions): ListResult {
-    const current = head();
-    const revision = opts.revision ?? current;
-    if (revision > current) throw new RangeError(`store: cannot list at revision ${revision}: newest is ${current}`);
-    const after = opts.after;
-    const range = keyRange(opts.type, opts.namespace);
-    // `after` is exclusive: the range starts at it and skips it if present.
-    const start = after ? encodeKey({ type: opts.type, ...after }) : range.start;
-    const end = range.end;
-
-    // State as of `revision`: undo every change after it. The first change
-    // after `revision` to each key tells what the key held at `revision`.
-    // Keyed by namespace + "\0" + name (in memory only).
-    let overrides: Map<string, { namespace: string; name: string; json: string | null }> | undefined;
-    if (revision < current) {
-      assertRetained(revision, "list at");
-      overrides = new Map();
-      for (const { value } of log.getRange({ start: revision + 1 })) {
-        if (value.k[0] !== opts.type) continue;
-        if (opts.namespace !== undefined && value.k[1] !== opts.namespace) continue;
-        const k = value.k[1] + "\u0000" + value.k[2];
-        if (overrides.has(k)) continue;
-        overrides.set(k, { namespace: value.k[1], name: value.k[2], json: value.t === "ADDED" ? null : (value.p ?? null) });
-      }
-    }
-    const extra: Array<{ namespace: string; name: string; json: string }> = [];
-    if (overrides) {
-      for (const o of overrides.values()) {
-        if (o.json !== null && (!after || compareNsName(o, after) > 0)) extra.push({ namespace: o.namespace, name: o.name, json: o.json });
-      }
-      extra.sort(compareNsName);
-    }
-
-    const items: string[] = [];
-    const limit = opts.limit ?? Infinity;
-    let lastNamespace: string | undefined;
-    let lastName = "";
-    let more = false;
-    let ei = 0;
-    const take = (namespace: string, name: string, json: string): boolean => {
-      if (opts.filter && !opts.filter(json, namespace, name)) return true;
-      if (items.length >= limit) {
-        more = true;
-        return false;
-      }
-      items.push(json);
-      lastNamespace = namespace;
-      lastName = name;
-      return true;
-    };
-    outer: for (const { key, value } of objects.getRange({ start, end })) {
-      const namespace = key[1];
-      const name = key[2];
-      if (after && name === after.name && namespace === after.namespace) continue;
-      if (overrides) {
-        for (let e = extra[ei]; e && (e.namespace < namespace || (e.namespace === namespace && e.name < name)); e = extra[ei]) {
-          ei++;
-          if (!take(e.namespace, e.name, e.json)) break outer;
-        }
-        if (overrides.has(namespace + "\u0000" + name)) continue; // served from `extra` (or absent at `revision`)
-      }
-      if (!take(namespace, name, value)) break;
-    }
-    while (!more && ei < extra.length) {
-      const e = extra[ei++]!;
-      if (!take(e.namespace, e.name, e.json)) break;
-    }
-    const result: ListResult = { items, revision };
-    if (more && lastNamespace !== undefined) {
-      const next = { namespace: lastNamespace, name: lastName };
-      result.next = next;
-      if (opts.countRemaining !== undefined && !opts.filter) result.remaining = countAfter(opts.type, next, end, overrides, opts.countRemaining);
-    }
-    return result;
-  }
-
-  /**
-   * The items of a list of `type` after `last` (exclusive) up to `end`, at the revision
-   * `overrides` undo the newer changes to: the stored keys after it (counted
-   * by LMDB without reading values), less those absent at that revision,
-   * plus those it had and are gone since. Undefined past `max` (lmdb-js's
-   * getKeysCount has no bound: it would count them all).
-   */
-  function countAfter(
-    type: string,
-    last: { namespace: string; name: string },
-    end: ReturnType<typeof keyRange>["end"],
-    overrides: Map<string, { namespace: string; name: string; json: string | null }> | undefined,
-    max: number,
-  ): number | undefined {
-    const from = encodeKey({ type, ...last });
-    // What the revision undoes: keys stored now but not then (at most `undone`), items then but gone since.
-    let adjust = 0;
-    let undone = 0;
-    for (const o of overrides?.values() ?? []) {
-      if (compareNsName(o, last) <= 0) continue;
-      if (objects.doesExist(encodeKey({ type, namespace: o.namespace, name: o.name }))) {
-        adjust--;
-        undone++;
-      }
-      if (o.json !== null) adjust++;
-    }
-    // Past `max + undone` stored keys more than `max` items follow. `start` is
-    // inclusive: read one key more, and one to tell that the bound is passed.
-    let stored = 0;
-    for (const _ of objects.getKeys({ start: from, end, limit: max + undone + 2 })) stored++;
-    if (objects.doesExist(from)) stored--;
-    if (stored > max + undone) return undefined;
-    const count = stored + adjust;
-    return count > max ? undefined : count;
-  }
-
-  /**
-   * `read` of the key, or undefined for a key longer than LMDB takes (a lookup
-   * by a caller's 10,000-character name): it names no object, since none could
-   * be stored.
-   */
-  function lookup<T>(key: ObjectKey, read: (encoded: KeyTuple) => T): T | undefined {
-    try {
-      return read(encodeKey(key));
-    } catch (err) {
-      if (keyBytes(key) > MAX_KEY_BYTES) return undefined;
-      throw err;
-    }
-  }
-  const readEntry = (encoded: KeyTuple) => objects.getEntry(encoded);
-  // The raw bytes (not decoded into a string): the version comes with them.
-  const readBinary = (encoded: KeyTuple) => objects.getBinaryFast(encoded);
-
-  function get(key: ObjectKey): StoredObject | undefined {
-    const entry = lookup(key, readEntry);
-    if (!entry) return undefined;
-    return { json: entry.value, revision: entry.version ?? 0 };
-  }
-
-  function revisionOf(key: ObjectKey): number | undefined {
-    return lookup(key, readBinary) === undefined ? undefined : (getLastVersion() ?? 0);
-  }
+  const reads = lmdbReads({ objects, log, head, compacted, quietHead: () => snapshots.quietNow()?.head });
 
   // Group commit (docs/durability.md). A write waits in `queue` for a
   // transaction that takes the whole queue as its batch when it starts. While
@@ -775,7 +602,7 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   /** Tells the space monitor, other processes and the listeners of a committed batch. */
   function committed(applied: Applied): void {
     if (applied.bytes === 0) return;
-    latest = applied.changes;
+    reads.committed(applied.changes);
     snapshots.committed(applied.head, applied.txn, applied.quietAt);
   }
 
@@ -862,10 +689,10 @@ export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Sto
   return {
     head,
     compacted,
-    get,
-    revisionOf,
-    list,
-    changes,
+    get: (key) => reads.get(key),
+    revisionOf: (key) => reads.revisionOf(key),
+    list: (opts) => reads.list(opts),
+    changes: (after, limit) => reads.changes(after, limit),
     write,
     compact,
     onCommit: (listener) => snapshots.onCommit(listener),
