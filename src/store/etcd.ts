@@ -50,12 +50,12 @@
 // etcd. `skipIfCompactedWithinMs` makes replicas skip a compaction another
 // did recently, so the cluster compacts about once per period.
 
-import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { Etcd3, isRecoverableError, type IKeyValue, type IOptions as EtcdOptions, type IWatchResponse } from "etcd3";
 import { circuitBreaker, ConsecutiveBreaker, handleWhen, noop, retry } from "cockatiel";
 import { systemClock, type Clock, type Timer } from "../clock.ts";
 import { ApiError, InsufficientStorageError, ServiceUnavailableError, TimeoutError, tooLargeResourceVersion } from "../errors.ts";
+import { decodeEnvelope, encodeEnvelope, prefixEnd, withRevision, writeIdOf, writeIds } from "./etcd-envelope.ts";
 import { EtcdTxnClient } from "./etcd-txn.ts";
 import type { TxnCompare, TxnRequest, TxnResponse } from "./etcd-wire.ts";
 import { Mirror } from "./mirror.ts";
@@ -94,91 +94,6 @@ const REBUILD_EVERY_MS = 1000;
 
 /** How often a store with several endpoints asks which member leads (also after any failed call to it). */
 const LEADER_CHECK_MS = 5000;
-
-/** The first key after every key that starts with `prefix`. */
-function prefixEnd(prefix: Buffer): Buffer {
-  const end = Buffer.from(prefix);
-  for (let i = end.length - 1; i >= 0; i--) {
-    if (end[i]! < 0xff) {
-      end[i]!++;
-      return end.subarray(0, i + 1);
-    }
-  }
-  return Buffer.from([0]);
-}
-
-interface Envelope {
-  time: number;
-  guess: number;
-  json: string;
-  /** The id of the write that stored it (absent in values written before ids). */
-  id?: string;
-}
-
-function encode(time: number, guess: number, json: string, id: string): Buffer {
-  return Buffer.from(`${time} ${guess} ${id}\n${json}`);
-}
-
-/** An envelope's head: commit time, guessed revision, and (in values written since ids) the write id. */
-const ENVELOPE_HEAD = /^(\d{1,15}) (\d{1,15})(?: (\S+))?$/;
-
-/**
- * A stored value's envelope, or undefined for a value no Setpoint store wrote
- * (a "poison" value another etcd client put under the prefix): its head is
- * not `{ms} {guess}[ {id}]` or what follows is not a JSON object's text. Only
- * the text's first and last characters are checked, not the whole JSON.
- */
-function decode(value: Buffer): Envelope | undefined {
-  const nl = value.indexOf(10);
-  if (nl < 0 || nl > 100 || value[nl + 1] !== 0x7b || value[value.length - 1] !== 0x7d) return undefined;
-  const head = ENVELOPE_HEAD.exec(value.toString("latin1", 0, nl));
-  if (!head) return undefined;
-  const env: Envelope = { time: Number(head[1]), guess: Number(head[2]), json: value.toString("utf8", nl + 1) };
-  if (head[3]) env.id = head[3];
-  return env;
-}
-
-/** The write id of a stored value, read from its head alone. */
-function idOf(value: Buffer): string | undefined {
-  const nl = value.indexOf(10);
-  if (nl < 0 || nl > 100) return undefined;
-  return value.toString("latin1", 0, nl).split(" ")[2];
-}
-
-/** The id of one write attempt: unique across processes (a random process part) and within one. */
-function writeIds(): () => string {
-  const processPart = randomBytes(6).toString("base64url");
-  let n = 0;
-  return () => `${processPart}.${(++n).toString(36)}`;
-}
-
-/**
- * The JSON with `metadata.resourceVersion` set to `actual` where the writer
- * guessed another revision. With writes in flight most guesses miss, so the
- * usual case is done on the text: a decider sets `metadata.resourceVersion` to
- * the guess (types.ts), which in compact JSON (JSON.stringify's, the server's)
- * is one occurrence of `"resourceVersion":"<guess>"`; when the text occurs
- * exactly once, that is the field. Anything else is parsed.
- */
-function withRevision(env: Envelope, actual: number): string {
-  if (env.guess === actual) return env.json;
-  const json = env.json;
-  const field = `"resourceVersion":"${env.guess}"`;
-  const at = json.indexOf(field);
-  if (at >= 0 && json.indexOf(field, at + field.length) < 0) {
-    return `${json.slice(0, at)}"resourceVersion":"${actual}"${json.slice(at + field.length)}`;
-  }
-  try {
-    const o = JSON.parse(env.json) as { metadata?: { resourceVersion?: unknown } };
-    if (o.metadata && o.metadata.resourceVersion === String(env.guess)) {
-      o.metadata.resourceVersion = String(actual);
-      return JSON.stringify(o);
-    }
-  } catch {
-    // not JSON: served as stored
-  }
-  return env.json;
-}
 
 function unavailable(what: string, err: unknown): ApiError {
   if (err instanceof ApiError) return err;
@@ -467,7 +382,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
           for (const kv of page.kvs) {
             const key = parseKey(kv.key, "o");
             if (!key) continue;
-            const env = decode(kv.value);
+            const env = decodeEnvelope(kv.value);
             if (!env) {
               poisoned(kv.key, "it is left out");
               continue;
@@ -548,7 +463,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
         const key = parseKey(kv.key, "o");
         if (!key) continue;
         let change: Change;
-        const env = ev.type === "Put" ? decode(kv.value) : undefined;
+        const env = ev.type === "Put" ? decodeEnvelope(kv.value) : undefined;
         if (env) {
           // ADDED when the mirror has no object there: etcd's version counts a
           // poison value (below) that the mirror left out.
@@ -567,7 +482,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
           const before = mirror.get(key);
           if (!before) continue;
           const tomb = tombs.get(kv.key.toString().slice(prefix.length + 3));
-          const last = tomb ? decode(tomb.value) : undefined;
+          const last = tomb ? decodeEnvelope(tomb.value) : undefined;
           change = {
             revision: rev,
             type: "DELETED",
@@ -843,7 +758,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
   const pendingIds = new Map<string, number>();
   const notePending = (kv: IKeyValue) => {
     if (pendingIds.size === 0) return;
-    const id = idOf(kv.value);
+    const id = writeIdOf(kv.value);
     if (id !== undefined && pendingIds.has(id)) pendingIds.set(id, Number(kv.mod_revision));
   };
 
@@ -921,7 +836,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
 
   /** The object a key's value holds, as the mirror would serve it; undefined for no key, or a value no Setpoint store wrote (served as absent). */
   const stored = (kv: IKeyValue | undefined): StoredObject | undefined => {
-    const env = kv && decode(kv.value);
+    const env = kv && decodeEnvelope(kv.value);
     return env ? { json: withRevision(env, Number(kv.mod_revision)), revision: Number(kv.mod_revision) } : undefined;
   };
 
@@ -993,8 +908,8 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
       const success = !a
         ? []
         : a.op === "put"
-          ? [{ request_put: { key: k, value: encode(a.time, guess, a.object, a.id) } }]
-          : [{ request_delete_range: { key: k } }, { request_put: { key: tk, value: encode(a.time, guess, a.object, a.id) } }];
+          ? [{ request_put: { key: k, value: encodeEnvelope(a.time, guess, a.object, a.id) } }]
+          : [{ request_delete_range: { key: k } }, { request_put: { key: tk, value: encodeEnvelope(a.time, guess, a.object, a.id) } }];
       let res;
       try {
         res = await txn({ compare, success, failure });
@@ -1025,7 +940,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
       const tomb = res.responses[1]?.response_range?.kvs?.[0];
       // An earlier attempt of this write, sent again by the etcd client after a lost answer, was applied.
       const mine = (v: IKeyValue | undefined, op: Attempt["op"]) => {
-        const id = v ? idOf(v.value) : undefined;
+        const id = v ? writeIdOf(v.value) : undefined;
         return id === undefined ? undefined : attempts.find((x) => x.id === id && x.op === op);
       };
       const done = kv ? mine(kv, "put") : mine(tomb, "delete");
