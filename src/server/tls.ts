@@ -12,6 +12,7 @@
 
 import { readFileSync } from "node:fs";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
+import type { Socket } from "node:net";
 import { createSecureContext, type SecureContextOptions } from "node:tls";
 import type { RequestListener } from "node:http";
 import * as grpc from "@grpc/grpc-js";
@@ -34,6 +35,34 @@ export interface TlsOptions {
 
 /** The lowest protocol version served. */
 export const MIN_TLS_VERSION = "TLSv1.2";
+
+/** Go's net/http answer (so kube-apiserver's) to plain HTTP on a TLS port. */
+export const PLAIN_HTTP_ANSWER = "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n";
+
+/**
+ * Answers a plain HTTP request sent to the TLS port (`http://` for
+ * `https://`) as Go's server and so kube-apiserver do, 400 `Client sent an
+ * HTTP request to an HTTPS server.`, instead of closing the connection
+ * without a word (curl: `Empty reply from server`, kubectl: `EOF`). OpenSSL
+ * recognizes the request (ERR_SSL_HTTP_REQUEST); the answer goes on the TCP
+ * socket under the failed TLS one, found by its peer's address and port.
+ */
+function answerPlainHttp(server: HttpsServer): void {
+  const raw = new Map<string, Socket>();
+  const keyOf = (s: { remoteAddress?: string; remotePort?: number }) => `${s.remoteAddress}|${s.remotePort}`;
+  server.on("connection", (socket: Socket) => {
+    const key = keyOf(socket);
+    raw.set(key, socket);
+    socket.once("close", () => {
+      if (raw.get(key) === socket) raw.delete(key);
+    });
+  });
+  // Node destroys the TLS socket itself after this event, whatever the listener does.
+  server.on("tlsClientError", (err: NodeJS.ErrnoException, tls: Socket) => {
+    const socket = raw.get(keyOf(tls));
+    if (err.code === "ERR_SSL_HTTP_REQUEST" && socket?.writable) socket.end(PLAIN_HTTP_ANSWER);
+  });
+}
 
 interface Loaded {
   cert: Buffer;
@@ -124,6 +153,7 @@ export class TlsCertificates {
   /** An HTTPS server (TLS 1.2+, client certificates asked for with a client CA) that follows reloads. */
   createHttpsServer(options: { keepAliveTimeout?: number; maxHeaderSize?: number }, listener: RequestListener): HttpsServer {
     const server = createHttpsServer({ ...this.#context(), requestCert: this.clientCa, rejectUnauthorized: false, ...options }, listener);
+    answerPlainHttp(server);
     this.#servers.add(server);
     server.once("close", () => this.#servers.delete(server));
     return server;

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
+import { connect as netConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect as tlsConnect, type PeerCertificate } from "node:tls";
@@ -157,6 +158,24 @@ describe("TLS, client certificates and kubectl", () => {
     assert.match(await handshake("TLSv1.1", "TLSv1"), /^error/);
     assert.equal(await handshake("TLSv1.2", "TLSv1.2"), "TLSv1.2");
     assert.equal(await handshake("TLSv1.3", "TLSv1.3"), "TLSv1.3");
+  });
+
+  it("plain HTTP on the TLS port is answered 400 in Go's words, as kube-apiserver, not an empty reply", async () => {
+    const port = Number(new URL(t.url).port);
+    const reply = await new Promise<string>((resolve, reject) => {
+      const s = netConnect({ host: "127.0.0.1", port }, () => s.write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+      let text = "";
+      s.setEncoding("utf8");
+      s.on("data", (d: string) => {
+        text += d;
+      });
+      s.on("close", () => resolve(text));
+      s.on("error", reject);
+      s.setTimeout(10_000, () => s.destroy(new Error("no answer in 10 s")));
+    });
+    assert.equal(reply, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n");
+    // The port still serves TLS.
+    assert.equal((await get("/healthz", {})).status, 200);
   });
 
   it("WSS with a client certificate; gRPC over TLS with a certificate and with a token", async () => {
