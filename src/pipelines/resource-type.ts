@@ -22,6 +22,8 @@
 //   params            map NAME → value, exported to every task as environment
 //                     variables (a task's env overrides a param of the same name)
 //   cancel            true stops the run: running tasks get SIGTERM, then SIGKILL
+// Once the run has finished its spec may not change (but for cancel): it
+// would not run again.
 //
 // Environment of a task's process, lowest precedence first: the agent's own
 // environment, params, the task's env, then these, set by the runner:
@@ -63,6 +65,7 @@
 //                       and the tail of their output (PREVIOUS_OUTPUT_MAX)
 // Status objects allow further fields, so the runner may record more.
 
+import { isDeepStrictEqual } from "node:util";
 import type { TypeValidators } from "../api/type-validators.ts";
 import type { FieldCause } from "../errors.ts";
 import type { Condition } from "../wire.ts";
@@ -316,12 +319,27 @@ export const PIPELINE_RUN_RESOURCE_TYPE = {
 /**
  * Checks what the schema cannot: each task has exactly one of `run` and
  * `command`, `args` only with `command`, and the `runAfter` graph (unique
- * names, known names, no cycles). Returns kube-style causes, empty when fine.
+ * names, known names, no cycles). On an update (`before`, the stored run),
+ * a run that has finished may not change its spec but for `cancel`: it would
+ * not run again, and a re-apply under the same name would look like a new run
+ * that never starts. Returns kube-style causes, empty when fine.
  * Tolerates a malformed spec (the schema reports those): it checks what it can.
  */
-export function validatePipelineRun(object: { spec?: unknown }): FieldCause[] {
+export function validatePipelineRun(object: { spec?: unknown }, before?: { spec?: unknown; status?: unknown }): FieldCause[] {
   const spec = object.spec;
   if (spec === null || typeof spec !== "object" || Array.isArray(spec)) return [];
+  const finished = before === undefined ? undefined : finishedPhase(before.status);
+  if (finished !== undefined && !isDeepStrictEqual(withoutCancel(spec), withoutCancel(before!.spec))) {
+    return [
+      {
+        field: "spec",
+        message:
+          `Forbidden: the run has already finished (${finished}) and a finished run does not run again: ` +
+          "to run this spec, delete the run first, or create it under another name (or with metadata.generateName)",
+        reason: "FieldValueForbidden",
+      },
+    ];
+  }
   const tasks = (spec as { tasks?: unknown }).tasks;
   if (!Array.isArray(tasks)) return [];
   const causes: FieldCause[] = [];
@@ -350,6 +368,19 @@ export function validatePipelineRun(object: { spec?: unknown }): FieldCause[] {
   });
   causes.push(...validateTaskGraph(tasks as TaskLike[], "spec.tasks"));
   return causes;
+}
+
+/** The phase of a finished run's `status` (Succeeded, Failed, Cancelled); undefined while it may still run. */
+function finishedPhase(status: unknown): string | undefined {
+  const phase = status !== null && typeof status === "object" ? (status as { phase?: unknown }).phase : undefined;
+  return phase === "Succeeded" || phase === "Failed" || phase === "Cancelled" ? phase : undefined;
+}
+
+/** A spec without `cancel`, which may change at any time (a finished run ignores it). */
+function withoutCancel(spec: unknown): unknown {
+  if (spec === null || typeof spec !== "object" || Array.isArray(spec)) return spec;
+  const { cancel: _cancel, ...rest } = spec as Record<string, unknown>;
+  return rest;
 }
 
 /** The whole-object checks a server that hosts pipelines runs (startServer's `validators`): a PipelineRun's task graph. */

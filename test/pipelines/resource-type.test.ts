@@ -112,6 +112,30 @@ describe("PipelineRun on a real server", () => {
     assert.deepEqual(now.body.spec, created.body.spec);
   });
 
+  it("refuses a new spec for a finished run (it would never run), but takes cancel, labels, and spec changes before it ends", async () => {
+    const created = await c.post(RUNS, run("finished", [{ name: "a", run: "echo one" }]));
+    assert.equal(created.status, 201, created.text);
+    const running = await c.patch(`${RUNS}/finished`, { spec: { params: { N: "1" } } }); // still Pending: the runner has not finished it
+    assert.equal(running.status, 200, running.text);
+    for (const phase of ["Succeeded", "Failed", "Cancelled"]) {
+      const done = await c.patch(`${RUNS}/finished/status`, { status: { phase } });
+      assert.equal(done.status, 200, done.text);
+      const changed = await c.patch(`${RUNS}/finished`, { spec: { tasks: [{ name: "a", run: "echo two" }] } });
+      assertStatus(changed, 422, "Invalid");
+      assert.deepEqual(causeFields(changed), ["spec"]);
+      assert.equal(changed.body.details.causes[0].reason, "FieldValueForbidden");
+      assert.match(
+        changed.body.message,
+        new RegExp(`spec: Forbidden: the run has already finished \\(${phase}\\) .*delete the run first, or create it under another name`),
+      );
+    }
+    const put = await c.put(`${RUNS}/finished`, { ...(await c.get(`${RUNS}/finished`)).body, spec: { tasks: [{ name: "b", run: "true" }] } });
+    assertStatus(put, 422, "Invalid");
+    assert.equal((await c.patch(`${RUNS}/finished`, { spec: { cancel: true } })).status, 200);
+    assert.equal((await c.patch(`${RUNS}/finished`, { metadata: { labels: { kept: "yes" } } })).status, 200);
+    assert.deepEqual((await c.get(`${RUNS}/finished`)).body.spec, { tasks: [{ name: "a", run: "echo one" }], params: { N: "1" }, cancel: true });
+  });
+
   it("does not run the check on status writes", async () => {
     const created = await c.post(RUNS, run("status-only", [{ name: "a", run: "true" }]));
     assert.equal(created.status, 201, created.text);
