@@ -32,12 +32,10 @@
 // the mirror has applied it.
 //
 // Transactions and linearizable ranges go to the etcd leader when one of the
-// endpoints is it (found with Maintenance.Status, looked for again every few
-// seconds and after a failed call): a member that is not the leader forwards
-// a write to the leader, and asks it before a linearizable read, which costs a
-// hop and CPU on two members. The watch is opened on the leader too, so a
-// write's own event comes with its answer rather than after a follower
-// applied it; a stream that fails or stalls there is reopened on any member.
+// endpoints is it (src/store/etcd-members.ts). The watch is opened on the
+// leader too, so a write's own event comes with its answer rather than after
+// a follower applied it; a stream that fails or stalls there is reopened on
+// any member. The value envelope and the key range: src/store/etcd-envelope.ts.
 //
 // sync() (consistent reads) asks etcd, in one linearizable range, for the
 // newest revision and the newest mod_revision under the prefix past the
@@ -51,13 +49,12 @@
 // did recently, so the cluster compacts about once per period.
 
 import { readFileSync } from "node:fs";
-import { Etcd3, isRecoverableError, type IKeyValue, type IOptions as EtcdOptions, type IWatchResponse } from "etcd3";
-import { circuitBreaker, ConsecutiveBreaker, handleWhen, noop, retry } from "cockatiel";
+import type { Etcd3, IKeyValue, IWatchResponse } from "etcd3";
 import { systemClock, type Clock, type Timer } from "../clock.ts";
 import { ApiError, InsufficientStorageError, ServiceUnavailableError, TimeoutError, tooLargeResourceVersion } from "../errors.ts";
 import { decodeEnvelope, encodeEnvelope, prefixEnd, withRevision, writeIdOf, writeIds } from "./etcd-envelope.ts";
-import { EtcdTxnClient } from "./etcd-txn.ts";
-import type { TxnCompare, TxnRequest, TxnResponse } from "./etcd-wire.ts";
+import { EtcdMembers } from "./etcd-members.ts";
+import type { TxnCompare } from "./etcd-wire.ts";
 import { Mirror } from "./mirror.ts";
 import type { Change, CompactOptions, Decider, ObjectKey, SpaceAlarm, Store, StoredObject, SyncOptions, WriteResult, WriteScope } from "./types.ts";
 
@@ -92,9 +89,6 @@ export interface EtcdStoreOptions {
 /** The least time between two rebuilds of a mirror. */
 const REBUILD_EVERY_MS = 1000;
 
-/** How often a store with several endpoints asks which member leads (also after any failed call to it). */
-const LEADER_CHECK_MS = 5000;
-
 function unavailable(what: string, err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   const message = err instanceof Error ? err.message : String(err);
@@ -120,105 +114,8 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
           ...(tls.certFile ? { certChain: readFileSync(tls.certFile) } : {}),
         }
       : undefined;
-  // Real time, not the clock: grpc-js takes a deadline as a wall-clock date, and it bounds a network call.
-  const defaultCallOptions: EtcdOptions["defaultCallOptions"] = (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeoutMs });
-  const client = new Etcd3({
-    hosts,
-    credentials,
-    defaultCallOptions,
-    faultHandling: {
-      // A member that fails twice in a row is skipped for a second; others take its calls.
-      host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(2) }),
-      // Retry only what never reached etcd (connection refused): a retried transaction must not apply twice.
-      global: retry(
-        handleWhen((err) => (err as { constructor?: { name?: string } }).constructor?.name === "GRPCUnavailableError"),
-        {
-          maxAttempts: Math.max(3, options.endpoints.length + 1),
-        },
-      ),
-    },
-  });
-
-  // ---- the leader ----
-
-  /** One client per endpoint (grpc-js shares the connection with `client`'s), to ask each member for its status and to call the leader. */
-  const members =
-    (options.preferLeader ?? true) && hosts.length > 1
-      ? hosts.map((host) => new Etcd3({ hosts: host, credentials, defaultCallOptions, faultHandling: { host: () => noop, global: noop } }))
-      : [];
-  /**
-   * The write path's Txn client of each member's client (of the only endpoint
-   * when there is one): grpc-js with a hand-made codec, much cheaper per call
-   * than the etcd3 package (src/store/etcd-txn.ts).
-   */
-  const txnClients = new Map<Etcd3, EtcdTxnClient>();
-  for (const [i, m] of members.entries()) txnClients.set(m, new EtcdTxnClient({ url: hosts[i]!, credentials, timeoutMs }));
-  if (hosts.length === 1) txnClients.set(client, new EtcdTxnClient({ url: hosts[0]!, credentials, timeoutMs }));
-  const closeClients = (): void => {
-    client.close();
-    for (const m of members) m.close();
-    for (const t of txnClients.values()) t.close();
-  };
-  /** The client of the member that said it is the leader, while no call to it failed since. */
-  let leader: Etcd3 | undefined;
-  let leaderSearch: Promise<void> | undefined;
-  /** When the last search began (clock.now()). */
-  let leaderSearchedAt = Number.NEGATIVE_INFINITY;
-  /** Asks every member whether it is the leader; at most once a second. */
-  const findLeader = (): Promise<void> => {
-    if (members.length === 0 || leaderSearch || clock.now() - leaderSearchedAt < 1000) return leaderSearch ?? Promise.resolve();
-    leaderSearchedAt = clock.now();
-    leaderSearch = Promise.allSettled(members.map((m) => m.maintenance.status().then((st) => (st.leader === st.header.member_id ? m : undefined))))
-      .then((answers) => {
-        if (closed) return;
-        leader = undefined;
-        for (const a of answers) if (a.status === "fulfilled" && a.value) leader = a.value;
-      })
-      .finally(() => (leaderSearch = undefined));
-    return leaderSearch;
-  };
-  /** After a failure on `l`'s member: no longer call it as the leader, and look again. */
-  const forgetLeader = (l: Etcd3 | undefined): void => {
-    if (!l) return;
-    if (leader === l) leader = undefined;
-    void findLeader();
-  };
-  /**
-   * A unary call on the leader when one is known, else on any member. A call
-   * the leader's member does not answer (down, cut off, no longer leader and
-   * failing) forgets it and looks again; UNAVAILABLE (the call may not have
-   * reached etcd) is tried again on the other members, as the pool's policy
-   * does for calls made through it.
-   */
-  async function call<T>(fn: (c: Etcd3) => Promise<T>): Promise<T> {
-    const l = leader;
-    if (!l) return fn(client);
-    try {
-      return await fn(l);
-    } catch (err) {
-      forgetLeader(l);
-      if ((err as { constructor?: { name?: string } }).constructor?.name !== "GRPCUnavailableError") throw err;
-      return fn(client);
-    }
-  }
-
-  /**
-   * A write's transaction, routed as call() routes (the leader when known),
-   * through the member's Txn client; with one endpoint, through its Txn
-   * client. UNAVAILABLE there is tried again through the pool.
-   */
-  async function txn(req: TxnRequest): Promise<TxnResponse> {
-    const l = leader ?? (hosts.length === 1 ? client : undefined);
-    const t = l && txnClients.get(l);
-    if (!t) return (await client.kv.txn(req)) as TxnResponse;
-    try {
-      return await t.txn(req);
-    } catch (err) {
-      if (l !== client) forgetLeader(l);
-      if ((err as { constructor?: { name?: string } }).constructor?.name !== "GRPCUnavailableError") throw err;
-      return (await client.kv.txn(req)) as TxnResponse;
-    }
-  }
+  const members = new EtcdMembers({ hosts, credentials, timeoutMs, clock, preferLeader: options.preferLeader ?? true });
+  const client = members.client;
 
   const objPrefix = Buffer.from(`${prefix}/o/`);
   const allPrefix = Buffer.from(`${prefix}/`);
@@ -504,7 +401,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
   function scheduleReconnect(why: unknown): void {
     if (closed || reconnectTimer) return;
     stream = undefined;
-    forgetLeader(streamOnLeader);
+    members.forgetLeader(streamOnLeader);
     streamOnLeader = undefined;
     warn(`store: etcd watch lost (${(why as Error)?.message ?? String(why)}); resuming from ${mirror.head() + 1}`, why);
     reconnectTimer = after(
@@ -521,10 +418,10 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
   async function openWatch(): Promise<void> {
     if (closed) return;
     let s: NonNullable<typeof stream>;
-    const via = leader;
+    const via = members.leader;
     try {
       // On the leader (or the only endpoint) through its member client; else any member, through the pool.
-      const member = txnClients.get(via ?? client);
+      const member = members.txnClientOf(via ?? client);
       s = member ? (member.watch() as unknown as NonNullable<typeof stream>) : await (via ?? client).watchClient.watch();
     } catch (err) {
       scheduleReconnect(err);
@@ -582,7 +479,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
       reconnectTimer = undefined;
     } else if (stream) {
       stream.cancel?.();
-      forgetLeader(streamOnLeader);
+      members.forgetLeader(streamOnLeader);
       streamOnLeader = undefined;
     } else {
       return;
@@ -659,7 +556,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     const after = mirror.head();
     let res;
     try {
-      res = await call((c) =>
+      res = await members.call((c) =>
         c.kv.range({
           key: allPrefix,
           range_end: prefixEnd(allPrefix),
@@ -874,7 +771,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
         const seen = reads.map((r) => mirror.get(r)?.revision);
         let res;
         try {
-          res = await call((c) => c.kv.range({ key: k }));
+          res = await members.call((c) => c.kv.range({ key: k }));
         } catch (e) {
           throw unavailable("read", e);
         }
@@ -912,7 +809,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
           : [{ request_delete_range: { key: k } }, { request_put: { key: tk, value: encodeEnvelope(a.time, guess, a.object, a.id) } }];
       let res;
       try {
-        res = await txn({ compare, success, failure });
+        res = await members.txn({ compare, success, failure });
       } catch (err) {
         const full = noSpace(err);
         if (full) throw full;
@@ -1018,7 +915,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     } catch (err) {
       firstFailure ??= err;
       if (attempt >= 5) {
-        closeClients();
+        members.closeNow();
         if (firstFailure instanceof ApiError && !(firstFailure instanceof ServiceUnavailableError)) throw firstFailure;
         const why = (firstFailure instanceof Error ? firstFailure.message : String(firstFailure)).replace(/\s*Resolution note:\s*$/, "");
         throw new ServiceUnavailableError(`store: etcd at ${options.endpoints.join(",")} cannot be reached (${why}): is etcd running there? (--etcd-servers)`, {
@@ -1028,7 +925,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
       await sleep(200 * attempt, true);
     }
   }
-  await findLeader();
+  await members.findLeader();
   await openWatch();
   try {
     // The watch may be reconnecting (a member down): give it a few catch-up periods.
@@ -1043,7 +940,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
   } catch (err) {
     closed = true;
     stream?.cancel?.();
-    closeClients();
+    members.closeNow();
     throw err;
   }
   const syncTimer =
@@ -1051,7 +948,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
       ? clock.every(options.syncIntervalMs ?? 1000, () => {
           if (!syncing) sync().catch(() => {});
           // Leadership moves (elections, a member restarted): look again every few seconds.
-          if (clock.now() - leaderSearchedAt >= LEADER_CHECK_MS) void findLeader();
+          members.recheck();
         })
       : undefined;
 
@@ -1084,8 +981,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
       for (const w of headWaiters) w.resolve();
       headWaiters.clear();
       await syncing?.catch(() => {});
-      await leaderSearch;
-      closeClients();
+      await members.close();
     },
   };
 }
