@@ -121,6 +121,26 @@ export class Discovery {
     const [group, version] = splitApiVersion(apiVersion);
     return (await this.types()).find((t) => t.group === group && t.version === version && t.kind === kind);
   }
+
+  /**
+   * For an `apiVersion` and `kind` the server has no type for (forObject gave
+   * none), what it has closest: the kind in another case or another version
+   * of the group, e.g. `use kind "PipelineRun" …` or `the server has
+   * PipelineRun in "ci.setpoint.dev/v1": use that apiVersion`. Undefined when
+   * the group has no such kind at all.
+   */
+  async closest(apiVersion: string, kind: string): Promise<string | undefined> {
+    const [group, version] = splitApiVersion(apiVersion);
+    const inGroup = (await this.types()).filter((t) => t.group === group);
+    const same = (t: ResourceInfo) => t.kind.toLowerCase() === kind.toLowerCase();
+    const here = inGroup.find((t) => t.version === version && same(t));
+    if (here) return `use kind ${JSON.stringify(here.kind)} (kinds are case-sensitive)`;
+    const versions = [...new Set(inGroup.filter(same).map(apiVersionOf))];
+    if (versions.length === 0) return undefined;
+    const kinds = [...new Set(inGroup.filter(same).map((t) => t.kind))];
+    const where = versions.map((v) => JSON.stringify(v)).join(" and ");
+    return `the server has ${kinds[0]} in ${where}: use ${versions.length === 1 ? "that apiVersion" : "one of those"}${kinds.includes(kind) ? "" : " and that kind"}`;
+  }
 }
 
 /** `group/version` → [group, version]; a bare `v1` is the core group "". */

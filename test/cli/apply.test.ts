@@ -147,6 +147,26 @@ describe("applyOne", () => {
       /no resource type for kind "PipelineRun" .*: start a pipeline agent \(setpoint agent pipelines, or setpoint up .*\), .*or apply examples\/pipelines\/resource-type\.yaml\n$/,
     );
   });
+
+  it("a kind in the wrong case or an apiVersion the group does not serve: says what the server has (apply and delete -f)", async () => {
+    const wrongCase = "apiVersion: apply.example.com/v1\nkind: thing\nmetadata: {name: x}\n";
+    const wrongVersion = "apiVersion: apply.example.com/v1beta1\nkind: Thing\nmetadata: {name: x}\n";
+    const both = "apiVersion: apply.example.com/v2\nkind: THING\nmetadata: {name: x}\n";
+    const run = (verb: string, input: string) => runSetpointInProcess([verb, "-f", "-", "--server", t.url], { input });
+    const [a, b, c, d] = await Promise.all([run("apply", wrongCase), run("apply", wrongVersion), run("apply", both), run("delete", wrongVersion)]);
+    assert.equal(a.code, 1);
+    assert.match(a.stderr, /no resource type for kind "thing" in "apply\.example\.com\/v1": use kind "Thing" \(kinds are case-sensitive\)\n$/);
+    assert.equal(b.code, 1);
+    assert.match(
+      b.stderr,
+      /no resource type for kind "Thing" in "apply\.example\.com\/v1beta1": the server has Thing in "apply\.example\.com\/v1": use that apiVersion\n$/,
+    );
+    assert.equal(c.code, 1);
+    assert.match(c.stderr, /the server has Thing in "apply\.example\.com\/v1": use that apiVersion and that kind\n$/);
+    assert.equal(d.code, 1);
+    assert.match(d.stderr, /the server has Thing in "apply\.example\.com\/v1": use that apiVersion\n$/);
+    assert.equal((await api(t.url).get(path)).status, 200, "delete -f deleted nothing");
+  });
 });
 
 describe("warningTexts", () => {

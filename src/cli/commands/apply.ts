@@ -91,6 +91,10 @@ function collect(value: string, previous: string[] | undefined): string[] {
 async function typeOf(discovery: Discovery, m: Manifest): Promise<ResourceInfo> {
   const t = await discovery.forObject(String(m.object.apiVersion), String(m.object.kind));
   if (t) return t;
+  const closest = await discovery.closest(String(m.object.apiVersion), String(m.object.kind));
+  if (closest !== undefined) {
+    throw new CliError(`the server has no resource type for kind ${JSON.stringify(m.object.kind)} in ${JSON.stringify(m.object.apiVersion)}: ${closest}`);
+  }
   // A PipelineRun on a bare `setpoint server` is the usual first case: say where its type comes from.
   const pipelineRun = m.object.kind === "PipelineRun" && String(m.object.apiVersion).startsWith("ci.setpoint.dev/");
   const how = pipelineRun

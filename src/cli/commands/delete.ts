@@ -53,8 +53,9 @@ export function deleteCommand(ctx: CliContext): Command {
         const name = m.object.metadata.name;
         if (t === undefined) {
           if (opts.ignoreNotFound) continue;
+          const closest = await session.discovery.closest(String(m.object.apiVersion), String(m.object.kind));
           throw new CliError(
-            `${m.source}: the server has no resource type for kind ${JSON.stringify(m.object.kind)} in ${JSON.stringify(m.object.apiVersion)}`,
+            `${m.source}: the server has no resource type for kind ${JSON.stringify(m.object.kind)} in ${JSON.stringify(m.object.apiVersion)}${closest === undefined ? "" : `: ${closest}`}`,
           );
         }
         if (name === undefined || name === "") throw new CliError(`${m.source}: the object has no metadata.name, so there is nothing to delete`);
