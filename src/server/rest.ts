@@ -19,6 +19,7 @@ import type { Clock } from "../clock.ts";
 import type { SpaceAlarm } from "../store.ts";
 import { ApiError, BadRequestError, fieldErrorsMessage, InvalidError, NotFoundError, type FieldCause } from "../errors.ts";
 import { noteForAudit } from "./audit.ts";
+import { PROTOBUF_TYPE, rbacFromProtobuf, readsProtobuf } from "./protobuf-rbac.ts";
 import { checkDeleteQuery, deleteOptions } from "./delete-options.ts";
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, coreResources, versionInfo } from "./discovery.ts";
 import type { Metrics } from "./metrics.ts";
@@ -321,10 +322,12 @@ function tooLarge(): ApiError {
  * that asked for Strict or Warn field validation by name (kubectl's) also gets
  * the JSON body's duplicate keys in `fields.duplicateFields`.
  */
-async function readJson(req: IncomingMessage, allowYaml: boolean, fields?: WriteOptions): Promise<unknown> {
+async function readJson(req: IncomingMessage, allowYaml: boolean, fields?: WriteOptions, ref?: ResourceRef): Promise<unknown> {
   const buf = await readBody(req);
   if (buf.length === 0) return undefined;
   const type = (req.headers["content-type"] ?? "application/json").split(";")[0]!.trim().toLowerCase();
+  // kubectl's typed clients send the RBAC types as protobuf (kubectl create role, rolebinding…).
+  if (allowYaml && type === PROTOBUF_TYPE && ref !== undefined && readsProtobuf(ref)) return rbacFromProtobuf(buf, ref.plural);
   const text = buf.toString("utf8");
   if (allowYaml && (type === "application/yaml" || type === "application/x-yaml" || type === "text/yaml")) {
     let value: unknown;
@@ -656,7 +659,7 @@ async function serveCollection(ctx: RestContext, call: Call, ref: ResourceRef): 
     // A form that cannot fit the answer is refused before the write, not after it (as kube would).
     checkShape(rendering, false);
     const options = writeOptions(url.searchParams, "CreateOptions");
-    const body = await readJson(req, true, options);
+    const body = await readJson(req, true, options, ref);
     const name = (body as { metadata?: { name?: unknown } } | null)?.metadata?.name;
     if (typeof name === "string" && name !== "") noteForAudit(res, { objectName: name });
     sendWritten(res, 201, render(ctx, call, ref, rendering, await ctx.resources.create(ref, body, options), false), options, rendering);
@@ -689,7 +692,7 @@ async function serveObject(ctx: RestContext, call: Call, route: Extract<Route, {
       return 200;
     }
     case "PUT": {
-      const body = await readJson(req, true, options);
+      const body = await readJson(req, true, options, ref);
       sendWritten(res, 200, render(ctx, call, ref, rendering, await ctx.resources.update(ref, body, sub, options), false), options, rendering);
       return 200;
     }

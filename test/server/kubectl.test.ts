@@ -124,6 +124,47 @@ describe("kubectl", () => {
     assert.equal(whoami.stdout.trim(), "selfsubjectreviews.authentication.k8s.io");
   });
 
+  it("create role, rolebinding, clusterrole and clusterrolebinding (sent as protobuf) store what kubectl meant (API.md §8)", async () => {
+    const RBAC = "/apis/rbac.authorization.k8s.io/v1";
+    const made = [
+      await kubectl("create", "role", "kr", "-n", "rbac", "--verb=get,list", "--resource=pipelineruns.ci.setpoint.dev", "--resource-name=diamond"),
+      await kubectl("create", "rolebinding", "krb", "-n", "rbac", "--role=kr", "--user=bob", "--group=g1", "--serviceaccount=rbac:sa1"),
+      await kubectl("create", "clusterrole", "kcr", "--verb=get", "--non-resource-url=/metrics"),
+      await kubectl("create", "clusterrole", "kagg", "--aggregation-rule=a=b"),
+      await kubectl("create", "clusterrolebinding", "kcrb", "--clusterrole=kcr", "--group=devs"),
+    ];
+    for (const r of made) assert.equal(r.code, 0, r.stderr);
+    const role = await c.get(`${RBAC}/namespaces/rbac/roles/kr`);
+    assert.deepEqual(role.body.rules, [{ apiGroups: ["ci.setpoint.dev"], resources: ["pipelineruns"], resourceNames: ["diamond"], verbs: ["get", "list"] }]);
+    assert.equal(role.body.metadata.namespace, "rbac");
+    const binding = await c.get(`${RBAC}/namespaces/rbac/rolebindings/krb`);
+    assert.deepEqual(binding.body.roleRef, { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "kr" });
+    assert.deepEqual(binding.body.subjects, [
+      { kind: "User", apiGroup: "rbac.authorization.k8s.io", name: "bob" },
+      { kind: "Group", apiGroup: "rbac.authorization.k8s.io", name: "g1" },
+      { kind: "ServiceAccount", name: "sa1", namespace: "rbac" },
+    ]);
+    assert.deepEqual((await c.get(`${RBAC}/clusterroles/kcr`)).body.rules, [{ verbs: ["get"], nonResourceURLs: ["/metrics"] }]);
+    assert.deepEqual((await c.get(`${RBAC}/clusterroles/kagg`)).body.aggregationRule, { clusterRoleSelectors: [{ matchLabels: { a: "b" } }] });
+    assert.deepEqual((await c.get(`${RBAC}/clusterrolebindings/kcrb`)).body.subjects, [{ kind: "Group", apiGroup: "rbac.authorization.k8s.io", name: "devs" }]);
+    // A server-side dry run answers and stores nothing; a second create is AlreadyExists in kube's words.
+    const dry = await kubectl("create", "role", "kr2", "-n", "rbac", "--verb=get", "--resource=pipelineruns.ci.setpoint.dev", "--dry-run=server", "-o", "json");
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.equal(JSON.parse(dry.stdout).metadata.name, "kr2");
+    assert.equal((await c.get(`${RBAC}/namespaces/rbac/roles/kr2`)).status, 404);
+    const again = await kubectl("create", "clusterrole", "kcr", "--verb=get", "--non-resource-url=/metrics");
+    assert.notEqual(again.code, 0);
+    assert.match(again.stderr, /AlreadyExists.*"kcr" already exists/);
+    for (const path of [
+      `${RBAC}/namespaces/rbac/roles/kr`,
+      `${RBAC}/namespaces/rbac/rolebindings/krb`,
+      `${RBAC}/clusterroles/kcr`,
+      `${RBAC}/clusterroles/kagg`,
+      `${RBAC}/clusterrolebindings/kcrb`,
+    ])
+      assert.equal((await c.del(path)).status, 200);
+  });
+
   it("get, describe and label of a missing object in a namespace other than default say the object is not found, as with a cluster", async () => {
     // kubectl (cli-runtime's Info.Get) asks GET /api/v1/namespaces/NS after a NotFound outside "default" and
     // prints that answer instead when it is a NotFound: namespaces are implicit here, so every valid one exists.

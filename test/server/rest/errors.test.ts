@@ -66,6 +66,43 @@ describe("errors are Status objects", () => {
     );
   });
 
+  it("protobuf is read for the RBAC types only; a malformed protobuf body is 400 naming the body, and writes nothing", async () => {
+    const ns = freshNs();
+    const PB = "application/vnd.kubernetes.protobuf";
+    const posted = await c.request("POST", widgets(ns), { body: Buffer.from("k8s\0"), contentType: PB });
+    assertStatus(posted, 415, "UnsupportedMediaType");
+    const roles = `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`;
+    const varint = (n: number) => Buffer.from([n]);
+    const field = (n: number, bytes: Buffer) => Buffer.concat([varint(n * 8 + 2), varint(bytes.length), bytes]);
+    const role = (raw: Buffer, kind = "Role") =>
+      Buffer.concat([
+        Buffer.from("k8s\0"),
+        field(1, Buffer.concat([field(1, Buffer.from("rbac.authorization.k8s.io/v1")), field(2, Buffer.from(kind))])),
+        field(2, raw),
+      ]);
+    const good = Buffer.concat([
+      field(1, field(1, Buffer.from("pb"))),
+      field(2, Buffer.concat([field(1, Buffer.from("get")), field(2, Buffer.from("")), field(3, Buffer.from("leases"))])),
+    ]);
+    for (const body of [
+      Buffer.from("not protobuf"),
+      Buffer.from("k8s\0\x12\x7f"), // a length past the end
+      Buffer.from("k8s\0\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"), // a varint that never ends
+      Buffer.from("k8s\0"), // no object
+      role(good, "RoleBinding"),
+      Buffer.concat([Buffer.from("k8s\0"), field(2, good), field(3, Buffer.from("gzip"))]),
+    ]) {
+      const r = await c.request("POST", roles, { body, contentType: PB });
+      assertStatus(r, 400, "BadRequest");
+      assert.match(r.body.message, /^malformed protobuf body: /);
+      assert.deepEqual(causeFields(r), ["body"]);
+    }
+    assert.deepEqual(names(await ok(c.get(roles))), []);
+    const made = await created(c.request("POST", roles, { body: role(good), contentType: PB }));
+    assert.deepEqual(made.rules, [{ verbs: ["get"], apiGroups: [""], resources: ["leases"] }]);
+    assert.equal(made.metadata.name, "pb");
+  });
+
   it("a bad name is 422 on metadata.name", async () => {
     const ns = freshNs();
     for (const name of ["UPPER", "under_score", "-lead", "trail-", "a".repeat(254), "sp ace", "ünï"]) {
