@@ -58,6 +58,18 @@ Examples:
   setpoint logs diamond unit-tests
 `;
 
+/**
+ * Commands a newcomer reaches for from kubectl (or tkn) that setpoint does
+ * not have, and what does the job here: said in place of a bare `unknown command`.
+ */
+const INSTEAD = new Map<string, string>([
+  ["create", "setpoint apply -f FILE creates the objects (and updates them once they exist); a run with metadata.generateName gets a new name each time"],
+  ["replace", "setpoint apply -f FILE updates objects from the file"],
+  ["edit", "change the file and setpoint apply -f it"],
+  ["patch", "change the file and setpoint apply -f it"],
+  ["cancel", "a PipelineRun stops when spec.cancel is true: add cancel: true to its spec and setpoint apply -f the file"],
+]);
+
 /** Applies the root's output, help and exit settings to a command tree built elsewhere. */
 function inherit(command: Command, root: Command): void {
   for (const sub of command.commands) {
@@ -83,6 +95,11 @@ export function createProgram(ctx: CliContext): Command {
   for (const make of COMMANDS) program.addCommand(make(ctx));
   program.addCommand(helpCommand(program));
   inherit(program, program);
+  program.on("command:*", (operands: string[]) => {
+    const instead = INSTEAD.get(operands[0] ?? "");
+    if (instead !== undefined) program.error(`error: unknown command '${operands[0]}': ${instead}`, { exitCode: 2, code: "commander.unknownCommand" });
+    (program as unknown as { unknownCommand(): void }).unknownCommand(); // commander's own, with its "Did you mean"
+  });
   return program;
 }
 

@@ -595,6 +595,29 @@ describe("setpoint usage and auth", () => {
     assert.match(nestedUnknown.stderr, /^error: unknown command 'agent pipeline' \(Did you mean pipelines\?\)\n/);
   });
 
+  it("kubectl's create, edit, patch and a cancel say what does the job here; other unknown commands keep commander's suggestion (exit 2)", async () => {
+    const [create, cancel, patch, misspelt] = await Promise.all([
+      runSetpointInProcess(["create", "-f", "run.yaml"]),
+      runSetpointInProcess(["-s", "http://127.0.0.1:1", "cancel", "pipelinerun", "diamond"]),
+      runSetpointInProcess(["patch", "pr", "x"]),
+      runSetpointInProcess(["gte", "pr"]),
+    ]);
+    for (const r of [create, cancel, patch, misspelt]) {
+      assert.equal(r.code, 2, r.stderr);
+      assert.equal(r.stdout, "");
+    }
+    assert.equal(
+      create.stderr,
+      "error: unknown command 'create': setpoint apply -f FILE creates the objects (and updates them once they exist); a run with metadata.generateName gets a new name each time\n(add --help for usage)\n",
+    );
+    assert.match(
+      cancel.stderr,
+      /^error: unknown command 'cancel': a PipelineRun stops when spec\.cancel is true: add cancel: true to its spec and setpoint apply -f the file\n/,
+    );
+    assert.match(patch.stderr, /^error: unknown command 'patch': change the file and setpoint apply -f it\n/);
+    assert.equal(misspelt.stderr, "error: unknown command 'gte'\n(Did you mean get?)\n(add --help for usage)\n");
+  });
+
   it("version prints the client's and the server's versions as kubectl version; --client asks no server; an unreachable one is exit 1", async () => {
     const [both, client, json, unreachable] = await Promise.all([
       cli(["version"]),
