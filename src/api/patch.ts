@@ -1,25 +1,32 @@
 // Patches (API.md §4): JSON merge patch (RFC 7386, src/api/merge-patch.ts) and
-// JSON patch (RFC 6902, `test` included, by fast-json-patch). Any other content type is
-// 415; a malformed patch is 400; a patch that cannot apply (a failed `test`, a
+// JSON patch (RFC 6902, `test` included, by fast-json-patch); for the built-in
+// RBAC types also strategic merge patch (src/api/strategic-merge-patch.ts). Any
+// other content type is 415; a malformed patch is 400; a patch that cannot apply (a failed `test`, a
 // missing path, an unknown op) is 422, one of over 10,000 operations 413, as
 // kube-apiserver answers.
 
 import jsonpatch from "fast-json-patch";
 import { ApiError, BadRequestError, InvalidError } from "../errors.ts";
 import { mergePatch } from "./merge-patch.ts";
+import { STRATEGIC_MERGE_PATCH, strategicMergePatch } from "./strategic-merge-patch.ts";
 import { checkDepth } from "./object.ts";
 
 export const MERGE_PATCH = "application/merge-patch+json";
 export const JSON_PATCH = "application/json-patch+json";
-export type PatchType = typeof MERGE_PATCH | typeof JSON_PATCH;
+export type PatchType = typeof MERGE_PATCH | typeof JSON_PATCH | typeof STRATEGIC_MERGE_PATCH;
 
 /** The most operations a JSON patch may hold (kube-apiserver's maxJSONPatchOperations). */
 export const MAX_JSON_PATCH_OPERATIONS = 10_000;
 
-/** Checks a Content-Type for PATCH; throws UnsupportedMediaType for anything else. */
-export function patchTypeOf(contentType: string | undefined): PatchType {
+/**
+ * Checks a Content-Type for PATCH; throws UnsupportedMediaType for anything
+ * else. `strategic`: the target is a built-in type that takes a strategic
+ * merge patch (the RBAC types, src/api/strategic-merge-patch.ts).
+ */
+export function patchTypeOf(contentType: string | undefined, strategic = false): PatchType {
   const base = (contentType ?? "").split(";")[0]!.trim().toLowerCase();
   if (base === MERGE_PATCH || base === JSON_PATCH) return base;
+  if (strategic && base === STRATEGIC_MERGE_PATCH) return base;
   // Server-side apply needs field management (managedFields, conflicts, owned
   // fields removed): refused with kube's 415, which kubectl reports as
   // "Server-side apply not available on the server", saying what to use instead.
@@ -66,6 +73,7 @@ export function checkPatch(type: PatchType, patch: unknown): void {
 /** Applies a checked patch to a copy of `target`. */
 export function applyPatch(type: PatchType, target: unknown, patch: unknown): unknown {
   if (type === MERGE_PATCH) return mergePatch(target, patch);
+  if (type === STRATEGIC_MERGE_PATCH) return strategicMergePatch(target, patch);
   // One operation at a time, so the cause names the operation that failed:
   // fast-json-patch reports index 0 for a path error in any operation.
   let document = structuredClone(target);

@@ -73,6 +73,11 @@ export const CLUSTER_ROLE_BINDINGS = rbacType("ClusterRoleBinding", "clusterrole
 
 export const RBAC_TYPES: readonly TypeInfo[] = [CLUSTER_ROLES, CLUSTER_ROLE_BINDINGS, ROLES, ROLE_BINDINGS];
 
+/** Whether a path names one of the RBAC types (built in: protobuf bodies and strategic merge patches are read for them). */
+export function isRbacResource(ref: { group: string; version: string; plural: string }): boolean {
+  return ref.group === RBAC_GROUP && ref.version === "v1" && RBAC_TYPES.some((t) => t.plural === ref.plural);
+}
+
 const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === "string");
 
 function checkRules(o: LooseObject, allowNonResource: boolean): FieldCause[] {

@@ -12,7 +12,7 @@
 // k8s.io/apimachinery/pkg/apis/meta/v1/generated.proto.
 
 import { BadRequestError } from "../errors.ts";
-import { RBAC_GROUP } from "../api/rbac-types.ts";
+import { isRbacResource, RBAC_GROUP } from "../api/rbac-types.ts";
 
 export const PROTOBUF_TYPE = "application/vnd.kubernetes.protobuf";
 
@@ -149,9 +149,7 @@ const KINDS: Record<string, string> = {
 };
 
 /** Whether a body for this resource may come as Kubernetes protobuf. */
-export function readsProtobuf(ref: { group: string; version: string; plural: string }): boolean {
-  return ref.group === RBAC_GROUP && ref.version === "v1" && Object.hasOwn(KINDS, ref.plural);
-}
+export const readsProtobuf = isRbacResource;
 
 /**
  * A Role, ClusterRole, RoleBinding or ClusterRoleBinding sent as Kubernetes

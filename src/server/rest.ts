@@ -14,6 +14,7 @@ import { duplicateFields, parseFieldValidation } from "../api/field-validation.t
 import { checkJsonNumbers, exactYamlNumbers } from "../api/json-numbers.ts";
 import { checkDepth } from "../api/object.ts";
 import { patchTypeOf } from "../api/patch.ts";
+import { isRbacResource } from "../api/rbac-types.ts";
 import type { RawQuery } from "../api/query.ts";
 import type { Clock } from "../clock.ts";
 import type { SpaceAlarm } from "../store.ts";
@@ -697,7 +698,8 @@ async function serveObject(ctx: RestContext, call: Call, route: Extract<Route, {
       return 200;
     }
     case "PATCH": {
-      const type = patchTypeOf(req.headers["content-type"]);
+      // As kube: a built-in type (RBAC) takes a strategic merge patch too (kubectl apply, patch, edit).
+      const type = patchTypeOf(req.headers["content-type"], isRbacResource(ref));
       const body = await readJson(req, false, options);
       sendWritten(res, 200, render(ctx, call, ref, rendering, await ctx.resources.patch(ref, type, body, sub, options), false), options, rendering);
       return 200;

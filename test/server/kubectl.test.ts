@@ -165,6 +165,58 @@ describe("kubectl", () => {
       assert.equal((await c.del(path)).status, 200);
   });
 
+  it("apply, patch, edit and set subject of RBAC objects (strategic merge patches of built-in types) work as with a cluster", async () => {
+    const RBAC = "/apis/rbac.authorization.k8s.io/v1";
+    const manifest = (verbs: string) => {
+      const file = join(k.home, "rbac.yaml");
+      writeFileSync(
+        file,
+        `apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: app, namespace: smp}\nrules:\n- {apiGroups: [ex.com], resources: [widgets], verbs: [${verbs}]}\n---\n` +
+          "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: app, namespace: smp}\nroleRef: {kind: Role, name: app}\nsubjects:\n- {kind: User, name: bob}\n",
+      );
+      return file;
+    };
+    const rules = async () => (await c.get(`${RBAC}/namespaces/smp/roles/app`)).body.rules;
+    for (const verbs of ["get, list", "get"]) {
+      const applied = await kubectl("apply", "-f", manifest(verbs));
+      assert.equal(applied.code, 0, applied.stderr);
+    }
+    assert.deepEqual(await rules(), [{ apiGroups: ["ex.com"], resources: ["widgets"], verbs: ["get"] }]);
+    const patched = await kubectl("patch", "role", "app", "-n", "smp", "-p", '{"rules":[{"apiGroups":["ex.com"],"resources":["widgets"],"verbs":["list"]}]}');
+    assert.equal(patched.code, 0, patched.stderr);
+    assert.deepEqual(await rules(), [{ apiGroups: ["ex.com"], resources: ["widgets"], verbs: ["list"] }]);
+    const editor = join(k.home, "edit.sh");
+    writeFileSync(editor, "#!/bin/sh\nsed -i 's/- list/- watch/' \"$1\"\n", { mode: 0o755 });
+    const edited = await k.runWith({ EDITOR: editor }, "edit", "role", "app", "-n", "smp");
+    assert.equal(edited.code, 0, edited.stderr);
+    assert.deepEqual(await rules(), [{ apiGroups: ["ex.com"], resources: ["widgets"], verbs: ["watch"] }]);
+    const subject = await kubectl("set", "subject", "rolebinding", "app", "-n", "smp", "--user=carol", "--group=g2");
+    assert.equal(subject.code, 0, subject.stderr);
+    assert.deepEqual(
+      (await c.get(`${RBAC}/namespaces/smp/rolebindings/app`)).body.subjects.map((x: { kind: string; name: string }) => `${x.kind}:${x.name}`),
+      ["User:bob", "User:carol", "Group:g2"],
+    );
+    // ObjectMeta's finalizers merge as a set, and $deleteFromPrimitiveList removes, as kube's strategic merge.
+    for (const f of ["a.io/x", "b.io/y"]) {
+      const r = await kubectl("patch", "role", "app", "-n", "smp", "--type=strategic", "-p", JSON.stringify({ metadata: { finalizers: [f] } }));
+      assert.equal(r.code, 0, r.stderr);
+    }
+    assert.deepEqual((await c.get(`${RBAC}/namespaces/smp/roles/app`)).body.metadata.finalizers, ["a.io/x", "b.io/y"]);
+    const removed = await c.patch(
+      `${RBAC}/namespaces/smp/roles/app`,
+      { metadata: { "$deleteFromPrimitiveList/finalizers": ["a.io/x", "b.io/y"] }, $retainKeys: ["apiVersion", "kind", "metadata"] },
+      "application/strategic-merge-patch+json",
+    );
+    assert.equal(removed.status, 200, removed.text);
+    assert.equal(removed.body.metadata.finalizers, undefined);
+    assert.equal(removed.body.rules, undefined, "$retainKeys dropped the rules");
+    // A custom type still refuses it, as kube does for a custom resource.
+    const custom = await kubectl("patch", "pipelineruns", "diamond", "--type=strategic", "-p", '{"metadata":{"labels":{"a":"b"}}}');
+    assert.equal(custom.code, 1);
+    assert.match(custom.stderr, /application\/strategic-merge-patch\+json is not supported/);
+    for (const path of [`${RBAC}/namespaces/smp/roles/app`, `${RBAC}/namespaces/smp/rolebindings/app`]) assert.equal((await c.del(path)).status, 200);
+  });
+
   it("get, describe and label of a missing object in a namespace other than default say the object is not found, as with a cluster", async () => {
     // kubectl (cli-runtime's Info.Get) asks GET /api/v1/namespaces/NS after a NotFound outside "default" and
     // prints that answer instead when it is a NotFound: namespaces are implicit here, so every valid one exists.
