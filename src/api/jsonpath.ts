@@ -491,7 +491,43 @@ function goValue(v: unknown): string {
  * With `indent`, as json.MarshalIndent with that many spaces.
  */
 export function goJson(v: object, indent?: number): string {
-  return JSON.stringify(sortKeys(v), null, indent).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return sortedJson(v, indent === undefined ? "" : " ".repeat(indent), "").replace(
+    /[<>&\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
+/** Go's order of map keys: their UTF-8 bytes, which is code point order (UTF-16 units put U+E000-U+FFFF after astral characters). */
+function goKeyOrder(a: string, b: string): number {
+  for (let i = 0; i < a.length && i < b.length; i++) {
+    const [x, y] = [a.codePointAt(i)!, b.codePointAt(i)!];
+    if (x !== y) return x - y;
+    if (x > 0xffff) i++;
+  }
+  return a.length - b.length;
+}
+
+/**
+ * JSON.stringify's text with every map's keys in Go's order. Not JSON.stringify
+ * of a sorted copy: an object lists integer-like keys ("0", "7") first whatever
+ * their insertion order, where Go puts "" and "#" before "1".
+ */
+function sortedJson(v: unknown, indent: string, at: string): string {
+  const inner = at + indent;
+  const open = indent === "" ? "" : `\n${inner}`;
+  const close = indent === "" ? "" : `\n${at}`;
+  const sep = indent === "" ? "," : `,\n${inner}`;
+  if (Array.isArray(v)) {
+    if (v.length === 0) return "[]";
+    return `[${open}${v.map((x) => (x === undefined || typeof x === "function" ? "null" : sortedJson(x, indent, inner))).join(sep)}${close}]`;
+  }
+  if (!isMap(v)) return JSON.stringify(v) ?? "null";
+  const keys = Object.keys(v)
+    .filter((k) => v[k] !== undefined && typeof v[k] !== "function")
+    .sort(goKeyOrder);
+  if (keys.length === 0) return "{}";
+  const colon = indent === "" ? ":" : ": ";
+  return `{${open}${keys.map((k) => `${JSON.stringify(k)}${colon}${sortedJson(v[k], indent, inner)}`).join(sep)}${close}}`;
 }
 
 /**
@@ -508,12 +544,4 @@ export function goText(v: string | number | boolean | null): string {
   const e = Number(exp);
   if (e >= -4 && e < 6) return String(v);
   return `${mantissa}e${e < 0 ? "-" : "+"}${String(Math.abs(e)).padStart(2, "0")}`;
-}
-
-function sortKeys(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(sortKeys);
-  if (!isMap(v)) return v;
-  const out = Object.create(null) as Record<string, unknown>; // a key `__proto__` is a key
-  for (const k of Object.keys(v).sort()) out[k] = sortKeys(v[k]);
-  return out;
 }

@@ -70,9 +70,8 @@ export const toJson = (value: unknown): string => JSON.stringify(value, null, 4)
 /**
  * Objects as `kubectl get -o json` and `-o yaml` print them: JSON as Go's
  * json.MarshalIndent of the decoded object (keys sorted, `<>&` escaped, four
- * spaces), YAML as sigs.k8s.io/yaml writes it (the server's YAML answers:
- * keys sorted, lists not indented, strings a reader would take for something
- * else quoted).
+ * spaces), YAML as sigs.k8s.io/yaml writes it (the server's YAML answers,
+ * ../server/go-yaml.ts: go-yaml v2's key order, quoting and folding).
  */
 export const objectJson = (value: object): string => goJson(value, 4);
 export const objectYaml = (value: object): string => asYaml(JSON.stringify(value));

@@ -7,14 +7,13 @@
 // per object (kubectl's -o jsonpath); with `events`, each change says its type (an EVENT column, or `{type, object}` documents). Reconnects and
 // relists go to stderr.
 
-import { stringify as toYaml } from "yaml";
 import type { ApiClient } from "./client.ts";
 import type { CliContext } from "./context.ts";
 import { collectionPath, objectTypeName, typeName, type ResourceInfo } from "./discovery.ts";
 import { ExitError } from "./errors.ts";
 import { followCollection, type WatchEvent } from "./follow.ts";
 import { JsonPathError, type JsonPathTemplate } from "../api/jsonpath.ts";
-import { columnsFor, jsonPathFailure, toJson } from "./printers.ts";
+import { columnsFor, jsonPathFailure, objectYaml, toJson } from "./printers.ts";
 import { LineTable, type Column } from "./table.ts";
 
 export interface FollowPrintOptions {
@@ -46,6 +45,7 @@ export async function followPrinted(ctx: CliContext, client: ApiClient, t: Resou
   const row = (e: WatchEvent): string[] => columns.map((c, i) => (events && i === 0 ? e.type : c.cell(e.object, ctx.now())));
   let table: LineTable | undefined;
   let headerShown = false;
+  let documents = 0;
   const print = (e: WatchEvent) => {
     if (typeof output === "object") {
       // As get without -w, a line per object; an object the template cannot be applied to is said on stderr, and the watch goes on.
@@ -61,7 +61,8 @@ export async function followPrinted(ctx: CliContext, client: ApiClient, t: Resou
       const value = events ? e : e.object;
       ctx.out(options.compactJson ? JSON.stringify(value) : toJson(value));
     } else if (output === "yaml") {
-      ctx.out(`---\n${toYaml(events ? e : e.object, { lineWidth: 0 }).trimEnd()}`);
+      // As kubectl's YAML printer: `---` between documents, not before the first.
+      ctx.out(`${documents++ > 0 ? "---\n" : ""}${objectYaml(events ? e : e.object).slice(0, -1)}`);
     } else {
       table ??= new LineTable(columns.map((c) => c.header));
       if (!headerShown) {

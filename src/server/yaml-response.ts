@@ -1,12 +1,14 @@
 // YAML answers for clients that ask for them (`Accept: application/yaml`), as
 // kube-apiserver serves custom resources: the JSON document with its keys
-// sorted (kube converts its JSON with sigs.k8s.io/yaml, which sorts them).
+// sorted, strings quoted and folded as go-yaml v2 writes them (kube converts
+// its JSON with sigs.k8s.io/yaml; the text is go-yaml.ts's).
 // Objects, lists, write answers and errors; watches stay JSON lines. A list
 // streams item by item (yamlListForm), in the same text as the whole list.
 
-import { Document, parseDocument, visit, type Scalar } from "yaml";
+import { parseDocument } from "yaml";
 import { goText } from "../api/jsonpath.ts";
 import type { ListForm } from "../api/resources.ts";
+import { goYaml } from "./go-yaml.ts";
 
 export const YAML_TYPE = "application/yaml";
 
@@ -37,53 +39,22 @@ export function wantsYaml(accept: string | undefined): boolean {
 }
 
 /**
- * Strings the yaml library's YAML 1.1 output leaves plain but other readers
- * take for something else: numbers as Go's YAML (kubectl, client-go: its
- * ParseInt drops `_` and takes 0o, 0O, 0X, 0B prefixes) or YAML 1.2 (`0o17`)
- * read them, and `<<`, a merge key to YAML 1.1 readers.
- */
-const NUMBER_LIKE = /^[-+]?(?:0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+|(?:[0-9_]+(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9_]+)?)$/;
-/** Characters YAML 1.1 readers take as line breaks (NEL, LS, PS) or a byte order mark: escaped, never written raw. */
-const BREAKS = /[\u0085\u2028\u2029\ufeff]/g;
-const needsQuotes = (s: string): boolean => s === "<<" || NUMBER_LIKE.test(s) || s.search(BREAKS) >= 0;
-
-/**
  * A number as Go's YAML writes what it read from JSON (sigs.k8s.io/yaml's
  * JSONToYAML: go-yaml takes an integer that fits int64 or uint64 as one, any
  * other number as a float64, which it writes with strconv's shortest 'g'):
  * 1000000.5 is 1.0000005e+06, 1e-7 is 1e-07, 1e20 is 1e+20.
  */
-function goYamlNumber(node: { value: unknown }): string {
-  const v = node.value;
+function goYamlNumber(v: number | bigint): string {
   if (typeof v === "bigint") return v >= -(2n ** 63n) && v < 2n ** 64n ? String(v) : goText(Number(v));
-  return goText(v as number);
+  return goText(v);
 }
 
-/**
- * The YAML 1.1 tags but the merge key (a key `<<` is a string like any
- * other), with numbers written as Go writes them (goYamlNumber).
- */
-const noMerge = (tags: unknown[]) =>
-  tags
-    .filter((t) => (typeof t === "string" ? t !== "merge" : (t as { tag?: string }).tag !== "tag:yaml.org,2002:merge"))
-    .map((t) => {
-      const tag = typeof t === "object" && t !== null ? (t as { tag?: string }).tag : undefined;
-      return tag === "tag:yaml.org,2002:int" || tag === "tag:yaml.org,2002:float" ? { ...(t as object), stringify: goYamlNumber } : t;
-    });
-
-/** `value` as YAML, and whether it held an integer a double cannot hold exactly. */
-function render(value: unknown): { text: string; inexact: boolean } {
-  const doc = new Document(value, { version: "1.1", sortMapEntries: true, customTags: noMerge as never });
-  let inexact = false;
-  visit(doc, {
-    Scalar(_key, node: Scalar) {
-      if (typeof node.value === "string" && needsQuotes(node.value)) node.type = "QUOTE_DOUBLE";
-      else if (typeof node.value === "number" && Number.isInteger(node.value) && !Number.isSafeInteger(node.value)) inexact = true;
-    },
-  });
-  // Every string holding one of BREAKS is double-quoted (above), where an escape is valid.
-  const text = doc.toString({ lineWidth: 0, indentSeq: false }).replace(BREAKS, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
-  return { text, inexact };
+/** Whether a value holds an integer a double cannot hold exactly (read from JSON text, it lost digits). */
+function inexact(v: unknown): boolean {
+  if (typeof v === "number") return Number.isInteger(v) && !Number.isSafeInteger(v);
+  if (Array.isArray(v)) return v.some(inexact);
+  if (v !== null && typeof v === "object") return Object.values(v).some(inexact);
+  return false;
 }
 
 /**
@@ -92,10 +63,10 @@ function render(value: unknown): { text: string; inexact: boolean } {
  * with integers as BigInts (rare, and slower).
  */
 export function asYaml(json: string): string {
-  const first = render(JSON.parse(json));
-  if (!first.inexact) return first.text;
+  const value: unknown = JSON.parse(json);
+  if (!inexact(value)) return goYaml(value, goYamlNumber);
   const exact = parseDocument(json, { intAsBigInt: true, schema: "json" });
-  return exact.errors.length > 0 ? first.text : render(exact.toJS()).text;
+  return goYaml(exact.errors.length > 0 ? value : exact.toJS(), goYamlNumber);
 }
 
 /** Stands for the items' array while a list's head and tail are rendered: a plain scalar no list holds at the top level. */

@@ -157,7 +157,8 @@ function printObjects(ctx: CliContext, t: ResourceInfo, objects: LooseObject[], 
     // As kubectl: one object asked for by name alone, any other answer (a whole type, several names) as a v1 List.
     const value = o.single ? objects[0] : { apiVersion: "v1", kind: "List", metadata: { resourceVersion: "" }, items: objects };
     if (typeof o.output === "object") printTemplate(ctx, o.output, value);
-    else ctx.out(o.output === "json" ? objectJson(value!) : objectYaml(value!).trimEnd());
+    // The YAML text whole, as kubectl prints it (a `|+` string at the end keeps its blank lines); out() adds the last newline.
+    else ctx.out(o.output === "json" ? objectJson(value!) : objectYaml(value!).slice(0, -1));
     return;
   }
   if (o.output === "name") {
