@@ -5,7 +5,7 @@
 // share a name. Also builds the REST paths of a type's collections and objects.
 
 import type { ApiClient } from "./client.ts";
-import { CliError } from "./errors.ts";
+import { CliError, ServerError } from "./errors.ts";
 
 /** One resource type as discovery describes it. */
 export interface ResourceInfo {
@@ -73,7 +73,12 @@ export class Discovery {
   }
 
   async #fetch(signal: AbortSignal | undefined): Promise<ResourceInfo[]> {
-    const groups = (await this.#client.get("/apis", undefined, { signal })) as ApiGroupList;
+    let groups: ApiGroupList;
+    try {
+      groups = (await this.#client.get("/apis", undefined, { signal })) as ApiGroupList;
+    } catch (error) {
+      throw wrongPath(this.#client.server, error) ?? error;
+    }
     const lists = await Promise.all(
       groups.groups.map((g) => {
         const gv = g.preferredVersion?.groupVersion ?? g.versions[0]?.groupVersion;
@@ -141,6 +146,17 @@ export class Discovery {
     const where = versions.map((v) => JSON.stringify(v)).join(" and ");
     return `the server has ${kinds[0]} in ${where}: use ${versions.length === 1 ? "that apiVersion" : "one of those"}${kinds.includes(kind) ? "" : " and that kind"}`;
   }
+}
+
+/**
+ * For a 404 from a server URL with a path (the console's `/ui/` copied from
+ * `up`'s banner, say), an error saying that the API is at the root; else
+ * undefined. A path stays allowed: a proxy may serve the API under one.
+ */
+export function wrongPath(server: string, error: unknown): CliError | undefined {
+  const url = new URL(server);
+  if (!(error instanceof ServerError) || error.code !== 404 || url.pathname === "/" || url.pathname === "") return undefined;
+  return new CliError(`${server} has no API at its path ${url.pathname} (${error.message}): Setpoint serves it at the root, --server ${url.origin}`);
 }
 
 /** `group/version` → [group, version]; a bare `v1` is the core group "". */

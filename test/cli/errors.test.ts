@@ -68,6 +68,19 @@ describe("the wrong address", () => {
     oneLine(r, 1, new RegExp(`does not speak TLS.*use --server http://127\\.0\\.0\\.1:${port()}`));
   });
 
+  it("a server URL with a path (the console's /ui/ from up's banner) says the API is at the root", async () => {
+    const server = `http://127.0.0.1:${port()}/ui/`;
+    const [get, logs] = await Promise.all([
+      runSetpointInProcess(["get", "resourcetypes", "--server", server]),
+      runSetpointInProcess(["logs", "diamond", "--server", server]),
+    ]);
+    const said = new RegExp(
+      `^error: http://127\\.0\\.0\\.1:${port()}/ui has no API at its path /ui \\(.*\\): Setpoint serves it at the root, --server http://127\\.0\\.0\\.1:${port()}\n$`,
+    );
+    oneLine(get, 1, said);
+    oneLine(logs, 1, said);
+  });
+
   it("the gRPC port as the server URL says it looks like the gRPC port", async () => {
     const r = await runSetpointInProcess(["get", "resourcetypes", "--server", `http://127.0.0.1:${s.server.grpcPort}`]);
     oneLine(r, 1, /did not answer in HTTP\/1\.1.*is it the gRPC port\? --server takes the HTTP port/);

@@ -17,7 +17,7 @@
 import { Command } from "commander";
 import type { LooseObject } from "../../wire.ts";
 import { addClientOptions, sessionFor, type CliContext, type Session } from "../context.ts";
-import { collectionPath, objectPath } from "../discovery.ts";
+import { collectionPath, objectPath, wrongPath } from "../discovery.ts";
 import { CliError, ExitError, ServerError, UsageError } from "../errors.ts";
 import { followCollection } from "../follow.ts";
 import { LogFollower } from "../log-follower.ts";
@@ -77,7 +77,10 @@ export function logsCommand(ctx: CliContext): Command {
       o = (await session.client.get(objectPath(PIPELINE_RUNS, session.namespace, run))) as LooseObject;
     } catch (error) {
       if (error instanceof ServerError && error.code === 404 && !error.message.includes(`"${run}"`)) {
-        throw new CliError(`the server has no PipelineRun type (${error.message}): apply examples/pipelines/resource-type.yaml first`);
+        throw (
+          wrongPath(session.client.server, error) ??
+          new CliError(`the server has no PipelineRun type (${error.message}): apply examples/pipelines/resource-type.yaml first`)
+        );
       }
       throw error;
     }
