@@ -91,7 +91,8 @@ export class LogFollower {
     if (text === "" && !gap) return;
     if (this.#current !== key) {
       if (this.#printed) this.#out("");
-      this.#out(attemptHeader(task, a, seen === undefined)); // later, a gap says what was lost
+      // Printed from the start of what status holds: say if that is not the start of the output (later, a gap says so).
+      this.#out(attemptHeader(task, a, (seen?.output ?? "") === ""));
       this.#current = key;
       this.#printed = true;
     }

@@ -76,6 +76,29 @@ describe("LogFollower", () => {
   });
 });
 
+describe("LogFollower and a tail that lost its start", () => {
+  const run = (output: string): LooseObject =>
+    ({
+      metadata: { name: "r" },
+      spec: { tasks: [{ name: "a", run: "x" }] },
+      status: { tasks: { a: { phase: "Running", attempt: 1, output } } },
+    }) as unknown as LooseObject;
+
+  it("says so in the header when its first output seen is already cut, also after a version with no output yet", () => {
+    const all = numbered(0, 1500);
+    for (const versions of [[tail(all)], ["", tail(all)]]) {
+      const out: string[] = [];
+      const f = new LogFollower({ out: (t) => out.push(t), notice: (t) => out.push(`NOTICE ${t}`) });
+      for (const v of versions) f.update(run(v));
+      assert.deepEqual(
+        out,
+        ["==> a attempt 1 (Running; earlier output not kept) <==", whole(tail(all)).replace(/\n$/, "")],
+        JSON.stringify(versions.map((v) => v.length)),
+      );
+    }
+  });
+});
+
 let t: TestServer;
 let c: ApiClient;
 let idle: number;
