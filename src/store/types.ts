@@ -1,5 +1,5 @@
 // The revisioned store's interface: what the watch hub, the API layer and
-// every backend (LMDB now, etcd later) agree on. Small on purpose, in the
+// both backends (the embedded LMDB store and etcd) agree on. Small on purpose, in the
 // spirit of etcd's mvcc ReadView/WriteView: reads, one kind of write, the
 // ordered change log, compaction.
 //
