@@ -77,12 +77,18 @@ export function asObject(body: unknown, what = "body"): LooseObject {
 }
 
 /** Server-set metadata fields whose JSON type kube's decoder checks (ObjectMeta's Go types); a client's values are otherwise ignored. */
-const TYPED_METADATA: readonly [string, "string" | "int64"][] = [
+const TYPED_METADATA: readonly [string, "string" | "int64" | "time"][] = [
+  ["selfLink", "string"],
   ["uid", "string"],
   ["resourceVersion", "string"],
   ["generation", "int64"],
+  ["creationTimestamp", "time"],
+  ["deletionTimestamp", "time"],
   ["deletionGracePeriodSeconds", "int64"],
 ];
+
+/** Go's time.RFC3339 as time.Parse reads it (metav1.Time's JSON form). */
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 
 /** What Go's encoding/json calls a JSON value in an UnmarshalTypeError. */
 function goJsonKind(value: unknown): string {
@@ -101,6 +107,16 @@ export function metadataTypeError(o: LooseObject): { field: string; message: str
   for (const [key, goType] of TYPED_METADATA) {
     const v = m[key];
     if (v === undefined || v === null) continue;
+    if (goType === "time") {
+      // metav1.Time decodes a JSON string in RFC 3339, its own words for anything else.
+      if (typeof v !== "string") return { field: `metadata.${key}`, message: `json: cannot unmarshal ${goJsonKind(v)} into Go value of type string` };
+      if (!RFC3339.test(v) || Number.isNaN(Date.parse(v)))
+        return {
+          field: `metadata.${key}`,
+          message: `parsing time ${JSON.stringify(v)} as "2006-01-02T15:04:05Z07:00": cannot parse ${JSON.stringify(v)} as RFC 3339`,
+        };
+      continue;
+    }
     let got: string | undefined;
     if (goType === "string") got = typeof v === "string" ? undefined : goJsonKind(v);
     else if (typeof v !== "number") got = goJsonKind(v);

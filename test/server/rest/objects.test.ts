@@ -207,12 +207,35 @@ describe("update (PUT)", () => {
     const uid = await c.put(`${widgets(ns)}/u/status`, { ...o, metadata: { ...o.metadata, uid: true } });
     assertStatus(uid, 400, "BadRequest");
     assert.deepEqual(causeFields(uid), ["metadata.uid"]);
+    // Timestamps are metav1.Time (an RFC 3339 string or null) and selfLink a string, as kube decodes them.
+    for (const [field, value, message] of [
+      ["creationTimestamp", 5, "json: cannot unmarshal number into Go value of type string"],
+      ["deletionTimestamp", "tomorrow", 'parsing time "tomorrow" as "2006-01-02T15:04:05Z07:00": cannot parse "tomorrow" as RFC 3339'],
+      [
+        "creationTimestamp",
+        "2026-13-01T00:00:00Z",
+        'parsing time "2026-13-01T00:00:00Z" as "2006-01-02T15:04:05Z07:00": cannot parse "2026-13-01T00:00:00Z" as RFC 3339',
+      ],
+      ["selfLink", 7, "json: cannot unmarshal number into Go struct field ObjectMeta.selfLink of type string"],
+    ] as const) {
+      for (const res of [
+        await c.post(widgets(ns), widget("t", { size: 1 }, { [field]: value })),
+        await c.put(`${widgets(ns)}/u`, { ...o, metadata: { ...o.metadata, [field]: value }, spec: { size: 2 } }),
+      ]) {
+        assertStatus(res, 400, "BadRequest");
+        assert.equal(res.body.message, `Widget in version "v1" cannot be handled as a Widget: ${message}`);
+        assert.deepEqual(causeFields(res), [`metadata.${field}`]);
+      }
+    }
     // A patch that leaves a number there: kube decodes the patched object and answers 422 on `patch`.
     const patched = await c.patch(`${widgets(ns)}/u`, { metadata: { resourceVersion: rv(o) }, spec: { size: 3 } }, "application/merge-patch+json");
     assertStatus(patched, 422, "Invalid");
     assert.deepEqual(causeFields(patched), ["patch"]);
     assert.equal(await head(), h);
     assert.deepEqual((await ok(c.get(`${widgets(ns)}/u`))).spec, { size: 1 });
+    // Well-formed ones are still ignored (API.md §1): null, Z, an offset, a fraction.
+    for (const stamp of [null, "2001-01-01T00:00:00Z", "2001-01-01T00:00:00+02:00", "2001-01-01T00:00:00.123456Z"])
+      await created(c.post(widgets(ns), widget(`ok-${String(stamp).length}`, { size: 1 }, { creationTimestamp: stamp })));
     // null is no value at all, as in Go's decoder.
     await ok(c.put(`${widgets(ns)}/u`, { ...o, metadata: { ...o.metadata, resourceVersion: null, generation: null }, spec: { size: 4 } }));
   });
