@@ -455,13 +455,18 @@ describe("setpoint delete", () => {
     assert.equal((await c.get(`${runs("del")}/d2`)).status, 404);
   });
 
-  it("says an object with finalizers is only marked for deletion", async () => {
+  it("says an object with finalizers is only marked for deletion, and how to wait until it is gone (that command works)", async () => {
     await c.patch(`${runs("del")}/d3`, { metadata: { finalizers: ["ci.setpoint.dev/cleanup"] } });
     const r = await cli(["delete", "pipelinerun", "d3", "-n", "del"]);
     ok(r);
-    assert.equal(r.stdout, 'pipelinerun.ci.setpoint.dev "d3" marked for deletion (waiting for finalizers: ci.setpoint.dev/cleanup)\n');
+    assert.equal(
+      r.stdout,
+      'pipelinerun.ci.setpoint.dev "d3" marked for deletion (waiting for finalizers: ci.setpoint.dev/cleanup; setpoint wait pipelinerun/d3 -n del --for=delete waits until it is gone)\n',
+    );
     assert.ok((await c.get(`${runs("del")}/d3`)).body.metadata.deletionTimestamp);
+    const waiting = cli(["wait", "pipelinerun/d3", "-n", "del", "--for=delete", "--timeout=30s"]);
     await c.patch(`${runs("del")}/d3`, { metadata: { finalizers: null } });
+    ok(await waiting);
   });
 
   it("deletes what a file describes; a missing object fails unless --ignore-not-found", async () => {

@@ -2,7 +2,7 @@
 // across namespaces; the objects listed when it starts) or
 // `setpoint delete -f FILE`: deletes the objects (for -f, the objects the
 // manifests name, ResourceTypes last so their objects go first). An object with finalizers is only marked: the
-// line says what it waits for. Goes on past errors and exits 1 at the end.
+// line says what it waits for, and how to wait until it is gone. Goes on past errors and exits 1 at the end.
 
 import { Command, Option } from "commander";
 import type { ApiClient } from "../client.ts";
@@ -101,7 +101,9 @@ async function deleteOne(client: ApiClient, target: { t: ResourceInfo; namespace
   }
   const finalizers = last.metadata?.finalizers ?? [];
   if (last.metadata?.deletionTimestamp !== undefined && finalizers.length > 0) {
-    return `${id} marked for deletion (waiting for finalizers: ${finalizers.join(", ")})`;
+    // Who removes a finalizer is up to its agent (none running: it stays); wait says when the object is gone.
+    const ns = t.namespaced && namespace !== "default" ? ` -n ${namespace}` : "";
+    return `${id} marked for deletion (waiting for finalizers: ${finalizers.join(", ")}; setpoint wait ${t.singular}/${name}${ns} --for=delete waits until it is gone)`;
   }
   return `${id} deleted`;
 }
