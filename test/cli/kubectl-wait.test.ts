@@ -19,7 +19,7 @@ before(async () => {
   const c = api(s.url);
   const gv = await createType(c, { group: "wait.example.com", kind: "Gadget", plural: "gadgets" });
   for (const name of ["done", "idle", "idle2"]) {
-    const r = await c.post(`${gv}/namespaces/default/gadgets`, { metadata: { name }, spec: {} });
+    const r = await c.post(`${gv}/namespaces/default/gadgets`, { metadata: { name, labels: { tier: name === "done" ? "done" : "idle" } }, spec: {} });
     assert.equal(r.status, 201, r.text);
   }
   const status = await c.put(`${gv}/namespaces/default/gadgets/done/status`, {
@@ -79,6 +79,23 @@ describe("setpoint wait prints kubectl's text", () => {
       ["gadgets/gone", "--for=create", "--timeout=1s"],
     ];
     for (const args of cases) await same(...args);
+  });
+
+  it("--timeout 0 (one check), a negative --timeout (a week), and -l or --all picking nothing", async () => {
+    await Promise.all([
+      // kubectl: `condition not met for gadgets/idle` (it said `timed out waiting for the condition on …`)
+      same("gadgets/idle", "--for=condition=Ready", "--timeout=0"),
+      same("gadgets/idle", "--for=delete", "--timeout=0"),
+      same("gadgets/idle", "--for=jsonpath={.status.phase}", "--timeout=0"),
+      same("gadgets/done", "gadgets/idle", "gadgets/idle2", "--for=condition=Ready", "--timeout=0"),
+      // a week (it was refused, exit 2)
+      same("gadgets/done", "--for=condition=Ready", "--timeout=-1s"),
+      // exit 0, nothing printed (it was exit 1, `no matching resources found in default namespace`)
+      same("gadgets", "-l", "tier=none", "--for=delete", "--timeout=5s"),
+      // no namespace in kubectl's words
+      same("gadgets", "-l", "tier=none", "--for=condition=Ready", "--timeout=5s"),
+      same("gadgets", "-l", "tier=idle", "--for=condition=Ready", "--timeout=0"),
+    ]);
   });
 
   it("on a --for kubectl refuses (exit 1) and an object that is not there", async () => {

@@ -2,11 +2,12 @@
 // `kubectl wait`: waits until every named object (or every object -l or --all
 // picks when the wait starts) meets the condition, printing
 // `TYPE/NAME condition met` for each, and exits 0. It exits 1 on timeout
-// (default 30s, as kubectl; 0 checks once: `timed out waiting for the
-// condition on PLURAL/NAME`, kubectl's words), on a --for kubectl refuses
+// (default 30s, as kubectl: `timed out waiting for the condition on
+// PLURAL/NAME`, kubectl's words; 0 checks once: `condition not met for
+// PLURAL/NAME`; a negative one waits a week), on a --for kubectl refuses
 // (in its words), on an object that is not there (except for --for=delete,
-// which an absent object meets silently, and --for=create, which waits for
-// it), and, unlike kubectl, as soon as a condition
+// which an absent object meets silently, as -l or --all picking none, and
+// --for=create, which waits for it), and, unlike kubectl, as soon as a condition
 // `Succeeded` turns False while waiting for it to be True: a finished
 // PipelineRun that failed or was cancelled will not succeed later (Knative's
 // and Tekton's convention for that condition), so a CI script learns at once.
@@ -160,6 +161,9 @@ function targetsOf(first: string, rest: string[]): { type: string; names: string
   return { type, names };
 }
 
+/** What a negative --timeout means: a week, as kubectl's. */
+const NEGATIVE_TIMEOUT_MS = 7 * 24 * 3600 * 1000;
+
 const EXAMPLES = `
 Examples:
   setpoint wait pipelinerun/diamond --for=condition=Succeeded --timeout=5m
@@ -193,11 +197,14 @@ export function waitCommand(ctx: CliContext): Command {
     .addOption(
       new Option(
         "--timeout <duration>",
-        "give up after this long with exit 1, cancelling the request in flight (a server that never answers counts); 0 checks once (default: 30s, as kubectl)",
+        "give up after this long with exit 1, cancelling the request in flight (a server that never answers counts); 0 checks once, a negative one waits a week (default: 30s, as kubectl)",
       ).argParser((text: string) => {
         let ms: number;
         try {
-          ms = parseDuration(text);
+          // As kubectl: a negative timeout waits a week.
+          const negative = text.startsWith("-");
+          ms = parseDuration(negative ? text.slice(1) : text);
+          if (negative && ms > 0) ms = NEGATIVE_TIMEOUT_MS;
         } catch (error) {
           throw new InvalidArgumentError((error as Error).message);
         }
@@ -296,9 +303,10 @@ async function waitFor(
         listed = true;
         const present = new Map(events.map((e) => [e.object.metadata.name ?? "", e.object]));
         const wanted = o.names.length > 0 ? o.names : [...present.keys()];
-        if (wanted.length === 0) {
+        // As kubectl: nothing picked is an error (its words, no namespace), but for --for=delete, which it meets.
+        if (wanted.length === 0 && o.condition.kind !== "delete") {
           failed = true;
-          ctx.err(`error: no matching resources found${t.namespaced ? ` in ${namespace} namespace` : ""}`);
+          ctx.err("error: no matching resources found");
         }
         for (const name of wanted) pending.set(name, present.get(name));
         for (const name of wanted) {
@@ -335,11 +343,14 @@ async function waitFor(
     failed = true;
   } else if (timedOut && pending.size > 0) {
     // kubectl's words (errWaitTimeoutWithName, the type as its plural; without a name for an object
-    // --for=create never saw), and its way of printing errors: one as `error: …`, several one a line, bare.
+    // --for=create never saw; `condition not met for` when --timeout 0 checked once), and its way of
+    // printing errors: one as `error: …`, several one a line, bare.
     const lines = [...pending].map(([name, object]) =>
       o.condition.kind === "create" && object === undefined
         ? "timed out waiting for the condition"
-        : `timed out waiting for the condition on ${t.plural}/${name}`,
+        : o.timeoutMs === 0
+          ? `condition not met for ${t.plural}/${name}`
+          : `timed out waiting for the condition on ${t.plural}/${name}`,
     );
     for (const line of lines) ctx.err(lines.length === 1 ? `error: ${line}` : line);
     failed = true;
