@@ -34,22 +34,68 @@ export interface RoleRef {
   name: string;
 }
 
-/** A closed object schema of these fields (for unknown-field checks; values are checked below). */
-const fields = (props: Record<string, Record<string, unknown>>): Record<string, unknown> => ({ type: "object", properties: props });
-const list = (items: Record<string, unknown>): Record<string, unknown> => ({ type: "array", items });
-const ANY: Record<string, unknown> = {};
+/** A closed object schema of these fields (unknown-field checks, OpenAPI for `kubectl explain`; values are checked below). */
+const fields = (description: string, props: Record<string, Record<string, unknown>>, required?: string[]): Record<string, unknown> => ({
+  type: "object",
+  description,
+  properties: props,
+  ...(required ? { required } : {}),
+});
+const list = (description: string, items: Record<string, unknown>): Record<string, unknown> => ({ type: "array", description, items });
+const str = (description: string): Record<string, unknown> => ({ type: "string", description });
+const strings = (description: string): Record<string, unknown> => list(description, { type: "string" });
 
-const POLICY_RULE = fields({ verbs: ANY, apiGroups: ANY, resources: ANY, resourceNames: ANY, nonResourceURLs: ANY });
-const LABEL_SELECTOR = fields({ matchLabels: ANY, matchExpressions: list(fields({ key: ANY, operator: ANY, values: ANY })) });
+const POLICY_RULE = fields(
+  "One permission: verbs on resources of API groups (or on non-resource URLs), optionally only the named objects.",
+  {
+    verbs: strings("Verbs allowed: get, list, watch, create, update, patch, delete, deletecollection, or * for all."),
+    apiGroups: strings('API groups of the resources; "" is the core group, * any group.'),
+    resources: strings("Resources (plurals) the rule applies to, or plural/status for the status subresource; * for all."),
+    resourceNames: strings("Names of the objects the rule is limited to; empty means every object."),
+    nonResourceURLs: strings("URL paths (such as /metrics; a trailing * matches a prefix), in ClusterRoles only."),
+  },
+  ["verbs"],
+);
+const LABEL_SELECTOR = fields("Selects ClusterRoles by their labels.", {
+  matchLabels: { type: "object", description: "Labels a ClusterRole must have, key to value.", additionalProperties: { type: "string" } },
+  matchExpressions: list(
+    "Requirements on labels.",
+    fields("One requirement on a label.", {
+      key: str("The label key."),
+      operator: str("In, NotIn, Exists or DoesNotExist."),
+      values: strings("The values of In and NotIn."),
+    }),
+  ),
+});
+const SUBJECTS = list(
+  "Who the binding grants the role to.",
+  fields(
+    "A user, a group or a service account.",
+    {
+      kind: str("User, Group or ServiceAccount."),
+      apiGroup: str('rbac.authorization.k8s.io for User and Group (the default), "" for ServiceAccount.'),
+      name: str("The user's, group's or service account's name."),
+      namespace: str("The service account's namespace."),
+    },
+    ["kind", "name"],
+  ),
+);
+const ROLE_REF = fields(
+  "The role granted: a Role in the binding's namespace or a ClusterRole. It cannot change once set.",
+  { apiGroup: str("rbac.authorization.k8s.io (the default)."), kind: str("Role or ClusterRole."), name: str("The role's name.") },
+  ["kind", "name"],
+);
 
 /** kube's rbac/v1 Go structs, as schemas of the top-level fields (API.md §8). */
 const FIELDS: Record<string, Record<string, unknown>> = {
-  Role: fields({ rules: list(POLICY_RULE) }),
-  ClusterRole: fields({ rules: list(POLICY_RULE), aggregationRule: fields({ clusterRoleSelectors: list(LABEL_SELECTOR) }) }),
-  RoleBinding: fields({
-    subjects: list(fields({ kind: ANY, apiGroup: ANY, name: ANY, namespace: ANY })),
-    roleRef: fields({ apiGroup: ANY, kind: ANY, name: ANY }),
+  Role: fields("", { rules: list("The permissions the role holds.", POLICY_RULE) }),
+  ClusterRole: fields("", {
+    rules: list("The permissions the role holds.", POLICY_RULE),
+    aggregationRule: fields("Stored, not acted on: Setpoint does not aggregate ClusterRoles.", {
+      clusterRoleSelectors: list("Selectors of the ClusterRoles to aggregate.", LABEL_SELECTOR),
+    }),
   }),
+  RoleBinding: fields("", { subjects: SUBJECTS, roleRef: ROLE_REF }, ["roleRef"]),
 };
 FIELDS.ClusterRoleBinding = FIELDS.RoleBinding!;
 

@@ -112,9 +112,15 @@ export function openApiGroupVersion(registry: TypeRegistry, group: string, versi
         apiVersion: { type: "string", description: API_VERSION_DESCRIPTION },
         kind: { type: "string", description: KIND_DESCRIPTION },
         metadata: { type: "object", description: METADATA_DESCRIPTION },
-        spec: withDescription(t.specSchema, "Desired state, written by users."),
-        status: withDescription(t.statusSchema, "Observed state, written by the agent that acts on the object."),
+        // A specless built-in (the RBAC types) has its fields at the top level, as kube documents them.
+        ...(t.specless
+          ? (t.fieldsSchema?.properties as Record<string, unknown> | undefined)
+          : {
+              spec: withDescription(t.specSchema, "Desired state, written by users."),
+              status: withDescription(t.statusSchema, "Observed state, written by the agent that acts on the object."),
+            }),
       },
+      ...(t.specless && Array.isArray(t.fieldsSchema?.required) ? { required: t.fieldsSchema.required } : {}),
     };
   }
   return { openapi: "3.0.0", info: { title: "Setpoint", version: "v1" }, paths, components: { schemas } };

@@ -165,6 +165,21 @@ describe("kubectl", () => {
       assert.equal((await c.del(path)).status, 200);
   });
 
+  it("explain describes the RBAC types' fields (rules, subjects, roleRef), as kube's OpenAPI does", async () => {
+    const rules = await kubectl("explain", "role.rules");
+    assert.equal(rules.code, 0, rules.stderr);
+    assert.match(rules.stdout, /FIELD: rules <\[\]Object>/);
+    assert.match(rules.stdout, /verbs\t<\[\]string> -required-/);
+    assert.match(rules.stdout, /nonResourceURLs\t<\[\]string>/);
+    const binding = await kubectl("explain", "clusterrolebinding", "--recursive");
+    assert.equal(binding.code, 0, binding.stderr);
+    assert.match(binding.stdout, /roleRef\t<Object> -required-/);
+    assert.match(binding.stdout, /subjects\t<\[\]Object>/);
+    assert.doesNotMatch(binding.stdout, /\bspec\b|\bstatus\b/);
+    const aggregation = await kubectl("explain", "clusterrole.aggregationRule.clusterRoleSelectors.matchLabels");
+    assert.equal(aggregation.code, 0, aggregation.stderr);
+  });
+
   it("apply, patch, edit and set subject of RBAC objects (strategic merge patches of built-in types) work as with a cluster", async () => {
     const RBAC = "/apis/rbac.authorization.k8s.io/v1";
     const manifest = (verbs: string) => {
