@@ -2,7 +2,9 @@
 // task attempt, the output recorded since the last version seen, whole lines
 // at a time (a line still being written waits for its end, or for its attempt
 // to end), under tail's `==> task attempt N (phase) <==` header whenever the
-// output printed switches to another attempt.
+// output printed switches to another attempt. An attempt last shown running
+// whose end printed nothing new has its end told in the next attempt's header
+// (`after attempt 1: Failed, exit 2`).
 // The status keeps only a tail of each attempt's output (OUTPUT_TAIL_MAX
 // characters, PREVIOUS_OUTPUT_MAX once the attempt is over), so a newer
 // version is matched to the last one by text: the longest end of the old that
@@ -13,7 +15,7 @@
 
 import { OUTPUT_TAIL_MAX } from "../pipelines/resource-type.ts";
 import type { LooseObject } from "../wire.ts";
-import { attemptHeader, orderedTasks, taskAttempts, type AttemptLog } from "./pipelinerun-view.ts";
+import { attemptHeader, attemptOutcome, orderedTasks, taskAttempts, type AttemptLog } from "./pipelinerun-view.ts";
 
 /** The least overlap taken as proof that two tails are the same text, not a coincidence (a newline, a common word). */
 export const MIN_OVERLAP = 16;
@@ -53,6 +55,8 @@ export class LogFollower {
   readonly #out: (text: string) => void;
   readonly #notice: (text: string) => void;
   readonly #seen = new Map<string, Seen>();
+  /** Attempts whose last header printed said Running (or Pending): their end is not shown yet. */
+  readonly #shownRunning = new Set<string>();
   /** The attempt whose header was printed last (`task#attempt`). */
   #current: string | undefined;
   #printed = false;
@@ -71,11 +75,13 @@ export class LogFollower {
   update(run: LooseObject): void {
     const tasks = this.#task === undefined ? orderedTasks(run).map((t) => t.name) : [this.#task];
     for (const task of tasks) {
-      for (const a of taskAttempts(run, task)) this.#attempt(task, a);
+      const attempts = taskAttempts(run, task);
+      attempts.forEach((a, i) => this.#attempt(task, a, attempts[i - 1]));
     }
   }
 
-  #attempt(task: string, a: AttemptLog): void {
+  /** `before`: the task's attempt before `a`, if status still has it. */
+  #attempt(task: string, a: AttemptLog, before: AttemptLog | undefined): void {
     const key = `${task}#${a.attempt}`;
     const output = a.output ?? "";
     const seen = this.#seen.get(key);
@@ -92,7 +98,14 @@ export class LogFollower {
     if (this.#current !== key) {
       if (this.#printed) this.#out("");
       // Printed from the start of what status holds: say if that is not the start of the output (later, a gap says so).
-      this.#out(attemptHeader(task, a, (seen?.output ?? "") === ""));
+      const showTruncated = (seen?.output ?? "") === "";
+      // The attempt before, last shown running, ended unseen (its end printed no new line): say how.
+      const beforeKey = before === undefined ? undefined : `${task}#${before.attempt}`;
+      const unseenEnd = before !== undefined && this.#shownRunning.has(beforeKey!) && before.phase !== "Running" && before.phase !== "Pending";
+      this.#out(attemptHeader(task, a, { showTruncated, ...(unseenEnd && { note: `after attempt ${before.attempt}: ${attemptOutcome(before)}` }) }));
+      if (unseenEnd) this.#shownRunning.delete(beforeKey!);
+      if (ended) this.#shownRunning.delete(key);
+      else this.#shownRunning.add(key);
       this.#current = key;
       this.#printed = true;
     }

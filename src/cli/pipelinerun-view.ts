@@ -195,11 +195,15 @@ export function taskAttempts(o: LooseObject, task: string): AttemptLog[] {
 /** What a header adds for an attempt whose status kept only the end of its output. */
 export const NOT_KEPT = "earlier output not kept";
 
+/** An attempt's phase with its exit code or signal: `Failed, exit 2`. */
+export const attemptOutcome = (a: AttemptLog): string => [a.phase, a.exitCode !== undefined ? `exit ${a.exitCode}` : a.signal].filter(Boolean).join(", ");
+
 /**
  * The header `logs` prints above one attempt's output; `showTruncated`
- * (default true) adds NOT_KEPT for an attempt whose output begins part way.
+ * (default true) adds NOT_KEPT for an attempt whose output begins part way,
+ * `note` a last remark.
  */
-export function attemptHeader(task: string, a: AttemptLog, showTruncated = true): string {
-  const bits = [a.phase, a.exitCode !== undefined ? `exit ${a.exitCode}` : a.signal].filter(Boolean).join(", ");
-  return `==> ${task} attempt ${a.attempt} (${bits}${a.truncated && showTruncated ? `; ${NOT_KEPT}` : ""}) <==`;
+export function attemptHeader(task: string, a: AttemptLog, options: { showTruncated?: boolean; note?: string } = {}): string {
+  const notes = [attemptOutcome(a), a.truncated && options.showTruncated !== false ? NOT_KEPT : undefined, options.note].filter(Boolean).join("; ");
+  return `==> ${task} attempt ${a.attempt} (${notes}) <==`;
 }

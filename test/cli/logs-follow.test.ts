@@ -76,6 +76,34 @@ describe("LogFollower", () => {
   });
 });
 
+describe("LogFollower and attempts that end unseen", () => {
+  const run = (a: Record<string, unknown>): LooseObject =>
+    ({ metadata: { name: "r" }, spec: { tasks: [{ name: "a", run: "x" }] }, status: { tasks: { a } } }) as unknown as LooseObject;
+
+  it("says how the attempt before ended in the next attempt's header, when its end printed nothing new", () => {
+    const out: string[] = [];
+    const f = new LogFollower({ out: (t) => out.push(t), notice: (t) => out.push(`NOTICE ${t}`) });
+    f.update(run({ phase: "Running", attempt: 1, output: "one\n" }));
+    f.update(run({ phase: "Pending", attempt: 1, exitCode: 2, output: "one\nboom\n" })); // failed, its retry to come
+    const previousAttempts = [{ attempt: 1, outcome: "Failed", exitCode: 2, output: "one\nboom\n" }];
+    f.update(run({ phase: "Running", attempt: 2, previousAttempts, output: "two\n" }));
+    f.update(run({ phase: "Pending", attempt: 2, reason: "AgentLost", previousAttempts, output: "two\n" }));
+    const twice = [...previousAttempts, { attempt: 2, outcome: "Lost", output: "two\n" }];
+    f.update(run({ phase: "Succeeded", attempt: 3, exitCode: 0, previousAttempts: twice, output: "three\n" }));
+    assert.deepEqual(out, [
+      "==> a attempt 1 (Running) <==",
+      "one",
+      "boom",
+      "",
+      "==> a attempt 2 (Running; after attempt 1: Failed, exit 2) <==",
+      "two",
+      "",
+      "==> a attempt 3 (Succeeded, exit 0; after attempt 2: Lost) <==",
+      "three",
+    ]);
+  });
+});
+
 describe("LogFollower and a tail that lost its start", () => {
   const run = (output: string): LooseObject =>
     ({

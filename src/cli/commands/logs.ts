@@ -56,8 +56,9 @@ export function logsCommand(ctx: CliContext): Command {
       "after",
       "\nExamples:\n  setpoint logs diamond\n  setpoint logs diamond unit-tests\n  setpoint logs flaky test --attempt 1\n  setpoint logs -f diamond\n\n" +
         "With -f: each attempt's new lines as its status records them (every second or so while it\n" +
-        "runs), under its header again whenever the output switches to another attempt. The status keeps\n" +
-        `only the last ${OUTPUT_TAIL_MAX} characters of a running attempt's output: when more was written between\n` +
+        "runs), under its header again whenever the output switches to another attempt; a retry's header\n" +
+        "says how the attempt before it ended (after attempt 1: Failed, exit 2). The status keeps only\n" +
+        `the last ${OUTPUT_TAIL_MAX} characters of a running attempt's output: when more was written between\n` +
         "two updates, a line on stderr says output was skipped. Exit codes with -f: 0 the run Succeeded;\n" +
         "1 it Failed or was Cancelled (unlike kubectl logs -f and tkn pipelinerun logs -f, which exit 0\n" +
         "either way), was deleted, or an error; Ctrl-C stops following with exit 0.",
