@@ -10,6 +10,8 @@
 //
 // Which requests ask for a Table is negotiated in negotiation.ts.
 //
+// The RBAC types are printed with kube's own columns for them (rbac-table.ts).
+//
 // A watch answered as Table sends each event's object as a Table of one row
 // (with its column definitions, so a client may print headers from any
 // event); BOOKMARK and ERROR events pass through unchanged.
@@ -23,6 +25,7 @@ import { humanDuration } from "../human-duration.ts";
 import { WatchEvent } from "../watch.ts";
 import type { LooseObject } from "../wire.ts";
 import { parseListJson } from "./list-json.ts";
+import { builtInColumns } from "./rbac-table.ts";
 
 export type IncludeObject = "None" | "Metadata" | "Object";
 
@@ -70,6 +73,8 @@ function columnsOf(t: TypeInfo): readonly PrinterColumn[] {
 
 /** Column definitions of a type's Tables. */
 export function columnDefinitions(t: TypeInfo): unknown[] {
+  const builtIn = builtInColumns(t);
+  if (builtIn) return [NAME_COLUMN, ...builtIn.map((c) => c.definition)];
   const declared = columnsOf(t).map((c) => ({
     name: c.name,
     type: c.type,
@@ -158,7 +163,8 @@ function cell(c: PrinterColumn, o: LooseObject, now: number): unknown {
 }
 
 function rowOf(t: TypeInfo, o: LooseObject, opts: TableOptions): unknown {
-  const cells = [o.metadata?.name ?? "", ...columnsOf(t).map((c) => cell(c, o, opts.now))];
+  const builtIn = builtInColumns(t);
+  const cells = [o.metadata?.name ?? "", ...(builtIn ? builtIn.map((c) => c.cell(o, opts.now)) : columnsOf(t).map((c) => cell(c, o, opts.now)))];
   if (opts.includeObject === "None") return { cells };
   const object = opts.includeObject === "Object" ? o : { kind: "PartialObjectMetadata", apiVersion: opts.apiVersion, metadata: o.metadata ?? {} };
   return { cells, object };

@@ -119,6 +119,50 @@ describe("Table responses", () => {
     assert.equal(declared.body.rows[0].cells[2], "Plain");
   });
 
+  it("the RBAC types print kube's own columns: Created At for roles; Role, Age and (priority 1) Users, Groups, ServiceAccounts for bindings", async () => {
+    const RBAC = "/apis/rbac.authorization.k8s.io/v1";
+    assert.equal((await c.post(`${RBAC}/namespaces/default/roles`, { metadata: { name: "r" }, rules: [] })).status, 201);
+    const binding = {
+      metadata: { name: "b" },
+      roleRef: { kind: "ClusterRole", name: "view" },
+      subjects: [
+        { kind: "User", name: "ann" },
+        { kind: "User", name: "bo" },
+        { kind: "Group", name: "devs" },
+        { kind: "ServiceAccount", name: "sa", namespace: "ci" },
+      ],
+    };
+    assert.equal((await c.post(`${RBAC}/namespaces/default/rolebindings`, binding)).status, 201);
+    const roles = await table(`${RBAC}/namespaces/default/roles`);
+    assert.equal(roles.status, 200, roles.text);
+    assert.deepEqual(
+      roles.body.columnDefinitions.map((d: any) => [d.name, d.type, d.priority]),
+      [
+        ["Name", "string", 0],
+        ["Created At", "date", 0],
+      ],
+    );
+    const [name, createdAt] = roles.body.rows[0].cells;
+    assert.equal(name, "r");
+    assert.match(createdAt, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
+    const bindings = await table(`${RBAC}/namespaces/default/rolebindings/b`);
+    assert.equal(bindings.status, 200, bindings.text);
+    assert.deepEqual(
+      bindings.body.columnDefinitions.map((d: any) => [d.name, d.type, d.priority]),
+      [
+        ["Name", "string", 0],
+        ["Role", "string", 0],
+        ["Age", "string", 0],
+        ["Users", "string", 1],
+        ["Groups", "string", 1],
+        ["ServiceAccounts", "string", 1],
+      ],
+    );
+    const cells = bindings.body.rows[0].cells;
+    assert.deepEqual([cells[0], cells[1], cells[3], cells[4], cells[5]], ["b", "ClusterRole/view", "ann, bo", "devs", "ci/sa"]);
+    assert.match(cells[2], /^\d+s$/);
+  });
+
   it("a column's jsonPath may filter, as a CRD's may (kube evaluates it with client-go's JSONPath)", async () => {
     const gears = await createType(c, { group: "gears.example.com", kind: "Gear", plural: "gears", schema: { spec: { type: "object" } } });
     const rt = await c.get("/apis/setpoint.dev/v1/resourcetypes/gears.gears.example.com");
