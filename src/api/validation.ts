@@ -409,6 +409,8 @@ function toCauses(errors: SchemaError[], root: unknown, prefix: string, schema: 
       // a summary: TypeBox also reports each extra property at its own path
     } else if (e.keyword === "boolean") {
       add(invalid(path, value, notAllowed(e, schema))); // a `false` schema, e.g. additionalProperties
+    } else if (e.keyword === "type" && value === undefined) {
+      add(required(path)); // a part the object leaves out (no spec at all), not a null written there
     } else if (e.keyword === "type") {
       // kube's words for a CR (go-openapi's InvalidType, as field.TypeInvalid with the value's JSON type)
       const want = (e.params as { type?: unknown }).type;

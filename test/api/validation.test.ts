@@ -195,6 +195,9 @@ test("check maps TypeBox errors to kube field paths", () => {
       reason: "FieldValueInvalid",
     },
   ]);
+  // No spec at all is a missing value, not a null of the wrong type; an explicit null still is one.
+  assert.deepEqual(check(undefined, "spec"), [{ field: "spec", message: "Required value", reason: "FieldValueRequired" }]);
+  assert.equal(check(null, "spec")[0]?.reason, "FieldValueTypeInvalid");
   // A `false` schema that is not an object's additionalProperties keeps the general words.
   const never = compileSchema({ type: "object", properties: { old: false } }, "f").check!;
   assert.deepEqual(never({ old: 1 }, "spec"), [

@@ -72,6 +72,12 @@ describe("PipelineRun on a real server", () => {
     assert.deepEqual(causeFields(res).sort(), ["spec.tasks[1].name", "spec.tasks[1].retries", "spec.tasks[1].runAfter[0]"]);
   });
 
+  it("a run without spec: spec is a required value", async () => {
+    const res = await c.post(RUNS, { apiVersion: "ci.setpoint.dev/v1", kind: "PipelineRun", metadata: { name: "no-spec" } });
+    assertStatus(res, 422, "Invalid");
+    assert.deepEqual(res.body.details.causes, [{ field: "spec", message: "Required value", reason: "FieldValueRequired" }]);
+  });
+
   it("a misspelt task field is an unknown field, with the fields a task has", async () => {
     const res = await c.post(
       RUNS,
