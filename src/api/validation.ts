@@ -461,7 +461,7 @@ function notAllowed(e: SchemaError, schema: unknown): string {
       .replace(/~0/g, "~");
     if (isPlainObject(parent) && isPlainObject(parent.properties)) {
       const names = Object.keys(parent.properties).sort();
-      const listed = names.length > MAX_LISTED_FIELDS ? `${names.slice(0, MAX_LISTED_FIELDS).join(", ")}, …` : names.join(", ");
+      const listed = names.length > MAX_LISTED_FIELDS ? `${names.slice(0, MAX_LISTED_FIELDS).join(", ")}, ...` : names.join(", ");
       return `unknown field ${JSON.stringify(key)}${names.length > 0 ? `: the known fields here are ${listed}` : ""}`;
     }
   }
