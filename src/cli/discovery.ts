@@ -115,7 +115,12 @@ export class Discovery {
     if (matches.length === 0) matches = types.filter((t) => t.shortNames?.includes(q));
     if (matches.length === 1) return matches[0]!;
     if (matches.length === 0) {
-      throw new CliError(`the server doesn't have a resource type ${JSON.stringify(query)} (the types it has: setpoint get resourcetypes)`);
+      // PipelineRuns on a bare `setpoint server` are the usual first miss: say where their type comes from.
+      const pipelineRuns = ["pipelineruns", "pipelinerun", "pr", "pipelineruns.ci.setpoint.dev", "pipelinerun.ci.setpoint.dev"].includes(q);
+      const how = pipelineRuns
+        ? "it declares PipelineRuns once a pipeline agent starts (setpoint agent pipelines, or setpoint up instead of setpoint server), or apply examples/pipelines/resource-type.yaml"
+        : "the types it has: setpoint get resourcetypes";
+      throw new CliError(`the server doesn't have a resource type ${JSON.stringify(query)} (${how})`);
     }
     const names = matches.map(typeName).join(", ");
     throw new CliError(`resource type ${JSON.stringify(query)} is ambiguous: it could be ${names}; name one with plural.group`);
@@ -130,7 +135,7 @@ export class Discovery {
   /**
    * For an `apiVersion` and `kind` the server has no type for (forObject gave
    * none), what it has closest: the kind in another case or another version
-   * of the group, e.g. `use kind "PipelineRun" …` or `the server has
+   * of the group, e.g. `use kind "PipelineRun" (...)` or `the server has
    * PipelineRun in "ci.setpoint.dev/v1": use that apiVersion`. Undefined when
    * the group has no such kind at all.
    */

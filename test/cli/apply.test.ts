@@ -146,6 +146,17 @@ describe("applyOne", () => {
       pipelineRun.stderr,
       /no resource type for kind "PipelineRun" .*: start a pipeline agent \(setpoint agent pipelines, or setpoint up .*\), .*or apply examples\/pipelines\/resource-type\.yaml\n$/,
     );
+    // get says the same of PipelineRuns, and keeps its general hint for other types.
+    const [getRuns, getGizmos] = await Promise.all([
+      runSetpointInProcess(["get", "pr", "--server", t.url]),
+      runSetpointInProcess(["get", "gizmos", "--server", t.url]),
+    ]);
+    assert.equal(getRuns.code, 1);
+    assert.match(
+      getRuns.stderr,
+      /^error: the server doesn't have a resource type "pr" \(it declares PipelineRuns once a pipeline agent starts .*apply examples\/pipelines\/resource-type\.yaml\)\n$/,
+    );
+    assert.match(getGizmos.stderr, /^error: the server doesn't have a resource type "gizmos" \(the types it has: setpoint get resourcetypes\)\n$/);
   });
 
   it("a kind in the wrong case or an apiVersion the group does not serve: says what the server has (apply and delete -f)", async () => {
