@@ -1,11 +1,15 @@
 // How the CLI shows objects: the table columns of each type (PipelineRuns
-// and the built-ins have their own, any other type gets NAME and AGE), JSON
+// and the built-ins have their own, any other type its ResourceType's printer
+// columns, as kubectl shows them, or NAME and AGE when it declares none), JSON
 // and YAML output, and server errors with their field causes.
 
 import { stringify as toYaml } from "yaml";
-import { goJson, type JsonPathTemplate } from "../api/jsonpath.ts";
+import { goJson, goText, type JsonPathTemplate } from "../api/jsonpath.ts";
+import { parsePrinterColumns, type PrinterColumn } from "../api/printer-columns.ts";
+import { cell } from "../server/table.ts";
 import { asYaml } from "../server/yaml-response.ts";
 import type { LooseObject } from "../wire.ts";
+import type { ApiClient } from "./client.ts";
 import { CliError, ExitError, ServerError } from "./errors.ts";
 import { typeName, type ResourceInfo } from "./discovery.ts";
 import { PIPELINE_RUN_COLUMNS, PIPELINE_RUN_WIDE_COLUMNS } from "./pipelinerun-view.ts";
@@ -49,11 +53,64 @@ const TYPE_COLUMNS: Record<string, { normal: Column[]; wide: Column[] }> = {
   },
 };
 
-/** The table columns for a type: [NAMESPACE,] NAME, then the type's own (AGE for most). */
-export function columnsFor(t: ResourceInfo, options: { wide?: boolean; allNamespaces?: boolean } = {}): Column[] {
+/** A cell as kubectl prints a Table's: nothing for null, Go's %v for a number. */
+function tableCell(v: unknown): string {
+  if (v === null || v === undefined) return "";
+  return typeof v === "number" ? goText(v) : String(v);
+}
+
+/**
+ * A type's declared printer columns (its ResourceType's
+ * `additionalPrinterColumns`) as the CLI's: the server Table's headers and
+ * cells, as kubectl prints them. A declared Age of the creation time is the
+ * CLI's AGE (never `<invalid>` for a clock a moment behind the server's).
+ */
+function declaredColumns(columns: readonly PrinterColumn[], wide: boolean): Column[] {
+  return columns
+    .filter((c) => wide || (c.priority ?? 0) === 0)
+    .map((c) =>
+      c.type === "date" && c.jsonPath === ".metadata.creationTimestamp"
+        ? { ...AGE, header: c.name.toUpperCase() }
+        : { header: c.name.toUpperCase(), cell: (o: LooseObject, now: number) => tableCell(cell(c, o, now)) },
+    );
+}
+
+/**
+ * The table columns for a type: [NAMESPACE,] NAME, then the type's own
+ * (PipelineRuns and the built-ins), or the columns its ResourceType declares,
+ * as the server's Table and kubectl show them (AGE only when declared), or
+ * AGE for a type that declares none (kube's default column; -o wide adds LABELS).
+ */
+export function columnsFor(t: ResourceInfo, options: { wide?: boolean; allNamespaces?: boolean; printerColumns?: readonly PrinterColumn[] } = {}): Column[] {
   const own = TYPE_COLUMNS[typeName(t)];
-  const rest = own ? (options.wide ? own.wide : own.normal) : options.wide ? [AGE, LABELS] : [AGE];
+  const declared = options.printerColumns !== undefined && options.printerColumns.length > 0 ? options.printerColumns : undefined;
+  const rest = own
+    ? options.wide
+      ? own.wide
+      : own.normal
+    : declared
+      ? declaredColumns(declared, options.wide === true)
+      : options.wide
+        ? [AGE, LABELS]
+        : [AGE];
   return [...(options.allNamespaces && t.namespaced ? [NAMESPACE] : []), NAME, ...rest];
+}
+
+/**
+ * The printer columns the ResourceType of `t` declares, read from the server;
+ * undefined for a built-in type, one the caller may not read, or any failure
+ * (the table then has the default columns).
+ */
+export async function printerColumnsOf(client: ApiClient, t: ResourceInfo, signal?: AbortSignal): Promise<PrinterColumn[] | undefined> {
+  if (t.group === "setpoint.dev" || TYPE_COLUMNS[typeName(t)] !== undefined) return undefined;
+  try {
+    const rt = (await client.get(`/apis/setpoint.dev/v1/resourcetypes/${encodeURIComponent(typeName(t))}`, undefined, { signal })) as LooseObject;
+    const parsed = parsePrinterColumns(rt.spec?.additionalPrinterColumns, "spec.additionalPrinterColumns");
+    return parsed.causes.length === 0 ? parsed.columns : undefined;
+  } catch (error) {
+    if (error instanceof ServerError) return undefined;
+    throw error;
+  }
 }
 
 /** A table of objects with the type's columns. */

@@ -13,6 +13,7 @@ import { collectionPath, objectTypeName, typeName, type ResourceInfo } from "./d
 import { ExitError } from "./errors.ts";
 import { followCollection, type WatchEvent } from "./follow.ts";
 import { JsonPathError, type JsonPathTemplate } from "../api/jsonpath.ts";
+import type { PrinterColumn } from "../api/printer-columns.ts";
 import { columnsFor, jsonPathFailure, objectYaml, toJson } from "./printers.ts";
 import { LineTable, type Column } from "./table.ts";
 
@@ -30,6 +31,8 @@ export interface FollowPrintOptions {
   events?: boolean;
   /** Skip the current objects, print only later changes (kubectl --watch-only). Default false. */
   changesOnly?: boolean;
+  /** The columns the type declares (printerColumnsOf), for a table. Default: the CLI's own for the type, or AGE. */
+  printerColumns?: readonly PrinterColumn[];
   /** JSON documents on one line each (a stream for jq) rather than indented as kubectl prints them. Default false. */
   compactJson?: boolean;
   /** Stops following (Ctrl-C): the call then resolves. */
@@ -40,7 +43,7 @@ export interface FollowPrintOptions {
 export async function followPrinted(ctx: CliContext, client: ApiClient, t: ResourceInfo, options: FollowPrintOptions): Promise<void> {
   const { output, events = false } = options;
   const all = options.namespace === undefined && t.namespaced;
-  const own = columnsFor(t, { wide: output === "wide", allNamespaces: all });
+  const own = columnsFor(t, { wide: output === "wide", allNamespaces: all, printerColumns: options.printerColumns });
   const columns: Column[] = events ? [{ header: "EVENT", cell: () => "" }, ...own] : own;
   const row = (e: WatchEvent): string[] => columns.map((c, i) => (events && i === 0 ? e.type : c.cell(e.object, ctx.now())));
   let table: LineTable | undefined;

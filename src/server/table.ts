@@ -142,7 +142,7 @@ function columnValue(c: PrinterColumn, o: LooseObject): unknown {
 }
 
 /** A cell as kube's CRD table convertor makes it: null when the path finds nothing or fails, or the value is not of the column's type. */
-function cell(c: PrinterColumn, o: LooseObject, now: number): unknown {
+export function cell(c: PrinterColumn, o: LooseObject, now: number): unknown {
   const v = columnValue(c, o);
   if (v === undefined) return null;
   // A string column prints what client-go's PrintResults prints, for a JSON null too: Go's "<no value>" (reflect.ValueOf(nil)).

@@ -219,3 +219,60 @@ describe("get -o json and -o yaml print kubectl's text", () => {
     }
   });
 });
+
+describe("get's table has kubectl's columns", () => {
+  /** A table's rows, cells split at the three-space gap, ages (5s, 2m) as AGE: the two commands run a moment apart. */
+  const cells = (text: string) =>
+    text
+      .trimEnd()
+      .split("\n")
+      .map((line) => line.split(/ {2,}/).map((c) => (/^\d+[smhd]$/.test(c) ? "AGE" : c)));
+
+  before(async () => {
+    const c = api(s.url);
+    for (const [plural, kind, columns] of [
+      [
+        "dials",
+        "Dial",
+        [
+          { name: "Color", type: "string", jsonPath: ".spec.color" },
+          { name: "Size", type: "integer", jsonPath: ".spec.size", priority: 1 },
+        ],
+      ],
+      [
+        "knobs",
+        "Knob",
+        [
+          { name: "Turns", type: "number", jsonPath: ".spec.turns" },
+          { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
+          { name: "On", type: "boolean", jsonPath: ".spec.on" },
+        ],
+      ],
+      ["plains", "Plain", []],
+    ] as const) {
+      const gv = await createType(c, { group: "cols.example.com", kind, plural, schema: { spec: { type: "object" } } });
+      const rt = await c.get(`/apis/setpoint.dev/v1/resourcetypes/${plural}.cols.example.com`);
+      const put = await c.put(`/apis/setpoint.dev/v1/resourcetypes/${plural}.cols.example.com`, {
+        ...rt.body,
+        spec: { ...rt.body.spec, additionalPrinterColumns: columns },
+      });
+      assert.equal(put.status, 200, put.text);
+      for (const [name, spec] of [
+        ["one", { color: "red", size: 3, turns: 1.5, on: true }],
+        ["two", {}],
+      ] as const) {
+        const r = await c.post(`${gv}/namespaces/default/${plural}`, { metadata: { name }, spec });
+        assert.equal(r.status, 201, r.text);
+      }
+    }
+  });
+
+  it("declared columns and no AGE unless declared; AGE alone for a type that declares none; -o wide adds the priority ones", async () => {
+    for (const args of [["dials"], ["dials", "-o", "wide"], ["knobs"], ["knobs", "one"], ["plains"]]) {
+      const [theirs, ours] = await both("get", ...args);
+      assert.deepEqual(cells(ours), cells(theirs), `get ${args.join(" ")}:\n${theirs}`);
+    }
+    const [dials] = await both("get", "dials");
+    assert.deepEqual(cells(dials)[0], ["NAME", "COLOR"]);
+  });
+});

@@ -1,5 +1,6 @@
 // `setpoint get TYPE [NAME...]`: a table like kubectl's (NAME, the type's
-// columns, AGE; NAMESPACE first with -A), or the objects as JSON, YAML or
+// columns, which its ResourceType declares, or AGE when it declares none;
+// NAMESPACE first with -A), or the objects as JSON, YAML or
 // bare names. A list follows `continue` pages; a missing NAME is an error
 // (exit 1) after the ones found are printed. With -w/--watch, as kubectl:
 // the current objects, then a line (or document) per change until Ctrl-C
@@ -14,7 +15,8 @@ import { addClientOptions, sessionFor, type CliContext } from "../context.ts";
 import { collectionPath, objectPath, objectTypeName, type ResourceInfo } from "../discovery.ts";
 import { CliError, ExitError, UsageError } from "../errors.ts";
 import { JsonPathError, parseJsonPath, type JsonPathTemplate } from "../../api/jsonpath.ts";
-import { columnsFor, formatError, jsonPathFailure, objectJson, objectTable, objectYaml } from "../printers.ts";
+import { columnsFor, formatError, jsonPathFailure, objectJson, objectTable, objectYaml, printerColumnsOf } from "../printers.ts";
+import type { PrinterColumn } from "../../api/printer-columns.ts";
 import { followPrinted } from "../watch-output.ts";
 
 export const OUTPUT_FORMATS = ["json", "yaml", "wide", "name"] as const;
@@ -101,6 +103,9 @@ export function getCommand(ctx: CliContext): Command {
     const session = sessionFor(command, ctx);
     const t = await session.discovery.resolve(type);
     const all = opts.allNamespaces === true && t.namespaced;
+    // A table shows the columns the type declares, as kubectl's (from the server's Table) do.
+    const table = opts.output === undefined || opts.output === "wide";
+    const printerColumns = table ? await printerColumnsOf(session.client, t) : undefined;
     if (watching) {
       await followPrinted(ctx, session.client, t, {
         output: opts.output,
@@ -110,13 +115,14 @@ export function getCommand(ctx: CliContext): Command {
         mustExist: true,
         events: opts.outputWatchEvents === true,
         changesOnly: opts.watchOnly === true,
+        printerColumns,
         signal: ctx.interrupted(),
       });
       return;
     }
     if (names.length === 0) {
       const list = await session.client.listAll(collectionPath(t, all ? undefined : session.namespace), { labelSelector: opts.selector });
-      printObjects(ctx, t, list.items, { output: opts.output, allNamespaces: all, namespace: session.namespace });
+      printObjects(ctx, t, list.items, { output: opts.output, allNamespaces: all, namespace: session.namespace, printerColumns });
       return;
     }
     const found: LooseObject[] = [];
@@ -129,7 +135,7 @@ export function getCommand(ctx: CliContext): Command {
         ctx.err(formatError(error));
       }
     }
-    if (found.length > 0) printObjects(ctx, t, found, { output: opts.output, single: names.length === 1, namespace: session.namespace });
+    if (found.length > 0) printObjects(ctx, t, found, { output: opts.output, single: names.length === 1, namespace: session.namespace, printerColumns });
     if (failed) throw new ExitError(1);
   });
   return command;
@@ -150,6 +156,8 @@ interface PrintOptions {
   /** One object asked for by name: -o json/yaml prints it alone. */
   single?: boolean;
   namespace: string;
+  /** The columns the type declares (printerColumnsOf). */
+  printerColumns?: readonly PrinterColumn[];
 }
 
 function printObjects(ctx: CliContext, t: ResourceInfo, objects: LooseObject[], o: PrintOptions): void {
@@ -169,5 +177,6 @@ function printObjects(ctx: CliContext, t: ResourceInfo, objects: LooseObject[], 
     ctx.err(t.namespaced && !o.allNamespaces ? `No resources found in ${o.namespace} namespace.` : "No resources found");
     return;
   }
-  ctx.out(objectTable(columnsFor(t, { wide: o.output === "wide", allNamespaces: o.allNamespaces }), objects, ctx.now()));
+  const columns = columnsFor(t, { wide: o.output === "wide", allNamespaces: o.allNamespaces, printerColumns: o.printerColumns });
+  ctx.out(objectTable(columns, objects, ctx.now()));
 }

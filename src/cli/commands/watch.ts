@@ -7,6 +7,7 @@
 
 import { Command, Option } from "commander";
 import { addClientOptions, sessionFor, type CliContext } from "../context.ts";
+import { printerColumnsOf } from "../printers.ts";
 import { followPrinted } from "../watch-output.ts";
 
 export function watchCommand(ctx: CliContext): Command {
@@ -29,7 +30,9 @@ export function watchCommand(ctx: CliContext): Command {
   command.action(async (type: string, name: string | undefined, opts: { output?: "wide" | "json" | "yaml"; selector?: string; allNamespaces?: boolean }) => {
     const session = sessionFor(command, ctx);
     const t = await session.discovery.resolve(type);
+    const table = opts.output === undefined || opts.output === "wide";
     await followPrinted(ctx, session.client, t, {
+      printerColumns: table ? await printerColumnsOf(session.client, t) : undefined,
       output: opts.output,
       namespace: opts.allNamespaces === true && t.namespaced ? undefined : session.namespace,
       labelSelector: opts.selector,
