@@ -94,6 +94,15 @@ function defaultPart(o: LooseObject, part: "spec" | "status", schema: unknown): 
   if (value !== undefined) o[part] = value;
 }
 
+/**
+ * A specless built-in type (RBAC) has no status subresource, as in kube: a
+ * status write is the NotFound kube's router answers for a path it does not
+ * serve (it used to be served and silently stored nothing).
+ */
+function noStatusOf(t: TypeInfo): void {
+  if (t.specless) throw new NotFoundError("the server could not find the requested resource");
+}
+
 /** kube's warnings for finalizers a write adds, on custom types only (built-in types are not custom resources there). */
 function customFinalizerWarnings(t: TypeInfo, o: LooseObject, before: LooseObject | undefined): string[] {
   return t.revision === 0 ? [] : finalizerWarnings(o.metadata.finalizers, before?.metadata.finalizers);
@@ -614,6 +623,7 @@ export class Resources {
 
   async #updateOnce(ref: ResourceRef, body: unknown, subresource: "status" | undefined, options: WriteOptions): Promise<string> {
     const t = await this.#resolveCurrent(ref, true);
+    if (subresource === "status") noStatusOf(t);
     await this.#typesCurrent(t);
     const o = this.#runCopy(t, asObject(body));
     checkMetadataTypes(o, t);
@@ -644,6 +654,7 @@ export class Resources {
 
   async #patchOnce(ref: ResourceRef, type: PatchType, patch: unknown, subresource: "status" | undefined, options: WriteOptions): Promise<string> {
     const t = await this.#resolveCurrent(ref, true);
+    if (subresource === "status") noStatusOf(t);
     await this.#typesCurrent(t);
     checkPatch(type, patch);
     let warnings: string[] = [];

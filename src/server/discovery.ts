@@ -105,7 +105,8 @@ export function apiResourceList(registry: TypeRegistry, group: string, version: 
       ...(t.shortNames && { shortNames: t.shortNames }),
       ...(t.categories && { categories: t.categories }),
     },
-    { name: `${t.plural}/status`, singularName: "", namespaced: t.namespaced, kind: t.kind, verbs: STATUS_VERBS },
+    // A specless built-in (RBAC) has no status subresource, as in kube.
+    ...(t.specless ? [] : [{ name: `${t.plural}/status`, singularName: "", namespaced: t.namespaced, kind: t.kind, verbs: STATUS_VERBS }]),
   ]);
   return { kind: "APIResourceList", apiVersion: "v1", groupVersion: `${group}/${version}`, resources };
 }

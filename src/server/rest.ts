@@ -509,8 +509,11 @@ async function serve(ctx: RestContext, call: Call): Promise<number> {
     }
     case "collection":
       return serveCollection(ctx, call, route.ref);
-    case "object":
     case "status":
+      // The RBAC types have no status subresource, as in kube (src/api/resources.ts refuses their status writes too).
+      if (isRbacResource(route.ref)) throw new NotFoundError("the server could not find the requested resource");
+      return serveObject(ctx, call, route);
+    case "object":
       return serveObject(ctx, call, route);
     case "subresource": {
       // As kube's crdHandler for a subresource the type does not serve: NotFound naming the object, whatever the verb

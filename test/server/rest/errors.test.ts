@@ -103,6 +103,25 @@ describe("errors are Status objects", () => {
     assert.equal(made.metadata.name, "pb");
   });
 
+  it("the RBAC types have no status subresource, as in kube: not in discovery, and every verb on it is 404", async () => {
+    const ns = freshNs();
+    const RBAC = "/apis/rbac.authorization.k8s.io/v1";
+    await created(c.post(`${RBAC}/namespaces/${ns}/roles`, { metadata: { name: "r" }, rules: [] }));
+    const names = (await ok(c.get(RBAC))).resources.map((r: { name: string }) => r.name);
+    assert.deepEqual(
+      names.filter((n: string) => n.includes("/")),
+      [],
+    );
+    const path = `${RBAC}/namespaces/${ns}/roles/r/status`;
+    for (const res of [await c.get(path), await c.put(path, { metadata: { name: "r" }, status: { x: 1 } }), await c.patch(path, { status: { x: 1 } })]) {
+      assertStatus(res, 404, "NotFound");
+      assert.equal(res.body.message, "the server could not find the requested resource");
+    }
+    assert.equal((await ok(c.get(`${RBAC}/namespaces/${ns}/roles/r`))).status, undefined);
+    // A custom type's status subresource is unchanged.
+    assert.ok(((await ok(c.get(GV))).resources as Array<{ name: string }>).some((r) => r.name === "widgets/status"));
+  });
+
   it("a bad name is 422 on metadata.name", async () => {
     const ns = freshNs();
     for (const name of ["UPPER", "under_score", "-lead", "trail-", "a".repeat(254), "sp ace", "ünï"]) {
