@@ -43,6 +43,16 @@ class Emitter {
     this.column = 0;
   }
 
+  /** go-yaml's write_break: a line break of the text as it is ("\n" as a newline, other breaks raw); the next line starts indented. */
+  writeBreak(c: string): void {
+    if (c === "\n") this.putBreak();
+    else {
+      this.out += c;
+      this.column = 0;
+    }
+    this.indention = true;
+  }
+
   /** go-yaml's yaml_emitter_write_indent. */
   writeIndent(indent: number): void {
     const at = Math.max(indent, 0);
@@ -278,12 +288,7 @@ function writeSingleQuoted(e: Emitter, chars: readonly string[], indent: number,
       spaces = true;
     } else if (isBreak(c)) {
       if (!breaks && c === "\n") e.putBreak();
-      if (c === "\n") e.putBreak();
-      else {
-        e.out += c;
-        e.column = 0;
-      }
-      e.indention = true;
+      e.writeBreak(c);
       breaks = true;
     } else {
       if (breaks) e.writeIndent(indent);
@@ -341,12 +346,7 @@ function writeLiteral(e: Emitter, chars: readonly string[], indent: number): voi
   let breaks = true;
   for (const c of chars) {
     if (isBreak(c)) {
-      if (c === "\n") e.putBreak();
-      else {
-        e.out += c;
-        e.column = 0;
-      }
-      e.indention = true;
+      e.writeBreak(c);
       breaks = true;
     } else {
       if (breaks) e.writeIndent(indent);
