@@ -99,13 +99,16 @@ export function parseRevision(text: string | undefined, param = "resourceVersion
   return Number(text);
 }
 
-/** true/false in any case (Python's Kubernetes client sends `True`), or 1/0; "" and undefined mean unset. */
-function parseBool(text: string | undefined, param: string): boolean | undefined {
-  if (text === undefined || text === "") return undefined;
-  const t = text.toLowerCase();
-  if (t === "true" || t === "1") return true;
-  if (t === "false" || t === "0") return false;
-  throw bad(param, `invalid ${param} ${JSON.stringify(text)}: must be true or false`);
+/**
+ * A boolean query parameter as kube-apiserver decodes one (apimachinery's
+ * Convert_Slice_string_To_bool): absent is unset; `0` and `false` (any case)
+ * are false (Go's strings.EqualFold, so `falſe` with a long s too); any other
+ * value, `""` (a bare `?allowWatchBookmarks`), `yes` and Go's `f` included, is
+ * true. Never an error.
+ */
+function parseBool(text: string | undefined): boolean | undefined {
+  if (text === undefined) return undefined;
+  return !(text === "0" || text.toLowerCase().replaceAll("ſ", "s") === "false");
 }
 
 const INT64_MIN = -(2n ** 63n);
@@ -178,7 +181,8 @@ export function parseListQuery(q: RawQuery): ListQuery {
       out.exact = true;
     }
   }
-  if (q.sendInitialEvents !== undefined && q.sendInitialEvents !== "") errors.forbidden("sendInitialEvents", "sendInitialEvents is forbidden for list");
+  // Present at all, even empty or false: kube's ListOptions then has a non-nil SendInitialEvents.
+  if (q.sendInitialEvents !== undefined) errors.forbidden("sendInitialEvents", "sendInitialEvents is forbidden for list");
   errors.throwIfAny();
   // As kube-apiserver's storage (after the options' validation): every page is served at the first page's revision, so another is a contradiction.
   if (out.continueFrom && out.resourceVersion !== undefined) throw bad("resourceVersion", "specifying resource version is not allowed when using continue");
@@ -186,12 +190,12 @@ export function parseListQuery(q: RawQuery): ListQuery {
 }
 
 export function parseWatchQuery(q: RawQuery): WatchQuery {
-  const out: WatchQuery = { allowBookmarks: parseBool(q.allowWatchBookmarks, "allowWatchBookmarks") ?? false };
+  const out: WatchQuery = { allowBookmarks: parseBool(q.allowWatchBookmarks) ?? false };
   if (q.labelSelector) out.labelSelector = parseLabelSelector(q.labelSelector);
   if (q.fieldSelector) out.fieldSelector = parseFieldSelector(q.fieldSelector);
   const rv = parseRevision(q.resourceVersion);
   if (rv !== undefined) out.resourceVersion = rv;
-  const initial = parseBool(q.sendInitialEvents, "sendInitialEvents");
+  const initial = parseBool(q.sendInitialEvents);
   if (initial !== undefined) out.sendInitialEvents = initial;
   // As kube-apiserver: only NotOlderThan, and only beside sendInitialEvents (which, unlike kube, may also come alone: API.md §5).
   const match = q.resourceVersionMatch;

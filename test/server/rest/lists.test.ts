@@ -391,16 +391,27 @@ describe("watch query parameters", () => {
     assert.equal(end.object?.metadata?.annotations?.["k8s.io/initial-events-end"], "true");
   });
 
-  it("bad watch parameters are 400 before any stream starts", async () => {
+  it("booleans as kube-apiserver decodes them: absent, 0 or false (any case) are false, anything else true", async () => {
+    const ns = freshNs();
+    await created(c.post(gadgets(ns), gadget("first")));
+    // `yes`, a bare parameter and Go's `f` are all true to kube (apimachinery's Convert_Slice_string_To_bool); they were 400 here.
     for (const query of [
-      "timeoutSeconds=-1",
-      "timeoutSeconds=x",
-      "allowWatchBookmarks=maybe",
-      "sendInitialEvents=2",
-      "resourceVersion=x",
-      "labelSelector=a%20in%20(",
-      "limit=x",
+      "allowWatchBookmarks=yes&sendInitialEvents=yes",
+      "allowWatchBookmarks&sendInitialEvents",
+      "allowWatchBookmarks=f&sendInitialEvents=2",
     ]) {
+      const end = await watchUntil(`${t.url}${gadgets(ns)}?watch=true&${query}`, (e) => e.type === "BOOKMARK");
+      assert.equal(end.object?.metadata?.annotations?.["k8s.io/initial-events-end"], "true", query);
+    }
+    // A list with sendInitialEvents present at all, empty or false, is refused as by kube's ListOptions validation.
+    for (const value of ["", "false"]) {
+      const res = await c.get(`${gadgets(ns)}?sendInitialEvents=${value}`);
+      assertStatus(res, 422, "Invalid");
+    }
+  });
+
+  it("bad watch parameters are 400 before any stream starts", async () => {
+    for (const query of ["timeoutSeconds=-1", "timeoutSeconds=x", "resourceVersion=x", "labelSelector=a%20in%20(", "limit=x"]) {
       assertStatus(await c.get(`${gadgets("x")}?watch=true&${query}`), 400, "BadRequest");
     }
   });
