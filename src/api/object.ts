@@ -5,6 +5,7 @@
 import { isDeepStrictEqual } from "node:util";
 import { ApiError, BadRequestError, fieldErrorsMessage, InvalidError, type FieldCause } from "../errors.ts";
 import type { LooseObject } from "../wire.ts";
+import { parseGoRfc3339 } from "./go-time.ts";
 import { apiVersionOf, type TypeInfo } from "./types.ts";
 import {
   validateAnnotations,
@@ -87,9 +88,6 @@ const TYPED_METADATA: readonly [string, "string" | "int64" | "time"][] = [
   ["deletionGracePeriodSeconds", "int64"],
 ];
 
-/** Go's time.RFC3339 as time.Parse reads it (metav1.Time's JSON form). */
-const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
-
 /** What Go's encoding/json calls a JSON value in an UnmarshalTypeError. */
 function goJsonKind(value: unknown): string {
   if (Array.isArray(value)) return "array";
@@ -108,13 +106,10 @@ export function metadataTypeError(o: LooseObject): { field: string; message: str
     const v = m[key];
     if (v === undefined || v === null) continue;
     if (goType === "time") {
-      // metav1.Time decodes a JSON string in RFC 3339, its own words for anything else.
+      // metav1.Time decodes a JSON string with Go's time.Parse(time.RFC3339, …): a real date and time, in Go's words if not.
       if (typeof v !== "string") return { field: `metadata.${key}`, message: `json: cannot unmarshal ${goJsonKind(v)} into Go value of type string` };
-      if (!RFC3339.test(v) || Number.isNaN(Date.parse(v)))
-        return {
-          field: `metadata.${key}`,
-          message: `parsing time ${JSON.stringify(v)} as "2006-01-02T15:04:05Z07:00": cannot parse ${JSON.stringify(v)} as RFC 3339`,
-        };
+      const parsed = parseGoRfc3339(v);
+      if ("error" in parsed) return { field: `metadata.${key}`, message: parsed.error };
       continue;
     }
     let got: string | undefined;

@@ -16,6 +16,7 @@
 // (with its column definitions, so a client may print headers from any
 // event); BOOKMARK and ERROR events pass through unchanged.
 
+import { parseGoRfc3339 } from "../api/go-time.ts";
 import { goJson, goText, JsonPathError, type JsonPathTemplate } from "../api/jsonpath.ts";
 import { columnTemplate, type PrinterColumn } from "../api/printer-columns.ts";
 import type { ListForm } from "../api/resources.ts";
@@ -88,37 +89,19 @@ export function columnDefinitions(t: TypeInfo): unknown[] {
 /**
  * A timestamp as kube-apiserver reads a `date` cell (metav1.Time's
  * UnmarshalQueryParameter: "" and "null" are no time, anything else goes
- * through Go's time.Parse with the RFC 3339 layout): milliseconds since the
- * epoch, "zero" for no time (Go's zero time, 0001-01-01T00:00:00Z, included),
- * undefined for a text Go refuses. Go's parser is lenient where the layout
- * lets it be (a one-digit hour, `,` before the fraction, an offset up to
- * 24:60) and strict elsewhere: no date alone, no lowercase `t` or `z`, no
- * missing offset, no day 31 in a 30-day month.
+ * through Go's time.Parse with the RFC 3339 layout, src/api/go-time.ts):
+ * milliseconds since the epoch, "zero" for no time (Go's zero time,
+ * 0001-01-01T00:00:00Z, included), undefined for a text Go refuses.
  */
 function goTimestamp(text: string): number | "zero" | undefined {
   if (text === "" || text === "null") return "zero";
-  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{1,2}):(\d{2}):(\d{2})(?:[.,](\d+))?(?:Z|([+-])(\d{2}):(\d{2}))$/.exec(text);
-  if (m === null) return undefined;
-  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
-  const fraction = m[7] ?? "";
-  const offset = m[8] === undefined ? 0 : (m[8] === "-" ? -1 : 1) * (Number(m[9]) * 60 + Number(m[10]));
-  if (month < 1 || month > 12 || day < 1 || day > daysIn(year, month) || hour > 23 || minute > 59 || second > 59) return undefined;
-  if (Number(m[9] ?? 0) > 24 || Number(m[10] ?? 0) > 60) return undefined;
-  const at = new Date(0);
-  at.setUTCFullYear(year, month - 1, day); // not Date.UTC: it reads years 0-99 as 1900-1999
-  at.setUTCHours(hour, minute - offset, second, Number(fraction.padEnd(3, "0").slice(0, 3)));
-  return at.getTime() === GO_ZERO_TIME && /^0*$/.test(fraction) ? "zero" : at.getTime();
+  const t = parseGoRfc3339(text);
+  if ("error" in t) return undefined;
+  return t.ms === GO_ZERO_TIME && t.nanos === 0 ? "zero" : t.ms;
 }
 
 /** Go's zero time.Time, 0001-01-01T00:00:00Z, in milliseconds since the epoch. */
 const GO_ZERO_TIME = new Date(0).setUTCFullYear(1, 0, 1);
-
-/** Days in a month (1-12) of a proleptic Gregorian year, as Go's. */
-function daysIn(year: number, month: number): number {
-  const last = new Date(0);
-  last.setUTCFullYear(year, month, 0); // day 0 of the next month
-  return last.getUTCDate();
-}
 
 /** kube's ConvertToHumanReadableDateType: `<unknown>` for no time, `<invalid>` for a text that is not one, else the time since (HumanDuration: `<invalid>` too when 2s or more ahead). */
 function age(text: string | undefined, now: number): string {
