@@ -12,10 +12,13 @@ import { api, createType, startTestServer, type TestServer } from "../helpers/se
 
 let s: TestServer;
 let k: Kubectl;
+/** kubectl without -n, for -A: given -n too, kubectl 1.32 refuses a condition's objects (`the namespace from the provided object "default" does not match the namespace ""`). */
+let kAll: Kubectl;
 
 before(async () => {
   s = await startTestServer();
   k = kubectlFor(s.url, { namespace: "default" });
+  kAll = kubectlFor(s.url);
   const c = api(s.url);
   const gv = await createType(c, { group: "wait.example.com", kind: "Gadget", plural: "gadgets" });
   for (const name of ["done", "idle", "idle2"]) {
@@ -27,10 +30,33 @@ before(async () => {
     status: { phase: "Done", conditions: [{ type: "Ready", status: "True" }] },
   });
   assert.equal(status.status, 200, status.text);
+  // In other namespaces, for -A: `done` met as in default (and with a condition whose status holds a
+  // `=`); `stale` Ready True for an older spec (status.observedGeneration 1, generation 2).
+  for (const [ns, name, conditions] of [
+    [
+      "other",
+      "done",
+      [
+        { type: "Ready", status: "True" },
+        { type: "A", status: "B=C" },
+        { type: "Empty", status: "" },
+      ],
+    ],
+    ["stale", "stale", [{ type: "Ready", status: "True" }]],
+  ] as const) {
+    const created = await c.post(`${gv}/namespaces/${ns}/gadgets`, { metadata: { name, labels: { tier: name } }, spec: { v: 1 } });
+    assert.equal(created.status, 201, created.text);
+    const written = await c.put(`${gv}/namespaces/${ns}/gadgets/${name}/status`, { metadata: { name }, status: { observedGeneration: 1, conditions } });
+    assert.equal(written.status, 200, written.text);
+  }
+  const respec = await c.patch(`${gv}/namespaces/stale/gadgets/stale`, { spec: { v: 2 } }, "application/merge-patch+json");
+  assert.equal(respec.status, 200, respec.text);
+  assert.equal(respec.body.metadata.generation, 2, respec.text);
 });
 after(async () => {
   await s?.stop();
   k?.close();
+  kAll?.close();
 });
 
 /**
@@ -43,7 +69,11 @@ const CLIENT_GO_LOG = /^[IWE]\d{4} \d{2}:\d{2}:\d{2}\.\d+\s+\d+ (?:reflector|str
 
 /** Runs `wait ARGS` with kubectl and with setpoint at once; asserts the same exit code, stdout and stderr. */
 async function same(...args: string[]): Promise<void> {
-  const [theirs, ours] = await Promise.all([k.run("wait", ...args), runSetpointInProcess(["wait", ...args, "-n", "default", "--server", s.url])]);
+  const all = args.includes("-A") || args.includes("--all-namespaces");
+  const [theirs, ours] = await Promise.all([
+    (all ? kAll : k).run("wait", ...args),
+    runSetpointInProcess(["wait", "-n", "default", ...args, "--server", s.url]),
+  ]);
   assert.deepEqual(
     { code: ours.code, stdout: ours.stdout, stderr: ours.stderr },
     { code: theirs.code, stdout: theirs.stdout, stderr: theirs.stderr.replace(CLIENT_GO_LOG, "") },
@@ -95,6 +125,35 @@ describe("setpoint wait prints kubectl's text", () => {
       // no namespace in kubectl's words
       same("gadgets", "-l", "tier=none", "--for=condition=Ready", "--timeout=5s"),
       same("gadgets", "-l", "tier=idle", "--for=condition=Ready", "--timeout=0"),
+    ]);
+  });
+
+  it("--for=condition split at the first =, nothing refused: an empty status, a status with =, an empty type", async () => {
+    // setpoint refused the first three (exit 1); kubectl takes `condition=A=B=C` as type A, status `B=C`.
+    await Promise.all([
+      same("gadgets/done", "--for=condition=Ready=", "--timeout=0"),
+      same("gadgets/done", "--for=condition=Ready=True=", "--timeout=0"),
+      same("gadgets/done", "--for=condition=", "--timeout=0"),
+      same("gadgets/done", "--for=condition==True", "--timeout=0"),
+      same("gadgets/done", "-n", "other", "--for=condition=A=B=C", "--timeout=0"),
+      same("gadgets/done", "-n", "other", "--for=condition=a=b=c", "--timeout=0"),
+      same("gadgets/done", "-n", "other", "--for=condition=Empty=", "--timeout=0"),
+    ]);
+  });
+
+  it("--for=condition on a condition of an older spec (observedGeneration below generation) is not met yet", async () => {
+    await Promise.all([
+      same("gadgets/stale", "-n", "stale", "--for=condition=Ready", "--timeout=0"),
+      same("gadgets/stale", "-n", "stale", "--for=jsonpath={.status.conditions[0].status}=True", "--timeout=0"),
+    ]);
+  });
+
+  it("-A with --all or -l: every namespace's objects, a line each without the namespace", async () => {
+    await Promise.all([
+      same("gadgets", "--all", "-A", "--for=jsonpath=.metadata.name", "--timeout=5s"),
+      same("gadgets", "-l", "tier=done", "--all-namespaces", "--for=condition=Ready", "--timeout=5s"),
+      same("gadgets", "-l", "tier=none", "-A", "--for=condition=Ready", "--timeout=5s"),
+      same("gadgets", "-l", "tier in (idle,stale)", "-A", "--for=condition=Ready", "--timeout=0"),
     ]);
   });
 

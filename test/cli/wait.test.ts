@@ -260,6 +260,22 @@ describe("setpoint wait", () => {
     expectCode(r, 0);
   });
 
+  it("says what it was waiting for when the server cannot be reached", async () => {
+    const port = await freePort();
+    const down = `http://127.0.0.1:${port}`;
+    const one = await runSetpointInProcess(["wait", "pr/a", "pr/b", "--for=condition=Succeeded", "-n", NS, "--server", down]);
+    expectCode(one, 1);
+    assert.match(
+      one.stderr,
+      /^error: waiting for condition=Succeeded=True on pr\/a, pr\/b: cannot reach the Setpoint server at http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED/,
+    );
+    const all = await runSetpointInProcess(["wait", "pr", "-l", "app=x", "-A", "--for=delete", "--server", down]);
+    expectCode(all, 1);
+    assert.match(all.stderr, /^error: waiting for delete on every pr -l app=x in every namespace: cannot reach/);
+    const some = await runSetpointInProcess(["wait", "pr", "--all", "--for=create", "-n", NS, "--server", down]);
+    assert.match(some.stderr, /^error: waiting for create on every pr in namespace waiting: cannot reach/);
+  });
+
   it("exits 2 with one line and the usage hint for bad usage, 1 for a bad --for (as kubectl)", async () => {
     for (const args of [
       ["wait", "pipelinerun/x"],
@@ -267,6 +283,7 @@ describe("setpoint wait", () => {
       ["wait", "pipelinerun", "--for=delete"],
       ["wait", "pipelinerun/x", "other/y", "--for=delete"],
       ["wait", "pipelinerun", "x", "--all", "--for=delete"],
+      ["wait", "pipelinerun/x", "-A", "--for=delete"],
     ]) {
       const r = await cli(args);
       expectCode(r, 2);
@@ -274,7 +291,7 @@ describe("setpoint wait", () => {
       assert.match(r.stderr, /^error: /, args.join(" "));
     }
     // A --for kubectl refuses is exit 1, as kubectl (test/cli/kubectl-wait.test.ts compares the words), before any request.
-    for (const bad of ["ready", "condition=", "jsonpath={.a}{.b}", "jsonpath={.status.phase}=", "jsonpath={.status.phase}=a=b", "jsonpath={.a[?(@.x}"]) {
+    for (const bad of ["ready", "jsonpath={.a}{.b}", "jsonpath={.status.phase}=", "jsonpath={.status.phase}=a=b", "jsonpath={.a[?(@.x}"]) {
       const r = await runSetpointInProcess(["wait", "pipelinerun/x", `--for=${bad}`, "--server", "http://127.0.0.1:1"]);
       expectCode(r, 1);
       assert.equal(r.stdout, "", bad);
@@ -352,5 +369,37 @@ describe("--for=jsonpath, read as kubectl 1.32 reads it", () => {
     assert.equal(state("jsonpath={.status.conditions[*].type}=Ready"), "failed");
     assert.equal(state("jsonpath={.status.conditions}=x"), "failed");
     assert.equal(state("jsonpath={.status.conditions[5]}"), "failed");
+  });
+});
+
+describe("--for=condition, read as kubectl 1.32 reads it", () => {
+  const state = (o: object, forText: string) => checkCondition(o as never, parseWaitCondition(forText)).state;
+  it("splits at the first =: condition=A=B=C is type A, status B=C; an empty status is one to wait for", () => {
+    const o = {
+      metadata: { name: "r" },
+      status: {
+        conditions: [
+          { type: "A", status: "B=C" },
+          { type: "Empty", status: "" },
+        ],
+      },
+    };
+    assert.equal(state(o, "condition=A=B=C"), "met");
+    assert.equal(state(o, "condition=a=b=c"), "met");
+    assert.equal(state(o, "condition=A"), "waiting");
+    assert.equal(state(o, "condition=Empty="), "met");
+    assert.equal(state(o, "condition="), "waiting");
+  });
+
+  it("a condition of an older spec is not yet, even a Succeeded False (a rerun may succeed)", () => {
+    const failed = { type: "Succeeded", status: "False", reason: "Failed" };
+    const old = { metadata: { name: "r", generation: 2 }, status: { observedGeneration: 1, conditions: [failed] } };
+    assert.equal(state(old, "condition=Succeeded=False"), "waiting");
+    assert.equal(state(old, "condition=Succeeded"), "waiting");
+    const own = { metadata: { name: "r", generation: 2 }, status: { observedGeneration: 1, conditions: [{ ...failed, observedGeneration: 2 }] } };
+    assert.equal(state(own, "condition=Succeeded=False"), "met");
+    assert.equal(state(own, "condition=Succeeded"), "failed");
+    const current = { metadata: { name: "r", generation: 2 }, status: { observedGeneration: 2, conditions: [failed] } };
+    assert.equal(state(current, "condition=Succeeded"), "failed");
   });
 });

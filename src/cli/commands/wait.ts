@@ -11,13 +11,16 @@
 // `Succeeded` turns False while waiting for it to be True: a finished
 // PipelineRun that failed or was cancelled will not succeed later (Knative's
 // and Tekton's convention for that condition), so a CI script learns at once.
-// Conditions: `condition=TYPE[=STATUS]` (STATUS True by default, any case),
+// Conditions: `condition=TYPE[=STATUS]` (STATUS True by default, any case; split at
+// the first `=`, nothing refused, and a condition of an older spec, its
+// observedGeneration below metadata.generation, not met yet, as kubectl),
 // `delete`, `create`, and `jsonpath={.path}[=VALUE]` as kubectl 1.32 reads it (client-go's
 // JSONPath, src/api/jsonpath.ts, filters included: the one value found, a
 // scalar, equals VALUE; without VALUE, the path finds something; a path that
 // finds several values, or a map or list to compare, is an error). Follows the
 // objects as `watch` does (../follow.ts): resumes across dropped connections
-// and replicas. The timeout covers every request, discovery included, and
+// and replicas. -A with --all or -l waits in every namespace. A server that
+// cannot be reached fails at once, as kubectl, saying what was waited for. The timeout covers every request, discovery included, and
 // cancels the one in flight: a server that accepts and never answers costs
 // --timeout, not --request-timeout.
 
@@ -28,7 +31,7 @@ import { addClientOptions, sessionFor, type CliContext } from "../context.ts";
 import { collectionPath, objectTypeName, typeName, type ResourceInfo } from "../discovery.ts";
 import { parseDuration } from "../flags.ts";
 import { followCollection } from "../follow.ts";
-import { CliError, ExitError, UsageError } from "../errors.ts";
+import { CliError, ExitError, UnreachableError, UsageError } from "../errors.ts";
 
 /** What --for asks for, parsed. */
 export type WaitCondition =
@@ -46,11 +49,11 @@ export function parseWaitCondition(text: string): WaitCondition {
   if (text.toLowerCase() === "delete") return { kind: "delete" };
   if (text.toLowerCase() === "create") return { kind: "create" };
   if (text.startsWith("condition=")) {
-    const [type = "", status = "True", ...more] = text.slice("condition=".length).split("=");
-    if (type === "" || status === "" || more.length > 0) {
-      throw new CliError(`${JSON.stringify(text)}: give condition=TYPE or condition=TYPE=STATUS, e.g. condition=Succeeded`);
-    }
-    return { kind: "condition", type, status };
+    // As kubectl: split at the first `=` (`condition=A=B=C` is type A, status `B=C`), nothing refused:
+    // an empty status or type is one no condition has, so such a wait times out, as kubectl's does.
+    const rest = text.slice("condition=".length);
+    const i = rest.indexOf("=");
+    return i < 0 ? { kind: "condition", type: rest, status: "True" } : { kind: "condition", type: rest.slice(0, i), status: rest.slice(i + 1) };
   }
   if (text.startsWith("jsonpath=")) {
     const parts = splitOnSingleEquals(text.slice("jsonpath=".length));
@@ -112,6 +115,15 @@ interface Condition {
   status?: string;
   reason?: string;
   message?: string;
+  observedGeneration?: number;
+}
+
+/** Whether `found` speaks of an older spec than `o`'s, as kubectl reads it: the condition's observedGeneration, else the status's, below metadata.generation. */
+function stale(o: LooseObject, found: Condition): boolean {
+  const generation: unknown = o.metadata?.generation;
+  if (typeof generation !== "number" || !Number.isInteger(generation)) return false;
+  const observed: unknown = Number.isInteger(found.observedGeneration) ? found.observedGeneration : o.status?.observedGeneration;
+  return typeof observed === "number" && Number.isInteger(observed) && observed < generation;
 }
 
 /** Whether `o` meets `c` now ("met"), never will ("failed", with why), or may later ("waiting"). */
@@ -135,10 +147,15 @@ export function checkCondition(o: LooseObject, c: WaitCondition): { state: "met"
     const met = goText(v as string | number | boolean | null).trim() === c.value.trim();
     return { state: met ? "met" : "waiting" };
   }
+  // As kubectl's ConditionalWait: the first condition of the type (any case) with a string status; one
+  // older than the object's spec (its or the status's observedGeneration below metadata.generation) is not yet.
   const conditions: Condition[] = Array.isArray(o.status?.conditions) ? o.status.conditions : [];
-  const found = conditions.find((x) => typeof x?.type === "string" && x.type.toLowerCase() === c.type.toLowerCase());
-  if (found && String(found.status).toLowerCase() === c.status.toLowerCase()) return { state: "met" };
-  if (found?.type === "Succeeded" && found.status === "False" && c.status.toLowerCase() === "true") {
+  const found = conditions.find(
+    (x) => x !== null && typeof x === "object" && typeof x.type === "string" && x.type.toLowerCase() === c.type.toLowerCase() && typeof x.status === "string",
+  );
+  if (found === undefined || stale(o, found)) return { state: "waiting" };
+  if (found.status!.toLowerCase() === c.status.toLowerCase()) return { state: "met" };
+  if (found.type === "Succeeded" && found.status === "False" && c.status.toLowerCase() === "true") {
     const why = [found.reason, found.message].filter((s) => typeof s === "string" && s !== "").join(": ");
     return { state: "failed", why: `its condition Succeeded is False${why === "" ? "" : ` (${why})`}` };
   }
@@ -161,6 +178,13 @@ function targetsOf(first: string, rest: string[]): { type: string; names: string
   return { type, names };
 }
 
+/** The objects waited for, as messages name them: `pipelinerun/a, pipelinerun/b`, or `every pipelinerun -l app=x in namespace ci`. */
+function describeTargets(type: string, names: string[], selector: string | undefined, namespace: string | undefined): string {
+  if (names.length > 0) return names.map((n) => `${type}/${n}`).join(", ");
+  const where = namespace === undefined ? "in every namespace" : `in namespace ${namespace}`;
+  return `every ${type}${selector === undefined ? "" : ` -l ${selector}`} ${where}`;
+}
+
 /** What a negative --timeout means: a week, as kubectl's. */
 const NEGATIVE_TIMEOUT_MS = 7 * 24 * 3600 * 1000;
 
@@ -169,6 +193,7 @@ Examples:
   setpoint wait pipelinerun/diamond --for=condition=Succeeded --timeout=5m
   setpoint wait pipelineruns --all --for=jsonpath='{.status.phase}'=Succeeded
   setpoint wait pipelinerun flaky --for=condition=Succeeded=True -n default
+  setpoint wait pipelineruns -l example=diamond -A --for=condition=Succeeded
 
 In a script: setpoint apply -f run.yaml && setpoint wait pipelinerun/NAME --for=condition=Succeeded
 --timeout=10m || setpoint logs NAME. After setpoint delete, --for=delete waits until the run's
@@ -213,14 +238,18 @@ export function waitCommand(ctx: CliContext): Command {
     )
     .option("-l, --selector <selector>", "every object this label selector picks when the wait starts")
     .option("--all", "every object of TYPE in the namespace when the wait starts")
+    .option("-A, --all-namespaces", "with --all or -l: in every namespace (a line each, without the namespace, as kubectl)")
     .addHelpText("after", EXAMPLES);
   addClientOptions(command);
-  command.action(async (first: string, rest: string[], opts: { for: string; timeout?: number; selector?: string; all?: boolean }) => {
+  type Opts = { for: string; timeout?: number; selector?: string; all?: boolean; allNamespaces?: boolean };
+  command.action(async (first: string, rest: string[], opts: Opts) => {
     const condition = parseWaitCondition(opts.for);
     const { type, names } = targetsOf(first, rest);
     const chosen = [names.length > 0, opts.selector !== undefined, opts.all === true].filter(Boolean).length;
     if (chosen === 0) throw new UsageError(`say which objects: setpoint wait ${type}/NAME, or ${type} with -l SELECTOR or --all`);
     if (chosen > 1) throw new UsageError("give names, -l or --all, only one of them");
+    // kubectl's words: `a resource cannot be retrieved by name across all namespaces`.
+    if (opts.allNamespaces && names.length > 0) throw new UsageError("-A goes with --all or -l: a name cannot be waited for across all namespaces");
     const session = sessionFor(command, ctx);
     const timeoutMs = opts.timeout ?? 30_000;
     // The deadline covers every request from here on, discovery included: when it passes, the one
@@ -228,17 +257,20 @@ export function waitCommand(ctx: CliContext): Command {
     // --timeout 0 checks once: no deadline, the first list is awaited.
     const deadline = new AbortController();
     const timer = timeoutMs > 0 ? setTimeout(() => deadline.abort(), timeoutMs) : undefined;
+    /** What the wait is for, as its errors say it before the type is known. */
+    const what = `${describeCondition(condition)} on ${describeTargets(type, names, opts.selector, opts.allNamespaces ? undefined : session.namespace)}`;
     try {
       let t: ResourceInfo;
       try {
         t = await session.discovery.resolve(type, { signal: deadline.signal });
       } catch (error) {
+        if (error instanceof UnreachableError) throw new UnreachableError(`waiting for ${what}: ${error.message}`, { cause: error });
         if (!deadline.signal.aborted) throw error;
-        const what = names.length > 0 ? names.map((n) => `${type}/${n}`).join(", ") : `the ${type} to wait for`;
-        ctx.err(`error: timed out after ${timeoutMs / 1000} s waiting for ${describeCondition(condition)} on ${what}: the server has not answered discovery`);
+        ctx.err(`error: timed out after ${timeoutMs / 1000} s waiting for ${what}: the server has not answered discovery`);
         throw new ExitError(1);
       }
-      await waitFor(ctx, session.client, t, session.namespace, { names, selector: opts.selector, condition, timeoutMs, deadline: deadline.signal });
+      const namespace = opts.allNamespaces && t.namespaced ? undefined : session.namespace;
+      await waitFor(ctx, session.client, t, namespace, { names, selector: opts.selector, condition, timeoutMs, deadline: deadline.signal, what });
     } finally {
       clearTimeout(timer);
     }
@@ -250,36 +282,41 @@ async function waitFor(
   ctx: CliContext,
   client: Parameters<typeof followCollection>[0],
   t: ResourceInfo,
-  namespace: string,
-  o: { names: string[]; selector?: string; condition: WaitCondition; timeoutMs: number; deadline: AbortSignal },
+  namespace: string | undefined,
+  o: { names: string[]; selector?: string; condition: WaitCondition; timeoutMs: number; deadline: AbortSignal; what: string },
 ): Promise<void> {
   const label = (name: string) => `${objectTypeName(t)}/${name}`;
+  /** Objects by `NAMESPACE/NAME` (-A picks the same name in several), the name alone printed, as kubectl. */
+  const keyOf = (object: LooseObject) => `${object.metadata.namespace ?? ""}/${object.metadata.name ?? ""}`;
+  const nameOf = (key: string) => key.slice(key.indexOf("/") + 1);
   /** Objects still waited for, with their last state seen. */
   const pending = new Map<string, LooseObject | undefined>();
   let failed = false;
   let timedOut = false;
   const done = new AbortController();
-  const settle = (name: string, object: LooseObject | undefined, deleted: boolean) => {
-    if (!pending.has(name)) return;
+  const settle = (key: string, object: LooseObject | undefined, deleted: boolean) => {
+    if (!pending.has(key)) return;
+    const name = nameOf(key);
     if (deleted) {
       if (o.condition.kind === "delete") {
-        pending.delete(name);
+        pending.delete(key);
         ctx.out(`${label(name)} condition met`);
       } else {
-        pending.delete(name);
+        pending.delete(key);
         failed = true;
         ctx.err(`error: ${label(name)} was deleted while waiting for ${describeCondition(o.condition)}`);
       }
     } else if (object !== undefined) {
-      pending.set(name, object);
+      pending.set(key, object);
       const r = checkCondition(object, o.condition);
       if (r.state === "met") {
-        pending.delete(name);
+        pending.delete(key);
         ctx.out(`${label(name)} condition met`);
       } else if (r.state === "failed") {
-        pending.delete(name);
+        pending.delete(key);
         failed = true;
-        const logs = typeName(t) === "pipelineruns.ci.setpoint.dev" ? `; its output: setpoint logs ${name}` : "";
+        const ns = namespace === undefined && object.metadata.namespace ? ` -n ${object.metadata.namespace}` : "";
+        const logs = typeName(t) === "pipelineruns.ci.setpoint.dev" ? `; its output: setpoint logs ${name}${ns}` : "";
         ctx.err(`error: ${label(name)}: ${r.why}${logs}`);
       }
     }
@@ -301,24 +338,24 @@ async function waitFor(
       signal: done.signal,
       onInitial(events) {
         listed = true;
-        const present = new Map(events.map((e) => [e.object.metadata.name ?? "", e.object]));
-        const wanted = o.names.length > 0 ? o.names : [...present.keys()];
+        const present = new Map(events.map((e) => [keyOf(e.object), e.object]));
+        const wanted = o.names.length > 0 ? o.names.map((name) => `${t.namespaced ? (namespace ?? "") : ""}/${name}`) : [...present.keys()];
         // As kubectl: nothing picked is an error (its words, no namespace), but for --for=delete, which it meets.
         if (wanted.length === 0 && o.condition.kind !== "delete") {
           failed = true;
           ctx.err("error: no matching resources found");
         }
-        for (const name of wanted) pending.set(name, present.get(name));
-        for (const name of wanted) {
-          const object = present.get(name);
-          if (object !== undefined) settle(name, object, false);
+        for (const key of wanted) pending.set(key, present.get(key));
+        for (const key of wanted) {
+          const object = present.get(key);
+          if (object !== undefined) settle(key, object, false);
           else if (o.condition.kind === "delete")
-            pending.delete(name); // as kubectl: met, and nothing printed
+            pending.delete(key); // as kubectl: met, and nothing printed
           else if (o.condition.kind === "create") continue;
           else {
-            pending.delete(name);
+            pending.delete(key);
             failed = true;
-            ctx.err(`Error from server (NotFound): ${typeName(t)} "${name}" not found`);
+            ctx.err(`Error from server (NotFound): ${typeName(t)} "${nameOf(key)}" not found`);
           }
         }
         if (pending.size === 0) done.abort();
@@ -328,8 +365,7 @@ async function waitFor(
         }
       },
       onEvent(e) {
-        const name = e.object.metadata.name ?? "";
-        settle(name, e.object, e.type === "DELETED");
+        settle(keyOf(e.object), e.object, e.type === "DELETED");
       },
       onNotice: (message) => ctx.err(message),
     });
@@ -338,19 +374,18 @@ async function waitFor(
   }
   if (timedOut && !listed) {
     // The server did not answer the first list in time: nothing is known to meet the condition.
-    const what = o.names.length > 0 ? o.names.map(label).join(", ") : `the ${typeName(t)} to wait for`;
-    ctx.err(`error: timed out after ${o.timeoutMs / 1000} s waiting for ${describeCondition(o.condition)} on ${what}: the server has not answered the list`);
+    ctx.err(`error: timed out after ${o.timeoutMs / 1000} s waiting for ${o.what}: the server has not answered the list`);
     failed = true;
   } else if (timedOut && pending.size > 0) {
     // kubectl's words (errWaitTimeoutWithName, the type as its plural; without a name for an object
     // --for=create never saw; `condition not met for` when --timeout 0 checked once), and its way of
     // printing errors: one as `error: …`, several one a line, bare.
-    const lines = [...pending].map(([name, object]) =>
+    const lines = [...pending].map(([key, object]) =>
       o.condition.kind === "create" && object === undefined
         ? "timed out waiting for the condition"
         : o.timeoutMs === 0
-          ? `condition not met for ${t.plural}/${name}`
-          : `timed out waiting for the condition on ${t.plural}/${name}`,
+          ? `condition not met for ${t.plural}/${nameOf(key)}`
+          : `timed out waiting for the condition on ${t.plural}/${nameOf(key)}`,
     );
     for (const line of lines) ctx.err(lines.length === 1 ? `error: ${line}` : line);
     failed = true;
