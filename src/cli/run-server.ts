@@ -13,6 +13,7 @@ import { PIPELINE_VALIDATORS } from "../pipelines/resource-type.ts";
 import { ListenError, startServer, type RunningServer } from "../server.ts";
 import { probePort } from "../server/listen-error.ts";
 import { dataDirProblem } from "./data-dir.ts";
+import { lmdbFilesProblem } from "../store/lmdb-files.ts";
 import { listenErrorMessage } from "./flags.ts";
 import type { ServerOptions } from "../server/options.ts";
 import { ipcCommitPeers } from "../store/commit-peers.ts";
@@ -33,7 +34,7 @@ export async function runServer(options: ServerOptions, info: { version: string 
   const worker = isClusterWorker();
   if (!worker && options.store === "lmdb") {
     // Checked once, here, before any worker: LMDB's own error is a stack trace that names no flag.
-    const problem = dataDirProblem(options.dataDir);
+    const problem = dataDirProblem(options.dataDir) ?? lmdbFilesProblem(options.dataDir);
     if (problem !== undefined) {
       process.stderr.write(`error: ${problem}\n`);
       process.exit(2);

@@ -43,6 +43,7 @@ import { open, type Database, type RootDatabase } from "lmdb";
 import { closeSync, fdatasync, openSync, statSync, statfsSync, readdirSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { systemClock, type Clock } from "../clock.ts";
+import { lmdbFilesProblem } from "./lmdb-files.ts";
 import { encodeKey, ensureFormat, OBJECTS_DB, type KeyTuple } from "./lmdb-format.ts";
 import { fromStoredRecord, logEncoder, recordToChange, toStoredRecord, type LogRecord } from "./log-codec.ts";
 import { decodeWalPayload, encodeWalPayload } from "./wal-payload.ts";
@@ -178,6 +179,9 @@ function commitFailedHere(err: unknown): never {
 export function openLmdbStore(path: string, options: LmdbStoreOptions = {}): Store {
   const clock = options.clock ?? systemClock;
   const now = options.now ?? (() => clock.now());
+  // lmdb-js crashes the process on a data.mdb that is not LMDB's or is cut short.
+  const problem = lmdbFilesProblem(path);
+  if (problem !== undefined) throw new Error(`store: ${problem}`);
   holdLmdbCommitErrors();
   const durable = options.durable !== false;
   const root: RootDatabase = open({

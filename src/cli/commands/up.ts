@@ -19,6 +19,7 @@ import type { CliContext } from "../context.ts";
 import { UsageError } from "../errors.ts";
 import { addPipelineAgentOptions, pipelineAgentArgs, type PipelineAgentFlags } from "../agent-options.ts";
 import { dataDirProblem, workDirProblem } from "../data-dir.ts";
+import { lmdbFilesProblem } from "../../store/lmdb-files.ts";
 import { createServerCommand, listenErrorMessage, serverOptionsOf } from "../flags.ts";
 import { writeKubeconfig } from "../kubeconfig.ts";
 import type { ServerOptions } from "../../server/options.ts";
@@ -139,7 +140,7 @@ export function upCommand(ctx: CliContext): Command {
     if (options.grpcPort === -1) throw new UsageError("setpoint up runs a pipeline agent, which talks gRPC: --grpc-port cannot be -1");
     if (command.getOptionValueSource("logLevel") !== "cli" && !ctx.env.SETPOINT_LOG_LEVEL) options.logLevel = "warn";
     if (options.store === "lmdb") {
-      const problem = dataDirProblem(options.dataDir);
+      const problem = dataDirProblem(options.dataDir) ?? lmdbFilesProblem(options.dataDir);
       if (problem !== undefined) throw new UsageError(problem);
     }
     const workDir = opts.workDir ?? join(options.dataDir, "workspaces");
