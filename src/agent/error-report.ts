@@ -102,7 +102,7 @@ export function classifyConnectionProblem(err: unknown): { kind: string; headlin
         return {
           kind: `403 ${err.message}`,
           headline: "the server forbids what the agent needs (403)",
-          hint: "grant the agent's user list, watch and status updates of its type, and leases (see docs/security.md)",
+          hint: "grant the agent's user what it needs: for an agent of your own, get, list and watch of its type in every namespace, update of its status, and get, list, watch, create, update and delete of leases; for the pipeline agent, the setpoint-pipeline-agent ClusterRole (docs/security.md, \"An agent's own token\")",
         };
     }
   }
@@ -144,8 +144,8 @@ export class ErrorReport {
     const where = this.#o.where();
     const cause = String((err as Error).message).replace(/\.+$/, "");
     const message = ongoing
-      ? `agent: still failing for ${seconds(now - since)}: ${problem.headline} (${where}); ${seen.failures + 1} failures since the last report, the last: ${cause}. ${capital(problem.hint)}`
-      : `agent: ${problem.headline} (${where}): ${cause}. ${capital(problem.hint)} Retrying with backoff${
+      ? `agent: still failing for ${seconds(now - since)}: ${problem.headline} (${where}); ${seen.failures + 1} failures since the last report, the last: ${cause}. ${sentence(problem.hint)}`
+      : `agent: ${problem.headline} (${where}): ${cause}. ${sentence(problem.hint)} Retrying with backoff${
           this.#intervalMs > 0 ? `; while this lasts, it is reported once every ${seconds(this.#intervalMs)}` : ""
         }.`;
     this.#problems.set(problem.kind, { reportedAt: now, lastAt: now, failures: 0, since });
@@ -170,6 +170,8 @@ function seconds(ms: number): string {
   return `${Math.round(ms / 1000)} s`;
 }
 
-function capital(text: string): string {
-  return text.charAt(0).toUpperCase() + text.slice(1);
+/** A hint as a sentence of the message: capitalized, and ending in a stop unless it asks a question. */
+function sentence(text: string): string {
+  const capital = text.charAt(0).toUpperCase() + text.slice(1);
+  return /[.?!]$/.test(capital) ? capital : `${capital}.`;
 }

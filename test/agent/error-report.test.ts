@@ -91,6 +91,20 @@ test("error report: each kind of problem is its own; other errors pass through e
   assert.match(messages()[6]!, /^agent: cannot reach the server/, "a new outage, not a summary");
 });
 
+test("error report: every hint is a sentence of its own, and a 403 names the grants an agent needs", () => {
+  const { report, messages } = harness();
+  report.report(new ApiError("Forbidden", 'server: counters.mine.example.com is forbidden: User "counter-agent" cannot list resource "counters"'));
+  report.report(new ApiError("Unauthorized", "server: Unauthorized"));
+  report.report(new ApiError("InternalError", "server: boom"));
+  report.report(refused());
+  assert.equal(messages().length, 4);
+  for (const m of messages()) assert.match(m, /[.?] Retrying with backoff;/, `the hint ends its sentence: ${m}`);
+  assert.match(
+    messages()[0]!,
+    /get, list and watch of its type in every namespace, update of its status, .*leases;.*the setpoint-pipeline-agent ClusterRole \(docs\/security\.md/,
+  );
+});
+
 test("error report: a gRPC failure other than UNAVAILABLE is not called unreachable", () => {
   const { seen, report, messages } = harness();
   report.report(new TransportError("client: gRPC call failed: 13 INTERNAL: boom", { code: 13, kind: "grpc" })); // as the client makes it (errorOfGrpc)
