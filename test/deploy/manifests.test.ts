@@ -479,6 +479,30 @@ describe("deploy/openshift manifests", () => {
     assert.ok(tokenVar, "--token comes from an env var, not a literal");
     assert.deepEqual(env(bench, tokenVar)?.valueFrom?.secretKeyRef, env(server, "SETPOINT_TOKEN")?.valueFrom?.secretKeyRef, "the same Secret as the server");
   });
+
+  it("Job through the Route: the sed that deploy/README.md and the Job's comment give targets the Route, with --insecure, and gRPC still through the Service", () => {
+    // The Route carries no gRPC (the router speaks HTTP/1.1 to the pod), so the agent benches keep the Service's gRPC address.
+    const service = only<ServiceSpec>("Service", "setpoint");
+    const serviceHost = new URL(expand(bench, flagValue(bench, "--target")!)).hostname;
+    const grpcPort = service.spec.ports.find((p) => p.name === "grpc")?.port;
+    const sources = {
+      "deploy/README.md": readFileSync(join(deployDir, "README.md"), "utf8"),
+      "deploy/openshift/bench/job.yaml": readFileSync(join(manifestsDir, "bench", "job.yaml"), "utf8").replace(/^# ?/gm, ""),
+    };
+    for (const [where, text] of Object.entries(sources)) {
+      const sed = /^ *sed -e [\s\S]*?deploy\/openshift\/bench\/job\.yaml/m.exec(text)?.[0];
+      assert.ok(sed, `${where} gives the sed`);
+      const out = spawnSync("bash", ["-eo", "pipefail", "-c", `HOST=route.example.com\n${sed}`], { cwd: root, encoding: "utf8" });
+      assert.equal(out.status, 0, `${where}: ${out.stderr}`);
+      const edited = parseAllDocuments(out.stdout).map((d) => d.toJS() as Doc<{ template: PodTemplate }>)[0]!;
+      const pods = [...(edited.spec.template.spec.initContainers ?? []), ...edited.spec.template.spec.containers];
+      for (const c of pods) assert.equal(env(c, "BENCH_TARGET")?.value, "https://route.example.com", `${where}: ${c.name} waits for and targets the Route`);
+      const edBench = edited.spec.template.spec.containers[0]!;
+      assert.equal(expand(edBench, flagValue(edBench, "--target")!), "https://route.example.com", where);
+      assert.ok([...(edBench.command ?? []), ...(edBench.args ?? [])].includes("--insecure"), `${where}: adds --insecure`);
+      assert.equal(flagValue(edBench, "--grpc-target"), `${serviceHost}:${grpcPort}`, `${where}: gRPC through the Service`);
+    }
+  });
 });
 
 describe("deploy/openshift security (docs/security.md)", () => {
