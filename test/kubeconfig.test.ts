@@ -217,6 +217,25 @@ contexts:
     assert.notEqual(anonymous.code, 0, "without the kubeconfig there is no CA and no credential");
   });
 
+  it("an agent whose gRPC address is an IP over TLS starts without Node's DEP0123 warning (grpc-js sets the IP as servername)", async () => {
+    const config = kubeconfig("runner-ip", { token: RUNNER_TOKEN });
+    const agent = spawnSetpoint(
+      ["agent", "pipelines", "--kubeconfig", config, "--grpc", `127.0.0.1:${t.server.grpcPort}`, "--work-dir", join(dir, "work-ip"), "--log-format", "json"],
+      { env: { KUBECONFIG: config } },
+    );
+    const lines = new LineReader(agent.stdout!);
+    let stderr = "";
+    agent.stderr!.setEncoding("utf8").on("data", (s: string) => (stderr += s));
+    try {
+      // Ready means it listed PipelineRuns and leases over gRPC, i.e. made its TLS connection to 127.0.0.1.
+      await lines.waitFor(/"type":"AgentReady"/, { timeoutMs: 60_000 }).catch((e: Error) => assert.fail(`${e.message}\n${stderr}`));
+    } finally {
+      agent.kill("SIGTERM");
+      await exited(agent, 30_000);
+    }
+    assert.doesNotMatch(stderr, /DEP0123|TLS ServerName/, stderr);
+  });
+
   it("the pipeline agent runs as its kubeconfig's identity under RBAC; tasks never see its credentials", async () => {
     const config = kubeconfig("runner", { token: RUNNER_TOKEN });
     const out = join(dir, "task-env.txt");

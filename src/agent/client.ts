@@ -23,6 +23,7 @@ import { systemClock, type Clock } from "../clock.ts";
 import { resolveTargets, type Resolver, type Target } from "../endpoints.ts";
 import { AlreadyExistsError, ApiError, BadRequestError, NotFoundError, TimeoutError } from "../errors.ts";
 import { loadResourcesService, statusOfError, type ResourcesClient, type UnaryMethod } from "../proto.ts";
+import { quietIpServerNameWarning } from "./grpc-ip-servername.ts";
 import { HttpUnary, type HttpUnaryRequest } from "./http-unary.ts";
 import { grpcWatch, webSocketWatch, type WatchOptions } from "./watch-transports.ts";
 import { TransportError, errorOfGrpc, parseEvent, parseObject, type ApiObject, type ObjectRef, type TypeRef, type WatchEvent } from "./wire.ts";
@@ -223,6 +224,7 @@ export class SetpointClient {
       .map((a) => a.trim())
       .filter((a) => a !== "");
     if (addresses.length === 0) throw new TypeError("client: grpcAddress names no address");
+    if (tls) quietIpServerNameWarning(addresses, tls.servername);
     this.#httpUrls = (options.httpUrl ?? "")
       .split(",")
       .map((u) => u.trim())
