@@ -32,15 +32,15 @@ export function renderTable(header: readonly string[], rows: readonly string[][]
 }
 
 /**
- * A table printed a row at a time (for `watch`): each line is aligned with
- * the ones before; a column widens to the longest cell seen, and when one
- * widens after the header was printed the header is printed again, so the
- * lines that follow line up under it.
+ * A table printed a row at a time (for `watch`), as kubectl get -w prints
+ * one (cli-runtime's tabwriter with RememberWidths): each line is aligned
+ * with the ones before, a column widens to the longest cell seen and stays
+ * that wide, and the header is printed once, so a row that widened a column
+ * stands out of line with the header above it.
  */
 export class LineTable {
   readonly #header: readonly string[];
   #widths: number[];
-  #headerShown = false;
 
   constructor(header: readonly string[], firstRows: readonly string[][] = []) {
     this.#header = header;
@@ -48,31 +48,23 @@ export class LineTable {
     for (const row of firstRows) this.#fit(row);
   }
 
-  /** Whether a column but the last had to widen for `row`. */
-  #fit(row: readonly string[]): boolean {
-    let widened = false;
+  /** Widens the columns `row` needs wider. */
+  #fit(row: readonly string[]): void {
     row.forEach((cell, i) => {
-      const need = cell.length + GAP;
-      if (need > (this.#widths[i] ?? 0)) {
-        if (i < this.#header.length - 1 && this.#widths[i] !== undefined) widened = true;
-        this.#widths[i] = need;
-      }
+      this.#widths[i] = Math.max(this.#widths[i] ?? 0, cell.length + GAP);
     });
-    return widened;
   }
 
   /** The header line, at the current widths. */
   header(): string {
-    this.#headerShown = true;
     return this.#render(this.#header);
   }
 
-  /** One line for `row` (no trailing newline); preceded by the header again when a column had to widen. */
+  /** One line for `row` (no trailing newline), at the widths of every row so far and this one. */
   line(row: readonly string[]): string {
     const cells = row.map((c) => c.replace(/\n/g, " "));
-    const widened = this.#fit(cells);
-    const text = this.#render(cells);
-    return widened && this.#headerShown ? `${this.header()}\n${text}` : text;
+    this.#fit(cells);
+    return this.#render(cells);
   }
 
   #render(cells: readonly string[]): string {

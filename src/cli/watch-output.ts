@@ -1,8 +1,8 @@
 // Prints a followed collection (./follow.ts) as `kubectl get -w` does, for
 // `setpoint get -w` and `setpoint watch`: the current objects, then one line
 // (or document) per change until the signal aborts. As a table (columns
-// sized for the current objects, widened and the header repeated when a
-// later cell needs more room), as JSON or YAML documents, as TYPE/NAME
+// sized for the current objects, widened when a later cell needs more room,
+// under the one header, as kubectl), as JSON or YAML documents, as TYPE/NAME
 // lines (YAML documents each after `---`), or as a JSONPath template's text
 // per object (kubectl's -o jsonpath); with `events`, each change says its type (an EVENT column, or `{type, object}` documents). Reconnects and
 // relists go to stderr.

@@ -73,6 +73,30 @@ describe("setpoint get -w", () => {
     }
   });
 
+  it("keeps every row under the first header when a later one widens a column, as kubectl get -w", async () => {
+    await waitUntil(() => t.server.hub.stats().watchers === idle, "the previous test's watches close");
+    const p = spawnGet(["pipelineruns", "-w"]);
+    try {
+      await p.out.waitFor(/^g2\s/);
+      const long = "a-run-with-a-much-longer-name";
+      await createRun(long);
+      const wide = await p.out.waitFor(new RegExp(`^${long}\\s`));
+      const from = p.out.lines.length;
+      await setPhase("g1", "Succeeded");
+      const after = await p.out.waitFor(/^g1\s+Succeeded\s/, { from });
+      // kubectl (cli-runtime's tabwriter, RememberWidths): the column stays as wide as its widest cell
+      // so far, and the header is not printed again (setpoint printed it again, widened).
+      assert.equal(p.out.lines.filter((l) => l.startsWith("NAME")).length, 1, p.out.lines.join("\n"));
+      assert.equal(after.indexOf("Succeeded"), long.length + 3, `${wide}\n${after}`);
+      assert.equal(wide.indexOf("Pending"), long.length + 3, wide);
+      assert.match(p.out.lines[0]!, /^NAME {3}PHASE/, "the header as first printed, for g1 and g2");
+    } finally {
+      await interrupt(p);
+    }
+    const gone = await c.del(`${runs}/a-run-with-a-much-longer-name`);
+    assert.equal(gone.status, 200, gone.text);
+  });
+
   it("--watch-only skips the current objects; --output-watch-events adds the EVENT column", async () => {
     await waitUntil(() => t.server.hub.stats().watchers === idle, "the previous test's watches close");
     const p = spawnGet(["pipelineruns", "--watch-only", "--output-watch-events"]);

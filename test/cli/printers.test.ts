@@ -71,12 +71,12 @@ describe("tables", () => {
     assert.equal(table.line(["DELETED", "y"]), "DELETED    y");
   });
 
-  it("sizes columns to the longest cell seen, printing the header again when a column but the last widens", () => {
+  it("sizes columns to the longest cell seen so far, the header printed once, as kubectl get -w", () => {
     const table = new LineTable(["NAME", "PHASE", "AGE"], [["short", "Running", "1s"]]);
     assert.equal(table.header(), "NAME    PHASE     AGE");
     assert.equal(table.line(["short", "Running", "1s"]), "short   Running   1s");
-    assert.equal(table.line(["a-much-longer-name", "Running", "1s"]), "NAME                 PHASE     AGE\na-much-longer-name   Running   1s");
-    assert.equal(table.line(["short", "Succeeded", "2s"]), "NAME                 PHASE       AGE\nshort                Succeeded   2s");
+    assert.equal(table.line(["a-much-longer-name", "Running", "1s"]), "a-much-longer-name   Running   1s");
+    assert.equal(table.line(["short", "Succeeded", "2s"]), "short                Succeeded   2s");
     assert.equal(table.line(["short", "Failed", "a long last cell"]), "short                Failed      a long last cell");
   });
 });
