@@ -13,7 +13,7 @@ import { loadKubeconfig } from "../../src/kubeconfig.ts";
 export function benchHelp(): string {
   return `Options shared by every bench (npm run bench, or node --import tsx bench/NAME.ts):
 
-  --full              the issue's full sizes (default: small sizes, all benches < 5 min)
+  --full              the full sizes, each bench file's header lists them (default: small sizes, all benches < 5 min)
   --systems a,b       which systems to run: setpoint, etcd, floor (default: all the bench knows)
   --target URL        run against a deployed Setpoint; start no server, no etcd, no floor
   --grpc-target H:P   that deployment's gRPC address (agent benches; default: host of --target, port 9090)
