@@ -138,6 +138,8 @@ export function upCommand(ctx: CliContext): Command {
   command.action(async (opts: PipelineAgentFlags & { writeKubeconfig?: string }) => {
     const options = serverOptionsOf(command, ctx.env);
     if (options.grpcPort === -1) throw new UsageError("setpoint up runs a pipeline agent, which talks gRPC: --grpc-port cannot be -1");
+    const securityTrouble = agentCredentialsProblem(options);
+    if (securityTrouble !== undefined) throw new UsageError(securityTrouble);
     if (command.getOptionValueSource("logLevel") !== "cli" && !ctx.env.SETPOINT_LOG_LEVEL) options.logLevel = "warn";
     if (options.store === "lmdb") {
       const problem = dataDirProblem(options.dataDir) ?? lmdbFilesProblem(options.dataDir);
@@ -211,6 +213,23 @@ export function upCommand(ctx: CliContext): Command {
     ctx.out("setpoint up: stopped");
   });
   return command;
+}
+
+/**
+ * Why up cannot start its pipeline agent against a server with these security
+ * flags, if it cannot: it connects the agent (and declares the PipelineRun
+ * type) over plain HTTP and gRPC, with --token's token as its only credential.
+ * Said before anything starts; without this, a token file failed later as
+ * `error: server: Unauthorized` and TLS as a raw gRPC `14 UNAVAILABLE`.
+ */
+function agentCredentialsProblem(o: ServerOptions): string | undefined {
+  const split = `run \`setpoint server\` with these flags and \`setpoint agent pipelines\` with a user of its own (docs/security.md, "An agent's own token")`;
+  if (o.tlsCertFile !== undefined) return `setpoint up cannot connect its pipeline agent over TLS (--tls-cert-file): ${split}`;
+  if (o.token === undefined && (o.tokenAuthFile !== undefined || o.clientCaFile !== undefined)) {
+    const flag = o.tokenAuthFile !== undefined ? "--token-auth-file" : "--client-ca-file";
+    return `setpoint up gives its pipeline agent --token's token (user admin), and ${flag} sets none: add --token (or SETPOINT_TOKEN), or ${split}`;
+  }
+  return undefined;
 }
 
 /** Where the data lives: the data directory, or the etcd servers and prefix. */
