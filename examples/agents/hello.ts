@@ -1,12 +1,12 @@
 // A complete Setpoint agent: greets every Greeting (demo.example.com/v1) by
-// writing `status.message`. Run several copies to share the work; Ctrl-C stops
-// one gracefully. Start it with `npx tsx examples/agents/hello.ts`.
+// writing `status.message`. Run several copies to share the work; Ctrl-C (or
+// SIGTERM) stops one gracefully. Start it with `npx tsx examples/agents/hello.ts`.
 import { runAgent, type ApiObject } from "../../src/agent.ts";
 
 type Greeting = ApiObject<{ name: string }, { message?: string; observedGeneration?: number }>;
 
 const stop = new AbortController();
-process.once("SIGINT", () => stop.abort());
+for (const signal of ["SIGINT", "SIGTERM"]) process.once(signal, () => stop.abort()); // Ctrl-C, kill, systemd, a container's stop
 console.log("hello: reconciling greetings.demo.example.com; Ctrl-C stops");
 
 await runAgent<Greeting>({
