@@ -77,16 +77,69 @@ export function asObject(body: unknown, what = "body"): LooseObject {
   return o;
 }
 
-/** Server-set metadata fields whose JSON type kube's decoder checks (ObjectMeta's Go types); a client's values are otherwise ignored. */
-const TYPED_METADATA: readonly [string, "string" | "int64" | "time"][] = [
-  ["selfLink", "string"],
-  ["uid", "string"],
-  ["resourceVersion", "string"],
-  ["generation", "int64"],
-  ["creationTimestamp", "time"],
-  ["deletionTimestamp", "time"],
-  ["deletionGracePeriodSeconds", "int64"],
-];
+/**
+ * A Go type a metadata value must decode into, as kube's ObjectMeta
+ * declares it: the name Go's errors give the type, and what a value of it
+ * holds (a struct's fields, a slice's or map's elements). `time` is
+ * metav1.Time, which decodes itself (src/api/go-time.ts).
+ */
+type GoType =
+  | { kind: "string" | "int64" | "bool" | "time"; name: string }
+  | { kind: "slice" | "map"; name: string; element: GoType }
+  | { kind: "struct"; name: string; struct: string; fields: Record<string, GoType> }
+  | { kind: "any" };
+
+const GO_STRING: GoType = { kind: "string", name: "string" };
+const GO_UID: GoType = { kind: "string", name: "types.UID" };
+const GO_INT64: GoType = { kind: "int64", name: "int64" };
+const GO_BOOL: GoType = { kind: "bool", name: "bool" };
+const GO_TIME: GoType = { kind: "time", name: "v1.Time" };
+const GO_STRING_MAP: GoType = { kind: "map", name: "map[string]string", element: GO_STRING };
+
+/** kube's ObjectMeta (k8s.io/apimachinery/pkg/apis/meta/v1), field by JSON name. */
+const OBJECT_META: Record<string, GoType> = {
+  name: GO_STRING,
+  generateName: GO_STRING,
+  namespace: GO_STRING,
+  selfLink: GO_STRING,
+  uid: GO_UID,
+  resourceVersion: GO_STRING,
+  generation: GO_INT64,
+  creationTimestamp: GO_TIME,
+  deletionTimestamp: GO_TIME,
+  deletionGracePeriodSeconds: GO_INT64,
+  labels: GO_STRING_MAP,
+  annotations: GO_STRING_MAP,
+  ownerReferences: {
+    kind: "slice",
+    name: "[]v1.OwnerReference",
+    element: {
+      kind: "struct",
+      name: "v1.OwnerReference",
+      struct: "OwnerReference",
+      fields: { apiVersion: GO_STRING, kind: GO_STRING, name: GO_STRING, uid: GO_UID, controller: GO_BOOL, blockOwnerDeletion: GO_BOOL },
+    },
+  },
+  finalizers: { kind: "slice", name: "[]string", element: GO_STRING },
+  managedFields: {
+    kind: "slice",
+    name: "[]v1.ManagedFieldsEntry",
+    element: {
+      kind: "struct",
+      name: "v1.ManagedFieldsEntry",
+      struct: "ManagedFieldsEntry",
+      fields: {
+        manager: GO_STRING,
+        operation: { kind: "string", name: "v1.ManagedFieldsOperationType" },
+        apiVersion: GO_STRING,
+        time: GO_TIME,
+        fieldsType: GO_STRING,
+        fieldsV1: { kind: "any" }, // FieldsV1 keeps any JSON as it is
+        subresource: GO_STRING,
+      },
+    },
+  },
+};
 
 /** What Go's encoding/json calls a JSON value in an UnmarshalTypeError. */
 function goJsonKind(value: unknown): string {
@@ -95,31 +148,92 @@ function goJsonKind(value: unknown): string {
   return typeof value === "object" ? "object" : typeof value;
 }
 
-/**
- * The first server-set metadata field whose JSON type does not decode into
- * kube's ObjectMeta (`"resourceVersion": 5`, `"generation": "3"`), with Go's
- * encoding/json message; `undefined` when all decode (null and absent do).
- */
-export function metadataTypeError(o: LooseObject): { field: string; message: string } | undefined {
-  const m = o.metadata as Record<string, unknown>;
-  for (const [key, goType] of TYPED_METADATA) {
-    const v = m[key];
-    if (v === undefined || v === null) continue;
-    if (goType === "time") {
-      // metav1.Time decodes a JSON string with Go's time.Parse(time.RFC3339, …): a real date and time, in Go's words if not.
-      if (typeof v !== "string") return { field: `metadata.${key}`, message: `json: cannot unmarshal ${goJsonKind(v)} into Go value of type string` };
-      const parsed = parseGoRfc3339(v);
-      if ("error" in parsed) return { field: `metadata.${key}`, message: parsed.error };
-      continue;
-    }
-    let got: string | undefined;
-    if (goType === "string") got = typeof v === "string" ? undefined : goJsonKind(v);
-    else if (typeof v !== "number") got = goJsonKind(v);
-    else if (!Number.isSafeInteger(v)) got = `number ${String(v)}`;
-    if (got !== undefined)
-      return { field: `metadata.${key}`, message: `json: cannot unmarshal ${got} into Go struct field ObjectMeta.${key} of type ${goType}` };
-  }
+interface MetadataTypeError {
+  field: string;
+  message: string;
+}
+
+/** Keeps the first type mismatch, in Go's words (`json: cannot unmarshal number into Go struct field ObjectMeta.name of type string`). */
+function saveMismatch(found: { mismatch?: MetadataTypeError }, at: { field: string; struct: string; goPath: string }, goType: string, got: string): undefined {
+  found.mismatch ??= { field: at.field, message: `json: cannot unmarshal ${got} into Go struct field ${at.struct}.${at.goPath} of type ${goType}` };
   return undefined;
+}
+
+/**
+ * The first value in `value` (at `field`, Go's struct `struct` and path
+ * `goPath`) that does not decode into `type`, walking in document order as
+ * Go's decoder does. A type mismatch is kept while the walk goes on (Go saves
+ * the first); a metav1.Time that does not parse ends it (Go returns that at
+ * once), so it wins over a mismatch found before it. null decodes into
+ * anything (it leaves the zero value).
+ */
+function decodeError(
+  value: unknown,
+  type: GoType,
+  at: { field: string; struct: string; goPath: string },
+  found: { mismatch?: MetadataTypeError },
+): MetadataTypeError | undefined {
+  if (value === null || type.kind === "any") return undefined;
+  switch (type.kind) {
+    case "string":
+      return typeof value === "string" ? undefined : saveMismatch(found, at, type.name, goJsonKind(value));
+    case "bool":
+      return typeof value === "boolean" ? undefined : saveMismatch(found, at, type.name, goJsonKind(value));
+    case "int64":
+      if (typeof value !== "number") return saveMismatch(found, at, type.name, goJsonKind(value));
+      return Number.isSafeInteger(value) ? undefined : saveMismatch(found, at, type.name, `number ${String(value)}`);
+    case "time": {
+      // metav1.Time's UnmarshalJSON: a string, parsed by Go's time.Parse(time.RFC3339, …); its errors carry no field.
+      if (typeof value !== "string") return { field: at.field, message: `json: cannot unmarshal ${goJsonKind(value)} into Go value of type string` };
+      const parsed = parseGoRfc3339(value);
+      return "error" in parsed ? { field: at.field, message: parsed.error } : undefined;
+    }
+    case "slice":
+      if (!Array.isArray(value)) return saveMismatch(found, at, type.name, goJsonKind(value));
+      for (const [i, item] of value.entries()) {
+        if (typeof item === "string" && type.element.kind === "string") continue; // the common case, without building a path
+        const fatal = decodeError(item, type.element, { ...at, field: `${at.field}[${i}]` }, found);
+        if (fatal) return fatal;
+      }
+      return undefined;
+    case "map":
+      if (typeof value !== "object" || Array.isArray(value)) return saveMismatch(found, at, type.name, goJsonKind(value));
+      for (const [key, item] of Object.entries(value)) {
+        if (typeof item === "string") continue; // a map holds strings: the common case, without building a path
+        const fatal = decodeError(item, type.element, { ...at, field: `${at.field}[${key}]` }, found);
+        if (fatal) return fatal;
+      }
+      return undefined;
+    case "struct":
+      if (typeof value !== "object" || Array.isArray(value)) return saveMismatch(found, at, type.name, goJsonKind(value));
+      for (const [key, item] of Object.entries(value)) {
+        const fieldType = Object.hasOwn(type.fields, key) ? type.fields[key] : undefined;
+        if (fieldType === undefined) continue; // unknown fields: dropped, as Go's decoder skips them
+        const fatal = decodeError(item, fieldType, { field: `${at.field}.${key}`, struct: type.struct, goPath: `${at.goPath}.${key}` }, found);
+        if (fatal) return fatal;
+      }
+      return undefined;
+  }
+}
+
+/**
+ * The metadata field whose JSON does not decode into kube's ObjectMeta
+ * (`"generateName": 5`, `"labels": {"a": 1}`, `"ownerReferences":
+ * [{"controller": "yes"}]`, `"creationTimestamp": "2026-02-30T00:00:00Z"`),
+ * with Go's encoding/json (or time.Parse) message, as kube-apiserver decodes
+ * a custom resource's metadata on every write; `undefined` when it decodes
+ * (null and absent fields do). `field` names the value (`metadata.labels[a]`).
+ */
+export function metadataTypeError(o: LooseObject): MetadataTypeError | undefined {
+  const m = o.metadata as Record<string, unknown>;
+  const found: { mismatch?: MetadataTypeError } = {};
+  for (const [key, value] of Object.entries(m)) {
+    const type = Object.hasOwn(OBJECT_META, key) ? OBJECT_META[key] : undefined;
+    if (type === undefined) continue;
+    const fatal = decodeError(value, type, { field: `metadata.${key}`, struct: "ObjectMeta", goPath: key }, found);
+    if (fatal) return fatal;
+  }
+  return found.mismatch;
 }
 
 /**

@@ -338,6 +338,18 @@ describe("gRPC Resources", () => {
       const status = await fails(call(c, method as UnaryMethod<unknown, unknown>, request), grpc.status.INVALID_ARGUMENT, "BadRequest");
       assert.match(status.message, /the number (-?9007199254740993|1e400) /, status.message);
     }
+    // Metadata of the wrong JSON type is kube's decode error on every write, status writes too (it was stored dropped on an update).
+    for (const [method, request] of [
+      [c.create, { ref: widgets(ns), object: widget("gen", { size: 1 }, { generateName: 5 }) }],
+      [c.update, { ref: widgets(ns, "x"), object: widget("x", { size: 1 }, { generateName: 5 }) }],
+      [c.updateStatus, { ref: widgets(ns, "x"), object: widget("x", { size: 1 }, { generateName: 5 }) }],
+    ] as const) {
+      const status = await fails(call(c, method as UnaryMethod<unknown, unknown>, request), grpc.status.INVALID_ARGUMENT, "BadRequest");
+      assert.deepEqual(
+        status.details?.causes?.map((cause) => cause.field),
+        ["metadata.generateName"],
+      );
+    }
     await fails(
       call(c, c.patch, { ref: widgets(ns, "x"), patchType: "text/plain" as "application/merge-patch+json", patch: Buffer.from("{}") }),
       grpc.status.INVALID_ARGUMENT,

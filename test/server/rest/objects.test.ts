@@ -101,14 +101,79 @@ describe("create", () => {
       widgets(ns),
       widget("m", { size: 1 }, { generateName: 5, ownerReferences: [{ apiVersion: "v1", kind: "X", name: "o" }], managedFields: {} }),
     );
-    assertStatus(bad, 422, "Invalid");
-    assert.deepEqual(fieldSet(bad), ["metadata.generateName", "metadata.managedFields", "metadata.ownerReferences.uid"]);
-    assertStatus(await c.post(widgets(ns), widget("m", { size: 1 }, { ownerReferences: "x" })), 422, "Invalid");
+    // As kube's decoder: the first value of the wrong JSON type, a 400.
+    assertStatus(bad, 400, "BadRequest");
+    assert.deepEqual(fieldSet(bad), ["metadata.generateName"]);
+    const missing = await c.post(widgets(ns), widget("m", { size: 1 }, { ownerReferences: [{ apiVersion: "v1", kind: "X", name: "o" }] }));
+    assertStatus(missing, 422, "Invalid");
+    assert.deepEqual(fieldSet(missing), ["metadata.ownerReferences.uid"]);
+    assertStatus(await c.post(widgets(ns), widget("m", { size: 1 }, { managedFields: {} })), 400, "BadRequest");
+    assertStatus(await c.post(widgets(ns), widget("m", { size: 1 }, { ownerReferences: "x" })), 400, "BadRequest");
     assert.equal(await head(), h);
     const owner = { apiVersion: `${GROUP}/v1`, kind: "Widget", name: "o", uid: "0b6c-1" };
     const good = await created(c.post(widgets(ns), widget("m", { size: 1 }, { ownerReferences: [owner] })));
     assert.deepEqual(good.metadata.ownerReferences, [owner]);
     assertStatus(await c.patch(`${widgets(ns)}/m`, { metadata: { ownerReferences: [{ kind: "X" }] } }), 422, "Invalid");
+  });
+
+  it("metadata of the wrong JSON type is kube's decode error on every write verb, naming the field, and nothing is written", async () => {
+    const ns = freshNs();
+    const o = await created(c.post(widgets(ns), widget("w", { size: 1 })));
+    const h = await head();
+    const owner = { apiVersion: "v1", kind: "X", name: "o", uid: "u-1" };
+    // [metadata, cause field, Go's encoding/json message after "cannot unmarshal "]
+    const cases: Array<[Record<string, unknown>, string, string]> = [
+      [{ generateName: 5 }, "metadata.generateName", "number into Go struct field ObjectMeta.generateName of type string"],
+      [{ namespace: 5 }, "metadata.namespace", "number into Go struct field ObjectMeta.namespace of type string"],
+      [{ uid: 5 }, "metadata.uid", "number into Go struct field ObjectMeta.uid of type types.UID"],
+      [{ labels: { a: 1 } }, "metadata.labels[a]", "number into Go struct field ObjectMeta.labels of type string"],
+      [{ annotations: ["x"] }, "metadata.annotations", "array into Go struct field ObjectMeta.annotations of type map[string]string"],
+      [{ finalizers: "x" }, "metadata.finalizers", "string into Go struct field ObjectMeta.finalizers of type []string"],
+      [{ finalizers: ["a", true] }, "metadata.finalizers[1]", "bool into Go struct field ObjectMeta.finalizers of type string"],
+      [{ ownerReferences: [5] }, "metadata.ownerReferences[0]", "number into Go struct field ObjectMeta.ownerReferences of type v1.OwnerReference"],
+      [
+        { ownerReferences: [{ ...owner, controller: "yes" }] },
+        "metadata.ownerReferences[0].controller",
+        "string into Go struct field OwnerReference.ownerReferences.controller of type bool",
+      ],
+      [
+        { managedFields: [{ manager: 1 }] },
+        "metadata.managedFields[0].manager",
+        "number into Go struct field ManagedFieldsEntry.managedFields.manager of type string",
+      ],
+      // Go's decoder reports the first mismatch in the document.
+      [{ labels: { a: "b" }, generateName: [], finalizers: 7 }, "metadata.generateName", "array into Go struct field ObjectMeta.generateName of type string"],
+    ];
+    for (const [meta, field, message] of cases) {
+      const what = JSON.stringify(meta);
+      for (const [verb, res] of [
+        ["POST", await c.post(widgets(ns), { ...widget("n", { size: 1 }), metadata: { name: "n", ...meta } })],
+        ["PUT", await c.put(`${widgets(ns)}/w`, { ...o, metadata: { ...o.metadata, ...meta } })],
+        ["PUT status", await c.put(`${widgets(ns)}/w/status`, { ...o, metadata: { ...o.metadata, ...meta }, status: { phase: "x" } })],
+      ] as const) {
+        assertStatus(res, 400, "BadRequest");
+        assert.equal(res.body.message, `Widget in version "v1" cannot be handled as a Widget: json: cannot unmarshal ${message}`, `${verb} ${what}`);
+        assert.deepEqual(fieldSet(res), [field], `${verb} ${what}`);
+      }
+      // A patch whose result does not decode: kube's 422 on "patch", with the decoder's words.
+      for (const [verb, res] of [
+        ["merge patch", await c.patch(`${widgets(ns)}/w`, { metadata: meta }, "application/merge-patch+json")],
+        ["merge patch status", await c.patch(`${widgets(ns)}/w/status`, { metadata: meta }, "application/merge-patch+json")],
+        [
+          "JSON patch",
+          await c.patch(
+            `${widgets(ns)}/w`,
+            Object.entries(meta).map(([k, v]) => ({ op: "add", path: `/metadata/${k}`, value: v })),
+            JSON_PATCH,
+          ),
+        ],
+      ] as const) {
+        assertStatus(res, 422, "Invalid");
+        assert.deepEqual(fieldSet(res), ["patch"], `${verb} ${what}`);
+        assert.equal(res.body.details.causes[0].message, `json: cannot unmarshal ${message}`, `${verb} ${what}`);
+      }
+    }
+    assert.equal(await head(), h);
   });
 
   it("owner references are checked as kube-apiserver checks them: its field paths and messages, one controller at most", async () => {
