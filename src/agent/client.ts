@@ -641,9 +641,10 @@ function afterLostAnswer(err: unknown, verb: string, lostAt: string): unknown {
  * over gRPC, rather than sent as another path.
  */
 function restPath(ref: TypeRef | ObjectRef, object = false): string {
-  if (!ref.group || !ref.version || !ref.plural)
-    throw new BadRequestError("client: ref.group, ref.version and ref.plural are required", {
-      causes: [{ field: "ref", message: "group, version and plural are required", reason: "FieldValueRequired" }],
+  const missing = (["group", "version", "plural"] as const).filter((part) => !ref[part]).map((part) => `ref.${part}`);
+  if (missing.length > 0)
+    throw new BadRequestError(`client: ${missing.join(", ").replace(/, ([^,]*)$/, " and $1")} ${missing.length === 1 ? "is" : "are"} required`, {
+      causes: missing.map((field) => ({ field, message: "Required value", reason: "FieldValueRequired" })),
     });
   const name = (ref as Partial<ObjectRef>).name;
   if (object && !name)

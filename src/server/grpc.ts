@@ -294,9 +294,11 @@ function shutdown(server: grpc.Server, clock: Clock, graceMs: number): Promise<v
 
 /** The API's ResourceRef from the wire's: "" means absent. */
 function refOf(ref: wire.ResourceRef | null | undefined, needName: boolean): ResourceRef {
-  if (!ref?.group || !ref.version || !ref.plural) {
-    throw new BadRequestError("ref.group, ref.version and ref.plural are required", {
-      causes: [{ field: "ref", message: "group, version and plural are required", reason: "FieldValueRequired" }],
+  const missing = (["group", "version", "plural"] as const).filter((part) => !ref?.[part]).map((part) => `ref.${part}`);
+  if (!ref || missing.length > 0) {
+    // Each missing part by name, as the field of its own cause (a ref with only the version empty says ref.version).
+    throw new BadRequestError(`${missing.join(", ").replace(/, ([^,]*)$/, " and $1")} ${missing.length === 1 ? "is" : "are"} required`, {
+      causes: missing.map((field) => ({ field, message: "Required value", reason: "FieldValueRequired" })),
     });
   }
   if (needName && !ref.name) {

@@ -356,6 +356,16 @@ describe("gRPC Resources", () => {
       "UnsupportedMediaType",
     );
     await fails(call(c, c.get, { ref: widgets(ns) }), grpc.status.INVALID_ARGUMENT, "BadRequest");
+    // An empty part of the ref is named, as the field of its cause: not "ref.group, ref.version and ref.plural are required" for any of them.
+    const noVersion = await fails(call(c, c.list, { ref: { ...widgets(ns), version: "" } }), grpc.status.INVALID_ARGUMENT, "BadRequest");
+    assert.equal(noVersion.message, "ref.version is required");
+    assert.deepEqual(noVersion.details?.causes, [{ field: "ref.version", message: "Required value", reason: "FieldValueRequired" }]);
+    const noType = await fails(call(c, c.list, { ref: { ...widgets(ns), group: "", plural: "" } }), grpc.status.INVALID_ARGUMENT, "BadRequest");
+    assert.equal(noType.message, "ref.group and ref.plural are required");
+    assert.deepEqual(
+      noType.details?.causes?.map((cause) => cause.field),
+      ["ref.group", "ref.plural"],
+    );
 
     const unknown = { group: GROUP, version: "v1", plural: "nothings", namespace: ns };
     await fails(call(c, c.list, { ref: unknown }), grpc.status.NOT_FOUND, "NotFound");
