@@ -22,7 +22,7 @@ import { ApiError, BadRequestError, NotFoundError } from "./errors.ts";
 import { keepWebSocketsAlive, logSpaceAlarm, startCompactor, watchStoreHealth } from "./server/background.ts";
 import { startGrpcServer, type GrpcServerOptions, type RunningGrpcServer } from "./server/grpc.ts";
 import { ListenError, probePort } from "./server/listen-error.ts";
-import { createMetrics, type Metrics } from "./server/metrics.ts";
+import { addLimitMetrics, createMetrics, type Metrics } from "./server/metrics.ts";
 import { defaultServerOptions, type ServerOptions } from "./server/options.ts";
 import { handleRequest, isWatch, rawQuery, watchRendering, type RestContext } from "./server/rest.ts";
 import { parseRoute } from "./server/routes.ts";
@@ -166,6 +166,7 @@ async function openCore(
     throw err;
   }
   escalation = (type, object) => security.checkEscalation(type, object);
+  addLimitMetrics(metrics.registry, security.limits);
   return { store, hub, registry, resources, metrics, security };
 }
 

@@ -6,6 +6,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import type { Store } from "../store.ts";
 import type { WatchHub } from "../watch.ts";
+import type { Limits } from "./limits.ts";
 import { RequestMetrics } from "./request-metrics.ts";
 
 export interface Metrics {
@@ -15,6 +16,42 @@ export interface Metrics {
   compaction(): void;
   /** Records one failed store commit. */
   commitFailure(): void;
+}
+
+/**
+ * The security edge's request limits (src/server/limits.ts) at scrape time:
+ * requests in flight by kind, as kube-apiserver's
+ * apiserver_current_inflight_requests (those still receiving their body
+ * included), and the bodies being received with their bytes.
+ */
+export function addLimitMetrics(registry: Registry, limits: Pick<Limits, "stats" | "receivingStats">): void {
+  new Gauge({
+    name: "setpoint_current_inflight_requests",
+    help: "Requests holding an in-flight slot (--max-requests-inflight, --max-mutating-requests-inflight), by kind.",
+    labelNames: ["request_kind"],
+    registers: [registry],
+    collect() {
+      const s = limits.stats();
+      this.set({ request_kind: "mutating" }, s.write);
+      this.set({ request_kind: "readOnly" }, s.read);
+    },
+  });
+  new Gauge({
+    name: "setpoint_request_bodies_receiving",
+    help: "Admitted requests still receiving their body (not counted against the in-flight limits).",
+    registers: [registry],
+    collect() {
+      this.set(limits.receivingStats().requests);
+    },
+  });
+  new Gauge({
+    name: "setpoint_request_body_bytes_receiving",
+    help: "Bytes received so far of the bodies still arriving (bounded: 1 MiB per --max-mutating-requests-inflight).",
+    registers: [registry],
+    collect() {
+      this.set(limits.receivingStats().bytes);
+    },
+  });
 }
 
 export function createMetrics(store: Store, hub: WatchHub): Metrics {

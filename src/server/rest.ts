@@ -18,6 +18,7 @@ import { isRbacResource } from "../api/rbac-types.ts";
 import type { RawQuery } from "../api/query.ts";
 import type { Clock } from "../clock.ts";
 import type { SpaceAlarm } from "../store.ts";
+import { RECEIVE_BODY, type BodyReceipt } from "./limits.ts";
 import { ApiError, BadRequestError, fieldErrorsMessage, InvalidError, NotFoundError, type FieldCause } from "../errors.ts";
 import { noteForAudit } from "./audit.ts";
 import { PROTOBUF_TYPE, rbacFromProtobuf, readsProtobuf } from "./protobuf-rbac.ts";
@@ -238,12 +239,15 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   if (declared > MAX_BODY_BYTES) throw tooLarge();
   if (req.readableEnded) return Buffer.alloc(0);
   if (req.destroyed) throw prematureClose();
+  // While it arrives the request does not count against the in-flight limit (src/server/limits.ts).
+  const receipt = (req as IncomingMessage & { [RECEIVE_BODY]?: () => BodyReceipt })[RECEIVE_BODY]?.();
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     let settled = false;
     const settle = () => {
       settled = true;
+      receipt?.end();
       req.off("data", onData);
       req.off("end", onEnd);
       req.off("error", onError);
@@ -251,20 +255,23 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
     };
     const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (size <= MAX_BODY_BYTES) {
+      const refused = size <= MAX_BODY_BYTES ? receipt?.add(chunk.length) : tooLarge();
+      if (refused === undefined) {
         chunks.push(chunk);
         return;
       }
-      // Left undestroyed: the caller answers 413 and lingers (lingerOnClose).
+      // Left undestroyed: the caller answers 413 (or 429) and lingers (lingerOnClose).
       settle();
-      reject(tooLarge());
+      reject(refused);
     };
     // A body read to its end leaves the listeners on (removing four cost more
     // than the rest of the read): nothing but the close can follow, and it
     // finds the read settled.
     const onEnd = () => {
       settled = true;
-      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+      const refused = receipt?.end();
+      if (refused) reject(refused);
+      else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
     };
     const onError = (err: Error) => {
       if (settled) return;

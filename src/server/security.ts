@@ -50,7 +50,7 @@ import {
 import { checkEscalation } from "./auth/escalation.ts";
 import { alwaysAllow, followRbac, RbacAuthorizer, RbacIndex, type Authorizer } from "./auth/rbac.ts";
 import { AuditLog, auditIdOf, auditNoteOf, type AuditNote, type AuditRecord } from "./audit.ts";
-import { Limits, TooManyRequestsError } from "./limits.ts";
+import { Limits, RECEIVE_BODY, TooManyRequestsError, type BodyReceipt } from "./limits.ts";
 import type { ServerOptions } from "./options.ts";
 import { parseRoute, type Route } from "./routes.ts";
 import { isWatch } from "./rest.ts";
@@ -78,6 +78,8 @@ function peerAddress(peer: string): string {
 export interface Admission {
   user: UserInfo;
   done(code: number, note?: AuditNote): void;
+  /** For a request holding an in-flight slot: its body's receipt (Limits.receiving), while it arrives. */
+  receiveBody?: () => BodyReceipt;
 }
 
 /** What a transport tells the gate about one request. */
@@ -246,11 +248,14 @@ export class Security {
     if (!user) return refuse(unauthorized(), undefined);
     const master = user.groups.includes(MASTERS_GROUP);
     let release: () => void = () => {};
+    let receiveBody: (() => BodyReceipt) | undefined;
     try {
       if (r.longRunning) {
         if (this.authenticator.enabled && !master) release = this.limits.watch(user.name);
       } else if (!master) {
-        release = this.limits.request(MUTATING_VERBS.has(r.attributes.verb));
+        const mutating = MUTATING_VERBS.has(r.attributes.verb);
+        release = this.limits.request(mutating);
+        receiveBody = () => this.limits.receiving(mutating);
       }
     } catch (err) {
       return refuse(err as ApiError, user);
@@ -263,6 +268,7 @@ export class Security {
     let finished = false;
     return {
       user,
+      receiveBody,
       done: (code, note) => {
         if (finished) return;
         finished = true;
@@ -343,6 +349,7 @@ export class Security {
       return false;
     }
     res.once("close", () => admission.done(res.statusCode, auditNoteOf(res)));
+    if (admission.receiveBody) (req as IncomingMessage & { [RECEIVE_BODY]?: () => BodyReceipt })[RECEIVE_BODY] = admission.receiveBody;
     const path = trimSlash(pathname);
     if (path === ACCESS_REVIEW_PATH || path === RULES_REVIEW_PATH || path === SELF_REVIEW_PATH) {
       void this.#serveReview(req, res, admission.user, method, path === RULES_REVIEW_PATH ? "rules" : path === SELF_REVIEW_PATH ? "self" : "access");

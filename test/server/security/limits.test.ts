@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
+import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -41,6 +42,27 @@ describe("Limits", () => {
     assert.deepEqual(l.stats(), { read: 1, write: 2, watches: 2 });
     const unlimited = new Limits({ maxRequestsInflight: 0, maxMutatingRequestsInflight: 0, maxWatchesPerUser: 0 });
     for (let i = 0; i < 1000; i++) unlimited.request(i % 2 === 0);
+  });
+
+  it("a request receiving its body does not count against the limit; once it is in, it does (429 past the limit)", () => {
+    const l = new Limits({ maxMutatingRequestsInflight: 2 });
+    l.request(true);
+    const slow = l.receiving(true);
+    l.request(true);
+    const other = l.receiving(true);
+    assert.equal(other.end(), undefined, "two working of two");
+    l.request(true);
+    const third = l.receiving(true);
+    assert.equal(third.end(), undefined, "two working of two, the slow one still receiving");
+    assert.throws(() => l.request(true), TooManyRequestsError);
+    assert.equal(slow.end()?.reason, "TooManyRequests", "three working of two");
+    assert.equal(slow.end(), undefined, "end is idempotent");
+    // The bodies being received are bounded by their bytes: 1 MiB per write slot.
+    assert.equal(l.receiving(true).add(1024 * 1024), undefined);
+    const big = l.receiving(true);
+    assert.equal(big.add(1024 * 1024), undefined);
+    assert.match(big.add(1)?.message ?? "", /request bodies being received at once passed 2 MiB/);
+    assert.equal(l.receiving(true).add(1), undefined, "the refused body's bytes are no longer counted");
   });
 });
 
@@ -117,6 +139,84 @@ describe("limits under load", () => {
     assert.deepEqual(new Set(admin.map((r) => r.status)), new Set([201]));
   });
 
+  /** A sample's value from /metrics: `name` with its labels as printed, if any. */
+  const gauge = async (name: string): Promise<number> => {
+    const text = await (await fetch(`${t.url}/metrics`, { headers: { authorization: "Bearer t-admin" } })).text();
+    const line = text.split("\n").find((l) => l.startsWith(`${name} `));
+    assert.ok(line, `${name} in /metrics`);
+    return Number(line.split(" ").at(-1));
+  };
+  /** Polls `check` every 20 ms until it holds; fails after 10 s naming `what`. */
+  const until = async (check: () => Promise<boolean>, what: string) => {
+    const deadline = Date.now() + 10_000;
+    while (!(await check())) {
+      assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+
+  it("clients sending their bodies a byte at a time (slowloris) hold no write slot; the bodies being received are bounded by their bytes", async () => {
+    const url = new URL(t.url);
+    const sockets: Socket[] = [];
+    /** A POST whose headers announce `length` bytes of body, of which `first` are sent now; its answer when one comes. */
+    const slowPost = (name: string, length: number, first: string) => {
+      const socket = connect(Number(url.port), "127.0.0.1");
+      sockets.push(socket);
+      let text = "";
+      const answered = new Promise<string>((resolve) => {
+        socket.on("data", (d: Buffer) => {
+          text += d.toString();
+          if (/\r\n\r\n[\s\S]*\}\s*$/.test(text)) resolve(text);
+        });
+        socket.on("close", () => resolve(text));
+        socket.on("error", () => {});
+      });
+      socket.write(
+        `POST /apis/${G}/v1/namespaces/slow/items HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${USER}\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n${first}`,
+      );
+      return { socket, answered, name };
+    };
+    try {
+      // Five slow writers, more than the limit of 2, each with a byte of its body sent.
+      const bodies = Array.from({ length: 5 }, (_, i) => JSON.stringify({ metadata: { name: `slow-${i}` }, spec: {} }));
+      const slow = bodies.map((b, i) => slowPost(`slow-${i}`, b.length, b.slice(0, 1)));
+      // Each is admitted (and receiving) or answered (before the fix: 429) before the writes below.
+      const answered = new Set<string>();
+      for (const s of slow) void s.answered.then(() => answered.add(s.name));
+      await until(
+        async () => (await gauge('setpoint_current_inflight_requests{request_kind="mutating"}')) + answered.size === 5,
+        "the 5 slow writers admitted or answered",
+      );
+      assert.equal(answered.size, 0, "all 5 admitted, though the limit is 2");
+      assert.equal(await gauge("setpoint_request_bodies_receiving"), 5);
+      for (let i = 0; i < 3; i++) {
+        const r = await post(`while-slow-${i}`, USER);
+        assert.equal(r.status, 201, `a write while 5 bodies trickle in: ${r.status} ${r.reason}`);
+      }
+      // Their bodies come in one after another: each is then served, none over the limit at once.
+      for (const [i, s] of slow.entries()) {
+        s.socket.write(bodies[i]!.slice(1));
+        assert.match(await s.answered, /^HTTP\/1\.1 201 /, s.name);
+      }
+      // Two bodies of 1 MiB each fill the 2 MiB bound of bodies being received: a third gets 429 at once.
+      const filler = "x".repeat(1024 * 1024);
+      const big = [slowPost("big-0", 3 * 1024 * 1024, filler), slowPost("big-1", 3 * 1024 * 1024, filler)];
+      await until(async () => (await gauge("setpoint_request_body_bytes_receiving")) === 2 * 1024 * 1024, "2 MiB of bodies being received");
+      const over = slowPost("big-2", 3 * 1024 * 1024, filler);
+      const answer = await over.answered;
+      assert.match(answer, /^HTTP\/1\.1 429 /, answer.slice(0, 300));
+      assert.match(answer, /request bodies being received at once passed 2 MiB/);
+      assert.match(answer, /Retry-After: 1/i);
+      for (const b of big) b.socket.destroy();
+      // Once those connections are gone their bytes are no longer counted.
+      await until(async () => (await gauge("setpoint_request_body_bytes_receiving")) === 0, "no bytes counted once the senders left");
+      assert.equal(await gauge("setpoint_request_bodies_receiving"), 0);
+      assert.equal((await post("after-big", USER)).status, 201);
+    } finally {
+      for (const s of sockets) s.destroy();
+    }
+  });
+
   const httpWatch = async (token: string) => {
     const abort = new AbortController();
     const res = await fetch(`${t.url}/apis/${G}/v1/namespaces/w/items?watch=true`, { headers: { authorization: `Bearer ${token}` }, signal: abort.signal });
@@ -125,6 +225,9 @@ describe("limits under load", () => {
       headers: res.headers,
       body: (res.status === 200 ? undefined : await res.json()) as { message: string },
       close: () => abort.abort(),
+      // Held: undici cancels the unread body of a response once it is garbage-collected, which closed
+      // the watch and let a watch over the cap through (seen once a test before allocated more).
+      response: res,
     };
   };
   const wsWatch = (token: string) =>
