@@ -3,11 +3,13 @@
 // was acknowledged (201) is there with the same resourceVersion and uid, no
 // revision repeats, nothing a watcher saw before the crash is lost, and a
 // watcher resuming from its last revision gets every later change exactly
-// once, in revision order.
+// once, in revision order. With --workers 2, a worker and then the primary
+// are killed during concurrent creates, patches and deletes: every
+// acknowledged outcome is there after a restart, and nothing never written.
 
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -219,6 +221,138 @@ describe("crash", () => {
       const code = await server.exited;
       clearTimeout(exitTimer);
       assert.equal(code, 0, server.output());
+    } finally {
+      for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+  it("--workers 2: SIGKILL of a worker, then of the primary, during concurrent creates, patches and deletes: every acknowledged outcome is there, nothing else", {
+    timeout: 240_000,
+  }, async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "setpoint-crash-workers-"));
+    const children: ChildProcess[] = [];
+    const childPids = (pid: number): number[] => {
+      try {
+        return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+      } catch {
+        return [];
+      }
+    };
+    try {
+      let server = await startChildServer(dataDir, ["--workers", "2"], { healthz: true });
+      children.push(server.child);
+      const rt = await request(server.url, "POST", "/apis/setpoint.dev/v1/resourcetypes", {
+        apiVersion: "setpoint.dev/v1",
+        kind: "ResourceType",
+        metadata: { name: `${PLURAL}.${GROUP}` },
+        spec: { group: GROUP, version: "v1", kind: "Thing", plural: PLURAL, scope: "Namespaced" },
+      });
+      assert.equal(rt.status, 201, JSON.stringify(rt.body));
+      const deadline = Date.now() + DEADLINE_MS;
+      const workers = () => childPids(server.child.pid!);
+      while (workers().length < 2) {
+        assert.ok(Date.now() < deadline, "two workers");
+        await new Promise((r) => setTimeout(r, 20));
+      }
+
+      // What each name must be after the crash: `want` once its last write was
+      // acknowledged; `either` when a write was in flight at a kill (its outcome unknown).
+      type State = { present: false } | { present: true; v: number; rv: number };
+      const want = new Map<string, State>();
+      const either = new Map<string, [State, State]>();
+      let acked = 0;
+      const phase = { killedPrimary: false };
+      const stopAt = Date.now() + 90_000;
+      /** One write; its answer, or undefined if the connection failed (the server or a worker died). */
+      const write = async (method: string, path: string, body: unknown, patch = false) => {
+        try {
+          const res = await fetch(server.url + path, {
+            method,
+            headers: { "content-type": patch ? "application/merge-patch+json" : "application/json" },
+            body: JSON.stringify(body),
+            signal: AbortSignal.timeout(DEADLINE_MS),
+          });
+          const text = await res.text();
+          return { status: res.status, body: text ? JSON.parse(text) : undefined };
+        } catch {
+          return undefined;
+        }
+      };
+      const loop = async (id: number) => {
+        for (let n = 0; !phase.killedPrimary && Date.now() < stopAt; n++) {
+          const name = `w${id}-${n}`;
+          let current: State = { present: false };
+          const steps: Array<{ method: string; path: string; body: unknown; patch?: boolean; v?: number }> = [
+            { method: "POST", path: LIST, body: { apiVersion: `${GROUP}/v1`, kind: "Thing", metadata: { name }, spec: { v: 0 } }, v: 0 },
+            { method: "PATCH", path: `${LIST}/${name}`, body: { spec: { v: 1 } }, patch: true, v: 1 },
+            { method: "PATCH", path: `${LIST}/${name}`, body: { spec: { v: 2 } }, patch: true, v: 2 },
+          ];
+          if (n % 2 === 0) steps.push({ method: "DELETE", path: `${LIST}/${name}`, body: {} });
+          for (const step of steps) {
+            if (phase.killedPrimary) break;
+            const res = await write(step.method, step.path, step.body, step.patch);
+            if (res === undefined) {
+              // In flight at a kill: applied or not, either is right.
+              const intended: State = step.v === undefined ? { present: false } : { present: true, v: step.v, rv: 0 };
+              either.set(name, [current, intended]);
+              want.delete(name);
+              break;
+            }
+            assert.ok(res.status === 200 || res.status === 201, `${step.method} ${name}: ${res.status} ${JSON.stringify(res.body)}`);
+            current = step.v === undefined ? { present: false } : { present: true, v: step.v, rv: rvOf(res.body as Obj) };
+            want.set(name, current);
+            acked++;
+          }
+        }
+      };
+      const loops = Array.from({ length: 12 }, (_, i) => loop(i));
+
+      // Kill one worker once 300 writes are acknowledged, the primary once 300 more are.
+      const waitAcked = async (n: number) => {
+        while (acked < n) {
+          assert.ok(Date.now() < stopAt, `only ${acked} writes acknowledged`);
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      };
+      await waitAcked(300);
+      const [victim] = workers();
+      process.kill(victim!, "SIGKILL");
+      await waitAcked(acked + 300);
+      const last = workers();
+      phase.killedPrimary = true; // no write starts after this; those in flight finish either way
+      server.child.kill("SIGKILL");
+      await server.exited;
+      // Its workers exit on their own once the primary is gone; until then they may still acknowledge writes.
+      while (last.some((pid) => existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z "))) {
+        assert.ok(Date.now() < stopAt + DEADLINE_MS, "the workers exit after the primary");
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await Promise.all(loops);
+      assert.ok(acked >= 600, `acknowledged ${acked}`);
+
+      // Restart: every acknowledged outcome is there, and nothing that was never written.
+      server = await startChildServer(dataDir, ["--workers", "1"], { healthz: true });
+      children.push(server.child);
+      const list = await request(server.url, "GET", LIST);
+      assert.equal(list.status, 200);
+      const items = (list.body as { items: Array<Obj & { spec: { v: number } }> }).items;
+      const byName = new Map(items.map((o) => [o.metadata.name, o]));
+      const matches = (o: (Obj & { spec: { v: number } }) | undefined, s: State, exactRv: boolean) =>
+        s.present ? o !== undefined && o.spec.v === s.v && (!exactRv || rvOf(o) === s.rv) : o === undefined;
+      for (const [name, s] of want)
+        assert.ok(matches(byName.get(name), s, true), `${name}: want ${JSON.stringify(s)}, got ${JSON.stringify(byName.get(name))}`);
+      for (const [name, [before, intended]] of either) {
+        const o = byName.get(name);
+        assert.ok(
+          matches(o, before, true) || matches(o, intended, false),
+          `${name}: want ${JSON.stringify(before)} or ${JSON.stringify(intended)}, got ${JSON.stringify(o)}`,
+        );
+      }
+      for (const name of byName.keys()) assert.ok(want.has(name) || either.has(name), `${name} is there but was never written`);
+      const revisions = items.map(rvOf);
+      assert.equal(new Set(revisions).size, revisions.length, "revisions are unique");
+      server.child.kill("SIGTERM");
+      assert.equal(await server.exited, 0, server.output());
     } finally {
       for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
       rmSync(dataDir, { recursive: true, force: true });
