@@ -291,7 +291,8 @@ export class SetpointClient {
     const acceptEncoding = this.#options.listEncoding === "gzip" ? "gzip" : "";
     const req = { ref, labelSelector, fieldSelector, limit, continue: options.continue ?? "", resourceVersion, acceptEncoding };
     const res = await this.#unary("list", this.#grpc.list, req, { timeoutMs: 60_000, ...options });
-    if (!Number.isSafeInteger(res.revision) || res.revision < 1)
+    // 0 is a store nothing was written to yet (a fresh LMDB directory); the informer then watches from 0.
+    if (!Number.isSafeInteger(res.revision) || res.revision < 0)
       throw new TransportError(`client: list revision ${res.revision} is not a revision`, { kind: "protocol" });
     const items = res.itemsGzip?.length ? await gunzippedItems(res.itemsGzip) : res.items;
     return { revision: res.revision, continue: res.continue, items: items.map((b, i) => parseObject<T>(b, `list item ${i}`)) };
