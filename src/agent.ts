@@ -32,7 +32,7 @@ export {
 } from "./agent/client.ts";
 // The kubeconfig as kubectl reads it (KUBECONFIG, ~/.kube/config): clientOptionsFromKubeconfig(loadKubeconfig()) gives an agent its server, CA and token.
 export { KubeconfigError, loadKubeconfig, type KubeconfigTarget } from "./kubeconfig.ts";
-export { ConnectionProblemError, ErrorReport, classifyConnectionProblem, type ErrorReportOptions } from "./agent/error-report.ts";
+export { ConnectionProblemError, ErrorReport, TypeNotServedError, classifyConnectionProblem, type ErrorReportOptions } from "./agent/error-report.ts";
 export { Informer, type InformerHandlers, type InformerOptions, type InformerStats, type ListerWatcher } from "./agent/informer.ts";
 export { keyOf, splitKey, type CacheReader } from "./agent/cache.ts";
 export { LeaseMembership, type Claim, type LeaseMembershipOptions } from "./agent/lease.ts";

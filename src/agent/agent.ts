@@ -185,7 +185,7 @@ export class Agent<T extends ApiObject = ApiObject> {
       stateDir: options.stateDir,
       clock: this.#clock,
       onError,
-      onConnected: () => this.#errors.connected(),
+      onConnected: () => this.#errors.connected({ typeServed: true }),
     });
     const offer = (o: T) => this.#offer(keyOf(o));
     const wanted = options.shouldReconcile;

@@ -1,7 +1,8 @@
 // How an agent tells its `onError` about failures without flooding a log.
 //
 // - A connection problem (the server cannot be reached, answers something
-//   that is not the protocol, times out, or answers 503, 500, 429, 401 or 403)
+//   that is not the protocol, times out, answers 503, 500, 429, 401 or 403,
+//   or does not serve the agent's type: TypeNotServedError, from its informer)
 //   is reported the first time with the server's address and a hint of what
 //   to check. The same problem again (same kind, whatever the call or the
 //   key) within `intervalMs` of its last report is only counted; the first
@@ -15,7 +16,7 @@
 //   keeps a process alive or fires after shutdown.
 
 import type { Clock } from "../clock.ts";
-import { ApiError, TimeoutError } from "../errors.ts";
+import { ApiError, NotFoundError, TimeoutError } from "../errors.ts";
 import { TransportError } from "./wire.ts";
 
 /** A connection problem as an agent reports it: what failed, where, what to check, and how often since the last report. */
@@ -26,6 +27,18 @@ export class ConnectionProblemError extends Error {
     super(message, { cause: options.cause });
     this.name = "ConnectionProblemError";
     this.failures = options.failures;
+  }
+}
+
+/**
+ * The server does not serve the type an informer lists or watches (its
+ * collection answered 404: no ResourceType declares it, or the agent names it
+ * wrongly). A NotFoundError, reported as a connection problem: once, then
+ * once per interval, while the informer retries.
+ */
+export class TypeNotServedError extends NotFoundError {
+  constructor(type: { group: string; version: string; plural: string }, options: { cause: unknown }) {
+    super(`informer: the server has no type ${type.plural}.${type.group}/${type.version} (${(options.cause as Error).message})`, { cause: options.cause });
   }
 }
 
@@ -74,6 +87,13 @@ export function classifyConnectionProblem(err: unknown): { kind: string; headlin
           hint: "is it running (setpoint up, or setpoint server), and are these its addresses (the CLI agent's --server and --grpc; the SDK's httpUrl and grpcAddress)?",
         };
     }
+  }
+  if (err instanceof TypeNotServedError) {
+    return {
+      kind: "type",
+      headline: "the server does not serve the agent's type",
+      hint: 'declare it with a ResourceType (setpoint apply -f TYPE.yaml; README.md, "Declare a type"), or fix the agent\'s type: group, version and plural as `setpoint get resourcetypes` lists them',
+    };
   }
   if (err instanceof TimeoutError) {
     // A watch from a revision the server has not reached (kube's ResourceVersionTooLarge): the informer relists, no connection problem.
@@ -152,9 +172,14 @@ export class ErrorReport {
     call(onError, new ConnectionProblemError(message, { cause: err, failures: ongoing ? seen.failures + 1 : 1 }), key);
   }
 
-  /** The server answers again: the next connection problem is a new one, reported at once. */
-  connected(): void {
-    this.#problems.clear();
+  /**
+   * The server answers again: the next connection problem is a new one,
+   * reported at once. A missing type stays reported once per interval (another
+   * informer, the leases', connects meanwhile) until `typeServed` says the
+   * agent's own type was listed and watched.
+   */
+  connected(options: { typeServed?: boolean } = {}): void {
+    for (const kind of [...this.#problems.keys()]) if (kind !== "type" || options.typeServed) this.#problems.delete(kind);
   }
 }
 

@@ -22,10 +22,11 @@
 // - `run(signal)` returns after `signal` aborts, once the state file is flushed.
 
 import { systemClock, type Clock } from "../clock.ts";
-import { ExpiredError, TimeoutError } from "../errors.ts";
+import { ExpiredError, NotFoundError, TimeoutError } from "../errors.ts";
 import { Backoff, sleep, type BackoffOptions } from "./backoff.ts";
 import { keyOf, ObjectCache, type CacheReader } from "./cache.ts";
 import type { ApiObject, ListOptions, ListResult, TypeRef, Watch, WatchEvent, WatchOptions } from "./client.ts";
+import { TypeNotServedError } from "./error-report.ts";
 import { StateFile } from "./state-dir.ts";
 
 /** What an informer tells about changes; keys are `namespace/name`. */
@@ -171,6 +172,8 @@ export class Informer<T extends ApiObject = ApiObject> {
         let err = caught;
         if (err instanceof TimeoutError && ++tooLarge >= 3)
           err = new ExpiredError(`informer: the server stays behind revision ${this.#revision}`, { cause: err });
+        // A collection that is not there: its type is not served (a list or watch never 404s for a missing object).
+        if (err instanceof NotFoundError && !(err instanceof TypeNotServedError)) err = new TypeNotServedError(this.#o.type, { cause: err });
         if (err instanceof ExpiredError) {
           this.stats.expired++;
           this.#revision = 0;

@@ -11,15 +11,18 @@ import {
   Agent,
   ApiError,
   ConflictError,
+  NotFoundError,
   ConnectionProblemError,
   ErrorReport,
   SetpointClient,
   TimeoutError,
   TransportError,
+  TypeNotServedError,
   classifyConnectionProblem,
 } from "../../src/agent.ts";
 import { errorOfStatus } from "../../src/agent/client.ts";
 import { freePort } from "../helpers/ports.ts";
+import { api, startTestServer } from "../helpers/server.ts";
 import { waitFor } from "./fixtures.ts";
 
 const refused = () => new TransportError("client: watch connection failed: connect ECONNREFUSED 127.0.0.1:8080");
@@ -231,5 +234,62 @@ test("an agent whose server is down says so once, with the address and a hint, h
   } finally {
     stop.abort();
     await running;
+  }
+});
+
+test("an agent whose type the server does not serve says so once, naming the type and what to do; once declared, it reconciles", async () => {
+  const t = await startTestServer({ grpcPort: 0 });
+  const clock = new ManualClock(0);
+  const errors: unknown[] = [];
+  const reconciled: string[] = [];
+  const stop = new AbortController();
+  const agent = new Agent({
+    name: "typeless",
+    grpcAddress: `127.0.0.1:${t.server.grpcPort}`,
+    httpUrl: t.url,
+    type: { group: "gadget.example.com", version: "v1", plural: "gadgets" },
+    clock,
+    errorReportIntervalMs: INTERVAL_MS,
+    reconcile: async (key) => void reconciled.push(key),
+    onError: (err) => errors.push(err),
+  });
+  const running = agent.run(stop.signal);
+  try {
+    const lists = () => agent.client.calls.list ?? 0;
+    for (let step = 1; step <= 3; step++) {
+      const before = lists();
+      await waitFor(`list retry ${step}`, () => {
+        clock.advance(250);
+        return lists() > before;
+      });
+    }
+    assert.equal(errors.length, 1, (errors as Error[]).map((e) => `${e.name}: ${e.message} / ${(e.cause as Error)?.name}`).join("\n"));
+    const first = errors[0] as ConnectionProblemError;
+    assert.ok(first instanceof ConnectionProblemError, String(first));
+    assert.ok(first.cause instanceof TypeNotServedError && first.cause instanceof NotFoundError, "a NotFoundError still, of its own class");
+    assert.match(
+      first.message,
+      /^agent: the server does not serve the agent's type \(gRPC 127\.0\.0\.1:\d+, HTTP http:\/\/127\.0\.0\.1:\d+\): informer: the server has no type gadgets\.gadget\.example\.com\/v1 /,
+    );
+    assert.match(first.message, /Declare it with a ResourceType .*setpoint get resourcetypes/);
+
+    const a = api(t.url);
+    const type = {
+      apiVersion: "setpoint.dev/v1",
+      kind: "ResourceType",
+      metadata: { name: "gadgets.gadget.example.com" },
+      spec: { group: "gadget.example.com", version: "v1", kind: "Gadget", plural: "gadgets", scope: "Namespaced" },
+    };
+    assert.equal((await a.post("/apis/setpoint.dev/v1/resourcetypes", type)).status, 201);
+    const gadget = { apiVersion: "gadget.example.com/v1", kind: "Gadget", metadata: { name: "g1" } };
+    assert.equal((await a.post("/apis/gadget.example.com/v1/namespaces/default/gadgets", gadget)).status, 201);
+    await waitFor("the gadget reconciled", () => {
+      clock.advance(1000);
+      return reconciled.includes("default/g1");
+    });
+  } finally {
+    stop.abort();
+    await running;
+    await t.stop();
   }
 });
