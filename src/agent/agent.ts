@@ -203,6 +203,7 @@ export class Agent<T extends ApiObject = ApiObject> {
       this.membership = new LeaseMembership({
         client: this.client,
         agentName: options.name,
+        workload: `${options.type.plural}.${options.type.group}/${options.type.version}`,
         identity: options.identity,
         namespace: options.leaseNamespace,
         leaseDurationMs: options.leaseDurationMs,

@@ -6,7 +6,10 @@
 //   "member"); its annotations publish the acknowledged member set
 //   (`agent.setpoint.dev/view`) and the draining keys
 //   (`agent.setpoint.dev/draining`). Each write renews it, with the
-//   resourceVersion of the last write as a precondition.
+//   resourceVersion of the last write as a precondition. It also names the
+//   type the replica reconciles (`agent.setpoint.dev/type`): a peer of the
+//   same name that names another type is reported once to `onError`, since
+//   the two would split each other's keys.
 // - The fence: a replica that has not renewed within `renewDeadlineMs` since
 //   its last successful renewal began aborts every claim's signal and starts
 //   no work; once its running reconciles have returned it rejoins as a new
@@ -32,6 +35,8 @@ import { Informer } from "./informer.ts";
 import { DRAINING_ANNOTATION, LeasePeers, VIEW_ANNOTATION, stringsOf } from "./lease-peers.ts";
 
 export const AGENT_NAME_LABEL = "agent.setpoint.dev/name";
+/** The type a replica reconciles (`plural.group/version`), so that replicas of one name serving different types can be told of it. */
+export const TYPE_ANNOTATION = "agent.setpoint.dev/type";
 const LEASES = { group: "setpoint.dev", version: "v1", plural: "leases" } as const;
 
 export type LeaseObject = ApiObject<{
@@ -56,6 +61,12 @@ export interface LeaseMembershipOptions {
   renewIntervalMs?: number;
   /** Work stops this long after the last successful renewal began. Default two thirds of the lease. */
   renewDeadlineMs?: number;
+  /**
+   * The type this replica reconciles, as `plural.group/version`, written on its
+   * lease. A peer of the same name whose lease names another type is reported
+   * to `onError` once: sharing a name, the two split each other's keys.
+   */
+  workload?: string;
   /** Watch transport of the lease informer. Default "websocket". */
   transport?: "websocket" | "grpc";
   clock?: Clock;
@@ -112,6 +123,8 @@ export class LeaseMembership {
   /** No write before this local time (after a failed one). */
   #writeNotBefore = 0;
   #signature = "";
+  /** Peer leases already reported as serving another type. */
+  readonly #otherWorkloads = new Set<string>();
 
   constructor(options: LeaseMembershipOptions) {
     if (!/^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/.test(options.agentName))
@@ -242,7 +255,24 @@ export class LeaseMembership {
       if (member !== this.#me && this.#newer(rv)) this.#lose(`lease: ${name} was taken by ${member}`);
       return;
     }
+    this.#checkWorkload(lease);
     this.#peers.see(lease);
+  }
+
+  /** Tells `onError` once of a peer lease of this agent's name that serves another type (agents copied without renaming). */
+  #checkWorkload(lease: LeaseObject): void {
+    const mine = this.#o.workload;
+    const theirs = lease.metadata.annotations?.[TYPE_ANNOTATION];
+    const name = lease.metadata.name;
+    if (mine === undefined || theirs === undefined || theirs === mine || this.#otherWorkloads.has(name)) return;
+    this.#otherWorkloads.add(name);
+    this.#onError(
+      new Error(
+        `lease: agent "${this.#o.agentName}": the replica of lease ${name} reconciles ${theirs}, this one ${mine}. ` +
+          "Replicas of one name share out one type's keys, so each of these skips the keys given to the other, and they are never reconciled: " +
+          "give each agent its own name (runAgent's name).",
+      ),
+    );
   }
 
   #gone(lease: LeaseObject): void {
@@ -252,6 +282,7 @@ export class LeaseMembership {
       if (this.#newer(lease.metadata.resourceVersion ?? "")) this.#lose(`lease: ${name} was deleted`);
       return;
     }
+    this.#otherWorkloads.delete(name);
     this.#peers.gone(name);
   }
 
@@ -358,7 +389,8 @@ export class LeaseMembership {
     const time = new Date(now).toISOString();
     const view = [...new Set([...this.members(), member])].sort();
     const spec = { holderIdentity: member, leaseDurationSeconds: Math.max(1, Math.ceil(this.#durationMs / 1000)), acquireTime: time, renewTime: time };
-    const annotations = { [VIEW_ANNOTATION]: JSON.stringify(view), [DRAINING_ANNOTATION]: "[]" };
+    const annotations: Record<string, string> = { [VIEW_ANNOTATION]: JSON.stringify(view), [DRAINING_ANNOTATION]: "[]" };
+    if (this.#o.workload !== undefined) annotations[TYPE_ANNOTATION] = this.#o.workload;
     let lease: LeaseObject;
     try {
       const existing = await this.#client.get<LeaseObject>(this.#ref(this.leaseName), { timeoutMs: this.#renewMs });
