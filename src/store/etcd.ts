@@ -80,6 +80,11 @@ export interface EtcdStoreOptions {
   catchUpMs?: number;
   /** How often to sync in the background, so a quiet replica's head (and its bookmarks) advance. Default 1000 ms; 0 disables. */
   syncIntervalMs?: number;
+  /**
+   * How often to look whether etcd was compacted past this replica's oldest
+   * revision by someone else (probeCompaction). Default 1000; 0: never.
+   */
+  compactionCheckMs?: number;
   /** Send transactions and linearizable reads to the etcd leader (when it is one of `endpoints`). Default true. */
   preferLeader?: boolean;
   /** Called with problems the store recovers from by itself (watch reconnects, rebuilds). */
@@ -903,6 +908,76 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     return mirror.compacted();
   }
 
+  // ---- etcd compacted by someone else ----
+
+  /**
+   * etcd's compact revision, when etcd has compacted past `floor`: a watch of
+   * one key from `floor` is canceled by etcd with its compact_revision (after
+   * the `created` answer). 0 when no such answer comes within the request
+   * timeout (etcd had not compacted past `floor` after all) or the watch fails.
+   */
+  async function etcdCompactRevision(floor: number): Promise<number> {
+    let s: Awaited<ReturnType<typeof client.watchClient.watch>>;
+    try {
+      s = await client.watchClient.watch();
+    } catch {
+      return 0;
+    }
+    return new Promise<number>((resolve) => {
+      let done = false;
+      const finish = (revision: number) => {
+        if (done) return;
+        done = true;
+        timer.cancel();
+        s.cancel?.();
+        resolve(revision);
+      };
+      const timer = after(timeoutMs, () => finish(0), false);
+      s.on("data", (res: IWatchResponse) => {
+        const revision = Number(res.compact_revision ?? 0);
+        if (revision > 0 || res.canceled) finish(revision);
+      });
+      s.on("error", () => finish(0));
+      s.on("end", () => finish(0));
+      s.write({ create_request: { key: metaKey, start_revision: floor, prev_kv: false } });
+    });
+  }
+
+  let probing = false;
+  /**
+   * Learns a compaction of etcd that this prefix's compactor did not make
+   * (`etcdctl compact`, etcd's --auto-compaction-retention, another
+   * deployment on the same cluster): the watch goes on delivering after one,
+   * so the mirror would keep serving history etcd no longer has, and a
+   * replica started later (which cannot read it) would answer 410 where this
+   * one answers 200. One cheap read at the mirror's oldest revision (a
+   * serializable range of one key, counted only) finds out; when etcd says
+   * that revision is compacted, a one-key watch from it gives etcd's compact
+   * revision, and the mirror drops its history below it: lists and watches
+   * from before it are 410 Expired, as on every replica (API.md §9).
+   */
+  async function probeCompaction(): Promise<void> {
+    const floor = mirror.compacted();
+    if (probing || closed || rebuilding || floor >= mirror.head()) return;
+    probing = true;
+    try {
+      try {
+        await client.kv.range({ key: metaKey, revision: floor, count_only: true, serializable: true });
+        return;
+      } catch (err) {
+        // Unreachable, slow: the next period looks again.
+        if (!String((err as Error).message).includes("compacted")) return;
+      }
+      const revision = await etcdCompactRevision(floor);
+      if (closed || revision <= mirror.compacted()) return;
+      warn(`store: etcd was compacted to revision ${revision} by someone else (not this prefix's compactor); history before it is Expired here too`);
+      mirror.compact(revision);
+      notify();
+    } finally {
+      probing = false;
+    }
+  }
+
   // ---- open ----
 
   // Members may be down while this replica starts: try a few times before giving up.
@@ -952,6 +1027,8 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
         })
       : undefined;
 
+  const compactionTimer = (options.compactionCheckMs ?? 1000) > 0 ? clock.every(options.compactionCheckMs ?? 1000, () => void probeCompaction()) : undefined;
+
   return {
     head: () => mirror.head(),
     compacted: () => mirror.compacted(),
@@ -972,6 +1049,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
       if (closed) return;
       closed = true;
       syncTimer?.cancel();
+      compactionTimer?.cancel();
       reconnectTimer?.cancel();
       for (const wake of [...sleepers]) wake();
       const s = stream;

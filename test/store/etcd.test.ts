@@ -373,6 +373,68 @@ describe("etcd store: what only etcd has", () => {
     }
   });
 
+  it("etcd compacted from outside (etcdctl compact) is learned by every replica: history before etcd's compact revision is 410, as on a replica started after it", async () => {
+    const prefix = `/compact-outside-${process.pid}`;
+    const warnings: string[] = [];
+    // The periodic check (every 50 ms here, 1 s by default) is what finds it: the watch goes on delivering after a compaction.
+    // No periodic sync, as in the server (its readiness check syncs).
+    const a = await openEtcdStore(options(prefix, { syncIntervalMs: 0, compactionCheckMs: 50, onWarning: (m) => warnings.push(m) }));
+    const b = await openEtcdStore(options(prefix, { syncIntervalMs: 0, compactionCheckMs: 50 }));
+    const hub = new WatchHub(b, { clock: new ManualClock(0), bookmarkIntervalMs: 60_000 });
+    const outside = new Etcd3({ hosts: etcd.endpoints.split(",") });
+    try {
+      const revs: number[] = [];
+      for (let i = 0; i < 6; i++) revs.push((await putNamed(a, `o${i}`, i)).revision);
+      await waitForCommit(b, { what: "b to see A's writes", until: () => b.head() >= revs[5]! });
+      const floor = b.compacted();
+      assert.ok(floor < revs[0]!, `B serves history from ${floor}`);
+      // Not this prefix's compactor: no marker moves, etcd alone forgets.
+      await outside.kv.compact({ revision: revs[3]! });
+      for (const [name, store] of [
+        ["a", a],
+        ["b", b],
+      ] as const) {
+        await waitForCommit(store, { what: `${name} to learn etcd's compact revision`, until: () => store.compacted() === revs[3] });
+        assert.throws(() => store.changes(revs[2]!, 10), { name: "ExpiredError" }, name);
+        assert.deepEqual(
+          store.changes(revs[3]!, 10).map((c) => c.revision),
+          revs.slice(4),
+          name,
+        );
+      }
+      assert.ok(
+        warnings.some((w) => w.includes(`etcd was compacted to revision ${revs[3]} by someone else`)),
+        warnings.join("\n"),
+      );
+      // A watcher from before it gets 410, as from a replica that opened after the compaction.
+      const { sink, failed } = recordingSink();
+      hub.watch({ type: k.type, apiVersion: "example.com/v1", kind: "Widget", resourceVersion: revs[1]!, allowBookmarks: false }, sink);
+      hub.pump();
+      assert.deepEqual(
+        failed.map((e) => e.reason),
+        ["Expired"],
+      );
+      const c = await openEtcdStore(options(prefix, { syncIntervalMs: 0 }));
+      try {
+        assert.ok(c.compacted() >= revs[3]!, `a replica opened now starts at ${c.compacted()}`);
+      } finally {
+        await c.close();
+      }
+      // Writes and their delivery go on.
+      const next = await putNamed(a, "o0", 9);
+      await waitForCommit(b, { what: "b to see A's next write", until: () => b.head() >= next.revision });
+      assert.deepEqual(
+        b.changes(revs[5]!, 10).map((ch) => ch.revision),
+        [next.revision],
+      );
+    } finally {
+      hub.close();
+      outside.close();
+      await b.close();
+      await a.close();
+    }
+  });
+
   it("speaks TLS to etcd with a client certificate (--etcd-cafile, --etcd-certfile, --etcd-keyfile)", async () => {
     const dir = mkdtempSync(join(tmpdir(), "setpoint-etcd-tls-"));
     const tls = makeTestCertificates(dir);
