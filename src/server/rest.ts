@@ -762,7 +762,8 @@ function writeOptions(params: URLSearchParams, kind: OptionsKind, body?: unknown
   // In kube's order: DeleteOptions' propagation then dryRun; the others' fieldManager, dryRun, fieldValidation.
   if (kind === "DeleteOptions") {
     const policies = [params.get("propagationPolicy"), fromBody("propagationPolicy")].filter((v) => v !== null && v !== undefined);
-    const orphan = fromBody("orphanDependents");
+    // Without a body kube decodes DeleteOptions from the query, where a present orphanDependents is set whatever its value.
+    const orphan = body === undefined && params.has("orphanDependents") ? params.get("orphanDependents") : fromBody("orphanDependents");
     if (orphan !== undefined && orphan !== null && policies.length > 0)
       causes.push({
         field: "propagationPolicy",

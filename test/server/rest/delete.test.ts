@@ -317,6 +317,17 @@ describe("delete options kube checks", () => {
       both.body.message,
       'DeleteOptions.meta.k8s.io "" is invalid: [propagationPolicy: Invalid value: "Orphan": orphanDependents and deletionPropagation cannot be both set, dryRun: Unsupported value: "Some": supported values: "All"]',
     );
+    // The same in the query, which kube reads when there is no body: orphanDependents counts with any value (it was ignored, and the object deleted).
+    for (const path of [`${widgets(ns)}/p`, widgets(ns)]) {
+      for (const value of ["true", "false", ""]) {
+        const res = await c.request("DELETE", `${path}?orphanDependents=${value}&propagationPolicy=Foreground`);
+        assertStatus(res, 422, "Invalid");
+        assert.equal(
+          res.body.message,
+          'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Invalid value: "Foreground": orphanDependents and deletionPropagation cannot be both set',
+        );
+      }
+    }
     await ok(c.get(`${widgets(ns)}/p`));
   });
 
