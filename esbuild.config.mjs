@@ -23,7 +23,9 @@
 // builds the console in memory when running from source) with a module that
 // returns the files built here. dist/watch-client.mjs is the console's watch
 // client for others (package.json `exports`: "setpoint/watch-client"), an ES
-// module for browsers and Node alike.
+// module for browsers and Node alike. dist/agent.mjs is the agent SDK
+// (src/agent.ts) for agents in projects of their own ("setpoint/agent"): for
+// Node, with its dependencies (grpc-js, ws, yaml) inside; no lmdb.
 //
 // Usage: node esbuild.config.mjs [--outdir DIR]   (default: dist)
 
@@ -233,6 +235,21 @@ export async function buildAll({ outdir = join(root, "dist"), plugins = [] } = {
     sourcemap: "linked",
     logLevel: "warning",
   });
+  await build({
+    absWorkingDir: root,
+    entryPoints: { agent: "src/agent.ts" },
+    outdir,
+    outExtension: { ".js": ".mjs" },
+    bundle: true,
+    platform: "node",
+    target: "node20",
+    format: "esm",
+    // The CommonJS dependencies (grpc-js) require Node's modules: give the ES module a require.
+    banner: { js: BANNER.split("\n").slice(1, 3).join("\n") },
+    sourcemap: "linked",
+    legalComments: "none",
+    logLevel: "warning",
+  });
   return result;
 }
 
@@ -240,7 +257,7 @@ if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(
   const { values } = parseArgs({ options: { outdir: { type: "string" } } });
   const outdir = values.outdir ?? join(root, "dist");
   await buildAll({ outdir });
-  const files = entries.map((e) => `${e.out}.mjs`).concat("watch-client.mjs", "lmdb.node");
+  const files = entries.map((e) => `${e.out}.mjs`).concat("watch-client.mjs", "agent.mjs", "lmdb.node");
   if (existsSync(join(resolve(outdir), "lmdb.napi.node"))) files.push("lmdb.napi.node");
   console.log(`built ${files.join(", ")} in ${resolve(outdir)}`);
 }

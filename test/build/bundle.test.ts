@@ -15,6 +15,7 @@ import * as grpc from "@grpc/grpc-js";
 import { SERVER_NODE_FLAGS } from "../../bench/lib/procs.ts";
 import { SERVER_FLAGS } from "../../src/cli/flags.ts";
 import { loadResourcesService } from "../../src/proto.ts";
+import { api, createType, startTestServer } from "../helpers/server.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string; scripts: Record<string, string> };
@@ -94,6 +95,50 @@ describe("bundled setpoint-server", () => {
     };
     assert.equal(typeof mod.watchList, "function");
     assert.deepEqual(mod.watchSubprotocols?.("a"), ["watch.setpoint.dev", "base64url.bearer.authorization.k8s.io.YQ"]);
+  });
+
+  it("ships the agent SDK as dist/agent.mjs, where package.json exports it: an agent run from a folder with only dist/ reconciles", async () => {
+    const exported = (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { exports: Record<string, { types: string; default: string }> }).exports[
+      "./agent"
+    ]!;
+    assert.equal(exported.default, "./dist/agent.mjs");
+    assert.ok(existsSync(join(root, exported.types)), `${exported.types} is missing`);
+    const t = await startTestServer({ grpcPort: 0 });
+    try {
+      await createType(api(t.url), { group: "bundle.example.com", kind: "Widget", plural: "widgets" });
+      const widget = { apiVersion: "bundle.example.com/v1", kind: "Widget", metadata: { name: "w1" }, spec: { size: 3 } };
+      assert.equal((await api(t.url).post("/apis/bundle.example.com/v1/namespaces/default/widgets", widget)).status, 201);
+      // Nothing but dist/ in reach: the SDK's dependencies must be inside the bundle.
+      const script = `
+        import { runAgent } from "./dist/agent.mjs";
+        const stop = new AbortController();
+        await runAgent({
+          name: "bundled", grpcAddress: "127.0.0.1:${t.server.grpcPort}", httpUrl: "${t.url}",
+          type: { group: "bundle.example.com", version: "v1", plural: "widgets" }, signal: stop.signal,
+          onError: (err) => console.error(err.message),
+          async reconcile(key, { object, updateStatus }) {
+            await updateStatus({ seen: object.spec.size });
+            console.log("reconciled " + key);
+            stop.abort();
+          },
+        });
+      `;
+      // Not spawnSync: the server runs in this process and must answer meanwhile.
+      const child = spawn(process.execPath, ["--input-type=module", "-e", script], { cwd: deploy, stdio: ["ignore", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      child.stdout!.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+      child.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+      const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+      const code = await new Promise<number | null>((resolve) => child.once("exit", (c) => resolve(c)));
+      clearTimeout(timer);
+      assert.equal(code, 0, stderr);
+      assert.match(stdout, /^reconciled default\/w1$/m);
+      const got = await api(t.url).get("/apis/bundle.example.com/v1/namespaces/default/widgets/w1");
+      assert.deepEqual((got.body as { status?: unknown }).status, { seen: 3, observedGeneration: 1 });
+    } finally {
+      await t.stop();
+    }
   });
 
   it("is Latin-1 text, so V8 holds each bundle's source as a one-byte string", () => {
