@@ -237,13 +237,41 @@ export function metadataTypeError(o: LooseObject): MetadataTypeError | undefined
 }
 
 /**
+ * What Go's decoder makes of null inside metadata that decodes (run after
+ * metadataTypeError): a label's or annotation's null value is "", a null
+ * finalizer "", a null owner reference an empty one (then refused by
+ * validation for its empty fields), as kube stores them once it decoded the
+ * ObjectMeta and wrote it back. A null field itself stays absent.
+ */
+export function goZeroNulls(o: LooseObject): void {
+  const m = o.metadata as Record<string, unknown>;
+  for (const key of ["labels", "annotations"]) {
+    const map = m[key];
+    if (map === null || typeof map !== "object" || Array.isArray(map)) continue;
+    for (const [k, v] of Object.entries(map)) if (v === null) (map as Record<string, unknown>)[k] = "";
+  }
+  for (const [key, zero] of [
+    ["finalizers", () => ""],
+    ["ownerReferences", () => ({})],
+    ["managedFields", () => ({})],
+  ] as const) {
+    const list = m[key];
+    if (Array.isArray(list)) for (let i = 0; i < list.length; i++) if (list[i] === null) list[i] = zero();
+  }
+}
+
+/**
  * BadRequest when a request body's metadata does not decode as kube's
  * ObjectMeta (see metadataTypeError), in kube-apiserver's words for a body it
- * cannot decode: `Kind in version "v1" cannot be handled as a Kind: json: …`.
+ * cannot decode: `Kind in version "v1" cannot be handled as a Kind: json: …`;
+ * once it decodes, nulls inside it become Go's zero values (goZeroNulls).
  */
 export function checkMetadataTypes(o: LooseObject, type: TypeInfo): void {
   const bad = metadataTypeError(o);
-  if (bad === undefined) return;
+  if (bad === undefined) {
+    goZeroNulls(o);
+    return;
+  }
   const message = `${type.kind} in version "${type.version}" cannot be handled as a ${type.kind}: ${bad.message}`;
   throw new BadRequestError(message, { causes: [{ field: bad.field, message: bad.message, reason: "FieldValueTypeInvalid" }] });
 }

@@ -28,6 +28,7 @@ import {
   checkTypeMatches,
   generationChanged,
   invalid,
+  goZeroNulls,
   metadataTypeError,
   sameContent,
   serialize,
@@ -670,6 +671,7 @@ export class Resources {
       // As kube-apiserver, which decodes the patched object: what does not decode is a 422 on `patch`.
       const undecodable = metadataTypeError(patched);
       if (undecodable !== undefined) throw invalid(t, ref.name!, [{ field: "patch", message: undecodable.message, reason: "FieldValueInvalid" }]);
+      goZeroNulls(patched);
       checkTypeMatches(patched, t);
       this.#checkIdentity(t, ref, patched);
       warnings = this.#checkFields(t, patched, before, options);

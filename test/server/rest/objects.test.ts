@@ -176,6 +176,20 @@ describe("create", () => {
     assert.equal(await head(), h);
   });
 
+  it('null inside metadata decodes as Go\'s zero value, as kube stores it: a label or annotation of null is "", a null finalizer an empty (invalid) one', async () => {
+    const ns = freshNs();
+    const made = await created(c.post(widgets(ns), widget("z", { size: 1 }, { labels: { a: null, b: "x" }, annotations: { c: null } })));
+    assert.deepEqual(made.metadata.labels, { a: "", b: "x" });
+    assert.deepEqual(made.metadata.annotations, { c: "" });
+    const put = await ok(c.put(`${widgets(ns)}/z`, { ...made, metadata: { ...made.metadata, labels: { d: null } } }));
+    assert.deepEqual(put.metadata.labels, { d: "" });
+    const patched = await ok(c.patch(`${widgets(ns)}/z`, [{ op: "add", path: "/metadata/labels/e", value: null }], JSON_PATCH));
+    assert.deepEqual(patched.metadata.labels, { d: "", e: "" });
+    const finalizer = await c.post(widgets(ns), widget("f", { size: 1 }, { finalizers: [null] }));
+    assertStatus(finalizer, 422, "Invalid");
+    assert.deepEqual(fieldSet(finalizer), ["metadata.finalizers"]);
+  });
+
   it("owner references are checked as kube-apiserver checks them: its field paths and messages, one controller at most", async () => {
     const ns = freshNs();
     const bad = await c.post(widgets(ns), widget("o", { size: 1 }, { ownerReferences: [{ apiVersion: "example.com/", kind: "", name: "n", uid: "u" }] }));
