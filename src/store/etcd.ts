@@ -970,7 +970,14 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
       }
       const revision = await etcdCompactRevision(floor);
       if (closed || revision <= mirror.compacted()) return;
-      warn(`store: etcd was compacted to revision ${revision} by someone else (not this prefix's compactor); history before it is Expired here too`);
+      // This prefix's own compactor (its marker there, not yet through this replica's watch): no warning for that.
+      const marker = await client.kv.range({ key: metaKey }).then(
+        (res) => readMeta(res.kvs[0]),
+        () => undefined,
+      );
+      if (!(marker && !marker.poison && marker.revision >= revision))
+        warn(`store: etcd was compacted to revision ${revision} by someone else (not this prefix's compactor); history before it is Expired here too`);
+      if (closed || revision <= mirror.compacted()) return;
       mirror.compact(revision);
       notify();
     } finally {
