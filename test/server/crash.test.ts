@@ -43,6 +43,18 @@ async function request(url: string, method: string, path: string, body?: unknown
 }
 
 /** An HTTP watch recording its events; `lastRevision` is the newest revision seen in any event or bookmark. */
+/** Declares the Thing type the crash tests write; returns its answer (asserted 201). */
+async function declareThings(url: string): Promise<{ status: number; body: any }> {
+  const rt = await request(url, "POST", "/apis/setpoint.dev/v1/resourcetypes", {
+    apiVersion: "setpoint.dev/v1",
+    kind: "ResourceType",
+    metadata: { name: `${PLURAL}.${GROUP}` },
+    spec: { group: GROUP, version: "v1", kind: "Thing", plural: PLURAL, scope: "Namespaced" },
+  });
+  assert.equal(rt.status, 201, JSON.stringify(rt.body));
+  return rt;
+}
+
 function watch(url: string, from: number) {
   const events: WireEvent[] = [];
   let lastRevision = from;
@@ -116,13 +128,7 @@ describe("crash", () => {
       // 1. Start, create the type, start watching.
       let server = await startChildServer(dataDir, ["--log-level", "info"], { healthz: true });
       children.push(server.child);
-      const rt = await request(server.url, "POST", "/apis/setpoint.dev/v1/resourcetypes", {
-        apiVersion: "setpoint.dev/v1",
-        kind: "ResourceType",
-        metadata: { name: `${PLURAL}.${GROUP}` },
-        spec: { group: GROUP, version: "v1", kind: "Thing", plural: PLURAL, scope: "Namespaced" },
-      });
-      assert.equal(rt.status, 201, JSON.stringify(rt.body));
+      const rt = await declareThings(server.url);
       const typeRevision = rvOf(rt.body as Obj);
       const before = watch(server.url, typeRevision);
 
@@ -241,13 +247,7 @@ describe("crash", () => {
     try {
       let server = await startChildServer(dataDir, ["--workers", "2"], { healthz: true });
       children.push(server.child);
-      const rt = await request(server.url, "POST", "/apis/setpoint.dev/v1/resourcetypes", {
-        apiVersion: "setpoint.dev/v1",
-        kind: "ResourceType",
-        metadata: { name: `${PLURAL}.${GROUP}` },
-        spec: { group: GROUP, version: "v1", kind: "Thing", plural: PLURAL, scope: "Namespaced" },
-      });
-      assert.equal(rt.status, 201, JSON.stringify(rt.body));
+      await declareThings(server.url);
       const deadline = Date.now() + DEADLINE_MS;
       const workers = () => childPids(server.child.pid!);
       while (workers().length < 2) {
