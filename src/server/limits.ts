@@ -115,6 +115,9 @@ export class Limits {
         bytes += n;
         this.#receivingBytes += n;
         if (this.#maxReceivingBytes === 0 || this.#receivingBytes <= this.#maxReceivingBytes) return undefined;
+        // A body alone is bounded by the body size limit (MAX_BODY_BYTES, 3 MiB), which may be above this bound
+        // (--max-mutating-requests-inflight 1 or 2): only bodies arriving beside others are refused here.
+        if (this.#receivingBytes === bytes) return undefined;
         end();
         return new TooManyRequestsError(
           `Too many requests, please try again later: request bodies being received at once passed ${this.#maxReceivingBytes / BODY_BYTES_PER_WRITE_SLOT} MiB`,

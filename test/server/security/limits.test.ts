@@ -64,6 +64,17 @@ describe("Limits", () => {
     assert.match(big.add(1)?.message ?? "", /request bodies being received at once passed 2 MiB/);
     assert.equal(l.receiving(true).add(1), undefined, "the refused body's bytes are no longer counted");
   });
+
+  it("a body alone passes the bound of bodies being received, up to the body size limit (--max-mutating-requests-inflight 1)", () => {
+    const l = new Limits({ maxMutatingRequestsInflight: 1 });
+    l.request(true);
+    const lone = l.receiving(true);
+    assert.equal(lone.add(1024 * 1024), undefined);
+    assert.equal(lone.add(2 * 1024 * 1024), undefined, "3 MiB alone: the body size limit, not this bound, applies");
+    const beside = l.receiving(true);
+    assert.match(beside.add(1)?.message ?? "", /request bodies being received at once passed 1 MiB/, "beside another body, the bound holds");
+    assert.equal(lone.end()?.reason, undefined);
+  });
 });
 
 describe("limits under load", () => {
