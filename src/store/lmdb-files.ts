@@ -17,7 +17,7 @@
 // md_pad is the page size), mm_last_pg (u64), mm_txnid (u64). LMDB reads the
 // meta with the higher txnid.
 
-import { closeSync, constants, accessSync, openSync, readSync, statSync } from "node:fs";
+import { closeSync, constants, accessSync, openSync, readSync, fstatSync, statSync } from "node:fs";
 import { join } from "node:path";
 
 /** The files LMDB and the write-ahead log keep in the data directory. */
@@ -95,24 +95,28 @@ function filesProblem(dir: string): string | undefined {
 
 /** What is wrong with data.mdb's header or length, if anything (undefined also when it is missing). */
 function dataFileProblem(path: string): string | undefined {
-  let size: number;
+  let fd: number;
   try {
-    size = statSync(path).size;
+    fd = openSync(path, "r");
   } catch {
     return undefined;
   }
-  const restore = "restore the data directory from a backup, or choose another with --data-dir (or SETPOINT_DATA_DIR)";
-  if (size === 0) {
-    return `its data.mdb is empty (0 bytes), so every object it held is gone (a copy or a disk that failed?): ${restore}; if the store never held anything, delete data.mdb`;
-  }
-  const fd = openSync(path, "r");
   try {
     const first = readMeta(fd, 0);
+    const second = typeof first === "string" ? first : readMeta(fd, first.pageSize);
+    // The size is read after the header pages, from the same open file: LMDB
+    // writes a commit's pages before the header that names them and never
+    // shrinks the file, so another process committing meanwhile (a worker
+    // starting beside a running one) cannot make a sound file look cut short.
+    const size = fstatSync(fd).size;
+    const restore = "restore the data directory from a backup, or choose another with --data-dir (or SETPOINT_DATA_DIR)";
+    if (size === 0) {
+      return `its data.mdb is empty (0 bytes), so every object it held is gone (a copy or a disk that failed?): ${restore}; if the store never held anything, delete data.mdb`;
+    }
     if (typeof first === "string") return `its data.mdb is not an LMDB data file this release can read (${first}): ${restore}`;
     if (size < 2 * first.pageSize) {
       return `its data.mdb is cut short: ${size} bytes, less than LMDB's two header pages of ${first.pageSize}: ${restore}`;
     }
-    const second = readMeta(fd, first.pageSize);
     const meta = typeof second !== "string" && second.txnid > first.txnid ? second : first;
     const needed = (meta.lastPage + 1n) * BigInt(meta.pageSize);
     const rootEnd = BigInt((meta.highestRoot + 1) * meta.pageSize);
