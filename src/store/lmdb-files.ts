@@ -17,8 +17,9 @@
 // md_pad is the page size), mm_last_pg (u64), mm_txnid (u64). LMDB reads the
 // meta with the higher txnid.
 
-import { closeSync, constants, accessSync, openSync, readSync, fstatSync, statSync } from "node:fs";
+import { closeSync, constants, accessSync, existsSync, openSync, readSync, fstatSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { OPENERS_DIR } from "./openers.ts";
 
 /** The files LMDB and the write-ahead log keep in the data directory. */
 const STORE_FILES = ["data.mdb", "lock.mdb", "wal-0", "wal-1"] as const;
@@ -90,11 +91,27 @@ function filesProblem(dir: string): string | undefined {
       return `this user${uid === undefined ? "" : ` (uid ${uid})`} may not read and write its ${name} (owner uid ${st.uid}, mode ${(st.mode & 0o777).toString(8).padStart(4, "0")}): run the server as the owner, or give this user read and write access`;
     }
   }
-  return dataFileProblem(join(dir, "data.mdb"));
+  return dataFileProblem(join(dir, "data.mdb"), neverOpened(dir));
 }
 
-/** What is wrong with data.mdb's header or length, if anything (undefined also when it is missing). */
-function dataFileProblem(path: string): string | undefined {
+/**
+ * Whether no store ever got as far as opening `dir`: none of the files and
+ * folders the store makes right after LMDB has written its first header pages
+ * (the write-ahead log's segments, the openers folder) is there. A first start
+ * killed between LMDB creating data.mdb and writing its header pages leaves
+ * data.mdb empty with at most lock.mdb beside it (seen by killing a real
+ * server at its first write to data.mdb): nothing was ever acknowledged, and
+ * LMDB takes an empty data.mdb for a new store.
+ */
+function neverOpened(dir: string): boolean {
+  return ["wal-0", "wal-1", OPENERS_DIR].every((name) => !existsSync(join(dir, name)));
+}
+
+/**
+ * What is wrong with data.mdb's header or length, if anything (undefined also
+ * when it is missing, or empty in a directory no store ever opened).
+ */
+function dataFileProblem(path: string, neverOpened: boolean): string | undefined {
   let fd: number;
   try {
     fd = openSync(path, "r");
@@ -111,6 +128,7 @@ function dataFileProblem(path: string): string | undefined {
     const size = fstatSync(fd).size;
     const restore = "restore the data directory from a backup, or choose another with --data-dir (or SETPOINT_DATA_DIR)";
     if (size === 0) {
+      if (neverOpened) return undefined;
       return `its data.mdb is empty (0 bytes), so every object it held is gone (a copy or a disk that failed?): ${restore}; if the store never held anything, delete data.mdb`;
     }
     if (typeof first === "string") return `its data.mdb is not an LMDB data file this release can read (${first}): ${restore}`;

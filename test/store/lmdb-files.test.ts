@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { openLmdbStore } from "../../src/store.ts";
+import { startChildServer } from "../helpers/child-server.ts";
 import { runSetpoint, type CliResult } from "../helpers/cli.ts";
 import { nodeEntry } from "../helpers/node-entry.ts";
 
@@ -196,5 +197,45 @@ describe("a data directory whose files LMDB cannot use", () => {
       /this user \(uid 65534\) may not read and write its data\.mdb \(owner uid 0, mode 0600\): run the server as the owner/,
     );
     assert.deepEqual(snapshot(data), files);
+  });
+
+  it("an empty data.mdb left by a first start killed before LMDB wrote its header pages opens as a new store", async () => {
+    // What a first start killed right after LMDB created data.mdb leaves (seen
+    // by killing a real server with strace at its first write to data.mdb):
+    // data.mdb of 0 bytes and lock.mdb, no write-ahead log, no openers folder.
+    // Nothing was ever acknowledged. LMDB re-initialises a lock file no live
+    // process holds, so its bytes do not matter here. Before, this was refused
+    // as "every object it held is gone", and the server never started again.
+    const data = join(dir, "killed-first-start");
+    mkdirSync(data);
+    writeFileSync(join(data, "data.mdb"), "");
+    writeFileSync(join(data, "lock.mdb"), Buffer.alloc(8272));
+    const type = {
+      apiVersion: "setpoint.dev/v1",
+      kind: "ResourceType",
+      metadata: { name: "things.first.example" },
+      spec: { group: "first.example", version: "v1", kind: "Thing", plural: "things", scope: "Namespaced" },
+    };
+    const first = await startChildServer(data, ["--workers", "1"]);
+    try {
+      const res = await fetch(`${first.url}/apis/setpoint.dev/v1/resourcetypes`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(type),
+      });
+      assert.equal(res.status, 201, await res.text());
+    } finally {
+      first.child.kill("SIGTERM");
+      await first.exited;
+    }
+    assert.ok(statSync(join(data, "data.mdb")).size > 0);
+    const second = await startChildServer(data, ["--workers", "1"]);
+    try {
+      const res = await fetch(`${second.url}/apis/setpoint.dev/v1/resourcetypes/things.first.example`);
+      assert.equal(res.status, 200, await res.text());
+    } finally {
+      second.child.kill("SIGTERM");
+      await second.exited;
+    }
   });
 });
