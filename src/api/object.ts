@@ -237,6 +237,19 @@ export function metadataTypeError(o: LooseObject): MetadataTypeError | undefined
 }
 
 /**
+ * Whether `value`, at metadata field `key`, decodes into kube's ObjectMeta
+ * (absent, null and unknown fields do). An object stored by an older release
+ * may hold one that does not (`"generateName": 5`): such a stored value is
+ * not carried into an update (src/api/resources.ts).
+ */
+export function metadataFieldDecodes(key: string, value: unknown): boolean {
+  const type = Object.hasOwn(OBJECT_META, key) ? OBJECT_META[key] : undefined;
+  if (type === undefined || value === undefined) return true;
+  const found: { mismatch?: MetadataTypeError } = {};
+  return decodeError(value, type, { field: `metadata.${key}`, struct: "ObjectMeta", goPath: key }, found) === undefined && found.mismatch === undefined;
+}
+
+/**
  * What Go's decoder makes of null inside metadata that decodes (run after
  * metadataTypeError): a label's or annotation's null value is "", a null
  * finalizer "", a null owner reference an empty one (then refused by

@@ -29,6 +29,7 @@ import {
   generationChanged,
   invalid,
   goZeroNulls,
+  metadataFieldDecodes,
   metadataTypeError,
   sameContent,
   serialize,
@@ -878,12 +879,17 @@ export class Resources {
       const b = before.metadata;
       m.name = b.name;
       m.namespace = b.namespace;
-      m.uid = b.uid;
-      m.creationTimestamp = b.creationTimestamp;
-      m.deletionTimestamp = b.deletionTimestamp;
-      m.deletionGracePeriodSeconds = b.deletionGracePeriodSeconds;
-      delete m.generateName;
-      if (b.generateName !== undefined) m.generateName = b.generateName;
+      // The fields the server keeps come from the stored object, unless an
+      // older release stored one of a JSON type that does not decode (now
+      // refused on write): that value means nothing to keep, and the written
+      // one stands (it decoded: checked on the body or the patched object).
+      // Before, the stored value came back into every update, so no patch
+      // could fix it and the object could never be written again.
+      for (const key of ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generateName"] as const) {
+        if (!metadataFieldDecodes(key, b[key])) continue;
+        if (b[key] === undefined) delete m[key];
+        else (m as Record<string, unknown>)[key] = b[key];
+      }
       if (before.status === undefined) delete after.status;
       else after.status = before.status;
       defaultPart(after, "spec", t.specSchema);
@@ -925,7 +931,7 @@ export class Resources {
         if (causes.length > 0) throw invalid(t, b.name ?? "", causes);
       }
     }
-    after.metadata.generation = (before.metadata.generation ?? 1) + (generationChanged(before, after) ? 1 : 0);
+    after.metadata.generation = storedGeneration(before) + (generationChanged(before, after) ? 1 : 0);
     after.metadata.resourceVersion = String(current.revision);
     if (sameContent(before, after)) return { op: "none" };
     after.metadata.resourceVersion = String(revision);
@@ -940,7 +946,7 @@ export class Resources {
     if ((m.finalizers ?? []).length > 0) {
       if (m.deletionTimestamp !== undefined) return { op: "none" };
       const after: LooseObject = { ...before, metadata: { ...m, deletionTimestamp: timestamp(this.#clock.now()), deletionGracePeriodSeconds: 0 } };
-      after.metadata.generation = (m.generation ?? 1) + 1;
+      after.metadata.generation = storedGeneration(before) + 1;
       after.metadata.resourceVersion = String(revision);
       return { op: "put", object: serialize(after, t) };
     }
@@ -1058,4 +1064,14 @@ export class Resources {
     for (const b of bytes) s += GENERATE_ALPHABET[b % GENERATE_ALPHABET.length];
     return s;
   }
+}
+
+/**
+ * The stored object's generation, 1 when it has none or one that is not an
+ * integer (an older release could store `"generation": "x"`, and adding 1
+ * to it made "x1").
+ */
+function storedGeneration(o: LooseObject): number {
+  const g = o.metadata.generation;
+  return Number.isSafeInteger(g) ? (g as number) : 1;
 }

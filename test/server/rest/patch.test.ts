@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { assertStatus } from "../../helpers/server.ts";
-import { c, created, fieldSet, freshNs, head, JSON_PATCH, MERGE, ok, useRestServer, widget, widgets } from "./fixture.ts";
+import { c, created, fieldSet, freshNs, GROUP, head, JSON_PATCH, MERGE, ok, t, useRestServer, widget, widgets } from "./fixture.ts";
 
 useRestServer();
 
@@ -201,5 +201,59 @@ describe("patch", () => {
 
   it("404 for a missing object", async () => {
     assertStatus(await c.patch(`${widgets(freshNs())}/nope`, { spec: { size: 2 } }), 404, "NotFound");
+  });
+
+  it("an object stored by an older release with metadata of the wrong JSON type takes a patch (or PUT) that makes it valid", async () => {
+    // Such fields are refused on write now, but an older release stored them.
+    // kube validates the result of an update, not the stored object: a patch
+    // that fixes the field is accepted. Before, the fields the server keeps
+    // (generateName, uid, timestamps) came back from the stored object into
+    // every update, so no patch could fix them (or said 200 and kept the
+    // bad value), and a stored generation of "x" became "x1".
+    const ns = freshNs();
+    const storeAs = async (name: string, key: string, value: unknown) => {
+      await created(c.post(widgets(ns), widget(name)));
+      await t.server.store.write({ type: `widgets.${GROUP}`, namespace: ns, name }, (current, revision) => {
+        const o = JSON.parse(current!.json) as { metadata: Record<string, unknown> };
+        o.metadata[key] = value;
+        o.metadata.resourceVersion = String(revision);
+        return { op: "put", object: JSON.stringify(o) };
+      });
+    };
+    const cases: Array<[key: string, bad: unknown, fixed: unknown]> = [
+      ["generateName", 5, "w-"],
+      ["creationTimestamp", 123, "2026-01-01T00:00:00Z"],
+      ["uid", 7, "0d1b0a0e-0000-4000-8000-000000000001"],
+      ["deletionGracePeriodSeconds", "x", null],
+      ["labels", { a: 1 }, { a: "1" }],
+    ];
+    for (const [key, bad, fixed] of cases) {
+      const name = `old-${key.toLowerCase()}`;
+      await storeAs(name, key, bad);
+      // A patch that leaves the bad value in place does not make a valid object: 422, nothing written.
+      const h = await head();
+      const untouched = await c.patch(`${widgets(ns)}/${name}`, { metadata: { annotations: { x: "y" } } }, MERGE);
+      assertStatus(untouched, 422, "Invalid");
+      assert.deepEqual(fieldSet(untouched), ["patch"], `${key}: ${untouched.text}`);
+      assert.equal(await head(), h);
+      const res = await c.patch(`${widgets(ns)}/${name}`, { metadata: { [key]: fixed }, spec: { size: 2 } }, MERGE);
+      assert.equal(res.status, 200, `${key}: ${res.text}`);
+      assert.deepEqual(res.body.metadata[key], fixed ?? undefined, key);
+      assert.equal(res.body.spec.size, 2);
+      // And it stays fixed: the next patch needs nothing more.
+      await ok(c.patch(`${widgets(ns)}/${name}`, { metadata: { annotations: { x: "y" } } }, MERGE));
+    }
+    // A JSON patch, and a PUT, the same.
+    await storeAs("old-json-patch", "generateName", 5);
+    const jp = await ok(c.patch(`${widgets(ns)}/old-json-patch`, [{ op: "replace", path: "/metadata/generateName", value: "j-" }], JSON_PATCH));
+    assert.equal(jp.metadata.generateName, "j-");
+    await storeAs("old-put", "generateName", 5);
+    const current = await ok(c.get(`${widgets(ns)}/old-put`));
+    const put = await ok(c.put(`${widgets(ns)}/old-put`, { ...current, metadata: { ...current.metadata, generateName: "p-" } }));
+    assert.equal(put.metadata.generateName, "p-");
+    // A generation that is not a number: the server's count starts again from 1.
+    await storeAs("old-generation", "generation", "x");
+    const g = await ok(c.patch(`${widgets(ns)}/old-generation`, { metadata: { generation: 1 }, spec: { size: 3 } }, MERGE));
+    assert.equal(g.metadata.generation, 2);
   });
 });
