@@ -197,14 +197,14 @@ export class ApiClient {
         const replicaDown = error instanceof UnreachableError || (error instanceof ServerError && error.code === 503);
         // A create whose name the server generates that may have reached it (a timeout, a lost answer): as
         // client-go, never sent again, and the error says it may have been applied.
-        const unnamed = unnamedCreate(method, options.body) && !connectionRefused(error);
+        const unnamed = unnamedCreate(method, options.body) && !neverSent(error);
         if (unnamed && error instanceof UnreachableError) {
           if (tries > 1) this.failover(server);
           throw mayHaveBeenCreated(error);
         }
         if (!replicaDown || tries <= 1) throw lostAt === undefined ? this.#everyReplica(error) : afterLostAnswer(error, method, lostAt);
         this.failover(server);
-        if (!connectionRefused(error)) lostAt ??= server;
+        if (!neverSent(error)) lostAt ??= server;
         if (unnamed) throw error;
       }
     }
@@ -213,7 +213,10 @@ export class ApiClient {
   /** With several replicas, an unreachable error says every one was tried, not only the last. */
   #everyReplica(error: unknown): unknown {
     if (!(error instanceof UnreachableError) || this.#targets.length < 2) return error;
-    return new UnreachableError(`tried every replica (${this.#targets.map((t) => t.label).join(", ")}): ${error.message}`, { cause: error });
+    return new UnreachableError(`tried every replica (${this.#targets.map((t) => t.label).join(", ")}): ${error.message}`, {
+      cause: error,
+      sent: error.sent,
+    });
   }
 
   async #requestOnce(method: string, path: string, options: RequestOptions): Promise<any> {
@@ -224,13 +227,14 @@ export class ApiClient {
       headers["content-type"] = options.contentType ?? "application/json";
     }
     let res: Response;
+    const progress = { connected: false };
     try {
       const deadline = AbortSignal.timeout(this.#timeoutMs);
       const init = { method, headers, body, signal: options.signal ? AbortSignal.any([deadline, options.signal]) : deadline };
-      res = await nodeFetch(this.url(path, options.query), init, this.tls, this.#target.lookup);
+      res = await nodeFetch(this.url(path, options.query), init, this.tls, this.#target.lookup, progress);
     } catch (error) {
       if (options.signal?.aborted) throw options.signal.reason;
-      throw this.unreachable(error);
+      throw this.unreachable(error, progress.connected);
     }
     const text = await res.text();
     if (this.#onWarning) for (const warning of warningTexts(res.headers.get("warning"))) this.#onWarning(warning);
@@ -261,14 +265,19 @@ export class ApiClient {
     return { ...first, metadata: { resourceVersion: first.metadata.resourceVersion }, items };
   }
 
-  /** The error for a server that cannot be reached, saying what to do about it in one line. */
-  unreachable(error: unknown): UnreachableError {
+  /**
+   * The error for a server that cannot be reached, saying what to do about it in one line; `connected`:
+   * whether the request's connection had opened (TCP, and TLS's handshake), so it may have been sent.
+   */
+  unreachable(error: unknown, connected = true): UnreachableError {
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
     const code = cause?.code ?? "";
     const url = new URL(this.server);
     let message: string;
     if ((error as Error).name === "TimeoutError") {
-      message = `the Setpoint server at ${this.server} did not answer within ${this.#timeoutMs / 1000} s`;
+      message = connected
+        ? `the Setpoint server at ${this.server} did not answer within ${this.#timeoutMs / 1000} s`
+        : `could not connect to the Setpoint server at ${this.server} within ${this.#timeoutMs / 1000} s`;
     } else if (url.protocol === "https:" && /^ERR_SSL_|^EPROTO$/.test(code)) {
       message = `${this.server} does not speak TLS: this server serves plain HTTP, so use --server http://${url.host}`;
     } else if (url.protocol === "https:" && UNTRUSTED_CERT.test(code)) {
@@ -279,7 +288,7 @@ export class ApiClient {
       const why = code || cause?.message || (error as Error).message;
       message = `cannot reach the Setpoint server at ${this.server}: ${why} (is it running? start one with "npm start" in a clone or "setpoint up"; or point --server or SETPOINT_SERVER at it)`;
     }
-    return new UnreachableError(message, { cause: error });
+    return new UnreachableError(message, { cause: error, sent: connected && !connectionRefused(error) });
   }
 }
 
@@ -331,7 +340,12 @@ const UNTRUSTED_CERT =
 /** Errors of a connection that never opened, so no request was sent. */
 const NOT_CONNECTED = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "EADDRNOTAVAIL"]);
 
-/** Whether the request surely never reached the server: its connection did not open (the code on the error or its causes). */
+/** Whether the request surely never reached the server: its connection did not open, so nothing was sent. */
+function neverSent(error: unknown): boolean {
+  return (error instanceof UnreachableError && !error.sent) || connectionRefused(error);
+}
+
+/** Whether the error (or one of its causes) has the code of a connection that never opened. */
 function connectionRefused(error: unknown): boolean {
   let e = error as { code?: unknown; cause?: unknown } | undefined;
   for (let depth = 0; e && depth < 5; depth++, e = e.cause as typeof e) {
@@ -352,12 +366,14 @@ function nodeFetch(
   init: { method: string; headers: Record<string, string>; body?: string; signal: AbortSignal },
   tls: TlsClientOptions,
   lookup: PinnedLookup | undefined,
+  progress: { connected: boolean },
 ): Promise<Response> {
   return new Promise((resolve, reject) => {
-    const request = url.startsWith("https:") ? httpsRequest : httpRequest;
+    const https = url.startsWith("https:");
+    const request = https ? httpsRequest : httpRequest;
     const req = request(
       url,
-      { method: init.method, headers: init.headers, signal: init.signal, ...(url.startsWith("https:") ? tls : {}), ...(lookup ? { lookup } : {}) },
+      { method: init.method, headers: init.headers, signal: init.signal, ...(https ? tls : {}), ...(lookup ? { lookup } : {}) },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
@@ -375,6 +391,12 @@ function nodeFetch(
         });
       },
     );
+    // Whether the request may have gone out: once its connection is open (a kept-alive one is; a new
+    // one once TCP connects and, for https, TLS's handshake is done). Before that nothing was sent.
+    req.on("socket", (socket) => {
+      if (req.reusedSocket || (!https && !socket.connecting)) progress.connected = true;
+      else socket.once(https ? "secureConnect" : "connect", () => (progress.connected = true));
+    });
     // A deadline that passed reads as fetch's TimeoutError.
     req.on("error", (err) => reject(init.signal.aborted ? init.signal.reason : Object.assign(new TypeError("fetch failed"), { cause: err })));
     req.end(init.body);

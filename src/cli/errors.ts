@@ -44,6 +44,15 @@ export class ServerError extends CliError {
 /** The server cannot be reached (refused, timed out): commands stop at the first one. */
 export class UnreachableError extends CliError {
   override name = "UnreachableError";
+  /**
+   * Whether the request may have reached the server: false when its connection never opened (refused,
+   * a name that does not resolve, a TLS handshake that failed), so nothing was sent. Default true.
+   */
+  readonly sent: boolean;
+  constructor(message: string, options: { cause?: unknown; sent?: boolean } = {}) {
+    super(message, { cause: options.cause });
+    this.sent = options.sent ?? true;
+  }
 }
 
 /** Ends a command with an exit code after it has printed its own errors. */

@@ -2,15 +2,21 @@
 // a write that lands between apply's GET and PUT makes the PUT fail with 409,
 // and apply starts over from a fresh GET instead of overwriting it blindly.
 // And `setpoint apply` prints the server's warnings (unknown fields) as kubectl does,
-// and says a create with a generated name that timed out may have been applied.
+// and says a create with a generated name that timed out may have been applied,
+// and not when its connection never opened.
 
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer as createHttpsServer } from "node:https";
+import { createServer as createTcpServer, type AddressInfo, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ApiClient, warningTexts, type RequestOptions } from "../../src/cli/client.ts";
 import { applyOne } from "../../src/cli/commands/apply.ts";
 import { runSetpointInProcess } from "../helpers/cli.ts";
+import { makePki } from "../helpers/pki.ts";
 import { api, createType, startTestServer, type TestServer } from "../helpers/server.ts";
 
 /** A client that runs `interfere` before its first `times` PUTs, and counts what it sent. */
@@ -129,6 +135,70 @@ describe("applyOne", () => {
       for (const res of held) res.destroy();
       slow.closeAllConnections();
       await new Promise((resolve) => slow.close(resolve));
+    }
+  });
+
+  it("a create with a generated name whose connection never opened (a TLS handshake that failed): no 'may have been applied'", async () => {
+    // An https front for the real server (a CA of the test's own, given by a kubeconfig) that answers
+    // discovery, then stops speaking TLS: the create's new connection gets plain HTTP bytes, its
+    // handshake fails, and nothing is sent. Each answer closes its connection, so the create opens one.
+    const dir = mkdtempSync(join(tmpdir(), "setpoint-apply-tls-"));
+    const pki = makePki(dir);
+    const serving = pki.server("front");
+    let groups = Number.POSITIVE_INFINITY;
+    let groupGets = 0;
+    let posts = 0;
+    let broken = false;
+    const front = createHttpsServer({ cert: pki.read(serving.cert), key: pki.read(serving.key) }, (req, res) => {
+      if (req.method === "POST") posts++;
+      if (req.method === "GET" && /^\/apis\/[^/]+\/[^/]+$/.test(req.url ?? "") && ++groupGets === groups) broken = true; // discovery's last
+      fetch(`${t.url}${req.url}`, { method: req.method, headers: { accept: "application/json" } }).then(
+        async (answer) => {
+          const body = Buffer.from(await answer.arrayBuffer());
+          if (req.url === "/apis") groups = JSON.parse(body.toString()).groups.length;
+          res.writeHead(answer.status, { "content-type": "application/json", connection: "close" });
+          res.end(body);
+        },
+        () => res.destroy(),
+      );
+    });
+    const sockets = new Set<Socket>();
+    const raw = createTcpServer((socket) => {
+      sockets.add(socket);
+      socket.on("close", () => sockets.delete(socket));
+      socket.on("error", () => {});
+      if (broken) socket.end("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+      else front.emit("connection", socket);
+    });
+    await new Promise<void>((resolve) => raw.listen(0, "127.0.0.1", resolve));
+    const kubeconfig = join(dir, "kubeconfig");
+    writeFileSync(
+      kubeconfig,
+      [
+        "apiVersion: v1",
+        "kind: Config",
+        `clusters: [{name: c, cluster: {server: "https://127.0.0.1:${(raw.address() as AddressInfo).port}", certificate-authority: "${pki.caCert}"}}]`,
+        "users: [{name: u, user: {}}]",
+        "contexts: [{name: x, context: {cluster: c, user: u}}]",
+        "current-context: x",
+        "",
+      ].join("\n"),
+    );
+    try {
+      const unnamed = "apiVersion: apply.example.com/v1\nkind: Thing\nmetadata: {generateName: never-sent-}\nspec: {v: 1}\n";
+      const r = await runSetpointInProcess(["apply", "-f", "-", "--kubeconfig", kubeconfig], { input: unnamed, timeoutMs: 30_000 });
+      assert.equal(r.code, 1, r.stderr);
+      assert.ok(broken, `discovery answered (${groupGets} of ${groups} groups)`);
+      assert.match(r.stderr, /^error: https:\/\/127\.0\.0\.1:\d+ does not speak TLS/);
+      assert.doesNotMatch(r.stderr, /may have been applied|may still be processing/);
+      assert.equal(posts, 0, "nothing was sent");
+    } finally {
+      // The sockets handed to the https front stay raw's own: raw.close() waits for each to end, and one
+      // the CLI opened but never used (or whose handshake failed half-way) would keep it waiting.
+      const closed = new Promise((resolve) => raw.close(resolve));
+      for (const socket of sockets) socket.destroy();
+      await closed;
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

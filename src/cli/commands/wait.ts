@@ -264,7 +264,7 @@ export function waitCommand(ctx: CliContext): Command {
       try {
         t = await session.discovery.resolve(type, { signal: deadline.signal });
       } catch (error) {
-        if (error instanceof UnreachableError) throw new UnreachableError(`waiting for ${what}: ${error.message}`, { cause: error });
+        if (error instanceof UnreachableError) throw new UnreachableError(`waiting for ${what}: ${error.message}`, { cause: error, sent: error.sent });
         if (!deadline.signal.aborted) throw error;
         ctx.err(`error: timed out after ${timeoutMs / 1000} s waiting for ${what}: the server has not answered discovery`);
         throw new ExitError(1);
