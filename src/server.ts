@@ -20,6 +20,7 @@ import type { ObjectCheck, TypeValidators } from "./api/type-validators.ts";
 import { systemClock, type Clock, type Timer } from "./clock.ts";
 import { ApiError, BadRequestError, NotFoundError } from "./errors.ts";
 import { keepWebSocketsAlive, logSpaceAlarm, startCompactor, watchStoreHealth } from "./server/background.ts";
+import { expireAgentLeases } from "./server/lease-expiry.ts";
 import { startGrpcServer, type GrpcServerOptions, type RunningGrpcServer } from "./server/grpc.ts";
 import { ListenError, probePort } from "./server/listen-error.ts";
 import { addLimitMetrics, createMetrics, type Metrics } from "./server/metrics.ts";
@@ -86,7 +87,8 @@ export async function startServer(options: Partial<ServerOptions> = {}, extra: S
   const pinger = keepWebSocketsAlive(wss, clock, extra.pingIntervalMs ?? 30_000);
   const alarmWatch = logSpaceAlarm(store, clock, log);
   const compactor = startCompactor(store, { clock, minEvents: o.historyMinEvents, windowMs: o.historyWindowMs, log, onCompacted: () => metrics.compaction() });
-  const parts: ServerParts = { core, http, wss, watches, clock, graceMs, timers: [pinger, alarmWatch], compactor, storeCheck };
+  const leaseExpiry = expireAgentLeases(store, resources, { clock, log });
+  const parts: ServerParts = { core, http, wss, watches, clock, graceMs, timers: [pinger, alarmWatch], compactor, leaseExpiry, storeCheck };
 
   let bound: { port: number; grpc: RunningGrpcServer | undefined };
   try {
@@ -278,6 +280,8 @@ interface ServerParts {
   /** The WebSocket pinger and the space-alarm logger. */
   timers: Timer[];
   compactor: { stop(): Promise<void> };
+  /** Deletes dead agents' leases (src/server/lease-expiry.ts). */
+  leaseExpiry: { stop(): Promise<void> };
   storeCheck: { stop(): Promise<void> };
 }
 
@@ -286,6 +290,7 @@ async function abandon(p: ServerParts): Promise<void> {
   for (const timer of p.timers) timer.cancel();
   p.core.hub.close();
   await p.compactor.stop();
+  await p.leaseExpiry.stop();
   await p.storeCheck.stop();
   if (p.http.listening) await new Promise((resolve) => p.http.close(resolve));
   await p.core.security.close();
@@ -297,6 +302,7 @@ async function shutdown(p: ServerParts, grpc: RunningGrpcServer | undefined): Pr
   const { http, wss } = p;
   for (const timer of p.timers) timer.cancel();
   const compacted = p.compactor.stop();
+  const leasesStopped = p.leaseExpiry.stop();
   const stopped = new Promise<void>((resolve) => http.close(() => resolve()));
   http.closeIdleConnections();
   const grpcStopped = grpc?.close();
@@ -316,6 +322,7 @@ async function shutdown(p: ServerParts, grpc: RunningGrpcServer | undefined): Pr
   wss.close();
   await grpcStopped;
   await compacted;
+  await leasesStopped;
   await p.core.security.close();
   await p.storeCheck.stop();
   await p.core.store.close();
