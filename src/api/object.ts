@@ -40,6 +40,12 @@ export function timestamp(ms: number): string {
  */
 export const MAX_JSON_DEPTH = 512;
 
+/** The 400 for a value nested deeper than MAX_JSON_DEPTH; `what` names it ("body", "patch"). */
+export function nestedTooDeeply(what: string): BadRequestError {
+  const message = `${what} is nested too deeply: at most ${MAX_JSON_DEPTH} levels`;
+  return new BadRequestError(message, { causes: [{ field: "", message, reason: "FieldValueInvalid" }] });
+}
+
 /** BadRequest if `value` nests deeper than MAX_JSON_DEPTH; walks without recursion. */
 export function checkDepth(value: unknown, what = "body"): void {
   const nodes: unknown[] = [value];
@@ -48,10 +54,7 @@ export function checkDepth(value: unknown, what = "body"): void {
     const node = nodes.pop();
     const depth = depths.pop()!;
     if (node === null || typeof node !== "object") continue;
-    if (depth > MAX_JSON_DEPTH) {
-      const message = `${what} is nested too deeply: at most ${MAX_JSON_DEPTH} levels`;
-      throw new BadRequestError(message, { causes: [{ field: "", message, reason: "FieldValueInvalid" }] });
-    }
+    if (depth > MAX_JSON_DEPTH) throw nestedTooDeeply(what);
     for (const child of Array.isArray(node) ? node : Object.values(node)) {
       if (child !== null && typeof child === "object") {
         nodes.push(child);

@@ -5,6 +5,7 @@
 // {"resourceVersion": 5}}` were ignored or coerced and the object was deleted.
 
 import type { DeleteOptions } from "../api/resources.ts";
+import { checkDepth } from "../api/object.ts";
 import { BadRequestError } from "../errors.ts";
 
 type GoType = "string" | "int64" | "bool" | "[]string";
@@ -67,6 +68,7 @@ export function deleteOptions(body: unknown): DeleteOptions {
     throw new BadRequestError("delete options must be a JSON object", {
       causes: [{ field: "body", message: "must be an object", reason: "FieldValueInvalid" }],
     });
+  checkDepth(body); // as every other body: a delete's nested thousands of levels deep was taken (its unknown fields ignored)
   const o = body as Record<string, unknown>;
   for (const [field, goType] of FIELDS) {
     const bad = mismatch(o[field], goType);

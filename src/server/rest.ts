@@ -6,13 +6,11 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { Writable } from "node:stream";
-import { parse as parseYaml } from "yaml";
 import type { Logger } from "pino";
 import type { TypeRegistry } from "../api/registry.ts";
 import { KIND_LIST, type ListForm, type ReadOptions, type ResourceRef, type Resources, type WriteOptions } from "../api/resources.ts";
 import { duplicateFields, parseFieldValidation } from "../api/field-validation.ts";
-import { checkJsonNumbers, exactYamlNumbers } from "../api/json-numbers.ts";
-import { checkDepth } from "../api/object.ts";
+import { checkJsonNumbers } from "../api/json-numbers.ts";
 import { patchTypeOf } from "../api/patch.ts";
 import { isRbacResource } from "../api/rbac-types.ts";
 import type { RawQuery } from "../api/query.ts";
@@ -21,6 +19,7 @@ import type { SpaceAlarm } from "../store.ts";
 import { RECEIVE_BODY, type BodyReceipt } from "./limits.ts";
 import { ApiError, BadRequestError, fieldErrorsMessage, InvalidError, NotFoundError, type FieldCause } from "../errors.ts";
 import { noteForAudit } from "./audit.ts";
+import { parseYamlBody } from "./yaml-body.ts";
 import { PROTOBUF_TYPE, rbacFromProtobuf, readsProtobuf } from "./protobuf-rbac.ts";
 import { checkDeleteQuery, deleteOptions } from "./delete-options.ts";
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, coreResources, versionInfo } from "./discovery.ts";
@@ -338,17 +337,7 @@ async function readJson(req: IncomingMessage, allowYaml: boolean, fields?: Write
   if (allowYaml && type === PROTOBUF_TYPE && ref !== undefined && readsProtobuf(ref)) return rbacFromProtobuf(buf, ref.plural);
   const text = buf.toString("utf8");
   if (allowYaml && (type === "application/yaml" || type === "application/x-yaml" || type === "text/yaml")) {
-    let value: unknown;
-    try {
-      // Integers as BigInt, so that one a number cannot hold exactly is refused rather than changed (json-numbers.ts).
-      value = parseYaml(text, { logLevel: "error", intAsBigInt: true }); // a client's YAML must not print warnings on the server's stderr
-    } catch (err) {
-      throw new BadRequestError(`invalid YAML body: ${(err as Error).message.split("\n")[0]}`, {
-        causes: [{ field: "body", message: "invalid YAML", reason: "FieldValueInvalid" }],
-      });
-    }
-    checkDepth(value); // before the walk below (YAML aliases can make a cycle)
-    return exactYamlNumbers(value);
+    return parseYamlBody(text);
   }
   // As kube-apiserver: a create or update body is JSON or YAML; a patch's media type (or any other) is 415.
   // A request without Content-Type is read as JSON (kube refuses it; curl users would not know why).

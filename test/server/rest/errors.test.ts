@@ -36,6 +36,55 @@ describe("errors are Status objects", () => {
     await ok(c.get(`${widgets(ns)}/e`));
   });
 
+  it("a body nested deeper than 512 levels is a 400 naming the bound, in JSON and YAML (flow and block), on every verb; nothing is written or deleted", async () => {
+    // YAML nested a few thousand levels deep used to overflow the parser's stack: "invalid YAML body: Maximum call
+    // stack size exceeded"; a delete's body nested so deep was taken (its unknown field ignored) and the object deleted.
+    const ns = freshNs();
+    const before = await created(c.post(gadgets(ns), gadget("d")));
+    const tooDeep = (res: Reply, what: string, label: string) => {
+      assertStatus(res, 400, "BadRequest");
+      assert.equal(res.body.message, `${what} is nested too deeply: at most 512 levels`, label);
+    };
+    for (const depth of [513, 5_000, 100_000]) {
+      const json = `{"a":`.repeat(depth - 1) + "1" + "}".repeat(depth - 1); // spec: the object is level 1, spec 2
+      const object = (name: string) => `{"apiVersion":"${GROUP}/v1","kind":"Gadget","metadata":{"name":"${name}"},"spec":${json}}`;
+      const flow = `${"[".repeat(depth - 1)}${"]".repeat(depth - 1)}`;
+      const yamlFlow = (name: string) => `apiVersion: ${GROUP}/v1\nkind: Gadget\nmetadata: {name: ${name}}\nspec: ${flow}\n`;
+      const yamlBlock = (name: string) =>
+        `apiVersion: ${GROUP}/v1\nkind: Gadget\nmetadata: {name: ${name}}\nspec: \n${"- ".repeat(depth - 1)}1\n`.replace("spec: \n", "spec:\n  ");
+      const yaml = "application/yaml";
+      for (const [label, body, contentType] of [
+        ["json", object, "application/json"],
+        ["yaml flow", yamlFlow, yaml],
+        ["yaml block", yamlBlock, yaml],
+      ] as const) {
+        tooDeep(await c.request("POST", gadgets(ns), { body: body("n"), contentType }), "body", `${depth} POST ${label}`);
+        tooDeep(await c.request("PUT", `${gadgets(ns)}/d`, { body: body("d"), contentType }), "body", `${depth} PUT ${label}`);
+        tooDeep(await c.request("PUT", `${gadgets(ns)}/d/status`, { body: body("d"), contentType }), "body", `${depth} PUT status ${label}`);
+      }
+      tooDeep(await c.request("PATCH", `${gadgets(ns)}/d`, { body: `{"spec":${json}}`, contentType: MERGE }), "patch", `${depth} merge patch`);
+      const value = `{"a":`.repeat(depth) + "1" + "}".repeat(depth);
+      tooDeep(
+        await c.request("PATCH", `${gadgets(ns)}/d`, { body: `[{"op":"add","path":"/spec/x","value":${value}}]`, contentType: JSON_PATCH }),
+        "patch",
+        `${depth} json patch`,
+      );
+      const options = `{"kind":"DeleteOptions","apiVersion":"v1","x":${value}}`;
+      tooDeep(await c.request("DELETE", `${gadgets(ns)}/d`, { body: options }), "body", `${depth} delete`);
+      tooDeep(await c.request("DELETE", gadgets(ns), { body: options }), "body", `${depth} deletecollection`);
+    }
+    assert.deepEqual(await ok(c.get(`${gadgets(ns)}/d`)), before);
+    assert.deepEqual(names(await ok(c.get(gadgets(ns)))), ["d"]);
+    // At the bound itself, each is taken.
+    const atBound = `${"[".repeat(510)}${"]".repeat(510)}`; // the object 1, spec's map 2, x 3..512
+    await created(
+      c.request("POST", gadgets(ns), {
+        body: `apiVersion: ${GROUP}/v1\nkind: Gadget\nmetadata: {name: b}\nspec: {x: ${atBound}}\n`,
+        contentType: "application/yaml",
+      }),
+    );
+  });
+
   it("a create or update whose body is a patch media type (or any type but JSON and YAML) is 415, and nothing is written, as kube", async () => {
     const ns = freshNs();
     const e = await created(c.post(widgets(ns), widget("e")));

@@ -1,0 +1,57 @@
+// A request body in YAML (`Content-Type: application/yaml`) read into a JSON
+// value. Its nesting is measured on the YAML library's concrete syntax tree,
+// which is built without recursion, before the value is composed: composing
+// recurses once per level, and a body nested a few thousand levels deep
+// overflowed the stack, answered as "invalid YAML body: Maximum call stack
+// size exceeded". Such a body now gets the same 400 as a JSON one nested too
+// deeply, naming the bound (MAX_JSON_DEPTH levels).
+
+import { type CST, Parser, parse as parseYaml } from "yaml";
+import { exactYamlNumbers } from "../api/json-numbers.ts";
+import { checkDepth, MAX_JSON_DEPTH, nestedTooDeeply } from "../api/object.ts";
+import { BadRequestError } from "../errors.ts";
+
+/** The value of a YAML request body; 400 `BadRequest` for invalid YAML or one nested deeper than MAX_JSON_DEPTH. */
+export function parseYamlBody(text: string): unknown {
+  checkYamlDepth(text);
+  let value: unknown;
+  try {
+    // Integers as BigInt, so that one a number cannot hold exactly is refused rather than changed (json-numbers.ts).
+    value = parseYaml(text, { logLevel: "error", intAsBigInt: true }); // a client's YAML must not print warnings on the server's stderr
+  } catch (err) {
+    throw new BadRequestError(`invalid YAML body: ${(err as Error).message.split("\n")[0]}`, {
+      causes: [{ field: "body", message: "invalid YAML", reason: "FieldValueInvalid" }],
+    });
+  }
+  checkDepth(value); // before the walk below (aliases can make a cycle)
+  return exactYamlNumbers(value);
+}
+
+/** Collections in the syntax tree: each is one level of the value (a mapping, a sequence, in block or flow style). */
+const COLLECTIONS = new Set(["block-map", "block-seq", "flow-collection"]);
+
+/**
+ * Refuses YAML whose collections nest deeper than MAX_JSON_DEPTH, counted as
+ * checkDepth counts a JSON value (the top collection is level 1); walks the
+ * syntax tree with a stack of its own. Syntax errors are left to the parse.
+ */
+function checkYamlDepth(text: string): void {
+  const nodes: { token: CST.Token | undefined; depth: number }[] = [];
+  for (const token of new Parser().parse(text)) nodes.push({ token, depth: 0 });
+  while (nodes.length > 0) {
+    const { token, depth } = nodes.pop()!;
+    if (token === undefined) continue;
+    if (token.type === "document") {
+      nodes.push({ token: token.value, depth });
+      continue;
+    }
+    if (!COLLECTIONS.has(token.type)) continue;
+    const level = depth + 1;
+    if (level > MAX_JSON_DEPTH) throw nestedTooDeeply("body"); // as a JSON body's
+    for (const item of (token as CST.BlockMap | CST.BlockSequence | CST.FlowCollection).items) {
+      const { key, value } = item as { key?: CST.Token | null; value?: CST.Token };
+      if (key) nodes.push({ token: key, depth: level });
+      if (value) nodes.push({ token: value, depth: level });
+    }
+  }
+}
