@@ -261,7 +261,15 @@ async function listenAll(
   if (o.grpcPort === -1) return { port, grpc: undefined };
   const grpcPort = o.grpcPort;
   const { resources, ...rest } = grpcOptions;
-  const bind = probePort(o.host, grpcPort).then(() => startGrpcServer(resources, { ...rest, host: o.host, port: grpcPort }));
+  const bind = probePort(o.host, grpcPort).then(() =>
+    startGrpcServer(resources, {
+      ...rest,
+      host: o.host,
+      port: grpcPort,
+      // As REST's bodies being received (src/server/limits.ts): 1 MiB per mutating in-flight slot.
+      maxReceivingBytes: o.maxMutatingRequestsInflight * 1024 * 1024,
+    }),
+  );
   const grpc = await bind.catch((err: unknown) => {
     throw new ListenError("grpc", o.host, grpcPort, err);
   });

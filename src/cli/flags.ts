@@ -418,7 +418,7 @@ export const SERVER_FLAGS: readonly AnyFlagSpec[] = [
     env: "SETPOINT_MAX_MUTATING_REQUESTS_INFLIGHT",
     key: "maxMutatingRequestsInflight",
     defaultText: "200",
-    help: "writes served at once; past it 429 with Retry-After (0 = no limit)",
+    help: "writes served at once; past it 429 with Retry-After (0 = no limit); also bounds the request bodies and gRPC request messages being received at once, 1 MiB per write",
     parse: atLeast(0, parseInteger),
   }),
   spec({

@@ -9,10 +9,15 @@
 //   with RST_STREAM(NO_ERROR), as HTTP/2 lets a server that has answered
 //   (RFC 9113 §8.1), so the client stops sending and the stream does not stay
 //   open waiting for bytes nobody will read.
+// - The request messages being received, across every call, are bounded by
+//   their bytes (src/server/grpc-receiving.ts): past the bound a call gets
+//   RESOURCE_EXHAUSTED at once and its stream is reset as above.
 
 import * as grpc from "@grpc/grpc-js";
 import { constants, type ServerHttp2Stream } from "node:http2";
 import { BadRequestError } from "../errors.ts";
+import type { ReceivingMessages } from "./grpc-receiving.ts";
+import { serviceError } from "./status.ts";
 
 const MALFORMED = Symbol("malformed protobuf request");
 
@@ -49,16 +54,37 @@ export function malformedRequest(request: unknown, method: string): BadRequestEr
 }
 
 /**
- * Resets a call's HTTP/2 stream once the server has sent its whole answer
- * while the client is still sending. Passes the call through unchanged.
+ * The gRPC server's interceptor: resets a call's HTTP/2 stream once the
+ * server has sent its whole answer while the client is still sending, and
+ * counts the call's request bytes against `receiving` (src/server/grpc-receiving.ts):
+ * a call refused there gets RESOURCE_EXHAUSTED at once, its stream then
+ * reset as above. Passes every other call through unchanged.
  */
-export const resetAnsweredStreams: grpc.ServerInterceptor = (_method, call) => {
-  // grpc-js hands the first interceptor its base call, which holds the stream.
-  const stream = (call as unknown as { stream?: ServerHttp2Stream }).stream;
-  if (stream && typeof stream.once === "function") {
+export function edgeInterceptor(receiving: ReceivingMessages): grpc.ServerInterceptor {
+  return (_method, call) => {
+    const intercepting = new grpc.ServerInterceptingCall(call);
+    // grpc-js hands the first interceptor its base call, which holds the stream.
+    const stream = (call as unknown as { stream?: ServerHttp2Stream }).stream;
+    if (!stream || typeof stream.once !== "function") return intercepting;
     stream.once("finish", () => {
       if (!stream.readableEnded && !stream.closed && !stream.destroyed) stream.close(constants.NGHTTP2_NO_ERROR);
     });
-  }
-  return new grpc.ServerInterceptingCall(call);
-};
+    const receipt = receiving.receipt();
+    const stop = () => {
+      receipt.end();
+      stream.off("data", onData);
+    };
+    // Beside grpc-js's own listener, which has paused the stream: adding one does not make it flow.
+    const onData = (chunk: Buffer) => {
+      const refused = receipt.add(chunk);
+      if (!refused) return;
+      stop();
+      const { code, details, metadata } = serviceError(refused);
+      intercepting.sendStatus({ code, details, metadata: metadata ?? new grpc.Metadata() });
+    };
+    stream.on("data", onData);
+    stream.once("end", stop);
+    stream.once("close", stop);
+    return intercepting;
+  };
+}

@@ -23,8 +23,9 @@ import * as wire from "../proto.ts";
 import type { AuditNote } from "./audit.ts";
 import type { Metrics } from "./metrics.ts";
 import { MAX_BODY_BYTES } from "./rest.ts";
-import { malformedRequest, resetAnsweredStreams, withMalformedRequests } from "./grpc-guards.ts";
+import { edgeInterceptor, malformedRequest, withMalformedRequests } from "./grpc-guards.ts";
 import { gzipListItems, listAcceptsGzip } from "./grpc-list-gzip.ts";
+import { addReceivingMetrics, ReceivingMessages } from "./grpc-receiving.ts";
 import { grpcWatchSink, withPreSerializedWatch } from "./grpc-watch-sink.ts";
 import { selectedName, type Admission, type GrpcCall, type Security } from "./security.ts";
 import { serviceError, statusOf, toApiError } from "./status.ts";
@@ -46,6 +47,8 @@ export interface GrpcServerOptions {
   keepaliveMs?: number;
   /** The security edge (src/server/security.ts): authentication, limits, RBAC, audit, TLS. */
   security?: Security;
+  /** Bytes of request messages being received at once, across every call; past it a call gets RESOURCE_EXHAUSTED (src/server/grpc-receiving.ts). 0 for no bound. Default 200 MiB. */
+  maxReceivingBytes?: number;
   /** Whether a List that asks for it (accept_encoding "gzip") may be answered gzipped (src/server/grpc-list-gzip.ts). Default true; `--no-response-compression` turns it off with REST's. */
   responseCompression?: boolean;
 }
@@ -59,14 +62,16 @@ export interface RunningGrpcServer {
 
 /** Starts serving `setpoint.v1.Resources` on host:port. */
 export async function startGrpcServer(resources: Resources, options: GrpcServerOptions): Promise<RunningGrpcServer> {
+  const receiving = new ReceivingMessages(options.maxReceivingBytes ?? 200 * 1024 * 1024);
   const server = new grpc.Server({
     // A little over the REST body bound, for the envelope around the object.
     "grpc.max_receive_message_length": MAX_BODY_BYTES + 64 * 1024,
     // Ping idle connections, so a vanished agent's watch is dropped (as WebSockets are).
     "grpc.keepalive_time_ms": options.keepaliveMs ?? 30_000,
     "grpc.keepalive_timeout_ms": 10_000,
-    interceptors: [resetAnsweredStreams],
+    interceptors: [edgeInterceptor(receiving)],
   });
+  if (options.metrics) addReceivingMetrics(options.metrics.registry, receiving);
   let closing: Promise<void> | undefined;
   const edge = callEdge(resources, options);
   const handlers = resourceHandlers(resources, edge, () => closing !== undefined, options.responseCompression ?? true);

@@ -1,0 +1,124 @@
+// The bound on gRPC request messages being received, across every call of a
+// gRPC server (docs/security.md, docs/faults.md): REST's bound on bodies
+// being received (src/server/limits.ts), for the gRPC port.
+//
+// grpc-js reads a stream's bytes as they arrive until its message is whole,
+// up to the message size bound (a little over 3 MiB), so HTTP/2 flow control
+// never holds a client back: one connection with 1,000 calls each sending
+// 3 MB of a message it never finished took a server from 172 to 3,064 MiB of
+// RSS. Here each call's bytes are counted, by the gRPC framing (a 5-byte
+// prefix: flag, 4-byte length), from the first byte of a message until it is
+// whole or the call ends, and the total is bounded. A chunk that would take
+// the total past the bound gets its call refused with a TooManyRequests
+// Status (gRPC RESOURCE_EXHAUSTED), unless that call's bytes are the only
+// ones counted: a message alone is bounded only by the message size bound,
+// so a legitimate large write is always served alone.
+
+import { Gauge, type Registry } from "prom-client";
+import { TooManyRequestsError } from "./limits.ts";
+
+/** One call's request stream being counted: tell it each chunk, and the end. */
+export interface MessageReceipt {
+  /** Counts a chunk; a TooManyRequestsError when the messages being received would pass the bound beside other calls' (the receipt is then ended). */
+  add(chunk: Buffer): TooManyRequestsError | undefined;
+  /** The call ended (or was refused): its bytes are no longer counted. Idempotent. */
+  end(): void;
+}
+
+/** gRPC's length prefix: a compressed flag and a 4-byte big-endian length. */
+const PREFIX_BYTES = 5;
+
+/** The request bytes being received by a gRPC server's calls, bounded at `maxBytes` (0: no bound, only counted). */
+export class ReceivingMessages {
+  readonly #maxBytes: number;
+  #bytes = 0;
+  #calls = 0;
+
+  constructor(maxBytes: number) {
+    this.#maxBytes = maxBytes;
+  }
+
+  /** Starts counting one call's request stream. */
+  receipt(): MessageReceipt {
+    /** Bytes of the message not yet whole (its prefix included), counted in #bytes. */
+    let pending = 0;
+    /** Bytes of its message still to come once its prefix is in; 0 while a prefix is being read. */
+    let left = 0;
+    const prefix = Buffer.alloc(PREFIX_BYTES);
+    let prefixBytes = 0;
+    let ended = false;
+    const settle = (next: number) => {
+      if (pending === 0 && next > 0) this.#calls++;
+      if (pending > 0 && next === 0) this.#calls--;
+      this.#bytes += next - pending;
+      pending = next;
+    };
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      settle(0);
+    };
+    return {
+      add: (chunk) => {
+        if (ended) return undefined;
+        const before = pending;
+        let next = pending;
+        for (let at = 0; at < chunk.length; ) {
+          if (left === 0) {
+            const take = Math.min(PREFIX_BYTES - prefixBytes, chunk.length - at);
+            chunk.copy(prefix, prefixBytes, at, at + take);
+            prefixBytes += take;
+            at += take;
+            next += take;
+            if (prefixBytes < PREFIX_BYTES) continue;
+            prefixBytes = 0;
+            left = prefix.readUInt32BE(1);
+            if (left === 0) next = 0;
+          } else {
+            const take = Math.min(left, chunk.length - at);
+            left -= take;
+            at += take;
+            next = left === 0 ? 0 : next + take;
+          }
+        }
+        settle(next);
+        if (this.#maxBytes === 0 || pending <= before || this.#bytes <= this.#maxBytes || this.#bytes === pending) return undefined;
+        end();
+        return new TooManyRequestsError(
+          `Too many requests, please try again later: request messages being received at once passed ${formatMiB(this.#maxBytes)}`,
+        );
+      },
+      end,
+    };
+  }
+
+  /** Calls with a message not yet whole, and its bytes so far. */
+  stats(): { calls: number; bytes: number } {
+    return { calls: this.#calls, bytes: this.#bytes };
+  }
+}
+
+/** The messages being received on /metrics, as REST's bodies being received are (src/server/metrics.ts). */
+export function addReceivingMetrics(registry: Registry, receiving: Pick<ReceivingMessages, "stats">): void {
+  new Gauge({
+    name: "setpoint_grpc_request_messages_receiving",
+    help: "gRPC calls whose request message is still arriving.",
+    registers: [registry],
+    collect() {
+      this.set(receiving.stats().calls);
+    },
+  });
+  new Gauge({
+    name: "setpoint_grpc_request_message_bytes_receiving",
+    help: "Bytes received so far of the gRPC request messages still arriving (bounded: 1 MiB per --max-mutating-requests-inflight).",
+    registers: [registry],
+    collect() {
+      this.set(receiving.stats().bytes);
+    },
+  });
+}
+
+function formatMiB(bytes: number): string {
+  const mib = bytes / 1024 / 1024;
+  return Number.isInteger(mib) ? `${mib} MiB` : `${bytes} bytes`;
+}
