@@ -1,5 +1,5 @@
-// A DELETE's options: the body (meta.k8s.io/v1 DeleteOptions) and the query
-// parameters kube decodes into the same struct. A value of the wrong JSON type
+// A DELETE's options: the body (meta.k8s.io/v1 DeleteOptions) or, when there
+// is none, the query parameters kube decodes into the same struct. A value of the wrong JSON type
 // is refused before anything is deleted, as kube-apiserver's decoder refuses
 // it; before, `{"gracePeriodSeconds": "x"}` or `{"preconditions":
 // {"resourceVersion": 5}}` were ignored or coerced and the object was deleted.
@@ -96,11 +96,25 @@ export function deleteOptions(body: unknown): DeleteOptions {
 }
 
 /**
+ * The query parameters a DELETE's options are read from, as kube-apiserver's
+ * delete handlers read them: with a body, the options are the body's alone
+ * and the query's (`dryRun`, `propagationPolicy`, `orphanDependents`,
+ * `gracePeriodSeconds`) are ignored, so none is returned; without one, the
+ * query's, after checking it (checkDeleteQuery). A collection's selectors come
+ * from the query either way, as kube's ListOptions do.
+ */
+export function deleteQuery(params: URLSearchParams, body: unknown): URLSearchParams {
+  if (body !== undefined) return new URLSearchParams();
+  checkDeleteQuery(params);
+  return params;
+}
+
+/**
  * The query's `gracePeriodSeconds`, which kube decodes as an int64 before the
  * delete (400 `BadRequest` for `abc`); it changes nothing here (no graceful
  * deletion), but a malformed one must not delete.
  */
-export function checkDeleteQuery(params: URLSearchParams): void {
+function checkDeleteQuery(params: URLSearchParams): void {
   const grace = params.get("gracePeriodSeconds");
   if (grace === null || grace === "" || /^[+-]?\d{1,18}$/.test(grace)) return;
   const message = `invalid gracePeriodSeconds ${JSON.stringify(grace)}: must be an integer`;

@@ -21,7 +21,7 @@ import { ApiError, BadRequestError, fieldErrorsMessage, InvalidError, NotFoundEr
 import { noteForAudit } from "./audit.ts";
 import { parseYamlBody } from "./yaml-body.ts";
 import { PROTOBUF_TYPE, rbacFromProtobuf, readsProtobuf } from "./protobuf-rbac.ts";
-import { checkDeleteQuery, deleteOptions } from "./delete-options.ts";
+import { deleteOptions, deleteQuery } from "./delete-options.ts";
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, coreResources, versionInfo } from "./discovery.ts";
 import type { Metrics } from "./metrics.ts";
 import { implicitNamespace } from "./namespaces.ts";
@@ -667,9 +667,8 @@ async function serveCollection(ctx: RestContext, call: Call, ref: ResourceRef): 
   }
   if (method === "DELETE") {
     checkShape(rendering, true);
-    checkDeleteQuery(url.searchParams);
     const body = await readJson(req, false);
-    const options = { ...deleteOptions(body), ...writeOptions(url.searchParams, "DeleteOptions", body) };
+    const options = { ...deleteOptions(body), ...writeOptions(deleteQuery(url.searchParams, body), "DeleteOptions", body) };
     sendWritten(res, 200, render(ctx, call, ref, rendering, await ctx.resources.deleteCollection(ref, q, options), true), options, rendering);
     return 200;
   }
@@ -705,9 +704,8 @@ async function serveObject(ctx: RestContext, call: Call, route: Extract<Route, {
     }
     case "DELETE": {
       if (sub) throw notSupported(ref, method);
-      checkDeleteQuery(call.url.searchParams);
       const body = await readJson(req, false);
-      const deletion = { ...deleteOptions(body), ...writeOptions(call.url.searchParams, "DeleteOptions", body) };
+      const deletion = { ...deleteOptions(body), ...writeOptions(deleteQuery(call.url.searchParams, body), "DeleteOptions", body) };
       sendWritten(res, 200, render(ctx, call, ref, rendering, await ctx.resources.delete(ref, deletion), false), deletion, rendering);
       return 200;
     }
@@ -731,9 +729,10 @@ const PROPAGATION_POLICIES: readonly unknown[] = ["Foreground", "Background", "O
  * write, `All` a dry run); for create, update and patch `fieldManager` (at
  * most 128 bytes, printable; otherwise unused: no managedFields) and
  * `fieldValidation`, with a list for the warnings; for delete
- * `propagationPolicy` (query or body: Foreground, Background or Orphan, which
- * all delete the same way here, as there is no garbage collector) and not
- * beside the body's `orphanDependents`.
+ * `propagationPolicy` (Foreground, Background or Orphan, which all delete
+ * the same way here, as there is no garbage collector) and not beside
+ * `orphanDependents`. A delete's `params` are empty when it has a body
+ * (deleteQuery): kube reads its options from the body alone then.
  */
 function writeOptions(params: URLSearchParams, kind: OptionsKind, body?: unknown): WriteOptions {
   const causes: FieldCause[] = [];

@@ -311,7 +311,7 @@ describe("delete options kube checks", () => {
       assert.equal(res.body.details.group, "meta.k8s.io");
     }
     // orphanDependents beside a propagationPolicy, and a bad dryRun: every error in one 422, in kube's order.
-    const both = await c.del(`${widgets(ns)}/p?dryRun=Some`, { orphanDependents: true, propagationPolicy: "Orphan" });
+    const both = await c.del(`${widgets(ns)}/p`, { orphanDependents: true, propagationPolicy: "Orphan", dryRun: ["Some"] });
     assertStatus(both, 422, "Invalid");
     assert.equal(
       both.body.message,
@@ -329,6 +329,34 @@ describe("delete options kube checks", () => {
       }
     }
     await ok(c.get(`${widgets(ns)}/p`));
+  });
+
+  it("with a body the options are the body's alone, the query's ignored, as kube-apiserver's delete handlers read them; selectors still come from the query", async () => {
+    // Setpoint used to read both: `?dryRun=All` beside a body made a dry run (kube deletes), `?propagationPolicy=Bogus`
+    // or `?gracePeriodSeconds=abc` beside a valid body was refused (kube deletes), for an object and a collection alike.
+    const ns = freshNs();
+    const body = { kind: "DeleteOptions", apiVersion: "meta.k8s.io/v1" };
+    for (const query of ["dryRun=All", "dryRun=Some", "propagationPolicy=Bogus", "gracePeriodSeconds=abc", "orphanDependents=true&propagationPolicy=Orphan"]) {
+      await created(c.post(widgets(ns), widget("q")));
+      const last = await ok(c.del(`${widgets(ns)}/q?${query}`, body));
+      assert.equal(last.metadata.name, "q", query);
+      assertStatus(await c.get(`${widgets(ns)}/q`), 404, "NotFound");
+      await created(c.post(widgets(ns), widget("in", { size: 1 }, { labels: { sel: "in" } })));
+      await created(c.post(widgets(ns), widget("out", { size: 1 }, { labels: { sel: "out" } })));
+      assert.deepEqual(names(await ok(c.del(`${widgets(ns)}?labelSelector=sel%3Din&${query}`, body))), ["in"], query);
+      assert.deepEqual(names(await ok(c.get(widgets(ns)))), ["out"], query);
+      await ok(c.del(`${widgets(ns)}/out`));
+    }
+    // The body's own options count: its dryRun is a dry run, whatever the query says.
+    await created(c.post(widgets(ns), widget("d")));
+    await ok(c.del(`${widgets(ns)}/d?dryRun=Some`, { ...body, dryRun: ["All"] }));
+    await ok(c.del(`${widgets(ns)}?dryRun=Some`, { ...body, dryRun: ["All"] }));
+    await ok(c.get(`${widgets(ns)}/d`));
+    // Without a body the query's options count (an empty body is none, as kube's len(body) > 0).
+    await ok(c.request("DELETE", `${widgets(ns)}/d?dryRun=All`, { body: "" }));
+    await ok(c.get(`${widgets(ns)}/d`));
+    assertStatus(await c.request("DELETE", `${widgets(ns)}/d?gracePeriodSeconds=abc`), 400, "BadRequest");
+    await ok(c.get(`${widgets(ns)}/d`));
   });
 
   it("a delete option of the wrong JSON type, or a body of another kind, is 400 naming the field and deletes nothing", async () => {
