@@ -128,7 +128,7 @@ export class TimeoutError extends ApiError {
  * `ResourceVersionTooLarge` cause and relists.
  */
 export function tooLargeResourceVersion(wanted: number, current: number): TimeoutError {
-  return new TimeoutError(`Timeout: Too large resource version: ${wanted}, current resource version: ${current}`, {
+  return new TimeoutError(`Timeout: Too large resource version: ${wanted}, current: ${current}`, {
     causes: [{ field: "", message: "Too large resource version", reason: "ResourceVersionTooLarge" }],
     retryAfterSeconds: 1,
   });

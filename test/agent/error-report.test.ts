@@ -132,7 +132,7 @@ test("error report: problems are told apart by error class, kind and code, never
   assert.equal(kindOf(errorOfStatus({ reason: "InternalError", message: "etcd is unavailable" })), "500");
   assert.equal(kindOf(errorOfStatus({ reason: "Conflict", message: "the server is unavailable" })), undefined);
   // A Timeout is a slow server, unless its cause says the watch asked for a revision not reached yet (the informer relists).
-  assert.equal(kindOf(new TimeoutError("server: Timeout: Too large resource version: 9, current resource version: 3")), "timeout");
+  assert.equal(kindOf(new TimeoutError("server: Timeout: Too large resource version: 9, current: 3")), "timeout");
   const tooLarge = errorOfStatus({
     reason: "Timeout",
     message: "reworded by a newer server",

@@ -492,7 +492,7 @@ for (const transport of ["http", "ws"] as const) {
       assert.equal(body.code, 504);
       assert.equal(body.reason, "Timeout");
       // kube's NewTimeoutError words, and its Retry-After header beside details.retryAfterSeconds (client-go retries on it).
-      assert.match(body.message!, new RegExp(`^Timeout: Too large resource version: ${ahead}, current resource version: \\d+$`));
+      assert.match(body.message!, new RegExp(`^Timeout: Too large resource version: ${ahead}, current: \\d+$`));
       assert.equal((body as { details?: { causes?: Array<{ reason?: string }> } }).details?.causes?.[0]?.reason, "ResourceVersionTooLarge");
       assert.equal((o as { retryAfter?: string | null }).retryAfter, "1");
       assert.ok(waited >= 2900, `waited ${waited} ms, expected about 3 s`);

@@ -268,7 +268,7 @@ describe("list", () => {
     // It waited for the store to catch up before giving up (the client's 15 s timeout bounds it above).
     assert.ok(took >= 2500, `waited ${took} ms`);
     // As kube-apiserver: NewTimeoutError's words, and Retry-After beside details.retryAfterSeconds.
-    assert.match((res.body as Record<string, any>).message, /^Timeout: Too large resource version: \d+, current resource version: \d+$/);
+    assert.match((res.body as Record<string, any>).message, /^Timeout: Too large resource version: \d+, current: \d+$/);
     assert.equal(res.headers.get("retry-after"), "1");
     // kube's shape, by which client-go's reflector recognises it (apierrors.IsTooLargeResourceVersion) and relists.
     assert.deepEqual((res.body as Record<string, any>).details, {
