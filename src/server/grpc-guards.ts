@@ -15,7 +15,7 @@
 
 import * as grpc from "@grpc/grpc-js";
 import { constants, type ServerHttp2Stream } from "node:http2";
-import { BadRequestError } from "../errors.ts";
+import { type ApiError, BadRequestError } from "../errors.ts";
 import type { ReceivingMessages } from "./grpc-receiving.ts";
 import { serviceError } from "./status.ts";
 
@@ -57,7 +57,8 @@ export function malformedRequest(request: unknown, method: string): BadRequestEr
  * The gRPC server's interceptor: resets a call's HTTP/2 stream once the
  * server has sent its whole answer while the client is still sending, and
  * counts the call's request bytes against `receiving` (src/server/grpc-receiving.ts):
- * a call refused there gets RESOURCE_EXHAUSTED at once, its stream then
+ * a call refused there (RESOURCE_EXHAUSTED past the bound, DEADLINE_EXCEEDED
+ * for a message not whole in time) is answered at once, its stream then
  * reset as above. Passes every other call through unchanged.
  */
 export function edgeInterceptor(receiving: ReceivingMessages): grpc.ServerInterceptor {
@@ -69,7 +70,12 @@ export function edgeInterceptor(receiving: ReceivingMessages): grpc.ServerInterc
     stream.once("finish", () => {
       if (!stream.readableEnded && !stream.closed && !stream.destroyed) stream.close(constants.NGHTTP2_NO_ERROR);
     });
-    const receipt = receiving.receipt();
+    const refuse = (err: ApiError) => {
+      stop();
+      const { code, details, metadata } = serviceError(err);
+      intercepting.sendStatus({ code, details, metadata: metadata ?? new grpc.Metadata() });
+    };
+    const receipt = receiving.receipt(refuse);
     const stop = () => {
       receipt.end();
       stream.off("data", onData);
@@ -77,10 +83,7 @@ export function edgeInterceptor(receiving: ReceivingMessages): grpc.ServerInterc
     // Beside grpc-js's own listener, which has paused the stream: adding one does not make it flow.
     const onData = (chunk: Buffer) => {
       const refused = receipt.add(chunk);
-      if (!refused) return;
-      stop();
-      const { code, details, metadata } = serviceError(refused);
-      intercepting.sendStatus({ code, details, metadata: metadata ?? new grpc.Metadata() });
+      if (refused) refuse(refused);
     };
     stream.on("data", onData);
     stream.once("end", stop);

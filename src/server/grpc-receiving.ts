@@ -13,8 +13,16 @@
 // Status (gRPC RESOURCE_EXHAUSTED), unless that call's bytes are the only
 // ones counted: a message alone is bounded only by the message size bound,
 // so a legitimate large write is always served alone.
+//
+// A message must also be whole within `messageTimeoutMs` (60 s, kube-apiserver's
+// --request-timeout) of its first byte, else its call gets a Timeout Status
+// (DEADLINE_EXCEEDED): calls that never finish their message cannot hold the
+// bound, and with it every other call's room, for as long as their connection
+// lives (keepalive pings keep a live client's connection open for ever).
 
 import { Gauge, type Registry } from "prom-client";
+import { systemClock, type Clock, type Timer } from "../clock.ts";
+import { TimeoutError } from "../errors.ts";
 import { TooManyRequestsError } from "./limits.ts";
 
 /** One call's request stream being counted: tell it each chunk, and the end. */
@@ -28,18 +36,31 @@ export interface MessageReceipt {
 /** gRPC's length prefix: a compressed flag and a 4-byte big-endian length. */
 const PREFIX_BYTES = 5;
 
-/** The request bytes being received by a gRPC server's calls, bounded at `maxBytes` (0: no bound, only counted). */
+export interface ReceivingOptions {
+  /** Bytes of messages not yet whole, across every call; 0: no bound, only counted. */
+  maxBytes: number;
+  /** How long a message may take from its first byte to its last. Default 60 s. */
+  messageTimeoutMs?: number;
+  /** Times messageTimeoutMs. Default: the system clock. */
+  clock?: Clock;
+}
+
+/** The request bytes being received by a gRPC server's calls, bounded (ReceivingOptions). */
 export class ReceivingMessages {
   readonly #maxBytes: number;
+  readonly #timeoutMs: number;
+  readonly #clock: Clock;
   #bytes = 0;
   #calls = 0;
 
-  constructor(maxBytes: number) {
-    this.#maxBytes = maxBytes;
+  constructor(options: ReceivingOptions) {
+    this.#maxBytes = options.maxBytes;
+    this.#timeoutMs = options.messageTimeoutMs ?? 60_000;
+    this.#clock = options.clock ?? systemClock;
   }
 
-  /** Starts counting one call's request stream. */
-  receipt(): MessageReceipt {
+  /** Starts counting one call's request stream; `onTimeout` is told (the receipt then ended) if a message is not whole in time. */
+  receipt(onTimeout: (err: TimeoutError) => void = () => {}): MessageReceipt {
     /** Bytes of the message not yet whole (its prefix included), counted in #bytes. */
     let pending = 0;
     /** Bytes of its message still to come once its prefix is in; 0 while a prefix is being read. */
@@ -47,9 +68,20 @@ export class ReceivingMessages {
     const prefix = Buffer.alloc(PREFIX_BYTES);
     let prefixBytes = 0;
     let ended = false;
+    let timer: Timer | undefined;
     const settle = (next: number) => {
-      if (pending === 0 && next > 0) this.#calls++;
-      if (pending > 0 && next === 0) this.#calls--;
+      if (pending === 0 && next > 0) {
+        this.#calls++;
+        timer = this.#clock.after(this.#timeoutMs, () => {
+          end();
+          onTimeout(new TimeoutError(`Timeout: the request message was not received in full within ${this.#timeoutMs / 1000} s`));
+        });
+      }
+      if (pending > 0 && next === 0) {
+        this.#calls--;
+        timer?.cancel();
+        timer = undefined;
+      }
       this.#bytes += next - pending;
       pending = next;
     };

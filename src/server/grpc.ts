@@ -41,7 +41,7 @@ export interface GrpcServerOptions {
   metrics?: Metrics;
   /** How long close() lets running calls finish before cutting them. Default 2000 ms. */
   graceMs?: number;
-  /** Times the shutdown grace. Default: the system clock. */
+  /** Times the shutdown grace and a request message's 60 s to arrive whole (src/server/grpc-receiving.ts). Default: the system clock. */
   clock?: Clock;
   /** Ping an idle connection this often, so a vanished agent's watch is dropped. Default 30000 ms. */
   keepaliveMs?: number;
@@ -62,7 +62,7 @@ export interface RunningGrpcServer {
 
 /** Starts serving `setpoint.v1.Resources` on host:port. */
 export async function startGrpcServer(resources: Resources, options: GrpcServerOptions): Promise<RunningGrpcServer> {
-  const receiving = new ReceivingMessages(options.maxReceivingBytes ?? 200 * 1024 * 1024);
+  const receiving = new ReceivingMessages({ maxBytes: options.maxReceivingBytes ?? 200 * 1024 * 1024, clock: options.clock });
   const server = new grpc.Server({
     // A little over the REST body bound, for the envelope around the object.
     "grpc.max_receive_message_length": MAX_BODY_BYTES + 64 * 1024,
