@@ -5,7 +5,9 @@
 //
 // Shutdown (close()): /readyz turns 503, the listeners stop accepting, every
 // watch gets a final bookmark and is closed, in-flight requests and gRPC calls
-// finish (or are cut after 2 s), the store flushes and closes.
+// finish (or are cut after `shutdownGraceMs`, --shutdown-grace: a list of
+// 50,000 objects to a client reading slowly was cut mid-body by the 2 s grace
+// there was before), the store flushes and closes.
 
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
@@ -65,7 +67,7 @@ export interface StartOptions {
   validators?: TypeValidators;
   /** A WebSocket that misses a pong between two pings this far apart is dropped. Default 30000 ms. */
   pingIntervalMs?: number;
-  /** How long close() lets in-flight requests and gRPC calls finish before cutting them. Default 2000 ms. */
+  /** How long close() lets in-flight requests and gRPC calls finish before cutting them. Default: ServerOptions.shutdownGraceMs. */
   shutdownGraceMs?: number;
   /** Other server processes on the same data directory, told of each commit and telling of theirs (src/cli/cluster.ts). */
   commitPeers?: CommitPeers;
@@ -75,7 +77,7 @@ export interface StartOptions {
 export async function startServer(options: Partial<ServerOptions> = {}, extra: StartOptions = {}): Promise<RunningServer> {
   const o: ServerOptions = { ...defaultServerOptions, ...options };
   const clock = extra.clock ?? systemClock;
-  const graceMs = extra.shutdownGraceMs ?? 2000;
+  const graceMs = extra.shutdownGraceMs ?? o.shutdownGraceMs;
   const log = extra.logger ?? pino({ name: "setpoint", level: o.logLevel });
   const core = await openCore(o, { clock, log, validators: extra.validators, commitPeers: extra.commitPeers });
   const { store, hub, resources, metrics, security } = core;
@@ -317,14 +319,21 @@ async function shutdown(p: ServerParts, grpc: RunningGrpcServer | undefined): Pr
   p.core.hub.close();
   for (const stop of p.watches) stop();
   for (const ws of wss.clients) ws.close(1001, "server shutting down");
-  // Give in-flight requests a moment, then drop what is left.
+  // Give in-flight requests the grace, then drop what is left.
   const grace = p.clock.after(p.graceMs, () => http.closeAllConnections());
+  // close() closed only the connections idle at that moment: one whose answer
+  // ends during the grace would stay open on keep-alive (65 s) until the cut,
+  // holding the shutdown for the whole grace. Close them as they go idle.
+  const idle = setInterval(() => http.closeIdleConnections(), 100);
   // The clock's timers do not keep the process alive, and neither does a
   // connection Node has stopped reading (a refused body, a paused request):
   // without this hold the event loop could empty before the grace cut, and
   // close() would never resolve.
   const hold = setInterval(() => {}, 60_000);
-  await stopped.finally(() => clearInterval(hold));
+  await stopped.finally(() => {
+    clearInterval(hold);
+    clearInterval(idle);
+  });
   grace.cancel();
   for (const ws of wss.clients) ws.terminate();
   wss.close();

@@ -265,6 +265,15 @@ export const SERVER_FLAGS: readonly AnyFlagSpec[] = [
     parse: atLeast(1, parseDuration, " ms"),
   }),
   spec({
+    flag: "--shutdown-grace",
+    value: "<duration>",
+    env: "SETPOINT_SHUTDOWN_GRACE",
+    key: "shutdownGraceMs",
+    defaultText: "20s",
+    help: "on SIGTERM, how long requests in flight (a long list, a write, a gRPC call) may take to finish before their connections are cut; watches are closed at once",
+    parse: parseDuration,
+  }),
+  spec({
     flag: "--history-window",
     value: "<duration>",
     env: "SETPOINT_HISTORY_WINDOW",

@@ -93,6 +93,13 @@ export interface ServerOptions {
   etcdKeyFile?: string;
   /** Deadline of each etcd request; past it a write or list fails with 503. Default 5000 ms. */
   etcdRequestTimeoutMs: number;
+  /**
+   * How long a shutdown (SIGTERM) lets requests in flight (a long list, a
+   * write, a gRPC call) finish before it cuts their connections. Watches do
+   * not wait: they get their final bookmark and are closed at once.
+   * Default 20000 ms, inside Kubernetes' default 30 s termination grace.
+   */
+  shutdownGraceMs: number;
 }
 
 export const defaultServerOptions: ServerOptions = {
@@ -121,4 +128,5 @@ export const defaultServerOptions: ServerOptions = {
   etcdServers: [],
   etcdPrefix: "/setpoint",
   etcdRequestTimeoutMs: 5000,
+  shutdownGraceMs: 20_000,
 };

@@ -108,6 +108,7 @@ describe("resolveServerOptions", () => {
         "--etcd-certfile": "/tls/client.pem",
         "--etcd-keyfile": "/tls/client-key.pem",
         "--etcd-request-timeout": "2s",
+        "--shutdown-grace": "45s",
       },
       {},
     );
@@ -146,6 +147,7 @@ describe("resolveServerOptions", () => {
       etcdCertFile: "/tls/client.pem",
       etcdKeyFile: "/tls/client-key.pem",
       etcdRequestTimeoutMs: 2000,
+      shutdownGraceMs: 45_000,
     });
   });
 
