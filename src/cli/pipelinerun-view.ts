@@ -4,6 +4,7 @@
 // spec order for a graph that does not validate.
 
 import { topologicalOrder } from "../pipelines/graph.ts";
+import { wholeLines } from "../pipelines/output-tail.ts";
 import { OUTPUT_TAIL_MAX, PREVIOUS_OUTPUT_MAX, type PipelineRunStatus, type PipelineTask, type TaskStatus } from "../pipelines/resource-type.ts";
 import type { LooseObject } from "../wire.ts";
 import { age, AGE, humanDuration, renderTable, type Column } from "./table.ts";
@@ -155,17 +156,11 @@ export interface AttemptLog {
   truncated?: boolean;
 }
 
-/**
- * `output` as logs shows it, from a tail that holds at most `max` characters:
- * one that filled them (a character less when the runner's cut fell inside a
- * surrogate pair) kept only the end of what was written, so its first line is
- * a fragment and is dropped (unless it is all there is).
- */
+/** `output` as logs shows it: from its first whole line when the status kept only its end (wholeLines). */
 function keptOutput(output: string | undefined, max: number): Pick<AttemptLog, "output" | "truncated"> {
   if (output === undefined) return {};
-  if (output.length < max - 1) return { output };
-  const nl = output.indexOf("\n");
-  return { output: nl >= 0 && nl < output.length - 1 ? output.slice(nl + 1) : output, truncated: true };
+  const kept = wholeLines(output, max);
+  return kept.cut ? { output: kept.output, truncated: true } : { output };
 }
 
 /** A task's attempts that status records, oldest first: the kept earlier ones, then the current or last one. */

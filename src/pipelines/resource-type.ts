@@ -70,6 +70,9 @@ import type { TypeValidators } from "../api/type-validators.ts";
 import type { FieldCause } from "../errors.ts";
 import type { Condition } from "../wire.ts";
 import { validateTaskGraph, type TaskLike } from "./graph.ts";
+import { OUTPUT_TAIL_MAX, PREVIOUS_OUTPUT_MAX } from "./output-tail.ts";
+
+export { OUTPUT_TAIL_MAX, PREVIOUS_OUTPUT_MAX };
 
 export const PIPELINES_GROUP = "ci.setpoint.dev";
 export const PIPELINES_VERSION = "v1";
@@ -82,13 +85,9 @@ export const PIPELINE_RUN_API_VERSION = `${PIPELINES_GROUP}/${PIPELINES_VERSION}
 
 /** The most tasks one run may have (keeps a run's status well under the 1.5 MiB object bound). */
 export const MAX_TASKS = 100;
-/** The most characters of a task's output kept in `status.tasks[name].output`. */
-export const OUTPUT_TAIL_MAX = 8192;
 
 /** How many earlier attempts of a task keep their record (and output) in status; older ones are dropped. */
 export const MAX_PREVIOUS_ATTEMPTS = 3;
-/** The most characters of an earlier attempt's output kept in `previousAttempts[].output`. */
-export const PREVIOUS_OUTPUT_MAX = 2048;
 
 /** Run phases. */
 export const RUN_PHASES = ["Pending", "Running", "Succeeded", "Failed", "Cancelled"] as const;

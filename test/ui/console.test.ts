@@ -447,6 +447,56 @@ describe("web console in Chromium", { skip: browserSkipReason() }, () => {
     }
   });
 
+  it("output cut by the status's bound shows from its first whole line under a note, for the current and an earlier attempt", async () => {
+    // `seq` prints more than the runner keeps (8192 characters of the current attempt, 2048 of an earlier one), and the
+    // bound falls inside a line: the page used to start with that line's broken end (`23` of `1223`).
+    const env: PipelineEnv = await startPipelineEnv();
+    let agent: AgentProcess | undefined;
+    const { context, page, errors } = await openPage(browser);
+    try {
+      agent = await startAgent(env);
+      await createRun(env.http, "chatty", {
+        tasks: [{ name: "count", retries: 1, run: 'if [ "$SETPOINT_TASK_ATTEMPT" = 1 ]; then seq 1 1000; exit 3; fi; seq 1 3000; echo short' }],
+      });
+      await waitForPhase(env.http, "chatty", "Succeeded");
+      const status = (await env.http.get("/apis/ci.setpoint.dev/v1/namespaces/default/pipelineruns/chatty")).body.status.tasks.count;
+      const [fragment, next] = (status.output as string).split("\n");
+      assert.notEqual(Number(fragment) + 1, Number(next), `the stored tail begins inside a line: ${fragment}, ${next}`);
+      await page.goto(`${env.server.url}/ui/#/o/pipelineruns.ci.setpoint.dev/default/chatty`);
+      // Whole lines, consecutive numbers up to the last: no fragment first.
+      const consecutive = (text: string, last: number, after: string[] = []) => {
+        const lines = text.replace(/\n$/, "").split("\n");
+        assert.deepEqual(lines.slice(lines.length - after.length), after);
+        const numbers = lines.slice(0, lines.length - after.length).map(Number);
+        assert.equal(numbers.at(-1), last);
+        numbers.forEach((n, i) => assert.equal(n, last - numbers.length + 1 + i, `line ${i}: ${lines[i]}`));
+        return numbers[0]!;
+      };
+      const current = page.locator('.output[data-task="count"]:not([data-attempt])');
+      await current.locator("pre", { hasText: "short" }).waitFor();
+      await current.locator(".cut", { hasText: "earlier output not kept" }).waitFor();
+      assert.match((await current.locator(".cut").textContent()) ?? "", /last 8,192 characters/);
+      const first = consecutive((await current.locator("pre").textContent()) ?? "", 3000, ["short"]);
+      assert.ok(first > 1000, `starts at ${first}`);
+      const earlier = page.locator('.output[data-task="count"][data-attempt="1"]');
+      await earlier.locator("summary").click();
+      await earlier.locator(".cut", { hasText: "last 2,048 characters" }).waitFor();
+      consecutive((await earlier.locator("pre").textContent()) ?? "", 1000);
+      await shot(page, "pipelinerun-cut");
+      // Output that fits shows whole, with no note.
+      await createRun(env.http, "quiet", { tasks: [{ name: "hello", run: "echo hello" }] });
+      await waitForPhase(env.http, "quiet", "Succeeded");
+      await page.goto(`${env.server.url}/ui/#/o/pipelineruns.ci.setpoint.dev/default/quiet`);
+      await page.locator('.output[data-task="hello"] pre', { hasText: "hello" }).waitFor();
+      assert.equal(await page.locator(".output .cut").count(), 0);
+      assert.deepEqual(unexpected(errors), []);
+    } finally {
+      await context.close();
+      await agent?.kill().catch(() => {});
+      await env.stop();
+    }
+  });
+
   it("cancels a running PipelineRun and reruns it as a copy with a new name, through the API", async () => {
     const env: PipelineEnv = await startPipelineEnv();
     let agent: AgentProcess | undefined;

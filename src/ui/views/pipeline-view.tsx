@@ -3,11 +3,14 @@
 // attempts (from every revision seen while the page is open, so a retried
 // task shows both tries), and each task's output, following as it grows.
 // The runner keeps the tail of each task's output in
-// status.tasks[name].output (src/pipelines/resource-type.ts).
+// status.tasks[name].output (src/pipelines/resource-type.ts), cut at a
+// character bound (src/pipelines/output-tail.ts): a cut tail shows from its
+// first whole line under a note that says so.
 
 import { Fragment } from "preact";
 import { useLayoutEffect, useRef } from "preact/hooks";
 import { duration, span } from "../format.ts";
+import { OUTPUT_TAIL_MAX, PREVIOUS_OUTPUT_MAX, wholeLines } from "../../pipelines/output-tail.ts";
 import type { AttemptRecord, PipelineTask, TaskStatus as PipelineTaskStatus } from "../../pipelines/resource-type.ts";
 import type { Obj } from "../types.ts";
 
@@ -164,10 +167,28 @@ function Timeline({ tasks, attempts, now }: { tasks: Task[]; attempts: Attempts;
   );
 }
 
-/** A task's output; stays scrolled to the end as it grows unless the reader scrolled up. */
-function Output({ name, text, attempt, open = true }: { name: string; text: string; attempt?: { n: number; label: string }; open?: boolean }) {
+/**
+ * A task's output; stays scrolled to the end as it grows unless the reader
+ * scrolled up. A tail that filled the status's bound (`max`) was cut inside a
+ * line: it shows from its first whole line, under a note that earlier output
+ * was not kept (it used to start with the cut line's broken end).
+ */
+function Output({
+  name,
+  text: tail,
+  max,
+  attempt,
+  open = true,
+}: {
+  name: string;
+  text: string;
+  max: number;
+  attempt?: { n: number; label: string };
+  open?: boolean;
+}) {
   const pre = useRef<HTMLPreElement>(null);
   const follow = useRef(true);
+  const { output: text, cut } = wholeLines(tail, max);
   useLayoutEffect(() => {
     const el = pre.current;
     if (el && follow.current) el.scrollTop = el.scrollHeight;
@@ -178,6 +199,11 @@ function Output({ name, text, attempt, open = true }: { name: string; text: stri
         {name}
         {attempt ? <span class="muted"> · {attempt.label}</span> : null}
       </summary>
+      {cut ? (
+        <p class="cut muted">
+          … earlier output not kept: the run's status keeps the last {max.toLocaleString("en-US")} characters; shown from the first whole line
+        </p>
+      ) : null}
       <pre
         ref={pre}
         role="region"
@@ -223,11 +249,12 @@ export function PipelineRunView({ run, attempts, now }: { run: Obj; attempts: At
               key={`${t.name}#${p.attempt}`}
               name={t.name}
               text={p.output!}
+              max={PREVIOUS_OUTPUT_MAX}
               open={false}
               attempt={{ n: p.attempt, label: `attempt ${p.attempt} (${p.outcome}${typeof p.exitCode === "number" ? `, exit ${p.exitCode}` : ""})` }}
             />
           ))}
-          {status[t.name]?.output ? <Output key={t.name} name={t.name} text={status[t.name]!.output!} /> : null}
+          {status[t.name]?.output ? <Output key={t.name} name={t.name} text={status[t.name]!.output!} max={OUTPUT_TAIL_MAX} /> : null}
         </Fragment>
       ))}
     </div>

@@ -1,0 +1,25 @@
+// How much of a task's output a PipelineRun's status keeps, and how a reader
+// shows what is kept. The runner keeps the last OUTPUT_TAIL_MAX characters of
+// the current attempt's stdout and stderr (PREVIOUS_OUTPUT_MAX of an earlier
+// attempt's), cut wherever the bound falls, so a tail that filled its bound
+// begins inside a line. Readers (`setpoint logs`, the console) drop that
+// fragment and say that earlier output was not kept. No imports: the console
+// bundles this file for the browser.
+
+/** The most characters of a task's output kept in `status.tasks[name].output`. */
+export const OUTPUT_TAIL_MAX = 8192;
+
+/** The most characters of an earlier attempt's output kept in `previousAttempts[].output`. */
+export const PREVIOUS_OUTPUT_MAX = 2048;
+
+/**
+ * `output` as a reader shows it, from a tail that holds at most `max`
+ * characters: one that filled them (a character less when the runner's cut
+ * fell inside a surrogate pair) kept only the end of what was written, so it
+ * is `cut` and its first line, a fragment, is dropped (unless it is all there is).
+ */
+export function wholeLines(output: string, max: number): { output: string; cut: boolean } {
+  if (output.length < max - 1) return { output, cut: false };
+  const nl = output.indexOf("\n");
+  return { output: nl >= 0 && nl < output.length - 1 ? output.slice(nl + 1) : output, cut: true };
+}
