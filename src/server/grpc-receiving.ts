@@ -61,26 +61,38 @@ export class ReceivingMessages {
 
   /** Starts counting one call's request stream; `onTimeout` is told (the receipt then ended) if a message is not whole in time. */
   receipt(onTimeout: (err: TimeoutError) => void = () => {}): MessageReceipt {
-    /** Bytes of the message not yet whole (its prefix included), counted in #bytes. */
+    /** Bytes counted in #bytes for the message not yet whole: the memory its chunks hold (below). */
     let pending = 0;
+    /** Whether a message has begun (some of its prefix is in) and is not whole. */
+    let inMessage = false;
     /** Bytes of its message still to come once its prefix is in; 0 while a prefix is being read. */
     let left = 0;
     const prefix = Buffer.alloc(PREFIX_BYTES);
     let prefixBytes = 0;
+    /**
+     * The buffers the message's chunks are views of. grpc-js keeps the views
+     * until the message is whole, and a view holds its whole buffer: the
+     * HTTP/2 session's read buffer (64 KiB), which may hold a few bytes of this
+     * message among other streams' frames. Counting those buffers, not the
+     * bytes, keeps the memory held within the bound however a client cuts its
+     * DATA frames.
+     */
+    let held = new Set<ArrayBufferLike>();
+    let heldBytes = 0;
     let ended = false;
     let timer: Timer | undefined;
-    const settle = (next: number) => {
-      if (pending === 0 && next > 0) {
-        this.#calls++;
+    const settle = (next: number, restart: boolean) => {
+      if (pending === 0 && next > 0) this.#calls++;
+      if (pending > 0 && next === 0) this.#calls--;
+      if (restart || next === 0) {
+        timer?.cancel();
+        timer = undefined;
+      }
+      if (next > 0 && !timer) {
         timer = this.#clock.after(this.#timeoutMs, () => {
           end();
           onTimeout(new TimeoutError(`Timeout: the request message was not received in full within ${this.#timeoutMs / 1000} s`));
         });
-      }
-      if (pending > 0 && next === 0) {
-        this.#calls--;
-        timer?.cancel();
-        timer = undefined;
       }
       this.#bytes += next - pending;
       pending = next;
@@ -88,32 +100,43 @@ export class ReceivingMessages {
     const end = () => {
       if (ended) return;
       ended = true;
-      settle(0);
+      settle(0, true);
     };
     return {
       add: (chunk) => {
-        if (ended) return undefined;
+        if (ended || chunk.length === 0) return undefined;
         const before = pending;
-        let next = pending;
+        let whole = false;
         for (let at = 0; at < chunk.length; ) {
+          inMessage = true;
           if (left === 0) {
             const take = Math.min(PREFIX_BYTES - prefixBytes, chunk.length - at);
             chunk.copy(prefix, prefixBytes, at, at + take);
             prefixBytes += take;
             at += take;
-            next += take;
             if (prefixBytes < PREFIX_BYTES) continue;
             prefixBytes = 0;
             left = prefix.readUInt32BE(1);
-            if (left === 0) next = 0;
           } else {
             const take = Math.min(left, chunk.length - at);
             left -= take;
             at += take;
-            next = left === 0 ? 0 : next + take;
+          }
+          if (left === 0) {
+            whole = true;
+            inMessage = false;
           }
         }
-        settle(next);
+        // The chunk's last bytes belong to the message not yet whole, if there is one: it holds the chunk's buffer.
+        if (whole) {
+          held = new Set();
+          heldBytes = 0;
+        }
+        if (inMessage && !held.has(chunk.buffer)) {
+          held.add(chunk.buffer);
+          heldBytes += chunk.buffer.byteLength;
+        }
+        settle(inMessage ? heldBytes : 0, whole);
         if (this.#maxBytes === 0 || pending <= before || this.#bytes <= this.#maxBytes || this.#bytes === pending) return undefined;
         end();
         return new TooManyRequestsError(

@@ -21,11 +21,12 @@ const DEADLINE_MS = 10_000;
 const MiB = 1024 * 1024;
 const GROUP = "receiving.example.com";
 
-/** A gRPC message's length prefix (uncompressed flag, 4-byte length, which may lie) before `payload`. */
+/** A gRPC message's length prefix (uncompressed flag, 4-byte length, which may lie) before `payload`, in a buffer of its own (Buffer.alloc never pools). */
 function frame(announced: number, payload: Buffer = Buffer.alloc(0)): Buffer {
-  const prefix = Buffer.alloc(5);
-  prefix.writeUInt32BE(announced, 1);
-  return Buffer.concat([prefix, payload]);
+  const out = Buffer.alloc(5 + payload.length);
+  out.writeUInt32BE(announced, 1);
+  payload.copy(out, 5);
+  return out;
 }
 
 /** `p`, or a failure naming `what` after DEADLINE_MS. */
@@ -83,32 +84,43 @@ function send(h2: ClientHttp2Session, bytes: Buffer) {
       });
     }),
   );
-  req.write(bytes);
-  return { req, closed };
+  const written = new Promise<void>((resolve) => req.write(bytes, () => resolve()));
+  return { req, closed, written };
+}
+
+/** Resolves once `h2`'s server answered a PING sent after everything `h2` has written: it has read all of that. */
+function pinged(h2: ClientHttp2Session): Promise<void> {
+  return within(new Promise((resolve, reject) => h2.ping((err) => (err ? reject(err) : resolve()))), "the server answered a PING");
 }
 
 describe("ReceivingMessages", () => {
-  it("counts a message's bytes, its prefix included, from its first byte until it is whole, however the chunks split it", () => {
+  it("counts the buffers a message's chunks hold, from its first byte until it is whole, however the chunks split it", () => {
     const r = new ReceivingMessages({ maxBytes: 0 });
     const a = r.receipt();
     const message = frame(10, Buffer.alloc(10, 1));
     assert.equal(a.add(message.subarray(0, 3)), undefined);
-    assert.deepEqual(r.stats(), { calls: 1, bytes: 3 });
+    assert.deepEqual(r.stats(), { calls: 1, bytes: 15 }, "a view holds its whole buffer");
     a.add(message.subarray(3, 9));
-    assert.deepEqual(r.stats(), { calls: 1, bytes: 9 });
+    assert.deepEqual(r.stats(), { calls: 1, bytes: 15 }, "a buffer is counted once");
     a.add(message.subarray(9));
     assert.deepEqual(r.stats(), { calls: 0, bytes: 0 }, "whole: no longer counted");
-    // Two whole messages and the start of a third in one chunk: only the third's bytes count.
-    a.add(Buffer.concat([frame(2, Buffer.from("ab")), frame(0), frame(100, Buffer.alloc(7))]));
-    assert.deepEqual(r.stats(), { calls: 1, bytes: 12 });
+    // Two whole messages and the start of a third in one chunk: the third holds the chunk's buffer.
+    const three = Buffer.concat([frame(2, Buffer.from("ab")), frame(0), frame(100, Buffer.alloc(7))]);
+    a.add(three);
+    assert.deepEqual(r.stats(), { calls: 1, bytes: three.buffer.byteLength });
+    a.end();
+    // A few bytes cut out of a large buffer (an HTTP/2 read buffer with other streams' frames) count as that buffer.
+    const readBuffer = Buffer.alloc(64 * 1024);
+    frame(50, Buffer.alloc(3)).copy(readBuffer, 1000);
     const b = r.receipt();
-    b.add(frame(50, Buffer.alloc(20)));
-    assert.deepEqual(r.stats(), { calls: 2, bytes: 37 });
+    b.add(readBuffer.subarray(1000, 1008));
+    assert.deepEqual(r.stats(), { calls: 1, bytes: 64 * 1024 });
+    b.add(Buffer.alloc(20));
+    assert.deepEqual(r.stats(), { calls: 1, bytes: 64 * 1024 + 20 });
     a.end();
-    a.end();
-    assert.deepEqual(r.stats(), { calls: 1, bytes: 25 }, "an ended call's bytes are released once");
+    assert.deepEqual(r.stats(), { calls: 1, bytes: 64 * 1024 + 20 }, "an ended call's bytes are released once");
     assert.equal(a.add(Buffer.alloc(10)), undefined);
-    assert.deepEqual(r.stats(), { calls: 1, bytes: 25 }, "an ended receipt counts nothing more");
+    assert.deepEqual(r.stats(), { calls: 1, bytes: 64 * 1024 + 20 }, "an ended receipt counts nothing more");
     b.end();
     assert.deepEqual(r.stats(), { calls: 0, bytes: 0 });
   });
@@ -162,43 +174,54 @@ describe("ReceivingMessages", () => {
 
 describe("gRPC request messages being received at once", () => {
   let s: TestServer;
-  let session: ClientHttp2Session | undefined;
   // --max-mutating-requests-inflight 1: 1 MiB of request messages being received at once.
   before(async () => {
     s = await startTestServer({ grpcPort: 0, maxMutatingRequestsInflight: 1 });
     await createType(api(s.url), { group: GROUP, kind: "Item", plural: "items", schema: { spec: { type: "object" } } });
   });
-  after(async () => {
-    session?.destroy();
-    await s.stop();
-  });
+  after(() => s.stop());
 
   it("past the bound a new call gets RESOURCE_EXHAUSTED at once and its stream is reset; the bound frees as the held calls end", async () => {
-    session = connect(`http://127.0.0.1:${s.server.grpcPort}`);
-    session.on("error", () => {});
-    const half = MiB / 2 - 4096;
-    const held = [send(session, frame(3 * MiB, Buffer.alloc(half, 0x20))), send(session, frame(3 * MiB, Buffer.alloc(half, 0x20)))];
-    // Both partial messages are in before the next call starts: which chunk crosses the bound is then certain.
-    const heldBytes = 2 * (5 + half);
-    await until(async () => (await gauge(s, "setpoint_grpc_request_message_bytes_receiving")) === heldBytes, `${heldBytes} bytes being received`);
-    assert.equal(await gauge(s, "setpoint_grpc_request_messages_receiving"), 2);
+    const sessions: ClientHttp2Session[] = [];
+    const open = () => {
+      const h2 = connect(`http://127.0.0.1:${s.server.grpcPort}`);
+      h2.on("error", () => {});
+      sessions.push(h2);
+      return h2;
+    };
+    try {
+      // Two calls, each on its own connection (so no read buffer holds both), each with 400 KiB of a 3 MiB message.
+      const held = [];
+      for (const n of [1, 2]) {
+        const h2 = open();
+        const call = send(h2, frame(3 * MiB, Buffer.alloc(400 * 1024, 0x20)));
+        held.push(call);
+        await within(call.written, "the held call's bytes written");
+        await pinged(h2);
+        await until(async () => (await gauge(s, "setpoint_grpc_request_messages_receiving")) === n, `${n} held calls receiving`);
+      }
+      const heldBytes = await gauge(s, "setpoint_grpc_request_message_bytes_receiving");
+      assert.ok(heldBytes >= 2 * (5 + 400 * 1024) && heldBytes <= MiB, `the held calls' bytes, within the bound: ${heldBytes}`);
 
-    const over = send(session, frame(3 * MiB, Buffer.alloc(64 * 1024, 0x20)));
-    // The request is never ended: the stream closes only because the server answered and reset it.
-    const answer = await within(over.closed, "the call past the bound answered and its stream closed");
-    assert.equal(answer.status, grpc.status.RESOURCE_EXHAUSTED, JSON.stringify(answer));
-    assert.equal(answer.message, "Too many requests, please try again later: request messages being received at once passed 1 MiB");
-    assert.equal(answer.reason, "TooManyRequests");
-    assert.equal(answer.rstCode, 0, "reset with NO_ERROR after the answer");
-    assert.equal(await gauge(s, "setpoint_grpc_request_message_bytes_receiving"), heldBytes, "the refused call's bytes are not counted");
+      // 300 KiB more take the messages being received past 1 MiB: the new call is refused, the held ones are not.
+      const over = send(open(), frame(3 * MiB, Buffer.alloc(300 * 1024, 0x20)));
+      // The request is never ended: the stream closes only because the server answered and reset it.
+      const answer = await within(over.closed, "the call past the bound answered and its stream closed");
+      assert.equal(answer.status, grpc.status.RESOURCE_EXHAUSTED, JSON.stringify(answer));
+      assert.equal(answer.message, "Too many requests, please try again later: request messages being received at once passed 1 MiB");
+      assert.equal(answer.reason, "TooManyRequests");
+      assert.equal(answer.rstCode, 0, "reset with NO_ERROR after the answer");
+      assert.equal(await gauge(s, "setpoint_grpc_request_messages_receiving"), 2, "the held calls still receiving");
+      assert.equal(await gauge(s, "setpoint_grpc_request_message_bytes_receiving"), heldBytes, "the refused call's bytes are not counted");
 
-    // The held calls are still waiting for the rest of their messages; once they are gone, their bytes are released.
-    for (const h of held) h.req.close();
-    await within(Promise.all(held.map((h) => h.closed)), "the held calls closed");
-    await until(async () => (await gauge(s, "setpoint_grpc_request_message_bytes_receiving")) === 0, "no bytes counted once the held calls ended");
-    assert.equal(await gauge(s, "setpoint_grpc_request_messages_receiving"), 0);
-    session.destroy();
-    session = undefined;
+      // Once the held calls are gone, their bytes are released.
+      for (const h of held) h.req.close();
+      await within(Promise.all(held.map((h) => h.closed)), "the held calls closed");
+      await until(async () => (await gauge(s, "setpoint_grpc_request_message_bytes_receiving")) === 0, "no bytes counted once the held calls ended");
+      assert.equal(await gauge(s, "setpoint_grpc_request_messages_receiving"), 0);
+    } finally {
+      for (const h2 of sessions) h2.destroy();
+    }
   });
 
   it("a message alone is served even when it is larger than the bound", async () => {
@@ -228,7 +251,9 @@ describe("gRPC request messages that never arrive whole", () => {
     h2.on("error", () => {});
     try {
       const stalled = send(h2, frame(1000, Buffer.alloc(100, 0x20)));
-      await until(async () => (await gauge(t, "setpoint_grpc_request_message_bytes_receiving")) === 105, "the partial message counted");
+      await within(stalled.written, "the partial message written");
+      await pinged(h2);
+      await until(async () => (await gauge(t, "setpoint_grpc_request_messages_receiving")) === 1, "the partial message counted");
       clock.advance(59_999);
       assert.equal(await gauge(t, "setpoint_grpc_request_messages_receiving"), 1, "still receiving before 60 s");
       clock.advance(1);
