@@ -6,7 +6,7 @@
 // size exceeded". Such a body now gets the same 400 as a JSON one nested too
 // deeply, naming the bound (MAX_JSON_DEPTH levels).
 
-import { type CST, Parser, parse as parseYaml } from "yaml";
+import { type CST, Lexer, Parser, parse as parseYaml } from "yaml";
 import { exactYamlNumbers } from "../api/json-numbers.ts";
 import { checkDepth, MAX_JSON_DEPTH, nestedTooDeeply } from "../api/object.ts";
 import { BadRequestError } from "../errors.ts";
@@ -37,7 +37,7 @@ const COLLECTIONS = new Set(["block-map", "block-seq", "flow-collection"]);
  */
 function checkYamlDepth(text: string): void {
   const nodes: { token: CST.Token | undefined; depth: number }[] = [];
-  for (const token of new Parser().parse(text)) nodes.push({ token, depth: 0 });
+  for (const token of syntaxTree(text)) nodes.push({ token, depth: 0 });
   while (nodes.length > 0) {
     const { token, depth } = nodes.pop()!;
     if (token === undefined) continue;
@@ -54,4 +54,26 @@ function checkYamlDepth(text: string): void {
       if (value) nodes.push({ token: value, depth: level });
     }
   }
+}
+
+/**
+ * The body's syntax tree (its top-level tokens), refused as soon as the
+ * collections the parser has open pass MAX_JSON_DEPTH: each one open is
+ * inside the one below it, so the body nests at least that deep. The
+ * library's lexer and parser slow down with depth (a flow body 400,000
+ * levels deep, 800 KB, took 17 s of the event loop to parse, one of 3 MiB
+ * over a minute) and the walk above only ran once the whole tree was built;
+ * now such a body is refused after its first few hundred levels.
+ */
+function syntaxTree(text: string): CST.Token[] {
+  const parser = new Parser();
+  const tokens: CST.Token[] = [];
+  for (const lexeme of new Lexer().lex(text)) {
+    for (const token of parser.next(lexeme)) tokens.push(token);
+    if (parser.stack.length > MAX_JSON_DEPTH && parser.stack.filter((t) => COLLECTIONS.has(t.type)).length > MAX_JSON_DEPTH) {
+      throw nestedTooDeeply("body");
+    }
+  }
+  for (const token of parser.end()) tokens.push(token);
+  return tokens;
 }
