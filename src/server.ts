@@ -319,8 +319,14 @@ async function shutdown(p: ServerParts, grpc: RunningGrpcServer | undefined): Pr
   p.core.hub.close();
   for (const stop of p.watches) stop();
   for (const ws of wss.clients) ws.close(1001, "server shutting down");
-  // Give in-flight requests the grace, then drop what is left.
-  const grace = p.clock.after(p.graceMs, () => http.closeAllConnections());
+  // Give in-flight requests the grace, then drop what is left: WebSockets too,
+  // which closeAllConnections() does not reach once upgraded; one whose client
+  // never answered the close frame held the shutdown for ws's own close
+  // timeout (30 s), past the grace.
+  const grace = p.clock.after(p.graceMs, () => {
+    http.closeAllConnections();
+    for (const ws of wss.clients) ws.terminate();
+  });
   // close() closed only the connections idle at that moment: one whose answer
   // ends during the grace would stay open on keep-alive (65 s) until the cut,
   // holding the shutdown for the whole grace. Close them as they go idle.

@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import type { IncomingMessage } from "node:http";
+import { connect } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { WebSocket } from "ws";
 import { ManualClock } from "../../src/clock.ts";
@@ -579,6 +580,53 @@ describe("watch: graceful close", () => {
       assert.equal(quiet.closeCode, 1000);
     } finally {
       if (!stopped) await ts.stop();
+    }
+  });
+});
+
+describe("watch: close() past its grace", () => {
+  it("a WebSocket whose client never answers the close frame is cut at the grace, not held for ws's 30 s close timeout", async () => {
+    const clock = new ManualClock(Date.now());
+    const ts = await startTestServer({}, { clock, shutdownGraceMs: 1000 });
+    const client = api(ts.url);
+    const { objects } = await freshType(client);
+    // A raw WebSocket client that stops reading once upgraded: it never sees (so never answers) the server's close frame.
+    const socket = connect(Number(new URL(ts.url).port), "127.0.0.1");
+    socket.on("error", () => {});
+    const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let head = "";
+        const onData = (b: Buffer) => {
+          head += b.toString("latin1");
+          if (!head.includes("\r\n\r\n")) return;
+          socket.off("data", onData);
+          socket.pause();
+          if (head.startsWith("HTTP/1.1 101")) resolve();
+          else reject(new Error(`no upgrade: ${head.slice(0, 200)}`));
+        };
+        socket.on("data", onData);
+        socket.write(
+          `GET ${objects.path()}?watch=true HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        );
+      });
+      const closing = ts.stop();
+      let done = false;
+      void closing.finally(() => (done = true));
+      // The grace is timed on the server's clock: move it on until close() is done (the grace cut), within the deadline.
+      const deadline = Date.now() + DEADLINE_MS;
+      while (!done && Date.now() < deadline) {
+        clock.advance(500);
+        await Promise.race([closing, new Promise((r) => setTimeout(r, 50))]);
+      }
+      assert.ok(done, `close() not done within ${DEADLINE_MS} ms past a 1 s grace`);
+      await closing;
+      socket.resume(); // read on: the server closed the connection
+      await closed;
+    } finally {
+      socket.destroy();
+      await ts.stop();
     }
   });
 });
