@@ -6,13 +6,14 @@
 // up to the message size bound (a little over 3 MiB), so HTTP/2 flow control
 // never holds a client back: one connection with 1,000 calls each sending
 // 3 MB of a message it never finished took a server from 172 to 3,064 MiB of
-// RSS. Here each call's bytes are counted, by the gRPC framing (a 5-byte
-// prefix: flag, 4-byte length), from the first byte of a message until it is
-// whole or the call ends, and the total is bounded. A chunk that would take
-// the total past the bound gets its call refused with a TooManyRequests
-// Status (gRPC RESOURCE_EXHAUSTED), unless that call's bytes are the only
-// ones counted: a message alone is bounded only by the message size bound,
-// so a legitimate large write is always served alone.
+// RSS. Here each call's message is followed by the gRPC framing (a 5-byte
+// prefix: flag, 4-byte length) and counted, as the memory its chunks hold
+// (receipt(), `held`), from its first byte until it is whole or the call
+// ends; the total is bounded. A chunk that would take the total past the
+// bound gets its call refused with a TooManyRequests Status (gRPC
+// RESOURCE_EXHAUSTED), unless that call's are the only bytes counted: a
+// message alone is bounded only by the message size bound, so a legitimate
+// large write is always served alone.
 //
 // A message must also be whole within `messageTimeoutMs` (60 s, kube-apiserver's
 // --request-timeout) of its first byte, else its call gets a Timeout Status
@@ -37,7 +38,7 @@ export interface MessageReceipt {
 const PREFIX_BYTES = 5;
 
 export interface ReceivingOptions {
-  /** Bytes of messages not yet whole, across every call; 0: no bound, only counted. */
+  /** Bytes held by messages not yet whole, across every call; 0: no bound, only counted. */
   maxBytes: number;
   /** How long a message may take from its first byte to its last. Default 60 s. */
   messageTimeoutMs?: number;
@@ -45,7 +46,7 @@ export interface ReceivingOptions {
   clock?: Clock;
 }
 
-/** The request bytes being received by a gRPC server's calls, bounded (ReceivingOptions). */
+/** The memory held by request messages a gRPC server's calls are receiving, bounded (ReceivingOptions). */
 export class ReceivingMessages {
   readonly #maxBytes: number;
   readonly #timeoutMs: number;
@@ -147,7 +148,7 @@ export class ReceivingMessages {
     };
   }
 
-  /** Calls with a message not yet whole, and its bytes so far. */
+  /** Calls with a message not yet whole, and the bytes those messages hold. */
   stats(): { calls: number; bytes: number } {
     return { calls: this.#calls, bytes: this.#bytes };
   }
@@ -165,7 +166,7 @@ export function addReceivingMetrics(registry: Registry, receiving: Pick<Receivin
   });
   new Gauge({
     name: "setpoint_grpc_request_message_bytes_receiving",
-    help: "Bytes received so far of the gRPC request messages still arriving (bounded: 1 MiB per --max-mutating-requests-inflight).",
+    help: "Bytes held by the gRPC request messages still arriving: the read buffers their chunks are views of (bounded: 1 MiB per --max-mutating-requests-inflight).",
     registers: [registry],
     collect() {
       this.set(receiving.stats().bytes);
