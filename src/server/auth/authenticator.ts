@@ -178,11 +178,19 @@ export function userOfCertificate(cert: PeerCertificate): UserInfo | undefined {
   return { name: cn, groups: o === undefined ? [] : Array.isArray(o) ? [...o] : [o] };
 }
 
-/** The token of an `Authorization: Bearer <token>` header; the scheme matches case-insensitively. */
+/**
+ * The token of an `Authorization: Bearer <token>` header, read as
+ * kube-apiserver's bearertoken authenticator reads it: the header trimmed and
+ * split at single spaces, the scheme matched case-insensitively, the token
+ * the text between the first space and the next. So `Bearer  abc` (two
+ * spaces) and `Bearer\tabc` carry no token, and `Bearer abc xyz` carries
+ * `abc`, as with a cluster.
+ */
 export function bearerOf(header: string | undefined): string | undefined {
   if (header === undefined) return undefined;
-  const m = /^\s*bearer\s+(\S+)\s*$/i.exec(header);
-  return m ? m[1] : undefined;
+  const parts = header.trim().split(" ", 2);
+  if (parts.length < 2 || parts[0]!.toLowerCase() !== "bearer") return undefined;
+  return parts[1] === "" ? undefined : parts[1];
 }
 
 /** kube-apiserver's WebSocket subprotocol prefix for a bearer token (browsers cannot set headers). */
