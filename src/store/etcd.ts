@@ -265,7 +265,11 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
    * A mirror of the objects at one revision, read in pages at that revision:
    * at "marker", the compaction marker's (the watch then brings the change log
    * since), or at "newest", etcd's current revision (picked by the first
-   * page's linearizable read). If etcd compacted past the marker, the newest.
+   * page's linearizable read). If etcd was compacted past the marker (by
+   * someone else: `etcdctl compact`, --auto-compaction-retention), at etcd's
+   * compact revision, the oldest one etcd can still read: it serves every
+   * revision from there on, as the replicas that watched through the
+   * compaction do (probeCompaction), not only those after this one started.
    * Values no Setpoint store wrote are left out, each with a warning naming
    * its key.
    */
@@ -303,9 +307,15 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
         return m!;
       } catch (err) {
         if (attempt >= 3 || !String((err as Error).message).includes("compacted")) throw err;
-        // Someone compacted etcd past the revision read: what came before is gone; start at the newest state.
-        if (start === meta.revision) warn(`store: etcd was compacted past this prefix's marker ${start}; history before the newest revision is lost`);
-        start = undefined;
+        // Someone compacted etcd past the revision read: what came before is gone. Start at etcd's
+        // compact revision (etcd still reads at it), or, when etcd does not say it, at the newest state.
+        const compactRevision = start === undefined ? 0 : await etcdCompactRevision(start);
+        warn(
+          compactRevision > 0
+            ? `store: etcd was compacted to revision ${compactRevision}, past revision ${start} this replica would start from; history before it is Expired`
+            : `store: etcd was compacted past revision ${start}; history before the newest revision is lost`,
+        );
+        start = compactRevision > 0 ? compactRevision : undefined;
       }
     }
   }

@@ -428,6 +428,66 @@ describe("replicas on one etcd", () => {
     }
   });
 
+  it("a replica started after etcd was compacted from outside (etcdctl compact REV) serves watches from REV, and 410 before it", async () => {
+    const prefix = "/replicas-outside-compact";
+    // No compactor of its own (a long window): only the outside compaction moves etcd's history.
+    const x = await replica(prefix);
+    let z: TestServer | undefined;
+    const client = new Etcd3({ hosts: etcd.endpoints.split(",") });
+    try {
+      const cx = api(x.url);
+      await createType(cx, { group: GROUP, kind: "Thing", plural: "things" });
+      const n = freshNs();
+      const revs: number[] = [];
+      for (let i = 0; i < 6; i++) revs.push(Number((await ok(cx.post(things(n), thing(`o${i}`)), 201)).metadata.resourceVersion));
+      const rev = revs[3]!;
+      await client.kv.compact({ revision: rev });
+      // Started after the compaction: etcd still reads at REV, so REV is what it serves from, as x does.
+      z = await replica(prefix);
+      const cz = api(z.url);
+      const w = wsWatch(`${z.url}${things(n)}?watch=true&resourceVersion=${rev}`);
+      try {
+        await w.until((e) => e.length >= 2, "the changes after REV");
+        const later = await ok(cx.post(things(n), thing("o6")), 201);
+        await w.until((e) => e.length >= 3, "the change after the watch began");
+        assert.deepEqual(
+          w.events.map((e) => [e.type, e.object.metadata.name, Number(e.object.metadata.resourceVersion)]),
+          [
+            ["ADDED", "o4", revs[4]],
+            ["ADDED", "o5", revs[5]],
+            ["ADDED", "o6", Number(later.metadata.resourceVersion)],
+          ],
+        );
+      } finally {
+        w.close();
+      }
+      // A list at REV is served too: the objects as they were then.
+      const listed = await ok(cz.get(`${things(n)}?resourceVersion=${rev}&resourceVersionMatch=Exact`));
+      assert.deepEqual(
+        listed.items.map((o: any) => o.metadata.name),
+        ["o0", "o1", "o2", "o3"],
+      );
+      // Before REV: one ERROR event, 410 Expired, naming REV as the oldest revision.
+      for (const r of [rev - 1, rev - 2, revs[0]!]) {
+        const old = wsWatch(`${z.url}${things(n)}?watch=true&resourceVersion=${r}`);
+        try {
+          await old.until((e) => e.length >= 1, `410 for ${r}`);
+          await old.closed;
+          assert.deepEqual(
+            old.events.map((e) => [e.type, e.object.code, e.object.reason, e.object.message]),
+            [["ERROR", 410, "Expired", `too old resource version: ${r} (${rev})`]],
+          );
+        } finally {
+          old.close();
+        }
+      }
+    } finally {
+      client.close();
+      await z?.stop();
+      await x.stop();
+    }
+  });
+
   it("three replicas compact etcd about once per period between them: one Compact per move of the shared marker, to the marker's revision", async () => {
     const prefix = "/replicas-compact-once";
     const client = new Etcd3({ hosts: etcd.endpoints.split(",") });

@@ -416,7 +416,11 @@ describe("etcd store: what only etcd has", () => {
       );
       const c = await openEtcdStore(options(prefix, { syncIntervalMs: 0 }));
       try {
-        assert.ok(c.compacted() >= revs[3]!, `a replica opened now starts at ${c.compacted()}`);
+        // At etcd's compact revision, the oldest one etcd still reads: the same history as A and B.
+        assert.equal(c.compacted(), revs[3], `a replica opened now starts at ${c.compacted()}`);
+        assert.deepEqual(c.changes(revs[3]!, 10), b.changes(revs[3]!, 10));
+        assert.deepEqual(c.list({ type: k.type, revision: revs[3]! }), b.list({ type: k.type, revision: revs[3]! }));
+        assert.throws(() => c.changes(revs[3]! - 1, 10), { name: "ExpiredError", message: `too old resource version: ${revs[3]! - 1} (${revs[3]})` });
       } finally {
         await c.close();
       }
