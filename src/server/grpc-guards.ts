@@ -9,6 +9,10 @@
 //   with RST_STREAM(NO_ERROR), as HTTP/2 lets a server that has answered
 //   (RFC 9113 §8.1), so the client stops sending and the stream does not stay
 //   open waiting for bytes nobody will read.
+// - A call is authenticated from its metadata, which grpc-js has read before
+//   any of its message: one that is not gets UNAUTHENTICATED at once and its
+//   stream is reset as above, its bytes never read nor counted (as REST
+//   answers 401 before reading a body).
 // - The request messages being received, across every call, are bounded by
 //   their bytes (src/server/grpc-receiving.ts): past the bound a call gets
 //   RESOURCE_EXHAUSTED at once and its stream is reset as above.
@@ -17,6 +21,7 @@ import * as grpc from "@grpc/grpc-js";
 import { constants, type ServerHttp2Stream } from "node:http2";
 import { type ApiError, BadRequestError } from "../errors.ts";
 import type { ReceivingMessages } from "./grpc-receiving.ts";
+import type { GrpcCall } from "./security.ts";
 import { serviceError } from "./status.ts";
 
 const MALFORMED = Symbol("malformed protobuf request");
@@ -54,15 +59,24 @@ export function malformedRequest(request: unknown, method: string): BadRequestEr
 }
 
 /**
- * The gRPC server's interceptor: resets a call's HTTP/2 stream once the
- * server has sent its whole answer while the client is still sending, and
- * counts the call's request bytes against `receiving` (src/server/grpc-receiving.ts):
- * a call refused there (RESOURCE_EXHAUSTED past the bound, DEADLINE_EXCEEDED
- * for a message not whole in time) is answered at once, its stream then
- * reset as above. Passes every other call through unchanged.
+ * Authenticates a call from its metadata (`call` is grpc-js's base call: its
+ * metadata, peer and TLS context are in, none of its message), given its
+ * method's path: the refusal to answer it with (401), else undefined.
  */
-export function edgeInterceptor(receiving: ReceivingMessages): grpc.ServerInterceptor {
-  return (_method, call) => {
+export type Authenticate = (path: string, call: GrpcCall) => ApiError | undefined;
+
+/**
+ * The gRPC server's interceptor: resets a call's HTTP/2 stream once the
+ * server has sent its whole answer while the client is still sending;
+ * refuses a call `authenticate` refuses at once, before any of its message is
+ * read; counts every other call's request bytes against `receiving`
+ * (src/server/grpc-receiving.ts): a call refused there (RESOURCE_EXHAUSTED
+ * past the bound, DEADLINE_EXCEEDED for a message not whole in time) is
+ * answered at once, its stream then reset as above. Passes every other call
+ * through unchanged.
+ */
+export function edgeInterceptor(receiving: ReceivingMessages, authenticate?: Authenticate): grpc.ServerInterceptor {
+  return (method, call) => {
     const intercepting = new grpc.ServerInterceptingCall(call);
     // grpc-js hands the first interceptor its base call, which holds the stream.
     const stream = (call as unknown as { stream?: ServerHttp2Stream }).stream;
@@ -70,10 +84,20 @@ export function edgeInterceptor(receiving: ReceivingMessages): grpc.ServerInterc
     stream.once("finish", () => {
       if (!stream.readableEnded && !stream.closed && !stream.destroyed) stream.close(constants.NGHTTP2_NO_ERROR);
     });
-    const refuse = (err: ApiError) => {
-      stop();
+    const answer = (err: ApiError) => {
       const { code, details, metadata } = serviceError(err);
       intercepting.sendStatus({ code, details, metadata: metadata ?? new grpc.Metadata() });
+    };
+    // The stream is paused until the handler starts reading: answered here, the
+    // base call is cancelled, never starts the handler, and drops what arrives.
+    const unauthenticated = authenticate?.(method.path, call as unknown as GrpcCall);
+    if (unauthenticated) {
+      answer(unauthenticated);
+      return intercepting;
+    }
+    const refuse = (err: ApiError) => {
+      stop();
+      answer(err);
     };
     const receipt = receiving.receipt(refuse);
     const stop = () => {

@@ -4,6 +4,11 @@
 // the gRPC code of its reason (src/server/status.ts), the Status message as
 // details and the Status JSON in the `setpoint-status-bin` trailer.
 //
+// A call is authenticated by the edge interceptor (src/server/grpc-guards.ts)
+// from its metadata, before any of its message is read or counted: one that
+// is not gets UNAUTHENTICATED at once. The handlers then admit it in full
+// (authentication again, limits, RBAC on the ref its message names).
+//
 // Watch streams are served by src/server/grpc-watch-sink.ts (flow control,
 // the slow-reader bound, how a watch ends). A cancelled call stops its watcher.
 //
@@ -19,6 +24,7 @@ import type { ListPage, ReadOptions, ResourceRef, Resources } from "../api/resou
 import { parseFieldSelector } from "../api/selector.ts";
 import { systemClock, type Clock } from "../clock.ts";
 import { ApiError, BadRequestError } from "../errors.ts";
+import { bearerOf, type Credentials } from "./auth/authenticator.ts";
 import * as wire from "../proto.ts";
 import type { AuditNote } from "./audit.ts";
 import type { Metrics } from "./metrics.ts";
@@ -69,7 +75,7 @@ export async function startGrpcServer(resources: Resources, options: GrpcServerO
     // Ping idle connections, so a vanished agent's watch is dropped (as WebSockets are).
     "grpc.keepalive_time_ms": options.keepaliveMs ?? 30_000,
     "grpc.keepalive_timeout_ms": 10_000,
-    interceptors: [edgeInterceptor(receiving)],
+    interceptors: [edgeInterceptor(receiving, (path, call) => edge.authenticate(path, call))],
   });
   if (options.metrics) addReceivingMetrics(options.metrics.registry, receiving);
   let closing: Promise<void> | undefined;
@@ -88,6 +94,13 @@ export async function startGrpcServer(resources: Resources, options: GrpcServerO
 
 /** What every call goes through: admission by the security edge, and a metrics record of its outcome. */
 interface CallEdge {
+  /**
+   * The edge interceptor's check (src/server/grpc-guards.ts), from a call's
+   * metadata alone, before any of its message is read: the 401 for a call
+   * without valid credentials (audited and recorded, for the method's verb; the
+   * resource is in the message, unread), else undefined.
+   */
+  authenticate(path: string, call: GrpcCall): ApiError | undefined;
   /**
    * Admits a call through the security edge (or the bare token check without one); throws (or rejects) if refused.
    * `read.since`: the store's sync mark when the call arrived (GateRequest.since).
@@ -118,6 +131,30 @@ function callEdge(resources: Resources, options: GrpcServerOptions): CallEdge {
     }
   };
   const edge: CallEdge = {
+    authenticate(path, call) {
+      const started = performance.now();
+      const { verb, sub } = METHOD_VERBS[path.slice(path.lastIndexOf("/") + 1)] ?? { verb: "unknown", sub: "" };
+      let refusal: ApiError | undefined;
+      if (security) {
+        if (!security.authenticator.enabled || security.authenticator.authenticate(credentialsOf(call)) !== undefined) return undefined;
+        // Refused by the gate itself, so it is audited as the handler's admission would have it.
+        try {
+          const admitted = security.admitGrpc({ ...callOf(call), getPath: () => path }, verb, null, sub === "/status" ? "status" : "");
+          // Not reached (the gate refuses a caller without valid credentials at once, as it throws): do not hold what it gave.
+          void Promise.resolve(admitted).then(
+            (a) => a.done(401),
+            () => {},
+          );
+        } catch (err) {
+          refusal = toApiError(err);
+        }
+        refusal ??= new ApiError("Unauthorized", "Unauthorized");
+      } else if (token !== undefined && call.metadata.get("authorization")[0] !== `Bearer ${token}`) {
+        refusal = new ApiError("Unauthorized", "Unauthorized");
+      }
+      if (refusal) edge.record(verb, null, refusal, started, sub);
+      return refusal;
+    },
     admit(call, verb, ref, sub, read) {
       if (security) return security.admitGrpc(call, verb, ref, sub === "/status" ? "status" : "", read.since);
       if (token !== undefined && call.metadata.get("authorization")[0] !== `Bearer ${token}`) {
@@ -174,6 +211,32 @@ function callEdge(resources: Resources, options: GrpcServerOptions): CallEdge {
     },
   };
   return edge;
+}
+
+/** Each RPC's verb as the gate authorizes it, by method name (a Patch's subresource is in its message). */
+const METHOD_VERBS: Record<string, { verb: string; sub: string }> = {
+  Get: { verb: "get", sub: "" },
+  List: { verb: "list", sub: "" },
+  Watch: { verb: "watch", sub: "" },
+  Create: { verb: "create", sub: "" },
+  Update: { verb: "update", sub: "" },
+  UpdateStatus: { verb: "update", sub: "/status" },
+  Patch: { verb: "patch", sub: "" },
+  Delete: { verb: "delete", sub: "" },
+};
+
+/** The credentials a call carries, as Security.admitGrpc reads them: the `authorization` metadata's bearer token, a verified client certificate. */
+function credentialsOf(call: GrpcCall): Credentials {
+  const header = call.metadata.get("authorization")[0];
+  const credentials: Credentials = { token: bearerOf(typeof header === "string" ? header : header?.toString("utf8")) };
+  const certificate = call.getAuthContext?.()?.sslPeerCertificate;
+  if (certificate) credentials.certificate = certificate;
+  return credentials;
+}
+
+/** The parts of grpc-js's base call (a class instance: its methods are not own properties) the gate reads. */
+function callOf(call: GrpcCall): GrpcCall {
+  return { metadata: call.metadata, getPeer: () => call.getPeer(), getAuthContext: () => call.getAuthContext?.() ?? null };
 }
 
 /** For the audit log: the name in a Create's object, as REST's create notes it (src/server/audit.ts). */

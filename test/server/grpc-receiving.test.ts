@@ -2,7 +2,8 @@
 // src/server/grpc-receiving.ts): each call's bytes count from the first byte
 // of a message until it is whole or the call ends; past the bound a call gets
 // RESOURCE_EXHAUSTED (a TooManyRequests Status) at once and its stream is
-// reset, while a message alone is always served. Counted by the gRPC framing
+// reset, while a message alone is always served. A call without valid
+// credentials is refused before any of its bytes count. Counted by the gRPC framing
 // (unit tests), and against the real server over a raw HTTP/2 client, which
 // can leave a message unfinished as no gRPC client would.
 
@@ -41,8 +42,9 @@ async function within<T>(p: Promise<T>, what: string): Promise<T> {
 }
 
 /** A sample's value from the server's /metrics. */
-async function gauge(t: TestServer, name: string): Promise<number> {
-  const text = await (await fetch(`${t.url}/metrics`, { signal: AbortSignal.timeout(DEADLINE_MS) })).text();
+async function gauge(t: TestServer, name: string, token?: string): Promise<number> {
+  const headers: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` };
+  const text = await (await fetch(`${t.url}/metrics`, { headers, signal: AbortSignal.timeout(DEADLINE_MS) })).text();
   const line = text.split("\n").find((l) => l.startsWith(`${name} `));
   assert.ok(line, `${name} in /metrics`);
   return Number(line.split(" ").at(-1));
@@ -65,9 +67,9 @@ interface Answer {
   rstCode?: number;
 }
 
-/** A Create call on `h2` that sends `bytes` (never ending the request); `closed` resolves once its stream closes. */
-function send(h2: ClientHttp2Session, bytes: Buffer) {
-  const req = h2.request({ ":method": "POST", ":path": "/setpoint.v1.Resources/Create", "content-type": "application/grpc", te: "trailers" });
+/** A Create call on `h2` that sends `bytes` (never ending the request), with `metadata`; `closed` resolves once its stream closes. */
+function send(h2: ClientHttp2Session, bytes: Buffer, metadata: Record<string, string> = {}) {
+  const req = h2.request({ ":method": "POST", ":path": "/setpoint.v1.Resources/Create", "content-type": "application/grpc", te: "trailers", ...metadata });
   let fields: IncomingHttpHeaders = {};
   req.on("response", (h) => (fields = { ...fields, ...h }));
   req.on("trailers", (t) => (fields = { ...fields, ...t }));
@@ -267,6 +269,61 @@ describe("gRPC request messages that never arrive whole", () => {
     } finally {
       h2.destroy();
       await t.stop();
+    }
+  });
+});
+
+describe("gRPC request messages of calls without valid credentials", () => {
+  let s: TestServer;
+  const TOKEN = "s3cret-receiving";
+  // --max-mutating-requests-inflight 1: 1 MiB of request messages being received at once.
+  before(async () => {
+    s = await startTestServer({ grpcPort: 0, maxMutatingRequestsInflight: 1, token: TOKEN });
+    await createType(api(s.url, { token: TOKEN }), { group: GROUP, kind: "Item", plural: "items", schema: { spec: { type: "object" } } });
+  });
+  after(() => s.stop());
+
+  it("are answered UNAUTHENTICATED at once, their streams reset, their bytes never counted; an agent's large write still passes", async () => {
+    const sessions: ClientHttp2Session[] = [];
+    try {
+      // No token, a wrong one, a malformed header: each sends 400 KiB of a 3 MiB message it never finishes, on its own connection.
+      const calls = [{} as Record<string, string>, { authorization: "Bearer wrong" }, { authorization: `Bearer  ${TOKEN}` }].map((metadata) => {
+        const h2 = connect(`http://127.0.0.1:${s.server.grpcPort}`);
+        h2.on("error", () => {});
+        sessions.push(h2);
+        return send(h2, frame(3 * MiB, Buffer.alloc(400 * 1024, 0x20)), metadata);
+      });
+      for (const call of calls) {
+        // The request is never ended: the stream closes only because the server answered and reset it.
+        const answer = await within(call.closed, "the unauthenticated call answered and its stream closed");
+        assert.equal(answer.status, grpc.status.UNAUTHENTICATED, JSON.stringify(answer));
+        assert.equal(answer.message, "Unauthorized");
+        assert.equal(answer.reason, "Unauthorized");
+        assert.equal(answer.rstCode, 0, "reset with NO_ERROR after the answer");
+      }
+      await Promise.all(sessions.map(pinged));
+      assert.equal(await gauge(s, "setpoint_grpc_request_messages_receiving", TOKEN), 0, "no unauthenticated call counted");
+      assert.equal(await gauge(s, "setpoint_grpc_request_message_bytes_receiving", TOKEN), 0);
+
+      // Their connections stay open; an authenticated client's 1.4 MiB write, sent in many chunks, is served.
+      const { Client } = loadResourcesService();
+      const client = new Client(`127.0.0.1:${s.server.grpcPort}`, grpc.credentials.createInsecure());
+      try {
+        const object = Buffer.from(
+          JSON.stringify({ apiVersion: `${GROUP}/v1`, kind: "Item", metadata: { name: "agent" }, spec: { data: "x".repeat(1.4 * MiB) } }),
+        );
+        const md = new grpc.Metadata();
+        md.set("authorization", `Bearer ${TOKEN}`);
+        const ref = { group: GROUP, version: "v1", plural: "items", namespace: "default", name: "" };
+        const created = await new Promise<{ object: Buffer }>((resolve, reject) =>
+          client.create({ ref, object }, md, { deadline: Date.now() + DEADLINE_MS }, (err, res) => (err ? reject(err) : resolve(res!))),
+        );
+        assert.equal(JSON.parse(created.object.toString("utf8")).metadata.name, "agent");
+      } finally {
+        client.close();
+      }
+    } finally {
+      for (const h2 of sessions) h2.destroy();
     }
   });
 });
