@@ -265,7 +265,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
    * A mirror of the objects at one revision, read in pages at that revision:
    * at "marker", the compaction marker's (the watch then brings the change log
    * since), or at "newest", etcd's current revision (picked by the first
-   * page's linearizable read). If etcd was compacted past the marker (by
+   * page's linearizable read), or at a given revision. If etcd was compacted past it (by
    * someone else: `etcdctl compact`, --auto-compaction-retention), at etcd's
    * compact revision, the oldest one etcd can still read: it serves every
    * revision from there on, as the replicas that watched through the
@@ -273,9 +273,9 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
    * Values no Setpoint store wrote are left out, each with a warning naming
    * its key.
    */
-  async function loadMirror(at: "marker" | "newest"): Promise<Mirror> {
+  async function loadMirror(at: "marker" | "newest" | number): Promise<Mirror> {
     const meta = await loadMeta();
-    let start: number | undefined = at === "marker" ? meta.revision : undefined;
+    let start: number | undefined = at === "marker" ? meta.revision : at === "newest" ? undefined : at;
     for (let attempt = 0; ; attempt++) {
       try {
         let m: Mirror | undefined;
@@ -455,7 +455,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
       if (res.canceled) {
         const compactRevision = Number(res.compact_revision ?? 0);
         s.cancel?.();
-        if (compactRevision > 0) void rebuild(`etcd compacted to ${compactRevision}, past this replica's head ${mirror.head()}`);
+        if (compactRevision > 0) void rebuild(`etcd compacted to ${compactRevision}, past this replica's head ${mirror.head()}`, compactRevision);
         else scheduleReconnect(new Error(`watch canceled: ${res.cancel_reason ?? "no reason"}`));
         return;
       }
@@ -524,16 +524,18 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
   let lastRebuildAt = Number.NEGATIVE_INFINITY;
 
   /**
-   * Starts over from the newest state: loads the objects at etcd's current
-   * revision (one consistent read) and resumes the watch after it. Every
+   * Starts over: loads the objects at `at` (etcd's current revision, one
+   * consistent read, or a given one) and resumes the watch after it. Every
    * change before it is Expired for this process: the watch hub's watchers
    * get 410 (its next changes() call throws ExpiredError) and relist. Used
    * when the watch was canceled because etcd compacted past this replica's
-   * head, and when a watch response could not be applied (a bug, or a fault
-   * this store did not foresee): replaying from an older revision could meet
-   * the same response again.
+   * head (at etcd's compact revision, the oldest it still reads: the history
+   * after it is served here as on the replicas that watched through the
+   * compaction), and when a watch response could not be applied (a bug, or
+   * a fault this store did not foresee; at the newest revision: replaying
+   * from an older one could meet the same response again).
    */
-  async function rebuild(why: string): Promise<void> {
+  async function rebuild(why: string, at: "newest" | number = "newest"): Promise<void> {
     if (closed) return;
     stream = undefined;
     rebuilding = true;
@@ -547,7 +549,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
       for (;;) {
         if (closed) return;
         try {
-          const fresh = await loadMirror("newest");
+          const fresh = await loadMirror(at);
           if (fresh.head() < mirror.head()) throw new Error(`etcd answered at revision ${fresh.head()}, before this replica's head ${mirror.head()}`);
           mirror = fresh;
           rebuilds++;

@@ -297,7 +297,7 @@ describe("etcd store: what only etcd has", () => {
     }
   });
 
-  it("a replica whose watch was away while etcd was compacted past its head rebuilds at the newest state; its watchers from before get 410", async () => {
+  it("a replica whose watch was away while etcd was compacted past its head rebuilds at etcd's compact revision; its watchers from before get 410", async () => {
     const prefix = `/compact-away-${process.pid}`;
     let t = 1_000_000;
     const proxy = await startCuttingProxy(Number(new URL(etcd.endpoints.split(",")[0]!).port));
@@ -330,11 +330,14 @@ describe("etcd store: what only etcd has", () => {
       t += 10_000;
       const c = await a.compact({ minEvents: 0, windowMs: 0 });
       assert.ok(c >= z1.revision, `A compacted to ${c}, past z's ${z1.revision}`);
+      // A change after the compaction: the history B must serve from c on.
+      const w1 = await put("w", 1);
       assert.equal(b.head(), before, "B saw nothing while it was cut off");
       proxy.unblock();
       // B's watch resumes from before + 1, etcd cancels it as compacted, and B
-      // loads the newest state instead of replaying what etcd no longer has.
-      await waitForCommit(b, { what: "b to rebuild after the compaction", until: () => b.get(keyOf("z")) !== undefined });
+      // loads the state at etcd's compact revision instead of replaying what
+      // etcd no longer has, then watches from there.
+      await waitForCommit(b, { what: "b to rebuild after the compaction", until: () => b.head() >= w1.revision });
       assert.ok(
         warnings.some((w) => w.startsWith("store: rebuilding the etcd mirror: etcd compacted to")),
         warnings.join("\n"),
@@ -343,9 +346,12 @@ describe("etcd store: what only etcd has", () => {
       assert.equal(b.get(keyOf("y")), undefined);
       assert.deepEqual(b.get(keyOf("z")), { json: z1.object, revision: z1.revision });
       assert.deepEqual(b.list({ type: k.type }), a.list({ type: k.type }));
-      // The history B never saw is Expired there: its log and its watchers.
-      assert.ok(b.compacted() >= c, `B's compacted ${b.compacted()} >= ${c}`);
+      // The history B never saw is Expired there: its log and its watchers. From c on it serves what A does.
+      assert.equal(b.compacted(), c);
       assert.throws(() => b.changes(before, 10), { name: "ExpiredError" });
+      assert.throws(() => b.changes(c - 1, 10), { name: "ExpiredError", message: `too old resource version: ${c - 1} (${c})` });
+      assert.deepEqual(b.changes(c, 10), a.changes(c, 10));
+      assert.deepEqual(b.list({ type: k.type, revision: c }), a.list({ type: k.type, revision: c }));
       hub.pump();
       assert.deepEqual(
         failed.map((e) => e.reason),
