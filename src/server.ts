@@ -270,6 +270,7 @@ async function listenAll(
       port: grpcPort,
       // As REST's bodies being received (src/server/limits.ts): 1 MiB per mutating in-flight slot.
       maxReceivingBytes: o.maxMutatingRequestsInflight * 1024 * 1024,
+      maxStreamsPerConnection: o.grpcMaxStreamsPerConnection,
     }),
   );
   const grpc = await bind.catch((err: unknown) => {

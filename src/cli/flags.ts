@@ -440,6 +440,15 @@ export const SERVER_FLAGS: readonly AnyFlagSpec[] = [
     parse: atLeast(0, parseInteger),
   }),
   spec({
+    flag: "--grpc-max-streams-per-connection",
+    value: "<count>",
+    env: "SETPOINT_GRPC_MAX_STREAMS_PER_CONNECTION",
+    key: "grpcMaxStreamsPerConnection",
+    defaultText: "250",
+    help: "calls one gRPC connection may have open at once (HTTP/2 max concurrent streams, as kube-apiserver's --http2-max-streams-per-connection); a client's further calls wait for one to end. Raise it behind a proxy that multiplexes many clients onto one connection (0 = no limit)",
+    parse: atLeast(0, parseInteger),
+  }),
+  spec({
     flag: "--audit-log-path",
     value: "<path>",
     env: "SETPOINT_AUDIT_LOG_PATH",

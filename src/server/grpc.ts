@@ -55,6 +55,14 @@ export interface GrpcServerOptions {
   security?: Security;
   /** Bytes of request messages being received at once, across every call; past it a call gets RESOURCE_EXHAUSTED (src/server/grpc-receiving.ts). 0 for no bound. Default 200 MiB. */
   maxReceivingBytes?: number;
+  /**
+   * Calls one connection may have open at once: the HTTP/2
+   * SETTINGS_MAX_CONCURRENT_STREAMS the server announces. A client holds its
+   * further calls until one ends (grpc-js, grpc-go); a stream opened past it
+   * anyway is refused (RST_STREAM REFUSED_STREAM, which gRPC clients retry)
+   * before any handler runs. 0 for no limit. Default 250 (--grpc-max-streams-per-connection).
+   */
+  maxStreamsPerConnection?: number;
   /** Whether a List that asks for it (accept_encoding "gzip") may be answered gzipped (src/server/grpc-list-gzip.ts). Default true; `--no-response-compression` turns it off with REST's. */
   responseCompression?: boolean;
 }
@@ -69,6 +77,7 @@ export interface RunningGrpcServer {
 /** Starts serving `setpoint.v1.Resources` on host:port. */
 export async function startGrpcServer(resources: Resources, options: GrpcServerOptions): Promise<RunningGrpcServer> {
   const receiving = new ReceivingMessages({ maxBytes: options.maxReceivingBytes ?? 200 * 1024 * 1024, clock: options.clock });
+  const maxStreams = options.maxStreamsPerConnection ?? 250;
   const server = new grpc.Server({
     // A little over the REST body bound, for the envelope around the object.
     "grpc.max_receive_message_length": MAX_BODY_BYTES + 64 * 1024,
@@ -76,6 +85,7 @@ export async function startGrpcServer(resources: Resources, options: GrpcServerO
     "grpc.keepalive_time_ms": options.keepaliveMs ?? 30_000,
     "grpc.keepalive_timeout_ms": 10_000,
     interceptors: [edgeInterceptor(receiving, (path, call) => edge.authenticate(path, call))],
+    ...(maxStreams > 0 ? { "grpc.max_concurrent_streams": maxStreams } : {}),
   });
   if (options.metrics) addReceivingMetrics(options.metrics.registry, receiving);
   let closing: Promise<void> | undefined;

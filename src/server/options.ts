@@ -60,6 +60,12 @@ export interface ServerOptions {
   /** Watches one authenticated user may hold open at once; 0 = unlimited. Default 1000. */
   maxWatchesPerUser: number;
   /**
+   * Calls one gRPC connection may have open at once (HTTP/2
+   * SETTINGS_MAX_CONCURRENT_STREAMS); a client's further calls wait for one to
+   * end. 0 = unlimited. Default 250, kube-apiserver's (Go's HTTP/2 default).
+   */
+  grpcMaxStreamsPerConnection: number;
+  /**
    * Bytes of an HTTP request's line and headers; past it 431. Default 1 MiB,
    * Go's net/http default that kube-apiserver serves with (Node's own is 16 KiB,
    * short of a large bearer token or many cookies).
@@ -120,6 +126,7 @@ export const defaultServerOptions: ServerOptions = {
   maxRequestsInflight: 400,
   maxMutatingRequestsInflight: 200,
   maxWatchesPerUser: 1000,
+  grpcMaxStreamsPerConnection: 250,
   maxRequestHeaderBytes: 1024 * 1024,
   responseCompression: true,
   logLevel: "info",
