@@ -8,7 +8,10 @@
 // can leave a message unfinished as no gRPC client would.
 
 import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { connect, type ClientHttp2Session, type IncomingHttpHeaders } from "node:http2";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { ManualClock } from "../../src/clock.ts";
@@ -276,12 +279,55 @@ describe("gRPC request messages that never arrive whole", () => {
 describe("gRPC request messages of calls without valid credentials", () => {
   let s: TestServer;
   const TOKEN = "s3cret-receiving";
+  const dir = mkdtempSync(join(tmpdir(), "setpoint-grpc-unauthenticated-"));
+  const auditLog = join(dir, "audit.log");
   // --max-mutating-requests-inflight 1: 1 MiB of request messages being received at once.
   before(async () => {
-    s = await startTestServer({ grpcPort: 0, maxMutatingRequestsInflight: 1, token: TOKEN });
+    s = await startTestServer({ grpcPort: 0, maxMutatingRequestsInflight: 1, token: TOKEN, auditLogPath: auditLog });
     await createType(api(s.url, { token: TOKEN }), { group: GROUP, kind: "Item", plural: "items", schema: { spec: { type: "object" } } });
   });
-  after(() => s.stop());
+  after(async () => {
+    await s.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("are audited and counted as 401s of their method's verb", async () => {
+    const { Client } = loadResourcesService();
+    const client = new Client(`127.0.0.1:${s.server.grpcPort}`, grpc.credentials.createInsecure());
+    const ref = { group: GROUP, version: "v1", plural: "items", namespace: "default", name: "" };
+    const wrong = new grpc.Metadata();
+    wrong.set("authorization", "Bearer wrong");
+    try {
+      const listed = await new Promise<grpc.ServiceError | null>((resolve) =>
+        client.list({ ref }, new grpc.Metadata(), { deadline: Date.now() + DEADLINE_MS }, (err) => resolve(err)),
+      );
+      assert.equal(listed?.code, grpc.status.UNAUTHENTICATED);
+      const watch = client.watch({ ref }, wrong, { deadline: Date.now() + DEADLINE_MS });
+      watch.on("data", () => assert.fail("an unauthenticated watch gets no event"));
+      const watched = await within(new Promise<grpc.ServiceError>((resolve) => watch.on("error", resolve)), "the unauthenticated watch refused");
+      assert.equal(watched.code, grpc.status.UNAUTHENTICATED);
+    } finally {
+      client.close();
+    }
+    const refused = () =>
+      (existsSync(auditLog) ? readFileSync(auditLog, "utf8").trim().split("\n") : [])
+        .map((line) => JSON.parse(line))
+        .filter((e) => e.responseStatus.code === 401);
+    await until(async () => refused().length === 2, "both refusals audited");
+    assert.deepEqual(
+      refused()
+        .map((e) => [e.verb, e.requestURI, e.sourceIPs, e.user, e.responseStatus.reason])
+        .sort(),
+      [
+        ["list", "/setpoint.v1.Resources/List", ["127.0.0.1"], {}, "Unauthorized"],
+        ["watch", "/setpoint.v1.Resources/Watch", ["127.0.0.1"], {}, "Unauthorized"],
+      ],
+    );
+    // Counted under no resource: it is named in the message, which is never read.
+    for (const verb of ["list", "watch"]) {
+      assert.equal(await gauge(s, `setpoint_requests_total{verb="${verb}",resource="unknown",code="401"}`, TOKEN), 1, verb);
+    }
+  });
 
   it("are answered UNAUTHENTICATED at once, their streams reset, their bytes never counted; an agent's large write still passes", async () => {
     const sessions: ClientHttp2Session[] = [];
