@@ -134,7 +134,9 @@ function sendWritten(res: ServerResponse, code: number, body: string, options: W
   // The warnings' UTF-8 travels as latin1 characters (src/server/warnings.ts). Node writes the
   // header block in the encoding of a string body (UTF-8: every byte above 127 encoded twice),
   // as latin1 before a Buffer body.
-  res.setHeader("Warning", warningHeaders(options.warnings));
+  // After any the security gate set (src/server/security.ts), as kube's one recorder gathers them all.
+  const earlier = res.getHeader("Warning");
+  res.setHeader("Warning", [...(earlier === undefined ? [] : Array.isArray(earlier) ? earlier : [String(earlier)]), ...warningHeaders(options.warnings)]);
   send(res, code, Buffer.from(text), type);
 }
 

@@ -42,6 +42,8 @@ import {
   Authenticator,
   BEARER_SUBPROTOCOL_PREFIX,
   bearerOf,
+  EXTRA_SPACE_WARNING,
+  hasExtraSpaceBeforeToken,
   bearerOfSubprotocols,
   MASTERS_GROUP,
   type Credentials,
@@ -58,6 +60,7 @@ import { rawHttpReply, statusOf, toApiError } from "./status.ts";
 import { requestTarget } from "./target.ts";
 import { TlsCertificates } from "./tls.ts";
 import { isUiPath } from "./ui.ts";
+import { warningHeaders } from "./warnings.ts";
 import { jsonAnswer } from "./pretty.ts";
 
 /** What the gRPC gate reads of a call (grpc-js's ServerSurfaceCall, which it does not export). */
@@ -312,6 +315,8 @@ export class Security {
     // As kube-apiserver: the response tells the client which audit event is its own.
     let auditID: string | undefined;
     if (this.audit) res.setHeader("Audit-Id", (auditID = auditIdOf(req.headers["audit-id"])));
+    // As kube-apiserver: `Bearer  TOKEN` carries no token, and the answer (a 401 unless a certificate proves who it is) says why.
+    if (this.authenticator.enabled && hasExtraSpaceBeforeToken(req.headers.authorization)) res.setHeader("Warning", warningHeaders([EXTRA_SPACE_WARNING]));
     let admission: Admission | Promise<Admission>;
     try {
       admission = this.admitFresh({

@@ -193,6 +193,22 @@ export function bearerOf(header: string | undefined): string | undefined {
   return parts[1] === "" ? undefined : parts[1];
 }
 
+/** kube-apiserver's warning for `Bearer  TOKEN` (bearertoken's invalidTokenWithSpaceWarning), sent with the answer. */
+export const EXTRA_SPACE_WARNING = "the provided Authorization header contains extra space before the bearer token, and is ignored";
+
+/**
+ * Whether `header` is `Bearer` followed by more than one space before the
+ * token (`Bearer  abc`): it carries no token (bearerOf), and kube-apiserver
+ * says why in a `Warning` header (EXTRA_SPACE_WARNING) of its answer, the 401
+ * included, as its bearertoken authenticator does when the header split at
+ * single spaces has three parts and an empty second one.
+ */
+export function hasExtraSpaceBeforeToken(header: string | undefined): boolean {
+  if (header === undefined) return false;
+  const parts = header.trim().split(" ", 3);
+  return parts.length === 3 && parts[0]!.toLowerCase() === "bearer" && parts[1] === "";
+}
+
 /** kube-apiserver's WebSocket subprotocol prefix for a bearer token (browsers cannot set headers). */
 export const BEARER_SUBPROTOCOL_PREFIX = "base64url.bearer.authorization.k8s.io.";
 

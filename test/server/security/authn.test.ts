@@ -11,7 +11,7 @@ import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import WebSocket from "ws";
 import { loadResourcesService, type ResourcesClient } from "../../../src/proto.ts";
-import { Authenticator, bearerOf, bearerOfSubprotocols, parseTokenFile } from "../../../src/server/auth/authenticator.ts";
+import { Authenticator, bearerOf, bearerOfSubprotocols, hasExtraSpaceBeforeToken, parseTokenFile } from "../../../src/server/auth/authenticator.ts";
 import { watchSubprotocol } from "../../../src/server/security.ts";
 import { api, assertStatus, startTestServer, type TestServer } from "../../helpers/server.ts";
 
@@ -63,6 +63,10 @@ describe("authenticator", () => {
     assert.equal(bearerOf("Bearer a b"), "a");
     assert.equal(bearerOf("Bearer   abc"), undefined);
     assert.equal(bearerOf("Bearer\tabc"), undefined);
+    // Only the extra space before the token is warned about, as kube's authenticator does.
+    assert.equal(hasExtraSpaceBeforeToken("Bearer  abc"), true);
+    assert.equal(hasExtraSpaceBeforeToken(" bearer   abc "), true);
+    for (const h of ["Bearer abc", "Bearer abc  xyz", "Bearer\tabc", "Bearer  ", "Basic  abc", undefined]) assert.equal(hasExtraSpaceBeforeToken(h), false, h);
   });
 
   it("reads the token from kube's WebSocket subprotocol", () => {
@@ -141,9 +145,16 @@ describe("authentication on every surface", () => {
     const lower = await anon.request("GET", "/apis", { headers: { authorization: `bearer ${TOKEN}` } });
     assert.equal(lower.status, 200, "the scheme is case-insensitive");
     // As kube-apiserver's bearertoken authenticator: a space too many before the token carries none; text after it is not the token's.
-    assertStatus(await anon.request("GET", "/apis", { headers: { authorization: `Bearer  ${TOKEN}` } }), 401, "Unauthorized");
-    assertStatus(await anon.request("GET", "/apis", { headers: { authorization: `Bearer\t${TOKEN}` } }), 401, "Unauthorized");
-    assert.equal((await anon.request("GET", "/apis", { headers: { authorization: `Bearer ${TOKEN} trailing` } })).status, 200);
+    // And, as kube's authenticator, the 401 for the extra space says why (bearertoken's invalidTokenWithSpaceWarning); a tab gets no warning.
+    const spaced = await anon.request("GET", "/apis", { headers: { authorization: `Bearer  ${TOKEN}` } });
+    assertStatus(spaced, 401, "Unauthorized");
+    assert.equal(spaced.headers.get("warning"), '299 - "the provided Authorization header contains extra space before the bearer token, and is ignored"');
+    const tabbed = await anon.request("GET", "/apis", { headers: { authorization: `Bearer\t${TOKEN}` } });
+    assertStatus(tabbed, 401, "Unauthorized");
+    assert.equal(tabbed.headers.get("warning"), null);
+    const trailing = await anon.request("GET", "/apis", { headers: { authorization: `Bearer ${TOKEN} trailing` } });
+    assert.equal(trailing.status, 200);
+    assert.equal(trailing.headers.get("warning"), null);
     assert.equal((await api(t.url, { token: TOKEN }).post("/apis/setpoint.dev/v1/namespaces/a/leases", { metadata: { name: "x" }, spec: {} })).status, 201);
   });
 
