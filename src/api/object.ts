@@ -253,6 +253,21 @@ export function metadataFieldDecodes(key: string, value: unknown): boolean {
 }
 
 /**
+ * A copy of `metadata` without the fields that do not decode into kube's
+ * ObjectMeta (metadataFieldDecodes), as kube-apiserver reads a stored custom
+ * resource: its storage decoder drops them field by field
+ * (dropInvalidMetadata, for objects stored before metadata was checked).
+ * name and namespace, which the object's key holds, stay.
+ */
+export function decodableMetadata(metadata: LooseObject["metadata"]): LooseObject["metadata"] {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(metadata)) {
+    if (key === "name" || key === "namespace" || metadataFieldDecodes(key, value)) out[key] = value;
+  }
+  return out as LooseObject["metadata"];
+}
+
+/**
  * What Go's decoder makes of null inside metadata that decodes (run after
  * metadataTypeError): a label's or annotation's null value is "", a null
  * finalizer "", a null owner reference an empty one (then refused by

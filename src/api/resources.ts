@@ -29,6 +29,7 @@ import {
   generationChanged,
   invalid,
   goZeroNulls,
+  decodableMetadata,
   metadataFieldDecodes,
   metadataTypeError,
   sameContent,
@@ -663,7 +664,9 @@ export class Resources {
     const res = await this.#write(t, this.#key(t, ref), options, (current, revision) => {
       if (!current) throw this.#notFound(t, ref.name!);
       const before = JSON.parse(current.json) as LooseObject;
-      const result = applyPatch(type, before, patch);
+      // A status patch applies to the object as kube reads it: without stored metadata that does not
+      // decode (an older release could store `"labels": 5`), which a status write cannot fix.
+      const result = applyPatch(type, subresource === "status" ? { ...before, metadata: decodableMetadata(before.metadata) } : before, patch);
       // As kube-apiserver: a patch that takes metadata away (`{"metadata":null}`, `remove /metadata`) is
       // refused, not read as an object with no labels, annotations or finalizers.
       if (result !== null && typeof result === "object" && (result as LooseObject).metadata == null)
@@ -868,7 +871,9 @@ export class Resources {
     defaultPart(before, "status", t.statusSchema);
     let after: LooseObject;
     if (subresource === "status") {
-      after = { ...before, metadata: { ...before.metadata } };
+      // Only status changes; the stored metadata stays, as kube reads it: what does not decode
+      // (stored by an older release) is dropped, so the write is not refused for what it cannot change.
+      after = { ...before, metadata: decodableMetadata(before.metadata) };
       if (input.status === undefined) delete after.status;
       else after.status = input.status;
       defaultPart(after, "status", t.statusSchema);

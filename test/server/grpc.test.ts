@@ -144,6 +144,35 @@ describe("gRPC Resources", () => {
     await t?.stop();
   });
 
+  it("a status write on an object stored with labels of the wrong JSON type succeeds and drops them, as kube reads such an object", async () => {
+    const ns = freshNs();
+    for (const [name, write] of [
+      ["by-update", (o: object) => call(c, c.updateStatus, { ref: widgets(ns, "by-update"), object: Buffer.from(JSON.stringify(o)) })],
+      [
+        "by-patch",
+        () =>
+          call(c, c.patch, {
+            ref: widgets(ns, "by-patch"),
+            patchType: "application/merge-patch+json",
+            patch: Buffer.from('{"status":{"phase":"Done"}}'),
+            status: true,
+          }),
+      ],
+    ] as const) {
+      const made = parse((await call(c, c.create, { ref: widgets(ns), object: widget(name, { size: 1 }) })).object);
+      await t.server.store.write({ type: `widgets.${GROUP}`, namespace: ns, name }, (current, revision) => {
+        const o = JSON.parse(current!.json);
+        o.metadata.labels = { a: 1 }; // as an older release could store it
+        o.metadata.resourceVersion = String(revision);
+        return { op: "put", object: JSON.stringify(o) };
+      });
+      const { labels: _l, resourceVersion: _rv, ...metadata } = made.metadata; // no precondition: the store write moved it on
+      const written = parse((await write({ ...made, metadata, status: { phase: "Done" } })).object);
+      assert.equal(written.status.phase, "Done", name);
+      assert.equal(written.metadata.labels, undefined, name);
+    }
+  });
+
   it("creates, gets, updates, writes status, patches and deletes", async () => {
     const ns = freshNs();
     const made = parse((await call(c, c.create, { ref: widgets(ns), object: widget("a", { size: 1 }) })).object);

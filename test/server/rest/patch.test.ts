@@ -256,4 +256,49 @@ describe("patch", () => {
     const g = await ok(c.patch(`${widgets(ns)}/old-generation`, { metadata: { generation: 1 }, spec: { size: 3 } }, MERGE));
     assert.equal(g.metadata.generation, 2);
   });
+
+  it("a status write (PUT or patch) on an object stored with metadata of the wrong JSON type succeeds, without the field that does not decode", async () => {
+    // kube reads a stored custom resource dropping the metadata fields that do
+    // not decode (its storage decoder's dropInvalidMetadata), and a status
+    // write keeps the stored metadata: so the write succeeds and the bad field
+    // is gone. Before, every status write on such an object was refused
+    // (422 on patch, or the stored labels' 422 on PUT), so its agent could
+    // never report on it again.
+    const ns = freshNs();
+    const storeAs = async (name: string, metadata: Record<string, unknown>) => {
+      await created(c.post(widgets(ns), { ...widget(name), metadata: { name, labels: { keep: "me" } } }));
+      await t.server.store.write({ type: `widgets.${GROUP}`, namespace: ns, name }, (current, revision) => {
+        const o = JSON.parse(current!.json) as { metadata: Record<string, unknown> };
+        Object.assign(o.metadata, metadata, { resourceVersion: String(revision) });
+        return { op: "put", object: JSON.stringify(o) };
+      });
+    };
+    const bad = { labels: { a: 1 }, annotations: "x", finalizers: "f", generateName: 5 };
+    const writes: Array<[string, (name: string) => Promise<Awaited<ReturnType<typeof c.get>>>]> = [
+      ["merge", (name) => c.patch(`${widgets(ns)}/${name}/status`, { status: { phase: "Done" } }, MERGE)],
+      ["json", (name) => c.patch(`${widgets(ns)}/${name}/status`, [{ op: "add", path: "/status", value: { phase: "Done" } }], JSON_PATCH)],
+      // A PUT's body must decode, as kube's: the client sends its object with the status it sets.
+      ["put", (name) => c.put(`${widgets(ns)}/${name}/status`, { ...widget(name), metadata: { name }, status: { phase: "Done" } })],
+    ];
+    for (const [how, write] of writes) {
+      for (const [key, value] of Object.entries(bad)) {
+        const name = `st-${how}-${key.toLowerCase()}`;
+        await storeAs(name, { [key]: value });
+        const res = await write(name);
+        assert.equal(res.status, 200, `${how} ${key}: ${res.text}`);
+        assert.equal(res.body.status.phase, "Done");
+        assert.equal(res.body.metadata[key], undefined, `${how} ${key}: the field that does not decode is dropped`);
+        if (key !== "labels") assert.deepEqual(res.body.metadata.labels, { keep: "me" }, "the fields that decode stay");
+        // Stored so: the next write needs nothing more.
+        const got = await ok(c.get(`${widgets(ns)}/${name}`));
+        assert.equal(got.metadata[key], undefined);
+        await ok(c.patch(`${widgets(ns)}/${name}/status`, { status: { phase: "Running" } }, MERGE));
+      }
+    }
+    // A status patch that itself writes metadata of the wrong type is still kube's 422 on patch.
+    await created(c.post(widgets(ns), widget("st-own")));
+    const own = await c.patch(`${widgets(ns)}/st-own/status`, { metadata: { labels: { a: 1 } }, status: { phase: "Done" } }, MERGE);
+    assertStatus(own, 422, "Invalid");
+    assert.deepEqual(fieldSet(own), ["patch"]);
+  });
 });
