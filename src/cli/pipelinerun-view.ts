@@ -157,9 +157,9 @@ export interface AttemptLog {
 }
 
 /** `output` as logs shows it: from its first whole line when the status kept only its end (wholeLines). */
-function keptOutput(output: string | undefined, max: number): Pick<AttemptLog, "output" | "truncated"> {
+function keptOutput(output: string | undefined, max: number, outputDropped: unknown): Pick<AttemptLog, "output" | "truncated"> {
   if (output === undefined) return {};
-  const kept = wholeLines(output, max);
+  const kept = wholeLines(output, max, outputDropped);
   return kept.cut ? { output: kept.output, truncated: true } : { output };
 }
 
@@ -172,7 +172,7 @@ export function taskAttempts(o: LooseObject, task: string): AttemptLog[] {
     phase: a.outcome,
     ...(a.exitCode !== undefined && { exitCode: a.exitCode }),
     ...(a.signal !== undefined && { signal: a.signal }),
-    ...keptOutput(a.output, PREVIOUS_OUTPUT_MAX),
+    ...keptOutput(a.output, PREVIOUS_OUTPUT_MAX, a.outputDropped),
   }));
   const n = ts.attempt ?? 0;
   if (n === 0 || earlier.some((a) => a.attempt === n)) return earlier;
@@ -182,7 +182,7 @@ export function taskAttempts(o: LooseObject, task: string): AttemptLog[] {
     phase: ts.phase === "Pending" ? (ts.reason === "AgentLost" ? "Lost" : "Failed") : ts.phase,
     ...(ts.exitCode !== undefined && { exitCode: ts.exitCode }),
     ...(ts.signal !== undefined && { signal: ts.signal }),
-    ...keptOutput(ts.output, OUTPUT_TAIL_MAX),
+    ...keptOutput(ts.output, OUTPUT_TAIL_MAX, ts.outputDropped),
   };
   return [...earlier, current];
 }

@@ -58,11 +58,15 @@
 //     signal            the signal that ended it, e.g. SIGKILL
 //     reason, message   why the attempt ended, e.g. TimedOut, AgentLost
 //     output            the tail of stdout and stderr, at most OUTPUT_TAIL_MAX chars
+//     outputDropped     characters written before output and not kept (0: output
+//                       is all of it); absent in a status written before it
+//                       existed, where a tail that filled its bound is taken as cut
 //     agent             identity of the agent running the attempt
 //     previousAttempts[]  earlier attempts, oldest first (the newest
 //                       MAX_PREVIOUS_ATTEMPTS): attempt, outcome (Failed, or
 //                       Lost with its agent), times, exit, reason, message,
 //                       and the tail of their output (PREVIOUS_OUTPUT_MAX)
+//                       with its outputDropped
 // Status objects allow further fields, so the runner may record more.
 
 import { isDeepStrictEqual } from "node:util";
@@ -127,6 +131,8 @@ export interface AttemptRecord {
   message?: string;
   /** The tail of the attempt's output, at most PREVIOUS_OUTPUT_MAX characters. */
   output?: string;
+  /** Characters of the attempt's output written before `output` and not kept. */
+  outputDropped?: number;
   agent?: string;
 }
 
@@ -142,6 +148,8 @@ export interface TaskStatus {
   reason?: string;
   message?: string;
   output?: string;
+  /** Characters written before `output` and not kept (0: `output` is all of it); absent in statuses written before it existed. */
+  outputDropped?: number;
   agent?: string;
   [other: string]: unknown;
 }
@@ -239,6 +247,12 @@ const ATTEMPT_END = {
   message: { type: "string", maxLength: 32768 },
 };
 
+const OUTPUT_DROPPED = {
+  type: "integer",
+  minimum: 0,
+  description: "Characters of output written before output and not kept; 0 when output is all of it.",
+};
+
 const taskStatusSchema = {
   type: "object",
   required: ["phase"],
@@ -247,6 +261,7 @@ const taskStatusSchema = {
     attempt: { type: "integer", minimum: 0, description: "1-based number of the current or last attempt." },
     ...ATTEMPT_END,
     output: { type: "string", maxLength: OUTPUT_TAIL_MAX, description: `The last ${OUTPUT_TAIL_MAX} characters of stdout and stderr.` },
+    outputDropped: OUTPUT_DROPPED,
     agent: { type: "string", maxLength: 253, description: "Identity of the agent running the attempt." },
     previousAttempts: {
       type: "array",
@@ -260,6 +275,7 @@ const taskStatusSchema = {
           outcome: { type: "string", enum: ["Failed", "Lost"], description: "Failed (then retried), or Lost with its agent (then taken over)." },
           ...ATTEMPT_END,
           output: { type: "string", maxLength: PREVIOUS_OUTPUT_MAX, description: `The last ${PREVIOUS_OUTPUT_MAX} characters of the attempt's output.` },
+          outputDropped: OUTPUT_DROPPED,
           agent: { type: "string", maxLength: 253 },
         },
       },

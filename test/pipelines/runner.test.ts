@@ -11,7 +11,9 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parse as parseYaml } from "yaml";
+import { OUTPUT_TAIL_MAX, PREVIOUS_OUTPUT_MAX } from "../../src/pipelines/output-tail.ts";
 import { runPipelineAgent, WORKDIR_FINALIZER, type RunnerEvent } from "../../src/pipelines/runner.ts";
+import { runSetpointInProcess } from "../helpers/cli.ts";
 import { alive, createRun, getRun, mark, markers, RUNS, startPipelineEnv, waitFor, waitForPhase, type PipelineEnv, type Run } from "./fixtures.ts";
 
 const PARALLEL = 4;
@@ -223,6 +225,43 @@ describe("pipeline runner", () => {
     assert.equal(s.tasks!.hang!.reason, "TimedOut");
     assert.equal(s.tasks!.hang!.signal, "SIGTERM");
     assert.equal(s.tasks!.hang!.output, "waiting\n");
+  });
+
+  it("records how much of a task's output it did not keep, so output of exactly the bound is not taken as cut, by status or `setpoint logs`", async () => {
+    // `x` repeated, then a newline: exactly `n` characters.
+    const print = (n: number) => `head -c ${n - 1} /dev/zero | tr '\\0' x; echo`;
+    await createRun(env.http, "bounds", {
+      tasks: [
+        // Attempt 1 prints exactly an earlier attempt's bound and fails; attempt 2 exactly the current one's.
+        { name: "exact", retries: 1, run: `if [ "$SETPOINT_TASK_ATTEMPT" = 1 ]; then ${print(PREVIOUS_OUTPUT_MAX)}; exit 1; fi; ${print(OUTPUT_TAIL_MAX)}` },
+        { name: "over", run: `echo first; ${print(OUTPUT_TAIL_MAX)}` },
+      ],
+    });
+    const s = (await waitForPhase(env.http, "bounds", "Succeeded")).status!;
+    const exact = s.tasks!.exact!;
+    assert.equal(exact.output!.length, OUTPUT_TAIL_MAX);
+    assert.equal(exact.outputDropped, 0);
+    assert.equal(exact.previousAttempts![0]!.output!.length, PREVIOUS_OUTPUT_MAX);
+    assert.equal(exact.previousAttempts![0]!.outputDropped, 0);
+    assert.equal(s.tasks!.over!.output!.length, OUTPUT_TAIL_MAX);
+    assert.equal(s.tasks!.over!.outputDropped, "first\n".length);
+    // `setpoint logs` reads the same: the exact outputs whole, with no note; the longer one from its first whole line, with it.
+    const logs = await runSetpointInProcess(["logs", "bounds", "-n", "default", "--server", env.server.url]);
+    assert.equal(logs.code, 0, logs.stderr);
+    // Each line as itself, or as `x × N` for the long ones (a failed comparison of 8 KiB lines would be unreadable).
+    const lines = logs.stdout.split("\n").map((l) => (/^x+$/.test(l) ? `x × ${l.length}` : l));
+    assert.deepEqual(lines, [
+      "==> exact attempt 1 (Failed, exit 1) <==",
+      `x × ${PREVIOUS_OUTPUT_MAX - 1}`,
+      "",
+      "==> exact attempt 2 (Succeeded, exit 0) <==",
+      `x × ${OUTPUT_TAIL_MAX - 1}`,
+      "",
+      // The cut fell at the start of a line here: the whole line shows, under the note.
+      "==> over attempt 1 (Succeeded, exit 0; earlier output not kept) <==",
+      `x × ${OUTPUT_TAIL_MAX - 1}`,
+      "",
+    ]);
   });
 
   it("publishes a running task's output before it ends", async () => {

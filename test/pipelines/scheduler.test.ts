@@ -246,6 +246,29 @@ describe("schedule", () => {
     assert.ok(t7.previousAttempts!.every((a) => a.output!.length === 2048));
   });
 
+  it("records how many characters of output were not kept, through a retry's shorter tail and a lost attempt; not when it was never known", () => {
+    const spec: PipelineRunSpec = { tasks: [{ name: "t", run: "x", retries: 10 }] };
+    // Running: the published tail says what it left out.
+    const live = schedule(
+      input(spec, { phase: "Running", tasks: { t: running(1) } }, { attempt: () => ({ state: "running", output: "y".repeat(100), outputDropped: 7 }) }),
+    );
+    assert.equal(live.status.tasks!.t!.outputDropped, 7);
+    // Finished and retried: the earlier attempt keeps 2048 of its 5000, so 2952 more were not kept.
+    const failed = schedule(input(spec, live.status, { attempt: () => fail({ output: "y".repeat(5000), outputDropped: 10 }) }));
+    const t2 = failed.status.tasks!.t!;
+    assert.equal(t2.outputDropped, undefined, "the new attempt has no output yet");
+    assert.equal(t2.previousAttempts![0]!.outputDropped, 10 + 5000 - 2048);
+    // Exactly the bound: nothing more let go.
+    const exact = schedule(
+      input(spec, { ...failed.status, tasks: { t: { ...t2, output: "z".repeat(2048), outputDropped: 0 } } }, { attempt: () => ({ state: "lost" }) }),
+    );
+    assert.equal(exact.status.tasks!.t!.previousAttempts![1]!.outputDropped, 0);
+    // A status written before outputDropped existed: unknown stays unknown (readers then go by the tail's length).
+    const old = schedule(input(spec, { ...failed.status, tasks: { t: { ...t2, output: "z".repeat(3000) } } }, { attempt: () => ({ state: "lost" }) }));
+    assert.equal(old.status.tasks!.t!.previousAttempts![1]!.outputDropped, undefined);
+    assert.equal(old.status.tasks!.t!.previousAttempts![1]!.output!.length, 2048);
+  });
+
   it("records progress, and the duration once the run ends", () => {
     const spec: PipelineRunSpec = {
       tasks: [

@@ -41,6 +41,10 @@ describe("TaskProcess", () => {
     const tail = new OutputTail(3);
     tail.append("ab\u{1F600}cd");
     assert.equal(tail.text(), "cd", "never starts inside a surrogate pair");
+    assert.deepEqual(tail.snapshot(), { output: "cd", outputDropped: 4 }, "the half pair let go counts");
+    let written = 0;
+    for (let i = 0; i < 3000; i++) written += `line-${i}\n`.length;
+    assert.equal(exit.outputDropped, written - 100, "all that was written but the 100 kept");
   });
 
   it("times out: SIGTERM, then SIGKILL after the grace for a task that ignores it", async () => {

@@ -489,6 +489,13 @@ describe("web console in Chromium", { skip: browserSkipReason() }, () => {
       await page.goto(`${env.server.url}/ui/#/o/pipelineruns.ci.setpoint.dev/default/quiet`);
       await page.locator('.output[data-task="hello"] pre', { hasText: "hello" }).waitFor();
       assert.equal(await page.locator(".output .cut").count(), 0);
+      // Output of exactly the bound, never cut (the status's outputDropped is 0), shows whole with no note: it used to be taken as cut.
+      await createRun(env.http, "exact", { tasks: [{ name: "fill", run: "head -c 8191 /dev/zero | tr '\\0' x; echo" }] });
+      await waitForPhase(env.http, "exact", "Succeeded");
+      await page.goto(`${env.server.url}/ui/#/o/pipelineruns.ci.setpoint.dev/default/exact`);
+      await page.locator('.output[data-task="fill"] pre', { hasText: "xxx" }).waitFor();
+      assert.equal(((await page.locator('.output[data-task="fill"] pre').textContent()) ?? "").replace(/\n$/, ""), "x".repeat(8191));
+      assert.equal(await page.locator(".output .cut").count(), 0);
       assert.deepEqual(unexpected(errors), []);
     } finally {
       await context.close();

@@ -72,7 +72,7 @@ export class Attempts {
     const e = this.#entries.get(Attempts.key(uid, name, s.attempt ?? 0));
     if (!e || e.agent !== s.agent) return undefined;
     if (e.result) return { state: "finished", result: e.result };
-    return withOutput ? { state: "running", output: e.process.output() } : { state: "running" };
+    return withOutput ? { state: "running", ...e.process.outputTail() } : { state: "running" };
   }
 
   /** Forgets ended attempts whose end `run`'s status has recorded (or that it has moved past). */

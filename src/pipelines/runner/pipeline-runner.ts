@@ -476,6 +476,7 @@ function resultOf(exit: TaskExit, stopReason: string | undefined, completionTime
     ...(exit.signal !== undefined && { signal: exit.signal }),
     message: exit.message,
     output: exit.output,
+    outputDropped: exit.outputDropped,
     completionTime,
   };
   if (stopReason === "Cancelled" || stopReason === "Deleted" || stopReason === "Removed") return { ...base, outcome: "Cancelled", reason: stopReason };

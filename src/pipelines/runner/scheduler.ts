@@ -54,13 +54,19 @@ export interface AttemptResult {
   reason: string;
   message: string;
   output: string;
+  /** Characters of output written before `output` and not kept; undefined when not known. */
+  outputDropped?: number;
   /** RFC 3339. */
   completionTime: string;
 }
 
 /** What the agent knows of an attempt that status records as Running. */
 export type AttemptState =
-  | { state: "running" /** The output so far, to publish; undefined keeps the recorded one. */; output?: string }
+  | {
+      state: "running" /** The output so far, to publish (with the characters before it not kept); undefined keeps the recorded one. */;
+      output?: string;
+      outputDropped?: number;
+    }
   | { state: "lost" }
   | { state: "finished"; result: AttemptResult };
 
@@ -99,13 +105,15 @@ export function isFinalPhase(phase: string | undefined): boolean {
 
 /** A copy of `s` without the fields that describe how an attempt ended. */
 function withoutEnding(s: TaskStatus): TaskStatus {
-  const { completionTime: _c, exitCode: _e, signal: _s, reason: _r, message: _m, output: _o, ...rest } = s;
+  const { completionTime: _c, exitCode: _e, signal: _s, reason: _r, message: _m, output: _o, outputDropped: _d, ...rest } = s;
   return rest as TaskStatus;
 }
 
 /** The record of the attempt that `s` (a Pending task about to run again) describes. */
 function endedAttempt(s: TaskStatus): AttemptRecord {
-  const output = s.output === undefined ? undefined : s.output.slice(-PREVIOUS_OUTPUT_MAX);
+  const output = s.output === undefined ? undefined : previousTail(s.output);
+  // What this shorter tail leaves out, when the recorded one said what it left out (a status written before outputDropped did not).
+  const dropped = output === undefined || typeof s.outputDropped !== "number" ? undefined : s.outputDropped + s.output!.length - output.length;
   return {
     attempt: s.attempt ?? 0,
     outcome: s.reason === "AgentLost" ? "Lost" : "Failed",
@@ -116,8 +124,16 @@ function endedAttempt(s: TaskStatus): AttemptRecord {
     ...(s.reason !== undefined && { reason: s.reason }),
     ...(s.message !== undefined && { message: s.message }),
     ...(output !== undefined && { output }),
+    ...(dropped !== undefined && { outputDropped: dropped }),
     ...(s.agent !== undefined && { agent: s.agent }),
   };
+}
+
+/** The last PREVIOUS_OUTPUT_MAX characters of `output`, not starting inside a surrogate pair. */
+function previousTail(output: string): string {
+  const t = output.slice(-PREVIOUS_OUTPUT_MAX);
+  const first = t.charCodeAt(0);
+  return first >= 0xdc00 && first <= 0xdfff && t.length < output.length ? t.slice(1) : t;
 }
 
 /** The next status of a run and the tasks to start (see the file header). */
@@ -141,11 +157,17 @@ export function schedule(input: ScheduleInput): ScheduleResult {
     if (s.phase === "Running") {
       const a = input.attempt(t.name, s);
       if (a.state === "running") {
-        if (a.output !== undefined) s.output = a.output;
+        if (a.output !== undefined) {
+          s.output = a.output;
+          if (a.outputDropped !== undefined) s.outputDropped = a.outputDropped;
+          else delete s.outputDropped;
+        }
       } else if (a.state === "lost") {
         s = {
           ...withoutEnding(s),
-          ...(s.output !== undefined && { output: s.output }), // what it printed before it was lost, for previousAttempts
+          // What it printed before it was lost, for previousAttempts.
+          ...(s.output !== undefined && { output: s.output }),
+          ...(s.output !== undefined && typeof s.outputDropped === "number" && { outputDropped: s.outputDropped }),
           phase: cancel ? "Cancelled" : "Pending",
           completionTime: now,
           reason: "AgentLost",
@@ -161,6 +183,7 @@ export function schedule(input: ScheduleInput): ScheduleResult {
           reason: r.reason,
           message: r.message,
           output: r.output,
+          ...(r.outputDropped !== undefined && { outputDropped: r.outputDropped }),
           phase: r.outcome,
         };
         if (r.outcome === "Failed") {

@@ -45,6 +45,8 @@ export interface TaskExit {
   message: string;
   /** The tail of stdout and stderr, interleaved as they arrived. */
   output: string;
+  /** Characters written before `output` and not kept: 0 when `output` is all of it. */
+  outputDropped: number;
   /** Milliseconds since the epoch. */
   endedAt: number;
 }
@@ -88,10 +90,12 @@ export function startTaskProcess(argv: readonly string[], options: TaskProcessOp
   }
 }
 
-/** Keeps the last `max` characters of what is appended. */
+/** Keeps the last `max` characters of what is appended, and counts those it let go. */
 export class OutputTail {
   readonly max: number;
   #text = "";
+  /** Characters appended, in all. */
+  #total = 0;
   #version = 0;
 
   constructor(max: number) {
@@ -102,6 +106,7 @@ export class OutputTail {
   append(text: string): void {
     if (text === "") return;
     this.#text += text;
+    this.#total += text.length;
     if (this.#text.length > 2 * this.max) this.#text = this.#text.slice(-this.max);
     this.#version++;
   }
@@ -118,6 +123,12 @@ export class OutputTail {
     if (first >= 0xdc00 && first <= 0xdfff) t = t.slice(1);
     return t;
   }
+
+  /** The tail (text()) and how many characters were appended before it and not kept. */
+  snapshot(): { output: string; outputDropped: number } {
+    const output = this.text();
+    return { output, outputDropped: this.#total - output.length };
+  }
 }
 
 /** How an attempt ended, from what its supervisor process reported. */
@@ -128,12 +139,13 @@ function taskExit(how: {
   cwd: string;
   timeoutMs: number | undefined;
   output: string;
+  outputDropped: number;
   endedAt: number;
 }): TaskExit {
-  const { output, endedAt } = how;
+  const { output, outputDropped, endedAt } = how;
   if (how.startError !== undefined) {
     const why = existsSync(how.cwd) ? how.startError.message : `working directory ${how.cwd} does not exist`;
-    return { reason: "StartError", message: `cannot start: ${why}`, output, endedAt };
+    return { reason: "StartError", message: `cannot start: ${why}`, output, outputDropped, endedAt };
   }
   const code = how.exit?.code ?? undefined;
   const signal = how.exit?.signal ?? undefined;
@@ -141,7 +153,7 @@ function taskExit(how: {
   const ended = signal !== undefined ? `killed by ${signal}` : `exit code ${code}`;
   const message =
     reason === "TimedOut" ? `timed out after ${(how.timeoutMs ?? 0) / 1000} s (${ended})` : reason === "Completed" ? ended : `stopped (${reason}): ${ended}`;
-  return { ...(code !== undefined && { exitCode: code }), ...(signal !== undefined && { signal }), reason, message, output, endedAt };
+  return { ...(code !== undefined && { exitCode: code }), ...(signal !== undefined && { signal }), reason, message, output, outputDropped, endedAt };
 }
 
 /** A running (or finished) attempt; made by startTaskProcess. */
@@ -167,7 +179,7 @@ export class TaskProcess {
     if (child instanceof Error) {
       this.pid = undefined;
       this.#child = undefined;
-      this.done = Promise.resolve({ reason: "StartError", message: `cannot start: ${child.message}`, output: "", endedAt: now() });
+      this.done = Promise.resolve({ reason: "StartError", message: `cannot start: ${child.message}`, output: "", outputDropped: 0, endedAt: now() });
       return;
     }
     this.#child = child;
@@ -202,7 +214,7 @@ export class TaskProcess {
             stopReason: this.#stopReason,
             cwd: options.cwd,
             timeoutMs: options.timeoutMs,
-            output: this.#tail.text(),
+            ...this.#tail.snapshot(),
             endedAt: now(),
           }),
         );
@@ -235,6 +247,11 @@ export class TaskProcess {
   /** The output tail so far. */
   output(): string {
     return this.#tail.text();
+  }
+
+  /** The output tail so far, and how many characters were written before it and not kept. */
+  outputTail(): { output: string; outputDropped: number } {
+    return this.#tail.snapshot();
   }
 
   /** Grows whenever output arrives. */

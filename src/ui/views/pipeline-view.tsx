@@ -4,8 +4,9 @@
 // task shows both tries), and each task's output, following as it grows.
 // The runner keeps the tail of each task's output in
 // status.tasks[name].output (src/pipelines/resource-type.ts), cut at a
-// character bound (src/pipelines/output-tail.ts): a cut tail shows from its
-// first whole line under a note that says so.
+// character bound (src/pipelines/output-tail.ts), with how much it let go
+// (outputDropped): a cut tail shows from its first whole line under a note
+// that says so.
 
 import { Fragment } from "preact";
 import { useLayoutEffect, useRef } from "preact/hooks";
@@ -169,26 +170,30 @@ function Timeline({ tasks, attempts, now }: { tasks: Task[]; attempts: Attempts;
 
 /**
  * A task's output; stays scrolled to the end as it grows unless the reader
- * scrolled up. A tail that filled the status's bound (`max`) was cut inside a
- * line: it shows from its first whole line, under a note that earlier output
- * was not kept (it used to start with the cut line's broken end).
+ * scrolled up. A tail the runner cut (`dropped` above 0; in an older status,
+ * one that filled the status's bound `max`) begins inside a line: it shows
+ * from its first whole line, under a note that earlier output was not kept
+ * (it used to start with the cut line's broken end).
  */
 function Output({
   name,
   text: tail,
   max,
+  dropped,
   attempt,
   open = true,
 }: {
   name: string;
   text: string;
   max: number;
+  /** The status's outputDropped: characters not kept before `text`. */
+  dropped: unknown;
   attempt?: { n: number; label: string };
   open?: boolean;
 }) {
   const pre = useRef<HTMLPreElement>(null);
   const follow = useRef(true);
-  const { output: text, cut } = wholeLines(tail, max);
+  const { output: text, cut } = wholeLines(tail, max, dropped);
   useLayoutEffect(() => {
     const el = pre.current;
     if (el && follow.current) el.scrollTop = el.scrollHeight;
@@ -250,11 +255,14 @@ export function PipelineRunView({ run, attempts, now }: { run: Obj; attempts: At
               name={t.name}
               text={p.output!}
               max={PREVIOUS_OUTPUT_MAX}
+              dropped={p.outputDropped}
               open={false}
               attempt={{ n: p.attempt, label: `attempt ${p.attempt} (${p.outcome}${typeof p.exitCode === "number" ? `, exit ${p.exitCode}` : ""})` }}
             />
           ))}
-          {status[t.name]?.output ? <Output key={t.name} name={t.name} text={status[t.name]!.output!} max={OUTPUT_TAIL_MAX} /> : null}
+          {status[t.name]?.output ? (
+            <Output key={t.name} name={t.name} text={status[t.name]!.output!} max={OUTPUT_TAIL_MAX} dropped={status[t.name]!.outputDropped} />
+          ) : null}
         </Fragment>
       ))}
     </div>
