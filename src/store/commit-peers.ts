@@ -3,7 +3,9 @@
 // at the next poll. LMDB itself orders the writes (one writer at a time, one
 // revision counter); a notice only says "the head moved, read the log". A
 // notice lost or late cannot lose or repeat a change: the hub reads every
-// change after its last delivered revision from the shared log.
+// change after its last delivered revision from the shared log, at the next
+// notice or at the store's poll every second behind the notices
+// (src/store/lmdb-snapshots.ts, PEER_POLL_MS), whichever comes first.
 //
 // In a cluster (src/cli/cluster.ts) the workers send their notices to the
 // primary over the IPC channel node:cluster opened, and the primary relays

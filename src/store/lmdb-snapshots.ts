@@ -1,6 +1,7 @@
 // Which commit the LMDB store's read snapshot holds, and how the store learns
 // of commits by other processes sharing its directory: from their notices
-// (`peers`), else by a poll that runs while another process has the directory
+// (`peers`, with a poll every second behind them in case one is lost or
+// late), else by a poll that runs while another process has the directory
 // open (src/store/openers.ts). Listeners are told, once per microtask, when
 // the head moved: by a commit of this process (`committed`) or of another
 // (found by `refresh`).
@@ -29,6 +30,15 @@ export const TXN = "txn";
 export const POLL_MS = 50;
 /** How often while no other process is known to have it open: only in case the openers' watch missed one. */
 const ALONE_POLL_MS = 1000;
+/**
+ * How often a store with `peers` looks anyway: a backstop, so that a notice
+ * lost or late (a peer's IPC channel not connected yet, a primary slow to
+ * relay on a loaded machine) holds another process's commit back from this
+ * one's watchers for a second at most, not until the next notice. A look
+ * while nothing was committed reads LMDB's newest transaction id and takes no
+ * snapshot.
+ */
+export const PEER_POLL_MS = 1000;
 
 /**
  * What a fresh read snapshot showed, and LMDB's transaction id then; or that,
@@ -50,7 +60,7 @@ export interface SnapshotTrackerOptions {
   clock: Clock;
   /** The other processes sharing the directory, told of each commit and telling of theirs. */
   peers?: CommitPeers;
-  /** As LmdbStoreOptions.pollIntervalMs: 0 disables; default none with `peers`, else POLL_MS while others have the directory open, 1 s while none has. */
+  /** As LmdbStoreOptions.pollIntervalMs: 0 disables; default PEER_POLL_MS with `peers`, else POLL_MS while others have the directory open, 1 s while none has. */
   pollIntervalMs?: number;
   /**
    * This process's batches still settling. A look waits for them: before,
@@ -97,9 +107,11 @@ export class SnapshotTracker {
     this.#stopPeers = this.#peers?.onAnnounce((revision) => {
       if (revision > this.#seenHead) this.refresh();
     });
-    // Without peers, another process's commits are found by a poll. (A watch
-    // on LMDB's data file, with a poll every second behind it, was tried: in
-    // about 1 run in 8 it missed a commit, which then waited for the poll.)
+    // With peers, their notices tell of their commits and a poll every
+    // PEER_POLL_MS stands behind them. Without, another process's commits
+    // are found by a poll. (A watch on LMDB's data file, with a poll every
+    // second behind it, was tried: in about 1 run in 8 it missed a commit,
+    // which then waited for the poll.)
     // By default the poll runs every 50 ms only while another process has the
     // directory open, else every second, in case the folder's watch missed a
     // newcomer: each look wakes the event loop.
@@ -109,7 +121,7 @@ export class SnapshotTracker {
       this.#othersOpen = others;
       if (adaptivePoll) this.#pollEvery(others ? POLL_MS : ALONE_POLL_MS);
     });
-    if (!adaptivePoll) this.#pollEvery(options.pollIntervalMs ?? (this.#peers ? 0 : POLL_MS));
+    if (!adaptivePoll) this.#pollEvery(options.pollIntervalMs ?? (this.#peers ? PEER_POLL_MS : POLL_MS));
     this.refresh(); // the first `quiet` snapshot (nothing is committing yet)
   }
 

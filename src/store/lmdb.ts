@@ -63,7 +63,8 @@ export interface LmdbStoreOptions {
   walSegmentBytes?: number;
   /**
    * How often to look for commits made by other processes sharing the
-   * directory; 0 disables. Default: none with `peers`; else 50 ms while
+   * directory; 0 disables. Default: every second with `peers` (a backstop
+   * for a lost or late notice); else 50 ms while
    * another process has the directory open (src/store/openers.ts), 1 s while
    * none has.
    */

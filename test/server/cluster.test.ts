@@ -1,8 +1,9 @@
 // `--workers 2` (src/cli/cluster.ts): two server processes share the ports and
 // the data directory. Watches on both workers get every create, whichever
-// worker took it, in revision order, exactly once: the workers poll nothing
-// (with peers the store's poll is off), so a cross-worker delivery can only
-// come from the primary's relayed commit notice. A worker killed with SIGKILL
+// worker took it, in revision order, exactly once (from the primary's relayed
+// commit notice, or, were one lost, the store's poll every second behind the
+// notices; that a notice alone delivers, with no poll, test/store/lmdb.test.ts
+// shows with two stores on one directory). A worker killed with SIGKILL
 // ends only its own watches; the primary restarts it and the service goes on;
 // SIGTERM to the primary stops everything with exit 0. Deleting a type on one
 // worker ends the watches of that type on both.

@@ -10,6 +10,7 @@ import { describe, it } from "node:test";
 import * as lmdb from "lmdb";
 import { ManualClock } from "../../src/clock.ts";
 import { openLmdbStore, type Change, type LmdbStoreOptions, type ObjectKey, type Store } from "../../src/store.ts";
+import type { CommitPeers } from "../../src/store/commit-peers.ts";
 import { decodeLogRecord } from "../../src/store/log-codec.ts";
 import { startStoreChild, type StoreChild } from "../helpers/store-child.ts";
 import { runStoreContract, waitForCommit, type MakeStoreOptions, type StoreFixture } from "./contract.ts";
@@ -60,6 +61,23 @@ function increment(store: Store, by: string) {
     const n = current ? (JSON.parse(current.json) as { n: number }).n : 0;
     return { op: "put", object: JSON.stringify({ metadata: { resourceVersion: String(revision) }, n: n + 1, by }) };
   });
+}
+
+/** Two stores' peers, each telling the other of its commits in a later event-loop turn (as the primary's relay does). */
+function linkedPeers(): [CommitPeers, CommitPeers] {
+  const listeners = [new Set<(revision: number) => void>(), new Set<(revision: number) => void>()];
+  const side = (me: number): CommitPeers => ({
+    announce(revision) {
+      setImmediate(() => {
+        for (const l of listeners[1 - me]!) l(revision);
+      });
+    },
+    onAnnounce(listener) {
+      listeners[me]!.add(listener);
+      return () => listeners[me]!.delete(listener);
+    },
+  });
+  return [side(0), side(1)];
 }
 
 /**
@@ -329,6 +347,67 @@ describe("lmdb: specifics", () => {
       clock.advance(50);
       await waitForCommit(watcher, { what: "the poll's notification", until: () => woke > 0 });
       assert.equal(watcher.head(), 1);
+      assert.equal(watcher.changes(0, 10)[0]!.key.name, counter.name);
+    } finally {
+      await writer.close();
+      await watcher.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("with peers, another store's commit reaches this one on its notice, with no poll", async () => {
+    const dir = tempDir();
+    const clock = new ManualClock(1_700_000_000_000);
+    const [toWatcher, toWriter] = linkedPeers();
+    const watcher = openLmdbStore(dir, { clock, peers: toWatcher });
+    const writer = openLmdbStore(dir, { clock: new ManualClock(1_700_000_000_000), peers: toWriter });
+    try {
+      let woke = 0;
+      watcher.onCommit(() => woke++);
+      await increment(writer, "other");
+      // The clock never moves: only the notice can tell the watcher.
+      await waitForCommit(watcher, { what: "the notice's notification", until: () => woke > 0 && watcher.head() === 1 });
+      assert.equal(watcher.changes(0, 10)[0]!.revision, 1);
+    } finally {
+      await writer.close();
+      await watcher.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("with peers, a commit whose notice is lost is found by the poll behind the notices, every second", async () => {
+    const dir = tempDir();
+    const manual = new ManualClock(1_700_000_000_000);
+    const live = new Set<{ ms: number }>();
+    const clock = {
+      now: () => manual.now(),
+      after: (ms: number, fn: () => void) => manual.after(ms, fn),
+      every(ms: number, fn: () => void) {
+        const entry = { ms };
+        live.add(entry);
+        const t = manual.every(ms, fn);
+        return { cancel: () => (live.delete(entry), t.cancel()) };
+      },
+    };
+    // Peers whose notices go nowhere: as if the primary never relayed one.
+    const lost = { announce() {}, onAnnounce: () => () => {} };
+    const watcher = openLmdbStore(dir, { clock, peers: lost });
+    const writer = openLmdbStore(dir, { clock: new ManualClock(1_700_000_000_000), peers: lost });
+    try {
+      assert.deepEqual(
+        [...live].map((e) => e.ms),
+        [1000],
+        "one poll, every second",
+      );
+      let woke = 0;
+      watcher.onCommit(() => woke++);
+      await increment(writer, "other");
+      // Give a stray real timer every chance to fire: only the manual clock may poll.
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      manual.advance(999);
+      assert.equal(woke, 0, "not before the second is up");
+      manual.advance(1);
+      await waitForCommit(watcher, { what: "the poll's notification", until: () => woke > 0 && watcher.head() === 1 });
       assert.equal(watcher.changes(0, 10)[0]!.key.name, counter.name);
     } finally {
       await writer.close();
