@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parse } from "yaml";
+import { assertStatus } from "../../helpers/server.ts";
 import { c, created, freshNs, ok, useRestServer, widget, widgets } from "./fixture.ts";
 
 useRestServer();
@@ -88,5 +89,30 @@ describe("YAML answers", () => {
       assert.equal(r.headers.get("content-type"), "application/json", accept);
       assert.equal(r.body.metadata.name, "j");
     }
+  });
+});
+
+describe("YAML request bodies", () => {
+  it("a YAML body is read once into the object; one that is not YAML, or holds two documents, is 400 naming where, and nothing is written", async () => {
+    const ns = freshNs();
+    const asYaml = (body: string) => c.request("POST", widgets(ns), { body, contentType: "application/yaml" });
+    const made = await asYaml(`apiVersion: ci.example.com/v1\nkind: Widget\nmetadata:\n  name: y\n  labels: {a: "1"}\nspec:\n  size: 3\n`);
+    assert.equal(made.status, 201, made.text);
+    assert.deepEqual([made.body.metadata.labels, made.body.spec.size], [{ a: "1" }, 3]);
+    // The library's reason and where it is, as one line (it used to end in a stray ':', the start of the context lines cut off).
+    for (const [body, message] of [
+      ["apiVersion: ci.example.com/v1\nkind: Widget\nkind: Widget\n", "Map keys must be unique at line 3, column 1"],
+      ["metadata: {name: y}\nspec: [1, 2\n", "Flow sequence in block collection must be sufficiently indented and end with a ] at line 3, column 1"],
+      ["a: 1\n---\nb: 2\n", "Source contains multiple documents; please use YAML.parseAllDocuments() at line 2, column 1"],
+    ]) {
+      const res = await asYaml(body!);
+      assertStatus(res, 400, "BadRequest");
+      assert.equal(res.body.message, `invalid YAML body: ${message}`);
+      assert.deepEqual(res.body.details.causes, [{ field: "body", message: "invalid YAML", reason: "FieldValueInvalid" }]);
+    }
+    assert.deepEqual(
+      (await ok(c.get(widgets(ns)))).items.map((o: { metadata: { name: string } }) => o.metadata.name),
+      ["y"],
+    );
   });
 });
