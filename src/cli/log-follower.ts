@@ -6,12 +6,15 @@
 // whose end printed nothing new has its end told in the next attempt's header
 // (`after attempt 1: Failed, exit 2`).
 // The status keeps only a tail of each attempt's output (OUTPUT_TAIL_MAX
-// characters, PREVIOUS_OUTPUT_MAX once the attempt is over), so a newer
-// version is matched to the last one by text: the longest end of the old that
-// begins the new is what both hold, the rest is new. When they share too
-// little, more was written between two versions than the tail keeps: what
-// was in between is lost, and the caller is told so. Text that repeats
-// exactly across the whole overlap can make a little new output look old.
+// characters, PREVIOUS_OUTPUT_MAX once the attempt is over), with how many
+// characters before it were not kept (outputDropped): so each version's tail
+// has its place in all the attempt wrote, and what the newer one holds past
+// the older one's end is new. When it starts past that end, more was written
+// between two versions than the tail keeps: what was in between is lost, and
+// the caller is told so. A status written before outputDropped existed is
+// matched by text instead: the longest end of the old that begins the new is
+// what both hold, the rest is new; text that repeats exactly across the whole
+// overlap can then make a little new output look old.
 
 import { OUTPUT_TAIL_MAX } from "../pipelines/resource-type.ts";
 import type { LooseObject } from "../wire.ts";
@@ -42,9 +45,20 @@ function overlap(prev: string, next: string): number {
   return 0;
 }
 
+/**
+ * newText for two tails whose places in all the output are known (`start`,
+ * where each begins): exact, whatever the text repeats.
+ */
+export function newTextAt(prev: string, prevStart: number, next: string, nextStart: number): { added: string; gap: boolean } {
+  const prevEnd = prevStart + prev.length;
+  return nextStart > prevEnd ? { added: next, gap: true } : { added: next.slice(prevEnd - nextStart), gap: false };
+}
+
 interface Seen {
   /** The attempt's output as the last version recorded it. */
   output: string;
+  /** Where it starts in all the attempt wrote, when the status said (AttemptLog.start). */
+  start?: number;
   /** Its text after the last newline printed, held until the line ends or the attempt does. */
   partial: string;
 }
@@ -85,10 +99,15 @@ export class LogFollower {
     const key = `${task}#${a.attempt}`;
     const output = a.output ?? "";
     const seen = this.#seen.get(key);
-    const { added, gap } = seen === undefined ? { added: output, gap: false } : newText(seen.output, output);
+    const { added, gap } =
+      seen === undefined
+        ? { added: output, gap: false }
+        : seen.start !== undefined && a.start !== undefined
+          ? newTextAt(seen.output, seen.start, output, a.start)
+          : newText(seen.output, output);
     const ended = a.phase !== "Running" && a.phase !== "Pending";
     let text = (seen?.partial ?? "") + added;
-    this.#seen.set(key, { output, partial: "" });
+    this.#seen.set(key, { output, partial: "", ...(a.start !== undefined && { start: a.start }) });
     if (!ended) {
       const cut = text.lastIndexOf("\n") + 1;
       this.#seen.get(key)!.partial = text.slice(cut);

@@ -154,13 +154,16 @@ export interface AttemptLog {
   output?: string;
   /** The status kept only the end of the attempt's output; `output` then starts at its first whole line. */
   truncated?: boolean;
+  /** Where `output` starts in all the attempt wrote (from the status's outputDropped); undefined in a status without it. */
+  start?: number;
 }
 
 /** `output` as logs shows it: from its first whole line when the status kept only its end (wholeLines). */
-function keptOutput(output: string | undefined, max: number, outputDropped: unknown): Pick<AttemptLog, "output" | "truncated"> {
+function keptOutput(output: string | undefined, max: number, outputDropped: unknown): Pick<AttemptLog, "output" | "truncated" | "start"> {
   if (output === undefined) return {};
   const kept = wholeLines(output, max, outputDropped);
-  return kept.cut ? { output: kept.output, truncated: true } : { output };
+  const start = typeof outputDropped === "number" ? { start: outputDropped + output.length - kept.output.length } : {};
+  return kept.cut ? { output: kept.output, truncated: true, ...start } : { output, ...start };
 }
 
 /** A task's attempts that status records, oldest first: the kept earlier ones, then the current or last one. */

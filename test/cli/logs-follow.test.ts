@@ -194,6 +194,33 @@ describe("setpoint logs -f", () => {
     );
   });
 
+  it("with the status's outputDropped, follows a tail of lines that repeat exactly: each new line once, a gap only where there is one", async () => {
+    // Matched by text, a tail of identical lines slid by one line is the same text: the new line was taken as old.
+    const same = (n: number) => "same line\n".repeat(n); // 10 characters a line
+    const version = (lines: number) => {
+      const all = same(lines);
+      const output = tail(all);
+      return { phase: "Running", attempt: 1, output, outputDropped: all.length - output.length };
+    };
+    await createRun("repeat");
+    await status("repeat", { phase: "Running", tasks: { a: version(1000) } });
+    const { result } = await startFollow(["repeat", "a"]);
+    await status("repeat", { tasks: { a: version(1001) } }); // one more line
+    await status("repeat", { tasks: { a: version(2001) } }); // 1,000 more: past what the status keeps
+    await status("repeat", { phase: "Succeeded", tasks: { a: { ...version(2002), phase: "Succeeded", exitCode: 0 } } });
+    const r = await result;
+    assert.equal(r.code, 0, r.stderr);
+    const kept = whole(tail(same(1000))).split("\n").length - 1; // the whole lines a tail holds: 819
+    const lines = r.stdout.split("\n");
+    assert.equal(lines[0], "==> a attempt 1 (Running; earlier output not kept) <==");
+    assert.equal(lines.length - 2, kept + 1 + kept + 1, "the first tail, the one new line, the tail after the gap, the last line");
+    assert.ok(lines.slice(1, -1).every((l) => l === "same line"));
+    assert.equal(
+      r.stderr,
+      `logs: a attempt 1: some output was skipped: more was written between two updates of the run's status than it keeps (the last ${OUTPUT_TAIL_MAX} characters)\n`,
+    );
+  });
+
   it("calls an attempt that waits for its retry Failed, not Pending, with and without -f", async () => {
     await createRun("retrying");
     const failed = { phase: "Pending", attempt: 1, exitCode: 2, reason: "Completed", message: "exit code 2; retrying (1 of 2 retries used)", output: "boom\n" };
