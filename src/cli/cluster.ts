@@ -71,7 +71,9 @@ export function runPrimary(o: ClusterOptions): void {
     worker.on("message", (message: unknown) => {
       if (isCommitNotice(message)) {
         for (const other of Object.values(cluster.workers ?? {})) {
-          if (other && other !== worker && other.isConnected()) other.send(message);
+          // With a callback: a worker that has just died (its exit not handled yet) fails the write with
+          // EPIPE, which would otherwise be an 'error' event on it, nobody's to catch, and kill the primary.
+          if (other && other !== worker && other.isConnected()) other.send(message, undefined, {}, () => {});
         }
       } else if (isListeningNotice(message)) {
         if (announced) return;
