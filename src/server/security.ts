@@ -391,10 +391,13 @@ export class Security {
       url = new URL("http://setpoint/");
     }
     const attributes = attributesOf(parseRoute(url.pathname), "GET", url, true);
+    // As the HTTP gate (#gateHttp): `Bearer  TOKEN` carries no token, and the refusal says why.
+    const warning: Record<string, string> =
+      this.authenticator.enabled && hasExtraSpaceBeforeToken(req.headers.authorization) ? { Warning: warningHeaders([EXTRA_SPACE_WARNING])[0]! } : {};
     const refused = (err: unknown): undefined => {
-      const retry: Record<string, number> = err instanceof TooManyRequestsError ? { "Retry-After": err.retryAfterSeconds } : {};
+      const headers: Record<string, string | number> = err instanceof TooManyRequestsError ? { "Retry-After": err.retryAfterSeconds, ...warning } : warning;
       this.#logInternal(err);
-      if (socket.writable) socket.end(rawHttpReply(statusOf(err), retry));
+      if (socket.writable) socket.end(rawHttpReply(statusOf(err), headers));
       return undefined;
     };
     try {

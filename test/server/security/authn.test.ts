@@ -170,14 +170,15 @@ describe("authentication on every surface", () => {
   });
 
   const open = (protocols: string[] | undefined, headers: Record<string, string> = {}) =>
-    new Promise<{ status: number; ws?: WebSocket; body?: string; first?: Promise<string> }>((resolve, reject) => {
+    new Promise<{ status: number; ws?: WebSocket; body?: string; warning?: string; first?: Promise<string> }>((resolve, reject) => {
       const ws = new WebSocket(`${t.url.replace("http", "ws")}/apis/setpoint.dev/v1/namespaces/a/leases`, protocols, { headers, handshakeTimeout: 10_000 });
       const first = new Promise<string>((r) => ws.once("message", (m) => r(String(m))));
       ws.once("open", () => resolve({ status: 101, ws, first }));
       ws.once("unexpected-response", (_req, res) => {
         let body = "";
         res.on("data", (c: Buffer) => (body += c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+        const warning = res.headers.warning;
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body, ...(warning !== undefined && { warning: String(warning) }) }));
       });
       ws.once("error", reject);
     });
@@ -188,6 +189,11 @@ describe("authentication on every surface", () => {
     assert.equal(JSON.parse(anon.body!).reason, "Unauthorized");
     const wrong = await open(["watch.setpoint.dev", `base64url.bearer.authorization.k8s.io.${Buffer.from("nope").toString("base64url")}`]);
     assert.equal(wrong.status, 401);
+    assert.equal(wrong.warning, undefined);
+    // As on REST: a space too many before the token is kube's warning on the 401.
+    const spaced = await open(undefined, { authorization: `Bearer  ${TOKEN}` });
+    assert.equal(spaced.status, 401);
+    assert.equal(spaced.warning, '299 - "the provided Authorization header contains extra space before the bearer token, and is ignored"');
 
     const header = await open(undefined, { authorization: `Bearer ${TOKEN}` });
     assert.equal(header.status, 101);
