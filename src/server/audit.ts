@@ -92,7 +92,8 @@ export function auditEvent(r: AuditRecord, stageAt: number, auditID: string = ra
     sourceIPs: [r.sourceIP],
   };
   if (r.userAgent) event.userAgent = r.userAgent;
-  if (a?.kind === "resource") {
+  // A gRPC call refused from its metadata names no resource (it is in the unread message): no objectRef then.
+  if (a?.kind === "resource" && a.resource) {
     const ref: Record<string, string> = { resource: a.resource };
     if (a.namespace) ref.namespace = a.namespace;
     if (a.name || r.objectName) ref.name = a.name || r.objectName!;

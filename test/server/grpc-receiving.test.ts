@@ -316,11 +316,11 @@ describe("gRPC request messages of calls without valid credentials", () => {
     await until(async () => refused().length === 2, "both refusals audited");
     assert.deepEqual(
       refused()
-        .map((e) => [e.verb, e.requestURI, e.sourceIPs, e.user, e.responseStatus.reason])
+        .map((e) => [e.verb, e.requestURI, e.sourceIPs, e.user, e.responseStatus.reason, e.objectRef])
         .sort(),
       [
-        ["list", "/setpoint.v1.Resources/List", ["127.0.0.1"], {}, "Unauthorized"],
-        ["watch", "/setpoint.v1.Resources/Watch", ["127.0.0.1"], {}, "Unauthorized"],
+        ["list", "/setpoint.v1.Resources/List", ["127.0.0.1"], {}, "Unauthorized", undefined],
+        ["watch", "/setpoint.v1.Resources/Watch", ["127.0.0.1"], {}, "Unauthorized", undefined],
       ],
     );
     // Counted under no resource: it is named in the message, which is never read.
