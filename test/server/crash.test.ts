@@ -310,6 +310,8 @@ describe("crash", () => {
       // Kill one worker once 300 writes are acknowledged, the primary once 300 more are.
       const waitAcked = async (n: number) => {
         while (acked < n) {
+          // The primary dying on its own (as when a notice it relayed to the killed worker threw at it) ends the service whole.
+          assert.ok(server.child.exitCode === null && server.child.signalCode === null, `the primary exited on its own: ${server.output().slice(-2000)}`);
           assert.ok(Date.now() < stopAt, `only ${acked} writes acknowledged`);
           await new Promise((r) => setTimeout(r, 10));
         }
