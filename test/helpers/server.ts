@@ -47,10 +47,21 @@ export function testEtcd(): Promise<EtcdCluster> {
   return etcdStarting;
 }
 
-/** Options for a server on the test etcd: a fresh prefix unless `prefix` is given (replicas share one). */
+/**
+ * Options for a server on the test etcd: a fresh prefix unless `prefix` is given (replicas share one).
+ * Its etcd requests may take 15 s, not the default 5: this etcd fsyncs to the
+ * same disk as the rest of a parallel suite, and once an etcd write there took
+ * over 5 s, failing an API test that says nothing about latency. Nothing here
+ * stops this etcd; the fault tests that do run their own, with their own timeout.
+ */
 export async function etcdServerOptions(prefix?: string): Promise<Partial<ServerOptions>> {
   const etcd = await testEtcd();
-  return { store: "etcd", etcdServers: etcd.endpoints.split(","), etcdPrefix: prefix ?? `/test-${process.pid}-${++prefixes}` };
+  return {
+    store: "etcd",
+    etcdServers: etcd.endpoints.split(","),
+    etcdPrefix: prefix ?? `/test-${process.pid}-${++prefixes}`,
+    etcdRequestTimeoutMs: 15_000,
+  };
 }
 
 /**
