@@ -20,6 +20,7 @@ import { loadResourcesService, STATUS_TRAILER } from "../../src/proto.ts";
 import { ReceivingMessages } from "../../src/server/grpc-receiving.ts";
 import { TooManyRequestsError } from "../../src/server/limits.ts";
 import { api, createType, startTestServer, type TestServer } from "../helpers/server.ts";
+import { within as withinMs } from "../helpers/within.ts";
 
 const DEADLINE_MS = 10_000;
 const MiB = 1024 * 1024;
@@ -34,15 +35,7 @@ function frame(announced: number, payload: Buffer = Buffer.alloc(0)): Buffer {
 }
 
 /** `p`, or a failure naming `what` after DEADLINE_MS. */
-async function within<T>(p: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`not within ${DEADLINE_MS} ms: ${what}`)), DEADLINE_MS)));
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const within = <T>(p: Promise<T>, what: string): Promise<T> => withinMs(p, what, DEADLINE_MS);
 
 /** A sample's value from the server's /metrics. */
 async function gauge(t: TestServer, name: string, token?: string): Promise<number> {

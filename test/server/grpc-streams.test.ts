@@ -11,6 +11,7 @@ import { describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { loadResourcesService, type ResourcesClient, type WatchEvent } from "../../src/proto.ts";
 import { api, createType, startTestServer, type TestServer } from "../helpers/server.ts";
+import { within as withinMs } from "../helpers/within.ts";
 
 const DEADLINE_MS = 10_000;
 const GROUP = "streams.example.com";
@@ -19,15 +20,7 @@ const items = (name = "") => ({ group: GROUP, version: "v1", plural: "items", na
 const item = (name: string) => ({ apiVersion: `${GROUP}/v1`, kind: "Item", metadata: { name }, spec: {} });
 
 /** `p`, or a failure naming `what` after DEADLINE_MS. */
-async function within<T>(p: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`not within ${DEADLINE_MS} ms: ${what}`)), DEADLINE_MS)));
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const within = <T>(p: Promise<T>, what: string): Promise<T> => withinMs(p, what, DEADLINE_MS);
 
 /** The settings the server's gRPC port announces to a new connection. */
 async function announced(t: TestServer): Promise<Settings> {

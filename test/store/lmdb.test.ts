@@ -109,6 +109,22 @@ function afterSnapshotReset(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 2));
 }
 
+/** `manual` as a store's clock, with the intervals of the polls it runs (`live`: each interval, while not cancelled). */
+function pollSpy(manual: ManualClock) {
+  const live = new Set<{ ms: number }>();
+  const clock = {
+    now: () => manual.now(),
+    after: (ms: number, fn: () => void) => manual.after(ms, fn),
+    every(ms: number, fn: () => void) {
+      const entry = { ms };
+      live.add(entry);
+      const t = manual.every(ms, fn);
+      return { cancel: () => (live.delete(entry), t.cancel()) };
+    },
+  };
+  return { clock, live };
+}
+
 describe("lmdb: specifics", () => {
   it("revisionOf gives get's revision without the object: absent, created, updated, deleted, an overlong name", async () => {
     const dir = tempDir();
@@ -378,17 +394,7 @@ describe("lmdb: specifics", () => {
   it("with peers, a commit whose notice is lost is found by the poll behind the notices, every second", async () => {
     const dir = tempDir();
     const manual = new ManualClock(1_700_000_000_000);
-    const live = new Set<{ ms: number }>();
-    const clock = {
-      now: () => manual.now(),
-      after: (ms: number, fn: () => void) => manual.after(ms, fn),
-      every(ms: number, fn: () => void) {
-        const entry = { ms };
-        live.add(entry);
-        const t = manual.every(ms, fn);
-        return { cancel: () => (live.delete(entry), t.cancel()) };
-      },
-    };
+    const { clock, live } = pollSpy(manual);
     // Peers whose notices go nowhere: as if the primary never relayed one.
     const lost = { announce() {}, onAnnounce: () => () => {} };
     const watcher = openLmdbStore(dir, { clock, peers: lost });
@@ -419,18 +425,7 @@ describe("lmdb: specifics", () => {
   it("by default polls every second while alone in its directory, every 50 ms while another process has it open", async () => {
     const dir = tempDir();
     const manual = new ManualClock(1_700_000_000_000);
-    // The poll's timers as the store asks for them: their interval, while not cancelled.
-    const live = new Set<{ ms: number }>();
-    const clock = {
-      now: () => manual.now(),
-      after: (ms: number, fn: () => void) => manual.after(ms, fn),
-      every(ms: number, fn: () => void) {
-        const entry = { ms };
-        live.add(entry);
-        const t = manual.every(ms, fn);
-        return { cancel: () => (live.delete(entry), t.cancel()) };
-      },
-    };
+    const { clock, live } = pollSpy(manual);
     const polls = () => [...live].map((e) => e.ms);
     const watcher = openLmdbStore(dir, { clock });
     let child: StoreChild | undefined;
